@@ -1,0 +1,71 @@
+/*
+ * dns.h: host name validation and dual-stack resolution over getaddrinfo.
+ * Numeric addresses pass through without a lookup. The resolver function is
+ * injectable, so callers (and tests) can supply their own answers.
+ */
+#ifndef FLARE_DNS_H
+#define FLARE_DNS_H
+
+#include <stddef.h>
+
+#include "flare/error.h"
+#include "flare/net.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Longest host name (RFC 1035 §2.3.4, without the trailing dot). */
+#define FLARE_HOSTNAME_MAX 253
+/** Longest label. */
+#define FLARE_HOSTNAME_LABEL_MAX 63
+/** Most addresses kept from one resolution. */
+#define FLARE_DNS_MAX_ADDRS 16
+
+/** Which families to ask for. */
+typedef enum flare_dns_family {
+    FLARE_DNS_ANY = 0, /**< IPv6 and IPv4 */
+    FLARE_DNS_V4 = 4,
+    FLARE_DNS_V6 = 6,
+} flare_dns_family;
+
+/** Addresses of a name, in the order connect should try them, without duplicates. */
+typedef struct flare_dns_result {
+    size_t count;
+    flare_ip_addr addrs[FLARE_DNS_MAX_ADDRS];
+} flare_dns_result;
+
+/** A resolver back end: fills out with at least one address or returns a negative code. */
+typedef int (*flare_resolver_fn)(const char *host, flare_dns_family family, flare_dns_result *out,
+                                 void *ctx, flare_error *err);
+
+/** An injectable resolver; {NULL, NULL} means the system's getaddrinfo. */
+typedef struct flare_resolver {
+    flare_resolver_fn fn;
+    void *ctx;
+} flare_resolver;
+
+/**
+ * Validates a host name: 1..253 bytes, labels 1..63 of letters, digits and
+ * hyphens (not at a label's ends), dots between; a single trailing dot allowed.
+ * NUL, CR, LF, '@', spaces and everything else give FLARE_EHOSTNAME.
+ */
+int flare_hostname_validate(const char *name, size_t len, flare_error *err);
+
+/** Dual-stack resolution (IPv6 and IPv4) with the system resolver. */
+int flare_dns_resolve(const char *host, flare_dns_result *out, flare_error *err);
+/** IPv4 only. */
+int flare_dns_resolve_v4(const char *host, flare_dns_result *out, flare_error *err);
+/** IPv6 only. */
+int flare_dns_resolve_v6(const char *host, flare_dns_result *out, flare_error *err);
+/**
+ * Resolution through `resolver` (NULL = system). Numeric IPv4/IPv6 literals (also
+ * "[v6]") return themselves without calling the resolver; names are validated first.
+ */
+int flare_dns_resolve_with(const flare_resolver *resolver, const char *host,
+                           flare_dns_family family, flare_dns_result *out, flare_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
