@@ -1,1 +1,216 @@
-typedef int placeholder_resolve;
+/*
+ * resolve.c: name to addresses. Numeric literals pass through untouched; names
+ * are validated, then answered by the injected resolver or by getaddrinfo, which
+ * blocks, so callers on the reactor thread should resolve elsewhere. Answers are
+ * filtered to the asked family, de-duplicated and capped at FLARE_DNS_MAX_ADDRS,
+ * keeping the back end's order (getaddrinfo sorts by RFC 6724 preference).
+ */
+#include "flare/dns.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <string.h>
+
+/* Longest input worth reading: a maximal name, its trailing dot, and one more
+ * byte so "too long" is reported by the validator rather than hidden by strnlen. */
+#define HOST_INPUT_MAX (FLARE_HOSTNAME_MAX + 2)
+
+static const char *family_label(flare_dns_family family)
+{
+    return family == FLARE_DNS_V4 ? "IPv4" : family == FLARE_DNS_V6 ? "IPv6" : "any family";
+}
+
+static bool family_wanted(flare_dns_family family, const flare_ip_addr *ip)
+{
+    if (family == FLARE_DNS_V4) return ip->family == AF_INET;
+    if (family == FLARE_DNS_V6) return ip->family == AF_INET6;
+    return ip->family == AF_INET || ip->family == AF_INET6;
+}
+
+/* Appends ip unless it is of another family, already present, or the result is full. */
+static void add_unique(flare_dns_result *out, flare_dns_family family, const flare_ip_addr *ip)
+{
+    if (!family_wanted(family, ip) || out->count >= FLARE_DNS_MAX_ADDRS) return;
+    for (size_t i = 0; i < out->count; i++)
+        if (flare_ip_equal(&out->addrs[i], ip)) return;
+    out->addrs[out->count++] = *ip;
+}
+
+static bool is_hex_digit(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* Digits and dots only, at least one digit: a name cannot look like this, since
+ * RFC 1123 §2.1 keeps the top-level label alphabetic; an IPv4 literal was meant. */
+static bool looks_like_ipv4(const char *s, size_t len)
+{
+    bool digit = false;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] >= '0' && s[i] <= '9')
+            digit = true;
+        else if (s[i] != '.')
+            return false;
+    }
+    return digit;
+}
+
+/* Hex digits, dots and at least one ':' before an optional "%zone": an IPv6
+ * literal was meant. Anything else with a ':' ("host:80") is left to the name
+ * check, whose message points at the offending byte. */
+static bool looks_like_ipv6(const char *s, size_t len)
+{
+    const char *pct = memchr(s, '%', len);
+    size_t addr_len = pct ? (size_t)(pct - s) : len;
+    bool colon = false;
+    for (size_t i = 0; i < addr_len; i++) {
+        if (s[i] == ':')
+            colon = true;
+        else if (!is_hex_digit(s[i]) && s[i] != '.')
+            return false;
+    }
+    return colon;
+}
+
+/* Returns 1 and fills ip when host is meant as a numeric address ("1.2.3.4",
+ * "::1", "[::1]"), 0 when it is a name, or a negative code for a malformed
+ * literal, which is reported as such rather than sent to a resolver. */
+static int numeric_literal(const char *host, size_t len, flare_ip_addr *ip, flare_error *err)
+{
+    if (len > 0 && host[0] == '[') {
+        if (len < 2 || host[len - 1] != ']')
+            return flare_error_set(err, FLARE_EADDR, 0, "invalid host: '[' without closing ']'");
+        int rc = flare_ip_parse(ip, host + 1, len - 2, err);
+        if (rc < 0) return rc;
+        if (ip->family != AF_INET6)
+            return flare_error_set(err, FLARE_EADDR, 0,
+                                   "invalid host: brackets are only for IPv6 addresses");
+        return 1;
+    }
+    if (looks_like_ipv4(host, len) || looks_like_ipv6(host, len)) {
+        int rc = flare_ip_parse(ip, host, len, err);
+        return rc < 0 ? rc : 1;
+    }
+    return 0;
+}
+
+/* getaddrinfo accepts every inet_aton spelling ("127.1", "0x7f000001", "017.0.0.1"),
+ * which would slip past address filters that only know dotted quads. Such names
+ * are LDH-valid, so they are refused here; host has been validated already. */
+static int refuse_legacy_ipv4(const char *host, size_t len, flare_error *err)
+{
+    char buf[HOST_INPUT_MAX + 1];
+    memcpy(buf, host, len);
+    buf[len] = '\0';
+    struct in_addr ignored;
+    if (inet_aton(buf, &ignored) != 0)
+        return flare_error_set(err, FLARE_EADDR, 0,
+                               "invalid host \"%s\": a non-standard IPv4 form; write the address "
+                               "as a dotted quad",
+                               buf);
+    return 0;
+}
+
+static int resolve_system(const char *host, flare_dns_family family, flare_dns_result *out,
+                          flare_error *err)
+{
+    /* No AI_ADDRCONFIG: a host with only loopback configured must still get ::1. */
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
+    hints.ai_family = family == FLARE_DNS_V4   ? AF_INET
+                      : family == FLARE_DNS_V6 ? AF_INET6
+                                               : AF_UNSPEC;
+    struct addrinfo *list = NULL;
+    int gai = getaddrinfo(host, NULL, &hints, &list);
+    if (gai != 0) {
+        int code = gai == EAI_MEMORY ? FLARE_ENOMEM : FLARE_ERESOLVE;
+        int sys_errno = gai == EAI_SYSTEM ? errno : 0;
+        return flare_error_set(err, code, sys_errno, "resolving \"%s\" (%s): %s", host,
+                               family_label(family), gai_strerror(gai));
+    }
+    for (const struct addrinfo *ai = list; ai; ai = ai->ai_next) {
+        flare_sock_addr sa;
+        if (flare_sock_addr_from_sockaddr(&sa, ai->ai_addr, ai->ai_addrlen, NULL) == 0)
+            add_unique(out, family, &sa.ip);
+    }
+    freeaddrinfo(list);
+    return 0;
+}
+
+static int resolve_injected(const flare_resolver *resolver, const char *host,
+                            flare_dns_family family, flare_dns_result *out, flare_error *err)
+{
+    flare_dns_result answer = {0};
+    flare_error_clear(err);
+    int rc = resolver->fn(host, family, &answer, resolver->ctx, err);
+    if (rc < 0) {
+        if (err && err->code == FLARE_OK)
+            flare_error_set(err, rc, 0, "resolving \"%s\" (%s): resolver failed: %s", host,
+                            family_label(family), flare_strerror(rc));
+        return rc;
+    }
+    size_t n = answer.count < FLARE_DNS_MAX_ADDRS ? answer.count : FLARE_DNS_MAX_ADDRS;
+    for (size_t i = 0; i < n; i++)
+        add_unique(out, family, &answer.addrs[i]);
+    return 0;
+}
+
+int flare_dns_resolve_with(const flare_resolver *resolver, const char *host,
+                           flare_dns_family family, flare_dns_result *out, flare_error *err)
+{
+    if (!out || !host)
+        return flare_error_set(err, FLARE_EINVAL, 0, "flare_dns_resolve_with: NULL argument");
+    out->count = 0;
+    if (family != FLARE_DNS_ANY && family != FLARE_DNS_V4 && family != FLARE_DNS_V6)
+        return flare_error_set(err, FLARE_EINVAL, 0, "flare_dns_resolve_with: family %d",
+                               (int)family);
+    size_t len = strnlen(host, HOST_INPUT_MAX);
+
+    flare_ip_addr ip;
+    int rc = numeric_literal(host, len, &ip, err);
+    if (rc < 0) return rc;
+    if (rc == 1) {
+        char text[FLARE_IP_STR_MAX];
+        if (!family_wanted(family, &ip)) {
+            flare_ip_format(&ip, text, sizeof text);
+            return flare_error_set(err, FLARE_ERESOLVE, 0, "%s is not an %s address", text,
+                                   family_label(family));
+        }
+        out->addrs[0] = ip;
+        out->count = 1;
+        return 0;
+    }
+
+    rc = flare_hostname_validate(host, len, err);
+    if (rc < 0) return rc;
+    rc = refuse_legacy_ipv4(host, len, err);
+    if (rc < 0) return rc;
+
+    if (resolver && resolver->fn)
+        rc = resolve_injected(resolver, host, family, out, err);
+    else
+        rc = resolve_system(host, family, out, err);
+    if (rc < 0) {
+        out->count = 0;
+        return rc;
+    }
+    if (out->count == 0)
+        return flare_error_set(err, FLARE_ERESOLVE, 0, "resolving \"%s\": no %s addresses", host,
+                               family == FLARE_DNS_ANY ? "IPv4 or IPv6" : family_label(family));
+    return 0;
+}
+
+int flare_dns_resolve(const char *host, flare_dns_result *out, flare_error *err)
+{
+    return flare_dns_resolve_with(NULL, host, FLARE_DNS_ANY, out, err);
+}
+
+int flare_dns_resolve_v4(const char *host, flare_dns_result *out, flare_error *err)
+{
+    return flare_dns_resolve_with(NULL, host, FLARE_DNS_V4, out, err);
+}
+
+int flare_dns_resolve_v6(const char *host, flare_dns_result *out, flare_error *err)
+{
+    return flare_dns_resolve_with(NULL, host, FLARE_DNS_V6, out, err);
+}

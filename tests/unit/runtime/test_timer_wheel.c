@@ -1,0 +1,294 @@
+/* Tests src/runtime/timer_wheel.c: exact firing, never early, cancel, long timers,
+ * and a 100,000-operation random property test against a brute-force model. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <cmocka.h>
+
+#include "flare/runtime.h"
+
+typedef struct probe {
+    flare_timer timer;
+    uint64_t *now;
+    int fired;
+    uint64_t fired_at;
+} probe;
+
+static void on_fire(flare_timer *t, void *data)
+{
+    probe *p = data;
+    (void)t;
+    p->fired++;
+    p->fired_at = *p->now;
+}
+
+static void probe_init(probe *p, uint64_t *now)
+{
+    p->now = now;
+    p->fired = 0;
+    p->fired_at = 0;
+    flare_timer_init(&p->timer, on_fire, p);
+}
+
+static void test_fires_at_deadline_not_before(void **state)
+{
+    (void)state;
+    uint64_t now = 1000;
+    flare_timer_wheel *w;
+    assert_int_equal(flare_timer_wheel_new(&w, now, NULL), 0);
+    probe p;
+    probe_init(&p, &now);
+    flare_timer_schedule(w, &p.timer, 1050);
+    assert_true(flare_timer_active(&p.timer));
+    assert_int_equal(flare_timer_wheel_count(w), 1);
+    now = 1049;
+    assert_int_equal(flare_timer_wheel_advance(w, now), 0);
+    assert_int_equal(p.fired, 0);
+    now = 1050;
+    assert_int_equal(flare_timer_wheel_advance(w, now), 1);
+    assert_int_equal(p.fired, 1);
+    assert_false(flare_timer_active(&p.timer));
+    assert_int_equal(flare_timer_wheel_count(w), 0);
+    flare_timer_wheel_free(w);
+}
+
+static void test_cancel_never_fires(void **state)
+{
+    (void)state;
+    uint64_t now = 0;
+    flare_timer_wheel *w;
+    assert_int_equal(flare_timer_wheel_new(&w, now, NULL), 0);
+    probe p;
+    probe_init(&p, &now);
+    flare_timer_schedule(w, &p.timer, 10);
+    flare_timer_cancel(w, &p.timer);
+    flare_timer_cancel(w, &p.timer); /* idempotent */
+    now = 100000;
+    assert_int_equal(flare_timer_wheel_advance(w, now), 0);
+    assert_int_equal(p.fired, 0);
+    assert_int_equal(flare_timer_wheel_next_deadline(w), UINT64_MAX);
+    assert_int_equal(flare_timer_wheel_timeout(w, now), -1);
+    flare_timer_wheel_free(w);
+}
+
+static void test_past_deadline_fires_on_next_advance(void **state)
+{
+    (void)state;
+    uint64_t now = 500;
+    flare_timer_wheel *w;
+    assert_int_equal(flare_timer_wheel_new(&w, now, NULL), 0);
+    probe p;
+    probe_init(&p, &now);
+    flare_timer_schedule(w, &p.timer, 100);
+    assert_int_equal(flare_timer_wheel_timeout(w, now), 0);
+    assert_int_equal(flare_timer_wheel_advance(w, now), 1);
+    assert_int_equal(p.fired, 1);
+    flare_timer_wheel_free(w);
+}
+
+static void test_reschedule_moves_timer(void **state)
+{
+    (void)state;
+    uint64_t now = 0;
+    flare_timer_wheel *w;
+    assert_int_equal(flare_timer_wheel_new(&w, now, NULL), 0);
+    probe p;
+    probe_init(&p, &now);
+    flare_timer_schedule(w, &p.timer, 5000);
+    flare_timer_schedule(w, &p.timer, 20);
+    assert_int_equal(flare_timer_wheel_count(w), 1);
+    assert_int_equal(flare_timer_wheel_next_deadline(w), 20);
+    now = 20;
+    flare_timer_wheel_advance(w, now);
+    assert_int_equal(p.fired, 1);
+    now = 6000;
+    flare_timer_wheel_advance(w, now);
+    assert_int_equal(p.fired, 1);
+    flare_timer_wheel_free(w);
+}
+
+static void test_long_timers_cross_every_level(void **state)
+{
+    (void)state;
+    /* Deadlines on every level and beyond the wheel (overflow list: > 64^4 ms). */
+    static const uint64_t delays[] = {1, 63, 64, 65, 4095, 4096, 4097, 262143, 262144,
+                                      262145, 16777215, 16777216, 16777217, 40000000};
+    enum { N = sizeof delays / sizeof delays[0] };
+    uint64_t now = 123457;
+    flare_timer_wheel *w;
+    assert_int_equal(flare_timer_wheel_new(&w, now, NULL), 0);
+    probe p[N];
+    for (size_t i = 0; i < N; i++) {
+        probe_init(&p[i], &now);
+        flare_timer_schedule(w, &p[i].timer, now + delays[i]);
+    }
+    uint64_t start = now;
+    /* Advance in uneven steps; the lower bound must never pass a live deadline. */
+    while (flare_timer_wheel_count(w) > 0) {
+        uint64_t next = flare_timer_wheel_next_deadline(w);
+        for (size_t i = 0; i < N; i++)
+            if (flare_timer_active(&p[i].timer)) assert_true(next <= p[i].timer.deadline_ms);
+        assert_true(next > now);
+        now = next;
+        flare_timer_wheel_advance(w, now);
+    }
+    for (size_t i = 0; i < N; i++) {
+        assert_int_equal(p[i].fired, 1);
+        assert_int_equal(p[i].fired_at, start + delays[i]);
+    }
+    flare_timer_wheel_free(w);
+}
+
+/* ---- property test ---- */
+
+enum { POOL = 512, OPS = 100000 };
+
+typedef struct model_timer {
+    flare_timer timer;
+    uint64_t *now;
+    bool live;          /* model: scheduled and not yet fired or cancelled */
+    uint64_t deadline;  /* model deadline */
+    int fired_count;
+    bool failed;
+} model_timer;
+
+static void on_model_fire(flare_timer *t, void *data)
+{
+    model_timer *m = data;
+    (void)t;
+    /* Must be live, due (never early), and fire once. */
+    if (!m->live || *m->now < m->deadline) m->failed = true;
+    m->live = false;
+    m->fired_count++;
+}
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint64_t rng(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static uint64_t random_delay(void)
+{
+    switch (rng() % 8) {
+    case 0: return 0;
+    case 1: return rng() % 64;
+    case 2: return rng() % 4096;
+    case 3: return rng() % 262144;
+    case 4: return rng() % 20000000; /* reaches the overflow list */
+    default: return rng() % 200;
+    }
+}
+
+static void test_property_random_operations(void **state)
+{
+    (void)state;
+    uint64_t now = 777;
+    flare_timer_wheel *w;
+    assert_int_equal(flare_timer_wheel_new(&w, now, NULL), 0);
+    static model_timer pool[POOL];
+    for (size_t i = 0; i < POOL; i++) {
+        pool[i] = (model_timer){.now = &now};
+        flare_timer_init(&pool[i].timer, on_model_fire, &pool[i]);
+    }
+    size_t total_fired = 0, total_scheduled = 0;
+    for (int op = 0; op < OPS; op++) {
+        model_timer *m = &pool[rng() % POOL];
+        switch (rng() % 4) {
+        case 0:
+        case 1: /* schedule or reschedule */
+            m->deadline = now + random_delay();
+            m->live = true;
+            flare_timer_schedule(w, &m->timer, m->deadline);
+            total_scheduled++;
+            break;
+        case 2: /* cancel */
+            m->live = false;
+            flare_timer_cancel(w, &m->timer);
+            break;
+        case 3: { /* advance, sometimes far */
+            uint64_t step = rng() % 16 == 0 ? rng() % 3000000 : rng() % 300;
+            uint64_t next = flare_timer_wheel_next_deadline(w);
+            for (size_t i = 0; i < POOL; i++)
+                if (pool[i].live) assert_true(next <= pool[i].deadline);
+            now += step;
+            total_fired += flare_timer_wheel_advance(w, now);
+            /* Every live timer now due must have fired. */
+            for (size_t i = 0; i < POOL; i++)
+                assert_false(pool[i].live && pool[i].deadline <= now);
+            break;
+        }
+        }
+        size_t live = 0;
+        for (size_t i = 0; i < POOL; i++)
+            live += pool[i].live;
+        assert_int_equal(flare_timer_wheel_count(w), live);
+    }
+    /* Drain: everything left fires exactly once. */
+    now += 40000000;
+    total_fired += flare_timer_wheel_advance(w, now);
+    for (size_t i = 0; i < POOL; i++) {
+        assert_false(pool[i].failed);
+        assert_false(pool[i].live);
+    }
+    assert_int_equal(flare_timer_wheel_count(w), 0);
+    assert_true(total_fired > 1000);
+    assert_true(total_scheduled > 40000);
+    flare_timer_wheel_free(w);
+}
+
+/* A callback may reschedule itself and cancel others. */
+typedef struct chain {
+    flare_timer timer;
+    flare_timer_wheel *w;
+    uint64_t *now;
+    int fired;
+    flare_timer *victim;
+} chain;
+
+static void on_chain(flare_timer *t, void *data)
+{
+    chain *c = data;
+    c->fired++;
+    if (c->victim) flare_timer_cancel(c->w, c->victim);
+    if (c->fired < 3) flare_timer_schedule(c->w, t, *c->now + 10);
+}
+
+static void test_callbacks_reschedule_and_cancel(void **state)
+{
+    (void)state;
+    uint64_t now = 0;
+    flare_timer_wheel *w;
+    assert_int_equal(flare_timer_wheel_new(&w, now, NULL), 0);
+    probe victim;
+    probe_init(&victim, &now);
+    chain c = {.w = w, .now = &now, .victim = &victim.timer};
+    flare_timer_init(&c.timer, on_chain, &c);
+    flare_timer_schedule(w, &c.timer, 5);
+    flare_timer_schedule(w, &victim.timer, 5);
+    for (now = 1; now <= 100; now++)
+        flare_timer_wheel_advance(w, now);
+    assert_int_equal(c.fired, 3);
+    assert_int_equal(victim.fired, 0);
+    assert_int_equal(flare_timer_wheel_count(w), 0);
+    flare_timer_wheel_free(w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fires_at_deadline_not_before),
+        cmocka_unit_test(test_cancel_never_fires),
+        cmocka_unit_test(test_past_deadline_fires_on_next_advance),
+        cmocka_unit_test(test_reschedule_moves_timer),
+        cmocka_unit_test(test_long_timers_cross_every_level),
+        cmocka_unit_test(test_property_random_operations),
+        cmocka_unit_test(test_callbacks_reschedule_and_cancel),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
