@@ -71,10 +71,10 @@ typedef enum flare_http_method {
 
 /** Request-target forms (RFC 9112 §3.2). */
 typedef enum flare_http_target_form {
-    FLARE_TARGET_ORIGIN = 0,   /**< /path?query */
-    FLARE_TARGET_ABSOLUTE,     /**< http://host/path */
-    FLARE_TARGET_AUTHORITY,    /**< host:port (CONNECT) */
-    FLARE_TARGET_ASTERISK,     /**< * (OPTIONS) */
+    FLARE_TARGET_ORIGIN = 0, /**< /path?query */
+    FLARE_TARGET_ABSOLUTE,   /**< http://host/path */
+    FLARE_TARGET_AUTHORITY,  /**< host:port (CONNECT) */
+    FLARE_TARGET_ASTERISK,   /**< * (OPTIONS) */
 } flare_http_target_form;
 
 /** One header field: slices into the parsed buffer. */
@@ -86,11 +86,19 @@ typedef struct flare_http_header {
     uint8_t id; /**< flare_http_hdr */
 } flare_http_header;
 
-/** Limits applied while parsing a request head. */
+/** Default request-target limit (used when limits or the field is 0/NULL). */
+#define FLARE_HTTP_DEFAULT_MAX_URI_BYTES 8192
+/** Default limit on a whole request head, request line included. */
+#define FLARE_HTTP_DEFAULT_MAX_HEADER_BYTES 65536
+/** Default limit on the number of header fields. */
+#define FLARE_HTTP_DEFAULT_MAX_HEADERS 100
+
+/** Limits applied while parsing a request head; NULL, or a field of 0, means the default. */
 typedef struct flare_http_limits {
     size_t max_uri_bytes;    /**< request-target longer -> 414 */
     size_t max_header_bytes; /**< whole head (request line + fields) longer -> 431 */
-    size_t max_headers;      /**< more fields -> 431; also capped by the header array size */
+    size_t max_headers;      /**< more fields -> 431; also capped by the header array size
+                                  and by INT16_MAX (known_index is 16-bit) */
 } flare_http_limits;
 
 /** A parsed request head with its framing already validated. */
@@ -99,18 +107,18 @@ typedef struct flare_http_request {
     const char *target;
     uint32_t method_len;
     uint32_t target_len;
-    uint8_t method_id;   /**< flare_http_method */
-    uint8_t target_form; /**< flare_http_target_form */
-    uint8_t minor_version; /**< 0 or 1 */
-    bool keep_alive;      /**< after Connection and version defaults (RFC 9112 §9.3) */
-    bool chunked;         /**< Transfer-Encoding: chunked (final coding) */
-    bool expect_continue; /**< Expect: 100-continue */
-    bool upgrade;         /**< Connection contains the "upgrade" token and Upgrade is present */
+    uint8_t method_id;      /**< flare_http_method */
+    uint8_t target_form;    /**< flare_http_target_form */
+    uint8_t minor_version;  /**< 0 or 1 */
+    bool keep_alive;        /**< after Connection and version defaults (RFC 9112 §9.3) */
+    bool chunked;           /**< Transfer-Encoding: chunked (final coding) */
+    bool expect_continue;   /**< Expect: 100-continue */
+    bool upgrade;           /**< Connection contains the "upgrade" token and Upgrade is present */
     int64_t content_length; /**< -1 when absent */
     int host_index;         /**< index of the Host field, -1 when absent */
     size_t num_headers;
-    flare_http_header *headers; /**< caller's array */
-    size_t max_headers_capacity; /**< size of the caller's array */
+    flare_http_header *headers;            /**< caller's array */
+    size_t max_headers_capacity;           /**< size of the caller's array */
     int16_t known_index[FLARE_HDR__COUNT]; /**< first index of each known header, -1 absent */
 } flare_http_request;
 
@@ -130,19 +138,41 @@ typedef struct flare_http_response {
 
 /**
  * Parses a request head from buf[0..len). `last_len` is the length given in the
- * previous call on the same message (0 at first) so a resumed parse need not
- * rescan. `req->headers` and `req->max_headers_capacity` are inputs.
- * Returns the head's length in bytes (> 0), FLARE_EINCOMPLETE when more bytes are
- * needed, or FLARE_EPARSE with *status set to the HTTP status to answer
- * (400, 414, 431, 501, 505).
+ * previous call on the same message (0 at first; only after FLARE_EINCOMPLETE) so
+ * a resumed parse need not rescan. `req->headers` and `req->max_headers_capacity`
+ * are inputs; every other field is output, and meaningful only on success.
+ * `limits` may be NULL (defaults). `status` may be NULL; it is set to 0 unless
+ * FLARE_EPARSE is returned.
+ * Returns the head's length in bytes (> 0, including one tolerated leading CRLF),
+ * FLARE_EINCOMPLETE when more bytes are needed, FLARE_EINVAL for a NULL req, or
+ * FLARE_EPARSE with *status set to the HTTP status to answer: 400, 414, 417
+ * (an Expect other than 100-continue), 431, 501 (a transfer coding other than
+ * chunked) or 505. 414 and 431 are reported as soon as the bytes received prove
+ * them, even before the head is complete; so is a bad request line. A bare LF
+ * line ending is rejected with 400 (strict reading of RFC 9112 §2.2). In HTTP/1.0
+ * requests Expect and Upgrade are ignored (RFC 9110 §10.1.1, §7.8). An unknown
+ * but well-formed method parses (method_id OTHER), as does CONNECT with an
+ * authority-form target: answering 501 to them is the server's decision.
  */
 ssize_t flare_http_parse_request(const char *buf, size_t len, size_t last_len,
                                  const flare_http_limits *limits, flare_http_request *req,
                                  int *status);
 
-/** Parses a response head; returns its length, FLARE_EINCOMPLETE or FLARE_EPARSE. */
+/**
+ * Parses a response head (status 100..999, reason possibly empty); returns its
+ * length, FLARE_EINCOMPLETE or FLARE_EPARSE. `resp->headers` and
+ * `resp->max_headers_capacity` are inputs; more fields than that is FLARE_EPARSE.
+ * Strict like the request parser (bare LF, obs-fold, differing Content-Length);
+ * Transfer-Encoding other than a lone final chunked, with Content-Length, or in
+ * HTTP/1.0 is FLARE_EPARSE. No size limit: the caller bounds len.
+ */
 ssize_t flare_http_parse_response(const char *buf, size_t len, size_t last_len,
                                   flare_http_response *resp);
+
+/** Bytes of chunk extensions accepted on one chunk-size line (they are skipped). */
+#define FLARE_HTTP_MAX_CHUNK_EXT_BYTES 4096
+/** Bytes of trailer section accepted after the last chunk (it is discarded). */
+#define FLARE_HTTP_MAX_CHUNK_TRAILER_BYTES 8192
 
 /** Resumable state of the chunked decoder; zero it before the first call. */
 typedef struct flare_http_chunked {
@@ -150,13 +180,17 @@ typedef struct flare_http_chunked {
     uint8_t state;
     uint8_t hex_digits;
     uint64_t trailer_bytes;
+    uint32_t ext_bytes; /**< extension bytes on the current size line */
 } flare_http_chunked;
 
 /**
- * Decodes chunked framing in place in buf[0..*len): on return buf[0..*len) holds the
- * payload bytes decoded so far. Returns the number of bytes after the end of the body
- * that are not part of it (>= 0) when the body is complete, FLARE_EINCOMPLETE when
- * more input is needed, or FLARE_EPARSE (bad size, 64-bit overflow, bad CRLF).
+ * Decodes chunked framing in place in buf[0..*len): each call takes the next input
+ * bytes, and on return buf[0..*len) holds the payload bytes decoded from them.
+ * Returns the number of bytes after the end of the body that are not part of it
+ * (>= 0; they are moved to buf[*len .. *len + returned)) when the body is complete,
+ * FLARE_EINCOMPLETE when more input is needed (all input consumed), or FLARE_EPARSE
+ * (bad size, more than 16 hex digits, bad CRLF, extension or trailer over its
+ * limit or malformed); after FLARE_EPARSE every later call fails too.
  */
 ssize_t flare_http_decode_chunked(flare_http_chunked *dec, char *buf, size_t *len);
 
@@ -167,11 +201,12 @@ flare_http_method flare_http_method_id(const char *name, size_t len);
 /** Canonical text of a method id ("GET"), NULL for OTHER. */
 const char *flare_http_method_name(flare_http_method id);
 /** First header with this id, or NULL. */
-const flare_http_header *flare_http_request_header(const flare_http_request *req, flare_http_hdr id);
+const flare_http_header *flare_http_request_header(const flare_http_request *req,
+                                                   flare_http_hdr id);
 /** First header with this name (case-insensitive), or NULL. */
 const flare_http_header *flare_http_find_header(const flare_http_header *headers, size_t n,
                                                 const char *name, size_t name_len);
-/** True when a comma-separated header value contains `token` (case-insensitive). */
+/** True when a comma-separated value has an element equal to `token` (case-insensitive). */
 bool flare_http_value_has_token(const char *value, size_t len, const char *token);
 
 /** Scanning implementations. */

@@ -1,0 +1,157 @@
+/*
+ * http.h: the HTTP/1.1 server of libflare. One server runs on one reactor
+ * (one thread); each connection is an explicit state machine. Handlers are plain
+ * C functions that fill a response; the server frames it (Date, Server,
+ * Content-Length, Connection) and answers pipelined requests with one write.
+ */
+#ifndef FLARE_HTTP_H
+#define FLARE_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "flare/error.h"
+#include "flare/http_parser.h"
+#include "flare/net.h"
+#include "flare/runtime.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct flare_http_server flare_http_server;
+typedef struct flare_response flare_response;
+
+/** Method bits for route registration (one per flare_http_method). */
+#define FLARE_M(id) (1u << (id))
+#define FLARE_M_GET FLARE_M(FLARE_METHOD_GET)
+#define FLARE_M_HEAD FLARE_M(FLARE_METHOD_HEAD)
+#define FLARE_M_POST FLARE_M(FLARE_METHOD_POST)
+#define FLARE_M_PUT FLARE_M(FLARE_METHOD_PUT)
+#define FLARE_M_DELETE FLARE_M(FLARE_METHOD_DELETE)
+#define FLARE_M_OPTIONS FLARE_M(FLARE_METHOD_OPTIONS)
+#define FLARE_M_PATCH FLARE_M(FLARE_METHOD_PATCH)
+/** Every method except CONNECT (which the server answers with 501). */
+#define FLARE_M_ANY 0xffffffdfu
+
+/** A request as a handler sees it: slices into the connection's buffers. */
+typedef struct flare_request {
+    const flare_http_request *head; /**< method, target, headers, framing */
+    flare_http_method method;
+    const char *path; /**< target path, no query; for absolute-form the path part */
+    size_t path_len;
+    const char *query; /**< after '?', NULL when absent */
+    size_t query_len;
+    const char *host; /**< Host (or absolute-form authority), without port; may be empty */
+    size_t host_len;
+    const char *body; /**< the whole request body (chunked already decoded) */
+    size_t body_len;
+    const flare_sock_addr *peer; /**< client address (zero for Unix sockets) */
+    uint64_t connection_requests; /**< 1 for the first request on this connection */
+} flare_request;
+
+/** A handler fills `resp`; returning a negative value answers 500 instead. */
+typedef int (*flare_http_handler)(const flare_request *req, flare_response *resp, void *userdata);
+
+/** Server limits and timeouts; flare_http_server_config_default gives nginx-like values. */
+typedef struct flare_http_server_config {
+    size_t max_connections;        /**< excess connections get a 503 and are closed */
+    size_t max_header_bytes;       /**< -> 431 */
+    size_t max_headers;            /**< -> 431 */
+    size_t max_uri_bytes;          /**< -> 414 */
+    uint64_t max_body_bytes;       /**< default per-route body limit -> 413 */
+    uint64_t max_keepalive_requests; /**< requests per connection before Connection: close */
+    uint32_t header_timeout_ms;    /**< total time to receive a request head (slowloris) */
+    uint32_t body_timeout_ms;      /**< idle time between body reads */
+    uint32_t write_timeout_ms;     /**< idle time between writes that make progress */
+    uint32_t keepalive_timeout_ms; /**< idle time between requests */
+    uint32_t linger_timeout_ms;    /**< reading and discarding after a closing response */
+    size_t output_high_water;      /**< stop reading while more output than this is queued */
+    const char *server_name;       /**< Server header value; NULL omits it */
+} flare_http_server_config;
+
+/** Live counters of one server. */
+typedef struct flare_http_server_stats {
+    uint64_t accepted, rejected, requests, active;
+    uint64_t responses_by_class[6]; /**< index status/100 (1xx..5xx) */
+    uint64_t bytes_in, bytes_out;
+} flare_http_server_stats;
+
+/** Defaults: 10000 connections, 8 KiB head, 100 headers, 8 KiB URI, 10 MiB body, timeouts
+ *  10 s header/body/write, 65 s keep-alive, 5 s linger. */
+void flare_http_server_config_default(flare_http_server_config *cfg);
+
+/** Creates a server on `reactor` (not owned). cfg NULL = defaults. */
+int flare_http_server_new(flare_http_server **out, flare_reactor *reactor,
+                          const flare_http_server_config *cfg, flare_error *err);
+/** Stops accepting, closes every connection and frees the server. */
+void flare_http_server_free(flare_http_server *srv);
+/** Binds and listens on "addr:port" (port 0: any); returns the bound port via *port_out. */
+int flare_http_server_listen(flare_http_server *srv, const char *address, uint16_t *port_out,
+                             flare_error *err);
+/** Serves an already listening socket (non-blocking is set); the server closes it when done. */
+int flare_http_server_add_listener(flare_http_server *srv, int fd, flare_error *err);
+/**
+ * Registers a route on the default virtual host (host NULL) or on a named one
+ * ("example.com" or "*.example.com"). `path` is exact, or a prefix when it ends
+ * with '/'; exact beats prefix, the longest prefix wins. A path that matches with
+ * a method outside `methods` gets 405 with Allow. `extra_methods` (may be NULL)
+ * lists unknown method tokens the route also accepts.
+ */
+int flare_http_server_route(flare_http_server *srv, const char *host, uint32_t methods,
+                            const char *const *extra_methods, const char *path,
+                            flare_http_handler handler, void *userdata, uint64_t max_body_bytes,
+                            flare_error *err);
+/** Runs the reactor until flare_http_server_stop and the drain complete. */
+int flare_http_server_run(flare_http_server *srv, flare_error *err);
+/**
+ * Graceful stop: stops accepting, closes idle keep-alive connections, lets
+ * in-flight requests finish (their responses carry Connection: close) and stops
+ * the reactor when none remain or after grace_ms, when the rest are closed.
+ */
+void flare_http_server_stop(flare_http_server *srv, uint32_t grace_ms);
+/** Stops accepting new connections without touching open ones. */
+void flare_http_server_pause_accept(flare_http_server *srv);
+/** Number of open client connections. */
+size_t flare_http_server_connections(const flare_http_server *srv);
+/** Counters. */
+const flare_http_server_stats *flare_http_server_get_stats(const flare_http_server *srv);
+/** Called (if set) when the server has drained after stop. */
+void flare_http_server_on_drained(flare_http_server *srv, void (*fn)(void *), void *data);
+
+/* Response building. Header names must be tokens; values must not contain CR, LF or
+ * NUL (FLARE_EINVAL otherwise: no header injection). */
+
+/** Sets the status (100..599; default 200). */
+void flare_response_status(flare_response *resp, int status);
+/** Adds a header field (copied). */
+int flare_response_header(flare_response *resp, const char *name, const char *value);
+/** Adds a header field of explicit lengths (copied). */
+int flare_response_headern(flare_response *resp, const char *name, size_t name_len,
+                           const char *value, size_t value_len);
+/** Appends body bytes (copied). */
+int flare_response_body(flare_response *resp, const void *data, size_t len);
+/** Sets a borrowed body that outlives the handler (e.g. configuration memory); no copy. */
+void flare_response_body_static(flare_response *resp, const void *data, size_t len);
+/** Sends `len` bytes of `fd` from `offset` with sendfile; the response owns and closes fd. */
+void flare_response_file(flare_response *resp, int fd, off_t offset, uint64_t len);
+/** Status + Content-Type + copied body. */
+int flare_response_text(flare_response *resp, int status, const char *content_type,
+                        const char *body, size_t len);
+/** 200-style JSON reply: Content-Type application/json. */
+int flare_response_json(flare_response *resp, int status, const char *json);
+/** 404 with a short text body. */
+int flare_response_not_found(flare_response *resp);
+/** A redirect (301, 302, 303, 307, 308) to `location`. */
+int flare_response_redirect(flare_response *resp, int status, const char *location);
+/** Asks the server to close the connection after this response. */
+void flare_response_close(flare_response *resp);
+/** Standard reason phrase of a status ("Not Found"), "Unknown" when none. */
+const char *flare_http_reason(int status);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,544 @@
+/*
+ * config.c: loading flared.yaml: reading the file, the YAML pre-scan that
+ * refuses what the schema never needs (anchors, aliases, tags, deep nesting,
+ * several documents), the config object's arena, and the top-level keys.
+ * Invariant: a config handed to the caller is fully validated; on any error
+ * nothing is returned and everything allocated so far is freed.
+ */
+#include "config.h"
+#include "config_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The schema is at most 7 levels deep; anything far deeper is a mistake or an attack. */
+#define MAX_NESTING 32
+/* Fresh arena blocks are at least this big; larger requests get a block of their own size. */
+#define ARENA_BLOCK_BYTES 16384
+
+/* The public struct comes first so a flared_config * is also a config_obj *. */
+typedef struct config_obj {
+    flared_config cfg;
+    flared_cfg_block *arena;
+} config_obj;
+
+/* ------------------------------------------------------------------ arena */
+
+void *flared_cfg_alloc(flared_cfg_ctx *c, size_t size)
+{
+    const size_t align = _Alignof(max_align_t);
+    if (size > SIZE_MAX / 2) return NULL;
+    size = (size + align - 1) / align * align;
+    if (size == 0) size = align;
+    flared_cfg_block *b = *c->arena;
+    if (!b || b->cap - b->used < size) {
+        size_t cap = size > ARENA_BLOCK_BYTES ? size : ARENA_BLOCK_BYTES;
+        flared_cfg_block *fresh = malloc(sizeof *fresh + cap);
+        if (!fresh) return NULL;
+        fresh->cap = cap;
+        fresh->used = 0;
+        /* A block made for one big request goes behind the head, whose room stays in use. */
+        flared_cfg_block **link = b && cap == size ? &b->next : c->arena;
+        fresh->next = *link;
+        *link = fresh;
+        b = fresh;
+    }
+    char *p = (char *)b->data + b->used;
+    b->used += size;
+    memset(p, 0, size);
+    return p;
+}
+
+char *flared_cfg_strndup(flared_cfg_ctx *c, const char *s, size_t len)
+{
+    if (len == SIZE_MAX) return NULL;
+    char *p = flared_cfg_alloc(c, len + 1);
+    if (!p) return NULL;
+    if (len) memcpy(p, s, len);
+    p[len] = '\0';
+    return p;
+}
+
+static void free_arena(flared_cfg_block *b)
+{
+    while (b) {
+        flared_cfg_block *next = b->next;
+        free(b);
+        b = next;
+    }
+}
+
+void flared_config_free(flared_config *cfg)
+{
+    if (!cfg) return;
+    config_obj *obj = (config_obj *)cfg;
+    free_arena(obj->arena);
+    free(obj);
+}
+
+/* ----------------------------------------------------------------- errors */
+
+int flared_cfg_nomem(flared_cfg_ctx *c)
+{
+    return flare_error_set(c->err, FLARE_ENOMEM, 0, "%s: out of memory while loading", c->name);
+}
+
+__attribute__((format(printf, 4, 0))) static int vfail(flared_cfg_ctx *c, size_t line,
+                                                       size_t column, const char *fmt, va_list ap)
+{
+    char reason[FLARE_ERROR_MESSAGE_MAX];
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    return flare_error_set(c->err, FLARE_ECONFIG, 0, "%s:%zu:%zu: %s", c->name, line, column,
+                           reason);
+}
+
+int flared_cfg_fail_at(flared_cfg_ctx *c, yaml_mark_t mark, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vfail(c, mark.line + 1, mark.column + 1, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int flared_cfg_fail(flared_cfg_ctx *c, const yaml_node_t *node, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vfail(c, flared_cfg_line(node), flared_cfg_column(node), fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+unsigned flared_cfg_line(const yaml_node_t *node)
+{
+    return node ? (unsigned)node->start_mark.line + 1 : 1;
+}
+
+unsigned flared_cfg_column(const yaml_node_t *node)
+{
+    return node ? (unsigned)node->start_mark.column + 1 : 1;
+}
+
+yaml_node_t *flared_cfg_node(flared_cfg_ctx *c, yaml_node_item_t index)
+{
+    return yaml_document_get_node(c->doc, index);
+}
+
+/*
+ * libyaml reports reader errors (bad UTF-8, control characters) as a byte
+ * offset; turn it into the line and column (in characters, like libyaml's own
+ * marks) so every message has the same shape.
+ */
+static yaml_mark_t mark_of_offset(const char *text, size_t len, size_t offset)
+{
+    yaml_mark_t m = {0, 0, 0};
+    if (offset > len) offset = len;
+    for (size_t i = 0; i < offset; i++) {
+        if (text[i] == '\n') {
+            m.line++;
+            m.column = 0;
+        } else if (((unsigned char)text[i] & 0xC0) != 0x80) {
+            m.column++;
+        }
+    }
+    m.index = offset;
+    return m;
+}
+
+static int yaml_error(flared_cfg_ctx *c, const yaml_parser_t *p, const char *text, size_t len)
+{
+    const char *problem = p->problem ? p->problem : "malformed YAML";
+    switch (p->error) {
+    case YAML_MEMORY_ERROR:
+        return flared_cfg_nomem(c);
+    case YAML_READER_ERROR:
+        return flared_cfg_fail_at(c, mark_of_offset(text, len, p->problem_offset),
+                                  "invalid text: %s", problem);
+    case YAML_SCANNER_ERROR:
+    case YAML_PARSER_ERROR:
+    case YAML_COMPOSER_ERROR:
+        if (p->context)
+            return flared_cfg_fail_at(
+                c, p->problem_mark, "YAML syntax error: %s (%s at line %zu, column %zu)", problem,
+                p->context, p->context_mark.line + 1, p->context_mark.column + 1);
+        return flared_cfg_fail_at(c, p->problem_mark, "YAML syntax error: %s", problem);
+    default:
+        return flared_cfg_fail_at(c, p->problem_mark, "YAML error: %s", problem);
+    }
+}
+
+/* ---------------------------------------------------------------- prescan */
+
+/* Refuses a node's anchor or explicit tag: the schema needs neither, and
+ * aliases are how a small file expands into a huge tree ("billion laughs"). */
+static int refuse_anchor_tag(flared_cfg_ctx *c, const yaml_event_t *ev, const yaml_char_t *anchor,
+                             const yaml_char_t *tag)
+{
+    char shown[FLARED_CFG_SHOW_MAX];
+    if (anchor)
+        return flared_cfg_fail_at(
+            c, ev->start_mark,
+            "YAML anchors and aliases are not supported (anchor %s); write the value out in full",
+            flared_cfg_quote((const char *)anchor, strlen((const char *)anchor), shown));
+    if (tag)
+        return flared_cfg_fail_at(
+            c, ev->start_mark, "YAML tags are not supported (%s)",
+            flared_cfg_quote((const char *)tag, strlen((const char *)tag), shown));
+    return 0;
+}
+
+/*
+ * First pass over the events: reports syntax errors with their position and
+ * refuses anchors, aliases, tags, nesting deeper than MAX_NESTING and more
+ * than one document, before libyaml builds a tree.
+ */
+static int prescan(flared_cfg_ctx *c, const char *text, size_t len)
+{
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser)) return flared_cfg_nomem(c);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    int rc = 0, depth = 0, documents = 0;
+    bool done = false;
+    char shown[FLARED_CFG_SHOW_MAX];
+    while (!done && rc == 0) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&parser, &ev)) {
+            rc = yaml_error(c, &parser, text, len);
+            break;
+        }
+        switch (ev.type) {
+        case YAML_STREAM_END_EVENT:
+            done = true;
+            break;
+        case YAML_DOCUMENT_START_EVENT:
+            if (++documents > 1)
+                rc = flared_cfg_fail_at(c, ev.start_mark,
+                                        "a second YAML document; the config file holds one");
+            break;
+        case YAML_ALIAS_EVENT:
+            rc = flared_cfg_fail_at(c, ev.start_mark,
+                                    "YAML anchors and aliases are not supported (alias %s); write "
+                                    "the value out in full",
+                                    flared_cfg_quote((const char *)ev.data.alias.anchor,
+                                                     strlen((const char *)ev.data.alias.anchor),
+                                                     shown));
+            break;
+        case YAML_SCALAR_EVENT:
+            rc = refuse_anchor_tag(c, &ev, ev.data.scalar.anchor, ev.data.scalar.tag);
+            break;
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT: {
+            const yaml_char_t *anchor = ev.type == YAML_SEQUENCE_START_EVENT
+                                            ? ev.data.sequence_start.anchor
+                                            : ev.data.mapping_start.anchor;
+            const yaml_char_t *tag = ev.type == YAML_SEQUENCE_START_EVENT
+                                         ? ev.data.sequence_start.tag
+                                         : ev.data.mapping_start.tag;
+            rc = refuse_anchor_tag(c, &ev, anchor, tag);
+            if (rc == 0 && ++depth > MAX_NESTING)
+                rc = flared_cfg_fail_at(c, ev.start_mark, "nesting deeper than %d levels",
+                                        MAX_NESTING);
+            break;
+        }
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+            depth--;
+            break;
+        default:
+            break;
+        }
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
+/* -------------------------------------------------------------- top level */
+
+static const char *const top_keys[] = {"workers",   "error_log", "log_level", "limits", "timeouts",
+                                       "listeners", "routes",    "hosts",     NULL};
+enum { K_WORKERS, K_ERROR_LOG, K_LOG_LEVEL, K_LIMITS, K_TIMEOUTS, K_LISTENERS, K_ROUTES, K_HOSTS };
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+const char *flared_log_level_name(flared_log_level level)
+{
+    if ((unsigned)level >= sizeof level_names / sizeof level_names[0]) return "?";
+    return level_names[level];
+}
+
+static int parse_workers(flared_cfg_ctx *c, yaml_node_t *node)
+{
+    const char *s;
+    size_t len;
+    char shown[FLARED_CFG_SHOW_MAX];
+    if (node->type == YAML_SCALAR_NODE && !flared_cfg_is_null(node)) {
+        s = (const char *)node->data.scalar.value;
+        len = node->data.scalar.length;
+        if (len == 4 && memcmp(s, "auto", 4) == 0) {
+            long n = sysconf(_SC_NPROCESSORS_ONLN);
+            if (n < 1) n = 1;
+            if (n > FLARED_WORKERS_MAX) n = FLARED_WORKERS_MAX;
+            c->cfg->workers = (unsigned)n;
+            c->cfg->workers_auto = true;
+            return 0;
+        }
+        if (len > 0 && strspn(s, "-0123456789") == len) {
+            uint64_t v;
+            int rc = flared_cfg_uint(c, node, "workers", 1, FLARED_WORKERS_MAX, &v);
+            if (rc < 0) return rc;
+            c->cfg->workers = (unsigned)v;
+            return 0;
+        }
+    }
+    return flared_cfg_fail(c, node, "workers: expected an integer in 1..%d or auto, got %s",
+                           FLARED_WORKERS_MAX, flared_cfg_show(node, shown));
+}
+
+static int parse_log_level(flared_cfg_ctx *c, yaml_node_t *node)
+{
+    char shown[FLARED_CFG_SHOW_MAX];
+    if (node->type == YAML_SCALAR_NODE) {
+        const char *s = (const char *)node->data.scalar.value;
+        for (size_t i = 0; i < sizeof level_names / sizeof level_names[0]; i++) {
+            if (strcmp(s, level_names[i]) == 0 &&
+                strlen(level_names[i]) == node->data.scalar.length) {
+                c->cfg->log_level = (flared_log_level)i;
+                return 0;
+            }
+        }
+    }
+    return flared_cfg_fail(c, node, "log_level: expected error, warn, info or debug, got %s",
+                           flared_cfg_show(node, shown));
+}
+
+static int parse_error_log(flared_cfg_ctx *c, yaml_node_t *node)
+{
+    if (node->type == YAML_SCALAR_NODE && node->data.scalar.length == 6 &&
+        memcmp(node->data.scalar.value, "stderr", 6) == 0) {
+        c->cfg->error_log = NULL;
+        return 0;
+    }
+    return flared_cfg_path(c, node, "error_log", &c->cfg->error_log);
+}
+
+/* Limits that are counts take integers; the byte limits take sizes ("8k"). */
+static const char *const limit_keys[] = {
+    "max_connections", "max_header_bytes",       "max_headers", "max_uri_bytes",
+    "max_body_bytes",  "max_keepalive_requests", NULL};
+
+static int parse_limits(flared_cfg_ctx *c, yaml_node_t *node)
+{
+    yaml_node_t *v[6];
+    flared_limits *l = &c->cfg->limits;
+    int rc = flared_cfg_map(c, node, "limits", "in limits", limit_keys, v, NULL, NULL);
+    if (rc == 0 && v[0])
+        rc = flared_cfg_uint(c, v[0], limit_keys[0], 1, 1u << 20, &l->max_connections);
+    if (rc == 0 && v[1])
+        rc = flared_cfg_size(c, v[1], limit_keys[1], 1, 16u << 20, &l->max_header_bytes);
+    if (rc == 0 && v[2]) rc = flared_cfg_uint(c, v[2], limit_keys[2], 1, 65535, &l->max_headers);
+    if (rc == 0 && v[3])
+        rc = flared_cfg_size(c, v[3], limit_keys[3], 1, 16u << 20, &l->max_uri_bytes);
+    if (rc == 0 && v[4])
+        rc = flared_cfg_size(c, v[4], limit_keys[4], 1, FLARED_BODY_BYTES_MAX, &l->max_body_bytes);
+    if (rc == 0 && v[5])
+        rc = flared_cfg_uint(c, v[5], limit_keys[5], 1, 1000000000, &l->max_keepalive_requests);
+    return rc;
+}
+
+static const char *const timeout_keys[] = {"header", "body",     "write", "keepalive",
+                                           "linger", "shutdown", NULL};
+
+static int parse_timeouts(flared_cfg_ctx *c, yaml_node_t *node)
+{
+    yaml_node_t *v[6];
+    flared_timeouts *t = &c->cfg->timeouts;
+    uint64_t *dst[6] = {&t->header_ms,    &t->body_ms,   &t->write_ms,
+                        &t->keepalive_ms, &t->linger_ms, &t->shutdown_ms};
+    int rc = flared_cfg_map(c, node, "timeouts", "in timeouts", timeout_keys, v, NULL, NULL);
+    for (size_t i = 0; rc == 0 && i < 6; i++)
+        if (v[i]) rc = flared_cfg_duration(c, v[i], timeout_keys[i], dst[i]);
+    return rc;
+}
+
+static void set_defaults(flared_config *cfg)
+{
+    cfg->workers = 1;
+    cfg->error_log = NULL;
+    cfg->log_level = FLARED_LOG_INFO;
+    cfg->limits = (flared_limits){
+        .max_connections = 10000,
+        .max_header_bytes = 8 * 1024,
+        .max_headers = 100,
+        .max_uri_bytes = 8 * 1024,
+        .max_body_bytes = 10 * 1024 * 1024,
+        .max_keepalive_requests = 10000,
+    };
+    cfg->timeouts = (flared_timeouts){
+        .header_ms = 10000,
+        .body_ms = 10000,
+        .write_ms = 10000,
+        .keepalive_ms = 65000,
+        .linger_ms = 5000,
+        .shutdown_ms = 10000,
+    };
+}
+
+static int parse_root(flared_cfg_ctx *c, yaml_node_t *root)
+{
+    yaml_node_t *v[8] = {0};
+    char shown[FLARED_CFG_SHOW_MAX];
+    int rc = 0;
+    if (root && !flared_cfg_is_null(root)) {
+        if (root->type != YAML_MAPPING_NODE)
+            return flared_cfg_fail(c, root, "expected a mapping of settings at the top, got %s",
+                                   flared_cfg_show(root, shown));
+        rc = flared_cfg_map(c, root, "config", "at the top level", top_keys, v, NULL, NULL);
+    } else {
+        root = NULL;
+    }
+    if (rc == 0 && v[K_WORKERS]) rc = parse_workers(c, v[K_WORKERS]);
+    if (rc == 0 && v[K_ERROR_LOG]) rc = parse_error_log(c, v[K_ERROR_LOG]);
+    if (rc == 0 && v[K_LOG_LEVEL]) rc = parse_log_level(c, v[K_LOG_LEVEL]);
+    if (rc == 0 && v[K_LIMITS]) rc = parse_limits(c, v[K_LIMITS]);
+    if (rc == 0 && v[K_TIMEOUTS]) rc = parse_timeouts(c, v[K_TIMEOUTS]);
+    if (rc == 0) rc = flared_cfg_listeners(c, v[K_LISTENERS], root);
+    if (rc == 0) rc = flared_cfg_hosts(c, v[K_ROUTES], v[K_HOSTS]);
+    return rc;
+}
+
+/* --------------------------------------------------------------- loading */
+
+static int load(const char *text, size_t len, const char *name, const char *dir,
+                flared_config **out, flare_error *err)
+{
+    config_obj *obj = calloc(1, sizeof *obj);
+    if (!obj) return flare_error_set(err, FLARE_ENOMEM, 0, "%s: out of memory", name);
+    flared_cfg_ctx ctx = {.cfg = &obj->cfg, .arena = &obj->arena, .name = name, .err = err};
+    set_defaults(&obj->cfg);
+    obj->cfg.path = flared_cfg_strndup(&ctx, name, strlen(name));
+    obj->cfg.dir = flared_cfg_strndup(&ctx, dir, strlen(dir));
+    if (!obj->cfg.path || !obj->cfg.dir) {
+        flared_config_free(&obj->cfg);
+        return flared_cfg_nomem(&ctx);
+    }
+    ctx.name = obj->cfg.path;
+
+    int rc = prescan(&ctx, text, len);
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    bool have_parser = false, have_doc = false;
+    if (rc == 0) {
+        if (!yaml_parser_initialize(&parser))
+            rc = flared_cfg_nomem(&ctx);
+        else
+            have_parser = true;
+    }
+    if (rc == 0) {
+        yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+        if (!yaml_parser_load(&parser, &doc))
+            rc = yaml_error(&ctx, &parser, text, len);
+        else
+            have_doc = true;
+    }
+    if (rc == 0) {
+        ctx.doc = &doc;
+        rc = parse_root(&ctx, yaml_document_get_root_node(&doc));
+    }
+    if (have_doc) yaml_document_delete(&doc);
+    if (have_parser) yaml_parser_delete(&parser);
+    if (rc < 0) {
+        flared_config_free(&obj->cfg);
+        return rc;
+    }
+    *out = &obj->cfg;
+    return 0;
+}
+
+int flared_config_load_string(const char *text, size_t len, const char *name, const char *base_dir,
+                              flared_config **out, flare_error *err)
+{
+    if (out) *out = NULL;
+    if (!out || (!text && len)) return flare_error_set(err, FLARE_EINVAL, 0, "config: no output");
+    if (!name) name = "<string>";
+    if (!text) text = "";
+    if (len > FLARED_CONFIG_MAX_BYTES)
+        return flare_error_set(err, FLARE_ECONFIG, 0, "%s: config is larger than %d bytes", name,
+                               FLARED_CONFIG_MAX_BYTES);
+    char *dir = realpath(base_dir ? base_dir : ".", NULL);
+    if (!dir)
+        return flare_error_set(err, FLARE_ECONFIG, errno, "%s: base directory '%s'", name,
+                               base_dir ? base_dir : ".");
+    int rc = load(text, len, name, dir, out, err);
+    free(dir);
+    return rc;
+}
+
+/* Reads the whole file, refusing non-regular files (a FIFO would block) and
+ * anything over FLARED_CONFIG_MAX_BYTES, even if it grows while being read. */
+static int read_file(const char *path, char **text, size_t *len, flare_error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) return flare_error_set(err, FLARE_ECONFIG, errno, "%s: cannot open", path);
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) < 0) {
+        rc = flare_error_set(err, FLARE_ECONFIG, errno, "%s: cannot stat", path);
+    } else if (!S_ISREG(st.st_mode)) {
+        rc = flare_error_set(err, FLARE_ECONFIG, 0, "%s: not a regular file", path);
+    } else if (st.st_size > FLARED_CONFIG_MAX_BYTES) {
+        rc = flare_error_set(err, FLARE_ECONFIG, 0, "%s: config is larger than %d bytes", path,
+                             FLARED_CONFIG_MAX_BYTES);
+    }
+    char *buf = NULL;
+    size_t used = 0;
+    if (rc == 0 && !(buf = malloc(FLARED_CONFIG_MAX_BYTES + 1)))
+        rc = flare_error_set(err, FLARE_ENOMEM, 0, "%s: out of memory", path);
+    while (rc == 0 && used <= FLARED_CONFIG_MAX_BYTES) {
+        ssize_t n = read(fd, buf + used, FLARED_CONFIG_MAX_BYTES + 1 - used);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) rc = flare_error_set(err, FLARE_ECONFIG, errno, "%s: cannot read", path);
+        if (n <= 0) break;
+        used += (size_t)n;
+    }
+    if (rc == 0 && used > FLARED_CONFIG_MAX_BYTES)
+        rc = flare_error_set(err, FLARE_ECONFIG, 0, "%s: config is larger than %d bytes", path,
+                             FLARED_CONFIG_MAX_BYTES);
+    close(fd);
+    if (rc < 0) {
+        free(buf);
+        return rc;
+    }
+    *text = buf;
+    *len = used;
+    return 0;
+}
+
+int flared_config_load(const char *path, flared_config **out, flare_error *err)
+{
+    if (out) *out = NULL;
+    if (!path || !out) return flare_error_set(err, FLARE_EINVAL, 0, "config: no path or output");
+    char *text = NULL;
+    size_t len = 0;
+    int rc = read_file(path, &text, &len, err);
+    if (rc < 0) return rc;
+    /* Relative paths in the file mean "next to the file", wherever the daemon was started. */
+    char *real = realpath(path, NULL);
+    if (!real) {
+        rc = flare_error_set(err, FLARE_ECONFIG, errno, "%s: cannot resolve the path", path);
+    } else {
+        rc = load(text, len, path, dirname(real), out, err);
+        free(real);
+    }
+    free(text);
+    return rc;
+}

@@ -1,0 +1,212 @@
+/*
+ * config.h: flared's configuration, loaded from one YAML file (see flared.yaml(5)).
+ * A loaded flared_config is complete and validated: every default is filled in,
+ * every relative path is resolved, and nothing in it changes after loading. All
+ * of its memory belongs to the config object and goes with flared_config_free().
+ */
+#ifndef FLARED_CONFIG_H
+#define FLARED_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flare/error.h"
+#include "flare/net.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Largest config file (or string) the loader accepts, in bytes. */
+#define FLARED_CONFIG_MAX_BYTES (1024 * 1024)
+/** Largest number of worker processes. */
+#define FLARED_WORKERS_MAX 1024
+/** Longest duration any timeout accepts, in milliseconds (one day). */
+#define FLARED_DURATION_MAX_MS (24ull * 60 * 60 * 1000)
+/** Largest max_body_bytes, globally or on a route (1 TiB). */
+#define FLARED_BODY_BYTES_MAX (1ull << 40)
+/** Longest Unix socket path in bytes, without its NUL (sizeof sun_path - 1). */
+#define FLARED_UNIX_PATH_MAX 107
+
+/** Severity threshold of the error log; a level logs itself and everything more severe. */
+typedef enum flared_log_level {
+    FLARED_LOG_ERROR = 0,
+    FLARED_LOG_WARN = 1,
+    FLARED_LOG_INFO = 2,
+    FLARED_LOG_DEBUG = 3,
+} flared_log_level;
+
+/** Request and connection limits; all values are > 0. */
+typedef struct flared_limits {
+    uint64_t max_connections;        /**< open client connections per worker */
+    uint64_t max_header_bytes;       /**< request line plus header fields, in bytes */
+    uint64_t max_headers;            /**< header fields per request */
+    uint64_t max_uri_bytes;          /**< request-target length, in bytes */
+    uint64_t max_body_bytes;         /**< request body, in bytes (routes may override) */
+    uint64_t max_keepalive_requests; /**< requests served on one connection before closing it */
+} flared_limits;
+
+/** Timeouts in milliseconds; all values are in 1..FLARED_DURATION_MAX_MS. */
+typedef struct flared_timeouts {
+    uint64_t header_ms;    /**< to receive the whole request head */
+    uint64_t body_ms;      /**< between two reads of a request body */
+    uint64_t write_ms;     /**< between two writes of a response that make progress */
+    uint64_t keepalive_ms; /**< idle time between requests on one connection */
+    uint64_t linger_ms;    /**< draining input after a response that closes the connection */
+    uint64_t shutdown_ms;  /**< graceful stop: how long in-flight requests may finish */
+} flared_timeouts;
+
+/** What a listener binds to. */
+typedef enum flared_listener_kind {
+    FLARED_LISTENER_INET = 0, /**< an IPv4 or IPv6 address and port: flared_listener.addr */
+    FLARED_LISTENER_UNIX = 1, /**< a Unix stream socket: flared_listener.unix_path */
+} flared_listener_kind;
+
+/** One listening socket. */
+typedef struct flared_listener {
+    flared_listener_kind kind;
+    const char *address;   /**< as written in the file, e.g. "[::1]:8080" or "unix:/run/f.sock" */
+    flare_sock_addr addr;  /**< FLARED_LISTENER_INET only; port 0 asks the kernel for one */
+    const char *unix_path; /**< FLARED_LISTENER_UNIX only: absolute, <= FLARED_UNIX_PATH_MAX */
+    bool reuseport;        /**< SO_REUSEPORT (inet only); default false */
+    int backlog;           /**< listen(2) backlog, 1..65535; default 4096 */
+    unsigned line, column; /**< where the listener is written, for later messages */
+} flared_listener;
+
+/** Bits of flared_route.method_mask, one per method of RFC 9110 §9 and RFC 5789. */
+enum {
+    FLARED_METHOD_GET = 1u << 0,
+    FLARED_METHOD_HEAD = 1u << 1,
+    FLARED_METHOD_POST = 1u << 2,
+    FLARED_METHOD_PUT = 1u << 3,
+    FLARED_METHOD_DELETE = 1u << 4,
+    FLARED_METHOD_CONNECT = 1u << 5,
+    FLARED_METHOD_OPTIONS = 1u << 6,
+    FLARED_METHOD_TRACE = 1u << 7,
+    FLARED_METHOD_PATCH = 1u << 8,
+};
+
+/** Method bit for an exact (case-sensitive) method name of len bytes, or 0 when not known. */
+unsigned flared_method_bit(const char *name, size_t len);
+
+/** An extra response header field configured on a route. */
+typedef struct flared_header {
+    const char *name;  /**< an RFC 9110 §5.1 token, as written */
+    const char *value; /**< RFC 9110 §5.5 field-value: no CR, LF or NUL */
+} flared_header;
+
+/** What a route does. */
+typedef enum flared_route_type {
+    FLARED_ROUTE_TEXT = 0,     /**< a fixed response body */
+    FLARED_ROUTE_REDIRECT = 1, /**< a redirect with a Location */
+    FLARED_ROUTE_ECHO = 2,     /**< a description of the request (or its raw body) */
+    FLARED_ROUTE_STATIC = 3,   /**< files under a directory */
+    FLARED_ROUTE_STATUS = 4,   /**< server status (no settings yet) */
+    FLARED_ROUTE_HEALTH = 5,   /**< health check (no settings yet) */
+} flared_route_type;
+
+/** Settings of a text route. */
+typedef struct flared_text_route {
+    const char *body;         /**< body bytes (may contain NUL); NUL-terminated too */
+    size_t body_len;          /**< length of body in bytes */
+    const char *content_type; /**< default "text/plain; charset=utf-8" */
+    int status;               /**< 200..599; default 200 */
+} flared_text_route;
+
+/** Settings of a redirect route. */
+typedef struct flared_redirect_route {
+    const char *to; /**< Location value: visible ASCII, no spaces */
+    int status;     /**< 301, 302, 303, 307 or 308; default 302 */
+} flared_redirect_route;
+
+/** Settings of an echo route. */
+typedef struct flared_echo_route {
+    bool raw; /**< true: reply with the request body bytes; false: a JSON description */
+} flared_echo_route;
+
+/** Settings of a static-files route. */
+typedef struct flared_static_route {
+    const char *root;         /**< canonical absolute path of an existing directory */
+    const char *const *index; /**< index file names tried for a directory, in order */
+    size_t index_count;       /**< 0 disables index files; default 1 ("index.html") */
+} flared_static_route;
+
+/** One route: a path (exact, or a prefix when it ends in '/') and what to do there. */
+typedef struct flared_route {
+    const char *path;                 /**< starts with '/' */
+    bool is_prefix;                   /**< path ends in '/': matches every path below it */
+    bool any_method;                  /**< no `methods` key: whatever the route type supports */
+    unsigned method_mask;             /**< FLARED_METHOD_* bits of the listed known methods */
+    const char *const *other_methods; /**< listed methods that have no bit (e.g. "PROPFIND") */
+    size_t other_method_count;
+    const flared_header *headers; /**< extra response header fields, in file order */
+    size_t header_count;
+    uint64_t max_body_bytes; /**< the route's own limit, or limits.max_body_bytes when unset */
+    bool max_body_bytes_set; /**< true when the route overrides max_body_bytes */
+    flared_route_type type;
+    union {
+        flared_text_route text;
+        flared_redirect_route redirect;
+        flared_echo_route echo;
+        flared_static_route static_files;
+    } u;                   /**< settings of `type`; status and health have none yet */
+    unsigned line, column; /**< where the route is written */
+} flared_route;
+
+/** A virtual host: the names it answers to and its routes, in file order. */
+typedef struct flared_host {
+    /** Lower-cased, exact ("a.example") or wildcard ("*.example.com"); none in the default host. */
+    const char *const *names;
+    size_t name_count;
+    const flared_route *routes;
+    size_t route_count;
+    unsigned line, column; /**< where the host (default host: its `routes`, or 1:1) is written */
+} flared_host;
+
+/** A loaded configuration. Read-only; every pointer inside lives as long as the object. */
+typedef struct flared_config {
+    const char *path;           /**< the file as named to the loader (or the name for messages) */
+    const char *dir;            /**< absolute directory that relative paths resolve against */
+    unsigned workers;           /**< worker processes, 1..FLARED_WORKERS_MAX; default 1 */
+    bool workers_auto;          /**< `workers: auto`: workers is the number of online CPUs */
+    const char *error_log;      /**< absolute file path, or NULL for stderr (the default) */
+    flared_log_level log_level; /**< default FLARED_LOG_INFO */
+    flared_limits limits;
+    flared_timeouts timeouts;
+    const flared_listener *listeners; /**< at least one, unique addresses */
+    size_t listener_count;
+    flared_host default_host; /**< the top-level `routes`; serves any Host no named host matches */
+    const flared_host *hosts; /**< named virtual hosts from `hosts`, in file order */
+    size_t host_count;
+} flared_config;
+
+/**
+ * Loads and validates the YAML file at path. On success *out owns a new config
+ * (free it with flared_config_free). On failure *out is NULL and the result is
+ * FLARE_ECONFIG (FLARE_ENOMEM when out of memory, FLARE_EINVAL for a NULL
+ * argument); err's message reads "FILE:LINE:COLUMN: reason", or "FILE: reason"
+ * when the problem has no position (the file cannot be read, or is too large).
+ */
+int flared_config_load(const char *path, flared_config **out, flare_error *err);
+
+/**
+ * Like flared_config_load for len bytes of text: name appears in messages and
+ * relative paths resolve against base_dir (the current directory when NULL).
+ */
+int flared_config_load_string(const char *text, size_t len, const char *name, const char *base_dir,
+                              flared_config **out, flare_error *err);
+
+/** Frees a config and everything it points to; NULL is a no-op. */
+void flared_config_free(flared_config *cfg);
+
+/** The YAML spelling of a log level ("error", "warn", "info", "debug"). */
+const char *flared_log_level_name(flared_log_level level);
+
+/** The YAML key of a route type ("text", "redirect", ...). */
+const char *flared_route_type_name(flared_route_type type);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,116 @@
+/*
+ * config_internal.h: what the config_*.c files share while one file loads: the
+ * load context (YAML document, arena, error sink) and the typed value readers.
+ * Every reader either fills its output and returns 0, or sets the context's
+ * error as "FILE:LINE:COLUMN: reason" and returns FLARE_ECONFIG/FLARE_ENOMEM.
+ */
+#ifndef FLARED_CONFIG_INTERNAL_H
+#define FLARED_CONFIG_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <yaml.h>
+
+#include "config.h"
+
+/** One chunk of the config's arena; the arena is a list of these. */
+typedef struct flared_cfg_block {
+    struct flared_cfg_block *next;
+    size_t used, cap;
+    max_align_t data[];
+} flared_cfg_block;
+
+/** The state of one load. */
+typedef struct flared_cfg_ctx {
+    flared_config *cfg;       /**< being filled; owns the arena */
+    flared_cfg_block **arena; /**< the config's block list */
+    yaml_document_t *doc;     /**< the parsed file */
+    const char *name;         /**< file name for messages */
+    flare_error *err;         /**< may be NULL */
+} flared_cfg_ctx;
+
+/** Zeroed arena memory owned by the config; NULL when out of memory (caller reports). */
+void *flared_cfg_alloc(flared_cfg_ctx *c, size_t size);
+/** Arena copy of len bytes plus a NUL; NULL when out of memory. */
+char *flared_cfg_strndup(flared_cfg_ctx *c, const char *s, size_t len);
+/** Reports an allocation failure; returns FLARE_ENOMEM. */
+int flared_cfg_nomem(flared_cfg_ctx *c);
+
+/** Sets "NAME:LINE:COL: reason" for a node's position; returns FLARE_ECONFIG. */
+int flared_cfg_fail(flared_cfg_ctx *c, const yaml_node_t *node, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/** flared_cfg_fail at an explicit (0-based) libyaml mark. */
+int flared_cfg_fail_at(flared_cfg_ctx *c, yaml_mark_t mark, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/** Longest description flared_cfg_show/flared_cfg_quote write, with NUL. */
+#define FLARED_CFG_SHOW_MAX 64
+/** Quotes len bytes for a message ('abc'), with '?' for unprintable bytes, shortened with "...". */
+const char *flared_cfg_quote(const char *s, size_t len, char buf[FLARED_CFG_SHOW_MAX]);
+/** Describes a node for "got ..." messages: 'text', nothing, a sequence or a mapping. */
+const char *flared_cfg_show(const yaml_node_t *node, char buf[FLARED_CFG_SHOW_MAX]);
+
+/** An entry checked for duplicates: key bytes and the node to blame. */
+typedef struct flared_cfg_dup {
+    const char *key;
+    size_t key_len;
+    const yaml_node_t *node;
+} flared_cfg_dup;
+/**
+ * Finds equal keys in O(n log n) (the entries are reordered). When there are
+ * any, returns true with *dup the duplicate that comes first in the file and
+ * *first the earlier entry it repeats.
+ */
+bool flared_cfg_find_dup(flared_cfg_dup *entries, size_t n, const flared_cfg_dup **first,
+                         const flared_cfg_dup **dup);
+
+/** 1-based line of a node. */
+unsigned flared_cfg_line(const yaml_node_t *node);
+/** 1-based column of a node. */
+unsigned flared_cfg_column(const yaml_node_t *node);
+/** The node at a document index (never NULL for indexes libyaml produced). */
+yaml_node_t *flared_cfg_node(flared_cfg_ctx *c, yaml_node_item_t index);
+
+/**
+ * Walks the mapping `map` whose permitted keys are `keys` (NULL-terminated):
+ * values[i] and key_nodes[i] receive the value and key of keys[i], or NULL when
+ * absent. Non-mappings, non-string keys, unknown keys and duplicate keys are
+ * errors; `what` places the mapping in messages ("in limits", "at the top level"). When
+ * `type_list` is not NULL, an unknown key whose value is a mapping or empty is
+ * reported as an unknown route type rather than an unknown key.
+ */
+int flared_cfg_map(flared_cfg_ctx *c, yaml_node_t *map, const char *key, const char *what,
+                   const char *const *keys, yaml_node_t **values, yaml_node_t **key_nodes,
+                   const char *type_list);
+
+/** True for an empty plain scalar, "~" or "null": YAML's spellings of nothing. */
+bool flared_cfg_is_null(const yaml_node_t *node);
+/** Requires a sequence; key names it in messages. */
+int flared_cfg_seq(flared_cfg_ctx *c, yaml_node_t *node, const char *key, yaml_node_item_t **items,
+                   size_t *count);
+/** Requires a non-null scalar; s and len point into the document (no copy). */
+int flared_cfg_scalar(flared_cfg_ctx *c, yaml_node_t *node, const char *key, const char **s,
+                      size_t *len);
+/** An arena copy of a non-empty string without NUL bytes. */
+int flared_cfg_string(flared_cfg_ctx *c, yaml_node_t *node, const char *key, const char **out);
+/** A decimal integer in min..max. */
+int flared_cfg_uint(flared_cfg_ctx *c, yaml_node_t *node, const char *key, uint64_t min,
+                    uint64_t max, uint64_t *out);
+/** true/false (also True/TRUE/False/FALSE, as in the YAML 1.2 core schema). */
+int flared_cfg_bool(flared_cfg_ctx *c, yaml_node_t *node, const char *key, bool *out);
+/** A duration with a unit ("500ms", "10s", "2m", "1h"), in 1..FLARED_DURATION_MAX_MS ms. */
+int flared_cfg_duration(flared_cfg_ctx *c, yaml_node_t *node, const char *key, uint64_t *ms);
+/** A size: plain bytes or a k/m/g suffix (powers of 1024), in min..max bytes. */
+int flared_cfg_size(flared_cfg_ctx *c, yaml_node_t *node, const char *key, uint64_t min,
+                    uint64_t max, uint64_t *out);
+/** A file path resolved against the config's directory (not checked for existence). */
+int flared_cfg_path(flared_cfg_ctx *c, yaml_node_t *node, const char *key, const char **out);
+
+/** Parses `listeners` (NULL when absent) into c->cfg. */
+int flared_cfg_listeners(flared_cfg_ctx *c, yaml_node_t *node, yaml_node_t *root);
+/** Parses the top-level `routes` and `hosts` (either may be NULL) into c->cfg. */
+int flared_cfg_hosts(flared_cfg_ctx *c, yaml_node_t *routes, yaml_node_t *hosts);
+
+#endif

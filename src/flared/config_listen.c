@@ -1,0 +1,139 @@
+/*
+ * config_listen.c: the `listeners` list. An address is an IP literal and port
+ * (parsed by the net layer, so the daemon and libflare agree on the syntax) or
+ * "unix:" and an absolute socket path. Two listeners never share an address,
+ * except port 0, which asks the kernel for a fresh port each time.
+ */
+#include "config_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "flare/net.h"
+
+#define MAX_LISTENERS   1024
+#define DEFAULT_BACKLOG 4096
+
+static const char *const listener_keys[] = {"address", "reuseport", "backlog", NULL};
+enum { K_ADDRESS, K_REUSEPORT, K_BACKLOG };
+
+static int parse_address(flared_cfg_ctx *c, yaml_node_t *node, flared_listener *l)
+{
+    char shown[FLARED_CFG_SHOW_MAX];
+    const char *s;
+    int rc = flared_cfg_string(c, node, "address", &s);
+    if (rc < 0) return rc;
+    l->address = s;
+    size_t len = strlen(s);
+    if (strncmp(s, "unix:", 5) == 0) {
+        const char *path = s + 5;
+        if (path[0] != '/')
+            return flared_cfg_fail(c, node, "address: the Unix socket path in %s must be absolute",
+                                   flared_cfg_quote(s, len, shown));
+        if (len - 5 > FLARED_UNIX_PATH_MAX)
+            return flared_cfg_fail(c, node,
+                                   "address: the Unix socket path is %zu bytes; the limit is %d",
+                                   len - 5, FLARED_UNIX_PATH_MAX);
+        l->kind = FLARED_LISTENER_UNIX;
+        l->unix_path = path;
+        return 0;
+    }
+    flare_error net_err;
+    flare_error_clear(&net_err);
+    if (flare_sock_addr_parse(&l->addr, s, len, &net_err) < 0)
+        return flared_cfg_fail(c, node,
+                               "address: invalid %s (%s); use IP:PORT, [IPv6]:PORT or "
+                               "unix:/path",
+                               flared_cfg_quote(s, len, shown), net_err.message);
+    l->kind = FLARED_LISTENER_INET;
+    return 0;
+}
+
+/* The identity two listeners must not share, as bytes for flared_cfg_find_dup. */
+typedef struct listener_key {
+    unsigned char bytes[1 + 16 + 4 + 2];
+} listener_key;
+
+static size_t inet_key(const flared_listener *l, listener_key *k)
+{
+    const flare_ip_addr *ip = &l->addr.ip;
+    k->bytes[0] = ip->family == AF_INET6 ? 6 : 4;
+    memcpy(k->bytes + 1, ip->bytes, 16);
+    memcpy(k->bytes + 17, &ip->scope_id, 4);
+    memcpy(k->bytes + 21, &l->addr.port, 2);
+    return sizeof k->bytes;
+}
+
+static int check_unique(flared_cfg_ctx *c, flared_listener *ls, yaml_node_t **addr_nodes, size_t n)
+{
+    flared_cfg_dup *d = flared_cfg_alloc(c, n * sizeof *d);
+    listener_key *keys = flared_cfg_alloc(c, n * sizeof *keys);
+    if (!d || !keys) return flared_cfg_nomem(c);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ls[i].kind == FLARED_LISTENER_UNIX) {
+            /* "unix:" itself is the prefix that keeps paths apart from inet keys. */
+            d[m] = (flared_cfg_dup){ls[i].address, strlen(ls[i].address), addr_nodes[i]};
+        } else {
+            if (ls[i].addr.port == 0) continue;
+            size_t klen = inet_key(&ls[i], &keys[i]);
+            d[m] = (flared_cfg_dup){(const char *)keys[i].bytes, klen, addr_nodes[i]};
+        }
+        m++;
+    }
+    const flared_cfg_dup *first, *dup;
+    char shown[FLARED_CFG_SHOW_MAX];
+    if (flared_cfg_find_dup(d, m, &first, &dup))
+        return flared_cfg_fail(c, dup->node, "address: %s is already used at line %u, column %u",
+                               flared_cfg_show(dup->node, shown), flared_cfg_line(first->node),
+                               flared_cfg_column(first->node));
+    return 0;
+}
+
+int flared_cfg_listeners(flared_cfg_ctx *c, yaml_node_t *node, yaml_node_t *root)
+{
+    if (!node)
+        return flared_cfg_fail(c, root,
+                               "no listeners; add a 'listeners' list, e.g. "
+                               "listeners: [{address: 127.0.0.1:8080}]");
+    yaml_node_item_t *items;
+    size_t n;
+    int rc = flared_cfg_seq(c, node, "listeners", &items, &n);
+    if (rc < 0) return rc;
+    if (n == 0) return flared_cfg_fail(c, node, "listeners: at least one listener is required");
+    if (n > MAX_LISTENERS)
+        return flared_cfg_fail(c, node, "listeners: more than %d listeners", MAX_LISTENERS);
+    flared_listener *ls = flared_cfg_alloc(c, n * sizeof *ls);
+    yaml_node_t **addr_nodes = flared_cfg_alloc(c, n * sizeof *addr_nodes);
+    if (!ls || !addr_nodes) return flared_cfg_nomem(c);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = flared_cfg_node(c, items[i]), *v[3];
+        flared_listener *l = &ls[i];
+        rc = flared_cfg_map(c, item, "listener", "in a listener", listener_keys, v, NULL, NULL);
+        if (rc < 0) return rc;
+        if (!v[K_ADDRESS])
+            return flared_cfg_fail(c, item, "listener: missing required key 'address'");
+        l->line = flared_cfg_line(item);
+        l->column = flared_cfg_column(item);
+        l->backlog = DEFAULT_BACKLOG;
+        addr_nodes[i] = v[K_ADDRESS];
+        rc = parse_address(c, v[K_ADDRESS], l);
+        if (rc == 0 && v[K_REUSEPORT])
+            rc = flared_cfg_bool(c, v[K_REUSEPORT], "reuseport", &l->reuseport);
+        /* SO_REUSEPORT spreads TCP connections over sockets; a Unix path binds only once. */
+        if (rc == 0 && l->reuseport && l->kind == FLARED_LISTENER_UNIX)
+            rc = flared_cfg_fail(c, v[K_REUSEPORT],
+                                 "reuseport: only IP listeners can share a port; remove it here");
+        if (rc == 0 && v[K_BACKLOG]) {
+            uint64_t backlog = DEFAULT_BACKLOG;
+            rc = flared_cfg_uint(c, v[K_BACKLOG], "backlog", 1, 65535, &backlog);
+            l->backlog = (int)backlog;
+        }
+        if (rc < 0) return rc;
+    }
+    rc = check_unique(c, ls, addr_nodes, n);
+    if (rc < 0) return rc;
+    c->cfg->listeners = ls;
+    c->cfg->listener_count = n;
+    return 0;
+}

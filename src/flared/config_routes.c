@@ -1,0 +1,560 @@
+/*
+ * config_routes.c: `routes` and `hosts`: the virtual hosts, their routes and
+ * each route type's settings. A route has a path, exactly one type, and
+ * optional methods, extra headers and body limit; within one host no two
+ * routes share a path, and no host name belongs to two hosts.
+ */
+#include "config_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#define TYPE_LIST        "text, redirect, echo, static, status, health"
+#define MAX_METHODS      32
+#define MAX_METHOD_LEN   32
+#define MAX_HEADERS      100
+#define MAX_HOST_NAME    253 /* RFC 1035 §2.3.4, without the trailing dot */
+#define MAX_HOST_LABEL   63
+#define MAX_STATIC_INDEX 16
+
+static const char *const route_keys[] = {"path",   "methods",  "headers", "max_body_bytes",
+                                         "text",   "redirect", "echo",    "static",
+                                         "status", "health",   NULL};
+/* The type keys follow K_FIRST_TYPE in flared_route_type order. */
+enum { K_PATH, K_METHODS, K_HEADERS, K_MAX_BODY, K_FIRST_TYPE, K_ROUTE_KEYS = 10 };
+
+const char *flared_route_type_name(flared_route_type type)
+{
+    if ((unsigned)type > FLARED_ROUTE_HEALTH) return "?";
+    return route_keys[K_FIRST_TYPE + type];
+}
+
+/* --------------------------------------------------------------- methods */
+
+static const char *const method_names[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
+                                           "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+
+unsigned flared_method_bit(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof method_names / sizeof method_names[0]; i++)
+        if (strlen(method_names[i]) == len && memcmp(method_names[i], name, len) == 0)
+            return 1u << i;
+    return 0;
+}
+
+/* RFC 9110 §5.6.2 tchar. */
+static bool is_tchar(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+static int parse_methods(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r)
+{
+    char shown[FLARED_CFG_SHOW_MAX];
+    yaml_node_item_t *items;
+    size_t n;
+    int rc = flared_cfg_seq(c, node, "methods", &items, &n);
+    if (rc < 0) return rc;
+    if (n == 0)
+        return flared_cfg_fail(c, node, "methods: empty list; omit the key to allow any method");
+    if (n > MAX_METHODS) return flared_cfg_fail(c, node, "methods: more than %d", MAX_METHODS);
+    const char **others = flared_cfg_alloc(c, n * sizeof *others);
+    if (!others) return flared_cfg_nomem(c);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = flared_cfg_node(c, items[i]);
+        const char *m;
+        size_t len;
+        if ((rc = flared_cfg_scalar(c, item, "methods", &m, &len)) < 0) return rc;
+        flared_cfg_quote(m, len, shown);
+        bool lower = false, junk = len == 0 || len > MAX_METHOD_LEN;
+        for (size_t j = 0; j < len; j++) {
+            unsigned char ch = (unsigned char)m[j];
+            lower |= ch >= 'a' && ch <= 'z';
+            junk |= !is_tchar(ch);
+        }
+        if (junk) return flared_cfg_fail(c, item, "methods: %s is not a method name", shown);
+        /* RFC 9110 §9.1: method names are case-sensitive, so "get" would never match GET. */
+        if (lower)
+            return flared_cfg_fail(c, item,
+                                   "methods: %s has lower-case letters; method names are "
+                                   "case-sensitive and written in capitals",
+                                   shown);
+        unsigned bit = flared_method_bit(m, len);
+        bool twice = (r->method_mask & bit) != 0;
+        for (size_t j = 0; !bit && j < r->other_method_count; j++)
+            twice |= strlen(others[j]) == len && memcmp(others[j], m, len) == 0;
+        if (twice) return flared_cfg_fail(c, item, "methods: %s is listed twice", shown);
+        if (bit) {
+            r->method_mask |= bit;
+        } else {
+            if (!(others[r->other_method_count] = flared_cfg_strndup(c, m, len)))
+                return flared_cfg_nomem(c);
+            r->other_method_count++;
+        }
+    }
+    r->other_methods = others;
+    r->any_method = false;
+    return 0;
+}
+
+/* --------------------------------------------------------------- headers */
+
+/* RFC 9110 §5.5: a field value is visible characters, obs-text, spaces and tabs,
+ * without leading or trailing whitespace; CR, LF and NUL would split the message. */
+static bool is_field_value(const char *s, size_t len)
+{
+    if (len > 0 && (s[0] == ' ' || s[0] == '\t' || s[len - 1] == ' ' || s[len - 1] == '\t'))
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7F) return false;
+    }
+    return true;
+}
+
+/* Framing and connection fields are flared's to write (RFC 9112 §6, RFC 9110 §7.6.1). */
+static const char *const managed_headers[] = {"content-length", "transfer-encoding",
+                                              "connection",     "keep-alive",
+                                              "upgrade",        "te",
+                                              "trailer",        "date"};
+
+static int parse_headers(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r)
+{
+    char shown[FLARED_CFG_SHOW_MAX];
+    if (node->type != YAML_MAPPING_NODE)
+        return flared_cfg_fail(c, node, "headers: expected a mapping of name: value, got %s",
+                               flared_cfg_show(node, shown));
+    size_t n = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
+    if (n > MAX_HEADERS)
+        return flared_cfg_fail(c, node, "headers: more than %d header fields", MAX_HEADERS);
+    flared_header *hs = flared_cfg_alloc(c, (n ? n : 1) * sizeof *hs);
+    const yaml_node_t **keys = flared_cfg_alloc(c, (n ? n : 1) * sizeof *keys);
+    if (!hs || !keys) return flared_cfg_nomem(c);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_pair_t *p = &node->data.mapping.pairs.start[i];
+        yaml_node_t *k = flared_cfg_node(c, p->key), *v = flared_cfg_node(c, p->value);
+        const char *name, *value;
+        size_t nlen, vlen;
+        int rc = flared_cfg_scalar(c, k, "headers", &name, &nlen);
+        if (rc < 0) return rc;
+        flared_cfg_quote(name, nlen, shown);
+        bool token = nlen > 0;
+        for (size_t j = 0; j < nlen; j++)
+            token &= is_tchar((unsigned char)name[j]);
+        if (!token) return flared_cfg_fail(c, k, "headers: %s is not a valid header name", shown);
+        for (size_t j = 0; j < sizeof managed_headers / sizeof managed_headers[0]; j++)
+            if (strlen(managed_headers[j]) == nlen &&
+                strncasecmp(managed_headers[j], name, nlen) == 0)
+                return flared_cfg_fail(
+                    c, k, "headers: %s is set by flared and cannot be configured", shown);
+        /* Field names are case-insensitive (RFC 9110 §5.1): Foo and foo are the same field. */
+        for (size_t j = 0; j < i; j++)
+            if (strlen(hs[j].name) == nlen && strncasecmp(hs[j].name, name, nlen) == 0)
+                return flared_cfg_fail(c, k,
+                                       "headers: %s is set twice; first at line %u, column %u",
+                                       shown, flared_cfg_line(keys[j]), flared_cfg_column(keys[j]));
+        if ((rc = flared_cfg_scalar(c, v, name, &value, &vlen)) < 0) return rc;
+        if (!is_field_value(value, vlen))
+            return flared_cfg_fail(c, v,
+                                   "headers: the value of %s has control characters or "
+                                   "leading/trailing spaces",
+                                   shown);
+        hs[i].name = flared_cfg_strndup(c, name, nlen);
+        hs[i].value = flared_cfg_strndup(c, value, vlen);
+        if (!hs[i].name || !hs[i].value) return flared_cfg_nomem(c);
+        keys[i] = k;
+    }
+    r->headers = hs;
+    r->header_count = n;
+    return 0;
+}
+
+/* ----------------------------------------------------------------- paths */
+
+/* RFC 3986 §3.3 pchar, without pct-encoded (checked by the caller). */
+static bool is_pchar(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           (ch != 0 && strchr("-._~!$&'()*+,;=:@", ch) != NULL);
+}
+
+static bool is_hex(unsigned char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+}
+
+static int parse_path(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r)
+{
+    char shown[FLARED_CFG_SHOW_MAX];
+    const char *p;
+    int rc = flared_cfg_string(c, node, "path", &p);
+    if (rc < 0) return rc;
+    size_t len = strlen(p);
+    flared_cfg_quote(p, len, shown);
+    if (p[0] != '/') return flared_cfg_fail(c, node, "path: %s must start with '/'", shown);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (ch == '%' && i + 2 < len && is_hex((unsigned char)p[i + 1]) &&
+            is_hex((unsigned char)p[i + 2])) {
+            i += 2;
+            continue;
+        }
+        if (ch == '?' || ch == '#')
+            return flared_cfg_fail(
+                c, node, "path: %s has a query or fragment; routes match the path only", shown);
+        if (ch != '/' && !is_pchar(ch))
+            return flared_cfg_fail(c, node,
+                                   "path: %s has a character a URL path cannot hold at byte "
+                                   "%zu; percent-encode it",
+                                   shown, i + 1);
+    }
+    /* Request paths are normalized before routing (RFC 3986 §5.2.4), so a route with
+     * an empty, "." or ".." segment could never match. */
+    for (const char *seg = p + 1; seg <= p + len;) {
+        const char *end = strchr(seg, '/');
+        size_t slen = end ? (size_t)(end - seg) : strlen(seg);
+        bool last = !end;
+        if ((slen == 0 && !last) || (slen == 1 && seg[0] == '.') ||
+            (slen == 2 && seg[0] == '.' && seg[1] == '.'))
+            return flared_cfg_fail(c, node,
+                                   "path: %s has an empty, '.' or '..' segment and could "
+                                   "never match",
+                                   shown);
+        if (last) break;
+        seg = end + 1;
+    }
+    r->path = p;
+    r->is_prefix = p[len - 1] == '/';
+    return 0;
+}
+
+/* ----------------------------------------------------------- route types */
+
+/* A type's settings mapping; `echo:` with nothing after it means `echo: {}`. */
+static int type_map(flared_cfg_ctx *c, yaml_node_t *node, const char *key, const char *const *keys,
+                    yaml_node_t **v)
+{
+    if (flared_cfg_is_null(node)) {
+        for (size_t i = 0; keys[i]; i++)
+            v[i] = NULL;
+        return 0;
+    }
+    char what[32];
+    snprintf(what, sizeof what, "in %s", key);
+    return flared_cfg_map(c, node, key, what, keys, v, NULL, NULL);
+}
+
+static int parse_text(flared_cfg_ctx *c, yaml_node_t *node, flared_text_route *t)
+{
+    static const char *const keys[] = {"body", "content_type", "status", NULL};
+    yaml_node_t *v[3];
+    int rc = type_map(c, node, "text", keys, v);
+    if (rc < 0) return rc;
+    if (!v[0]) return flared_cfg_fail(c, node, "text: missing required key 'body'");
+    const char *body;
+    size_t len;
+    if ((rc = flared_cfg_scalar(c, v[0], "body", &body, &len)) < 0) return rc;
+    if (!(t->body = flared_cfg_strndup(c, body, len))) return flared_cfg_nomem(c);
+    t->body_len = len;
+    t->content_type = "text/plain; charset=utf-8";
+    t->status = 200;
+    if (v[1]) {
+        if ((rc = flared_cfg_string(c, v[1], "content_type", &t->content_type)) < 0) return rc;
+        if (!is_field_value(t->content_type, strlen(t->content_type)))
+            return flared_cfg_fail(c, v[1],
+                                   "content_type: has control characters or leading/trailing "
+                                   "spaces");
+    }
+    if (v[2]) {
+        uint64_t status;
+        if ((rc = flared_cfg_uint(c, v[2], "status", 200, 599, &status)) < 0) return rc;
+        /* RFC 9110 §15.3.5, §15.4.5: 204 and 304 responses end at the header section. */
+        if ((status == 204 || status == 304) && len > 0)
+            return flared_cfg_fail(c, v[2], "status: %d responses cannot have a body", (int)status);
+        t->status = (int)status;
+    }
+    return 0;
+}
+
+static int parse_redirect(flared_cfg_ctx *c, yaml_node_t *node, flared_redirect_route *rd)
+{
+    static const char *const keys[] = {"to", "status", NULL};
+    yaml_node_t *v[2];
+    int rc = type_map(c, node, "redirect", keys, v);
+    if (rc < 0) return rc;
+    if (!v[0]) return flared_cfg_fail(c, node, "redirect: missing required key 'to'");
+    if ((rc = flared_cfg_string(c, v[0], "to", &rd->to)) < 0) return rc;
+    /* Location holds a URI-reference (RFC 9110 §10.2.2): visible ASCII only. */
+    for (const char *p = rd->to; *p; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7F)
+            return flared_cfg_fail(c, v[0],
+                                   "to: spaces, control and non-ASCII characters must be "
+                                   "percent-encoded");
+    rd->status = 302;
+    if (v[1]) {
+        uint64_t status;
+        if ((rc = flared_cfg_uint(c, v[1], "status", 0, 999, &status)) < 0) return rc;
+        if (status != 301 && status != 302 && status != 303 && status != 307 && status != 308)
+            return flared_cfg_fail(
+                c, v[1], "status: a redirect is 301, 302, 303, 307 or 308, not %d", (int)status);
+        rd->status = (int)status;
+    }
+    return 0;
+}
+
+static int parse_echo(flared_cfg_ctx *c, yaml_node_t *node, flared_echo_route *e)
+{
+    static const char *const keys[] = {"raw", NULL};
+    yaml_node_t *v[1];
+    int rc = type_map(c, node, "echo", keys, v);
+    if (rc == 0 && v[0]) rc = flared_cfg_bool(c, v[0], "raw", &e->raw);
+    return rc;
+}
+
+static const char *const default_index[] = {"index.html"};
+
+static int parse_static(flared_cfg_ctx *c, yaml_node_t *node, flared_static_route *s)
+{
+    static const char *const keys[] = {"root", "index", NULL};
+    yaml_node_t *v[2];
+    char shown[FLARED_CFG_SHOW_MAX];
+    int rc = type_map(c, node, "static", keys, v);
+    if (rc < 0) return rc;
+    if (!v[0]) return flared_cfg_fail(c, node, "static: missing required key 'root'");
+    const char *root;
+    if ((rc = flared_cfg_path(c, v[0], "root", &root)) < 0) return rc;
+    /* Canonical now, so serving can compare resolved file paths against the root. */
+    char *real = realpath(root, NULL);
+    struct stat st;
+    if (!real || stat(real, &st) < 0) {
+        int e = errno;
+        free(real);
+        if (e == ENOMEM) return flared_cfg_nomem(c);
+        return flared_cfg_fail(c, v[0], "root: directory '%s': %s", root, strerror(e));
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        free(real);
+        return flared_cfg_fail(c, v[0], "root: '%s' is not a directory", root);
+    }
+    s->root = flared_cfg_strndup(c, real, strlen(real));
+    free(real);
+    if (!s->root) return flared_cfg_nomem(c);
+    s->index = default_index;
+    s->index_count = 1;
+    if (!v[1]) return 0;
+    yaml_node_item_t *items;
+    size_t n;
+    if ((rc = flared_cfg_seq(c, v[1], "index", &items, &n)) < 0) return rc;
+    if (n > MAX_STATIC_INDEX)
+        return flared_cfg_fail(c, v[1], "index: more than %d names", MAX_STATIC_INDEX);
+    const char **names = flared_cfg_alloc(c, (n ? n : 1) * sizeof *names);
+    if (!names) return flared_cfg_nomem(c);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = flared_cfg_node(c, items[i]);
+        if ((rc = flared_cfg_string(c, item, "index", &names[i])) < 0) return rc;
+        if (strchr(names[i], '/') || strcmp(names[i], ".") == 0 || strcmp(names[i], "..") == 0)
+            return flared_cfg_fail(c, item, "index: %s must be a file name without '/'",
+                                   flared_cfg_quote(names[i], strlen(names[i]), shown));
+    }
+    s->index = names;
+    s->index_count = n;
+    return 0;
+}
+
+static int parse_route_type(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r)
+{
+    static const char *const none[] = {NULL};
+    yaml_node_t *v[1];
+    switch (r->type) {
+    case FLARED_ROUTE_TEXT:
+        return parse_text(c, node, &r->u.text);
+    case FLARED_ROUTE_REDIRECT:
+        return parse_redirect(c, node, &r->u.redirect);
+    case FLARED_ROUTE_ECHO:
+        return parse_echo(c, node, &r->u.echo);
+    case FLARED_ROUTE_STATIC:
+        return parse_static(c, node, &r->u.static_files);
+    case FLARED_ROUTE_STATUS:
+    case FLARED_ROUTE_HEALTH:
+        return type_map(c, node, flared_route_type_name(r->type), none, v);
+    }
+    return flared_cfg_fail(c, node, "unknown route type");
+}
+
+/* ---------------------------------------------------------------- routes */
+
+static int parse_route(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r,
+                       yaml_node_t **path_node)
+{
+    yaml_node_t *v[K_ROUTE_KEYS], *k[K_ROUTE_KEYS], *type_key = NULL;
+    int rc = flared_cfg_map(c, node, "route", "in a route", route_keys, v, k, TYPE_LIST);
+    if (rc < 0) return rc;
+    r->line = flared_cfg_line(node);
+    r->column = flared_cfg_column(node);
+    if (!v[K_PATH]) return flared_cfg_fail(c, node, "route: missing required key 'path'");
+    for (int i = K_FIRST_TYPE; i < K_ROUTE_KEYS; i++) {
+        if (!v[i]) continue;
+        if (type_key) {
+            /* Blame whichever of the two comes later in the file. */
+            yaml_node_t *a = type_key, *b = k[i];
+            if (b->start_mark.index < a->start_mark.index) {
+                a = k[i];
+                b = type_key;
+            }
+            return flared_cfg_fail(c, b, "route has two types, '%s' and '%s'; use exactly one",
+                                   (const char *)a->data.scalar.value,
+                                   (const char *)b->data.scalar.value);
+        }
+        type_key = k[i];
+        r->type = (flared_route_type)(i - K_FIRST_TYPE);
+    }
+    if (!type_key) return flared_cfg_fail(c, node, "route has no type; add one of: " TYPE_LIST);
+    *path_node = v[K_PATH];
+    r->any_method = true;
+    r->max_body_bytes = c->cfg->limits.max_body_bytes;
+    if ((rc = parse_path(c, v[K_PATH], r)) < 0) return rc;
+    if (v[K_METHODS] && (rc = parse_methods(c, v[K_METHODS], r)) < 0) return rc;
+    if (v[K_HEADERS] && (rc = parse_headers(c, v[K_HEADERS], r)) < 0) return rc;
+    if (v[K_MAX_BODY]) {
+        rc = flared_cfg_size(c, v[K_MAX_BODY], "max_body_bytes", 1, FLARED_BODY_BYTES_MAX,
+                             &r->max_body_bytes);
+        if (rc < 0) return rc;
+        r->max_body_bytes_set = true;
+    }
+    return parse_route_type(c, v[K_FIRST_TYPE + r->type], r);
+}
+
+static int parse_routes(flared_cfg_ctx *c, yaml_node_t *node, flared_host *h)
+{
+    yaml_node_item_t *items;
+    size_t n;
+    int rc = flared_cfg_seq(c, node, "routes", &items, &n);
+    if (rc < 0) return rc;
+    flared_route *rs = flared_cfg_alloc(c, (n ? n : 1) * sizeof *rs);
+    flared_cfg_dup *d = flared_cfg_alloc(c, (n ? n : 1) * sizeof *d);
+    if (!rs || !d) return flared_cfg_nomem(c);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *path_node = NULL;
+        if ((rc = parse_route(c, flared_cfg_node(c, items[i]), &rs[i], &path_node)) < 0) return rc;
+        d[i] = (flared_cfg_dup){rs[i].path, strlen(rs[i].path), path_node};
+    }
+    const flared_cfg_dup *first, *dup;
+    if (flared_cfg_find_dup(d, n, &first, &dup))
+        return flared_cfg_fail(c, dup->node,
+                               "path: duplicate route for '%s' in this host; first at line %u, "
+                               "column %u",
+                               dup->key, flared_cfg_line(first->node),
+                               flared_cfg_column(first->node));
+    h->routes = rs;
+    h->route_count = n;
+    return 0;
+}
+
+/* ----------------------------------------------------------------- hosts */
+
+/* A host name (RFC 1123 §2.1 labels), lower-cased, optionally "*." and a name. */
+static bool valid_host_name(char *s, size_t len)
+{
+    size_t label = 0;
+    if (len >= 2 && s[0] == '*' && s[1] == '.') {
+        s += 2;
+        len -= 2;
+    }
+    if (len == 0 || len > MAX_HOST_NAME) return false;
+    for (size_t i = 0; i < len; i++) {
+        char ch = s[i];
+        if (ch >= 'A' && ch <= 'Z') s[i] = ch = (char)(ch - 'A' + 'a');
+        if (ch == '.') {
+            if (label == 0 || s[i - 1] == '-') return false;
+            label = 0;
+            continue;
+        }
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-')) return false;
+        if (ch == '-' && label == 0) return false;
+        if (++label > MAX_HOST_LABEL) return false;
+    }
+    return label > 0 && s[len - 1] != '-';
+}
+
+static int parse_names(flared_cfg_ctx *c, yaml_node_t *node, flared_host *h, flared_cfg_dup **all,
+                       size_t *all_count)
+{
+    char shown[FLARED_CFG_SHOW_MAX];
+    yaml_node_item_t *items;
+    size_t n;
+    int rc = flared_cfg_seq(c, node, "names", &items, &n);
+    if (rc < 0) return rc;
+    if (n == 0) return flared_cfg_fail(c, node, "names: a host needs at least one name");
+    const char **names = flared_cfg_alloc(c, n * sizeof *names);
+    flared_cfg_dup *grown = realloc(*all, (*all_count + n) * sizeof **all);
+    if (!names || !grown) return flared_cfg_nomem(c);
+    *all = grown;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = flared_cfg_node(c, items[i]);
+        const char *written;
+        if ((rc = flared_cfg_string(c, item, "names", &written)) < 0) return rc;
+        size_t len = strlen(written);
+        char *name = flared_cfg_strndup(c, written, len); /* lower-cased in place */
+        if (!name) return flared_cfg_nomem(c);
+        names[i] = name;
+        flared_cfg_quote(written, len, shown);
+        if (!valid_host_name(name, len))
+            return flared_cfg_fail(c, item,
+                                   "names: %s is not a host name (like www.example.com or "
+                                   "*.example.com)",
+                                   shown);
+        grown[(*all_count)++] = (flared_cfg_dup){names[i], len, item};
+    }
+    h->names = names;
+    h->name_count = n;
+    return 0;
+}
+
+static int parse_hosts(flared_cfg_ctx *c, yaml_node_t *node, flared_cfg_dup **all,
+                       size_t *all_count)
+{
+    static const char *const keys[] = {"names", "routes", NULL};
+    yaml_node_item_t *items;
+    size_t n;
+    int rc = flared_cfg_seq(c, node, "hosts", &items, &n);
+    if (rc < 0) return rc;
+    flared_host *hs = flared_cfg_alloc(c, (n ? n : 1) * sizeof *hs);
+    if (!hs) return flared_cfg_nomem(c);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = flared_cfg_node(c, items[i]), *v[2];
+        if ((rc = flared_cfg_map(c, item, "host", "in a host", keys, v, NULL, NULL)) < 0) return rc;
+        if (!v[0]) return flared_cfg_fail(c, item, "host: missing required key 'names'");
+        if (!v[1]) return flared_cfg_fail(c, item, "host: missing required key 'routes'");
+        hs[i].line = flared_cfg_line(item);
+        hs[i].column = flared_cfg_column(item);
+        if ((rc = parse_names(c, v[0], &hs[i], all, all_count)) < 0) return rc;
+        if ((rc = parse_routes(c, v[1], &hs[i])) < 0) return rc;
+    }
+    const flared_cfg_dup *first, *dup;
+    if (flared_cfg_find_dup(*all, *all_count, &first, &dup))
+        return flared_cfg_fail(
+            c, dup->node, "names: host name '%s' is already used at line %u, column %u", dup->key,
+            flared_cfg_line(first->node), flared_cfg_column(first->node));
+    c->cfg->hosts = hs;
+    c->cfg->host_count = n;
+    return 0;
+}
+
+int flared_cfg_hosts(flared_cfg_ctx *c, yaml_node_t *routes, yaml_node_t *hosts)
+{
+    flared_host *def = &c->cfg->default_host;
+    def->line = routes ? flared_cfg_line(routes) : 1;
+    def->column = routes ? flared_cfg_column(routes) : 1;
+    int rc = routes ? parse_routes(c, routes, def) : 0;
+    if (rc < 0 || !hosts) return rc;
+    flared_cfg_dup *all = NULL; /* every host name, for the uniqueness check */
+    size_t all_count = 0;
+    rc = parse_hosts(c, hosts, &all, &all_count);
+    free(all);
+    return rc;
+}

@@ -1,0 +1,202 @@
+/*
+ * handlers.c: the fixed route types (text, redirect, status, health) and the
+ * installer that turns config routes into libflare routes. The text route
+ * borrows its body from the config, so answering it copies nothing and
+ * allocates nothing. Echo and static live in their own files.
+ */
+#include "handlers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "handlers_internal.h"
+
+static void add_route_headers(flare_response *resp, const flared_route *rt)
+{
+    for (size_t i = 0; i < rt->header_count; i++)
+        flare_response_header(resp, rt->headers[i].name, rt->headers[i].value);
+}
+
+static int handle_text(const flare_request *req, flare_response *resp, void *data)
+{
+    const flared_route_ctx *ctx = data;
+    const flared_text_route *t = &ctx->route->u.text;
+    (void)req;
+    flare_response_status(resp, t->status);
+    flare_response_header(resp, "Content-Type", t->content_type);
+    add_route_headers(resp, ctx->route);
+    flare_response_body_static(resp, t->body, t->body_len);
+    return 0;
+}
+
+static int handle_redirect(const flare_request *req, flare_response *resp, void *data)
+{
+    const flared_route_ctx *ctx = data;
+    (void)req;
+    add_route_headers(resp, ctx->route);
+    return flare_response_redirect(resp, ctx->route->u.redirect.status, ctx->route->u.redirect.to);
+}
+
+static int handle_health(const flare_request *req, flare_response *resp, void *data)
+{
+    const flared_route_ctx *ctx = data;
+    (void)req;
+    add_route_headers(resp, ctx->route);
+    flare_response_header(resp, "Cache-Control", "no-store");
+    if (ctx->state->draining)
+        return flare_response_text(resp, 503, "text/plain; charset=utf-8", "draining\n", 9);
+    return flare_response_text(resp, 200, "text/plain; charset=utf-8", "ok\n", 3);
+}
+
+static int handle_status(const flare_request *req, flare_response *resp, void *data)
+{
+    const flared_route_ctx *ctx = data;
+    const flare_http_server_stats *s = flare_http_server_get_stats(ctx->state->server);
+    (void)req;
+    char json[768];
+    int n = snprintf(json, sizeof json,
+                     "{\"worker\":%u,\"pid\":%d,\"draining\":%s,\"connections\":{\"active\":%llu,"
+                     "\"accepted\":%llu,\"rejected\":%llu},\"requests\":%llu,"
+                     "\"responses\":{\"1xx\":%llu,\"2xx\":%llu,\"3xx\":%llu,\"4xx\":%llu,"
+                     "\"5xx\":%llu},\"bytes_in\":%llu,\"bytes_out\":%llu}\n",
+                     ctx->state->worker_id, (int)getpid(), ctx->state->draining ? "true" : "false",
+                     (unsigned long long)s->active, (unsigned long long)s->accepted,
+                     (unsigned long long)s->rejected, (unsigned long long)s->requests,
+                     (unsigned long long)s->responses_by_class[1],
+                     (unsigned long long)s->responses_by_class[2],
+                     (unsigned long long)s->responses_by_class[3],
+                     (unsigned long long)s->responses_by_class[4],
+                     (unsigned long long)s->responses_by_class[5],
+                     (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out);
+    add_route_headers(resp, ctx->route);
+    flare_response_header(resp, "Cache-Control", "no-store");
+    return flare_response_text(resp, 200, "application/json", json, (size_t)n);
+}
+
+/* Methods a route type answers when its config lists none. */
+static uint32_t default_methods(flared_route_type type)
+{
+    switch (type) {
+    case FLARED_ROUTE_REDIRECT:
+    case FLARED_ROUTE_ECHO: return FLARE_M_ANY;
+    default: return FLARE_M_GET | FLARE_M_HEAD;
+    }
+}
+
+static uint32_t methods_of(const flared_route *rt)
+{
+    if (rt->any_method) return default_methods(rt->type);
+    uint32_t mask = 0;
+    for (int m = 1; m < FLARE_METHOD__COUNT; m++) {
+        const char *name = flare_http_method_name((flare_http_method)m);
+        if (rt->method_mask & flared_method_bit(name, strlen(name))) mask |= FLARE_M(m);
+    }
+    return mask;
+}
+
+static flare_http_handler handler_of(flared_route_type type)
+{
+    switch (type) {
+    case FLARED_ROUTE_TEXT: return handle_text;
+    case FLARED_ROUTE_REDIRECT: return handle_redirect;
+    case FLARED_ROUTE_ECHO: return flared_handle_echo;
+    case FLARED_ROUTE_STATIC: return flared_handle_static;
+    case FLARED_ROUTE_STATUS: return handle_status;
+    case FLARED_ROUTE_HEALTH: return handle_health;
+    }
+    return NULL;
+}
+
+static size_t count_routes(const flared_config *cfg)
+{
+    size_t n = cfg->default_host.route_count;
+    for (size_t h = 0; h < cfg->host_count; h++)
+        n += cfg->hosts[h].route_count * (cfg->hosts[h].name_count ? cfg->hosts[h].name_count : 1);
+    return n;
+}
+
+static int install_host(flare_http_server *srv, const flared_host *host, const char *name,
+                        flared_route_ctx *ctx, size_t *used, flared_worker_state *state,
+                        flare_error *err)
+{
+    for (size_t i = 0; i < host->route_count; i++) {
+        const flared_route *rt = &host->routes[i];
+        flared_route_ctx *c = &ctx[(*used)++];
+        c->route = rt;
+        c->state = state;
+        c->root_fd = -1;
+        if (rt->type == FLARED_ROUTE_STATIC) {
+            c->root_fd = open(rt->u.static_files.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+            if (c->root_fd < 0)
+                return flare_error_set(err, FLARE_ESYS, errno, "static root %s",
+                                       rt->u.static_files.root);
+        }
+        int rc = flare_http_server_route(srv, name, methods_of(rt), rt->other_methods, rt->path,
+                                         handler_of(rt->type), c, rt->max_body_bytes, err);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+int flared_handlers_install(flare_http_server *srv, const flared_config *cfg,
+                            flared_worker_state *state, flared_route_ctx **ctx_out,
+                            flare_error *err)
+{
+    size_t total = count_routes(cfg);
+    flared_route_ctx *ctx = calloc(total + 1, sizeof *ctx);
+    if (!ctx) return flare_error_set(err, FLARE_ENOMEM, 0, "out of memory");
+    for (size_t i = 0; i <= total; i++)
+        ctx[i].root_fd = -1;
+    size_t used = 0;
+    int rc = install_host(srv, &cfg->default_host, NULL, ctx, &used, state, err);
+    for (size_t h = 0; rc == 0 && h < cfg->host_count; h++)
+        for (size_t n = 0; rc == 0 && n < cfg->hosts[h].name_count; n++)
+            rc = install_host(srv, &cfg->hosts[h], cfg->hosts[h].names[n], ctx, &used, state, err);
+    ctx[total].route = NULL; /* terminator for flared_handlers_free */
+    if (rc < 0) {
+        flared_handlers_free(ctx);
+        return rc;
+    }
+    *ctx_out = ctx;
+    return 0;
+}
+
+void flared_handlers_free(flared_route_ctx *ctx)
+{
+    if (!ctx) return;
+    for (flared_route_ctx *c = ctx; c->route; c++)
+        if (c->root_fd >= 0) close(c->root_fd);
+    free(ctx);
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+long flared_percent_decode(const char *src, size_t len, char *dst, bool plus_is_space)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = src[i];
+        if (c == '%') {
+            if (len - i < 3) return -1;
+            int hi = hex_digit(src[i + 1]), lo = hex_digit(src[i + 2]);
+            if (hi < 0 || lo < 0) return -1;
+            c = (char)(hi * 16 + lo);
+            if (c == '\0') return -1;
+            i += 2;
+        } else if (c == '+' && plus_is_space) {
+            c = ' ';
+        }
+        dst[o++] = c;
+    }
+    return (long)o;
+}

@@ -1,0 +1,35 @@
+/*
+ * handlers.h: flared's route types as libflare HTTP handlers (text, redirect,
+ * echo, static, status, health) and their installation from a loaded config.
+ */
+#ifndef FLARED_HANDLERS_H
+#define FLARED_HANDLERS_H
+
+#include "flare/http.h"
+
+#include "config.h"
+
+/** Worker-wide state the status and health routes report. */
+typedef struct flared_worker_state {
+    unsigned worker_id;
+    bool draining;
+    uint64_t started_ms;
+    const flare_http_server *server;
+} flared_worker_state;
+
+/** Per-route context handed to handlers as userdata; owned by the installer. */
+typedef struct flared_route_ctx flared_route_ctx;
+
+/** Registers every route of every host of cfg on srv; *ctx_out must be freed with
+ *  flared_handlers_free after the server. */
+int flared_handlers_install(flare_http_server *srv, const flared_config *cfg,
+                            flared_worker_state *state, flared_route_ctx **ctx_out,
+                            flare_error *err);
+/** Frees the contexts (and closes static roots). */
+void flared_handlers_free(flared_route_ctx *ctx);
+
+/** Decodes %XX escapes of src into dst (capacity >= len); returns the length, or -1 for a
+ *  bad escape or an encoded NUL. '+' is kept unless plus_is_space. */
+long flared_percent_decode(const char *src, size_t len, char *dst, bool plus_is_space);
+
+#endif

@@ -1,0 +1,20 @@
+/*
+ * handlers_internal.h: what the handler files of flared share.
+ */
+#ifndef FLARED_HANDLERS_INTERNAL_H
+#define FLARED_HANDLERS_INTERNAL_H
+
+#include "handlers.h"
+
+struct flared_route_ctx {
+    const flared_route *route;
+    flared_worker_state *state;
+    int root_fd; /* static routes: O_PATH descriptor of the root directory */
+};
+
+/** The echo route (echo.c). */
+int flared_handle_echo(const flare_request *req, flare_response *resp, void *data);
+/** The static-files route (static.c). */
+int flared_handle_static(const flare_request *req, flare_response *resp, void *data);
+
+#endif

@@ -1,0 +1,94 @@
+/*
+ * log.c: the error log. Each line is formatted whole into a stack buffer and
+ * written with one write(2) on an O_APPEND descriptor, so lines from the master
+ * and every worker interleave without tearing.
+ */
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Process-wide by nature: one error log per process, set at start and on reload. */
+static int log_fd = 2;
+static char *log_path;
+static flared_log_level log_level = FLARED_LOG_INFO;
+
+static int open_path(const char *path)
+{
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+}
+
+int flared_log_open(const char *path, flared_log_level level, flare_error *err)
+{
+    log_level = level;
+    if (!path) {
+        if (log_fd != 2) close(log_fd);
+        log_fd = 2;
+        free(log_path);
+        log_path = NULL;
+        return 0;
+    }
+    int fd = open_path(path);
+    if (fd < 0) return flare_error_set(err, FLARE_ESYS, errno, "cannot open error_log %s", path);
+    char *copy = strdup(path);
+    if (!copy) {
+        close(fd);
+        return flare_error_set(err, FLARE_ENOMEM, 0, "out of memory");
+    }
+    if (log_fd != 2) close(log_fd);
+    log_fd = fd;
+    free(log_path);
+    log_path = copy;
+    return 0;
+}
+
+void flared_log_reopen(void)
+{
+    if (!log_path) return;
+    int fd = open_path(log_path);
+    if (fd < 0) {
+        flared_log(FLARED_LOG_ERROR, "cannot reopen error_log %s: %s", log_path, strerror(errno));
+        return;
+    }
+    dup2(fd, log_fd);
+    close(fd);
+}
+
+void flared_log_set_level(flared_log_level level)
+{
+    log_level = level;
+}
+
+int flared_log_fd(void)
+{
+    return log_fd;
+}
+
+void flared_log(flared_log_level level, const char *fmt, ...)
+{
+    if (level > log_level) return;
+    char line[1024];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    int n = (int)strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    n += snprintf(line + n, sizeof line - (size_t)n, " [%s] flared[%d]: ",
+                  flared_log_level_name(level), (int)getpid());
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    if (m < 0) m = 0;
+    n += m;
+    if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
+    line[n++] = '\n';
+    ssize_t w = write(log_fd, line, (size_t)n);
+    (void)w;
+}

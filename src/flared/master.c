@@ -1,0 +1,392 @@
+/*
+ * master.c: the supervising process. It binds every listening socket, forks one
+ * worker per slot and restarts a worker that dies (backing off when it dies
+ * young). Signals arrive on a signalfd:
+ *   TERM/INT  drain: workers stop accepting and finish in-flight requests;
+ *   QUIT      immediate exit;
+ *   HUP       reload: a bad config is logged and the old one keeps serving; a good
+ *             one starts new workers and drains the old ones. Sockets whose address
+ *             is unchanged are kept, so nothing queued in a backlog is reset; when a
+ *             reload lowers `workers`, the surplus SO_REUSEPORT sockets are kept too
+ *             and served by the remaining workers (slot = index mod workers);
+ *   USR1      reopen logs (forwarded to workers).
+ */
+#include "master.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "flare/tcp.h"
+
+#include "log.h"
+#include "notify.h"
+#include "worker.h"
+
+#define MAX_SOCKETS 4096
+#define RESTART_MIN_MS 100
+#define RESTART_MAX_MS 5000
+#define YOUNG_DEATH_MS 1000
+
+typedef struct lsock {
+    char *address; /* listener address as written */
+    unsigned index; /* SO_REUSEPORT copy number; 0 for a shared socket */
+    bool reuseport;
+    int fd;
+    bool wanted; /* used by the current config */
+} lsock;
+
+typedef struct worker_proc {
+    pid_t pid;
+    unsigned slot;
+    unsigned generation;
+    uint64_t started_ms;
+} worker_proc;
+
+typedef struct master {
+    const char *config_path;
+    flared_config *cfg;
+    lsock socks[MAX_SOCKETS];
+    size_t sock_count;
+    worker_proc *workers;
+    size_t worker_count, worker_cap;
+    unsigned generation;
+    uint64_t *restart_at;    /* per slot: 0 = nothing pending */
+    uint32_t *restart_delay; /* per slot back-off */
+    unsigned slots;
+    bool stopping;
+    uint64_t stop_deadline;
+    int signal_fd;
+} master;
+
+static int bind_unix(const char *path, int backlog, flare_error *err)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return flare_error_set(err, FLARE_ESYS, errno, "socket for unix:%s", path);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    struct stat sb;
+    if (lstat(path, &sb) == 0 && S_ISSOCK(sb.st_mode)) unlink(path); /* stale socket */
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, backlog) < 0) {
+        int e = errno;
+        close(fd);
+        return flare_error_set(err, FLARE_ESYS, e, "cannot listen on unix:%s", path);
+    }
+    return fd;
+}
+
+static int bind_listener(const flared_listener *l, flare_error *err)
+{
+    if (l->kind == FLARED_LISTENER_UNIX) return bind_unix(l->unix_path, l->backlog, err);
+    flare_tcp_listener tl;
+    flare_tcp_listen_options opts = {
+        .backlog = l->backlog, .reuse_port = l->reuseport, .nonblocking = true};
+    int rc = flare_tcp_listen(&tl, &l->addr, &opts, err);
+    return rc < 0 ? rc : tl.fd;
+}
+
+static lsock *find_sock(master *m, const char *address, unsigned index, bool reuseport)
+{
+    for (size_t i = 0; i < m->sock_count; i++)
+        if (m->socks[i].index == index && m->socks[i].reuseport == reuseport &&
+            strcmp(m->socks[i].address, address) == 0)
+            return &m->socks[i];
+    return NULL;
+}
+
+/* Makes sure every socket cfg needs is open, reusing those already bound. On failure the
+ * sockets bound by this call are closed again and the old set is untouched. */
+static int bind_all(master *m, const flared_config *cfg, flare_error *err)
+{
+    size_t old_count = m->sock_count;
+    for (size_t i = 0; i < m->sock_count; i++)
+        m->socks[i].wanted = false;
+    for (size_t li = 0; li < cfg->listener_count; li++) {
+        const flared_listener *l = &cfg->listeners[li];
+        unsigned copies = l->reuseport ? cfg->workers : 1;
+        for (unsigned k = 0; k < copies; k++) {
+            lsock *s = find_sock(m, l->address, k, l->reuseport);
+            if (!s) {
+                if (m->sock_count == MAX_SOCKETS) {
+                    flare_error_set(err, FLARE_ELIMIT, 0, "too many listening sockets");
+                    goto undo;
+                }
+                int fd = bind_listener(l, err);
+                if (fd < 0) goto undo;
+                char *address = strdup(l->address);
+                if (!address) {
+                    close(fd);
+                    flare_error_set(err, FLARE_ENOMEM, 0, "out of memory");
+                    goto undo;
+                }
+                s = &m->socks[m->sock_count++];
+                *s = (lsock){.address = address, .index = k, .reuseport = l->reuseport, .fd = fd};
+            }
+            s->wanted = true;
+        }
+        /* Surplus SO_REUSEPORT copies from a larger `workers` stay (closing one would reset
+         * the connections queued on it: tcp_migrate_req is 0 here). */
+        if (l->reuseport)
+            for (size_t i = 0; i < m->sock_count; i++)
+                if (m->socks[i].reuseport && strcmp(m->socks[i].address, l->address) == 0)
+                    m->socks[i].wanted = true;
+    }
+    return 0;
+undo:
+    while (m->sock_count > old_count) {
+        lsock *s = &m->socks[--m->sock_count];
+        close(s->fd);
+        free(s->address);
+    }
+    return err ? err->code : FLARE_ESYS;
+}
+
+/* Closes sockets the current config no longer names. */
+static void close_unwanted(master *m)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < m->sock_count; i++) {
+        if (m->socks[i].wanted) {
+            m->socks[kept++] = m->socks[i];
+            continue;
+        }
+        flared_log(FLARED_LOG_INFO, "closing listener %s", m->socks[i].address);
+        close(m->socks[i].fd);
+        free(m->socks[i].address);
+    }
+    m->sock_count = kept;
+}
+
+static void spawn(master *m, unsigned slot)
+{
+    int fds[MAX_SOCKETS];
+    size_t n = 0;
+    for (size_t i = 0; i < m->sock_count; i++) {
+        const lsock *s = &m->socks[i];
+        if (!s->wanted) continue;
+        if (!s->reuseport || s->index % m->slots == slot) fds[n++] = s->fd;
+    }
+    if (m->worker_count == m->worker_cap) {
+        size_t cap = m->worker_cap ? m->worker_cap * 2 : 16;
+        worker_proc *w = realloc(m->workers, cap * sizeof *w);
+        if (!w) {
+            flared_log(FLARED_LOG_ERROR, "out of memory starting worker %u", slot);
+            return;
+        }
+        m->workers = w;
+        m->worker_cap = cap;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        flared_log(FLARED_LOG_ERROR, "fork for worker %u: %s", slot, strerror(errno));
+        m->restart_at[slot] = flare_monotonic_ms() + RESTART_MAX_MS;
+        return;
+    }
+    if (pid == 0) {
+        /* The worker keeps only its own sockets. */
+        for (size_t i = 0; i < m->sock_count; i++) {
+            bool mine = false;
+            for (size_t k = 0; k < n; k++)
+                mine |= fds[k] == m->socks[i].fd;
+            if (!mine) close(m->socks[i].fd);
+        }
+        close(m->signal_fd);
+        _exit(flared_worker_run(m->cfg, slot, fds, n));
+    }
+    m->workers[m->worker_count++] =
+        (worker_proc){.pid = pid, .slot = slot, .generation = m->generation,
+                      .started_ms = flare_monotonic_ms()};
+    m->restart_at[slot] = 0;
+}
+
+static void signal_workers(master *m, int sig, bool old_only)
+{
+    for (size_t i = 0; i < m->worker_count; i++)
+        if (!old_only || m->workers[i].generation != m->generation) kill(m->workers[i].pid, sig);
+}
+
+static int set_slots(master *m, unsigned slots)
+{
+    uint64_t *at = calloc(slots, sizeof *at);
+    uint32_t *delay = calloc(slots, sizeof *delay);
+    if (!at || !delay) {
+        free(at);
+        free(delay);
+        return FLARE_ENOMEM;
+    }
+    free(m->restart_at);
+    free(m->restart_delay);
+    m->restart_at = at;
+    m->restart_delay = delay;
+    m->slots = slots;
+    return 0;
+}
+
+static void reap(master *m)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (size_t i = 0; i < m->worker_count; i++) {
+            worker_proc w = m->workers[i];
+            if (w.pid != pid) continue;
+            m->workers[i] = m->workers[--m->worker_count];
+            bool current = w.generation == m->generation;
+            if (!current || m->stopping) {
+                flared_log(FLARED_LOG_INFO, "worker %u (pid %d) exited", w.slot, (int)pid);
+                break;
+            }
+            uint64_t lived = flare_monotonic_ms() - w.started_ms;
+            uint32_t *delay = &m->restart_delay[w.slot];
+            if (lived < YOUNG_DEATH_MS)
+                *delay = *delay ? (*delay * 2 > RESTART_MAX_MS ? RESTART_MAX_MS : *delay * 2)
+                                : RESTART_MIN_MS;
+            else
+                *delay = RESTART_MIN_MS;
+            if (WIFSIGNALED(status))
+                flared_log(FLARED_LOG_ERROR, "worker %u (pid %d) killed by signal %d; restarting in %u ms",
+                           w.slot, (int)pid, WTERMSIG(status), *delay);
+            else
+                flared_log(FLARED_LOG_ERROR, "worker %u (pid %d) exited with status %d; restarting in %u ms",
+                           w.slot, (int)pid, WEXITSTATUS(status), *delay);
+            m->restart_at[w.slot] = flare_monotonic_ms() + *delay;
+            break;
+        }
+    }
+}
+
+static void reload(master *m)
+{
+    flared_notify("RELOADING=1");
+    flared_log(FLARED_LOG_INFO, "reloading %s", m->config_path);
+    flared_config *next = NULL;
+    flare_error err;
+    if (flared_config_load(m->config_path, &next, &err) < 0) {
+        flared_log(FLARED_LOG_ERROR, "reload refused, still serving the previous config: %s",
+                   err.message);
+        flared_notify("READY=1");
+        return;
+    }
+    if (bind_all(m, next, &err) < 0 || set_slots(m, next->workers) < 0) {
+        flared_log(FLARED_LOG_ERROR, "reload refused, still serving the previous config: %s",
+                   err.message);
+        bind_all(m, m->cfg, NULL);
+        flared_config_free(next);
+        flared_notify("READY=1");
+        return;
+    }
+    flared_config_free(m->cfg);
+    m->cfg = next;
+    flared_log_set_level(next->log_level);
+    m->generation++;
+    for (unsigned s = 0; s < m->slots; s++)
+        spawn(m, s);
+    signal_workers(m, SIGTERM, true);
+    close_unwanted(m);
+    flared_log(FLARED_LOG_INFO, "reloaded: %u workers on generation %u", m->slots, m->generation);
+    flared_notify("READY=1");
+}
+
+static void begin_stop(master *m, int sig)
+{
+    if (m->stopping) return;
+    m->stopping = true;
+    flared_notify("STOPPING=1");
+    flared_log(FLARED_LOG_INFO, "%s: %s", sig == SIGQUIT ? "SIGQUIT" : "shutting down",
+               sig == SIGQUIT ? "exiting now" : "draining workers");
+    m->stop_deadline = flare_monotonic_ms() + m->cfg->timeouts.shutdown_ms + 2000;
+    signal_workers(m, sig == SIGQUIT ? SIGQUIT : SIGTERM, false);
+}
+
+static int next_timeout(const master *m)
+{
+    uint64_t now = flare_monotonic_ms();
+    uint64_t next = UINT64_MAX;
+    if (m->stopping) next = m->stop_deadline;
+    for (unsigned s = 0; s < m->slots && !m->stopping; s++)
+        if (m->restart_at[s] && m->restart_at[s] < next) next = m->restart_at[s];
+    if (next == UINT64_MAX) return -1;
+    return next <= now ? 0 : (int)(next - now);
+}
+
+int flared_master_run(const char *config_path, flared_config *cfg)
+{
+    static master m; /* one per process; large socket table */
+    m.config_path = config_path;
+    m.cfg = cfg;
+    flare_error err;
+    sigset_t set;
+    sigemptyset(&set);
+    int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2};
+    for (size_t i = 0; i < FLARE_N_ELEMENTS(sigs); i++)
+        sigaddset(&set, sigs[i]);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    m.signal_fd = signalfd(-1, &set, SFD_CLOEXEC);
+    if (m.signal_fd < 0) {
+        flared_log(FLARED_LOG_ERROR, "signalfd: %s", strerror(errno));
+        return 1;
+    }
+    if (bind_all(&m, cfg, &err) < 0) {
+        flared_log(FLARED_LOG_ERROR, "%s", err.message);
+        return 1;
+    }
+    if (set_slots(&m, cfg->workers) < 0) return 1;
+    for (unsigned s = 0; s < m.slots; s++)
+        spawn(&m, s);
+    for (size_t i = 0; i < cfg->listener_count; i++)
+        flared_log(FLARED_LOG_INFO, "listening on %s", cfg->listeners[i].address);
+    flared_log(FLARED_LOG_INFO, "started %u workers", m.slots);
+    flared_notify("READY=1");
+
+    for (;;) {
+        if (m.stopping && m.worker_count == 0) break;
+        struct pollfd pfd = {.fd = m.signal_fd, .events = POLLIN};
+        int n = poll(&pfd, 1, next_timeout(&m));
+        if (n < 0 && errno != EINTR) break;
+        uint64_t now = flare_monotonic_ms();
+        if (m.stopping && now >= m.stop_deadline) {
+            flared_log(FLARED_LOG_WARN, "shutdown timeout: killing %zu workers", m.worker_count);
+            signal_workers(&m, SIGKILL, false);
+            m.stop_deadline = now + 1000;
+        }
+        for (unsigned s = 0; s < m.slots && !m.stopping; s++)
+            if (m.restart_at[s] && m.restart_at[s] <= now) spawn(&m, s);
+        if (n <= 0) continue;
+        struct signalfd_siginfo si;
+        if (read(m.signal_fd, &si, sizeof si) != (ssize_t)sizeof si) continue;
+        switch (si.ssi_signo) {
+        case SIGCHLD: reap(&m); break;
+        case SIGTERM:
+        case SIGINT:
+        case SIGQUIT: begin_stop(&m, (int)si.ssi_signo); break;
+        case SIGHUP:
+            if (!m.stopping) reload(&m);
+            break;
+        case SIGUSR1:
+            flared_log_reopen();
+            signal_workers(&m, SIGUSR1, false);
+            break;
+        default: break;
+        }
+    }
+    for (size_t i = 0; i < m.sock_count; i++) {
+        close(m.socks[i].fd);
+        free(m.socks[i].address);
+    }
+    free(m.workers);
+    free(m.restart_at);
+    free(m.restart_delay);
+    flared_config_free(m.cfg);
+    flared_log(FLARED_LOG_INFO, "exited");
+    return 0;
+}

@@ -1,0 +1,172 @@
+/*
+ * chunked.c: in-place decoder for the chunked transfer coding (RFC 9112 §7.1).
+ * A byte-at-a-time state machine for the framing and one memmove per run of
+ * data, so it resumes across any split of the input. The payload is compacted
+ * to the front of the caller's buffer; the output never overtakes the input.
+ */
+#include "flare/http_parser.h"
+
+#include <string.h>
+
+#include "simd.h"
+
+enum {
+    ST_SIZE = 0, /* chunk-size hex digits; zeroed state starts here */
+    ST_SIZE_WS,  /* BWS after the size, before ";" */
+    ST_EXT,      /* chunk-ext, skipped up to CR */
+    ST_SIZE_LF,  /* LF ending the size line */
+    ST_DATA,     /* chunk-data */
+    ST_DATA_CR,  /* CRLF after chunk-data */
+    ST_DATA_LF,
+    ST_TRAILER_START, /* start of a trailer field line, or the final CRLF */
+    ST_TRAILER_NAME,
+    ST_TRAILER_VALUE,
+    ST_TRAILER_LF,
+    ST_END_LF, /* LF of the final CRLF */
+    ST_DONE,
+    ST_ERROR,
+};
+
+static int hex_value(unsigned char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    c |= 0x20;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+/* HTAB / SP / VCHAR / obs-text (RFC 9110 §5.5), for extensions and trailers. */
+static bool is_text(unsigned char c)
+{
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+ssize_t flare_http_decode_chunked(flare_http_chunked *dec, char *buf, size_t *len)
+{
+    if (!dec || !len || (!buf && *len > 0)) return FLARE_EINVAL;
+    size_t n = *len, src = 0, dst = 0;
+    unsigned state = dec->state;
+
+    while (src < n && state != ST_DONE && state != ST_ERROR) {
+        if (state == ST_DATA) {
+            size_t avail = n - src;
+            size_t take =
+                dec->bytes_left_in_chunk < avail ? (size_t)dec->bytes_left_in_chunk : avail;
+            if (dst != src) memmove(buf + dst, buf + src, take);
+            dst += take;
+            src += take;
+            dec->bytes_left_in_chunk -= take;
+            if (dec->bytes_left_in_chunk == 0) state = ST_DATA_CR;
+            continue;
+        }
+        unsigned char c = (unsigned char)buf[src++];
+        switch (state) {
+        case ST_SIZE: {
+            int v = hex_value(c);
+            if (v >= 0) {
+                /* 16 hex digits fill 64 bits: one more could overflow, so it is
+                 * refused even when it is a leading zero. */
+                if (dec->hex_digits == 16) {
+                    state = ST_ERROR;
+                    break;
+                }
+                dec->hex_digits++;
+                dec->bytes_left_in_chunk = (dec->bytes_left_in_chunk << 4) | (uint64_t)v;
+                break;
+            }
+            /* chunk-size = 1*HEXDIG */
+            if (dec->hex_digits == 0)
+                state = ST_ERROR;
+            else if (c == '\r')
+                state = ST_SIZE_LF;
+            else if (c == ';')
+                state = ST_EXT;
+            else if (c == ' ' || c == '\t')
+                state = ST_SIZE_WS;
+            else
+                state = ST_ERROR;
+            break;
+        }
+        case ST_SIZE_WS:
+            /* chunk-ext = *( BWS ";" ... ): whitespace must lead to an extension. */
+            if (c == ';')
+                state = ST_EXT;
+            else if (c != ' ' && c != '\t')
+                state = ST_ERROR;
+            break;
+        case ST_EXT:
+            /* Extensions are skipped, but bounded: they cost us reading time. */
+            if (c == '\r')
+                state = ST_SIZE_LF;
+            else if (!is_text(c) || ++dec->ext_bytes > FLARE_HTTP_MAX_CHUNK_EXT_BYTES)
+                state = ST_ERROR;
+            break;
+        case ST_SIZE_LF:
+            if (c != '\n') {
+                state = ST_ERROR;
+                break;
+            }
+            dec->hex_digits = 0;
+            dec->ext_bytes = 0;
+            /* last-chunk = 1*("0") [ chunk-ext ] CRLF, then the trailer section. */
+            state = dec->bytes_left_in_chunk == 0 ? ST_TRAILER_START : ST_DATA;
+            break;
+        case ST_DATA_CR:
+            state = c == '\r' ? ST_DATA_LF : ST_ERROR;
+            break;
+        case ST_DATA_LF:
+            state = c == '\n' ? ST_SIZE : ST_ERROR;
+            break;
+        case ST_TRAILER_START:
+        case ST_TRAILER_NAME:
+        case ST_TRAILER_VALUE:
+        case ST_TRAILER_LF:
+        case ST_END_LF:
+            /* Trailer fields are read and dropped (RFC 9112 §7.1.2), within a
+             * budget, as field lines: token ":" value CRLF, no obs-fold. */
+            if (++dec->trailer_bytes > FLARE_HTTP_MAX_CHUNK_TRAILER_BYTES) {
+                state = ST_ERROR;
+                break;
+            }
+            if (state == ST_TRAILER_START) {
+                if (c == '\r')
+                    state = ST_END_LF;
+                else
+                    state = flare_http__is_tchar(c) ? ST_TRAILER_NAME : ST_ERROR;
+            } else if (state == ST_TRAILER_NAME) {
+                if (c == ':')
+                    state = ST_TRAILER_VALUE;
+                else if (!flare_http__is_tchar(c))
+                    state = ST_ERROR;
+            } else if (state == ST_TRAILER_VALUE) {
+                if (c == '\r')
+                    state = ST_TRAILER_LF;
+                else if (!is_text(c))
+                    state = ST_ERROR;
+            } else if (state == ST_TRAILER_LF) {
+                state = c == '\n' ? ST_TRAILER_START : ST_ERROR;
+            } else {
+                state = c == '\n' ? ST_DONE : ST_ERROR;
+            }
+            break;
+        default:
+            state = ST_ERROR;
+            break;
+        }
+    }
+
+    dec->state = (uint8_t)state;
+    if (state == ST_ERROR) {
+        *len = dst;
+        return FLARE_EPARSE;
+    }
+    if (state != ST_DONE) {
+        *len = dst;
+        return FLARE_EINCOMPLETE;
+    }
+    /* What follows the body (a pipelined message) moves up behind the payload. */
+    size_t rest = n - src;
+    if (dst != src && rest > 0) memmove(buf + dst, buf + src, rest);
+    *len = dst;
+    return (ssize_t)rest;
+}

@@ -1,0 +1,304 @@
+/*
+ * response.c: the response builder handlers fill, and its framing into the
+ * connection's output buffer. The builder's buffers are reused across requests.
+ * Header names must be tokens and values free of CR, LF and NUL (RFC 9110 §5.5),
+ * so a handler cannot inject header lines or split the response.
+ */
+#include "server_internal.h"
+
+#include <string.h>
+#include <unistd.h>
+
+const char *flare_http_reason(int status)
+{
+    switch (status) {
+    case 100:
+        return "Continue";
+    case 101:
+        return "Switching Protocols";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 206:
+        return "Partial Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 303:
+        return "See Other";
+    case 304:
+        return "Not Modified";
+    case 307:
+        return "Temporary Redirect";
+    case 308:
+        return "Permanent Redirect";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 406:
+        return "Not Acceptable";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 410:
+        return "Gone";
+    case 411:
+        return "Length Required";
+    case 412:
+        return "Precondition Failed";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 416:
+        return "Range Not Satisfiable";
+    case 417:
+        return "Expectation Failed";
+    case 421:
+        return "Misdirected Request";
+    case 426:
+        return "Upgrade Required";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Unknown";
+    }
+}
+
+static bool is_tchar(unsigned char c)
+{
+    /* RFC 9110 §5.6.2 token characters. */
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+void flare_http__response_reset(flare_response *resp)
+{
+    resp->status = 200;
+    resp->close = false;
+    resp->body_is_static = false;
+    resp->static_body = NULL;
+    resp->static_len = 0;
+    resp->file_fd = -1;
+    resp->file_offset = 0;
+    resp->file_len = 0;
+    flare_buf_reset(&resp->headers);
+    flare_buf_reset(&resp->body);
+}
+
+void flare_response_status(flare_response *resp, int status)
+{
+    resp->status = status >= 100 && status <= 599 ? status : 500;
+}
+
+int flare_response_headern(flare_response *resp, const char *name, size_t name_len,
+                           const char *value, size_t value_len)
+{
+    if (name_len == 0) return FLARE_EINVAL;
+    for (size_t i = 0; i < name_len; i++)
+        if (!is_tchar((unsigned char)name[i])) return FLARE_EINVAL;
+    for (size_t i = 0; i < value_len; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if (c == '\r' || c == '\n' || c == '\0') return FLARE_EINVAL;
+    }
+    int rc = flare_buf_reserve(&resp->headers, name_len + value_len + 4);
+    if (rc < 0) return rc;
+    flare_buf_append(&resp->headers, name, name_len);
+    flare_buf_append(&resp->headers, ": ", 2);
+    flare_buf_append(&resp->headers, value, value_len);
+    flare_buf_append(&resp->headers, "\r\n", 2);
+    return 0;
+}
+
+int flare_response_header(flare_response *resp, const char *name, const char *value)
+{
+    return flare_response_headern(resp, name, strlen(name), value, strlen(value));
+}
+
+int flare_response_body(flare_response *resp, const void *data, size_t len)
+{
+    resp->body_is_static = false;
+    return flare_buf_append(&resp->body, data, len);
+}
+
+void flare_response_body_static(flare_response *resp, const void *data, size_t len)
+{
+    resp->body_is_static = true;
+    resp->static_body = data;
+    resp->static_len = len;
+}
+
+void flare_response_file(flare_response *resp, int fd, off_t offset, uint64_t len)
+{
+    if (resp->file_fd >= 0) close(resp->file_fd);
+    resp->file_fd = fd;
+    resp->file_offset = offset;
+    resp->file_len = len;
+}
+
+int flare_response_text(flare_response *resp, int status, const char *content_type,
+                        const char *body, size_t len)
+{
+    flare_response_status(resp, status);
+    int rc = flare_response_header(resp, "Content-Type", content_type);
+    if (rc < 0) return rc;
+    return flare_response_body(resp, body, len);
+}
+
+int flare_response_json(flare_response *resp, int status, const char *json)
+{
+    return flare_response_text(resp, status, "application/json", json, strlen(json));
+}
+
+int flare_response_not_found(flare_response *resp)
+{
+    static const char body[] = "404 Not Found\n";
+    return flare_response_text(resp, 404, "text/plain; charset=utf-8", body, sizeof body - 1);
+}
+
+int flare_response_redirect(flare_response *resp, int status, const char *location)
+{
+    if (status != 301 && status != 302 && status != 303 && status != 307 && status != 308)
+        return FLARE_EINVAL;
+    flare_response_status(resp, status);
+    return flare_response_header(resp, "Location", location);
+}
+
+void flare_response_close(flare_response *resp)
+{
+    resp->close = true;
+}
+
+/* Appends a decimal number without printf. */
+static char *put_u64(char *p, uint64_t v)
+{
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+static char *put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+#define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
+
+/* Status line, Server and Date: the part every response shares. */
+static char *put_preamble(char *p, int status, const char *http_date, const char *server_name)
+{
+    p = PUT_LIT(p, "HTTP/1.1 ");
+    *p++ = (char)('0' + status / 100);
+    *p++ = (char)('0' + status / 10 % 10);
+    *p++ = (char)('0' + status % 10);
+    *p++ = ' ';
+    const char *reason = flare_http_reason(status);
+    p = put(p, reason, strlen(reason));
+    p = PUT_LIT(p, "\r\n");
+    if (server_name) {
+        p = PUT_LIT(p, "Server: ");
+        p = put(p, server_name, strlen(server_name));
+        p = PUT_LIT(p, "\r\n");
+    }
+    p = PUT_LIT(p, "Date: ");
+    p = put(p, http_date, FLARE_IMF_FIXDATE_LEN);
+    return PUT_LIT(p, "\r\n");
+}
+
+int flare_http__response_serialize(flare_response *resp, flare_buf *out, const char *http_date,
+                                   const char *server_name, bool head_only, bool close,
+                                   bool http10_keep_alive)
+{
+    int status = resp->status;
+    /* RFC 9110 §6.4.1: 1xx, 204 and 304 responses have no content. */
+    bool no_content = status < 200 || status == 204 || status == 304;
+    const char *body = resp->body_is_static ? resp->static_body : resp->body.data;
+    uint64_t body_len = resp->file_fd >= 0     ? resp->file_len
+                        : resp->body_is_static ? resp->static_len
+                                               : resp->body.len;
+    size_t inline_len = (no_content || head_only || resp->file_fd >= 0) ? 0 : (size_t)body_len;
+    size_t server_len = server_name ? strlen(server_name) : 0;
+    size_t need = 160 + server_len + resp->headers.len + inline_len;
+    int rc = flare_buf_reserve(out, need);
+    if (rc < 0) return rc;
+    char *start = out->data + out->len;
+    char *p = put_preamble(start, status, http_date, server_name);
+    p = put(p, resp->headers.data ? resp->headers.data : "", resp->headers.len);
+    if (!no_content) {
+        p = PUT_LIT(p, "Content-Length: ");
+        p = put_u64(p, body_len);
+        p = PUT_LIT(p, "\r\n");
+    }
+    if (close)
+        p = PUT_LIT(p, "Connection: close\r\n");
+    else if (http10_keep_alive)
+        p = PUT_LIT(p, "Connection: keep-alive\r\n");
+    p = PUT_LIT(p, "\r\n");
+    if (inline_len) p = put(p, body, inline_len);
+    out->len += (size_t)(p - start);
+    return 0;
+}
+
+int flare_http__error_response(flare_buf *out, int status, const char *http_date,
+                               const char *server_name, const char *allow)
+{
+    const char *reason = flare_http_reason(status);
+    size_t reason_len = strlen(reason);
+    size_t need = 200 + (server_name ? strlen(server_name) : 0) + 2 * reason_len +
+                  (allow ? strlen(allow) : 0);
+    int rc = flare_buf_reserve(out, need);
+    if (rc < 0) return rc;
+    char *start = out->data + out->len;
+    char *p = put_preamble(start, status, http_date, server_name);
+    if (allow) {
+        p = PUT_LIT(p, "Allow: ");
+        p = put(p, allow, strlen(allow));
+        p = PUT_LIT(p, "\r\n");
+    }
+    p = PUT_LIT(p, "Content-Type: text/plain; charset=utf-8\r\nContent-Length: ");
+    p = put_u64(p, reason_len + 5);
+    p = PUT_LIT(p, "\r\nConnection: close\r\n\r\n");
+    p = put_u64(p, (uint64_t)status);
+    *p++ = ' ';
+    p = put(p, reason, reason_len);
+    *p++ = '\n';
+    out->len += (size_t)(p - start);
+    return 0;
+}

@@ -1,0 +1,341 @@
+/*
+ * server.c: the HTTP server object: configuration, listeners and accepting,
+ * the route table, pools of connection structs and input blocks, and the
+ * graceful stop. The per-connection state machine lives in server_conn.c.
+ */
+#include "server_internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "flare/tcp.h"
+
+#define RETRY_ACCEPT_MS 100
+
+void flare_http_server_config_default(flare_http_server_config *cfg)
+{
+    *cfg = (flare_http_server_config){
+        .max_connections = 10000,
+        .max_header_bytes = 8192,
+        .max_headers = 100,
+        .max_uri_bytes = 8192,
+        .max_body_bytes = 10u << 20,
+        .max_keepalive_requests = 10000,
+        .header_timeout_ms = 10000,
+        .body_timeout_ms = 10000,
+        .write_timeout_ms = 10000,
+        .keepalive_timeout_ms = 65000,
+        .linger_timeout_ms = 5000,
+        .output_high_water = 256 * 1024,
+        .server_name = "flared",
+    };
+}
+
+static void on_retry_accept(flare_timer *t, void *data);
+static void pool_free(ptr_pool *pool);
+static void on_drain_deadline(flare_timer *t, void *data);
+
+int flare_http_server_new(flare_http_server **out, flare_reactor *reactor,
+                          const flare_http_server_config *cfg, flare_error *err)
+{
+    flare_http_server *srv = calloc(1, sizeof *srv);
+    if (!srv) return flare_error_set(err, FLARE_ENOMEM, 0, "http server: out of memory");
+    srv->reactor = reactor;
+    if (cfg)
+        srv->cfg = *cfg;
+    else
+        flare_http_server_config_default(&srv->cfg);
+    if (srv->cfg.max_headers > 127) srv->cfg.max_headers = 127; /* known_index is 16-bit, cap sanely */
+    srv->limits = (flare_http_limits){.max_uri_bytes = srv->cfg.max_uri_bytes,
+                                      .max_header_bytes = srv->cfg.max_header_bytes,
+                                      .max_headers = srv->cfg.max_headers};
+    /* An input block holds the header array, then at least one full request head and
+     * room for a small body behind it; 16 KiB for the default 8 KiB head limit. */
+    size_t bytes = srv->cfg.max_header_bytes + 8192;
+    if (bytes < 16384) bytes = 16384;
+    srv->in_block_size = bytes;
+    srv->accepting = true;
+    flare_http__response_reset(&srv->resp);
+    flare_timer_init(&srv->retry_accept, on_retry_accept, srv);
+    flare_timer_init(&srv->drain_deadline, on_drain_deadline, srv);
+    *out = srv;
+    return 0;
+}
+
+void flare_http_server_free(flare_http_server *srv)
+{
+    if (!srv) return;
+    flare_timer_wheel *tw = flare_reactor_timers(srv->reactor);
+    flare_timer_cancel(tw, &srv->retry_accept);
+    flare_timer_cancel(tw, &srv->drain_deadline);
+    while (srv->all)
+        flare_http__conn_close(srv->all);
+    for (size_t i = 0; i < srv->listener_count; i++) {
+        flare_reactor_remove(srv->reactor, srv->listeners[i]);
+        close(srv->listeners[i]);
+    }
+    free(srv->listeners);
+    for (size_t i = 0; i < srv->route_count; i++) {
+        route *rt = &srv->routes[i];
+        bool shared_host = false;
+        for (size_t j = 0; j < i; j++)
+            if (srv->routes[j].host == rt->host) shared_host = true;
+        if (!shared_host) free(rt->host);
+        free(rt->path);
+        for (size_t j = 0; j < rt->extra_count; j++)
+            free(rt->extra_methods[j]);
+        free(rt->extra_methods);
+    }
+    free(srv->routes);
+    while (srv->free_conns) {
+        conn *c = srv->free_conns;
+        srv->free_conns = flare_http__conn_next(c);
+        free(c);
+    }
+    pool_free(&srv->blocks);
+    for (size_t i = 0; i < srv->out_pool_count; i++)
+        flare_buf_free(&srv->out_pool[i]);
+    free(srv->out_pool);
+    flare_buf_free(&srv->resp.headers);
+    flare_buf_free(&srv->resp.body);
+    free(srv);
+}
+
+size_t flare_http__block_bytes(const flare_http_server *srv)
+{
+    return srv->cfg.max_headers * sizeof(flare_http_header) + srv->in_block_size;
+}
+
+char *flare_http__block_get(flare_http_server *srv)
+{
+    if (srv->blocks.count) return srv->blocks.items[--srv->blocks.count];
+    return malloc(flare_http__block_bytes(srv));
+}
+
+void flare_http__pool_put(ptr_pool *pool, void *p)
+{
+    /* Keep at most 1024 idle pieces per pool (16 MiB of input blocks by default). */
+    if (pool->count == pool->cap) {
+        size_t cap = pool->cap ? pool->cap * 2 : 16;
+        void **items = cap <= 1024 ? realloc(pool->items, cap * sizeof *items) : NULL;
+        if (!items) {
+            free(p);
+            return;
+        }
+        pool->items = items;
+        pool->cap = cap;
+    }
+    pool->items[pool->count++] = p;
+}
+
+static void pool_free(ptr_pool *pool)
+{
+    for (size_t i = 0; i < pool->count; i++)
+        free(pool->items[i]);
+    free(pool->items);
+}
+
+/* A connection over the limit gets a short 503 when it can be sent without blocking. */
+static void reject(int fd)
+{
+    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+                               "Content-Length: 20\r\nConnection: close\r\n\r\n"
+                               "503 server is busy\r\n";
+    ssize_t n = send(fd, busy, sizeof busy - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)n;
+    close(fd);
+}
+
+static void on_listener(flare_reactor *r, int fd, uint32_t events, void *data)
+{
+    flare_http_server *srv = data;
+    (void)r;
+    (void)events;
+    while (srv->accepting) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        int cfd = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* Edge-triggered: the queue is still full, so poll it again shortly. */
+                flare_reactor_timer_in(srv->reactor, &srv->retry_accept, RETRY_ACCEPT_MS);
+            }
+            return;
+        }
+        if (srv->stats.active >= srv->cfg.max_connections) {
+            srv->stats.rejected++;
+            reject(cfd);
+            continue;
+        }
+        flare_sock_addr peer = {0};
+        if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
+            flare_sock_addr_from_sockaddr(&peer, (struct sockaddr *)&ss, len, NULL);
+            int one = 1;
+            setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        }
+        flare_http__conn_accept(srv, cfd, &peer);
+    }
+}
+
+static void on_retry_accept(flare_timer *t, void *data)
+{
+    flare_http_server *srv = data;
+    (void)t;
+    for (size_t i = 0; i < srv->listener_count; i++)
+        on_listener(srv->reactor, srv->listeners[i], FLARE_EV_READ, srv);
+}
+
+int flare_http_server_add_listener(flare_http_server *srv, int fd, flare_error *err)
+{
+    int *l = realloc(srv->listeners, (srv->listener_count + 1) * sizeof *l);
+    if (!l) return flare_error_set(err, FLARE_ENOMEM, 0, "http server: out of memory");
+    srv->listeners = l;
+    int rc = flare_socket_set_nonblocking(fd, true, err);
+    if (rc < 0) return rc;
+    rc = flare_reactor_add(srv->reactor, fd, FLARE_EV_READ, on_listener, srv, err);
+    if (rc < 0) return rc;
+    srv->listeners[srv->listener_count++] = fd;
+    return 0;
+}
+
+int flare_http_server_listen(flare_http_server *srv, const char *address, uint16_t *port_out,
+                             flare_error *err)
+{
+    flare_tcp_listener l;
+    flare_tcp_listen_options opts = {.backlog = 4096, .nonblocking = true};
+    int rc = flare_tcp_listen_str(&l, address, &opts, err);
+    if (rc < 0) return rc;
+    if (port_out) *port_out = l.local.port;
+    rc = flare_http_server_add_listener(srv, l.fd, err);
+    if (rc < 0) flare_tcp_listener_close(&l);
+    return rc;
+}
+
+static char *intern_host(flare_http_server *srv, const char *host)
+{
+    for (size_t i = 0; i < srv->route_count; i++)
+        if (srv->routes[i].host && strcasecmp(srv->routes[i].host, host) == 0)
+            return srv->routes[i].host;
+    char *h = strdup(host);
+    if (h)
+        for (char *p = h; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+    return h;
+}
+
+int flare_http_server_route(flare_http_server *srv, const char *host, uint32_t methods,
+                            const char *const *extra_methods, const char *path,
+                            flare_http_handler handler, void *userdata, uint64_t max_body_bytes,
+                            flare_error *err)
+{
+    if (!path || path[0] != '/' || !handler)
+        return flare_error_set(err, FLARE_EINVAL, 0, "route: path must start with '/'");
+    route *routes = realloc(srv->routes, (srv->route_count + 1) * sizeof *routes);
+    if (!routes) return flare_error_set(err, FLARE_ENOMEM, 0, "route: out of memory");
+    srv->routes = routes;
+    route rt = {.methods = methods & ~FLARE_M(FLARE_METHOD_CONNECT),
+                .handler = handler,
+                .userdata = userdata,
+                .max_body_bytes = max_body_bytes ? max_body_bytes : srv->cfg.max_body_bytes};
+    rt.path = strdup(path);
+    rt.path_len = strlen(path);
+    rt.prefix = path[rt.path_len - 1] == '/';
+    if (host && *host) rt.host = intern_host(srv, host);
+    size_t extra = 0;
+    while (extra_methods && extra_methods[extra])
+        extra++;
+    rt.extra_methods = extra ? calloc(extra, sizeof(char *)) : NULL;
+    bool failed = !rt.path || (host && *host && !rt.host) || (extra && !rt.extra_methods);
+    for (size_t i = 0; i < extra && !failed; i++) {
+        rt.extra_methods[i] = strdup(extra_methods[i]);
+        if (!rt.extra_methods[i]) failed = true;
+        rt.extra_count = i + 1;
+    }
+    if (failed) {
+        free(rt.path);
+        for (size_t i = 0; i < rt.extra_count; i++)
+            free(rt.extra_methods[i]);
+        free(rt.extra_methods);
+        return flare_error_set(err, FLARE_ENOMEM, 0, "route: out of memory");
+    }
+    srv->routes[srv->route_count++] = rt;
+    return 0;
+}
+
+int flare_http_server_run(flare_http_server *srv, flare_error *err)
+{
+    return flare_reactor_run(srv->reactor, err);
+}
+
+void flare_http_server_pause_accept(flare_http_server *srv)
+{
+    srv->accepting = false;
+    for (size_t i = 0; i < srv->listener_count; i++) {
+        flare_reactor_remove(srv->reactor, srv->listeners[i]);
+        close(srv->listeners[i]);
+    }
+    srv->listener_count = 0;
+}
+
+static void drained(flare_http_server *srv)
+{
+    flare_timer_cancel(flare_reactor_timers(srv->reactor), &srv->drain_deadline);
+    if (srv->on_drained)
+        srv->on_drained(srv->on_drained_data);
+    else
+        flare_reactor_stop(srv->reactor);
+}
+
+void flare_http__server_conn_closed(flare_http_server *srv)
+{
+    if (srv->stopping && srv->stats.active == 0) drained(srv);
+}
+
+static void on_drain_deadline(flare_timer *t, void *data)
+{
+    flare_http_server *srv = data;
+    (void)t;
+    while (srv->all)
+        flare_http__conn_close(srv->all); /* the last close reports the drain */
+}
+
+void flare_http_server_stop(flare_http_server *srv, uint32_t grace_ms)
+{
+    if (srv->stopping) return;
+    srv->stopping = true;
+    flare_http_server_pause_accept(srv);
+    conn *c = srv->all;
+    while (c) {
+        conn *next = flare_http__conn_next(c);
+        flare_http__conn_stop(c);
+        c = next;
+    }
+    if (srv->stats.active == 0) {
+        drained(srv);
+        return;
+    }
+    flare_reactor_timer_in(srv->reactor, &srv->drain_deadline, grace_ms);
+}
+
+void flare_http_server_on_drained(flare_http_server *srv, void (*fn)(void *), void *data)
+{
+    srv->on_drained = fn;
+    srv->on_drained_data = data;
+}
+
+size_t flare_http_server_connections(const flare_http_server *srv)
+{
+    return (size_t)srv->stats.active;
+}
+
+const flare_http_server_stats *flare_http_server_get_stats(const flare_http_server *srv)
+{
+    return &srv->stats;
+}

@@ -1,0 +1,693 @@
+/*
+ * server_conn.c: one HTTP/1.1 connection as an explicit state machine. Each
+ * readiness event drives the loop: parse every complete request buffered,
+ * answer all of them into one output buffer, write it once, then read again
+ * only when the last read did not drain the socket. Input blocks and output
+ * buffers come from the server's pools and go back while the connection idles,
+ * so a keep-alive plaintext request allocates nothing once the pools are warm.
+ * Timers: header deadline (slowloris), body idle, write idle, keep-alive idle and
+ * lingering close, one intrusive timer per connection.
+ */
+#include "server_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+enum phase { PH_HEAD, PH_BODY, PH_LINGER };
+enum { PR_NEED_INPUT, PR_OUTPUT };
+enum { FL_DONE, FL_BLOCKED, FL_ERROR };
+enum { BODY_DONE, BODY_NEED_INPUT, BODY_FAILED };
+
+#define SENDFILE_CHUNK (1u << 20)
+#define CONTINUE_LINE "HTTP/1.1 100 Continue\r\n\r\n"
+
+struct conn {
+    flare_http_server *srv;
+    conn *prev, *next; /* all-connections list; next also links the free list */
+    int fd;
+    uint8_t phase;
+    bool may_read;        /* the socket may hold unread bytes */
+    bool saw_hup;         /* the peer shut down its side */
+    bool closing;         /* close once the output is written */
+    bool header_deadline; /* the header timer runs for the current request */
+    bool body_spilled;    /* the body is collected in `body`, not in the input block */
+    bool chunked;
+    flare_sock_addr peer;
+    flare_timer timer;
+    char *block; /* pooled: header array, then input bytes */
+    flare_http_header *headers;
+    char *in;
+    size_t in_cap, in_len;
+    size_t start;    /* offset of the current request in `in` */
+    size_t last_len; /* bytes already scanned by an incomplete parse */
+    size_t head_len;
+    flare_buf out;
+    size_t out_sent;
+    uint64_t requests;
+    flare_http_request req;
+    const route *rt;
+    int pre_status; /* 0: call the handler; else answer this status */
+    uint64_t content_length, body_limit;
+    flare_http_chunked dec;
+    flare_buf body;
+    const char *body_ptr;
+    size_t body_len;
+    size_t consumed; /* bytes of `in` the finished request used */
+    int file_fd;
+    off_t file_offset;
+    uint64_t file_left;
+};
+
+static void drive(conn *c);
+
+conn *flare_http__conn_next(const conn *c)
+{
+    return c->next;
+}
+
+/* ------------------------------------------------------------- buffers */
+
+static bool take_block(conn *c)
+{
+    if (c->block) return true;
+    flare_http_server *srv = c->srv;
+    c->block = flare_http__block_get(srv);
+    if (!c->block) return false;
+    c->headers = (flare_http_header *)(void *)c->block;
+    c->in = c->block + srv->cfg.max_headers * sizeof(flare_http_header);
+    c->in_cap = srv->in_block_size;
+    c->in_len = c->start = c->last_len = 0;
+    return true;
+}
+
+static void take_out(conn *c)
+{
+    flare_http_server *srv = c->srv;
+    if (c->out.data || !srv->out_pool_count) return;
+    c->out = srv->out_pool[--srv->out_pool_count];
+    c->out.len = 0;
+}
+
+/* An idle connection gives its buffers back (as nginx does for keep-alive). */
+static void release_buffers(conn *c)
+{
+    flare_http_server *srv = c->srv;
+    if (c->block) {
+        flare_http__pool_put(&srv->blocks, c->block);
+        c->block = NULL;
+        c->in = NULL;
+        c->in_len = c->in_cap = c->start = 0;
+    }
+    if (c->out.data) {
+        if (c->out.cap <= FLARE_HTTP_POOLED_OUT_MAX && !srv->out_pool)
+            srv->out_pool = calloc(FLARE_HTTP_OUT_POOL, sizeof(flare_buf));
+        if (c->out.cap <= FLARE_HTTP_POOLED_OUT_MAX && srv->out_pool &&
+            srv->out_pool_count < FLARE_HTTP_OUT_POOL)
+            srv->out_pool[srv->out_pool_count++] = c->out;
+        else
+            flare_buf_free(&c->out);
+        c->out = (flare_buf)FLARE_BUF_INIT;
+        c->out_sent = 0;
+    }
+    flare_buf_free(&c->body);
+}
+
+/* ------------------------------------------------------------ timers */
+
+static void on_timeout(flare_timer *t, void *data);
+
+static void arm(conn *c, uint32_t ms)
+{
+    flare_reactor_timer_in(c->srv->reactor, &c->timer, ms);
+}
+
+static size_t pending_out(const conn *c)
+{
+    return c->out.len - c->out_sent;
+}
+
+/* Waiting for input: the timer that applies depends on what is expected. */
+static void wait_input(conn *c)
+{
+    const flare_http_server_config *cfg = &c->srv->cfg;
+    if (c->phase == PH_BODY) {
+        arm(c, cfg->body_timeout_ms); /* idle time between body reads */
+        return;
+    }
+    bool partial = c->block && c->in_len > c->start;
+    if (partial || c->requests == 0) {
+        /* A total deadline for the head: it is not extended by trickling bytes. */
+        if (!c->header_deadline) {
+            c->header_deadline = true;
+            arm(c, cfg->header_timeout_ms);
+        }
+        if (!partial) release_buffers(c);
+        return;
+    }
+    c->header_deadline = false;
+    release_buffers(c);
+    arm(c, cfg->keepalive_timeout_ms);
+}
+
+/* ------------------------------------------------------------ errors */
+
+/* Answers `status` with Connection: close; input after this point is ignored. */
+static void fail(conn *c, int status)
+{
+    flare_http_server *srv = c->srv;
+    take_out(c);
+    if (flare_http__error_response(&c->out, status, flare_reactor_clock(srv->reactor)->http_date,
+                                   srv->cfg.server_name, NULL) == 0)
+        srv->stats.responses_by_class[status / 100]++;
+    c->closing = true;
+}
+
+/* ----------------------------------------------------------- request */
+
+static void split_target(const flare_http_request *req, flare_request *out)
+{
+    const char *t = req->target;
+    size_t len = req->target_len;
+    out->host = NULL;
+    out->host_len = 0;
+    if (req->target_form == FLARE_TARGET_ABSOLUTE) {
+        /* RFC 9112 §3.2.2: the authority of an absolute-form target replaces Host. */
+        const char *scheme_end = memchr(t, ':', len);
+        size_t skip = scheme_end ? (size_t)(scheme_end - t) + 3 : 0;
+        if (skip > len) skip = len;
+        const char *auth = t + skip;
+        size_t rest = len - skip;
+        size_t auth_len = 0;
+        while (auth_len < rest && auth[auth_len] != '/' && auth[auth_len] != '?')
+            auth_len++;
+        out->host = auth;
+        out->host_len = auth_len;
+        t = auth + auth_len;
+        len = rest - auth_len;
+    }
+    const char *q = memchr(t, '?', len);
+    out->path = t;
+    out->path_len = q ? (size_t)(q - t) : len;
+    out->query = q ? q + 1 : NULL;
+    out->query_len = q ? len - out->path_len - 1 : 0;
+    if (out->path_len == 0) {
+        out->path = "/";
+        out->path_len = 1;
+    }
+}
+
+static void host_of(const flare_http_request *req, flare_request *out)
+{
+    if (!out->host && req->host_index >= 0) {
+        out->host = req->headers[req->host_index].value;
+        out->host_len = req->headers[req->host_index].value_len;
+    }
+    if (!out->host) {
+        out->host = "";
+        return;
+    }
+    /* Strip ":port"; an IPv6 literal keeps its brackets. */
+    const char *close = out->host_len && out->host[0] == '[' ? memchr(out->host, ']', out->host_len)
+                                                             : NULL;
+    size_t from = close ? (size_t)(close - out->host) : 0;
+    const char *colon = memchr(out->host + from, ':', out->host_len - from);
+    if (colon) out->host_len = (size_t)(colon - out->host);
+}
+
+/* The head is parsed: route it and decide how its body is read. */
+static bool begin_request(conn *c)
+{
+    flare_http_server *srv = c->srv;
+    flare_http_request *req = &c->req;
+    c->requests++;
+    srv->stats.requests++;
+    c->pre_status = 0;
+    c->rt = NULL;
+    if (req->method_id == FLARE_METHOD_CONNECT || req->target_form == FLARE_TARGET_AUTHORITY) {
+        fail(c, 501); /* no tunnels: RFC 9110 §9.3.6 */
+        return false;
+    }
+    flare_request view;
+    split_target(req, &view);
+    host_of(req, &view);
+    if (req->target_form == FLARE_TARGET_ASTERISK) {
+        c->pre_status = -1; /* OPTIONS * */
+    } else {
+        c->rt = flare_http__route_match(srv, view.host, view.host_len, view.path, view.path_len);
+        if (!c->rt)
+            c->pre_status = req->method_id == FLARE_METHOD_OTHER ? 501 : 404;
+        else if (!flare_http__route_allows(c->rt, req))
+            c->pre_status = req->method_id == FLARE_METHOD_OTHER ? 501 : 405;
+    }
+    c->chunked = req->chunked;
+    c->content_length = req->content_length > 0 ? (uint64_t)req->content_length : 0;
+    c->body_limit = c->rt ? c->rt->max_body_bytes : srv->cfg.max_body_bytes;
+    c->body_spilled = false;
+    c->body_ptr = NULL;
+    c->body_len = 0;
+    memset(&c->dec, 0, sizeof c->dec);
+    c->phase = PH_BODY;
+    if (c->content_length > c->body_limit) {
+        fail(c, 413);
+        return false;
+    }
+    bool has_body = c->chunked || c->content_length > 0;
+    size_t buffered = c->in_len - c->start - c->head_len;
+    if (has_body && req->expect_continue && req->minor_version == 1 &&
+        (c->chunked || buffered < c->content_length)) {
+        /* RFC 9110 §10.1.1: a final status instead of 100 means the body is not wanted. */
+        if (c->pre_status > 0) {
+            fail(c, c->pre_status);
+            return false;
+        }
+        take_out(c);
+        if (flare_buf_append(&c->out, CONTINUE_LINE, sizeof CONTINUE_LINE - 1) < 0) {
+            c->closing = true;
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Collects the body of the current request; BODY_DONE sets body_ptr/len and consumed. */
+static int collect_body(conn *c)
+{
+    size_t body_start = c->start + c->head_len;
+    if (!c->chunked) {
+        uint64_t want = c->content_length;
+        if (!c->body_spilled) {
+            if (c->in_len - body_start >= want) {
+                c->body_ptr = c->in + body_start;
+                c->body_len = (size_t)want;
+                c->consumed = c->head_len + (size_t)want;
+                return BODY_DONE;
+            }
+            if (body_start + want <= c->in_cap) return BODY_NEED_INPUT;
+            /* Larger than the block: collect it in its own buffer (bounded by the limit). */
+            if (flare_buf_reserve(&c->body, (size_t)want) < 0 ||
+                flare_buf_append(&c->body, c->in + body_start, c->in_len - body_start) < 0) {
+                fail(c, 500);
+                return BODY_FAILED;
+            }
+            c->in_len = body_start;
+            c->body_spilled = true;
+        }
+        if (c->body.len < want) return BODY_NEED_INPUT;
+        c->body_ptr = c->body.data;
+        c->body_len = c->body.len;
+        c->consumed = c->head_len;
+        return BODY_DONE;
+    }
+    if (!c->body_spilled) {
+        if (flare_buf_append(&c->body, c->in + body_start, c->in_len - body_start) < 0) {
+            fail(c, 500);
+            return BODY_FAILED;
+        }
+        c->in_len = body_start;
+        c->body_spilled = true;
+    }
+    /* body.data[0..decoded) is payload; body.len - decoded raw bytes follow. */
+    size_t decoded = c->body_len;
+    size_t len = c->body.len - decoded;
+    ssize_t rc = len ? flare_http_decode_chunked(&c->dec, c->body.data + decoded, &len)
+                     : FLARE_EINCOMPLETE;
+    if (rc == FLARE_EPARSE) {
+        fail(c, 400);
+        return BODY_FAILED;
+    }
+    c->body_len = decoded + len;
+    if (c->body_len > c->body_limit) {
+        fail(c, 413);
+        return BODY_FAILED;
+    }
+    if (rc == FLARE_EINCOMPLETE) {
+        c->body.len = c->body_len;
+        return BODY_NEED_INPUT;
+    }
+    /* Complete: the bytes after the body belong to the next request. */
+    size_t leftover = (size_t)rc;
+    memcpy(c->in + c->in_len, c->body.data + c->body_len, leftover);
+    c->in_len += leftover;
+    c->body.len = c->body_len;
+    c->body_ptr = c->body.data;
+    c->consumed = c->head_len;
+    return BODY_DONE;
+}
+
+static void answer_builtin(conn *c, flare_response *resp)
+{
+    char allow[160];
+    switch (c->pre_status) {
+    case -1: /* OPTIONS *: what the server supports */
+        flare_response_status(resp, 200);
+        flare_response_header(resp, "Allow", "GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH");
+        break;
+    case 404: flare_response_not_found(resp); break;
+    case 405:
+        flare_http__route_allow_header(c->srv, c->rt, allow, sizeof allow);
+        flare_response_header(resp, "Allow", allow);
+        flare_response_text(resp, 405, "text/plain; charset=utf-8", "405 Method Not Allowed\n",
+                            23);
+        break;
+    default:
+        flare_response_text(resp, c->pre_status, "text/plain; charset=utf-8",
+                            flare_http_reason(c->pre_status), strlen(flare_http_reason(c->pre_status)));
+        break;
+    }
+}
+
+static void dispatch(conn *c)
+{
+    flare_http_server *srv = c->srv;
+    flare_response *resp = &srv->resp;
+    flare_http__response_reset(resp);
+    flare_request view = {.head = &c->req,
+                          .method = (flare_http_method)c->req.method_id,
+                          .body = c->body_ptr ? c->body_ptr : "",
+                          .body_len = c->body_len,
+                          .peer = &c->peer,
+                          .connection_requests = c->requests};
+    split_target(&c->req, &view);
+    host_of(&c->req, &view);
+    if (c->pre_status) {
+        answer_builtin(c, resp);
+    } else if (c->rt->handler(&view, resp, c->rt->userdata) < 0) {
+        flare_http__response_reset(resp);
+        flare_response_text(resp, 500, "text/plain; charset=utf-8", "500 Internal Server Error\n",
+                            26);
+    }
+    bool closing = !c->req.keep_alive || resp->close || srv->stopping ||
+                   c->requests >= srv->cfg.max_keepalive_requests;
+    bool head_only = c->req.method_id == FLARE_METHOD_HEAD;
+    take_out(c);
+    if (flare_http__response_serialize(resp, &c->out, flare_reactor_clock(srv->reactor)->http_date,
+                                       srv->cfg.server_name, head_only, closing,
+                                       c->req.minor_version == 0 && !closing) < 0) {
+        closing = true;
+    }
+    srv->stats.responses_by_class[resp->status / 100]++;
+    if (resp->file_fd >= 0) {
+        if (head_only || resp->status == 304 || resp->status == 204) {
+            close(resp->file_fd);
+        } else {
+            c->file_fd = resp->file_fd;
+            c->file_offset = resp->file_offset;
+            c->file_left = resp->file_len;
+        }
+        resp->file_fd = -1;
+    }
+    if (closing) c->closing = true;
+}
+
+static void finish_request(conn *c)
+{
+    c->start += c->consumed;
+    if (c->start == c->in_len) c->start = c->in_len = 0;
+    c->phase = PH_HEAD;
+    c->head_len = c->last_len = 0;
+    c->header_deadline = false;
+    if (c->body.cap > FLARE_HTTP_POOLED_OUT_MAX)
+        flare_buf_free(&c->body);
+    else
+        flare_buf_reset(&c->body);
+}
+
+static void compact(conn *c)
+{
+    memmove(c->in, c->in + c->start, c->in_len - c->start);
+    c->in_len -= c->start;
+    c->start = 0;
+}
+
+/* Parses and answers every complete request buffered. */
+static int process(conn *c)
+{
+    flare_http_server *srv = c->srv;
+    for (;;) {
+        if (c->closing || c->file_left || pending_out(c) > srv->cfg.output_high_water)
+            return PR_OUTPUT;
+        if (c->phase == PH_HEAD) {
+            if (!c->block || c->in_len == c->start) return PR_NEED_INPUT;
+            size_t avail = c->in_len - c->start;
+            c->req.headers = c->headers;
+            c->req.max_headers_capacity = srv->cfg.max_headers;
+            int status = 400;
+            ssize_t n = flare_http_parse_request(c->in + c->start, avail, c->last_len,
+                                                 &srv->limits, &c->req, &status);
+            if (n == FLARE_EINCOMPLETE) {
+                c->last_len = avail;
+                if (c->in_len == c->in_cap && c->start > 0) {
+                    compact(c);
+                    continue;
+                }
+                if (c->in_len == c->in_cap) {
+                    fail(c, 431);
+                    return PR_OUTPUT;
+                }
+                return PR_NEED_INPUT;
+            }
+            if (n < 0) {
+                fail(c, status);
+                return PR_OUTPUT;
+            }
+            c->head_len = (size_t)n;
+            c->last_len = 0;
+            if (!begin_request(c)) return PR_OUTPUT;
+            if (pending_out(c) && (c->chunked || c->content_length)) return PR_OUTPUT; /* 100 */
+        }
+        int br = collect_body(c);
+        if (br == BODY_NEED_INPUT) return PR_NEED_INPUT;
+        if (br == BODY_FAILED) return PR_OUTPUT;
+        dispatch(c);
+        finish_request(c);
+    }
+}
+
+/* ------------------------------------------------------------- I/O */
+
+static int flush(conn *c)
+{
+    flare_http_server *srv = c->srv;
+    while (pending_out(c)) {
+        size_t want = pending_out(c);
+        ssize_t n = send(c->fd, c->out.data + c->out_sent, want, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return errno == EAGAIN ? FL_BLOCKED : FL_ERROR;
+        }
+        c->out_sent += (size_t)n;
+        srv->stats.bytes_out += (uint64_t)n;
+        if ((size_t)n < want) return FL_BLOCKED; /* the socket buffer is full: wait for EPOLLOUT */
+    }
+    c->out.len = c->out_sent = 0;
+    while (c->file_left) {
+        size_t chunk = c->file_left < SENDFILE_CHUNK ? (size_t)c->file_left : SENDFILE_CHUNK;
+        ssize_t n = sendfile(c->fd, c->file_fd, &c->file_offset, chunk);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return errno == EAGAIN ? FL_BLOCKED : FL_ERROR;
+        }
+        if (n == 0) return FL_ERROR; /* the file shrank: the framing cannot be kept */
+        c->file_left -= (uint64_t)n;
+        srv->stats.bytes_out += (uint64_t)n;
+        if ((size_t)n < chunk && c->file_left) return FL_BLOCKED;
+    }
+    if (c->file_fd >= 0) {
+        close(c->file_fd);
+        c->file_fd = -1;
+    }
+    return FL_DONE;
+}
+
+/* Reads once into wherever the current phase collects bytes. */
+static ssize_t read_some(conn *c)
+{
+    char *dst;
+    size_t room;
+    if (c->phase == PH_BODY && c->body_spilled) {
+        size_t step = c->in_cap - (c->start + c->head_len); /* leftovers must fit back */
+        if (!c->chunked) step = (size_t)(c->content_length - c->body.len);
+        if (flare_buf_reserve(&c->body, step) < 0) return FLARE_ENOMEM;
+        dst = c->body.data + c->body.len;
+        room = step;
+    } else {
+        if (!take_block(c)) return FLARE_ENOMEM;
+        if (c->phase == PH_HEAD && c->start > 0) compact(c);
+        dst = c->in + c->in_len;
+        room = c->in_cap - c->in_len;
+    }
+    ssize_t n;
+    do
+        n = recv(c->fd, dst, room, 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) return errno == EAGAIN ? FLARE_EAGAIN : FLARE_ECONNRESET;
+    if (n == 0) return FLARE_ECLOSED;
+    c->srv->stats.bytes_in += (uint64_t)n;
+    if (c->phase == PH_BODY && c->body_spilled)
+        c->body.len += (size_t)n;
+    else
+        c->in_len += (size_t)n;
+    /* A short read drained the socket; the next edge says when more arrives. */
+    if ((size_t)n < room && !c->saw_hup) c->may_read = false;
+    return n;
+}
+
+static void start_linger(conn *c)
+{
+    /* RFC 9112 §9.6: close the write side first, then drain what the client still
+     * sends, so a reset does not destroy the response before the client reads it. */
+    shutdown(c->fd, SHUT_WR);
+    c->phase = PH_LINGER;
+    release_buffers(c);
+    arm(c, c->srv->cfg.linger_timeout_ms);
+    c->may_read = true;
+}
+
+static void linger(conn *c)
+{
+    char sink[4096];
+    for (;;) {
+        ssize_t n = recv(c->fd, sink, sizeof sink, 0);
+        if (n > 0) continue;
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) return;
+        flare_http__conn_close(c); /* EOF or error */
+        return;
+    }
+}
+
+static void drive(conn *c)
+{
+    for (;;) {
+        if (c->phase == PH_LINGER) {
+            linger(c);
+            return;
+        }
+        int pr = process(c);
+        int fr = flush(c);
+        if (fr == FL_ERROR) {
+            flare_http__conn_close(c);
+            return;
+        }
+        if (fr == FL_BLOCKED) {
+            arm(c, c->srv->cfg.write_timeout_ms);
+            return;
+        }
+        if (c->closing) {
+            start_linger(c);
+            continue;
+        }
+        if (pr == PR_OUTPUT) continue;
+        if (!c->may_read) {
+            wait_input(c);
+            return;
+        }
+        ssize_t n = read_some(c);
+        if (n == FLARE_EAGAIN) {
+            c->may_read = false;
+            wait_input(c);
+            return;
+        }
+        if (n == FLARE_ENOMEM) {
+            fail(c, 503);
+            continue;
+        }
+        if (n < 0) {
+            flare_http__conn_close(c); /* peer closed or reset: nothing left to answer */
+            return;
+        }
+    }
+}
+
+static void on_timeout(flare_timer *t, void *data)
+{
+    conn *c = data;
+    (void)t;
+    bool partial = c->phase == PH_BODY || (c->block && c->in_len > c->start);
+    if (c->phase == PH_LINGER || c->closing || pending_out(c) || c->file_left || !partial) {
+        flare_http__conn_close(c); /* idle, lingering, or the client stopped reading */
+        return;
+    }
+    fail(c, 408); /* RFC 9110 §15.5.9: the request did not arrive in time */
+    drive(c);
+}
+
+static void on_event(flare_reactor *r, int fd, uint32_t events, void *data)
+{
+    conn *c = data;
+    (void)r;
+    (void)fd;
+    if (events & FLARE_EV_READ) c->may_read = true;
+    if (events & FLARE_EV_HUP) c->saw_hup = true;
+    drive(c);
+}
+
+/* --------------------------------------------------------- lifecycle */
+
+void flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_addr *peer)
+{
+    conn *c = srv->free_conns;
+    if (c)
+        srv->free_conns = c->next;
+    else
+        c = malloc(sizeof *c);
+    if (!c) {
+        close(fd);
+        return;
+    }
+    memset(c, 0, sizeof *c);
+    c->srv = srv;
+    c->fd = fd;
+    c->file_fd = -1;
+    c->peer = *peer;
+    c->phase = PH_HEAD;
+    flare_timer_init(&c->timer, on_timeout, c);
+    if (flare_reactor_add(srv->reactor, fd, FLARE_EV_READ | FLARE_EV_WRITE, on_event, c, NULL) <
+        0) {
+        close(fd);
+        c->next = srv->free_conns;
+        srv->free_conns = c;
+        return;
+    }
+    c->next = srv->all;
+    if (srv->all) srv->all->prev = c;
+    srv->all = c;
+    srv->stats.accepted++;
+    srv->stats.active++;
+    wait_input(c);
+}
+
+void flare_http__conn_close(conn *c)
+{
+    flare_http_server *srv = c->srv;
+    flare_timer_cancel(flare_reactor_timers(srv->reactor), &c->timer);
+    flare_reactor_remove(srv->reactor, c->fd);
+    close(c->fd);
+    if (c->file_fd >= 0) close(c->file_fd);
+    release_buffers(c);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->all = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->prev = NULL;
+    c->next = srv->free_conns;
+    srv->free_conns = c;
+    srv->stats.active--;
+    flare_http__server_conn_closed(srv);
+}
+
+void flare_http__conn_stop(conn *c)
+{
+    bool idle = c->phase == PH_HEAD && !(c->block && c->in_len > c->start) && !pending_out(c) &&
+                !c->file_left && c->requests > 0;
+    if (idle || (c->phase == PH_HEAD && c->requests == 0 && !(c->block && c->in_len > 0))) {
+        flare_http__conn_close(c);
+        return;
+    }
+    /* In flight: its response will carry Connection: close (dispatch sees srv->stopping). */
+}

@@ -1,0 +1,105 @@
+/*
+ * server_internal.h: the structures shared by the HTTP server's files: the
+ * server, its route table, the reusable response builder and the connection
+ * state machine. Not installed; only src/http/ includes it.
+ */
+#ifndef FLARE_HTTP_SERVER_INTERNAL_H
+#define FLARE_HTTP_SERVER_INTERNAL_H
+
+#include "flare/http.h"
+
+typedef struct route {
+    char *host; /* NULL: default virtual host; "*.x" wildcard; lower case */
+    char *path;
+    size_t path_len;
+    bool prefix; /* path ends with '/' */
+    uint32_t methods;
+    char **extra_methods;
+    size_t extra_count;
+    flare_http_handler handler;
+    void *userdata;
+    uint64_t max_body_bytes;
+} route;
+
+/* The response a handler fills; one per server, reused for every request (handlers
+ * run to completion on the reactor thread), so building one allocates nothing once warm. */
+struct flare_response {
+    int status;
+    bool close;
+    bool body_is_static;
+    flare_buf headers; /* "Name: value\r\n" lines */
+    flare_buf body;
+    const char *static_body;
+    size_t static_len;
+    int file_fd;
+    off_t file_offset;
+    uint64_t file_len;
+};
+
+typedef struct conn conn;
+
+/* A stack of idle allocations of one size, so a busy server stops calling malloc. */
+typedef struct ptr_pool {
+    void **items;
+    size_t count, cap;
+} ptr_pool;
+
+/* Output buffers up to this capacity go back to the pool; larger ones are freed. */
+#define FLARE_HTTP_POOLED_OUT_MAX (64 * 1024)
+#define FLARE_HTTP_OUT_POOL 1024
+
+struct flare_http_server {
+    flare_reactor *reactor;
+    flare_http_server_config cfg;
+    flare_http_limits limits;
+    int *listeners;
+    size_t listener_count;
+    bool accepting;
+    bool stopping;
+    route *routes;
+    size_t route_count;
+    flare_response resp;
+    flare_http_server_stats stats;
+    conn *all;          /* every open connection (doubly linked) */
+    conn *free_conns;   /* recycled connection structs */
+    ptr_pool blocks;    /* recycled input blocks: header array, then input bytes */
+    flare_buf *out_pool; /* recycled output buffers, up to FLARE_HTTP_OUT_POOL of them */
+    size_t out_pool_count;
+    size_t in_block_size;
+    flare_timer retry_accept; /* after EMFILE */
+    flare_timer drain_deadline;
+    void (*on_drained)(void *);
+    void *on_drained_data;
+};
+
+/* router.c */
+const route *flare_http__route_match(const flare_http_server *srv, const char *host,
+                                     size_t host_len, const char *path, size_t path_len);
+bool flare_http__route_allows(const route *rt, const flare_http_request *head);
+size_t flare_http__route_allow_header(const flare_http_server *srv, const route *rt, char *out,
+                                      size_t cap);
+
+/* response.c */
+void flare_http__response_reset(flare_response *resp);
+/* Appends the framed response to out; head_only for HEAD. Returns 0 or FLARE_ENOMEM. */
+int flare_http__response_serialize(flare_response *resp, flare_buf *out, const char *http_date,
+                                   const char *server_name, bool head_only, bool close,
+                                   bool http10_keep_alive);
+/* A complete short error response (text body) with Connection: close. */
+int flare_http__error_response(flare_buf *out, int status, const char *http_date,
+                               const char *server_name, const char *allow);
+
+/* server_conn.c */
+void flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_addr *peer);
+void flare_http__conn_close(conn *c);
+/* During stop: closes the connection if idle, else marks it to close after its response. */
+void flare_http__conn_stop(conn *c);
+conn *flare_http__conn_next(const conn *c);
+
+/* server.c */
+void flare_http__server_conn_closed(flare_http_server *srv);
+size_t flare_http__block_bytes(const flare_http_server *srv);
+char *flare_http__block_get(flare_http_server *srv);
+void flare_http__pool_put(ptr_pool *pool, void *p);
+
+#endif

@@ -1,0 +1,125 @@
+/*
+ * simd.c: the scalar reference scanners and the run-time choice of a path.
+ * The path is detected once (__builtin_cpu_supports) and kept in an atomic so
+ * parsers on any thread read it with one relaxed load per parse; tests may force
+ * a path. With FLARE_NO_SIMD (-Dsimd=none) only the scalar path exists.
+ */
+#include "simd.h"
+
+#include <stdatomic.h>
+
+/* tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" /
+ * "~" / DIGIT / ALPHA (RFC 9110 §5.6.2). */
+const uint64_t flare_http__tchar_bits[4] = {0x03ff6cfa00000000u, 0x57ffffffc7fffffeu, 0, 0};
+
+static size_t scalar_find_lf(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] == '\n') return i;
+    return n;
+}
+
+static size_t scalar_skip_target(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c < 0x21 || c > 0x7e) return i;
+    }
+    return n;
+}
+
+static size_t scalar_skip_value(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f) return i;
+    }
+    return n;
+}
+
+static size_t scalar_skip_token(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!flare_http__is_tchar((unsigned char)p[i])) return i;
+    return n;
+}
+
+const flare_http_scan_ops flare_http__scan_scalar = {
+    scalar_find_lf,
+    scalar_skip_target,
+    scalar_skip_value,
+    scalar_skip_token,
+};
+
+/* -1 until the first use picks a path. */
+static atomic_int active_path = -1;
+
+static bool cpu_has(flare_http_simd path)
+{
+    switch (path) {
+    case FLARE_SIMD_SCALAR:
+        return true;
+#ifdef FLARE_HTTP_X86_SIMD
+    case FLARE_SIMD_SSE42:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("sse4.2");
+    case FLARE_SIMD_AVX2:
+        /* libgcc also checks that the OS saves the YMM state (XCR0). */
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2");
+#endif
+    default:
+        return false;
+    }
+}
+
+flare_http_simd flare_http_simd_active(void)
+{
+    int path = atomic_load_explicit(&active_path, memory_order_relaxed);
+    if (path >= 0) return (flare_http_simd)path;
+    flare_http_simd best = FLARE_SIMD_SCALAR;
+    if (cpu_has(FLARE_SIMD_AVX2))
+        best = FLARE_SIMD_AVX2;
+    else if (cpu_has(FLARE_SIMD_SSE42))
+        best = FLARE_SIMD_SSE42;
+    /* A racing first use stores the same answer, or loses to a forced path. */
+    int expected = -1;
+    atomic_compare_exchange_strong(&active_path, &expected, (int)best);
+    return (flare_http_simd)atomic_load_explicit(&active_path, memory_order_relaxed);
+}
+
+int flare_http_simd_force(flare_http_simd path)
+{
+    if (path != FLARE_SIMD_SCALAR && path != FLARE_SIMD_SSE42 && path != FLARE_SIMD_AVX2)
+        return FLARE_EINVAL;
+    if (!cpu_has(path)) return FLARE_EUNSUPPORTED;
+    atomic_store_explicit(&active_path, (int)path, memory_order_relaxed);
+    return 0;
+}
+
+const char *flare_http_simd_name(flare_http_simd path)
+{
+    switch (path) {
+    case FLARE_SIMD_SCALAR:
+        return "scalar";
+    case FLARE_SIMD_SSE42:
+        return "sse4.2";
+    case FLARE_SIMD_AVX2:
+        return "avx2";
+    }
+    return "unknown";
+}
+
+const flare_http_scan_ops *flare_http__scan_ops(void)
+{
+    switch (flare_http_simd_active()) {
+#ifdef FLARE_HTTP_X86_SIMD
+    case FLARE_SIMD_SSE42:
+        return &flare_http__scan_sse42;
+    case FLARE_SIMD_AVX2:
+        return &flare_http__scan_avx2;
+#endif
+    default:
+        return &flare_http__scan_scalar;
+    }
+}
