@@ -182,6 +182,7 @@ int flare_reactor_defer(flare_reactor *r, flare_defer_fn fn, void *data)
 static void run_deferred(flare_reactor *r)
 {
     size_t n = r->defers_len;
+    if (n == 0) return;
     for (size_t i = 0; i < n; i++)
         r->defers[i].fn(r, r->defers[i].data);
     memmove(r->defers, r->defers + n, (r->defers_len - n) * sizeof *r->defers);
