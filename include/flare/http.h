@@ -25,16 +25,16 @@ typedef struct flare_http_server flare_http_server;
 typedef struct flare_response flare_response;
 
 /** Method bits for route registration (one per flare_http_method). */
-#define FLARE_M(id) (1u << (id))
-#define FLARE_M_GET FLARE_M(FLARE_METHOD_GET)
-#define FLARE_M_HEAD FLARE_M(FLARE_METHOD_HEAD)
-#define FLARE_M_POST FLARE_M(FLARE_METHOD_POST)
-#define FLARE_M_PUT FLARE_M(FLARE_METHOD_PUT)
-#define FLARE_M_DELETE FLARE_M(FLARE_METHOD_DELETE)
+#define FLARE_M(id)     (1u << (id))
+#define FLARE_M_GET     FLARE_M(FLARE_METHOD_GET)
+#define FLARE_M_HEAD    FLARE_M(FLARE_METHOD_HEAD)
+#define FLARE_M_POST    FLARE_M(FLARE_METHOD_POST)
+#define FLARE_M_PUT     FLARE_M(FLARE_METHOD_PUT)
+#define FLARE_M_DELETE  FLARE_M(FLARE_METHOD_DELETE)
 #define FLARE_M_OPTIONS FLARE_M(FLARE_METHOD_OPTIONS)
-#define FLARE_M_PATCH FLARE_M(FLARE_METHOD_PATCH)
+#define FLARE_M_PATCH   FLARE_M(FLARE_METHOD_PATCH)
 /** Every method except CONNECT (which the server answers with 501). */
-#define FLARE_M_ANY 0xffffffdfu
+#define FLARE_M_ANY (0xffffffffu & ~FLARE_M(FLARE_METHOD_CONNECT))
 
 /** A request as a handler sees it: slices into the connection's buffers. */
 typedef struct flare_request {
@@ -48,28 +48,29 @@ typedef struct flare_request {
     size_t host_len;
     const char *body; /**< the whole request body (chunked already decoded) */
     size_t body_len;
-    const flare_sock_addr *peer; /**< client address (zero for Unix sockets) */
+    const flare_sock_addr *peer;  /**< client address (zero for Unix sockets) */
     uint64_t connection_requests; /**< 1 for the first request on this connection */
 } flare_request;
 
 /** A handler fills `resp`; returning a negative value answers 500 instead. */
 typedef int (*flare_http_handler)(const flare_request *req, flare_response *resp, void *userdata);
 
-/** Server limits and timeouts; flare_http_server_config_default gives nginx-like values. */
+/** Server limits and timeouts; flare_http_server_config_default gives nginx-like values.
+ *  A field left 0 takes its default (server_name excepted: NULL omits the header). */
 typedef struct flare_http_server_config {
-    size_t max_connections;        /**< excess connections get a 503 and are closed */
-    size_t max_header_bytes;       /**< -> 431 */
-    size_t max_headers;            /**< -> 431 */
-    size_t max_uri_bytes;          /**< -> 414 */
-    uint64_t max_body_bytes;       /**< default per-route body limit -> 413 */
+    size_t max_connections;          /**< excess connections get a 503 and are closed */
+    size_t max_header_bytes;         /**< -> 431 */
+    size_t max_headers;              /**< -> 431; at most 1000 */
+    size_t max_uri_bytes;            /**< -> 414 */
+    uint64_t max_body_bytes;         /**< default per-route body limit -> 413 */
     uint64_t max_keepalive_requests; /**< requests per connection before Connection: close */
-    uint32_t header_timeout_ms;    /**< total time to receive a request head (slowloris) */
-    uint32_t body_timeout_ms;      /**< idle time between body reads */
-    uint32_t write_timeout_ms;     /**< idle time between writes that make progress */
-    uint32_t keepalive_timeout_ms; /**< idle time between requests */
-    uint32_t linger_timeout_ms;    /**< reading and discarding after a closing response */
-    size_t output_high_water;      /**< stop reading while more output than this is queued */
-    const char *server_name;       /**< Server header value; NULL omits it */
+    uint32_t header_timeout_ms;      /**< total time to receive a request head (slowloris) */
+    uint32_t body_timeout_ms;        /**< idle time between body reads */
+    uint32_t write_timeout_ms;       /**< idle time between writes that make progress */
+    uint32_t keepalive_timeout_ms;   /**< idle time between requests */
+    uint32_t linger_timeout_ms;      /**< reading and discarding after a closing response */
+    size_t output_high_water;        /**< stop reading while more output than this is queued */
+    const char *server_name;         /**< Server header value; NULL omits it */
 } flare_http_server_config;
 
 /** Live counters of one server. */
@@ -83,7 +84,7 @@ typedef struct flare_http_server_stats {
  *  10 s header/body/write, 65 s keep-alive, 5 s linger. */
 void flare_http_server_config_default(flare_http_server_config *cfg);
 
-/** Creates a server on `reactor` (not owned). cfg NULL = defaults. */
+/** Creates a server on `reactor` (not owned). cfg NULL = defaults; it is copied. */
 int flare_http_server_new(flare_http_server **out, flare_reactor *reactor,
                           const flare_http_server_config *cfg, flare_error *err);
 /** Stops accepting, closes every connection and frees the server. */
@@ -94,11 +95,22 @@ int flare_http_server_listen(flare_http_server *srv, const char *address, uint16
 /** Serves an already listening socket (non-blocking is set); the server closes it when done. */
 int flare_http_server_add_listener(flare_http_server *srv, int fd, flare_error *err);
 /**
+ * Serves an already connected stream socket (say, one a supervisor passed over, or
+ * one end of a socketpair in a test) as if it had been accepted: it is made
+ * non-blocking and the server owns it from this call on, closing it on failure too.
+ * `peer` may be NULL (no address). Over max_connections it is answered 503 and closed
+ * (FLARE_ELIMIT); after flare_http_server_stop it is closed (FLARE_ECLOSED).
+ */
+int flare_http_server_adopt_connection(flare_http_server *srv, int fd, const flare_sock_addr *peer,
+                                       flare_error *err);
+/**
  * Registers a route on the default virtual host (host NULL) or on a named one
  * ("example.com" or "*.example.com"). `path` is exact, or a prefix when it ends
  * with '/'; exact beats prefix, the longest prefix wins. A path that matches with
- * a method outside `methods` gets 405 with Allow. `extra_methods` (may be NULL)
- * lists unknown method tokens the route also accepts.
+ * a method outside `methods` gets 405 with Allow; GET implies HEAD (the server sends
+ * the headers a GET would get, without the body). `extra_methods` (may be NULL)
+ * lists unknown method tokens the route also accepts. `max_body_bytes` 0 takes the
+ * server's default. Everything is copied.
  */
 int flare_http_server_route(flare_http_server *srv, const char *host, uint32_t methods,
                             const char *const *extra_methods, const char *path,
@@ -118,11 +130,17 @@ void flare_http_server_pause_accept(flare_http_server *srv);
 size_t flare_http_server_connections(const flare_http_server *srv);
 /** Counters. */
 const flare_http_server_stats *flare_http_server_get_stats(const flare_http_server *srv);
-/** Called (if set) when the server has drained after stop. */
+/**
+ * Called (if set) when the server has drained after stop, instead of stopping the
+ * reactor. It runs inside the server (possibly in stop itself), so it must not free
+ * the server; free it once the loop has returned. Never called by free.
+ */
 void flare_http_server_on_drained(flare_http_server *srv, void (*fn)(void *), void *data);
 
 /* Response building. Header names must be tokens; values must not contain CR, LF or
- * NUL (FLARE_EINVAL otherwise: no header injection). */
+ * NUL (FLARE_EINVAL otherwise: no header injection). The framing fields
+ * Content-Length and Transfer-Encoding are the server's to write (FLARE_EINVAL), so
+ * a handler cannot desynchronise the connection; the server adds Date and Server. */
 
 /** Sets the status (100..599; default 200). */
 void flare_response_status(flare_response *resp, int status);

@@ -127,6 +127,10 @@ int flare_response_headern(flare_response *resp, const char *name, size_t name_l
     if (name_len == 0) return FLARE_EINVAL;
     for (size_t i = 0; i < name_len; i++)
         if (!is_tchar((unsigned char)name[i])) return FLARE_EINVAL;
+    /* The server frames every message itself (RFC 9112 §6); a second length would
+     * let a handler split the response stream. */
+    flare_http_hdr id = flare_http_header_id(name, name_len);
+    if (id == FLARE_HDR_CONTENT_LENGTH || id == FLARE_HDR_TRANSFER_ENCODING) return FLARE_EINVAL;
     for (size_t i = 0; i < value_len; i++) {
         unsigned char c = (unsigned char)value[i];
         if (c == '\r' || c == '\n' || c == '\0') return FLARE_EINVAL;
@@ -255,7 +259,9 @@ int flare_http__response_serialize(flare_response *resp, flare_buf *out, const c
                                                : resp->body.len;
     size_t inline_len = (no_content || head_only || resp->file_fd >= 0) ? 0 : (size_t)body_len;
     size_t server_len = server_name ? strlen(server_name) : 0;
-    size_t need = 160 + server_len + resp->headers.len + inline_len;
+    /* Fixed parts: status line and reason (< 50), Date (37), Content-Length (38),
+     * Connection (< 30), the separators: 256 covers them with room to spare. */
+    size_t need = 256 + server_len + resp->headers.len + inline_len;
     int rc = flare_buf_reserve(out, need);
     if (rc < 0) return rc;
     char *start = out->data + out->len;

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -41,9 +42,33 @@ static void on_retry_accept(flare_timer *t, void *data);
 static void pool_free(ptr_pool *pool);
 static void on_drain_deadline(flare_timer *t, void *data);
 
+/* Fields left 0 take the default, so a caller may set only what it cares about. */
+static void fill_defaults(flare_http_server_config *cfg)
+{
+    flare_http_server_config d;
+    flare_http_server_config_default(&d);
+    if (!cfg->max_connections) cfg->max_connections = d.max_connections;
+    if (!cfg->max_header_bytes) cfg->max_header_bytes = d.max_header_bytes;
+    if (!cfg->max_headers) cfg->max_headers = d.max_headers;
+    if (!cfg->max_uri_bytes) cfg->max_uri_bytes = d.max_uri_bytes;
+    if (!cfg->max_body_bytes) cfg->max_body_bytes = d.max_body_bytes;
+    if (!cfg->max_keepalive_requests) cfg->max_keepalive_requests = d.max_keepalive_requests;
+    if (!cfg->header_timeout_ms) cfg->header_timeout_ms = d.header_timeout_ms;
+    if (!cfg->body_timeout_ms) cfg->body_timeout_ms = d.body_timeout_ms;
+    if (!cfg->write_timeout_ms) cfg->write_timeout_ms = d.write_timeout_ms;
+    if (!cfg->keepalive_timeout_ms) cfg->keepalive_timeout_ms = d.keepalive_timeout_ms;
+    if (!cfg->linger_timeout_ms) cfg->linger_timeout_ms = d.linger_timeout_ms;
+    if (!cfg->output_high_water) cfg->output_high_water = d.output_high_water;
+    /* The header array sits in every pooled input block, so its size is bounded. */
+    if (cfg->max_headers > FLARE_HTTP_MAX_HEADERS_LIMIT)
+        cfg->max_headers = FLARE_HTTP_MAX_HEADERS_LIMIT;
+}
+
 int flare_http_server_new(flare_http_server **out, flare_reactor *reactor,
                           const flare_http_server_config *cfg, flare_error *err)
 {
+    if (!out || !reactor)
+        return flare_error_set(err, FLARE_EINVAL, 0, "http server: no reactor given");
     flare_http_server *srv = calloc(1, sizeof *srv);
     if (!srv) return flare_error_set(err, FLARE_ENOMEM, 0, "http server: out of memory");
     srv->reactor = reactor;
@@ -51,7 +76,7 @@ int flare_http_server_new(flare_http_server **out, flare_reactor *reactor,
         srv->cfg = *cfg;
     else
         flare_http_server_config_default(&srv->cfg);
-    if (srv->cfg.max_headers > 127) srv->cfg.max_headers = 127; /* known_index is 16-bit, cap sanely */
+    fill_defaults(&srv->cfg);
     srv->limits = (flare_http_limits){.max_uri_bytes = srv->cfg.max_uri_bytes,
                                       .max_header_bytes = srv->cfg.max_header_bytes,
                                       .max_headers = srv->cfg.max_headers};
@@ -74,6 +99,7 @@ void flare_http_server_free(flare_http_server *srv)
     flare_timer_wheel *tw = flare_reactor_timers(srv->reactor);
     flare_timer_cancel(tw, &srv->retry_accept);
     flare_timer_cancel(tw, &srv->drain_deadline);
+    srv->freeing = true; /* closing here is not a drain to report */
     while (srv->all)
         flare_http__conn_close(srv->all);
     for (size_t i = 0; i < srv->listener_count; i++) {
@@ -152,6 +178,19 @@ static void reject(int fd)
     close(fd);
 }
 
+/* Every new connection, accepted or adopted, passes here. */
+static int admit(flare_http_server *srv, int fd, const flare_sock_addr *peer, flare_error *err)
+{
+    if (srv->stats.active >= srv->cfg.max_connections) {
+        srv->stats.rejected++;
+        reject(fd);
+        return flare_error_set(err, FLARE_ELIMIT, 0,
+                               "http server: %zu connections open (max_connections): answered 503",
+                               srv->cfg.max_connections);
+    }
+    return flare_http__conn_accept(srv, fd, peer, err);
+}
+
 static void on_listener(flare_reactor *r, int fd, uint32_t events, void *data)
 {
     flare_http_server *srv = data;
@@ -169,18 +208,13 @@ static void on_listener(flare_reactor *r, int fd, uint32_t events, void *data)
             }
             return;
         }
-        if (srv->stats.active >= srv->cfg.max_connections) {
-            srv->stats.rejected++;
-            reject(cfd);
-            continue;
-        }
         flare_sock_addr peer = {0};
         if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
             flare_sock_addr_from_sockaddr(&peer, (struct sockaddr *)&ss, len, NULL);
             int one = 1;
             setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         }
-        flare_http__conn_accept(srv, cfd, &peer);
+        admit(srv, cfd, &peer, NULL);
     }
 }
 
@@ -205,6 +239,24 @@ int flare_http_server_add_listener(flare_http_server *srv, int fd, flare_error *
     return 0;
 }
 
+int flare_http_server_adopt_connection(flare_http_server *srv, int fd, const flare_sock_addr *peer,
+                                       flare_error *err)
+{
+    if (fd < 0) return flare_error_set(err, FLARE_EINVAL, 0, "adopt connection: invalid fd %d", fd);
+    if (srv->stopping) {
+        close(fd);
+        return flare_error_set(err, FLARE_ECLOSED, 0,
+                               "adopt connection: the server is stopping (fd %d closed)", fd);
+    }
+    int rc = flare_socket_set_nonblocking(fd, true, err);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    flare_sock_addr none = {0};
+    return admit(srv, fd, peer ? peer : &none, err);
+}
+
 int flare_http_server_listen(flare_http_server *srv, const char *address, uint16_t *port_out,
                              flare_error *err)
 {
@@ -218,11 +270,13 @@ int flare_http_server_listen(flare_http_server *srv, const char *address, uint16
     return rc;
 }
 
-static char *intern_host(flare_http_server *srv, const char *host)
+/* Routes of one virtual host share its name, so the router compares pointers. */
+static char *intern_host(flare_http_server *srv, const char *host, bool *is_new)
 {
     for (size_t i = 0; i < srv->route_count; i++)
         if (srv->routes[i].host && strcasecmp(srv->routes[i].host, host) == 0)
             return srv->routes[i].host;
+    *is_new = true;
     char *h = strdup(host);
     if (h)
         for (char *p = h; *p; p++)
@@ -240,6 +294,8 @@ int flare_http_server_route(flare_http_server *srv, const char *host, uint32_t m
     route *routes = realloc(srv->routes, (srv->route_count + 1) * sizeof *routes);
     if (!routes) return flare_error_set(err, FLARE_ENOMEM, 0, "route: out of memory");
     srv->routes = routes;
+    /* RFC 9110 §9.3.2: HEAD is GET without the content, so a GET route answers it. */
+    if (methods & FLARE_M_GET) methods |= FLARE_M_HEAD;
     route rt = {.methods = methods & ~FLARE_M(FLARE_METHOD_CONNECT),
                 .handler = handler,
                 .userdata = userdata,
@@ -247,7 +303,8 @@ int flare_http_server_route(flare_http_server *srv, const char *host, uint32_t m
     rt.path = strdup(path);
     rt.path_len = strlen(path);
     rt.prefix = path[rt.path_len - 1] == '/';
-    if (host && *host) rt.host = intern_host(srv, host);
+    bool new_host = false;
+    if (host && *host) rt.host = intern_host(srv, host, &new_host);
     size_t extra = 0;
     while (extra_methods && extra_methods[extra])
         extra++;
@@ -259,6 +316,7 @@ int flare_http_server_route(flare_http_server *srv, const char *host, uint32_t m
         rt.extra_count = i + 1;
     }
     if (failed) {
+        if (new_host) free(rt.host);
         free(rt.path);
         for (size_t i = 0; i < rt.extra_count; i++)
             free(rt.extra_methods[i]);
@@ -286,6 +344,8 @@ void flare_http_server_pause_accept(flare_http_server *srv)
 
 static void drained(flare_http_server *srv)
 {
+    if (srv->drained) return;
+    srv->drained = true;
     flare_timer_cancel(flare_reactor_timers(srv->reactor), &srv->drain_deadline);
     if (srv->on_drained)
         srv->on_drained(srv->on_drained_data);
@@ -295,7 +355,7 @@ static void drained(flare_http_server *srv)
 
 void flare_http__server_conn_closed(flare_http_server *srv)
 {
-    if (srv->stopping && srv->stats.active == 0) drained(srv);
+    if (srv->stopping && !srv->freeing && srv->stats.active == 0) drained(srv);
 }
 
 static void on_drain_deadline(flare_timer *t, void *data)

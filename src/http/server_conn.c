@@ -6,11 +6,13 @@
  * buffers come from the server's pools and go back while the connection idles,
  * so a keep-alive plaintext request allocates nothing once the pools are warm.
  * Timers: header deadline (slowloris), body idle, write idle, keep-alive idle and
- * lingering close, one intrusive timer per connection.
+ * lingering close, one intrusive timer per connection; `wait` says which it measures.
+ * A closing connection never parses again, so bytes after a bad request go unanswered.
  */
 #include "server_internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
@@ -21,24 +23,33 @@ enum phase { PH_HEAD, PH_BODY, PH_LINGER };
 enum { PR_NEED_INPUT, PR_OUTPUT };
 enum { FL_DONE, FL_BLOCKED, FL_ERROR };
 enum { BODY_DONE, BODY_NEED_INPUT, BODY_FAILED };
+/* What the connection's timer measures. */
+enum wait { W_NONE, W_HEAD, W_BODY, W_WRITE, W_KEEPALIVE, W_LINGER };
 
 #define SENDFILE_CHUNK (1u << 20)
-#define CONTINUE_LINE "HTTP/1.1 100 Continue\r\n\r\n"
+#define CONTINUE_LINE  "HTTP/1.1 100 Continue\r\n\r\n"
+/* Read size for a Content-Length body collected outside the input block. */
+#define BODY_READ_STEP (64u * 1024)
+/* Bytes a lingering close discards before giving up on the client. */
+#define LINGER_DISCARD_MAX (1u << 20)
+#define NO_ROUTE           SIZE_MAX
 
 struct conn {
     flare_http_server *srv;
     conn *prev, *next; /* all-connections list; next also links the free list */
     int fd;
     uint8_t phase;
-    bool may_read;        /* the socket may hold unread bytes */
-    bool saw_hup;         /* the peer shut down its side */
-    bool closing;         /* close once the output is written */
-    bool header_deadline; /* the header timer runs for the current request */
-    bool body_spilled;    /* the body is collected in `body`, not in the input block */
+    bool may_read;     /* the socket may hold unread bytes */
+    bool saw_hup;      /* the peer shut down its side */
+    bool closing;      /* close once the output is written */
+    bool body_spilled; /* the body is collected in `body`, not in the input block */
     bool chunked;
+    bool progress; /* bytes moved since the idle timer was last armed */
+    uint8_t wait;  /* enum wait */
     flare_sock_addr peer;
     flare_timer timer;
-    char *block; /* pooled: header array, then input bytes */
+    uint64_t head_deadline_ms; /* when the current head must be complete; 0: not started */
+    char *block;               /* pooled: header array, then input bytes */
     flare_http_header *headers;
     char *in;
     size_t in_cap, in_len;
@@ -49,14 +60,16 @@ struct conn {
     size_t out_sent;
     uint64_t requests;
     flare_http_request req;
-    const route *rt;
-    int pre_status; /* 0: call the handler; else answer this status */
+    size_t route_index; /* into srv->routes (which may move as routes are added) */
+    int pre_status;     /* 0: call the handler; else answer this status */
     uint64_t content_length, body_limit;
     flare_http_chunked dec;
     flare_buf body;
     const char *body_ptr;
     size_t body_len;
-    size_t consumed; /* bytes of `in` the finished request used */
+    size_t consumed;  /* bytes of `in` the finished request used */
+    size_t leftover;  /* bytes read past a chunked body, parked behind it in `body` */
+    size_t discarded; /* bytes thrown away while lingering */
     int file_fd;
     off_t file_offset;
     uint64_t file_left;
@@ -100,7 +113,7 @@ static void release_buffers(conn *c)
         flare_http__pool_put(&srv->blocks, c->block);
         c->block = NULL;
         c->in = NULL;
-        c->in_len = c->in_cap = c->start = 0;
+        c->in_len = c->in_cap = c->start = c->last_len = 0;
     }
     if (c->out.data) {
         if (c->out.cap <= FLARE_HTTP_POOLED_OUT_MAX && !srv->out_pool)
@@ -120,9 +133,16 @@ static void release_buffers(conn *c)
 
 static void on_timeout(flare_timer *t, void *data);
 
-static void arm(conn *c, uint32_t ms)
+static uint64_t now_ms(const conn *c)
 {
-    flare_reactor_timer_in(c->srv->reactor, &c->timer, ms);
+    return flare_reactor_clock(c->srv->reactor)->monotonic_ms;
+}
+
+static void arm_at(conn *c, uint8_t what, uint64_t deadline_ms)
+{
+    c->wait = what;
+    c->progress = false;
+    flare_timer_schedule(flare_reactor_timers(c->srv->reactor), &c->timer, deadline_ms);
 }
 
 static size_t pending_out(const conn *c)
@@ -130,27 +150,36 @@ static size_t pending_out(const conn *c)
     return c->out.len - c->out_sent;
 }
 
+static bool partial_head(const conn *c)
+{
+    return c->phase == PH_HEAD && c->block && c->in_len > c->start;
+}
+
+/* Between requests, with nothing buffered either way. */
+static bool idle(const conn *c)
+{
+    return c->phase == PH_HEAD && !partial_head(c) && !pending_out(c) && !c->file_left;
+}
+
 /* Waiting for input: the timer that applies depends on what is expected. */
 static void wait_input(conn *c)
 {
     const flare_http_server_config *cfg = &c->srv->cfg;
     if (c->phase == PH_BODY) {
-        arm(c, cfg->body_timeout_ms); /* idle time between body reads */
+        /* Idle time between body reads: only bytes that arrive restart it. */
+        if (c->wait != W_BODY || c->progress) arm_at(c, W_BODY, now_ms(c) + cfg->body_timeout_ms);
         return;
     }
-    bool partial = c->block && c->in_len > c->start;
+    bool partial = partial_head(c);
     if (partial || c->requests == 0) {
-        /* A total deadline for the head: it is not extended by trickling bytes. */
-        if (!c->header_deadline) {
-            c->header_deadline = true;
-            arm(c, cfg->header_timeout_ms);
-        }
+        /* A total deadline for the head: trickling bytes do not extend it. */
+        if (!c->head_deadline_ms) c->head_deadline_ms = now_ms(c) + cfg->header_timeout_ms;
+        arm_at(c, W_HEAD, c->head_deadline_ms);
         if (!partial) release_buffers(c);
         return;
     }
-    c->header_deadline = false;
     release_buffers(c);
-    arm(c, cfg->keepalive_timeout_ms);
+    if (c->wait != W_KEEPALIVE) arm_at(c, W_KEEPALIVE, now_ms(c) + cfg->keepalive_timeout_ms);
 }
 
 /* ------------------------------------------------------------ errors */
@@ -164,6 +193,23 @@ static void fail(conn *c, int status)
                                    srv->cfg.server_name, NULL) == 0)
         srv->stats.responses_by_class[status / 100]++;
     c->closing = true;
+}
+
+/* The parser reports a request line longer than the whole head limit as 431, since
+ * the head cannot fit; it is the target that is too long: 414 (RFC 9110 §15.5.15). */
+static int head_error_status(const conn *c, int status)
+{
+    const char *p = c->in + c->start;
+    size_t n = c->in_len - c->start;
+    if (status != 431) return status;
+    if (n >= 2 && p[0] == '\r' && p[1] == '\n') {
+        p += 2;
+        n -= 2;
+    }
+    const char *lf = memchr(p, '\n', n);
+    size_t line_len = lf ? (size_t)(lf - p) : n;
+    if (line_len < c->srv->cfg.max_header_bytes) return 431; /* the fields are too large */
+    return memchr(p, ' ', line_len) ? 414 : 431;
 }
 
 /* ----------------------------------------------------------- request */
@@ -211,12 +257,19 @@ static void host_of(const flare_http_request *req, flare_request *out)
         return;
     }
     /* Strip ":port"; an IPv6 literal keeps its brackets. */
-    const char *close = out->host_len && out->host[0] == '[' ? memchr(out->host, ']', out->host_len)
-                                                             : NULL;
+    const char *close =
+        out->host_len && out->host[0] == '[' ? memchr(out->host, ']', out->host_len) : NULL;
     size_t from = close ? (size_t)(close - out->host) : 0;
     const char *colon = memchr(out->host + from, ':', out->host_len - from);
     if (colon) out->host_len = (size_t)(colon - out->host);
 }
+
+static const route *conn_route(const conn *c)
+{
+    return c->route_index == NO_ROUTE ? NULL : &c->srv->routes[c->route_index];
+}
+
+static void dispatch(conn *c);
 
 /* The head is parsed: route it and decide how its body is read. */
 static bool begin_request(conn *c)
@@ -226,7 +279,7 @@ static bool begin_request(conn *c)
     c->requests++;
     srv->stats.requests++;
     c->pre_status = 0;
-    c->rt = NULL;
+    c->route_index = NO_ROUTE;
     if (req->method_id == FLARE_METHOD_CONNECT || req->target_form == FLARE_TARGET_AUTHORITY) {
         fail(c, 501); /* no tunnels: RFC 9110 §9.3.6 */
         return false;
@@ -237,31 +290,40 @@ static bool begin_request(conn *c)
     if (req->target_form == FLARE_TARGET_ASTERISK) {
         c->pre_status = -1; /* OPTIONS * */
     } else {
-        c->rt = flare_http__route_match(srv, view.host, view.host_len, view.path, view.path_len);
-        if (!c->rt)
+        const route *rt =
+            flare_http__route_match(srv, view.host, view.host_len, view.path, view.path_len);
+        /* RFC 9110 §9.1: a method the server does not know is 501, one the resource does
+         * not allow is 405. */
+        if (!rt)
             c->pre_status = req->method_id == FLARE_METHOD_OTHER ? 501 : 404;
-        else if (!flare_http__route_allows(c->rt, req))
+        else if (!flare_http__route_allows(rt, req))
             c->pre_status = req->method_id == FLARE_METHOD_OTHER ? 501 : 405;
+        if (rt) c->route_index = (size_t)(rt - srv->routes);
     }
+    const route *rt = conn_route(c);
     c->chunked = req->chunked;
     c->content_length = req->content_length > 0 ? (uint64_t)req->content_length : 0;
-    c->body_limit = c->rt ? c->rt->max_body_bytes : srv->cfg.max_body_bytes;
+    c->body_limit = rt ? rt->max_body_bytes : srv->cfg.max_body_bytes;
     c->body_spilled = false;
     c->body_ptr = NULL;
     c->body_len = 0;
+    c->leftover = 0;
     memset(&c->dec, 0, sizeof c->dec);
     c->phase = PH_BODY;
+    c->wait = W_NONE; /* the body timer starts now */
     if (c->content_length > c->body_limit) {
-        fail(c, 413);
+        fail(c, 413); /* RFC 9110 §15.5.14; the body is not read, so the connection ends */
         return false;
     }
     bool has_body = c->chunked || c->content_length > 0;
     size_t buffered = c->in_len - c->start - c->head_len;
     if (has_body && req->expect_continue && req->minor_version == 1 &&
         (c->chunked || buffered < c->content_length)) {
-        /* RFC 9110 §10.1.1: a final status instead of 100 means the body is not wanted. */
+        /* RFC 9110 §10.1.1: a final status instead of 100 means the body is not wanted.
+         * It is not read either, so the connection cannot be reused. */
         if (c->pre_status > 0) {
-            fail(c, c->pre_status);
+            c->closing = true;
+            dispatch(c);
             return false;
         }
         take_out(c);
@@ -280,17 +342,18 @@ static int collect_body(conn *c)
     if (!c->chunked) {
         uint64_t want = c->content_length;
         if (!c->body_spilled) {
-            if (c->in_len - body_start >= want) {
+            size_t have = c->in_len - body_start;
+            if (have >= want) {
                 c->body_ptr = c->in + body_start;
                 c->body_len = (size_t)want;
                 c->consumed = c->head_len + (size_t)want;
                 return BODY_DONE;
             }
             if (body_start + want <= c->in_cap) return BODY_NEED_INPUT;
-            /* Larger than the block: collect it in its own buffer (bounded by the limit). */
-            if (flare_buf_reserve(&c->body, (size_t)want) < 0 ||
-                flare_buf_append(&c->body, c->in + body_start, c->in_len - body_start) < 0) {
-                fail(c, 500);
+            /* Larger than the block: collected in its own buffer, which grows as bytes
+             * arrive (a Content-Length is only a promise) up to the route's limit. */
+            if (flare_buf_append(&c->body, c->in + body_start, have) < 0) {
+                fail(c, 503);
                 return BODY_FAILED;
             }
             c->in_len = body_start;
@@ -304,7 +367,7 @@ static int collect_body(conn *c)
     }
     if (!c->body_spilled) {
         if (flare_buf_append(&c->body, c->in + body_start, c->in_len - body_start) < 0) {
-            fail(c, 500);
+            fail(c, 503);
             return BODY_FAILED;
         }
         c->in_len = body_start;
@@ -313,10 +376,10 @@ static int collect_body(conn *c)
     /* body.data[0..decoded) is payload; body.len - decoded raw bytes follow. */
     size_t decoded = c->body_len;
     size_t len = c->body.len - decoded;
-    ssize_t rc = len ? flare_http_decode_chunked(&c->dec, c->body.data + decoded, &len)
-                     : FLARE_EINCOMPLETE;
+    ssize_t rc =
+        len ? flare_http_decode_chunked(&c->dec, c->body.data + decoded, &len) : FLARE_EINCOMPLETE;
     if (rc == FLARE_EPARSE) {
-        fail(c, 400);
+        fail(c, 400); /* RFC 9112 §7.1 */
         return BODY_FAILED;
     }
     c->body_len = decoded + len;
@@ -328,34 +391,42 @@ static int collect_body(conn *c)
         c->body.len = c->body_len;
         return BODY_NEED_INPUT;
     }
-    /* Complete: the bytes after the body belong to the next request. */
-    size_t leftover = (size_t)rc;
-    memcpy(c->in + c->in_len, c->body.data + c->body_len, leftover);
-    c->in_len += leftover;
-    c->body.len = c->body_len;
+    /* Complete. The bytes after the body belong to the next request: they wait behind
+     * the payload until the handler is done with the head the block still holds. */
+    c->leftover = (size_t)rc;
+    c->body.len = c->body_len + c->leftover;
     c->body_ptr = c->body.data;
     c->consumed = c->head_len;
     return BODY_DONE;
+}
+
+/* A text body "NNN Reason\n" like the server's own error answers. */
+static void builtin_text(flare_response *resp, int status)
+{
+    char text[64];
+    const char *reason = flare_http_reason(status);
+    int n = snprintf(text, sizeof text, "%d %s\n", status, reason);
+    flare_response_text(resp, status, "text/plain; charset=utf-8", text, (size_t)n);
 }
 
 static void answer_builtin(conn *c, flare_response *resp)
 {
     char allow[160];
     switch (c->pre_status) {
-    case -1: /* OPTIONS *: what the server supports */
+    case -1: /* OPTIONS *: what the server supports (RFC 9110 §9.3.7) */
         flare_response_status(resp, 200);
         flare_response_header(resp, "Allow", "GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH");
         break;
-    case 404: flare_response_not_found(resp); break;
-    case 405:
-        flare_http__route_allow_header(c->srv, c->rt, allow, sizeof allow);
+    case 404:
+        flare_response_not_found(resp);
+        break;
+    case 405: /* RFC 9110 §15.5.6: a 405 carries Allow */
+        flare_http__route_allow_header(c->srv, conn_route(c), allow, sizeof allow);
         flare_response_header(resp, "Allow", allow);
-        flare_response_text(resp, 405, "text/plain; charset=utf-8", "405 Method Not Allowed\n",
-                            23);
+        builtin_text(resp, 405);
         break;
     default:
-        flare_response_text(resp, c->pre_status, "text/plain; charset=utf-8",
-                            flare_http_reason(c->pre_status), strlen(flare_http_reason(c->pre_status)));
+        builtin_text(resp, c->pre_status);
         break;
     }
 }
@@ -364,6 +435,7 @@ static void dispatch(conn *c)
 {
     flare_http_server *srv = c->srv;
     flare_response *resp = &srv->resp;
+    const route *rt = conn_route(c);
     flare_http__response_reset(resp);
     flare_request view = {.head = &c->req,
                           .method = (flare_http_method)c->req.method_id,
@@ -375,23 +447,27 @@ static void dispatch(conn *c)
     host_of(&c->req, &view);
     if (c->pre_status) {
         answer_builtin(c, resp);
-    } else if (c->rt->handler(&view, resp, c->rt->userdata) < 0) {
+    } else if (rt->handler(&view, resp, rt->userdata) < 0) {
+        if (resp->file_fd >= 0) close(resp->file_fd); /* the reset would forget it */
         flare_http__response_reset(resp);
-        flare_response_text(resp, 500, "text/plain; charset=utf-8", "500 Internal Server Error\n",
-                            26);
+        builtin_text(resp, 500);
     }
-    bool closing = !c->req.keep_alive || resp->close || srv->stopping ||
+    bool closing = c->closing || !c->req.keep_alive || resp->close || srv->stopping ||
                    c->requests >= srv->cfg.max_keepalive_requests;
     bool head_only = c->req.method_id == FLARE_METHOD_HEAD;
     take_out(c);
-    if (flare_http__response_serialize(resp, &c->out, flare_reactor_clock(srv->reactor)->http_date,
-                                       srv->cfg.server_name, head_only, closing,
-                                       c->req.minor_version == 0 && !closing) < 0) {
-        closing = true;
-    }
-    srv->stats.responses_by_class[resp->status / 100]++;
+    int rc = flare_http__response_serialize(
+        resp, &c->out, flare_reactor_clock(srv->reactor)->http_date, srv->cfg.server_name,
+        head_only, closing, c->req.minor_version == 0 && !closing);
+    if (rc < 0)
+        closing = true; /* nothing of this response went out: end after the earlier ones */
+    else
+        srv->stats.responses_by_class[resp->status / 100]++;
     if (resp->file_fd >= 0) {
-        if (head_only || resp->status == 304 || resp->status == 204) {
+        /* RFC 9110 §6.4.1: no content for HEAD, 1xx, 204 and 304. */
+        bool no_content =
+            head_only || resp->status < 200 || resp->status == 204 || resp->status == 304;
+        if (rc < 0 || no_content || resp->file_len == 0) {
             close(resp->file_fd);
         } else {
             c->file_fd = resp->file_fd;
@@ -407,9 +483,17 @@ static void finish_request(conn *c)
 {
     c->start += c->consumed;
     if (c->start == c->in_len) c->start = c->in_len = 0;
+    if (c->leftover) {
+        /* The chunked body was spilled, so the block ends at this request's head and
+         * is empty now; what was read past the body moves to its front. */
+        memcpy(c->in + c->in_len, c->body.data + c->body_len, c->leftover);
+        c->in_len += c->leftover;
+        c->leftover = 0;
+    }
     c->phase = PH_HEAD;
     c->head_len = c->last_len = 0;
-    c->header_deadline = false;
+    c->head_deadline_ms = 0;
+    c->wait = W_NONE;
     if (c->body.cap > FLARE_HTTP_POOLED_OUT_MAX)
         flare_buf_free(&c->body);
     else
@@ -436,8 +520,8 @@ static int process(conn *c)
             c->req.headers = c->headers;
             c->req.max_headers_capacity = srv->cfg.max_headers;
             int status = 400;
-            ssize_t n = flare_http_parse_request(c->in + c->start, avail, c->last_len,
-                                                 &srv->limits, &c->req, &status);
+            ssize_t n = flare_http_parse_request(c->in + c->start, avail, c->last_len, &srv->limits,
+                                                 &c->req, &status);
             if (n == FLARE_EINCOMPLETE) {
                 c->last_len = avail;
                 if (c->in_len == c->in_cap && c->start > 0) {
@@ -451,13 +535,13 @@ static int process(conn *c)
                 return PR_NEED_INPUT;
             }
             if (n < 0) {
-                fail(c, status);
+                fail(c, head_error_status(c, status));
                 return PR_OUTPUT;
             }
             c->head_len = (size_t)n;
             c->last_len = 0;
+            /* A 100 Continue it queues goes out with the next flush, before any read. */
             if (!begin_request(c)) return PR_OUTPUT;
-            if (pending_out(c) && (c->chunked || c->content_length)) return PR_OUTPUT; /* 100 */
         }
         int br = collect_body(c);
         if (br == BODY_NEED_INPUT) return PR_NEED_INPUT;
@@ -480,6 +564,7 @@ static int flush(conn *c)
             return errno == EAGAIN ? FL_BLOCKED : FL_ERROR;
         }
         c->out_sent += (size_t)n;
+        c->progress = true;
         srv->stats.bytes_out += (uint64_t)n;
         if ((size_t)n < want) return FL_BLOCKED; /* the socket buffer is full: wait for EPOLLOUT */
     }
@@ -493,6 +578,7 @@ static int flush(conn *c)
         }
         if (n == 0) return FL_ERROR; /* the file shrank: the framing cannot be kept */
         c->file_left -= (uint64_t)n;
+        c->progress = true;
         srv->stats.bytes_out += (uint64_t)n;
         if ((size_t)n < chunk && c->file_left) return FL_BLOCKED;
     }
@@ -508,9 +594,14 @@ static ssize_t read_some(conn *c)
 {
     char *dst;
     size_t room;
-    if (c->phase == PH_BODY && c->body_spilled) {
-        size_t step = c->in_cap - (c->start + c->head_len); /* leftovers must fit back */
-        if (!c->chunked) step = (size_t)(c->content_length - c->body.len);
+    bool into_body = c->phase == PH_BODY && c->body_spilled;
+    if (into_body) {
+        /* A chunked read may run past the body; that part must fit back in the block. */
+        size_t step = c->in_cap;
+        if (!c->chunked) {
+            uint64_t left = c->content_length - c->body.len;
+            step = left < BODY_READ_STEP ? (size_t)left : BODY_READ_STEP;
+        }
         if (flare_buf_reserve(&c->body, step) < 0) return FLARE_ENOMEM;
         dst = c->body.data + c->body.len;
         room = step;
@@ -527,7 +618,8 @@ static ssize_t read_some(conn *c)
     if (n < 0) return errno == EAGAIN ? FLARE_EAGAIN : FLARE_ECONNRESET;
     if (n == 0) return FLARE_ECLOSED;
     c->srv->stats.bytes_in += (uint64_t)n;
-    if (c->phase == PH_BODY && c->body_spilled)
+    c->progress = true;
+    if (into_body)
         c->body.len += (size_t)n;
     else
         c->in_len += (size_t)n;
@@ -542,8 +634,9 @@ static void start_linger(conn *c)
      * sends, so a reset does not destroy the response before the client reads it. */
     shutdown(c->fd, SHUT_WR);
     c->phase = PH_LINGER;
+    c->discarded = 0;
     release_buffers(c);
-    arm(c, c->srv->cfg.linger_timeout_ms);
+    arm_at(c, W_LINGER, now_ms(c) + c->srv->cfg.linger_timeout_ms);
     c->may_read = true;
 }
 
@@ -552,10 +645,15 @@ static void linger(conn *c)
     char sink[4096];
     for (;;) {
         ssize_t n = recv(c->fd, sink, sizeof sink, 0);
-        if (n > 0) continue;
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN) return;
-        flare_http__conn_close(c); /* EOF or error */
+        if (n > 0) {
+            c->discarded += (size_t)n;
+            if (c->discarded <= LINGER_DISCARD_MAX) continue;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && errno == EAGAIN) {
+            return;
+        }
+        flare_http__conn_close(c); /* EOF, error, or a client that will not stop sending */
         return;
     }
 }
@@ -574,14 +672,22 @@ static void drive(conn *c)
             return;
         }
         if (fr == FL_BLOCKED) {
-            arm(c, c->srv->cfg.write_timeout_ms);
+            /* Idle time between writes that make progress: a client that stops reading
+             * cannot keep the connection by sending more. */
+            if (c->wait != W_WRITE || c->progress)
+                arm_at(c, W_WRITE, now_ms(c) + c->srv->cfg.write_timeout_ms);
             return;
         }
+        if (c->wait == W_WRITE) c->wait = W_NONE;
         if (c->closing) {
             start_linger(c);
             continue;
         }
         if (pr == PR_OUTPUT) continue;
+        if (c->srv->stopping && idle(c)) {
+            flare_http__conn_close(c); /* graceful stop: no new request on this connection */
+            return;
+        }
         if (!c->may_read) {
             wait_input(c);
             return;
@@ -607,8 +713,8 @@ static void on_timeout(flare_timer *t, void *data)
 {
     conn *c = data;
     (void)t;
-    bool partial = c->phase == PH_BODY || (c->block && c->in_len > c->start);
-    if (c->phase == PH_LINGER || c->closing || pending_out(c) || c->file_left || !partial) {
+    bool late_request = c->wait == W_BODY || (c->wait == W_HEAD && partial_head(c));
+    if (c->closing || !late_request) {
         flare_http__conn_close(c); /* idle, lingering, or the client stopped reading */
         return;
     }
@@ -628,7 +734,8 @@ static void on_event(flare_reactor *r, int fd, uint32_t events, void *data)
 
 /* --------------------------------------------------------- lifecycle */
 
-void flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_addr *peer)
+int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_addr *peer,
+                            flare_error *err)
 {
     conn *c = srv->free_conns;
     if (c)
@@ -637,7 +744,7 @@ void flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_ad
         c = malloc(sizeof *c);
     if (!c) {
         close(fd);
-        return;
+        return flare_error_set(err, FLARE_ENOMEM, 0, "http server: out of memory (fd %d)", fd);
     }
     memset(c, 0, sizeof *c);
     c->srv = srv;
@@ -645,13 +752,14 @@ void flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_ad
     c->file_fd = -1;
     c->peer = *peer;
     c->phase = PH_HEAD;
+    c->route_index = NO_ROUTE;
     flare_timer_init(&c->timer, on_timeout, c);
-    if (flare_reactor_add(srv->reactor, fd, FLARE_EV_READ | FLARE_EV_WRITE, on_event, c, NULL) <
-        0) {
+    int rc = flare_reactor_add(srv->reactor, fd, FLARE_EV_READ | FLARE_EV_WRITE, on_event, c, err);
+    if (rc < 0) {
         close(fd);
         c->next = srv->free_conns;
         srv->free_conns = c;
-        return;
+        return rc;
     }
     c->next = srv->all;
     if (srv->all) srv->all->prev = c;
@@ -659,6 +767,7 @@ void flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_ad
     srv->stats.accepted++;
     srv->stats.active++;
     wait_input(c);
+    return 0;
 }
 
 void flare_http__conn_close(conn *c)
@@ -683,11 +792,7 @@ void flare_http__conn_close(conn *c)
 
 void flare_http__conn_stop(conn *c)
 {
-    bool idle = c->phase == PH_HEAD && !(c->block && c->in_len > c->start) && !pending_out(c) &&
-                !c->file_left && c->requests > 0;
-    if (idle || (c->phase == PH_HEAD && c->requests == 0 && !(c->block && c->in_len > 0))) {
-        flare_http__conn_close(c);
-        return;
-    }
-    /* In flight: its response will carry Connection: close (dispatch sees srv->stopping). */
+    /* In flight: its response will carry Connection: close (dispatch sees srv->stopping),
+     * and drive closes it when it next goes idle. */
+    if (idle(c)) flare_http__conn_close(c);
 }

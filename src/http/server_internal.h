@@ -46,7 +46,9 @@ typedef struct ptr_pool {
 
 /* Output buffers up to this capacity go back to the pool; larger ones are freed. */
 #define FLARE_HTTP_POOLED_OUT_MAX (64 * 1024)
-#define FLARE_HTTP_OUT_POOL 1024
+#define FLARE_HTTP_OUT_POOL       1024
+/* Upper bound on max_headers: the header array is part of every pooled input block. */
+#define FLARE_HTTP_MAX_HEADERS_LIMIT 1000
 
 struct flare_http_server {
     flare_reactor *reactor;
@@ -56,13 +58,15 @@ struct flare_http_server {
     size_t listener_count;
     bool accepting;
     bool stopping;
+    bool drained; /* the drain after stop was reported */
+    bool freeing; /* flare_http_server_free is closing connections: report nothing */
     route *routes;
     size_t route_count;
     flare_response resp;
     flare_http_server_stats stats;
-    conn *all;          /* every open connection (doubly linked) */
-    conn *free_conns;   /* recycled connection structs */
-    ptr_pool blocks;    /* recycled input blocks: header array, then input bytes */
+    conn *all;           /* every open connection (doubly linked) */
+    conn *free_conns;    /* recycled connection structs */
+    ptr_pool blocks;     /* recycled input blocks: header array, then input bytes */
     flare_buf *out_pool; /* recycled output buffers, up to FLARE_HTTP_OUT_POOL of them */
     size_t out_pool_count;
     size_t in_block_size;
@@ -90,7 +94,9 @@ int flare_http__error_response(flare_buf *out, int status, const char *http_date
                                const char *server_name, const char *allow);
 
 /* server_conn.c */
-void flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_addr *peer);
+/* Registers a connected non-blocking socket; on failure it is closed. */
+int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_addr *peer,
+                            flare_error *err);
 void flare_http__conn_close(conn *c);
 /* During stop: closes the connection if idle, else marks it to close after its response. */
 void flare_http__conn_stop(conn *c);

@@ -1,0 +1,362 @@
+/*
+ * test_server.c: the server object of src/http/server.c: real 127.0.0.1 listeners
+ * (port 0), adopted connections, max_connections, configuration defaults, and the
+ * graceful stop (idle connections closed, in-flight ones finished with
+ * Connection: close, the drained callback). Driven in-process (server_harness.h).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+
+#include "server_harness.h"
+
+static int drained_calls;
+
+static void on_drained(void *data)
+{
+    assert_ptr_equal(data, &drained_calls);
+    drained_calls++;
+}
+
+static int hello_handler(const flare_request *req, flare_response *resp, void *ud)
+{
+    (void)req;
+    (void)ud;
+    return flare_response_text(resp, 200, "text/plain", "hello\n", 6);
+}
+
+static int big_handler(const flare_request *req, flare_response *resp, void *ud)
+{
+    (void)req;
+    (void)ud;
+    static char body[1 << 20];
+    memset(body, 'b', sizeof body);
+    flare_response_body_static(resp, body, sizeof body);
+    return 0;
+}
+
+static void start_hello(harness *h, const flare_http_server_config *cfg)
+{
+    harness_start(h, cfg);
+    harness_route(h, NULL, FLARE_M_ANY, "/", hello_handler, NULL, 0);
+    harness_route(h, NULL, FLARE_M_ANY, "/echo/", echo_handler, NULL, 0);
+    harness_route(h, NULL, FLARE_M_GET, "/big", big_handler, NULL, 0);
+}
+
+/* A non-blocking TCP client of 127.0.0.1:port, pumping the server while it connects. */
+static void client_tcp(harness *h, client *c, uint16_t port)
+{
+    memset(c, 0, sizeof *c);
+    c->server_fd = -1;
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    assert_true(c->fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int rc = connect(c->fd, (struct sockaddr *)&sa, sizeof sa);
+    assert_true(rc == 0 || errno == EINPROGRESS);
+    harness_pump(h, 10);
+}
+
+/* True when a TCP connect to 127.0.0.1:port is refused (nothing listens there). */
+static bool connect_refused(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    int e = errno;
+    close(fd);
+    return rc < 0 && e == ECONNREFUSED;
+}
+
+static void expect_hello(harness *h, client *c)
+{
+    client_send_str(h, c, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    response r = {0};
+    client_response(h, c, &r, false);
+    assert_status_line(&r, "HTTP/1.1 200 OK");
+    assert_header(&r, "Content-Length", "6");
+    assert_memory_equal(r.body.data, "hello\n", 6);
+    response_free(&r);
+}
+
+static void test_listen_and_serve(void **state)
+{
+    (void)state;
+    harness h;
+    start_hello(&h, NULL);
+    uint16_t port = 0;
+    flare_error err;
+    assert_int_equal(flare_http_server_listen(h.srv, "127.0.0.1:0", &port, &err), 0);
+    assert_true(port != 0);
+    client c;
+    client_tcp(&h, &c, port);
+    expect_hello(&h, &c);
+    expect_hello(&h, &c); /* keep-alive */
+    const flare_http_server_stats *st = flare_http_server_get_stats(h.srv);
+    assert_int_equal(st->accepted, 1);
+    assert_int_equal(st->active, 1);
+    assert_int_equal(st->requests, 2);
+    assert_int_equal(st->responses_by_class[2], 2);
+    assert_int_equal(st->bytes_in, 2 * strlen("GET / HTTP/1.1\r\nHost: t\r\n\r\n"));
+    assert_true(st->bytes_out > 2 * 6);
+    client_close(&c);
+    harness_pump_for(&h, 20);
+    assert_int_equal(flare_http_server_connections(h.srv), 0);
+    assert_int_equal(flare_http_server_listen(h.srv, "300.0.0.1:0", NULL, &err) < 0, true);
+    harness_stop(&h);
+}
+
+static void expect_busy(harness *h, client *c)
+{
+    response r = {0};
+    client_response(h, c, &r, false);
+    assert_status_line(&r, "HTTP/1.1 503 Service Unavailable");
+    assert_header(&r, "Connection", "close");
+    response_free(&r);
+    expect_closed(h, c);
+}
+
+static void test_max_connections_adopted(void **state)
+{
+    (void)state;
+    harness h;
+    flare_http_server_config cfg;
+    harness_config(&cfg);
+    cfg.max_connections = 2;
+    start_hello(&h, &cfg);
+    client a, b, x;
+    client_open(&h, &a);
+    client_open(&h, &b);
+    expect_hello(&h, &a);
+
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    flare_error err;
+    assert_int_equal(flare_http_server_adopt_connection(h.srv, sv[0], NULL, &err), FLARE_ELIMIT);
+    assert_int_equal(err.code, FLARE_ELIMIT);
+    memset(&x, 0, sizeof x);
+    x.fd = sv[1];
+    expect_busy(&h, &x);
+    client_close(&x);
+    assert_int_equal(flare_http_server_get_stats(h.srv)->rejected, 1);
+
+    /* the two admitted connections are unharmed */
+    expect_hello(&h, &a);
+    expect_hello(&h, &b);
+    assert_int_equal(flare_http_server_connections(h.srv), 2);
+
+    /* a freed slot admits again; an adopted socket is made non-blocking */
+    client_close(&a);
+    harness_pump_for(&h, 20);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    assert_int_equal(flare_http_server_adopt_connection(h.srv, sv[0], NULL, &err), 0);
+    assert_true(fcntl(sv[0], F_GETFL) & O_NONBLOCK);
+    memset(&x, 0, sizeof x);
+    x.fd = sv[1];
+    assert_int_equal(fcntl(x.fd, F_SETFL, O_NONBLOCK), 0);
+    expect_hello(&h, &x);
+    client_close(&x);
+    client_close(&b);
+    assert_int_equal(flare_http_server_adopt_connection(h.srv, -1, NULL, &err), FLARE_EINVAL);
+    harness_stop(&h);
+}
+
+static void test_max_connections_listener(void **state)
+{
+    (void)state;
+    harness h;
+    flare_http_server_config cfg;
+    harness_config(&cfg);
+    cfg.max_connections = 2;
+    start_hello(&h, &cfg);
+    uint16_t port = 0;
+    assert_int_equal(flare_http_server_listen(h.srv, "127.0.0.1:0", &port, NULL), 0);
+    client a, b, x;
+    client_tcp(&h, &a, port);
+    client_tcp(&h, &b, port);
+    harness_pump_for(&h, 20);
+    assert_int_equal(flare_http_server_connections(h.srv), 2);
+    client_tcp(&h, &x, port);
+    expect_busy(&h, &x);
+    client_close(&x);
+    expect_hello(&h, &a);
+    expect_hello(&h, &b);
+    assert_int_equal(flare_http_server_get_stats(h.srv)->rejected, 1);
+    assert_int_equal(flare_http_server_get_stats(h.srv)->accepted, 2);
+    client_close(&a);
+    client_close(&b);
+    harness_stop(&h);
+}
+
+/* Every field 0 means its default: a zeroed configuration serves normally. */
+static void test_zero_config_takes_defaults(void **state)
+{
+    (void)state;
+    harness h;
+    flare_http_server_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    start_hello(&h, &cfg);
+    client c;
+    client_open(&h, &c);
+    for (int i = 0; i < 3; i++) {
+        client_send_str(&h, &c, "GET / HTTP/1.1\r\nHost: t\r\nAccept: */*\r\n\r\n");
+        response r = {0};
+        client_response(&h, &c, &r, false);
+        assert_status_line(&r, "HTTP/1.1 200 OK");
+        assert_no_header(&r, "Connection"); /* keep-alive, not a limit of 0 requests */
+        assert_no_header(&r, "Server");     /* server_name NULL: omitted */
+        response_free(&r);
+    }
+    expect_silence(&h, &c, 20); /* timeouts are not 0 either */
+    client_close(&c);
+    harness_stop(&h);
+}
+
+/* ------------------------------------------------------------ graceful stop */
+
+static void test_graceful_stop(void **state)
+{
+    (void)state;
+    harness h;
+    start_hello(&h, NULL);
+    drained_calls = 0;
+    flare_http_server_on_drained(h.srv, on_drained, &drained_calls);
+    uint16_t port = 0;
+    assert_int_equal(flare_http_server_listen(h.srv, "127.0.0.1:0", &port, NULL), 0);
+
+    client idle_ka, fresh, body, head, blocked;
+    client_open(&h, &idle_ka);
+    expect_hello(&h, &idle_ka);
+    client_open(&h, &fresh);
+    client_open(&h, &body);
+    client_send_str(&h, &body, "POST /echo/b HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nabc");
+    client_open(&h, &head);
+    client_send_str(&h, &head, "GET /echo/h HTTP/1.1\r\nHo");
+    client_open(&h, &blocked); /* its keep-alive response is still being written */
+    client_send_str(&h, &blocked, "GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
+    harness_pump_for(&h, 20);
+    assert_int_equal(flare_http_server_connections(h.srv), 5);
+
+    flare_http_server_stop(h.srv, 30000);
+    expect_closed(&h, &idle_ka);
+    expect_closed(&h, &fresh);
+    assert_int_equal(flare_http_server_connections(h.srv), 3);
+    assert_int_equal(drained_calls, 0);
+
+    /* no new connections */
+    assert_true(connect_refused(port));
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    assert_int_equal(flare_http_server_adopt_connection(h.srv, sv[0], NULL, NULL), FLARE_ECLOSED);
+    close(sv[1]);
+
+    /* in flight: finished, with Connection: close */
+    response r = {0};
+    client_send_str(&h, &body, "def");
+    client_response(&h, &body, &r, false);
+    assert_int_equal(r.status, 200);
+    assert_header(&r, "Connection", "close");
+    assert_memory_equal(r.body.data, "M=POST P=/echo/b Q=- H=t N=1 L=6\nabcdef", r.body.len);
+    expect_closed(&h, &body);
+    client_close(&body);
+
+    client_send_str(&h, &head, "st: t\r\n\r\n");
+    client_response(&h, &head, &r, false);
+    assert_int_equal(r.status, 200);
+    assert_header(&r, "Connection", "close");
+    expect_closed(&h, &head);
+    client_close(&head);
+    assert_int_equal(drained_calls, 0);
+
+    /* the response built before the stop completes, then the idle connection closes */
+    client_response(&h, &blocked, &r, false);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body.len, 1 << 20);
+    expect_closed(&h, &blocked);
+    client_close(&blocked);
+    harness_pump_for(&h, 20);
+    assert_int_equal(flare_http_server_connections(h.srv), 0);
+    assert_int_equal(drained_calls, 1);
+    response_free(&r);
+    client_close(&idle_ka);
+    client_close(&fresh);
+    harness_stop(&h);
+    assert_int_equal(drained_calls, 1);
+}
+
+/* Connections still busy when the grace period ends are closed, then the drain is reported. */
+static void test_stop_grace_deadline(void **state)
+{
+    (void)state;
+    harness h;
+    start_hello(&h, NULL);
+    drained_calls = 0;
+    flare_http_server_on_drained(h.srv, on_drained, &drained_calls);
+    client c;
+    client_open(&h, &c);
+    client_send_str(&h, &c, "POST /echo/b HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nabc");
+    harness_pump(&h, 0);
+    flare_http_server_stop(h.srv, 50);
+    flare_http_server_stop(h.srv, 50); /* a second stop changes nothing */
+    expect_closed(&h, &c);
+    assert_int_equal(flare_http_server_connections(h.srv), 0);
+    assert_int_equal(drained_calls, 1);
+    client_close(&c);
+    harness_stop(&h);
+}
+
+/* Without a callback the drain stops the reactor, so run returns. */
+static void test_stop_ends_run(void **state)
+{
+    (void)state;
+    harness h;
+    start_hello(&h, NULL);
+    flare_http_server_stop(h.srv, 1000);
+    assert_int_equal(flare_http_server_run(h.srv, NULL), 0);
+    harness_stop(&h);
+}
+
+/* Freeing a server mid-drain closes everything without reporting a drain. */
+static void test_free_during_drain_reports_nothing(void **state)
+{
+    (void)state;
+    harness h;
+    start_hello(&h, NULL);
+    drained_calls = 0;
+    flare_http_server_on_drained(h.srv, on_drained, &drained_calls);
+    client c;
+    client_open(&h, &c);
+    client_send_str(&h, &c, "POST /echo/b HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nabc");
+    harness_pump(&h, 0);
+    flare_http_server_stop(h.srv, 10000);
+    assert_int_equal(flare_http_server_connections(h.srv), 1);
+    harness_stop(&h);
+    assert_int_equal(drained_calls, 0);
+    client_take(&c);
+    assert_true(c.eof);
+    client_close(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_listen_and_serve),
+        cmocka_unit_test(test_max_connections_adopted),
+        cmocka_unit_test(test_max_connections_listener),
+        cmocka_unit_test(test_zero_config_takes_defaults),
+        cmocka_unit_test(test_graceful_stop),
+        cmocka_unit_test(test_stop_grace_deadline),
+        cmocka_unit_test(test_stop_ends_run),
+        cmocka_unit_test(test_free_during_drain_reports_nothing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
