@@ -166,6 +166,25 @@ int flare_response_not_found(flare_response *resp);
 int flare_response_redirect(flare_response *resp, int status, const char *location);
 /** Asks the server to close the connection after this response. */
 void flare_response_close(flare_response *resp);
+
+/** A connection handed over after a 101 response (see flare_response_upgrade). */
+typedef struct flare_http_upgraded {
+    int fd;               /**< non-blocking, no longer registered; the new owner closes it */
+    flare_sock_addr peer; /**< client address (zero for Unix sockets) */
+    const char *pending;  /**< bytes the client sent after the request; valid during the call */
+    size_t pending_len;
+} flare_http_upgraded;
+
+/** Takes over an upgraded connection; runs on the reactor thread once the 101 is written. */
+typedef void (*flare_http_upgrade_fn)(flare_reactor *r, const flare_http_upgraded *up, void *data);
+
+/**
+ * Switches protocols (RFC 9110 §15.2.2): with status 101, once the response is
+ * written the server stops reading HTTP on the connection and passes its socket
+ * and any bytes already received to fn. Requests pipelined behind it are the new
+ * protocol's. If the connection closes first, fn is not called.
+ */
+void flare_response_upgrade(flare_response *resp, flare_http_upgrade_fn fn, void *data);
 /** Standard reason phrase of a status ("Not Found"), "Unknown" when none. */
 const char *flare_http_reason(int status);
 

@@ -104,6 +104,8 @@ static bool is_tchar(unsigned char c)
 
 void flare_http__response_reset(flare_response *resp)
 {
+    resp->upgrade_fn = NULL;
+    resp->upgrade_data = NULL;
     resp->status = 200;
     resp->close = false;
     resp->body_is_static = false;
@@ -201,6 +203,12 @@ int flare_response_redirect(flare_response *resp, int status, const char *locati
 void flare_response_close(flare_response *resp)
 {
     resp->close = true;
+}
+
+void flare_response_upgrade(flare_response *resp, flare_http_upgrade_fn fn, void *data)
+{
+    resp->upgrade_fn = fn;
+    resp->upgrade_data = data;
 }
 
 /* Appends a decimal number without printf. */

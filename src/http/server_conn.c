@@ -73,6 +73,8 @@ struct conn {
     int file_fd;
     off_t file_offset;
     uint64_t file_left;
+    flare_http_upgrade_fn upgrade_fn; /* set by a 101: hand over once the output is written */
+    void *upgrade_data;
 };
 
 static void drive(conn *c);
@@ -452,8 +454,16 @@ static void dispatch(conn *c)
         flare_http__response_reset(resp);
         builtin_text(resp, 500);
     }
-    bool closing = c->closing || !c->req.keep_alive || resp->close || srv->stopping ||
-                   c->requests >= srv->cfg.max_keepalive_requests;
+    bool upgrading = resp->status == 101 && resp->upgrade_fn && !c->closing;
+    bool closing = !upgrading && (c->closing || !c->req.keep_alive || resp->close ||
+                                  srv->stopping || c->requests >= srv->cfg.max_keepalive_requests);
+    if (upgrading) {
+        c->upgrade_fn = resp->upgrade_fn;
+        c->upgrade_data = resp->upgrade_data;
+    } else if (resp->status == 101) {
+        flare_http__response_reset(resp); /* 101 without a new protocol to switch to */
+        builtin_text(resp, 500);
+    }
     bool head_only = c->req.method_id == FLARE_METHOD_HEAD;
     take_out(c);
     int rc = flare_http__response_serialize(
@@ -512,7 +522,8 @@ static int process(conn *c)
 {
     flare_http_server *srv = c->srv;
     for (;;) {
-        if (c->closing || c->file_left || pending_out(c) > srv->cfg.output_high_water)
+        if (c->closing || c->upgrade_fn || c->file_left ||
+            pending_out(c) > srv->cfg.output_high_water)
             return PR_OUTPUT;
         if (c->phase == PH_HEAD) {
             if (!c->block || c->in_len == c->start) return PR_NEED_INPUT;
@@ -658,6 +669,27 @@ static void linger(conn *c)
     }
 }
 
+static void retire(conn *c, bool keep_fd);
+
+/* The 101 is written: the socket and the bytes after the request go to the new owner. */
+static void hand_over(conn *c)
+{
+    flare_http_upgraded up = {.fd = c->fd, .peer = c->peer};
+    if (c->block && c->in_len > c->start) {
+        up.pending = c->in + c->start;
+        up.pending_len = c->in_len - c->start;
+    }
+    flare_http_upgrade_fn fn = c->upgrade_fn;
+    void *data = c->upgrade_data;
+    flare_reactor *r = c->srv->reactor;
+    /* The pending bytes live in the input block: call before recycling it. */
+    flare_timer_cancel(flare_reactor_timers(r), &c->timer);
+    flare_reactor_remove(r, c->fd);
+    c->upgrade_fn = NULL;
+    fn(r, &up, data);
+    retire(c, true);
+}
+
 static void drive(conn *c)
 {
     for (;;) {
@@ -679,6 +711,10 @@ static void drive(conn *c)
             return;
         }
         if (c->wait == W_WRITE) c->wait = W_NONE;
+        if (c->upgrade_fn) {
+            hand_over(c);
+            return;
+        }
         if (c->closing) {
             start_linger(c);
             continue;
@@ -770,12 +806,16 @@ int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_add
     return 0;
 }
 
-void flare_http__conn_close(conn *c)
+/* Unlinks the connection and recycles it; the socket is closed unless keep_fd. */
+static void retire(conn *c, bool keep_fd)
 {
     flare_http_server *srv = c->srv;
     flare_timer_cancel(flare_reactor_timers(srv->reactor), &c->timer);
-    flare_reactor_remove(srv->reactor, c->fd);
-    close(c->fd);
+    if (!keep_fd) {
+        /* A kept fd was unregistered before the hand-over and may be registered anew. */
+        flare_reactor_remove(srv->reactor, c->fd);
+        close(c->fd);
+    }
     if (c->file_fd >= 0) close(c->file_fd);
     release_buffers(c);
     if (c->prev)
@@ -788,6 +828,11 @@ void flare_http__conn_close(conn *c)
     srv->free_conns = c;
     srv->stats.active--;
     flare_http__server_conn_closed(srv);
+}
+
+void flare_http__conn_close(conn *c)
+{
+    retire(c, false);
 }
 
 void flare_http__conn_stop(conn *c)

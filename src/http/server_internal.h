@@ -34,6 +34,8 @@ struct flare_response {
     int file_fd;
     off_t file_offset;
     uint64_t file_len;
+    flare_http_upgrade_fn upgrade_fn; /* with status 101: hand the connection over */
+    void *upgrade_data;
 };
 
 typedef struct conn conn;

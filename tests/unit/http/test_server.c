@@ -346,9 +346,99 @@ static void test_free_during_drain_reports_nothing(void **state)
     client_close(&c);
 }
 
+/* ---- protocol upgrade (RFC 9110 §15.2.2) ---- */
+
+typedef struct upgrade_probe {
+    int calls;
+    char pending[64];
+    size_t pending_len;
+} upgrade_probe;
+
+static void on_upgraded(flare_reactor *r, const flare_http_upgraded *up, void *data)
+{
+    upgrade_probe *p = data;
+    (void)r;
+    p->calls++;
+    assert_true(up->pending_len < sizeof p->pending);
+    memcpy(p->pending, up->pending, up->pending_len);
+    p->pending_len = up->pending_len;
+    /* The new protocol owns the socket: greet and close it. */
+    assert_int_equal(write(up->fd, "new-protocol", 12), 12);
+    close(up->fd);
+}
+
+static int upgrade_handler(const flare_request *req, flare_response *resp, void *ud)
+{
+    (void)req;
+    flare_response_status(resp, 101);
+    flare_response_header(resp, "Upgrade", "test");
+    flare_response_header(resp, "Connection", "Upgrade");
+    flare_response_upgrade(resp, on_upgraded, ud);
+    return 0;
+}
+
+static int bare_101_handler(const flare_request *req, flare_response *resp, void *ud)
+{
+    (void)req;
+    (void)ud;
+    flare_response_status(resp, 101);
+    return 0;
+}
+
+static void test_upgrade_hands_over_socket_and_pending_bytes(void **state)
+{
+    (void)state;
+    harness h;
+    harness_config(&h.cfg);
+    harness_start(&h, &h.cfg);
+    upgrade_probe probe = {0};
+    harness_route(&h, NULL, FLARE_M_GET, "/up", upgrade_handler, &probe, 0);
+    harness_route(&h, NULL, FLARE_M_GET, "/bare", bare_101_handler, NULL, 0);
+    client c;
+    client_open(&h, &c);
+    /* The bytes after the request already belong to the new protocol. */
+    client_send_str(&h, &c,
+                    "GET /up HTTP/1.1\r\nHost: t\r\nUpgrade: test\r\n"
+                    "Connection: Upgrade\r\n\r\nEXTRA BYTES");
+    response r = {0};
+    client_response(&h, &c, &r, false);
+    assert_status_line(&r, "HTTP/1.1 101 Switching Protocols");
+    assert_header(&r, "Upgrade", "test");
+    assert_header(&r, "Connection", "Upgrade");
+    assert_no_header(&r, "Content-Length");
+    response_free(&r);
+    harness_pump_for(&h, 20);
+    assert_int_equal(probe.calls, 1);
+    assert_int_equal(probe.pending_len, 11);
+    assert_memory_equal(probe.pending, "EXTRA BYTES", 11);
+    assert_int_equal(flare_http_server_connections(h.srv), 0);
+    /* What follows the 101 on the wire is the new protocol's, not HTTP. */
+    char buf[32] = {0};
+    size_t got = c.in.len < sizeof buf ? c.in.len : sizeof buf; /* already read past the 101 */
+    memcpy(buf, c.in.data, got);
+    for (int i = 0; i < 100 && got < 12; i++) {
+        ssize_t n = recv(c.fd, buf + got, sizeof buf - got, MSG_DONTWAIT);
+        if (n > 0) got += (size_t)n;
+        harness_pump(&h, 10);
+    }
+    assert_int_equal(got, 12);
+    assert_memory_equal(buf, "new-protocol", 12);
+    client_close(&c);
+
+    /* A 101 without a protocol to switch to is a handler bug: 500, not a hung client. */
+    client_open(&h, &c);
+    client_send_str(&h, &c, "GET /bare HTTP/1.1\r\nHost: t\r\n\r\n");
+    client_response(&h, &c, &r, false);
+    assert_int_equal(r.status, 500);
+    response_free(&r);
+    client_close(&c);
+    harness_stop(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_upgrade_hands_over_socket_and_pending_bytes),
         cmocka_unit_test(test_listen_and_serve),
         cmocka_unit_test(test_max_connections_adopted),
         cmocka_unit_test(test_max_connections_listener),
