@@ -6,10 +6,10 @@ set -euo pipefail
 
 packages=(meson ninja-build pkg-config gcc libc6-dev
           libssl-dev zlib1g-dev libyaml-dev libjansson-dev libcmocka-dev
-          curl python3 openssl)
+          curl python3 openssl python3-websockets node-ws)
 for arg in "$@"; do
     case "$arg" in
-    --bench) packages+=(wrk nginx-light golang-go valgrind) ;;
+    --bench) packages+=(wrk nginx-light golang-go valgrind libh2o-dev libhttp-parser-dev) ;;
     --fuzz) packages+=(clang libclang-rt-14-dev) ;;
     *) echo "install-deps.sh: unknown option $arg" >&2; exit 2 ;;
     esac

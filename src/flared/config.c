@@ -264,9 +264,20 @@ static int prescan(flared_cfg_ctx *c, const char *text, size_t len)
 
 /* -------------------------------------------------------------- top level */
 
-static const char *const top_keys[] = {"workers",   "error_log", "log_level", "limits", "timeouts",
-                                       "listeners", "routes",    "hosts",     NULL};
-enum { K_WORKERS, K_ERROR_LOG, K_LOG_LEVEL, K_LIMITS, K_TIMEOUTS, K_LISTENERS, K_ROUTES, K_HOSTS };
+static const char *const top_keys[] = {"workers",    "error_log", "log_level", "limits",
+                                       "timeouts",   "listeners", "routes",    "hosts",
+                                       "mime_types", NULL};
+enum {
+    K_WORKERS,
+    K_ERROR_LOG,
+    K_LOG_LEVEL,
+    K_LIMITS,
+    K_TIMEOUTS,
+    K_LISTENERS,
+    K_ROUTES,
+    K_HOSTS,
+    K_MIME_TYPES
+};
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -395,7 +406,7 @@ static void set_defaults(flared_config *cfg)
 
 static int parse_root(flared_cfg_ctx *c, yaml_node_t *root)
 {
-    yaml_node_t *v[8] = {0};
+    yaml_node_t *v[9] = {0};
     char shown[FLARED_CFG_SHOW_MAX];
     int rc = 0;
     if (root && !flared_cfg_is_null(root)) {
@@ -412,6 +423,8 @@ static int parse_root(flared_cfg_ctx *c, yaml_node_t *root)
     if (rc == 0 && v[K_LIMITS]) rc = parse_limits(c, v[K_LIMITS]);
     if (rc == 0 && v[K_TIMEOUTS]) rc = parse_timeouts(c, v[K_TIMEOUTS]);
     if (rc == 0) rc = flared_cfg_listeners(c, v[K_LISTENERS], root);
+    /* Before the routes: every static route points at the overrides. */
+    if (rc == 0 && v[K_MIME_TYPES]) rc = flared_cfg_mime_types(c, v[K_MIME_TYPES]);
     if (rc == 0) rc = flared_cfg_hosts(c, v[K_ROUTES], v[K_HOSTS]);
     return rc;
 }

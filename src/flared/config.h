@@ -125,11 +125,39 @@ typedef struct flared_echo_route {
     bool raw; /**< true: reply with the request body bytes; false: a JSON description */
 } flared_echo_route;
 
+/** Largest gzip level (zlib's best compression). */
+#define FLARED_GZIP_LEVEL_MAX 9
+/** Largest number of entries in the top-level `mime_types`. */
+#define FLARED_MIME_TYPES_MAX 4096
+
+/** One `mime_types` entry: a file name extension and the media type it maps to. */
+typedef struct flared_mime_type {
+    const char *ext;  /**< lower-cased, without the dot ("html") */
+    const char *type; /**< Content-Type value as written ("text/html") */
+} flared_mime_type;
+
+/** On-the-fly gzip of a static route (`gzip: true` or a mapping of these). */
+typedef struct flared_static_gzip {
+    bool enabled;             /**< default false */
+    int level;                /**< zlib level 1..9; default 6 */
+    uint64_t min_size;        /**< smaller files go out uncompressed; default 1024 */
+    const char *const *types; /**< lower-cased media types; a subtype "*" matches the whole type */
+    size_t type_count;        /**< default: the built-in list of text types */
+} flared_static_gzip;
+
 /** Settings of a static-files route. */
 typedef struct flared_static_route {
-    const char *root;         /**< canonical absolute path of an existing directory */
-    const char *const *index; /**< index file names tried for a directory, in order */
-    size_t index_count;       /**< 0 disables index files; default 1 ("index.html") */
+    const char *root;          /**< canonical absolute path of an existing directory */
+    const char *const *index;  /**< index file names tried for a directory, in order */
+    size_t index_count;        /**< 0 disables index files; default 1 ("index.html") */
+    bool autoindex;            /**< list directories without an index file; default false */
+    bool follow_symlinks;      /**< follow symlinks that stay inside root; default false */
+    bool hidden_files;         /**< serve names starting with '.'; default false (404) */
+    bool precompressed;        /**< serve FILE.br / FILE.gz siblings; default true */
+    const char *cache_control; /**< Cache-Control value for files, or NULL (none) */
+    flared_static_gzip gzip;
+    const flared_mime_type *mime_types; /**< the top-level overrides, sorted by ext */
+    size_t mime_type_count;
 } flared_static_route;
 
 /** One route: a path (exact, or a prefix when it ends in '/') and what to do there. */
@@ -179,6 +207,8 @@ typedef struct flared_config {
     flared_host default_host; /**< the top-level `routes`; serves any Host no named host matches */
     const flared_host *hosts; /**< named virtual hosts from `hosts`, in file order */
     size_t host_count;
+    const flared_mime_type *mime_types; /**< top-level `mime_types`, sorted by ext; may be 0 */
+    size_t mime_type_count;
 } flared_config;
 
 /**

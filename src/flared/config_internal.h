@@ -112,5 +112,9 @@ int flared_cfg_path(flared_cfg_ctx *c, yaml_node_t *node, const char *key, const
 int flared_cfg_listeners(flared_cfg_ctx *c, yaml_node_t *node, yaml_node_t *root);
 /** Parses the top-level `routes` and `hosts` (either may be NULL) into c->cfg. */
 int flared_cfg_hosts(flared_cfg_ctx *c, yaml_node_t *routes, yaml_node_t *hosts);
+/** Parses the top-level `mime_types` into c->cfg; call before flared_cfg_hosts. */
+int flared_cfg_mime_types(flared_cfg_ctx *c, yaml_node_t *node);
+/** Parses the settings of a `static` route (config_static.c). */
+int flared_cfg_static(flared_cfg_ctx *c, yaml_node_t *node, flared_static_route *s);
 
 #endif

@@ -13,13 +13,12 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#define TYPE_LIST        "text, redirect, echo, static, status, health"
-#define MAX_METHODS      32
-#define MAX_METHOD_LEN   32
-#define MAX_HEADERS      100
-#define MAX_HOST_NAME    253 /* RFC 1035 §2.3.4, without the trailing dot */
-#define MAX_HOST_LABEL   63
-#define MAX_STATIC_INDEX 16
+#define TYPE_LIST      "text, redirect, echo, static, status, health"
+#define MAX_METHODS    32
+#define MAX_METHOD_LEN 32
+#define MAX_HEADERS    100
+#define MAX_HOST_NAME  253 /* RFC 1035 §2.3.4, without the trailing dot */
+#define MAX_HOST_LABEL 63
 
 static const char *const route_keys[] = {"path",   "methods",  "headers", "max_body_bytes",
                                          "text",   "redirect", "echo",    "static",
@@ -316,56 +315,6 @@ static int parse_echo(flared_cfg_ctx *c, yaml_node_t *node, flared_echo_route *e
     return rc;
 }
 
-static const char *const default_index[] = {"index.html"};
-
-static int parse_static(flared_cfg_ctx *c, yaml_node_t *node, flared_static_route *s)
-{
-    static const char *const keys[] = {"root", "index", NULL};
-    yaml_node_t *v[2];
-    char shown[FLARED_CFG_SHOW_MAX];
-    int rc = type_map(c, node, "static", keys, v);
-    if (rc < 0) return rc;
-    if (!v[0]) return flared_cfg_fail(c, node, "static: missing required key 'root'");
-    const char *root;
-    if ((rc = flared_cfg_path(c, v[0], "root", &root)) < 0) return rc;
-    /* Canonical now, so serving can compare resolved file paths against the root. */
-    char *real = realpath(root, NULL);
-    struct stat st;
-    if (!real || stat(real, &st) < 0) {
-        int e = errno;
-        free(real);
-        if (e == ENOMEM) return flared_cfg_nomem(c);
-        return flared_cfg_fail(c, v[0], "root: directory '%s': %s", root, strerror(e));
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        free(real);
-        return flared_cfg_fail(c, v[0], "root: '%s' is not a directory", root);
-    }
-    s->root = flared_cfg_strndup(c, real, strlen(real));
-    free(real);
-    if (!s->root) return flared_cfg_nomem(c);
-    s->index = default_index;
-    s->index_count = 1;
-    if (!v[1]) return 0;
-    yaml_node_item_t *items;
-    size_t n;
-    if ((rc = flared_cfg_seq(c, v[1], "index", &items, &n)) < 0) return rc;
-    if (n > MAX_STATIC_INDEX)
-        return flared_cfg_fail(c, v[1], "index: more than %d names", MAX_STATIC_INDEX);
-    const char **names = flared_cfg_alloc(c, (n ? n : 1) * sizeof *names);
-    if (!names) return flared_cfg_nomem(c);
-    for (size_t i = 0; i < n; i++) {
-        yaml_node_t *item = flared_cfg_node(c, items[i]);
-        if ((rc = flared_cfg_string(c, item, "index", &names[i])) < 0) return rc;
-        if (strchr(names[i], '/') || strcmp(names[i], ".") == 0 || strcmp(names[i], "..") == 0)
-            return flared_cfg_fail(c, item, "index: %s must be a file name without '/'",
-                                   flared_cfg_quote(names[i], strlen(names[i]), shown));
-    }
-    s->index = names;
-    s->index_count = n;
-    return 0;
-}
-
 static int parse_route_type(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r)
 {
     static const char *const none[] = {NULL};
@@ -378,7 +327,7 @@ static int parse_route_type(flared_cfg_ctx *c, yaml_node_t *node, flared_route *
     case FLARED_ROUTE_ECHO:
         return parse_echo(c, node, &r->u.echo);
     case FLARED_ROUTE_STATIC:
-        return parse_static(c, node, &r->u.static_files);
+        return flared_cfg_static(c, node, &r->u.static_files);
     case FLARED_ROUTE_STATUS:
     case FLARED_ROUTE_HEALTH:
         return type_map(c, node, flared_route_type_name(r->type), none, v);

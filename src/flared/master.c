@@ -2,8 +2,9 @@
  * master.c: the supervising process. It binds every listening socket, forks one
  * worker per slot and restarts a worker that dies (backing off when it dies
  * young). Signals arrive on a signalfd:
- *   TERM/INT  drain: workers stop accepting and finish in-flight requests;
- *   QUIT      immediate exit;
+ *   TERM/INT  drain: every listening socket is closed (new connections are refused),
+ *             workers finish in-flight requests;
+ *   QUIT      immediate exit, also in the middle of a drain;
  *   HUP       reload: a bad config is logged and the old one keeps serving; a good
  *             one starts new workers and drains the old ones. Sockets whose address
  *             is unchanged are kept, so nothing queued in a backlog is reset; when a
@@ -19,11 +20,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "flare/tcp.h"
@@ -32,13 +35,13 @@
 #include "notify.h"
 #include "worker.h"
 
-#define MAX_SOCKETS 4096
+#define MAX_SOCKETS    4096
 #define RESTART_MIN_MS 100
 #define RESTART_MAX_MS 5000
 #define YOUNG_DEATH_MS 1000
 
 typedef struct lsock {
-    char *address; /* listener address as written */
+    char *address;  /* listener address as written */
     unsigned index; /* SO_REUSEPORT copy number; 0 for a shared socket */
     bool reuseport;
     int fd;
@@ -185,6 +188,7 @@ static void spawn(master *m, unsigned slot)
         m->workers = w;
         m->worker_cap = cap;
     }
+    pid_t master_pid = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         flared_log(FLARED_LOG_ERROR, "fork for worker %u: %s", slot, strerror(errno));
@@ -192,6 +196,10 @@ static void spawn(master *m, unsigned slot)
         return;
     }
     if (pid == 0) {
+        /* The worker drains when the master dies. Compare with the master's pid, not
+         * with 1: the master may have died before prctl, and in a container the
+         * master itself is often pid 1. */
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != master_pid) _exit(1);
         /* The worker keeps only its own sockets. */
         for (size_t i = 0; i < m->sock_count; i++) {
             bool mine = false;
@@ -202,9 +210,8 @@ static void spawn(master *m, unsigned slot)
         close(m->signal_fd);
         _exit(flared_worker_run(m->cfg, slot, fds, n));
     }
-    m->workers[m->worker_count++] =
-        (worker_proc){.pid = pid, .slot = slot, .generation = m->generation,
-                      .started_ms = flare_monotonic_ms()};
+    m->workers[m->worker_count++] = (worker_proc){
+        .pid = pid, .slot = slot, .generation = m->generation, .started_ms = flare_monotonic_ms()};
     m->restart_at[slot] = 0;
 }
 
@@ -253,40 +260,60 @@ static void reap(master *m)
             else
                 *delay = RESTART_MIN_MS;
             if (WIFSIGNALED(status))
-                flared_log(FLARED_LOG_ERROR, "worker %u (pid %d) killed by signal %d; restarting in %u ms",
-                           w.slot, (int)pid, WTERMSIG(status), *delay);
+                flared_log(FLARED_LOG_ERROR,
+                           "worker %u (pid %d) killed by signal %d; restarting in %u ms", w.slot,
+                           (int)pid, WTERMSIG(status), *delay);
             else
-                flared_log(FLARED_LOG_ERROR, "worker %u (pid %d) exited with status %d; restarting in %u ms",
-                           w.slot, (int)pid, WEXITSTATUS(status), *delay);
+                flared_log(FLARED_LOG_ERROR,
+                           "worker %u (pid %d) exited with status %d; restarting in %u ms", w.slot,
+                           (int)pid, WEXITSTATUS(status), *delay);
             m->restart_at[w.slot] = flare_monotonic_ms() + *delay;
             break;
         }
     }
 }
 
+/* Ends a failed reload: the sockets only the new config wanted are closed again and
+ * the old config keeps serving. */
+static void refuse_reload(master *m, flared_config *next, const char *why)
+{
+    flared_log(FLARED_LOG_ERROR, "reload refused, still serving the previous config: %s", why);
+    bind_all(m, m->cfg, NULL); /* every socket it needs is open: this only marks them */
+    close_unwanted(m);
+    flared_config_free(next);
+    flared_notify("READY=1");
+}
+
 static void reload(master *m)
 {
-    flared_notify("RELOADING=1");
+    /* sd_notify(3): RELOADING=1 carries the time it was sent, which Type=notify-reload
+     * requires to match the reload with the READY=1 that ends it. */
+    char reloading[64];
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    snprintf(reloading, sizeof reloading, "RELOADING=1\nMONOTONIC_USEC=%llu",
+             (unsigned long long)now.tv_sec * 1000000ull + (unsigned long long)now.tv_nsec / 1000);
+    flared_notify(reloading);
     flared_log(FLARED_LOG_INFO, "reloading %s", m->config_path);
     flared_config *next = NULL;
     flare_error err;
-    if (flared_config_load(m->config_path, &next, &err) < 0) {
-        flared_log(FLARED_LOG_ERROR, "reload refused, still serving the previous config: %s",
-                   err.message);
-        flared_notify("READY=1");
+    if (flared_config_load(m->config_path, &next, &err) < 0 || bind_all(m, next, &err) < 0) {
+        refuse_reload(m, next, err.message);
         return;
     }
-    if (bind_all(m, next, &err) < 0 || set_slots(m, next->workers) < 0) {
-        flared_log(FLARED_LOG_ERROR, "reload refused, still serving the previous config: %s",
-                   err.message);
-        bind_all(m, m->cfg, NULL);
-        flared_config_free(next);
-        flared_notify("READY=1");
+    /* A changed error_log takes effect with the reload (the new workers inherit it). */
+    if (flared_log_open(next->error_log, next->log_level, &err) < 0) {
+        flared_log_set_level(m->cfg->log_level);
+        refuse_reload(m, next, err.message);
+        return;
+    }
+    if (set_slots(m, next->workers) < 0) {
+        flared_log_open(m->cfg->error_log, m->cfg->log_level, NULL);
+        refuse_reload(m, next, "out of memory");
         return;
     }
     flared_config_free(m->cfg);
     m->cfg = next;
-    flared_log_set_level(next->log_level);
     m->generation++;
     for (unsigned s = 0; s < m->slots; s++)
         spawn(m, s);
@@ -296,15 +323,34 @@ static void reload(master *m)
     flared_notify("READY=1");
 }
 
+/* Closes every listening socket: once no process holds one, new connections are
+ * refused at once instead of waiting in a backlog that nobody will accept from. */
+static void close_listeners(master *m)
+{
+    for (size_t i = 0; i < m->sock_count; i++) {
+        close(m->socks[i].fd);
+        free(m->socks[i].address);
+    }
+    m->sock_count = 0;
+}
+
 static void begin_stop(master *m, int sig)
 {
-    if (m->stopping) return;
+    if (m->stopping) {
+        /* QUIT during a drain escalates it to an immediate exit. */
+        if (sig == SIGQUIT) {
+            flared_log(FLARED_LOG_INFO, "SIGQUIT: exiting now");
+            signal_workers(m, SIGQUIT, false);
+        }
+        return;
+    }
     m->stopping = true;
     flared_notify("STOPPING=1");
     flared_log(FLARED_LOG_INFO, "%s: %s", sig == SIGQUIT ? "SIGQUIT" : "shutting down",
                sig == SIGQUIT ? "exiting now" : "draining workers");
     m->stop_deadline = flare_monotonic_ms() + m->cfg->timeouts.shutdown_ms + 2000;
     signal_workers(m, sig == SIGQUIT ? SIGQUIT : SIGTERM, false);
+    close_listeners(m); /* the workers close their copies as they stop accepting */
 }
 
 static int next_timeout(const master *m)
@@ -365,24 +411,27 @@ int flared_master_run(const char *config_path, flared_config *cfg)
         struct signalfd_siginfo si;
         if (read(m.signal_fd, &si, sizeof si) != (ssize_t)sizeof si) continue;
         switch (si.ssi_signo) {
-        case SIGCHLD: reap(&m); break;
+        case SIGCHLD:
+            reap(&m);
+            break;
         case SIGTERM:
         case SIGINT:
-        case SIGQUIT: begin_stop(&m, (int)si.ssi_signo); break;
+        case SIGQUIT:
+            begin_stop(&m, (int)si.ssi_signo);
+            break;
         case SIGHUP:
             if (!m.stopping) reload(&m);
             break;
         case SIGUSR1:
             flared_log_reopen();
             signal_workers(&m, SIGUSR1, false);
+            flared_log(FLARED_LOG_INFO, "SIGUSR1: reopened the error log");
             break;
-        default: break;
+        default:
+            break;
         }
     }
-    for (size_t i = 0; i < m.sock_count; i++) {
-        close(m.socks[i].fd);
-        free(m.socks[i].address);
-    }
+    close_listeners(&m);
     free(m.workers);
     free(m.restart_at);
     free(m.restart_delay);

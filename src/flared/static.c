@@ -1,168 +1,538 @@
 /*
- * static.c: the static-files route, minimal form: GET and HEAD, index files,
- * MIME type by extension, bodies sent with sendfile. The URI path is percent-
- * decoded and normalised first; the file is then opened with openat2 and
- * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS relative to the root's descriptor, so
- * neither "..", an absolute path nor a symlink can reach outside the root.
+ * static.c: the static-files route: from a request to the representation it
+ * selects (the file, a precompressed sibling, or gzip made on the fly), then
+ * preconditions, ranges and the response. Files are opened with openat2 beneath
+ * the root's descriptor, so nothing outside the root is ever opened; small files
+ * and gzip results are served from a per-worker cache revalidated by stat.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "handlers_internal.h"
+#include "log.h"
+#include "static_internal.h"
 
-#define PATH_MAX_BYTES 4096
+/* The cache keeps files up to CACHE_FILE_MAX bytes, at most CACHE_MAX_ENTRIES of
+ * them in CACHE_MAX_BYTES, per worker process. */
+#define CACHE_MAX_ENTRIES 1024
+#define CACHE_MAX_BYTES   (32u << 20)
+#define CACHE_FILE_MAX    (64u << 10)
+#define SYSTEM_MIME_TYPES "/etc/mime.types"
+#define CONTENT_TYPE_MAX  320
 
-static const struct mime {
-    const char *ext;
-    const char *type;
-} mime_types[] = {
-    {"html", "text/html; charset=utf-8"},  {"htm", "text/html; charset=utf-8"},
-    {"css", "text/css; charset=utf-8"},    {"js", "text/javascript; charset=utf-8"},
-    {"mjs", "text/javascript; charset=utf-8"}, {"json", "application/json"},
-    {"txt", "text/plain; charset=utf-8"},  {"md", "text/markdown; charset=utf-8"},
-    {"xml", "application/xml"},            {"svg", "image/svg+xml"},
-    {"png", "image/png"},                  {"jpg", "image/jpeg"},
-    {"jpeg", "image/jpeg"},                {"gif", "image/gif"},
-    {"webp", "image/webp"},                {"ico", "image/x-icon"},
-    {"avif", "image/avif"},                {"woff", "font/woff"},
-    {"woff2", "font/woff2"},               {"ttf", "font/ttf"},
-    {"wasm", "application/wasm"},          {"pdf", "application/pdf"},
-    {"zip", "application/zip"},            {"gz", "application/gzip"},
-    {"mp4", "video/mp4"},                  {"webm", "video/webm"},
-    {"mp3", "audio/mpeg"},                 {"csv", "text/csv; charset=utf-8"},
-};
+/* Per-worker state. A worker is one single-threaded process, so file scope is
+ * per worker; it is made at the first request, after the fork. */
+static struct {
+    bool ready;
+    flared_static_cache *cache; /* NULL when it could not be made: nothing is cached */
+    flared_mime_table *mime;    /* NULL without /etc/mime.types */
+} worker;
 
-static const char *mime_type(const char *path)
+/* One request being answered. */
+typedef struct job {
+    const flare_request *req;
+    flare_response *resp;
+    const flared_route_ctx *ctx;
+    const flared_static_route *st;
+    char rel[FLARED_STATIC_PATH_MAX]; /* root-relative path of the file served */
+    size_t rel_len;
+    bool slash; /* the request path ended in '/' */
+    bool head;
+    int rc; /* first failure while adding headers */
+} job;
+
+/* A path beneath the root, looked up. */
+typedef struct file {
+    struct stat st;
+    int fd;                    /* -1 when not open */
+    flared_cache_entry *entry; /* a fresh cache entry, or NULL */
+} file;
+
+/* The representation a request selected. */
+typedef struct rep {
+    flared_coding coding;
+    int fd;          /* the body is this file's (owned), or -1 */
+    const char *mem; /* or these bytes, which outlive the handler (cache) */
+    flare_buf owned; /* or these, copied into the response */
+    uint64_t size;
+    char etag[FLARED_ETAG_MAX];
+    size_t etag_len;
+    char last_modified[FLARE_IMF_FIXDATE_LEN + 1];
+    int64_t mtime;
+} rep;
+
+static void worker_init(void)
 {
-    const char *dot = strrchr(path, '.');
-    const char *slash = strrchr(path, '/');
-    if (!dot || (slash && dot < slash)) return "application/octet-stream";
-    for (size_t i = 0; i < FLARE_N_ELEMENTS(mime_types); i++)
-        if (strcasecmp(dot + 1, mime_types[i].ext) == 0) return mime_types[i].type;
-    return "application/octet-stream";
+    flare_error err;
+    if (worker.ready) return;
+    worker.ready = true;
+    if (flared_static_cache_new(&worker.cache, CACHE_MAX_ENTRIES, CACHE_MAX_BYTES, &err) < 0)
+        flared_log(FLARED_LOG_WARN, "static: no file cache: %s", err.message);
+    int rc = flared_mime_table_load(SYSTEM_MIME_TYPES, &worker.mime, &err);
+    if (rc < 0 && rc != FLARE_ENOTFOUND)
+        flared_log(FLARED_LOG_WARN, "static: %s; using the built-in types only", err.message);
 }
 
-/*
- * Decodes and normalises the URI path into out as a root-relative path without a
- * leading slash ("" is the root). Returns 0, 400 for malformed input (bad escape,
- * encoded NUL, backslash, ".." above the root), or 404 for hidden files.
- */
-static int normalise(const char *path, size_t len, char *out, size_t cap)
+static void header(job *j, const char *name, const char *value)
 {
-    char decoded[PATH_MAX_BYTES];
-    if (len >= sizeof decoded) return 414;
-    long n = flared_percent_decode(path, len, decoded, false);
-    if (n < 0) return 400;
-    size_t o = 0;
-    size_t i = 0;
-    while (i < (size_t)n) {
-        while (i < (size_t)n && decoded[i] == '/')
-            i++; /* repeated slashes collapse */
-        size_t seg = i;
-        while (i < (size_t)n && decoded[i] != '/')
-            i++;
-        size_t seg_len = i - seg;
-        if (seg_len == 0) break;
-        const char *s = decoded + seg;
-        if (memchr(s, '\\', seg_len)) return 400;
-        if (seg_len == 1 && s[0] == '.') continue;
-        if (seg_len == 2 && s[0] == '.' && s[1] == '.') {
-            if (o == 0) return 400; /* would climb above the root */
-            while (o > 0 && out[o - 1] != '/')
-                o--;
-            if (o > 0) o--;
-            continue;
-        }
-        if (s[0] == '.') return 404; /* hidden files are not served */
-        if (o + seg_len + 2 >= cap) return 414;
-        if (o) out[o++] = '/';
-        memcpy(out + o, s, seg_len);
-        o += seg_len;
+    int rc = flare_response_header(j->resp, name, value);
+    if (rc < 0 && j->rc == 0) j->rc = rc;
+}
+
+static int reply_status(job *j, int status)
+{
+    char body[64];
+    int n = snprintf(body, sizeof body, "%d %s\n", status, flare_http_reason(status));
+    int rc = flare_response_text(j->resp, status, "text/plain; charset=utf-8", body, (size_t)n);
+    return j->rc ? j->rc : rc;
+}
+
+static void close_file(file *f)
+{
+    if (f->fd >= 0) close(f->fd);
+    f->fd = -1;
+}
+
+/* ---------------------------------------------------------------- lookup */
+
+/* nginx's mapping: missing, not a directory, a refused symlink or an escape (EXDEV)
+ * read as 404; permission denied as 403. */
+static int open_status(int e, const char *rel)
+{
+    switch (e) {
+    case ENOENT:
+    case ENOTDIR:
+    case ELOOP:
+    case EXDEV:
+    case ENAMETOOLONG:
+    case ENXIO:
+    case ENODEV:
+        return 404;
+    case EACCES:
+    case EPERM:
+        return 403;
+    default:
+        flared_log(FLARED_LOG_ERROR, "static: open '%s': %s", rel, strerror(e));
+        return 500;
     }
-    out[o] = '\0';
+}
+
+/* Finds rel: from the cache when its entry is still fresh, else opened. Returns 0
+ * or the HTTP status to answer. */
+static int lookup(job *j, const char *rel, size_t len, file *f)
+{
+    f->fd = -1;
+    f->entry = NULL;
+    flared_cache_entry *e = worker.cache && len
+                                ? flared_static_cache_find(worker.cache, j->ctx->root_fd, rel, len)
+                                : NULL;
+    if (e) {
+        /* The entry's bytes were read through the safe open; the same inode with the
+         * same size and times is the same content, whichever path now reaches it. */
+        int flags = j->st->follow_symlinks ? 0 : AT_SYMLINK_NOFOLLOW;
+        if (fstatat(j->ctx->root_fd, rel, &f->st, flags) == 0 &&
+            flared_static_cache_fresh(e, &f->st)) {
+            f->entry = e;
+            return 0;
+        }
+        flared_static_cache_remove(worker.cache, e);
+    }
+    f->fd = flared_static_open(j->ctx->root_fd, rel, O_RDONLY | O_NONBLOCK, j->st->follow_symlinks);
+    if (f->fd < 0) return open_status(errno, rel);
+    if (fstat(f->fd, &f->st) < 0) {
+        close_file(f);
+        return 500;
+    }
     return 0;
 }
 
-static int open_beneath(int root_fd, const char *rel)
+/* Opens the file of a cache hit whose bytes are not cached. */
+static int ensure_fd(job *j, const char *rel, file *f)
 {
-    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK,
-                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
-                                      RESOLVE_NO_MAGICLINKS};
-    return (int)syscall(SYS_openat2, root_fd, rel[0] ? rel : ".", &how, sizeof how);
+    if (f->fd >= 0) return 0;
+    f->fd = flared_static_open(j->ctx->root_fd, rel, O_RDONLY | O_NONBLOCK, j->st->follow_symlinks);
+    if (f->fd < 0) return open_status(errno, rel);
+    if (fstat(f->fd, &f->st) < 0 || !S_ISREG(f->st.st_mode)) {
+        close_file(f);
+        return 404;
+    }
+    if (f->entry && !flared_static_cache_fresh(f->entry, &f->st)) {
+        /* Replaced in between: serve what was opened, and forget the entry. */
+        flared_static_cache_remove(worker.cache, f->entry);
+        f->entry = NULL;
+    }
+    return 0;
 }
 
-static int error_status(int e)
+/* Reads the whole of a small file (f->fd) into the cache; on success the descriptor
+ * is closed and f->entry holds the bytes. */
+static void cache_file(job *j, const char *rel, size_t len, file *f)
 {
-    if (e == EACCES || e == EPERM) return 403;
-    return 404; /* ENOENT, ENOTDIR, ELOOP and EXDEV (an escape attempt) alike */
+    size_t size = (size_t)f->st.st_size, got = 0;
+    if (!worker.cache || f->fd < 0 || f->st.st_size > (off_t)CACHE_FILE_MAX) return;
+    char *buf = malloc(size ? size : 1);
+    if (!buf) return;
+    while (got < size) {
+        ssize_t n = pread(f->fd, buf + got, size - got, (off_t)got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    if (got == size) {
+        f->entry = flared_static_cache_put(worker.cache, j->ctx->root_fd, rel, len, &f->st, buf);
+        if (f->entry) close_file(f);
+    }
+    free(buf);
 }
 
-static int reply_status(flare_response *resp, int status)
+/* ----------------------------------------------------- representations */
+
+static void rep_from_file(rep *r, const file *f, flared_coding coding)
 {
-    const char *reason = flare_http_reason(status);
-    char body[64];
-    int n = snprintf(body, sizeof body, "%d %s\n", status, reason);
-    return flare_response_text(resp, status, "text/plain; charset=utf-8", body, (size_t)n);
+    r->coding = coding;
+    r->size = (uint64_t)f->st.st_size;
+    r->mtime = f->st.st_mtim.tv_sec;
+    if (f->entry) {
+        memcpy(r->etag, f->entry->etag, f->entry->etag_len + 1);
+        r->etag_len = f->entry->etag_len;
+        memcpy(r->last_modified, f->entry->last_modified, sizeof r->last_modified);
+        r->mem = f->entry->data;
+    } else {
+        r->etag_len = flared_static_etag(&f->st, NULL, false, r->etag);
+        flare_format_http_date(f->st.st_mtim.tv_sec, r->last_modified);
+    }
+    r->fd = r->mem ? -1 : f->fd;
+}
+
+/* Serves FILE.gz or FILE.br when it exists, is a regular file and is not older than
+ * FILE (a stale sibling would serve old content). */
+static bool try_sibling(job *j, file *f, flared_coding coding, rep *r)
+{
+    char srel[FLARED_STATIC_PATH_MAX];
+    int n = snprintf(srel, sizeof srel, "%s%s", j->rel, flared_coding_suffix(coding));
+    if (n < 0 || (size_t)n >= sizeof srel) return false;
+    file sf;
+    if (lookup(j, srel, (size_t)n, &sf) != 0) return false;
+    const struct timespec *a = &sf.st.st_mtim, *b = &f->st.st_mtim;
+    if (!S_ISREG(sf.st.st_mode) || a->tv_sec < b->tv_sec ||
+        (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec)) {
+        close_file(&sf);
+        return false;
+    }
+    if (!sf.entry) cache_file(j, srel, (size_t)n, &sf);
+    if (sf.entry && !sf.entry->data && ensure_fd(j, srel, &sf) != 0) return false;
+    /* Caching the sibling may have evicted f's entry: f is done with from here on. */
+    close_file(f);
+    f->entry = NULL;
+    rep_from_file(r, &sf, coding);
+    return true;
+}
+
+/* gzip of the file made now, or taken from the cache. */
+static bool make_gzip(job *j, file *f, rep *r)
+{
+    const flared_static_gzip *gz = &j->st->gzip;
+    flare_buf out = FLARE_BUF_INIT;
+    if (!f->entry || !f->entry->gz) {
+        const char *src = f->entry ? f->entry->data : NULL;
+        char *read_buf = NULL;
+        size_t size = (size_t)f->st.st_size, got = 0;
+        if (!src) {
+            if (ensure_fd(j, j->rel, f) != 0 || (size_t)f->st.st_size != size) return false;
+            if (!(read_buf = malloc(size ? size : 1))) return false;
+            while (got < size) {
+                ssize_t n = pread(f->fd, read_buf + got, size - got, (off_t)got);
+                if (n < 0 && errno == EINTR) continue;
+                if (n <= 0) break;
+                got += (size_t)n;
+            }
+            src = read_buf;
+        }
+        int rc = src == read_buf && got != size
+                     ? FLARE_ESYS
+                     : flared_static_gzip_encode(src, size, gz->level, &out);
+        free(read_buf);
+        if (rc < 0) {
+            flare_buf_free(&out);
+            return false;
+        }
+        if (!f->entry && worker.cache)
+            f->entry = flared_static_cache_put(worker.cache, j->ctx->root_fd, j->rel, j->rel_len,
+                                               &f->st, NULL);
+        if (f->entry && flared_static_cache_set_gzip(worker.cache, f->entry, out.data, out.len))
+            flare_buf_free(&out);
+    }
+    r->coding = FLARED_CODING_GZIP;
+    r->mtime = f->st.st_mtim.tv_sec;
+    flare_format_http_date(f->st.st_mtim.tv_sec, r->last_modified);
+    /* Weak: the bytes depend on the zlib level and version, not only on the file. */
+    r->etag_len = flared_static_etag(&f->st, "-gzip", true, r->etag);
+    r->fd = -1;
+    if (f->entry && f->entry->gz) {
+        r->mem = f->entry->gz;
+        r->size = f->entry->gz_len;
+        flare_buf_free(&out);
+    } else {
+        r->owned = out;
+        r->size = out.len;
+    }
+    close_file(f);
+    return true;
+}
+
+/* ------------------------------------------------------------- responses */
+
+static int emit_body(void *ctx, const void *data, size_t len)
+{
+    return flare_response_body(ctx, data, len);
+}
+
+/* Sends r's bytes [off, off + len). The response takes r's descriptor. */
+static void body(job *j, rep *r, uint64_t off, uint64_t len)
+{
+    if (r->mem) {
+        flare_response_body_static(j->resp, r->mem + off, (size_t)len);
+    } else if (r->fd >= 0) {
+        flare_response_file(j->resp, r->fd, (off_t)off, len);
+        r->fd = -1;
+    } else if (len > 0) {
+        int rc = flare_response_body(j->resp, r->owned.data + off, (size_t)len);
+        if (rc < 0 && j->rc == 0) j->rc = rc;
+    }
+}
+
+static void validator_headers(job *j, const rep *r, bool vary)
+{
+    header(j, "ETag", r->etag);
+    header(j, "Last-Modified", r->last_modified);
+    if (vary) header(j, "Vary", "Accept-Encoding");
+    if (j->st->cache_control) header(j, "Cache-Control", j->st->cache_control);
+}
+
+static void make_boundary(char out[25])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char raw[12];
+    if (getrandom(raw, sizeof raw, GRND_NONBLOCK) != (ssize_t)sizeof raw) {
+        /* Unpredictability only guards against a file that contains the boundary. */
+        static uint64_t counter;
+        uint64_t v = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ ++counter;
+        for (size_t i = 0; i < sizeof raw; i++)
+            raw[i] = (unsigned char)(v >> (8 * (i % 8)));
+    }
+    for (size_t i = 0; i < sizeof raw; i++) {
+        out[2 * i] = hex[raw[i] >> 4];
+        out[2 * i + 1] = hex[raw[i] & 15];
+    }
+    out[24] = '\0';
+}
+
+/* 206 with several parts; false when the parts are too big to build in memory. */
+static bool multipart(job *j, rep *r, const flared_byte_range *ranges, int n,
+                      const char *content_type)
+{
+    uint64_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += ranges[i].last - ranges[i].first + 1;
+    if (total > FLARED_MULTIPART_MAX) return false;
+    char boundary[25], type[64];
+    make_boundary(boundary);
+    snprintf(type, sizeof type, "multipart/byteranges; boundary=%s", boundary);
+    flared_range_source src = {r->mem, r->fd, r->size, content_type};
+    int rc = flared_static_multipart(&src, ranges, (size_t)n, boundary, emit_body, j->resp);
+    if (rc < 0 && j->rc == 0) j->rc = rc;
+    flare_response_status(j->resp, 206);
+    header(j, "Content-Type", type);
+    return true;
+}
+
+/* Answers with r: preconditions first (RFC 9110 §13.2.2), then Range (§14.2). */
+static int respond(job *j, rep *r, const char *content_type, bool vary)
+{
+    const flare_http_request *head = j->req->head;
+    flared_static_validators v = {r->etag, r->etag_len, r->mtime};
+    int status = flared_static_preconditions(head, &v);
+    if (status == 304) {
+        /* §15.4.5: the fields a 200 would carry that describe the cached copy. */
+        flare_response_status(j->resp, 304);
+        validator_headers(j, r, vary);
+        return j->rc;
+    }
+    if (status == 412) return reply_status(j, 412);
+    header(j, "Accept-Ranges", "bytes");
+    size_t range_lines = 0;
+    const flare_http_header *range = flared_static_field(head, FLARE_HDR_RANGE, &range_lines);
+    /* Range is defined for GET only (§14.2), and never applies to a coding made for
+     * this response; If-Range decides whether the client's partial copy is current. */
+    if (range && range_lines == 1 && !j->head && r->coding == FLARED_CODING_IDENTITY &&
+        flared_static_if_range(head, &v, time(NULL))) {
+        flared_byte_range ranges[FLARED_RANGES_MAX];
+        int n = flared_static_parse_range(range->value, range->value_len, r->size, ranges);
+        char content_range[96];
+        if (n == FLARED_RANGE_UNSATISFIABLE) {
+            snprintf(content_range, sizeof content_range, "bytes */%" PRIu64, r->size);
+            header(j, "Content-Range", content_range);
+            return reply_status(j, 416);
+        }
+        if (n == 1) {
+            snprintf(content_range, sizeof content_range, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64,
+                     ranges[0].first, ranges[0].last, r->size);
+            flare_response_status(j->resp, 206);
+            header(j, "Content-Type", content_type);
+            header(j, "Content-Range", content_range);
+            validator_headers(j, r, vary);
+            body(j, r, ranges[0].first, ranges[0].last - ranges[0].first + 1);
+            return j->rc;
+        }
+        if (n > 1 && multipart(j, r, ranges, n, content_type)) {
+            validator_headers(j, r, vary);
+            return j->rc;
+        }
+    }
+    flare_response_status(j->resp, 200);
+    header(j, "Content-Type", content_type);
+    if (r->coding != FLARED_CODING_IDENTITY)
+        header(j, "Content-Encoding", flared_coding_name(r->coding));
+    validator_headers(j, r, vary);
+    body(j, r, 0, r->size);
+    return j->rc;
+}
+
+static int serve_file(job *j, file *f)
+{
+    const flared_static_route *st = j->st;
+    const char *type = flared_static_mime_type(st, worker.mime, j->rel, j->rel_len);
+    char content_type[CONTENT_TYPE_MAX];
+    flared_static_content_type(type, content_type, sizeof content_type);
+    uint64_t size = (uint64_t)f->st.st_size;
+    bool gzip_ok = st->gzip.enabled && size >= st->gzip.min_size && size <= FLARED_GZIP_MAX_INPUT &&
+                   flared_static_gzip_type(&st->gzip, type);
+    bool vary = st->precompressed || gzip_ok;
+    if (!f->entry) cache_file(j, j->rel, j->rel_len, f);
+    rep r = {.coding = FLARED_CODING_IDENTITY, .fd = -1, .owned = FLARE_BUF_INIT};
+    bool chosen = false;
+    /* A Range request gets the identity bytes, whose offsets mean the same to every
+     * client; codings are chosen only for whole responses. */
+    if (vary && !(flared_static_field(j->req->head, FLARE_HDR_RANGE, NULL) && !j->head)) {
+        flared_coding order[FLARED_CODING__COUNT];
+        size_t n = flared_static_accept_encoding(j->req->head, order);
+        for (size_t i = 0; i < n && !chosen && order[i] != FLARED_CODING_IDENTITY; i++) {
+            if (st->precompressed) chosen = try_sibling(j, f, order[i], &r);
+            if (!chosen && order[i] == FLARED_CODING_GZIP && gzip_ok) chosen = make_gzip(j, f, &r);
+        }
+    }
+    if (!chosen) {
+        if (!(f->entry && f->entry->data)) {
+            int status = ensure_fd(j, j->rel, f);
+            if (status) return reply_status(j, status);
+        }
+        rep_from_file(&r, f, FLARED_CODING_IDENTITY);
+        f->fd = -1; /* r owns it now */
+    }
+    int rc = respond(j, &r, content_type, vary);
+    if (r.fd >= 0) close(r.fd);
+    flare_buf_free(&r.owned);
+    return rc;
+}
+
+/* ----------------------------------------------------------- directories */
+
+static int redirect_to_slash(job *j)
+{
+    /* Built from the normalised path, re-encoded: a raw "//host" path must not
+     * become a Location that leaves the site. */
+    size_t cap = 3 * j->rel_len + 3 + j->req->query_len + 2;
+    char *location = malloc(cap);
+    if (!location) return FLARE_ENOMEM;
+    location[0] = '/';
+    size_t n = flared_static_url_encode(j->rel, j->rel_len, location + 1, cap - 1);
+    int rc = FLARE_EINVAL;
+    if (n != SIZE_MAX) {
+        n++;
+        location[n++] = '/';
+        if (j->req->query) {
+            location[n++] = '?';
+            memcpy(location + n, j->req->query, j->req->query_len);
+            n += j->req->query_len;
+        }
+        location[n] = '\0';
+        rc = flare_response_redirect(j->resp, 301, location);
+    }
+    free(location);
+    return rc < 0 ? rc : j->rc;
+}
+
+static int serve_listing(job *j, int dir_fd)
+{
+    flare_buf html = FLARE_BUF_INIT;
+    int rc = flared_static_autoindex(j->ctx->root_fd, dir_fd, j->rel, j->st, &html);
+    if (rc == 0)
+        rc = flare_response_text(j->resp, 200, "text/html; charset=utf-8", html.data, html.len);
+    flare_buf_free(&html);
+    return rc < 0 ? rc : j->rc;
+}
+
+static int serve_dir(job *j, file *dir)
+{
+    if (!j->slash) {
+        close_file(dir);
+        return redirect_to_slash(j);
+    }
+    for (size_t i = 0; i < j->st->index_count; i++) {
+        char irel[FLARED_STATIC_PATH_MAX];
+        int n =
+            snprintf(irel, sizeof irel, "%s%s%s", j->rel, j->rel_len ? "/" : "", j->st->index[i]);
+        if (n < 0 || (size_t)n >= sizeof irel) continue;
+        file f;
+        int status = lookup(j, irel, (size_t)n, &f);
+        if (status == 404) continue;
+        if (status == 0 && !S_ISREG(f.st.st_mode)) {
+            close_file(&f);
+            continue;
+        }
+        close_file(dir);
+        if (status) return reply_status(j, status);
+        memcpy(j->rel, irel, (size_t)n + 1);
+        j->rel_len = (size_t)n;
+        return serve_file(j, &f);
+    }
+    /* nginx: a directory without an index is forbidden unless listings are on. */
+    int rc = j->st->autoindex ? serve_listing(j, dir->fd) : reply_status(j, 403);
+    close_file(dir);
+    return rc;
 }
 
 int flared_handle_static(const flare_request *req, flare_response *resp, void *data)
 {
     const flared_route_ctx *ctx = data;
-    const flared_static_route *st = &ctx->route->u.static_files;
+    job j = {.req = req,
+             .resp = resp,
+             .ctx = ctx,
+             .st = &ctx->route->u.static_files,
+             .head = req->method == FLARE_METHOD_HEAD};
     for (size_t i = 0; i < ctx->route->header_count; i++)
-        flare_response_header(resp, ctx->route->headers[i].name, ctx->route->headers[i].value);
-    char rel[PATH_MAX_BYTES];
-    int status = normalise(req->path, req->path_len, rel, sizeof rel);
-    if (status) return reply_status(resp, status);
-    int fd = open_beneath(ctx->root_fd, rel);
-    if (fd < 0) return reply_status(resp, error_status(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) < 0) {
-        close(fd);
-        return reply_status(resp, 500);
+        header(&j, ctx->route->headers[i].name, ctx->route->headers[i].value);
+    if (req->method != FLARE_METHOD_GET && req->method != FLARE_METHOD_HEAD) {
+        header(&j, "Allow", "GET, HEAD");
+        return reply_status(&j, 405);
     }
-    if (S_ISDIR(sb.st_mode)) {
-        if (req->path[req->path_len - 1] != '/') {
-            /* A directory without its slash: redirect so relative links resolve. */
-            close(fd);
-            char location[PATH_MAX_BYTES + 2];
-            snprintf(location, sizeof location, "%.*s/%s%.*s", (int)req->path_len, req->path,
-                     req->query ? "?" : "", (int)req->query_len, req->query ? req->query : "");
-            return flare_response_redirect(resp, 301, location);
-        }
-        int dir_fd = fd;
-        fd = -1;
-        char index_rel[PATH_MAX_BYTES];
-        for (size_t i = 0; i < st->index_count && fd < 0; i++) {
-            int n = snprintf(index_rel, sizeof index_rel, "%s%s%s", rel, rel[0] ? "/" : "",
-                             st->index[i]);
-            if (n < 0 || (size_t)n >= sizeof index_rel) continue;
-            fd = open_beneath(ctx->root_fd, index_rel);
-            if (fd >= 0 && (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode))) {
-                close(fd);
-                fd = -1;
-            }
-            if (fd >= 0) memcpy(rel, index_rel, (size_t)n + 1);
-        }
-        close(dir_fd);
-        if (fd < 0) return reply_status(resp, 404);
+    worker_init();
+    int status = flared_static_normalise(req->path, req->path_len, j.st->hidden_files, j.rel,
+                                         sizeof j.rel, &j.rel_len, &j.slash);
+    if (status) return reply_status(&j, status);
+    file f;
+    if ((status = lookup(&j, j.rel, j.rel_len, &f)) != 0) return reply_status(&j, status);
+    if (S_ISDIR(f.st.st_mode)) return serve_dir(&j, &f);
+    if (!S_ISREG(f.st.st_mode) || j.slash) {
+        /* A FIFO, socket or device is never served; "file/" names no directory. */
+        close_file(&f);
+        return reply_status(&j, 404);
     }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        return reply_status(resp, 404);
-    }
-    char last_modified[FLARE_IMF_FIXDATE_LEN + 1];
-    flare_format_http_date(sb.st_mtime, last_modified);
-    flare_response_header(resp, "Content-Type", mime_type(rel));
-    flare_response_header(resp, "Last-Modified", last_modified);
-    flare_response_file(resp, fd, 0, (uint64_t)sb.st_size);
-    return 0;
+    return serve_file(&j, &f);
 }

@@ -3,13 +3,13 @@
  * the reactor, so they are handled between events like any other input:
  * SIGTERM/SIGINT drain (stop accepting, finish in-flight requests, close idle
  * connections, exit within timeouts.shutdown), SIGQUIT exits at once, SIGUSR1
- * reopens the log. The worker exits when the master dies (PR_SET_PDEATHSIG).
+ * reopens the log. The master forks it with PR_SET_PDEATHSIG set to SIGTERM, so
+ * it drains and exits when the master dies.
  */
 #include "worker.h"
 
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -50,10 +50,16 @@ static void on_signal(flare_reactor *r, int fd, uint32_t events, void *data)
     while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
         switch (si.ssi_signo) {
         case SIGTERM:
-        case SIGINT: begin_drain(w); break;
-        case SIGQUIT: _exit(0);
-        case SIGUSR1: flared_log_reopen(); break;
-        default: break; /* SIGHUP, SIGUSR2: the master's business */
+        case SIGINT:
+            begin_drain(w);
+            break;
+        case SIGQUIT:
+            _exit(0);
+        case SIGUSR1:
+            flared_log_reopen();
+            break;
+        default:
+            break; /* SIGHUP, SIGUSR2: the master's business */
         }
     }
 }
@@ -76,8 +82,6 @@ static void server_config_from(const flared_config *cfg, flare_http_server_confi
 
 int flared_worker_run(const flared_config *cfg, unsigned worker_id, const int *fds, size_t fd_count)
 {
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() == 1) return 1; /* the master is already gone */
     worker w = {.cfg = cfg, .signal_fd = -1};
     w.state.worker_id = worker_id;
     w.state.started_ms = flare_monotonic_ms();

@@ -369,6 +369,10 @@ static void on_drain_deadline(flare_timer *t, void *data)
 void flare_http_server_stop(flare_http_server *srv, uint32_t grace_ms)
 {
     if (srv->stopping) return;
+    /* Take what the kernel has already queued before the listeners close: closing a
+     * listening socket resets the connections still in its backlog. */
+    for (size_t i = 0; i < srv->listener_count; i++)
+        on_listener(srv->reactor, srv->listeners[i], FLARE_EV_READ, srv);
     srv->stopping = true;
     flare_http_server_pause_accept(srv);
     conn *c = srv->all;

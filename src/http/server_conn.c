@@ -720,7 +720,7 @@ static void drive(conn *c)
             continue;
         }
         if (pr == PR_OUTPUT) continue;
-        if (c->srv->stopping && idle(c)) {
+        if (c->srv->stopping && idle(c) && (c->requests > 0 || !c->may_read)) {
             flare_http__conn_close(c); /* graceful stop: no new request on this connection */
             return;
         }
@@ -839,5 +839,13 @@ void flare_http__conn_stop(conn *c)
 {
     /* In flight: its response will carry Connection: close (dispatch sees srv->stopping),
      * and drive closes it when it next goes idle. */
-    if (idle(c)) flare_http__conn_close(c);
+    if (!idle(c)) return;
+    /* A connection not yet read from is served when its request is already waiting in
+     * the socket (it must not be lost); one that has sent nothing is closed. */
+    char probe;
+    if (c->requests == 0 && recv(c->fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT) > 0) {
+        c->may_read = true;
+        return;
+    }
+    flare_http__conn_close(c);
 }

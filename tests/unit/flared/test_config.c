@@ -364,7 +364,7 @@ static void test_unknown_keys(void **state)
     (void)state;
     expect_error(LISTEN "port: 80\n",
                  "t.yaml:2:1: unknown key 'port' at the top level; allowed: workers, error_log, "
-                 "log_level, limits, timeouts, listeners, routes, hosts");
+                 "log_level, limits, timeouts, listeners, routes, hosts, mime_types");
     expect_error(LISTEN "? [a, b]\n: 1\n",
                  "t.yaml:2:3: keys at the top level must be plain names, not a list");
 }
@@ -857,8 +857,9 @@ static void test_static_route_errors(void **state)
                  "t.yaml:2:48: index: '..' must be a file name without '/'");
     expect_error(LISTEN "routes: [{path: /, static: {root: www, index: index.html}}]\n",
                  "t.yaml:2:47: index: expected a list, got 'index.html'");
-    expect_error(LISTEN "routes: [{path: /, static: {root: www, gzip: true}}]\n",
-                 "t.yaml:2:40: unknown key 'gzip' in static; allowed: root, index");
+    expect_error(LISTEN "routes: [{path: /, static: {root: www, gzip: maybe}}]\n",
+                 "t.yaml:2:46: gzip: expected true, false or a mapping of level, min_size and "
+                 "types, got 'maybe'");
 }
 
 static void test_route_shape_errors(void **state)

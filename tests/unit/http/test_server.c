@@ -435,9 +435,32 @@ static void test_upgrade_hands_over_socket_and_pending_bytes(void **state)
     harness_stop(&h);
 }
 
+/* A request already waiting in a connection the server has not read yet is answered
+ * during a graceful stop, not dropped with the connection. */
+static void test_stop_serves_request_already_received(void **state)
+{
+    (void)state;
+    harness h;
+    start_hello(&h, NULL);
+    client waiting;
+    client_open(&h, &waiting);
+    assert_int_equal(send(waiting.fd, "GET / HTTP/1.1\r\nHost: t\r\n\r\n", 27, 0), 27);
+    flare_http_server_stop(h.srv, 30000); /* no pump in between: nothing read yet */
+    response r = {0};
+    client_response(&h, &waiting, &r, false);
+    assert_status_line(&r, "HTTP/1.1 200 OK");
+    assert_header(&r, "Connection", "close");
+    assert_memory_equal(r.body.data, "hello\n", 6);
+    response_free(&r);
+    expect_closed(&h, &waiting);
+    client_close(&waiting);
+    harness_stop(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stop_serves_request_already_received),
         cmocka_unit_test(test_upgrade_hands_over_socket_and_pending_bytes),
         cmocka_unit_test(test_listen_and_serve),
         cmocka_unit_test(test_max_connections_adopted),

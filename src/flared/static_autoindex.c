@@ -1,0 +1,191 @@
+/*
+ * static_autoindex.c: the HTML listing of a directory without an index file,
+ * when `autoindex` is on. It lists only what a request could fetch, so a listing
+ * never reveals a dotfile, a symlink that is not followed or one leading out of
+ * the root. Names are HTML-escaped in text and percent-encoded in links.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "static_internal.h"
+
+typedef struct listing_entry {
+    char *name;
+    bool is_dir;
+    uint64_t size;
+    time_t mtime;
+} listing_entry;
+
+static int entry_cmp(const void *a, const void *b)
+{
+    const listing_entry *x = a, *y = b;
+    if (x->is_dir != y->is_dir) return x->is_dir ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+static int append_escaped(flare_buf *out, const char *s, size_t len)
+{
+    int rc = 0;
+    size_t run = 0;
+    for (size_t i = 0; i < len && rc == 0; i++) {
+        const char *rep = NULL;
+        switch (s[i]) {
+        case '&':
+            rep = "&amp;";
+            break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '"':
+            rep = "&quot;";
+            break;
+        case '\'':
+            rep = "&#39;";
+            break;
+        default:
+            break;
+        }
+        if (!rep) continue;
+        rc = flare_buf_append(out, s + run, i - run);
+        if (rc == 0) rc = flare_buf_append_str(out, rep);
+        run = i + 1;
+    }
+    if (rc == 0) rc = flare_buf_append(out, s + run, len - run);
+    return rc;
+}
+
+/* Fills e from the directory entry `name`; false when it is not to be listed. */
+static bool describe(int root_fd, int dir_fd, const char *rel, const char *name,
+                     const flared_static_route *st, listing_entry *e)
+{
+    struct stat sb;
+    size_t len = strlen(name);
+    if (!flared_static_name_ok(name, len)) return false;
+    if (name[0] == '.' && !st->hidden_files) return false;
+    if (fstatat(dir_fd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0) return false;
+    if (S_ISLNK(sb.st_mode)) {
+        if (!st->follow_symlinks) return false;
+        /* Resolve it the way a request would, so links out of the root stay unlisted. */
+        char path[FLARED_STATIC_PATH_MAX];
+        int n = snprintf(path, sizeof path, "%s%s%s", rel, rel[0] ? "/" : "", name);
+        if (n < 0 || (size_t)n >= sizeof path) return false;
+        int fd = flared_static_open(root_fd, path, O_PATH, true);
+        if (fd < 0) return false;
+        int rc = fstat(fd, &sb);
+        close(fd);
+        if (rc < 0) return false;
+    }
+    if (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode)) return false;
+    e->is_dir = S_ISDIR(sb.st_mode);
+    e->size = (uint64_t)sb.st_size;
+    e->mtime = sb.st_mtim.tv_sec;
+    e->name = strdup(name);
+    return e->name != NULL;
+}
+
+/* Reads the listable entries; *truncated when there were more than the cap. */
+static int collect(int root_fd, int dir_fd, const char *rel, const flared_static_route *st,
+                   listing_entry **out, size_t *count, bool *truncated)
+{
+    int fd = dup(dir_fd); /* closedir closes its descriptor; the caller keeps dir_fd */
+    if (fd < 0) return FLARE_ESYS;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return FLARE_ESYS;
+    }
+    rewinddir(d);
+    listing_entry *list = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    struct dirent *de;
+    *truncated = false;
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
+        if (n == FLARED_AUTOINDEX_MAX) {
+            *truncated = true;
+            break;
+        }
+        if (n == cap) {
+            size_t grown_cap = cap ? cap * 2 : 64;
+            listing_entry *grown = realloc(list, grown_cap * sizeof *grown);
+            if (!grown) {
+                rc = FLARE_ENOMEM;
+                break;
+            }
+            list = grown;
+            cap = grown_cap;
+        }
+        if (describe(root_fd, dirfd(d), rel, de->d_name, st, &list[n])) n++;
+    }
+    closedir(d);
+    if (n) qsort(list, n, sizeof *list, entry_cmp);
+    *out = list;
+    *count = n;
+    return rc;
+}
+
+static int append_row(flare_buf *out, const listing_entry *e)
+{
+    char href[3 * 256 + 8];
+    size_t hlen = flared_static_url_encode(e->name, strlen(e->name), href, sizeof href - 1);
+    if (hlen == SIZE_MAX) return 0; /* longer than any name Linux allows */
+    if (e->is_dir) href[hlen++] = '/';
+    href[hlen] = '\0';
+    char when[32] = "-";
+    struct tm tm;
+    if (gmtime_r(&e->mtime, &tm)) strftime(when, sizeof when, "%Y-%m-%d %H:%M", &tm);
+    int rc = flare_buf_append_str(out, "<tr><td><a href=\"");
+    if (rc == 0) rc = append_escaped(out, href, hlen);
+    if (rc == 0) rc = flare_buf_append_str(out, "\">");
+    if (rc == 0) rc = append_escaped(out, e->name, strlen(e->name));
+    if (rc == 0 && e->is_dir) rc = flare_buf_append_str(out, "/");
+    if (rc == 0) rc = flare_buf_appendf(out, "</a></td><td>%s</td>", when);
+    if (rc == 0 && e->is_dir) rc = flare_buf_append_str(out, "<td>-</td></tr>\n");
+    if (rc == 0 && !e->is_dir) rc = flare_buf_appendf(out, "<td>%" PRIu64 "</td></tr>\n", e->size);
+    return rc;
+}
+
+int flared_static_autoindex(int root_fd, int dir_fd, const char *rel, const flared_static_route *st,
+                            flare_buf *out)
+{
+    listing_entry *list = NULL;
+    size_t n = 0;
+    bool truncated;
+    int rc = collect(root_fd, dir_fd, rel, st, &list, &n, &truncated);
+    size_t rel_len = strlen(rel);
+    for (int pass = 0; pass < 2 && rc == 0; pass++) {
+        /* The title twice: in <title> and in <h1>. */
+        rc = flare_buf_append_str(out, pass == 0 ? "<!DOCTYPE html>\n<html><head><meta "
+                                                   "charset=\"utf-8\"><title>Index of /"
+                                                 : "</title></head>\n<body><h1>Index of /");
+        if (rc == 0) rc = append_escaped(out, rel, rel_len);
+        if (rc == 0 && rel_len) rc = flare_buf_append_str(out, "/");
+    }
+    if (rc == 0)
+        rc = flare_buf_append_str(out, "</h1>\n<table>\n<tr><th>Name</th><th>Last modified "
+                                       "(UTC)</th><th>Size</th></tr>\n");
+    if (rc == 0 && rel_len)
+        rc = flare_buf_append_str(out, "<tr><td><a href=\"../\">../</a></td><td></td>"
+                                       "<td>-</td></tr>\n");
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = append_row(out, &list[i]);
+    if (rc == 0) rc = flare_buf_append_str(out, "</table>\n");
+    if (rc == 0 && truncated)
+        rc = flare_buf_appendf(out, "<p>Only the first %d entries are listed.</p>\n",
+                               FLARED_AUTOINDEX_MAX);
+    if (rc == 0) rc = flare_buf_append_str(out, "</body></html>\n");
+    for (size_t i = 0; i < n; i++)
+        free(list[i].name);
+    free(list);
+    return rc;
+}

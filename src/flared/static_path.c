@@ -1,0 +1,180 @@
+/*
+ * static_path.c: from a request path to a root-relative file path, and the
+ * open beneath the root. Decoding happens exactly once, before normalisation, so
+ * "%2e%2e" is a ".." segment while "%252e" stays the three bytes "%2e" of a file
+ * name. Invariant: a path that passes never starts with '/', holds no "." or ".."
+ * segment, no empty segment, no NUL, no backslash, and is valid UTF-8.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "static_internal.h"
+
+static int hex_value(unsigned char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/*
+ * Length of the well-formed UTF-8 sequence at s[0..len) (RFC 3629 §4), or 0.
+ * Overlong forms (C0 AE for '.', E0 80 AF...), surrogates and code points above
+ * U+10FFFF are refused: another decoder could read them as '.' or '/'.
+ */
+static size_t utf8_sequence(const unsigned char *s, size_t len)
+{
+    unsigned char c = s[0];
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0) lo = 0xA0; /* overlong below U+0800 */
+        if (c == 0xED) hi = 0x9F; /* UTF-16 surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0) lo = 0x90; /* overlong below U+10000 */
+        if (c == 0xF4) hi = 0x8F; /* above U+10FFFF */
+    } else {
+        return 0; /* a continuation byte, C0/C1 (always overlong) or F5..FF */
+    }
+    if (len < n || s[1] < lo || s[1] > hi) return 0;
+    for (size_t i = 2; i < n; i++)
+        if (s[i] < 0x80 || s[i] > 0xBF) return 0;
+    return n;
+}
+
+/* Decodes %XX escapes; 400 for a malformed escape or an encoded NUL. */
+static int percent_decode(const char *src, size_t len, char *dst, size_t *out_len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)src[i];
+        if (c == '%') {
+            if (len - i < 3) return 400;
+            int hi = hex_value((unsigned char)src[i + 1]),
+                lo = hex_value((unsigned char)src[i + 2]);
+            if (hi < 0 || lo < 0) return 400;
+            c = (unsigned char)(hi * 16 + lo);
+            i += 2;
+        }
+        if (c == '\0') return 400;
+        dst[o++] = (char)c;
+    }
+    *out_len = o;
+    return 0;
+}
+
+/* Refuses bytes no file name served over HTTP should hold: controls, DEL, the
+ * backslash (a separator to other systems) and malformed UTF-8. */
+static int check_bytes(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        if (u[i] < 0x20 || u[i] == 0x7F || u[i] == '\\') return 400;
+        size_t n = utf8_sequence(u + i, len - i);
+        if (n == 0) return 400;
+        i += n;
+    }
+    return 0;
+}
+
+bool flared_static_name_ok(const char *name, size_t len)
+{
+    return len > 0 && check_bytes(name, len) == 0;
+}
+
+int flared_static_normalise(const char *path, size_t len, bool hidden_files, char *out, size_t cap,
+                            size_t *out_len, bool *trailing_slash)
+{
+    char decoded[FLARED_STATIC_PATH_MAX];
+    size_t n = 0;
+    decoded[0] = '\0'; /* for GCC's -Wmaybe-uninitialized: n == 0 reads nothing */
+    if (cap == 0) return 414;
+    if (len >= sizeof decoded) return 414; /* decoding never lengthens */
+    int status = percent_decode(path, len, decoded, &n);
+    if (status == 0) status = check_bytes(decoded, n);
+    if (status) return status;
+    *trailing_slash = n > 0 && decoded[n - 1] == '/';
+    /* RFC 3986 §5.2.4 remove_dot_segments, with empty segments dropped as well. */
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        while (i < n && decoded[i] == '/')
+            i++;
+        size_t seg = i;
+        while (i < n && decoded[i] != '/')
+            i++;
+        size_t seg_len = i - seg;
+        const char *s = decoded + seg;
+        if (seg_len == 0) break;
+        if (seg_len == 1 && s[0] == '.') continue;
+        if (seg_len == 2 && s[0] == '.' && s[1] == '.') {
+            if (o == 0) return 400; /* would climb above the root */
+            while (o > 0 && out[o - 1] != '/')
+                o--;
+            if (o > 0) o--;
+            continue;
+        }
+        if (s[0] == '.' && !hidden_files) return 404;
+        if (o + seg_len + 2 > cap) return 414;
+        if (o) out[o++] = '/';
+        memcpy(out + o, s, seg_len);
+        o += seg_len;
+    }
+    /* "/a/.." and "/a/." name a directory: keep them asking for its listing or index. */
+    if (n >= 2 && decoded[n - 1] == '.' &&
+        (decoded[n - 2] == '/' || (decoded[n - 2] == '.' && n >= 3 && decoded[n - 3] == '/')))
+        *trailing_slash = true;
+    out[o] = '\0';
+    *out_len = o;
+    return 0;
+}
+
+/* RFC 3986 §3.3 pchar without pct-encoded, plus '/': bytes a path may carry as is. */
+static bool url_safe(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != 0 && strchr("-._~!$&'()*+,;=:@/", c) != NULL);
+}
+
+size_t flared_static_url_encode(const char *s, size_t len, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (url_safe(c)) {
+            if (o + 1 >= cap) return SIZE_MAX;
+            out[o++] = (char)c;
+        } else {
+            if (o + 3 >= cap) return SIZE_MAX;
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    if (o >= cap) return SIZE_MAX;
+    out[o] = '\0';
+    return o;
+}
+
+int flared_static_open(int root_fd, const char *rel, int flags, bool follow_symlinks)
+{
+    /* RESOLVE_BENEATH refuses "..", absolute paths and symlinks that leave root_fd
+     * (EXDEV) at every step of the walk, so containment holds even while following
+     * symlinks; RESOLVE_NO_SYMLINKS refuses every symlink (ELOOP). */
+    /* openat2 refuses O_PATH combined with anything but a few flags (EINVAL). */
+    int extra = (flags & O_PATH) ? O_CLOEXEC : O_CLOEXEC | O_NOCTTY;
+    struct open_how how = {.flags = (uint64_t)(flags | extra),
+                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+    if (!follow_symlinks) how.resolve |= RESOLVE_NO_SYMLINKS;
+    return (int)syscall(SYS_openat2, root_fd, rel[0] ? rel : ".", &how, sizeof how);
+}

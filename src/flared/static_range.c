@@ -1,0 +1,153 @@
+/*
+ * static_range.c: byte ranges (RFC 9110 §14): parsing a Range field against a
+ * representation's size, and writing a multipart/byteranges body. Anything odd
+ * (another unit, bad syntax, too many ranges) makes the field ignored and the
+ * whole representation go out with 200, which §14.2 permits; only a well-formed
+ * set with no satisfiable range is answered 416.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "static_internal.h"
+
+#define PART_CHUNK 16384
+
+static bool is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* 1*DIGIT at *p, saturating at UINT64_MAX; false when there is no digit. */
+static bool number(const char **p, const char *end, uint64_t *out)
+{
+    const char *s = *p;
+    uint64_t v = 0;
+    while (s < end && *s >= '0' && *s <= '9') {
+        unsigned d = (unsigned)(*s - '0');
+        v = v > (UINT64_MAX - d) / 10 ? UINT64_MAX : v * 10 + d;
+        s++;
+    }
+    if (s == *p) return false;
+    *p = s;
+    *out = v;
+    return true;
+}
+
+static int by_first(const void *a, const void *b)
+{
+    const flared_byte_range *x = a, *y = b;
+    return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* §14.6 lets a server coalesce ranges that overlap; adjacent ones are joined too,
+ * since a part boundary between them only costs bytes. */
+static size_t coalesce(flared_byte_range *r, size_t n)
+{
+    bool touching = false;
+    for (size_t i = 0; i < n && !touching; i++)
+        for (size_t j = i + 1; j < n && !touching; j++)
+            touching = r[i].first <= (r[j].last == UINT64_MAX ? r[j].last : r[j].last + 1) &&
+                       r[j].first <= (r[i].last == UINT64_MAX ? r[i].last : r[i].last + 1);
+    if (!touching) return n; /* keep the order the client asked for */
+    qsort(r, n, sizeof *r, by_first);
+    size_t o = 0;
+    for (size_t i = 1; i < n; i++) {
+        if (r[i].first <= r[o].last + 1) {
+            if (r[i].last > r[o].last) r[o].last = r[i].last;
+        } else {
+            r[++o] = r[i];
+        }
+    }
+    return o + 1;
+}
+
+int flared_static_parse_range(const char *value, size_t len, uint64_t size,
+                              flared_byte_range out[FLARED_RANGES_MAX])
+{
+    const char *p = value, *end = value + len;
+    /* §14.1: range units are case-insensitive. */
+    if (len < 6 || strncasecmp(p, "bytes=", 6) != 0) return FLARED_RANGE_IGNORE;
+    p += 6;
+    size_t specs = 0, n = 0;
+    for (;;) {
+        /* #rule: empty list elements and OWS around commas are allowed (§5.6.1.2). */
+        while (p < end && (is_ows(*p) || *p == ','))
+            p++;
+        if (p >= end) break;
+        uint64_t first = 0, last = UINT64_MAX, suffix = 0;
+        bool is_suffix = *p == '-';
+        if (is_suffix) {
+            p++;
+            if (!number(&p, end, &suffix)) return FLARED_RANGE_IGNORE;
+        } else {
+            if (!number(&p, end, &first) || p >= end || *p != '-') return FLARED_RANGE_IGNORE;
+            p++;
+            if (p < end && *p >= '0' && *p <= '9') {
+                number(&p, end, &last);
+                if (last < first) return FLARED_RANGE_IGNORE; /* invalid range-spec */
+            }
+        }
+        while (p < end && is_ows(*p))
+            p++;
+        if (p < end && *p != ',') return FLARED_RANGE_IGNORE;
+        /* Many small ranges are a denial-of-service pattern (§17.15): refuse the lot. */
+        if (++specs > FLARED_RANGES_MAX) return FLARED_RANGE_IGNORE;
+        /* §14.1.2: satisfiable when first-pos < size, or a non-zero suffix of a
+         * non-empty representation. */
+        if (is_suffix) {
+            if (suffix == 0 || size == 0) continue;
+            out[n].first = suffix >= size ? 0 : size - suffix;
+            out[n++].last = size - 1;
+        } else if (first < size) {
+            out[n].first = first;
+            out[n++].last = last >= size ? size - 1 : last;
+        }
+    }
+    if (specs == 0) return FLARED_RANGE_IGNORE;
+    if (n == 0) return FLARED_RANGE_UNSATISFIABLE;
+    return (int)coalesce(out, n);
+}
+
+static int emit_file(const flared_range_source *src, uint64_t off, uint64_t len,
+                     flared_emit_fn emit, void *ctx)
+{
+    if (src->mem) return emit(ctx, src->mem + off, (size_t)len);
+    char buf[PART_CHUNK];
+    while (len > 0) {
+        size_t want = len < sizeof buf ? (size_t)len : sizeof buf;
+        ssize_t got = pread(src->fd, buf, want, (off_t)off);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return FLARE_ESYS; /* an error, or the file shrank */
+        int rc = emit(ctx, buf, (size_t)got);
+        if (rc < 0) return rc;
+        off += (uint64_t)got;
+        len -= (uint64_t)got;
+    }
+    return 0;
+}
+
+int flared_static_multipart(const flared_range_source *src, const flared_byte_range *ranges,
+                            size_t n, const char *boundary, flared_emit_fn emit, void *ctx)
+{
+    char head[512];
+    for (size_t i = 0; i < n; i++) {
+        int len = snprintf(head, sizeof head,
+                           "%s--%s\r\nContent-Type: %s\r\nContent-Range: bytes %" PRIu64 "-%" PRIu64
+                           "/%" PRIu64 "\r\n\r\n",
+                           i ? "\r\n" : "", boundary, src->content_type, ranges[i].first,
+                           ranges[i].last, src->size);
+        if (len < 0 || (size_t)len >= sizeof head) return FLARE_EINVAL;
+        int rc = emit(ctx, head, (size_t)len);
+        if (rc == 0)
+            rc = emit_file(src, ranges[i].first, ranges[i].last - ranges[i].first + 1, emit, ctx);
+        if (rc < 0) return rc;
+    }
+    int len = snprintf(head, sizeof head, "\r\n--%s--\r\n", boundary);
+    if (len < 0 || (size_t)len >= sizeof head) return FLARE_EINVAL;
+    return emit(ctx, head, (size_t)len);
+}

@@ -1,0 +1,290 @@
+/*
+ * server.c: the server context: one SSL_CTX per certificate, all configured alike
+ * (OpenSSL takes ALPN, verification and options from whichever SSL_CTX a connection
+ * ends up on), the first being the default. The SNI callback switches a connection
+ * to the certificate that names the host. The context is reference counted so a
+ * reload can replace it while established connections keep the old one.
+ */
+#include <ctype.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "flare/dns.h"
+#include "flare/tls.h"
+#include "tls_internal.h"
+
+static const char session_id_prefix[] = "flare-tls-server";
+
+static void destroy(flare_tls_server_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->cert_count; i++) {
+        SSL_CTX_free(ctx->certs[i].ssl_ctx);
+        for (size_t j = 0; j < ctx->certs[i].name_count; j++)
+            free(ctx->certs[i].names[j]);
+        free(ctx->certs[i].names);
+    }
+    free(ctx->certs);
+    free(ctx->alpn_wire);
+    OPENSSL_cleanse(&ctx->ticket_current, sizeof ctx->ticket_current);
+    OPENSSL_cleanse(&ctx->ticket_previous, sizeof ctx->ticket_previous);
+    free(ctx);
+}
+
+void flare_tls_server_ctx_free(flare_tls_server_ctx *ctx)
+{
+    if (!ctx) return;
+    if (__atomic_sub_fetch(&ctx->refs, 1, __ATOMIC_ACQ_REL) == 0) destroy(ctx);
+}
+
+/*
+ * Stores name (len bytes) lower-cased without a trailing dot. A wildcard is only
+ * "*." before a valid name. An invalid name from the config is an error; one from
+ * the certificate itself is skipped (it could never match a valid SNI anyway).
+ */
+static int add_name(struct tls_server_cert *cert, const char *name, size_t len, bool strict,
+                    flare_error *err)
+{
+    if (len > 0 && name[len - 1] == '.') len--;
+    size_t skip = len > 2 && name[0] == '*' && name[1] == '.' ? 2 : 0;
+    if (flare_hostname_validate(name + skip, len - skip, NULL) < 0 || len == 0) {
+        if (!strict) return 0;
+        return flare_error_set(err, FLARE_ECONFIG, 0,
+                               "tls certificate names: '%.*s' is neither a host name nor "
+                               "\"*.\" and a host name",
+                               (int)(len > 200 ? 200 : len), name);
+    }
+    char *copy = malloc(len + 1);
+    if (!copy) return flare_error_set(err, FLARE_ENOMEM, 0, "tls: out of memory");
+    for (size_t i = 0; i < len; i++)
+        copy[i] = (char)tolower((unsigned char)name[i]);
+    copy[len] = '\0';
+    cert->names[cert->name_count++] = copy;
+    return 0;
+}
+
+static int names_from_certificate(struct tls_server_cert *cert, flare_error *err)
+{
+    X509 *leaf = SSL_CTX_get0_certificate(cert->ssl_ctx);
+    GENERAL_NAMES *sans = leaf ? X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL) : NULL;
+    int count = sans ? sk_GENERAL_NAME_num(sans) : 0;
+    int rc = 0;
+    if (count > 0) {
+        cert->names = calloc((size_t)count, sizeof *cert->names);
+        if (!cert->names) rc = flare_error_set(err, FLARE_ENOMEM, 0, "tls: out of memory");
+    }
+    for (int i = 0; rc == 0 && i < count; i++) {
+        const GENERAL_NAME *gn = sk_GENERAL_NAME_value(sans, i);
+        if (gn->type != GEN_DNS) continue;
+        const unsigned char *data = ASN1_STRING_get0_data(gn->d.dNSName);
+        int len = ASN1_STRING_length(gn->d.dNSName);
+        if (data && len > 0) rc = add_name(cert, (const char *)data, (size_t)len, false, err);
+    }
+    GENERAL_NAMES_free(sans);
+    return rc;
+}
+
+static int set_names(struct tls_server_cert *cert, const flare_tls_cert_config *cc,
+                     flare_error *err)
+{
+    if (cc->name_count == 0) return names_from_certificate(cert, err);
+    if (!cc->names)
+        return flare_error_set(err, FLARE_EINVAL, 0, "tls certificate %s: names is NULL",
+                               cc->cert_file);
+    cert->names = calloc(cc->name_count, sizeof *cert->names);
+    if (!cert->names) return flare_error_set(err, FLARE_ENOMEM, 0, "tls: out of memory");
+    for (size_t i = 0; i < cc->name_count; i++) {
+        const char *n = cc->names[i] ? cc->names[i] : "";
+        int rc = add_name(cert, n, strlen(n), true, err);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+int flare_tls_server_ctx_select(const flare_tls_server_ctx *ctx, const char *name, size_t len)
+{
+    if (!ctx || !name) return 0;
+    if (len > 0 && name[len - 1] == '.') len--;
+    if (len == 0 || len > FLARE_HOSTNAME_MAX) return 0;
+    /* Linear: a listener has a handful of certificates, and this runs once per handshake. */
+    for (size_t i = 0; i < ctx->cert_count; i++)
+        for (size_t j = 0; j < ctx->certs[i].name_count; j++) {
+            const char *n = ctx->certs[i].names[j];
+            if (n[0] != '*' && strlen(n) == len && strncasecmp(n, name, len) == 0) return (int)i;
+        }
+    /* "*.example.com" covers exactly one label: a.example.com, not example.com or a.b.example.com. */
+    const char *dot = memchr(name, '.', len);
+    if (!dot || dot == name) return 0;
+    size_t suffix_len = len - (size_t)(dot - name);
+    for (size_t i = 0; i < ctx->cert_count; i++)
+        for (size_t j = 0; j < ctx->certs[i].name_count; j++) {
+            const char *n = ctx->certs[i].names[j];
+            if (n[0] == '*' && strlen(n + 1) == suffix_len &&
+                strncasecmp(n + 1, dot, suffix_len) == 0)
+                return (int)i;
+        }
+    return 0;
+}
+
+/* RFC 6066 §3: the client names the host; an unknown or absent name gets the default. */
+static int on_servername(SSL *ssl, int *alert, void *arg)
+{
+    const flare_tls_server_ctx *ctx = arg;
+    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    if (!name) return SSL_TLSEXT_ERR_OK;
+    int i = flare_tls_server_ctx_select(ctx, name, strlen(name));
+    if (i > 0 && SSL_set_SSL_CTX(ssl, ctx->certs[i].ssl_ctx) == NULL) {
+        *alert = SSL_AD_INTERNAL_ERROR;
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    return SSL_TLSEXT_ERR_OK;
+}
+
+/* The first protocol of the server's list that the client offers wins. */
+static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *out_len,
+                   const unsigned char *in, unsigned int in_len, void *arg)
+{
+    const flare_tls_server_ctx *ctx = arg;
+    for (size_t i = 0; i < ctx->alpn_wire_len; i += 1u + ctx->alpn_wire[i]) {
+        const unsigned char *ours = ctx->alpn_wire + i;
+        for (unsigned int j = 0; j < in_len;) {
+            unsigned int n = in[j];
+            if (n == 0 || j + 1 + n > in_len) break; /* malformed list: stop reading it */
+            if (n == ours[0] && memcmp(in + j + 1, ours + 1, n) == 0) {
+                *out = ours + 1;
+                *out_len = (unsigned char)n;
+                return SSL_TLSEXT_ERR_OK;
+            }
+            j += 1 + n;
+        }
+    }
+    /* RFC 7301 §3.2: no overlap is a fatal no_application_protocol alert. */
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+static int set_client_ca(SSL_CTX *sc, const char *client_ca, flare_error *err)
+{
+    int rc = tls_check_readable(client_ca, "client CA", err);
+    if (rc < 0) return rc;
+    char text[160];
+    STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(client_ca);
+    if (!names || SSL_CTX_load_verify_locations(sc, client_ca, NULL) != 1) {
+        sk_X509_NAME_pop_free(names, X509_NAME_free);
+        tls_error_text(text, sizeof text);
+        return flare_error_set(err, FLARE_ECONFIG, 0,
+                               "tls client CA file %s: no PEM certificates (%s)", client_ca, text);
+    }
+    SSL_CTX_set_client_CA_list(sc, names);
+    SSL_CTX_set_verify(sc, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    return 0;
+}
+
+/*
+ * Sessions resume only into a context with the same session id context. It hashes
+ * the certificate and client CA paths, so workers with one config (and a reload of
+ * it) share sessions, while a listener without mTLS cannot hand sessions to one
+ * that requires client certificates.
+ */
+static int session_id_context(const flare_tls_server_config *cfg, unsigned char out[32])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+             EVP_DigestUpdate(md, session_id_prefix, sizeof session_id_prefix) == 1;
+    for (size_t i = 0; ok && i < cfg->cert_count; i++)
+        ok = EVP_DigestUpdate(md, cfg->certs[i].cert_file, strlen(cfg->certs[i].cert_file) + 1);
+    if (ok && cfg->client_ca) ok = EVP_DigestUpdate(md, cfg->client_ca, strlen(cfg->client_ca));
+    unsigned int len = 0;
+    if (ok) ok = EVP_DigestFinal_ex(md, out, &len) == 1 && len == 32;
+    EVP_MD_CTX_free(md);
+    return ok ? 0 : -1;
+}
+
+static int build_cert(flare_tls_server_ctx *ctx, struct tls_server_cert *cert,
+                      const flare_tls_cert_config *cc, const flare_tls_server_config *cfg,
+                      const unsigned char sid_ctx[32], flare_error *err)
+{
+    SSL_CTX *sc = SSL_CTX_new(TLS_server_method());
+    if (!sc) return flare_error_set(err, FLARE_ENOMEM, 0, "tls: cannot create an SSL_CTX");
+    cert->ssl_ctx = sc;
+    int rc = tls_apply_policy(sc, cfg->min_version, err);
+    if (rc == 0) rc = tls_load_cert_pair(sc, cc->cert_file, cc->key_file, err);
+    if (rc == 0) rc = set_names(cert, cc, err);
+    if (rc == 0 && cfg->client_ca) rc = set_client_ca(sc, cfg->client_ca, err);
+    if (rc == 0 && cfg->session_tickets) rc = tls_ticket_install(sc, err);
+    if (rc < 0) return rc;
+    SSL_CTX_set_app_data(sc, ctx);
+    SSL_CTX_set_tlsext_servername_callback(sc, on_servername);
+    SSL_CTX_set_tlsext_servername_arg(sc, ctx);
+    if (ctx->alpn_wire_len > 0) SSL_CTX_set_alpn_select_cb(sc, on_alpn, ctx);
+    SSL_CTX_set_session_id_context(sc, sid_ctx, 32);
+    /*
+     * No server-side session cache: resumption is by ticket only, so it works the
+     * same across worker processes and ends for everyone when a key retires.
+     */
+    SSL_CTX_set_session_cache_mode(sc, SSL_SESS_CACHE_OFF);
+    if (!cfg->session_tickets) {
+        SSL_CTX_set_options(sc, SSL_OP_NO_TICKET);
+        SSL_CTX_set_num_tickets(sc, 0);
+    }
+    if (cfg->session_timeout_s > 0) SSL_CTX_set_timeout(sc, cfg->session_timeout_s);
+    X509 *leaf = SSL_CTX_get0_certificate(sc);
+    if (leaf && X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0)
+        tls_log(cfg->log, cfg->log_ctx, "tls certificate %s has expired; clients will refuse it",
+                cc->cert_file);
+    return 0;
+}
+
+static int check_config(const flare_tls_server_config *cfg, flare_error *err)
+{
+    if (!cfg) return flare_error_set(err, FLARE_EINVAL, 0, "tls server: config is NULL");
+    if (!cfg->certs || cfg->cert_count == 0 || cfg->cert_count > FLARE_TLS_MAX_CERTS)
+        return flare_error_set(err, FLARE_EINVAL, 0,
+                               "tls server: %zu certificates (give 1..%d, the first is the "
+                               "default)",
+                               cfg->certs ? cfg->cert_count : 0, FLARE_TLS_MAX_CERTS);
+    for (size_t i = 0; i < cfg->cert_count; i++)
+        if (!cfg->certs[i].cert_file || !cfg->certs[i].key_file)
+            return flare_error_set(err, FLARE_ECONFIG, 0,
+                                   "tls server: certificate %zu needs both cert and key files", i);
+    if (cfg->session_timeout_s < 0)
+        return flare_error_set(err, FLARE_EINVAL, 0, "tls server: negative session_timeout_s %d",
+                               cfg->session_timeout_s);
+    return 0;
+}
+
+int flare_tls_server_ctx_new(flare_tls_server_ctx **out, const flare_tls_server_config *cfg,
+                             flare_error *err)
+{
+    if (!out) return flare_error_set(err, FLARE_EINVAL, 0, "tls server: out is NULL");
+    *out = NULL;
+    int rc = check_config(cfg, err);
+    if (rc < 0) return rc;
+    flare_tls_server_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return flare_error_set(err, FLARE_ENOMEM, 0, "tls server: out of memory");
+    ctx->refs = 1;
+    ctx->tickets = cfg->session_tickets;
+    ctx->log = cfg->log;
+    ctx->log_ctx = cfg->log_ctx;
+    ctx->certs = calloc(cfg->cert_count, sizeof *ctx->certs);
+    unsigned char sid_ctx[32];
+    if (!ctx->certs || session_id_context(cfg, sid_ctx) < 0)
+        rc = flare_error_set(err, FLARE_ENOMEM, 0, "tls server: out of memory");
+    if (rc == 0) rc = tls_alpn_encode(cfg->alpn, cfg->alpn_count, &ctx->alpn_wire,
+                                      &ctx->alpn_wire_len, err);
+    /* Until a master shares its keys, a random one lets this process resume its own. */
+    if (rc == 0 && ctx->tickets) rc = tls_ticket_random(&ctx->ticket_current, err);
+    for (size_t i = 0; rc == 0 && i < cfg->cert_count; i++) {
+        ctx->cert_count = i + 1;
+        rc = build_cert(ctx, &ctx->certs[i], &cfg->certs[i], cfg, sid_ctx, err);
+    }
+    if (rc < 0) {
+        destroy(ctx);
+        return rc;
+    }
+    *out = ctx;
+    return 0;
+}

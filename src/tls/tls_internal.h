@@ -1,0 +1,83 @@
+/*
+ * tls_internal.h: what the files of the tls layer share and nothing outside sees:
+ * the context structs, the one TLS policy, the no-SIGPIPE socket BIO, ticket key
+ * storage and the mapping of OpenSSL failures onto FLARE_E* codes.
+ */
+#ifndef FLARE_TLS_INTERNAL_H
+#define FLARE_TLS_INTERNAL_H
+
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "flare/tls.h"
+
+/*
+ * Read-ahead buffer: one full record (16 KiB plaintext + header + the largest AEAD
+ * expansion OpenSSL allows) so that a small request arrives with one recv().
+ */
+#define TLS_READ_BUFFER_LEN (16384 + 5 + 256)
+
+/* TLS 1.2 suites: ECDHE key exchange, AEAD only (no CBC, no RSA kx); TLS 1.3 suites are all AEAD. */
+#define TLS12_CIPHER_LIST "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL"
+
+struct tls_ticket_key {
+    unsigned char name[16];
+    unsigned char hmac_key[32];
+    unsigned char aes_key[32];
+};
+
+struct tls_server_cert {
+    SSL_CTX *ssl_ctx;
+    char **names; /* lower-case, without trailing dot; "*.x" wildcards allowed */
+    size_t name_count;
+};
+
+struct flare_tls_server_ctx {
+    int refs; /* __atomic: the creator's reference plus one per live connection */
+    struct tls_server_cert *certs;
+    size_t cert_count;
+    unsigned char *alpn_wire; /* server preference, wire format */
+    size_t alpn_wire_len;
+    bool tickets;
+    struct tls_ticket_key ticket_current, ticket_previous;
+    bool has_previous;
+    flare_tls_log_fn log;
+    void *log_ctx;
+};
+
+struct flare_tls_client_ctx {
+    SSL_CTX *ssl_ctx;
+    flare_tls_verify verify;
+    int timeout_ms;
+    int io_timeout_ms;
+    flare_resolver resolver;
+    bool has_resolver;
+    flare_dns_family family;
+    flare_tls_log_fn log;
+    void *log_ctx;
+};
+
+/* policy.c */
+int tls_apply_policy(SSL_CTX *ctx, flare_tls_version min_version, flare_error *err);
+int tls_alpn_encode(const char *const *list, size_t count, unsigned char **out, size_t *out_len,
+                    flare_error *err);
+int tls_load_cert_pair(SSL_CTX *ctx, const char *cert_file, const char *key_file,
+                       flare_error *err);
+int tls_check_readable(const char *path, const char *what, flare_error *err);
+void tls_error_text(char *out, size_t cap);
+void tls_log(flare_tls_log_fn log, void *log_ctx, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* bio.c */
+BIO *tls_socket_bio_new(int fd);
+bool tls_socket_bio_maybe_more(BIO *bio);
+
+/* conn.c */
+int tls_conn_attach(flare_tls_conn *c, SSL *ssl, int fd, flare_error *err);
+
+/* ticket.c */
+int tls_ticket_install(SSL_CTX *ssl_ctx, flare_error *err);
+int tls_ticket_random(struct tls_ticket_key *key, flare_error *err);
+
+#endif

@@ -1,0 +1,118 @@
+/*
+ * mask.c: payload masking (RFC 6455 §5.3) and the run-time choice of a kernel.
+ * The public functions turn (key, phase) into one 32-bit key rotated to the
+ * phase, so every kernel starts at key byte 0 and all paths give identical bytes.
+ * The path is detected once (__builtin_cpu_supports) and kept in an atomic;
+ * -Dsimd=none (FLARE_NO_SIMD) leaves only the scalar kernel.
+ */
+#include "ws_internal.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+void flare_ws__mask_scalar(uint8_t *dst, const uint8_t *src, size_t len, uint32_t key)
+{
+    uint64_t key8 = (uint64_t)key << 32 | key; /* both halves equal: byte order cannot matter */
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t v;
+        memcpy(&v, src + i, 8);
+        v ^= key8;
+        memcpy(dst + i, &v, 8);
+    }
+    uint8_t kb[4];
+    memcpy(kb, &key, 4);
+    for (; i < len; i++)
+        dst[i] = src[i] ^ kb[i & 3]; /* i is a multiple of 8 here: phase 0 */
+}
+
+/* -1 until the first use picks a path. */
+static atomic_int active_path = -1;
+
+static bool cpu_has(flare_ws_simd path)
+{
+    switch (path) {
+    case FLARE_WS_SIMD_SCALAR:
+        return true;
+#ifdef FLARE_WS_X86_SIMD
+    case FLARE_WS_SIMD_SSE2:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("sse2");
+    case FLARE_WS_SIMD_AVX2:
+        /* libgcc also checks that the OS saves the YMM state (XCR0). */
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2");
+#endif
+    default:
+        return false;
+    }
+}
+
+flare_ws_simd flare_ws_simd_active(void)
+{
+    int path = atomic_load_explicit(&active_path, memory_order_relaxed);
+    if (path >= 0) return (flare_ws_simd)path;
+    flare_ws_simd best = FLARE_WS_SIMD_SCALAR;
+    if (cpu_has(FLARE_WS_SIMD_AVX2))
+        best = FLARE_WS_SIMD_AVX2;
+    else if (cpu_has(FLARE_WS_SIMD_SSE2))
+        best = FLARE_WS_SIMD_SSE2;
+    /* A racing first use stores the same answer, or loses to a forced path. */
+    int expected = -1;
+    atomic_compare_exchange_strong(&active_path, &expected, (int)best);
+    return (flare_ws_simd)atomic_load_explicit(&active_path, memory_order_relaxed);
+}
+
+int flare_ws_simd_force(flare_ws_simd path)
+{
+    if (path != FLARE_WS_SIMD_SCALAR && path != FLARE_WS_SIMD_SSE2 && path != FLARE_WS_SIMD_AVX2)
+        return FLARE_EINVAL;
+    if (!cpu_has(path)) return FLARE_EUNSUPPORTED;
+    atomic_store_explicit(&active_path, (int)path, memory_order_relaxed);
+    return 0;
+}
+
+const char *flare_ws_simd_name(flare_ws_simd path)
+{
+    switch (path) {
+    case FLARE_WS_SIMD_SCALAR:
+        return "scalar";
+    case FLARE_WS_SIMD_SSE2:
+        return "sse2";
+    case FLARE_WS_SIMD_AVX2:
+        return "avx2";
+    }
+    return "unknown";
+}
+
+static flare_ws__mask_fn kernel(void)
+{
+    switch (flare_ws_simd_active()) {
+#ifdef FLARE_WS_X86_SIMD
+    case FLARE_WS_SIMD_SSE2:
+        return flare_ws__mask_sse2;
+    case FLARE_WS_SIMD_AVX2:
+        return flare_ws__mask_avx2;
+#endif
+    default:
+        return flare_ws__mask_scalar;
+    }
+}
+
+unsigned flare_ws_mask_copy(void *dst, const void *src, size_t len, const uint8_t key[4],
+                            unsigned phase)
+{
+    phase &= 3;
+    if (len == 0) return phase;
+    uint8_t rotated[4] = {key[phase], key[(phase + 1) & 3], key[(phase + 2) & 3],
+                          key[(phase + 3) & 3]};
+    uint32_t k;
+    memcpy(&k, rotated, 4);
+    kernel()((uint8_t *)dst, (const uint8_t *)src, len, k);
+    return (unsigned)((phase + len) & 3);
+}
+
+unsigned flare_ws_mask(void *p, size_t len, const uint8_t key[4], unsigned phase)
+{
+    return flare_ws_mask_copy(p, p, len, key, phase);
+}

@@ -1,0 +1,84 @@
+/*
+ * url.c: ws:// and wss:// URLs (RFC 6455 §3). The result is what a client needs
+ * to connect and to write its request line and Host header; anything that could
+ * smuggle bytes into those (controls, spaces, userinfo) or that §3 forbids (a
+ * fragment) is refused with FLARE_EURL before it gets that far.
+ */
+#include "flare/ws.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "flare/net.h"
+
+static int bad(flare_error *err, const char *url, const char *why)
+{
+    return flare_error_set(err, FLARE_EURL, 0, "ws url \"%.200s\": %s", url, why);
+}
+
+static bool host_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_';
+}
+
+int flare_ws_url_parse(flare_ws_url *out, const char *url, flare_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!url) return flare_error_set(err, FLARE_EINVAL, 0, "ws url: NULL");
+    const char *p;
+    if (strncasecmp(url, "ws://", 5) == 0) {
+        p = url + 5;
+    } else if (strncasecmp(url, "wss://", 6) == 0) {
+        out->secure = true;
+        p = url + 6;
+    } else {
+        return bad(err, url, "scheme must be ws:// or wss://");
+    }
+    const char *auth_end = p + strcspn(p, "/?#");
+    if (memchr(p, '@', (size_t)(auth_end - p))) return bad(err, url, "userinfo is not allowed");
+    const char *host = p, *host_end;
+    if (*p == '[') {
+        host = p + 1;
+        host_end = memchr(host, ']', (size_t)(auth_end - host));
+        if (!host_end) return bad(err, url, "unterminated [IPv6] literal");
+        flare_ip_addr ip;
+        if (flare_ip_parse(&ip, host, (size_t)(host_end - host), NULL) < 0 || ip.family != AF_INET6)
+            return bad(err, url, "invalid IPv6 literal");
+        p = host_end + 1;
+    } else {
+        while (p < auth_end && *p != ':')
+            if (!host_char((unsigned char)*p++)) return bad(err, url, "invalid character in host");
+        host_end = p;
+    }
+    size_t host_len = (size_t)(host_end - host);
+    if (host_len == 0) return bad(err, url, "empty host");
+    if (host_len >= sizeof out->host) return bad(err, url, "host too long");
+    memcpy(out->host, host, host_len);
+    out->port = out->secure ? 443 : 80;
+    out->default_port = true;
+    if (p < auth_end) {
+        if (*p != ':') return bad(err, url, "junk after host");
+        p++;
+        if (p == auth_end) return bad(err, url, "empty port");
+        unsigned long port = 0;
+        for (; p < auth_end; p++) {
+            if (*p < '0' || *p > '9' || port > 65535) return bad(err, url, "invalid port");
+            port = port * 10 + (unsigned long)(*p - '0');
+        }
+        if (port == 0 || port > 65535) return bad(err, url, "port out of range");
+        out->port = (uint16_t)port;
+        out->default_port = out->port == (out->secure ? 443 : 80);
+    }
+    /* p is at the path, query or fragment. */
+    if (strchr(p, '#')) return bad(err, url, "a fragment is not allowed (RFC 6455 §3)");
+    for (const char *c = p; *c; c++)
+        if ((unsigned char)*c <= 0x20 || *c == 0x7f)
+            return bad(err, url, "space or control character in the path");
+    size_t n = strlen(p);
+    size_t lead = (*p == '/') ? 0 : 1; /* "" -> "/", "?q" -> "/?q" */
+    if (n + lead >= sizeof out->resource) return bad(err, url, "path too long");
+    out->resource[0] = '/';
+    memcpy(out->resource + lead, p, n + 1);
+    return 0;
+}

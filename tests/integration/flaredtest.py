@@ -1,0 +1,392 @@
+"""Shared fixtures of the flared integration tests.
+
+Each test starts the real built flared (path in $FLARED) on 127.0.0.1 and a
+port found free at run time, with a config the test writes into its own temp
+directory; it waits until the port accepts and stops the daemon with SIGTERM at
+the end, asserting exit status 0. Standard library only.
+"""
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import string
+import subprocess
+import tempfile
+import time
+import unittest
+
+FLARED = os.environ.get("FLARED", "")
+
+# The config every test starts from; the $names are filled in by Server ($limits
+# and $timeouts add ", key: value" pairs). Limits are lowered so the limit tests
+# send little data.
+BASE_CONFIG = """\
+workers: $workers
+error_log: $error_log
+log_level: info
+limits: {max_header_bytes: 4k, max_headers: 20, max_uri_bytes: 1k$limits}
+timeouts: {shutdown: 8s$timeouts}
+listeners:
+  - address: 127.0.0.1:$port
+    reuseport: $reuseport
+routes:
+  - path: /plaintext
+    methods: [GET, HEAD]
+    text: {body: "$text", content_type: text/plain}
+  - path: /echo
+    echo: {}
+  - path: /raw
+    echo: {raw: true}
+  - path: /small
+    echo: {raw: true}
+    max_body_bytes: 1k
+  - path: /status
+    status: {}
+  - path: /
+    static: {root: www, index: [index.html]}
+$extra"""
+
+INDEX_HTML = b"<!doctype html><title>flared</title><p>integration test page</p>\n"
+BIG_FILE_BYTES = 8 << 20  # larger than tcp_wmem's maximum, so a slow reader keeps it in flight
+
+
+def free_port():
+    """A loopback port that was free a moment ago (bind port 0, read it, close)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout, interval=0.05):
+    """Polls predicate until it returns a true value or timeout seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+def read_text(path):
+    """The file's text, or "" when it does not exist (yet)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def alive(pid):
+    """True while pid exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def children_of(pid):
+    """Pids of the direct children of pid, from /proc (the master's workers)."""
+    kids = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                kids += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return sorted(set(kids))
+
+
+class Server:
+    """One flared master started on a free port with a config written by the test."""
+
+    def __init__(self, workers=1, reuseport=False, text="Hello, World!", extra="",
+                 error_log="stderr", env=None, big_file=False, limits="", timeouts=""):
+        self.dir = tempfile.mkdtemp(prefix="flared-it-")
+        self.config_path = os.path.join(self.dir, "flared.yaml")
+        self.stderr_path = os.path.join(self.dir, "stderr.log")
+        self.env = env
+        self.argv = [FLARED, "-c", self.config_path]  # a test may substitute its own command
+        self.proc = None
+        os.mkdir(os.path.join(self.dir, "www"))
+        with open(os.path.join(self.dir, "www", "index.html"), "wb") as f:
+            f.write(INDEX_HTML)
+        self.big = b""
+        if big_file:
+            self.big = random.Random(8).randbytes(BIG_FILE_BYTES)
+            with open(os.path.join(self.dir, "www", "big.bin"), "wb") as f:
+                f.write(self.big)
+        self.params = {"workers": workers, "reuseport": "true" if reuseport else "false",
+                       "text": text, "extra": extra, "error_log": error_log, "limits": limits,
+                       "timeouts": timeouts}
+
+    # -- config ---------------------------------------------------------------
+    def config_text(self, **overrides):
+        params = dict(self.params, port=self.port, **overrides)
+        return string.Template(BASE_CONFIG).substitute(params)
+
+    def write_config(self, verbatim=None, **overrides):
+        """Writes verbatim, or the base config with overrides (which stick for later writes)."""
+        self.params.update(overrides)
+        text = self.config_text() if verbatim is None else verbatim
+        tmp = self.config_path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, self.config_path)  # a reload never sees a half-written file
+
+    # -- lifecycle ------------------------------------------------------------
+    def start(self, timeout=5.0):
+        """Starts flared and waits until its port accepts; retries if the port was taken."""
+        last = ""
+        for _ in range(3):
+            self.port = free_port()
+            self.write_config()
+            self.stderr = open(self.stderr_path, "ab")
+            env = dict(os.environ)
+            env.pop("NOTIFY_SOCKET", None)
+            if self.env:
+                env.update(self.env)
+            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+                                         stdout=self.stderr, stderr=self.stderr, env=env,
+                                         start_new_session=True)
+            if wait_for(self._accepts_or_died, timeout) and self.proc.poll() is None:
+                return self
+            self.kill()
+            last = self.log()
+            if "Address already in use" not in last:
+                break
+        raise AssertionError(f"flared did not start on port {self.port}:\n{last}")
+
+    def _accepts_or_died(self):
+        if self.proc.poll() is not None:
+            return True
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout):
+        """Waits for the master to exit; returns its status (fails the test on timeout)."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"flared did not exit within {timeout}s:\n{self.log()}")
+
+    def stop(self, timeout=10.0):
+        """SIGTERM, then the exit status."""
+        self.signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def kill(self):
+        """Hard kill of the process group this Server started (cleanup only)."""
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+
+    def cleanup(self):
+        self.kill()
+        if self.proc:
+            self.stderr.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log(self):
+        return read_text(self.stderr_path)
+
+    def workers(self):
+        """Pids of the master's live workers (exited ones not yet reaped are left out)."""
+        return [p for p in children_of(self.proc.pid) if alive(p)]
+
+    # -- clients --------------------------------------------------------------
+    def connect(self, timeout=5.0, rcvbuf=None):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.settimeout(timeout)
+        try:
+            s.connect(("127.0.0.1", self.port))
+        except BaseException:
+            s.close()
+            raise
+        return s
+
+    def exchange(self, data, timeout=5.0):
+        """Sends data on a new connection, reads until the server closes (or timeout).
+        Returns (bytes, closed) where closed is True when EOF or a reset was seen."""
+        with self.connect(timeout) as s:
+            s.sendall(data)
+            return read_until_close(s, timeout)
+
+    def get(self, path, timeout=5.0):
+        """One GET with Connection: close; returns the parsed Response."""
+        data, _ = self.exchange(f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+                                .encode(), timeout)
+        responses, rest = parse_responses(data)
+        if len(responses) != 1 or rest:
+            raise AssertionError(f"GET {path}: unexpected reply {data[:300]!r}")
+        return responses[0]
+
+
+class ServerTestCase(unittest.TestCase):
+    """A TestCase with self.start_server(...) that cleans up whatever it started."""
+
+    def start_server(self, **kwargs):
+        if not FLARED or not os.access(FLARED, os.X_OK):
+            self.fail(f"$FLARED does not name the built flared executable: {FLARED!r}")
+        srv = Server(**kwargs)
+        self.addCleanup(srv.cleanup)
+        srv.start()
+        return srv
+
+    def assertStopsCleanly(self, srv, timeout=10.0):
+        status = srv.stop(timeout)
+        self.assertEqual(status, 0, f"flared exited with {status}; log:\n{srv.log()}")
+
+
+# -- raw HTTP/1.1 ------------------------------------------------------------
+
+def read_until_close(sock, timeout):
+    """Reads until EOF, a reset, or timeout seconds without the peer closing."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return data, False
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            return data, False
+        except ConnectionResetError:
+            return data, True
+        if not chunk:
+            return data, True
+        data += chunk
+
+
+def read_response(sock, method="GET", timeout=5.0):
+    """Reads exactly one response from a blocking socket (keep-alive friendly)."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while True:
+        responses, rest = parse_responses(data, [method])
+        if responses and responses[0].status >= 200:
+            return responses[0], rest
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"no complete response within {timeout}s: {data[:300]!r}")
+        sock.settimeout(left)
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError(f"connection closed mid-response: {data[:300]!r}")
+        data += chunk
+
+
+class Response:
+    def __init__(self, status, reason, headers, body):
+        self.status, self.reason, self.headers, self.body = status, reason, headers, body
+
+    def header(self, name):
+        """The value of the only field called name (case-insensitive), or None."""
+        values = self.all(name)
+        if len(values) > 1:
+            raise AssertionError(f"{name} appears {len(values)} times")
+        return values[0] if values else None
+
+    def all(self, name):
+        return [v for n, v in self.headers if n.lower() == name.lower()]
+
+    def closes(self):
+        """True when the response announces Connection: close."""
+        return any("close" in (t.strip().lower() for t in v.split(",")) for v in self.all("Connection"))
+
+    def __repr__(self):
+        return f"<Response {self.status} {self.headers} {self.body[:60]!r}>"
+
+
+_STATUS_LINE = re.compile(rb"HTTP/1\.[01] (\d{3}) ([^\r\n]*)")
+
+
+def parse_responses(data, methods=None):
+    """Splits data into complete responses (interim 1xx included) and the bytes left.
+    methods[i] is the method of the i-th final response (HEAD has no body)."""
+    out = []
+    finals = 0
+    while True:
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            return out, data
+        lines = data[:end].split(b"\r\n")
+        m = _STATUS_LINE.fullmatch(lines[0])
+        if not m:
+            raise AssertionError(f"bad status line {lines[0][:100]!r}")
+        status = int(m.group(1))
+        headers = []
+        for line in lines[1:]:
+            name, sep, value = line.partition(b":")
+            if not sep or name != name.strip() or not name:
+                raise AssertionError(f"bad header line {line!r}")
+            headers.append((name.decode(), value.strip().decode("latin-1")))
+        rest = data[end + 4:]
+        resp = Response(status, m.group(2).decode(), headers, b"")
+        method = "GET"
+        if status >= 200 and methods and finals < len(methods):
+            method = methods[finals]
+        if status < 200 or status in (204, 304) or method == "HEAD":
+            body_len = 0
+        elif resp.header("Transfer-Encoding"):
+            if resp.header("Transfer-Encoding").lower() != "chunked":
+                raise AssertionError("unexpected transfer coding")
+            body, consumed = _dechunk(rest)
+            if body is None:
+                return out, data
+            resp.body = body
+            rest = rest[consumed:]
+            body_len = None
+        elif resp.header("Content-Length") is not None:
+            body_len = int(resp.header("Content-Length"))
+        else:
+            raise AssertionError(f"response without framing: {data[:200]!r}")
+        if body_len is not None:
+            if len(rest) < body_len:
+                return out, data
+            resp.body, rest = rest[:body_len], rest[body_len:]
+        out.append(resp)
+        if status >= 200:
+            finals += 1
+        data = rest
+
+
+def _dechunk(data):
+    body, pos = b"", 0
+    while True:
+        eol = data.find(b"\r\n", pos)
+        if eol < 0:
+            return None, 0
+        size = int(data[pos:eol].split(b";")[0], 16)
+        pos = eol + 2
+        if size == 0:
+            end = data.find(b"\r\n\r\n", pos - 2)
+            return (body, end + 4) if end >= 0 else (None, 0)
+        if len(data) < pos + size + 2:
+            return None, 0
+        body += data[pos:pos + size]
+        pos += size + 2
+
+
+def run(main_module="__main__"):
+    """unittest.main with verbose output, so meson's log shows every test."""
+    unittest.main(module=main_module, verbosity=2)

@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""flared's command line: -t on good and broken configs (exit 0 / 78 with
+FILE:LINE:COLUMN), -v, -h, usage errors, and a broken config refusing to start."""
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import unittest
+
+import flaredtest as ft
+
+GOOD = """\
+listeners:
+  - address: 127.0.0.1:{port}
+routes:
+  - path: /plaintext
+    text: {{body: hi}}
+"""
+
+# (name, config text, line, column, words the reason must contain)
+BROKEN = [
+    ("unknown_key", "listeners:\n  - address: 127.0.0.1:1\nworkerz: 2\n", 3, 1, ["workerz"]),
+    ("duration_without_unit", "timeouts:\n  header: 10\nlisteners:\n  - address: 127.0.0.1:1\n", 2, 11,
+     ["duration", "unit"]),
+    ("duplicate_key", "workers: 1\nworkers: 2\nlisteners:\n  - address: 127.0.0.1:1\n", 2, 1, ["duplicate"]),
+    ("wrong_type", "workers: [1]\nlisteners:\n  - address: 127.0.0.1:1\n", 1, 10, ["workers"]),
+    ("bad_address", "listeners:\n  - address: localhost:80\n", 2, 14, ["address"]),
+    ("unknown_route_type", "listeners:\n  - address: 127.0.0.1:1\nroutes:\n  - path: /x\n    proxy: {}\n",
+     5, 5, ["proxy"]),
+    ("yaml_syntax", "listeners:\n  - address: 127.0.0.1:1\n  bad: [\n", 3, None, []),
+    ("alias_refused", "a: &x 1\nlisteners:\n  - address: 127.0.0.1:1\n", 1, None, []),
+]
+
+
+class CliTests(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="flared-cli-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def flared(self, *args, timeout=10):
+        return subprocess.run([ft.FLARED, *args], capture_output=True, text=True, timeout=timeout)
+
+    def write(self, name, text):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def test_check_good_config_exits_0(self):
+        path = self.write("good.yaml", GOOD.format(port=ft.free_port()))
+        p = self.flared("-t", "-c", path)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("valid", p.stdout)
+
+    def test_check_shipped_default_config(self):
+        root = os.environ.get("FLARED_SOURCE_ROOT")
+        if not root:
+            self.skipTest("FLARED_SOURCE_ROOT is not set")
+        p = self.flared("-t", "-c", os.path.join(root, "conf", "flared.yaml"))
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_check_broken_configs_exit_78_with_position(self):
+        for name, text, line, column, words in BROKEN:
+            with self.subTest(name):
+                path = self.write(name + ".yaml", text)
+                p = self.flared("-t", "-c", path)
+                self.assertEqual(p.returncode, 78, f"{name}: {p.stdout}{p.stderr}")
+                m = re.search(re.escape(path) + r":(\d+):(\d+): (.+)", p.stderr)
+                self.assertIsNotNone(m, f"{name}: no FILE:LINE:COLUMN in {p.stderr!r}")
+                self.assertEqual(int(m.group(1)), line, p.stderr)
+                if column is not None:
+                    self.assertEqual(int(m.group(2)), column, p.stderr)
+                for w in words:
+                    self.assertIn(w, m.group(3), p.stderr)
+                self.assertNotIn("valid", p.stdout)
+
+    def test_missing_file_exits_78(self):
+        path = os.path.join(self.dir, "absent.yaml")
+        p = self.flared("-t", "-c", path)
+        self.assertEqual(p.returncode, 78)
+        self.assertIn(path, p.stderr)
+
+    def test_broken_config_does_not_start(self):
+        port = ft.free_port()
+        path = self.write("bad.yaml", GOOD.format(port=port) + "bogus: 1\n")
+        p = self.flared("-c", path)
+        self.assertEqual(p.returncode, 78, p.stderr)
+        self.assertRegex(p.stderr, re.escape(path) + r":6:1: ")
+        with self.assertRaises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+    def test_version(self):
+        p = self.flared("-v")
+        self.assertEqual(p.returncode, 0)
+        self.assertRegex(p.stdout, r"^flared \d+\.\d+\.\d+\n$")
+
+    def test_help(self):
+        p = self.flared("-h")
+        self.assertEqual(p.returncode, 0)
+        for opt in ("-c FILE", "-t", "-v", "-h"):
+            self.assertIn(opt, p.stdout)
+
+    def test_usage_errors_exit_64(self):
+        for args in (["-x"], ["-c"], ["extra-argument"]):
+            with self.subTest(args):
+                p = self.flared(*args)
+                self.assertEqual(p.returncode, 64, p.stderr)
+                self.assertIn("usage:", p.stderr)
+
+
+if __name__ == "__main__":
+    ft.run()

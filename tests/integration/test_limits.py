@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Per-connection limits and timers of flared, seen from a client: the excess
+connection gets a short 503, a slowloris head gets 408 at the header deadline
+however it trickles, a stalled body gets 408, an idle keep-alive connection
+is closed, and max_keepalive_requests closes the connection after the last one."""
+import time
+
+import flaredtest as ft
+
+GET = b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n"
+
+
+class LimitTests(ft.ServerTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = ft.Server(limits=", max_connections: 3, max_keepalive_requests: 3",
+                            timeouts=", header: 2s, body: 1s, keepalive: 1s")
+        try:
+            cls.srv.start()
+        except BaseException:
+            cls.srv.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            status = cls.srv.stop()
+            if status != 0:
+                raise AssertionError(f"flared exited with {status}:\n{cls.srv.log()}")
+        finally:
+            cls.srv.cleanup()
+
+    def wait_for_no_connections(self):
+        # The status route itself holds one connection while it answers.
+        def quiet():
+            r = self.srv.get("/status", timeout=2)
+            return b'"active":1,' in r.body
+        self.assertTrue(ft.wait_for(quiet, 5), "connections of an earlier test are still open")
+
+    def test_excess_connection_gets_503_and_others_are_unharmed(self):
+        self.wait_for_no_connections()
+        held = [self.srv.connect() for _ in range(3)]
+        for s in held:
+            self.addCleanup(s.close)
+        held[0].sendall(GET)  # make sure the worker has accepted the three
+        ft.read_response(held[0])
+        data, closed = self.srv.exchange(GET, timeout=3)
+        responses, _ = ft.parse_responses(data)
+        self.assertEqual([r.status for r in responses], [503], data)
+        self.assertTrue(responses[0].closes())
+        self.assertTrue(closed)
+        for s in held[1:]:
+            s.sendall(GET)
+            r, _ = ft.read_response(s)
+            self.assertEqual(r.body, b"Hello, World!")
+
+    def test_slowloris_head_gets_408_at_the_header_deadline(self):
+        with self.srv.connect() as s:
+            s.sendall(b"GET /plaintext HTTP/1.1\r\n")
+            start = time.monotonic()
+            # One byte every 200ms would never finish; the deadline is total, not idle.
+            s.settimeout(0.2)
+            data = b""
+            while time.monotonic() - start < 8:
+                try:
+                    s.sendall(b"X")
+                except OSError:
+                    break
+                try:
+                    chunk = s.recv(4096)
+                except TimeoutError:
+                    continue
+                except ConnectionResetError:
+                    break
+                if not chunk:
+                    break
+                data += chunk
+            rest, _ = ft.read_until_close(s, 2)
+            data += rest
+        elapsed = time.monotonic() - start
+        responses, _ = ft.parse_responses(data)
+        self.assertEqual([r.status for r in responses], [408], data)
+        self.assertTrue(responses[0].closes())
+        self.assertLess(elapsed, 6, "the header deadline (2s) was extended by trickling bytes")
+
+    def test_stalled_body_gets_408(self):
+        with self.srv.connect() as s:
+            s.sendall(b"POST /raw HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nab")
+            data, closed = ft.read_until_close(s, 4)
+        responses, _ = ft.parse_responses(data)
+        self.assertEqual([r.status for r in responses], [408], data)
+        self.assertTrue(closed)
+
+    def test_idle_keepalive_connection_is_closed(self):
+        with self.srv.connect() as s:
+            s.sendall(GET)
+            r, rest = ft.read_response(s)
+            self.assertFalse(r.closes())
+            data, closed = ft.read_until_close(s, 4)
+        self.assertEqual((rest + data, closed), (b"", True))
+
+    def test_max_keepalive_requests(self):
+        with self.srv.connect() as s:
+            s.sendall(GET * 4)
+            data, closed = ft.read_until_close(s, 4)
+        responses, rest = ft.parse_responses(data)
+        self.assertEqual(len(responses), 3, data)
+        self.assertEqual([r.closes() for r in responses], [False, False, True])
+        self.assertEqual(rest, b"")
+        self.assertTrue(closed)
+
+
+if __name__ == "__main__":
+    ft.run()

@@ -1,0 +1,156 @@
+/*
+ * test_static_autoindex.c: src/flared/static_autoindex.c on a real directory:
+ * order (directories first, then by name), HTML escaping and URL encoding of
+ * names, sizes, and what is left out: dotfiles, symlinks (all of them, or only
+ * those leading out of the root), FIFOs and names no request could reach.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "static_internal.h"
+
+static char scratch[PATH_MAX];
+
+static void make_file(const char *rel, const char *text)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/%s", scratch, rel);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    char path[PATH_MAX + 64];
+    snprintf(scratch, sizeof scratch, "/tmp/flared-autoindex-XXXXXX");
+    if (!mkdtemp(scratch)) return -1;
+    const char *dirs[] = {"root", "root/dir", "root/dir/a dir", "root/dir/zdir"};
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/%s", scratch, dirs[i]);
+        if (mkdir(path, 0755) < 0) return -1;
+    }
+    make_file("outside.txt", "secret");
+    make_file("root/dir/b.txt", "abc");
+    make_file("root/dir/<x>&'\".html", "<p>");
+    make_file("root/dir/.hidden", "h");
+    make_file("root/dir/bad\\name", "x");
+    make_file("root/dir/ctl\001name", "x");
+    snprintf(path, sizeof path, "%s/root/dir/in.lnk", scratch);
+    if (symlink("b.txt", path) < 0) return -1;
+    snprintf(path, sizeof path, "%s/root/dir/out.lnk", scratch);
+    if (symlink("../../outside.txt", path) < 0) return -1;
+    snprintf(path, sizeof path, "%s/root/dir/pipe", scratch);
+    if (mkfifo(path, 0644) < 0) return -1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[PATH_MAX + 16];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", scratch);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* The listing of rel as a NUL-terminated string (caller frees). */
+static char *listing(const char *rel, const flared_static_route *st)
+{
+    char path[PATH_MAX + 8];
+    snprintf(path, sizeof path, "%s/root", scratch);
+    int root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    assert_true(root >= 0);
+    int dir = flared_static_open(root, rel, O_RDONLY, false);
+    assert_true(dir >= 0);
+    flare_buf out = FLARE_BUF_INIT;
+    assert_int_equal(flared_static_autoindex(root, dir, rel, st, &out), 0);
+    assert_int_equal(flare_buf_append(&out, "", 1), 0);
+    /* The directory descriptor stays usable: the listing read a duplicate. */
+    struct stat sb;
+    assert_int_equal(fstat(dir, &sb), 0);
+    close(dir);
+    close(root);
+    return out.data;
+}
+
+static void test_default_listing(void **state)
+{
+    (void)state;
+    flared_static_route st = {0};
+    char *html = listing("dir", &st);
+    assert_non_null(strstr(html, "<title>Index of /dir/</title>"));
+    assert_non_null(strstr(html, "<h1>Index of /dir/</h1>"));
+    assert_non_null(strstr(html, "<a href=\"../\">../</a>"));
+    const char *a_dir = strstr(html, "<a href=\"a%20dir/\">a dir/</a>");
+    const char *zdir = strstr(html, "<a href=\"zdir/\">zdir/</a>");
+    const char *odd = strstr(html, "<a href=\"%3Cx%3E&amp;&#39;%22.html\">&lt;x&gt;&amp;&#39;"
+                                   "&quot;.html</a>");
+    const char *b = strstr(html, "<a href=\"b.txt\">b.txt</a></td><td>");
+    assert_non_null(a_dir);
+    assert_non_null(zdir);
+    assert_non_null(odd);
+    assert_non_null(b);
+    /* Directories first, each group sorted by name ('<' sorts before 'b'). */
+    assert_true(a_dir < zdir);
+    assert_true(zdir < odd);
+    assert_true(odd < b);
+    assert_non_null(strstr(b, "</td><td>3</td></tr>"));
+    /* Left out: dotfiles, symlinks, the FIFO and unreachable names. */
+    assert_null(strstr(html, "hidden"));
+    assert_null(strstr(html, "lnk"));
+    assert_null(strstr(html, "pipe"));
+    assert_null(strstr(html, "name"));
+    assert_null(strstr(html, "outside"));
+    free(html);
+}
+
+static void test_listing_with_symlinks_and_dotfiles(void **state)
+{
+    (void)state;
+    flared_static_route st = {.follow_symlinks = true, .hidden_files = true};
+    char *html = listing("dir", &st);
+    assert_non_null(strstr(html, "<a href=\".hidden\">.hidden</a>"));
+    /* A link inside the root is listed with its target's size... */
+    const char *in = strstr(html, "<a href=\"in.lnk\">in.lnk</a>");
+    assert_non_null(in);
+    assert_non_null(strstr(in, "</td><td>3</td></tr>"));
+    /* ...one leading out is not. */
+    assert_null(strstr(html, "out.lnk"));
+    assert_null(strstr(html, "outside"));
+    free(html);
+}
+
+static void test_root_listing(void **state)
+{
+    (void)state;
+    flared_static_route st = {0};
+    char *html = listing("", &st);
+    assert_non_null(strstr(html, "<title>Index of /</title>"));
+    assert_null(strstr(html, "href=\"../\""));
+    assert_non_null(strstr(html, "<a href=\"dir/\">dir/</a>"));
+    free(html);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_default_listing),
+        cmocka_unit_test(test_listing_with_symlinks_and_dotfiles),
+        cmocka_unit_test(test_root_listing),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

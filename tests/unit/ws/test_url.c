@@ -1,0 +1,78 @@
+/*
+ * test_url.c: ws:// and wss:// URL parsing (RFC 6455 §3): default and explicit
+ * ports, IPv6 literals, resource forms, and everything refused (other schemes,
+ * fragments, userinfo, controls, bad ports and hosts).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "flare/ws.h"
+
+static void ok(const char *url, bool secure, const char *host, uint16_t port, bool def,
+               const char *resource)
+{
+    flare_ws_url u;
+    flare_error err;
+    if (flare_ws_url_parse(&u, url, &err) != 0) fail_msg("%s: %s", url, err.message);
+    assert_int_equal(u.secure, secure);
+    assert_string_equal(u.host, host);
+    assert_int_equal(u.port, port);
+    assert_int_equal(u.default_port, def);
+    assert_string_equal(u.resource, resource);
+}
+
+static void test_valid(void **state)
+{
+    (void)state;
+    ok("ws://example.com", false, "example.com", 80, true, "/");
+    ok("ws://example.com/", false, "example.com", 80, true, "/");
+    ok("WSS://Example.com/chat?room=1&x=y", true, "Example.com", 443, true, "/chat?room=1&x=y");
+    ok("ws://127.0.0.1:9001/path/deep", false, "127.0.0.1", 9001, false, "/path/deep");
+    ok("ws://[::1]:8080/x", false, "::1", 8080, false, "/x");
+    ok("ws://[2001:db8::7]", false, "2001:db8::7", 80, true, "/");
+    ok("ws://host:80/", false, "host", 80, true, "/");
+    ok("wss://host:80/", true, "host", 80, false, "/");
+    ok("ws://host?q=1", false, "host", 80, true, "/?q=1");
+    ok("ws://my_host-1.local:65535", false, "my_host-1.local", 65535, false, "/");
+}
+
+static void test_invalid(void **state)
+{
+    (void)state;
+    const char *bad[] = {
+        "http://example.com/", "example.com",       "ws:/example.com",     "ws://",
+        "ws://:80/",           "ws://host:/",       "ws://host:0/",        "ws://host:65536/",
+        "ws://host:12a/",      "ws://host#frag",    "ws://host/p#frag",    "ws://user@host/",
+        "ws://ho st/",         "ws://host/p q",     "ws://host/p\r\nX: y", "ws://[::1/",
+        "ws://[notv6]:80/",    "ws://[127.0.0.1]/", "ws://host:80x/",      "ws://ho%st/",
+        "ws://[::1]x/",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        flare_ws_url u;
+        flare_error err;
+        int rc = flare_ws_url_parse(&u, bad[i], &err);
+        if (rc != FLARE_EURL) fail_msg("accepted or wrong code %d: %s", rc, bad[i]);
+        assert_non_null(strstr(err.message, "ws url"));
+    }
+    flare_ws_url u;
+    assert_int_equal(flare_ws_url_parse(&u, NULL, NULL), FLARE_EINVAL);
+    char longhost[300];
+    memset(longhost, 'a', sizeof longhost);
+    memcpy(longhost, "ws://", 5);
+    longhost[sizeof longhost - 1] = '\0';
+    assert_int_equal(flare_ws_url_parse(&u, longhost, NULL), FLARE_EURL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid),
+        cmocka_unit_test(test_invalid),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
