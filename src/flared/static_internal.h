@@ -205,8 +205,9 @@ typedef enum flared_coding {
 /**
  * Reads the request's Accept-Encoding (RFC 9110 §12.5.3) into order[]: the codings
  * the client accepts (q > 0), best first, ties going to br, then gzip, then
- * identity. Without the field only identity is listed. Returns the count (0 when
- * even identity is refused; the caller then sends identity anyway).
+ * identity; identity not listed (nor covered by "*") ranks last. Without the field
+ * only identity is listed. Returns the count (0 when even identity is refused; the
+ * caller then sends identity anyway).
  */
 size_t flared_static_accept_encoding(const flare_http_request *head,
                                      flared_coding order[FLARED_CODING__COUNT]);
