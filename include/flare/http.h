@@ -16,6 +16,7 @@
 #include "flare/http_parser.h"
 #include "flare/net.h"
 #include "flare/runtime.h"
+#include "flare/tls.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -50,6 +51,7 @@ typedef struct flare_request {
     size_t body_len;
     const flare_sock_addr *peer;  /**< client address (zero for Unix sockets) */
     uint64_t connection_requests; /**< 1 for the first request on this connection */
+    const flare_tls_conn *tls;    /**< the TLS session (SNI, ALPN, version), NULL in clear text */
 } flare_request;
 
 /** A handler fills `resp`; returning a negative value answers 500 instead. */
@@ -78,6 +80,7 @@ typedef struct flare_http_server_stats {
     uint64_t accepted, rejected, requests, active;
     uint64_t responses_by_class[6]; /**< index status/100 (1xx..5xx) */
     uint64_t bytes_in, bytes_out;
+    uint64_t tls_handshakes, tls_failures;
 } flare_http_server_stats;
 
 /** Defaults: 10000 connections, 8 KiB head, 100 headers, 8 KiB URI, 10 MiB body, timeouts
@@ -94,6 +97,13 @@ int flare_http_server_listen(flare_http_server *srv, const char *address, uint16
                              flare_error *err);
 /** Serves an already listening socket (non-blocking is set); the server closes it when done. */
 int flare_http_server_add_listener(flare_http_server *srv, int fd, flare_error *err);
+/**
+ * Serves a listening socket with TLS: every accepted connection handshakes with
+ * `tls` (which must outlive the server) before HTTP starts; the header timeout
+ * bounds the handshake too. A client speaking plain HTTP gets a clear-text 400.
+ */
+int flare_http_server_add_listener_tls(flare_http_server *srv, int fd, flare_tls_server_ctx *tls,
+                                       flare_error *err);
 /**
  * Serves an already connected stream socket (say, one a supervisor passed over, or
  * one end of a socketpair in a test) as if it had been accepted: it is made
@@ -173,6 +183,8 @@ typedef struct flare_http_upgraded {
     flare_sock_addr peer; /**< client address (zero for Unix sockets) */
     const char *pending;  /**< bytes the client sent after the request; valid during the call */
     size_t pending_len;
+    flare_tls_conn *tls; /**< the TLS session to keep using (heap: flare_tls_conn_free then
+                              free() it), or NULL in clear text */
 } flare_http_upgraded;
 
 /** Takes over an upgraded connection; runs on the reactor thread once the 101 is written. */

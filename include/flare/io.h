@@ -51,10 +51,10 @@ typedef struct flare_io_reader {
     flare_io_stream src;
     char *buf;
     size_t cap;
-    size_t start, end;  /* buffered bytes are buf[start..end) */
-    size_t scanned;     /* bytes after start already searched for scan_delim */
-    int scan_delim;     /* -1 when no search is in progress */
-    bool eof;           /* the source returned 0; it is not read again */
+    size_t start, end; /* buffered bytes are buf[start..end) */
+    size_t scanned;    /* bytes after start already searched for scan_delim */
+    int scan_delim;    /* -1 when no search is in progress */
+    bool eof;          /* the source returned 0; it is not read again */
     bool owns_buf;
 } flare_io_reader;
 

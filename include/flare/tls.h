@@ -17,6 +17,7 @@
 
 #include "flare/dns.h"
 #include "flare/error.h"
+#include "flare/runtime.h"
 #include "flare/tcp.h"
 
 #ifdef __cplusplus
@@ -25,7 +26,8 @@ extern "C" {
 
 /** Connect + handshake budget used when flare_tls_client_config.timeout_ms is 0. */
 #define FLARE_TLS_TIMEOUT_MS 30000
-/** Bytes of one session ticket key: 16 name, 32 HMAC-SHA256 key, 32 AES-256 key (nginx's layout). */
+/** Bytes of one session ticket key: 16 name, 32 HMAC-SHA256 key, 32 AES-256 key (nginx's layout).
+ */
 #define FLARE_TLS_TICKET_KEY_LEN 80
 /** Most certificates in one server context. */
 #define FLARE_TLS_MAX_CERTS 64
@@ -58,14 +60,14 @@ typedef struct flare_tls_client_ctx flare_tls_client_ctx;
  * flare_tls_conn_free. Fields are read-only for the caller.
  */
 typedef struct flare_tls_conn {
-    struct ssl_st *ssl;            /**< NULL when not initialised or freed */
-    int fd;                        /**< the socket, -1 when unset */
-    uint32_t want;                 /**< after FLARE_EAGAIN: FLARE_EV_READ or FLARE_EV_WRITE */
-    bool handshake_done;           /**< the handshake completed */
-    bool close_notify_received;    /**< the peer closed the TLS session cleanly */
-    bool failed;                   /**< a fatal error happened: do not shut down, just close */
-    flare_tls_server_ctx *server;  /**< server connections hold a reference; NULL for clients */
-    char *peer_name;               /**< "host port N" for messages (client side), owned */
+    struct ssl_st *ssl;           /**< NULL when not initialised or freed */
+    int fd;                       /**< the socket, -1 when unset */
+    uint32_t want;                /**< after FLARE_EAGAIN: FLARE_EV_READ or FLARE_EV_WRITE */
+    bool handshake_done;          /**< the handshake completed */
+    bool close_notify_received;   /**< the peer closed the TLS session cleanly */
+    bool failed;                  /**< a fatal error happened: do not shut down, just close */
+    flare_tls_server_ctx *server; /**< server connections hold a reference; NULL for clients */
+    char *peer_name;              /**< "host port N" for messages (client side), owned */
 } flare_tls_conn;
 
 /**
@@ -183,7 +185,10 @@ int flare_tls_ticket_key_generate(uint8_t key[FLARE_TLS_TICKET_KEY_LEN], flare_e
  */
 int flare_tls_server_ctx_set_ticket_keys(flare_tls_server_ctx *ctx, const uint8_t *current,
                                          const uint8_t *previous, flare_error *err);
-/** Rotation: current becomes previous, next becomes current, the old previous is wiped. */
+/**
+ * Rotation: current becomes previous, next becomes current, the old previous is wiped.
+ * Passing the key that is already current changes nothing (a repeated broadcast).
+ */
 int flare_tls_server_ctx_rotate_ticket_key(flare_tls_server_ctx *ctx, const uint8_t *next,
                                            flare_error *err);
 
@@ -191,19 +196,19 @@ int flare_tls_server_ctx_rotate_ticket_key(flare_tls_server_ctx *ctx, const uint
 
 /** Configuration of a client context; a zeroed struct (or NULL) means the defaults. */
 typedef struct flare_tls_client_config {
-    const char *ca_file;      /**< PEM CA bundle; with ca_dir NULL too: the system's paths */
-    const char *ca_dir;       /**< hashed CA directory (c_rehash) */
-    const char *cert_file;    /**< client certificate chain for mTLS (with key_file) */
-    const char *key_file;     /**< its private key, unencrypted */
-    const char *const *alpn;  /**< protocols offered, in order of preference */
-    size_t alpn_count;        /**< 0 = no ALPN */
+    const char *ca_file;     /**< PEM CA bundle; with ca_dir NULL too: the system's paths */
+    const char *ca_dir;      /**< hashed CA directory (c_rehash) */
+    const char *cert_file;   /**< client certificate chain for mTLS (with key_file) */
+    const char *key_file;    /**< its private key, unencrypted */
+    const char *const *alpn; /**< protocols offered, in order of preference */
+    size_t alpn_count;       /**< 0 = no ALPN */
     flare_tls_version min_version;
-    flare_tls_verify verify;  /**< FLARE_TLS_VERIFY_NONE requires log (it warns) */
-    int timeout_ms;           /**< one budget for connect + handshake: 0 = FLARE_TLS_TIMEOUT_MS, < 0 = none */
-    int io_timeout_ms;        /**< bound of each read, write, write_all, shutdown: 0 = none */
+    flare_tls_verify verify; /**< FLARE_TLS_VERIFY_NONE requires log (it warns) */
+    int timeout_ms; /**< one budget for connect + handshake: 0 = FLARE_TLS_TIMEOUT_MS, < 0 = none */
+    int io_timeout_ms;              /**< bound of each read, write, write_all, shutdown: 0 = none */
     const flare_resolver *resolver; /**< copied; NULL = getaddrinfo */
     flare_dns_family family;
-    flare_tls_log_fn log;     /**< warnings; NULL = dropped */
+    flare_tls_log_fn log; /**< warnings; NULL = dropped */
     void *log_ctx;
 } flare_tls_client_config;
 
@@ -249,11 +254,9 @@ int flare_tls_stream_start(flare_tls_stream *s, flare_tls_client_ctx *ctx, flare
  */
 ssize_t flare_tls_stream_read(flare_tls_stream *s, void *buf, size_t len, flare_error *err);
 /** Writes at least one byte (one or more records) and returns the count, waiting as needed. */
-ssize_t flare_tls_stream_write(flare_tls_stream *s, const void *buf, size_t len,
-                               flare_error *err);
+ssize_t flare_tls_stream_write(flare_tls_stream *s, const void *buf, size_t len, flare_error *err);
 /** Writes all len bytes under one deadline (io_timeout_ms from the call, and deadline_ms). */
-int flare_tls_stream_write_all(flare_tls_stream *s, const void *buf, size_t len,
-                               flare_error *err);
+int flare_tls_stream_write_all(flare_tls_stream *s, const void *buf, size_t len, flare_error *err);
 /** Sends close_notify (waiting at most the I/O bound); the socket stays open until close. */
 int flare_tls_stream_shutdown(flare_tls_stream *s, flare_error *err);
 /** Frees the TLS state and closes the socket; tries one non-blocking close_notify first. */

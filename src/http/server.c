@@ -107,6 +107,7 @@ void flare_http_server_free(flare_http_server *srv)
         close(srv->listeners[i]);
     }
     free(srv->listeners);
+    free(srv->listener_tls);
     for (size_t i = 0; i < srv->route_count; i++) {
         route *rt = &srv->routes[i];
         bool shared_host = false;
@@ -179,7 +180,8 @@ static void reject(int fd)
 }
 
 /* Every new connection, accepted or adopted, passes here. */
-static int admit(flare_http_server *srv, int fd, const flare_sock_addr *peer, flare_error *err)
+static int admit(flare_http_server *srv, int fd, const flare_sock_addr *peer,
+                 flare_tls_server_ctx *tls, flare_error *err)
 {
     if (srv->stats.active >= srv->cfg.max_connections) {
         srv->stats.rejected++;
@@ -188,7 +190,7 @@ static int admit(flare_http_server *srv, int fd, const flare_sock_addr *peer, fl
                                "http server: %zu connections open (max_connections): answered 503",
                                srv->cfg.max_connections);
     }
-    return flare_http__conn_accept(srv, fd, peer, err);
+    return flare_http__conn_accept(srv, fd, peer, tls, err);
 }
 
 static void on_listener(flare_reactor *r, int fd, uint32_t events, void *data)
@@ -196,6 +198,9 @@ static void on_listener(flare_reactor *r, int fd, uint32_t events, void *data)
     flare_http_server *srv = data;
     (void)r;
     (void)events;
+    flare_tls_server_ctx *tls = NULL;
+    for (size_t i = 0; i < srv->listener_count; i++)
+        if (srv->listeners[i] == fd) tls = srv->listener_tls[i];
     while (srv->accepting) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof ss;
@@ -214,7 +219,7 @@ static void on_listener(flare_reactor *r, int fd, uint32_t events, void *data)
             int one = 1;
             setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         }
-        admit(srv, cfd, &peer, NULL);
+        admit(srv, cfd, &peer, tls, NULL);
     }
 }
 
@@ -226,17 +231,27 @@ static void on_retry_accept(flare_timer *t, void *data)
         on_listener(srv->reactor, srv->listeners[i], FLARE_EV_READ, srv);
 }
 
-int flare_http_server_add_listener(flare_http_server *srv, int fd, flare_error *err)
+int flare_http_server_add_listener_tls(flare_http_server *srv, int fd, flare_tls_server_ctx *tls,
+                                       flare_error *err)
 {
     int *l = realloc(srv->listeners, (srv->listener_count + 1) * sizeof *l);
     if (!l) return flare_error_set(err, FLARE_ENOMEM, 0, "http server: out of memory");
     srv->listeners = l;
+    flare_tls_server_ctx **t = realloc(srv->listener_tls, (srv->listener_count + 1) * sizeof *t);
+    if (!t) return flare_error_set(err, FLARE_ENOMEM, 0, "http server: out of memory");
+    srv->listener_tls = t;
     int rc = flare_socket_set_nonblocking(fd, true, err);
     if (rc < 0) return rc;
     rc = flare_reactor_add(srv->reactor, fd, FLARE_EV_READ, on_listener, srv, err);
     if (rc < 0) return rc;
+    srv->listener_tls[srv->listener_count] = tls;
     srv->listeners[srv->listener_count++] = fd;
     return 0;
+}
+
+int flare_http_server_add_listener(flare_http_server *srv, int fd, flare_error *err)
+{
+    return flare_http_server_add_listener_tls(srv, fd, NULL, err);
 }
 
 int flare_http_server_adopt_connection(flare_http_server *srv, int fd, const flare_sock_addr *peer,
@@ -254,7 +269,7 @@ int flare_http_server_adopt_connection(flare_http_server *srv, int fd, const fla
         return rc;
     }
     flare_sock_addr none = {0};
-    return admit(srv, fd, peer ? peer : &none, err);
+    return admit(srv, fd, peer ? peer : &none, NULL, err);
 }
 
 int flare_http_server_listen(flare_http_server *srv, const char *address, uint16_t *port_out,

@@ -19,7 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum phase { PH_HEAD, PH_BODY, PH_LINGER };
+enum phase { PH_TLS, PH_HEAD, PH_BODY, PH_LINGER };
 enum { PR_NEED_INPUT, PR_OUTPUT };
 enum { FL_DONE, FL_BLOCKED, FL_ERROR };
 enum { BODY_DONE, BODY_NEED_INPUT, BODY_FAILED };
@@ -33,6 +33,8 @@ enum wait { W_NONE, W_HEAD, W_BODY, W_WRITE, W_KEEPALIVE, W_LINGER };
 /* Bytes a lingering close discards before giving up on the client. */
 #define LINGER_DISCARD_MAX (1u << 20)
 #define NO_ROUTE           SIZE_MAX
+/* Bytes of a file read per step when it cannot go out with sendfile (TLS). */
+#define FILE_READ_STEP (64u * 1024)
 
 struct conn {
     flare_http_server *srv;
@@ -73,6 +75,7 @@ struct conn {
     int file_fd;
     off_t file_offset;
     uint64_t file_left;
+    flare_tls_conn *tls;              /* NULL in clear text */
     flare_http_upgrade_fn upgrade_fn; /* set by a 101: hand over once the output is written */
     void *upgrade_data;
 };
@@ -444,7 +447,8 @@ static void dispatch(conn *c)
                           .body = c->body_ptr ? c->body_ptr : "",
                           .body_len = c->body_len,
                           .peer = &c->peer,
-                          .connection_requests = c->requests};
+                          .connection_requests = c->requests,
+                          .tls = c->tls};
     split_target(&c->req, &view);
     host_of(&c->req, &view);
     if (c->pre_status) {
@@ -564,22 +568,55 @@ static int process(conn *c)
 
 /* ------------------------------------------------------------- I/O */
 
+/* Sends once: a count, FLARE_EAGAIN, or another negative code. */
+static ssize_t send_some(conn *c, const void *p, size_t len)
+{
+    if (c->tls) return flare_tls_conn_write(c->tls, p, len, NULL);
+    ssize_t n;
+    do
+        n = send(c->fd, p, len, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) return errno == EAGAIN ? FLARE_EAGAIN : FLARE_ECONNRESET;
+    return n;
+}
+
+/* TLS cannot use sendfile (no kernel TLS here): the next piece of the file becomes
+ * ordinary output. Returns false when the file cannot be read as promised. */
+static bool refill_from_file(conn *c)
+{
+    size_t step = c->file_left < FILE_READ_STEP ? (size_t)c->file_left : FILE_READ_STEP;
+    take_out(c);
+    if (flare_buf_reserve(&c->out, step) < 0) return false;
+    ssize_t n;
+    do
+        n = pread(c->file_fd, c->out.data + c->out.len, step, c->file_offset);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0) return false; /* error, or the file shrank: the framing cannot be kept */
+    c->out.len += (size_t)n;
+    c->file_offset += n;
+    c->file_left -= (uint64_t)n;
+    return true;
+}
+
 static int flush(conn *c)
 {
     flare_http_server *srv = c->srv;
+again:
     while (pending_out(c)) {
         size_t want = pending_out(c);
-        ssize_t n = send(c->fd, c->out.data + c->out_sent, want, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return errno == EAGAIN ? FL_BLOCKED : FL_ERROR;
-        }
+        ssize_t n = send_some(c, c->out.data + c->out_sent, want);
+        if (n < 0) return n == FLARE_EAGAIN ? FL_BLOCKED : FL_ERROR;
         c->out_sent += (size_t)n;
         c->progress = true;
         srv->stats.bytes_out += (uint64_t)n;
-        if ((size_t)n < want) return FL_BLOCKED; /* the socket buffer is full: wait for EPOLLOUT */
+        /* The socket buffer is full: wait for EPOLLOUT (TLS counts whole records). */
+        if ((size_t)n < want && !c->tls) return FL_BLOCKED;
     }
     c->out.len = c->out_sent = 0;
+    if (c->tls && c->file_left) {
+        if (!refill_from_file(c)) return FL_ERROR;
+        goto again;
+    }
     while (c->file_left) {
         size_t chunk = c->file_left < SENDFILE_CHUNK ? (size_t)c->file_left : SENDFILE_CHUNK;
         ssize_t n = sendfile(c->fd, c->file_fd, &c->file_offset, chunk);
@@ -623,26 +660,35 @@ static ssize_t read_some(conn *c)
         room = c->in_cap - c->in_len;
     }
     ssize_t n;
-    do
-        n = recv(c->fd, dst, room, 0);
-    while (n < 0 && errno == EINTR);
-    if (n < 0) return errno == EAGAIN ? FLARE_EAGAIN : FLARE_ECONNRESET;
-    if (n == 0) return FLARE_ECLOSED;
+    if (c->tls) {
+        n = flare_tls_conn_read(c->tls, dst, room, NULL);
+        if (n < 0) return n;
+    } else {
+        do
+            n = recv(c->fd, dst, room, 0);
+        while (n < 0 && errno == EINTR);
+        if (n < 0) return errno == EAGAIN ? FLARE_EAGAIN : FLARE_ECONNRESET;
+        if (n == 0) return FLARE_ECLOSED;
+    }
     c->srv->stats.bytes_in += (uint64_t)n;
     c->progress = true;
     if (into_body)
         c->body.len += (size_t)n;
     else
         c->in_len += (size_t)n;
-    /* A short read drained the socket; the next edge says when more arrives. */
-    if ((size_t)n < room && !c->saw_hup) c->may_read = false;
+    /* A short read drained the socket; the next edge says when more arrives. With TLS,
+     * OpenSSL knows whether decrypted or unread bytes remain. */
+    bool drained = c->tls ? !flare_tls_conn_has_pending(c->tls) : (size_t)n < room;
+    if (drained && !c->saw_hup) c->may_read = false;
     return n;
 }
 
 static void start_linger(conn *c)
 {
     /* RFC 9112 §9.6: close the write side first, then drain what the client still
-     * sends, so a reset does not destroy the response before the client reads it. */
+     * sends, so a reset does not destroy the response before the client reads it.
+     * TLS says goodbye with close_notify first (RFC 8446 §6.1). */
+    if (c->tls) flare_tls_conn_shutdown(c->tls, NULL);
     shutdown(c->fd, SHUT_WR);
     c->phase = PH_LINGER;
     c->discarded = 0;
@@ -674,7 +720,8 @@ static void retire(conn *c, bool keep_fd);
 /* The 101 is written: the socket and the bytes after the request go to the new owner. */
 static void hand_over(conn *c)
 {
-    flare_http_upgraded up = {.fd = c->fd, .peer = c->peer};
+    flare_http_upgraded up = {.fd = c->fd, .peer = c->peer, .tls = c->tls};
+    c->tls = NULL; /* the new owner keeps the session */
     if (c->block && c->in_len > c->start) {
         up.pending = c->in + c->start;
         up.pending_len = c->in_len - c->start;
@@ -690,9 +737,42 @@ static void hand_over(conn *c)
     retire(c, true);
 }
 
+/* A plain-HTTP request on a TLS port gets a clear-text answer, as nginx's 497 does. */
+static void refuse_plain_http(conn *c)
+{
+    static const char answer[] = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
+                                 "Content-Length: 37\r\nConnection: close\r\n\r\n"
+                                 "plain HTTP request sent to TLS port\r\n";
+    ssize_t n = send(c->fd, answer, sizeof answer - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)n;
+}
+
+/* Advances the TLS handshake; true when HTTP may start. */
+static bool handshake(conn *c)
+{
+    flare_http_server *srv = c->srv;
+    int rc = flare_tls_conn_handshake(c->tls, NULL);
+    if (rc == 0) {
+        srv->stats.tls_handshakes++;
+        c->phase = PH_HEAD;
+        c->may_read = true; /* the request may have come with the Finished message */
+        return true;
+    }
+    if (rc == FLARE_EAGAIN) {
+        wait_input(c); /* the header deadline bounds the handshake as well */
+        return false;
+    }
+    srv->stats.tls_failures++;
+    if (rc == FLARE_EPROTO) refuse_plain_http(c);
+    c->tls->failed = true;
+    flare_http__conn_close(c);
+    return false;
+}
+
 static void drive(conn *c)
 {
     for (;;) {
+        if (c->phase == PH_TLS && !handshake(c)) return;
         if (c->phase == PH_LINGER) {
             linger(c);
             return;
@@ -720,7 +800,7 @@ static void drive(conn *c)
             continue;
         }
         if (pr == PR_OUTPUT) continue;
-        if (c->srv->stopping && idle(c) && (c->requests > 0 || !c->may_read)) {
+        if (c->srv->stopping && idle(c) && c->requests > 0) {
             flare_http__conn_close(c); /* graceful stop: no new request on this connection */
             return;
         }
@@ -771,7 +851,7 @@ static void on_event(flare_reactor *r, int fd, uint32_t events, void *data)
 /* --------------------------------------------------------- lifecycle */
 
 int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_addr *peer,
-                            flare_error *err)
+                            flare_tls_server_ctx *tls, flare_error *err)
 {
     conn *c = srv->free_conns;
     if (c)
@@ -790,8 +870,23 @@ int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_add
     c->phase = PH_HEAD;
     c->route_index = NO_ROUTE;
     flare_timer_init(&c->timer, on_timeout, c);
+    if (tls) {
+        c->tls = malloc(sizeof *c->tls);
+        if (!c->tls || flare_tls_conn_init_server(c->tls, tls, fd, err) < 0) {
+            free(c->tls);
+            close(fd);
+            c->next = srv->free_conns;
+            srv->free_conns = c;
+            return err ? err->code : FLARE_ETLS;
+        }
+        c->phase = PH_TLS;
+    }
     int rc = flare_reactor_add(srv->reactor, fd, FLARE_EV_READ | FLARE_EV_WRITE, on_event, c, err);
     if (rc < 0) {
+        if (c->tls) {
+            flare_tls_conn_free(c->tls);
+            free(c->tls);
+        }
         close(fd);
         c->next = srv->free_conns;
         srv->free_conns = c;
@@ -817,6 +912,11 @@ static void retire(conn *c, bool keep_fd)
         close(c->fd);
     }
     if (c->file_fd >= 0) close(c->file_fd);
+    if (c->tls) {
+        flare_tls_conn_free(c->tls);
+        free(c->tls);
+        c->tls = NULL;
+    }
     release_buffers(c);
     if (c->prev)
         c->prev->next = c->next;
@@ -839,13 +939,9 @@ void flare_http__conn_stop(conn *c)
 {
     /* In flight: its response will carry Connection: close (dispatch sees srv->stopping),
      * and drive closes it when it next goes idle. */
-    if (!idle(c)) return;
-    /* A connection not yet read from is served when its request is already waiting in
-     * the socket (it must not be lost); one that has sent nothing is closed. */
-    char probe;
-    if (c->requests == 0 && recv(c->fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT) > 0) {
-        c->may_read = true;
-        return;
-    }
-    flare_http__conn_close(c);
+    /* Idle keep-alive connections close now. A connection that has not sent its first
+     * request yet is served (with Connection: close): its client connected to be
+     * answered, and closing it would lose the request it is sending. The header
+     * timeout and the drain deadline bound how long it may take. */
+    if (idle(c) && c->requests > 0) flare_http__conn_close(c);
 }

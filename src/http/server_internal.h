@@ -57,6 +57,7 @@ struct flare_http_server {
     flare_http_server_config cfg;
     flare_http_limits limits;
     int *listeners;
+    flare_tls_server_ctx **listener_tls; /* parallel to listeners: NULL for clear text */
     size_t listener_count;
     bool accepting;
     bool stopping;
@@ -98,6 +99,7 @@ int flare_http__error_response(flare_buf *out, int status, const char *http_date
 /* server_conn.c */
 /* Registers a connected non-blocking socket; on failure it is closed. */
 int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_addr *peer,
+                            flare_tls_server_ctx *tls,
                             flare_error *err);
 void flare_http__conn_close(conn *c);
 /* During stop: closes the connection if idle, else marks it to close after its response. */

@@ -62,8 +62,7 @@ void flare_io_reader_consume(flare_io_reader *r, size_t n)
 
 static int check_reader(const flare_io_reader *r, flare_error *err)
 {
-    if (!r || !r->buf)
-        return flare_error_set(err, FLARE_EINVAL, 0, "io reader: not initialised");
+    if (!r || !r->buf) return flare_error_set(err, FLARE_EINVAL, 0, "io reader: not initialised");
     return 0;
 }
 
@@ -150,8 +149,7 @@ int flare_io_reader_read_exact(flare_io_reader *r, void *buf, size_t len, flare_
         if (n < 0) return (int)n;
         if (n == 0)
             return flare_error_set(err, FLARE_ECLOSED, 0,
-                                   "io read_exact: end of stream after %zu of %zu bytes", got,
-                                   len);
+                                   "io read_exact: end of stream after %zu of %zu bytes", got, len);
         got += (size_t)n;
     }
     return 0;

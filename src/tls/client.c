@@ -56,8 +56,9 @@ static int check_client_config(const flare_tls_client_config *cfg, flare_error *
         return flare_error_set(err, FLARE_EINVAL, 0,
                                "tls client: verify none needs a log callback for its warning");
     if (!cfg->cert_file != !cfg->key_file)
-        return flare_error_set(err, FLARE_EINVAL, 0,
-                               "tls client: a client certificate needs both cert_file and key_file");
+        return flare_error_set(
+            err, FLARE_EINVAL, 0,
+            "tls client: a client certificate needs both cert_file and key_file");
     if (cfg->io_timeout_ms < 0)
         return flare_error_set(err, FLARE_EINVAL, 0, "tls client: negative io_timeout_ms %d",
                                cfg->io_timeout_ms);
@@ -156,7 +157,7 @@ int flare_tls_conn_init_client(flare_tls_conn *c, flare_tls_client_ctx *ctx, int
     c->fd = -1;
     if (!ctx || !host || fd < 0)
         return flare_error_set(err, FLARE_EINVAL, 0, "tls connect: %s",
-                               !ctx ? "client context is NULL"
+                               !ctx    ? "client context is NULL"
                                : !host ? "host is NULL"
                                        : "fd is negative");
     char name[FLARE_HOSTNAME_MAX + 1];
@@ -264,9 +265,9 @@ int flare_tls_stream_start(flare_tls_stream *s, flare_tls_client_ctx *ctx, flare
         if (tcp) flare_tcp_stream_close(tcp);
         if (s) stream_reset(s);
         return flare_error_set(err, FLARE_EINVAL, 0, "tls handshake: %s",
-                               !s     ? "stream is NULL"
-                               : !tcp ? "tcp stream is NULL"
-                               : !ctx ? "client context is NULL"
+                               !s      ? "stream is NULL"
+                               : !tcp  ? "tcp stream is NULL"
+                               : !ctx  ? "client context is NULL"
                                : !host ? "host is NULL"
                                        : "tcp stream is not open");
     }
@@ -360,15 +361,13 @@ static ssize_t write_some(flare_tls_stream *s, const void *buf, size_t len, uint
     }
 }
 
-ssize_t flare_tls_stream_write(flare_tls_stream *s, const void *buf, size_t len,
-                               flare_error *err)
+ssize_t flare_tls_stream_write(flare_tls_stream *s, const void *buf, size_t len, flare_error *err)
 {
     if (check_stream(s, "write", err) < 0) return FLARE_EINVAL;
     return write_some(s, buf, len, op_deadline(s), err);
 }
 
-int flare_tls_stream_write_all(flare_tls_stream *s, const void *buf, size_t len,
-                               flare_error *err)
+int flare_tls_stream_write_all(flare_tls_stream *s, const void *buf, size_t len, flare_error *err)
 {
     if (check_stream(s, "write", err) < 0) return FLARE_EINVAL;
     if (!buf && len > 0) return flare_error_set(err, FLARE_EINVAL, 0, "tls write: buffer is NULL");

@@ -78,8 +78,8 @@ static int fail(flare_tls_conn *c, int ret, int sys_errno, const char *op, flare
     if (reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
         ERR_clear_error();
         return flare_error_set(err, FLARE_ECLOSED, 0,
-                               "tls %s with %s: connection closed without close_notify%s", op,
-                               peer, when);
+                               "tls %s with %s: connection closed without close_notify%s", op, peer,
+                               when);
     }
     char text[128];
     tls_error_text(text, sizeof text);

@@ -63,8 +63,8 @@ int tls_alpn_encode(const char *const *list, size_t count, unsigned char **out, 
     *out_len = 0;
     if (count == 0) return 0;
     if (!list || count > FLARE_TLS_MAX_ALPN)
-        return flare_error_set(err, FLARE_EINVAL, 0, "tls alpn: %zu protocols (give 1..%d)",
-                               count, FLARE_TLS_MAX_ALPN);
+        return flare_error_set(err, FLARE_EINVAL, 0, "tls alpn: %zu protocols (give 1..%d)", count,
+                               FLARE_TLS_MAX_ALPN);
     size_t total = 0;
     for (size_t i = 0; i < count; i++) {
         size_t n = list[i] ? strlen(list[i]) : 0;
@@ -98,8 +98,7 @@ int tls_check_readable(const char *path, const char *what, flare_error *err)
     return 0;
 }
 
-int tls_load_cert_pair(SSL_CTX *ctx, const char *cert_file, const char *key_file,
-                       flare_error *err)
+int tls_load_cert_pair(SSL_CTX *ctx, const char *cert_file, const char *key_file, flare_error *err)
 {
     char text[160];
     int rc = tls_check_readable(cert_file, "certificate", err);
@@ -119,8 +118,8 @@ int tls_load_cert_pair(SSL_CTX *ctx, const char *cert_file, const char *key_file
     if (!key) {
         tls_error_text(text, sizeof text);
         return flare_error_set(err, FLARE_ECONFIG, 0,
-                               "tls key file %s: not an unencrypted PEM private key (%s)",
-                               key_file, text);
+                               "tls key file %s: not an unencrypted PEM private key (%s)", key_file,
+                               text);
     }
     /* SSL_CTX_use_PrivateKey refuses a key whose public half is not the leaf's. */
     rc = SSL_CTX_use_PrivateKey(ctx, key);

@@ -116,7 +116,8 @@ int flare_tls_server_ctx_select(const flare_tls_server_ctx *ctx, const char *nam
             const char *n = ctx->certs[i].names[j];
             if (n[0] != '*' && strlen(n) == len && strncasecmp(n, name, len) == 0) return (int)i;
         }
-    /* "*.example.com" covers exactly one label: a.example.com, not example.com or a.b.example.com. */
+    /* "*.example.com" covers exactly one label: a.example.com, not example.com or a.b.example.com.
+     */
     const char *dot = memchr(name, '.', len);
     if (!dot || dot == name) return 0;
     size_t suffix_len = len - (size_t)(dot - name);
@@ -273,8 +274,8 @@ int flare_tls_server_ctx_new(flare_tls_server_ctx **out, const flare_tls_server_
     unsigned char sid_ctx[32];
     if (!ctx->certs || session_id_context(cfg, sid_ctx) < 0)
         rc = flare_error_set(err, FLARE_ENOMEM, 0, "tls server: out of memory");
-    if (rc == 0) rc = tls_alpn_encode(cfg->alpn, cfg->alpn_count, &ctx->alpn_wire,
-                                      &ctx->alpn_wire_len, err);
+    if (rc == 0)
+        rc = tls_alpn_encode(cfg->alpn, cfg->alpn_count, &ctx->alpn_wire, &ctx->alpn_wire_len, err);
     /* Until a master shares its keys, a random one lets this process resume its own. */
     if (rc == 0 && ctx->tickets) rc = tls_ticket_random(&ctx->ticket_current, err);
     for (size_t i = 0; rc == 0 && i < cfg->cert_count; i++) {

@@ -54,8 +54,7 @@ static int on_ticket_key(SSL *ssl, unsigned char key_name[16], unsigned char *iv
     } else {
         if (memcmp(key_name, key->name, sizeof key->name) != 0) {
             key = &ctx->ticket_previous;
-            if (!ctx->has_previous || memcmp(key_name, key->name, sizeof key->name) != 0)
-                return 0;
+            if (!ctx->has_previous || memcmp(key_name, key->name, sizeof key->name) != 0) return 0;
             result = 2;
         }
         if (EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, key->aes_key, iv) != 1) return -1;

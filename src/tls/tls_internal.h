@@ -18,7 +18,8 @@
  */
 #define TLS_READ_BUFFER_LEN (16384 + 5 + 256)
 
-/* TLS 1.2 suites: ECDHE key exchange, AEAD only (no CBC, no RSA kx); TLS 1.3 suites are all AEAD. */
+/* TLS 1.2 suites: ECDHE key exchange, AEAD only (no CBC, no RSA kx); TLS 1.3 suites are all AEAD.
+ */
 #define TLS12_CIPHER_LIST "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL"
 
 struct tls_ticket_key {
@@ -62,8 +63,7 @@ struct flare_tls_client_ctx {
 int tls_apply_policy(SSL_CTX *ctx, flare_tls_version min_version, flare_error *err);
 int tls_alpn_encode(const char *const *list, size_t count, unsigned char **out, size_t *out_len,
                     flare_error *err);
-int tls_load_cert_pair(SSL_CTX *ctx, const char *cert_file, const char *key_file,
-                       flare_error *err);
+int tls_load_cert_pair(SSL_CTX *ctx, const char *cert_file, const char *key_file, flare_error *err);
 int tls_check_readable(const char *path, const char *what, flare_error *err);
 void tls_error_text(char *out, size_t cap);
 void tls_log(flare_tls_log_fn log, void *log_ctx, const char *fmt, ...)

@@ -203,8 +203,8 @@ static void test_alpn_negotiated(void **state)
     const char *server_alpn[] = {"http/1.1"};
     flare_tls_cert_config cc = {pki_path(&pki, "server.pem"), pki_path(&pki, "server.key"), NULL,
                                 0};
-    flare_tls_server_config scfg = {.certs = &cc, .cert_count = 1, .alpn = server_alpn,
-                                    .alpn_count = 1};
+    flare_tls_server_config scfg = {
+        .certs = &cc, .cert_count = 1, .alpn = server_alpn, .alpn_count = 1};
     flare_tls_server_ctx *ctx;
     flare_error err;
     assert_int_equal(flare_tls_server_ctx_new(&ctx, &scfg, &err), 0);

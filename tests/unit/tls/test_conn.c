@@ -255,9 +255,8 @@ static void test_context_outlives_its_creator(void **state)
     struct pair p;
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, p.fds), 0);
     assert_int_equal(flare_tls_conn_init_server(&p.server, ctx, p.fds[1], NULL), 0);
-    assert_int_equal(flare_tls_conn_init_client(&p.client, client_ctx, p.fds[0], "localhost", 443,
-                                                NULL),
-                     0);
+    assert_int_equal(
+        flare_tls_conn_init_client(&p.client, client_ctx, p.fds[0], "localhost", 443, NULL), 0);
     flare_tls_server_ctx_free(ctx); /* a reload dropped it; the connection keeps a reference */
     pump_handshake(&p);
     flare_error err;
@@ -275,8 +274,7 @@ static void test_invalid_use(void **state)
     assert_null(c.ssl);
     assert_int_equal(flare_tls_conn_init_server(&c, server_ctx, -1, &err), FLARE_EINVAL);
     assert_int_equal(flare_tls_conn_init_server(NULL, server_ctx, 3, &err), FLARE_EINVAL);
-    assert_int_equal(flare_tls_conn_init_client(&c, client_ctx, 3, NULL, 443, &err),
-                     FLARE_EINVAL);
+    assert_int_equal(flare_tls_conn_init_client(&c, client_ctx, 3, NULL, 443, &err), FLARE_EINVAL);
     assert_int_equal(flare_tls_conn_init_client(&c, client_ctx, 3, "bad_name!", 443, &err),
                      FLARE_EHOSTNAME);
     char buf[4];

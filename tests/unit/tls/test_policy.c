@@ -50,8 +50,8 @@ static void refused_by_server(const raw_opts *client, const char *server_must_sa
                               const char *control_version, const char *control_cipher)
 {
     raw_server control;
-    raw_server_start(&control, pki_path(&pki, "rsa.pem"), pki_path(&pki, "rsa.key"),
-                     TLS1_VERSION, 0, NULL, true);
+    raw_server_start(&control, pki_path(&pki, "rsa.pem"), pki_path(&pki, "rsa.key"), TLS1_VERSION,
+                     0, NULL, true);
     raw_result r;
     raw_client(control.port, client, &r);
     raw_server_join(&control);
@@ -141,8 +141,8 @@ static void test_server_refuses_renegotiation(void **state)
     raw_opts o = {.max_version = TLS1_2_VERSION, .renegotiate = true};
     /* Control: a server that allows it renegotiates with this very client. */
     raw_server control;
-    raw_server_start_ex(&control, pki_path(&pki, "rsa.pem"), pki_path(&pki, "rsa.key"), 0, 0,
-                        NULL, false, RAW_ALLOW_CLIENT_RENEG);
+    raw_server_start_ex(&control, pki_path(&pki, "rsa.pem"), pki_path(&pki, "rsa.key"), 0, 0, NULL,
+                        false, RAW_ALLOW_CLIENT_RENEG);
     raw_result r;
     raw_client(control.port, &o, &r);
     raw_server_join(&control);
@@ -164,8 +164,10 @@ static void test_server_refuses_renegotiation(void **state)
 
 static int client_against(raw_server *rs, flare_tls_version min, flare_error *err)
 {
-    flare_tls_client_config cfg = {.ca_file = pki_path(&pki, "ca.pem"), .timeout_ms = 5000,
-                                   .io_timeout_ms = 5000, .min_version = min};
+    flare_tls_client_config cfg = {.ca_file = pki_path(&pki, "ca.pem"),
+                                   .timeout_ms = 5000,
+                                   .io_timeout_ms = 5000,
+                                   .min_version = min};
     flare_tls_stream s;
     int rc = flare_tls_connect(&s, "127.0.0.1", rs->port, &cfg, err);
     if (rc == 0) flare_tls_stream_close(&s);
@@ -197,8 +199,8 @@ static void test_client_refuses_old_servers(void **state)
     assert_non_null(strstr(err.message, "127.0.0.1"));
 
     control_server(0, TLS1_2_VERSION, "AES128-SHA:ECDHE-RSA-AES128-SHA");
-    raw_server_start(&rs, pki_path(&pki, "rsa.pem"), pki_path(&pki, "rsa.key"), 0,
-                     TLS1_2_VERSION, "AES128-SHA:ECDHE-RSA-AES128-SHA", true);
+    raw_server_start(&rs, pki_path(&pki, "rsa.pem"), pki_path(&pki, "rsa.key"), 0, TLS1_2_VERSION,
+                     "AES128-SHA:ECDHE-RSA-AES128-SHA", true);
     assert_int_equal(client_against(&rs, FLARE_TLS_1_2, &err), FLARE_ETLS);
 }
 
@@ -218,8 +220,8 @@ static void test_client_refuses_server_renegotiation(void **state)
 
     raw_server_start_ex(&rs, pki_path(&pki, "rsa.pem"), pki_path(&pki, "rsa.key"), 0,
                         TLS1_2_VERSION, NULL, false, RAW_RENEGOTIATE | RAW_ALLOW_CLIENT_RENEG);
-    flare_tls_client_config cfg = {.ca_file = pki_path(&pki, "ca.pem"), .timeout_ms = 5000,
-                                   .io_timeout_ms = 5000};
+    flare_tls_client_config cfg = {
+        .ca_file = pki_path(&pki, "ca.pem"), .timeout_ms = 5000, .io_timeout_ms = 5000};
     flare_tls_stream s;
     flare_error err;
     assert_int_equal(flare_tls_connect(&s, "127.0.0.1", rs.port, &cfg, &err), 0);
@@ -238,13 +240,13 @@ static void test_client_min_version(void **state)
 {
     flare_error err;
     raw_server rs;
-    raw_server_start(&rs, pki_path(&pki, "rsa.pem"), pki_path(&pki, "rsa.key"), 0,
-                     TLS1_2_VERSION, NULL, false);
+    raw_server_start(&rs, pki_path(&pki, "rsa.pem"), pki_path(&pki, "rsa.key"), 0, TLS1_2_VERSION,
+                     NULL, false);
     assert_int_equal(client_against(&rs, FLARE_TLS_1_2, &err), 0);
     assert_string_equal(rs.version, "TLSv1.2");
     assert_memory_equal(rs.cipher, "ECDHE-RSA-", 10);
-    raw_server_start(&rs, pki_path(&pki, "rsa.pem"), pki_path(&pki, "rsa.key"), 0,
-                     TLS1_2_VERSION, NULL, false);
+    raw_server_start(&rs, pki_path(&pki, "rsa.pem"), pki_path(&pki, "rsa.key"), 0, TLS1_2_VERSION,
+                     NULL, false);
     assert_int_equal(client_against(&rs, FLARE_TLS_1_3, &err), FLARE_ETLS);
 }
 
@@ -289,8 +291,8 @@ static void test_alpn_lists_are_validated(void **state)
     const char *many[FLARE_TLS_MAX_ALPN + 1];
     for (size_t i = 0; i < FLARE_N_ELEMENTS(many); i++)
         many[i] = "h2";
-    flare_tls_client_config cfg = {.ca_file = pki_path(&pki, "ca.pem"), .alpn = too_long,
-                                   .alpn_count = 1};
+    flare_tls_client_config cfg = {
+        .ca_file = pki_path(&pki, "ca.pem"), .alpn = too_long, .alpn_count = 1};
     assert_int_equal(flare_tls_client_ctx_new(&ctx, &cfg, &err), FLARE_EINVAL);
     cfg.alpn = has_null;
     cfg.alpn_count = 2;

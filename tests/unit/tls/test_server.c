@@ -154,15 +154,15 @@ static void test_select_rules(void **state)
     flare_error err;
     assert_int_equal(flare_tls_server_ctx_new(&ctx, &cfg, &err), 0);
 #define SEL(s) flare_tls_server_ctx_select(ctx, s, strlen(s))
-    assert_int_equal(SEL("exact.example.com"), 1); /* case-insensitive */
+    assert_int_equal(SEL("exact.example.com"), 1);  /* case-insensitive */
     assert_int_equal(SEL("EXACT.EXAMPLE.COM."), 1); /* trailing dot */
     assert_int_equal(SEL("b.example.com"), 1);      /* wildcard */
     assert_int_equal(SEL("a.example.com"), 2);      /* an exact name beats an earlier wildcard */
     assert_int_equal(SEL("x.wild.example.com"), 2);
     assert_int_equal(SEL("shop.test"), 2);
-    assert_int_equal(SEL("example.com"), 0);       /* the wildcard needs one label */
-    assert_int_equal(SEL("a.b.example.com"), 0);   /* ...and only one */
-    assert_int_equal(SEL(".example.com"), 0);      /* an empty label is no label */
+    assert_int_equal(SEL("example.com"), 0);     /* the wildcard needs one label */
+    assert_int_equal(SEL("a.b.example.com"), 0); /* ...and only one */
+    assert_int_equal(SEL(".example.com"), 0);    /* an empty label is no label */
     assert_int_equal(SEL("localhost"), 0);
     assert_int_equal(SEL(""), 0);
     assert_int_equal(flare_tls_server_ctx_select(ctx, NULL, 3), 0);
@@ -198,7 +198,8 @@ static void test_alpn_server_preference(void **state)
     cfg.alpn = only_h2;
     connect_ok(srv.port, "localhost", &cfg, NULL, 0);
     ts_join(&srv);
-    assert_string_equal(srv.results[0].alpn, "http/1.1"); /* ours first, though the client prefers h2 */
+    assert_string_equal(srv.results[0].alpn,
+                        "http/1.1"); /* ours first, though the client prefers h2 */
     assert_string_equal(srv.results[1].alpn, "h2");
     flare_tls_server_ctx_free(ctx);
 }
@@ -231,8 +232,8 @@ static void test_alpn_no_overlap_is_fatal(void **state)
 static flare_tls_server_ctx *mtls_ctx(void)
 {
     flare_tls_cert_config c = cert("server.pem");
-    flare_tls_server_config cfg = {.certs = &c, .cert_count = 1,
-                                   .client_ca = pki_path(&pki, "ca.pem")};
+    flare_tls_server_config cfg = {
+        .certs = &c, .cert_count = 1, .client_ca = pki_path(&pki, "ca.pem")};
     flare_tls_server_ctx *ctx;
     flare_error err;
     if (flare_tls_server_ctx_new(&ctx, &cfg, &err) < 0) fail_msg("ctx: %s", err.message);
@@ -319,27 +320,30 @@ static void test_config_errors(void **state)
     expect_config_error(&(flare_tls_server_config){.certs = &c, .cert_count = 1}, FLARE_ECONFIG,
                         "f*.test");
     c = cert("server.pem");
-    expect_config_error(&(flare_tls_server_config){.certs = &c, .cert_count = 1,
+    expect_config_error(&(flare_tls_server_config){.certs = &c,
+                                                   .cert_count = 1,
                                                    .client_ca = pki_path(&pki, "no-ca.pem")},
                         FLARE_ECONFIG, "no-ca.pem");
-    expect_config_error(&(flare_tls_server_config){.certs = &c, .cert_count = 1,
+    expect_config_error(&(flare_tls_server_config){.certs = &c,
+                                                   .cert_count = 1,
                                                    .min_version = (flare_tls_version)3},
                         FLARE_EINVAL, "min_version");
     static const char *empty_alpn[] = {""};
-    expect_config_error(&(flare_tls_server_config){.certs = &c, .cert_count = 1,
-                                                   .alpn = empty_alpn, .alpn_count = 1},
-                        FLARE_EINVAL, "alpn");
-    expect_config_error(&(flare_tls_server_config){.certs = &c, .cert_count = 1,
-                                                   .session_timeout_s = -1},
-                        FLARE_EINVAL, NULL);
+    expect_config_error(
+        &(flare_tls_server_config){
+            .certs = &c, .cert_count = 1, .alpn = empty_alpn, .alpn_count = 1},
+        FLARE_EINVAL, "alpn");
+    expect_config_error(
+        &(flare_tls_server_config){.certs = &c, .cert_count = 1, .session_timeout_s = -1},
+        FLARE_EINVAL, NULL);
 }
 
 static void test_expired_certificate_is_logged(void **state)
 {
     char log[1024] = "";
     flare_tls_cert_config c = cert("expired.pem");
-    flare_tls_server_config cfg = {.certs = &c, .cert_count = 1, .log = capture_log,
-                                   .log_ctx = log};
+    flare_tls_server_config cfg = {
+        .certs = &c, .cert_count = 1, .log = capture_log, .log_ctx = log};
     flare_tls_server_ctx *ctx;
     flare_error err;
     assert_int_equal(flare_tls_server_ctx_new(&ctx, &cfg, &err), 0);

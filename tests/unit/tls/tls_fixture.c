@@ -101,9 +101,8 @@ static int write_pair(const tls_pki *pki, const char *name, X509 *cert, EVP_PKEY
 }
 
 /* Makes name.pem/name.key signed by (issuer, issuer_key). */
-static int leaf(const tls_pki *pki, const char *name, EVP_PKEY *key, const char *cn,
-                X509 *issuer, EVP_PKEY *issuer_key, long from, long to, const char *san,
-                const char *eku)
+static int leaf(const tls_pki *pki, const char *name, EVP_PKEY *key, const char *cn, X509 *issuer,
+                EVP_PKEY *issuer_key, long from, long to, const char *san, const char *eku)
 {
     if (!key) return -1;
     X509 *x = make_cert(key, cn, issuer, issuer_key, from, to, false, san, eku);
@@ -119,11 +118,10 @@ int pki_create(tls_pki *pki)
     if (!mkdtemp(pki->dir)) return -1;
     static const char local_san[] = "DNS:localhost,IP:127.0.0.1,IP:::1";
     EVP_PKEY *ca_key = EVP_EC_gen("P-256"), *rogue_key = EVP_EC_gen("P-256");
-    X509 *ca = ca_key ? make_cert(ca_key, "flare test CA", NULL, NULL, -1, 30, true, NULL, NULL)
-                      : NULL;
-    X509 *rogue = rogue_key ? make_cert(rogue_key, "rogue CA", NULL, NULL, -1, 30, true, NULL,
-                                        NULL)
-                            : NULL;
+    X509 *ca =
+        ca_key ? make_cert(ca_key, "flare test CA", NULL, NULL, -1, 30, true, NULL, NULL) : NULL;
+    X509 *rogue =
+        rogue_key ? make_cert(rogue_key, "rogue CA", NULL, NULL, -1, 30, true, NULL, NULL) : NULL;
     int rc = ca && rogue ? 0 : -1;
     if (rc == 0) rc = write_pair(pki, "ca", ca, ca_key);
     if (rc == 0) rc = write_pair(pki, "rogue_ca", rogue, rogue_key);
@@ -134,11 +132,11 @@ int pki_create(tls_pki *pki)
         rc = leaf(pki, "other", EVP_EC_gen("P-256"), "other.test", ca, ca_key, -1, 30,
                   "DNS:other.test,DNS:*.wild.test", "serverAuth");
     if (rc == 0)
-        rc = leaf(pki, "expired", EVP_EC_gen("P-256"), "localhost", ca, ca_key, -30, -1,
-                  local_san, "serverAuth");
+        rc = leaf(pki, "expired", EVP_EC_gen("P-256"), "localhost", ca, ca_key, -30, -1, local_san,
+                  "serverAuth");
     if (rc == 0)
-        rc = leaf(pki, "client", EVP_EC_gen("P-256"), "flare test client", ca, ca_key, -1, 30,
-                  NULL, "clientAuth");
+        rc = leaf(pki, "client", EVP_EC_gen("P-256"), "flare test client", ca, ca_key, -1, 30, NULL,
+                  "clientAuth");
     if (rc == 0)
         rc = leaf(pki, "rsa", EVP_RSA_gen(2048), "localhost", ca, ca_key, -1, 30, local_san,
                   "serverAuth");
@@ -155,8 +153,8 @@ int pki_create(tls_pki *pki)
         FILE *out = fopen(pki_path(pki, "encrypted.key"), "w");
         char pass[] = "secret";
         rc = k && out &&
-                     PEM_write_PrivateKey(out, k, EVP_aes_256_cbc(), (unsigned char *)pass, 6,
-                                          NULL, NULL)
+                     PEM_write_PrivateKey(out, k, EVP_aes_256_cbc(), (unsigned char *)pass, 6, NULL,
+                                          NULL)
                  ? 0
                  : -1;
         if (out) fclose(out);
@@ -262,9 +260,9 @@ static void drive(struct ts_conn *c)
             ssize_t n = flare_tls_conn_write(&c->tls, c->out, c->out_len, &err);
             if (n == FLARE_EAGAIN) return;
             if (n < 0) {
-            finish(c, (int)n, &err);
-            return;
-        }
+                finish(c, (int)n, &err);
+                return;
+            }
             memmove(c->out, c->out + n, c->out_len - (size_t)n);
             c->out_len -= (size_t)n;
         }
@@ -413,8 +411,8 @@ static void apply_bounds(SSL_CTX *ctx, int min_version, int max_version, const c
 static int dial(const char *host, uint16_t port)
 {
     flare_tcp_stream s;
-    flare_tcp_connect_options o = {.timeout_ms = 5000, .recv_timeout_ms = 5000,
-                                   .send_timeout_ms = 5000};
+    flare_tcp_connect_options o = {
+        .timeout_ms = 5000, .recv_timeout_ms = 5000, .send_timeout_ms = 5000};
     flare_error err;
     if (flare_tcp_connect(&s, host, port, &o, &err) < 0) fail_msg("dial: %s", err.message);
     return flare_tcp_stream_detach(&s);
@@ -533,7 +531,8 @@ void raw_server_start_ex(raw_server *s, const char *cert, const char *key, int m
     s->ctx = SSL_CTX_new(TLS_server_method());
     assert_non_null(s->ctx);
     apply_bounds(s->ctx, min_version, max_version, ciphers, seclevel0);
-    if (flags & RAW_ALLOW_CLIENT_RENEG) SSL_CTX_set_options(s->ctx, SSL_OP_ALLOW_CLIENT_RENEGOTIATION);
+    if (flags & RAW_ALLOW_CLIENT_RENEG)
+        SSL_CTX_set_options(s->ctx, SSL_OP_ALLOW_CLIENT_RENEGOTIATION);
     assert_int_equal(SSL_CTX_use_certificate_chain_file(s->ctx, cert), 1);
     assert_int_equal(SSL_CTX_use_PrivateKey_file(s->ctx, key, SSL_FILETYPE_PEM), 1);
     flare_error err;

@@ -48,7 +48,7 @@ const char *pki_path(const tls_pki *pki, const char *file);
 
 /** What the server saw on one connection. */
 typedef struct ts_result {
-    int rc;              /* 0: ended by the client's close_notify; else the failing code */
+    int rc; /* 0: ended by the client's close_notify; else the failing code */
     char error[FLARE_ERROR_MESSAGE_MAX];
     bool handshake_done;
     bool has_sni;
@@ -90,26 +90,26 @@ flare_tls_server_ctx *ts_simple_ctx(const tls_pki *pki, const char *name);
 /* ------------------------------------------------------ raw OpenSSL peers */
 
 typedef struct raw_opts {
-    const char *host;        /* address to dial, default 127.0.0.1 */
-    const char *sni;         /* NULL = none */
-    int min_version;         /* 0 = OpenSSL default */
-    int max_version;         /* 0 = OpenSSL default */
-    const char *ciphers;     /* TLS <= 1.2 list, NULL = default */
-    bool seclevel0;          /* allow what OpenSSL 3 refuses by default (TLS 1.1...) */
-    const char *cert, *key;  /* client certificate */
-    SSL_SESSION *session;    /* resume this */
-    bool renegotiate;        /* after the first echo, ask for a renegotiation (TLS 1.2) */
-    bool second_ping;        /* after the first echo, one more (lets the server renegotiate) */
+    const char *host;       /* address to dial, default 127.0.0.1 */
+    const char *sni;        /* NULL = none */
+    int min_version;        /* 0 = OpenSSL default */
+    int max_version;        /* 0 = OpenSSL default */
+    const char *ciphers;    /* TLS <= 1.2 list, NULL = default */
+    bool seclevel0;         /* allow what OpenSSL 3 refuses by default (TLS 1.1...) */
+    const char *cert, *key; /* client certificate */
+    SSL_SESSION *session;   /* resume this */
+    bool renegotiate;       /* after the first echo, ask for a renegotiation (TLS 1.2) */
+    bool second_ping;       /* after the first echo, one more (lets the server renegotiate) */
 } raw_opts;
 
 typedef struct raw_result {
-    bool ok;                 /* handshake and one echo round trip succeeded */
+    bool ok; /* handshake and one echo round trip succeeded */
     char error[256];
     bool reused;
-    SSL_SESSION *session;    /* owned by the caller: SSL_SESSION_free */
+    SSL_SESSION *session; /* owned by the caller: SSL_SESSION_free */
     char version[16];
     char cipher[64];
-    int reneg_reason;        /* OpenSSL reason of the failure after renegotiate, 0 if none */
+    int reneg_reason; /* OpenSSL reason of the failure after renegotiate, 0 if none */
 } raw_result;
 
 /** A blocking raw OpenSSL client: handshake, echo "ping", shutdown. */
@@ -128,8 +128,8 @@ typedef struct raw_server {
     pthread_t thread;
     SSL_CTX *ctx;
     int flags;
-    bool renegotiated;       /* RAW_RENEGOTIATE: the renegotiation completed */
-    int reason;              /* OpenSSL reason of the last failure, 0 if none */
+    bool renegotiated; /* RAW_RENEGOTIATE: the renegotiation completed */
+    int reason;        /* OpenSSL reason of the last failure, 0 if none */
     bool ok;
     char error[256];
     char version[16];
