@@ -1,0 +1,3 @@
+module flared.bench/goplaintext
+
+go 1.19
