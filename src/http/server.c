@@ -136,7 +136,8 @@ void flare_http_server_free(flare_http_server *srv)
 
 size_t flare_http__block_bytes(const flare_http_server *srv)
 {
-    return srv->cfg.max_headers * sizeof(flare_http_header) + srv->in_block_size;
+    return FLARE_HTTP_BLOCK_REQ_BYTES + srv->cfg.max_headers * sizeof(flare_http_header) +
+           srv->in_block_size;
 }
 
 char *flare_http__block_get(flare_http_server *srv)

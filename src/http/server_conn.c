@@ -61,9 +61,9 @@ struct conn {
     flare_buf out;
     size_t out_sent;
     uint64_t requests;
-    flare_http_request req;
-    size_t route_index; /* into srv->routes (which may move as routes are added) */
-    int pre_status;     /* 0: call the handler; else answer this status */
+    flare_http_request *req; /* in the input block: per-request state idles in the pool */
+    size_t route_index;      /* into srv->routes (which may move as routes are added) */
+    int pre_status;          /* 0: call the handler; else answer this status */
     uint64_t content_length, body_limit;
     flare_http_chunked dec;
     flare_buf body;
@@ -95,8 +95,11 @@ static bool take_block(conn *c)
     flare_http_server *srv = c->srv;
     c->block = flare_http__block_get(srv);
     if (!c->block) return false;
-    c->headers = (flare_http_header *)(void *)c->block;
-    c->in = c->block + srv->cfg.max_headers * sizeof(flare_http_header);
+    /* Layout: the parsed request, its header array, then the input bytes. */
+    c->req = (flare_http_request *)(void *)c->block;
+    c->headers = (flare_http_header *)(void *)(c->block + FLARE_HTTP_BLOCK_REQ_BYTES);
+    c->in =
+        c->block + FLARE_HTTP_BLOCK_REQ_BYTES + srv->cfg.max_headers * sizeof(flare_http_header);
     c->in_cap = srv->in_block_size;
     c->in_len = c->start = c->last_len = 0;
     return true;
@@ -280,7 +283,7 @@ static void dispatch(conn *c);
 static bool begin_request(conn *c)
 {
     flare_http_server *srv = c->srv;
-    flare_http_request *req = &c->req;
+    flare_http_request *req = c->req;
     c->requests++;
     srv->stats.requests++;
     c->pre_status = 0;
@@ -442,15 +445,15 @@ static void dispatch(conn *c)
     flare_response *resp = &srv->resp;
     const route *rt = conn_route(c);
     flare_http__response_reset(resp);
-    flare_request view = {.head = &c->req,
-                          .method = (flare_http_method)c->req.method_id,
+    flare_request view = {.head = c->req,
+                          .method = (flare_http_method)c->req->method_id,
                           .body = c->body_ptr ? c->body_ptr : "",
                           .body_len = c->body_len,
                           .peer = &c->peer,
                           .connection_requests = c->requests,
                           .tls = c->tls};
-    split_target(&c->req, &view);
-    host_of(&c->req, &view);
+    split_target(c->req, &view);
+    host_of(c->req, &view);
     if (c->pre_status) {
         answer_builtin(c, resp);
     } else if (rt->handler(&view, resp, rt->userdata) < 0) {
@@ -459,7 +462,7 @@ static void dispatch(conn *c)
         builtin_text(resp, 500);
     }
     bool upgrading = resp->status == 101 && resp->upgrade_fn && !c->closing;
-    bool closing = !upgrading && (c->closing || !c->req.keep_alive || resp->close ||
+    bool closing = !upgrading && (c->closing || !c->req->keep_alive || resp->close ||
                                   srv->stopping || c->requests >= srv->cfg.max_keepalive_requests);
     if (upgrading) {
         c->upgrade_fn = resp->upgrade_fn;
@@ -468,11 +471,11 @@ static void dispatch(conn *c)
         flare_http__response_reset(resp); /* 101 without a new protocol to switch to */
         builtin_text(resp, 500);
     }
-    bool head_only = c->req.method_id == FLARE_METHOD_HEAD;
+    bool head_only = c->req->method_id == FLARE_METHOD_HEAD;
     take_out(c);
     int rc = flare_http__response_serialize(
         resp, &c->out, flare_reactor_clock(srv->reactor)->http_date, srv->cfg.server_name,
-        head_only, closing, c->req.minor_version == 0 && !closing);
+        head_only, closing, c->req->minor_version == 0 && !closing);
     if (rc < 0)
         closing = true; /* nothing of this response went out: end after the earlier ones */
     else
@@ -532,11 +535,11 @@ static int process(conn *c)
         if (c->phase == PH_HEAD) {
             if (!c->block || c->in_len == c->start) return PR_NEED_INPUT;
             size_t avail = c->in_len - c->start;
-            c->req.headers = c->headers;
-            c->req.max_headers_capacity = srv->cfg.max_headers;
+            c->req->headers = c->headers;
+            c->req->max_headers_capacity = srv->cfg.max_headers;
             int status = 400;
             ssize_t n = flare_http_parse_request(c->in + c->start, avail, c->last_len, &srv->limits,
-                                                 &c->req, &status);
+                                                 c->req, &status);
             if (n == FLARE_EINCOMPLETE) {
                 c->last_len = avail;
                 if (c->in_len == c->in_cap && c->start > 0) {

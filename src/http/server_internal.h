@@ -49,6 +49,8 @@ typedef struct ptr_pool {
 /* Output buffers up to this capacity go back to the pool; larger ones are freed. */
 #define FLARE_HTTP_POOLED_OUT_MAX (64 * 1024)
 #define FLARE_HTTP_OUT_POOL       1024
+/* Room for the parsed request at the start of an input block (keeps what follows aligned). */
+#define FLARE_HTTP_BLOCK_REQ_BYTES ((sizeof(flare_http_request) + 15) & ~(size_t)15)
 /* Upper bound on max_headers: the header array is part of every pooled input block. */
 #define FLARE_HTTP_MAX_HEADERS_LIMIT 1000
 
@@ -99,8 +101,7 @@ int flare_http__error_response(flare_buf *out, int status, const char *http_date
 /* server_conn.c */
 /* Registers a connected non-blocking socket; on failure it is closed. */
 int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_addr *peer,
-                            flare_tls_server_ctx *tls,
-                            flare_error *err);
+                            flare_tls_server_ctx *tls, flare_error *err);
 void flare_http__conn_close(conn *c);
 /* During stop: closes the connection if idle, else marks it to close after its response. */
 void flare_http__conn_stop(conn *c);
