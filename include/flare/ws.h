@@ -3,8 +3,10 @@
  * The pieces are separable: a stateless frame codec, SIMD masking, an
  * incremental UTF-8 validator, a message assembler (flare_ws_parser) that
  * enforces every receive rule and names the close code to send, server-side
- * handshake checks over a parsed HTTP request, zlib compression, and a blocking
- * client. Nothing here allocates per frame; buffers are per connection.
+ * handshake checks over a parsed HTTP request, zlib compression, a blocking
+ * client, and non-blocking server connections on the reactor, entered from an
+ * HTTP handler with flare_ws_upgrade. Nothing here allocates per frame; buffers
+ * are per connection.
  */
 #ifndef FLARE_WS_H
 #define FLARE_WS_H
@@ -15,7 +17,9 @@
 #include <sys/types.h>
 
 #include "flare/error.h"
+#include "flare/http.h"
 #include "flare/http_parser.h"
+#include "flare/net.h"
 #include "flare/runtime.h"
 
 #ifdef __cplusplus
@@ -352,6 +356,161 @@ int flare_ws_handshake_response(const flare_ws_handshake *hs, flare_buf *out);
 int flare_ws_accept_key(const char *key, size_t key_len, char out[FLARE_WS_ACCEPT_LEN + 1]);
 /** True when key is base64 (with padding) of exactly 16 bytes (RFC 6455 §4.1). */
 bool flare_ws_key_valid(const char *key, size_t key_len);
+
+/* ---------------------------------------------------- server connections */
+
+/*
+ * A server connection runs on the reactor that served the upgrade request, with
+ * one timer on its timing wheel. It never blocks: sends queue frames into a
+ * per-connection output buffer. While more than max_output bytes wait there, the
+ * connection stops reading (TCP pushes back on the peer) and sends of messages
+ * fail with FLARE_EAGAIN until on_drain says the queue emptied. Control frames
+ * (pongs, pings, close) are always queued.
+ *
+ * Closing (RFC 6455 §7): when the peer sends a close frame, it is answered with
+ * the same code and the TCP connection is closed once that is written. A close we
+ * start (flare_ws_conn_close, the idle timeout, a rule the peer broke: 1002, 1007
+ * or 1009 from the parser) waits up to close_timeout for the peer's close frame.
+ * Our side is shut down (FIN) as soon as our close frame is written, so the
+ * server ends the TCP connection first (§7.1.1); the socket is closed once both
+ * close frames have been exchanged, the peer's FIN arrives, or close_timeout
+ * passes, after reading what is pending so the peer gets no reset. After a
+ * protocol error nothing more the peer sends is interpreted (its FIN or the
+ * timeout ends the connection). Nothing is sent after our close frame.
+ *
+ * Liveness: with a ping interval, a ping (8 bytes of sequence number) goes out
+ * that often; when its pong does not come back within pong_timeout, a close
+ * frame with 1001 is sent as a courtesy and the connection is dropped at once
+ * (a peer that answers no ping will not answer a close either). The idle timeout
+ * counts time without a data message in either direction (pings and pongs do
+ * not count) and starts a normal close with 1001.
+ */
+
+/** Counters of a flare_ws_group (for status pages); updated on the reactor thread. */
+typedef struct flare_ws_stats {
+    uint64_t active;          /**< connections open now */
+    uint64_t opened;          /**< connections opened so far */
+    uint64_t messages_in;     /**< whole messages received */
+    uint64_t messages_out;    /**< messages queued for sending */
+    uint64_t bytes_in;        /**< bytes read from sockets, frame headers included */
+    uint64_t bytes_out;       /**< bytes written to sockets */
+    uint64_t protocol_errors; /**< connections failed by a peer's broken rule (1002/1007/1009) */
+    uint64_t timeouts;        /**< pong, idle and close-handshake timeouts */
+} flare_ws_stats;
+
+/** One server-side WebSocket connection (opaque). */
+typedef struct flare_ws_conn flare_ws_conn;
+
+/**
+ * The connections of one reactor that share counters and can be closed together
+ * (a graceful drain). Zero it before use; it must outlive its connections. Only
+ * `stats` may be read; the rest is private.
+ */
+typedef struct flare_ws_group {
+    flare_ws_stats stats;
+    flare_ws_conn *first; /* private: the open connections */
+} flare_ws_group;
+
+/** The connection is open (after the 101); sends made here go out first. */
+typedef void (*flare_ws_open_fn)(flare_ws_conn *c, void *userdata);
+/** A whole message (TEXT, valid UTF-8, or BINARY); data is valid during the call only. */
+typedef void (*flare_ws_message_fn)(flare_ws_conn *c, flare_ws_opcode opcode, const char *data,
+                                    size_t len, void *userdata);
+/**
+ * The connection is gone; c is freed when this returns. `code` is the peer's
+ * close code when it sent a close frame first (1005 when the frame had none),
+ * else the code we closed with (1002/1007/1009 for the peer's errors, 1001 for
+ * timeouts), or 1006 when the TCP connection ended without a close frame.
+ */
+typedef void (*flare_ws_close_fn)(flare_ws_conn *c, uint16_t code, const char *reason,
+                                  size_t reason_len, void *userdata);
+/** The output queue emptied after a send had failed with FLARE_EAGAIN. */
+typedef void (*flare_ws_drain_fn)(flare_ws_conn *c, void *userdata);
+
+/** How a server connection behaves; a zeroed field takes its default. */
+typedef struct flare_ws_conn_config {
+    uint64_t max_message;      /**< received message limit, decompressed (1009); 0 = 16 MiB */
+    uint32_t ping_interval_ms; /**< send a ping this often; 0 = never */
+    uint32_t pong_timeout_ms;  /**< drop the connection when a ping is not answered; 0 = 10 s */
+    uint32_t close_timeout_ms; /**< wait for the peer's close frame and FIN; 0 = 5 s */
+    uint32_t idle_timeout_ms;  /**< close (1001) after no data message either way; 0 = never */
+    size_t max_output;         /**< queued output bound for backpressure; 0 = 1 MiB */
+    int compression_level;     /**< zlib level 1..9 when permessage-deflate is on; 0 = zlib's */
+    bool echo;                 /**< send every message back with its type (before on_message) */
+    flare_ws_open_fn on_open;
+    flare_ws_message_fn on_message;
+    flare_ws_close_fn on_close;
+    flare_ws_drain_fn on_drain;
+    void *userdata;        /**< passed to the callbacks until flare_ws_conn_set_userdata */
+    flare_ws_group *group; /**< counters and close-all; NULL = none */
+} flare_ws_conn_config;
+
+/**
+ * Answers a WebSocket upgrade from inside an HTTP handler (RFC 6455 §4.2.2).
+ * A request without `Upgrade: websocket` gets 426 with `Upgrade: websocket` and
+ * `Sec-WebSocket-Version: 13`; otherwise flare_ws_server_handshake decides: 400
+ * (a malformed handshake), 403 (Origin not allowed) or 426 (version). A rejection
+ * fills resp (status, headers, a text body) and returns its status. An accepted
+ * handshake sets 101 with its headers and arranges for a connection with cfg to
+ * take over the socket once the 101 is written, and returns 0. A negative result
+ * (FLARE_EINVAL, FLARE_ENOMEM) is for the handler to return (500). cfg is copied;
+ * hs_opts need only live during the call, except that the chosen subprotocol
+ * string is referenced by the connection. Call on the reactor's thread.
+ */
+int flare_ws_upgrade(const flare_request *req, flare_response *resp,
+                     const flare_ws_server_options *hs_opts, const flare_ws_conn_config *cfg,
+                     flare_error *err);
+/**
+ * Runs a WebSocket connection over a socket handed over after a 101 (for callers
+ * that do their own handshake; flare_ws_upgrade uses it). deflate: the negotiated
+ * permessage-deflate parameters, NULL when off. subprotocol is referenced, not
+ * copied. The connection owns up->fd (and up->tls, for wss) from this call on,
+ * closing it on failure too.
+ * on_open runs before this returns; the pending bytes are read as WebSocket input.
+ */
+int flare_ws_conn_open(flare_reactor *r, const flare_http_upgraded *up,
+                       const flare_ws_conn_config *cfg, const flare_ws_deflate_params *deflate,
+                       const char *subprotocol, flare_error *err);
+/**
+ * Queues a TEXT (must be UTF-8, else FLARE_EINVAL) or BINARY message, compressed
+ * when permessage-deflate is on. FLARE_EAGAIN when max_output bytes already wait
+ * (nothing queued; on_drain follows), FLARE_ECLOSED once a close was sent or the
+ * connection is ending, FLARE_ENOMEM. A message is queued whole even when it takes
+ * the queue over the bound.
+ */
+int flare_ws_conn_send(flare_ws_conn *c, flare_ws_opcode opcode, const void *data, size_t len,
+                       flare_error *err);
+/** flare_ws_conn_send of a TEXT message. */
+int flare_ws_conn_send_text(flare_ws_conn *c, const char *text, size_t len, flare_error *err);
+/** flare_ws_conn_send of a BINARY message. */
+int flare_ws_conn_send_binary(flare_ws_conn *c, const void *data, size_t len, flare_error *err);
+/** Queues a ping with up to 125 bytes of payload (its pong is not tracked). */
+int flare_ws_conn_ping(flare_ws_conn *c, const void *data, size_t len, flare_error *err);
+/**
+ * Starts the close handshake: code 0 sends none (and no reason), else it must
+ * pass flare_ws_close_code_valid; reason must be UTF-8 (cut to 123 bytes).
+ * Returns 0 (also when a close was already under way) or FLARE_EINVAL.
+ */
+int flare_ws_conn_close(flare_ws_conn *c, unsigned code, const char *reason, flare_error *err);
+/** The callbacks' userdata of this connection. */
+void *flare_ws_conn_userdata(const flare_ws_conn *c);
+/** Replaces the callbacks' userdata of this connection (say, per-connection state in on_open). */
+void flare_ws_conn_set_userdata(flare_ws_conn *c, void *userdata);
+/** The client's address (zero for Unix sockets). */
+const flare_sock_addr *flare_ws_conn_peer(const flare_ws_conn *c);
+/** The negotiated subprotocol, NULL when none. */
+const char *flare_ws_conn_subprotocol(const flare_ws_conn *c);
+/** The permessage-deflate parameters in force, NULL when compression is off. */
+const flare_ws_deflate_params *flare_ws_conn_deflate(const flare_ws_conn *c);
+/** Bytes queued and not yet written. */
+size_t flare_ws_conn_output_pending(const flare_ws_conn *c);
+/** Starts the close handshake on every connection of the group (say, 1001 on shutdown). */
+void flare_ws_group_close_all(flare_ws_group *g, unsigned code, const char *reason);
+/**
+ * Closes every connection of the group at once, without a close handshake
+ * (on_close sees 1006): for tearing down before the reactor is freed.
+ */
+void flare_ws_group_abort_all(flare_ws_group *g);
 
 /* ----------------------------------------------------------------- client */
 

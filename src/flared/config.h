@@ -63,6 +63,38 @@ typedef enum flared_listener_kind {
     FLARED_LISTENER_UNIX = 1, /**< a Unix stream socket: flared_listener.unix_path */
 } flared_listener_kind;
 
+/** Most certificates in one listener's `tls` block (the tls layer's limit). */
+#define FLARED_TLS_CERTS_MAX 64
+/** Most protocols in one `alpn` list (the tls layer's limit). */
+#define FLARED_TLS_ALPN_MAX 16
+
+/** Lowest TLS version a listener accepts (`min_version`). */
+typedef enum flared_tls_version {
+    FLARED_TLS_1_2 = 0, /**< "1.2": TLS 1.2 and 1.3 (default) */
+    FLARED_TLS_1_3 = 1, /**< "1.3": TLS 1.3 only */
+} flared_tls_version;
+
+/** One entry of `certificates`: a checked certificate chain and its key. */
+typedef struct flared_tls_cert {
+    const char *cert;         /**< absolute path of the PEM chain, leaf first */
+    const char *key;          /**< absolute path of its unencrypted PEM private key */
+    const char *const *names; /**< lower-cased SNI names ("a.example", "*.example") */
+    size_t name_count;        /**< 0: the certificate's own DNS subjectAltNames */
+    unsigned line, column;    /**< where the entry is written */
+} flared_tls_cert;
+
+/** A listener's `tls` block: the listener speaks HTTPS (and wss://). */
+typedef struct flared_tls {
+    const flared_tls_cert *certs; /**< 1..FLARED_TLS_CERTS_MAX; certs[0] is the default */
+    size_t cert_count;
+    flared_tls_version min_version; /**< default FLARED_TLS_1_2 */
+    const char *const *alpn;        /**< protocols, most preferred first; default "http/1.1" */
+    size_t alpn_count;              /**< 0 (`alpn: []`): no ALPN */
+    const char *client_ca; /**< absolute path of a PEM CA bundle: client certificates required */
+    bool session_tickets;  /**< resumption by tickets, keys shared by workers; default true */
+    unsigned line, column; /**< where the block is written */
+} flared_tls;
+
 /** One listening socket. */
 typedef struct flared_listener {
     flared_listener_kind kind;
@@ -71,6 +103,7 @@ typedef struct flared_listener {
     const char *unix_path; /**< FLARED_LISTENER_UNIX only: absolute, <= FLARED_UNIX_PATH_MAX */
     bool reuseport;        /**< SO_REUSEPORT (inet only); default false */
     int backlog;           /**< listen(2) backlog, 1..65535; default 4096 */
+    const flared_tls *tls; /**< the `tls` block, or NULL for clear text */
     unsigned line, column; /**< where the listener is written, for later messages */
 } flared_listener;
 
@@ -98,12 +131,13 @@ typedef struct flared_header {
 
 /** What a route does. */
 typedef enum flared_route_type {
-    FLARED_ROUTE_TEXT = 0,     /**< a fixed response body */
-    FLARED_ROUTE_REDIRECT = 1, /**< a redirect with a Location */
-    FLARED_ROUTE_ECHO = 2,     /**< a description of the request (or its raw body) */
-    FLARED_ROUTE_STATIC = 3,   /**< files under a directory */
-    FLARED_ROUTE_STATUS = 4,   /**< server status (no settings yet) */
-    FLARED_ROUTE_HEALTH = 5,   /**< health check (no settings yet) */
+    FLARED_ROUTE_TEXT = 0,      /**< a fixed response body */
+    FLARED_ROUTE_REDIRECT = 1,  /**< a redirect with a Location */
+    FLARED_ROUTE_ECHO = 2,      /**< a description of the request (or its raw body) */
+    FLARED_ROUTE_STATIC = 3,    /**< files under a directory */
+    FLARED_ROUTE_STATUS = 4,    /**< server status (no settings yet) */
+    FLARED_ROUTE_HEALTH = 5,    /**< health check (no settings yet) */
+    FLARED_ROUTE_WEBSOCKET = 6, /**< WebSocket upgrades (RFC 6455), echoed */
 } flared_route_type;
 
 /** Settings of a text route. */
@@ -160,6 +194,32 @@ typedef struct flared_static_route {
     size_t mime_type_count;
 } flared_static_route;
 
+/** What a websocket route does with messages. */
+typedef enum flared_websocket_mode {
+    FLARED_WEBSOCKET_ECHO = 0, /**< send every message back with its type */
+} flared_websocket_mode;
+
+/** Settings of a websocket route; durations in ms, 0 = off where noted. */
+typedef struct flared_websocket_route {
+    flared_websocket_mode mode; /**< default echo */
+    uint64_t max_message;       /**< received message limit in bytes; default 16 MiB */
+    uint64_t ping_interval_ms;  /**< 0 = no pings; default 30 s */
+    uint64_t pong_timeout_ms;   /**< default 10 s */
+    uint64_t close_timeout_ms;  /**< close handshake; default 5 s */
+    uint64_t idle_timeout_ms;   /**< 0 = none; default 5 min */
+    uint64_t max_output;        /**< queued output before reading pauses; default 1 MiB */
+    const char *const *origins; /**< allowed Origin values; none = any */
+    size_t origin_count;
+    const char *const *subprotocols; /**< offered subprotocols, most preferred first */
+    size_t subprotocol_count;
+    bool deflate;                    /**< accept permessage-deflate; default false */
+    int deflate_level;               /**< zlib level 1..9; default 6 */
+    bool server_no_context_takeover; /**< reset our compressor after each message */
+    bool client_no_context_takeover; /**< ask clients to reset theirs */
+    unsigned server_max_window_bits; /**< 9..15; default 15 */
+    unsigned client_max_window_bits; /**< 8..15 asked of clients that allow it; 0 = none */
+} flared_websocket_route;
+
 /** One route: a path (exact, or a prefix when it ends in '/') and what to do there. */
 typedef struct flared_route {
     const char *path;                 /**< starts with '/' */
@@ -178,6 +238,7 @@ typedef struct flared_route {
         flared_redirect_route redirect;
         flared_echo_route echo;
         flared_static_route static_files;
+        flared_websocket_route websocket;
     } u;                   /**< settings of `type`; status and health have none yet */
     unsigned line, column; /**< where the route is written */
 } flared_route;

@@ -2,9 +2,11 @@
  * config_listen.c: the `listeners` list. An address is an IP literal and port
  * (parsed by the net layer, so the daemon and libflare agree on the syntax) or
  * "unix:" and an absolute socket path. Two listeners never share an address,
- * except port 0, which asks the kernel for a fresh port each time.
+ * except port 0, which asks the kernel for a fresh port each time. A `tls`
+ * block (config_tls.c) makes the listener serve HTTPS.
  */
 #include "config_internal.h"
+#include "config_tls.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -14,8 +16,8 @@
 #define MAX_LISTENERS   1024
 #define DEFAULT_BACKLOG 4096
 
-static const char *const listener_keys[] = {"address", "reuseport", "backlog", NULL};
-enum { K_ADDRESS, K_REUSEPORT, K_BACKLOG };
+static const char *const listener_keys[] = {"address", "reuseport", "backlog", "tls", NULL};
+enum { K_ADDRESS, K_REUSEPORT, K_BACKLOG, K_TLS, K_LISTENER_KEYS };
 
 static int parse_address(flared_cfg_ctx *c, yaml_node_t *node, flared_listener *l)
 {
@@ -107,7 +109,7 @@ int flared_cfg_listeners(flared_cfg_ctx *c, yaml_node_t *node, yaml_node_t *root
     yaml_node_t **addr_nodes = flared_cfg_alloc(c, n * sizeof *addr_nodes);
     if (!ls || !addr_nodes) return flared_cfg_nomem(c);
     for (size_t i = 0; i < n; i++) {
-        yaml_node_t *item = flared_cfg_node(c, items[i]), *v[3];
+        yaml_node_t *item = flared_cfg_node(c, items[i]), *v[K_LISTENER_KEYS];
         flared_listener *l = &ls[i];
         rc = flared_cfg_map(c, item, "listener", "in a listener", listener_keys, v, NULL, NULL);
         if (rc < 0) return rc;
@@ -129,6 +131,7 @@ int flared_cfg_listeners(flared_cfg_ctx *c, yaml_node_t *node, yaml_node_t *root
             rc = flared_cfg_uint(c, v[K_BACKLOG], "backlog", 1, 65535, &backlog);
             l->backlog = (int)backlog;
         }
+        if (rc == 0 && v[K_TLS]) rc = flared_cfg_tls(c, v[K_TLS], &l->tls);
         if (rc < 0) return rc;
     }
     rc = check_unique(c, ls, addr_nodes, n);

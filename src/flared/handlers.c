@@ -2,7 +2,9 @@
  * handlers.c: the fixed route types (text, redirect, status, health) and the
  * installer that turns config routes into libflare routes. The text route
  * borrows its body from the config, so answering it copies nothing and
- * allocates nothing. Echo and static live in their own files.
+ * allocates nothing. Echo and static live in their own files. Every route runs
+ * behind one check: on TLS, a request for a host whose certificate is not the
+ * one the connection presented is misdirected (421) before any handler sees it.
  */
 #include "handlers.h"
 
@@ -14,6 +16,7 @@
 #include <unistd.h>
 
 #include "handlers_internal.h"
+#include "websocket.h"
 
 static void add_route_headers(flare_response *resp, const flared_route *rt)
 {
@@ -83,6 +86,7 @@ static uint32_t default_methods(flared_route_type type)
     switch (type) {
     case FLARED_ROUTE_REDIRECT:
     case FLARED_ROUTE_ECHO: return FLARE_M_ANY;
+    case FLARED_ROUTE_WEBSOCKET: return FLARE_M_GET; /* RFC 6455 §4.1: the handshake is a GET */
     default: return FLARE_M_GET | FLARE_M_HEAD;
     }
 }
@@ -107,8 +111,35 @@ static flare_http_handler handler_of(flared_route_type type)
     case FLARED_ROUTE_STATIC: return flared_handle_static;
     case FLARED_ROUTE_STATUS: return handle_status;
     case FLARED_ROUTE_HEALTH: return handle_health;
+    case FLARED_ROUTE_WEBSOCKET: return flared_handle_websocket;
     }
     return NULL;
+}
+
+/*
+ * RFC 9110 §15.5.20: a connection is authoritative only for the names of the
+ * certificate its handshake selected (by SNI). A Host that would select another
+ * certificate of the listener is answered 421, so the client retries on a
+ * connection made for that host (RFC 9110 §7.4).
+ */
+static bool misdirected(const flare_request *req)
+{
+    const flare_tls_conn *tls = req->tls;
+    if (!tls || !tls->server || req->host_len == 0) return false;
+    int presented = flare_tls_conn_cert_index(tls);
+    if (presented < 0) return false;
+    return flare_tls_server_ctx_select(tls->server, req->host, req->host_len) != presented;
+}
+
+static int handle_route(const flare_request *req, flare_response *resp, void *data)
+{
+    const flared_route_ctx *ctx = data;
+    if (misdirected(req)) {
+        static const char body[] = "misdirected request: this connection's certificate does not "
+                                   "serve that host; connect again for it\n";
+        return flare_response_text(resp, 421, "text/plain; charset=utf-8", body, sizeof body - 1);
+    }
+    return handler_of(ctx->route->type)(req, resp, data);
 }
 
 static size_t count_routes(const flared_config *cfg)
@@ -136,7 +167,7 @@ static int install_host(flare_http_server *srv, const flared_host *host, const c
                                        rt->u.static_files.root);
         }
         int rc = flare_http_server_route(srv, name, methods_of(rt), rt->other_methods, rt->path,
-                                         handler_of(rt->type), c, rt->max_body_bytes, err);
+                                         handle_route, c, rt->max_body_bytes, err);
         if (rc < 0) return rc;
     }
     return 0;

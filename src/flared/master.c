@@ -11,6 +11,9 @@
  *             reload lowers `workers`, the surplus SO_REUSEPORT sockets are kept too
  *             and served by the remaining workers (slot = index mod workers);
  *   USR1      reopen logs (forwarded to workers).
+ * TLS session ticket keys live in a shared mapping made before the first fork
+ * (tickets.c): the master rotates them every 12 hours on a timer of this loop and
+ * the workers pick the new generation up, so every worker resumes every session.
  */
 #include "master.h"
 
@@ -33,6 +36,7 @@
 
 #include "log.h"
 #include "notify.h"
+#include "tickets.h"
 #include "worker.h"
 
 #define MAX_SOCKETS    4096
@@ -45,7 +49,8 @@ typedef struct lsock {
     unsigned index; /* SO_REUSEPORT copy number; 0 for a shared socket */
     bool reuseport;
     int fd;
-    bool wanted; /* used by the current config */
+    bool wanted;     /* used by the current config */
+    size_t listener; /* when wanted: index of its listener in that config */
 } lsock;
 
 typedef struct worker_proc {
@@ -69,6 +74,8 @@ typedef struct master {
     bool stopping;
     uint64_t stop_deadline;
     int signal_fd;
+    flared_tickets *tickets;
+    uint64_t rotate_at; /* next ticket key rotation */
 } master;
 
 static int bind_unix(const char *path, int backlog, flare_error *err)
@@ -135,13 +142,16 @@ static int bind_all(master *m, const flared_config *cfg, flare_error *err)
                 *s = (lsock){.address = address, .index = k, .reuseport = l->reuseport, .fd = fd};
             }
             s->wanted = true;
+            s->listener = li;
         }
         /* Surplus SO_REUSEPORT copies from a larger `workers` stay (closing one would reset
          * the connections queued on it: tcp_migrate_req is 0 here). */
         if (l->reuseport)
             for (size_t i = 0; i < m->sock_count; i++)
-                if (m->socks[i].reuseport && strcmp(m->socks[i].address, l->address) == 0)
+                if (m->socks[i].reuseport && strcmp(m->socks[i].address, l->address) == 0) {
                     m->socks[i].wanted = true;
+                    m->socks[i].listener = li;
+                }
     }
     return 0;
 undo:
@@ -172,11 +182,15 @@ static void close_unwanted(master *m)
 static void spawn(master *m, unsigned slot)
 {
     int fds[MAX_SOCKETS];
+    size_t listeners[MAX_SOCKETS];
     size_t n = 0;
     for (size_t i = 0; i < m->sock_count; i++) {
         const lsock *s = &m->socks[i];
         if (!s->wanted) continue;
-        if (!s->reuseport || s->index % m->slots == slot) fds[n++] = s->fd;
+        if (!s->reuseport || s->index % m->slots == slot) {
+            listeners[n] = s->listener;
+            fds[n++] = s->fd;
+        }
     }
     if (m->worker_count == m->worker_cap) {
         size_t cap = m->worker_cap ? m->worker_cap * 2 : 16;
@@ -208,7 +222,7 @@ static void spawn(master *m, unsigned slot)
             if (!mine) close(m->socks[i].fd);
         }
         close(m->signal_fd);
-        _exit(flared_worker_run(m->cfg, slot, fds, n));
+        _exit(flared_worker_run(m->cfg, slot, fds, listeners, n, m->tickets));
     }
     m->workers[m->worker_count++] = (worker_proc){
         .pid = pid, .slot = slot, .generation = m->generation, .started_ms = flare_monotonic_ms()};
@@ -353,11 +367,44 @@ static void begin_stop(master *m, int sig)
     close_listeners(m); /* the workers close their copies as they stop accepting */
 }
 
+/* Before the first fork: every worker, of every generation, maps the same keys. */
+static int start_tickets(master *m)
+{
+    bool from_env;
+    uint64_t period = flared_tickets_period_from_env(&from_env);
+    flare_error err;
+    if (flared_tickets_new(&m->tickets, period, &err) < 0) {
+        flared_log(FLARED_LOG_ERROR, "%s", err.message);
+        return -1;
+    }
+    if (from_env)
+        flared_log(FLARED_LOG_WARN, "%s: session ticket keys rotate every %llu ms (a test hook)",
+                   FLARED_TICKET_ROTATE_ENV, (unsigned long long)period);
+    m->rotate_at = flare_monotonic_ms() + period;
+    return 0;
+}
+
+/* A failed rotation keeps the current keys (still valid) and retries in a minute. */
+static void rotate_tickets(master *m, uint64_t now)
+{
+    flare_error err;
+    uint64_t period = flared_tickets_period_ms(m->tickets);
+    if (flared_tickets_rotate(m->tickets, &err) < 0) {
+        flared_log(FLARED_LOG_ERROR, "session ticket key rotation: %s", err.message);
+        m->rotate_at = now + (period < 60000 ? period : 60000);
+        return;
+    }
+    flared_log(FLARED_LOG_INFO, "rotated the session ticket keys (generation %llu)",
+               (unsigned long long)flared_tickets_generation(m->tickets));
+    m->rotate_at = now + period;
+}
+
 static int next_timeout(const master *m)
 {
     uint64_t now = flare_monotonic_ms();
     uint64_t next = UINT64_MAX;
     if (m->stopping) next = m->stop_deadline;
+    if (!m->stopping && m->rotate_at < next) next = m->rotate_at;
     for (unsigned s = 0; s < m->slots && !m->stopping; s++)
         if (m->restart_at[s] && m->restart_at[s] < next) next = m->restart_at[s];
     if (next == UINT64_MAX) return -1;
@@ -382,6 +429,8 @@ int flared_master_run(const char *config_path, flared_config *cfg)
         flared_log(FLARED_LOG_ERROR, "signalfd: %s", strerror(errno));
         return 1;
     }
+    /* Keys first: a bound port accepts at once, so forking should follow binding closely. */
+    if (start_tickets(&m) < 0) return 1;
     if (bind_all(&m, cfg, &err) < 0) {
         flared_log(FLARED_LOG_ERROR, "%s", err.message);
         return 1;
@@ -407,6 +456,7 @@ int flared_master_run(const char *config_path, flared_config *cfg)
         }
         for (unsigned s = 0; s < m.slots && !m.stopping; s++)
             if (m.restart_at[s] && m.restart_at[s] <= now) spawn(&m, s);
+        if (!m.stopping && now >= m.rotate_at) rotate_tickets(&m, now);
         if (n <= 0) continue;
         struct signalfd_siginfo si;
         if (read(m.signal_fd, &si, sizeof si) != (ssize_t)sizeof si) continue;
@@ -435,6 +485,7 @@ int flared_master_run(const char *config_path, flared_config *cfg)
     free(m.workers);
     free(m.restart_at);
     free(m.restart_delay);
+    flared_tickets_free(m.tickets);
     flared_config_free(m.cfg);
     flared_log(FLARED_LOG_INFO, "exited");
     return 0;

@@ -4,7 +4,8 @@
  * SIGTERM/SIGINT drain (stop accepting, finish in-flight requests, close idle
  * connections, exit within timeouts.shutdown), SIGQUIT exits at once, SIGUSR1
  * reopens the log. The master forks it with PR_SET_PDEATHSIG set to SIGTERM, so
- * it drains and exits when the master dies.
+ * it drains and exits when the master dies. Each TLS listener gets one server
+ * context, shared by its sockets, whose ticket keys follow the master's store.
  */
 #include "worker.h"
 
@@ -17,6 +18,7 @@
 
 #include "handlers.h"
 #include "log.h"
+#include "websocket.h"
 
 typedef struct worker {
     flare_reactor *reactor;
@@ -24,20 +26,64 @@ typedef struct worker {
     const flared_config *cfg;
     flared_worker_state state;
     int signal_fd;
+    flare_tls_server_ctx **tls;    /* per listener of cfg; NULL when not served with TLS here */
+    const flared_tickets *tickets; /* the master's shared ticket keys */
+    uint64_t ticket_generation;    /* the generation installed; 0 = none yet */
+    flare_timer ticket_timer;
+    bool http_drained;        /* the HTTP server has no connection left */
+    uint64_t drain_deadline;  /* monotonic ms: WebSocket connections are cut after it */
+    flare_timer ws_drain_timer; /* re-checks the WebSocket close handshakes while draining */
 } worker;
+
+/* How often a draining worker looks whether its WebSocket connections have closed. */
+#define WS_DRAIN_CHECK_MS 20
+
+/* Longest wait before a worker notices rotated ticket keys. */
+#define TICKET_CHECK_MAX_MS 2000
+
+/* The worker exits when HTTP has drained and every WebSocket has finished its close
+ * handshake (RFC 6455 §7.1.2), or at the shutdown deadline, whichever comes first. */
+static void maybe_stop(worker *w)
+{
+    flare_ws_group *ws = flared_websocket_group();
+    uint64_t now = flare_reactor_clock(w->reactor)->monotonic_ms;
+    if (w->http_drained && ws->stats.active == 0) {
+        flare_reactor_stop(w->reactor);
+        return;
+    }
+    if (now >= w->drain_deadline) {
+        flare_ws_group_abort_all(ws);
+        if (w->http_drained) flare_reactor_stop(w->reactor);
+        return;
+    }
+    flare_reactor_timer_in(w->reactor, &w->ws_drain_timer, WS_DRAIN_CHECK_MS);
+}
+
+static void on_ws_drain_check(flare_timer *t, void *data)
+{
+    (void)t;
+    maybe_stop(data);
+}
 
 static void on_drained(void *data)
 {
     worker *w = data;
-    flare_reactor_stop(w->reactor);
+    w->http_drained = true;
+    maybe_stop(w);
 }
 
 static void begin_drain(worker *w)
 {
     if (w->state.draining) return;
     w->state.draining = true;
-    flared_log(FLARED_LOG_INFO, "worker %u: draining (%zu connections open)", w->state.worker_id,
-               flare_http_server_connections(w->server));
+    flare_ws_group *ws = flared_websocket_group();
+    flared_log(FLARED_LOG_INFO, "worker %u: draining (%zu connections, %llu WebSockets open)",
+               w->state.worker_id, flare_http_server_connections(w->server),
+               (unsigned long long)ws->stats.active);
+    w->drain_deadline =
+        flare_reactor_clock(w->reactor)->monotonic_ms + w->cfg->timeouts.shutdown_ms;
+    flare_timer_init(&w->ws_drain_timer, on_ws_drain_check, w);
+    flare_ws_group_close_all(ws, 1001, "server shutting down"); /* 1001: going away */
     flare_http_server_stop(w->server, (uint32_t)w->cfg->timeouts.shutdown_ms);
 }
 
@@ -80,9 +126,122 @@ static void server_config_from(const flared_config *cfg, flare_http_server_confi
     out->linger_timeout_ms = (uint32_t)cfg->timeouts.linger_ms;
 }
 
-int flared_worker_run(const flared_config *cfg, unsigned worker_id, const int *fds, size_t fd_count)
+/* Warnings of the tls layer (say, an expired certificate) go to the error log. */
+static void on_tls_log(void *data, const char *message)
 {
-    worker w = {.cfg = cfg, .signal_fd = -1};
+    const worker *w = data;
+    flared_log(FLARED_LOG_WARN, "worker %u: %s", w->state.worker_id, message);
+}
+
+static bool uses_tickets(const worker *w, size_t li)
+{
+    return w->tls[li] && w->cfg->listeners[li].tls->session_tickets;
+}
+
+/* Installs the store's keys in every context that has tickets when their generation changed. */
+static void sync_tickets(worker *w)
+{
+    if (flared_tickets_generation(w->tickets) == w->ticket_generation) return;
+    flared_ticket_keys keys;
+    if (!flared_tickets_read(w->tickets, &keys)) return; /* the master is writing: next time */
+    for (size_t li = 0; li < w->cfg->listener_count; li++) {
+        flare_error err;
+        if (uses_tickets(w, li) &&
+            flare_tls_server_ctx_set_ticket_keys(
+                w->tls[li], keys.current, keys.has_previous ? keys.previous : NULL, &err) < 0)
+            flared_log(FLARED_LOG_ERROR, "worker %u: %s", w->state.worker_id, err.message);
+    }
+    if (w->ticket_generation)
+        flared_log(FLARED_LOG_INFO, "worker %u: session ticket keys generation %llu",
+                   w->state.worker_id, (unsigned long long)keys.generation);
+    w->ticket_generation = keys.generation;
+    flared_ticket_keys_wipe(&keys);
+}
+
+static uint64_t ticket_check_ms(const worker *w)
+{
+    uint64_t ms = flared_tickets_period_ms(w->tickets) / 4;
+    return ms < 10 ? 10 : ms > TICKET_CHECK_MAX_MS ? TICKET_CHECK_MAX_MS : ms;
+}
+
+static void on_ticket_timer(flare_timer *t, void *data)
+{
+    worker *w = data;
+    sync_tickets(w);
+    flare_reactor_timer_in(w->reactor, t, ticket_check_ms(w));
+}
+
+/* One context per TLS listener, made when the first of its sockets is added. */
+static int tls_ctx_of(worker *w, size_t li, flare_tls_server_ctx **out, flare_error *err)
+{
+    const flared_listener *l = &w->cfg->listeners[li];
+    if (!w->tls[li]) {
+        const flared_tls *t = l->tls;
+        flare_tls_cert_config certs[FLARED_TLS_CERTS_MAX];
+        for (size_t i = 0; i < t->cert_count; i++)
+            certs[i] = (flare_tls_cert_config){.cert_file = t->certs[i].cert,
+                                               .key_file = t->certs[i].key,
+                                               .names = t->certs[i].names,
+                                               .name_count = t->certs[i].name_count};
+        flare_tls_server_config sc = {
+            .certs = certs,
+            .cert_count = t->cert_count,
+            .min_version = t->min_version == FLARED_TLS_1_3 ? FLARE_TLS_1_3 : FLARE_TLS_1_2,
+            .alpn = t->alpn,
+            .alpn_count = t->alpn_count,
+            .client_ca = t->client_ca,
+            .session_tickets = t->session_tickets,
+            .log = on_tls_log,
+            .log_ctx = w,
+        };
+        flare_error tls_err;
+        int rc = flare_tls_server_ctx_new(&w->tls[li], &sc, &tls_err);
+        if (rc < 0)
+            return flare_error_set(err, rc, 0, "listener %s (line %u): %s", l->address, l->line,
+                                   tls_err.message);
+    }
+    *out = w->tls[li];
+    return 0;
+}
+
+static int add_listeners(worker *w, const int *fds, const size_t *listeners, size_t fd_count,
+                         flare_error *err)
+{
+    bool tickets = false;
+    for (size_t i = 0; i < fd_count; i++) {
+        size_t li = listeners[i];
+        if (li >= w->cfg->listener_count)
+            return flare_error_set(err, FLARE_EINVAL, 0, "socket %d: no listener %zu", fds[i], li);
+        if (!w->cfg->listeners[li].tls) {
+            if (flare_http_server_add_listener(w->server, fds[i], err) < 0) return err->code;
+            continue;
+        }
+        flare_tls_server_ctx *ctx = NULL;
+        if (tls_ctx_of(w, li, &ctx, err) < 0 ||
+            flare_http_server_add_listener_tls(w->server, fds[i], ctx, err) < 0)
+            return err->code;
+        tickets |= uses_tickets(w, li);
+    }
+    if (tickets) {
+        sync_tickets(w); /* before the first handshake: tickets open on every worker */
+        flare_timer_init(&w->ticket_timer, on_ticket_timer, w);
+        flare_reactor_timer_in(w->reactor, &w->ticket_timer, ticket_check_ms(w));
+    }
+    return 0;
+}
+
+static void free_tls(worker *w)
+{
+    if (!w->tls) return;
+    for (size_t li = 0; li < w->cfg->listener_count; li++)
+        flare_tls_server_ctx_free(w->tls[li]); /* connections still open keep a reference */
+    free(w->tls);
+}
+
+int flared_worker_run(const flared_config *cfg, unsigned worker_id, const int *fds,
+                      const size_t *listeners, size_t fd_count, const flared_tickets *tickets)
+{
+    worker w = {.cfg = cfg, .signal_fd = -1, .tickets = tickets};
     w.state.worker_id = worker_id;
     w.state.started_ms = flare_monotonic_ms();
     flare_error err;
@@ -97,13 +256,17 @@ int flared_worker_run(const flared_config *cfg, unsigned worker_id, const int *f
     sigprocmask(SIG_BLOCK, &set, NULL);
     flare_http_server_config scfg;
     server_config_from(cfg, &scfg);
+    w.tls = calloc(cfg->listener_count, sizeof *w.tls);
+    if (!w.tls) {
+        flare_error_set(&err, FLARE_ENOMEM, 0, "out of memory");
+        goto fail;
+    }
     if (flare_reactor_new(&w.reactor, &err) < 0 ||
         flare_http_server_new(&w.server, w.reactor, &scfg, &err) < 0)
         goto fail;
     w.state.server = w.server;
     if (flared_handlers_install(w.server, cfg, &w.state, &routes, &err) < 0) goto fail;
-    for (size_t i = 0; i < fd_count; i++)
-        if (flare_http_server_add_listener(w.server, fds[i], &err) < 0) goto fail;
+    if (add_listeners(&w, fds, listeners, fd_count, &err) < 0) goto fail;
     w.signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (w.signal_fd < 0 ||
         flare_reactor_add(w.reactor, w.signal_fd, FLARE_EV_READ, on_signal, &w, &err) < 0)
@@ -120,7 +283,13 @@ done:
         flare_reactor_remove(w.reactor, w.signal_fd);
         close(w.signal_fd);
     }
+    if (w.reactor && flare_timer_active(&w.ticket_timer))
+        flare_timer_cancel(flare_reactor_timers(w.reactor), &w.ticket_timer);
+    if (w.reactor && flare_timer_active(&w.ws_drain_timer))
+        flare_timer_cancel(flare_reactor_timers(w.reactor), &w.ws_drain_timer);
+    flare_ws_group_abort_all(flared_websocket_group()); /* before the reactor goes */
     flare_http_server_free(w.server);
+    free_tls(&w);
     flared_handlers_free(routes);
     flare_reactor_free(w.reactor);
     return status;

@@ -8,8 +8,14 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "tickets.h"
 
-/** Runs a worker until SIGTERM drains it or SIGQUIT ends it; returns the exit status. */
-int flared_worker_run(const flared_config *cfg, unsigned worker_id, const int *fds, size_t fd_count);
+/**
+ * Runs a worker until SIGTERM drains it or SIGQUIT ends it; returns the exit status.
+ * fds[i] is a listening socket of cfg->listeners[listeners[i]]; TLS listeners take
+ * their session ticket keys from tickets (the master's shared store).
+ */
+int flared_worker_run(const flared_config *cfg, unsigned worker_id, const int *fds,
+                      const size_t *listeners, size_t fd_count, const flared_tickets *tickets);
 
 #endif

@@ -1,128 +1,11 @@
 /*
  * headers.c: known-header and method ids, and the small lookups built on them.
- * Header ids switch on the name length, then compare whole words with 8/4/2-byte
- * loads ORed with 0x20: for a token that folds only letters, because the one
- * non-letter byte that folds onto '-' (CR, 0x0D) is not a tchar.
+ * The header-id switch itself is inline in parse_internal.h, where the parsers
+ * get it without a call per field.
  */
 #include "parse_internal.h"
 
 #include <string.h>
-
-static inline uint64_t load64(const char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline uint32_t load32(const char *p)
-{
-    uint32_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline uint16_t load16(const char *p)
-{
-    uint16_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-/* s[0..n) folded equals the lowercase literal lit (n >= 2). Words overlap at the
- * tail instead of looping over single bytes. */
-static inline bool eq_fold(const char *s, const char *lit, size_t n)
-{
-    if (n >= 8) {
-        const uint64_t fold = 0x2020202020202020u;
-        for (size_t i = 0; i + 8 <= n; i += 8)
-            if ((load64(s + i) | fold) != load64(lit + i)) return false;
-        return (n % 8 == 0) || (load64(s + n - 8) | fold) == load64(lit + n - 8);
-    }
-    if (n >= 4)
-        return (load32(s) | 0x20202020u) == load32(lit) &&
-               (load32(s + n - 4) | 0x20202020u) == load32(lit + n - 4);
-    return (uint16_t)(load16(s) | 0x2020u) == load16(lit) &&
-           (uint16_t)(load16(s + n - 2) | 0x2020u) == load16(lit + n - 2);
-}
-
-#define MATCH(lit, id)                                                                             \
-    if (eq_fold(name, lit, sizeof(lit) - 1)) return id
-
-flare_http_hdr flare_http__header_id_token(const char *name, size_t len)
-{
-    switch (len) {
-    case 2:
-        MATCH("te", FLARE_HDR_TE);
-        break;
-    case 4:
-        MATCH("host", FLARE_HDR_HOST);
-        break;
-    case 5:
-        MATCH("range", FLARE_HDR_RANGE);
-        break;
-    case 6:
-        MATCH("expect", FLARE_HDR_EXPECT);
-        MATCH("cookie", FLARE_HDR_COOKIE);
-        MATCH("origin", FLARE_HDR_ORIGIN);
-        break;
-    case 7:
-        MATCH("upgrade", FLARE_HDR_UPGRADE);
-        MATCH("trailer", FLARE_HDR_TRAILER);
-        MATCH("referer", FLARE_HDR_REFERER);
-        break;
-    case 8:
-        MATCH("location", FLARE_HDR_LOCATION);
-        MATCH("if-match", FLARE_HDR_IF_MATCH);
-        MATCH("if-range", FLARE_HDR_IF_RANGE);
-        break;
-    case 10:
-        MATCH("connection", FLARE_HDR_CONNECTION);
-        MATCH("user-agent", FLARE_HDR_USER_AGENT);
-        MATCH("keep-alive", FLARE_HDR_KEEP_ALIVE);
-        MATCH("set-cookie", FLARE_HDR_SET_COOKIE);
-        break;
-    case 12:
-        MATCH("content-type", FLARE_HDR_CONTENT_TYPE);
-        break;
-    case 13:
-        MATCH("authorization", FLARE_HDR_AUTHORIZATION);
-        MATCH("if-none-match", FLARE_HDR_IF_NONE_MATCH);
-        break;
-    case 14:
-        MATCH("content-length", FLARE_HDR_CONTENT_LENGTH);
-        break;
-    case 15:
-        MATCH("accept-encoding", FLARE_HDR_ACCEPT_ENCODING);
-        MATCH("x-forwarded-for", FLARE_HDR_X_FORWARDED_FOR);
-        break;
-    case 16:
-        MATCH("content-encoding", FLARE_HDR_CONTENT_ENCODING);
-        break;
-    case 17:
-        MATCH("transfer-encoding", FLARE_HDR_TRANSFER_ENCODING);
-        MATCH("if-modified-since", FLARE_HDR_IF_MODIFIED_SINCE);
-        MATCH("sec-websocket-key", FLARE_HDR_SEC_WEBSOCKET_KEY);
-        break;
-    case 19:
-        MATCH("if-unmodified-since", FLARE_HDR_IF_UNMODIFIED_SINCE);
-        break;
-    case 21:
-        MATCH("sec-websocket-version", FLARE_HDR_SEC_WEBSOCKET_VERSION);
-        break;
-    case 22:
-        MATCH("sec-websocket-protocol", FLARE_HDR_SEC_WEBSOCKET_PROTOCOL);
-        break;
-    case 24:
-        MATCH("sec-websocket-extensions", FLARE_HDR_SEC_WEBSOCKET_EXTENSIONS);
-        break;
-    default:
-        break;
-    }
-    return FLARE_HDR_OTHER;
-}
-
-#undef MATCH
 
 flare_http_hdr flare_http_header_id(const char *name, size_t len)
 {
@@ -181,16 +64,6 @@ const char *flare_http_method_name(flare_http_method id)
 {
     if ((unsigned)id >= FLARE_METHOD__COUNT) return NULL;
     return method_names[id];
-}
-
-bool flare_http__eq_nocase(const char *a, const char *lower, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)a[i];
-        if (c >= 'A' && c <= 'Z') c = (unsigned char)(c + ('a' - 'A'));
-        if (c != (unsigned char)lower[i]) return false;
-    }
-    return true;
 }
 
 /* Both sides may hold uppercase letters here. */

@@ -121,7 +121,10 @@ unsigned flare_http__connection_options(const char *v, size_t n)
     const char *cur = v, *end = v + n, *elem;
     size_t len;
     unsigned opts = 0;
-    /* Connection options are case-insensitive tokens (RFC 9110 §7.6.1). */
+    /* Connection options are case-insensitive tokens (RFC 9110 §7.6.1). The
+     * usual one-option values first: they read the same as a list of one. */
+    if (n == 10 && flare_http__eq_nocase(v, "keep-alive", 10)) return FLARE_HTTP__CONN_KEEP_ALIVE;
+    if (n == 5 && flare_http__eq_nocase(v, "close", 5)) return FLARE_HTTP__CONN_CLOSE;
     while (flare_http__list_next(&cur, end, &elem, &len)) {
         if (len == 5 && flare_http__eq_nocase(elem, "close", 5))
             opts |= FLARE_HTTP__CONN_CLOSE;

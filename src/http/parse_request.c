@@ -1,13 +1,18 @@
 /*
- * parse_request.c: the request-head parser (RFC 9112 §3, §5, §6). The request
- * line is checked on every call so an over-long target (414) or a bad line (400,
- * 505) is answered early; field lines are parsed once the whole head is in the
- * buffer. Every early answer depends only on bytes already seen, so a prefix of
- * a message never gets an error the whole message would not get.
+ * parse_request.c: the request-head parser (RFC 9112 §3, §5, §6), in one pass:
+ * the request line, then each field line as soon as its CRLF is in the buffer,
+ * checked by the same scan that finds its end. The pass is compiled once per
+ * scanning path with the kernels inlined, and the path is picked once per call.
+ * The answers are those of checking the whole head first: an error in a field
+ * line counts only once the head is complete and free of bare LFs (until then
+ * it is INCOMPLETE, or 431 past the size limit), so a prefix never gets an error
+ * the whole message would not get. On any failure every output is reset.
  */
 #include "parse_internal.h"
 
 #include <string.h>
+
+#define ALWAYS_INLINE inline __attribute__((always_inline))
 
 enum { LINE_MORE = -1 };
 
@@ -19,6 +24,11 @@ typedef struct request_line {
     uint8_t target_form;
     size_t end; /* just past the CRLF */
 } request_line;
+
+/* The caller's limits with defaults and caps applied. */
+typedef struct parse_limits {
+    size_t max_uri, max_head, max_fields;
+} parse_limits;
 
 static bool is_digit(unsigned char c)
 {
@@ -36,10 +46,38 @@ static bool is_hex(unsigned char c)
 }
 
 /* unreserved / sub-delims (RFC 3986 §2.2, §2.3): the bytes of a reg-name besides
- * pct-encoded. */
+ * pct-encoded, as a 256-bit set: ALPHA DIGIT "-._~!$&'()*+,;=". */
+static const uint64_t host_bits[4] = {0x2bff7fd200000000u, 0x47fffffe87fffffeu, 0, 0};
+
 static bool is_host_char(unsigned char c)
 {
-    return is_alpha(c) || is_digit(c) || (c != 0 && strchr("-._~!$&'()*+,;=", c) != NULL);
+    return (host_bits[c >> 6] >> (c & 63)) & 1u;
+}
+
+/* Index of the first byte of s[0..n) that is not a lowercase letter, digit, '-'
+ * or '.', the bytes most host names are made of (all of them host chars), eight
+ * at a time: every lane is tested exactly, with sums that cannot carry. */
+static ALWAYS_INLINE size_t skip_common_host(const char *s, size_t n)
+{
+    size_t i = 0;
+    if (n < 8 || !flare_http__little_endian()) {
+        while (i < n && ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+                         s[i] == '-' || s[i] == '.'))
+            i++;
+        return i;
+    }
+    for (;; i += 8) {
+        if (i + 8 > n) i = n - 8; /* overlaps bytes already passed */
+        uint64_t x = flare_http__load64(s + i);
+        uint64_t y = x & ~FLARE_HTTP__HIGHS;
+#define IN_RANGE(lo, hi)                                                                           \
+    ((y + FLARE_HTTP__ONES * (0x80 - (lo))) & ~(y + FLARE_HTTP__ONES * (0x7f - (hi))))
+        uint64_t common = IN_RANGE('a', 'z') | IN_RANGE('0', '9') | IN_RANGE('-', '.');
+#undef IN_RANGE
+        uint64_t other = ~(common & ~x) & FLARE_HTTP__HIGHS;
+        if (other) return i + (size_t)__builtin_ctzll(other) / 8;
+        if (i + 8 == n) return n;
+    }
 }
 
 /* uri-host [ ":" port ] (RFC 3986 §3.2.2, §3.2.3). With need_port, as CONNECT's
@@ -55,14 +93,15 @@ static bool valid_authority(const char *s, size_t n, bool need_port)
         if (i == 1 || i == n || s[i] != ']') return false;
         i++;
     } else {
+        i = skip_common_host(s, n);
         while (i < n) {
-            if (s[i] == '%') {
+            if (is_host_char((unsigned char)s[i])) {
+                i++;
+            } else if (s[i] == '%') {
                 if (n - i < 3 || !is_hex((unsigned char)s[i + 1]) ||
                     !is_hex((unsigned char)s[i + 2]))
                     return false;
                 i += 3;
-            } else if (is_host_char((unsigned char)s[i])) {
-                i++;
             } else {
                 break;
             }
@@ -78,9 +117,23 @@ static bool valid_authority(const char *s, size_t n, bool need_port)
     return true;
 }
 
+/* The usual Host value, a name of lowercase letters, digits, '-' and '.' with an
+ * optional ":" port: a shortcut that valid_authority(s, n, false) would accept. */
+static ALWAYS_INLINE bool plain_host(const char *s, size_t n)
+{
+    size_t i = skip_common_host(s, n);
+    if (i < n && s[i] == ':') {
+        while (++i < n)
+            if (!is_digit((unsigned char)s[i])) return false;
+    }
+    return i == n;
+}
+
 /* absolute-form (RFC 9112 §3.2.2): scheme "://" authority [ path ] [ "?" query ],
  * scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC 3986 §3.1). The
- * authority must not be empty (RFC 9110 §4.2.1 for http and https). */
+ * authority, up to the first "/" or "?", must not be empty (RFC 9110 §4.2.1 for
+ * http and https) and, since it stands in for Host (RFC 9112 §3.2.2), must be
+ * as valid as a Host value: uri-host [ ":" port ], no userinfo. */
 static bool is_absolute_form(const char *t, size_t n)
 {
     if (n == 0 || !is_alpha((unsigned char)t[0])) return false;
@@ -89,8 +142,10 @@ static bool is_absolute_form(const char *t, size_t n)
                      t[i] == '+' || t[i] == '-' || t[i] == '.'))
         i++;
     if (n - i < 4 || memcmp(t + i, "://", 3) != 0) return false;
-    char first = t[i + 3];
-    return first != '/' && first != '?' && first != '#';
+    size_t start = i + 3, end = start;
+    while (end < n && t[end] != '/' && t[end] != '?')
+        end++;
+    return end > start && valid_authority(t + start, end - start, false);
 }
 
 /* Picks the target form and checks it against the method (RFC 9112 §3.2);
@@ -110,8 +165,15 @@ static int classify_target(request_line *rl)
         return rl->method_id == FLARE_METHOD_OPTIONS ? 0 : 400;
     }
     if (!connect && is_absolute_form(t, n)) {
+        /* Its authority replaces Host (RFC 9112 §3.2.2), so it must be as valid as
+         * a Host value (§3.2): uri-host [ ":" port ], without userinfo or '#'. The
+         * scheme holds no ':', so the first one starts "://". */
+        const char *auth = (const char *)memchr(t, ':', n) + 3;
+        size_t auth_len = 0, rest = n - (size_t)(auth - t);
+        while (auth_len < rest && auth[auth_len] != '/' && auth[auth_len] != '?')
+            auth_len++;
         rl->target_form = FLARE_TARGET_ABSOLUTE;
-        return 0;
+        return valid_authority(auth, auth_len, false) ? 0 : 400;
     }
     /* authority-form is only for CONNECT (RFC 9112 §3.2.3); CONNECT takes no
      * other form (RFC 9110 §9.3.6). */
@@ -123,8 +185,9 @@ static int classify_target(request_line *rl)
 }
 
 /* request-line = method SP request-target SP HTTP-version CRLF (RFC 9112 §3),
- * read from buf[0..n). Returns 0, LINE_MORE when buf ends inside the line, or the
- * status to answer. It decides at the first CR or LF at the latest. */
+ * read from buf[0..n) byte by byte where it matters. Returns 0, LINE_MORE when
+ * buf ends inside the line, or the status to answer. It decides at the first CR
+ * or LF at the latest. This is the reference the fast path below must agree with. */
 static int parse_request_line(const flare_http_scan_ops *ops, const char *buf, size_t n,
                               size_t max_uri, request_line *rl)
 {
@@ -187,19 +250,21 @@ typedef struct request_fields {
     int64_t content_length;
     flare_http__te te;
     unsigned conn;
+    int host_index;
     bool expect_seen, expect_other;
 } request_fields;
 
-/* Applies one known field; returns 0 or the status to answer. */
-static int take_field(flare_http_request *req, request_fields *f, const flare_http_header *h,
-                      size_t index)
+/* Applies one of the fields that decide framing (ids HOST..EXPECT); returns 0
+ * or the status to answer. */
+static ALWAYS_INLINE int take_field(request_fields *f, const flare_http_header *h, size_t index)
 {
     switch ((flare_http_hdr)h->id) {
     case FLARE_HDR_HOST:
         /* Exactly one Host, with a valid value (RFC 9112 §3.2). */
-        if (req->host_index >= 0) return 400;
-        if (!valid_authority(h->value, h->value_len, false)) return 400;
-        req->host_index = (int)index;
+        if (f->host_index >= 0) return 400;
+        if (!plain_host(h->value, h->value_len) && !valid_authority(h->value, h->value_len, false))
+            return 400;
+        f->host_index = (int)index;
         return 0;
     case FLARE_HDR_CONTENT_LENGTH:
         return flare_http__merge_content_length(h->value, h->value_len, &f->content_length) < 0
@@ -209,7 +274,10 @@ static int take_field(flare_http_request *req, request_fields *f, const flare_ht
         flare_http__te_add(&f->te, h->value, h->value_len);
         return 0;
     case FLARE_HDR_CONNECTION:
-        f->conn |= flare_http__connection_options(h->value, h->value_len);
+        if (h->value_len == 10 && flare_http__eq_nocase(h->value, "keep-alive", 10))
+            f->conn |= FLARE_HTTP__CONN_KEEP_ALIVE;
+        else
+            f->conn |= flare_http__connection_options(h->value, h->value_len);
         return 0;
     case FLARE_HDR_EXPECT: {
         /* Expect = #expectation, and the only one defined is 100-continue
@@ -231,12 +299,48 @@ static int take_field(flare_http_request *req, request_fields *f, const flare_ht
     }
 }
 
+/* The fields that decide framing are applied after the field loop, in order, so
+ * that the loop itself makes no calls; the first few are kept by index, and past
+ * that every header is looked at again. */
+enum { FRAMING_SLOTS = 8 };
+
+typedef struct framing_list {
+    size_t n; /* framing fields seen; index[] holds the first FRAMING_SLOTS */
+    uint16_t index[FRAMING_SLOTS];
+} framing_list;
+
+typedef struct framing_fault {
+    int code; /* 0, or the status to answer */
+    size_t index;
+} framing_fault;
+
+static bool is_framing(uint8_t id)
+{
+    return id != FLARE_HDR_OTHER && id <= FLARE_HDR_EXPECT;
+}
+
+/* Applies the framing fields among headers[0..count) in order; the first one
+ * that fails decides. */
+static framing_fault apply_framing(request_fields *f, const flare_http_header *headers,
+                                   size_t count, const framing_list *list)
+{
+    bool listed = list->n <= FRAMING_SLOTS;
+    size_t n = listed ? list->n : count;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = listed ? list->index[k] : k;
+        if (!is_framing(headers[i].id)) continue;
+        int code = take_field(f, &headers[i], i);
+        if (code) return (framing_fault){code, i};
+    }
+    return (framing_fault){0, 0};
+}
+
 /* The checks that need every field (RFC 9112 §3.2, §6.1, §6.3; RFC 9110 §10.1.1);
  * returns 0 or the status to answer. */
-static int finish_fields(flare_http_request *req, const request_fields *f)
+static ALWAYS_INLINE int finish_fields(flare_http_request *req, const request_fields *f)
 {
     bool http11 = req->minor_version == 1;
-    if (http11 && req->host_index < 0) return 400;
+    if (http11 && f->host_index < 0) return 400;
     if (f->te.present) {
         /* Transfer-Encoding in HTTP/1.0 means broken framing (RFC 9112 §6.1);
          * with Content-Length it is a smuggling pattern (RFC 9112 §6.3 item 3). */
@@ -245,9 +349,10 @@ static int finish_fields(flare_http_request *req, const request_fields *f)
         if (!f->te.last_is_chunked || f->te.chunked_seen != 1) return 400;
         /* Any other coding is one we do not implement (RFC 9112 §6.1). */
         if (f->te.other_coding) return 501;
-        req->chunked = true;
     }
+    req->chunked = f->te.present;
     req->content_length = f->content_length;
+    req->host_index = f->host_index;
     if (http11) {
         /* HTTP/1.0 expectations are ignored (RFC 9110 §10.1.1); others get 417. */
         if (f->expect_other) return 417;
@@ -260,14 +365,9 @@ static int finish_fields(flare_http_request *req, const request_fields *f)
         /* close wins over keep-alive (RFC 9112 §9.3). */
         req->keep_alive =
             (f->conn & FLARE_HTTP__CONN_KEEP_ALIVE) && !(f->conn & FLARE_HTTP__CONN_CLOSE);
+        req->expect_continue = req->upgrade = false;
     }
     return 0;
-}
-
-static ssize_t fail(int *status, int code)
-{
-    *status = code;
-    return FLARE_EPARSE;
 }
 
 static void reset_request(flare_http_request *req)
@@ -281,8 +381,164 @@ static void reset_request(flare_http_request *req)
     req->content_length = -1;
     req->host_index = -1;
     req->num_headers = 0;
-    for (size_t i = 0; i < FLARE_HDR__COUNT; i++)
-        req->known_index[i] = -1;
+    memset(req->known_index, 0xff, sizeof req->known_index);
+}
+
+static ssize_t fail(flare_http_request *req, int *status, int code)
+{
+    reset_request(req);
+    *status = code;
+    return FLARE_EPARSE;
+}
+
+/* No head end within the window yet: 431 (RFC 6585 §5) once the head cannot fit,
+ * complete or not. */
+static ssize_t need_more(flare_http_request *req, int *status, size_t len, const parse_limits *lim)
+{
+    if (len > lim->max_head) return fail(req, status, 431);
+    reset_request(req);
+    return FLARE_EINCOMPLETE;
+}
+
+/* A field line starting at `line` failed with `code`. That answer stands only
+ * once the head is complete with no bare LF in it; the lines before `line` all
+ * ended in CRLF, so the search starts there. */
+static ssize_t field_error(const flare_http_scan_ops *ops, const char *buf, size_t window,
+                           size_t line, size_t len, const parse_limits *lim,
+                           flare_http_request *req, int *status, int code)
+{
+    size_t head_end;
+    switch (flare_http__find_head_end(ops, buf, window, line, &head_end)) {
+    case FLARE_HTTP__HEAD_BARE_LF:
+        return fail(req, status, 400);
+    case FLARE_HTTP__HEAD_MORE:
+        return need_more(req, status, len, lim);
+    default:
+        return fail(req, status, code);
+    }
+}
+
+static bool is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* The value is buf[*v..*e), and buf[*e] is the CR that ends its line. */
+static void trim_ows(const char *buf, size_t *v, size_t *e)
+{
+    while (is_ows(buf[*v]))
+        (*v)++;
+    while (*e > *v && is_ows(buf[*e - 1]))
+        (*e)--;
+}
+
+/* --- the pass, once per path ------------------------------------------------------------- */
+
+/* The kernels of one path; `path` is a constant wherever these are inlined. */
+static ALWAYS_INLINE size_t token_end(int path, const char *p, size_t pos, size_t end)
+{
+#ifdef FLARE_HTTP_X86_SIMD
+    if (path == FLARE_SIMD_AVX2) return flare_http__avx2_token_end(p, pos, end);
+    if (path == FLARE_SIMD_SSE42) return flare_http__sse42_token_end(p, pos, end);
+#endif
+    (void)path;
+    return flare_http__scalar_token_end(p, pos, end);
+}
+
+static ALWAYS_INLINE size_t target_end(int path, const char *p, size_t pos, size_t end)
+{
+#ifdef FLARE_HTTP_X86_SIMD
+    if (path == FLARE_SIMD_AVX2) return flare_http__avx2_target_end(p, pos, end);
+    if (path == FLARE_SIMD_SSE42) return flare_http__sse42_target_end(p, pos, end);
+#endif
+    (void)path;
+    return flare_http__scalar_target_end(p, pos, end);
+}
+
+static ALWAYS_INLINE void split_line(int path, const char *p, size_t pos, size_t end,
+                                     flare_http__chunk *c, size_t *colon, size_t *cr)
+{
+#ifdef FLARE_HTTP_X86_SIMD
+#ifdef EXP_NO_CHUNK
+    if (path == FLARE_SIMD_AVX2)
+        flare_http__avx2_split_line(p, pos, end, colon, cr);
+    else if (path == FLARE_SIMD_SSE42)
+        flare_http__sse42_split_line(p, pos, end, colon, cr);
+    else
+#else
+    if (path == FLARE_SIMD_AVX2)
+        flare_http__avx2_split_chunked(p, pos, end, c, colon, cr);
+    else if (path == FLARE_SIMD_SSE42)
+        flare_http__sse42_split_chunked(p, pos, end, c, colon, cr);
+    else
+#endif
+#endif
+        flare_http__scalar_split_line(p, pos, end, colon, cr);
+    (void)path;
+    (void)c;
+}
+
+/* The first chunk, classified before the request line so that both run at once. */
+static ALWAYS_INLINE void first_chunk(int path, const char *p, size_t end, flare_http__chunk *c)
+{
+    c->base = 0;
+    c->tok = c->val = 0;
+#if defined(FLARE_HTTP_X86_SIMD) && !defined(EXP_NO_CHUNK)
+    if (path == FLARE_SIMD_AVX2)
+        flare_http__avx2_chunk_at(p, 0, end, c);
+    else if (path == FLARE_SIMD_SSE42)
+        flare_http__sse42_chunk_at(p, 0, end, c);
+#endif
+    (void)path;
+    (void)p;
+    (void)end;
+}
+
+static ALWAYS_INLINE const flare_http_scan_ops *path_ops(int path)
+{
+#ifdef FLARE_HTTP_X86_SIMD
+    if (path == FLARE_SIMD_AVX2) return &flare_http__scan_avx2;
+    if (path == FLARE_SIMD_SSE42) return &flare_http__scan_sse42;
+#endif
+    (void)path;
+    return &flare_http__scan_scalar;
+}
+
+/* The request line as almost every client sends it: token SP target SP
+ * "HTTP/1." DIGIT CRLF, all within buf[0..n), the target within max_uri, written
+ * straight into req. Returns the line's end, or 0 for anything else, which goes
+ * to parse_request_line so that both always agree. */
+static ALWAYS_INLINE size_t fast_request_line(int path, const char *buf, size_t n, size_t max_uri,
+                                              flare_http_request *req)
+{
+    size_t p;
+    uint8_t method_id;
+    if (n >= 4 && memcmp(buf, "GET ", 4) == 0) {
+        method_id = FLARE_METHOD_GET;
+        p = 4;
+    } else {
+        size_t len = token_end(path, buf, 0, n);
+        if (len == 0 || len == n || buf[len] != ' ') return 0;
+        method_id = (uint8_t)flare_http_method_id(buf, len);
+        p = len + 1;
+    }
+    size_t limit = n - p > max_uri ? p + max_uri + 1 : n;
+    size_t t = target_end(path, buf, p, limit);
+    if (t == p || t == limit || buf[t] != ' ') return 0;
+    size_t v = t + 1;
+    if (n - v < 10 || memcmp(buf + v, "HTTP/1.", 7) != 0 || !is_digit((unsigned char)buf[v + 7]) ||
+        buf[v + 8] != '\r' || buf[v + 9] != '\n')
+        return 0;
+    /* origin-form, the usual one, needs no more checks (RFC 9112 §3.2.1). */
+    if (buf[p] != '/' || method_id == FLARE_METHOD_CONNECT) return 0;
+    req->method = buf;
+    req->method_len = (uint32_t)(p - 1);
+    req->method_id = method_id;
+    req->target = buf + p;
+    req->target_len = (uint32_t)(t - p);
+    req->target_form = FLARE_TARGET_ORIGIN;
+    req->minor_version = buf[v + 7] == '0' ? 0 : 1;
+    return v + 10;
 }
 
 static size_t limit_or(size_t v, size_t dflt, size_t cap)
@@ -291,70 +547,188 @@ static size_t limit_or(size_t v, size_t dflt, size_t cap)
     return v < cap ? v : cap;
 }
 
-ssize_t flare_http_parse_request(const char *buf, size_t len, size_t last_len,
-                                 const flare_http_limits *limits, flare_http_request *req,
-                                 int *status)
+/* Lengths are stored in 32 bits and indexes in 16: limits are capped there (one
+ * below for the URI, whose scan looks one byte past the limit). */
+static ALWAYS_INLINE void resolve_limits(const flare_http_limits *limits,
+                                         const flare_http_request *req, parse_limits *lim)
+{
+    if (limits) {
+        lim->max_uri =
+            limit_or(limits->max_uri_bytes, FLARE_HTTP_DEFAULT_MAX_URI_BYTES, UINT32_MAX - 1);
+        lim->max_head =
+            limit_or(limits->max_header_bytes, FLARE_HTTP_DEFAULT_MAX_HEADER_BYTES, UINT32_MAX);
+        lim->max_fields = limit_or(limits->max_headers, FLARE_HTTP_DEFAULT_MAX_HEADERS, INT16_MAX);
+    } else {
+        lim->max_uri = FLARE_HTTP_DEFAULT_MAX_URI_BYTES;
+        lim->max_head = FLARE_HTTP_DEFAULT_MAX_HEADER_BYTES;
+        lim->max_fields = FLARE_HTTP_DEFAULT_MAX_HEADERS;
+    }
+    size_t capacity = req->headers ? req->max_headers_capacity : 0;
+    if (capacity < lim->max_fields) lim->max_fields = capacity;
+}
+
+static ALWAYS_INLINE ssize_t parse_on_path(int path, const char *buf, size_t len, size_t last_len,
+                                           const flare_http_limits *limits, flare_http_request *req,
+                                           int *status)
 {
     int unused_status;
     if (!status) status = &unused_status;
     *status = 0;
     if (!req || (!buf && len > 0)) return FLARE_EINVAL;
-    reset_request(req);
+    parse_limits limits_resolved, *lim = &limits_resolved;
+    resolve_limits(limits, req, lim);
 
-    /* Lengths are stored in 32 bits and indexes in 16: limits are capped there
-     * (one below for the URI, whose scan looks one byte past the limit). */
-    const flare_http_limits none = {0, 0, 0};
-    if (!limits) limits = &none;
-    size_t max_uri =
-        limit_or(limits->max_uri_bytes, FLARE_HTTP_DEFAULT_MAX_URI_BYTES, UINT32_MAX - 1);
-    size_t max_head =
-        limit_or(limits->max_header_bytes, FLARE_HTTP_DEFAULT_MAX_HEADER_BYTES, UINT32_MAX);
-    size_t max_fields = limit_or(limits->max_headers, FLARE_HTTP_DEFAULT_MAX_HEADERS, INT16_MAX);
-    size_t capacity = req->headers ? req->max_headers_capacity : 0;
-    if (capacity < max_fields) max_fields = capacity;
-
-    const flare_http_scan_ops *ops = flare_http__scan_ops();
     /* Nothing past max_head can belong to an acceptable head. */
-    size_t window = len < max_head ? len : max_head;
-    request_line rl;
-    int rc = parse_request_line(ops, buf, window, max_uri, &rl);
-    if (rc > 0) return fail(status, rc);
+    size_t window = len < lim->max_head ? len : lim->max_head;
+    flare_http__chunk chunk;
+    first_chunk(path, buf, window, &chunk);
+    size_t pos = fast_request_line(path, buf, window, lim->max_uri, req);
+    if (pos == 0) {
+        request_line rl;
+        int rc = parse_request_line(path_ops(path), buf, window, lim->max_uri, &rl);
+        if (rc > 0) return fail(req, status, rc);
+        /* A line still open holds no LF: the head is not complete either. */
+        if (rc == LINE_MORE) return need_more(req, status, len, lim);
+        req->method = rl.method;
+        req->method_len = (uint32_t)rl.method_len;
+        req->target = rl.target;
+        req->target_len = (uint32_t)rl.target_len;
+        req->method_id = rl.method_id;
+        req->target_form = rl.target_form;
+        req->minor_version = rl.minor;
+        pos = rl.end;
+    }
 
-    size_t head_end = 0;
-    size_t from = last_len <= window ? last_len : 0;
-    switch (flare_http__find_head_end(ops, buf, window, from, &head_end)) {
-    case FLARE_HTTP__HEAD_BARE_LF:
-        return fail(status, 400);
-    case FLARE_HTTP__HEAD_MORE:
-        /* 431 (RFC 6585 §5) once the head cannot fit, complete or not. */
-        return len > max_head ? fail(status, 431) : FLARE_EINCOMPLETE;
+    /* A resumed call parses nothing until the head end has arrived. Bytes before
+     * last_len held neither a head end nor a bare LF (else that call would not
+     * have returned INCOMPLETE). */
+    if (last_len > 0 && last_len <= window) {
+        size_t head_end;
+        switch (flare_http__find_head_end(path_ops(path), buf, window, last_len, &head_end)) {
+        case FLARE_HTTP__HEAD_BARE_LF:
+            return fail(req, status, 400);
+        case FLARE_HTTP__HEAD_MORE:
+            return need_more(req, status, len, lim);
+        default:
+            break;
+        }
+    }
+
+    memset(req->known_index, 0xff, sizeof req->known_index);
+    request_fields f = {.content_length = -1, .host_index = -1};
+    flare_http_header *headers = req->headers;
+    size_t count = 0, max_fields = lim->max_fields;
+    framing_list framing;
+    framing.n = 0;
+    for (;;) {
+        size_t line = pos;
+        if (pos == window) break;
+        if (buf[pos] == '\r') {
+            if (pos + 1 == window) break;
+            if (buf[pos + 1] == '\n') {
+                pos += 2;
+                goto done;
+            }
+        }
+        int code = 400;
+        if (count == max_fields) {
+            code = 431;
+            goto bad;
+        }
+        /* field-name = token, and no whitespace before the colon (RFC 9112 §5.1);
+         * a line starting with whitespace (obs-fold, RFC 9112 §5.2) has no name.
+         * field-value allows VCHAR, obs-text, SP and HTAB (RFC 9110 §5.5): its
+         * scan must stop at the CR of a CRLF, any other stop (CTL, bare CR) fails. */
+        size_t colon, cr = window;
+        split_line(path, buf, pos, window, &chunk, &colon, &cr);
+        /* cr is set only after a ':', so one test covers the usual line. */
+        if (cr + 1 >= window || colon == pos || buf[cr] != '\r' || buf[cr + 1] != '\n') {
+            if (colon == window) break;
+            if (colon == pos || buf[colon] != ':') goto bad;
+            if (cr == window) break;
+            if (buf[cr] != '\r') goto bad;
+            if (cr + 1 == window) break;
+            goto bad;
+        }
+        /* OWS around the value is not part of it (RFC 9112 §5.1): usually one SP
+         * before it and none after. */
+        size_t v = colon + 1, e = cr;
+        if (buf[v] == ' ') v++;
+        if (is_ows(buf[v]) || is_ows(buf[e - 1])) trim_ows(buf, &v, &e);
+        flare_http_header *h = &headers[count];
+        h->name = buf + pos;
+        h->name_len = (uint32_t)(colon - pos);
+        h->value = buf + v;
+        h->value_len = (uint32_t)(e - v);
+        uint8_t id = (uint8_t)flare_http__header_id_token(buf + pos, colon - pos);
+        h->id = id;
+        pos = cr + 2;
+        if (id != FLARE_HDR_OTHER) {
+            if (req->known_index[id] < 0) req->known_index[id] = (int16_t)count;
+            if (id <= FLARE_HDR_EXPECT) {
+                if (framing.n < FRAMING_SLOTS) framing.index[framing.n] = (uint16_t)count;
+                framing.n++;
+            }
+        }
+        count++;
+        continue;
+    bad : {
+        /* A framing field before this line may have failed first. */
+        framing_fault fault = apply_framing(&f, headers, count, &framing);
+        if (fault.code) {
+            line = (size_t)(headers[fault.index].name - buf);
+            code = fault.code;
+        }
+        return field_error(path_ops(path), buf, window, line, len, lim, req, status, code);
+    }
+    }
+    return need_more(req, status, len, lim);
+
+done:;
+    /* The head is complete and has no bare LF: a framing fault is the answer. */
+    framing_fault fault = apply_framing(&f, headers, count, &framing);
+    if (fault.code) return fail(req, status, fault.code);
+    req->num_headers = count;
+    int rc = finish_fields(req, &f);
+    if (rc) return fail(req, status, rc);
+    *status = 0;
+    return (ssize_t)pos;
+}
+
+static ssize_t parse_scalar(const char *buf, size_t len, size_t last_len,
+                            const flare_http_limits *limits, flare_http_request *req, int *status)
+{
+    return parse_on_path(FLARE_SIMD_SCALAR, buf, len, last_len, limits, req, status);
+}
+
+#ifdef FLARE_HTTP_X86_SIMD
+FLARE_HTTP__SSE42 static ssize_t parse_sse42(const char *buf, size_t len, size_t last_len,
+                                             const flare_http_limits *limits,
+                                             flare_http_request *req, int *status)
+{
+    return parse_on_path(FLARE_SIMD_SSE42, buf, len, last_len, limits, req, status);
+}
+
+FLARE_HTTP__AVX2 static ssize_t parse_avx2(const char *buf, size_t len, size_t last_len,
+                                           const flare_http_limits *limits, flare_http_request *req,
+                                           int *status)
+{
+    return parse_on_path(FLARE_SIMD_AVX2, buf, len, last_len, limits, req, status);
+}
+#endif
+
+ssize_t flare_http_parse_request(const char *buf, size_t len, size_t last_len,
+                                 const flare_http_limits *limits, flare_http_request *req,
+                                 int *status)
+{
+    switch (flare_http_simd_active()) {
+#ifdef FLARE_HTTP_X86_SIMD
+    case FLARE_SIMD_AVX2:
+        return parse_avx2(buf, len, last_len, limits, req, status);
+    case FLARE_SIMD_SSE42:
+        return parse_sse42(buf, len, last_len, limits, req, status);
+#endif
     default:
-        break;
+        return parse_scalar(buf, len, last_len, limits, req, status);
     }
-    /* The line is decided by its first CR or LF, which lie before head_end. */
-    if (rc != 0) return fail(status, 400);
-
-    req->method = rl.method;
-    req->method_len = (uint32_t)rl.method_len;
-    req->target = rl.target;
-    req->target_len = (uint32_t)rl.target_len;
-    req->method_id = rl.method_id;
-    req->target_form = rl.target_form;
-    req->minor_version = rl.minor;
-
-    request_fields f = {.content_length = -1};
-    size_t pos = rl.end;
-    while (pos < head_end - 2) {
-        if (req->num_headers == max_fields) return fail(status, 431);
-        flare_http_header *h = &req->headers[req->num_headers];
-        if (flare_http__parse_field_line(ops, buf, &pos, head_end, h) < 0) return fail(status, 400);
-        size_t index = req->num_headers++;
-        if (h->id == FLARE_HDR_OTHER) continue;
-        if (req->known_index[h->id] < 0) req->known_index[h->id] = (int16_t)index;
-        rc = take_field(req, &f, h, index);
-        if (rc) return fail(status, rc);
-    }
-    rc = finish_fields(req, &f);
-    if (rc) return fail(status, rc);
-    return (ssize_t)head_end;
 }

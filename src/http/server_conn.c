@@ -462,7 +462,10 @@ static void dispatch(conn *c)
         builtin_text(resp, 500);
     }
     bool upgrading = resp->status == 101 && resp->upgrade_fn && !c->closing;
-    bool closing = !upgrading && (c->closing || !c->req->keep_alive || resp->close ||
+    /* A method the route or the server does not implement is a rejection like the
+     * parser's: answered with Connection: close, then the connection ends. */
+    bool refused = c->pre_status == 405 || c->pre_status == 501;
+    bool closing = !upgrading && (c->closing || refused || !c->req->keep_alive || resp->close ||
                                   srv->stopping || c->requests >= srv->cfg.max_keepalive_requests);
     if (upgrading) {
         c->upgrade_fn = resp->upgrade_fn;

@@ -1,5 +1,6 @@
 /*
- * simd.c: the scalar reference scanners and the run-time choice of a path.
+ * simd.c: the scalar reference scanners (as a table; the kernels are inline in
+ * simd.h) and the run-time choice of a path.
  * The path is detected once (__builtin_cpu_supports) and kept in an atomic so
  * parsers on any thread read it with one relaxed load per parse; tests may force
  * a path. With FLARE_NO_SIMD (-Dsimd=none) only the scalar path exists.
@@ -14,34 +15,22 @@ const uint64_t flare_http__tchar_bits[4] = {0x03ff6cfa00000000u, 0x57ffffffc7fff
 
 static size_t scalar_find_lf(const char *p, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (p[i] == '\n') return i;
-    return n;
+    return flare_http__scalar_lf_end(p, 0, n);
 }
 
 static size_t scalar_skip_target(const char *p, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (c < 0x21 || c > 0x7e) return i;
-    }
-    return n;
+    return flare_http__scalar_target_end(p, 0, n);
 }
 
 static size_t scalar_skip_value(const char *p, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f) return i;
-    }
-    return n;
+    return flare_http__scalar_value_end(p, 0, n);
 }
 
 static size_t scalar_skip_token(const char *p, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (!flare_http__is_tchar((unsigned char)p[i])) return i;
-    return n;
+    return flare_http__scalar_token_end(p, 0, n);
 }
 
 const flare_http_scan_ops flare_http__scan_scalar = {

@@ -1,9 +1,12 @@
 /*
  * simd.h (internal): the byte-class scanners the HTTP parsers are built on, one
- * table of them per implementation (scalar, SSE4.2, AVX2). Every scanner returns
- * the index of the first byte outside its class (or of the byte searched for),
- * or n when there is none, so all paths give identical answers by construction.
- * Scanners never read outside p[0..n).
+ * set per implementation (scalar, SSE4.2, AVX2). Every scanner returns the index
+ * of the first byte outside its class (or of the byte searched for), or the end
+ * when there is none, so all paths give identical answers by construction.
+ * Scanners never read outside p[0..end): a last partial block is loaded so that
+ * it ends at `end`, which needs end >= the block width; shorter inputs drop to
+ * the next narrower path. The kernels are inline so that a parser compiled for
+ * one path runs them without a call per field.
  */
 #ifndef FLARE_HTTP_SIMD_H
 #define FLARE_HTTP_SIMD_H
@@ -11,14 +14,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "flare/http_parser.h"
 
 #if !defined(FLARE_NO_SIMD) && (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
 #define FLARE_HTTP_X86_SIMD 1
+#include <immintrin.h>
 #endif
 
-/** One implementation of the scanners. */
+/** One implementation of the scanners, called through pointers (cold paths, tests). */
 typedef struct flare_http_scan_ops {
     /** Index of the first '\n' in p[0..n), n when none. */
     size_t (*find_lf)(const char *p, size_t n);
@@ -33,9 +38,9 @@ typedef struct flare_http_scan_ops {
 /** The portable reference scanners. */
 extern const flare_http_scan_ops flare_http__scan_scalar;
 #ifdef FLARE_HTTP_X86_SIMD
-/** SSE4.2 scanners (PCMPESTRI/PCMPESTRM ranges); call only when the CPU has SSE4.2. */
+/** SSE4.2-path scanners (16-byte blocks); call only when the CPU has SSE4.2. */
 extern const flare_http_scan_ops flare_http__scan_sse42;
-/** AVX2 scanners (32-byte compares, nibble lookup for tchar); call only with AVX2. */
+/** AVX2 scanners (32-byte blocks, nibble lookup for tchar); call only with AVX2. */
 extern const flare_http_scan_ops flare_http__scan_avx2;
 #endif
 
@@ -48,11 +53,547 @@ extern const uint64_t flare_http__tchar_bits[4];
 /** True when c is a tchar. */
 static inline bool flare_http__is_tchar(unsigned char c);
 
+/** Scalar kernel: first '\n' in p[pos..end), or end. */
+static inline size_t flare_http__scalar_lf_end(const char *p, size_t pos, size_t end);
+/** Scalar kernel: first byte outside 0x21..0x7E in p[pos..end), or end. */
+static inline size_t flare_http__scalar_target_end(const char *p, size_t pos, size_t end);
+/** Scalar kernel: first byte that is not HTAB/SP/VCHAR/obs-text in p[pos..end), or end. */
+static inline size_t flare_http__scalar_value_end(const char *p, size_t pos, size_t end);
+/** Scalar kernel: first non-tchar in p[pos..end), or end. */
+static inline size_t flare_http__scalar_token_end(const char *p, size_t pos, size_t end);
+/**
+ * Splits the field line at p[pos..end), pos < end: *colon = token_end from pos;
+ * when that byte is ':', also *cr = value_end from the byte after it (else *cr
+ * is left alone). The SIMD versions answer both from one block for short lines.
+ */
+static inline void flare_http__scalar_split_line(const char *p, size_t pos, size_t end,
+                                                 size_t *colon, size_t *cr);
+
+/**
+ * Stop masks over 64 bytes of a head, so that finding the next delimiter is a
+ * shift and a bit scan: bit i describes p[base + i], and bytes at or past the
+ * end of the input read as "no stop". Chunks are placed independently of the
+ * parse, so the CPU can classify the next one while fields are still split.
+ */
+typedef struct flare_http__chunk {
+    size_t base;
+    uint64_t tok; /**< bit i: p[base + i] is not a tchar */
+    uint64_t val; /**< bit i: p[base + i] is not HTAB, SP, VCHAR or obs-text */
+} flare_http__chunk;
+
+/** Classifies p[base .. min(base + 64, end)) into *c, a byte at a time. */
+static inline void flare_http__scalar_chunk_at(const char *p, size_t base, size_t end,
+                                               flare_http__chunk *c);
+
+#ifdef FLARE_HTTP_X86_SIMD
+#define FLARE_HTTP__SSE42 __attribute__((target("sse4.2")))
+#define FLARE_HTTP__AVX2  __attribute__((target("avx2")))
+
+/** The same four kernels over 16-byte blocks (SSE2/SSSE3 instructions). */
+FLARE_HTTP__SSE42 static inline size_t flare_http__sse42_lf_end(const char *p, size_t pos,
+                                                                size_t end);
+/** SSE4.2-path target kernel. */
+FLARE_HTTP__SSE42 static inline size_t flare_http__sse42_target_end(const char *p, size_t pos,
+                                                                    size_t end);
+/** SSE4.2-path field-value kernel. */
+FLARE_HTTP__SSE42 static inline size_t flare_http__sse42_value_end(const char *p, size_t pos,
+                                                                   size_t end);
+/** SSE4.2-path token kernel. */
+FLARE_HTTP__SSE42 static inline size_t flare_http__sse42_token_end(const char *p, size_t pos,
+                                                                   size_t end);
+/** The same four kernels over 32-byte blocks. */
+FLARE_HTTP__AVX2 static inline size_t flare_http__avx2_lf_end(const char *p, size_t pos,
+                                                              size_t end);
+/** AVX2 target kernel. */
+FLARE_HTTP__AVX2 static inline size_t flare_http__avx2_target_end(const char *p, size_t pos,
+                                                                  size_t end);
+/** AVX2 field-value kernel. */
+FLARE_HTTP__AVX2 static inline size_t flare_http__avx2_value_end(const char *p, size_t pos,
+                                                                 size_t end);
+/** AVX2 token kernel. */
+FLARE_HTTP__AVX2 static inline size_t flare_http__avx2_token_end(const char *p, size_t pos,
+                                                                 size_t end);
+/** SSE4.2-path field-line split. */
+FLARE_HTTP__SSE42 static inline void
+flare_http__sse42_split_line(const char *p, size_t pos, size_t end, size_t *colon, size_t *cr);
+/** AVX2 field-line split. */
+FLARE_HTTP__AVX2 static inline void
+flare_http__avx2_split_line(const char *p, size_t pos, size_t end, size_t *colon, size_t *cr);
+/** SSE4.2-path chunk classification (four 16-byte blocks). */
+FLARE_HTTP__SSE42 static inline void flare_http__sse42_chunk_at(const char *p, size_t base,
+                                                                size_t end, flare_http__chunk *c);
+/** AVX2 chunk classification (two 32-byte blocks). */
+FLARE_HTTP__AVX2 static inline void flare_http__avx2_chunk_at(const char *p, size_t base,
+                                                              size_t end, flare_http__chunk *c);
+/**
+ * The field-line split of flare_http__scalar_split_line, answered from *c and
+ * the chunks after it; c->base <= pos, and *c moves forward as needed.
+ */
+FLARE_HTTP__SSE42 static inline void flare_http__sse42_split_chunked(const char *p, size_t pos,
+                                                                     size_t end,
+                                                                     flare_http__chunk *c,
+                                                                     size_t *colon, size_t *cr);
+/** AVX2 chunked field-line split. */
+FLARE_HTTP__AVX2 static inline void flare_http__avx2_split_chunked(const char *p, size_t pos,
+                                                                   size_t end, flare_http__chunk *c,
+                                                                   size_t *colon, size_t *cr);
+#endif
+
 /* inline definitions */
 
 static inline bool flare_http__is_tchar(unsigned char c)
 {
     return (flare_http__tchar_bits[c >> 6] >> (c & 63)) & 1u;
 }
+
+/* --- scalar: eight bytes at a time where a byte class is a range ----------------------------- */
+
+#define FLARE_HTTP__ONES  0x0101010101010101u
+#define FLARE_HTTP__HIGHS 0x8080808080808080u
+
+static inline uint64_t flare_http__load64(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* Byte-wise flags (0x80 per byte) for bytes below k (k <= 0x80) and bytes equal
+ * to k. Borrows only run towards higher bytes, so the lowest flagged byte is
+ * always a true match, which is all a scanner needs; bytes are little-endian. */
+static inline uint64_t flare_http__below(uint64_t x, uint8_t k)
+{
+    return (x - FLARE_HTTP__ONES * k) & ~x & FLARE_HTTP__HIGHS;
+}
+
+static inline uint64_t flare_http__equal(uint64_t x, uint8_t k)
+{
+    return flare_http__below(x ^ (FLARE_HTTP__ONES * k), 1);
+}
+
+static inline bool flare_http__little_endian(void)
+{
+    return __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
+}
+
+static inline size_t flare_http__scalar_lf_end(const char *p, size_t pos, size_t end)
+{
+    size_t i = pos;
+    if (flare_http__little_endian())
+        for (; i + 8 <= end; i += 8) {
+            uint64_t m = flare_http__equal(flare_http__load64(p + i), '\n');
+            if (m) return i + (size_t)__builtin_ctzll(m) / 8;
+        }
+    for (; i < end; i++)
+        if (p[i] == '\n') return i;
+    return end;
+}
+
+static inline size_t flare_http__scalar_target_end(const char *p, size_t pos, size_t end)
+{
+    size_t i = pos;
+    if (flare_http__little_endian())
+        for (; i + 8 <= end; i += 8) {
+            uint64_t x = flare_http__load64(p + i);
+            /* below 0x21, or 0x7F and up (0xFF carries, but only upwards) */
+            uint64_t m =
+                flare_http__below(x, 0x21) | ((x | (x + FLARE_HTTP__ONES)) & FLARE_HTTP__HIGHS);
+            if (m) return i + (size_t)__builtin_ctzll(m) / 8;
+        }
+    for (; i < end; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c < 0x21 || c > 0x7e) return i;
+    }
+    return end;
+}
+
+static inline size_t flare_http__scalar_value_end(const char *p, size_t pos, size_t end)
+{
+    size_t i = pos;
+    if (flare_http__little_endian())
+        while (i + 8 <= end) {
+            uint64_t x = flare_http__load64(p + i);
+            uint64_t m = flare_http__below(x, 0x20) | flare_http__equal(x, 0x7f);
+            if (!m) {
+                i += 8;
+                continue;
+            }
+            i += (size_t)__builtin_ctzll(m) / 8;
+            /* HTAB is the one control byte a value may hold: step over it. */
+            if (p[i] != '\t') return i;
+            i++;
+        }
+    for (; i < end; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f) return i;
+    }
+    return end;
+}
+
+static inline size_t flare_http__scalar_token_end(const char *p, size_t pos, size_t end)
+{
+    for (size_t i = pos; i < end; i++)
+        if (!flare_http__is_tchar((unsigned char)p[i])) return i;
+    return end;
+}
+
+static inline void flare_http__scalar_split_line(const char *p, size_t pos, size_t end,
+                                                 size_t *colon, size_t *cr)
+{
+    *colon = flare_http__scalar_token_end(p, pos, end);
+    if (*colon < end && p[*colon] == ':') *cr = flare_http__scalar_value_end(p, *colon + 1, end);
+}
+
+static inline void flare_http__scalar_chunk_at(const char *p, size_t base, size_t end,
+                                               flare_http__chunk *c)
+{
+    size_t n = end - base < 64 ? end - base : 64;
+    c->base = base;
+    c->tok = c->val = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char b = (unsigned char)p[base + i];
+        c->tok |= (uint64_t)!flare_http__is_tchar(b) << i;
+        c->val |= (uint64_t)((b < 0x20 && b != '\t') || b == 0x7f) << i;
+    }
+}
+
+/* First stop at or after q (c->base <= q) in the chosen mask, moving *c on
+ * through the input with `advance`; `end` when there is none. */
+static inline size_t
+flare_http__chunk_next(const char *p, size_t q, size_t end, flare_http__chunk *c, bool val,
+                       void (*advance)(const char *, size_t, size_t, flare_http__chunk *))
+{
+    for (;;) {
+        if (q < c->base + 64) {
+            uint64_t m = (val ? c->val : c->tok) >> (q - c->base);
+            if (__builtin_expect(m != 0, 1)) return q + (size_t)__builtin_ctzll(m);
+            q = c->base + 64;
+        }
+        if (q >= end) return end;
+        advance(p, q, end, c);
+    }
+}
+
+#ifdef FLARE_HTTP_X86_SIMD
+
+/* --- SSE4.2 path: 16-byte blocks ---------------------------------------------------------- */
+
+/* Each *_stops function maps a block to a bit mask of its stop bytes. */
+FLARE_HTTP__SSE42 static inline uint32_t flare_http__sse_lf_stops(__m128i b)
+{
+    return (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(b, _mm_set1_epi8('\n')));
+}
+
+FLARE_HTTP__SSE42 static inline uint32_t flare_http__sse_target_stops(__m128i b)
+{
+    /* Signed compares: bytes >= 0x80 are negative, so they fail "> 0x20" too. */
+    __m128i in = _mm_and_si128(_mm_cmpgt_epi8(b, _mm_set1_epi8(0x20)),
+                               _mm_cmpgt_epi8(_mm_set1_epi8(0x7f), b));
+    return (uint32_t)_mm_movemask_epi8(in) ^ 0xffffu;
+}
+
+FLARE_HTTP__SSE42 static inline uint32_t flare_http__sse_value_stops(__m128i b)
+{
+    /* CTLs except HTAB, and DEL (RFC 9110 §5.5). */
+    __m128i ctl = _mm_cmpeq_epi8(_mm_min_epu8(b, _mm_set1_epi8(0x1f)), b);
+    __m128i tab = _mm_cmpeq_epi8(b, _mm_set1_epi8('\t'));
+    __m128i del = _mm_cmpeq_epi8(b, _mm_set1_epi8(0x7f));
+    return (uint32_t)_mm_movemask_epi8(_mm_or_si128(_mm_andnot_si128(tab, ctl), del));
+}
+
+/* tchar by nibble lookup: row[low nibble] holds one bit per allowed high nibble
+ * (0..7); bit_of[high nibble] is that bit, 0 for bytes >= 0x80. The rows are
+ * 0xe8 0xfc 0xf8 0xfc 0xfc 0xfc 0xfc 0xfc 0xf8 0xf8 0xf4 0x54 0xd0 0x54 0xf4 0x70,
+ * written as the signed chars _mm_setr_epi8 takes. */
+#define FLARE_HTTP__TCHAR_ROWS                                                                     \
+    -0x18, -0x04, -0x08, -0x04, -0x04, -0x04, -0x04, -0x04, -0x08, -0x08, -0x0c, 0x54, -0x30,      \
+        0x54, -0x0c, 0x70
+#define FLARE_HTTP__HIGH_NIBBLE_BIT 1, 2, 4, 8, 16, 32, 64, -128, 0, 0, 0, 0, 0, 0, 0, 0
+
+FLARE_HTTP__SSE42 static inline uint32_t flare_http__sse_token_stops(__m128i b)
+{
+    const __m128i rows = _mm_setr_epi8(FLARE_HTTP__TCHAR_ROWS);
+    const __m128i bits = _mm_setr_epi8(FLARE_HTTP__HIGH_NIBBLE_BIT);
+    const __m128i nib = _mm_set1_epi8(0x0f);
+    __m128i lo = _mm_and_si128(b, nib);
+    __m128i hi = _mm_and_si128(_mm_srli_epi16(b, 4), nib);
+    __m128i hit = _mm_and_si128(_mm_shuffle_epi8(rows, lo), _mm_shuffle_epi8(bits, hi));
+    return (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(hit, _mm_setzero_si128()));
+}
+
+/* Value stops by the same nibble lookup as tchar: row[low nibble] bit h set
+ * when byte (h << 4 | low) is a CTL other than HTAB, or DEL. */
+#define FLARE_HTTP__VALUE_STOP_ROWS 3, 3, 3, 3, 3, 3, 3, 3, 3, 2, 3, 3, 3, 3, 3, -0x7d
+
+/* Token and value stop masks of one block, sharing the nibble split. */
+FLARE_HTTP__SSE42 static inline void flare_http__sse_line_stops(__m128i b, uint32_t *tok,
+                                                                uint32_t *val)
+{
+    const __m128i nib = _mm_set1_epi8(0x0f);
+    __m128i lo = _mm_and_si128(b, nib);
+    __m128i hi = _mm_shuffle_epi8(_mm_setr_epi8(FLARE_HTTP__HIGH_NIBBLE_BIT),
+                                  _mm_and_si128(_mm_srli_epi16(b, 4), nib));
+    __m128i t = _mm_and_si128(_mm_shuffle_epi8(_mm_setr_epi8(FLARE_HTTP__TCHAR_ROWS), lo), hi);
+    __m128i v = _mm_and_si128(_mm_shuffle_epi8(_mm_setr_epi8(FLARE_HTTP__VALUE_STOP_ROWS), lo), hi);
+    *tok = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(t, _mm_setzero_si128()));
+    *val = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_setzero_si128())) ^ 0xffffu;
+}
+
+FLARE_HTTP__SSE42 static inline __m128i flare_http__sse_load(const char *p)
+{
+    return _mm_loadu_si128((const __m128i *)(const void *)p);
+}
+
+/* The scan loop shared by the kernels of one width: whole blocks from pos, then
+ * one block ending at `end` whose bytes before i (already passed) are shifted
+ * out; `narrow` takes inputs shorter than a block. */
+#define FLARE_HTTP__SCAN(width, load, stops, narrow)                                               \
+    size_t i = pos;                                                                                \
+    for (; i + (width) <= end; i += (width)) {                                                     \
+        uint32_t m = stops(load(p + i));                                                           \
+        if (m) return i + (size_t)__builtin_ctz(m);                                                \
+    }                                                                                              \
+    if (i >= end) return end;                                                                      \
+    if (end < (width)) return narrow(p, i, end);                                                   \
+    uint32_t m = stops(load(p + end - (width))) >> (i - (end - (width)));                          \
+    return m ? i + (size_t)__builtin_ctz(m) : end
+
+/* The line split of one width: the block at pos (or the one ending at `end`,
+ * shifted so that bit 0 is pos) gives both stop masks at once; only a name or
+ * value running past the block goes on to the plain kernels. Shifted-in bits
+ * are 0, so within a short tail "no stop" means "runs to end". */
+#define FLARE_HTTP__SPLIT(vec, width, load, line_stops, token_end, value_end, narrow)              \
+    vec b;                                                                                         \
+    unsigned shift = 0;                                                                            \
+    if (pos + (width) <= end) {                                                                    \
+        b = load(p + pos);                                                                         \
+    } else if (end >= (width)) {                                                                   \
+        b = load(p + end - (width));                                                               \
+        shift = (unsigned)(pos - (end - (width)));                                                 \
+    } else {                                                                                       \
+        narrow(p, pos, end, colon, cr);                                                            \
+        return;                                                                                    \
+    }                                                                                              \
+    bool whole = shift == 0;                                                                       \
+    uint32_t tok, val;                                                                             \
+    line_stops(b, &tok, &val);                                                                     \
+    tok >>= shift;                                                                                 \
+    if (!tok) {                                                                                    \
+        *colon = whole ? token_end(p, pos + (width), end) : end;                                   \
+        if (*colon < end && p[*colon] == ':') *cr = value_end(p, *colon + 1, end);                 \
+        return;                                                                                    \
+    }                                                                                              \
+    unsigned c = (unsigned)__builtin_ctz(tok);                                                     \
+    *colon = pos + c;                                                                              \
+    if (p[pos + c] != ':') return;                                                                 \
+    uint64_t after = (uint64_t)(val >> shift) >> (c + 1);                                          \
+    if (after)                                                                                     \
+        *cr = pos + c + 1 + (size_t)__builtin_ctzll(after);                                        \
+    else                                                                                           \
+        *cr = whole ? value_end(p, pos + (width), end) : end
+
+FLARE_HTTP__SSE42 static inline size_t flare_http__sse42_lf_end(const char *p, size_t pos,
+                                                                size_t end)
+{
+    FLARE_HTTP__SCAN(16, flare_http__sse_load, flare_http__sse_lf_stops, flare_http__scalar_lf_end);
+}
+
+FLARE_HTTP__SSE42 static inline size_t flare_http__sse42_target_end(const char *p, size_t pos,
+                                                                    size_t end)
+{
+    FLARE_HTTP__SCAN(16, flare_http__sse_load, flare_http__sse_target_stops,
+                     flare_http__scalar_target_end);
+}
+
+FLARE_HTTP__SSE42 static inline size_t flare_http__sse42_value_end(const char *p, size_t pos,
+                                                                   size_t end)
+{
+    FLARE_HTTP__SCAN(16, flare_http__sse_load, flare_http__sse_value_stops,
+                     flare_http__scalar_value_end);
+}
+
+FLARE_HTTP__SSE42 static inline size_t flare_http__sse42_token_end(const char *p, size_t pos,
+                                                                   size_t end)
+{
+    FLARE_HTTP__SCAN(16, flare_http__sse_load, flare_http__sse_token_stops,
+                     flare_http__scalar_token_end);
+}
+
+FLARE_HTTP__SSE42 static inline void
+flare_http__sse42_split_line(const char *p, size_t pos, size_t end, size_t *colon, size_t *cr)
+{
+    FLARE_HTTP__SPLIT(__m128i, 16, flare_http__sse_load, flare_http__sse_line_stops,
+                      flare_http__sse42_token_end, flare_http__sse42_value_end,
+                      flare_http__scalar_split_line);
+}
+
+FLARE_HTTP__SSE42 static inline void flare_http__sse42_chunk_at(const char *p, size_t base,
+                                                                size_t end, flare_http__chunk *c)
+{
+    size_t from = base, shift = 0;
+    if (base + 64 > end) {
+        if (end < 64) {
+            flare_http__scalar_chunk_at(p, base, end, c);
+            return;
+        }
+        from = end - 64;
+        shift = base - from;
+    }
+    uint64_t tok = 0, val = 0;
+    for (unsigned k = 0; k < 4; k++) {
+        uint32_t t, v;
+        flare_http__sse_line_stops(flare_http__sse_load(p + from + 16 * k), &t, &v);
+        tok |= (uint64_t)t << (16 * k);
+        val |= (uint64_t)v << (16 * k);
+    }
+    c->base = base;
+    c->tok = tok >> shift;
+    c->val = val >> shift;
+}
+
+/* The chunk that holds q, or the one after *c. */
+FLARE_HTTP__SSE42 static inline void
+flare_http__sse42_chunk_advance(const char *p, size_t q, size_t end, flare_http__chunk *c)
+{
+    flare_http__sse42_chunk_at(p, q - c->base < 128 ? c->base + 64 : q, end, c);
+}
+
+FLARE_HTTP__SSE42 static inline void flare_http__sse42_split_chunked(const char *p, size_t pos,
+                                                                     size_t end,
+                                                                     flare_http__chunk *c,
+                                                                     size_t *colon, size_t *cr)
+{
+    *colon = flare_http__chunk_next(p, pos, end, c, false, flare_http__sse42_chunk_advance);
+    if (*colon < end && p[*colon] == ':')
+        *cr = flare_http__chunk_next(p, *colon + 1, end, c, true, flare_http__sse42_chunk_advance);
+}
+
+/* --- AVX2 path: 32-byte blocks ------------------------------------------------------------ */
+
+FLARE_HTTP__AVX2 static inline uint32_t flare_http__avx_lf_stops(__m256i b)
+{
+    return (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b, _mm256_set1_epi8('\n')));
+}
+
+FLARE_HTTP__AVX2 static inline uint32_t flare_http__avx_target_stops(__m256i b)
+{
+    __m256i in = _mm256_and_si256(_mm256_cmpgt_epi8(b, _mm256_set1_epi8(0x20)),
+                                  _mm256_cmpgt_epi8(_mm256_set1_epi8(0x7f), b));
+    return ~(uint32_t)_mm256_movemask_epi8(in);
+}
+
+FLARE_HTTP__AVX2 static inline uint32_t flare_http__avx_value_stops(__m256i b)
+{
+    __m256i ctl = _mm256_cmpeq_epi8(_mm256_min_epu8(b, _mm256_set1_epi8(0x1f)), b);
+    __m256i tab = _mm256_cmpeq_epi8(b, _mm256_set1_epi8('\t'));
+    __m256i del = _mm256_cmpeq_epi8(b, _mm256_set1_epi8(0x7f));
+    return (uint32_t)_mm256_movemask_epi8(_mm256_or_si256(_mm256_andnot_si256(tab, ctl), del));
+}
+
+FLARE_HTTP__AVX2 static inline uint32_t flare_http__avx_token_stops(__m256i b)
+{
+    const __m256i rows = _mm256_setr_epi8(FLARE_HTTP__TCHAR_ROWS, FLARE_HTTP__TCHAR_ROWS);
+    const __m256i bits = _mm256_setr_epi8(FLARE_HTTP__HIGH_NIBBLE_BIT, FLARE_HTTP__HIGH_NIBBLE_BIT);
+    const __m256i nib = _mm256_set1_epi8(0x0f);
+    __m256i lo = _mm256_and_si256(b, nib);
+    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(b, 4), nib);
+    __m256i hit = _mm256_and_si256(_mm256_shuffle_epi8(rows, lo), _mm256_shuffle_epi8(bits, hi));
+    return (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(hit, _mm256_setzero_si256()));
+}
+
+FLARE_HTTP__AVX2 static inline void flare_http__avx_line_stops(__m256i b, uint32_t *tok,
+                                                               uint32_t *val)
+{
+    const __m256i nib = _mm256_set1_epi8(0x0f);
+    __m256i lo = _mm256_and_si256(b, nib);
+    __m256i hi = _mm256_shuffle_epi8(
+        _mm256_setr_epi8(FLARE_HTTP__HIGH_NIBBLE_BIT, FLARE_HTTP__HIGH_NIBBLE_BIT),
+        _mm256_and_si256(_mm256_srli_epi16(b, 4), nib));
+    __m256i t = _mm256_and_si256(
+        _mm256_shuffle_epi8(_mm256_setr_epi8(FLARE_HTTP__TCHAR_ROWS, FLARE_HTTP__TCHAR_ROWS), lo),
+        hi);
+    __m256i v = _mm256_and_si256(
+        _mm256_shuffle_epi8(
+            _mm256_setr_epi8(FLARE_HTTP__VALUE_STOP_ROWS, FLARE_HTTP__VALUE_STOP_ROWS), lo),
+        hi);
+    *tok = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(t, _mm256_setzero_si256()));
+    *val = ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_setzero_si256()));
+}
+
+FLARE_HTTP__AVX2 static inline __m256i flare_http__avx_load(const char *p)
+{
+    return _mm256_loadu_si256((const __m256i *)(const void *)p);
+}
+
+FLARE_HTTP__AVX2 static inline size_t flare_http__avx2_lf_end(const char *p, size_t pos, size_t end)
+{
+    FLARE_HTTP__SCAN(32, flare_http__avx_load, flare_http__avx_lf_stops, flare_http__sse42_lf_end);
+}
+
+FLARE_HTTP__AVX2 static inline size_t flare_http__avx2_target_end(const char *p, size_t pos,
+                                                                  size_t end)
+{
+    FLARE_HTTP__SCAN(32, flare_http__avx_load, flare_http__avx_target_stops,
+                     flare_http__sse42_target_end);
+}
+
+FLARE_HTTP__AVX2 static inline size_t flare_http__avx2_value_end(const char *p, size_t pos,
+                                                                 size_t end)
+{
+    FLARE_HTTP__SCAN(32, flare_http__avx_load, flare_http__avx_value_stops,
+                     flare_http__sse42_value_end);
+}
+
+FLARE_HTTP__AVX2 static inline size_t flare_http__avx2_token_end(const char *p, size_t pos,
+                                                                 size_t end)
+{
+    FLARE_HTTP__SCAN(32, flare_http__avx_load, flare_http__avx_token_stops,
+                     flare_http__sse42_token_end);
+}
+
+FLARE_HTTP__AVX2 static inline void
+flare_http__avx2_split_line(const char *p, size_t pos, size_t end, size_t *colon, size_t *cr)
+{
+    FLARE_HTTP__SPLIT(__m256i, 32, flare_http__avx_load, flare_http__avx_line_stops,
+                      flare_http__avx2_token_end, flare_http__avx2_value_end,
+                      flare_http__sse42_split_line);
+}
+
+FLARE_HTTP__AVX2 static inline void flare_http__avx2_chunk_at(const char *p, size_t base,
+                                                              size_t end, flare_http__chunk *c)
+{
+    size_t from = base, shift = 0;
+    if (base + 64 > end) {
+        if (end < 64) {
+            flare_http__scalar_chunk_at(p, base, end, c);
+            return;
+        }
+        from = end - 64;
+        shift = base - from;
+    }
+    uint32_t t0, v0, t1, v1;
+    flare_http__avx_line_stops(flare_http__avx_load(p + from), &t0, &v0);
+    flare_http__avx_line_stops(flare_http__avx_load(p + from + 32), &t1, &v1);
+    c->base = base;
+    c->tok = ((uint64_t)t1 << 32 | t0) >> shift;
+    c->val = ((uint64_t)v1 << 32 | v0) >> shift;
+}
+
+FLARE_HTTP__AVX2 static inline void flare_http__avx2_chunk_advance(const char *p, size_t q,
+                                                                   size_t end, flare_http__chunk *c)
+{
+    flare_http__avx2_chunk_at(p, q - c->base < 128 ? c->base + 64 : q, end, c);
+}
+
+FLARE_HTTP__AVX2 static inline void flare_http__avx2_split_chunked(const char *p, size_t pos,
+                                                                   size_t end, flare_http__chunk *c,
+                                                                   size_t *colon, size_t *cr)
+{
+    *colon = flare_http__chunk_next(p, pos, end, c, false, flare_http__avx2_chunk_advance);
+    if (*colon < end && p[*colon] == ':')
+        *cr = flare_http__chunk_next(p, *colon + 1, end, c, true, flare_http__avx2_chunk_advance);
+}
+
+#endif /* FLARE_HTTP_X86_SIMD */
 
 #endif

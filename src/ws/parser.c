@@ -127,8 +127,9 @@ static int data_chunk(flare_ws_parser *p, const uint8_t *d, size_t n, bool fin, 
         if (flare_buf_append(&p->msg, d, n) < 0)
             return fail(p, FLARE_WS_CLOSE_INTERNAL_ERROR, FLARE_ENOMEM, "out of memory", err);
     }
-    /* §8.1: fail fast, as soon as a fragment proves the text invalid. */
-    if (p->msg_opcode == FLARE_WS_OP_TEXT &&
+    /* §8.1: fail fast, as soon as a fragment proves the text invalid. An empty
+     * fragment adds nothing (and msg.data may still be NULL: no NULL + 0). */
+    if (p->msg_opcode == FLARE_WS_OP_TEXT && p->msg.len > old &&
         !flare_ws_utf8_feed(&p->utf8, p->msg.data + old, p->msg.len - old))
         return fail(p, FLARE_WS_CLOSE_INVALID_DATA, FLARE_EPROTO, "text message is not UTF-8", err);
     return 0;

@@ -8,6 +8,7 @@ the end, asserting exit status 0. Standard library only.
 import os
 import random
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -18,6 +19,9 @@ import time
 import unittest
 
 FLARED = os.environ.get("FLARED", "")
+# A command that runs flared (scripts/valgrind-integration.sh sets it to valgrind
+# with its options); empty for flared itself. Startup then gets more time.
+FLARED_WRAPPER = shlex.split(os.environ.get("FLARED_WRAPPER", ""))
 
 # The config every test starts from; the $names are filled in by Server ($limits
 # and $timeouts add ", key: value" pairs). Limits are lowered so the limit tests
@@ -108,7 +112,8 @@ class Server:
         self.config_path = os.path.join(self.dir, "flared.yaml")
         self.stderr_path = os.path.join(self.dir, "stderr.log")
         self.env = env
-        self.argv = [FLARED, "-c", self.config_path]  # a test may substitute its own command
+        # A test may substitute its own command.
+        self.argv = FLARED_WRAPPER + [FLARED, "-c", self.config_path]
         self.proc = None
         os.mkdir(os.path.join(self.dir, "www"))
         with open(os.path.join(self.dir, "www", "index.html"), "wb") as f:
@@ -140,6 +145,8 @@ class Server:
     def start(self, timeout=5.0):
         """Starts flared and waits until its port accepts; retries if the port was taken."""
         last = ""
+        if FLARED_WRAPPER:
+            timeout = max(timeout, 60.0)
         for _ in range(3):
             self.port = free_port()
             self.write_config()

@@ -89,16 +89,18 @@ class HttpClientTests(ft.ServerTestCase):
         self.assertEqual(r.getheader("Content-Type"), "image/x-test")
         self.assertEqual(body, payload)
 
-    def test_not_found_and_405_keep_the_connection(self):
+    def test_not_found_keeps_and_405_closes_the_connection(self):
         r, _ = self.request("GET", "/no/such/file")
         self.assertEqual(r.status, 404)
         sock = self.conn.sock
+        self.assertIsNotNone(sock)  # a 404 keeps the connection
         r, _ = self.request("DELETE", "/plaintext")
         self.assertEqual(r.status, 405)
         self.assertEqual(r.getheader("Allow"), "GET, HEAD")
-        r, body = self.request("GET", "/plaintext")
+        self.assertEqual(r.getheader("Connection"), "close")
+        self.assertIsNone(self.conn.sock)  # a rejection ends it
+        r, body = self.request("GET", "/plaintext")  # http.client reconnects
         self.assertEqual((r.status, body), (200, b"Hello, World!"))
-        self.assertIs(self.conn.sock, sock)
 
     def test_static_does_not_escape_root(self):
         for path in ("/../flared.yaml", "/%2e%2e/flared.yaml", "/www/../../flared.yaml"):

@@ -581,7 +581,7 @@ static void test_listener_shape_errors(void **state)
                  "t.yaml:1:13: listener: missing required key 'address'");
     expect_error("listeners: [{address: 127.0.0.1:80, port: 80}]\n",
                  "t.yaml:1:37: unknown key 'port' in a listener; allowed: address, reuseport, "
-                 "backlog");
+                 "backlog, tls");
 }
 
 static void test_listener_address_errors(void **state)
@@ -870,7 +870,7 @@ static void test_route_shape_errors(void **state)
     expect_error(LISTEN "routes:\n  - /a\n", "t.yaml:3:5: route: expected a mapping, got '/a'");
     expect_error(LISTEN "routes:\n  - path: /a\n",
                  "t.yaml:3:5: route has no type; add one of: text, redirect, echo, static, "
-                 "status, health");
+                 "status, health, websocket");
     expect_error(LISTEN "routes:\n  - path: /a\n    text: {body: x}\n    echo: {}\n",
                  "t.yaml:5:5: route has two types, 'text' and 'echo'; use exactly one");
     expect_error(LISTEN "routes:\n  - echo: {}\n    path: /a\n    text: {body: x}\n",
@@ -879,24 +879,22 @@ static void test_route_shape_errors(void **state)
                  "t.yaml:3:5: route: missing required key 'path'");
     expect_error(LISTEN "routes:\n  - path: /a\n    cache: yes\n",
                  "t.yaml:4:5: unknown key 'cache' in a route; allowed: path, methods, headers, "
-                 "max_body_bytes, text, redirect, echo, static, status, health");
+                 "max_body_bytes, text, redirect, echo, static, status, health, websocket");
     expect_error(LISTEN "routes:\n  - path: /a\n    max_header_bytes: 1k\n    echo: {}\n",
                  "t.yaml:4:5: unknown key 'max_header_bytes' in a route; allowed: path, methods, "
-                 "headers, max_body_bytes, text, redirect, echo, static, status, health");
+                 "headers, max_body_bytes, text, redirect, echo, static, status, health, "
+                 "websocket");
 }
 
 static void test_unknown_route_types(void **state)
 {
     (void)state;
-    expect_error(LISTEN "routes:\n  - path: /ws\n    websocket: {}\n",
-                 "t.yaml:4:5: unknown route type 'websocket'; supported: text, redirect, echo, "
-                 "static, status, health");
     expect_error(LISTEN "routes:\n  - path: /api/\n    proxy: {to: \"http://127.0.0.1:9000\"}\n",
                  "t.yaml:4:5: unknown route type 'proxy'; supported: text, redirect, echo, "
-                 "static, status, health");
+                 "static, status, health, websocket");
     expect_error(LISTEN "routes:\n  - path: /api/\n    proxy:\n",
                  "t.yaml:4:5: unknown route type 'proxy'; supported: text, redirect, echo, "
-                 "static, status, health");
+                 "static, status, health, websocket");
 }
 
 static void test_route_paths(void **state)
@@ -1226,18 +1224,22 @@ static void test_shipped_config(void **state)
     assert_int_equal(cfg->listeners[0].addr.port, 8080);
     assert_int_equal(cfg->host_count, 0);
     const flared_host *h = &cfg->default_host;
-    assert_int_equal(h->route_count, 3);
+    assert_int_equal(h->route_count, 4);
     assert_string_equal(h->routes[0].path, "/plaintext");
     assert_int_equal(h->routes[0].type, FLARED_ROUTE_TEXT);
     assert_string_equal(h->routes[0].u.text.body, "Hello, World!");
     assert_string_equal(h->routes[1].path, "/echo");
     assert_int_equal(h->routes[1].type, FLARED_ROUTE_ECHO);
-    assert_string_equal(h->routes[2].path, "/");
-    assert_int_equal(h->routes[2].type, FLARED_ROUTE_STATIC);
-    assert_string_equal(h->routes[2].u.static_files.root, real_www);
+    assert_string_equal(h->routes[2].path, "/ws");
+    assert_int_equal(h->routes[2].type, FLARED_ROUTE_WEBSOCKET);
+    assert_int_equal(h->routes[2].u.websocket.mode, FLARED_WEBSOCKET_ECHO);
+    assert_true(h->routes[2].u.websocket.deflate);
+    assert_string_equal(h->routes[3].path, "/");
+    assert_int_equal(h->routes[3].type, FLARED_ROUTE_STATIC);
+    assert_string_equal(h->routes[3].u.static_files.root, real_www);
     char index[PATH_MAX + 16];
-    snprintf(index, sizeof index, "%s/%s", h->routes[2].u.static_files.root,
-             h->routes[2].u.static_files.index[0]);
+    snprintf(index, sizeof index, "%s/%s", h->routes[3].u.static_files.root,
+             h->routes[3].u.static_files.index[0]);
     assert_int_equal(access(index, R_OK), 0);
     flared_config_free(cfg);
 }

@@ -360,6 +360,13 @@ static const req_case cases[] = {
     BAD("CONNECT unclosed [", "CONNECT [::1:80 HTTP/1.1\r\n" HOSTA "\r\n", 400),
     BAD("absolute without authority", "GET http:// HTTP/1.1\r\n" HOSTA "\r\n", 400),
     BAD("absolute with empty authority", "GET http:///x HTTP/1.1\r\n" HOSTA "\r\n", 400),
+    /* Found by tests/differential (llhttp refuses these; flared took the authority
+     * as the request's host): the authority must be a valid uri-host [":" port]. */
+    BAD("absolute with '#' in authority", "GET http://a#b/x HTTP/1.1\r\n" HOSTA "\r\n", 400),
+    BAD("absolute with userinfo", "GET http://u@evil/ HTTP/1.1\r\n" HOSTA "\r\n", 400),
+    BAD("absolute with '\"' in authority", "GET http://a\"b/ HTTP/1.1\r\n" HOSTA "\r\n", 400),
+    BAD("absolute with backslash", "GET http://a\\b/ HTTP/1.1\r\n" HOSTA "\r\n", 400),
+    BAD("absolute with bad port", "GET http://a:8x/ HTTP/1.1\r\n" HOSTA "\r\n", 400),
     BAD("scheme starting with a digit", "GET 1http://a/ HTTP/1.1\r\n" HOSTA "\r\n", 400),
     BAD("scheme then one slash", "GET http:/a HTTP/1.1\r\n" HOSTA "\r\n", 400),
     BAD("relative path", "GET relative/path HTTP/1.1\r\n" HOSTA "\r\n", 400),

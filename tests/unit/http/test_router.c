@@ -46,6 +46,15 @@ static void expect_route(harness *h, client *c, const char *request_line, const 
             fail_msg("%s (Host %s): answered \"%.*s\", want \"%s\"", request_line, host,
                      (int)r.body.len, r.body.data, want);
     }
+    if (status == 405 || status == 501) {
+        /* Rejections close the connection: check it, then carry on on a new one. */
+        const flare_http_header *conn_hdr = response_header(&r, "Connection");
+        if (!conn_hdr || conn_hdr->value_len != 5 || memcmp(conn_hdr->value, "close", 5) != 0)
+            fail_msg("%s: a %d must carry Connection: close", request_line, status);
+        expect_closed(h, c);
+        client_close(c);
+        client_open(h, c);
+    }
     response_free(&r);
 }
 
@@ -159,14 +168,22 @@ static void test_methods(void **state)
     assert_status_line(&r, "HTTP/1.1 405 Method Not Allowed");
     assert_header(&r, "Allow", "GET, HEAD, POST");
     assert_memory_equal(r.body.data, "405 Method Not Allowed\n", r.body.len);
+    assert_header(&r, "Connection", "close");
+    expect_closed(&h, &c);
+    client_close(&c);
+    client_open(&h, &c);
     client_send_str(&h, &c, "POST /cache HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
     client_response(&h, &c, &r, false);
     assert_status_line(&r, "HTTP/1.1 405 Method Not Allowed");
     assert_header(&r, "Allow", "GET, HEAD, PURGE");
+    client_close(&c);
+    client_open(&h, &c);
     client_send_str(&h, &c, "GET /del HTTP/1.1\r\nHost: t\r\n\r\n");
     client_response(&h, &c, &r, false);
     assert_header(&r, "Allow", "DELETE");
-    assert_no_header(&r, "Connection"); /* 405 keeps the connection */
+    assert_header(&r, "Connection", "close"); /* a rejection: the connection ends */
+    client_close(&c);
+    client_open(&h, &c);
     /* CONNECT is never routed, even by FLARE_M_ANY */
     client_send_str(&h, &c, "CONNECT t:80 HTTP/1.1\r\nHost: t:80\r\n\r\n");
     client_response(&h, &c, &r, false);

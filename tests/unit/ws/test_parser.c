@@ -169,6 +169,31 @@ static void test_simple_messages(void **state)
     flare_buf_free(&w);
 }
 
+/* Found by fuzz/fuzz_ws_parser (corpus crash-fb803a04f4d1f74f): a text message whose
+ * first fragment is empty validated UTF-8 at msg.data + 0 while msg.data was still
+ * NULL, undefined behaviour that UBSan (the ASan+UBSan CI run) reports. */
+static void test_empty_text_fragments(void **state)
+{
+    (void)state;
+    flare_buf w = FLARE_BUF_INIT;
+    cframe(&w, FLARE_WS_OP_TEXT, false, 0, "", 0);
+    cframe(&w, FLARE_WS_OP_CONTINUATION, false, 0, "", 0);
+    cframe(&w, FLARE_WS_OP_CONTINUATION, true, 0, "hi", 2);
+    cframe(&w, FLARE_WS_OP_TEXT, false, 0, "", 0);
+    cframe(&w, FLARE_WS_OP_CONTINUATION, true, 0, "", 0);
+    run_result r;
+    run_all(&server_cfg, &w, &r);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.nev, 2);
+    assert_int_equal(r.ev[0].type, FLARE_WS_EV_TEXT);
+    assert_int_equal(r.ev[0].data.len, 2);
+    assert_memory_equal(r.ev[0].data.data, "hi", 2);
+    assert_int_equal(r.ev[1].type, FLARE_WS_EV_TEXT);
+    assert_int_equal(r.ev[1].data.len, 0);
+    result_free(&r);
+    flare_buf_free(&w);
+}
+
 static void test_fragments_with_interleaved_control(void **state)
 {
     (void)state;
@@ -589,6 +614,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_simple_messages),
         cmocka_unit_test(test_fragments_with_interleaved_control),
+        cmocka_unit_test(test_empty_text_fragments),
         cmocka_unit_test(test_rsv_bits),
         cmocka_unit_test(test_reserved_opcodes),
         cmocka_unit_test(test_control_frame_rules),

@@ -1,0 +1,63 @@
+/*
+ * fuzz_config.c: the YAML config loader (flared_config_load_string). Whatever
+ * the text, the loader returns a complete, validated config or an error with a
+ * message, and frees everything either way. Checks the documented ranges of a
+ * loaded config. Relative paths resolve against /tmp; the loader only reads.
+ */
+#include <string.h>
+
+#include "config.h"
+#include "fuzz.h"
+
+static void check_config(const flared_config *c)
+{
+    FUZZ_CHECK(c->workers >= 1 && c->workers <= FLARED_WORKERS_MAX);
+    FUZZ_CHECK(c->listener_count >= 1 && c->listeners);
+    FUZZ_CHECK(c->limits.max_connections > 0 && c->limits.max_header_bytes > 0);
+    FUZZ_CHECK(c->limits.max_body_bytes <= FLARED_BODY_BYTES_MAX);
+    const uint64_t t[] = {c->timeouts.header_ms,    c->timeouts.body_ms,   c->timeouts.write_ms,
+                          c->timeouts.keepalive_ms, c->timeouts.linger_ms, c->timeouts.shutdown_ms};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        FUZZ_CHECK(t[i] >= 1 && t[i] <= FLARED_DURATION_MAX_MS);
+    for (size_t i = 0; i < c->listener_count; i++) {
+        const flared_listener *l = &c->listeners[i];
+        FUZZ_CHECK(l->address != NULL);
+        FUZZ_CHECK(l->backlog >= 1 && l->backlog <= 65535);
+        if (l->kind == FLARED_LISTENER_UNIX)
+            FUZZ_CHECK(l->unix_path && l->unix_path[0] == '/' &&
+                       strlen(l->unix_path) <= FLARED_UNIX_PATH_MAX);
+    }
+    for (size_t h = 0; h <= c->host_count; h++) {
+        const flared_host *host = h == c->host_count ? &c->default_host : &c->hosts[h];
+        for (size_t r = 0; r < host->route_count; r++) {
+            const flared_route *route = &host->routes[r];
+            FUZZ_CHECK(route->path && route->path[0] == '/');
+            for (size_t k = 0; k < route->header_count; k++) {
+                const char *v = route->headers[k].value;
+                FUZZ_CHECK(!strchr(v, '\r') && !strchr(v, '\n'));
+            }
+            if (route->type == FLARED_ROUTE_REDIRECT)
+                FUZZ_CHECK(route->u.redirect.status >= 301 && route->u.redirect.status <= 308);
+            if (route->type == FLARED_ROUTE_TEXT)
+                FUZZ_CHECK(route->u.text.status >= 200 && route->u.text.status <= 599);
+        }
+    }
+    (void)flared_log_level_name(c->log_level);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    flared_config *cfg = NULL;
+    flare_error err;
+    int rc = flared_config_load_string((const char *)data, size, "fuzz.yaml", "/tmp", &cfg, &err);
+    if (rc == 0) {
+        FUZZ_CHECK(cfg != NULL);
+        check_config(cfg);
+        flared_config_free(cfg);
+    } else {
+        FUZZ_CHECK(cfg == NULL);
+        FUZZ_CHECK(rc == FLARE_ECONFIG || rc == FLARE_ENOMEM);
+        FUZZ_CHECK(err.message[0] != 0);
+    }
+    return 0;
+}

@@ -1,0 +1,371 @@
+#!/usr/bin/env python3
+"""make_corpus.py: writes the seed corpus of every harness into fuzz/corpus/<name>/.
+
+Seeds are valid inputs and known-tricky ones, each prefixed with the control
+bytes its harness reads first (see the harness's header comment). Re-running it
+rewrites the seeds (named seed-*) and leaves every other file alone: inputs
+saved by fuzz/run.sh and crash regressions (crash-*) stay."""
+import os
+import struct
+import zlib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+REQUESTS = [
+    b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n",
+    b"GET /index.html?q=1 HTTP/1.1\r\nHost: a:8080\r\nUser-Agent: t\r\nAccept: */*\r\n"
+    b"Connection: keep-alive\r\n\r\n",
+    b"\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+    b"POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    b"GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    b"GET http://example.com/abs?x HTTP/1.1\r\nHost: example.com\r\n\r\n",
+    b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+    b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    b"POST /e HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc",
+    b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+    b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\nhello",
+    b"GET / HTTP/1.1\nHost: a\n\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost : a\r\n\r\n",
+    b"GET / HTTP/2.0\r\nHost: a\r\n\r\n",
+    b"get / HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET /" + b"a" * 300 + b" HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: %d\r\n" % (i, i) for i in range(40)) + b"Host: a\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close, upgrade\r\nUpgrade: h2c\r\n\r\n",
+]
+
+RESPONSES = [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+    b"HTTP/1.1 204 No Content\r\n\r\n",
+    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+    b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.1 200\r\nTransfer-Encoding: chunked\r\n\r\n",
+    b"HTTP/1.1 302 Found\r\nLocation: /x\r\nSet-Cookie: a=b; Path=/\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.1 999 Weird\r\n\r\n",
+    b"HTTP/1.1 099 Bad\r\n\r\n",
+    b"HTTP/2 200 OK\r\n\r\n",
+    b"HTTP/1.1 200 OK\nContent-Length: 0\n\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n",
+    b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+]
+
+CHUNKED = [
+    b"5\r\nhello\r\n0\r\n\r\n",
+    b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\nGET / HTTP/1.1\r\n",
+    b"1a;ext=1;b=\"q\"\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\n\r\n",
+    b"0\r\nTrailer: v\r\nOther: w\r\n\r\n",
+    b"00000000000000005\r\nhello\r\n0\r\n\r\n",
+    b"ffffffffffffffff\r\n",
+    b"5 ;a\r\nhello\r\n0\r\n\r\n",
+    b"5\nhello\n0\n\n",
+    b"-5\r\nhello\r\n0\r\n\r\n",
+    b"5\r\nhelloXX0\r\n\r\n",
+    b"0;" + b"e" * 5000 + b"\r\n\r\n",
+    b"0\r\n" + b"T: " + b"v" * 9000 + b"\r\n\r\n",
+    b"3\r\nabc\r\n0\r\n T: folded\r\n\r\n",
+    b"A\r\n0123456789\r\n0\r\n\r\n",
+]
+
+
+def write(name, seeds):
+    d = os.path.join(HERE, "corpus", name)
+    os.makedirs(d, exist_ok=True)
+    for f in os.listdir(d):
+        if f.startswith("seed-"):
+            os.remove(os.path.join(d, f))
+    for i, data in enumerate(seeds):
+        with open(os.path.join(d, "seed-%03d" % i), "wb") as f:
+            f.write(data)
+
+
+def ws_frame(opcode, payload, fin=True, mask=b"\x01\x02\x03\x04", rsv=0):
+    b0 = (0x80 if fin else 0) | rsv << 4 | opcode
+    n = len(payload)
+    mbit = 0x80 if mask else 0
+    if n < 126:
+        head = bytes([b0, mbit | n])
+    elif n <= 0xFFFF:
+        head = bytes([b0, mbit | 126]) + struct.pack(">H", n)
+    else:
+        head = bytes([b0, mbit | 127]) + struct.pack(">Q", n)
+    if mask:
+        payload = bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
+        head += mask
+    return head + payload
+
+
+def raw_deflate(data):
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    out = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+    return out[:-4] if out.endswith(b"\x00\x00\xff\xff") else out
+
+
+def main():
+    # request: byte 0 picks the limits (odd: small ones).
+    write("request", [bytes([0]) + r for r in REQUESTS] +
+          [bytes([0x21]) + REQUESTS[1], bytes([0xff]) + REQUESTS[21], bytes([0x03]) + REQUESTS[20]])
+    # response: byte 0 picks the header capacity.
+    write("response", [bytes([63]) + r for r in RESPONSES] + [bytes([1]) + RESPONSES[5]])
+    # chunked: bytes 0-1 seed the chunking.
+    write("chunked", [bytes([i, 7 * i + 1]) + c for i, c in enumerate(CHUNKED)])
+    # headers: NAME \n VALUE \n TOKEN \n FIELD-LINES
+    write("headers", [
+        b"Content-Length\nclose, keep-alive\nclose\nX: 1\r\nY: 2",
+        b"TRANSFER-ENCODING\n chunked , gzip \nchunked\nTransfer-Encoding: chunked",
+        b"sec-websocket-key\n,,close,,\nupgrade\nSec-WebSocket-Key: x",
+        b"Host\r\nKeep-Alive\nkeep-alive\nHost: b",
+        b"GET\nupgrade\nUpgrade\nConnection: Upgrade\r\nUpgrade: websocket",
+        b"PROPFIND\n\t\tgzip\t\ngzip\nX-Forwarded-For: 1.2.3.4",
+        b"If-Unmodified-Since\n\"close\"\nclose\nIf-None-Match: \"a\", W/\"b\"",
+        b"x-forwarded-for\nclose\x00\nclose\nCookie: a=1; b=2\r\ncookie: c=3",
+        b"content\rlength\na,b,c\nb\nContent-Type: text/html",
+        b"OPTIONS\nchunkedx, xchunked\nchunked\nTE: trailers",
+        b"Set-Cookie\n" + b"a," * 200 + b"\na\nSet-Cookie: x=y",
+        b"CONNECT\n   \nx\n" + b"".join(b"H%d: v\r\n" % i for i in range(30)),
+        b"authorization\nKeep-Alive, CLOSE\nclose\nAuthorization: Basic eA==",
+    ])
+    write("url", [
+        b"http://example.com/",
+        b"https://user:pa%20ss@Example.COM:8443/a/./b/../c?q=1&r=%2F#frag",
+        b"http://[::1]:8080/x\n../y?z",
+        b"http://[fe80::1%25eth0]/",
+        b"http://127.0.0.1/a/b/c\n//other.example/p",
+        b"http://a/b/c/d;p?q\n../../../g",
+        b"http://a/b/c/d;p?q\n?y#s",
+        b"http://a/b/c/d;p?q\ng;x=1/../y",
+        b"ftp://example.com/",
+        b"http://exa mple.com/",
+        b"http://example.com:0/",
+        b"http://example.com:65536/",
+        b"http://%zz/",
+        b"https://\xc3\xa9x.com/\xe2\x82\xac?\x80",
+        b"http://a" + b"a" * 300 + b".com/",
+        b"http://user@host@evil/",
+        b"HTTP://A.B/%2e%2e/%2E/x",
+    ])
+    write("cookie", [
+        b"sid=abc123; Path=/; Domain=.Example.com; Secure; HttpOnly; SameSite=Lax",
+        b"a=b; Expires=Wed, 21 Oct 2015 07:28:00 GMT; Max-Age=3600",
+        b"a=1; b=2; c=\"quoted\"; d=",
+        b" spaced = value ; path = /x ",
+        b"=novalue",
+        b"name",
+        b"a=b; Max-Age=-1",
+        b"a=b; Max-Age=99999999999999999999999",
+        b"a=b; Expires=Sunday, 06-Nov-94 08:49:37 GMT",
+        b"a=b; Expires=Sun Nov  6 08:49:37 1994",
+        b"__Host-a=b; Path=/; Secure\n__Secure-c=d; Secure\nx=y; Domain=example.com",
+        b"a=b\x01c",
+        b"a=b; Domain=\x00evil",
+        b"a=b; SameSite=None; Secure\nc=d; Domain=com\ne=f; Domain=127.0.0.1",
+        b"k=" + b"v" * 5000,
+        b"a=b; Path=" + b"/p" * 600,
+    ])
+    write("net_addr", [
+        b"127.0.0.1", b"0.0.0.0", b"255.255.255.255", b"::1", b"::", b"2001:db8::1",
+        b"::ffff:192.0.2.1", b"fe80::1%lo", b"fe80::1%1", b"1:2:3:4:5:6:7:8",
+        b"1::2:3:4:5:6:7", b"1.2.3.4:80", b"[::1]:8080", b"[fe80::1%lo]:443", b"10.0.0.0/8",
+        b"fc00::/7", b"192.168.1.1/24", b"::/0", b"01.2.3.4", b"1.2.3", b"1.2.3.4.5",
+        b"256.1.1.1", b"1:2:3:4:5:6:7:8:9", b":::", b"1::2::3", b"[::1]", b"1.2.3.4:65536",
+        b"a@b", b"1.2.3.4\x00", b"::1%", b"10.0.0.1/33",
+    ])
+    write("hostname", [
+        b"example.com", b"a.b.c.d.example.", b"localhost", b"xn--bcher-kva.example",
+        b"-bad.example", b"bad-.example", b"a..b", b".", b"", b"a" * 63 + b".com",
+        b"a" * 64 + b".com", b".".join([b"a" * 63] * 4), b"ex ample.com", b"ex_ample.com",
+        b"exa\x00mple.com", b"127.1\n\x00\x7f\x00\x00\x01",
+        b"[::1]\n\x01\x00\x00\x00\x01", b"many.example\n" + b"\x00\x0a\x00\x00\x01" * 20,
+        b"dup.example\n\x00\x01\x02\x03\x04\x00\x01\x02\x03\x04\x01\x01\x02\x03\x04",
+    ])
+    config_base = (b"listeners:\n  - address: 127.0.0.1:8080\nroutes:\n  - path: /\n"
+                   b"    text: {body: hi}\n")
+    with open(os.path.join(HERE, "..", "conf", "flared.yaml"), "rb") as f:
+        default_conf = f.read()
+    write("config", [
+        config_base,
+        default_conf.replace(b"root: www", b"root: ."),
+        b"workers: auto\nerror_log: /dev/null\nlog_level: debug\n" + config_base,
+        b"limits: {max_connections: 10, max_header_bytes: 4k, max_body_bytes: 1g}\n"
+        b"timeouts: {header: 500ms, body: 1m, write: 1h, keepalive: 0s}\n" + config_base,
+        b"listeners:\n  - address: unix:/tmp/flared.sock\n  - address: '[::1]:0'\n"
+        b"    reuseport: true\n    backlog: 65535\nroutes: []\n",
+        b"listeners: [{address: 127.0.0.1:1}]\nhosts:\n  - names: [a.example, '*.b.example']\n"
+        b"    routes:\n      - {path: /r, redirect: {to: /x, status: 308}}\n"
+        b"      - {path: /e/, echo: {raw: true}, methods: [POST, PROPFIND], max_body_bytes: 1k}\n",
+        b"listeners: [{address: 127.0.0.1:1}]\nroutes:\n  - path: /s\n    static: {root: /, "
+        b"index: [], autoindex: true, gzip: {level: 9, min_size: 0, types: [text/*]}}\n"
+        b"mime_types: {md: text/markdown, wasm: application/wasm}\n",
+        b"listeners: [{address: 127.0.0.1:1}]\nroutes:\n  - path: /ws\n    websocket:\n"
+        b"      max_message: 1k\n      ping_interval: off\n      deflate: true\n"
+        b"      client_max_window_bits: 8\n      subprotocols: [a, b]\n      origins: [x]\n",
+        b"listeners: [{address: 127.0.0.1:1}]\nroutes:\n  - path: /h\n    headers: {X-A: b}\n"
+        b"    status: {}\n  - {path: /health, health: {}}\n",
+        b"listeners: [{address: 127.0.0.1:1, tls: {certificates: [{cert: c.pem, key: k.pem}]}}]\n",
+        b"workers: 0\n" + config_base,
+        b"&a [1, 2]\nworkers: *a\n" + config_base,
+        b"workers: 1\nworkers: 2\n" + config_base,
+        b"listeners:\n  - address: 127.0.0.1:8080\n  - address: 127.0.0.1:8080\n",
+        b"listeners: [{address: 127.0.0.1:1}]\nroutes:\n  - {path: /t, text: {body: \"\\0\\x01\","
+        b" status: 599}, headers: {\"Bad Name\": \"v\\r\\n\"}}\n",
+        b"%YAML 1.1\n---\n!!map {? listeners : [{address: \"127.0.0.1:1\"}]}\n",
+        b"\t\x00\xff",
+    ])
+    # ws_frame: a frame (header, then payload).
+    write("ws_frame", [
+        ws_frame(1, b"Hello"), ws_frame(2, bytes(range(200))), ws_frame(2, b"x" * 70000),
+        ws_frame(8, b"\x03\xe8bye"), ws_frame(8, b""), ws_frame(8, b"\x03"),
+        ws_frame(8, b"\x03\xed"), ws_frame(9, b"ping", mask=None), ws_frame(10, b""),
+        ws_frame(0, b"cont", fin=False), ws_frame(1, b"x", rsv=4), ws_frame(3, b""),
+        ws_frame(9, b"", fin=False), bytes([0x81, 0x7e, 0x00, 0x05]) + b"hello",
+        bytes([0x82, 0x7f]) + struct.pack(">Q", 1 << 63), bytes([0x82, 0x7f, 0, 0, 0, 0, 0, 0, 1, 0]),
+        bytes([0x89, 0xfe, 0x00, 0x7e]),
+    ])
+    # ws_parser: byte 0 flags (server, deflate, ...), byte 1 window bits, then frames.
+    text = ws_frame(1, b"Hello, ")
+    cont = ws_frame(0, b"World!")
+    comp = ws_frame(1, raw_deflate(b"Hello compressed Hello compressed"), rsv=4)
+    write("ws_parser", [
+        b"\x11\x00" + text + ws_frame(8, b"\x03\xe8"),
+        b"\x11\x00" + ws_frame(1, b"Hel", fin=False) + ws_frame(9, b"p") + ws_frame(0, b"lo"),
+        b"\x13\x3f" + comp + ws_frame(2, b"plain") + comp,
+        b"\x1f\x12" + comp + comp,
+        b"\x10\x00" + ws_frame(1, b"Hello", mask=None),
+        b"\x11\x00" + ws_frame(1, b"\xc3\x28"),
+        b"\x11\x00" + ws_frame(1, b"\xe2\x82", fin=False) + ws_frame(0, b"\xac"),
+        b"\x21\x00" + ws_frame(2, b"x" * 100),
+        b"\x11\x00" + cont,
+        b"\x11\x00" + ws_frame(1, b"a", fin=False) + text,
+        b"\x11\x00" + ws_frame(2, b"x", rsv=2),
+        b"\x13\x00" + ws_frame(1, b"\xff\xff\xff\xff garbage", rsv=4),
+        b"\x33\x00" + ws_frame(2, raw_deflate(b"\x00" * 100000), rsv=4),
+        b"\x11\x00" + ws_frame(8, b"\x03\xe8\xff") + text,
+        b"\x10\x00" + ws_frame(10, b"pong", mask=None) + ws_frame(8, b"", mask=None),
+    ])
+    req = REQUESTS[5]
+    write("ws_handshake", [
+        b"\x00\x00" + req,
+        b"\x07\xff" + req.replace(b"\r\n\r\n", b"\r\nSec-WebSocket-Extensions: permessage-deflate; "
+                                  b"client_max_window_bits; server_max_window_bits=10\r\n\r\n"),
+        b"\x05\x9a" + req.replace(b"\r\n\r\n", b"\r\nSec-WebSocket-Extensions: permessage-deflate; "
+                                  b"server_no_context_takeover, permessage-deflate\r\n\r\n"),
+        b"\x03\x00" + req.replace(b"\r\n\r\n", b"\r\nOrigin: https://a.example\r\n"
+                                  b"Sec-WebSocket-Protocol: superchat, chat\r\n\r\n"),
+        b"\x01\x00" + req.replace(b"\r\n\r\n", b"\r\nOrigin: https://evil.example\r\n\r\n"),
+        b"\x00\x00" + req.replace(b"Version: 13", b"Version: 8"),
+        b"\x00\x00" + req.replace(b"dGhlIHNhbXBsZSBub25jZQ==", b"short"),
+        b"\x00\x00" + req.replace(b"GET", b"POST"),
+        b"\x00\x00" + req.replace(b"HTTP/1.1", b"HTTP/1.0"),
+        b"\x00\x00" + req.replace(b"Upgrade: websocket", b"Upgrade: h2c"),
+        b"\x04\x00" + req.replace(b"\r\n\r\n", b"\r\nSec-WebSocket-Extensions: permessage-deflate; "
+                                  b"client_max_window_bits=16; x=\"y\"\r\n\r\n"),
+        b"\x00\x00" + req.replace(b"\r\n\r\n", b"\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"),
+        b"\x04\x00" + req.replace(b"\r\n\r\n", b"\r\nSec-WebSocket-Extensions: , ;,;=\r\n\r\n"),
+    ])
+    write("utf8", [
+        b"", b"plain ascii", "h\u00e9llo w\u00f6rld \u20ac \U0001f600".encode(), b"\xc0\xaf",
+        b"\xe0\x80\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xf0\x9f\x98", b"\x80",
+        b"\xff\xfe", b"\xc3", "\ud7ff\ue000\uffff".encode("utf-8", "surrogatepass"),
+        b"\xf4\x8f\xbf\xbf", b"\xe2\x82\xac" * 50 + b"\xe2",
+    ])
+    hello = b"Hello, Hello, Hello! " * 20
+    write("inflate", [
+        b"\x04\x00" + zlib.compress(hello)[:0] + gzip_bytes(hello),
+        b"\x05\x00" + zlib.compress(hello),
+        b"\x06\x00" + raw_deflate(hello) + b"\x00\x00\xff\xff",
+        b"\x07\x01" + raw_deflate(hello),
+        b"\xf0\x00" + gzip_bytes(b"\x00" * 200000),
+        b"\x10\x00" + gzip_bytes(b"a") + gzip_bytes(b"b"),
+        b"\x11\x00" + zlib.compress(b"x") + b"junk",
+        b"\x12\x00" + b"\x00\x01\x00\xfe\xffX",
+        b"\x23\x0f" + raw_deflate(b"msg one") + raw_deflate(b"msg two"),
+        b"\x00\x00\x1f\x8b\x08\x00",
+        b"\x01\x00\x78\x9c\x03\x00",
+        b"\x14\x05" + bytes(range(256)),
+        b"\x37\x33" + raw_deflate(b"\x00" * 70000),
+        b"\x06\x00\x03\x00",
+    ])
+    write("static_path", [
+        b"\x00/index.html", b"\x00/", b"\x00/a/b/../c/./d/", b"\x00/%2e%2e/etc/passwd",
+        b"\x00/a/%2e%2e/%2e%2e/x", b"\x00/%252e%252e/x", b"\x00/.hidden", b"\x01/.well-known/x",
+        b"\x00/a%00b", b"\x00/a%2fb", b"\x00/a\\b", b"\x00/%c0%ae%c0%ae/x",
+        b"\x00/caf%c3%a9/\xe2\x82\xac", b"\x00/%zz", b"\x00//////a////b", b"\x02/abcdefghijklmn",
+        b"\x00/a/..", b"\x00/a/.", b"\x00/" + b"a/" * 2100,
+    ])
+    small = b"\x00\x00\x00\x00\x00\x00\x04\x00"  # a 1 KiB representation
+    write("range_cond", [
+        small + b"bytes=0-99", small + b"bytes=0-0,-1", small + b"bytes=500-,-100,0-10",
+        small + b"bytes=0-10,5-20,21-30", small + b"bytes=2000-3000", small + b"bytes=-0",
+        small + b"items=0-1", small + b"bytes=" + b"1-1," * 20, small + b"BYTES = 0-1",
+        b"\x80\xff\xff\xff\xff\xff\xff\xff" + b"bytes=18446744073709551614-",
+        small + b"Sun, 06 Nov 1994 08:49:37 GMT", small + b"Sunday, 06-Nov-94 08:49:37 GMT",
+        small + b"Sun Nov  6 08:49:37 1994", small + b"Range: bytes=0-5\r\nIf-Range: \"1a2b-40-5f000000.0\"",
+        small + b"If-None-Match: \"x\", W/\"1a2b-40-5f000000.0\"\r\nIf-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT",
+        small + b"If-Match: *\r\nIf-Unmodified-Since: Thu, 01 Jan 1970 00:00:00 GMT",
+        small + b"If-Match: \"nope\"\r\nRange: bytes=1-2",
+        small + b"If-Range: Mon, 24 Nov 2025 15:00:00 GMT\r\nRange: bytes=-5",
+        small + b"Feb 30 2020 00:00:00", small + b"Sun, 29 Feb 2021 08:49:37 GMT",
+    ])
+    # server: byte 0 flags, bytes 1-4 the chunking seed, then the stream.
+    ws_upgrade = (b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n")
+    write("server", [
+        b"\x00abcd" + b"GET /text HTTP/1.1\r\nHost: a\r\n\r\n" * 3,
+        b"\x00\x01\x02\x03\x04" + b"POST /echo?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"
+        b"PUT /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        b"\x02\x10\x20\x30\x40" + b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n" * 4,
+        b"\x12\x11\x11\x11\x11" + b"GET /file HTTP/1.1\r\nHost: a\r\n\r\nGET /file HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"\x04\x05\x06\x07\x08" + b"GET /text HTTP/1.1\r\nHost: a\r\n\r\n" * 5,
+        b"\x80\x01\x01\x01\x01" + b"GET /text HTTP/1.1\r\nHost: a\r\n\r\n" * 4,
+        b"\x88\x02\x02\x02\x02" + b"GET /text HTTP/1.1\r\nHost: a\r\n\r\n" * 2,
+        b"\x00\x03\x03\x03\x03" + ws_upgrade + b"\r\n" + ws_frame(1, b"Hello") + ws_frame(8, b"\x03\xe8"),
+        b"\x00\x04\x04\x04\x04" + ws_upgrade + b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+        + ws_frame(1, raw_deflate(b"zipped zipped"), rsv=4) + ws_frame(9, b"p"),
+        b"\x01\x05\x05\x05\x05" + b"GET /" + b"x" * 200 + b" HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"\x00\x06\x06\x06\x06" + b"POST /small HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n" + b"x" * 100,
+        b"\x00\x07\x07\x07\x07" + b"POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n"
+        b"Content-Length: 3\r\n\r\nabc",
+        b"\x20\x08\x08\x08\x08" + b"GET /close HTTP/1.1\r\nHost: a\r\n\r\nGET /text HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"\x00\x09\x09\x09\x09" + b"GET /fail HTTP/1.1\r\nHost: a\r\n\r\nGET /p/x HTTP/1.1\r\nHost: q.example\r\n\r\n",
+        b"\x40\x0a\x0a\x0a\x0a" + b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n" + b"y" * 300,
+        b"\x00\x0b\x0b\x0b\x0b" + b"GARBAGE\r\n\r\n",
+        b"\x00\x0c\x0c\x0c\x0c" + b"HEAD /big HTTP/1.1\r\nHost: a\r\n\r\nOPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"
+        b"CONNECT a:1 HTTP/1.1\r\nHost: a\r\n\r\nPROPFIND /echo HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"\x00\x0d\x0d\x0d\x0d" + b"GET /text HTTP/1.0\r\n\r\nGET /text HTTP/1.1\r\nHost: a\r\n\r\n",
+    ])
+    # timer_wheel: 3-byte ops (op, a, b).
+    def ops(*triples):
+        return bytes(b for t in triples for b in t)
+    write("timer_wheel", [
+        ops((0, 1, 10), (3, 0, 20)),
+        ops((0, 1, 10), (0, 2, 10), (2, 1, 0), (3, 0, 50)),
+        ops((24, 3, 255), (8, 4, 40), (27, 0, 255), (19, 0, 200)),
+        ops((1, 5, 9), (3, 0, 0)),
+        ops((4, 6, 1), (0, 6, 5), (3, 0, 10), (3, 0, 10)),
+        ops((4, 7, 0x12), (4, 2, 0x02), (0, 7, 3), (0, 2, 9), (3, 0, 5)),
+        ops((4, 8, 0x43), (0, 8, 1), (3, 0, 200), (3, 0, 255), (3, 0, 255)),
+        ops((24, 9, 200), (24, 10, 100), (27, 0, 150), (27, 0, 60), (27, 0, 60)),
+        ops(*[(0, i, i * 7 % 256) for i in range(16)], (3, 0, 128), (3, 0, 128)),
+        ops((16, 1, 1), (16, 1, 2), (16, 1, 3), (19, 0, 64), (11, 0, 1)),
+        ops((0, 0, 63), (0, 1, 64), (0, 2, 65), (3, 0, 63), (3, 0, 1), (3, 0, 1)),
+        ops((4, 3, 0xff), (0, 3, 0), (3, 0, 0), (3, 0, 255)),
+        ops((5, 1, 0), (2, 1, 0), (2, 1, 0), (3, 0, 0)),
+    ])
+
+
+def gzip_bytes(data):
+    c = zlib.compressobj(6, zlib.DEFLATED, 31)
+    return c.compress(data) + c.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,265 @@
+/*
+ * ws.c: `flare ws URL`: a line-based WebSocket client. Each stdin line goes out
+ * as a text message; each message received is printed on its own line. At the
+ * end of stdin a close (1000) is sent and messages keep printing until the peer's
+ * close arrives. The stream under the client is our own (TCP, or TLS for wss://)
+ * so its fd can be polled together with stdin; reads that must not block are
+ * answered FLARE_ETIMEDOUT, which leaves the client usable (ws.h).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "flare/tcp.h"
+#include "flare/tls.h"
+#include "flare/ws.h"
+
+/* How long the opening handshake and each blocking read may take. */
+#define HANDSHAKE_MS 10000
+/* How long to wait for the peer's close after ours, without --max-time. */
+#define CLOSE_WAIT_MS 5000
+
+typedef struct ws_stream {
+    bool tls;
+    flare_tcp_stream tcp;
+    flare_tls_stream tls_stream;
+    int wait_ms; /* < 0: wait as long as needed; >= 0: at most this long for data */
+} ws_stream;
+
+static int stream_fd(const ws_stream *s)
+{
+    return s->tls ? s->tls_stream.tcp.fd : s->tcp.fd;
+}
+
+static ssize_t stream_read(void *ctx, void *buf, size_t len, flare_error *err)
+{
+    ws_stream *s = ctx;
+    if (s->wait_ms >= 0 && !(s->tls && flare_tls_conn_has_pending(&s->tls_stream.conn))) {
+        struct pollfd p = {.fd = stream_fd(s), .events = POLLIN};
+        int n = poll(&p, 1, s->wait_ms);
+        if (n < 0 && errno != EINTR) return flare_error_set(err, FLARE_ESYS, errno, "poll");
+        if (n <= 0) return flare_error_set(err, FLARE_ETIMEDOUT, 0, "ws: no data yet");
+    }
+    if (!s->tls) return flare_tcp_stream_read(&s->tcp, buf, len, err);
+    ssize_t n = flare_tls_stream_read(&s->tls_stream, buf, len, err);
+    return n == FLARE_ECLOSED ? 0 : n; /* an unclean TLS end is still the end */
+}
+
+static int stream_write_all(void *ctx, const void *buf, size_t len, flare_error *err)
+{
+    ws_stream *s = ctx;
+    return s->tls ? flare_tls_stream_write_all(&s->tls_stream, buf, len, err)
+                  : flare_tcp_stream_write_all(&s->tcp, buf, len, err);
+}
+
+static void stream_close(void *ctx)
+{
+    ws_stream *s = ctx;
+    if (s->tls)
+        flare_tls_stream_close(&s->tls_stream);
+    else
+        flare_tcp_stream_close(&s->tcp);
+    free(s);
+}
+
+static void tls_warning(void *ctx, const char *message)
+{
+    const cli_options *o = ctx;
+    if (o->verbose) fprintf(stderr, "* %s\n", message);
+}
+
+static int connect_stream(const cli_options *o, const flare_ws_url *u, ws_stream *s,
+                          flare_error *err)
+{
+    int budget = o->connect_timeout > 0 ? (int)(o->connect_timeout * 1000) : 0;
+    s->tls = u->secure;
+    s->tcp.fd = s->tls_stream.tcp.fd = -1;
+    if (!u->secure) {
+        flare_tcp_connect_options copts = {.timeout_ms = budget};
+        return flare_tcp_connect(&s->tcp, u->host, u->port, &copts, err);
+    }
+    static const char *const alpn[] = {"http/1.1"};
+    flare_tls_client_config cfg = {
+        .ca_file = o->cacert,
+        .verify = o->insecure ? FLARE_TLS_VERIFY_NONE : FLARE_TLS_VERIFY_PEER,
+        .alpn = alpn,
+        .alpn_count = 1,
+        .timeout_ms = budget,
+        .io_timeout_ms = HANDSHAKE_MS,
+        .log = tls_warning,
+        .log_ctx = (void *)o,
+    };
+    return flare_tls_connect(&s->tls_stream, u->host, u->port, &cfg, err);
+}
+
+static void print_message(const flare_ws_message *m)
+{
+    fwrite(m->data, 1, m->len, stdout);
+    fputc('\n', stdout);
+    fflush(stdout);
+}
+
+/*
+ * Prints every message that is already here. Returns 0 when none is left, 1 when
+ * the peer closed (normally), or a negative code.
+ */
+static int drain(flare_ws_client *ws, ws_stream *s, flare_error *err)
+{
+    s->wait_ms = 0;
+    for (;;) {
+        flare_ws_message m;
+        int rc = flare_ws_recv_message(ws, &m, err);
+        if (rc == 0) {
+            print_message(&m);
+            continue;
+        }
+        if (rc == FLARE_ETIMEDOUT) return 0;
+        if (rc == FLARE_ECLOSED && flare_ws_client_close_code(ws) != FLARE_WS_CLOSE_ABNORMAL)
+            return 1;
+        return rc;
+    }
+}
+
+/* Sends each complete line of buf[0..*len) (the last one too at EOF); keeps the rest. */
+static int send_lines(const cli_options *o, flare_ws_client *ws, char *buf, size_t *len, bool eof,
+                      flare_error *err)
+{
+    size_t start = 0;
+    for (;;) {
+        char *nl = memchr(buf + start, '\n', *len - start);
+        if (!nl && !(eof && start < *len)) break;
+        size_t end = nl ? (size_t)(nl - buf) : *len;
+        size_t n = end - start;
+        if (n && buf[start + n - 1] == '\r') n--;
+        int rc = flare_ws_send_text(ws, buf + start, n, err);
+        if (rc == FLARE_EINVAL)
+            cli_error(o, "line not sent: %s", err->message); /* not UTF-8: skip it */
+        else if (rc < 0)
+            return rc;
+        start = nl ? end + 1 : *len;
+    }
+    memmove(buf, buf + start, *len - start);
+    *len -= start;
+    return 0;
+}
+
+/* Sends our close (1000); the peer's is then awaited (RFC 6455 §7.1.2). */
+static int send_close(flare_ws_client *ws, flare_error *err)
+{
+    uint8_t payload[FLARE_WS_MAX_CONTROL];
+    size_t plen = flare_ws_close_payload(payload, FLARE_WS_CLOSE_NORMAL, NULL, 0);
+    return flare_ws_send_frame(ws, FLARE_WS_OP_CLOSE, true, payload, plen, err);
+}
+
+/* Input: stdin lines go out. Linger (--wait): input ended, answers still print.
+ * Closing: our close is sent, the peer's is awaited. */
+enum phase { INPUT, LINGER, CLOSING };
+
+static int run(const cli_options *o, flare_ws_client *ws, ws_stream *s, flare_error *err)
+{
+    char line[65536];
+    size_t have = 0;
+    enum phase phase = INPUT;
+    uint64_t deadline = 0;
+    uint64_t close_wait = o->max_time > 0 ? (uint64_t)(o->max_time * 1000) : CLOSE_WAIT_MS;
+    for (;;) {
+        int rc = drain(ws, s, err);
+        if (rc == 1) return 0;
+        if (rc < 0) return rc;
+        int timeout = -1;
+        if (phase != INPUT) {
+            uint64_t now = flare_monotonic_ms();
+            if (now >= deadline && phase == CLOSING)
+                return flare_error_set(err, FLARE_ETIMEDOUT, 0,
+                                       "ws: the server did not answer the close");
+            if (now >= deadline) {
+                if ((rc = send_close(ws, err)) < 0) return rc;
+                phase = CLOSING;
+                deadline = now + close_wait;
+                continue;
+            }
+            timeout = (int)(deadline - now);
+        }
+        struct pollfd p[2] = {{.fd = stream_fd(s), .events = POLLIN}, {.fd = 0, .events = POLLIN}};
+        int n = poll(p, phase == INPUT ? 2 : 1, timeout);
+        if (n < 0 && errno != EINTR) return flare_error_set(err, FLARE_ESYS, errno, "poll");
+        if (phase != INPUT || n <= 0 || !(p[1].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        if (have == sizeof line) {
+            cli_error(o, "line over %zu bytes: sent in pieces", sizeof line);
+            if ((rc = flare_ws_send_text(ws, line, have, err)) < 0) return rc;
+            have = 0;
+        }
+        ssize_t got = read(0, line + have, sizeof line - have);
+        if (got < 0 && errno == EINTR) continue;
+        if (got > 0) have += (size_t)got;
+        if ((rc = send_lines(o, ws, line, &have, got <= 0, err)) < 0) return rc;
+        if (got <= 0) {
+            phase = LINGER;
+            deadline = flare_monotonic_ms() + (uint64_t)(o->wait * 1000);
+        }
+    }
+}
+
+int cli_ws(const cli_options *o)
+{
+    if (o->num_urls != 1) {
+        cli_error(o, "ws takes one URL");
+        return CLI_USAGE;
+    }
+    flare_ws_url u;
+    flare_error err;
+    if (flare_ws_url_parse(&u, o->urls[0], &err) < 0) {
+        cli_error(o, "%s", err.message);
+        return CLI_USAGE;
+    }
+    if (o->insecure && u.secure)
+        cli_error(o, "warning: --insecure: the server certificate is not verified");
+    ws_stream *s = calloc(1, sizeof *s);
+    if (!s) return CLI_NETWORK;
+    int rc = connect_stream(o, &u, s, &err);
+    if (rc < 0) {
+        free(s);
+        cli_error(o, "%s", err.message);
+        return cli_exit_for(rc);
+    }
+    if (o->verbose) fprintf(stderr, "* connected to %s port %u\n", u.host, u.port);
+    char host[sizeof u.host + 16];
+    bool v6 = strchr(u.host, ':') != NULL;
+    if (u.default_port)
+        snprintf(host, sizeof host, v6 ? "[%s]" : "%s", u.host);
+    else
+        snprintf(host, sizeof host, v6 ? "[%s]:%u" : "%s:%u", u.host, u.port);
+    const char *protocols[1] = {o->subprotocol};
+    flare_ws_client_options wo = {
+        .subprotocols = o->subprotocol ? protocols : NULL,
+        .num_subprotocols = o->subprotocol ? 1 : 0,
+        .origin = o->origin,
+    };
+    flare_ws_stream stream = {s, stream_read, stream_write_all, stream_close};
+    flare_ws_client *ws;
+    s->wait_ms = HANDSHAKE_MS;
+    rc = flare_ws_client_open(&ws, &stream, host, u.resource, &wo, &err); /* owns s now */
+    if (rc < 0) {
+        cli_error(o, "%s", err.message);
+        return rc == FLARE_EHTTP_STATUS ? CLI_STATUS : cli_exit_for(rc);
+    }
+    if (o->verbose)
+        fprintf(stderr, "* WebSocket open (%s)%s%s\n", u.resource,
+                flare_ws_client_subprotocol(ws) ? ", subprotocol " : "",
+                flare_ws_client_subprotocol(ws) ? flare_ws_client_subprotocol(ws) : "");
+    rc = run(o, ws, s, &err);
+    int status = CLI_OK;
+    if (rc < 0) {
+        cli_error(o, "%s", err.message);
+        status = cli_exit_for(rc);
+    } else if (o->verbose) {
+        fprintf(stderr, "* closed: %u %s\n", flare_ws_client_close_code(ws),
+                flare_ws_client_close_reason(ws));
+    }
+    flare_ws_client_free(ws);
+    return status;
+}

@@ -1,0 +1,13 @@
+/*
+ * config_tls.h: a listener's `tls` block (config_tls.c), read by config_listen.c
+ * when a listener has one.
+ */
+#ifndef FLARED_CONFIG_TLS_H
+#define FLARED_CONFIG_TLS_H
+
+#include "config_internal.h"
+
+/** Parses and checks a `tls` block (files exist, keys match); *out lives in the arena. */
+int flared_cfg_tls(flared_cfg_ctx *c, yaml_node_t *node, const flared_tls **out);
+
+#endif

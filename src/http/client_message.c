@@ -1,0 +1,552 @@
+/*
+ * client_message.c: one request/response exchange on a connection: the request
+ * head (validated: no CR, LF, NUL or other controls from the caller reach it),
+ * then the response: 1xx skipped, the head parsed and copied into the reply, the
+ * body framed by RFC 9112 §6.3 (none for HEAD/204/304, chunked with trailers
+ * dropped, Content-Length, or until close) and decoded (gzip/deflate) under the
+ * size limit. Invariant: a connection is reusable only when the response ended
+ * exactly at the last byte read and both sides agreed to keep it alive.
+ */
+#include "client_internal.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "flare/encoding.h"
+
+/* Bytes requested per read while the size is not known. */
+#define READ_CHUNK (64u * 1024)
+/* A body up to this size is copied behind the head and sent with one write. */
+#define INLINE_BODY (16u * 1024)
+
+static bool is_tchar(unsigned char c)
+{
+    return isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static bool is_token(const char *s)
+{
+    if (!s || !*s) return false;
+    for (; *s; s++)
+        if (!is_tchar((unsigned char)*s)) return false;
+    return true;
+}
+
+/* field-value (RFC 9110 §5.5): no controls but HTAB; CR, LF and NUL above all. */
+static bool is_field_value(const char *s)
+{
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7f) return false;
+    }
+    return true;
+}
+
+/* s as an error message may show it: controls escaped (a message is one line), cut short. */
+static const char *shown(const char *s, char out[64])
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (; s && *s && o < 56; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch >= 0x20 && ch != 0x7f) {
+            out[o++] = (char)ch;
+        } else {
+            out[o++] = '\\';
+            out[o++] = ch == '\r' ? 'r' : ch == '\n' ? 'n' : 'x';
+            if (ch != '\r' && ch != '\n') {
+                out[o++] = hex[ch >> 4];
+                out[o++] = hex[ch & 15];
+            }
+        }
+    }
+    out[o] = '\0';
+    return s ? out : "(null)";
+}
+
+int flare_http__client_check_fields(const flare_http_kv *h, size_t n, const char *whose,
+                                    flare_error *err)
+{
+    char buf[64];
+    for (size_t i = 0; i < n; i++) {
+        if (!is_token(h[i].name))
+            return flare_error_set(err, FLARE_EINVAL, 0,
+                                   "%s header name \"%s\" is not a token (no spaces, colons, "
+                                   "CR or LF)",
+                                   whose, shown(h[i].name, buf));
+        if (!h[i].value || !is_field_value(h[i].value))
+            return flare_error_set(err, FLARE_EINVAL, 0,
+                                   "%s header %s: value holds CR, LF, NUL or another control "
+                                   "character (header injection refused)",
+                                   whose, h[i].name);
+        /* The client frames the body itself; a second length would desynchronise. */
+        if (!strcasecmp(h[i].name, "Content-Length") || !strcasecmp(h[i].name, "Transfer-Encoding"))
+            return flare_error_set(err, FLARE_EINVAL, 0,
+                                   "%s header %s: set by the client from the body", whose,
+                                   h[i].name);
+    }
+    return 0;
+}
+
+int flare_http__client_check_request(const client_req *rq, flare_error *err)
+{
+    char buf[64];
+    if (!is_token(rq->method))
+        return flare_error_set(err, FLARE_EINVAL, 0,
+                               "method \"%s\" is not a token (CR, LF and spaces refused)",
+                               shown(rq->method, buf));
+    if (rq->content_type && !is_field_value(rq->content_type))
+        return flare_error_set(err, FLARE_EINVAL, 0,
+                               "content type holds CR, LF, NUL or a control character");
+    return flare_http__client_check_fields(rq->headers, rq->num_headers, "request", err);
+}
+
+static const char *find_kv(const flare_http_kv *h, size_t n, const char *name)
+{
+    for (size_t i = n; i-- > 0;)
+        if (!strcasecmp(h[i].name, name)) return h[i].value;
+    return NULL;
+}
+
+/* A request header, else a default header, named name. */
+static const char *given(const flare_http_client *c, const client_req *rq, const char *name)
+{
+    const char *v = find_kv(rq->headers, rq->num_headers, name);
+    return v ? v : find_kv(c->headers, c->num_headers, name);
+}
+
+/* Headers the builder writes itself; a caller's value for them is merged there. */
+static bool builder_owned(const char *name, const client_req *rq)
+{
+    return !strcasecmp(name, "Host") || !strcasecmp(name, "Authorization") ||
+           !strcasecmp(name, "Cookie") || (!rq->has_body && !strcasecmp(name, "Content-Type"));
+}
+
+static int append_field(flare_buf *b, const char *name, const char *value)
+{
+    return flare_buf_appendf(b, "%s: %s\r\n", name, value);
+}
+
+static int build_head(flare_http_client *c, const client_req *rq, flare_buf *b)
+{
+    const flare_url *u = rq->url;
+    b->len = 0;
+    int rc = flare_buf_appendf(b, "%s ", rq->method);
+    if (rc == 0) rc = flare_url_target(u, b);
+    if (rc == 0) rc = flare_buf_append_str(b, " HTTP/1.1\r\nHost: ");
+    /* RFC 9110 §7.2; a caller's Host is kept only while the origin is the first one. */
+    const char *host = rq->cross_origin ? NULL : given(c, rq, "Host");
+    if (rc == 0) rc = host ? flare_buf_append_str(b, host) : flare_url_host_header(u, b);
+    if (rc == 0) rc = flare_buf_append(b, "\r\n", 2);
+    if (rc == 0 && c->user_agent && !given(c, rq, "User-Agent"))
+        rc = append_field(b, "User-Agent", c->user_agent);
+    if (rc == 0 && !given(c, rq, "Accept")) rc = append_field(b, "Accept", "*/*");
+    if (rc == 0 && c->decompress && !given(c, rq, "Accept-Encoding"))
+        rc = append_field(b, "Accept-Encoding", "gzip, deflate");
+    /* Credentials go to the first origin only (the caller's, the config's); a URL's
+     * own user:pass is explicit for that URL (RFC 7617 over its userinfo). */
+    const char *auth = rq->cross_origin ? NULL : given(c, rq, "Authorization");
+    if (rc == 0 && auth) {
+        rc = append_field(b, "Authorization", auth);
+    } else if (rc == 0 && u->user) {
+        rc = flare_buf_append_str(b, "Authorization: Basic ");
+        flare_buf pair = FLARE_BUF_INIT;
+        if (rc == 0)
+            rc = flare_buf_appendf(&pair, "%s:%s", u->user, u->password ? u->password : "");
+        if (rc == 0) rc = flare_http__client_base64(b, pair.data, pair.len);
+        flare_buf_free(&pair);
+        if (rc == 0) rc = flare_buf_append(b, "\r\n", 2);
+    } else if (rc == 0 && c->auth_header && !rq->cross_origin) {
+        rc = append_field(b, "Authorization", c->auth_header);
+    }
+    const char *cookie = rq->cross_origin ? NULL : given(c, rq, "Cookie");
+    if (rc == 0 && (cookie || c->jar)) {
+        size_t mark = b->len;
+        rc = flare_buf_append_str(b, "Cookie: ");
+        size_t start = b->len;
+        if (rc == 0 && cookie) rc = flare_buf_append_str(b, cookie);
+        if (rc == 0 && c->jar) {
+            flare_buf jar = FLARE_BUF_INIT;
+            int n = flare_cookie_jar_header(c->jar, u, (int64_t)time(NULL), &jar);
+            if (n < 0) rc = n;
+            if (n > 0 && cookie) rc = flare_buf_append(b, "; ", 2);
+            if (n > 0 && rc == 0) rc = flare_buf_append(b, jar.data, jar.len);
+            flare_buf_free(&jar);
+        }
+        if (rc == 0 && b->len == start)
+            b->len = mark; /* nothing to send */
+        else if (rc == 0)
+            rc = flare_buf_append(b, "\r\n", 2);
+    }
+    if (rc == 0 && !c->keepalive) rc = append_field(b, "Connection", "close");
+    for (size_t i = 0; rc == 0 && i < c->num_headers; i++) {
+        const char *name = c->headers[i].name;
+        if (builder_owned(name, rq) || find_kv(rq->headers, rq->num_headers, name)) continue;
+        rc = append_field(b, name, c->headers[i].value);
+    }
+    for (size_t i = 0; rc == 0 && i < rq->num_headers; i++)
+        if (!builder_owned(rq->headers[i].name, rq))
+            rc = append_field(b, rq->headers[i].name, rq->headers[i].value);
+    if (rc == 0 && rq->has_body) {
+        /* The seed's rule: a string body is JSON unless the caller says otherwise. */
+        const char *ct = rq->content_type ? rq->content_type : "application/json";
+        if (*ct && !given(c, rq, "Content-Type")) rc = append_field(b, "Content-Type", ct);
+        if (rc == 0) rc = flare_buf_appendf(b, "Content-Length: %zu\r\n", rq->body_len);
+    } else if (rc == 0 && (!strcmp(rq->method, "POST") || !strcmp(rq->method, "PUT") ||
+                           !strcmp(rq->method, "PATCH"))) {
+        rc = flare_buf_append_str(b, "Content-Length: 0\r\n"); /* RFC 9110 §8.6 */
+    }
+    if (rc == 0) rc = flare_buf_append(b, "\r\n", 2);
+    return rc;
+}
+
+int flare_http__client_base64(flare_buf *b, const char *s, size_t len)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < len) v |= (uint32_t)p[i + 1] << 8;
+        if (i + 2 < len) v |= p[i + 2];
+        char out[4] = {alphabet[(v >> 18) & 63], alphabet[(v >> 12) & 63],
+                       i + 1 < len ? alphabet[(v >> 6) & 63] : '=',
+                       i + 2 < len ? alphabet[v & 63] : '='};
+        if (flare_buf_append(b, out, 4) < 0) return FLARE_ENOMEM;
+    }
+    return 0;
+}
+
+/* Where body bytes go: kept, streamed to the caller, or dropped; decoded first. */
+typedef struct body_sink {
+    flare_buf body;
+    flare_http_body_fn fn;
+    void *fn_ctx;
+    flare_inflater *inflater;
+    flare_buf decoded; /* the inflater's output when streaming to fn */
+    uint64_t max, received;
+    bool discard;
+} body_sink;
+
+static int deliver(body_sink *s, const char *data, size_t len, flare_error *err)
+{
+    if (len == 0) return 0;
+    s->received += len;
+    if (s->received > s->max)
+        return flare_error_set(err, FLARE_ELIMIT, 0,
+                               "response body passes the limit of %llu bytes "
+                               "(max_response_bytes)",
+                               (unsigned long long)s->max);
+    if (s->discard) return 0;
+    if (s->inflater) {
+        flare_buf *out = s->fn ? &s->decoded : &s->body;
+        int rc = flare_inflater_update(s->inflater, data, len, out, err);
+        if (rc < 0) return rc;
+        if (s->fn && s->decoded.len) {
+            rc = s->fn(s->fn_ctx, s->decoded.data, s->decoded.len, err);
+            s->decoded.len = 0;
+            return rc < 0 ? rc : 0;
+        }
+        return 0;
+    }
+    if (s->fn) {
+        int rc = s->fn(s->fn_ctx, data, len, err);
+        return rc < 0 ? rc : 0;
+    }
+    if (flare_buf_append(&s->body, data, len) < 0)
+        return flare_error_set(err, FLARE_ENOMEM, 0, "http client: out of memory for the body");
+    return 0;
+}
+
+/* Reads more bytes into c->rbuf; 0 at end of stream. */
+static ssize_t fill(flare_http_client *c, client_conn *k, uint64_t deadline, flare_error *err)
+{
+    if (flare_buf_reserve(&c->rbuf, READ_CHUNK) < 0)
+        return flare_error_set(err, FLARE_ENOMEM, 0, "http client: out of memory");
+    ssize_t n = flare_http__client_conn_read(c, k, c->rbuf.data + c->rbuf.len,
+                                             flare_buf_room(&c->rbuf), deadline, err);
+    if (n > 0) c->rbuf.len += (size_t)n;
+    return n;
+}
+
+static int cut_short(const client_conn *k, const char *what, flare_error *err)
+{
+    return flare_error_set(err, FLARE_EPROTO, 0, "%s port %u closed the connection %s", k->host,
+                           k->port, what);
+}
+
+static int read_chunked(flare_http_client *c, client_conn *k, body_sink *s, uint64_t deadline,
+                        bool *clean_end, flare_error *err)
+{
+    flare_http_chunked dec = {0};
+    for (;;) {
+        size_t len = c->rbuf.len;
+        ssize_t rest =
+            len ? flare_http_decode_chunked(&dec, c->rbuf.data, &len) : FLARE_EINCOMPLETE;
+        if (rest == FLARE_EPARSE)
+            return flare_error_set(err, FLARE_EPROTO, 0,
+                                   "%s port %u: malformed chunked body (RFC 9112 §7.1)", k->host,
+                                   k->port);
+        int rc = deliver(s, c->rbuf.data, len, err);
+        if (rc < 0) return rc;
+        if (rest >= 0) {
+            /* Trailer fields were dropped by the decoder (RFC 9112 §7.1.2). */
+            *clean_end = rest == 0;
+            c->rbuf.len = 0;
+            return 0;
+        }
+        c->rbuf.len = 0;
+        ssize_t n = fill(c, k, deadline, err);
+        if (n < 0) return (int)n;
+        if (n == 0) return cut_short(k, "in the middle of a chunked body", err);
+    }
+}
+
+static int read_length(flare_http_client *c, client_conn *k, body_sink *s, uint64_t length,
+                       uint64_t deadline, bool *clean_end, flare_error *err)
+{
+    uint64_t got = c->rbuf.len < length ? c->rbuf.len : length;
+    int rc = deliver(s, c->rbuf.data, (size_t)got, err);
+    if (rc < 0) return rc;
+    *clean_end = c->rbuf.len == got; /* bytes past the body: the connection is not ours */
+    c->rbuf.len = 0;
+    bool direct = !s->inflater && !s->fn && !s->discard;
+    if (direct && length - got > 0 && flare_buf_reserve(&s->body, (size_t)(length - got)) < 0)
+        return flare_error_set(err, FLARE_ENOMEM, 0, "http client: out of memory for the body");
+    while (got < length) {
+        uint64_t want = length - got;
+        ssize_t n;
+        if (direct) {
+            /* Straight into the body: no copy for a known length. */
+            n = flare_http__client_conn_read(c, k, s->body.data + s->body.len, (size_t)want,
+                                             deadline, err);
+            if (n > 0) {
+                s->body.len += (size_t)n;
+                s->received += (uint64_t)n;
+            }
+        } else {
+            if (flare_buf_reserve(&c->rbuf, READ_CHUNK) < 0)
+                return flare_error_set(err, FLARE_ENOMEM, 0, "http client: out of memory");
+            size_t room = want < READ_CHUNK ? (size_t)want : READ_CHUNK;
+            n = flare_http__client_conn_read(c, k, c->rbuf.data, room, deadline, err);
+            if (n > 0 && (rc = deliver(s, c->rbuf.data, (size_t)n, err)) < 0) return rc;
+        }
+        if (n < 0) return (int)n;
+        if (n == 0) {
+            char what[96];
+            snprintf(what, sizeof what, "after %llu of %llu body bytes", (unsigned long long)got,
+                     (unsigned long long)length);
+            return cut_short(k, what, err);
+        }
+        got += (uint64_t)n;
+    }
+    return 0;
+}
+
+static int read_to_close(flare_http_client *c, client_conn *k, body_sink *s, uint64_t deadline,
+                         flare_error *err)
+{
+    for (;;) {
+        int rc = deliver(s, c->rbuf.data, c->rbuf.len, err);
+        c->rbuf.len = 0;
+        if (rc < 0) return rc;
+        ssize_t n = fill(c, k, deadline, err);
+        if (n < 0) return (int)n;
+        if (n == 0) return 0;
+    }
+}
+
+/* Copies the head into reply-owned memory and NUL-terminates every slice in place:
+ * the byte after a name is ':' and after a value or reason CR or whitespace. */
+static int fill_reply_head(flare_http_reply *r, const char *head, size_t head_len,
+                           const flare_http_response *resp, flare_error *err)
+{
+    r->mem = malloc(head_len + 1);
+    r->headers = malloc((resp->num_headers ? resp->num_headers : 1) * sizeof *r->headers);
+    if (!r->mem || !r->headers)
+        return flare_error_set(err, FLARE_ENOMEM, 0, "http client: out of memory");
+    memcpy(r->mem, head, head_len);
+    r->mem[head_len] = '\0';
+    r->status = resp->status;
+    r->minor_version = resp->minor_version;
+    r->num_headers = resp->num_headers;
+    if (resp->reason_len) {
+        char *reason = r->mem + (resp->reason - head);
+        reason[resp->reason_len] = '\0';
+        r->reason = reason;
+    } else {
+        r->reason = "";
+    }
+    for (size_t i = 0; i < resp->num_headers; i++) {
+        flare_http_header h = resp->headers[i];
+        char *name = r->mem + (h.name - head);
+        name[h.name_len] = '\0';
+        h.name = name;
+        if (h.value_len) {
+            char *value = r->mem + (h.value - head);
+            value[h.value_len] = '\0';
+            h.value = value;
+        } else {
+            h.value = "";
+        }
+        r->headers[i] = h;
+    }
+    return 0;
+}
+
+static bool is_redirect(int status)
+{
+    return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+/* The single coding of a Content-Encoding we decode; IDENTITY when none or unknown. */
+static flare_encoding body_coding(const flare_http_reply *r)
+{
+    const char *v = flare_http_reply_header(r, "Content-Encoding");
+    if (!v) return FLARE_ENC_IDENTITY;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    size_t len = strlen(v);
+    while (len && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+        len--;
+    int enc = flare_encoding_from_name(v, len);
+    /* A coding we did not ask for ("br", or a list) stays as received. */
+    return enc < 0 ? FLARE_ENC_IDENTITY : (flare_encoding)enc;
+}
+
+/* Reads response heads until a final one (1xx are skipped, RFC 9110 §15.2). */
+static int read_head(flare_http_client *c, client_conn *k, const client_req *rq,
+                     flare_http_response *resp, flare_http_header *fields, size_t *head_len,
+                     bool *got_response, flare_error *err)
+{
+    c->rbuf.len = 0;
+    size_t last_len = 0;
+    for (;;) {
+        ssize_t hl = FLARE_EINCOMPLETE;
+        if (c->rbuf.len) {
+            resp->headers = fields;
+            resp->max_headers_capacity = FLARE_HTTP_CLIENT_MAX_FIELDS;
+            hl = flare_http_parse_response(c->rbuf.data, c->rbuf.len, last_len, resp);
+        }
+        if (hl == FLARE_EPARSE)
+            return flare_error_set(err, FLARE_EPROTO, 0,
+                                   "%s port %u sent a malformed response head (status line or "
+                                   "header fields)",
+                                   k->host, k->port);
+        if (hl > 0) {
+            if (resp->status >= 200) {
+                *head_len = (size_t)hl;
+                return 0;
+            }
+            if (resp->status == 101)
+                return flare_error_set(err, FLARE_EPROTO, 0,
+                                       "%s port %u switched protocols (101) unasked", k->host,
+                                       k->port);
+            if (c->trace)
+                c->trace(c->trace_ctx, FLARE_HTTP_TRACE_RESPONSE_HEAD, c->rbuf.data, (size_t)hl);
+            flare_buf_consume(&c->rbuf, (size_t)hl);
+            last_len = 0;
+            continue;
+        }
+        if (c->rbuf.len >= FLARE_HTTP_CLIENT_MAX_HEAD)
+            return flare_error_set(err, FLARE_ELIMIT, 0, "%s port %u: response head over %d bytes",
+                                   k->host, k->port, FLARE_HTTP_CLIENT_MAX_HEAD);
+        last_len = c->rbuf.len;
+        ssize_t n = fill(c, k, rq->deadline_ms, err);
+        if (n < 0) return (int)n;
+        if (n == 0)
+            return c->rbuf.len ? cut_short(k, "in the middle of the response head", err)
+                               : flare_error_set(err, FLARE_ECLOSED, 0,
+                                                 "%s port %u closed the connection without a "
+                                                 "response",
+                                                 k->host, k->port);
+        *got_response = true;
+    }
+}
+
+static int read_body(flare_http_client *c, client_conn *k, const client_req *rq,
+                     const flare_http_response *resp, flare_http_reply *reply, body_sink *s,
+                     bool *reusable, flare_error *err)
+{
+    bool clean_end = true;
+    int rc = 0;
+    /* RFC 9112 §6.3: no content after HEAD, 204 and 304, whatever the fields say. */
+    if (rq->is_head || reply->status == 204 || reply->status == 304) {
+        clean_end = c->rbuf.len == 0;
+    } else if (resp->chunked) {
+        rc = read_chunked(c, k, s, rq->deadline_ms, &clean_end, err);
+    } else if (resp->content_length >= 0) {
+        uint64_t length = (uint64_t)resp->content_length;
+        if (length > s->max && s->discard) return 0; /* not worth draining: close it */
+        if (length > s->max)
+            return flare_error_set(err, FLARE_ELIMIT, 0,
+                                   "response body of %llu bytes passes the limit of %llu "
+                                   "bytes (max_response_bytes)",
+                                   (unsigned long long)length, (unsigned long long)s->max);
+        rc = read_length(c, k, s, length, rq->deadline_ms, &clean_end, err);
+    } else {
+        rc = read_to_close(c, k, s, rq->deadline_ms, err); /* §6.3 rule 8 */
+        clean_end = false;
+    }
+    if (rc == 0 && s->inflater) rc = flare_inflater_finish(s->inflater, err);
+    *reusable = rc == 0 && clean_end && resp->keep_alive;
+    return rc;
+}
+
+int flare_http__client_exchange(flare_http_client *c, client_conn *k, const client_req *rq,
+                                flare_http_reply *reply, bool *reusable, bool *got_response,
+                                flare_error *err)
+{
+    *reusable = false;
+    *got_response = false;
+    if (build_head(c, rq, &c->head) < 0)
+        return flare_error_set(err, FLARE_ENOMEM, 0, "http client: out of memory");
+    if (c->trace) c->trace(c->trace_ctx, FLARE_HTTP_TRACE_REQUEST_HEAD, c->head.data, c->head.len);
+    bool inline_body = rq->has_body && rq->body_len <= INLINE_BODY;
+    if (inline_body && flare_buf_append(&c->head, rq->body, rq->body_len) < 0)
+        return flare_error_set(err, FLARE_ENOMEM, 0, "http client: out of memory");
+    int rc = flare_http__client_conn_write(c, k, c->head.data, c->head.len, rq->deadline_ms, err);
+    if (rc == 0 && rq->has_body && !inline_body && rq->body_len)
+        rc = flare_http__client_conn_write(c, k, rq->body, rq->body_len, rq->deadline_ms, err);
+    if (rc < 0) return rc;
+    c->stats.requests++;
+
+    if (!c->fields && !(c->fields = malloc(FLARE_HTTP_CLIENT_MAX_FIELDS * sizeof *c->fields)))
+        return flare_error_set(err, FLARE_ENOMEM, 0, "http client: out of memory");
+    flare_http_response resp;
+    size_t head_len = 0;
+    rc = read_head(c, k, rq, &resp, c->fields, &head_len, got_response, err);
+    if (rc == 0) {
+        if (c->trace)
+            c->trace(c->trace_ctx, FLARE_HTTP_TRACE_RESPONSE_HEAD, c->rbuf.data, head_len);
+        rc = fill_reply_head(reply, c->rbuf.data, head_len, &resp, err);
+    }
+    if (rc < 0) return rc;
+    flare_buf_consume(&c->rbuf, head_len);
+    k->requests++;
+
+    body_sink s = {.fn = rq->on_body, .fn_ctx = rq->on_body_ctx, .max = c->max_response_bytes};
+    s.discard = rq->follow && is_redirect(reply->status) &&
+                flare_http_reply_header(reply, "Location") != NULL;
+    if (!s.discard && rq->on_head && (rc = rq->on_head(rq->on_head_ctx, reply, err)) < 0) return rc;
+    flare_encoding enc = body_coding(reply);
+    if (c->decompress && !s.discard && enc != FLARE_ENC_IDENTITY)
+        rc = flare_inflater_new(&s.inflater, enc, (size_t)s.max, err);
+    if (rc == 0) rc = read_body(c, k, rq, &resp, reply, &s, reusable, err);
+    flare_inflater_free(s.inflater);
+    flare_buf_free(&s.decoded);
+    if (rc == 0 && !s.fn && flare_buf_append(&s.body, "", 1) < 0)
+        rc = flare_error_set(err, FLARE_ENOMEM, 0, "http client: out of memory");
+    if (rc < 0) {
+        *reusable = false;
+        flare_buf_free(&s.body);
+        return rc;
+    }
+    reply->body = s.body.data;
+    reply->body_len = s.body.len ? s.body.len - 1 : 0;
+    return 0;
+}

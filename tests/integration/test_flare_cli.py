@@ -1,0 +1,632 @@
+#!/usr/bin/env python3
+"""The `flare` command-line client (and through it libflare's HTTP and WebSocket
+clients) against real servers on 127.0.0.1 and free ports: the built flared
+(echo, text, redirect and websocket routes; a TLS listener with a certificate made
+here), Python's http.server for the odd cases (chunked with trailers,
+close-delimited, gzip and a gzip bomb, redirects to another origin, keep-alive
+connections the server closes, slow answers), raw sockets for broken responses,
+Python's ssl module for HTTPS failures (untrusted, wrong host), and Debian's
+python3-websockets for ws:// and wss://. Exit statuses are checked against
+man/flare.1: 0 ok, 1 usage, 2 network, 3 TLS, 4 status not 2xx, 22 --fail.
+"""
+import gzip
+import http.server
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+import flaredtest as ft
+
+FLARE = os.environ.get("FLARE", "")
+
+
+def flare(*args, stdin=None, timeout=30):
+    """Runs flare; returns (exit status, stdout bytes, stderr text)."""
+    if not FLARE or not os.access(FLARE, os.X_OK):
+        raise AssertionError(f"$FLARE does not name the built flare executable: {FLARE!r}")
+    p = subprocess.run([FLARE, *args], input=stdin, capture_output=True, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+
+
+def one_line(test, err):
+    """flare's errors are one line starting with "flare: "."""
+    lines = [line for line in err.splitlines() if line]
+    test.assertEqual(len(lines), 1, err)
+    test.assertTrue(lines[0].startswith("flare: "), err)
+    return lines[0]
+
+
+# -- a throwaway PKI, made with the openssl command ---------------------------
+
+def make_pki(d):
+    """ca.pem; server.pem for localhost and 127.0.0.1; other.pem for other.test only."""
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
+    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=flare cli test CA",
+        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign")
+    for name, san in (("server", "DNS:localhost,IP:127.0.0.1"), ("other", "DNS:other.test")):
+        run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")
+        with open(os.path.join(d, f"{name}.ext"), "w") as f:
+            f.write(f"subjectAltName={san}\nextendedKeyUsage=serverAuth\n")
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")
+
+
+# -- Python servers -------------------------------------------------------------
+
+class Recorder:
+    """What the Python servers saw: one dict of headers per request."""
+    def __init__(self):
+        self.requests = []
+
+
+class OddHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    recorder = None  # set per server class
+    other_origin = ""
+
+    def log_message(self, *args):
+        pass
+
+    def send_body(self, status, body, headers=()):
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_GET(self):
+        self.recorder.requests.append((self.command, self.path, dict(self.headers.items())))
+        path = self.path
+        if path == "/echo-headers":
+            self.send_body(200, json.dumps(dict(self.headers.items())).encode(),
+                           [("Content-Type", "application/json")])
+        elif path == "/chunked-trailers":
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Trailer", "X-Checksum")
+            self.end_headers()
+            for piece in (b"chunked ", b"with ", b"trailers"):
+                self.wfile.write(b"%x;ext=1\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\nX-Checksum: abc\r\n\r\n")
+        elif path == "/close-delimited":
+            self.send_response(200)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b"until the server closes")
+            self.close_connection = True
+        elif path == "/gzip":
+            self.send_body(200, gzip.compress(b"decoded by flare\n" * 100),
+                           [("Content-Encoding", "gzip")])
+        elif path == "/bomb":
+            self.send_body(200, BOMB, [("Content-Encoding", "gzip")])
+        elif path == "/away":
+            self.send_body(302, b"", [("Location", self.other_origin + "/echo-headers")])
+        elif path == "/set-cookie":
+            self.send_body(302, b"", [("Set-Cookie", "sid=s3cret; Path=/"),
+                                      ("Location", "/echo-headers")])
+        elif path == "/close-after":
+            # keep-alive by the headers, but the server closes the connection anyway
+            self.send_body(200, b"closed behind your back\n")
+            self.close_connection = True
+        elif path == "/slow":
+            time.sleep(3)
+            self.send_body(200, b"too late")
+        else:
+            self.send_body(404, b"no such thing\n")
+
+    do_HEAD = do_GET
+    do_DELETE = do_GET
+
+
+BOMB = b""
+
+
+class QuietServer(http.server.ThreadingHTTPServer):
+    """Clients that give up mid-body (the bomb, timeouts) are expected: no tracebacks."""
+
+    def handle_error(self, request, client_address):
+        pass
+
+
+def start_python_server(handler_attrs, tls_context=None):
+    """A ThreadingHTTPServer on a free port with its own handler class; returns it."""
+    handler = type("Handler", (OddHandler,), dict(handler_attrs))
+    srv = QuietServer(("127.0.0.1", 0), handler)
+    srv.daemon_threads = True
+    if tls_context:
+        srv.socket = tls_context.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def raw_server(response, close=True):
+    """A socket server answering every request with the same raw bytes."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+
+    def serve():
+        while True:
+            try:
+                conn, _ = lsock.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                conn.sendall(response)
+    threading.Thread(target=serve, daemon=True).start()
+    return lsock
+
+
+WS_SERVER = r"""
+import asyncio, ssl, sys
+import websockets
+async def echo(ws, path=None):
+    try:
+        async for msg in ws:
+            await ws.send(msg)
+    except websockets.ConnectionClosed:
+        pass
+async def main():
+    ctx = None
+    if len(sys.argv) > 1:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+    async with websockets.serve(echo, "127.0.0.1", 0, ssl=ctx, ping_interval=None) as server:
+        print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
+        await asyncio.Future()
+asyncio.run(main())
+"""
+
+
+def websockets_python():
+    """A Python with the websockets module: this one, or Debian's /usr/bin/python3."""
+    for exe in (sys.executable, "/usr/bin/python3"):
+        if exe and os.access(exe, os.X_OK) and subprocess.run(
+                [exe, "-c", "import websockets"], capture_output=True).returncode == 0:
+            return exe
+    return None
+
+
+WS_PYTHON = websockets_python()
+
+
+class TlsFlared(ft.Server):
+    """flared with a TLS listener (certificate and key given) instead of clear text."""
+
+    def __init__(self, cert, key, **kwargs):
+        super().__init__(**kwargs)
+        self.cert, self.key = cert, key
+
+    def config_text(self, **overrides):
+        text = super().config_text(**overrides)
+        tls = (f"    tls:\n      certificates:\n        - {{cert: {self.cert}, key: {self.key}}}\n")
+        return text.replace("    reuseport: false\n", "    reuseport: false\n" + tls, 1)
+
+
+EXTRA_ROUTES = """\
+  - path: /old
+    redirect: {to: /plaintext, status: 302}
+  - path: /keep
+    redirect: {to: /echo, status: 307}
+  - path: /ws
+    websocket: {}
+"""
+
+
+class FlaredTests(unittest.TestCase):
+    """flare against the real flared."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = ft.Server(extra=EXTRA_ROUTES)
+        try:
+            cls.srv.start()
+        except BaseException:
+            cls.srv.cleanup()
+            raise
+        cls.url = f"http://127.0.0.1:{cls.srv.port}"
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            status = cls.srv.stop()
+            if status != 0:
+                raise AssertionError(f"flared exited with {status}:\n{cls.srv.log()}")
+        finally:
+            cls.srv.cleanup()
+
+    def test_get(self):
+        rc, out, err = flare(self.url + "/plaintext")
+        self.assertEqual((rc, out, err), (0, b"Hello, World!", ""))
+        # curl's habit: no scheme means http
+        rc, out, _ = flare(f"127.0.0.1:{self.srv.port}/plaintext")
+        self.assertEqual((rc, out), (0, b"Hello, World!"))
+
+    def test_post_json_reads_back(self):
+        rc, out, err = flare("post", self.url + "/echo", '{"hello": "flare"}', "--json")
+        self.assertEqual(rc, 0, err)
+        self.assertIn(b'\n  "', out)  # pretty-printed
+        doc = json.loads(out)
+        self.assertEqual(doc["method"], "POST")
+        self.assertEqual(doc["json"], {"hello": "flare"})
+        headers = {k.lower(): v for k, v in doc["headers"].items()}
+        self.assertEqual(headers["content-type"], "application/json")
+        self.assertEqual(headers["accept"], "application/json")
+        self.assertEqual(headers["accept-encoding"], "gzip, deflate")
+        self.assertEqual(headers["user-agent"], "flare/0.1.0")
+        self.assertEqual(headers["host"], f"127.0.0.1:{self.srv.port}")
+
+    def echo(self, *args):
+        rc, out, err = flare(*args)
+        self.assertEqual(rc, 0, err)
+        doc = json.loads(out)
+        return doc, {k.lower(): v for k, v in doc["headers"].items()}
+
+    def test_headers_and_auth(self):
+        doc, h = self.echo("-H", "X-Test: abc", "-H", "Content-Type: text/plain", "-d", "a=1",
+                           "-d", "b=2", "-u", "user:pass", "-A", "agent/7", self.url + "/echo")
+        self.assertEqual(doc["method"], "POST")
+        self.assertEqual(doc["data"], "a=1&b=2")
+        self.assertEqual(h["x-test"], "abc")
+        self.assertEqual(h["content-type"], "text/plain")
+        self.assertEqual(h["authorization"], "Basic dXNlcjpwYXNz")
+        self.assertEqual(h["user-agent"], "agent/7")
+        _, h = self.echo("--bearer", "tok_abc", self.url + "/echo")
+        self.assertEqual(h["authorization"], "Bearer tok_abc")
+        # user:pass in the URL is Basic auth, never part of Host
+        _, h = self.echo(f"http://al:ice@127.0.0.1:{self.srv.port}/echo")
+        self.assertEqual(h["authorization"], "Basic YWw6aWNl")
+        self.assertEqual(h["host"], f"127.0.0.1:{self.srv.port}")
+
+    def test_methods(self):
+        for cmd in ("put", "patch", "delete"):
+            doc, _ = self.echo(cmd, self.url + "/echo")
+            self.assertEqual(doc["method"], cmd.upper())
+        doc, _ = self.echo("-X", "PUT", "--data-binary", "raw body", self.url + "/echo")
+        self.assertEqual((doc["method"], doc["data"]), ("PUT", "raw body"))
+        with tempfile.NamedTemporaryFile("wb", suffix=".json") as f:
+            f.write(b'{"from":\n "file"}\n')
+            f.flush()
+            doc, _ = self.echo("-d", "@" + f.name, self.url + "/echo")
+            self.assertEqual(doc["data"], '{"from": "file"}')  # -d drops newlines (curl)
+            doc, _ = self.echo("put", self.url + "/echo", "@" + f.name)
+            self.assertEqual(doc["data"], '{"from":\n "file"}\n')
+
+    def test_include_and_head(self):
+        rc, out, _ = flare("-i", self.url + "/plaintext")
+        self.assertEqual(rc, 0)
+        head, _, body = out.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 200 OK\r\n"), head)
+        self.assertIn(b"\r\nContent-Length: 13", head)
+        self.assertEqual(body, b"Hello, World!")
+        rc, out, _ = flare("-I", self.url + "/plaintext")
+        self.assertEqual(rc, 0)
+        self.assertTrue(out.startswith(b"HTTP/1.1 200 OK\r\n"))
+        self.assertTrue(out.endswith(b"\r\n\r\n"))
+        self.assertNotIn(b"Hello", out)
+        rc, out2, _ = flare("head", self.url + "/plaintext")
+        self.assertEqual(rc, 0)
+        self.assertEqual(out2.split(b"\r\n")[0], b"HTTP/1.1 200 OK")
+        self.assertNotIn(b"Hello", out2)
+
+    def test_redirects(self):
+        rc, out, err = flare("-i", self.url + "/old")
+        self.assertEqual(rc, 4, err)  # a 302 not followed is not 2xx
+        self.assertTrue(out.startswith(b"HTTP/1.1 302 "))
+        self.assertIn(b"Location: /plaintext", out)
+        rc, out, _ = flare("-L", self.url + "/old")
+        self.assertEqual((rc, out), (0, b"Hello, World!"))
+        rc, out, _ = flare("--max-redirects", "0", self.url + "/old")
+        self.assertEqual(rc, 4)
+        # 307 keeps the method and the body
+        doc, _ = self.echo("-L", "-d", '{"k": 1}', self.url + "/keep")
+        self.assertEqual((doc["method"], doc["json"]), ("POST", {"k": 1}))
+
+    def test_status_fail_and_output(self):
+        rc, out, err = flare(self.url + "/nothing-here")
+        self.assertEqual(rc, 4)
+        self.assertTrue(out)  # the 404 body is still written
+        self.assertEqual(err, "")
+        rc, out, err = flare("-f", self.url + "/nothing-here")
+        self.assertEqual((rc, out), (22, b""))
+        self.assertIn("HTTP 404", one_line(self, err))
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "out.txt")
+            rc, out, _ = flare("-o", path, self.url + "/plaintext")
+            self.assertEqual((rc, out), (0, b""))
+            with open(path, "rb") as f:
+                self.assertEqual(f.read(), b"Hello, World!")
+            rc, _, err = flare("-o", os.path.join(d, "no", "such", "dir"), self.url + "/plaintext")
+            self.assertEqual(rc, 1)
+            one_line(self, err)
+
+    def test_keepalive_across_urls(self):
+        rc, out, err = flare("-v", self.url + "/plaintext", self.url + "/plaintext")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out, b"Hello, World!" * 2)
+        self.assertEqual(err.count("* connected to"), 1, err)
+        self.assertIn("* reusing the connection", err)
+        self.assertIn("> GET /plaintext HTTP/1.1", err)
+        self.assertIn("< HTTP/1.1 200 OK", err)
+
+    def test_refused_before_sending(self):
+        before = self.srv.log()
+        for args in (["-H", "X-Evil: a\r\nX-Injected: 1"], ["-X", "GET /x HTTP/1.1\r\nX: y"],
+                     ["-H", "Bad Name: x"]):
+            rc, out, err = flare(*args, self.url + "/echo")
+            self.assertEqual((rc, out), (1, b""), err)
+            one_line(self, err)
+        rc, _, err = flare(self.url + "/echo\r\nX-Injected: 1")
+        self.assertEqual(rc, 1)
+        self.assertIn("URL", one_line(self, err))
+        self.assertEqual(self.srv.log(), before)
+
+    def test_websocket_echo(self):
+        rc, out, err = flare("ws", f"ws://127.0.0.1:{self.srv.port}/ws",
+                             stdin=b"hello\nw\xc3\xb6rld\n\nlast line without newline")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out, b"hello\nw\xc3\xb6rld\n\nlast line without newline\n")
+        # a plain GET to the websocket route is refused with 426 (exit 4)
+        rc, _, _ = flare(self.url + "/ws")
+        self.assertEqual(rc, 4)
+        # a ws client to an HTTP route: the upgrade is refused
+        rc, _, err = flare("ws", f"ws://127.0.0.1:{self.srv.port}/plaintext", stdin=b"x\n")
+        self.assertNotEqual(rc, 0)
+        one_line(self, err)
+
+
+class UsageTests(unittest.TestCase):
+    def test_usage_errors(self):
+        for args in (["--bogus", "http://h/"], [], ["-X"], ["get"], ["get", "a", "b"],
+                     ["ftp://example.com/"], ["http://h:99999/"], ["-H", "no colon", "http://h/"],
+                     ["-d", "@/nonexistent/file", "http://h/"], ["-m", "soon", "http://h/"],
+                     ["-o", "f", "http://a/", "http://b/"]):
+            rc, out, err = flare(*args)
+            self.assertEqual((rc, out), (1, b""), f"{args}: {err}")
+            one_line(self, err)
+        rc, out, err = flare("--help")
+        self.assertEqual(rc, 0)
+        self.assertIn(b"usage: flare", out)
+
+    def test_network_errors(self):
+        port = ft.free_port()
+        rc, out, err = flare(f"http://127.0.0.1:{port}/")
+        self.assertEqual((rc, out), (2, b""))
+        self.assertIn("refused", one_line(self, err))
+        rc, _, err = flare("http://name.invalid/")
+        self.assertEqual(rc, 2)
+        one_line(self, err)
+
+
+class OddServerTests(unittest.TestCase):
+    """flare against Python's http.server and raw sockets that misbehave on purpose."""
+
+    @classmethod
+    def setUpClass(cls):
+        global BOMB
+        BOMB = gzip.compress(bytes(150 << 20), 9)  # 150 MiB of zeros in ~150 KiB
+        cls.rec_a, cls.rec_b = Recorder(), Recorder()
+        cls.b = start_python_server({"recorder": cls.rec_b})
+        b_url = f"http://127.0.0.1:{cls.b.server_address[1]}"
+        cls.a = start_python_server({"recorder": cls.rec_a, "other_origin": b_url})
+        cls.url = f"http://127.0.0.1:{cls.a.server_address[1]}"
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.a.shutdown()
+        cls.b.shutdown()
+
+    def test_chunked_with_trailers(self):
+        rc, out, err = flare(self.url + "/chunked-trailers")
+        self.assertEqual((rc, out), (0, b"chunked with trailers"), err)
+
+    def test_close_delimited(self):
+        rc, out, err = flare(self.url + "/close-delimited")
+        self.assertEqual((rc, out), (0, b"until the server closes"), err)
+
+    def test_gzip_and_bomb(self):
+        rc, out, err = flare(self.url + "/gzip")
+        self.assertEqual((rc, out), (0, b"decoded by flare\n" * 100), err)
+        rc, out, _ = flare("--raw", self.url + "/gzip")
+        self.assertEqual(gzip.decompress(out), b"decoded by flare\n" * 100)
+        rc, _, err = flare("--max-filesize", "1000000", "-o", "/dev/null", self.url + "/bomb")
+        self.assertEqual(rc, 2)
+        self.assertIn("limit", one_line(self, err))
+        # --json holds the body in memory: the library's 100 MiB default stops the bomb
+        rc, out, err = flare("--json", self.url + "/bomb")
+        self.assertEqual((rc, out), (2, b""))
+        self.assertIn("limit", one_line(self, err))
+
+    def test_credentials_stay_with_the_first_origin(self):
+        self.rec_b.requests.clear()
+        rc, out, err = flare("-L", "-u", "user:pass", "-H", "Cookie: mine=1", "-H", "X-Keep: 1",
+                             self.url + "/away")
+        self.assertEqual(rc, 0, err)
+        seen = {k.lower(): v for k, v in json.loads(out).items()}
+        self.assertNotIn("authorization", seen)
+        self.assertNotIn("cookie", seen)
+        self.assertEqual(seen["x-keep"], "1")
+        first = {k.lower(): v for k, v in self.rec_a.requests[-1][2].items()}
+        self.assertEqual(first["authorization"], "Basic dXNlcjpwYXNz")
+
+    def test_cookie_jar_across_a_redirect(self):
+        rc, out, err = flare("-L", self.url + "/set-cookie")
+        self.assertEqual(rc, 0, err)
+        seen = {k.lower(): v for k, v in json.loads(out).items()}
+        self.assertEqual(seen["cookie"], "sid=s3cret")
+
+    def test_connection_closed_by_the_server(self):
+        rc, out, err = flare("-v", self.url + "/close-after", self.url + "/close-after")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out, b"closed behind your back\n" * 2)
+        # either the pool saw the close, or the GET was retried once on a new connection
+        self.assertTrue("dropping an idle connection" in err or "retrying GET" in err, err)
+        self.assertEqual(err.count("* connected to"), 2, err)
+
+    def test_timeout(self):
+        t0 = time.monotonic()
+        rc, out, err = flare("--max-time", "0.5", self.url + "/slow")
+        self.assertEqual((rc, out), (2, b""))
+        self.assertIn("timeout", one_line(self, err))
+        self.assertLess(time.monotonic() - t0, 2.5)
+
+    def test_broken_responses(self):
+        for response in (b"HTTP/1.1 abc Bad\r\n\r\n",
+                         b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b",
+                         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                         b""):
+            lsock = raw_server(response)
+            try:
+                rc, out, err = flare(f"http://127.0.0.1:{lsock.getsockname()[1]}/")
+            finally:
+                lsock.close()
+            self.assertEqual(rc, 2, f"{response!r}: {err}")
+            one_line(self, err)
+
+
+class TlsTests(unittest.TestCase):
+    """HTTPS: certificates made here with openssl, served by Python's ssl and flared."""
+
+    @classmethod
+    def setUpClass(cls):
+        if not shutil.which("openssl"):
+            raise unittest.SkipTest("no openssl command")
+        cls.dir = tempfile.mkdtemp(prefix="flare-cli-tls-")
+        make_pki(cls.dir)
+        cls.ca = os.path.join(cls.dir, "ca.pem")
+        cls.servers = {}
+        for name in ("server", "other"):
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(os.path.join(cls.dir, f"{name}.pem"),
+                                os.path.join(cls.dir, f"{name}.key"))
+            cls.servers[name] = start_python_server({"recorder": Recorder()}, ctx)
+
+    @classmethod
+    def tearDownClass(cls):
+        for srv in cls.servers.values():
+            srv.shutdown()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def url(self, name, host="127.0.0.1"):
+        return f"https://{host}:{self.servers[name].server_address[1]}/echo-headers"
+
+    def test_verified(self):
+        rc, out, err = flare("--cacert", self.ca, self.url("server"))
+        self.assertEqual(rc, 0, err)
+        self.assertIn("host", {k.lower() for k in json.loads(out)})
+        rc, _, err = flare("--cacert", self.ca, self.url("server", "localhost"))
+        self.assertEqual(rc, 0, err)
+
+    def test_untrusted(self):
+        rc, out, err = flare(self.url("server"))
+        self.assertEqual((rc, out), (3, b""))
+        one_line(self, err)
+
+    def test_wrong_host(self):
+        rc, out, err = flare("--cacert", self.ca, self.url("other"))
+        self.assertEqual((rc, out), (3, b""))
+        one_line(self, err)
+
+    def test_insecure_warns(self):
+        rc, out, err = flare("-k", self.url("other"))
+        self.assertEqual(rc, 0, err)
+        self.assertIn("warning", one_line(self, err))
+
+    def test_flared_tls_listener(self):
+        srv = TlsFlared(os.path.join(self.dir, "server.pem"), os.path.join(self.dir, "server.key"),
+                        extra=EXTRA_ROUTES)
+        try:
+            ok = subprocess.run([ft.FLARED, "-t", "-c", self.write_config(srv)],
+                                capture_output=True).returncode == 0
+            if not ok:
+                self.skipTest("this flared has no TLS listeners")
+            srv.start()
+            url = f"https://localhost:{srv.port}"
+            rc, out, err = flare("--cacert", self.ca, url + "/plaintext", url + "/plaintext")
+            self.assertEqual((rc, out), (0, b"Hello, World!" * 2), err)
+            rc, out, err = flare("ws", f"wss://localhost:{srv.port}/ws", "--cacert", self.ca,
+                                 stdin=b"over tls\n")
+            self.assertEqual((rc, out), (0, b"over tls\n"), err)
+            rc, _, err = flare("ws", f"wss://localhost:{srv.port}/ws", stdin=b"x\n")
+            self.assertEqual(rc, 3, err)
+            self.assertEqual(srv.stop(), 0)
+        finally:
+            srv.cleanup()
+
+    def write_config(self, srv):
+        srv.port = ft.free_port()
+        srv.write_config()
+        return srv.config_path
+
+
+@unittest.skipUnless(WS_PYTHON, "python3-websockets is not installed")
+class PythonWebSocketTests(unittest.TestCase):
+    """flare ws against an independent server: Debian's python3-websockets."""
+
+    def start(self, *args):
+        p = subprocess.Popen([WS_PYTHON, "-c", WS_SERVER, *args], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True)
+        self.addCleanup(p.wait)
+        self.addCleanup(p.kill)
+        line = p.stdout.readline()
+        self.assertTrue(line.startswith("PORT "), line)
+        return int(line.split()[1])
+
+    def test_ws_interactive(self):
+        port = self.start()
+        p = subprocess.Popen([FLARE, "ws", f"ws://127.0.0.1:{port}/"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(p.kill)
+        for line, echo in ((b"one\n", b"one\n"), (b"two\r\n", b"two\n"),
+                           ("dr\u00e9i\n".encode(), "dr\u00e9i\n".encode())):
+            p.stdin.write(line)
+            p.stdin.flush()
+            self.assertEqual(p.stdout.readline(), echo)  # each answer as it comes
+        p.stdin.close()
+        self.assertEqual(p.wait(10), 0, p.stderr.read())
+        self.assertEqual(p.stdout.read(), b"")
+
+    def test_ws_wait(self):
+        # This server drops messages that arrive with a close frame; --wait holds the
+        # close back until the answers are in.
+        port = self.start()
+        rc, out, err = flare("ws", "--wait", "1", f"ws://127.0.0.1:{port}/",
+                             stdin=b"one\ntwo\r\nthree")
+        self.assertEqual((rc, out), (0, b"one\ntwo\nthree\n"), err)
+
+    def test_wss(self):
+        if not shutil.which("openssl"):
+            self.skipTest("no openssl command")
+        d = tempfile.mkdtemp(prefix="flare-cli-wss-")
+        self.addCleanup(shutil.rmtree, d, True)
+        make_pki(d)
+        port = self.start(os.path.join(d, "server.pem"), os.path.join(d, "server.key"))
+        rc, out, err = flare("ws", f"wss://localhost:{port}/", "--cacert",
+                             os.path.join(d, "ca.pem"), "--wait", "1", stdin=b"secure hello\n")
+        self.assertEqual((rc, out), (0, b"secure hello\n"), err)
+        rc, out, err = flare("ws", f"wss://localhost:{port}/", stdin=b"x\n")
+        self.assertEqual((rc, out), (3, b""), err)
+        one_line(self, err)
+
+
+if __name__ == "__main__":
+    ft.run()

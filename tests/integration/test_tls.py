@@ -1,0 +1,573 @@
+#!/usr/bin/env python3
+"""flared's HTTPS/WSS listeners against peers no one here wrote: curl, openssl
+s_client and Python's ssl module. Certificates (a test CA, an RSA server
+certificate for localhost/127.0.0.1/::1, an EC one for other.test, a client
+certificate) are made at run time with the openssl CLI; no key is committed.
+Each refusal (TLS 1.1, a weak cipher) is first shown to succeed against a
+deliberately weak `openssl s_server`, so the client is known to be able to."""
+import base64
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import unittest
+
+import flaredtest as ft
+
+OPENSSL = shutil.which("openssl")
+CURL = shutil.which("curl")
+CERTS = ""  # made by setUpModule
+FLARED_OK = bool(ft.FLARED) and os.access(ft.FLARED, os.X_OK)
+
+TLS_DEFAULT = """\
+certificates:
+  - {cert: server.pem, key: server.key}
+  - {cert: other.pem, key: other.key, names: [other.test]}
+min_version: "1.2"
+alpn: [http/1.1]
+session_tickets: true
+"""
+
+# Routes after the base config's: a websocket echo, and a virtual host for other.test.
+EXTRA = """\
+  - path: /ws
+    websocket: {}
+hosts:
+  - names: [other.test]
+    routes:
+      - path: /
+        text: {body: "other host"}
+"""
+
+STATUS_REQUEST = b"GET /status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+
+
+def run(argv, stdin=b"", timeout=20):
+    """Runs a command; returns (exit status, stdout + stderr as text)."""
+    p = subprocess.run(argv, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=timeout)
+    return p.returncode, p.stdout.decode("utf-8", "replace")
+
+
+def make_certs(d):
+    def ossl(*args):
+        status, out = run([OPENSSL, *args])
+        if status != 0:
+            raise AssertionError(f"openssl {' '.join(args)}:\n{out}")
+
+    def leaf(name, subject, san, usage, rsa=False, ca=("ca.pem", "ca.key")):
+        keyopt = ["-newkey", "rsa:2048"] if rsa else ["-newkey", "ec", "-pkeyopt",
+                                                        "ec_paramgen_curve:prime256v1"]
+        ossl("req", *keyopt, "-nodes", "-keyout", f"{d}/{name}.key", "-out", f"{d}/{name}.csr",
+             "-subj", subject)
+        with open(f"{d}/{name}.ext", "w") as f:
+            f.write(f"subjectAltName={san}\nextendedKeyUsage={usage}\nbasicConstraints=CA:FALSE\n")
+        ossl("x509", "-req", "-in", f"{d}/{name}.csr", "-CA", f"{d}/{ca[0]}", "-CAkey",
+             f"{d}/{ca[1]}", "-CAcreateserial", "-out", f"{d}/{name}.pem", "-days", "2",
+             "-extfile", f"{d}/{name}.ext")
+
+    for ca in ("ca", "rogue-ca"):
+        ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", f"{d}/{ca}.key", "-out", f"{d}/{ca}.pem", "-days", "2", "-subj",
+             f"/CN=flared {ca}", "-addext", "basicConstraints=critical,CA:TRUE", "-addext",
+             "keyUsage=critical,keyCertSign,cRLSign")
+    # RSA: the weak-cipher control needs RSA key exchange to be possible at all.
+    leaf("server", "/CN=localhost", "DNS:localhost,IP:127.0.0.1,IP:::1", "serverAuth", rsa=True)
+    leaf("server2", "/CN=localhost/O=reloaded", "DNS:localhost,IP:127.0.0.1", "serverAuth")
+    leaf("other", "/CN=other.test", "DNS:other.test", "serverAuth")
+    leaf("client", "/CN=flared test client", "email:client@example.test", "clientAuth")
+    leaf("rogue", "/CN=rogue client", "email:rogue@example.test", "clientAuth",
+         ca=("rogue-ca.pem", "rogue-ca.key"))
+
+
+def setUpModule():
+    global CERTS
+    if not OPENSSL:
+        raise unittest.SkipTest("the openssl command is not installed")
+    CERTS = tempfile.mkdtemp(prefix="flared-tls-certs-")
+    make_certs(CERTS)
+
+
+def tearDownModule():
+    if CERTS:
+        shutil.rmtree(CERTS, ignore_errors=True)
+
+
+def cert(name):
+    return os.path.join(CERTS, name)
+
+
+class TlsServer(ft.Server):
+    """ft.Server whose listener has a `tls` block; the certificates are copied next to
+    the config so the block's relative paths exercise resolution against its folder."""
+
+    def __init__(self, tls=TLS_DEFAULT, extra=EXTRA, **kwargs):
+        super().__init__(extra=extra, **kwargs)
+        self.tls = tls
+        for name in os.listdir(CERTS):
+            if name.endswith((".pem", ".key")):
+                shutil.copy(os.path.join(CERTS, name), self.dir)
+
+    def config_text(self, **overrides):
+        text = super().config_text(**overrides)
+        block = "".join("      " + line + "\n" for line in self.tls.splitlines())
+        text, n = re.subn(r"(?m)^(    reuseport: \S+\n)", lambda m: m.group(1) + "    tls:\n" + block,
+                          text, count=1)
+        assert n == 1, text
+        return text
+
+
+class TlsTestCase(ft.ServerTestCase):
+    def start_tls(self, **kwargs):
+        if not FLARED_OK:
+            self.fail(f"$FLARED does not name the built flared executable: {ft.FLARED!r}")
+        srv = TlsServer(**kwargs)
+        self.addCleanup(srv.cleanup)
+        srv.start()
+        return srv
+
+    # -- clients ---------------------------------------------------------------
+    def curl(self, srv, *args, ok=True):
+        """curl with the test CA; returns (status, stdout bytes, stderr text)."""
+        p = subprocess.run([CURL, "--silent", "--show-error", "--max-time", "10", "--cacert",
+                            cert("ca.pem"), "--resolve", f"other.test:{srv.port}:127.0.0.1",
+                            *args], capture_output=True, timeout=30)
+        err = p.stderr.decode("utf-8", "replace")
+        if ok:
+            self.assertEqual(p.returncode, 0, f"curl {args} failed: {err}\n{srv.log()}")
+        return p.returncode, p.stdout, err
+
+    def s_client(self, port, *args, stdin=STATUS_REQUEST, servername="localhost"):
+        """openssl s_client to 127.0.0.1:port; returns (status, output, handshake)
+        where handshake is (\"New\"|\"Reused\", version, cipher) or None when it failed."""
+        sni = ["-servername", servername] if servername else ["-noservername"]
+        status, out = run([OPENSSL, "s_client", "-connect", f"127.0.0.1:{port}", "-CAfile",
+                           cert("ca.pem"), *sni, "-ign_eof", *args], stdin=stdin)
+        m = re.search(r"^(New|Reused), (\S+), Cipher is (\S+)", out, re.M)
+        if not m or m.group(3) == "(NONE)":
+            return status, out, None
+        # That line names the cipher's version ("SSLv3" for AES128-SHA); the session's
+        # Protocol line names the one negotiated, when s_client prints a session.
+        version = re.search(r"^\s*Protocol\s*: (\S+)", out, re.M)
+        return status, out, (m.group(1), version.group(1) if version else m.group(2), m.group(3))
+
+    def assertHandshakeFails(self, port, *args, **kwargs):
+        status, out, hs = self.s_client(port, *args, **kwargs)
+        self.assertNotEqual(status, 0, out)
+        self.assertIsNone(hs, out)
+        return out
+
+    def assertHandshakeWorks(self, port, *args, **kwargs):
+        status, out, hs = self.s_client(port, *args, **kwargs)
+        self.assertIsNotNone(hs, out)
+        self.assertIn("Verification: OK", out)
+        return out, hs
+
+    def ssl_context(self, **kwargs):
+        ctx = ssl.create_default_context(cafile=cert("ca.pem"))
+        for k, v in kwargs.items():
+            setattr(ctx, k, v)
+        return ctx
+
+    def tls_connect(self, srv, server_hostname="localhost", ctx=None):
+        raw = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        try:
+            return (ctx or self.ssl_context()).wrap_socket(raw, server_hostname=server_hostname)
+        except BaseException:
+            raw.close()
+            raise
+
+
+@contextlib.contextmanager
+def weak_s_server(*args):
+    """A deliberately permissive openssl s_server with the RSA server certificate;
+    yields its port once it accepts."""
+    for _ in range(3):
+        port = ft.free_port()
+        p = subprocess.Popen([OPENSSL, "s_server", "-accept", str(port), "-cert", cert("server.pem"),
+                              "-key", cert("server.key"), "-www", *args],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
+        try:
+            for _ in range(5):
+                line = p.stdout.readline().decode()
+                if not line or "ACCEPT" in line:
+                    break
+            if "ACCEPT" in line:
+                yield port
+                return
+        finally:
+            p.kill()
+            p.wait()
+            p.stdout.close()
+    raise AssertionError("openssl s_server did not start")
+
+
+def status_worker(out):
+    m = re.search(r'"worker":(\d+)', out)
+    return int(m.group(1)) if m else None
+
+
+
+@unittest.skipUnless(CURL and OPENSSL, "curl and openssl are needed")
+class HttpsTests(TlsTestCase):
+    """One server with two certificates, shared by the tests that do not restart it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = TlsServer(big_file=True)
+        try:
+            cls.srv.start()
+        except BaseException:
+            cls.srv.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            status = cls.srv.stop()
+            if status != 0:
+                raise AssertionError(f"flared exited with {status}:\n{cls.srv.log()}")
+        finally:
+            cls.srv.cleanup()
+
+    def url(self, path, host="localhost"):
+        return f"https://{host}:{self.srv.port}{path}"
+
+    # -- HTTP over TLS ---------------------------------------------------------
+    def test_get_head_post(self):
+        _, out, err = self.curl(self.srv, "-v", self.url("/plaintext"))
+        self.assertEqual(out, b"Hello, World!")
+        self.assertIn("SSL certificate verify ok", err)
+        _, out, _ = self.curl(self.srv, "-I", self.url("/plaintext"))
+        self.assertTrue(out.startswith(b"HTTP/1.1 200 OK\r\n"), out)
+        self.assertIn(b"Content-Length: 13\r\n", out)
+        self.assertFalse(out.endswith(b"Hello, World!"))
+        body = bytes(range(256)) * 300
+        path = os.path.join(self.srv.dir, "post.bin")
+        with open(path, "wb") as f:
+            f.write(body)
+        _, out, _ = self.curl(self.srv, "--data-binary", f"@{path}", self.url("/raw"))
+        self.assertEqual(out, body)
+
+    def test_keepalive_reuse(self):
+        _, out, err = self.curl(self.srv, "-v", "-w", "connects=%{num_connects}\n",
+                                self.url("/plaintext"), self.url("/index.html"),
+                                self.url("/echo"))
+        self.assertIn(b"Hello, World!connects=1\n", out)
+        self.assertIn(ft.INDEX_HTML + b"connects=0\n", out)
+        self.assertRegex(err, r"Re-?using existing connection")
+        self.assertEqual(err.count("SSL connection using"), 1, err)
+
+    def test_python_client_keepalive(self):
+        import http.client
+        conn = http.client.HTTPSConnection("localhost", self.srv.port, timeout=10,
+                                           context=self.ssl_context())
+        try:
+            for _ in range(5):
+                conn.request("GET", "/echo", headers={"X-Probe": "tls"})
+                resp = conn.getresponse()
+                self.assertEqual(resp.status, 200)
+                self.assertIn(b"X-Probe", resp.read())
+            peer = conn.sock.getpeercert()
+            self.assertIn((("commonName", "localhost"),), peer["subject"])
+            self.assertEqual(conn.sock.version(), "TLSv1.3")
+        finally:
+            conn.close()
+
+    def test_large_static_file_byte_exact(self):
+        # No kTLS here: the file goes through pread and SSL_write, with backpressure.
+        path = os.path.join(self.srv.dir, "big.out")
+        _, _, err = self.curl(self.srv, "-o", path, "-w", "%{http_code} %{size_download}",
+                              self.url("/big.bin"))
+        with open(path, "rb") as f:
+            self.assertTrue(f.read() == self.srv.big, "the file arrived altered")
+        # A slow reader with a small receive buffer: the server must keep its place.
+        with self.tls_connect(self.srv) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+            s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+                if len(data) < 256 * 1024:
+                    time.sleep(0.01)
+        head, _, body = data.partition(b"\r\n\r\n")
+        self.assertIn(f"Content-Length: {ft.BIG_FILE_BYTES}".encode(), head)
+        self.assertTrue(body == self.srv.big, f"{len(body)} bytes, altered or short")
+
+    def test_ranges_over_tls(self):
+        _, out, _ = self.curl(self.srv, "-r", "1000-1999", self.url("/big.bin"))
+        self.assertEqual(out, self.srv.big[1000:2000])
+
+    # -- certificates ----------------------------------------------------------
+    def test_sni_picks_the_certificate(self):
+        out, _ = self.assertHandshakeWorks(self.srv.port, servername="other.test")
+        self.assertRegex(out, r"subject=CN ?= ?other\.test")
+        out, _ = self.assertHandshakeWorks(self.srv.port, servername="localhost")
+        self.assertRegex(out, r"subject=CN ?= ?localhost")
+        # No SNI (as when dialing an IP address) or an unknown name: the default certificate.
+        status, out, hs = self.s_client(self.srv.port, servername=None)
+        self.assertIsNotNone(hs, out)
+        self.assertRegex(out, r"subject=CN ?= ?localhost")
+        status, out, hs = self.s_client(self.srv.port, servername="unknown.test")
+        self.assertRegex(out, r"subject=CN ?= ?localhost")
+        # curl verifies the second certificate by name and reaches the other.test host.
+        _, out, err = self.curl(self.srv, "-v", self.url("/", host="other.test"))
+        self.assertEqual(out, b"other host")
+        self.assertIn("subject: CN=other.test", err)
+        # Python verifies the IP address SAN of the default certificate.
+        with self.tls_connect(self.srv, server_hostname="127.0.0.1") as s:
+            self.assertIn((("commonName", "localhost"),), s.getpeercert()["subject"])
+
+    def test_misdirected_request_421(self):
+        # Host other.test on the connection that presented the default certificate.
+        _, out, err = self.curl(self.srv, "-i", "-H", "Host: other.test", self.url("/"))
+        self.assertTrue(out.startswith(b"HTTP/1.1 421 Misdirected Request\r\n"), out)
+        # Host localhost on the connection made for other.test: its host is the default's.
+        _, out, _ = self.curl(self.srv, "-i", "-H", "Host: localhost",
+                              self.url("/plaintext", host="other.test"))
+        self.assertTrue(out.startswith(b"HTTP/1.1 421 "), out)
+        # Matching Host and SNI are served; so is an address on the default certificate.
+        _, out, _ = self.curl(self.srv, "-i", self.url("/", host="other.test"))
+        self.assertTrue(out.startswith(b"HTTP/1.1 200 "), out)
+        _, out, _ = self.curl(self.srv, "-i", f"https://127.0.0.1:{self.srv.port}/plaintext")
+        self.assertTrue(out.startswith(b"HTTP/1.1 200 "), out)
+        # The 421 leaves the connection usable for its own host.
+        with self.tls_connect(self.srv) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: other.test\r\n\r\n"
+                      b"GET /plaintext HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            data, _ = ft.read_until_close(s, 5)
+        responses, _ = ft.parse_responses(data)
+        self.assertEqual([r.status for r in responses], [421, 200], data[:400])
+        self.assertEqual(responses[1].body, b"Hello, World!")
+
+    # -- protocol policy -------------------------------------------------------
+    def test_tls11_refused(self):
+        weak = ["-cipher", "DEFAULT:@SECLEVEL=0"]
+        with weak_s_server("-tls1_1", *weak) as port:  # the control: this client can do 1.1
+            _, hs = self.assertHandshakeWorks(port, "-tls1_1", *weak)
+            self.assertEqual(hs[1], "TLSv1.1")
+            self.curl(self.srv, "--tlsv1.1", "--tls-max", "1.1", "--ciphers",
+                      "DEFAULT@SECLEVEL=0", "-o", os.devnull, f"https://localhost:{port}/")
+        out = self.assertHandshakeFails(self.srv.port, "-tls1_1", *weak)
+        self.assertRegex(out, r"alert|no protocols|wrong version|unsupported", out)
+        status, _, err = self.curl(self.srv, "--tlsv1.1", "--tls-max", "1.1", "--ciphers",
+                                   "DEFAULT@SECLEVEL=0", self.url("/plaintext"), ok=False)
+        self.assertNotEqual(status, 0, err)
+
+    def test_weak_cipher_refused(self):
+        weak = ["-tls1_2", "-cipher", "AES128-SHA:@SECLEVEL=0"]
+        with weak_s_server(*weak) as port:  # the control: the same cipher where it is allowed
+            _, hs = self.assertHandshakeWorks(port, *weak)
+            self.assertEqual(hs[2], "AES128-SHA")
+        self.assertHandshakeFails(self.srv.port, *weak)
+        # What TLS 1.2 does get: ECDHE key exchange with an AEAD cipher.
+        _, hs = self.assertHandshakeWorks(self.srv.port, "-tls1_2")
+        self.assertRegex(hs[2], r"^ECDHE-(RSA|ECDSA)-(AES\d+-GCM-SHA\d+|CHACHA20-POLY1305)$")
+
+    def test_alpn(self):
+        _, _, err = self.curl(self.srv, "-v", self.url("/plaintext"))
+        self.assertIn("ALPN: server accepted http/1.1", err)
+        out, _ = self.assertHandshakeWorks(self.srv.port, "-alpn", "h2,http/1.1")
+        self.assertIn("ALPN protocol: http/1.1", out)
+        # RFC 7301 §3.2: no protocol in common is a fatal alert.
+        out = self.assertHandshakeFails(self.srv.port, "-alpn", "h2")
+        self.assertIn("no application protocol", out)
+
+    # -- clear text and garbage on the TLS port --------------------------------
+    def test_plain_http_gets_clear_text_400(self):
+        data, closed = self.srv.exchange(b"GET /plaintext HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        self.assertTrue(data.startswith(b"HTTP/1.1 400 "), data[:200])
+        self.assertTrue(closed)
+        self.assertEqual(self.curl(self.srv, self.url("/plaintext"))[1], b"Hello, World!")
+
+    def test_garbage_handshake_closes_only_that_connection(self):
+        with self.tls_connect(self.srv) as keep:
+            data, closed = self.srv.exchange(b"\x16\x03\x01\x00\x10" + os.urandom(64))
+            self.assertTrue(closed)
+            self.assertNotIn(b"HTTP/1.1", data)
+            keep.sendall(b"GET /plaintext HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            resp, _ = ft.read_response(keep)
+            self.assertEqual(resp.body, b"Hello, World!")
+
+    # -- resumption --------------------------------------------------------------
+    def test_session_resumption(self):
+        for version in ("-tls1_3", "-tls1_2"):
+            sess = os.path.join(self.srv.dir, f"sess{version}.pem")
+            _, hs = self.assertHandshakeWorks(self.srv.port, version, "-sess_out", sess)
+            self.assertEqual(hs[0], "New")
+            for _ in range(2):
+                out, hs = self.assertHandshakeWorks(self.srv.port, version, "-sess_in", sess)
+                self.assertEqual(hs[0], "Reused", out)
+                self.assertIsNotNone(status_worker(out), out)
+
+    # -- wss:// -------------------------------------------------------------------
+    def test_wss_echo(self):
+        key = base64.b64encode(os.urandom(16)).decode()
+        with self.tls_connect(self.srv) as s:
+            s.sendall(f"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+                      f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                      f"Sec-WebSocket-Version: 13\r\n\r\n".encode())
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = s.recv(4096)
+                self.assertTrue(chunk, f"closed during the handshake: {head!r}\n{self.srv.log()}")
+                head += chunk
+            self.assertTrue(head.startswith(b"HTTP/1.1 101 "), head)
+            rest = head.partition(b"\r\n\r\n")[2]
+            payload = b"hello over wss"
+            mask = os.urandom(4)
+            s.sendall(bytes([0x81, 0x80 | len(payload)]) + mask +
+                      bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+            while len(rest) < 2 + len(payload):
+                chunk = s.recv(4096)
+                self.assertTrue(chunk, "closed before the echo")
+                rest += chunk
+            self.assertEqual(rest[:2], bytes([0x81, len(payload)]))
+            self.assertEqual(rest[2:2 + len(payload)], payload)
+            s.sendall(bytes([0x88, 0x82]) + mask + bytes(b ^ mask[i] for i, b in
+                                                         enumerate(b"\x03\xe8")))
+
+
+@unittest.skipUnless(CURL and OPENSSL, "curl and openssl are needed")
+class TlsListenerTests(TlsTestCase):
+    """Servers with their own tls settings."""
+
+    def test_min_version_13_refuses_a_tls12_client(self):
+        srv = self.start_tls(tls=TLS_DEFAULT.replace('"1.2"', '"1.3"'))
+        self.assertHandshakeFails(srv.port, "-tls1_2")
+        _, hs = self.assertHandshakeWorks(srv.port, "-tls1_3")
+        self.assertEqual(hs[1], "TLSv1.3")
+        status, _, err = self.curl(srv, "--tls-max", "1.2", f"https://localhost:{srv.port}/",
+                                   ok=False)
+        self.assertNotEqual(status, 0, err)
+        _, out, err = self.curl(srv, "-v", f"https://localhost:{srv.port}/plaintext")
+        self.assertEqual(out, b"Hello, World!")
+        self.assertIn("SSL connection using TLSv1.3", err)
+        self.assertStopsCleanly(srv)
+
+    def test_mtls(self):
+        srv = self.start_tls(tls=TLS_DEFAULT + "client_ca: ca.pem\n")
+        url = f"https://localhost:{srv.port}/plaintext"
+        status, _, err = self.curl(srv, url, ok=False)
+        self.assertNotEqual(status, 0, f"no client certificate, yet: {err}")
+        status, _, err = self.curl(srv, "--cert", cert("rogue.pem"), "--key", cert("rogue.key"),
+                                   url, ok=False)
+        self.assertNotEqual(status, 0, f"a certificate from another CA, yet: {err}")
+        _, out, _ = self.curl(srv, "--cert", cert("client.pem"), "--key", cert("client.key"), url)
+        self.assertEqual(out, b"Hello, World!")
+        self.assertStopsCleanly(srv)
+
+    def test_tickets_shared_by_reuseport_workers(self):
+        srv = self.start_tls(workers=2, reuseport=True)
+        self.assertTrue(ft.wait_for(lambda: len(srv.workers()) == 2, 5))
+        sess = os.path.join(srv.dir, "sess.pem")
+        out, hs = self.assertHandshakeWorks(srv.port, "-sess_out", sess)
+        self.assertEqual(hs[0], "New")
+        workers = {status_worker(out)}
+        attempts = 0
+        # The kernel spreads connections by their source port: a few reach each worker.
+        while attempts < 40 and (attempts < 6 or len(workers) < 2):
+            out, hs = self.assertHandshakeWorks(srv.port, "-sess_in", sess)
+            self.assertEqual(hs[0], "Reused", f"attempt {attempts}: {out}")
+            workers.add(status_worker(out))
+            attempts += 1
+        self.assertEqual(workers, {0, 1}, "every connection reached the same worker")
+        # After a reload (new workers, same shared keys) the session still resumes.
+        srv.signal(signal.SIGHUP)
+        self.assertTrue(ft.wait_for(lambda: "reloaded: 2 workers" in srv.log(), 5), srv.log())
+        for _ in range(4):
+            out, hs = self.assertHandshakeWorks(srv.port, "-sess_in", sess)
+            self.assertEqual(hs[0], "Reused", out)
+        self.assertStopsCleanly(srv)
+
+    def test_ticket_rotation(self):
+        period_ms = 2500
+        srv = self.start_tls(env={"FLARED_TICKET_ROTATE_MS": str(period_ms)})
+
+        def picked_up(generation):
+            line = f"worker 0: session ticket keys generation {generation}"
+            return ft.wait_for(lambda: line in srv.log(), 6 * period_ms / 1000)
+
+        self.assertTrue(picked_up(2), srv.log())
+        sess = os.path.join(srv.dir, "sess.pem")
+        _, hs = self.assertHandshakeWorks(srv.port, "-sess_out", sess)
+        self.assertEqual(hs[0], "New")
+        # One rotation later the ticket's key is the previous one: still accepted.
+        self.assertTrue(picked_up(3), srv.log())
+        out, hs = self.assertHandshakeWorks(srv.port, "-sess_in", sess)
+        self.assertEqual(hs[0], "Reused", out)
+        # Two rotations later its key is gone: a full handshake.
+        self.assertTrue(picked_up(4), srv.log())
+        out, hs = self.assertHandshakeWorks(srv.port, "-sess_in", sess)
+        self.assertEqual(hs[0], "New", out)
+        self.assertIn("FLARED_TICKET_ROTATE_MS", srv.log())
+        self.assertIn("rotated the session ticket keys (generation 4)", srv.log())
+        self.assertStopsCleanly(srv)
+
+    def test_session_tickets_off(self):
+        srv = self.start_tls(tls=TLS_DEFAULT.replace("session_tickets: true",
+                                                     "session_tickets: false"))
+        # Nothing to resume from: no ticket, and no session id (the server keeps no
+        # cache), so s_client has no session to save (with tickets on it has; see
+        # test_session_resumption).
+        for version in ("-tls1_3", "-tls1_2"):
+            sess = os.path.join(srv.dir, f"sess{version}.pem")
+            out, _ = self.assertHandshakeWorks(srv.port, version, "-sess_out", sess)
+            self.assertFalse(os.path.exists(sess), f"a {version} session was issued:\n{out}")
+        self.assertStopsCleanly(srv)
+
+    def test_reload_picks_up_new_certificate_and_keeps_transfers(self):
+        srv = self.start_tls(big_file=True)
+        serial = lambda name: run([OPENSSL, "x509", "-noout", "-serial", "-in", cert(name)])[1]
+        with self.tls_connect(srv) as s:
+            s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            data = s.recv(65536)
+            self.assertTrue(data.startswith(b"HTTP/1.1 200 "))
+            for name in ("pem", "key"):
+                shutil.copy(cert(f"server2.{name}"), os.path.join(srv.dir, f"server.{name}"))
+            srv.signal(signal.SIGHUP)
+            self.assertTrue(ft.wait_for(lambda: "reloaded: 1 workers" in srv.log(), 5),
+                            srv.log())
+            out, _ = self.assertHandshakeWorks(srv.port)
+            self.assertIn("O = reloaded", out)
+            pem = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", out,
+                            re.S).group(0)
+            served = run([OPENSSL, "x509", "-noout", "-serial"], stdin=pem.encode())[1]
+            self.assertEqual(served, serial("server2.pem"))
+            # The transfer that started before the reload completes on the old certificate.
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        body = data.partition(b"\r\n\r\n")[2]
+        self.assertTrue(body == srv.big, f"{len(body)} bytes, altered or short")
+        self.assertStopsCleanly(srv)
+
+    def test_config_errors_exit_78(self):
+        srv = TlsServer(tls=TLS_DEFAULT.replace("other.key", "server.key"))
+        self.addCleanup(srv.cleanup)
+        srv.port = ft.free_port()
+        srv.write_config()
+        status, out = run([ft.FLARED, "-t", "-c", srv.config_path])
+        self.assertEqual(status, 78, out)
+        self.assertRegex(out, r"flared\.yaml:\d+:\d+: certificates: tls key file \S+server\.key "
+                              r"does not match certificate \S+other\.pem")
+        os.remove(os.path.join(srv.dir, "other.pem"))
+        status, out = run([ft.FLARED, "-t", "-c", srv.config_path])
+        self.assertEqual(status, 78, out)
+        self.assertRegex(out, r"flared\.yaml:\d+:\d+: cert: cannot read '\S+other\.pem': No such")
+
+
+if __name__ == "__main__":
+    ft.run()

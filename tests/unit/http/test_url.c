@@ -1,0 +1,365 @@
+/*
+ * test_url.c: http/https URL parsing (normalisation, IPv6 literals and zones,
+ * userinfo, ports, percent-escapes, what is refused), RFC 3986 §5.4's reference
+ * resolution examples, the Host header and request-target, origins, and the
+ * percent-encoding helpers.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "flare/url.h"
+
+static void parse_ok(flare_url *u, const char *s)
+{
+    flare_error err;
+    if (flare_url_parse(u, s, strlen(s), &err) != 0) fail_msg("%s: %s", s, err.message);
+}
+
+static const char *str(const char *s)
+{
+    return s ? s : "(null)";
+}
+
+static void test_basic(void **state)
+{
+    (void)state;
+    flare_url u;
+    parse_ok(&u, "HTTP://Example.COM");
+    assert_string_equal(u.scheme, "http");
+    assert_string_equal(u.host, "example.com");
+    assert_int_equal(u.port, 80);
+    assert_false(u.explicit_port);
+    assert_string_equal(u.path, "/");
+    assert_null(u.query);
+    assert_null(u.fragment);
+    assert_null(u.userinfo);
+    assert_null(u.user);
+    flare_url_free(&u);
+    flare_url_free(&u); /* twice is fine */
+
+    parse_ok(&u, "https://api.example.com:8443/v1/items?x=1&y=%20z#top");
+    assert_string_equal(u.scheme, "https");
+    assert_int_equal(u.port, 8443);
+    assert_true(u.explicit_port);
+    assert_string_equal(u.path, "/v1/items");
+    assert_string_equal(u.query, "x=1&y=%20z");
+    assert_string_equal(u.fragment, "top");
+    assert_true(flare_url_is_https(&u));
+    flare_url_free(&u);
+
+    parse_ok(&u, "https://h/?#");
+    assert_string_equal(u.port == 443 ? "ok" : "bad", "ok");
+    assert_string_equal(u.query, "");
+    assert_string_equal(u.fragment, "");
+    flare_url_free(&u);
+
+    /* an empty port is the default (RFC 3986 §3.2.3) */
+    parse_ok(&u, "http://h:/x");
+    assert_int_equal(u.port, 80);
+    assert_false(u.explicit_port);
+    flare_url_free(&u);
+    parse_ok(&u, "http://h:80/x");
+    assert_true(u.explicit_port);
+    flare_url_free(&u);
+}
+
+static void test_ipv6_and_userinfo(void **state)
+{
+    (void)state;
+    flare_url u;
+    parse_ok(&u, "http://[::1]:8080/p");
+    assert_true(u.ipv6);
+    assert_string_equal(u.host, "::1");
+    assert_int_equal(u.port, 8080);
+    flare_buf b = FLARE_BUF_INIT;
+    assert_int_equal(flare_url_host_header(&u, &b), 0);
+    assert_int_equal(flare_buf_append(&b, "", 1), 0);
+    assert_string_equal(b.data, "[::1]:8080");
+    flare_buf_free(&b);
+    flare_url_free(&u);
+
+    parse_ok(&u, "http://[2001:DB8::A]/");
+    assert_string_equal(u.host, "2001:db8::a");
+    flare_url_free(&u);
+
+    /* RFC 6874: a zone is "%25" in the URL, dropped from Host */
+    parse_ok(&u, "http://[fe80::1%251]:81/");
+    assert_string_equal(u.host, "fe80::1%1");
+    assert_int_equal(flare_url_host_header(&u, &b), 0);
+    assert_int_equal(flare_buf_append(&b, "", 1), 0);
+    assert_string_equal(b.data, "[fe80::1]:81");
+    flare_buf_free(&b);
+    assert_int_equal(flare_url_format(&u, 0, &b), 0);
+    assert_int_equal(flare_buf_append(&b, "", 1), 0);
+    assert_string_equal(b.data, "http://[fe80::1%251]:81/");
+    flare_buf_free(&b);
+    flare_url_free(&u);
+
+    /* userinfo: decoded, the last '@' ends it, never in Host or a default format */
+    parse_ok(&u, "https://us%40er:p%3Ass@w@example.com/x");
+    assert_string_equal(u.userinfo, "us%40er:p%3Ass@w");
+    assert_string_equal(str(u.user), "us@er");
+    assert_string_equal(str(u.password), "p:ss@w");
+    assert_string_equal(u.host, "example.com");
+    assert_int_equal(flare_url_host_header(&u, &b), 0);
+    assert_int_equal(flare_buf_append(&b, "", 1), 0);
+    assert_string_equal(b.data, "example.com");
+    flare_buf_free(&b);
+    assert_int_equal(flare_url_format(&u, 0, &b), 0);
+    assert_int_equal(flare_buf_append(&b, "", 1), 0);
+    assert_string_equal(b.data, "https://example.com/x");
+    flare_buf_free(&b);
+    assert_int_equal(flare_url_format(&u, FLARE_URL_FMT_USERINFO, &b), 0);
+    assert_int_equal(flare_buf_append(&b, "", 1), 0);
+    assert_string_equal(b.data, "https://us%40er:p%3Ass@w@example.com/x");
+    flare_buf_free(&b);
+    flare_url_free(&u);
+
+    parse_ok(&u, "http://user@h/");
+    assert_string_equal(u.user, "user");
+    assert_null(u.password);
+    flare_url_free(&u);
+}
+
+static void test_normalisation(void **state)
+{
+    (void)state;
+    flare_url u;
+    parse_ok(&u, "http://h/a/b/../c/./d/..");
+    assert_string_equal(u.path, "/a/c/");
+    flare_url_free(&u);
+    parse_ok(&u, "http://h/../../x");
+    assert_string_equal(u.path, "/x");
+    flare_url_free(&u);
+    /* non-ASCII and never-raw characters are encoded; valid escapes kept as written */
+    parse_ok(&u, "http://h/caf\xc3\xa9/{x}|y?q=\"a\"");
+    assert_string_equal(u.path, "/caf%C3%A9/%7Bx%7D%7Cy");
+    assert_string_equal(u.query, "q=%22a%22");
+    flare_url_free(&u);
+    parse_ok(&u, "http://h/caf\xc3\xa9/{x}|y?q=%22a%22#f#g");
+    assert_string_equal(u.query, "q=%22a%22");
+    assert_string_equal(u.fragment, "f%23g");
+    flare_url_free(&u);
+}
+
+static void test_refused(void **state)
+{
+    (void)state;
+    const char *bad[] = {
+        "",
+        "example.com/x",
+        "ftp://h/",
+        "ws://h/",
+        "http:/h/",
+        "http:h",
+        "http://",
+        "http:///path",
+        "http://:80/",
+        "http://h:0/",
+        "http://h:65536/",
+        "http://h:8x/",
+        "http://h/p q",
+        "http://h/p\r\nX-Injected: 1",
+        "http://h/p\nx",
+        "http://h/\x7f",
+        "http://h/%zz",
+        "http://h/%4",
+        "http://h/?a=%",
+        "http://ho st/",
+        "http://h_st/",
+        "http://[::1/",
+        "http://[::1]x/",
+        "http://[127.0.0.1]/",
+        "http://[v1.fe]/",
+        "http://[fe80::1%eth0]/",
+        "http://h%41/",
+        "http://us er@h/",
+        "http://u%zz@h/",
+        "http://-bad-.com/",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        flare_url u;
+        flare_error err;
+        int rc = flare_url_parse(&u, bad[i], strlen(bad[i]), &err);
+        if (rc != FLARE_EURL) fail_msg("#%zu accepted or wrong code %d: %s", i, rc, bad[i]);
+        assert_non_null(strstr(err.message, "URL"));
+        assert_null(u.mem);
+    }
+    /* NUL inside the given length */
+    flare_url u;
+    assert_int_equal(flare_url_parse(&u, "http://h/a\0b", 12, NULL), FLARE_EURL);
+    assert_int_equal(flare_url_parse(&u, NULL, 0, NULL), FLARE_EURL);
+    static char huge[FLARE_URL_MAX + 10];
+    memset(huge, 'a', sizeof huge);
+    memcpy(huge, "http://h/", 9);
+    assert_int_equal(flare_url_parse(&u, huge, sizeof huge, NULL), FLARE_EURL);
+    assert_int_equal(flare_url_parse(&u, huge, FLARE_URL_MAX, NULL), 0);
+    flare_url_free(&u);
+}
+
+/* RFC 3986 §5.4.1 and §5.4.2, base "http://a/b/c/d;p?q" */
+static void test_resolve_rfc_examples(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"g", "http://a/b/c/g"},
+        {"./g", "http://a/b/c/g"},
+        {"g/", "http://a/b/c/g/"},
+        {"/g", "http://a/g"},
+        {"//g", "http://g/"},
+        {"?y", "http://a/b/c/d;p?y"},
+        {"g?y", "http://a/b/c/g?y"},
+        {"#s", "http://a/b/c/d;p?q#s"},
+        {"g#s", "http://a/b/c/g#s"},
+        {"g?y#s", "http://a/b/c/g?y#s"},
+        {";x", "http://a/b/c/;x"},
+        {"g;x", "http://a/b/c/g;x"},
+        {"g;x?y#s", "http://a/b/c/g;x?y#s"},
+        {"", "http://a/b/c/d;p?q"},
+        {".", "http://a/b/c/"},
+        {"./", "http://a/b/c/"},
+        {"..", "http://a/b/"},
+        {"../", "http://a/b/"},
+        {"../g", "http://a/b/g"},
+        {"../..", "http://a/"},
+        {"../../", "http://a/"},
+        {"../../g", "http://a/g"},
+        /* abnormal examples */
+        {"../../../g", "http://a/g"},
+        {"../../../../g", "http://a/g"},
+        {"/./g", "http://a/g"},
+        {"/../g", "http://a/g"},
+        {"g.", "http://a/b/c/g."},
+        {".g", "http://a/b/c/.g"},
+        {"g..", "http://a/b/c/g.."},
+        {"..g", "http://a/b/c/..g"},
+        {"./../g", "http://a/b/g"},
+        {"./g/.", "http://a/b/c/g/"},
+        {"g/./h", "http://a/b/c/g/h"},
+        {"g/../h", "http://a/b/c/h"},
+        {"g;x=1/./y", "http://a/b/c/g;x=1/y"},
+        {"g;x=1/../y", "http://a/b/c/y"},
+        {"g?y/./x", "http://a/b/c/g?y/./x"},
+        {"g?y/../x", "http://a/b/c/g?y/../x"},
+        {"g#s/./x", "http://a/b/c/g#s/./x"},
+        {"g#s/../x", "http://a/b/c/g#s/../x"},
+        {"http:g", "FAIL"}, /* strict parsers treat it as absolute: no authority */
+        /* the client's own cases */
+        {"https://other:8443/x", "https://other:8443/x"},
+        {"//[::1]:9/y", "http://[::1]:9/y"},
+    };
+    flare_url base;
+    parse_ok(&base, "http://a/b/c/d;p?q");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        flare_url r;
+        flare_error err;
+        int rc = flare_url_resolve(&r, &base, cases[i][0], strlen(cases[i][0]), &err);
+        if (!strcmp(cases[i][1], "FAIL")) {
+            assert_int_equal(rc, FLARE_EURL);
+            continue;
+        }
+        if (rc != 0) fail_msg("%s: %s", cases[i][0], err.message);
+        flare_buf b = FLARE_BUF_INIT;
+        assert_int_equal(flare_url_format(&r, FLARE_URL_FMT_FRAGMENT, &b), 0);
+        assert_int_equal(flare_buf_append(&b, "", 1), 0);
+        if (strcmp(b.data, cases[i][1]))
+            fail_msg("resolve \"%s\": got %s, want %s", cases[i][0], b.data, cases[i][1]);
+        flare_buf_free(&b);
+        flare_url_free(&r);
+    }
+    /* a reference with a control character is refused */
+    flare_url r;
+    assert_int_equal(flare_url_resolve(&r, &base, "/a\r\nb", 6, NULL), FLARE_EURL);
+    flare_url_free(&base);
+
+    /* userinfo and port travel with a relative reference */
+    parse_ok(&base, "http://u:p@h:81/a/b");
+    assert_int_equal(flare_url_resolve(&r, &base, "c?d", 3, NULL), 0);
+    assert_string_equal(r.user, "u");
+    assert_int_equal(r.port, 81);
+    assert_string_equal(r.path, "/a/c");
+    assert_string_equal(r.query, "d");
+    flare_url_free(&r);
+    flare_url_free(&base);
+}
+
+static void test_target_origin_copy(void **state)
+{
+    (void)state;
+    flare_url a, b, c, d;
+    parse_ok(&a, "http://h/x/y?q=1#f");
+    parse_ok(&b, "HTTP://H:80/other");
+    parse_ok(&c, "https://h/x");
+    parse_ok(&d, "http://h:8080/x");
+    assert_true(flare_url_same_origin(&a, &b));
+    assert_false(flare_url_same_origin(&a, &c));
+    assert_false(flare_url_same_origin(&a, &d));
+    flare_buf t = FLARE_BUF_INIT;
+    assert_int_equal(flare_url_target(&a, &t), 0);
+    assert_int_equal(flare_buf_append(&t, "", 1), 0);
+    assert_string_equal(t.data, "/x/y?q=1");
+    flare_buf_free(&t);
+    assert_int_equal(flare_url_host_header(&b, &t), 0);
+    assert_int_equal(flare_buf_append(&t, "", 1), 0);
+    assert_string_equal(t.data, "h"); /* the default port is left out */
+    flare_buf_free(&t);
+
+    flare_url e;
+    assert_int_equal(flare_url_copy(&e, &a, NULL), 0);
+    assert_ptr_not_equal(e.mem, a.mem);
+    assert_string_equal(e.path, "/x/y");
+    assert_string_equal(e.query, "q=1");
+    assert_string_equal(e.fragment, "f");
+    flare_url_free(&e);
+    flare_url_free(&a);
+    flare_url_free(&b);
+    flare_url_free(&c);
+    flare_url_free(&d);
+
+    assert_int_equal(flare_url_default_port("HTTPS"), 443);
+    assert_int_equal(flare_url_default_port("http"), 80);
+    assert_int_equal(flare_url_default_port("ftp"), 0);
+    assert_int_equal(flare_url_default_port(NULL), 0);
+}
+
+static void test_percent(void **state)
+{
+    (void)state;
+    char out[32];
+    assert_int_equal(flare_url_percent_decode("a%20b+c%2Fd", 11, out, false), 7);
+    assert_memory_equal(out, "a b+c/d", 7);
+    assert_int_equal(flare_url_percent_decode("a+b", 3, out, true), 3);
+    assert_memory_equal(out, "a b", 3);
+    assert_int_equal(flare_url_percent_decode("%4", 2, out, false), FLARE_EURL);
+    assert_int_equal(flare_url_percent_decode("%g0", 3, out, false), FLARE_EURL);
+    assert_int_equal(flare_url_percent_decode("%", 1, out, false), FLARE_EURL);
+    flare_buf b = FLARE_BUF_INIT;
+    assert_int_equal(flare_url_percent_encode(&b, "a b/c~\xff", 7, NULL), 0);
+    assert_int_equal(flare_buf_append(&b, "", 1), 0);
+    assert_string_equal(b.data, "a%20b%2Fc~%FF");
+    b.len = 0;
+    assert_int_equal(flare_url_percent_encode(&b, "a/b:c", 5, "/"), 0);
+    assert_int_equal(flare_buf_append(&b, "", 1), 0);
+    assert_string_equal(b.data, "a/b%3Ac");
+    flare_buf_free(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_basic),
+        cmocka_unit_test(test_ipv6_and_userinfo),
+        cmocka_unit_test(test_normalisation),
+        cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_resolve_rfc_examples),
+        cmocka_unit_test(test_target_origin_copy),
+        cmocka_unit_test(test_percent),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
