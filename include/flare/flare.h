@@ -11,8 +11,15 @@
 #include "flare/dns.h"
 #include "flare/tcp.h"
 #include "flare/udp.h"
+#include "flare/tls.h"
+#include "flare/io.h"
 #include "flare/http_parser.h"
 #include "flare/http.h"
+#include "flare/url.h"
+#include "flare/encoding.h"
+#include "flare/cookie.h"
+#include "flare/http_client.h"
+#include "flare/ws.h"
 
 /** Version of the library ("0.1.0"). */
 const char *flare_version(void);
