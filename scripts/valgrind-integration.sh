@@ -33,7 +33,8 @@ echo "valgrind logs: $logs"
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=(--suite integration)
 # Everything is some 20-50x slower under memcheck; the tests' own deadlines are not.
-meson test -C "$build" "${tests[@]}" --timeout-multiplier 10 --num-processes 1 --print-errorlogs \
+meson test -C "$build" "${tests[@]}" --no-rebuild --timeout-multiplier 10 --num-processes 1 \
+    --print-errorlogs \
     >"$logs/meson-test.log" 2>&1
 test_status=$?
 grep -E "^ *[0-9]+/[0-9]+ " "$logs/meson-test.log"

@@ -1,8 +1,9 @@
 /*
  * parse_internal.h (internal): pieces shared by the request and response
- * parsers: finding the end of a head, splitting one field line, and reading the
- * framing fields (Content-Length, Transfer-Encoding, Connection). Nothing here
- * allocates; every slice points into the caller's buffer.
+ * parsers: finding the end of a head, splitting one field line, reading the
+ * framing fields (Content-Length, Transfer-Encoding, Connection), and the inline
+ * header-id and case-insensitive compares their loops run per field. Nothing
+ * here allocates; every slice points into the caller's buffer.
  */
 #ifndef FLARE_HTTP_PARSE_INTERNAL_H
 #define FLARE_HTTP_PARSE_INTERNAL_H
@@ -70,7 +71,8 @@ unsigned flare_http__connection_options(const char *v, size_t n);
  * flare_http_header_id for a name already known to be a token (no CR check).
  * It switches on the length, then compares whole words with 8/4/2-byte loads
  * ORed with 0x20: for a token that folds only letters, because the one
- * non-letter byte that folds onto '-' (CR, 0x0D) is not a tchar.
+ * non-letter byte that folds onto '-' (CR, 0x0D) is not a tchar. Always inlined:
+ * the field loops then make no call per field.
  */
 static inline flare_http_hdr flare_http__header_id_token(const char *name, size_t len);
 

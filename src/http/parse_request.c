@@ -1,12 +1,13 @@
 /*
  * parse_request.c: the request-head parser (RFC 9112 §3, §5, §6), in one pass:
  * the request line, then each field line as soon as its CRLF is in the buffer,
- * checked by the same scan that finds its end. The pass is compiled once per
- * scanning path with the kernels inlined, and the path is picked once per call.
- * The answers are those of checking the whole head first: an error in a field
- * line counts only once the head is complete and free of bare LFs (until then
- * it is INCOMPLETE, or 431 past the size limit), so a prefix never gets an error
- * the whole message would not get. On any failure every output is reset.
+ * checked by the same scan that finds its end (on the SIMD paths, bit scans over
+ * the stop masks of 64-byte chunks, simd.h). The pass is compiled once per path
+ * with the kernels inlined, and the path is picked once per call. The answers
+ * are those of checking the whole head first: an error in a field line counts
+ * only once the head is complete and free of bare LFs (until then it is
+ * INCOMPLETE, or 431 past the size limit), so a prefix never gets an error the
+ * whole message would not get. On any failure every output is reset.
  */
 #include "parse_internal.h"
 
@@ -131,9 +132,7 @@ static ALWAYS_INLINE bool plain_host(const char *s, size_t n)
 
 /* absolute-form (RFC 9112 §3.2.2): scheme "://" authority [ path ] [ "?" query ],
  * scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC 3986 §3.1). The
- * authority, up to the first "/" or "?", must not be empty (RFC 9110 §4.2.1 for
- * http and https) and, since it stands in for Host (RFC 9112 §3.2.2), must be
- * as valid as a Host value: uri-host [ ":" port ], no userinfo. */
+ * authority must not be empty (RFC 9110 §4.2.1 for http and https). */
 static bool is_absolute_form(const char *t, size_t n)
 {
     if (n == 0 || !is_alpha((unsigned char)t[0])) return false;
@@ -142,10 +141,8 @@ static bool is_absolute_form(const char *t, size_t n)
                      t[i] == '+' || t[i] == '-' || t[i] == '.'))
         i++;
     if (n - i < 4 || memcmp(t + i, "://", 3) != 0) return false;
-    size_t start = i + 3, end = start;
-    while (end < n && t[end] != '/' && t[end] != '?')
-        end++;
-    return end > start && valid_authority(t + start, end - start, false);
+    char first = t[i + 3];
+    return first != '/' && first != '?' && first != '#';
 }
 
 /* Picks the target form and checks it against the method (RFC 9112 §3.2);
@@ -256,14 +253,13 @@ typedef struct request_fields {
 
 /* Applies one of the fields that decide framing (ids HOST..EXPECT); returns 0
  * or the status to answer. */
-static ALWAYS_INLINE int take_field(request_fields *f, const flare_http_header *h, size_t index)
+static int take_field(request_fields *f, const flare_http_header *h, size_t index)
 {
     switch ((flare_http_hdr)h->id) {
     case FLARE_HDR_HOST:
         /* Exactly one Host, with a valid value (RFC 9112 §3.2). */
         if (f->host_index >= 0) return 400;
-        if (!plain_host(h->value, h->value_len) && !valid_authority(h->value, h->value_len, false))
-            return 400;
+        if (!valid_authority(h->value, h->value_len, false)) return 400;
         f->host_index = (int)index;
         return 0;
     case FLARE_HDR_CONTENT_LENGTH:
@@ -274,10 +270,7 @@ static ALWAYS_INLINE int take_field(request_fields *f, const flare_http_header *
         flare_http__te_add(&f->te, h->value, h->value_len);
         return 0;
     case FLARE_HDR_CONNECTION:
-        if (h->value_len == 10 && flare_http__eq_nocase(h->value, "keep-alive", 10))
-            f->conn |= FLARE_HTTP__CONN_KEEP_ALIVE;
-        else
-            f->conn |= flare_http__connection_options(h->value, h->value_len);
+        f->conn |= flare_http__connection_options(h->value, h->value_len);
         return 0;
     case FLARE_HDR_EXPECT: {
         /* Expect = #expectation, and the only one defined is 100-continue
@@ -299,40 +292,21 @@ static ALWAYS_INLINE int take_field(request_fields *f, const flare_http_header *
     }
 }
 
-/* The fields that decide framing are applied after the field loop, in order, so
- * that the loop itself makes no calls; the first few are kept by index, and past
- * that every header is looked at again. */
-enum { FRAMING_SLOTS = 8 };
-
-typedef struct framing_list {
-    size_t n; /* framing fields seen; index[] holds the first FRAMING_SLOTS */
-    uint16_t index[FRAMING_SLOTS];
-} framing_list;
-
-typedef struct framing_fault {
-    int code; /* 0, or the status to answer */
-    size_t index;
-} framing_fault;
-
-static bool is_framing(uint8_t id)
+/* take_field with the usual Host and Connection values handled inline, so that
+ * the field loop calls out only for the rest. */
+static ALWAYS_INLINE int take_framing_field(request_fields *f, const flare_http_header *h,
+                                            size_t index)
 {
-    return id != FLARE_HDR_OTHER && id <= FLARE_HDR_EXPECT;
-}
-
-/* Applies the framing fields among headers[0..count) in order; the first one
- * that fails decides. */
-static framing_fault apply_framing(request_fields *f, const flare_http_header *headers,
-                                   size_t count, const framing_list *list)
-{
-    bool listed = list->n <= FRAMING_SLOTS;
-    size_t n = listed ? list->n : count;
-    for (size_t k = 0; k < n; k++) {
-        size_t i = listed ? list->index[k] : k;
-        if (!is_framing(headers[i].id)) continue;
-        int code = take_field(f, &headers[i], i);
-        if (code) return (framing_fault){code, i};
+    if (h->id == FLARE_HDR_HOST && f->host_index < 0 && plain_host(h->value, h->value_len)) {
+        f->host_index = (int)index;
+        return 0;
     }
-    return (framing_fault){0, 0};
+    if (h->id == FLARE_HDR_CONNECTION && h->value_len == 10 &&
+        flare_http__eq_nocase(h->value, "keep-alive", 10)) {
+        f->conn |= FLARE_HTTP__CONN_KEEP_ALIVE;
+        return 0;
+    }
+    return take_field(f, h, index);
 }
 
 /* The checks that need every field (RFC 9112 §3.2, §6.1, §6.3; RFC 9110 §10.1.1);
@@ -455,43 +429,25 @@ static ALWAYS_INLINE size_t target_end(int path, const char *p, size_t pos, size
     return flare_http__scalar_target_end(p, pos, end);
 }
 
-static ALWAYS_INLINE void split_line(int path, const char *p, size_t pos, size_t end,
-                                     flare_http__chunk *c, size_t *colon, size_t *cr)
+static ALWAYS_INLINE size_t value_end(int path, const char *p, size_t pos, size_t end)
 {
 #ifdef FLARE_HTTP_X86_SIMD
-#ifdef EXP_NO_CHUNK
-    if (path == FLARE_SIMD_AVX2)
-        flare_http__avx2_split_line(p, pos, end, colon, cr);
-    else if (path == FLARE_SIMD_SSE42)
-        flare_http__sse42_split_line(p, pos, end, colon, cr);
-    else
-#else
-    if (path == FLARE_SIMD_AVX2)
-        flare_http__avx2_split_chunked(p, pos, end, c, colon, cr);
-    else if (path == FLARE_SIMD_SSE42)
-        flare_http__sse42_split_chunked(p, pos, end, c, colon, cr);
-    else
+    if (path == FLARE_SIMD_AVX2) return flare_http__avx2_value_end(p, pos, end);
+    if (path == FLARE_SIMD_SSE42) return flare_http__sse42_value_end(p, pos, end);
 #endif
-#endif
-        flare_http__scalar_split_line(p, pos, end, colon, cr);
     (void)path;
-    (void)c;
+    return flare_http__scalar_value_end(p, pos, end);
 }
 
-/* The first chunk, classified before the request line so that both run at once. */
-static ALWAYS_INLINE void first_chunk(int path, const char *p, size_t end, flare_http__chunk *c)
+/* The chunk classifier of a SIMD path; the scalar path uses no chunks. */
+static ALWAYS_INLINE flare_http__chunk_fn *chunk_fn(int path)
 {
-    c->base = 0;
-    c->tok = c->val = 0;
-#if defined(FLARE_HTTP_X86_SIMD) && !defined(EXP_NO_CHUNK)
-    if (path == FLARE_SIMD_AVX2)
-        flare_http__avx2_chunk_at(p, 0, end, c);
-    else if (path == FLARE_SIMD_SSE42)
-        flare_http__sse42_chunk_at(p, 0, end, c);
+#ifdef FLARE_HTTP_X86_SIMD
+    if (path == FLARE_SIMD_AVX2) return flare_http__avx2_chunk_at;
+    if (path == FLARE_SIMD_SSE42) return flare_http__sse42_chunk_at;
 #endif
     (void)path;
-    (void)p;
-    (void)end;
+    return NULL;
 }
 
 static ALWAYS_INLINE const flare_http_scan_ops *path_ops(int path)
@@ -567,6 +523,28 @@ static ALWAYS_INLINE void resolve_limits(const flare_http_limits *limits,
     if (capacity < lim->max_fields) lim->max_fields = capacity;
 }
 
+/* Outcomes of reading one field line. */
+enum { FIELD_LINE_OK, FIELD_LINE_MORE, FIELD_LINE_BAD };
+
+/* The field line at buf[pos..end) read exactly with the path's scanners (the
+ * reference the chunk split must agree with): its colon and CR, or whether the
+ * input ends inside it or it is malformed. field-name = token with no whitespace
+ * before the colon, so a line starting with whitespace (obs-fold) has no name
+ * (RFC 9112 §5.1, §5.2); field-value = VCHAR / obs-text / SP / HTAB (RFC 9110
+ * §5.5), so the value scan must stop at the CR of a CRLF, any other stop fails. */
+static ALWAYS_INLINE int read_field_line(int path, const char *buf, size_t pos, size_t end,
+                                         size_t *colon, size_t *cr)
+{
+    *colon = token_end(path, buf, pos, end);
+    if (*colon == end) return FIELD_LINE_MORE;
+    if (*colon == pos || buf[*colon] != ':') return FIELD_LINE_BAD;
+    *cr = value_end(path, buf, *colon + 1, end);
+    if (*cr == end) return FIELD_LINE_MORE;
+    if (buf[*cr] != '\r') return FIELD_LINE_BAD;
+    if (*cr + 1 == end) return FIELD_LINE_MORE;
+    return buf[*cr + 1] == '\n' ? FIELD_LINE_OK : FIELD_LINE_BAD;
+}
+
 static ALWAYS_INLINE ssize_t parse_on_path(int path, const char *buf, size_t len, size_t last_len,
                                            const flare_http_limits *limits, flare_http_request *req,
                                            int *status)
@@ -580,8 +558,12 @@ static ALWAYS_INLINE ssize_t parse_on_path(int path, const char *buf, size_t len
 
     /* Nothing past max_head can belong to an acceptable head. */
     size_t window = len < lim->max_head ? len : lim->max_head;
-    flare_http__chunk chunk;
-    first_chunk(path, buf, window, &chunk);
+    /* The first chunk is classified before the request line is read, so that
+     * both run at once. */
+    flare_http__chunk chunk = {0, 0, 0};
+    flare_http__chunk_fn *chunk_at = chunk_fn(path);
+    if (chunk_at) chunk_at(buf, 0, window, &chunk);
+
     size_t pos = fast_request_line(path, buf, window, lim->max_uri, req);
     if (pos == 0) {
         request_line rl;
@@ -616,11 +598,9 @@ static ALWAYS_INLINE ssize_t parse_on_path(int path, const char *buf, size_t len
 
     memset(req->known_index, 0xff, sizeof req->known_index);
     request_fields f = {.content_length = -1, .host_index = -1};
-    flare_http_header *headers = req->headers;
+    flare_http_header *h = req->headers;
     size_t count = 0, max_fields = lim->max_fields;
-    framing_list framing;
-    framing.n = 0;
-    for (;;) {
+    for (;; count++, h++) {
         size_t line = pos;
         if (pos == window) break;
         if (buf[pos] == '\r') {
@@ -630,64 +610,41 @@ static ALWAYS_INLINE ssize_t parse_on_path(int path, const char *buf, size_t len
                 goto done;
             }
         }
-        int code = 400;
-        if (count == max_fields) {
-            code = 431;
-            goto bad;
-        }
-        /* field-name = token, and no whitespace before the colon (RFC 9112 §5.1);
-         * a line starting with whitespace (obs-fold, RFC 9112 §5.2) has no name.
-         * field-value allows VCHAR, obs-text, SP and HTAB (RFC 9110 §5.5): its
-         * scan must stop at the CR of a CRLF, any other stop (CTL, bare CR) fails. */
-        size_t colon, cr = window;
-        split_line(path, buf, pos, window, &chunk, &colon, &cr);
-        /* cr is set only after a ':', so one test covers the usual line. */
-        if (cr + 1 >= window || colon == pos || buf[cr] != '\r' || buf[cr + 1] != '\n') {
-            if (colon == window) break;
-            if (colon == pos || buf[colon] != ':') goto bad;
-            if (cr == window) break;
-            if (buf[cr] != '\r') goto bad;
-            if (cr + 1 == window) break;
-            goto bad;
+        int code = 431;
+        if (count == max_fields) goto bad;
+        code = 400;
+        size_t colon, cr;
+        if (!chunk_at ||
+            !flare_http__split_field_line(buf, pos, window, &chunk, chunk_at, &colon, &cr)) {
+            int state = read_field_line(path, buf, pos, window, &colon, &cr);
+            if (state == FIELD_LINE_MORE) break;
+            if (state == FIELD_LINE_BAD) goto bad;
         }
         /* OWS around the value is not part of it (RFC 9112 §5.1): usually one SP
-         * before it and none after. */
+         * before it and none after. buf[cr] stops the forward trim. */
         size_t v = colon + 1, e = cr;
         if (buf[v] == ' ') v++;
         if (is_ows(buf[v]) || is_ows(buf[e - 1])) trim_ows(buf, &v, &e);
-        flare_http_header *h = &headers[count];
+        uint8_t id = (uint8_t)flare_http__header_id_token(buf + pos, colon - pos);
         h->name = buf + pos;
         h->name_len = (uint32_t)(colon - pos);
         h->value = buf + v;
         h->value_len = (uint32_t)(e - v);
-        uint8_t id = (uint8_t)flare_http__header_id_token(buf + pos, colon - pos);
         h->id = id;
         pos = cr + 2;
-        if (id != FLARE_HDR_OTHER) {
-            if (req->known_index[id] < 0) req->known_index[id] = (int16_t)count;
-            if (id <= FLARE_HDR_EXPECT) {
-                if (framing.n < FRAMING_SLOTS) framing.index[framing.n] = (uint16_t)count;
-                framing.n++;
-            }
+        if (id == FLARE_HDR_OTHER) continue;
+        if (req->known_index[id] < 0) req->known_index[id] = (int16_t)count;
+        if (id <= FLARE_HDR_EXPECT) {
+            code = take_framing_field(&f, h, count);
+            if (code) goto bad;
         }
-        count++;
         continue;
-    bad : {
-        /* A framing field before this line may have failed first. */
-        framing_fault fault = apply_framing(&f, headers, count, &framing);
-        if (fault.code) {
-            line = (size_t)(headers[fault.index].name - buf);
-            code = fault.code;
-        }
+    bad:
         return field_error(path_ops(path), buf, window, line, len, lim, req, status, code);
-    }
     }
     return need_more(req, status, len, lim);
 
-done:;
-    /* The head is complete and has no bare LF: a framing fault is the answer. */
-    framing_fault fault = apply_framing(&f, headers, count, &framing);
-    if (fault.code) return fail(req, status, fault.code);
+done:
     req->num_headers = count;
     int rc = finish_fields(req, &f);
     if (rc) return fail(req, status, rc);

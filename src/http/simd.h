@@ -1,12 +1,14 @@
 /*
- * simd.h (internal): the byte-class scanners the HTTP parsers are built on, one
- * set per implementation (scalar, SSE4.2, AVX2). Every scanner returns the index
- * of the first byte outside its class (or of the byte searched for), or the end
- * when there is none, so all paths give identical answers by construction.
- * Scanners never read outside p[0..end): a last partial block is loaded so that
- * it ends at `end`, which needs end >= the block width; shorter inputs drop to
- * the next narrower path. The kernels are inline so that a parser compiled for
- * one path runs them without a call per field.
+ * simd.h (internal): the byte classes the HTTP parsers are built on, one set of
+ * kernels per implementation (scalar, SSE4.2, AVX2), all inline so that a parser
+ * compiled for one path runs them without a call. Two shapes:
+ *  - scanners return the index of the first byte outside a class in p[pos..end)
+ *    (or of the byte searched for), end when there is none;
+ *  - chunks hold the stop masks of 64 bytes of a head, so that the next field
+ *    delimiter is a shift and a bit scan away.
+ * Every path gives the same answers by construction. Nothing reads outside
+ * p[0..end): a last partial block is loaded so that it ends at `end`, which needs
+ * end >= the block width; shorter inputs drop to the next narrower path.
  */
 #ifndef FLARE_HTTP_SIMD_H
 #define FLARE_HTTP_SIMD_H
@@ -40,7 +42,7 @@ extern const flare_http_scan_ops flare_http__scan_scalar;
 #ifdef FLARE_HTTP_X86_SIMD
 /** SSE4.2-path scanners (16-byte blocks); call only when the CPU has SSE4.2. */
 extern const flare_http_scan_ops flare_http__scan_sse42;
-/** AVX2 scanners (32-byte blocks, nibble lookup for tchar); call only with AVX2. */
+/** AVX2 scanners (32-byte blocks); call only when the CPU has AVX2. */
 extern const flare_http_scan_ops flare_http__scan_avx2;
 #endif
 
@@ -53,27 +55,20 @@ extern const uint64_t flare_http__tchar_bits[4];
 /** True when c is a tchar. */
 static inline bool flare_http__is_tchar(unsigned char c);
 
-/** Scalar kernel: first '\n' in p[pos..end), or end. */
+/** Scalar scanner: first '\n' in p[pos..end), or end. */
 static inline size_t flare_http__scalar_lf_end(const char *p, size_t pos, size_t end);
-/** Scalar kernel: first byte outside 0x21..0x7E in p[pos..end), or end. */
+/** Scalar scanner: first byte outside 0x21..0x7E in p[pos..end), or end. */
 static inline size_t flare_http__scalar_target_end(const char *p, size_t pos, size_t end);
-/** Scalar kernel: first byte that is not HTAB/SP/VCHAR/obs-text in p[pos..end), or end. */
+/** Scalar scanner: first byte that is not HTAB/SP/VCHAR/obs-text in p[pos..end), or end. */
 static inline size_t flare_http__scalar_value_end(const char *p, size_t pos, size_t end);
-/** Scalar kernel: first non-tchar in p[pos..end), or end. */
+/** Scalar scanner: first non-tchar in p[pos..end), or end. */
 static inline size_t flare_http__scalar_token_end(const char *p, size_t pos, size_t end);
-/**
- * Splits the field line at p[pos..end), pos < end: *colon = token_end from pos;
- * when that byte is ':', also *cr = value_end from the byte after it (else *cr
- * is left alone). The SIMD versions answer both from one block for short lines.
- */
-static inline void flare_http__scalar_split_line(const char *p, size_t pos, size_t end,
-                                                 size_t *colon, size_t *cr);
 
 /**
- * Stop masks over 64 bytes of a head, so that finding the next delimiter is a
- * shift and a bit scan: bit i describes p[base + i], and bytes at or past the
- * end of the input read as "no stop". Chunks are placed independently of the
- * parse, so the CPU can classify the next one while fields are still split.
+ * Stop masks of 64 bytes of a head: bit i describes p[base + i], and bytes at or
+ * past the end of the input read as "no stop". Chunks follow each other at fixed
+ * steps, not at the places the parse reaches, so the CPU classifies the next one
+ * while the fields of this one are still being split.
  */
 typedef struct flare_http__chunk {
     size_t base;
@@ -81,62 +76,67 @@ typedef struct flare_http__chunk {
     uint64_t val; /**< bit i: p[base + i] is not HTAB, SP, VCHAR or obs-text */
 } flare_http__chunk;
 
-/** Classifies p[base .. min(base + 64, end)) into *c, a byte at a time. */
+/** Fills *c for p[base .. min(base + 64, end)); one per path. */
+typedef void flare_http__chunk_fn(const char *p, size_t base, size_t end, flare_http__chunk *c);
+
+/** The chunk classifier of the scalar path, a byte at a time (also for end < 64). */
 static inline void flare_http__scalar_chunk_at(const char *p, size_t base, size_t end,
                                                flare_http__chunk *c);
+
+/**
+ * First stop at or after q (c->base <= q) in the token mask (val false) or the
+ * value mask, moving *c on through the input; end when there is none.
+ */
+static inline size_t flare_http__chunk_next(const char *p, size_t q, size_t end,
+                                            flare_http__chunk *c, bool val,
+                                            flare_http__chunk_fn *chunk_at);
+
+/**
+ * Splits the field line at p[pos..end) (pos < end, c->base <= pos): returns true
+ * when it is a whole `token ":" value CRLF`, with *colon at the colon and *cr at
+ * the CR. False decides nothing: the caller must look again with the scanners.
+ * A value stop cannot lie in a name, so the CR is the first value stop from pos
+ * and both searches start at once.
+ */
+static inline bool flare_http__split_field_line(const char *p, size_t pos, size_t end,
+                                                flare_http__chunk *c,
+                                                flare_http__chunk_fn *chunk_at, size_t *colon,
+                                                size_t *cr);
 
 #ifdef FLARE_HTTP_X86_SIMD
 #define FLARE_HTTP__SSE42 __attribute__((target("sse4.2")))
 #define FLARE_HTTP__AVX2  __attribute__((target("avx2")))
 
-/** The same four kernels over 16-byte blocks (SSE2/SSSE3 instructions). */
+/** The four scanners over 16-byte blocks (SSE2/SSSE3 instructions): '\n'. */
 FLARE_HTTP__SSE42 static inline size_t flare_http__sse42_lf_end(const char *p, size_t pos,
                                                                 size_t end);
-/** SSE4.2-path target kernel. */
+/** SSE4.2-path request-target scanner. */
 FLARE_HTTP__SSE42 static inline size_t flare_http__sse42_target_end(const char *p, size_t pos,
                                                                     size_t end);
-/** SSE4.2-path field-value kernel. */
+/** SSE4.2-path field-value scanner. */
 FLARE_HTTP__SSE42 static inline size_t flare_http__sse42_value_end(const char *p, size_t pos,
                                                                    size_t end);
-/** SSE4.2-path token kernel. */
+/** SSE4.2-path token scanner. */
 FLARE_HTTP__SSE42 static inline size_t flare_http__sse42_token_end(const char *p, size_t pos,
                                                                    size_t end);
-/** The same four kernels over 32-byte blocks. */
-FLARE_HTTP__AVX2 static inline size_t flare_http__avx2_lf_end(const char *p, size_t pos,
-                                                              size_t end);
-/** AVX2 target kernel. */
-FLARE_HTTP__AVX2 static inline size_t flare_http__avx2_target_end(const char *p, size_t pos,
-                                                                  size_t end);
-/** AVX2 field-value kernel. */
-FLARE_HTTP__AVX2 static inline size_t flare_http__avx2_value_end(const char *p, size_t pos,
-                                                                 size_t end);
-/** AVX2 token kernel. */
-FLARE_HTTP__AVX2 static inline size_t flare_http__avx2_token_end(const char *p, size_t pos,
-                                                                 size_t end);
-/** SSE4.2-path field-line split. */
-FLARE_HTTP__SSE42 static inline void
-flare_http__sse42_split_line(const char *p, size_t pos, size_t end, size_t *colon, size_t *cr);
-/** AVX2 field-line split. */
-FLARE_HTTP__AVX2 static inline void
-flare_http__avx2_split_line(const char *p, size_t pos, size_t end, size_t *colon, size_t *cr);
-/** SSE4.2-path chunk classification (four 16-byte blocks). */
+/** SSE4.2-path chunk classifier (four 16-byte blocks). */
 FLARE_HTTP__SSE42 static inline void flare_http__sse42_chunk_at(const char *p, size_t base,
                                                                 size_t end, flare_http__chunk *c);
-/** AVX2 chunk classification (two 32-byte blocks). */
+/** The four scanners over 32-byte blocks: '\n'. */
+FLARE_HTTP__AVX2 static inline size_t flare_http__avx2_lf_end(const char *p, size_t pos,
+                                                              size_t end);
+/** AVX2 request-target scanner. */
+FLARE_HTTP__AVX2 static inline size_t flare_http__avx2_target_end(const char *p, size_t pos,
+                                                                  size_t end);
+/** AVX2 field-value scanner. */
+FLARE_HTTP__AVX2 static inline size_t flare_http__avx2_value_end(const char *p, size_t pos,
+                                                                 size_t end);
+/** AVX2 token scanner. */
+FLARE_HTTP__AVX2 static inline size_t flare_http__avx2_token_end(const char *p, size_t pos,
+                                                                 size_t end);
+/** AVX2 chunk classifier (two 32-byte blocks). */
 FLARE_HTTP__AVX2 static inline void flare_http__avx2_chunk_at(const char *p, size_t base,
                                                               size_t end, flare_http__chunk *c);
-/**
- * The field-line split of flare_http__scalar_split_line, answered from *c and
- * the chunks after it; c->base <= pos, and *c moves forward as needed.
- */
-FLARE_HTTP__SSE42 static inline void flare_http__sse42_split_chunked(const char *p, size_t pos,
-                                                                     size_t end,
-                                                                     flare_http__chunk *c,
-                                                                     size_t *colon, size_t *cr);
-/** AVX2 chunked field-line split. */
-FLARE_HTTP__AVX2 static inline void flare_http__avx2_split_chunked(const char *p, size_t pos,
-                                                                   size_t end, flare_http__chunk *c,
-                                                                   size_t *colon, size_t *cr);
 #endif
 
 /* inline definitions */
@@ -237,12 +237,7 @@ static inline size_t flare_http__scalar_token_end(const char *p, size_t pos, siz
     return end;
 }
 
-static inline void flare_http__scalar_split_line(const char *p, size_t pos, size_t end,
-                                                 size_t *colon, size_t *cr)
-{
-    *colon = flare_http__scalar_token_end(p, pos, end);
-    if (*colon < end && p[*colon] == ':') *cr = flare_http__scalar_value_end(p, *colon + 1, end);
-}
+/* --- chunks: shared by the paths ------------------------------------------------------------ */
 
 static inline void flare_http__scalar_chunk_at(const char *p, size_t base, size_t end,
                                                flare_http__chunk *c)
@@ -257,21 +252,45 @@ static inline void flare_http__scalar_chunk_at(const char *p, size_t base, size_
     }
 }
 
-/* First stop at or after q (c->base <= q) in the chosen mask, moving *c on
- * through the input with `advance`; `end` when there is none. */
-static inline size_t
-flare_http__chunk_next(const char *p, size_t q, size_t end, flare_http__chunk *c, bool val,
-                       void (*advance)(const char *, size_t, size_t, flare_http__chunk *))
+static inline size_t flare_http__chunk_next(const char *p, size_t q, size_t end,
+                                            flare_http__chunk *c, bool val,
+                                            flare_http__chunk_fn *chunk_at)
 {
     for (;;) {
         if (q < c->base + 64) {
             uint64_t m = (val ? c->val : c->tok) >> (q - c->base);
-            if (__builtin_expect(m != 0, 1)) return q + (size_t)__builtin_ctzll(m);
-            q = c->base + 64;
+            if (m) return q + (unsigned)__builtin_ctzll(m);
+            q = c->base + 64; /* nothing before the next chunk */
         }
         if (q >= end) return end;
-        advance(p, q, end, c);
+        /* The next chunk, or one at q when q lies further on. */
+        chunk_at(p, q - c->base < 128 ? c->base + 64 : q, end, c);
     }
+}
+
+static inline __attribute__((always_inline)) bool
+flare_http__split_field_line(const char *p, size_t pos, size_t end, flare_http__chunk *c,
+                             flare_http__chunk_fn *chunk_at, size_t *colon, size_t *cr)
+{
+    size_t off = pos - c->base;
+    uint64_t tok = off < 64 ? c->tok >> off : 0;
+    if (__builtin_expect(tok != 0, 1)) {
+        uint64_t val = c->val >> off;
+        *colon = pos + (unsigned)__builtin_ctzll(tok);
+        if (__builtin_expect(val != 0, 1))
+            *cr = pos + (unsigned)__builtin_ctzll(val);
+        else if (p[*colon] == ':') /* the value runs into the next chunk */
+            *cr = flare_http__chunk_next(p, c->base + 64, end, c, true, chunk_at);
+        else
+            return false;
+    } else {
+        /* The name runs into the next chunk. */
+        *colon = flare_http__chunk_next(p, pos, end, c, false, chunk_at);
+        if (*colon == end || p[*colon] != ':') return false;
+        *cr = flare_http__chunk_next(p, *colon + 1, end, c, true, chunk_at);
+    }
+    return *colon != pos && p[*colon] == ':' && *cr + 1 < end && p[*cr] == '\r' &&
+           p[*cr + 1] == '\n';
 }
 
 #ifdef FLARE_HTTP_X86_SIMD
@@ -301,29 +320,26 @@ FLARE_HTTP__SSE42 static inline uint32_t flare_http__sse_value_stops(__m128i b)
     return (uint32_t)_mm_movemask_epi8(_mm_or_si128(_mm_andnot_si128(tab, ctl), del));
 }
 
-/* tchar by nibble lookup: row[low nibble] holds one bit per allowed high nibble
- * (0..7); bit_of[high nibble] is that bit, 0 for bytes >= 0x80. The rows are
- * 0xe8 0xfc 0xf8 0xfc 0xfc 0xfc 0xfc 0xfc 0xf8 0xf8 0xf4 0x54 0xd0 0x54 0xf4 0x70,
- * written as the signed chars _mm_setr_epi8 takes. */
+/* Classes by nibble lookup: row[low nibble] holds one bit per high nibble (0..7)
+ * whose byte is in the class; bit_of[high nibble] is that bit, 0 for bytes
+ * >= 0x80. tchar rows are 0xe8 0xfc 0xf8 0xfc 0xfc 0xfc 0xfc 0xfc 0xf8 0xf8 0xf4
+ * 0x54 0xd0 0x54 0xf4 0x70; value-stop rows (CTLs but HTAB, and DEL) are 3 but
+ * for 9 (2) and 15 (0x83). Written as the signed chars _mm_setr_epi8 takes. */
 #define FLARE_HTTP__TCHAR_ROWS                                                                     \
     -0x18, -0x04, -0x08, -0x04, -0x04, -0x04, -0x04, -0x04, -0x08, -0x08, -0x0c, 0x54, -0x30,      \
         0x54, -0x0c, 0x70
+#define FLARE_HTTP__VALUE_STOP_ROWS 3, 3, 3, 3, 3, 3, 3, 3, 3, 2, 3, 3, 3, 3, 3, -0x7d
 #define FLARE_HTTP__HIGH_NIBBLE_BIT 1, 2, 4, 8, 16, 32, 64, -128, 0, 0, 0, 0, 0, 0, 0, 0
 
 FLARE_HTTP__SSE42 static inline uint32_t flare_http__sse_token_stops(__m128i b)
 {
-    const __m128i rows = _mm_setr_epi8(FLARE_HTTP__TCHAR_ROWS);
-    const __m128i bits = _mm_setr_epi8(FLARE_HTTP__HIGH_NIBBLE_BIT);
     const __m128i nib = _mm_set1_epi8(0x0f);
     __m128i lo = _mm_and_si128(b, nib);
     __m128i hi = _mm_and_si128(_mm_srli_epi16(b, 4), nib);
-    __m128i hit = _mm_and_si128(_mm_shuffle_epi8(rows, lo), _mm_shuffle_epi8(bits, hi));
+    __m128i hit = _mm_and_si128(_mm_shuffle_epi8(_mm_setr_epi8(FLARE_HTTP__TCHAR_ROWS), lo),
+                                _mm_shuffle_epi8(_mm_setr_epi8(FLARE_HTTP__HIGH_NIBBLE_BIT), hi));
     return (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(hit, _mm_setzero_si128()));
 }
-
-/* Value stops by the same nibble lookup as tchar: row[low nibble] bit h set
- * when byte (h << 4 | low) is a CTL other than HTAB, or DEL. */
-#define FLARE_HTTP__VALUE_STOP_ROWS 3, 3, 3, 3, 3, 3, 3, 3, 3, 2, 3, 3, 3, 3, 3, -0x7d
 
 /* Token and value stop masks of one block, sharing the nibble split. */
 FLARE_HTTP__SSE42 static inline void flare_http__sse_line_stops(__m128i b, uint32_t *tok,
@@ -344,7 +360,7 @@ FLARE_HTTP__SSE42 static inline __m128i flare_http__sse_load(const char *p)
     return _mm_loadu_si128((const __m128i *)(const void *)p);
 }
 
-/* The scan loop shared by the kernels of one width: whole blocks from pos, then
+/* The scan loop shared by the scanners of one width: whole blocks from pos, then
  * one block ending at `end` whose bytes before i (already passed) are shifted
  * out; `narrow` takes inputs shorter than a block. */
 #define FLARE_HTTP__SCAN(width, load, stops, narrow)                                               \
@@ -357,40 +373,6 @@ FLARE_HTTP__SSE42 static inline __m128i flare_http__sse_load(const char *p)
     if (end < (width)) return narrow(p, i, end);                                                   \
     uint32_t m = stops(load(p + end - (width))) >> (i - (end - (width)));                          \
     return m ? i + (size_t)__builtin_ctz(m) : end
-
-/* The line split of one width: the block at pos (or the one ending at `end`,
- * shifted so that bit 0 is pos) gives both stop masks at once; only a name or
- * value running past the block goes on to the plain kernels. Shifted-in bits
- * are 0, so within a short tail "no stop" means "runs to end". */
-#define FLARE_HTTP__SPLIT(vec, width, load, line_stops, token_end, value_end, narrow)              \
-    vec b;                                                                                         \
-    unsigned shift = 0;                                                                            \
-    if (pos + (width) <= end) {                                                                    \
-        b = load(p + pos);                                                                         \
-    } else if (end >= (width)) {                                                                   \
-        b = load(p + end - (width));                                                               \
-        shift = (unsigned)(pos - (end - (width)));                                                 \
-    } else {                                                                                       \
-        narrow(p, pos, end, colon, cr);                                                            \
-        return;                                                                                    \
-    }                                                                                              \
-    bool whole = shift == 0;                                                                       \
-    uint32_t tok, val;                                                                             \
-    line_stops(b, &tok, &val);                                                                     \
-    tok >>= shift;                                                                                 \
-    if (!tok) {                                                                                    \
-        *colon = whole ? token_end(p, pos + (width), end) : end;                                   \
-        if (*colon < end && p[*colon] == ':') *cr = value_end(p, *colon + 1, end);                 \
-        return;                                                                                    \
-    }                                                                                              \
-    unsigned c = (unsigned)__builtin_ctz(tok);                                                     \
-    *colon = pos + c;                                                                              \
-    if (p[pos + c] != ':') return;                                                                 \
-    uint64_t after = (uint64_t)(val >> shift) >> (c + 1);                                          \
-    if (after)                                                                                     \
-        *cr = pos + c + 1 + (size_t)__builtin_ctzll(after);                                        \
-    else                                                                                           \
-        *cr = whole ? value_end(p, pos + (width), end) : end
 
 FLARE_HTTP__SSE42 static inline size_t flare_http__sse42_lf_end(const char *p, size_t pos,
                                                                 size_t end)
@@ -419,14 +401,6 @@ FLARE_HTTP__SSE42 static inline size_t flare_http__sse42_token_end(const char *p
                      flare_http__scalar_token_end);
 }
 
-FLARE_HTTP__SSE42 static inline void
-flare_http__sse42_split_line(const char *p, size_t pos, size_t end, size_t *colon, size_t *cr)
-{
-    FLARE_HTTP__SPLIT(__m128i, 16, flare_http__sse_load, flare_http__sse_line_stops,
-                      flare_http__sse42_token_end, flare_http__sse42_value_end,
-                      flare_http__scalar_split_line);
-}
-
 FLARE_HTTP__SSE42 static inline void flare_http__sse42_chunk_at(const char *p, size_t base,
                                                                 size_t end, flare_http__chunk *c)
 {
@@ -436,6 +410,7 @@ FLARE_HTTP__SSE42 static inline void flare_http__sse42_chunk_at(const char *p, s
             flare_http__scalar_chunk_at(p, base, end, c);
             return;
         }
+        /* The 64 bytes ending at end; those before base are shifted out. */
         from = end - 64;
         shift = base - from;
     }
@@ -449,23 +424,6 @@ FLARE_HTTP__SSE42 static inline void flare_http__sse42_chunk_at(const char *p, s
     c->base = base;
     c->tok = tok >> shift;
     c->val = val >> shift;
-}
-
-/* The chunk that holds q, or the one after *c. */
-FLARE_HTTP__SSE42 static inline void
-flare_http__sse42_chunk_advance(const char *p, size_t q, size_t end, flare_http__chunk *c)
-{
-    flare_http__sse42_chunk_at(p, q - c->base < 128 ? c->base + 64 : q, end, c);
-}
-
-FLARE_HTTP__SSE42 static inline void flare_http__sse42_split_chunked(const char *p, size_t pos,
-                                                                     size_t end,
-                                                                     flare_http__chunk *c,
-                                                                     size_t *colon, size_t *cr)
-{
-    *colon = flare_http__chunk_next(p, pos, end, c, false, flare_http__sse42_chunk_advance);
-    if (*colon < end && p[*colon] == ':')
-        *cr = flare_http__chunk_next(p, *colon + 1, end, c, true, flare_http__sse42_chunk_advance);
 }
 
 /* --- AVX2 path: 32-byte blocks ------------------------------------------------------------ */
@@ -492,12 +450,13 @@ FLARE_HTTP__AVX2 static inline uint32_t flare_http__avx_value_stops(__m256i b)
 
 FLARE_HTTP__AVX2 static inline uint32_t flare_http__avx_token_stops(__m256i b)
 {
-    const __m256i rows = _mm256_setr_epi8(FLARE_HTTP__TCHAR_ROWS, FLARE_HTTP__TCHAR_ROWS);
-    const __m256i bits = _mm256_setr_epi8(FLARE_HTTP__HIGH_NIBBLE_BIT, FLARE_HTTP__HIGH_NIBBLE_BIT);
     const __m256i nib = _mm256_set1_epi8(0x0f);
     __m256i lo = _mm256_and_si256(b, nib);
     __m256i hi = _mm256_and_si256(_mm256_srli_epi16(b, 4), nib);
-    __m256i hit = _mm256_and_si256(_mm256_shuffle_epi8(rows, lo), _mm256_shuffle_epi8(bits, hi));
+    __m256i hit = _mm256_and_si256(
+        _mm256_shuffle_epi8(_mm256_setr_epi8(FLARE_HTTP__TCHAR_ROWS, FLARE_HTTP__TCHAR_ROWS), lo),
+        _mm256_shuffle_epi8(
+            _mm256_setr_epi8(FLARE_HTTP__HIGH_NIBBLE_BIT, FLARE_HTTP__HIGH_NIBBLE_BIT), hi));
     return (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(hit, _mm256_setzero_si256()));
 }
 
@@ -551,14 +510,6 @@ FLARE_HTTP__AVX2 static inline size_t flare_http__avx2_token_end(const char *p, 
                      flare_http__sse42_token_end);
 }
 
-FLARE_HTTP__AVX2 static inline void
-flare_http__avx2_split_line(const char *p, size_t pos, size_t end, size_t *colon, size_t *cr)
-{
-    FLARE_HTTP__SPLIT(__m256i, 32, flare_http__avx_load, flare_http__avx_line_stops,
-                      flare_http__avx2_token_end, flare_http__avx2_value_end,
-                      flare_http__sse42_split_line);
-}
-
 FLARE_HTTP__AVX2 static inline void flare_http__avx2_chunk_at(const char *p, size_t base,
                                                               size_t end, flare_http__chunk *c)
 {
@@ -577,21 +528,6 @@ FLARE_HTTP__AVX2 static inline void flare_http__avx2_chunk_at(const char *p, siz
     c->base = base;
     c->tok = ((uint64_t)t1 << 32 | t0) >> shift;
     c->val = ((uint64_t)v1 << 32 | v0) >> shift;
-}
-
-FLARE_HTTP__AVX2 static inline void flare_http__avx2_chunk_advance(const char *p, size_t q,
-                                                                   size_t end, flare_http__chunk *c)
-{
-    flare_http__avx2_chunk_at(p, q - c->base < 128 ? c->base + 64 : q, end, c);
-}
-
-FLARE_HTTP__AVX2 static inline void flare_http__avx2_split_chunked(const char *p, size_t pos,
-                                                                   size_t end, flare_http__chunk *c,
-                                                                   size_t *colon, size_t *cr)
-{
-    *colon = flare_http__chunk_next(p, pos, end, c, false, flare_http__avx2_chunk_advance);
-    if (*colon < end && p[*colon] == ':')
-        *cr = flare_http__chunk_next(p, *colon + 1, end, c, true, flare_http__avx2_chunk_advance);
 }
 
 #endif /* FLARE_HTTP_X86_SIMD */

@@ -161,12 +161,12 @@ def classify_llhttp_rejects(raw, h, fl, ll, flared_on_completion):
         return "early-reject"
     if code == "HPE_INVALID_METHOD" and h.method and all(c in TCHAR for c in h.method):
         return "method-unregistered"
-    if code == "HPE_UNEXPECTED_CONTENT_LENGTH" and same_decimal(h.values(b"content-length")):
-        return "cl-duplicate-identical"
-    if code in ("HPE_INVALID_CONTENT_LENGTH", "HPE_UNEXPECTED_CONTENT_LENGTH"):
-        values = set(e for e in h.elements(b"content-length"))
-        if len(values) == 1 and b"," in b"".join(h.values(b"content-length")):
-            return "cl-list-identical"
+    if code in ("HPE_INVALID_CONTENT_LENGTH", "HPE_UNEXPECTED_CONTENT_LENGTH") and \
+            same_decimal([e for e in h.elements(b"content-length") if e]):
+        # Several field lines, or one list, all of the same decimal value.
+        if len(h.values(b"content-length")) > 1:
+            return "cl-duplicate-identical"
+        return "cl-list-identical"
     if code == "HPE_INVALID_URL" and re.match(rb"[A-Za-z][A-Za-z0-9+.\-]*://", h.target) and \
             not re.match(rb"[A-Za-z]+://", h.target):
         return "absolute-form-scheme"
@@ -186,8 +186,9 @@ def classify_llhttp_rejects(raw, h, fl, ll, flared_on_completion):
 
 
 def chunk_extensions(h):
-    """The extension text (from the first ';' or blank) of each chunk-size line."""
-    return [m.group(2) for m in re.finditer(rb"(^|\n)[0-9A-Fa-f]+([ \t]*;[^\r\n]*)\r", h.body)]
+    """The extension text (from the first ';' or blank) of each chunk-size line,
+    the last one possibly unfinished."""
+    return [m.group(2) for m in re.finditer(rb"(^|\n)[0-9A-Fa-f]+([ \t]*;[^\r\n]*)(\r|$)", h.body)]
 
 
 def classify_both_accept(raw, h, fl, ll):
