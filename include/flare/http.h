@@ -197,6 +197,63 @@ typedef void (*flare_http_upgrade_fn)(flare_reactor *r, const flare_http_upgrade
  * protocol's. If the connection closes first, fn is not called.
  */
 void flare_response_upgrade(flare_response *resp, flare_http_upgrade_fn fn, void *data);
+/*
+ * Deferred responses. A handler that cannot answer at once (a proxy waiting for its
+ * upstream) takes the request over with flare_response_defer and returns 0. The
+ * connection then waits: requests pipelined behind it are not parsed until the
+ * stream finishes. Later, on the same reactor thread, the owner fills
+ * flare_http_stream_response, sends the head, writes body pieces and finishes (or
+ * aborts). A stream handle is valid until finish, abort, a negative return of a
+ * stream function, or the `closed` callback, whichever comes first.
+ */
+
+/** A deferred response (one per connection; not allocated). */
+typedef struct flare_http_stream flare_http_stream;
+
+/** Callbacks of a deferred response; both run on the reactor thread. */
+typedef struct flare_http_stream_ops {
+    /** The output queued by writes went out after a write returned 1: write more. */
+    void (*writable)(flare_http_stream *s, void *data);
+    /** The connection closed (client gone, write timeout, server stop or free) outside
+     *  any stream call; the handle is invalid once this returns. */
+    void (*closed)(flare_http_stream *s, void *data);
+} flare_http_stream_ops;
+
+/** Content length of flare_http_stream_send_head when the body length is unknown: the
+ *  body goes out chunked to HTTP/1.1 clients, delimited by close to HTTP/1.0 ones. */
+#define FLARE_HTTP_STREAM_UNKNOWN_LENGTH (-1)
+
+/**
+ * Called from a handler: the response will be sent later through the returned
+ * handle (`ops` must outlive it). Whatever the handler put in `resp` is discarded.
+ * NULL only when called outside a handler.
+ */
+flare_http_stream *flare_response_defer(flare_response *resp, const flare_http_stream_ops *ops,
+                                        void *data);
+/** The (reset) response builder whose status and headers flare_http_stream_send_head sends. */
+flare_response *flare_http_stream_response(flare_http_stream *s);
+/**
+ * Sends the head built in flare_http_stream_response with Content-Length
+ * `content_length`, or FLARE_HTTP_STREAM_UNKNOWN_LENGTH. Bodies of HEAD requests and
+ * of 1xx/204/304 responses are dropped by the server. Only final statuses (200..599).
+ * Returns 0 or a negative code (FLARE_ECLOSED: the connection is gone).
+ */
+int flare_http_stream_send_head(flare_http_stream *s, int64_t content_length);
+/**
+ * Queues body bytes (copied, chunk-framed when the length is unknown) and writes
+ * what the socket takes. Returns 0, or 1 when more than output_high_water is queued:
+ * stop producing until `writable` runs. FLARE_EINVAL beyond the Content-Length (the
+ * connection is then closed), FLARE_ECLOSED when the connection is gone.
+ */
+int flare_http_stream_write(flare_http_stream *s, const void *data, size_t len);
+/** Ends the body (a short Content-Length body aborts instead: FLARE_EINVAL); the
+ *  connection goes on with the next request. */
+int flare_http_stream_finish(flare_http_stream *s);
+/** Gives up: the connection closes after the bytes already queued (no chunked
+ *  terminator, a short Content-Length), so a cut response never looks complete. Before
+ *  the head, the client simply sees the connection close. */
+void flare_http_stream_abort(flare_http_stream *s);
+
 /** Standard reason phrase of a status ("Not Found"), "Unknown" when none. */
 const char *flare_http_reason(int status);
 

@@ -36,6 +36,24 @@ enum wait { W_NONE, W_HEAD, W_BODY, W_WRITE, W_KEEPALIVE, W_LINGER };
 /* Bytes of a file read per step when it cannot go out with sendfile (TLS). */
 #define FILE_READ_STEP (64u * 1024)
 
+/* A deferred response (flare_response_defer): embedded in its connection. */
+struct flare_http_stream {
+    conn *c;
+    const flare_http_stream_ops *ops;
+    void *data;
+    uint64_t left; /* Content-Length bytes still owed */
+    uint8_t frame; /* FLARE_HTTP__FRAME_* of the head sent */
+    bool active;   /* between the handler's return and finish, abort or close */
+    bool head_sent;
+    bool discard;     /* HEAD, 204, 304: body bytes are dropped */
+    bool keep_alive;  /* the request allows another after it */
+    bool http10;      /* the client speaks HTTP/1.0: no chunked framing */
+    bool head_only;   /* a HEAD request */
+    bool close_after; /* decided with the head: the connection ends after the body */
+    bool in_call;     /* a stream function runs the connection: no `closed` callback */
+    bool want_writable;
+};
+
 struct conn {
     flare_http_server *srv;
     conn *prev, *next; /* all-connections list; next also links the free list */
@@ -78,6 +96,9 @@ struct conn {
     flare_tls_conn *tls;              /* NULL in clear text */
     flare_http_upgrade_fn upgrade_fn; /* set by a 101: hand over once the output is written */
     void *upgrade_data;
+    flare_http_stream stream; /* a deferred response */
+    uint32_t generation;      /* bumped when the struct is recycled: stale handles see it */
+    bool driving;             /* inside drive(): stream calls only queue */
 };
 
 static void drive(conn *c);
@@ -166,7 +187,8 @@ static bool partial_head(const conn *c)
 /* Between requests, with nothing buffered either way. */
 static bool idle(const conn *c)
 {
-    return c->phase == PH_HEAD && !partial_head(c) && !pending_out(c) && !c->file_left;
+    return c->phase == PH_HEAD && !partial_head(c) && !pending_out(c) && !c->file_left &&
+           !c->stream.active;
 }
 
 /* Waiting for input: the timer that applies depends on what is expected. */
@@ -439,6 +461,8 @@ static void answer_builtin(conn *c, flare_response *resp)
     }
 }
 
+static void begin_stream(conn *c, flare_response *resp);
+
 static void dispatch(conn *c)
 {
     flare_http_server *srv = c->srv;
@@ -456,10 +480,18 @@ static void dispatch(conn *c)
     host_of(c->req, &view);
     if (c->pre_status) {
         answer_builtin(c, resp);
-    } else if (rt->handler(&view, resp, rt->userdata) < 0) {
-        if (resp->file_fd >= 0) close(resp->file_fd); /* the reset would forget it */
-        flare_http__response_reset(resp);
-        builtin_text(resp, 500);
+    } else {
+        resp->owner = c;
+        int rc = rt->handler(&view, resp, rt->userdata);
+        resp->owner = NULL;
+        if (rc < 0) {
+            if (resp->file_fd >= 0) close(resp->file_fd); /* the reset would forget it */
+            flare_http__response_reset(resp);
+            builtin_text(resp, 500);
+        } else if (resp->defer_ops) {
+            begin_stream(c, resp);
+            return;
+        }
     }
     bool upgrading = resp->status == 101 && resp->upgrade_fn && !c->closing;
     /* A method the route or the server does not implement is a rejection like the
@@ -532,7 +564,7 @@ static int process(conn *c)
 {
     flare_http_server *srv = c->srv;
     for (;;) {
-        if (c->closing || c->upgrade_fn || c->file_left ||
+        if (c->closing || c->upgrade_fn || c->file_left || c->stream.active ||
             pending_out(c) > srv->cfg.output_high_water)
             return PR_OUTPUT;
         if (c->phase == PH_HEAD) {
@@ -775,7 +807,9 @@ static bool handshake(conn *c)
     return false;
 }
 
-static void drive(conn *c)
+static bool stream_written(conn *c);
+
+static void drive_steps(conn *c)
 {
     for (;;) {
         if (c->phase == PH_TLS && !handshake(c)) return;
@@ -800,6 +834,10 @@ static void drive(conn *c)
         if (c->upgrade_fn) {
             hand_over(c);
             return;
+        }
+        if (c->stream.active) {
+            if (stream_written(c)) continue;
+            return; /* no reading: pipelined requests wait for the deferred response */
         }
         if (c->closing) {
             start_linger(c);
@@ -831,12 +869,20 @@ static void drive(conn *c)
     }
 }
 
+static void drive(conn *c)
+{
+    uint32_t generation = c->generation;
+    c->driving = true;
+    drive_steps(c);
+    if (c->generation == generation) c->driving = false;
+}
+
 static void on_timeout(flare_timer *t, void *data)
 {
     conn *c = data;
     (void)t;
     bool late_request = c->wait == W_BODY || (c->wait == W_HEAD && partial_head(c));
-    if (c->closing || !late_request) {
+    if (c->closing || c->stream.active || !late_request) {
         flare_http__conn_close(c); /* idle, lingering, or the client stopped reading */
         return;
     }
@@ -868,7 +914,9 @@ int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_add
         close(fd);
         return flare_error_set(err, FLARE_ENOMEM, 0, "http server: out of memory (fd %d)", fd);
     }
+    uint32_t generation = c->generation; /* survives recycling (a new struct starts anywhere) */
     memset(c, 0, sizeof *c);
+    c->generation = generation;
     c->srv = srv;
     c->fd = fd;
     c->file_fd = -1;
@@ -911,6 +959,13 @@ int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_add
 static void retire(conn *c, bool keep_fd)
 {
     flare_http_server *srv = c->srv;
+    c->generation++;
+    c->driving = false;
+    if (c->stream.active) {
+        c->stream.active = false;
+        /* A stream function that ran the connection learns it from its return value. */
+        if (!c->stream.in_call) c->stream.ops->closed(&c->stream, c->stream.data);
+    }
     flare_timer_cancel(flare_reactor_timers(srv->reactor), &c->timer);
     if (!keep_fd) {
         /* A kept fd was unregistered before the hand-over and may be registered anew. */
@@ -950,4 +1005,170 @@ void flare_http__conn_stop(conn *c)
      * answered, and closing it would lose the request it is sending. The header
      * timeout and the drain deadline bound how long it may take. */
     if (idle(c) && c->requests > 0) flare_http__conn_close(c);
+}
+
+/* --------------------------------------------------- deferred responses */
+
+/* After the handler returned with flare_response_defer: the connection waits for
+ * the stream, with no timer of its own until output blocks. */
+static void begin_stream(conn *c, flare_response *resp)
+{
+    flare_http_stream *s = &c->stream;
+    *s = (flare_http_stream){.c = c,
+                             .ops = resp->defer_ops,
+                             .data = resp->defer_data,
+                             .active = true,
+                             .keep_alive = c->req->keep_alive && !c->closing,
+                             .http10 = c->req->minor_version == 0,
+                             .head_only = c->req->method_id == FLARE_METHOD_HEAD};
+    if (resp->file_fd >= 0) close(resp->file_fd);
+    flare_http__response_reset(resp);
+    flare_timer_cancel(flare_reactor_timers(c->srv->reactor), &c->timer);
+    c->wait = W_NONE;
+}
+
+/* The output queued so far is written; true when the owner was told and may have
+ * queued more (or ended the stream). */
+static bool stream_written(conn *c)
+{
+    flare_timer_cancel(flare_reactor_timers(c->srv->reactor), &c->timer);
+    c->wait = W_NONE;
+    if (!c->stream.want_writable) return false;
+    c->stream.want_writable = false;
+    c->stream.ops->writable(&c->stream, c->stream.data);
+    return true;
+}
+
+/* Runs the connection after a stream call made outside drive(); FLARE_ECLOSED when it
+ * closed meanwhile. Inside drive() the loop picks the change up itself. */
+static int stream_kick(flare_http_stream *s)
+{
+    conn *c = s->c;
+    if (c->driving) return 0;
+    uint32_t generation = c->generation;
+    s->in_call = true;
+    drive(c);
+    if (c->generation != generation) return FLARE_ECLOSED;
+    s->in_call = false;
+    return 0;
+}
+
+flare_http_stream *flare_response_defer(flare_response *resp, const flare_http_stream_ops *ops,
+                                        void *data)
+{
+    if (!resp->owner || !ops || !ops->writable || !ops->closed) return NULL;
+    resp->defer_ops = ops;
+    resp->defer_data = data;
+    resp->owner->stream.c = resp->owner;
+    return &resp->owner->stream;
+}
+
+flare_response *flare_http_stream_response(flare_http_stream *s)
+{
+    flare_response *resp = &s->c->srv->resp;
+    flare_http__response_reset(resp);
+    return resp;
+}
+
+int flare_http_stream_send_head(flare_http_stream *s, int64_t content_length)
+{
+    conn *c = s->c;
+    flare_http_server *srv = c->srv;
+    flare_response *resp = &srv->resp;
+    if (!s->active || s->head_sent || resp->status < 200) return FLARE_EINVAL;
+    /* RFC 9110 §6.4.1: no content for HEAD, 204 and 304. */
+    bool no_content = resp->status == 204 || resp->status == 304;
+    bool closing = !s->keep_alive || resp->close || srv->stopping ||
+                   c->requests >= srv->cfg.max_keepalive_requests;
+    int frame = FLARE_HTTP__FRAME_LENGTH;
+    if (no_content) {
+        frame = FLARE_HTTP__FRAME_NONE;
+    } else if (content_length < 0 && s->http10) {
+        frame = FLARE_HTTP__FRAME_NONE; /* RFC 9112 §6.3: the close ends the body */
+        closing = true;
+    } else if (content_length < 0) {
+        frame = FLARE_HTTP__FRAME_CHUNKED;
+    }
+    take_out(c);
+    int rc = flare_http__response_serialize_head(
+        resp, &c->out, flare_reactor_clock(srv->reactor)->http_date, srv->cfg.server_name, frame,
+        content_length < 0 ? 0 : (uint64_t)content_length, closing, s->http10 && !closing);
+    if (rc < 0) {
+        flare_http_stream_abort(s);
+        return rc;
+    }
+    srv->stats.responses_by_class[resp->status / 100]++;
+    s->head_sent = true;
+    s->frame = (uint8_t)frame;
+    s->left = content_length < 0 ? 0 : (uint64_t)content_length;
+    s->discard = no_content || s->head_only;
+    s->close_after = closing;
+    return stream_kick(s);
+}
+
+int flare_http_stream_write(flare_http_stream *s, const void *data, size_t len)
+{
+    conn *c = s->c;
+    if (!s->active || !s->head_sent) return FLARE_EINVAL;
+    if (s->discard || len == 0) return 0;
+    if (s->frame == FLARE_HTTP__FRAME_LENGTH) {
+        if (len > s->left) {
+            flare_http_stream_abort(s); /* more than the head promised would desynchronise */
+            return FLARE_EINVAL;
+        }
+        s->left -= len;
+    }
+    take_out(c);
+    int rc = 0;
+    if (s->frame == FLARE_HTTP__FRAME_CHUNKED) {
+        char size_line[24]; /* RFC 9112 §7.1: chunk-size in hex, CRLF */
+        int n = snprintf(size_line, sizeof size_line, "%zx\r\n", len);
+        rc = flare_buf_reserve(&c->out, (size_t)n + len + 2);
+        if (rc == 0) {
+            flare_buf_append(&c->out, size_line, (size_t)n);
+            flare_buf_append(&c->out, data, len);
+            flare_buf_append(&c->out, "\r\n", 2);
+        }
+    } else {
+        rc = flare_buf_append(&c->out, data, len);
+    }
+    if (rc < 0) {
+        flare_http_stream_abort(s);
+        return rc;
+    }
+    rc = stream_kick(s);
+    if (rc < 0) return rc;
+    if (pending_out(c) > c->srv->cfg.output_high_water) {
+        s->want_writable = true;
+        return 1;
+    }
+    return 0;
+}
+
+int flare_http_stream_finish(flare_http_stream *s)
+{
+    conn *c = s->c;
+    if (!s->active || !s->head_sent) return FLARE_EINVAL;
+    if (s->frame == FLARE_HTTP__FRAME_LENGTH && s->left && !s->discard) {
+        flare_http_stream_abort(s); /* a short body must not look complete */
+        return FLARE_EINVAL;
+    }
+    take_out(c);
+    if (s->frame == FLARE_HTTP__FRAME_CHUNKED && !s->discard &&
+        flare_buf_append(&c->out, "0\r\n\r\n", 5) < 0) {
+        flare_http_stream_abort(s);
+        return FLARE_ENOMEM;
+    }
+    s->active = false;
+    if (s->close_after) c->closing = true;
+    stream_kick(s); /* the response is complete whatever happens to the connection now */
+    return 0;
+}
+
+void flare_http_stream_abort(flare_http_stream *s)
+{
+    if (!s->active) return;
+    s->active = false;
+    s->c->closing = true;
+    stream_kick(s);
 }
