@@ -266,7 +266,7 @@ static int prescan(flared_cfg_ctx *c, const char *text, size_t len)
 
 static const char *const top_keys[] = {"workers",    "error_log", "log_level", "limits",
                                        "timeouts",   "listeners", "routes",    "hosts",
-                                       "mime_types", NULL};
+                                       "mime_types", "upstreams", NULL};
 enum {
     K_WORKERS,
     K_ERROR_LOG,
@@ -276,7 +276,9 @@ enum {
     K_LISTENERS,
     K_ROUTES,
     K_HOSTS,
-    K_MIME_TYPES
+    K_MIME_TYPES,
+    K_UPSTREAMS,
+    K_TOP_KEYS
 };
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
@@ -406,7 +408,7 @@ static void set_defaults(flared_config *cfg)
 
 static int parse_root(flared_cfg_ctx *c, yaml_node_t *root)
 {
-    yaml_node_t *v[9] = {0};
+    yaml_node_t *v[K_TOP_KEYS] = {0};
     char shown[FLARED_CFG_SHOW_MAX];
     int rc = 0;
     if (root && !flared_cfg_is_null(root)) {
@@ -425,6 +427,8 @@ static int parse_root(flared_cfg_ctx *c, yaml_node_t *root)
     if (rc == 0) rc = flared_cfg_listeners(c, v[K_LISTENERS], root);
     /* Before the routes: every static route points at the overrides. */
     if (rc == 0 && v[K_MIME_TYPES]) rc = flared_cfg_mime_types(c, v[K_MIME_TYPES]);
+    /* Before the routes: proxy routes name an upstream. */
+    if (rc == 0 && v[K_UPSTREAMS]) rc = flared_cfg_upstreams(c, v[K_UPSTREAMS]);
     if (rc == 0) rc = flared_cfg_hosts(c, v[K_ROUTES], v[K_HOSTS]);
     return rc;
 }

@@ -8,6 +8,7 @@
  * context, shared by its sockets, whose ticket keys follow the master's store.
  */
 #include "worker.h"
+#include "proxy.h"
 
 #include <signal.h>
 #include <stdlib.h>
@@ -30,8 +31,8 @@ typedef struct worker {
     const flared_tickets *tickets; /* the master's shared ticket keys */
     uint64_t ticket_generation;    /* the generation installed; 0 = none yet */
     flare_timer ticket_timer;
-    bool http_drained;        /* the HTTP server has no connection left */
-    uint64_t drain_deadline;  /* monotonic ms: WebSocket connections are cut after it */
+    bool http_drained;          /* the HTTP server has no connection left */
+    uint64_t drain_deadline;    /* monotonic ms: WebSocket connections are cut after it */
     flare_timer ws_drain_timer; /* re-checks the WebSocket close handshakes while draining */
 } worker;
 
@@ -265,6 +266,7 @@ int flared_worker_run(const flared_config *cfg, unsigned worker_id, const int *f
         flare_http_server_new(&w.server, w.reactor, &scfg, &err) < 0)
         goto fail;
     w.state.server = w.server;
+    if (flared_proxy_new(&w.state.proxy, w.reactor, cfg, &err) < 0) goto fail;
     if (flared_handlers_install(w.server, cfg, &w.state, &routes, &err) < 0) goto fail;
     if (add_listeners(&w, fds, listeners, fd_count, &err) < 0) goto fail;
     w.signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -288,7 +290,8 @@ done:
     if (w.reactor && flare_timer_active(&w.ws_drain_timer))
         flare_timer_cancel(flare_reactor_timers(w.reactor), &w.ws_drain_timer);
     flare_ws_group_abort_all(flared_websocket_group()); /* before the reactor goes */
-    flare_http_server_free(w.server);
+    flare_http_server_free(w.server); /* before the proxy: open streams release their requests */
+    flared_proxy_free(w.state.proxy);
     free_tls(&w);
     flared_handlers_free(routes);
     flare_reactor_free(w.reactor);

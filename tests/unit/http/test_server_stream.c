@@ -60,6 +60,16 @@ static void start(harness *h, owner *o)
     harness_route(h, NULL, FLARE_M_ANY, "/sync", text_handler, NULL, 0);
 }
 
+/* Pumps until the server closes, keeping what it sent. */
+static void wait_eof(harness *h, client *c)
+{
+    uint64_t deadline = flare_monotonic_ms() + HARNESS_WAIT_MS;
+    while (!c->eof && flare_monotonic_ms() < deadline) {
+        harness_pump(h, 1);
+        client_take(c);
+    }
+}
+
 static void head(owner *o, int status, int64_t length)
 {
     flare_response *resp = flare_http_stream_response(o->s);
@@ -139,11 +149,7 @@ static void test_http10_close_delimited(void **state)
     head(&o, 200, FLARE_HTTP_STREAM_UNKNOWN_LENGTH);
     assert_int_equal(flare_http_stream_write(o.s, "abc", 3), 0);
     assert_int_equal(flare_http_stream_finish(o.s), 0);
-    uint64_t deadline = flare_monotonic_ms() + HARNESS_WAIT_MS;
-    while (!c.eof && flare_monotonic_ms() < deadline) {
-        harness_pump(&h, 1);
-        client_take(&c);
-    }
+    wait_eof(&h, &c);
     assert_true(c.eof);
     flare_buf_append(&c.in, "", 1);
     assert_non_null(strstr(c.in.data, "Connection: close\r\n"));
@@ -167,11 +173,7 @@ static void test_abort_and_overrun(void **state)
     harness_pump_for(&h, 20);
     head(&o, 200, 4);
     assert_int_equal(flare_http_stream_write(o.s, "abcdef", 6), FLARE_EINVAL);
-    uint64_t deadline = flare_monotonic_ms() + HARNESS_WAIT_MS;
-    while (!c.eof && flare_monotonic_ms() < deadline) {
-        harness_pump(&h, 1);
-        client_take(&c);
-    }
+    wait_eof(&h, &c);
     assert_true(c.eof); /* the pipelined request is never answered */
     flare_buf_append(&c.in, "", 1);
     assert_null(strstr(c.in.data, "sync"));
@@ -184,11 +186,7 @@ static void test_abort_and_overrun(void **state)
     head(&o, 200, 4);
     assert_int_equal(flare_http_stream_write(o.s, "ab", 2), 0);
     assert_int_equal(flare_http_stream_finish(o.s), FLARE_EINVAL); /* short: not complete */
-    deadline = flare_monotonic_ms() + HARNESS_WAIT_MS;
-    while (!c.eof && flare_monotonic_ms() < deadline) {
-        harness_pump(&h, 1);
-        client_take(&c);
-    }
+    wait_eof(&h, &c);
     assert_true(c.eof);
     client_close(&c);
     harness_stop(&h);
