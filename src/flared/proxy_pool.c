@@ -84,6 +84,8 @@ up_server *flared_proxy__pick(flared_upstream_rt *up, const flare_sock_addr *cli
 
 void flared_proxy__server_failed(up_server *sv)
 {
+    /* A lone server is never taken out passively (there is nowhere else to go). */
+    if (sv->up->server_count == 1) return;
     sv->fails++;
     if (sv->fails >= sv->up->cfg->max_fails)
         sv->down_until_ms = flared_proxy__now(sv->up->px) + sv->up->cfg->fail_timeout_ms;

@@ -1,0 +1,382 @@
+"""The proxy route against upstreams started by the test: a raw-socket upstream
+that records what it receives and misbehaves on request, Python's http.server,
+and flared itself. Covers header rewriting, framing in both directions, keep-alive
+reuse, failover, 502/504, cut responses, smuggling attempts, health checks and
+bounded memory while streaming."""
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from flaredtest import (ServerTestCase, Server, parse_responses, read_response,  # noqa: E402
+                        read_until_close, run, wait_for)
+from proxy_upstreams import RawUpstream, dead_address, headers_of  # noqa: E402
+
+
+def proxy_config(servers, upstream_extra="", route_extra="strip_prefix: true"):
+    listed = ", ".join(f'"{s}"' for s in servers)
+    return (f"  - path: /api/\n"
+            f"    proxy: {{upstream: app, {route_extra}}}\n"
+            f"upstreams:\n"
+            f"  app:\n"
+            f"    servers: [{listed}]\n"
+            f"    connect_timeout: 1s\n"
+            f"    read_timeout: 1s\n"
+            f"{upstream_extra}")
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+class ProxyCase(ServerTestCase):
+    def upstream(self, **kwargs):
+        up = RawUpstream(**kwargs)
+        self.addCleanup(up.close)
+        return up
+
+    def proxy(self, servers, **kwargs):
+        return self.start_server(extra=proxy_config(servers, **kwargs))
+
+    def request(self, srv, raw, method="GET"):
+        with srv.connect() as s:
+            s.sendall(raw)
+            resp, _ = read_response(s, method)
+            return resp
+
+
+class HeaderTests(ProxyCase):
+    def test_request_is_rewritten(self):
+        up = self.upstream()
+        srv = self.proxy([up.address])
+        resp = self.request(srv, b"GET /api/echo?x=1 HTTP/1.1\r\nHost: front.example:8080\r\n"
+                                 b"Connection: keep-alive, X-Secret\r\nX-Secret: s\r\n"
+                                 b"Keep-Alive: timeout=9\r\nTE: trailers\r\n"
+                                 b"Proxy-Authorization: Basic eA==\r\nX-Forwarded-For: 10.0.0.9\r\n"
+                                 b"X-Forwarded-Proto: https\r\nUser-Agent: t\r\n\r\n")
+        self.assertEqual(resp.status, 200)
+        head = json.loads(resp.body)["head"]
+        self.assertTrue(head.startswith("GET /echo?x=1 HTTP/1.1\r\n"), head)
+        fields = {}
+        for name, value in headers_of(head):
+            fields.setdefault(name.lower(), []).append(value)
+        for hop in ("connection", "x-secret", "keep-alive", "te", "proxy-authorization"):
+            self.assertNotIn(hop, fields, head)
+        self.assertEqual(fields["host"], ["app"])
+        self.assertEqual(fields["x-forwarded-for"], ["10.0.0.9, 127.0.0.1"])
+        self.assertEqual(fields["x-forwarded-proto"], ["http"])
+        self.assertEqual(fields["x-forwarded-host"], ["front.example:8080"])
+        self.assertEqual(fields["forwarded"],
+                         ['for=127.0.0.1;host="front.example:8080";proto=http'])
+        self.assertEqual(fields["via"], ["1.1 flared"])
+        self.assertEqual(fields["user-agent"], ["t"])
+        self.assertNotIn("content-length", fields)  # a GET without a body gets none
+        self.assertEqual(resp.header("Via"), "1.1 flared")
+
+    def test_preserve_host_and_no_strip(self):
+        up = self.upstream()
+        srv = self.proxy([up.address], route_extra="preserve_host: true")
+        resp = self.request(srv, b"GET /api/echo HTTP/1.1\r\nHost: front.example\r\n\r\n")
+        head = json.loads(resp.body)["head"]
+        self.assertTrue(head.startswith("GET /api/echo HTTP/1.1\r\n"), head)
+        self.assertIn(("Host", "front.example"), headers_of(head))
+
+    def test_response_hop_by_hop_removed(self):
+        up = self.upstream()
+        srv = self.proxy([up.address])
+        resp = self.request(srv, b"GET /api/hop HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.body, b"ok")
+        names = [n.lower() for n, _ in resp.headers]
+        for hop in ("x-hop", "keep-alive", "proxy-foo"):
+            self.assertNotIn(hop, names)
+        self.assertEqual(resp.header("X-End"), "2")
+        self.assertEqual(resp.header("Server"), "flared")  # one Server field, ours
+        self.assertIsNone(resp.header("Connection"))
+
+    def test_chunked_request_body_is_forwarded_with_length(self):
+        up = self.upstream()
+        srv = self.proxy([up.address])
+        resp = self.request(srv, b"POST /api/echo HTTP/1.1\r\nHost: a\r\n"
+                                 b"Transfer-Encoding: chunked\r\n\r\n"
+                                 b"3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n")
+        echoed = json.loads(resp.body)
+        self.assertEqual(echoed["body"], "abcdefg")
+        fields = dict((n.lower(), v) for n, v in headers_of(echoed["head"]))
+        self.assertEqual(fields["content-length"], "7")
+        self.assertNotIn("transfer-encoding", fields)
+
+
+class FramingTests(ProxyCase):
+    def test_chunked_close_delimited_head_and_204(self):
+        up = self.upstream()
+        srv = self.proxy([up.address])
+        with srv.connect() as s:
+            s.sendall(b"GET /api/chunked HTTP/1.1\r\nHost: a\r\n\r\n"
+                      b"GET /api/close HTTP/1.1\r\nHost: a\r\n\r\n"
+                      b"HEAD /api/big5000 HTTP/1.1\r\nHost: a\r\n\r\n"
+                      b"GET /api/nocontent HTTP/1.1\r\nHost: a\r\n\r\n"
+                      b"GET /api/interim HTTP/1.1\r\nHost: a\r\n\r\n")
+            data = b""
+            methods = ["GET", "GET", "HEAD", "GET", "GET"]
+            deadline = time.monotonic() + 10
+            while len(parse_responses(data, methods)[0]) < 5 and time.monotonic() < deadline:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            responses, rest = parse_responses(data, methods)
+        self.assertEqual([r.status for r in responses], [200, 200, 200, 204, 201], data[:800])
+        self.assertEqual(responses[0].body, b"hello, world")
+        self.assertEqual(responses[0].header("Transfer-Encoding"), "chunked")
+        self.assertEqual(responses[1].body, b"until the end")
+        self.assertEqual(responses[1].header("Transfer-Encoding"), "chunked")
+        self.assertEqual(responses[2].header("Content-Length"), "5000")
+        self.assertEqual(responses[4].body, b"done")
+        self.assertEqual(rest, b"")
+
+    def test_http10_client_gets_close_delimited_body(self):
+        up = self.upstream()
+        srv = self.proxy([up.address])
+        data, closed = srv.exchange(b"GET /api/chunked HTTP/1.0\r\nHost: a\r\n\r\n")
+        self.assertTrue(closed)
+        self.assertTrue(data.endswith(b"\r\n\r\nhello, world"), data)
+        self.assertNotIn(b"chunked", data)
+
+
+class FailureTests(ProxyCase):
+    def test_malformed_upstream_is_502(self):
+        up = self.upstream()
+        srv = self.proxy([up.address])
+        for path in (b"malformed", b"smuggle"):
+            resp = self.request(srv, b"GET /api/" + path + b" HTTP/1.1\r\nHost: a\r\n\r\n")
+            self.assertEqual(resp.status, 502)
+            self.assertNotIn(b"ok", resp.body)
+        resp = self.request(srv, b"GET /api/echo HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertEqual(resp.status, 200)
+
+    def test_killed_mid_response_is_cut(self):
+        up = self.upstream()
+        srv = self.proxy([up.address])
+        for path, framing in ((b"kill", b"Content-Length: 1000"),
+                              (b"killchunked", b"Transfer-Encoding: chunked")):
+            data, closed = srv.exchange(b"GET /api/" + path + b" HTTP/1.1\r\nHost: a\r\n\r\n"
+                                        b"GET /api/echo HTTP/1.1\r\nHost: a\r\n\r\n")
+            self.assertTrue(closed)
+            self.assertIn(framing, data)
+            self.assertNotIn(b"\r\n0\r\n\r\n", data)  # never a complete chunked body
+            self.assertEqual(data.count(b"HTTP/1.1"), 1)  # the pipelined request is dropped
+            responses, rest = parse_responses(data)
+            self.assertEqual(responses, [])  # incomplete: the client can tell
+
+    def test_all_down_is_502(self):
+        srv = self.proxy([dead_address(), dead_address()])
+        resp = self.request(srv, b"GET /api/echo HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertEqual(resp.status, 502)
+
+    def test_connect_failure_fails_over(self):
+        up = self.upstream()
+        srv = self.proxy([dead_address(), up.address])
+        for _ in range(6):
+            resp = self.request(srv, b"GET /api/echo HTTP/1.1\r\nHost: a\r\n\r\n")
+            self.assertEqual(resp.status, 200)
+        self.assertEqual(len(up.requests), 6)
+
+    def test_reset_retried_once_for_idempotent_only(self):
+        a, b, c = self.upstream(), self.upstream(), self.upstream()
+        srv = self.proxy([a.address, b.address, c.address])
+
+        def received():
+            return len(a.requests) + len(b.requests) + len(c.requests)
+        resp = self.request(srv, b"GET /api/reset HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertEqual(resp.status, 502)
+        self.assertEqual(received(), 2)  # tried, then retried once on the next server
+        resp = self.request(srv, b"POST /api/reset HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n"
+                                 b"\r\nx")
+        self.assertEqual(resp.status, 502)
+        self.assertEqual(received(), 3)  # a POST is never repeated
+
+    def test_slow_upstream_is_504(self):
+        up = self.upstream()
+        srv = self.proxy([up.address])
+        start = time.monotonic()
+        resp = self.request(srv, b"GET /api/slow HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertEqual(resp.status, 504)
+        self.assertLess(time.monotonic() - start, 2.9)
+
+
+class KeepAliveTests(ProxyCase):
+    def test_upstream_connections_are_reused(self):
+        up = self.upstream()
+        srv = self.proxy([up.address])
+        for _ in range(10):
+            with srv.connect() as s:
+                s.sendall(b"GET /api/echo HTTP/1.1\r\nHost: a\r\n\r\n")
+                resp, _ = read_response(s)
+                self.assertEqual(resp.status, 200)
+        self.assertEqual(len(up.requests), 10)
+        self.assertEqual(up.connections, 1)
+
+    def test_keepalive_zero_closes(self):
+        up = self.upstream()
+        srv = self.proxy([up.address], upstream_extra="    keepalive: 0\n")
+        for _ in range(3):
+            self.assertEqual(self.request(srv, b"GET /api/echo HTTP/1.1\r\nHost: a\r\n\r\n")
+                             .status, 200)
+        self.assertEqual(up.connections, 3)
+
+
+class SmugglingTests(ProxyCase):
+    ATTEMPTS = [
+        b"POST /api/echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /api/echo HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"POST /api/echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\n"
+        b"abcd",
+        b"GET /api/echo HTTP/1.1\r\nHost: a\r\nX-Folded: a\r\n b\r\n\r\n",
+        b"POST /api/echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n"
+        b"0\r\n\r\n",
+        b"GET /api/echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
+    ]
+
+    def test_ambiguous_requests_never_reach_the_upstream(self):
+        up = self.upstream()
+        srv = self.proxy([up.address])
+        for attempt in self.ATTEMPTS:
+            data, closed = srv.exchange(attempt)
+            self.assertTrue(closed, attempt)
+            self.assertRegex(data, rb"^HTTP/1.1 (400|501) ", attempt)
+        self.assertEqual(up.requests, [])
+
+
+class StreamingTests(ProxyCase):
+    def test_100_mib_response_with_bounded_memory(self):
+        up = self.upstream()
+        srv = self.start_server(extra=proxy_config([up.address]).replace("read_timeout: 1s",
+                                                                          "read_timeout: 20s"))
+        worker = srv.workers()[0]
+        before = rss_kib(worker)
+        size = 100 << 20
+        peak = before
+        with srv.connect(timeout=30) as s:
+            s.sendall(b"GET /api/big%d HTTP/1.1\r\nHost: a\r\n\r\n" % size)
+            got = 0
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += s.recv(65536)
+            got = len(head) - head.index(b"\r\n\r\n") - 4
+            n = 0
+            while got < size:
+                chunk = s.recv(1 << 20)
+                self.assertTrue(chunk)
+                got += len(chunk)
+                n += 1
+                if n % 64 == 0:
+                    peak = max(peak, rss_kib(worker))
+        self.assertEqual(got, size)
+        self.assertLess(peak - before, 16 * 1024, f"RSS grew from {before} to {peak} KiB")
+
+    def test_slow_client_fast_upstream(self):
+        up = self.upstream()
+        srv = self.start_server(extra=proxy_config([up.address]).replace("read_timeout: 1s",
+                                                                          "read_timeout: 20s"))
+        worker = srv.workers()[0]
+        before = rss_kib(worker)
+        size = 32 << 20
+        with srv.connect(timeout=30, rcvbuf=16384) as s:
+            s.sendall(b"GET /api/big%d HTTP/1.1\r\nHost: a\r\n\r\n" % size)
+            time.sleep(1.5)  # the client does not read: flared must not buffer it all
+            stalled = rss_kib(worker)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += s.recv(4096)
+            got = len(head) - head.index(b"\r\n\r\n") - 4
+            while got < size:
+                chunk = s.recv(1 << 16)
+                self.assertTrue(chunk, f"closed after {got} bytes")
+                got += len(chunk)
+        self.assertEqual(got, size)
+        self.assertLess(stalled - before, 8 * 1024, f"RSS {before} -> {stalled} KiB while stalled")
+
+
+class HealthTests(ProxyCase):
+    def test_health_check_takes_server_out_and_back(self):
+        a = self.upstream()
+        b = self.upstream()
+        srv = self.proxy([a.address, b.address],
+                         upstream_extra="    health: {path: /healthz, interval: 100ms, fails: 1, "
+                                        "passes: 1}\n")
+        self.assertTrue(wait_for(lambda: a.health_checks >= 2 and b.health_checks >= 2, 5))
+        a.health_status = 503
+        time.sleep(0.5)
+        before = len(a.requests)
+        for _ in range(6):
+            self.assertEqual(self.request(srv, b"GET /api/echo HTTP/1.1\r\nHost: a\r\n\r\n")
+                             .status, 200)
+        self.assertEqual(len(a.requests), before)  # out of rotation
+        a.health_status = 200
+        time.sleep(0.5)
+        for _ in range(6):
+            self.assertEqual(self.request(srv, b"GET /api/echo HTTP/1.1\r\nHost: a\r\n\r\n")
+                             .status, 200)
+        self.assertGreater(len(a.requests), before)  # back in
+
+
+class RealUpstreamTests(ProxyCase):
+    def test_python_http_server(self):
+        root = tempfile.mkdtemp(prefix="flared-px-")
+        with open(os.path.join(root, "file.txt"), "wb") as f:
+            f.write(b"x" * 100000)
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        sock.close()
+        proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
+                                 "127.0.0.1", "--directory", root],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(proc.wait)
+        self.addCleanup(proc.kill)
+        def accepts():
+            try:
+                socket.create_connection(("127.0.0.1", port)).close()
+                return True
+            except OSError:
+                return False
+        self.assertTrue(wait_for(accepts, 10))
+        srv = self.proxy([f"127.0.0.1:{port}"])
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=5)
+        for _ in range(3):
+            conn.request("GET", "/api/file.txt")
+            r = conn.getresponse()
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.read(), b"x" * 100000)
+        conn.request("GET", "/api/missing")
+        r = conn.getresponse()
+        r.read()
+        self.assertEqual(r.status, 404)
+
+    def test_flared_as_upstream(self):
+        backend = self.start_server(text="from the backend")
+        srv = self.proxy([f"127.0.0.1:{backend.port}"])
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=5)
+        for _ in range(20):
+            conn.request("GET", "/api/plaintext")
+            r = conn.getresponse()
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.read(), b"from the backend")
+        conn.request("POST", "/api/raw", body=b"y" * 200000)
+        r = conn.getresponse()
+        self.assertEqual(r.read(), b"y" * 200000)
+
+
+if __name__ == "__main__":
+    run()
