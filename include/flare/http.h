@@ -254,6 +254,14 @@ int flare_http_stream_finish(flare_http_stream *s);
  *  the head, the client simply sees the connection close. */
 void flare_http_stream_abort(flare_http_stream *s);
 
+/**
+ * Switches protocols from a deferred response: sends the head built in
+ * flare_http_stream_response with status 101 (its Upgrade and Connection fields
+ * are the caller's) and, once it is written, hands the connection to fn exactly as
+ * flare_response_upgrade does (fn may run inside this call). If the connection
+ * closes first, `closed` is called instead. Only valid before any head.
+ */
+int flare_http_stream_upgrade(flare_http_stream *s, flare_http_upgrade_fn fn, void *data);
 /** Standard reason phrase of a status ("Not Found"), "Unknown" when none. */
 const char *flare_http_reason(int status);
 

@@ -192,7 +192,14 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
         int n = snprintf(len, sizeof len, "%zu", req->body_len);
         rc = put_field(out, "Content-Length", len, (size_t)n);
     }
-    if (rc == 0 && o->close) rc = flare_buf_append_str(out, "Connection: close\r\n");
+    /* RFC 9110 §7.8: a protocol switch is asked of each hop anew. */
+    const flare_http_header *upgrade = flare_http_request_header(h, FLARE_HDR_UPGRADE);
+    if (rc == 0 && h->upgrade && upgrade) {
+        rc = put_field(out, "Upgrade", upgrade->value, upgrade->value_len);
+        if (rc == 0) rc = flare_buf_append_str(out, "Connection: upgrade\r\n");
+    } else if (rc == 0 && o->close) {
+        rc = flare_buf_append_str(out, "Connection: close\r\n");
+    }
     if (rc == 0) rc = flare_buf_append(out, "\r\n", 2);
     return rc;
 }

@@ -99,10 +99,57 @@ void flared_proxy__conn_close(upconn *uc);
 /* Opens the socket for a connect to sv (non-blocking); the fd or a negative errno. */
 int flared_proxy__socket(const up_server *sv, bool *connecting);
 
+/* Where a request is: RS_UPGRADING waits for the client's 101 to be written,
+ * RS_TUNNEL relays bytes both ways (proxy_tunnel.c). */
+enum { RS_CONNECTING, RS_SENDING, RS_HEAD, RS_BODY, RS_UPGRADING, RS_TUNNEL };
+enum { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_CLOSE };
+
+struct proxy_req {
+    flared_proxy *px;
+    flared_upstream_rt *up;
+    up_server *sv;
+    upconn *uc;
+    flare_http_stream *s;
+    proxy_req *next; /* free list */
+    flare_buf out;   /* the upstream request: head and body; tunnel: to the upstream */
+    size_t out_sent;
+    flare_buf in; /* upstream bytes not yet handled; tunnel: to the client */
+    size_t last_len;
+    flare_http_header headers[PROXY_MAX_HEADERS];
+    flare_timer timer;
+    flare_sock_addr client;
+    proxy_tried tried;
+    uint64_t body_left;
+    flare_http_chunked dec;
+    uint8_t state, body_mode;
+    bool idempotent, head_request;
+    bool reused;       /* the attempt's connection came from the idle pool */
+    bool got_bytes;    /* some response byte arrived in this attempt */
+    bool head_sent;    /* the client has the response head */
+    bool paused;       /* the client's output is above its high-water mark */
+    bool kick_pending; /* the first attempt waits for the handler to return */
+    bool orphan;       /* the client left before the first attempt */
+    bool reusable;     /* the upstream connection may serve another request */
+    bool retried;
+    bool upgrade;         /* the client asked to switch protocols */
+    int cfd;              /* tunnel: the client's socket */
+    flare_tls_conn *ctls; /* tunnel: its TLS session, or NULL */
+};
+
 /* proxy_relay.c */
 /* Readiness of a busy upstream connection. */
 void flared_proxy__relay_event(proxy_req *pr, uint32_t events);
 void flared_proxy__reqs_free(flared_proxy *px);
+/* Gives the request's upstream connection back (kept alive when `keep`) or closes it. */
+void flared_proxy__drop_conn(proxy_req *pr, bool keep);
+/* Back to the free list. */
+void flared_proxy__release(proxy_req *pr);
+
+/* proxy_tunnel.c */
+/* The client's 101 is written: relay bytes both ways until either side closes. */
+void flared_proxy__tunnel_start(proxy_req *pr, const flare_http_upgraded *up);
+void flared_proxy__tunnel_pump(proxy_req *pr);
+void flared_proxy__tunnel_end(proxy_req *pr);
 
 /* proxy_health.c */
 void flared_proxy__health_start(up_server *sv);

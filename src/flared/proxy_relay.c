@@ -19,44 +19,12 @@
 
 #include "handlers_internal.h"
 
-enum { RS_CONNECTING, RS_SENDING, RS_HEAD, RS_BODY };
-enum { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_CLOSE };
-
-struct proxy_req {
-    flared_proxy *px;
-    flared_upstream_rt *up;
-    up_server *sv;
-    upconn *uc;
-    flare_http_stream *s;
-    proxy_req *next; /* free list */
-    flare_buf out;   /* the upstream request: head and body */
-    size_t out_sent;
-    flare_buf in; /* upstream bytes not yet handled */
-    size_t last_len;
-    flare_http_header headers[PROXY_MAX_HEADERS];
-    flare_timer timer;
-    flare_sock_addr client;
-    proxy_tried tried;
-    uint64_t body_left;
-    flare_http_chunked dec;
-    uint8_t state, body_mode;
-    bool idempotent, head_request;
-    bool reused;       /* the attempt's connection came from the idle pool */
-    bool got_bytes;    /* some response byte arrived in this attempt */
-    bool head_sent;    /* the client has the response head */
-    bool paused;       /* the client's output is above its high-water mark */
-    bool kick_pending; /* the first attempt waits for the handler to return */
-    bool orphan;       /* the client left before the first attempt */
-    bool reusable;     /* the upstream connection may serve another request */
-    bool retried;
-};
-
 static void start_attempt(proxy_req *pr);
 static void read_upstream(proxy_req *pr);
 
 /* ------------------------------------------------------------- requests */
 
-static void release(proxy_req *pr)
+void flared_proxy__release(proxy_req *pr)
 {
     flared_proxy *px = pr->px;
     flare_timer_cancel(flare_reactor_timers(px->r), &pr->timer);
@@ -79,7 +47,7 @@ void flared_proxy__reqs_free(flared_proxy *px)
 }
 
 /* Gives the attempt's connection back (kept alive when it is clean) or closes it. */
-static void drop_conn(proxy_req *pr, bool keep)
+void flared_proxy__drop_conn(proxy_req *pr, bool keep)
 {
     upconn *uc = pr->uc;
     if (!uc) return;
@@ -100,8 +68,8 @@ static void arm(proxy_req *pr, uint64_t ms)
 static void answer(proxy_req *pr, int status, const char *text)
 {
     flare_http_stream *s = pr->s;
-    drop_conn(pr, false);
-    release(pr);
+    flared_proxy__drop_conn(pr, false);
+    flared_proxy__release(pr);
     flare_response *resp = flare_http_stream_response(s);
     flare_response_status(resp, status);
     flare_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
@@ -115,8 +83,8 @@ static void answer(proxy_req *pr, int status, const char *text)
 static void cut(proxy_req *pr)
 {
     flare_http_stream *s = pr->s;
-    drop_conn(pr, false);
-    release(pr);
+    flared_proxy__drop_conn(pr, false);
+    flared_proxy__release(pr);
     flare_http_stream_abort(s);
 }
 
@@ -131,16 +99,16 @@ static void fail(proxy_req *pr, int status, const char *text)
 static void complete(proxy_req *pr)
 {
     flare_http_stream *s = pr->s;
-    drop_conn(pr, pr->reusable);
-    release(pr);
+    flared_proxy__drop_conn(pr, pr->reusable);
+    flared_proxy__release(pr);
     flare_http_stream_finish(s); /* may run the next request, which may take this struct */
 }
 
 /* The client went away (stream invalid). */
 static void client_gone(proxy_req *pr)
 {
-    drop_conn(pr, false);
-    release(pr);
+    flared_proxy__drop_conn(pr, false);
+    flared_proxy__release(pr);
 }
 
 /* ---------------------------------------------------------- client side */
@@ -176,7 +144,7 @@ static void attempt_failed(proxy_req *pr, bool connect_failure, const char *why)
     up_server *sv = pr->sv;
     /* A kept-alive connection the server had closed says nothing about the server. */
     if (connect_failure || !pr->reused) flared_proxy__server_failed(sv);
-    drop_conn(pr, false);
+    flared_proxy__drop_conn(pr, false);
     bool stale = pr->reused && !connect_failure;
     if (connect_failure || (pr->idempotent && !pr->retried)) {
         if (!connect_failure) pr->retried = true;
@@ -191,6 +159,10 @@ static void on_timer(flare_timer *t, void *data)
 {
     proxy_req *pr = data;
     (void)t;
+    if (pr->state == RS_TUNNEL) {
+        flared_proxy__tunnel_end(pr); /* idle for read_timeout */
+        return;
+    }
     if (pr->state == RS_CONNECTING) {
         attempt_failed(pr, true, "upstream connect timed out\n");
         return;
@@ -258,7 +230,7 @@ static void kick(flare_reactor *r, void *data)
     (void)r;
     pr->kick_pending = false;
     if (pr->orphan) {
-        release(pr);
+        flared_proxy__release(pr);
         return;
     }
     start_attempt(pr);
@@ -266,6 +238,11 @@ static void kick(flare_reactor *r, void *data)
 
 void flared_proxy__relay_event(proxy_req *pr, uint32_t events)
 {
+    if (pr->state == RS_TUNNEL) {
+        flared_proxy__tunnel_pump(pr);
+        return;
+    }
+    if (pr->state == RS_UPGRADING) return; /* the tunnel reads what is waiting */
     if (pr->state == RS_CONNECTING) {
         if (!(events & (FLARE_EV_WRITE | FLARE_EV_ERROR | FLARE_EV_HUP))) return;
         int e = flare_socket_pending_error(pr->uc->fd);
@@ -325,10 +302,39 @@ static bool deliver(proxy_req *pr)
     return true;
 }
 
+static void on_upgraded(flare_reactor *r, const flare_http_upgraded *up, void *data)
+{
+    (void)r;
+    flared_proxy__tunnel_start(data, up);
+}
+
+/* RFC 9110 §7.8: the upstream agreed to switch; the client gets the 101 with the
+ * protocol it named, and then the bytes of both sides are relayed. */
+static bool switch_protocols(proxy_req *pr, const flare_http_response *r, size_t n)
+{
+    const flare_http_header *proto = NULL;
+    for (size_t i = 0; i < r->num_headers; i++)
+        if (r->headers[i].id == FLARE_HDR_UPGRADE) proto = &r->headers[i];
+    flare_response *resp = flare_http_stream_response(pr->s);
+    if (!proto || flared_proxy_response_fields(resp, r) < 0 ||
+        flare_response_headern(resp, "Upgrade", 7, proto->value, proto->value_len) < 0 ||
+        flare_response_header(resp, "Connection", "upgrade") < 0) {
+        answer(pr, 502, "upstream switched protocols without naming one\n");
+        return false;
+    }
+    memmove(pr->in.data, pr->in.data + n, pr->in.len - n);
+    pr->in.len -= n;
+    pr->state = RS_UPGRADING;
+    pr->head_sent = true;
+    flare_http_stream_upgrade(pr->s, on_upgraded, pr); /* the tunnel may start inside */
+    return false;
+}
+
 /* The head is complete (n bytes, parsed into r): pass it on. False when it ended. */
 static bool forward_head(proxy_req *pr, const flare_http_response *r, size_t n)
 {
     int status = r->status;
+    if (status == 101 && pr->upgrade) return switch_protocols(pr, r, n);
     if (status > 599 || status == 101) {
         flared_proxy__server_failed(pr->sv);
         answer(pr, 502, "upstream sent an invalid response\n");
@@ -482,7 +488,9 @@ static proxy_req *req_get(flared_proxy *px)
     pr->body_mode = BODY_NONE;
     memset(&pr->tried, 0, sizeof pr->tried);
     pr->retried = pr->reused = pr->got_bytes = pr->head_sent = pr->paused = false;
-    pr->kick_pending = pr->orphan = pr->reusable = false;
+    pr->kick_pending = pr->orphan = pr->reusable = pr->upgrade = false;
+    pr->cfd = -1;
+    pr->ctls = NULL;
     return pr;
 }
 
@@ -503,6 +511,7 @@ int flared_handle_proxy(const flare_request *req, flare_response *resp, void *da
     pr->up = up;
     pr->idempotent = idempotent(req->method);
     pr->head_request = req->method == FLARE_METHOD_HEAD;
+    pr->upgrade = req->head->upgrade;
     if (req->peer) pr->client = *req->peer;
     flared_proxy_head_opts opts = {
         .host = up->cfg->name, .host_len = strlen(up->cfg->name), .close = up->cfg->keepalive == 0};
@@ -520,7 +529,7 @@ int flared_handle_proxy(const flare_request *req, flare_response *resp, void *da
         rc = pr->s ? flare_reactor_defer(up->px->r, kick, pr) : FLARE_EINVAL;
     }
     if (rc < 0) {
-        release(pr);
+        flared_proxy__release(pr);
         return -1; /* the server answers 500 (and forgets the defer) */
     }
     return 0;

@@ -771,6 +771,7 @@ static void hand_over(conn *c)
     flare_timer_cancel(flare_reactor_timers(r), &c->timer);
     flare_reactor_remove(r, c->fd);
     c->upgrade_fn = NULL;
+    c->stream.active = false; /* a deferred upgrade: fn replaces the closed callback */
     fn(r, &up, data);
     retire(c, true);
 }
@@ -906,15 +907,17 @@ int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_add
                             flare_tls_server_ctx *tls, flare_error *err)
 {
     conn *c = srv->free_conns;
-    if (c)
+    uint32_t generation = 0;
+    if (c) {
         srv->free_conns = c->next;
-    else
+        generation = c->generation; /* survives recycling, so stale stream handles see it */
+    } else {
         c = malloc(sizeof *c);
+    }
     if (!c) {
         close(fd);
         return flare_error_set(err, FLARE_ENOMEM, 0, "http server: out of memory (fd %d)", fd);
     }
-    uint32_t generation = c->generation; /* survives recycling (a new struct starts anywhere) */
     memset(c, 0, sizeof *c);
     c->generation = generation;
     c->srv = srv;
@@ -1162,6 +1165,34 @@ int flare_http_stream_finish(flare_http_stream *s)
     s->active = false;
     if (s->close_after) c->closing = true;
     stream_kick(s); /* the response is complete whatever happens to the connection now */
+    return 0;
+}
+
+int flare_http_stream_upgrade(flare_http_stream *s, flare_http_upgrade_fn fn, void *data)
+{
+    conn *c = s->c;
+    flare_http_server *srv = c->srv;
+    flare_response *resp = &srv->resp;
+    if (!s->active || s->head_sent || !fn) return FLARE_EINVAL;
+    flare_response_status(resp, 101);
+    take_out(c);
+    int rc = flare_http__response_serialize_head(
+        resp, &c->out, flare_reactor_clock(srv->reactor)->http_date, srv->cfg.server_name,
+        FLARE_HTTP__FRAME_NONE, 0, false, false);
+    if (rc < 0) {
+        flare_http_stream_abort(s);
+        return rc;
+    }
+    srv->stats.responses_by_class[1]++;
+    s->head_sent = true;
+    /* The stream stays active until the hand-over, so a close before it is reported. */
+    c->upgrade_fn = fn;
+    c->upgrade_data = data;
+    if (stream_kick(s) < 0 && c->upgrade_fn) {
+        /* Closed inside this call, before the hand-over: report it as promised. */
+        c->upgrade_fn = NULL;
+        s->ops->closed(s, s->data);
+    }
     return 0;
 }
 

@@ -378,5 +378,100 @@ class RealUpstreamTests(ProxyCase):
         self.assertEqual(r.read(), b"y" * 200000)
 
 
+NODE_WS_ECHO = """
+const WebSocket = require('/usr/share/nodejs/ws');
+const wss = new WebSocket.Server({host: '127.0.0.1', port: 0}, () => {
+  console.log(wss.address().port);
+});
+wss.on('connection', (ws, req) => {
+  ws.send('hello ' + req.url + ' ' + (req.headers['x-forwarded-for'] || ''));
+  ws.on('message', (m, binary) => ws.send(m, {binary: binary}));
+});
+"""
+
+
+def ws_frame(payload, opcode=1):
+    """A masked client frame (RFC 6455 §5.2); payload under 64 KiB."""
+    mask = os.urandom(4)
+    head = bytes([0x80 | opcode])
+    if len(payload) < 126:
+        head += bytes([0x80 | len(payload)])
+    else:
+        head += bytes([0x80 | 126]) + len(payload).to_bytes(2, "big")
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def ws_read_frame(sock, buf):
+    """(opcode, payload) of one unmasked server frame; buf carries extra bytes."""
+    def need(n):
+        while len(buf[0]) < n:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise AssertionError("closed while reading a frame")
+            buf[0] += chunk
+    need(2)
+    opcode, length = buf[0][0] & 0x0F, buf[0][1] & 0x7F
+    start = 2
+    if length == 126:
+        need(4)
+        length, start = int.from_bytes(buf[0][2:4], "big"), 4
+    elif length == 127:
+        need(10)
+        length, start = int.from_bytes(buf[0][2:10], "big"), 10
+    need(start + length)
+    payload = buf[0][start:start + length]
+    buf[0] = buf[0][start + length:]
+    return opcode, payload
+
+
+class WebSocketTests(ProxyCase):
+    def test_pass_through_to_node_ws(self):
+        node = subprocess.Popen(["node", "-e", NODE_WS_ECHO], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+        self.addCleanup(node.stdout.close)
+        self.addCleanup(node.wait)
+        self.addCleanup(node.kill)
+        port = int(node.stdout.readline())
+        srv = self.proxy([f"127.0.0.1:{port}"])
+        with srv.connect() as s:
+            s.sendall(b"GET /api/chat?room=1 HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\n"
+                      b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                      b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n" +
+                      ws_frame(b"early"))
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = s.recv(4096)
+                self.assertTrue(chunk, head)
+                head += chunk
+            head, _, rest = head.partition(b"\r\n\r\n")
+            self.assertTrue(head.startswith(b"HTTP/1.1 101 "), head)
+            self.assertIn(b"\r\nUpgrade: websocket", head)
+            self.assertIn(b"\r\nConnection: upgrade", head)
+            self.assertIn(b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", head)
+            buf = [rest]
+            self.assertEqual(ws_read_frame(s, buf), (1, b"hello /chat?room=1 127.0.0.1"))
+            self.assertEqual(ws_read_frame(s, buf), (1, b"early"))
+            big = os.urandom(60000)
+            for i in range(20):
+                s.sendall(ws_frame(b"msg %d" % i))
+                self.assertEqual(ws_read_frame(s, buf), (1, b"msg %d" % i))
+            s.sendall(ws_frame(big, opcode=2))
+            self.assertEqual(ws_read_frame(s, buf), (2, big))
+            s.sendall(ws_frame(b"\x03\xe8", opcode=8))
+            self.assertEqual(ws_read_frame(s, buf)[0], 8)
+            data, closed = read_until_close(s, 5)
+            self.assertTrue(closed)  # node closed the TCP connection, so does flared
+
+    def test_upgrade_refused_is_an_ordinary_response(self):
+        up = self.upstream()
+        srv = self.proxy([up.address])
+        resp = self.request(srv, b"GET /api/echo HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\n"
+                                 b"Upgrade: websocket\r\n\r\n")
+        self.assertEqual(resp.status, 200)
+        fields = dict((n.lower(), v) for n, v in headers_of(json.loads(resp.body)["head"]))
+        self.assertEqual(fields["upgrade"], "websocket")
+        self.assertEqual(fields["connection"], "upgrade")
+
+
 if __name__ == "__main__":
     run()
