@@ -52,6 +52,7 @@ typedef struct flare_request {
     const flare_sock_addr *peer;  /**< client address (zero for Unix sockets) */
     uint64_t connection_requests; /**< 1 for the first request on this connection */
     const flare_tls_conn *tls;    /**< the TLS session (SNI, ALPN, version), NULL in clear text */
+    bool body_streamed;           /**< the body is not read yet: see flare_http_stream_read_body */
 } flare_request;
 
 /** A handler fills `resp`; returning a negative value answers 500 instead. */
@@ -126,6 +127,15 @@ int flare_http_server_route(flare_http_server *srv, const char *host, uint32_t m
                             const char *const *extra_methods, const char *path,
                             flare_http_handler handler, void *userdata, uint64_t max_body_bytes,
                             flare_error *err);
+/**
+ * Makes the route registered for (host, path) stream request bodies: its handler
+ * runs as soon as the head is in (flare_request.body_streamed), and a handler that
+ * defers reads the body with flare_http_stream_read_body, in pieces and with
+ * backpressure. A handler that answers at once never gets the body and the
+ * connection closes after its response. FLARE_ENOTFOUND when no such route exists.
+ */
+int flare_http_server_route_stream_body(flare_http_server *srv, const char *host, const char *path,
+                                        flare_error *err);
 /** Runs the reactor until flare_http_server_stop and the drain complete. */
 int flare_http_server_run(flare_http_server *srv, flare_error *err);
 /**
@@ -262,6 +272,26 @@ void flare_http_stream_abort(flare_http_stream *s);
  * closes first, `closed` is called instead. Only valid before any head.
  */
 int flare_http_stream_upgrade(flare_http_stream *s, flare_http_upgrade_fn fn, void *data);
+/** Receives a streamed request body (flare_http_server_route_stream_body). */
+typedef struct flare_http_body_ops {
+    /** Payload bytes (chunked framing removed), valid during the call. Return 1 to
+     *  stop reading until flare_http_stream_body_resume, else 0. */
+    int (*data)(flare_http_stream *s, const char *p, size_t len, void *data);
+    /** The body is complete; the request's trailer section, if any, is discarded. */
+    void (*end)(flare_http_stream *s, void *data);
+} flare_http_body_ops;
+
+/**
+ * Starts delivering the streamed body of a deferred request to ops (which must
+ * outlive the stream); call it once the handler has returned. Callbacks may run
+ * inside this call. A body the client breaks (bad chunked framing, a close, the
+ * body timeout) closes the connection (`closed`). A response finished before the
+ * body ends closes the connection after it. FLARE_EINVAL when there is no streamed
+ * body, FLARE_ECLOSED when the connection closed during the call.
+ */
+int flare_http_stream_read_body(flare_http_stream *s, const flare_http_body_ops *ops, void *data);
+/** Resumes reading after `data` returned 1; FLARE_ECLOSED as above. */
+int flare_http_stream_body_resume(flare_http_stream *s);
 /** Standard reason phrase of a status ("Not Found"), "Unknown" when none. */
 const char *flare_http_reason(int status);
 

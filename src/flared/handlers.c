@@ -186,6 +186,9 @@ static int install_host(flare_http_server *srv, const flared_host *host, const c
         }
         int rc = flare_http_server_route(srv, name, methods_of(rt), rt->other_methods, rt->path,
                                          handle_route, c, rt->max_body_bytes, err);
+        /* The proxy forwards bodies as they arrive, with backpressure. */
+        if (rc == 0 && rt->type == FLARED_ROUTE_PROXY)
+            rc = flare_http_server_route_stream_body(srv, name, rt->path, err);
         if (rc < 0) return rc;
     }
     return 0;

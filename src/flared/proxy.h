@@ -30,8 +30,9 @@ typedef struct flared_proxy_head_opts {
     size_t strip_len; /**< leading path bytes removed (a prefix route without its '/') */
     const char *host; /**< Host value to send */
     size_t host_len;
-    bool https; /**< the client connection is TLS: proto=https */
-    bool close; /**< ask the upstream to close after the response */
+    bool https;       /**< the client connection is TLS: proto=https */
+    bool close;       /**< ask the upstream to close after the response */
+    bool stream_body; /**< the body follows as the client sends it: keep its framing */
 } flared_proxy_head_opts;
 
 /**

@@ -187,7 +187,13 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
     bool wants_length = req->body_len > 0 || h->chunked || h->content_length >= 0 ||
                         req->method == FLARE_METHOD_POST || req->method == FLARE_METHOD_PUT ||
                         req->method == FLARE_METHOD_PATCH;
-    if (rc == 0 && wants_length) {
+    if (rc == 0 && o->stream_body && h->chunked) {
+        rc = flare_buf_append_str(out, "Transfer-Encoding: chunked\r\n"); /* re-framed here */
+    } else if (rc == 0 && o->stream_body) {
+        char len[32];
+        int n = snprintf(len, sizeof len, "%lld", (long long)h->content_length);
+        rc = put_field(out, "Content-Length", len, (size_t)n);
+    } else if (rc == 0 && wants_length) {
         char len[32];
         int n = snprintf(len, sizeof len, "%zu", req->body_len);
         rc = put_field(out, "Content-Length", len, (size_t)n);

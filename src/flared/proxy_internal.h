@@ -115,8 +115,6 @@ struct proxy_req {
     size_t out_sent;
     flare_buf in; /* upstream bytes not yet handled; tunnel: to the client */
     size_t last_len;
-    flare_http_header headers[PROXY_MAX_HEADERS];
-    flare_timer timer;
     flare_sock_addr client;
     proxy_tried tried;
     uint64_t body_left;
@@ -132,8 +130,17 @@ struct proxy_req {
     bool reusable;     /* the upstream connection may serve another request */
     bool retried;
     bool upgrade;         /* the client asked to switch protocols */
+    bool body_streaming;  /* the client's body arrives while the request is sent */
+    bool body_done;       /* ... and has ended */
+    bool chunked_body;    /* ... chunked, so it is sent chunked */
+    bool body_paused;     /* ... and waits until `out` drains */
+    bool in_resume;       /* inside flare_http_stream_body_resume */
+    bool out_dropped;     /* sent bytes left `out`: the request cannot be sent again */
     int cfd;              /* tunnel: the client's socket */
     flare_tls_conn *ctls; /* tunnel: its TLS session, or NULL */
+    /* Kept across reuse (everything above is reset per request): */
+    flare_timer timer;
+    flare_http_header headers[PROXY_MAX_HEADERS];
 };
 
 /* proxy_relay.c */

@@ -12,6 +12,7 @@
 #include "proxy_internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -146,7 +147,7 @@ static void attempt_failed(proxy_req *pr, bool connect_failure, const char *why)
     if (connect_failure || !pr->reused) flared_proxy__server_failed(sv);
     flared_proxy__drop_conn(pr, false);
     bool stale = pr->reused && !connect_failure;
-    if (connect_failure || (pr->idempotent && !pr->retried)) {
+    if (!pr->out_dropped && (connect_failure || (pr->idempotent && !pr->retried))) {
         if (!connect_failure) pr->retried = true;
         if (stale) flared_proxy__tried_remove(&pr->tried, sv); /* same server, fresh connection */
         start_attempt(pr);
@@ -171,19 +172,44 @@ static void on_timer(flare_timer *t, void *data)
     fail(pr, 504, "upstream timed out\n");
 }
 
-static void send_request(proxy_req *pr)
+/* Sends what `out` holds: 0 when all went, FLARE_EAGAIN, or FLARE_ECONNRESET. */
+static int flush_out(proxy_req *pr)
 {
-    arm(pr, pr->up->cfg->read_timeout_ms); /* an upstream that stops reading times out too */
     while (pr->out_sent < pr->out.len) {
         ssize_t n =
             send(pr->uc->fd, pr->out.data + pr->out_sent, pr->out.len - pr->out_sent, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN) return; /* the next writable edge resumes */
-        if (n < 0) {
+        if (n < 0) return errno == EAGAIN ? FLARE_EAGAIN : FLARE_ECONNRESET;
+        pr->out_sent += (size_t)n;
+    }
+    if (pr->body_streaming) {
+        /* Bounded memory: what went is dropped, so this request cannot be sent again. */
+        pr->out_dropped = true;
+        pr->out.len = pr->out_sent = 0;
+    }
+    return 0;
+}
+
+static void send_request(proxy_req *pr)
+{
+    arm(pr, pr->up->cfg->read_timeout_ms); /* an upstream that stops reading times out too */
+    for (;;) {
+        int rc = flush_out(pr);
+        if (rc == FLARE_EAGAIN) return; /* the next writable edge resumes */
+        if (rc < 0) {
             attempt_failed(pr, false, "upstream closed the connection\n");
             return;
         }
-        pr->out_sent += (size_t)n;
+        if (!pr->body_streaming || pr->body_done) break;
+        if (!pr->body_paused) return; /* the next body piece sends itself */
+        pr->body_paused = false;
+        pr->in_resume = true;
+        rc = flare_http_stream_body_resume(pr->s);
+        pr->in_resume = false;
+        if (rc < 0) {
+            client_gone(pr);
+            return;
+        }
     }
     pr->state = RS_HEAD;
     arm(pr, pr->up->cfg->read_timeout_ms);
@@ -224,6 +250,43 @@ static void start_attempt(proxy_req *pr)
     }
 }
 
+/* A piece of the client's body: queued behind the request, sent at once when the
+ * connection is ready; reading pauses above the high-water mark. */
+static int on_body_data(flare_http_stream *s, const char *p, size_t len, void *data)
+{
+    proxy_req *pr = data;
+    (void)s;
+    if (pr->state > RS_SENDING) return 0; /* the response has begun: the rest is not wanted */
+    int rc = 0;
+    if (pr->chunked_body) {
+        char size_line[24];
+        int n = snprintf(size_line, sizeof size_line, "%zx\r\n", len);
+        rc = flare_buf_append(&pr->out, size_line, (size_t)n);
+        if (rc == 0) rc = flare_buf_append(&pr->out, p, len);
+        if (rc == 0) rc = flare_buf_append(&pr->out, "\r\n", 2);
+    } else {
+        rc = flare_buf_append(&pr->out, p, len);
+    }
+    if (pr->state == RS_SENDING && !pr->in_resume) flush_out(pr); /* errors surface as events */
+    if (rc < 0 || pr->out.len - pr->out_sent > PROXY_KEEP_BUF_MAX) {
+        pr->body_paused = true;
+        return 1;
+    }
+    return 0;
+}
+
+static void on_body_end(flare_http_stream *s, void *data)
+{
+    proxy_req *pr = data;
+    (void)s;
+    pr->body_done = true;
+    if (pr->state > RS_SENDING) return;
+    if (pr->chunked_body) flare_buf_append(&pr->out, "0\r\n\r\n", 5);
+    if (pr->state == RS_SENDING && !pr->in_resume) flush_out(pr);
+}
+
+static const flare_http_body_ops body_ops = {on_body_data, on_body_end};
+
 static void kick(flare_reactor *r, void *data)
 {
     proxy_req *pr = data;
@@ -231,6 +294,11 @@ static void kick(flare_reactor *r, void *data)
     pr->kick_pending = false;
     if (pr->orphan) {
         flared_proxy__release(pr);
+        return;
+    }
+    /* Body pieces already received are queued before the first attempt. */
+    if (pr->body_streaming && flare_http_stream_read_body(pr->s, &body_ops, pr) < 0) {
+        client_gone(pr);
         return;
     }
     start_attempt(pr);
@@ -481,16 +549,13 @@ static proxy_req *req_get(flared_proxy *px)
     }
     flare_buf out = pr->out, in = pr->in;
     out.len = in.len = 0;
-    memset(pr, 0, offsetof(proxy_req, headers));
+    memset(pr, 0, offsetof(proxy_req, timer));
     pr->px = px;
     pr->out = out;
     pr->in = in;
+    pr->state = RS_CONNECTING;
     pr->body_mode = BODY_NONE;
-    memset(&pr->tried, 0, sizeof pr->tried);
-    pr->retried = pr->reused = pr->got_bytes = pr->head_sent = pr->paused = false;
-    pr->kick_pending = pr->orphan = pr->reusable = pr->upgrade = false;
     pr->cfd = -1;
-    pr->ctls = NULL;
     return pr;
 }
 
@@ -512,9 +577,13 @@ int flared_handle_proxy(const flare_request *req, flare_response *resp, void *da
     pr->idempotent = idempotent(req->method);
     pr->head_request = req->method == FLARE_METHOD_HEAD;
     pr->upgrade = req->head->upgrade;
+    pr->body_streaming = req->body_streamed;
+    pr->chunked_body = req->body_streamed && req->head->chunked;
     if (req->peer) pr->client = *req->peer;
-    flared_proxy_head_opts opts = {
-        .host = up->cfg->name, .host_len = strlen(up->cfg->name), .close = up->cfg->keepalive == 0};
+    flared_proxy_head_opts opts = {.host = up->cfg->name,
+                                   .host_len = strlen(up->cfg->name),
+                                   .close = up->cfg->keepalive == 0,
+                                   .stream_body = req->body_streamed};
     if (cfg->strip_prefix && ctx->route->is_prefix) opts.strip_len = strlen(ctx->route->path) - 1;
     if (cfg->preserve_host && req->head->host_index >= 0) {
         const flare_http_header *h = &req->head->headers[req->head->host_index];

@@ -52,6 +52,9 @@ struct flare_http_stream {
     bool close_after; /* decided with the head: the connection ends after the body */
     bool in_call;     /* a stream function runs the connection: no `closed` callback */
     bool want_writable;
+    bool body_paused; /* the body reader asked to stop */
+    const flare_http_body_ops *body_ops;
+    void *body_data;
 };
 
 struct conn {
@@ -99,6 +102,8 @@ struct conn {
     flare_http_stream stream; /* a deferred response */
     uint32_t generation;      /* bumped when the struct is recycled: stale handles see it */
     bool driving;             /* inside drive(): stream calls only queue */
+    bool streaming_body;      /* the body is read after dispatch, piece by piece */
+    uint64_t body_left;       /* streamed Content-Length body bytes still to come */
 };
 
 static void drive(conn *c);
@@ -475,7 +480,8 @@ static void dispatch(conn *c)
                           .body_len = c->body_len,
                           .peer = &c->peer,
                           .connection_requests = c->requests,
-                          .tls = c->tls};
+                          .tls = c->tls,
+                          .body_streamed = c->streaming_body};
     split_target(c->req, &view);
     host_of(c->req, &view);
     if (c->pre_status) {
@@ -497,8 +503,10 @@ static void dispatch(conn *c)
     /* A method the route or the server does not implement is a rejection like the
      * parser's: answered with Connection: close, then the connection ends. */
     bool refused = c->pre_status == 405 || c->pre_status == 501;
+    /* A streamed body the handler did not take is never read: the connection ends. */
     bool closing = !upgrading && (c->closing || refused || !c->req->keep_alive || resp->close ||
-                                  srv->stopping || c->requests >= srv->cfg.max_keepalive_requests);
+                                  c->streaming_body || srv->stopping ||
+                                  c->requests >= srv->cfg.max_keepalive_requests);
     if (upgrading) {
         c->upgrade_fn = resp->upgrade_fn;
         c->upgrade_data = resp->upgrade_data;
@@ -552,6 +560,25 @@ static void finish_request(conn *c)
         flare_buf_reset(&c->body);
 }
 
+/* The route reads this request's body as a stream (flare_http_server_route_stream_body). */
+static bool body_streams(const conn *c)
+{
+    const route *rt = conn_route(c);
+    return rt && rt->stream_body && !c->pre_status && !c->closing &&
+           (c->chunked || c->content_length > 0);
+}
+
+/* The handler runs now; the head's bytes are done with, the body follows them. */
+static void start_body_stream(conn *c)
+{
+    c->streaming_body = true;
+    c->body_left = c->content_length;
+    dispatch(c);
+    c->start += c->head_len;
+    c->head_len = 0;
+    if (!c->stream.active) c->streaming_body = false; /* answered at once: closing */
+}
+
 static void compact(conn *c)
 {
     memmove(c->in, c->in + c->start, c->in_len - c->start);
@@ -595,6 +622,10 @@ static int process(conn *c)
             c->last_len = 0;
             /* A 100 Continue it queues goes out with the next flush, before any read. */
             if (!begin_request(c)) return PR_OUTPUT;
+            if (body_streams(c)) {
+                start_body_stream(c);
+                continue;
+            }
         }
         int br = collect_body(c);
         if (br == BODY_NEED_INPUT) return PR_NEED_INPUT;
@@ -809,6 +840,8 @@ static bool handshake(conn *c)
 }
 
 static bool stream_written(conn *c);
+enum { SB_WAIT, SB_MORE, SB_FAILED };
+static int stream_body(conn *c);
 
 static void drive_steps(conn *c)
 {
@@ -838,6 +871,12 @@ static void drive_steps(conn *c)
         }
         if (c->stream.active) {
             if (stream_written(c)) continue;
+            int sb = stream_body(c);
+            if (sb == SB_MORE) continue;
+            if (sb == SB_FAILED) {
+                flare_http__conn_close(c);
+                return;
+            }
             return; /* no reading: pipelined requests wait for the deferred response */
         }
         if (c->closing) {
@@ -1163,7 +1202,8 @@ int flare_http_stream_finish(flare_http_stream *s)
         return FLARE_ENOMEM;
     }
     s->active = false;
-    if (s->close_after) c->closing = true;
+    /* A body still arriving cannot be skipped reliably: the connection ends. */
+    if (s->close_after || c->streaming_body) c->closing = true;
     stream_kick(s); /* the response is complete whatever happens to the connection now */
     return 0;
 }
@@ -1202,4 +1242,82 @@ void flare_http_stream_abort(flare_http_stream *s)
     s->active = false;
     s->c->closing = true;
     stream_kick(s);
+}
+
+/* ---------------------------------------------------- streamed bodies */
+
+/* Hands the body bytes buffered in the block to the reader. */
+static int feed_body(conn *c)
+{
+    flare_http_stream *s = &c->stream;
+    char *p = c->in + c->start;
+    size_t len = c->in_len - c->start, after = 0;
+    bool done;
+    if (!c->chunked) {
+        if (len > c->body_left) len = (size_t)c->body_left;
+        c->body_left -= len;
+        c->start += len;
+        done = c->body_left == 0;
+    } else {
+        ssize_t rc = flare_http_decode_chunked(&c->dec, p, &len);
+        if (rc == FLARE_EPARSE) return SB_FAILED; /* RFC 9112 §7.1 */
+        c->body_len += len;
+        if (c->body_len > c->body_limit) return SB_FAILED; /* the route's limit, as 413 would */
+        done = rc >= 0;
+        after = done ? (size_t)rc : 0;
+    }
+    int pause = len ? s->body_ops->data(s, p, len, s->body_data) : 0;
+    if (c->chunked) {
+        /* The payload was decoded in place; what follows the body (the next request)
+         * moves up behind the bytes already handed over. */
+        memmove(p, p + len, after);
+        c->in_len = c->start + after;
+    }
+    if (pause == 1) s->body_paused = true;
+    if (done) {
+        c->streaming_body = false;
+        c->phase = PH_HEAD;
+        c->last_len = 0;
+        c->head_deadline_ms = 0;
+        c->wait = W_NONE;
+        if (s->active) s->body_ops->end(s, s->body_data);
+    }
+    return SB_MORE;
+}
+
+/* Reads and delivers the streamed body while its reader wants it. */
+static int stream_body(conn *c)
+{
+    flare_http_stream *s = &c->stream;
+    if (!c->streaming_body || !s->body_ops || s->body_paused) return SB_WAIT;
+    if (c->in_len > c->start) return feed_body(c);
+    c->start = c->in_len = 0;
+    if (!c->may_read) {
+        wait_input(c); /* the body timer: a client that stops sending is closed */
+        return SB_WAIT;
+    }
+    ssize_t n = read_some(c);
+    if (n == FLARE_EAGAIN) {
+        c->may_read = false;
+        wait_input(c);
+        return SB_WAIT;
+    }
+    return n < 0 ? SB_FAILED : SB_MORE;
+}
+
+int flare_http_stream_read_body(flare_http_stream *s, const flare_http_body_ops *ops, void *data)
+{
+    if (!s->active || !s->c->streaming_body || !ops || !ops->data || !ops->end) return FLARE_EINVAL;
+    s->body_ops = ops;
+    s->body_data = data;
+    s->body_paused = false;
+    return stream_kick(s);
+}
+
+int flare_http_stream_body_resume(flare_http_stream *s)
+{
+    if (!s->active) return FLARE_EINVAL;
+    if (!s->body_paused) return 0;
+    s->body_paused = false;
+    return stream_kick(s);
 }

@@ -19,6 +19,7 @@ typedef struct route {
     flare_http_handler handler;
     void *userdata;
     uint64_t max_body_bytes;
+    bool stream_body; /* the handler runs after the head and reads the body as a stream */
 } route;
 
 typedef struct conn conn;

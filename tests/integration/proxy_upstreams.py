@@ -9,13 +9,24 @@ import time
 
 
 def _read_request(conn, buf):
-    """One request (head, body) from conn, or (None, None) at EOF; buf carries extra bytes."""
+    """One request (head, body) from conn, or (None, None) at EOF; buf carries extra bytes.
+    An /upload request's body is drained, not kept: body is then (length, sha256)."""
     while b"\r\n\r\n" not in buf[0]:
         chunk = conn.recv(65536)
         if not chunk:
             return None, None
         buf[0] += chunk
     head, _, rest = buf[0].partition(b"\r\n\r\n")
+    if b"/upload" in head.split(b"\r\n")[0]:
+        buf[0] = rest
+        if b"slow" in head.split(b"\r\n")[0]:
+            time.sleep(1.5)  # a slow upstream: the proxy must not buffer the upload meanwhile
+        return head.decode("latin-1"), _drain_body(conn, buf, head.decode("latin-1"))
+    if b"\r\ntransfer-encoding: chunked" in head.lower():
+        buf[0] = rest
+        kept = bytearray()
+        _drain_body(conn, buf, head.decode("latin-1"), kept)
+        return head.decode("latin-1"), bytes(kept)
     length = 0
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
@@ -28,6 +39,57 @@ def _read_request(conn, buf):
         rest += chunk
     buf[0] = rest[length:]
     return head.decode("latin-1"), rest[:length]
+
+
+def _drain_body(conn, buf, head, kept=None):
+    """Reads a Content-Length or chunked body: (bytes, sha256 hex); the bytes go to
+    `kept` (a bytearray) when given."""
+    import hashlib
+    digest = hashlib.sha256()
+    fields = {n.lower(): v for n, v in headers_of(head)}
+    total = 0
+
+    def more():
+        chunk = conn.recv(1 << 20)
+        if not chunk:
+            raise OSError("closed in the body")
+        return chunk
+    if fields.get("transfer-encoding", "").lower() == "chunked":
+        data = buf[0]
+        while True:
+            while b"\r\n" not in data:
+                data += more()
+            line, _, data = data.partition(b"\r\n")
+            size = int(line.split(b";")[0], 16)
+            if size == 0:
+                while b"\r\n" not in data:
+                    data += more()
+                data = data.partition(b"\r\n")[2]
+                break
+            while len(data) < size + 2:
+                data += more()
+            digest.update(data[:size])
+            if kept is not None:
+                kept += data[:size]
+            total += size
+            data = data[size + 2:]
+        buf[0] = data
+    else:
+        left = int(fields.get("content-length", "0"))
+        data = buf[0]
+        while True:
+            take = data[:left]
+            digest.update(take)
+            if kept is not None:
+                kept += take
+            total += len(take)
+            left -= len(take)
+            data = data[len(take):]
+            if left == 0:
+                break
+            data = more()
+        buf[0] = data
+    return total, digest.hexdigest()
 
 
 def headers_of(head):
@@ -102,7 +164,11 @@ class RawUpstream:
     def _answer(self, conn, path, head, body):
         """Sends the answer for path; False when the connection must end."""
         name = path.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
-        if name == "echo":
+        if name in ("upload", "uploadslow"):
+            payload = json.dumps({"length": body[0], "sha256": body[1]}).encode()
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(payload) +
+                         payload)
+        elif name == "echo":
             payload = json.dumps({"head": head, "body": body.decode("latin-1"),
                                   "port": self.port}).encode()
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"

@@ -104,17 +104,24 @@ class HeaderTests(ProxyCase):
         self.assertEqual(resp.header("Server"), "flared")  # one Server field, ours
         self.assertIsNone(resp.header("Connection"))
 
-    def test_chunked_request_body_is_forwarded_with_length(self):
+    def test_request_bodies_keep_their_framing(self):
         up = self.upstream()
         srv = self.proxy([up.address])
         resp = self.request(srv, b"POST /api/echo HTTP/1.1\r\nHost: a\r\n"
                                  b"Transfer-Encoding: chunked\r\n\r\n"
-                                 b"3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n")
+                                 b"3;x=y\r\nabc\r\n4\r\ndefg\r\n0\r\nT: 1\r\n\r\n")
         echoed = json.loads(resp.body)
         self.assertEqual(echoed["body"], "abcdefg")
         fields = dict((n.lower(), v) for n, v in headers_of(echoed["head"]))
-        self.assertEqual(fields["content-length"], "7")
-        self.assertNotIn("transfer-encoding", fields)
+        self.assertEqual(fields["transfer-encoding"], "chunked")  # re-framed, streamed
+        self.assertNotIn("content-length", fields)
+        self.assertNotIn("t", fields)
+        resp = self.request(srv, b"POST /api/echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+                                 b"\r\nhello")
+        echoed = json.loads(resp.body)
+        self.assertEqual(echoed["body"], "hello")
+        fields = dict((n.lower(), v) for n, v in headers_of(echoed["head"]))
+        self.assertEqual(fields["content-length"], "5")
 
 
 class FramingTests(ProxyCase):
@@ -306,6 +313,61 @@ class StreamingTests(ProxyCase):
                 got += len(chunk)
         self.assertEqual(got, size)
         self.assertLess(stalled - before, 8 * 1024, f"RSS {before} -> {stalled} KiB while stalled")
+
+
+class UploadTests(ProxyCase):
+    def upload(self, srv, path, size, chunked, worker):
+        """Sends size pseudo-random bytes; returns (response, peak RSS growth in KiB)."""
+        import hashlib
+        block = os.urandom(1 << 20)
+        digest = hashlib.sha256()
+        before = peak = rss_kib(worker)
+        with srv.connect(timeout=60) as s:
+            framing = (b"Transfer-Encoding: chunked" if chunked
+                       else b"Content-Length: %d" % size)
+            s.sendall(b"POST " + path + b" HTTP/1.1\r\nHost: a\r\n" + framing + b"\r\n\r\n")
+            sent = 0
+            while sent < size:
+                piece = block[:min(len(block), size - sent)]
+                digest.update(piece)
+                s.sendall(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+                sent += len(piece)
+                if sent % (8 << 20) == 0:
+                    peak = max(peak, rss_kib(worker))
+            if chunked:
+                s.sendall(b"0\r\n\r\n")
+            resp, _ = read_response(s, timeout=60)
+        return resp, digest.hexdigest(), peak - before
+
+    def test_100_mib_uploads_stream_with_bounded_memory(self):
+        up = self.upstream()
+        srv = self.start_server(extra=proxy_config([up.address]).replace(
+            "proxy: {upstream: app,", "max_body_bytes: 1g\n    proxy: {upstream: app,")
+            .replace("read_timeout: 1s", "read_timeout: 20s"))
+        worker = srv.workers()[0]
+        for chunked in (False, True):
+            size = 100 << 20
+            resp, digest, growth = self.upload(srv, b"/api/upload", size, chunked, worker)
+            self.assertEqual(resp.status, 200, resp)
+            self.assertEqual(json.loads(resp.body), {"length": size, "sha256": digest})
+            self.assertLess(growth, 16 * 1024, f"RSS grew by {growth} KiB")
+        resp, digest, growth = self.upload(srv, b"/api/uploadslow", 32 << 20, False, worker)
+        self.assertEqual(json.loads(resp.body)["sha256"], digest)
+        self.assertLess(growth, 16 * 1024, f"RSS grew by {growth} KiB with a slow upstream")
+
+    def test_upload_over_the_limit(self):
+        up = self.upstream()
+        srv = self.start_server(extra=proxy_config([up.address]).replace(
+            "proxy: {upstream: app,", "max_body_bytes: 1k\n    proxy: {upstream: app,"))
+        data, closed = srv.exchange(b"POST /api/upload HTTP/1.1\r\nHost: a\r\n"
+                                    b"Content-Length: 2000\r\n\r\n" + b"x" * 2000)
+        self.assertTrue(data.startswith(b"HTTP/1.1 413 "), data)
+        data, closed = srv.exchange(b"POST /api/upload HTTP/1.1\r\nHost: a\r\n"
+                                    b"Transfer-Encoding: chunked\r\n\r\n" +
+                                    b"400\r\n" + b"x" * 1024 + b"\r\n" * 1 +
+                                    b"400\r\n" + b"x" * 1024 + b"\r\n0\r\n\r\n")
+        self.assertTrue(closed)
+        self.assertNotIn(b"HTTP/1.1 200", data)
 
 
 class HealthTests(ProxyCase):

@@ -15,6 +15,10 @@
 typedef struct owner {
     flare_http_stream *s;
     int deferred, writable, closed;
+    bool streamed; /* the handler saw body_streamed */
+    flare_buf body;
+    int ended;
+    bool pause; /* the body reader asks to pause after each piece */
 } owner;
 
 static void on_writable(flare_http_stream *s, void *data)
@@ -37,8 +41,8 @@ static const flare_http_stream_ops ops = {on_writable, on_closed};
 static int defer_handler(const flare_request *req, flare_response *resp, void *data)
 {
     owner *o = data;
-    (void)req;
     flare_response_status(resp, 418); /* discarded by the defer */
+    o->streamed = req->body_streamed;
     o->s = flare_response_defer(resp, &ops, o);
     assert_non_null(o->s);
     o->deferred++;
@@ -245,6 +249,76 @@ static void test_closed_callback(void **state)
     client_close(&c);
 }
 
+static int body_data(flare_http_stream *s, const char *p, size_t len, void *data)
+{
+    owner *o = data;
+    (void)s;
+    flare_buf_append(&o->body, p, len);
+    return o->pause ? 1 : 0;
+}
+
+static void body_end(flare_http_stream *s, void *data)
+{
+    owner *o = data;
+    (void)s;
+    o->ended++;
+}
+
+static const flare_http_body_ops body_ops = {body_data, body_end};
+
+/* A streamed chunked body arrives in pieces, pauses and resumes, and the pipelined
+ * request behind it is answered after the stream. */
+static void test_streamed_body(void **state)
+{
+    (void)state;
+    harness h;
+    owner o;
+    client c;
+    start(&h, &o);
+    flare_error err;
+    assert_int_equal(flare_http_server_route_stream_body(h.srv, NULL, "/defer", &err), 0);
+    assert_int_equal(flare_http_server_route_stream_body(h.srv, NULL, "/none", &err),
+                     FLARE_ENOTFOUND);
+    client_open(&h, &c);
+    client_send_str(&h, &c,
+                    "POST /defer HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+                    "\r\n5\r\nhello\r\n");
+    harness_pump_for(&h, 20);
+    assert_int_equal(o.deferred, 1);
+    assert_true(o.streamed);
+    o.pause = true;
+    assert_int_equal(flare_http_stream_read_body(o.s, &body_ops, &o), 0);
+    assert_int_equal(o.body.len, 5);
+    client_send_str(&h, &c, "6\r\n world\r\n0\r\n\r\nGET /sync HTTP/1.1\r\nHost: a\r\n\r\n");
+    harness_pump_for(&h, 20);
+    assert_int_equal(o.body.len, 5); /* paused */
+    o.pause = false;
+    assert_int_equal(flare_http_stream_body_resume(o.s), 0);
+    harness_pump_for(&h, 20);
+    assert_int_equal(o.body.len, 11);
+    assert_memory_equal(o.body.data, "hello world", 11);
+    assert_int_equal(o.ended, 1);
+    expect_silence(&h, &c, 20); /* the pipelined request waits for the response */
+    head(&o, 201, 0);
+    assert_int_equal(flare_http_stream_finish(o.s), 0);
+    expect_response(&h, &c, 201, "");
+    expect_response(&h, &c, 200, "sync");
+    client_close(&c);
+
+    /* Answered before the body is in: the connection closes after the response. */
+    client_open(&h, &c);
+    client_send_str(&h, &c, "POST /defer HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nabc");
+    harness_pump_for(&h, 20);
+    head(&o, 413, 0);
+    assert_int_equal(flare_http_stream_finish(o.s), 0);
+    wait_eof(&h, &c);
+    flare_buf_append(&c.in, "", 1);
+    assert_non_null(strstr(c.in.data, "HTTP/1.1 413 "));
+    client_close(&c);
+    flare_buf_free(&o.body);
+    harness_stop(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,6 +328,7 @@ int main(void)
         cmocka_unit_test(test_abort_and_overrun),
         cmocka_unit_test(test_backpressure),
         cmocka_unit_test(test_closed_callback),
+        cmocka_unit_test(test_streamed_body),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
