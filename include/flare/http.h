@@ -246,9 +246,13 @@ flare_response *flare_http_stream_response(flare_http_stream *s);
  * Sends the head built in flare_http_stream_response with Content-Length
  * `content_length`, or FLARE_HTTP_STREAM_UNKNOWN_LENGTH. Bodies of HEAD requests and
  * of 1xx/204/304 responses are dropped by the server. Only final statuses (200..599).
- * Returns 0 or a negative code (FLARE_ECLOSED: the connection is gone).
+ * The head is queued: it goes out with the first body bytes, at finish, or at
+ * flare_http_stream_flush. Returns 0 or a negative code.
  */
 int flare_http_stream_send_head(flare_http_stream *s, int64_t content_length);
+/** Writes what is queued now (say, a head whose body is slow to come); 0, or
+ *  FLARE_ECLOSED when the connection closed during the call. */
+int flare_http_stream_flush(flare_http_stream *s);
 /**
  * Queues body bytes (copied, chunk-framed when the length is unknown) and writes
  * what the socket takes. Returns 0, or 1 when more than output_high_water is queued:

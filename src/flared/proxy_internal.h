@@ -136,6 +136,7 @@ struct proxy_req {
     bool body_paused;     /* ... and waits until `out` drains */
     bool in_resume;       /* inside flare_http_stream_body_resume */
     bool out_dropped;     /* sent bytes left `out`: the request cannot be sent again */
+    bool early_input;     /* the upstream was readable before the request was sent */
     int cfd;              /* tunnel: the client's socket */
     flare_tls_conn *ctls; /* tunnel: its TLS session, or NULL */
     /* Kept across reuse (everything above is reset per request): */

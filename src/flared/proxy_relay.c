@@ -211,9 +211,11 @@ static void send_request(proxy_req *pr)
             return;
         }
     }
+    /* Unless the upstream spoke while the request was going out, the answer cannot be
+     * there yet: its readable edge starts the reading (no recv that would fail). */
     pr->state = RS_HEAD;
     arm(pr, pr->up->cfg->read_timeout_ms);
-    read_upstream(pr);
+    if (pr->early_input) read_upstream(pr);
 }
 
 static void start_attempt(proxy_req *pr)
@@ -239,6 +241,7 @@ static void start_attempt(proxy_req *pr)
         pr->in.len = 0;
         pr->last_len = 0;
         pr->got_bytes = false;
+        pr->early_input = false;
         if (uc->connecting) {
             pr->state = RS_CONNECTING;
             arm(pr, pr->up->cfg->connect_timeout_ms);
@@ -322,6 +325,7 @@ void flared_proxy__relay_event(proxy_req *pr, uint32_t events)
         pr->state = RS_SENDING;
     }
     if (pr->state == RS_SENDING) {
+        if (events & (FLARE_EV_READ | FLARE_EV_HUP | FLARE_EV_ERROR)) pr->early_input = true;
         send_request(pr);
         return;
     }
@@ -444,7 +448,12 @@ static bool forward_head(proxy_req *pr, const flare_http_response *r, size_t n)
         complete(pr);
         return false;
     }
-    return pr->in.len == 0 || deliver(pr);
+    if (pr->in.len) return deliver(pr);
+    if (flare_http_stream_flush(pr->s) < 0) { /* the body may be slow: the head goes now */
+        client_gone(pr);
+        return false;
+    }
+    return true;
 }
 
 /* Parses what arrived of the head; false when the request ended or more is needed. */

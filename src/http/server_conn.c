@@ -1145,6 +1145,12 @@ int flare_http_stream_send_head(flare_http_stream *s, int64_t content_length)
     s->left = content_length < 0 ? 0 : (uint64_t)content_length;
     s->discard = no_content || s->head_only;
     s->close_after = closing;
+    return 0; /* written with the first body bytes or at finish: one send, not two */
+}
+
+int flare_http_stream_flush(flare_http_stream *s)
+{
+    if (!s->active) return FLARE_EINVAL;
     return stream_kick(s);
 }
 
