@@ -104,12 +104,18 @@ def headers_of(head):
 class RawUpstream:
     """Listens on 127.0.0.1; every accepted connection is served in its own thread."""
 
-    def __init__(self, health_status=200):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+    def __init__(self, health_status=200, unix_path=None):
+        if unix_path:
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.bind(unix_path)
+            self.port = 0
+        else:
+            self.sock = socket.socket()
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.bind(("127.0.0.1", 0))
+            self.port = self.sock.getsockname()[1]
+        self.unix_path = unix_path
         self.sock.listen(128)
-        self.port = self.sock.getsockname()[1]
         self.connections = 0
         self.requests = []  # (connection number, head, body)
         self.health_status = health_status
@@ -120,7 +126,7 @@ class RawUpstream:
 
     @property
     def address(self):
-        return f"127.0.0.1:{self.port}"
+        return f"unix:{self.unix_path}" if self.unix_path else f"127.0.0.1:{self.port}"
 
     def close(self):
         self.closed = True

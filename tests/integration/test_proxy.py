@@ -222,6 +222,44 @@ class FailureTests(ProxyCase):
         self.assertLess(time.monotonic() - start, 2.9)
 
 
+class BalanceTests(ProxyCase):
+    def test_round_robin_spreads_and_ip_hash_sticks(self):
+        ups = [self.upstream() for _ in range(3)]
+        srv = self.proxy([u.address for u in ups])
+        for _ in range(9):
+            self.assertEqual(self.request(srv, b"GET /api/echo HTTP/1.1\r\nHost: a\r\n\r\n")
+                             .status, 200)
+        self.assertEqual([len(u.requests) for u in ups], [3, 3, 3])
+        ups = [self.upstream() for _ in range(3)]
+        srv = self.proxy([u.address for u in ups], upstream_extra="    balance: ip_hash\n")
+        for _ in range(6):
+            self.request(srv, b"GET /api/echo HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertEqual(sorted(len(u.requests) for u in ups), [0, 0, 6])
+
+    def test_least_conn_avoids_the_busy_server(self):
+        a, b = self.upstream(), self.upstream()
+        srv = self.start_server(extra=proxy_config([a.address, b.address],
+                                                   upstream_extra="    balance: least_conn\n")
+                                .replace("read_timeout: 1s", "read_timeout: 10s"))
+        slow = srv.connect(timeout=10)
+        self.addCleanup(slow.close)
+        slow.sendall(b"GET /api/slow HTTP/1.1\r\nHost: a\r\n\r\n")  # holds one server
+        self.assertTrue(wait_for(lambda: len(a.requests) + len(b.requests) == 1, 5))
+        busy = a if a.requests else b
+        for _ in range(4):
+            self.assertEqual(self.request(srv, b"GET /api/echo HTTP/1.1\r\nHost: a\r\n\r\n")
+                             .status, 200)
+        self.assertEqual(len(busy.requests), 1)
+
+    def test_unix_socket_upstream(self):
+        path = os.path.join(tempfile.mkdtemp(prefix="flared-px-"), "up.sock")
+        up = self.upstream(unix_path=path)
+        srv = self.proxy([up.address])
+        resp = self.request(srv, b"GET /api/echo HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertEqual(resp.status, 200)
+        self.assertIn(("X-Forwarded-For", "127.0.0.1"), headers_of(json.loads(resp.body)["head"]))
+
+
 class KeepAliveTests(ProxyCase):
     def test_upstream_connections_are_reused(self):
         up = self.upstream()
