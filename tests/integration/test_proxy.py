@@ -260,6 +260,23 @@ class BalanceTests(ProxyCase):
         self.assertIn(("X-Forwarded-For", "127.0.0.1"), headers_of(json.loads(resp.body)["head"]))
 
 
+class DrainTests(ProxyCase):
+    def test_sigterm_lets_a_proxied_request_finish(self):
+        import signal as sig
+        up = self.upstream()
+        srv = self.start_server(extra=proxy_config([up.address]).replace("read_timeout: 1s",
+                                                                          "read_timeout: 10s"))
+        with srv.connect(timeout=10) as s:
+            s.sendall(b"GET /api/slow HTTP/1.1\r\nHost: a\r\n\r\n")
+            self.assertTrue(wait_for(lambda: len(up.requests) == 1, 5))
+            srv.signal(sig.SIGTERM)
+            resp, _ = read_response(s, timeout=10)
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.body, b"late")
+        self.assertTrue(resp.closes())
+        self.assertEqual(srv.wait(10), 0)
+
+
 class KeepAliveTests(ProxyCase):
     def test_upstream_connections_are_reused(self):
         up = self.upstream()
