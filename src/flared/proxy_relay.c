@@ -325,7 +325,18 @@ void flared_proxy__relay_event(proxy_req *pr, uint32_t events)
         pr->state = RS_SENDING;
     }
     if (pr->state == RS_SENDING) {
-        if (events & (FLARE_EV_READ | FLARE_EV_HUP | FLARE_EV_ERROR)) pr->early_input = true;
+        bool readable = events & (FLARE_EV_READ | FLARE_EV_HUP | FLARE_EV_ERROR);
+        bool unsent = pr->out_sent < pr->out.len || (pr->body_streaming && !pr->body_done);
+        if (readable && unsent) {
+            /* The upstream answers (a 413, say) or gives up before taking the whole
+             * request: read what it says; the rest is not sent, the connection not reused. */
+            pr->request_cut = true;
+            pr->state = RS_HEAD;
+            arm(pr, pr->up->cfg->read_timeout_ms);
+            read_upstream(pr);
+            return;
+        }
+        if (readable) pr->early_input = true;
         send_request(pr);
         return;
     }
@@ -428,7 +439,7 @@ static bool forward_head(proxy_req *pr, const flare_http_response *r, size_t n)
     } else {
         pr->body_mode = BODY_CLOSE;
     }
-    pr->reusable = r->keep_alive && pr->body_mode != BODY_CLOSE;
+    pr->reusable = r->keep_alive && pr->body_mode != BODY_CLOSE && !pr->request_cut;
     flare_response *resp = flare_http_stream_response(pr->s);
     flare_response_status(resp, status);
     if (flared_proxy_response_fields(resp, r) < 0) {

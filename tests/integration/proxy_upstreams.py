@@ -17,6 +17,13 @@ def _read_request(conn, buf):
             return None, None
         buf[0] += chunk
     head, _, rest = buf[0].partition(b"\r\n\r\n")
+    if b"/reject" in head.split(b"\r\n")[0]:
+        # Refuses the body without reading it (and without a reset that could hide
+        # the answer): the proxy must read the answer while its upload is blocked.
+        conn.sendall(b"HTTP/1.1 413 Too Big\r\nContent-Length: 4\r\nConnection: close\r\n\r\n"
+                     b"nope")
+        time.sleep(8)
+        return None, None
     if b"/upload" in head.split(b"\r\n")[0]:
         buf[0] = rest
         if b"slow" in head.split(b"\r\n")[0]:

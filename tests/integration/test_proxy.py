@@ -410,6 +410,26 @@ class UploadTests(ProxyCase):
         self.assertEqual(json.loads(resp.body)["sha256"], digest)
         self.assertLess(growth, 16 * 1024, f"RSS grew by {growth} KiB with a slow upstream")
 
+    def test_upstream_refusing_an_upload_early(self):
+        up = self.upstream()
+        srv = self.start_server(extra=proxy_config([up.address]).replace(
+            "proxy: {upstream: app,", "max_body_bytes: 1g\n    proxy: {upstream: app,")
+            .replace("read_timeout: 1s", "read_timeout: 20s"))
+        start = time.monotonic()
+        with srv.connect(timeout=20) as s:
+            s.sendall(b"POST /api/reject HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n"
+                      % (64 << 20))
+            block = b"z" * (1 << 20)
+            try:
+                for _ in range(64):
+                    s.sendall(block)
+            except OSError:
+                pass  # flared may close once the answer is out
+            data, closed = read_until_close(s, 20)
+        self.assertTrue(data.startswith(b"HTTP/1.1 413 "), data[:200])
+        self.assertTrue(data.endswith(b"nope"), data[:300])
+        self.assertLess(time.monotonic() - start, 15)
+
     def test_upload_over_the_limit(self):
         up = self.upstream()
         srv = self.start_server(extra=proxy_config([up.address]).replace(
