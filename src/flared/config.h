@@ -249,6 +249,14 @@ typedef struct flared_upstream_health {
     uint64_t passes;      /**< consecutive passed checks that bring it back; default 2 */
 } flared_upstream_health;
 
+/** HTTPS to the servers of an upstream (`tls`). */
+typedef struct flared_upstream_tls {
+    bool enabled;    /**< the `tls` key is present */
+    bool verify;     /**< verify the chain and the name; default true */
+    const char *ca;  /**< absolute path of a PEM CA bundle, or NULL for the system's */
+    const char *sni; /**< name sent and verified; NULL: the server's address */
+} flared_upstream_tls;
+
 /** A named group of servers that proxy routes forward to (`upstreams`). */
 typedef struct flared_upstream {
     const char *name;
@@ -261,6 +269,7 @@ typedef struct flared_upstream {
     uint64_t max_fails;          /**< failed attempts that take a server out; default 1 */
     uint64_t fail_timeout_ms;    /**< how long a failed server stays out; default 10 s */
     flared_upstream_health health;
+    flared_upstream_tls tls;
     unsigned line, column;
 } flared_upstream;
 

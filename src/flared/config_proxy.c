@@ -125,6 +125,21 @@ static int parse_health(flared_cfg_ctx *c, yaml_node_t *node, flared_upstream_he
     return rc;
 }
 
+static int parse_tls(flared_cfg_ctx *c, yaml_node_t *node, flared_upstream_tls *t)
+{
+    static const char *const keys[] = {"verify", "ca", "sni", NULL};
+    yaml_node_t *v[3] = {NULL, NULL, NULL};
+    int rc = flared_cfg_is_null(node)
+                 ? 0
+                 : flared_cfg_map(c, node, "tls", "in tls", keys, v, NULL, NULL);
+    if (rc < 0) return rc;
+    *t = (flared_upstream_tls){.enabled = true, .verify = true};
+    if (v[0]) rc = flared_cfg_bool(c, v[0], "verify", &t->verify);
+    if (rc == 0 && v[1]) rc = flared_cfg_path(c, v[1], "ca", &t->ca);
+    if (rc == 0 && v[2]) rc = flared_cfg_string(c, v[2], "sni", &t->sni);
+    return rc;
+}
+
 static int parse_upstream(flared_cfg_ctx *c, yaml_node_t *key, yaml_node_t *node,
                           flared_upstream *u)
 {
@@ -144,10 +159,6 @@ static int parse_upstream(flared_cfg_ctx *c, yaml_node_t *key, yaml_node_t *node
                            .line = flared_cfg_line(key),
                            .column = flared_cfg_column(key)};
     if (!v[K_SERVERS]) return flared_cfg_fail(c, node, "upstream: missing required key 'servers'");
-    if (v[K_TLS])
-        return flared_cfg_fail(c, v[K_TLS],
-                               "tls: https upstreams are not supported yet; proxy to a clear-text "
-                               "or unix: address");
     rc = parse_servers(c, v[K_SERVERS], u);
     if (rc == 0 && v[K_BALANCE]) rc = parse_balance(c, v[K_BALANCE], u);
     if (rc == 0 && v[K_KEEPALIVE])
@@ -162,6 +173,7 @@ static int parse_upstream(flared_cfg_ctx *c, yaml_node_t *key, yaml_node_t *node
     if (rc == 0 && v[K_FAIL_TIMEOUT])
         rc = flared_cfg_duration(c, v[K_FAIL_TIMEOUT], "fail_timeout", &u->fail_timeout_ms);
     if (rc == 0 && v[K_HEALTH]) rc = parse_health(c, v[K_HEALTH], &u->health);
+    if (rc == 0 && v[K_TLS]) rc = parse_tls(c, v[K_TLS], &u->tls);
     return rc;
 }
 

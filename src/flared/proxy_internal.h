@@ -32,6 +32,8 @@ struct upconn {
     int fd;
     bool connecting;
     bool in_pool; /* idle in sv->idle */
+    bool has_tls; /* `tls` is in use (the upstream's `tls`) */
+    flare_tls_conn tls;
     proxy_req *req;
     upconn *next, *prev; /* idle list, or the free list (next) */
     flare_timer idle_timer;
@@ -63,7 +65,8 @@ struct flared_upstream_rt {
     up_server *servers;
     size_t server_count;
     size_t rr_next;
-    size_t idle_count; /* across its servers, at most cfg->keepalive */
+    size_t idle_count;         /* across its servers, at most cfg->keepalive */
+    flare_tls_client_ctx *tls; /* with the upstream's `tls` */
 };
 
 struct flared_proxy {
@@ -96,12 +99,15 @@ int flared_proxy__conn_open(up_server *sv, upconn **out);
 /* Back to the idle pool (closed when the pool is full). */
 void flared_proxy__conn_put(upconn *uc);
 void flared_proxy__conn_close(upconn *uc);
+/* One read or write on an upstream connection (TLS or not): a count, FLARE_EAGAIN,
+ * FLARE_ECLOSED (read: the server closed) or another negative code. */
+ssize_t flared_proxy__up_io(upconn *uc, void *buf, size_t len, bool write);
 /* Opens the socket for a connect to sv (non-blocking); the fd or a negative errno. */
 int flared_proxy__socket(const up_server *sv, bool *connecting);
 
 /* Where a request is: RS_UPGRADING waits for the client's 101 to be written,
  * RS_TUNNEL relays bytes both ways (proxy_tunnel.c). */
-enum { RS_CONNECTING, RS_SENDING, RS_HEAD, RS_BODY, RS_UPGRADING, RS_TUNNEL };
+enum { RS_CONNECTING, RS_HANDSHAKE, RS_SENDING, RS_HEAD, RS_BODY, RS_UPGRADING, RS_TUNNEL };
 enum { BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_CLOSE };
 
 struct proxy_req {

@@ -8,6 +8,7 @@
 #include "proxy_internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "handlers_internal.h"
+#include "log.h"
 
 uint64_t flared_proxy__now(const flared_proxy *px)
 {
@@ -159,6 +161,29 @@ int flared_proxy__socket(const up_server *sv, bool *connecting)
     return fd;
 }
 
+ssize_t flared_proxy__up_io(upconn *uc, void *buf, size_t len, bool write)
+{
+    if (uc->has_tls)
+        return write ? flare_tls_conn_write(&uc->tls, buf, len, NULL)
+                     : flare_tls_conn_read(&uc->tls, buf, len, NULL);
+    ssize_t n;
+    do
+        n = write ? send(uc->fd, buf, len, MSG_NOSIGNAL) : recv(uc->fd, buf, len, 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) return errno == EAGAIN ? FLARE_EAGAIN : FLARE_ECONNRESET;
+    return n == 0 && !write ? FLARE_ECLOSED : n;
+}
+
+/* The name a TLS server is asked for (SNI) and verified against. */
+static void tls_name(const up_server *sv, char *out, size_t cap)
+{
+    const flared_upstream *u = sv->up->cfg;
+    if (u->tls.sni)
+        snprintf(out, cap, "%s", u->tls.sni);
+    else if (sv->cfg->is_unix || !flare_ip_format(&sv->cfg->addr.ip, out, cap))
+        snprintf(out, cap, "localhost");
+}
+
 int flared_proxy__conn_open(up_server *sv, upconn **out)
 {
     flared_proxy *px = sv->up->px;
@@ -176,7 +201,20 @@ int flared_proxy__conn_open(up_server *sv, upconn **out)
     }
     *uc = (upconn){.px = px, .sv = sv, .fd = fd, .connecting = connecting};
     flare_timer_init(&uc->idle_timer, on_idle_timeout, uc);
+    if (sv->up->tls) {
+        char name[256];
+        tls_name(sv, name, sizeof name);
+        uint16_t port = sv->cfg->is_unix ? 443 : sv->cfg->addr.port;
+        if (flare_tls_conn_init_client(&uc->tls, sv->up->tls, fd, name, port, NULL) < 0) {
+            close(fd);
+            uc->next = px->free_conns;
+            px->free_conns = uc;
+            return -EPROTO;
+        }
+        uc->has_tls = true;
+    }
     if (flare_reactor_add(px->r, fd, FLARE_EV_READ | FLARE_EV_WRITE, on_upconn, uc, NULL) < 0) {
+        if (uc->has_tls) flare_tls_conn_free(&uc->tls);
         close(fd);
         uc->next = px->free_conns;
         px->free_conns = uc;
@@ -191,6 +229,8 @@ void flared_proxy__conn_close(upconn *uc)
     flared_proxy *px = uc->px;
     if (uc->in_pool) unlink_idle(uc);
     flare_reactor_remove(px->r, uc->fd);
+    if (uc->has_tls) flare_tls_conn_free(&uc->tls);
+    uc->has_tls = false;
     close(uc->fd);
     uc->req = NULL;
     uc->next = px->free_conns;
@@ -231,6 +271,12 @@ static void server_addr(up_server *sv)
     sv->sa_len = flare_sock_addr_to_sockaddr(&cfg->addr, &sv->sa);
 }
 
+static void tls_warning(void *ctx, const char *message)
+{
+    (void)ctx;
+    flared_log(FLARED_LOG_WARN, "proxy: %s", message);
+}
+
 int flared_proxy_new(flared_proxy **out, flare_reactor *r, const flared_config *cfg,
                      flare_error *err)
 {
@@ -252,6 +298,16 @@ int flared_proxy_new(flared_proxy **out, flare_reactor *r, const flared_config *
         if (!up->servers) {
             flared_proxy_free(px);
             return flare_error_set(err, FLARE_ENOMEM, 0, "proxy: out of memory");
+        }
+        if (up->cfg->tls.enabled) {
+            flare_tls_client_config tc = {.ca_file = up->cfg->tls.ca,
+                                          .verify = up->cfg->tls.verify ? FLARE_TLS_VERIFY_PEER
+                                                                        : FLARE_TLS_VERIFY_NONE,
+                                          .log = tls_warning};
+            if (flare_tls_client_ctx_new(&up->tls, &tc, err) < 0) {
+                flared_proxy_free(px);
+                return err ? err->code : FLARE_ETLS;
+            }
         }
         for (size_t j = 0; j < up->server_count; j++) {
             up_server *sv = &up->servers[j];
@@ -278,6 +334,7 @@ void flared_proxy_free(flared_proxy *px)
                 flared_proxy__conn_close(sv->idle);
         }
         free(up->servers);
+        flare_tls_client_ctx_free(up->tls);
     }
     free(px->ups);
     flared_proxy__reqs_free(px);

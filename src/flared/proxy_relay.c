@@ -164,7 +164,7 @@ static void on_timer(flare_timer *t, void *data)
         flared_proxy__tunnel_end(pr); /* idle for read_timeout */
         return;
     }
-    if (pr->state == RS_CONNECTING) {
+    if (pr->state == RS_CONNECTING || pr->state == RS_HANDSHAKE) {
         attempt_failed(pr, true, "upstream connect timed out\n");
         return;
     }
@@ -176,10 +176,10 @@ static void on_timer(flare_timer *t, void *data)
 static int flush_out(proxy_req *pr)
 {
     while (pr->out_sent < pr->out.len) {
-        ssize_t n =
-            send(pr->uc->fd, pr->out.data + pr->out_sent, pr->out.len - pr->out_sent, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return errno == EAGAIN ? FLARE_EAGAIN : FLARE_ECONNRESET;
+        ssize_t n = flared_proxy__up_io(pr->uc, pr->out.data + pr->out_sent,
+                                        pr->out.len - pr->out_sent, true);
+        if (n == FLARE_EAGAIN) return n;
+        if (n <= 0) return FLARE_ECONNRESET;
         pr->out_sent += (size_t)n;
     }
     if (pr->body_streaming) {
@@ -242,9 +242,11 @@ static void start_attempt(proxy_req *pr)
         pr->last_len = 0;
         pr->got_bytes = false;
         pr->early_input = false;
-        if (uc->connecting) {
-            pr->state = RS_CONNECTING;
+        if (uc->connecting || (uc->has_tls && !uc->tls.handshake_done)) {
+            /* Connect and handshake share the connect timeout. */
+            pr->state = uc->connecting ? RS_CONNECTING : RS_HANDSHAKE;
             arm(pr, pr->up->cfg->connect_timeout_ms);
+            if (!uc->connecting) flared_proxy__relay_event(pr, FLARE_EV_WRITE);
             return;
         }
         pr->state = RS_SENDING;
@@ -322,10 +324,23 @@ void flared_proxy__relay_event(proxy_req *pr, uint32_t events)
             return;
         }
         pr->uc->connecting = false;
+        pr->state = pr->uc->has_tls ? RS_HANDSHAKE : RS_SENDING;
+    }
+    if (pr->state == RS_HANDSHAKE) {
+        int rc = flare_tls_conn_handshake(&pr->uc->tls, NULL);
+        if (rc == FLARE_EAGAIN) return;
+        if (rc < 0) {
+            attempt_failed(pr, true, "upstream TLS handshake failed\n");
+            return;
+        }
         pr->state = RS_SENDING;
+        send_request(pr);
+        return;
     }
     if (pr->state == RS_SENDING) {
+        /* Over TLS, readable may be session tickets: an early answer is not told apart. */
         bool readable = events & (FLARE_EV_READ | FLARE_EV_HUP | FLARE_EV_ERROR);
+        if (pr->uc->has_tls) readable = events & (FLARE_EV_HUP | FLARE_EV_ERROR);
         bool unsent = pr->out_sent < pr->out.len || (pr->body_streaming && !pr->body_done);
         if (readable && unsent) {
             /* The upstream answers (a 413, say) or gives up before taking the whole
@@ -532,13 +547,10 @@ static void read_upstream(proxy_req *pr)
     for (;;) {
         if (pr->paused) return;
         size_t room = PROXY_IN_CAP - pr->in.len;
-        ssize_t n;
-        do
-            n = recv(pr->uc->fd, pr->in.data + pr->in.len, room, 0);
-        while (n < 0 && errno == EINTR);
-        if (n < 0 && errno == EAGAIN) return;
+        ssize_t n = flared_proxy__up_io(pr->uc, pr->in.data + pr->in.len, room, false);
+        if (n == FLARE_EAGAIN) return;
         if (n <= 0) {
-            upstream_ended(pr, n == 0);
+            upstream_ended(pr, n == FLARE_ECLOSED);
             return;
         }
         pr->got_bytes = true;

@@ -32,7 +32,7 @@ static ssize_t client_io(proxy_req *pr, void *buf, size_t len, bool write)
 
 static ssize_t side_io(proxy_req *pr, bool client, void *buf, size_t len, bool write)
 {
-    return client ? client_io(pr, buf, len, write) : plain_io(pr->uc->fd, buf, len, write);
+    return client ? client_io(pr, buf, len, write) : flared_proxy__up_io(pr->uc, buf, len, write);
 }
 
 /* Writes what `buf` holds to one side, then reads the other side into it.

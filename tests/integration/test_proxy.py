@@ -7,6 +7,7 @@ bounded memory while streaming."""
 import http.client
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -258,6 +259,37 @@ class BalanceTests(ProxyCase):
         resp = self.request(srv, b"GET /api/echo HTTP/1.1\r\nHost: a\r\n\r\n")
         self.assertEqual(resp.status, 200)
         self.assertIn(("X-Forwarded-For", "127.0.0.1"), headers_of(json.loads(resp.body)["head"]))
+
+
+class TlsUpstreamTests(ProxyCase):
+    def test_https_upstream(self):
+        import test_tls
+        if not test_tls.OPENSSL:
+            self.skipTest("the openssl command is not installed")
+        certs = tempfile.mkdtemp(prefix="flared-px-certs-")
+        self.addCleanup(shutil.rmtree, certs, True)
+        test_tls.make_certs(certs)
+        test_tls.CERTS = certs
+        backend = test_tls.TlsServer(text="over tls")
+        self.addCleanup(backend.cleanup)
+        backend.start()
+        srv = self.proxy([f"127.0.0.1:{backend.port}"],
+                         upstream_extra=f"    tls: {{ca: {certs}/ca.pem, sni: localhost}}\n")
+        with srv.connect() as s:
+            for _ in range(3):
+                s.sendall(b"GET /api/plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+                resp, _ = read_response(s)
+                self.assertEqual(resp.status, 200)
+                self.assertEqual(resp.body, b"over tls")
+            s.sendall(b"POST /api/raw HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      b"5\r\nhello\r\n0\r\n\r\n")
+            resp, _ = read_response(s)
+            self.assertEqual(resp.body, b"hello")
+        # A CA that did not sign the server's certificate: nothing is sent, 502.
+        bad = self.proxy([f"127.0.0.1:{backend.port}"],
+                         upstream_extra=f"    tls: {{ca: {certs}/rogue-ca.pem}}\n")
+        resp = self.request(bad, b"GET /api/plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertEqual(resp.status, 502)
 
 
 class DrainTests(ProxyCase):

@@ -82,6 +82,7 @@ static void test_every_key(void **state)
                        "    servers: [\"10.0.0.1:8080\"]\n"
                        "    balance: ip_hash\n"
                        "    health: {}\n"
+                       "    tls: {verify: false, ca: ca.pem, sni: app.internal}\n"
                        "routes:\n"
                        "  - path: /x/\n"
                        "    proxy: {upstream: b, strip_prefix: true, preserve_host: true}\n");
@@ -101,6 +102,11 @@ static void test_every_key(void **state)
     assert_int_equal(a->health.interval_ms, 2000);
     assert_int_equal(a->health.fails, 4);
     assert_int_equal(a->health.passes, 5);
+    assert_false(a->tls.enabled);
+    assert_true(b->tls.enabled);
+    assert_false(b->tls.verify);
+    assert_string_equal(b->tls.ca, "/tmp/ca.pem");
+    assert_string_equal(b->tls.sni, "app.internal");
     assert_int_equal(b->balance, FLARED_BALANCE_IP_HASH);
     assert_true(b->health.enabled);
     assert_string_equal(b->health.path, "/");
@@ -142,9 +148,10 @@ static void test_errors(void **state)
                  "t.yaml:3:35: unknown key 'retries' in upstream 'app'; allowed: servers, "
                  "balance, keepalive, connect_timeout, read_timeout, max_fails, fail_timeout, "
                  "health, tls");
-    expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"], tls: {verify: true}}\n",
-                 "t.yaml:3:40: tls: https upstreams are not supported yet; proxy to a "
-                 "clear-text or unix: address");
+    expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"], tls: {verify: maybe}}\n",
+                 "t.yaml:3:49: verify: expected true or false, got 'maybe'");
+    expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"], tls: {cert: x}}\n",
+                 "t.yaml:3:41: unknown key 'cert' in tls; allowed: verify, ca, sni");
     expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"], health: {path: x}}\n",
                  "t.yaml:3:50: path: a health check path must start with '/'");
     expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"]}\n"
