@@ -261,7 +261,8 @@ int flare_http_stream_flush(flare_http_stream *s);
  */
 int flare_http_stream_write(flare_http_stream *s, const void *data, size_t len);
 /** Ends the body (a short Content-Length body aborts instead: FLARE_EINVAL); the
- *  connection goes on with the next request. */
+ *  connection goes on with the next request, or closes when a streamed request body
+ *  has not ended. The handle is invalid afterwards. */
 int flare_http_stream_finish(flare_http_stream *s);
 /** Gives up: the connection closes after the bytes already queued (no chunked
  *  terminator, a short Content-Length), so a cut response never looks complete. Before
