@@ -147,6 +147,19 @@ static int parse_upstream(flared_cfg_ctx *c, yaml_node_t *key, yaml_node_t *node
     const char *name;
     int rc = flared_cfg_string(c, key, "upstreams", &name);
     if (rc < 0) return rc;
+    /* The name is the Host sent upstream unless preserve_host: a host name's characters. */
+    size_t name_len = strlen(name);
+    for (size_t i = 0; i < name_len; i++) {
+        char ch = name[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '.' || ch == '_')) {
+            char shown[FLARED_CFG_SHOW_MAX];
+            return flared_cfg_fail(c, key,
+                                   "upstreams: %s is not a valid name; use letters, digits, '-', "
+                                   "'.' and '_' (it is the Host sent upstream)",
+                                   flared_cfg_quote(name, name_len, shown));
+        }
+    }
     char what[96];
     snprintf(what, sizeof what, "in upstream '%.64s'", name);
     if ((rc = flared_cfg_map(c, node, name, what, upstream_keys, v, NULL, NULL)) < 0) return rc;

@@ -76,7 +76,17 @@ static int handle_status(const flare_request *req, flare_response *resp, void *d
         (unsigned long long)s->bytes_out);
     add_route_headers(resp, ctx->route);
     flare_response_header(resp, "Cache-Control", "no-store");
-    return flare_response_text(resp, 200, "application/json", json, (size_t)n);
+    if (!ctx->state->proxy || n < 2)
+        return flare_response_text(resp, 200, "application/json", json, (size_t)n);
+    /* The proxy's upstreams go inside the object: "...,\"upstreams\":{...}}\n". */
+    flare_buf body = FLARE_BUF_INIT;
+    int rc = flare_buf_append(&body, json, (size_t)n - 2);
+    if (rc == 0) rc = flare_buf_append_str(&body, ",\"upstreams\":");
+    if (rc == 0) rc = flared_proxy_status_json(ctx->state->proxy, &body);
+    if (rc == 0) rc = flare_buf_append_str(&body, "}\n");
+    if (rc == 0) rc = flare_response_text(resp, 200, "application/json", body.data, body.len);
+    flare_buf_free(&body);
+    return rc;
 }
 
 /* Methods a route type answers when its config lists none. */

@@ -22,6 +22,10 @@ void flared_proxy_free(flared_proxy *px);
 /** The run-time state of a configured upstream (NULL if it is not cfg's). */
 flared_upstream_rt *flared_proxy_upstream(flared_proxy *px, const flared_upstream *u);
 
+/** Appends {"NAME":[{"server":..,"up":..,"attempts":..,"responses":..,"failures":..,
+ *  "in_flight":..,"idle":..}, ...], ...} for every upstream (px may be NULL: {}). */
+int flared_proxy_status_json(const flared_proxy *px, flare_buf *out);
+
 /** The proxy route: userdata is a flared_route_ctx whose `upstream` is set. */
 int flared_handle_proxy(const flare_request *req, flare_response *resp, void *data);
 

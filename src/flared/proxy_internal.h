@@ -50,6 +50,8 @@ struct up_server {
     bool check_down;        /* the active health check took it out */
     uint64_t check_fails, check_passes;
     uint64_t in_flight;
+    uint64_t attempts, failures, responses; /* counters for /status */
+    size_t idle_count;
     upconn *idle; /* most recently used first */
     /* active health check (proxy_health.c) */
     flare_timer check_timer;

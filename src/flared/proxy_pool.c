@@ -16,6 +16,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "handlers_internal.h"
 #include "log.h"
 
@@ -86,6 +88,7 @@ up_server *flared_proxy__pick(flared_upstream_rt *up, const flare_sock_addr *cli
 
 void flared_proxy__server_failed(up_server *sv)
 {
+    sv->failures++;
     /* A lone server is never taken out passively (there is nowhere else to go). */
     if (sv->up->server_count == 1) return;
     sv->fails++;
@@ -95,6 +98,7 @@ void flared_proxy__server_failed(up_server *sv)
 
 void flared_proxy__server_ok(up_server *sv)
 {
+    sv->responses++;
     sv->fails = 0;
 }
 
@@ -129,6 +133,7 @@ static void unlink_idle(upconn *uc)
     if (uc->next) uc->next->prev = uc->prev;
     uc->next = uc->prev = NULL;
     uc->in_pool = false;
+    sv->idle_count--;
     sv->up->idle_count--;
     flare_timer_cancel(flare_reactor_timers(uc->px->r), &uc->idle_timer);
 }
@@ -251,6 +256,7 @@ void flared_proxy__conn_put(upconn *uc)
     if (sv->idle) sv->idle->prev = uc;
     sv->idle = uc;
     uc->in_pool = true;
+    sv->idle_count++;
     up->idle_count++;
     flare_reactor_timer_in(uc->px->r, &uc->idle_timer, PROXY_IDLE_MS);
 }
@@ -351,4 +357,30 @@ flared_upstream_rt *flared_proxy_upstream(flared_proxy *px, const flared_upstrea
     for (size_t i = 0; px && i < px->up_count; i++)
         if (px->ups[i].cfg == u) return &px->ups[i];
     return NULL;
+}
+
+int flared_proxy_status_json(const flared_proxy *px, flare_buf *out)
+{
+    json_t *all = json_object();
+    uint64_t now = px ? flared_proxy__now(px) : 0;
+    for (size_t i = 0; all && px && i < px->up_count; i++) {
+        const flared_upstream_rt *up = &px->ups[i];
+        json_t *servers = json_array();
+        for (size_t j = 0; servers && j < up->server_count; j++) {
+            const up_server *sv = &up->servers[j];
+            json_array_append_new(
+                servers, json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I}", "server",
+                                   sv->cfg->address, "up", usable(sv, now), "attempts",
+                                   (json_int_t)sv->attempts, "responses", (json_int_t)sv->responses,
+                                   "failures", (json_int_t)sv->failures, "in_flight",
+                                   (json_int_t)sv->in_flight, "idle", (json_int_t)sv->idle_count));
+        }
+        json_object_set_new(all, up->cfg->name, servers);
+    }
+    char *text = all ? json_dumps(all, JSON_COMPACT) : NULL;
+    json_decref(all);
+    if (!text) return FLARE_ENOMEM;
+    int rc = flare_buf_append_str(out, text);
+    free(text);
+    return rc;
 }

@@ -227,6 +227,7 @@ static void start_attempt(proxy_req *pr)
             return;
         }
         flared_proxy__tried_add(&pr->tried, sv);
+        sv->attempts++;
         upconn *uc = flared_proxy__conn_reuse(sv);
         pr->reused = uc != NULL;
         if (!uc && flared_proxy__conn_open(sv, &uc) < 0) {

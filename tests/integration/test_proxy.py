@@ -191,6 +191,12 @@ class FailureTests(ProxyCase):
         srv = self.proxy([dead_address(), dead_address()])
         resp = self.request(srv, b"GET /api/echo HTTP/1.1\r\nHost: a\r\n\r\n")
         self.assertEqual(resp.status, 502)
+        servers = json.loads(srv.get("/status").body)["upstreams"]["app"]
+        self.assertEqual([(s["up"], s["failures"]) for s in servers], [(False, 1), (False, 1)])
+        resp = self.request(srv, b"GET /api/echo HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertEqual(resp.status, 502)  # both out for fail_timeout: no attempt at all
+        servers = json.loads(srv.get("/status").body)["upstreams"]["app"]
+        self.assertEqual([s["attempts"] for s in servers], [1, 1])
 
     def test_connect_failure_fails_over(self):
         up = self.upstream()
@@ -320,6 +326,10 @@ class KeepAliveTests(ProxyCase):
                 self.assertEqual(resp.status, 200)
         self.assertEqual(len(up.requests), 10)
         self.assertEqual(up.connections, 1)
+        status = json.loads(srv.get("/status").body)
+        self.assertEqual(status["upstreams"], {"app": [{
+            "server": up.address, "up": True, "attempts": 10, "responses": 10, "failures": 0,
+            "in_flight": 0, "idle": 1}]})
 
     def test_keepalive_zero_closes(self):
         up = self.upstream()

@@ -157,6 +157,9 @@ static void test_errors(void **state)
     expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"]}\n"
                         "  app: {servers: [\"127.0.0.1:2\"]}\n",
                  "t.yaml:4:3: upstreams: 'app' is defined twice; first at line 3");
+    expect_error(LISTEN "upstreams:\n  \"a b\": {servers: [\"127.0.0.1:1\"]}\n",
+                 "t.yaml:3:3: upstreams: 'a b' is not a valid name; use letters, digits, '-', "
+                 "'.' and '_' (it is the Host sent upstream)");
     expect_error(LISTEN "upstreams: [a]\n",
                  "t.yaml:2:12: upstreams: expected a mapping of name: settings, got a list");
 }
