@@ -129,9 +129,11 @@ int flare_http_server_route(flare_http_server *srv, const char *host, uint32_t m
 /** Runs the reactor until flare_http_server_stop and the drain complete. */
 int flare_http_server_run(flare_http_server *srv, flare_error *err);
 /**
- * Graceful stop: stops accepting, closes idle keep-alive connections, lets
- * in-flight requests finish (their responses carry Connection: close) and stops
- * the reactor when none remain or after grace_ms, when the rest are closed.
+ * Graceful stop: stops accepting, lets in-flight requests finish (their responses
+ * carry Connection: close), gives idle keep-alive connections a short grace
+ * (1 s, at most keepalive_timeout_ms) in which a request already sent is still
+ * answered with Connection: close, and stops the reactor when no connection
+ * remains or after grace_ms, when the rest are closed.
  */
 void flare_http_server_stop(flare_http_server *srv, uint32_t grace_ms);
 /** Stops accepting new connections without touching open ones. */

@@ -24,7 +24,7 @@ enum { PR_NEED_INPUT, PR_OUTPUT };
 enum { FL_DONE, FL_BLOCKED, FL_ERROR };
 enum { BODY_DONE, BODY_NEED_INPUT, BODY_FAILED };
 /* What the connection's timer measures. */
-enum wait { W_NONE, W_HEAD, W_BODY, W_WRITE, W_KEEPALIVE, W_LINGER };
+enum wait { W_NONE, W_HEAD, W_BODY, W_WRITE, W_KEEPALIVE, W_DRAIN, W_LINGER };
 
 #define SENDFILE_CHUNK (1u << 20)
 #define CONTINUE_LINE  "HTTP/1.1 100 Continue\r\n\r\n"
@@ -187,6 +187,16 @@ static void wait_input(conn *c)
         return;
     }
     release_buffers(c);
+    if (c->srv->stopping) {
+        /* Draining: the client may have sent its next request before it could know.
+         * It gets a short grace to arrive (and is answered with Connection: close);
+         * a connection still silent when the grace ends is closed. */
+        uint32_t grace = cfg->keepalive_timeout_ms < FLARE_HTTP_DRAIN_IDLE_GRACE_MS
+                             ? cfg->keepalive_timeout_ms
+                             : FLARE_HTTP_DRAIN_IDLE_GRACE_MS;
+        if (c->wait != W_DRAIN) arm_at(c, W_DRAIN, now_ms(c) + grace);
+        return;
+    }
     if (c->wait != W_KEEPALIVE) arm_at(c, W_KEEPALIVE, now_ms(c) + cfg->keepalive_timeout_ms);
 }
 
@@ -806,10 +816,6 @@ static void drive(conn *c)
             continue;
         }
         if (pr == PR_OUTPUT) continue;
-        if (c->srv->stopping && idle(c) && c->requests > 0) {
-            flare_http__conn_close(c); /* graceful stop: no new request on this connection */
-            return;
-        }
         if (!c->may_read) {
             wait_input(c);
             return;
@@ -944,10 +950,11 @@ void flare_http__conn_close(conn *c)
 void flare_http__conn_stop(conn *c)
 {
     /* In flight: its response will carry Connection: close (dispatch sees srv->stopping),
-     * and drive closes it when it next goes idle. */
-    /* Idle keep-alive connections close now. A connection that has not sent its first
-     * request yet is served (with Connection: close): its client connected to be
-     * answered, and closing it would lose the request it is sending. The header
-     * timeout and the drain deadline bound how long it may take. */
-    if (idle(c) && c->requests > 0) flare_http__conn_close(c);
+     * then the connection ends with a lingering close. A connection that has not sent
+     * its first request yet is served the same way: its client connected to be
+     * answered. The header timeout and the drain deadline bound how long it may take.
+     * An idle keep-alive connection is not closed at once: a client that got its last
+     * response may already have its next request on the wire, and a close now would
+     * meet it with EOF or a reset. wait_input gives it the drain grace instead. */
+    if (idle(c) && c->requests > 0) wait_input(c);
 }

@@ -51,6 +51,10 @@ typedef struct ptr_pool {
 #define FLARE_HTTP_OUT_POOL       1024
 /* Room for the parsed request at the start of an input block (keeps what follows aligned). */
 #define FLARE_HTTP_BLOCK_REQ_BYTES ((sizeof(flare_http_request) + 15) & ~(size_t)15)
+/* During a graceful stop, how long an idle keep-alive connection waits for a request
+ * its client may already have sent (at most keepalive_timeout_ms). Long enough for a
+ * request in flight on any sane network, short enough not to hold a reload up. */
+#define FLARE_HTTP_DRAIN_IDLE_GRACE_MS 1000u
 /* Upper bound on max_headers: the header array is part of every pooled input block. */
 #define FLARE_HTTP_MAX_HEADERS_LIMIT 1000
 
@@ -103,7 +107,8 @@ int flare_http__error_response(flare_buf *out, int status, const char *http_date
 int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_addr *peer,
                             flare_tls_server_ctx *tls, flare_error *err);
 void flare_http__conn_close(conn *c);
-/* During stop: closes the connection if idle, else marks it to close after its response. */
+/* During stop: an idle keep-alive connection gets the drain grace for one more request;
+ * the others close after their current response. */
 void flare_http__conn_stop(conn *c);
 conn *flare_http__conn_next(const conn *c);
 
