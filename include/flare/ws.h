@@ -133,6 +133,7 @@ typedef enum flare_ws_simd {
     FLARE_WS_SIMD_SCALAR = 0,
     FLARE_WS_SIMD_SSE2,
     FLARE_WS_SIMD_AVX2,
+    FLARE_WS_SIMD_AVX512, /**< AVX512F + AVX512BW */
 } flare_ws_simd;
 
 /**
@@ -148,7 +149,7 @@ unsigned flare_ws_mask_copy(void *dst, const void *src, size_t len, const uint8_
 flare_ws_simd flare_ws_simd_active(void);
 /** Forces a path (tests, benchmarks); FLARE_EUNSUPPORTED if the CPU or build lacks it. */
 int flare_ws_simd_force(flare_ws_simd path);
-/** Name of a path ("scalar", "sse2", "avx2"). */
+/** Name of a path ("scalar", "sse2", "avx2", "avx512"). */
 const char *flare_ws_simd_name(flare_ws_simd path);
 
 /* ------------------------------------------------------------------ UTF-8 */
