@@ -21,11 +21,11 @@
 #define MAX_HOST_NAME  253 /* RFC 1035 §2.3.4, without the trailing dot */
 #define MAX_HOST_LABEL 63
 
-static const char *const route_keys[] = {"path",   "methods",  "headers",   "max_body_bytes",
-                                         "text",   "redirect", "echo",      "static",
-                                         "status", "health",   "websocket", NULL};
+static const char *const route_keys[] = {
+    "path", "methods", "headers", "max_body_bytes", "allow",     "text", "redirect",
+    "echo", "static",  "status",  "health",         "websocket", NULL};
 /* The type keys follow K_FIRST_TYPE in flared_route_type order. */
-enum { K_PATH, K_METHODS, K_HEADERS, K_MAX_BODY, K_FIRST_TYPE, K_ROUTE_KEYS = 11 };
+enum { K_PATH, K_METHODS, K_HEADERS, K_MAX_BODY, K_ALLOW, K_FIRST_TYPE, K_ROUTE_KEYS = 12 };
 
 const char *flared_route_type_name(flared_route_type type)
 {
@@ -378,6 +378,9 @@ static int parse_route(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r,
         if (rc < 0) return rc;
         r->max_body_bytes_set = true;
     }
+    if (v[K_ALLOW] &&
+        (rc = flared_cfg_cidrs(c, v[K_ALLOW], "allow", &r->allow, &r->allow_count)) < 0)
+        return rc;
     return parse_route_type(c, v[K_FIRST_TYPE + r->type], r);
 }
 

@@ -61,20 +61,19 @@ static int handle_status(const flare_request *req, flare_response *resp, void *d
     const flare_http_server_stats *s = flare_http_server_get_stats(ctx->state->server);
     (void)req;
     char json[768];
-    int n = snprintf(json, sizeof json,
-                     "{\"worker\":%u,\"pid\":%d,\"draining\":%s,\"connections\":{\"active\":%llu,"
-                     "\"accepted\":%llu,\"rejected\":%llu},\"requests\":%llu,"
-                     "\"responses\":{\"1xx\":%llu,\"2xx\":%llu,\"3xx\":%llu,\"4xx\":%llu,"
-                     "\"5xx\":%llu},\"bytes_in\":%llu,\"bytes_out\":%llu}\n",
-                     ctx->state->worker_id, (int)getpid(), ctx->state->draining ? "true" : "false",
-                     (unsigned long long)s->active, (unsigned long long)s->accepted,
-                     (unsigned long long)s->rejected, (unsigned long long)s->requests,
-                     (unsigned long long)s->responses_by_class[1],
-                     (unsigned long long)s->responses_by_class[2],
-                     (unsigned long long)s->responses_by_class[3],
-                     (unsigned long long)s->responses_by_class[4],
-                     (unsigned long long)s->responses_by_class[5],
-                     (unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out);
+    int n = snprintf(
+        json, sizeof json,
+        "{\"worker\":%u,\"pid\":%d,\"draining\":%s,\"connections\":{\"active\":%llu,"
+        "\"accepted\":%llu,\"rejected\":%llu},\"requests\":%llu,"
+        "\"responses\":{\"1xx\":%llu,\"2xx\":%llu,\"3xx\":%llu,\"4xx\":%llu,"
+        "\"5xx\":%llu},\"bytes_in\":%llu,\"bytes_out\":%llu}\n",
+        ctx->state->worker_id, (int)getpid(), ctx->state->draining ? "true" : "false",
+        (unsigned long long)s->active, (unsigned long long)s->accepted,
+        (unsigned long long)s->rejected, (unsigned long long)s->requests,
+        (unsigned long long)s->responses_by_class[1], (unsigned long long)s->responses_by_class[2],
+        (unsigned long long)s->responses_by_class[3], (unsigned long long)s->responses_by_class[4],
+        (unsigned long long)s->responses_by_class[5], (unsigned long long)s->bytes_in,
+        (unsigned long long)s->bytes_out);
     add_route_headers(resp, ctx->route);
     flare_response_header(resp, "Cache-Control", "no-store");
     return flare_response_text(resp, 200, "application/json", json, (size_t)n);
@@ -85,9 +84,12 @@ static uint32_t default_methods(flared_route_type type)
 {
     switch (type) {
     case FLARED_ROUTE_REDIRECT:
-    case FLARED_ROUTE_ECHO: return FLARE_M_ANY;
-    case FLARED_ROUTE_WEBSOCKET: return FLARE_M_GET; /* RFC 6455 §4.1: the handshake is a GET */
-    default: return FLARE_M_GET | FLARE_M_HEAD;
+    case FLARED_ROUTE_ECHO:
+        return FLARE_M_ANY;
+    case FLARED_ROUTE_WEBSOCKET:
+        return FLARE_M_GET; /* RFC 6455 §4.1: the handshake is a GET */
+    default:
+        return FLARE_M_GET | FLARE_M_HEAD;
     }
 }
 
@@ -105,13 +107,20 @@ static uint32_t methods_of(const flared_route *rt)
 static flare_http_handler handler_of(flared_route_type type)
 {
     switch (type) {
-    case FLARED_ROUTE_TEXT: return handle_text;
-    case FLARED_ROUTE_REDIRECT: return handle_redirect;
-    case FLARED_ROUTE_ECHO: return flared_handle_echo;
-    case FLARED_ROUTE_STATIC: return flared_handle_static;
-    case FLARED_ROUTE_STATUS: return handle_status;
-    case FLARED_ROUTE_HEALTH: return handle_health;
-    case FLARED_ROUTE_WEBSOCKET: return flared_handle_websocket;
+    case FLARED_ROUTE_TEXT:
+        return handle_text;
+    case FLARED_ROUTE_REDIRECT:
+        return handle_redirect;
+    case FLARED_ROUTE_ECHO:
+        return flared_handle_echo;
+    case FLARED_ROUTE_STATIC:
+        return flared_handle_static;
+    case FLARED_ROUTE_STATUS:
+        return handle_status;
+    case FLARED_ROUTE_HEALTH:
+        return handle_health;
+    case FLARED_ROUTE_WEBSOCKET:
+        return flared_handle_websocket;
     }
     return NULL;
 }
@@ -131,9 +140,22 @@ static bool misdirected(const flare_request *req)
     return flare_tls_server_ctx_select(tls->server, req->host, req->host_len) != presented;
 }
 
+/* `allow`: the effective client (after PROXY and trusted X-Forwarded-For) must be listed. */
+static bool allowed(const flared_route *rt, const flare_request *req)
+{
+    if (!rt->allow_count) return true;
+    for (size_t i = 0; i < rt->allow_count; i++)
+        if (flare_cidr_contains(&rt->allow[i], &req->peer->ip)) return true;
+    return false;
+}
+
 static int handle_route(const flare_request *req, flare_response *resp, void *data)
 {
     const flared_route_ctx *ctx = data;
+    if (!allowed(ctx->route, req)) {
+        static const char body[] = "forbidden: your address may not use this route\n";
+        return flare_response_text(resp, 403, "text/plain; charset=utf-8", body, sizeof body - 1);
+    }
     if (misdirected(req)) {
         static const char body[] = "misdirected request: this connection's certificate does not "
                                    "serve that host; connect again for it\n";

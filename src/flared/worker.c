@@ -30,8 +30,8 @@ typedef struct worker {
     const flared_tickets *tickets; /* the master's shared ticket keys */
     uint64_t ticket_generation;    /* the generation installed; 0 = none yet */
     flare_timer ticket_timer;
-    bool http_drained;        /* the HTTP server has no connection left */
-    uint64_t drain_deadline;  /* monotonic ms: WebSocket connections are cut after it */
+    bool http_drained;          /* the HTTP server has no connection left */
+    uint64_t drain_deadline;    /* monotonic ms: WebSocket connections are cut after it */
     flare_timer ws_drain_timer; /* re-checks the WebSocket close handshakes while draining */
 } worker;
 
@@ -124,6 +124,9 @@ static void server_config_from(const flared_config *cfg, flare_http_server_confi
     out->write_timeout_ms = (uint32_t)cfg->timeouts.write_ms;
     out->keepalive_timeout_ms = (uint32_t)cfg->timeouts.keepalive_ms;
     out->linger_timeout_ms = (uint32_t)cfg->timeouts.linger_ms;
+    out->max_connections_per_ip = (size_t)cfg->limits.max_connections_per_ip;
+    out->trusted_proxies = cfg->trusted_proxies; /* the config outlives the server */
+    out->trusted_proxy_count = cfg->trusted_proxy_count;
 }
 
 /* Warnings of the tls layer (say, an expired certificate) go to the error log. */
@@ -212,13 +215,9 @@ static int add_listeners(worker *w, const int *fds, const size_t *listeners, siz
         size_t li = listeners[i];
         if (li >= w->cfg->listener_count)
             return flare_error_set(err, FLARE_EINVAL, 0, "socket %d: no listener %zu", fds[i], li);
-        if (!w->cfg->listeners[li].tls) {
-            if (flare_http_server_add_listener(w->server, fds[i], err) < 0) return err->code;
-            continue;
-        }
-        flare_tls_server_ctx *ctx = NULL;
-        if (tls_ctx_of(w, li, &ctx, err) < 0 ||
-            flare_http_server_add_listener_tls(w->server, fds[i], ctx, err) < 0)
+        flare_http_listener_options opts = {.proxy_protocol = w->cfg->listeners[li].proxy_protocol};
+        if (w->cfg->listeners[li].tls && tls_ctx_of(w, li, &opts.tls, err) < 0) return err->code;
+        if (flare_http_server_add_listener_opts(w->server, fds[i], &opts, err) < 0)
             return err->code;
         tickets |= uses_tickets(w, li);
     }

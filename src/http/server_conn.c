@@ -12,6 +12,8 @@
 #include "server_internal.h"
 
 #include <errno.h>
+
+#include "flare/proxy_protocol.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum phase { PH_TLS, PH_HEAD, PH_BODY, PH_LINGER };
+enum phase { PH_PROXY, PH_TLS, PH_HEAD, PH_BODY, PH_LINGER };
 enum { PR_NEED_INPUT, PR_OUTPUT };
 enum { FL_DONE, FL_BLOCKED, FL_ERROR };
 enum { BODY_DONE, BODY_NEED_INPUT, BODY_FAILED };
@@ -46,9 +48,10 @@ struct conn {
     bool closing;      /* close once the output is written */
     bool body_spilled; /* the body is collected in `body`, not in the input block */
     bool chunked;
-    bool progress; /* bytes moved since the idle timer was last armed */
-    uint8_t wait;  /* enum wait */
-    flare_sock_addr peer;
+    bool progress;        /* bytes moved since the idle timer was last armed */
+    bool ip_counted;      /* counted in the server's per-address table */
+    uint8_t wait;         /* enum wait */
+    flare_sock_addr peer; /* the client: from the PROXY header when the listener has one */
     flare_timer timer;
     uint64_t head_deadline_ms; /* when the current head must be complete; 0: not started */
     char *block;               /* pooled: header array, then input bytes */
@@ -455,11 +458,15 @@ static void dispatch(conn *c)
     flare_response *resp = &srv->resp;
     const route *rt = conn_route(c);
     flare_http__response_reset(resp);
+    flare_sock_addr client = c->peer;
+    if (srv->cfg.trusted_proxy_count)
+        flare_http_client_addr(c->req, &c->peer, srv->cfg.trusted_proxies,
+                               srv->cfg.trusted_proxy_count, &client);
     flare_request view = {.head = c->req,
                           .method = (flare_http_method)c->req->method_id,
                           .body = c->body_ptr ? c->body_ptr : "",
                           .body_len = c->body_len,
-                          .peer = &c->peer,
+                          .peer = &client,
                           .connection_requests = c->requests,
                           .tls = c->tls};
     split_target(c->req, &view);
@@ -763,6 +770,62 @@ static void refuse_plain_http(conn *c)
     (void)n;
 }
 
+/*
+ * Reads the PROXY header. It is peeked, not read, until complete, and then only its
+ * own bytes are taken: what follows is the client's (a TLS ClientHello, say), which
+ * must stay in the socket for whoever reads next. Anything wrong closes silently:
+ * the peer is a load balancer, not a client that could read an HTTP answer.
+ */
+static bool read_proxy_header(conn *c)
+{
+    flare_http_server *srv = c->srv;
+    if (!take_block(c)) {
+        flare_http__conn_close(c);
+        return false;
+    }
+    ssize_t n;
+    do
+        n = recv(c->fd, c->in, c->in_cap, MSG_PEEK);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN) {
+        c->may_read = false;
+        wait_input(c); /* the header deadline bounds the PROXY header too */
+        return false;
+    }
+    flare_proxy_header ph;
+    ssize_t len = n > 0 ? flare_proxy_parse(c->in, (size_t)n, &ph) : FLARE_EPARSE;
+    if (len == FLARE_EINCOMPLETE && (size_t)n < c->in_cap && !c->saw_hup) {
+        c->may_read = false; /* everything there was peeked; the next bytes bring an edge */
+        wait_input(c);
+        return false;
+    }
+    if (len < 0) {
+        flare_http__conn_close(c);
+        return false;
+    }
+    /* The whole header is queued, so this read takes exactly it. */
+    ssize_t got;
+    do
+        got = recv(c->fd, c->in, (size_t)len, 0);
+    while (got < 0 && errno == EINTR);
+    if (got != len) {
+        flare_http__conn_close(c);
+        return false;
+    }
+    srv->stats.bytes_in += (uint64_t)len;
+    if (ph.has_addresses) c->peer = ph.src;
+    if (!flare_http__ipcount_acquire(srv, &c->peer)) {
+        srv->stats.rejected++;
+        flare_http__send_busy(c->fd);
+        flare_http__conn_close(c);
+        return false;
+    }
+    c->ip_counted = true;
+    c->phase = c->tls ? PH_TLS : PH_HEAD;
+    c->may_read = true;
+    return true;
+}
+
 /* Advances the TLS handshake; true when HTTP may start. */
 static bool handshake(conn *c)
 {
@@ -788,6 +851,7 @@ static bool handshake(conn *c)
 static void drive(conn *c)
 {
     for (;;) {
+        if (c->phase == PH_PROXY && !read_proxy_header(c)) return;
         if (c->phase == PH_TLS && !handshake(c)) return;
         if (c->phase == PH_LINGER) {
             linger(c);
@@ -863,14 +927,16 @@ static void on_event(flare_reactor *r, int fd, uint32_t events, void *data)
 /* --------------------------------------------------------- lifecycle */
 
 int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_addr *peer,
-                            flare_tls_server_ctx *tls, flare_error *err)
+                            const flare_http_listener_options *opts, bool counted, flare_error *err)
 {
+    flare_tls_server_ctx *tls = opts->tls;
     conn *c = srv->free_conns;
     if (c)
         srv->free_conns = c->next;
     else
         c = malloc(sizeof *c);
     if (!c) {
+        if (counted) flare_http__ipcount_release(srv, peer);
         close(fd);
         return flare_error_set(err, FLARE_ENOMEM, 0, "http server: out of memory (fd %d)", fd);
     }
@@ -886,6 +952,7 @@ int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_add
         c->tls = malloc(sizeof *c->tls);
         if (!c->tls || flare_tls_conn_init_server(c->tls, tls, fd, err) < 0) {
             free(c->tls);
+            if (counted) flare_http__ipcount_release(srv, peer);
             close(fd);
             c->next = srv->free_conns;
             srv->free_conns = c;
@@ -893,12 +960,15 @@ int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_add
         }
         c->phase = PH_TLS;
     }
+    c->ip_counted = counted;
+    if (opts->proxy_protocol) c->phase = PH_PROXY;
     int rc = flare_reactor_add(srv->reactor, fd, FLARE_EV_READ | FLARE_EV_WRITE, on_event, c, err);
     if (rc < 0) {
         if (c->tls) {
             flare_tls_conn_free(c->tls);
             free(c->tls);
         }
+        if (counted) flare_http__ipcount_release(srv, peer);
         close(fd);
         c->next = srv->free_conns;
         srv->free_conns = c;
@@ -924,6 +994,7 @@ static void retire(conn *c, bool keep_fd)
         close(c->fd);
     }
     if (c->file_fd >= 0) close(c->file_fd);
+    if (c->ip_counted) flare_http__ipcount_release(srv, &c->peer);
     if (c->tls) {
         flare_tls_conn_free(c->tls);
         free(c->tls);

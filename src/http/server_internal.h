@@ -39,6 +39,7 @@ struct flare_response {
 };
 
 typedef struct conn conn;
+typedef struct ip_slot ip_slot;
 
 /* A stack of idle allocations of one size, so a busy server stops calling malloc. */
 typedef struct ptr_pool {
@@ -63,7 +64,7 @@ struct flare_http_server {
     flare_http_server_config cfg;
     flare_http_limits limits;
     int *listeners;
-    flare_tls_server_ctx **listener_tls; /* parallel to listeners: NULL for clear text */
+    flare_http_listener_options *listener_opts; /* parallel to listeners */
     size_t listener_count;
     bool accepting;
     bool stopping;
@@ -83,6 +84,8 @@ struct flare_http_server {
     flare_timer drain_deadline;
     void (*on_drained)(void *);
     void *on_drained_data;
+    ip_slot *ip_slots; /* max_connections_per_ip: open connections by client address */
+    size_t ip_mask;
 };
 
 /* router.c */
@@ -103,9 +106,11 @@ int flare_http__error_response(flare_buf *out, int status, const char *http_date
                                const char *server_name, const char *allow);
 
 /* server_conn.c */
-/* Registers a connected non-blocking socket; on failure it is closed. */
+/* Registers a connected non-blocking socket; on failure it is closed. When the peer's
+ * address is final (no PROXY header to read), `counted` says it was counted already. */
 int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_addr *peer,
-                            flare_tls_server_ctx *tls, flare_error *err);
+                            const flare_http_listener_options *opts, bool counted,
+                            flare_error *err);
 void flare_http__conn_close(conn *c);
 /* During stop: an idle keep-alive connection gets the drain grace for one more request;
  * the others close after their current response. */
@@ -117,5 +122,14 @@ void flare_http__server_conn_closed(flare_http_server *srv);
 size_t flare_http__block_bytes(const flare_http_server *srv);
 char *flare_http__block_get(flare_http_server *srv);
 void flare_http__pool_put(ptr_pool *pool, void *p);
+/* Sends the short 503 of a server over its limits (if it fits without blocking). */
+void flare_http__send_busy(int fd);
+
+/* server_ipcount.c: nothing is counted unless max_connections_per_ip is set. */
+int flare_http__ipcount_init(flare_http_server *srv);
+void flare_http__ipcount_free(flare_http_server *srv);
+/* Counts one more connection of peer; false (nothing counted) when it is at the limit. */
+bool flare_http__ipcount_acquire(flare_http_server *srv, const flare_sock_addr *peer);
+void flare_http__ipcount_release(flare_http_server *srv, const flare_sock_addr *peer);
 
 #endif
