@@ -110,7 +110,10 @@ static ALWAYS_INLINE void set_field(const char *buf, size_t pos, size_t colon, s
 {
     size_t v = colon + 1, e = cr;
     if (buf[v] == ' ') v++;
-    if (__builtin_expect(is_ows(buf[v]) || is_ows(buf[e - 1]), 0)) {
+    /* Value bytes are HTAB, SP or above SP, and the one that may stand at either
+     * end when the value is empty (CR, ':') is no OWS: a byte up to SP at
+     * either end is rare and sends the line to the exact trim. */
+    if (__builtin_expect((unsigned char)buf[v] <= ' ' || (unsigned char)buf[e - 1] <= ' ', 0)) {
         while (is_ows(buf[v]))
             v++;
         while (e > v && is_ows(buf[e - 1]))

@@ -536,8 +536,11 @@ done:
     return (ssize_t)pos;
 }
 
-static ssize_t parse_scalar(const char *buf, size_t len, size_t last_len,
-                            const flare_http_limits *limits, flare_http_request *req, int *status)
+/* Not inlined: the dispatcher below then keeps no frame of its own and only
+ * jumps to the path (inlined, the scalar pass made every path pay its prologue). */
+__attribute__((noinline)) static ssize_t parse_scalar(const char *buf, size_t len, size_t last_len,
+                                                      const flare_http_limits *limits,
+                                                      flare_http_request *req, int *status)
 {
     return parse_on_path(FLARE_SIMD_SCALAR, buf, len, last_len, limits, req, status);
 }
@@ -562,7 +565,7 @@ ssize_t flare_http_parse_request(const char *buf, size_t len, size_t last_len,
                                  const flare_http_limits *limits, flare_http_request *req,
                                  int *status)
 {
-    switch (flare_http_simd_active()) {
+    switch (flare_http__path()) {
 #ifdef FLARE_HTTP_X86_SIMD
     case FLARE_SIMD_AVX2:
         return parse_avx2(buf, len, last_len, limits, req, status);
