@@ -302,6 +302,9 @@ class FloodTests(ft.ServerTestCase):
     def test_resets_mid_request_and_mid_response(self):
         srv = self.start_server(big_file=True)
         worker = ft.wait_for(lambda: srv.workers(), 3)[0]
+        # The worker's descriptors are all open once it has answered (it may still be
+        # opening its reactor and root directory when its pid appears).
+        self.assertEqual(srv.get("/plaintext").status, 200)
         fds = open_fds(worker)
         for i in range(30):
             s = srv.connect()
