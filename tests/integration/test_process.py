@@ -14,6 +14,7 @@ import resource
 import shutil
 import signal
 import socket
+import tempfile
 import threading
 import time
 
@@ -53,7 +54,8 @@ class ProcessTests(ft.ServerTestCase):
         os.mkdir(os.path.join(srv.dir, "run"))
         srv.start()
         path = os.path.join(srv.dir, "run", "flared.pid")
-        self.assertEqual(read_pid(path), srv.pid)
+        # The port accepts as soon as it is bound; the pid file follows right after.
+        self.assertTrue(ft.wait_for(lambda: read_pid(path) == srv.pid, 5), srv.log())
         self.assertEqual(os.listdir(os.path.join(srv.dir, "run")), ["flared.pid"])
         self.assertStopsCleanly(srv)
         self.assertFalse(os.path.exists(path))
@@ -195,10 +197,10 @@ class Loop:
 
 
 class UpgradeTests(ft.ServerTestCase):
-    def start_from_copy(self, workers=2):
+    def start_from_copy(self, workers=2, env=None):
         if not FLARED_NEXT or not os.access(FLARED_NEXT, os.X_OK):
             self.fail(f"$FLARED_NEXT does not name the test build flared-next: {FLARED_NEXT!r}")
-        srv = ft.Server(workers=workers, extra="pid_file: flared.pid\n")
+        srv = ft.Server(workers=workers, extra="pid_file: flared.pid\n", env=env)
         self.addCleanup(srv.cleanup)
         self.exe = os.path.join(srv.dir, "bin", "flared")
         os.mkdir(os.path.dirname(self.exe))
@@ -247,6 +249,32 @@ class UpgradeTests(ft.ServerTestCase):
         os.kill(new_pid, signal.SIGTERM)
         self.assertTrue(ft.wait_for(lambda: not ft.alive(new_pid), 15), srv.log())
         self.assertFalse(os.path.exists(self.pid_file))
+
+    def test_upgrade_announces_mainpid(self):
+        d = self.enterContext(tempfile.TemporaryDirectory(prefix="flared-notify-"))
+        path = os.path.join(d, "notify.sock")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(sock.close)
+        sock.bind(path)
+        sock.settimeout(10)
+        srv = self.start_from_copy(workers=1, env={"NOTIFY_SOCKET": path})
+        self.assertEqual(sock.recv(4096), b"READY=1")
+        self.replace_binary(FLARED_NEXT)
+        srv.signal(signal.SIGUSR2)
+        msg = sock.recv(4096).decode()
+        self.assertEqual(srv.wait(15), 0, srv.log())
+        new_pid = read_pid(self.pid_file)
+        self.addCleanup(self.kill_pid, new_pid)
+        self.assertEqual(msg, f"MAINPID={new_pid}\nREADY=1")
+        # The old master leaves without STOPPING=1: the service goes on.
+        sock.settimeout(0.5)
+        with self.assertRaises(socket.timeout):
+            extra = sock.recv(4096)
+            self.fail(f"unexpected notification {extra!r}")
+        os.kill(new_pid, signal.SIGTERM)
+        sock.settimeout(5)
+        self.assertEqual(sock.recv(4096), b"STOPPING=1")
+        self.assertTrue(ft.wait_for(lambda: not ft.alive(new_pid), 15), srv.log())
 
     def test_failed_upgrade_keeps_serving(self):
         srv = self.start_from_copy(workers=1)
