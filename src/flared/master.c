@@ -627,14 +627,16 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
     /* Keys first: a bound port accepts at once, so forking should follow binding closely. */
     if (start_tickets(&m) < 0) return 1;
     if (!flared_can_drop_privileges(cfg)) return 1;
+    /* The pid file comes first: once a port accepts, the pid file names its master. */
+    if (m.pid_file && flared_pid_file_write(m.pid_file, getpid()) < 0) return 1;
     inherit_sockets(&m);
     if (bind_all(&m, cfg, &err) < 0) {
         flared_log(FLARED_LOG_ERROR, "%s", err.message);
+        flared_pid_file_remove(m.pid_file, getpid());
         return 1;
     }
     close_unwanted(&m); /* inherited sockets the config no longer names */
     flared_raise_nofile(files_needed(&m));
-    if (m.pid_file && flared_pid_file_write(m.pid_file, getpid()) < 0) return 1;
     if (set_slots(&m, cfg->workers) < 0) return 1;
     for (unsigned s = 0; s < m.slots; s++)
         spawn(&m, s);
