@@ -93,6 +93,7 @@ typedef struct master {
     pid_t upgrade_pid;     /* the new master while it starts; 0: no upgrade running */
     int upgrade_fd;        /* read end of its readiness pipe, or -1 */
     bool handed_over;      /* the new master serves: this one drains and exits */
+    int ready_fd;          /* as an upgraded master: the pipe to report "R" on; -1 otherwise */
 } master;
 
 static int bind_unix(const char *path, int backlog, flare_error *err)
@@ -239,6 +240,7 @@ static void spawn(master *m, unsigned slot)
             if (!mine) close(m->socks[i].fd);
         }
         close(m->signal_fd);
+        if (m->ready_fd >= 0) close(m->ready_fd); /* its EOF must mean this master is gone */
         _exit(flared_worker_run(m->cfg, slot, fds, listeners, n, m->tickets));
     }
     m->workers[m->worker_count++] = (worker_proc){
@@ -460,19 +462,34 @@ static void inherit_sockets(master *m)
     free(list);
 }
 
-/* The new master reports that it serves: it takes over as the service's main process. */
-static void report_upgraded(void)
+/* An upgraded master takes the readiness pipe out of the environment, so that neither
+ * its workers nor a later upgrade inherit it. */
+static void take_ready_fd(master *m)
 {
     const char *env = getenv(FLARED_UPGRADE_FD_ENV);
+    m->ready_fd = -1;
     if (!env) return;
-    int fd = atoi(env);
+    char *end;
+    long fd = strtol(env, &end, 10);
     unsetenv(FLARED_UPGRADE_FD_ENV);
+    if (*end || fd < 0 || fd > INT_MAX || fcntl((int)fd, F_SETFD, FD_CLOEXEC) < 0) {
+        flared_log(FLARED_LOG_WARN, "%s: not a descriptor; not reporting readiness",
+                   FLARED_UPGRADE_FD_ENV);
+        return;
+    }
+    m->ready_fd = (int)fd;
+}
+
+/* The new master reports that it serves: it takes over as the service's main process. */
+static void report_upgraded(master *m)
+{
     char notice[64];
     snprintf(notice, sizeof notice, "MAINPID=%d\nREADY=1", (int)getpid());
     flared_notify(notice);
-    ssize_t n = write(fd, "R", 1);
+    ssize_t n = write(m->ready_fd, "R", 1);
     (void)n;
-    close(fd);
+    close(m->ready_fd);
+    m->ready_fd = -1;
     flared_log(FLARED_LOG_INFO, "binary upgrade: took over from pid %d", (int)getppid());
 }
 
@@ -611,6 +628,7 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
     m.exe = exe;
     m.pid_file = cfg->pid_file; /* fixed at start: a reload does not move it */
     m.upgrade_fd = -1;
+    m.ready_fd = -1;
     flare_error err;
     sigset_t set;
     sigemptyset(&set);
@@ -630,6 +648,7 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
     /* The pid file comes first: once a port accepts, the pid file names its master. */
     if (m.pid_file && flared_pid_file_write(m.pid_file, getpid()) < 0) return 1;
     inherit_sockets(&m);
+    take_ready_fd(&m);
     if (bind_all(&m, cfg, &err) < 0) {
         flared_log(FLARED_LOG_ERROR, "%s", err.message);
         flared_pid_file_remove(m.pid_file, getpid());
@@ -643,8 +662,8 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
     for (size_t i = 0; i < cfg->listener_count; i++)
         flared_log(FLARED_LOG_INFO, "listening on %s", cfg->listeners[i].address);
     flared_log(FLARED_LOG_INFO, "started %u workers", m.slots);
-    if (getenv(FLARED_UPGRADE_FD_ENV))
-        report_upgraded();
+    if (m.ready_fd >= 0)
+        report_upgraded(&m);
     else
         flared_notify("READY=1");
 
