@@ -219,6 +219,12 @@ def main():
         b" status: 599}, headers: {\"Bad Name\": \"v\\r\\n\"}}\n",
         b"%YAML 1.1\n---\n!!map {? listeners : [{address: \"127.0.0.1:1\"}]}\n",
         b"\t\x00\xff",
+        b"trusted_proxies: [10.0.0.0/8, '::1', 'fd00::/8']\nuser: root\ngroup: root\n"
+        b"pid_file: run/f.pid\nlimits: {max_connections_per_ip: 5}\n"
+        b"listeners: [{address: 127.0.0.1:1, proxy_protocol: true}]\n"
+        b"routes:\n  - {path: /s, status: {}, allow: [127.0.0.0/8, '::1/128']}\n",
+        b"trusted_proxies: [10.0.0.0/33]\n" + config_base,
+        b"user: no-such-user\n" + config_base,
     ])
     # ws_frame: a frame (header, then payload).
     write("ws_frame", [

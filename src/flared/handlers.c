@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "handlers_internal.h"
+#include "version.h"
 #include "websocket.h"
 
 static void add_route_headers(flare_response *resp, const flared_route *rt)
@@ -63,7 +64,8 @@ static int handle_status(const flare_request *req, flare_response *resp, void *d
     char json[768];
     int n = snprintf(
         json, sizeof json,
-        "{\"worker\":%u,\"pid\":%d,\"draining\":%s,\"connections\":{\"active\":%llu,"
+        "{\"version\":\"" FLARED_VERSION
+        "\",\"worker\":%u,\"pid\":%d,\"draining\":%s,\"connections\":{\"active\":%llu,"
         "\"accepted\":%llu,\"rejected\":%llu},\"requests\":%llu,"
         "\"responses\":{\"1xx\":%llu,\"2xx\":%llu,\"3xx\":%llu,\"4xx\":%llu,"
         "\"5xx\":%llu},\"bytes_in\":%llu,\"bytes_out\":%llu}\n",

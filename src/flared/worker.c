@@ -18,6 +18,7 @@
 
 #include "handlers.h"
 #include "log.h"
+#include "process.h"
 #include "websocket.h"
 
 typedef struct worker {
@@ -266,6 +267,11 @@ int flared_worker_run(const flared_config *cfg, unsigned worker_id, const int *f
     w.state.server = w.server;
     if (flared_handlers_install(w.server, cfg, &w.state, &routes, &err) < 0) goto fail;
     if (add_listeners(&w, fds, listeners, fd_count, &err) < 0) goto fail;
+    /* Certificates, keys and static roots are open: now the worker may stop being root. */
+    if (flared_drop_privileges(cfg) < 0) {
+        flare_error_set(&err, FLARE_ESYS, 0, "exiting: it would serve with too many privileges");
+        goto fail;
+    }
     w.signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (w.signal_fd < 0 ||
         flare_reactor_add(w.reactor, w.signal_fd, FLARE_EV_READ, on_signal, &w, &err) < 0)

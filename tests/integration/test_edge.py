@@ -251,6 +251,7 @@ class TlsProxyTests(ft.ServerTestCase):
         srv = EdgeServer(config=config)
         self.addCleanup(srv.cleanup)
         srv.start()
+        self.assertTrue(ft.wait_for(lambda: EdgeTests.raw_ok(srv.proxy_port), 5))
         ctx = ssl.create_default_context(cafile=cert)
         raw = socket.create_connection(("127.0.0.1", srv.proxy_port), timeout=5)
         raw.sendall(b"PROXY TCP4 198.51.100.50 127.0.0.1 1 443\r\n")
