@@ -135,19 +135,3 @@ unsigned flare_http__connection_options(const char *v, size_t n)
     }
     return opts;
 }
-
-int flare_http__framing_take(flare_http__framing *fr, const flare_http_header *h)
-{
-    switch ((flare_http_hdr)h->id) {
-    case FLARE_HDR_CONTENT_LENGTH:
-        return flare_http__merge_content_length(h->value, h->value_len, &fr->content_length);
-    case FLARE_HDR_TRANSFER_ENCODING:
-        flare_http__te_add(&fr->te, h->value, h->value_len);
-        return 0;
-    case FLARE_HDR_CONNECTION:
-        fr->conn |= flare_http__connection_options(h->value, h->value_len);
-        return 0;
-    default:
-        return 0;
-    }
-}

@@ -128,6 +128,60 @@ static ALWAYS_INLINE bool plain_host(const char *s, size_t n)
     return i == n;
 }
 
+#ifdef FLARE_HTTP_X86_SIMD
+/* The common host bytes (see skip_common_host) and the digits among the 16 bytes
+ * at s, as bit masks, with SSE2 (the x86-64 baseline): signed range compares,
+ * where bytes >= 0x80 are negative and fall outside every range. */
+static ALWAYS_INLINE void host_block(const char *s, uint32_t *common, uint32_t *digit)
+{
+    __m128i b = _mm_loadu_si128((const __m128i *)(const void *)s);
+#define IN_RANGE(lo, hi)                                                                           \
+    _mm_and_si128(_mm_cmpgt_epi8(b, _mm_set1_epi8((char)((lo)-1))),                                \
+                  _mm_cmpgt_epi8(_mm_set1_epi8((char)((hi) + 1)), b))
+    __m128i d = IN_RANGE('0', '9');
+    __m128i c = _mm_or_si128(_mm_or_si128(IN_RANGE('a', 'z'), d), IN_RANGE('-', '.'));
+#undef IN_RANGE
+    *common = (uint32_t)_mm_movemask_epi8(c);
+    *digit = (uint32_t)_mm_movemask_epi8(d);
+}
+
+/* plain_host for n <= 32 with 16 (n <= 16) or 32 readable bytes at s, in one or two
+ * blocks: the common bytes, then at most one ':' followed by digits only. */
+static ALWAYS_INLINE bool plain_host_blocks(const char *s, size_t n)
+{
+    uint32_t common, digit;
+    host_block(s, &common, &digit);
+    if (n > 16) {
+        uint32_t c1, d1;
+        host_block(s + 16, &c1, &d1);
+        common |= c1 << 16;
+        digit |= d1 << 16;
+    }
+    uint32_t want = n == 32 ? UINT32_MAX : (1u << n) - 1;
+    uint32_t other = ~common & want;
+    if (!other) return true;
+    unsigned i = (unsigned)__builtin_ctz(other);
+    if (s[i] != ':') return false;
+    uint32_t port = want & ~(uint32_t)((2ull << i) - 1);
+    return (digit & port) == port;
+}
+#endif
+
+/* plain_host on a SIMD path: in blocks when the value is short enough and the
+ * blocks lie within the buffer (before `limit`). Longer ones are left to the
+ * exact check, out of the field loop, which they are rare enough to afford. */
+static ALWAYS_INLINE bool plain_host_on(int path, const char *s, size_t n, const char *limit)
+{
+#ifdef FLARE_HTTP_X86_SIMD
+    if (path != FLARE_SIMD_SCALAR) {
+        size_t room = (size_t)(limit - s);
+        return n <= 32 && room >= (n > 16 ? 32 : 16) && plain_host_blocks(s, n);
+    }
+#endif
+    (void)limit;
+    return plain_host(s, n);
+}
+
 /* absolute-form (RFC 9112 §3.2.2): scheme "://" authority [ path ] [ "?" query ],
  * scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC 3986 §3.1). The
  * authority must not be empty (RFC 9110 §4.2.1 for http and https). */
@@ -280,10 +334,11 @@ static int take_field(request_fields *f, const flare_http_header *h, size_t inde
 
 /* take_field with the usual Host and Connection values handled inline, so that
  * the field loop calls out only for the rest. */
-static ALWAYS_INLINE int take_framing_field(request_fields *f, const flare_http_header *h,
-                                            size_t index)
+static ALWAYS_INLINE int take_framing_field(int path, request_fields *f, const flare_http_header *h,
+                                            size_t index, const char *limit)
 {
-    if (h->id == FLARE_HDR_HOST && f->host_index < 0 && plain_host(h->value, h->value_len)) {
+    if (h->id == FLARE_HDR_HOST && f->host_index < 0 &&
+        plain_host_on(path, h->value, h->value_len, limit)) {
         f->host_index = (int)index;
         return 0;
     }
@@ -519,7 +574,7 @@ static ALWAYS_INLINE ssize_t parse_on_path(int path, const char *buf, size_t len
         if (id == FLARE_HDR_OTHER) continue;
         if (req->known_index[id] < 0) req->known_index[id] = (int16_t)count;
         if (id <= FLARE_HDR_EXPECT) {
-            code = take_framing_field(&f, h, count);
+            code = take_framing_field(path, &f, h, count, buf + window);
             if (code) goto bad;
         }
         continue;
