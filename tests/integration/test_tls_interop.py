@@ -12,6 +12,8 @@ openssl s_client and Python ssl:
   a verified GET, hostname mismatch, untrusted CA and an expired certificate (exit
   3 with the typed error's message), and SNI sent for names but not IP literals
   (s_server -tlsextdebug lists the client's extensions).
+- libflare's WebSocket client (flare_ws_connect, through tests/integration/ws_probe.c)
+  against flared's wss:// listener, with and without permessage-deflate.
 Certificates come from test_tls.make_certs (made at run time; no key committed).
 """
 import os
@@ -33,6 +35,7 @@ GNUTLS_CLI = shutil.which("gnutls-cli")
 CERTTOOL = shutil.which("certtool")
 SSLSCAN = shutil.which("sslscan")
 FLARE = os.environ.get("FLARE", "")
+WS_PROBE = os.environ.get("WS_PROBE", "")
 EXPIRED = ""  # made by setUpModule: a certificate for localhost whose notAfter has passed
 
 
@@ -424,6 +427,43 @@ class ClientTests(unittest.TestCase):
         groups = 'TLS client extension "supported_groups"'
         self.assertTrue(ft.wait_for(lambda: srv.log().count(groups) == 2, 5), srv.log())
         self.assertEqual(srv.log().count('TLS client extension "server name"'), 1, srv.log())
+
+
+# -- libflare's WebSocket client against flared's wss:// listener -------------------
+
+WS_ROUTES = """\
+  - path: /ws
+    websocket: {}
+  - path: /wsz
+    websocket: {deflate: true}
+"""
+
+
+class WssClientTests(TlsTestCase):
+    def probe(self, *args):
+        if not WS_PROBE or not os.access(WS_PROBE, os.X_OK):
+            self.fail(f"$WS_PROBE does not name the built ws_probe: {WS_PROBE!r}")
+        p = subprocess.run([WS_PROBE, *args], capture_output=True, timeout=60)
+        return p.returncode, p.stdout.decode("utf-8", "replace").strip()
+
+    def test_wss_echo(self):
+        srv = self.start_tls(extra=WS_ROUTES)
+        ca = ["--cacert", cert("ca.pem")]
+        for url, extra, deflate in ((f"wss://localhost:{srv.port}/ws", [], 0),
+                                    (f"wss://127.0.0.1:{srv.port}/wsz", ["--deflate"], 1)):
+            rc, out = self.probe(*ca, *extra, url)
+            self.assertEqual((rc, out), (0, f"ok deflate={deflate} close=1000"),
+                             f"{url}: {out}\n{srv.log()}")
+        # The typed errors: the system CAs do not know the test CA; ws:// to the TLS
+        # port gets the clear-text 400 that flared answers HTTP with there.
+        rc, out = self.probe(f"wss://localhost:{srv.port}/ws")
+        self.assertEqual(rc, 1)
+        self.assertTrue(out.startswith("error FLARE_EUNTRUSTED: "), out)
+        rc, out = self.probe(*ca, f"ws://localhost:{srv.port}/ws")
+        self.assertEqual(rc, 1)
+        self.assertTrue(out.startswith("error FLARE_EHTTP_STATUS: "), out)
+        self.assertIn("400", out)
+        self.assertStopsCleanly(srv)
 
 
 if __name__ == "__main__":
