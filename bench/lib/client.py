@@ -6,7 +6,9 @@ of workloads/client.yaml). curl gets the list as a --config file (one `url` and
 Rounds are interleaved. For both, the wall time and the client's CPU (user +
 system, from wait4's rusage of the client process) give requests/s and CPU per
 request; the issue's target (libflare >= 2x curl's requests/s) is printed beside
-the ratio, never asserted.
+the ratio, never asserted. --callgrind instead counts user-space instructions
+per request under valgrind (the difference between a short and a longer run, so
+start-up cancels out), a figure the machine's load does not move.
 """
 
 import argparse
@@ -68,6 +70,28 @@ def measure(name, client, url_file, curl_config, n, raw_path):
     return r
 
 
+def callgrind_per_request(name, client, urls, out_dir, short, long):
+    """Instructions per request: (Ir(long) - Ir(short)) / (long - short)."""
+    counts = {}
+    for n in (short, long):
+        url_file = os.path.join(out_dir, "urls.txt")
+        if name == "libflare":
+            cmd = [client, "--requests", str(n), "--warmup", "0", url_file]
+        else:
+            cfg = os.path.join(out_dir, f"curl-{n}.config")
+            with open(cfg, "w") as f:
+                for i in range(n):
+                    f.write(f'url = "{urls[i % len(urls)]}"\noutput = "/dev/null"\n')
+            cmd = [common.find_tool("curl"), "--silent", "--show-error", "--fail", "--config", cfg]
+        vg = [common.find_tool("valgrind"), "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+        p = subprocess.run(vg + cmd, capture_output=True, text=True, timeout=1800)
+        m = re.search(r"Collected : (\d+)", p.stderr)
+        if p.returncode != 0 or not m:
+            raise RuntimeError(f"callgrind {name} {n}: exit {p.returncode}: {p.stderr[-500:]}")
+        counts[n] = int(m.group(1))
+    return (counts[long] - counts[short]) / (long - short), counts
+
+
 def main(argv):
     ap = argparse.ArgumentParser(prog="run_client.sh", description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
@@ -76,6 +100,8 @@ def main(argv):
     ap.add_argument("--build-dir", default=os.path.join(common.REPO_DIR, "build-bench"))
     ap.add_argument("--flared-bin")
     ap.add_argument("--client", help="the client_bench binary (default <build-dir>/bench/client_bench)")
+    ap.add_argument("--callgrind", action="store_true",
+                    help="count instructions per request under valgrind instead of timing")
     o = ap.parse_args(argv)
     o.flared_rev = None
     if not common.find_tool("curl"):
@@ -104,6 +130,20 @@ def main(argv):
     with open(curl_config, "w") as f:
         for i in range(o.requests):
             f.write(f'url = "{urls[i % len(urls)]}"\noutput = "/dev/null"\n')
+    if o.callgrind:
+        try:
+            ir = {n: callgrind_per_request(n, client, urls, out_dir, 300, 1500)
+                  for n in ("libflare", "curl")}
+        finally:
+            srv.stop()
+        lines = ["# HTTP client under callgrind: user-space instructions per GET "
+                 f"(runs of 1500 and 300 requests of {', '.join(PATHS)}, difference / 1200)", "",
+                 "| client | instructions/request | vs curl |", "|---|---|---|"]
+        for n in ("libflare", "curl"):
+            lines.append(f"| {n} | {ir[n][0]:,.0f} | {ir[n][0] / ir['curl'][0]:.2f}× |")
+        common.write_results(out_dir, "client-callgrind", "\n".join(lines) + "\n",
+                             {"options": vars(o), "counts": {n: ir[n][1] for n in ir}}, log)
+        return 0
     rounds = []
     try:
         for name in ("libflare", "curl"):  # warmup, and a check that both work

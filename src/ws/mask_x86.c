@@ -50,15 +50,12 @@ SSE2 void flare_ws__mask_sse2(uint8_t *dst, const uint8_t *src, size_t len, uint
     len -= head;
     const __m128i k = _mm_set1_epi32((int)key);
     size_t i = 0;
-    for (; i + 64 <= len; i += 64) {
-        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(src + i));
-        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(src + i + 16));
-        __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(src + i + 32));
-        __m128i d = _mm_loadu_si128((const __m128i *)(const void *)(src + i + 48));
-        _mm_store_si128((__m128i *)(void *)(dst + i), _mm_xor_si128(a, k));
-        _mm_store_si128((__m128i *)(void *)(dst + i + 16), _mm_xor_si128(b, k));
-        _mm_store_si128((__m128i *)(void *)(dst + i + 32), _mm_xor_si128(c, k));
-        _mm_store_si128((__m128i *)(void *)(dst + i + 48), _mm_xor_si128(d, k));
+    /* Eight vectors a turn: enough stores in flight to keep a two-store-port CPU busy. */
+    for (; i + 128 <= len; i += 128) {
+        for (size_t j = 0; j < 128; j += 16) {
+            __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(src + i + j));
+            _mm_store_si128((__m128i *)(void *)(dst + i + j), _mm_xor_si128(a, k));
+        }
     }
     for (; i + 16 <= len; i += 16) {
         __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(src + i));
@@ -80,15 +77,11 @@ AVX2 void flare_ws__mask_avx2(uint8_t *dst, const uint8_t *src, size_t len, uint
     len -= head;
     const __m256i k = _mm256_set1_epi32((int)key);
     size_t i = 0;
-    for (; i + 128 <= len; i += 128) {
-        __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(src + i));
-        __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(src + i + 32));
-        __m256i c = _mm256_loadu_si256((const __m256i *)(const void *)(src + i + 64));
-        __m256i d = _mm256_loadu_si256((const __m256i *)(const void *)(src + i + 96));
-        _mm256_store_si256((__m256i *)(void *)(dst + i), _mm256_xor_si256(a, k));
-        _mm256_store_si256((__m256i *)(void *)(dst + i + 32), _mm256_xor_si256(b, k));
-        _mm256_store_si256((__m256i *)(void *)(dst + i + 64), _mm256_xor_si256(c, k));
-        _mm256_store_si256((__m256i *)(void *)(dst + i + 96), _mm256_xor_si256(d, k));
+    for (; i + 256 <= len; i += 256) {
+        for (size_t j = 0; j < 256; j += 32) {
+            __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(src + i + j));
+            _mm256_store_si256((__m256i *)(void *)(dst + i + j), _mm256_xor_si256(a, k));
+        }
     }
     for (; i + 32 <= len; i += 32) {
         __m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(src + i));

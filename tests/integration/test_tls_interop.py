@@ -8,10 +8,14 @@ openssl s_client and Python ssl:
 - sslscan scanning a deliberately weak openssl s_server (so the scan is known to
   see TLS 1.0, a CBC suite with RSA key exchange and renegotiation) and then
   flared, asserting the policy of issue #6;
-- libflare's HTTP client, through the `flare` CLI, against `openssl s_server -WWW`:
-  a verified GET, hostname mismatch, untrusted CA and an expired certificate (exit
-  3 with the typed error's message), and SNI sent for names but not IP literals
-  (s_server -tlsextdebug lists the client's extensions).
+- libflare's HTTP client, directly (tests/integration/client_probe.c, which prints
+  the typed error's name) and through the `flare` CLI, against `openssl s_server
+  -WWW`: a verified GET, hostname mismatch, untrusted CA and an expired certificate
+  (FLARE_EHOST_MISMATCH, FLARE_EUNTRUSTED, FLARE_ECERT_EXPIRED; the CLI exits 3),
+  and SNI sent for names but not IP literals (s_server -tlsextdebug lists the
+  client's extensions);
+- libflare's WebSocket client (flare_ws_connect, through client_probe) against
+  flared's wss:// listener, with and without permessage-deflate.
 Certificates come from test_tls.make_certs (made at run time; no key committed).
 """
 import os
@@ -33,6 +37,15 @@ GNUTLS_CLI = shutil.which("gnutls-cli")
 CERTTOOL = shutil.which("certtool")
 SSLSCAN = shutil.which("sslscan")
 FLARE = os.environ.get("FLARE", "")
+CLIENT_PROBE = os.environ.get("CLIENT_PROBE", "")
+
+
+def probe(test, *args):
+    """Runs client_probe; returns (exit status, its one line)."""
+    if not CLIENT_PROBE or not os.access(CLIENT_PROBE, os.X_OK):
+        test.fail(f"$CLIENT_PROBE does not name the built client_probe: {CLIENT_PROBE!r}")
+    p = subprocess.run([CLIENT_PROBE, *args], capture_output=True, timeout=60)
+    return p.returncode, p.stdout.decode("utf-8", "replace").strip()
 EXPIRED = ""  # made by setUpModule: a certificate for localhost whose notAfter has passed
 
 
@@ -362,12 +375,17 @@ class ClientTests(unittest.TestCase):
         self.addCleanup(srv.close)
         return srv
 
-    def assertTlsFailure(self, url, *args, says):
+    def assertTlsFailure(self, url, *args, says, code):
+        """The flare CLI exits 3 with one line matching `says`; libflare's client
+        fails with the typed error `code`."""
         rc, out, err = flare(*args, url)
         self.assertEqual((rc, out), (3, b""), err)  # man/flare.1: 3 = TLS error
         lines = [line for line in err.splitlines() if line]
         self.assertEqual(len(lines), 1, err)
         self.assertRegex(lines[0], says)
+        rc, line = probe(self, "get", *args, url)
+        self.assertEqual(rc, 1, line)
+        self.assertTrue(line.startswith(f"error {code}: "), line)
 
     def test_verified_get(self):
         srv = self.s_server(cert("server.pem"), cert("server.key"))
@@ -375,22 +393,29 @@ class ClientTests(unittest.TestCase):
             rc, out, err = flare("--cacert", cert("ca.pem"),
                                  f"https://{host}:{srv.port}/page.txt")
             self.assertEqual((rc, out), (0, self.BODY), f"{host}: {err}\n{srv.log()}")
-        self.assertEqual(srv.log().count("FILE:page.txt"), 2, srv.log())
+            rc, line = probe(self, "get", "--cacert", cert("ca.pem"),
+                             f"https://{host}:{srv.port}/page.txt")
+            self.assertEqual((rc, line), (0, f"ok status=200 bytes={len(self.BODY)}"))
+        self.assertEqual(srv.log().count("FILE:page.txt"), 4, srv.log())
 
     def test_hostname_mismatch(self):
         srv = self.s_server(cert("other.pem"), cert("other.key"))  # other.test only
         url = f"https://localhost:{srv.port}/page.txt"
-        self.assertTlsFailure(url, "--cacert", cert("ca.pem"), says=r"mismatch")
+        self.assertTlsFailure(url, "--cacert", cert("ca.pem"), says=r"mismatch",
+                              code="FLARE_EHOST_MISMATCH")
         self.assertTlsFailure(f"https://127.0.0.1:{srv.port}/page.txt", "--cacert",
-                              cert("ca.pem"), says=r"IP address mismatch")
+                              cert("ca.pem"), says=r"IP address mismatch",
+                              code="FLARE_EHOST_MISMATCH")
         self.assertNotIn("FILE:page.txt", srv.log())
 
     def test_untrusted_ca(self):
         srv = self.s_server(cert("server.pem"), cert("server.key"))
         url = f"https://localhost:{srv.port}/page.txt"
         self.assertTlsFailure(url, "--cacert", cert("rogue-ca.pem"),
-                              says=r"unable to get local issuer|untrusted|self.signed")
-        self.assertTlsFailure(url, says=r"unable to get local issuer|untrusted")  # system CAs
+                              says=r"unable to get local issuer|untrusted|self.signed",
+                              code="FLARE_EUNTRUSTED")
+        self.assertTlsFailure(url, says=r"unable to get local issuer|untrusted",  # system CAs
+                              code="FLARE_EUNTRUSTED")
         self.assertNotIn("FILE:page.txt", srv.log())
         # -k: the warning, then the page.
         rc, out, err = flare("-k", url)
@@ -400,7 +425,7 @@ class ClientTests(unittest.TestCase):
     def test_expired_certificate(self):
         srv = self.s_server(EXPIRED, EXPIRED.replace(".pem", ".key"))
         self.assertTlsFailure(f"https://localhost:{srv.port}/page.txt", "--cacert",
-                              cert("ca.pem"), says=r"expired")
+                              cert("ca.pem"), says=r"expired", code="FLARE_ECERT_EXPIRED")
         self.assertNotIn("FILE:page.txt", srv.log())
 
     def test_sni_for_names_not_for_ip_literals(self):
@@ -410,6 +435,8 @@ class ClientTests(unittest.TestCase):
                             "-cert2", cert("server.pem"), "-key2", cert("server.key"))
         rc, out, err = flare("--cacert", cert("ca.pem"), f"https://localhost:{srv.port}/page.txt")
         self.assertEqual((rc, out), (0, self.BODY), f"{err}\n{srv.log()}")
+        groups = 'TLS client extension "supported_groups"'
+        self.assertTrue(ft.wait_for(lambda: srv.log().count(groups) == 1, 5), srv.log())
         log = srv.log()
         self.assertEqual(log.count('TLS client extension "server name"'), 1, log)
         # The extension's bytes, as s_server dumps them: the name is localhost.
@@ -418,12 +445,46 @@ class ClientTests(unittest.TestCase):
         # RFC 6066 §3: no server_name for an IP literal, so the default certificate,
         # which does not name 127.0.0.1.
         self.assertTlsFailure(f"https://127.0.0.1:{srv.port}/page.txt", "--cacert",
-                              cert("ca.pem"), says=r"IP address mismatch")
-        # The second ClientHello did arrive (its other extensions are listed twice),
-        # without a server name.
-        groups = 'TLS client extension "supported_groups"'
-        self.assertTrue(ft.wait_for(lambda: srv.log().count(groups) == 2, 5), srv.log())
+                              cert("ca.pem"), says=r"IP address mismatch",
+                              code="FLARE_EHOST_MISMATCH")
+        # Those ClientHellos (the CLI's and client_probe's) did arrive (their other
+        # extensions are listed three times in all), without a server name.
+        self.assertTrue(ft.wait_for(lambda: srv.log().count(groups) == 3, 5), srv.log())
         self.assertEqual(srv.log().count('TLS client extension "server name"'), 1, srv.log())
+
+
+# -- libflare's WebSocket client against flared's wss:// listener -------------------
+
+WS_ROUTES = """\
+  - path: /ws
+    websocket: {}
+  - path: /wsz
+    websocket: {deflate: true}
+"""
+
+
+class WssClientTests(TlsTestCase):
+    def probe(self, *args):
+        return probe(self, "ws", *args)
+
+    def test_wss_echo(self):
+        srv = self.start_tls(extra=WS_ROUTES)
+        ca = ["--cacert", cert("ca.pem")]
+        for url, extra, deflate in ((f"wss://localhost:{srv.port}/ws", [], 0),
+                                    (f"wss://127.0.0.1:{srv.port}/wsz", ["--deflate"], 1)):
+            rc, out = self.probe(*ca, *extra, url)
+            self.assertEqual((rc, out), (0, f"ok deflate={deflate} close=1000"),
+                             f"{url}: {out}\n{srv.log()}")
+        # The typed errors: the system CAs do not know the test CA; ws:// to the TLS
+        # port gets the clear-text 400 that flared answers HTTP with there.
+        rc, out = self.probe(f"wss://localhost:{srv.port}/ws")
+        self.assertEqual(rc, 1)
+        self.assertTrue(out.startswith("error FLARE_EUNTRUSTED: "), out)
+        rc, out = self.probe(*ca, f"ws://localhost:{srv.port}/ws")
+        self.assertEqual(rc, 1)
+        self.assertTrue(out.startswith("error FLARE_EHTTP_STATUS: "), out)
+        self.assertIn("400", out)
+        self.assertStopsCleanly(srv)
 
 
 if __name__ == "__main__":
