@@ -11,11 +11,11 @@
 #include "config.h"
 #include "log.h"
 #include "master.h"
+#include "version.h"
 
 #ifndef FLARED_DEFAULT_CONFIG
 #define FLARED_DEFAULT_CONFIG "/etc/flared/flared.yaml"
 #endif
-#define FLARED_VERSION "0.1.0"
 #define EX_CONFIG 78
 
 static void usage(FILE *out)
@@ -35,11 +35,21 @@ int main(int argc, char **argv)
     int opt;
     while ((opt = getopt(argc, argv, "c:tvh")) != -1) {
         switch (opt) {
-        case 'c': path = optarg; break;
-        case 't': test_only = true; break;
-        case 'v': printf("flared " FLARED_VERSION "\n"); return 0;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 64; /* EX_USAGE */
+        case 'c':
+            path = optarg;
+            break;
+        case 't':
+            test_only = true;
+            break;
+        case 'v':
+            printf("flared " FLARED_VERSION "\n");
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 64; /* EX_USAGE */
         }
     }
     if (optind < argc) {

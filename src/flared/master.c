@@ -10,7 +10,9 @@
  *             is unchanged are kept, so nothing queued in a backlog is reset; when a
  *             reload lowers `workers`, the surplus SO_REUSEPORT sockets are kept too
  *             and served by the remaining workers (slot = index mod workers);
- *   USR1      reopen logs (forwarded to workers).
+ *   USR1      reopen the error and access logs (forwarded to workers).
+ * The metrics segment (metrics.c) is mapped before the first fork as well; the
+ * master counts reloads there and zeroes a reaped worker's gauges.
  * TLS session ticket keys live in a shared mapping made before the first fork
  * (tickets.c): the master rotates them every 12 hours on a timer of this loop and
  * the workers pick the new generation up, so every worker resumes every session.
@@ -34,7 +36,9 @@
 
 #include "flare/tcp.h"
 
+#include "access_log.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "tickets.h"
 #include "worker.h"
@@ -261,6 +265,7 @@ static void reap(master *m)
             worker_proc w = m->workers[i];
             if (w.pid != pid) continue;
             m->workers[i] = m->workers[--m->worker_count];
+            flared_metrics_worker_exited(w.slot, w.generation, (int)pid);
             bool current = w.generation == m->generation;
             if (!current || m->stopping) {
                 flared_log(FLARED_LOG_INFO, "worker %u (pid %d) exited", w.slot, (int)pid);
@@ -321,6 +326,13 @@ static void reload(master *m)
         refuse_reload(m, next, err.message);
         return;
     }
+    /* So does the access log: the old workers keep their descriptor, the new inherit this. */
+    if (flared_access_log_open(next->access_log, &err) < 0) {
+        flared_log_open(m->cfg->error_log, m->cfg->log_level, NULL);
+        flared_access_log_open(m->cfg->access_log, NULL);
+        refuse_reload(m, next, err.message);
+        return;
+    }
     if (set_slots(m, next->workers) < 0) {
         flared_log_open(m->cfg->error_log, m->cfg->log_level, NULL);
         refuse_reload(m, next, "out of memory");
@@ -329,6 +341,7 @@ static void reload(master *m)
     flared_config_free(m->cfg);
     m->cfg = next;
     m->generation++;
+    flared_metrics_begin_generation(m->generation, true);
     for (unsigned s = 0; s < m->slots; s++)
         spawn(m, s);
     signal_workers(m, SIGTERM, true);
@@ -362,7 +375,8 @@ static void begin_stop(master *m, int sig)
     flared_notify("STOPPING=1");
     flared_log(FLARED_LOG_INFO, "%s: %s", sig == SIGQUIT ? "SIGQUIT" : "shutting down",
                sig == SIGQUIT ? "exiting now" : "draining workers");
-    m->stop_deadline = flare_monotonic_ms() + m->cfg->timeouts.shutdown_ms + 2000;
+    m->stop_deadline = flare_monotonic_ms() + m->cfg->timeouts.drain_delay_ms +
+                       m->cfg->timeouts.shutdown_ms + 2000;
     signal_workers(m, sig == SIGQUIT ? SIGQUIT : SIGTERM, false);
     close_listeners(m); /* the workers close their copies as they stop accepting */
 }
@@ -431,6 +445,11 @@ int flared_master_run(const char *config_path, flared_config *cfg)
     }
     /* Keys first: a bound port accepts at once, so forking should follow binding closely. */
     if (start_tickets(&m) < 0) return 1;
+    if (flared_metrics_init(&err) < 0 || flared_access_log_open(cfg->access_log, &err) < 0) {
+        flared_log(FLARED_LOG_ERROR, "%s", err.message);
+        return 1;
+    }
+    flared_metrics_begin_generation(m.generation, false);
     if (bind_all(&m, cfg, &err) < 0) {
         flared_log(FLARED_LOG_ERROR, "%s", err.message);
         return 1;
@@ -474,8 +493,9 @@ int flared_master_run(const char *config_path, flared_config *cfg)
             break;
         case SIGUSR1:
             flared_log_reopen();
+            flared_access_log_reopen();
             signal_workers(&m, SIGUSR1, false);
-            flared_log(FLARED_LOG_INFO, "SIGUSR1: reopened the error log");
+            flared_log(FLARED_LOG_INFO, "SIGUSR1: reopened the logs");
             break;
         default:
             break;
