@@ -495,7 +495,7 @@ int flared_master_run(const char *config_path, flared_config *cfg)
             flared_log_reopen();
             flared_access_log_reopen();
             signal_workers(&m, SIGUSR1, false);
-            flared_log(FLARED_LOG_INFO, "SIGUSR1: reopened the logs");
+            flared_log(FLARED_LOG_INFO, "SIGUSR1: reopened the error log and the access log");
             break;
         default:
             break;

@@ -192,7 +192,7 @@ class AccessLogTest(ft.ServerTestCase):
         self.assertIn("?before", old)
         self.assertNotIn("?after", old)
         self.assertNotIn("?before", ft.read_text(srv.log_path))
-        self.assertIn("reopened the logs", srv.log())
+        self.assertIn("reopened the error log and the access log", srv.log())
         self.assertStopsCleanly(srv)
 
     def test_lines_flushed_on_exit(self):
