@@ -228,7 +228,8 @@ static void complete(conn *c, bool aborted)
         .body_bytes_received = p->body_in,
         .start_us = p->start_us,
         .duration_us = now > p->start_us ? now - p->start_us : 0,
-        .peer = &c->peer,
+        /* The view's peer: whoever rewrites it (PROXY protocol, trusted proxies) is believed. */
+        .peer = p->has_view && p->view.peer ? p->view.peer : &c->peer,
         .tls = c->tls,
         .route_userdata = p->has_view && c->route_index != NO_ROUTE
                               ? c->srv->routes[c->route_index].userdata
