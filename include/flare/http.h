@@ -88,6 +88,36 @@ typedef struct flare_http_server_stats {
     uint64_t tls_handshakes, tls_failures;
 } flare_http_server_stats;
 
+/**
+ * One finished request, as flare_http_server_on_complete reports it. Slices point
+ * into the connection's buffers and are valid only during the call.
+ */
+typedef struct flare_http_completion {
+    const flare_request *req; /**< NULL when no request head was parsed (say, a 400); its
+                                   body pointer is not valid, body_len is */
+    const char *resp_head;    /**< the response head as written, status line to the blank line */
+    size_t resp_head_len;     /**< 0 when it is no longer available */
+    int status;               /**< the status sent */
+    bool aborted;             /**< the connection ended before the whole response was written */
+    uint64_t bytes_sent;      /**< response bytes written, head included */
+    uint64_t body_bytes_received; /**< request body bytes (after chunked decoding) */
+    uint64_t start_us;            /**< CLOCK_MONOTONIC µs when the request head was complete */
+    uint64_t duration_us;         /**< from start_us to the last byte written (or the abort) */
+    const flare_sock_addr *peer;  /**< req->peer when there is a request, else the socket's */
+    const flare_tls_conn *tls;    /**< NULL in clear text */
+    void *route_userdata;         /**< the matched route's userdata; NULL when no route matched */
+} flare_http_completion;
+
+/** Called once per answered request; runs on the reactor thread and must not block. */
+typedef void (*flare_http_complete_fn)(const flare_http_completion *done, void *data);
+
+/** How many open connections are in each state (flare_http_server_conn_states). */
+typedef struct flare_http_conn_states {
+    uint64_t reading; /**< TLS handshake, waiting for or receiving a request */
+    uint64_t writing; /**< a response is being written, or the connection is closing */
+    uint64_t idle;    /**< keep-alive, between requests */
+} flare_http_conn_states;
+
 /** Defaults: 10000 connections, 8 KiB head, 100 headers, 8 KiB URI, 10 MiB body, timeouts
  *  10 s header/body/write, 65 s keep-alive, 5 s linger. */
 void flare_http_server_config_default(flare_http_server_config *cfg);
@@ -167,6 +197,17 @@ void flare_http_server_pause_accept(flare_http_server *srv);
 size_t flare_http_server_connections(const flare_http_server *srv);
 /** Counters. */
 const flare_http_server_stats *flare_http_server_get_stats(const flare_http_server *srv);
+/**
+ * Sets (fn NULL: clears) the completion hook. It is called after the response of
+ * each request has been written, or when the connection dies before that
+ * (aborted). A pipelined request is reported when the next one is parsed if its
+ * response is still queued then (bytes_sent counts the queued bytes), since the
+ * next head replaces its parsed head. Unset, it costs one branch per request.
+ */
+void flare_http_server_on_complete(flare_http_server *srv, flare_http_complete_fn fn, void *data);
+/** Counts the open connections by state; walks the connections (O(n)), the hot path pays
+ *  nothing for it. */
+void flare_http_server_conn_states(const flare_http_server *srv, flare_http_conn_states *out);
 /**
  * Called (if set) when the server has drained after stop, instead of stopping the
  * reactor. It runs inside the server (possibly in stop itself), so it must not free

@@ -51,13 +51,53 @@ typedef struct flared_limits {
 
 /** Timeouts in milliseconds; all values are in 1..FLARED_DURATION_MAX_MS. */
 typedef struct flared_timeouts {
-    uint64_t header_ms;    /**< to receive the whole request head */
-    uint64_t body_ms;      /**< between two reads of a request body */
-    uint64_t write_ms;     /**< between two writes of a response that make progress */
-    uint64_t keepalive_ms; /**< idle time between requests on one connection */
-    uint64_t linger_ms;    /**< draining input after a response that closes the connection */
-    uint64_t shutdown_ms;  /**< graceful stop: how long in-flight requests may finish */
+    uint64_t header_ms;      /**< to receive the whole request head */
+    uint64_t body_ms;        /**< between two reads of a request body */
+    uint64_t write_ms;       /**< between two writes of a response that make progress */
+    uint64_t keepalive_ms;   /**< idle time between requests on one connection */
+    uint64_t linger_ms;      /**< draining input after a response that closes the connection */
+    uint64_t shutdown_ms;    /**< graceful stop: how long in-flight requests may finish */
+    uint64_t drain_delay_ms; /**< on SIGTERM, keep serving (health 503) this long first; may be 0 */
 } flared_timeouts;
+
+/** What one piece of a compiled access_log_format writes. */
+typedef enum flared_log_var {
+    FLARED_LV_LITERAL = 0,         /**< the op's text as is */
+    FLARED_LV_REMOTE_ADDR,         /**< $remote_addr: the client address */
+    FLARED_LV_REMOTE_PORT,         /**< $remote_port */
+    FLARED_LV_TIME_LOCAL,          /**< $time_local: 06/Dec/2026:06:30:00 +0000 */
+    FLARED_LV_TIME_ISO8601,        /**< $time_iso8601: 2026-12-06T06:30:00+00:00 */
+    FLARED_LV_REQUEST,             /**< $request: the request line */
+    FLARED_LV_REQUEST_METHOD,      /**< $request_method */
+    FLARED_LV_REQUEST_URI,         /**< $request_uri: the request-target as sent */
+    FLARED_LV_SERVER_PROTOCOL,     /**< $server_protocol: HTTP/1.1 */
+    FLARED_LV_HOST,                /**< $host: Host without the port */
+    FLARED_LV_STATUS,              /**< $status */
+    FLARED_LV_BYTES_SENT,          /**< $bytes_sent: response bytes, head included */
+    FLARED_LV_BODY_BYTES_SENT,     /**< $body_bytes_sent: response bytes after the head */
+    FLARED_LV_REQUEST_LENGTH,      /**< $request_body_length: request body bytes */
+    FLARED_LV_REQUEST_TIME,        /**< $request_time: seconds with microseconds (0.000123) */
+    FLARED_LV_REQUEST_TIME_US,     /**< $request_time_us: microseconds */
+    FLARED_LV_WORKER,              /**< $worker: the worker id */
+    FLARED_LV_PID,                 /**< $pid: the worker's process id */
+    FLARED_LV_TLS_VERSION,         /**< $tls_version: TLSv1.3, or - in clear text */
+    FLARED_LV_CONNECTION_REQUESTS, /**< $connection_requests: 1 for a connection's first */
+    FLARED_LV_HTTP,                /**< $http_NAME: a request header (text: the lower-cased name) */
+    FLARED_LV_SENT_HTTP,           /**< $sent_http_NAME: a response header */
+} flared_log_var;
+
+/** One piece of a compiled format: a literal or a variable. */
+typedef struct flared_log_op {
+    flared_log_var var;
+    const char *text; /**< literal bytes, or the header name (lower case, '-' for '_') */
+    size_t len;
+} flared_log_op;
+
+/** A compiled access_log_format. */
+typedef struct flared_log_format {
+    const flared_log_op *ops;
+    size_t op_count;
+} flared_log_format;
 
 /** What a listener binds to. */
 typedef enum flared_listener_kind {
@@ -233,6 +273,7 @@ typedef struct flared_route {
     size_t other_method_count;
     const flared_header *headers; /**< extra response header fields, in file order */
     size_t header_count;
+    bool access_log;         /**< requests of this route are logged (`access_log: off`: false) */
     uint64_t max_body_bytes; /**< the route's own limit, or limits.max_body_bytes when unset */
     bool max_body_bytes_set; /**< true when the route overrides max_body_bytes */
     const flare_cidr *allow; /**< clients allowed (others get 403); NULL = everyone */
@@ -266,6 +307,8 @@ typedef struct flared_config {
     bool workers_auto;          /**< `workers: auto`: workers is the number of online CPUs */
     const char *error_log;      /**< absolute file path, or NULL for stderr (the default) */
     flared_log_level log_level; /**< default FLARED_LOG_INFO */
+    const char *access_log;     /**< absolute file path, or NULL (`off`, the default) */
+    flared_log_format access_log_format; /**< compiled; default the Apache combined format */
     flared_limits limits;
     flared_timeouts timeouts;
     const flared_listener *listeners; /**< at least one, unique addresses */

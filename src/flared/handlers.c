@@ -56,31 +56,6 @@ static int handle_health(const flare_request *req, flare_response *resp, void *d
     return flare_response_text(resp, 200, "text/plain; charset=utf-8", "ok\n", 3);
 }
 
-static int handle_status(const flare_request *req, flare_response *resp, void *data)
-{
-    const flared_route_ctx *ctx = data;
-    const flare_http_server_stats *s = flare_http_server_get_stats(ctx->state->server);
-    (void)req;
-    char json[768];
-    int n = snprintf(
-        json, sizeof json,
-        "{\"version\":\"" FLARED_VERSION
-        "\",\"worker\":%u,\"pid\":%d,\"draining\":%s,\"connections\":{\"active\":%llu,"
-        "\"accepted\":%llu,\"rejected\":%llu},\"requests\":%llu,"
-        "\"responses\":{\"1xx\":%llu,\"2xx\":%llu,\"3xx\":%llu,\"4xx\":%llu,"
-        "\"5xx\":%llu},\"bytes_in\":%llu,\"bytes_out\":%llu}\n",
-        ctx->state->worker_id, (int)getpid(), ctx->state->draining ? "true" : "false",
-        (unsigned long long)s->active, (unsigned long long)s->accepted,
-        (unsigned long long)s->rejected, (unsigned long long)s->requests,
-        (unsigned long long)s->responses_by_class[1], (unsigned long long)s->responses_by_class[2],
-        (unsigned long long)s->responses_by_class[3], (unsigned long long)s->responses_by_class[4],
-        (unsigned long long)s->responses_by_class[5], (unsigned long long)s->bytes_in,
-        (unsigned long long)s->bytes_out);
-    add_route_headers(resp, ctx->route);
-    flare_response_header(resp, "Cache-Control", "no-store");
-    return flare_response_text(resp, 200, "application/json", json, (size_t)n);
-}
-
 /* Methods a route type answers when its config lists none. */
 static uint32_t default_methods(flared_route_type type)
 {
@@ -118,7 +93,7 @@ static flare_http_handler handler_of(flared_route_type type)
     case FLARED_ROUTE_STATIC:
         return flared_handle_static;
     case FLARED_ROUTE_STATUS:
-        return handle_status;
+        return flared_handle_status;
     case FLARED_ROUTE_HEALTH:
         return handle_health;
     case FLARED_ROUTE_WEBSOCKET:
@@ -180,7 +155,8 @@ static int install_host(flare_http_server *srv, const flared_host *host, const c
 {
     for (size_t i = 0; i < host->route_count; i++) {
         const flared_route *rt = &host->routes[i];
-        flared_route_ctx *c = &ctx[(*used)++];
+        flared_route_ctx *c = &ctx[*used];
+        c->index = (*used)++;
         c->route = rt;
         c->state = state;
         c->root_fd = -1;

@@ -15,6 +15,7 @@ typedef struct flared_worker_state {
     bool draining;
     uint64_t started_ms;
     const flare_http_server *server;
+    const flared_config *cfg;
 } flared_worker_state;
 
 /** Per-route context handed to handlers as userdata; owned by the installer. */

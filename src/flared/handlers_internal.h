@@ -9,12 +9,15 @@
 struct flared_route_ctx {
     const flared_route *route;
     flared_worker_state *state;
-    int root_fd; /* static routes: O_PATH descriptor of the root directory */
+    int root_fd;  /* static routes: O_PATH descriptor of the root directory */
+    size_t index; /* install order: the route's metrics index */
 };
 
 /** The echo route (echo.c). */
 int flared_handle_echo(const flare_request *req, flare_response *resp, void *data);
 /** The static-files route (static.c). */
 int flared_handle_static(const flare_request *req, flare_response *resp, void *data);
+/** The status route (status.c). */
+int flared_handle_status(const flare_request *req, flare_response *resp, void *data);
 
 #endif

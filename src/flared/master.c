@@ -10,7 +10,7 @@
  *             is unchanged are kept, so nothing queued in a backlog is reset; when a
  *             reload lowers `workers`, the surplus SO_REUSEPORT sockets are kept too
  *             and served by the remaining workers (slot = index mod workers);
- *   USR1      reopen logs (forwarded to workers);
+ *   USR1      reopen the error and access logs (forwarded to workers);
  *   USR2      binary upgrade, nginx style: the master forks and execs the binary at
  *             the path it was started from, handing over its listening sockets
  *             (FLARED_INHERIT_FDS) and a pipe (FLARED_UPGRADE_FD). The new master
@@ -19,6 +19,8 @@
  *             drain its workers and exit. The sockets never close, so no connection
  *             is refused. If the new master dies first (the pipe closes without
  *             "R"), this one logs it and keeps serving.
+ * The metrics segment (metrics.c) is mapped before the first fork as well; the
+ * master counts reloads there and zeroes a reaped worker's gauges.
  * TLS session ticket keys live in a shared mapping made before the first fork
  * (tickets.c): the master rotates them every 12 hours on a timer of this loop and
  * the workers pick the new generation up, so every worker resumes every session.
@@ -44,7 +46,9 @@
 
 #include "flare/tcp.h"
 
+#include "access_log.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "process.h"
 #include "tickets.h"
@@ -287,6 +291,7 @@ static void reap(master *m)
             worker_proc w = m->workers[i];
             if (w.pid != pid) continue;
             m->workers[i] = m->workers[--m->worker_count];
+            flared_metrics_worker_exited(w.slot, w.generation, (int)pid);
             bool current = w.generation == m->generation;
             if (!current || m->stopping) {
                 flared_log(FLARED_LOG_INFO, "worker %u (pid %d) exited", w.slot, (int)pid);
@@ -351,6 +356,13 @@ static void reload(master *m)
         refuse_reload(m, next, err.message);
         return;
     }
+    /* So does the access log: the old workers keep their descriptor, the new inherit this. */
+    if (flared_access_log_open(next->access_log, &err) < 0) {
+        flared_log_open(m->cfg->error_log, m->cfg->log_level, NULL);
+        flared_access_log_open(m->cfg->access_log, NULL);
+        refuse_reload(m, next, err.message);
+        return;
+    }
     if (set_slots(m, next->workers) < 0) {
         flared_log_open(m->cfg->error_log, m->cfg->log_level, NULL);
         refuse_reload(m, next, "out of memory");
@@ -359,6 +371,7 @@ static void reload(master *m)
     flared_config_free(m->cfg);
     m->cfg = next;
     m->generation++;
+    flared_metrics_begin_generation(m->generation, true);
     for (unsigned s = 0; s < m->slots; s++)
         spawn(m, s);
     signal_workers(m, SIGTERM, true);
@@ -393,7 +406,8 @@ static void begin_stop(master *m, int sig)
     if (!m->handed_over) flared_notify("STOPPING=1");
     flared_log(FLARED_LOG_INFO, "%s: %s", sig == SIGQUIT ? "SIGQUIT" : "shutting down",
                sig == SIGQUIT ? "exiting now" : "draining workers");
-    m->stop_deadline = flare_monotonic_ms() + m->cfg->timeouts.shutdown_ms + 2000;
+    m->stop_deadline = flare_monotonic_ms() + m->cfg->timeouts.drain_delay_ms +
+                       m->cfg->timeouts.shutdown_ms + 2000;
     signal_workers(m, sig == SIGQUIT ? SIGQUIT : SIGTERM, false);
     close_listeners(m); /* the workers close their copies as they stop accepting */
 }
@@ -649,6 +663,11 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
     if (m.pid_file && flared_pid_file_write(m.pid_file, getpid()) < 0) return 1;
     inherit_sockets(&m);
     take_ready_fd(&m);
+    if (flared_metrics_init(&err) < 0 || flared_access_log_open(cfg->access_log, &err) < 0) {
+        flared_log(FLARED_LOG_ERROR, "%s", err.message);
+        return 1;
+    }
+    flared_metrics_begin_generation(m.generation, false);
     if (bind_all(&m, cfg, &err) < 0) {
         flared_log(FLARED_LOG_ERROR, "%s", err.message);
         flared_pid_file_remove(m.pid_file, getpid());
@@ -701,8 +720,9 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
             break;
         case SIGUSR1:
             flared_log_reopen();
+            flared_access_log_reopen();
             signal_workers(&m, SIGUSR1, false);
-            flared_log(FLARED_LOG_INFO, "SIGUSR1: reopened the error log");
+            flared_log(FLARED_LOG_INFO, "SIGUSR1: reopened the error log and the access log");
             break;
         case SIGUSR2:
             if (!m.stopping) start_upgrade(&m);

@@ -1,7 +1,7 @@
 /*
- * version.h: flared's version string. FLARED_VERSION_SUFFIX (a -D define, used
- * by the binary-upgrade test to build a second, distinguishable flared) is
- * appended to it.
+ * version.h: flared's version string, reported by `flared -v` and the status
+ * route. FLARED_VERSION_SUFFIX (a -D define, used by the binary-upgrade test to
+ * build a second, distinguishable flared) is appended to it.
  */
 #ifndef FLARED_VERSION_H
 #define FLARED_VERSION_H

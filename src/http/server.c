@@ -452,3 +452,16 @@ const flare_http_server_stats *flare_http_server_get_stats(const flare_http_serv
 {
     return &srv->stats;
 }
+
+void flare_http_server_on_complete(flare_http_server *srv, flare_http_complete_fn fn, void *data)
+{
+    srv->on_complete = fn;
+    srv->on_complete_data = data;
+}
+
+void flare_http_server_conn_states(const flare_http_server *srv, flare_http_conn_states *out)
+{
+    *out = (flare_http_conn_states){0};
+    for (const conn *c = srv->all; c; c = flare_http__conn_next(c))
+        flare_http__conn_count_state(c, out);
+}

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 enum phase { PH_PROXY, PH_TLS, PH_HEAD, PH_BODY, PH_LINGER };
@@ -50,6 +51,7 @@ struct conn {
     bool chunked;
     bool progress;        /* bytes moved since the idle timer was last armed */
     bool ip_counted;      /* counted in the server's per-address table */
+    bool log_pending;     /* a completion report waits for its response to be written */
     uint8_t wait;         /* enum wait */
     flare_sock_addr peer; /* the client: from the PROXY header when the listener has one */
     flare_timer timer;
@@ -63,6 +65,7 @@ struct conn {
     size_t head_len;
     flare_buf out;
     size_t out_sent;
+    uint64_t sent_total; /* bytes written on this connection, files included */
     uint64_t requests;
     flare_http_request *req; /* in the input block: per-request state idles in the pool */
     size_t route_index;      /* into srv->routes (which may move as routes are added) */
@@ -84,6 +87,20 @@ struct conn {
 };
 
 static void drive(conn *c);
+
+/* The completion report of the current request sits behind the parsed head in the block. */
+static flare_http__pending *pending_of(const conn *c)
+{
+    return (flare_http__pending *)(void *)(c->block +
+                                           FLARE_HTTP__ALIGN16(sizeof(flare_http_request)));
+}
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 conn *flare_http__conn_next(const conn *c)
 {
@@ -203,6 +220,53 @@ static void wait_input(conn *c)
     if (c->wait != W_KEEPALIVE) arm_at(c, W_KEEPALIVE, now_ms(c) + cfg->keepalive_timeout_ms);
 }
 
+/* -------------------------------------------------------- completion */
+
+/* Reports the pending request; aborted when its response will never be written whole. */
+static void complete(conn *c, bool aborted)
+{
+    flare_http_server *srv = c->srv;
+    flare_http__pending *p = pending_of(c);
+    c->log_pending = false;
+    uint64_t sent = c->sent_total > p->sent_mark ? c->sent_total - p->sent_mark : 0;
+    if (!aborted || sent > p->queued) sent = p->queued;
+    uint64_t now = now_us();
+    flare_http_completion done = {
+        .req = p->has_view ? &p->view : NULL,
+        .resp_head = p->head_len && c->out.data ? c->out.data + p->out_begin : NULL,
+        .resp_head_len = c->out.data ? p->head_len : 0,
+        .status = p->status,
+        .aborted = aborted,
+        .bytes_sent = sent,
+        .body_bytes_received = p->body_in,
+        .start_us = p->start_us,
+        .duration_us = now > p->start_us ? now - p->start_us : 0,
+        /* The view's peer: whoever rewrites it (PROXY protocol, trusted proxies) is believed. */
+        .peer = p->has_view && p->view.peer ? p->view.peer : &c->peer,
+        .tls = c->tls,
+        .route_userdata = p->has_view && c->route_index != NO_ROUTE
+                              ? c->srv->routes[c->route_index].userdata
+                              : NULL,
+    };
+    srv->on_complete(&done, srv->on_complete_data);
+}
+
+/* A response was queued at out_begin: remember what its report needs. */
+static void record(conn *c, int status, size_t out_begin, size_t head_len, bool has_view)
+{
+    flare_http__pending *p = pending_of(c);
+    if (c->log_pending) complete(c, false);
+    if (!has_view) p->start_us = now_us();
+    p->has_view = has_view;
+    p->status = status;
+    p->out_begin = out_begin;
+    p->queued = c->out.len - out_begin + c->file_left;
+    p->sent_mark = c->sent_total + (out_begin - c->out_sent);
+    p->body_in = has_view ? c->body_len : 0;
+    p->head_len = head_len;
+    c->log_pending = true;
+}
+
 /* ------------------------------------------------------------ errors */
 
 /* Answers `status` with Connection: close; input after this point is ignored. */
@@ -210,9 +274,14 @@ static void fail(conn *c, int status)
 {
     flare_http_server *srv = c->srv;
     take_out(c);
+    size_t out_begin = c->out.len, head_len = 0;
     if (flare_http__error_response(&c->out, status, flare_reactor_clock(srv->reactor)->http_date,
-                                   srv->cfg.server_name, NULL) == 0)
+                                   srv->cfg.server_name, NULL, &head_len) == 0) {
         srv->stats.responses_by_class[status / 100]++;
+        /* A request that got as far as its body has a view; a bad head has none. */
+        if (srv->on_complete && c->block)
+            record(c, status, out_begin, head_len, c->phase == PH_BODY);
+    }
     c->closing = true;
 }
 
@@ -305,14 +374,27 @@ static bool begin_request(conn *c)
         fail(c, 501); /* no tunnels: RFC 9110 §9.3.6 */
         return false;
     }
-    flare_request view;
-    split_target(req, &view);
-    host_of(req, &view);
+    /* The view outlives the handler: a completion report reads it after the write. */
+    flare_http__pending *p = pending_of(c);
+    flare_request *view = &p->view;
+    /* Behind trusted proxies the client is X-Forwarded-For's rightmost untrusted hop. */
+    p->client = c->peer;
+    if (srv->cfg.trusted_proxy_count)
+        flare_http_client_addr(req, &c->peer, srv->cfg.trusted_proxies,
+                               srv->cfg.trusted_proxy_count, &p->client);
+    *view = (flare_request){.head = req,
+                            .method = (flare_http_method)req->method_id,
+                            .peer = &p->client,
+                            .connection_requests = c->requests,
+                            .tls = c->tls};
+    split_target(req, view);
+    host_of(req, view);
+    if (srv->on_complete) p->start_us = now_us();
     if (req->target_form == FLARE_TARGET_ASTERISK) {
         c->pre_status = -1; /* OPTIONS * */
     } else {
         const route *rt =
-            flare_http__route_match(srv, view.host, view.host_len, view.path, view.path_len);
+            flare_http__route_match(srv, view->host, view->host_len, view->path, view->path_len);
         /* RFC 9110 §9.1: a method the server does not know is 501, one the resource does
          * not allow is 405. */
         if (!rt)
@@ -458,22 +540,12 @@ static void dispatch(conn *c)
     flare_response *resp = &srv->resp;
     const route *rt = conn_route(c);
     flare_http__response_reset(resp);
-    flare_sock_addr client = c->peer;
-    if (srv->cfg.trusted_proxy_count)
-        flare_http_client_addr(c->req, &c->peer, srv->cfg.trusted_proxies,
-                               srv->cfg.trusted_proxy_count, &client);
-    flare_request view = {.head = c->req,
-                          .method = (flare_http_method)c->req->method_id,
-                          .body = c->body_ptr ? c->body_ptr : "",
-                          .body_len = c->body_len,
-                          .peer = &client,
-                          .connection_requests = c->requests,
-                          .tls = c->tls};
-    split_target(c->req, &view);
-    host_of(c->req, &view);
+    flare_request *view = &pending_of(c)->view; /* built by begin_request */
+    view->body = c->body_ptr ? c->body_ptr : "";
+    view->body_len = c->body_len;
     if (c->pre_status) {
         answer_builtin(c, resp);
-    } else if (rt->handler(&view, resp, rt->userdata) < 0) {
+    } else if (rt->handler(view, resp, rt->userdata) < 0) {
         if (resp->file_fd >= 0) close(resp->file_fd); /* the reset would forget it */
         flare_http__response_reset(resp);
         builtin_text(resp, 500);
@@ -493,9 +565,10 @@ static void dispatch(conn *c)
     }
     bool head_only = c->req->method_id == FLARE_METHOD_HEAD;
     take_out(c);
+    size_t out_begin = c->out.len, head_len = 0;
     int rc = flare_http__response_serialize(
         resp, &c->out, flare_reactor_clock(srv->reactor)->http_date, srv->cfg.server_name,
-        head_only, closing, c->req->minor_version == 0 && !closing);
+        head_only, closing, c->req->minor_version == 0 && !closing, &head_len);
     if (rc < 0)
         closing = true; /* nothing of this response went out: end after the earlier ones */
     else
@@ -514,6 +587,10 @@ static void dispatch(conn *c)
         resp->file_fd = -1;
     }
     if (closing) c->closing = true;
+    if (srv->on_complete && rc == 0) {
+        view->body = NULL; /* the body buffer is recycled before the report */
+        record(c, resp->status, out_begin, head_len, true);
+    }
 }
 
 static void finish_request(conn *c)
@@ -554,6 +631,8 @@ static int process(conn *c)
             return PR_OUTPUT;
         if (c->phase == PH_HEAD) {
             if (!c->block || c->in_len == c->start) return PR_NEED_INPUT;
+            /* The next head replaces the one the pending report points into. */
+            if (c->log_pending) complete(c, false);
             size_t avail = c->in_len - c->start;
             c->req->headers = c->headers;
             c->req->max_headers_capacity = srv->cfg.max_headers;
@@ -630,6 +709,7 @@ again:
         ssize_t n = send_some(c, c->out.data + c->out_sent, want);
         if (n < 0) return n == FLARE_EAGAIN ? FL_BLOCKED : FL_ERROR;
         c->out_sent += (size_t)n;
+        c->sent_total += (uint64_t)n;
         c->progress = true;
         srv->stats.bytes_out += (uint64_t)n;
         /* The socket buffer is full: wait for EPOLLOUT (TLS counts whole records). */
@@ -637,6 +717,7 @@ again:
     }
     c->out.len = c->out_sent = 0;
     if (c->tls && c->file_left) {
+        if (c->log_pending) pending_of(c)->head_len = 0; /* the file overwrites the head */
         if (!refill_from_file(c)) return FL_ERROR;
         goto again;
     }
@@ -649,6 +730,7 @@ again:
         }
         if (n == 0) return FL_ERROR; /* the file shrank: the framing cannot be kept */
         c->file_left -= (uint64_t)n;
+        c->sent_total += (uint64_t)n;
         c->progress = true;
         srv->stats.bytes_out += (uint64_t)n;
         if ((size_t)n < chunk && c->file_left) return FL_BLOCKED;
@@ -871,6 +953,7 @@ static void drive(conn *c)
             return;
         }
         if (c->wait == W_WRITE) c->wait = W_NONE;
+        if (c->log_pending) complete(c, false);
         if (c->upgrade_fn) {
             hand_over(c);
             return;
@@ -987,6 +1070,8 @@ int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_add
 static void retire(conn *c, bool keep_fd)
 {
     flare_http_server *srv = c->srv;
+    if (c->log_pending && !srv->freeing) complete(c, true);
+    c->log_pending = false;
     flare_timer_cancel(flare_reactor_timers(srv->reactor), &c->timer);
     if (!keep_fd) {
         /* A kept fd was unregistered before the hand-over and may be registered anew. */
@@ -1028,4 +1113,14 @@ void flare_http__conn_stop(conn *c)
      * response may already have its next request on the wire, and a close now would
      * meet it with EOF or a reset. wait_input gives it the drain grace instead. */
     if (idle(c) && c->requests > 0) wait_input(c);
+}
+
+void flare_http__conn_count_state(const conn *c, flare_http_conn_states *out)
+{
+    if (c->phase == PH_LINGER || c->closing || pending_out(c) || c->file_left)
+        out->writing++;
+    else if (c->phase != PH_HEAD || partial_head(c) || c->requests == 0)
+        out->reading++;
+    else
+        out->idle++;
 }

@@ -50,12 +50,31 @@ typedef struct ptr_pool {
 /* Output buffers up to this capacity go back to the pool; larger ones are freed. */
 #define FLARE_HTTP_POOLED_OUT_MAX (64 * 1024)
 #define FLARE_HTTP_OUT_POOL       1024
-/* Room for the parsed request at the start of an input block (keeps what follows aligned). */
-#define FLARE_HTTP_BLOCK_REQ_BYTES ((sizeof(flare_http_request) + 15) & ~(size_t)15)
 /* During a graceful stop, how long an idle keep-alive connection waits for a request
  * its client may already have sent (at most keepalive_timeout_ms). Long enough for a
  * request in flight on any sane network, short enough not to hold a reload up. */
 #define FLARE_HTTP_DRAIN_IDLE_GRACE_MS 1000u
+/* What a finished request's completion report needs until its response is written. It
+ * lives in the input block next to the parsed head, so an idle connection holds none. */
+typedef struct flare_http__pending {
+    flare_request view;     /* the handler's view of the request */
+    flare_sock_addr client; /* view.peer: the socket's peer, or the forwarded client */
+    uint64_t start_us;      /* monotonic µs: head complete */
+    uint64_t sent_mark;     /* conn's bytes-sent total at which this response starts */
+    uint64_t queued;        /* bytes of this response: head, inline body and file */
+    uint64_t body_in;       /* request body bytes */
+    size_t out_begin;       /* offset of the response head in the output buffer */
+    size_t head_len;        /* its length; 0 once overwritten */
+    int status;
+    bool has_view; /* a head was parsed: view is valid */
+} flare_http__pending;
+
+#define FLARE_HTTP__ALIGN16(n) (((n) + 15) & ~(size_t)15)
+/* Room for the parsed request and the pending report at the start of an input block (keeps
+ * what follows aligned). */
+#define FLARE_HTTP_BLOCK_REQ_BYTES                                                                 \
+    (FLARE_HTTP__ALIGN16(sizeof(flare_http_request)) +                                             \
+     FLARE_HTTP__ALIGN16(sizeof(flare_http__pending)))
 /* Upper bound on max_headers: the header array is part of every pooled input block. */
 #define FLARE_HTTP_MAX_HEADERS_LIMIT 1000
 
@@ -82,6 +101,8 @@ struct flare_http_server {
     size_t in_block_size;
     flare_timer retry_accept; /* after EMFILE */
     flare_timer drain_deadline;
+    flare_http_complete_fn on_complete;
+    void *on_complete_data;
     void (*on_drained)(void *);
     void *on_drained_data;
     ip_slot *ip_slots; /* max_connections_per_ip: open connections by client address */
@@ -100,10 +121,10 @@ void flare_http__response_reset(flare_response *resp);
 /* Appends the framed response to out; head_only for HEAD. Returns 0 or FLARE_ENOMEM. */
 int flare_http__response_serialize(flare_response *resp, flare_buf *out, const char *http_date,
                                    const char *server_name, bool head_only, bool close,
-                                   bool http10_keep_alive);
+                                   bool http10_keep_alive, size_t *head_len);
 /* A complete short error response (text body) with Connection: close. */
 int flare_http__error_response(flare_buf *out, int status, const char *http_date,
-                               const char *server_name, const char *allow);
+                               const char *server_name, const char *allow, size_t *head_len);
 
 /* server_conn.c */
 /* Registers a connected non-blocking socket; on failure it is closed. When the peer's
@@ -116,6 +137,8 @@ void flare_http__conn_close(conn *c);
  * the others close after their current response. */
 void flare_http__conn_stop(conn *c);
 conn *flare_http__conn_next(const conn *c);
+/* Adds the connection to the count of its state. */
+void flare_http__conn_count_state(const conn *c, flare_http_conn_states *out);
 
 /* server.c */
 void flare_http__server_conn_closed(flare_http_server *srv);
