@@ -448,15 +448,18 @@ static void dispatch(conn *c)
     flare_response *resp = &srv->resp;
     const route *rt = conn_route(c);
     flare_http__response_reset(resp);
-    flare_sock_addr client = c->peer;
-    if (srv->cfg.trusted_proxy_count)
+    const flare_sock_addr *peer = &c->peer;
+    flare_sock_addr client;
+    if (srv->cfg.trusted_proxy_count) {
         flare_http_client_addr(c->req, &c->peer, srv->cfg.trusted_proxies,
                                srv->cfg.trusted_proxy_count, &client);
+        peer = &client;
+    }
     flare_request view = {.head = c->req,
                           .method = (flare_http_method)c->req->method_id,
                           .body = c->body_ptr ? c->body_ptr : "",
                           .body_len = c->body_len,
-                          .peer = &client,
+                          .peer = peer,
                           .connection_requests = c->requests,
                           .tls = c->tls};
     split_target(c->req, &view);
