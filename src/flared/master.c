@@ -485,8 +485,9 @@ static void take_ready_fd(master *m)
     if (!env) return;
     char *end;
     long fd = strtol(env, &end, 10);
+    bool number = *env && !*end;
     unsetenv(FLARED_UPGRADE_FD_ENV);
-    if (*end || fd < 0 || fd > INT_MAX || fcntl((int)fd, F_SETFD, FD_CLOEXEC) < 0) {
+    if (!number || fd < 0 || fd > INT_MAX || fcntl((int)fd, F_SETFD, FD_CLOEXEC) < 0) {
         flared_log(FLARED_LOG_WARN, "%s: not a descriptor; not reporting readiness",
                    FLARED_UPGRADE_FD_ENV);
         return;

@@ -378,13 +378,15 @@ static bool begin_request(conn *c)
     flare_http__pending *p = pending_of(c);
     flare_request *view = &p->view;
     /* Behind trusted proxies the client is X-Forwarded-For's rightmost untrusted hop. */
-    p->client = c->peer;
-    if (srv->cfg.trusted_proxy_count)
+    const flare_sock_addr *client = &c->peer;
+    if (srv->cfg.trusted_proxy_count) {
         flare_http_client_addr(req, &c->peer, srv->cfg.trusted_proxies,
                                srv->cfg.trusted_proxy_count, &p->client);
+        client = &p->client;
+    }
     *view = (flare_request){.head = req,
                             .method = (flare_http_method)req->method_id,
-                            .peer = &p->client,
+                            .peer = client,
                             .connection_requests = c->requests,
                             .tls = c->tls};
     split_target(req, view);

@@ -58,7 +58,7 @@ typedef struct ptr_pool {
  * lives in the input block next to the parsed head, so an idle connection holds none. */
 typedef struct flare_http__pending {
     flare_request view;     /* the handler's view of the request */
-    flare_sock_addr client; /* view.peer: the socket's peer, or the forwarded client */
+    flare_sock_addr client; /* view.peer when trusted_proxies forwards the client */
     uint64_t start_us;      /* monotonic µs: head complete */
     uint64_t sent_mark;     /* conn's bytes-sent total at which this response starts */
     uint64_t queued;        /* bytes of this response: head, inline body and file */
