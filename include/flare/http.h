@@ -101,11 +101,11 @@ typedef struct flare_http_completion {
     bool aborted;             /**< the connection ended before the whole response was written */
     uint64_t bytes_sent;      /**< response bytes written, head included */
     uint64_t body_bytes_received; /**< request body bytes (after chunked decoding) */
-    uint64_t start_us;            /**< CLOCK_MONOTONIC µs when the request head was complete */
-    uint64_t duration_us;         /**< from start_us to the last byte written (or the abort) */
-    const flare_sock_addr *peer;  /**< req->peer when there is a request, else the socket's */
-    const flare_tls_conn *tls;    /**< NULL in clear text */
-    void *route_userdata;         /**< the matched route's userdata; NULL when no route matched */
+    uint64_t start_us;    /**< CLOCK_MONOTONIC µs of the loop turn that completed the head */
+    uint64_t duration_us; /**< from start_us to the last byte written (or the abort) */
+    const flare_sock_addr *peer; /**< req->peer when there is a request, else the socket's */
+    const flare_tls_conn *tls;   /**< NULL in clear text */
+    void *route_userdata;        /**< the matched route's userdata; NULL when no route matched */
 } flare_http_completion;
 
 /** Called once per answered request; runs on the reactor thread and must not block. */

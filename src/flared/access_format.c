@@ -237,6 +237,19 @@ static bool response_field(const flare_http_completion *d, const char *name, siz
     return false;
 }
 
+/* The last address formatted: a keep-alive connection's requests come from one client. */
+static void put_address(out *o, const flare_ip_addr *ip)
+{
+    static flare_ip_addr last;
+    static char text[64];
+    static size_t len;
+    if (!len || memcmp(&last, ip, sizeof last) != 0) {
+        len = flare_ip_format(ip, text, sizeof text);
+        last = *ip;
+    }
+    put(o, text, len);
+}
+
 static void put_request_line(out *o, const flare_http_request *h)
 {
     put_escaped(o, h->method, h->method_len);
@@ -256,8 +269,7 @@ static void put_op(out *o, const flared_log_op *op, const flare_http_completion 
         return;
     case FLARED_LV_REMOTE_ADDR:
         if (d->peer && d->peer->ip.family) {
-            size_t n = flare_ip_format(&d->peer->ip, tmp, sizeof tmp);
-            put(o, tmp, n);
+            put_address(o, &d->peer->ip);
             return;
         }
         break;

@@ -137,5 +137,14 @@ void flared_metrics_publish(flared_worker_slot *s, const flare_http_server_stats
     s->rejected = s->base.rejected + st->rejected;
     s->tls_handshakes = s->base.tls_handshakes + st->tls_handshakes;
     s->tls_failures = s->base.tls_failures + st->tls_failures;
-    s->active = st->active;
+}
+
+void flared_metrics_publish_states(flared_worker_slot *s, const flare_http_server *srv)
+{
+    flare_http_conn_states st;
+    flare_http_server_conn_states(srv, &st);
+    s->reading = st.reading;
+    s->writing = st.writing;
+    s->idle = st.idle;
+    s->active = flare_http_server_get_stats(srv)->active;
 }

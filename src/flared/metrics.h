@@ -74,8 +74,10 @@ flared_worker_slot *flared_metrics_claim(unsigned worker_id);
 /** Adds a finished request (route_index SIZE_MAX: no route). */
 void flared_metrics_request(flared_worker_slot *s, const flare_http_completion *done,
                             size_t route_index);
-/** Copies the server's counters (deltas since the last publish) into the slot. */
+/** Copies the server's counters into the slot (added to what earlier workers counted). */
 void flared_metrics_publish(flared_worker_slot *s, const flare_http_server_stats *st);
+/** Copies the connection gauges (one snapshot: active, reading, writing, idle). */
+void flared_metrics_publish_states(flared_worker_slot *s, const flare_http_server *srv);
 /** Index of the bucket a duration falls in (FLARED_HIST_BUCKETS for +Inf). */
 unsigned flared_hist_bucket(uint64_t us);
 

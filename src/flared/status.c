@@ -55,12 +55,8 @@ static void add_slot(flared_worker_slot *sum, const flared_worker_slot *s)
 static void refresh_own(const flared_route_ctx *ctx, flared_worker_slot *own)
 {
     const flare_http_server *srv = ctx->state->server;
-    flare_http_conn_states st;
-    flare_http_server_conn_states(srv, &st);
     flared_metrics_publish(own, flare_http_server_get_stats(srv));
-    own->reading = st.reading;
-    own->writing = st.writing;
-    own->idle = st.idle;
+    flared_metrics_publish_states(own, srv);
 }
 
 static flared_worker_slot *own_slot(const flared_route_ctx *ctx)
@@ -198,80 +194,6 @@ static void family(flare_buf *b, const char *name, const char *type, const char 
     flare_buf_appendf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* Label sets: "" for the summed family, worker="N" for the per-worker one. */
-static void counter_lines(flare_buf *b, const char *prefix, const char *labels,
-                          const flared_worker_slot *s, int part)
-{
-    const char *sep = *labels ? "," : "";
-    switch (part) {
-    case 0:
-        for (int c = 1; c <= 5; c++)
-            flare_buf_appendf(b, "%s_requests_total{%s%sclass=\"%dxx\"} %llu\n", prefix, labels,
-                              sep, c, (unsigned long long)s->by_class[c]);
-        break;
-    case 1: {
-        const char *st[] = {"active", "reading", "writing", "idle"};
-        const uint64_t v[] = {s->active, s->reading, s->writing, s->idle};
-        for (int i = 0; i < 4; i++)
-            flare_buf_appendf(b, "%s_connections{%s%sstate=\"%s\"} %llu\n", prefix, labels, sep,
-                              st[i], (unsigned long long)v[i]);
-        break;
-    }
-    case 2:
-        flare_buf_appendf(b, "%s_connections_accepted_total{%s} %llu\n", prefix, labels,
-                          (unsigned long long)s->accepted);
-        break;
-    case 3:
-        flare_buf_appendf(b, "%s_received_bytes_total{%s} %llu\n", prefix, labels,
-                          (unsigned long long)s->bytes_in);
-        break;
-    case 4:
-        flare_buf_appendf(b, "%s_sent_bytes_total{%s} %llu\n", prefix, labels,
-                          (unsigned long long)s->bytes_out);
-        break;
-    case 5:
-        flare_buf_appendf(b, "%s_tls_handshakes_total{%s} %llu\n", prefix, labels,
-                          (unsigned long long)s->tls_handshakes);
-        break;
-    case 6:
-        flare_buf_appendf(b, "%s_tls_handshake_failures_total{%s} %llu\n", prefix, labels,
-                          (unsigned long long)s->tls_failures);
-        break;
-    case 7:
-        flare_buf_appendf(b, "%s_websocket_connections{%s} %llu\n", prefix, labels,
-                          (unsigned long long)s->ws.stats.active);
-        break;
-    case 8:
-        flare_buf_appendf(b, "%s_websocket_connections_total{%s} %llu\n", prefix, labels,
-                          (unsigned long long)s->ws.stats.opened);
-        break;
-    case 9:
-        flare_buf_appendf(b, "%s_websocket_messages_total{%s%sdirection=\"in\"} %llu\n", prefix,
-                          labels, sep, (unsigned long long)s->ws.stats.messages_in);
-        flare_buf_appendf(b, "%s_websocket_messages_total{%s%sdirection=\"out\"} %llu\n", prefix,
-                          labels, sep, (unsigned long long)s->ws.stats.messages_out);
-        break;
-    case 10: {
-        uint64_t cumulative = 0;
-        for (int i = 0; i <= FLARED_HIST_BUCKETS; i++) {
-            cumulative += s->duration_buckets[i];
-            if (i < FLARED_HIST_BUCKETS)
-                flare_buf_appendf(b, "%s_request_duration_seconds_bucket{%s%sle=\"%g\"} %llu\n",
-                                  prefix, labels, sep, (double)flared_hist_bounds_us[i] / 1e6,
-                                  (unsigned long long)cumulative);
-            else
-                flare_buf_appendf(b, "%s_request_duration_seconds_bucket{%s%sle=\"+Inf\"} %llu\n",
-                                  prefix, labels, sep, (unsigned long long)cumulative);
-        }
-        flare_buf_appendf(b, "%s_request_duration_seconds_sum{%s} %.6f\n", prefix, labels,
-                          (double)s->duration_sum_us / 1e6);
-        flare_buf_appendf(b, "%s_request_duration_seconds_count{%s} %llu\n", prefix, labels,
-                          (unsigned long long)cumulative);
-        break;
-    }
-    }
-}
-
 static const struct {
     const char *suffix, *type, *help;
 } families[] = {
@@ -288,6 +210,82 @@ static const struct {
     {"request_duration_seconds", "histogram",
      "Time from a complete request head to the last response byte written."},
 };
+
+/* "{labels,extra}", or nothing when both are empty (the text format allows no braces). */
+static const char *label_set(char *out, size_t cap, const char *labels, const char *extra)
+{
+    if (!*labels && !*extra) return "";
+    snprintf(out, cap, "{%s%s%s}", labels, *labels && *extra ? "," : "", extra);
+    return out;
+}
+
+/* Label sets: "" for the summed family, worker="N",generation="G" for the per-worker one. */
+static void counter_lines(flare_buf *b, const char *prefix, const char *labels,
+                          const flared_worker_slot *s, int part)
+{
+    char ls[160], extra[48];
+    switch (part) {
+    case 0:
+        for (int c = 1; c <= 5; c++) {
+            snprintf(extra, sizeof extra, "class=\"%dxx\"", c);
+            flare_buf_appendf(b, "%s_requests_total%s %llu\n", prefix,
+                              label_set(ls, sizeof ls, labels, extra),
+                              (unsigned long long)s->by_class[c]);
+        }
+        break;
+    case 1: {
+        const char *st[] = {"active", "reading", "writing", "idle"};
+        const uint64_t v[] = {s->active, s->reading, s->writing, s->idle};
+        for (int i = 0; i < 4; i++) {
+            snprintf(extra, sizeof extra, "state=\"%s\"", st[i]);
+            flare_buf_appendf(b, "%s_connections%s %llu\n", prefix,
+                              label_set(ls, sizeof ls, labels, extra), (unsigned long long)v[i]);
+        }
+        break;
+    }
+    case 9:
+        flare_buf_appendf(b, "%s_websocket_messages_total%s %llu\n", prefix,
+                          label_set(ls, sizeof ls, labels, "direction=\"in\""),
+                          (unsigned long long)s->ws.stats.messages_in);
+        flare_buf_appendf(b, "%s_websocket_messages_total%s %llu\n", prefix,
+                          label_set(ls, sizeof ls, labels, "direction=\"out\""),
+                          (unsigned long long)s->ws.stats.messages_out);
+        break;
+    case 10: {
+        uint64_t cumulative = 0;
+        for (int i = 0; i <= FLARED_HIST_BUCKETS; i++) {
+            cumulative += s->duration_buckets[i];
+            if (i < FLARED_HIST_BUCKETS)
+                snprintf(extra, sizeof extra, "le=\"%g\"", (double)flared_hist_bounds_us[i] / 1e6);
+            else
+                snprintf(extra, sizeof extra, "le=\"+Inf\"");
+            flare_buf_appendf(b, "%s_request_duration_seconds_bucket%s %llu\n", prefix,
+                              label_set(ls, sizeof ls, labels, extra),
+                              (unsigned long long)cumulative);
+        }
+        flare_buf_appendf(b, "%s_request_duration_seconds_sum%s %.6f\n", prefix,
+                          label_set(ls, sizeof ls, labels, ""), (double)s->duration_sum_us / 1e6);
+        flare_buf_appendf(b, "%s_request_duration_seconds_count%s %llu\n", prefix,
+                          label_set(ls, sizeof ls, labels, ""), (unsigned long long)cumulative);
+        break;
+    }
+    default: {
+        /* The single-value families, in the order of the table below. */
+        const uint64_t v[] = {0,
+                              0,
+                              s->accepted,
+                              s->bytes_in,
+                              s->bytes_out,
+                              s->tls_handshakes,
+                              s->tls_failures,
+                              s->ws.stats.active,
+                              s->ws.stats.opened};
+        flare_buf_appendf(b, "%s_%s%s %llu\n", prefix, families[part].suffix,
+                          label_set(ls, sizeof ls, labels, ""), (unsigned long long)v[part]);
+        break;
+    }
+    }
+}
 
 /* Escapes a label value (text exposition format: backslash, quote, newline). */
 static void label_value(flare_buf *b, const char *s)

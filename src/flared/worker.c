@@ -124,12 +124,8 @@ static void begin_drain(worker *w)
 static void publish(worker *w)
 {
     if (!w->slot) return;
-    flare_http_conn_states st;
-    flare_http_server_conn_states(w->server, &st);
     flared_metrics_publish(w->slot, flare_http_server_get_stats(w->server));
-    w->slot->reading = st.reading;
-    w->slot->writing = st.writing;
-    w->slot->idle = st.idle;
+    flared_metrics_publish_states(w->slot, w->server);
 }
 
 static void on_tick(flare_timer *t, void *data)

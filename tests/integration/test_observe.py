@@ -325,6 +325,39 @@ class StatusTest(ft.ServerTestCase):
             self.assertEqual(text.count(f"# HELP {name} "), 1, name)
         self.assertStopsCleanly(srv)
 
+    def test_totals_survive_reload_and_worker_restart(self):
+        srv = self.start_server(workers=2, reuseport=True, extra=EXTRA_ROUTES)
+        self.load(srv)
+        before = status_json(srv)["total"]["responses"]["2xx"]
+        self.assertEqual(before, self.N)
+        # A killed worker is restarted into its slot, which keeps counting.
+        victim = srv.workers()[0]
+        os.kill(victim, signal.SIGKILL)
+        self.assertTrue(ft.wait_for(lambda: len(srv.workers()) == 2 and victim not in srv.workers(),
+                                    5), srv.log())
+        # The new process claims the slot as it starts: poll until it has.
+        st = ft.wait_for(lambda: (lambda s: s if sorted(w["starts"] for w in s["workers"]) == [1, 2]
+                                  and all(w["alive"] for w in s["workers"]) else None)(
+            status_json(srv)), 5)
+        self.assertTrue(st, "the restarted worker did not take over its slot")
+        self.assertGreaterEqual(st["total"]["responses"]["2xx"], self.N + 1)
+        self.assertEqual(sorted(w["id"] for w in st["workers"]), [0, 1])
+        self.assertEqual({w["generation"] for w in st["workers"]}, {0})
+        # A reload counts, starts a second slot set, and the totals do not go back.
+        srv.signal(signal.SIGHUP)
+        self.assertTrue(ft.wait_for(lambda: "reloaded" in srv.log(), 5), srv.log())
+        st = ft.wait_for(lambda: (lambda s: s if s["reloads"] == 1 and s["generation"] == 1
+                                  else None)(status_json(srv)), 5)
+        self.assertTrue(st)
+        self.assertGreaterEqual(st["total"]["responses"]["2xx"], self.N + 2)
+        self.assertEqual(sum(w["responses"]["2xx"] for w in st["workers"]),
+                         st["total"]["responses"]["2xx"])
+        self.assertEqual(len([w for w in st["workers"] if w["generation"] == 1]), 2)
+        # Route counters belong to the new configuration's generation only.
+        routes = {r["path"]: r["requests"] for r in st["routes"]}
+        self.assertEqual(routes["/plaintext"], 0)
+        self.assertStopsCleanly(srv)
+
     def test_accept_negotiation(self):
         srv = self.start_server(extra=EXTRA_ROUTES)
         scrape = ("application/openmetrics-text;version=1.0.0;q=0.5,"
