@@ -73,6 +73,11 @@ typedef struct flare_http_server_config {
     uint32_t linger_timeout_ms;      /**< reading and discarding after a closing response */
     size_t output_high_water;        /**< stop reading while more output than this is queued */
     const char *server_name;         /**< Server header value; NULL omits it */
+    size_t max_connections_per_ip;   /**< per client address (after PROXY); 0: no limit -> 503 */
+    /** Proxies whose X-Forwarded-For is believed (see flare_http_client_addr); borrowed: the
+     *  array must outlive the server. */
+    const flare_cidr *trusted_proxies;
+    size_t trusted_proxy_count;
 } flare_http_server_config;
 
 /** Live counters of one server. */
@@ -134,6 +139,26 @@ int flare_http_server_add_listener(flare_http_server *srv, int fd, flare_error *
  */
 int flare_http_server_add_listener_tls(flare_http_server *srv, int fd, flare_tls_server_ctx *tls,
                                        flare_error *err);
+/** How a listening socket's connections start. */
+typedef struct flare_http_listener_options {
+    flare_tls_server_ctx *tls; /**< handshake with this (outlives the server); NULL: clear text */
+    /** Every connection starts with a PROXY protocol v1 or v2 header (before TLS), read
+     *  within the header timeout; its source address becomes the connection's peer. A
+     *  malformed or late header closes the connection without a response. */
+    bool proxy_protocol;
+} flare_http_listener_options;
+
+/** Serves a listening socket with the given options (NULL: clear text, no PROXY header). */
+int flare_http_server_add_listener_opts(flare_http_server *srv, int fd,
+                                        const flare_http_listener_options *opts, flare_error *err);
+/**
+ * The effective client of a request (for req->peer): the socket peer, unless it lies in
+ * `trusted` (n blocks); then the rightmost X-Forwarded-For hop that is not trusted, the
+ * leftmost when all are, and the socket peer when the field is absent or any entry read
+ * is not an IP address. An address taken from the field has port 0.
+ */
+void flare_http_client_addr(const flare_http_request *head, const flare_sock_addr *socket_peer,
+                            const flare_cidr *trusted, size_t n, flare_sock_addr *out);
 /**
  * Serves an already connected stream socket (say, one a supervisor passed over, or
  * one end of a socketpair in a test) as if it had been accepted: it is made
@@ -159,9 +184,11 @@ int flare_http_server_route(flare_http_server *srv, const char *host, uint32_t m
 /** Runs the reactor until flare_http_server_stop and the drain complete. */
 int flare_http_server_run(flare_http_server *srv, flare_error *err);
 /**
- * Graceful stop: stops accepting, closes idle keep-alive connections, lets
- * in-flight requests finish (their responses carry Connection: close) and stops
- * the reactor when none remain or after grace_ms, when the rest are closed.
+ * Graceful stop: stops accepting, lets in-flight requests finish (their responses
+ * carry Connection: close), gives idle keep-alive connections a short grace
+ * (1 s, at most keepalive_timeout_ms) in which a request already sent is still
+ * answered with Connection: close, and stops the reactor when no connection
+ * remains or after grace_ms, when the rest are closed.
  */
 void flare_http_server_stop(flare_http_server *srv, uint32_t grace_ms);
 /** Stops accepting new connections without touching open ones. */

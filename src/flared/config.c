@@ -267,8 +267,9 @@ static int prescan(flared_cfg_ctx *c, const char *text, size_t len)
 /* -------------------------------------------------------------- top level */
 
 static const char *const top_keys[] = {
-    "workers", "error_log", "log_level",  "limits",     "timeouts",          "listeners",
-    "routes",  "hosts",     "mime_types", "access_log", "access_log_format", NULL};
+    "workers",    "error_log",         "log_level", "limits", "timeouts", "listeners",
+    "routes",     "hosts",             "mime_types", "user",  "group",    "pid_file",
+    "trusted_proxies", "access_log",   "access_log_format", NULL};
 enum {
     K_WORKERS,
     K_ERROR_LOG,
@@ -279,9 +280,13 @@ enum {
     K_ROUTES,
     K_HOSTS,
     K_MIME_TYPES,
+    K_USER,
+    K_GROUP,
+    K_PID_FILE,
+    K_TRUSTED_PROXIES,
     K_ACCESS_LOG,
     K_ACCESS_LOG_FORMAT,
-    K_TOP_COUNT
+    K_TOP_KEYS
 };
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
@@ -394,13 +399,18 @@ static int compile_log_format(flared_cfg_ctx *c, yaml_node_t *node)
 }
 
 /* Limits that are counts take integers; the byte limits take sizes ("8k"). */
-static const char *const limit_keys[] = {
-    "max_connections", "max_header_bytes",       "max_headers", "max_uri_bytes",
-    "max_body_bytes",  "max_keepalive_requests", NULL};
+static const char *const limit_keys[] = {"max_connections",
+                                         "max_header_bytes",
+                                         "max_headers",
+                                         "max_uri_bytes",
+                                         "max_body_bytes",
+                                         "max_keepalive_requests",
+                                         "max_connections_per_ip",
+                                         NULL};
 
 static int parse_limits(flared_cfg_ctx *c, yaml_node_t *node)
 {
-    yaml_node_t *v[6];
+    yaml_node_t *v[7];
     flared_limits *l = &c->cfg->limits;
     int rc = flared_cfg_map(c, node, "limits", "in limits", limit_keys, v, NULL, NULL);
     if (rc == 0 && v[0])
@@ -414,6 +424,8 @@ static int parse_limits(flared_cfg_ctx *c, yaml_node_t *node)
         rc = flared_cfg_size(c, v[4], limit_keys[4], 1, FLARED_BODY_BYTES_MAX, &l->max_body_bytes);
     if (rc == 0 && v[5])
         rc = flared_cfg_uint(c, v[5], limit_keys[5], 1, 1000000000, &l->max_keepalive_requests);
+    if (rc == 0 && v[6])
+        rc = flared_cfg_uint(c, v[6], limit_keys[6], 1, 1u << 20, &l->max_connections_per_ip);
     return rc;
 }
 
@@ -466,7 +478,7 @@ static void set_defaults(flared_config *cfg)
 
 static int parse_root(flared_cfg_ctx *c, yaml_node_t *root)
 {
-    yaml_node_t *v[K_TOP_COUNT] = {0};
+    yaml_node_t *v[K_TOP_KEYS] = {0};
     char shown[FLARED_CFG_SHOW_MAX];
     int rc = 0;
     if (root && !flared_cfg_is_null(root)) {
@@ -488,6 +500,12 @@ static int parse_root(flared_cfg_ctx *c, yaml_node_t *root)
     /* Before the routes: every static route points at the overrides. */
     if (rc == 0 && v[K_MIME_TYPES]) rc = flared_cfg_mime_types(c, v[K_MIME_TYPES]);
     if (rc == 0) rc = flared_cfg_hosts(c, v[K_ROUTES], v[K_HOSTS]);
+    if (rc == 0 && (v[K_USER] || v[K_GROUP])) rc = flared_cfg_user_group(c, v[K_USER], v[K_GROUP]);
+    if (rc == 0 && v[K_PID_FILE])
+        rc = flared_cfg_path(c, v[K_PID_FILE], "pid_file", &c->cfg->pid_file);
+    if (rc == 0 && v[K_TRUSTED_PROXIES])
+        rc = flared_cfg_cidrs(c, v[K_TRUSTED_PROXIES], "trusted_proxies", &c->cfg->trusted_proxies,
+                              &c->cfg->trusted_proxy_count);
     return rc;
 }
 

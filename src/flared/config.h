@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "flare/error.h"
 #include "flare/net.h"
@@ -45,6 +46,7 @@ typedef struct flared_limits {
     uint64_t max_uri_bytes;          /**< request-target length, in bytes */
     uint64_t max_body_bytes;         /**< request body, in bytes (routes may override) */
     uint64_t max_keepalive_requests; /**< requests served on one connection before closing it */
+    uint64_t max_connections_per_ip; /**< per worker, by client address (after PROXY); 0 = none */
 } flared_limits;
 
 /** Timeouts in milliseconds; all values are in 1..FLARED_DURATION_MAX_MS. */
@@ -144,6 +146,7 @@ typedef struct flared_listener {
     bool reuseport;        /**< SO_REUSEPORT (inet only); default false */
     int backlog;           /**< listen(2) backlog, 1..65535; default 4096 */
     const flared_tls *tls; /**< the `tls` block, or NULL for clear text */
+    bool proxy_protocol;   /**< connections start with a PROXY v1/v2 header; default false */
     unsigned line, column; /**< where the listener is written, for later messages */
 } flared_listener;
 
@@ -273,6 +276,8 @@ typedef struct flared_route {
     bool access_log;         /**< requests of this route are logged (`access_log: off`: false) */
     uint64_t max_body_bytes; /**< the route's own limit, or limits.max_body_bytes when unset */
     bool max_body_bytes_set; /**< true when the route overrides max_body_bytes */
+    const flare_cidr *allow; /**< clients allowed (others get 403); NULL = everyone */
+    size_t allow_count;
     flared_route_type type;
     union {
         flared_text_route text;
@@ -313,6 +318,13 @@ typedef struct flared_config {
     size_t host_count;
     const flared_mime_type *mime_types; /**< top-level `mime_types`, sorted by ext; may be 0 */
     size_t mime_type_count;
+    const flare_cidr *trusted_proxies; /**< peers whose X-Forwarded-For is believed; may be 0 */
+    size_t trusted_proxy_count;
+    const char *user;     /**< drop to this user after binding, or NULL */
+    const char *group;    /**< drop to this group after binding, or NULL */
+    uid_t uid;            /**< `user`'s uid, when user is set */
+    gid_t gid;            /**< `group`'s gid, else `user`'s primary group */
+    const char *pid_file; /**< absolute path the master writes its pid to, or NULL */
 } flared_config;
 
 /**

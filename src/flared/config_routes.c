@@ -22,10 +22,19 @@
 #define MAX_HOST_LABEL 63
 
 static const char *const route_keys[] = {
-    "path", "methods", "headers", "max_body_bytes", "access_log", "text", "redirect",
-    "echo", "static",  "status",  "health",         "websocket",  NULL};
+    "path",   "methods", "headers", "max_body_bytes", "allow",  "access_log", "text",
+    "redirect", "echo",  "static",  "status",         "health", "websocket",  NULL};
 /* The type keys follow K_FIRST_TYPE in flared_route_type order. */
-enum { K_PATH, K_METHODS, K_HEADERS, K_MAX_BODY, K_ACCESS_LOG, K_FIRST_TYPE, K_ROUTE_KEYS = 12 };
+enum {
+    K_PATH,
+    K_METHODS,
+    K_HEADERS,
+    K_MAX_BODY,
+    K_ALLOW,
+    K_ACCESS_LOG,
+    K_FIRST_TYPE,
+    K_ROUTE_KEYS = 13
+};
 
 const char *flared_route_type_name(flared_route_type type)
 {
@@ -379,6 +388,9 @@ static int parse_route(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r,
         if (rc < 0) return rc;
         r->max_body_bytes_set = true;
     }
+    if (v[K_ALLOW] &&
+        (rc = flared_cfg_cidrs(c, v[K_ALLOW], "allow", &r->allow, &r->allow_count)) < 0)
+        return rc;
     if (v[K_ACCESS_LOG]) {
         yaml_node_t *a = v[K_ACCESS_LOG];
         char shown[FLARED_CFG_SHOW_MAX];

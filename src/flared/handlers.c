@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "handlers_internal.h"
+#include "version.h"
 #include "websocket.h"
 
 static void add_route_headers(flare_response *resp, const flared_route *rt)
@@ -116,9 +117,22 @@ static bool misdirected(const flare_request *req)
     return flare_tls_server_ctx_select(tls->server, req->host, req->host_len) != presented;
 }
 
+/* `allow`: the effective client (after PROXY and trusted X-Forwarded-For) must be listed. */
+static bool allowed(const flared_route *rt, const flare_request *req)
+{
+    if (!rt->allow_count) return true;
+    for (size_t i = 0; i < rt->allow_count; i++)
+        if (flare_cidr_contains(&rt->allow[i], &req->peer->ip)) return true;
+    return false;
+}
+
 static int handle_route(const flare_request *req, flare_response *resp, void *data)
 {
     const flared_route_ctx *ctx = data;
+    if (!allowed(ctx->route, req)) {
+        static const char body[] = "forbidden: your address may not use this route\n";
+        return flare_response_text(resp, 403, "text/plain; charset=utf-8", body, sizeof body - 1);
+    }
     if (misdirected(req)) {
         static const char body[] = "misdirected request: this connection's certificate does not "
                                    "serve that host; connect again for it\n";

@@ -25,6 +25,7 @@
 #include "handlers_internal.h"
 #include "log.h"
 #include "metrics.h"
+#include "process.h"
 #include "websocket.h"
 
 typedef struct worker {
@@ -191,6 +192,9 @@ static void server_config_from(const flared_config *cfg, flare_http_server_confi
     out->write_timeout_ms = (uint32_t)cfg->timeouts.write_ms;
     out->keepalive_timeout_ms = (uint32_t)cfg->timeouts.keepalive_ms;
     out->linger_timeout_ms = (uint32_t)cfg->timeouts.linger_ms;
+    out->max_connections_per_ip = (size_t)cfg->limits.max_connections_per_ip;
+    out->trusted_proxies = cfg->trusted_proxies; /* the config outlives the server */
+    out->trusted_proxy_count = cfg->trusted_proxy_count;
 }
 
 /* Warnings of the tls layer (say, an expired certificate) go to the error log. */
@@ -279,13 +283,9 @@ static int add_listeners(worker *w, const int *fds, const size_t *listeners, siz
         size_t li = listeners[i];
         if (li >= w->cfg->listener_count)
             return flare_error_set(err, FLARE_EINVAL, 0, "socket %d: no listener %zu", fds[i], li);
-        if (!w->cfg->listeners[li].tls) {
-            if (flare_http_server_add_listener(w->server, fds[i], err) < 0) return err->code;
-            continue;
-        }
-        flare_tls_server_ctx *ctx = NULL;
-        if (tls_ctx_of(w, li, &ctx, err) < 0 ||
-            flare_http_server_add_listener_tls(w->server, fds[i], ctx, err) < 0)
+        flare_http_listener_options opts = {.proxy_protocol = w->cfg->listeners[li].proxy_protocol};
+        if (w->cfg->listeners[li].tls && tls_ctx_of(w, li, &opts.tls, err) < 0) return err->code;
+        if (flare_http_server_add_listener_opts(w->server, fds[i], &opts, err) < 0)
             return err->code;
         tickets |= uses_tickets(w, li);
     }
@@ -341,6 +341,11 @@ int flared_worker_run(const flared_config *cfg, unsigned worker_id, const int *f
     w.state.server = w.server;
     if (flared_handlers_install(w.server, cfg, &w.state, &routes, &err) < 0) goto fail;
     if (add_listeners(&w, fds, listeners, fd_count, &err) < 0) goto fail;
+    /* Certificates, keys and static roots are open: now the worker may stop being root. */
+    if (flared_drop_privileges(cfg) < 0) {
+        flare_error_set(&err, FLARE_ESYS, 0, "exiting: it would serve with too many privileges");
+        goto fail;
+    }
     w.signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (w.signal_fd < 0 ||
         flare_reactor_add(w.reactor, w.signal_fd, FLARE_EV_READ, on_signal, &w, &err) < 0)

@@ -12,6 +12,8 @@
 #include "server_internal.h"
 
 #include <errno.h>
+
+#include "flare/proxy_protocol.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,12 +22,12 @@
 #include <time.h>
 #include <unistd.h>
 
-enum phase { PH_TLS, PH_HEAD, PH_BODY, PH_LINGER };
+enum phase { PH_PROXY, PH_TLS, PH_HEAD, PH_BODY, PH_LINGER };
 enum { PR_NEED_INPUT, PR_OUTPUT };
 enum { FL_DONE, FL_BLOCKED, FL_ERROR };
 enum { BODY_DONE, BODY_NEED_INPUT, BODY_FAILED };
 /* What the connection's timer measures. */
-enum wait { W_NONE, W_HEAD, W_BODY, W_WRITE, W_KEEPALIVE, W_LINGER };
+enum wait { W_NONE, W_HEAD, W_BODY, W_WRITE, W_KEEPALIVE, W_DRAIN, W_LINGER };
 
 #define SENDFILE_CHUNK (1u << 20)
 #define CONTINUE_LINE  "HTTP/1.1 100 Continue\r\n\r\n"
@@ -47,10 +49,11 @@ struct conn {
     bool closing;      /* close once the output is written */
     bool body_spilled; /* the body is collected in `body`, not in the input block */
     bool chunked;
-    bool progress;    /* bytes moved since the idle timer was last armed */
-    bool log_pending; /* a completion report waits for its response to be written */
-    uint8_t wait;     /* enum wait */
-    flare_sock_addr peer;
+    bool progress;        /* bytes moved since the idle timer was last armed */
+    bool ip_counted;      /* counted in the server's per-address table */
+    bool log_pending;     /* a completion report waits for its response to be written */
+    uint8_t wait;         /* enum wait */
+    flare_sock_addr peer; /* the client: from the PROXY header when the listener has one */
     flare_timer timer;
     uint64_t head_deadline_ms; /* when the current head must be complete; 0: not started */
     char *block;               /* pooled: header array, then input bytes */
@@ -204,6 +207,16 @@ static void wait_input(conn *c)
         return;
     }
     release_buffers(c);
+    if (c->srv->stopping) {
+        /* Draining: the client may have sent its next request before it could know.
+         * It gets a short grace to arrive (and is answered with Connection: close);
+         * a connection still silent when the grace ends is closed. */
+        uint32_t grace = cfg->keepalive_timeout_ms < FLARE_HTTP_DRAIN_IDLE_GRACE_MS
+                             ? cfg->keepalive_timeout_ms
+                             : FLARE_HTTP_DRAIN_IDLE_GRACE_MS;
+        if (c->wait != W_DRAIN) arm_at(c, W_DRAIN, now_ms(c) + grace);
+        return;
+    }
     if (c->wait != W_KEEPALIVE) arm_at(c, W_KEEPALIVE, now_ms(c) + cfg->keepalive_timeout_ms);
 }
 
@@ -364,9 +377,16 @@ static bool begin_request(conn *c)
     /* The view outlives the handler: a completion report reads it after the write. */
     flare_http__pending *p = pending_of(c);
     flare_request *view = &p->view;
+    /* Behind trusted proxies the client is X-Forwarded-For's rightmost untrusted hop. */
+    const flare_sock_addr *client = &c->peer;
+    if (srv->cfg.trusted_proxy_count) {
+        flare_http_client_addr(req, &c->peer, srv->cfg.trusted_proxies,
+                               srv->cfg.trusted_proxy_count, &p->client);
+        client = &p->client;
+    }
     *view = (flare_request){.head = req,
                             .method = (flare_http_method)req->method_id,
-                            .peer = &c->peer,
+                            .peer = client,
                             .connection_requests = c->requests,
                             .tls = c->tls};
     split_target(req, view);
@@ -835,6 +855,62 @@ static void refuse_plain_http(conn *c)
     (void)n;
 }
 
+/*
+ * Reads the PROXY header. It is peeked, not read, until complete, and then only its
+ * own bytes are taken: what follows is the client's (a TLS ClientHello, say), which
+ * must stay in the socket for whoever reads next. Anything wrong closes silently:
+ * the peer is a load balancer, not a client that could read an HTTP answer.
+ */
+static bool read_proxy_header(conn *c)
+{
+    flare_http_server *srv = c->srv;
+    if (!take_block(c)) {
+        flare_http__conn_close(c);
+        return false;
+    }
+    ssize_t n;
+    do
+        n = recv(c->fd, c->in, c->in_cap, MSG_PEEK);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN) {
+        c->may_read = false;
+        wait_input(c); /* the header deadline bounds the PROXY header too */
+        return false;
+    }
+    flare_proxy_header ph;
+    ssize_t len = n > 0 ? flare_proxy_parse(c->in, (size_t)n, &ph) : FLARE_EPARSE;
+    if (len == FLARE_EINCOMPLETE && (size_t)n < c->in_cap && !c->saw_hup) {
+        c->may_read = false; /* everything there was peeked; the next bytes bring an edge */
+        wait_input(c);
+        return false;
+    }
+    if (len < 0) {
+        flare_http__conn_close(c);
+        return false;
+    }
+    /* The whole header is queued, so this read takes exactly it. */
+    ssize_t got;
+    do
+        got = recv(c->fd, c->in, (size_t)len, 0);
+    while (got < 0 && errno == EINTR);
+    if (got != len) {
+        flare_http__conn_close(c);
+        return false;
+    }
+    srv->stats.bytes_in += (uint64_t)len;
+    if (ph.has_addresses) c->peer = ph.src;
+    if (!flare_http__ipcount_acquire(srv, &c->peer)) {
+        srv->stats.rejected++;
+        flare_http__send_busy(c->fd);
+        flare_http__conn_close(c);
+        return false;
+    }
+    c->ip_counted = true;
+    c->phase = c->tls ? PH_TLS : PH_HEAD;
+    c->may_read = true;
+    return true;
+}
+
 /* Advances the TLS handshake; true when HTTP may start. */
 static bool handshake(conn *c)
 {
@@ -860,6 +936,7 @@ static bool handshake(conn *c)
 static void drive(conn *c)
 {
     for (;;) {
+        if (c->phase == PH_PROXY && !read_proxy_header(c)) return;
         if (c->phase == PH_TLS && !handshake(c)) return;
         if (c->phase == PH_LINGER) {
             linger(c);
@@ -889,10 +966,6 @@ static void drive(conn *c)
             continue;
         }
         if (pr == PR_OUTPUT) continue;
-        if (c->srv->stopping && idle(c) && c->requests > 0) {
-            flare_http__conn_close(c); /* graceful stop: no new request on this connection */
-            return;
-        }
         if (!c->may_read) {
             wait_input(c);
             return;
@@ -940,14 +1013,16 @@ static void on_event(flare_reactor *r, int fd, uint32_t events, void *data)
 /* --------------------------------------------------------- lifecycle */
 
 int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_addr *peer,
-                            flare_tls_server_ctx *tls, flare_error *err)
+                            const flare_http_listener_options *opts, bool counted, flare_error *err)
 {
+    flare_tls_server_ctx *tls = opts->tls;
     conn *c = srv->free_conns;
     if (c)
         srv->free_conns = c->next;
     else
         c = malloc(sizeof *c);
     if (!c) {
+        if (counted) flare_http__ipcount_release(srv, peer);
         close(fd);
         return flare_error_set(err, FLARE_ENOMEM, 0, "http server: out of memory (fd %d)", fd);
     }
@@ -963,6 +1038,7 @@ int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_add
         c->tls = malloc(sizeof *c->tls);
         if (!c->tls || flare_tls_conn_init_server(c->tls, tls, fd, err) < 0) {
             free(c->tls);
+            if (counted) flare_http__ipcount_release(srv, peer);
             close(fd);
             c->next = srv->free_conns;
             srv->free_conns = c;
@@ -970,12 +1046,15 @@ int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_add
         }
         c->phase = PH_TLS;
     }
+    c->ip_counted = counted;
+    if (opts->proxy_protocol) c->phase = PH_PROXY;
     int rc = flare_reactor_add(srv->reactor, fd, FLARE_EV_READ | FLARE_EV_WRITE, on_event, c, err);
     if (rc < 0) {
         if (c->tls) {
             flare_tls_conn_free(c->tls);
             free(c->tls);
         }
+        if (counted) flare_http__ipcount_release(srv, peer);
         close(fd);
         c->next = srv->free_conns;
         srv->free_conns = c;
@@ -1003,6 +1082,7 @@ static void retire(conn *c, bool keep_fd)
         close(c->fd);
     }
     if (c->file_fd >= 0) close(c->file_fd);
+    if (c->ip_counted) flare_http__ipcount_release(srv, &c->peer);
     if (c->tls) {
         flare_tls_conn_free(c->tls);
         free(c->tls);
@@ -1029,12 +1109,13 @@ void flare_http__conn_close(conn *c)
 void flare_http__conn_stop(conn *c)
 {
     /* In flight: its response will carry Connection: close (dispatch sees srv->stopping),
-     * and drive closes it when it next goes idle. */
-    /* Idle keep-alive connections close now. A connection that has not sent its first
-     * request yet is served (with Connection: close): its client connected to be
-     * answered, and closing it would lose the request it is sending. The header
-     * timeout and the drain deadline bound how long it may take. */
-    if (idle(c) && c->requests > 0) flare_http__conn_close(c);
+     * then the connection ends with a lingering close. A connection that has not sent
+     * its first request yet is served the same way: its client connected to be
+     * answered. The header timeout and the drain deadline bound how long it may take.
+     * An idle keep-alive connection is not closed at once: a client that got its last
+     * response may already have its next request on the wire, and a close now would
+     * meet it with EOF or a reset. wait_input gives it the drain grace instead. */
+    if (idle(c) && c->requests > 0) wait_input(c);
 }
 
 void flare_http__conn_count_state(const conn *c, flare_http_conn_states *out)

@@ -348,7 +348,7 @@ static void test_limit_errors(void **state)
     expect_error(LISTEN "limits: {max_conn: 5}\n",
                  "t.yaml:2:10: unknown key 'max_conn' in limits; allowed: max_connections, "
                  "max_header_bytes, max_headers, max_uri_bytes, max_body_bytes, "
-                 "max_keepalive_requests");
+                 "max_keepalive_requests, max_connections_per_ip");
     expect_error(LISTEN "limits: {max_connections: 0}\n",
                  "t.yaml:2:27: max_connections: '0' is out of range 1..1048576");
     expect_error(LISTEN "limits: {max_headers: 8k}\n",
@@ -418,8 +418,8 @@ static void test_unknown_keys(void **state)
     (void)state;
     expect_error(LISTEN "port: 80\n",
                  "t.yaml:2:1: unknown key 'port' at the top level; allowed: workers, error_log, "
-                 "log_level, limits, timeouts, listeners, routes, hosts, mime_types, access_log, "
-                 "access_log_format");
+                 "log_level, limits, timeouts, listeners, routes, hosts, mime_types, user, group, "
+                 "pid_file, trusted_proxies, access_log, access_log_format");
     expect_error(LISTEN "? [a, b]\n: 1\n",
                  "t.yaml:2:3: keys at the top level must be plain names, not a list");
 }
@@ -636,7 +636,7 @@ static void test_listener_shape_errors(void **state)
                  "t.yaml:1:13: listener: missing required key 'address'");
     expect_error("listeners: [{address: 127.0.0.1:80, port: 80}]\n",
                  "t.yaml:1:37: unknown key 'port' in a listener; allowed: address, reuseport, "
-                 "backlog, tls");
+                 "backlog, tls, proxy_protocol");
 }
 
 static void test_listener_address_errors(void **state)
@@ -932,15 +932,14 @@ static void test_route_shape_errors(void **state)
                  "t.yaml:5:5: route has two types, 'echo' and 'text'; use exactly one");
     expect_error(LISTEN "routes:\n  - text: {body: x}\n",
                  "t.yaml:3:5: route: missing required key 'path'");
-    expect_error(
-        LISTEN "routes:\n  - path: /a\n    cache: yes\n",
-        "t.yaml:4:5: unknown key 'cache' in a route; allowed: path, methods, headers, "
-        "max_body_bytes, access_log, text, redirect, echo, static, status, health, websocket");
-    expect_error(
-        LISTEN "routes:\n  - path: /a\n    max_header_bytes: 1k\n    echo: {}\n",
-        "t.yaml:4:5: unknown key 'max_header_bytes' in a route; allowed: path, methods, "
-        "headers, max_body_bytes, access_log, text, redirect, echo, static, status, health, "
-        "websocket");
+    expect_error(LISTEN "routes:\n  - path: /a\n    cache: yes\n",
+                 "t.yaml:4:5: unknown key 'cache' in a route; allowed: path, methods, headers, "
+                 "max_body_bytes, allow, access_log, text, redirect, echo, static, status, health, "
+                 "websocket");
+    expect_error(LISTEN "routes:\n  - path: /a\n    max_header_bytes: 1k\n    echo: {}\n",
+                 "t.yaml:4:5: unknown key 'max_header_bytes' in a route; allowed: path, methods, "
+                 "headers, max_body_bytes, allow, access_log, text, redirect, echo, static, status, "
+                 "health, websocket");
 }
 
 static void test_unknown_route_types(void **state)
