@@ -90,6 +90,7 @@ static void on_drained(void *data)
 static void stop_serving(worker *w)
 {
     flare_ws_group *ws = flared_websocket_group();
+    flared_access_log_flush(); /* what was served so far is on disk when the drain starts */
     flared_log(FLARED_LOG_INFO, "worker %u: draining (%zu connections, %llu WebSockets open)",
                w->state.worker_id, flare_http_server_connections(w->server),
                (unsigned long long)ws->stats.active);
