@@ -20,7 +20,7 @@ static void check_masking(const uint8_t *data, size_t size, fuzz_rng *rng)
     for (size_t i = 0; i < size; i++)
         ref[i] = data[i] ^ key[(phase0 + i) & 3];
     flare_ws_simd active = flare_ws_simd_active();
-    for (int p = FLARE_WS_SIMD_SCALAR; p <= FLARE_WS_SIMD_AVX2; p++) {
+    for (int p = FLARE_WS_SIMD_SCALAR; p <= FLARE_WS_SIMD_AVX512; p++) {
         if (flare_ws_simd_force((flare_ws_simd)p) < 0) continue;
         /* In place, in pieces. */
         memcpy(got, data, size);

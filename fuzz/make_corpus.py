@@ -219,6 +219,12 @@ def main():
         b" status: 599}, headers: {\"Bad Name\": \"v\\r\\n\"}}\n",
         b"%YAML 1.1\n---\n!!map {? listeners : [{address: \"127.0.0.1:1\"}]}\n",
         b"\t\x00\xff",
+        b"trusted_proxies: [10.0.0.0/8, '::1', 'fd00::/8']\nuser: root\ngroup: root\n"
+        b"pid_file: run/f.pid\nlimits: {max_connections_per_ip: 5}\n"
+        b"listeners: [{address: 127.0.0.1:1, proxy_protocol: true}]\n"
+        b"routes:\n  - {path: /s, status: {}, allow: [127.0.0.0/8, '::1/128']}\n",
+        b"trusted_proxies: [10.0.0.0/33]\n" + config_base,
+        b"user: no-such-user\n" + config_base,
     ])
     # ws_frame: a frame (header, then payload).
     write("ws_frame", [
@@ -359,6 +365,34 @@ def main():
         ops((0, 0, 63), (0, 1, 64), (0, 2, 65), (3, 0, 63), (3, 0, 1), (3, 0, 1)),
         ops((4, 3, 0xff), (0, 3, 0), (3, 0, 0), (3, 0, 255)),
         ops((5, 1, 0), (2, 1, 0), (2, 1, 0), (3, 0, 0)),
+    ])
+    # proxy_protocol: raw bytes as a load balancer sends them.
+    sig = b"\r\n\r\n\x00\r\nQUIT\n"
+    inet = bytes([192, 0, 2, 1, 10, 0, 0, 1, 0xdc, 0x04, 0x01, 0xbb])
+    inet6 = bytes(15) + b"\x01" + b"\x20\x01" + bytes(14) + b"\x30\x39\x00\x50"
+    tlvs = b"\x01\x00\x02h2\x04\x00\x00"
+    def v2(ver_cmd, fam, block):
+        return sig + bytes([ver_cmd, fam]) + struct.pack(">H", len(block)) + block
+    write("proxy_protocol", [
+        b"PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\nGET / HTTP/1.1\r\n\r\n",
+        b"PROXY TCP6 2001:db8::1 ::ffff:10.0.0.1 0 65535\r\n",
+        b"PROXY UNKNOWN\r\n",
+        b"PROXY UNKNOWN ffff::1 ffff::2 1 2\r\n",
+        b"PROXY TCP4 1.2.3.4 5.6.7.8 01 2\r\n",
+        b"PROXY TCP4 1.2.3.4  5.6.7.8 1 2\r\n",
+        b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n",
+        b"PROXY UNKNOWN " + b"x" * 100 + b"\r\n",
+        v2(0x21, 0x11, inet) + b"GET / HTTP/1.1\r\n\r\n",
+        v2(0x21, 0x21, inet6 + tlvs),
+        v2(0x21, 0x21, inet6 + tlvs[:-1]),
+        v2(0x20, 0x00, b""),
+        v2(0x20, 0x11, inet),
+        v2(0x21, 0x00, b"abc"),
+        v2(0x21, 0x31, bytes(216)),
+        v2(0x21, 0x12, inet),
+        v2(0x31, 0x11, inet),
+        v2(0x21, 0x11, inet[:11]),
+        sig[:7],
     ])
 
 

@@ -19,11 +19,11 @@ harnesses=(request response chunked headers url cookie net_addr hostname config 
 
 command -v clang >/dev/null || { echo "run.sh: clang is missing (scripts/install-deps.sh --fuzz)" >&2; exit 1; }
 if [ ! -f "$build/build.ninja" ]; then
-    # -fsanitize=fuzzer-no-link gives the library the coverage feedback libFuzzer
-    # steers by; fuzz/meson.build links each harness with -fsanitize=fuzzer.
+    # -Dfuzz=true compiles the library with -fsanitize=fuzzer-no-link (the coverage
+    # feedback libFuzzer steers by); fuzz/meson.build links each harness with
+    # -fsanitize=fuzzer.
     CC=clang meson setup "$build" "$root" -Dfuzz=true -Dtests=false \
-        -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized \
-        -Dc_args=-fsanitize=fuzzer-no-link
+        -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized
 fi
 targets=()
 for h in "${harnesses[@]}"; do targets+=("fuzz/fuzz_$h"); done

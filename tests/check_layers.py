@@ -16,7 +16,7 @@ HEADER_LAYER = {
     "net.h": "net", "dns.h": "dns", "tcp.h": "tcp", "udp.h": "udp",
     "tls.h": "tls", "io.h": "io",
     "http.h": "http", "http_parser.h": "http", "http_client.h": "http", "cookie.h": "http",
-    "url.h": "http", "encoding.h": "http",
+    "url.h": "http", "encoding.h": "http", "proxy_protocol.h": "http",
     "ws.h": "ws",
     "flare.h": None,  # umbrella header, for applications only
 }

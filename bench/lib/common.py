@@ -243,3 +243,23 @@ def raise_nofile():
     if soft != hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+def write_results(out_dir, stem, md, data, log):
+    """Writes <stem>.md and <stem>.json into out_dir, prints the table, names the folder."""
+    with open(os.path.join(out_dir, f"{stem}.md"), "w") as f:
+        f.write(md)
+    with open(os.path.join(out_dir, f"{stem}.json"), "w") as f:
+        json.dump(data, f, indent=2)
+    print(md)
+    log(f"results in {out_dir}")
+
+
+def run_main(main, prog):
+    """sys.exit(main(argv)); a BuildError or RuntimeError is one line and exit 2."""
+    import sys
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except (BuildError, RuntimeError) as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -134,12 +134,12 @@ int main(int argc, char **argv)
             failures++;
             continue;
         }
-        double copy_ns = micro_measure(run_memcpy, b, &opts).median_ns;
-        double flare_ns = micro_measure(run_flare, b, &opts).median_ns;
+        double copy_ns = micro_measure(run_memcpy, b, &opts).ns;
+        double flare_ns = micro_measure(run_flare, b, &opts).ns;
         printf("%-12s %8zu %12.1f %12.1f", b->name, b->encoded_len, copy_ns, flare_ns);
 #ifdef HAVE_PICO
         if (pico_once(b, &decoded) == 0 && decoded == b->payload_len) {
-            double pico_ns = micro_measure(run_pico, b, &opts).median_ns;
+            double pico_ns = micro_measure(run_pico, b, &opts).ns;
             printf(" %12.1f %11.2fx", pico_ns, flare_ns / pico_ns);
         } else {
             printf(" %12s %12s", "rejected", "-");

@@ -18,17 +18,19 @@ typedef struct micro_opts {
     unsigned runs; /**< timed runs; the median is reported */
     double run_ms; /**< target duration of one run */
     int quick;     /**< smoke mode: a few short runs, figures meaningless */
+    int use_min;   /**< report the fastest run instead of the median (--min) */
 } micro_opts;
 
 /** Timing result of one benchmark: ns per iteration over the runs. */
 typedef struct micro_result {
+    double ns; /**< the figure to report: median_ns, or min_ns with --min */
     double median_ns;
     double min_ns;
     double max_ns;
     uint64_t iters_per_run;
 } micro_result;
 
-/** Parses --quick, --runs N and --ms N; prints usage and returns -1 on a bad argument. */
+/** Parses --quick, --min, --runs N and --ms N; prints usage and returns -1 on a bad argument. */
 int micro_parse_args(int argc, char **argv, micro_opts *opts);
 /** Calibrates, runs and times fn; the result is ns per iteration. */
 micro_result micro_measure(micro_fn fn, void *ctx, const micro_opts *opts);

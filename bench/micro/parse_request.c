@@ -201,7 +201,7 @@ int main(int argc, char **argv)
         double path_ns[3] = {0, 0, 0};
         for (int p = FLARE_SIMD_SCALAR; p <= FLARE_SIMD_AVX2; p++) {
             if (flare_http_simd_force((flare_http_simd)p) != 0) continue;
-            path_ns[p] = micro_measure(run_flare, (void *)s, &opts).median_ns;
+            path_ns[p] = micro_measure(run_flare, (void *)s, &opts).ns;
         }
         flare_http_simd_force(auto_path);
         double flare_ns = path_ns[auto_path];
@@ -209,7 +209,7 @@ int main(int argc, char **argv)
 #ifdef HAVE_PICO
         size_t pico_fields;
         if (pico_once(s, &pico_fields) == (int)s->len && pico_fields == fields)
-            pico_ns = micro_measure(run_pico, (void *)s, &opts).median_ns;
+            pico_ns = micro_measure(run_pico, (void *)s, &opts).ns;
         else
             printf("# %s: picohttpparser did not accept it the same way; not timed\n", s->name);
 #endif
@@ -217,7 +217,7 @@ int main(int argc, char **argv)
         size_t hp_fields;
         int complete;
         if (hp_once(s, &hp_fields, &complete) == s->len && complete && hp_fields == fields)
-            hp_ns = micro_measure(run_hp, (void *)s, &opts).median_ns;
+            hp_ns = micro_measure(run_hp, (void *)s, &opts).ns;
         else
             printf("# %s: http_parser did not accept it the same way; not timed\n", s->name);
 #endif

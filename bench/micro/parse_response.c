@@ -86,12 +86,12 @@ int main(int argc, char **argv)
             failures++;
             continue;
         }
-        double flare_ns = micro_measure(run_flare, (void *)s, &opts).median_ns;
+        double flare_ns = micro_measure(run_flare, (void *)s, &opts).ns;
         printf("%-13s %5zu %12.1f", s->name, s->len, flare_ns);
 #ifdef HAVE_PICO
         size_t pico_fields;
         if (pico_once(s, &pico_fields) == (int)s->len && pico_fields == fields) {
-            double pico_ns = micro_measure(run_pico, (void *)s, &opts).median_ns;
+            double pico_ns = micro_measure(run_pico, (void *)s, &opts).ns;
             printf(" %12.1f %11.2fx\n", pico_ns, flare_ns / pico_ns);
         } else {
             printf(" %12s %12s  (pico did not accept it the same way)\n", "-", "-");

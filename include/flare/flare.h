@@ -15,6 +15,7 @@
 #include "flare/io.h"
 #include "flare/http_parser.h"
 #include "flare/http.h"
+#include "flare/proxy_protocol.h"
 #include "flare/url.h"
 #include "flare/encoding.h"
 #include "flare/cookie.h"

@@ -74,6 +74,11 @@ typedef struct flare_http_server_config {
     uint32_t linger_timeout_ms;      /**< reading and discarding after a closing response */
     size_t output_high_water;        /**< stop reading while more output than this is queued */
     const char *server_name;         /**< Server header value; NULL omits it */
+    size_t max_connections_per_ip;   /**< per client address (after PROXY); 0: no limit -> 503 */
+    /** Proxies whose X-Forwarded-For is believed (see flare_http_client_addr); borrowed: the
+     *  array must outlive the server. */
+    const flare_cidr *trusted_proxies;
+    size_t trusted_proxy_count;
 } flare_http_server_config;
 
 /** Live counters of one server. */
@@ -83,6 +88,36 @@ typedef struct flare_http_server_stats {
     uint64_t bytes_in, bytes_out;
     uint64_t tls_handshakes, tls_failures;
 } flare_http_server_stats;
+
+/**
+ * One finished request, as flare_http_server_on_complete reports it. Slices point
+ * into the connection's buffers and are valid only during the call.
+ */
+typedef struct flare_http_completion {
+    const flare_request *req; /**< NULL when no request head was parsed (say, a 400); its
+                                   body pointer is not valid, body_len is */
+    const char *resp_head;    /**< the response head as written, status line to the blank line */
+    size_t resp_head_len;     /**< 0 when it is no longer available */
+    int status;               /**< the status sent */
+    bool aborted;             /**< the connection ended before the whole response was written */
+    uint64_t bytes_sent;      /**< response bytes written, head included */
+    uint64_t body_bytes_received; /**< request body bytes (after chunked decoding) */
+    uint64_t start_us;    /**< CLOCK_MONOTONIC µs of the loop turn that completed the head */
+    uint64_t duration_us; /**< from start_us to the last byte written (or the abort) */
+    const flare_sock_addr *peer; /**< req->peer when there is a request, else the socket's */
+    const flare_tls_conn *tls;   /**< NULL in clear text */
+    void *route_userdata;        /**< the matched route's userdata; NULL when no route matched */
+} flare_http_completion;
+
+/** Called once per answered request; runs on the reactor thread and must not block. */
+typedef void (*flare_http_complete_fn)(const flare_http_completion *done, void *data);
+
+/** How many open connections are in each state (flare_http_server_conn_states). */
+typedef struct flare_http_conn_states {
+    uint64_t reading; /**< TLS handshake, waiting for or receiving a request */
+    uint64_t writing; /**< a response is being written, or the connection is closing */
+    uint64_t idle;    /**< keep-alive, between requests */
+} flare_http_conn_states;
 
 /** Defaults: 10000 connections, 8 KiB head, 100 headers, 8 KiB URI, 10 MiB body, timeouts
  *  10 s header/body/write, 65 s keep-alive, 5 s linger. */
@@ -105,6 +140,26 @@ int flare_http_server_add_listener(flare_http_server *srv, int fd, flare_error *
  */
 int flare_http_server_add_listener_tls(flare_http_server *srv, int fd, flare_tls_server_ctx *tls,
                                        flare_error *err);
+/** How a listening socket's connections start. */
+typedef struct flare_http_listener_options {
+    flare_tls_server_ctx *tls; /**< handshake with this (outlives the server); NULL: clear text */
+    /** Every connection starts with a PROXY protocol v1 or v2 header (before TLS), read
+     *  within the header timeout; its source address becomes the connection's peer. A
+     *  malformed or late header closes the connection without a response. */
+    bool proxy_protocol;
+} flare_http_listener_options;
+
+/** Serves a listening socket with the given options (NULL: clear text, no PROXY header). */
+int flare_http_server_add_listener_opts(flare_http_server *srv, int fd,
+                                        const flare_http_listener_options *opts, flare_error *err);
+/**
+ * The effective client of a request (for req->peer): the socket peer, unless it lies in
+ * `trusted` (n blocks); then the rightmost X-Forwarded-For hop that is not trusted, the
+ * leftmost when all are, and the socket peer when the field is absent or any entry read
+ * is not an IP address. An address taken from the field has port 0.
+ */
+void flare_http_client_addr(const flare_http_request *head, const flare_sock_addr *socket_peer,
+                            const flare_cidr *trusted, size_t n, flare_sock_addr *out);
 /**
  * Serves an already connected stream socket (say, one a supervisor passed over, or
  * one end of a socketpair in a test) as if it had been accepted: it is made
@@ -139,9 +194,11 @@ int flare_http_server_route_stream_body(flare_http_server *srv, const char *host
 /** Runs the reactor until flare_http_server_stop and the drain complete. */
 int flare_http_server_run(flare_http_server *srv, flare_error *err);
 /**
- * Graceful stop: stops accepting, closes idle keep-alive connections, lets
- * in-flight requests finish (their responses carry Connection: close) and stops
- * the reactor when none remain or after grace_ms, when the rest are closed.
+ * Graceful stop: stops accepting, lets in-flight requests finish (their responses
+ * carry Connection: close), gives idle keep-alive connections a short grace
+ * (1 s, at most keepalive_timeout_ms) in which a request already sent is still
+ * answered with Connection: close, and stops the reactor when no connection
+ * remains or after grace_ms, when the rest are closed.
  */
 void flare_http_server_stop(flare_http_server *srv, uint32_t grace_ms);
 /** Stops accepting new connections without touching open ones. */
@@ -150,6 +207,17 @@ void flare_http_server_pause_accept(flare_http_server *srv);
 size_t flare_http_server_connections(const flare_http_server *srv);
 /** Counters. */
 const flare_http_server_stats *flare_http_server_get_stats(const flare_http_server *srv);
+/**
+ * Sets (fn NULL: clears) the completion hook. It is called after the response of
+ * each request has been written, or when the connection dies before that
+ * (aborted). A pipelined request is reported when the next one is parsed if its
+ * response is still queued then (bytes_sent counts the queued bytes), since the
+ * next head replaces its parsed head. Unset, it costs one branch per request.
+ */
+void flare_http_server_on_complete(flare_http_server *srv, flare_http_complete_fn fn, void *data);
+/** Counts the open connections by state; walks the connections (O(n)), the hot path pays
+ *  nothing for it. */
+void flare_http_server_conn_states(const flare_http_server *srv, flare_http_conn_states *out);
 /**
  * Called (if set) when the server has drained after stop, instead of stopping the
  * reactor. It runs inside the server (possibly in stop itself), so it must not free

@@ -32,7 +32,10 @@ typedef struct flare_buf {
 } flare_buf;
 
 /** Static initialiser of an empty buffer (no allocation until the first append). */
-#define FLARE_BUF_INIT {NULL, 0, 0}
+#define FLARE_BUF_INIT                                                                             \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 /** Ensures room for `extra` more bytes after len; FLARE_ENOMEM or FLARE_ELIMIT on overflow. */
 int flare_buf_reserve(flare_buf *b, size_t extra);
@@ -59,6 +62,7 @@ static inline size_t flare_buf_room(const flare_buf *b);
 /** A clock read once per loop turn: monotonic ms for timers, wall time and its HTTP date. */
 typedef struct flare_clock {
     uint64_t monotonic_ms;
+    uint64_t monotonic_us; /**< the same reading in microseconds */
     time_t wall_sec;
     char http_date[FLARE_IMF_FIXDATE_LEN + 1]; /**< RFC 9110 §5.6.7 IMF-fixdate of wall_sec */
 } flare_clock;

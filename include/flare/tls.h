@@ -263,6 +263,8 @@ int flare_tls_stream_shutdown(flare_tls_stream *s, flare_error *err);
 void flare_tls_stream_close(flare_tls_stream *s);
 /** Sets an absolute bound (flare_monotonic_ms) on all later I/O; UINT64_MAX removes it. */
 void flare_tls_stream_set_deadline(flare_tls_stream *s, uint64_t deadline_ms);
+/** Sets the bound of each later read, write and shutdown (ms); 0 = none. */
+void flare_tls_stream_set_io_timeout(flare_tls_stream *s, int io_timeout_ms);
 
 #ifdef __cplusplus
 }

@@ -21,6 +21,7 @@
 #include "flare/http_parser.h"
 #include "flare/net.h"
 #include "flare/runtime.h"
+#include "flare/tls.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -133,6 +134,7 @@ typedef enum flare_ws_simd {
     FLARE_WS_SIMD_SCALAR = 0,
     FLARE_WS_SIMD_SSE2,
     FLARE_WS_SIMD_AVX2,
+    FLARE_WS_SIMD_AVX512, /**< AVX512F + AVX512BW */
 } flare_ws_simd;
 
 /**
@@ -148,7 +150,7 @@ unsigned flare_ws_mask_copy(void *dst, const void *src, size_t len, const uint8_
 flare_ws_simd flare_ws_simd_active(void);
 /** Forces a path (tests, benchmarks); FLARE_EUNSUPPORTED if the CPU or build lacks it. */
 int flare_ws_simd_force(flare_ws_simd path);
-/** Name of a path ("scalar", "sse2", "avx2"). */
+/** Name of a path ("scalar", "sse2", "avx2", "avx512"). */
 const char *flare_ws_simd_name(flare_ws_simd path);
 
 /* ------------------------------------------------------------------ UTF-8 */
@@ -527,7 +529,7 @@ typedef struct flare_ws_url {
 int flare_ws_url_parse(flare_ws_url *out, const char *url, flare_error *err);
 
 /**
- * The byte stream a client runs over: TCP for ws://, TLS later for wss://.
+ * The byte stream a client runs over (flare_ws_client_open): any transport.
  * read returns a count, 0 at end of stream, or a negative code; write_all writes
  * everything or fails; close releases ctx (called once, by flare_ws_client_free).
  */
@@ -549,6 +551,11 @@ typedef struct flare_ws_client_options {
     int read_timeout_ms;    /**< each blocking read; 0 = none (handshake uses 10 s) */
     uint64_t max_message;   /**< 0 = 16 MiB */
     bool deliver_control;   /**< also return pings and pongs from recv_message */
+    /** wss:// settings (CAs, verification, client certificate); NULL = the system's
+     * CAs with verification on. ALPN (http/1.1) and the timeouts are the client's:
+     * connect_timeout_ms bounds connect and handshake, read_timeout_ms each read
+     * and write. Used by flare_ws_connect only, not kept. */
+    const flare_tls_client_config *tls;
 } flare_ws_client_options;
 
 /** A client connection (opaque). */
@@ -562,11 +569,13 @@ typedef struct flare_ws_message {
 } flare_ws_message;
 
 /**
- * Connects to a ws:// URL and performs the opening handshake: a random key, a
- * 101 required, Sec-WebSocket-Accept verified, the subprotocol and extension
- * answers checked. wss:// is FLARE_EUNSUPPORTED until the TLS layer exists (use
- * flare_ws_client_open over a TLS stream then). A non-101 answer is
- * FLARE_EHTTP_STATUS (status in err's message). The caller frees *out.
+ * Connects to a ws:// or wss:// URL and performs the opening handshake: a random
+ * key, a 101 required, Sec-WebSocket-Accept verified, the subprotocol and
+ * extension answers checked. wss:// verifies the server's certificate for the
+ * URL's host (opts->tls) and sends SNI for names, not IP literals; TLS failures
+ * are the tls layer's typed errors (FLARE_EUNTRUSTED, FLARE_EHOST_MISMATCH,
+ * FLARE_ECERT_EXPIRED, FLARE_ETLS). A non-101 answer is FLARE_EHTTP_STATUS
+ * (status in err's message). The caller frees *out.
  */
 int flare_ws_connect(flare_ws_client **out, const char *url, const flare_ws_client_options *opts,
                      flare_error *err);

@@ -8,6 +8,8 @@
 #include "config.h"
 #include "config_internal.h"
 
+#include "access_format.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -264,9 +266,10 @@ static int prescan(flared_cfg_ctx *c, const char *text, size_t len)
 
 /* -------------------------------------------------------------- top level */
 
-static const char *const top_keys[] = {"workers",    "error_log", "log_level", "limits",
-                                       "timeouts",   "listeners", "routes",    "hosts",
-                                       "mime_types", "upstreams", NULL};
+static const char *const top_keys[] = {
+    "workers",    "error_log",         "log_level", "limits", "timeouts", "listeners",
+    "routes",     "hosts",             "mime_types", "user",  "group",    "pid_file",
+    "trusted_proxies", "access_log",   "access_log_format", "upstreams", NULL};
 enum {
     K_WORKERS,
     K_ERROR_LOG,
@@ -277,6 +280,12 @@ enum {
     K_ROUTES,
     K_HOSTS,
     K_MIME_TYPES,
+    K_USER,
+    K_GROUP,
+    K_PID_FILE,
+    K_TRUSTED_PROXIES,
+    K_ACCESS_LOG,
+    K_ACCESS_LOG_FORMAT,
     K_UPSTREAMS,
     K_TOP_KEYS
 };
@@ -344,14 +353,65 @@ static int parse_error_log(flared_cfg_ctx *c, yaml_node_t *node)
     return flared_cfg_path(c, node, "error_log", &c->cfg->error_log);
 }
 
+static int parse_access_log(flared_cfg_ctx *c, yaml_node_t *node)
+{
+    if (node->type == YAML_SCALAR_NODE && node->data.scalar.length == 3 &&
+        memcmp(node->data.scalar.value, "off", 3) == 0) {
+        c->cfg->access_log = NULL;
+        return 0;
+    }
+    return flared_cfg_path(c, node, "access_log", &c->cfg->access_log);
+}
+
+/* Compiles a format written in the file (node NULL: the built-in default). */
+static int compile_log_format(flared_cfg_ctx *c, yaml_node_t *node)
+{
+    const char *text = FLARED_LOG_FORMAT_COMBINED;
+    size_t len = strlen(text);
+    if (node) {
+        int rc = flared_cfg_scalar(c, node, "access_log_format", &text, &len);
+        if (rc < 0) return rc;
+    }
+    flared_log_op *ops = flared_cfg_alloc(c, (len + 1) * sizeof *ops);
+    char *names = flared_cfg_alloc(c, len + 1);
+    char *copy = flared_cfg_strndup(c, text, len);
+    if (!ops || !names || !copy) return flared_cfg_nomem(c);
+    size_t at = 0;
+    const char *why = NULL;
+    long n = flared_log_format_compile(copy, len, ops, names, &at, &why);
+    if (n < 0) {
+        /* Point at the byte itself: one line, so the column is the node's plus the offset
+         * (and one for an opening quote). */
+        yaml_mark_t m = node->start_mark;
+        bool quoted = node->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+                      node->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+        bool one_line = memchr(text, '\n', len) == NULL;
+        if (one_line) m.column += at + (quoted ? 1 : 0);
+        char shown[FLARED_CFG_SHOW_MAX];
+        size_t name_len = 1;
+        while (at + name_len < len && text[at + name_len] != ' ' && text[at + name_len] != '"' &&
+               text[at + name_len] != '$' && name_len < 40)
+            name_len++;
+        return flared_cfg_fail_at(c, m, "access_log_format: %s: %s", why,
+                                  flared_cfg_quote(text + at, name_len, shown));
+    }
+    c->cfg->access_log_format = (flared_log_format){.ops = ops, .op_count = (size_t)n};
+    return 0;
+}
+
 /* Limits that are counts take integers; the byte limits take sizes ("8k"). */
-static const char *const limit_keys[] = {
-    "max_connections", "max_header_bytes",       "max_headers", "max_uri_bytes",
-    "max_body_bytes",  "max_keepalive_requests", NULL};
+static const char *const limit_keys[] = {"max_connections",
+                                         "max_header_bytes",
+                                         "max_headers",
+                                         "max_uri_bytes",
+                                         "max_body_bytes",
+                                         "max_keepalive_requests",
+                                         "max_connections_per_ip",
+                                         NULL};
 
 static int parse_limits(flared_cfg_ctx *c, yaml_node_t *node)
 {
-    yaml_node_t *v[6];
+    yaml_node_t *v[7];
     flared_limits *l = &c->cfg->limits;
     int rc = flared_cfg_map(c, node, "limits", "in limits", limit_keys, v, NULL, NULL);
     if (rc == 0 && v[0])
@@ -365,21 +425,32 @@ static int parse_limits(flared_cfg_ctx *c, yaml_node_t *node)
         rc = flared_cfg_size(c, v[4], limit_keys[4], 1, FLARED_BODY_BYTES_MAX, &l->max_body_bytes);
     if (rc == 0 && v[5])
         rc = flared_cfg_uint(c, v[5], limit_keys[5], 1, 1000000000, &l->max_keepalive_requests);
+    if (rc == 0 && v[6])
+        rc = flared_cfg_uint(c, v[6], limit_keys[6], 1, 1u << 20, &l->max_connections_per_ip);
     return rc;
 }
 
-static const char *const timeout_keys[] = {"header", "body",     "write", "keepalive",
-                                           "linger", "shutdown", NULL};
+static const char *const timeout_keys[] = {"header", "body",     "write",       "keepalive",
+                                           "linger", "shutdown", "drain_delay", NULL};
 
 static int parse_timeouts(flared_cfg_ctx *c, yaml_node_t *node)
 {
-    yaml_node_t *v[6];
+    yaml_node_t *v[7];
     flared_timeouts *t = &c->cfg->timeouts;
-    uint64_t *dst[6] = {&t->header_ms,    &t->body_ms,   &t->write_ms,
-                        &t->keepalive_ms, &t->linger_ms, &t->shutdown_ms};
+    uint64_t *dst[7] = {&t->header_ms, &t->body_ms,     &t->write_ms,      &t->keepalive_ms,
+                        &t->linger_ms, &t->shutdown_ms, &t->drain_delay_ms};
     int rc = flared_cfg_map(c, node, "timeouts", "in timeouts", timeout_keys, v, NULL, NULL);
-    for (size_t i = 0; rc == 0 && i < 6; i++)
-        if (v[i]) rc = flared_cfg_duration(c, v[i], timeout_keys[i], dst[i]);
+    for (size_t i = 0; rc == 0 && i < 7; i++) {
+        if (!v[i]) continue;
+        /* drain_delay may be 0 (the default): no delay. */
+        if (i == 6 && v[i]->type == YAML_SCALAR_NODE &&
+            ((v[i]->data.scalar.length == 1 && v[i]->data.scalar.value[0] == '0') ||
+             (v[i]->data.scalar.length == 2 && memcmp(v[i]->data.scalar.value, "0s", 2) == 0))) {
+            *dst[i] = 0;
+            continue;
+        }
+        rc = flared_cfg_duration(c, v[i], timeout_keys[i], dst[i]);
+    }
     return rc;
 }
 
@@ -422,6 +493,8 @@ static int parse_root(flared_cfg_ctx *c, yaml_node_t *root)
     if (rc == 0 && v[K_WORKERS]) rc = parse_workers(c, v[K_WORKERS]);
     if (rc == 0 && v[K_ERROR_LOG]) rc = parse_error_log(c, v[K_ERROR_LOG]);
     if (rc == 0 && v[K_LOG_LEVEL]) rc = parse_log_level(c, v[K_LOG_LEVEL]);
+    if (rc == 0 && v[K_ACCESS_LOG]) rc = parse_access_log(c, v[K_ACCESS_LOG]);
+    if (rc == 0) rc = compile_log_format(c, v[K_ACCESS_LOG_FORMAT]);
     if (rc == 0 && v[K_LIMITS]) rc = parse_limits(c, v[K_LIMITS]);
     if (rc == 0 && v[K_TIMEOUTS]) rc = parse_timeouts(c, v[K_TIMEOUTS]);
     if (rc == 0) rc = flared_cfg_listeners(c, v[K_LISTENERS], root);
@@ -430,6 +503,12 @@ static int parse_root(flared_cfg_ctx *c, yaml_node_t *root)
     /* Before the routes: proxy routes name an upstream. */
     if (rc == 0 && v[K_UPSTREAMS]) rc = flared_cfg_upstreams(c, v[K_UPSTREAMS]);
     if (rc == 0) rc = flared_cfg_hosts(c, v[K_ROUTES], v[K_HOSTS]);
+    if (rc == 0 && (v[K_USER] || v[K_GROUP])) rc = flared_cfg_user_group(c, v[K_USER], v[K_GROUP]);
+    if (rc == 0 && v[K_PID_FILE])
+        rc = flared_cfg_path(c, v[K_PID_FILE], "pid_file", &c->cfg->pid_file);
+    if (rc == 0 && v[K_TRUSTED_PROXIES])
+        rc = flared_cfg_cidrs(c, v[K_TRUSTED_PROXIES], "trusted_proxies", &c->cfg->trusted_proxies,
+                              &c->cfg->trusted_proxy_count);
     return rc;
 }
 

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "flare/error.h"
 #include "flare/net.h"
@@ -45,17 +46,58 @@ typedef struct flared_limits {
     uint64_t max_uri_bytes;          /**< request-target length, in bytes */
     uint64_t max_body_bytes;         /**< request body, in bytes (routes may override) */
     uint64_t max_keepalive_requests; /**< requests served on one connection before closing it */
+    uint64_t max_connections_per_ip; /**< per worker, by client address (after PROXY); 0 = none */
 } flared_limits;
 
 /** Timeouts in milliseconds; all values are in 1..FLARED_DURATION_MAX_MS. */
 typedef struct flared_timeouts {
-    uint64_t header_ms;    /**< to receive the whole request head */
-    uint64_t body_ms;      /**< between two reads of a request body */
-    uint64_t write_ms;     /**< between two writes of a response that make progress */
-    uint64_t keepalive_ms; /**< idle time between requests on one connection */
-    uint64_t linger_ms;    /**< draining input after a response that closes the connection */
-    uint64_t shutdown_ms;  /**< graceful stop: how long in-flight requests may finish */
+    uint64_t header_ms;      /**< to receive the whole request head */
+    uint64_t body_ms;        /**< between two reads of a request body */
+    uint64_t write_ms;       /**< between two writes of a response that make progress */
+    uint64_t keepalive_ms;   /**< idle time between requests on one connection */
+    uint64_t linger_ms;      /**< draining input after a response that closes the connection */
+    uint64_t shutdown_ms;    /**< graceful stop: how long in-flight requests may finish */
+    uint64_t drain_delay_ms; /**< on SIGTERM, keep serving (health 503) this long first; may be 0 */
 } flared_timeouts;
+
+/** What one piece of a compiled access_log_format writes. */
+typedef enum flared_log_var {
+    FLARED_LV_LITERAL = 0,         /**< the op's text as is */
+    FLARED_LV_REMOTE_ADDR,         /**< $remote_addr: the client address */
+    FLARED_LV_REMOTE_PORT,         /**< $remote_port */
+    FLARED_LV_TIME_LOCAL,          /**< $time_local: 06/Dec/2026:06:30:00 +0000 */
+    FLARED_LV_TIME_ISO8601,        /**< $time_iso8601: 2026-12-06T06:30:00+00:00 */
+    FLARED_LV_REQUEST,             /**< $request: the request line */
+    FLARED_LV_REQUEST_METHOD,      /**< $request_method */
+    FLARED_LV_REQUEST_URI,         /**< $request_uri: the request-target as sent */
+    FLARED_LV_SERVER_PROTOCOL,     /**< $server_protocol: HTTP/1.1 */
+    FLARED_LV_HOST,                /**< $host: Host without the port */
+    FLARED_LV_STATUS,              /**< $status */
+    FLARED_LV_BYTES_SENT,          /**< $bytes_sent: response bytes, head included */
+    FLARED_LV_BODY_BYTES_SENT,     /**< $body_bytes_sent: response bytes after the head */
+    FLARED_LV_REQUEST_LENGTH,      /**< $request_body_length: request body bytes */
+    FLARED_LV_REQUEST_TIME,        /**< $request_time: seconds with microseconds (0.000123) */
+    FLARED_LV_REQUEST_TIME_US,     /**< $request_time_us: microseconds */
+    FLARED_LV_WORKER,              /**< $worker: the worker id */
+    FLARED_LV_PID,                 /**< $pid: the worker's process id */
+    FLARED_LV_TLS_VERSION,         /**< $tls_version: TLSv1.3, or - in clear text */
+    FLARED_LV_CONNECTION_REQUESTS, /**< $connection_requests: 1 for a connection's first */
+    FLARED_LV_HTTP,                /**< $http_NAME: a request header (text: the lower-cased name) */
+    FLARED_LV_SENT_HTTP,           /**< $sent_http_NAME: a response header */
+} flared_log_var;
+
+/** One piece of a compiled format: a literal or a variable. */
+typedef struct flared_log_op {
+    flared_log_var var;
+    const char *text; /**< literal bytes, or the header name (lower case, '-' for '_') */
+    size_t len;
+} flared_log_op;
+
+/** A compiled access_log_format. */
+typedef struct flared_log_format {
+    const flared_log_op *ops;
+    size_t op_count;
+} flared_log_format;
 
 /** What a listener binds to. */
 typedef enum flared_listener_kind {
@@ -104,6 +146,7 @@ typedef struct flared_listener {
     bool reuseport;        /**< SO_REUSEPORT (inet only); default false */
     int backlog;           /**< listen(2) backlog, 1..65535; default 4096 */
     const flared_tls *tls; /**< the `tls` block, or NULL for clear text */
+    bool proxy_protocol;   /**< connections start with a PROXY v1/v2 header; default false */
     unsigned line, column; /**< where the listener is written, for later messages */
 } flared_listener;
 
@@ -290,8 +333,11 @@ typedef struct flared_route {
     size_t other_method_count;
     const flared_header *headers; /**< extra response header fields, in file order */
     size_t header_count;
+    bool access_log;         /**< requests of this route are logged (`access_log: off`: false) */
     uint64_t max_body_bytes; /**< the route's own limit, or limits.max_body_bytes when unset */
     bool max_body_bytes_set; /**< true when the route overrides max_body_bytes */
+    const flare_cidr *allow; /**< clients allowed (others get 403); NULL = everyone */
+    size_t allow_count;
     flared_route_type type;
     union {
         flared_text_route text;
@@ -322,6 +368,8 @@ typedef struct flared_config {
     bool workers_auto;          /**< `workers: auto`: workers is the number of online CPUs */
     const char *error_log;      /**< absolute file path, or NULL for stderr (the default) */
     flared_log_level log_level; /**< default FLARED_LOG_INFO */
+    const char *access_log;     /**< absolute file path, or NULL (`off`, the default) */
+    flared_log_format access_log_format; /**< compiled; default the Apache combined format */
     flared_limits limits;
     flared_timeouts timeouts;
     const flared_listener *listeners; /**< at least one, unique addresses */
@@ -331,6 +379,13 @@ typedef struct flared_config {
     size_t host_count;
     const flared_mime_type *mime_types; /**< top-level `mime_types`, sorted by ext; may be 0 */
     size_t mime_type_count;
+    const flare_cidr *trusted_proxies; /**< peers whose X-Forwarded-For is believed; may be 0 */
+    size_t trusted_proxy_count;
+    const char *user;     /**< drop to this user after binding, or NULL */
+    const char *group;    /**< drop to this group after binding, or NULL */
+    uid_t uid;            /**< `user`'s uid, when user is set */
+    gid_t gid;            /**< `group`'s gid, else `user`'s primary group */
+    const char *pid_file; /**< absolute path the master writes its pid to, or NULL */
     const flared_upstream *upstreams; /**< top-level `upstreams`, in file order */
     size_t upstream_count;
 } flared_config;

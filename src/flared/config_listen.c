@@ -16,8 +16,9 @@
 #define MAX_LISTENERS   1024
 #define DEFAULT_BACKLOG 4096
 
-static const char *const listener_keys[] = {"address", "reuseport", "backlog", "tls", NULL};
-enum { K_ADDRESS, K_REUSEPORT, K_BACKLOG, K_TLS, K_LISTENER_KEYS };
+static const char *const listener_keys[] = {"address", "reuseport",      "backlog",
+                                            "tls",     "proxy_protocol", NULL};
+enum { K_ADDRESS, K_REUSEPORT, K_BACKLOG, K_TLS, K_PROXY_PROTOCOL, K_LISTENER_KEYS };
 
 static int parse_address(flared_cfg_ctx *c, yaml_node_t *node, flared_listener *l)
 {
@@ -132,6 +133,8 @@ int flared_cfg_listeners(flared_cfg_ctx *c, yaml_node_t *node, yaml_node_t *root
             l->backlog = (int)backlog;
         }
         if (rc == 0 && v[K_TLS]) rc = flared_cfg_tls(c, v[K_TLS], &l->tls);
+        if (rc == 0 && v[K_PROXY_PROTOCOL])
+            rc = flared_cfg_bool(c, v[K_PROXY_PROTOCOL], "proxy_protocol", &l->proxy_protocol);
         if (rc < 0) return rc;
     }
     rc = check_unique(c, ls, addr_nodes, n);

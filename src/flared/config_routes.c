@@ -22,10 +22,20 @@
 #define MAX_HOST_LABEL 63
 
 static const char *const route_keys[] = {
-    "path",   "methods", "headers", "max_body_bytes", "text",  "redirect", "echo",
-    "static", "status",  "health",  "websocket",      "proxy", NULL};
+    "path",   "methods", "headers", "max_body_bytes", "allow",  "access_log", "text",
+    "redirect", "echo",  "static",  "status",         "health", "websocket",  "proxy",
+    NULL};
 /* The type keys follow K_FIRST_TYPE in flared_route_type order. */
-enum { K_PATH, K_METHODS, K_HEADERS, K_MAX_BODY, K_FIRST_TYPE, K_ROUTE_KEYS = 12 };
+enum {
+    K_PATH,
+    K_METHODS,
+    K_HEADERS,
+    K_MAX_BODY,
+    K_ALLOW,
+    K_ACCESS_LOG,
+    K_FIRST_TYPE,
+    K_ROUTE_KEYS = 14
+};
 
 const char *flared_route_type_name(flared_route_type type)
 {
@@ -370,6 +380,7 @@ static int parse_route(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r,
     if (!type_key) return flared_cfg_fail(c, node, "route has no type; add one of: " TYPE_LIST);
     *path_node = v[K_PATH];
     r->any_method = true;
+    r->access_log = true;
     r->max_body_bytes = c->cfg->limits.max_body_bytes;
     if ((rc = parse_path(c, v[K_PATH], r)) < 0) return rc;
     if (v[K_METHODS] && (rc = parse_methods(c, v[K_METHODS], r)) < 0) return rc;
@@ -379,6 +390,19 @@ static int parse_route(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r,
                              &r->max_body_bytes);
         if (rc < 0) return rc;
         r->max_body_bytes_set = true;
+    }
+    if (v[K_ALLOW] &&
+        (rc = flared_cfg_cidrs(c, v[K_ALLOW], "allow", &r->allow, &r->allow_count)) < 0)
+        return rc;
+    if (v[K_ACCESS_LOG]) {
+        yaml_node_t *a = v[K_ACCESS_LOG];
+        char shown[FLARED_CFG_SHOW_MAX];
+        const char *val = a->type == YAML_SCALAR_NODE ? (const char *)a->data.scalar.value : "";
+        if (strcmp(val, "off") == 0)
+            r->access_log = false;
+        else if (strcmp(val, "on") != 0)
+            return flared_cfg_fail(c, a, "access_log: a route takes on or off, got %s",
+                                   flared_cfg_show(a, shown));
     }
     return parse_route_type(c, v[K_FIRST_TYPE + r->type], r);
 }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "handlers_internal.h"
+#include "version.h"
 #include "websocket.h"
 
 static void add_route_headers(flare_response *resp, const flared_route *rt)
@@ -53,40 +54,6 @@ static int handle_health(const flare_request *req, flare_response *resp, void *d
     if (ctx->state->draining)
         return flare_response_text(resp, 503, "text/plain; charset=utf-8", "draining\n", 9);
     return flare_response_text(resp, 200, "text/plain; charset=utf-8", "ok\n", 3);
-}
-
-static int handle_status(const flare_request *req, flare_response *resp, void *data)
-{
-    const flared_route_ctx *ctx = data;
-    const flare_http_server_stats *s = flare_http_server_get_stats(ctx->state->server);
-    (void)req;
-    char json[768];
-    int n = snprintf(
-        json, sizeof json,
-        "{\"worker\":%u,\"pid\":%d,\"draining\":%s,\"connections\":{\"active\":%llu,"
-        "\"accepted\":%llu,\"rejected\":%llu},\"requests\":%llu,"
-        "\"responses\":{\"1xx\":%llu,\"2xx\":%llu,\"3xx\":%llu,\"4xx\":%llu,"
-        "\"5xx\":%llu},\"bytes_in\":%llu,\"bytes_out\":%llu}\n",
-        ctx->state->worker_id, (int)getpid(), ctx->state->draining ? "true" : "false",
-        (unsigned long long)s->active, (unsigned long long)s->accepted,
-        (unsigned long long)s->rejected, (unsigned long long)s->requests,
-        (unsigned long long)s->responses_by_class[1], (unsigned long long)s->responses_by_class[2],
-        (unsigned long long)s->responses_by_class[3], (unsigned long long)s->responses_by_class[4],
-        (unsigned long long)s->responses_by_class[5], (unsigned long long)s->bytes_in,
-        (unsigned long long)s->bytes_out);
-    add_route_headers(resp, ctx->route);
-    flare_response_header(resp, "Cache-Control", "no-store");
-    if (!ctx->state->proxy || n < 2)
-        return flare_response_text(resp, 200, "application/json", json, (size_t)n);
-    /* The proxy's upstreams go inside the object: "...,\"upstreams\":{...}}\n". */
-    flare_buf body = FLARE_BUF_INIT;
-    int rc = flare_buf_append(&body, json, (size_t)n - 2);
-    if (rc == 0) rc = flare_buf_append_str(&body, ",\"upstreams\":");
-    if (rc == 0) rc = flared_proxy_status_json(ctx->state->proxy, &body);
-    if (rc == 0) rc = flare_buf_append_str(&body, "}\n");
-    if (rc == 0) rc = flare_response_text(resp, 200, "application/json", body.data, body.len);
-    flare_buf_free(&body);
-    return rc;
 }
 
 /* Methods a route type answers when its config lists none. */
@@ -127,7 +94,7 @@ static flare_http_handler handler_of(flared_route_type type)
     case FLARED_ROUTE_STATIC:
         return flared_handle_static;
     case FLARED_ROUTE_STATUS:
-        return handle_status;
+        return flared_handle_status;
     case FLARED_ROUTE_HEALTH:
         return handle_health;
     case FLARED_ROUTE_WEBSOCKET:
@@ -153,9 +120,22 @@ static bool misdirected(const flare_request *req)
     return flare_tls_server_ctx_select(tls->server, req->host, req->host_len) != presented;
 }
 
+/* `allow`: the effective client (after PROXY and trusted X-Forwarded-For) must be listed. */
+static bool allowed(const flared_route *rt, const flare_request *req)
+{
+    if (!rt->allow_count) return true;
+    for (size_t i = 0; i < rt->allow_count; i++)
+        if (flare_cidr_contains(&rt->allow[i], &req->peer->ip)) return true;
+    return false;
+}
+
 static int handle_route(const flare_request *req, flare_response *resp, void *data)
 {
     const flared_route_ctx *ctx = data;
+    if (!allowed(ctx->route, req)) {
+        static const char body[] = "forbidden: your address may not use this route\n";
+        return flare_response_text(resp, 403, "text/plain; charset=utf-8", body, sizeof body - 1);
+    }
     if (misdirected(req)) {
         static const char body[] = "misdirected request: this connection's certificate does not "
                                    "serve that host; connect again for it\n";
@@ -178,7 +158,8 @@ static int install_host(flare_http_server *srv, const flared_host *host, const c
 {
     for (size_t i = 0; i < host->route_count; i++) {
         const flared_route *rt = &host->routes[i];
-        flared_route_ctx *c = &ctx[(*used)++];
+        flared_route_ctx *c = &ctx[*used];
+        c->index = (*used)++;
         c->route = rt;
         c->state = state;
         c->root_fd = -1;

@@ -12,11 +12,15 @@ struct flared_route_ctx {
     flared_worker_state *state;
     int root_fd;                  /* static routes: O_PATH descriptor of the root directory */
     flared_upstream_rt *upstream; /* proxy routes: the worker's state of the upstream */
+    int root_fd;  /* static routes: O_PATH descriptor of the root directory */
+    size_t index; /* install order: the route's metrics index */
 };
 
 /** The echo route (echo.c). */
 int flared_handle_echo(const flare_request *req, flare_response *resp, void *data);
 /** The static-files route (static.c). */
 int flared_handle_static(const flare_request *req, flare_response *resp, void *data);
+/** The status route (status.c). */
+int flared_handle_status(const flare_request *req, flare_response *resp, void *data);
 
 #endif

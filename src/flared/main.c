@@ -11,21 +11,24 @@
 #include "config.h"
 #include "log.h"
 #include "master.h"
+#include "process.h"
+#include "version.h"
 
 #ifndef FLARED_DEFAULT_CONFIG
 #define FLARED_DEFAULT_CONFIG "/etc/flared/flared.yaml"
 #endif
-#define FLARED_VERSION "0.1.0"
-#define EX_CONFIG      78
+#define EX_CONFIG 78
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: flared [-t] [-c FILE]\n"
-                 "  -c FILE  configuration file (default " FLARED_DEFAULT_CONFIG ")\n"
-                 "  -t       check the configuration and exit (0: valid, 78: invalid)\n"
-                 "  -v       print the version and exit\n"
-                 "  -h       print this help and exit\n"
-                 "signals: TERM/INT drain and exit, QUIT exit now, HUP reload, USR1 reopen logs\n");
+    fprintf(out,
+            "usage: flared [-t] [-c FILE]\n"
+            "  -c FILE  configuration file (default " FLARED_DEFAULT_CONFIG ")\n"
+            "  -t       check the configuration and exit (0: valid, 78: invalid)\n"
+            "  -v       print the version and exit\n"
+            "  -h       print this help and exit\n"
+            "signals: TERM/INT drain and exit, QUIT exit now, HUP reload, USR1 reopen logs,\n"
+            "         USR2 binary upgrade (start the binary on disk, hand over the sockets)\n");
 }
 
 int main(int argc, char **argv)
@@ -74,7 +77,11 @@ int main(int argc, char **argv)
         return EX_CONFIG;
     }
     char *abs = realpath(path, NULL); /* reloads must find the file after chdir */
-    int status = flared_master_run(abs ? abs : path, cfg);
+    /* Before anything changes directory: SIGUSR2 re-executes this path, whose file
+     * may by then be a new binary (/proc/self/exe would still name the old one). */
+    char *exe = flared_exe_path(argv[0]);
+    int status = flared_master_run(abs ? abs : path, cfg, exe);
+    free(exe);
     free(abs);
     return status;
 }

@@ -10,7 +10,17 @@
  *             is unchanged are kept, so nothing queued in a backlog is reset; when a
  *             reload lowers `workers`, the surplus SO_REUSEPORT sockets are kept too
  *             and served by the remaining workers (slot = index mod workers);
- *   USR1      reopen logs (forwarded to workers).
+ *   USR1      reopen the error and access logs (forwarded to workers);
+ *   USR2      binary upgrade, nginx style: the master forks and execs the binary at
+ *             the path it was started from, handing over its listening sockets
+ *             (FLARED_INHERIT_FDS) and a pipe (FLARED_UPGRADE_FD). The new master
+ *             adopts the sockets whose listener is unchanged, binds the rest, starts
+ *             its workers and writes "R" to the pipe; only then does this master
+ *             drain its workers and exit. The sockets never close, so no connection
+ *             is refused. If the new master dies first (the pipe closes without
+ *             "R"), this one logs it and keeps serving.
+ * The metrics segment (metrics.c) is mapped before the first fork as well; the
+ * master counts reloads there and zeroes a reaped worker's gauges.
  * TLS session ticket keys live in a shared mapping made before the first fork
  * (tickets.c): the master rotates them every 12 hours on a timer of this loop and
  * the workers pick the new generation up, so every worker resumes every session.
@@ -18,6 +28,8 @@
 #include "master.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -34,8 +46,11 @@
 
 #include "flare/tcp.h"
 
+#include "access_log.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
+#include "process.h"
 #include "tickets.h"
 #include "worker.h"
 
@@ -75,7 +90,14 @@ typedef struct master {
     uint64_t stop_deadline;
     int signal_fd;
     flared_tickets *tickets;
-    uint64_t rotate_at; /* next ticket key rotation */
+    uint64_t rotate_at;    /* next ticket key rotation */
+    const char *exe;       /* what SIGUSR2 executes; NULL: no upgrade */
+    const char *pid_file;  /* written at start; NULL: none */
+    char oldbin[PATH_MAX]; /* pid_file + ".oldbin" while an upgrade runs */
+    pid_t upgrade_pid;     /* the new master while it starts; 0: no upgrade running */
+    int upgrade_fd;        /* read end of its readiness pipe, or -1 */
+    bool handed_over;      /* the new master serves: this one drains and exits */
+    int ready_fd;          /* as an upgraded master: the pipe to report "R" on; -1 otherwise */
 } master;
 
 static int bind_unix(const char *path, int backlog, flare_error *err)
@@ -222,6 +244,7 @@ static void spawn(master *m, unsigned slot)
             if (!mine) close(m->socks[i].fd);
         }
         close(m->signal_fd);
+        if (m->ready_fd >= 0) close(m->ready_fd); /* its EOF must mean this master is gone */
         _exit(flared_worker_run(m->cfg, slot, fds, listeners, n, m->tickets));
     }
     m->workers[m->worker_count++] = (worker_proc){
@@ -252,15 +275,23 @@ static int set_slots(master *m, unsigned slots)
     return 0;
 }
 
+static void upgrade_failed(master *m, const char *why);
+
 static void reap(master *m)
 {
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (pid == m->upgrade_pid && !m->handed_over) {
+            upgrade_failed(m, WIFSIGNALED(status) ? "the new master was killed"
+                                                  : "the new master exited");
+            continue;
+        }
         for (size_t i = 0; i < m->worker_count; i++) {
             worker_proc w = m->workers[i];
             if (w.pid != pid) continue;
             m->workers[i] = m->workers[--m->worker_count];
+            flared_metrics_worker_exited(w.slot, w.generation, (int)pid);
             bool current = w.generation == m->generation;
             if (!current || m->stopping) {
                 flared_log(FLARED_LOG_INFO, "worker %u (pid %d) exited", w.slot, (int)pid);
@@ -315,9 +346,20 @@ static void reload(master *m)
         refuse_reload(m, next, err.message);
         return;
     }
+    if (!flared_can_drop_privileges(next)) {
+        refuse_reload(m, next, "the workers cannot switch to the configured user and group");
+        return;
+    }
     /* A changed error_log takes effect with the reload (the new workers inherit it). */
     if (flared_log_open(next->error_log, next->log_level, &err) < 0) {
         flared_log_set_level(m->cfg->log_level);
+        refuse_reload(m, next, err.message);
+        return;
+    }
+    /* So does the access log: the old workers keep their descriptor, the new inherit this. */
+    if (flared_access_log_open(next->access_log, &err) < 0) {
+        flared_log_open(m->cfg->error_log, m->cfg->log_level, NULL);
+        flared_access_log_open(m->cfg->access_log, NULL);
         refuse_reload(m, next, err.message);
         return;
     }
@@ -329,6 +371,7 @@ static void reload(master *m)
     flared_config_free(m->cfg);
     m->cfg = next;
     m->generation++;
+    flared_metrics_begin_generation(m->generation, true);
     for (unsigned s = 0; s < m->slots; s++)
         spawn(m, s);
     signal_workers(m, SIGTERM, true);
@@ -359,10 +402,12 @@ static void begin_stop(master *m, int sig)
         return;
     }
     m->stopping = true;
-    flared_notify("STOPPING=1");
+    /* After an upgrade the service goes on under the new master (MAINPID moved). */
+    if (!m->handed_over) flared_notify("STOPPING=1");
     flared_log(FLARED_LOG_INFO, "%s: %s", sig == SIGQUIT ? "SIGQUIT" : "shutting down",
                sig == SIGQUIT ? "exiting now" : "draining workers");
-    m->stop_deadline = flare_monotonic_ms() + m->cfg->timeouts.shutdown_ms + 2000;
+    m->stop_deadline = flare_monotonic_ms() + m->cfg->timeouts.drain_delay_ms +
+                       m->cfg->timeouts.shutdown_ms + 2000;
     signal_workers(m, sig == SIGQUIT ? SIGQUIT : SIGTERM, false);
     close_listeners(m); /* the workers close their copies as they stop accepting */
 }
@@ -399,6 +444,178 @@ static void rotate_tickets(master *m, uint64_t now)
     m->rotate_at = now + period;
 }
 
+/* ------------------------------------------------------------ upgrade */
+
+/* An upgraded master takes over the sockets its predecessor listed: they enter the
+ * table unwanted, bind_all adopts those the config still names, close_unwanted the rest. */
+static void inherit_sockets(master *m)
+{
+    const char *env = getenv(FLARED_INHERIT_ENV);
+    if (!env) return;
+    char *list = strdup(env);
+    unsetenv(FLARED_INHERIT_ENV); /* not for the workers, nor for the next upgrade */
+    if (!list) return;
+    char *save = NULL;
+    for (char *e = strtok_r(list, "\n", &save); e; e = strtok_r(NULL, "\n", &save)) {
+        int fd, reuseport, used = 0;
+        unsigned index;
+        int accepting = 0;
+        socklen_t len = sizeof accepting;
+        if (sscanf(e, "%d %u %d %n", &fd, &index, &reuseport, &used) != 3 || !used || fd < 0 ||
+            getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) < 0 || !accepting ||
+            m->sock_count == MAX_SOCKETS) {
+            flared_log(FLARED_LOG_WARN, "%s: ignoring entry '%s'", FLARED_INHERIT_ENV, e);
+            continue;
+        }
+        char *address = strdup(e + used);
+        if (!address) break;
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        m->socks[m->sock_count++] =
+            (lsock){.address = address, .index = index, .reuseport = reuseport != 0, .fd = fd};
+    }
+    free(list);
+}
+
+/* An upgraded master takes the readiness pipe out of the environment, so that neither
+ * its workers nor a later upgrade inherit it. */
+static void take_ready_fd(master *m)
+{
+    const char *env = getenv(FLARED_UPGRADE_FD_ENV);
+    m->ready_fd = -1;
+    if (!env) return;
+    char *end;
+    long fd = strtol(env, &end, 10);
+    bool number = *env && !*end;
+    unsetenv(FLARED_UPGRADE_FD_ENV);
+    if (!number || fd < 0 || fd > INT_MAX || fcntl((int)fd, F_SETFD, FD_CLOEXEC) < 0) {
+        flared_log(FLARED_LOG_WARN, "%s: not a descriptor; not reporting readiness",
+                   FLARED_UPGRADE_FD_ENV);
+        return;
+    }
+    m->ready_fd = (int)fd;
+}
+
+/* The new master reports that it serves: it takes over as the service's main process. */
+static void report_upgraded(master *m)
+{
+    char notice[64];
+    snprintf(notice, sizeof notice, "MAINPID=%d\nREADY=1", (int)getpid());
+    flared_notify(notice);
+    ssize_t n = write(m->ready_fd, "R", 1);
+    (void)n;
+    close(m->ready_fd);
+    m->ready_fd = -1;
+    flared_log(FLARED_LOG_INFO, "binary upgrade: took over from pid %d", (int)getppid());
+}
+
+static void upgrade_failed(master *m, const char *why)
+{
+    flared_log(FLARED_LOG_ERROR, "binary upgrade failed (%s); still serving with pid %d", why,
+               (int)getpid());
+    if (m->upgrade_fd >= 0) close(m->upgrade_fd);
+    m->upgrade_fd = -1;
+    m->upgrade_pid = 0;
+    if (m->pid_file && m->oldbin[0] && rename(m->oldbin, m->pid_file) < 0)
+        flared_pid_file_write(m->pid_file, getpid());
+    m->oldbin[0] = '\0';
+}
+
+/* In the forked child: the listening sockets and the pipe survive exec, the rest does not. */
+static void exec_new_master(master *m, int ready_fd)
+{
+    size_t cap = 64 + m->sock_count * (48 + 128);
+    char *list = malloc(cap);
+    if (!list) _exit(127);
+    size_t used = 0;
+    list[0] = '\0';
+    for (size_t i = 0; i < m->sock_count; i++) {
+        const lsock *s = &m->socks[i];
+        int n = snprintf(list + used, cap - used, "%d %u %d %s\n", s->fd, s->index,
+                         s->reuseport ? 1 : 0, s->address);
+        if (n < 0 || (size_t)n >= cap - used) {
+            cap = cap * 2 + strlen(s->address) + 64;
+            char *bigger = realloc(list, cap);
+            if (!bigger) _exit(127);
+            list = bigger;
+            i--;
+            continue;
+        }
+        used += (size_t)n;
+        fcntl(s->fd, F_SETFD, 0);
+    }
+    char fdbuf[16];
+    snprintf(fdbuf, sizeof fdbuf, "%d", ready_fd);
+    fcntl(ready_fd, F_SETFD, 0);
+    if (setenv(FLARED_INHERIT_ENV, list, 1) < 0 || setenv(FLARED_UPGRADE_FD_ENV, fdbuf, 1) < 0)
+        _exit(127);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    char *const argv[] = {(char *)"flared", (char *)"-c", (char *)m->config_path, NULL};
+    execv(m->exe, argv);
+    flared_log(FLARED_LOG_ERROR, "binary upgrade: cannot execute %s: %s", m->exe, strerror(errno));
+    _exit(127);
+}
+
+static void start_upgrade(master *m)
+{
+    if (!m->exe) {
+        flared_log(FLARED_LOG_ERROR, "SIGUSR2: the path of the flared binary is unknown");
+        return;
+    }
+    if (m->upgrade_pid) {
+        flared_log(FLARED_LOG_WARN, "SIGUSR2: an upgrade is already running (pid %d)",
+                   (int)m->upgrade_pid);
+        return;
+    }
+    flared_log(FLARED_LOG_INFO, "SIGUSR2: binary upgrade: starting %s", m->exe);
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        flared_log(FLARED_LOG_ERROR, "binary upgrade: pipe: %s", strerror(errno));
+        return;
+    }
+    m->oldbin[0] = '\0';
+    if (m->pid_file &&
+        snprintf(m->oldbin, sizeof m->oldbin, "%s.oldbin", m->pid_file) < (int)sizeof m->oldbin &&
+        rename(m->pid_file, m->oldbin) < 0) {
+        flared_log(FLARED_LOG_WARN, "binary upgrade: cannot rename %s: %s", m->pid_file,
+                   strerror(errno));
+        m->oldbin[0] = '\0';
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        exec_new_master(m, p[1]);
+    }
+    close(p[1]);
+    m->upgrade_fd = p[0];
+    if (pid < 0) {
+        upgrade_failed(m, strerror(errno));
+        return;
+    }
+    m->upgrade_pid = pid;
+}
+
+/* The new master's pipe is readable: it either serves ("R") or died (EOF). */
+static void on_upgrade_pipe(master *m)
+{
+    char c = 0;
+    ssize_t n;
+    do
+        n = read(m->upgrade_fd, &c, 1);
+    while (n < 0 && errno == EINTR);
+    if (n == 1 && c == 'R') {
+        flared_log(FLARED_LOG_INFO, "binary upgrade: pid %d serves; draining the old workers",
+                   (int)m->upgrade_pid);
+        close(m->upgrade_fd);
+        m->upgrade_fd = -1;
+        m->handed_over = true;
+        begin_stop(m, SIGTERM);
+        return;
+    }
+    upgrade_failed(m, "the new master exited before it was ready; see its messages above");
+}
+
 static int next_timeout(const master *m)
 {
     uint64_t now = flare_monotonic_ms();
@@ -411,11 +628,22 @@ static int next_timeout(const master *m)
     return next <= now ? 0 : (int)(next - now);
 }
 
-int flared_master_run(const char *config_path, flared_config *cfg)
+/* One descriptor per connection, the listeners, and slack for logs, static files being
+ * sent and the reactor's own descriptors. */
+static uint64_t files_needed(const master *m)
+{
+    return m->cfg->limits.max_connections + m->sock_count + 256;
+}
+
+int flared_master_run(const char *config_path, flared_config *cfg, const char *exe)
 {
     static master m; /* one per process; large socket table */
     m.config_path = config_path;
     m.cfg = cfg;
+    m.exe = exe;
+    m.pid_file = cfg->pid_file; /* fixed at start: a reload does not move it */
+    m.upgrade_fd = -1;
+    m.ready_fd = -1;
     flare_error err;
     sigset_t set;
     sigemptyset(&set);
@@ -431,22 +659,41 @@ int flared_master_run(const char *config_path, flared_config *cfg)
     }
     /* Keys first: a bound port accepts at once, so forking should follow binding closely. */
     if (start_tickets(&m) < 0) return 1;
-    if (bind_all(&m, cfg, &err) < 0) {
+    if (!flared_can_drop_privileges(cfg)) return 1;
+    /* The pid file comes first: once a port accepts, the pid file names its master. */
+    if (m.pid_file && flared_pid_file_write(m.pid_file, getpid()) < 0) return 1;
+    inherit_sockets(&m);
+    take_ready_fd(&m);
+    if (flared_metrics_init(&err) < 0 || flared_access_log_open(cfg->access_log, &err) < 0) {
         flared_log(FLARED_LOG_ERROR, "%s", err.message);
         return 1;
     }
+    flared_metrics_begin_generation(m.generation, false);
+    if (bind_all(&m, cfg, &err) < 0) {
+        flared_log(FLARED_LOG_ERROR, "%s", err.message);
+        flared_pid_file_remove(m.pid_file, getpid());
+        return 1;
+    }
+    close_unwanted(&m); /* inherited sockets the config no longer names */
+    flared_raise_nofile(files_needed(&m));
     if (set_slots(&m, cfg->workers) < 0) return 1;
     for (unsigned s = 0; s < m.slots; s++)
         spawn(&m, s);
     for (size_t i = 0; i < cfg->listener_count; i++)
         flared_log(FLARED_LOG_INFO, "listening on %s", cfg->listeners[i].address);
     flared_log(FLARED_LOG_INFO, "started %u workers", m.slots);
-    flared_notify("READY=1");
+    if (m.ready_fd >= 0)
+        report_upgraded(&m);
+    else
+        flared_notify("READY=1");
 
     for (;;) {
         if (m.stopping && m.worker_count == 0) break;
-        struct pollfd pfd = {.fd = m.signal_fd, .events = POLLIN};
-        int n = poll(&pfd, 1, next_timeout(&m));
+        struct pollfd pfds[2] = {{.fd = m.signal_fd, .events = POLLIN},
+                                 {.fd = m.upgrade_fd, .events = POLLIN}};
+        int n = poll(pfds, m.upgrade_fd >= 0 ? 2 : 1, next_timeout(&m));
+        if (n > 0 && m.upgrade_fd >= 0 && pfds[1].revents) on_upgrade_pipe(&m);
+        if (n > 0 && !pfds[0].revents) continue;
         if (n < 0 && errno != EINTR) break;
         uint64_t now = flare_monotonic_ms();
         if (m.stopping && now >= m.stop_deadline) {
@@ -474,14 +721,20 @@ int flared_master_run(const char *config_path, flared_config *cfg)
             break;
         case SIGUSR1:
             flared_log_reopen();
+            flared_access_log_reopen();
             signal_workers(&m, SIGUSR1, false);
-            flared_log(FLARED_LOG_INFO, "SIGUSR1: reopened the error log");
+            flared_log(FLARED_LOG_INFO, "SIGUSR1: reopened the error log and the access log");
+            break;
+        case SIGUSR2:
+            if (!m.stopping) start_upgrade(&m);
             break;
         default:
             break;
         }
     }
     close_listeners(&m);
+    if (m.upgrade_fd >= 0) close(m.upgrade_fd);
+    flared_pid_file_remove(m.handed_over && m.oldbin[0] ? m.oldbin : m.pid_file, getpid());
     free(m.workers);
     free(m.restart_at);
     free(m.restart_delay);

@@ -284,7 +284,20 @@ int flared_static_autoindex(int root_fd, int dir_fd, const char *rel, const flar
                             flare_buf *out);
 
 /** Opens rel beneath root_fd (openat2 RESOLVE_BENEATH, and RESOLVE_NO_SYMLINKS unless
- *  follow_symlinks) with flags; returns the descriptor or -1 with errno set. */
+ *  follow_symlinks) with flags; returns the descriptor or -1 with errno set. After
+ *  the first ENOSYS from openat2 it uses flared_static_open_walk for good. */
 int flared_static_open(int root_fd, const char *rel, int flags, bool follow_symlinks);
+
+/** The fallback of flared_static_open: walks rel one name at a time (openat with
+ *  O_NOFOLLOW beneath a held directory), refusing ".." and absolute paths (EXDEV),
+ *  symlinks unless follow_symlinks (ELOOP), and links that lead out of the root
+ *  (EXDEV). Returns the descriptor or -1 with errno set. */
+int flared_static_open_walk(int root_fd, const char *rel, int flags, bool follow_symlinks);
+
+/** Tests only: replaces the openat2 system call (NULL restores it) and forgets an
+ *  ENOSYS seen before. */
+void flared_static__set_openat2(long (*fn)(int, const char *, const void *, size_t));
+/** Tests only: true once flared_static_open has switched to the walk. */
+bool flared_static__walking(void);
 
 #endif

@@ -10,12 +10,19 @@
 
 #include "handlers_internal.h"
 
-/* Workers are single-threaded processes: one group per process. */
-static flare_ws_group group;
+/* Workers are single-threaded processes: one group per process, in the worker's metrics
+ * slot when there is one (so other workers can read its counters). */
+static flare_ws_group own_group;
+static flare_ws_group *group = &own_group;
 
 flare_ws_group *flared_websocket_group(void)
 {
-    return &group;
+    return group;
+}
+
+void flared_websocket_use_group(flare_ws_group *g)
+{
+    group = g ? g : &own_group;
 }
 
 static uint32_t ms32(uint64_t ms)
@@ -54,7 +61,7 @@ int flared_handle_websocket(const flare_request *req, flare_response *resp, void
         .max_output = (size_t)w->max_output,
         .compression_level = w->deflate_level,
         .echo = w->mode == FLARED_WEBSOCKET_ECHO,
-        .group = &group,
+        .group = group,
     };
     int rc = flare_ws_upgrade(req, resp, &opts, &cfg, NULL);
     return rc < 0 ? rc : 0;

@@ -14,4 +14,7 @@ int flared_handle_websocket(const flare_request *req, flare_response *resp, void
 /** This worker's WebSocket connections and their counters. */
 flare_ws_group *flared_websocket_group(void);
 
+/** Makes g (zeroed or inherited, with no open connections) the process's group. */
+void flared_websocket_use_group(flare_ws_group *g);
+
 #endif

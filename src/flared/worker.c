@@ -2,23 +2,31 @@
  * worker.c: a worker process. Signals arrive through a signalfd registered in
  * the reactor, so they are handled between events like any other input:
  * SIGTERM/SIGINT drain (stop accepting, finish in-flight requests, close idle
- * connections, exit within timeouts.shutdown), SIGQUIT exits at once, SIGUSR1
- * reopens the log. The master forks it with PR_SET_PDEATHSIG set to SIGTERM, so
- * it drains and exits when the master dies. Each TLS listener gets one server
- * context, shared by its sockets, whose ticket keys follow the master's store.
+ * connections, exit within timeouts.shutdown; with timeouts.drain_delay the
+ * worker first keeps serving that long with health answering 503), SIGQUIT
+ * exits at once, SIGUSR1 reopens the logs. Each finished request goes to the
+ * worker's metrics slot and, unless its route says access_log: off, to the
+ * access log; a one-second tick flushes the log and publishes the gauges. The master forks it with
+ * PR_SET_PDEATHSIG set to SIGTERM, so it drains and exits when the master dies. Each TLS listener
+ * gets one server context, shared by its sockets, whose ticket keys follow the master's store.
  */
 #include "worker.h"
 #include "proxy.h"
 
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "flare/http.h"
 
+#include "access_log.h"
 #include "handlers.h"
+#include "handlers_internal.h"
 #include "log.h"
+#include "metrics.h"
+#include "process.h"
 #include "websocket.h"
 
 typedef struct worker {
@@ -31,10 +39,17 @@ typedef struct worker {
     const flared_tickets *tickets; /* the master's shared ticket keys */
     uint64_t ticket_generation;    /* the generation installed; 0 = none yet */
     flare_timer ticket_timer;
-    bool http_drained;          /* the HTTP server has no connection left */
-    uint64_t drain_deadline;    /* monotonic ms: WebSocket connections are cut after it */
-    flare_timer ws_drain_timer; /* re-checks the WebSocket close handshakes while draining */
+    bool http_drained;             /* the HTTP server has no connection left */
+    uint64_t drain_deadline;       /* monotonic ms: WebSocket connections are cut after it */
+    flare_timer ws_drain_timer;    /* re-checks the WebSocket close handshakes while draining */
+    flare_timer drain_delay_timer; /* timeouts.drain_delay: when to stop accepting */
+    flare_timer tick;              /* every second: flush the access log, publish gauges */
+    flared_worker_slot *slot;      /* this worker's metrics; NULL without a segment */
+    bool access_log;               /* the access log is open */
+    int pid;
 } worker;
+
+#define TICK_MS 1000
 
 /* How often a draining worker looks whether its WebSocket connections have closed. */
 #define WS_DRAIN_CHECK_MS 20
@@ -73,19 +88,71 @@ static void on_drained(void *data)
     maybe_stop(w);
 }
 
-static void begin_drain(worker *w)
+static void stop_serving(worker *w)
 {
-    if (w->state.draining) return;
-    w->state.draining = true;
     flare_ws_group *ws = flared_websocket_group();
+    flared_access_log_flush(); /* what was served so far is on disk when the drain starts */
     flared_log(FLARED_LOG_INFO, "worker %u: draining (%zu connections, %llu WebSockets open)",
                w->state.worker_id, flare_http_server_connections(w->server),
                (unsigned long long)ws->stats.active);
     w->drain_deadline =
         flare_reactor_clock(w->reactor)->monotonic_ms + w->cfg->timeouts.shutdown_ms;
-    flare_timer_init(&w->ws_drain_timer, on_ws_drain_check, w);
     flare_ws_group_close_all(ws, 1001, "server shutting down"); /* 1001: going away */
     flare_http_server_stop(w->server, (uint32_t)w->cfg->timeouts.shutdown_ms);
+}
+
+static void on_drain_delay(flare_timer *t, void *data)
+{
+    (void)t;
+    stop_serving(data);
+}
+
+/* Health turns 503 at once; with a drain_delay the worker keeps accepting and serving
+ * for that long, so a load balancer sees it leave before connections are refused. */
+static void begin_drain(worker *w)
+{
+    if (w->state.draining) return;
+    w->state.draining = true;
+    uint64_t delay = w->cfg->timeouts.drain_delay_ms;
+    if (!delay) {
+        stop_serving(w);
+        return;
+    }
+    flared_log(FLARED_LOG_INFO, "worker %u: health answers 503; draining in %llu ms",
+               w->state.worker_id, (unsigned long long)delay);
+    flare_reactor_timer_in(w->reactor, &w->drain_delay_timer, delay);
+}
+
+static void publish(worker *w)
+{
+    if (!w->slot) return;
+    flared_metrics_publish(w->slot, flare_http_server_get_stats(w->server));
+    flared_metrics_publish_states(w->slot, w->server);
+}
+
+static void on_tick(flare_timer *t, void *data)
+{
+    worker *w = data;
+    flared_access_log_flush();
+    publish(w);
+    flare_reactor_timer_in(w->reactor, t, TICK_MS);
+}
+
+/* Every answered request: its counters, then its log line. */
+static void on_complete(const flare_http_completion *done, void *data)
+{
+    worker *w = data;
+    const flared_route_ctx *route = done->route_userdata;
+    if (w->slot) {
+        flared_metrics_request(w->slot, done, route ? route->index : SIZE_MAX);
+        flared_metrics_publish(w->slot, flare_http_server_get_stats(w->server));
+    }
+    if (w->access_log && (!route || route->route->access_log)) {
+        flared_log_context lc = {.worker_id = w->state.worker_id,
+                                 .pid = w->pid,
+                                 .now = flare_reactor_clock(w->reactor)->wall_sec};
+        flared_access_log_add(&w->cfg->access_log_format, done, &lc);
+    }
 }
 
 static void on_signal(flare_reactor *r, int fd, uint32_t events, void *data)
@@ -104,6 +171,7 @@ static void on_signal(flare_reactor *r, int fd, uint32_t events, void *data)
             _exit(0);
         case SIGUSR1:
             flared_log_reopen();
+            flared_access_log_reopen();
             break;
         default:
             break; /* SIGHUP, SIGUSR2: the master's business */
@@ -125,6 +193,9 @@ static void server_config_from(const flared_config *cfg, flare_http_server_confi
     out->write_timeout_ms = (uint32_t)cfg->timeouts.write_ms;
     out->keepalive_timeout_ms = (uint32_t)cfg->timeouts.keepalive_ms;
     out->linger_timeout_ms = (uint32_t)cfg->timeouts.linger_ms;
+    out->max_connections_per_ip = (size_t)cfg->limits.max_connections_per_ip;
+    out->trusted_proxies = cfg->trusted_proxies; /* the config outlives the server */
+    out->trusted_proxy_count = cfg->trusted_proxy_count;
 }
 
 /* Warnings of the tls layer (say, an expired certificate) go to the error log. */
@@ -213,13 +284,9 @@ static int add_listeners(worker *w, const int *fds, const size_t *listeners, siz
         size_t li = listeners[i];
         if (li >= w->cfg->listener_count)
             return flare_error_set(err, FLARE_EINVAL, 0, "socket %d: no listener %zu", fds[i], li);
-        if (!w->cfg->listeners[li].tls) {
-            if (flare_http_server_add_listener(w->server, fds[i], err) < 0) return err->code;
-            continue;
-        }
-        flare_tls_server_ctx *ctx = NULL;
-        if (tls_ctx_of(w, li, &ctx, err) < 0 ||
-            flare_http_server_add_listener_tls(w->server, fds[i], ctx, err) < 0)
+        flare_http_listener_options opts = {.proxy_protocol = w->cfg->listeners[li].proxy_protocol};
+        if (w->cfg->listeners[li].tls && tls_ctx_of(w, li, &opts.tls, err) < 0) return err->code;
+        if (flare_http_server_add_listener_opts(w->server, fds[i], &opts, err) < 0)
             return err->code;
         tickets |= uses_tickets(w, li);
     }
@@ -242,9 +309,16 @@ static void free_tls(worker *w)
 int flared_worker_run(const flared_config *cfg, unsigned worker_id, const int *fds,
                       const size_t *listeners, size_t fd_count, const flared_tickets *tickets)
 {
-    worker w = {.cfg = cfg, .signal_fd = -1, .tickets = tickets};
+    worker w = {.cfg = cfg, .signal_fd = -1, .tickets = tickets, .pid = (int)getpid()};
     w.state.worker_id = worker_id;
     w.state.started_ms = flare_monotonic_ms();
+    w.state.cfg = cfg;
+    w.slot = flared_metrics_claim(worker_id);
+    if (w.slot) flared_websocket_use_group(&w.slot->ws);
+    w.access_log = cfg->access_log && flared_access_log_enabled();
+    flare_timer_init(&w.drain_delay_timer, on_drain_delay, &w);
+    flare_timer_init(&w.tick, on_tick, &w);
+    flare_timer_init(&w.ws_drain_timer, on_ws_drain_check, &w);
     flare_error err;
     flare_error_set(&err, FLARE_ESYS, 0, "signalfd failed");
     flared_route_ctx *routes = NULL;
@@ -270,11 +344,18 @@ int flared_worker_run(const flared_config *cfg, unsigned worker_id, const int *f
         goto fail;
     if (flared_handlers_install(w.server, cfg, &w.state, &routes, &err) < 0) goto fail;
     if (add_listeners(&w, fds, listeners, fd_count, &err) < 0) goto fail;
+    /* Certificates, keys and static roots are open: now the worker may stop being root. */
+    if (flared_drop_privileges(cfg) < 0) {
+        flare_error_set(&err, FLARE_ESYS, 0, "exiting: it would serve with too many privileges");
+        goto fail;
+    }
     w.signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (w.signal_fd < 0 ||
         flare_reactor_add(w.reactor, w.signal_fd, FLARE_EV_READ, on_signal, &w, &err) < 0)
         goto fail;
     flare_http_server_on_drained(w.server, on_drained, &w);
+    flare_http_server_on_complete(w.server, on_complete, &w);
+    flare_reactor_timer_in(w.reactor, &w.tick, TICK_MS);
     flared_log(FLARED_LOG_DEBUG, "worker %u: serving %zu listening sockets", worker_id, fd_count);
     if (flare_reactor_run(w.reactor, &err) < 0) goto fail;
     status = 0;
@@ -290,9 +371,14 @@ done:
         flare_timer_cancel(flare_reactor_timers(w.reactor), &w.ticket_timer);
     if (w.reactor && flare_timer_active(&w.ws_drain_timer))
         flare_timer_cancel(flare_reactor_timers(w.reactor), &w.ws_drain_timer);
+    if (w.reactor && flare_timer_active(&w.drain_delay_timer))
+        flare_timer_cancel(flare_reactor_timers(w.reactor), &w.drain_delay_timer);
+    if (w.reactor && flare_timer_active(&w.tick))
+        flare_timer_cancel(flare_reactor_timers(w.reactor), &w.tick);
     flare_ws_group_abort_all(flared_websocket_group()); /* before the reactor goes */
     flare_http_server_free(w.server); /* before the proxy: open streams release their requests */
     flared_proxy_free(w.state.proxy);
+    flared_access_log_flush();
     free_tls(&w);
     flared_handlers_free(routes);
     flare_reactor_free(w.reactor);

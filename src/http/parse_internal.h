@@ -67,6 +67,20 @@ enum {
 /** FLARE_HTTP__CONN_* bits named in one Connection field value. */
 unsigned flare_http__connection_options(const char *v, size_t n);
 
+/** The framing fields requests and responses share (RFC 9112 §6). */
+typedef struct flare_http__framing {
+    int64_t content_length; /**< -1 when absent */
+    flare_http__te te;
+    unsigned conn; /**< FLARE_HTTP__CONN_* bits */
+} flare_http__framing;
+
+/**
+ * Adds one field to *fr when it is Content-Length, Transfer-Encoding or
+ * Connection; returns 0, or -1 for a Content-Length that
+ * flare_http__merge_content_length rejects.
+ */
+static inline int flare_http__framing_take(flare_http__framing *fr, const flare_http_header *h);
+
 /**
  * flare_http_header_id for a name already known to be a token (no CR check).
  * It switches on the length, then compares whole words with 8/4/2-byte loads
@@ -90,6 +104,23 @@ static inline bool flare_http__list_next(const char **cur, const char *end, cons
                                          size_t *elem_len);
 
 /* inline definitions */
+
+/* Inline: most fields are none of the three, and then this is one switch. */
+static inline int flare_http__framing_take(flare_http__framing *fr, const flare_http_header *h)
+{
+    switch ((flare_http_hdr)h->id) {
+    case FLARE_HDR_CONTENT_LENGTH:
+        return flare_http__merge_content_length(h->value, h->value_len, &fr->content_length);
+    case FLARE_HDR_TRANSFER_ENCODING:
+        flare_http__te_add(&fr->te, h->value, h->value_len);
+        return 0;
+    case FLARE_HDR_CONNECTION:
+        fr->conn |= flare_http__connection_options(h->value, h->value_len);
+        return 0;
+    default:
+        return 0;
+    }
+}
 
 static inline bool flare_http__list_next(const char **cur, const char *end, const char **elem,
                                          size_t *elem_len)

@@ -9,11 +9,9 @@
  * INCOMPLETE, or 431 past the size limit), so a prefix never gets an error the
  * whole message would not get. On any failure every output is reset.
  */
-#include "parse_internal.h"
+#include "parse_path.h"
 
 #include <string.h>
-
-#define ALWAYS_INLINE inline __attribute__((always_inline))
 
 enum { LINE_MORE = -1 };
 
@@ -130,6 +128,60 @@ static ALWAYS_INLINE bool plain_host(const char *s, size_t n)
     return i == n;
 }
 
+#ifdef FLARE_HTTP_X86_SIMD
+/* The common host bytes (see skip_common_host) and the digits among the 16 bytes
+ * at s, as bit masks, with SSE2 (the x86-64 baseline): signed range compares,
+ * where bytes >= 0x80 are negative and fall outside every range. */
+static ALWAYS_INLINE void host_block(const char *s, uint32_t *common, uint32_t *digit)
+{
+    __m128i b = _mm_loadu_si128((const __m128i *)(const void *)s);
+#define IN_RANGE(lo, hi)                                                                           \
+    _mm_and_si128(_mm_cmpgt_epi8(b, _mm_set1_epi8((char)((lo)-1))),                                \
+                  _mm_cmpgt_epi8(_mm_set1_epi8((char)((hi) + 1)), b))
+    __m128i d = IN_RANGE('0', '9');
+    __m128i c = _mm_or_si128(_mm_or_si128(IN_RANGE('a', 'z'), d), IN_RANGE('-', '.'));
+#undef IN_RANGE
+    *common = (uint32_t)_mm_movemask_epi8(c);
+    *digit = (uint32_t)_mm_movemask_epi8(d);
+}
+
+/* plain_host for n <= 32 with 16 (n <= 16) or 32 readable bytes at s, in one or two
+ * blocks: the common bytes, then at most one ':' followed by digits only. */
+static ALWAYS_INLINE bool plain_host_blocks(const char *s, size_t n)
+{
+    uint32_t common, digit;
+    host_block(s, &common, &digit);
+    if (n > 16) {
+        uint32_t c1, d1;
+        host_block(s + 16, &c1, &d1);
+        common |= c1 << 16;
+        digit |= d1 << 16;
+    }
+    uint32_t want = n == 32 ? UINT32_MAX : (1u << n) - 1;
+    uint32_t other = ~common & want;
+    if (!other) return true;
+    unsigned i = (unsigned)__builtin_ctz(other);
+    if (s[i] != ':') return false;
+    uint32_t port = want & ~(uint32_t)((2ull << i) - 1);
+    return (digit & port) == port;
+}
+#endif
+
+/* plain_host on a SIMD path: in blocks when the value is short enough and the
+ * blocks lie within the buffer (before `limit`). Longer ones are left to the
+ * exact check, out of the field loop, which they are rare enough to afford. */
+static ALWAYS_INLINE bool plain_host_on(int path, const char *s, size_t n, const char *limit)
+{
+#ifdef FLARE_HTTP_X86_SIMD
+    if (path != FLARE_SIMD_SCALAR) {
+        size_t room = (size_t)(limit - s);
+        return n <= 32 && room >= (n > 16 ? 32 : 16) && plain_host_blocks(s, n);
+    }
+#endif
+    (void)limit;
+    return plain_host(s, n);
+}
+
 /* absolute-form (RFC 9112 §3.2.2): scheme "://" authority [ path ] [ "?" query ],
  * scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (RFC 3986 §3.1). The
  * authority must not be empty (RFC 9110 §4.2.1 for http and https). */
@@ -244,9 +296,7 @@ static int parse_request_line(const flare_http_scan_ops *ops, const char *buf, s
 
 /* Framing facts gathered over the field lines. */
 typedef struct request_fields {
-    int64_t content_length;
-    flare_http__te te;
-    unsigned conn;
+    flare_http__framing fr;
     int host_index;
     bool expect_seen, expect_other;
 } request_fields;
@@ -261,16 +311,6 @@ static int take_field(request_fields *f, const flare_http_header *h, size_t inde
         if (f->host_index >= 0) return 400;
         if (!valid_authority(h->value, h->value_len, false)) return 400;
         f->host_index = (int)index;
-        return 0;
-    case FLARE_HDR_CONTENT_LENGTH:
-        return flare_http__merge_content_length(h->value, h->value_len, &f->content_length) < 0
-                   ? 400
-                   : 0;
-    case FLARE_HDR_TRANSFER_ENCODING:
-        flare_http__te_add(&f->te, h->value, h->value_len);
-        return 0;
-    case FLARE_HDR_CONNECTION:
-        f->conn |= flare_http__connection_options(h->value, h->value_len);
         return 0;
     case FLARE_HDR_EXPECT: {
         /* Expect = #expectation, and the only one defined is 100-continue
@@ -288,22 +328,23 @@ static int take_field(request_fields *f, const flare_http_header *h, size_t inde
         return 0;
     }
     default:
-        return 0;
+        return flare_http__framing_take(&f->fr, h) < 0 ? 400 : 0;
     }
 }
 
 /* take_field with the usual Host and Connection values handled inline, so that
  * the field loop calls out only for the rest. */
-static ALWAYS_INLINE int take_framing_field(request_fields *f, const flare_http_header *h,
-                                            size_t index)
+static ALWAYS_INLINE int take_framing_field(int path, request_fields *f, const flare_http_header *h,
+                                            size_t index, const char *limit)
 {
-    if (h->id == FLARE_HDR_HOST && f->host_index < 0 && plain_host(h->value, h->value_len)) {
+    if (h->id == FLARE_HDR_HOST && f->host_index < 0 &&
+        plain_host_on(path, h->value, h->value_len, limit)) {
         f->host_index = (int)index;
         return 0;
     }
     if (h->id == FLARE_HDR_CONNECTION && h->value_len == 10 &&
         flare_http__eq_nocase(h->value, "keep-alive", 10)) {
-        f->conn |= FLARE_HTTP__CONN_KEEP_ALIVE;
+        f->fr.conn |= FLARE_HTTP__CONN_KEEP_ALIVE;
         return 0;
     }
     return take_field(f, h, index);
@@ -315,30 +356,30 @@ static ALWAYS_INLINE int finish_fields(flare_http_request *req, const request_fi
 {
     bool http11 = req->minor_version == 1;
     if (http11 && f->host_index < 0) return 400;
-    if (f->te.present) {
+    if (f->fr.te.present) {
         /* Transfer-Encoding in HTTP/1.0 means broken framing (RFC 9112 §6.1);
          * with Content-Length it is a smuggling pattern (RFC 9112 §6.3 item 3). */
-        if (!http11 || f->content_length >= 0 || f->te.malformed) return 400;
+        if (!http11 || f->fr.content_length >= 0 || f->fr.te.malformed) return 400;
         /* chunked must be final and once, else the length is unknowable (§6.3 item 4). */
-        if (!f->te.last_is_chunked || f->te.chunked_seen != 1) return 400;
+        if (!f->fr.te.last_is_chunked || f->fr.te.chunked_seen != 1) return 400;
         /* Any other coding is one we do not implement (RFC 9112 §6.1). */
-        if (f->te.other_coding) return 501;
+        if (f->fr.te.other_coding) return 501;
     }
-    req->chunked = f->te.present;
-    req->content_length = f->content_length;
+    req->chunked = f->fr.te.present;
+    req->content_length = f->fr.content_length;
     req->host_index = f->host_index;
     if (http11) {
         /* HTTP/1.0 expectations are ignored (RFC 9110 §10.1.1); others get 417. */
         if (f->expect_other) return 417;
         req->expect_continue = f->expect_seen;
-        req->keep_alive = !(f->conn & FLARE_HTTP__CONN_CLOSE);
+        req->keep_alive = !(f->fr.conn & FLARE_HTTP__CONN_CLOSE);
         /* Upgrade in an HTTP/1.0 request is ignored (RFC 9110 §7.8). */
         req->upgrade =
-            (f->conn & FLARE_HTTP__CONN_UPGRADE) && req->known_index[FLARE_HDR_UPGRADE] >= 0;
+            (f->fr.conn & FLARE_HTTP__CONN_UPGRADE) && req->known_index[FLARE_HDR_UPGRADE] >= 0;
     } else {
         /* close wins over keep-alive (RFC 9112 §9.3). */
         req->keep_alive =
-            (f->conn & FLARE_HTTP__CONN_KEEP_ALIVE) && !(f->conn & FLARE_HTTP__CONN_CLOSE);
+            (f->fr.conn & FLARE_HTTP__CONN_KEEP_ALIVE) && !(f->fr.conn & FLARE_HTTP__CONN_CLOSE);
         req->expect_continue = req->upgrade = false;
     }
     return 0;
@@ -392,73 +433,7 @@ static ssize_t field_error(const flare_http_scan_ops *ops, const char *buf, size
     }
 }
 
-static bool is_ows(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-/* The value is buf[*v..*e), and buf[*e] is the CR that ends its line. */
-static void trim_ows(const char *buf, size_t *v, size_t *e)
-{
-    while (is_ows(buf[*v]))
-        (*v)++;
-    while (*e > *v && is_ows(buf[*e - 1]))
-        (*e)--;
-}
-
 /* --- the pass, once per path ------------------------------------------------------------- */
-
-/* The kernels of one path; `path` is a constant wherever these are inlined. */
-static ALWAYS_INLINE size_t token_end(int path, const char *p, size_t pos, size_t end)
-{
-#ifdef FLARE_HTTP_X86_SIMD
-    if (path == FLARE_SIMD_AVX2) return flare_http__avx2_token_end(p, pos, end);
-    if (path == FLARE_SIMD_SSE42) return flare_http__sse42_token_end(p, pos, end);
-#endif
-    (void)path;
-    return flare_http__scalar_token_end(p, pos, end);
-}
-
-static ALWAYS_INLINE size_t target_end(int path, const char *p, size_t pos, size_t end)
-{
-#ifdef FLARE_HTTP_X86_SIMD
-    if (path == FLARE_SIMD_AVX2) return flare_http__avx2_target_end(p, pos, end);
-    if (path == FLARE_SIMD_SSE42) return flare_http__sse42_target_end(p, pos, end);
-#endif
-    (void)path;
-    return flare_http__scalar_target_end(p, pos, end);
-}
-
-static ALWAYS_INLINE size_t value_end(int path, const char *p, size_t pos, size_t end)
-{
-#ifdef FLARE_HTTP_X86_SIMD
-    if (path == FLARE_SIMD_AVX2) return flare_http__avx2_value_end(p, pos, end);
-    if (path == FLARE_SIMD_SSE42) return flare_http__sse42_value_end(p, pos, end);
-#endif
-    (void)path;
-    return flare_http__scalar_value_end(p, pos, end);
-}
-
-/* The chunk classifier of a SIMD path; the scalar path uses no chunks. */
-static ALWAYS_INLINE flare_http__chunk_fn *chunk_fn(int path)
-{
-#ifdef FLARE_HTTP_X86_SIMD
-    if (path == FLARE_SIMD_AVX2) return flare_http__avx2_chunk_at;
-    if (path == FLARE_SIMD_SSE42) return flare_http__sse42_chunk_at;
-#endif
-    (void)path;
-    return NULL;
-}
-
-static ALWAYS_INLINE const flare_http_scan_ops *path_ops(int path)
-{
-#ifdef FLARE_HTTP_X86_SIMD
-    if (path == FLARE_SIMD_AVX2) return &flare_http__scan_avx2;
-    if (path == FLARE_SIMD_SSE42) return &flare_http__scan_sse42;
-#endif
-    (void)path;
-    return &flare_http__scan_scalar;
-}
 
 /* The request line as almost every client sends it: token SP target SP
  * "HTTP/1." DIGIT CRLF, all within buf[0..n), the target within max_uri, written
@@ -523,28 +498,6 @@ static ALWAYS_INLINE void resolve_limits(const flare_http_limits *limits,
     if (capacity < lim->max_fields) lim->max_fields = capacity;
 }
 
-/* Outcomes of reading one field line. */
-enum { FIELD_LINE_OK, FIELD_LINE_MORE, FIELD_LINE_BAD };
-
-/* The field line at buf[pos..end) read exactly with the path's scanners (the
- * reference the chunk split must agree with): its colon and CR, or whether the
- * input ends inside it or it is malformed. field-name = token with no whitespace
- * before the colon, so a line starting with whitespace (obs-fold) has no name
- * (RFC 9112 §5.1, §5.2); field-value = VCHAR / obs-text / SP / HTAB (RFC 9110
- * §5.5), so the value scan must stop at the CR of a CRLF, any other stop fails. */
-static ALWAYS_INLINE int read_field_line(int path, const char *buf, size_t pos, size_t end,
-                                         size_t *colon, size_t *cr)
-{
-    *colon = token_end(path, buf, pos, end);
-    if (*colon == end) return FIELD_LINE_MORE;
-    if (*colon == pos || buf[*colon] != ':') return FIELD_LINE_BAD;
-    *cr = value_end(path, buf, *colon + 1, end);
-    if (*cr == end) return FIELD_LINE_MORE;
-    if (buf[*cr] != '\r') return FIELD_LINE_BAD;
-    if (*cr + 1 == end) return FIELD_LINE_MORE;
-    return buf[*cr + 1] == '\n' ? FIELD_LINE_OK : FIELD_LINE_BAD;
-}
-
 static ALWAYS_INLINE ssize_t parse_on_path(int path, const char *buf, size_t len, size_t last_len,
                                            const flare_http_limits *limits, flare_http_request *req,
                                            int *status)
@@ -597,45 +550,31 @@ static ALWAYS_INLINE ssize_t parse_on_path(int path, const char *buf, size_t len
     }
 
     memset(req->known_index, 0xff, sizeof req->known_index);
-    request_fields f = {.content_length = -1, .host_index = -1};
+    request_fields f = {.fr.content_length = -1, .host_index = -1};
     flare_http_header *h = req->headers;
     size_t count = 0, max_fields = lim->max_fields;
     for (;; count++, h++) {
         size_t line = pos;
-        if (pos == window) break;
-        if (buf[pos] == '\r') {
-            if (pos + 1 == window) break;
-            if (buf[pos + 1] == '\n') {
-                pos += 2;
-                goto done;
-            }
+        int at = fields_at(buf, pos, window);
+        if (at == FIELDS_MORE) break;
+        if (at == FIELDS_END) {
+            pos += 2;
+            goto done;
         }
         int code = 431;
         if (count == max_fields) goto bad;
         code = 400;
         size_t colon, cr;
-        if (!chunk_at ||
-            !flare_http__split_field_line(buf, pos, window, &chunk, chunk_at, &colon, &cr)) {
-            int state = read_field_line(path, buf, pos, window, &colon, &cr);
-            if (state == FIELD_LINE_MORE) break;
-            if (state == FIELD_LINE_BAD) goto bad;
-        }
-        /* OWS around the value is not part of it (RFC 9112 §5.1): usually one SP
-         * before it and none after. buf[cr] stops the forward trim. */
-        size_t v = colon + 1, e = cr;
-        if (buf[v] == ' ') v++;
-        if (is_ows(buf[v]) || is_ows(buf[e - 1])) trim_ows(buf, &v, &e);
-        uint8_t id = (uint8_t)flare_http__header_id_token(buf + pos, colon - pos);
-        h->name = buf + pos;
-        h->name_len = (uint32_t)(colon - pos);
-        h->value = buf + v;
-        h->value_len = (uint32_t)(e - v);
-        h->id = id;
+        int state = next_field_line(path, buf, pos, window, &chunk, &colon, &cr);
+        if (state == FIELD_LINE_MORE) break;
+        if (state == FIELD_LINE_BAD) goto bad;
+        set_field(buf, pos, colon, cr, h);
+        uint8_t id = h->id;
         pos = cr + 2;
         if (id == FLARE_HDR_OTHER) continue;
         if (req->known_index[id] < 0) req->known_index[id] = (int16_t)count;
         if (id <= FLARE_HDR_EXPECT) {
-            code = take_framing_field(&f, h, count);
+            code = take_framing_field(path, &f, h, count, buf + window);
             if (code) goto bad;
         }
         continue;
@@ -652,8 +591,11 @@ done:
     return (ssize_t)pos;
 }
 
-static ssize_t parse_scalar(const char *buf, size_t len, size_t last_len,
-                            const flare_http_limits *limits, flare_http_request *req, int *status)
+/* Not inlined: the dispatcher below then keeps no frame of its own and only
+ * jumps to the path (inlined, the scalar pass made every path pay its prologue). */
+__attribute__((noinline)) static ssize_t parse_scalar(const char *buf, size_t len, size_t last_len,
+                                                      const flare_http_limits *limits,
+                                                      flare_http_request *req, int *status)
 {
     return parse_on_path(FLARE_SIMD_SCALAR, buf, len, last_len, limits, req, status);
 }
@@ -678,7 +620,7 @@ ssize_t flare_http_parse_request(const char *buf, size_t len, size_t last_len,
                                  const flare_http_limits *limits, flare_http_request *req,
                                  int *status)
 {
-    switch (flare_http_simd_active()) {
+    switch (flare_http__path()) {
 #ifdef FLARE_HTTP_X86_SIMD
     case FLARE_SIMD_AVX2:
         return parse_avx2(buf, len, last_len, limits, req, status);

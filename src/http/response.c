@@ -286,7 +286,7 @@ static size_t head_bytes(const flare_response *resp, const char *server_name)
 
 int flare_http__response_serialize(flare_response *resp, flare_buf *out, const char *http_date,
                                    const char *server_name, bool head_only, bool close,
-                                   bool http10_keep_alive)
+                                   bool http10_keep_alive, size_t *head_len)
 {
     int status = resp->status;
     /* RFC 9110 §6.4.1: 1xx, 204 and 304 responses have no content. */
@@ -302,6 +302,7 @@ int flare_http__response_serialize(flare_response *resp, flare_buf *out, const c
     char *p = put_head(start, resp, http_date, server_name,
                        no_content ? FLARE_HTTP__FRAME_NONE : FLARE_HTTP__FRAME_LENGTH, body_len,
                        close, http10_keep_alive);
+    *head_len = (size_t)(p - start);
     if (inline_len) p = put(p, body, inline_len);
     out->len += (size_t)(p - start);
     return 0;
@@ -321,7 +322,7 @@ int flare_http__response_serialize_head(flare_response *resp, flare_buf *out, co
 }
 
 int flare_http__error_response(flare_buf *out, int status, const char *http_date,
-                               const char *server_name, const char *allow)
+                               const char *server_name, const char *allow, size_t *head_len)
 {
     const char *reason = flare_http_reason(status);
     size_t reason_len = strlen(reason);
@@ -339,6 +340,7 @@ int flare_http__error_response(flare_buf *out, int status, const char *http_date
     p = PUT_LIT(p, "Content-Type: text/plain; charset=utf-8\r\nContent-Length: ");
     p = put_u64(p, reason_len + 5);
     p = PUT_LIT(p, "\r\nConnection: close\r\n\r\n");
+    *head_len = (size_t)(p - start);
     p = put_u64(p, (uint64_t)status);
     *p++ = ' ';
     p = put(p, reason, reason_len);

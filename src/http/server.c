@@ -89,6 +89,10 @@ int flare_http_server_new(flare_http_server **out, flare_reactor *reactor,
     flare_http__response_reset(&srv->resp);
     flare_timer_init(&srv->retry_accept, on_retry_accept, srv);
     flare_timer_init(&srv->drain_deadline, on_drain_deadline, srv);
+    if (srv->cfg.max_connections_per_ip && flare_http__ipcount_init(srv) < 0) {
+        free(srv);
+        return flare_error_set(err, FLARE_ENOMEM, 0, "http server: out of memory");
+    }
     *out = srv;
     return 0;
 }
@@ -107,7 +111,8 @@ void flare_http_server_free(flare_http_server *srv)
         close(srv->listeners[i]);
     }
     free(srv->listeners);
-    free(srv->listener_tls);
+    free(srv->listener_opts);
+    flare_http__ipcount_free(srv);
     for (size_t i = 0; i < srv->route_count; i++) {
         route *rt = &srv->routes[i];
         bool shared_host = false;
@@ -169,20 +174,26 @@ static void pool_free(ptr_pool *pool)
     free(pool->items);
 }
 
-/* A connection over the limit gets a short 503 when it can be sent without blocking. */
-static void reject(int fd)
+void flare_http__send_busy(int fd)
 {
     static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
                                "Content-Length: 20\r\nConnection: close\r\n\r\n"
                                "503 server is busy\r\n";
     ssize_t n = send(fd, busy, sizeof busy - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
     (void)n;
+}
+
+/* A connection over a limit gets a short 503 when it can be sent without blocking. */
+static void reject(int fd)
+{
+    flare_http__send_busy(fd);
     close(fd);
 }
 
-/* Every new connection, accepted or adopted, passes here. */
+/* Every new connection, accepted or adopted, passes here. Behind a PROXY header the
+ * client's address is not known yet: the connection counts per address once it is. */
 static int admit(flare_http_server *srv, int fd, const flare_sock_addr *peer,
-                 flare_tls_server_ctx *tls, flare_error *err)
+                 const flare_http_listener_options *opts, flare_error *err)
 {
     if (srv->stats.active >= srv->cfg.max_connections) {
         srv->stats.rejected++;
@@ -191,7 +202,19 @@ static int admit(flare_http_server *srv, int fd, const flare_sock_addr *peer,
                                "http server: %zu connections open (max_connections): answered 503",
                                srv->cfg.max_connections);
     }
-    return flare_http__conn_accept(srv, fd, peer, tls, err);
+    bool counted = false;
+    if (!opts->proxy_protocol) {
+        if (!flare_http__ipcount_acquire(srv, peer)) {
+            srv->stats.rejected++;
+            reject(fd);
+            return flare_error_set(err, FLARE_ELIMIT, 0,
+                                   "http server: %zu connections from one address "
+                                   "(max_connections_per_ip): answered 503",
+                                   srv->cfg.max_connections_per_ip);
+        }
+        counted = true;
+    }
+    return flare_http__conn_accept(srv, fd, peer, opts, counted, err);
 }
 
 static void on_listener(flare_reactor *r, int fd, uint32_t events, void *data)
@@ -199,9 +222,10 @@ static void on_listener(flare_reactor *r, int fd, uint32_t events, void *data)
     flare_http_server *srv = data;
     (void)r;
     (void)events;
-    flare_tls_server_ctx *tls = NULL;
+    static const flare_http_listener_options plain = {0};
+    const flare_http_listener_options *opts = &plain;
     for (size_t i = 0; i < srv->listener_count; i++)
-        if (srv->listeners[i] == fd) tls = srv->listener_tls[i];
+        if (srv->listeners[i] == fd) opts = &srv->listener_opts[i];
     while (srv->accepting) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof ss;
@@ -220,7 +244,7 @@ static void on_listener(flare_reactor *r, int fd, uint32_t events, void *data)
             int one = 1;
             setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         }
-        admit(srv, cfd, &peer, tls, NULL);
+        admit(srv, cfd, &peer, opts, NULL);
     }
 }
 
@@ -232,27 +256,35 @@ static void on_retry_accept(flare_timer *t, void *data)
         on_listener(srv->reactor, srv->listeners[i], FLARE_EV_READ, srv);
 }
 
-int flare_http_server_add_listener_tls(flare_http_server *srv, int fd, flare_tls_server_ctx *tls,
-                                       flare_error *err)
+int flare_http_server_add_listener_opts(flare_http_server *srv, int fd,
+                                        const flare_http_listener_options *opts, flare_error *err)
 {
     int *l = realloc(srv->listeners, (srv->listener_count + 1) * sizeof *l);
     if (!l) return flare_error_set(err, FLARE_ENOMEM, 0, "http server: out of memory");
     srv->listeners = l;
-    flare_tls_server_ctx **t = realloc(srv->listener_tls, (srv->listener_count + 1) * sizeof *t);
-    if (!t) return flare_error_set(err, FLARE_ENOMEM, 0, "http server: out of memory");
-    srv->listener_tls = t;
+    flare_http_listener_options *o =
+        realloc(srv->listener_opts, (srv->listener_count + 1) * sizeof *o);
+    if (!o) return flare_error_set(err, FLARE_ENOMEM, 0, "http server: out of memory");
+    srv->listener_opts = o;
     int rc = flare_socket_set_nonblocking(fd, true, err);
     if (rc < 0) return rc;
     rc = flare_reactor_add(srv->reactor, fd, FLARE_EV_READ, on_listener, srv, err);
     if (rc < 0) return rc;
-    srv->listener_tls[srv->listener_count] = tls;
+    srv->listener_opts[srv->listener_count] = opts ? *opts : (flare_http_listener_options){0};
     srv->listeners[srv->listener_count++] = fd;
     return 0;
 }
 
+int flare_http_server_add_listener_tls(flare_http_server *srv, int fd, flare_tls_server_ctx *tls,
+                                       flare_error *err)
+{
+    flare_http_listener_options opts = {.tls = tls};
+    return flare_http_server_add_listener_opts(srv, fd, &opts, err);
+}
+
 int flare_http_server_add_listener(flare_http_server *srv, int fd, flare_error *err)
 {
-    return flare_http_server_add_listener_tls(srv, fd, NULL, err);
+    return flare_http_server_add_listener_opts(srv, fd, NULL, err);
 }
 
 int flare_http_server_adopt_connection(flare_http_server *srv, int fd, const flare_sock_addr *peer,
@@ -270,7 +302,8 @@ int flare_http_server_adopt_connection(flare_http_server *srv, int fd, const fla
         return rc;
     }
     flare_sock_addr none = {0};
-    return admit(srv, fd, peer ? peer : &none, NULL, err);
+    static const flare_http_listener_options plain = {0};
+    return admit(srv, fd, peer ? peer : &none, &plain, err);
 }
 
 int flare_http_server_listen(flare_http_server *srv, const char *address, uint16_t *port_out,
@@ -433,4 +466,17 @@ size_t flare_http_server_connections(const flare_http_server *srv)
 const flare_http_server_stats *flare_http_server_get_stats(const flare_http_server *srv)
 {
     return &srv->stats;
+}
+
+void flare_http_server_on_complete(flare_http_server *srv, flare_http_complete_fn fn, void *data)
+{
+    srv->on_complete = fn;
+    srv->on_complete_data = data;
+}
+
+void flare_http_server_conn_states(const flare_http_server *srv, flare_http_conn_states *out)
+{
+    *out = (flare_http_conn_states){0};
+    for (const conn *c = srv->all; c; c = flare_http__conn_next(c))
+        flare_http__conn_count_state(c, out);
 }

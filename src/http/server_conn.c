@@ -12,19 +12,22 @@
 #include "server_internal.h"
 
 #include <errno.h>
+
+#include "flare/proxy_protocol.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
-enum phase { PH_TLS, PH_HEAD, PH_BODY, PH_LINGER };
+enum phase { PH_PROXY, PH_TLS, PH_HEAD, PH_BODY, PH_LINGER };
 enum { PR_NEED_INPUT, PR_OUTPUT };
 enum { FL_DONE, FL_BLOCKED, FL_ERROR };
 enum { BODY_DONE, BODY_NEED_INPUT, BODY_FAILED };
 /* What the connection's timer measures. */
-enum wait { W_NONE, W_HEAD, W_BODY, W_WRITE, W_KEEPALIVE, W_LINGER };
+enum wait { W_NONE, W_HEAD, W_BODY, W_WRITE, W_KEEPALIVE, W_DRAIN, W_LINGER };
 
 #define SENDFILE_CHUNK (1u << 20)
 #define CONTINUE_LINE  "HTTP/1.1 100 Continue\r\n\r\n"
@@ -67,9 +70,11 @@ struct conn {
     bool closing;      /* close once the output is written */
     bool body_spilled; /* the body is collected in `body`, not in the input block */
     bool chunked;
-    bool progress; /* bytes moved since the idle timer was last armed */
-    uint8_t wait;  /* enum wait */
-    flare_sock_addr peer;
+    bool progress;        /* bytes moved since the idle timer was last armed */
+    bool ip_counted;      /* counted in the server's per-address table */
+    bool log_pending;     /* a completion report waits for its response to be written */
+    uint8_t wait;         /* enum wait */
+    flare_sock_addr peer; /* the client: from the PROXY header when the listener has one */
     flare_timer timer;
     uint64_t head_deadline_ms; /* when the current head must be complete; 0: not started */
     char *block;               /* pooled: header array, then input bytes */
@@ -81,6 +86,7 @@ struct conn {
     size_t head_len;
     flare_buf out;
     size_t out_sent;
+    uint64_t sent_total; /* bytes written on this connection, files included */
     uint64_t requests;
     flare_http_request *req; /* in the input block: per-request state idles in the pool */
     size_t route_index;      /* into srv->routes (which may move as routes are added) */
@@ -107,6 +113,20 @@ struct conn {
 };
 
 static void drive(conn *c);
+
+/* The completion report of the current request sits behind the parsed head in the block. */
+static flare_http__pending *pending_of(const conn *c)
+{
+    return (flare_http__pending *)(void *)(c->block +
+                                           FLARE_HTTP__ALIGN16(sizeof(flare_http_request)));
+}
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 conn *flare_http__conn_next(const conn *c)
 {
@@ -214,7 +234,64 @@ static void wait_input(conn *c)
         return;
     }
     release_buffers(c);
+    if (c->srv->stopping) {
+        /* Draining: the client may have sent its next request before it could know.
+         * It gets a short grace to arrive (and is answered with Connection: close);
+         * a connection still silent when the grace ends is closed. */
+        uint32_t grace = cfg->keepalive_timeout_ms < FLARE_HTTP_DRAIN_IDLE_GRACE_MS
+                             ? cfg->keepalive_timeout_ms
+                             : FLARE_HTTP_DRAIN_IDLE_GRACE_MS;
+        if (c->wait != W_DRAIN) arm_at(c, W_DRAIN, now_ms(c) + grace);
+        return;
+    }
     if (c->wait != W_KEEPALIVE) arm_at(c, W_KEEPALIVE, now_ms(c) + cfg->keepalive_timeout_ms);
+}
+
+/* -------------------------------------------------------- completion */
+
+/* Reports the pending request; aborted when its response will never be written whole. */
+static void complete(conn *c, bool aborted)
+{
+    flare_http_server *srv = c->srv;
+    flare_http__pending *p = pending_of(c);
+    c->log_pending = false;
+    uint64_t sent = c->sent_total > p->sent_mark ? c->sent_total - p->sent_mark : 0;
+    if (!aborted || sent > p->queued) sent = p->queued;
+    uint64_t now = now_us();
+    flare_http_completion done = {
+        .req = p->has_view ? &p->view : NULL,
+        .resp_head = p->head_len && c->out.data ? c->out.data + p->out_begin : NULL,
+        .resp_head_len = c->out.data ? p->head_len : 0,
+        .status = p->status,
+        .aborted = aborted,
+        .bytes_sent = sent,
+        .body_bytes_received = p->body_in,
+        .start_us = p->start_us,
+        .duration_us = now > p->start_us ? now - p->start_us : 0,
+        /* The view's peer: whoever rewrites it (PROXY protocol, trusted proxies) is believed. */
+        .peer = p->has_view && p->view.peer ? p->view.peer : &c->peer,
+        .tls = c->tls,
+        .route_userdata = p->has_view && c->route_index != NO_ROUTE
+                              ? c->srv->routes[c->route_index].userdata
+                              : NULL,
+    };
+    srv->on_complete(&done, srv->on_complete_data);
+}
+
+/* A response was queued at out_begin: remember what its report needs. */
+static void record(conn *c, int status, size_t out_begin, size_t head_len, bool has_view)
+{
+    flare_http__pending *p = pending_of(c);
+    if (c->log_pending) complete(c, false);
+    if (!has_view) p->start_us = flare_reactor_clock(c->srv->reactor)->monotonic_us;
+    p->has_view = has_view;
+    p->status = status;
+    p->out_begin = out_begin;
+    p->queued = c->out.len - out_begin + c->file_left;
+    p->sent_mark = c->sent_total + (out_begin - c->out_sent);
+    p->body_in = has_view ? c->body_len : 0;
+    p->head_len = head_len;
+    c->log_pending = true;
 }
 
 /* ------------------------------------------------------------ errors */
@@ -224,9 +301,14 @@ static void fail(conn *c, int status)
 {
     flare_http_server *srv = c->srv;
     take_out(c);
+    size_t out_begin = c->out.len, head_len = 0;
     if (flare_http__error_response(&c->out, status, flare_reactor_clock(srv->reactor)->http_date,
-                                   srv->cfg.server_name, NULL) == 0)
+                                   srv->cfg.server_name, NULL, &head_len) == 0) {
         srv->stats.responses_by_class[status / 100]++;
+        /* A request that got as far as its body has a view; a bad head has none. */
+        if (srv->on_complete && c->block)
+            record(c, status, out_begin, head_len, c->phase == PH_BODY);
+    }
     c->closing = true;
 }
 
@@ -319,14 +401,30 @@ static bool begin_request(conn *c)
         fail(c, 501); /* no tunnels: RFC 9110 §9.3.6 */
         return false;
     }
-    flare_request view;
-    split_target(req, &view);
-    host_of(req, &view);
+    /* The view outlives the handler: a completion report reads it after the write. */
+    flare_http__pending *p = pending_of(c);
+    flare_request *view = &p->view;
+    /* Behind trusted proxies the client is X-Forwarded-For's rightmost untrusted hop. */
+    const flare_sock_addr *client = &c->peer;
+    if (srv->cfg.trusted_proxy_count) {
+        flare_http_client_addr(req, &c->peer, srv->cfg.trusted_proxies,
+                               srv->cfg.trusted_proxy_count, &p->client);
+        client = &p->client;
+    }
+    *view = (flare_request){.head = req,
+                            .method = (flare_http_method)req->method_id,
+                            .peer = client,
+                            .connection_requests = c->requests,
+                            .tls = c->tls};
+    split_target(req, view);
+    host_of(req, view);
+    /* The loop turn's clock: no extra clock read per request. */
+    if (srv->on_complete) p->start_us = flare_reactor_clock(srv->reactor)->monotonic_us;
     if (req->target_form == FLARE_TARGET_ASTERISK) {
         c->pre_status = -1; /* OPTIONS * */
     } else {
         const route *rt =
-            flare_http__route_match(srv, view.host, view.host_len, view.path, view.path_len);
+            flare_http__route_match(srv, view->host, view->host_len, view->path, view->path_len);
         /* RFC 9110 §9.1: a method the server does not know is 501, one the resource does
          * not allow is 405. */
         if (!rt)
@@ -474,21 +572,15 @@ static void dispatch(conn *c)
     flare_response *resp = &srv->resp;
     const route *rt = conn_route(c);
     flare_http__response_reset(resp);
-    flare_request view = {.head = c->req,
-                          .method = (flare_http_method)c->req->method_id,
-                          .body = c->body_ptr ? c->body_ptr : "",
-                          .body_len = c->body_len,
-                          .peer = &c->peer,
-                          .connection_requests = c->requests,
-                          .tls = c->tls,
-                          .body_streamed = c->streaming_body};
-    split_target(c->req, &view);
-    host_of(c->req, &view);
+    flare_request *view = &pending_of(c)->view; /* built by begin_request */
+    view->body = c->body_ptr ? c->body_ptr : "";
+    view->body_len = c->body_len;
+    view->body_streamed = c->streaming_body;
     if (c->pre_status) {
         answer_builtin(c, resp);
     } else {
         resp->owner = c;
-        int rc = rt->handler(&view, resp, rt->userdata);
+        int rc = rt->handler(view, resp, rt->userdata);
         resp->owner = NULL;
         if (rc < 0) {
             if (resp->file_fd >= 0) close(resp->file_fd); /* the reset would forget it */
@@ -516,9 +608,10 @@ static void dispatch(conn *c)
     }
     bool head_only = c->req->method_id == FLARE_METHOD_HEAD;
     take_out(c);
+    size_t out_begin = c->out.len, head_len = 0;
     int rc = flare_http__response_serialize(
         resp, &c->out, flare_reactor_clock(srv->reactor)->http_date, srv->cfg.server_name,
-        head_only, closing, c->req->minor_version == 0 && !closing);
+        head_only, closing, c->req->minor_version == 0 && !closing, &head_len);
     if (rc < 0)
         closing = true; /* nothing of this response went out: end after the earlier ones */
     else
@@ -537,6 +630,10 @@ static void dispatch(conn *c)
         resp->file_fd = -1;
     }
     if (closing) c->closing = true;
+    if (srv->on_complete && rc == 0) {
+        view->body = NULL; /* the body buffer is recycled before the report */
+        record(c, resp->status, out_begin, head_len, true);
+    }
 }
 
 static void finish_request(conn *c)
@@ -596,6 +693,8 @@ static int process(conn *c)
             return PR_OUTPUT;
         if (c->phase == PH_HEAD) {
             if (!c->block || c->in_len == c->start) return PR_NEED_INPUT;
+            /* The next head replaces the one the pending report points into. */
+            if (c->log_pending) complete(c, false);
             size_t avail = c->in_len - c->start;
             c->req->headers = c->headers;
             c->req->max_headers_capacity = srv->cfg.max_headers;
@@ -676,6 +775,7 @@ again:
         ssize_t n = send_some(c, c->out.data + c->out_sent, want);
         if (n < 0) return n == FLARE_EAGAIN ? FL_BLOCKED : FL_ERROR;
         c->out_sent += (size_t)n;
+        c->sent_total += (uint64_t)n;
         c->progress = true;
         srv->stats.bytes_out += (uint64_t)n;
         /* The socket buffer is full: wait for EPOLLOUT (TLS counts whole records). */
@@ -683,6 +783,7 @@ again:
     }
     c->out.len = c->out_sent = 0;
     if (c->tls && c->file_left) {
+        if (c->log_pending) pending_of(c)->head_len = 0; /* the file overwrites the head */
         if (!refill_from_file(c)) return FL_ERROR;
         goto again;
     }
@@ -695,6 +796,7 @@ again:
         }
         if (n == 0) return FL_ERROR; /* the file shrank: the framing cannot be kept */
         c->file_left -= (uint64_t)n;
+        c->sent_total += (uint64_t)n;
         c->progress = true;
         srv->stats.bytes_out += (uint64_t)n;
         if ((size_t)n < chunk && c->file_left) return FL_BLOCKED;
@@ -817,6 +919,62 @@ static void refuse_plain_http(conn *c)
     (void)n;
 }
 
+/*
+ * Reads the PROXY header. It is peeked, not read, until complete, and then only its
+ * own bytes are taken: what follows is the client's (a TLS ClientHello, say), which
+ * must stay in the socket for whoever reads next. Anything wrong closes silently:
+ * the peer is a load balancer, not a client that could read an HTTP answer.
+ */
+static bool read_proxy_header(conn *c)
+{
+    flare_http_server *srv = c->srv;
+    if (!take_block(c)) {
+        flare_http__conn_close(c);
+        return false;
+    }
+    ssize_t n;
+    do
+        n = recv(c->fd, c->in, c->in_cap, MSG_PEEK);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN) {
+        c->may_read = false;
+        wait_input(c); /* the header deadline bounds the PROXY header too */
+        return false;
+    }
+    flare_proxy_header ph;
+    ssize_t len = n > 0 ? flare_proxy_parse(c->in, (size_t)n, &ph) : FLARE_EPARSE;
+    if (len == FLARE_EINCOMPLETE && (size_t)n < c->in_cap && !c->saw_hup) {
+        c->may_read = false; /* everything there was peeked; the next bytes bring an edge */
+        wait_input(c);
+        return false;
+    }
+    if (len < 0) {
+        flare_http__conn_close(c);
+        return false;
+    }
+    /* The whole header is queued, so this read takes exactly it. */
+    ssize_t got;
+    do
+        got = recv(c->fd, c->in, (size_t)len, 0);
+    while (got < 0 && errno == EINTR);
+    if (got != len) {
+        flare_http__conn_close(c);
+        return false;
+    }
+    srv->stats.bytes_in += (uint64_t)len;
+    if (ph.has_addresses) c->peer = ph.src;
+    if (!flare_http__ipcount_acquire(srv, &c->peer)) {
+        srv->stats.rejected++;
+        flare_http__send_busy(c->fd);
+        flare_http__conn_close(c);
+        return false;
+    }
+    c->ip_counted = true;
+    c->phase = c->tls ? PH_TLS : PH_HEAD;
+    c->may_read = true;
+    return true;
+}
+
 /* Advances the TLS handshake; true when HTTP may start. */
 static bool handshake(conn *c)
 {
@@ -846,6 +1004,7 @@ static int stream_body(conn *c);
 static void drive_steps(conn *c)
 {
     for (;;) {
+        if (c->phase == PH_PROXY && !read_proxy_header(c)) return;
         if (c->phase == PH_TLS && !handshake(c)) return;
         if (c->phase == PH_LINGER) {
             linger(c);
@@ -865,6 +1024,7 @@ static void drive_steps(conn *c)
             return;
         }
         if (c->wait == W_WRITE) c->wait = W_NONE;
+        if (c->log_pending) complete(c, false);
         if (c->upgrade_fn) {
             hand_over(c);
             return;
@@ -884,10 +1044,6 @@ static void drive_steps(conn *c)
             continue;
         }
         if (pr == PR_OUTPUT) continue;
-        if (c->srv->stopping && idle(c) && c->requests > 0) {
-            flare_http__conn_close(c); /* graceful stop: no new request on this connection */
-            return;
-        }
         if (!c->may_read) {
             wait_input(c);
             return;
@@ -943,8 +1099,9 @@ static void on_event(flare_reactor *r, int fd, uint32_t events, void *data)
 /* --------------------------------------------------------- lifecycle */
 
 int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_addr *peer,
-                            flare_tls_server_ctx *tls, flare_error *err)
+                            const flare_http_listener_options *opts, bool counted, flare_error *err)
 {
+    flare_tls_server_ctx *tls = opts->tls;
     conn *c = srv->free_conns;
     uint32_t generation = 0;
     if (c) {
@@ -954,6 +1111,7 @@ int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_add
         c = malloc(sizeof *c);
     }
     if (!c) {
+        if (counted) flare_http__ipcount_release(srv, peer);
         close(fd);
         return flare_error_set(err, FLARE_ENOMEM, 0, "http server: out of memory (fd %d)", fd);
     }
@@ -970,6 +1128,7 @@ int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_add
         c->tls = malloc(sizeof *c->tls);
         if (!c->tls || flare_tls_conn_init_server(c->tls, tls, fd, err) < 0) {
             free(c->tls);
+            if (counted) flare_http__ipcount_release(srv, peer);
             close(fd);
             c->next = srv->free_conns;
             srv->free_conns = c;
@@ -977,12 +1136,15 @@ int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_add
         }
         c->phase = PH_TLS;
     }
+    c->ip_counted = counted;
+    if (opts->proxy_protocol) c->phase = PH_PROXY;
     int rc = flare_reactor_add(srv->reactor, fd, FLARE_EV_READ | FLARE_EV_WRITE, on_event, c, err);
     if (rc < 0) {
         if (c->tls) {
             flare_tls_conn_free(c->tls);
             free(c->tls);
         }
+        if (counted) flare_http__ipcount_release(srv, peer);
         close(fd);
         c->next = srv->free_conns;
         srv->free_conns = c;
@@ -1001,6 +1163,8 @@ int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_add
 static void retire(conn *c, bool keep_fd)
 {
     flare_http_server *srv = c->srv;
+    if (c->log_pending && !srv->freeing) complete(c, true);
+    c->log_pending = false;
     c->generation++;
     c->driving = false;
     if (c->stream.active) {
@@ -1015,6 +1179,7 @@ static void retire(conn *c, bool keep_fd)
         close(c->fd);
     }
     if (c->file_fd >= 0) close(c->file_fd);
+    if (c->ip_counted) flare_http__ipcount_release(srv, &c->peer);
     if (c->tls) {
         flare_tls_conn_free(c->tls);
         free(c->tls);
@@ -1041,12 +1206,23 @@ void flare_http__conn_close(conn *c)
 void flare_http__conn_stop(conn *c)
 {
     /* In flight: its response will carry Connection: close (dispatch sees srv->stopping),
-     * and drive closes it when it next goes idle. */
-    /* Idle keep-alive connections close now. A connection that has not sent its first
-     * request yet is served (with Connection: close): its client connected to be
-     * answered, and closing it would lose the request it is sending. The header
-     * timeout and the drain deadline bound how long it may take. */
-    if (idle(c) && c->requests > 0) flare_http__conn_close(c);
+     * then the connection ends with a lingering close. A connection that has not sent
+     * its first request yet is served the same way: its client connected to be
+     * answered. The header timeout and the drain deadline bound how long it may take.
+     * An idle keep-alive connection is not closed at once: a client that got its last
+     * response may already have its next request on the wire, and a close now would
+     * meet it with EOF or a reset. wait_input gives it the drain grace instead. */
+    if (idle(c) && c->requests > 0) wait_input(c);
+}
+
+void flare_http__conn_count_state(const conn *c, flare_http_conn_states *out)
+{
+    if (c->phase == PH_LINGER || c->closing || pending_out(c) || c->file_left)
+        out->writing++;
+    else if (c->phase != PH_HEAD || partial_head(c) || c->requests == 0)
+        out->reading++;
+    else
+        out->idle++;
 }
 
 /* --------------------------------------------------- deferred responses */

@@ -44,6 +44,8 @@ struct flare_response {
     void *defer_data;
 };
 
+typedef struct ip_slot ip_slot;
+
 /* A stack of idle allocations of one size, so a busy server stops calling malloc. */
 typedef struct ptr_pool {
     void **items;
@@ -53,8 +55,31 @@ typedef struct ptr_pool {
 /* Output buffers up to this capacity go back to the pool; larger ones are freed. */
 #define FLARE_HTTP_POOLED_OUT_MAX (64 * 1024)
 #define FLARE_HTTP_OUT_POOL       1024
-/* Room for the parsed request at the start of an input block (keeps what follows aligned). */
-#define FLARE_HTTP_BLOCK_REQ_BYTES ((sizeof(flare_http_request) + 15) & ~(size_t)15)
+/* During a graceful stop, how long an idle keep-alive connection waits for a request
+ * its client may already have sent (at most keepalive_timeout_ms). Long enough for a
+ * request in flight on any sane network, short enough not to hold a reload up. */
+#define FLARE_HTTP_DRAIN_IDLE_GRACE_MS 1000u
+/* What a finished request's completion report needs until its response is written. It
+ * lives in the input block next to the parsed head, so an idle connection holds none. */
+typedef struct flare_http__pending {
+    flare_request view;     /* the handler's view of the request */
+    flare_sock_addr client; /* view.peer when trusted_proxies forwards the client */
+    uint64_t start_us;      /* monotonic µs: head complete */
+    uint64_t sent_mark;     /* conn's bytes-sent total at which this response starts */
+    uint64_t queued;        /* bytes of this response: head, inline body and file */
+    uint64_t body_in;       /* request body bytes */
+    size_t out_begin;       /* offset of the response head in the output buffer */
+    size_t head_len;        /* its length; 0 once overwritten */
+    int status;
+    bool has_view; /* a head was parsed: view is valid */
+} flare_http__pending;
+
+#define FLARE_HTTP__ALIGN16(n) (((n) + 15) & ~(size_t)15)
+/* Room for the parsed request and the pending report at the start of an input block (keeps
+ * what follows aligned). */
+#define FLARE_HTTP_BLOCK_REQ_BYTES                                                                 \
+    (FLARE_HTTP__ALIGN16(sizeof(flare_http_request)) +                                             \
+     FLARE_HTTP__ALIGN16(sizeof(flare_http__pending)))
 /* Upper bound on max_headers: the header array is part of every pooled input block. */
 #define FLARE_HTTP_MAX_HEADERS_LIMIT 1000
 
@@ -63,7 +88,7 @@ struct flare_http_server {
     flare_http_server_config cfg;
     flare_http_limits limits;
     int *listeners;
-    flare_tls_server_ctx **listener_tls; /* parallel to listeners: NULL for clear text */
+    flare_http_listener_options *listener_opts; /* parallel to listeners */
     size_t listener_count;
     bool accepting;
     bool stopping;
@@ -81,8 +106,12 @@ struct flare_http_server {
     size_t in_block_size;
     flare_timer retry_accept; /* after EMFILE */
     flare_timer drain_deadline;
+    flare_http_complete_fn on_complete;
+    void *on_complete_data;
     void (*on_drained)(void *);
     void *on_drained_data;
+    ip_slot *ip_slots; /* max_connections_per_ip: open connections by client address */
+    size_t ip_mask;
 };
 
 /* router.c */
@@ -97,7 +126,7 @@ void flare_http__response_reset(flare_response *resp);
 /* Appends the framed response to out; head_only for HEAD. Returns 0 or FLARE_ENOMEM. */
 int flare_http__response_serialize(flare_response *resp, flare_buf *out, const char *http_date,
                                    const char *server_name, bool head_only, bool close,
-                                   bool http10_keep_alive);
+                                   bool http10_keep_alive, size_t *head_len);
 /* How a streamed head frames the body that follows. */
 enum { FLARE_HTTP__FRAME_LENGTH, FLARE_HTTP__FRAME_CHUNKED, FLARE_HTTP__FRAME_NONE };
 /* The head of a deferred response: `frame` says which framing field it carries
@@ -107,21 +136,35 @@ int flare_http__response_serialize_head(flare_response *resp, flare_buf *out, co
                                         bool close, bool http10_keep_alive);
 /* A complete short error response (text body) with Connection: close. */
 int flare_http__error_response(flare_buf *out, int status, const char *http_date,
-                               const char *server_name, const char *allow);
+                               const char *server_name, const char *allow, size_t *head_len);
 
 /* server_conn.c */
-/* Registers a connected non-blocking socket; on failure it is closed. */
+/* Registers a connected non-blocking socket; on failure it is closed. When the peer's
+ * address is final (no PROXY header to read), `counted` says it was counted already. */
 int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_addr *peer,
-                            flare_tls_server_ctx *tls, flare_error *err);
+                            const flare_http_listener_options *opts, bool counted,
+                            flare_error *err);
 void flare_http__conn_close(conn *c);
-/* During stop: closes the connection if idle, else marks it to close after its response. */
+/* During stop: an idle keep-alive connection gets the drain grace for one more request;
+ * the others close after their current response. */
 void flare_http__conn_stop(conn *c);
 conn *flare_http__conn_next(const conn *c);
+/* Adds the connection to the count of its state. */
+void flare_http__conn_count_state(const conn *c, flare_http_conn_states *out);
 
 /* server.c */
 void flare_http__server_conn_closed(flare_http_server *srv);
 size_t flare_http__block_bytes(const flare_http_server *srv);
 char *flare_http__block_get(flare_http_server *srv);
 void flare_http__pool_put(ptr_pool *pool, void *p);
+/* Sends the short 503 of a server over its limits (if it fits without blocking). */
+void flare_http__send_busy(int fd);
+
+/* server_ipcount.c: nothing is counted unless max_connections_per_ip is set. */
+int flare_http__ipcount_init(flare_http_server *srv);
+void flare_http__ipcount_free(flare_http_server *srv);
+/* Counts one more connection of peer; false (nothing counted) when it is at the limit. */
+bool flare_http__ipcount_acquire(flare_http_server *srv, const flare_sock_addr *peer);
+void flare_http__ipcount_release(flare_http_server *srv, const flare_sock_addr *peer);
 
 #endif

@@ -41,7 +41,7 @@ const flare_http_scan_ops flare_http__scan_scalar = {
 };
 
 /* -1 until the first use picks a path. */
-static atomic_int active_path = -1;
+atomic_int flare_http__active_path = -1;
 
 static bool cpu_has(flare_http_simd path)
 {
@@ -64,7 +64,7 @@ static bool cpu_has(flare_http_simd path)
 
 flare_http_simd flare_http_simd_active(void)
 {
-    int path = atomic_load_explicit(&active_path, memory_order_relaxed);
+    int path = atomic_load_explicit(&flare_http__active_path, memory_order_relaxed);
     if (path >= 0) return (flare_http_simd)path;
     flare_http_simd best = FLARE_SIMD_SCALAR;
     if (cpu_has(FLARE_SIMD_AVX2))
@@ -73,8 +73,8 @@ flare_http_simd flare_http_simd_active(void)
         best = FLARE_SIMD_SSE42;
     /* A racing first use stores the same answer, or loses to a forced path. */
     int expected = -1;
-    atomic_compare_exchange_strong(&active_path, &expected, (int)best);
-    return (flare_http_simd)atomic_load_explicit(&active_path, memory_order_relaxed);
+    atomic_compare_exchange_strong(&flare_http__active_path, &expected, (int)best);
+    return (flare_http_simd)atomic_load_explicit(&flare_http__active_path, memory_order_relaxed);
 }
 
 int flare_http_simd_force(flare_http_simd path)
@@ -82,7 +82,7 @@ int flare_http_simd_force(flare_http_simd path)
     if (path != FLARE_SIMD_SCALAR && path != FLARE_SIMD_SSE42 && path != FLARE_SIMD_AVX2)
         return FLARE_EINVAL;
     if (!cpu_has(path)) return FLARE_EUNSUPPORTED;
-    atomic_store_explicit(&active_path, (int)path, memory_order_relaxed);
+    atomic_store_explicit(&flare_http__active_path, (int)path, memory_order_relaxed);
     return 0;
 }
 

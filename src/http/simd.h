@@ -13,6 +13,7 @@
 #ifndef FLARE_HTTP_SIMD_H
 #define FLARE_HTTP_SIMD_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,6 +46,20 @@ extern const flare_http_scan_ops flare_http__scan_sse42;
 /** AVX2 scanners (32-byte blocks); call only when the CPU has AVX2. */
 extern const flare_http_scan_ops flare_http__scan_avx2;
 #endif
+
+/** The active path, -1 before the first use detects it (simd.c). */
+extern atomic_int flare_http__active_path;
+
+/**
+ * flare_http_simd_active() with its usual case inline: the parsers' dispatchers
+ * then only load and jump, and call out just on the first use.
+ */
+static inline flare_http_simd flare_http__path(void)
+{
+    int path = atomic_load_explicit(&flare_http__active_path, memory_order_relaxed);
+    if (__builtin_expect(path >= 0, 1)) return (flare_http_simd)path;
+    return flare_http_simd_active();
+}
 
 /** The scanners of the active path (detected at first use unless forced). */
 const flare_http_scan_ops *flare_http__scan_ops(void);
@@ -289,8 +304,13 @@ flare_http__split_field_line(const char *p, size_t pos, size_t end, flare_http__
         if (*colon == end || p[*colon] != ':') return false;
         *cr = flare_http__chunk_next(p, *colon + 1, end, c, true, chunk_at);
     }
-    return *colon != pos && p[*colon] == ':' && *cr + 1 < end && p[*cr] == '\r' &&
-           p[*cr + 1] == '\n';
+    /* CR LF read as one 16-bit word (bytes in memory order, so compared with the
+     * same two bytes loaded from a literal). */
+    uint16_t crlf, want;
+    if (*colon == pos || p[*colon] != ':' || *cr + 1 >= end) return false;
+    memcpy(&crlf, p + *cr, 2);
+    memcpy(&want, "\r\n", 2);
+    return crlf == want;
 }
 
 #ifdef FLARE_HTTP_X86_SIMD

@@ -62,6 +62,7 @@ void flare_clock_update(flare_clock *c)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     c->monotonic_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    c->monotonic_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
     clock_gettime(CLOCK_REALTIME_COARSE, &ts);
     if (ts.tv_sec != c->wall_sec) {
         c->wall_sec = ts.tv_sec;

@@ -408,3 +408,8 @@ void flare_tls_stream_set_deadline(flare_tls_stream *s, uint64_t deadline_ms)
 {
     if (s) s->deadline_ms = deadline_ms;
 }
+
+void flare_tls_stream_set_io_timeout(flare_tls_stream *s, int io_timeout_ms)
+{
+    if (s) s->io_timeout_ms = io_timeout_ms > 0 ? io_timeout_ms : 0;
+}

@@ -31,10 +31,29 @@ static void tcp_close(void *ctx)
     flare_tcp_stream_close(ctx);
 }
 
+static ssize_t tls_read(void *ctx, void *buf, size_t len, flare_error *err)
+{
+    ssize_t n = flare_tls_stream_read(ctx, buf, len, err);
+    return n == FLARE_ECLOSED ? 0 : n; /* a TCP end without close_notify still ends it */
+}
+
+static int tls_write_all(void *ctx, const void *buf, size_t len, flare_error *err)
+{
+    return flare_tls_stream_write_all(ctx, buf, len, err);
+}
+
+static void tls_close(void *ctx)
+{
+    flare_tls_stream_close(ctx);
+}
+
 void flare_ws__client_set_read_timeout(flare_ws_client *c, int timeout_ms)
 {
-    if (c->stream_open && c->stream.ctx == &c->tcp)
+    if (!c->stream_open) return;
+    if (c->stream.ctx == &c->tcp)
         flare_tcp_stream_set_recv_timeout(&c->tcp, timeout_ms < 0 ? 0 : timeout_ms, NULL);
+    else if (c->stream.ctx == &c->tls)
+        flare_tls_stream_set_io_timeout(&c->tls, timeout_ms);
 }
 
 /* True when s has no bytes that could end or split a header line. */
@@ -233,6 +252,7 @@ static int client_new(flare_ws_client **out, const flare_ws_client_options *opts
     if (!c) return flare_error_set(err, FLARE_ENOMEM, 0, "ws client: out of memory");
     if (opts) c->opts = *opts;
     c->tcp.fd = -1;
+    c->tls.tcp.fd = -1;
     c->pool_pos = sizeof c->pool; /* empty: the first draw fills it */
     *out = c;
     return 0;
@@ -250,6 +270,7 @@ static int finish_open(flare_ws_client *c, const char *host, const char *resourc
         c->opts.subprotocols = NULL; /* the caller's list is not kept */
         c->opts.num_subprotocols = 0;
         c->opts.origin = NULL;
+        c->opts.tls = NULL;
         flare_ws__client_set_read_timeout(c, c->opts.read_timeout_ms);
         *out = c;
         return 0;
@@ -289,24 +310,30 @@ int flare_ws_connect(flare_ws_client **out, const char *url, const flare_ws_clie
     flare_ws_url u;
     int rc = flare_ws_url_parse(&u, url, err);
     if (rc < 0) return rc;
-    if (u.secure)
-        return flare_error_set(err, FLARE_EUNSUPPORTED, 0,
-                               "ws client: wss:// needs the TLS layer; open a TLS stream and use "
-                               "flare_ws_client_open");
     flare_ws_client *c;
     rc = client_new(&c, opts, err);
     if (rc < 0) return rc;
-    flare_tcp_connect_options copts = {
-        .timeout_ms = c->opts.connect_timeout_ms,
-        .recv_timeout_ms =
-            c->opts.read_timeout_ms > 0 ? c->opts.read_timeout_ms : HANDSHAKE_TIMEOUT_MS,
-    };
-    rc = flare_tcp_connect(&c->tcp, u.host, u.port, &copts, err);
+    int read_ms = c->opts.read_timeout_ms > 0 ? c->opts.read_timeout_ms : HANDSHAKE_TIMEOUT_MS;
+    if (u.secure) {
+        static const char *const alpn[] = {"http/1.1"};
+        flare_tls_client_config cfg = {0};
+        if (c->opts.tls) cfg = *c->opts.tls;
+        cfg.alpn = alpn;
+        cfg.alpn_count = 1;
+        cfg.timeout_ms = c->opts.connect_timeout_ms;
+        cfg.io_timeout_ms = read_ms;
+        rc = flare_tls_connect(&c->tls, u.host, u.port, &cfg, err);
+        if (rc == 0) c->stream = (flare_ws_stream){&c->tls, tls_read, tls_write_all, tls_close};
+    } else {
+        flare_tcp_connect_options copts = {.timeout_ms = c->opts.connect_timeout_ms,
+                                           .recv_timeout_ms = read_ms};
+        rc = flare_tcp_connect(&c->tcp, u.host, u.port, &copts, err);
+        if (rc == 0) c->stream = (flare_ws_stream){&c->tcp, tcp_read, tcp_write_all, tcp_close};
+    }
     if (rc < 0) {
         flare_ws_client_free(c);
         return rc;
     }
-    c->stream = (flare_ws_stream){&c->tcp, tcp_read, tcp_write_all, tcp_close};
     c->stream_open = true;
     /* §4.1: the Host header names the port only when it is not the default. */
     char host[sizeof u.host + 8];

@@ -8,11 +8,13 @@
 #include "ws_internal.h"
 
 #include "flare/tcp.h"
+#include "flare/tls.h"
 
 struct flare_ws_client {
     flare_ws_stream stream;
     bool stream_open;
     flare_tcp_stream tcp;         /* the transport of ws:// (stream.ctx points here) */
+    flare_tls_stream tls;         /* the transport of wss:// (stream.ctx points here) */
     flare_ws_client_options opts; /* copied; the subprotocol list is not kept */
     flare_ws_parser parser;
     flare_ws_deflate *deflate; /* negotiated permessage-deflate, NULL when off */
@@ -30,7 +32,7 @@ struct flare_ws_client {
 
 /** Fills out with n random bytes from the client's pool (refilled by getrandom). */
 int flare_ws__client_random(flare_ws_client *c, uint8_t *out, size_t n, flare_error *err);
-/** Applies a receive timeout when the transport is the client's own TCP stream. */
+/** Applies a receive timeout when the transport is the client's own TCP or TLS stream. */
 void flare_ws__client_set_read_timeout(flare_ws_client *c, int timeout_ms);
 
 #endif

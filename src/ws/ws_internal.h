@@ -32,6 +32,8 @@ void flare_ws__mask_scalar(uint8_t *dst, const uint8_t *src, size_t len, uint32_
 void flare_ws__mask_sse2(uint8_t *dst, const uint8_t *src, size_t len, uint32_t key);
 /** 32-byte AVX2 kernel; call only when the CPU has AVX2. */
 void flare_ws__mask_avx2(uint8_t *dst, const uint8_t *src, size_t len, uint32_t key);
+/** 64-byte AVX-512 kernel; call only when the CPU has AVX512F and AVX512BW. */
+void flare_ws__mask_avx512(uint8_t *dst, const uint8_t *src, size_t len, uint32_t key);
 #endif
 
 /* ------------------------------------------------------------- extensions */

@@ -262,6 +262,26 @@ class ServerTestCase(unittest.TestCase):
         self.assertEqual(status, 0, f"flared exited with {status}; log:\n{srv.log()}")
 
 
+def start_shared(srv):
+    """Starts a server that a whole class shares (setUpClass); cleans up if it fails."""
+    try:
+        srv.start()
+    except BaseException:
+        srv.cleanup()
+        raise
+    return srv
+
+
+def stop_shared(srv):
+    """Stops a shared server (tearDownClass), requiring exit status 0, and cleans up."""
+    try:
+        status = srv.stop()
+        if status != 0:
+            raise AssertionError(f"flared exited with {status}:\n{srv.log()}")
+    finally:
+        srv.cleanup()
+
+
 # -- raw HTTP/1.1 ------------------------------------------------------------
 
 def read_until_close(sock, timeout):

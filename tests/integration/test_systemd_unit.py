@@ -78,7 +78,7 @@ class UnitTests(unittest.TestCase):
 
     def test_required_settings(self):
         self.assertEqual(self.value("Type"), "notify")
-        self.assertEqual(self.value("NotifyAccess"), "main")
+        self.assertEqual(self.value("NotifyAccess"), "all")  # the upgraded master's MAINPID=
         start = shlex.split(self.value("ExecStart"))
         self.assertEqual(start[0], INSTALLED_BIN)
         self.assertEqual(start[1:], ["-c", INSTALLED_CONF])

@@ -100,6 +100,60 @@ static void expect_error_prefix(const char *yaml, const char *prefix)
         fail_msg("message \"%s\" does not start with \"%s\"", err.message, prefix);
 }
 
+/* ------------------------------------------------------------ access log */
+
+static void test_access_log_keys(void **state)
+{
+    (void)state;
+    flared_config *cfg = load_ok(LISTEN);
+    assert_null(cfg->access_log);
+    assert_int_equal(cfg->timeouts.drain_delay_ms, 0);
+    assert_true(cfg->access_log_format.op_count > 5); /* the combined default */
+    flared_config_free(cfg);
+    cfg = load_ok(LISTEN "access_log: logs/a.log\naccess_log_format: '$status ${request_time_us}us "
+                         "$http_x_id'\ntimeouts: {drain_delay: 3s}\nroutes:\n  - path: /s\n"
+                         "    status: {}\n    access_log: off\n  - path: /h\n    health: {}\n");
+    char want[PATH_MAX + 32];
+    snprintf(want, sizeof want, "%s/logs/a.log", scratch_real);
+    assert_string_equal(cfg->access_log, want);
+    assert_int_equal(cfg->timeouts.drain_delay_ms, 3000);
+    const flared_log_format *f = &cfg->access_log_format;
+    assert_int_equal(f->op_count, 5);
+    assert_int_equal(f->ops[0].var, FLARED_LV_STATUS);
+    assert_int_equal(f->ops[2].var, FLARED_LV_REQUEST_TIME_US);
+    assert_int_equal(f->ops[4].var, FLARED_LV_HTTP);
+    assert_int_equal(f->ops[4].len, 4);
+    assert_memory_equal(f->ops[4].text, "x-id", 4);
+    assert_false(cfg->default_host.routes[0].access_log);
+    assert_true(cfg->default_host.routes[1].access_log);
+    flared_config_free(cfg);
+    cfg = load_ok(LISTEN "access_log: off\ntimeouts: {drain_delay: 0}\n");
+    assert_null(cfg->access_log);
+    flared_config_free(cfg);
+}
+
+static void test_access_log_errors(void **state)
+{
+    (void)state;
+    /* The column points at the '$' of the unknown variable (plain and quoted scalars). */
+    expect_error(LISTEN "access_log_format: $status $nope x\n",
+                 "t.yaml:2:28: access_log_format: unknown variable: '$nope'");
+    expect_error(LISTEN "access_log_format: \"$status $bytes\"\n",
+                 "t.yaml:2:29: access_log_format: unknown variable: '$bytes'");
+    expect_error(LISTEN "access_log_format: 'a $ b'\n",
+                 "t.yaml:2:23: access_log_format: '$' must be followed by a variable name "
+                 "($status or ${status}): '$'");
+    expect_error(LISTEN "access_log_format: 'x ${status'\n",
+                 "t.yaml:2:23: access_log_format: '${' is missing its '}': '${status'");
+    expect_error(LISTEN "access_log_format: [a]\n",
+                 "t.yaml:2:20: access_log_format: expected a string, got a list");
+    expect_error(LISTEN "routes:\n  - path: /a\n    text: {body: x}\n    access_log: maybe\n",
+                 "t.yaml:5:17: access_log: a route takes on or off, got 'maybe'");
+    expect_error(
+        LISTEN "timeouts: {drain_delay: 5}\n",
+        "t.yaml:2:25: drain_delay: duration '5' has no unit; add ms, s, m or h (e.g. 10s)");
+}
+
 /* ------------------------------------------------------------ top level */
 
 static void test_defaults(void **state)
@@ -294,7 +348,7 @@ static void test_limit_errors(void **state)
     expect_error(LISTEN "limits: {max_conn: 5}\n",
                  "t.yaml:2:10: unknown key 'max_conn' in limits; allowed: max_connections, "
                  "max_header_bytes, max_headers, max_uri_bytes, max_body_bytes, "
-                 "max_keepalive_requests");
+                 "max_keepalive_requests, max_connections_per_ip");
     expect_error(LISTEN "limits: {max_connections: 0}\n",
                  "t.yaml:2:27: max_connections: '0' is out of range 1..1048576");
     expect_error(LISTEN "limits: {max_headers: 8k}\n",
@@ -356,7 +410,7 @@ static void test_duration_range_errors(void **state)
                  "t.yaml:2:23: keepalive: '99999999999999999999s' is out of range 1ms..24h");
     expect_error(LISTEN "timeouts: {idle: 5s}\n",
                  "t.yaml:2:12: unknown key 'idle' in timeouts; allowed: header, body, write, "
-                 "keepalive, linger, shutdown");
+                 "keepalive, linger, shutdown, drain_delay");
 }
 
 static void test_unknown_keys(void **state)
@@ -364,7 +418,8 @@ static void test_unknown_keys(void **state)
     (void)state;
     expect_error(LISTEN "port: 80\n",
                  "t.yaml:2:1: unknown key 'port' at the top level; allowed: workers, error_log, "
-                 "log_level, limits, timeouts, listeners, routes, hosts, mime_types, upstreams");
+                 "log_level, limits, timeouts, listeners, routes, hosts, mime_types, user, group, "
+                 "pid_file, trusted_proxies, access_log, access_log_format, upstreams");
     expect_error(LISTEN "? [a, b]\n: 1\n",
                  "t.yaml:2:3: keys at the top level must be plain names, not a list");
 }
@@ -581,7 +636,7 @@ static void test_listener_shape_errors(void **state)
                  "t.yaml:1:13: listener: missing required key 'address'");
     expect_error("listeners: [{address: 127.0.0.1:80, port: 80}]\n",
                  "t.yaml:1:37: unknown key 'port' in a listener; allowed: address, reuseport, "
-                 "backlog, tls");
+                 "backlog, tls, proxy_protocol");
 }
 
 static void test_listener_address_errors(void **state)
@@ -879,12 +934,12 @@ static void test_route_shape_errors(void **state)
                  "t.yaml:3:5: route: missing required key 'path'");
     expect_error(LISTEN "routes:\n  - path: /a\n    cache: yes\n",
                  "t.yaml:4:5: unknown key 'cache' in a route; allowed: path, methods, headers, "
-                 "max_body_bytes, text, redirect, echo, static, status, health, websocket, "
-                 "proxy");
+                 "max_body_bytes, allow, access_log, text, redirect, echo, static, status, health, "
+                 "websocket, proxy");
     expect_error(LISTEN "routes:\n  - path: /a\n    max_header_bytes: 1k\n    echo: {}\n",
                  "t.yaml:4:5: unknown key 'max_header_bytes' in a route; allowed: path, methods, "
-                 "headers, max_body_bytes, text, redirect, echo, static, status, health, "
-                 "websocket, proxy");
+                 "headers, max_body_bytes, allow, access_log, text, redirect, echo, static, status, "
+                 "health, websocket, proxy");
 }
 
 static void test_unknown_route_types(void **state)
@@ -1375,6 +1430,8 @@ int main(void)
         cmocka_unit_test(test_size_range_errors),
         cmocka_unit_test(test_limit_errors),
         cmocka_unit_test(test_timeouts),
+        cmocka_unit_test(test_access_log_keys),
+        cmocka_unit_test(test_access_log_errors),
         cmocka_unit_test(test_duration_errors),
         cmocka_unit_test(test_duration_range_errors),
         cmocka_unit_test(test_unknown_keys),

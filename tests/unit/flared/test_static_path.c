@@ -1,8 +1,9 @@
 /*
  * test_static_path.c: src/flared/static_path.c: the traversal corpus through
  * flared_static_normalise (encoded, double-encoded, backslash, overlong UTF-8,
- * NUL), URL encoding, and flared_static_open's containment on a real directory
- * tree with symlinks pointing inside and outside the root.
+ * NUL), URL encoding, and the containment of flared_static_open (openat2) and of
+ * its fallback walk (kernels without openat2) on a real directory tree with
+ * symlinks pointing inside and outside the root; each open test runs with both.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -233,6 +234,10 @@ static int setup_tree(void **state)
     make_link("/", "root/slash");
     make_link("dir", "root/dirlink");
     make_link("..", "root/parent");
+    make_link("dir/back.txt", "root/chain");
+    make_link("dirlink/../inside.txt", "root/nest"); /* ".." of an inner link's target */
+    make_link("loop2", "root/loop1");
+    make_link("loop1", "root/loop2");
     return 0;
 }
 
@@ -253,10 +258,19 @@ static int open_root(void)
     return fd;
 }
 
+/* The two ways beneath the root: openat2, and the walk used where it is missing.
+ * Every containment test runs with both. */
+typedef struct opener {
+    int (*open)(int root_fd, const char *rel, int flags, bool follow_symlinks);
+} opener;
+
+static const opener with_openat2 = {flared_static_open};
+static const opener with_walk = {flared_static_open_walk};
+
 /* Opens rel and returns its first line's first byte, or -errno. */
-static int open_and_peek(int root, const char *rel, bool follow)
+static int open_and_peek(const opener *o, int root, const char *rel, bool follow)
 {
-    int fd = flared_static_open(root, rel, O_RDONLY, follow);
+    int fd = o->open(root, rel, O_RDONLY, follow);
     if (fd < 0) return -errno;
     char c = 0;
     ssize_t n = read(fd, &c, 1);
@@ -266,45 +280,152 @@ static int open_and_peek(int root, const char *rel, bool follow)
 
 static void test_open_without_symlinks(void **state)
 {
-    (void)state;
+    const opener *o = *state;
     int root = open_root();
-    assert_int_equal(open_and_peek(root, "inside.txt", false), 'p');
-    assert_int_equal(open_and_peek(root, "dir/deep.txt", false), 'd');
+    assert_int_equal(open_and_peek(o, root, "inside.txt", false), 'p');
+    assert_int_equal(open_and_peek(o, root, "dir/deep.txt", false), 'd');
+    assert_int_equal(open_and_peek(o, root, "missing.txt", false), -ENOENT);
+    assert_int_equal(open_and_peek(o, root, "inside.txt/x", false), -ENOTDIR);
     /* Every symlink is refused, inside or out. */
-    assert_int_equal(open_and_peek(root, "alias.txt", false), -ELOOP);
-    assert_int_equal(open_and_peek(root, "up.txt", false), -ELOOP);
-    assert_int_equal(open_and_peek(root, "absolute.txt", false), -ELOOP);
-    assert_int_equal(open_and_peek(root, "dirlink/deep.txt", false), -ELOOP);
-    /* ".." and absolute paths never leave the root even if they reach openat2. */
-    assert_int_equal(open_and_peek(root, "../outside.txt", false), -EXDEV);
-    assert_int_equal(open_and_peek(root, "dir/../../outside.txt", false), -EXDEV);
-    int abs = flared_static_open(root, "/etc/passwd", O_RDONLY, false);
+    assert_int_equal(open_and_peek(o, root, "alias.txt", false), -ELOOP);
+    assert_int_equal(open_and_peek(o, root, "up.txt", false), -ELOOP);
+    assert_int_equal(open_and_peek(o, root, "absolute.txt", false), -ELOOP);
+    assert_int_equal(open_and_peek(o, root, "dirlink/deep.txt", false), -ELOOP);
+    /* ".." and absolute paths never leave the root even if they reach the open. */
+    assert_int_equal(open_and_peek(o, root, "../outside.txt", false), -EXDEV);
+    assert_int_equal(open_and_peek(o, root, "dir/../../outside.txt", false), -EXDEV);
+    int abs = o->open(root, "/etc/passwd", O_RDONLY, false);
     assert_int_equal(abs, -1);
     assert_int_equal(errno, EXDEV);
-    /* "" is the root itself. */
-    int fd = flared_static_open(root, "", O_RDONLY, false);
-    assert_true(fd >= 0);
-    struct stat sb;
-    assert_int_equal(fstat(fd, &sb), 0);
-    assert_true(S_ISDIR(sb.st_mode));
-    close(fd);
+    /* "" is the root itself, "dir" a directory. */
+    static const char *const dirs[] = {"", "dir", "dir/", "./dir/."};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        int fd = o->open(root, dirs[i], O_RDONLY, false);
+        if (fd < 0) fail_msg("'%s': %s", dirs[i], strerror(errno));
+        struct stat sb;
+        assert_int_equal(fstat(fd, &sb), 0);
+        assert_true(S_ISDIR(sb.st_mode));
+        close(fd);
+    }
     close(root);
 }
 
 static void test_open_following_symlinks(void **state)
 {
-    (void)state;
+    const opener *o = *state;
     int root = open_root();
     /* Links that stay inside the root work... */
-    assert_int_equal(open_and_peek(root, "alias.txt", true), 'p');
-    assert_int_equal(open_and_peek(root, "dir/back.txt", true), 'p');
-    assert_int_equal(open_and_peek(root, "dirlink/deep.txt", true), 'd');
+    assert_int_equal(open_and_peek(o, root, "alias.txt", true), 'p');
+    assert_int_equal(open_and_peek(o, root, "dir/back.txt", true), 'p');
+    assert_int_equal(open_and_peek(o, root, "dirlink/deep.txt", true), 'd');
+    assert_int_equal(open_and_peek(o, root, "chain", true), 'p');
+    assert_int_equal(open_and_peek(o, root, "nest", true), 'p');
     /* ...and links leading out of it still fail. */
-    assert_int_equal(open_and_peek(root, "up.txt", true), -EXDEV);
-    assert_int_equal(open_and_peek(root, "dir/upup.txt", true), -EXDEV);
-    assert_int_equal(open_and_peek(root, "absolute.txt", true), -EXDEV);
-    assert_int_equal(open_and_peek(root, "slash/etc/passwd", true), -EXDEV);
-    assert_int_equal(open_and_peek(root, "parent/outside.txt", true), -EXDEV);
+    assert_int_equal(open_and_peek(o, root, "up.txt", true), -EXDEV);
+    assert_int_equal(open_and_peek(o, root, "dir/upup.txt", true), -EXDEV);
+    assert_int_equal(open_and_peek(o, root, "dirlink/upup.txt", true), -EXDEV);
+    assert_int_equal(open_and_peek(o, root, "absolute.txt", true), -EXDEV);
+    assert_int_equal(open_and_peek(o, root, "slash/etc/passwd", true), -EXDEV);
+    assert_int_equal(open_and_peek(o, root, "parent/outside.txt", true), -EXDEV);
+    assert_int_equal(open_and_peek(o, root, "loop1", true), -ELOOP);
+    /* A link to a directory, opened as the directory. */
+    int fd = o->open(root, "dirlink", O_RDONLY | O_DIRECTORY, true);
+    assert_true(fd >= 0);
+    close(fd);
+    /* O_PATH (the autoindex's stat) follows the same rules. */
+    fd = o->open(root, "alias.txt", O_PATH, true);
+    assert_true(fd >= 0);
+    struct stat sb;
+    assert_int_equal(fstat(fd, &sb), 0);
+    assert_true(S_ISREG(sb.st_mode));
+    close(fd);
+    assert_int_equal(o->open(root, "up.txt", O_PATH, true), -1);
+    assert_int_equal(errno, EXDEV);
+    assert_int_equal(o->open(root, "alias.txt", O_PATH, false), -1);
+    assert_int_equal(errno, ELOOP);
+    close(root);
+}
+
+/* The traversal corpus, as the open sees it: whatever normalise accepts, and also
+ * each path raw and decoded once without normalise's checks (what a normaliser bug
+ * would let through). No form may reach the file outside the root. */
+static void test_corpus_never_opens_outside(void **state)
+{
+    const opener *o = *state;
+    int root = open_root();
+    for (int follow = 0; follow <= 1; follow++) {
+        for (size_t i = 0; i < sizeof corpus / sizeof corpus[0]; i++) {
+            const char *raw = corpus[i].path;
+            char forms[3][FLARED_STATIC_PATH_MAX];
+            /* Aim every attack at the file that exists just outside the root. */
+            const char *at = strstr(raw, "etc/passwd");
+            snprintf(forms[0], sizeof forms[0], "%.*s%s", at ? (int)(at - raw) : (int)strlen(raw),
+                     raw, at ? "outside.txt" : "");
+            size_t n = 0;
+            for (const char *p = forms[0]; *p; p++) { /* naive decode: no checks */
+                unsigned v;
+                if (p[0] == '%' && sscanf(p + 1, "%2x", &v) == 1 && v) {
+                    forms[1][n++] = (char)v;
+                    p += 2;
+                } else {
+                    forms[1][n++] = *p;
+                }
+            }
+            forms[1][n] = '\0';
+            size_t len;
+            bool slash;
+            if (flared_static_normalise(forms[0], strlen(forms[0]), true, forms[2], sizeof forms[2],
+                                        &len, &slash) != 0)
+                forms[2][0] = '\0';
+            for (int f = 0; f < 3; f++) {
+                /* The open is given the path relative to the root, as static.c does. */
+                const char *rel = forms[f][0] == '/' ? forms[f] + 1 : forms[f];
+                int c = open_and_peek(o, root, rel, follow);
+                if (c == 's')
+                    fail_msg("'%s' (form %d, follow %d) opened the file outside the root", rel, f,
+                             follow);
+                if (strncmp(rel, "../", 3) == 0 && c != -EXDEV)
+                    fail_msg("'%s' (follow %d): %d, expected EXDEV", rel, follow, c);
+            }
+        }
+    }
+    close(root);
+}
+
+static int openat2_calls;
+
+static long openat2_enosys(int dirfd, const char *path, const void *how, size_t size)
+{
+    (void)dirfd;
+    (void)path;
+    (void)how;
+    (void)size;
+    openat2_calls++;
+    errno = ENOSYS;
+    return -1;
+}
+
+/* A kernel without openat2: the first ENOSYS switches flared_static_open to the walk
+ * for good, and the walk keeps the guarantees. */
+static void test_enosys_switches_to_walk(void **state)
+{
+    (void)state;
+    int root = open_root();
+    assert_false(flared_static__walking());
+    openat2_calls = 0;
+    flared_static__set_openat2(openat2_enosys);
+    assert_int_equal(open_and_peek(&with_openat2, root, "inside.txt", false), 'p');
+    assert_true(flared_static__walking());
+    assert_int_equal(openat2_calls, 1);
+    assert_int_equal(open_and_peek(&with_openat2, root, "alias.txt", true), 'p');
+    assert_int_equal(open_and_peek(&with_openat2, root, "alias.txt", false), -ELOOP);
+    assert_int_equal(open_and_peek(&with_openat2, root, "up.txt", true), -EXDEV);
+    assert_int_equal(open_and_peek(&with_openat2, root, "../outside.txt", false), -EXDEV);
+    assert_int_equal(openat2_calls, 1); /* decided once */
+    flared_static__set_openat2(NULL);
+    assert_false(flared_static__walking());
+    assert_int_equal(open_and_peek(&with_openat2, root, "up.txt", true), -EXDEV);
+    assert_false(flared_static__walking());
     close(root);
 }
 
@@ -316,8 +437,15 @@ int main(void)
         cmocka_unit_test(test_too_long),
         cmocka_unit_test(test_name_ok),
         cmocka_unit_test(test_url_encode),
-        cmocka_unit_test_setup_teardown(test_open_without_symlinks, setup_tree, teardown_tree),
-        cmocka_unit_test_setup_teardown(test_open_following_symlinks, setup_tree, teardown_tree),
+#define BOTH(fn)                                                                                   \
+    cmocka_unit_test_prestate_setup_teardown(fn, setup_tree, teardown_tree,                        \
+                                             (void *)&with_openat2),                               \
+        cmocka_unit_test_prestate_setup_teardown(fn, setup_tree, teardown_tree,                    \
+                                                 (void *)&with_walk)
+        BOTH(test_open_without_symlinks),
+        BOTH(test_open_following_symlinks),
+        BOTH(test_corpus_never_opens_outside),
+        cmocka_unit_test_setup_teardown(test_enosys_switches_to_walk, setup_tree, teardown_tree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -68,12 +68,15 @@ typedef struct req_case {
 #define GET11 "GET / HTTP/1.1\r\n"
 #define GET10 "GET / HTTP/1.0\r\n"
 #define HOSTA "Host: a\r\n"
-#define A10   "aaaaaaaaaa"
-#define A60   A10 A10 A10 A10 A10 A10
-#define V80   A10 A10 A10 A10 A10 A10 A10 A10
-#define V480  V80 V80 V80 V80 V80 V80
-#define X5    "X: 1\r\nX: 2\r\nX: 3\r\nX: 4\r\nX: 5\r\n"
-#define X19   X5 X5 X5 "X: 6\r\nX: 7\r\nX: 8\r\nX: 9\r\n"
+/* A field after Host long enough that the Host value is checked in 16- or
+ * 32-byte blocks on the SIMD paths (they need the bytes to lie in the buffer). */
+#define PAD  "X-Pad: 0123456789abcdef0123456789abcdef\r\n"
+#define A10  "aaaaaaaaaa"
+#define A60  A10 A10 A10 A10 A10 A10
+#define V80  A10 A10 A10 A10 A10 A10 A10 A10
+#define V480 V80 V80 V80 V80 V80 V80
+#define X5   "X: 1\r\nX: 2\r\nX: 3\r\nX: 4\r\nX: 5\r\n"
+#define X19  X5 X5 X5 "X: 6\r\nX: 7\r\nX: 8\r\nX: 9\r\n"
 
 static const req_case cases[] = {
     /* --- accepted: versions and persistence (RFC 9112 §9.3) --- */
@@ -259,6 +262,22 @@ static const req_case cases[] = {
     OK("Host punycode", GET11 "Host: xn--bcher-kva.example\r\n\r\n", GET, "/", ORIGIN, 1, KA, -1,
        1),
     OK("Host with empty port", GET11 "Host: a:\r\n\r\n", GET, "/", ORIGIN, 1, KA, -1, 1),
+    OK("Host in one block", GET11 "Host: example.com\r\n" PAD "\r\n", GET, "/", ORIGIN, 1, KA, -1,
+       2),
+    OK("Host:port in one block", GET11 "Host: a.b-c.d:8080\r\n" PAD "\r\n", GET, "/", ORIGIN, 1, KA,
+       -1, 2),
+    OK("Host of 16 bytes", GET11 "Host: abcdefghijk.com:\r\n" PAD "\r\n", GET, "/", ORIGIN, 1, KA,
+       -1, 2),
+    OK("Host:port in two blocks", GET11 "Host: abcdefghijklmnop.example:65535\r\n" PAD "\r\n", GET,
+       "/", ORIGIN, 1, KA, -1, 2),
+    OK("Host of 32 bytes", GET11 "Host: abcdefghijklmnopqrstuvwxyz.com:1\r\n" PAD "\r\n", GET, "/",
+       ORIGIN, 1, KA, -1, 2),
+    OK("Host of 33 bytes", GET11 "Host: abcdefghijklmnopqrstuvwxyz.com:12\r\n" PAD "\r\n", GET, "/",
+       ORIGIN, 1, KA, -1, 2),
+    OK("Host uppercase, blocks", GET11 "Host: Example.COM\r\n" PAD "\r\n", GET, "/", ORIGIN, 1, KA,
+       -1, 2),
+    OK("Host sub-delims, blocks", GET11 "Host: a_b~c!d$e&f'g(h)i*j+k,l;m=n\r\n" PAD "\r\n", GET,
+       "/", ORIGIN, 1, KA, -1, 2),
     OK("cookies twice", GET11 HOSTA "Cookie: a=1\r\nCookie: b=2\r\n\r\n", GET, "/", ORIGIN, 1, KA,
        -1, 3),
     OK("browser-like",
@@ -458,6 +477,18 @@ static const req_case cases[] = {
     BAD("Host unclosed [", GET11 "Host: [::1\r\n\r\n", 400),
     BAD("Host with userinfo", GET11 "Host: a@b\r\n\r\n", 400),
     BAD("Host bad pct", GET11 "Host: %zz\r\n\r\n", 400),
+    BAD("Host with slash, block", GET11 "Host: a/b\r\n" PAD "\r\n", 400),
+    BAD("Host port not digits, block", GET11 "Host: a:8b\r\n" PAD "\r\n", 400),
+    BAD("Host two ports, block", GET11 "Host: a:80:90\r\n" PAD "\r\n", 400),
+    BAD("Host with obs-text, block",
+        GET11 "Host: a\x80"
+              "b\r\n" PAD "\r\n",
+        400),
+    BAD("Host with DEL-adjacent byte, block", GET11 "Host: a{b\r\n" PAD "\r\n", 400),
+    BAD("Host port not digits, 2nd block", GET11 "Host: abcdefghijklmnopqr:8a\r\n" PAD "\r\n", 400),
+    BAD("Host slash as byte 32", GET11 "Host: abcdefghijklmnopqrstuvwxyz12345/\r\n" PAD "\r\n",
+        400),
+    BAD("Host port then colon, 2nd block", GET11 "Host: abcdefghijklmnopq:80:\r\n" PAD "\r\n", 400),
 
     /* --- Content-Length (RFC 9110 §8.6, RFC 9112 §6.3) --- */
     BAD("CL letters", GET11 HOSTA "Content-Length: abc\r\n\r\n", 400),

@@ -1,8 +1,9 @@
 /*
  * test_server.c: the server object of src/http/server.c: real 127.0.0.1 listeners
  * (port 0), adopted connections, max_connections, configuration defaults, and the
- * graceful stop (idle connections closed, in-flight ones finished with
- * Connection: close, the drained callback). Driven in-process (server_harness.h).
+ * graceful stop (in-flight requests finished with Connection: close, idle
+ * keep-alive connections given a short grace for a request already on its way,
+ * the drained callback). Driven in-process (server_harness.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,8 @@
 #include <netinet/in.h>
 
 #include "server_harness.h"
+
+#include "../../../src/http/server_internal.h" /* FLARE_HTTP_DRAIN_IDLE_GRACE_MS */
 
 static int drained_calls;
 
@@ -247,6 +250,7 @@ static void test_graceful_stop(void **state)
     assert_int_equal(flare_http_server_connections(h.srv), 5);
 
     flare_http_server_stop(h.srv, 30000);
+    /* idle keep-alive: closed when the drain grace ends without a request */
     expect_closed(&h, &idle_ka);
     assert_int_equal(flare_http_server_connections(h.srv), 4);
     /* connected before the stop but silent until now: still answered, then closed */
@@ -300,6 +304,74 @@ static void test_graceful_stop(void **state)
     client_close(&idle_ka);
     harness_stop(&h);
     assert_int_equal(drained_calls, 1);
+}
+
+/* A request sent during the grace, after the stop, is answered too. */
+static void test_drain_answers_request_during_grace(void **state)
+{
+    (void)state;
+    harness h;
+    start_hello(&h, NULL);
+    client c;
+    client_open(&h, &c);
+    expect_hello(&h, &c);
+    flare_http_server_stop(h.srv, 30000);
+    expect_silence(&h, &c, 200);
+    client_send_str(&h, &c, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    response r = {0};
+    client_response(&h, &c, &r, false);
+    assert_int_equal(r.status, 200);
+    assert_header(&r, "Connection", "close");
+    response_free(&r);
+    expect_closed(&h, &c);
+    client_close(&c);
+    harness_stop(&h);
+}
+
+/* An idle keep-alive connection that stays silent is closed when the grace ends:
+ * not at once, and not after the (much longer) keep-alive timeout. */
+static void test_drain_grace_ends_in_close(void **state)
+{
+    (void)state;
+    harness h;
+    start_hello(&h, NULL); /* keep-alive timeout 65 s */
+    drained_calls = 0;
+    flare_http_server_on_drained(h.srv, on_drained, &drained_calls);
+    client c;
+    client_open(&h, &c);
+    expect_hello(&h, &c);
+    uint64_t stopped = flare_monotonic_ms();
+    flare_http_server_stop(h.srv, 30000);
+    expect_silence(&h, &c, 500);
+    assert_int_equal(drained_calls, 0);
+    expect_closed(&h, &c);
+    uint64_t took = flare_monotonic_ms() - stopped;
+    assert_true(took >= FLARE_HTTP_DRAIN_IDLE_GRACE_MS - 50);
+    assert_true(took < FLARE_HTTP_DRAIN_IDLE_GRACE_MS + 2000);
+    assert_int_equal(flare_http_server_connections(h.srv), 0);
+    assert_int_equal(drained_calls, 1);
+    client_close(&c);
+    harness_stop(&h);
+}
+
+/* The grace never exceeds the keep-alive timeout the client was promised. */
+static void test_drain_grace_capped_by_keepalive_timeout(void **state)
+{
+    (void)state;
+    harness h;
+    flare_http_server_config cfg;
+    harness_config(&cfg);
+    cfg.keepalive_timeout_ms = 100;
+    start_hello(&h, &cfg);
+    client c;
+    client_open(&h, &c);
+    expect_hello(&h, &c);
+    uint64_t stopped = flare_monotonic_ms();
+    flare_http_server_stop(h.srv, 30000);
+    expect_closed(&h, &c);
+    assert_true(flare_monotonic_ms() - stopped < FLARE_HTTP_DRAIN_IDLE_GRACE_MS - 300);
+    client_close(&c);
+    harness_stop(&h);
 }
 
 /* Connections still busy when the grace period ends are closed, then the drain is reported. */
@@ -445,24 +517,37 @@ static void test_upgrade_hands_over_socket_and_pending_bytes(void **state)
 }
 
 /* A request already waiting in a connection the server has not read yet is answered
- * during a graceful stop, not dropped with the connection. */
+ * during a graceful stop, not dropped with the connection: the first request of a
+ * new connection, and the race a reload used to lose, where a keep-alive client got
+ * its response and sent the next request at once, before the server stopped. */
 static void test_stop_serves_request_already_received(void **state)
 {
     (void)state;
     harness h;
     start_hello(&h, NULL);
-    client waiting;
-    client_open(&h, &waiting);
-    assert_int_equal(send(waiting.fd, "GET / HTTP/1.1\r\nHost: t\r\n\r\n", 27, 0), 27);
+    drained_calls = 0;
+    flare_http_server_on_drained(h.srv, on_drained, &drained_calls);
+    client waiting[2]; /* [0]: first request, [1]: second on a keep-alive connection */
+    client_open(&h, &waiting[0]);
+    client_open(&h, &waiting[1]);
+    expect_hello(&h, &waiting[1]);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(send(waiting[i].fd, "GET / HTTP/1.1\r\nHost: t\r\n\r\n", 27, 0), 27);
     flare_http_server_stop(h.srv, 30000); /* no pump in between: nothing read yet */
-    response r = {0};
-    client_response(&h, &waiting, &r, false);
-    assert_status_line(&r, "HTTP/1.1 200 OK");
-    assert_header(&r, "Connection", "close");
-    assert_memory_equal(r.body.data, "hello\n", 6);
-    response_free(&r);
-    expect_closed(&h, &waiting);
-    client_close(&waiting);
+    assert_int_equal(flare_http_server_connections(h.srv), 2);
+    for (int i = 0; i < 2; i++) {
+        response r = {0};
+        client_response(&h, &waiting[i], &r, false);
+        assert_status_line(&r, "HTTP/1.1 200 OK");
+        assert_header(&r, "Connection", "close");
+        assert_memory_equal(r.body.data, "hello\n", 6);
+        response_free(&r);
+        expect_closed(&h, &waiting[i]);
+        client_close(&waiting[i]); /* ends the lingering close */
+    }
+    harness_pump_for(&h, 20);
+    assert_int_equal(flare_http_server_connections(h.srv), 0);
+    assert_int_equal(drained_calls, 1);
     harness_stop(&h);
 }
 
@@ -476,6 +561,9 @@ int main(void)
         cmocka_unit_test(test_max_connections_listener),
         cmocka_unit_test(test_zero_config_takes_defaults),
         cmocka_unit_test(test_graceful_stop),
+        cmocka_unit_test(test_drain_answers_request_during_grace),
+        cmocka_unit_test(test_drain_grace_ends_in_close),
+        cmocka_unit_test(test_drain_grace_capped_by_keepalive_timeout),
         cmocka_unit_test(test_stop_grace_deadline),
         cmocka_unit_test(test_stop_ends_run),
         cmocka_unit_test(test_free_during_drain_reports_nothing),

@@ -17,7 +17,8 @@
 
 enum { MAX_LEN = 300, MAX_OFFSET = 64, GUARD = 64 };
 
-static const flare_ws_simd paths[] = {FLARE_WS_SIMD_SCALAR, FLARE_WS_SIMD_SSE2, FLARE_WS_SIMD_AVX2};
+static const flare_ws_simd paths[] = {FLARE_WS_SIMD_SCALAR, FLARE_WS_SIMD_SSE2, FLARE_WS_SIMD_AVX2,
+                                      FLARE_WS_SIMD_AVX512};
 
 static bool path_expected(flare_ws_simd path)
 {
@@ -27,7 +28,8 @@ static bool path_expected(flare_ws_simd path)
 #else
     __builtin_cpu_init();
     if (path == FLARE_WS_SIMD_SSE2) return __builtin_cpu_supports("sse2");
-    return __builtin_cpu_supports("avx2");
+    if (path == FLARE_WS_SIMD_AVX2) return __builtin_cpu_supports("avx2");
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
 #endif
 }
 
@@ -175,6 +177,7 @@ static void test_names_and_bad_path(void **state)
     assert_string_equal(flare_ws_simd_name(FLARE_WS_SIMD_SCALAR), "scalar");
     assert_string_equal(flare_ws_simd_name(FLARE_WS_SIMD_SSE2), "sse2");
     assert_string_equal(flare_ws_simd_name(FLARE_WS_SIMD_AVX2), "avx2");
+    assert_string_equal(flare_ws_simd_name(FLARE_WS_SIMD_AVX512), "avx512");
     assert_int_equal(flare_ws_simd_force((flare_ws_simd)9), FLARE_EINVAL);
 }
 

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# parse_callgrind.sh: instructions per parsed head, counted by callgrind, for
+# flared's request and response parsers on each SIMD path and for
+# picohttpparser and http_parser on the same corpus (bench/micro/corpus.c).
+# Instruction counts are repeatable where wall-clock is not (a shared VM); they
+# are not time: a SIMD instruction counts as one. Only the parser's entry
+# function and what it calls are counted (--toggle-collect), nothing of the loop.
+#   bench/parse_callgrind.sh [--build-dir DIR] [--iters N] [--out FILE]
+# The build dir defaults to build-bench/ (configured --buildtype=release if missing).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$here")"
+build="$root/build-bench"
+iters=2000
+out=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --build-dir) build="$2"; shift 2 ;;
+    --iters) iters="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) echo "parse_callgrind.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+command -v valgrind >/dev/null || { echo "parse_callgrind.sh: valgrind not installed" >&2; exit 77; }
+[ -f "$build/build.ninja" ] || meson setup "$build" "$root" --buildtype=release >/dev/null
+ninja -C "$build" bench/micro_parse_count >/dev/null
+bin="$build/bench/micro_parse_count"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+# Instructions per call of FUNC while BIN runs ARGS... (iters + 1 calls: one check).
+count() {
+    local func="$1"; shift
+    if ! valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.out" --collect-atstart=no \
+        "--toggle-collect=$func" "$bin" "$@" >"$tmp/log" 2>&1; then
+        echo "-"
+        return
+    fi
+    awk -v n="$((iters + 1))" '/^(summary|totals):/ { t = $2 } END { printf "%.0f", t / n }' \
+        "$tmp/cg.out"
+}
+
+inputs() {
+    sed -n '/^const micro_sample micro_'"$1"'\[\]/,/^};/p' "$here/micro/corpus.c" |
+        sed -n 's/^ *SAMPLE("\([^"]*\)".*/\1/p'
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else printf "-" }'; }
+
+# One markdown table: KIND (request or response) over every input of that kind.
+table() {
+    local kind="$1" func="flare_http_parse_$1" s e a p h
+    echo
+    echo "| $kind | bytes | scalar | sse4.2 | avx2 | pico | http_parser | avx2/pico | scalar/pico | avx2/http_parser |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
+    for in in $(inputs "${kind}s"); do
+        s=$(count "$func" "$kind" flared scalar "$in" "$iters")
+        e=$(count "$func" "$kind" flared sse4.2 "$in" "$iters")
+        a=$(count "$func" "$kind" flared avx2 "$in" "$iters")
+        p=$(count "phr_parse_$kind" "$kind" pico - "$in" "$iters")
+        h=$(count http_parser_execute "$kind" http_parser - "$in" "$iters")
+        echo "| $in | $("$bin" "$kind" - - "$in" 0) | $s | $e | $a | $p | $h |" \
+             "$(ratio "$a" "$p") | $(ratio "$s" "$p") | $(ratio "$a" "$h") |"
+    done
+}
+
+{
+    echo "# instructions per head (callgrind, $(valgrind --version), $iters calls each)," \
+         "$(git -C "$root" rev-parse --short HEAD), $(gcc --version | head -1)"
+    table request
+    table response
+} | if [ -n "$out" ]; then tee "$out"; else cat; fi

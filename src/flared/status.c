@@ -1,0 +1,427 @@
+/*
+ * status.c: the status route. It reads every worker's slot of the shared
+ * metrics segment and answers JSON (jansson builds it) by default, or the
+ * Prometheus text exposition format (0.0.4) for ?format=prometheus or an Accept
+ * that prefers text/plain or application/openmetrics-text over JSON. Summed
+ * series and per-worker series are separate families (flared_* and
+ * flared_worker_*), so sum() over either never counts a request twice.
+ */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "flare/http.h"
+
+#include "handlers_internal.h"
+#include "metrics.h"
+#include "version.h"
+#include "websocket.h"
+
+/* ------------------------------------------------------------ the numbers */
+
+/* Slots ever used, in slot order; totals run over all of them so they never go back. */
+static bool used(const flared_worker_slot *s)
+{
+    return s->pid != 0;
+}
+
+static void add_slot(flared_worker_slot *sum, const flared_worker_slot *s)
+{
+    sum->requests += s->requests;
+    for (int i = 0; i < 6; i++)
+        sum->by_class[i] += s->by_class[i];
+    sum->bytes_in += s->bytes_in;
+    sum->bytes_out += s->bytes_out;
+    sum->accepted += s->accepted;
+    sum->rejected += s->rejected;
+    sum->active += s->active;
+    sum->reading += s->reading;
+    sum->writing += s->writing;
+    sum->idle += s->idle;
+    sum->tls_handshakes += s->tls_handshakes;
+    sum->tls_failures += s->tls_failures;
+    sum->ws.stats.active += s->ws.stats.active;
+    sum->ws.stats.opened += s->ws.stats.opened;
+    sum->ws.stats.messages_in += s->ws.stats.messages_in;
+    sum->ws.stats.messages_out += s->ws.stats.messages_out;
+    for (int i = 0; i <= FLARED_HIST_BUCKETS; i++)
+        sum->duration_buckets[i] += s->duration_buckets[i];
+    sum->duration_sum_us += s->duration_sum_us;
+}
+
+/* This worker's own slot is refreshed first, so its gauges are current. */
+static void refresh_own(const flared_route_ctx *ctx, flared_worker_slot *own)
+{
+    const flare_http_server *srv = ctx->state->server;
+    flared_metrics_publish(own, flare_http_server_get_stats(srv));
+    flared_metrics_publish_states(own, srv);
+}
+
+static flared_worker_slot *own_slot(const flared_route_ctx *ctx)
+{
+    flared_metrics_header *h = flared_metrics_get_header();
+    if (!h) return NULL;
+    unsigned n = flared_metrics_slot_count();
+    for (unsigned i = 0; i < n; i++) {
+        flared_worker_slot *s = flared_metrics_slot_at(i);
+        if (s->pid == (int32_t)getpid() && s->worker_id == ctx->state->worker_id) return s;
+    }
+    return NULL;
+}
+
+/* Calls fn for each route in install order (the metrics index), with its host name. */
+typedef void (*route_fn)(void *data, size_t index, const char *host, const flared_route *rt);
+
+static void each_route(const flared_config *cfg, route_fn fn, void *data)
+{
+    size_t index = 0;
+    for (size_t i = 0; i < cfg->default_host.route_count; i++)
+        fn(data, index++, "", &cfg->default_host.routes[i]);
+    for (size_t h = 0; h < cfg->host_count; h++)
+        for (size_t n = 0; n < cfg->hosts[h].name_count; n++)
+            for (size_t i = 0; i < cfg->hosts[h].route_count; i++)
+                fn(data, index++, cfg->hosts[h].names[n], &cfg->hosts[h].routes[i]);
+}
+
+/* Requests of one route index, over the slots of the current generation. */
+static uint64_t route_requests(size_t index)
+{
+    flared_metrics_header *h = flared_metrics_get_header();
+    uint64_t total = 0;
+    size_t k = index < FLARED_METRICS_ROUTES_MAX ? index : FLARED_METRICS_ROUTES_MAX;
+    for (unsigned i = 0; i < flared_metrics_slot_count(); i++) {
+        const flared_worker_slot *s = flared_metrics_slot_at(i);
+        if (used(s) && s->generation == h->generation) total += s->route_requests[k];
+    }
+    return total;
+}
+
+static double uptime_seconds(void)
+{
+    flared_metrics_header *h = flared_metrics_get_header();
+    return (double)(flare_monotonic_ms() - h->started_ms) / 1000.0;
+}
+
+/* ------------------------------------------------------------------ JSON */
+
+static json_t *counters_json(const flared_worker_slot *s)
+{
+    json_t *buckets = json_array();
+    uint64_t cumulative = 0;
+    for (int i = 0; i <= FLARED_HIST_BUCKETS; i++) {
+        cumulative += s->duration_buckets[i];
+        json_t *le = i < FLARED_HIST_BUCKETS ? json_real((double)flared_hist_bounds_us[i] / 1e6)
+                                             : json_string("+Inf");
+        json_array_append_new(buckets,
+                              json_pack("{s:o,s:I}", "le", le, "count", (json_int_t)cumulative));
+    }
+    return json_pack(
+        "{s:I,s:{s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I},s:I,s:I,s:{s:I,s:I},"
+        "s:{s:I,s:I,s:I,s:I},s:{s:o,s:f,s:I}}",
+        "requests", (json_int_t)s->requests, "responses", "1xx", (json_int_t)s->by_class[1], "2xx",
+        (json_int_t)s->by_class[2], "3xx", (json_int_t)s->by_class[3], "4xx",
+        (json_int_t)s->by_class[4], "5xx", (json_int_t)s->by_class[5], "connections", "active",
+        (json_int_t)s->active, "reading", (json_int_t)s->reading, "writing", (json_int_t)s->writing,
+        "idle", (json_int_t)s->idle, "accepted", (json_int_t)s->accepted, "rejected",
+        (json_int_t)s->rejected, "bytes_in", (json_int_t)s->bytes_in, "bytes_out",
+        (json_int_t)s->bytes_out, "tls", "handshakes", (json_int_t)s->tls_handshakes, "failures",
+        (json_int_t)s->tls_failures, "websocket", "active", (json_int_t)s->ws.stats.active,
+        "opened", (json_int_t)s->ws.stats.opened, "messages_in",
+        (json_int_t)s->ws.stats.messages_in, "messages_out", (json_int_t)s->ws.stats.messages_out,
+        "request_duration", "buckets", buckets, "sum_seconds", (double)s->duration_sum_us / 1e6,
+        "count", (json_int_t)cumulative);
+}
+
+static void route_json(void *data, size_t index, const char *host, const flared_route *rt)
+{
+    json_array_append_new(data, json_pack("{s:I,s:s,s:s,s:s,s:I}", "index", (json_int_t)index,
+                                          "host", host, "path", rt->path, "type",
+                                          flared_route_type_name(rt->type), "requests",
+                                          (json_int_t)route_requests(index)));
+}
+
+static char *status_json(const flared_route_ctx *ctx, size_t *len)
+{
+    flared_metrics_header *h = flared_metrics_get_header();
+    flared_worker_slot total = {0};
+    json_t *workers = json_array();
+    for (unsigned i = 0; i < flared_metrics_slot_count(); i++) {
+        const flared_worker_slot *s = flared_metrics_slot_at(i);
+        if (!used(s)) continue;
+        add_slot(&total, s);
+        json_t *w = counters_json(s);
+        json_object_set_new(w, "id", json_integer(s->worker_id));
+        json_object_set_new(w, "pid", json_integer(s->pid));
+        json_object_set_new(w, "alive", json_boolean(s->alive));
+        json_object_set_new(w, "generation", json_integer(s->generation));
+        json_object_set_new(w, "starts", json_integer((json_int_t)s->starts));
+        json_array_append_new(workers, w);
+    }
+    json_t *routes = json_array();
+    each_route(ctx->state->cfg, route_json, routes);
+    const flare_http_server_stats *own = flare_http_server_get_stats(ctx->state->server);
+    flare_http_conn_states st;
+    flare_http_server_conn_states(ctx->state->server, &st);
+    /* The top-level worker/connections/requests keys describe the answering worker. */
+    json_t *doc = json_pack(
+        "{s:s,s:i,s:i,s:b,s:f,s:I,s:i,s:{s:I,s:I,s:I,s:I,s:I,s:I},s:I,s:{s:I,s:I,s:I,s:I,s:I},"
+        "s:I,s:I,s:o,s:o,s:o}",
+        "version", FLARED_VERSION, "worker", (int)ctx->state->worker_id, "pid", (int)getpid(),
+        "draining", ctx->state->draining, "uptime_seconds", uptime_seconds(), "reloads",
+        (json_int_t)h->reloads, "generation", (int)h->generation, "connections", "active",
+        (json_int_t)own->active, "reading", (json_int_t)st.reading, "writing",
+        (json_int_t)st.writing, "idle", (json_int_t)st.idle, "accepted", (json_int_t)own->accepted,
+        "rejected", (json_int_t)own->rejected, "requests", (json_int_t)own->requests, "responses",
+        "1xx", (json_int_t)own->responses_by_class[1], "2xx",
+        (json_int_t)own->responses_by_class[2], "3xx", (json_int_t)own->responses_by_class[3],
+        "4xx", (json_int_t)own->responses_by_class[4], "5xx",
+        (json_int_t)own->responses_by_class[5], "bytes_in", (json_int_t)own->bytes_in, "bytes_out",
+        (json_int_t)own->bytes_out, "total", counters_json(&total), "workers", workers, "routes",
+        routes);
+    if (!doc) return NULL;
+    char *text = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    if (text) *len = strlen(text);
+    return text;
+}
+
+/* ------------------------------------------------------------ Prometheus */
+
+static void family(flare_buf *b, const char *name, const char *type, const char *help)
+{
+    flare_buf_appendf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static const struct {
+    const char *suffix, *type, *help;
+} families[] = {
+    {"requests_total", "counter", "Requests answered, by status class."},
+    {"connections", "gauge", "Open client connections, by state."},
+    {"connections_accepted_total", "counter", "Client connections accepted."},
+    {"received_bytes_total", "counter", "Bytes read from clients."},
+    {"sent_bytes_total", "counter", "Bytes written to clients."},
+    {"tls_handshakes_total", "counter", "TLS handshakes completed."},
+    {"tls_handshake_failures_total", "counter", "TLS handshakes failed."},
+    {"websocket_connections", "gauge", "Open WebSocket connections."},
+    {"websocket_connections_total", "counter", "WebSocket connections opened."},
+    {"websocket_messages_total", "counter", "WebSocket messages, by direction."},
+    {"request_duration_seconds", "histogram",
+     "Time from a complete request head to the last response byte written."},
+};
+
+/* "{labels,extra}", or nothing when both are empty (the text format allows no braces). */
+static const char *label_set(char *out, size_t cap, const char *labels, const char *extra)
+{
+    if (!*labels && !*extra) return "";
+    snprintf(out, cap, "{%s%s%s}", labels, *labels && *extra ? "," : "", extra);
+    return out;
+}
+
+/* Label sets: "" for the summed family, worker="N",generation="G" for the per-worker one. */
+static void counter_lines(flare_buf *b, const char *prefix, const char *labels,
+                          const flared_worker_slot *s, int part)
+{
+    char ls[160], extra[48];
+    switch (part) {
+    case 0:
+        for (int c = 1; c <= 5; c++) {
+            snprintf(extra, sizeof extra, "class=\"%dxx\"", c);
+            flare_buf_appendf(b, "%s_requests_total%s %llu\n", prefix,
+                              label_set(ls, sizeof ls, labels, extra),
+                              (unsigned long long)s->by_class[c]);
+        }
+        break;
+    case 1: {
+        const char *st[] = {"active", "reading", "writing", "idle"};
+        const uint64_t v[] = {s->active, s->reading, s->writing, s->idle};
+        for (int i = 0; i < 4; i++) {
+            snprintf(extra, sizeof extra, "state=\"%s\"", st[i]);
+            flare_buf_appendf(b, "%s_connections%s %llu\n", prefix,
+                              label_set(ls, sizeof ls, labels, extra), (unsigned long long)v[i]);
+        }
+        break;
+    }
+    case 9:
+        flare_buf_appendf(b, "%s_websocket_messages_total%s %llu\n", prefix,
+                          label_set(ls, sizeof ls, labels, "direction=\"in\""),
+                          (unsigned long long)s->ws.stats.messages_in);
+        flare_buf_appendf(b, "%s_websocket_messages_total%s %llu\n", prefix,
+                          label_set(ls, sizeof ls, labels, "direction=\"out\""),
+                          (unsigned long long)s->ws.stats.messages_out);
+        break;
+    case 10: {
+        uint64_t cumulative = 0;
+        for (int i = 0; i <= FLARED_HIST_BUCKETS; i++) {
+            cumulative += s->duration_buckets[i];
+            if (i < FLARED_HIST_BUCKETS)
+                snprintf(extra, sizeof extra, "le=\"%g\"", (double)flared_hist_bounds_us[i] / 1e6);
+            else
+                snprintf(extra, sizeof extra, "le=\"+Inf\"");
+            flare_buf_appendf(b, "%s_request_duration_seconds_bucket%s %llu\n", prefix,
+                              label_set(ls, sizeof ls, labels, extra),
+                              (unsigned long long)cumulative);
+        }
+        flare_buf_appendf(b, "%s_request_duration_seconds_sum%s %.6f\n", prefix,
+                          label_set(ls, sizeof ls, labels, ""), (double)s->duration_sum_us / 1e6);
+        flare_buf_appendf(b, "%s_request_duration_seconds_count%s %llu\n", prefix,
+                          label_set(ls, sizeof ls, labels, ""), (unsigned long long)cumulative);
+        break;
+    }
+    default: {
+        /* The single-value families, in the order of the table below. */
+        const uint64_t v[] = {0,
+                              0,
+                              s->accepted,
+                              s->bytes_in,
+                              s->bytes_out,
+                              s->tls_handshakes,
+                              s->tls_failures,
+                              s->ws.stats.active,
+                              s->ws.stats.opened};
+        flare_buf_appendf(b, "%s_%s%s %llu\n", prefix, families[part].suffix,
+                          label_set(ls, sizeof ls, labels, ""), (unsigned long long)v[part]);
+        break;
+    }
+    }
+}
+
+/* Escapes a label value (text exposition format: backslash, quote, newline). */
+static void label_value(flare_buf *b, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            flare_buf_appendf(b, "\\%c", *s);
+        else if (*s == '\n')
+            flare_buf_append_str(b, "\\n");
+        else
+            flare_buf_append(b, s, 1);
+    }
+}
+
+static void route_prom(void *data, size_t index, const char *host, const flared_route *rt)
+{
+    flare_buf *b = data;
+    flare_buf_append_str(b, "flared_route_requests_total{host=\"");
+    label_value(b, host);
+    flare_buf_append_str(b, "\",path=\"");
+    label_value(b, rt->path);
+    flare_buf_appendf(b, "\",index=\"%zu\"} %llu\n", index,
+                      (unsigned long long)route_requests(index));
+}
+
+static int status_prometheus(const flared_route_ctx *ctx, flare_buf *b)
+{
+    flared_metrics_header *h = flared_metrics_get_header();
+    flared_worker_slot total = {0};
+    unsigned n = flared_metrics_slot_count();
+    for (unsigned i = 0; i < n; i++)
+        if (used(flared_metrics_slot_at(i))) add_slot(&total, flared_metrics_slot_at(i));
+    family(b, "flared_build_info", "gauge", "The running flared's version.");
+    flare_buf_appendf(b, "flared_build_info{version=\"%s\"} 1\n", FLARED_VERSION);
+    family(b, "flared_uptime_seconds", "gauge", "Seconds since the master started.");
+    flare_buf_appendf(b, "flared_uptime_seconds %.3f\n", uptime_seconds());
+    family(b, "flared_reloads_total", "counter", "Configuration reloads done.");
+    flare_buf_appendf(b, "flared_reloads_total %llu\n", (unsigned long long)h->reloads);
+    for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
+        char name[96];
+        snprintf(name, sizeof name, "flared_%s", families[f].suffix);
+        family(b, name, families[f].type, families[f].help);
+        counter_lines(b, "flared", "", &total, (int)f);
+    }
+    for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
+        char name[96], help[160];
+        snprintf(name, sizeof name, "flared_worker_%s", families[f].suffix);
+        snprintf(help, sizeof help, "%s Per worker.", families[f].help);
+        family(b, name, families[f].type, help);
+        for (unsigned i = 0; i < n; i++) {
+            const flared_worker_slot *s = flared_metrics_slot_at(i);
+            if (!used(s)) continue;
+            char labels[48];
+            snprintf(labels, sizeof labels, "worker=\"%u\",generation=\"%u\"", s->worker_id,
+                     s->generation);
+            counter_lines(b, "flared_worker", labels, s, (int)f);
+        }
+    }
+    family(b, "flared_route_requests_total", "counter",
+           "Requests per route of the current configuration.");
+    each_route(ctx->state->cfg, route_prom, b);
+    return 0;
+}
+
+/* ----------------------------------------------------------- negotiation */
+
+/* The q of one Accept element (RFC 9110 §12.5.1); 1 when absent. */
+static double q_of(const char *params, size_t len)
+{
+    for (size_t i = 0; i + 2 < len; i++)
+        if ((params[i] == 'q' || params[i] == 'Q') && params[i + 1] == '=' &&
+            (i == 0 || params[i - 1] == ';' || params[i - 1] == ' '))
+            return strtod(params + i + 2, NULL);
+    return 1.0;
+}
+
+static bool wants_prometheus(const flare_request *req)
+{
+    if (req->query && req->query_len >= 17) {
+        const char *q = req->query, *end = req->query + req->query_len;
+        for (const char *p = q; p + 17 <= end; p++)
+            if ((p == q || p[-1] == '&') && memcmp(p, "format=prometheus", 17) == 0 &&
+                (p + 17 == end || p[17] == '&'))
+                return true;
+    }
+    const flare_http_request *h = req->head;
+    double prom = 0, json = 0;
+    for (size_t i = 0; i < h->num_headers; i++) {
+        const flare_http_header *f = &h->headers[i];
+        if (f->name_len != 6 || strncasecmp(f->name, "accept", 6) != 0) continue;
+        const char *p = f->value, *end = f->value + f->value_len;
+        while (p < end) {
+            const char *comma = memchr(p, ',', (size_t)(end - p));
+            const char *e = comma ? comma : end;
+            while (p < e && *p == ' ')
+                p++;
+            const char *semi = memchr(p, ';', (size_t)(e - p));
+            size_t type_len = (size_t)((semi ? semi : e) - p);
+            double q = semi ? q_of(semi, (size_t)(e - semi)) : 1.0;
+            bool is_prom =
+                (type_len == 10 && strncasecmp(p, "text/plain", 10) == 0) ||
+                (type_len == 28 && strncasecmp(p, "application/openmetrics-text", 28) == 0);
+            bool is_json = (type_len == 16 && strncasecmp(p, "application/json", 16) == 0) ||
+                           (type_len == 3 && memcmp(p, "*/*", 3) == 0);
+            if (is_prom && q > prom) prom = q;
+            if (is_json && q > json) json = q;
+            p = comma ? comma + 1 : end;
+        }
+    }
+    return prom > json;
+}
+
+int flared_handle_status(const flare_request *req, flare_response *resp, void *data)
+{
+    const flared_route_ctx *ctx = data;
+    const flared_route *rt = ctx->route;
+    for (size_t i = 0; i < rt->header_count; i++)
+        flare_response_header(resp, rt->headers[i].name, rt->headers[i].value);
+    flare_response_header(resp, "Cache-Control", "no-store");
+    flare_response_header(resp, "Vary", "Accept");
+    if (!flared_metrics_get_header())
+        return flare_response_text(resp, 503, "text/plain; charset=utf-8", "no metrics\n", 11);
+    flared_worker_slot *own = own_slot(ctx);
+    if (own) refresh_own(ctx, own);
+    if (wants_prometheus(req)) {
+        flare_buf b = FLARE_BUF_INIT;
+        status_prometheus(ctx, &b);
+        int rc = flare_response_text(resp, 200, "text/plain; version=0.0.4; charset=utf-8", b.data,
+                                     b.len);
+        flare_buf_free(&b);
+        return rc;
+    }
+    size_t len = 0;
+    char *text = status_json(ctx, &len);
+    if (!text) return FLARE_ENOMEM;
+    int rc = flare_response_text(resp, 200, "application/json", text, len);
+    free(text);
+    return rc;
+}

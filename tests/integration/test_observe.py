@@ -1,0 +1,427 @@
+"""Observability of the real flared: the access log (default combined format,
+custom formats with headers and request time, buffering and the one-second
+flush, SIGUSR1 reopen after a logrotate-style rename, a route's access_log: off),
+the status route in JSON and in the Prometheus text format (checked with
+prometheus_client's parser) with several workers, WebSocket counters, and
+timeouts.drain_delay (health answers 503 while new connections are still served).
+"""
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import unittest
+
+import flaredtest as ft
+import test_websocket as wst
+
+# The exposition format is checked by prometheus_client's parser (Debian's
+# python3-prometheus-client, installed by scripts/install-deps.sh for /usr/bin/python3,
+# which may not be the interpreter running this file).
+PARSE_SCRIPT = """
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+out = {"families": {}, "samples": []}
+for fam in text_string_to_metric_families(sys.stdin.read()):
+    out["families"][fam.name] = fam.type
+    for s in fam.samples:
+        out["samples"].append([s.name, s.labels, s.value])
+json.dump(out, sys.stdout)
+"""
+SYSTEM_PYTHON = "/usr/bin/python3"
+HAVE_PARSER = subprocess.run([SYSTEM_PYTHON, "-c", "import prometheus_client"],
+                             capture_output=True).returncode == 0
+
+COMBINED = re.compile(
+    r'^(?P<addr>\S+) - - \[(?P<time>\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\] '
+    r'"(?P<request>[^"]*)" (?P<status>\d{3}) (?P<bytes>\d+) "(?P<referer>[^"]*)" '
+    r'"(?P<ua>[^"]*)"$')
+
+EXTRA_ROUTES = """\
+  - path: /quiet
+    text: {body: "shh"}
+    access_log: off
+  - path: /health
+    health: {}
+  - path: /ws
+    websocket: {}
+"""
+
+
+def log_lines(path):
+    return [l for l in ft.read_text(path).split("\n") if l]
+
+
+def curl(*args):
+    return subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", *args],
+                          capture_output=True, text=True, timeout=10).stdout
+
+
+class AccessLogTest(ft.ServerTestCase):
+    def start_logged(self, fmt=None, workers=1):
+        extra = EXTRA_ROUTES
+        srv = ft.Server(workers=workers, extra=extra)
+        self.addCleanup(srv.cleanup)
+        srv.log_path = os.path.join(srv.dir, "access.log")
+        top = f"access_log: {srv.log_path}\n"
+        if fmt is not None:
+            top += "access_log_format: '" + fmt.replace("'", "''") + "'\n"
+        srv.params["extra"] = extra + top
+        srv.start()
+        return srv
+
+    def test_combined_default(self):
+        srv = self.start_logged()
+        url = f"http://127.0.0.1:{srv.port}"
+        self.assertEqual(curl("-A", 'Agent "quoted"\\x', "-e", "http://ref.example/a",
+                              url + "/plaintext?x=1"), "200")
+        self.assertEqual(curl(url + "/nothing-here"), "404")
+        self.assertEqual(curl(url + "/quiet"), "200")  # access_log: off
+        lines = ft.wait_for(lambda: len(log_lines(srv.log_path)) >= 2 and log_lines(srv.log_path),
+                            3)
+        self.assertTrue(lines, "no line flushed within 3 s")
+        self.assertEqual(len(lines), 2, lines)
+        m = COMBINED.match(lines[0])
+        self.assertIsNotNone(m, lines[0])
+        self.assertEqual(m["addr"], "127.0.0.1")
+        self.assertEqual(m["request"], "GET /plaintext?x=1 HTTP/1.1")
+        self.assertEqual(m["status"], "200")
+        self.assertEqual(m["bytes"], str(len("Hello, World!")))
+        self.assertEqual(m["referer"], "http://ref.example/a")
+        # The quote and backslash are escaped: the line cannot be split or forged.
+        self.assertEqual(m["ua"], "Agent \\x22quoted\\x22\\x5Cx")
+        t = time.strptime(m["time"], "%d/%b/%Y:%H:%M:%S %z")
+        self.assertLess(abs(time.mktime(t) - time.mktime(time.localtime())), 120)
+        m = COMBINED.match(lines[1])
+        self.assertIsNotNone(m, lines[1])
+        self.assertEqual((m["request"], m["status"], m["referer"], m["ua"][:5]),
+                         ("GET /nothing-here HTTP/1.1", "404", "-", "curl/"))
+        self.assertNotIn("/quiet", "\n".join(lines))
+        self.assertStopsCleanly(srv)
+
+    def test_forged_line_is_escaped(self):
+        srv = self.start_logged()
+        with srv.connect() as s:
+            s.sendall(b"GET /plaintext HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+                      b"User-Agent: x\" 200 1 \"-\" \"y\xff\r\n\r\n")
+            ft.read_until_close(s, 5)
+        # A control byte in a field is a 400 (RFC 9110 §5.5); it is logged without a request.
+        data, _ = srv.exchange(b"GET /plaintext HTTP/1.1\r\nHost: t\r\nX: a\x01b\r\n\r\n")
+        self.assertTrue(data.startswith(b"HTTP/1.1 400 "), data)
+        lines = ft.wait_for(lambda: len(log_lines(srv.log_path)) >= 2 and log_lines(srv.log_path),
+                            3)
+        self.assertTrue(lines)
+        self.assertEqual(len(lines), 2, lines)
+        self.assertTrue(lines[0].endswith('"x\\x22 200 1 \\x22-\\x22 \\x22y\\xFF"'), lines[0])
+        self.assertIsNotNone(COMBINED.match(lines[0]), lines[0])
+        m = COMBINED.match(lines[1])
+        self.assertIsNotNone(m, lines[1])
+        self.assertEqual((m["request"], m["status"]), ("-", "400"))
+
+    def test_custom_format_headers_and_time(self):
+        fmt = ('$remote_addr|$status|$request_time_us|$http_x_trace_id|$sent_http_content_type|'
+               '$worker|$bytes_sent|$body_bytes_sent|$request_method|$request_uri|$tls_version|'
+               '$request_body_length')
+        srv = self.start_logged(fmt)
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=5)
+        conn.request("GET", "/plaintext", headers={"X-Trace-Id": "abc-123"})
+        r = conn.getresponse()
+        body = r.read()
+        conn.request("POST", "/raw", body=b"0123456789")
+        r2 = conn.getresponse()
+        r2.read()
+        conn.close()
+        lines = ft.wait_for(lambda: len(log_lines(srv.log_path)) >= 2 and log_lines(srv.log_path),
+                            3)
+        self.assertTrue(lines)
+        f = lines[0].split("|")
+        self.assertEqual(len(f), 12, lines[0])
+        self.assertEqual(f[0], "127.0.0.1")
+        self.assertEqual(f[1], "200")
+        self.assertTrue(f[2].isdigit() and 0 < int(f[2]) < 5_000_000, f[2])
+        self.assertEqual(f[3], "abc-123")
+        self.assertEqual(f[4], "text/plain")
+        self.assertEqual(f[5], "0")
+        self.assertEqual(int(f[7]), len(body))
+        self.assertGreater(int(f[6]), int(f[7]) + 50)  # the head is counted in bytes_sent
+        self.assertEqual((f[8], f[9], f[10], f[11]), ("GET", "/plaintext", "-", "0"))
+        g = lines[1].split("|")
+        self.assertEqual((g[1], g[3], g[8], g[9], g[11]), ("200", "-", "POST", "/raw", "10"))
+
+    def test_buffered_then_flushed_within_a_second(self):
+        srv = self.start_logged()
+        url = f"http://127.0.0.1:{srv.port}/plaintext"
+        sent = time.monotonic()
+        self.assertEqual(curl(url), "200")
+        self.assertTrue(ft.wait_for(lambda: log_lines(srv.log_path), 2.5),
+                        "the line was not flushed within ~1 s")
+        self.assertLess(time.monotonic() - sent, 2.5)
+        # Many lines: the 64 KiB buffer fills and is written whole lines at a time.
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=5)
+        for i in range(700):
+            conn.request("GET", f"/plaintext?pad={'x' * 100}&i={i}")
+            conn.getresponse().read()
+        conn.close()
+        lines = ft.wait_for(lambda: len(log_lines(srv.log_path)) >= 701 and
+                            log_lines(srv.log_path), 3)
+        self.assertTrue(lines)
+        self.assertEqual(len(lines), 701)
+        for line in lines:
+            self.assertIsNotNone(COMBINED.match(line), line)
+        self.assertEqual([int(re.search(r"&i=(\d+)", l)[1]) for l in lines[1:]], list(range(700)))
+
+    def test_sigusr1_reopens_after_rename(self):
+        srv = self.start_logged(workers=2)
+        url = f"http://127.0.0.1:{srv.port}"
+        self.assertEqual(curl(url + "/plaintext?before"), "200")
+        rotated = srv.log_path + ".1"
+        os.rename(srv.log_path, rotated)
+        # Until the reopen the workers write into the renamed file.
+        self.assertEqual(curl(url + "/plaintext?between"), "200")
+        self.assertTrue(ft.wait_for(lambda: "?between" in ft.read_text(rotated), 3))
+        srv.signal(signal.SIGUSR1)
+        self.assertTrue(ft.wait_for(lambda: os.path.exists(srv.log_path), 3), srv.log())
+        time.sleep(0.3)  # the workers reopen on their own signal
+        for i in range(6):  # reach both workers
+            self.assertEqual(curl(url + f"/plaintext?after{i}"), "200")
+        self.assertTrue(ft.wait_for(lambda: ft.read_text(srv.log_path).count("?after") == 6, 3),
+                        ft.read_text(srv.log_path))
+        old = ft.read_text(rotated)
+        self.assertIn("?before", old)
+        self.assertNotIn("?after", old)
+        self.assertNotIn("?before", ft.read_text(srv.log_path))
+        self.assertIn("reopened the error log and the access log", srv.log())
+        self.assertStopsCleanly(srv)
+
+    def test_lines_flushed_on_exit(self):
+        srv = self.start_logged()
+        with srv.connect() as s:
+            s.sendall(b"GET /plaintext?last HTTP/1.1\r\nHost: t\r\n\r\n")
+            ft.read_response(s)
+        self.assertStopsCleanly(srv)
+        self.assertIn("?last", ft.read_text(srv.log_path))
+
+    def test_bad_format_is_a_config_error(self):
+        srv = ft.Server(extra="access_log_format: '$status $bogus'\n")
+        self.addCleanup(srv.cleanup)
+        srv.port = 1
+        srv.write_config()
+        r = subprocess.run([ft.FLARED, "-t", "-c", srv.config_path], capture_output=True,
+                           text=True, timeout=10)
+        self.assertEqual(r.returncode, 78)
+        self.assertRegex(r.stderr, r"flared\.yaml:\d+:29: access_log_format: unknown variable: "
+                                   r"'\$bogus'")
+
+
+def status_json(srv):
+    return json.loads(srv.get("/status").body)
+
+
+def prometheus(srv, path="/status?format=prometheus", accept=None):
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=5)
+    conn.request("GET", path, headers={"Accept": accept} if accept else {})
+    r = conn.getresponse()
+    body = r.read().decode()
+    conn.close()
+    return r, body
+
+
+def parse_prometheus(text):
+    """{(name, frozenset(labels)): value} and {family: type}, by prometheus_client's parser
+    (which raises on malformed input: the subprocess then fails)."""
+    r = subprocess.run([SYSTEM_PYTHON, "-c", PARSE_SCRIPT], input=text, capture_output=True,
+                       text=True, timeout=30)
+    if r.returncode != 0:
+        raise AssertionError(f"prometheus_client rejects the exposition:\n{r.stderr}")
+    out = json.loads(r.stdout)
+    samples = {(n, frozenset(l.items())): v for n, l, v in out["samples"]}
+    return samples, out["families"]
+
+
+class StatusTest(ft.ServerTestCase):
+    N = 24
+
+    def start_two(self):
+        return self.start_server(workers=2, reuseport=True, extra=EXTRA_ROUTES)
+
+    def load(self, srv):
+        for i in range(self.N):
+            r = srv.get("/plaintext")
+            self.assertEqual(r.status, 200)
+
+    def test_json_sums_per_worker(self):
+        srv = self.start_two()
+        self.load(srv)
+        r = srv.get("/nope")
+        self.assertEqual(r.status, 404)
+        st = status_json(srv)
+        self.assertEqual(st["version"], "0.1.0")
+        self.assertEqual(st["reloads"], 0)
+        self.assertGreaterEqual(st["uptime_seconds"], 0)
+        total = st["total"]
+        self.assertEqual(total["responses"]["2xx"], self.N)
+        self.assertEqual(total["responses"]["4xx"], 1)
+        self.assertEqual(total["requests"], self.N + 1)
+        workers = st["workers"]
+        self.assertEqual(len(workers), 2)
+        self.assertEqual(sorted(w["id"] for w in workers), [0, 1])
+        self.assertTrue(all(w["alive"] for w in workers))
+        for key in ("requests", "bytes_in", "bytes_out"):
+            self.assertEqual(total[key], sum(w[key] for w in workers), key)
+        for cls in ("2xx", "4xx"):
+            self.assertEqual(total["responses"][cls], sum(w["responses"][cls] for w in workers))
+        self.assertEqual(total["connections"]["accepted"],
+                         sum(w["connections"]["accepted"] for w in workers))
+        self.assertGreaterEqual(total["connections"]["accepted"], self.N + 2)
+        self.assertGreater(total["bytes_out"], self.N * 100)
+        hist = total["request_duration"]
+        counts = [b["count"] for b in hist["buckets"]]
+        self.assertEqual(counts, sorted(counts))
+        self.assertEqual(hist["buckets"][-1]["le"], "+Inf")
+        self.assertEqual(counts[-1], self.N + 1)
+        self.assertEqual(hist["count"], self.N + 1)
+        routes = {r["path"]: r["requests"] for r in st["routes"]}
+        self.assertEqual(routes["/plaintext"], self.N)
+        self.assertEqual(routes["/echo"], 0)
+        # The status connection itself is open and being answered.
+        self.assertGreaterEqual(st["connections"]["active"], 1)
+        self.assertStopsCleanly(srv)
+
+    @unittest.skipUnless(HAVE_PARSER, "python3-prometheus-client missing (scripts/install-deps.sh)")
+    def test_prometheus_parses_and_sums(self):
+        srv = self.start_two()
+        self.load(srv)
+        r, text = prometheus(srv)
+        self.assertEqual(r.status, 200)
+        self.assertTrue(r.getheader("Content-Type").startswith("text/plain; version=0.0.4"))
+        samples, families = parse_prometheus(text)
+        self.assertEqual(families["flared_request_duration_seconds"], "histogram")
+        self.assertEqual(families["flared_requests"], "counter")
+        self.assertEqual(families["flared_connections"], "gauge")
+        self.assertEqual(families["flared_worker_request_duration_seconds"], "histogram")
+        ok = samples[("flared_requests_total", frozenset({("class", "2xx")}))]
+        self.assertEqual(ok, self.N)
+        per_worker = [v for (n, l), v in samples.items()
+                      if n == "flared_worker_requests_total" and ("class", "2xx") in l]
+        self.assertEqual(len(per_worker), 2)
+        self.assertEqual(sum(per_worker), ok)
+        count = samples[("flared_request_duration_seconds_count", frozenset())]
+        inf = samples[("flared_request_duration_seconds_bucket", frozenset({("le", "+Inf")}))]
+        self.assertEqual(count, self.N)
+        self.assertEqual(inf, count)
+        buckets = sorted((float(dict(l)["le"]), v) for (n, l), v in samples.items()
+                         if n == "flared_request_duration_seconds_bucket")
+        self.assertEqual([v for _, v in buckets], sorted(v for _, v in buckets))
+        self.assertGreater(samples[("flared_request_duration_seconds_sum", frozenset())], 0)
+        self.assertEqual(samples[("flared_build_info", frozenset({("version", "0.1.0")}))], 1)
+        route = samples[("flared_route_requests_total",
+                         frozenset({("host", ""), ("path", "/plaintext"), ("index", "0")}))]
+        self.assertEqual(route, self.N)
+        # Each family has exactly one HELP and one TYPE line.
+        for name in ("flared_requests_total", "flared_worker_request_duration_seconds"):
+            self.assertEqual(text.count(f"# TYPE {name} "), 1, name)
+            self.assertEqual(text.count(f"# HELP {name} "), 1, name)
+        self.assertStopsCleanly(srv)
+
+    def test_totals_survive_reload_and_worker_restart(self):
+        srv = self.start_server(workers=2, reuseport=True, extra=EXTRA_ROUTES)
+        self.load(srv)
+        before = status_json(srv)["total"]["responses"]["2xx"]
+        self.assertEqual(before, self.N)
+        # A killed worker is restarted into its slot, which keeps counting.
+        victim = srv.workers()[0]
+        os.kill(victim, signal.SIGKILL)
+        self.assertTrue(ft.wait_for(lambda: len(srv.workers()) == 2 and victim not in srv.workers(),
+                                    5), srv.log())
+        # The new process claims the slot as it starts: poll until it has.
+        st = ft.wait_for(lambda: (lambda s: s if sorted(w["starts"] for w in s["workers"]) == [1, 2]
+                                  and all(w["alive"] for w in s["workers"]) else None)(
+            status_json(srv)), 5)
+        self.assertTrue(st, "the restarted worker did not take over its slot")
+        self.assertGreaterEqual(st["total"]["responses"]["2xx"], self.N + 1)
+        self.assertEqual(sorted(w["id"] for w in st["workers"]), [0, 1])
+        self.assertEqual({w["generation"] for w in st["workers"]}, {0})
+        # A reload counts, starts a second slot set, and the totals do not go back.
+        srv.signal(signal.SIGHUP)
+        self.assertTrue(ft.wait_for(lambda: "reloaded" in srv.log(), 5), srv.log())
+        # Until both new workers have claimed their slots (slow under valgrind).
+        st = ft.wait_for(lambda: (lambda s: s if s["reloads"] == 1 and s["generation"] == 1 and
+                                  len([w for w in s["workers"] if w["generation"] == 1]) == 2
+                                  else None)(status_json(srv)), 10)
+        self.assertTrue(st)
+        self.assertGreaterEqual(st["total"]["responses"]["2xx"], self.N + 2)
+        self.assertEqual(sum(w["responses"]["2xx"] for w in st["workers"]),
+                         st["total"]["responses"]["2xx"])
+        self.assertEqual(len([w for w in st["workers"] if w["generation"] == 1]), 2)
+        # Route counters belong to the new configuration's generation only.
+        routes = {r["path"]: r["requests"] for r in st["routes"]}
+        self.assertEqual(routes["/plaintext"], 0)
+        self.assertStopsCleanly(srv)
+
+    def test_accept_negotiation(self):
+        srv = self.start_server(extra=EXTRA_ROUTES)
+        scrape = ("application/openmetrics-text;version=1.0.0;q=0.5,"
+                  "text/plain;version=0.0.4;q=0.3,*/*;q=0.2")
+        r, text = prometheus(srv, "/status", scrape)
+        self.assertTrue(r.getheader("Content-Type").startswith("text/plain"), text[:200])
+        self.assertIn("# TYPE flared_requests_total counter", text)
+        r, text = prometheus(srv, "/status", "*/*")
+        self.assertEqual(r.getheader("Content-Type"), "application/json")
+        json.loads(text)
+        r, text = prometheus(srv, "/status", "application/json, text/plain;q=0.9")
+        self.assertEqual(r.getheader("Content-Type"), "application/json")
+        r, text = prometheus(srv, "/status?x=1&format=prometheus")
+        self.assertIn("flared_uptime_seconds", text)
+        r, text = prometheus(srv, "/status?format=prometheusx")
+        self.assertEqual(r.getheader("Content-Type"), "application/json")
+
+    def test_websocket_counters(self):
+        srv = self.start_server(extra=EXTRA_ROUTES)
+        p = wst.Peer(srv)
+        for i in range(3):
+            p.send_frame(0x1, f"m{i}".encode())
+            self.assertEqual(p.read_message(), (0x1, f"m{i}".encode()))
+        p.send_frame(0x8, wst.close_payload(1000))
+        self.assertEqual(p.read_frame().op, 0x8)
+        p.close()
+        st = ft.wait_for(lambda: (lambda s: s if s["total"]["websocket"]["active"] == 0 else None)(
+            status_json(srv)), 3)
+        self.assertTrue(st)
+        ws = st["total"]["websocket"]
+        self.assertEqual(ws["opened"], 1)
+        self.assertEqual(ws["messages_in"], 3)
+        self.assertEqual(ws["messages_out"], 3)
+        self.assertStopsCleanly(srv)
+
+
+class DrainDelayTest(ft.ServerTestCase):
+    def test_health_503_while_still_serving(self):
+        srv = self.start_server(workers=2, extra=EXTRA_ROUTES, timeouts=", drain_delay: 2s")
+        self.assertEqual(srv.get("/health").status, 200)
+        srv.signal(signal.SIGTERM)
+        t0 = time.monotonic()
+        time.sleep(0.3)
+        seen = []
+        while time.monotonic() - t0 < 1.5:
+            # New connections are still accepted and served; health says 503.
+            self.assertEqual(srv.get("/health").status, 503)
+            self.assertEqual(srv.get("/plaintext").status, 200)
+            seen.append(time.monotonic() - t0)
+            time.sleep(0.1)
+        self.assertGreater(len(seen), 3)
+        status = srv.wait(12)
+        self.assertEqual(status, 0, srv.log())
+        self.assertGreaterEqual(time.monotonic() - t0, 1.9)
+        self.assertIn("draining in 2000 ms", srv.log())
+
+    def test_no_delay_by_default(self):
+        srv = self.start_server(extra=EXTRA_ROUTES)
+        t0 = time.monotonic()
+        self.assertStopsCleanly(srv)
+        self.assertLess(time.monotonic() - t0, 1.5)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

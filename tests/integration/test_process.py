@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""flared's process settings and the binary upgrade: the pid file (written
+atomically, removed on exit), workers running as `user`/`group` while the
+master keeps its identity, the open-files limit raised for max_connections,
+and SIGUSR2: a new master started from the (replaced) binary on disk takes over
+the listening sockets while requests keep flowing, with zero failed requests
+and the new version reported by /status afterwards; a new binary that fails to
+start leaves the old master serving."""
+import json
+import os
+import pwd
+import grp
+import resource
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+import time
+
+import flaredtest as ft
+
+FLARED_NEXT = os.environ.get("FLARED_NEXT", "")
+
+
+def status_json(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"GET /status HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        data, _ = ft.read_until_close(s, 5)
+    responses, _ = ft.parse_responses(data)
+    return json.loads(responses[0].body)
+
+
+def read_pid(path):
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def proc_status(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return line.split()[1:]
+    return None
+
+
+class ProcessTests(ft.ServerTestCase):
+    def test_pid_file_written_and_removed(self):
+        srv = ft.Server(extra="pid_file: run/flared.pid\n")
+        self.addCleanup(srv.cleanup)
+        os.mkdir(os.path.join(srv.dir, "run"))
+        srv.start()
+        path = os.path.join(srv.dir, "run", "flared.pid")
+        self.assertEqual(read_pid(path), srv.pid)  # written before the ports are bound
+        self.assertEqual(os.listdir(os.path.join(srv.dir, "run")), ["flared.pid"])
+        self.assertStopsCleanly(srv)
+        self.assertFalse(os.path.exists(path))
+
+    def test_pid_file_unwritable_fails_start(self):
+        srv = ft.Server(extra="pid_file: no/such/dir/flared.pid\n")
+        self.addCleanup(srv.cleanup)
+        with self.assertRaises(AssertionError):
+            srv.start(timeout=3)
+        self.assertIn("pid_file", srv.log())
+
+    def test_workers_drop_privileges(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to switch users")
+        user = pwd.getpwnam("nobody")
+        group = grp.getgrgid(user.pw_gid).gr_name
+        srv = ft.Server(workers=2, extra=f"user: nobody\ngroup: {group}\n")
+        os.chmod(srv.dir, 0o755)  # the static root must stay readable
+        self.addCleanup(srv.cleanup)
+        srv.start()
+        self.assertEqual(srv.get("/plaintext").status, 200)
+        # A worker drops privileges once its listeners are set up: wait for both.
+        def dropped():
+            pids = srv.workers()
+            return len(pids) == 2 and all(proc_status(p, "Uid")[0] != "0" for p in pids) and pids
+        workers = ft.wait_for(dropped, 5)
+        self.assertTrue(workers, srv.log())
+        for pid in workers:
+            uids = proc_status(pid, "Uid")
+            gids = proc_status(pid, "Gid")
+            self.assertEqual(set(uids), {str(user.pw_uid)}, f"worker {pid} uids {uids}")
+            self.assertEqual(set(gids), {str(user.pw_gid)}, f"worker {pid} gids {gids}")
+            groups = proc_status(pid, "Groups")
+            self.assertNotIn("0", groups)
+        self.assertEqual(proc_status(srv.pid, "Uid")[0], "0")  # the master keeps root
+        self.assertStopsCleanly(srv)
+
+    def test_open_files_limit_raised(self):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        need = 15000 + 256
+        if hard != resource.RLIM_INFINITY and hard < need:
+            self.skipTest(f"hard limit {hard} is below {need}")
+        srv = ft.Server(limits=", max_connections: 15000")
+        self.addCleanup(srv.cleanup)
+        argv = srv.argv
+        # Start with a low soft limit, as a shell with ulimit -n 1024 would.
+        srv.argv = ["/bin/sh", "-c", 'ulimit -S -n 1024 && exec "$@"', "sh"] + argv
+        srv.start()
+        with open(f"/proc/{srv.pid}/limits") as f:
+            line = next(x for x in f if x.startswith("Max open files"))
+        self.assertGreaterEqual(int(line.split()[3]), need, line)
+        self.assertIn("raised the open-files limit", srv.log())
+        self.assertStopsCleanly(srv)
+
+
+class Stale(Exception):
+    """A kept-alive connection was closed by the server before it answered."""
+
+
+class Loop:
+    """Requests in a loop on one keep-alive connection and on fresh connections."""
+
+    def __init__(self, port):
+        self.port = port
+        self.stop = threading.Event()
+        self.ok = 0
+        self.failures = []
+        self.threads = [threading.Thread(target=self.keepalive), threading.Thread(target=self.fresh)]
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join(10)
+
+    def request(self, sock, reused=False):
+        """One GET; raises Stale when a reused connection closed before any answer."""
+        try:
+            sock.sendall(b"GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
+            r, _ = ft.read_response(sock)
+        except (ConnectionResetError, BrokenPipeError) as e:
+            if reused:
+                raise Stale() from e
+            raise
+        except AssertionError as e:
+            if reused and "connection closed mid-response: b''" in str(e):
+                raise Stale() from e
+            raise
+        if r.status != 200:
+            raise AssertionError(f"status {r.status}")
+        return r
+
+    def fresh(self):
+        while not self.stop.is_set():
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+                    s.sendall(b"GET /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                    data, _ = ft.read_until_close(s, 5)
+                responses, _ = ft.parse_responses(data)
+                if len(responses) != 1 or responses[0].status != 200:
+                    raise AssertionError(f"reply {data[:80]!r}")
+                self.ok += 1
+            except Exception as e:  # noqa: BLE001 - every failure is counted
+                self.failures.append(f"new connection: {e!r}")
+
+    def keepalive(self):
+        sock = None
+        while not self.stop.is_set():
+            try:
+                if sock is None:
+                    sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+                    self.request(sock)
+                    self.ok += 1
+                    continue
+                try:
+                    r = self.request(sock, reused=True)
+                except Stale:
+                    # RFC 9112 §9.3.1: a server may close an idle keep-alive connection
+                    # at any time; a client retries an idempotent request that got no
+                    # answer on a new connection. Only a failure there counts.
+                    sock.close()
+                    sock = None
+                    continue
+                self.ok += 1
+                if r.closes():
+                    sock.close()
+                    sock = None
+            except Exception as e:  # noqa: BLE001
+                self.failures.append(f"keep-alive: {e!r}")
+                if sock:
+                    sock.close()
+                sock = None
+        if sock:
+            sock.close()
+
+
+class UpgradeTests(ft.ServerTestCase):
+    def start_from_copy(self, workers=2, env=None):
+        if not FLARED_NEXT or not os.access(FLARED_NEXT, os.X_OK):
+            self.fail(f"$FLARED_NEXT does not name the test build flared-next: {FLARED_NEXT!r}")
+        srv = ft.Server(workers=workers, extra="pid_file: flared.pid\n", env=env)
+        self.addCleanup(srv.cleanup)
+        self.exe = os.path.join(srv.dir, "bin", "flared")
+        os.mkdir(os.path.dirname(self.exe))
+        shutil.copy2(ft.FLARED, self.exe)
+        srv.argv = ft.FLARED_WRAPPER + [self.exe, "-c", srv.config_path]
+        srv.start()
+        self.pid_file = os.path.join(srv.dir, "flared.pid")
+        return srv
+
+    def replace_binary(self, source):
+        tmp = self.exe + ".new"
+        shutil.copy2(source, tmp)
+        os.replace(tmp, self.exe)
+
+    def kill_pid(self, pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def test_sigusr2_swaps_binary_without_failed_requests(self):
+        srv = self.start_from_copy()
+        old_pid = srv.pid
+        self.assertEqual(status_json(srv.port)["version"], "0.1.0")
+        with Loop(srv.port) as loop:
+            time.sleep(0.5)
+            before = loop.ok
+            self.replace_binary(FLARED_NEXT)
+            srv.signal(signal.SIGUSR2)
+            status = srv.wait(15)  # the old master drains and exits
+            self.assertEqual(status, 0, srv.log())
+            new_pid = read_pid(self.pid_file)
+            self.assertIsNotNone(new_pid)
+            self.addCleanup(self.kill_pid, new_pid)
+            time.sleep(0.5)
+        self.assertNotEqual(new_pid, old_pid)
+        self.assertEqual(loop.failures, [], srv.log())
+        self.assertGreater(before, 10)
+        self.assertGreater(loop.ok, before + 10)
+        st = status_json(srv.port)
+        self.assertEqual(st["version"], "0.1.0-next")
+        self.assertFalse(os.path.exists(self.pid_file + ".oldbin"))
+        log = srv.log()
+        self.assertIn("binary upgrade: took over from pid %d" % old_pid, log)
+        # The new master stops like any other and removes its pid file.
+        os.kill(new_pid, signal.SIGTERM)
+        self.assertTrue(ft.wait_for(lambda: not ft.alive(new_pid), 15), srv.log())
+        self.assertFalse(os.path.exists(self.pid_file))
+
+    def test_upgrade_announces_mainpid(self):
+        d = self.enterContext(tempfile.TemporaryDirectory(prefix="flared-notify-"))
+        path = os.path.join(d, "notify.sock")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(sock.close)
+        sock.bind(path)
+        sock.settimeout(10)
+        srv = self.start_from_copy(workers=1, env={"NOTIFY_SOCKET": path})
+        self.assertEqual(sock.recv(4096), b"READY=1")
+        self.replace_binary(FLARED_NEXT)
+        srv.signal(signal.SIGUSR2)
+        msg = sock.recv(4096).decode()
+        self.assertEqual(srv.wait(15), 0, srv.log())
+        new_pid = read_pid(self.pid_file)
+        self.addCleanup(self.kill_pid, new_pid)
+        self.assertEqual(msg, f"MAINPID={new_pid}\nREADY=1")
+        # The old master leaves without STOPPING=1: the service goes on.
+        sock.settimeout(0.5)
+        with self.assertRaises(socket.timeout):
+            extra = sock.recv(4096)
+            self.fail(f"unexpected notification {extra!r}")
+        os.kill(new_pid, signal.SIGTERM)
+        sock.settimeout(5)
+        self.assertEqual(sock.recv(4096), b"STOPPING=1")
+        self.assertTrue(ft.wait_for(lambda: not ft.alive(new_pid), 15), srv.log())
+
+    def test_failed_upgrade_keeps_serving(self):
+        srv = self.start_from_copy(workers=1)
+        with open(self.exe + ".new", "w") as f:
+            f.write("#!/bin/sh\necho 'broken build' >&2\nexit 1\n")
+        os.chmod(self.exe + ".new", 0o755)
+        os.replace(self.exe + ".new", self.exe)
+        srv.signal(signal.SIGUSR2)
+        self.assertTrue(ft.wait_for(lambda: "binary upgrade failed" in srv.log(), 10), srv.log())
+        self.assertEqual(read_pid(self.pid_file), srv.pid)
+        self.assertFalse(os.path.exists(self.pid_file + ".oldbin"))
+        self.assertEqual(srv.get("/plaintext").status, 200)
+        self.assertEqual(status_json(srv.port)["version"], "0.1.0")
+        self.assertStopsCleanly(srv)
+
+
+if __name__ == "__main__":
+    ft.run()
