@@ -11,9 +11,8 @@ struct flared_route_ctx {
     const flared_route *route;
     flared_worker_state *state;
     int root_fd;                  /* static routes: O_PATH descriptor of the root directory */
+    size_t index;                 /* install order: the route's metrics index */
     flared_upstream_rt *upstream; /* proxy routes: the worker's state of the upstream */
-    int root_fd;  /* static routes: O_PATH descriptor of the root directory */
-    size_t index; /* install order: the route's metrics index */
 };
 
 /** The echo route (echo.c). */
