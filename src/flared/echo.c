@@ -166,8 +166,8 @@ static json_t *describe(const flare_request *req)
         free(data);
         free(b64);
     }
-    json_t *parsed = req->body_len ? json_loadb(req->body, req->body_len, JSON_DECODE_ANY, NULL)
-                                   : NULL;
+    json_t *parsed =
+        req->body_len ? json_loadb(req->body, req->body_len, JSON_DECODE_ANY, NULL) : NULL;
     json_object_set_new(doc, "json", parsed ? parsed : json_null());
     char origin[FLARE_IP_STR_MAX] = "";
     if (req->peer->ip.family) flare_ip_format(&req->peer->ip, origin, sizeof origin);

@@ -79,8 +79,8 @@ void flared_log(flared_log_level level, const char *fmt, ...)
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
     int n = (int)strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    n += snprintf(line + n, sizeof line - (size_t)n, " [%s] flared[%d]: ",
-                  flared_log_level_name(level), (int)getpid());
+    n += snprintf(line + n, sizeof line - (size_t)n,
+                  " [%s] flared[%d]: ", flared_log_level_name(level), (int)getpid());
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);

@@ -11,6 +11,7 @@
  * gets one server context, shared by its sockets, whose ticket keys follow the master's store.
  */
 #include "worker.h"
+#include "proxy.h"
 
 #include <signal.h>
 #include <stdint.h>
@@ -339,6 +340,7 @@ int flared_worker_run(const flared_config *cfg, unsigned worker_id, const int *f
         flare_http_server_new(&w.server, w.reactor, &scfg, &err) < 0)
         goto fail;
     w.state.server = w.server;
+    if (flared_proxy_new(&w.state.proxy, w.reactor, cfg, &err) < 0) goto fail;
     if (flared_handlers_install(w.server, cfg, &w.state, &routes, &err) < 0) goto fail;
     if (add_listeners(&w, fds, listeners, fd_count, &err) < 0) goto fail;
     /* Certificates, keys and static roots are open: now the worker may stop being root. */
@@ -373,7 +375,8 @@ done:
     if (w.reactor && flare_timer_active(&w.tick))
         flare_timer_cancel(flare_reactor_timers(w.reactor), &w.tick);
     flare_ws_group_abort_all(flared_websocket_group()); /* before the reactor goes */
-    flare_http_server_free(w.server);
+    flare_http_server_free(w.server); /* before the proxy: open streams release their requests */
+    flared_proxy_free(w.state.proxy);
     flared_access_log_flush();
     free_tls(&w);
     flared_handlers_free(routes);
