@@ -22,9 +22,8 @@
 #define MAX_HOST_LABEL 63
 
 static const char *const route_keys[] = {
-    "path",   "methods", "headers", "max_body_bytes", "allow",  "access_log", "text",
-    "redirect", "echo",  "static",  "status",         "health", "websocket",  "proxy",
-    NULL};
+    "path",     "methods", "headers", "max_body_bytes", "allow",  "access_log", "text",
+    "redirect", "echo",    "static",  "status",         "health", "websocket",  "proxy", NULL};
 /* The type keys follow K_FIRST_TYPE in flared_route_type order. */
 enum {
     K_PATH,

@@ -310,13 +310,14 @@ int flare_http__response_serialize(flare_response *resp, flare_buf *out, const c
 
 int flare_http__response_serialize_head(flare_response *resp, flare_buf *out, const char *http_date,
                                         const char *server_name, int frame, uint64_t length,
-                                        bool close, bool http10_keep_alive)
+                                        bool close, bool http10_keep_alive, size_t *head_len)
 {
     int rc = flare_buf_reserve(out, head_bytes(resp, server_name));
     if (rc < 0) return rc;
     char *start = out->data + out->len;
     char *p =
         put_head(start, resp, http_date, server_name, frame, length, close, http10_keep_alive);
+    *head_len = (size_t)(p - start);
     out->len += (size_t)(p - start);
     return 0;
 }

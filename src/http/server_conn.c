@@ -587,6 +587,7 @@ static void dispatch(conn *c)
             flare_http__response_reset(resp);
             builtin_text(resp, 500);
         } else if (resp->defer_ops) {
+            view->body = NULL; /* the body buffer is recycled before the report */
             begin_stream(c, resp);
             return;
         }
@@ -1024,7 +1025,8 @@ static void drive_steps(conn *c)
             return;
         }
         if (c->wait == W_WRITE) c->wait = W_NONE;
-        if (c->log_pending) complete(c, false);
+        /* A deferred response is reported once it has ended and is written. */
+        if (c->log_pending && !c->stream.active) complete(c, false);
         if (c->upgrade_fn) {
             hand_over(c);
             return;
@@ -1308,14 +1310,17 @@ int flare_http_stream_send_head(flare_http_stream *s, int64_t content_length)
         frame = FLARE_HTTP__FRAME_CHUNKED;
     }
     take_out(c);
+    size_t out_begin = c->out.len, head_len = 0;
     int rc = flare_http__response_serialize_head(
         resp, &c->out, flare_reactor_clock(srv->reactor)->http_date, srv->cfg.server_name, frame,
-        content_length < 0 ? 0 : (uint64_t)content_length, closing, s->http10 && !closing);
+        content_length < 0 ? 0 : (uint64_t)content_length, closing, s->http10 && !closing,
+        &head_len);
     if (rc < 0) {
         flare_http_stream_abort(s);
         return rc;
     }
     srv->stats.responses_by_class[resp->status / 100]++;
+    if (srv->on_complete) record(c, resp->status, out_begin, head_len, true);
     s->head_sent = true;
     s->frame = (uint8_t)frame;
     s->left = content_length < 0 ? 0 : (uint64_t)content_length;
@@ -1343,6 +1348,7 @@ int flare_http_stream_write(flare_http_stream *s, const void *data, size_t len)
         s->left -= len;
     }
     take_out(c);
+    size_t queued_before = c->out.len;
     int rc = 0;
     if (s->frame == FLARE_HTTP__FRAME_CHUNKED) {
         char size_line[24]; /* RFC 9112 §7.1: chunk-size in hex, CRLF */
@@ -1360,6 +1366,7 @@ int flare_http_stream_write(flare_http_stream *s, const void *data, size_t len)
         flare_http_stream_abort(s);
         return rc;
     }
+    if (c->log_pending) pending_of(c)->queued += c->out.len - queued_before;
     rc = stream_kick(s);
     if (rc < 0) return rc;
     if (pending_out(c) > c->srv->cfg.output_high_water) {
@@ -1378,10 +1385,12 @@ int flare_http_stream_finish(flare_http_stream *s)
         return FLARE_EINVAL;
     }
     take_out(c);
-    if (s->frame == FLARE_HTTP__FRAME_CHUNKED && !s->discard &&
-        flare_buf_append(&c->out, "0\r\n\r\n", 5) < 0) {
-        flare_http_stream_abort(s);
-        return FLARE_ENOMEM;
+    if (s->frame == FLARE_HTTP__FRAME_CHUNKED && !s->discard) {
+        if (flare_buf_append(&c->out, "0\r\n\r\n", 5) < 0) {
+            flare_http_stream_abort(s);
+            return FLARE_ENOMEM;
+        }
+        if (c->log_pending) pending_of(c)->queued += 5;
     }
     s->active = false;
     /* A body still arriving cannot be skipped reliably: the connection ends. */
@@ -1398,14 +1407,16 @@ int flare_http_stream_upgrade(flare_http_stream *s, flare_http_upgrade_fn fn, vo
     if (!s->active || s->head_sent || !fn) return FLARE_EINVAL;
     flare_response_status(resp, 101);
     take_out(c);
+    size_t out_begin = c->out.len, head_len = 0;
     int rc = flare_http__response_serialize_head(
         resp, &c->out, flare_reactor_clock(srv->reactor)->http_date, srv->cfg.server_name,
-        FLARE_HTTP__FRAME_NONE, 0, false, false);
+        FLARE_HTTP__FRAME_NONE, 0, false, false, &head_len);
     if (rc < 0) {
         flare_http_stream_abort(s);
         return rc;
     }
     srv->stats.responses_by_class[1]++;
+    if (srv->on_complete) record(c, 101, out_begin, head_len, true);
     s->head_sent = true;
     /* The stream stays active until the hand-over, so a close before it is reported. */
     c->upgrade_fn = fn;

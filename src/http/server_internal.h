@@ -46,6 +46,7 @@ struct flare_response {
 
 typedef struct ip_slot ip_slot;
 
+
 /* A stack of idle allocations of one size, so a busy server stops calling malloc. */
 typedef struct ptr_pool {
     void **items;
@@ -133,7 +134,7 @@ enum { FLARE_HTTP__FRAME_LENGTH, FLARE_HTTP__FRAME_CHUNKED, FLARE_HTTP__FRAME_NO
  * (Content-Length: length, Transfer-Encoding: chunked, or none). */
 int flare_http__response_serialize_head(flare_response *resp, flare_buf *out, const char *http_date,
                                         const char *server_name, int frame, uint64_t length,
-                                        bool close, bool http10_keep_alive);
+                                        bool close, bool http10_keep_alive, size_t *head_len);
 /* A complete short error response (text body) with Connection: close. */
 int flare_http__error_response(flare_buf *out, int status, const char *http_date,
                                const char *server_name, const char *allow, size_t *head_len);
