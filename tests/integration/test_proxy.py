@@ -279,8 +279,12 @@ class TlsUpstreamTests(ProxyCase):
         backend = test_tls.TlsServer(text="over tls")
         self.addCleanup(backend.cleanup)
         backend.start()
-        srv = self.proxy([f"127.0.0.1:{backend.port}"],
-                         upstream_extra=f"    tls: {{ca: {certs}/ca.pem, sni: localhost}}\n")
+        # Handshakes are slow under valgrind: a generous connect budget.
+        srv = self.start_server(extra=proxy_config(
+            [f"127.0.0.1:{backend.port}"],
+            upstream_extra=f"    tls: {{ca: {certs}/ca.pem, sni: localhost}}\n").replace(
+                "connect_timeout: 1s", "connect_timeout: 10s").replace(
+                "read_timeout: 1s", "read_timeout: 10s"))
         with srv.connect() as s:
             for _ in range(3):
                 s.sendall(b"GET /api/plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
