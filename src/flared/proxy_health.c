@@ -1,7 +1,8 @@
 /*
  * proxy_health.c: active health checks. Every `interval` each server of an
  * upstream with `health` gets "GET path" on a fresh connection; a 2xx or 3xx
- * status line within the interval is a pass, anything else a failure. `fails`
+ * status line within the interval is a pass, anything else a failure (for an
+ * upstream with `tls`, a completed TCP connect passes). `fails`
  * failures in a row take the server out of rotation, `passes` passes bring it back.
  */
 #include "proxy_internal.h"
@@ -53,6 +54,11 @@ static void on_check(flare_reactor *r, int fd, uint32_t events, void *data)
     if (!sv->check_reading) {
         if (flare_socket_pending_error(fd)) {
             verdict(sv, false);
+            return;
+        }
+        if (sv->up->tls) {
+            /* HTTPS servers: a completed connect is the check (no TLS request yet). */
+            if (events & (FLARE_EV_WRITE | FLARE_EV_ERROR | FLARE_EV_HUP)) verdict(sv, true);
             return;
         }
         ssize_t n = send(fd, sv->check_buf.data + sv->check_sent,

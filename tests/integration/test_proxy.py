@@ -282,9 +282,11 @@ class TlsUpstreamTests(ProxyCase):
         # Handshakes are slow under valgrind: a generous connect budget.
         srv = self.start_server(extra=proxy_config(
             [f"127.0.0.1:{backend.port}"],
-            upstream_extra=f"    tls: {{ca: {certs}/ca.pem, sni: localhost}}\n").replace(
+            upstream_extra=f"    tls: {{ca: {certs}/ca.pem, sni: localhost}}\n"
+                           "    health: {interval: 100ms, fails: 1, passes: 1}\n").replace(
                 "connect_timeout: 1s", "connect_timeout: 10s").replace(
                 "read_timeout: 1s", "read_timeout: 10s"))
+        time.sleep(0.5)  # several health checks: over TLS they must not take the server out
         with srv.connect() as s:
             for _ in range(3):
                 s.sendall(b"GET /api/plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
