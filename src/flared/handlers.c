@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "handlers_internal.h"
-#include "version.h"
 #include "websocket.h"
 
 static void add_route_headers(flare_response *resp, const flared_route *rt)
