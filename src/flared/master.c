@@ -660,7 +660,17 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
     /* Keys first: a bound port accepts at once, so forking should follow binding closely. */
     if (start_tickets(&m) < 0) return 1;
     if (!flared_can_drop_privileges(cfg)) return 1;
-    /* The pid file comes first: once a port accepts, the pid file names its master. */
+    /* The pid file comes first: once a port accepts, the pid file names its master. A
+     * second start must not take over the file of one still running (it would remove it
+     * on its way out when its ports turn out to be taken). */
+    pid_t holder = m.pid_file ? flared_pid_file_holder(m.pid_file) : 0;
+    if (holder) {
+        flared_log(FLARED_LOG_ERROR,
+                   "pid_file %s names pid %d, a flared that is running; stop it first "
+                   "(or send it SIGUSR2 to upgrade it in place)",
+                   m.pid_file, (int)holder);
+        return 1;
+    }
     if (m.pid_file && flared_pid_file_write(m.pid_file, getpid()) < 0) return 1;
     inherit_sockets(&m);
     take_ready_fd(&m);

@@ -370,6 +370,13 @@ class StatusTest(ft.ServerTestCase):
         json.loads(text)
         r, text = prometheus(srv, "/status", "application/json, text/plain;q=0.9")
         self.assertEqual(r.getheader("Content-Type"), "application/json")
+        # RFC 9110 §12.4.2 qvalues only: "1e3", "inf" and "2" are no weights (strtod took
+        # them, so text/plain outbid application/json).
+        for bogus in ("1e3", "inf", "2", "0x1p0", "1.5", "0.12345"):
+            r, text = prometheus(srv, "/status", f"application/json;q=0.9, text/plain;q={bogus}")
+            self.assertEqual(r.getheader("Content-Type"), "application/json", bogus)
+        r, text = prometheus(srv, "/status", "application/json;q=0.9, text/plain;q=1.000")
+        self.assertTrue(r.getheader("Content-Type").startswith("text/plain"))
         r, text = prometheus(srv, "/status?x=1&format=prometheus")
         self.assertIn("flared_uptime_seconds", text)
         r, text = prometheus(srv, "/status?format=prometheusx")
