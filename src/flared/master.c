@@ -323,6 +323,7 @@ static void reap(master *m)
 static void refuse_reload(master *m, flared_config *next, const char *why)
 {
     flared_log(FLARED_LOG_ERROR, "reload refused, still serving the previous config: %s", why);
+    flared_log_set_file_owner(m->cfg);
     bind_all(m, m->cfg, NULL); /* every socket it needs is open: this only marks them */
     close_unwanted(m);
     flared_config_free(next);
@@ -351,6 +352,7 @@ static void reload(master *m)
         return;
     }
     /* A changed error_log takes effect with the reload (the new workers inherit it). */
+    flared_log_set_file_owner(next);
     if (flared_log_open(next->error_log, next->log_level, &err) < 0) {
         flared_log_set_level(m->cfg->log_level);
         refuse_reload(m, next, err.message);

@@ -7,7 +7,9 @@ timeouts.drain_delay (health answers 503 while new connections are still served)
 """
 import http.client
 import json
+import grp
 import os
+import pwd
 import re
 import signal
 import subprocess
@@ -60,9 +62,10 @@ def curl(*args):
 
 
 class AccessLogTest(ft.ServerTestCase):
-    def start_logged(self, fmt=None, workers=1):
-        extra = EXTRA_ROUTES
+    def start_logged(self, fmt=None, workers=1, extra=""):
+        extra = EXTRA_ROUTES + extra
         srv = ft.Server(workers=workers, extra=extra)
+        os.chmod(srv.dir, 0o755)  # readable by a worker that runs as another user
         self.addCleanup(srv.cleanup)
         srv.log_path = os.path.join(srv.dir, "access.log")
         top = f"access_log: {srv.log_path}\n"
@@ -173,7 +176,20 @@ class AccessLogTest(ft.ServerTestCase):
         self.assertEqual([int(re.search(r"&i=(\d+)", l)[1]) for l in lines[1:]], list(range(700)))
 
     def test_sigusr1_reopens_after_rename(self):
-        srv = self.start_logged(workers=2)
+        self.check_reopen(self.start_logged(workers=2))
+
+    def test_sigusr1_reopens_for_unprivileged_workers(self):
+        # Workers that run as `user` could not open a log file the master (root) created,
+        # so they kept writing into the rotated file: the master hands the file to them.
+        if os.geteuid() != 0:
+            self.skipTest("needs root to switch users")
+        user = pwd.getpwnam("nobody")
+        srv = self.start_logged(workers=2, extra=f"user: nobody\ngroup: {grp.getgrgid(user.pw_gid).gr_name}\n")
+        self.assertEqual(os.stat(srv.log_path).st_uid, user.pw_uid)
+        self.check_reopen(srv)
+        self.assertEqual(os.stat(srv.log_path).st_uid, user.pw_uid)
+
+    def check_reopen(self, srv):
         url = f"http://127.0.0.1:{srv.port}"
         self.assertEqual(curl(url + "/plaintext?before"), "200")
         rotated = srv.log_path + ".1"
