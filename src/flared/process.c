@@ -58,10 +58,16 @@ static pid_t pid_file_read(const char *path)
 {
     FILE *f = fopen(path, "re");
     if (!f) return 0;
-    int found = 0;
-    if (fscanf(f, "%d", &found) != 1 || found < 0) found = 0;
+    char text[32];
+    bool got = fgets(text, sizeof text, f) != NULL;
     fclose(f);
-    return (pid_t)found;
+    if (!got) return 0;
+    /* strtol, not fscanf's %d: a number out of range is then refused, not undefined. */
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || (*end && *end != '\n') || v <= 0 || v > INT_MAX) return 0;
+    return (pid_t)v;
 }
 
 void flared_pid_file_remove(const char *path, pid_t pid)

@@ -112,6 +112,8 @@ static void test_holder(void **state)
     assert_int_equal(flared_pid_file_holder(d->pid_file), 0); /* no file */
     write_text(d->pid_file, "not a pid\n");
     assert_int_equal(flared_pid_file_holder(d->pid_file), 0);
+    write_text(d->pid_file, "99999999999999999999\n"); /* out of range: no pid */
+    assert_int_equal(flared_pid_file_holder(d->pid_file), 0);
     assert_int_equal(flared_pid_file_write(d->pid_file, getpid()), 0);
     assert_int_equal(flared_pid_file_holder(d->pid_file), 0); /* ourselves */
 
@@ -122,6 +124,10 @@ static void test_holder(void **state)
         pause();
         _exit(0);
     }
+    char text[32];
+    snprintf(text, sizeof text, "%dx\n", (int)child); /* trailing junk: no pid */
+    write_text(d->pid_file, text);
+    assert_int_equal(flared_pid_file_holder(d->pid_file), 0);
     assert_int_equal(flared_pid_file_write(d->pid_file, child), 0);
     assert_int_equal(flared_pid_file_holder(d->pid_file), child);
     kill(child, SIGKILL);
