@@ -52,6 +52,7 @@ typedef struct flare_request {
     const flare_sock_addr *peer;  /**< client address (zero for Unix sockets) */
     uint64_t connection_requests; /**< 1 for the first request on this connection */
     const flare_tls_conn *tls;    /**< the TLS session (SNI, ALPN, version), NULL in clear text */
+    bool body_streamed;           /**< the body is not read yet: see flare_http_stream_read_body */
 } flare_request;
 
 /** A handler fills `resp`; returning a negative value answers 500 instead. */
@@ -181,6 +182,15 @@ int flare_http_server_route(flare_http_server *srv, const char *host, uint32_t m
                             const char *const *extra_methods, const char *path,
                             flare_http_handler handler, void *userdata, uint64_t max_body_bytes,
                             flare_error *err);
+/**
+ * Makes the route registered for (host, path) stream request bodies: its handler
+ * runs as soon as the head is in (flare_request.body_streamed), and a handler that
+ * defers reads the body with flare_http_stream_read_body, in pieces and with
+ * backpressure. A handler that answers at once never gets the body and the
+ * connection closes after its response. FLARE_ENOTFOUND when no such route exists.
+ */
+int flare_http_server_route_stream_body(flare_http_server *srv, const char *host, const char *path,
+                                        flare_error *err);
 /** Runs the reactor until flare_http_server_stop and the drain complete. */
 int flare_http_server_run(flare_http_server *srv, flare_error *err);
 /**
@@ -265,6 +275,96 @@ typedef void (*flare_http_upgrade_fn)(flare_reactor *r, const flare_http_upgrade
  * protocol's. If the connection closes first, fn is not called.
  */
 void flare_response_upgrade(flare_response *resp, flare_http_upgrade_fn fn, void *data);
+/*
+ * Deferred responses. A handler that cannot answer at once (a proxy waiting for its
+ * upstream) takes the request over with flare_response_defer and returns 0. The
+ * connection then waits: requests pipelined behind it are not parsed until the
+ * stream finishes. Later, on the same reactor thread, the owner fills
+ * flare_http_stream_response, sends the head, writes body pieces and finishes (or
+ * aborts). A stream handle is valid until finish, abort, a negative return of a
+ * stream function, or the `closed` callback, whichever comes first.
+ */
+
+/** A deferred response (one per connection; not allocated). */
+typedef struct flare_http_stream flare_http_stream;
+
+/** Callbacks of a deferred response; both run on the reactor thread. */
+typedef struct flare_http_stream_ops {
+    /** The output queued by writes went out after a write returned 1: write more. */
+    void (*writable)(flare_http_stream *s, void *data);
+    /** The connection closed (client gone, write timeout, server stop or free) outside
+     *  any stream call; the handle is invalid once this returns. */
+    void (*closed)(flare_http_stream *s, void *data);
+} flare_http_stream_ops;
+
+/** Content length of flare_http_stream_send_head when the body length is unknown: the
+ *  body goes out chunked to HTTP/1.1 clients, delimited by close to HTTP/1.0 ones. */
+#define FLARE_HTTP_STREAM_UNKNOWN_LENGTH (-1)
+
+/**
+ * Called from a handler: the response will be sent later through the returned
+ * handle (`ops` must outlive it). Whatever the handler put in `resp` is discarded.
+ * NULL only when called outside a handler.
+ */
+flare_http_stream *flare_response_defer(flare_response *resp, const flare_http_stream_ops *ops,
+                                        void *data);
+/** The (reset) response builder whose status and headers flare_http_stream_send_head sends. */
+flare_response *flare_http_stream_response(flare_http_stream *s);
+/**
+ * Sends the head built in flare_http_stream_response with Content-Length
+ * `content_length`, or FLARE_HTTP_STREAM_UNKNOWN_LENGTH. Bodies of HEAD requests and
+ * of 1xx/204/304 responses are dropped by the server. Only final statuses (200..599).
+ * The head is queued: it goes out with the first body bytes, at finish, or at
+ * flare_http_stream_flush. Returns 0 or a negative code.
+ */
+int flare_http_stream_send_head(flare_http_stream *s, int64_t content_length);
+/** Writes what is queued now (say, a head whose body is slow to come); 0, or
+ *  FLARE_ECLOSED when the connection closed during the call. */
+int flare_http_stream_flush(flare_http_stream *s);
+/**
+ * Queues body bytes (copied, chunk-framed when the length is unknown) and writes
+ * what the socket takes. Returns 0, or 1 when more than output_high_water is queued:
+ * stop producing until `writable` runs. FLARE_EINVAL beyond the Content-Length (the
+ * connection is then closed), FLARE_ECLOSED when the connection is gone.
+ */
+int flare_http_stream_write(flare_http_stream *s, const void *data, size_t len);
+/** Ends the body (a short Content-Length body aborts instead: FLARE_EINVAL); the
+ *  connection goes on with the next request, or closes when a streamed request body
+ *  has not ended. The handle is invalid afterwards. */
+int flare_http_stream_finish(flare_http_stream *s);
+/** Gives up: the connection closes after the bytes already queued (no chunked
+ *  terminator, a short Content-Length), so a cut response never looks complete. Before
+ *  the head, the client simply sees the connection close. */
+void flare_http_stream_abort(flare_http_stream *s);
+
+/**
+ * Switches protocols from a deferred response: sends the head built in
+ * flare_http_stream_response with status 101 (its Upgrade and Connection fields
+ * are the caller's) and, once it is written, hands the connection to fn exactly as
+ * flare_response_upgrade does (fn may run inside this call). If the connection
+ * closes first, `closed` is called instead. Only valid before any head.
+ */
+int flare_http_stream_upgrade(flare_http_stream *s, flare_http_upgrade_fn fn, void *data);
+/** Receives a streamed request body (flare_http_server_route_stream_body). */
+typedef struct flare_http_body_ops {
+    /** Payload bytes (chunked framing removed), valid during the call. Return 1 to
+     *  stop reading until flare_http_stream_body_resume, else 0. */
+    int (*data)(flare_http_stream *s, const char *p, size_t len, void *data);
+    /** The body is complete; the request's trailer section, if any, is discarded. */
+    void (*end)(flare_http_stream *s, void *data);
+} flare_http_body_ops;
+
+/**
+ * Starts delivering the streamed body of a deferred request to ops (which must
+ * outlive the stream); call it once the handler has returned. Callbacks may run
+ * inside this call. A body the client breaks (bad chunked framing, a close, the
+ * body timeout) closes the connection (`closed`). A response finished before the
+ * body ends closes the connection after it. FLARE_EINVAL when there is no streamed
+ * body, FLARE_ECLOSED when the connection closed during the call.
+ */
+int flare_http_stream_read_body(flare_http_stream *s, const flare_http_body_ops *ops, void *data);
+/** Resumes reading after `data` returned 1; FLARE_ECLOSED as above. */
+int flare_http_stream_body_resume(flare_http_stream *s);
 /** Standard reason phrase of a status ("Not Found"), "Unknown" when none. */
 const char *flare_http_reason(int status);
 

@@ -181,6 +181,7 @@ typedef enum flared_route_type {
     FLARED_ROUTE_STATUS = 4,    /**< server status (no settings yet) */
     FLARED_ROUTE_HEALTH = 5,    /**< health check (no settings yet) */
     FLARED_ROUTE_WEBSOCKET = 6, /**< WebSocket upgrades (RFC 6455), echoed */
+    FLARED_ROUTE_PROXY = 7,     /**< forwarded to an upstream (reverse proxy) */
 } flared_route_type;
 
 /** Settings of a text route. */
@@ -263,6 +264,65 @@ typedef struct flared_websocket_route {
     unsigned client_max_window_bits; /**< 8..15 asked of clients that allow it; 0 = none */
 } flared_websocket_route;
 
+/** Most servers in one upstream. */
+#define FLARED_UPSTREAM_SERVERS_MAX 256
+
+/** How an upstream picks a server for a request. */
+typedef enum flared_balance {
+    FLARED_BALANCE_ROUND_ROBIN = 0, /**< each server in turn (default) */
+    FLARED_BALANCE_LEAST_CONN = 1,  /**< the server with the fewest requests in flight */
+    FLARED_BALANCE_IP_HASH = 2,     /**< by client address: a client keeps its server */
+} flared_balance;
+
+/** One server of an upstream. */
+typedef struct flared_upstream_server {
+    const char *address;   /**< as written: "127.0.0.1:9001", "[::1]:80" or "unix:/run/a.sock" */
+    bool is_unix;          /**< address is a Unix socket: unix_path */
+    flare_sock_addr addr;  /**< inet only; port is never 0 */
+    const char *unix_path; /**< unix only: absolute, <= FLARED_UNIX_PATH_MAX */
+    unsigned line, column;
+} flared_upstream_server;
+
+/** Active health checks of an upstream (`health`). */
+typedef struct flared_upstream_health {
+    bool enabled;         /**< the `health` key is present */
+    const char *path;     /**< request path, starts with '/'; default "/" */
+    uint64_t interval_ms; /**< between checks of one server; default 5 s */
+    uint64_t fails;       /**< consecutive failed checks that take a server out; default 2 */
+    uint64_t passes;      /**< consecutive passed checks that bring it back; default 2 */
+} flared_upstream_health;
+
+/** HTTPS to the servers of an upstream (`tls`). */
+typedef struct flared_upstream_tls {
+    bool enabled;    /**< the `tls` key is present */
+    bool verify;     /**< verify the chain and the name; default true */
+    const char *ca;  /**< absolute path of a PEM CA bundle, or NULL for the system's */
+    const char *sni; /**< name sent and verified; NULL: the server's address */
+} flared_upstream_tls;
+
+/** A named group of servers that proxy routes forward to (`upstreams`). */
+typedef struct flared_upstream {
+    const char *name;
+    const flared_upstream_server *servers; /**< 1..FLARED_UPSTREAM_SERVERS_MAX */
+    size_t server_count;
+    flared_balance balance;
+    uint64_t keepalive;          /**< idle connections kept per worker; 0 = none; default 32 */
+    uint64_t connect_timeout_ms; /**< default 5 s */
+    uint64_t read_timeout_ms;    /**< idle time waiting for or reading the response; 60 s */
+    uint64_t max_fails;          /**< failed attempts that take a server out; default 1 */
+    uint64_t fail_timeout_ms;    /**< how long a failed server stays out; default 10 s */
+    flared_upstream_health health;
+    flared_upstream_tls tls;
+    unsigned line, column;
+} flared_upstream;
+
+/** Settings of a proxy route. */
+typedef struct flared_proxy_route {
+    const flared_upstream *upstream;
+    bool strip_prefix;  /**< remove the route's path prefix from the forwarded target */
+    bool preserve_host; /**< forward the client's Host instead of the server address */
+} flared_proxy_route;
+
 /** One route: a path (exact, or a prefix when it ends in '/') and what to do there. */
 typedef struct flared_route {
     const char *path;                 /**< starts with '/' */
@@ -285,6 +345,7 @@ typedef struct flared_route {
         flared_echo_route echo;
         flared_static_route static_files;
         flared_websocket_route websocket;
+        flared_proxy_route proxy;
     } u;                   /**< settings of `type`; status and health have none yet */
     unsigned line, column; /**< where the route is written */
 } flared_route;
@@ -325,6 +386,8 @@ typedef struct flared_config {
     uid_t uid;            /**< `user`'s uid, when user is set */
     gid_t gid;            /**< `group`'s gid, else `user`'s primary group */
     const char *pid_file; /**< absolute path the master writes its pid to, or NULL */
+    const flared_upstream *upstreams; /**< top-level `upstreams`, in file order */
+    size_t upstream_count;
 } flared_config;
 
 /**

@@ -14,7 +14,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#define TYPE_LIST      "text, redirect, echo, static, status, health, websocket"
+#define TYPE_LIST      "text, redirect, echo, static, status, health, websocket, proxy"
 #define MAX_METHODS    32
 #define MAX_METHOD_LEN 32
 #define MAX_HEADERS    100
@@ -23,7 +23,7 @@
 
 static const char *const route_keys[] = {
     "path",     "methods", "headers", "max_body_bytes", "allow",  "access_log", "text",
-    "redirect", "echo",    "static",  "status",         "health", "websocket",  NULL};
+    "redirect", "echo",    "static",  "status",         "health", "websocket",  "proxy", NULL};
 /* The type keys follow K_FIRST_TYPE in flared_route_type order. */
 enum {
     K_PATH,
@@ -33,12 +33,12 @@ enum {
     K_ALLOW,
     K_ACCESS_LOG,
     K_FIRST_TYPE,
-    K_ROUTE_KEYS = 13
+    K_ROUTE_KEYS = 14
 };
 
 const char *flared_route_type_name(flared_route_type type)
 {
-    if ((unsigned)type > FLARED_ROUTE_WEBSOCKET) return "?";
+    if ((unsigned)type > FLARED_ROUTE_PROXY) return "?";
     return route_keys[K_FIRST_TYPE + type];
 }
 
@@ -320,6 +320,8 @@ static int parse_route_type(flared_cfg_ctx *c, yaml_node_t *node, flared_route *
         return flared_cfg_static(c, node, &r->u.static_files);
     case FLARED_ROUTE_WEBSOCKET:
         return flared_cfg_websocket(c, node, &r->u.websocket);
+    case FLARED_ROUTE_PROXY:
+        return flared_cfg_proxy(c, node, &r->u.proxy);
     case FLARED_ROUTE_STATUS:
     case FLARED_ROUTE_HEALTH:
         return type_map(c, node, flared_route_type_name(r->type), none, v);

@@ -66,6 +66,7 @@ static uint32_t default_methods(flared_route_type type)
     switch (type) {
     case FLARED_ROUTE_REDIRECT:
     case FLARED_ROUTE_ECHO:
+    case FLARED_ROUTE_PROXY:
         return FLARE_M_ANY;
     case FLARED_ROUTE_WEBSOCKET:
         return FLARE_M_GET; /* RFC 6455 §4.1: the handshake is a GET */
@@ -102,6 +103,8 @@ static flare_http_handler handler_of(flared_route_type type)
         return handle_health;
     case FLARED_ROUTE_WEBSOCKET:
         return flared_handle_websocket;
+    case FLARED_ROUTE_PROXY:
+        return flared_handle_proxy;
     }
     return NULL;
 }
@@ -170,8 +173,17 @@ static int install_host(flare_http_server *srv, const flared_host *host, const c
                 return flare_error_set(err, FLARE_ESYS, errno, "static root %s",
                                        rt->u.static_files.root);
         }
+        if (rt->type == FLARED_ROUTE_PROXY) {
+            c->upstream = flared_proxy_upstream(state->proxy, rt->u.proxy.upstream);
+            if (!c->upstream)
+                return flare_error_set(err, FLARE_EINVAL, 0, "proxy route %s: no upstream state",
+                                       rt->path);
+        }
         int rc = flare_http_server_route(srv, name, methods_of(rt), rt->other_methods, rt->path,
                                          handle_route, c, rt->max_body_bytes, err);
+        /* The proxy forwards bodies as they arrive, with backpressure. */
+        if (rc == 0 && rt->type == FLARED_ROUTE_PROXY)
+            rc = flare_http_server_route_stream_body(srv, name, rt->path, err);
         if (rc < 0) return rc;
     }
     return 0;

@@ -16,6 +16,7 @@ typedef struct flared_worker_state {
     uint64_t started_ms;
     const flare_http_server *server;
     const flared_config *cfg;
+    struct flared_proxy *proxy; /**< upstreams of proxy routes (may be NULL without any) */
 } flared_worker_state;
 
 /** Per-route context handed to handlers as userdata; owned by the installer. */

@@ -5,12 +5,14 @@
 #define FLARED_HANDLERS_INTERNAL_H
 
 #include "handlers.h"
+#include "proxy.h"
 
 struct flared_route_ctx {
     const flared_route *route;
     flared_worker_state *state;
-    int root_fd;  /* static routes: O_PATH descriptor of the root directory */
-    size_t index; /* install order: the route's metrics index */
+    int root_fd;                  /* static routes: O_PATH descriptor of the root directory */
+    size_t index;                 /* install order: the route's metrics index */
+    flared_upstream_rt *upstream; /* proxy routes: the worker's state of the upstream */
 };
 
 /** Adds the route's configured `headers` to resp; returns the first error, or 0. */

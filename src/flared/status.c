@@ -438,7 +438,20 @@ int flared_handle_status(const flare_request *req, flare_response *resp, void *d
     size_t len = 0;
     char *text = status_json(ctx, &len);
     if (!text) return FLARE_ENOMEM;
-    int rc = flare_response_text(resp, 200, "application/json", text, len);
+    int rc = 0;
+    char *end = ctx->state->proxy ? memrchr(text, '}', len) : NULL;
+    if (end) {
+        /* This worker's view of the proxy's upstreams goes inside the object. */
+        flare_buf b = FLARE_BUF_INIT;
+        rc = flare_buf_append(&b, text, (size_t)(end - text));
+        if (rc == 0) rc = flare_buf_append_str(&b, ",\"upstreams\":");
+        if (rc == 0) rc = flared_proxy_status_json(ctx->state->proxy, &b);
+        if (rc == 0) rc = flare_buf_append(&b, end, len - (size_t)(end - text));
+        if (rc == 0) rc = flare_response_text(resp, 200, "application/json", b.data, b.len);
+        flare_buf_free(&b);
+    } else {
+        rc = flare_response_text(resp, 200, "application/json", text, len);
+    }
     free(text);
     return rc;
 }

@@ -11,6 +11,7 @@
  * gets one server context, shared by its sockets, whose ticket keys follow the master's store.
  */
 #include "worker.h"
+#include "proxy.h"
 
 #include <signal.h>
 #include <stdint.h>
@@ -90,6 +91,7 @@ static void on_drained(void *data)
 static void stop_serving(worker *w)
 {
     flare_ws_group *ws = flared_websocket_group();
+    flared_access_log_flush(); /* what was served so far is on disk when the drain starts */
     flared_log(FLARED_LOG_INFO, "worker %u: draining (%zu connections, %llu WebSockets open)",
                w->state.worker_id, flare_http_server_connections(w->server),
                (unsigned long long)ws->stats.active);
@@ -338,6 +340,8 @@ int flared_worker_run(const flared_config *cfg, unsigned worker_id, const int *f
         flare_http_server_new(&w.server, w.reactor, &scfg, &err) < 0)
         goto fail;
     w.state.server = w.server;
+    if (cfg->upstream_count && flared_proxy_new(&w.state.proxy, w.reactor, cfg, &err) < 0)
+        goto fail;
     if (flared_handlers_install(w.server, cfg, &w.state, &routes, &err) < 0) goto fail;
     if (add_listeners(&w, fds, listeners, fd_count, &err) < 0) goto fail;
     /* Certificates, keys and static roots are open: now the worker may stop being root. */
@@ -372,7 +376,8 @@ done:
     if (w.reactor && flare_timer_active(&w.tick))
         flare_timer_cancel(flare_reactor_timers(w.reactor), &w.tick);
     flare_ws_group_abort_all(flared_websocket_group()); /* before the reactor goes */
-    flare_http_server_free(w.server);
+    flare_http_server_free(w.server); /* before the proxy: open streams release their requests */
+    flared_proxy_free(w.state.proxy);
     flared_access_log_flush();
     free_tls(&w);
     flared_handlers_free(routes);

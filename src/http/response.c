@@ -106,6 +106,8 @@ void flare_http__response_reset(flare_response *resp)
 {
     resp->upgrade_fn = NULL;
     resp->upgrade_data = NULL;
+    resp->defer_ops = NULL;
+    resp->defer_data = NULL;
     resp->status = 200;
     resp->close = false;
     resp->body_is_static = false;
@@ -254,6 +256,34 @@ static char *put_preamble(char *p, int status, const char *http_date, const char
     return PUT_LIT(p, "\r\n");
 }
 
+/* Status line, Server, Date, the handler's fields, the framing field, Connection and
+ * the blank line; `need` must cover it. */
+static char *put_head(char *p, flare_response *resp, const char *http_date, const char *server_name,
+                      int frame, uint64_t length, bool close, bool http10_keep_alive)
+{
+    p = put_preamble(p, resp->status, http_date, server_name);
+    p = put(p, resp->headers.data ? resp->headers.data : "", resp->headers.len);
+    if (frame == FLARE_HTTP__FRAME_LENGTH) {
+        p = PUT_LIT(p, "Content-Length: ");
+        p = put_u64(p, length);
+        p = PUT_LIT(p, "\r\n");
+    } else if (frame == FLARE_HTTP__FRAME_CHUNKED) {
+        p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
+    }
+    if (close)
+        p = PUT_LIT(p, "Connection: close\r\n");
+    else if (http10_keep_alive)
+        p = PUT_LIT(p, "Connection: keep-alive\r\n");
+    return PUT_LIT(p, "\r\n");
+}
+
+/* Fixed parts: status line and reason (< 50), Date (37), the framing field (< 40),
+ * Connection (< 30), the separators: 256 covers them with room to spare. */
+static size_t head_bytes(const flare_response *resp, const char *server_name)
+{
+    return 256 + (server_name ? strlen(server_name) : 0) + resp->headers.len;
+}
+
 int flare_http__response_serialize(flare_response *resp, flare_buf *out, const char *http_date,
                                    const char *server_name, bool head_only, bool close,
                                    bool http10_keep_alive, size_t *head_len)
@@ -266,27 +296,28 @@ int flare_http__response_serialize(flare_response *resp, flare_buf *out, const c
                         : resp->body_is_static ? resp->static_len
                                                : resp->body.len;
     size_t inline_len = (no_content || head_only || resp->file_fd >= 0) ? 0 : (size_t)body_len;
-    size_t server_len = server_name ? strlen(server_name) : 0;
-    /* Fixed parts: status line and reason (< 50), Date (37), Content-Length (38),
-     * Connection (< 30), the separators: 256 covers them with room to spare. */
-    size_t need = 256 + server_len + resp->headers.len + inline_len;
-    int rc = flare_buf_reserve(out, need);
+    int rc = flare_buf_reserve(out, head_bytes(resp, server_name) + inline_len);
     if (rc < 0) return rc;
     char *start = out->data + out->len;
-    char *p = put_preamble(start, status, http_date, server_name);
-    p = put(p, resp->headers.data ? resp->headers.data : "", resp->headers.len);
-    if (!no_content) {
-        p = PUT_LIT(p, "Content-Length: ");
-        p = put_u64(p, body_len);
-        p = PUT_LIT(p, "\r\n");
-    }
-    if (close)
-        p = PUT_LIT(p, "Connection: close\r\n");
-    else if (http10_keep_alive)
-        p = PUT_LIT(p, "Connection: keep-alive\r\n");
-    p = PUT_LIT(p, "\r\n");
+    char *p = put_head(start, resp, http_date, server_name,
+                       no_content ? FLARE_HTTP__FRAME_NONE : FLARE_HTTP__FRAME_LENGTH, body_len,
+                       close, http10_keep_alive);
     *head_len = (size_t)(p - start);
     if (inline_len) p = put(p, body, inline_len);
+    out->len += (size_t)(p - start);
+    return 0;
+}
+
+int flare_http__response_serialize_head(flare_response *resp, flare_buf *out, const char *http_date,
+                                        const char *server_name, int frame, uint64_t length,
+                                        bool close, bool http10_keep_alive, size_t *head_len)
+{
+    int rc = flare_buf_reserve(out, head_bytes(resp, server_name));
+    if (rc < 0) return rc;
+    char *start = out->data + out->len;
+    char *p =
+        put_head(start, resp, http_date, server_name, frame, length, close, http10_keep_alive);
+    *head_len = (size_t)(p - start);
     out->len += (size_t)(p - start);
     return 0;
 }

@@ -376,6 +376,21 @@ int flare_http_server_route(flare_http_server *srv, const char *host, uint32_t m
     return 0;
 }
 
+int flare_http_server_route_stream_body(flare_http_server *srv, const char *host, const char *path,
+                                        flare_error *err)
+{
+    for (size_t i = 0; i < srv->route_count; i++) {
+        route *rt = &srv->routes[i];
+        bool same_host =
+            (!host || !*host) ? rt->host == NULL : rt->host && strcasecmp(rt->host, host) == 0;
+        if (same_host && path && strcmp(rt->path, path) == 0) {
+            rt->stream_body = true;
+            return 0;
+        }
+    }
+    return flare_error_set(err, FLARE_ENOTFOUND, 0, "route %s: not registered", path ? path : "");
+}
+
 int flare_http_server_run(flare_http_server *srv, flare_error *err)
 {
     return flare_reactor_run(srv->reactor, err);

@@ -39,6 +39,27 @@ enum wait { W_NONE, W_HEAD, W_BODY, W_WRITE, W_KEEPALIVE, W_DRAIN, W_LINGER };
 /* Bytes of a file read per step when it cannot go out with sendfile (TLS). */
 #define FILE_READ_STEP (64u * 1024)
 
+/* A deferred response (flare_response_defer): embedded in its connection. */
+struct flare_http_stream {
+    conn *c;
+    const flare_http_stream_ops *ops;
+    void *data;
+    uint64_t left; /* Content-Length bytes still owed */
+    uint8_t frame; /* FLARE_HTTP__FRAME_* of the head sent */
+    bool active;   /* between the handler's return and finish, abort or close */
+    bool head_sent;
+    bool discard;     /* HEAD, 204, 304: body bytes are dropped */
+    bool keep_alive;  /* the request allows another after it */
+    bool http10;      /* the client speaks HTTP/1.0: no chunked framing */
+    bool head_only;   /* a HEAD request */
+    bool close_after; /* decided with the head: the connection ends after the body */
+    bool in_call;     /* a stream function runs the connection: no `closed` callback */
+    bool want_writable;
+    bool body_paused; /* the body reader asked to stop */
+    const flare_http_body_ops *body_ops;
+    void *body_data;
+};
+
 struct conn {
     flare_http_server *srv;
     conn *prev, *next; /* all-connections list; next also links the free list */
@@ -84,6 +105,11 @@ struct conn {
     flare_tls_conn *tls;              /* NULL in clear text */
     flare_http_upgrade_fn upgrade_fn; /* set by a 101: hand over once the output is written */
     void *upgrade_data;
+    flare_http_stream stream; /* a deferred response */
+    uint32_t generation;      /* bumped when the struct is recycled: stale handles see it */
+    bool driving;             /* inside drive(): stream calls only queue */
+    bool streaming_body;      /* the body is read after dispatch, piece by piece */
+    uint64_t body_left;       /* streamed Content-Length body bytes still to come */
 };
 
 static void drive(conn *c);
@@ -186,7 +212,8 @@ static bool partial_head(const conn *c)
 /* Between requests, with nothing buffered either way. */
 static bool idle(const conn *c)
 {
-    return c->phase == PH_HEAD && !partial_head(c) && !pending_out(c) && !c->file_left;
+    return c->phase == PH_HEAD && !partial_head(c) && !pending_out(c) && !c->file_left &&
+           !c->stream.active;
 }
 
 /* Waiting for input: the timer that applies depends on what is expected. */
@@ -537,6 +564,8 @@ static void answer_builtin(conn *c, flare_response *resp)
     }
 }
 
+static void begin_stream(conn *c, flare_response *resp);
+
 static void dispatch(conn *c)
 {
     flare_http_server *srv = c->srv;
@@ -546,19 +575,31 @@ static void dispatch(conn *c)
     flare_request *view = &pending_of(c)->view; /* built by begin_request */
     view->body = c->body_ptr ? c->body_ptr : "";
     view->body_len = c->body_len;
+    view->body_streamed = c->streaming_body;
     if (c->pre_status) {
         answer_builtin(c, resp);
-    } else if (rt->handler(view, resp, rt->userdata) < 0) {
-        if (resp->file_fd >= 0) close(resp->file_fd); /* the reset would forget it */
-        flare_http__response_reset(resp);
-        builtin_text(resp, 500);
+    } else {
+        resp->owner = c;
+        int rc = rt->handler(view, resp, rt->userdata);
+        resp->owner = NULL;
+        if (rc < 0) {
+            if (resp->file_fd >= 0) close(resp->file_fd); /* the reset would forget it */
+            flare_http__response_reset(resp);
+            builtin_text(resp, 500);
+        } else if (resp->defer_ops) {
+            view->body = NULL; /* the body buffer is recycled before the report */
+            begin_stream(c, resp);
+            return;
+        }
     }
     bool upgrading = resp->status == 101 && resp->upgrade_fn && !c->closing;
     /* A method the route or the server does not implement is a rejection like the
      * parser's: answered with Connection: close, then the connection ends. */
     bool refused = c->pre_status == 405 || c->pre_status == 501;
+    /* A streamed body the handler did not take is never read: the connection ends. */
     bool closing = !upgrading && (c->closing || refused || !c->req->keep_alive || resp->close ||
-                                  srv->stopping || c->requests >= srv->cfg.max_keepalive_requests);
+                                  c->streaming_body || srv->stopping ||
+                                  c->requests >= srv->cfg.max_keepalive_requests);
     if (upgrading) {
         c->upgrade_fn = resp->upgrade_fn;
         c->upgrade_data = resp->upgrade_data;
@@ -617,6 +658,25 @@ static void finish_request(conn *c)
         flare_buf_reset(&c->body);
 }
 
+/* The route reads this request's body as a stream (flare_http_server_route_stream_body). */
+static bool body_streams(const conn *c)
+{
+    const route *rt = conn_route(c);
+    return rt && rt->stream_body && !c->pre_status && !c->closing &&
+           (c->chunked || c->content_length > 0);
+}
+
+/* The handler runs now; the head's bytes are done with, the body follows them. */
+static void start_body_stream(conn *c)
+{
+    c->streaming_body = true;
+    c->body_left = c->content_length;
+    dispatch(c);
+    c->start += c->head_len;
+    c->head_len = 0;
+    if (!c->stream.active) c->streaming_body = false; /* answered at once: closing */
+}
+
 static void compact(conn *c)
 {
     memmove(c->in, c->in + c->start, c->in_len - c->start);
@@ -629,7 +689,7 @@ static int process(conn *c)
 {
     flare_http_server *srv = c->srv;
     for (;;) {
-        if (c->closing || c->upgrade_fn || c->file_left ||
+        if (c->closing || c->upgrade_fn || c->file_left || c->stream.active ||
             pending_out(c) > srv->cfg.output_high_water)
             return PR_OUTPUT;
         if (c->phase == PH_HEAD) {
@@ -662,6 +722,10 @@ static int process(conn *c)
             c->last_len = 0;
             /* A 100 Continue it queues goes out with the next flush, before any read. */
             if (!begin_request(c)) return PR_OUTPUT;
+            if (body_streams(c)) {
+                start_body_stream(c);
+                continue;
+            }
         }
         int br = collect_body(c);
         if (br == BODY_NEED_INPUT) return PR_NEED_INPUT;
@@ -841,6 +905,7 @@ static void hand_over(conn *c)
     flare_timer_cancel(flare_reactor_timers(r), &c->timer);
     flare_reactor_remove(r, c->fd);
     c->upgrade_fn = NULL;
+    c->stream.active = false; /* a deferred upgrade: fn replaces the closed callback */
     fn(r, &up, data);
     retire(c, true);
 }
@@ -933,7 +998,11 @@ static bool handshake(conn *c)
     return false;
 }
 
-static void drive(conn *c)
+static bool stream_written(conn *c);
+enum { SB_WAIT, SB_MORE, SB_FAILED };
+static int stream_body(conn *c);
+
+static void drive_steps(conn *c)
 {
     for (;;) {
         if (c->phase == PH_PROXY && !read_proxy_header(c)) return;
@@ -956,10 +1025,21 @@ static void drive(conn *c)
             return;
         }
         if (c->wait == W_WRITE) c->wait = W_NONE;
-        if (c->log_pending) complete(c, false);
+        /* A deferred response is reported once it has ended and is written. */
+        if (c->log_pending && !c->stream.active) complete(c, false);
         if (c->upgrade_fn) {
             hand_over(c);
             return;
+        }
+        if (c->stream.active) {
+            if (stream_written(c)) continue;
+            int sb = stream_body(c);
+            if (sb == SB_MORE) continue;
+            if (sb == SB_FAILED) {
+                flare_http__conn_close(c);
+                return;
+            }
+            return; /* no reading: pipelined requests wait for the deferred response */
         }
         if (c->closing) {
             start_linger(c);
@@ -987,12 +1067,20 @@ static void drive(conn *c)
     }
 }
 
+static void drive(conn *c)
+{
+    uint32_t generation = c->generation;
+    c->driving = true;
+    drive_steps(c);
+    if (c->generation == generation) c->driving = false;
+}
+
 static void on_timeout(flare_timer *t, void *data)
 {
     conn *c = data;
     (void)t;
     bool late_request = c->wait == W_BODY || (c->wait == W_HEAD && partial_head(c));
-    if (c->closing || !late_request) {
+    if (c->closing || c->stream.active || !late_request) {
         flare_http__conn_close(c); /* idle, lingering, or the client stopped reading */
         return;
     }
@@ -1017,16 +1105,20 @@ int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_add
 {
     flare_tls_server_ctx *tls = opts->tls;
     conn *c = srv->free_conns;
-    if (c)
+    uint32_t generation = 0;
+    if (c) {
         srv->free_conns = c->next;
-    else
+        generation = c->generation; /* survives recycling, so stale stream handles see it */
+    } else {
         c = malloc(sizeof *c);
+    }
     if (!c) {
         if (counted) flare_http__ipcount_release(srv, peer);
         close(fd);
         return flare_error_set(err, FLARE_ENOMEM, 0, "http server: out of memory (fd %d)", fd);
     }
     memset(c, 0, sizeof *c);
+    c->generation = generation;
     c->srv = srv;
     c->fd = fd;
     c->file_fd = -1;
@@ -1075,6 +1167,13 @@ static void retire(conn *c, bool keep_fd)
     flare_http_server *srv = c->srv;
     if (c->log_pending && !srv->freeing) complete(c, true);
     c->log_pending = false;
+    c->generation++;
+    c->driving = false;
+    if (c->stream.active) {
+        c->stream.active = false;
+        /* A stream function that ran the connection learns it from its return value. */
+        if (!c->stream.in_call) c->stream.ops->closed(&c->stream, c->stream.data);
+    }
     flare_timer_cancel(flare_reactor_timers(srv->reactor), &c->timer);
     if (!keep_fd) {
         /* A kept fd was unregistered before the hand-over and may be registered anew. */
@@ -1126,4 +1225,292 @@ void flare_http__conn_count_state(const conn *c, flare_http_conn_states *out)
         out->reading++;
     else
         out->idle++;
+}
+
+/* --------------------------------------------------- deferred responses */
+
+/* After the handler returned with flare_response_defer: the connection waits for
+ * the stream, with no timer of its own until output blocks. */
+static void begin_stream(conn *c, flare_response *resp)
+{
+    flare_http_stream *s = &c->stream;
+    *s = (flare_http_stream){.c = c,
+                             .ops = resp->defer_ops,
+                             .data = resp->defer_data,
+                             .active = true,
+                             .keep_alive = c->req->keep_alive && !c->closing,
+                             .http10 = c->req->minor_version == 0,
+                             .head_only = c->req->method_id == FLARE_METHOD_HEAD};
+    if (resp->file_fd >= 0) close(resp->file_fd);
+    flare_http__response_reset(resp);
+    flare_timer_cancel(flare_reactor_timers(c->srv->reactor), &c->timer);
+    c->wait = W_NONE;
+}
+
+/* The output queued so far is written; true when the owner was told and may have
+ * queued more (or ended the stream). */
+static bool stream_written(conn *c)
+{
+    flare_timer_cancel(flare_reactor_timers(c->srv->reactor), &c->timer);
+    c->wait = W_NONE;
+    if (!c->stream.want_writable) return false;
+    c->stream.want_writable = false;
+    c->stream.ops->writable(&c->stream, c->stream.data);
+    return true;
+}
+
+/* Runs the connection after a stream call made outside drive(); FLARE_ECLOSED when it
+ * closed meanwhile. Inside drive() the loop picks the change up itself. */
+static int stream_kick(flare_http_stream *s)
+{
+    conn *c = s->c;
+    if (c->driving) return 0;
+    uint32_t generation = c->generation;
+    s->in_call = true;
+    drive(c);
+    if (c->generation != generation) return FLARE_ECLOSED;
+    s->in_call = false;
+    return 0;
+}
+
+flare_http_stream *flare_response_defer(flare_response *resp, const flare_http_stream_ops *ops,
+                                        void *data)
+{
+    if (!resp->owner || !ops || !ops->writable || !ops->closed) return NULL;
+    resp->defer_ops = ops;
+    resp->defer_data = data;
+    resp->owner->stream.c = resp->owner;
+    return &resp->owner->stream;
+}
+
+flare_response *flare_http_stream_response(flare_http_stream *s)
+{
+    flare_response *resp = &s->c->srv->resp;
+    flare_http__response_reset(resp);
+    return resp;
+}
+
+int flare_http_stream_send_head(flare_http_stream *s, int64_t content_length)
+{
+    conn *c = s->c;
+    flare_http_server *srv = c->srv;
+    flare_response *resp = &srv->resp;
+    if (!s->active || s->head_sent || resp->status < 200) return FLARE_EINVAL;
+    /* RFC 9110 §6.4.1: no content for HEAD, 204 and 304. */
+    bool no_content = resp->status == 204 || resp->status == 304;
+    bool closing = !s->keep_alive || resp->close || srv->stopping ||
+                   c->requests >= srv->cfg.max_keepalive_requests;
+    int frame = FLARE_HTTP__FRAME_LENGTH;
+    if (no_content) {
+        frame = FLARE_HTTP__FRAME_NONE;
+    } else if (content_length < 0 && s->http10) {
+        frame = FLARE_HTTP__FRAME_NONE; /* RFC 9112 §6.3: the close ends the body */
+        closing = true;
+    } else if (content_length < 0) {
+        frame = FLARE_HTTP__FRAME_CHUNKED;
+    }
+    take_out(c);
+    size_t out_begin = c->out.len, head_len = 0;
+    int rc = flare_http__response_serialize_head(
+        resp, &c->out, flare_reactor_clock(srv->reactor)->http_date, srv->cfg.server_name, frame,
+        content_length < 0 ? 0 : (uint64_t)content_length, closing, s->http10 && !closing,
+        &head_len);
+    if (rc < 0) {
+        flare_http_stream_abort(s);
+        return rc;
+    }
+    srv->stats.responses_by_class[resp->status / 100]++;
+    if (srv->on_complete) record(c, resp->status, out_begin, head_len, true);
+    s->head_sent = true;
+    s->frame = (uint8_t)frame;
+    s->left = content_length < 0 ? 0 : (uint64_t)content_length;
+    s->discard = no_content || s->head_only;
+    s->close_after = closing;
+    return 0; /* written with the first body bytes or at finish: one send, not two */
+}
+
+int flare_http_stream_flush(flare_http_stream *s)
+{
+    if (!s->active) return FLARE_EINVAL;
+    return stream_kick(s);
+}
+
+int flare_http_stream_write(flare_http_stream *s, const void *data, size_t len)
+{
+    conn *c = s->c;
+    if (!s->active || !s->head_sent) return FLARE_EINVAL;
+    if (s->discard || len == 0) return 0;
+    if (s->frame == FLARE_HTTP__FRAME_LENGTH) {
+        if (len > s->left) {
+            flare_http_stream_abort(s); /* more than the head promised would desynchronise */
+            return FLARE_EINVAL;
+        }
+        s->left -= len;
+    }
+    take_out(c);
+    size_t queued_before = c->out.len;
+    int rc = 0;
+    if (s->frame == FLARE_HTTP__FRAME_CHUNKED) {
+        char size_line[24]; /* RFC 9112 §7.1: chunk-size in hex, CRLF */
+        int n = snprintf(size_line, sizeof size_line, "%zx\r\n", len);
+        rc = flare_buf_reserve(&c->out, (size_t)n + len + 2);
+        if (rc == 0) {
+            flare_buf_append(&c->out, size_line, (size_t)n);
+            flare_buf_append(&c->out, data, len);
+            flare_buf_append(&c->out, "\r\n", 2);
+        }
+    } else {
+        rc = flare_buf_append(&c->out, data, len);
+    }
+    if (rc < 0) {
+        flare_http_stream_abort(s);
+        return rc;
+    }
+    if (c->log_pending) pending_of(c)->queued += c->out.len - queued_before;
+    rc = stream_kick(s);
+    if (rc < 0) return rc;
+    if (pending_out(c) > c->srv->cfg.output_high_water) {
+        s->want_writable = true;
+        return 1;
+    }
+    return 0;
+}
+
+int flare_http_stream_finish(flare_http_stream *s)
+{
+    conn *c = s->c;
+    if (!s->active || !s->head_sent) return FLARE_EINVAL;
+    if (s->frame == FLARE_HTTP__FRAME_LENGTH && s->left && !s->discard) {
+        flare_http_stream_abort(s); /* a short body must not look complete */
+        return FLARE_EINVAL;
+    }
+    take_out(c);
+    if (s->frame == FLARE_HTTP__FRAME_CHUNKED && !s->discard) {
+        if (flare_buf_append(&c->out, "0\r\n\r\n", 5) < 0) {
+            flare_http_stream_abort(s);
+            return FLARE_ENOMEM;
+        }
+        if (c->log_pending) pending_of(c)->queued += 5;
+    }
+    s->active = false;
+    /* A body still arriving cannot be skipped reliably: the connection ends. */
+    if (s->close_after || c->streaming_body) c->closing = true;
+    stream_kick(s); /* the response is complete whatever happens to the connection now */
+    return 0;
+}
+
+int flare_http_stream_upgrade(flare_http_stream *s, flare_http_upgrade_fn fn, void *data)
+{
+    conn *c = s->c;
+    flare_http_server *srv = c->srv;
+    flare_response *resp = &srv->resp;
+    if (!s->active || s->head_sent || !fn) return FLARE_EINVAL;
+    flare_response_status(resp, 101);
+    take_out(c);
+    size_t out_begin = c->out.len, head_len = 0;
+    int rc = flare_http__response_serialize_head(
+        resp, &c->out, flare_reactor_clock(srv->reactor)->http_date, srv->cfg.server_name,
+        FLARE_HTTP__FRAME_NONE, 0, false, false, &head_len);
+    if (rc < 0) {
+        flare_http_stream_abort(s);
+        return rc;
+    }
+    srv->stats.responses_by_class[1]++;
+    if (srv->on_complete) record(c, 101, out_begin, head_len, true);
+    s->head_sent = true;
+    /* The stream stays active until the hand-over, so a close before it is reported. */
+    c->upgrade_fn = fn;
+    c->upgrade_data = data;
+    if (stream_kick(s) < 0 && c->upgrade_fn) {
+        /* Closed inside this call, before the hand-over: report it as promised. */
+        c->upgrade_fn = NULL;
+        s->ops->closed(s, s->data);
+    }
+    return 0;
+}
+
+void flare_http_stream_abort(flare_http_stream *s)
+{
+    if (!s->active) return;
+    s->active = false;
+    s->c->closing = true;
+    stream_kick(s);
+}
+
+/* ---------------------------------------------------- streamed bodies */
+
+/* Hands the body bytes buffered in the block to the reader. */
+static int feed_body(conn *c)
+{
+    flare_http_stream *s = &c->stream;
+    char *p = c->in + c->start;
+    size_t len = c->in_len - c->start, after = 0;
+    bool done;
+    if (!c->chunked) {
+        if (len > c->body_left) len = (size_t)c->body_left;
+        c->body_left -= len;
+        c->start += len;
+        done = c->body_left == 0;
+    } else {
+        ssize_t rc = flare_http_decode_chunked(&c->dec, p, &len);
+        if (rc == FLARE_EPARSE) return SB_FAILED; /* RFC 9112 §7.1 */
+        c->body_len += len;
+        if (c->body_len > c->body_limit) return SB_FAILED; /* the route's limit, as 413 would */
+        done = rc >= 0;
+        after = done ? (size_t)rc : 0;
+    }
+    int pause = len ? s->body_ops->data(s, p, len, s->body_data) : 0;
+    if (c->chunked) {
+        /* The payload was decoded in place; what follows the body (the next request)
+         * moves up behind the bytes already handed over. */
+        memmove(p, p + len, after);
+        c->in_len = c->start + after;
+    }
+    if (pause == 1) s->body_paused = true;
+    if (done) {
+        c->streaming_body = false;
+        c->phase = PH_HEAD;
+        c->last_len = 0;
+        c->head_deadline_ms = 0;
+        c->wait = W_NONE;
+        if (s->active) s->body_ops->end(s, s->body_data);
+    }
+    return SB_MORE;
+}
+
+/* Reads and delivers the streamed body while its reader wants it. */
+static int stream_body(conn *c)
+{
+    flare_http_stream *s = &c->stream;
+    if (!c->streaming_body || !s->body_ops || s->body_paused) return SB_WAIT;
+    if (c->in_len > c->start) return feed_body(c);
+    c->start = c->in_len = 0;
+    if (!c->may_read) {
+        wait_input(c); /* the body timer: a client that stops sending is closed */
+        return SB_WAIT;
+    }
+    ssize_t n = read_some(c);
+    if (n == FLARE_EAGAIN) {
+        c->may_read = false;
+        wait_input(c);
+        return SB_WAIT;
+    }
+    return n < 0 ? SB_FAILED : SB_MORE;
+}
+
+int flare_http_stream_read_body(flare_http_stream *s, const flare_http_body_ops *ops, void *data)
+{
+    if (!s->active || !s->c->streaming_body || !ops || !ops->data || !ops->end) return FLARE_EINVAL;
+    s->body_ops = ops;
+    s->body_data = data;
+    s->body_paused = false;
+    return stream_kick(s);
+}
+
+int flare_http_stream_body_resume(flare_http_stream *s)
+{
+    if (!s->active) return FLARE_EINVAL;
+    if (!s->body_paused) return 0;
+    s->body_paused = false;
+    return stream_kick(s);
 }

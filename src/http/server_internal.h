@@ -19,7 +19,10 @@ typedef struct route {
     flare_http_handler handler;
     void *userdata;
     uint64_t max_body_bytes;
+    bool stream_body; /* the handler runs after the head and reads the body as a stream */
 } route;
+
+typedef struct conn conn;
 
 /* The response a handler fills; one per server, reused for every request (handlers
  * run to completion on the reactor thread), so building one allocates nothing once warm. */
@@ -36,10 +39,13 @@ struct flare_response {
     uint64_t file_len;
     flare_http_upgrade_fn upgrade_fn; /* with status 101: hand the connection over */
     void *upgrade_data;
+    conn *owner;                            /* the connection whose handler is running */
+    const flare_http_stream_ops *defer_ops; /* set by flare_response_defer */
+    void *defer_data;
 };
 
-typedef struct conn conn;
 typedef struct ip_slot ip_slot;
+
 
 /* A stack of idle allocations of one size, so a busy server stops calling malloc. */
 typedef struct ptr_pool {
@@ -122,6 +128,13 @@ void flare_http__response_reset(flare_response *resp);
 int flare_http__response_serialize(flare_response *resp, flare_buf *out, const char *http_date,
                                    const char *server_name, bool head_only, bool close,
                                    bool http10_keep_alive, size_t *head_len);
+/* How a streamed head frames the body that follows. */
+enum { FLARE_HTTP__FRAME_LENGTH, FLARE_HTTP__FRAME_CHUNKED, FLARE_HTTP__FRAME_NONE };
+/* The head of a deferred response: `frame` says which framing field it carries
+ * (Content-Length: length, Transfer-Encoding: chunked, or none). */
+int flare_http__response_serialize_head(flare_response *resp, flare_buf *out, const char *http_date,
+                                        const char *server_name, int frame, uint64_t length,
+                                        bool close, bool http10_keep_alive, size_t *head_len);
 /* A complete short error response (text body) with Connection: close. */
 int flare_http__error_response(flare_buf *out, int status, const char *http_date,
                                const char *server_name, const char *allow, size_t *head_len);

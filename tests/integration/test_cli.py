@@ -27,8 +27,8 @@ BROKEN = [
     ("duplicate_key", "workers: 1\nworkers: 2\nlisteners:\n  - address: 127.0.0.1:1\n", 2, 1, ["duplicate"]),
     ("wrong_type", "workers: [1]\nlisteners:\n  - address: 127.0.0.1:1\n", 1, 10, ["workers"]),
     ("bad_address", "listeners:\n  - address: localhost:80\n", 2, 14, ["address"]),
-    ("unknown_route_type", "listeners:\n  - address: 127.0.0.1:1\nroutes:\n  - path: /x\n    proxy: {}\n",
-     5, 5, ["proxy"]),
+    ("unknown_route_type", "listeners:\n  - address: 127.0.0.1:1\nroutes:\n  - path: /x\n    fastcgi: {}\n",
+     5, 5, ["fastcgi"]),
     ("yaml_syntax", "listeners:\n  - address: 127.0.0.1:1\n  bad: [\n", 3, None, []),
     ("alias_refused", "a: &x 1\nlisteners:\n  - address: 127.0.0.1:1\n", 1, None, []),
 ]

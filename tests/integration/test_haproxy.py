@@ -2,8 +2,8 @@
 """Scale-out behind a real load balancer, on loopback: HAProxy (Debian's
 haproxy) in front of two flared instances, speaking PROXY protocol v2 to them
 and checking their `health` route. The client binds 127.0.0.2, so the address
-flared reports (/echo's origin) proves PROXY v2 carried it through HAProxy,
-which itself connects from 127.0.0.1. Requests spread over both instances, and
+flared logs (each instance's access log) and reports (/echo's origin) proves
+PROXY v2 carried it through HAProxy, which itself connects from 127.0.0.1. Requests spread over both instances, and
 when one is stopped with SIGTERM (draining) while requests keep coming, none
 fails. Skips when haproxy is not installed."""
 import json
@@ -27,7 +27,8 @@ CLIENT_ADDR = "127.0.0.2"
 FLARED_CONFIG = """\
 workers: 1
 error_log: stderr
-timeouts: {shutdown: 5s}
+access_log: $access_log
+timeouts: {shutdown: 5s, drain_delay: 300ms}
 listeners:
   - address: 127.0.0.1:$port
   - address: 127.0.0.1:$proxy_port
@@ -74,7 +75,12 @@ class Instance(ft.Server):
     def config_text(self, **overrides):
         return string.Template(FLARED_CONFIG).substitute(port=self.port,
                                                          proxy_port=self.proxy_port,
-                                                         name=self.name)
+                                                         name=self.name,
+                                                         access_log=self.access_log)
+
+    @property
+    def access_log(self):
+        return os.path.join(self.dir, "access.log")
 
 
 def request(fe_port, path):
@@ -149,6 +155,15 @@ class HaproxyTests(ft.ServerTestCase):
         for _ in range(4):
             r = request(self.fe_port, "/echo")
             self.assertEqual(json.loads(r.body)["origin"], CLIENT_ADDR)
+        # Both instances logged the client, never HAProxy's own address (the access
+        # log is flushed within a second).
+        for inst in self.instances:
+            def client_lines(inst=inst):
+                text = ft.read_text(inst.access_log) if os.path.exists(inst.access_log) else ""
+                return [l for l in text.splitlines() if '"GET /who ' in l]
+            self.assertTrue(ft.wait_for(lambda: len(client_lines()) >= 10, 5), inst.name)
+            for line in client_lines():
+                self.assertTrue(line.startswith(CLIENT_ADDR + " "), line)
 
     def test_sigterm_of_one_instance_loses_no_request(self):
         failures, served = [], []

@@ -362,8 +362,10 @@ class StatusTest(ft.ServerTestCase):
         # A reload counts, starts a second slot set, and the totals do not go back.
         srv.signal(signal.SIGHUP)
         self.assertTrue(ft.wait_for(lambda: "reloaded" in srv.log(), 5), srv.log())
-        st = ft.wait_for(lambda: (lambda s: s if s["reloads"] == 1 and s["generation"] == 1
-                                  else None)(status_json(srv)), 5)
+        # Until both new workers have claimed their slots (slow under valgrind).
+        st = ft.wait_for(lambda: (lambda s: s if s["reloads"] == 1 and s["generation"] == 1 and
+                                  len([w for w in s["workers"] if w["generation"] == 1]) == 2
+                                  else None)(status_json(srv)), 10)
         self.assertTrue(st)
         self.assertGreaterEqual(st["total"]["responses"]["2xx"], self.N + 2)
         self.assertEqual(sum(w["responses"]["2xx"] for w in st["workers"]),

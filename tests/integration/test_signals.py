@@ -47,6 +47,9 @@ class SignalTests(ft.ServerTestCase):
 
     def test_hup_with_broken_config_keeps_serving(self):
         srv = self.start_server(text="still here")
+        # The master accepts into its backlog before its worker is forked: once the
+        # worker has answered, the list is complete.
+        self.assertEqual(srv.get("/plaintext").body, b"still here")
         workers = srv.workers()
         good = srv.config_text()
         srv.write_config(verbatim=good + "no_such_key: 1\n")

@@ -419,7 +419,7 @@ static void test_unknown_keys(void **state)
     expect_error(LISTEN "port: 80\n",
                  "t.yaml:2:1: unknown key 'port' at the top level; allowed: workers, error_log, "
                  "log_level, limits, timeouts, listeners, routes, hosts, mime_types, user, group, "
-                 "pid_file, trusted_proxies, access_log, access_log_format");
+                 "pid_file, trusted_proxies, access_log, access_log_format, upstreams");
     expect_error(LISTEN "? [a, b]\n: 1\n",
                  "t.yaml:2:3: keys at the top level must be plain names, not a list");
 }
@@ -925,7 +925,7 @@ static void test_route_shape_errors(void **state)
     expect_error(LISTEN "routes:\n  - /a\n", "t.yaml:3:5: route: expected a mapping, got '/a'");
     expect_error(LISTEN "routes:\n  - path: /a\n",
                  "t.yaml:3:5: route has no type; add one of: text, redirect, echo, static, "
-                 "status, health, websocket");
+                 "status, health, websocket, proxy");
     expect_error(LISTEN "routes:\n  - path: /a\n    text: {body: x}\n    echo: {}\n",
                  "t.yaml:5:5: route has two types, 'text' and 'echo'; use exactly one");
     expect_error(LISTEN "routes:\n  - echo: {}\n    path: /a\n    text: {body: x}\n",
@@ -935,22 +935,22 @@ static void test_route_shape_errors(void **state)
     expect_error(LISTEN "routes:\n  - path: /a\n    cache: yes\n",
                  "t.yaml:4:5: unknown key 'cache' in a route; allowed: path, methods, headers, "
                  "max_body_bytes, allow, access_log, text, redirect, echo, static, status, health, "
-                 "websocket");
+                 "websocket, proxy");
     expect_error(LISTEN "routes:\n  - path: /a\n    max_header_bytes: 1k\n    echo: {}\n",
                  "t.yaml:4:5: unknown key 'max_header_bytes' in a route; allowed: path, methods, "
                  "headers, max_body_bytes, allow, access_log, text, redirect, echo, static, status, "
-                 "health, websocket");
+                 "health, websocket, proxy");
 }
 
 static void test_unknown_route_types(void **state)
 {
     (void)state;
-    expect_error(LISTEN "routes:\n  - path: /api/\n    proxy: {to: \"http://127.0.0.1:9000\"}\n",
-                 "t.yaml:4:5: unknown route type 'proxy'; supported: text, redirect, echo, "
-                 "static, status, health, websocket");
-    expect_error(LISTEN "routes:\n  - path: /api/\n    proxy:\n",
-                 "t.yaml:4:5: unknown route type 'proxy'; supported: text, redirect, echo, "
-                 "static, status, health, websocket");
+    expect_error(LISTEN "routes:\n  - path: /api/\n    fastcgi: {to: \"127.0.0.1:9000\"}\n",
+                 "t.yaml:4:5: unknown route type 'fastcgi'; supported: text, redirect, echo, "
+                 "static, status, health, websocket, proxy");
+    expect_error(LISTEN "routes:\n  - path: /api/\n    fastcgi:\n",
+                 "t.yaml:4:5: unknown route type 'fastcgi'; supported: text, redirect, echo, "
+                 "static, status, health, websocket, proxy");
 }
 
 static void test_route_paths(void **state)

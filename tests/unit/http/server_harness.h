@@ -265,7 +265,7 @@ static HARNESS_UNUSED void expect_response(harness *h, client *c, int status, co
         fail_msg("status %d, want %d (body \"%.*s\")", r.status, status, (int)r.body.len,
                  r.body.data ? r.body.data : "");
     if (body) {
-        if (r.body.len != strlen(body) || memcmp(r.body.data, body, r.body.len) != 0)
+        if (r.body.len != strlen(body) || (r.body.len && memcmp(r.body.data, body, r.body.len) != 0))
             fail_msg("status %d: body \"%.*s\", want \"%s\"", status, (int)r.body.len,
                      r.body.data ? r.body.data : "", body);
     }

@@ -1,0 +1,63 @@
+#!/bin/bash
+# callgrind_plaintext.sh FLARED [access_log]: instructions per plaintext request of one
+# flared worker, counted by callgrind (wall clock is meaningless on a shared machine).
+# The worker runs under valgrind while a client sends 500 and then 2500 keep-alive
+# GET /plaintext requests, one at a time; the difference of the worker's totals over
+# 2000 requests removes start-up and shutdown. With "access_log" the access log is on
+# (default combined format). Prints instructions/request.
+set -euo pipefail
+flared=$(realpath "$1")
+mode=${2:-}
+work=$(mktemp -d /tmp/flared-callgrind-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+client() { # PORT N
+    python3 - "$1" "$2" <<'PY'
+import socket, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+s = socket.create_connection(("127.0.0.1", port))
+req = b"GET /plaintext HTTP/1.1\r\nHost: t\r\nUser-Agent: bench\r\n\r\n"
+for _ in range(n):
+    s.sendall(req)
+    buf = b""
+    while not buf.endswith(b"Hello, World!"):
+        chunk = s.recv(4096)
+        if not chunk:
+            raise SystemExit("connection closed")
+        buf += chunk
+PY
+}
+
+worker_ir() { # N -> the worker's total instructions
+    local n=$1 dir="$work/$1" port
+    mkdir -p "$dir"
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    {
+        echo "workers: 1"
+        echo "error_log: $dir/error.log"
+        [ "$mode" = access_log ] && echo "access_log: $dir/access.log"
+        echo "listeners: [{address: 127.0.0.1:$port}]"
+        echo "routes:"
+        echo "  - path: /plaintext"
+        echo "    text: {body: \"Hello, World!\", content_type: text/plain}"
+    } > "$dir/flared.yaml"
+    valgrind --tool=callgrind --trace-children=yes --callgrind-out-file="$dir/cg.%p" \
+        "$flared" -c "$dir/flared.yaml" > "$dir/valgrind.log" 2>&1 &
+    local vpid=$!
+    for _ in $(seq 100); do
+        python3 -c "import socket; socket.create_connection(('127.0.0.1', $port)).close()" \
+            2>/dev/null && break
+        sleep 0.2
+    done
+    client "$port" "$n"
+    kill -TERM "$vpid"
+    wait "$vpid" || true
+    for f in "$dir"/cg.*; do
+        [ "${f##*.}" = "$vpid" ] && continue # the master
+        callgrind_annotate "$f" | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'
+    done
+}
+
+a=$(worker_ir 500)
+b=$(worker_ir 2500)
+echo "$(( (b - a) / 2000 )) instructions/request (${mode:-access log off}; $a at 500, $b at 2500)"

@@ -1,0 +1,246 @@
+/*
+ * config_proxy.c: the top-level `upstreams` map and the `proxy` route type. An
+ * upstream is a named list of servers ("IP:PORT", "[IPv6]:PORT" or
+ * "unix:/absolute/path") with its balancing, keep-alive, timeouts and optional
+ * active health checks. A proxy route names an upstream that must exist.
+ */
+#include "config_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "flare/net.h"
+
+#define MAX_UPSTREAMS 1024
+
+static const char *const upstream_keys[] = {
+    "servers",      "balance",   "keepalive",    "connect_timeout",
+    "read_timeout", "max_fails", "fail_timeout", "health",
+    "tls",          NULL};
+enum {
+    K_SERVERS,
+    K_BALANCE,
+    K_KEEPALIVE,
+    K_CONNECT_TIMEOUT,
+    K_READ_TIMEOUT,
+    K_MAX_FAILS,
+    K_FAIL_TIMEOUT,
+    K_HEALTH,
+    K_TLS,
+    K_UPSTREAM_KEYS
+};
+
+static const char *const balance_names[] = {"round_robin", "least_conn", "ip_hash"};
+
+static int parse_server(flared_cfg_ctx *c, yaml_node_t *node, flared_upstream_server *sv)
+{
+    char shown[FLARED_CFG_SHOW_MAX];
+    const char *s;
+    int rc = flared_cfg_string(c, node, "servers", &s);
+    if (rc < 0) return rc;
+    size_t len = strlen(s);
+    sv->address = s;
+    sv->line = flared_cfg_line(node);
+    sv->column = flared_cfg_column(node);
+    flared_cfg_quote(s, len, shown);
+    if (strncmp(s, "unix:", 5) == 0) {
+        if (s[5] != '/')
+            return flared_cfg_fail(c, node, "servers: the Unix socket path in %s must be absolute",
+                                   shown);
+        if (len - 5 > FLARED_UNIX_PATH_MAX)
+            return flared_cfg_fail(c, node,
+                                   "servers: the Unix socket path is %zu bytes; the limit is %d",
+                                   len - 5, FLARED_UNIX_PATH_MAX);
+        sv->is_unix = true;
+        sv->unix_path = s + 5;
+        return 0;
+    }
+    flare_error net_err;
+    flare_error_clear(&net_err);
+    if (flare_sock_addr_parse(&sv->addr, s, len, &net_err) < 0)
+        return flared_cfg_fail(c, node,
+                               "servers: invalid %s (%s); use IP:PORT, [IPv6]:PORT or "
+                               "unix:/path",
+                               shown, net_err.message);
+    if (sv->addr.port == 0)
+        return flared_cfg_fail(c, node, "servers: %s has port 0; name the server's port", shown);
+    return 0;
+}
+
+static int parse_servers(flared_cfg_ctx *c, yaml_node_t *node, flared_upstream *u)
+{
+    yaml_node_item_t *items;
+    size_t n;
+    int rc = flared_cfg_seq(c, node, "servers", &items, &n);
+    if (rc < 0) return rc;
+    if (n == 0) return flared_cfg_fail(c, node, "servers: an upstream needs at least one server");
+    if (n > FLARED_UPSTREAM_SERVERS_MAX)
+        return flared_cfg_fail(c, node, "servers: more than %d", FLARED_UPSTREAM_SERVERS_MAX);
+    flared_upstream_server *sv = flared_cfg_alloc(c, n * sizeof *sv);
+    if (!sv) return flared_cfg_nomem(c);
+    for (size_t i = 0; i < n; i++)
+        if ((rc = parse_server(c, flared_cfg_node(c, items[i]), &sv[i])) < 0) return rc;
+    u->servers = sv;
+    u->server_count = n;
+    return 0;
+}
+
+static int parse_balance(flared_cfg_ctx *c, yaml_node_t *node, flared_upstream *u)
+{
+    char shown[FLARED_CFG_SHOW_MAX];
+    const char *s;
+    size_t len;
+    int rc = flared_cfg_scalar(c, node, "balance", &s, &len);
+    if (rc < 0) return rc;
+    for (size_t i = 0; i < sizeof balance_names / sizeof balance_names[0]; i++)
+        if (strlen(balance_names[i]) == len && memcmp(balance_names[i], s, len) == 0) {
+            u->balance = (flared_balance)i;
+            return 0;
+        }
+    return flared_cfg_fail(c, node, "balance: %s is not one of round_robin, least_conn, ip_hash",
+                           flared_cfg_quote(s, len, shown));
+}
+
+static int parse_health(flared_cfg_ctx *c, yaml_node_t *node, flared_upstream_health *h)
+{
+    static const char *const keys[] = {"path", "interval", "fails", "passes", NULL};
+    yaml_node_t *v[4];
+    int rc = flared_cfg_map(c, node, "health", "in health", keys, v, NULL, NULL);
+    if (rc < 0) return rc;
+    *h = (flared_upstream_health){
+        .enabled = true, .path = "/", .interval_ms = 5000, .fails = 2, .passes = 2};
+    if (v[0]) {
+        if ((rc = flared_cfg_string(c, v[0], "path", &h->path)) < 0) return rc;
+        if (h->path[0] != '/')
+            return flared_cfg_fail(c, v[0], "path: a health check path must start with '/'");
+        for (const char *p = h->path; *p; p++)
+            if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7F)
+                return flared_cfg_fail(c, v[0],
+                                       "path: spaces, control and non-ASCII characters must be "
+                                       "percent-encoded");
+    }
+    if (rc == 0 && v[1]) rc = flared_cfg_duration(c, v[1], "interval", &h->interval_ms);
+    if (rc == 0 && v[2]) rc = flared_cfg_uint(c, v[2], "fails", 1, 100, &h->fails);
+    if (rc == 0 && v[3]) rc = flared_cfg_uint(c, v[3], "passes", 1, 100, &h->passes);
+    return rc;
+}
+
+static int parse_tls(flared_cfg_ctx *c, yaml_node_t *node, flared_upstream_tls *t)
+{
+    static const char *const keys[] = {"verify", "ca", "sni", NULL};
+    yaml_node_t *v[3] = {NULL, NULL, NULL};
+    int rc = flared_cfg_is_null(node)
+                 ? 0
+                 : flared_cfg_map(c, node, "tls", "in tls", keys, v, NULL, NULL);
+    if (rc < 0) return rc;
+    *t = (flared_upstream_tls){.enabled = true, .verify = true};
+    if (v[0]) rc = flared_cfg_bool(c, v[0], "verify", &t->verify);
+    if (rc == 0 && v[1]) rc = flared_cfg_path(c, v[1], "ca", &t->ca);
+    if (rc == 0 && v[2]) rc = flared_cfg_string(c, v[2], "sni", &t->sni);
+    return rc;
+}
+
+static int parse_upstream(flared_cfg_ctx *c, yaml_node_t *key, yaml_node_t *node,
+                          flared_upstream *u)
+{
+    yaml_node_t *v[K_UPSTREAM_KEYS];
+    const char *name;
+    int rc = flared_cfg_string(c, key, "upstreams", &name);
+    if (rc < 0) return rc;
+    /* The name is the Host sent upstream unless preserve_host: a host name's characters. */
+    size_t name_len = strlen(name);
+    for (size_t i = 0; i < name_len; i++) {
+        char ch = name[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '.' || ch == '_')) {
+            char shown[FLARED_CFG_SHOW_MAX];
+            return flared_cfg_fail(c, key,
+                                   "upstreams: %s is not a valid name; use letters, digits, '-', "
+                                   "'.' and '_' (it is the Host sent upstream)",
+                                   flared_cfg_quote(name, name_len, shown));
+        }
+    }
+    char what[96];
+    snprintf(what, sizeof what, "in upstream '%.64s'", name);
+    if ((rc = flared_cfg_map(c, node, name, what, upstream_keys, v, NULL, NULL)) < 0) return rc;
+    *u = (flared_upstream){.name = name,
+                           .keepalive = 32,
+                           .connect_timeout_ms = 5000,
+                           .read_timeout_ms = 60000,
+                           .max_fails = 1,
+                           .fail_timeout_ms = 10000,
+                           .line = flared_cfg_line(key),
+                           .column = flared_cfg_column(key)};
+    if (!v[K_SERVERS]) return flared_cfg_fail(c, node, "upstream: missing required key 'servers'");
+    rc = parse_servers(c, v[K_SERVERS], u);
+    if (rc == 0 && v[K_BALANCE]) rc = parse_balance(c, v[K_BALANCE], u);
+    if (rc == 0 && v[K_KEEPALIVE])
+        rc = flared_cfg_uint(c, v[K_KEEPALIVE], "keepalive", 0, 65536, &u->keepalive);
+    if (rc == 0 && v[K_CONNECT_TIMEOUT])
+        rc =
+            flared_cfg_duration(c, v[K_CONNECT_TIMEOUT], "connect_timeout", &u->connect_timeout_ms);
+    if (rc == 0 && v[K_READ_TIMEOUT])
+        rc = flared_cfg_duration(c, v[K_READ_TIMEOUT], "read_timeout", &u->read_timeout_ms);
+    if (rc == 0 && v[K_MAX_FAILS])
+        rc = flared_cfg_uint(c, v[K_MAX_FAILS], "max_fails", 1, 1000, &u->max_fails);
+    if (rc == 0 && v[K_FAIL_TIMEOUT])
+        rc = flared_cfg_duration(c, v[K_FAIL_TIMEOUT], "fail_timeout", &u->fail_timeout_ms);
+    if (rc == 0 && v[K_HEALTH]) rc = parse_health(c, v[K_HEALTH], &u->health);
+    if (rc == 0 && v[K_TLS]) rc = parse_tls(c, v[K_TLS], &u->tls);
+    return rc;
+}
+
+int flared_cfg_upstreams(flared_cfg_ctx *c, yaml_node_t *node)
+{
+    char shown[FLARED_CFG_SHOW_MAX];
+    if (node->type != YAML_MAPPING_NODE)
+        return flared_cfg_fail(c, node, "upstreams: expected a mapping of name: settings, got %s",
+                               flared_cfg_show(node, shown));
+    size_t n = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
+    if (n > MAX_UPSTREAMS)
+        return flared_cfg_fail(c, node, "upstreams: more than %d", MAX_UPSTREAMS);
+    flared_upstream *us = flared_cfg_alloc(c, (n ? n : 1) * sizeof *us);
+    flared_cfg_dup *d = flared_cfg_alloc(c, (n ? n : 1) * sizeof *d);
+    if (!us || !d) return flared_cfg_nomem(c);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_pair_t *p = &node->data.mapping.pairs.start[i];
+        yaml_node_t *k = flared_cfg_node(c, p->key);
+        int rc = parse_upstream(c, k, flared_cfg_node(c, p->value), &us[i]);
+        if (rc < 0) return rc;
+        d[i] = (flared_cfg_dup){us[i].name, strlen(us[i].name), k};
+    }
+    const flared_cfg_dup *first, *dup;
+    if (flared_cfg_find_dup(d, n, &first, &dup))
+        return flared_cfg_fail(c, dup->node, "upstreams: '%s' is defined twice; first at line %u",
+                               dup->key, flared_cfg_line(first->node));
+    c->cfg->upstreams = us;
+    c->cfg->upstream_count = n;
+    return 0;
+}
+
+int flared_cfg_proxy(flared_cfg_ctx *c, yaml_node_t *node, flared_proxy_route *p)
+{
+    static const char *const keys[] = {"upstream", "strip_prefix", "preserve_host", NULL};
+    yaml_node_t *v[3];
+    char shown[FLARED_CFG_SHOW_MAX];
+    if (flared_cfg_is_null(node))
+        return flared_cfg_fail(c, node, "proxy: missing required key 'upstream'");
+    int rc = flared_cfg_map(c, node, "proxy", "in proxy", keys, v, NULL, NULL);
+    if (rc < 0) return rc;
+    if (!v[0]) return flared_cfg_fail(c, node, "proxy: missing required key 'upstream'");
+    const char *name;
+    size_t len;
+    if ((rc = flared_cfg_scalar(c, v[0], "upstream", &name, &len)) < 0) return rc;
+    for (size_t i = 0; i < c->cfg->upstream_count; i++)
+        if (strlen(c->cfg->upstreams[i].name) == len &&
+            memcmp(c->cfg->upstreams[i].name, name, len) == 0)
+            p->upstream = &c->cfg->upstreams[i];
+    if (!p->upstream)
+        return flared_cfg_fail(c, v[0],
+                               "upstream: no upstream named %s; define it under the top-level "
+                               "'upstreams'",
+                               flared_cfg_quote(name, len, shown));
+    if (v[1] && (rc = flared_cfg_bool(c, v[1], "strip_prefix", &p->strip_prefix)) < 0) return rc;
+    if (v[2] && (rc = flared_cfg_bool(c, v[2], "preserve_host", &p->preserve_host)) < 0) return rc;
+    return 0;
+}

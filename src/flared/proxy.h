@@ -1,0 +1,57 @@
+/*
+ * proxy.h: the reverse proxy route. Each worker holds one flared_proxy: the
+ * run-time state of every configured upstream (servers, balancer, passive and
+ * active health, idle keep-alive connections) on the worker's reactor.
+ */
+#ifndef FLARED_PROXY_H
+#define FLARED_PROXY_H
+
+#include "flare/http.h"
+
+#include "config.h"
+
+typedef struct flared_proxy flared_proxy; /* struct tag shared with handlers.h */
+/** The run-time state of one configured upstream. */
+typedef struct flared_upstream_rt flared_upstream_rt;
+
+/** Creates the worker's proxy state for every upstream of cfg (health checks start). */
+int flared_proxy_new(flared_proxy **out, flare_reactor *r, const flared_config *cfg,
+                     flare_error *err);
+/** Closes every upstream connection and frees; call after the HTTP server is freed. */
+void flared_proxy_free(flared_proxy *px);
+/** The run-time state of a configured upstream (NULL if it is not cfg's). */
+flared_upstream_rt *flared_proxy_upstream(flared_proxy *px, const flared_upstream *u);
+
+/** Appends {"NAME":[{"server":..,"up":..,"attempts":..,"responses":..,"failures":..,
+ *  "in_flight":..,"idle":..}, ...], ...} for every upstream (px may be NULL: {}). */
+int flared_proxy_status_json(const flared_proxy *px, flare_buf *out);
+
+/** The proxy route: userdata is a flared_route_ctx whose `upstream` is set. */
+int flared_handle_proxy(const flare_request *req, flare_response *resp, void *data);
+
+/** What flared_proxy_request_head writes besides the client's own fields. */
+typedef struct flared_proxy_head_opts {
+    size_t strip_len; /**< leading path bytes removed (a prefix route without its '/') */
+    const char *host; /**< Host value to send */
+    size_t host_len;
+    bool https;       /**< the client connection is TLS: proto=https */
+    bool close;       /**< ask the upstream to close after the response */
+    bool stream_body; /**< the body follows as the client sends it: keep its framing */
+} flared_proxy_head_opts;
+
+/**
+ * Writes the request head for the upstream (RFC 9110 §7.6): HTTP/1.1 request line,
+ * the client's fields without hop-by-hop ones (RFC 9110 §7.6.1: Connection and the
+ * fields it names, Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade, Proxy-*),
+ * Host, X-Forwarded-For/-Proto/-Host, Forwarded (RFC 7239), Via, and Content-Length
+ * of the (decoded) body. Returns 0 or FLARE_ENOMEM.
+ */
+int flared_proxy_request_head(flare_buf *out, const flare_request *req,
+                              const flared_proxy_head_opts *o);
+/** Copies the upstream's response fields to resp, without hop-by-hop and framing
+ *  fields, Date and Server (the server writes its own), adding Via. */
+int flared_proxy_response_fields(flare_response *resp, const flare_http_response *up);
+/** True when field h is hop-by-hop in a message whose fields are all[0..n). */
+bool flared_proxy_hop_by_hop(const flare_http_header *h, const flare_http_header *all, size_t n);
+
+#endif

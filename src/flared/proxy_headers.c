@@ -1,0 +1,226 @@
+/*
+ * proxy_headers.c: rewriting message heads between client and upstream. Only
+ * end-to-end fields cross (RFC 9110 §7.6.1); framing is always re-done by the
+ * side that sends (the upstream gets a Content-Length for the decoded body, the
+ * client gets whatever the server frames), so no length travels unchecked.
+ */
+#include "proxy.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#define VIA_VALUE "flared"
+
+static bool name_is(const flare_http_header *h, const char *name)
+{
+    size_t n = strlen(name);
+    return h->name_len == n && strncasecmp(h->name, name, n) == 0;
+}
+
+/* RFC 9110 §7.6.1: a Connection option names a field meant for this hop only. */
+static bool named_by_connection(const flare_http_header *h, const flare_http_header *all, size_t n)
+{
+    char name[128];
+    if (h->name_len >= sizeof name) return false;
+    memcpy(name, h->name, h->name_len);
+    name[h->name_len] = '\0';
+    for (size_t i = 0; i < n; i++)
+        if (all[i].id == FLARE_HDR_CONNECTION &&
+            flare_http_value_has_token(all[i].value, all[i].value_len, name))
+            return true;
+    return false;
+}
+
+bool flared_proxy_hop_by_hop(const flare_http_header *h, const flare_http_header *all, size_t n)
+{
+    switch ((flare_http_hdr)h->id) {
+    case FLARE_HDR_CONNECTION:
+    case FLARE_HDR_KEEP_ALIVE:
+    case FLARE_HDR_TE:
+    case FLARE_HDR_TRAILER:
+    case FLARE_HDR_TRANSFER_ENCODING:
+    case FLARE_HDR_UPGRADE:
+        return true;
+    default:
+        break;
+    }
+    if (h->name_len >= 6 && strncasecmp(h->name, "proxy-", 6) == 0) return true;
+    return named_by_connection(h, all, n);
+}
+
+static int put_field(flare_buf *out, const char *name, const char *value, size_t len)
+{
+    size_t nlen = strlen(name);
+    int rc = flare_buf_reserve(out, nlen + len + 4);
+    if (rc < 0) return rc;
+    flare_buf_append(out, name, nlen);
+    flare_buf_append(out, ": ", 2);
+    flare_buf_append(out, value, len);
+    return flare_buf_append(out, "\r\n", 2);
+}
+
+/* RFC 7239 §4: a value that is not a token is a quoted-string (RFC 9110 §5.6.4). */
+static int put_forwarded_value(flare_buf *out, const char *v, size_t len)
+{
+    bool token = len > 0;
+    for (size_t i = 0; i < len && token; i++) {
+        unsigned char ch = (unsigned char)v[i];
+        token = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                strchr("!#$%&'*+-.^_`|~", ch);
+    }
+    if (token) return flare_buf_append(out, v, len);
+    int rc = flare_buf_append(out, "\"", 1);
+    for (size_t i = 0; i < len && rc == 0; i++) {
+        if (v[i] == '"' || v[i] == '\\') rc = flare_buf_append(out, "\\", 1);
+        if (rc == 0) rc = flare_buf_append(out, &v[i], 1);
+    }
+    return rc == 0 ? flare_buf_append(out, "\"", 1) : rc;
+}
+
+/* The client's address as X-Forwarded-For and Forwarded for= write it ("[v6]" in
+ * Forwarded, RFC 7239 §6); "unknown" when there is none (a Unix socket). */
+static size_t client_ip(const flare_request *req, char *out, size_t cap, bool bracket)
+{
+    const flare_sock_addr *peer = req->peer;
+    if (!peer || (peer->ip.family != AF_INET && peer->ip.family != AF_INET6)) {
+        snprintf(out, cap, "unknown");
+        return 7;
+    }
+    flare_ip_addr ip = flare_ip_unmap(&peer->ip);
+    if (!bracket || ip.family == AF_INET) return flare_ip_format(&ip, out, cap);
+    out[0] = '[';
+    size_t n = flare_ip_format(&ip, out + 1, cap - 2);
+    out[n + 1] = ']';
+    out[n + 2] = '\0';
+    return n + 2;
+}
+
+static int put_request_line(flare_buf *out, const flare_request *req, size_t strip_len)
+{
+    const char *path = req->path;
+    size_t path_len = req->path_len;
+    if (strip_len && strip_len <= path_len) {
+        path += strip_len;
+        path_len -= strip_len;
+    }
+    int rc = flare_buf_append(out, req->head->method, req->head->method_len);
+    if (rc == 0) rc = flare_buf_append(out, " ", 1);
+    if (rc == 0 && (path_len == 0 || path[0] != '/')) rc = flare_buf_append(out, "/", 1);
+    if (rc == 0) rc = flare_buf_append(out, path, path_len);
+    if (rc == 0 && req->query) {
+        rc = flare_buf_append(out, "?", 1);
+        if (rc == 0) rc = flare_buf_append(out, req->query, req->query_len);
+    }
+    return rc == 0 ? flare_buf_append_str(out, " HTTP/1.1\r\n") : rc;
+}
+
+/* The client's Host as sent (with its port), or the absolute-form authority. */
+static void client_host(const flare_request *req, const char **host, size_t *len)
+{
+    const flare_http_request *h = req->head;
+    *host = req->host;
+    *len = req->host_len;
+    if (h->target_form != FLARE_TARGET_ABSOLUTE && h->host_index >= 0) {
+        *host = h->headers[h->host_index].value;
+        *len = h->headers[h->host_index].value_len;
+    }
+}
+
+int flared_proxy_request_head(flare_buf *out, const flare_request *req,
+                              const flared_proxy_head_opts *o)
+{
+    const flare_http_request *h = req->head;
+    int rc = put_request_line(out, req, o->strip_len);
+    if (rc == 0) rc = put_field(out, "Host", o->host, o->host_len);
+    char ip[FLARE_IP_STR_MAX + 2];
+    size_t ip_len = client_ip(req, ip, sizeof ip, false);
+    /* X-Forwarded-For: what earlier proxies said, then this hop's client. */
+    bool xff = false;
+    for (size_t i = 0; i < h->num_headers && rc == 0; i++) {
+        const flare_http_header *f = &h->headers[i];
+        if (f->id != FLARE_HDR_X_FORWARDED_FOR) continue;
+        rc = flare_buf_append_str(out, xff ? ", " : "X-Forwarded-For: ");
+        if (rc == 0) rc = flare_buf_append(out, f->value, f->value_len);
+        xff = true;
+    }
+    if (rc == 0) rc = flare_buf_append_str(out, xff ? ", " : "X-Forwarded-For: ");
+    if (rc == 0) rc = flare_buf_append(out, ip, ip_len);
+    if (rc == 0) rc = flare_buf_append(out, "\r\n", 2);
+    for (size_t i = 0; i < h->num_headers && rc == 0; i++) {
+        const flare_http_header *f = &h->headers[i];
+        if (flared_proxy_hop_by_hop(f, h->headers, h->num_headers)) continue;
+        /* Written above or below by this hop; Expect is answered here: the body is read. */
+        if (f->id == FLARE_HDR_HOST || f->id == FLARE_HDR_CONTENT_LENGTH ||
+            f->id == FLARE_HDR_EXPECT || f->id == FLARE_HDR_X_FORWARDED_FOR ||
+            name_is(f, "x-forwarded-proto") || name_is(f, "x-forwarded-host"))
+            continue;
+        rc = flare_buf_reserve(out, f->name_len + f->value_len + 4);
+        if (rc < 0) break;
+        flare_buf_append(out, f->name, f->name_len);
+        flare_buf_append(out, ": ", 2);
+        flare_buf_append(out, f->value, f->value_len);
+        flare_buf_append(out, "\r\n", 2);
+    }
+    const char *proto = req->tls ? "https" : "http";
+    const char *chost;
+    size_t chost_len;
+    client_host(req, &chost, &chost_len);
+    if (rc == 0) rc = put_field(out, "X-Forwarded-Proto", proto, strlen(proto));
+    if (rc == 0 && chost_len) rc = put_field(out, "X-Forwarded-Host", chost, chost_len);
+    /* RFC 7239 §4: a new Forwarded field after the ones received is appending to them. */
+    if (rc == 0) rc = flare_buf_append_str(out, "Forwarded: for=");
+    ip_len = client_ip(req, ip, sizeof ip, true);
+    if (rc == 0) rc = put_forwarded_value(out, ip, ip_len);
+    if (rc == 0 && chost_len) {
+        rc = flare_buf_append_str(out, ";host=");
+        if (rc == 0) rc = put_forwarded_value(out, chost, chost_len);
+    }
+    if (rc == 0) rc = flare_buf_append_str(out, ";proto=");
+    if (rc == 0) rc = flare_buf_append_str(out, proto);
+    if (rc == 0) rc = flare_buf_append(out, "\r\n", 2);
+    /* RFC 9110 §7.6.3: the protocol version received, then who received it. */
+    if (rc == 0)
+        rc = flare_buf_append_str(out, h->minor_version ? "Via: 1.1 " VIA_VALUE "\r\n"
+                                                        : "Via: 1.0 " VIA_VALUE "\r\n");
+    /* RFC 9112 §6.2: a body is framed by length; a POST without one says 0. */
+    bool wants_length = req->body_len > 0 || h->chunked || h->content_length >= 0 ||
+                        req->method == FLARE_METHOD_POST || req->method == FLARE_METHOD_PUT ||
+                        req->method == FLARE_METHOD_PATCH;
+    if (rc == 0 && o->stream_body && h->chunked) {
+        rc = flare_buf_append_str(out, "Transfer-Encoding: chunked\r\n"); /* re-framed here */
+    } else if (rc == 0 && o->stream_body) {
+        char len[32];
+        int n = snprintf(len, sizeof len, "%lld", (long long)h->content_length);
+        rc = put_field(out, "Content-Length", len, (size_t)n);
+    } else if (rc == 0 && wants_length) {
+        char len[32];
+        int n = snprintf(len, sizeof len, "%zu", req->body_len);
+        rc = put_field(out, "Content-Length", len, (size_t)n);
+    }
+    /* RFC 9110 §7.8: a protocol switch is asked of each hop anew. */
+    const flare_http_header *upgrade = flare_http_request_header(h, FLARE_HDR_UPGRADE);
+    if (rc == 0 && h->upgrade && upgrade) {
+        rc = put_field(out, "Upgrade", upgrade->value, upgrade->value_len);
+        if (rc == 0) rc = flare_buf_append_str(out, "Connection: upgrade\r\n");
+    } else if (rc == 0 && o->close) {
+        rc = flare_buf_append_str(out, "Connection: close\r\n");
+    }
+    if (rc == 0) rc = flare_buf_append(out, "\r\n", 2);
+    return rc;
+}
+
+int flared_proxy_response_fields(flare_response *resp, const flare_http_response *up)
+{
+    for (size_t i = 0; i < up->num_headers; i++) {
+        const flare_http_header *f = &up->headers[i];
+        if (flared_proxy_hop_by_hop(f, up->headers, up->num_headers)) continue;
+        if (f->id == FLARE_HDR_CONTENT_LENGTH || name_is(f, "date") || name_is(f, "server"))
+            continue;
+        int rc = flare_response_headern(resp, f->name, f->name_len, f->value, f->value_len);
+        if (rc < 0) return rc;
+    }
+    char via[32];
+    int n = snprintf(via, sizeof via, "1.%d " VIA_VALUE, up->minor_version);
+    return flare_response_headern(resp, "Via", 3, via, (size_t)n);
+}

@@ -1,0 +1,147 @@
+/*
+ * proxy_health.c: active health checks. Every `interval` each server of an
+ * upstream with `health` gets "GET path" on a fresh connection; a 2xx or 3xx
+ * status line within the interval is a pass, anything else a failure (for an
+ * upstream with `tls`, a completed TCP connect passes). `fails`
+ * failures in a row take the server out of rotation, `passes` passes bring it back.
+ */
+#include "proxy_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void check_close(up_server *sv)
+{
+    if (sv->check_fd < 0) return;
+    flare_reactor_remove(sv->up->px->r, sv->check_fd);
+    close(sv->check_fd);
+    sv->check_fd = -1;
+}
+
+static void verdict(up_server *sv, bool pass)
+{
+    const flared_upstream_health *h = &sv->up->cfg->health;
+    check_close(sv);
+    if (pass) {
+        sv->check_fails = 0;
+        if (sv->check_down && ++sv->check_passes >= h->passes) {
+            sv->check_down = false;
+            sv->fails = 0; /* back in: passive marks start over */
+        }
+    } else {
+        sv->check_passes = 0;
+        if (!sv->check_down && ++sv->check_fails >= h->fails) sv->check_down = true;
+    }
+    flare_reactor_timer_in(sv->up->px->r, &sv->check_timer, h->interval_ms);
+}
+
+/* True once the status line is in: "HTTP/1.x NNN". */
+static bool status_known(up_server *sv, bool *pass)
+{
+    const char *p = sv->check_buf.data;
+    if (sv->check_buf.len < 12) return false;
+    *pass = memcmp(p, "HTTP/1.", 7) == 0 && p[8] == ' ' && (p[9] == '2' || p[9] == '3');
+    return true;
+}
+
+static void on_check(flare_reactor *r, int fd, uint32_t events, void *data)
+{
+    up_server *sv = data;
+    (void)r;
+    if (!sv->check_reading) {
+        if (flare_socket_pending_error(fd)) {
+            verdict(sv, false);
+            return;
+        }
+        if (sv->up->tls) {
+            /* HTTPS servers: a completed connect is the check (no TLS request yet). */
+            if (events & (FLARE_EV_WRITE | FLARE_EV_ERROR | FLARE_EV_HUP)) verdict(sv, true);
+            return;
+        }
+        ssize_t n = send(fd, sv->check_buf.data + sv->check_sent,
+                         sv->check_buf.len - sv->check_sent, MSG_NOSIGNAL);
+        if (n < 0 && errno == EAGAIN) return;
+        if (n < 0) {
+            verdict(sv, false);
+            return;
+        }
+        sv->check_sent += (size_t)n;
+        if (sv->check_sent < sv->check_buf.len) return;
+        sv->check_buf.len = 0; /* now it collects the status line */
+        sv->check_reading = true;
+    }
+    (void)events;
+    for (;;) {
+        char tmp[256];
+        ssize_t n = recv(fd, tmp, sizeof tmp, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) return;
+        if (n <= 0) {
+            bool pass = false;
+            status_known(sv, &pass);
+            verdict(sv, pass && n == 0 ? pass : false);
+            return;
+        }
+        size_t take = sv->check_buf.len < 12 ? 12 - sv->check_buf.len : 0;
+        if ((size_t)n < take) take = (size_t)n;
+        flare_buf_append(&sv->check_buf, tmp, take);
+        bool pass;
+        if (status_known(sv, &pass)) {
+            verdict(sv, pass);
+            return;
+        }
+    }
+}
+
+static void on_check_timer(flare_timer *t, void *data)
+{
+    up_server *sv = data;
+    (void)t;
+    if (sv->check_fd >= 0) {
+        verdict(sv, false); /* no answer within the interval */
+        return;
+    }
+    const flared_upstream *u = sv->up->cfg;
+    bool connecting;
+    int fd = flared_proxy__socket(sv, &connecting);
+    if (fd < 0) {
+        verdict(sv, false);
+        return;
+    }
+    sv->check_fd = fd;
+    flare_buf_reset(&sv->check_buf);
+    flare_buf_appendf(&sv->check_buf,
+                      "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: flared-health\r\n"
+                      "Connection: close\r\n\r\n",
+                      u->health.path, u->name);
+    sv->check_sent = 0;
+    sv->check_reading = false;
+    if (flare_reactor_add(sv->up->px->r, fd, FLARE_EV_READ | FLARE_EV_WRITE, on_check, sv, NULL) <
+        0) {
+        close(fd);
+        sv->check_fd = -1;
+        verdict(sv, false);
+        return;
+    }
+    /* The answer must come within the interval; the same timer then starts the next. */
+    flare_reactor_timer_in(sv->up->px->r, &sv->check_timer, u->health.interval_ms);
+    if (!connecting) on_check(sv->up->px->r, fd, FLARE_EV_WRITE, sv);
+}
+
+void flared_proxy__health_start(up_server *sv)
+{
+    flare_timer_init(&sv->check_timer, on_check_timer, sv);
+    /* The first check runs at once, so a dead server is out before much traffic. */
+    flare_reactor_timer_in(sv->up->px->r, &sv->check_timer, 1);
+}
+
+void flared_proxy__health_stop(up_server *sv)
+{
+    if (sv->up->cfg->health.enabled)
+        flare_timer_cancel(flare_reactor_timers(sv->up->px->r), &sv->check_timer);
+    check_close(sv);
+    flare_buf_free(&sv->check_buf);
+}

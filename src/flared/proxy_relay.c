@@ -1,0 +1,638 @@
+/*
+ * proxy_relay.c: one proxied request on the worker's reactor. The handler
+ * writes the upstream request (head and the buffered body), defers the client
+ * response and starts an attempt once the handler has returned. An attempt
+ * connects (or reuses an idle connection), sends, parses the response head with
+ * the strict response parser, and relays the body to the client stream, pausing
+ * the upstream while the client's output is above its high-water mark.
+ * Failures before any response byte move to another server (connect failures
+ * always, resets once and only for idempotent methods); afterwards they cut
+ * the client response so it never looks complete.
+ */
+#include "proxy_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "handlers_internal.h"
+
+static void start_attempt(proxy_req *pr);
+static void read_upstream(proxy_req *pr);
+
+/* ------------------------------------------------------------- requests */
+
+void flared_proxy__release(proxy_req *pr)
+{
+    flared_proxy *px = pr->px;
+    flare_timer_cancel(flare_reactor_timers(px->r), &pr->timer);
+    if (pr->out.cap > PROXY_KEEP_BUF_MAX) flare_buf_free(&pr->out);
+    pr->s = NULL;
+    pr->uc = NULL;
+    pr->next = px->free_reqs;
+    px->free_reqs = pr;
+}
+
+void flared_proxy__reqs_free(flared_proxy *px)
+{
+    while (px->free_reqs) {
+        proxy_req *pr = px->free_reqs;
+        px->free_reqs = pr->next;
+        flare_buf_free(&pr->out);
+        flare_buf_free(&pr->in);
+        free(pr);
+    }
+}
+
+/* Gives the attempt's connection back (kept alive when it is clean) or closes it. */
+void flared_proxy__drop_conn(proxy_req *pr, bool keep)
+{
+    upconn *uc = pr->uc;
+    if (!uc) return;
+    pr->uc = NULL;
+    pr->sv->in_flight--;
+    if (keep && pr->up->cfg->keepalive)
+        flared_proxy__conn_put(uc);
+    else
+        flared_proxy__conn_close(uc);
+}
+
+static void arm(proxy_req *pr, uint64_t ms)
+{
+    flare_reactor_timer_in(pr->px->r, &pr->timer, ms);
+}
+
+/* Before the head: a complete error answer of our own. */
+static void answer(proxy_req *pr, int status, const char *text)
+{
+    flare_http_stream *s = pr->s;
+    flared_proxy__drop_conn(pr, false);
+    flared_proxy__release(pr);
+    flare_response *resp = flare_http_stream_response(s);
+    flare_response_status(resp, status);
+    flare_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
+    size_t len = strlen(text);
+    if (flare_http_stream_send_head(s, (int64_t)len) < 0) return;
+    if (flare_http_stream_write(s, text, len) < 0) return;
+    flare_http_stream_finish(s);
+}
+
+/* After the head: the client response is cut. */
+static void cut(proxy_req *pr)
+{
+    flare_http_stream *s = pr->s;
+    flared_proxy__drop_conn(pr, false);
+    flared_proxy__release(pr);
+    flare_http_stream_abort(s);
+}
+
+static void fail(proxy_req *pr, int status, const char *text)
+{
+    if (pr->head_sent)
+        cut(pr);
+    else
+        answer(pr, status, text);
+}
+
+static void complete(proxy_req *pr)
+{
+    flare_http_stream *s = pr->s;
+    flared_proxy__drop_conn(pr, pr->reusable);
+    flared_proxy__release(pr);
+    flare_http_stream_finish(s); /* may run the next request, which may take this struct */
+}
+
+/* The client went away (stream invalid). */
+static void client_gone(proxy_req *pr)
+{
+    flared_proxy__drop_conn(pr, false);
+    flared_proxy__release(pr);
+}
+
+/* ---------------------------------------------------------- client side */
+
+static void on_writable(flare_http_stream *s, void *data)
+{
+    proxy_req *pr = data;
+    (void)s;
+    pr->paused = false;
+    arm(pr, pr->up->cfg->read_timeout_ms);
+    read_upstream(pr);
+}
+
+static void on_closed(flare_http_stream *s, void *data)
+{
+    proxy_req *pr = data;
+    (void)s;
+    pr->s = NULL;
+    if (pr->kick_pending) {
+        pr->orphan = true;
+        return;
+    }
+    client_gone(pr);
+}
+
+static const flare_http_stream_ops stream_ops = {on_writable, on_closed};
+
+/* -------------------------------------------------------------- attempts */
+
+/* Nothing of the response arrived and the connection failed or closed. */
+static void attempt_failed(proxy_req *pr, bool connect_failure, const char *why)
+{
+    up_server *sv = pr->sv;
+    /* A kept-alive connection the server had closed says nothing about the server. */
+    if (connect_failure || !pr->reused) flared_proxy__server_failed(sv);
+    flared_proxy__drop_conn(pr, false);
+    bool stale = pr->reused && !connect_failure;
+    if (!pr->out_dropped && (connect_failure || (pr->idempotent && !pr->retried))) {
+        if (!connect_failure) pr->retried = true;
+        if (stale) flared_proxy__tried_remove(&pr->tried, sv); /* same server, fresh connection */
+        start_attempt(pr);
+        return;
+    }
+    answer(pr, 502, why);
+}
+
+static void on_timer(flare_timer *t, void *data)
+{
+    proxy_req *pr = data;
+    (void)t;
+    if (pr->state == RS_TUNNEL) {
+        flared_proxy__tunnel_end(pr); /* idle for read_timeout */
+        return;
+    }
+    if (pr->state == RS_CONNECTING || pr->state == RS_HANDSHAKE) {
+        attempt_failed(pr, true, "upstream connect timed out\n");
+        return;
+    }
+    flared_proxy__server_failed(pr->sv);
+    fail(pr, 504, "upstream timed out\n");
+}
+
+/* Sends what `out` holds: 0 when all went, FLARE_EAGAIN, or FLARE_ECONNRESET. */
+static int flush_out(proxy_req *pr)
+{
+    while (pr->out_sent < pr->out.len) {
+        ssize_t n = flared_proxy__up_io(pr->uc, pr->out.data + pr->out_sent,
+                                        pr->out.len - pr->out_sent, true);
+        if (n == FLARE_EAGAIN) return n;
+        if (n <= 0) return FLARE_ECONNRESET;
+        pr->out_sent += (size_t)n;
+    }
+    if (pr->body_streaming) {
+        /* Bounded memory: what went is dropped, so this request cannot be sent again. */
+        pr->out_dropped = true;
+        pr->out.len = pr->out_sent = 0;
+    }
+    return 0;
+}
+
+static void send_request(proxy_req *pr)
+{
+    arm(pr, pr->up->cfg->read_timeout_ms); /* an upstream that stops reading times out too */
+    for (;;) {
+        int rc = flush_out(pr);
+        if (rc == FLARE_EAGAIN) return; /* the next writable edge resumes */
+        if (rc < 0) {
+            attempt_failed(pr, false, "upstream closed the connection\n");
+            return;
+        }
+        if (!pr->body_streaming || pr->body_done) break;
+        if (!pr->body_paused) return; /* the next body piece sends itself */
+        pr->body_paused = false;
+        pr->in_resume = true;
+        rc = flare_http_stream_body_resume(pr->s);
+        pr->in_resume = false;
+        if (rc < 0) {
+            client_gone(pr);
+            return;
+        }
+    }
+    /* Unless the upstream spoke while the request was going out, the answer cannot be
+     * there yet: its readable edge starts the reading (no recv that would fail). */
+    pr->state = RS_HEAD;
+    arm(pr, pr->up->cfg->read_timeout_ms);
+    if (pr->early_input) read_upstream(pr);
+}
+
+static void start_attempt(proxy_req *pr)
+{
+    for (;;) {
+        up_server *sv = flared_proxy__pick(pr->up, &pr->client, &pr->tried);
+        if (!sv) {
+            answer(pr, 502, "no upstream server is available\n");
+            return;
+        }
+        flared_proxy__tried_add(&pr->tried, sv);
+        sv->attempts++;
+        upconn *uc = flared_proxy__conn_reuse(sv);
+        pr->reused = uc != NULL;
+        if (!uc && flared_proxy__conn_open(sv, &uc) < 0) {
+            flared_proxy__server_failed(sv);
+            continue;
+        }
+        sv->in_flight++;
+        uc->req = pr;
+        pr->uc = uc;
+        pr->sv = sv;
+        pr->out_sent = 0;
+        pr->in.len = 0;
+        pr->last_len = 0;
+        pr->got_bytes = false;
+        pr->early_input = false;
+        if (uc->connecting || (uc->has_tls && !uc->tls.handshake_done)) {
+            /* Connect and handshake share the connect timeout. */
+            pr->state = uc->connecting ? RS_CONNECTING : RS_HANDSHAKE;
+            arm(pr, pr->up->cfg->connect_timeout_ms);
+            if (!uc->connecting) flared_proxy__relay_event(pr, FLARE_EV_WRITE);
+            return;
+        }
+        pr->state = RS_SENDING;
+        send_request(pr);
+        return;
+    }
+}
+
+/* A piece of the client's body: queued behind the request, sent at once when the
+ * connection is ready; reading pauses above the high-water mark. */
+static int on_body_data(flare_http_stream *s, const char *p, size_t len, void *data)
+{
+    proxy_req *pr = data;
+    (void)s;
+    if (pr->state > RS_SENDING) return 0; /* the response has begun: the rest is not wanted */
+    int rc = 0;
+    if (pr->chunked_body) {
+        char size_line[24];
+        int n = snprintf(size_line, sizeof size_line, "%zx\r\n", len);
+        rc = flare_buf_append(&pr->out, size_line, (size_t)n);
+        if (rc == 0) rc = flare_buf_append(&pr->out, p, len);
+        if (rc == 0) rc = flare_buf_append(&pr->out, "\r\n", 2);
+    } else {
+        rc = flare_buf_append(&pr->out, p, len);
+    }
+    if (pr->state == RS_SENDING && !pr->in_resume) flush_out(pr); /* errors surface as events */
+    if (rc < 0 || pr->out.len - pr->out_sent > PROXY_KEEP_BUF_MAX) {
+        pr->body_paused = true;
+        return 1;
+    }
+    return 0;
+}
+
+static void on_body_end(flare_http_stream *s, void *data)
+{
+    proxy_req *pr = data;
+    (void)s;
+    pr->body_done = true;
+    if (pr->state > RS_SENDING) return;
+    if (pr->chunked_body) flare_buf_append(&pr->out, "0\r\n\r\n", 5);
+    if (pr->state == RS_SENDING && !pr->in_resume) flush_out(pr);
+}
+
+static const flare_http_body_ops body_ops = {on_body_data, on_body_end};
+
+static void kick(flare_reactor *r, void *data)
+{
+    proxy_req *pr = data;
+    (void)r;
+    pr->kick_pending = false;
+    if (pr->orphan) {
+        flared_proxy__release(pr);
+        return;
+    }
+    /* Body pieces already received are queued before the first attempt. */
+    if (pr->body_streaming && flare_http_stream_read_body(pr->s, &body_ops, pr) < 0) {
+        client_gone(pr);
+        return;
+    }
+    start_attempt(pr);
+}
+
+void flared_proxy__relay_event(proxy_req *pr, uint32_t events)
+{
+    if (pr->state == RS_TUNNEL) {
+        flared_proxy__tunnel_pump(pr);
+        return;
+    }
+    if (pr->state == RS_UPGRADING) return; /* the tunnel reads what is waiting */
+    if (pr->state == RS_CONNECTING) {
+        if (!(events & (FLARE_EV_WRITE | FLARE_EV_ERROR | FLARE_EV_HUP))) return;
+        int e = flare_socket_pending_error(pr->uc->fd);
+        if (e) {
+            attempt_failed(pr, true, "upstream connect failed\n");
+            return;
+        }
+        pr->uc->connecting = false;
+        pr->state = pr->uc->has_tls ? RS_HANDSHAKE : RS_SENDING;
+    }
+    if (pr->state == RS_HANDSHAKE) {
+        int rc = flare_tls_conn_handshake(&pr->uc->tls, NULL);
+        if (rc == FLARE_EAGAIN) return;
+        if (rc < 0) {
+            attempt_failed(pr, true, "upstream TLS handshake failed\n");
+            return;
+        }
+        pr->state = RS_SENDING;
+        send_request(pr);
+        return;
+    }
+    if (pr->state == RS_SENDING) {
+        /* Over TLS, readable may be session tickets: an early answer is not told apart. */
+        bool readable = events & (FLARE_EV_READ | FLARE_EV_HUP | FLARE_EV_ERROR);
+        if (pr->uc->has_tls) readable = events & (FLARE_EV_HUP | FLARE_EV_ERROR);
+        bool unsent = pr->out_sent < pr->out.len || (pr->body_streaming && !pr->body_done);
+        if (readable && unsent) {
+            /* The upstream answers (a 413, say) or gives up before taking the whole
+             * request: read what it says; the rest is not sent, the connection not reused. */
+            pr->request_cut = true;
+            pr->state = RS_HEAD;
+            arm(pr, pr->up->cfg->read_timeout_ms);
+            read_upstream(pr);
+            return;
+        }
+        if (readable) pr->early_input = true;
+        send_request(pr);
+        return;
+    }
+    if (!pr->paused) read_upstream(pr);
+}
+
+/* ------------------------------------------------------------- response */
+
+/* Hands the buffered body bytes to the client; false when the request ended. */
+static bool deliver(proxy_req *pr)
+{
+    char *p = pr->in.data;
+    size_t len = pr->in.len;
+    bool done = false;
+    pr->in.len = 0;
+    if (pr->body_mode == BODY_LENGTH) {
+        if (len > pr->body_left) {
+            len = (size_t)pr->body_left; /* bytes past the body: the connection is unusable */
+            pr->reusable = false;
+        }
+        pr->body_left -= len;
+        done = pr->body_left == 0;
+    } else if (pr->body_mode == BODY_CHUNKED) {
+        ssize_t rc = flare_http_decode_chunked(&pr->dec, p, &len);
+        if (rc == FLARE_EPARSE) {
+            cut(pr); /* RFC 9112 §7.1: bad chunked framing from the upstream */
+            return false;
+        }
+        if (rc > 0) pr->reusable = false;
+        done = rc >= 0;
+    }
+    int w = flare_http_stream_write(pr->s, p, len);
+    if (w < 0) {
+        client_gone(pr);
+        return false;
+    }
+    if (done) {
+        complete(pr);
+        return false;
+    }
+    if (w == 1) {
+        pr->paused = true; /* resumed by on_writable */
+        flare_timer_cancel(flare_reactor_timers(pr->px->r), &pr->timer);
+        return false;
+    }
+    return true;
+}
+
+static void on_upgraded(flare_reactor *r, const flare_http_upgraded *up, void *data)
+{
+    (void)r;
+    flared_proxy__tunnel_start(data, up);
+}
+
+/* RFC 9110 §7.8: the upstream agreed to switch; the client gets the 101 with the
+ * protocol it named, and then the bytes of both sides are relayed. */
+static bool switch_protocols(proxy_req *pr, const flare_http_response *r, size_t n)
+{
+    const flare_http_header *proto = NULL;
+    for (size_t i = 0; i < r->num_headers; i++)
+        if (r->headers[i].id == FLARE_HDR_UPGRADE) proto = &r->headers[i];
+    flare_response *resp = flare_http_stream_response(pr->s);
+    if (!proto || flared_proxy_response_fields(resp, r) < 0 ||
+        flare_response_headern(resp, "Upgrade", 7, proto->value, proto->value_len) < 0 ||
+        flare_response_header(resp, "Connection", "upgrade") < 0) {
+        answer(pr, 502, "upstream switched protocols without naming one\n");
+        return false;
+    }
+    memmove(pr->in.data, pr->in.data + n, pr->in.len - n);
+    pr->in.len -= n;
+    pr->state = RS_UPGRADING;
+    pr->head_sent = true;
+    flare_http_stream_upgrade(pr->s, on_upgraded, pr); /* the tunnel may start inside */
+    return false;
+}
+
+/* The head is complete (n bytes, parsed into r): pass it on. False when it ended. */
+static bool forward_head(proxy_req *pr, const flare_http_response *r, size_t n)
+{
+    int status = r->status;
+    if (status == 101 && pr->upgrade) return switch_protocols(pr, r, n);
+    if (status > 599 || status == 101) {
+        flared_proxy__server_failed(pr->sv);
+        answer(pr, 502, "upstream sent an invalid response\n");
+        return false;
+    }
+    flared_proxy__server_ok(pr->sv);
+    int64_t length = FLARE_HTTP_STREAM_UNKNOWN_LENGTH;
+    /* RFC 9112 §6.3: how the upstream's body ends. */
+    if (pr->head_request || status == 204 || status == 304) {
+        pr->body_mode = BODY_NONE;
+        length = r->content_length >= 0 && pr->head_request ? r->content_length : 0;
+    } else if (r->chunked) {
+        pr->body_mode = BODY_CHUNKED;
+        memset(&pr->dec, 0, sizeof pr->dec);
+    } else if (r->content_length >= 0) {
+        pr->body_mode = BODY_LENGTH;
+        pr->body_left = (uint64_t)r->content_length;
+        length = r->content_length;
+    } else {
+        pr->body_mode = BODY_CLOSE;
+    }
+    pr->reusable = r->keep_alive && pr->body_mode != BODY_CLOSE && !pr->request_cut;
+    flare_response *resp = flare_http_stream_response(pr->s);
+    flare_response_status(resp, status);
+    if (flared_proxy_response_fields(resp, r) < 0) {
+        answer(pr, 502, "upstream response fields cannot be forwarded\n");
+        return false;
+    }
+    memmove(pr->in.data, pr->in.data + n, pr->in.len - n);
+    pr->in.len -= n;
+    pr->state = RS_BODY;
+    pr->head_sent = true;
+    if (flare_http_stream_send_head(pr->s, length) < 0) {
+        client_gone(pr);
+        return false;
+    }
+    if (pr->body_mode == BODY_NONE || (pr->body_mode == BODY_LENGTH && pr->body_left == 0)) {
+        if (pr->in.len) pr->reusable = false;
+        complete(pr);
+        return false;
+    }
+    if (pr->in.len) return deliver(pr);
+    if (flare_http_stream_flush(pr->s) < 0) { /* the body may be slow: the head goes now */
+        client_gone(pr);
+        return false;
+    }
+    return true;
+}
+
+/* Parses what arrived of the head; false when the request ended or more is needed. */
+static bool parse_head(proxy_req *pr, bool *need_more)
+{
+    *need_more = false;
+    for (;;) {
+        flare_http_response r = {.headers = pr->headers, .max_headers_capacity = PROXY_MAX_HEADERS};
+        ssize_t n = flare_http_parse_response(pr->in.data, pr->in.len, pr->last_len, &r);
+        if (n == FLARE_EINCOMPLETE) {
+            pr->last_len = pr->in.len;
+            if (pr->in.len == PROXY_IN_CAP) {
+                answer(pr, 502, "upstream response head is too large\n");
+                return false;
+            }
+            *need_more = true;
+            return false;
+        }
+        if (n < 0) {
+            flared_proxy__server_failed(pr->sv);
+            answer(pr, 502, "upstream sent a malformed response\n");
+            return false;
+        }
+        pr->last_len = 0;
+        if (r.status >= 100 && r.status < 200 && r.status != 101) {
+            /* RFC 9110 §15.2: interim responses; the body is already on its way. */
+            memmove(pr->in.data, pr->in.data + n, pr->in.len - (size_t)n);
+            pr->in.len -= (size_t)n;
+            if (pr->in.len == 0) {
+                *need_more = true;
+                return false;
+            }
+            continue;
+        }
+        return forward_head(pr, &r, (size_t)n);
+    }
+}
+
+/* The upstream closed (n == 0) or failed. */
+static void upstream_ended(proxy_req *pr, bool eof)
+{
+    if (pr->state == RS_BODY) {
+        if (eof && pr->body_mode == BODY_CLOSE) {
+            pr->reusable = false;
+            complete(pr);
+        } else {
+            cut(pr); /* killed mid-response */
+        }
+        return;
+    }
+    if (!pr->got_bytes) {
+        attempt_failed(pr, false, "upstream closed the connection\n");
+        return;
+    }
+    flared_proxy__server_failed(pr->sv);
+    answer(pr, 502, "upstream response was cut short\n");
+}
+
+static void read_upstream(proxy_req *pr)
+{
+    if (flare_buf_reserve(&pr->in, PROXY_IN_CAP) < 0) {
+        fail(pr, 502, "out of memory\n");
+        return;
+    }
+    for (;;) {
+        if (pr->paused) return;
+        size_t room = PROXY_IN_CAP - pr->in.len;
+        ssize_t n = flared_proxy__up_io(pr->uc, pr->in.data + pr->in.len, room, false);
+        if (n == FLARE_EAGAIN) return;
+        if (n <= 0) {
+            upstream_ended(pr, n == FLARE_ECLOSED);
+            return;
+        }
+        pr->got_bytes = true;
+        pr->in.len += (size_t)n;
+        arm(pr, pr->up->cfg->read_timeout_ms);
+        if (pr->state == RS_HEAD) {
+            bool need_more;
+            if (!parse_head(pr, &need_more) && !need_more) return;
+            if (need_more) continue;
+        } else if (!deliver(pr)) {
+            return;
+        }
+    }
+}
+
+/* --------------------------------------------------------------- handler */
+
+static proxy_req *req_get(flared_proxy *px)
+{
+    proxy_req *pr = px->free_reqs;
+    if (pr) {
+        px->free_reqs = pr->next;
+    } else {
+        pr = calloc(1, sizeof *pr);
+        if (!pr) return NULL;
+        pr->px = px;
+        flare_timer_init(&pr->timer, on_timer, pr);
+    }
+    flare_buf out = pr->out, in = pr->in;
+    out.len = in.len = 0;
+    memset(pr, 0, offsetof(proxy_req, timer));
+    pr->px = px;
+    pr->out = out;
+    pr->in = in;
+    pr->state = RS_CONNECTING;
+    pr->body_mode = BODY_NONE;
+    pr->cfd = -1;
+    return pr;
+}
+
+static bool idempotent(flare_http_method m)
+{
+    /* RFC 9110 §9.2.2 */
+    return m == FLARE_METHOD_GET || m == FLARE_METHOD_HEAD || m == FLARE_METHOD_PUT ||
+           m == FLARE_METHOD_DELETE || m == FLARE_METHOD_OPTIONS || m == FLARE_METHOD_TRACE;
+}
+
+int flared_handle_proxy(const flare_request *req, flare_response *resp, void *data)
+{
+    const flared_route_ctx *ctx = data;
+    flared_upstream_rt *up = ctx->upstream;
+    const flared_proxy_route *cfg = &ctx->route->u.proxy;
+    proxy_req *pr = req_get(up->px);
+    if (!pr) return -1;
+    pr->up = up;
+    pr->idempotent = idempotent(req->method);
+    pr->head_request = req->method == FLARE_METHOD_HEAD;
+    pr->upgrade = req->head->upgrade;
+    pr->body_streaming = req->body_streamed;
+    pr->chunked_body = req->body_streamed && req->head->chunked;
+    if (req->peer) pr->client = *req->peer;
+    flared_proxy_head_opts opts = {.host = up->cfg->name,
+                                   .host_len = strlen(up->cfg->name),
+                                   .close = up->cfg->keepalive == 0,
+                                   .stream_body = req->body_streamed};
+    if (cfg->strip_prefix && ctx->route->is_prefix) opts.strip_len = strlen(ctx->route->path) - 1;
+    if (cfg->preserve_host && req->head->host_index >= 0) {
+        const flare_http_header *h = &req->head->headers[req->head->host_index];
+        opts.host = h->value;
+        opts.host_len = h->value_len;
+    }
+    int rc = flared_proxy_request_head(&pr->out, req, &opts);
+    if (rc == 0) rc = flare_buf_append(&pr->out, req->body, req->body_len);
+    if (rc == 0) {
+        pr->s = flare_response_defer(resp, &stream_ops, pr);
+        pr->kick_pending = true;
+        rc = pr->s ? flare_reactor_defer(up->px->r, kick, pr) : FLARE_EINVAL;
+    }
+    if (rc < 0) {
+        flared_proxy__release(pr);
+        return -1; /* the server answers 500 (and forgets the defer) */
+    }
+    return 0;
+}

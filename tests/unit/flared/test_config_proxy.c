@@ -1,0 +1,175 @@
+/*
+ * test_config_proxy.c: the top-level `upstreams` and the `proxy` route of
+ * flared.yaml (src/flared/config_proxy.c): defaults, every key read, and each
+ * error with its "FILE:LINE:COLUMN:".
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "config.h"
+
+#define LISTEN "listeners: [{address: 127.0.0.1:8080}]\n"
+#define ROUTE  "routes:\n  - path: /api/\n    proxy: {upstream: app}\n"
+
+static flared_config *load_ok(const char *yaml)
+{
+    flare_error err;
+    flare_error_clear(&err);
+    flared_config *cfg = NULL;
+    int rc = flared_config_load_string(yaml, strlen(yaml), "t.yaml", "/tmp", &cfg, &err);
+    if (rc != 0) fail_msg("unexpected error %d: %s", rc, err.message);
+    return cfg;
+}
+
+static void expect_error(const char *yaml, const char *message)
+{
+    flare_error err;
+    flare_error_clear(&err);
+    flared_config *cfg = NULL;
+    int rc = flared_config_load_string(yaml, strlen(yaml), "t.yaml", "/tmp", &cfg, &err);
+    assert_int_equal(rc, FLARE_ECONFIG);
+    assert_null(cfg);
+    assert_string_equal(err.message, message);
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    flared_config *cfg =
+        load_ok(LISTEN "upstreams:\n  app:\n    servers: [\"127.0.0.1:9001\"]\n" ROUTE);
+    assert_int_equal(cfg->upstream_count, 1);
+    const flared_upstream *u = &cfg->upstreams[0];
+    assert_string_equal(u->name, "app");
+    assert_int_equal(u->server_count, 1);
+    assert_false(u->servers[0].is_unix);
+    assert_int_equal(u->servers[0].addr.port, 9001);
+    assert_int_equal(u->balance, FLARED_BALANCE_ROUND_ROBIN);
+    assert_int_equal(u->keepalive, 32);
+    assert_int_equal(u->connect_timeout_ms, 5000);
+    assert_int_equal(u->read_timeout_ms, 60000);
+    assert_int_equal(u->max_fails, 1);
+    assert_int_equal(u->fail_timeout_ms, 10000);
+    assert_false(u->health.enabled);
+    const flared_route *r = &cfg->default_host.routes[0];
+    assert_int_equal(r->type, FLARED_ROUTE_PROXY);
+    assert_ptr_equal(r->u.proxy.upstream, u);
+    assert_false(r->u.proxy.strip_prefix);
+    assert_false(r->u.proxy.preserve_host);
+    flared_config_free(cfg);
+}
+
+static void test_every_key(void **state)
+{
+    (void)state;
+    flared_config *cfg =
+        load_ok(LISTEN "upstreams:\n"
+                       "  a:\n"
+                       "    servers: [\"[::1]:80\", \"unix:/run/app.sock\"]\n"
+                       "    balance: least_conn\n"
+                       "    keepalive: 0\n"
+                       "    connect_timeout: 250ms\n"
+                       "    read_timeout: 2m\n"
+                       "    max_fails: 3\n"
+                       "    fail_timeout: 30s\n"
+                       "    health: {path: /healthz, interval: 2s, fails: 4, passes: 5}\n"
+                       "  b:\n"
+                       "    servers: [\"10.0.0.1:8080\"]\n"
+                       "    balance: ip_hash\n"
+                       "    health: {}\n"
+                       "    tls: {verify: false, ca: ca.pem, sni: app.internal}\n"
+                       "routes:\n"
+                       "  - path: /x/\n"
+                       "    proxy: {upstream: b, strip_prefix: true, preserve_host: true}\n");
+    const flared_upstream *a = &cfg->upstreams[0], *b = &cfg->upstreams[1];
+    assert_int_equal(a->server_count, 2);
+    assert_int_equal(a->servers[0].addr.ip.family, AF_INET6);
+    assert_true(a->servers[1].is_unix);
+    assert_string_equal(a->servers[1].unix_path, "/run/app.sock");
+    assert_int_equal(a->balance, FLARED_BALANCE_LEAST_CONN);
+    assert_int_equal(a->keepalive, 0);
+    assert_int_equal(a->connect_timeout_ms, 250);
+    assert_int_equal(a->read_timeout_ms, 120000);
+    assert_int_equal(a->max_fails, 3);
+    assert_int_equal(a->fail_timeout_ms, 30000);
+    assert_true(a->health.enabled);
+    assert_string_equal(a->health.path, "/healthz");
+    assert_int_equal(a->health.interval_ms, 2000);
+    assert_int_equal(a->health.fails, 4);
+    assert_int_equal(a->health.passes, 5);
+    assert_false(a->tls.enabled);
+    assert_true(b->tls.enabled);
+    assert_false(b->tls.verify);
+    assert_string_equal(b->tls.ca, "/tmp/ca.pem");
+    assert_string_equal(b->tls.sni, "app.internal");
+    assert_int_equal(b->balance, FLARED_BALANCE_IP_HASH);
+    assert_true(b->health.enabled);
+    assert_string_equal(b->health.path, "/");
+    const flared_proxy_route *p = &cfg->default_host.routes[0].u.proxy;
+    assert_ptr_equal(p->upstream, b);
+    assert_true(p->strip_prefix);
+    assert_true(p->preserve_host);
+    flared_config_free(cfg);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    expect_error(LISTEN ROUTE, "t.yaml:4:23: upstream: no upstream named 'app'; define it under "
+                               "the top-level 'upstreams'");
+    expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:9001\"]}\n"
+                        "routes:\n  - path: /api/\n    proxy: {upstream: other}\n",
+                 "t.yaml:6:23: upstream: no upstream named 'other'; define it under the "
+                 "top-level 'upstreams'");
+    expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:9001\"]}\n"
+                        "routes:\n  - path: /api/\n    proxy:\n",
+                 "t.yaml:6:11: proxy: missing required key 'upstream'");
+    expect_error(LISTEN "upstreams:\n  app: {servers: [\"localhost:9001\"]}\n",
+                 "t.yaml:3:19: servers: invalid 'localhost:9001' (invalid IP address "
+                 "\"localhost\": an IPv4 address needs exactly four dot-separated octets); "
+                 "use IP:PORT, [IPv6]:PORT or unix:/path");
+    expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:0\"]}\n",
+                 "t.yaml:3:19: servers: '127.0.0.1:0' has port 0; name the server's port");
+    expect_error(LISTEN "upstreams:\n  app: {servers: [\"unix:run/a.sock\"]}\n",
+                 "t.yaml:3:19: servers: the Unix socket path in 'unix:run/a.sock' must be "
+                 "absolute");
+    expect_error(LISTEN "upstreams:\n  app: {servers: []}\n",
+                 "t.yaml:3:18: servers: an upstream needs at least one server");
+    expect_error(LISTEN "upstreams:\n  app: {balance: random}\n",
+                 "t.yaml:3:8: upstream: missing required key 'servers'");
+    expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"], balance: random}\n",
+                 "t.yaml:3:44: balance: 'random' is not one of round_robin, least_conn, ip_hash");
+    expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"], retries: 2}\n",
+                 "t.yaml:3:35: unknown key 'retries' in upstream 'app'; allowed: servers, "
+                 "balance, keepalive, connect_timeout, read_timeout, max_fails, fail_timeout, "
+                 "health, tls");
+    expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"], tls: {verify: maybe}}\n",
+                 "t.yaml:3:49: verify: expected true or false, got 'maybe'");
+    expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"], tls: {cert: x}}\n",
+                 "t.yaml:3:41: unknown key 'cert' in tls; allowed: verify, ca, sni");
+    expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"], health: {path: x}}\n",
+                 "t.yaml:3:50: path: a health check path must start with '/'");
+    expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"]}\n"
+                        "  app: {servers: [\"127.0.0.1:2\"]}\n",
+                 "t.yaml:4:3: upstreams: 'app' is defined twice; first at line 3");
+    expect_error(LISTEN "upstreams:\n  \"a b\": {servers: [\"127.0.0.1:1\"]}\n",
+                 "t.yaml:3:3: upstreams: 'a b' is not a valid name; use letters, digits, '-', "
+                 "'.' and '_' (it is the Host sent upstream)");
+    expect_error(LISTEN "upstreams: [a]\n",
+                 "t.yaml:2:12: upstreams: expected a mapping of name: settings, got a list");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_every_key),
+        cmocka_unit_test(test_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

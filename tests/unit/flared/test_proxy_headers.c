@@ -1,0 +1,120 @@
+/*
+ * test_proxy_headers.c: the request head the proxy sends upstream
+ * (src/flared/proxy_headers.c): hop-by-hop removal, Host, X-Forwarded-*,
+ * Forwarded with quoted IPv6 and host, Via, and the Content-Length re-framing.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "proxy.h"
+
+typedef struct parsed {
+    flare_http_request head;
+    flare_http_header fields[32];
+    flare_request req;
+    flare_sock_addr peer;
+} parsed;
+
+static void parse(parsed *p, const char *raw, const char *peer)
+{
+    memset(p, 0, sizeof *p);
+    p->head.headers = p->fields;
+    p->head.max_headers_capacity = 32;
+    ssize_t n = flare_http_parse_request(raw, strlen(raw), 0, NULL, &p->head, NULL);
+    assert_true(n > 0);
+    flare_request *r = &p->req;
+    r->head = &p->head;
+    r->method = (flare_http_method)p->head.method_id;
+    const char *q = memchr(p->head.target, '?', p->head.target_len);
+    r->path = p->head.target;
+    r->path_len = q ? (size_t)(q - r->path) : p->head.target_len;
+    r->query = q ? q + 1 : NULL;
+    r->query_len = q ? p->head.target_len - r->path_len - 1 : 0;
+    r->host = "h";
+    r->host_len = 1;
+    r->body = "";
+    if (peer) {
+        assert_int_equal(flare_sock_addr_parse(&p->peer, peer, strlen(peer), NULL), 0);
+        r->peer = &p->peer;
+    }
+}
+
+static void expect_head(parsed *p, const flared_proxy_head_opts *o, const char *want)
+{
+    flare_buf out = FLARE_BUF_INIT;
+    assert_int_equal(flared_proxy_request_head(&out, &p->req, o), 0);
+    assert_int_equal(flare_buf_append(&out, "", 1), 0);
+    assert_string_equal(out.data, want);
+    flare_buf_free(&out);
+}
+
+static void test_rewrite(void **state)
+{
+    (void)state;
+    parsed p;
+    parse(&p,
+          "GET /api/v1?q=1 HTTP/1.1\r\nHost: Front:81\r\nConnection: close, X-A\r\nX-A: 1\r\n"
+          "TE: trailers\r\nUpgrade: h2c\r\nProxy-Connection: keep-alive\r\nX-Forwarded-For: 1.2.3.4"
+          "\r\nX-Forwarded-Host: evil\r\nAccept: */*\r\nX-Forwarded-For: 5.6.7.8\r\n\r\n",
+          "192.0.2.7:5000");
+    flared_proxy_head_opts o = {.strip_len = 4, .host = "app", .host_len = 3};
+    expect_head(&p, &o,
+                "GET /v1?q=1 HTTP/1.1\r\nHost: app\r\n"
+                "X-Forwarded-For: 1.2.3.4, 5.6.7.8, 192.0.2.7\r\n"
+                "Accept: */*\r\n"
+                "X-Forwarded-Proto: http\r\nX-Forwarded-Host: Front:81\r\n"
+                "Forwarded: for=192.0.2.7;host=\"Front:81\";proto=http\r\n"
+                "Via: 1.1 flared\r\n\r\n");
+}
+
+static void test_ipv6_unix_and_body(void **state)
+{
+    (void)state;
+    parsed p;
+    parse(&p, "POST / HTTP/1.0\r\nHost: a.example\r\nContent-Length: 3\r\n\r\n", "[2001:db8::1]:9");
+    p.req.body = "abc";
+    p.req.body_len = 3;
+    flared_proxy_head_opts o = {.host = "app", .host_len = 3, .close = true};
+    expect_head(&p, &o,
+                "POST / HTTP/1.1\r\nHost: app\r\nX-Forwarded-For: 2001:db8::1\r\n"
+                "X-Forwarded-Proto: http\r\nX-Forwarded-Host: a.example\r\n"
+                "Forwarded: for=\"[2001:db8::1]\";host=a.example;proto=http\r\n"
+                "Via: 1.0 flared\r\nContent-Length: 3\r\nConnection: close\r\n\r\n");
+    parse(&p, "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", NULL);
+    o.close = false;
+    expect_head(&p, &o,
+                "POST /x HTTP/1.1\r\nHost: app\r\nX-Forwarded-For: unknown\r\n"
+                "X-Forwarded-Proto: http\r\nX-Forwarded-Host: a\r\n"
+                "Forwarded: for=unknown;host=a;proto=http\r\n"
+                "Via: 1.1 flared\r\nContent-Length: 0\r\n\r\n");
+}
+
+static void test_hop_by_hop(void **state)
+{
+    (void)state;
+    parsed p;
+    parse(&p,
+          "GET / HTTP/1.1\r\nHost: a\r\nConnection: x-one ,X-Two\r\nX-One: 1\r\nx-two: 2\r\n"
+          "Keep-Alive: 1\r\nTrailer: x\r\nProxy-Authorization: y\r\nX-Three: 3\r\n\r\n",
+          NULL);
+    bool want[] = {false, true, true, true, true, true, true, false};
+    assert_int_equal(p.head.num_headers, 8);
+    for (size_t i = 0; i < 8; i++)
+        assert_int_equal(flared_proxy_hop_by_hop(&p.fields[i], p.fields, 8), want[i]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rewrite),
+        cmocka_unit_test(test_ipv6_unix_and_body),
+        cmocka_unit_test(test_hop_by_hop),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
