@@ -69,6 +69,9 @@ typedef struct flare_clock {
 
 /** Reads CLOCK_MONOTONIC in milliseconds. */
 uint64_t flare_monotonic_ms(void);
+/** Milliseconds from now until deadline_ms (flare_monotonic_ms time), as poll(2) takes
+ *  them: 0 once it has passed, capped at INT32_MAX, -1 for UINT64_MAX (no deadline). */
+int flare_monotonic_ms_until(uint64_t deadline_ms);
 /** Formats t (UTC) as IMF-fixdate into out (30 bytes with NUL); returns 29. */
 size_t flare_format_http_date(time_t t, char out[FLARE_IMF_FIXDATE_LEN + 1]);
 /** Initialises and reads the clock. */

@@ -527,6 +527,11 @@ typedef struct flare_ws_url {
 
 /** Parses "ws[s]://host[:port][/path][?query]" (IPv6 literals in brackets); no fragment. */
 int flare_ws_url_parse(flare_ws_url *out, const char *url, flare_error *err);
+/** Size of a buffer that holds any flare_ws_url_host result. */
+#define FLARE_WS_HOST_HEADER_MAX (sizeof(((flare_ws_url *)0)->host) + 8)
+/** The Host field value for u (RFC 6455 §4.1: the port only when not the default; IPv6
+ *  literals in brackets) into out, which holds FLARE_WS_HOST_HEADER_MAX bytes. */
+void flare_ws_url_host(const flare_ws_url *u, char out[FLARE_WS_HOST_HEADER_MAX]);
 
 /**
  * The byte stream a client runs over (flare_ws_client_open): any transport.

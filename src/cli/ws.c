@@ -227,12 +227,8 @@ int cli_ws(const cli_options *o)
         return cli_exit_for(rc);
     }
     if (o->verbose) fprintf(stderr, "* connected to %s port %u\n", u.host, u.port);
-    char host[sizeof u.host + 16];
-    bool v6 = strchr(u.host, ':') != NULL;
-    if (u.default_port)
-        snprintf(host, sizeof host, v6 ? "[%s]" : "%s", u.host);
-    else
-        snprintf(host, sizeof host, v6 ? "[%s]:%u" : "%s:%u", u.host, u.port);
+    char host[FLARE_WS_HOST_HEADER_MAX];
+    flare_ws_url_host(&u, host);
     const char *protocols[1] = {o->subprotocol};
     flare_ws_client_options wo = {
         .subprotocols = o->subprotocol ? protocols : NULL,

@@ -215,8 +215,8 @@ static const flare_http_header *request_field(const flare_http_request *head, co
 static bool response_field(const flare_http_completion *d, const char *name, size_t len,
                            const char **value, size_t *value_len)
 {
+    if (!d->resp_head) return false; /* before the arithmetic: NULL + 0 is undefined */
     const char *p = d->resp_head, *end = d->resp_head + d->resp_head_len;
-    if (!p) return false;
     const char *eol = memchr(p, '\n', (size_t)(end - p));
     while (eol && eol + 1 < end) {
         p = eol + 1;

@@ -20,11 +20,6 @@ static char *log_path;
 static char buffer[FLARED_ACCESS_LOG_FLUSH_BYTES + FLARED_ACCESS_LOG_LINE_MAX];
 static size_t buffered;
 
-static int open_path(const char *path)
-{
-    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-}
-
 int flared_access_log_open(const char *path, flare_error *err)
 {
     flared_access_log_flush();
@@ -35,7 +30,7 @@ int flared_access_log_open(const char *path, flare_error *err)
         log_path = NULL;
         return 0;
     }
-    int fd = open_path(path);
+    int fd = flared_log_open_file(path);
     if (fd < 0) return flare_error_set(err, FLARE_ESYS, errno, "cannot open access_log %s", path);
     char *copy = strdup(path);
     if (!copy) {
@@ -74,7 +69,7 @@ void flared_access_log_reopen(void)
 {
     flared_access_log_flush();
     if (!log_path || log_fd < 0) return;
-    int fd = open_path(log_path);
+    int fd = flared_log_open_file(log_path);
     if (fd < 0) {
         flared_log(FLARED_LOG_ERROR, "cannot reopen access_log %s: %s", log_path, strerror(errno));
         return;

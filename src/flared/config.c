@@ -459,20 +459,23 @@ static void set_defaults(flared_config *cfg)
     cfg->workers = 1;
     cfg->error_log = NULL;
     cfg->log_level = FLARED_LOG_INFO;
+    /* One set of defaults: libflare's server defaults are flared's. */
+    flare_http_server_config d;
+    flare_http_server_config_default(&d);
     cfg->limits = (flared_limits){
-        .max_connections = 10000,
-        .max_header_bytes = 8 * 1024,
-        .max_headers = 100,
-        .max_uri_bytes = 8 * 1024,
-        .max_body_bytes = 10 * 1024 * 1024,
-        .max_keepalive_requests = 10000,
+        .max_connections = d.max_connections,
+        .max_header_bytes = d.max_header_bytes,
+        .max_headers = d.max_headers,
+        .max_uri_bytes = d.max_uri_bytes,
+        .max_body_bytes = d.max_body_bytes,
+        .max_keepalive_requests = d.max_keepalive_requests,
     };
     cfg->timeouts = (flared_timeouts){
-        .header_ms = 10000,
-        .body_ms = 10000,
-        .write_ms = 10000,
-        .keepalive_ms = 65000,
-        .linger_ms = 5000,
+        .header_ms = d.header_timeout_ms,
+        .body_ms = d.body_timeout_ms,
+        .write_ms = d.write_timeout_ms,
+        .keepalive_ms = d.keepalive_timeout_ms,
+        .linger_ms = d.linger_timeout_ms,
         .shutdown_ms = 10000,
     };
 }

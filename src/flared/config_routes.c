@@ -55,13 +55,6 @@ unsigned flared_method_bit(const char *name, size_t len)
     return 0;
 }
 
-/* RFC 9110 §5.6.2 tchar. */
-static bool is_tchar(unsigned char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
-}
-
 static int parse_methods(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r)
 {
     char shown[FLARED_CFG_SHOW_MAX];
@@ -84,7 +77,7 @@ static int parse_methods(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r)
         for (size_t j = 0; j < len; j++) {
             unsigned char ch = (unsigned char)m[j];
             lower |= ch >= 'a' && ch <= 'z';
-            junk |= !is_tchar(ch);
+            junk |= !flared_cfg_is_tchar(ch);
         }
         if (junk) return flared_cfg_fail(c, item, "methods: %s is not a method name", shown);
         /* RFC 9110 §9.1: method names are case-sensitive, so "get" would never match GET. */
@@ -112,19 +105,6 @@ static int parse_methods(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r)
 }
 
 /* --------------------------------------------------------------- headers */
-
-/* RFC 9110 §5.5: a field value is visible characters, obs-text, spaces and tabs,
- * without leading or trailing whitespace; CR, LF and NUL would split the message. */
-static bool is_field_value(const char *s, size_t len)
-{
-    if (len > 0 && (s[0] == ' ' || s[0] == '\t' || s[len - 1] == ' ' || s[len - 1] == '\t'))
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if ((ch < 0x20 && ch != '\t') || ch == 0x7F) return false;
-    }
-    return true;
-}
 
 /* Framing and connection fields are flared's to write (RFC 9112 §6, RFC 9110 §7.6.1). */
 static const char *const managed_headers[] = {"content-length", "transfer-encoding",
@@ -154,7 +134,7 @@ static int parse_headers(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r)
         flared_cfg_quote(name, nlen, shown);
         bool token = nlen > 0;
         for (size_t j = 0; j < nlen; j++)
-            token &= is_tchar((unsigned char)name[j]);
+            token &= flared_cfg_is_tchar((unsigned char)name[j]);
         if (!token) return flared_cfg_fail(c, k, "headers: %s is not a valid header name", shown);
         for (size_t j = 0; j < sizeof managed_headers / sizeof managed_headers[0]; j++)
             if (strlen(managed_headers[j]) == nlen &&
@@ -168,7 +148,7 @@ static int parse_headers(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r)
                                        "headers: %s is set twice; first at line %u, column %u",
                                        shown, flared_cfg_line(keys[j]), flared_cfg_column(keys[j]));
         if ((rc = flared_cfg_scalar(c, v, name, &value, &vlen)) < 0) return rc;
-        if (!is_field_value(value, vlen))
+        if (!flared_cfg_is_field_value(value, vlen))
             return flared_cfg_fail(c, v,
                                    "headers: the value of %s has control characters or "
                                    "leading/trailing spaces",
@@ -274,7 +254,7 @@ static int parse_text(flared_cfg_ctx *c, yaml_node_t *node, flared_text_route *t
     t->status = 200;
     if (v[1]) {
         if ((rc = flared_cfg_string(c, v[1], "content_type", &t->content_type)) < 0) return rc;
-        if (!is_field_value(t->content_type, strlen(t->content_type)))
+        if (!flared_cfg_is_field_value(t->content_type, strlen(t->content_type)))
             return flared_cfg_fail(c, v[1],
                                    "content_type: has control characters or leading/trailing "
                                    "spaces");

@@ -37,37 +37,17 @@ static const char *const default_gzip_types[] = {
     "font/otf",
 };
 
-/* RFC 9110 §5.5: visible characters, spaces and tabs without leading or trailing
- * whitespace; CR, LF and NUL would split the response (the rule of route headers). */
-static bool is_field_value(const char *s, size_t len)
-{
-    if (len > 0 && (s[0] == ' ' || s[0] == '\t' || s[len - 1] == ' ' || s[len - 1] == '\t'))
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if ((ch < 0x20 && ch != '\t') || ch == 0x7F) return false;
-    }
-    return true;
-}
-
-/* RFC 9110 §5.6.2 tchar. */
-static bool is_tchar(unsigned char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
-}
-
 /* "type/subtype" of RFC 9110 §8.3.1 (tokens), with "*" allowed as the subtype
  * when wildcard; returns the length of that part (parameters may follow). */
 static size_t media_type_len(const char *s, size_t len, bool wildcard)
 {
     size_t i = 0;
-    while (i < len && is_tchar((unsigned char)s[i]) && s[i] != '/')
+    while (i < len && flared_cfg_is_tchar((unsigned char)s[i]) && s[i] != '/')
         i++;
     if (i == 0 || i >= len || s[i] != '/') return 0;
     size_t sub = ++i;
     if (wildcard && i < len && s[i] == '*' && i + 1 == len) return len;
-    while (i < len && is_tchar((unsigned char)s[i]))
+    while (i < len && flared_cfg_is_tchar((unsigned char)s[i]))
         i++;
     return i > sub ? i : 0;
 }
@@ -109,7 +89,7 @@ int flared_cfg_mime_types(flared_cfg_ctx *c, yaml_node_t *node)
         flared_cfg_quote(ext, elen, shown);
         bool ok = elen > 0 && elen <= MAX_EXT_LEN;
         for (size_t j = 0; ok && j < elen; j++)
-            ok = is_tchar((unsigned char)ext[j]) && ext[j] != '.';
+            ok = flared_cfg_is_tchar((unsigned char)ext[j]) && ext[j] != '.';
         if (!ok)
             return flared_cfg_fail(c, k,
                                    "mime_types: %s is not a file name extension (write it "
@@ -117,7 +97,7 @@ int flared_cfg_mime_types(flared_cfg_ctx *c, yaml_node_t *node)
                                    shown);
         if ((rc = flared_cfg_scalar(c, v, shown, &type, &tlen)) < 0) return rc;
         if (tlen > MAX_MIME_LEN || media_type_len(type, tlen, false) == 0 ||
-            !is_field_value(type, tlen))
+            !flared_cfg_is_field_value(type, tlen))
             return flared_cfg_fail(c, v,
                                    "mime_types: the type of %s is not a media type like "
                                    "text/html",
@@ -282,7 +262,7 @@ int flared_cfg_static(flared_cfg_ctx *c, yaml_node_t *node, flared_static_route 
     if (v[K_CACHE]) {
         if ((rc = flared_cfg_string(c, v[K_CACHE], "cache_control", &s->cache_control)) < 0)
             return rc;
-        if (!is_field_value(s->cache_control, strlen(s->cache_control)))
+        if (!flared_cfg_is_field_value(s->cache_control, strlen(s->cache_control)))
             return flared_cfg_fail(c, v[K_CACHE],
                                    "cache_control: has control characters or leading/trailing "
                                    "spaces");

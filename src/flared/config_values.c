@@ -10,6 +10,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ------------------------------------------------------------- HTTP text */
+
+bool flared_cfg_is_tchar(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+bool flared_cfg_is_field_value(const char *s, size_t len)
+{
+    if (len > 0 && (s[0] == ' ' || s[0] == '\t' || s[len - 1] == ' ' || s[len - 1] == '\t'))
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if ((ch < 0x20 && ch != '\t') || ch == 0x7F) return false;
+    }
+    return true;
+}
+
 /* ------------------------------------------------------------- messages */
 
 const char *flared_cfg_quote(const char *s, size_t len, char buf[FLARED_CFG_SHOW_MAX])

@@ -13,13 +13,6 @@
 #define MAX_SUBPROTOCOLS 32
 #define MAX_NAME_LEN     255
 
-/* RFC 9110 §5.6.2 tchar. */
-static bool is_tchar(unsigned char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
-}
-
 /* An Origin value (RFC 6454 §7.1): "null", or scheme "://" host [":" port] with
  * no path, in visible ASCII. Browsers send it lower-case and it is compared
  * exactly, so upper-case letters could never match. */
@@ -80,7 +73,7 @@ static int parse_list(flared_cfg_ctx *c, yaml_node_t *node, const char *key, siz
 static const char *subprotocol_problem(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++)
-        if (!is_tchar((unsigned char)s[i]))
+        if (!flared_cfg_is_tchar((unsigned char)s[i]))
             return "is not a token (letters, digits and !#$%&'*+-.^_`|~ only)";
     return NULL;
 }

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flare/url.h"
+
 #include "handlers_internal.h"
 
 static bool is_utf8(const unsigned char *p, size_t len)
@@ -81,6 +83,17 @@ static void add_multi(json_t *obj, const char *key, json_t *value)
     }
 }
 
+/* One form-encoded key or value; -1 for a bad escape, an encoded NUL (it would cut a
+ * JSON key short) or bytes that are not UTF-8 (JSON cannot carry them, and json_dumps
+ * would fail the whole answer): such a pair is left out. */
+static long decode_arg(const char *s, size_t len, char *dst)
+{
+    ssize_t n = flare_url_percent_decode(s, len, dst, true);
+    if (n < 0 || memchr(dst, '\0', (size_t)n) || !is_utf8((const unsigned char *)dst, (size_t)n))
+        return -1;
+    return (long)n;
+}
+
 static json_t *parse_args(const char *q, size_t len)
 {
     json_t *args = json_object();
@@ -93,12 +106,12 @@ static json_t *parse_args(const char *q, size_t len)
             end++;
         const char *eq = memchr(q + i, '=', end - i);
         size_t klen = eq ? (size_t)(eq - (q + i)) : end - i;
-        long k = flared_percent_decode(q + i, klen, buf, true);
+        long k = decode_arg(q + i, klen, buf);
         if (k > 0) {
             char *key = strndup(buf, (size_t)k);
             const char *v = eq ? eq + 1 : q + end;
             size_t vraw = eq ? (size_t)(q + end - v) : 0;
-            long vl = flared_percent_decode(v, vraw, buf, true);
+            long vl = decode_arg(v, vraw, buf);
             if (key && vl >= 0) add_multi(args, key, json_stringn_nocheck(buf, (size_t)vl));
             free(key);
         }
@@ -178,8 +191,7 @@ static json_t *describe(const flare_request *req)
 int flared_handle_echo(const flare_request *req, flare_response *resp, void *data)
 {
     const flared_route_ctx *ctx = data;
-    for (size_t i = 0; i < ctx->route->header_count; i++)
-        flare_response_header(resp, ctx->route->headers[i].name, ctx->route->headers[i].value);
+    flared_route_headers(resp, ctx->route);
     if (ctx->route->u.echo.raw) {
         const flare_http_header *ct = flare_http_request_header(req->head, FLARE_HDR_CONTENT_TYPE);
         if (ct) flare_response_headern(resp, "Content-Type", 12, ct->value, ct->value_len);

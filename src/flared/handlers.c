@@ -18,10 +18,14 @@
 #include "handlers_internal.h"
 #include "websocket.h"
 
-static void add_route_headers(flare_response *resp, const flared_route *rt)
+int flared_route_headers(flare_response *resp, const flared_route *rt)
 {
-    for (size_t i = 0; i < rt->header_count; i++)
-        flare_response_header(resp, rt->headers[i].name, rt->headers[i].value);
+    int first = 0;
+    for (size_t i = 0; i < rt->header_count; i++) {
+        int rc = flare_response_header(resp, rt->headers[i].name, rt->headers[i].value);
+        if (rc < 0 && first == 0) first = rc;
+    }
+    return first;
 }
 
 static int handle_text(const flare_request *req, flare_response *resp, void *data)
@@ -31,7 +35,7 @@ static int handle_text(const flare_request *req, flare_response *resp, void *dat
     (void)req;
     flare_response_status(resp, t->status);
     flare_response_header(resp, "Content-Type", t->content_type);
-    add_route_headers(resp, ctx->route);
+    flared_route_headers(resp, ctx->route);
     flare_response_body_static(resp, t->body, t->body_len);
     return 0;
 }
@@ -40,7 +44,7 @@ static int handle_redirect(const flare_request *req, flare_response *resp, void 
 {
     const flared_route_ctx *ctx = data;
     (void)req;
-    add_route_headers(resp, ctx->route);
+    flared_route_headers(resp, ctx->route);
     return flare_response_redirect(resp, ctx->route->u.redirect.status, ctx->route->u.redirect.to);
 }
 
@@ -48,7 +52,7 @@ static int handle_health(const flare_request *req, flare_response *resp, void *d
 {
     const flared_route_ctx *ctx = data;
     (void)req;
-    add_route_headers(resp, ctx->route);
+    flared_route_headers(resp, ctx->route);
     flare_response_header(resp, "Cache-Control", "no-store");
     if (ctx->state->draining)
         return flare_response_text(resp, 503, "text/plain; charset=utf-8", "draining\n", 9);
@@ -213,32 +217,4 @@ void flared_handlers_free(flared_route_ctx *ctx)
     for (flared_route_ctx *c = ctx; c->route; c++)
         if (c->root_fd >= 0) close(c->root_fd);
     free(ctx);
-}
-
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-long flared_percent_decode(const char *src, size_t len, char *dst, bool plus_is_space)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = src[i];
-        if (c == '%') {
-            if (len - i < 3) return -1;
-            int hi = hex_digit(src[i + 1]), lo = hex_digit(src[i + 2]);
-            if (hi < 0 || lo < 0) return -1;
-            c = (char)(hi * 16 + lo);
-            if (c == '\0') return -1;
-            i += 2;
-        } else if (c == '+' && plus_is_space) {
-            c = ' ';
-        }
-        dst[o++] = c;
-    }
-    return (long)o;
 }

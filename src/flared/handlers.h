@@ -30,8 +30,4 @@ int flared_handlers_install(flare_http_server *srv, const flared_config *cfg,
 /** Frees the contexts (and closes static roots). */
 void flared_handlers_free(flared_route_ctx *ctx);
 
-/** Decodes %XX escapes of src into dst (capacity >= len); returns the length, or -1 for a
- *  bad escape or an encoded NUL. '+' is kept unless plus_is_space. */
-long flared_percent_decode(const char *src, size_t len, char *dst, bool plus_is_space);
-
 #endif

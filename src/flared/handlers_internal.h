@@ -15,6 +15,8 @@ struct flared_route_ctx {
     flared_upstream_rt *upstream; /* proxy routes: the worker's state of the upstream */
 };
 
+/** Adds the route's configured `headers` to resp; returns the first error, or 0. */
+int flared_route_headers(flare_response *resp, const flared_route *rt);
 /** The echo route (echo.c). */
 int flared_handle_echo(const flare_request *req, flare_response *resp, void *data);
 /** The static-files route (static.c). */

@@ -18,10 +18,24 @@
 static int log_fd = 2;
 static char *log_path;
 static flared_log_level log_level = FLARED_LOG_INFO;
+/* The workers' user when they drop root, (uid_t)-1 otherwise. */
+static uid_t file_owner = (uid_t)-1;
 
-static int open_path(const char *path)
+void flared_log_set_file_owner(const flared_config *cfg)
 {
-    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    file_owner = cfg->user ? cfg->uid : (uid_t)-1;
+}
+
+int flared_log_open_file(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    /* Workers that dropped root reopen the file on SIGUSR1 (after logrotate), so it is
+     * theirs, as nginx does; the descriptor, not the path, so no link is followed. */
+    if (fd >= 0 && file_owner != (uid_t)-1 && geteuid() == 0 &&
+        fchown(fd, file_owner, (gid_t)-1) < 0)
+        flared_log(FLARED_LOG_WARN, "cannot hand %s to uid %d (%s): workers cannot reopen it", path,
+                   (int)file_owner, strerror(errno));
+    return fd;
 }
 
 int flared_log_open(const char *path, flared_log_level level, flare_error *err)
@@ -34,7 +48,7 @@ int flared_log_open(const char *path, flared_log_level level, flare_error *err)
         log_path = NULL;
         return 0;
     }
-    int fd = open_path(path);
+    int fd = flared_log_open_file(path);
     if (fd < 0) return flare_error_set(err, FLARE_ESYS, errno, "cannot open error_log %s", path);
     char *copy = strdup(path);
     if (!copy) {
@@ -51,7 +65,7 @@ int flared_log_open(const char *path, flared_log_level level, flare_error *err)
 void flared_log_reopen(void)
 {
     if (!log_path) return;
-    int fd = open_path(log_path);
+    int fd = flared_log_open_file(log_path);
     if (fd < 0) {
         flared_log(FLARED_LOG_ERROR, "cannot reopen error_log %s: %s", log_path, strerror(errno));
         return;

@@ -9,6 +9,11 @@
 
 /** Opens the log (path NULL = stderr) at a threshold; returns 0 or a negative code. */
 int flared_log_open(const char *path, flared_log_level level, flare_error *err);
+/** Sets who log files are handed to: cfg's user when it has one (call before opening). */
+void flared_log_set_file_owner(const flared_config *cfg);
+/** Opens a log file for appending (0640, created if missing); when running as root with a
+ *  file owner set, the file becomes that user's so workers can reopen it. -1 with errno. */
+int flared_log_open_file(const char *path);
 /** Reopens the same path (SIGUSR1); keeps the old descriptor if the open fails. */
 void flared_log_reopen(void);
 /** Changes the threshold. */

@@ -71,6 +71,7 @@ int main(int argc, char **argv)
         flared_config_free(cfg);
         return 0;
     }
+    flared_log_set_file_owner(cfg);
     if (flared_log_open(cfg->error_log, cfg->log_level, &err) < 0) {
         fprintf(stderr, "flared: %s\n", err.message);
         flared_config_free(cfg);

@@ -18,14 +18,14 @@
  *             its workers and writes "R" to the pipe; only then does this master
  *             drain its workers and exit. The sockets never close, so no connection
  *             is refused. If the new master dies first (the pipe closes without
- *             "R"), this one logs it and keeps serving.
+ *             "R"), this one logs it and keeps serving (master_upgrade.c).
  * The metrics segment (metrics.c) is mapped before the first fork as well; the
  * master counts reloads there and zeroes a reaped worker's gauges.
  * TLS session ticket keys live in a shared mapping made before the first fork
  * (tickets.c): the master rotates them every 12 hours on a timer of this loop and
  * the workers pick the new generation up, so every worker resumes every session.
  */
-#include "master.h"
+#include "master_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -54,51 +54,9 @@
 #include "tickets.h"
 #include "worker.h"
 
-#define MAX_SOCKETS    4096
 #define RESTART_MIN_MS 100
 #define RESTART_MAX_MS 5000
 #define YOUNG_DEATH_MS 1000
-
-typedef struct lsock {
-    char *address;  /* listener address as written */
-    unsigned index; /* SO_REUSEPORT copy number; 0 for a shared socket */
-    bool reuseport;
-    int fd;
-    bool wanted;     /* used by the current config */
-    size_t listener; /* when wanted: index of its listener in that config */
-} lsock;
-
-typedef struct worker_proc {
-    pid_t pid;
-    unsigned slot;
-    unsigned generation;
-    uint64_t started_ms;
-} worker_proc;
-
-typedef struct master {
-    const char *config_path;
-    flared_config *cfg;
-    lsock socks[MAX_SOCKETS];
-    size_t sock_count;
-    worker_proc *workers;
-    size_t worker_count, worker_cap;
-    unsigned generation;
-    uint64_t *restart_at;    /* per slot: 0 = nothing pending */
-    uint32_t *restart_delay; /* per slot back-off */
-    unsigned slots;
-    bool stopping;
-    uint64_t stop_deadline;
-    int signal_fd;
-    flared_tickets *tickets;
-    uint64_t rotate_at;    /* next ticket key rotation */
-    const char *exe;       /* what SIGUSR2 executes; NULL: no upgrade */
-    const char *pid_file;  /* written at start; NULL: none */
-    char oldbin[PATH_MAX]; /* pid_file + ".oldbin" while an upgrade runs */
-    pid_t upgrade_pid;     /* the new master while it starts; 0: no upgrade running */
-    int upgrade_fd;        /* read end of its readiness pipe, or -1 */
-    bool handed_over;      /* the new master serves: this one drains and exits */
-    int ready_fd;          /* as an upgraded master: the pipe to report "R" on; -1 otherwise */
-} master;
 
 static int bind_unix(const char *path, int backlog, flare_error *err)
 {
@@ -275,16 +233,14 @@ static int set_slots(master *m, unsigned slots)
     return 0;
 }
 
-static void upgrade_failed(master *m, const char *why);
-
 static void reap(master *m)
 {
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         if (pid == m->upgrade_pid && !m->handed_over) {
-            upgrade_failed(m, WIFSIGNALED(status) ? "the new master was killed"
-                                                  : "the new master exited");
+            flared_master__upgrade_failed(m, WIFSIGNALED(status) ? "the new master was killed"
+                                                                 : "the new master exited");
             continue;
         }
         for (size_t i = 0; i < m->worker_count; i++) {
@@ -323,6 +279,7 @@ static void reap(master *m)
 static void refuse_reload(master *m, flared_config *next, const char *why)
 {
     flared_log(FLARED_LOG_ERROR, "reload refused, still serving the previous config: %s", why);
+    flared_log_set_file_owner(m->cfg);
     bind_all(m, m->cfg, NULL); /* every socket it needs is open: this only marks them */
     close_unwanted(m);
     flared_config_free(next);
@@ -351,6 +308,7 @@ static void reload(master *m)
         return;
     }
     /* A changed error_log takes effect with the reload (the new workers inherit it). */
+    flared_log_set_file_owner(next);
     if (flared_log_open(next->error_log, next->log_level, &err) < 0) {
         flared_log_set_level(m->cfg->log_level);
         refuse_reload(m, next, err.message);
@@ -391,7 +349,7 @@ static void close_listeners(master *m)
     m->sock_count = 0;
 }
 
-static void begin_stop(master *m, int sig)
+void flared_master__begin_stop(master *m, int sig)
 {
     if (m->stopping) {
         /* QUIT during a drain escalates it to an immediate exit. */
@@ -444,178 +402,6 @@ static void rotate_tickets(master *m, uint64_t now)
     m->rotate_at = now + period;
 }
 
-/* ------------------------------------------------------------ upgrade */
-
-/* An upgraded master takes over the sockets its predecessor listed: they enter the
- * table unwanted, bind_all adopts those the config still names, close_unwanted the rest. */
-static void inherit_sockets(master *m)
-{
-    const char *env = getenv(FLARED_INHERIT_ENV);
-    if (!env) return;
-    char *list = strdup(env);
-    unsetenv(FLARED_INHERIT_ENV); /* not for the workers, nor for the next upgrade */
-    if (!list) return;
-    char *save = NULL;
-    for (char *e = strtok_r(list, "\n", &save); e; e = strtok_r(NULL, "\n", &save)) {
-        int fd, reuseport, used = 0;
-        unsigned index;
-        int accepting = 0;
-        socklen_t len = sizeof accepting;
-        if (sscanf(e, "%d %u %d %n", &fd, &index, &reuseport, &used) != 3 || !used || fd < 0 ||
-            getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) < 0 || !accepting ||
-            m->sock_count == MAX_SOCKETS) {
-            flared_log(FLARED_LOG_WARN, "%s: ignoring entry '%s'", FLARED_INHERIT_ENV, e);
-            continue;
-        }
-        char *address = strdup(e + used);
-        if (!address) break;
-        fcntl(fd, F_SETFD, FD_CLOEXEC);
-        m->socks[m->sock_count++] =
-            (lsock){.address = address, .index = index, .reuseport = reuseport != 0, .fd = fd};
-    }
-    free(list);
-}
-
-/* An upgraded master takes the readiness pipe out of the environment, so that neither
- * its workers nor a later upgrade inherit it. */
-static void take_ready_fd(master *m)
-{
-    const char *env = getenv(FLARED_UPGRADE_FD_ENV);
-    m->ready_fd = -1;
-    if (!env) return;
-    char *end;
-    long fd = strtol(env, &end, 10);
-    bool number = *env && !*end;
-    unsetenv(FLARED_UPGRADE_FD_ENV);
-    if (!number || fd < 0 || fd > INT_MAX || fcntl((int)fd, F_SETFD, FD_CLOEXEC) < 0) {
-        flared_log(FLARED_LOG_WARN, "%s: not a descriptor; not reporting readiness",
-                   FLARED_UPGRADE_FD_ENV);
-        return;
-    }
-    m->ready_fd = (int)fd;
-}
-
-/* The new master reports that it serves: it takes over as the service's main process. */
-static void report_upgraded(master *m)
-{
-    char notice[64];
-    snprintf(notice, sizeof notice, "MAINPID=%d\nREADY=1", (int)getpid());
-    flared_notify(notice);
-    ssize_t n = write(m->ready_fd, "R", 1);
-    (void)n;
-    close(m->ready_fd);
-    m->ready_fd = -1;
-    flared_log(FLARED_LOG_INFO, "binary upgrade: took over from pid %d", (int)getppid());
-}
-
-static void upgrade_failed(master *m, const char *why)
-{
-    flared_log(FLARED_LOG_ERROR, "binary upgrade failed (%s); still serving with pid %d", why,
-               (int)getpid());
-    if (m->upgrade_fd >= 0) close(m->upgrade_fd);
-    m->upgrade_fd = -1;
-    m->upgrade_pid = 0;
-    if (m->pid_file && m->oldbin[0] && rename(m->oldbin, m->pid_file) < 0)
-        flared_pid_file_write(m->pid_file, getpid());
-    m->oldbin[0] = '\0';
-}
-
-/* In the forked child: the listening sockets and the pipe survive exec, the rest does not. */
-static void exec_new_master(master *m, int ready_fd)
-{
-    size_t cap = 64 + m->sock_count * (48 + 128);
-    char *list = malloc(cap);
-    if (!list) _exit(127);
-    size_t used = 0;
-    list[0] = '\0';
-    for (size_t i = 0; i < m->sock_count; i++) {
-        const lsock *s = &m->socks[i];
-        int n = snprintf(list + used, cap - used, "%d %u %d %s\n", s->fd, s->index,
-                         s->reuseport ? 1 : 0, s->address);
-        if (n < 0 || (size_t)n >= cap - used) {
-            cap = cap * 2 + strlen(s->address) + 64;
-            char *bigger = realloc(list, cap);
-            if (!bigger) _exit(127);
-            list = bigger;
-            i--;
-            continue;
-        }
-        used += (size_t)n;
-        fcntl(s->fd, F_SETFD, 0);
-    }
-    char fdbuf[16];
-    snprintf(fdbuf, sizeof fdbuf, "%d", ready_fd);
-    fcntl(ready_fd, F_SETFD, 0);
-    if (setenv(FLARED_INHERIT_ENV, list, 1) < 0 || setenv(FLARED_UPGRADE_FD_ENV, fdbuf, 1) < 0)
-        _exit(127);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    char *const argv[] = {(char *)"flared", (char *)"-c", (char *)m->config_path, NULL};
-    execv(m->exe, argv);
-    flared_log(FLARED_LOG_ERROR, "binary upgrade: cannot execute %s: %s", m->exe, strerror(errno));
-    _exit(127);
-}
-
-static void start_upgrade(master *m)
-{
-    if (!m->exe) {
-        flared_log(FLARED_LOG_ERROR, "SIGUSR2: the path of the flared binary is unknown");
-        return;
-    }
-    if (m->upgrade_pid) {
-        flared_log(FLARED_LOG_WARN, "SIGUSR2: an upgrade is already running (pid %d)",
-                   (int)m->upgrade_pid);
-        return;
-    }
-    flared_log(FLARED_LOG_INFO, "SIGUSR2: binary upgrade: starting %s", m->exe);
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0) {
-        flared_log(FLARED_LOG_ERROR, "binary upgrade: pipe: %s", strerror(errno));
-        return;
-    }
-    m->oldbin[0] = '\0';
-    if (m->pid_file &&
-        snprintf(m->oldbin, sizeof m->oldbin, "%s.oldbin", m->pid_file) < (int)sizeof m->oldbin &&
-        rename(m->pid_file, m->oldbin) < 0) {
-        flared_log(FLARED_LOG_WARN, "binary upgrade: cannot rename %s: %s", m->pid_file,
-                   strerror(errno));
-        m->oldbin[0] = '\0';
-    }
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(p[0]);
-        exec_new_master(m, p[1]);
-    }
-    close(p[1]);
-    m->upgrade_fd = p[0];
-    if (pid < 0) {
-        upgrade_failed(m, strerror(errno));
-        return;
-    }
-    m->upgrade_pid = pid;
-}
-
-/* The new master's pipe is readable: it either serves ("R") or died (EOF). */
-static void on_upgrade_pipe(master *m)
-{
-    char c = 0;
-    ssize_t n;
-    do
-        n = read(m->upgrade_fd, &c, 1);
-    while (n < 0 && errno == EINTR);
-    if (n == 1 && c == 'R') {
-        flared_log(FLARED_LOG_INFO, "binary upgrade: pid %d serves; draining the old workers",
-                   (int)m->upgrade_pid);
-        close(m->upgrade_fd);
-        m->upgrade_fd = -1;
-        m->handed_over = true;
-        begin_stop(m, SIGTERM);
-        return;
-    }
-    upgrade_failed(m, "the new master exited before it was ready; see its messages above");
-}
-
 static int next_timeout(const master *m)
 {
     uint64_t now = flare_monotonic_ms();
@@ -660,10 +446,20 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
     /* Keys first: a bound port accepts at once, so forking should follow binding closely. */
     if (start_tickets(&m) < 0) return 1;
     if (!flared_can_drop_privileges(cfg)) return 1;
-    /* The pid file comes first: once a port accepts, the pid file names its master. */
+    /* The pid file comes first: once a port accepts, the pid file names its master. A
+     * second start must not take over the file of one still running (it would remove it
+     * on its way out when its ports turn out to be taken). */
+    pid_t holder = m.pid_file ? flared_pid_file_holder(m.pid_file) : 0;
+    if (holder) {
+        flared_log(FLARED_LOG_ERROR,
+                   "pid_file %s names pid %d, a flared that is running; stop it first "
+                   "(or send it SIGUSR2 to upgrade it in place)",
+                   m.pid_file, (int)holder);
+        return 1;
+    }
     if (m.pid_file && flared_pid_file_write(m.pid_file, getpid()) < 0) return 1;
-    inherit_sockets(&m);
-    take_ready_fd(&m);
+    flared_master__inherit_sockets(&m);
+    flared_master__take_ready_fd(&m);
     if (flared_metrics_init(&err) < 0 || flared_access_log_open(cfg->access_log, &err) < 0) {
         flared_log(FLARED_LOG_ERROR, "%s", err.message);
         return 1;
@@ -683,7 +479,7 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
         flared_log(FLARED_LOG_INFO, "listening on %s", cfg->listeners[i].address);
     flared_log(FLARED_LOG_INFO, "started %u workers", m.slots);
     if (m.ready_fd >= 0)
-        report_upgraded(&m);
+        flared_master__report_upgraded(&m);
     else
         flared_notify("READY=1");
 
@@ -692,7 +488,7 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
         struct pollfd pfds[2] = {{.fd = m.signal_fd, .events = POLLIN},
                                  {.fd = m.upgrade_fd, .events = POLLIN}};
         int n = poll(pfds, m.upgrade_fd >= 0 ? 2 : 1, next_timeout(&m));
-        if (n > 0 && m.upgrade_fd >= 0 && pfds[1].revents) on_upgrade_pipe(&m);
+        if (n > 0 && m.upgrade_fd >= 0 && pfds[1].revents) flared_master__on_upgrade_pipe(&m);
         if (n > 0 && !pfds[0].revents) continue;
         if (n < 0 && errno != EINTR) break;
         uint64_t now = flare_monotonic_ms();
@@ -714,7 +510,7 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
         case SIGTERM:
         case SIGINT:
         case SIGQUIT:
-            begin_stop(&m, (int)si.ssi_signo);
+            flared_master__begin_stop(&m, (int)si.ssi_signo);
             break;
         case SIGHUP:
             if (!m.stopping) reload(&m);
@@ -726,7 +522,7 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
             flared_log(FLARED_LOG_INFO, "SIGUSR1: reopened the error log and the access log");
             break;
         case SIGUSR2:
-            if (!m.stopping) start_upgrade(&m);
+            if (!m.stopping) flared_master__start_upgrade(&m);
             break;
         default:
             break;

@@ -1,7 +1,9 @@
 /*
  * process.c: process-level chores of the master and workers. The pid file is
- * replaced atomically, so a reader never sees it empty or half-written, and it
- * is only removed by the process it names. Workers drop privileges in the order
+ * replaced atomically, so a reader never sees it empty or half-written, through
+ * a temporary file of a fresh name (a link planted in a shared directory cannot
+ * redirect the write); it is only removed by the process it names, and a start
+ * is refused while it names another live flared. Workers drop privileges in the order
  * that works: supplementary groups, then the gid, then the uid (after setuid
  * the others are no longer allowed).
  */
@@ -11,10 +13,12 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -22,11 +26,17 @@
 int flared_pid_file_write(const char *path, pid_t pid)
 {
     char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+    if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= (int)sizeof tmp) {
         flared_log(FLARED_LOG_ERROR, "pid_file %s: path too long", path);
         return -1;
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* mkostemp creates with O_EXCL: never through an existing name or link. */
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd >= 0 && fchmod(fd, 0644) < 0) {
+        close(fd);
+        unlink(tmp);
+        fd = -1;
+    }
     if (fd < 0) {
         flared_log(FLARED_LOG_ERROR, "pid_file: cannot create %s: %s", tmp, strerror(errno));
         return -1;
@@ -43,15 +53,53 @@ int flared_pid_file_write(const char *path, pid_t pid)
     return 0;
 }
 
+/* The pid path names, or 0 when it names none (no file, no number). */
+static pid_t pid_file_read(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    if (!f) return 0;
+    char text[32];
+    bool got = fgets(text, sizeof text, f) != NULL;
+    fclose(f);
+    if (!got) return 0;
+    /* strtol, not fscanf's %d: a number out of range is then refused, not undefined. */
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || (*end && *end != '\n') || v <= 0 || v > INT_MAX) return 0;
+    return (pid_t)v;
+}
+
 void flared_pid_file_remove(const char *path, pid_t pid)
 {
-    if (!path) return;
+    if (path && pid_file_read(path) == pid) unlink(path);
+}
+
+/* The process's name (/proc/PID/comm), or "" when it cannot be read. */
+static void comm_of(const char *pid, char *buf, size_t cap)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%s/comm", pid);
+    buf[0] = '\0';
     FILE *f = fopen(path, "re");
     if (!f) return;
-    int found = 0;
-    bool mine = fscanf(f, "%d", &found) == 1 && found == (int)pid;
+    if (!fgets(buf, (int)cap, f)) buf[0] = '\0';
     fclose(f);
-    if (mine) unlink(path);
+}
+
+pid_t flared_pid_file_holder(const char *path)
+{
+    pid_t pid = pid_file_read(path);
+    /* Our own pid, or the parent's: the master we are upgrading from. */
+    if (pid <= 0 || pid == getpid() || pid == getppid()) return 0;
+    if (kill(pid, 0) < 0 && errno != EPERM) return 0; /* stale: nobody has that pid */
+    /* A pid reused by another program since a crash is stale too. */
+    char id[32], theirs[64], ours[64];
+    snprintf(id, sizeof id, "%d", (int)pid);
+    comm_of(id, theirs, sizeof theirs);
+    comm_of("self", ours, sizeof ours);
+    if (theirs[0] && ours[0] && strcmp(theirs, ours) != 0) return 0;
+    return pid;
 }
 
 void flared_raise_nofile(uint64_t need)
@@ -108,6 +156,13 @@ int flared_drop_privileges(const flared_config *cfg)
         flared_log(FLARED_LOG_ERROR, "cannot drop privileges to %s%s%s: %s",
                    cfg->user ? cfg->user : "", cfg->group ? ":" : "", cfg->group ? cfg->group : "",
                    strerror(errno));
+        return -1;
+    }
+    /* setuid as root sets the real, effective and saved ids: there is no way back. Check it
+     * (CERT POS37-C) rather than trust it: a worker that could regain root must not serve. */
+    if (cfg->user && cfg->uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
+        flared_log(FLARED_LOG_ERROR, "dropped privileges to %s but could regain root; stopping",
+                   cfg->user);
         return -1;
     }
     return 0;

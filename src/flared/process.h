@@ -15,6 +15,10 @@
 /** Writes pid to path atomically (a temporary file renamed over it); logs and returns -1 on error.
  */
 int flared_pid_file_write(const char *path, pid_t pid);
+/** The pid path names when that is another live flared (not this process nor its parent,
+ *  the master an upgrade started from), else 0: a missing or stale file, or one naming a
+ *  pid since reused by another program. */
+pid_t flared_pid_file_holder(const char *path);
 /** Removes path if it names pid (so a successor's file is never removed); NULL is a no-op. */
 void flared_pid_file_remove(const char *path, pid_t pid);
 /** Raises the soft RLIMIT_NOFILE to at least need (up to the hard limit); warns when it cannot. */

@@ -516,8 +516,7 @@ int flared_handle_static(const flare_request *req, flare_response *resp, void *d
              .ctx = ctx,
              .st = &ctx->route->u.static_files,
              .head = req->method == FLARE_METHOD_HEAD};
-    for (size_t i = 0; i < ctx->route->header_count; i++)
-        header(&j, ctx->route->headers[i].name, ctx->route->headers[i].value);
+    j.rc = flared_route_headers(resp, ctx->route);
     if (req->method != FLARE_METHOD_GET && req->method != FLARE_METHOD_HEAD) {
         header(&j, "Allow", "GET, HEAD");
         return reply_status(&j, 405);

@@ -16,15 +16,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "static_internal.h"
+#include "flare/url.h"
 
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
+#include "static_internal.h"
 
 /*
  * Length of the well-formed UTF-8 sequence at s[0..len) (RFC 3629 §4), or 0.
@@ -56,29 +50,8 @@ static size_t utf8_sequence(const unsigned char *s, size_t len)
     return n;
 }
 
-/* Decodes %XX escapes; 400 for a malformed escape or an encoded NUL. */
-static int percent_decode(const char *src, size_t len, char *dst, size_t *out_len)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)src[i];
-        if (c == '%') {
-            if (len - i < 3) return 400;
-            int hi = hex_value((unsigned char)src[i + 1]),
-                lo = hex_value((unsigned char)src[i + 2]);
-            if (hi < 0 || lo < 0) return 400;
-            c = (unsigned char)(hi * 16 + lo);
-            i += 2;
-        }
-        if (c == '\0') return 400;
-        dst[o++] = (char)c;
-    }
-    *out_len = o;
-    return 0;
-}
-
-/* Refuses bytes no file name served over HTTP should hold: controls, DEL, the
- * backslash (a separator to other systems) and malformed UTF-8. */
+/* Refuses bytes no file name served over HTTP should hold: controls (an encoded NUL
+ * among them), DEL, the backslash (a separator to other systems) and malformed UTF-8. */
 static int check_bytes(const char *s, size_t len)
 {
     const unsigned char *u = (const unsigned char *)s;
@@ -104,8 +77,11 @@ int flared_static_normalise(const char *path, size_t len, bool hidden_files, cha
     decoded[0] = '\0'; /* for GCC's -Wmaybe-uninitialized: n == 0 reads nothing */
     if (cap == 0) return 414;
     if (len >= sizeof decoded) return 414; /* decoding never lengthens */
-    int status = percent_decode(path, len, decoded, &n);
-    if (status == 0) status = check_bytes(decoded, n);
+    /* A malformed escape is 400; a decoded NUL is a control byte, 400 from check_bytes. */
+    ssize_t decoded_len = flare_url_percent_decode(path, len, decoded, false);
+    if (decoded_len < 0) return 400;
+    n = (size_t)decoded_len;
+    int status = check_bytes(decoded, n);
     if (status) return status;
     *trailing_slash = n > 0 && decoded[n - 1] == '/';
     /* RFC 3986 §5.2.4 remove_dot_segments, with empty segments dropped as well. */

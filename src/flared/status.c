@@ -352,14 +352,32 @@ static int status_prometheus(const flared_route_ctx *ctx, flare_buf *b)
 
 /* ----------------------------------------------------------- negotiation */
 
-/* The q of one Accept element (RFC 9110 §12.5.1); 1 when absent. */
-static double q_of(const char *params, size_t len)
+/* RFC 9110 §12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ), in
+ * thousandths; -1 for anything else (strtod would take "1e3", "inf" or "0x1p0"). */
+static int qvalue(const char *s, size_t len)
+{
+    if (len == 0 || (s[0] != '0' && s[0] != '1') || len > 5 || (len > 1 && s[1] != '.')) return -1;
+    int q = (s[0] - '0') * 1000, scale = 100;
+    for (size_t i = 2; i < len; i++, scale /= 10) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        q += (s[i] - '0') * scale;
+    }
+    return q > 1000 ? -1 : q;
+}
+
+/* The q of one Accept element's parameters (RFC 9110 §12.5.1), in thousandths: 1000
+ * when absent, -1 when malformed (the element is then ignored). */
+static int q_of(const char *params, size_t len)
 {
     for (size_t i = 0; i + 2 < len; i++)
         if ((params[i] == 'q' || params[i] == 'Q') && params[i + 1] == '=' &&
-            (i == 0 || params[i - 1] == ';' || params[i - 1] == ' '))
-            return strtod(params + i + 2, NULL);
-    return 1.0;
+            (i == 0 || params[i - 1] == ';' || params[i - 1] == ' ')) {
+            size_t start = i + 2, end = start;
+            while (end < len && params[end] != ';' && params[end] != ' ' && params[end] != '\t')
+                end++;
+            return qvalue(params + start, end - start);
+        }
+    return 1000;
 }
 
 static bool wants_prometheus(const flare_request *req)
@@ -372,7 +390,7 @@ static bool wants_prometheus(const flare_request *req)
                 return true;
     }
     const flare_http_request *h = req->head;
-    double prom = 0, json = 0;
+    int prom = 0, json = 0;
     for (size_t i = 0; i < h->num_headers; i++) {
         const flare_http_header *f = &h->headers[i];
         if (f->name_len != 6 || strncasecmp(f->name, "accept", 6) != 0) continue;
@@ -384,7 +402,7 @@ static bool wants_prometheus(const flare_request *req)
                 p++;
             const char *semi = memchr(p, ';', (size_t)(e - p));
             size_t type_len = (size_t)((semi ? semi : e) - p);
-            double q = semi ? q_of(semi, (size_t)(e - semi)) : 1.0;
+            int q = semi ? q_of(semi, (size_t)(e - semi)) : 1000;
             bool is_prom =
                 (type_len == 10 && strncasecmp(p, "text/plain", 10) == 0) ||
                 (type_len == 28 && strncasecmp(p, "application/openmetrics-text", 28) == 0);
@@ -402,8 +420,7 @@ int flared_handle_status(const flare_request *req, flare_response *resp, void *d
 {
     const flared_route_ctx *ctx = data;
     const flared_route *rt = ctx->route;
-    for (size_t i = 0; i < rt->header_count; i++)
-        flare_response_header(resp, rt->headers[i].name, rt->headers[i].value);
+    flared_route_headers(resp, rt);
     flare_response_header(resp, "Cache-Control", "no-store");
     flare_response_header(resp, "Vary", "Accept");
     if (!flared_metrics_get_header())

@@ -35,7 +35,10 @@ static int walk_value(const char *v, size_t len, const flare_cidr *trusted, size
             a++;
         while (b > a && ows(v[b - 1]))
             b--;
-        if (a == b || flare_ip_parse(ip, v + a, b - a, NULL) < 0) return -1;
+        /* A zone index means nothing on this host (and a name would cost an
+         * if_nametoindex per request): refused, as the PROXY parser does. */
+        if (a == b || memchr(v + a, '%', b - a) || flare_ip_parse(ip, v + a, b - a, NULL) < 0)
+            return -1;
         if (!trusted_ip(ip, trusted, n)) return 1;
         if (start == 0) return 0;
         end = start - 1;

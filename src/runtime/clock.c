@@ -19,6 +19,15 @@ uint64_t flare_monotonic_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+int flare_monotonic_ms_until(uint64_t deadline_ms)
+{
+    if (deadline_ms == UINT64_MAX) return -1;
+    uint64_t now = flare_monotonic_ms();
+    if (now >= deadline_ms) return 0;
+    uint64_t left = deadline_ms - now;
+    return left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
 static void put2(char *p, int v)
 {
     p[0] = (char)('0' + v / 10);

@@ -118,16 +118,6 @@ static int get_timeout_ms(int fd, int option)
     return ms > INT32_MAX ? INT32_MAX : (int)ms;
 }
 
-/* Milliseconds left until deadline_ms, never negative; -1 stands for "no deadline". */
-static int remaining_ms(uint64_t deadline_ms)
-{
-    if (deadline_ms == UINT64_MAX) return -1;
-    uint64_t now = flare_monotonic_ms();
-    if (now >= deadline_ms) return 0;
-    uint64_t left = deadline_ms - now;
-    return left > INT32_MAX ? INT32_MAX : (int)left;
-}
-
 /*
  * One non-blocking connect to addr, waited for with poll() until deadline_ms.
  * Returns 0 with *fd_out set, or the errno of the failure (ETIMEDOUT when the
@@ -154,7 +144,7 @@ static int attempt(const flare_sock_addr *addr, uint64_t deadline_ms, int *fd_ou
     }
     for (;;) {
         struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-        int wait_ms = remaining_ms(deadline_ms);
+        int wait_ms = flare_monotonic_ms_until(deadline_ms);
         int n = poll(&pfd, 1, wait_ms);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
@@ -213,7 +203,7 @@ static int connect_addrs(flare_tcp_stream *s, const char *host, uint16_t port,
     char last[FLARE_SOCK_ADDR_STR_MAX] = "none";
     size_t tried = 0;
     for (size_t i = 0; i < count; i++) {
-        int left = remaining_ms(deadline_ms);
+        int left = flare_monotonic_ms_until(deadline_ms);
         if (left == 0) {
             expired = true;
             break;
@@ -345,7 +335,7 @@ static int wait_writable(const flare_tcp_stream *s, flare_error *err)
         s->send_timeout_ms > 0 ? flare_monotonic_ms() + (uint64_t)s->send_timeout_ms : UINT64_MAX;
     for (;;) {
         struct pollfd pfd = {.fd = s->fd, .events = POLLOUT};
-        int n = poll(&pfd, 1, remaining_ms(deadline_ms));
+        int n = poll(&pfd, 1, flare_monotonic_ms_until(deadline_ms));
         if (n > 0) return 0;
         if (n == 0) {
             char peer[FLARE_SOCK_ADDR_STR_MAX];

@@ -213,15 +213,6 @@ static void stream_reset(flare_tls_stream *s)
     s->deadline_ms = UINT64_MAX;
 }
 
-static int remaining_ms(uint64_t deadline_ms)
-{
-    if (deadline_ms == UINT64_MAX) return -1;
-    uint64_t now = flare_monotonic_ms();
-    if (now >= deadline_ms) return 0;
-    uint64_t left = deadline_ms - now;
-    return left > INT32_MAX ? INT32_MAX : (int)left;
-}
-
 /* The bound of one operation: io_timeout_ms from now, and never past deadline_ms. */
 static uint64_t op_deadline(const flare_tls_stream *s)
 {
@@ -239,7 +230,7 @@ static int wait_ready(const flare_tls_stream *s, uint64_t deadline_ms, const cha
 {
     short events = s->conn.want == FLARE_EV_WRITE ? POLLOUT : POLLIN;
     for (;;) {
-        int left = remaining_ms(deadline_ms);
+        int left = flare_monotonic_ms_until(deadline_ms);
         if (left == 0)
             return flare_error_set(err, FLARE_ETIMEDOUT, 0, "tls %s with %s: timed out", op,
                                    s->conn.peer_name ? s->conn.peer_name : "peer");

@@ -335,12 +335,7 @@ int flare_ws_connect(flare_ws_client **out, const char *url, const flare_ws_clie
         return rc;
     }
     c->stream_open = true;
-    /* §4.1: the Host header names the port only when it is not the default. */
-    char host[sizeof u.host + 8];
-    bool v6 = strchr(u.host, ':') != NULL;
-    if (u.default_port)
-        snprintf(host, sizeof host, v6 ? "[%s]" : "%s", u.host);
-    else
-        snprintf(host, sizeof host, v6 ? "[%s]:%u" : "%s:%u", u.host, u.port);
+    char host[FLARE_WS_HOST_HEADER_MAX];
+    flare_ws_url_host(&u, host);
     return finish_open(c, host, u.resource, out, err);
 }

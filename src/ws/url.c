@@ -6,6 +6,7 @@
  */
 #include "flare/ws.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -81,4 +82,13 @@ int flare_ws_url_parse(flare_ws_url *out, const char *url, flare_error *err)
     out->resource[0] = '/';
     memcpy(out->resource + lead, p, n + 1);
     return 0;
+}
+
+void flare_ws_url_host(const flare_ws_url *u, char out[FLARE_WS_HOST_HEADER_MAX])
+{
+    bool v6 = strchr(u->host, ':') != NULL;
+    if (u->default_port)
+        snprintf(out, FLARE_WS_HOST_HEADER_MAX, v6 ? "[%s]" : "%s", u->host);
+    else
+        snprintf(out, FLARE_WS_HOST_HEADER_MAX, v6 ? "[%s]:%u" : "%s:%u", u->host, u->port);
 }

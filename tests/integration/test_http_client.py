@@ -76,6 +76,11 @@ class HttpClientTests(ft.ServerTestCase):
         doc = json.loads(body)
         self.assertEqual(doc["method"], "PUT")
         self.assertEqual(doc["args"], {"a": "1", "b": " x"})
+        # An argument that does not decode to UTF-8 (or holds a NUL) is left out; it used
+        # to make json_dumps fail and the whole answer a 500.
+        r, body = self.request("GET", "/echo?a=%ff&b=%C3%A9&%fe=1&c=%00&d=ok")
+        self.assertEqual(r.status, 200, body)
+        self.assertEqual(json.loads(body)["args"], {"b": "\u00e9", "d": "ok"})
         # As httpbin does: a body that is not UTF-8 comes back as a base64 data URL.
         prefix = "data:application/octet-stream;base64,"
         self.assertTrue(doc["data"].startswith(prefix), doc["data"][:60])

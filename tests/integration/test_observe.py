@@ -7,7 +7,9 @@ timeouts.drain_delay (health answers 503 while new connections are still served)
 """
 import http.client
 import json
+import grp
 import os
+import pwd
 import re
 import signal
 import subprocess
@@ -60,9 +62,10 @@ def curl(*args):
 
 
 class AccessLogTest(ft.ServerTestCase):
-    def start_logged(self, fmt=None, workers=1):
-        extra = EXTRA_ROUTES
+    def start_logged(self, fmt=None, workers=1, extra=""):
+        extra = EXTRA_ROUTES + extra
         srv = ft.Server(workers=workers, extra=extra)
+        os.chmod(srv.dir, 0o755)  # readable by a worker that runs as another user
         self.addCleanup(srv.cleanup)
         srv.log_path = os.path.join(srv.dir, "access.log")
         top = f"access_log: {srv.log_path}\n"
@@ -173,7 +176,20 @@ class AccessLogTest(ft.ServerTestCase):
         self.assertEqual([int(re.search(r"&i=(\d+)", l)[1]) for l in lines[1:]], list(range(700)))
 
     def test_sigusr1_reopens_after_rename(self):
-        srv = self.start_logged(workers=2)
+        self.check_reopen(self.start_logged(workers=2))
+
+    def test_sigusr1_reopens_for_unprivileged_workers(self):
+        # Workers that run as `user` could not open a log file the master (root) created,
+        # so they kept writing into the rotated file: the master hands the file to them.
+        if os.geteuid() != 0:
+            self.skipTest("needs root to switch users")
+        user = pwd.getpwnam("nobody")
+        srv = self.start_logged(workers=2, extra=f"user: nobody\ngroup: {grp.getgrgid(user.pw_gid).gr_name}\n")
+        self.assertEqual(os.stat(srv.log_path).st_uid, user.pw_uid)
+        self.check_reopen(srv)
+        self.assertEqual(os.stat(srv.log_path).st_uid, user.pw_uid)
+
+    def check_reopen(self, srv):
         url = f"http://127.0.0.1:{srv.port}"
         self.assertEqual(curl(url + "/plaintext?before"), "200")
         rotated = srv.log_path + ".1"
@@ -372,6 +388,13 @@ class StatusTest(ft.ServerTestCase):
         json.loads(text)
         r, text = prometheus(srv, "/status", "application/json, text/plain;q=0.9")
         self.assertEqual(r.getheader("Content-Type"), "application/json")
+        # RFC 9110 §12.4.2 qvalues only: "1e3", "inf" and "2" are no weights (strtod took
+        # them, so text/plain outbid application/json).
+        for bogus in ("1e3", "inf", "2", "0x1p0", "1.5", "0.12345"):
+            r, text = prometheus(srv, "/status", f"application/json;q=0.9, text/plain;q={bogus}")
+            self.assertEqual(r.getheader("Content-Type"), "application/json", bogus)
+        r, text = prometheus(srv, "/status", "application/json;q=0.9, text/plain;q=1.000")
+        self.assertTrue(r.getheader("Content-Type").startswith("text/plain"))
         r, text = prometheus(srv, "/status?x=1&format=prometheus")
         self.assertIn("flared_uptime_seconds", text)
         r, text = prometheus(srv, "/status?format=prometheusx")

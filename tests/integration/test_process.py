@@ -59,6 +59,39 @@ class ProcessTests(ft.ServerTestCase):
         self.assertStopsCleanly(srv)
         self.assertFalse(os.path.exists(path))
 
+    def test_second_start_keeps_running_masters_pid_file(self):
+        # A second flared with the same pid_file used to overwrite it, and then remove
+        # it on its way out (or keep it, naming itself, when its own ports were free).
+        first = ft.Server(extra="pid_file: flared.pid\n")
+        self.addCleanup(first.cleanup)
+        first.start()
+        path = os.path.join(first.dir, "flared.pid")
+        self.assertEqual(read_pid(path), first.pid)
+        second = ft.Server(extra=f"pid_file: {path}\n")
+        self.addCleanup(second.cleanup)
+        with self.assertRaises(AssertionError):
+            second.start(timeout=3)
+        self.assertEqual(second.proc.wait(5), 1)
+        self.assertIn(f"names pid {first.pid}, a flared that is running", second.log())
+        self.assertEqual(read_pid(path), first.pid)
+        self.assertEqual(first.get("/plaintext").status, 200)
+        self.assertStopsCleanly(first)
+        self.assertFalse(os.path.exists(path))
+
+    def test_stale_pid_file_is_replaced(self):
+        srv = ft.Server(extra="pid_file: flared.pid\n")
+        self.addCleanup(srv.cleanup)
+        path = os.path.join(srv.dir, "flared.pid")
+        dead = os.fork()
+        if dead == 0:
+            os._exit(0)
+        os.waitpid(dead, 0)
+        with open(path, "w") as f:
+            f.write(f"{dead}\n")
+        srv.start()
+        self.assertEqual(read_pid(path), srv.pid)
+        self.assertStopsCleanly(srv)
+
     def test_pid_file_unwritable_fails_start(self):
         srv = ft.Server(extra="pid_file: no/such/dir/flared.pid\n")
         self.addCleanup(srv.cleanup)

@@ -96,6 +96,9 @@ static void test_malformed_keeps_peer(void **state)
     assert_string_equal(client("10.1.1.1", XFF("203.0.113.1,,10.0.0.2"), NULL), "10.1.1.1");
     assert_string_equal(client("10.1.1.1", XFF(""), NULL), "10.1.1.1");
     assert_string_equal(client("10.1.1.1", XFF("203.0.113.1, "), NULL), "10.1.1.1");
+    /* Zones are another host's business: fe80::1%1 used to become the client. */
+    assert_string_equal(client("10.1.1.1", XFF("fe80::1%1"), NULL), "10.1.1.1");
+    assert_string_equal(client("10.1.1.1", XFF("fe80::1%lo"), NULL), "10.1.1.1");
     /* The walk stops at the first untrusted hop: junk to its left is not read. */
     assert_string_equal(client("10.1.1.1", XFF("junk, 203.0.113.1"), NULL), "203.0.113.1");
 }

@@ -41,11 +41,23 @@ static void test_clock_update(void **state)
     assert_true(m >= c.monotonic_ms);
 }
 
+static void test_ms_until(void **state)
+{
+    (void)state;
+    assert_int_equal(flare_monotonic_ms_until(UINT64_MAX), -1);
+    assert_int_equal(flare_monotonic_ms_until(0), 0); /* long past */
+    uint64_t now = flare_monotonic_ms();
+    int left = flare_monotonic_ms_until(now + 60000);
+    assert_true(left > 59000 && left <= 60000);
+    assert_int_equal(flare_monotonic_ms_until(now + ((uint64_t)1 << 40)), INT32_MAX);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_format_known_dates),
         cmocka_unit_test(test_clock_update),
+        cmocka_unit_test(test_ms_until),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

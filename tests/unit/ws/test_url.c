@@ -41,6 +41,26 @@ static void test_valid(void **state)
     ok("ws://my_host-1.local:65535", false, "my_host-1.local", 65535, false, "/");
 }
 
+static void host_is(const char *url, const char *want)
+{
+    flare_ws_url u;
+    assert_int_equal(flare_ws_url_parse(&u, url, NULL), 0);
+    char host[FLARE_WS_HOST_HEADER_MAX];
+    flare_ws_url_host(&u, host);
+    assert_string_equal(host, want);
+}
+
+static void test_host_header(void **state)
+{
+    (void)state;
+    host_is("ws://example.com/x", "example.com");
+    host_is("wss://example.com:443/", "example.com");
+    host_is("wss://example.com:80/", "example.com:80");
+    host_is("ws://127.0.0.1:9001", "127.0.0.1:9001");
+    host_is("ws://[::1]/", "[::1]");
+    host_is("ws://[2001:db8::7]:8080/", "[2001:db8::7]:8080");
+}
+
 static void test_invalid(void **state)
 {
     (void)state;
@@ -73,6 +93,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid),
         cmocka_unit_test(test_invalid),
+        cmocka_unit_test(test_host_header),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

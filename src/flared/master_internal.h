@@ -1,0 +1,77 @@
+/*
+ * master_internal.h: what master.c (supervision, reload, stop) and
+ * master_upgrade.c (the SIGUSR2 binary upgrade) share: the master's state.
+ */
+#ifndef FLARED_MASTER_INTERNAL_H
+#define FLARED_MASTER_INTERNAL_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "master.h"
+#include "tickets.h"
+
+#define MAX_SOCKETS 4096
+
+typedef struct lsock {
+    char *address;  /* listener address as written */
+    unsigned index; /* SO_REUSEPORT copy number; 0 for a shared socket */
+    bool reuseport;
+    int fd;
+    bool wanted;     /* used by the current config */
+    size_t listener; /* when wanted: index of its listener in that config */
+} lsock;
+
+typedef struct worker_proc {
+    pid_t pid;
+    unsigned slot;
+    unsigned generation;
+    uint64_t started_ms;
+} worker_proc;
+
+typedef struct master {
+    const char *config_path;
+    flared_config *cfg;
+    lsock socks[MAX_SOCKETS];
+    size_t sock_count;
+    worker_proc *workers;
+    size_t worker_count, worker_cap;
+    unsigned generation;
+    uint64_t *restart_at;    /* per slot: 0 = nothing pending */
+    uint32_t *restart_delay; /* per slot back-off */
+    unsigned slots;
+    bool stopping;
+    uint64_t stop_deadline;
+    int signal_fd;
+    flared_tickets *tickets;
+    uint64_t rotate_at;    /* next ticket key rotation */
+    const char *exe;       /* what SIGUSR2 executes; NULL: no upgrade */
+    const char *pid_file;  /* written at start; NULL: none */
+    char oldbin[PATH_MAX]; /* pid_file + ".oldbin" while an upgrade runs */
+    pid_t upgrade_pid;     /* the new master while it starts; 0: no upgrade running */
+    int upgrade_fd;        /* read end of its readiness pipe, or -1 */
+    bool handed_over;      /* the new master serves: this one drains and exits */
+    int ready_fd;          /* as an upgraded master: the pipe to report "R" on; -1 otherwise */
+} master;
+
+/** Starts the drain (TERM/INT) or the immediate exit (QUIT) of master.c. */
+void flared_master__begin_stop(master *m, int sig);
+
+/* master_upgrade.c */
+/** An upgraded master adopts the listening sockets of FLARED_INHERIT_FDS (unwanted until
+ *  bind_all claims them). */
+void flared_master__inherit_sockets(master *m);
+/** An upgraded master takes its readiness pipe from FLARED_UPGRADE_FD (else ready_fd -1). */
+void flared_master__take_ready_fd(master *m);
+/** An upgraded master reports "R": it serves, its predecessor may drain. */
+void flared_master__report_upgraded(master *m);
+/** SIGUSR2: forks and executes the binary, handing over the sockets. */
+void flared_master__start_upgrade(master *m);
+/** The new master's pipe is readable: it serves ("R") or died (EOF). */
+void flared_master__on_upgrade_pipe(master *m);
+/** The new master died before it was ready: this one keeps serving. */
+void flared_master__upgrade_failed(master *m, const char *why);
+
+#endif

@@ -1,0 +1,193 @@
+/*
+ * master_upgrade.c: the SIGUSR2 binary upgrade, nginx style (see master.c's
+ * opening comment). The old master forks and executes the binary on disk with
+ * its listening sockets (FLARED_INHERIT_FDS) and a readiness pipe
+ * (FLARED_UPGRADE_FD); the new one adopts the sockets, starts its workers and
+ * writes "R", and only then does the old one drain. Until then the pid file
+ * is pid_file.oldbin's, and a failure puts it back.
+ */
+#include "master_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "notify.h"
+#include "process.h"
+
+/* An upgraded master takes over the sockets its predecessor listed: they enter the
+ * table unwanted, bind_all adopts those the config still names, close_unwanted the rest. */
+void flared_master__inherit_sockets(master *m)
+{
+    const char *env = getenv(FLARED_INHERIT_ENV);
+    if (!env) return;
+    char *list = strdup(env);
+    unsetenv(FLARED_INHERIT_ENV); /* not for the workers, nor for the next upgrade */
+    if (!list) return;
+    char *save = NULL;
+    for (char *e = strtok_r(list, "\n", &save); e; e = strtok_r(NULL, "\n", &save)) {
+        int fd, reuseport, used = 0;
+        unsigned index;
+        int accepting = 0;
+        socklen_t len = sizeof accepting;
+        if (sscanf(e, "%d %u %d %n", &fd, &index, &reuseport, &used) != 3 || !used || fd < 0 ||
+            getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) < 0 || !accepting ||
+            m->sock_count == MAX_SOCKETS) {
+            flared_log(FLARED_LOG_WARN, "%s: ignoring entry '%s'", FLARED_INHERIT_ENV, e);
+            continue;
+        }
+        char *address = strdup(e + used);
+        if (!address) break;
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        m->socks[m->sock_count++] =
+            (lsock){.address = address, .index = index, .reuseport = reuseport != 0, .fd = fd};
+    }
+    free(list);
+}
+
+/* An upgraded master takes the readiness pipe out of the environment, so that neither
+ * its workers nor a later upgrade inherit it. */
+void flared_master__take_ready_fd(master *m)
+{
+    const char *env = getenv(FLARED_UPGRADE_FD_ENV);
+    m->ready_fd = -1;
+    if (!env) return;
+    char *end;
+    long fd = strtol(env, &end, 10);
+    bool number = *env && !*end;
+    unsetenv(FLARED_UPGRADE_FD_ENV);
+    if (!number || fd < 0 || fd > INT_MAX || fcntl((int)fd, F_SETFD, FD_CLOEXEC) < 0) {
+        flared_log(FLARED_LOG_WARN, "%s: not a descriptor; not reporting readiness",
+                   FLARED_UPGRADE_FD_ENV);
+        return;
+    }
+    m->ready_fd = (int)fd;
+}
+
+/* The new master reports that it serves: it takes over as the service's main process. */
+void flared_master__report_upgraded(master *m)
+{
+    char notice[64];
+    snprintf(notice, sizeof notice, "MAINPID=%d\nREADY=1", (int)getpid());
+    flared_notify(notice);
+    ssize_t n = write(m->ready_fd, "R", 1);
+    (void)n;
+    close(m->ready_fd);
+    m->ready_fd = -1;
+    flared_log(FLARED_LOG_INFO, "binary upgrade: took over from pid %d", (int)getppid());
+}
+
+void flared_master__upgrade_failed(master *m, const char *why)
+{
+    flared_log(FLARED_LOG_ERROR, "binary upgrade failed (%s); still serving with pid %d", why,
+               (int)getpid());
+    if (m->upgrade_fd >= 0) close(m->upgrade_fd);
+    m->upgrade_fd = -1;
+    m->upgrade_pid = 0;
+    if (m->pid_file && m->oldbin[0] && rename(m->oldbin, m->pid_file) < 0)
+        flared_pid_file_write(m->pid_file, getpid());
+    m->oldbin[0] = '\0';
+}
+
+/* In the forked child: the listening sockets and the pipe survive exec, the rest does not. */
+static void exec_new_master(master *m, int ready_fd)
+{
+    size_t cap = 64 + m->sock_count * (48 + 128);
+    char *list = malloc(cap);
+    if (!list) _exit(127);
+    size_t used = 0;
+    list[0] = '\0';
+    for (size_t i = 0; i < m->sock_count; i++) {
+        const lsock *s = &m->socks[i];
+        int n = snprintf(list + used, cap - used, "%d %u %d %s\n", s->fd, s->index,
+                         s->reuseport ? 1 : 0, s->address);
+        if (n < 0 || (size_t)n >= cap - used) {
+            cap = cap * 2 + strlen(s->address) + 64;
+            char *bigger = realloc(list, cap);
+            if (!bigger) _exit(127);
+            list = bigger;
+            i--;
+            continue;
+        }
+        used += (size_t)n;
+        fcntl(s->fd, F_SETFD, 0);
+    }
+    char fdbuf[16];
+    snprintf(fdbuf, sizeof fdbuf, "%d", ready_fd);
+    fcntl(ready_fd, F_SETFD, 0);
+    if (setenv(FLARED_INHERIT_ENV, list, 1) < 0 || setenv(FLARED_UPGRADE_FD_ENV, fdbuf, 1) < 0)
+        _exit(127);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    char *const argv[] = {(char *)"flared", (char *)"-c", (char *)m->config_path, NULL};
+    execv(m->exe, argv);
+    flared_log(FLARED_LOG_ERROR, "binary upgrade: cannot execute %s: %s", m->exe, strerror(errno));
+    _exit(127);
+}
+
+void flared_master__start_upgrade(master *m)
+{
+    if (!m->exe) {
+        flared_log(FLARED_LOG_ERROR, "SIGUSR2: the path of the flared binary is unknown");
+        return;
+    }
+    if (m->upgrade_pid) {
+        flared_log(FLARED_LOG_WARN, "SIGUSR2: an upgrade is already running (pid %d)",
+                   (int)m->upgrade_pid);
+        return;
+    }
+    flared_log(FLARED_LOG_INFO, "SIGUSR2: binary upgrade: starting %s", m->exe);
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        flared_log(FLARED_LOG_ERROR, "binary upgrade: pipe: %s", strerror(errno));
+        return;
+    }
+    m->oldbin[0] = '\0';
+    if (m->pid_file &&
+        snprintf(m->oldbin, sizeof m->oldbin, "%s.oldbin", m->pid_file) < (int)sizeof m->oldbin &&
+        rename(m->pid_file, m->oldbin) < 0) {
+        flared_log(FLARED_LOG_WARN, "binary upgrade: cannot rename %s: %s", m->pid_file,
+                   strerror(errno));
+        m->oldbin[0] = '\0';
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        exec_new_master(m, p[1]);
+    }
+    close(p[1]);
+    m->upgrade_fd = p[0];
+    if (pid < 0) {
+        flared_master__upgrade_failed(m, strerror(errno));
+        return;
+    }
+    m->upgrade_pid = pid;
+}
+
+/* The new master's pipe is readable: it either serves ("R") or died (EOF). */
+void flared_master__on_upgrade_pipe(master *m)
+{
+    char c = 0;
+    ssize_t n;
+    do
+        n = read(m->upgrade_fd, &c, 1);
+    while (n < 0 && errno == EINTR);
+    if (n == 1 && c == 'R') {
+        flared_log(FLARED_LOG_INFO, "binary upgrade: pid %d serves; draining the old workers",
+                   (int)m->upgrade_pid);
+        close(m->upgrade_fd);
+        m->upgrade_fd = -1;
+        m->handed_over = true;
+        flared_master__begin_stop(m, SIGTERM);
+        return;
+    }
+    flared_master__upgrade_failed(
+        m, "the new master exited before it was ready; see its messages above");
+}
