@@ -1081,7 +1081,7 @@ static void retire(conn *c, bool keep_fd)
     flare_timer_cancel(flare_reactor_timers(srv->reactor), &c->timer);
     if (!keep_fd) {
         /* A kept fd was unregistered before the hand-over and may be registered anew. */
-        flare_reactor_remove(srv->reactor, c->fd);
+        flare_reactor_remove_closing(srv->reactor, c->fd);
         close(c->fd);
     }
     if (c->file_fd >= 0) close(c->file_fd);
