@@ -151,6 +151,9 @@ int flare_reactor_add(flare_reactor *r, int fd, uint32_t events, flare_io_fn fn,
 int flare_reactor_modify(flare_reactor *r, int fd, uint32_t events, flare_error *err);
 /** Unregisters fd; events already collected for it in this turn are dropped. Call before close. */
 int flare_reactor_remove(flare_reactor *r, int fd);
+/** flare_reactor_remove for an fd the caller closes next: close() takes it out of the
+ * epoll set, so no epoll_ctl call is made. */
+int flare_reactor_remove_closing(flare_reactor *r, int fd);
 /**
  * One loop turn: waits up to timeout_ms (or the next timer, whichever is sooner;
  * -1 = no limit), updates the clock, dispatches I/O, runs due timers and deferred

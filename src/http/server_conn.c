@@ -737,13 +737,16 @@ static int process(conn *c)
 
 /* ------------------------------------------------------------- I/O */
 
-/* Sends once: a count, FLARE_EAGAIN, or another negative code. */
+/* Sends once: a count, FLARE_EAGAIN, or another negative code. MSG_MORE when a
+ * file body follows, so the head shares its segments with the file's first bytes
+ * instead of leaving as a small packet of its own (nginx's tcp_nopush). */
 static ssize_t send_some(conn *c, const void *p, size_t len)
 {
     if (c->tls) return flare_tls_conn_write(c->tls, p, len, NULL);
+    int flags = MSG_NOSIGNAL | (c->file_left ? MSG_MORE : 0);
     ssize_t n;
     do
-        n = send(c->fd, p, len, MSG_NOSIGNAL);
+        n = send(c->fd, p, len, flags);
     while (n < 0 && errno == EINTR);
     if (n < 0) return errno == EAGAIN ? FLARE_EAGAIN : FLARE_ECONNRESET;
     return n;
@@ -1177,7 +1180,7 @@ static void retire(conn *c, bool keep_fd)
     flare_timer_cancel(flare_reactor_timers(srv->reactor), &c->timer);
     if (!keep_fd) {
         /* A kept fd was unregistered before the hand-over and may be registered anew. */
-        flare_reactor_remove(srv->reactor, c->fd);
+        flare_reactor_remove_closing(srv->reactor, c->fd);
         close(c->fd);
     }
     if (c->file_fd >= 0) close(c->file_fd);

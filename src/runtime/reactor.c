@@ -132,7 +132,8 @@ int flare_reactor_add(flare_reactor *r, int fd, uint32_t events, flare_io_fn fn,
     int rc = grow_handlers(r, fd, err);
     if (rc < 0) return rc;
     handler *h = &r->handlers[fd];
-    if (h->fn) return flare_error_set(err, FLARE_EEXIST, 0, "reactor: fd %d already registered", fd);
+    if (h->fn)
+        return flare_error_set(err, FLARE_EEXIST, 0, "reactor: fd %d already registered", fd);
     h->generation++;
     struct epoll_event ev = {.events = to_epoll(events), .data.u64 = cookie(fd, h->generation)};
     if (epoll_ctl(r->epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0)
@@ -154,15 +155,28 @@ int flare_reactor_modify(flare_reactor *r, int fd, uint32_t events, flare_error 
     return 0;
 }
 
-int flare_reactor_remove(flare_reactor *r, int fd)
+static int unregister(flare_reactor *r, int fd, bool del)
 {
     if (fd < 0 || (size_t)fd >= r->handlers_cap || !r->handlers[fd].fn) return FLARE_ENOTFOUND;
-    epoll_ctl(r->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+    if (del) epoll_ctl(r->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
     r->handlers[fd].fn = NULL;
     r->handlers[fd].data = NULL;
     r->handlers[fd].generation++; /* invalidates events already collected this turn */
     r->registered--;
     return 0;
+}
+
+int flare_reactor_remove(flare_reactor *r, int fd)
+{
+    return unregister(r, fd, true);
+}
+
+int flare_reactor_remove_closing(flare_reactor *r, int fd)
+{
+    /* close() drops the registration when this was the file's last descriptor; if a
+     * forked child still holds one, the registration's events carry the old
+     * generation in their cookie and are ignored. */
+    return unregister(r, fd, false);
 }
 
 int flare_reactor_defer(flare_reactor *r, flare_defer_fn fn, void *data)

@@ -17,6 +17,7 @@ struct socket_bio {
     int fd;
     bool eof;        /* recv() returned 0: BIO_CTRL_EOF tells OpenSSL it was a real EOF */
     bool maybe_more; /* the last recv() filled its buffer */
+    int write_errno; /* EPIPE or ECONNRESET from an earlier send(): the peer is gone */
 };
 
 static BIO_METHOD *socket_method;
@@ -26,6 +27,13 @@ static int socket_write(BIO *b, const char *data, size_t len, size_t *written)
 {
     struct socket_bio *s = BIO_get_data(b);
     BIO_clear_retry_flags(b);
+    /* A peer that reset or closed stays gone: OpenSSL's later records (the second
+     * session ticket, the alert it sends on an unexpected EOF, close_notify) would
+     * only fail again, one system call each. */
+    if (s->write_errno) {
+        errno = s->write_errno;
+        return 0;
+    }
     for (;;) {
         ssize_t n = send(s->fd, data, len, MSG_NOSIGNAL);
         if (n >= 0) {
@@ -33,6 +41,7 @@ static int socket_write(BIO *b, const char *data, size_t len, size_t *written)
             return 1;
         }
         if (errno == EINTR) continue;
+        if (errno == EPIPE || errno == ECONNRESET) s->write_errno = errno;
         if (errno == EAGAIN || errno == EWOULDBLOCK) BIO_set_retry_write(b);
         return 0;
     }

@@ -55,7 +55,8 @@ static int fail(flare_tls_conn *c, int ret, int sys_errno, const char *op, flare
     }
     c->want = 0;
     char addr[FLARE_SOCK_ADDR_STR_MAX];
-    const char *peer = peer_label(c, addr, sizeof addr);
+    /* Only a message names the peer: a caller that takes none saves a getpeername(). */
+    const char *peer = err ? peer_label(c, addr, sizeof addr) : "peer";
     const char *when = c->handshake_done ? "" : " during the handshake";
     if (e == SSL_ERROR_ZERO_RETURN) {
         c->close_notify_received = true;

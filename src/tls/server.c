@@ -227,10 +227,14 @@ static int build_cert(flare_tls_server_ctx *ctx, struct tls_server_cert *cert,
      * same across worker processes and ends for everyone when a key retires.
      */
     SSL_CTX_set_session_cache_mode(sc, SSL_SESS_CACHE_OFF);
-    if (!cfg->session_tickets) {
-        SSL_CTX_set_options(sc, SSL_OP_NO_TICKET);
-        SSL_CTX_set_num_tickets(sc, 0);
-    }
+    /*
+     * One TLS 1.3 ticket per full handshake, not OpenSSL's two: each is a session
+     * serialised, encrypted and MACed, together about 13% of a full handshake's
+     * instructions. The ticket may be used more than once (nothing here is 0-RTT),
+     * and RFC 8446 §4.6.1 leaves the count to the server; Go's crypto/tls sends one.
+     */
+    SSL_CTX_set_num_tickets(sc, cfg->session_tickets ? 1 : 0);
+    if (!cfg->session_tickets) SSL_CTX_set_options(sc, SSL_OP_NO_TICKET);
     if (cfg->session_timeout_s > 0) SSL_CTX_set_timeout(sc, cfg->session_timeout_s);
     X509 *leaf = SSL_CTX_get0_certificate(sc);
     if (leaf && X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0)

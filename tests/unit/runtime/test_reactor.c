@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,49 @@ static void test_add_errors(void **state)
     flare_reactor_free(r);
 }
 
+/* remove_closing leaves the registration to close(): the fd number can be registered
+ * again at once, and a registration kept alive by another descriptor of the old
+ * socket (a forked child's, here a dup) never reaches the new handler. */
+static void test_remove_closing(void **state)
+{
+    (void)state;
+    flare_reactor *r;
+    assert_int_equal(flare_reactor_new(&r, NULL), 0);
+    int old[2], held;
+    make_pair(old);
+    counter c_old = {0}, c_new = {0};
+    assert_int_equal(flare_reactor_add(r, old[0], FLARE_EV_READ, on_io, &c_old, NULL), 0);
+    held = dup(old[0]);
+    assert_true(held >= 0);
+    int number = old[0];
+    assert_int_equal(flare_reactor_remove_closing(r, old[0]), 0);
+    assert_int_equal(flare_reactor_remove_closing(r, old[0]), FLARE_ENOTFOUND);
+    assert_int_equal(flare_reactor_count(r), 0);
+    close(old[0]);
+    int fresh[2];
+    make_pair(fresh);
+    if (fresh[0] != number) { /* make the new socket take the old number */
+        assert_int_equal(dup3(fresh[0], number, O_CLOEXEC), number);
+        close(fresh[0]);
+        fresh[0] = number;
+    }
+    assert_int_equal(flare_reactor_add(r, fresh[0], FLARE_EV_READ, on_io, &c_new, NULL), 0);
+    assert_int_equal(write(old[1], "stale", 5), 5); /* readies only the old registration */
+    assert_int_equal(flare_reactor_poll(r, 100, NULL), 0);
+    assert_int_equal(c_old.calls + c_new.calls, 0);
+    assert_int_equal(write(fresh[1], "new", 3), 3);
+    assert_int_equal(flare_reactor_poll(r, 1000, NULL), 1);
+    assert_int_equal(c_new.calls, 1);
+    assert_int_equal(c_new.bytes, 3);
+    assert_int_equal(c_old.calls, 0);
+    flare_reactor_remove(r, fresh[0]);
+    close(fresh[0]);
+    close(fresh[1]);
+    close(held);
+    close(old[1]);
+    flare_reactor_free(r);
+}
+
 /* A handler that removes and closes the *other* fd: its already-collected event
  * must not be dispatched, even though a new fd with the same number is registered. */
 typedef struct killer {
@@ -173,9 +217,8 @@ static void test_churn(void **state)
         switch (rand_r(&seed) % 4) {
         case 0:
             if (!registered[i]) {
-                assert_int_equal(flare_reactor_add(r, pairs[i][0], FLARE_EV_READ, on_io,
-                                                   &counters[i], NULL),
-                                 0);
+                assert_int_equal(
+                    flare_reactor_add(r, pairs[i][0], FLARE_EV_READ, on_io, &counters[i], NULL), 0);
                 registered[i] = true;
             }
             break;
@@ -192,9 +235,8 @@ static void test_churn(void **state)
             break;
         case 2:
             if (registered[i])
-                assert_int_equal(flare_reactor_modify(r, pairs[i][0],
-                                                      FLARE_EV_READ | FLARE_EV_WRITE, NULL),
-                                 0);
+                assert_int_equal(
+                    flare_reactor_modify(r, pairs[i][0], FLARE_EV_READ | FLARE_EV_WRITE, NULL), 0);
             break;
         case 3:
             assert_int_equal(write(pairs[i][1], "abc", 3), 3);
@@ -299,9 +341,13 @@ static void test_timer_and_defer_in_loop(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_read_dispatch),     cmocka_unit_test(test_add_errors),
-        cmocka_unit_test(test_stale_event_dropped), cmocka_unit_test(test_churn),
-        cmocka_unit_test(test_stop_from_thread),  cmocka_unit_test(test_timer_and_defer_in_loop),
+        cmocka_unit_test(test_read_dispatch),
+        cmocka_unit_test(test_add_errors),
+        cmocka_unit_test(test_remove_closing),
+        cmocka_unit_test(test_stale_event_dropped),
+        cmocka_unit_test(test_churn),
+        cmocka_unit_test(test_stop_from_thread),
+        cmocka_unit_test(test_timer_and_defer_in_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,8 @@
  * test_bio.c: the socket BIO under every connection: writing to a vanished peer is
  * an error code, never SIGPIPE (OpenSSL's own socket BIO would kill this test), and
  * has_pending is exact enough for an edge-triggered reader: reading only while it
- * says so receives everything already sent, with no new readiness event.
+ * says so receives everything already sent, with no new readiness event. Once the
+ * peer is gone, later writes fail without another send().
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -18,6 +20,7 @@
 
 #include "flare/tls.h"
 #include "tls_fixture.h"
+#include "tls_internal.h"
 
 static tls_pki pki;
 static flare_tls_server_ctx *server_ctx;
@@ -71,6 +74,34 @@ static void test_no_sigpipe(void **state)
     close(fds[0]);
 }
 
+static void test_gone_peer_is_remembered(void **state)
+{
+    int gone[2], live[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, gone), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, live), 0);
+    close(gone[1]);
+    BIO *bio = tls_socket_bio_new(gone[0]);
+    assert_non_null(bio);
+    size_t written = 0;
+    assert_int_equal(BIO_write_ex(bio, "x", 1, &written), 0);
+    assert_int_equal(errno, EPIPE);
+    assert_false(BIO_should_retry(bio));
+    /* The descriptor now reaches a live peer: a send() would deliver, so nothing
+     * arriving shows that the BIO did not try again. */
+    assert_int_equal(dup2(live[0], gone[0]), gone[0]);
+    errno = 0;
+    assert_int_equal(BIO_write_ex(bio, "y", 1, &written), 0);
+    assert_int_equal(errno, EPIPE);
+    assert_false(BIO_should_retry(bio));
+    char c;
+    assert_int_equal(recv(live[1], &c, 1, 0), -1);
+    assert_int_equal(errno, EAGAIN);
+    BIO_free(bio);
+    close(gone[0]);
+    close(live[0]);
+    close(live[1]);
+}
+
 static void test_pending_covers_a_full_socket(void **state)
 {
     int fds[2];
@@ -114,6 +145,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_sigpipe),
         cmocka_unit_test(test_pending_covers_a_full_socket),
+        cmocka_unit_test(test_gone_peer_is_remembered),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -174,6 +174,39 @@ static void test_tickets_off(void **state)
     flare_tls_server_ctx_free(ctx);
 }
 
+/* Session tickets one TLS 1.3 connection to ctx receives (resuming session if given). */
+static int tickets_sent(flare_tls_server_ctx *ctx, SSL_SESSION *session, SSL_SESSION **out)
+{
+    tls_server srv = {0};
+    ts_start(&srv, ctx, "127.0.0.1:0", 1);
+    raw_result r;
+    raw_client(srv.port, &(raw_opts){.session = session}, &r);
+    ts_join(&srv);
+    if (!r.ok) fail_msg("client: %s (server: %s)", r.error, srv.results[0].error);
+    if (out)
+        *out = r.session;
+    else
+        SSL_SESSION_free(r.session);
+    return r.tickets;
+}
+
+static void test_one_ticket_per_handshake(void **state)
+{
+    /* One ticket after a full handshake, not OpenSSL's default two, and that one
+     * resumes; none when tickets are off. */
+    flare_tls_server_ctx *on = ticket_ctx(true), *off = ticket_ctx(false);
+    SSL_SESSION *first = NULL;
+    assert_int_equal(tickets_sent(on, NULL, &first), 1);
+    bool reused;
+    SSL_SESSION *second = visit(on, first, 0, &reused);
+    assert_true(reused);
+    assert_int_equal(tickets_sent(off, NULL, NULL), 0);
+    SSL_SESSION_free(first);
+    SSL_SESSION_free(second);
+    flare_tls_server_ctx_free(on);
+    flare_tls_server_ctx_free(off);
+}
+
 static void test_default_random_key_resumes_locally(void **state)
 {
     flare_tls_server_ctx *ctx = ticket_ctx(true), *other = ticket_ctx(true);
@@ -216,6 +249,7 @@ int main(void)
         cmocka_unit_test(test_rotation_keeps_one_previous_key),
         cmocka_unit_test(test_set_keys_with_previous),
         cmocka_unit_test(test_tickets_off),
+        cmocka_unit_test(test_one_ticket_per_handshake),
         cmocka_unit_test(test_default_random_key_resumes_locally),
         cmocka_unit_test(test_key_argument_errors),
     };

@@ -418,6 +418,14 @@ static int dial(const char *host, uint16_t port)
     return flare_tcp_stream_detach(&s);
 }
 
+/* Counts the session tickets the server sends (TLS 1.3: after the handshake). */
+static int count_ticket(SSL *ssl, SSL_SESSION *session)
+{
+    raw_result *r = SSL_get_app_data(ssl);
+    if (r) r->tickets++;
+    return 0; /* not kept: OpenSSL frees it */
+}
+
 void raw_client(uint16_t port, const raw_opts *o, raw_result *r)
 {
     memset(r, 0, sizeof *r);
@@ -430,9 +438,12 @@ void raw_client(uint16_t port, const raw_opts *o, raw_result *r)
         assert_int_equal(SSL_CTX_use_certificate_chain_file(ctx, o->cert), 1);
         assert_int_equal(SSL_CTX_use_PrivateKey_file(ctx, o->key, SSL_FILETYPE_PEM), 1);
     }
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, count_ticket);
     int fd = dial(o->host ? o->host : "127.0.0.1", port);
     SSL *ssl = SSL_new(ctx);
     assert_non_null(ssl);
+    SSL_set_app_data(ssl, r);
     SSL_set_fd(ssl, fd);
     if (o->sni) SSL_set_tlsext_host_name(ssl, o->sni);
     if (o->session) SSL_set_session(ssl, o->session);

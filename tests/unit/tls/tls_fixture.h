@@ -110,6 +110,7 @@ typedef struct raw_result {
     char version[16];
     char cipher[64];
     int reneg_reason; /* OpenSSL reason of the failure after renegotiate, 0 if none */
+    int tickets;      /* session tickets received (new-session callbacks) */
 } raw_result;
 
 /** A blocking raw OpenSSL client: handshake, echo "ping", shutdown. */
