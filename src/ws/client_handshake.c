@@ -288,7 +288,7 @@ int flare_ws_client_open(flare_ws_client **out, const flare_ws_stream *stream,
         if (stream && stream->close) stream->close(stream->ctx);
         return flare_error_set(err, FLARE_EINVAL, 0, "ws client: stream lacks read or write");
     }
-    flare_ws_client *c;
+    flare_ws_client *c = NULL;
     int rc = client_new(&c, opts, err);
     if (rc < 0) {
         if (stream->close) stream->close(stream->ctx);
@@ -310,7 +310,7 @@ int flare_ws_connect(flare_ws_client **out, const char *url, const flare_ws_clie
     flare_ws_url u;
     int rc = flare_ws_url_parse(&u, url, err);
     if (rc < 0) return rc;
-    flare_ws_client *c;
+    flare_ws_client *c = NULL;
     rc = client_new(&c, opts, err);
     if (rc < 0) return rc;
     int read_ms = c->opts.read_timeout_ms > 0 ? c->opts.read_timeout_ms : HANDSHAKE_TIMEOUT_MS;

@@ -373,7 +373,7 @@ class StreamingTests(ProxyCase):
         up = self.upstream()
         srv = self.start_server(extra=proxy_config([up.address]).replace("read_timeout: 1s",
                                                                           "read_timeout: 20s"))
-        worker = srv.workers()[0]
+        worker = wait_for(srv.workers, 5)[0]
         before = rss_kib(worker)
         size = 100 << 20
         peak = before
@@ -399,7 +399,7 @@ class StreamingTests(ProxyCase):
         up = self.upstream()
         srv = self.start_server(extra=proxy_config([up.address]).replace("read_timeout: 1s",
                                                                           "read_timeout: 20s"))
-        worker = srv.workers()[0]
+        worker = wait_for(srv.workers, 5)[0]
         before = rss_kib(worker)
         size = 32 << 20
         with srv.connect(timeout=30, rcvbuf=16384) as s:
@@ -447,7 +447,7 @@ class UploadTests(ProxyCase):
         srv = self.start_server(extra=proxy_config([up.address]).replace(
             "proxy: {upstream: app,", "max_body_bytes: 1g\n    proxy: {upstream: app,")
             .replace("read_timeout: 1s", "read_timeout: 20s"))
-        worker = srv.workers()[0]
+        worker = wait_for(srv.workers, 5)[0]
         for chunked in (False, True):
             size = 100 << 20
             resp, digest, growth = self.upload(srv, b"/api/upload", size, chunked, worker)
