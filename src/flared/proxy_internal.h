@@ -146,6 +146,7 @@ struct proxy_req {
     bool out_dropped;     /* sent bytes left `out`: the request cannot be sent again */
     bool early_input;     /* the upstream was readable before the request was sent */
     bool request_cut;     /* the upstream answered before the whole request went */
+    uint64_t start_us;    /* monotonic: the first attempt began ($upstream_response_time) */
     int cfd;              /* tunnel: the client's socket */
     flare_tls_conn *ctls; /* tunnel: its TLS session, or NULL */
     /* Kept across reuse (everything above is reset per request): */

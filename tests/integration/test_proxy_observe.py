@@ -1,0 +1,103 @@
+"""What the proxy route shows to operators, against the real flared: the access log's
+$upstream_addr, $upstream_status and $upstream_response_time (proxied, not proxied,
+all servers down), and /status's per-upstream-server counters summed over workers
+in JSON and in the Prometheus exposition."""
+
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import flaredtest as ft  # noqa: E402
+from flaredtest import read_response  # noqa: E402
+from proxy_upstreams import RawUpstream, dead_address  # noqa: E402
+from test_proxy import proxy_config  # noqa: E402
+
+LOG_FORMAT = "$request_uri $status up=$upstream_addr us=$upstream_status ut=$upstream_response_time"
+LINE = re.compile(r"^(?P<uri>\S+) (?P<status>\d{3}) up=(?P<addr>.+) us=(?P<ustatus>\S+) "
+                  r"ut=(?P<time>\S+)$")
+
+
+class ProxyObserveCase(ft.ServerTestCase):
+    def upstream(self, **kwargs):
+        up = RawUpstream(**kwargs)
+        self.addCleanup(up.close)
+        return up
+
+    def start_logged(self, servers, workers=1):
+        srv = ft.Server(workers=workers, reuseport=workers > 1)
+        self.addCleanup(srv.cleanup)
+        srv.log_path = os.path.join(srv.dir, "access.log")
+        srv.params["extra"] = (proxy_config(servers) + f"access_log: {srv.log_path}\n"
+                               f"access_log_format: '{LOG_FORMAT}'\n")
+        srv.start()
+        return srv
+
+    def request(self, srv, path):
+        with srv.connect() as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: a\r\n\r\n".encode())
+            resp, _ = read_response(s, "GET")
+            return resp
+
+    def log_entries(self, srv, count):
+        def parsed():
+            lines = [l for l in ft.read_text(srv.log_path).split("\n") if l]
+            return lines if len(lines) >= count else None
+        lines = ft.wait_for(parsed, 5)
+        self.assertTrue(lines, ft.read_text(srv.log_path))
+        out = []
+        for line in lines:
+            m = LINE.match(line)
+            self.assertTrue(m, line)
+            out.append(m.groupdict())
+        return out
+
+
+class AccessLogTest(ProxyObserveCase):
+    def test_proxied_and_not_proxied(self):
+        up = self.upstream()
+        srv = self.start_logged([up.address])
+        self.assertEqual(self.request(srv, "/api/echo").status, 200)
+        self.assertEqual(self.request(srv, "/plaintext").status, 200)
+        first, second = self.log_entries(srv, 2)
+        self.assertEqual(first["uri"], "/api/echo")
+        self.assertEqual(first["addr"], up.address)
+        self.assertEqual(first["ustatus"], "200")
+        self.assertRegex(first["time"], r"^\d+\.\d{3}$")
+        self.assertLess(float(first["time"]), 5.0)
+        self.assertEqual(second, {"uri": "/plaintext", "status": "200", "addr": "-",
+                                  "ustatus": "-", "time": "-"})
+
+    def test_upstream_status_is_the_upstreams(self):
+        up = self.upstream()
+        srv = self.start_logged([up.address])
+        self.assertEqual(self.request(srv, "/api/nothing").status, 404)
+        (entry,) = self.log_entries(srv, 1)
+        self.assertEqual((entry["status"], entry["ustatus"]), ("404", "404"))
+
+    def test_failover_lists_every_server_tried(self):
+        up = self.upstream()
+        dead = dead_address()
+        srv = self.start_logged([dead, up.address])
+        self.assertEqual(self.request(srv, "/api/echo").status, 200)
+        (entry,) = self.log_entries(srv, 1)
+        self.assertEqual(entry["addr"], f"{dead}, {up.address}")
+        self.assertEqual(entry["ustatus"], "200")
+
+    def test_all_down(self):
+        a, b = dead_address(), dead_address()
+        srv = self.start_logged([a, b])
+        self.assertEqual(self.request(srv, "/api/echo").status, 502)
+        # Both are out now: the next request tries none and logs the upstream's name.
+        self.assertEqual(self.request(srv, "/api/echo").status, 502)
+        first, second = self.log_entries(srv, 2)
+        self.assertEqual(first["status"], "502")
+        self.assertEqual(sorted(first["addr"].split(", ")), sorted([a, b]))
+        self.assertEqual(first["ustatus"], "-")  # no upstream answered
+        self.assertRegex(first["time"], r"^\d+\.\d{3}$")
+        self.assertEqual((second["status"], second["addr"], second["ustatus"]),
+                         ("502", "app", "-"))
+
+
+if __name__ == "__main__":
+    ft.run()
