@@ -51,6 +51,8 @@ struct up_server {
     uint64_t check_fails, check_passes;
     uint64_t in_flight;
     uint64_t attempts, failures, responses; /* counters for /status */
+    flared_upstream_counters *m;            /* shared (the worker's slot) or `own` */
+    flared_upstream_counters own;
     size_t idle_count;
     upconn *idle; /* most recently used first */
     /* active health check (proxy_health.c) */

@@ -192,6 +192,7 @@ static const flare_http_stream_ops stream_ops = {on_writable, on_closed};
 static void attempt_failed(proxy_req *pr, bool connect_failure, const char *why)
 {
     up_server *sv = pr->sv;
+    if (connect_failure) sv->m->connect_failures++;
     /* A kept-alive connection the server had closed says nothing about the server. */
     if (connect_failure || !pr->reused) flared_proxy__server_failed(sv);
     flared_proxy__drop_conn(pr, false);
@@ -213,6 +214,7 @@ static void on_timer(flare_timer *t, void *data)
         flared_proxy__tunnel_end(pr); /* idle for read_timeout */
         return;
     }
+    pr->sv->m->timeouts++;
     if (pr->state == RS_CONNECTING || pr->state == RS_HANDSHAKE) {
         attempt_failed(pr, true, "upstream connect timed out\n");
         return;
@@ -277,10 +279,12 @@ static void start_attempt(proxy_req *pr)
         }
         flared_proxy__tried_add(&pr->tried, sv);
         sv->attempts++;
+        sv->m->requests++;
         note_server(pr, sv);
         upconn *uc = flared_proxy__conn_reuse(sv);
         pr->reused = uc != NULL;
         if (!uc && flared_proxy__conn_open(sv, &uc) < 0) {
+            sv->m->connect_failures++;
             flared_proxy__server_failed(sv);
             continue;
         }
@@ -487,6 +491,7 @@ static bool forward_head(proxy_req *pr, const flare_http_response *r, size_t n)
 {
     int status = r->status;
     flare_http_stream_upstream(pr->s)->status = (uint16_t)status;
+    if (status <= 599) pr->sv->m->responses[status / 100]++;
     if (status == 101 && pr->upgrade) {
         note_end(pr);
         return switch_protocols(pr, r, n);

@@ -3,6 +3,7 @@ $upstream_addr, $upstream_status and $upstream_response_time (proxied, not proxi
 all servers down), and /status's per-upstream-server counters summed over workers
 in JSON and in the Prometheus exposition."""
 
+import json
 import os
 import re
 import sys
@@ -12,6 +13,7 @@ import flaredtest as ft  # noqa: E402
 from flaredtest import read_response  # noqa: E402
 from proxy_upstreams import RawUpstream, dead_address  # noqa: E402
 from test_proxy import proxy_config  # noqa: E402
+from test_observe import HAVE_PARSER, parse_prometheus, prometheus  # noqa: E402
 
 LOG_FORMAT = "$request_uri $status up=$upstream_addr us=$upstream_status ut=$upstream_response_time"
 LINE = re.compile(r"^(?P<uri>\S+) (?P<status>\d{3}) up=(?P<addr>.+) us=(?P<ustatus>\S+) "
@@ -97,6 +99,71 @@ class AccessLogTest(ProxyObserveCase):
         self.assertRegex(first["time"], r"^\d+\.\d{3}$")
         self.assertEqual((second["status"], second["addr"], second["ustatus"]),
                          ("502", "app", "-"))
+
+
+class UpstreamStatusTest(ProxyObserveCase):
+    N = 20
+
+    def test_counters_summed_over_two_workers(self):
+        a, b = self.upstream(), self.upstream()
+        dead = dead_address()
+        srv = self.start_logged([a.address, b.address, dead], workers=2)
+        codes = [self.request(srv, "/api/echo" if i % 4 else "/api/nothing").status
+                 for i in range(self.N)]
+        self.assertEqual(len(a.requests) + len(b.requests), self.N)
+        not_found = codes.count(404)
+        self.assertEqual(codes.count(200) + not_found, self.N)
+        st = json.loads(srv.get("/status").body)
+        workers = st["workers"]
+        self.assertEqual(len(workers), 2)
+        total = {s["server"]: s for s in st["total"]["upstreams"]["app"]}
+        self.assertEqual(list(total), [a.address, b.address, dead])
+        per = [{s["server"]: s for s in w["upstreams"]["app"]} for w in workers]
+        for addr in (a.address, b.address, dead):
+            for key in ("requests", "failures", "connect_failures", "timeouts", "active", "up"):
+                self.assertEqual(total[addr][key], sum(p[addr][key] for p in per), (addr, key))
+        ok = [total[x] for x in (a.address, b.address)]
+        self.assertEqual(sum(s["responses"]["2xx"] for s in ok), self.N - not_found)
+        self.assertEqual(sum(s["responses"]["4xx"] for s in ok), not_found)
+        self.assertEqual(total[a.address]["requests"], len(a.requests))
+        self.assertEqual(total[b.address]["requests"], len(b.requests))
+        # Each worker that picked the dead server failed to connect to it once, then it is out.
+        self.assertEqual(total[dead]["requests"], total[dead]["connect_failures"])
+        self.assertEqual(total[dead]["requests"], total[dead]["failures"])
+        self.assertEqual(total[dead]["responses"]["2xx"], 0)
+        self.assertEqual(sum(total[x]["requests"] for x in total),
+                         self.N + total[dead]["requests"])
+        self.assertEqual(sum(total[x]["active"] for x in total), 0)
+        # The gauges of the other worker are refreshed by its once-a-second tick.
+        def up_counts():
+            t = json.loads(srv.get("/status").body)["total"]["upstreams"]["app"]
+            return [s["up"] for s in t[:2]] == [2, 2]
+        self.assertTrue(ft.wait_for(up_counts, 3))
+
+        if not HAVE_PARSER:
+            self.skipTest("python3-prometheus-client is not installed for /usr/bin/python3")
+        r, text = prometheus(srv)
+        self.assertEqual(r.status, 200)
+        samples, families = parse_prometheus(text)
+        self.assertEqual(families["flared_upstream_requests"], "counter")
+        self.assertEqual(families["flared_upstream_up"], "gauge")
+
+        def value(name, **labels):
+            return samples[(name, frozenset(labels.items()))]
+
+        for addr in (a.address, b.address, dead):
+            self.assertEqual(value("flared_upstream_requests_total", upstream="app", server=addr),
+                             total[addr]["requests"])
+            per_worker = sum(value("flared_worker_upstream_requests_total", upstream="app",
+                                   server=addr, worker=str(w["id"]),
+                                   generation=str(w["generation"])) for w in workers)
+            self.assertEqual(per_worker, total[addr]["requests"])
+        got_2xx = sum(value("flared_upstream_responses_total", upstream="app", server=x,
+                            **{"class": "2xx"}) for x in (a.address, b.address))
+        self.assertEqual(got_2xx, self.N - not_found)
+        self.assertEqual(value("flared_upstream_connect_failures_total", upstream="app",
+                               server=dead), total[dead]["connect_failures"])
+        self.assertEqual(value("flared_upstream_up", upstream="app", server=a.address), 2)
 
 
 if __name__ == "__main__":
