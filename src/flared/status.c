@@ -274,9 +274,11 @@ static void family(flare_buf *b, const char *name, const char *type, const char 
     flare_buf_appendf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static const struct {
+typedef struct family_def {
     const char *suffix, *type, *help;
-} families[] = {
+} family_def;
+
+static const family_def families[] = {
     {"requests_total", "counter", "Requests answered, by status class."},
     {"connections", "gauge", "Open client connections, by state."},
     {"connections_accepted_total", "counter", "Client connections accepted."},
@@ -391,9 +393,38 @@ static void route_prom(void *data, size_t index, const char *host, const flared_
                       (unsigned long long)route_requests(index));
 }
 
-static const struct {
-    const char *suffix, *type, *help;
-} upstream_families[] = {
+/* Writes family f's samples: of the sum (s NULL, labels "") or of one worker. */
+typedef void (*lines_fn)(flare_buf *b, const char *prefix, const char *labels,
+                         const flared_worker_slot *s, size_t f, void *data);
+
+/* Summed families flared_NAME then per-worker ones flared_worker_NAME (labels worker and
+ * generation) over the used slots, or only the current generation's. */
+static void family_pairs(flare_buf *b, const char *infix, const family_def *defs, size_t count,
+                         bool current_only, lines_fn fn, void *data)
+{
+    for (size_t f = 0; f < count; f++) {
+        char name[96];
+        snprintf(name, sizeof name, "flared_%s%s", infix, defs[f].suffix);
+        family(b, name, defs[f].type, defs[f].help);
+        fn(b, "flared", "", NULL, f, data);
+    }
+    for (size_t f = 0; f < count; f++) {
+        char name[96], help[160];
+        snprintf(name, sizeof name, "flared_worker_%s%s", infix, defs[f].suffix);
+        snprintf(help, sizeof help, "%s Per worker.", defs[f].help);
+        family(b, name, defs[f].type, help);
+        for (unsigned i = 0; i < flared_metrics_slot_count(); i++) {
+            const flared_worker_slot *s = flared_metrics_slot_at(i);
+            if (current_only ? !current(s) : !used(s)) continue;
+            char labels[48];
+            snprintf(labels, sizeof labels, "worker=\"%u\",generation=\"%u\"", s->worker_id,
+                     s->generation);
+            fn(b, "flared_worker", labels, s, f, data);
+        }
+    }
+}
+
+static const family_def upstream_families[] = {
     {"requests_total", "counter", "Attempts sent to an upstream server (retries count again)."},
     {"responses_total", "counter", "Upstream response heads, by status class."},
     {"failures_total", "counter", "Failed attempts: connect, reset, timeout, bad response."},
@@ -439,37 +470,37 @@ static void upstream_prom(void *data, size_t k, const flared_upstream *u,
     upstream_line(x, u, sv, "", v[x->part]);
 }
 
+typedef struct upstream_sum_ctx {
+    const flared_config *cfg;
+    const flared_upstream_counters *sum;
+} upstream_sum_ctx;
+
+static void upstream_family_lines(flare_buf *b, const char *prefix, const char *labels,
+                                  const flared_worker_slot *s, size_t f, void *data)
+{
+    const upstream_sum_ctx *u = data;
+    upstream_prom_ctx x = {b, prefix, labels, s ? s->upstreams : u->sum, f};
+    each_upstream_server(u->cfg, upstream_prom, &x);
+}
+
+static void slot_family_lines(flare_buf *b, const char *prefix, const char *labels,
+                              const flared_worker_slot *s, size_t f, void *data)
+{
+    counter_lines(b, prefix, labels, s ? s : data, (int)f);
+}
+
 /* The flared_upstream_* families summed over the current generation's workers, then
  * flared_worker_upstream_* per worker. */
 static void upstreams_prometheus(const flared_config *cfg, flare_buf *b)
 {
     static flared_upstream_counters sum[FLARED_METRICS_UPSTREAM_SERVERS_MAX];
     memset(sum, 0, sizeof sum);
-    unsigned n = flared_metrics_slot_count();
-    for (unsigned i = 0; i < n; i++)
+    for (unsigned i = 0; i < flared_metrics_slot_count(); i++)
         if (current(flared_metrics_slot_at(i))) add_upstreams(sum, flared_metrics_slot_at(i));
-    for (size_t f = 0; f < sizeof upstream_families / sizeof upstream_families[0]; f++) {
-        char name[96];
-        snprintf(name, sizeof name, "flared_upstream_%s", upstream_families[f].suffix);
-        family(b, name, upstream_families[f].type, upstream_families[f].help);
-        upstream_prom_ctx x = {b, "flared", "", sum, f};
-        each_upstream_server(cfg, upstream_prom, &x);
-    }
-    for (size_t f = 0; f < sizeof upstream_families / sizeof upstream_families[0]; f++) {
-        char name[96], help[160];
-        snprintf(name, sizeof name, "flared_worker_upstream_%s", upstream_families[f].suffix);
-        snprintf(help, sizeof help, "%s Per worker.", upstream_families[f].help);
-        family(b, name, upstream_families[f].type, help);
-        for (unsigned i = 0; i < n; i++) {
-            const flared_worker_slot *s = flared_metrics_slot_at(i);
-            if (!current(s)) continue;
-            char labels[48];
-            snprintf(labels, sizeof labels, "worker=\"%u\",generation=\"%u\"", s->worker_id,
-                     s->generation);
-            upstream_prom_ctx x = {b, "flared_worker", labels, s->upstreams, f};
-            each_upstream_server(cfg, upstream_prom, &x);
-        }
-    }
+    upstream_sum_ctx u = {cfg, sum};
+    family_pairs(b, "upstream_", upstream_families,
+                 sizeof upstream_families / sizeof upstream_families[0], true,
+                 upstream_family_lines, &u);
 }
 
 static int status_prometheus(const flared_route_ctx *ctx, flare_buf *b)
@@ -485,26 +516,8 @@ static int status_prometheus(const flared_route_ctx *ctx, flare_buf *b)
     flare_buf_appendf(b, "flared_uptime_seconds %.3f\n", uptime_seconds());
     family(b, "flared_reloads_total", "counter", "Configuration reloads done.");
     flare_buf_appendf(b, "flared_reloads_total %llu\n", (unsigned long long)h->reloads);
-    for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
-        char name[96];
-        snprintf(name, sizeof name, "flared_%s", families[f].suffix);
-        family(b, name, families[f].type, families[f].help);
-        counter_lines(b, "flared", "", &total, (int)f);
-    }
-    for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
-        char name[96], help[160];
-        snprintf(name, sizeof name, "flared_worker_%s", families[f].suffix);
-        snprintf(help, sizeof help, "%s Per worker.", families[f].help);
-        family(b, name, families[f].type, help);
-        for (unsigned i = 0; i < n; i++) {
-            const flared_worker_slot *s = flared_metrics_slot_at(i);
-            if (!used(s)) continue;
-            char labels[48];
-            snprintf(labels, sizeof labels, "worker=\"%u\",generation=\"%u\"", s->worker_id,
-                     s->generation);
-            counter_lines(b, "flared_worker", labels, s, (int)f);
-        }
-    }
+    family_pairs(b, "", families, sizeof families / sizeof families[0], false, slot_family_lines,
+                 &total);
     family(b, "flared_route_requests_total", "counter",
            "Requests per route of the current configuration.");
     each_route(ctx->state->cfg, route_prom, b);
