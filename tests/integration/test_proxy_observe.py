@@ -100,6 +100,20 @@ class AccessLogTest(ProxyObserveCase):
         self.assertEqual((second["status"], second["addr"], second["ustatus"]),
                          ("502", "app", "-"))
 
+    def test_timeout_is_504_with_no_upstream_status(self):
+        up = self.upstream()
+        srv = self.start_logged([up.address])
+        self.assertEqual(self.request(srv, "/api/slow").status, 504)  # read_timeout: 1s
+        (entry,) = self.log_entries(srv, 1)
+        self.assertEqual((entry["status"], entry["addr"], entry["ustatus"]),
+                         ("504", up.address, "-"))
+        self.assertGreaterEqual(float(entry["time"]), 0.9)
+        self.assertLess(float(entry["time"]), 3.0)
+        (server,) = json.loads(srv.get("/status").body)["total"]["upstreams"]["app"]
+        self.assertEqual((server["requests"], server["timeouts"], server["failures"],
+                          server["connect_failures"]), (1, 1, 1, 0))
+        self.assertEqual(sum(server["responses"].values()), 0)
+
 
 class UpstreamStatusTest(ProxyObserveCase):
     N = 20
