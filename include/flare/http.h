@@ -89,6 +89,22 @@ typedef struct flare_http_server_stats {
     uint64_t tls_handshakes, tls_failures;
 } flare_http_server_stats;
 
+/** Room for the addresses a forwarding route reports ("a, b, c"); more are left out. */
+#define FLARE_HTTP_UPSTREAM_ADDR_MAX 118
+
+/**
+ * What a route that forwarded the request reports for the completion hook
+ * (flare_http_stream_upstream): it lives in the connection's pending report, so
+ * filling it allocates nothing.
+ */
+typedef struct flare_http_upstream_info {
+    uint64_t time_us; /**< from the first attempt to the end of the upstream's part */
+    uint16_t status;  /**< the status the last attempt's upstream answered; 0: none */
+    uint8_t addr_len;
+    bool used;                               /**< set by the route: the request was forwarded */
+    char addr[FLARE_HTTP_UPSTREAM_ADDR_MAX]; /**< the servers tried, ", "-separated */
+} flare_http_upstream_info;
+
 /**
  * One finished request, as flare_http_server_on_complete reports it. Slices point
  * into the connection's buffers and are valid only during the call.
@@ -107,6 +123,7 @@ typedef struct flare_http_completion {
     const flare_sock_addr *peer; /**< req->peer when there is a request, else the socket's */
     const flare_tls_conn *tls;   /**< NULL in clear text */
     void *route_userdata;        /**< the matched route's userdata; NULL when no route matched */
+    const flare_http_upstream_info *upstream; /**< NULL unless the route forwarded the request */
 } flare_http_completion;
 
 /** Called once per answered request; runs on the reactor thread and must not block. */
@@ -310,6 +327,9 @@ flare_http_stream *flare_response_defer(flare_response *resp, const flare_http_s
                                         void *data);
 /** The (reset) response builder whose status and headers flare_http_stream_send_head sends. */
 flare_response *flare_http_stream_response(flare_http_stream *s);
+/** The request's upstream report, cleared for each request; a forwarding route fills it
+ *  (sets `used`) before it finishes or aborts the stream. Valid while the stream is. */
+flare_http_upstream_info *flare_http_stream_upstream(flare_http_stream *s);
 /**
  * Sends the head built in flare_http_stream_response with Content-Length
  * `content_length`, or FLARE_HTTP_STREAM_UNKNOWN_LENGTH. Bodies of HEAD requests and

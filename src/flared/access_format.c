@@ -35,6 +35,9 @@ static const struct {
     {"pid", FLARED_LV_PID},
     {"tls_version", FLARED_LV_TLS_VERSION},
     {"connection_requests", FLARED_LV_CONNECTION_REQUESTS},
+    {"upstream_addr", FLARED_LV_UPSTREAM_ADDR},
+    {"upstream_status", FLARED_LV_UPSTREAM_STATUS},
+    {"upstream_response_time", FLARED_LV_UPSTREAM_TIME},
 };
 
 static bool name_char(char c)
@@ -361,6 +364,27 @@ static void put_op(out *o, const flared_log_op *op, const flare_http_completion 
             return;
         }
         break;
+    case FLARED_LV_UPSTREAM_ADDR:
+        if (d->upstream && d->upstream->addr_len) {
+            put_escaped(o, d->upstream->addr, d->upstream->addr_len);
+            return;
+        }
+        break;
+    case FLARED_LV_UPSTREAM_STATUS:
+        if (d->upstream && d->upstream->status) {
+            put_u64(o, d->upstream->status);
+            return;
+        }
+        break;
+    case FLARED_LV_UPSTREAM_TIME: {
+        if (!d->upstream) break;
+        /* As nginx: seconds with millisecond resolution. */
+        uint64_t ms = d->upstream->time_us / 1000;
+        put_u64(o, ms / 1000);
+        int n = snprintf(tmp, sizeof tmp, ".%03u", (unsigned)(ms % 1000));
+        put(o, tmp, (size_t)n);
+        return;
+    }
     case FLARED_LV_HTTP:
         if (h) {
             const flare_http_header *f = request_field(h, op->text, op->len);

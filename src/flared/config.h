@@ -82,6 +82,9 @@ typedef enum flared_log_var {
     FLARED_LV_PID,                 /**< $pid: the worker's process id */
     FLARED_LV_TLS_VERSION,         /**< $tls_version: TLSv1.3, or - in clear text */
     FLARED_LV_CONNECTION_REQUESTS, /**< $connection_requests: 1 for a connection's first */
+    FLARED_LV_UPSTREAM_ADDR,       /**< $upstream_addr: the servers tried, ", "-separated */
+    FLARED_LV_UPSTREAM_STATUS,     /**< $upstream_status: the last upstream's answer */
+    FLARED_LV_UPSTREAM_TIME,       /**< $upstream_response_time: seconds with ms (0.012) */
     FLARED_LV_HTTP,                /**< $http_NAME: a request header (text: the lower-cased name) */
     FLARED_LV_SENT_HTTP,           /**< $sent_http_NAME: a response header */
 } flared_log_var;
@@ -381,11 +384,11 @@ typedef struct flared_config {
     size_t mime_type_count;
     const flare_cidr *trusted_proxies; /**< peers whose X-Forwarded-For is believed; may be 0 */
     size_t trusted_proxy_count;
-    const char *user;     /**< drop to this user after binding, or NULL */
-    const char *group;    /**< drop to this group after binding, or NULL */
-    uid_t uid;            /**< `user`'s uid, when user is set */
-    gid_t gid;            /**< `group`'s gid, else `user`'s primary group */
-    const char *pid_file; /**< absolute path the master writes its pid to, or NULL */
+    const char *user;                 /**< drop to this user after binding, or NULL */
+    const char *group;                /**< drop to this group after binding, or NULL */
+    uid_t uid;                        /**< `user`'s uid, when user is set */
+    gid_t gid;                        /**< `group`'s gid, else `user`'s primary group */
+    const char *pid_file;             /**< absolute path the master writes its pid to, or NULL */
     const flared_upstream *upstreams; /**< top-level `upstreams`, in file order */
     size_t upstream_count;
 } flared_config;

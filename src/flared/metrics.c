@@ -70,7 +70,9 @@ void flared_metrics_begin_generation(uint32_t gen, bool is_reload)
      * previous occupants are two generations old and long drained. */
     for (unsigned w = 0; w < FLARED_WORKERS_MAX; w++) {
         flared_worker_slot *s = &seg->slots[slot_index(w, gen)];
-        if (s->pid) memset(s->route_requests, 0, sizeof s->route_requests);
+        if (!s->pid) continue;
+        memset(s->route_requests, 0, sizeof s->route_requests);
+        memset(s->upstreams, 0, sizeof s->upstreams); /* upstream servers of one config too */
     }
 }
 
@@ -82,6 +84,8 @@ void flared_metrics_worker_exited(unsigned worker_id, uint32_t generation, int p
     s->alive = false;
     s->active = s->reading = s->writing = s->idle = 0;
     s->ws.stats.active = 0;
+    for (unsigned i = 0; i < FLARED_METRICS_UPSTREAM_SERVERS_MAX; i++)
+        s->upstreams[i].active = s->upstreams[i].up = 0;
 }
 
 flared_worker_slot *flared_metrics_claim(unsigned worker_id)
@@ -96,6 +100,8 @@ flared_worker_slot *flared_metrics_claim(unsigned worker_id)
     /* The predecessor's WebSockets died with it; its counters stay. */
     s->ws.first = NULL;
     s->ws.stats.active = 0;
+    for (unsigned i = 0; i < FLARED_METRICS_UPSTREAM_SERVERS_MAX; i++)
+        s->upstreams[i].active = s->upstreams[i].up = 0;
     /* This process's server counts from zero: publish adds to what is already here. */
     s->base = (flare_http_server_stats){.bytes_in = s->bytes_in,
                                         .bytes_out = s->bytes_out,

@@ -20,11 +20,26 @@
 
 /** Routes counted one by one; requests of later routes count as "other". */
 #define FLARED_METRICS_ROUTES_MAX 128
+/** Upstream servers counted in the shared segment, over all upstreams in config order
+ *  (upstream 0's servers, then upstream 1's, ...); later ones are left out of the
+ *  shared families (the answering worker's own "upstreams" view still has them). */
+#define FLARED_METRICS_UPSTREAM_SERVERS_MAX 64
 /** Finite buckets of the request-duration histogram (plus +Inf). */
 #define FLARED_HIST_BUCKETS 16
 
 /** Upper bounds of the duration buckets in microseconds, ascending. */
 extern const uint64_t flared_hist_bounds_us[FLARED_HIST_BUCKETS];
+
+/** One upstream server as one worker sees it. */
+typedef struct flared_upstream_counters {
+    uint64_t requests;         /**< attempts sent to it (a retry counts again) */
+    uint64_t responses[6];     /**< response heads by status class (index status / 100) */
+    uint64_t failures;         /**< attempts that failed: connect, reset, timeout, bad head */
+    uint64_t connect_failures; /**< connects refused, failed or timed out */
+    uint64_t timeouts;         /**< connect or read timeouts */
+    uint64_t active;           /**< gauge: requests in flight */
+    uint64_t up;               /**< gauge: 1 when the worker would send it requests */
+} flared_upstream_counters;
 
 /** The counters of one worker; written only by that worker (gauges zeroed by the master
  *  once it has reaped the worker). */
@@ -44,6 +59,9 @@ typedef struct flared_worker_slot {
     uint64_t duration_buckets[FLARED_HIST_BUCKETS + 1]; /**< not cumulative; last is +Inf */
     uint64_t duration_sum_us;
     uint64_t route_requests[FLARED_METRICS_ROUTES_MAX + 1]; /**< per route index, then other */
+    /** Per upstream server of this generation's config (see FLARED_METRICS_UPSTREAM_SERVERS_MAX).
+     */
+    flared_upstream_counters upstreams[FLARED_METRICS_UPSTREAM_SERVERS_MAX];
     /* Server counters seen at the last publish: a restarted worker's server starts at 0. */
     flare_http_server_stats base;
 } flared_worker_slot;

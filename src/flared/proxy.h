@@ -9,6 +9,7 @@
 #include "flare/http.h"
 
 #include "config.h"
+#include "metrics.h"
 
 typedef struct flared_proxy flared_proxy; /* struct tag shared with handlers.h */
 /** The run-time state of one configured upstream. */
@@ -21,6 +22,12 @@ int flared_proxy_new(flared_proxy **out, flare_reactor *r, const flared_config *
 void flared_proxy_free(flared_proxy *px);
 /** The run-time state of a configured upstream (NULL if it is not cfg's). */
 flared_upstream_rt *flared_proxy_upstream(flared_proxy *px, const flared_upstream *u);
+
+/** Points each upstream server's shared counters at its place in slot (NULL or past
+ * FLARED_METRICS_UPSTREAM_SERVERS_MAX: private ones). */
+void flared_proxy_attach_metrics(flared_proxy *px, flared_worker_slot *slot);
+/** Copies the gauges (in flight, up) into the shared counters. */
+void flared_proxy_publish(const flared_proxy *px);
 
 /** Appends {"NAME":[{"server":..,"up":..,"attempts":..,"responses":..,"failures":..,
  *  "in_flight":..,"idle":..}, ...], ...} for every upstream (px may be NULL: {}). */

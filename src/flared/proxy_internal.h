@@ -51,6 +51,8 @@ struct up_server {
     uint64_t check_fails, check_passes;
     uint64_t in_flight;
     uint64_t attempts, failures, responses; /* counters for /status */
+    flared_upstream_counters *m;            /* shared (the worker's slot) or `own` */
+    flared_upstream_counters own;
     size_t idle_count;
     upconn *idle; /* most recently used first */
     /* active health check (proxy_health.c) */
@@ -146,6 +148,7 @@ struct proxy_req {
     bool out_dropped;     /* sent bytes left `out`: the request cannot be sent again */
     bool early_input;     /* the upstream was readable before the request was sent */
     bool request_cut;     /* the upstream answered before the whole request went */
+    uint64_t start_us;    /* monotonic: the first attempt began ($upstream_response_time) */
     int cfd;              /* tunnel: the client's socket */
     flare_tls_conn *ctls; /* tunnel: its TLS session, or NULL */
     /* Kept across reuse (everything above is reset per request): */

@@ -89,6 +89,7 @@ up_server *flared_proxy__pick(flared_upstream_rt *up, const flare_sock_addr *cli
 void flared_proxy__server_failed(up_server *sv)
 {
     sv->failures++;
+    sv->m->failures++;
     /* A lone server is never taken out passively (there is nowhere else to go). */
     if (sv->up->server_count == 1) return;
     sv->fails++;
@@ -320,6 +321,7 @@ int flared_proxy_new(flared_proxy **out, flare_reactor *r, const flared_config *
             sv->up = up;
             sv->cfg = &up->cfg->servers[j];
             sv->check_fd = -1;
+            sv->m = &sv->own;
             server_addr(sv);
             if (up->cfg->health.enabled) flared_proxy__health_start(sv);
         }
@@ -357,6 +359,28 @@ flared_upstream_rt *flared_proxy_upstream(flared_proxy *px, const flared_upstrea
     for (size_t i = 0; px && i < px->up_count; i++)
         if (px->ups[i].cfg == u) return &px->ups[i];
     return NULL;
+}
+
+void flared_proxy_attach_metrics(flared_proxy *px, flared_worker_slot *s)
+{
+    size_t k = 0;
+    for (size_t i = 0; px && i < px->up_count; i++)
+        for (size_t j = 0; j < px->ups[i].server_count; j++, k++) {
+            up_server *sv = &px->ups[i].servers[j];
+            sv->m = s && k < FLARED_METRICS_UPSTREAM_SERVERS_MAX ? &s->upstreams[k] : &sv->own;
+        }
+    flared_proxy_publish(px);
+}
+
+void flared_proxy_publish(const flared_proxy *px)
+{
+    uint64_t now = px ? flared_proxy__now(px) : 0;
+    for (size_t i = 0; px && i < px->up_count; i++)
+        for (size_t j = 0; j < px->ups[i].server_count; j++) {
+            const up_server *sv = &px->ups[i].servers[j];
+            sv->m->active = sv->in_flight;
+            sv->m->up = usable(sv, now);
+        }
 }
 
 int flared_proxy_status_json(const flared_proxy *px, flare_buf *out)

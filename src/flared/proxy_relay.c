@@ -65,10 +65,57 @@ static void arm(proxy_req *pr, uint64_t ms)
     flare_reactor_timer_in(pr->px->r, &pr->timer, ms);
 }
 
+/* ------------------------------------------------------------ the log */
+
+static uint64_t now_us(const proxy_req *pr)
+{
+    return flare_reactor_clock(pr->px->r)->monotonic_us;
+}
+
+/* The access log's $upstream_addr: every server tried joins the list in the connection's
+ * report. When it is full, entries before the last are dropped so the last one shows. */
+static void note_server(proxy_req *pr, const up_server *sv)
+{
+    flare_http_upstream_info *u = flare_http_stream_upstream(pr->s);
+    const char *a = sv->cfg->address;
+    size_t len = strlen(a);
+    if (len > sizeof u->addr) len = sizeof u->addr;
+    while (u->addr_len && u->addr_len + 2 + len > sizeof u->addr) {
+        size_t k = u->addr_len;
+        while (k > 1 && !(u->addr[k - 2] == ',' && u->addr[k - 1] == ' '))
+            k--;
+        u->addr_len = (uint8_t)(k > 1 ? k - 2 : 0);
+    }
+    if (u->addr_len) {
+        memcpy(u->addr + u->addr_len, ", ", 2);
+        u->addr_len += 2;
+    }
+    memcpy(u->addr + u->addr_len, a, len);
+    u->addr_len = (uint8_t)(u->addr_len + len);
+}
+
+/* The upstream's part is over: its time goes into the report. Without any server tried
+ * the address is the upstream's name, as nginx logs it. */
+static void note_end(proxy_req *pr)
+{
+    flare_http_upstream_info *u = flare_http_stream_upstream(pr->s);
+    uint64_t now = now_us(pr);
+    u->time_us = now > pr->start_us ? now - pr->start_us : 0;
+    if (!u->addr_len) {
+        size_t len = strlen(pr->up->cfg->name);
+        if (len > sizeof u->addr) len = sizeof u->addr;
+        memcpy(u->addr, pr->up->cfg->name, len);
+        u->addr_len = (uint8_t)len;
+    }
+}
+
+/* ------------------------------------------------------------- answers */
+
 /* Before the head: a complete error answer of our own. */
 static void answer(proxy_req *pr, int status, const char *text)
 {
     flare_http_stream *s = pr->s;
+    note_end(pr);
     flared_proxy__drop_conn(pr, false);
     flared_proxy__release(pr);
     flare_response *resp = flare_http_stream_response(s);
@@ -84,6 +131,7 @@ static void answer(proxy_req *pr, int status, const char *text)
 static void cut(proxy_req *pr)
 {
     flare_http_stream *s = pr->s;
+    note_end(pr);
     flared_proxy__drop_conn(pr, false);
     flared_proxy__release(pr);
     flare_http_stream_abort(s);
@@ -100,6 +148,7 @@ static void fail(proxy_req *pr, int status, const char *text)
 static void complete(proxy_req *pr)
 {
     flare_http_stream *s = pr->s;
+    note_end(pr);
     flared_proxy__drop_conn(pr, pr->reusable);
     flared_proxy__release(pr);
     flare_http_stream_finish(s); /* may run the next request, which may take this struct */
@@ -143,6 +192,7 @@ static const flare_http_stream_ops stream_ops = {on_writable, on_closed};
 static void attempt_failed(proxy_req *pr, bool connect_failure, const char *why)
 {
     up_server *sv = pr->sv;
+    if (connect_failure) sv->m->connect_failures++;
     /* A kept-alive connection the server had closed says nothing about the server. */
     if (connect_failure || !pr->reused) flared_proxy__server_failed(sv);
     flared_proxy__drop_conn(pr, false);
@@ -164,6 +214,7 @@ static void on_timer(flare_timer *t, void *data)
         flared_proxy__tunnel_end(pr); /* idle for read_timeout */
         return;
     }
+    pr->sv->m->timeouts++;
     if (pr->state == RS_CONNECTING || pr->state == RS_HANDSHAKE) {
         attempt_failed(pr, true, "upstream connect timed out\n");
         return;
@@ -228,9 +279,12 @@ static void start_attempt(proxy_req *pr)
         }
         flared_proxy__tried_add(&pr->tried, sv);
         sv->attempts++;
+        sv->m->requests++;
+        note_server(pr, sv);
         upconn *uc = flared_proxy__conn_reuse(sv);
         pr->reused = uc != NULL;
         if (!uc && flared_proxy__conn_open(sv, &uc) < 0) {
+            sv->m->connect_failures++;
             flared_proxy__server_failed(sv);
             continue;
         }
@@ -302,6 +356,9 @@ static void kick(flare_reactor *r, void *data)
         flared_proxy__release(pr);
         return;
     }
+    flare_http_upstream_info *u = flare_http_stream_upstream(pr->s);
+    *u = (flare_http_upstream_info){.used = true};
+    pr->start_us = now_us(pr);
     /* Body pieces already received are queued before the first attempt. */
     if (pr->body_streaming && flare_http_stream_read_body(pr->s, &body_ops, pr) < 0) {
         client_gone(pr);
@@ -433,7 +490,12 @@ static bool switch_protocols(proxy_req *pr, const flare_http_response *r, size_t
 static bool forward_head(proxy_req *pr, const flare_http_response *r, size_t n)
 {
     int status = r->status;
-    if (status == 101 && pr->upgrade) return switch_protocols(pr, r, n);
+    flare_http_stream_upstream(pr->s)->status = (uint16_t)status;
+    if (status <= 599) pr->sv->m->responses[status / 100]++;
+    if (status == 101 && pr->upgrade) {
+        note_end(pr);
+        return switch_protocols(pr, r, n);
+    }
     if (status > 599 || status == 101) {
         flared_proxy__server_failed(pr->sv);
         answer(pr, 502, "upstream sent an invalid response\n");

@@ -57,6 +57,7 @@ static void refresh_own(const flared_route_ctx *ctx, flared_worker_slot *own)
     const flare_http_server *srv = ctx->state->server;
     flared_metrics_publish(own, flare_http_server_get_stats(srv));
     flared_metrics_publish_states(own, srv);
+    flared_proxy_publish(ctx->state->proxy);
 }
 
 static flared_worker_slot *own_slot(const flared_route_ctx *ctx)
@@ -98,6 +99,43 @@ static uint64_t route_requests(size_t index)
     return total;
 }
 
+/* Upstream servers of the current config that have shared counters, in slot order. */
+typedef void (*server_fn)(void *data, size_t k, const flared_upstream *u,
+                          const flared_upstream_server *sv);
+
+static void each_upstream_server(const flared_config *cfg, server_fn fn, void *data)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < cfg->upstream_count; i++)
+        for (size_t j = 0; j < cfg->upstreams[i].server_count; j++, k++) {
+            if (k >= FLARED_METRICS_UPSTREAM_SERVERS_MAX) return;
+            fn(data, k, &cfg->upstreams[i], &cfg->upstreams[i].servers[j]);
+        }
+}
+
+/* A slot's upstream counters follow the config of its generation: only the current
+ * generation's slots are read (as for the route counters). */
+static bool current(const flared_worker_slot *s)
+{
+    return used(s) && s->generation == flared_metrics_get_header()->generation;
+}
+
+static void add_upstreams(flared_upstream_counters *sum, const flared_worker_slot *s)
+{
+    for (unsigned k = 0; k < FLARED_METRICS_UPSTREAM_SERVERS_MAX; k++) {
+        const flared_upstream_counters *c = &s->upstreams[k];
+        flared_upstream_counters *t = &sum[k];
+        t->requests += c->requests;
+        for (int i = 0; i < 6; i++)
+            t->responses[i] += c->responses[i];
+        t->failures += c->failures;
+        t->connect_failures += c->connect_failures;
+        t->timeouts += c->timeouts;
+        t->active += c->active;
+        t->up += c->up;
+    }
+}
+
 static double uptime_seconds(void)
 {
     flared_metrics_header *h = flared_metrics_get_header();
@@ -134,6 +172,41 @@ static json_t *counters_json(const flared_worker_slot *s)
         "count", (json_int_t)cumulative);
 }
 
+typedef struct upstream_json_ctx {
+    json_t *obj;
+    const flared_upstream_counters *counters; /* FLARED_METRICS_UPSTREAM_SERVERS_MAX */
+} upstream_json_ctx;
+
+static void upstream_server_json(void *data, size_t k, const flared_upstream *u,
+                                 const flared_upstream_server *sv)
+{
+    upstream_json_ctx *x = data;
+    const flared_upstream_counters *c = &x->counters[k];
+    json_t *list = json_object_get(x->obj, u->name);
+    if (!list) {
+        list = json_array();
+        json_object_set_new(x->obj, u->name, list);
+    }
+    json_array_append_new(
+        list, json_pack("{s:s,s:I,s:{s:I,s:I,s:I,s:I,s:I},s:I,s:I,s:I,s:I,s:I}", "server",
+                        sv->address, "requests", (json_int_t)c->requests, "responses", "1xx",
+                        (json_int_t)c->responses[1], "2xx", (json_int_t)c->responses[2], "3xx",
+                        (json_int_t)c->responses[3], "4xx", (json_int_t)c->responses[4], "5xx",
+                        (json_int_t)c->responses[5], "failures", (json_int_t)c->failures,
+                        "connect_failures", (json_int_t)c->connect_failures, "timeouts",
+                        (json_int_t)c->timeouts, "active", (json_int_t)c->active, "up",
+                        (json_int_t)c->up));
+}
+
+/* {"NAME": [{"server", "requests", ...}, ...]} from FLARED_METRICS_UPSTREAM_SERVERS_MAX
+ * counters; "up" summed over workers is the number of workers that see the server up. */
+static json_t *upstreams_json(const flared_config *cfg, const flared_upstream_counters *counters)
+{
+    upstream_json_ctx x = {json_object(), counters};
+    each_upstream_server(cfg, upstream_server_json, &x);
+    return x.obj;
+}
+
 static void route_json(void *data, size_t index, const char *host, const flared_route *rt)
 {
     json_array_append_new(data, json_pack("{s:I,s:s,s:s,s:s,s:I}", "index", (json_int_t)index,
@@ -145,7 +218,8 @@ static void route_json(void *data, size_t index, const char *host, const flared_
 static char *status_json(const flared_route_ctx *ctx, size_t *len)
 {
     flared_metrics_header *h = flared_metrics_get_header();
-    flared_worker_slot total = {0};
+    static flared_worker_slot total;
+    memset(&total, 0, sizeof total);
     json_t *workers = json_array();
     for (unsigned i = 0; i < flared_metrics_slot_count(); i++) {
         const flared_worker_slot *s = flared_metrics_slot_at(i);
@@ -157,6 +231,10 @@ static char *status_json(const flared_route_ctx *ctx, size_t *len)
         json_object_set_new(w, "alive", json_boolean(s->alive));
         json_object_set_new(w, "generation", json_integer(s->generation));
         json_object_set_new(w, "starts", json_integer((json_int_t)s->starts));
+        if (current(s)) {
+            add_upstreams(total.upstreams, s);
+            json_object_set_new(w, "upstreams", upstreams_json(ctx->state->cfg, s->upstreams));
+        }
         json_array_append_new(workers, w);
     }
     json_t *routes = json_array();
@@ -181,6 +259,8 @@ static char *status_json(const flared_route_ctx *ctx, size_t *len)
         (json_int_t)own->bytes_out, "total", counters_json(&total), "workers", workers, "routes",
         routes);
     if (!doc) return NULL;
+    json_object_set_new(json_object_get(doc, "total"), "upstreams",
+                        upstreams_json(ctx->state->cfg, total.upstreams));
     char *text = json_dumps(doc, JSON_COMPACT);
     json_decref(doc);
     if (text) *len = strlen(text);
@@ -194,9 +274,11 @@ static void family(flare_buf *b, const char *name, const char *type, const char 
     flare_buf_appendf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static const struct {
+typedef struct family_def {
     const char *suffix, *type, *help;
-} families[] = {
+} family_def;
+
+static const family_def families[] = {
     {"requests_total", "counter", "Requests answered, by status class."},
     {"connections", "gauge", "Open client connections, by state."},
     {"connections_accepted_total", "counter", "Client connections accepted."},
@@ -311,6 +393,116 @@ static void route_prom(void *data, size_t index, const char *host, const flared_
                       (unsigned long long)route_requests(index));
 }
 
+/* Writes family f's samples: of the sum (s NULL, labels "") or of one worker. */
+typedef void (*lines_fn)(flare_buf *b, const char *prefix, const char *labels,
+                         const flared_worker_slot *s, size_t f, void *data);
+
+/* Summed families flared_NAME then per-worker ones flared_worker_NAME (labels worker and
+ * generation) over the used slots, or only the current generation's. */
+static void family_pairs(flare_buf *b, const char *infix, const family_def *defs, size_t count,
+                         bool current_only, lines_fn fn, void *data)
+{
+    for (size_t f = 0; f < count; f++) {
+        char name[96];
+        snprintf(name, sizeof name, "flared_%s%s", infix, defs[f].suffix);
+        family(b, name, defs[f].type, defs[f].help);
+        fn(b, "flared", "", NULL, f, data);
+    }
+    for (size_t f = 0; f < count; f++) {
+        char name[96], help[160];
+        snprintf(name, sizeof name, "flared_worker_%s%s", infix, defs[f].suffix);
+        snprintf(help, sizeof help, "%s Per worker.", defs[f].help);
+        family(b, name, defs[f].type, help);
+        for (unsigned i = 0; i < flared_metrics_slot_count(); i++) {
+            const flared_worker_slot *s = flared_metrics_slot_at(i);
+            if (current_only ? !current(s) : !used(s)) continue;
+            char labels[48];
+            snprintf(labels, sizeof labels, "worker=\"%u\",generation=\"%u\"", s->worker_id,
+                     s->generation);
+            fn(b, "flared_worker", labels, s, f, data);
+        }
+    }
+}
+
+static const family_def upstream_families[] = {
+    {"requests_total", "counter", "Attempts sent to an upstream server (retries count again)."},
+    {"responses_total", "counter", "Upstream response heads, by status class."},
+    {"failures_total", "counter", "Failed attempts: connect, reset, timeout, bad response."},
+    {"connect_failures_total", "counter", "Connects refused, failed or timed out."},
+    {"timeouts_total", "counter", "Connect or read timeouts."},
+    {"active_requests", "gauge", "Requests in flight to the server."},
+    {"up", "gauge", "1 when a worker would send the server requests (summed: such workers)."},
+};
+
+typedef struct upstream_prom_ctx {
+    flare_buf *b;
+    const char *prefix, *labels; /* labels: "" or worker="N",generation="G" */
+    const flared_upstream_counters *counters;
+    size_t part; /* into upstream_families */
+} upstream_prom_ctx;
+
+static void upstream_line(const upstream_prom_ctx *x, const flared_upstream *u,
+                          const flared_upstream_server *sv, const char *extra, uint64_t v)
+{
+    flare_buf_appendf(x->b, "%s_upstream_%s{%s%supstream=\"", x->prefix,
+                      upstream_families[x->part].suffix, x->labels, *x->labels ? "," : "");
+    label_value(x->b, u->name);
+    flare_buf_append_str(x->b, "\",server=\"");
+    label_value(x->b, sv->address);
+    flare_buf_appendf(x->b, "\"%s} %llu\n", extra, (unsigned long long)v);
+}
+
+static void upstream_prom(void *data, size_t k, const flared_upstream *u,
+                          const flared_upstream_server *sv)
+{
+    const upstream_prom_ctx *x = data;
+    const flared_upstream_counters *c = &x->counters[k];
+    if (x->part == 1) {
+        for (int cls = 1; cls <= 5; cls++) {
+            char extra[24];
+            snprintf(extra, sizeof extra, ",class=\"%dxx\"", cls);
+            upstream_line(x, u, sv, extra, c->responses[cls]);
+        }
+        return;
+    }
+    const uint64_t v[] = {c->requests, 0,         c->failures, c->connect_failures,
+                          c->timeouts, c->active, c->up};
+    upstream_line(x, u, sv, "", v[x->part]);
+}
+
+typedef struct upstream_sum_ctx {
+    const flared_config *cfg;
+    const flared_upstream_counters *sum;
+} upstream_sum_ctx;
+
+static void upstream_family_lines(flare_buf *b, const char *prefix, const char *labels,
+                                  const flared_worker_slot *s, size_t f, void *data)
+{
+    const upstream_sum_ctx *u = data;
+    upstream_prom_ctx x = {b, prefix, labels, s ? s->upstreams : u->sum, f};
+    each_upstream_server(u->cfg, upstream_prom, &x);
+}
+
+static void slot_family_lines(flare_buf *b, const char *prefix, const char *labels,
+                              const flared_worker_slot *s, size_t f, void *data)
+{
+    counter_lines(b, prefix, labels, s ? s : data, (int)f);
+}
+
+/* The flared_upstream_* families summed over the current generation's workers, then
+ * flared_worker_upstream_* per worker. */
+static void upstreams_prometheus(const flared_config *cfg, flare_buf *b)
+{
+    static flared_upstream_counters sum[FLARED_METRICS_UPSTREAM_SERVERS_MAX];
+    memset(sum, 0, sizeof sum);
+    for (unsigned i = 0; i < flared_metrics_slot_count(); i++)
+        if (current(flared_metrics_slot_at(i))) add_upstreams(sum, flared_metrics_slot_at(i));
+    upstream_sum_ctx u = {cfg, sum};
+    family_pairs(b, "upstream_", upstream_families,
+                 sizeof upstream_families / sizeof upstream_families[0], true,
+                 upstream_family_lines, &u);
+}
+
 static int status_prometheus(const flared_route_ctx *ctx, flare_buf *b)
 {
     flared_metrics_header *h = flared_metrics_get_header();
@@ -324,29 +516,12 @@ static int status_prometheus(const flared_route_ctx *ctx, flare_buf *b)
     flare_buf_appendf(b, "flared_uptime_seconds %.3f\n", uptime_seconds());
     family(b, "flared_reloads_total", "counter", "Configuration reloads done.");
     flare_buf_appendf(b, "flared_reloads_total %llu\n", (unsigned long long)h->reloads);
-    for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
-        char name[96];
-        snprintf(name, sizeof name, "flared_%s", families[f].suffix);
-        family(b, name, families[f].type, families[f].help);
-        counter_lines(b, "flared", "", &total, (int)f);
-    }
-    for (size_t f = 0; f < sizeof families / sizeof families[0]; f++) {
-        char name[96], help[160];
-        snprintf(name, sizeof name, "flared_worker_%s", families[f].suffix);
-        snprintf(help, sizeof help, "%s Per worker.", families[f].help);
-        family(b, name, families[f].type, help);
-        for (unsigned i = 0; i < n; i++) {
-            const flared_worker_slot *s = flared_metrics_slot_at(i);
-            if (!used(s)) continue;
-            char labels[48];
-            snprintf(labels, sizeof labels, "worker=\"%u\",generation=\"%u\"", s->worker_id,
-                     s->generation);
-            counter_lines(b, "flared_worker", labels, s, (int)f);
-        }
-    }
+    family_pairs(b, "", families, sizeof families / sizeof families[0], false, slot_family_lines,
+                 &total);
     family(b, "flared_route_requests_total", "counter",
            "Requests per route of the current configuration.");
     each_route(ctx->state->cfg, route_prom, b);
+    if (ctx->state->cfg->upstream_count) upstreams_prometheus(ctx->state->cfg, b);
     return 0;
 }
 

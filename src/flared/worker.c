@@ -128,6 +128,7 @@ static void publish(worker *w)
     if (!w->slot) return;
     flared_metrics_publish(w->slot, flare_http_server_get_stats(w->server));
     flared_metrics_publish_states(w->slot, w->server);
+    flared_proxy_publish(w->state.proxy);
 }
 
 static void on_tick(flare_timer *t, void *data)
@@ -342,6 +343,7 @@ int flared_worker_run(const flared_config *cfg, unsigned worker_id, const int *f
     w.state.server = w.server;
     if (cfg->upstream_count && flared_proxy_new(&w.state.proxy, w.reactor, cfg, &err) < 0)
         goto fail;
+    flared_proxy_attach_metrics(w.state.proxy, w.slot);
     if (flared_handlers_install(w.server, cfg, &w.state, &routes, &err) < 0) goto fail;
     if (add_listeners(&w, fds, listeners, fd_count, &err) < 0) goto fail;
     /* Certificates, keys and static roots are open: now the worker may stop being root. */

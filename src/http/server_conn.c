@@ -274,6 +274,7 @@ static void complete(conn *c, bool aborted)
         .route_userdata = p->has_view && c->route_index != NO_ROUTE
                               ? c->srv->routes[c->route_index].userdata
                               : NULL,
+        .upstream = p->has_view && p->upstream.used ? &p->upstream : NULL,
     };
     srv->on_complete(&done, srv->on_complete_data);
 }
@@ -404,6 +405,7 @@ static bool begin_request(conn *c)
     /* The view outlives the handler: a completion report reads it after the write. */
     flare_http__pending *p = pending_of(c);
     flare_request *view = &p->view;
+    p->upstream.used = false;
     /* Behind trusted proxies the client is X-Forwarded-For's rightmost untrusted hop. */
     const flare_sock_addr *client = &c->peer;
     if (srv->cfg.trusted_proxy_count) {
@@ -1284,6 +1286,11 @@ flare_http_stream *flare_response_defer(flare_response *resp, const flare_http_s
     resp->defer_data = data;
     resp->owner->stream.c = resp->owner;
     return &resp->owner->stream;
+}
+
+flare_http_upstream_info *flare_http_stream_upstream(flare_http_stream *s)
+{
+    return &pending_of(s->c)->upstream;
 }
 
 flare_response *flare_http_stream_response(flare_http_stream *s)

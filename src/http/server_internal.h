@@ -46,7 +46,6 @@ struct flare_response {
 
 typedef struct ip_slot ip_slot;
 
-
 /* A stack of idle allocations of one size, so a busy server stops calling malloc. */
 typedef struct ptr_pool {
     void **items;
@@ -72,7 +71,8 @@ typedef struct flare_http__pending {
     size_t out_begin;       /* offset of the response head in the output buffer */
     size_t head_len;        /* its length; 0 once overwritten */
     int status;
-    bool has_view; /* a head was parsed: view is valid */
+    bool has_view;                     /* a head was parsed: view is valid */
+    flare_http_upstream_info upstream; /* filled by a forwarding route */
 } flare_http__pending;
 
 #define FLARE_HTTP__ALIGN16(n) (((n) + 15) & ~(size_t)15)

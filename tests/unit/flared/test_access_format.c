@@ -142,6 +142,36 @@ static void test_format_line(void **state)
     assert_memory_equal(line, "\"-\"\n", 4);
 }
 
+/* The proxy's report: all tried addresses, the last status, seconds with milliseconds;
+ * "-" for a request that was not forwarded and for an upstream that never answered. */
+static void test_upstream_vars(void **state)
+{
+    (void)state;
+    flare_http_completion d = make_done();
+    flared_log_context ctx = {.worker_id = 1, .pid = 2, .now = 1796535000};
+    char line[512];
+    flared_log_format f = compile("$upstream_addr|$upstream_status|${upstream_response_time}");
+    size_t n = flared_log_format_line(&f, &d, &ctx, line, sizeof line);
+    assert_int_equal(n, strlen("-|-|-\n"));
+    assert_memory_equal(line, "-|-|-\n", n);
+    flare_http_upstream_info u = {.used = true, .status = 503, .time_us = 2345678};
+    static const char addrs[] = "127.0.0.1:9001, [::1]:9002";
+    memcpy(u.addr, addrs, sizeof addrs - 1);
+    u.addr_len = sizeof addrs - 1;
+    d.upstream = &u;
+    n = flared_log_format_line(&f, &d, &ctx, line, sizeof line);
+    const char *want = "127.0.0.1:9001, [::1]:9002|503|2.345\n";
+    if (n != strlen(want) || memcmp(line, want, n) != 0) fail_msg("got %.*s", (int)n, line);
+    u.status = 0;
+    u.time_us = 999;
+    memcpy(u.addr, "a\"b", 3);
+    u.addr_len = 3;
+    n = flared_log_format_line(&f, &d, &ctx, line, sizeof line);
+    want = "a\\x22b|-|0.000\n";
+    if (n != strlen(want) || memcmp(line, want, n) != 0) fail_msg("got %.*s", (int)n, line);
+    expect_compile_error("$upstream_time", 0, "unknown variable");
+}
+
 static void test_histogram(void **state)
 {
     (void)state;
@@ -175,9 +205,8 @@ static void test_histogram(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_compile),
-        cmocka_unit_test(test_escape),
-        cmocka_unit_test(test_format_line),
+        cmocka_unit_test(test_compile),     cmocka_unit_test(test_escape),
+        cmocka_unit_test(test_format_line), cmocka_unit_test(test_upstream_vars),
         cmocka_unit_test(test_histogram),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
