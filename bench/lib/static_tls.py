@@ -48,7 +48,10 @@ class StaticTarget(targets.Target):
             subst["SSL"] = "ssl" if self.tls else ""
             subst["SSLCONF"] = ("" if not self.tls else
                                 f"ssl_certificate {self.tls[0]}; ssl_certificate_key {self.tls[1]}; "
-                                "ssl_protocols TLSv1.3; ssl_session_tickets off; ssl_session_cache off;")
+                                # Like for like: both resume by session tickets (nginx's
+                                # default, flared's session_tickets: true), neither keeps
+                                # a server-side session cache.
+                                "ssl_protocols TLSv1.3; ssl_session_tickets on; ssl_session_cache off;")
             targets.substitute(os.path.join(common.BENCH_DIR, "baselines", "nginx-static.conf"), cfg, subst)
             err = os.path.join(self.rundir, "nginx-error.log")
             self.error_logs.append(err)
