@@ -658,5 +658,43 @@ class WebSocketTests(ProxyCase):
         self.assertEqual(fields["connection"], "upgrade")
 
 
+class ClientAddressTests(ProxyCase):
+    """The client address the upstream sees comes after PROXY protocol and trusted_proxies."""
+
+    def test_proxy_protocol_client_reaches_the_upstream(self):
+        up = self.upstream()
+        srv = Server(extra=proxy_config([up.address]))
+        self.addCleanup(srv.cleanup)
+        base = srv.config_text
+        srv.config_text = lambda **kw: base(**kw).replace(
+            "    reuseport: false\n", "    reuseport: false\n    proxy_protocol: true\n", 1)
+        srv.start()
+        with srv.connect() as s:
+            s.sendall(b"PROXY TCP4 198.51.100.9 127.0.0.1 5555 80\r\n"
+                      b"GET /api/echo HTTP/1.1\r\nHost: a\r\n\r\n")
+            resp, _ = read_response(s)
+        self.assertEqual(resp.status, 200)
+        fields = dict((n.lower(), v) for n, v in headers_of(json.loads(resp.body)["head"]))
+        self.assertEqual(fields["x-forwarded-for"], "198.51.100.9")
+        self.assertEqual(fields["forwarded"], 'for=198.51.100.9;host=a;proto=http')
+
+    def test_trusted_proxy_forwards_its_client(self):
+        up = self.upstream()
+        srv = self.start_server(extra=proxy_config([up.address]) +
+                                "trusted_proxies: [127.0.0.1]\n")
+        resp = self.request(srv, b"GET /api/echo HTTP/1.1\r\nHost: a\r\n"
+                                 b"X-Forwarded-For: 203.0.113.7\r\n\r\n")
+        self.assertEqual(resp.status, 200)
+        fields = dict((n.lower(), v) for n, v in headers_of(json.loads(resp.body)["head"]))
+        self.assertEqual(fields["forwarded"], 'for=203.0.113.7;host=a;proto=http')
+        self.assertTrue(fields["x-forwarded-for"].startswith("203.0.113.7"), fields)
+        # An untrusted peer's X-Forwarded-For is kept as written, never believed.
+        srv2 = self.proxy([up.address])
+        resp = self.request(srv2, b"GET /api/echo HTTP/1.1\r\nHost: a\r\n"
+                                  b"X-Forwarded-For: 203.0.113.7\r\n\r\n")
+        fields = dict((n.lower(), v) for n, v in headers_of(json.loads(resp.body)["head"]))
+        self.assertEqual(fields["forwarded"], 'for=127.0.0.1;host=a;proto=http')
+
+
 if __name__ == "__main__":
     run()
