@@ -91,12 +91,7 @@ class EdgeTests(ft.ServerTestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            status = cls.srv.stop()
-            if status != 0:
-                raise AssertionError(f"flared exited with {status}:\n{cls.srv.log()}")
-        finally:
-            cls.srv.cleanup()
+        ft.stop_shared(cls.srv)
 
     def send(self, data, port=None, timeout=5.0):
         port = port or self.srv.proxy_port

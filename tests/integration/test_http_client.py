@@ -20,12 +20,7 @@ class HttpClientTests(ft.ServerTestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            status = cls.srv.stop()
-            if status != 0:
-                raise AssertionError(f"flared exited with {status}:\n{cls.srv.log()}")
-        finally:
-            cls.srv.cleanup()
+        ft.stop_shared(cls.srv)
 
     def setUp(self):
         self.conn = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=5)

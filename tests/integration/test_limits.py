@@ -23,12 +23,7 @@ class LimitTests(ft.ServerTestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            status = cls.srv.stop()
-            if status != 0:
-                raise AssertionError(f"flared exited with {status}:\n{cls.srv.log()}")
-        finally:
-            cls.srv.cleanup()
+        ft.stop_shared(cls.srv)
 
     def wait_for_no_connections(self):
         # The status route itself holds one connection while it answers.

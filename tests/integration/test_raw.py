@@ -93,12 +93,7 @@ class RawTests(ft.ServerTestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            status = cls.srv.stop()
-            if status != 0:
-                raise AssertionError(f"flared exited with {status}:\n{cls.srv.log()}")
-        finally:
-            cls.srv.cleanup()
+        ft.stop_shared(cls.srv)
 
     def assertRejected(self, request, status):
         data, closed = self.srv.exchange(request + FOLLOW, timeout=5)

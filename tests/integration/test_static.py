@@ -100,12 +100,7 @@ class StaticTests(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            status = cls.srv.stop()
-            if status != 0:
-                raise AssertionError(f"flared exited with {status}:\n{cls.srv.log()}")
-        finally:
-            cls.srv.cleanup()
+        ft.stop_shared(cls.srv)
 
     @classmethod
     def build_tree(cls, top):

@@ -230,12 +230,7 @@ class HttpsTests(TlsTestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            status = cls.srv.stop()
-            if status != 0:
-                raise AssertionError(f"flared exited with {status}:\n{cls.srv.log()}")
-        finally:
-            cls.srv.cleanup()
+        ft.stop_shared(cls.srv)
 
     def url(self, path, host="localhost"):
         return f"https://{host}:{self.srv.port}{path}"

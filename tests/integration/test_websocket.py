@@ -193,12 +193,7 @@ class WebSocketTestCase(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            status = cls.srv.stop()
-            if status != 0:
-                raise AssertionError(f"flared exited with {status}:\n{cls.srv.log()}")
-        finally:
-            cls.srv.cleanup()
+        ft.stop_shared(cls.srv)
 
     def peer(self, path="/ws", headers=()):
         p = Peer(self.srv, path, headers)

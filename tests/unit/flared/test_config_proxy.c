@@ -13,30 +13,12 @@
 #include <string.h>
 
 #include "config.h"
+#include "config_harness.h"
 
 #define LISTEN "listeners: [{address: 127.0.0.1:8080}]\n"
 #define ROUTE  "routes:\n  - path: /api/\n    proxy: {upstream: app}\n"
 
-static flared_config *load_ok(const char *yaml)
-{
-    flare_error err;
-    flare_error_clear(&err);
-    flared_config *cfg = NULL;
-    int rc = flared_config_load_string(yaml, strlen(yaml), "t.yaml", "/tmp", &cfg, &err);
-    if (rc != 0) fail_msg("unexpected error %d: %s", rc, err.message);
-    return cfg;
-}
 
-static void expect_error(const char *yaml, const char *message)
-{
-    flare_error err;
-    flare_error_clear(&err);
-    flared_config *cfg = NULL;
-    int rc = flared_config_load_string(yaml, strlen(yaml), "t.yaml", "/tmp", &cfg, &err);
-    assert_int_equal(rc, FLARE_ECONFIG);
-    assert_null(cfg);
-    assert_string_equal(err.message, message);
-}
 
 static void test_defaults(void **state)
 {

@@ -8,7 +8,9 @@
 #ifndef FLARE_TEST_SERVER_HARNESS_H
 #define FLARE_TEST_SERVER_HARNESS_H
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +111,20 @@ static HARNESS_UNUSED void client_open(harness *h, client *c)
     c->server_fd = sv[0];
     if (flare_http_server_adopt_connection(h->srv, sv[0], NULL, &err) < 0)
         fail_msg("adopt: %s", err.message);
+}
+
+/* A non-blocking TCP client of 127.0.0.1:port, pumping the server while it connects. */
+static HARNESS_UNUSED void client_tcp(harness *h, client *c, uint16_t port)
+{
+    memset(c, 0, sizeof *c);
+    c->server_fd = -1;
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    assert_true(c->fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int rc = connect(c->fd, (struct sockaddr *)&sa, sizeof sa);
+    assert_true(rc == 0 || errno == EINPROGRESS);
+    harness_pump(h, 10);
 }
 
 static HARNESS_UNUSED void client_close(client *c)
@@ -265,7 +281,8 @@ static HARNESS_UNUSED void expect_response(harness *h, client *c, int status, co
         fail_msg("status %d, want %d (body \"%.*s\")", r.status, status, (int)r.body.len,
                  r.body.data ? r.body.data : "");
     if (body) {
-        if (r.body.len != strlen(body) || (r.body.len && memcmp(r.body.data, body, r.body.len) != 0))
+        if (r.body.len != strlen(body) ||
+            (r.body.len && memcmp(r.body.data, body, r.body.len) != 0))
             fail_msg("status %d: body \"%.*s\", want \"%s\"", status, (int)r.body.len,
                      r.body.data ? r.body.data : "", body);
     }

@@ -53,19 +53,6 @@ static void start_hello(harness *h, const flare_http_server_config *cfg)
     harness_route(h, NULL, FLARE_M_GET, "/big", big_handler, NULL, 0);
 }
 
-/* A non-blocking TCP client of 127.0.0.1:port, pumping the server while it connects. */
-static void client_tcp(harness *h, client *c, uint16_t port)
-{
-    memset(c, 0, sizeof *c);
-    c->server_fd = -1;
-    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    assert_true(c->fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int rc = connect(c->fd, (struct sockaddr *)&sa, sizeof sa);
-    assert_true(rc == 0 || errno == EINPROGRESS);
-    harness_pump(h, 10);
-}
 
 /* True when a TCP connect to 127.0.0.1:port is refused (nothing listens there). */
 static bool connect_refused(uint16_t port)

@@ -42,18 +42,6 @@ static uint16_t proxy_listener(harness *h, flare_http_server_config *cfg)
     return l.local.port;
 }
 
-static void client_tcp(harness *h, client *c, uint16_t port)
-{
-    memset(c, 0, sizeof *c);
-    c->server_fd = -1;
-    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    assert_true(c->fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int rc = connect(c->fd, (struct sockaddr *)&sa, sizeof sa);
-    assert_true(rc == 0 || errno == EINPROGRESS);
-    harness_pump(h, 10);
-}
 
 static void test_v1_and_v2_set_peer(void **state)
 {
