@@ -421,29 +421,54 @@ FLARE_HTTP__SSE42 static inline size_t flare_http__sse42_token_end(const char *p
                      flare_http__scalar_token_end);
 }
 
+/*
+ * The body of a SIMD path's chunk_at, given its 64-byte classifier STOPS64. A
+ * chunk that would run past end is the 64 bytes ending at end, those before base
+ * shifted out. A whole input under 64 bytes (a short request such as wrk's) is
+ * classified from a zero-padded copy, and the padding's bits are dropped: no
+ * byte outside p[0..end) is read, and no byte is looked at one at a time.
+ */
+#define FLARE_HTTP__CHUNK_AT(STOPS64)                                                              \
+    do {                                                                                           \
+        uint64_t tok_, val_;                                                                       \
+        c->base = base;                                                                            \
+        if (base + 64 <= end) {                                                                    \
+            STOPS64(p + base, &tok_, &val_);                                                       \
+            c->tok = tok_;                                                                         \
+            c->val = val_;                                                                         \
+        } else if (end >= 64) {                                                                    \
+            size_t shift_ = base - (end - 64);                                                     \
+            STOPS64(p + end - 64, &tok_, &val_);                                                   \
+            c->tok = tok_ >> shift_;                                                               \
+            c->val = val_ >> shift_;                                                               \
+        } else {                                                                                   \
+            char pad_[64] __attribute__((aligned(32))) = {0};                                      \
+            size_t n_ = end - base;                                                                \
+            memcpy(pad_, p + base, n_);                                                            \
+            STOPS64(pad_, &tok_, &val_);                                                           \
+            uint64_t keep_ = ((uint64_t)1 << n_) - 1;                                              \
+            c->tok = tok_ & keep_;                                                                 \
+            c->val = val_ & keep_;                                                                 \
+        }                                                                                          \
+    } while (0)
+
+/* The stop masks of the 64 bytes at q. */
+FLARE_HTTP__SSE42 static inline void flare_http__sse42_stops64(const char *q, uint64_t *tok,
+                                                               uint64_t *val)
+{
+    *tok = *val = 0;
+    for (unsigned k = 0; k < 4; k++) {
+        uint32_t t, v;
+        flare_http__sse_line_stops(flare_http__sse_load(q + 16 * k), &t, &v);
+        *tok |= (uint64_t)t << (16 * k);
+        *val |= (uint64_t)v << (16 * k);
+    }
+}
+
 FLARE_HTTP__SSE42 static inline void flare_http__sse42_chunk_at(const char *p, size_t base,
                                                                 size_t end, flare_http__chunk *c)
 {
-    size_t from = base, shift = 0;
-    if (base + 64 > end) {
-        if (end < 64) {
-            flare_http__scalar_chunk_at(p, base, end, c);
-            return;
-        }
-        /* The 64 bytes ending at end; those before base are shifted out. */
-        from = end - 64;
-        shift = base - from;
-    }
-    uint64_t tok = 0, val = 0;
-    for (unsigned k = 0; k < 4; k++) {
-        uint32_t t, v;
-        flare_http__sse_line_stops(flare_http__sse_load(p + from + 16 * k), &t, &v);
-        tok |= (uint64_t)t << (16 * k);
-        val |= (uint64_t)v << (16 * k);
-    }
-    c->base = base;
-    c->tok = tok >> shift;
-    c->val = val >> shift;
+    FLARE_HTTP__CHUNK_AT(flare_http__sse42_stops64);
 }
 
 /* --- AVX2 path: 32-byte blocks ------------------------------------------------------------ */
@@ -530,24 +555,21 @@ FLARE_HTTP__AVX2 static inline size_t flare_http__avx2_token_end(const char *p, 
                      flare_http__sse42_token_end);
 }
 
+/* The stop masks of the 64 bytes at q. */
+FLARE_HTTP__AVX2 static inline void flare_http__avx2_stops64(const char *q, uint64_t *tok,
+                                                             uint64_t *val)
+{
+    uint32_t t0, v0, t1, v1;
+    flare_http__avx_line_stops(flare_http__avx_load(q), &t0, &v0);
+    flare_http__avx_line_stops(flare_http__avx_load(q + 32), &t1, &v1);
+    *tok = (uint64_t)t1 << 32 | t0;
+    *val = (uint64_t)v1 << 32 | v0;
+}
+
 FLARE_HTTP__AVX2 static inline void flare_http__avx2_chunk_at(const char *p, size_t base,
                                                               size_t end, flare_http__chunk *c)
 {
-    size_t from = base, shift = 0;
-    if (base + 64 > end) {
-        if (end < 64) {
-            flare_http__scalar_chunk_at(p, base, end, c);
-            return;
-        }
-        from = end - 64;
-        shift = base - from;
-    }
-    uint32_t t0, v0, t1, v1;
-    flare_http__avx_line_stops(flare_http__avx_load(p + from), &t0, &v0);
-    flare_http__avx_line_stops(flare_http__avx_load(p + from + 32), &t1, &v1);
-    c->base = base;
-    c->tok = ((uint64_t)t1 << 32 | t0) >> shift;
-    c->val = ((uint64_t)v1 << 32 | v0) >> shift;
+    FLARE_HTTP__CHUNK_AT(flare_http__avx2_stops64);
 }
 
 #endif /* FLARE_HTTP_X86_SIMD */
