@@ -254,6 +254,21 @@ int flare_response_header(flare_response *resp, const char *name, const char *va
 /** Adds a header field of explicit lengths (copied). */
 int flare_response_headern(flare_response *resp, const char *name, size_t name_len,
                            const char *value, size_t value_len);
+/**
+ * Header lines checked once, by the rules of flare_response_header, and added to
+ * responses whole: for a route that answers with the same fields every time.
+ * Starts zeroed ({0}); grows by malloc.
+ */
+typedef struct flare_header_block {
+    char *data; /**< "Name: value\r\n" lines */
+    size_t len;
+} flare_header_block;
+/** Adds a field to b (FLARE_EINVAL as flare_response_header would; FLARE_ENOMEM). */
+int flare_header_block_add(flare_header_block *b, const char *name, const char *value);
+/** Frees b's lines and empties it. */
+void flare_header_block_free(flare_header_block *b);
+/** Adds every field of b to the response with one copy. */
+int flare_response_header_block(flare_response *resp, const flare_header_block *b);
 /** Appends body bytes (copied). */
 int flare_response_body(flare_response *resp, const void *data, size_t len);
 /** Sets a borrowed body that outlives the handler (e.g. configuration memory); no copy. */

@@ -34,9 +34,21 @@ static int handle_text(const flare_request *req, flare_response *resp, void *dat
     const flared_text_route *t = &ctx->route->u.text;
     (void)req;
     flare_response_status(resp, t->status);
-    flare_response_header(resp, "Content-Type", t->content_type);
-    flared_route_headers(resp, ctx->route);
     flare_response_body_static(resp, t->body, t->body_len);
+    return flare_response_header_block(resp, &ctx->fixed);
+}
+
+/* A text route answers with the same fields every time: they are checked and
+ * formatted once here, and each response copies them whole. */
+static int build_text_fields(flared_route_ctx *c, flare_error *err)
+{
+    const flared_route *rt = c->route;
+    int rc = flare_header_block_add(&c->fixed, "Content-Type", rt->u.text.content_type);
+    for (size_t i = 0; rc == 0 && i < rt->header_count; i++)
+        rc = flare_header_block_add(&c->fixed, rt->headers[i].name, rt->headers[i].value);
+    if (rc < 0)
+        return flare_error_set(err, rc, 0, "text route %s: cannot prepare its header fields",
+                               rt->path);
     return 0;
 }
 
@@ -172,6 +184,10 @@ static int install_host(flare_http_server *srv, const flared_host *host, const c
                 return flare_error_set(err, FLARE_ESYS, errno, "static root %s",
                                        rt->u.static_files.root);
         }
+        if (rt->type == FLARED_ROUTE_TEXT) {
+            int rc = build_text_fields(c, err);
+            if (rc < 0) return rc;
+        }
         if (rt->type == FLARED_ROUTE_PROXY) {
             c->upstream = flared_proxy_upstream(state->proxy, rt->u.proxy.upstream);
             if (!c->upstream)
@@ -214,7 +230,9 @@ int flared_handlers_install(flare_http_server *srv, const flared_config *cfg,
 void flared_handlers_free(flared_route_ctx *ctx)
 {
     if (!ctx) return;
-    for (flared_route_ctx *c = ctx; c->route; c++)
+    for (flared_route_ctx *c = ctx; c->route; c++) {
         if (c->root_fd >= 0) close(c->root_fd);
+        flare_header_block_free(&c->fixed);
+    }
     free(ctx);
 }

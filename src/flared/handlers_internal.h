@@ -13,6 +13,7 @@ struct flared_route_ctx {
     int root_fd;                  /* static routes: O_PATH descriptor of the root directory */
     size_t index;                 /* install order: the route's metrics index */
     flared_upstream_rt *upstream; /* proxy routes: the worker's state of the upstream */
+    flare_header_block fixed;     /* text routes: Content-Type and the route's headers */
 };
 
 /** Adds the route's configured `headers` to resp; returns the first error, or 0. */

@@ -5,7 +5,9 @@
  * so a handler cannot inject header lines or split the response.
  */
 #include "server_internal.h"
+#include "simd.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -95,13 +97,6 @@ const char *flare_http_reason(int status)
     }
 }
 
-static bool is_tchar(unsigned char c)
-{
-    /* RFC 9110 §5.6.2 token characters. */
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
 void flare_http__response_reset(flare_response *resp)
 {
     resp->upgrade_fn = NULL;
@@ -125,27 +120,73 @@ void flare_response_status(flare_response *resp, int status)
     resp->status = status >= 100 && status <= 599 ? status : 500;
 }
 
-int flare_response_headern(flare_response *resp, const char *name, size_t name_len,
-                           const char *value, size_t value_len)
+/* 0 when name is a token other than the framing fields and value holds no CR, LF
+ * or NUL (RFC 9110 §5.5), FLARE_EINVAL otherwise. The server frames every message
+ * itself (RFC 9112 §6); a second length would let a handler split the response
+ * stream. */
+static int check_field(const char *name, size_t name_len, const char *value, size_t value_len)
 {
     if (name_len == 0) return FLARE_EINVAL;
     for (size_t i = 0; i < name_len; i++)
-        if (!is_tchar((unsigned char)name[i])) return FLARE_EINVAL;
-    /* The server frames every message itself (RFC 9112 §6); a second length would
-     * let a handler split the response stream. */
+        if (!flare_http__is_tchar((unsigned char)name[i])) return FLARE_EINVAL;
     flare_http_hdr id = flare_http_header_id(name, name_len);
     if (id == FLARE_HDR_CONTENT_LENGTH || id == FLARE_HDR_TRANSFER_ENCODING) return FLARE_EINVAL;
     for (size_t i = 0; i < value_len; i++) {
         unsigned char c = (unsigned char)value[i];
         if (c == '\r' || c == '\n' || c == '\0') return FLARE_EINVAL;
     }
-    int rc = flare_buf_reserve(&resp->headers, name_len + value_len + 4);
-    if (rc < 0) return rc;
-    flare_buf_append(&resp->headers, name, name_len);
-    flare_buf_append(&resp->headers, ": ", 2);
-    flare_buf_append(&resp->headers, value, value_len);
-    flare_buf_append(&resp->headers, "\r\n", 2);
     return 0;
+}
+
+/* Appends "name: value\r\n" to a checked field's buffer with one reservation. */
+static int append_field(flare_buf *b, const char *name, size_t name_len, const char *value,
+                        size_t value_len)
+{
+    int rc = flare_buf_reserve(b, name_len + value_len + 4);
+    if (rc < 0) return rc;
+    char *p = b->data + b->len;
+    memcpy(p, name, name_len);
+    p += name_len;
+    *p++ = ':';
+    *p++ = ' ';
+    memcpy(p, value, value_len);
+    p += value_len;
+    *p++ = '\r';
+    *p++ = '\n';
+    b->len = (size_t)(p - b->data);
+    return 0;
+}
+
+int flare_response_headern(flare_response *resp, const char *name, size_t name_len,
+                           const char *value, size_t value_len)
+{
+    int rc = check_field(name, name_len, value, value_len);
+    return rc < 0 ? rc : append_field(&resp->headers, name, name_len, value, value_len);
+}
+
+int flare_header_block_add(flare_header_block *b, const char *name, const char *value)
+{
+    size_t name_len = strlen(name), value_len = strlen(value);
+    int rc = check_field(name, name_len, value, value_len);
+    if (rc < 0) return rc;
+    flare_buf lines = {b->data, b->len, b->len};
+    rc = append_field(&lines, name, name_len, value, value_len);
+    if (rc < 0) return rc;
+    b->data = lines.data;
+    b->len = lines.len;
+    return 0;
+}
+
+void flare_header_block_free(flare_header_block *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = 0;
+}
+
+int flare_response_header_block(flare_response *resp, const flare_header_block *b)
+{
+    return b->len ? flare_buf_append(&resp->headers, b->data, b->len) : 0;
 }
 
 int flare_response_header(flare_response *resp, const char *name, const char *value)
@@ -238,14 +279,18 @@ static char *put(char *p, const char *s, size_t n)
 /* Status line, Server and Date: the part every response shares. */
 static char *put_preamble(char *p, int status, const char *http_date, const char *server_name)
 {
-    p = PUT_LIT(p, "HTTP/1.1 ");
-    *p++ = (char)('0' + status / 100);
-    *p++ = (char)('0' + status / 10 % 10);
-    *p++ = (char)('0' + status % 10);
-    *p++ = ' ';
-    const char *reason = flare_http_reason(status);
-    p = put(p, reason, strlen(reason));
-    p = PUT_LIT(p, "\r\n");
+    if (status == 200) {
+        p = PUT_LIT(p, "HTTP/1.1 200 OK\r\n");
+    } else {
+        p = PUT_LIT(p, "HTTP/1.1 ");
+        *p++ = (char)('0' + status / 100);
+        *p++ = (char)('0' + status / 10 % 10);
+        *p++ = (char)('0' + status % 10);
+        *p++ = ' ';
+        const char *reason = flare_http_reason(status);
+        p = put(p, reason, strlen(reason));
+        p = PUT_LIT(p, "\r\n");
+    }
     if (server_name) {
         p = PUT_LIT(p, "Server: ");
         p = put(p, server_name, strlen(server_name));

@@ -41,7 +41,6 @@ static int temp_file(void)
 /* Each path exercises one builder call; the request's query picks a variant. */
 static int builder_handler(const flare_request *req, flare_response *resp, void *ud)
 {
-    (void)ud;
     const char *p = req->path;
     size_t n = req->path_len;
 #define IS(s) (n == strlen(s) && memcmp(p, s, n) == 0)
@@ -61,6 +60,11 @@ static int builder_handler(const flare_request *req, flare_response *resp, void 
         if (flare_response_header(resp, "X-Rejected", count) < 0) return -1;
         if (flare_response_headern(resp, "X-Empty", 7, NULL, 0) < 0) return -1;
         return flare_response_header(resp, "Set-Cookie", "a=b; Path=/");
+    }
+    if (IS("/block")) {
+        const flare_header_block *block = ud;
+        flare_response_body_static(resp, "blocked", 7);
+        return flare_response_header_block(resp, block);
     }
     if (IS("/status")) {
         int status = atoi(req->query ? req->query : "0");
@@ -100,10 +104,13 @@ static int builder_handler(const flare_request *req, flare_response *resp, void 
 #undef IS
 }
 
+/* The fields /block adds: checked once, when they are added to the block. */
+static flare_header_block test_block;
+
 static void start(harness *h)
 {
     harness_start(h, NULL);
-    harness_route(h, NULL, FLARE_M_ANY, "/", builder_handler, NULL, 0);
+    harness_route(h, NULL, FLARE_M_ANY, "/", builder_handler, &test_block, 0);
 }
 
 static response get(harness *h, client *c, const char *method, const char *target)
@@ -152,6 +159,46 @@ static void test_headers(void **state)
     response_free(&r);
     client_close(&c);
     harness_stop(&h);
+}
+
+static void test_header_block(void **state)
+{
+    (void)state;
+    flare_header_block *b = &test_block;
+    /* the rules of flare_response_header, applied when the block is built */
+    assert_int_equal(flare_header_block_add(b, "X-A", "v\r\nInjected: 1"), FLARE_EINVAL);
+    assert_int_equal(flare_header_block_add(b, "Bad Name", "v"), FLARE_EINVAL);
+    assert_int_equal(flare_header_block_add(b, "", "v"), FLARE_EINVAL);
+    assert_int_equal(flare_header_block_add(b, "Content-Length", "5"), FLARE_EINVAL);
+    assert_int_equal(flare_header_block_add(b, "Transfer-Encoding", "chunked"), FLARE_EINVAL);
+    assert_int_equal(b->len, 0);
+    assert_int_equal(flare_header_block_add(b, "Content-Type", "text/plain"), 0);
+    assert_int_equal(flare_header_block_add(b, "X-Empty", ""), 0);
+    assert_int_equal(flare_header_block_add(b, "Cache-Control", "max-age=60"), 0);
+    static const char lines[] =
+        "Content-Type: text/plain\r\nX-Empty: \r\nCache-Control: max-age=60\r\n";
+    assert_int_equal(b->len, sizeof lines - 1);
+    assert_memory_equal(b->data, lines, sizeof lines - 1);
+
+    harness h;
+    start(&h);
+    client c;
+    client_open(&h, &c);
+    for (int i = 0; i < 2; i++) { /* the block is added whole to each response */
+        response r = get(&h, &c, "GET", "/block");
+        assert_status_line(&r, "HTTP/1.1 200 OK");
+        assert_header(&r, "Content-Type", "text/plain");
+        assert_header(&r, "X-Empty", "");
+        assert_header(&r, "Cache-Control", "max-age=60");
+        assert_header(&r, "Content-Length", "7");
+        assert_body(&r, "blocked");
+        response_free(&r);
+    }
+    client_close(&c);
+    harness_stop(&h);
+    flare_header_block_free(b);
+    assert_null(b->data);
+    assert_int_equal(b->len, 0);
 }
 
 static void test_statuses(void **state)
@@ -269,9 +316,8 @@ static void test_file_bodies(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_headers),
-        cmocka_unit_test(test_statuses),
-        cmocka_unit_test(test_bodies),
+        cmocka_unit_test(test_headers),     cmocka_unit_test(test_header_block),
+        cmocka_unit_test(test_statuses),    cmocka_unit_test(test_bodies),
         cmocka_unit_test(test_file_bodies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
