@@ -28,6 +28,9 @@
 static char scratch[PATH_MAX]; /* made by group_setup: www/, www/index.html, afile */
 static char scratch_real[PATH_MAX];
 
+#define CONFIG_HARNESS_DIR scratch
+#include "config_harness.h"
+
 static int write_file(const char *path, const char *text, size_t len)
 {
     FILE *f = fopen(path, "wb");
@@ -59,43 +62,11 @@ static int group_teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
-static flared_config *load_ok(const char *yaml)
-{
-    flare_error err;
-    flare_error_clear(&err);
-    flared_config *cfg = NULL;
-    int rc = flared_config_load_string(yaml, strlen(yaml), "t.yaml", scratch, &cfg, &err);
-    if (rc != 0) fail_msg("unexpected error %d: %s", rc, err.message);
-    assert_non_null(cfg);
-    return cfg;
-}
-
-static void expect_error_len(const char *yaml, size_t len, const char *message)
-{
-    flare_error err;
-    flare_error_clear(&err);
-    flared_config *cfg = (flared_config *)&err; /* must be reset to NULL */
-    int rc = flared_config_load_string(yaml, len, "t.yaml", scratch, &cfg, &err);
-    assert_int_equal(rc, FLARE_ECONFIG);
-    assert_int_equal(err.code, FLARE_ECONFIG);
-    assert_null(cfg);
-    assert_string_equal(err.message, message);
-}
-
-static void expect_error(const char *yaml, const char *message)
-{
-    expect_error_len(yaml, strlen(yaml), message);
-}
-
 /* For messages that end in text from another layer (the net parser). */
 static void expect_error_prefix(const char *yaml, const char *prefix)
 {
     flare_error err;
-    flare_error_clear(&err);
-    flared_config *cfg = NULL;
-    int rc = flared_config_load_string(yaml, strlen(yaml), "t.yaml", scratch, &cfg, &err);
-    assert_int_equal(rc, FLARE_ECONFIG);
-    assert_null(cfg);
+    config_refused(yaml, strlen(yaml), &err);
     if (strncmp(err.message, prefix, strlen(prefix)) != 0)
         fail_msg("message \"%s\" does not start with \"%s\"", err.message, prefix);
 }
@@ -936,10 +907,11 @@ static void test_route_shape_errors(void **state)
                  "t.yaml:4:5: unknown key 'cache' in a route; allowed: path, methods, headers, "
                  "max_body_bytes, allow, access_log, text, redirect, echo, static, status, health, "
                  "websocket, proxy");
-    expect_error(LISTEN "routes:\n  - path: /a\n    max_header_bytes: 1k\n    echo: {}\n",
-                 "t.yaml:4:5: unknown key 'max_header_bytes' in a route; allowed: path, methods, "
-                 "headers, max_body_bytes, allow, access_log, text, redirect, echo, static, status, "
-                 "health, websocket, proxy");
+    expect_error(
+        LISTEN "routes:\n  - path: /a\n    max_header_bytes: 1k\n    echo: {}\n",
+        "t.yaml:4:5: unknown key 'max_header_bytes' in a route; allowed: path, methods, "
+        "headers, max_body_bytes, allow, access_log, text, redirect, echo, static, status, "
+        "health, websocket, proxy");
 }
 
 static void test_unknown_route_types(void **state)

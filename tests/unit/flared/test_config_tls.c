@@ -27,6 +27,10 @@
 static char scratch[PATH_MAX];
 static char scratch_real[PATH_MAX];
 
+#define CONFIG_HARNESS_DIR scratch
+#define CONFIG_HARNESS_OWN_EXPECT
+#include "config_harness.h"
+
 /* Writes dir/NAME.pem (self-signed, CN and DNS SAN = cn) and dir/NAME.key. */
 static int make_cert(const char *name, const char *cn)
 {
@@ -101,25 +105,11 @@ static int group_teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
-static flared_config *load_ok(const char *yaml)
-{
-    flare_error err;
-    flare_error_clear(&err);
-    flared_config *cfg = NULL;
-    int rc = flared_config_load_string(yaml, strlen(yaml), "t.yaml", scratch, &cfg, &err);
-    if (rc != 0) fail_msg("unexpected error %d: %s", rc, err.message);
-    return cfg;
-}
-
 /* The message, with the scratch directory written as "@" so expectations stay short. */
 static void expect_error(const char *yaml, const char *message)
 {
     flare_error err;
-    flare_error_clear(&err);
-    flared_config *cfg = NULL;
-    int rc = flared_config_load_string(yaml, strlen(yaml), "t.yaml", scratch, &cfg, &err);
-    assert_int_equal(rc, FLARE_ECONFIG);
-    assert_null(cfg);
+    config_refused(yaml, strlen(yaml), &err);
     char shown[FLARE_ERROR_MESSAGE_MAX];
     size_t o = 0, dlen = strlen(scratch_real);
     for (const char *p = err.message; *p && o + 1 < sizeof shown;) {

@@ -24,6 +24,9 @@
 
 static char scratch[PATH_MAX];
 
+#define CONFIG_HARNESS_DIR scratch
+#include "config_harness.h"
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -40,27 +43,6 @@ static int group_teardown(void **state)
     char cmd[PATH_MAX + 16];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", scratch);
     return system(cmd) == 0 ? 0 : -1;
-}
-
-static flared_config *load_ok(const char *yaml)
-{
-    flare_error err;
-    flare_error_clear(&err);
-    flared_config *cfg = NULL;
-    int rc = flared_config_load_string(yaml, strlen(yaml), "t.yaml", scratch, &cfg, &err);
-    if (rc != 0) fail_msg("unexpected error %d: %s", rc, err.message);
-    return cfg;
-}
-
-static void expect_error(const char *yaml, const char *message)
-{
-    flare_error err;
-    flare_error_clear(&err);
-    flared_config *cfg = NULL;
-    int rc = flared_config_load_string(yaml, strlen(yaml), "t.yaml", scratch, &cfg, &err);
-    assert_int_equal(rc, FLARE_ECONFIG);
-    assert_null(cfg);
-    assert_string_equal(err.message, message);
 }
 
 static const flared_static_route *first_static(const flared_config *cfg)
