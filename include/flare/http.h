@@ -105,6 +105,10 @@ typedef struct flare_http_upstream_info {
     char addr[FLARE_HTTP_UPSTREAM_ADDR_MAX]; /**< the servers tried, ", "-separated */
 } flare_http_upstream_info;
 
+/** The status reported (never sent) for a request whose client hung up while its
+ *  deferred response had not started: nginx's "client closed request". */
+#define FLARE_HTTP_STATUS_CLIENT_CLOSED 499
+
 /**
  * One finished request, as flare_http_server_on_complete reports it. Slices point
  * into the connection's buffers and are valid only during the call.
@@ -114,7 +118,7 @@ typedef struct flare_http_completion {
                                    body pointer is not valid, body_len is */
     const char *resp_head;    /**< the response head as written, status line to the blank line */
     size_t resp_head_len;     /**< 0 when it is no longer available */
-    int status;               /**< the status sent */
+    int status;               /**< the status sent, or FLARE_HTTP_STATUS_CLIENT_CLOSED */
     bool aborted;             /**< the connection ended before the whole response was written */
     uint64_t bytes_sent;      /**< response bytes written, head included */
     uint64_t body_bytes_received; /**< request body bytes (after chunked decoding) */

@@ -67,6 +67,7 @@ struct conn {
     uint8_t phase;
     bool may_read;     /* the socket may hold unread bytes */
     bool saw_hup;      /* the peer shut down its side */
+    bool client_gone;  /* closed because the client left while its response was deferred */
     bool closing;      /* close once the output is written */
     bool body_spilled; /* the body is collected in `body`, not in the input block */
     bool chunked;
@@ -1037,6 +1038,14 @@ static void drive_steps(conn *c)
             return;
         }
         if (c->stream.active) {
+            /* A client that hangs up before the deferred head was sent has given up
+             * on the request (nginx's 499): the owner is told at once, so that an
+             * upstream stops working for nobody, rather than at the first write. */
+            if (c->saw_hup && !c->stream.head_sent) {
+                c->client_gone = true;
+                flare_http__conn_close(c);
+                return;
+            }
             if (stream_written(c)) continue;
             int sb = stream_body(c);
             if (sb == SB_MORE) continue;
@@ -1170,6 +1179,8 @@ int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_add
 static void retire(conn *c, bool keep_fd)
 {
     flare_http_server *srv = c->srv;
+    if (c->client_gone && srv->on_complete && !c->log_pending)
+        record(c, FLARE_HTTP_STATUS_CLIENT_CLOSED, c->out.len, 0, true);
     if (c->log_pending && !srv->freeing) complete(c, true);
     c->log_pending = false;
     c->generation++;

@@ -127,6 +127,7 @@ class RawUpstream:
         self.requests = []  # (connection number, head, body)
         self.health_status = health_status
         self.health_checks = 0
+        self.hold_ends = []  # monotonic times at which /hold saw the proxy give up
         self.lock = threading.Lock()
         self.closed = False
         threading.Thread(target=self._accept, daemon=True).start()
@@ -218,6 +219,16 @@ class RawUpstream:
             return False
         elif name == "reset":
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            return False
+        elif name == "hold":
+            # No answer ever: waits for the proxy to close the connection.
+            conn.settimeout(5)
+            try:
+                conn.recv(1)
+            except OSError:
+                pass
+            with self.lock:
+                self.hold_ends.append(time.monotonic())
             return False
         elif name == "slow":
             time.sleep(3)

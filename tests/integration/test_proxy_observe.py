@@ -7,6 +7,7 @@ import json
 import os
 import re
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import flaredtest as ft  # noqa: E402
@@ -113,6 +114,24 @@ class AccessLogTest(ProxyObserveCase):
         self.assertEqual((server["requests"], server["timeouts"], server["failures"],
                           server["connect_failures"]), (1, 1, 1, 0))
         self.assertEqual(sum(server["responses"].values()), 0)
+
+
+    def test_client_gone_before_the_head_is_499_and_frees_the_upstream(self):
+        up = self.upstream()
+        srv = self.start_logged([up.address])
+        s = srv.connect()
+        s.sendall(b"GET /api/hold HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertTrue(ft.wait_for(lambda: up.requests, 5), "the upstream got no request")
+        s.close()
+        closed = time.monotonic()
+        ends = ft.wait_for(lambda: up.hold_ends, 5)
+        self.assertTrue(ends, "the upstream connection was never closed")
+        # At once, not at the 1 s read_timeout.
+        self.assertLess(ends[0] - closed, 0.5)
+        (entry,) = self.log_entries(srv, 1)
+        self.assertEqual((entry["uri"], entry["status"], entry["addr"], entry["ustatus"]),
+                         ("/api/hold", "499", up.address, "-"))
+        self.assertEqual(srv.get("/api/echo").status, 200)  # the worker carries on
 
 
 class UpstreamStatusTest(ProxyObserveCase):
