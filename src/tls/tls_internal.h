@@ -21,6 +21,11 @@
 /* TLS 1.2 suites: ECDHE key exchange, AEAD only (no CBC, no RSA kx); TLS 1.3 suites are all AEAD.
  */
 #define TLS12_CIPHER_LIST "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL"
+/* The same TLS 1.2 suites in the server's order of preference (server.c). */
+#define TLS12_SERVER_ORDER "ECDHE+AES128+AESGCM:ECDHE+CHACHA20:ECDHE+AESGCM:!aNULL"
+/* Every TLS 1.3 suite OpenSSL enables by default, in the server's order. */
+#define TLS13_SERVER_ORDER                                                                         \
+    "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384"
 
 struct tls_ticket_key {
     unsigned char name[16];

@@ -369,6 +369,25 @@ class HttpsTests(TlsTestCase):
         _, hs = self.assertHandshakeWorks(self.srv.port, "-tls1_2")
         self.assertRegex(hs[2], r"^ECDHE-(RSA|ECDSA)-(AES\d+-GCM-SHA\d+|CHACHA20-POLY1305)$")
 
+    def test_server_picks_aes128_unless_the_client_wants_chacha(self):
+        # openssl's own order puts AES-256 first; the server's choice wins.
+        _, hs = self.assertHandshakeWorks(
+            self.srv.port, "-ciphersuites",
+            "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256")
+        self.assertEqual(hs[1:], ("TLSv1.3", "TLS_AES_128_GCM_SHA256"))
+        # A client without AES hardware lists ChaCha20 first and gets it.
+        _, hs = self.assertHandshakeWorks(
+            self.srv.port, "-ciphersuites",
+            "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256")
+        self.assertEqual(hs[2], "TLS_CHACHA20_POLY1305_SHA256")
+        # A client that offers only AES-256 still connects.
+        _, hs = self.assertHandshakeWorks(self.srv.port, "-ciphersuites", "TLS_AES_256_GCM_SHA384")
+        self.assertEqual(hs[2], "TLS_AES_256_GCM_SHA384")
+        # TLS 1.2 likewise, among the ECDHE AEAD suites only.
+        _, hs = self.assertHandshakeWorks(
+            self.srv.port, "-tls1_2", "-cipher", "ECDHE+AES256:ECDHE+AES128:ECDHE+CHACHA20")
+        self.assertRegex(hs[2], r"^ECDHE-(RSA|ECDSA)-AES128-GCM-SHA256$")
+
     def test_alpn(self):
         _, _, err = self.curl(self.srv, "-v", self.url("/plaintext"))
         self.assertIn("ALPN: server accepted http/1.1", err)
