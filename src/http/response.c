@@ -149,7 +149,7 @@ static int append_field(flare_buf *b, const char *name, size_t name_len, const c
     p += name_len;
     *p++ = ':';
     *p++ = ' ';
-    memcpy(p, value, value_len);
+    if (value_len) memcpy(p, value, value_len); /* an empty value may be NULL */
     p += value_len;
     *p++ = '\r';
     *p++ = '\n';

@@ -444,7 +444,7 @@ FLARE_HTTP__SSE42 static inline size_t flare_http__sse42_token_end(const char *p
         } else {                                                                                   \
             char pad_[64] __attribute__((aligned(32))) = {0};                                      \
             size_t n_ = end - base;                                                                \
-            memcpy(pad_, p + base, n_);                                                            \
+            if (n_) memcpy(pad_, p + base, n_); /* p is NULL when end is 0 */                      \
             STOPS64(pad_, &tok_, &val_);                                                           \
             uint64_t keep_ = ((uint64_t)1 << n_) - 1;                                              \
             c->tok = tok_ & keep_;                                                                 \
