@@ -614,6 +614,13 @@ FLARE_HTTP__AVX2 static ssize_t parse_avx2(const char *buf, size_t len, size_t l
 {
     return parse_on_path(FLARE_SIMD_AVX2, buf, len, last_len, limits, req, status);
 }
+
+FLARE_HTTP__AVX512 static ssize_t parse_avx512(const char *buf, size_t len, size_t last_len,
+                                               const flare_http_limits *limits,
+                                               flare_http_request *req, int *status)
+{
+    return parse_on_path(FLARE_SIMD_AVX512, buf, len, last_len, limits, req, status);
+}
 #endif
 
 ssize_t flare_http_parse_request(const char *buf, size_t len, size_t last_len,
@@ -622,6 +629,8 @@ ssize_t flare_http_parse_request(const char *buf, size_t len, size_t last_len,
 {
     switch (flare_http__path()) {
 #ifdef FLARE_HTTP_X86_SIMD
+    case FLARE_SIMD_AVX512:
+        return parse_avx512(buf, len, last_len, limits, req, status);
     case FLARE_SIMD_AVX2:
         return parse_avx2(buf, len, last_len, limits, req, status);
     case FLARE_SIMD_SSE42:

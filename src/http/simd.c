@@ -56,6 +56,11 @@ static bool cpu_has(flare_http_simd path)
         /* libgcc also checks that the OS saves the YMM state (XCR0). */
         __builtin_cpu_init();
         return __builtin_cpu_supports("avx2");
+    case FLARE_SIMD_AVX512:
+        /* As src/ws/mask.c detects it: libgcc sets these only when XCR0 shows the
+         * OS saves the ZMM and mask registers too. */
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
 #endif
     default:
         return false;
@@ -67,7 +72,9 @@ flare_http_simd flare_http_simd_active(void)
     int path = atomic_load_explicit(&flare_http__active_path, memory_order_relaxed);
     if (path >= 0) return (flare_http_simd)path;
     flare_http_simd best = FLARE_SIMD_SCALAR;
-    if (cpu_has(FLARE_SIMD_AVX2))
+    if (cpu_has(FLARE_SIMD_AVX512))
+        best = FLARE_SIMD_AVX512;
+    else if (cpu_has(FLARE_SIMD_AVX2))
         best = FLARE_SIMD_AVX2;
     else if (cpu_has(FLARE_SIMD_SSE42))
         best = FLARE_SIMD_SSE42;
@@ -79,7 +86,8 @@ flare_http_simd flare_http_simd_active(void)
 
 int flare_http_simd_force(flare_http_simd path)
 {
-    if (path != FLARE_SIMD_SCALAR && path != FLARE_SIMD_SSE42 && path != FLARE_SIMD_AVX2)
+    if (path != FLARE_SIMD_SCALAR && path != FLARE_SIMD_SSE42 && path != FLARE_SIMD_AVX2 &&
+        path != FLARE_SIMD_AVX512)
         return FLARE_EINVAL;
     if (!cpu_has(path)) return FLARE_EUNSUPPORTED;
     atomic_store_explicit(&flare_http__active_path, (int)path, memory_order_relaxed);
@@ -95,6 +103,8 @@ const char *flare_http_simd_name(flare_http_simd path)
         return "sse4.2";
     case FLARE_SIMD_AVX2:
         return "avx2";
+    case FLARE_SIMD_AVX512:
+        return "avx512bw";
     }
     return "unknown";
 }
@@ -107,6 +117,8 @@ const flare_http_scan_ops *flare_http__scan_ops(void)
         return &flare_http__scan_sse42;
     case FLARE_SIMD_AVX2:
         return &flare_http__scan_avx2;
+    case FLARE_SIMD_AVX512:
+        return &flare_http__scan_avx512;
 #endif
     default:
         return &flare_http__scan_scalar;

@@ -8,7 +8,9 @@
  *    delimiter is a shift and a bit scan away.
  * Every path gives the same answers by construction. Nothing reads outside
  * p[0..end): a last partial block is loaded so that it ends at `end`, which needs
- * end >= the block width; shorter inputs drop to the next narrower path.
+ * end >= the block width; shorter inputs drop to the next narrower path. The
+ * AVX-512 path instead loads a last partial block under a byte mask, which reads
+ * (and can fault on) only the bytes it keeps, so it needs no narrower path.
  */
 #ifndef FLARE_HTTP_SIMD_H
 #define FLARE_HTTP_SIMD_H
@@ -45,6 +47,8 @@ extern const flare_http_scan_ops flare_http__scan_scalar;
 extern const flare_http_scan_ops flare_http__scan_sse42;
 /** AVX2 scanners (32-byte blocks); call only when the CPU has AVX2. */
 extern const flare_http_scan_ops flare_http__scan_avx2;
+/** AVX-512BW scanners (64-byte blocks); call only when the CPU has AVX-512BW. */
+extern const flare_http_scan_ops flare_http__scan_avx512;
 #endif
 
 /** The active path, -1 before the first use detects it (simd.c). */
@@ -119,8 +123,9 @@ static inline bool flare_http__split_field_line(const char *p, size_t pos, size_
                                                 size_t *cr);
 
 #ifdef FLARE_HTTP_X86_SIMD
-#define FLARE_HTTP__SSE42 __attribute__((target("sse4.2")))
-#define FLARE_HTTP__AVX2  __attribute__((target("avx2")))
+#define FLARE_HTTP__SSE42  __attribute__((target("sse4.2")))
+#define FLARE_HTTP__AVX2   __attribute__((target("avx2")))
+#define FLARE_HTTP__AVX512 __attribute__((target("avx2,avx512f,avx512bw")))
 
 /** The four scanners over 16-byte blocks (SSE2/SSSE3 instructions): '\n'. */
 FLARE_HTTP__SSE42 static inline size_t flare_http__sse42_lf_end(const char *p, size_t pos,
@@ -152,6 +157,12 @@ FLARE_HTTP__AVX2 static inline size_t flare_http__avx2_token_end(const char *p, 
 /** AVX2 chunk classifier (two 32-byte blocks). */
 FLARE_HTTP__AVX2 static inline void flare_http__avx2_chunk_at(const char *p, size_t base,
                                                               size_t end, flare_http__chunk *c);
+/* The AVX-512BW scanners flare_http__avx512_{lf,target,value,token}_end, over
+ * 64-byte blocks with the last one loaded under a mask, are defined below
+ * (FLARE_HTTP__AVX512_SCANNER) with the same contract as the others. */
+/** AVX-512BW chunk classifier: one 64-byte load, the masks straight from compares. */
+FLARE_HTTP__AVX512 static inline void flare_http__avx512_chunk_at(const char *p, size_t base,
+                                                                  size_t end, flare_http__chunk *c);
 #endif
 
 /* inline definitions */
@@ -548,6 +559,104 @@ FLARE_HTTP__AVX2 static inline void flare_http__avx2_chunk_at(const char *p, siz
     c->base = base;
     c->tok = ((uint64_t)t1 << 32 | t0) >> shift;
     c->val = ((uint64_t)v1 << 32 | v0) >> shift;
+}
+
+/* --- AVX-512BW path: 64-byte blocks, compares straight into 64-bit masks -------------------- */
+
+/* Bit i set for i < n (n <= 64): the bytes of a block that lie in the input. */
+static inline uint64_t flare_http__live_bytes(size_t n)
+{
+    return n >= 64 ? UINT64_MAX : ((uint64_t)1 << n) - 1;
+}
+
+/* p[0..n) in a block, the bytes from n on zero and not read (n <= 64): a masked
+ * load touches only the bytes it keeps, so it cannot fault past the input. */
+FLARE_HTTP__AVX512 static inline __m512i flare_http__avx512_load(const char *p, size_t n)
+{
+    if (n >= 64) return _mm512_loadu_si512((const void *)p);
+    return _mm512_maskz_loadu_epi8(flare_http__live_bytes(n), (const void *)p);
+}
+
+FLARE_HTTP__AVX512 static inline uint64_t flare_http__avx512_lf_stops(__m512i b)
+{
+    return _mm512_cmpeq_epi8_mask(b, _mm512_set1_epi8('\n'));
+}
+
+FLARE_HTTP__AVX512 static inline uint64_t flare_http__avx512_target_stops(__m512i b)
+{
+    /* 0x21..0x7E moved to 0..0x5D: one unsigned compare finds the rest. */
+    return _mm512_cmpgt_epu8_mask(_mm512_sub_epi8(b, _mm512_set1_epi8(0x21)),
+                                  _mm512_set1_epi8(0x5d));
+}
+
+FLARE_HTTP__AVX512 static inline uint64_t flare_http__avx512_value_stops(__m512i b)
+{
+    /* CTLs except HTAB, and DEL (RFC 9110 §5.5). */
+    uint64_t ctl = _mm512_cmplt_epu8_mask(b, _mm512_set1_epi8(0x20));
+    ctl = _mm512_mask_cmpneq_epi8_mask(ctl, b, _mm512_set1_epi8('\t'));
+    return ctl | _mm512_cmpeq_epi8_mask(b, _mm512_set1_epi8(0x7f));
+}
+
+/* Token and value stop masks of one block by the nibble lookup of the other
+ * paths (FLARE_HTTP__TCHAR_ROWS), with the test instructions giving the masks. */
+FLARE_HTTP__AVX512 static inline void flare_http__avx512_line_stops(__m512i b, uint64_t *tok,
+                                                                    uint64_t *val)
+{
+    const __m512i nib = _mm512_set1_epi8(0x0f);
+    const __m512i tchar_rows = _mm512_broadcast_i32x4(_mm_setr_epi8(FLARE_HTTP__TCHAR_ROWS));
+    const __m512i value_rows = _mm512_broadcast_i32x4(_mm_setr_epi8(FLARE_HTTP__VALUE_STOP_ROWS));
+    const __m512i bit_rows = _mm512_broadcast_i32x4(_mm_setr_epi8(FLARE_HTTP__HIGH_NIBBLE_BIT));
+    __m512i lo = _mm512_and_si512(b, nib);
+    __m512i hi = _mm512_shuffle_epi8(bit_rows, _mm512_and_si512(_mm512_srli_epi16(b, 4), nib));
+    *tok = _mm512_testn_epi8_mask(_mm512_shuffle_epi8(tchar_rows, lo), hi);
+    *val = _mm512_test_epi8_mask(_mm512_shuffle_epi8(value_rows, lo), hi);
+}
+
+FLARE_HTTP__AVX512 static inline uint64_t flare_http__avx512_token_stops(__m512i b)
+{
+    uint64_t tok, val;
+    flare_http__avx512_line_stops(b, &tok, &val);
+    (void)val;
+    return tok;
+}
+
+/* Whole blocks from pos, then the rest under a mask; bytes past end never stop. */
+#define FLARE_HTTP__SCAN64(stops)                                                                  \
+    size_t i = pos;                                                                                \
+    for (; i + 64 <= end; i += 64) {                                                               \
+        uint64_t m = stops(_mm512_loadu_si512((const void *)(p + i)));                             \
+        if (m) return i + (size_t)__builtin_ctzll(m);                                              \
+    }                                                                                              \
+    if (i >= end) return end;                                                                      \
+    uint64_t m = stops(flare_http__avx512_load(p + i, end - i)) & flare_http__live_bytes(end - i); \
+    return m ? i + (size_t)__builtin_ctzll(m) : end
+
+#define FLARE_HTTP__AVX512_SCANNER(kind)                                                           \
+    FLARE_HTTP__AVX512 static inline size_t flare_http__avx512_##kind##_end(                       \
+        const char *p, size_t pos, size_t end)                                                     \
+    {                                                                                              \
+        FLARE_HTTP__SCAN64(flare_http__avx512_##kind##_stops);                                     \
+    }
+
+FLARE_HTTP__AVX512_SCANNER(lf)
+FLARE_HTTP__AVX512_SCANNER(target)
+FLARE_HTTP__AVX512_SCANNER(value)
+FLARE_HTTP__AVX512_SCANNER(token)
+
+FLARE_HTTP__AVX512 static inline void flare_http__avx512_chunk_at(const char *p, size_t base,
+                                                                  size_t end, flare_http__chunk *c)
+{
+    uint64_t tok = 0, val = 0;
+    if (base < end) {
+        size_t n = end - base;
+        uint64_t live = flare_http__live_bytes(n);
+        flare_http__avx512_line_stops(flare_http__avx512_load(p + base, n), &tok, &val);
+        tok &= live;
+        val &= live;
+    }
+    c->base = base;
+    c->tok = tok;
+    c->val = val;
 }
 
 #endif /* FLARE_HTTP_X86_SIMD */
