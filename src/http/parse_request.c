@@ -165,6 +165,29 @@ static ALWAYS_INLINE bool plain_host_blocks(const char *s, size_t n)
     uint32_t port = want & ~(uint32_t)((2ull << i) - 1);
     return (digit & port) == port;
 }
+
+/* plain_host for n <= 64 in one block loaded under a byte mask (so it reads only
+ * s[0..n)), the classes as range compares straight into bit masks. */
+FLARE_HTTP__AVX512 static inline bool plain_host_avx512(const char *s, size_t n)
+{
+    /* Each class lo..hi as b - lo < hi - lo + 1, unsigned: rows of lo, then sizes. */
+    static const int8_t k[6][64] __attribute__((aligned(64))) = {
+        {FLARE_HTTP__X64('0')}, {FLARE_HTTP__X64('a')}, {FLARE_HTTP__X64('-')},
+        {FLARE_HTTP__X64(10)},  {FLARE_HTTP__X64(26)},  {FLARE_HTTP__X64(2)},
+    };
+    uint64_t live = flare_http__live_bytes(n);
+    __m512i b = _mm512_maskz_loadu_epi8(live, (const void *)s);
+#define IN_CLASS(i)                                                                                \
+    _mm512_cmplt_epu8_mask(_mm512_sub_epi8(b, FLARE_HTTP__ZMM(k, i)), FLARE_HTTP__ZMM(k, i + 3))
+    uint64_t digit = IN_CLASS(0);
+    uint64_t other = ~(IN_CLASS(1) | digit | IN_CLASS(2)) & live;
+#undef IN_CLASS
+    if (!other) return true;
+    unsigned i = (unsigned)__builtin_ctzll(other);
+    if (s[i] != ':') return false;
+    uint64_t port = live & ~((2ull << i) - 1);
+    return (digit & port) == port;
+}
 #endif
 
 /* plain_host on a SIMD path: in blocks when the value is short enough and the
@@ -173,6 +196,7 @@ static ALWAYS_INLINE bool plain_host_blocks(const char *s, size_t n)
 static ALWAYS_INLINE bool plain_host_on(int path, const char *s, size_t n, const char *limit)
 {
 #ifdef FLARE_HTTP_X86_SIMD
+    if (path == FLARE_SIMD_AVX512) return n <= 64 && plain_host_avx512(s, n);
     if (path != FLARE_SIMD_SCALAR) {
         size_t room = (size_t)(limit - s);
         return n <= 32 && room >= (n > 16 ? 32 : 16) && plain_host_blocks(s, n);

@@ -294,6 +294,19 @@ static inline size_t flare_http__chunk_next(const char *p, size_t q, size_t end,
     }
 }
 
+/* The first value stop in the chunks after *c (long values, such as cookies and
+ * user agents, cross several), moving *c on; end when there is none. */
+static inline __attribute__((always_inline)) size_t
+flare_http__chunk_next_value(const char *p, size_t end, flare_http__chunk *c,
+                             flare_http__chunk_fn *chunk_at)
+{
+    for (size_t base = c->base + 64; base < end; base += 64) {
+        chunk_at(p, base, end, c);
+        if (c->val) return base + (unsigned)__builtin_ctzll(c->val);
+    }
+    return end;
+}
+
 static inline __attribute__((always_inline)) bool
 flare_http__split_field_line(const char *p, size_t pos, size_t end, flare_http__chunk *c,
                              flare_http__chunk_fn *chunk_at, size_t *colon, size_t *cr)
@@ -305,8 +318,8 @@ flare_http__split_field_line(const char *p, size_t pos, size_t end, flare_http__
         *colon = pos + (unsigned)__builtin_ctzll(tok);
         if (__builtin_expect(val != 0, 1))
             *cr = pos + (unsigned)__builtin_ctzll(val);
-        else if (p[*colon] == ':') /* the value runs into the next chunk */
-            *cr = flare_http__chunk_next(p, c->base + 64, end, c, true, chunk_at);
+        else if (p[*colon] == ':') /* the value runs into the next chunks */
+            *cr = flare_http__chunk_next_value(p, end, c, chunk_at);
         else
             return false;
     } else {
@@ -563,6 +576,13 @@ FLARE_HTTP__AVX2 static inline void flare_http__avx2_chunk_at(const char *p, siz
 
 /* --- AVX-512BW path: 64-byte blocks, compares straight into 64-bit masks -------------------- */
 
+/* Constants as whole 64-byte blocks in memory: each costs one load, often folded
+ * into the instruction that uses it, where _mm512_set1_epi8 and a broadcast of a
+ * 16-byte row cost two instructions each on every call. */
+#define FLARE_HTTP__X4(...)         __VA_ARGS__, __VA_ARGS__, __VA_ARGS__, __VA_ARGS__
+#define FLARE_HTTP__X64(...)        FLARE_HTTP__X4(FLARE_HTTP__X4(FLARE_HTTP__X4(__VA_ARGS__)))
+#define FLARE_HTTP__ZMM(table, row) _mm512_load_si512((const void *)(table)[row])
+
 /* Bit i set for i < n (n <= 64): the bytes of a block that lie in the input. */
 static inline uint64_t flare_http__live_bytes(size_t n)
 {
@@ -579,22 +599,26 @@ FLARE_HTTP__AVX512 static inline __m512i flare_http__avx512_load(const char *p, 
 
 FLARE_HTTP__AVX512 static inline uint64_t flare_http__avx512_lf_stops(__m512i b)
 {
-    return _mm512_cmpeq_epi8_mask(b, _mm512_set1_epi8('\n'));
+    static const int8_t lf[1][64] __attribute__((aligned(64))) = {{FLARE_HTTP__X64('\n')}};
+    return _mm512_cmpeq_epi8_mask(b, FLARE_HTTP__ZMM(lf, 0));
 }
 
 FLARE_HTTP__AVX512 static inline uint64_t flare_http__avx512_target_stops(__m512i b)
 {
     /* 0x21..0x7E moved to 0..0x5D: one unsigned compare finds the rest. */
-    return _mm512_cmpgt_epu8_mask(_mm512_sub_epi8(b, _mm512_set1_epi8(0x21)),
-                                  _mm512_set1_epi8(0x5d));
+    static const int8_t k[2][64]
+        __attribute__((aligned(64))) = {{FLARE_HTTP__X64(0x21)}, {FLARE_HTTP__X64(0x5d)}};
+    return _mm512_cmpgt_epu8_mask(_mm512_sub_epi8(b, FLARE_HTTP__ZMM(k, 0)), FLARE_HTTP__ZMM(k, 1));
 }
 
 FLARE_HTTP__AVX512 static inline uint64_t flare_http__avx512_value_stops(__m512i b)
 {
     /* CTLs except HTAB, and DEL (RFC 9110 §5.5). */
-    uint64_t ctl = _mm512_cmplt_epu8_mask(b, _mm512_set1_epi8(0x20));
-    ctl = _mm512_mask_cmpneq_epi8_mask(ctl, b, _mm512_set1_epi8('\t'));
-    return ctl | _mm512_cmpeq_epi8_mask(b, _mm512_set1_epi8(0x7f));
+    static const int8_t k[3][64] __attribute__((aligned(64))) = {
+        {FLARE_HTTP__X64(0x20)}, {FLARE_HTTP__X64('\t')}, {FLARE_HTTP__X64(0x7f)}};
+    uint64_t ctl = _mm512_cmplt_epu8_mask(b, FLARE_HTTP__ZMM(k, 0));
+    ctl = _mm512_mask_cmpneq_epi8_mask(ctl, b, FLARE_HTTP__ZMM(k, 1));
+    return ctl | _mm512_cmpeq_epi8_mask(b, FLARE_HTTP__ZMM(k, 2));
 }
 
 /* Token and value stop masks of one block by the nibble lookup of the other
@@ -602,14 +626,18 @@ FLARE_HTTP__AVX512 static inline uint64_t flare_http__avx512_value_stops(__m512i
 FLARE_HTTP__AVX512 static inline void flare_http__avx512_line_stops(__m512i b, uint64_t *tok,
                                                                     uint64_t *val)
 {
-    const __m512i nib = _mm512_set1_epi8(0x0f);
-    const __m512i tchar_rows = _mm512_broadcast_i32x4(_mm_setr_epi8(FLARE_HTTP__TCHAR_ROWS));
-    const __m512i value_rows = _mm512_broadcast_i32x4(_mm_setr_epi8(FLARE_HTTP__VALUE_STOP_ROWS));
-    const __m512i bit_rows = _mm512_broadcast_i32x4(_mm_setr_epi8(FLARE_HTTP__HIGH_NIBBLE_BIT));
+    static const int8_t k[4][64] __attribute__((aligned(64))) = {
+        {FLARE_HTTP__X64(0x0f)},
+        {FLARE_HTTP__X4(FLARE_HTTP__TCHAR_ROWS)},
+        {FLARE_HTTP__X4(FLARE_HTTP__VALUE_STOP_ROWS)},
+        {FLARE_HTTP__X4(FLARE_HTTP__HIGH_NIBBLE_BIT)},
+    };
+    const __m512i nib = FLARE_HTTP__ZMM(k, 0);
     __m512i lo = _mm512_and_si512(b, nib);
-    __m512i hi = _mm512_shuffle_epi8(bit_rows, _mm512_and_si512(_mm512_srli_epi16(b, 4), nib));
-    *tok = _mm512_testn_epi8_mask(_mm512_shuffle_epi8(tchar_rows, lo), hi);
-    *val = _mm512_test_epi8_mask(_mm512_shuffle_epi8(value_rows, lo), hi);
+    __m512i hi =
+        _mm512_shuffle_epi8(FLARE_HTTP__ZMM(k, 3), _mm512_and_si512(_mm512_srli_epi16(b, 4), nib));
+    *tok = _mm512_testn_epi8_mask(_mm512_shuffle_epi8(FLARE_HTTP__ZMM(k, 1), lo), hi);
+    *val = _mm512_test_epi8_mask(_mm512_shuffle_epi8(FLARE_HTTP__ZMM(k, 2), lo), hi);
 }
 
 FLARE_HTTP__AVX512 static inline uint64_t flare_http__avx512_token_stops(__m512i b)
