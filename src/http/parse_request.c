@@ -481,8 +481,12 @@ static ALWAYS_INLINE size_t fast_request_line(int path, const char *buf, size_t 
     size_t t = target_end(path, buf, p, limit);
     if (t == p || t == limit || buf[t] != ' ') return 0;
     size_t v = t + 1;
-    if (n - v < 10 || memcmp(buf + v, "HTTP/1.", 7) != 0 || !is_digit((unsigned char)buf[v + 7]) ||
-        buf[v + 8] != '\r' || buf[v + 9] != '\n')
+    /* "HTTP/1.1" or "HTTP/1.0" as one word, CRLF as another (bytes in memory
+     * order, compared with the same bytes loaded from literals). */
+    if (n - v < 10) return 0;
+    uint64_t version = flare_http__load64(buf + v);
+    if ((version != flare_http__load64("HTTP/1.1") && version != flare_http__load64("HTTP/1.0")) ||
+        flare_http__load16(buf + v + 8) != flare_http__load16("\r\n"))
         return 0;
     /* origin-form, the usual one, needs no more checks (RFC 9112 §3.2.1). */
     if (buf[p] != '/' || method_id == FLARE_METHOD_CONNECT) return 0;

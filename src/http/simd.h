@@ -285,7 +285,7 @@ static inline size_t flare_http__chunk_next(const char *p, size_t q, size_t end,
     for (;;) {
         if (q < c->base + 64) {
             uint64_t m = (val ? c->val : c->tok) >> (q - c->base);
-            if (m) return q + (unsigned)__builtin_ctzll(m);
+            if (m) return q + (size_t)__builtin_ctzll(m);
             q = c->base + 64; /* nothing before the next chunk */
         }
         if (q >= end) return end;
@@ -302,7 +302,7 @@ flare_http__chunk_next_value(const char *p, size_t end, flare_http__chunk *c,
 {
     for (size_t base = c->base + 64; base < end; base += 64) {
         chunk_at(p, base, end, c);
-        if (c->val) return base + (unsigned)__builtin_ctzll(c->val);
+        if (c->val) return base + (size_t)__builtin_ctzll(c->val);
     }
     return end;
 }
@@ -315,9 +315,9 @@ flare_http__split_field_line(const char *p, size_t pos, size_t end, flare_http__
     uint64_t tok = off < 64 ? c->tok >> off : 0;
     if (__builtin_expect(tok != 0, 1)) {
         uint64_t val = c->val >> off;
-        *colon = pos + (unsigned)__builtin_ctzll(tok);
+        *colon = pos + (size_t)__builtin_ctzll(tok);
         if (__builtin_expect(val != 0, 1))
-            *cr = pos + (unsigned)__builtin_ctzll(val);
+            *cr = pos + (size_t)__builtin_ctzll(val);
         else if (p[*colon] == ':') /* the value runs into the next chunks */
             *cr = flare_http__chunk_next_value(p, end, c, chunk_at);
         else
