@@ -170,15 +170,12 @@ static ALWAYS_INLINE bool plain_host_blocks(const char *s, size_t n)
  * s[0..n)), the classes as range compares straight into bit masks. */
 FLARE_HTTP__AVX512 static inline bool plain_host_avx512(const char *s, size_t n)
 {
-    /* Each class lo..hi as b - lo < hi - lo + 1, unsigned: rows of lo, then sizes. */
-    static const int8_t k[6][64] __attribute__((aligned(64))) = {
-        {FLARE_HTTP__X64('0')}, {FLARE_HTTP__X64('a')}, {FLARE_HTTP__X64('-')},
-        {FLARE_HTTP__X64(10)},  {FLARE_HTTP__X64(26)},  {FLARE_HTTP__X64(2)},
-    };
     uint64_t live = flare_http__live_bytes(n);
     __m512i b = _mm512_maskz_loadu_epi8(live, (const void *)s);
+/* Each class lo..hi as b - lo < hi - lo + 1, unsigned (rows of lo, then sizes). */
 #define IN_CLASS(i)                                                                                \
-    _mm512_cmplt_epu8_mask(_mm512_sub_epi8(b, FLARE_HTTP__ZMM(k, i)), FLARE_HTTP__ZMM(k, i + 3))
+    _mm512_cmplt_epu8_mask(_mm512_sub_epi8(b, FLARE_HTTP__ZMM(FLARE_HTTP__ROW_DIGIT + (i))),       \
+                           FLARE_HTTP__ZMM(FLARE_HTTP__ROW_DIGITS + (i)))
     uint64_t digit = IN_CLASS(0);
     uint64_t other = ~(IN_CLASS(1) | digit | IN_CLASS(2)) & live;
 #undef IN_CLASS

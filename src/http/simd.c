@@ -13,6 +13,31 @@
  * "~" / DIGIT / ALPHA (RFC 9110 §5.6.2). */
 const uint64_t flare_http__tchar_bits[4] = {0x03ff6cfa00000000u, 0x57ffffffc7fffffeu, 0, 0};
 
+#ifdef FLARE_HTTP_X86_SIMD
+#define X4(...)  __VA_ARGS__, __VA_ARGS__, __VA_ARGS__, __VA_ARGS__
+#define X64(...) X4(X4(X4(__VA_ARGS__)))
+__attribute__((aligned(64))) const int8_t flare_http__avx512_rows[FLARE_HTTP__ROWS][64] = {
+    [FLARE_HTTP__ROW_LF] = {X64('\n')},
+    [FLARE_HTTP__ROW_21] = {X64(0x21)},
+    [FLARE_HTTP__ROW_5D] = {X64(0x7e - 0x21)},
+    [FLARE_HTTP__ROW_SP] = {X64(' ')},
+    [FLARE_HTTP__ROW_TAB] = {X64('\t')},
+    [FLARE_HTTP__ROW_DEL] = {X64(0x7f)},
+    [FLARE_HTTP__ROW_NIBBLE] = {X64(0x0f)},
+    [FLARE_HTTP__ROW_TCHAR] = {X4(FLARE_HTTP__TCHAR_ROWS)},
+    [FLARE_HTTP__ROW_VALUE_STOP] = {X4(FLARE_HTTP__VALUE_STOP_ROWS)},
+    [FLARE_HTTP__ROW_HIGH_BIT] = {X4(FLARE_HTTP__HIGH_NIBBLE_BIT)},
+    [FLARE_HTTP__ROW_DIGIT] = {X64('0')},
+    [FLARE_HTTP__ROW_LOWER] = {X64('a')},
+    [FLARE_HTTP__ROW_DASH] = {X64('-')},
+    [FLARE_HTTP__ROW_DIGITS] = {X64(10)},
+    [FLARE_HTTP__ROW_LETTERS] = {X64(26)},
+    [FLARE_HTTP__ROW_DASH_DOT] = {X64(2)},
+};
+#undef X64
+#undef X4
+#endif
+
 static size_t scalar_find_lf(const char *p, size_t n)
 {
     return flare_http__scalar_lf_end(p, 0, n);

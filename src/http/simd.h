@@ -51,6 +51,36 @@ extern const flare_http_scan_ops flare_http__scan_avx2;
 extern const flare_http_scan_ops flare_http__scan_avx512;
 #endif
 
+/** Rows of the 64-byte constants of the AVX-512BW kernels (simd.c). */
+enum {
+    FLARE_HTTP__ROW_LF,         /**< '\n' */
+    FLARE_HTTP__ROW_21,         /**< 0x21, the first target byte */
+    FLARE_HTTP__ROW_5D,         /**< 0x7E - 0x21 */
+    FLARE_HTTP__ROW_SP,         /**< ' ' */
+    FLARE_HTTP__ROW_TAB,        /**< '\t' */
+    FLARE_HTTP__ROW_DEL,        /**< 0x7F */
+    FLARE_HTTP__ROW_NIBBLE,     /**< 0x0F */
+    FLARE_HTTP__ROW_TCHAR,      /**< FLARE_HTTP__TCHAR_ROWS in each 16-byte lane */
+    FLARE_HTTP__ROW_VALUE_STOP, /**< FLARE_HTTP__VALUE_STOP_ROWS in each lane */
+    FLARE_HTTP__ROW_HIGH_BIT,   /**< FLARE_HTTP__HIGH_NIBBLE_BIT in each lane */
+    FLARE_HTTP__ROW_DIGIT,      /**< '0', then the sizes of the host classes: */
+    FLARE_HTTP__ROW_LOWER,      /**< 'a' */
+    FLARE_HTTP__ROW_DASH,       /**< '-' */
+    FLARE_HTTP__ROW_DIGITS,     /**< 10 */
+    FLARE_HTTP__ROW_LETTERS,    /**< 26 */
+    FLARE_HTTP__ROW_DASH_DOT,   /**< 2 ('-' and '.') */
+    FLARE_HTTP__ROWS
+};
+
+/**
+ * The AVX-512BW kernels' constants, in memory where other files cannot see their
+ * values: each then costs one load or none (folded into the instruction using
+ * it), where GCC rebuilds a constant it can see from an immediate in two
+ * instructions (mov, vpbroadcastb) at each use. Hidden: addressed directly.
+ */
+__attribute__((
+    visibility("hidden"))) extern const int8_t flare_http__avx512_rows[FLARE_HTTP__ROWS][64];
+
 /** The active path, -1 before the first use detects it (simd.c). */
 extern atomic_int flare_http__active_path;
 
@@ -579,9 +609,7 @@ FLARE_HTTP__AVX2 static inline void flare_http__avx2_chunk_at(const char *p, siz
 /* Constants as whole 64-byte blocks in memory: each costs one load, often folded
  * into the instruction that uses it, where _mm512_set1_epi8 and a broadcast of a
  * 16-byte row cost two instructions each on every call. */
-#define FLARE_HTTP__X4(...)         __VA_ARGS__, __VA_ARGS__, __VA_ARGS__, __VA_ARGS__
-#define FLARE_HTTP__X64(...)        FLARE_HTTP__X4(FLARE_HTTP__X4(FLARE_HTTP__X4(__VA_ARGS__)))
-#define FLARE_HTTP__ZMM(table, row) _mm512_load_si512((const void *)(table)[row])
+#define FLARE_HTTP__ZMM(row) _mm512_load_si512((const void *)flare_http__avx512_rows[row])
 
 /* Bit i set for i < n (n <= 64): the bytes of a block that lie in the input. */
 static inline uint64_t flare_http__live_bytes(size_t n)
@@ -599,26 +627,22 @@ FLARE_HTTP__AVX512 static inline __m512i flare_http__avx512_load(const char *p, 
 
 FLARE_HTTP__AVX512 static inline uint64_t flare_http__avx512_lf_stops(__m512i b)
 {
-    static const int8_t lf[1][64] __attribute__((aligned(64))) = {{FLARE_HTTP__X64('\n')}};
-    return _mm512_cmpeq_epi8_mask(b, FLARE_HTTP__ZMM(lf, 0));
+    return _mm512_cmpeq_epi8_mask(b, FLARE_HTTP__ZMM(FLARE_HTTP__ROW_LF));
 }
 
 FLARE_HTTP__AVX512 static inline uint64_t flare_http__avx512_target_stops(__m512i b)
 {
     /* 0x21..0x7E moved to 0..0x5D: one unsigned compare finds the rest. */
-    static const int8_t k[2][64]
-        __attribute__((aligned(64))) = {{FLARE_HTTP__X64(0x21)}, {FLARE_HTTP__X64(0x5d)}};
-    return _mm512_cmpgt_epu8_mask(_mm512_sub_epi8(b, FLARE_HTTP__ZMM(k, 0)), FLARE_HTTP__ZMM(k, 1));
+    return _mm512_cmpgt_epu8_mask(_mm512_sub_epi8(b, FLARE_HTTP__ZMM(FLARE_HTTP__ROW_21)),
+                                  FLARE_HTTP__ZMM(FLARE_HTTP__ROW_5D));
 }
 
 FLARE_HTTP__AVX512 static inline uint64_t flare_http__avx512_value_stops(__m512i b)
 {
     /* CTLs except HTAB, and DEL (RFC 9110 §5.5). */
-    static const int8_t k[3][64] __attribute__((aligned(64))) = {
-        {FLARE_HTTP__X64(0x20)}, {FLARE_HTTP__X64('\t')}, {FLARE_HTTP__X64(0x7f)}};
-    uint64_t ctl = _mm512_cmplt_epu8_mask(b, FLARE_HTTP__ZMM(k, 0));
-    ctl = _mm512_mask_cmpneq_epi8_mask(ctl, b, FLARE_HTTP__ZMM(k, 1));
-    return ctl | _mm512_cmpeq_epi8_mask(b, FLARE_HTTP__ZMM(k, 2));
+    uint64_t ctl = _mm512_cmplt_epu8_mask(b, FLARE_HTTP__ZMM(FLARE_HTTP__ROW_SP));
+    ctl = _mm512_mask_cmpneq_epi8_mask(ctl, b, FLARE_HTTP__ZMM(FLARE_HTTP__ROW_TAB));
+    return ctl | _mm512_cmpeq_epi8_mask(b, FLARE_HTTP__ZMM(FLARE_HTTP__ROW_DEL));
 }
 
 /* Token and value stop masks of one block by the nibble lookup of the other
@@ -626,18 +650,14 @@ FLARE_HTTP__AVX512 static inline uint64_t flare_http__avx512_value_stops(__m512i
 FLARE_HTTP__AVX512 static inline void flare_http__avx512_line_stops(__m512i b, uint64_t *tok,
                                                                     uint64_t *val)
 {
-    static const int8_t k[4][64] __attribute__((aligned(64))) = {
-        {FLARE_HTTP__X64(0x0f)},
-        {FLARE_HTTP__X4(FLARE_HTTP__TCHAR_ROWS)},
-        {FLARE_HTTP__X4(FLARE_HTTP__VALUE_STOP_ROWS)},
-        {FLARE_HTTP__X4(FLARE_HTTP__HIGH_NIBBLE_BIT)},
-    };
-    const __m512i nib = FLARE_HTTP__ZMM(k, 0);
+    const __m512i nib = FLARE_HTTP__ZMM(FLARE_HTTP__ROW_NIBBLE);
     __m512i lo = _mm512_and_si512(b, nib);
-    __m512i hi =
-        _mm512_shuffle_epi8(FLARE_HTTP__ZMM(k, 3), _mm512_and_si512(_mm512_srli_epi16(b, 4), nib));
-    *tok = _mm512_testn_epi8_mask(_mm512_shuffle_epi8(FLARE_HTTP__ZMM(k, 1), lo), hi);
-    *val = _mm512_test_epi8_mask(_mm512_shuffle_epi8(FLARE_HTTP__ZMM(k, 2), lo), hi);
+    __m512i hi = _mm512_shuffle_epi8(FLARE_HTTP__ZMM(FLARE_HTTP__ROW_HIGH_BIT),
+                                     _mm512_and_si512(_mm512_srli_epi16(b, 4), nib));
+    *tok =
+        _mm512_testn_epi8_mask(_mm512_shuffle_epi8(FLARE_HTTP__ZMM(FLARE_HTTP__ROW_TCHAR), lo), hi);
+    *val = _mm512_test_epi8_mask(
+        _mm512_shuffle_epi8(FLARE_HTTP__ZMM(FLARE_HTTP__ROW_VALUE_STOP), lo), hi);
 }
 
 FLARE_HTTP__AVX512 static inline uint64_t flare_http__avx512_token_stops(__m512i b)
