@@ -65,14 +65,15 @@ def ratio(a, b):
 print(f"# wall-clock ns per head: minimum over {reps} runs of each micro binary ({args})")
 print()
 req = rows("request")
-print("| request | bytes | scalar | sse4.2 | avx2 | pico | http_parser | avx2/pico | scalar/pico | avx2/http_parser |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("| request | bytes | scalar | sse4.2 | avx2 | avx512bw | pico | http_parser | avx2/pico | avx512bw/pico | scalar/pico | avx512bw/http_parser |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for name, c in req.items():
     g = lambda k: c.get(k)
     fmt = lambda v: f"{v:.1f}" if v else "-"
     print(f"| {name} | {int(g('bytes'))} | {fmt(g('scalar'))} | {fmt(g('sse4.2'))} | {fmt(g('avx2'))} "
-          f"| {fmt(g('pico'))} | {fmt(g('http_parser'))} | {ratio(g('avx2'), g('pico'))} "
-          f"| {ratio(g('scalar'), g('pico'))} | {ratio(g('avx2'), g('http_parser'))} |")
+          f"| {fmt(g('avx512bw'))} | {fmt(g('pico'))} | {fmt(g('http_parser'))} "
+          f"| {ratio(g('avx2'), g('pico'))} | {ratio(g('avx512bw'), g('pico'))} "
+          f"| {ratio(g('scalar'), g('pico'))} | {ratio(g('avx512bw'), g('http_parser'))} |")
 print()
 resp = rows("response")
 print("| response | bytes | flared (run-time path) | pico | flared/pico |")

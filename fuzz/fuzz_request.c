@@ -137,7 +137,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* Every scanning path answers alike. */
     flare_http_simd active = flare_http_simd_active();
-    for (int p = FLARE_SIMD_SCALAR; p <= FLARE_SIMD_AVX2; p++) {
+    for (int p = FLARE_SIMD_SCALAR; p <= FLARE_SIMD_AVX512; p++) {
         if (flare_http_simd_force((flare_http_simd)p) < 0) continue;
         parse(buf, len, 0, &lim, &other);
         FUZZ_CHECK(same(&whole, &other));

@@ -4,7 +4,7 @@
  * the parser's entry function under callgrind. Instruction counts are repeatable
  * on a loaded machine where wall-clock time is not.
  *   micro_parse_count request|response flared|pico|http_parser PATH INPUT ITERS
- * PATH (scalar, sse4.2, avx2) applies to flared; the others ignore it. ITERS 0
+ * PATH (scalar, sse4.2, avx2, avx512bw) applies to flared; the others ignore it. ITERS 0
  * prints the input's length and parses nothing.
  */
 #include <stdio.h>
@@ -129,6 +129,7 @@ int main(int argc, char **argv)
         flare_http_simd path = FLARE_SIMD_SCALAR;
         if (strcmp(argv[3], "sse4.2") == 0) path = FLARE_SIMD_SSE42;
         if (strcmp(argv[3], "avx2") == 0) path = FLARE_SIMD_AVX2;
+        if (strcmp(argv[3], "avx512bw") == 0) path = FLARE_SIMD_AVX512;
         if (flare_http_simd_force(path) != 0) {
             fprintf(stderr, "%s: this CPU has no %s\n", argv[0], argv[3]);
             return 77;

@@ -183,9 +183,9 @@ int main(int argc, char **argv)
            ": NOT FOUND at build time"
 #endif
     );
-    printf("%-11s %5s %12s %12s %12s %12s %12s %12s %12s %12s %12s\n", "input", "bytes", "flared",
-           "scalar", "sse4.2", "avx2", "pico", "http_parser", "flared/pico", "scalar/pico",
-           "flared/h_p");
+    printf("%-11s %5s %12s %12s %12s %12s %12s %12s %12s %12s %12s %12s\n", "input", "bytes",
+           "flared", "scalar", "sse4.2", "avx2", "avx512bw", "pico", "http_parser", "flared/pico",
+           "scalar/pico", "flared/h_p");
 
     int failures = 0;
     for (size_t i = 0; i < micro_request_count; i++) {
@@ -198,8 +198,8 @@ int main(int argc, char **argv)
             failures++;
             continue;
         }
-        double path_ns[3] = {0, 0, 0};
-        for (int p = FLARE_SIMD_SCALAR; p <= FLARE_SIMD_AVX2; p++) {
+        double path_ns[4] = {0, 0, 0, 0};
+        for (int p = FLARE_SIMD_SCALAR; p <= FLARE_SIMD_AVX512; p++) {
             if (flare_http_simd_force((flare_http_simd)p) != 0) continue;
             path_ns[p] = micro_measure(run_flare, (void *)s, &opts).ns;
         }
@@ -223,7 +223,7 @@ int main(int argc, char **argv)
 #endif
         printf("%-11s %5zu", s->name, s->len);
         print_ns(flare_ns);
-        for (int p = 0; p < 3; p++)
+        for (int p = 0; p < 4; p++)
             print_ns(path_ns[p]);
         print_ns(pico_ns);
         print_ns(hp_ns);

@@ -214,13 +214,14 @@ typedef enum flare_http_simd {
     FLARE_SIMD_SCALAR = 0,
     FLARE_SIMD_SSE42,
     FLARE_SIMD_AVX2,
+    FLARE_SIMD_AVX512, /**< AVX-512F and AVX-512BW with the OS saving ZMM state */
 } flare_http_simd;
 
 /** The path in use (chosen at first use by CPU detection unless forced). */
 flare_http_simd flare_http_simd_active(void);
 /** Forces a path (tests); returns FLARE_EUNSUPPORTED if the CPU lacks it. */
 int flare_http_simd_force(flare_http_simd path);
-/** Name of a path ("scalar", "sse4.2", "avx2"). */
+/** Name of a path ("scalar", "sse4.2", "avx2", "avx512bw"). */
 const char *flare_http_simd_name(flare_http_simd path);
 
 #ifdef __cplusplus

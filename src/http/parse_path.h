@@ -16,6 +16,7 @@
 static ALWAYS_INLINE size_t token_end(int path, const char *p, size_t pos, size_t end)
 {
 #ifdef FLARE_HTTP_X86_SIMD
+    if (path == FLARE_SIMD_AVX512) return flare_http__avx512_token_end(p, pos, end);
     if (path == FLARE_SIMD_AVX2) return flare_http__avx2_token_end(p, pos, end);
     if (path == FLARE_SIMD_SSE42) return flare_http__sse42_token_end(p, pos, end);
 #endif
@@ -26,6 +27,7 @@ static ALWAYS_INLINE size_t token_end(int path, const char *p, size_t pos, size_
 static ALWAYS_INLINE size_t target_end(int path, const char *p, size_t pos, size_t end)
 {
 #ifdef FLARE_HTTP_X86_SIMD
+    if (path == FLARE_SIMD_AVX512) return flare_http__avx512_target_end(p, pos, end);
     if (path == FLARE_SIMD_AVX2) return flare_http__avx2_target_end(p, pos, end);
     if (path == FLARE_SIMD_SSE42) return flare_http__sse42_target_end(p, pos, end);
 #endif
@@ -36,6 +38,7 @@ static ALWAYS_INLINE size_t target_end(int path, const char *p, size_t pos, size
 static ALWAYS_INLINE size_t value_end(int path, const char *p, size_t pos, size_t end)
 {
 #ifdef FLARE_HTTP_X86_SIMD
+    if (path == FLARE_SIMD_AVX512) return flare_http__avx512_value_end(p, pos, end);
     if (path == FLARE_SIMD_AVX2) return flare_http__avx2_value_end(p, pos, end);
     if (path == FLARE_SIMD_SSE42) return flare_http__sse42_value_end(p, pos, end);
 #endif
@@ -47,6 +50,7 @@ static ALWAYS_INLINE size_t value_end(int path, const char *p, size_t pos, size_
 static ALWAYS_INLINE flare_http__chunk_fn *chunk_fn(int path)
 {
 #ifdef FLARE_HTTP_X86_SIMD
+    if (path == FLARE_SIMD_AVX512) return flare_http__avx512_chunk_at;
     if (path == FLARE_SIMD_AVX2) return flare_http__avx2_chunk_at;
     if (path == FLARE_SIMD_SSE42) return flare_http__sse42_chunk_at;
 #endif
@@ -57,6 +61,7 @@ static ALWAYS_INLINE flare_http__chunk_fn *chunk_fn(int path)
 static ALWAYS_INLINE const flare_http_scan_ops *path_ops(int path)
 {
 #ifdef FLARE_HTTP_X86_SIMD
+    if (path == FLARE_SIMD_AVX512) return &flare_http__scan_avx512;
     if (path == FLARE_SIMD_AVX2) return &flare_http__scan_avx2;
     if (path == FLARE_SIMD_SSE42) return &flare_http__scan_sse42;
 #endif

@@ -165,6 +165,26 @@ static ALWAYS_INLINE bool plain_host_blocks(const char *s, size_t n)
     uint32_t port = want & ~(uint32_t)((2ull << i) - 1);
     return (digit & port) == port;
 }
+
+/* plain_host for n <= 64 in one block loaded under a byte mask (so it reads only
+ * s[0..n)), the classes as range compares straight into bit masks. */
+FLARE_HTTP__AVX512 static inline bool plain_host_avx512(const char *s, size_t n)
+{
+    uint64_t live = flare_http__live_bytes(n);
+    __m512i b = _mm512_maskz_loadu_epi8(live, (const void *)s);
+/* Each class lo..hi as b - lo < hi - lo + 1, unsigned (rows of lo, then sizes). */
+#define IN_CLASS(i)                                                                                \
+    _mm512_cmplt_epu8_mask(_mm512_sub_epi8(b, FLARE_HTTP__ZMM(FLARE_HTTP__ROW_DIGIT + (i))),       \
+                           FLARE_HTTP__ZMM(FLARE_HTTP__ROW_DIGITS + (i)))
+    uint64_t digit = IN_CLASS(0);
+    uint64_t other = ~(IN_CLASS(1) | digit | IN_CLASS(2)) & live;
+#undef IN_CLASS
+    if (!other) return true;
+    unsigned i = (unsigned)__builtin_ctzll(other);
+    if (s[i] != ':') return false;
+    uint64_t port = live & ~((2ull << i) - 1);
+    return (digit & port) == port;
+}
 #endif
 
 /* plain_host on a SIMD path: in blocks when the value is short enough and the
@@ -173,6 +193,7 @@ static ALWAYS_INLINE bool plain_host_blocks(const char *s, size_t n)
 static ALWAYS_INLINE bool plain_host_on(int path, const char *s, size_t n, const char *limit)
 {
 #ifdef FLARE_HTTP_X86_SIMD
+    if (path == FLARE_SIMD_AVX512) return n <= 64 && plain_host_avx512(s, n);
     if (path != FLARE_SIMD_SCALAR) {
         size_t room = (size_t)(limit - s);
         return n <= 32 && room >= (n > 16 ? 32 : 16) && plain_host_blocks(s, n);
@@ -457,8 +478,12 @@ static ALWAYS_INLINE size_t fast_request_line(int path, const char *buf, size_t 
     size_t t = target_end(path, buf, p, limit);
     if (t == p || t == limit || buf[t] != ' ') return 0;
     size_t v = t + 1;
-    if (n - v < 10 || memcmp(buf + v, "HTTP/1.", 7) != 0 || !is_digit((unsigned char)buf[v + 7]) ||
-        buf[v + 8] != '\r' || buf[v + 9] != '\n')
+    /* "HTTP/1.1" or "HTTP/1.0" as one word, CRLF as another (bytes in memory
+     * order, compared with the same bytes loaded from literals). */
+    if (n - v < 10) return 0;
+    uint64_t version = flare_http__load64(buf + v);
+    if ((version != flare_http__load64("HTTP/1.1") && version != flare_http__load64("HTTP/1.0")) ||
+        flare_http__load16(buf + v + 8) != flare_http__load16("\r\n"))
         return 0;
     /* origin-form, the usual one, needs no more checks (RFC 9112 §3.2.1). */
     if (buf[p] != '/' || method_id == FLARE_METHOD_CONNECT) return 0;
@@ -614,6 +639,13 @@ FLARE_HTTP__AVX2 static ssize_t parse_avx2(const char *buf, size_t len, size_t l
 {
     return parse_on_path(FLARE_SIMD_AVX2, buf, len, last_len, limits, req, status);
 }
+
+FLARE_HTTP__AVX512 static ssize_t parse_avx512(const char *buf, size_t len, size_t last_len,
+                                               const flare_http_limits *limits,
+                                               flare_http_request *req, int *status)
+{
+    return parse_on_path(FLARE_SIMD_AVX512, buf, len, last_len, limits, req, status);
+}
 #endif
 
 ssize_t flare_http_parse_request(const char *buf, size_t len, size_t last_len,
@@ -622,6 +654,8 @@ ssize_t flare_http_parse_request(const char *buf, size_t len, size_t last_len,
 {
     switch (flare_http__path()) {
 #ifdef FLARE_HTTP_X86_SIMD
+    case FLARE_SIMD_AVX512:
+        return parse_avx512(buf, len, last_len, limits, req, status);
     case FLARE_SIMD_AVX2:
         return parse_avx2(buf, len, last_len, limits, req, status);
     case FLARE_SIMD_SSE42:

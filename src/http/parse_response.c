@@ -214,6 +214,12 @@ FLARE_HTTP__AVX2 static ssize_t parse_avx2(const char *buf, size_t len, size_t l
 {
     return parse_on_path(FLARE_SIMD_AVX2, buf, len, last_len, resp);
 }
+
+FLARE_HTTP__AVX512 static ssize_t parse_avx512(const char *buf, size_t len, size_t last_len,
+                                               flare_http_response *resp)
+{
+    return parse_on_path(FLARE_SIMD_AVX512, buf, len, last_len, resp);
+}
 #endif
 
 ssize_t flare_http_parse_response(const char *buf, size_t len, size_t last_len,
@@ -221,6 +227,8 @@ ssize_t flare_http_parse_response(const char *buf, size_t len, size_t last_len,
 {
     switch (flare_http__path()) {
 #ifdef FLARE_HTTP_X86_SIMD
+    case FLARE_SIMD_AVX512:
+        return parse_avx512(buf, len, last_len, resp);
     case FLARE_SIMD_AVX2:
         return parse_avx2(buf, len, last_len, resp);
     case FLARE_SIMD_SSE42:

@@ -13,6 +13,31 @@
  * "~" / DIGIT / ALPHA (RFC 9110 §5.6.2). */
 const uint64_t flare_http__tchar_bits[4] = {0x03ff6cfa00000000u, 0x57ffffffc7fffffeu, 0, 0};
 
+#ifdef FLARE_HTTP_X86_SIMD
+#define X4(...)  __VA_ARGS__, __VA_ARGS__, __VA_ARGS__, __VA_ARGS__
+#define X64(...) X4(X4(X4(__VA_ARGS__)))
+__attribute__((aligned(64))) const int8_t flare_http__avx512_rows[FLARE_HTTP__ROWS][64] = {
+    [FLARE_HTTP__ROW_LF] = {X64('\n')},
+    [FLARE_HTTP__ROW_21] = {X64(0x21)},
+    [FLARE_HTTP__ROW_5D] = {X64(0x7e - 0x21)},
+    [FLARE_HTTP__ROW_SP] = {X64(' ')},
+    [FLARE_HTTP__ROW_TAB] = {X64('\t')},
+    [FLARE_HTTP__ROW_DEL] = {X64(0x7f)},
+    [FLARE_HTTP__ROW_NIBBLE] = {X64(0x0f)},
+    [FLARE_HTTP__ROW_TCHAR] = {X4(FLARE_HTTP__TCHAR_ROWS)},
+    [FLARE_HTTP__ROW_VALUE_STOP] = {X4(FLARE_HTTP__VALUE_STOP_ROWS)},
+    [FLARE_HTTP__ROW_HIGH_BIT] = {X4(FLARE_HTTP__HIGH_NIBBLE_BIT)},
+    [FLARE_HTTP__ROW_DIGIT] = {X64('0')},
+    [FLARE_HTTP__ROW_LOWER] = {X64('a')},
+    [FLARE_HTTP__ROW_DASH] = {X64('-')},
+    [FLARE_HTTP__ROW_DIGITS] = {X64(10)},
+    [FLARE_HTTP__ROW_LETTERS] = {X64(26)},
+    [FLARE_HTTP__ROW_DASH_DOT] = {X64(2)},
+};
+#undef X64
+#undef X4
+#endif
+
 static size_t scalar_find_lf(const char *p, size_t n)
 {
     return flare_http__scalar_lf_end(p, 0, n);
@@ -56,6 +81,11 @@ static bool cpu_has(flare_http_simd path)
         /* libgcc also checks that the OS saves the YMM state (XCR0). */
         __builtin_cpu_init();
         return __builtin_cpu_supports("avx2");
+    case FLARE_SIMD_AVX512:
+        /* As src/ws/mask.c detects it: libgcc sets these only when XCR0 shows the
+         * OS saves the ZMM and mask registers too. */
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
 #endif
     default:
         return false;
@@ -67,7 +97,9 @@ flare_http_simd flare_http_simd_active(void)
     int path = atomic_load_explicit(&flare_http__active_path, memory_order_relaxed);
     if (path >= 0) return (flare_http_simd)path;
     flare_http_simd best = FLARE_SIMD_SCALAR;
-    if (cpu_has(FLARE_SIMD_AVX2))
+    if (cpu_has(FLARE_SIMD_AVX512))
+        best = FLARE_SIMD_AVX512;
+    else if (cpu_has(FLARE_SIMD_AVX2))
         best = FLARE_SIMD_AVX2;
     else if (cpu_has(FLARE_SIMD_SSE42))
         best = FLARE_SIMD_SSE42;
@@ -79,7 +111,8 @@ flare_http_simd flare_http_simd_active(void)
 
 int flare_http_simd_force(flare_http_simd path)
 {
-    if (path != FLARE_SIMD_SCALAR && path != FLARE_SIMD_SSE42 && path != FLARE_SIMD_AVX2)
+    if (path != FLARE_SIMD_SCALAR && path != FLARE_SIMD_SSE42 && path != FLARE_SIMD_AVX2 &&
+        path != FLARE_SIMD_AVX512)
         return FLARE_EINVAL;
     if (!cpu_has(path)) return FLARE_EUNSUPPORTED;
     atomic_store_explicit(&flare_http__active_path, (int)path, memory_order_relaxed);
@@ -95,6 +128,8 @@ const char *flare_http_simd_name(flare_http_simd path)
         return "sse4.2";
     case FLARE_SIMD_AVX2:
         return "avx2";
+    case FLARE_SIMD_AVX512:
+        return "avx512bw";
     }
     return "unknown";
 }
@@ -107,6 +142,8 @@ const flare_http_scan_ops *flare_http__scan_ops(void)
         return &flare_http__scan_sse42;
     case FLARE_SIMD_AVX2:
         return &flare_http__scan_avx2;
+    case FLARE_SIMD_AVX512:
+        return &flare_http__scan_avx512;
 #endif
     default:
         return &flare_http__scan_scalar;

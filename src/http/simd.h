@@ -8,7 +8,9 @@
  *    delimiter is a shift and a bit scan away.
  * Every path gives the same answers by construction. Nothing reads outside
  * p[0..end): a last partial block is loaded so that it ends at `end`, which needs
- * end >= the block width; shorter inputs drop to the next narrower path.
+ * end >= the block width; shorter inputs drop to the next narrower path. The
+ * AVX-512 path instead loads a last partial block under a byte mask, which reads
+ * (and can fault on) only the bytes it keeps, so it needs no narrower path.
  */
 #ifndef FLARE_HTTP_SIMD_H
 #define FLARE_HTTP_SIMD_H
@@ -45,7 +47,39 @@ extern const flare_http_scan_ops flare_http__scan_scalar;
 extern const flare_http_scan_ops flare_http__scan_sse42;
 /** AVX2 scanners (32-byte blocks); call only when the CPU has AVX2. */
 extern const flare_http_scan_ops flare_http__scan_avx2;
+/** AVX-512BW scanners (64-byte blocks); call only when the CPU has AVX-512BW. */
+extern const flare_http_scan_ops flare_http__scan_avx512;
 #endif
+
+/** Rows of the 64-byte constants of the AVX-512BW kernels (simd.c). */
+enum {
+    FLARE_HTTP__ROW_LF,         /**< '\n' */
+    FLARE_HTTP__ROW_21,         /**< 0x21, the first target byte */
+    FLARE_HTTP__ROW_5D,         /**< 0x7E - 0x21 */
+    FLARE_HTTP__ROW_SP,         /**< ' ' */
+    FLARE_HTTP__ROW_TAB,        /**< '\t' */
+    FLARE_HTTP__ROW_DEL,        /**< 0x7F */
+    FLARE_HTTP__ROW_NIBBLE,     /**< 0x0F */
+    FLARE_HTTP__ROW_TCHAR,      /**< FLARE_HTTP__TCHAR_ROWS in each 16-byte lane */
+    FLARE_HTTP__ROW_VALUE_STOP, /**< FLARE_HTTP__VALUE_STOP_ROWS in each lane */
+    FLARE_HTTP__ROW_HIGH_BIT,   /**< FLARE_HTTP__HIGH_NIBBLE_BIT in each lane */
+    FLARE_HTTP__ROW_DIGIT,      /**< '0', then the sizes of the host classes: */
+    FLARE_HTTP__ROW_LOWER,      /**< 'a' */
+    FLARE_HTTP__ROW_DASH,       /**< '-' */
+    FLARE_HTTP__ROW_DIGITS,     /**< 10 */
+    FLARE_HTTP__ROW_LETTERS,    /**< 26 */
+    FLARE_HTTP__ROW_DASH_DOT,   /**< 2 ('-' and '.') */
+    FLARE_HTTP__ROWS
+};
+
+/**
+ * The AVX-512BW kernels' constants, in memory where other files cannot see their
+ * values: each then costs one load or none (folded into the instruction using
+ * it), where GCC rebuilds a constant it can see from an immediate in two
+ * instructions (mov, vpbroadcastb) at each use. Hidden: addressed directly.
+ */
+__attribute__((
+    visibility("hidden"))) extern const int8_t flare_http__avx512_rows[FLARE_HTTP__ROWS][64];
 
 /** The active path, -1 before the first use detects it (simd.c). */
 extern atomic_int flare_http__active_path;
@@ -119,8 +153,9 @@ static inline bool flare_http__split_field_line(const char *p, size_t pos, size_
                                                 size_t *cr);
 
 #ifdef FLARE_HTTP_X86_SIMD
-#define FLARE_HTTP__SSE42 __attribute__((target("sse4.2")))
-#define FLARE_HTTP__AVX2  __attribute__((target("avx2")))
+#define FLARE_HTTP__SSE42  __attribute__((target("sse4.2")))
+#define FLARE_HTTP__AVX2   __attribute__((target("avx2")))
+#define FLARE_HTTP__AVX512 __attribute__((target("avx2,avx512f,avx512bw")))
 
 /** The four scanners over 16-byte blocks (SSE2/SSSE3 instructions): '\n'. */
 FLARE_HTTP__SSE42 static inline size_t flare_http__sse42_lf_end(const char *p, size_t pos,
@@ -152,6 +187,12 @@ FLARE_HTTP__AVX2 static inline size_t flare_http__avx2_token_end(const char *p, 
 /** AVX2 chunk classifier (two 32-byte blocks). */
 FLARE_HTTP__AVX2 static inline void flare_http__avx2_chunk_at(const char *p, size_t base,
                                                               size_t end, flare_http__chunk *c);
+/* The AVX-512BW scanners flare_http__avx512_{lf,target,value,token}_end, over
+ * 64-byte blocks with the last one loaded under a mask, are defined below
+ * (FLARE_HTTP__AVX512_SCANNER) with the same contract as the others. */
+/** AVX-512BW chunk classifier: one 64-byte load, the masks straight from compares. */
+FLARE_HTTP__AVX512 static inline void flare_http__avx512_chunk_at(const char *p, size_t base,
+                                                                  size_t end, flare_http__chunk *c);
 #endif
 
 /* inline definitions */
@@ -274,13 +315,26 @@ static inline size_t flare_http__chunk_next(const char *p, size_t q, size_t end,
     for (;;) {
         if (q < c->base + 64) {
             uint64_t m = (val ? c->val : c->tok) >> (q - c->base);
-            if (m) return q + (unsigned)__builtin_ctzll(m);
+            if (m) return q + (size_t)__builtin_ctzll(m);
             q = c->base + 64; /* nothing before the next chunk */
         }
         if (q >= end) return end;
         /* The next chunk, or one at q when q lies further on. */
         chunk_at(p, q - c->base < 128 ? c->base + 64 : q, end, c);
     }
+}
+
+/* The first value stop in the chunks after *c (long values, such as cookies and
+ * user agents, cross several), moving *c on; end when there is none. */
+static inline __attribute__((always_inline)) size_t
+flare_http__chunk_next_value(const char *p, size_t end, flare_http__chunk *c,
+                             flare_http__chunk_fn *chunk_at)
+{
+    for (size_t base = c->base + 64; base < end; base += 64) {
+        chunk_at(p, base, end, c);
+        if (c->val) return base + (size_t)__builtin_ctzll(c->val);
+    }
+    return end;
 }
 
 static inline __attribute__((always_inline)) bool
@@ -291,11 +345,11 @@ flare_http__split_field_line(const char *p, size_t pos, size_t end, flare_http__
     uint64_t tok = off < 64 ? c->tok >> off : 0;
     if (__builtin_expect(tok != 0, 1)) {
         uint64_t val = c->val >> off;
-        *colon = pos + (unsigned)__builtin_ctzll(tok);
+        *colon = pos + (size_t)__builtin_ctzll(tok);
         if (__builtin_expect(val != 0, 1))
-            *cr = pos + (unsigned)__builtin_ctzll(val);
-        else if (p[*colon] == ':') /* the value runs into the next chunk */
-            *cr = flare_http__chunk_next(p, c->base + 64, end, c, true, chunk_at);
+            *cr = pos + (size_t)__builtin_ctzll(val);
+        else if (p[*colon] == ':') /* the value runs into the next chunks */
+            *cr = flare_http__chunk_next_value(p, end, c, chunk_at);
         else
             return false;
     } else {
@@ -570,6 +624,109 @@ FLARE_HTTP__AVX2 static inline void flare_http__avx2_chunk_at(const char *p, siz
                                                               size_t end, flare_http__chunk *c)
 {
     FLARE_HTTP__CHUNK_AT(flare_http__avx2_stops64);
+}
+
+/* --- AVX-512BW path: 64-byte blocks, compares straight into 64-bit masks -------------------- */
+
+/* Constants as whole 64-byte blocks in memory: each costs one load, often folded
+ * into the instruction that uses it, where _mm512_set1_epi8 and a broadcast of a
+ * 16-byte row cost two instructions each on every call. */
+#define FLARE_HTTP__ZMM(row) _mm512_load_si512((const void *)flare_http__avx512_rows[row])
+
+/* Bit i set for i < n (n <= 64): the bytes of a block that lie in the input. */
+static inline uint64_t flare_http__live_bytes(size_t n)
+{
+    return n >= 64 ? UINT64_MAX : ((uint64_t)1 << n) - 1;
+}
+
+/* p[0..n) in a block, the bytes from n on zero and not read (n <= 64): a masked
+ * load touches only the bytes it keeps, so it cannot fault past the input. */
+FLARE_HTTP__AVX512 static inline __m512i flare_http__avx512_load(const char *p, size_t n)
+{
+    if (n >= 64) return _mm512_loadu_si512((const void *)p);
+    return _mm512_maskz_loadu_epi8(flare_http__live_bytes(n), (const void *)p);
+}
+
+FLARE_HTTP__AVX512 static inline uint64_t flare_http__avx512_lf_stops(__m512i b)
+{
+    return _mm512_cmpeq_epi8_mask(b, FLARE_HTTP__ZMM(FLARE_HTTP__ROW_LF));
+}
+
+FLARE_HTTP__AVX512 static inline uint64_t flare_http__avx512_target_stops(__m512i b)
+{
+    /* 0x21..0x7E moved to 0..0x5D: one unsigned compare finds the rest. */
+    return _mm512_cmpgt_epu8_mask(_mm512_sub_epi8(b, FLARE_HTTP__ZMM(FLARE_HTTP__ROW_21)),
+                                  FLARE_HTTP__ZMM(FLARE_HTTP__ROW_5D));
+}
+
+FLARE_HTTP__AVX512 static inline uint64_t flare_http__avx512_value_stops(__m512i b)
+{
+    /* CTLs except HTAB, and DEL (RFC 9110 §5.5). */
+    uint64_t ctl = _mm512_cmplt_epu8_mask(b, FLARE_HTTP__ZMM(FLARE_HTTP__ROW_SP));
+    ctl = _mm512_mask_cmpneq_epi8_mask(ctl, b, FLARE_HTTP__ZMM(FLARE_HTTP__ROW_TAB));
+    return ctl | _mm512_cmpeq_epi8_mask(b, FLARE_HTTP__ZMM(FLARE_HTTP__ROW_DEL));
+}
+
+/* Token and value stop masks of one block by the nibble lookup of the other
+ * paths (FLARE_HTTP__TCHAR_ROWS), with the test instructions giving the masks. */
+FLARE_HTTP__AVX512 static inline void flare_http__avx512_line_stops(__m512i b, uint64_t *tok,
+                                                                    uint64_t *val)
+{
+    const __m512i nib = FLARE_HTTP__ZMM(FLARE_HTTP__ROW_NIBBLE);
+    __m512i lo = _mm512_and_si512(b, nib);
+    __m512i hi = _mm512_shuffle_epi8(FLARE_HTTP__ZMM(FLARE_HTTP__ROW_HIGH_BIT),
+                                     _mm512_and_si512(_mm512_srli_epi16(b, 4), nib));
+    *tok =
+        _mm512_testn_epi8_mask(_mm512_shuffle_epi8(FLARE_HTTP__ZMM(FLARE_HTTP__ROW_TCHAR), lo), hi);
+    *val = _mm512_test_epi8_mask(
+        _mm512_shuffle_epi8(FLARE_HTTP__ZMM(FLARE_HTTP__ROW_VALUE_STOP), lo), hi);
+}
+
+FLARE_HTTP__AVX512 static inline uint64_t flare_http__avx512_token_stops(__m512i b)
+{
+    uint64_t tok, val;
+    flare_http__avx512_line_stops(b, &tok, &val);
+    (void)val;
+    return tok;
+}
+
+/* Whole blocks from pos, then the rest under a mask; bytes past end never stop. */
+#define FLARE_HTTP__SCAN64(stops)                                                                  \
+    size_t i = pos;                                                                                \
+    for (; i + 64 <= end; i += 64) {                                                               \
+        uint64_t m = stops(_mm512_loadu_si512((const void *)(p + i)));                             \
+        if (m) return i + (size_t)__builtin_ctzll(m);                                              \
+    }                                                                                              \
+    if (i >= end) return end;                                                                      \
+    uint64_t m = stops(flare_http__avx512_load(p + i, end - i)) & flare_http__live_bytes(end - i); \
+    return m ? i + (size_t)__builtin_ctzll(m) : end
+
+#define FLARE_HTTP__AVX512_SCANNER(kind)                                                           \
+    FLARE_HTTP__AVX512 static inline size_t flare_http__avx512_##kind##_end(                       \
+        const char *p, size_t pos, size_t end)                                                     \
+    {                                                                                              \
+        FLARE_HTTP__SCAN64(flare_http__avx512_##kind##_stops);                                     \
+    }
+
+FLARE_HTTP__AVX512_SCANNER(lf)
+FLARE_HTTP__AVX512_SCANNER(target)
+FLARE_HTTP__AVX512_SCANNER(value)
+FLARE_HTTP__AVX512_SCANNER(token)
+
+FLARE_HTTP__AVX512 static inline void flare_http__avx512_chunk_at(const char *p, size_t base,
+                                                                  size_t end, flare_http__chunk *c)
+{
+    uint64_t tok = 0, val = 0;
+    if (base < end) {
+        size_t n = end - base;
+        uint64_t live = flare_http__live_bytes(n);
+        flare_http__avx512_line_stops(flare_http__avx512_load(p + base, n), &tok, &val);
+        tok &= live;
+        val &= live;
+    }
+    c->base = base;
+    c->tok = tok;
+    c->val = val;
 }
 
 #endif /* FLARE_HTTP_X86_SIMD */

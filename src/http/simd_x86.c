@@ -1,5 +1,5 @@
 /*
- * simd_x86.c: the SSE4.2 and AVX2 scanner tables, for callers that pick a path at
+ * simd_x86.c: the SSE4.2, AVX2 and AVX-512BW scanner tables, for callers that pick a path at
  * run time through flare_http_scan_ops (head-end search, response parser, tests).
  * The kernels are inline in simd.h and carry their own target attribute, so this
  * file builds without global -m flags; simd.c hands a table out only after CPU
@@ -15,29 +15,22 @@
         return kernel(p, 0, n);                                                                    \
     }
 
-SCAN_TABLE_ENTRY(FLARE_HTTP__SSE42, sse42_find_lf, flare_http__sse42_lf_end)
-SCAN_TABLE_ENTRY(FLARE_HTTP__SSE42, sse42_skip_target, flare_http__sse42_target_end)
-SCAN_TABLE_ENTRY(FLARE_HTTP__SSE42, sse42_skip_value, flare_http__sse42_value_end)
-SCAN_TABLE_ENTRY(FLARE_HTTP__SSE42, sse42_skip_token, flare_http__sse42_token_end)
+/* The table flare_http__scan_<path> over the kernels flare_http__<path>_*_end. */
+#define SCAN_TABLE(attr, path)                                                                     \
+    SCAN_TABLE_ENTRY(attr, path##_find_lf, flare_http__##path##_lf_end)                            \
+    SCAN_TABLE_ENTRY(attr, path##_skip_target, flare_http__##path##_target_end)                    \
+    SCAN_TABLE_ENTRY(attr, path##_skip_value, flare_http__##path##_value_end)                      \
+    SCAN_TABLE_ENTRY(attr, path##_skip_token, flare_http__##path##_token_end)                      \
+    const flare_http_scan_ops flare_http__scan_##path = {                                          \
+        path##_find_lf,                                                                            \
+        path##_skip_target,                                                                        \
+        path##_skip_value,                                                                         \
+        path##_skip_token,                                                                         \
+    };
 
-const flare_http_scan_ops flare_http__scan_sse42 = {
-    sse42_find_lf,
-    sse42_skip_target,
-    sse42_skip_value,
-    sse42_skip_token,
-};
-
-SCAN_TABLE_ENTRY(FLARE_HTTP__AVX2, avx2_find_lf, flare_http__avx2_lf_end)
-SCAN_TABLE_ENTRY(FLARE_HTTP__AVX2, avx2_skip_target, flare_http__avx2_target_end)
-SCAN_TABLE_ENTRY(FLARE_HTTP__AVX2, avx2_skip_value, flare_http__avx2_value_end)
-SCAN_TABLE_ENTRY(FLARE_HTTP__AVX2, avx2_skip_token, flare_http__avx2_token_end)
-
-const flare_http_scan_ops flare_http__scan_avx2 = {
-    avx2_find_lf,
-    avx2_skip_target,
-    avx2_skip_value,
-    avx2_skip_token,
-};
+SCAN_TABLE(FLARE_HTTP__SSE42, sse42)
+SCAN_TABLE(FLARE_HTTP__AVX2, avx2)
+SCAN_TABLE(FLARE_HTTP__AVX512, avx512)
 
 #else
 /* ISO C wants at least one declaration in a translation unit. */

@@ -10,7 +10,8 @@
 
 #include "flare/http_parser.h"
 
-static const flare_http_simd test_paths[] = {FLARE_SIMD_SCALAR, FLARE_SIMD_SSE42, FLARE_SIMD_AVX2};
+static const flare_http_simd test_paths[] = {FLARE_SIMD_SCALAR, FLARE_SIMD_SSE42, FLARE_SIMD_AVX2,
+                                             FLARE_SIMD_AVX512};
 #define TEST_PATH_COUNT (sizeof test_paths / sizeof test_paths[0])
 
 /* What the build and CPU offer, found independently of the library. */
@@ -23,6 +24,8 @@ static inline bool test_path_expected(flare_http_simd path)
     __builtin_cpu_init();
     if (path == FLARE_SIMD_SSE42) return __builtin_cpu_supports("sse4.2");
     if (path == FLARE_SIMD_AVX2) return __builtin_cpu_supports("avx2");
+    if (path == FLARE_SIMD_AVX512)
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
     return false;
 #endif
 }

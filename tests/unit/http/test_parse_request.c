@@ -337,6 +337,136 @@ static void test_mutations_agree_across_paths(void **state)
     free(got);
 }
 
+/* --- chunk boundaries ---------------------------------------------------------------------- */
+
+/* Field sections of every shape the chunk split must tell apart; each is placed
+ * behind request lines of growing length, then behind a first value of growing
+ * length, so that its colons, CRs, stop bytes and the head's end meet every
+ * offset 0..130 of the 64-byte chunks: heads shorter than a chunk, heads ending
+ * exactly at a chunk boundary, and names and values straddling one. */
+static const struct {
+    const char *fields;
+    int status;
+} shapes[] = {
+    {"Host: a\r\n\r\n", 0},
+    {"Host: a\r\nX-A: b\r\nX-Long-Field-Name: some value, more\r\n\r\n", 0},
+    {"Host: a\r\nX:\r\n\r\n", 0},
+    {"Host: a\r\nX:b \t\r\n\r\n", 0},
+    {"Host: a\r\nX: \x7f\r\n\r\n", 400},
+    {"Host: a\r\nX : b\r\n\r\n", 400},
+    {"Host: a\r\nX: b\rc\r\n\r\n", 400},
+    {"Host: a\r\n\tX: b\r\n\r\n", 400},
+    {"Host: a\r\n: b\r\n\r\n", 400},
+    {"Host: a\r\nX\x01: b\r\n\r\n", 400},
+    {"Host: a\r\nX: b\n\r\n", 400},
+};
+
+/* Parses buf[0..n) on every path: each gives the scalar path's answer, the one
+ * `status` says (0: the whole head), and every shorter prefix is incomplete or
+ * already has that answer. */
+static void check_on_every_path(const char *text, size_t n, int status, result *ref, result *got)
+{
+    char *buf = dup_exact(text, n);
+    bool first = true;
+    for (size_t p = 0; p < TEST_PATH_COUNT; p++) {
+        if (!test_use_path(test_paths[p])) continue;
+        result *r = first ? ref : got;
+        parse_into(r, buf, n, 0, NULL);
+        if (status == 0 && r->rc != (ssize_t)n)
+            fail_msg("%s, %zu bytes: rc %zd status %d", flare_http_simd_name(test_paths[p]), n,
+                     r->rc, r->status);
+        if (status != 0 && (r->rc != FLARE_EPARSE || r->status != status))
+            fail_msg("%s, %zu bytes: rc %zd status %d, want %d",
+                     flare_http_simd_name(test_paths[p]), n, r->rc, r->status, status);
+        if (!first) assert_same(got, ref, "chunk offsets");
+        first = false;
+        for (size_t k = n > 140 ? n - 140 : 0; k < n; k++) {
+            char *prefix = dup_exact(buf, k);
+            parse_into(got, prefix, k, 0, NULL);
+            free(prefix);
+            if (got->rc != FLARE_EINCOMPLETE &&
+                (status == 0 || got->rc != FLARE_EPARSE || got->status != status))
+                fail_msg("%zu-byte prefix of %zu bytes: rc %zd status %d", k, n, got->rc,
+                         got->status);
+        }
+    }
+    free(buf);
+}
+
+static void test_chunk_offsets(void **state)
+{
+    (void)state;
+    enum { SHIFTS = 131 };
+    char text[512], filler[SHIFTS];
+    memset(filler, 'v', sizeof filler);
+    result *ref = malloc(sizeof *ref), *got = malloc(sizeof *got);
+    assert_non_null(ref);
+    assert_non_null(got);
+    size_t heads_at_boundary = 0;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        for (size_t shift = 0; shift < SHIFTS; shift++) {
+            /* The request line grows, or a first field does after the shortest one. */
+            static const char *const grow[] = {"GET /%.*s HTTP/1.1\r\n%s",
+                                               "GET / HTTP/1.1\r\nA: %.*s\r\n%s"};
+            for (size_t g = 0; g < 2; g++) {
+                int n = snprintf(text, sizeof text, grow[g], (int)shift, filler, shapes[s].fields);
+                assert_true(n > 0 && (size_t)n < sizeof text);
+                heads_at_boundary += n % 64 == 0;
+                check_on_every_path(text, (size_t)n, shapes[s].status, ref, got);
+            }
+        }
+    }
+    /* Every shape ended at a chunk boundary at least twice (64 and 128 bytes). */
+    assert_true(heads_at_boundary >= 2 * sizeof shapes / sizeof shapes[0]);
+    free(ref);
+    free(got);
+}
+
+/* Host values of every length up to past one 64-byte block, with one byte of
+ * each class at every position and with ports: the block checks of the SIMD
+ * paths (up to 32 or 64 bytes) give the scalar path's answer. */
+static void test_host_values_across_paths(void **state)
+{
+    (void)state;
+    static const char odd[] = ":_A%[]0.-~/@ \x7f\x80";
+    static const char *const ports[] = {"", ":80", ":8a", ":", "::1"};
+    char text[256], host[128];
+    result *ref = malloc(sizeof *ref), *got = malloc(sizeof *got);
+    assert_non_null(ref);
+    assert_non_null(got);
+    size_t accepted = 0, rejected = 0;
+    for (size_t len = 1; len <= 70; len++) {
+        for (size_t at = 0; at <= len; at++) {
+            for (size_t o = 0; o < sizeof odd - 1; o++) {
+                for (size_t q = 0; q < sizeof ports / sizeof ports[0]; q++) {
+                    if ((at == len) != (o == 0)) continue; /* one unchanged value per port */
+                    memset(host, 'h', len);
+                    if (at < len) host[at] = odd[o];
+                    int n = snprintf(text, sizeof text, "GET / HTTP/1.1\r\nHost: %.*s%s\r\n\r\n",
+                                     (int)len, host, ports[q]);
+                    assert_true(n > 0 && (size_t)n < sizeof text);
+                    char *buf = dup_exact(text, (size_t)n);
+                    bool first = true;
+                    for (size_t p = 0; p < TEST_PATH_COUNT; p++) {
+                        if (!test_use_path(test_paths[p])) continue;
+                        parse_into(first ? ref : got, buf, (size_t)n, 0, NULL);
+                        if (!first) assert_same(got, ref, text);
+                        first = false;
+                    }
+                    accepted += ref->rc > 0;
+                    rejected += ref->rc == FLARE_EPARSE && ref->status == 400;
+                    free(buf);
+                }
+            }
+        }
+    }
+    /* Both answers occur, for long values too. */
+    assert_true(accepted > 1000);
+    assert_true(rejected > 1000);
+    free(ref);
+    free(got);
+}
+
 /* --- API details ------------------------------------------------------------------------- */
 
 static void test_null_and_defaults(void **state)
@@ -448,7 +578,7 @@ static void test_request_header_lookup(void **state)
 
 int main(void)
 {
-    static struct CMUnitTest tests[N_CASES + 5];
+    static struct CMUnitTest tests[N_CASES + 7];
     size_t n = 0;
     for (size_t i = 0; i < N_CASES; i++) {
         tests[n].name = cases[i].name;
@@ -458,6 +588,8 @@ int main(void)
     }
     const struct CMUnitTest extra[] = {
         cmocka_unit_test(test_mutations_agree_across_paths),
+        cmocka_unit_test(test_chunk_offsets),
+        cmocka_unit_test(test_host_values_across_paths),
         cmocka_unit_test(test_null_and_defaults),
         cmocka_unit_test(test_default_limits),
         cmocka_unit_test(test_early_limits),

@@ -1,5 +1,5 @@
 /*
- * test_simd.c: the SSE4.2 and AVX2 scanners against the scalar ones: every byte
+ * test_simd.c: the SSE4.2, AVX2 and AVX-512BW scanners against the scalar ones: every byte
  * value at every position of every length up to a few blocks, inputs in
  * exact-size heap buffers so ASan catches any read past the end.
  */
@@ -15,7 +15,7 @@
 #include "../../../src/http/simd.h"
 #include "simd_paths.h"
 
-enum { KERNELS = 4, MAX_LEN = 70 };
+enum { KERNELS = 4, MAX_LEN = 140 };
 
 static size_t run_kernel(const flare_http_scan_ops *ops, int k, const char *p, size_t n)
 {
@@ -100,8 +100,14 @@ static void test_paths_match_scalar(void **state)
         assert_ptr_equal(flare_http__scan_ops(), &flare_http__scan_avx2);
         tested++;
     }
+    if (test_use_path(FLARE_SIMD_AVX512)) {
+        check_ops_against_scalar(&flare_http__scan_avx512);
+        assert_ptr_equal(flare_http__scan_ops(), &flare_http__scan_avx512);
+        tested++;
+    }
 #endif
-    int expected = test_path_expected(FLARE_SIMD_SSE42) + test_path_expected(FLARE_SIMD_AVX2);
+    int expected = test_path_expected(FLARE_SIMD_SSE42) + test_path_expected(FLARE_SIMD_AVX2) +
+                   test_path_expected(FLARE_SIMD_AVX512);
     assert_int_equal(tested, expected);
     assert_true(test_use_path(FLARE_SIMD_SCALAR));
     assert_ptr_equal(flare_http__scan_ops(), &flare_http__scan_scalar);
@@ -139,23 +145,49 @@ static void test_force_and_names(void **state)
     assert_string_equal(flare_http_simd_name(FLARE_SIMD_SCALAR), "scalar");
     assert_string_equal(flare_http_simd_name(FLARE_SIMD_SSE42), "sse4.2");
     assert_string_equal(flare_http_simd_name(FLARE_SIMD_AVX2), "avx2");
+    assert_string_equal(flare_http_simd_name(FLARE_SIMD_AVX512), "avx512bw");
     assert_string_equal(flare_http_simd_name((flare_http_simd)9), "unknown");
     assert_int_equal(flare_http_simd_force((flare_http_simd)9), FLARE_EINVAL);
     for (size_t p = 0; p < TEST_PATH_COUNT; p++)
         test_use_path(test_paths[p]);
 #ifdef FLARE_NO_SIMD
     assert_int_equal(flare_http_simd_force(FLARE_SIMD_AVX2), FLARE_EUNSUPPORTED);
+    assert_int_equal(flare_http_simd_force(FLARE_SIMD_AVX512), FLARE_EUNSUPPORTED);
     assert_int_equal(flare_http_simd_active(), FLARE_SIMD_SCALAR);
+#endif
+}
+
+/* The AVX-512BW path on its own, so that a CPU without it shows a skipped test
+ * instead of a pass that checked nothing. */
+static void test_avx512_path(void **state)
+{
+    (void)state;
+    if (!test_path_expected(FLARE_SIMD_AVX512)) {
+        assert_false(test_use_path(FLARE_SIMD_AVX512));
+        print_message("this CPU (or build) has no AVX-512BW: its path is not tested here\n");
+        skip();
+    }
+#ifdef FLARE_HTTP_X86_SIMD
+    assert_true(test_use_path(FLARE_SIMD_AVX512));
+    assert_ptr_equal(flare_http__scan_ops(), &flare_http__scan_avx512);
+    static const char head[] = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    flare_http_header hdrs[4];
+    flare_http_request req = {.headers = hdrs, .max_headers_capacity = 4};
+    int status = -1;
+    assert_int_equal(flare_http_parse_request(head, sizeof head - 1, 0, NULL, &req, &status),
+                     sizeof head - 1);
+    assert_int_equal(status, 0);
+    assert_int_equal(req.num_headers, 1);
+    assert_int_equal(flare_http_simd_active(), FLARE_SIMD_AVX512);
 #endif
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_scalar_classes),
-        cmocka_unit_test(test_paths_match_scalar),
-        cmocka_unit_test(test_paths_random_long),
-        cmocka_unit_test(test_force_and_names),
+        cmocka_unit_test(test_scalar_classes),    cmocka_unit_test(test_paths_match_scalar),
+        cmocka_unit_test(test_paths_random_long), cmocka_unit_test(test_force_and_names),
+        cmocka_unit_test(test_avx512_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
