@@ -177,10 +177,10 @@ ssize_t flare_http_parse_response(const char *buf, size_t len, size_t last_len,
 /** Resumable state of the chunked decoder; zero it before the first call. */
 typedef struct flare_http_chunked {
     uint64_t bytes_left_in_chunk;
-    uint8_t state;
-    uint8_t hex_digits;
     uint64_t trailer_bytes;
     uint32_t ext_bytes; /**< extension bytes on the current size line */
+    uint8_t state;
+    uint8_t hex_digits;
 } flare_http_chunked;
 
 /**

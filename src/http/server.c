@@ -84,6 +84,8 @@ int flare_http_server_new(flare_http_server **out, flare_reactor *reactor,
      * room for a small body behind it; 16 KiB for the default 8 KiB head limit. */
     size_t bytes = srv->cfg.max_header_bytes + 8192;
     if (bytes < 16384) bytes = 16384;
+    /* Offsets into the block are 32-bit (server_conn.c); no real head comes near this. */
+    if (bytes > UINT32_MAX / 2) bytes = UINT32_MAX / 2;
     srv->in_block_size = bytes;
     srv->accepting = true;
     flare_http__response_reset(&srv->resp);

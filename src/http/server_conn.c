@@ -35,7 +35,7 @@ enum wait { W_NONE, W_HEAD, W_BODY, W_WRITE, W_KEEPALIVE, W_DRAIN, W_LINGER };
 #define BODY_READ_STEP (64u * 1024)
 /* Bytes a lingering close discards before giving up on the client. */
 #define LINGER_DISCARD_MAX (1u << 20)
-#define NO_ROUTE           SIZE_MAX
+#define NO_ROUTE           UINT32_MAX
 /* Bytes of a file read per step when it cannot go out with sendfile (TLS). */
 #define FILE_READ_STEP (64u * 1024)
 
@@ -60,6 +60,11 @@ struct flare_http_stream {
     void *body_data;
 };
 
+/*
+ * Ordered so that no padding is left, and offsets into the input block held in 32
+ * bits (the block is capped below 4 GiB in server.c): 10,000 idle keep-alive
+ * connections must stay under 5 MiB (bench/idle_conns.sh).
+ */
 struct conn {
     flare_http_server *srv;
     conn *prev, *next; /* all-connections list; next also links the free list */
@@ -75,41 +80,41 @@ struct conn {
     bool ip_counted;      /* counted in the server's per-address table */
     bool log_pending;     /* a completion report waits for its response to be written */
     uint8_t wait;         /* enum wait */
+    bool driving;         /* inside drive(): stream calls only queue */
+    bool streaming_body;  /* the body is read after dispatch, piece by piece */
+    uint32_t generation;  /* bumped when the struct is recycled: stale handles see it */
     flare_sock_addr peer; /* the client: from the PROXY header when the listener has one */
+    int file_fd;
     flare_timer timer;
     uint64_t head_deadline_ms; /* when the current head must be complete; 0: not started */
     char *block;               /* pooled: header array, then input bytes */
     flare_http_header *headers;
     char *in;
-    size_t in_cap, in_len;
-    size_t start;    /* offset of the current request in `in` */
-    size_t last_len; /* bytes already scanned by an incomplete parse */
-    size_t head_len;
+    uint32_t in_cap, in_len;
+    uint32_t start;    /* offset of the current request in `in` */
+    uint32_t last_len; /* bytes already scanned by an incomplete parse */
+    uint32_t head_len;
+    uint32_t consumed;    /* bytes of `in` the finished request used */
+    uint32_t leftover;    /* bytes read past a chunked body, parked behind it in `body` */
+    uint32_t discarded;   /* bytes thrown away while lingering (capped) */
+    uint32_t route_index; /* into srv->routes (which may move as routes are added) */
+    int pre_status;       /* 0: call the handler; else answer this status */
     flare_buf out;
     size_t out_sent;
     uint64_t sent_total; /* bytes written on this connection, files included */
     uint64_t requests;
     flare_http_request *req; /* in the input block: per-request state idles in the pool */
-    size_t route_index;      /* into srv->routes (which may move as routes are added) */
-    int pre_status;          /* 0: call the handler; else answer this status */
     uint64_t content_length, body_limit;
     flare_http_chunked dec;
     flare_buf body;
     const char *body_ptr;
     size_t body_len;
-    size_t consumed;  /* bytes of `in` the finished request used */
-    size_t leftover;  /* bytes read past a chunked body, parked behind it in `body` */
-    size_t discarded; /* bytes thrown away while lingering */
-    int file_fd;
     off_t file_offset;
     uint64_t file_left;
     flare_tls_conn *tls;              /* NULL in clear text */
     flare_http_upgrade_fn upgrade_fn; /* set by a 101: hand over once the output is written */
     void *upgrade_data;
     flare_http_stream stream; /* a deferred response */
-    uint32_t generation;      /* bumped when the struct is recycled: stale handles see it */
-    bool driving;             /* inside drive(): stream calls only queue */
-    bool streaming_body;      /* the body is read after dispatch, piece by piece */
     uint64_t body_left;       /* streamed Content-Length body bytes still to come */
 };
 
