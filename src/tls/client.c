@@ -80,7 +80,7 @@ int flare_tls_client_ctx_new(flare_tls_client_ctx **out, const flare_tls_client_
         free(ctx);
         return flare_error_set(err, FLARE_ENOMEM, 0, "tls client: cannot create an SSL_CTX");
     }
-    rc = tls_apply_policy(ctx->ssl_ctx, cfg->min_version, err);
+    rc = tls_apply_policy(ctx->ssl_ctx, cfg->min_version, false, err);
     if (rc == 0 && cfg->verify == FLARE_TLS_VERIFY_PEER) {
         SSL_CTX_set_verify(ctx->ssl_ctx, SSL_VERIFY_PEER, NULL);
         rc = load_trust(ctx->ssl_ctx, cfg, err);

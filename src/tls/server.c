@@ -204,27 +204,6 @@ static int session_id_context(const flare_tls_server_config *cfg, unsigned char 
     return ok ? 0 : -1;
 }
 
-/*
- * The server picks the cipher, AES-128-GCM first: with AES and SHA instructions in
- * the CPU it is the cheapest AEAD, and in TLS 1.3 it brings the SHA-256 key
- * schedule, which SHA-NI runs in hardware, where AES-256-GCM brings SHA-384, which
- * nothing accelerates (a third fewer handshake instructions here). 128-bit keys
- * are ample, and Go's crypto/tls chooses the same way. A client that lists
- * ChaCha20 first (no AES hardware) still gets it. The set of suites is unchanged:
- * ECDHE with AEAD only.
- */
-static int set_server_order(SSL_CTX *sc, flare_error *err)
-{
-    if (SSL_CTX_set_ciphersuites(sc, TLS13_SERVER_ORDER) != 1 ||
-        SSL_CTX_set_cipher_list(sc, TLS12_SERVER_ORDER) != 1) {
-        char text[160];
-        tls_error_text(text, sizeof text);
-        return flare_error_set(err, FLARE_ETLS, 0, "tls: cannot set the cipher order: %s", text);
-    }
-    SSL_CTX_set_options(sc, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA);
-    return 0;
-}
-
 static int build_cert(flare_tls_server_ctx *ctx, struct tls_server_cert *cert,
                       const flare_tls_cert_config *cc, const flare_tls_server_config *cfg,
                       const unsigned char sid_ctx[32], flare_error *err)
@@ -232,8 +211,7 @@ static int build_cert(flare_tls_server_ctx *ctx, struct tls_server_cert *cert,
     SSL_CTX *sc = SSL_CTX_new(TLS_server_method());
     if (!sc) return flare_error_set(err, FLARE_ENOMEM, 0, "tls: cannot create an SSL_CTX");
     cert->ssl_ctx = sc;
-    int rc = tls_apply_policy(sc, cfg->min_version, err);
-    if (rc == 0) rc = set_server_order(sc, err);
+    int rc = tls_apply_policy(sc, cfg->min_version, true, err);
     if (rc == 0) rc = tls_load_cert_pair(sc, cc->cert_file, cc->key_file, err);
     if (rc == 0) rc = set_names(cert, cc, err);
     if (rc == 0 && cfg->client_ca) rc = set_client_ca(sc, cfg->client_ca, err);

@@ -21,7 +21,7 @@
 /* TLS 1.2 suites: ECDHE key exchange, AEAD only (no CBC, no RSA kx); TLS 1.3 suites are all AEAD.
  */
 #define TLS12_CIPHER_LIST "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL"
-/* The same TLS 1.2 suites in the server's order of preference (server.c). */
+/* The same TLS 1.2 suites in the server's order of preference. */
 #define TLS12_SERVER_ORDER "ECDHE+AES128+AESGCM:ECDHE+CHACHA20:ECDHE+AESGCM:!aNULL"
 /* Every TLS 1.3 suite OpenSSL enables by default, in the server's order. */
 #define TLS13_SERVER_ORDER                                                                         \
@@ -65,7 +65,8 @@ struct flare_tls_client_ctx {
 };
 
 /* policy.c */
-int tls_apply_policy(SSL_CTX *ctx, flare_tls_version min_version, flare_error *err);
+/* The protocol and cipher policy; a server also sets its order of preference. */
+int tls_apply_policy(SSL_CTX *ctx, flare_tls_version min_version, bool server, flare_error *err);
 int tls_alpn_encode(const char *const *list, size_t count, unsigned char **out, size_t *out_len,
                     flare_error *err);
 int tls_load_cert_pair(SSL_CTX *ctx, const char *cert_file, const char *key_file, flare_error *err);
