@@ -261,11 +261,10 @@ int flare_response_headern(flare_response *resp, const char *name, size_t name_l
 /**
  * Header lines checked once, by the rules of flare_response_header, and added to
  * responses whole: for a route that answers with the same fields every time.
- * Starts zeroed ({0}); grows by malloc.
+ * Starts zeroed ({0}).
  */
 typedef struct flare_header_block {
-    char *data; /**< "Name: value\r\n" lines */
-    size_t len;
+    flare_buf lines; /**< "Name: value\r\n" lines */
 } flare_header_block;
 /** Adds a field to b (FLARE_EINVAL as flare_response_header would; FLARE_ENOMEM). */
 int flare_header_block_add(flare_header_block *b, const char *name, const char *value);

@@ -7,7 +7,6 @@
 #include "server_internal.h"
 #include "simd.h"
 
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -168,25 +167,17 @@ int flare_header_block_add(flare_header_block *b, const char *name, const char *
 {
     size_t name_len = strlen(name), value_len = strlen(value);
     int rc = check_field(name, name_len, value, value_len);
-    if (rc < 0) return rc;
-    flare_buf lines = {b->data, b->len, b->len};
-    rc = append_field(&lines, name, name_len, value, value_len);
-    if (rc < 0) return rc;
-    b->data = lines.data;
-    b->len = lines.len;
-    return 0;
+    return rc < 0 ? rc : append_field(&b->lines, name, name_len, value, value_len);
 }
 
 void flare_header_block_free(flare_header_block *b)
 {
-    free(b->data);
-    b->data = NULL;
-    b->len = 0;
+    flare_buf_free(&b->lines);
 }
 
 int flare_response_header_block(flare_response *resp, const flare_header_block *b)
 {
-    return b->len ? flare_buf_append(&resp->headers, b->data, b->len) : 0;
+    return b->lines.len ? flare_buf_append(&resp->headers, b->lines.data, b->lines.len) : 0;
 }
 
 int flare_response_header(flare_response *resp, const char *name, const char *value)

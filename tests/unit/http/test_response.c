@@ -171,14 +171,14 @@ static void test_header_block(void **state)
     assert_int_equal(flare_header_block_add(b, "", "v"), FLARE_EINVAL);
     assert_int_equal(flare_header_block_add(b, "Content-Length", "5"), FLARE_EINVAL);
     assert_int_equal(flare_header_block_add(b, "Transfer-Encoding", "chunked"), FLARE_EINVAL);
-    assert_int_equal(b->len, 0);
+    assert_int_equal(b->lines.len, 0);
     assert_int_equal(flare_header_block_add(b, "Content-Type", "text/plain"), 0);
     assert_int_equal(flare_header_block_add(b, "X-Empty", ""), 0);
     assert_int_equal(flare_header_block_add(b, "Cache-Control", "max-age=60"), 0);
     static const char lines[] =
         "Content-Type: text/plain\r\nX-Empty: \r\nCache-Control: max-age=60\r\n";
-    assert_int_equal(b->len, sizeof lines - 1);
-    assert_memory_equal(b->data, lines, sizeof lines - 1);
+    assert_int_equal(b->lines.len, sizeof lines - 1);
+    assert_memory_equal(b->lines.data, lines, sizeof lines - 1);
 
     harness h;
     start(&h);
@@ -197,8 +197,8 @@ static void test_header_block(void **state)
     client_close(&c);
     harness_stop(&h);
     flare_header_block_free(b);
-    assert_null(b->data);
-    assert_int_equal(b->len, 0);
+    assert_null(b->lines.data);
+    assert_int_equal(b->lines.len, 0);
 }
 
 static void test_statuses(void **state)
