@@ -128,7 +128,8 @@ typedef struct flare_http__chunk {
 /** Fills *c for p[base .. min(base + 64, end)); one per path. */
 typedef void flare_http__chunk_fn(const char *p, size_t base, size_t end, flare_http__chunk *c);
 
-/** The chunk classifier of the scalar path, a byte at a time (also for end < 64). */
+/** The chunk classifier of the scalar path, a byte at a time (the SIMD paths never fall back to
+ * it). */
 static inline void flare_http__scalar_chunk_at(const char *p, size_t base, size_t end,
                                                flare_http__chunk *c);
 
