@@ -51,7 +51,12 @@ class StaticTarget(targets.Target):
                                 # Like for like: both resume by session tickets (nginx's
                                 # default, flared's session_tickets: true), neither keeps
                                 # a server-side session cache.
-                                "ssl_protocols TLSv1.3; ssl_session_tickets on; ssl_session_cache off;")
+                                "ssl_protocols TLSv1.3; ssl_session_tickets on; ssl_session_cache off; "
+                                # Same cipher: the server's order, as flared's
+                                # (src/tls/tls_internal.h), AES-128-GCM first.
+                                "ssl_prefer_server_ciphers on; ssl_conf_command Options PrioritizeChaCha; "
+                                "ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256:"
+                                "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384;")
             targets.substitute(os.path.join(common.BENCH_DIR, "baselines", "nginx-static.conf"), cfg, subst)
             err = os.path.join(self.rundir, "nginx-error.log")
             self.error_logs.append(err)
@@ -179,6 +184,9 @@ def main(argv):
             if tls:
                 notes.append(f"{n}: {negotiated(t.port)}")
             log(f"{n} on 127.0.0.1:{t.port}: gate passed" + (f" ({notes[-1]})" if tls else ""))
+        # Like for like: the same protocol, cipher and key exchange, or no comparison.
+        if tls and len({note.split(": ", 1)[1] for note in notes}) != 1:
+            raise RuntimeError(f"the targets negotiate different TLS parameters: {notes}")
         for label, kind, path in cases:
             for rn in range(0, o.rounds + 1):  # round 0 is a 1 s warmup, not reported
                 d = 1 if rn == 0 else o.duration

@@ -116,6 +116,18 @@ int flare_tls_conn_shutdown(flare_tls_conn *c, flare_error *err);
  * read-ahead buffer so the socket may hold more. False means the socket was drained.
  */
 bool flare_tls_conn_has_pending(const flare_tls_conn *c);
+/**
+ * For a connection whose owner waits on edge-triggered readiness and calls
+ * flare_tls_conn_readable for every READ event: once a socket read finds the socket
+ * drained (a short read or EAGAIN), reads answer FLARE_EAGAIN with no system call
+ * until the next flare_tls_conn_readable. Saves the read that OpenSSL makes right
+ * after sending, which could only fail. Off by default. Turn it off at a hang-up or
+ * error event (an EOF after a short read raises no new edge) and when handing the
+ * connection to an owner that does not report edges.
+ */
+void flare_tls_conn_track_readiness(flare_tls_conn *c, bool on);
+/** Reports a new READ readiness edge; see flare_tls_conn_track_readiness. */
+void flare_tls_conn_readable(flare_tls_conn *c);
 /** Frees the OpenSSL state and drops the server context reference; the fd stays open. */
 void flare_tls_conn_free(flare_tls_conn *c);
 

@@ -904,7 +904,9 @@ static void retire(conn *c, bool keep_fd);
 static void hand_over(conn *c)
 {
     flare_http_upgraded up = {.fd = c->fd, .peer = c->peer, .tls = c->tls};
-    c->tls = NULL; /* the new owner keeps the session */
+    /* The new owner keeps the session and waits on edges of its own. */
+    if (c->tls) flare_tls_conn_track_readiness(c->tls, false);
+    c->tls = NULL;
     if (c->block && c->in_len > c->start) {
         up.pending = c->in + c->start;
         up.pending_len = c->in_len - c->start;
@@ -1114,6 +1116,14 @@ static void on_event(flare_reactor *r, int fd, uint32_t events, void *data)
     (void)fd;
     if (events & FLARE_EV_READ) c->may_read = true;
     if (events & FLARE_EV_HUP) c->saw_hup = true;
+    if (c->tls) {
+        /* A hang-up or error is reported once and stays: from then on every read
+         * must reach the socket, even after a short one. */
+        if (events & (FLARE_EV_HUP | FLARE_EV_ERROR))
+            flare_tls_conn_track_readiness(c->tls, false);
+        else if (events & FLARE_EV_READ)
+            flare_tls_conn_readable(c->tls);
+    }
     drive(c);
 }
 
@@ -1155,6 +1165,7 @@ int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_add
             srv->free_conns = c;
             return err ? err->code : FLARE_ETLS;
         }
+        flare_tls_conn_track_readiness(c->tls, true); /* on_event reports every edge */
         c->phase = PH_TLS;
     }
     c->ip_counted = counted;

@@ -3,7 +3,10 @@
  * write()s, which raises SIGPIPE when the peer has gone; this one send()s with
  * MSG_NOSIGNAL and retries EINTR itself. It also remembers whether the last recv()
  * filled all the room it was given: only then may the socket still hold bytes that
- * no new edge-triggered event will announce.
+ * no new edge-triggered event will announce. Conversely, once a recv() has come back
+ * short or with EAGAIN, an owner that reports every new edge (tls_socket_bio_track)
+ * gets "retry" from later reads without a system call until it reports one: the
+ * read OpenSSL makes right after sending its handshake flight would only fail.
  */
 #include <errno.h>
 #include <openssl/bio.h>
@@ -17,6 +20,8 @@ struct socket_bio {
     int fd;
     bool eof;        /* recv() returned 0: BIO_CTRL_EOF tells OpenSSL it was a real EOF */
     bool maybe_more; /* the last recv() filled its buffer */
+    bool tracked;    /* the owner reports every readiness edge (tls_socket_bio_readable) */
+    bool drained;    /* tracked, and no edge since a recv() found the socket empty */
     int write_errno; /* EPIPE or ECONNRESET from an earlier send(): the peer is gone */
 };
 
@@ -52,11 +57,18 @@ static int socket_read(BIO *b, char *buf, size_t len, size_t *read_bytes)
     struct socket_bio *s = BIO_get_data(b);
     BIO_clear_retry_flags(b);
     s->maybe_more = false;
+    if (s->drained) {
+        errno = EAGAIN;
+        BIO_set_retry_read(b);
+        return 0;
+    }
     for (;;) {
         ssize_t n = recv(s->fd, buf, len, 0);
         if (n > 0) {
             *read_bytes = (size_t)n;
             s->maybe_more = (size_t)n == len;
+            /* Bytes that arrive after this recv() raise a new edge. */
+            s->drained = s->tracked && !s->maybe_more;
             return 1;
         }
         if (n == 0) {
@@ -64,7 +76,10 @@ static int socket_read(BIO *b, char *buf, size_t len, size_t *read_bytes)
             return 0;
         }
         if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) BIO_set_retry_read(b);
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            s->drained = s->tracked;
+            BIO_set_retry_read(b);
+        }
         return 0;
     }
 }
@@ -122,6 +137,20 @@ BIO *tls_socket_bio_new(int fd)
     BIO_set_data(b, s);
     BIO_set_init(b, 1);
     return b;
+}
+
+void tls_socket_bio_track(BIO *bio, bool on)
+{
+    struct socket_bio *s = bio ? BIO_get_data(bio) : NULL;
+    if (!s) return;
+    s->tracked = on;
+    s->drained = false;
+}
+
+void tls_socket_bio_readable(BIO *bio)
+{
+    struct socket_bio *s = bio ? BIO_get_data(bio) : NULL;
+    if (s) s->drained = false;
 }
 
 bool tls_socket_bio_maybe_more(BIO *bio)

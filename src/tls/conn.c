@@ -215,6 +215,16 @@ bool flare_tls_conn_has_pending(const flare_tls_conn *c)
     return SSL_has_pending(c->ssl) || tls_socket_bio_maybe_more(SSL_get_rbio(c->ssl));
 }
 
+void flare_tls_conn_track_readiness(flare_tls_conn *c, bool on)
+{
+    if (c && c->ssl) tls_socket_bio_track(SSL_get_rbio(c->ssl), on);
+}
+
+void flare_tls_conn_readable(flare_tls_conn *c)
+{
+    if (c && c->ssl) tls_socket_bio_readable(SSL_get_rbio(c->ssl));
+}
+
 void flare_tls_conn_free(flare_tls_conn *c)
 {
     if (!c) return;

@@ -78,6 +78,8 @@ void tls_log(flare_tls_log_fn log, void *log_ctx, const char *fmt, ...)
 /* bio.c */
 BIO *tls_socket_bio_new(int fd);
 bool tls_socket_bio_maybe_more(BIO *bio);
+void tls_socket_bio_track(BIO *bio, bool on);
+void tls_socket_bio_readable(BIO *bio);
 
 /* conn.c */
 int tls_conn_attach(flare_tls_conn *c, SSL *ssl, int fd, flare_error *err);

@@ -7,6 +7,7 @@ Each refusal (TLS 1.1, a weak cipher) is first shown to succeed against a
 deliberately weak `openssl s_server`, so the client is known to be able to."""
 import base64
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -412,6 +413,49 @@ class HttpsTests(TlsTestCase):
             keep.sendall(b"GET /plaintext HTTP/1.1\r\nHost: localhost\r\n\r\n")
             resp, _ = ft.read_response(keep)
             self.assertEqual(resp.body, b"Hello, World!")
+
+    def active_connections(self):
+        with self.tls_connect(self.srv) as s:
+            s.sendall(b"GET /status HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            resp, _ = ft.read_response(s)
+        return json.loads(resp.body)["connections"]["active"]
+
+    def test_a_finished_and_a_fin_in_one_event_close_the_connection(self):
+        # The client's last handshake flight and its FIN reach the worker in one
+        # readiness event (the worker is stopped while both are sent): the worker
+        # must read on to the EOF then, not wait for an edge that never comes.
+        ctx = self.ssl_context()
+        for _ in range(3):
+            raw = socket.create_connection(("127.0.0.1", self.srv.port), timeout=10)
+            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+            tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+            while True:
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    raw.sendall(outgoing.read())
+                    incoming.write(raw.recv(65536))
+            workers = self.srv.workers()
+            for pid in workers:
+                os.kill(pid, signal.SIGSTOP)
+            try:
+                raw.sendall(outgoing.read())  # the client's Finished
+                raw.shutdown(socket.SHUT_WR)
+                time.sleep(0.05)
+            finally:
+                for pid in workers:
+                    os.kill(pid, signal.SIGCONT)
+            raw.settimeout(3)
+            try:
+                while raw.recv(65536):  # the tickets, then the server's close
+                    pass
+            except ConnectionResetError:
+                pass
+            raw.close()
+        counts = []
+        self.assertTrue(ft.wait_for(lambda: counts.append(self.active_connections()) or
+                                    counts[-1] == 1, 3), counts)
 
     # -- resumption --------------------------------------------------------------
     def test_session_resumption(self):

@@ -3,7 +3,8 @@
  * an error code, never SIGPIPE (OpenSSL's own socket BIO would kill this test), and
  * has_pending is exact enough for an edge-triggered reader: reading only while it
  * says so receives everything already sent, with no new readiness event. Once the
- * peer is gone, later writes fail without another send().
+ * peer is gone, later writes fail without another send(). With readiness tracked,
+ * a drained socket is not read again until a new edge is reported.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -140,12 +141,63 @@ static void test_pending_covers_a_full_socket(void **state)
     close(fds[1]);
 }
 
+/* BIO_read_ex into buf, with *got reset first. */
+static int bio_read(BIO *bio, char *buf, size_t room, size_t *got)
+{
+    *got = 0;
+    return BIO_read_ex(bio, buf, room, got);
+}
+
+static void test_tracked_reads_wait_for_an_edge(void **state)
+{
+    int fds[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+    BIO *bio = tls_socket_bio_new(fds[0]);
+    assert_non_null(bio);
+    tls_socket_bio_track(bio, true);
+    char buf[16];
+    size_t got;
+    /* A read that fills its room leaves the socket possibly non-empty: no skip. */
+    assert_int_equal(send(fds[1], "abcd", 4, 0), 4);
+    assert_int_equal(bio_read(bio, buf, 4, &got), 1);
+    assert_int_equal(got, 4);
+    assert_int_equal(send(fds[1], "ef", 2, 0), 2);
+    assert_int_equal(bio_read(bio, buf, sizeof buf, &got), 1);
+    assert_memory_equal(buf, "ef", 2);
+    /* That read came back short: the socket is drained until an edge is reported.
+     * Bytes sent now stay in the socket, which shows that no recv() was made. */
+    assert_int_equal(send(fds[1], "gh", 2, 0), 2);
+    assert_int_equal(bio_read(bio, buf, sizeof buf, &got), 0);
+    assert_true(BIO_should_retry(bio) && BIO_should_read(bio));
+    assert_int_equal(recv(fds[0], buf, sizeof buf, MSG_PEEK), 2);
+    tls_socket_bio_readable(bio);
+    assert_int_equal(bio_read(bio, buf, sizeof buf, &got), 1);
+    assert_int_equal(got, 2);
+    assert_memory_equal(buf, "gh", 2);
+    /* EAGAIN drains it as well; turning tracking off reads at once again. */
+    tls_socket_bio_readable(bio);
+    assert_int_equal(bio_read(bio, buf, sizeof buf, &got), 0);
+    assert_true(BIO_should_retry(bio));
+    assert_int_equal(send(fds[1], "ij", 2, 0), 2);
+    assert_int_equal(bio_read(bio, buf, sizeof buf, &got), 0);
+    tls_socket_bio_track(bio, false);
+    assert_int_equal(bio_read(bio, buf, sizeof buf, &got), 1);
+    assert_memory_equal(buf, "ij", 2);
+    assert_int_equal(send(fds[1], "kl", 2, 0), 2);
+    assert_int_equal(bio_read(bio, buf, sizeof buf, &got), 1);
+    assert_memory_equal(buf, "kl", 2);
+    BIO_free(bio);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_sigpipe),
         cmocka_unit_test(test_pending_covers_a_full_socket),
         cmocka_unit_test(test_gone_peer_is_remembered),
+        cmocka_unit_test(test_tracked_reads_wait_for_an_edge),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
