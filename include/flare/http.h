@@ -168,6 +168,9 @@ typedef struct flare_http_listener_options {
      *  within the header timeout; its source address becomes the connection's peer. A
      *  malformed or late header closes the connection without a response. */
     bool proxy_protocol;
+    /** The socket has TCP_DEFER_ACCEPT: a new connection arrives with its first bytes,
+     *  so they are read at once instead of after another readiness event. */
+    bool deferred_accept;
 } flare_http_listener_options;
 
 /** Serves a listening socket with the given options (NULL: clear text, no PROXY header). */

@@ -150,6 +150,7 @@ typedef struct flared_listener {
     int backlog;           /**< listen(2) backlog, 1..65535; default 4096 */
     const flared_tls *tls; /**< the `tls` block, or NULL for clear text */
     bool proxy_protocol;   /**< connections start with a PROXY v1/v2 header; default false */
+    bool defer_accept;     /**< TCP_DEFER_ACCEPT (inet only): accept once data arrived; false */
     unsigned line, column; /**< where the listener is written, for later messages */
 } flared_listener;
 

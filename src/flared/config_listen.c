@@ -16,9 +16,17 @@
 #define MAX_LISTENERS   1024
 #define DEFAULT_BACKLOG 4096
 
-static const char *const listener_keys[] = {"address", "reuseport",      "backlog",
-                                            "tls",     "proxy_protocol", NULL};
-enum { K_ADDRESS, K_REUSEPORT, K_BACKLOG, K_TLS, K_PROXY_PROTOCOL, K_LISTENER_KEYS };
+static const char *const listener_keys[] = {"address",        "reuseport",    "backlog", "tls",
+                                            "proxy_protocol", "defer_accept", NULL};
+enum {
+    K_ADDRESS,
+    K_REUSEPORT,
+    K_BACKLOG,
+    K_TLS,
+    K_PROXY_PROTOCOL,
+    K_DEFER_ACCEPT,
+    K_LISTENER_KEYS
+};
 
 static int parse_address(flared_cfg_ctx *c, yaml_node_t *node, flared_listener *l)
 {
@@ -135,6 +143,13 @@ int flared_cfg_listeners(flared_cfg_ctx *c, yaml_node_t *node, yaml_node_t *root
         if (rc == 0 && v[K_TLS]) rc = flared_cfg_tls(c, v[K_TLS], &l->tls);
         if (rc == 0 && v[K_PROXY_PROTOCOL])
             rc = flared_cfg_bool(c, v[K_PROXY_PROTOCOL], "proxy_protocol", &l->proxy_protocol);
+        if (rc == 0 && v[K_DEFER_ACCEPT])
+            rc = flared_cfg_bool(c, v[K_DEFER_ACCEPT], "defer_accept", &l->defer_accept);
+        /* TCP_DEFER_ACCEPT is a TCP option; a Unix socket has no handshake to defer. */
+        if (rc == 0 && l->defer_accept && l->kind == FLARED_LISTENER_UNIX)
+            rc = flared_cfg_fail(c, v[K_DEFER_ACCEPT],
+                                 "defer_accept: only IP listeners can defer accept; remove it "
+                                 "here");
         if (rc < 0) return rc;
     }
     rc = check_unique(c, ls, addr_nodes, n);

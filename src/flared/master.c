@@ -30,6 +30,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -84,6 +86,19 @@ static int bind_listener(const flared_listener *l, flare_error *err)
     return rc < 0 ? rc : tl.fd;
 }
 
+/* TCP_DEFER_ACCEPT as the socket's listener asks: the kernel hands over a
+ * connection only once its first bytes are in, or after about the header timeout
+ * (its SYN-ACK retransmissions), when flared's own header timeout takes over. */
+static int set_defer_accept(const lsock *s, const flared_config *cfg, flare_error *err)
+{
+    const flared_listener *l = &cfg->listeners[s->listener];
+    if (l->kind != FLARED_LISTENER_INET) return 0;
+    uint64_t seconds = l->defer_accept ? (cfg->timeouts.header_ms + 999) / 1000 : 0;
+    if (seconds > INT_MAX) seconds = INT_MAX;
+    return flare_socket_set_int(s->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, (int)seconds,
+                                "TCP_DEFER_ACCEPT", err);
+}
+
 static lsock *find_sock(master *m, const char *address, unsigned index, bool reuseport)
 {
     for (size_t i = 0; i < m->sock_count; i++)
@@ -133,6 +148,10 @@ static int bind_all(master *m, const flared_config *cfg, flare_error *err)
                     m->socks[i].listener = li;
                 }
     }
+    /* Set on every (re)load, on new and kept sockets alike, so that a reload can
+     * turn it off again. */
+    for (size_t i = 0; i < m->sock_count; i++)
+        if (m->socks[i].wanted && set_defer_accept(&m->socks[i], cfg, err) < 0) goto undo;
     return 0;
 undo:
     while (m->sock_count > old_count) {

@@ -285,8 +285,10 @@ static int add_listeners(worker *w, const int *fds, const size_t *listeners, siz
         size_t li = listeners[i];
         if (li >= w->cfg->listener_count)
             return flare_error_set(err, FLARE_EINVAL, 0, "socket %d: no listener %zu", fds[i], li);
-        flare_http_listener_options opts = {.proxy_protocol = w->cfg->listeners[li].proxy_protocol};
-        if (w->cfg->listeners[li].tls && tls_ctx_of(w, li, &opts.tls, err) < 0) return err->code;
+        const flared_listener *l = &w->cfg->listeners[li];
+        flare_http_listener_options opts = {.proxy_protocol = l->proxy_protocol,
+                                            .deferred_accept = l->defer_accept};
+        if (l->tls && tls_ctx_of(w, li, &opts.tls, err) < 0) return err->code;
         if (flare_http_server_add_listener_opts(w->server, fds[i], &opts, err) < 0)
             return err->code;
         tickets |= uses_tickets(w, li);

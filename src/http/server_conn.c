@@ -1188,6 +1188,10 @@ int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_add
     srv->stats.accepted++;
     srv->stats.active++;
     wait_input(c);
+    if (opts->deferred_accept) {
+        c->may_read = true; /* the kernel accepted it because bytes came */
+        drive(c);           /* may close it; c is not touched after this */
+    }
     return 0;
 }
 

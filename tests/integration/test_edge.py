@@ -4,7 +4,10 @@ client address /echo reports is the one in the header; malformed, late or
 missing headers close the connection without an answer), PROXY before TLS,
 trusted_proxies with X-Forwarded-For, a route's `allow` list (403 outside),
 limits.max_connections_per_ip (503 for the excess, counted by the address
-after PROXY), and the config errors of these keys."""
+after PROXY), listeners with defer_accept (a silent connection is not
+accepted, one that sends is answered at once; a reload turns it off), and the
+config errors of these keys."""
+import signal
 import json
 import os
 import socket
@@ -234,12 +237,7 @@ class TlsProxyTests(ft.ServerTestCase):
     """PROXY comes before the TLS handshake on a TLS listener."""
 
     def test_proxy_then_tls(self):
-        d = self.enterContext(tempfile_dir())
-        cert, key = os.path.join(d, "c.pem"), os.path.join(d, "k.pem")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
-                        "-days", "1", "-subj", "/CN=localhost", "-addext",
-                        "subjectAltName=DNS:localhost"], check=True, capture_output=True)
+        cert, key = self_signed(self.enterContext(tempfile_dir()))
         config = CONFIG.replace("    proxy_protocol: true\n",
                                 "    proxy_protocol: true\n"
                                 f"    tls: {{certificates: [{{cert: {cert}, key: {key}}}]}}\n")
@@ -256,6 +254,101 @@ class TlsProxyTests(ft.ServerTestCase):
         responses, _ = ft.parse_responses(data)
         self.assertEqual(json.loads(responses[0].body)["origin"], "198.51.100.50")
         self.assertStopsCleanly(srv)
+
+
+DEFER_CONFIG = """\
+workers: 1
+error_log: stderr
+timeouts: {header: 2s}
+listeners:
+  - address: 127.0.0.1:$port
+    defer_accept: $defer
+  - address: 127.0.0.1:$proxy_port
+routes:
+  - path: /echo
+    echo: {}
+  - path: /status
+    status: {}
+"""
+
+
+class DeferAcceptTests(ft.ServerTestCase):
+    """TCP_DEFER_ACCEPT: the kernel hands flared a connection with its first bytes."""
+
+    def active(self, srv):
+        data, _ = self.send_to(srv.proxy_port, get("/status"))
+        responses, _ = ft.parse_responses(data)
+        return json.loads(responses[0].body)["connections"]["active"]
+
+    @staticmethod
+    def send_to(port, data):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(data)
+            return ft.read_until_close(s, 5)
+
+    def start_deferring(self, defer):
+        srv = EdgeServer(config=DEFER_CONFIG.replace("$defer", defer))
+        self.addCleanup(srv.cleanup)
+        srv.start()
+        self.assertTrue(ft.wait_for(lambda: EdgeTests.raw_ok(srv.proxy_port), 5))
+        return srv
+
+    def silent_counted(self, srv):
+        """Whether a connection that has sent nothing counts as active."""
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as silent:
+            counts = []
+            ft.wait_for(lambda: counts.append(self.active(srv)) or counts[-1] > 1, 0.5)
+            # The status connection itself is the one active connection either way.
+            counted = counts[-1] > 1
+            # Bytes on the silent connection get an answer right away.
+            silent.sendall(get("/echo"))
+            data, _ = ft.read_until_close(silent, 5)
+        responses, _ = ft.parse_responses(data)
+        self.assertEqual([r.status for r in responses], [200], data[:300])
+        return counted
+
+    def test_silent_connection_waits_in_the_kernel(self):
+        srv = self.start_deferring("true")
+        self.assertFalse(self.silent_counted(srv))
+        # The same server's plain listener does count one (the test sees the difference).
+        with socket.create_connection(("127.0.0.1", srv.proxy_port), timeout=5):
+            self.assertTrue(ft.wait_for(lambda: self.active(srv) == 2, 2))
+        self.assertStopsCleanly(srv)
+
+    def test_reload_turns_it_off_on_the_same_socket(self):
+        srv = self.start_deferring("true")
+        self.assertFalse(self.silent_counted(srv))
+        old = srv.workers()
+        srv.write_config(verbatim=DEFER_CONFIG.replace("$defer", "false").replace(
+            "$port", str(srv.port)).replace("$proxy_port", str(srv.proxy_port)))
+        srv.signal(signal.SIGHUP)
+        self.assertTrue(ft.wait_for(lambda: not any(ft.alive(p) for p in old), 5), srv.log())
+        self.assertTrue(self.silent_counted(srv))
+        self.assertStopsCleanly(srv)
+
+    def test_tls_listener(self):
+        cert, key = self_signed(self.enterContext(tempfile_dir()))
+        srv = self.start_deferring(
+            f"true\n    tls: {{certificates: [{{cert: {cert}, key: {key}}}]}}")
+        ctx = ssl.create_default_context(cafile=cert)
+        for _ in range(3):
+            raw = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+            with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                s.sendall(get("/echo"))
+                data, _ = ft.read_until_close(s, 5)
+            responses, _ = ft.parse_responses(data)
+            self.assertEqual([r.status for r in responses], [200], data[:300])
+        self.assertStopsCleanly(srv)
+
+
+def self_signed(d):
+    """A P-256 certificate for localhost and its key, written to folder d."""
+    cert, key = os.path.join(d, "c.pem"), os.path.join(d, "k.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "1", "-subj", "/CN=localhost", "-addext",
+                    "subjectAltName=DNS:localhost"], check=True, capture_output=True)
+    return cert, key
 
 
 def tempfile_dir():
@@ -284,6 +377,10 @@ class ConfigErrorTests(ft.ServerTestCase):
                    "5:24", "invalid CIDR block 'nope'")
         self.check("listeners: [{address: 127.0.0.1:1, proxy_protocol: yes}]\n", "1:52",
                    "proxy_protocol")
+        self.check("listeners: [{address: 127.0.0.1:1, defer_accept: 1}]\n", "1:50",
+                   "defer_accept")
+        self.check("listeners: [{address: 'unix:/tmp/f.sock', defer_accept: true}]\n", "1:57",
+                   "defer_accept: only IP listeners can defer accept")
         self.check(base + "limits: {max_connections_per_ip: 0}\n", "3:34",
                    "max_connections_per_ip")
         self.check(base + "user: no-such-user-flared\n", "3:7", "no user named")

@@ -567,6 +567,7 @@ static void test_listeners(void **state)
                                  "  - address: \"[::1]:8443\"\n"
                                  "    reuseport: true\n"
                                  "    backlog: 128\n"
+                                 "    defer_accept: true\n"
                                  "  - address: unix:/run/flared.sock\n"
                                  "  - address: 0.0.0.0:80\n"
                                  "    reuseport: false\n"
@@ -579,6 +580,7 @@ static void test_listeners(void **state)
     assert_int_equal(l[0].addr.port, 8443);
     assert_true(l[0].reuseport);
     assert_int_equal(l[0].backlog, 128);
+    assert_true(l[0].defer_accept);
     assert_int_equal(l[0].line, 2);
     assert_int_equal(l[0].column, 5);
     assert_int_equal(l[1].kind, FLARED_LISTENER_UNIX);
@@ -589,6 +591,7 @@ static void test_listeners(void **state)
     assert_int_equal(l[2].addr.ip.family, AF_INET);
     assert_int_equal(l[2].addr.port, 80);
     assert_false(l[2].reuseport);
+    assert_false(l[2].defer_accept);
     assert_int_equal(l[2].backlog, 65535);
     flared_config_free(cfg);
 }
@@ -607,7 +610,7 @@ static void test_listener_shape_errors(void **state)
                  "t.yaml:1:13: listener: missing required key 'address'");
     expect_error("listeners: [{address: 127.0.0.1:80, port: 80}]\n",
                  "t.yaml:1:37: unknown key 'port' in a listener; allowed: address, reuseport, "
-                 "backlog, tls, proxy_protocol");
+                 "backlog, tls, proxy_protocol, defer_accept");
 }
 
 static void test_listener_address_errors(void **state)
