@@ -21,7 +21,7 @@ done
 [ -f "$build/build.ninja" ] || meson setup "$build" "$root" --buildtype=release >/dev/null
 buildtype="$(meson introspect --buildoptions "$build" | python3 -c \
     'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"]=="buildtype"))')"
-benches=(parse_request parse_response chunked header_id ws_mask)
+benches=(parse_request parse_response serialize url chunked header_id ws_mask)
 ninja -C "$build" -j2 "${benches[@]/#/bench/micro_}" >/dev/null
 {
     echo "# micro benchmarks: $(date -Is), $(hostname), $(git -C "$root" rev-parse --short HEAD)," \

@@ -104,30 +104,50 @@ static int bad(flare_error *err, const char *s, size_t len, size_t off, const ch
                            o >= sizeof shown - 8 ? "..." : "", why, off);
 }
 
+/* The bytes a component scan stops at: '%' (an escape to check) and the ones
+ * RFC 3986 never allows raw, to be encoded: '"' '<' '>' '\\' '^' '`' '{' '|' '}'
+ * and everything from 0x80 (controls and SP were refused before). */
+static const uint64_t component_stops[4] = {
+    (1ull << '"') | (1ull << '%') | (1ull << '<') | (1ull << '>'),
+    (1ull << ('\\' - 64)) | (1ull << ('^' - 64)) | (1ull << ('`' - 64)) | (1ull << ('{' - 64)) |
+        (1ull << ('|' - 64)) | (1ull << ('}' - 64)),
+    UINT64_MAX, UINT64_MAX};
+
+static bool component_stop(unsigned char ch, bool encode_hash)
+{
+    return ((component_stops[ch >> 6] >> (ch & 63)) & 1) || (encode_hash && ch == '#');
+}
+
 /*
  * Appends a path, query or fragment: percent-escapes are checked (§2.1), bytes
  * outside ASCII and the printable characters RFC 3986 never allows raw are encoded
- * (what browsers send), so the result is a valid component.
+ * (what browsers send), so the result is a valid component. A fragment also has
+ * '#' encoded. Runs of plain bytes are appended at once.
  */
-static int append_component(flare_buf *b, const char *url, size_t url_len, span c,
-                            const char *encode_too, flare_error *err)
+static int append_component(flare_buf *b, const char *url, size_t url_len, span c, bool encode_hash,
+                            flare_error *err)
 {
     static const char hex[] = "0123456789ABCDEF";
-    for (size_t i = 0; i < c.len; i++) {
-        unsigned char ch = (unsigned char)c.p[i];
-        int rc;
-        if (ch == '%') {
-            if (i + 2 >= c.len || hexval(c.p[i + 1]) < 0 || hexval(c.p[i + 2]) < 0)
-                return bad(err, url, url_len, (size_t)(c.p + i - url),
-                           "'%' must be followed by two hex digits");
-            rc = flare_buf_append(b, c.p + i, 3);
-            i += 2;
-        } else if (ch >= 0x80 || strchr("\"<>\\^`{|}", ch) ||
-                   (encode_too && strchr(encode_too, ch))) {
-            char esc[3] = {'%', hex[ch >> 4], hex[ch & 15]};
-            rc = flare_buf_append(b, esc, 3);
-        } else {
-            rc = flare_buf_append(b, &c.p[i], 1);
+    size_t i = 0;
+    while (i < c.len) {
+        size_t run = i;
+        while (run < c.len && !component_stop((unsigned char)c.p[run], encode_hash))
+            run++;
+        int rc = run > i ? flare_buf_append(b, c.p + i, run - i) : 0;
+        i = run;
+        if (rc == 0 && i < c.len) {
+            unsigned char ch = (unsigned char)c.p[i];
+            if (ch == '%') {
+                if (i + 2 >= c.len || hexval(c.p[i + 1]) < 0 || hexval(c.p[i + 2]) < 0)
+                    return bad(err, url, url_len, (size_t)(c.p + i - url),
+                               "'%' must be followed by two hex digits");
+                rc = flare_buf_append(b, c.p + i, 3);
+                i += 3;
+            } else {
+                char esc[3] = {'%', hex[ch >> 4], hex[ch & 15]};
+                rc = flare_buf_append(b, esc, 3);
+                i++;
+            }
         }
         if (rc < 0) return flare_error_set(err, FLARE_ENOMEM, 0, "URL: out of memory");
     }
@@ -145,6 +165,8 @@ static void drop_last_segment(flare_buf *out)
 /* remove_dot_segments (RFC 3986 §5.2.4), appending the result to out. */
 static int remove_dot_segments(const char *path, size_t len, flare_buf *out)
 {
+    /* Most paths have no dot segment: a segment starts the path or follows a '/'. */
+    if (path[0] != '.' && !memmem(path, len, "/.", 2)) return flare_buf_append(out, path, len);
     size_t base = out->len;
     char *in = malloc(len + 1);
     if (!in) return FLARE_ENOMEM;
@@ -354,7 +376,7 @@ int flare_url_parse(flare_url *u, const char *s, size_t len, flare_error *err)
 
     /* The path, escapes checked, then normalised (§5.2.4; §6.2.2.3). */
     flare_buf raw = FLARE_BUF_INIT;
-    rc = append_component(&raw, s, len, r.path, NULL, err);
+    rc = append_component(&raw, s, len, r.path, false, err);
     if (rc == 0) {
         off.path = (long)mem.len;
         if (raw.len == 0 || raw.data[0] != '/') {
@@ -372,12 +394,12 @@ int flare_url_parse(flare_url *u, const char *s, size_t len, flare_error *err)
     if (rc < 0) goto fail;
     if (r.query.present) {
         off.query = (long)mem.len;
-        if ((rc = append_component(&mem, s, len, r.query, NULL, err)) < 0) goto fail;
+        if ((rc = append_component(&mem, s, len, r.query, false, err)) < 0) goto fail;
         if (push_nul(&mem) < 0) goto nomem;
     }
     if (r.fragment.present) {
         off.fragment = (long)mem.len;
-        if ((rc = append_component(&mem, s, len, r.fragment, "#", err)) < 0) goto fail;
+        if ((rc = append_component(&mem, s, len, r.fragment, true, err)) < 0) goto fail;
         if (push_nul(&mem) < 0) goto nomem;
     }
     u->mem = mem.data;
