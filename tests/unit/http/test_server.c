@@ -152,6 +152,16 @@ static void send_unfinished_upload(harness *h, client *c)
     client_send_str(h, c, "POST /echo/b HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nabc");
 }
 
+/* Connects a client whose upload the server has started reading, then begins a
+ * graceful stop that gives it `grace_ms` to finish. */
+static void stop_during_upload(harness *h, client *c, uint32_t grace_ms)
+{
+    client_open(h, c);
+    send_unfinished_upload(h, c);
+    harness_pump(h, 0);
+    flare_http_server_stop(h->srv, grace_ms);
+}
+
 static void test_listen_and_serve(void **state)
 {
     harness *h = *state;
@@ -389,10 +399,7 @@ static void test_stop_grace_deadline(void **state)
     harness *h = *state;
     watch_drain(h);
     client c;
-    client_open(h, &c);
-    send_unfinished_upload(h, &c);
-    harness_pump(h, 0);
-    flare_http_server_stop(h->srv, 50);
+    stop_during_upload(h, &c, 50);
     flare_http_server_stop(h->srv, 50); /* a second stop changes nothing */
     expect_closed(h, &c);
     assert_int_equal(flare_http_server_connections(h->srv), 0);
@@ -414,10 +421,7 @@ static void test_free_during_drain_reports_nothing(void **state)
     harness *h = *state;
     watch_drain(h);
     client c;
-    client_open(h, &c);
-    send_unfinished_upload(h, &c);
-    harness_pump(h, 0);
-    flare_http_server_stop(h->srv, 10000);
+    stop_during_upload(h, &c, 10000);
     assert_int_equal(flare_http_server_connections(h->srv), 1);
     harness_stop(h);
     assert_int_equal(drained_calls, 0);
