@@ -11,38 +11,7 @@
 #include "flare/http_parser.h"
 #include "fuzz.h"
 
-static const char *const header_names[FLARE_HDR__COUNT] = {
-    [FLARE_HDR_HOST] = "host",
-    [FLARE_HDR_CONTENT_LENGTH] = "content-length",
-    [FLARE_HDR_TRANSFER_ENCODING] = "transfer-encoding",
-    [FLARE_HDR_CONNECTION] = "connection",
-    [FLARE_HDR_EXPECT] = "expect",
-    [FLARE_HDR_UPGRADE] = "upgrade",
-    [FLARE_HDR_CONTENT_TYPE] = "content-type",
-    [FLARE_HDR_ACCEPT_ENCODING] = "accept-encoding",
-    [FLARE_HDR_CONTENT_ENCODING] = "content-encoding",
-    [FLARE_HDR_KEEP_ALIVE] = "keep-alive",
-    [FLARE_HDR_TE] = "te",
-    [FLARE_HDR_TRAILER] = "trailer",
-    [FLARE_HDR_USER_AGENT] = "user-agent",
-    [FLARE_HDR_REFERER] = "referer",
-    [FLARE_HDR_COOKIE] = "cookie",
-    [FLARE_HDR_SET_COOKIE] = "set-cookie",
-    [FLARE_HDR_LOCATION] = "location",
-    [FLARE_HDR_IF_NONE_MATCH] = "if-none-match",
-    [FLARE_HDR_IF_MODIFIED_SINCE] = "if-modified-since",
-    [FLARE_HDR_IF_MATCH] = "if-match",
-    [FLARE_HDR_IF_UNMODIFIED_SINCE] = "if-unmodified-since",
-    [FLARE_HDR_IF_RANGE] = "if-range",
-    [FLARE_HDR_RANGE] = "range",
-    [FLARE_HDR_AUTHORIZATION] = "authorization",
-    [FLARE_HDR_ORIGIN] = "origin",
-    [FLARE_HDR_SEC_WEBSOCKET_KEY] = "sec-websocket-key",
-    [FLARE_HDR_SEC_WEBSOCKET_VERSION] = "sec-websocket-version",
-    [FLARE_HDR_SEC_WEBSOCKET_PROTOCOL] = "sec-websocket-protocol",
-    [FLARE_HDR_SEC_WEBSOCKET_EXTENSIONS] = "sec-websocket-extensions",
-    [FLARE_HDR_X_FORWARDED_FOR] = "x-forwarded-for",
-};
+#include "../tests/common/known_header_names.h"
 
 static const char *const method_names[FLARE_METHOD__COUNT] = {
     [FLARE_METHOD_GET] = "GET",         [FLARE_METHOD_HEAD] = "HEAD",
@@ -68,7 +37,7 @@ static bool eq_nocase(const char *a, size_t n, const char *b, size_t m)
 static int ref_header_id(const char *s, size_t n)
 {
     for (int id = 1; id < FLARE_HDR__COUNT; id++)
-        if (eq_nocase(s, n, header_names[id], strlen(header_names[id]))) return id;
+        if (eq_nocase(s, n, known_header_names[id], strlen(known_header_names[id]))) return id;
     return FLARE_HDR_OTHER;
 }
 

@@ -12,39 +12,7 @@
 
 #include "harness.h"
 
-/* Index = flare_http_hdr; the names of RFC 9110/9112/6455 and common extensions. */
-static const char *const known[FLARE_HDR__COUNT] = {
-    [FLARE_HDR_HOST] = "host",
-    [FLARE_HDR_CONTENT_LENGTH] = "content-length",
-    [FLARE_HDR_TRANSFER_ENCODING] = "transfer-encoding",
-    [FLARE_HDR_CONNECTION] = "connection",
-    [FLARE_HDR_EXPECT] = "expect",
-    [FLARE_HDR_UPGRADE] = "upgrade",
-    [FLARE_HDR_CONTENT_TYPE] = "content-type",
-    [FLARE_HDR_ACCEPT_ENCODING] = "accept-encoding",
-    [FLARE_HDR_CONTENT_ENCODING] = "content-encoding",
-    [FLARE_HDR_KEEP_ALIVE] = "keep-alive",
-    [FLARE_HDR_TE] = "te",
-    [FLARE_HDR_TRAILER] = "trailer",
-    [FLARE_HDR_USER_AGENT] = "user-agent",
-    [FLARE_HDR_REFERER] = "referer",
-    [FLARE_HDR_COOKIE] = "cookie",
-    [FLARE_HDR_SET_COOKIE] = "set-cookie",
-    [FLARE_HDR_LOCATION] = "location",
-    [FLARE_HDR_IF_NONE_MATCH] = "if-none-match",
-    [FLARE_HDR_IF_MODIFIED_SINCE] = "if-modified-since",
-    [FLARE_HDR_IF_MATCH] = "if-match",
-    [FLARE_HDR_IF_UNMODIFIED_SINCE] = "if-unmodified-since",
-    [FLARE_HDR_IF_RANGE] = "if-range",
-    [FLARE_HDR_RANGE] = "range",
-    [FLARE_HDR_AUTHORIZATION] = "authorization",
-    [FLARE_HDR_ORIGIN] = "origin",
-    [FLARE_HDR_SEC_WEBSOCKET_KEY] = "sec-websocket-key",
-    [FLARE_HDR_SEC_WEBSOCKET_VERSION] = "sec-websocket-version",
-    [FLARE_HDR_SEC_WEBSOCKET_PROTOCOL] = "sec-websocket-protocol",
-    [FLARE_HDR_SEC_WEBSOCKET_EXTENSIONS] = "sec-websocket-extensions",
-    [FLARE_HDR_X_FORWARDED_FOR] = "x-forwarded-for",
-};
+#include "../../tests/common/known_header_names.h"
 
 /* Field names as clients send them: the mix of a browser, an API client and a proxy. */
 static const char *const wire_names[] = {
@@ -84,7 +52,8 @@ static size_t wire_len[WIRE_COUNT];
 static flare_http_hdr naive_id(const char *name, size_t len)
 {
     for (int i = 1; i < FLARE_HDR__COUNT; i++)
-        if (strlen(known[i]) == len && strncasecmp(known[i], name, len) == 0)
+        if (strlen(known_header_names[i]) == len &&
+            strncasecmp(known_header_names[i], name, len) == 0)
             return (flare_http_hdr)i;
     return FLARE_HDR_OTHER;
 }

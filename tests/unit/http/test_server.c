@@ -53,6 +53,57 @@ static void start_hello(harness *h, const flare_http_server_config *cfg)
     harness_route(h, NULL, FLARE_M_GET, "/big", big_handler, NULL, 0);
 }
 
+/* How a test's server differs from the harness defaults; each test names one as its
+ * cmocka prestate, and the setup turns it into a running server (the test's state). */
+typedef struct server_setup {
+    bool zero_config; /* every field 0, so each takes the library's default */
+    bool bare;        /* no hello routes: the test routes its own handlers */
+    size_t max_connections;
+    uint32_t keepalive_timeout_ms;
+} server_setup;
+
+static server_setup hello_server = {0};
+static server_setup two_connections = {.max_connections = 2};
+static server_setup zero_config = {.zero_config = true};
+static server_setup short_keepalive = {.keepalive_timeout_ms = 100};
+/* The upgrade test has always run on a zeroed configuration (harness_start cleared the
+ * harness config it was handed), and keeps doing so. */
+static server_setup bare_zero_config = {.zero_config = true, .bare = true};
+
+static int setup(void **state)
+{
+    const server_setup *want = *state;
+    flare_http_server_config cfg;
+    if (want->zero_config)
+        memset(&cfg, 0, sizeof cfg);
+    else
+        harness_config(&cfg);
+    if (want->max_connections) cfg.max_connections = want->max_connections;
+    if (want->keepalive_timeout_ms) cfg.keepalive_timeout_ms = want->keepalive_timeout_ms;
+    harness *h = calloc(1, sizeof *h);
+    if (!h) return -1;
+    if (want->bare)
+        harness_start(h, &cfg);
+    else
+        start_hello(h, &cfg);
+    *state = h;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    harness *h = *state;
+    harness_stop(h); /* a no-op when the test stopped the server itself */
+    free(h);
+    return 0;
+}
+
+/* Counts the server's drained callbacks from now on, in drained_calls. */
+static void watch_drain(harness *h)
+{
+    drained_calls = 0;
+    flare_http_server_on_drained(h->srv, on_drained, &drained_calls);
+}
 
 /* True when a TCP connect to 127.0.0.1:port is refused (nothing listens there). */
 static bool connect_refused(uint16_t port)
@@ -78,20 +129,51 @@ static void expect_hello(harness *h, client *c)
     response_free(&r);
 }
 
+/* A client on a keep-alive connection that has had one answer and now sits idle. */
+static void open_idle_keepalive(harness *h, client *c)
+{
+    client_open(h, c);
+    expect_hello(h, c);
+}
+
+/* Reads a 200 answer that says Connection: close, after which the server closes. The
+ * caller checks what else it needs in `r` and frees it. */
+static void read_last_ok(harness *h, client *c, response *r)
+{
+    client_response(h, c, r, false);
+    assert_int_equal(r->status, 200);
+    assert_header(r, "Connection", "close");
+    expect_closed(h, c);
+}
+
+/* A request whose body has 3 of its 6 bytes: in flight until the rest comes. */
+static void send_unfinished_upload(harness *h, client *c)
+{
+    client_send_str(h, c, "POST /echo/b HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nabc");
+}
+
+/* Connects a client whose upload the server has started reading, then begins a
+ * graceful stop that gives it `grace_ms` to finish. */
+static void stop_during_upload(harness *h, client *c, uint32_t grace_ms)
+{
+    client_open(h, c);
+    send_unfinished_upload(h, c);
+    harness_pump(h, 0);
+    flare_http_server_stop(h->srv, grace_ms);
+}
+
 static void test_listen_and_serve(void **state)
 {
-    (void)state;
-    harness h;
-    start_hello(&h, NULL);
+    harness *h = *state;
     uint16_t port = 0;
     flare_error err;
-    assert_int_equal(flare_http_server_listen(h.srv, "127.0.0.1:0", &port, &err), 0);
+    assert_int_equal(flare_http_server_listen(h->srv, "127.0.0.1:0", &port, &err), 0);
     assert_true(port != 0);
     client c;
-    client_tcp(&h, &c, port);
-    expect_hello(&h, &c);
-    expect_hello(&h, &c); /* keep-alive */
-    const flare_http_server_stats *st = flare_http_server_get_stats(h.srv);
+    client_tcp(h, &c, port);
+    expect_hello(h, &c);
+    expect_hello(h, &c); /* keep-alive */
+    const flare_http_server_stats *st = flare_http_server_get_stats(h->srv);
     assert_int_equal(st->accepted, 1);
     assert_int_equal(st->active, 1);
     assert_int_equal(st->requests, 2);
@@ -99,10 +181,9 @@ static void test_listen_and_serve(void **state)
     assert_int_equal(st->bytes_in, 2 * strlen("GET / HTTP/1.1\r\nHost: t\r\n\r\n"));
     assert_true(st->bytes_out > 2 * 6);
     client_close(&c);
-    harness_pump_for(&h, 20);
-    assert_int_equal(flare_http_server_connections(h.srv), 0);
-    assert_int_equal(flare_http_server_listen(h.srv, "300.0.0.1:0", NULL, &err) < 0, true);
-    harness_stop(&h);
+    harness_pump_for(h, 20);
+    assert_int_equal(flare_http_server_connections(h->srv), 0);
+    assert_int_equal(flare_http_server_listen(h->srv, "300.0.0.1:0", NULL, &err) < 0, true);
 }
 
 static void expect_busy(harness *h, client *c)
@@ -117,297 +198,232 @@ static void expect_busy(harness *h, client *c)
 
 static void test_max_connections_adopted(void **state)
 {
-    (void)state;
-    harness h;
-    flare_http_server_config cfg;
-    harness_config(&cfg);
-    cfg.max_connections = 2;
-    start_hello(&h, &cfg);
+    harness *h = *state;
     client a, b, x;
-    client_open(&h, &a);
-    client_open(&h, &b);
-    expect_hello(&h, &a);
+    client_open(h, &a);
+    client_open(h, &b);
+    expect_hello(h, &a);
 
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
     flare_error err;
-    assert_int_equal(flare_http_server_adopt_connection(h.srv, sv[0], NULL, &err), FLARE_ELIMIT);
+    assert_int_equal(flare_http_server_adopt_connection(h->srv, sv[0], NULL, &err), FLARE_ELIMIT);
     assert_int_equal(err.code, FLARE_ELIMIT);
     memset(&x, 0, sizeof x);
     x.fd = sv[1];
-    expect_busy(&h, &x);
+    expect_busy(h, &x);
     client_close(&x);
-    assert_int_equal(flare_http_server_get_stats(h.srv)->rejected, 1);
+    assert_int_equal(flare_http_server_get_stats(h->srv)->rejected, 1);
 
     /* the two admitted connections are unharmed */
-    expect_hello(&h, &a);
-    expect_hello(&h, &b);
-    assert_int_equal(flare_http_server_connections(h.srv), 2);
+    expect_hello(h, &a);
+    expect_hello(h, &b);
+    assert_int_equal(flare_http_server_connections(h->srv), 2);
 
     /* a freed slot admits again; an adopted socket is made non-blocking */
     client_close(&a);
-    harness_pump_for(&h, 20);
+    harness_pump_for(h, 20);
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    assert_int_equal(flare_http_server_adopt_connection(h.srv, sv[0], NULL, &err), 0);
+    assert_int_equal(flare_http_server_adopt_connection(h->srv, sv[0], NULL, &err), 0);
     assert_true(fcntl(sv[0], F_GETFL) & O_NONBLOCK);
     memset(&x, 0, sizeof x);
     x.fd = sv[1];
     assert_int_equal(fcntl(x.fd, F_SETFL, O_NONBLOCK), 0);
-    expect_hello(&h, &x);
+    expect_hello(h, &x);
     client_close(&x);
     client_close(&b);
-    assert_int_equal(flare_http_server_adopt_connection(h.srv, -1, NULL, &err), FLARE_EINVAL);
-    harness_stop(&h);
+    assert_int_equal(flare_http_server_adopt_connection(h->srv, -1, NULL, &err), FLARE_EINVAL);
 }
 
 static void test_max_connections_listener(void **state)
 {
-    (void)state;
-    harness h;
-    flare_http_server_config cfg;
-    harness_config(&cfg);
-    cfg.max_connections = 2;
-    start_hello(&h, &cfg);
+    harness *h = *state;
     uint16_t port = 0;
-    assert_int_equal(flare_http_server_listen(h.srv, "127.0.0.1:0", &port, NULL), 0);
+    assert_int_equal(flare_http_server_listen(h->srv, "127.0.0.1:0", &port, NULL), 0);
     client a, b, x;
-    client_tcp(&h, &a, port);
-    client_tcp(&h, &b, port);
-    harness_pump_for(&h, 20);
-    assert_int_equal(flare_http_server_connections(h.srv), 2);
-    client_tcp(&h, &x, port);
-    expect_busy(&h, &x);
+    client_tcp(h, &a, port);
+    client_tcp(h, &b, port);
+    harness_pump_for(h, 20);
+    assert_int_equal(flare_http_server_connections(h->srv), 2);
+    client_tcp(h, &x, port);
+    expect_busy(h, &x);
     client_close(&x);
-    expect_hello(&h, &a);
-    expect_hello(&h, &b);
-    assert_int_equal(flare_http_server_get_stats(h.srv)->rejected, 1);
-    assert_int_equal(flare_http_server_get_stats(h.srv)->accepted, 2);
+    expect_hello(h, &a);
+    expect_hello(h, &b);
+    assert_int_equal(flare_http_server_get_stats(h->srv)->rejected, 1);
+    assert_int_equal(flare_http_server_get_stats(h->srv)->accepted, 2);
     client_close(&a);
     client_close(&b);
-    harness_stop(&h);
 }
 
 /* Every field 0 means its default: a zeroed configuration serves normally. */
 static void test_zero_config_takes_defaults(void **state)
 {
-    (void)state;
-    harness h;
-    flare_http_server_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    start_hello(&h, &cfg);
+    harness *h = *state;
     client c;
-    client_open(&h, &c);
+    client_open(h, &c);
     for (int i = 0; i < 3; i++) {
-        client_send_str(&h, &c, "GET / HTTP/1.1\r\nHost: t\r\nAccept: */*\r\n\r\n");
+        client_send_str(h, &c, "GET / HTTP/1.1\r\nHost: t\r\nAccept: */*\r\n\r\n");
         response r = {0};
-        client_response(&h, &c, &r, false);
+        client_response(h, &c, &r, false);
         assert_status_line(&r, "HTTP/1.1 200 OK");
         assert_no_header(&r, "Connection"); /* keep-alive, not a limit of 0 requests */
         assert_no_header(&r, "Server");     /* server_name NULL: omitted */
         response_free(&r);
     }
-    expect_silence(&h, &c, 20); /* timeouts are not 0 either */
+    expect_silence(h, &c, 20); /* timeouts are not 0 either */
     client_close(&c);
-    harness_stop(&h);
 }
 
 /* ------------------------------------------------------------ graceful stop */
 
 static void test_graceful_stop(void **state)
 {
-    (void)state;
-    harness h;
-    start_hello(&h, NULL);
-    drained_calls = 0;
-    flare_http_server_on_drained(h.srv, on_drained, &drained_calls);
+    harness *h = *state;
+    watch_drain(h);
     uint16_t port = 0;
-    assert_int_equal(flare_http_server_listen(h.srv, "127.0.0.1:0", &port, NULL), 0);
+    assert_int_equal(flare_http_server_listen(h->srv, "127.0.0.1:0", &port, NULL), 0);
 
     client idle_ka, fresh, body, head, blocked;
-    client_open(&h, &idle_ka);
-    expect_hello(&h, &idle_ka);
-    client_open(&h, &fresh);
-    client_open(&h, &body);
-    client_send_str(&h, &body, "POST /echo/b HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nabc");
-    client_open(&h, &head);
-    client_send_str(&h, &head, "GET /echo/h HTTP/1.1\r\nHo");
-    client_open(&h, &blocked); /* its keep-alive response is still being written */
-    client_send_str(&h, &blocked, "GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
-    harness_pump_for(&h, 20);
-    assert_int_equal(flare_http_server_connections(h.srv), 5);
+    open_idle_keepalive(h, &idle_ka);
+    client_open(h, &fresh);
+    client_open(h, &body);
+    send_unfinished_upload(h, &body);
+    client_open(h, &head);
+    client_send_str(h, &head, "GET /echo/h HTTP/1.1\r\nHo");
+    client_open(h, &blocked); /* its keep-alive response is still being written */
+    client_send_str(h, &blocked, "GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
+    harness_pump_for(h, 20);
+    assert_int_equal(flare_http_server_connections(h->srv), 5);
 
-    flare_http_server_stop(h.srv, 30000);
+    flare_http_server_stop(h->srv, 30000);
     /* idle keep-alive: closed when the drain grace ends without a request */
-    expect_closed(&h, &idle_ka);
-    assert_int_equal(flare_http_server_connections(h.srv), 4);
+    expect_closed(h, &idle_ka);
+    assert_int_equal(flare_http_server_connections(h->srv), 4);
     /* connected before the stop but silent until now: still answered, then closed */
     response fr = {0};
-    client_send_str(&h, &fresh, "GET /echo/f HTTP/1.1\r\nHost: t\r\n\r\n");
-    client_response(&h, &fresh, &fr, false);
-    assert_int_equal(fr.status, 200);
-    assert_header(&fr, "Connection", "close");
+    client_send_str(h, &fresh, "GET /echo/f HTTP/1.1\r\nHost: t\r\n\r\n");
+    read_last_ok(h, &fresh, &fr);
     response_free(&fr);
-    expect_closed(&h, &fresh);
     client_close(&fresh); /* ends the server's lingering close */
-    harness_pump_for(&h, 20);
-    assert_int_equal(flare_http_server_connections(h.srv), 3);
+    harness_pump_for(h, 20);
+    assert_int_equal(flare_http_server_connections(h->srv), 3);
     assert_int_equal(drained_calls, 0);
 
     /* no new connections */
     assert_true(connect_refused(port));
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    assert_int_equal(flare_http_server_adopt_connection(h.srv, sv[0], NULL, NULL), FLARE_ECLOSED);
+    assert_int_equal(flare_http_server_adopt_connection(h->srv, sv[0], NULL, NULL), FLARE_ECLOSED);
     close(sv[1]);
 
     /* in flight: finished, with Connection: close */
     response r = {0};
-    client_send_str(&h, &body, "def");
-    client_response(&h, &body, &r, false);
-    assert_int_equal(r.status, 200);
-    assert_header(&r, "Connection", "close");
+    client_send_str(h, &body, "def");
+    read_last_ok(h, &body, &r);
     assert_memory_equal(r.body.data, "M=POST P=/echo/b Q=- H=t N=1 L=6\nabcdef", r.body.len);
-    expect_closed(&h, &body);
     client_close(&body);
 
-    client_send_str(&h, &head, "st: t\r\n\r\n");
-    client_response(&h, &head, &r, false);
-    assert_int_equal(r.status, 200);
-    assert_header(&r, "Connection", "close");
-    expect_closed(&h, &head);
+    client_send_str(h, &head, "st: t\r\n\r\n");
+    read_last_ok(h, &head, &r);
     client_close(&head);
     assert_int_equal(drained_calls, 0);
 
     /* the response built before the stop completes, then the idle connection closes */
-    client_response(&h, &blocked, &r, false);
+    client_response(h, &blocked, &r, false);
     assert_int_equal(r.status, 200);
     assert_int_equal(r.body.len, 1 << 20);
-    expect_closed(&h, &blocked);
+    expect_closed(h, &blocked);
     client_close(&blocked);
-    harness_pump_for(&h, 20);
-    assert_int_equal(flare_http_server_connections(h.srv), 0);
+    harness_pump_for(h, 20);
+    assert_int_equal(flare_http_server_connections(h->srv), 0);
     assert_int_equal(drained_calls, 1);
     response_free(&r);
     client_close(&idle_ka);
-    harness_stop(&h);
+    harness_stop(h);
     assert_int_equal(drained_calls, 1);
 }
 
 /* A request sent during the grace, after the stop, is answered too. */
 static void test_drain_answers_request_during_grace(void **state)
 {
-    (void)state;
-    harness h;
-    start_hello(&h, NULL);
+    harness *h = *state;
     client c;
-    client_open(&h, &c);
-    expect_hello(&h, &c);
-    flare_http_server_stop(h.srv, 30000);
-    expect_silence(&h, &c, 200);
-    client_send_str(&h, &c, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    open_idle_keepalive(h, &c);
+    flare_http_server_stop(h->srv, 30000);
+    expect_silence(h, &c, 200);
+    client_send_str(h, &c, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
     response r = {0};
-    client_response(&h, &c, &r, false);
-    assert_int_equal(r.status, 200);
-    assert_header(&r, "Connection", "close");
+    read_last_ok(h, &c, &r);
     response_free(&r);
-    expect_closed(&h, &c);
     client_close(&c);
-    harness_stop(&h);
 }
 
 /* An idle keep-alive connection that stays silent is closed when the grace ends:
  * not at once, and not after the (much longer) keep-alive timeout. */
 static void test_drain_grace_ends_in_close(void **state)
 {
-    (void)state;
-    harness h;
-    start_hello(&h, NULL); /* keep-alive timeout 65 s */
-    drained_calls = 0;
-    flare_http_server_on_drained(h.srv, on_drained, &drained_calls);
+    harness *h = *state; /* keep-alive timeout 65 s */
+    watch_drain(h);
     client c;
-    client_open(&h, &c);
-    expect_hello(&h, &c);
+    open_idle_keepalive(h, &c);
     uint64_t stopped = flare_monotonic_ms();
-    flare_http_server_stop(h.srv, 30000);
-    expect_silence(&h, &c, 500);
+    flare_http_server_stop(h->srv, 30000);
+    expect_silence(h, &c, 500);
     assert_int_equal(drained_calls, 0);
-    expect_closed(&h, &c);
+    expect_closed(h, &c);
     uint64_t took = flare_monotonic_ms() - stopped;
     assert_true(took >= FLARE_HTTP_DRAIN_IDLE_GRACE_MS - 50);
     assert_true(took < FLARE_HTTP_DRAIN_IDLE_GRACE_MS + 2000);
-    assert_int_equal(flare_http_server_connections(h.srv), 0);
+    assert_int_equal(flare_http_server_connections(h->srv), 0);
     assert_int_equal(drained_calls, 1);
     client_close(&c);
-    harness_stop(&h);
 }
 
 /* The grace never exceeds the keep-alive timeout the client was promised. */
 static void test_drain_grace_capped_by_keepalive_timeout(void **state)
 {
-    (void)state;
-    harness h;
-    flare_http_server_config cfg;
-    harness_config(&cfg);
-    cfg.keepalive_timeout_ms = 100;
-    start_hello(&h, &cfg);
+    harness *h = *state;
     client c;
-    client_open(&h, &c);
-    expect_hello(&h, &c);
+    open_idle_keepalive(h, &c);
     uint64_t stopped = flare_monotonic_ms();
-    flare_http_server_stop(h.srv, 30000);
-    expect_closed(&h, &c);
+    flare_http_server_stop(h->srv, 30000);
+    expect_closed(h, &c);
     assert_true(flare_monotonic_ms() - stopped < FLARE_HTTP_DRAIN_IDLE_GRACE_MS - 300);
     client_close(&c);
-    harness_stop(&h);
 }
 
 /* Connections still busy when the grace period ends are closed, then the drain is reported. */
 static void test_stop_grace_deadline(void **state)
 {
-    (void)state;
-    harness h;
-    start_hello(&h, NULL);
-    drained_calls = 0;
-    flare_http_server_on_drained(h.srv, on_drained, &drained_calls);
+    harness *h = *state;
+    watch_drain(h);
     client c;
-    client_open(&h, &c);
-    client_send_str(&h, &c, "POST /echo/b HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nabc");
-    harness_pump(&h, 0);
-    flare_http_server_stop(h.srv, 50);
-    flare_http_server_stop(h.srv, 50); /* a second stop changes nothing */
-    expect_closed(&h, &c);
-    assert_int_equal(flare_http_server_connections(h.srv), 0);
+    stop_during_upload(h, &c, 50);
+    flare_http_server_stop(h->srv, 50); /* a second stop changes nothing */
+    expect_closed(h, &c);
+    assert_int_equal(flare_http_server_connections(h->srv), 0);
     assert_int_equal(drained_calls, 1);
     client_close(&c);
-    harness_stop(&h);
 }
 
 /* Without a callback the drain stops the reactor, so run returns. */
 static void test_stop_ends_run(void **state)
 {
-    (void)state;
-    harness h;
-    start_hello(&h, NULL);
-    flare_http_server_stop(h.srv, 1000);
-    assert_int_equal(flare_http_server_run(h.srv, NULL), 0);
-    harness_stop(&h);
+    harness *h = *state;
+    flare_http_server_stop(h->srv, 1000);
+    assert_int_equal(flare_http_server_run(h->srv, NULL), 0);
 }
 
 /* Freeing a server mid-drain closes everything without reporting a drain. */
 static void test_free_during_drain_reports_nothing(void **state)
 {
-    (void)state;
-    harness h;
-    start_hello(&h, NULL);
-    drained_calls = 0;
-    flare_http_server_on_drained(h.srv, on_drained, &drained_calls);
+    harness *h = *state;
+    watch_drain(h);
     client c;
-    client_open(&h, &c);
-    client_send_str(&h, &c, "POST /echo/b HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nabc");
-    harness_pump(&h, 0);
-    flare_http_server_stop(h.srv, 10000);
-    assert_int_equal(flare_http_server_connections(h.srv), 1);
-    harness_stop(&h);
+    stop_during_upload(h, &c, 10000);
+    assert_int_equal(flare_http_server_connections(h->srv), 1);
+    harness_stop(h);
     assert_int_equal(drained_calls, 0);
     client_take(&c);
     assert_true(c.eof);
@@ -455,31 +471,28 @@ static int bare_101_handler(const flare_request *req, flare_response *resp, void
 
 static void test_upgrade_hands_over_socket_and_pending_bytes(void **state)
 {
-    (void)state;
-    harness h;
-    harness_config(&h.cfg);
-    harness_start(&h, &h.cfg);
+    harness *h = *state;
     upgrade_probe probe = {0};
-    harness_route(&h, NULL, FLARE_M_GET, "/up", upgrade_handler, &probe, 0);
-    harness_route(&h, NULL, FLARE_M_GET, "/bare", bare_101_handler, NULL, 0);
+    harness_route(h, NULL, FLARE_M_GET, "/up", upgrade_handler, &probe, 0);
+    harness_route(h, NULL, FLARE_M_GET, "/bare", bare_101_handler, NULL, 0);
     client c;
-    client_open(&h, &c);
+    client_open(h, &c);
     /* The bytes after the request already belong to the new protocol. */
-    client_send_str(&h, &c,
+    client_send_str(h, &c,
                     "GET /up HTTP/1.1\r\nHost: t\r\nUpgrade: test\r\n"
                     "Connection: Upgrade\r\n\r\nEXTRA BYTES");
     response r = {0};
-    client_response(&h, &c, &r, false);
+    client_response(h, &c, &r, false);
     assert_status_line(&r, "HTTP/1.1 101 Switching Protocols");
     assert_header(&r, "Upgrade", "test");
     assert_header(&r, "Connection", "Upgrade");
     assert_no_header(&r, "Content-Length");
     response_free(&r);
-    harness_pump_for(&h, 20);
+    harness_pump_for(h, 20);
     assert_int_equal(probe.calls, 1);
     assert_int_equal(probe.pending_len, 11);
     assert_memory_equal(probe.pending, "EXTRA BYTES", 11);
-    assert_int_equal(flare_http_server_connections(h.srv), 0);
+    assert_int_equal(flare_http_server_connections(h->srv), 0);
     /* What follows the 101 on the wire is the new protocol's, not HTTP. */
     char buf[32] = {0};
     size_t got = c.in.len < sizeof buf ? c.in.len : sizeof buf; /* already read past the 101 */
@@ -487,20 +500,19 @@ static void test_upgrade_hands_over_socket_and_pending_bytes(void **state)
     for (int i = 0; i < 100 && got < 12; i++) {
         ssize_t n = recv(c.fd, buf + got, sizeof buf - got, MSG_DONTWAIT);
         if (n > 0) got += (size_t)n;
-        harness_pump(&h, 10);
+        harness_pump(h, 10);
     }
     assert_int_equal(got, 12);
     assert_memory_equal(buf, "new-protocol", 12);
     client_close(&c);
 
     /* A 101 without a protocol to switch to is a handler bug: 500, not a hung client. */
-    client_open(&h, &c);
-    client_send_str(&h, &c, "GET /bare HTTP/1.1\r\nHost: t\r\n\r\n");
-    client_response(&h, &c, &r, false);
+    client_open(h, &c);
+    client_send_str(h, &c, "GET /bare HTTP/1.1\r\nHost: t\r\n\r\n");
+    client_response(h, &c, &r, false);
     assert_int_equal(r.status, 500);
     response_free(&r);
     client_close(&c);
-    harness_stop(&h);
 }
 
 /* A request already waiting in a connection the server has not read yet is answered
@@ -509,51 +521,47 @@ static void test_upgrade_hands_over_socket_and_pending_bytes(void **state)
  * its response and sent the next request at once, before the server stopped. */
 static void test_stop_serves_request_already_received(void **state)
 {
-    (void)state;
-    harness h;
-    start_hello(&h, NULL);
-    drained_calls = 0;
-    flare_http_server_on_drained(h.srv, on_drained, &drained_calls);
+    harness *h = *state;
+    watch_drain(h);
     client waiting[2]; /* [0]: first request, [1]: second on a keep-alive connection */
-    client_open(&h, &waiting[0]);
-    client_open(&h, &waiting[1]);
-    expect_hello(&h, &waiting[1]);
+    client_open(h, &waiting[0]);
+    open_idle_keepalive(h, &waiting[1]);
     for (int i = 0; i < 2; i++)
         assert_int_equal(send(waiting[i].fd, "GET / HTTP/1.1\r\nHost: t\r\n\r\n", 27, 0), 27);
-    flare_http_server_stop(h.srv, 30000); /* no pump in between: nothing read yet */
-    assert_int_equal(flare_http_server_connections(h.srv), 2);
+    flare_http_server_stop(h->srv, 30000); /* no pump in between: nothing read yet */
+    assert_int_equal(flare_http_server_connections(h->srv), 2);
     for (int i = 0; i < 2; i++) {
         response r = {0};
-        client_response(&h, &waiting[i], &r, false);
+        read_last_ok(h, &waiting[i], &r);
         assert_status_line(&r, "HTTP/1.1 200 OK");
-        assert_header(&r, "Connection", "close");
         assert_memory_equal(r.body.data, "hello\n", 6);
         response_free(&r);
-        expect_closed(&h, &waiting[i]);
         client_close(&waiting[i]); /* ends the lingering close */
     }
-    harness_pump_for(&h, 20);
-    assert_int_equal(flare_http_server_connections(h.srv), 0);
+    harness_pump_for(h, 20);
+    assert_int_equal(flare_http_server_connections(h->srv), 0);
     assert_int_equal(drained_calls, 1);
-    harness_stop(&h);
 }
+
+#define SERVER_TEST(fn, server)                                                                    \
+    cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, &server)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_stop_serves_request_already_received),
-        cmocka_unit_test(test_upgrade_hands_over_socket_and_pending_bytes),
-        cmocka_unit_test(test_listen_and_serve),
-        cmocka_unit_test(test_max_connections_adopted),
-        cmocka_unit_test(test_max_connections_listener),
-        cmocka_unit_test(test_zero_config_takes_defaults),
-        cmocka_unit_test(test_graceful_stop),
-        cmocka_unit_test(test_drain_answers_request_during_grace),
-        cmocka_unit_test(test_drain_grace_ends_in_close),
-        cmocka_unit_test(test_drain_grace_capped_by_keepalive_timeout),
-        cmocka_unit_test(test_stop_grace_deadline),
-        cmocka_unit_test(test_stop_ends_run),
-        cmocka_unit_test(test_free_during_drain_reports_nothing),
+        SERVER_TEST(test_stop_serves_request_already_received, hello_server),
+        SERVER_TEST(test_upgrade_hands_over_socket_and_pending_bytes, bare_zero_config),
+        SERVER_TEST(test_listen_and_serve, hello_server),
+        SERVER_TEST(test_max_connections_adopted, two_connections),
+        SERVER_TEST(test_max_connections_listener, two_connections),
+        SERVER_TEST(test_zero_config_takes_defaults, zero_config),
+        SERVER_TEST(test_graceful_stop, hello_server),
+        SERVER_TEST(test_drain_answers_request_during_grace, hello_server),
+        SERVER_TEST(test_drain_grace_ends_in_close, hello_server),
+        SERVER_TEST(test_drain_grace_capped_by_keepalive_timeout, short_keepalive),
+        SERVER_TEST(test_stop_grace_deadline, hello_server),
+        SERVER_TEST(test_stop_ends_run, hello_server),
+        SERVER_TEST(test_free_during_drain_reports_nothing, hello_server),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -223,13 +223,101 @@ static void send_chunked_randomly(harness *h, client *c, const char *data, size_
     }
 }
 
+/* Closes the client and connects a fresh one, letting the server see the close first. */
+static void reconnect(harness *h, client *c)
+{
+    client_close(c);
+    harness_pump(h, 0);
+    client_open(h, c);
+}
+
+/* Reads a response with exactly `status_line` that says Connection: close, and checks
+ * that the server then closes without answering anything sent behind the request. The
+ * caller checks what else it needs in `r` and frees it. */
+static void read_closing_answer(harness *h, client *c, response *r, const char *status_line)
+{
+    client_response(h, c, r, false);
+    assert_status_line(r, status_line);
+    assert_header(r, "Connection", "close");
+    expect_closed(h, c);
+}
+
+static void expect_closing_answer(harness *h, client *c, const char *status_line)
+{
+    response r = {0};
+    read_closing_answer(h, c, &r, status_line);
+    response_free(&r);
+}
+
+/* ------------------------------------------------------------ fixtures */
+
+/* Every test gets a server with the echo routes and one client connected to it. */
+typedef struct fixture {
+    harness h;
+    client c;
+} fixture;
+
+static int fixture_setup(void **state, const flare_http_server_config *cfg)
+{
+    fixture *f = calloc(1, sizeof *f);
+    if (!f) return -1;
+    start_echo(&f->h, cfg);
+    client_open(&f->h, &f->c);
+    *state = f;
+    return 0;
+}
+
+static int echo_setup(void **state)
+{
+    return fixture_setup(state, NULL);
+}
+
+/* Short timeouts, for the tests of the deadlines. */
+static int timeout_setup(void **state)
+{
+    flare_http_server_config cfg;
+    harness_config(&cfg);
+    cfg.header_timeout_ms = 150;
+    cfg.body_timeout_ms = 150;
+    cfg.keepalive_timeout_ms = 100;
+    cfg.write_timeout_ms = 150;
+    cfg.linger_timeout_ms = 100;
+    return fixture_setup(state, &cfg);
+}
+
+static int keepalive3_setup(void **state)
+{
+    flare_http_server_config cfg;
+    harness_config(&cfg);
+    cfg.max_keepalive_requests = 3;
+    return fixture_setup(state, &cfg);
+}
+
+static int fixture_teardown(void **state)
+{
+    fixture *f = *state;
+    client_close(&f->c);
+    harness_stop(&f->h);
+    free(f);
+    return 0;
+}
+
+static harness *fixture_server(void **state)
+{
+    return &((fixture *)*state)->h;
+}
+
+static client *fixture_client(void **state)
+{
+    return &((fixture *)*state)->c;
+}
+
 /* ------------------------------------------------------- state machine */
 
 static void test_pipelined_random_chunkings(void **state)
 {
-    (void)state;
-    harness h;
-    start_echo(&h, NULL);
+    harness *h = fixture_server(state);
+    client *c = fixture_client(state);
 
     static char big[40000];
     for (size_t i = 0; i < sizeof big; i++)
@@ -268,39 +356,34 @@ static void test_pipelined_random_chunkings(void **state)
 
     for (uint64_t s = 1; s <= 40; s++) {
         uint64_t seed = s * 0x9E3779B97F4A7C15ull;
-        client c;
-        client_open(&h, &c);
-        send_chunked_randomly(&h, &c, stream.data, stream.len, &seed);
-        expect_echo(&h, &c, "GET", "/echo/a", NULL, 1, "", 0);
-        expect_echo(&h, &c, "GET", "/echo/b", "x=1&y=2", 2, "", 0);
-        expect_echo(&h, &c, "POST", "/echo/p", NULL, 3, "hello world", 11);
-        expect_echo(&h, &c, "POST", "/echo/big", NULL, 4, big, sizeof big);
-        expect_echo(&h, &c, "POST", "/echo/c", NULL, 5, chunked_body.data, chunked_body.len);
-        expect_echo(&h, &c, "GET", "/echo/g", NULL, 6, "discard", 7);
+        send_chunked_randomly(h, c, stream.data, stream.len, &seed);
+        expect_echo(h, c, "GET", "/echo/a", NULL, 1, "", 0);
+        expect_echo(h, c, "GET", "/echo/b", "x=1&y=2", 2, "", 0);
+        expect_echo(h, c, "POST", "/echo/p", NULL, 3, "hello world", 11);
+        expect_echo(h, c, "POST", "/echo/big", NULL, 4, big, sizeof big);
+        expect_echo(h, c, "POST", "/echo/c", NULL, 5, chunked_body.data, chunked_body.len);
+        expect_echo(h, c, "GET", "/echo/g", NULL, 6, "discard", 7);
         response r = {0};
-        client_response(&h, &c, &r, true);
+        client_response(h, c, &r, true);
         assert_int_equal(r.status, 200);
         assert_header(&r, "Content-Length", head_len); /* what GET would have sent */
         response_free(&r);
-        expect_echo(&h, &c, "GET", "/echo/last", NULL, 8, "", 0);
-        expect_silence(&h, &c, 2);
-        client_close(&c);
-        harness_pump(&h, 0);
+        expect_echo(h, c, "GET", "/echo/last", NULL, 8, "", 0);
+        expect_silence(h, c, 2);
+        reconnect(h, c);
     }
-    assert_int_equal(flare_http_server_get_stats(h.srv)->requests, 40 * 8);
+    assert_int_equal(flare_http_server_get_stats(h->srv)->requests, 40 * 8);
     flare_buf_free(&stream);
     flare_buf_free(&chunked_body);
     flare_buf_free(&head_want);
-    harness_stop(&h);
 }
 
 /* A chunked upload with extensions and trailers split in two at every offset, with a
  * pipelined request behind it: the decoder's state and the leftover must survive. */
 static void test_chunked_split_at_every_offset(void **state)
 {
-    (void)state;
-    harness h;
-    start_echo(&h, NULL);
+    harness *h = fixture_server(state);
+    client *c = fixture_client(state);
     static const char req[] = "POST /echo/up HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
                               "\r\n"
                               "4;a=b\r\nWiki\r\n"
@@ -311,27 +394,22 @@ static void test_chunked_split_at_every_offset(void **state)
     static const char body[] = "Wikipedia in \r\n\r\nchunks.";
     size_t len = sizeof req - 1;
     for (size_t k = 1; k < len; k++) {
-        client c;
-        client_open(&h, &c);
-        client_send(&h, &c, req, k);
-        harness_pump(&h, 0);
-        client_take(&c);
-        client_send(&h, &c, req + k, len - k);
-        expect_echo(&h, &c, "POST", "/echo/up", NULL, 1, body, sizeof body - 1);
-        expect_echo(&h, &c, "GET", "/echo/after", NULL, 2, "", 0);
-        client_close(&c);
-        harness_pump(&h, 0);
+        client_send(h, c, req, k);
+        harness_pump(h, 0);
+        client_take(c);
+        client_send(h, c, req + k, len - k);
+        expect_echo(h, c, "POST", "/echo/up", NULL, 1, body, sizeof body - 1);
+        expect_echo(h, c, "GET", "/echo/after", NULL, 2, "", 0);
+        reconnect(h, c);
     }
-    harness_stop(&h);
 }
 
 /* A pipelined batch whose second request's head or body ends right at the edge of
  * the server's input block (16 KiB with the default limits): every offset around it. */
 static void test_block_boundaries(void **state)
 {
-    (void)state;
-    harness h;
-    start_echo(&h, NULL);
+    harness *h = fixture_server(state);
+    client *c = fixture_client(state);
     static const char *seconds[] = {
         "POST /echo/c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n",
         "POST /echo/l HTTP/1.1\r\nHost: t\r\nContent-Length: 40\r\n\r\n",
@@ -355,67 +433,57 @@ static void test_block_boundaries(void **state)
             assert_int_equal(stream.len, end);
             flare_buf_append_str(&stream, bodies[kind]);
             flare_buf_append_str(&stream, "GET /echo/after HTTP/1.1\r\nHost: t\r\n\r\n");
-            client c;
-            client_open(&h, &c);
-            client_send(&h, &c, stream.data, stream.len);
-            expect_echo(&h, &c, "POST", "/echo/pad", NULL, 1, pad, pad_len);
-            expect_echo(&h, &c, "POST", kind ? "/echo/l" : "/echo/c", NULL, 2, decoded[kind],
+            client_send(h, c, stream.data, stream.len);
+            expect_echo(h, c, "POST", "/echo/pad", NULL, 1, pad, pad_len);
+            expect_echo(h, c, "POST", kind ? "/echo/l" : "/echo/c", NULL, 2, decoded[kind],
                         strlen(decoded[kind]));
-            expect_echo(&h, &c, "GET", "/echo/after", NULL, 3, "", 0);
-            client_close(&c);
-            harness_pump(&h, 0);
+            expect_echo(h, c, "GET", "/echo/after", NULL, 3, "", 0);
+            reconnect(h, c);
             flare_buf_free(&stream);
         }
     }
-    harness_stop(&h);
 }
 
 static void test_expect_continue(void **state)
 {
-    (void)state;
-    harness h;
-    start_echo(&h, NULL);
-    client c;
-    client_open(&h, &c);
-    client_send_str(&h, &c,
+    harness *h = fixture_server(state);
+    client *c = fixture_client(state);
+    client_send_str(h, c,
                     "POST /echo/e HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
                     "Expect: 100-continue\r\n\r\n");
     response r = {0};
-    client_response(&h, &c, &r, false);
+    client_response(h, c, &r, false);
     assert_int_equal(r.status, 100);
     assert_int_equal(r.head_len, strlen("HTTP/1.1 100 Continue\r\n\r\n"));
     assert_memory_equal(r.head, "HTTP/1.1 100 Continue\r\n\r\n", r.head_len);
-    expect_silence(&h, &c, 30); /* no final answer before the body */
-    client_send_str(&h, &c, "abcde");
-    expect_echo(&h, &c, "POST", "/echo/e", NULL, 1, "abcde", 5);
+    expect_silence(h, c, 30); /* no final answer before the body */
+    client_send_str(h, c, "abcde");
+    expect_echo(h, c, "POST", "/echo/e", NULL, 1, "abcde", 5);
 
     /* chunked, on the same connection */
-    client_send_str(&h, &c,
+    client_send_str(h, c,
                     "PUT /echo/e2 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
                     "Expect: 100-continue\r\n\r\n");
-    client_response(&h, &c, &r, false);
+    client_response(h, c, &r, false);
     assert_int_equal(r.status, 100);
-    expect_silence(&h, &c, 20);
-    client_send_str(&h, &c, "3\r\nxyz\r\n0\r\n\r\n");
-    expect_echo(&h, &c, "PUT", "/echo/e2", NULL, 2, "xyz", 3);
+    expect_silence(h, c, 20);
+    client_send_str(h, c, "3\r\nxyz\r\n0\r\n\r\n");
+    expect_echo(h, c, "PUT", "/echo/e2", NULL, 2, "xyz", 3);
 
     /* the whole body already sent with the head: no 100 is needed or sent */
-    client_send_str(&h, &c,
+    client_send_str(h, c,
                     "POST /echo/e3 HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n"
                     "Expect: 100-continue\r\n\r\nok");
-    expect_echo(&h, &c, "POST", "/echo/e3", NULL, 3, "ok", 2);
+    expect_echo(h, c, "POST", "/echo/e3", NULL, 3, "ok", 2);
     response_free(&r);
-    client_close(&c);
-    harness_stop(&h);
 }
 
 /* A final status instead of 100: sent at once, without reading the body, and the
  * connection closes (the client may or may not send the body: RFC 9110 §10.1.1). */
 static void test_expect_continue_refused(void **state)
 {
-    (void)state;
-    harness h;
-    start_echo(&h, NULL);
+    harness *h = fixture_server(state);
+    client *c = fixture_client(state);
     struct {
         const char *head, *status_line, *allow;
     } cases[] = {
@@ -427,40 +495,31 @@ static void test_expect_continue_refused(void **state)
          "HTTP/1.1 405 Method Not Allowed", "GET, HEAD"},
     };
     for (size_t i = 0; i < FLARE_N_ELEMENTS(cases); i++) {
-        client c;
-        client_open(&h, &c);
-        client_send_str(&h, &c, cases[i].head);
-        client_send_str(&h, &c, "Expect: 100-continue\r\n\r\n");
+        client_send_str(h, c, cases[i].head);
+        client_send_str(h, c, "Expect: 100-continue\r\n\r\n");
         response r = {0};
-        client_response(&h, &c, &r, false);
-        assert_status_line(&r, cases[i].status_line);
-        assert_header(&r, "Connection", "close");
+        read_closing_answer(h, c, &r, cases[i].status_line);
         if (cases[i].allow) assert_header(&r, "Allow", cases[i].allow);
         response_free(&r);
-        expect_closed(&h, &c);
-        client_close(&c);
+        reconnect(h, c);
     }
-    harness_stop(&h);
 }
 
 static void test_get_body_discarded_and_head(void **state)
 {
-    (void)state;
-    harness h;
-    start_echo(&h, NULL);
-    harness_route(&h, NULL, FLARE_M_GET, "/g", echo_handler, NULL, 0);
-    client c;
-    client_open(&h, &c);
+    harness *h = fixture_server(state);
+    client *c = fixture_client(state);
+    harness_route(h, NULL, FLARE_M_GET, "/g", echo_handler, NULL, 0);
     /* HEAD on a GET-only route: same fields and Content-Length as GET, and no body, so
      * the pipelined request behind it parses. */
-    client_send_str(&h, &c,
+    client_send_str(h, c,
                     "GET /g HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nbody"
                     "HEAD /g HTTP/1.1\r\nHost: t\r\n\r\n"
                     "GET /g HTTP/1.1\r\nHost: t\r\n\r\n");
     response get = {0}, head = {0};
-    client_response(&h, &c, &get, false);
+    client_response(h, c, &get, false);
     assert_int_equal(get.status, 200);
-    client_response(&h, &c, &head, true);
+    client_response(h, c, &head, true);
     assert_int_equal(head.status, 200);
     assert_int_equal(head.body.len, 0);
     /* Same length as a GET of it: "M=GET ..." and "M=HEAD ..." differ by one byte, and
@@ -473,80 +532,68 @@ static void test_get_body_discarded_and_head(void **state)
     assert_header(&head, "Content-Type", "text/plain");
     assert_header(&head, "Server", "flare-test");
     assert_non_null(response_header(&head, "Date"));
-    expect_echo(&h, &c, "GET", "/g", NULL, 3, "", 0);
+    expect_echo(h, c, "GET", "/g", NULL, 3, "", 0);
     flare_buf_free(&want);
     response_free(&get);
     response_free(&head);
-    client_close(&c);
-    harness_stop(&h);
+}
+
+/* Reads a 200 answer that says Connection: close; the server then closes the
+ * connection without answering the request pipelined behind. */
+static void expect_ok_then_close(harness *h, client *c, response *r)
+{
+    client_response(h, c, r, false);
+    assert_int_equal(r->status, 200);
+    assert_header(r, "Connection", "close");
+    expect_closed(h, c);
 }
 
 static void test_http10_and_connection_close(void **state)
 {
-    (void)state;
-    harness h;
-    start_echo(&h, NULL);
+    harness *h = fixture_server(state);
+    client *c = fixture_client(state);
     response r = {0};
 
     /* HTTP/1.0 closes by default; the pipelined request behind it is not answered. */
-    client c;
-    client_open(&h, &c);
-    client_send_str(&h, &c, "GET /echo/x HTTP/1.0\r\n\r\nGET /echo/y HTTP/1.0\r\n\r\n");
-    client_response(&h, &c, &r, false);
-    assert_int_equal(r.status, 200);
-    assert_header(&r, "Connection", "close");
-    expect_closed(&h, &c);
-    client_close(&c);
+    client_send_str(h, c, "GET /echo/x HTTP/1.0\r\n\r\nGET /echo/y HTTP/1.0\r\n\r\n");
+    expect_ok_then_close(h, c, &r);
+    reconnect(h, c);
 
     /* HTTP/1.0 keep-alive is answered with Connection: keep-alive and honoured. */
-    client_open(&h, &c);
-    client_send_str(&h, &c, "GET /echo/x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
-    client_response(&h, &c, &r, false);
+    client_send_str(h, c, "GET /echo/x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    client_response(h, c, &r, false);
     assert_int_equal(r.status, 200);
     assert_header(&r, "Connection", "keep-alive");
-    client_send_str(&h, &c, "GET /echo/x HTTP/1.0\r\n\r\n");
-    client_response(&h, &c, &r, false);
+    client_send_str(h, c, "GET /echo/x HTTP/1.0\r\n\r\n");
+    client_response(h, c, &r, false);
     assert_header(&r, "Connection", "close");
     assert_memory_equal(r.body.data, "M=GET P=/echo/x Q=- H= N=2 L=0\n", r.body.len);
-    expect_closed(&h, &c);
-    client_close(&c);
+    expect_closed(h, c);
+    reconnect(h, c);
 
     /* HTTP/1.1 Connection: close */
-    client_open(&h, &c);
-    client_send_str(&h, &c,
+    client_send_str(h, c,
                     "GET /echo/a HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
                     "GET /echo/b HTTP/1.1\r\nHost: t\r\n\r\n");
-    client_response(&h, &c, &r, false);
-    assert_int_equal(r.status, 200);
-    assert_header(&r, "Connection", "close");
-    expect_closed(&h, &c);
-    client_close(&c);
+    expect_ok_then_close(h, c, &r);
+    reconnect(h, c);
 
     /* HTTP/1.1 keep-alive responses carry no Connection field at all */
-    client_open(&h, &c);
-    client_send_str(&h, &c, "GET /echo/a HTTP/1.1\r\nHost: t\r\n\r\n");
-    client_response(&h, &c, &r, false);
+    client_send_str(h, c, "GET /echo/a HTTP/1.1\r\nHost: t\r\n\r\n");
+    client_response(h, c, &r, false);
     assert_no_header(&r, "Connection");
-    client_close(&c);
     response_free(&r);
-    harness_stop(&h);
 }
 
 static void test_max_keepalive_requests(void **state)
 {
-    (void)state;
-    harness h;
-    flare_http_server_config cfg;
-    harness_config(&cfg);
-    cfg.max_keepalive_requests = 3;
-    start_echo(&h, &cfg);
-    client c;
-    client_open(&h, &c);
+    harness *h = fixture_server(state);
+    client *c = fixture_client(state);
     for (int i = 0; i < 4; i++)
-        client_send_str(&h, &c, "GET /echo/k HTTP/1.1\r\nHost: t\r\n\r\n");
+        client_send_str(h, c, "GET /echo/k HTTP/1.1\r\nHost: t\r\n\r\n");
     response r = {0};
     for (unsigned i = 1; i <= 3; i++) {
-        client_response(&h, &c, &r, false);
+        client_response(h, c, &r, false);
         char want[64];
         snprintf(want, sizeof want, "M=GET P=/echo/k Q=- H=t N=%u L=0\n", i);
         assert_int_equal(r.body.len, strlen(want));
@@ -556,74 +603,57 @@ static void test_max_keepalive_requests(void **state)
         else
             assert_header(&r, "Connection", "close");
     }
-    expect_closed(&h, &c);
+    expect_closed(h, c);
     response_free(&r);
-    client_close(&c);
-    harness_stop(&h);
 }
 
 static void test_builtin_answers(void **state)
 {
-    (void)state;
-    harness h;
-    start_echo(&h, NULL);
-    client c;
-    client_open(&h, &c);
+    harness *h = fixture_server(state);
+    client *c = fixture_client(state);
     response r = {0};
 
-    client_send_str(&h, &c, "GET /nowhere HTTP/1.1\r\nHost: t\r\n\r\n");
-    client_response(&h, &c, &r, false);
+    client_send_str(h, c, "GET /nowhere HTTP/1.1\r\nHost: t\r\n\r\n");
+    client_response(h, c, &r, false);
     assert_status_line(&r, "HTTP/1.1 404 Not Found");
     assert_int_equal(r.body.len, 14);
     assert_memory_equal(r.body.data, "404 Not Found\n", 14);
     assert_no_header(&r, "Connection");
 
-    client_send_str(&h, &c, "DELETE /getonly HTTP/1.1\r\nHost: t\r\n\r\n");
-    client_response(&h, &c, &r, false);
-    assert_status_line(&r, "HTTP/1.1 405 Method Not Allowed");
+    /* rejections end the connection */
+    client_send_str(h, c, "DELETE /getonly HTTP/1.1\r\nHost: t\r\n\r\n");
+    read_closing_answer(h, c, &r, "HTTP/1.1 405 Method Not Allowed");
     assert_header(&r, "Allow", "GET, HEAD");
-    assert_header(&r, "Connection", "close"); /* rejections end the connection */
-    expect_closed(&h, &c);
-    client_close(&c);
-    client_open(&h, &c);
+    reconnect(h, c);
 
     /* an unknown method with a body: 501 and close; what follows is not answered */
-    client_send_str(&h, &c, "BREW /echo/pot HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\ntea"
-                            "GET /echo/after HTTP/1.1\r\nHost: t\r\n\r\n");
-    client_response(&h, &c, &r, false);
-    assert_status_line(&r, "HTTP/1.1 501 Not Implemented");
-    assert_header(&r, "Connection", "close");
-    expect_closed(&h, &c);
-    client_close(&c);
-    client_open(&h, &c);
+    client_send_str(h, c,
+                    "BREW /echo/pot HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\ntea"
+                    "GET /echo/after HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_closing_answer(h, c, "HTTP/1.1 501 Not Implemented");
+    reconnect(h, c);
 
-    client_send_str(&h, &c, "OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n");
-    client_response(&h, &c, &r, false);
+    client_send_str(h, c, "OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n");
+    client_response(h, c, &r, false);
     assert_status_line(&r, "HTTP/1.1 200 OK");
     assert_header(&r, "Allow", "GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH");
     assert_header(&r, "Content-Length", "0");
 
-    client_send_str(&h, &c, "GET /echo/alive HTTP/1.1\r\nHost: t\r\n\r\n");
-    expect_echo(&h, &c, "GET", "/echo/alive", NULL, 2, "", 0); /* 2nd on this connection */
+    client_send_str(h, c, "GET /echo/alive HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_echo(h, c, "GET", "/echo/alive", NULL, 2, "", 0); /* 2nd on this connection */
 
     /* CONNECT: 501 and close (what follows would be tunnel bytes, not requests) */
-    client_send_str(&h, &c,
+    client_send_str(h, c,
                     "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"
                     "GET /echo/x HTTP/1.1\r\nHost: t\r\n\r\n");
-    client_response(&h, &c, &r, false);
-    assert_status_line(&r, "HTTP/1.1 501 Not Implemented");
-    assert_header(&r, "Connection", "close");
-    expect_closed(&h, &c);
+    expect_closing_answer(h, c, "HTTP/1.1 501 Not Implemented");
     response_free(&r);
-    client_close(&c);
-    harness_stop(&h);
 }
 
 static void test_body_over_limit(void **state)
 {
-    (void)state;
-    harness h;
-    start_echo(&h, NULL);
+    harness *h = fixture_server(state);
+    client *c = fixture_client(state);
     static const char *reqs[] = {
         "POST /small/x HTTP/1.1\r\nHost: t\r\nContent-Length: 17\r\n\r\n0123456789abcdefg"
         "GET /echo/x HTTP/1.1\r\nHost: t\r\n\r\n",
@@ -632,38 +662,26 @@ static void test_body_over_limit(void **state)
         "GET /echo/x HTTP/1.1\r\nHost: t\r\n\r\n",
     };
     for (size_t i = 0; i < FLARE_N_ELEMENTS(reqs); i++) {
-        client c;
-        client_open(&h, &c);
-        client_send_str(&h, &c, reqs[i]);
-        response r = {0};
-        client_response(&h, &c, &r, false);
-        assert_status_line(&r, "HTTP/1.1 413 Content Too Large");
-        assert_header(&r, "Connection", "close");
-        response_free(&r);
-        expect_closed(&h, &c);
-        client_close(&c);
+        client_send_str(h, c, reqs[i]);
+        expect_closing_answer(h, c, "HTTP/1.1 413 Content Too Large");
+        reconnect(h, c);
     }
     /* exactly at the limit is fine, both ways */
-    client c;
-    client_open(&h, &c);
-    client_send_str(&h, &c,
+    client_send_str(h, c,
                     "POST /small/x HTTP/1.1\r\nHost: t\r\nContent-Length: 16\r\n\r\n"
                     "0123456789abcdef"
                     "POST /small/y HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
                     "10\r\n0123456789abcdef\r\n0\r\n\r\n");
-    expect_echo(&h, &c, "POST", "/small/x", NULL, 1, "0123456789abcdef", 16);
-    expect_echo(&h, &c, "POST", "/small/y", NULL, 2, "0123456789abcdef", 16);
-    client_close(&c);
-    harness_stop(&h);
+    expect_echo(h, c, "POST", "/small/x", NULL, 1, "0123456789abcdef", 16);
+    expect_echo(h, c, "POST", "/small/y", NULL, 2, "0123456789abcdef", 16);
 }
 
 /* Parser errors end the connection after the response; the bytes behind the bad
  * request are never answered, so the stream cannot be desynchronised. */
 static void test_parser_errors_close(void **state)
 {
-    (void)state;
-    harness h;
-    start_echo(&h, NULL);
+    harness *h = fixture_server(state);
+    client *c = fixture_client(state);
     flare_buf long_uri = FLARE_BUF_INIT, long_head = FLARE_BUF_INIT;
     flare_buf_append_str(&long_uri, "GET /echo/");
     for (int i = 0; i < 9000; i++)
@@ -691,56 +709,35 @@ static void test_parser_errors_close(void **state)
          "HTTP/1.1 417 Expectation Failed"},
     };
     for (size_t i = 0; i < FLARE_N_ELEMENTS(cases); i++) {
-        client c;
-        client_open(&h, &c);
-        client_send_str(&h, &c, cases[i].req);
-        client_send_str(&h, &c, "GET /echo/after HTTP/1.1\r\nHost: t\r\n\r\n");
+        client_send_str(h, c, cases[i].req);
+        client_send_str(h, c, "GET /echo/after HTTP/1.1\r\nHost: t\r\n\r\n");
         response r = {0};
-        client_response(&h, &c, &r, false);
-        assert_status_line(&r, cases[i].status_line);
-        assert_header(&r, "Connection", "close");
+        read_closing_answer(h, c, &r, cases[i].status_line);
         assert_header(&r, "Content-Type", "text/plain; charset=utf-8");
         char body[80];
         snprintf(body, sizeof body, "%s\n", cases[i].status_line + 9);
         assert_int_equal(r.body.len, strlen(body));
         assert_memory_equal(r.body.data, body, r.body.len);
         response_free(&r);
-        expect_closed(&h, &c);
-        client_close(&c);
+        reconnect(h, c);
     }
     flare_buf_free(&long_uri);
     flare_buf_free(&long_head);
-    harness_stop(&h);
 }
 
 /* --------------------------------------------------------------- timeouts */
-
-static void timeout_config(flare_http_server_config *cfg)
-{
-    harness_config(cfg);
-    cfg->header_timeout_ms = 150;
-    cfg->body_timeout_ms = 150;
-    cfg->keepalive_timeout_ms = 100;
-    cfg->write_timeout_ms = 150;
-    cfg->linger_timeout_ms = 100;
-}
 
 /* Slowloris: one byte every 20 ms keeps the connection busy but the head deadline is
  * total, so it fires before the head is ever complete. */
 static void test_header_deadline_slowloris(void **state)
 {
-    (void)state;
-    harness h;
-    flare_http_server_config cfg;
-    timeout_config(&cfg);
-    start_echo(&h, &cfg);
+    harness *h = fixture_server(state);
+    client *c = fixture_client(state);
     for (int round = 0; round < 2; round++) {
-        client c;
-        client_open(&h, &c);
         if (round == 1) {
             /* the same on a keep-alive connection's second request */
-            client_send_str(&h, &c, "GET /echo/1 HTTP/1.1\r\nHost: t\r\n\r\n");
-            expect_echo(&h, &c, "GET", "/echo/1", NULL, 1, "", 0);
+            client_send_str(h, c, "GET /echo/1 HTTP/1.1\r\nHost: t\r\n\r\n");
+            expect_echo(h, c, "GET", "/echo/1", NULL, 1, "", 0);
         }
         char head[400];
         int len = snprintf(head, sizeof head,
@@ -748,150 +745,108 @@ static void test_header_deadline_slowloris(void **state)
                            "\r\n\r\n",
                            0);
         int sent = 0;
-        while (sent < len && !c.in.len && !c.eof) {
-            client_send(&h, &c, head + sent, 1);
+        while (sent < len && !c->in.len && !c->eof) {
+            client_send(h, c, head + sent, 1);
             sent++;
-            harness_pump_for(&h, 20);
-            client_take(&c);
+            harness_pump_for(h, 20);
+            client_take(c);
         }
         assert_true(sent < len); /* the head was never completed */
         assert_true(sent >= 3);  /* bytes kept coming well within any idle limit */
-        response r = {0};
-        client_response(&h, &c, &r, false);
-        assert_status_line(&r, "HTTP/1.1 408 Request Timeout");
-        assert_header(&r, "Connection", "close");
-        response_free(&r);
-        expect_closed(&h, &c);
-        client_close(&c);
+        expect_closing_answer(h, c, "HTTP/1.1 408 Request Timeout");
+        reconnect(h, c);
     }
     /* A connection that never sends a byte is closed without an answer. */
-    client c;
-    client_open(&h, &c);
-    expect_closed(&h, &c);
-    client_close(&c);
-    harness_stop(&h);
+    expect_closed(h, c);
 }
 
 static void test_body_idle_timeout(void **state)
 {
-    (void)state;
-    harness h;
-    flare_http_server_config cfg;
-    timeout_config(&cfg);
-    start_echo(&h, &cfg);
-    client c;
-    client_open(&h, &c);
-    client_send_str(&h, &c, "POST /echo/b HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
-    response r = {0};
-    client_response(&h, &c, &r, false);
-    assert_status_line(&r, "HTTP/1.1 408 Request Timeout");
-    assert_header(&r, "Connection", "close");
-    response_free(&r);
-    expect_closed(&h, &c);
-    client_close(&c);
+    harness *h = fixture_server(state);
+    client *c = fixture_client(state);
+    client_send_str(h, c, "POST /echo/b HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
+    expect_closing_answer(h, c, "HTTP/1.1 408 Request Timeout");
+    reconnect(h, c);
 
     /* body bytes that keep coming in time are not cut off: 6 pieces, 30 ms apart, so the
      * body takes longer than the idle limit in all */
-    client_open(&h, &c);
-    client_send_str(&h, &c, "POST /echo/b HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\n");
+    client_send_str(h, c, "POST /echo/b HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\n");
     for (int i = 0; i < 6; i++) {
-        harness_pump_for(&h, 30);
-        client_send(&h, &c, "123456" + i, 1);
+        harness_pump_for(h, 30);
+        client_send(h, c, "123456" + i, 1);
     }
-    expect_echo(&h, &c, "POST", "/echo/b", NULL, 1, "123456", 6);
-    client_close(&c);
-    harness_stop(&h);
+    expect_echo(h, c, "POST", "/echo/b", NULL, 1, "123456", 6);
 }
 
 static void test_keepalive_idle_closes_silently(void **state)
 {
-    (void)state;
-    harness h;
-    flare_http_server_config cfg;
-    timeout_config(&cfg);
-    start_echo(&h, &cfg);
-    client c;
-    client_open(&h, &c);
-    client_send_str(&h, &c, "GET /echo/ka HTTP/1.1\r\nHost: t\r\n\r\n");
-    expect_echo(&h, &c, "GET", "/echo/ka", NULL, 1, "", 0);
-    expect_closed(&h, &c); /* no 408 for a connection between requests */
-    assert_int_equal(flare_http_server_connections(h.srv), 0);
-    client_close(&c);
-    harness_stop(&h);
+    harness *h = fixture_server(state);
+    client *c = fixture_client(state);
+    client_send_str(h, c, "GET /echo/ka HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_echo(h, c, "GET", "/echo/ka", NULL, 1, "", 0);
+    expect_closed(h, c); /* no 408 for a connection between requests */
+    assert_int_equal(flare_http_server_connections(h->srv), 0);
 }
 
 /* A client that never reads a large response is dropped after the write timeout. */
 static void test_write_timeout(void **state)
 {
-    (void)state;
-    harness h;
-    flare_http_server_config cfg;
-    timeout_config(&cfg);
-    start_echo(&h, &cfg);
-    client c;
-    client_open(&h, &c);
-    client_send_str(&h, &c, "GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
+    harness *h = fixture_server(state);
+    client *c = fixture_client(state);
+    client_send_str(h, c, "GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
     uint64_t end = flare_monotonic_ms() + HARNESS_WAIT_MS;
-    while (flare_http_server_connections(h.srv) && flare_monotonic_ms() < end)
-        harness_pump(&h, 10);
-    assert_int_equal(flare_http_server_connections(h.srv), 0);
+    while (flare_http_server_connections(h->srv) && flare_monotonic_ms() < end)
+        harness_pump(h, 10);
+    assert_int_equal(flare_http_server_connections(h->srv), 0);
     size_t got = 0;
-    while (!c.eof) {
-        got += client_take(&c);
-        flare_buf_reset(&c.in);
+    while (!c->eof) {
+        got += client_take(c);
+        flare_buf_reset(&c->in);
     }
     assert_true(got > 0);
     assert_true(got < BIG_BODY);
-    client_close(&c);
+    reconnect(h, c);
 
     /* A client that never reads but keeps sending (well within the idle time) does not
      * keep a blocked write alive: only writes that make progress restart its timer. */
-    client_open(&h, &c);
-    client_send_str(&h, &c, "GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
+    client_send_str(h, c, "GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
     int sends = 0;
     while (sends < 40) {
-        harness_pump_for(&h, 40);
-        if (!flare_http_server_connections(h.srv)) break;
-        assert_int_equal(send(c.fd, "G", 1, MSG_NOSIGNAL), 1);
+        harness_pump_for(h, 40);
+        if (!flare_http_server_connections(h->srv)) break;
+        assert_int_equal(send(c->fd, "G", 1, MSG_NOSIGNAL), 1);
         sends++;
     }
-    assert_int_equal(flare_http_server_connections(h.srv), 0);
+    assert_int_equal(flare_http_server_connections(h->srv), 0);
     assert_true(sends < 40); /* closed while the client was still sending */
-    client_close(&c);
-    harness_stop(&h);
 }
 
 /* ----------------------------------------------------------- backpressure */
 
 static void test_large_response_to_slow_reader(void **state)
 {
-    (void)state;
-    harness h;
-    start_echo(&h, NULL);
-    client c;
-    client_open(&h, &c);
+    harness *h = fixture_server(state);
+    client *c = fixture_client(state);
     client_send_str(
-        &h, &c, "GET /big HTTP/1.1\r\nHost: t\r\n\r\nGET /echo/next HTTP/1.1\r\nHost: t\r\n\r\n");
+        h, c, "GET /big HTTP/1.1\r\nHost: t\r\n\r\nGET /echo/next HTTP/1.1\r\nHost: t\r\n\r\n");
     /* read 16 KiB per turn of the server until the whole response is in */
     char piece[16384];
     uint64_t deadline = flare_monotonic_ms() + 30000;
     while (flare_monotonic_ms() < deadline) {
-        harness_pump(&h, 1);
-        ssize_t n = recv(c.fd, piece, sizeof piece, 0);
-        if (n > 0) flare_buf_append(&c.in, piece, (size_t)n);
+        harness_pump(h, 1);
+        ssize_t n = recv(c->fd, piece, sizeof piece, 0);
+        if (n > 0) flare_buf_append(&c->in, piece, (size_t)n);
         if (n == 0) break;
-        if (c.in.len > BIG_BODY + 200) break;
+        if (c->in.len > BIG_BODY + 200) break;
     }
     response r = {0};
-    client_response(&h, &c, &r, false);
+    client_response(h, c, &r, false);
     assert_int_equal(r.status, 200);
     assert_int_equal(r.body.len, BIG_BODY);
     for (size_t i = 0; i < BIG_BODY; i++)
         if (r.body.data[i] != pattern_byte(i)) fail_msg("byte %zu differs", i);
-    expect_echo(&h, &c, "GET", "/echo/next", NULL, 2, "", 0);
+    expect_echo(h, c, "GET", "/echo/next", NULL, 2, "", 0);
     response_free(&r);
-    client_close(&c);
-    harness_stop(&h);
 }
 
 /* ------------------------------------------------------------ the batch */
@@ -923,10 +878,9 @@ static void read_batch(harness *h, client *c, unsigned round)
     expect_silence(h, c, 2); /* exactly 16 */
 }
 
-/* Runs one counted batch: the server's single loop turn for 16 pipelined requests. */
-static void counted_batch(harness *h, client *c, unsigned round)
+/* One loop turn of the server with its system calls on c and all allocations counted. */
+static void counted_pump(harness *h, client *c)
 {
-    send_batch(c, round);
     count_send = count_recv = count_other_write = count_other_read = 0;
     count_allocs = count_frees = 0;
     counted_fd = c->server_fd;
@@ -934,35 +888,34 @@ static void counted_batch(harness *h, client *c, unsigned round)
     harness_pump(h, 1000);
     counting_allocs = false;
     counted_fd = -1;
+}
+
+/* Runs one counted batch: the server's single loop turn for 16 pipelined requests. */
+static void counted_batch(harness *h, client *c, unsigned round)
+{
+    send_batch(c, round);
+    counted_pump(h, c);
     read_batch(h, c, round);
 }
 
 static void test_pipelined_batch_one_recv_one_send(void **state)
 {
-    (void)state;
-    harness h;
-    start_echo(&h, NULL);
-    client c;
-    client_open(&h, &c);
+    harness *h = fixture_server(state);
+    client *c = fixture_client(state);
     for (unsigned round = 0; round < 3; round++) {
-        counted_batch(&h, &c, round);
+        counted_batch(h, c, round);
         assert_int_equal(count_recv, 1);
         assert_int_equal(count_send, 1);
         assert_int_equal(count_other_write, 0);
         assert_int_equal(count_other_read, 0);
     }
-    client_close(&c);
-    harness_stop(&h);
 }
 
 /* GETs and POSTs with their bodies in one read: still one send for all the answers. */
 static void test_mixed_batch_one_send(void **state)
 {
-    (void)state;
-    harness h;
-    start_echo(&h, NULL);
-    client c;
-    client_open(&h, &c);
+    harness *h = fixture_server(state);
+    client *c = fixture_client(state);
     flare_buf batch = FLARE_BUF_INIT;
     for (int i = 0; i < 4; i++) {
         flare_buf_append_str(&batch, "GET /echo/g HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -971,72 +924,67 @@ static void test_mixed_batch_one_send(void **state)
         flare_buf_append_str(&batch, "POST /echo/c HTTP/1.1\r\nHost: t\r\n"
                                      "Transfer-Encoding: chunked\r\n\r\n2\r\nxy\r\n0\r\n\r\n");
     }
-    assert_int_equal(send(c.fd, batch.data, batch.len, MSG_NOSIGNAL), (ssize_t)batch.len);
-    count_send = count_recv = count_other_write = 0;
-    counted_fd = c.server_fd;
-    harness_pump(&h, 1000);
-    counted_fd = -1;
+    assert_int_equal(send(c->fd, batch.data, batch.len, MSG_NOSIGNAL), (ssize_t)batch.len);
+    counted_pump(h, c);
     assert_int_equal(count_recv, 1);
     assert_int_equal(count_send, 1);
     assert_int_equal(count_other_write, 0);
     for (unsigned i = 0; i < 4; i++) {
-        expect_echo(&h, &c, "GET", "/echo/g", NULL, 3 * i + 1, "", 0);
-        expect_echo(&h, &c, "POST", "/echo/p", NULL, 3 * i + 2, "abc", 3);
-        expect_echo(&h, &c, "POST", "/echo/c", NULL, 3 * i + 3, "xy", 2);
+        expect_echo(h, c, "GET", "/echo/g", NULL, 3 * i + 1, "", 0);
+        expect_echo(h, c, "POST", "/echo/p", NULL, 3 * i + 2, "abc", 3);
+        expect_echo(h, c, "POST", "/echo/c", NULL, 3 * i + 3, "xy", 2);
     }
-    expect_silence(&h, &c, 2);
+    expect_silence(h, c, 2);
     flare_buf_free(&batch);
-    client_close(&c);
-    harness_stop(&h);
 }
 
 static void test_pipelined_batch_no_allocation(void **state)
 {
-    (void)state;
 #if !ALLOC_HOOKS
+    (void)state;
     print_message("skipped: AddressSanitizer owns malloc, so allocations cannot be counted\n");
     skip();
 #else
-    harness h;
-    start_echo(&h, NULL);
-    client c;
-    client_open(&h, &c);
-    counted_batch(&h, &c, 0);
+    harness *h = fixture_server(state);
+    client *c = fixture_client(state);
+    counted_batch(h, c, 0);
     assert_true(count_allocs > 0); /* the hooks count: the first batch fills the pools */
-    counted_batch(&h, &c, 1);      /* warm-up */
+    counted_batch(h, c, 1);        /* warm-up */
     for (unsigned round = 2; round < 6; round++) {
-        counted_batch(&h, &c, round);
+        counted_batch(h, c, round);
         assert_int_equal(count_allocs, 0);
         assert_int_equal(count_frees, 0);
         assert_int_equal(count_send, 1);
     }
-    client_close(&c);
-    harness_stop(&h);
 #endif
 }
+
+#define ECHO_TEST(fn)    cmocka_unit_test_setup_teardown(fn, echo_setup, fixture_teardown)
+#define TIMEOUT_TEST(fn) cmocka_unit_test_setup_teardown(fn, timeout_setup, fixture_teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pipelined_random_chunkings),
-        cmocka_unit_test(test_chunked_split_at_every_offset),
-        cmocka_unit_test(test_block_boundaries),
-        cmocka_unit_test(test_expect_continue),
-        cmocka_unit_test(test_expect_continue_refused),
-        cmocka_unit_test(test_get_body_discarded_and_head),
-        cmocka_unit_test(test_http10_and_connection_close),
-        cmocka_unit_test(test_max_keepalive_requests),
-        cmocka_unit_test(test_builtin_answers),
-        cmocka_unit_test(test_body_over_limit),
-        cmocka_unit_test(test_parser_errors_close),
-        cmocka_unit_test(test_header_deadline_slowloris),
-        cmocka_unit_test(test_body_idle_timeout),
-        cmocka_unit_test(test_keepalive_idle_closes_silently),
-        cmocka_unit_test(test_write_timeout),
-        cmocka_unit_test(test_large_response_to_slow_reader),
-        cmocka_unit_test(test_pipelined_batch_one_recv_one_send),
-        cmocka_unit_test(test_mixed_batch_one_send),
-        cmocka_unit_test(test_pipelined_batch_no_allocation),
+        ECHO_TEST(test_pipelined_random_chunkings),
+        ECHO_TEST(test_chunked_split_at_every_offset),
+        ECHO_TEST(test_block_boundaries),
+        ECHO_TEST(test_expect_continue),
+        ECHO_TEST(test_expect_continue_refused),
+        ECHO_TEST(test_get_body_discarded_and_head),
+        ECHO_TEST(test_http10_and_connection_close),
+        cmocka_unit_test_setup_teardown(test_max_keepalive_requests, keepalive3_setup,
+                                        fixture_teardown),
+        ECHO_TEST(test_builtin_answers),
+        ECHO_TEST(test_body_over_limit),
+        ECHO_TEST(test_parser_errors_close),
+        TIMEOUT_TEST(test_header_deadline_slowloris),
+        TIMEOUT_TEST(test_body_idle_timeout),
+        TIMEOUT_TEST(test_keepalive_idle_closes_silently),
+        TIMEOUT_TEST(test_write_timeout),
+        ECHO_TEST(test_large_response_to_slow_reader),
+        ECHO_TEST(test_pipelined_batch_one_recv_one_send),
+        ECHO_TEST(test_mixed_batch_one_send),
+        ECHO_TEST(test_pipelined_batch_no_allocation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -56,197 +56,189 @@ static int text_handler(const flare_request *req, flare_response *resp, void *da
     return flare_response_text(resp, 200, "text/plain", "sync", 4);
 }
 
-static void start(harness *h, owner *o)
+/* Every test gets a server with a deferring route (/defer, owned by `o`) and a
+ * synchronous one (/sync), and one client connected to it. */
+typedef struct fixture {
+    harness h;
+    owner o;
+    client c;
+} fixture;
+
+static int setup(void **state)
 {
-    memset(o, 0, sizeof *o);
-    harness_start(h, NULL);
-    harness_route(h, NULL, FLARE_M_ANY, "/defer", defer_handler, o, 0);
-    harness_route(h, NULL, FLARE_M_ANY, "/sync", text_handler, NULL, 0);
+    fixture *f = calloc(1, sizeof *f);
+    if (!f) return -1;
+    harness_start(&f->h, NULL);
+    harness_route(&f->h, NULL, FLARE_M_ANY, "/defer", defer_handler, &f->o, 0);
+    harness_route(&f->h, NULL, FLARE_M_ANY, "/sync", text_handler, NULL, 0);
+    client_open(&f->h, &f->c);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    client_close(&f->c);
+    harness_stop(&f->h); /* a no-op when the test stopped the server itself */
+    flare_buf_free(&f->o.body);
+    free(f);
+    return 0;
 }
 
 /* Pumps until the server closes, keeping what it sent. */
-static void wait_eof(harness *h, client *c)
+static void wait_eof(fixture *f)
 {
     uint64_t deadline = flare_monotonic_ms() + HARNESS_WAIT_MS;
-    while (!c->eof && flare_monotonic_ms() < deadline) {
-        harness_pump(h, 1);
-        client_take(c);
+    while (!f->c.eof && flare_monotonic_ms() < deadline) {
+        harness_pump(&f->h, 1);
+        client_take(&f->c);
     }
 }
 
-static void head(owner *o, int status, int64_t length)
+/* What the client has received so far, as a string. */
+static const char *received(fixture *f)
 {
-    flare_response *resp = flare_http_stream_response(o->s);
+    flare_buf_append(&f->c.in, "", 1);
+    return f->c.in.data;
+}
+
+/* Sends `req` and runs the server long enough for the handler to take it. */
+static void send_request(fixture *f, const char *req)
+{
+    client_send_str(&f->h, &f->c, req);
+    harness_pump_for(&f->h, 20);
+}
+
+static void reconnect(fixture *f)
+{
+    client_close(&f->c);
+    client_open(&f->h, &f->c);
+}
+
+static void head(fixture *f, int status, int64_t length)
+{
+    flare_response *resp = flare_http_stream_response(f->o.s);
     flare_response_status(resp, status);
     assert_int_equal(flare_response_header(resp, "X-Late", "yes"), 0);
-    assert_int_equal(flare_http_stream_send_head(o->s, length), 0);
+    assert_int_equal(flare_http_stream_send_head(f->o.s, length), 0);
 }
 
 /* The answer comes when the owner sends it; the pipelined request waits behind it. */
 static void test_content_length_and_pipelining(void **state)
 {
-    (void)state;
-    harness h;
-    owner o;
-    client c;
-    start(&h, &o);
-    client_open(&h, &c);
-    client_send_str(&h, &c,
+    fixture *f = *state;
+    client_send_str(&f->h, &f->c,
                     "GET /defer HTTP/1.1\r\nHost: a\r\n\r\nGET /sync HTTP/1.1\r\nHost: a\r\n\r\n");
-    expect_silence(&h, &c, 50);
-    assert_int_equal(o.deferred, 1);
-    head(&o, 200, 10);
-    assert_int_equal(flare_http_stream_write(o.s, "hello", 5), 0);
-    assert_int_equal(flare_http_stream_write(o.s, "world", 5), 0);
-    assert_int_equal(flare_http_stream_finish(o.s), 0);
+    expect_silence(&f->h, &f->c, 50);
+    assert_int_equal(f->o.deferred, 1);
+    head(f, 200, 10);
+    assert_int_equal(flare_http_stream_write(f->o.s, "hello", 5), 0);
+    assert_int_equal(flare_http_stream_write(f->o.s, "world", 5), 0);
+    assert_int_equal(flare_http_stream_finish(f->o.s), 0);
     response r = {0};
-    client_response(&h, &c, &r, false);
+    client_response(&f->h, &f->c, &r, false);
     assert_int_equal(r.status, 200);
     assert_header(&r, "X-Late", "yes");
     assert_int_equal(r.body.len, 10);
     assert_memory_equal(r.body.data, "helloworld", 10);
     response_free(&r);
-    expect_response(&h, &c, 200, "sync");
-    assert_int_equal(o.closed, 0);
-    client_close(&c);
-    harness_stop(&h);
+    expect_response(&f->h, &f->c, 200, "sync");
+    assert_int_equal(f->o.closed, 0);
 }
 
 /* Unknown length: chunked to HTTP/1.1, with the terminator at finish. */
 static void test_chunked(void **state)
 {
-    (void)state;
-    harness h;
-    owner o;
-    client c;
-    start(&h, &o);
-    client_open(&h, &c);
-    client_send_str(&h, &c, "GET /defer HTTP/1.1\r\nHost: a\r\n\r\n");
-    expect_silence(&h, &c, 20);
-    head(&o, 200, FLARE_HTTP_STREAM_UNKNOWN_LENGTH);
-    assert_int_equal(flare_http_stream_write(o.s, "hello", 5), 0);
-    assert_int_equal(flare_http_stream_write(o.s, "0123456789abcdefg", 17), 0);
-    assert_int_equal(flare_http_stream_finish(o.s), 0);
-    harness_pump_for(&h, 20);
-    client_take(&c);
-    flare_buf_append(&c.in, "", 1);
-    assert_non_null(strstr(c.in.data, "Transfer-Encoding: chunked\r\n"));
-    assert_null(strstr(c.in.data, "Content-Length"));
-    assert_non_null(
-        strstr(c.in.data, "\r\n\r\n5\r\nhello\r\n11\r\n0123456789abcdefg\r\n0\r\n\r\n"));
-    assert_false(c.eof);
-    client_close(&c);
-    harness_stop(&h);
+    fixture *f = *state;
+    client_send_str(&f->h, &f->c, "GET /defer HTTP/1.1\r\nHost: a\r\n\r\n");
+    expect_silence(&f->h, &f->c, 20);
+    head(f, 200, FLARE_HTTP_STREAM_UNKNOWN_LENGTH);
+    assert_int_equal(flare_http_stream_write(f->o.s, "hello", 5), 0);
+    assert_int_equal(flare_http_stream_write(f->o.s, "0123456789abcdefg", 17), 0);
+    assert_int_equal(flare_http_stream_finish(f->o.s), 0);
+    harness_pump_for(&f->h, 20);
+    client_take(&f->c);
+    const char *got = received(f);
+    assert_non_null(strstr(got, "Transfer-Encoding: chunked\r\n"));
+    assert_null(strstr(got, "Content-Length"));
+    assert_non_null(strstr(got, "\r\n\r\n5\r\nhello\r\n11\r\n0123456789abcdefg\r\n0\r\n\r\n"));
+    assert_false(f->c.eof);
 }
 
 /* HTTP/1.0 and unknown length: the close ends the body. */
 static void test_http10_close_delimited(void **state)
 {
-    (void)state;
-    harness h;
-    owner o;
-    client c;
-    start(&h, &o);
-    client_open(&h, &c);
-    client_send_str(&h, &c, "GET /defer HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
-    harness_pump_for(&h, 20);
-    head(&o, 200, FLARE_HTTP_STREAM_UNKNOWN_LENGTH);
-    assert_int_equal(flare_http_stream_write(o.s, "abc", 3), 0);
-    assert_int_equal(flare_http_stream_finish(o.s), 0);
-    wait_eof(&h, &c);
-    assert_true(c.eof);
-    flare_buf_append(&c.in, "", 1);
-    assert_non_null(strstr(c.in.data, "Connection: close\r\n"));
-    assert_null(strstr(c.in.data, "chunked"));
-    assert_non_null(strstr(c.in.data, "\r\n\r\nabc"));
-    client_close(&c);
-    harness_stop(&h);
+    fixture *f = *state;
+    send_request(f, "GET /defer HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    head(f, 200, FLARE_HTTP_STREAM_UNKNOWN_LENGTH);
+    assert_int_equal(flare_http_stream_write(f->o.s, "abc", 3), 0);
+    assert_int_equal(flare_http_stream_finish(f->o.s), 0);
+    wait_eof(f);
+    assert_true(f->c.eof);
+    const char *got = received(f);
+    assert_non_null(strstr(got, "Connection: close\r\n"));
+    assert_null(strstr(got, "chunked"));
+    assert_non_null(strstr(got, "\r\n\r\nabc"));
 }
 
 /* A cut response closes the connection; more than Content-Length is refused. */
 static void test_abort_and_overrun(void **state)
 {
-    (void)state;
-    harness h;
-    owner o;
-    client c;
-    start(&h, &o);
-    client_open(&h, &c);
-    client_send_str(&h, &c,
-                    "GET /defer HTTP/1.1\r\nHost: a\r\n\r\nGET /sync HTTP/1.1\r\nHost: a\r\n\r\n");
-    harness_pump_for(&h, 20);
-    head(&o, 200, 4);
-    assert_int_equal(flare_http_stream_write(o.s, "abcdef", 6), FLARE_EINVAL);
-    wait_eof(&h, &c);
-    assert_true(c.eof); /* the pipelined request is never answered */
-    flare_buf_append(&c.in, "", 1);
-    assert_null(strstr(c.in.data, "sync"));
-    assert_int_equal(o.closed, 0);
-    client_close(&c);
+    fixture *f = *state;
+    send_request(f, "GET /defer HTTP/1.1\r\nHost: a\r\n\r\nGET /sync HTTP/1.1\r\nHost: a\r\n\r\n");
+    head(f, 200, 4);
+    assert_int_equal(flare_http_stream_write(f->o.s, "abcdef", 6), FLARE_EINVAL);
+    wait_eof(f);
+    assert_true(f->c.eof); /* the pipelined request is never answered */
+    assert_null(strstr(received(f), "sync"));
+    assert_int_equal(f->o.closed, 0);
 
-    client_open(&h, &c);
-    client_send_str(&h, &c, "GET /defer HTTP/1.1\r\nHost: a\r\n\r\n");
-    harness_pump_for(&h, 20);
-    head(&o, 200, 4);
-    assert_int_equal(flare_http_stream_write(o.s, "ab", 2), 0);
-    assert_int_equal(flare_http_stream_finish(o.s), FLARE_EINVAL); /* short: not complete */
-    wait_eof(&h, &c);
-    assert_true(c.eof);
-    client_close(&c);
-    harness_stop(&h);
+    reconnect(f);
+    send_request(f, "GET /defer HTTP/1.1\r\nHost: a\r\n\r\n");
+    head(f, 200, 4);
+    assert_int_equal(flare_http_stream_write(f->o.s, "ab", 2), 0);
+    assert_int_equal(flare_http_stream_finish(f->o.s), FLARE_EINVAL); /* short: not complete */
+    wait_eof(f);
+    assert_true(f->c.eof);
 }
 
 /* A client that does not read: writes report the high-water mark, and `writable`
  * comes once it reads again. */
 static void test_backpressure(void **state)
 {
-    (void)state;
-    harness h;
-    owner o;
-    client c;
-    start(&h, &o);
-    client_open(&h, &c);
-    client_send_str(&h, &c, "GET /defer HTTP/1.1\r\nHost: a\r\n\r\n");
-    harness_pump_for(&h, 20);
-    head(&o, 200, FLARE_HTTP_STREAM_UNKNOWN_LENGTH);
+    fixture *f = *state;
+    send_request(f, "GET /defer HTTP/1.1\r\nHost: a\r\n\r\n");
+    head(f, 200, FLARE_HTTP_STREAM_UNKNOWN_LENGTH);
     static char piece[16384];
     memset(piece, 'x', sizeof piece);
     int rc = 0;
     size_t written = 0;
     while (rc == 0 && written < (64u << 20)) {
-        rc = flare_http_stream_write(o.s, piece, sizeof piece);
+        rc = flare_http_stream_write(f->o.s, piece, sizeof piece);
         written += sizeof piece;
     }
     assert_int_equal(rc, 1);
     assert_true(written < (8u << 20)); /* bounded by the socket buffers and the high water */
-    assert_int_equal(o.writable, 0);
+    assert_int_equal(f->o.writable, 0);
     uint64_t deadline = flare_monotonic_ms() + HARNESS_WAIT_MS;
-    while (!o.writable && flare_monotonic_ms() < deadline) {
-        harness_pump(&h, 1);
-        client_take(&c);
-        flare_buf_reset(&c.in);
+    while (!f->o.writable && flare_monotonic_ms() < deadline) {
+        harness_pump(&f->h, 1);
+        client_take(&f->c);
+        flare_buf_reset(&f->c.in);
     }
-    assert_int_equal(o.writable, 1);
-    assert_int_equal(flare_http_stream_finish(o.s), 0);
-    client_close(&c);
-    harness_stop(&h);
+    assert_int_equal(f->o.writable, 1);
+    assert_int_equal(flare_http_stream_finish(f->o.s), 0);
 }
 
 /* The server going away tells the owner. */
 static void test_closed_callback(void **state)
 {
-    (void)state;
-    harness h;
-    owner o;
-    client c;
-    start(&h, &o);
-    client_open(&h, &c);
-    client_send_str(&h, &c, "GET /defer HTTP/1.1\r\nHost: a\r\n\r\n");
-    harness_pump_for(&h, 20);
-    assert_non_null(o.s);
-    harness_stop(&h);
-    assert_int_equal(o.closed, 1);
-    client_close(&c);
+    fixture *f = *state;
+    send_request(f, "GET /defer HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_non_null(f->o.s);
+    harness_stop(&f->h);
+    assert_int_equal(f->o.closed, 1);
 }
 
 static int body_data(flare_http_stream *s, const char *p, size_t len, void *data)
@@ -270,65 +262,51 @@ static const flare_http_body_ops body_ops = {body_data, body_end};
  * request behind it is answered after the stream. */
 static void test_streamed_body(void **state)
 {
-    (void)state;
-    harness h;
-    owner o;
-    client c;
-    start(&h, &o);
+    fixture *f = *state;
     flare_error err;
-    assert_int_equal(flare_http_server_route_stream_body(h.srv, NULL, "/defer", &err), 0);
-    assert_int_equal(flare_http_server_route_stream_body(h.srv, NULL, "/none", &err),
+    assert_int_equal(flare_http_server_route_stream_body(f->h.srv, NULL, "/defer", &err), 0);
+    assert_int_equal(flare_http_server_route_stream_body(f->h.srv, NULL, "/none", &err),
                      FLARE_ENOTFOUND);
-    client_open(&h, &c);
-    client_send_str(&h, &c,
-                    "POST /defer HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+    send_request(f, "POST /defer HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
                     "\r\n5\r\nhello\r\n");
-    harness_pump_for(&h, 20);
-    assert_int_equal(o.deferred, 1);
-    assert_true(o.streamed);
-    o.pause = true;
-    assert_int_equal(flare_http_stream_read_body(o.s, &body_ops, &o), 0);
-    assert_int_equal(o.body.len, 5);
-    client_send_str(&h, &c, "6\r\n world\r\n0\r\n\r\nGET /sync HTTP/1.1\r\nHost: a\r\n\r\n");
-    harness_pump_for(&h, 20);
-    assert_int_equal(o.body.len, 5); /* paused */
-    o.pause = false;
-    assert_int_equal(flare_http_stream_body_resume(o.s), 0);
-    harness_pump_for(&h, 20);
-    assert_int_equal(o.body.len, 11);
-    assert_memory_equal(o.body.data, "hello world", 11);
-    assert_int_equal(o.ended, 1);
-    expect_silence(&h, &c, 20); /* the pipelined request waits for the response */
-    head(&o, 201, 0);
-    assert_int_equal(flare_http_stream_finish(o.s), 0);
-    expect_response(&h, &c, 201, "");
-    expect_response(&h, &c, 200, "sync");
-    client_close(&c);
+    assert_int_equal(f->o.deferred, 1);
+    assert_true(f->o.streamed);
+    f->o.pause = true;
+    assert_int_equal(flare_http_stream_read_body(f->o.s, &body_ops, &f->o), 0);
+    assert_int_equal(f->o.body.len, 5);
+    send_request(f, "6\r\n world\r\n0\r\n\r\nGET /sync HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_int_equal(f->o.body.len, 5); /* paused */
+    f->o.pause = false;
+    assert_int_equal(flare_http_stream_body_resume(f->o.s), 0);
+    harness_pump_for(&f->h, 20);
+    assert_int_equal(f->o.body.len, 11);
+    assert_memory_equal(f->o.body.data, "hello world", 11);
+    assert_int_equal(f->o.ended, 1);
+    expect_silence(&f->h, &f->c, 20); /* the pipelined request waits for the response */
+    head(f, 201, 0);
+    assert_int_equal(flare_http_stream_finish(f->o.s), 0);
+    expect_response(&f->h, &f->c, 201, "");
+    expect_response(&f->h, &f->c, 200, "sync");
 
     /* Answered before the body is in: the connection closes after the response. */
-    client_open(&h, &c);
-    client_send_str(&h, &c, "POST /defer HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nabc");
-    harness_pump_for(&h, 20);
-    head(&o, 413, 0);
-    assert_int_equal(flare_http_stream_finish(o.s), 0);
-    wait_eof(&h, &c);
-    flare_buf_append(&c.in, "", 1);
-    assert_non_null(strstr(c.in.data, "HTTP/1.1 413 "));
-    client_close(&c);
-    flare_buf_free(&o.body);
-    harness_stop(&h);
+    reconnect(f);
+    send_request(f, "POST /defer HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nabc");
+    head(f, 413, 0);
+    assert_int_equal(flare_http_stream_finish(f->o.s), 0);
+    wait_eof(f);
+    assert_non_null(strstr(received(f), "HTTP/1.1 413 "));
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_content_length_and_pipelining),
-        cmocka_unit_test(test_chunked),
-        cmocka_unit_test(test_http10_close_delimited),
-        cmocka_unit_test(test_abort_and_overrun),
-        cmocka_unit_test(test_backpressure),
-        cmocka_unit_test(test_closed_callback),
-        cmocka_unit_test(test_streamed_body),
+        cmocka_unit_test_setup_teardown(test_content_length_and_pipelining, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chunked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_http10_close_delimited, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_abort_and_overrun, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_closed_callback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_streamed_body, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

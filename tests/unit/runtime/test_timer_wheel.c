@@ -32,113 +32,116 @@ static void probe_init(probe *p, uint64_t *now)
     flare_timer_init(&p->timer, on_fire, p);
 }
 
+/* A wheel on a clock the test moves by hand, and one probe timer on that clock. */
+typedef struct wheel_clock {
+    uint64_t now;
+    flare_timer_wheel *w;
+    probe p;
+} wheel_clock;
+
+static void clock_start(wheel_clock *k, uint64_t now)
+{
+    k->now = now;
+    assert_int_equal(flare_timer_wheel_new(&k->w, now, NULL), 0);
+    probe_init(&k->p, &k->now);
+}
+
+/* Moves the clock to `now` and advances the wheel; returns how many timers fired. */
+static size_t clock_advance(wheel_clock *k, uint64_t now)
+{
+    k->now = now;
+    return flare_timer_wheel_advance(k->w, now);
+}
+
 static void test_fires_at_deadline_not_before(void **state)
 {
     (void)state;
-    uint64_t now = 1000;
-    flare_timer_wheel *w;
-    assert_int_equal(flare_timer_wheel_new(&w, now, NULL), 0);
-    probe p;
-    probe_init(&p, &now);
-    flare_timer_schedule(w, &p.timer, 1050);
-    assert_true(flare_timer_active(&p.timer));
-    assert_int_equal(flare_timer_wheel_count(w), 1);
-    now = 1049;
-    assert_int_equal(flare_timer_wheel_advance(w, now), 0);
-    assert_int_equal(p.fired, 0);
-    now = 1050;
-    assert_int_equal(flare_timer_wheel_advance(w, now), 1);
-    assert_int_equal(p.fired, 1);
-    assert_false(flare_timer_active(&p.timer));
-    assert_int_equal(flare_timer_wheel_count(w), 0);
-    flare_timer_wheel_free(w);
+    wheel_clock k;
+    clock_start(&k, 1000);
+    flare_timer_schedule(k.w, &k.p.timer, 1050);
+    assert_true(flare_timer_active(&k.p.timer));
+    assert_int_equal(flare_timer_wheel_count(k.w), 1);
+    assert_int_equal(clock_advance(&k, 1049), 0);
+    assert_int_equal(k.p.fired, 0);
+    assert_int_equal(clock_advance(&k, 1050), 1);
+    assert_int_equal(k.p.fired, 1);
+    assert_false(flare_timer_active(&k.p.timer));
+    assert_int_equal(flare_timer_wheel_count(k.w), 0);
+    flare_timer_wheel_free(k.w);
 }
 
 static void test_cancel_never_fires(void **state)
 {
     (void)state;
-    uint64_t now = 0;
-    flare_timer_wheel *w;
-    assert_int_equal(flare_timer_wheel_new(&w, now, NULL), 0);
-    probe p;
-    probe_init(&p, &now);
-    flare_timer_schedule(w, &p.timer, 10);
-    flare_timer_cancel(w, &p.timer);
-    flare_timer_cancel(w, &p.timer); /* idempotent */
-    now = 100000;
-    assert_int_equal(flare_timer_wheel_advance(w, now), 0);
-    assert_int_equal(p.fired, 0);
-    assert_int_equal(flare_timer_wheel_next_deadline(w), UINT64_MAX);
-    assert_int_equal(flare_timer_wheel_timeout(w, now), -1);
-    flare_timer_wheel_free(w);
+    wheel_clock k;
+    clock_start(&k, 0);
+    flare_timer_schedule(k.w, &k.p.timer, 10);
+    flare_timer_cancel(k.w, &k.p.timer);
+    flare_timer_cancel(k.w, &k.p.timer); /* idempotent */
+    assert_int_equal(clock_advance(&k, 100000), 0);
+    assert_int_equal(k.p.fired, 0);
+    assert_int_equal(flare_timer_wheel_next_deadline(k.w), UINT64_MAX);
+    assert_int_equal(flare_timer_wheel_timeout(k.w, k.now), -1);
+    flare_timer_wheel_free(k.w);
 }
 
 static void test_past_deadline_fires_on_next_advance(void **state)
 {
     (void)state;
-    uint64_t now = 500;
-    flare_timer_wheel *w;
-    assert_int_equal(flare_timer_wheel_new(&w, now, NULL), 0);
-    probe p;
-    probe_init(&p, &now);
-    flare_timer_schedule(w, &p.timer, 100);
-    assert_int_equal(flare_timer_wheel_timeout(w, now), 0);
-    assert_int_equal(flare_timer_wheel_advance(w, now), 1);
-    assert_int_equal(p.fired, 1);
-    flare_timer_wheel_free(w);
+    wheel_clock k;
+    clock_start(&k, 500);
+    flare_timer_schedule(k.w, &k.p.timer, 100);
+    assert_int_equal(flare_timer_wheel_timeout(k.w, k.now), 0);
+    assert_int_equal(clock_advance(&k, 500), 1);
+    assert_int_equal(k.p.fired, 1);
+    flare_timer_wheel_free(k.w);
 }
 
 static void test_reschedule_moves_timer(void **state)
 {
     (void)state;
-    uint64_t now = 0;
-    flare_timer_wheel *w;
-    assert_int_equal(flare_timer_wheel_new(&w, now, NULL), 0);
-    probe p;
-    probe_init(&p, &now);
-    flare_timer_schedule(w, &p.timer, 5000);
-    flare_timer_schedule(w, &p.timer, 20);
-    assert_int_equal(flare_timer_wheel_count(w), 1);
-    assert_int_equal(flare_timer_wheel_next_deadline(w), 20);
-    now = 20;
-    flare_timer_wheel_advance(w, now);
-    assert_int_equal(p.fired, 1);
-    now = 6000;
-    flare_timer_wheel_advance(w, now);
-    assert_int_equal(p.fired, 1);
-    flare_timer_wheel_free(w);
+    wheel_clock k;
+    clock_start(&k, 0);
+    flare_timer_schedule(k.w, &k.p.timer, 5000);
+    flare_timer_schedule(k.w, &k.p.timer, 20);
+    assert_int_equal(flare_timer_wheel_count(k.w), 1);
+    assert_int_equal(flare_timer_wheel_next_deadline(k.w), 20);
+    clock_advance(&k, 20);
+    assert_int_equal(k.p.fired, 1);
+    clock_advance(&k, 6000);
+    assert_int_equal(k.p.fired, 1);
+    flare_timer_wheel_free(k.w);
 }
 
 static void test_long_timers_cross_every_level(void **state)
 {
     (void)state;
     /* Deadlines on every level and beyond the wheel (overflow list: > 64^4 ms). */
-    static const uint64_t delays[] = {1, 63, 64, 65, 4095, 4096, 4097, 262143, 262144,
-                                      262145, 16777215, 16777216, 16777217, 40000000};
+    static const uint64_t delays[] = {1,        63,       64,       65,      4095,
+                                      4096,     4097,     262143,   262144,  262145,
+                                      16777215, 16777216, 16777217, 40000000};
     enum { N = sizeof delays / sizeof delays[0] };
-    uint64_t now = 123457;
-    flare_timer_wheel *w;
-    assert_int_equal(flare_timer_wheel_new(&w, now, NULL), 0);
+    wheel_clock k;
+    clock_start(&k, 123457);
     probe p[N];
     for (size_t i = 0; i < N; i++) {
-        probe_init(&p[i], &now);
-        flare_timer_schedule(w, &p[i].timer, now + delays[i]);
+        probe_init(&p[i], &k.now);
+        flare_timer_schedule(k.w, &p[i].timer, k.now + delays[i]);
     }
-    uint64_t start = now;
+    uint64_t start = k.now;
     /* Advance in uneven steps; the lower bound must never pass a live deadline. */
-    while (flare_timer_wheel_count(w) > 0) {
-        uint64_t next = flare_timer_wheel_next_deadline(w);
+    while (flare_timer_wheel_count(k.w) > 0) {
+        uint64_t next = flare_timer_wheel_next_deadline(k.w);
         for (size_t i = 0; i < N; i++)
             if (flare_timer_active(&p[i].timer)) assert_true(next <= p[i].timer.deadline_ms);
-        assert_true(next > now);
-        now = next;
-        flare_timer_wheel_advance(w, now);
+        assert_true(next > k.now);
+        clock_advance(&k, next);
     }
     for (size_t i = 0; i < N; i++) {
         assert_int_equal(p[i].fired, 1);
         assert_int_equal(p[i].fired_at, start + delays[i]);
     }
-    flare_timer_wheel_free(w);
+    flare_timer_wheel_free(k.w);
 }
 
 /* ---- property test ---- */
@@ -148,8 +151,8 @@ enum { POOL = 512, OPS = 100000 };
 typedef struct model_timer {
     flare_timer timer;
     uint64_t *now;
-    bool live;          /* model: scheduled and not yet fired or cancelled */
-    uint64_t deadline;  /* model deadline */
+    bool live;         /* model: scheduled and not yet fired or cancelled */
+    uint64_t deadline; /* model deadline */
     int fired_count;
     bool failed;
 } model_timer;
@@ -176,12 +179,18 @@ static uint64_t rng(void)
 static uint64_t random_delay(void)
 {
     switch (rng() % 8) {
-    case 0: return 0;
-    case 1: return rng() % 64;
-    case 2: return rng() % 4096;
-    case 3: return rng() % 262144;
-    case 4: return rng() % 20000000; /* reaches the overflow list */
-    default: return rng() % 200;
+    case 0:
+        return 0;
+    case 1:
+        return rng() % 64;
+    case 2:
+        return rng() % 4096;
+    case 3:
+        return rng() % 262144;
+    case 4:
+        return rng() % 20000000; /* reaches the overflow list */
+    default:
+        return rng() % 200;
     }
 }
 
@@ -262,21 +271,18 @@ static void on_chain(flare_timer *t, void *data)
 static void test_callbacks_reschedule_and_cancel(void **state)
 {
     (void)state;
-    uint64_t now = 0;
-    flare_timer_wheel *w;
-    assert_int_equal(flare_timer_wheel_new(&w, now, NULL), 0);
-    probe victim;
-    probe_init(&victim, &now);
-    chain c = {.w = w, .now = &now, .victim = &victim.timer};
+    wheel_clock k;
+    clock_start(&k, 0); /* its probe is the victim */
+    chain c = {.w = k.w, .now = &k.now, .victim = &k.p.timer};
     flare_timer_init(&c.timer, on_chain, &c);
-    flare_timer_schedule(w, &c.timer, 5);
-    flare_timer_schedule(w, &victim.timer, 5);
-    for (now = 1; now <= 100; now++)
-        flare_timer_wheel_advance(w, now);
+    flare_timer_schedule(k.w, &c.timer, 5);
+    flare_timer_schedule(k.w, &k.p.timer, 5);
+    for (uint64_t t = 1; t <= 100; t++)
+        clock_advance(&k, t);
     assert_int_equal(c.fired, 3);
-    assert_int_equal(victim.fired, 0);
-    assert_int_equal(flare_timer_wheel_count(w), 0);
-    flare_timer_wheel_free(w);
+    assert_int_equal(k.p.fired, 0);
+    assert_int_equal(flare_timer_wheel_count(k.w), 0);
+    flare_timer_wheel_free(k.w);
 }
 
 int main(void)

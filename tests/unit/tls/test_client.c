@@ -45,19 +45,69 @@ static flare_tls_client_config client_cfg(void)
     };
 }
 
+/* The fixture's echo server (tls_server) and the context it serves with. */
+typedef struct echo_server {
+    flare_tls_server_ctx *ctx;
+    tls_server srv;
+} echo_server;
+
+/* Starts e->srv (as the caller set it up) on addr for `connections` handshakes. */
+static void serve_with(echo_server *e, flare_tls_server_ctx *ctx, const char *addr, int connections)
+{
+    e->ctx = ctx;
+    ts_start(&e->srv, ctx, addr, connections);
+}
+
+/* One connection on 127.0.0.1, presenting the PKI's certificate `cert`. */
+static void serve(echo_server *e, const char *cert)
+{
+    serve_with(e, ts_simple_ctx(&pki, cert), "127.0.0.1:0", 1);
+}
+
+/* Waits for the server's connections to end (results are in e->srv) and frees its context. */
+static void serve_end(echo_server *e)
+{
+    ts_join(&e->srv);
+    flare_tls_server_ctx_free(e->ctx);
+}
+
+static void connect_ok(flare_tls_stream *s, const char *host, uint16_t port,
+                       const flare_tls_client_config *cfg)
+{
+    flare_error err;
+    if (flare_tls_connect(s, host, port, cfg, &err) < 0)
+        fail_msg("connect %s: %s", host, err.message);
+}
+
+/* Serves one connection with the "server" certificate and connects to it as `host`,
+ * with the default client configuration. */
+static void serve_and_connect(echo_server *e, flare_tls_stream *s, const char *host)
+{
+    serve(e, "server");
+    flare_tls_client_config cfg = client_cfg();
+    connect_ok(s, host, e->srv.port, &cfg);
+}
+
+/* Reads until at least `want` bytes are in buf (room for `cap`); returns how many came. */
+static size_t read_at_least(flare_tls_stream *s, char *buf, size_t cap, size_t want)
+{
+    flare_error err;
+    size_t got = 0;
+    while (got < want) {
+        ssize_t n = flare_tls_stream_read(s, buf + got, cap - got, &err);
+        if (n <= 0) fail_msg("read returned %zd: %s", n, n < 0 ? err.message : "EOF");
+        got += (size_t)n;
+    }
+    return got;
+}
+
 static void echo_roundtrip(flare_tls_stream *s, const char *msg)
 {
     flare_error err;
     size_t len = strlen(msg);
     if (flare_tls_stream_write_all(s, msg, len, &err) < 0) fail_msg("write: %s", err.message);
     char buf[512];
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = flare_tls_stream_read(s, buf + got, sizeof buf - got, &err);
-        if (n <= 0) fail_msg("read returned %zd: %s", n, n < 0 ? err.message : "EOF");
-        got += (size_t)n;
-    }
-    assert_int_equal(got, len);
+    assert_int_equal(read_at_least(s, buf, sizeof buf, len), len);
     assert_memory_equal(buf, msg, len);
 }
 
@@ -82,14 +132,9 @@ static int connect_expect(const char *host, uint16_t port, const flare_tls_clien
 
 static void test_echo_ipv4_by_name(void **state)
 {
-    flare_tls_server_ctx *ctx = ts_simple_ctx(&pki, "server");
-    tls_server srv = {0};
-    ts_start(&srv, ctx, "127.0.0.1:0", 1);
-    flare_tls_client_config cfg = client_cfg();
+    echo_server e = {0};
     flare_tls_stream s;
-    flare_error err;
-    if (flare_tls_connect(&s, "localhost", srv.port, &cfg, &err) < 0)
-        fail_msg("connect: %s", err.message);
+    serve_and_connect(&e, &s, "localhost");
     assert_string_equal(flare_tls_conn_version(&s.conn), "TLSv1.3");
     assert_non_null(flare_tls_conn_cipher(&s.conn));
     assert_string_equal(flare_tls_conn_server_name(&s.conn), "localhost");
@@ -99,103 +144,76 @@ static void test_echo_ipv4_by_name(void **state)
     echo_roundtrip(&s, "hello over tls");
     echo_roundtrip(&s, "and again");
     clean_close(&s);
-    ts_join(&srv);
-    assert_false(srv.timed_out);
-    assert_int_equal(srv.results[0].rc, 0);
-    assert_true(srv.results[0].has_sni);
-    assert_string_equal(srv.results[0].sni, "localhost");
-    assert_int_equal(srv.results[0].bytes, strlen("hello over tls") + strlen("and again"));
-    flare_tls_server_ctx_free(ctx);
+    serve_end(&e);
+    assert_false(e.srv.timed_out);
+    assert_int_equal(e.srv.results[0].rc, 0);
+    assert_true(e.srv.results[0].has_sni);
+    assert_string_equal(e.srv.results[0].sni, "localhost");
+    assert_int_equal(e.srv.results[0].bytes, strlen("hello over tls") + strlen("and again"));
 }
 
 static void test_echo_ipv6_by_name_and_literal(void **state)
 {
-    flare_tls_server_ctx *ctx = ts_simple_ctx(&pki, "server");
-    tls_server srv = {0};
-    ts_start(&srv, ctx, "[::1]:0", 3);
+    echo_server e = {0};
+    serve_with(&e, ts_simple_ctx(&pki, "server"), "[::1]:0", 3);
     flare_tls_client_config cfg = client_cfg();
     cfg.resolver = &v6_resolver;
     const char *hosts[] = {"localhost", "::1", "[::1]"};
     for (size_t i = 0; i < FLARE_N_ELEMENTS(hosts); i++) {
         flare_tls_stream s;
-        flare_error err;
-        if (flare_tls_connect(&s, hosts[i], srv.port, &cfg, &err) < 0)
-            fail_msg("connect %s: %s", hosts[i], err.message);
+        connect_ok(&s, hosts[i], e.srv.port, &cfg);
         echo_roundtrip(&s, "six");
         clean_close(&s);
     }
-    ts_join(&srv);
-    assert_true(srv.results[0].has_sni);
+    serve_end(&e);
+    assert_true(e.srv.results[0].has_sni);
     /* RFC 6066 §3: no SNI for an IP literal, bracketed or not. */
-    assert_false(srv.results[1].has_sni);
-    assert_false(srv.results[2].has_sni);
+    assert_false(e.srv.results[1].has_sni);
+    assert_false(e.srv.results[2].has_sni);
     for (int i = 0; i < 3; i++)
-        assert_int_equal(srv.results[i].rc, 0);
-    flare_tls_server_ctx_free(ctx);
+        assert_int_equal(e.srv.results[i].rc, 0);
 }
 
 static void test_ipv4_literal_verifies_ip_san_without_sni(void **state)
 {
-    flare_tls_server_ctx *ctx = ts_simple_ctx(&pki, "server");
-    tls_server srv = {0};
-    ts_start(&srv, ctx, "127.0.0.1:0", 1);
-    flare_tls_client_config cfg = client_cfg();
+    echo_server e = {0};
     flare_tls_stream s;
-    flare_error err;
-    if (flare_tls_connect(&s, "127.0.0.1", srv.port, &cfg, &err) < 0)
-        fail_msg("connect: %s", err.message);
+    serve_and_connect(&e, &s, "127.0.0.1");
     assert_null(flare_tls_conn_server_name(&s.conn));
     echo_roundtrip(&s, "ip");
     clean_close(&s);
-    ts_join(&srv);
-    assert_true(srv.results[0].handshake_done);
-    assert_false(srv.results[0].has_sni);
-    flare_tls_server_ctx_free(ctx);
+    serve_end(&e);
+    assert_true(e.srv.results[0].handshake_done);
+    assert_false(e.srv.results[0].has_sni);
 }
 
 static void test_trailing_dot_name(void **state)
 {
-    flare_tls_server_ctx *ctx = ts_simple_ctx(&pki, "server");
-    tls_server srv = {0};
-    ts_start(&srv, ctx, "127.0.0.1:0", 1);
-    flare_tls_client_config cfg = client_cfg();
+    echo_server e = {0};
     flare_tls_stream s;
-    flare_error err;
-    if (flare_tls_connect(&s, "localhost.", srv.port, &cfg, &err) < 0)
-        fail_msg("connect: %s", err.message);
+    serve_and_connect(&e, &s, "localhost.");
     clean_close(&s);
-    ts_join(&srv);
-    assert_string_equal(srv.results[0].sni, "localhost"); /* SNI carries no trailing dot */
-    flare_tls_server_ctx_free(ctx);
+    serve_end(&e);
+    assert_string_equal(e.srv.results[0].sni, "localhost"); /* SNI carries no trailing dot */
 }
 
 static void test_large_echo(void **state)
 {
-    flare_tls_server_ctx *ctx = ts_simple_ctx(&pki, "server");
-    tls_server srv = {0};
-    ts_start(&srv, ctx, "127.0.0.1:0", 1);
-    flare_tls_client_config cfg = client_cfg();
+    echo_server e = {0};
     flare_tls_stream s;
+    serve_and_connect(&e, &s, "localhost");
     flare_error err;
-    if (flare_tls_connect(&s, "localhost", srv.port, &cfg, &err) < 0)
-        fail_msg("connect: %s", err.message);
     static char out[40000], in[40000];
     for (size_t i = 0; i < sizeof out; i++)
         out[i] = (char)(i * 7 + i / 251);
     for (int round = 0; round < 4; round++) {
         assert_int_equal(flare_tls_stream_write_all(&s, out, sizeof out, &err), 0);
-        size_t got = 0;
-        while (got < sizeof in) {
-            ssize_t n = flare_tls_stream_read(&s, in + got, sizeof in - got, &err);
-            if (n <= 0) fail_msg("read: %zd %s", n, err.message);
-            got += (size_t)n;
-        }
+        read_at_least(&s, in, sizeof in, sizeof in);
         assert_memory_equal(in, out, sizeof out);
     }
     clean_close(&s);
-    ts_join(&srv);
-    assert_int_equal(srv.results[0].bytes, 4 * sizeof out);
-    flare_tls_server_ctx_free(ctx);
+    serve_end(&e);
+    assert_int_equal(e.srv.results[0].bytes, 4 * sizeof out);
 }
 
 static void test_alpn_negotiated(void **state)
@@ -208,37 +226,34 @@ static void test_alpn_negotiated(void **state)
     flare_tls_server_ctx *ctx;
     flare_error err;
     assert_int_equal(flare_tls_server_ctx_new(&ctx, &scfg, &err), 0);
-    tls_server srv = {0};
-    ts_start(&srv, ctx, "127.0.0.1:0", 1);
+    echo_server e = {0};
+    serve_with(&e, ctx, "127.0.0.1:0", 1);
     const char *client_alpn[] = {"h2", "http/1.1"};
     flare_tls_client_config cfg = client_cfg();
     cfg.alpn = client_alpn;
     cfg.alpn_count = 2;
     flare_tls_stream s;
-    if (flare_tls_connect(&s, "localhost", srv.port, &cfg, &err) < 0)
-        fail_msg("connect: %s", err.message);
+    connect_ok(&s, "localhost", e.srv.port, &cfg);
     size_t len = 0;
     const char *alpn = flare_tls_conn_alpn(&s.conn, &len);
     assert_non_null(alpn);
     assert_int_equal(len, 8);
     assert_memory_equal(alpn, "http/1.1", 8);
     clean_close(&s);
-    ts_join(&srv);
-    assert_string_equal(srv.results[0].alpn, "http/1.1");
-    flare_tls_server_ctx_free(ctx);
+    serve_end(&e);
+    assert_string_equal(e.srv.results[0].alpn, "http/1.1");
 }
 
 static void test_stream_start_over_tcp(void **state)
 {
-    flare_tls_server_ctx *ctx = ts_simple_ctx(&pki, "server");
-    tls_server srv = {0};
-    ts_start(&srv, ctx, "127.0.0.1:0", 2);
+    echo_server e = {0};
+    serve_with(&e, ts_simple_ctx(&pki, "server"), "127.0.0.1:0", 2);
     flare_tls_client_config cfg = client_cfg();
     flare_tls_client_ctx *cctx;
     flare_error err;
     assert_int_equal(flare_tls_client_ctx_new(&cctx, &cfg, &err), 0);
     flare_tcp_stream tcp;
-    assert_int_equal(flare_tcp_connect(&tcp, "127.0.0.1", srv.port, NULL, &err), 0);
+    assert_int_equal(flare_tcp_connect(&tcp, "127.0.0.1", e.srv.port, NULL, &err), 0);
     flare_tls_stream s;
     uint64_t deadline = flare_monotonic_ms() + 5000;
     if (flare_tls_stream_start(&s, cctx, &tcp, "localhost", deadline, &err) < 0)
@@ -248,15 +263,14 @@ static void test_stream_start_over_tcp(void **state)
     echo_roundtrip(&s, "started");
     clean_close(&s);
     /* On failure the tcp stream is consumed too: no fd leaks to the caller. */
-    assert_int_equal(flare_tcp_connect(&tcp, "127.0.0.1", srv.port, NULL, &err), 0);
+    assert_int_equal(flare_tcp_connect(&tcp, "127.0.0.1", e.srv.port, NULL, &err), 0);
     assert_int_equal(flare_tls_stream_start(&s, cctx, &tcp, "other.test", deadline, &err),
                      FLARE_EHOST_MISMATCH);
     assert_int_equal(tcp.fd, -1);
     assert_int_equal(s.tcp.fd, -1);
     assert_null(s.conn.ssl);
     flare_tls_client_ctx_free(cctx);
-    ts_join(&srv);
-    flare_tls_server_ctx_free(ctx);
+    serve_end(&e);
 }
 
 /* ------------------------------------------------------ verification */
@@ -264,14 +278,13 @@ static void test_stream_start_over_tcp(void **state)
 static void expect_failure(const char *cert, const char *host, const char *ca, int code,
                            const char *must_mention)
 {
-    flare_tls_server_ctx *ctx = ts_simple_ctx(&pki, cert);
-    tls_server srv = {0};
-    ts_start(&srv, ctx, "127.0.0.1:0", 1);
+    echo_server e = {0};
+    serve(&e, cert);
     flare_tls_client_config cfg = client_cfg();
     if (ca) cfg.ca_file = pki_path(&pki, ca);
     flare_tls_stream s;
     flare_error err;
-    int rc = connect_expect(host, srv.port, &cfg, &s, &err);
+    int rc = connect_expect(host, e.srv.port, &cfg, &s, &err);
     if (rc != code)
         fail_msg("expected %s, got %s: %s", flare_error_name(code), flare_error_name(rc),
                  err.message);
@@ -279,11 +292,10 @@ static void expect_failure(const char *cert, const char *host, const char *ca, i
     assert_non_null(strstr(err.message, host));
     assert_non_null(strstr(err.message, must_mention));
     assert_int_equal(s.tcp.fd, -1);
-    ts_join(&srv);
+    serve_end(&e);
     /* The client's alert ends the server's handshake too. */
-    assert_false(srv.results[0].handshake_done);
-    assert_true(srv.results[0].rc < 0);
-    flare_tls_server_ctx_free(ctx);
+    assert_false(e.srv.results[0].handshake_done);
+    assert_true(e.srv.results[0].rc < 0);
 }
 
 static void test_hostname_mismatch(void **state)
@@ -310,16 +322,14 @@ static void test_unknown_ca(void **state)
 
 static void test_system_store_does_not_trust_test_ca(void **state)
 {
-    flare_tls_server_ctx *ctx = ts_simple_ctx(&pki, "server");
-    tls_server srv = {0};
-    ts_start(&srv, ctx, "127.0.0.1:0", 1);
+    echo_server e = {0};
+    serve(&e, "server");
     flare_tls_client_config cfg = client_cfg();
     cfg.ca_file = NULL; /* the system's default paths */
     flare_tls_stream s;
     flare_error err;
-    assert_int_equal(flare_tls_connect(&s, "localhost", srv.port, &cfg, &err), FLARE_EUNTRUSTED);
-    ts_join(&srv);
-    flare_tls_server_ctx_free(ctx);
+    assert_int_equal(flare_tls_connect(&s, "localhost", e.srv.port, &cfg, &err), FLARE_EUNTRUSTED);
+    serve_end(&e);
 }
 
 static void test_verify_none_is_explicit_and_logged(void **state)
@@ -334,18 +344,15 @@ static void test_verify_none_is_explicit_and_logged(void **state)
     char log[1024] = "";
     cfg.log = capture_log;
     cfg.log_ctx = log;
-    flare_tls_server_ctx *ctx = ts_simple_ctx(&pki, "rogue_server");
-    tls_server srv = {0};
-    ts_start(&srv, ctx, "127.0.0.1:0", 1);
+    echo_server e = {0};
+    serve(&e, "rogue_server");
     flare_tls_stream s;
-    if (flare_tls_connect(&s, "localhost", srv.port, &cfg, &err) < 0)
-        fail_msg("connect: %s", err.message);
+    connect_ok(&s, "localhost", e.srv.port, &cfg);
     assert_non_null(strstr(log, "verification is off"));
     assert_non_null(strstr(log, "localhost port"));
     echo_roundtrip(&s, "insecure");
     clean_close(&s);
-    ts_join(&srv);
-    flare_tls_server_ctx_free(ctx);
+    serve_end(&e);
 }
 
 /* ---------------------------------------------------------- timeouts */
@@ -372,14 +379,13 @@ static void test_handshake_timeout_shares_budget(void **state)
 
 static void test_io_timeout(void **state)
 {
-    flare_tls_server_ctx *ctx = ts_simple_ctx(&pki, "server");
-    tls_server srv = {.no_echo = true};
-    ts_start(&srv, ctx, "127.0.0.1:0", 1);
+    echo_server e = {.srv.no_echo = true};
+    serve(&e, "server");
     flare_tls_client_config cfg = client_cfg();
     cfg.io_timeout_ms = 150;
     flare_tls_stream s;
     flare_error err;
-    assert_int_equal(flare_tls_connect(&s, "localhost", srv.port, &cfg, &err), 0);
+    assert_int_equal(flare_tls_connect(&s, "localhost", e.srv.port, &cfg, &err), 0);
     assert_int_equal(flare_tls_stream_write_all(&s, "ping", 4, &err), 0);
     char buf[8];
     uint64_t start = flare_monotonic_ms();
@@ -389,9 +395,8 @@ static void test_io_timeout(void **state)
     flare_tls_stream_set_deadline(&s, flare_monotonic_ms());
     assert_int_equal(flare_tls_stream_read(&s, buf, sizeof buf, &err), FLARE_ETIMEDOUT);
     flare_tls_stream_close(&s);
-    ts_join(&srv);
-    assert_int_equal(srv.results[0].bytes, 4);
-    flare_tls_server_ctx_free(ctx);
+    serve_end(&e);
+    assert_int_equal(e.srv.results[0].bytes, 4);
 }
 
 /* ------------------------------------------------------------- errors */
