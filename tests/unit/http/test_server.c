@@ -66,8 +66,8 @@ static server_setup hello_server = {0};
 static server_setup two_connections = {.max_connections = 2};
 static server_setup zero_config = {.zero_config = true};
 static server_setup short_keepalive = {.keepalive_timeout_ms = 100};
-/* The upgrade test has always run on a zeroed configuration (harness_start cleared the
- * harness config it was handed), and keeps doing so. */
+/* The upgrade test runs on an all-zero configuration: the defaults a program that sets
+ * nothing gets (test_zero_config_takes_defaults checks what they are). */
 static server_setup bare_zero_config = {.zero_config = true, .bare = true};
 
 static int setup(void **state)
