@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # soak.sh MINUTES: runs flared (2 workers, SO_REUSEPORT) under a mixed load for
 # MINUTES: keep-alive GETs (wrk when installed, else Python), pipelined bursts,
-# WebSocket echo, static files (whole, ranged, conditional), and malformed or
-# abandoned requests. Every second it samples RSS and open descriptors of the
+# WebSocket echo, static files (whole, ranged, conditional), HTTPS (keep-alive and
+# a full handshake per request, on a TLS listener with defer_accept), and malformed
+# or abandoned requests. Every second it samples RSS and open descriptors of the
 # master and each worker. It fails on any crash or worker restart, on a wrong
 # answer to a valid request, or on a growth trend: RSS or descriptors of a
 # process higher in the last fifth of the run than in the second fifth by more
@@ -35,9 +36,17 @@ with open(os.path.join(work, "www", "big.bin"), "wb") as f:
 with open(os.path.join(work, "www", "sub", "style.css"), "wb") as f:
     f.write(b"body { color: #333 }\n" * 200)
 
-with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
+ports = []
+for _ in range(2):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        ports.append(s.getsockname()[1])
+port, tls_port = ports
+cert, key = os.path.join(work, "cert.pem"), os.path.join(work, "key.pem")
+subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+                "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+               check=True, capture_output=True)
 config = f"""workers: 2
 error_log: {work}/error.log
 log_level: info
@@ -46,6 +55,10 @@ timeouts: {{header: 5s, body: 5s, write: 5s, keepalive: 10s, shutdown: 5s}}
 listeners:
   - address: 127.0.0.1:{port}
     reuseport: true
+  - address: 127.0.0.1:{tls_port}
+    reuseport: true
+    defer_accept: true
+    tls: {{certificates: [{{cert: {cert}, key: {key}}}]}}
 routes:
   - path: /plaintext
     text: {{body: "Hello, World!", content_type: text/plain}}
@@ -316,9 +329,36 @@ def malformed_loop():
         time.sleep(0.01)
 
 
+def tls_loop():
+    import ssl
+    ctx = ssl.create_default_context(cafile=cert)
+    get = b"GET /plaintext HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    while not stop.is_set():
+        try:
+            # A keep-alive connection, then full handshakes of one request each.
+            with ctx.wrap_socket(socket.create_connection(("127.0.0.1", tls_port), timeout=10),
+                                 server_hostname="localhost") as s:
+                for _ in range(200):
+                    s.sendall(get)
+                    st, _, body, _ = read_response(s)
+                    if st != 200 or body != b"Hello, World!":
+                        error("tls", f"{st} {body[:40]!r}")
+                    count("https keep-alive")
+            for _ in range(20):
+                with ctx.wrap_socket(socket.create_connection(("127.0.0.1", tls_port), timeout=10),
+                                     server_hostname="localhost") as s:
+                    s.sendall(get.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
+                    st, _, body, _ = read_response(s)
+                    if st != 200 or body != b"Hello, World!":
+                        error("tls", f"{st} {body[:40]!r}")
+                    count("https handshakes")
+        except OSError as e:
+            error("tls", repr(e))
+
+
 threads = [threading.Thread(target=f, daemon=True) for f in
            [keepalive_loop, keepalive_loop, pipeline_loop, static_loop, ws_loop, ws_loop,
-            malformed_loop]]
+            malformed_loop, tls_loop]]
 wrk = shutil.which("wrk")
 wrk_proc = None
 if wrk:
