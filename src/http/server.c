@@ -224,10 +224,12 @@ static void on_listener(flare_reactor *r, int fd, uint32_t events, void *data)
     flare_http_server *srv = data;
     (void)r;
     (void)events;
-    static const flare_http_listener_options plain = {0};
-    const flare_http_listener_options *opts = &plain;
+    /* A copy: a handler run at accept (deferred_accept) may add a listener, which
+     * moves srv->listener_opts. */
+    flare_http_listener_options listener = {0};
     for (size_t i = 0; i < srv->listener_count; i++)
-        if (srv->listeners[i] == fd) opts = &srv->listener_opts[i];
+        if (srv->listeners[i] == fd) listener = srv->listener_opts[i];
+    const flare_http_listener_options *opts = &listener;
     while (srv->accepting) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof ss;
