@@ -162,6 +162,15 @@ def connect():
     return s
 
 
+def get_plaintext(s, request, kind, counted):
+    """Sends request (a GET /plaintext) on s and checks the answer is Hello, World!."""
+    s.sendall(request)
+    st, _, body, _ = read_response(s)
+    if st != 200 or body != b"Hello, World!":
+        error(kind, f"{st} {body[:40]!r}")
+    count(counted)
+
+
 def keepalive_loop():
     while not stop.is_set():
         try:
@@ -169,11 +178,8 @@ def keepalive_loop():
                 for _ in range(500):
                     if stop.is_set():
                         return
-                    s.sendall(b"GET /plaintext HTTP/1.1\r\nHost: soak\r\n\r\n")
-                    st, _, body, _ = read_response(s)
-                    if st != 200 or body != b"Hello, World!":
-                        error("keepalive", f"{st} {body[:40]!r}")
-                    count("keepalive")
+                    get_plaintext(s, b"GET /plaintext HTTP/1.1\r\nHost: soak\r\n\r\n",
+                                  "keepalive", "keepalive")
         except OSError as e:
             error("keepalive", repr(e))
 
@@ -339,19 +345,12 @@ def tls_loop():
             with ctx.wrap_socket(socket.create_connection(("127.0.0.1", tls_port), timeout=10),
                                  server_hostname="localhost") as s:
                 for _ in range(200):
-                    s.sendall(get)
-                    st, _, body, _ = read_response(s)
-                    if st != 200 or body != b"Hello, World!":
-                        error("tls", f"{st} {body[:40]!r}")
-                    count("https keep-alive")
+                    get_plaintext(s, get, "tls", "https keep-alive")
             for _ in range(20):
                 with ctx.wrap_socket(socket.create_connection(("127.0.0.1", tls_port), timeout=10),
                                      server_hostname="localhost") as s:
-                    s.sendall(get.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
-                    st, _, body, _ = read_response(s)
-                    if st != 200 or body != b"Hello, World!":
-                        error("tls", f"{st} {body[:40]!r}")
-                    count("https handshakes")
+                    get_plaintext(s, get.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"),
+                                  "tls", "https handshakes")
         except OSError as e:
             error("tls", repr(e))
 
