@@ -5,22 +5,11 @@
  * parses nothing, so no real HTTP server can be cheaper per request than this.
  * Usage: floor PORT   (listens on 127.0.0.1:PORT; built by run_tfb.sh with gcc -O2)
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* accept4 */
-#endif
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <signal.h>
+#include "floor_server.h" /* first: it defines _GNU_SOURCE */
+
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #define BATCH_COPIES 256 /* canned responses one send can carry */
 #define READ_BYTES   65536
@@ -35,7 +24,6 @@ typedef struct conn {
 static char response_batch[BATCH_COPIES * 192];
 static size_t response_len;
 static conn *conns;
-static size_t conn_cap;
 
 static void build_response(void)
 {
@@ -125,80 +113,25 @@ static void on_readable(int ep, int fd)
     if (flush(ep, fd) < 0) close_conn(fd);
 }
 
-static void on_acceptable(int ep, int lfd)
+static int on_accepted(int ep, int fd)
 {
-    for (;;) {
-        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) return; /* EAGAIN, or out of descriptors: level-triggered, retried */
-        if ((size_t)fd >= conn_cap) {
-            close(fd);
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
-        if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) close(fd);
-    }
+    (void)ep;
+    (void)fd;
+    return 0;
+}
+
+static int on_writable(int ep, int fd)
+{
+    return flush(ep, fd);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: floor PORT\n");
-        return 64;
-    }
-    long port = strtol(argv[1], NULL, 10);
-    if (port <= 0 || port > 65535) {
-        fprintf(stderr, "floor: bad port '%s'\n", argv[1]);
-        return 64;
-    }
-    signal(SIGPIPE, SIG_IGN);
     build_response();
-
-    struct rlimit rl;
-    conn_cap = 1024;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) conn_cap = rl.rlim_cur;
-    conns = calloc(conn_cap, sizeof *conns);
+    conns = calloc(floor_conn_limit(), sizeof *conns);
     if (!conns) {
         fprintf(stderr, "floor: out of memory\n");
         return 1;
     }
-
-    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-        bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 4096) < 0) {
-        fprintf(stderr, "floor: listen on 127.0.0.1:%ld: %s\n", port, strerror(errno));
-        return 1;
-    }
-    int ep = epoll_create1(EPOLL_CLOEXEC);
-    struct epoll_event lev = {.events = EPOLLIN, .data.fd = lfd};
-    if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &lev) < 0) {
-        fprintf(stderr, "floor: epoll: %s\n", strerror(errno));
-        return 1;
-    }
-
-    struct epoll_event events[256];
-    for (;;) {
-        int n = epoll_wait(ep, events, 256, -1);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            fprintf(stderr, "floor: epoll_wait: %s\n", strerror(errno));
-            return 1;
-        }
-        for (int i = 0; i < n; i++) {
-            int fd = events[i].data.fd;
-            if (fd == lfd) {
-                on_acceptable(ep, lfd);
-            } else if (events[i].events & EPOLLIN) {
-                on_readable(ep, fd);
-            } else if (events[i].events & EPOLLOUT) {
-                if (flush(ep, fd) < 0) close_conn(fd);
-            } else {
-                close_conn(fd);
-            }
-        }
-    }
+    return floor_serve("floor", argc, argv);
 }

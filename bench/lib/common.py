@@ -104,11 +104,12 @@ def build_flared_rev(rev, log):
     return os.path.join(build_dir, "src", "flared", "flared"), meson_buildtype(build_dir), sha
 
 
-def build_floor(work_dir, log):
-    out = os.path.join(work_dir, "floor")
-    log("gcc -O2 baselines/floor.c")
+def build_floor(work_dir, log, name="floor", libs=()):
+    """gcc -O2 of bench/baselines/<name>.c into work_dir."""
+    out = os.path.join(work_dir, name)
+    log(f"gcc -O2 baselines/{name}.c")
     run(["gcc", "-O2", "-std=gnu11", "-Wall", "-Wextra", "-o", out,
-         os.path.join(BENCH_DIR, "baselines", "floor.c")])
+         os.path.join(BENCH_DIR, "baselines", name + ".c"), *libs])
     return out
 
 

@@ -1,5 +1,7 @@
 """ws_echo.py: the driver behind bench/run_ws_echo.sh. flared's websocket echo
-route against node's ws echo server, one worker/process each on 127.0.0.1, loaded
+route against node's ws echo server and the echo floor (baselines/ws_floor.c: one
+read, an in-place unmask and one writev per batch, no checks), one worker/process
+each on 127.0.0.1, loaded
 by the C client bench/ws_echo (N connections, one message in flight each, a fixed
 number of messages per connection). Rounds are interleaved across targets; the
 server's CPU is read from schedstat (targets.cpu_ns) over its whole process tree.
@@ -31,6 +33,8 @@ class WsTarget(targets.Target):
             targets.substitute(os.path.join(common.BENCH_DIR, "workloads", "ws_echo.yaml"), cfg, subst)
             self.error_logs.append(os.path.join(self.rundir, "flared-error.log"))
             return [self.bins["flared"], "-c", cfg], dict(os.environ)
+        if self.name == "floor":
+            return [self.bins["floor"], str(self.port)], dict(os.environ)
         if self.name == "node":
             return [self.bins["node"], os.path.join(common.BENCH_DIR, "baselines", "ws_echo_node.js"),
                     str(self.port)], dict(os.environ)
@@ -66,7 +70,7 @@ def main(argv):
     ap.add_argument("--conns", type=int, default=16)
     ap.add_argument("--sizes", default="64,4096")
     ap.add_argument("--messages", type=int, default=20000, help="per connection per round")
-    ap.add_argument("--targets", default="flared,node")
+    ap.add_argument("--targets", default="flared,node,floor")
     ap.add_argument("--out", help="results directory (default bench/results/<date>-<host>-<sha>-ws)")
     ap.add_argument("--build-dir", default=os.path.join(common.REPO_DIR, "build-bench"))
     ap.add_argument("--flared-bin")
@@ -89,6 +93,8 @@ def main(argv):
     client = o.client or os.path.join(os.path.abspath(o.build_dir), "bench", "ws_echo")
     if not o.client:
         common.run(["ninja", "-C", os.path.abspath(o.build_dir), "-j2", "bench/ws_echo"])
+    if "floor" in names:
+        bins["floor"] = common.build_floor(out_dir, log, "ws_floor", ["-lcrypto"])
     if "node" in names:
         bins["node"] = common.find_tool("node") or common.find_tool("nodejs")
         if not bins["node"] or not os.path.exists("/usr/share/nodejs/ws"):
@@ -119,8 +125,9 @@ def main(argv):
     lines = [f"# WebSocket echo: {o.conns} connections, one message in flight each, "
              f"{o.messages} messages per connection per round, {o.rounds} rounds interleaved",
              "", "Short runs on a shared, noisy 2-core machine: indicative only.", "",
-             "| size | target | msg/s (median) | server CPU/msg (median) | ratio vs node | issue target |",
-             "|---|---|---|---|---|---|"]
+             "| size | target | msg/s (median) | server CPU/msg (median) | ratio vs node | vs floor "
+             "| issue target |",
+             "|---|---|---|---|---|---|---|"]
     med = {}
     for size in sizes:
         for n in names:
@@ -130,16 +137,19 @@ def main(argv):
                                   statistics.median(r["cpu_ns_per_msg"] for r in rs))
         for n in names:
             if (size, n) not in med:
-                lines.append(f"| {size} B | {n} | – | – | – | |")
+                lines.append(f"| {size} B | {n} | – | – | – | – | |")
                 continue
             rate, cpu = med[(size, n)]
-            ratio, tgt = "", ""
-            if n == "flared" and (size, "node") in med:
+            ratio, vs_floor, tgt = "", "", ""
+            if n != "node" and (size, "node") in med:
                 ratio = f"{cpu / med[(size, 'node')][1]:.2f}×"
-                if size in TARGET_RATIO:
+                if n == "flared" and size in TARGET_RATIO:
                     ok = cpu / med[(size, 'node')][1] <= TARGET_RATIO[size]
                     tgt = f"≤ {TARGET_RATIO[size]}× ({'met' if ok else 'not met'})"
-            lines.append(f"| {size} B | {n} | {rate:,.0f} | {cpu / 1000:.2f} µs | {ratio} | {tgt} |")
+            if n != "floor" and (size, "floor") in med:
+                vs_floor = f"{cpu / med[(size, 'floor')][1]:.2f}×"
+            lines.append(f"| {size} B | {n} | {rate:,.0f} | {cpu / 1000:.2f} µs | {ratio} "
+                         f"| {vs_floor} | {tgt} |")
     md = "\n".join(lines) + "\n"
     with open(os.path.join(out_dir, "ws_echo.md"), "w") as f:
         f.write(md)
