@@ -2,28 +2,14 @@
 """Runs examples/08_http_server on a free loopback port and checks its three routes."""
 import http.client
 import json
-import socket
-import subprocess
 import sys
-import time
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+import example_server
 
 
 def main():
-    port = free_port()
-    proc = subprocess.Popen([sys.argv[1], str(port)])
+    proc, port = example_server.start(sys.argv[1])
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         conn.request("GET", "/")
         r = conn.getresponse()
