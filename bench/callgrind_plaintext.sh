@@ -10,6 +10,7 @@ flared=$(realpath "$1")
 mode=${2:-}
 work=$(mktemp -d /tmp/flared-callgrind-XXXXXX)
 trap 'rm -rf "$work"' EXIT
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib/callgrind.sh"
 
 client() { # PORT N
     python3 - "$1" "$2" <<'PY'
@@ -31,7 +32,7 @@ PY
 worker_ir() { # N -> the worker's total instructions
     local n=$1 dir="$work/$1" port
     mkdir -p "$dir"
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    port=$(free_port)
     {
         echo "workers: 1"
         echo "error_log: $dir/error.log"
@@ -44,18 +45,11 @@ worker_ir() { # N -> the worker's total instructions
     valgrind --tool=callgrind --trace-children=yes --callgrind-out-file="$dir/cg.%p" \
         "$flared" -c "$dir/flared.yaml" > "$dir/valgrind.log" 2>&1 &
     local vpid=$!
-    for _ in $(seq 100); do
-        python3 -c "import socket; socket.create_connection(('127.0.0.1', $port)).close()" \
-            2>/dev/null && break
-        sleep 0.2
-    done
+    wait_port "$port"
     client "$port" "$n"
     kill -TERM "$vpid"
     wait "$vpid" || true
-    for f in "$dir"/cg.*; do
-        [ "${f##*.}" = "$vpid" ] && continue # the master
-        callgrind_annotate "$f" | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'
-    done
+    callgrind_totals "$dir" "$vpid" # not the master
 }
 
 a=$(worker_ir 500)

@@ -13,16 +13,13 @@ nginx=$(command -v nginx || echo /usr/sbin/nginx)
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 work=$(mktemp -d /tmp/flared-callgrind-tls-XXXXXX)
 trap 'rm -rf "$work"' EXIT
+. "$here/lib/callgrind.sh"
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/key.pem" \
     -out "$work/cert.pem" -days 2 -subj /CN=localhost \
     -addext subjectAltName=DNS:localhost,IP:127.0.0.1 2> /dev/null
 mkdir -p "$work/www"
 echo hi > "$work/www/f"
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 handshakes() { # PORT N
     python3 - "$1" "$2" << 'PY'
@@ -69,18 +66,11 @@ EOF
             > "$dir/valgrind.log" 2>&1 &
     fi
     vpid=$!
-    for _ in $(seq 150); do
-        python3 -c "import socket; socket.create_connection(('127.0.0.1', $port)).close()" \
-            2> /dev/null && break
-        sleep 0.2
-    done
+    wait_port "$port"
     handshakes "$port" "$n"
     kill -TERM "$vpid"
     wait "$vpid" || true
-    for f in "$dir"/cg.*; do
-        [ "$who" = flared ] && [ "${f##*.}" = "$vpid" ] && continue # the master
-        callgrind_annotate "$f" | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'
-    done
+    callgrind_totals "$dir" "$([ "$who" = flared ] && echo "$vpid")" # not flared's master
 }
 
 declare -A per
