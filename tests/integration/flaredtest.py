@@ -82,6 +82,17 @@ def read_text(path):
         return ""
 
 
+def accepts_or_died(proc, port):
+    """True once proc (a Popen) has exited or 127.0.0.1:port accepts a connection."""
+    if proc.poll() is not None:
+        return True
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
 def alive(pid):
     """True while pid exists and is not a zombie."""
     try:
@@ -158,22 +169,14 @@ class Server:
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
                                          stdout=self.stderr, stderr=self.stderr, env=env,
                                          start_new_session=True)
-            if wait_for(self._accepts_or_died, timeout) and self.proc.poll() is None:
+            if wait_for(lambda: accepts_or_died(self.proc, self.port), timeout) \
+                    and self.proc.poll() is None:
                 return self
             self.kill()
             last = self.log()
             if "Address already in use" not in last:
                 break
         raise AssertionError(f"flared did not start on port {self.port}:\n{last}")
-
-    def _accepts_or_died(self):
-        if self.proc.poll() is not None:
-            return True
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-            return True
-        except OSError:
-            return False
 
     @property
     def pid(self):
@@ -246,13 +249,19 @@ class Server:
         return responses[0]
 
 
+def require_flared():
+    """Fails (AssertionError) unless $FLARED names an executable."""
+    if not FLARED or not os.access(FLARED, os.X_OK):
+        raise AssertionError(f"$FLARED does not name the built flared executable: {FLARED!r}")
+
+
 class ServerTestCase(unittest.TestCase):
     """A TestCase with self.start_server(...) that cleans up whatever it started."""
 
-    def start_server(self, **kwargs):
-        if not FLARED or not os.access(FLARED, os.X_OK):
-            self.fail(f"$FLARED does not name the built flared executable: {FLARED!r}")
-        srv = Server(**kwargs)
+    def start_server(self, server_class=Server, **kwargs):
+        """Starts server_class(**kwargs) (a Server) for this test only."""
+        require_flared()
+        srv = server_class(**kwargs)
         self.addCleanup(srv.cleanup)
         srv.start()
         return srv
@@ -262,10 +271,47 @@ class ServerTestCase(unittest.TestCase):
         self.assertEqual(status, 0, f"flared exited with {status}; log:\n{srv.log()}")
 
 
-def start_shared(srv):
-    """Starts a server that a whole class shares (setUpClass); cleans up if it fails."""
+class SharedServerTestCase(ServerTestCase):
+    """A ServerTestCase whose tests share one flared, cls.srv: server_class(**server_kwargs)
+    started in setUpClass and stopped in tearDownClass, which requires exit status 0.
+    prepare_server(srv) runs before the start (files in srv.dir), server_ready(srv) after
+    it; the server is cleaned up if either or the start fails."""
+
+    server_class = Server
+    server_kwargs = {}
+
+    @classmethod
+    def prepare_server(cls, srv):
+        pass
+
+    @classmethod
+    def server_ready(cls, srv):
+        pass
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.srv = start_shared(cls.server_class(**cls.server_kwargs), cls.prepare_server,
+                               cls.server_ready)
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            stop_shared(cls.srv)
+        finally:
+            super().tearDownClass()
+
+
+def start_shared(srv, prepare=None, ready=None):
+    """Starts a server that a whole class shares (setUpClass), calling prepare(srv) before
+    and ready(srv) after the start; cleans the server up if any of it fails."""
     try:
+        require_flared()
+        if prepare:
+            prepare(srv)
         srv.start()
+        if ready:
+            ready(srv)
     except BaseException:
         srv.cleanup()
         raise

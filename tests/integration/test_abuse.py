@@ -53,26 +53,10 @@ def quiet(srv, active=1, timeout=6):
     return ft.wait_for(lambda: status(srv)["connections"]["active"] <= active, timeout)
 
 
-class SlowClientTests(ft.ServerTestCase):
+class SlowClientTests(ft.SharedServerTestCase):
     """Timers against clients that are slow on purpose."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = ft.Server(big_file=True, timeouts=", header: 3s, body: 1s, write: 1s")
-        try:
-            cls.srv.start()
-        except BaseException:
-            cls.srv.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            code = cls.srv.stop()
-            if code != 0:
-                raise AssertionError(f"flared exited with {code}:\n{cls.srv.log()}")
-        finally:
-            cls.srv.cleanup()
+    server_kwargs = {"big_file": True, "timeouts": ", header: 3s, body: 1s, write: 1s"}
 
     def test_slowloris_one_byte_per_second(self):
         head = b"GET /plaintext HTTP/1.1\r\nHost: t\r\nX-Slow: " + b"a" * 60

@@ -15,26 +15,12 @@ CURL = shutil.which("curl")
 
 
 @unittest.skipUnless(CURL, "curl is not installed")
-class CurlTests(unittest.TestCase):
+class CurlTests(ft.SharedServerTestCase):
     @classmethod
     def setUpClass(cls):
-        cls.srv = ft.Server()
-        try:
-            cls.srv.start()
-        except BaseException:
-            cls.srv.cleanup()
-            raise
         cls.tmp = tempfile.mkdtemp(prefix="flared-curl-")
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            status = cls.srv.stop()
-            if status != 0:
-                raise AssertionError(f"flared exited with {status}:\n{cls.srv.log()}")
-        finally:
-            cls.srv.cleanup()
-            shutil.rmtree(cls.tmp, ignore_errors=True)
+        cls.addClassCleanup(shutil.rmtree, cls.tmp, ignore_errors=True)
+        super().setUpClass()
 
     def url(self, path):
         return f"http://127.0.0.1:{self.srv.port}{path}"

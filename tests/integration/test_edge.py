@@ -73,16 +73,12 @@ class EdgeServer(ft.Server):
                                                          proxy_port=self.proxy_port)
 
 
-class EdgeTests(ft.ServerTestCase):
+class EdgeTests(ft.SharedServerTestCase):
+    server_class = EdgeServer
+
     @classmethod
-    def setUpClass(cls):
-        cls.srv = EdgeServer()
-        try:
-            cls.srv.start()
-            ft.wait_for(lambda: cls.raw_ok(cls.srv.proxy_port), 5)
-        except BaseException:
-            cls.srv.cleanup()
-            raise
+    def server_ready(cls, srv):
+        ft.wait_for(lambda: cls.raw_ok(srv.proxy_port), 5)
 
     @staticmethod
     def raw_ok(port):
@@ -91,10 +87,6 @@ class EdgeTests(ft.ServerTestCase):
             return True
         except OSError:
             return False
-
-    @classmethod
-    def tearDownClass(cls):
-        ft.stop_shared(cls.srv)
 
     def send(self, data, port=None, timeout=5.0):
         port = port or self.srv.proxy_port

@@ -21,21 +21,13 @@ class Example08Tests(unittest.TestCase):
         for _ in range(3):
             self.port = ft.free_port()
             self.proc = subprocess.Popen([EXAMPLE, str(self.port)], stderr=subprocess.PIPE)
-            if ft.wait_for(self.accepts_or_died, 5) and self.proc.poll() is None:
+            if ft.wait_for(lambda: ft.accepts_or_died(self.proc, self.port), 5) \
+                    and self.proc.poll() is None:
                 break
             self.proc.wait()
         else:
             self.fail(f"08_http_server did not start: {self.proc.stderr.read()!r}")
         self.addCleanup(self.stop)
-
-    def accepts_or_died(self):
-        if self.proc.poll() is not None:
-            return True
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-            return True
-        except OSError:
-            return False
 
     def stop(self):
         self.proc.terminate()  # the example has no signal handling: TERM ends it

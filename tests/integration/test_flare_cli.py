@@ -232,22 +232,15 @@ EXTRA_ROUTES = """\
 """
 
 
-class FlaredTests(unittest.TestCase):
+class FlaredTests(ft.SharedServerTestCase):
     """flare against the real flared."""
+
+    server_kwargs = {"extra": EXTRA_ROUTES}
 
     @classmethod
     def setUpClass(cls):
-        cls.srv = ft.Server(extra=EXTRA_ROUTES)
-        try:
-            cls.srv.start()
-        except BaseException:
-            cls.srv.cleanup()
-            raise
+        super().setUpClass()
         cls.url = f"http://127.0.0.1:{cls.srv.port}"
-
-    @classmethod
-    def tearDownClass(cls):
-        ft.stop_shared(cls.srv)
 
     def test_get(self):
         rc, out, err = flare(self.url + "/plaintext")

@@ -8,19 +8,7 @@ import json
 import flaredtest as ft
 
 
-class HttpClientTests(ft.ServerTestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = ft.Server()
-        try:
-            cls.srv.start()
-        except BaseException:
-            cls.srv.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        ft.stop_shared(cls.srv)
+class HttpClientTests(ft.SharedServerTestCase):
 
     def setUp(self):
         self.conn = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=5)

@@ -10,20 +10,9 @@ import flaredtest as ft
 GET = b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n"
 
 
-class LimitTests(ft.ServerTestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = ft.Server(limits=", max_connections: 3, max_keepalive_requests: 3",
-                            timeouts=", header: 2s, body: 1s, keepalive: 1s")
-        try:
-            cls.srv.start()
-        except BaseException:
-            cls.srv.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        ft.stop_shared(cls.srv)
+class LimitTests(ft.SharedServerTestCase):
+    server_kwargs = {"limits": ", max_connections: 3, max_keepalive_requests: 3",
+                     "timeouts": ", header: 2s, body: 1s, keepalive: 1s"}
 
     def wait_for_no_connections(self):
         # The status route itself holds one connection while it answers.

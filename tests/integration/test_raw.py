@@ -79,21 +79,7 @@ REJECTED = [
 ]
 
 
-class RawTests(ft.ServerTestCase):
-    @classmethod
-    def setUpClass(cls):
-        if not ft.FLARED:
-            raise RuntimeError("set $FLARED to the built flared executable")
-        cls.srv = ft.Server()
-        try:
-            cls.srv.start()
-        except BaseException:
-            cls.srv.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        ft.stop_shared(cls.srv)
+class RawTests(ft.SharedServerTestCase):
 
     def assertRejected(self, request, status):
         data, closed = self.srv.exchange(request + FOLLOW, timeout=5)

@@ -87,20 +87,12 @@ class Reply:
 
 
 @unittest.skipUnless(CURL, "curl is not installed")
-class StaticTests(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = StaticServer()
-        try:
-            cls.build_tree(cls.srv.dir)
-            cls.srv.start()
-        except BaseException:
-            cls.srv.cleanup()
-            raise
+class StaticTests(ft.SharedServerTestCase):
+    server_class = StaticServer
 
     @classmethod
-    def tearDownClass(cls):
-        ft.stop_shared(cls.srv)
+    def prepare_server(cls, srv):
+        cls.build_tree(srv.dir)
 
     @classmethod
     def build_tree(cls, top):

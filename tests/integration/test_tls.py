@@ -24,7 +24,6 @@ import flaredtest as ft
 OPENSSL = shutil.which("openssl")
 CURL = shutil.which("curl")
 CERTS = ""  # made by setUpModule
-FLARED_OK = bool(ft.FLARED) and os.access(ft.FLARED, os.X_OK)
 
 TLS_DEFAULT = """\
 certificates:
@@ -126,12 +125,7 @@ class TlsServer(ft.Server):
 
 class TlsTestCase(ft.ServerTestCase):
     def start_tls(self, **kwargs):
-        if not FLARED_OK:
-            self.fail(f"$FLARED does not name the built flared executable: {ft.FLARED!r}")
-        srv = TlsServer(**kwargs)
-        self.addCleanup(srv.cleanup)
-        srv.start()
-        return srv
+        return self.start_server(TlsServer, **kwargs)
 
     # -- clients ---------------------------------------------------------------
     def curl(self, srv, *args, ok=True):
@@ -217,21 +211,11 @@ def status_worker(out):
 
 
 @unittest.skipUnless(CURL and OPENSSL, "curl and openssl are needed")
-class HttpsTests(TlsTestCase):
+class HttpsTests(ft.SharedServerTestCase, TlsTestCase):
     """One server with two certificates, shared by the tests that do not restart it."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = TlsServer(big_file=True)
-        try:
-            cls.srv.start()
-        except BaseException:
-            cls.srv.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        ft.stop_shared(cls.srv)
+    server_class = TlsServer
+    server_kwargs = {"big_file": True}
 
     def url(self, path, host="localhost"):
         return f"https://{host}:{self.srv.port}{path}"

@@ -72,19 +72,11 @@ def tearDownModule():
     test_tls.tearDownModule()
 
 
-class SharedServer:
+class SharedServer(ft.SharedServerTestCase):
     """One flared HTTPS listener (test_tls's default: two certificates, TLS >= 1.2,
     ALPN http/1.1) for a whole class."""
 
-    @classmethod
-    def setUpClass(cls):
-        if not test_tls.FLARED_OK:
-            raise AssertionError(f"$FLARED does not name the built flared: {ft.FLARED!r}")
-        cls.srv = ft.start_shared(TlsServer())
-
-    @classmethod
-    def tearDownClass(cls):
-        ft.stop_shared(cls.srv)
+    server_class = TlsServer
 
 
 # -- gnutls-cli ------------------------------------------------------------------

@@ -179,21 +179,8 @@ class Peer:
         self.sock.close()
 
 
-class WebSocketTestCase(unittest.TestCase):
-    srv = None
-
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = ft.Server(extra=EXTRA)
-        try:
-            cls.srv.start()
-        except BaseException:
-            cls.srv.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        ft.stop_shared(cls.srv)
+class WebSocketTestCase(ft.SharedServerTestCase):
+    server_kwargs = {"extra": EXTRA}
 
     def peer(self, path="/ws", headers=()):
         p = Peer(self.srv, path, headers)
