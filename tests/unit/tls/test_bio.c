@@ -23,32 +23,12 @@
 #include "tls_fixture.h"
 #include "tls_internal.h"
 
-static tls_pki pki;
-static flare_tls_server_ctx *server_ctx;
-static flare_tls_client_ctx *client_ctx;
-
-static int group_setup(void **state)
-{
-    if (pki_create(&pki) < 0) return -1;
-    server_ctx = ts_simple_ctx(&pki, "server");
-    flare_tls_client_config cfg = {.ca_file = pki_path(&pki, "ca.pem")};
-    return flare_tls_client_ctx_new(&client_ctx, &cfg, NULL);
-}
-
-static int group_teardown(void **state)
-{
-    flare_tls_client_ctx_free(client_ctx);
-    flare_tls_server_ctx_free(server_ctx);
-    pki_destroy(&pki);
-    return 0;
-}
-
 static void connected(int fds[2], flare_tls_conn *client, flare_tls_conn *server)
 {
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
-    assert_int_equal(flare_tls_conn_init_client(client, client_ctx, fds[0], "localhost", 443, NULL),
-                     0);
-    assert_int_equal(flare_tls_conn_init_server(server, server_ctx, fds[1], NULL), 0);
+    assert_int_equal(
+        flare_tls_conn_init_client(client, group_client_ctx, fds[0], "localhost", 443, NULL), 0);
+    assert_int_equal(flare_tls_conn_init_server(server, group_server_ctx, fds[1], NULL), 0);
     for (int round = 0; round < 20; round++) {
         int c = flare_tls_conn_handshake(client, NULL);
         int s = flare_tls_conn_handshake(server, NULL);
@@ -199,5 +179,5 @@ int main(void)
         cmocka_unit_test(test_gone_peer_is_remembered),
         cmocka_unit_test(test_tracked_reads_wait_for_an_edge),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, ctx_group_setup, ctx_group_teardown);
 }

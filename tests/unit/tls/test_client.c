@@ -18,19 +18,6 @@
 #include "flare/tls.h"
 #include "tls_fixture.h"
 
-static tls_pki pki;
-
-static int group_setup(void **state)
-{
-    return pki_create(&pki);
-}
-
-static int group_teardown(void **state)
-{
-    pki_destroy(&pki);
-    return 0;
-}
-
 static flare_resolver v4_resolver = {loopback_resolver, NULL};
 static int v6_marker;
 static flare_resolver v6_resolver = {loopback_resolver, &v6_marker};
@@ -38,7 +25,7 @@ static flare_resolver v6_resolver = {loopback_resolver, &v6_marker};
 static flare_tls_client_config client_cfg(void)
 {
     return (flare_tls_client_config){
-        .ca_file = pki_path(&pki, "ca.pem"),
+        .ca_file = pki_path(&group_pki, "ca.pem"),
         .timeout_ms = 5000,
         .io_timeout_ms = 5000,
         .resolver = &v4_resolver,
@@ -61,7 +48,7 @@ static void serve_with(echo_server *e, flare_tls_server_ctx *ctx, const char *ad
 /* One connection on 127.0.0.1, presenting the PKI's certificate `cert`. */
 static void serve(echo_server *e, const char *cert)
 {
-    serve_with(e, ts_simple_ctx(&pki, cert), "127.0.0.1:0", 1);
+    serve_with(e, ts_simple_ctx(&group_pki, cert), "127.0.0.1:0", 1);
 }
 
 /* Waits for the server's connections to end (results are in e->srv) and frees its context. */
@@ -155,7 +142,7 @@ static void test_echo_ipv4_by_name(void **state)
 static void test_echo_ipv6_by_name_and_literal(void **state)
 {
     echo_server e = {0};
-    serve_with(&e, ts_simple_ctx(&pki, "server"), "[::1]:0", 3);
+    serve_with(&e, ts_simple_ctx(&group_pki, "server"), "[::1]:0", 3);
     flare_tls_client_config cfg = client_cfg();
     cfg.resolver = &v6_resolver;
     const char *hosts[] = {"localhost", "::1", "[::1]"};
@@ -219,8 +206,8 @@ static void test_large_echo(void **state)
 static void test_alpn_negotiated(void **state)
 {
     const char *server_alpn[] = {"http/1.1"};
-    flare_tls_cert_config cc = {pki_path(&pki, "server.pem"), pki_path(&pki, "server.key"), NULL,
-                                0};
+    flare_tls_cert_config cc = {pki_path(&group_pki, "server.pem"),
+                                pki_path(&group_pki, "server.key"), NULL, 0};
     flare_tls_server_config scfg = {
         .certs = &cc, .cert_count = 1, .alpn = server_alpn, .alpn_count = 1};
     flare_tls_server_ctx *ctx;
@@ -247,7 +234,7 @@ static void test_alpn_negotiated(void **state)
 static void test_stream_start_over_tcp(void **state)
 {
     echo_server e = {0};
-    serve_with(&e, ts_simple_ctx(&pki, "server"), "127.0.0.1:0", 2);
+    serve_with(&e, ts_simple_ctx(&group_pki, "server"), "127.0.0.1:0", 2);
     flare_tls_client_config cfg = client_cfg();
     flare_tls_client_ctx *cctx;
     flare_error err;
@@ -281,7 +268,7 @@ static void expect_failure(const char *cert, const char *host, const char *ca, i
     echo_server e = {0};
     serve(&e, cert);
     flare_tls_client_config cfg = client_cfg();
-    if (ca) cfg.ca_file = pki_path(&pki, ca);
+    if (ca) cfg.ca_file = pki_path(&group_pki, ca);
     flare_tls_stream s;
     flare_error err;
     int rc = connect_expect(host, e.srv.port, &cfg, &s, &err);
@@ -425,14 +412,14 @@ static void test_config_errors(void **state)
     flare_tls_client_ctx *cctx = NULL;
     flare_error err;
     flare_tls_client_config cfg = client_cfg();
-    cfg.cert_file = pki_path(&pki, "client.pem"); /* without key_file */
+    cfg.cert_file = pki_path(&group_pki, "client.pem"); /* without key_file */
     assert_int_equal(flare_tls_client_ctx_new(&cctx, &cfg, &err), FLARE_EINVAL);
     cfg = client_cfg();
-    cfg.ca_file = pki_path(&pki, "missing.pem");
+    cfg.ca_file = pki_path(&group_pki, "missing.pem");
     assert_int_equal(flare_tls_client_ctx_new(&cctx, &cfg, &err), FLARE_ECONFIG);
     assert_non_null(strstr(err.message, "missing.pem"));
     cfg = client_cfg();
-    cfg.ca_file = pki_path(&pki, "server.key"); /* a file, but no certificate in it */
+    cfg.ca_file = pki_path(&group_pki, "server.key"); /* a file, but no certificate in it */
     assert_int_equal(flare_tls_client_ctx_new(&cctx, &cfg, &err), FLARE_ECONFIG);
     cfg = client_cfg();
     cfg.verify = (flare_tls_verify)7;
@@ -441,8 +428,8 @@ static void test_config_errors(void **state)
     cfg.min_version = (flare_tls_version)9;
     assert_int_equal(flare_tls_client_ctx_new(&cctx, &cfg, &err), FLARE_EINVAL);
     cfg = client_cfg();
-    cfg.cert_file = pki_path(&pki, "client.pem");
-    cfg.key_file = pki_path(&pki, "server.key");
+    cfg.cert_file = pki_path(&group_pki, "client.pem");
+    cfg.key_file = pki_path(&group_pki, "server.key");
     assert_int_equal(flare_tls_client_ctx_new(&cctx, &cfg, &err), FLARE_ECONFIG);
     assert_non_null(strstr(err.message, "does not match"));
     assert_null(cctx);
@@ -472,5 +459,5 @@ int main(void)
         cmocka_unit_test(test_connect_errors),
         cmocka_unit_test(test_config_errors),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, pki_group_setup, pki_group_teardown);
 }

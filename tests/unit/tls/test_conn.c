@@ -19,26 +19,6 @@
 #include "flare/tls.h"
 #include "tls_fixture.h"
 
-static tls_pki pki;
-static flare_tls_server_ctx *server_ctx;
-static flare_tls_client_ctx *client_ctx;
-
-static int group_setup(void **state)
-{
-    if (pki_create(&pki) < 0) return -1;
-    server_ctx = ts_simple_ctx(&pki, "server");
-    flare_tls_client_config cfg = {.ca_file = pki_path(&pki, "ca.pem")};
-    return flare_tls_client_ctx_new(&client_ctx, &cfg, NULL);
-}
-
-static int group_teardown(void **state)
-{
-    flare_tls_client_ctx_free(client_ctx);
-    flare_tls_server_ctx_free(server_ctx);
-    pki_destroy(&pki);
-    return 0;
-}
-
 struct pair {
     int fds[2]; /* [0] client, [1] server */
     flare_tls_conn client, server;
@@ -48,9 +28,9 @@ static void pair_open(struct pair *p, const char *host)
 {
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, p->fds), 0);
     flare_error err;
-    if (flare_tls_conn_init_client(&p->client, client_ctx, p->fds[0], host, 443, &err) < 0)
+    if (flare_tls_conn_init_client(&p->client, group_client_ctx, p->fds[0], host, 443, &err) < 0)
         fail_msg("client init: %s", err.message);
-    if (flare_tls_conn_init_server(&p->server, server_ctx, p->fds[1], &err) < 0)
+    if (flare_tls_conn_init_server(&p->server, group_server_ctx, p->fds[1], &err) < 0)
         fail_msg("server init: %s", err.message);
 }
 
@@ -251,12 +231,13 @@ static void test_client_conn_verification_error(void **state)
 
 static void test_context_outlives_its_creator(void **state)
 {
-    flare_tls_server_ctx *ctx = ts_simple_ctx(&pki, "server");
+    flare_tls_server_ctx *ctx = ts_simple_ctx(&group_pki, "server");
     struct pair p;
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, p.fds), 0);
     assert_int_equal(flare_tls_conn_init_server(&p.server, ctx, p.fds[1], NULL), 0);
     assert_int_equal(
-        flare_tls_conn_init_client(&p.client, client_ctx, p.fds[0], "localhost", 443, NULL), 0);
+        flare_tls_conn_init_client(&p.client, group_client_ctx, p.fds[0], "localhost", 443, NULL),
+        0);
     flare_tls_server_ctx_free(ctx); /* a reload dropped it; the connection keeps a reference */
     pump_handshake(&p);
     flare_error err;
@@ -272,10 +253,11 @@ static void test_invalid_use(void **state)
     flare_error err;
     assert_int_equal(flare_tls_conn_init_server(&c, NULL, 3, &err), FLARE_EINVAL);
     assert_null(c.ssl);
-    assert_int_equal(flare_tls_conn_init_server(&c, server_ctx, -1, &err), FLARE_EINVAL);
-    assert_int_equal(flare_tls_conn_init_server(NULL, server_ctx, 3, &err), FLARE_EINVAL);
-    assert_int_equal(flare_tls_conn_init_client(&c, client_ctx, 3, NULL, 443, &err), FLARE_EINVAL);
-    assert_int_equal(flare_tls_conn_init_client(&c, client_ctx, 3, "bad_name!", 443, &err),
+    assert_int_equal(flare_tls_conn_init_server(&c, group_server_ctx, -1, &err), FLARE_EINVAL);
+    assert_int_equal(flare_tls_conn_init_server(NULL, group_server_ctx, 3, &err), FLARE_EINVAL);
+    assert_int_equal(flare_tls_conn_init_client(&c, group_client_ctx, 3, NULL, 443, &err),
+                     FLARE_EINVAL);
+    assert_int_equal(flare_tls_conn_init_client(&c, group_client_ctx, 3, "bad_name!", 443, &err),
                      FLARE_EHOSTNAME);
     char buf[4];
     assert_int_equal(flare_tls_conn_handshake(&c, &err), FLARE_EINVAL);
@@ -316,5 +298,5 @@ int main(void)
         cmocka_unit_test(test_context_outlives_its_creator),
         cmocka_unit_test(test_invalid_use),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, ctx_group_setup, ctx_group_teardown);
 }

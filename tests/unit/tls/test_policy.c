@@ -19,25 +19,13 @@
 #include "flare/tls.h"
 #include "tls_fixture.h"
 
-static tls_pki pki;
-
-static int group_setup(void **state)
-{
-    return pki_create(&pki);
-}
-
-static int group_teardown(void **state)
-{
-    pki_destroy(&pki);
-    return 0;
-}
-
 static flare_tls_server_ctx *server_ctx(const char *name, flare_tls_version min)
 {
     char cert[32], key[32];
     snprintf(cert, sizeof cert, "%s.pem", name);
     snprintf(key, sizeof key, "%s.key", name);
-    flare_tls_cert_config c = {.cert_file = pki_path(&pki, cert), .key_file = pki_path(&pki, key)};
+    flare_tls_cert_config c = {.cert_file = pki_path(&group_pki, cert),
+                               .key_file = pki_path(&group_pki, key)};
     flare_tls_server_config cfg = {.certs = &c, .cert_count = 1, .min_version = min};
     flare_tls_server_ctx *ctx;
     flare_error err;
@@ -50,8 +38,8 @@ static void refused_by_server(const raw_opts *client, const char *server_must_sa
                               const char *control_version, const char *control_cipher)
 {
     raw_server control;
-    raw_server_start(&control, pki_path(&pki, "rsa.pem"), pki_path(&pki, "rsa.key"), TLS1_VERSION,
-                     0, NULL, true);
+    raw_server_start(&control, pki_path(&group_pki, "rsa.pem"), pki_path(&group_pki, "rsa.key"),
+                     TLS1_VERSION, 0, NULL, true);
     raw_result r;
     raw_client(control.port, client, &r);
     raw_server_join(&control);
@@ -141,8 +129,8 @@ static void test_server_refuses_renegotiation(void **state)
     raw_opts o = {.max_version = TLS1_2_VERSION, .renegotiate = true};
     /* Control: a server that allows it renegotiates with this very client. */
     raw_server control;
-    raw_server_start_ex(&control, pki_path(&pki, "rsa.pem"), pki_path(&pki, "rsa.key"), 0, 0, NULL,
-                        false, RAW_ALLOW_CLIENT_RENEG);
+    raw_server_start_ex(&control, pki_path(&group_pki, "rsa.pem"), pki_path(&group_pki, "rsa.key"),
+                        0, 0, NULL, false, RAW_ALLOW_CLIENT_RENEG);
     raw_result r;
     raw_client(control.port, &o, &r);
     raw_server_join(&control);
@@ -164,7 +152,7 @@ static void test_server_refuses_renegotiation(void **state)
 
 static int client_against(raw_server *rs, flare_tls_version min, flare_error *err)
 {
-    flare_tls_client_config cfg = {.ca_file = pki_path(&pki, "ca.pem"),
+    flare_tls_client_config cfg = {.ca_file = pki_path(&group_pki, "ca.pem"),
                                    .timeout_ms = 5000,
                                    .io_timeout_ms = 5000,
                                    .min_version = min};
@@ -179,8 +167,8 @@ static int client_against(raw_server *rs, flare_tls_version min, flare_error *er
 static void control_server(int min, int max, const char *ciphers)
 {
     raw_server rs;
-    raw_server_start(&rs, pki_path(&pki, "rsa.pem"), pki_path(&pki, "rsa.key"), min, max, ciphers,
-                     true);
+    raw_server_start(&rs, pki_path(&group_pki, "rsa.pem"), pki_path(&group_pki, "rsa.key"), min,
+                     max, ciphers, true);
     raw_result r;
     raw_client(rs.port, &(raw_opts){.seclevel0 = true}, &r);
     raw_server_join(&rs);
@@ -193,14 +181,14 @@ static void test_client_refuses_old_servers(void **state)
     flare_error err;
     raw_server rs;
     control_server(TLS1_VERSION, TLS1_1_VERSION, NULL);
-    raw_server_start(&rs, pki_path(&pki, "rsa.pem"), pki_path(&pki, "rsa.key"), TLS1_VERSION,
-                     TLS1_1_VERSION, NULL, true);
+    raw_server_start(&rs, pki_path(&group_pki, "rsa.pem"), pki_path(&group_pki, "rsa.key"),
+                     TLS1_VERSION, TLS1_1_VERSION, NULL, true);
     assert_int_equal(client_against(&rs, FLARE_TLS_1_2, &err), FLARE_ETLS);
     assert_non_null(strstr(err.message, "127.0.0.1"));
 
     control_server(0, TLS1_2_VERSION, "AES128-SHA:ECDHE-RSA-AES128-SHA");
-    raw_server_start(&rs, pki_path(&pki, "rsa.pem"), pki_path(&pki, "rsa.key"), 0, TLS1_2_VERSION,
-                     "AES128-SHA:ECDHE-RSA-AES128-SHA", true);
+    raw_server_start(&rs, pki_path(&group_pki, "rsa.pem"), pki_path(&group_pki, "rsa.key"), 0,
+                     TLS1_2_VERSION, "AES128-SHA:ECDHE-RSA-AES128-SHA", true);
     assert_int_equal(client_against(&rs, FLARE_TLS_1_2, &err), FLARE_ETLS);
 }
 
@@ -209,7 +197,7 @@ static void test_client_refuses_server_renegotiation(void **state)
     /* Control: a raw client follows the server's HelloRequest (the server must also
      * allow the ClientHello that answers it: OpenSSL 3 counts that as client-initiated). */
     raw_server rs;
-    raw_server_start_ex(&rs, pki_path(&pki, "rsa.pem"), pki_path(&pki, "rsa.key"), 0,
+    raw_server_start_ex(&rs, pki_path(&group_pki, "rsa.pem"), pki_path(&group_pki, "rsa.key"), 0,
                         TLS1_2_VERSION, NULL, false, RAW_RENEGOTIATE | RAW_ALLOW_CLIENT_RENEG);
     raw_result r;
     raw_client(rs.port, &(raw_opts){.second_ping = true}, &r);
@@ -218,10 +206,10 @@ static void test_client_refuses_server_renegotiation(void **state)
     assert_true(rs.renegotiated);
     SSL_SESSION_free(r.session);
 
-    raw_server_start_ex(&rs, pki_path(&pki, "rsa.pem"), pki_path(&pki, "rsa.key"), 0,
+    raw_server_start_ex(&rs, pki_path(&group_pki, "rsa.pem"), pki_path(&group_pki, "rsa.key"), 0,
                         TLS1_2_VERSION, NULL, false, RAW_RENEGOTIATE | RAW_ALLOW_CLIENT_RENEG);
     flare_tls_client_config cfg = {
-        .ca_file = pki_path(&pki, "ca.pem"), .timeout_ms = 5000, .io_timeout_ms = 5000};
+        .ca_file = pki_path(&group_pki, "ca.pem"), .timeout_ms = 5000, .io_timeout_ms = 5000};
     flare_tls_stream s;
     flare_error err;
     assert_int_equal(flare_tls_connect(&s, "127.0.0.1", rs.port, &cfg, &err), 0);
@@ -240,13 +228,13 @@ static void test_client_min_version(void **state)
 {
     flare_error err;
     raw_server rs;
-    raw_server_start(&rs, pki_path(&pki, "rsa.pem"), pki_path(&pki, "rsa.key"), 0, TLS1_2_VERSION,
-                     NULL, false);
+    raw_server_start(&rs, pki_path(&group_pki, "rsa.pem"), pki_path(&group_pki, "rsa.key"), 0,
+                     TLS1_2_VERSION, NULL, false);
     assert_int_equal(client_against(&rs, FLARE_TLS_1_2, &err), 0);
     assert_string_equal(rs.version, "TLSv1.2");
     assert_memory_equal(rs.cipher, "ECDHE-RSA-", 10);
-    raw_server_start(&rs, pki_path(&pki, "rsa.pem"), pki_path(&pki, "rsa.key"), 0, TLS1_2_VERSION,
-                     NULL, false);
+    raw_server_start(&rs, pki_path(&group_pki, "rsa.pem"), pki_path(&group_pki, "rsa.key"), 0,
+                     TLS1_2_VERSION, NULL, false);
     assert_int_equal(client_against(&rs, FLARE_TLS_1_3, &err), FLARE_ETLS);
 }
 
@@ -255,25 +243,25 @@ static void test_client_min_version(void **state)
 static void test_check_cert_pair(void **state)
 {
     flare_error err;
-    assert_int_equal(
-        flare_tls_check_cert_pair(pki_path(&pki, "server.pem"), pki_path(&pki, "server.key"), &err),
-        0);
-    assert_int_equal(
-        flare_tls_check_cert_pair(pki_path(&pki, "server.pem"), pki_path(&pki, "other.key"), &err),
-        FLARE_ECONFIG);
+    assert_int_equal(flare_tls_check_cert_pair(pki_path(&group_pki, "server.pem"),
+                                               pki_path(&group_pki, "server.key"), &err),
+                     0);
+    assert_int_equal(flare_tls_check_cert_pair(pki_path(&group_pki, "server.pem"),
+                                               pki_path(&group_pki, "other.key"), &err),
+                     FLARE_ECONFIG);
     assert_non_null(strstr(err.message, "does not match"));
-    assert_int_equal(
-        flare_tls_check_cert_pair(pki_path(&pki, "absent.pem"), pki_path(&pki, "server.key"), &err),
-        FLARE_ECONFIG);
+    assert_int_equal(flare_tls_check_cert_pair(pki_path(&group_pki, "absent.pem"),
+                                               pki_path(&group_pki, "server.key"), &err),
+                     FLARE_ECONFIG);
     assert_non_null(strstr(err.message, "absent.pem"));
     assert_int_not_equal(err.sys_errno, 0);
-    assert_int_equal(
-        flare_tls_check_cert_pair(pki_path(&pki, "server.key"), pki_path(&pki, "server.key"), &err),
-        FLARE_ECONFIG);
+    assert_int_equal(flare_tls_check_cert_pair(pki_path(&group_pki, "server.key"),
+                                               pki_path(&group_pki, "server.key"), &err),
+                     FLARE_ECONFIG);
     assert_non_null(strstr(err.message, "not a PEM certificate"));
     /* An encrypted key fails to load instead of prompting for a passphrase. */
-    assert_int_equal(flare_tls_check_cert_pair(pki_path(&pki, "server.pem"),
-                                               pki_path(&pki, "encrypted.key"), &err),
+    assert_int_equal(flare_tls_check_cert_pair(pki_path(&group_pki, "server.pem"),
+                                               pki_path(&group_pki, "encrypted.key"), &err),
                      FLARE_ECONFIG);
     assert_non_null(strstr(err.message, "encrypted.key"));
     assert_int_equal(flare_tls_check_cert_pair(NULL, NULL, &err), FLARE_ECONFIG);
@@ -292,7 +280,7 @@ static void test_alpn_lists_are_validated(void **state)
     for (size_t i = 0; i < FLARE_N_ELEMENTS(many); i++)
         many[i] = "h2";
     flare_tls_client_config cfg = {
-        .ca_file = pki_path(&pki, "ca.pem"), .alpn = too_long, .alpn_count = 1};
+        .ca_file = pki_path(&group_pki, "ca.pem"), .alpn = too_long, .alpn_count = 1};
     assert_int_equal(flare_tls_client_ctx_new(&ctx, &cfg, &err), FLARE_EINVAL);
     cfg.alpn = has_null;
     cfg.alpn_count = 2;
@@ -321,5 +309,5 @@ int main(void)
         cmocka_unit_test(test_check_cert_pair),
         cmocka_unit_test(test_alpn_lists_are_validated),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, pki_group_setup, pki_group_teardown);
 }

@@ -17,25 +17,12 @@
 #include "flare/tls.h"
 #include "tls_fixture.h"
 
-static tls_pki pki;
-
-static int group_setup(void **state)
-{
-    return pki_create(&pki);
-}
-
-static int group_teardown(void **state)
-{
-    pki_destroy(&pki);
-    return 0;
-}
-
 static flare_resolver v4_resolver = {loopback_resolver, NULL};
 
 static flare_tls_client_config client_cfg(void)
 {
     return (flare_tls_client_config){
-        .ca_file = pki_path(&pki, "ca.pem"),
+        .ca_file = pki_path(&group_pki, "ca.pem"),
         .timeout_ms = 5000,
         .io_timeout_ms = 5000,
         .resolver = &v4_resolver,
@@ -47,7 +34,7 @@ static flare_tls_cert_config cert(const char *name)
     static char paths[8][2][96];
     static unsigned next;
     char(*p)[96] = paths[next++ % 8];
-    snprintf(p[0], 96, "%s", pki_path(&pki, name));
+    snprintf(p[0], 96, "%s", pki_path(&group_pki, name));
     memcpy(p[1], p[0], sizeof p[1]);
     strcpy(strrchr(p[1], '.'), ".key");
     return (flare_tls_cert_config){.cert_file = p[0], .key_file = p[1]};
@@ -233,7 +220,7 @@ static flare_tls_server_ctx *mtls_ctx(void)
 {
     flare_tls_cert_config c = cert("server.pem");
     flare_tls_server_config cfg = {
-        .certs = &c, .cert_count = 1, .client_ca = pki_path(&pki, "ca.pem")};
+        .certs = &c, .cert_count = 1, .client_ca = pki_path(&group_pki, "ca.pem")};
     flare_tls_server_ctx *ctx;
     flare_error err;
     if (flare_tls_server_ctx_new(&ctx, &cfg, &err) < 0) fail_msg("ctx: %s", err.message);
@@ -264,11 +251,11 @@ static void test_mtls_requires_client_certificate(void **state)
     flare_tls_client_config cfg = client_cfg();
     flare_error err;
     assert_int_equal(try_session(srv.port, &cfg, &err), FLARE_ETLS);
-    cfg.cert_file = pki_path(&pki, "rogue_client.pem");
-    cfg.key_file = pki_path(&pki, "rogue_client.key");
+    cfg.cert_file = pki_path(&group_pki, "rogue_client.pem");
+    cfg.key_file = pki_path(&group_pki, "rogue_client.key");
     assert_int_equal(try_session(srv.port, &cfg, &err), FLARE_ETLS);
-    cfg.cert_file = pki_path(&pki, "client.pem");
-    cfg.key_file = pki_path(&pki, "client.key");
+    cfg.cert_file = pki_path(&group_pki, "client.pem");
+    cfg.key_file = pki_path(&group_pki, "client.key");
     if (try_session(srv.port, &cfg, &err) < 0) fail_msg("with certificate: %s", err.message);
     ts_join(&srv);
     assert_false(srv.results[0].handshake_done);
@@ -297,11 +284,11 @@ static void test_config_errors(void **state)
     expect_config_error(NULL, FLARE_EINVAL, NULL);
     expect_config_error(&(flare_tls_server_config){0}, FLARE_EINVAL, "certificates");
     flare_tls_cert_config c = cert("server.pem");
-    c.key_file = pki_path(&pki, "nope.key");
+    c.key_file = pki_path(&group_pki, "nope.key");
     expect_config_error(&(flare_tls_server_config){.certs = &c, .cert_count = 1}, FLARE_ECONFIG,
                         "nope.key");
     c = cert("server.pem");
-    c.key_file = pki_path(&pki, "other.key");
+    c.key_file = pki_path(&group_pki, "other.key");
     expect_config_error(&(flare_tls_server_config){.certs = &c, .cert_count = 1}, FLARE_ECONFIG,
                         "does not match");
     c = cert("server.pem");
@@ -322,7 +309,7 @@ static void test_config_errors(void **state)
     c = cert("server.pem");
     expect_config_error(&(flare_tls_server_config){.certs = &c,
                                                    .cert_count = 1,
-                                                   .client_ca = pki_path(&pki, "no-ca.pem")},
+                                                   .client_ca = pki_path(&group_pki, "no-ca.pem")},
                         FLARE_ECONFIG, "no-ca.pem");
     expect_config_error(&(flare_tls_server_config){.certs = &c,
                                                    .cert_count = 1,
@@ -369,5 +356,5 @@ int main(void)
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_expired_certificate_is_logged),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, pki_group_setup, pki_group_teardown);
 }

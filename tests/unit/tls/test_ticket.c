@@ -19,23 +19,10 @@
 #include "flare/tls.h"
 #include "tls_fixture.h"
 
-static tls_pki pki;
-
-static int group_setup(void **state)
-{
-    return pki_create(&pki);
-}
-
-static int group_teardown(void **state)
-{
-    pki_destroy(&pki);
-    return 0;
-}
-
 static flare_tls_server_ctx *ticket_ctx(bool tickets)
 {
-    flare_tls_cert_config c = {.cert_file = pki_path(&pki, "server.pem"),
-                               .key_file = pki_path(&pki, "server.key")};
+    flare_tls_cert_config c = {.cert_file = pki_path(&group_pki, "server.pem"),
+                               .key_file = pki_path(&group_pki, "server.key")};
     flare_tls_server_config cfg = {.certs = &c, .cert_count = 1, .session_tickets = tickets};
     flare_tls_server_ctx *ctx;
     flare_error err;
@@ -253,5 +240,5 @@ int main(void)
         cmocka_unit_test(test_default_random_key_resumes_locally),
         cmocka_unit_test(test_key_argument_errors),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, pki_group_setup, pki_group_teardown);
 }

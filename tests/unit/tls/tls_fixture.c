@@ -562,6 +562,40 @@ void raw_server_join(raw_server *s)
     s->ctx = NULL;
 }
 
+/* ------------------------------------------------ cmocka group fixtures */
+
+tls_pki group_pki;
+flare_tls_server_ctx *group_server_ctx;
+flare_tls_client_ctx *group_client_ctx;
+
+int pki_group_setup(void **state)
+{
+    return pki_create(&group_pki);
+}
+
+int pki_group_teardown(void **state)
+{
+    pki_destroy(&group_pki);
+    return 0;
+}
+
+int ctx_group_setup(void **state)
+{
+    if (pki_group_setup(state) < 0) return -1;
+    group_server_ctx = ts_simple_ctx(&group_pki, "server");
+    flare_tls_client_config cfg = {.ca_file = pki_path(&group_pki, "ca.pem")};
+    return flare_tls_client_ctx_new(&group_client_ctx, &cfg, NULL);
+}
+
+int ctx_group_teardown(void **state)
+{
+    flare_tls_client_ctx_free(group_client_ctx);
+    flare_tls_server_ctx_free(group_server_ctx);
+    group_client_ctx = NULL;
+    group_server_ctx = NULL;
+    return pki_group_teardown(state);
+}
+
 /* ---------------------------------------------------------------- misc */
 
 int loopback_resolver(const char *host, flare_dns_family family, flare_dns_result *out, void *ctx,

@@ -146,6 +146,24 @@ void raw_server_start_ex(raw_server *s, const char *cert, const char *key, int m
 /** Joins the thread (it gives up after ~5 s without a client). */
 void raw_server_join(raw_server *s);
 
+/* ------------------------------------------------ cmocka group fixtures */
+
+/** The PKI of the running test group, made by pki_group_setup or ctx_group_setup. */
+extern tls_pki group_pki;
+/** ctx_group_setup's contexts: a server with the PKI's "server" certificate and a
+ *  client that trusts ca.pem (owned by the fixture, freed by ctx_group_teardown). */
+extern flare_tls_server_ctx *group_server_ctx;
+extern flare_tls_client_ctx *group_client_ctx;
+
+/** cmocka group setup: creates group_pki; returns 0 or -1. */
+int pki_group_setup(void **state);
+/** cmocka group teardown: removes group_pki. */
+int pki_group_teardown(void **state);
+/** pki_group_setup, then group_server_ctx and group_client_ctx; returns 0 or < 0. */
+int ctx_group_setup(void **state);
+/** Frees the contexts, then pki_group_teardown. */
+int ctx_group_teardown(void **state);
+
 /* ---------------------------------------------------------------- misc */
 
 /** A resolver answering every name with 127.0.0.1 (ctx NULL) or ::1 (ctx non-NULL). */
