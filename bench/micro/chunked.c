@@ -62,15 +62,7 @@ static ssize_t flare_once(body *b, size_t *decoded)
     return flare_http_decode_chunked(&dec, b->work, decoded);
 }
 
-static uint64_t run_flare(void *ctx, uint64_t iters)
-{
-    uint64_t sum = 0;
-    for (uint64_t i = 0; i < iters; i++) {
-        size_t decoded;
-        sum += (uint64_t)flare_once(ctx, &decoded) + decoded;
-    }
-    return sum;
-}
+MICRO_SUM_LOOP(run_flare, body, flare_once)
 
 static uint64_t run_memcpy(void *ctx, uint64_t iters)
 {
@@ -94,15 +86,7 @@ static ssize_t pico_once(body *b, size_t *decoded)
     return phr_decode_chunked(&dec, b->work, decoded);
 }
 
-static uint64_t run_pico(void *ctx, uint64_t iters)
-{
-    uint64_t sum = 0;
-    for (uint64_t i = 0; i < iters; i++) {
-        size_t decoded;
-        sum += (uint64_t)pico_once(ctx, &decoded) + decoded;
-    }
-    return sum;
-}
+MICRO_SUM_LOOP(run_pico, body, pico_once)
 #endif
 
 int main(int argc, char **argv)

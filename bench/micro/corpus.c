@@ -6,6 +6,8 @@
  */
 #include "corpus.h"
 
+#include <stdio.h>
+
 #define SAMPLE(name, about, lit)                                                                   \
     {                                                                                              \
         name, about, lit, sizeof(lit) - 1                                                          \
@@ -107,3 +109,11 @@ const micro_sample micro_responses[] = {
            "\r\n"),
 };
 const size_t micro_response_count = sizeof micro_responses / sizeof micro_responses[0];
+
+void micro_print_inputs(const micro_sample *samples, size_t count)
+{
+    printf("# inputs:");
+    for (size_t i = 0; i < count; i++)
+        printf("%s %s (%s)", i ? ";" : "", samples[i].name, samples[i].about);
+    printf("\n");
+}

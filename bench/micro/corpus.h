@@ -24,4 +24,7 @@ extern const micro_sample micro_responses[];
 /** Number of entries in micro_responses. */
 extern const size_t micro_response_count;
 
+/** Prints the "# inputs: name (about); ..." line that ends a benchmark's table. */
+void micro_print_inputs(const micro_sample *samples, size_t count);
+
 #endif

@@ -39,4 +39,22 @@ void micro_print_header(const char *title, const micro_opts *opts);
 /** Folds a checksum into the global sink. */
 void micro_consume(uint64_t v);
 
+/*
+ * Defines `static uint64_t name(void *ctx, uint64_t iters)`, a micro_fn that calls
+ * `once(in, &count)` iters times, `in` being ctx as a `type *`, and returns the sum
+ * of the results and the counts (size_t). A macro, not a function that takes `once`
+ * by pointer, so the timed loop calls it directly (inlined when it is static).
+ */
+#define MICRO_SUM_LOOP(name, type, once)                                                           \
+    static uint64_t name(void *ctx, uint64_t iters)                                                \
+    {                                                                                              \
+        type *in = ctx;                                                                            \
+        uint64_t sum = 0;                                                                          \
+        for (uint64_t i = 0; i < iters; i++) {                                                     \
+            size_t count;                                                                          \
+            sum += (uint64_t)once(in, &count) + count;                                             \
+        }                                                                                          \
+        return sum;                                                                                \
+    }
+
 #endif

@@ -33,16 +33,7 @@ static ssize_t flare_once(const micro_sample *s, size_t *fields)
     return n;
 }
 
-static uint64_t run_flare(void *ctx, uint64_t iters)
-{
-    const micro_sample *s = ctx;
-    uint64_t sum = 0;
-    for (uint64_t i = 0; i < iters; i++) {
-        size_t fields;
-        sum += (uint64_t)flare_once(s, &fields) + fields;
-    }
-    return sum;
-}
+MICRO_SUM_LOOP(run_flare, const micro_sample, flare_once)
 
 #ifdef HAVE_PICO
 static int pico_once(const micro_sample *s, size_t *fields)
@@ -56,16 +47,7 @@ static int pico_once(const micro_sample *s, size_t *fields)
                              fields, 0);
 }
 
-static uint64_t run_pico(void *ctx, uint64_t iters)
-{
-    const micro_sample *s = ctx;
-    uint64_t sum = 0;
-    for (uint64_t i = 0; i < iters; i++) {
-        size_t fields;
-        sum += (uint64_t)pico_once(s, &fields) + fields;
-    }
-    return sum;
-}
+MICRO_SUM_LOOP(run_pico, const micro_sample, pico_once)
 #endif
 
 #ifdef HAVE_HTTP_PARSER
@@ -128,17 +110,13 @@ static size_t hp_once(const micro_sample *s, size_t *fields, int *complete)
     return n;
 }
 
-static uint64_t run_hp(void *ctx, uint64_t iters)
+static size_t hp_fields_once(const micro_sample *s, size_t *fields)
 {
-    const micro_sample *s = ctx;
-    uint64_t sum = 0;
-    for (uint64_t i = 0; i < iters; i++) {
-        size_t fields;
-        int complete;
-        sum += hp_once(s, &fields, &complete) + fields;
-    }
-    return sum;
+    int complete;
+    return hp_once(s, fields, &complete);
 }
+
+MICRO_SUM_LOOP(run_hp, const micro_sample, hp_fields_once)
 #endif
 
 static void print_ns(double ns)
@@ -232,9 +210,6 @@ int main(int argc, char **argv)
         print_ratio(flare_ns, hp_ns);
         printf("\n");
     }
-    printf("# inputs:");
-    for (size_t i = 0; i < micro_request_count; i++)
-        printf("%s %s (%s)", i ? ";" : "", micro_requests[i].name, micro_requests[i].about);
-    printf("\n");
+    micro_print_inputs(micro_requests, micro_request_count);
     return failures ? 1 : 0;
 }

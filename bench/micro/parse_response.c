@@ -27,16 +27,7 @@ static ssize_t flare_once(const micro_sample *s, size_t *fields)
     return n;
 }
 
-static uint64_t run_flare(void *ctx, uint64_t iters)
-{
-    const micro_sample *s = ctx;
-    uint64_t sum = 0;
-    for (uint64_t i = 0; i < iters; i++) {
-        size_t fields;
-        sum += (uint64_t)flare_once(s, &fields) + fields;
-    }
-    return sum;
-}
+MICRO_SUM_LOOP(run_flare, const micro_sample, flare_once)
 
 #ifdef HAVE_PICO
 static int pico_once(const micro_sample *s, size_t *fields)
@@ -49,16 +40,7 @@ static int pico_once(const micro_sample *s, size_t *fields)
     return phr_parse_response(s->text, s->len, &minor, &status, &msg, &msg_len, hdrs, fields, 0);
 }
 
-static uint64_t run_pico(void *ctx, uint64_t iters)
-{
-    const micro_sample *s = ctx;
-    uint64_t sum = 0;
-    for (uint64_t i = 0; i < iters; i++) {
-        size_t fields;
-        sum += (uint64_t)pico_once(s, &fields) + fields;
-    }
-    return sum;
-}
+MICRO_SUM_LOOP(run_pico, const micro_sample, pico_once)
 #endif
 
 int main(int argc, char **argv)
@@ -100,9 +82,6 @@ int main(int argc, char **argv)
         printf(" %12s %12s\n", "-", "-");
 #endif
     }
-    printf("# inputs:");
-    for (size_t i = 0; i < micro_response_count; i++)
-        printf("%s %s (%s)", i ? ";" : "", micro_responses[i].name, micro_responses[i].about);
-    printf("\n");
+    micro_print_inputs(micro_responses, micro_response_count);
     return failures ? 1 : 0;
 }
