@@ -13,22 +13,11 @@
 # The build dir defaults to build-bench/ (configured --buildtype=release if missing).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(dirname "$here")"
-build="$root/build-bench"
+. "$here/lib/args.sh"
 iters=2000
-out=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-    --build-dir) build="$2"; shift 2 ;;
-    --iters) iters="$2"; shift 2 ;;
-    --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
-    *) echo "parse_callgrind.sh: unknown option $1" >&2; exit 2 ;;
-    esac
-done
+bench_args 2,9 --iters iters "$@"
 command -v valgrind >/dev/null || { echo "parse_callgrind.sh: valgrind not installed" >&2; exit 77; }
-[ -f "$build/build.ninja" ] || meson setup "$build" "$root" --buildtype=release >/dev/null
-ninja -C "$build" bench/micro_parse_count >/dev/null
+bench_build bench/micro_parse_count
 ninja -C "$build" bench/micro_step_count >/dev/null 2>&1 || true
 bin="$build/bench/micro_parse_count"
 stepper="$build/bench/micro_step_count"

@@ -9,24 +9,13 @@
 # Default micro args: --min --runs 101 --ms 2.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(dirname "$here")"
-build="$root/build-bench"
+. "$here/lib/args.sh"
 reps=7
-out=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-    --build-dir) build="$2"; shift 2 ;;
-    --reps) reps="$2"; shift 2 ;;
-    --out) out="$2"; shift 2 ;;
-    --) shift; break ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
-    *) echo "parse_wall.sh: unknown option $1" >&2; exit 2 ;;
-    esac
-done
-args=("$@")
+rest=()
+bench_args 2,9 --reps reps "$@"
+args=("${rest[@]}")
 [ ${#args[@]} -gt 0 ] || args=(--min --runs 101 --ms 2)
-[ -f "$build/build.ninja" ] || meson setup "$build" "$root" --buildtype=release >/dev/null
-ninja -C "$build" bench/micro_parse_request bench/micro_parse_response >/dev/null
+bench_build bench/micro_parse_request bench/micro_parse_response
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 for ((i = 0; i < reps; i++)); do

@@ -6,18 +6,9 @@
 # --buildtype=release if missing). Results go to --out DIR (default: print only).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(dirname "$here")"
-build="$root/build-bench"
-out=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-    --build-dir) build="$2"; shift 2 ;;
-    --out) out="$2"; shift 2 ;;
-    --) shift; break ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
-    *) echo "run_micro.sh: unknown option $1" >&2; exit 2 ;;
-    esac
-done
+. "$here/lib/args.sh"
+rest=()
+bench_args 2,6 "" "" "$@"
 [ -f "$build/build.ninja" ] || meson setup "$build" "$root" --buildtype=release >/dev/null
 buildtype="$(meson introspect --buildoptions "$build" | python3 -c \
     'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"]=="buildtype"))')"
@@ -29,6 +20,6 @@ ninja -C "$build" -j2 "${benches[@]/#/bench/micro_}" >/dev/null
     [ "$buildtype" = release ] || echo "# WARNING: not a release build"
     for b in "${benches[@]}"; do
         echo
-        "$build/bench/micro_$b" "$@"
+        "$build/bench/micro_$b" "${rest[@]}"
     done
 } | if [ -n "$out" ]; then mkdir -p "$out" && tee "$out/micro.txt"; else cat; fi
