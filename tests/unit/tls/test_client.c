@@ -18,19 +18,8 @@
 #include "flare/tls.h"
 #include "tls_fixture.h"
 
-static flare_resolver v4_resolver = {loopback_resolver, NULL};
 static int v6_marker;
 static flare_resolver v6_resolver = {loopback_resolver, &v6_marker};
-
-static flare_tls_client_config client_cfg(void)
-{
-    return (flare_tls_client_config){
-        .ca_file = pki_path(&group_pki, "ca.pem"),
-        .timeout_ms = 5000,
-        .io_timeout_ms = 5000,
-        .resolver = &v4_resolver,
-    };
-}
 
 /* The fixture's echo server (tls_server) and the context it serves with. */
 typedef struct echo_server {
@@ -71,7 +60,7 @@ static void connect_ok(flare_tls_stream *s, const char *host, uint16_t port,
 static void serve_and_connect(echo_server *e, flare_tls_stream *s, const char *host)
 {
     serve(e, "server");
-    flare_tls_client_config cfg = client_cfg();
+    flare_tls_client_config cfg = group_client_cfg();
     connect_ok(s, host, e->srv.port, &cfg);
 }
 
@@ -143,7 +132,7 @@ static void test_echo_ipv6_by_name_and_literal(void **state)
 {
     echo_server e = {0};
     serve_with(&e, ts_simple_ctx(&group_pki, "server"), "[::1]:0", 3);
-    flare_tls_client_config cfg = client_cfg();
+    flare_tls_client_config cfg = group_client_cfg();
     cfg.resolver = &v6_resolver;
     const char *hosts[] = {"localhost", "::1", "[::1]"};
     for (size_t i = 0; i < FLARE_N_ELEMENTS(hosts); i++) {
@@ -216,7 +205,7 @@ static void test_alpn_negotiated(void **state)
     echo_server e = {0};
     serve_with(&e, ctx, "127.0.0.1:0", 1);
     const char *client_alpn[] = {"h2", "http/1.1"};
-    flare_tls_client_config cfg = client_cfg();
+    flare_tls_client_config cfg = group_client_cfg();
     cfg.alpn = client_alpn;
     cfg.alpn_count = 2;
     flare_tls_stream s;
@@ -235,7 +224,7 @@ static void test_stream_start_over_tcp(void **state)
 {
     echo_server e = {0};
     serve_with(&e, ts_simple_ctx(&group_pki, "server"), "127.0.0.1:0", 2);
-    flare_tls_client_config cfg = client_cfg();
+    flare_tls_client_config cfg = group_client_cfg();
     flare_tls_client_ctx *cctx;
     flare_error err;
     assert_int_equal(flare_tls_client_ctx_new(&cctx, &cfg, &err), 0);
@@ -267,7 +256,7 @@ static void expect_failure(const char *cert, const char *host, const char *ca, i
 {
     echo_server e = {0};
     serve(&e, cert);
-    flare_tls_client_config cfg = client_cfg();
+    flare_tls_client_config cfg = group_client_cfg();
     if (ca) cfg.ca_file = pki_path(&group_pki, ca);
     flare_tls_stream s;
     flare_error err;
@@ -311,7 +300,7 @@ static void test_system_store_does_not_trust_test_ca(void **state)
 {
     echo_server e = {0};
     serve(&e, "server");
-    flare_tls_client_config cfg = client_cfg();
+    flare_tls_client_config cfg = group_client_cfg();
     cfg.ca_file = NULL; /* the system's default paths */
     flare_tls_stream s;
     flare_error err;
@@ -321,7 +310,7 @@ static void test_system_store_does_not_trust_test_ca(void **state)
 
 static void test_verify_none_is_explicit_and_logged(void **state)
 {
-    flare_tls_client_config cfg = client_cfg();
+    flare_tls_client_config cfg = group_client_cfg();
     cfg.verify = FLARE_TLS_VERIFY_NONE;
     flare_tls_client_ctx *cctx = NULL;
     flare_error err;
@@ -350,7 +339,7 @@ static void test_handshake_timeout_shares_budget(void **state)
     flare_tcp_listener silent;
     flare_error err;
     assert_int_equal(flare_tcp_listen_str(&silent, "127.0.0.1:0", NULL, &err), 0);
-    flare_tls_client_config cfg = client_cfg();
+    flare_tls_client_config cfg = group_client_cfg();
     cfg.timeout_ms = 200;
     flare_tls_stream s;
     uint64_t start = flare_monotonic_ms();
@@ -368,7 +357,7 @@ static void test_io_timeout(void **state)
 {
     echo_server e = {.srv.no_echo = true};
     serve(&e, "server");
-    flare_tls_client_config cfg = client_cfg();
+    flare_tls_client_config cfg = group_client_cfg();
     cfg.io_timeout_ms = 150;
     flare_tls_stream s;
     flare_error err;
@@ -390,7 +379,7 @@ static void test_io_timeout(void **state)
 
 static void test_connect_errors(void **state)
 {
-    flare_tls_client_config cfg = client_cfg();
+    flare_tls_client_config cfg = group_client_cfg();
     flare_tls_stream s;
     flare_error err;
     flare_tcp_listener l;
@@ -411,23 +400,23 @@ static void test_config_errors(void **state)
 {
     flare_tls_client_ctx *cctx = NULL;
     flare_error err;
-    flare_tls_client_config cfg = client_cfg();
+    flare_tls_client_config cfg = group_client_cfg();
     cfg.cert_file = pki_path(&group_pki, "client.pem"); /* without key_file */
     assert_int_equal(flare_tls_client_ctx_new(&cctx, &cfg, &err), FLARE_EINVAL);
-    cfg = client_cfg();
+    cfg = group_client_cfg();
     cfg.ca_file = pki_path(&group_pki, "missing.pem");
     assert_int_equal(flare_tls_client_ctx_new(&cctx, &cfg, &err), FLARE_ECONFIG);
     assert_non_null(strstr(err.message, "missing.pem"));
-    cfg = client_cfg();
+    cfg = group_client_cfg();
     cfg.ca_file = pki_path(&group_pki, "server.key"); /* a file, but no certificate in it */
     assert_int_equal(flare_tls_client_ctx_new(&cctx, &cfg, &err), FLARE_ECONFIG);
-    cfg = client_cfg();
+    cfg = group_client_cfg();
     cfg.verify = (flare_tls_verify)7;
     assert_int_equal(flare_tls_client_ctx_new(&cctx, &cfg, &err), FLARE_EINVAL);
-    cfg = client_cfg();
+    cfg = group_client_cfg();
     cfg.min_version = (flare_tls_version)9;
     assert_int_equal(flare_tls_client_ctx_new(&cctx, &cfg, &err), FLARE_EINVAL);
-    cfg = client_cfg();
+    cfg = group_client_cfg();
     cfg.cert_file = pki_path(&group_pki, "client.pem");
     cfg.key_file = pki_path(&group_pki, "server.key");
     assert_int_equal(flare_tls_client_ctx_new(&cctx, &cfg, &err), FLARE_ECONFIG);

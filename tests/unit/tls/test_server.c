@@ -17,18 +17,6 @@
 #include "flare/tls.h"
 #include "tls_fixture.h"
 
-static flare_resolver v4_resolver = {loopback_resolver, NULL};
-
-static flare_tls_client_config client_cfg(void)
-{
-    return (flare_tls_client_config){
-        .ca_file = pki_path(&group_pki, "ca.pem"),
-        .timeout_ms = 5000,
-        .io_timeout_ms = 5000,
-        .resolver = &v4_resolver,
-    };
-}
-
 static flare_tls_cert_config cert(const char *name)
 {
     static char paths[8][2][96];
@@ -77,7 +65,7 @@ static void test_sni_selects_second_certificate(void **state)
     flare_tls_server_ctx *ctx = two_cert_ctx(true);
     tls_server srv = {0};
     ts_start(&srv, ctx, "127.0.0.1:0", 3);
-    flare_tls_client_config cfg = client_cfg();
+    flare_tls_client_config cfg = group_client_cfg();
     char subject[128];
     connect_ok(srv.port, "other.test", &cfg, subject, sizeof subject);
     assert_string_equal(subject, "CN=other.test");
@@ -100,7 +88,7 @@ static void test_sni_names_from_certificate(void **state)
     flare_tls_server_ctx *ctx = two_cert_ctx(false); /* other.pem's SANs: other.test, *.wild.test */
     tls_server srv = {0};
     ts_start(&srv, ctx, "127.0.0.1:0", 1);
-    flare_tls_client_config cfg = client_cfg();
+    flare_tls_client_config cfg = group_client_cfg();
     connect_ok(srv.port, "b.wild.test", &cfg, NULL, 0);
     ts_join(&srv);
     assert_int_equal(srv.results[0].cert_index, 1);
@@ -177,7 +165,7 @@ static void test_alpn_server_preference(void **state)
     tls_server srv = {0};
     ts_start(&srv, ctx, "127.0.0.1:0", 2);
     static const char *client_alpn[] = {"h2", "http/1.1"};
-    flare_tls_client_config cfg = client_cfg();
+    flare_tls_client_config cfg = group_client_cfg();
     cfg.alpn = client_alpn;
     cfg.alpn_count = 2;
     connect_ok(srv.port, "localhost", &cfg, NULL, 0);
@@ -197,7 +185,7 @@ static void test_alpn_no_overlap_is_fatal(void **state)
     tls_server srv = {0};
     ts_start(&srv, ctx, "127.0.0.1:0", 2);
     static const char *client_alpn[] = {"spdy/3"};
-    flare_tls_client_config cfg = client_cfg();
+    flare_tls_client_config cfg = group_client_cfg();
     cfg.alpn = client_alpn;
     cfg.alpn_count = 1;
     flare_tls_stream s;
@@ -248,7 +236,7 @@ static void test_mtls_requires_client_certificate(void **state)
     flare_tls_server_ctx *ctx = mtls_ctx();
     tls_server srv = {0};
     ts_start(&srv, ctx, "127.0.0.1:0", 3);
-    flare_tls_client_config cfg = client_cfg();
+    flare_tls_client_config cfg = group_client_cfg();
     flare_error err;
     assert_int_equal(try_session(srv.port, &cfg, &err), FLARE_ETLS);
     cfg.cert_file = pki_path(&group_pki, "rogue_client.pem");

@@ -568,6 +568,17 @@ tls_pki group_pki;
 flare_tls_server_ctx *group_server_ctx;
 flare_tls_client_ctx *group_client_ctx;
 
+flare_tls_client_config group_client_cfg(void)
+{
+    static flare_resolver v4_loopback = {loopback_resolver, NULL};
+    return (flare_tls_client_config){
+        .ca_file = pki_path(&group_pki, "ca.pem"),
+        .timeout_ms = 5000,
+        .io_timeout_ms = 5000,
+        .resolver = &v4_loopback,
+    };
+}
+
 int pki_group_setup(void **state)
 {
     return pki_create(&group_pki);

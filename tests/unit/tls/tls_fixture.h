@@ -155,6 +155,10 @@ extern tls_pki group_pki;
 extern flare_tls_server_ctx *group_server_ctx;
 extern flare_tls_client_ctx *group_client_ctx;
 
+/** A client config for group_pki: trusts its ca.pem, 5 s timeouts, and every name
+ *  resolves to 127.0.0.1. */
+flare_tls_client_config group_client_cfg(void);
+
 /** cmocka group setup: creates group_pki; returns 0 or -1. */
 int pki_group_setup(void **state);
 /** cmocka group teardown: removes group_pki. */
