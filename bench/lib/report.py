@@ -28,6 +28,25 @@ def ratio(a, b):
     return a / b if a is not None and b else None
 
 
+def paired_note(label, rounds, num, den, key, target=None):
+    """A summary line on each round's num/den ratio of r[key], num and den being two
+    targets measured back to back in that round (rounds with problems left out);
+    None when no round has both."""
+    by_round = {}
+    for r in rounds:
+        if not r["problems"] and r[key]:
+            by_round.setdefault(r["round"], {})[r["target"]] = r[key]
+    paired = [v[num] / v[den] for v in by_round.values() if num in v and den in v]
+    if not paired:
+        return None
+    line = (f"- {label}: per-round {num}/{den} median {statistics.median(paired):.2f}×, "
+            f"range {min(paired):.2f}–{max(paired):.2f}×")
+    if target is not None:
+        below = sum(1 for x in paired if x <= target)
+        line += f"; ≤ {target}× in {below} of {len(paired)} rounds"
+    return line
+
+
 def summarize(env, o, configs, gate, rounds, server_logs, crashed):
     out = {"env": env, "integrity": gate, "crashed": crashed, "server_log_lines": server_logs,
            "configs": {}, "rounds": rounds,

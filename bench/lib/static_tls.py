@@ -22,6 +22,7 @@ import time
 import urllib.request
 
 import common
+import report
 import targets
 import wrk
 
@@ -237,17 +238,10 @@ def main(argv):
                 ratio = f"{x:.2f}×"
                 tgt = f"≤ {tgt_ratio}× ({'met' if x <= tgt_ratio else 'not met'})"
             lines.append(f"| {label} | {n} | {med[n][0]:,.0f} {what} | {med[n][1] / 1000:.1f} µs | {ratio} | {tgt} |")
-        # Each round's flared/nginx ratio, from the two targets measured back to back.
-        by_round = {}
-        for r in rounds:
-            if r["case"] == label and not r["problems"]:
-                by_round.setdefault(r["round"], {})[r["target"]] = r["cpu_per"]
-        paired = [v["flared"] / v["nginx"] for v in by_round.values() if len(v) == 2]
-        if paired:
-            below = sum(1 for x in paired if x <= tgt_ratio)
-            paired_notes.append(f"- {label}: per-round flared/nginx median {statistics.median(paired):.2f}×, "
-                                f"range {min(paired):.2f}–{max(paired):.2f}×; "
-                                f"≤ {tgt_ratio}× in {below} of {len(paired)} rounds")
+        note = report.paired_note(label, [r for r in rounds if r["case"] == label], "flared",
+                                  "nginx", "cpu_per", tgt_ratio)
+        if note:
+            paired_notes.append(note)
     lines += [""] + paired_notes if paired_notes else []
     md = "\n".join(lines) + "\n"
     with open(os.path.join(out_dir, f"{o.workload}.md"), "w") as f:

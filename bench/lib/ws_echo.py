@@ -19,6 +19,7 @@ import sys
 import time
 
 import common
+import report
 import targets
 
 TARGET_RATIO = {64: 0.6, 4096: 0.4}  # flared CPU/message vs node, from the issue
@@ -150,6 +151,16 @@ def main(argv):
                 vs_floor = f"{cpu / med[(size, 'floor')][1]:.2f}×"
             lines.append(f"| {size} B | {n} | {rate:,.0f} | {cpu / 1000:.2f} µs | {ratio} "
                          f"| {vs_floor} | {tgt} |")
+    notes = []
+    for size in sizes:
+        of_size = [r for r in rounds if r["size"] == size]
+        for num, den in (("flared", "node"), ("floor", "node"), ("flared", "floor")):
+            if num in names and den in names:
+                target = TARGET_RATIO.get(size) if (num, den) == ("flared", "node") else None
+                note = report.paired_note(f"{size} B", of_size, num, den, "cpu_ns_per_msg", target)
+                if note:
+                    notes.append(note)
+    lines += [""] + notes if notes else []
     md = "\n".join(lines) + "\n"
     with open(os.path.join(out_dir, "ws_echo.md"), "w") as f:
         f.write(md)
