@@ -10,12 +10,15 @@ beside the ratios, never asserted.
 """
 
 import argparse
+import atexit
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import common
@@ -95,7 +98,9 @@ def main(argv):
     if not o.client:
         common.run(["ninja", "-C", os.path.abspath(o.build_dir), "-j2", "bench/ws_echo"])
     if "floor" in names:
-        bins["floor"] = common.build_floor(out_dir, log, "ws_floor", ["-lcrypto"])
+        work = tempfile.mkdtemp(prefix="flared-bench-ws-")
+        atexit.register(shutil.rmtree, work, True)
+        bins["floor"] = common.build_floor(work, log, "ws_floor", ["-lcrypto"])
     if "node" in names:
         bins["node"] = common.find_tool("node") or common.find_tool("nodejs")
         if not bins["node"] or not os.path.exists("/usr/share/nodejs/ws"):
