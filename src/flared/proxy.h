@@ -58,6 +58,10 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
 /** Copies the upstream's response fields to resp, without hop-by-hop and framing
  *  fields, Date and Server (the server writes its own), adding Via. */
 int flared_proxy_response_fields(flare_response *resp, const flare_http_response *up);
+/** True when path[0..len) has a "." or ".." segment (RFC 3986 §3.3), also with the dots
+ *  percent-encoded, ";" parameters after them, or "\\" or an encoded slash as separator:
+ *  resolved by the upstream, such a path could leave the proxied prefix. */
+bool flared_proxy_path_has_dot_segment(const char *path, size_t len);
 /** True when field h is hop-by-hop in a message whose fields are all[0..n). */
 bool flared_proxy_hop_by_hop(const flare_http_header *h, const flare_http_header *all, size_t n);
 

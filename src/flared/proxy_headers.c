@@ -18,16 +18,31 @@ static bool name_is(const flare_http_header *h, const char *name)
     return h->name_len == n && strncasecmp(h->name, name, n) == 0;
 }
 
+/* True when the comma-separated list v[0..len) has the element name (case-insensitive),
+ * compared in place: a field name has no length limit a copy could rely on. */
+static bool list_has(const char *v, size_t len, const char *name, size_t name_len)
+{
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+            i++;
+        size_t start = i;
+        while (i < len && v[i] != ',')
+            i++;
+        size_t end = i;
+        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
+            end--;
+        if (end - start == name_len && strncasecmp(v + start, name, name_len) == 0) return true;
+    }
+    return false;
+}
+
 /* RFC 9110 §7.6.1: a Connection option names a field meant for this hop only. */
 static bool named_by_connection(const flare_http_header *h, const flare_http_header *all, size_t n)
 {
-    char name[128];
-    if (h->name_len >= sizeof name) return false;
-    memcpy(name, h->name, h->name_len);
-    name[h->name_len] = '\0';
     for (size_t i = 0; i < n; i++)
         if (all[i].id == FLARE_HDR_CONNECTION &&
-            flare_http_value_has_token(all[i].value, all[i].value_len, name))
+            list_has(all[i].value, all[i].value_len, h->name, h->name_len))
             return true;
     return false;
 }
@@ -47,6 +62,41 @@ bool flared_proxy_hop_by_hop(const flare_http_header *h, const flare_http_header
     }
     if (h->name_len >= 6 && strncasecmp(h->name, "proxy-", 6) == 0) return true;
     return named_by_connection(h, all, n);
+}
+
+/* "%XY" at p[i..len), case-insensitive in the hex letters. */
+static bool pct_is(const char *p, size_t i, size_t len, char hi, char lo)
+{
+    return i + 2 < len && p[i] == '%' && p[i + 1] == hi && (p[i + 2] | 0x20) == lo;
+}
+
+bool flared_proxy_path_has_dot_segment(const char *p, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        /* One segment: "/" and "\\" separate, raw or percent-encoded (upstreams that decode
+         * or accept them resolve dots across them); ";" starts its parameters. */
+        size_t dots = 0;
+        bool other = false;
+        for (;;) {
+            if (i == len || p[i] == '/' || p[i] == '\\' || pct_is(p, i, len, '2', 'f') ||
+                pct_is(p, i, len, '5', 'c') || p[i] == ';')
+                break;
+            if (p[i] == '.' || pct_is(p, i, len, '2', 'e')) {
+                dots++;
+                i += p[i] == '.' ? 1 : 3;
+            } else {
+                other = true;
+                i++;
+            }
+        }
+        if (!other && (dots == 1 || dots == 2)) return true;
+        while (i < len && p[i] != '/' && p[i] != '\\' && !pct_is(p, i, len, '2', 'f') &&
+               !pct_is(p, i, len, '5', 'c'))
+            i++;
+        i += i < len && p[i] == '%' ? 3 : 1;
+    }
+    return false;
 }
 
 static int put_field(flare_buf *out, const char *name, const char *value, size_t len)

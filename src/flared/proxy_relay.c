@@ -518,6 +518,9 @@ static bool forward_head(proxy_req *pr, const flare_http_response *r, size_t n)
         pr->body_mode = BODY_CLOSE;
     }
     pr->reusable = r->keep_alive && pr->body_mode != BODY_CLOSE && !pr->request_cut;
+    /* RFC 9110 §8.6, RFC 9112 §6.1: a 204 framed as if it had a body may be followed by
+     * one, which the next request on this connection would take for its response. */
+    if (status == 204 && (r->chunked || r->content_length > 0)) pr->reusable = false;
     flare_response *resp = flare_http_stream_response(pr->s);
     flare_response_status(resp, status);
     if (flared_proxy_response_fields(resp, r) < 0) {
@@ -666,6 +669,10 @@ int flared_handle_proxy(const flare_request *req, flare_response *resp, void *da
     const flared_route_ctx *ctx = data;
     flared_upstream_rt *up = ctx->upstream;
     const flared_proxy_route *cfg = &ctx->route->u.proxy;
+    if (flared_proxy_path_has_dot_segment(req->path, req->path_len)) {
+        static const char body[] = "the path has a \".\" or \"..\" segment\n";
+        return flare_response_text(resp, 400, "text/plain; charset=utf-8", body, sizeof body - 1);
+    }
     proxy_req *pr = req_get(up->px);
     if (!pr) return -1;
     pr->up = up;

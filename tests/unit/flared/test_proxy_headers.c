@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "proxy.h"
@@ -109,12 +110,45 @@ static void test_hop_by_hop(void **state)
         assert_int_equal(flared_proxy_hop_by_hop(&p.fields[i], p.fields, 8), want[i]);
 }
 
+/* A Connection option is removed however long its name (no copy into a fixed buffer). */
+static void test_hop_by_hop_long_name(void **state)
+{
+    (void)state;
+    char raw[1024], name[301];
+    memset(name, 'a', 300);
+    name[0] = 'X';
+    name[300] = '\0';
+    snprintf(raw, sizeof raw,
+             "GET / HTTP/1.1\r\nHost: a\r\nConnection: k, %s\r\n%s: 1\r\n%sb: 2\r\n\r\n", name,
+             name, name);
+    parsed p;
+    parse(&p, raw, NULL);
+    assert_int_equal(p.head.num_headers, 4);
+    assert_true(flared_proxy_hop_by_hop(&p.fields[2], p.fields, 4));
+    assert_false(flared_proxy_hop_by_hop(&p.fields[3], p.fields, 4)); /* a longer name */
+}
+
+static void test_dot_segments(void **state)
+{
+    (void)state;
+    static const char *const escape[] = {"/..",        "/.",          "/a/../b",   "/a/./b",
+                                         "/a/%2e%2E/", "/a/.%2e",     "/a/..;x/b", "/a\\..\\b",
+                                         "/a/..%2fb",  "/a/%2E%5cb/", "..",        "/a/x/.."};
+    static const char *const fine[] = {
+        "/",          "/a/b",   "/a/..b",  "/a/b..", "/.well-known", "/...",
+        "/a/%2e%2ex", "/a%2fb", "/a/x;..", "/%2",    "/%2e%2",       ""};
+    for (size_t i = 0; i < sizeof escape / sizeof *escape; i++)
+        assert_true(flared_proxy_path_has_dot_segment(escape[i], strlen(escape[i])));
+    for (size_t i = 0; i < sizeof fine / sizeof *fine; i++)
+        assert_false(flared_proxy_path_has_dot_segment(fine[i], strlen(fine[i])));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rewrite),
-        cmocka_unit_test(test_ipv6_unix_and_body),
-        cmocka_unit_test(test_hop_by_hop),
+        cmocka_unit_test(test_rewrite),      cmocka_unit_test(test_ipv6_unix_and_body),
+        cmocka_unit_test(test_hop_by_hop),   cmocka_unit_test(test_hop_by_hop_long_name),
+        cmocka_unit_test(test_dot_segments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

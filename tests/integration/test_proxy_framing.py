@@ -1,0 +1,139 @@
+"""Adversarial proxy cases against upstreams scripted byte by byte: response framing
+that must stop an upstream connection from being reused, request targets that would
+leave the proxied prefix, and hop-by-hop fields however long their names."""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from flaredtest import ServerTestCase, read_response, read_until_close, run  # noqa: E402
+from proxy_upstreams import RawUpstream  # noqa: E402
+from test_proxy import proxy_config  # noqa: E402
+
+
+class ScriptedUpstream(RawUpstream):
+    """RawUpstream's listener with scripted answers: answer(path) gives the bytes for each
+    request head read, or a list of byte strings sent with a pause between them. Records
+    (connection number, request line) for every request."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        super().__init__()
+
+    def _serve(self, conn, number):
+        buf = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    buf += chunk
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                line = head.split(b"\r\n")[0].decode("latin-1")
+                with self.lock:
+                    self.requests.append((number, line))
+                parts = self.answer(line.split(" ")[1])
+                for i, part in enumerate(parts if isinstance(parts, list) else [parts]):
+                    if i:
+                        time.sleep(0.2)
+                    conn.sendall(part)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+
+class ProxyFramingCase(ServerTestCase):
+    def scripted(self, answer):
+        up = ScriptedUpstream(answer)
+        self.addCleanup(up.close)
+        return up
+
+
+GOOD = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ngood"
+EVIL = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEVIL"
+
+
+class NoContentFramingTests(ProxyFramingCase):
+    """RFC 9110 §8.6, RFC 9112 §6.1: a 204 carries no Content-Length or Transfer-Encoding.
+    One that does may be followed by a body; its connection must not serve the next
+    request, or that body would be read as the next response."""
+
+    def check(self, framing):
+        def answer(path):
+            if path.endswith("/nocontent"):
+                return [b"HTTP/1.1 204 No Content\r\n" + framing + b"\r\n", EVIL]
+            return GOOD
+        up = self.scripted(answer)
+        srv = self.start_server(extra=proxy_config([up.address]))
+        with srv.connect() as s:
+            s.sendall(b"GET /api/nocontent HTTP/1.1\r\nHost: a\r\n\r\n")
+            first, rest = read_response(s)
+            self.assertEqual(first.status, 204)
+            s.sendall(b"GET /api/next HTTP/1.1\r\nHost: a\r\n\r\n")
+            data, _ = read_until_close(s, 1.0)
+        self.assertNotIn(b"EVIL", rest + data)
+        self.assertIn(b"\r\n\r\ngood", data)
+        self.assertEqual(up.connections, 2, up.requests)
+
+    def test_204_with_content_length_is_not_reused(self):
+        self.check(b"Content-Length: 4\r\n")
+
+    def test_204_with_transfer_encoding_is_not_reused(self):
+        self.check(b"Transfer-Encoding: chunked\r\n")
+
+    def test_clean_204_is_reused(self):
+        # The usual 204 keeps its connection (and an explicit zero length is harmless).
+        up = self.scripted(lambda path: b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"
+                           if path.endswith("/nocontent") else GOOD)
+        srv = self.start_server(extra=proxy_config([up.address]))
+        with srv.connect() as s:
+            for path in ("/api/nocontent", "/api/next"):
+                s.sendall(b"GET %s HTTP/1.1\r\nHost: a\r\n\r\n" % path.encode())
+                resp, _ = read_response(s)
+                self.assertIn(resp.status, (200, 204))
+        self.assertEqual(up.connections, 1)
+
+
+class DotSegmentTests(ProxyFramingCase):
+    """A target with "." or ".." segments would name, once the upstream resolves them
+    (RFC 3986 §5.2.4), a path outside the route's prefix: /api/../admin reaches /admin
+    although only /api/ is proxied. Such targets are refused with 400."""
+
+    ESCAPES = [b"/api/../admin", b"/api/%2e%2E/admin", b"/api/.%2e/admin", b"/api/x/../../admin",
+               b"/api/..", b"/api/./x", b"/api/..;/admin", b"/api/..\\admin",
+               b"/api/..%2fadmin", b"/api/..%5Cadmin",
+               b"http://a/api/../admin"]
+    FINE = [b"/api/..x/y", b"/api/x..", b"/api/.well-known/z", b"/api/a.b/c?d=/../e",
+            b"/api/%2e%2ex", b"/api/a%2fb", b"/api/...", b"/api/x;.."]
+
+    def test_dot_segments_never_reach_the_upstream(self):
+        up = self.scripted(lambda path: GOOD)
+        srv = self.start_server(extra=proxy_config([up.address]))
+        for target in self.ESCAPES:
+            data, _ = srv.exchange(b"GET %s HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+                                   % target, 2.0)
+            self.assertRegex(data, rb"^HTTP/1.1 400 ", target)
+        self.assertEqual(up.requests, [])
+        for target in self.FINE:
+            data, _ = srv.exchange(b"GET %s HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+                                   % target, 2.0)
+            self.assertRegex(data, rb"^HTTP/1.1 200 ", target)
+        self.assertEqual(len(up.requests), len(self.FINE))
+
+
+class LongHopByHopTests(ProxyFramingCase):
+    def test_field_named_by_connection_is_removed_whatever_its_length(self):
+        name = b"X-" + b"a" * 200
+        up = self.scripted(lambda path: b"HTTP/1.1 200 OK\r\nConnection: " + name + b"\r\n" +
+                           name + b": secret\r\nContent-Length: 2\r\n\r\nok")
+        srv = self.start_server(extra=proxy_config([up.address]))
+        data, _ = srv.exchange(b"GET /api/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 2.0)
+        self.assertRegex(data, rb"^HTTP/1.1 200 ")
+        self.assertNotIn(b"secret", data)
+
+
+if __name__ == "__main__":
+    run()
