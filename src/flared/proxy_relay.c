@@ -216,6 +216,7 @@ static void on_timer(flare_timer *t, void *data)
     }
     pr->sv->m->timeouts++;
     if (pr->state == RS_CONNECTING || pr->state == RS_HANDSHAKE) {
+        pr->conn_timeout = true;
         attempt_failed(pr, true, "upstream connect timed out\n");
         return;
     }
@@ -274,9 +275,14 @@ static void start_attempt(proxy_req *pr)
     for (;;) {
         up_server *sv = flared_proxy__pick(pr->up, &pr->client, &pr->tried);
         if (!sv) {
-            answer(pr, 502, "no upstream server is available\n");
+            /* RFC 9110 §15.6.5: the last server tried did not answer the connect in time. */
+            if (pr->conn_timeout)
+                answer(pr, 504, "upstream connect timed out\n");
+            else
+                answer(pr, 502, "no upstream server is available\n");
             return;
         }
+        pr->conn_timeout = false;
         flared_proxy__tried_add(&pr->tried, sv);
         sv->attempts++;
         sv->m->requests++;

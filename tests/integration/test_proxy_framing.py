@@ -3,6 +3,7 @@ that must stop an upstream connection from being reused, request targets that wo
 leave the proxied prefix, and hop-by-hop fields however long their names."""
 
 import os
+import socket
 import sys
 import time
 
@@ -122,6 +123,29 @@ class DotSegmentTests(ProxyFramingCase):
                                    % target, 2.0)
             self.assertRegex(data, rb"^HTTP/1.1 200 ", target)
         self.assertEqual(len(up.requests), len(self.FINE))
+
+
+class ConnectTimeoutTests(ProxyFramingCase):
+    def test_connect_timeout_is_504(self):
+        # A listener whose backlog is full and that never accepts: the SYN goes unanswered.
+        listener = socket.socket()
+        self.addCleanup(listener.close)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        for _ in range(3):
+            filler = socket.socket()
+            self.addCleanup(filler.close)
+            filler.setblocking(False)
+            try:
+                filler.connect(listener.getsockname())
+            except BlockingIOError:
+                pass
+        srv = self.start_server(extra=proxy_config(["127.0.0.1:%d" % listener.getsockname()[1]]))
+        started = time.monotonic()
+        data, _ = srv.exchange(b"GET /api/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 5.0)
+        self.assertRegex(data, rb"^HTTP/1.1 504 ")  # RFC 9110 §15.6.5
+        self.assertIn(b"connect timed out", data)
+        self.assertGreaterEqual(time.monotonic() - started, 0.9)  # connect_timeout: 1s
 
 
 class LongHopByHopTests(ProxyFramingCase):
