@@ -512,7 +512,11 @@ static bool forward_head(proxy_req *pr, const flare_http_response *r, size_t n)
     /* RFC 9112 §6.3: how the upstream's body ends. */
     if (pr->head_request || status == 204 || status == 304) {
         pr->body_mode = BODY_NONE;
-        length = r->content_length >= 0 && pr->head_request ? r->content_length : 0;
+        /* RFC 9110 §8.6: HEAD tells the GET's length, which is unknown without one. */
+        if (!pr->head_request)
+            length = 0;
+        else if (r->content_length >= 0)
+            length = r->content_length;
     } else if (r->chunked) {
         pr->body_mode = BODY_CHUNKED;
         memset(&pr->dec, 0, sizeof pr->dec);

@@ -98,6 +98,25 @@ class NoContentFramingTests(ProxyFramingCase):
         self.assertEqual(up.connections, 1)
 
 
+class HeadTests(ProxyFramingCase):
+    def test_head_without_a_length_claims_none(self):
+        # RFC 9110 §8.6: a HEAD response's Content-Length is the GET's length, so an upstream
+        # that frames its GET body by chunks or by closing must not turn into "0".
+        answers = {"/chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                   "/close": b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n",
+                   "/length": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"}
+        up = self.scripted(lambda path: answers[path])
+        srv = self.start_server(extra=proxy_config([up.address]))
+        with srv.connect() as s:
+            for path, want in (("chunked", None), ("close", None), ("length", "5")):
+                s.sendall(b"HEAD /api/%s HTTP/1.1\r\nHost: a\r\n\r\n" % path.encode())
+                resp, rest = read_response(s, "HEAD")
+                self.assertEqual(resp.status, 200)
+                self.assertEqual(resp.header("Content-Length"), want, path)
+                self.assertEqual(rest, b"")
+        self.assertEqual(len(up.requests), 3)
+
+
 class DotSegmentTests(ProxyFramingCase):
     """A target with "." or ".." segments would name, once the upstream resolves them
     (RFC 3986 §5.2.4), a path outside the route's prefix: /api/../admin reaches /admin
