@@ -177,6 +177,12 @@ static void client_host(const flare_request *req, const char **host, size_t *len
     }
 }
 
+bool flared_proxy_upgrade_passes(const flare_http_request *h)
+{
+    const flare_http_header *u = flare_http_request_header(h, FLARE_HDR_UPGRADE);
+    return h->upgrade && u && !flare_http_value_has_token(u->value, u->value_len, "h2c");
+}
+
 int flared_proxy_request_head(flare_buf *out, const flare_request *req,
                               const flared_proxy_head_opts *o)
 {
@@ -250,7 +256,7 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
     }
     /* RFC 9110 §7.8: a protocol switch is asked of each hop anew. */
     const flare_http_header *upgrade = flare_http_request_header(h, FLARE_HDR_UPGRADE);
-    if (rc == 0 && h->upgrade && upgrade) {
+    if (rc == 0 && flared_proxy_upgrade_passes(h)) {
         rc = put_field(out, "Upgrade", upgrade->value, upgrade->value_len);
         if (rc == 0) rc = flare_buf_append_str(out, "Connection: upgrade\r\n");
     } else if (rc == 0 && o->close) {

@@ -16,10 +16,11 @@ from test_proxy import proxy_config  # noqa: E402
 class ScriptedUpstream(RawUpstream):
     """RawUpstream's listener with scripted answers: answer(path) gives the bytes for each
     request head read, or a list of byte strings sent with a pause between them. Records
-    (connection number, request line) for every request."""
+    (connection number, request line) and the head of every request."""
 
     def __init__(self, answer):
         self.answer = answer
+        self.heads = []
         super().__init__()
 
     def _serve(self, conn, number):
@@ -35,6 +36,7 @@ class ScriptedUpstream(RawUpstream):
                 line = head.split(b"\r\n")[0].decode("latin-1")
                 with self.lock:
                     self.requests.append((number, line))
+                    self.heads.append(head.decode("latin-1"))
                 parts = self.answer(line.split(" ")[1])
                 for i, part in enumerate(parts if isinstance(parts, list) else [parts]):
                     if i:
@@ -165,6 +167,35 @@ class ConnectTimeoutTests(ProxyFramingCase):
         self.assertRegex(data, rb"^HTTP/1.1 504 ")  # RFC 9110 §15.6.5
         self.assertIn(b"connect timed out", data)
         self.assertGreaterEqual(time.monotonic() - started, 0.9)  # connect_timeout: 1s
+
+
+class H2cUpgradeTests(ProxyFramingCase):
+    def test_h2c_upgrade_is_not_forwarded(self):
+        # RFC 9113 §3.1 deprecates "Upgrade: h2c". Passed on, an upstream that takes it
+        # would read whatever HTTP/2 requests the client tunnels, for any path, past the
+        # route's prefix and every check of this proxy ("h2c smuggling").
+        up = self.scripted(lambda path: b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n"
+                           b"Connection: Upgrade\r\n\r\n" if path == "/h2c" else GOOD)
+        srv = self.start_server(extra=proxy_config([up.address]))
+        for upgrade in (b"h2c", b"H2C", b"websocket, h2c"):
+            data, _ = srv.exchange(b"GET /api/h2c HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, "
+                                   b"HTTP2-Settings\r\nUpgrade: %s\r\nHTTP2-Settings: AAMAAABkAAQA"
+                                   b"AP__\r\n\r\nGET /admin HTTP/1.1\r\nHost: a\r\n"
+                                   b"Connection: close\r\n\r\n" % upgrade, 2.0)
+            # The upstream is asked no switch, so its 101 is one nobody asked for: 502. The
+            # bytes after the request are flared's next request, not the upstream's.
+            self.assertRegex(data, rb"^HTTP/1.1 502 ", upgrade)
+            self.assertIn(b"HTTP/1.1 404 ", data)
+        self.assertEqual(len(up.heads), 3)
+        for head in up.heads:
+            self.assertNotIn("upgrade", head.lower())
+            self.assertNotIn("http2-settings", head.lower())
+        up.heads.clear()
+        # Other protocols still pass.
+        data, _ = srv.exchange(b"GET /api/ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\n"
+                               b"Upgrade: websocket\r\n\r\n", 2.0)
+        self.assertRegex(data, rb"^HTTP/1.1 200 ")
+        self.assertIn("\r\nUpgrade: websocket\r\n", up.heads[0])
 
 
 class LongHopByHopTests(ProxyFramingCase):

@@ -143,12 +143,30 @@ static void test_dot_segments(void **state)
         assert_false(flared_proxy_path_has_dot_segment(fine[i], strlen(fine[i])));
 }
 
+/* RFC 9113 §3.1: h2c is not asked of the upstream; other protocols are, anew. */
+static void test_h2c_upgrade_dropped(void **state)
+{
+    (void)state;
+    parsed p;
+    parse(&p, "GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket, H2C\r\n\r\n",
+          NULL);
+    assert_false(flared_proxy_upgrade_passes(&p.head));
+    flared_proxy_head_opts o = {.host = "app", .host_len = 3};
+    expect_head(&p, &o,
+                "GET / HTTP/1.1\r\nHost: app\r\nX-Forwarded-For: unknown\r\n"
+                "X-Forwarded-Proto: http\r\nX-Forwarded-Host: a\r\n"
+                "Forwarded: for=unknown;host=a;proto=http\r\nVia: 1.1 flared\r\n\r\n");
+    parse(&p, "GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+          NULL);
+    assert_true(flared_proxy_upgrade_passes(&p.head));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rewrite),      cmocka_unit_test(test_ipv6_unix_and_body),
         cmocka_unit_test(test_hop_by_hop),   cmocka_unit_test(test_hop_by_hop_long_name),
-        cmocka_unit_test(test_dot_segments),
+        cmocka_unit_test(test_dot_segments), cmocka_unit_test(test_h2c_upgrade_dropped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
