@@ -177,6 +177,49 @@ static void client_host(const flare_request *req, const char **host, size_t *len
     }
 }
 
+int64_t flared_proxy_max_forwards(const flare_request *req)
+{
+    if (req->method != FLARE_METHOD_TRACE && req->method != FLARE_METHOD_OPTIONS) return -1;
+    const flare_http_request *h = req->head;
+    for (size_t i = 0; i < h->num_headers; i++) {
+        const flare_http_header *f = &h->headers[i];
+        if (!name_is(f, "max-forwards")) continue;
+        /* Max-Forwards = 1*DIGIT; a value past any hop count reads as the largest. */
+        int64_t v = 0;
+        for (size_t k = 0; k < f->value_len; k++) {
+            if (f->value[k] < '0' || f->value[k] > '9') return -1;
+            v = v * 10 + (f->value[k] - '0');
+            if (v > INT32_MAX) v = INT32_MAX;
+        }
+        return f->value_len ? v : -1;
+    }
+    return -1;
+}
+
+int flared_proxy_reflect_trace(flare_response *resp, const flare_request *req)
+{
+    const flare_http_request *h = req->head;
+    flare_response_status(resp, 200);
+    int rc = flare_response_header(resp, "Content-Type", "message/http");
+    if (rc == 0) rc = flare_response_body(resp, h->method, h->method_len);
+    if (rc == 0) rc = flare_response_body(resp, " ", 1);
+    if (rc == 0) rc = flare_response_body(resp, h->target, h->target_len);
+    if (rc == 0)
+        rc = flare_response_body(resp, h->minor_version ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n", 11);
+    for (size_t i = 0; i < h->num_headers && rc == 0; i++) {
+        const flare_http_header *f = &h->headers[i];
+        /* RFC 9110 §9.3.8: fields likely to hold secrets are left out. */
+        if (f->id == FLARE_HDR_COOKIE || f->id == FLARE_HDR_AUTHORIZATION ||
+            name_is(f, "proxy-authorization"))
+            continue;
+        rc = flare_response_body(resp, f->name, f->name_len);
+        if (rc == 0) rc = flare_response_body(resp, ": ", 2);
+        if (rc == 0) rc = flare_response_body(resp, f->value, f->value_len);
+        if (rc == 0) rc = flare_response_body(resp, "\r\n", 2);
+    }
+    return rc == 0 ? flare_response_body(resp, "\r\n", 2) : rc;
+}
+
 bool flared_proxy_upgrade_passes(const flare_http_request *h)
 {
     const flare_http_header *u = flare_http_request_header(h, FLARE_HDR_UPGRADE);
@@ -187,6 +230,7 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
                               const flared_proxy_head_opts *o)
 {
     const flare_http_request *h = req->head;
+    int64_t max_forwards = flared_proxy_max_forwards(req); /* 0 is answered by the handler */
     int rc = put_request_line(out, req, o->strip_len);
     if (rc == 0) rc = put_field(out, "Host", o->host, o->host_len);
     char ip[FLARE_IP_STR_MAX + 2];
@@ -209,7 +253,8 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
         /* Written above or below by this hop; Expect is answered here: the body is read. */
         if (f->id == FLARE_HDR_HOST || f->id == FLARE_HDR_CONTENT_LENGTH ||
             f->id == FLARE_HDR_EXPECT || f->id == FLARE_HDR_X_FORWARDED_FOR ||
-            name_is(f, "x-forwarded-proto") || name_is(f, "x-forwarded-host"))
+            name_is(f, "x-forwarded-proto") || name_is(f, "x-forwarded-host") ||
+            (max_forwards > 0 && name_is(f, "max-forwards")))
             continue;
         rc = flare_buf_reserve(out, f->name_len + f->value_len + 4);
         if (rc < 0) break;
@@ -235,6 +280,12 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
     if (rc == 0) rc = flare_buf_append_str(out, ";proto=");
     if (rc == 0) rc = flare_buf_append_str(out, proto);
     if (rc == 0) rc = flare_buf_append(out, "\r\n", 2);
+    /* RFC 9110 §7.6.2: one hop fewer for TRACE and OPTIONS. */
+    if (rc == 0 && max_forwards > 0) {
+        char mf[24];
+        int n = snprintf(mf, sizeof mf, "%lld", (long long)max_forwards - 1);
+        rc = put_field(out, "Max-Forwards", mf, (size_t)n);
+    }
     /* RFC 9110 §7.6.3: the protocol version received, then who received it. */
     if (rc == 0)
         rc = flare_buf_append_str(out, h->minor_version ? "Via: 1.1 " VIA_VALUE "\r\n"

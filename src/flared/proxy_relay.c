@@ -683,6 +683,12 @@ int flared_handle_proxy(const flare_request *req, flare_response *resp, void *da
         static const char body[] = "the path has a \".\" or \"..\" segment\n";
         return flare_response_text(resp, 400, "text/plain; charset=utf-8", body, sizeof body - 1);
     }
+    /* RFC 9110 §7.6.2: no hop left; this proxy is the final recipient. */
+    if (flared_proxy_max_forwards(req) == 0) {
+        if (req->method == FLARE_METHOD_TRACE) return flared_proxy_reflect_trace(resp, req);
+        flare_response_status(resp, 200); /* OPTIONS: the route takes the methods configured */
+        return 0;
+    }
     proxy_req *pr = req_get(up->px);
     if (!pr) return -1;
     pr->up = up;

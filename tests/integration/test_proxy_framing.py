@@ -198,6 +198,37 @@ class H2cUpgradeTests(ProxyFramingCase):
         self.assertIn("\r\nUpgrade: websocket\r\n", up.heads[0])
 
 
+class MaxForwardsTests(ProxyFramingCase):
+    """RFC 9110 §7.6.2: TRACE and OPTIONS with Max-Forwards 0 are answered here; above 0
+    they go on with the value decremented."""
+
+    def test_zero_is_answered_here_and_others_decremented(self):
+        up = self.scripted(lambda path: GOOD)
+        srv = self.start_server(extra=proxy_config([up.address]))
+        data, _ = srv.exchange(b"TRACE /api/t?q=1 HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\n"
+                               b"Cookie: secret\r\nX-Probe: 1\r\nConnection: close\r\n\r\n", 2.0)
+        head, _, body = data.partition(b"\r\n\r\n")
+        self.assertRegex(head, rb"^HTTP/1.1 200 ")
+        self.assertIn(b"\r\nContent-Type: message/http", head)
+        self.assertTrue(body.startswith(b"TRACE /api/t?q=1 HTTP/1.1\r\n"), body)
+        self.assertIn(b"\r\nX-Probe: 1\r\n", body)
+        self.assertNotIn(b"secret", body)  # RFC 9110 §9.3.8: sensitive fields stay out
+        data, _ = srv.exchange(b"OPTIONS /api/o HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\n"
+                               b"Connection: close\r\n\r\n", 2.0)
+        self.assertRegex(data, rb"^HTTP/1.1 200 ")
+        self.assertNotIn(b"good", data)
+        self.assertEqual(up.heads, [])
+        for method, sent, want in ((b"OPTIONS", b"Max-Forwards: 5\r\n", "Max-Forwards: 4"),
+                                   (b"TRACE", b"Max-Forwards: 1\r\n", "Max-Forwards: 0"),
+                                   (b"GET", b"Max-Forwards: 0\r\n", "Max-Forwards: 0")):
+            data, _ = srv.exchange(method + b" /api/x HTTP/1.1\r\nHost: a\r\n" + sent +
+                                   b"Connection: close\r\n\r\n", 2.0)
+            self.assertIn(b"good", data)
+            fields = [line for line in up.heads[-1].split("\r\n")
+                      if line.lower().startswith("max-forwards")]
+            self.assertEqual(fields, [want], method)
+
+
 class LongHopByHopTests(ProxyFramingCase):
     def test_field_named_by_connection_is_removed_whatever_its_length(self):
         name = b"X-" + b"a" * 200

@@ -161,12 +161,43 @@ static void test_h2c_upgrade_dropped(void **state)
     assert_true(flared_proxy_upgrade_passes(&p.head));
 }
 
+/* RFC 9110 §7.6.2: TRACE and OPTIONS count hops down; other methods keep the field. */
+static void test_max_forwards(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *raw;
+        int64_t want;
+    } cases[] = {
+        {"OPTIONS / HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\n\r\n", 0},
+        {"TRACE / HTTP/1.1\r\nHost: a\r\nmax-forwards: 07\r\n\r\n", 7},
+        {"TRACE / HTTP/1.1\r\nHost: a\r\nMax-Forwards: 99999999999999999999999\r\n\r\n", INT32_MAX},
+        {"TRACE / HTTP/1.1\r\nHost: a\r\nMax-Forwards: -1\r\n\r\n", -1},
+        {"TRACE / HTTP/1.1\r\nHost: a\r\nMax-Forwards:\r\n\r\n", -1},
+        {"TRACE / HTTP/1.1\r\nHost: a\r\n\r\n", -1},
+        {"GET / HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\n\r\n", -1},
+    };
+    parsed p;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        parse(&p, cases[i].raw, NULL);
+        assert_int_equal(flared_proxy_max_forwards(&p.req), cases[i].want);
+    }
+    parse(&p, "OPTIONS /o HTTP/1.1\r\nHost: a\r\nMax-Forwards: 3\r\nX: y\r\n\r\n", NULL);
+    flared_proxy_head_opts o = {.host = "app", .host_len = 3};
+    expect_head(&p, &o,
+                "OPTIONS /o HTTP/1.1\r\nHost: app\r\nX-Forwarded-For: unknown\r\nX: y\r\n"
+                "X-Forwarded-Proto: http\r\nX-Forwarded-Host: a\r\n"
+                "Forwarded: for=unknown;host=a;proto=http\r\nMax-Forwards: 2\r\n"
+                "Via: 1.1 flared\r\n\r\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rewrite),      cmocka_unit_test(test_ipv6_unix_and_body),
         cmocka_unit_test(test_hop_by_hop),   cmocka_unit_test(test_hop_by_hop_long_name),
         cmocka_unit_test(test_dot_segments), cmocka_unit_test(test_h2c_upgrade_dropped),
+        cmocka_unit_test(test_max_forwards),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
