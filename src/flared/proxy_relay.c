@@ -488,6 +488,10 @@ static bool switch_protocols(proxy_req *pr, const flare_http_response *r, size_t
     pr->in.len -= n;
     pr->state = RS_UPGRADING;
     pr->head_sent = true;
+    /* Until the 101 is written the wait is the client's, bounded by the server's write
+     * timeout (a close is reported to on_closed); the tunnel arms the timer anew. A cut
+     * here would leave the server a hand-over to a request already given back. */
+    flare_timer_cancel(flare_reactor_timers(pr->px->r), &pr->timer);
     flare_http_stream_upgrade(pr->s, on_upgraded, pr); /* the tunnel may start inside */
     return false;
 }

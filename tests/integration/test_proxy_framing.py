@@ -229,6 +229,57 @@ class MaxForwardsTests(ProxyFramingCase):
             self.assertEqual(fields, [want], method)
 
 
+def queued_bytes(local_port, peer_port):
+    """Bytes in the kernel between two loopback sockets: the sender's unsent and unacked
+    queue plus the receiver's unread one (/proc/net/tcp, IPv4)."""
+    total = 0
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            local, remote = int(fields[1].split(":")[1], 16), int(fields[2].split(":")[1], 16)
+            tx, rx = (int(x, 16) for x in fields[4].split(":"))
+            if (local, remote) == (local_port, peer_port):
+                total += tx
+            elif (local, remote) == (peer_port, local_port):
+                total += rx
+    return total
+
+
+class SlowUpgradeTests(ProxyFramingCase):
+    def test_101_waiting_for_the_client_outlives_read_timeout(self):
+        # The upstream's 101 waits behind earlier output the client has not read; the
+        # wait is the client's (the server's write timeout), not the upstream's
+        # read_timeout. A timer that cut the request there left the server holding a
+        # callback to a recycled request: the hand-over then crashed the worker.
+        def answer(path):
+            if path.startswith("/big"):
+                size = int(path[4:])
+                return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size + b"x" * size
+            return [b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                    b"Connection: upgrade\r\n\r\n", b"after"]
+        up = self.scripted(answer)
+        srv = self.start_server(extra=proxy_config([up.address]))  # read_timeout: 1s
+        worker = srv.workers()
+        # What the kernel holds for a client that reads nothing...
+        with srv.connect(rcvbuf=4096) as s:
+            s.sendall(b"GET /api/big20000000 HTTP/1.1\r\nHost: a\r\n\r\n")
+            time.sleep(1.5)
+            kernel = queued_bytes(srv.port, s.getsockname()[1])
+        self.assertGreater(kernel, 0)
+        # ... plus 128 KiB, under the output high-water mark: the first response ends
+        # (the upgrade is dispatched) with output still queued in flared.
+        size = kernel + 128 * 1024
+        with srv.connect(rcvbuf=4096) as s:
+            s.sendall(b"GET /api/big%d HTTP/1.1\r\nHost: a\r\n\r\nGET /api/ws HTTP/1.1\r\n"
+                      b"Host: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n" % size)
+            time.sleep(2.5)
+            data, _ = read_until_close(s, 3.0)
+        self.assertIn(b"HTTP/1.1 101 ", data[size:])
+        self.assertTrue(data.endswith(b"\r\n\r\nafter"), data[-200:])
+        self.assertEqual(srv.workers(), worker)
+        self.assertNotIn("killed by signal", srv.log())
+
+
 class LongHopByHopTests(ProxyFramingCase):
     def test_field_named_by_connection_is_removed_whatever_its_length(self):
         name = b"X-" + b"a" * 200
