@@ -6,6 +6,7 @@
  */
 #include "proxy.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -95,6 +96,23 @@ bool flared_proxy_path_has_dot_segment(const char *p, size_t len)
                !pct_is(p, i, len, '5', 'c'))
             i++;
         i += i < len && p[i] == '%' ? 3 : 1;
+    }
+    return false;
+}
+
+/* A field spelling one this proxy writes with '_' for '-': CGI-style upstreams map both
+ * to one variable (HTTP_X_FORWARDED_FOR), so it could stand in for ours. */
+static bool forwarding_alias(const flare_http_header *h)
+{
+    static const char *const names[] = {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"};
+    if (!memchr(h->name, '_', h->name_len)) return false;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        size_t k = 0, n = strlen(names[i]);
+        if (h->name_len != n) continue;
+        while (k < n && (tolower((unsigned char)h->name[k]) == names[i][k] ||
+                         (h->name[k] == '_' && names[i][k] == '-')))
+            k++;
+        if (k == n) return true;
     }
     return false;
 }
@@ -254,7 +272,7 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
         if (f->id == FLARE_HDR_HOST || f->id == FLARE_HDR_CONTENT_LENGTH ||
             f->id == FLARE_HDR_EXPECT || f->id == FLARE_HDR_X_FORWARDED_FOR ||
             name_is(f, "x-forwarded-proto") || name_is(f, "x-forwarded-host") ||
-            (max_forwards > 0 && name_is(f, "max-forwards")))
+            forwarding_alias(f) || (max_forwards > 0 && name_is(f, "max-forwards")))
             continue;
         rc = flare_buf_reserve(out, f->name_len + f->value_len + 4);
         if (rc < 0) break;

@@ -280,6 +280,22 @@ class SlowUpgradeTests(ProxyFramingCase):
         self.assertNotIn("killed by signal", srv.log())
 
 
+class UnderscoreSpoofTests(ProxyFramingCase):
+    def test_underscore_variants_of_the_forwarding_fields_are_dropped(self):
+        # CGI-style upstreams (HTTP_X_FORWARDED_FOR) read "X_Forwarded_For" as the field
+        # this proxy writes: a client must not be able to supply one that way.
+        up = self.scripted(lambda path: GOOD)
+        srv = self.start_server(extra=proxy_config([up.address]))
+        data, _ = srv.exchange(b"GET /api/x HTTP/1.1\r\nHost: a\r\nX_Forwarded_For: 6.6.6.6\r\n"
+                               b"x-forwarded_proto: https\r\nX-FORWARDED_HOST: evil\r\n"
+                               b"X_Real_Thing: kept\r\nConnection: close\r\n\r\n", 2.0)
+        self.assertRegex(data, rb"^HTTP/1.1 200 ")
+        head = up.heads[0]
+        for spoof in ("6.6.6.6", "https", "evil"):
+            self.assertNotIn(spoof, head)
+        self.assertIn("\r\nX_Real_Thing: kept", head)
+
+
 class LongHopByHopTests(ProxyFramingCase):
     def test_field_named_by_connection_is_removed_whatever_its_length(self):
         name = b"X-" + b"a" * 200
