@@ -15,7 +15,8 @@ from test_proxy import proxy_config  # noqa: E402
 
 class ScriptedUpstream(RawUpstream):
     """RawUpstream's listener with scripted answers: answer(path) gives the bytes for each
-    request head read, or a list of byte strings sent with a pause between them. Records
+    request head read, or a list of byte strings sent with a pause between them (None:
+    close the connection there). Records
     (connection number, request line) and the head of every request."""
 
     def __init__(self, answer):
@@ -41,6 +42,8 @@ class ScriptedUpstream(RawUpstream):
                 for i, part in enumerate(parts if isinstance(parts, list) else [parts]):
                     if i:
                         time.sleep(0.2)
+                    if part is None:
+                        return  # closes the connection
                     conn.sendall(part)
         except OSError:
             pass
@@ -278,6 +281,37 @@ class SlowUpgradeTests(ProxyFramingCase):
         self.assertTrue(data.endswith(b"\r\n\r\nafter"), data[-200:])
         self.assertEqual(srv.workers(), worker)
         self.assertNotIn("killed by signal", srv.log())
+
+
+class TunnelCloseTests(ProxyFramingCase):
+    def test_bytes_sent_before_the_upstream_closes_all_reach_the_client(self):
+        # The upstream sends its last bytes (a WebSocket close frame, say) and closes while
+        # the client is not reading: what the tunnel still holds must be written first.
+        size = [0]
+
+        def answer(path):
+            if path == "/big":
+                return b"HTTP/1.1 200 OK\r\nContent-Length: 20000000\r\n\r\n" + b"x" * 20000000
+            return [b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                    b"Connection: upgrade\r\n\r\n" + b"y" * size[0], None]
+        up = self.scripted(answer)
+        srv = self.start_server(extra=proxy_config([up.address]))
+        with srv.connect(rcvbuf=4096) as s:
+            s.sendall(b"GET /api/big HTTP/1.1\r\nHost: a\r\n\r\n")
+            time.sleep(0.8)
+            kernel = queued_bytes(srv.port, s.getsockname()[1])
+        self.assertGreater(kernel, 0)
+        # More than the kernel takes while the client waits: the rest stays in the tunnel.
+        size[0] = kernel + 32 * 1024
+        with srv.connect(rcvbuf=4096) as s:
+            s.sendall(b"GET /api/ws HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\n"
+                      b"Upgrade: websocket\r\n\r\n")
+            time.sleep(0.8)  # under read_timeout: the tunnel is not idle
+            data, closed = read_until_close(s, 3.0)
+        head, _, body = data.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 101 "), head)
+        self.assertEqual(len(body), size[0])
+        self.assertTrue(closed)
 
 
 class UnderscoreSpoofTests(ProxyFramingCase):
