@@ -103,6 +103,40 @@ class NoContentFramingTests(ProxyFramingCase):
         self.assertEqual(up.connections, 1)
 
 
+class DoubtfulFramingTests(ProxyFramingCase):
+    """Responses whose end is in doubt: the next request on the client connection must get
+    its own response, never bytes left over from the doubtful one."""
+
+    CASES = [  # (method, upstream answer, status the client gets)
+        ("GET", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" + EVIL, 200),
+        ("GET", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n" +
+         EVIL, 200),
+        ("GET", b"HTTP/1.1 304 Not Modified\r\nContent-Length: 4\r\n\r\n" + EVIL, 304),
+        ("HEAD", b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n" + EVIL, 200),
+        ("GET", b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n" +
+         EVIL, 502),
+        ("GET", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n" + EVIL, 502),
+        ("GET", b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + EVIL, 502),
+        ("GET", b"HTTP/1.1 100 Continue\r\nContent-Length: 4\r\n\r\nabcd" + EVIL, 502),
+        ("GET", b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\n" + EVIL, 502),
+    ]
+
+    def test_no_leftover_reaches_the_next_request(self):
+        answers = {}
+        up = self.scripted(lambda path: answers.get(path, GOOD))
+        srv = self.start_server(extra=proxy_config([up.address]))
+        for i, (method, answer, status) in enumerate(self.CASES):
+            answers["/case%d" % i] = answer
+            with srv.connect() as s:
+                s.sendall(b"%s /api/case%d HTTP/1.1\r\nHost: a\r\n\r\n" % (method.encode(), i))
+                first, rest = read_response(s, method)
+                self.assertEqual(first.status, status, answer)
+                s.sendall(b"GET /api/next HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+                data, _ = read_until_close(s, 2.0)
+            self.assertNotIn(b"EVIL", first.body + rest + data, answer)
+            self.assertTrue(data.endswith(b"\r\n\r\ngood"), (answer, data))
+
+
 class HeadTests(ProxyFramingCase):
     def test_head_without_a_length_claims_none(self):
         # RFC 9110 §8.6: a HEAD response's Content-Length is the GET's length, so an upstream
