@@ -630,7 +630,10 @@ static void read_upstream(proxy_req *pr)
         ssize_t n = flared_proxy__up_io(pr->uc, pr->in.data + pr->in.len, room, false);
         if (n == FLARE_EAGAIN) return;
         if (n <= 0) {
-            upstream_ended(pr, n == FLARE_ECLOSED);
+            /* RFC 9112 §9.8: over TLS only a closure alert is an end, not a bare close. */
+            upconn *uc = pr->uc;
+            upstream_ended(pr,
+                           n == FLARE_ECLOSED && (!uc->has_tls || uc->tls.close_notify_received));
             return;
         }
         pr->got_bytes = true;

@@ -5,6 +5,7 @@ leave the proxied prefix, and hop-by-hop fields however long their names."""
 import os
 import socket
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -345,6 +346,59 @@ class TunnelCloseTests(ProxyFramingCase):
         head, _, body = data.partition(b"\r\n\r\n")
         self.assertTrue(head.startswith(b"HTTP/1.1 101 "), head)
         self.assertEqual(len(body), size[0])
+        self.assertTrue(closed)
+
+
+class TlsTruncationTests(ProxyFramingCase):
+    def test_close_delimited_body_needs_close_notify(self):
+        # RFC 9112 §9.8: over TLS a body that ends with the connection is complete only
+        # with a closure alert; a bare TCP close (a crash, or a FIN injected on the path)
+        # must cut the client response rather than complete it.
+        import ssl
+        import shutil
+        import tempfile
+        import test_tls
+        if not test_tls.OPENSSL:
+            self.skipTest("the openssl command is not installed")
+        certs = tempfile.mkdtemp(prefix="flared-px-certs-")
+        self.addCleanup(shutil.rmtree, certs, True)
+        test_tls.make_certs(certs)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(f"{certs}/server.pem", f"{certs}/server.key")
+        listener = socket.socket()
+        self.addCleanup(listener.close)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+
+        def serve():
+            while True:
+                try:
+                    raw, _ = listener.accept()
+                except OSError:
+                    return
+                try:
+                    conn = ctx.wrap_socket(raw, server_side=True)
+                    head = b""
+                    while b"\r\n\r\n" not in head:
+                        head += conn.recv(4096)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\npart")
+                    if b"/clean" in head:
+                        conn = conn.unwrap()  # close_notify, then the TCP close
+                    conn.shutdown(socket.SHUT_RDWR)  # on an SSLSocket: no close_notify
+                    conn.close()
+                except (OSError, ssl.SSLError):
+                    pass
+        threading.Thread(target=serve, daemon=True).start()
+        srv = self.start_server(extra=proxy_config(
+            ["127.0.0.1:%d" % listener.getsockname()[1]],
+            upstream_extra=f"    tls: {{ca: {certs}/ca.pem, sni: localhost}}\n").replace(
+                "connect_timeout: 1s", "connect_timeout: 10s").replace(
+                "read_timeout: 1s", "read_timeout: 10s"))
+        data, closed = srv.exchange(b"GET /api/clean HTTP/1.1\r\nHost: a\r\n\r\n", 5.0)
+        self.assertTrue(data.endswith(b"\r\n\r\n4\r\npart\r\n0\r\n\r\n"), data)
+        data, closed = srv.exchange(b"GET /api/cut HTTP/1.1\r\nHost: a\r\n\r\n", 5.0)
+        self.assertRegex(data, rb"^HTTP/1.1 200 ")
+        self.assertNotIn(b"0\r\n\r\n", data.partition(b"\r\n\r\n")[2])  # never complete
         self.assertTrue(closed)
 
 
