@@ -349,6 +349,34 @@ class TunnelCloseTests(ProxyFramingCase):
         self.assertTrue(closed)
 
 
+class Http10CutTests(ProxyFramingCase):
+    def test_cut_close_delimited_response_ends_with_a_reset(self):
+        # An HTTP/1.0 client reads the body up to the close: a FIN after a cut upstream
+        # body would present it as whole. The connection is reset instead.
+        up = self.scripted(lambda path: [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                         b"5\r\nhello\r\n", None])
+        srv = self.start_server(extra=proxy_config([up.address]))
+        with srv.connect() as s:
+            s.sendall(b"GET /api/x HTTP/1.0\r\n\r\n")
+            time.sleep(0.5)  # the cut has happened: a reset now meets unread bytes
+            ending, data = None, b""
+            while ending is None:
+                try:
+                    chunk = s.recv(65536)
+                except ConnectionResetError:
+                    ending = "reset"
+                else:
+                    data += chunk
+                    ending = None if chunk else "fin"
+        self.assertEqual(ending, "reset", data)
+        # A whole close-delimited body still ends with a plain close.
+        up2 = self.scripted(lambda path: [b"HTTP/1.0 200 OK\r\n\r\nwhole", None])
+        srv2 = self.start_server(extra=proxy_config([up2.address]))
+        data, closed = srv2.exchange(b"GET /api/x HTTP/1.0\r\n\r\n", 3.0)
+        self.assertTrue(closed)
+        self.assertTrue(data.endswith(b"\r\n\r\nwhole"), data)
+
+
 class TlsTruncationTests(ProxyFramingCase):
     def test_close_delimited_body_needs_close_notify(self):
         # RFC 9112 §9.8: over TLS a body that ends with the connection is complete only
