@@ -58,6 +58,20 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
 /** Copies the upstream's response fields to resp, without hop-by-hop and framing
  *  fields, Date and Server (the server writes its own), adding Via. */
 int flared_proxy_response_fields(flare_response *resp, const flare_http_response *up);
+/** RFC 9110 §7.6.2: the Max-Forwards value of a TRACE or OPTIONS request, or -1 (another
+ *  method, no field, or not a number). */
+int64_t flared_proxy_max_forwards(const flare_request *req);
+/** Answers a TRACE as its final recipient (RFC 9110 §9.3.8): 200 with the request head as
+ *  message/http, without Cookie, Authorization and Proxy-Authorization. */
+int flared_proxy_reflect_trace(flare_response *resp, const flare_request *req);
+/** True when the request's protocol switch is passed on: not for h2c (RFC 9113 §3.1
+ *  deprecates it, and an upstream speaking HTTP/2 in the tunnel would take any request
+ *  past the route); the request then goes on as an ordinary one (RFC 9110 §7.8). */
+bool flared_proxy_upgrade_passes(const flare_http_request *h);
+/** True when path[0..len) has a "." or ".." segment (RFC 3986 §3.3), also with the dots
+ *  percent-encoded, ";" parameters after them, or "\\" or an encoded slash as separator:
+ *  resolved by the upstream, such a path could leave the proxied prefix. */
+bool flared_proxy_path_has_dot_segment(const char *path, size_t len);
 /** True when field h is hop-by-hop in a message whose fields are all[0..n). */
 bool flared_proxy_hop_by_hop(const flare_http_header *h, const flare_http_header *all, size_t n);
 

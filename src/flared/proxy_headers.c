@@ -6,6 +6,7 @@
  */
 #include "proxy.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -18,16 +19,31 @@ static bool name_is(const flare_http_header *h, const char *name)
     return h->name_len == n && strncasecmp(h->name, name, n) == 0;
 }
 
+/* True when the comma-separated list v[0..len) has the element name (case-insensitive),
+ * compared in place: a field name has no length limit a copy could rely on. */
+static bool list_has(const char *v, size_t len, const char *name, size_t name_len)
+{
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+            i++;
+        size_t start = i;
+        while (i < len && v[i] != ',')
+            i++;
+        size_t end = i;
+        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
+            end--;
+        if (end - start == name_len && strncasecmp(v + start, name, name_len) == 0) return true;
+    }
+    return false;
+}
+
 /* RFC 9110 §7.6.1: a Connection option names a field meant for this hop only. */
 static bool named_by_connection(const flare_http_header *h, const flare_http_header *all, size_t n)
 {
-    char name[128];
-    if (h->name_len >= sizeof name) return false;
-    memcpy(name, h->name, h->name_len);
-    name[h->name_len] = '\0';
     for (size_t i = 0; i < n; i++)
         if (all[i].id == FLARE_HDR_CONNECTION &&
-            flare_http_value_has_token(all[i].value, all[i].value_len, name))
+            list_has(all[i].value, all[i].value_len, h->name, h->name_len))
             return true;
     return false;
 }
@@ -47,6 +63,58 @@ bool flared_proxy_hop_by_hop(const flare_http_header *h, const flare_http_header
     }
     if (h->name_len >= 6 && strncasecmp(h->name, "proxy-", 6) == 0) return true;
     return named_by_connection(h, all, n);
+}
+
+/* "%XY" at p[i..len), case-insensitive in the hex letters. */
+static bool pct_is(const char *p, size_t i, size_t len, char hi, char lo)
+{
+    return i + 2 < len && p[i] == '%' && p[i + 1] == hi && (p[i + 2] | 0x20) == lo;
+}
+
+bool flared_proxy_path_has_dot_segment(const char *p, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        /* One segment: "/" and "\\" separate, raw or percent-encoded (upstreams that decode
+         * or accept them resolve dots across them); ";" starts its parameters. */
+        size_t dots = 0;
+        bool other = false;
+        for (;;) {
+            if (i == len || p[i] == '/' || p[i] == '\\' || pct_is(p, i, len, '2', 'f') ||
+                pct_is(p, i, len, '5', 'c') || p[i] == ';')
+                break;
+            if (p[i] == '.' || pct_is(p, i, len, '2', 'e')) {
+                dots++;
+                i += p[i] == '.' ? 1 : 3;
+            } else {
+                other = true;
+                i++;
+            }
+        }
+        if (!other && (dots == 1 || dots == 2)) return true;
+        while (i < len && p[i] != '/' && p[i] != '\\' && !pct_is(p, i, len, '2', 'f') &&
+               !pct_is(p, i, len, '5', 'c'))
+            i++;
+        i += i < len && p[i] == '%' ? 3 : 1;
+    }
+    return false;
+}
+
+/* A field spelling one this proxy writes with '_' for '-': CGI-style upstreams map both
+ * to one variable (HTTP_X_FORWARDED_FOR), so it could stand in for ours. */
+static bool forwarding_alias(const flare_http_header *h)
+{
+    static const char *const names[] = {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"};
+    if (!memchr(h->name, '_', h->name_len)) return false;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        size_t k = 0, n = strlen(names[i]);
+        if (h->name_len != n) continue;
+        while (k < n && (tolower((unsigned char)h->name[k]) == names[i][k] ||
+                         (h->name[k] == '_' && names[i][k] == '-')))
+            k++;
+        if (k == n) return true;
+    }
+    return false;
 }
 
 static int put_field(flare_buf *out, const char *name, const char *value, size_t len)
@@ -127,10 +195,60 @@ static void client_host(const flare_request *req, const char **host, size_t *len
     }
 }
 
+int64_t flared_proxy_max_forwards(const flare_request *req)
+{
+    if (req->method != FLARE_METHOD_TRACE && req->method != FLARE_METHOD_OPTIONS) return -1;
+    const flare_http_request *h = req->head;
+    for (size_t i = 0; i < h->num_headers; i++) {
+        const flare_http_header *f = &h->headers[i];
+        if (!name_is(f, "max-forwards")) continue;
+        /* Max-Forwards = 1*DIGIT; a value past any hop count reads as the largest. */
+        int64_t v = 0;
+        for (size_t k = 0; k < f->value_len; k++) {
+            if (f->value[k] < '0' || f->value[k] > '9') return -1;
+            v = v * 10 + (f->value[k] - '0');
+            if (v > INT32_MAX) v = INT32_MAX;
+        }
+        return f->value_len ? v : -1;
+    }
+    return -1;
+}
+
+int flared_proxy_reflect_trace(flare_response *resp, const flare_request *req)
+{
+    const flare_http_request *h = req->head;
+    flare_response_status(resp, 200);
+    int rc = flare_response_header(resp, "Content-Type", "message/http");
+    if (rc == 0) rc = flare_response_body(resp, h->method, h->method_len);
+    if (rc == 0) rc = flare_response_body(resp, " ", 1);
+    if (rc == 0) rc = flare_response_body(resp, h->target, h->target_len);
+    if (rc == 0)
+        rc = flare_response_body(resp, h->minor_version ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n", 11);
+    for (size_t i = 0; i < h->num_headers && rc == 0; i++) {
+        const flare_http_header *f = &h->headers[i];
+        /* RFC 9110 §9.3.8: fields likely to hold secrets are left out. */
+        if (f->id == FLARE_HDR_COOKIE || f->id == FLARE_HDR_AUTHORIZATION ||
+            name_is(f, "proxy-authorization"))
+            continue;
+        rc = flare_response_body(resp, f->name, f->name_len);
+        if (rc == 0) rc = flare_response_body(resp, ": ", 2);
+        if (rc == 0) rc = flare_response_body(resp, f->value, f->value_len);
+        if (rc == 0) rc = flare_response_body(resp, "\r\n", 2);
+    }
+    return rc == 0 ? flare_response_body(resp, "\r\n", 2) : rc;
+}
+
+bool flared_proxy_upgrade_passes(const flare_http_request *h)
+{
+    const flare_http_header *u = flare_http_request_header(h, FLARE_HDR_UPGRADE);
+    return h->upgrade && u && !flare_http_value_has_token(u->value, u->value_len, "h2c");
+}
+
 int flared_proxy_request_head(flare_buf *out, const flare_request *req,
                               const flared_proxy_head_opts *o)
 {
     const flare_http_request *h = req->head;
+    int64_t max_forwards = flared_proxy_max_forwards(req); /* 0 is answered by the handler */
     int rc = put_request_line(out, req, o->strip_len);
     if (rc == 0) rc = put_field(out, "Host", o->host, o->host_len);
     char ip[FLARE_IP_STR_MAX + 2];
@@ -153,7 +271,8 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
         /* Written above or below by this hop; Expect is answered here: the body is read. */
         if (f->id == FLARE_HDR_HOST || f->id == FLARE_HDR_CONTENT_LENGTH ||
             f->id == FLARE_HDR_EXPECT || f->id == FLARE_HDR_X_FORWARDED_FOR ||
-            name_is(f, "x-forwarded-proto") || name_is(f, "x-forwarded-host"))
+            name_is(f, "x-forwarded-proto") || name_is(f, "x-forwarded-host") ||
+            forwarding_alias(f) || (max_forwards > 0 && name_is(f, "max-forwards")))
             continue;
         rc = flare_buf_reserve(out, f->name_len + f->value_len + 4);
         if (rc < 0) break;
@@ -179,6 +298,12 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
     if (rc == 0) rc = flare_buf_append_str(out, ";proto=");
     if (rc == 0) rc = flare_buf_append_str(out, proto);
     if (rc == 0) rc = flare_buf_append(out, "\r\n", 2);
+    /* RFC 9110 §7.6.2: one hop fewer for TRACE and OPTIONS. */
+    if (rc == 0 && max_forwards > 0) {
+        char mf[24];
+        int n = snprintf(mf, sizeof mf, "%lld", (long long)max_forwards - 1);
+        rc = put_field(out, "Max-Forwards", mf, (size_t)n);
+    }
     /* RFC 9110 §7.6.3: the protocol version received, then who received it. */
     if (rc == 0)
         rc = flare_buf_append_str(out, h->minor_version ? "Via: 1.1 " VIA_VALUE "\r\n"
@@ -200,7 +325,7 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
     }
     /* RFC 9110 §7.8: a protocol switch is asked of each hop anew. */
     const flare_http_header *upgrade = flare_http_request_header(h, FLARE_HDR_UPGRADE);
-    if (rc == 0 && h->upgrade && upgrade) {
+    if (rc == 0 && flared_proxy_upgrade_passes(h)) {
         rc = put_field(out, "Upgrade", upgrade->value, upgrade->value_len);
         if (rc == 0) rc = flare_buf_append_str(out, "Connection: upgrade\r\n");
     } else if (rc == 0 && o->close) {

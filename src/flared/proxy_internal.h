@@ -139,6 +139,9 @@ struct proxy_req {
     bool orphan;       /* the client left before the first attempt */
     bool reusable;     /* the upstream connection may serve another request */
     bool retried;
+    bool conn_timeout;    /* the last attempt's connect (or handshake) timed out */
+    bool client_eof;      /* tunnel: the client closed; what it sent still goes out */
+    bool upstream_eof;    /* tunnel: the upstream closed; likewise */
     bool upgrade;         /* the client asked to switch protocols */
     bool body_streaming;  /* the client's body arrives while the request is sent */
     bool body_done;       /* ... and has ended */

@@ -216,6 +216,7 @@ static void on_timer(flare_timer *t, void *data)
     }
     pr->sv->m->timeouts++;
     if (pr->state == RS_CONNECTING || pr->state == RS_HANDSHAKE) {
+        pr->conn_timeout = true;
         attempt_failed(pr, true, "upstream connect timed out\n");
         return;
     }
@@ -274,9 +275,14 @@ static void start_attempt(proxy_req *pr)
     for (;;) {
         up_server *sv = flared_proxy__pick(pr->up, &pr->client, &pr->tried);
         if (!sv) {
-            answer(pr, 502, "no upstream server is available\n");
+            /* RFC 9110 §15.6.5: the last server tried did not answer the connect in time. */
+            if (pr->conn_timeout)
+                answer(pr, 504, "upstream connect timed out\n");
+            else
+                answer(pr, 502, "no upstream server is available\n");
             return;
         }
+        pr->conn_timeout = false;
         flared_proxy__tried_add(&pr->tried, sv);
         sv->attempts++;
         sv->m->requests++;
@@ -482,6 +488,10 @@ static bool switch_protocols(proxy_req *pr, const flare_http_response *r, size_t
     pr->in.len -= n;
     pr->state = RS_UPGRADING;
     pr->head_sent = true;
+    /* Until the 101 is written the wait is the client's, bounded by the server's write
+     * timeout (a close is reported to on_closed); the tunnel arms the timer anew. A cut
+     * here would leave the server a hand-over to a request already given back. */
+    flare_timer_cancel(flare_reactor_timers(pr->px->r), &pr->timer);
     flare_http_stream_upgrade(pr->s, on_upgraded, pr); /* the tunnel may start inside */
     return false;
 }
@@ -506,7 +516,11 @@ static bool forward_head(proxy_req *pr, const flare_http_response *r, size_t n)
     /* RFC 9112 §6.3: how the upstream's body ends. */
     if (pr->head_request || status == 204 || status == 304) {
         pr->body_mode = BODY_NONE;
-        length = r->content_length >= 0 && pr->head_request ? r->content_length : 0;
+        /* RFC 9110 §8.6: HEAD tells the GET's length, which is unknown without one. */
+        if (!pr->head_request)
+            length = 0;
+        else if (r->content_length >= 0)
+            length = r->content_length;
     } else if (r->chunked) {
         pr->body_mode = BODY_CHUNKED;
         memset(&pr->dec, 0, sizeof pr->dec);
@@ -518,6 +532,9 @@ static bool forward_head(proxy_req *pr, const flare_http_response *r, size_t n)
         pr->body_mode = BODY_CLOSE;
     }
     pr->reusable = r->keep_alive && pr->body_mode != BODY_CLOSE && !pr->request_cut;
+    /* RFC 9110 §8.6, RFC 9112 §6.1: a 204 framed as if it had a body may be followed by
+     * one, which the next request on this connection would take for its response. */
+    if (status == 204 && (r->chunked || r->content_length > 0)) pr->reusable = false;
     flare_response *resp = flare_http_stream_response(pr->s);
     flare_response_status(resp, status);
     if (flared_proxy_response_fields(resp, r) < 0) {
@@ -613,7 +630,10 @@ static void read_upstream(proxy_req *pr)
         ssize_t n = flared_proxy__up_io(pr->uc, pr->in.data + pr->in.len, room, false);
         if (n == FLARE_EAGAIN) return;
         if (n <= 0) {
-            upstream_ended(pr, n == FLARE_ECLOSED);
+            /* RFC 9112 §9.8: over TLS only a closure alert is an end, not a bare close. */
+            upconn *uc = pr->uc;
+            upstream_ended(pr,
+                           n == FLARE_ECLOSED && (!uc->has_tls || uc->tls.close_notify_received));
             return;
         }
         pr->got_bytes = true;
@@ -666,12 +686,22 @@ int flared_handle_proxy(const flare_request *req, flare_response *resp, void *da
     const flared_route_ctx *ctx = data;
     flared_upstream_rt *up = ctx->upstream;
     const flared_proxy_route *cfg = &ctx->route->u.proxy;
+    if (flared_proxy_path_has_dot_segment(req->path, req->path_len)) {
+        static const char body[] = "the path has a \".\" or \"..\" segment\n";
+        return flare_response_text(resp, 400, "text/plain; charset=utf-8", body, sizeof body - 1);
+    }
+    /* RFC 9110 §7.6.2: no hop left; this proxy is the final recipient. */
+    if (flared_proxy_max_forwards(req) == 0) {
+        if (req->method == FLARE_METHOD_TRACE) return flared_proxy_reflect_trace(resp, req);
+        flare_response_status(resp, 200); /* OPTIONS: the route takes the methods configured */
+        return 0;
+    }
     proxy_req *pr = req_get(up->px);
     if (!pr) return -1;
     pr->up = up;
     pr->idempotent = idempotent(req->method);
     pr->head_request = req->method == FLARE_METHOD_HEAD;
-    pr->upgrade = req->head->upgrade;
+    pr->upgrade = flared_proxy_upgrade_passes(req->head);
     pr->body_streaming = req->body_streamed;
     pr->chunked_body = req->body_streamed && req->head->chunked;
     if (req->peer) pr->client = *req->peer;

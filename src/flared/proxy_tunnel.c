@@ -2,8 +2,8 @@
  * proxy_tunnel.c: after an upstream's 101 (a WebSocket handshake, say), the
  * client and upstream sockets are joined: bytes read on one side are written to
  * the other, at most PROXY_IN_CAP buffered per direction (a full buffer stops
- * reading that side), until either side closes or fails, or nothing moves for
- * the upstream's read_timeout. The client side may be TLS.
+ * reading that side), until either side fails, or closes and what it sent is
+ * written, or nothing moves for the upstream's read_timeout. The client side may be TLS.
  */
 #include "proxy_internal.h"
 
@@ -35,9 +35,9 @@ static ssize_t side_io(proxy_req *pr, bool client, void *buf, size_t len, bool w
     return client ? client_io(pr, buf, len, write) : flared_proxy__up_io(pr->uc, buf, len, write);
 }
 
-/* Writes what `buf` holds to one side, then reads the other side into it.
- * -1 when a side closed or failed. */
-static int move(proxy_req *pr, flare_buf *buf, bool to_client, bool *progress)
+/* Writes what `buf` holds to one side, then reads the other side into it. -1 when a side
+ * failed, or once the reading side has closed (*eof) and all it sent is written. */
+static int move(proxy_req *pr, flare_buf *buf, bool to_client, bool *progress, bool *eof)
 {
     while (buf->len) {
         ssize_t n = side_io(pr, to_client, buf->data, buf->len, true);
@@ -46,10 +46,16 @@ static int move(proxy_req *pr, flare_buf *buf, bool to_client, bool *progress)
         flare_buf_consume(buf, (size_t)n);
         *progress = true;
     }
-    if (buf->len >= PROXY_IN_CAP) return 0; /* the writer is behind: stop reading */
+    if (*eof || buf->len >= PROXY_IN_CAP) /* closed, or the writer is behind: no reading */
+        return *eof && !buf->len ? -1 : 0;
     if (flare_buf_reserve(buf, PROXY_IN_CAP - buf->len) < 0) return -1;
     ssize_t n = side_io(pr, !to_client, buf->data + buf->len, PROXY_IN_CAP - buf->len, false);
     if (n == FLARE_EAGAIN) return 0;
+    if (n == FLARE_ECLOSED) {
+        /* Bytes read before the close are written before the tunnel ends. */
+        *eof = true;
+        return buf->len ? 0 : -1;
+    }
     if (n <= 0) return -1;
     buf->len += (size_t)n;
     *progress = true;
@@ -61,7 +67,8 @@ void flared_proxy__tunnel_pump(proxy_req *pr)
     bool moved = false;
     for (;;) {
         bool progress = false;
-        if (move(pr, &pr->out, false, &progress) < 0 || move(pr, &pr->in, true, &progress) < 0) {
+        if (move(pr, &pr->out, false, &progress, &pr->client_eof) < 0 ||
+            move(pr, &pr->in, true, &progress, &pr->upstream_eof) < 0) {
             flared_proxy__tunnel_end(pr);
             return;
         }

@@ -74,6 +74,7 @@ struct conn {
     bool saw_hup;      /* the peer shut down its side */
     bool client_gone;  /* closed because the client left while its response was deferred */
     bool closing;      /* close once the output is written */
+    bool reset_close;  /* ... with a reset: an aborted body that only the close would end */
     bool body_spilled; /* the body is collected in `body`, not in the input block */
     bool chunked;
     bool progress;        /* bytes moved since the idle timer was last armed */
@@ -1062,6 +1063,13 @@ static void drive_steps(conn *c)
             }
             return; /* no reading: pipelined requests wait for the deferred response */
         }
+        if (c->closing && c->reset_close) {
+            /* No FIN and no close_notify: either would end the cut body as whole. */
+            struct linger abortive = {.l_onoff = 1, .l_linger = 0};
+            setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive);
+            flare_http__conn_close(c);
+            return;
+        }
         if (c->closing) {
             start_linger(c);
             continue;
@@ -1475,6 +1483,8 @@ void flare_http_stream_abort(flare_http_stream *s)
     if (!s->active) return;
     s->active = false;
     s->c->closing = true;
+    /* RFC 9112 §6.3: a body delimited by the close must not end with one when cut. */
+    if (s->head_sent && s->frame == FLARE_HTTP__FRAME_NONE && !s->discard) s->c->reset_close = true;
     stream_kick(s);
 }
 

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "proxy.h"
@@ -109,12 +110,94 @@ static void test_hop_by_hop(void **state)
         assert_int_equal(flared_proxy_hop_by_hop(&p.fields[i], p.fields, 8), want[i]);
 }
 
+/* A Connection option is removed however long its name (no copy into a fixed buffer). */
+static void test_hop_by_hop_long_name(void **state)
+{
+    (void)state;
+    char raw[1024], name[301];
+    memset(name, 'a', 300);
+    name[0] = 'X';
+    name[300] = '\0';
+    snprintf(raw, sizeof raw,
+             "GET / HTTP/1.1\r\nHost: a\r\nConnection: k, %s\r\n%s: 1\r\n%sb: 2\r\n\r\n", name,
+             name, name);
+    parsed p;
+    parse(&p, raw, NULL);
+    assert_int_equal(p.head.num_headers, 4);
+    assert_true(flared_proxy_hop_by_hop(&p.fields[2], p.fields, 4));
+    assert_false(flared_proxy_hop_by_hop(&p.fields[3], p.fields, 4)); /* a longer name */
+}
+
+static void test_dot_segments(void **state)
+{
+    (void)state;
+    static const char *const escape[] = {"/..",        "/.",          "/a/../b",   "/a/./b",
+                                         "/a/%2e%2E/", "/a/.%2e",     "/a/..;x/b", "/a\\..\\b",
+                                         "/a/..%2fb",  "/a/%2E%5cb/", "..",        "/a/x/.."};
+    static const char *const fine[] = {
+        "/",          "/a/b",   "/a/..b",  "/a/b..", "/.well-known", "/...",
+        "/a/%2e%2ex", "/a%2fb", "/a/x;..", "/%2",    "/%2e%2",       ""};
+    for (size_t i = 0; i < sizeof escape / sizeof *escape; i++)
+        assert_true(flared_proxy_path_has_dot_segment(escape[i], strlen(escape[i])));
+    for (size_t i = 0; i < sizeof fine / sizeof *fine; i++)
+        assert_false(flared_proxy_path_has_dot_segment(fine[i], strlen(fine[i])));
+}
+
+/* RFC 9113 §3.1: h2c is not asked of the upstream; other protocols are, anew. */
+static void test_h2c_upgrade_dropped(void **state)
+{
+    (void)state;
+    parsed p;
+    parse(&p, "GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket, H2C\r\n\r\n",
+          NULL);
+    assert_false(flared_proxy_upgrade_passes(&p.head));
+    flared_proxy_head_opts o = {.host = "app", .host_len = 3};
+    expect_head(&p, &o,
+                "GET / HTTP/1.1\r\nHost: app\r\nX-Forwarded-For: unknown\r\n"
+                "X-Forwarded-Proto: http\r\nX-Forwarded-Host: a\r\n"
+                "Forwarded: for=unknown;host=a;proto=http\r\nVia: 1.1 flared\r\n\r\n");
+    parse(&p, "GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+          NULL);
+    assert_true(flared_proxy_upgrade_passes(&p.head));
+}
+
+/* RFC 9110 §7.6.2: TRACE and OPTIONS count hops down; other methods keep the field. */
+static void test_max_forwards(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *raw;
+        int64_t want;
+    } cases[] = {
+        {"OPTIONS / HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\n\r\n", 0},
+        {"TRACE / HTTP/1.1\r\nHost: a\r\nmax-forwards: 07\r\n\r\n", 7},
+        {"TRACE / HTTP/1.1\r\nHost: a\r\nMax-Forwards: 99999999999999999999999\r\n\r\n", INT32_MAX},
+        {"TRACE / HTTP/1.1\r\nHost: a\r\nMax-Forwards: -1\r\n\r\n", -1},
+        {"TRACE / HTTP/1.1\r\nHost: a\r\nMax-Forwards:\r\n\r\n", -1},
+        {"TRACE / HTTP/1.1\r\nHost: a\r\n\r\n", -1},
+        {"GET / HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\n\r\n", -1},
+    };
+    parsed p;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        parse(&p, cases[i].raw, NULL);
+        assert_int_equal(flared_proxy_max_forwards(&p.req), cases[i].want);
+    }
+    parse(&p, "OPTIONS /o HTTP/1.1\r\nHost: a\r\nMax-Forwards: 3\r\nX: y\r\n\r\n", NULL);
+    flared_proxy_head_opts o = {.host = "app", .host_len = 3};
+    expect_head(&p, &o,
+                "OPTIONS /o HTTP/1.1\r\nHost: app\r\nX-Forwarded-For: unknown\r\nX: y\r\n"
+                "X-Forwarded-Proto: http\r\nX-Forwarded-Host: a\r\n"
+                "Forwarded: for=unknown;host=a;proto=http\r\nMax-Forwards: 2\r\n"
+                "Via: 1.1 flared\r\n\r\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rewrite),
-        cmocka_unit_test(test_ipv6_unix_and_body),
-        cmocka_unit_test(test_hop_by_hop),
+        cmocka_unit_test(test_rewrite),      cmocka_unit_test(test_ipv6_unix_and_body),
+        cmocka_unit_test(test_hop_by_hop),   cmocka_unit_test(test_hop_by_hop_long_name),
+        cmocka_unit_test(test_dot_segments), cmocka_unit_test(test_h2c_upgrade_dropped),
+        cmocka_unit_test(test_max_forwards),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

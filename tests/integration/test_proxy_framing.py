@@ -1,0 +1,461 @@
+"""Adversarial proxy cases against upstreams scripted byte by byte: response framing
+that must stop an upstream connection from being reused, request targets that would
+leave the proxied prefix, and hop-by-hop fields however long their names."""
+
+import os
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from flaredtest import ServerTestCase, read_response, read_until_close, run  # noqa: E402
+from proxy_upstreams import RawUpstream  # noqa: E402
+from test_proxy import proxy_config  # noqa: E402
+
+
+class ScriptedUpstream(RawUpstream):
+    """RawUpstream's listener with scripted answers: answer(path) gives the bytes for each
+    request head read, or a list of byte strings sent with a pause between them (None:
+    close the connection there). Records
+    (connection number, request line) and the head of every request."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.heads = []
+        super().__init__()
+
+    def _serve(self, conn, number):
+        buf = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    buf += chunk
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                line = head.split(b"\r\n")[0].decode("latin-1")
+                with self.lock:
+                    self.requests.append((number, line))
+                    self.heads.append(head.decode("latin-1"))
+                parts = self.answer(line.split(" ")[1])
+                for i, part in enumerate(parts if isinstance(parts, list) else [parts]):
+                    if i:
+                        time.sleep(0.2)
+                    if part is None:
+                        return  # closes the connection
+                    conn.sendall(part)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+
+class ProxyFramingCase(ServerTestCase):
+    def scripted(self, answer):
+        up = ScriptedUpstream(answer)
+        self.addCleanup(up.close)
+        return up
+
+
+GOOD = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ngood"
+EVIL = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEVIL"
+
+
+class NoContentFramingTests(ProxyFramingCase):
+    """RFC 9110 §8.6, RFC 9112 §6.1: a 204 carries no Content-Length or Transfer-Encoding.
+    One that does may be followed by a body; its connection must not serve the next
+    request, or that body would be read as the next response."""
+
+    def check(self, framing):
+        def answer(path):
+            if path.endswith("/nocontent"):
+                return [b"HTTP/1.1 204 No Content\r\n" + framing + b"\r\n", EVIL]
+            return GOOD
+        up = self.scripted(answer)
+        srv = self.start_server(extra=proxy_config([up.address]))
+        with srv.connect() as s:
+            s.sendall(b"GET /api/nocontent HTTP/1.1\r\nHost: a\r\n\r\n")
+            first, rest = read_response(s)
+            self.assertEqual(first.status, 204)
+            s.sendall(b"GET /api/next HTTP/1.1\r\nHost: a\r\n\r\n")
+            data, _ = read_until_close(s, 1.0)
+        self.assertNotIn(b"EVIL", rest + data)
+        self.assertIn(b"\r\n\r\ngood", data)
+        self.assertEqual(up.connections, 2, up.requests)
+
+    def test_204_with_content_length_is_not_reused(self):
+        self.check(b"Content-Length: 4\r\n")
+
+    def test_204_with_transfer_encoding_is_not_reused(self):
+        self.check(b"Transfer-Encoding: chunked\r\n")
+
+    def test_clean_204_is_reused(self):
+        # The usual 204 keeps its connection (and an explicit zero length is harmless).
+        up = self.scripted(lambda path: b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"
+                           if path.endswith("/nocontent") else GOOD)
+        srv = self.start_server(extra=proxy_config([up.address]))
+        with srv.connect() as s:
+            for path in ("/api/nocontent", "/api/next"):
+                s.sendall(b"GET %s HTTP/1.1\r\nHost: a\r\n\r\n" % path.encode())
+                resp, _ = read_response(s)
+                self.assertIn(resp.status, (200, 204))
+        self.assertEqual(up.connections, 1)
+
+
+class DoubtfulFramingTests(ProxyFramingCase):
+    """Responses whose end is in doubt: the next request on the client connection must get
+    its own response, never bytes left over from the doubtful one."""
+
+    CASES = [  # (method, upstream answer, status the client gets)
+        ("GET", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" + EVIL, 200),
+        ("GET", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n" +
+         EVIL, 200),
+        ("GET", b"HTTP/1.1 304 Not Modified\r\nContent-Length: 4\r\n\r\n" + EVIL, 304),
+        ("HEAD", b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n" + EVIL, 200),
+        ("GET", b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n" +
+         EVIL, 502),
+        ("GET", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n" + EVIL, 502),
+        ("GET", b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + EVIL, 502),
+        ("GET", b"HTTP/1.1 100 Continue\r\nContent-Length: 4\r\n\r\nabcd" + EVIL, 502),
+        ("GET", b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\n" + EVIL, 502),
+    ]
+
+    def test_no_leftover_reaches_the_next_request(self):
+        answers = {}
+        up = self.scripted(lambda path: answers.get(path, GOOD))
+        srv = self.start_server(extra=proxy_config([up.address]))
+        for i, (method, answer, status) in enumerate(self.CASES):
+            answers["/case%d" % i] = answer
+            with srv.connect() as s:
+                s.sendall(b"%s /api/case%d HTTP/1.1\r\nHost: a\r\n\r\n" % (method.encode(), i))
+                first, rest = read_response(s, method)
+                self.assertEqual(first.status, status, answer)
+                s.sendall(b"GET /api/next HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+                data, _ = read_until_close(s, 2.0)
+            self.assertNotIn(b"EVIL", first.body + rest + data, answer)
+            self.assertTrue(data.endswith(b"\r\n\r\ngood"), (answer, data))
+
+
+class HeadTests(ProxyFramingCase):
+    def test_head_without_a_length_claims_none(self):
+        # RFC 9110 §8.6: a HEAD response's Content-Length is the GET's length, so an upstream
+        # that frames its GET body by chunks or by closing must not turn into "0".
+        answers = {"/chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                   "/close": b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n",
+                   "/length": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"}
+        up = self.scripted(lambda path: answers[path])
+        srv = self.start_server(extra=proxy_config([up.address]))
+        with srv.connect() as s:
+            for path, want in (("chunked", None), ("close", None), ("length", "5")):
+                s.sendall(b"HEAD /api/%s HTTP/1.1\r\nHost: a\r\n\r\n" % path.encode())
+                resp, rest = read_response(s, "HEAD")
+                self.assertEqual(resp.status, 200)
+                self.assertEqual(resp.header("Content-Length"), want, path)
+                self.assertEqual(rest, b"")
+        self.assertEqual(len(up.requests), 3)
+
+
+class DotSegmentTests(ProxyFramingCase):
+    """A target with "." or ".." segments would name, once the upstream resolves them
+    (RFC 3986 §5.2.4), a path outside the route's prefix: /api/../admin reaches /admin
+    although only /api/ is proxied. Such targets are refused with 400."""
+
+    ESCAPES = [b"/api/../admin", b"/api/%2e%2E/admin", b"/api/.%2e/admin", b"/api/x/../../admin",
+               b"/api/..", b"/api/./x", b"/api/..;/admin", b"/api/..\\admin",
+               b"/api/..%2fadmin", b"/api/..%5Cadmin",
+               b"http://a/api/../admin"]
+    FINE = [b"/api/..x/y", b"/api/x..", b"/api/.well-known/z", b"/api/a.b/c?d=/../e",
+            b"/api/%2e%2ex", b"/api/a%2fb", b"/api/...", b"/api/x;.."]
+
+    def test_dot_segments_never_reach_the_upstream(self):
+        up = self.scripted(lambda path: GOOD)
+        srv = self.start_server(extra=proxy_config([up.address]))
+        for target in self.ESCAPES:
+            data, _ = srv.exchange(b"GET %s HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+                                   % target, 2.0)
+            self.assertRegex(data, rb"^HTTP/1.1 400 ", target)
+        self.assertEqual(up.requests, [])
+        for target in self.FINE:
+            data, _ = srv.exchange(b"GET %s HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+                                   % target, 2.0)
+            self.assertRegex(data, rb"^HTTP/1.1 200 ", target)
+        self.assertEqual(len(up.requests), len(self.FINE))
+
+
+class ConnectTimeoutTests(ProxyFramingCase):
+    def test_connect_timeout_is_504(self):
+        # A listener whose backlog is full and that never accepts: the SYN goes unanswered.
+        listener = socket.socket()
+        self.addCleanup(listener.close)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        for _ in range(3):
+            filler = socket.socket()
+            self.addCleanup(filler.close)
+            filler.setblocking(False)
+            try:
+                filler.connect(listener.getsockname())
+            except BlockingIOError:
+                pass
+        srv = self.start_server(extra=proxy_config(["127.0.0.1:%d" % listener.getsockname()[1]]))
+        started = time.monotonic()
+        data, _ = srv.exchange(b"GET /api/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 5.0)
+        self.assertRegex(data, rb"^HTTP/1.1 504 ")  # RFC 9110 §15.6.5
+        self.assertIn(b"connect timed out", data)
+        self.assertGreaterEqual(time.monotonic() - started, 0.9)  # connect_timeout: 1s
+
+
+class H2cUpgradeTests(ProxyFramingCase):
+    def test_h2c_upgrade_is_not_forwarded(self):
+        # RFC 9113 §3.1 deprecates "Upgrade: h2c". Passed on, an upstream that takes it
+        # would read whatever HTTP/2 requests the client tunnels, for any path, past the
+        # route's prefix and every check of this proxy ("h2c smuggling").
+        up = self.scripted(lambda path: b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n"
+                           b"Connection: Upgrade\r\n\r\n" if path == "/h2c" else GOOD)
+        srv = self.start_server(extra=proxy_config([up.address]))
+        for upgrade in (b"h2c", b"H2C", b"websocket, h2c"):
+            data, _ = srv.exchange(b"GET /api/h2c HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, "
+                                   b"HTTP2-Settings\r\nUpgrade: %s\r\nHTTP2-Settings: AAMAAABkAAQA"
+                                   b"AP__\r\n\r\nGET /admin HTTP/1.1\r\nHost: a\r\n"
+                                   b"Connection: close\r\n\r\n" % upgrade, 2.0)
+            # The upstream is asked no switch, so its 101 is one nobody asked for: 502. The
+            # bytes after the request are flared's next request, not the upstream's.
+            self.assertRegex(data, rb"^HTTP/1.1 502 ", upgrade)
+            self.assertIn(b"HTTP/1.1 404 ", data)
+        self.assertEqual(len(up.heads), 3)
+        for head in up.heads:
+            self.assertNotIn("upgrade", head.lower())
+            self.assertNotIn("http2-settings", head.lower())
+        up.heads.clear()
+        # Other protocols still pass.
+        data, _ = srv.exchange(b"GET /api/ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\n"
+                               b"Upgrade: websocket\r\n\r\n", 2.0)
+        self.assertRegex(data, rb"^HTTP/1.1 200 ")
+        self.assertIn("\r\nUpgrade: websocket\r\n", up.heads[0])
+
+
+class MaxForwardsTests(ProxyFramingCase):
+    """RFC 9110 §7.6.2: TRACE and OPTIONS with Max-Forwards 0 are answered here; above 0
+    they go on with the value decremented."""
+
+    def test_zero_is_answered_here_and_others_decremented(self):
+        up = self.scripted(lambda path: GOOD)
+        srv = self.start_server(extra=proxy_config([up.address]))
+        data, _ = srv.exchange(b"TRACE /api/t?q=1 HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\n"
+                               b"Cookie: secret\r\nX-Probe: 1\r\nConnection: close\r\n\r\n", 2.0)
+        head, _, body = data.partition(b"\r\n\r\n")
+        self.assertRegex(head, rb"^HTTP/1.1 200 ")
+        self.assertIn(b"\r\nContent-Type: message/http", head)
+        self.assertTrue(body.startswith(b"TRACE /api/t?q=1 HTTP/1.1\r\n"), body)
+        self.assertIn(b"\r\nX-Probe: 1\r\n", body)
+        self.assertNotIn(b"secret", body)  # RFC 9110 §9.3.8: sensitive fields stay out
+        data, _ = srv.exchange(b"OPTIONS /api/o HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\n"
+                               b"Connection: close\r\n\r\n", 2.0)
+        self.assertRegex(data, rb"^HTTP/1.1 200 ")
+        self.assertNotIn(b"good", data)
+        self.assertEqual(up.heads, [])
+        for method, sent, want in ((b"OPTIONS", b"Max-Forwards: 5\r\n", "Max-Forwards: 4"),
+                                   (b"TRACE", b"Max-Forwards: 1\r\n", "Max-Forwards: 0"),
+                                   (b"GET", b"Max-Forwards: 0\r\n", "Max-Forwards: 0")):
+            data, _ = srv.exchange(method + b" /api/x HTTP/1.1\r\nHost: a\r\n" + sent +
+                                   b"Connection: close\r\n\r\n", 2.0)
+            self.assertIn(b"good", data)
+            fields = [line for line in up.heads[-1].split("\r\n")
+                      if line.lower().startswith("max-forwards")]
+            self.assertEqual(fields, [want], method)
+
+
+def queued_bytes(local_port, peer_port):
+    """Bytes in the kernel between two loopback sockets: the sender's unsent and unacked
+    queue plus the receiver's unread one (/proc/net/tcp, IPv4)."""
+    total = 0
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            local, remote = int(fields[1].split(":")[1], 16), int(fields[2].split(":")[1], 16)
+            tx, rx = (int(x, 16) for x in fields[4].split(":"))
+            if (local, remote) == (local_port, peer_port):
+                total += tx
+            elif (local, remote) == (peer_port, local_port):
+                total += rx
+    return total
+
+
+class SlowUpgradeTests(ProxyFramingCase):
+    def test_101_waiting_for_the_client_outlives_read_timeout(self):
+        # The upstream's 101 waits behind earlier output the client has not read; the
+        # wait is the client's (the server's write timeout), not the upstream's
+        # read_timeout. A timer that cut the request there left the server holding a
+        # callback to a recycled request: the hand-over then crashed the worker.
+        def answer(path):
+            if path.startswith("/big"):
+                size = int(path[4:])
+                return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size + b"x" * size
+            return [b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                    b"Connection: upgrade\r\n\r\n", b"after"]
+        up = self.scripted(answer)
+        srv = self.start_server(extra=proxy_config([up.address]))  # read_timeout: 1s
+        worker = srv.workers()
+        # What the kernel holds for a client that reads nothing...
+        with srv.connect(rcvbuf=4096) as s:
+            s.sendall(b"GET /api/big20000000 HTTP/1.1\r\nHost: a\r\n\r\n")
+            time.sleep(1.5)
+            kernel = queued_bytes(srv.port, s.getsockname()[1])
+        self.assertGreater(kernel, 0)
+        # ... plus 128 KiB, under the output high-water mark: the first response ends
+        # (the upgrade is dispatched) with output still queued in flared.
+        size = kernel + 128 * 1024
+        with srv.connect(rcvbuf=4096) as s:
+            s.sendall(b"GET /api/big%d HTTP/1.1\r\nHost: a\r\n\r\nGET /api/ws HTTP/1.1\r\n"
+                      b"Host: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n" % size)
+            time.sleep(2.5)
+            data, _ = read_until_close(s, 3.0)
+        self.assertIn(b"HTTP/1.1 101 ", data[size:])
+        self.assertTrue(data.endswith(b"\r\n\r\nafter"), data[-200:])
+        self.assertEqual(srv.workers(), worker)
+        self.assertNotIn("killed by signal", srv.log())
+
+
+class TunnelCloseTests(ProxyFramingCase):
+    def test_bytes_sent_before_the_upstream_closes_all_reach_the_client(self):
+        # The upstream sends its last bytes (a WebSocket close frame, say) and closes while
+        # the client is not reading: what the tunnel still holds must be written first.
+        size = [0]
+
+        def answer(path):
+            if path == "/big":
+                return b"HTTP/1.1 200 OK\r\nContent-Length: 20000000\r\n\r\n" + b"x" * 20000000
+            return [b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                    b"Connection: upgrade\r\n\r\n" + b"y" * size[0], None]
+        up = self.scripted(answer)
+        srv = self.start_server(extra=proxy_config([up.address]))
+        with srv.connect(rcvbuf=4096) as s:
+            s.sendall(b"GET /api/big HTTP/1.1\r\nHost: a\r\n\r\n")
+            time.sleep(0.8)
+            kernel = queued_bytes(srv.port, s.getsockname()[1])
+        self.assertGreater(kernel, 0)
+        # More than the kernel takes while the client waits: the rest stays in the tunnel.
+        size[0] = kernel + 32 * 1024
+        with srv.connect(rcvbuf=4096) as s:
+            s.sendall(b"GET /api/ws HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\n"
+                      b"Upgrade: websocket\r\n\r\n")
+            time.sleep(0.8)  # under read_timeout: the tunnel is not idle
+            data, closed = read_until_close(s, 3.0)
+        head, _, body = data.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 101 "), head)
+        self.assertEqual(len(body), size[0])
+        self.assertTrue(closed)
+
+
+class Http10CutTests(ProxyFramingCase):
+    def test_cut_close_delimited_response_ends_with_a_reset(self):
+        # An HTTP/1.0 client reads the body up to the close: a FIN after a cut upstream
+        # body would present it as whole. The connection is reset instead.
+        up = self.scripted(lambda path: [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                         b"5\r\nhello\r\n", None])
+        srv = self.start_server(extra=proxy_config([up.address]))
+        with srv.connect() as s:
+            s.sendall(b"GET /api/x HTTP/1.0\r\n\r\n")
+            time.sleep(0.5)  # the cut has happened: a reset now meets unread bytes
+            ending, data = None, b""
+            while ending is None:
+                try:
+                    chunk = s.recv(65536)
+                except ConnectionResetError:
+                    ending = "reset"
+                else:
+                    data += chunk
+                    ending = None if chunk else "fin"
+        self.assertEqual(ending, "reset", data)
+        # A whole close-delimited body still ends with a plain close.
+        up2 = self.scripted(lambda path: [b"HTTP/1.0 200 OK\r\n\r\nwhole", None])
+        srv2 = self.start_server(extra=proxy_config([up2.address]))
+        data, closed = srv2.exchange(b"GET /api/x HTTP/1.0\r\n\r\n", 3.0)
+        self.assertTrue(closed)
+        self.assertTrue(data.endswith(b"\r\n\r\nwhole"), data)
+
+
+class TlsTruncationTests(ProxyFramingCase):
+    def test_close_delimited_body_needs_close_notify(self):
+        # RFC 9112 §9.8: over TLS a body that ends with the connection is complete only
+        # with a closure alert; a bare TCP close (a crash, or a FIN injected on the path)
+        # must cut the client response rather than complete it.
+        import ssl
+        import shutil
+        import tempfile
+        import test_tls
+        if not test_tls.OPENSSL:
+            self.skipTest("the openssl command is not installed")
+        certs = tempfile.mkdtemp(prefix="flared-px-certs-")
+        self.addCleanup(shutil.rmtree, certs, True)
+        test_tls.make_certs(certs)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(f"{certs}/server.pem", f"{certs}/server.key")
+        listener = socket.socket()
+        self.addCleanup(listener.close)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+
+        def serve():
+            while True:
+                try:
+                    raw, _ = listener.accept()
+                except OSError:
+                    return
+                try:
+                    conn = ctx.wrap_socket(raw, server_side=True)
+                    head = b""
+                    while b"\r\n\r\n" not in head:
+                        head += conn.recv(4096)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\npart")
+                    if b"/clean" in head:
+                        conn = conn.unwrap()  # close_notify, then the TCP close
+                    conn.shutdown(socket.SHUT_RDWR)  # on an SSLSocket: no close_notify
+                    conn.close()
+                except (OSError, ssl.SSLError):
+                    pass
+        threading.Thread(target=serve, daemon=True).start()
+        srv = self.start_server(extra=proxy_config(
+            ["127.0.0.1:%d" % listener.getsockname()[1]],
+            upstream_extra=f"    tls: {{ca: {certs}/ca.pem, sni: localhost}}\n").replace(
+                "connect_timeout: 1s", "connect_timeout: 10s").replace(
+                "read_timeout: 1s", "read_timeout: 10s"))
+        data, closed = srv.exchange(b"GET /api/clean HTTP/1.1\r\nHost: a\r\n\r\n", 5.0)
+        self.assertTrue(data.endswith(b"\r\n\r\n4\r\npart\r\n0\r\n\r\n"), data)
+        data, closed = srv.exchange(b"GET /api/cut HTTP/1.1\r\nHost: a\r\n\r\n", 5.0)
+        self.assertRegex(data, rb"^HTTP/1.1 200 ")
+        self.assertNotIn(b"0\r\n\r\n", data.partition(b"\r\n\r\n")[2])  # never complete
+        self.assertTrue(closed)
+
+
+class UnderscoreSpoofTests(ProxyFramingCase):
+    def test_underscore_variants_of_the_forwarding_fields_are_dropped(self):
+        # CGI-style upstreams (HTTP_X_FORWARDED_FOR) read "X_Forwarded_For" as the field
+        # this proxy writes: a client must not be able to supply one that way.
+        up = self.scripted(lambda path: GOOD)
+        srv = self.start_server(extra=proxy_config([up.address]))
+        data, _ = srv.exchange(b"GET /api/x HTTP/1.1\r\nHost: a\r\nX_Forwarded_For: 6.6.6.6\r\n"
+                               b"x-forwarded_proto: https\r\nX-FORWARDED_HOST: evil\r\n"
+                               b"X_Real_Thing: kept\r\nConnection: close\r\n\r\n", 2.0)
+        self.assertRegex(data, rb"^HTTP/1.1 200 ")
+        head = up.heads[0]
+        for spoof in ("6.6.6.6", "https", "evil"):
+            self.assertNotIn(spoof, head)
+        self.assertIn("\r\nX_Real_Thing: kept", head)
+
+
+class LongHopByHopTests(ProxyFramingCase):
+    def test_field_named_by_connection_is_removed_whatever_its_length(self):
+        name = b"X-" + b"a" * 200
+        up = self.scripted(lambda path: b"HTTP/1.1 200 OK\r\nConnection: " + name + b"\r\n" +
+                           name + b": secret\r\nContent-Length: 2\r\n\r\nok")
+        srv = self.start_server(extra=proxy_config([up.address]))
+        data, _ = srv.exchange(b"GET /api/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 2.0)
+        self.assertRegex(data, rb"^HTTP/1.1 200 ")
+        self.assertNotIn(b"secret", data)
+
+
+if __name__ == "__main__":
+    run()
