@@ -136,6 +136,40 @@ class SlowClientTests(ft.SharedServerTestCase):
         self.assertTrue(quiet(self.srv), "the stalled connection is still counted")
 
 
+    def test_worker_stalled_past_the_write_timeout_keeps_its_readers(self):
+        # The write timeout is for a client that stops reading, not for a worker that
+        # stops writing (stopped, descheduled, slowed down by valgrind) while its
+        # client reads on. The worker is stopped for longer than the 1 s write
+        # timeout as the first bytes of a large file arrive; where it stops in its
+        # loop varies, so this is done a few times. (It used to cut the transfer:
+        # epoll_wait interrupted by the stop ran the timers before reading the
+        # EPOLLOUT that had come meanwhile, and after a short sendfile the worker
+        # waited for an edge that did not come.)
+        worker = self.srv.wait_workers(1)[0]
+        for attempt in range(4):
+            with self.srv.connect(timeout=10) as s:
+                s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                data = bytearray(s.recv(65536))
+                os.kill(worker, signal.SIGSTOP)
+                try:
+                    stalled_until = time.monotonic() + 1.5
+                    s.settimeout(0.1)
+                    while time.monotonic() < stalled_until:  # the client reads on
+                        try:
+                            data += s.recv(1 << 20)
+                        except socket.timeout:
+                            pass
+                finally:
+                    os.kill(worker, signal.SIGCONT)
+                rest, closed = ft.read_until_close(s, 10)
+            data += rest
+            head, _, body = bytes(data).partition(b"\r\n\r\n")
+            self.assertTrue(head.startswith(b"HTTP/1.1 200 "), head[:100])
+            self.assertTrue(closed)
+            self.assertTrue(body == self.srv.big,
+                            f"attempt {attempt}: {len(body)} of {len(self.srv.big)} bytes")
+
+
 class ConnectionLimitTests(ft.ServerTestCase):
     def test_crowd_of_excess_connections(self):
         srv = self.start_server(limits=", max_connections: 4")
