@@ -92,13 +92,16 @@ static void stop_serving(worker *w)
 {
     flare_ws_group *ws = flared_websocket_group();
     flared_access_log_flush(); /* what was served so far is on disk when the drain starts */
-    flared_log(FLARED_LOG_INFO, "worker %u: draining (%zu connections, %llu WebSockets open)",
-               w->state.worker_id, flare_http_server_connections(w->server),
-               (unsigned long long)ws->stats.active);
+    size_t connections = flare_http_server_connections(w->server);
+    unsigned long long websockets = ws->stats.active;
     w->drain_deadline =
         flare_reactor_clock(w->reactor)->monotonic_ms + w->cfg->timeouts.shutdown_ms;
     flare_ws_group_close_all(ws, 1001, "server shutting down"); /* 1001: going away */
     flare_http_server_stop(w->server, (uint32_t)w->cfg->timeouts.shutdown_ms);
+    /* Only now, with accepting stopped: once this line is in the log, every new
+     * connection on a shared socket goes to the new workers. */
+    flared_log(FLARED_LOG_INFO, "worker %u: draining (%zu connections, %llu WebSockets open)",
+               w->state.worker_id, connections, websockets);
 }
 
 static void on_drain_delay(flare_timer *t, void *data)

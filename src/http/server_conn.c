@@ -812,7 +812,9 @@ again:
         c->sent_total += (uint64_t)n;
         c->progress = true;
         srv->stats.bytes_out += (uint64_t)n;
-        if ((size_t)n < chunk && c->file_left) return FL_BLOCKED;
+        /* A short count does not say the socket is full, and no EPOLLOUT edge need
+         * follow it (none came when the client drained the socket before the next
+         * epoll_wait): only EAGAIN promises the edge to wait for. */
     }
     if (c->file_fd >= 0) {
         close(c->file_fd);

@@ -217,11 +217,15 @@ int flare_reactor_poll(flare_reactor *r, int timeout_ms, flare_error *err)
         timeout_ms = timer_timeout;
     if (r->defers_len) timeout_ms = 0;
     int n = epoll_wait(r->epoll_fd, r->events, EVENT_BATCH, timeout_ms);
+    flare_clock_update(&r->clock);
     if (n < 0) {
         if (errno != EINTR) return flare_error_set(err, FLARE_ESYS, errno, "reactor: epoll_wait");
-        n = 0;
+        /* Interrupted (a stop and continue, a debugger): no timer fires before the
+         * events that became ready meanwhile are read. The next turn polls at once,
+         * since a timer is due, and dispatches them first: a client that kept reading
+         * while this process was stopped is not timed out for it. */
+        return 0;
     }
-    flare_clock_update(&r->clock);
     int dispatched = 0;
     for (int i = 0; i < n; i++) {
         uint64_t c = r->events[i].data.u64;

@@ -23,6 +23,11 @@ FLARED = os.environ.get("FLARED", "")
 # with its options); empty for flared itself. Startup then gets more time.
 FLARED_WRAPPER = shlex.split(os.environ.get("FLARED_WRAPPER", ""))
 
+# How many times longer a wait on a condition may take when $FLARED_WRAPPER runs
+# flared (memcheck is some 20-50x slower; scripts/valgrind-integration.sh gives meson's
+# own timeouts the same factor).
+WRAPPER_SLOWDOWN = 10
+
 # The config every test starts from; the $names are filled in by Server ($limits
 # and $timeouts add ", key: value" pairs). Limits are lowered so the limit tests
 # send little data.
@@ -73,6 +78,13 @@ def wait_for(predicate, timeout, interval=0.05):
         time.sleep(interval)
 
 
+def patience(seconds):
+    """seconds, or WRAPPER_SLOWDOWN times as long when $FLARED_WRAPPER runs flared: for
+    waits on a condition that a slow flared meets late, never for a bound that a test
+    asserts about flared's own timing."""
+    return seconds * WRAPPER_SLOWDOWN if FLARED_WRAPPER else seconds
+
+
 def read_text(path):
     """The file's text, or "" when it does not exist (yet)."""
     try:
@@ -100,6 +112,33 @@ def alive(pid):
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+_wrapper_fd_floor = []
+
+
+def wrapper_fd_floor():
+    """The lowest descriptor number $FLARED_WRAPPER keeps for itself in the processes it
+    runs, or None. valgrind moves its own descriptors (its log, the client executable,
+    its pipes) to the top of the range and shows its client an RLIMIT_NOFILE lowered to
+    just below them (by a number of slots that depends on its version); the client can
+    never hold a descriptor there. A client of the same valgrind asked for its hard
+    limit therefore names the first reserved descriptor."""
+    if not _wrapper_fd_floor:
+        floor = None
+        if FLARED_WRAPPER and os.path.basename(FLARED_WRAPPER[0]) == "valgrind":
+            out = subprocess.run([FLARED_WRAPPER[0], "-q", "--tool=none", "sh", "-c", "ulimit -Hn"],
+                                 capture_output=True, text=True, check=True).stdout.split()
+            floor = int(out[-1]) if out and out[-1].isdigit() else None
+        _wrapper_fd_floor.append(floor)
+    return _wrapper_fd_floor[0]
+
+
+def open_fds(pid):
+    """The number of descriptors pid holds, not counting those its wrapper keeps for
+    itself out of the program's range (see wrapper_fd_floor)."""
+    floor = wrapper_fd_floor()
+    return len([fd for fd in os.listdir(f"/proc/{pid}/fd") if floor is None or int(fd) < floor])
 
 
 def children_of(pid):
@@ -218,6 +257,12 @@ class Server:
     def workers(self):
         """Pids of the master's live workers (exited ones not yet reaped are left out)."""
         return [p for p in children_of(self.proc.pid) if alive(p)]
+
+    def wait_workers(self, n, timeout=3.0):
+        """The pids of the master's n live workers once there are n (the master accepts
+        into its backlog before it forks them), or [] after timeout (see patience)."""
+        return wait_for(lambda: len(self.workers()) == n and self.workers(),
+                        patience(timeout)) or []
 
     # -- clients --------------------------------------------------------------
     def connect(self, timeout=5.0, rcvbuf=None):

@@ -29,7 +29,7 @@ class SignalTests(ft.ServerTestCase):
     def test_hup_picks_up_changed_route(self):
         srv = self.start_server(workers=2, reuseport=True, text="version one")
         self.assertEqual(srv.get("/plaintext").body, b"version one")
-        old = ft.wait_for(lambda: len(srv.workers()) == 2 and srv.workers(), 3)
+        old = srv.wait_workers(2)
         self.assertTrue(old, "two workers expected")
         srv.write_config(text="version two")
         srv.signal(signal.SIGHUP)
@@ -47,10 +47,9 @@ class SignalTests(ft.ServerTestCase):
 
     def test_hup_with_broken_config_keeps_serving(self):
         srv = self.start_server(text="still here")
-        # The master accepts into its backlog before its worker is forked: once the
-        # worker has answered, the list is complete.
         self.assertEqual(srv.get("/plaintext").body, b"still here")
-        workers = srv.workers()
+        workers = srv.wait_workers(1)
+        self.assertTrue(workers)
         good = srv.config_text()
         srv.write_config(verbatim=good + "no_such_key: 1\n")
         srv.signal(signal.SIGHUP)
@@ -90,7 +89,7 @@ class SignalTests(ft.ServerTestCase):
         srv.write_config(workers=1, text="one worker")
         srv.signal(signal.SIGHUP)
         self.assertTrue(ft.wait_for(lambda: body_or_none(srv) == b"one worker", 5), srv.log())
-        self.assertTrue(ft.wait_for(lambda: len(srv.workers()) == 1, 5), srv.workers())
+        self.assertTrue(srv.wait_workers(1, 5), srv.workers())
         for i in range(40):
             r = srv.get("/plaintext", timeout=3)
             self.assertEqual(r.body, b"one worker", f"connection {i}")
@@ -98,7 +97,7 @@ class SignalTests(ft.ServerTestCase):
         srv.write_config(workers=4, text="four workers")
         srv.signal(signal.SIGHUP)
         self.assertTrue(ft.wait_for(lambda: body_or_none(srv) == b"four workers", 5), srv.log())
-        self.assertTrue(ft.wait_for(lambda: len(srv.workers()) == 4, 5), srv.workers())
+        self.assertTrue(srv.wait_workers(4, 5), srv.workers())
         for i in range(40):
             r = srv.get("/plaintext", timeout=3)
             self.assertEqual(r.body, b"four workers", f"connection {i}")
@@ -213,7 +212,8 @@ class SignalTests(ft.ServerTestCase):
 
     def test_quit_exits_promptly_despite_transfers(self):
         srv = self.start_server(workers=2, reuseport=True)
-        workers = srv.workers()
+        workers = srv.wait_workers(2)
+        self.assertTrue(workers, "two workers expected")
         up = srv.connect()
         self.addCleanup(up.close)
         up.sendall(b"POST /raw HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\nonly a little")
@@ -241,7 +241,7 @@ class SignalTests(ft.ServerTestCase):
 
     def test_killed_worker_is_replaced(self):
         srv = self.start_server(workers=2, reuseport=True)
-        workers = ft.wait_for(lambda: len(srv.workers()) == 2 and srv.workers(), 3)
+        workers = srv.wait_workers(2)
         self.assertTrue(workers)
         victim = workers[0]
         os.kill(victim, signal.SIGKILL)
@@ -257,7 +257,7 @@ class SignalTests(ft.ServerTestCase):
 
     def test_workers_exit_when_the_master_dies(self):
         srv = self.start_server(workers=2)
-        workers = ft.wait_for(lambda: len(srv.workers()) == 2 and srv.workers(), 3)
+        workers = srv.wait_workers(2)
         self.assertTrue(workers)
         os.kill(srv.pid, signal.SIGKILL)
         srv.proc.wait(5)
@@ -301,7 +301,8 @@ class SignalTests(ft.ServerTestCase):
         srv.params["error_log"] = log
         srv.start()
         self.assertTrue(ft.wait_for(lambda: "started 2 workers" in ft.read_text(log), 3))
-        workers = srv.workers()
+        workers = srv.wait_workers(2)
+        self.assertTrue(workers, "two workers expected")
         rotated = log + ".1"
         os.rename(log, rotated)
         srv.signal(signal.SIGUSR1)

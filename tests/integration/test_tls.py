@@ -511,7 +511,7 @@ class TlsListenerTests(TlsTestCase):
 
     def test_tickets_shared_by_reuseport_workers(self):
         srv = self.start_tls(workers=2, reuseport=True)
-        self.assertTrue(ft.wait_for(lambda: len(srv.workers()) == 2, 5))
+        self.assertTrue(srv.wait_workers(2, 5))
         sess = os.path.join(srv.dir, "sess.pem")
         out, hs = self.assertHandshakeWorks(srv.port, "-sess_out", sess)
         self.assertEqual(hs[0], "New")
@@ -571,6 +571,8 @@ class TlsListenerTests(TlsTestCase):
     def test_reload_picks_up_new_certificate_and_keeps_transfers(self):
         srv = self.start_tls(big_file=True)
         serial = lambda name: run([OPENSSL, "x509", "-noout", "-serial", "-in", cert(name)])[1]
+        old = srv.wait_workers(1)
+        self.assertTrue(old)
         with self.tls_connect(srv) as s:
             s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
             data = s.recv(65536)
@@ -578,8 +580,12 @@ class TlsListenerTests(TlsTestCase):
             for name in ("pem", "key"):
                 shutil.copy(cert(f"server2.{name}"), os.path.join(srv.dir, f"server.{name}"))
             srv.signal(signal.SIGHUP)
-            self.assertTrue(ft.wait_for(lambda: "reloaded: 1 workers" in srv.log(), 5),
-                            srv.log())
+            # The master logs the reload once it has told the old worker to drain; that
+            # worker accepts from the shared socket until it has read the signal and
+            # says it is draining. Every connection after that reaches the new worker.
+            self.assertTrue(ft.wait_for(lambda: "reloaded: 1 workers" in srv.log() and
+                                        f"flared[{old[0]}]: worker 0: draining" in srv.log(),
+                                        ft.patience(5)), srv.log())
             out, _ = self.assertHandshakeWorks(srv.port)
             self.assertIn("O = reloaded", out)
             pem = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", out,
