@@ -330,8 +330,10 @@ typedef struct flare_http_stream flare_http_stream;
 typedef struct flare_http_stream_ops {
     /** The output queued by writes went out after a write returned 1: write more. */
     void (*writable)(flare_http_stream *s, void *data);
-    /** The connection closed (client gone, write timeout, server stop or free) outside
-     *  any stream call; the handle is invalid once this returns. */
+    /** The stream ended outside any stream call: the connection closed (client gone,
+     *  write timeout, server stop or free), or the server answered a broken streamed
+     *  body itself (flare_http_stream_read_body); the handle is invalid once this
+     *  returns. */
     void (*closed)(flare_http_stream *s, void *data);
 } flare_http_stream_ops;
 
@@ -398,10 +400,13 @@ typedef struct flare_http_body_ops {
 /**
  * Starts delivering the streamed body of a deferred request to ops (which must
  * outlive the stream); call it once the handler has returned. Callbacks may run
- * inside this call. A body the client breaks (bad chunked framing, a close, the
- * body timeout) closes the connection (`closed`). A response finished before the
- * body ends closes the connection after it. FLARE_EINVAL when there is no streamed
- * body, FLARE_ECLOSED when the connection closed during the call.
+ * inside this call. A body the client breaks (a close, the body timeout) closes the
+ * connection (`closed`). Bad chunked framing or a body over the route's limit is
+ * answered by the server, 400 or 413 with Connection: close, when no head was sent
+ * yet (after one, the connection just closes), and the stream ends the same way:
+ * `closed`, or FLARE_ECLOSED from the stream call that was running. A response
+ * finished before the body ends closes the connection after it. FLARE_EINVAL when
+ * there is no streamed body, FLARE_ECLOSED when the stream ended during the call.
  */
 int flare_http_stream_read_body(flare_http_stream *s, const flare_http_body_ops *ops, void *data);
 /** Resumes reading after `data` returned 1; FLARE_ECLOSED as above. */

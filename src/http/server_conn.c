@@ -48,12 +48,13 @@ struct flare_http_stream {
     uint8_t frame; /* FLARE_HTTP__FRAME_* of the head sent */
     bool active;   /* between the handler's return and finish, abort or close */
     bool head_sent;
-    bool discard;     /* HEAD, 204, 304: body bytes are dropped */
-    bool keep_alive;  /* the request allows another after it */
-    bool http10;      /* the client speaks HTTP/1.0: no chunked framing */
-    bool head_only;   /* a HEAD request */
-    bool close_after; /* decided with the head: the connection ends after the body */
-    bool in_call;     /* a stream function runs the connection: no `closed` callback */
+    bool discard;       /* HEAD, 204, 304: body bytes are dropped */
+    bool keep_alive;    /* the request allows another after it */
+    bool http10;        /* the client speaks HTTP/1.0: no chunked framing */
+    bool head_only;     /* a HEAD request */
+    bool close_after;   /* decided with the head: the connection ends after the body */
+    bool in_call;       /* a stream function runs the connection: no `closed` callback */
+    bool ended_in_call; /* the server ended the stream during that call: ECLOSED for it */
     bool want_writable;
     bool body_paused; /* the body reader asked to stop */
     const flare_http_body_ops *body_ops;
@@ -1316,6 +1317,10 @@ static int stream_kick(flare_http_stream *s)
     drive(c);
     if (c->generation != generation) return FLARE_ECLOSED;
     s->in_call = false;
+    if (s->ended_in_call) {
+        s->ended_in_call = false;
+        return FLARE_ECLOSED;
+    }
     return 0;
 }
 
@@ -1492,6 +1497,26 @@ void flare_http_stream_abort(flare_http_stream *s)
 
 /* ---------------------------------------------------- streamed bodies */
 
+/*
+ * A streamed body broke its framing or the route's limit. Before the owner sent a
+ * head the client gets the status (Connection: close) and the owner learns that its
+ * stream ended, from `closed` or, when its own call ran this, from that call's
+ * FLARE_ECLOSED; after the head only closing the connection can say it.
+ */
+static int body_failed(conn *c, int status)
+{
+    flare_http_stream *s = &c->stream;
+    if (s->head_sent || !s->active) return SB_FAILED;
+    s->active = false;
+    c->streaming_body = false;
+    if (s->in_call)
+        s->ended_in_call = true;
+    else
+        s->ops->closed(s, s->data);
+    fail(c, status);
+    return SB_MORE; /* the loop writes the answer, then lingers and closes */
+}
+
 /* Hands the body bytes buffered in the block to the reader. */
 static int feed_body(conn *c)
 {
@@ -1506,9 +1531,9 @@ static int feed_body(conn *c)
         done = c->body_left == 0;
     } else {
         ssize_t rc = flare_http_decode_chunked(&c->dec, p, &len);
-        if (rc == FLARE_EPARSE) return SB_FAILED; /* RFC 9112 §7.1 */
+        if (rc == FLARE_EPARSE) return body_failed(c, 400); /* RFC 9112 §7.1 */
         c->body_len += len;
-        if (c->body_len > c->body_limit) return SB_FAILED; /* the route's limit, as 413 would */
+        if (c->body_len > c->body_limit) return body_failed(c, 413); /* the route's limit */
         done = rc >= 0;
         after = done ? (size_t)rc : 0;
     }

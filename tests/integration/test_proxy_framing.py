@@ -457,5 +457,59 @@ class LongHopByHopTests(ProxyFramingCase):
         self.assertNotIn(b"secret", data)
 
 
+class StreamedBodyErrorTests(ProxyFramingCase):
+    """A proxied chunked upload that breaks its framing or the route's limit is answered
+    by flared (400, 413, Connection: close) before the upstream has answered, whether
+    the fault arrives with the head or later, while the body is being relayed."""
+
+    def start(self):
+        # Uploads are answered only after a second, so any answer before that is flared's;
+        # /up/ok at once.
+        up = self.scripted(lambda path: GOOD if path.endswith("/ok") else [b""] * 5 + [GOOD])
+        srv = self.start_server(extra=(
+            "  - path: /up/\n"
+            "    max_body_bytes: 16\n"
+            "    proxy: {upstream: app}\n" + proxy_config([up.address])))
+        return srv, up
+
+    def answer(self, srv, first, later=b""):
+        with srv.connect(5.0) as s:
+            s.sendall(first)
+            if later:
+                time.sleep(0.4)  # the head and first chunk are on their way upstream
+                s.sendall(later)
+            return read_until_close(s, 5.0)
+
+    HEAD = b"POST /up/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+    def check(self, data, closed, status):
+        self.assertTrue(data.startswith(b"HTTP/1.1 %d " % status), data[:200])
+        self.assertIn(b"\r\nConnection: close\r\n", data.split(b"\r\n\r\n")[0] + b"\r\n")
+        self.assertNotIn(b"good", data)
+        self.assertTrue(closed)
+
+    def test_malformed_chunk_with_the_head_is_400(self):
+        srv, _ = self.start()
+        self.check(*self.answer(srv, self.HEAD + b"5\r\nhello\r\nZZ\r\n"), 400)
+
+    def test_malformed_chunk_while_relaying_is_400(self):
+        srv, up = self.start()
+        self.check(*self.answer(srv, self.HEAD + b"5\r\nhello\r\n", b"5\r\nhello\r\nZZ\r\n"), 400)
+        self.assertEqual(len(up.heads), 1)  # the upload had reached the upstream
+
+    def test_chunked_body_over_the_route_limit_is_413(self):
+        srv, _ = self.start()
+        self.check(*self.answer(srv, self.HEAD + b"a\r\n0123456789\r\n",
+                                b"a\r\n0123456789\r\n0\r\n\r\n"), 413)
+
+    def test_the_worker_serves_on_after_them(self):
+        srv, _ = self.start()
+        for first, later in ((self.HEAD + b"ZZ\r\n", b""), (self.HEAD + b"1\r\na\r\n", b"QQ\r\n")):
+            self.answer(srv, first, later)
+        data, _ = srv.exchange(b"GET /up/ok HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        self.assertRegex(data, rb"^HTTP/1.1 200 ")
+        self.assertTrue(data.endswith(b"good"), data[-100:])
+
+
 if __name__ == "__main__":
     run()
