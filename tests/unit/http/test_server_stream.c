@@ -297,6 +297,48 @@ static void test_streamed_body(void **state)
     assert_non_null(strstr(received(f), "HTTP/1.1 413 "));
 }
 
+/* Broken chunked framing or a body over the route's limit, before any head: the
+ * server answers 400 or 413 and ends the stream, through the return value of the
+ * owner's call that ran into it, or through `closed` when the event loop did. */
+static void test_streamed_body_errors(void **state)
+{
+    fixture *f = *state;
+    flare_error err;
+    harness_route(&f->h, NULL, FLARE_M_ANY, "/small", defer_handler, &f->o, 8);
+    assert_int_equal(flare_http_server_route_stream_body(f->h.srv, NULL, "/defer", &err), 0);
+    assert_int_equal(flare_http_server_route_stream_body(f->h.srv, NULL, "/small", &err), 0);
+
+    send_request(f, "POST /defer HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+                    "\r\n5\r\nhello\r\nZZ\r\n");
+    assert_int_equal(flare_http_stream_read_body(f->o.s, &body_ops, &f->o), FLARE_ECLOSED);
+    assert_int_equal(f->o.closed, 0); /* the call's result said it */
+    wait_eof(f);
+    assert_non_null(strstr(received(f), "HTTP/1.1 400 "));
+    assert_non_null(strstr(received(f), "\r\nConnection: close\r\n"));
+
+    reconnect(f);
+    f->o.body.len = 0;
+    send_request(f, "POST /defer HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+                    "\r\n5\r\nhello\r\n");
+    assert_int_equal(flare_http_stream_read_body(f->o.s, &body_ops, &f->o), 0);
+    assert_int_equal(f->o.body.len, 5);
+    send_request(f, "QQ\r\n");
+    assert_int_equal(f->o.closed, 1);
+    assert_null(f->o.s);
+    wait_eof(f);
+    assert_non_null(strstr(received(f), "HTTP/1.1 400 "));
+
+    reconnect(f);
+    send_request(f, "POST /small HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+                    "\r\n5\r\nhello\r\n");
+    assert_int_equal(flare_http_stream_read_body(f->o.s, &body_ops, &f->o), 0);
+    send_request(f, "5\r\nworld\r\n0\r\n\r\n");
+    assert_int_equal(f->o.closed, 2);
+    wait_eof(f);
+    assert_non_null(strstr(received(f), "HTTP/1.1 413 "));
+    assert_int_equal(f->o.ended, 0); /* no body was ever whole */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +349,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_closed_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_streamed_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_streamed_body_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
