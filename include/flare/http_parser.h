@@ -208,6 +208,9 @@ const flare_http_header *flare_http_find_header(const flare_http_header *headers
                                                 const char *name, size_t name_len);
 /** True when a comma-separated value has an element equal to `token` (case-insensitive). */
 bool flare_http_value_has_token(const char *value, size_t len, const char *token);
+/** flare_http_value_has_token with token[0..token_len), which need not end in NUL. */
+bool flare_http_value_has_token_n(const char *value, size_t len, const char *token,
+                                  size_t token_len);
 
 /** Scanning implementations. */
 typedef enum flare_http_simd {

@@ -64,10 +64,11 @@ int64_t flared_proxy_max_forwards(const flare_request *req);
 /** Answers a TRACE as its final recipient (RFC 9110 §9.3.8): 200 with the request head as
  *  message/http, without Cookie, Authorization and Proxy-Authorization. */
 int flared_proxy_reflect_trace(flare_response *resp, const flare_request *req);
-/** True when the request's protocol switch is passed on: not for h2c (RFC 9113 §3.1
- *  deprecates it, and an upstream speaking HTTP/2 in the tunnel would take any request
- *  past the route); the request then goes on as an ordinary one (RFC 9110 §7.8). */
-bool flared_proxy_upgrade_passes(const flare_http_request *h);
+/** The Upgrade field of a protocol switch that is passed on, or NULL: none asked, or h2c
+ *  (RFC 9113 §3.1 deprecates it, and an upstream speaking HTTP/2 in the tunnel would take
+ *  any request past the route); the request then goes on as an ordinary one (RFC 9110
+ *  §7.8). */
+const flare_http_header *flared_proxy_upgrade_field(const flare_http_request *h);
 /** True when path[0..len) has a "." or ".." segment (RFC 3986 §3.3), also with the dots
  *  percent-encoded, ";" parameters after them, or "\\" or an encoded slash as separator:
  *  resolved by the upstream, such a path could leave the proxied prefix. */

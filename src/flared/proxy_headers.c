@@ -19,31 +19,12 @@ static bool name_is(const flare_http_header *h, const char *name)
     return h->name_len == n && strncasecmp(h->name, name, n) == 0;
 }
 
-/* True when the comma-separated list v[0..len) has the element name (case-insensitive),
- * compared in place: a field name has no length limit a copy could rely on. */
-static bool list_has(const char *v, size_t len, const char *name, size_t name_len)
-{
-    size_t i = 0;
-    while (i < len) {
-        while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
-            i++;
-        size_t start = i;
-        while (i < len && v[i] != ',')
-            i++;
-        size_t end = i;
-        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
-            end--;
-        if (end - start == name_len && strncasecmp(v + start, name, name_len) == 0) return true;
-    }
-    return false;
-}
-
 /* RFC 9110 §7.6.1: a Connection option names a field meant for this hop only. */
 static bool named_by_connection(const flare_http_header *h, const flare_http_header *all, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (all[i].id == FLARE_HDR_CONNECTION &&
-            list_has(all[i].value, all[i].value_len, h->name, h->name_len))
+            flare_http_value_has_token_n(all[i].value, all[i].value_len, h->name, h->name_len))
             return true;
     return false;
 }
@@ -238,10 +219,11 @@ int flared_proxy_reflect_trace(flare_response *resp, const flare_request *req)
     return rc == 0 ? flare_response_body(resp, "\r\n", 2) : rc;
 }
 
-bool flared_proxy_upgrade_passes(const flare_http_request *h)
+const flare_http_header *flared_proxy_upgrade_field(const flare_http_request *h)
 {
-    const flare_http_header *u = flare_http_request_header(h, FLARE_HDR_UPGRADE);
-    return h->upgrade && u && !flare_http_value_has_token(u->value, u->value_len, "h2c");
+    const flare_http_header *u =
+        h->upgrade ? flare_http_request_header(h, FLARE_HDR_UPGRADE) : NULL;
+    return u && !flare_http_value_has_token(u->value, u->value_len, "h2c") ? u : NULL;
 }
 
 int flared_proxy_request_head(flare_buf *out, const flare_request *req,
@@ -324,8 +306,8 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
         rc = put_field(out, "Content-Length", len, (size_t)n);
     }
     /* RFC 9110 §7.8: a protocol switch is asked of each hop anew. */
-    const flare_http_header *upgrade = flare_http_request_header(h, FLARE_HDR_UPGRADE);
-    if (rc == 0 && flared_proxy_upgrade_passes(h)) {
+    const flare_http_header *upgrade = flared_proxy_upgrade_field(h);
+    if (rc == 0 && upgrade) {
         rc = put_field(out, "Upgrade", upgrade->value, upgrade->value_len);
         if (rc == 0) rc = flare_buf_append_str(out, "Connection: upgrade\r\n");
     } else if (rc == 0 && o->close) {

@@ -701,7 +701,7 @@ int flared_handle_proxy(const flare_request *req, flare_response *resp, void *da
     pr->up = up;
     pr->idempotent = idempotent(req->method);
     pr->head_request = req->method == FLARE_METHOD_HEAD;
-    pr->upgrade = flared_proxy_upgrade_passes(req->head);
+    pr->upgrade = flared_proxy_upgrade_field(req->head) != NULL;
     pr->body_streaming = req->body_streamed;
     pr->chunked_body = req->body_streamed && req->head->chunked;
     if (req->peer) pr->client = *req->peer;

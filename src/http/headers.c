@@ -98,8 +98,13 @@ const flare_http_header *flare_http_find_header(const flare_http_header *headers
 
 bool flare_http_value_has_token(const char *value, size_t len, const char *token)
 {
+    return token && flare_http_value_has_token_n(value, len, token, strlen(token));
+}
+
+bool flare_http_value_has_token_n(const char *value, size_t len, const char *token,
+                                  size_t token_len)
+{
     if (!value || !token) return false;
-    size_t token_len = strlen(token);
     const char *cur = value, *end = value + len, *elem;
     size_t elem_len;
     while (flare_http__list_next(&cur, end, &elem, &elem_len))
