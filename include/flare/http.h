@@ -377,7 +377,8 @@ int flare_http_stream_write(flare_http_stream *s, const void *data, size_t len);
 int flare_http_stream_finish(flare_http_stream *s);
 /** Gives up: the connection closes after the bytes already queued (no chunked
  *  terminator, a short Content-Length), so a cut response never looks complete. Before
- *  the head, the client simply sees the connection close. */
+ *  the head, the client simply sees the connection close. After
+ *  flare_http_stream_upgrade it cancels the hand-over that has not happened yet. */
 void flare_http_stream_abort(flare_http_stream *s);
 
 /**

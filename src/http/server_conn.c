@@ -1490,6 +1490,7 @@ void flare_http_stream_abort(flare_http_stream *s)
     if (!s->active) return;
     s->active = false;
     s->c->closing = true;
+    s->c->upgrade_fn = NULL; /* a 101 still queued is not followed by a hand-over */
     /* RFC 9112 §6.3: a body delimited by the close must not end with one when cut. */
     if (s->head_sent && s->frame == FLARE_HTTP__FRAME_NONE && !s->discard) s->c->reset_close = true;
     stream_kick(s);

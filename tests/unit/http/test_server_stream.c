@@ -18,7 +18,9 @@ typedef struct owner {
     bool streamed; /* the handler saw body_streamed */
     flare_buf body;
     int ended;
-    bool pause; /* the body reader asks to pause after each piece */
+    bool pause;              /* the body reader asks to pause after each piece */
+    bool upgrade_then_abort; /* body_end switches protocols, then gives up */
+    int upgraded;            /* hand-overs of the socket */
 } owner;
 
 static void on_writable(flare_http_stream *s, void *data)
@@ -249,11 +251,23 @@ static int body_data(flare_http_stream *s, const char *p, size_t len, void *data
     return o->pause ? 1 : 0;
 }
 
+static void on_upgraded(flare_reactor *r, const flare_http_upgraded *up, void *data)
+{
+    owner *o = data;
+    (void)r;
+    close(up->fd);
+    o->upgraded++;
+}
+
 static void body_end(flare_http_stream *s, void *data)
 {
     owner *o = data;
-    (void)s;
     o->ended++;
+    if (o->upgrade_then_abort) {
+        /* Inside the event loop's pass: the 101 is only queued when the abort comes. */
+        assert_int_equal(flare_http_stream_upgrade(s, on_upgraded, o), 0);
+        flare_http_stream_abort(s);
+    }
 }
 
 static const flare_http_body_ops body_ops = {body_data, body_end};
@@ -339,6 +353,24 @@ static void test_streamed_body_errors(void **state)
     assert_int_equal(f->o.ended, 0); /* no body was ever whole */
 }
 
+/* An upgrade the owner aborts before its 101 is written is never handed over: the
+ * connection just ends. */
+static void test_upgrade_aborted_before_hand_over(void **state)
+{
+    fixture *f = *state;
+    flare_error err;
+    assert_int_equal(flare_http_server_route_stream_body(f->h.srv, NULL, "/defer", &err), 0);
+    send_request(f, "POST /defer HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
+    f->o.upgrade_then_abort = true;
+    assert_int_equal(flare_http_stream_read_body(f->o.s, &body_ops, &f->o), 0);
+    send_request(f, "0\r\n\r\n");
+    assert_int_equal(f->o.ended, 1);
+    wait_eof(f);
+    assert_true(f->c.eof);
+    assert_int_equal(f->o.upgraded, 0);
+    assert_int_equal(f->o.closed, 0); /* the owner ended it itself */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -350,6 +382,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_closed_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_streamed_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_streamed_body_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_aborted_before_hand_over, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
