@@ -130,6 +130,10 @@ class ProcessTests(ft.ServerTestCase):
         need = 15000 + 256
         if hard != resource.RLIM_INFINITY and hard < need:
             self.skipTest(f"hard limit {hard} is below {need}")
+        if ft.wrapper_fd_floor() is not None:
+            # valgrind answers the program's setrlimit itself and keeps the top of
+            # the range for its own descriptors, so the kernel's limit never moves.
+            self.skipTest("valgrind keeps RLIMIT_NOFILE to itself")
         srv = ft.Server(limits=", max_connections: 15000")
         self.addCleanup(srv.cleanup)
         argv = srv.argv
