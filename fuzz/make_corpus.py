@@ -394,6 +394,86 @@ def main():
         v2(0x21, 0x11, inet[:11]),
         sig[:7],
     ])
+    # forwarded: byte 0 = peer (mod 5) + 5 * trusted-block mask, then field lines.
+    xff = lambda v: b"X-Forwarded-For: " + v + b"\r\n"
+    write("forwarded", [
+        bytes([0 + 5 * 1]) + xff(b"203.0.113.9") + b"\r\n",
+        bytes([0 + 5 * 3]) + xff(b"198.51.100.1, 10.0.0.2, 127.0.0.1") + b"\r\n",
+        bytes([0 + 5 * 1]) + xff(b"1.1.1.1") + xff(b"127.0.0.2") + b"\r\n",
+        bytes([3 + 5 * 12]) + xff(b"2001:db8::1 , fd00::9") + b"\r\n",
+        bytes([0 + 5 * 1]) + xff(b"1.2.3.4,,5.6.7.8") + b"\r\n",
+        bytes([3 + 5 * 4]) + xff(b"fe80::1%eth0") + b"\r\n",
+        bytes([0 + 5 * 31]) + xff(b"::ffff:10.0.0.1, 127.0.0.9") + b"\r\n",
+        bytes([0 + 5 * 1]) + xff(b"") + b"\r\n",
+        bytes([2 + 5 * 1]) + xff(b"8.8.8.8") + b"\r\n",
+        bytes([0 + 5 * 1]) + xff(b"unknown, 127.0.0.1") + b"X-Other: 1\r\n\r\n",
+    ])
+    # ws_client: byte 0 = options (1 deflate, 2 subprotocols, 4 control frames,
+    # 8 small limit), byte 1 = read size - 1, then the server's bytes; "@A@" is
+    # replaced by the right Sec-WebSocket-Accept.
+    ok = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+          b"Connection: Upgrade\r\nSec-WebSocket-Accept: @A@\r\n")
+    def srv_frame(opcode, payload, fin=True, rsv=0):
+        return ws_frame(opcode, payload, fin=fin, mask=None, rsv=rsv)
+    hello = srv_frame(1, b"hello") + srv_frame(2, bytes(range(200))) + srv_frame(9, b"p")
+    close = srv_frame(8, b"\x03\xe8bye")
+    write("ws_client", [
+        bytes([0, 255]) + ok + b"\r\n" + hello + close,
+        bytes([4, 0]) + ok + b"\r\n" + hello + srv_frame(10, b"q") + close,
+        bytes([2, 7]) + ok + b"Sec-WebSocket-Protocol: chat\r\n\r\n" + srv_frame(1, b"x"),
+        bytes([0, 255]) + ok + b"Sec-WebSocket-Protocol: chat\r\n\r\n",
+        bytes([1, 255]) + ok + b"Sec-WebSocket-Extensions: permessage-deflate; "
+        b"server_no_context_takeover; client_max_window_bits=10\r\n\r\n" +
+        srv_frame(1, raw_deflate(b"hello hello hello"), rsv=4) + close,
+        bytes([1, 3]) + ok + b"Sec-WebSocket-Extensions: permessage-deflate; "
+        b"client_max_window_bits=8\r\n\r\n",
+        bytes([0, 255]) + ok + b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+        bytes([8, 255]) + ok + b"\r\n" + srv_frame(2, bytes(100)),
+        bytes([0, 255]) + ok + b"\r\n" + ws_frame(1, b"masked"),
+        bytes([0, 255]) + ok + b"\r\n" + srv_frame(1, b"\xff"),
+        bytes([0, 255]) + ok + b"\r\n" + srv_frame(1, b"frag", fin=False) + srv_frame(9, b"") +
+        srv_frame(0, b"ment"),
+        bytes([0, 255]) + b"HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+        bytes([0, 255]) + b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        bytes([0, 255]) + b"HTTP/1.1 101 OK\r\nSec-WebSocket-Accept: @A@\r\n\r\n",
+    ])
+    write("ws_url", [
+        b"ws://example.com/chat",
+        b"wss://example.com:8443/a/b?x=1&y=%20",
+        b"ws://[::1]:9000",
+        b"WS://Host_Name.example?q",
+        b"ws://example.com:80/",
+        b"wss://[fe80::1%25eth0]/",
+        b"ws://a/\xc3\xa9",
+        b"ws://a/{x}|`^",
+        b"ws://a/\"<>\\",
+        b"ws://user@a/",
+        b"ws://a:65536/",
+        b"ws://a/#frag",
+        b"ws://a:0/",
+        b"wss://1.2.3.4:443/x",
+    ])
+    # http_client: byte 0 = 1 HEAD, 2 decompress, 4 small body limit; then the
+    # server's bytes (it closes after them).
+    write("http_client", [bytes([0]) + r for r in RESPONSES] + [
+        bytes([0]) + b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        bytes([0]) + b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA",
+        bytes([1]) + b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n",
+        bytes([0]) + b"HTTP/1.1 204 No Content\r\nContent-Length: 3\r\n\r\nabc",
+        bytes([0]) + b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5;x=y\r\nhello\r\n0\r\nT: v\r\n\r\n",
+        bytes([0]) + b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
+        bytes([0]) + b"HTTP/1.0 200 OK\r\n\r\nuntil the close",
+        bytes([4]) + b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n" + b"x" * 500,
+        bytes([2]) + b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n"
+        % len(gzip_bytes(b"hello gzip")) + gzip_bytes(b"hello gzip"),
+        bytes([6]) + b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\n" +
+        gzip_bytes(b"z" * 100000),
+        bytes([2]) + b"HTTP/1.1 200 OK\r\nContent-Encoding: deflate\r\nContent-Length: 4\r\n\r\njunk",
+        bytes([0]) + b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n",
+        bytes([0]) + b"",
+    ])
 
 
 def gzip_bytes(data):

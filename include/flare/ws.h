@@ -522,7 +522,8 @@ typedef struct flare_ws_url {
     char host[256]; /**< name or IP literal, without brackets */
     uint16_t port;  /**< explicit, or 80 / 443 */
     bool default_port;
-    char resource[2048]; /**< path and query, "/" when empty (RFC 6455 §3) */
+    char resource[2048]; /**< path and query, "/" when empty (RFC 6455 §3); bytes past
+                              ASCII percent-encoded */
 } flare_ws_url;
 
 /** Parses "ws[s]://host[:port][/path][?query]" (IPv6 literals in brackets); no fragment. */

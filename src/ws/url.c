@@ -73,14 +73,25 @@ int flare_ws_url_parse(flare_ws_url *out, const char *url, flare_error *err)
     }
     /* p is at the path, query or fragment. */
     if (strchr(p, '#')) return bad(err, url, "a fragment is not allowed (RFC 6455 §3)");
-    for (const char *c = p; *c; c++)
-        if ((unsigned char)*c <= 0x20 || *c == 0x7f)
+    /* "" -> "/", "?q" -> "/?q"; bytes past ASCII (a UTF-8 path) are percent-encoded
+     * (RFC 3986 §2.1), since a request-target holds ASCII only (RFC 9112 §3.2). */
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    if (*p != '/') out->resource[n++] = '/';
+    for (const unsigned char *c = (const unsigned char *)p; *c; c++) {
+        if (*c <= 0x20 || *c == 0x7f)
             return bad(err, url, "space or control character in the path");
-    size_t n = strlen(p);
-    size_t lead = (*p == '/') ? 0 : 1; /* "" -> "/", "?q" -> "/?q" */
-    if (n + lead >= sizeof out->resource) return bad(err, url, "path too long");
-    out->resource[0] = '/';
-    memcpy(out->resource + lead, p, n + 1);
+        size_t need = *c < 0x80 ? 1 : 3;
+        if (n + need >= sizeof out->resource) return bad(err, url, "path too long");
+        if (need == 1) {
+            out->resource[n++] = (char)*c;
+        } else {
+            out->resource[n++] = '%';
+            out->resource[n++] = hex[*c >> 4];
+            out->resource[n++] = hex[*c & 15];
+        }
+    }
+    out->resource[n] = '\0';
     return 0;
 }
 

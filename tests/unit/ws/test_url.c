@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -39,6 +40,32 @@ static void test_valid(void **state)
     ok("wss://host:80/", true, "host", 80, false, "/");
     ok("ws://host?q=1", false, "host", 80, true, "/?q=1");
     ok("ws://my_host-1.local:65535", false, "my_host-1.local", 65535, false, "/");
+    /* A request-target is ASCII (RFC 9112 §3.2): UTF-8 is percent-encoded. */
+    ok("ws://host/caf\xc3\xa9?q=\xff", false, "host", 80, true, "/caf%C3%A9?q=%FF");
+}
+
+/* The longest resource that fits, and one byte more, whether ASCII or encoded. */
+static void test_resource_limit(void **state)
+{
+    (void)state;
+    flare_ws_url u;
+    size_t room = sizeof u.resource - 1; /* the NUL */
+    char url[sizeof u.resource + 16];
+    size_t head = (size_t)snprintf(url, sizeof url, "ws://h/");
+    memset(url + head, 'a', room - 1);
+    url[head + room - 1] = '\0';
+    assert_int_equal(flare_ws_url_parse(&u, url, NULL), 0);
+    assert_int_equal(strlen(u.resource), room);
+    strcat(url, "a");
+    assert_int_equal(flare_ws_url_parse(&u, url, NULL), FLARE_EURL);
+    url[head + room - 4] = '\xe9'; /* "/", room - 4 bytes, then three for the encoding */
+    url[head + room - 3] = '\0';
+    assert_int_equal(flare_ws_url_parse(&u, url, NULL), 0);
+    assert_int_equal(strlen(u.resource), room);
+    url[head + room - 4] = 'a';
+    url[head + room - 3] = '\xe9';
+    url[head + room - 2] = '\0';
+    assert_int_equal(flare_ws_url_parse(&u, url, NULL), FLARE_EURL);
 }
 
 static void host_is(const char *url, const char *want)
@@ -94,6 +121,7 @@ int main(void)
         cmocka_unit_test(test_valid),
         cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_host_header),
+        cmocka_unit_test(test_resource_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
