@@ -5,8 +5,8 @@
  * gives a resource starting with '/', a non-empty host and a port; the request
  * line and Host field built from it parse with libflare's own request parser,
  * with the same target and Host (nothing the client sends is refused or read
- * otherwise by a strict server); and the URL rebuilt from the parts parses back
- * to the same parts.
+ * otherwise by a strict server; an IPv6 zone stays out of Host); and the URL
+ * rebuilt from the parts parses back to the same parts.
  */
 #include <stdio.h>
 #include <string.h>
@@ -48,9 +48,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(u.default_port == (u.port == (u.secure ? 443 : 80)));
     check_request(&u);
 
-    char host[FLARE_WS_HOST_HEADER_MAX], again_url[sizeof u.resource + sizeof host + 16];
-    flare_ws_url_host(&u, host);
-    snprintf(again_url, sizeof again_url, "%s://%s%s", u.secure ? "wss" : "ws", host, u.resource);
+    /* The authority as a URL writes it: a zone as "%25id" (RFC 6874). */
+    char authority[sizeof u.host + 16], again_url[sizeof u.resource + sizeof authority + 8];
+    const char *zone = strchr(u.host, '%');
+    int addr_len = zone ? (int)(zone - u.host) : (int)strlen(u.host);
+    bool v6 = strchr(u.host, ':') != NULL;
+    snprintf(authority, sizeof authority, "%s%.*s%s%s%s:%u", v6 ? "[" : "", addr_len, u.host,
+             zone ? "%25" : "", zone ? zone + 1 : "", v6 ? "]" : "", u.port);
+    snprintf(again_url, sizeof again_url, "%s://%s%s", u.secure ? "wss" : "ws", authority,
+             u.resource);
     flare_ws_url again;
     FUZZ_CHECK(flare_ws_url_parse(&again, again_url, NULL) == 0);
     FUZZ_CHECK(again.secure == u.secure && again.port == u.port);

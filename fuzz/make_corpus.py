@@ -453,6 +453,9 @@ def main():
         b"ws://a/#frag",
         b"ws://a:0/",
         b"wss://1.2.3.4:443/x",
+        b"ws://[fe80::1%251]:8080/",
+        b"ws://[fe80::1%]/",
+        b"ws://[::1%25]/",
     ])
     # http_client: byte 0 = 1 HEAD, 2 decompress, 4 small body limit; then the
     # server's bytes (it closes after them).

@@ -14,7 +14,8 @@ shift
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${FUZZ_BUILD:-$root/build-fuzz}
 harnesses=(request response chunked headers url cookie net_addr hostname config ws_frame
-           ws_parser ws_handshake utf8 inflate static_path range_cond server timer_wheel)
+           ws_parser ws_handshake utf8 inflate static_path range_cond server timer_wheel
+           proxy_protocol forwarded ws_url ws_client http_client)
 [ $# -gt 0 ] && harnesses=("$@")
 
 command -v clang >/dev/null || { echo "run.sh: clang is missing (scripts/install-deps.sh --fuzz)" >&2; exit 1; }
@@ -31,15 +32,16 @@ ninja -C "$build" -j"${FUZZ_JOBS:-2}" "${targets[@]}"
 
 max_len() {
     case "$1" in
-    server | ws_parser | inflate) echo 65536 ;;
+    server | ws_parser | inflate | ws_client | http_client) echo 65536 ;;
     config | request | response | headers | url | timer_wheel) echo 16384 ;;
     *) echo 4096 ;;
     esac
 }
 dict() {
     case "$1" in
-    request | response | chunked | headers | url | cookie | range_cond | server) echo http.dict ;;
-    ws_frame | ws_parser | ws_handshake) echo ws.dict ;;
+    request | response | chunked | headers | url | cookie | range_cond | server | forwarded | \
+        http_client) echo http.dict ;;
+    ws_frame | ws_parser | ws_handshake | ws_client) echo ws.dict ;;
     config) echo yaml.dict ;;
     *) echo "" ;;
     esac

@@ -23,6 +23,28 @@ static bool host_char(unsigned char c)
            c == '.' || c == '_';
 }
 
+/* The text inside "[...]": an IPv6 address with an optional zone, which a URI
+ * writes "%25id" (RFC 6874 §2) and out->host keeps as "%id" for connecting. */
+static bool ipv6_literal(flare_ws_url *out, const char *s, size_t len)
+{
+    const char *pct = memchr(s, '%', len);
+    size_t addr_len = pct ? (size_t)(pct - s) : len, n = addr_len;
+    if (len >= sizeof out->host) return false;
+    memcpy(out->host, s, addr_len);
+    if (pct) {
+        size_t zone = addr_len + 3;
+        if (zone >= len || memcmp(pct, "%25", 3) != 0) return false;
+        out->host[n++] = '%';
+        for (size_t i = zone; i < len; i++) {
+            if (!host_char((unsigned char)s[i]) && s[i] != '~') return false;
+            out->host[n++] = s[i];
+        }
+    }
+    out->host[n] = '\0';
+    flare_ip_addr ip;
+    return flare_ip_parse(&ip, out->host, n, NULL) == 0 && ip.family == AF_INET6;
+}
+
 int flare_ws_url_parse(flare_ws_url *out, const char *url, flare_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -38,24 +60,21 @@ int flare_ws_url_parse(flare_ws_url *out, const char *url, flare_error *err)
     }
     const char *auth_end = p + strcspn(p, "/?#");
     if (memchr(p, '@', (size_t)(auth_end - p))) return bad(err, url, "userinfo is not allowed");
-    const char *host = p, *host_end;
     if (*p == '[') {
-        host = p + 1;
-        host_end = memchr(host, ']', (size_t)(auth_end - host));
+        const char *host = p + 1, *host_end = memchr(host, ']', (size_t)(auth_end - host));
         if (!host_end) return bad(err, url, "unterminated [IPv6] literal");
-        flare_ip_addr ip;
-        if (flare_ip_parse(&ip, host, (size_t)(host_end - host), NULL) < 0 || ip.family != AF_INET6)
-            return bad(err, url, "invalid IPv6 literal");
+        if (!ipv6_literal(out, host, (size_t)(host_end - host)))
+            return bad(err, url, "invalid IPv6 literal (a zone is written %25id, RFC 6874)");
         p = host_end + 1;
     } else {
+        const char *host = p;
         while (p < auth_end && *p != ':')
             if (!host_char((unsigned char)*p++)) return bad(err, url, "invalid character in host");
-        host_end = p;
+        size_t host_len = (size_t)(p - host);
+        if (host_len == 0) return bad(err, url, "empty host");
+        if (host_len >= sizeof out->host) return bad(err, url, "host too long");
+        memcpy(out->host, host, host_len);
     }
-    size_t host_len = (size_t)(host_end - host);
-    if (host_len == 0) return bad(err, url, "empty host");
-    if (host_len >= sizeof out->host) return bad(err, url, "host too long");
-    memcpy(out->host, host, host_len);
     out->port = out->secure ? 443 : 80;
     out->default_port = true;
     if (p < auth_end) {
@@ -98,8 +117,11 @@ int flare_ws_url_parse(flare_ws_url *out, const char *url, flare_error *err)
 void flare_ws_url_host(const flare_ws_url *u, char out[FLARE_WS_HOST_HEADER_MAX])
 {
     bool v6 = strchr(u->host, ':') != NULL;
+    /* A zone means something only on this host: the Host field never carries it. */
+    int len = (int)strcspn(u->host, "%");
     if (u->default_port)
-        snprintf(out, FLARE_WS_HOST_HEADER_MAX, v6 ? "[%s]" : "%s", u->host);
+        snprintf(out, FLARE_WS_HOST_HEADER_MAX, v6 ? "[%.*s]" : "%.*s", len, u->host);
     else
-        snprintf(out, FLARE_WS_HOST_HEADER_MAX, v6 ? "[%s]:%u" : "%s:%u", u->host, u->port);
+        snprintf(out, FLARE_WS_HOST_HEADER_MAX, v6 ? "[%.*s]:%u" : "%.*s:%u", len, u->host,
+                 u->port);
 }

@@ -42,6 +42,8 @@ static void test_valid(void **state)
     ok("ws://my_host-1.local:65535", false, "my_host-1.local", 65535, false, "/");
     /* A request-target is ASCII (RFC 9112 §3.2): UTF-8 is percent-encoded. */
     ok("ws://host/caf\xc3\xa9?q=\xff", false, "host", 80, true, "/caf%C3%A9?q=%FF");
+    /* An RFC 6874 zone is kept for connecting (numeric: no interface names here). */
+    ok("ws://[fe80::1%251]:8080/", false, "fe80::1%1", 8080, false, "/");
 }
 
 /* The longest resource that fits, and one byte more, whether ASCII or encoded. */
@@ -86,6 +88,7 @@ static void test_host_header(void **state)
     host_is("ws://127.0.0.1:9001", "127.0.0.1:9001");
     host_is("ws://[::1]/", "[::1]");
     host_is("ws://[2001:db8::7]:8080/", "[2001:db8::7]:8080");
+    host_is("ws://[fe80::1%251]/", "[fe80::1]"); /* the zone is the client's own business */
 }
 
 static void test_invalid(void **state)
@@ -97,7 +100,7 @@ static void test_invalid(void **state)
         "ws://host:12a/",      "ws://host#frag",    "ws://host/p#frag",    "ws://user@host/",
         "ws://ho st/",         "ws://host/p q",     "ws://host/p\r\nX: y", "ws://[::1/",
         "ws://[notv6]:80/",    "ws://[127.0.0.1]/", "ws://host:80x/",      "ws://ho%st/",
-        "ws://[::1]x/",
+        "ws://[::1]x/",        "ws://[fe80::1%1]/", "ws://[::1%25]/",      "ws://[::1%25a b]/",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         flare_ws_url u;
