@@ -356,6 +356,13 @@ static bool multipart(job *j, rep *r, const flared_byte_range *ranges, int n,
 static int respond(job *j, rep *r, const char *content_type, bool vary)
 {
     const flare_http_request *head = j->req->head;
+    time_t now = time(NULL);
+    /* RFC 9110 §8.8.2.1: a modification time in the future (a clock set wrong, an
+     * archive unpacked with its times) MUST be replaced by the time of the message. */
+    if (r->mtime > (int64_t)now) {
+        r->mtime = now;
+        flare_format_http_date(now, r->last_modified);
+    }
     flared_static_validators v = {r->etag, r->etag_len, r->mtime};
     int status = flared_static_preconditions(head, &v);
     if (status == 304) {
@@ -371,7 +378,7 @@ static int respond(job *j, rep *r, const char *content_type, bool vary)
     /* Range is defined for GET only (§14.2), and never applies to a coding made for
      * this response; If-Range decides whether the client's partial copy is current. */
     if (range && range_lines == 1 && !j->head && r->coding == FLARED_CODING_IDENTITY &&
-        flared_static_if_range(head, &v, time(NULL))) {
+        flared_static_if_range(head, &v, now)) {
         flared_byte_range ranges[FLARED_RANGES_MAX];
         int n = flared_static_parse_range(range->value, range->value_len, r->size, ranges);
         char content_range[96];
@@ -443,29 +450,77 @@ static int serve_file(job *j, file *f)
 
 /* ----------------------------------------------------------- directories */
 
+/* The request target naming j->rel as it was resolved: "/" + its percent-encoding,
+ * a '/' when `dir` (and rel is not the root), then the query. Owned by the caller
+ * (free); *path_len gets the length before the query. NULL when out of memory. */
+static char *canonical_target(const job *j, bool dir, size_t *path_len)
+{
+    size_t cap = 3 * j->rel_len + 3 + j->req->query_len + 2;
+    char *out = malloc(cap);
+    if (!out) return NULL;
+    out[0] = '/';
+    size_t n = flared_static_url_encode(j->rel, j->rel_len, out + 1, cap - 1);
+    if (n == SIZE_MAX) {
+        free(out);
+        return NULL;
+    }
+    n++;
+    if (dir && j->rel_len) out[n++] = '/';
+    *path_len = n;
+    if (j->req->query) {
+        out[n++] = '?';
+        memcpy(out + n, j->req->query, j->req->query_len);
+        n += j->req->query_len;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+static int redirect(job *j, const char *location)
+{
+    if (!location) return FLARE_ENOMEM;
+    int rc = flare_response_redirect(j->resp, 301, location);
+    return rc < 0 ? rc : j->rc;
+}
+
 static int redirect_to_slash(job *j)
 {
     /* Built from the normalised path, re-encoded: a raw "//host" path must not
      * become a Location that leaves the site. */
-    size_t cap = 3 * j->rel_len + 3 + j->req->query_len + 2;
-    char *location = malloc(cap);
-    if (!location) return FLARE_ENOMEM;
-    location[0] = '/';
-    size_t n = flared_static_url_encode(j->rel, j->rel_len, location + 1, cap - 1);
-    int rc = FLARE_EINVAL;
-    if (n != SIZE_MAX) {
-        n++;
-        location[n++] = '/';
-        if (j->req->query) {
-            location[n++] = '?';
-            memcpy(location + n, j->req->query, j->req->query_len);
-            n += j->req->query_len;
-        }
-        location[n] = '\0';
-        rc = flare_response_redirect(j->resp, 301, location);
-    }
+    size_t path_len;
+    char *location = canonical_target(j, true, &path_len);
+    int rc = redirect(j, location);
     free(location);
-    return rc < 0 ? rc : j->rc;
+    return rc;
+}
+
+/*
+ * The router matched the raw path, but dot segments and escapes can make the path
+ * that was resolved belong to another route ("/hidden/../.env", "/%6Cinks/x" with
+ * routes "/", "/hidden/" and "/links/"), whose settings (hidden_files,
+ * follow_symlinks, autoindex, allow) must not be borrowed. Such a request is sent to
+ * the resolved path, where the router picks the route that owns it, as nginx
+ * matches locations after normalising. Returns 1 when the path stays in this
+ * route, else the result of answering 301.
+ */
+static int stays_in_route(job *j)
+{
+    const flare_request *req = j->req;
+    bool dir = j->slash && j->rel_len;
+    /* Nothing was decoded or removed: the router saw the resolved path itself. */
+    if (req->path_len == 1 + j->rel_len + dir && req->path[0] == '/' &&
+        memcmp(req->path + 1, j->rel, j->rel_len) == 0 &&
+        (!dir || req->path[req->path_len - 1] == '/'))
+        return 1;
+    size_t path_len;
+    char *target = canonical_target(j, dir, &path_len);
+    if (target && flared_host_route(j->ctx->host, target, path_len) == j->ctx->route) {
+        free(target);
+        return 1;
+    }
+    int rc = redirect(j, target);
+    free(target);
+    return rc;
 }
 
 static int serve_listing(job *j, int dir_fd)
@@ -525,6 +580,7 @@ int flared_handle_static(const flare_request *req, flare_response *resp, void *d
     int status = flared_static_normalise(req->path, req->path_len, j.st->hidden_files, j.rel,
                                          sizeof j.rel, &j.rel_len, &j.slash);
     if (status) return reply_status(&j, status);
+    if ((status = stays_in_route(&j)) != 1) return status;
     file f;
     if ((status = lookup(&j, j.rel, j.rel_len, &f)) != 0) return reply_status(&j, status);
     if (S_ISDIR(f.st.st_mode)) return serve_dir(&j, &f);

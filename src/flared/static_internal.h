@@ -124,8 +124,9 @@ typedef struct flared_byte_range {
  * Parses a Range field value (RFC 9110 §14.1.2) against a representation of size
  * bytes into out (capacity FLARED_RANGES_MAX). Returns the number of ranges (>= 1;
  * overlapping or adjacent ones coalesced, and then in ascending order),
- * FLARED_RANGE_IGNORE for another unit, a syntax error or more than
- * FLARED_RANGES_MAX specs, or FLARED_RANGE_UNSATISFIABLE.
+ * FLARED_RANGE_IGNORE for another unit, a syntax error, more than
+ * FLARED_RANGES_MAX specs or a suffix range of an empty representation, or
+ * FLARED_RANGE_UNSATISFIABLE.
  */
 int flared_static_parse_range(const char *value, size_t len, uint64_t size,
                               flared_byte_range out[FLARED_RANGES_MAX]);

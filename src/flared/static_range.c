@@ -74,6 +74,7 @@ int flared_static_parse_range(const char *value, size_t len, uint64_t size,
     if (len < 6 || strncasecmp(p, "bytes=", 6) != 0) return FLARED_RANGE_IGNORE;
     p += 6;
     size_t specs = 0, n = 0;
+    bool empty_suffix = false;
     for (;;) {
         /* #rule: empty list elements and OWS around commas are allowed (§5.6.1.2). */
         while (p < end && (is_ows(*p) || *p == ','))
@@ -97,10 +98,16 @@ int flared_static_parse_range(const char *value, size_t len, uint64_t size,
         if (p < end && *p != ',') return FLARED_RANGE_IGNORE;
         /* Many small ranges are a denial-of-service pattern (§17.15): refuse the lot. */
         if (++specs > FLARED_RANGES_MAX) return FLARED_RANGE_IGNORE;
-        /* §14.1.2: satisfiable when first-pos < size, or a non-zero suffix of a
-         * non-empty representation. */
+        /* §14.1.1: satisfiable when first-pos < size, or a non-zero suffix. A
+         * non-zero suffix of an empty representation is satisfiable too, but no
+         * Content-Range can name a part of nothing: the whole (empty) one goes out
+         * with 200, as nginx does, not 416. */
         if (is_suffix) {
-            if (suffix == 0 || size == 0) continue;
+            if (suffix == 0) continue;
+            if (size == 0) {
+                empty_suffix = true;
+                continue;
+            }
             out[n].first = suffix >= size ? 0 : size - suffix;
             out[n++].last = size - 1;
         } else if (first < size) {
@@ -108,7 +115,7 @@ int flared_static_parse_range(const char *value, size_t len, uint64_t size,
             out[n++].last = last >= size ? size - 1 : last;
         }
     }
-    if (specs == 0) return FLARED_RANGE_IGNORE;
+    if (specs == 0 || empty_suffix) return FLARED_RANGE_IGNORE;
     if (n == 0) return FLARED_RANGE_UNSATISFIABLE;
     return (int)coalesce(out, n);
 }

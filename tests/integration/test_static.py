@@ -286,6 +286,24 @@ class StaticTests(ft.SharedServerTestCase):
         self.assertEqual(
             self.curl("/plain/hello.txt", headers=[f"If-Modified-Since: {asctime}"]).status, 304)
 
+    def test_future_modification_time(self):
+        """RFC 9110 §8.8.2.1: Last-Modified is never later than Date; a file
+        dated in the future gets the time of the response instead."""
+        future = int(time.time()) + 10 * 365 * 86400
+        put(self.site, "plain/future.txt", b"from the future\n", future)
+        for headers in ((), ("Accept-Encoding: gzip",)):
+            with self.subTest(headers=headers):
+                r = self.curl("/plain/future.txt", headers=headers)
+                self.assertEqual(r.status, 200)
+                date = email.utils.parsedate_to_datetime(r.header("Date")).timestamp()
+                lm = email.utils.parsedate_to_datetime(r.header("Last-Modified")).timestamp()
+                self.assertLessEqual(lm, date + 1)  # the Date may be a loop turn older
+                self.assertLess(lm, future)
+        # Such a time is no strong validator: If-Range with it does not apply Range.
+        r = self.curl("/plain/future.txt", "-r", "0-3",
+                      headers=[f"If-Range: {http_date(future)}"])
+        self.assertEqual(r.status, 200)
+
     def test_if_none_match_takes_precedence(self):
         lm = http_date(OLD_MTIME)
         r = self.curl("/plain/hello.txt",
@@ -396,6 +414,18 @@ class StaticTests(ft.SharedServerTestCase):
         r = self.curl("/big.bin", "-r", f"-{10}")
         self.assertEqual(r.body, self.big[-10:])
 
+    def test_suffix_range_of_empty_file(self):
+        # RFC 9110 §14.1.1: a non-zero suffix is satisfiable even for zero bytes;
+        # nothing can be a part of them, so the whole (empty) file gets 200.
+        put(self.site, "plain/empty.txt", b"")
+        for spec in ("-5", "0-,-1"):
+            with self.subTest(spec=spec):
+                r = self.curl("/plain/empty.txt", headers=[f"Range: bytes={spec}"])
+                self.assertEqual((r.status, r.body, r.header("Content-Length")), (200, b"", "0"))
+                self.assertIsNone(r.header("Content-Range"))
+        r = self.curl("/plain/empty.txt", headers=["Range: bytes=0-"])
+        self.assertEqual((r.status, r.header("Content-Range")), (416, "bytes */0"))
+
     # -- the large file ---------------------------------------------------------
     def test_large_file_with_curl(self):
         out = os.path.join(self.srv.dir, "big.out")
@@ -467,6 +497,11 @@ class StaticTests(ft.SharedServerTestCase):
         for target in self.TRAVERSAL:
             with self.subTest(target=target):
                 r = self.raw(target)
+                if r.status == 301:
+                    # Resolved to a path of another route: sent there, on this site.
+                    location = r.header("Location").encode()
+                    self.assertTrue(location.startswith(b"/") and not location.startswith(b"//"))
+                    r = self.raw(location)
                 self.assertNotEqual(r.status, 200)
                 self.assertIn(r.status, (400, 403, 404))
                 self.assertNotIn(SECRET, r.body)
@@ -493,6 +528,30 @@ class StaticTests(ft.SharedServerTestCase):
         self.assertEqual(self.raw(b"/plain/../plain/./hello.txt").status, 200)
         self.assertEqual(self.raw(b"/plain/%2e%2e/plain/hello.txt").status, 200)
         self.assertEqual(self.raw(b"//plain///hello.txt").status, 200)
+
+    # -- routes -----------------------------------------------------------------
+    def test_resolved_path_keeps_to_its_route(self):
+        """The router matches the raw path; a path whose dot segments or escapes
+        resolve under another route must not be served with this route's settings
+        (hidden_files, follow_symlinks), but sent to where it belongs."""
+        cases = [
+            (b"/hidden/../.env", "/.env", 404),                   # "/" has no hidden_files
+            (b"/hidden/%2e%2e/.env?a=1", "/.env?a=1", 404),
+            (b"/follow/../links/in.txt", "/links/in.txt", 404),  # "/" follows no symlink
+            (b"/%66ollow/in.txt", "/follow/in.txt", 200),        # "/follow/" does
+            (b"/%61uto/", "/auto/", 200),                         # the listing of "/auto/"
+        ]
+        for target, location, final in cases:
+            with self.subTest(target=target):
+                r = self.raw(target)
+                self.assertEqual((r.status, r.header("Location")), (301, location))
+                self.assertNotIn(b"SECRET=1", r.body)
+                self.assertEqual(self.raw(location.encode()).status, final)
+        # Dot segments and escapes that stay within the route are served as before.
+        r = self.raw(b"/hidden/x/../.env")
+        self.assertEqual((r.status, r.body), (200, b"HIDDEN=1\n"))
+        r = self.raw(b"/follow/./%69n.txt")
+        self.assertEqual((r.status, r.body), (200, b"hello, static world\n"))
 
     # -- symlinks --------------------------------------------------------------
     def test_symlinks(self):

@@ -62,12 +62,24 @@ static void test_unsatisfiable(void **state)
     assert_int_equal(parse("bytes=-0", 1000), FLARED_RANGE_UNSATISFIABLE);
     assert_int_equal(parse("bytes=1000-1001, 5000-", 1000), FLARED_RANGE_UNSATISFIABLE);
     assert_int_equal(parse("bytes=99999999999999999999999-", 1000), FLARED_RANGE_UNSATISFIABLE);
-    /* An empty representation satisfies nothing. */
+    /* No first-pos lies inside an empty representation. */
     assert_int_equal(parse("bytes=0-", 0), FLARED_RANGE_UNSATISFIABLE);
-    assert_int_equal(parse("bytes=-5", 0), FLARED_RANGE_UNSATISFIABLE);
+    assert_int_equal(parse("bytes=-0", 0), FLARED_RANGE_UNSATISFIABLE);
     /* Unsatisfiable specs are dropped when another one is satisfiable. */
     assert_int_equal(parse("bytes=1000-1001, 0-1", 1000), 1);
     ASSERT_RANGE(0, 0, 1);
+}
+
+/* RFC 9110 §14.1.1: "When a selected representation has zero length, the only
+ * satisfiable form of range-spec is a suffix-range with a non-zero suffix-length."
+ * Satisfiable, so not 416; with no part to send, the whole goes out with 200. */
+static void test_empty_representation_suffix(void **state)
+{
+    (void)state;
+    assert_int_equal(parse("bytes=-5", 0), FLARED_RANGE_IGNORE);
+    assert_int_equal(parse("bytes=-1", 0), FLARED_RANGE_IGNORE);
+    assert_int_equal(parse("bytes=0-, -5", 0), FLARED_RANGE_IGNORE);
+    assert_int_equal(parse("bytes=3-4,-99999999999999999999999", 0), FLARED_RANGE_IGNORE);
 }
 
 static void test_ignored(void **state)
@@ -204,6 +216,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_single_ranges),
         cmocka_unit_test(test_unsatisfiable),
+        cmocka_unit_test(test_empty_representation_suffix),
         cmocka_unit_test(test_ignored),
         cmocka_unit_test(test_several_ranges),
         cmocka_unit_test(test_coalescing),
