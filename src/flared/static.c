@@ -52,6 +52,7 @@ typedef struct file {
     struct stat st;
     int fd;                    /* -1 when not open */
     flared_cache_entry *entry; /* a fresh cache entry, or NULL */
+    bool search_only;          /* fd is an O_PATH directory the worker may not read */
 } file;
 
 /* The representation a request selected. */
@@ -129,6 +130,7 @@ static int lookup(job *j, const char *rel, size_t len, file *f)
 {
     f->fd = -1;
     f->entry = NULL;
+    f->search_only = false;
     flared_cache_entry *e = worker.cache && len
                                 ? flared_static_cache_find(worker.cache, j->ctx->root_fd, rel, len)
                                 : NULL;
@@ -144,6 +146,14 @@ static int lookup(job *j, const char *rel, size_t len, file *f)
         flared_static_cache_remove(worker.cache, e);
     }
     f->fd = flared_static_open(j->ctx->root_fd, rel, O_RDONLY | O_NONBLOCK, j->st->follow_symlinks);
+    if (f->fd < 0 && errno == EACCES) {
+        /* A directory that may be searched but not read (mode 711) cannot be listed,
+         * but its index file can still be served, as nginx and Apache do. */
+        f->fd =
+            flared_static_open(j->ctx->root_fd, rel, O_PATH | O_DIRECTORY, j->st->follow_symlinks);
+        f->search_only = f->fd >= 0;
+        if (f->fd < 0) errno = EACCES;
+    }
     if (f->fd < 0) return open_status(errno, rel);
     if (fstat(f->fd, &f->st) < 0) {
         close_file(f);
@@ -558,7 +568,8 @@ static int serve_dir(job *j, file *dir)
         return serve_file(j, &f);
     }
     /* nginx: a directory without an index is forbidden unless listings are on. */
-    int rc = j->st->autoindex ? serve_listing(j, dir->fd) : reply_status(j, 403);
+    int rc =
+        j->st->autoindex && !dir->search_only ? serve_listing(j, dir->fd) : reply_status(j, 403);
     close_file(dir);
     return rc;
 }

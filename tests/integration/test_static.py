@@ -6,9 +6,11 @@ of the root, same-size replacement within one second, precompressed siblings,
 on-the-fly gzip and directory listings. One server serves one generated tree;
 a file outside the root holds a marker that must never appear in any reply."""
 import email.utils
+import grp
 import gzip
 import hashlib
 import os
+import pwd
 import random
 import re
 import shutil
@@ -727,6 +729,36 @@ class StaticTests(ft.SharedServerTestCase):
         self.assertEqual(self.curl("/auto/asub/").status, 200)
         # The same directory through a route without autoindex: 403.
         self.assertEqual(self.curl("/noindex/").status, 403)
+
+
+class PermissionTests(ft.ServerTestCase):
+    """Permissions as the worker sees them: under root, the workers drop to nobody."""
+
+    def test_unreadable_files_and_search_only_directories(self):
+        extra = "  - path: /auto/\n    static: {root: www, autoindex: true}\n"
+        if os.geteuid() == 0:
+            group = grp.getgrgid(pwd.getpwnam("nobody").pw_gid).gr_name
+            extra += f"user: nobody\ngroup: {group}\n"
+        srv = ft.Server(extra=extra)
+        self.addCleanup(srv.cleanup)
+        os.chmod(srv.dir, 0o755)
+        www = os.path.join(srv.dir, "www")
+        os.chmod(put(www, "secret.txt", b"no"), 0o600)
+        put(www, "search/index.html", b"index of a search-only directory\n")
+        put(www, "auto/search/file.txt", b"reachable by name\n")
+        for d in ("search", "auto/search"):
+            os.chmod(os.path.join(www, d), 0o711)  # may be searched, not read
+        srv.start()
+        self.assertEqual(srv.get("/secret.txt").status, 403)
+        # Its index is served (as nginx does); only a listing needs to read it.
+        r = srv.get("/search/")
+        self.assertEqual((r.status, r.body), (200, b"index of a search-only directory\n"))
+        r = srv.get("/search")
+        self.assertEqual((r.status, r.header("Location")), (301, "/search/"))
+        self.assertEqual(srv.get("/auto/search/").status, 403)
+        r = srv.get("/auto/search/file.txt")
+        self.assertEqual((r.status, r.body), (200, b"reachable by name\n"))
+        self.assertStopsCleanly(srv)
 
 
 if __name__ == "__main__":
