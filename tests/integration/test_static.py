@@ -407,6 +407,12 @@ class StaticTests(ft.SharedServerTestCase):
         r = self.curl("/plain/digits.txt", "-r", "0-3",
                       headers=[f"If-Range: {http_date(OLD_MTIME + 1)}"])
         self.assertEqual(r.status, 200)
+        # A date of a Wednesday ("Wed, ...") is a date, not a malformed "W/" tag.
+        wednesday = 1_599_652_800
+        put(self.site, "plain/wednesday.txt", self.DIGITS, wednesday)
+        r = self.curl("/plain/wednesday.txt", "-r", "0-3",
+                      headers=[f"If-Range: {http_date(wednesday)}"])
+        self.assertEqual((r.status, r.body), (206, b"0123"))
 
     def test_range_of_large_file(self):
         r = self.curl("/big.bin", "-r", "1000000-2999999")
