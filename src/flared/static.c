@@ -460,36 +460,37 @@ static int serve_file(job *j, file *f)
 
 /* ----------------------------------------------------------- directories */
 
-/* The request target naming j->rel as it was resolved: "/" + its percent-encoding,
- * a '/' when `dir` (and rel is not the root), then the query. Owned by the caller
- * (free); *path_len gets the length before the query. NULL when out of memory. */
-static char *canonical_target(const job *j, bool dir, size_t *path_len)
+/* Room for the percent-encoded form of a root-relative path, with '/' around it. */
+#define CANONICAL_MAX (3 * FLARED_STATIC_PATH_MAX + 3)
+
+/* The path naming j->rel as it was resolved: "/" + its percent-encoding, and a '/'
+ * when `dir` (and rel is not the root). Returns its length, SIZE_MAX if too long. */
+static size_t canonical_path(const job *j, bool dir, char out[CANONICAL_MAX])
 {
-    size_t cap = 3 * j->rel_len + 3 + j->req->query_len + 2;
-    char *out = malloc(cap);
-    if (!out) return NULL;
     out[0] = '/';
-    size_t n = flared_static_url_encode(j->rel, j->rel_len, out + 1, cap - 1);
-    if (n == SIZE_MAX) {
-        free(out);
-        return NULL;
-    }
+    size_t n = flared_static_url_encode(j->rel, j->rel_len, out + 1, CANONICAL_MAX - 2);
+    if (n == SIZE_MAX) return SIZE_MAX;
     n++;
     if (dir && j->rel_len) out[n++] = '/';
-    *path_len = n;
-    if (j->req->query) {
-        out[n++] = '?';
-        memcpy(out + n, j->req->query, j->req->query_len);
-        n += j->req->query_len;
-    }
     out[n] = '\0';
-    return out;
+    return n;
 }
 
-static int redirect(job *j, const char *location)
+/* 301 to path[0..len) with the request's query. */
+static int redirect_to(job *j, const char *path, size_t len)
 {
+    if (len == SIZE_MAX) return reply_status(j, 414);
+    size_t query = j->req->query ? 1 + j->req->query_len : 0;
+    char *location = malloc(len + query + 1);
     if (!location) return FLARE_ENOMEM;
+    memcpy(location, path, len);
+    if (query) {
+        location[len] = '?';
+        memcpy(location + len + 1, j->req->query, query - 1);
+    }
+    location[len + query] = '\0';
     int rc = flare_response_redirect(j->resp, 301, location);
+    free(location);
     return rc < 0 ? rc : j->rc;
 }
 
@@ -497,11 +498,8 @@ static int redirect_to_slash(job *j)
 {
     /* Built from the normalised path, re-encoded: a raw "//host" path must not
      * become a Location that leaves the site. */
-    size_t path_len;
-    char *location = canonical_target(j, true, &path_len);
-    int rc = redirect(j, location);
-    free(location);
-    return rc;
+    char path[CANONICAL_MAX];
+    return redirect_to(j, path, canonical_path(j, true, path));
 }
 
 /*
@@ -510,8 +508,9 @@ static int redirect_to_slash(job *j)
  * routes "/", "/hidden/" and "/links/"), whose settings (hidden_files,
  * follow_symlinks, autoindex, allow) must not be borrowed. Such a request is sent to
  * the resolved path, where the router picks the route that owns it, as nginx
- * matches locations after normalising. Returns 1 when the path stays in this
- * route, else the result of answering 301.
+ * matches locations after normalising. The route is picked from the re-encoded
+ * path, the one the client will send, so a redirect never leads to another.
+ * Returns 1 when the path stays in this route, else the result of answering 301.
  */
 static int stays_in_route(job *j)
 {
@@ -522,15 +521,10 @@ static int stays_in_route(job *j)
         memcmp(req->path + 1, j->rel, j->rel_len) == 0 &&
         (!dir || req->path[req->path_len - 1] == '/'))
         return 1;
-    size_t path_len;
-    char *target = canonical_target(j, dir, &path_len);
-    if (target && flared_host_route(j->ctx->host, target, path_len) == j->ctx->route) {
-        free(target);
-        return 1;
-    }
-    int rc = redirect(j, target);
-    free(target);
-    return rc;
+    char path[CANONICAL_MAX];
+    size_t len = canonical_path(j, dir, path);
+    if (len != SIZE_MAX && flared_host_route(j->ctx->host, path, len) == j->ctx->route) return 1;
+    return redirect_to(j, path, len);
 }
 
 static int serve_listing(job *j, int dir_fd)
