@@ -123,7 +123,7 @@ typedef struct flared_byte_range {
 /**
  * Parses a Range field value (RFC 9110 §14.1.2) against a representation of size
  * bytes into out (capacity FLARED_RANGES_MAX). Returns the number of ranges (>= 1;
- * overlapping or adjacent ones coalesced, and then in ascending order),
+ * overlapping or adjacent ones coalesced, in the order the client gave them),
  * FLARED_RANGE_IGNORE for another unit, a syntax error, more than
  * FLARED_RANGES_MAX specs or a suffix range of an empty representation, or
  * FLARED_RANGE_UNSATISFIABLE.

@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -38,32 +37,33 @@ static bool number(const char **p, const char *end, uint64_t *out)
     return true;
 }
 
-static int by_first(const void *a, const void *b)
+static bool touching(flared_byte_range a, flared_byte_range b)
 {
-    const flared_byte_range *x = a, *y = b;
-    return x->first < y->first ? -1 : x->first > y->first;
+    return a.first <= (b.last == UINT64_MAX ? b.last : b.last + 1) &&
+           b.first <= (a.last == UINT64_MAX ? a.last : a.last + 1);
 }
 
 /* §14.6 lets a server coalesce ranges that overlap; adjacent ones are joined too,
- * since a part boundary between them only costs bytes. */
+ * since a part boundary between them only costs bytes. The parts keep the order
+ * the client asked for (§14.6 SHOULD), a merged one at the place of its first
+ * member. A range grown by a merge cannot come to touch an earlier one: that one
+ * would have touched a member and taken it already. */
 static size_t coalesce(flared_byte_range *r, size_t n)
 {
-    bool touching = false;
-    for (size_t i = 0; i < n && !touching; i++)
-        for (size_t j = i + 1; j < n && !touching; j++)
-            touching = r[i].first <= (r[j].last == UINT64_MAX ? r[j].last : r[j].last + 1) &&
-                       r[j].first <= (r[i].last == UINT64_MAX ? r[i].last : r[i].last + 1);
-    if (!touching) return n; /* keep the order the client asked for */
-    qsort(r, n, sizeof *r, by_first);
-    size_t o = 0;
-    for (size_t i = 1; i < n; i++) {
-        if (r[i].first <= r[o].last + 1) {
-            if (r[i].last > r[o].last) r[o].last = r[i].last;
-        } else {
-            r[++o] = r[i];
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = i + 1; j < n;) {
+            if (!touching(r[i], r[j])) {
+                j++;
+                continue;
+            }
+            if (r[j].first < r[i].first) r[i].first = r[j].first;
+            if (r[j].last > r[i].last) r[i].last = r[j].last;
+            memmove(r + j, r + j + 1, (n - j - 1) * sizeof *r);
+            n--;
+            j = i + 1; /* grown: what it passed over may touch it now */
         }
     }
-    return o + 1;
+    return n;
 }
 
 int flared_static_parse_range(const char *value, size_t len, uint64_t size,
