@@ -582,10 +582,14 @@ int flared_handle_static(const flare_request *req, flare_response *resp, void *d
         return reply_status(&j, 405);
     }
     worker_init();
-    int status = flared_static_normalise(req->path, req->path_len, j.st->hidden_files, j.rel,
-                                         sizeof j.rel, &j.rel_len, &j.slash);
+    /* Dotfiles are refused only once the path is known to be this route's: another
+     * route may serve them ("/%68idden/.env" resolves into "/hidden/"). */
+    int status = flared_static_normalise(req->path, req->path_len, true, j.rel, sizeof j.rel,
+                                         &j.rel_len, &j.slash);
     if (status) return reply_status(&j, status);
     if ((status = stays_in_route(&j)) != 1) return status;
+    if (!j.st->hidden_files && (j.rel[0] == '.' || memmem(j.rel, j.rel_len, "/.", 2)))
+        return reply_status(&j, 404);
     file f;
     if ((status = lookup(&j, j.rel, j.rel_len, &f)) != 0) return reply_status(&j, status);
     if (S_ISDIR(f.st.st_mode)) return serve_dir(&j, &f);

@@ -548,6 +548,7 @@ class StaticTests(ft.SharedServerTestCase):
             (b"/follow/../links/in.txt", "/links/in.txt", 404),  # "/" follows no symlink
             (b"/%66ollow/in.txt", "/follow/in.txt", 200),        # "/follow/" does
             (b"/%61uto/", "/auto/", 200),                         # the listing of "/auto/"
+            (b"/%68idden/.env", "/hidden/.env", 200),             # "/hidden/" serves dotfiles
         ]
         for target, location, final in cases:
             with self.subTest(target=target):
