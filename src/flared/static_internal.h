@@ -286,7 +286,8 @@ int flared_static_autoindex(int root_fd, int dir_fd, const char *rel, const flar
 
 /** Opens rel beneath root_fd (openat2 RESOLVE_BENEATH, and RESOLVE_NO_SYMLINKS unless
  *  follow_symlinks) with flags; returns the descriptor or -1 with errno set. After
- *  the first ENOSYS from openat2 it uses flared_static_open_walk for good. */
+ *  the first ENOSYS from openat2 it uses flared_static_open_walk for good; when
+ *  openat2 keeps failing with EAGAIN (renames racing a ".."), for that open only. */
 int flared_static_open(int root_fd, const char *rel, int flags, bool follow_symlinks);
 
 /** The fallback of flared_static_open: walks rel one name at a time (openat with
