@@ -185,7 +185,9 @@ static int ensure_fd(job *j, const char *rel, file *f)
 static void cache_file(job *j, const char *rel, size_t len, file *f)
 {
     size_t size = (size_t)f->st.st_size, got = 0;
-    if (!worker.cache || f->fd < 0 || f->st.st_size > (off_t)CACHE_FILE_MAX) return;
+    if (!worker.cache || f->fd < 0 || f->st.st_size > (off_t)CACHE_FILE_MAX ||
+        !flared_static_cache_settled(&f->st, time(NULL)))
+        return;
     char *buf = malloc(size ? size : 1);
     if (!buf) return;
     while (got < size) {
@@ -272,7 +274,7 @@ static bool make_gzip(job *j, file *f, rep *r)
             flare_buf_free(&out);
             return false;
         }
-        if (!f->entry && worker.cache)
+        if (!f->entry && worker.cache && flared_static_cache_settled(&f->st, time(NULL)))
             f->entry = flared_static_cache_put(worker.cache, j->ctx->root_fd, j->rel, j->rel_len,
                                                &f->st, NULL);
         if (f->entry && flared_static_cache_set_gzip(worker.cache, f->entry, out.data, out.len))

@@ -250,6 +250,14 @@ flared_cache_entry *flared_static_cache_find(flared_static_cache *c, int root_fd
                                              size_t len);
 /** True when st describes the same file, unchanged (device, inode, size, mtime, ctime). */
 bool flared_static_cache_fresh(const flared_cache_entry *e, const struct stat *st);
+/**
+ * True when the file st describes last changed (ctime) at least two seconds before
+ * now, so that it may be cached: a file changed again within the granularity of
+ * its timestamps (a clock tick, or a second on some filesystems) keeps the same
+ * size and times, and flared_static_cache_fresh could not tell the cached bytes
+ * from the new ones.
+ */
+bool flared_static_cache_settled(const struct stat *st, time_t now);
 /** Removes an entry (stale, or being replaced). */
 void flared_static_cache_remove(flared_static_cache *c, flared_cache_entry *e);
 /**
