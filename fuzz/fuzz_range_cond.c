@@ -4,7 +4,7 @@
  * flared_static_etag_match, flared_static_preconditions and flared_static_if_range.
  * Bytes 0-7 give the representation size (mostly small); the rest is the field
  * lines of a GET. Checks: every range lies inside the representation and a
- * coalesced set is ascending and disjoint; a multipart body has exactly the
+ * coalesced set is disjoint; a multipart body has exactly the
  * range bytes plus part heads; an IMF-fixdate reformats to itself; a tag matches
  * itself weakly; preconditions answer 0, 304 or 412.
  */

@@ -52,6 +52,7 @@ typedef struct file {
     struct stat st;
     int fd;                    /* -1 when not open */
     flared_cache_entry *entry; /* a fresh cache entry, or NULL */
+    bool search_only;          /* fd is an O_PATH directory the worker may not read */
 } file;
 
 /* The representation a request selected. */
@@ -129,6 +130,7 @@ static int lookup(job *j, const char *rel, size_t len, file *f)
 {
     f->fd = -1;
     f->entry = NULL;
+    f->search_only = false;
     flared_cache_entry *e = worker.cache && len
                                 ? flared_static_cache_find(worker.cache, j->ctx->root_fd, rel, len)
                                 : NULL;
@@ -144,6 +146,14 @@ static int lookup(job *j, const char *rel, size_t len, file *f)
         flared_static_cache_remove(worker.cache, e);
     }
     f->fd = flared_static_open(j->ctx->root_fd, rel, O_RDONLY | O_NONBLOCK, j->st->follow_symlinks);
+    if (f->fd < 0 && errno == EACCES) {
+        /* A directory that may be searched but not read (mode 711) cannot be listed,
+         * but its index file can still be served, as nginx and Apache do. */
+        f->fd =
+            flared_static_open(j->ctx->root_fd, rel, O_PATH | O_DIRECTORY, j->st->follow_symlinks);
+        f->search_only = f->fd >= 0;
+        if (f->fd < 0) errno = EACCES;
+    }
     if (f->fd < 0) return open_status(errno, rel);
     if (fstat(f->fd, &f->st) < 0) {
         close_file(f);
@@ -175,7 +185,9 @@ static int ensure_fd(job *j, const char *rel, file *f)
 static void cache_file(job *j, const char *rel, size_t len, file *f)
 {
     size_t size = (size_t)f->st.st_size, got = 0;
-    if (!worker.cache || f->fd < 0 || f->st.st_size > (off_t)CACHE_FILE_MAX) return;
+    if (!worker.cache || f->fd < 0 || f->st.st_size > (off_t)CACHE_FILE_MAX ||
+        !flared_static_cache_settled(&f->st, time(NULL)))
+        return;
     char *buf = malloc(size ? size : 1);
     if (!buf) return;
     while (got < size) {
@@ -262,7 +274,7 @@ static bool make_gzip(job *j, file *f, rep *r)
             flare_buf_free(&out);
             return false;
         }
-        if (!f->entry && worker.cache)
+        if (!f->entry && worker.cache && flared_static_cache_settled(&f->st, time(NULL)))
             f->entry = flared_static_cache_put(worker.cache, j->ctx->root_fd, j->rel, j->rel_len,
                                                &f->st, NULL);
         if (f->entry && flared_static_cache_set_gzip(worker.cache, f->entry, out.data, out.len))
@@ -356,6 +368,13 @@ static bool multipart(job *j, rep *r, const flared_byte_range *ranges, int n,
 static int respond(job *j, rep *r, const char *content_type, bool vary)
 {
     const flare_http_request *head = j->req->head;
+    time_t now = time(NULL);
+    /* RFC 9110 §8.8.2.1: a modification time in the future (a clock set wrong, an
+     * archive unpacked with its times) MUST be replaced by the time of the message. */
+    if (r->mtime > (int64_t)now) {
+        r->mtime = now;
+        flare_format_http_date(now, r->last_modified);
+    }
     flared_static_validators v = {r->etag, r->etag_len, r->mtime};
     int status = flared_static_preconditions(head, &v);
     if (status == 304) {
@@ -371,7 +390,7 @@ static int respond(job *j, rep *r, const char *content_type, bool vary)
     /* Range is defined for GET only (§14.2), and never applies to a coding made for
      * this response; If-Range decides whether the client's partial copy is current. */
     if (range && range_lines == 1 && !j->head && r->coding == FLARED_CODING_IDENTITY &&
-        flared_static_if_range(head, &v, time(NULL))) {
+        flared_static_if_range(head, &v, now)) {
         flared_byte_range ranges[FLARED_RANGES_MAX];
         int n = flared_static_parse_range(range->value, range->value_len, r->size, ranges);
         char content_range[96];
@@ -443,29 +462,71 @@ static int serve_file(job *j, file *f)
 
 /* ----------------------------------------------------------- directories */
 
+/* Room for the percent-encoded form of a root-relative path, with '/' around it. */
+#define CANONICAL_MAX (3 * FLARED_STATIC_PATH_MAX + 3)
+
+/* The path naming j->rel as it was resolved: "/" + its percent-encoding, and a '/'
+ * when `dir` (and rel is not the root). Returns its length, SIZE_MAX if too long. */
+static size_t canonical_path(const job *j, bool dir, char out[CANONICAL_MAX])
+{
+    out[0] = '/';
+    size_t n = flared_static_url_encode(j->rel, j->rel_len, out + 1, CANONICAL_MAX - 2);
+    if (n == SIZE_MAX) return SIZE_MAX;
+    n++;
+    if (dir && j->rel_len) out[n++] = '/';
+    out[n] = '\0';
+    return n;
+}
+
+/* 301 to path[0..len) with the request's query. */
+static int redirect_to(job *j, const char *path, size_t len)
+{
+    if (len == SIZE_MAX) return reply_status(j, 414);
+    size_t query = j->req->query ? 1 + j->req->query_len : 0;
+    char *location = malloc(len + query + 1);
+    if (!location) return FLARE_ENOMEM;
+    memcpy(location, path, len);
+    if (query) {
+        location[len] = '?';
+        memcpy(location + len + 1, j->req->query, query - 1);
+    }
+    location[len + query] = '\0';
+    int rc = flare_response_redirect(j->resp, 301, location);
+    free(location);
+    return rc < 0 ? rc : j->rc;
+}
+
 static int redirect_to_slash(job *j)
 {
     /* Built from the normalised path, re-encoded: a raw "//host" path must not
      * become a Location that leaves the site. */
-    size_t cap = 3 * j->rel_len + 3 + j->req->query_len + 2;
-    char *location = malloc(cap);
-    if (!location) return FLARE_ENOMEM;
-    location[0] = '/';
-    size_t n = flared_static_url_encode(j->rel, j->rel_len, location + 1, cap - 1);
-    int rc = FLARE_EINVAL;
-    if (n != SIZE_MAX) {
-        n++;
-        location[n++] = '/';
-        if (j->req->query) {
-            location[n++] = '?';
-            memcpy(location + n, j->req->query, j->req->query_len);
-            n += j->req->query_len;
-        }
-        location[n] = '\0';
-        rc = flare_response_redirect(j->resp, 301, location);
-    }
-    free(location);
-    return rc < 0 ? rc : j->rc;
+    char path[CANONICAL_MAX];
+    return redirect_to(j, path, canonical_path(j, true, path));
+}
+
+/*
+ * The router matched the raw path, but dot segments and escapes can make the path
+ * that was resolved belong to another route ("/hidden/../.env", "/%6Cinks/x" with
+ * routes "/", "/hidden/" and "/links/"), whose settings (hidden_files,
+ * follow_symlinks, autoindex, allow) must not be borrowed. Such a request is sent to
+ * the resolved path, where the router picks the route that owns it, as nginx
+ * matches locations after normalising. The route is picked from the re-encoded
+ * path, the one the client will send, so a redirect never leads to another.
+ * Returns 1 when the path stays in this route, else the result of answering 301.
+ */
+static int stays_in_route(job *j)
+{
+    const flare_request *req = j->req;
+    bool dir = j->slash && j->rel_len;
+    /* Nothing was decoded or removed: the router saw the resolved path itself. */
+    if (req->path_len == 1 + j->rel_len + dir && req->path[0] == '/' &&
+        memcmp(req->path + 1, j->rel, j->rel_len) == 0 &&
+        (!dir || req->path[req->path_len - 1] == '/'))
+        return 1;
+    char path[CANONICAL_MAX];
+    size_t len = canonical_path(j, dir, path);
+    if (len != SIZE_MAX && flared_host_route(j->ctx->host, path, len) == j->ctx->route) return 1;
+    return redirect_to(j, path, len);
 }
 
 static int serve_listing(job *j, int dir_fd)
@@ -503,9 +564,20 @@ static int serve_dir(job *j, file *dir)
         return serve_file(j, &f);
     }
     /* nginx: a directory without an index is forbidden unless listings are on. */
-    int rc = j->st->autoindex ? serve_listing(j, dir->fd) : reply_status(j, 403);
+    int rc =
+        j->st->autoindex && !dir->search_only ? serve_listing(j, dir->fd) : reply_status(j, 403);
     close_file(dir);
     return rc;
+}
+
+/* A segment of the normalised path rel[0..len) starts with '.'. */
+static bool has_dot_segment(const char *rel, size_t len)
+{
+    if (len && rel[0] == '.') return true;
+    for (const char *p = memchr(rel, '/', len); p;
+         p = memchr(p + 1, '/', len - (size_t)(p + 1 - rel)))
+        if (p[1] == '.') return true;
+    return false;
 }
 
 int flared_handle_static(const flare_request *req, flare_response *resp, void *data)
@@ -522,9 +594,13 @@ int flared_handle_static(const flare_request *req, flare_response *resp, void *d
         return reply_status(&j, 405);
     }
     worker_init();
-    int status = flared_static_normalise(req->path, req->path_len, j.st->hidden_files, j.rel,
-                                         sizeof j.rel, &j.rel_len, &j.slash);
+    /* Dotfiles are refused only once the path is known to be this route's: another
+     * route may serve them ("/%68idden/.env" resolves into "/hidden/"). */
+    int status = flared_static_normalise(req->path, req->path_len, true, j.rel, sizeof j.rel,
+                                         &j.rel_len, &j.slash);
     if (status) return reply_status(&j, status);
+    if ((status = stays_in_route(&j)) != 1) return status;
+    if (!j.st->hidden_files && has_dot_segment(j.rel, j.rel_len)) return reply_status(&j, 404);
     file f;
     if ((status = lookup(&j, j.rel, j.rel_len, &f)) != 0) return reply_status(&j, status);
     if (S_ISDIR(f.st.st_mode)) return serve_dir(&j, &f);

@@ -137,8 +137,14 @@ static int collect(int root_fd, int dir_fd, const char *rel, const flared_static
 static int append_row(flare_buf *out, const listing_entry *e)
 {
     char href[3 * 256 + 8];
-    size_t hlen = flared_static_url_encode(e->name, strlen(e->name), href, sizeof href - 1);
+    /* RFC 3986 §4.2: a colon in the first segment of a relative reference makes
+     * what precedes it a scheme ("javascript:..."); "./" keeps it a path. */
+    size_t pre = strchr(e->name, ':') ? 2 : 0;
+    memcpy(href, "./", pre);
+    size_t hlen =
+        flared_static_url_encode(e->name, strlen(e->name), href + pre, sizeof href - 1 - pre);
     if (hlen == SIZE_MAX) return 0; /* longer than any name Linux allows */
+    hlen += pre;
     if (e->is_dir) href[hlen++] = '/';
     href[hlen] = '\0';
     char when[32] = "-";

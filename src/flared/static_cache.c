@@ -140,6 +140,14 @@ bool flared_static_cache_fresh(const flared_cache_entry *e, const struct stat *s
            same_time(st->st_ctim, e->ctime);
 }
 
+bool flared_static_cache_settled(const struct stat *st, time_t now)
+{
+    /* As git's "racily clean" entries: a change in the same tick as the read that
+     * filled the entry would leave no trace in the stat. ctime, which no user can
+     * set, moves with every write; two seconds cover one-second timestamps. */
+    return st->st_ctim.tv_sec <= now - 2;
+}
+
 void flared_static_cache_remove(flared_static_cache *c, flared_cache_entry *e)
 {
     destroy(c, (node *)e);

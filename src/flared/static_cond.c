@@ -255,7 +255,8 @@ bool flared_static_if_range(const flare_http_request *head, const flared_static_
     const flare_http_header *h = flared_static_field(head, FLARE_HDR_IF_RANGE, &count);
     if (!h) return true;
     if (count != 1 || h->value_len == 0) return false;
-    if (h->value[0] == '"' || h->value[0] == 'W') {
+    /* "W/" and not only 'W': the dates of Wednesdays begin with it too. */
+    if (h->value[0] == '"' || (h->value_len >= 2 && h->value[0] == 'W' && h->value[1] == '/')) {
         /* §13.1.5: an entity-tag, compared strongly; a weak one never matches. */
         bool weak;
         const char *opaque;

@@ -123,9 +123,10 @@ typedef struct flared_byte_range {
 /**
  * Parses a Range field value (RFC 9110 §14.1.2) against a representation of size
  * bytes into out (capacity FLARED_RANGES_MAX). Returns the number of ranges (>= 1;
- * overlapping or adjacent ones coalesced, and then in ascending order),
- * FLARED_RANGE_IGNORE for another unit, a syntax error or more than
- * FLARED_RANGES_MAX specs, or FLARED_RANGE_UNSATISFIABLE.
+ * overlapping or adjacent ones coalesced, in the order the client gave them),
+ * FLARED_RANGE_IGNORE for another unit, a syntax error, more than
+ * FLARED_RANGES_MAX specs or a suffix range of an empty representation, or
+ * FLARED_RANGE_UNSATISFIABLE.
  */
 int flared_static_parse_range(const char *value, size_t len, uint64_t size,
                               flared_byte_range out[FLARED_RANGES_MAX]);
@@ -249,6 +250,14 @@ flared_cache_entry *flared_static_cache_find(flared_static_cache *c, int root_fd
                                              size_t len);
 /** True when st describes the same file, unchanged (device, inode, size, mtime, ctime). */
 bool flared_static_cache_fresh(const flared_cache_entry *e, const struct stat *st);
+/**
+ * True when the file st describes last changed (ctime) at least two seconds before
+ * now, so that it may be cached: a file changed again within the granularity of
+ * its timestamps (a clock tick, or a second on some filesystems) keeps the same
+ * size and times, and flared_static_cache_fresh could not tell the cached bytes
+ * from the new ones.
+ */
+bool flared_static_cache_settled(const struct stat *st, time_t now);
 /** Removes an entry (stale, or being replaced). */
 void flared_static_cache_remove(flared_static_cache *c, flared_cache_entry *e);
 /**
@@ -285,7 +294,8 @@ int flared_static_autoindex(int root_fd, int dir_fd, const char *rel, const flar
 
 /** Opens rel beneath root_fd (openat2 RESOLVE_BENEATH, and RESOLVE_NO_SYMLINKS unless
  *  follow_symlinks) with flags; returns the descriptor or -1 with errno set. After
- *  the first ENOSYS from openat2 it uses flared_static_open_walk for good. */
+ *  the first ENOSYS from openat2 it uses flared_static_open_walk for good; when
+ *  openat2 keeps failing with EAGAIN (renames racing a ".."), for that open only. */
 int flared_static_open(int root_fd, const char *rel, int flags, bool follow_symlinks);
 
 /** The fallback of flared_static_open: walks rel one name at a time (openat with

@@ -146,6 +146,9 @@ size_t flared_static_url_encode(const char *s, size_t len, char *out, size_t cap
     return o;
 }
 
+/* openat2 calls that may fail with EAGAIN before one open is left to the walk. */
+#define OPENAT2_EAGAIN_TRIES 4
+
 /* Links followed in one walk before ELOOP, as the kernel's MAXSYMLINKS. */
 #define WALK_MAX_LINKS 40
 /* Directories held open at once while walking (the depth below the root). */
@@ -316,11 +319,19 @@ int flared_static_open(int root_fd, const char *rel, int flags, bool follow_syml
         struct open_how how = {.flags = (uint64_t)(flags | open_extra_flags(flags)),
                                .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
         if (!follow_symlinks) how.resolve |= RESOLVE_NO_SYMLINKS;
-        int fd = (int)openat2_call(root_fd, rel[0] ? rel : ".", &how, sizeof how);
-        if (fd >= 0 || errno != ENOSYS) return fd;
+        int fd = -1;
+        /* EAGAIN: a rename or mount anywhere in the system while a ".." (from a
+         * link's target) was resolved, so the kernel could not vouch for it. Worth a
+         * retry; under a steady stream of renames the walk, which holds every
+         * directory it passes, answers instead of failing the request. */
+        for (int attempt = 0; attempt < OPENAT2_EAGAIN_TRIES; attempt++) {
+            fd = (int)openat2_call(root_fd, rel[0] ? rel : ".", &how, sizeof how);
+            if (fd >= 0 || errno != EAGAIN) break;
+        }
+        if (fd >= 0 || (errno != ENOSYS && errno != EAGAIN)) return fd;
         /* Linux before 5.6, or a sandbox (valgrind 3.19, some seccomp profiles) that
          * does not know the call: the same guarantees by walking in user space. */
-        openat2_missing = true;
+        if (errno == ENOSYS) openat2_missing = true;
     }
     return flared_static_open_walk(root_fd, rel, flags, follow_symlinks);
 }

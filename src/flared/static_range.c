@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -38,32 +37,33 @@ static bool number(const char **p, const char *end, uint64_t *out)
     return true;
 }
 
-static int by_first(const void *a, const void *b)
+static bool touching(flared_byte_range a, flared_byte_range b)
 {
-    const flared_byte_range *x = a, *y = b;
-    return x->first < y->first ? -1 : x->first > y->first;
+    return a.first <= (b.last == UINT64_MAX ? b.last : b.last + 1) &&
+           b.first <= (a.last == UINT64_MAX ? a.last : a.last + 1);
 }
 
 /* §14.6 lets a server coalesce ranges that overlap; adjacent ones are joined too,
- * since a part boundary between them only costs bytes. */
+ * since a part boundary between them only costs bytes. The parts keep the order
+ * the client asked for (§14.6 SHOULD), a merged one at the place of its first
+ * member. A range grown by a merge cannot come to touch an earlier one: that one
+ * would have touched a member and taken it already. */
 static size_t coalesce(flared_byte_range *r, size_t n)
 {
-    bool touching = false;
-    for (size_t i = 0; i < n && !touching; i++)
-        for (size_t j = i + 1; j < n && !touching; j++)
-            touching = r[i].first <= (r[j].last == UINT64_MAX ? r[j].last : r[j].last + 1) &&
-                       r[j].first <= (r[i].last == UINT64_MAX ? r[i].last : r[i].last + 1);
-    if (!touching) return n; /* keep the order the client asked for */
-    qsort(r, n, sizeof *r, by_first);
-    size_t o = 0;
-    for (size_t i = 1; i < n; i++) {
-        if (r[i].first <= r[o].last + 1) {
-            if (r[i].last > r[o].last) r[o].last = r[i].last;
-        } else {
-            r[++o] = r[i];
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = i + 1; j < n;) {
+            if (!touching(r[i], r[j])) {
+                j++;
+                continue;
+            }
+            if (r[j].first < r[i].first) r[i].first = r[j].first;
+            if (r[j].last > r[i].last) r[i].last = r[j].last;
+            memmove(r + j, r + j + 1, (n - j - 1) * sizeof *r);
+            n--;
+            j = i + 1; /* grown: what it passed over may touch it now */
         }
     }
-    return o + 1;
+    return n;
 }
 
 int flared_static_parse_range(const char *value, size_t len, uint64_t size,
@@ -74,6 +74,7 @@ int flared_static_parse_range(const char *value, size_t len, uint64_t size,
     if (len < 6 || strncasecmp(p, "bytes=", 6) != 0) return FLARED_RANGE_IGNORE;
     p += 6;
     size_t specs = 0, n = 0;
+    bool empty_suffix = false;
     for (;;) {
         /* #rule: empty list elements and OWS around commas are allowed (§5.6.1.2). */
         while (p < end && (is_ows(*p) || *p == ','))
@@ -97,10 +98,16 @@ int flared_static_parse_range(const char *value, size_t len, uint64_t size,
         if (p < end && *p != ',') return FLARED_RANGE_IGNORE;
         /* Many small ranges are a denial-of-service pattern (§17.15): refuse the lot. */
         if (++specs > FLARED_RANGES_MAX) return FLARED_RANGE_IGNORE;
-        /* §14.1.2: satisfiable when first-pos < size, or a non-zero suffix of a
-         * non-empty representation. */
+        /* §14.1.1: satisfiable when first-pos < size, or a non-zero suffix. A
+         * non-zero suffix of an empty representation is satisfiable too, but no
+         * Content-Range can name a part of nothing: the whole (empty) one goes out
+         * with 200, as nginx does, not 416. */
         if (is_suffix) {
-            if (suffix == 0 || size == 0) continue;
+            if (suffix == 0) continue;
+            if (size == 0) {
+                empty_suffix = true;
+                continue;
+            }
             out[n].first = suffix >= size ? 0 : size - suffix;
             out[n++].last = size - 1;
         } else if (first < size) {
@@ -108,7 +115,7 @@ int flared_static_parse_range(const char *value, size_t len, uint64_t size,
             out[n++].last = last >= size ? size - 1 : last;
         }
     }
-    if (specs == 0) return FLARED_RANGE_IGNORE;
+    if (specs == 0 || empty_suffix) return FLARED_RANGE_IGNORE;
     if (n == 0) return FLARED_RANGE_UNSATISFIABLE;
     return (int)coalesce(out, n);
 }

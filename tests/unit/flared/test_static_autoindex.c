@@ -39,8 +39,9 @@ static int setup(void **state)
     char path[PATH_MAX + 64];
     snprintf(scratch, sizeof scratch, "/tmp/flared-autoindex-XXXXXX");
     if (!mkdtemp(scratch)) return -1;
-    const char *dirs[] = {"root", "root/dir", "root/dir/a dir", "root/dir/zdir"};
-    for (size_t i = 0; i < 4; i++) {
+    const char *dirs[] = {"root",          "root/dir",   "root/dir/a dir",
+                          "root/dir/zdir", "root/colon", "root/colon/x:y"};
+    for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
         snprintf(path, sizeof path, "%s/%s", scratch, dirs[i]);
         if (mkdir(path, 0755) < 0) return -1;
     }
@@ -50,6 +51,7 @@ static int setup(void **state)
     make_file("root/dir/.hidden", "h");
     make_file("root/dir/bad\\name", "x");
     make_file("root/dir/ctl\001name", "x");
+    make_file("root/colon/javascript:alert(1)", "x");
     snprintf(path, sizeof path, "%s/root/dir/in.lnk", scratch);
     if (symlink("b.txt", path) < 0) return -1;
     snprintf(path, sizeof path, "%s/root/dir/out.lnk", scratch);
@@ -134,6 +136,20 @@ static void test_listing_with_symlinks_and_dotfiles(void **state)
     free(html);
 }
 
+/* RFC 3986 §4.2: in a relative reference, "javascript:alert(1)" is a URI with the
+ * scheme "javascript"; a link to a file of that name must start with "./". */
+static void test_names_with_a_colon(void **state)
+{
+    (void)state;
+    flared_static_route st = {0};
+    char *html = listing("colon", &st);
+    assert_non_null(strstr(html, "<a href=\"./javascript:alert(1)\">javascript:alert(1)</a>"));
+    assert_non_null(strstr(html, "<a href=\"./x:y/\">x:y/</a>"));
+    assert_null(strstr(html, "href=\"javascript"));
+    assert_null(strstr(html, "href=\"x:"));
+    free(html);
+}
+
 static void test_root_listing(void **state)
 {
     (void)state;
@@ -150,6 +166,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default_listing),
         cmocka_unit_test(test_listing_with_symlinks_and_dotfiles),
+        cmocka_unit_test(test_names_with_a_colon),
         cmocka_unit_test(test_root_listing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -95,6 +95,23 @@ static void test_freshness(void **state)
     flared_static_cache_free(c);
 }
 
+/* A file changed twice within one timestamp tick has the same stat both times;
+ * only a file that has not changed for a while may be cached. */
+static void test_settled(void **state)
+{
+    (void)state;
+    struct stat st;
+    memset(&st, 0, sizeof st);
+    st.st_ctim.tv_sec = 1000;
+    st.st_ctim.tv_nsec = 999999999;
+    assert_false(flared_static_cache_settled(&st, 1000));
+    assert_false(flared_static_cache_settled(&st, 1001));
+    assert_true(flared_static_cache_settled(&st, 1002));
+    assert_true(flared_static_cache_settled(&st, 5000));
+    /* A change time in the future (a clock set back) is never settled. */
+    assert_false(flared_static_cache_settled(&st, 900));
+}
+
 static void test_replace_same_key(void **state)
 {
     (void)state;
@@ -200,10 +217,10 @@ static void test_bad_sizes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_put_find),         cmocka_unit_test(test_freshness),
-        cmocka_unit_test(test_replace_same_key), cmocka_unit_test(test_lru_by_count),
-        cmocka_unit_test(test_lru_by_bytes),     cmocka_unit_test(test_gzip_attachment),
-        cmocka_unit_test(test_bad_sizes),
+        cmocka_unit_test(test_put_find),        cmocka_unit_test(test_freshness),
+        cmocka_unit_test(test_settled),         cmocka_unit_test(test_replace_same_key),
+        cmocka_unit_test(test_lru_by_count),    cmocka_unit_test(test_lru_by_bytes),
+        cmocka_unit_test(test_gzip_attachment), cmocka_unit_test(test_bad_sizes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -299,6 +299,26 @@ static void test_if_range(void **state)
                                         &tag_abc, later));
 }
 
+/* A date is told from an entity-tag by its first characters: '"' or "W/" begin a
+ * tag; "Wed, ..." is a date (every Wednesday's Last-Modified was taken for a
+ * malformed tag, and Range was ignored). */
+static void test_if_range_wednesday(void **state)
+{
+    (void)state;
+    const flared_static_validators wed = {"\"abc\"", 5, 1599652800}; /* 2020-09-09 12:00 */
+    time_t later = 1599652800 + 3600;
+    assert_true(flared_static_if_range(request("If-Range: Wed, 09 Sep 2020 12:00:00 GMT\r\n"), &wed,
+                                       later));
+    assert_true(flared_static_if_range(request("If-Range: Wednesday, 09-Sep-20 12:00:00 GMT\r\n"),
+                                       &wed, later));
+    assert_true(
+        flared_static_if_range(request("If-Range: Wed Sep  9 12:00:00 2020\r\n"), &wed, later));
+    assert_false(flared_static_if_range(request("If-Range: Wed, 09 Sep 2020 12:00:01 GMT\r\n"),
+                                        &wed, later));
+    assert_false(flared_static_if_range(request("If-Range: W/\"abc\"\r\n"), &wed, later));
+    assert_false(flared_static_if_range(request("If-Range: Wx\r\n"), &wed, later));
+}
+
 static void test_field_count(void **state)
 {
     (void)state;
@@ -327,6 +347,7 @@ int main(void)
         cmocka_unit_test(test_if_match),
         cmocka_unit_test(test_if_unmodified_since),
         cmocka_unit_test(test_if_range),
+        cmocka_unit_test(test_if_range_wednesday),
         cmocka_unit_test(test_field_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "static_internal.h"
@@ -429,6 +430,46 @@ static void test_enosys_switches_to_walk(void **state)
     close(root);
 }
 
+static int eagain_left; /* EAGAIN answers before the real call; -1: always */
+
+static long openat2_eagain(int dirfd, const char *path, const void *how, size_t size)
+{
+    openat2_calls++;
+    if (eagain_left != 0) {
+        if (eagain_left > 0) eagain_left--;
+        errno = EAGAIN;
+        return -1;
+    }
+    return syscall(SYS_openat2, dirfd, path, how, size);
+}
+
+/* openat2 answers EAGAIN with RESOLVE_BENEATH when any rename in the system races
+ * the resolution of a "..", as in a link "../inside.txt": that is no reason to
+ * fail the request (it was a 500). A few are retried; then the walk answers, this
+ * once, with the same guarantees. */
+static void test_eagain_is_retried(void **state)
+{
+    (void)state;
+    int root = open_root();
+    flared_static__set_openat2(openat2_eagain);
+    openat2_calls = 0;
+    eagain_left = 2;
+    assert_int_equal(open_and_peek(&with_openat2, root, "dir/back.txt", true), 'p');
+    assert_int_equal(openat2_calls, 3);
+    /* Always EAGAIN: the walk opens it, and refuses what it must. */
+    eagain_left = -1;
+    assert_int_equal(open_and_peek(&with_openat2, root, "dir/back.txt", true), 'p');
+    assert_int_equal(open_and_peek(&with_openat2, root, "up.txt", true), -EXDEV);
+    assert_int_equal(open_and_peek(&with_openat2, root, "alias.txt", false), -ELOOP);
+    assert_false(flared_static__walking()); /* for those opens only */
+    eagain_left = 0;
+    openat2_calls = 0;
+    assert_int_equal(open_and_peek(&with_openat2, root, "inside.txt", false), 'p');
+    assert_int_equal(openat2_calls, 1);
+    flared_static__set_openat2(NULL);
+    close(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -446,6 +487,7 @@ int main(void)
         BOTH(test_open_following_symlinks),
         BOTH(test_corpus_never_opens_outside),
         cmocka_unit_test_setup_teardown(test_enosys_switches_to_walk, setup_tree, teardown_tree),
+        cmocka_unit_test_setup_teardown(test_eagain_is_retried, setup_tree, teardown_tree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

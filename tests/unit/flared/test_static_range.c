@@ -62,12 +62,24 @@ static void test_unsatisfiable(void **state)
     assert_int_equal(parse("bytes=-0", 1000), FLARED_RANGE_UNSATISFIABLE);
     assert_int_equal(parse("bytes=1000-1001, 5000-", 1000), FLARED_RANGE_UNSATISFIABLE);
     assert_int_equal(parse("bytes=99999999999999999999999-", 1000), FLARED_RANGE_UNSATISFIABLE);
-    /* An empty representation satisfies nothing. */
+    /* No first-pos lies inside an empty representation. */
     assert_int_equal(parse("bytes=0-", 0), FLARED_RANGE_UNSATISFIABLE);
-    assert_int_equal(parse("bytes=-5", 0), FLARED_RANGE_UNSATISFIABLE);
+    assert_int_equal(parse("bytes=-0", 0), FLARED_RANGE_UNSATISFIABLE);
     /* Unsatisfiable specs are dropped when another one is satisfiable. */
     assert_int_equal(parse("bytes=1000-1001, 0-1", 1000), 1);
     ASSERT_RANGE(0, 0, 1);
+}
+
+/* RFC 9110 §14.1.1: "When a selected representation has zero length, the only
+ * satisfiable form of range-spec is a suffix-range with a non-zero suffix-length."
+ * Satisfiable, so not 416; with no part to send, the whole goes out with 200. */
+static void test_empty_representation_suffix(void **state)
+{
+    (void)state;
+    assert_int_equal(parse("bytes=-5", 0), FLARED_RANGE_IGNORE);
+    assert_int_equal(parse("bytes=-1", 0), FLARED_RANGE_IGNORE);
+    assert_int_equal(parse("bytes=0-, -5", 0), FLARED_RANGE_IGNORE);
+    assert_int_equal(parse("bytes=3-4,-99999999999999999999999", 0), FLARED_RANGE_IGNORE);
 }
 
 static void test_ignored(void **state)
@@ -107,13 +119,30 @@ static void test_coalescing(void **state)
     ASSERT_RANGE(0, 0, 20);
     assert_int_equal(parse("bytes=0-9,10-19", 1000), 1); /* adjacent */
     ASSERT_RANGE(0, 0, 19);
-    assert_int_equal(parse("bytes=20-29, 0-5, 3-8", 1000), 2);
-    ASSERT_RANGE(0, 0, 8);
-    ASSERT_RANGE(1, 20, 29);
     assert_int_equal(parse("bytes=0-,0-,0-,-1", 1000), 1);
     ASSERT_RANGE(0, 0, 999);
     assert_int_equal(parse("bytes=500-600,-600", 1000), 1);
     ASSERT_RANGE(0, 400, 999);
+}
+
+/* RFC 9110 §14.6: parts SHOULD come in the order of the range-specs, those
+ * coalesced into others left out; a merge sorted every part by offset. */
+static void test_coalescing_keeps_the_order(void **state)
+{
+    (void)state;
+    assert_int_equal(parse("bytes=20-29, 0-5, 3-8", 1000), 2);
+    ASSERT_RANGE(0, 20, 29);
+    ASSERT_RANGE(1, 0, 8);
+    assert_int_equal(parse("bytes=50-60,0-5,30-31,5-10", 1000), 3);
+    ASSERT_RANGE(0, 50, 60);
+    ASSERT_RANGE(1, 0, 10);
+    ASSERT_RANGE(2, 30, 31);
+    /* A range that grows by a merge takes in one it passed over before. */
+    assert_int_equal(parse("bytes=0-1,10-11,5-6,2-4,7-9", 1000), 1);
+    ASSERT_RANGE(0, 0, 11);
+    assert_int_equal(parse("bytes=900-,0-0,-50", 1000), 2);
+    ASSERT_RANGE(0, 900, 999);
+    ASSERT_RANGE(1, 0, 0);
 }
 
 static void test_range_count_cap(void **state)
@@ -204,9 +233,11 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_single_ranges),
         cmocka_unit_test(test_unsatisfiable),
+        cmocka_unit_test(test_empty_representation_suffix),
         cmocka_unit_test(test_ignored),
         cmocka_unit_test(test_several_ranges),
         cmocka_unit_test(test_coalescing),
+        cmocka_unit_test(test_coalescing_keeps_the_order),
         cmocka_unit_test(test_range_count_cap),
         cmocka_unit_test(test_multipart_from_memory),
         cmocka_unit_test(test_multipart_from_file),
