@@ -279,8 +279,9 @@ static int parse_request_line(const flare_http_scan_ops *ops, const char *buf, s
     rl->method_len = len;
     p += len + 1;
 
-    /* The target's bytes are all visible ASCII (RFC 9112 §3.2, RFC 3986); the
-     * scan stops one past the limit so a long target costs no more. */
+    /* The target's bytes are all visible ASCII but '#' (RFC 9112 §3.2, RFC 3986:
+     * no fragment is sent); the scan stops one past the limit so a long target
+     * costs no more. */
     size_t room = n - p;
     size_t scan = room < max_uri + 1 ? room : max_uri + 1;
     len = ops->skip_target(buf + p, scan);

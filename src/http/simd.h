@@ -32,7 +32,8 @@
 typedef struct flare_http_scan_ops {
     /** Index of the first '\n' in p[0..n), n when none. */
     size_t (*find_lf)(const char *p, size_t n);
-    /** Index of the first byte outside 0x21..0x7E (request-target, RFC 9112 §3.2). */
+    /** Index of the first byte outside 0x21..0x7E, or of a '#' (request-target, RFC 9112
+     *  §3.2: a fragment is never sent, so '#' cannot be part of one). */
     size_t (*skip_target)(const char *p, size_t n);
     /** Index of the first byte that is not HTAB, SP, VCHAR or obs-text (RFC 9110 §5.5). */
     size_t (*skip_value)(const char *p, size_t n);
@@ -252,14 +253,15 @@ static inline size_t flare_http__scalar_target_end(const char *p, size_t pos, si
     if (flare_http__little_endian())
         for (; i + 8 <= end; i += 8) {
             uint64_t x = flare_http__load64(p + i);
-            /* below 0x21, or 0x7F and up (0xFF carries, but only upwards) */
-            uint64_t m =
-                flare_http__below(x, 0x21) | ((x | (x + FLARE_HTTP__ONES)) & FLARE_HTTP__HIGHS);
+            /* below 0x21, or 0x7F and up (0xFF carries, but only upwards), or '#' */
+            uint64_t m = flare_http__below(x, 0x21) |
+                         ((x | (x + FLARE_HTTP__ONES)) & FLARE_HTTP__HIGHS) |
+                         flare_http__equal(x, '#');
             if (m) return i + (size_t)__builtin_ctzll(m) / 8;
         }
     for (; i < end; i++) {
         unsigned char c = (unsigned char)p[i];
-        if (c < 0x21 || c > 0x7e) return i;
+        if (c < 0x21 || c > 0x7e || c == '#') return i;
     }
     return end;
 }
@@ -383,6 +385,7 @@ FLARE_HTTP__SSE42 static inline uint32_t flare_http__sse_target_stops(__m128i b)
     /* Signed compares: bytes >= 0x80 are negative, so they fail "> 0x20" too. */
     __m128i in = _mm_and_si128(_mm_cmpgt_epi8(b, _mm_set1_epi8(0x20)),
                                _mm_cmpgt_epi8(_mm_set1_epi8(0x7f), b));
+    in = _mm_andnot_si128(_mm_cmpeq_epi8(b, _mm_set1_epi8('#')), in);
     return (uint32_t)_mm_movemask_epi8(in) ^ 0xffffu;
 }
 
@@ -537,6 +540,7 @@ FLARE_HTTP__AVX2 static inline uint32_t flare_http__avx_target_stops(__m256i b)
 {
     __m256i in = _mm256_and_si256(_mm256_cmpgt_epi8(b, _mm256_set1_epi8(0x20)),
                                   _mm256_cmpgt_epi8(_mm256_set1_epi8(0x7f), b));
+    in = _mm256_andnot_si256(_mm256_cmpeq_epi8(b, _mm256_set1_epi8('#')), in);
     return ~(uint32_t)_mm256_movemask_epi8(in);
 }
 
@@ -657,7 +661,8 @@ FLARE_HTTP__AVX512 static inline uint64_t flare_http__avx512_target_stops(__m512
 {
     /* 0x21..0x7E moved to 0..0x5D: one unsigned compare finds the rest. */
     return _mm512_cmpgt_epu8_mask(_mm512_sub_epi8(b, FLARE_HTTP__ZMM(FLARE_HTTP__ROW_21)),
-                                  FLARE_HTTP__ZMM(FLARE_HTTP__ROW_5D));
+                                  FLARE_HTTP__ZMM(FLARE_HTTP__ROW_5D)) |
+           _mm512_cmpeq_epi8_mask(b, _mm512_set1_epi8('#'));
 }
 
 FLARE_HTTP__AVX512 static inline uint64_t flare_http__avx512_value_stops(__m512i b)

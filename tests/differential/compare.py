@@ -127,6 +127,8 @@ def classify_flared_rejects(raw, h, fl, ll):
                 return "absolute-form-authority"
         if h.method == b"CONNECT" or (h.target == b"*" and h.method != b"OPTIONS"):
             return "target-form-method"
+        if b"#" in h.target:
+            return "target-fragment"
         if not (h.target.startswith(b"/") or h.target == b"*" or
                 re.match(rb"[A-Za-z][A-Za-z0-9+.\-]*://", h.target)):
             return "target-form-invalid"
