@@ -211,7 +211,9 @@ int flare_ws_deflate_message(flare_ws_deflate *d, const void *in, size_t len, fl
  * `fin` the message ends: the 0x00 0x00 0xff 0xff tail is added back (RFC 7692
  * §7.2.2) and, when the peer has no_context_takeover, the state is reset. Fails
  * with FLARE_ELIMIT (close 1009) as soon as out->len would exceed max_len, without
- * inflating further (zip bombs), FLARE_EPARSE on corrupt data.
+ * inflating further (zip bombs), FLARE_EPARSE on corrupt data, which includes
+ * a message that with the tail does not end on a deflate block boundary (an
+ * empty payload, or one that kept its own tail).
  */
 int flare_ws_inflate(flare_ws_deflate *d, const void *in, size_t len, bool fin, flare_buf *out,
                      size_t max_len, flare_error *err);
