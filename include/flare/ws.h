@@ -552,7 +552,9 @@ typedef struct flare_ws_client_options {
     const char *const *subprotocols; /**< offered in order; the server's choice must be one */
     size_t num_subprotocols;
     const char *origin;     /**< Origin header, NULL = none */
-    bool deflate;           /**< offer permessage-deflate */
+    bool deflate;           /**< offer permessage-deflate; messages go out uncompressed
+                                 when the server limits our window to 8 bits, which zlib
+                                 cannot write */
     int compression_level;  /**< zlib level when deflate is used: 0 = default */
     int connect_timeout_ms; /**< 0 = FLARE_TCP_CONNECT_TIMEOUT_MS */
     int read_timeout_ms;    /**< each blocking read; 0 = none (handshake uses 10 s) */
