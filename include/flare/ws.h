@@ -348,7 +348,8 @@ int flare_ws_server_handshake(const flare_http_request *req, const flare_ws_serv
  * Appends the header lines of the answer, each ending in CRLF, without the
  * status line or the blank line: for 101 Upgrade, Connection, Sec-WebSocket-Accept
  * and, when negotiated, Sec-WebSocket-Protocol and -Extensions; for 426
- * Sec-WebSocket-Version: 13; nothing for other rejections.
+ * Upgrade, Connection: Upgrade (RFC 9110 §7.8) and Sec-WebSocket-Version: 13;
+ * nothing for other rejections.
  */
 int flare_ws_handshake_headers(const flare_ws_handshake *hs, flare_buf *out);
 /**

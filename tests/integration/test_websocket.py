@@ -639,6 +639,9 @@ class Handshake(WebSocketTestCase):
             self.assertEqual(r.status, 426)
             self.assertEqual(r.header("Upgrade"), "websocket")
             self.assertEqual(r.header("Sec-WebSocket-Version"), "13")
+            # RFC 9110 §7.8: whoever sends Upgrade also sends Connection: upgrade.
+            tokens = {t.strip().lower() for v in r.all("Connection") for t in v.split(",")}
+            self.assertIn("upgrade", tokens)
 
     def test_rejections(self):
         key = f"Sec-WebSocket-Key: {KEY}"
