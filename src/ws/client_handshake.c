@@ -182,11 +182,16 @@ static int check_response(flare_ws_client *c, const flare_http_response *r, cons
         return flare_error_set(err, FLARE_EHTTP_STATUS, 0,
                                "ws handshake: server answered %d %.*s instead of 101", r->status,
                                (int)r->reason_len, r->reason);
-    if (!has_token(r, "Upgrade", "websocket")) return refuse("101 without Upgrade: websocket", err);
+    /* §4.1: Upgrade is websocket itself, not a list that layers it over another
+     * protocol (RFC 9110 §7.8); Connection need only contain the token. */
+    size_t at = 0, other;
+    const flare_http_header *h = find(r, "Upgrade", 0, &at);
+    if (!h || find(r, "Upgrade", at + 1, &other) ||
+        !flare_ws__ieq(h->value, h->value_len, "websocket"))
+        return refuse("101 without Upgrade: websocket", err);
     if (!has_token(r, "Connection", "upgrade"))
         return refuse("101 without Connection: upgrade", err);
-    size_t at = 0, other;
-    const flare_http_header *h = find(r, "Sec-WebSocket-Accept", 0, &at);
+    h = find(r, "Sec-WebSocket-Accept", 0, &at);
     if (!h || find(r, "Sec-WebSocket-Accept", at + 1, &other) ||
         h->value_len != FLARE_WS_ACCEPT_LEN || memcmp(h->value, accept, FLARE_WS_ACCEPT_LEN) != 0)
         return refuse("Sec-WebSocket-Accept does not match our key", err);

@@ -89,7 +89,7 @@ static void test_answers_accepted(void **state)
         HEAD101 "\r\n",
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: WebSocket\r\n"
         "Connection: keep-alive, Upgrade\r\nSec-WebSocket-Accept:  %s \r\n\r\n",
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo, websocket\r\nConnection: x\r\n"
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: x\r\n"
         "Connection: upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
     };
     for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++) {
@@ -120,6 +120,14 @@ static void test_answers_refused(void **state)
          FLARE_EPROTO, "Connection"},
         {"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n"
          "Sec-WebSocket-Accept: %s\r\n\r\n",
+         FLARE_EPROTO, "Upgrade"},
+        /* RFC 6455 §4.1: the 101's Upgrade must be websocket itself; a list would
+         * switch to websocket layered over another protocol (RFC 9110 §7.8). */
+        {"HTTP/1.1 101 Switching Protocols\r\nUpgrade: foo, websocket\r\nConnection: Upgrade\r\n"
+         "Sec-WebSocket-Accept: %s\r\n\r\n",
+         FLARE_EPROTO, "Upgrade"},
+        {"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nUpgrade: websocket\r\n"
+         "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
          FLARE_EPROTO, "Upgrade"},
         {HEAD101 "Sec-WebSocket-Accept: %s\r\n\r\n", FLARE_EPROTO, "Accept"},
         {HEAD101 "Sec-WebSocket-Protocol: chat\r\n\r\n", FLARE_EPROTO, "subprotocol"},
