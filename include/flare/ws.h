@@ -370,7 +370,9 @@ bool flare_ws_key_valid(const char *key, size_t key_len);
  * per-connection output buffer. While more than max_output bytes wait there, the
  * connection stops reading (TCP pushes back on the peer) and sends of messages
  * fail with FLARE_EAGAIN until on_drain says the queue emptied. Control frames
- * (pongs, pings, close) are always queued.
+ * (pongs, pings, close) are always queued. A connection yields the reactor after
+ * about 1 MiB of messages (as inflated) per wake-up, so that compressed input
+ * cannot make one client's turn starve the others.
  *
  * Closing (RFC 6455 §7): when the peer sends a close frame, it is answered with
  * the same code and the TCP connection is closed once that is written. A close we
