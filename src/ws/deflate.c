@@ -206,11 +206,12 @@ int flare_ws_inflate(flare_ws_deflate *d, const void *in, size_t len, bool fin, 
     if (rc == 0 && fin && !d->inf_ended) {
         rc = inflate_some(d, sync_tail, sizeof sync_tail, out, max_len, err);
         /* §7.2.2: with the tail the message ends on a block boundary (zlib's
-         * data_type 128). It does not when the payload was empty (the tail alone
+         * data_type 128), or ends the stream when the tail completed a final
+         * stored block. It does not when the payload was empty (the tail alone
          * starts a stored block it cannot finish) or kept its own tail: such a
          * message is corrupt, and accepting it would leave the half-read block
          * to swallow the start of the next message. */
-        if (rc == 0 && !(d->inf.data_type & 128))
+        if (rc == 0 && !d->inf_ended && !(d->inf.data_type & 128))
             rc = flare_error_set(err, FLARE_EPARSE, 0,
                                  "ws inflate: message does not end on a deflate block boundary");
     }

@@ -371,6 +371,11 @@ static void test_message_must_end_on_a_block(void **state)
         z.len = 0;
     }
     deflateEnd(&zs);
+    /* An empty message as a final stored block whose LEN/NLEN were taken for
+     * the tail (a level-0 Z_FINISH stream, §7.2.3.4): the tail ends the stream. */
+    out.len = 0;
+    assert_int_equal(flare_ws_inflate(s, "\x01", 1, true, &out, SIZE_MAX, &err), 0);
+    assert_int_equal(out.len, 0);
     /* The single 0x00 byte of an empty message (RFC 7692 §7.2.3.6) is fine. */
     out.len = 0;
     assert_int_equal(flare_ws_inflate(s, "\x00", 1, true, &out, SIZE_MAX, &err), 0);
