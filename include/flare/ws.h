@@ -211,7 +211,9 @@ int flare_ws_deflate_message(flare_ws_deflate *d, const void *in, size_t len, fl
  * `fin` the message ends: the 0x00 0x00 0xff 0xff tail is added back (RFC 7692
  * §7.2.2) and, when the peer has no_context_takeover, the state is reset. Fails
  * with FLARE_ELIMIT (close 1009) as soon as out->len would exceed max_len, without
- * inflating further (zip bombs), FLARE_EPARSE on corrupt data.
+ * inflating further (zip bombs), FLARE_EPARSE on corrupt data, which includes
+ * a message that with the tail does not end on a deflate block boundary (an
+ * empty payload, or one that kept its own tail).
  */
 int flare_ws_inflate(flare_ws_deflate *d, const void *in, size_t len, bool fin, flare_buf *out,
                      size_t max_len, flare_error *err);
@@ -346,7 +348,8 @@ int flare_ws_server_handshake(const flare_http_request *req, const flare_ws_serv
  * Appends the header lines of the answer, each ending in CRLF, without the
  * status line or the blank line: for 101 Upgrade, Connection, Sec-WebSocket-Accept
  * and, when negotiated, Sec-WebSocket-Protocol and -Extensions; for 426
- * Sec-WebSocket-Version: 13; nothing for other rejections.
+ * Upgrade, Connection: Upgrade (RFC 9110 §7.8) and Sec-WebSocket-Version: 13;
+ * nothing for other rejections.
  */
 int flare_ws_handshake_headers(const flare_ws_handshake *hs, flare_buf *out);
 /**
@@ -367,7 +370,9 @@ bool flare_ws_key_valid(const char *key, size_t key_len);
  * per-connection output buffer. While more than max_output bytes wait there, the
  * connection stops reading (TCP pushes back on the peer) and sends of messages
  * fail with FLARE_EAGAIN until on_drain says the queue emptied. Control frames
- * (pongs, pings, close) are always queued.
+ * (pongs, pings, close) are always queued. A connection yields the reactor after
+ * about 1 MiB of messages (as inflated) per wake-up, so that compressed input
+ * cannot make one client's turn starve the others.
  *
  * Closing (RFC 6455 §7): when the peer sends a close frame, it is answered with
  * the same code and the TCP connection is closed once that is written. A close we
@@ -551,7 +556,9 @@ typedef struct flare_ws_client_options {
     const char *const *subprotocols; /**< offered in order; the server's choice must be one */
     size_t num_subprotocols;
     const char *origin;     /**< Origin header, NULL = none */
-    bool deflate;           /**< offer permessage-deflate */
+    bool deflate;           /**< offer permessage-deflate; messages go out uncompressed
+                                 when the server limits our window to 8 bits, which zlib
+                                 cannot write */
     int compression_level;  /**< zlib level when deflate is used: 0 = default */
     int connect_timeout_ms; /**< 0 = FLARE_TCP_CONNECT_TIMEOUT_MS */
     int read_timeout_ms;    /**< each blocking read; 0 = none (handshake uses 10 s) */

@@ -124,6 +124,31 @@ static int drain(flare_ws_client *ws, ws_stream *s, flare_error *err)
     }
 }
 
+/* Where to cut a full buffer so that a character split by the buffer's end
+ * waits for its last bytes: the start of that character, else len. */
+static size_t utf8_cut(const char *p, size_t len)
+{
+    size_t start = len;
+    while (start > 0 && len - start < 3 && ((unsigned char)p[start - 1] & 0xc0) == 0x80)
+        start--;
+    if (start == 0) return len;
+    unsigned char lead = (unsigned char)p[start - 1];
+    size_t need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+    return len - (start - 1) < need ? start - 1 : len;
+}
+
+/* Sends one text message; one that is not UTF-8 is reported and skipped. */
+static int send_text(const cli_options *o, flare_ws_client *ws, const char *p, size_t n,
+                     flare_error *err)
+{
+    int rc = flare_ws_send_text(ws, p, n, err);
+    if (rc == FLARE_EINVAL) {
+        cli_error(o, "line not sent: %s", err->message);
+        return 0;
+    }
+    return rc;
+}
+
 /* Sends each complete line of buf[0..*len) (the last one too at EOF); keeps the rest. */
 static int send_lines(const cli_options *o, flare_ws_client *ws, char *buf, size_t *len, bool eof,
                       flare_error *err)
@@ -135,11 +160,8 @@ static int send_lines(const cli_options *o, flare_ws_client *ws, char *buf, size
         size_t end = nl ? (size_t)(nl - buf) : *len;
         size_t n = end - start;
         if (n && buf[start + n - 1] == '\r') n--;
-        int rc = flare_ws_send_text(ws, buf + start, n, err);
-        if (rc == FLARE_EINVAL)
-            cli_error(o, "line not sent: %s", err->message); /* not UTF-8: skip it */
-        else if (rc < 0)
-            return rc;
+        int rc = send_text(o, ws, buf + start, n, err);
+        if (rc < 0) return rc;
         start = nl ? end + 1 : *len;
     }
     memmove(buf, buf + start, *len - start);
@@ -189,9 +211,12 @@ static int run(const cli_options *o, flare_ws_client *ws, ws_stream *s, flare_er
         if (n < 0 && errno != EINTR) return flare_error_set(err, FLARE_ESYS, errno, "poll");
         if (phase != INPUT || n <= 0 || !(p[1].revents & (POLLIN | POLLHUP | POLLERR))) continue;
         if (have == sizeof line) {
+            /* Each piece is a text message of its own: cut between characters. */
+            size_t cut = utf8_cut(line, have);
             cli_error(o, "line over %zu bytes: sent in pieces", sizeof line);
-            if ((rc = flare_ws_send_text(ws, line, have, err)) < 0) return rc;
-            have = 0;
+            if ((rc = send_text(o, ws, line, cut, err)) < 0) return rc;
+            memmove(line, line + cut, have - cut);
+            have -= cut;
         }
         ssize_t got = read(0, line + have, sizeof line - have);
         if (got < 0 && errno == EINTR) continue;

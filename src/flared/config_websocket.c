@@ -13,6 +13,33 @@
 #define MAX_SUBPROTOCOLS 32
 #define MAX_NAME_LEN     255
 
+/* The port of an origin's host[:port] (an IPv6 literal in brackets), if any: a
+ * decimal 1..65535 as a browser writes it, which omits the scheme's default
+ * (RFC 6454 §6.2), so an entry naming that could never match. */
+static const char *port_problem(const char *scheme, size_t scheme_len, const char *host)
+{
+    const char *end = host[0] == '[' ? strchr(host, ']') : host;
+    const char *colon = strchr(end ? end : host, ':');
+    if (!colon) return NULL;
+    const char *digits = colon + 1;
+    unsigned long port = 0;
+    size_t n = strlen(digits);
+    for (size_t i = 0; i < n && port <= 65535; i++)
+        port =
+            digits[i] >= '0' && digits[i] <= '9' ? port * 10 + (unsigned)(digits[i] - '0') : 65536;
+    if (n == 0 || n > 5 || digits[0] == '0' || port > 65535)
+        return "has a port that is not 1..65535 without leading zeros";
+    bool secure = (scheme_len == 5 && memcmp(scheme, "https", 5) == 0) ||
+                  (scheme_len == 3 && memcmp(scheme, "wss", 3) == 0);
+    bool plain = (scheme_len == 4 && memcmp(scheme, "http", 4) == 0) ||
+                 (scheme_len == 2 && memcmp(scheme, "ws", 2) == 0);
+    if (secure && port == 443)
+        return "names the default port, which browsers leave out; remove ':443'";
+    if (plain && port == 80)
+        return "names the default port, which browsers leave out; remove ':80'";
+    return NULL;
+}
+
 /* An Origin value (RFC 6454 §7.1): "null", or scheme "://" host [":" port] with
  * no path, in visible ASCII. Browsers send it lower-case and it is compared
  * exactly, so upper-case letters could never match. */
@@ -30,7 +57,7 @@ static const char *origin_problem(const char *s, size_t len)
     if (*host == '\0') return "has no host";
     if (strchr(host, '/') || strchr(host, '?') || strchr(host, '#'))
         return "has a path; an origin is scheme://host[:port] only";
-    return NULL;
+    return port_problem(s, (size_t)(sep - s), host);
 }
 
 /* A list of unique strings; `check` returns why an entry is refused, or NULL. */

@@ -105,7 +105,7 @@ static int send_message(flare_ws_client *c, uint8_t opcode, const void *data, si
     if (c->close_sent)
         return flare_error_set(err, FLARE_ECLOSED, 0, "ws client: close already sent");
     if (!data && len) return flare_error_set(err, FLARE_EINVAL, 0, "ws client: NULL data");
-    if (!c->deflate) return send_raw(c, opcode, true, 0, data, len, err);
+    if (!c->deflate || c->send_uncompressed) return send_raw(c, opcode, true, 0, data, len, err);
     c->zbuf.len = 0;
     int rc = flare_ws_deflate_message(c->deflate, data, len, &c->zbuf, err);
     if (rc < 0) return rc;
@@ -286,5 +286,5 @@ const char *flare_ws_client_subprotocol(const flare_ws_client *c)
 
 const flare_ws_deflate_params *flare_ws_client_deflate(const flare_ws_client *c)
 {
-    return c->deflate ? flare_ws_deflate_get_params(c->deflate) : NULL;
+    return c->deflate ? &c->deflate_params : NULL;
 }

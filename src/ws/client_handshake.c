@@ -156,19 +156,23 @@ static int check_extensions(flare_ws_client *c, const flare_http_response *r, fl
         if (rc < 0) return refuse("malformed Sec-WebSocket-Extensions", err);
     }
     if (!have_pmd) return 0;
-    /* RFC 7692 §7.1.2.2: a client that cannot use the window it is given fails. */
-    if (pmd.client_max_window_bits == 8)
-        return flare_error_set(err, FLARE_EUNSUPPORTED, 0,
-                               "ws handshake: server requires client_max_window_bits=8, which "
-                               "zlib cannot produce");
     flare_ws_deflate_params p = {
         .server_no_context_takeover = pmd.server_no_context_takeover,
         .client_no_context_takeover = pmd.client_no_context_takeover,
         .server_max_window_bits = pmd.server_max_window_bits,
         .client_max_window_bits = pmd.client_max_window_bits,
     };
+    /* RFC 7692 §7.1.2.2: our offer accepts any window the server names. zlib
+     * cannot write with 8 bits, but any message may go uncompressed (§6): then
+     * we only inflate, and the 9 given to zlib is never used. */
+    c->send_uncompressed = pmd.client_max_window_bits == 8;
+    if (c->send_uncompressed) p.client_max_window_bits = 9;
     int level = c->opts.compression_level ? c->opts.compression_level : -1;
-    return flare_ws_deflate_new(&c->deflate, &p, false, level, err);
+    int rc = flare_ws_deflate_new(&c->deflate, &p, false, level, err);
+    if (rc < 0) return rc;
+    c->deflate_params = *flare_ws_deflate_get_params(c->deflate);
+    if (c->send_uncompressed) c->deflate_params.client_max_window_bits = 8;
+    return 0;
 }
 
 static int check_response(flare_ws_client *c, const flare_http_response *r, const char *accept,
@@ -178,11 +182,16 @@ static int check_response(flare_ws_client *c, const flare_http_response *r, cons
         return flare_error_set(err, FLARE_EHTTP_STATUS, 0,
                                "ws handshake: server answered %d %.*s instead of 101", r->status,
                                (int)r->reason_len, r->reason);
-    if (!has_token(r, "Upgrade", "websocket")) return refuse("101 without Upgrade: websocket", err);
+    /* §4.1: Upgrade is websocket itself, not a list that layers it over another
+     * protocol (RFC 9110 §7.8); Connection need only contain the token. */
+    size_t at = 0, other;
+    const flare_http_header *h = find(r, "Upgrade", 0, &at);
+    if (!h || find(r, "Upgrade", at + 1, &other) ||
+        !flare_ws__ieq(h->value, h->value_len, "websocket"))
+        return refuse("101 without Upgrade: websocket", err);
     if (!has_token(r, "Connection", "upgrade"))
         return refuse("101 without Connection: upgrade", err);
-    size_t at = 0, other;
-    const flare_http_header *h = find(r, "Sec-WebSocket-Accept", 0, &at);
+    h = find(r, "Sec-WebSocket-Accept", 0, &at);
     if (!h || find(r, "Sec-WebSocket-Accept", at + 1, &other) ||
         h->value_len != FLARE_WS_ACCEPT_LEN || memcmp(h->value, accept, FLARE_WS_ACCEPT_LEN) != 0)
         return refuse("Sec-WebSocket-Accept does not match our key", err);

@@ -17,8 +17,10 @@ struct flare_ws_client {
     flare_tls_stream tls;         /* the transport of wss:// (stream.ctx points here) */
     flare_ws_client_options opts; /* copied; the subprotocol list is not kept */
     flare_ws_parser parser;
-    flare_ws_deflate *deflate; /* negotiated permessage-deflate, NULL when off */
-    flare_buf rbuf;            /* bytes read; rbuf.data[rpos..len) not yet parsed */
+    flare_ws_deflate *deflate;              /* negotiated permessage-deflate, NULL when off */
+    flare_ws_deflate_params deflate_params; /* as negotiated (deflate's may differ) */
+    bool send_uncompressed;                 /* our window is 8 bits, which zlib cannot write */
+    flare_buf rbuf;                         /* bytes read; rbuf.data[rpos..len) not yet parsed */
     size_t rpos;
     flare_buf wbuf;    /* masked frame being written */
     flare_buf zbuf;    /* compressed message being sent */

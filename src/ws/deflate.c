@@ -164,6 +164,9 @@ static int inflate_some(flare_ws_deflate *d, const uint8_t *in, size_t len, flar
             room = zlib_chunk(room);
             d->inf.next_out = (Bytef *)out->data + out->len;
             d->inf.avail_out = (uInt)room;
+            /* Input after a stream end (BFINAL) starts a new stream, whose end the
+             * message's tail must then supply. */
+            if (d->inf.avail_in) d->inf_ended = false;
             int zrc = inflate(&d->inf, Z_SYNC_FLUSH);
             out->len += room - d->inf.avail_out;
             if (out->len > max_len)
@@ -200,8 +203,18 @@ int flare_ws_inflate(flare_ws_deflate *d, const void *in, size_t len, bool fin, 
         d->inf_ready = true;
     }
     int rc = inflate_some(d, in, len, out, max_len, err);
-    if (rc == 0 && fin && !d->inf_ended)
+    if (rc == 0 && fin && !d->inf_ended) {
         rc = inflate_some(d, sync_tail, sizeof sync_tail, out, max_len, err);
+        /* §7.2.2: with the tail the message ends on a block boundary (zlib's
+         * data_type 128), or ends the stream when the tail completed a final
+         * stored block. It does not when the payload was empty (the tail alone
+         * starts a stored block it cannot finish) or kept its own tail: such a
+         * message is corrupt, and accepting it would leave the half-read block
+         * to swallow the start of the next message. */
+        if (rc == 0 && !d->inf_ended && !(d->inf.data_type & 128))
+            rc = flare_error_set(err, FLARE_EPARSE, 0,
+                                 "ws inflate: message does not end on a deflate block boundary");
+    }
     if (rc < 0 || (fin && d->reset_after_inflate)) inflateReset(&d->inf);
     if (rc < 0 || fin) d->inf_ended = false;
     return rc;

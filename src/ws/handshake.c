@@ -235,9 +235,11 @@ int flare_ws_handshake_headers(const flare_ws_handshake *hs, flare_buf *out)
         if (rc == 0 && hs->deflate)
             rc = flare_buf_appendf(out, "Sec-WebSocket-Extensions: %s\r\n", hs->extensions);
     } else if (hs->status == 426) {
-        /* RFC 9110 §15.5.22 asks for Upgrade on a 426; RFC 6455 §4.4 for the version. */
+        /* RFC 9110 §15.5.22 asks for Upgrade on a 426, and §7.8 for Connection:
+         * upgrade with it (so no intermediary forwards it); RFC 6455 §4.4 for the
+         * version. */
         rc = flare_buf_append_str(out, "Sec-WebSocket-Version: " FLARE_WS_VERSION
-                                       "\r\nUpgrade: websocket\r\n");
+                                       "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n");
     }
     return rc;
 }

@@ -29,6 +29,9 @@
 #define KEEP_BUFFER_BYTES (64u * 1024)
 /* Reads per wake-up before yielding the loop to other connections. */
 #define MAX_READS_PER_TURN 16
+/* Message bytes (decompressed) delivered per wake-up: compressed input can
+ * inflate a thousandfold, so the reads alone do not bound a turn's work. */
+#define MAX_MESSAGE_BYTES_PER_TURN (1u << 20)
 /* What is read and thrown away before close(2), so the peer gets a FIN, not a reset. */
 #define DRAIN_BEFORE_CLOSE (64u * 1024)
 
@@ -51,6 +54,7 @@ struct flare_ws_conn {
     flare_timer timer;
     uint64_t ping_due_ms, pong_deadline_ms, idle_deadline_ms, close_deadline_ms; /* 0 = none */
     uint64_t ping_seq;
+    size_t turn_bytes; /* message bytes delivered in this wake-up */
     uint8_t ping_payload[8];
     unsigned busy;       /* our callbacks on the stack: do not free */
     bool readable;       /* the socket may hold input not read yet (edge-triggered) */
@@ -244,6 +248,7 @@ static void on_event(flare_ws_conn *c, const flare_ws_event *ev)
     switch (ev->type) {
     case FLARE_WS_EV_TEXT:
     case FLARE_WS_EV_BINARY: {
+        c->turn_bytes += ev->len;  /* inflating it was work, even when it is dropped */
         if (c->close_sent) return; /* the answer could not be sent anyway */
         flare_ws_opcode op = ev->type == FLARE_WS_EV_TEXT ? FLARE_WS_OP_TEXT : FLARE_WS_OP_BINARY;
         if (c->cfg.group) c->cfg.group->stats.messages_in++;
@@ -281,6 +286,12 @@ static bool interpreting(const flare_ws_conn *c)
     return !c->failed && !c->close_received && !c->broken;
 }
 
+/* Whether this wake-up has done its share of message work; the rest waits. */
+static bool turn_spent(const flare_ws_conn *c)
+{
+    return c->turn_bytes >= MAX_MESSAGE_BYTES_PER_TURN;
+}
+
 /*
  * Parses buf[0..len) event by event and returns the bytes consumed; the rest is
  * an incomplete frame header, or whole frames held back because the output is
@@ -292,7 +303,7 @@ static size_t consume(flare_ws_conn *c, char *buf, size_t len)
     c->in_ready = false;
     while (pos < len) {
         if (!interpreting(c)) return len;
-        if (!c->close_sent && over_bound(c)) {
+        if ((!c->close_sent && over_bound(c)) || turn_spent(c)) {
             c->in_ready = true;
             return pos;
         }
@@ -475,7 +486,12 @@ static void drive(flare_ws_conn *c)
 {
     c->busy++;
     bool more = false;
+    c->turn_bytes = 0;
     for (int reads = 0;;) {
+        if (turn_spent(c)) {
+            more = true; /* the kept frames are parsed next turn */
+            break;
+        }
         /* Kept bytes first; when they are only part of a header, read behind them. */
         bool progress = kept_parsable(c) && consume_kept(c);
         if (!progress && c->readable && may_read(c)) {

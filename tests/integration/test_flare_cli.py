@@ -601,6 +601,17 @@ class PythonWebSocketTests(unittest.TestCase):
                              stdin=b"one\ntwo\r\nthree")
         self.assertEqual((rc, out), (0, b"one\ntwo\nthree\n"), err)
 
+    def test_ws_long_line_cut_between_characters(self):
+        # A line over the 64 KiB buffer goes out in pieces; each piece must be UTF-8
+        # of its own, so the cut may not fall inside a character.
+        port = self.start()
+        first = "a" + "\u00e9" * 32767  # 65535 bytes; byte 65536 starts another é
+        line = (first + "\u00e9" * 100).encode()
+        rc, out, err = flare("ws", "--wait", "1", f"ws://127.0.0.1:{port}/", stdin=line + b"\n")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out, first.encode() + b"\n" + ("\u00e9" * 100).encode() + b"\n")
+        self.assertIn("sent in pieces", err)
+
     def test_wss(self):
         if not shutil.which("openssl"):
             self.skipTest("no openssl command")

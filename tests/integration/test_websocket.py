@@ -603,6 +603,21 @@ class Compression(WebSocketTestCase):
         self.assertLess(len(bomb), 1000)
         self.assertFails(self.deflate_peer(), 1009, frame(BINARY, bomb, rsv=RSV1))
 
+    def test_13_compressed_payload_must_end_on_a_block(self):
+        # An empty message is the single byte 0x00 (RFC 7692 §7.2.3.6).
+        p = self.deflate_peer()
+        p.send_frame(BINARY, b"\x00", rsv=RSV1)
+        self.assertEqual(p.read_message(), (BINARY, b""))
+        p.send_frame(TEXT, deflate(b"still in step"), rsv=RSV1)
+        self.assertEqual(p.read_message(), (TEXT, b"still in step"))
+        # An empty payload plus the tail is a cut-off stored block; a payload that
+        # kept its tail gets a second, cut-off one. Either would swallow the start
+        # of the next message, so the message itself fails.
+        self.assertFails(self.deflate_peer(), 1007, frame(TEXT, b"", rsv=RSV1),
+                         frame(TEXT, deflate(b"next"), rsv=RSV1))
+        self.assertFails(self.deflate_peer(), 1007,
+                         frame(TEXT, deflate(b"kept") + SYNC_TAIL, rsv=RSV1))
+
 
 # ------------------------------------------------------------ handshake
 
@@ -624,6 +639,9 @@ class Handshake(WebSocketTestCase):
             self.assertEqual(r.status, 426)
             self.assertEqual(r.header("Upgrade"), "websocket")
             self.assertEqual(r.header("Sec-WebSocket-Version"), "13")
+            # RFC 9110 §7.8: whoever sends Upgrade also sends Connection: upgrade.
+            tokens = {t.strip().lower() for v in r.all("Connection") for t in v.split(",")}
+            self.assertIn("upgrade", tokens)
 
     def test_rejections(self):
         key = f"Sec-WebSocket-Key: {KEY}"

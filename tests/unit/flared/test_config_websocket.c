@@ -19,8 +19,6 @@
 #define LISTEN "listeners: [{address: 127.0.0.1:8080}]\n"
 #define ROUTE  LISTEN "routes:\n  - path: /ws\n    websocket: "
 
-
-
 static const flared_websocket_route *first_ws(const flared_config *cfg)
 {
     assert_true(cfg->default_host.route_count >= 1);
@@ -68,7 +66,8 @@ static void test_every_key(void **state)
               "      close_timeout: 500ms\n"
               "      idle_timeout: 1h\n"
               "      max_output: 2m\n"
-              "      origins: [\"https://app.example.com\", \"http://localhost:8080\", \"null\"]\n"
+              "      origins: [\"https://app.example.com\", \"http://localhost:8080\", \"null\",\n"
+              "                \"http://[::1]:8080\"]\n"
               "      subprotocols: [chat.v2, chat]\n"
               "      deflate: {level: 1, server_no_context_takeover: true,\n"
               "                client_no_context_takeover: true, server_max_window_bits: 10,\n"
@@ -80,10 +79,11 @@ static void test_every_key(void **state)
     assert_int_equal(w->close_timeout_ms, 500);
     assert_int_equal(w->idle_timeout_ms, 3600000);
     assert_int_equal(w->max_output, 2u << 20);
-    assert_int_equal(w->origin_count, 3);
+    assert_int_equal(w->origin_count, 4);
     assert_string_equal(w->origins[0], "https://app.example.com");
     assert_string_equal(w->origins[1], "http://localhost:8080");
     assert_string_equal(w->origins[2], "null"); /* the Origin of opaque origins (RFC 6454) */
+    assert_string_equal(w->origins[3], "http://[::1]:8080");
     assert_int_equal(w->subprotocol_count, 2);
     assert_string_equal(w->subprotocols[0], "chat.v2");
     assert_string_equal(w->subprotocols[1], "chat");
@@ -172,6 +172,23 @@ static void test_errors(void **state)
     expect_error(ROUTE "{origins: [\"https://Example.com\"]}\n",
                  "t.yaml:4:27: origins: 'https://Example.com' has upper-case letters; origins "
                  "are lower-case");
+    /* RFC 6454 §6.2: browsers leave the scheme's default port out, so an entry
+     * that names it could never match. */
+    expect_error(ROUTE "{origins: [\"https://a.example:443\"]}\n",
+                 "t.yaml:4:27: origins: 'https://a.example:443' names the default port, which "
+                 "browsers leave out; remove ':443'");
+    expect_error(ROUTE "{origins: [\"http://[::1]:80\"]}\n",
+                 "t.yaml:4:27: origins: 'http://[::1]:80' names the default port, which browsers "
+                 "leave out; remove ':80'");
+    expect_error(ROUTE "{origins: [\"https://a.example:08443\"]}\n",
+                 "t.yaml:4:27: origins: 'https://a.example:08443' has a port that is not 1..65535 "
+                 "without leading zeros");
+    expect_error(ROUTE "{origins: [\"https://a.example:\"]}\n",
+                 "t.yaml:4:27: origins: 'https://a.example:' has a port that is not 1..65535 "
+                 "without leading zeros");
+    expect_error(ROUTE "{origins: [\"https://a.example:70000\"]}\n",
+                 "t.yaml:4:27: origins: 'https://a.example:70000' has a port that is not 1..65535 "
+                 "without leading zeros");
     expect_error(ROUTE "{origins: [\"https://a.example\", \"https://a.example\"]}\n",
                  "t.yaml:4:48: origins: 'https://a.example' is listed twice; first at line 4, "
                  "column 27");

@@ -312,12 +312,90 @@ static void test_corrupt_and_stream_end(void **state)
     flare_buf_free(&out);
 }
 
+/* RFC 7692 §7.2.2: a message's payload plus the tail must end on a deflate block
+ * boundary. An empty payload (the tail alone is a cut-off stored block header) or
+ * one that kept its own tail is corrupt: refused at once with FLARE_EPARSE, and
+ * the next message still decodes, rather than the next one failing instead. */
+static void test_message_must_end_on_a_block(void **state)
+{
+    (void)state;
+    flare_ws_deflate *peer, *s;
+    assert_int_equal(flare_ws_deflate_new(&peer, NULL, false, -1, NULL), 0);
+    assert_int_equal(flare_ws_deflate_new(&s, NULL, true, -1, NULL), 0);
+    flare_buf z = FLARE_BUF_INIT, out = FLARE_BUF_INIT;
+    flare_error err;
+    assert_int_equal(flare_ws_inflate(s, NULL, 0, true, &out, SIZE_MAX, &err), FLARE_EPARSE);
+    assert_int_equal(flare_ws_inflate(s, "", 0, false, &out, SIZE_MAX, &err), 0);
+    assert_int_equal(flare_ws_inflate(s, "", 0, true, &out, SIZE_MAX, &err), FLARE_EPARSE);
+    assert_int_equal(out.len, 0);
+    /* The state is fresh again: a whole message decodes. */
+    assert_int_equal(flare_ws_deflate_message(peer, "after empty", 11, &z, NULL), 0);
+    assert_int_equal(flare_ws_inflate(s, z.data, z.len, true, &out, SIZE_MAX, &err), 0);
+    assert_int_equal(out.len, 11);
+    assert_memory_equal(out.data, "after empty", 11);
+    /* A sender that left 00 00 ff ff on: with ours added the block is cut off. */
+    flare_ws_deflate_free(peer);
+    flare_ws_deflate_free(s);
+    assert_int_equal(flare_ws_deflate_new(&peer, NULL, false, -1, NULL), 0);
+    assert_int_equal(flare_ws_deflate_new(&s, NULL, true, -1, NULL), 0);
+    z.len = out.len = 0;
+    assert_int_equal(flare_ws_deflate_message(peer, "kept tail", 9, &z, NULL), 0);
+    assert_int_equal(flare_buf_append(&z, "\x00\x00\xff\xff", 4), 0);
+    assert_int_equal(flare_ws_inflate(s, z.data, z.len, true, &out, SIZE_MAX, &err), FLARE_EPARSE);
+    /* A message that ends one deflate stream (BFINAL) and starts another: the
+     * tail still ends the second one, whose context the next message uses. */
+    flare_ws_inflate_reset(s);
+    unsigned char one[64], two[64];
+    z_stream zs = {0};
+    assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    zs.next_in = (Bytef *)"one";
+    zs.avail_in = 3;
+    zs.next_out = one;
+    zs.avail_out = sizeof one;
+    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    z.len = 0;
+    assert_int_equal(flare_buf_append(&z, one, sizeof one - zs.avail_out), 0);
+    assert_int_equal(deflateReset(&zs), Z_OK);
+    for (int i = 0; i < 2; i++) {
+        zs.next_in = (Bytef *)"two two two";
+        zs.avail_in = 11;
+        zs.next_out = two;
+        zs.avail_out = sizeof two;
+        assert_int_equal(deflate(&zs, Z_SYNC_FLUSH), Z_OK);
+        size_t n = sizeof two - zs.avail_out - 4; /* without 00 00 ff ff */
+        assert_int_equal(flare_buf_append(&z, two, n), 0);
+        out.len = 0;
+        assert_int_equal(flare_ws_inflate(s, z.data, z.len, true, &out, SIZE_MAX, &err), 0);
+        assert_int_equal(out.len, i ? 11 : 14);
+        assert_memory_equal(out.data, i ? "two two two" : "onetwo two two", out.len);
+        z.len = 0;
+    }
+    deflateEnd(&zs);
+    /* An empty message as a final stored block whose LEN/NLEN were taken for
+     * the tail (a level-0 Z_FINISH stream, §7.2.3.4): the tail ends the stream. */
+    out.len = 0;
+    assert_int_equal(flare_ws_inflate(s, "\x01", 1, true, &out, SIZE_MAX, &err), 0);
+    assert_int_equal(out.len, 0);
+    /* The single 0x00 byte of an empty message (RFC 7692 §7.2.3.6) is fine. */
+    out.len = 0;
+    assert_int_equal(flare_ws_inflate(s, "\x00", 1, true, &out, SIZE_MAX, &err), 0);
+    assert_int_equal(out.len, 0);
+    flare_ws_deflate_free(peer);
+    flare_ws_deflate_free(s);
+    flare_buf_free(&z);
+    flare_buf_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trips),      cmocka_unit_test(test_streaming_inflate),
-        cmocka_unit_test(test_context_takeover), cmocka_unit_test(test_window_bits),
-        cmocka_unit_test(test_size_limit),       cmocka_unit_test(test_corrupt_and_stream_end),
+        cmocka_unit_test(test_round_trips),
+        cmocka_unit_test(test_streaming_inflate),
+        cmocka_unit_test(test_context_takeover),
+        cmocka_unit_test(test_window_bits),
+        cmocka_unit_test(test_size_limit),
+        cmocka_unit_test(test_corrupt_and_stream_end),
+        cmocka_unit_test(test_message_must_end_on_a_block),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -159,6 +159,9 @@ static void test_rejection_responses(void **state)
     flare_buf out = FLARE_BUF_INIT;
     assert_int_equal(flare_ws_handshake_headers(&hs, &out), 0);
     assert_non_null(memmem(out.data, out.len, "Sec-WebSocket-Version: 13\r\n", 27));
+    /* RFC 9110 §7.8: a response with Upgrade also says Connection: upgrade. */
+    assert_non_null(memmem(out.data, out.len, "Upgrade: websocket\r\n", 20));
+    assert_non_null(memmem(out.data, out.len, "Connection: Upgrade\r\n", 21));
     out.len = 0;
     assert_int_equal(flare_ws_handshake_response(&hs, &out), 0);
     assert_int_equal(flare_buf_append(&out, "", 1), 0);

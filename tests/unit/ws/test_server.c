@@ -29,7 +29,9 @@ typedef struct record {
     int send_until_full; /* on_open: send 4 KiB messages until FLARE_EAGAIN */
     size_t sent_before_full;
     int eagain_code;
-    bool close_on_bye; /* on_message "bye": flare_ws_conn_close(4000, "server bye") */
+    bool close_on_bye;        /* on_message "bye": flare_ws_conn_close(4000, "server bye") */
+    int first_text_at;        /* 1 + messages before the first TEXT one, 0 = none yet */
+    int closes_at_first_text; /* connections closed before the first TEXT message */
 } record;
 
 #include "ws_server_harness.h"
@@ -63,6 +65,10 @@ static void on_message(flare_ws_conn *c, flare_ws_opcode op, const char *data, s
 {
     record *rec = userdata;
     (void)op;
+    if (op == FLARE_WS_OP_TEXT && !rec->first_text_at) {
+        rec->first_text_at = rec->messages + 1;
+        rec->closes_at_first_text = rec->closes;
+    }
     rec->messages++;
     size_t p = flare_ws_conn_output_pending(c);
     if (p > rec->max_pending) rec->max_pending = p;
@@ -487,6 +493,73 @@ static void test_backpressure_stops_reading(void **state)
     server_stop(&s);
 }
 
+/* Compressed input multiplies the work of a read: 16 KiB of zero bombs inflate to
+ * hundreds of MiB. A wake-up stops after about a MiB of messages, so one
+ * connection cannot hold the reactor (and every other connection) for seconds:
+ * another client's message gets through before the bombs are all inflated, and
+ * the rest is kept and parsed on later turns, in order, nothing lost. The same
+ * holds while we are closing, when the bombs are inflated only to be dropped. */
+static void test_inflated_work_per_turn_is_bounded(void **state)
+{
+    (void)state;
+    enum { COUNT = 40, SIZE = 256 * 1024 };
+    char *zeros = calloc(1, SIZE);
+    assert_non_null(zeros);
+    for (int closing = 0; closing < 2; closing++) {
+        server s;
+        server_start(&s);
+        s.hs.deflate = true;
+        s.cfg.echo = false;
+        peer other, p;
+        peer_connect(&s, &other, 0);
+        upgrade_ok(&s, &other);
+        peer_connect(&s, &p, 0);
+        char head[2048];
+        assert_int_equal(handshake(&s, &p,
+                                   "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                   "Sec-WebSocket-Version: 13\r\n"
+                                   "Sec-WebSocket-Extensions: permessage-deflate\r\n",
+                                   head, sizeof head),
+                         101);
+        if (closing) assert_int_equal(flare_ws_conn_close(s.rec.conn, 1000, NULL, NULL), 0);
+        flare_ws_deflate *d;
+        flare_ws_deflate_params params = {.client_no_context_takeover = true};
+        assert_int_equal(flare_ws_deflate_new(&d, &params, false, 9, NULL), 0);
+        flare_buf frames = FLARE_BUF_INIT, text = FLARE_BUF_INIT;
+        for (int i = 0; i < COUNT; i++)
+            assert_int_equal(
+                flare_ws_message_encode(&frames, FLARE_WS_OP_BINARY, zeros, SIZE, d, MASK, NULL),
+                0);
+        if (closing) /* our close answered behind the bombs */
+            assert_int_equal(
+                flare_ws_frame_encode(&frames, FLARE_WS_OP_CLOSE, true, 0, "\x03\xe8", 2, MASK), 0);
+        assert_true(frames.len < 16384); /* all of it arrives with one read */
+        assert_int_equal(flare_ws_frame_encode(&text, FLARE_WS_OP_TEXT, true, 0, "me too", 6, MASK),
+                         0);
+        assert_int_equal(send(p.fd, frames.data, frames.len, MSG_NOSIGNAL), (ssize_t)frames.len);
+        assert_int_equal(send(other.fd, text.data, text.len, MSG_NOSIGNAL), (ssize_t)text.len);
+        if (closing) {
+            /* The bombs are dropped; the other client is served before they are done. */
+            PUMP_UNTIL(&s, s.rec.closes == 1 && s.rec.messages == 1);
+            assert_int_equal(s.rec.closes_at_first_text, 0);
+        } else {
+            PUMP_UNTIL(&s, s.rec.messages == COUNT + 1);
+            assert_true(s.rec.first_text_at > 0);
+            assert_true(s.rec.first_text_at < COUNT);
+            send_frame(&s, &p, FLARE_WS_OP_PING, true, 0, "in step", 7);
+            expect_frame(&s, &p, FLARE_WS_OP_PONG, "in step", 7);
+        }
+        flare_ws_deflate_free(d);
+        flare_buf_free(&frames);
+        flare_buf_free(&text);
+        peer_close(&p);
+        peer_close(&other);
+        server_stop(&s);
+    }
+    free(zeros);
+}
+
 static void test_send_eagain_then_drain(void **state)
 {
     (void)state;
@@ -696,6 +769,7 @@ int main(void)
         cmocka_unit_test(test_idle_and_close_timeouts),
         cmocka_unit_test(test_server_initiated_close),
         cmocka_unit_test(test_backpressure_stops_reading),
+        cmocka_unit_test(test_inflated_work_per_turn_is_bounded),
         cmocka_unit_test(test_send_eagain_then_drain),
         cmocka_unit_test(test_peer_half_close),
         cmocka_unit_test(test_group_close_all_and_abort),
