@@ -131,8 +131,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const flare_ws_deflate_params *dp = flare_ws_client_deflate(c);
     if (dp) {
         FUZZ_CHECK(o.deflate);
+        /* 8 is accepted too: zlib cannot deflate with it, so the client sends
+         * its messages uncompressed. */
         FUZZ_CHECK(dp->client_max_window_bits == 0 ||
-                   (dp->client_max_window_bits >= 9 && dp->client_max_window_bits <= 15));
+                   (dp->client_max_window_bits >= 8 && dp->client_max_window_bits <= 15));
         FUZZ_CHECK(dp->server_max_window_bits == 0 ||
                    (dp->server_max_window_bits >= 8 && dp->server_max_window_bits <= 15));
     }
