@@ -275,6 +275,7 @@ typedef struct flare_ws_parser {
     unsigned mask_phase;
     uint8_t msg_opcode; /* TEXT/BINARY while a data message is open, else 0 */
     bool msg_compressed;
+    uint64_t msg_wire;   /* payload bytes of the message's frames so far, as sent */
     bool msg_delivered;  /* msg holds a delivered message to drop at the next feed */
     bool closed;         /* a close frame was delivered: nothing more is read */
     uint16_t error_code; /* close code of the last failure, 0 when none */

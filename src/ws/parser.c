@@ -74,10 +74,13 @@ static int check_header(flare_ws_parser *p, const flare_ws_frame_header *h, flar
     uint64_t limit = p->cfg.max_message;
     bool compressed = data_start ? (h->rsv & FLARE_WS_RSV1) != 0 : p->msg_compressed;
     if (compressed) {
-        /* Inflating enforces the real limit; this only refuses the absurd at once
-         * (deflate may grow incompressible data slightly). */
-        if (h->payload_len > limit + limit / 8 + 1024)
-            return fail(p, FLARE_WS_CLOSE_TOO_BIG, FLARE_ELIMIT, "compressed frame too big", err);
+        /* Inflating enforces the real limit; this refuses the absurd at once
+         * (deflate may grow incompressible data slightly), and bounds the wire
+         * bytes of the whole message: empty deflate blocks inflate to nothing, so
+         * without it a message could go on for ever. */
+        uint64_t wire = data_start ? 0 : p->msg_wire, cap = limit + limit / 8 + 1024;
+        if (h->payload_len > cap || h->payload_len > cap - wire)
+            return fail(p, FLARE_WS_CLOSE_TOO_BIG, FLARE_ELIMIT, "compressed message too big", err);
     } else {
         uint64_t have = data_start ? 0 : p->msg.len;
         if (h->payload_len > limit - have)
@@ -98,12 +101,16 @@ static void start_frame(flare_ws_parser *p, const flare_ws_frame_header *h)
     p->mask_phase = 0;
     if (h->opcode & 0x8) {
         p->ctl_len = 0;
-    } else if (h->opcode != FLARE_WS_OP_CONTINUATION) {
+        return;
+    }
+    if (h->opcode != FLARE_WS_OP_CONTINUATION) {
         p->msg_opcode = h->opcode;
         p->msg_compressed = (h->rsv & FLARE_WS_RSV1) != 0;
+        p->msg_wire = 0;
         p->msg.len = 0;
         flare_ws_utf8_reset(&p->utf8);
     }
+    p->msg_wire += h->payload_len;
 }
 
 static int inflate_code(flare_ws_parser *p, int rc, flare_error *err)

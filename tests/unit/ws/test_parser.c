@@ -609,10 +609,33 @@ static void test_compressed_limits_and_corruption(void **state)
     flare_buf_free(&w);
 }
 
+/* A compressed message made of empty deflate blocks inflates to nothing: its wire
+ * bytes are bounded by the message limit too, or it could go on for ever. */
+static void test_compressed_message_wire_bound(void **state)
+{
+    (void)state;
+    flare_ws_deflate *sd;
+    assert_int_equal(flare_ws_deflate_new(&sd, NULL, true, -1, NULL), 0);
+    flare_ws_parser_config cfg = {.server = true, .deflate = sd, .max_message = 4096};
+    static const uint8_t empty_block[5] = {0x00, 0x00, 0x00, 0xff, 0xff}; /* stored, 0 bytes */
+    flare_buf w = FLARE_BUF_INIT;
+    cframe(&w, FLARE_WS_OP_BINARY, false, FLARE_WS_RSV1, empty_block, sizeof empty_block);
+    for (int i = 0; i < 1200; i++) /* 6,000 bytes that inflate to nothing */
+        cframe(&w, FLARE_WS_OP_CONTINUATION, false, 0, empty_block, sizeof empty_block);
+    run_result r;
+    run(&cfg, &w, SIZE_MAX, &r);
+    assert_int_equal(r.rc, FLARE_ELIMIT);
+    assert_int_equal(r.error_code, 1009);
+    result_free(&r);
+    flare_ws_deflate_free(sd);
+    flare_buf_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_simple_messages),
+        cmocka_unit_test(test_compressed_message_wire_bound),
         cmocka_unit_test(test_fragments_with_interleaved_control),
         cmocka_unit_test(test_empty_text_fragments),
         cmocka_unit_test(test_rsv_bits),
