@@ -313,6 +313,10 @@ static void fail(conn *c, int status)
     size_t out_begin = c->out.len, head_len = 0;
     if (flare_http__error_response(&c->out, status, flare_reactor_clock(srv->reactor)->http_date,
                                    srv->cfg.server_name, NULL, &head_len) == 0) {
+        /* Past the head (413, a broken chunked body, a body timeout) the request is
+         * known: an answer to HEAD keeps its fields but has no content (RFC 9110 §9.3.2). */
+        if (c->phase == PH_BODY && c->block && c->req->method_id == FLARE_METHOD_HEAD)
+            c->out.len = out_begin + head_len;
         srv->stats.responses_by_class[status / 100]++;
         /* A request that got as far as its body has a view; a bad head has none. */
         if (srv->on_complete && c->block)

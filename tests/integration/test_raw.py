@@ -192,6 +192,23 @@ class RawTests(ft.SharedServerTestCase):
     def test_unknown_method_on_unknown_path_501(self):
         self.assertRejected(req(b"BREW /nothing-here HTTP/1.1", HOST), 501)
 
+    def test_refused_head_gets_no_content(self):
+        # RFC 9110 §9.3.2: an answer to HEAD has no content, errors found after the
+        # head included; a body there would be read as the start of the next response.
+        cases = [
+            (req(b"HEAD /small HTTP/1.1", HOST, b"Content-Length: 2048"), 413),
+            (req(b"HEAD /raw HTTP/1.1", HOST, b"Transfer-Encoding: chunked", body=b"zz\r\n"), 400),
+        ]
+        for request, status in cases:
+            with self.subTest(status=status):
+                data, closed = self.srv.exchange(request + FOLLOW, timeout=5)
+                responses, rest = ft.parse_responses(data, ["HEAD"])
+                self.assertEqual([r.status for r in responses], [status], data)
+                self.assertEqual(rest, b"", "content after the head of a HEAD answer")
+                self.assertIsNotNone(responses[0].header("Content-Length"))
+                self.assertTrue(responses[0].closes())
+                self.assertTrue(closed)
+
 
 def _make(name, request, status):
     def test(self):
