@@ -617,8 +617,11 @@ static void dispatch(conn *c)
     if (upgrading) {
         c->upgrade_fn = resp->upgrade_fn;
         c->upgrade_data = resp->upgrade_data;
-    } else if (resp->status == 101) {
-        flare_http__response_reset(resp); /* 101 without a new protocol to switch to */
+    } else if (resp->status < 200) {
+        /* A 101 without a new protocol to switch to, or an interim status as the final
+         * answer: the client would wait on for the final one and take the next
+         * response for it (RFC 9110 §15.2), so it is a handler bug answered as one. */
+        flare_http__response_reset(resp);
         builtin_text(resp, 500);
     }
     bool head_only = c->req->method_id == FLARE_METHOD_HEAD;
