@@ -4,6 +4,8 @@ RFC 9110/9112 that the server must refuse. A refused request gets its exact
 status with Connection: close, the server then closes the connection, and the
 request sent right behind the bad one in the same write is never answered (no
 desynchronised stream)."""
+import socket
+
 import flaredtest as ft
 
 HOST = b"Host: t"
@@ -162,6 +164,25 @@ class RawTests(ft.SharedServerTestCase):
         responses, rest = ft.parse_responses(data)
         self.assertEqual([r.status for r in responses], [200, 200])
         self.assertEqual(rest, b"")
+
+    def test_half_closed_client_is_answered(self):
+        # A client may shut down its sending side once its requests are out (RFC 9112
+        # §9.6 lets it half-close); every complete request is still answered, in order,
+        # and an incomplete one at the end is dropped without an answer.
+        reqs = (req(b"GET /plaintext HTTP/1.1", HOST)
+                + req(b"POST /raw HTTP/1.1", HOST, b"Content-Length: 5", body=b"first")
+                + req(b"POST /raw HTTP/1.1", HOST, b"Transfer-Encoding: chunked",
+                      body=b"6\r\nsecond\r\n0\r\n\r\n")
+                + b"GET /plaintext HTTP/1.1\r\nHo")
+        with self.srv.connect() as s:
+            s.sendall(reqs)
+            s.shutdown(socket.SHUT_WR)
+            data, closed = ft.read_until_close(s, 5)
+        responses, rest = ft.parse_responses(data)
+        self.assertEqual([(r.status, r.body) for r in responses],
+                         [(200, b"Hello, World!"), (200, b"first"), (200, b"second")])
+        self.assertEqual(rest, b"")
+        self.assertTrue(closed)
 
     def test_http_1_0_closes_by_default(self):
         data, closed = self.srv.exchange(req(b"GET /plaintext HTTP/1.0") + FOLLOW)
