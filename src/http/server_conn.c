@@ -212,12 +212,17 @@ static size_t pending_out(const conn *c)
     return c->out.len - c->out_sent;
 }
 
+/* Bytes of the next head are buffered. A lone CRLF is not a request begun: it is the
+ * empty line a client may send before a request (RFC 9112 §2.2, old clients sent one
+ * after a body), so it neither starts the header deadline nor earns a 408; when the
+ * connection idles, it goes with the buffers and the next request starts afresh. */
 static bool partial_head(const conn *c)
 {
-    return c->phase == PH_HEAD && c->block && c->in_len > c->start;
+    if (c->phase != PH_HEAD || !c->block || c->in_len == c->start) return false;
+    return c->in_len - c->start != 2 || c->in[c->start] != '\r' || c->in[c->start + 1] != '\n';
 }
 
-/* Between requests, with nothing buffered either way. */
+/* Between requests, with nothing buffered either way (but a skippable empty line). */
 static bool idle(const conn *c)
 {
     return c->phase == PH_HEAD && !partial_head(c) && !pending_out(c) && !c->file_left &&
