@@ -310,6 +310,24 @@ static void record(conn *c, int status, size_t out_begin, size_t head_len, bool 
 
 /* ------------------------------------------------------------ errors */
 
+/* The request being refused is a HEAD, so its answer keeps the fields but has no
+ * content (RFC 9110 §9.3.2), as nginx does. Past the head the parsed method says so;
+ * a head that failed still names its method first, and the client that sent it reads
+ * the answer as one to HEAD. */
+static bool refusing_head(const conn *c)
+{
+    if (!c->block) return false;
+    if (c->phase == PH_BODY) return c->req->method_id == FLARE_METHOD_HEAD;
+    if (c->phase != PH_HEAD) return false;
+    const char *p = c->in + c->start;
+    size_t n = c->in_len - c->start;
+    if (n >= 2 && p[0] == '\r' && p[1] == '\n') { /* the one empty line skipped */
+        p += 2;
+        n -= 2;
+    }
+    return n >= 5 && memcmp(p, "HEAD ", 5) == 0;
+}
+
 /* Answers `status` with Connection: close; input after this point is ignored. */
 static void fail(conn *c, int status)
 {
@@ -318,10 +336,7 @@ static void fail(conn *c, int status)
     size_t out_begin = c->out.len, head_len = 0;
     if (flare_http__error_response(&c->out, status, flare_reactor_clock(srv->reactor)->http_date,
                                    srv->cfg.server_name, NULL, &head_len) == 0) {
-        /* Past the head (413, a broken chunked body, a body timeout) the request is
-         * known: an answer to HEAD keeps its fields but has no content (RFC 9110 §9.3.2). */
-        if (c->phase == PH_BODY && c->block && c->req->method_id == FLARE_METHOD_HEAD)
-            c->out.len = out_begin + head_len;
+        if (refusing_head(c)) c->out.len = out_begin + head_len;
         srv->stats.responses_by_class[status / 100]++;
         /* A request that got as far as its body has a view; a bad head has none. */
         if (srv->on_complete && c->block)

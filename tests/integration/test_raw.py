@@ -216,12 +216,20 @@ class RawTests(ft.SharedServerTestCase):
     def test_refused_head_gets_no_content(self):
         # RFC 9110 §9.3.2: an answer to HEAD has no content, errors found after the
         # head included; a body there would be read as the start of the next response.
+        # The head names the method before what is wrong with it: as nginx does, the
+        # answer is one to HEAD then too.
         cases = [
             (req(b"HEAD /small HTTP/1.1", HOST, b"Content-Length: 2048"), 413),
             (req(b"HEAD /raw HTTP/1.1", HOST, b"Transfer-Encoding: chunked", body=b"zz\r\n"), 400),
+            (req(b"HEAD /plaintext HTTP/1.1"), 400),
+            (b"\r\n" + req(b"HEAD /plaintext HTTP/1.1", HOST, b"X-A : a"), 400),
+            (req(b"HEAD /plaintext HTTP/1.1", HOST, b"Expect: tea"), 417),
+            (req(b"HEAD /plaintext HTTP/1.1", HOST, b"X-Big: " + b"v" * 5000), 431),
+            (req(b"HEAD /" + b"a" * 2048 + b" HTTP/1.1", HOST), 414),
+            (req(b"HEAD /plaintext HTTP/2.0", HOST), 505),
         ]
         for request, status in cases:
-            with self.subTest(status=status):
+            with self.subTest(request=request[:40], status=status):
                 data, closed = self.srv.exchange(request + FOLLOW, timeout=5)
                 responses, rest = ft.parse_responses(data, ["HEAD"])
                 self.assertEqual([r.status for r in responses], [status], data)
