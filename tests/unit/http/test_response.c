@@ -238,6 +238,73 @@ static void test_statuses(void **state)
     harness_stop(&h);
 }
 
+/* The reason phrases of the IANA status code registry: RFC 9110 §15, 6585 (428, 429, 431,
+ * 511), 7725 (451), 8297 (103) and 8470 (425). */
+static void test_reasons(void **state)
+{
+    (void)state;
+    static const struct {
+        int status;
+        const char *reason;
+    } registry[] = {
+        {100, "Continue"},
+        {101, "Switching Protocols"},
+        {103, "Early Hints"},
+        {200, "OK"},
+        {201, "Created"},
+        {202, "Accepted"},
+        {203, "Non-Authoritative Information"},
+        {204, "No Content"},
+        {205, "Reset Content"},
+        {206, "Partial Content"},
+        {300, "Multiple Choices"},
+        {301, "Moved Permanently"},
+        {302, "Found"},
+        {303, "See Other"},
+        {304, "Not Modified"},
+        {305, "Use Proxy"},
+        {307, "Temporary Redirect"},
+        {308, "Permanent Redirect"},
+        {400, "Bad Request"},
+        {401, "Unauthorized"},
+        {402, "Payment Required"},
+        {403, "Forbidden"},
+        {404, "Not Found"},
+        {405, "Method Not Allowed"},
+        {406, "Not Acceptable"},
+        {407, "Proxy Authentication Required"},
+        {408, "Request Timeout"},
+        {409, "Conflict"},
+        {410, "Gone"},
+        {411, "Length Required"},
+        {412, "Precondition Failed"},
+        {413, "Content Too Large"},
+        {414, "URI Too Long"},
+        {415, "Unsupported Media Type"},
+        {416, "Range Not Satisfiable"},
+        {417, "Expectation Failed"},
+        {421, "Misdirected Request"},
+        {422, "Unprocessable Content"},
+        {425, "Too Early"},
+        {426, "Upgrade Required"},
+        {428, "Precondition Required"},
+        {429, "Too Many Requests"},
+        {431, "Request Header Fields Too Large"},
+        {451, "Unavailable For Legal Reasons"},
+        {500, "Internal Server Error"},
+        {501, "Not Implemented"},
+        {502, "Bad Gateway"},
+        {503, "Service Unavailable"},
+        {504, "Gateway Timeout"},
+        {505, "HTTP Version Not Supported"},
+        {511, "Network Authentication Required"},
+    };
+    for (size_t i = 0; i < FLARE_N_ELEMENTS(registry); i++)
+        if (strcmp(flare_http_reason(registry[i].status), registry[i].reason) != 0)
+            fail_msg("%d: \"%s\", want \"%s\"", registry[i].status,
+                     flare_http_reason(registry[i].status), registry[i].reason);
+}
+
 static void test_bodies(void **state)
 {
     (void)state;
@@ -316,9 +383,9 @@ static void test_file_bodies(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_headers),     cmocka_unit_test(test_header_block),
-        cmocka_unit_test(test_statuses),    cmocka_unit_test(test_bodies),
-        cmocka_unit_test(test_file_bodies),
+        cmocka_unit_test(test_headers),  cmocka_unit_test(test_header_block),
+        cmocka_unit_test(test_statuses), cmocka_unit_test(test_reasons),
+        cmocka_unit_test(test_bodies),   cmocka_unit_test(test_file_bodies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
