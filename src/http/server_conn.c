@@ -655,9 +655,9 @@ static void dispatch(conn *c)
     else
         srv->stats.responses_by_class[resp->status / 100]++;
     if (resp->file_fd >= 0) {
-        /* RFC 9110 §6.4.1: no content for HEAD, 1xx, 204 and 304. */
-        bool no_content =
-            head_only || resp->status < 200 || resp->status == 204 || resp->status == 304;
+        /* RFC 9110 §6.4.1, §15.3.6: no content for HEAD, 1xx, 204, 205 and 304. */
+        bool no_content = head_only || resp->status < 200 || resp->status == 204 ||
+                          resp->status == 205 || resp->status == 304;
         if (rc < 0 || no_content || resp->file_len == 0) {
             close(resp->file_fd);
         } else {
@@ -1386,6 +1386,8 @@ int flare_http_stream_send_head(flare_http_stream *s, int64_t content_length)
     int frame = FLARE_HTTP__FRAME_LENGTH;
     if (no_content) {
         frame = FLARE_HTTP__FRAME_NONE;
+    } else if (resp->status == 205) {
+        content_length = 0; /* RFC 9110 §15.3.6: no content, framed as such */
     } else if (content_length < 0 && s->http10) {
         frame = FLARE_HTTP__FRAME_NONE; /* RFC 9112 §6.3: the close ends the body */
         closing = true;
@@ -1407,7 +1409,7 @@ int flare_http_stream_send_head(flare_http_stream *s, int64_t content_length)
     s->head_sent = true;
     s->frame = (uint8_t)frame;
     s->left = content_length < 0 ? 0 : (uint64_t)content_length;
-    s->discard = no_content || s->head_only;
+    s->discard = no_content || s->head_only || resp->status == 205;
     s->close_after = closing;
     return 0; /* written with the first body bytes or at finish: one send, not two */
 }

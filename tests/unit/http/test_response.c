@@ -92,12 +92,13 @@ static int builder_handler(const flare_request *req, flare_response *resp, void 
         flare_response_header(resp, "X-Lost", "1");
         return -1;
     }
-    if (IS("/file") || IS("/file-fail") || IS("/file-empty")) {
+    if (IS("/file") || IS("/file-fail") || IS("/file-empty") || IS("/file-reset")) {
         int fd = temp_file();
         if (IS("/file-empty"))
             flare_response_file(resp, fd, 0, 0);
         else
             flare_response_file(resp, fd, 3, 10);
+        if (IS("/file-reset")) flare_response_status(resp, 205);
         return IS("/file-fail") ? -1 : 0;
     }
     return flare_response_not_found(resp);
@@ -232,6 +233,19 @@ static void test_statuses(void **state)
         response_free(&r);
     }
     expect_silence(&h, &c, 5); /* the bodies really were left out */
+    /* RFC 9110 §15.3.6: no content in a 205 either, but it is framed (Content-Length: 0),
+     * whatever body or file the handler gave; then the connection goes on. */
+    const char *reset_targets[] = {"/status?205", "/file-reset"};
+    int fds_before = open_fds();
+    for (size_t i = 0; i < FLARE_N_ELEMENTS(reset_targets); i++) {
+        response r = get(&h, &c, "GET", reset_targets[i]);
+        assert_status_line(&r, "HTTP/1.1 205 Reset Content");
+        assert_header(&r, "Content-Length", "0");
+        assert_int_equal(r.body.len, 0);
+        response_free(&r);
+        expect_silence(&h, &c, 5);
+    }
+    assert_int_equal(open_fds(), fds_before); /* the file was closed, not sent */
     assert_string_equal(flare_http_reason(413), "Content Too Large");
     assert_string_equal(flare_http_reason(299), "Unknown");
     client_close(&c);
