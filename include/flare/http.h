@@ -254,7 +254,8 @@ void flare_http_server_on_drained(flare_http_server *srv, void (*fn)(void *), vo
  * Content-Length and Transfer-Encoding are the server's to write (FLARE_EINVAL), so
  * a handler cannot desynchronise the connection; the server adds Date and Server. */
 
-/** Sets the status (100..599; default 200). */
+/** Sets the status (100..599; default 200). A 1xx is no final answer: the server sends
+ * 500 instead, except a 101 with flare_response_upgrade. */
 void flare_response_status(flare_response *resp, int status);
 /** Adds a header field (copied). */
 int flare_response_header(flare_response *resp, const char *name, const char *value);

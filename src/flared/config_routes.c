@@ -262,8 +262,9 @@ static int parse_text(flared_cfg_ctx *c, yaml_node_t *node, flared_text_route *t
     if (v[2]) {
         uint64_t status;
         if ((rc = flared_cfg_uint(c, v[2], "status", 200, 599, &status)) < 0) return rc;
-        /* RFC 9110 §15.3.5, §15.4.5: 204 and 304 responses end at the header section. */
-        if ((status == 204 || status == 304) && len > 0)
+        /* RFC 9110 §15.3.5, §15.4.5: 204 and 304 responses end at the header section;
+         * §15.3.6: a 205 has no content either. */
+        if ((status == 204 || status == 205 || status == 304) && len > 0)
             return flared_cfg_fail(c, v[2], "status: %d responses cannot have a body", (int)status);
         t->status = (int)status;
     }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The reason phrases of the IANA registry (RFC 9110 §15 and the RFCs it lists). */
 const char *flare_http_reason(int status)
 {
     switch (status) {
@@ -17,16 +18,24 @@ const char *flare_http_reason(int status)
         return "Continue";
     case 101:
         return "Switching Protocols";
+    case 103:
+        return "Early Hints";
     case 200:
         return "OK";
     case 201:
         return "Created";
     case 202:
         return "Accepted";
+    case 203:
+        return "Non-Authoritative Information";
     case 204:
         return "No Content";
+    case 205:
+        return "Reset Content";
     case 206:
         return "Partial Content";
+    case 300:
+        return "Multiple Choices";
     case 301:
         return "Moved Permanently";
     case 302:
@@ -35,6 +44,8 @@ const char *flare_http_reason(int status)
         return "See Other";
     case 304:
         return "Not Modified";
+    case 305:
+        return "Use Proxy";
     case 307:
         return "Temporary Redirect";
     case 308:
@@ -43,6 +54,8 @@ const char *flare_http_reason(int status)
         return "Bad Request";
     case 401:
         return "Unauthorized";
+    case 402:
+        return "Payment Required";
     case 403:
         return "Forbidden";
     case 404:
@@ -51,6 +64,8 @@ const char *flare_http_reason(int status)
         return "Method Not Allowed";
     case 406:
         return "Not Acceptable";
+    case 407:
+        return "Proxy Authentication Required";
     case 408:
         return "Request Timeout";
     case 409:
@@ -73,12 +88,20 @@ const char *flare_http_reason(int status)
         return "Expectation Failed";
     case 421:
         return "Misdirected Request";
+    case 422:
+        return "Unprocessable Content";
+    case 425:
+        return "Too Early";
     case 426:
         return "Upgrade Required";
+    case 428:
+        return "Precondition Required";
     case 429:
         return "Too Many Requests";
     case 431:
         return "Request Header Fields Too Large";
+    case 451:
+        return "Unavailable For Legal Reasons";
     case 500:
         return "Internal Server Error";
     case 501:
@@ -91,6 +114,8 @@ const char *flare_http_reason(int status)
         return "Gateway Timeout";
     case 505:
         return "HTTP Version Not Supported";
+    case 511:
+        return "Network Authentication Required";
     default:
         return "Unknown";
     }
@@ -331,6 +356,8 @@ int flare_http__response_serialize(flare_response *resp, flare_buf *out, const c
     uint64_t body_len = resp->file_fd >= 0     ? resp->file_len
                         : resp->body_is_static ? resp->static_len
                                                : resp->body.len;
+    /* Nor has a 205, but its length is framed as 0 (RFC 9110 §15.3.6). */
+    if (status == 205) body_len = 0;
     size_t inline_len = (no_content || head_only || resp->file_fd >= 0) ? 0 : (size_t)body_len;
     int rc = flare_buf_reserve(out, head_bytes(resp, server_name) + inline_len);
     if (rc < 0) return rc;

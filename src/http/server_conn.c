@@ -212,12 +212,17 @@ static size_t pending_out(const conn *c)
     return c->out.len - c->out_sent;
 }
 
+/* Bytes of the next head are buffered. A lone CRLF is not a request begun: it is the
+ * empty line a client may send before a request (RFC 9112 §2.2, old clients sent one
+ * after a body), so it neither starts the header deadline nor earns a 408; when the
+ * connection idles, it goes with the buffers and the next request starts afresh. */
 static bool partial_head(const conn *c)
 {
-    return c->phase == PH_HEAD && c->block && c->in_len > c->start;
+    if (c->phase != PH_HEAD || !c->block || c->in_len == c->start) return false;
+    return c->in_len - c->start != 2 || c->in[c->start] != '\r' || c->in[c->start + 1] != '\n';
 }
 
-/* Between requests, with nothing buffered either way. */
+/* Between requests, with nothing buffered either way (but a skippable empty line). */
 static bool idle(const conn *c)
 {
     return c->phase == PH_HEAD && !partial_head(c) && !pending_out(c) && !c->file_left &&
@@ -305,6 +310,24 @@ static void record(conn *c, int status, size_t out_begin, size_t head_len, bool 
 
 /* ------------------------------------------------------------ errors */
 
+/* The request being refused is a HEAD, so its answer keeps the fields but has no
+ * content (RFC 9110 §9.3.2), as nginx does. Past the head the parsed method says so;
+ * a head that failed still names its method first, and the client that sent it reads
+ * the answer as one to HEAD. */
+static bool refusing_head(const conn *c)
+{
+    if (!c->block) return false;
+    if (c->phase == PH_BODY) return c->req->method_id == FLARE_METHOD_HEAD;
+    if (c->phase != PH_HEAD) return false;
+    const char *p = c->in + c->start;
+    size_t n = c->in_len - c->start;
+    if (n >= 2 && p[0] == '\r' && p[1] == '\n') { /* the one empty line skipped */
+        p += 2;
+        n -= 2;
+    }
+    return n >= 5 && memcmp(p, "HEAD ", 5) == 0;
+}
+
 /* Answers `status` with Connection: close; input after this point is ignored. */
 static void fail(conn *c, int status)
 {
@@ -313,6 +336,7 @@ static void fail(conn *c, int status)
     size_t out_begin = c->out.len, head_len = 0;
     if (flare_http__error_response(&c->out, status, flare_reactor_clock(srv->reactor)->http_date,
                                    srv->cfg.server_name, NULL, &head_len) == 0) {
+        if (refusing_head(c)) c->out.len = out_begin + head_len;
         srv->stats.responses_by_class[status / 100]++;
         /* A request that got as far as its body has a view; a bad head has none. */
         if (srv->on_complete && c->block)
@@ -613,8 +637,11 @@ static void dispatch(conn *c)
     if (upgrading) {
         c->upgrade_fn = resp->upgrade_fn;
         c->upgrade_data = resp->upgrade_data;
-    } else if (resp->status == 101) {
-        flare_http__response_reset(resp); /* 101 without a new protocol to switch to */
+    } else if (resp->status < 200) {
+        /* A 101 without a new protocol to switch to, or an interim status as the final
+         * answer: the client would wait on for the final one and take the next
+         * response for it (RFC 9110 §15.2), so it is a handler bug answered as one. */
+        flare_http__response_reset(resp);
         builtin_text(resp, 500);
     }
     bool head_only = c->req->method_id == FLARE_METHOD_HEAD;
@@ -628,9 +655,9 @@ static void dispatch(conn *c)
     else
         srv->stats.responses_by_class[resp->status / 100]++;
     if (resp->file_fd >= 0) {
-        /* RFC 9110 §6.4.1: no content for HEAD, 1xx, 204 and 304. */
-        bool no_content =
-            head_only || resp->status < 200 || resp->status == 204 || resp->status == 304;
+        /* RFC 9110 §6.4.1, §15.3.6: no content for HEAD, 1xx, 204, 205 and 304. */
+        bool no_content = head_only || resp->status < 200 || resp->status == 204 ||
+                          resp->status == 205 || resp->status == 304;
         if (rc < 0 || no_content || resp->file_len == 0) {
             close(resp->file_fd);
         } else {
@@ -1359,6 +1386,8 @@ int flare_http_stream_send_head(flare_http_stream *s, int64_t content_length)
     int frame = FLARE_HTTP__FRAME_LENGTH;
     if (no_content) {
         frame = FLARE_HTTP__FRAME_NONE;
+    } else if (resp->status == 205) {
+        content_length = 0; /* RFC 9110 §15.3.6: no content, framed as such */
     } else if (content_length < 0 && s->http10) {
         frame = FLARE_HTTP__FRAME_NONE; /* RFC 9112 §6.3: the close ends the body */
         closing = true;
@@ -1380,7 +1409,7 @@ int flare_http_stream_send_head(flare_http_stream *s, int64_t content_length)
     s->head_sent = true;
     s->frame = (uint8_t)frame;
     s->left = content_length < 0 ? 0 : (uint64_t)content_length;
-    s->discard = no_content || s->head_only;
+    s->discard = no_content || s->head_only || resp->status == 205;
     s->close_after = closing;
     return 0; /* written with the first body bytes or at finish: one send, not two */
 }

@@ -4,6 +4,8 @@ RFC 9110/9112 that the server must refuse. A refused request gets its exact
 status with Connection: close, the server then closes the connection, and the
 request sent right behind the bad one in the same write is never answered (no
 desynchronised stream)."""
+import socket
+
 import flaredtest as ft
 
 HOST = b"Host: t"
@@ -13,6 +15,15 @@ FOLLOW = b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n"
 def req(line, *fields, body=b""):
     head = line + b"\r\n" + b"".join(f + b"\r\n" for f in fields) + b"\r\n"
     return head + body
+
+
+def post_raw(field, body):
+    """A POST to /raw with one framing field and the body as given."""
+    return req(b"POST /raw HTTP/1.1", HOST, field, body=body)
+
+
+def chunked(body):
+    return post_raw(b"Transfer-Encoding: chunked", body)
 
 
 # (name, request bytes, status). Each is sent with FOLLOW behind it.
@@ -68,6 +79,25 @@ REJECTED = [
                                 body=b"1" + b"0" * 16 + b"\r\nhello\r\n0\r\n\r\n"), 400),
     ("expect_unknown", req(b"POST /raw HTTP/1.1", HOST, b"Expect: tea", b"Content-Length: 1",
                            body=b"x"), 417),
+    # More framing and syntax an attacker tries (each checked here against the server,
+    # not only the parser): a bare CR, whitespace before the first field, HTTP/0.9,
+    # the HTTP/2 preface, codings chunked does not end, a bad chunk line or chunk end.
+    ("bare_cr_line_end", b"GET /plaintext HTTP/1.1\rHost: t\r\n\r\n", 400),
+    ("space_before_first_field", req(b"GET /plaintext HTTP/1.1", b" Host: t"), 400),
+    ("http_0_9", b"GET /plaintext\r\n\r\n", 400),
+    ("http2_preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
+    ("absolute_form_userinfo", req(b"GET http://u@t/plaintext HTTP/1.1", HOST), 400),
+    ("host_userinfo", req(b"GET /plaintext HTTP/1.1", b"Host: u@t"), 400),
+    ("cl_trailing_comma", post_raw(b"Content-Length: 3,", b"abc"), 400),
+    ("te_unknown_alone", post_raw(b"Transfer-Encoding: foo", b"0\r\n\r\n"), 400),
+    ("te_chunked_with_parameter", post_raw(b"Transfer-Encoding: chunked;q=1", b"0\r\n\r\n"), 400),
+    ("chunk_size_0x", chunked(b"0x3\r\nabc\r\n0\r\n\r\n"), 400),
+    ("chunk_size_bare_lf", chunked(b"3\nabc\r\n0\r\n\r\n"), 400),
+    ("chunk_data_not_crlf", chunked(b"3\r\nabcXY0\r\n\r\n"), 400),
+    ("chunk_ext_bare_lf", chunked(b"3;a\nb\r\nabc\r\n0\r\n\r\n"), 400),
+    ("chunk_ext_too_long", chunked(b"3;" + b"e" * 5000 + b"\r\nabc\r\n0\r\n\r\n"), 400),
+    ("trailer_obs_fold", chunked(b"0\r\nX-T: a\r\n b\r\n\r\n"), 400),
+    ("trailer_too_large", chunked(b"0\r\nX-T: " + b"t" * 9000 + b"\r\n\r\n"), 400),
     # Limits: lowered in the test config (max_uri_bytes 1k, max_header_bytes 4k,
     # max_headers 20, /small has max_body_bytes 1k).
     ("too_many_headers", req(b"GET /plaintext HTTP/1.1", HOST,
@@ -163,6 +193,25 @@ class RawTests(ft.SharedServerTestCase):
         self.assertEqual([r.status for r in responses], [200, 200])
         self.assertEqual(rest, b"")
 
+    def test_half_closed_client_is_answered(self):
+        # A client may shut down its sending side once its requests are out (RFC 9112
+        # §9.6 lets it half-close); every complete request is still answered, in order,
+        # and an incomplete one at the end is dropped without an answer.
+        reqs = (req(b"GET /plaintext HTTP/1.1", HOST)
+                + req(b"POST /raw HTTP/1.1", HOST, b"Content-Length: 5", body=b"first")
+                + req(b"POST /raw HTTP/1.1", HOST, b"Transfer-Encoding: chunked",
+                      body=b"6\r\nsecond\r\n0\r\n\r\n")
+                + b"GET /plaintext HTTP/1.1\r\nHo")
+        with self.srv.connect() as s:
+            s.sendall(reqs)
+            s.shutdown(socket.SHUT_WR)
+            data, closed = ft.read_until_close(s, 5)
+        responses, rest = ft.parse_responses(data)
+        self.assertEqual([(r.status, r.body) for r in responses],
+                         [(200, b"Hello, World!"), (200, b"first"), (200, b"second")])
+        self.assertEqual(rest, b"")
+        self.assertTrue(closed)
+
     def test_http_1_0_closes_by_default(self):
         data, closed = self.srv.exchange(req(b"GET /plaintext HTTP/1.0") + FOLLOW)
         responses, rest = ft.parse_responses(data)
@@ -191,6 +240,31 @@ class RawTests(ft.SharedServerTestCase):
 
     def test_unknown_method_on_unknown_path_501(self):
         self.assertRejected(req(b"BREW /nothing-here HTTP/1.1", HOST), 501)
+
+    def test_refused_head_gets_no_content(self):
+        # RFC 9110 §9.3.2: an answer to HEAD has no content, errors found after the
+        # head included; a body there would be read as the start of the next response.
+        # The head names the method before what is wrong with it: as nginx does, the
+        # answer is one to HEAD then too.
+        cases = [
+            (req(b"HEAD /small HTTP/1.1", HOST, b"Content-Length: 2048"), 413),
+            (req(b"HEAD /raw HTTP/1.1", HOST, b"Transfer-Encoding: chunked", body=b"zz\r\n"), 400),
+            (req(b"HEAD /plaintext HTTP/1.1"), 400),
+            (b"\r\n" + req(b"HEAD /plaintext HTTP/1.1", HOST, b"X-A : a"), 400),
+            (req(b"HEAD /plaintext HTTP/1.1", HOST, b"Expect: tea"), 417),
+            (req(b"HEAD /plaintext HTTP/1.1", HOST, b"X-Big: " + b"v" * 5000), 431),
+            (req(b"HEAD /" + b"a" * 2048 + b" HTTP/1.1", HOST), 414),
+            (req(b"HEAD /plaintext HTTP/2.0", HOST), 505),
+        ]
+        for request, status in cases:
+            with self.subTest(request=request[:40], status=status):
+                data, closed = self.srv.exchange(request + FOLLOW, timeout=5)
+                responses, rest = ft.parse_responses(data, ["HEAD"])
+                self.assertEqual([r.status for r in responses], [status], data)
+                self.assertEqual(rest, b"", "content after the head of a HEAD answer")
+                self.assertIsNotNone(responses[0].header("Content-Length"))
+                self.assertTrue(responses[0].closes())
+                self.assertTrue(closed)
 
 
 def _make(name, request, status):

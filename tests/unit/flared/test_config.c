@@ -744,6 +744,8 @@ static void test_text_status(void **state)
                  "t.yaml:4:29: status: '199' is out of range 200..599");
     expect_error(LISTEN "routes:\n  - path: /a\n    text: {body: x, status: 204}\n",
                  "t.yaml:4:29: status: 204 responses cannot have a body");
+    expect_error(LISTEN "routes:\n  - path: /a\n    text: {body: x, status: 205}\n",
+                 "t.yaml:4:29: status: 205 responses cannot have a body");
     flared_config *cfg =
         load_ok(LISTEN "routes:\n  - path: /a\n    text: {body: \"\", status: 204}\n");
     assert_int_equal(cfg->default_host.routes[0].u.text.status, 204);

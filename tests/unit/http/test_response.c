@@ -92,12 +92,13 @@ static int builder_handler(const flare_request *req, flare_response *resp, void 
         flare_response_header(resp, "X-Lost", "1");
         return -1;
     }
-    if (IS("/file") || IS("/file-fail") || IS("/file-empty")) {
+    if (IS("/file") || IS("/file-fail") || IS("/file-empty") || IS("/file-reset")) {
         int fd = temp_file();
         if (IS("/file-empty"))
             flare_response_file(resp, fd, 0, 0);
         else
             flare_response_file(resp, fd, 3, 10);
+        if (IS("/file-reset")) flare_response_status(resp, 205);
         return IS("/file-fail") ? -1 : 0;
     }
     return flare_response_not_found(resp);
@@ -232,10 +233,90 @@ static void test_statuses(void **state)
         response_free(&r);
     }
     expect_silence(&h, &c, 5); /* the bodies really were left out */
+    /* RFC 9110 §15.3.6: no content in a 205 either, but it is framed (Content-Length: 0),
+     * whatever body or file the handler gave; then the connection goes on. */
+    const char *reset_targets[] = {"/status?205", "/file-reset"};
+    int fds_before = open_fds();
+    for (size_t i = 0; i < FLARE_N_ELEMENTS(reset_targets); i++) {
+        response r = get(&h, &c, "GET", reset_targets[i]);
+        assert_status_line(&r, "HTTP/1.1 205 Reset Content");
+        assert_header(&r, "Content-Length", "0");
+        assert_int_equal(r.body.len, 0);
+        response_free(&r);
+        expect_silence(&h, &c, 5);
+    }
+    assert_int_equal(open_fds(), fds_before); /* the file was closed, not sent */
     assert_string_equal(flare_http_reason(413), "Content Too Large");
     assert_string_equal(flare_http_reason(299), "Unknown");
     client_close(&c);
     harness_stop(&h);
+}
+
+/* The reason phrases of the IANA status code registry: RFC 9110 §15, 6585 (428, 429, 431,
+ * 511), 7725 (451), 8297 (103) and 8470 (425). */
+static void test_reasons(void **state)
+{
+    (void)state;
+    static const struct {
+        int status;
+        const char *reason;
+    } registry[] = {
+        {100, "Continue"},
+        {101, "Switching Protocols"},
+        {103, "Early Hints"},
+        {200, "OK"},
+        {201, "Created"},
+        {202, "Accepted"},
+        {203, "Non-Authoritative Information"},
+        {204, "No Content"},
+        {205, "Reset Content"},
+        {206, "Partial Content"},
+        {300, "Multiple Choices"},
+        {301, "Moved Permanently"},
+        {302, "Found"},
+        {303, "See Other"},
+        {304, "Not Modified"},
+        {305, "Use Proxy"},
+        {307, "Temporary Redirect"},
+        {308, "Permanent Redirect"},
+        {400, "Bad Request"},
+        {401, "Unauthorized"},
+        {402, "Payment Required"},
+        {403, "Forbidden"},
+        {404, "Not Found"},
+        {405, "Method Not Allowed"},
+        {406, "Not Acceptable"},
+        {407, "Proxy Authentication Required"},
+        {408, "Request Timeout"},
+        {409, "Conflict"},
+        {410, "Gone"},
+        {411, "Length Required"},
+        {412, "Precondition Failed"},
+        {413, "Content Too Large"},
+        {414, "URI Too Long"},
+        {415, "Unsupported Media Type"},
+        {416, "Range Not Satisfiable"},
+        {417, "Expectation Failed"},
+        {421, "Misdirected Request"},
+        {422, "Unprocessable Content"},
+        {425, "Too Early"},
+        {426, "Upgrade Required"},
+        {428, "Precondition Required"},
+        {429, "Too Many Requests"},
+        {431, "Request Header Fields Too Large"},
+        {451, "Unavailable For Legal Reasons"},
+        {500, "Internal Server Error"},
+        {501, "Not Implemented"},
+        {502, "Bad Gateway"},
+        {503, "Service Unavailable"},
+        {504, "Gateway Timeout"},
+        {505, "HTTP Version Not Supported"},
+        {511, "Network Authentication Required"},
+    };
+    for (size_t i = 0; i < FLARE_N_ELEMENTS(registry); i++)
+        if (strcmp(flare_http_reason(registry[i].status), registry[i].reason) != 0)
+            fail_msg("%d: \"%s\", want \"%s\"", registry[i].status,
+                     flare_http_reason(registry[i].status), registry[i].reason);
 }
 
 static void test_bodies(void **state)
@@ -316,9 +397,9 @@ static void test_file_bodies(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_headers),     cmocka_unit_test(test_header_block),
-        cmocka_unit_test(test_statuses),    cmocka_unit_test(test_bodies),
-        cmocka_unit_test(test_file_bodies),
+        cmocka_unit_test(test_headers),  cmocka_unit_test(test_header_block),
+        cmocka_unit_test(test_statuses), cmocka_unit_test(test_reasons),
+        cmocka_unit_test(test_bodies),   cmocka_unit_test(test_file_bodies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -469,12 +469,23 @@ static int bare_101_handler(const flare_request *req, flare_response *resp, void
     return 0;
 }
 
+/* An interim status given as the final answer. */
+static int early_hints_handler(const flare_request *req, flare_response *resp, void *ud)
+{
+    (void)req;
+    (void)ud;
+    flare_response_status(resp, 103);
+    flare_response_header(resp, "Link", "</a.css>; rel=preload");
+    return flare_response_body(resp, "hints", 5);
+}
+
 static void test_upgrade_hands_over_socket_and_pending_bytes(void **state)
 {
     harness *h = *state;
     upgrade_probe probe = {0};
     harness_route(h, NULL, FLARE_M_GET, "/up", upgrade_handler, &probe, 0);
     harness_route(h, NULL, FLARE_M_GET, "/bare", bare_101_handler, NULL, 0);
+    harness_route(h, NULL, FLARE_M_GET, "/hints", early_hints_handler, NULL, 0);
     client c;
     client_open(h, &c);
     /* The bytes after the request already belong to the new protocol. */
@@ -511,6 +522,16 @@ static void test_upgrade_hands_over_socket_and_pending_bytes(void **state)
     client_send_str(h, &c, "GET /bare HTTP/1.1\r\nHost: t\r\n\r\n");
     client_response(h, &c, &r, false);
     assert_int_equal(r.status, 500);
+    response_free(&r);
+    client_close(&c);
+
+    /* Nor may another 1xx be the final answer: the client would take the next response
+     * for this request's (RFC 9110 §15.2). */
+    client_open(h, &c);
+    client_send_str(h, &c, "GET /hints HTTP/1.1\r\nHost: t\r\n\r\n");
+    client_response(h, &c, &r, false);
+    assert_int_equal(r.status, 500);
+    assert_no_header(&r, "Link");
     response_free(&r);
     client_close(&c);
 }

@@ -786,6 +786,33 @@ static void test_keepalive_idle_closes_silently(void **state)
     expect_echo(h, c, "GET", "/echo/ka", NULL, 1, "", 0);
     expect_closed(h, c); /* no 408 for a connection between requests */
     assert_int_equal(flare_http_server_connections(h->srv), 0);
+
+    /* Nor when the client ended its request with the empty line RFC 9112 §2.2 lets it
+     * send before the next one (as old clients did after a body): that is no request
+     * begun, so neither the header deadline nor a 408 applies to it. */
+    reconnect(h, c);
+    client_send_str(h, c, "POST /echo/ka HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nab\r\n");
+    expect_echo(h, c, "POST", "/echo/ka", NULL, 1, "ab", 2);
+    expect_closed(h, c);
+    assert_int_equal(flare_http_server_connections(h->srv), 0);
+}
+
+/* An empty line after a request, then a pause, then the next request: the empty line
+ * is skipped (RFC 9112 §2.2) and the request answered on the same connection. */
+static void test_empty_line_between_requests(void **state)
+{
+    harness *h = fixture_server(state);
+    client *c = fixture_client(state);
+    client_send_str(h, c, "GET /echo/1 HTTP/1.1\r\nHost: t\r\n\r\n\r\n");
+    expect_echo(h, c, "GET", "/echo/1", NULL, 1, "", 0);
+    expect_silence(h, c, 20);
+    client_send_str(h, c, "GET /echo/2 HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_echo(h, c, "GET", "/echo/2", NULL, 2, "", 0);
+    /* Split inside the empty line: its LF arrives with the request. */
+    client_send_str(h, c, "\r");
+    expect_silence(h, c, 20);
+    client_send_str(h, c, "\nGET /echo/3 HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_echo(h, c, "GET", "/echo/3", NULL, 3, "", 0);
 }
 
 /* A client that never reads a large response is dropped after the write timeout. */
@@ -980,6 +1007,7 @@ int main(void)
         TIMEOUT_TEST(test_header_deadline_slowloris),
         TIMEOUT_TEST(test_body_idle_timeout),
         TIMEOUT_TEST(test_keepalive_idle_closes_silently),
+        ECHO_TEST(test_empty_line_between_requests),
         TIMEOUT_TEST(test_write_timeout),
         ECHO_TEST(test_large_response_to_slow_reader),
         ECHO_TEST(test_pipelined_batch_one_recv_one_send),

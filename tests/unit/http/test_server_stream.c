@@ -105,6 +105,15 @@ static const char *received(fixture *f)
     return f->c.in.data;
 }
 
+/* Finishes the stream and returns all the client has received once it is written. */
+static const char *finish_and_receive(fixture *f)
+{
+    assert_int_equal(flare_http_stream_finish(f->o.s), 0);
+    harness_pump_for(&f->h, 20);
+    client_take(&f->c);
+    return received(f);
+}
+
 /* Sends `req` and runs the server long enough for the handler to take it. */
 static void send_request(fixture *f, const char *req)
 {
@@ -158,14 +167,34 @@ static void test_chunked(void **state)
     head(f, 200, FLARE_HTTP_STREAM_UNKNOWN_LENGTH);
     assert_int_equal(flare_http_stream_write(f->o.s, "hello", 5), 0);
     assert_int_equal(flare_http_stream_write(f->o.s, "0123456789abcdefg", 17), 0);
-    assert_int_equal(flare_http_stream_finish(f->o.s), 0);
-    harness_pump_for(&f->h, 20);
-    client_take(&f->c);
-    const char *got = received(f);
+    const char *got = finish_and_receive(f);
     assert_non_null(strstr(got, "Transfer-Encoding: chunked\r\n"));
     assert_null(strstr(got, "Content-Length"));
     assert_non_null(strstr(got, "\r\n\r\n5\r\nhello\r\n11\r\n0123456789abcdefg\r\n0\r\n\r\n"));
     assert_false(f->c.eof);
+}
+
+/* A 205 has no content whatever the owner writes, and is framed as empty
+ * (RFC 9110 §15.3.6), known length or not; the connection then goes on. */
+static void test_reset_content_has_no_body(void **state)
+{
+    fixture *f = *state;
+    static const int64_t lengths[] = {5, FLARE_HTTP_STREAM_UNKNOWN_LENGTH};
+    for (size_t i = 0; i < FLARE_N_ELEMENTS(lengths); i++) {
+        client_send_str(
+            &f->h, &f->c,
+            "GET /defer HTTP/1.1\r\nHost: a\r\n\r\nGET /sync HTTP/1.1\r\nHost: a\r\n\r\n");
+        expect_silence(&f->h, &f->c, 20);
+        head(f, 205, lengths[i]);
+        assert_int_equal(flare_http_stream_write(f->o.s, "hello", 5), 0);
+        /* The next response follows the empty line at once: no body between them. */
+        const char *got = finish_and_receive(f);
+        assert_non_null(strstr(got, "HTTP/1.1 205 Reset Content\r\n"));
+        assert_null(strstr(got, "Transfer-Encoding"));
+        assert_non_null(strstr(got, "Content-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\n"));
+        assert_null(strstr(got, "hello"));
+        flare_buf_reset(&f->c.in);
+    }
 }
 
 /* HTTP/1.0 and unknown length: the close ends the body. */
@@ -376,6 +405,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_content_length_and_pipelining, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chunked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reset_content_has_no_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http10_close_delimited, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_and_overrun, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
