@@ -417,6 +417,9 @@ typedef struct flare_ws_conn flare_ws_conn;
 typedef struct flare_ws_group {
     flare_ws_stats stats;
     flare_ws_conn *first; /* private: the open connections */
+    bool closing;         /* private: drain ran; late joiners close at once */
+    uint16_t closing_code;
+    char closing_reason[FLARE_WS_MAX_CONTROL - 2 + 1];
 } flare_ws_group;
 
 /** The connection is open (after the 101); sends made here go out first. */
@@ -512,8 +515,12 @@ const char *flare_ws_conn_subprotocol(const flare_ws_conn *c);
 const flare_ws_deflate_params *flare_ws_conn_deflate(const flare_ws_conn *c);
 /** Bytes queued and not yet written. */
 size_t flare_ws_conn_output_pending(const flare_ws_conn *c);
-/** Starts the close handshake on every connection of the group (say, 1001 on shutdown). */
+/** Starts the close handshake on every connection of the group. */
 void flare_ws_group_close_all(flare_ws_group *g, unsigned code, const char *reason);
+/** flare_ws_group_close_all for good (say, 1001 on shutdown): a connection that joins
+ *  the group afterwards (its 101 was still being written) is closed the same way as
+ *  soon as it opens. */
+void flare_ws_group_drain(flare_ws_group *g, unsigned code, const char *reason);
 /**
  * Closes every connection of the group at once, without a close handshake
  * (on_close sees 1006): for tearing down before the reactor is freed.

@@ -96,7 +96,7 @@ static void stop_serving(worker *w)
     unsigned long long websockets = ws->stats.active;
     w->drain_deadline =
         flare_reactor_clock(w->reactor)->monotonic_ms + w->cfg->timeouts.shutdown_ms;
-    flare_ws_group_close_all(ws, 1001, "server shutting down"); /* 1001: going away */
+    flare_ws_group_drain(ws, 1001, "server shutting down"); /* 1001: going away */
     flare_http_server_stop(w->server, (uint32_t)w->cfg->timeouts.shutdown_ms);
     /* Only now, with accepting stopped: once this line is in the log, every new
      * connection on a shared socket goes to the new workers. */

@@ -643,6 +643,9 @@ int flare_ws_conn_open(flare_reactor *r, const flare_http_upgraded *up,
         c->cfg.on_open(c, c->userdata);
         c->busy--;
     }
+    /* Late for a drain (it began while the 101 was being written). */
+    if (g && g->closing && !c->close_sent && !c->broken && !c->aborting)
+        start_close(c, g->closing_code, g->closing_reason[0] ? g->closing_reason : NULL);
     drive(c);
     return 0;
 fail_parser:
@@ -768,6 +771,19 @@ void flare_ws_group_close_all(flare_ws_group *g, unsigned code, const char *reas
         start_close(c, code, reason);
         after_call(c);
     }
+}
+
+void flare_ws_group_drain(flare_ws_group *g, unsigned code, const char *reason)
+{
+    if (!g) return;
+    flare_ws_group_close_all(g, code, reason);
+    g->closing = true;
+    g->closing_code =
+        (uint16_t)(code && !flare_ws_close_code_valid(code) ? FLARE_WS_CLOSE_GOING_AWAY : code);
+    g->closing_reason[0] = '\0';
+    if (code && reason && strlen(reason) < sizeof g->closing_reason &&
+        flare_ws_utf8_valid(reason, strlen(reason)))
+        strcpy(g->closing_reason, reason);
 }
 
 void flare_ws_group_abort_all(flare_ws_group *g)

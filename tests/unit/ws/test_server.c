@@ -673,6 +673,31 @@ static void test_group_close_all_and_abort(void **state)
     server_stop(&s);
 }
 
+/* A connection whose 101 was still being written when the drain began is closed the
+ * same way as soon as it opens, not left to the shutdown deadline. */
+static void test_group_drain_reaches_late_joiners(void **state)
+{
+    (void)state;
+    server s;
+    server_start(&s);
+    flare_ws_group_drain(&s.group, 1001, "going away");
+    peer a;
+    peer_connect(&s, &a, 0);
+    upgrade_ok(&s, &a);
+    flare_ws_frame_header h;
+    flare_buf buf = FLARE_BUF_INIT;
+    read_frame(&s, &a, &h, &buf);
+    assert_int_equal(h.opcode, FLARE_WS_OP_CLOSE);
+    assert_int_equal(buf.len, 12);
+    assert_memory_equal(buf.data, "\x03\xe9going away", 12);
+    send_frame(&s, &a, FLARE_WS_OP_CLOSE, true, 0, "\x03\xe9", 2);
+    PUMP_UNTIL(&s, s.group.stats.active == 0);
+    assert_int_equal(s.rec.closes, 1);
+    flare_buf_free(&buf);
+    peer_close(&a);
+    server_stop(&s);
+}
+
 /* ---------------------------------------------- the library's own client */
 
 static void *run_server(void *arg)
@@ -773,6 +798,7 @@ int main(void)
         cmocka_unit_test(test_send_eagain_then_drain),
         cmocka_unit_test(test_peer_half_close),
         cmocka_unit_test(test_group_close_all_and_abort),
+        cmocka_unit_test(test_group_drain_reaches_late_joiners),
         cmocka_unit_test(test_with_flare_ws_client),
         cmocka_unit_test(test_invalid_arguments),
     };
