@@ -257,7 +257,9 @@ void flare_http_server_on_drained(flare_http_server *srv, void (*fn)(void *), vo
 /** Sets the status (100..599; default 200). A 1xx is no final answer: the server sends
  * 500 instead, except a 101 with flare_response_upgrade. */
 void flare_response_status(flare_response *resp, int status);
-/** Adds a header field (copied). */
+/** Adds a header field (copied). FLARE_EINVAL for a name that is no token, a value
+ *  with a control byte other than HTAB (CR and LF included), and Content-Length or
+ *  Transfer-Encoding, which the server writes itself. */
 int flare_response_header(flare_response *resp, const char *name, const char *value);
 /** Adds a header field of explicit lengths (copied). */
 int flare_response_headern(flare_response *resp, const char *name, size_t name_len,

@@ -155,9 +155,11 @@ static int check_field(const char *name, size_t name_len, const char *value, siz
         if (!flare_http__is_tchar((unsigned char)name[i])) return FLARE_EINVAL;
     flare_http_hdr id = flare_http_header_id(name, name_len);
     if (id == FLARE_HDR_CONTENT_LENGTH || id == FLARE_HDR_TRANSFER_ENCODING) return FLARE_EINVAL;
+    /* field-value: VCHAR, obs-text, SP and HTAB (RFC 9110 §5.5); no other control
+     * byte reaches the wire, CR and LF least of all (they would split the head). */
     for (size_t i = 0; i < value_len; i++) {
         unsigned char c = (unsigned char)value[i];
-        if (c == '\r' || c == '\n' || c == '\0') return FLARE_EINVAL;
+        if ((c < 0x20 && c != '\t') || c == 0x7f) return FLARE_EINVAL;
     }
     return 0;
 }

@@ -55,6 +55,11 @@ static int builder_handler(const flare_request *req, flare_response *resp, void 
         bad += flare_response_header(resp, "", "v") == FLARE_EINVAL;
         bad += flare_response_header(resp, "Content-Length", "5") == FLARE_EINVAL;
         bad += flare_response_header(resp, "transfer-encoding", "chunked") == FLARE_EINVAL;
+        /* field values are VCHAR, obs-text, SP and HTAB only (RFC 9110 §5.5) */
+        bad += flare_response_header(resp, "X-D", "bell\a") == FLARE_EINVAL;
+        bad += flare_response_header(resp, "X-E", "esc\x1b[31m") == FLARE_EINVAL;
+        bad += flare_response_header(resp, "X-F", "del\x7f") == FLARE_EINVAL;
+        bad += flare_response_header(resp, "X-Ok", "tab\there, caf\xc3\xa9") == 0;
         char count[8];
         snprintf(count, sizeof count, "%d", bad);
         if (flare_response_header(resp, "X-Rejected", count) < 0) return -1;
@@ -139,7 +144,8 @@ static void test_headers(void **state)
     client_open(&h, &c);
     response r = get(&h, &c, "GET", "/headers");
     assert_status_line(&r, "HTTP/1.1 200 OK");
-    assert_header(&r, "X-Rejected", "8");
+    assert_header(&r, "X-Rejected", "12");
+    assert_header(&r, "X-Ok", "tab\there, caf\xc3\xa9");
     assert_header(&r, "X-Empty", "");
     assert_header(&r, "Set-Cookie", "a=b; Path=/");
     assert_header(&r, "Content-Length", "0");
