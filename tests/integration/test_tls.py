@@ -387,6 +387,13 @@ class HttpsTests(ft.SharedServerTestCase, TlsTestCase):
         data, closed = self.srv.exchange(b"GET /plaintext HTTP/1.1\r\nHost: localhost\r\n\r\n")
         self.assertTrue(data.startswith(b"HTTP/1.1 400 "), data[:200])
         self.assertTrue(closed)
+        # Whatever the method (OpenSSL itself knows five), and with requests behind it.
+        for method in ("DELETE", "OPTIONS", "PATCH", "TRACE", "PURGE", "POST"):
+            request = f"{method} /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n"
+            data, closed = self.srv.exchange(request.encode() * 3)
+            self.assertTrue(data.startswith(b"HTTP/1.1 400 "), f"{method}: {data[:200]!r}")
+            self.assertIn(b"plain HTTP request sent to TLS port", data)
+            self.assertTrue(closed)
         self.assertEqual(self.curl(self.srv, self.url("/plaintext"))[1], b"Hello, World!")
 
     def test_garbage_handshake_closes_only_that_connection(self):
