@@ -1093,6 +1093,9 @@ static void drive_steps(conn *c)
             continue;
         }
         if (n < 0) {
+            /* Every response is written (reads follow a finished flush): the client's
+             * close_notify gets ours back (RFC 8446 §6.1). */
+            if (c->tls && c->tls->close_notify_received) flare_tls_conn_shutdown(c->tls, NULL);
             flare_http__conn_close(c); /* peer closed or reset: nothing left to answer */
             return;
         }
@@ -1113,6 +1116,9 @@ static void on_timeout(flare_timer *t, void *data)
     (void)t;
     bool late_request = c->wait == W_BODY || (c->wait == W_HEAD && partial_head(c));
     if (c->closing || c->stream.active || !late_request) {
+        /* RFC 8446 §6.1: an idle connection ends with close_notify; one whose client
+         * stopped reading does not, which would vouch for a cut response as whole. */
+        if (c->tls && idle(c)) flare_tls_conn_shutdown(c->tls, NULL);
         flare_http__conn_close(c); /* idle, lingering, or the client stopped reading */
         return;
     }

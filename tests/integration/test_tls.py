@@ -609,6 +609,67 @@ class TlsListenerTests(TlsTestCase):
         self.assertTrue(body == srv.big, f"{len(body)} bytes, altered or short")
         self.assertStopsCleanly(srv)
 
+    def bio_session(self, srv):
+        """A handshaken client over memory BIOs, which tell close_notify from a bare
+        EOF (an SSLSocket reports both as b\"\"); returns (socket, tls, incoming, outgoing)."""
+        raw = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        self.addCleanup(raw.close)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = self.ssl_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                raw.sendall(outgoing.read())
+                incoming.write(raw.recv(65536))
+        raw.sendall(outgoing.read())
+        return raw, tls, incoming, outgoing
+
+    def read_to_end(self, raw, tls, incoming):
+        """Plaintext until the connection ends, and how: "close_notify" or "bare EOF"."""
+        got = b""
+        while True:
+            try:
+                while True:
+                    data = tls.read(65536)
+                    if not data:
+                        return got, "close_notify"
+                    got += data
+            except ssl.SSLZeroReturnError:
+                return got, "close_notify"
+            except ssl.SSLWantReadError:
+                pass
+            data = raw.recv(65536)
+            if not data:
+                return got, "bare EOF"
+            incoming.write(data)
+
+    def test_close_notify_ends_sessions_between_responses(self):
+        # RFC 8446 §6.1: whoever closes says so, unless an error alert went out.
+        srv = self.start_tls(timeouts=", keepalive: 1s, header: 2s")
+        request = b"GET /plaintext HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        # The keep-alive timeout ends an idle session.
+        raw, tls, incoming, outgoing = self.bio_session(srv)
+        tls.write(request)
+        raw.sendall(outgoing.read())
+        got, how = self.read_to_end(raw, tls, incoming)
+        self.assertTrue(got.endswith(b"Hello, World!"), got)
+        self.assertEqual(how, "close_notify")
+        # So does the header timeout of a session that never sends a request.
+        raw, tls, incoming, outgoing = self.bio_session(srv)
+        self.assertEqual(self.read_to_end(raw, tls, incoming), (b"", "close_notify"))
+        # The client's close_notify after its request: the response, then ours.
+        raw, tls, incoming, outgoing = self.bio_session(srv)
+        tls.write(request)
+        with self.assertRaises(ssl.SSLWantReadError):
+            tls.unwrap()
+        raw.sendall(outgoing.read())
+        got, how = self.read_to_end(raw, tls, incoming)
+        self.assertTrue(got.endswith(b"Hello, World!"), got)
+        self.assertEqual(how, "close_notify")
+        self.assertStopsCleanly(srv)
+
     def test_config_errors_exit_78(self):
         srv = TlsServer(tls=TLS_DEFAULT.replace("other.key", "server.key"))
         self.addCleanup(srv.cleanup)
