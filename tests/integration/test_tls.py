@@ -178,6 +178,27 @@ class TlsTestCase(ft.ServerTestCase):
             raw.close()
             raise
 
+    def bio_handshake(self, srv):
+        """A client over memory BIOs, which tell close_notify from a bare EOF (an
+        SSLSocket reports both as b""), handshaken but for its last flight, which is
+        left in outgoing; returns (socket, tls, incoming, outgoing)."""
+        raw = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        self.addCleanup(raw.close)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = self.ssl_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
+        while True:
+            try:
+                tls.do_handshake()
+                return raw, tls, incoming, outgoing
+            except ssl.SSLWantReadError:
+                raw.sendall(outgoing.read())
+                incoming.write(raw.recv(65536))
+
+    def bio_session(self, srv):
+        raw, tls, incoming, outgoing = self.bio_handshake(srv)
+        raw.sendall(outgoing.read())
+        return raw, tls, incoming, outgoing
+
 
 @contextlib.contextmanager
 def weak_s_server(*args):
@@ -415,18 +436,8 @@ class HttpsTests(ft.SharedServerTestCase, TlsTestCase):
         # The client's last handshake flight and its FIN reach the worker in one
         # readiness event (the worker is stopped while both are sent): the worker
         # must read on to the EOF then, not wait for an edge that never comes.
-        ctx = self.ssl_context()
         for _ in range(3):
-            raw = socket.create_connection(("127.0.0.1", self.srv.port), timeout=10)
-            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-            tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
-            while True:
-                try:
-                    tls.do_handshake()
-                    break
-                except ssl.SSLWantReadError:
-                    raw.sendall(outgoing.read())
-                    incoming.write(raw.recv(65536))
+            raw, _, _, outgoing = self.bio_handshake(self.srv)
             workers = self.srv.workers()
             for pid in workers:
                 os.kill(pid, signal.SIGSTOP)
@@ -514,6 +525,46 @@ class TlsListenerTests(TlsTestCase):
         self.assertNotEqual(status, 0, f"a certificate from another CA, yet: {err}")
         _, out, _ = self.curl(srv, "--cert", cert("client.pem"), "--key", cert("client.key"), url)
         self.assertEqual(out, b"Hello, World!")
+        self.assertStopsCleanly(srv)
+
+    def test_reload_that_drops_a_client_ca_ends_its_sessions(self):
+        srv = TlsServer(tls=TLS_DEFAULT + "client_ca: cas.pem\n")
+        self.addCleanup(srv.cleanup)
+        bundle = os.path.join(srv.dir, "cas.pem")
+
+        def trust(names):
+            with open(bundle, "w") as f:
+                f.write("".join(ft.read_text(cert(name)) for name in names))
+
+        def reload(names):
+            trust(names)
+            old = srv.wait_workers(1)
+            srv.signal(signal.SIGHUP)
+            # Once the old worker drains, every connection reaches the new one.
+            self.assertTrue(ft.wait_for(lambda: f"flared[{old[0]}]: worker 0: draining"
+                                        in srv.log(), ft.patience(5)), srv.log())
+
+        trust(["ca.pem", "rogue-ca.pem"])
+        srv.start()
+        rogue = ["-cert", cert("rogue.pem"), "-key", cert("rogue.key")]
+        sess = os.path.join(srv.dir, "sess.pem")
+        self.assertHandshakeWorks(srv.port, *rogue, "-sess_out", sess)
+        out, hs = self.assertHandshakeWorks(srv.port, *rogue, "-sess_in", sess)
+        self.assertEqual(hs[0], "Reused", out)
+        self.assertIsNotNone(status_worker(out), out)
+        # The operator stops trusting the rogue CA: its clients must verify anew and
+        # fail, not resume the sessions they had.
+        reload(["ca.pem"])
+        status, out, hs = self.s_client(srv.port, *rogue, "-sess_in", sess)
+        self.assertIsNone(status_worker(out), out)
+        self.assertFalse(hs and hs[0] == "Reused", out)
+        # A client of a CA still trusted keeps resuming across such a reload.
+        good = ["-cert", cert("client.pem"), "-key", cert("client.key")]
+        self.assertHandshakeWorks(srv.port, *good, "-sess_out", sess)
+        reload(["ca.pem", "rogue-ca.pem"])
+        reload(["ca.pem"])
+        out, hs = self.assertHandshakeWorks(srv.port, *good, "-sess_in", sess)
+        self.assertEqual(hs[0], "Reused", out)
         self.assertStopsCleanly(srv)
 
     def test_tickets_shared_by_reuseport_workers(self):
@@ -608,23 +659,6 @@ class TlsListenerTests(TlsTestCase):
         body = data.partition(b"\r\n\r\n")[2]
         self.assertTrue(body == srv.big, f"{len(body)} bytes, altered or short")
         self.assertStopsCleanly(srv)
-
-    def bio_session(self, srv):
-        """A handshaken client over memory BIOs, which tell close_notify from a bare
-        EOF (an SSLSocket reports both as b\"\"); returns (socket, tls, incoming, outgoing)."""
-        raw = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
-        self.addCleanup(raw.close)
-        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        tls = self.ssl_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
-        while True:
-            try:
-                tls.do_handshake()
-                break
-            except ssl.SSLWantReadError:
-                raw.sendall(outgoing.read())
-                incoming.write(raw.recv(65536))
-        raw.sendall(outgoing.read())
-        return raw, tls, incoming, outgoing
 
     def read_to_end(self, raw, tls, incoming):
         """Plaintext until the connection ends, and how: "close_notify" or "bare EOF"."""
