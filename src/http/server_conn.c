@@ -1009,8 +1009,15 @@ static bool handshake(conn *c)
         return false;
     }
     srv->stats.tls_failures++;
-    if (rc == FLARE_EPROTO) refuse_plain_http(c);
-    c->tls->failed = true;
+    c->tls->failed = true; /* no alert, no close_notify */
+    if (rc == FLARE_EPROTO) {
+        /* Bytes of the request may still be unread: a close now would reset the
+         * connection and could destroy the answer in flight (RFC 9112 §9.6). */
+        refuse_plain_http(c);
+        start_linger(c);
+        linger(c);
+        return false;
+    }
     flare_http__conn_close(c);
     return false;
 }

@@ -415,6 +415,20 @@ class HttpsTests(ft.SharedServerTestCase, TlsTestCase):
             self.assertTrue(data.startswith(b"HTTP/1.1 400 "), f"{method}: {data[:200]!r}")
             self.assertIn(b"plain HTTP request sent to TLS port", data)
             self.assertTrue(closed)
+        # A body the server never reads: it must still end with a FIN, not a reset that
+        # could destroy the answer before the client reads it (RFC 9112 §9.6).
+        with self.srv.connect() as s:
+            s.sendall(b"POST /raw HTTP/1.1\r\nHost: localhost\r\nContent-Length: 300000\r\n\r\n"
+                      + b"x" * 300000)
+            data = b""
+            try:
+                while chunk := s.recv(65536):
+                    data += chunk
+                end = "FIN"
+            except ConnectionResetError:
+                end = "reset"
+        self.assertTrue(data.startswith(b"HTTP/1.1 400 "), data[:200])
+        self.assertEqual(end, "FIN")
         self.assertEqual(self.curl(self.srv, self.url("/plaintext"))[1], b"Hello, World!")
 
     def test_garbage_handshake_closes_only_that_connection(self):
