@@ -983,7 +983,7 @@ static bool read_proxy_header(conn *c)
     if (ph.has_addresses) c->peer = ph.src;
     if (!flare_http__ipcount_acquire(srv, &c->peer)) {
         srv->stats.rejected++;
-        flare_http__send_busy(c->fd);
+        flare_http__send_busy(c->fd, c->tls != NULL);
         flare_http__conn_close(c);
         return false;
     }

@@ -581,6 +581,31 @@ class TlsListenerTests(TlsTestCase):
         self.assertEqual(hs[0], "Reused", out)
         self.assertStopsCleanly(srv)
 
+    def test_connection_over_the_limit_gets_a_tls_alert(self):
+        # A TLS client reads records: the clear-text 503 of a full server would only
+        # be a garbled record to it, an internal_error alert says what happened.
+        srv = self.start_tls(limits=", max_connections: 2")
+        held = [self.tls_connect(srv) for _ in range(2)]
+        for s in held:
+            self.addCleanup(s.close)
+        error = self.over_limit_error(srv)
+        self.assertIsNotNone(error, srv.log())
+        self.assertIn("ALERT_INTERNAL_ERROR", error)
+        for s in held:
+            s.close()
+        with self.tls_connect(srv) as s:  # room again: served
+            s.sendall(b"GET /plaintext HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            self.assertEqual(ft.read_response(s)[0].body, b"Hello, World!")
+        self.assertStopsCleanly(srv)
+
+    def over_limit_error(self, srv):
+        """The TLS error of a handshake on a full server; None if it was served."""
+        try:
+            with self.tls_connect(srv):
+                return None
+        except (ssl.SSLError, OSError) as e:
+            return str(e)
+
     def test_tickets_shared_by_reuseport_workers(self):
         srv = self.start_tls(workers=2, reuseport=True)
         self.assertTrue(srv.wait_workers(2, 5))
