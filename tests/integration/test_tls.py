@@ -593,7 +593,9 @@ class TlsListenerTests(TlsTestCase):
         self.assertIn("ALERT_INTERNAL_ERROR", error)
         for s in held:
             s.close()
-        with self.tls_connect(srv) as s:  # room again: served
+        # Room again once the worker has seen those closes: served.
+        self.assertTrue(ft.wait_for(lambda: self.over_limit_error(srv) is None, ft.patience(5)))
+        with self.tls_connect(srv) as s:
             s.sendall(b"GET /plaintext HTTP/1.1\r\nHost: localhost\r\n\r\n")
             self.assertEqual(ft.read_response(s)[0].body, b"Hello, World!")
         self.assertStopsCleanly(srv)
