@@ -176,19 +176,24 @@ static void pool_free(ptr_pool *pool)
     free(pool->items);
 }
 
-void flare_http__send_busy(int fd)
+void flare_http__send_busy(int fd, bool tls)
 {
     static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
                                "Content-Length: 20\r\nConnection: close\r\n\r\n"
                                "503 server is busy\r\n";
-    ssize_t n = send(fd, busy, sizeof busy - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    /* A TLS client expects records, not HTTP: a fatal internal_error alert (RFC 8446
+     * §6.2), a plaintext record as everything before the ServerHello is. */
+    static const char alert[] = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x50};
+    ssize_t n = tls ? send(fd, alert, sizeof alert, MSG_DONTWAIT | MSG_NOSIGNAL)
+                    : send(fd, busy, sizeof busy - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
     (void)n;
 }
 
-/* A connection over a limit gets a short 503 when it can be sent without blocking. */
-static void reject(int fd)
+/* A connection over a limit gets a short 503 (an alert on TLS) when it can be sent
+ * without blocking. */
+static void reject(int fd, const flare_http_listener_options *opts)
 {
-    flare_http__send_busy(fd);
+    flare_http__send_busy(fd, opts->tls != NULL);
     close(fd);
 }
 
@@ -199,7 +204,7 @@ static int admit(flare_http_server *srv, int fd, const flare_sock_addr *peer,
 {
     if (srv->stats.active >= srv->cfg.max_connections) {
         srv->stats.rejected++;
-        reject(fd);
+        reject(fd, opts);
         return flare_error_set(err, FLARE_ELIMIT, 0,
                                "http server: %zu connections open (max_connections): answered 503",
                                srv->cfg.max_connections);
@@ -208,7 +213,7 @@ static int admit(flare_http_server *srv, int fd, const flare_sock_addr *peer,
     if (!opts->proxy_protocol) {
         if (!flare_http__ipcount_acquire(srv, peer)) {
             srv->stats.rejected++;
-            reject(fd);
+            reject(fd, opts);
             return flare_error_set(err, FLARE_ELIMIT, 0,
                                    "http server: %zu connections from one address "
                                    "(max_connections_per_ip): answered 503",

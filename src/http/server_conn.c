@@ -1010,7 +1010,7 @@ static bool read_proxy_header(conn *c)
     if (ph.has_addresses) c->peer = ph.src;
     if (!flare_http__ipcount_acquire(srv, &c->peer)) {
         srv->stats.rejected++;
-        flare_http__send_busy(c->fd);
+        flare_http__send_busy(c->fd, c->tls != NULL);
         flare_http__conn_close(c);
         return false;
     }
@@ -1036,8 +1036,15 @@ static bool handshake(conn *c)
         return false;
     }
     srv->stats.tls_failures++;
-    if (rc == FLARE_EPROTO) refuse_plain_http(c);
-    c->tls->failed = true;
+    c->tls->failed = true; /* no alert, no close_notify */
+    if (rc == FLARE_EPROTO) {
+        /* Bytes of the request may still be unread: a close now would reset the
+         * connection and could destroy the answer in flight (RFC 9112 §9.6). */
+        refuse_plain_http(c);
+        start_linger(c);
+        linger(c);
+        return false;
+    }
     flare_http__conn_close(c);
     return false;
 }
@@ -1120,6 +1127,9 @@ static void drive_steps(conn *c)
             continue;
         }
         if (n < 0) {
+            /* Every response is written (reads follow a finished flush): the client's
+             * close_notify gets ours back (RFC 8446 §6.1). */
+            if (c->tls && c->tls->close_notify_received) flare_tls_conn_shutdown(c->tls, NULL);
             flare_http__conn_close(c); /* peer closed or reset: nothing left to answer */
             return;
         }
@@ -1140,6 +1150,9 @@ static void on_timeout(flare_timer *t, void *data)
     (void)t;
     bool late_request = c->wait == W_BODY || (c->wait == W_HEAD && partial_head(c));
     if (c->closing || c->stream.active || !late_request) {
+        /* RFC 8446 §6.1: an idle connection ends with close_notify; one whose client
+         * stopped reading does not, which would vouch for a cut response as whole. */
+        if (c->tls && idle(c)) flare_tls_conn_shutdown(c->tls, NULL);
         flare_http__conn_close(c); /* idle, lingering, or the client stopped reading */
         return;
     }

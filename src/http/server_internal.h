@@ -158,8 +158,9 @@ void flare_http__server_conn_closed(flare_http_server *srv);
 size_t flare_http__block_bytes(const flare_http_server *srv);
 char *flare_http__block_get(flare_http_server *srv);
 void flare_http__pool_put(ptr_pool *pool, void *p);
-/* Sends the short 503 of a server over its limits (if it fits without blocking). */
-void flare_http__send_busy(int fd);
+/* Sends the short 503 of a server over its limits, or a TLS alert to a TLS client
+ * (if it fits without blocking). */
+void flare_http__send_busy(int fd, bool tls);
 
 /* server_ipcount.c: nothing is counted unless max_connections_per_ip is set. */
 int flare_http__ipcount_init(flare_http_server *srv);

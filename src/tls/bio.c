@@ -7,22 +7,27 @@
  * short or with EAGAIN, an owner that reports every new edge (tls_socket_bio_track)
  * gets "retry" from later reads without a system call until it reports one: the
  * read OpenSSL makes right after sending its handshake flight would only fail.
+ * The first bytes the peer ever sent are kept, so a failed server handshake can
+ * tell a plain HTTP request from garbage whatever its method.
  */
 #include <errno.h>
 #include <openssl/bio.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include "tls_internal.h"
 
 struct socket_bio {
     int fd;
-    bool eof;        /* recv() returned 0: BIO_CTRL_EOF tells OpenSSL it was a real EOF */
-    bool maybe_more; /* the last recv() filled its buffer */
-    bool tracked;    /* the owner reports every readiness edge (tls_socket_bio_readable) */
-    bool drained;    /* tracked, and no edge since a recv() found the socket empty */
-    int write_errno; /* EPIPE or ECONNRESET from an earlier send(): the peer is gone */
+    bool eof;          /* recv() returned 0: BIO_CTRL_EOF tells OpenSSL it was a real EOF */
+    bool maybe_more;   /* the last recv() filled its buffer */
+    bool tracked;      /* the owner reports every readiness edge (tls_socket_bio_readable) */
+    bool drained;      /* tracked, and no edge since a recv() found the socket empty */
+    int write_errno;   /* EPIPE or ECONNRESET from an earlier send(): the peer is gone */
+    uint8_t first_len; /* bytes of first[] filled */
+    unsigned char first[TLS_FIRST_BYTES]; /* the start of what the peer sent */
 };
 
 static BIO_METHOD *socket_method;
@@ -66,6 +71,12 @@ static int socket_read(BIO *b, char *buf, size_t len, size_t *read_bytes)
         ssize_t n = recv(s->fd, buf, len, 0);
         if (n > 0) {
             *read_bytes = (size_t)n;
+            if (s->first_len < sizeof s->first) {
+                size_t take = sizeof s->first - s->first_len;
+                if (take > (size_t)n) take = (size_t)n;
+                memcpy(s->first + s->first_len, buf, take);
+                s->first_len = (uint8_t)(s->first_len + take);
+            }
             s->maybe_more = (size_t)n == len;
             /* Bytes that arrive after this recv() raise a new edge. */
             s->drained = s->tracked && !s->maybe_more;
@@ -157,4 +168,11 @@ bool tls_socket_bio_maybe_more(BIO *bio)
 {
     struct socket_bio *s = bio ? BIO_get_data(bio) : NULL;
     return s && s->maybe_more;
+}
+
+size_t tls_socket_bio_first_bytes(BIO *bio, const unsigned char **out)
+{
+    struct socket_bio *s = bio ? BIO_get_data(bio) : NULL;
+    *out = s ? s->first : NULL;
+    return s ? s->first_len : 0;
 }

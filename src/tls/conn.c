@@ -44,6 +44,31 @@ static const char *peer_label(const flare_tls_conn *c, char *buf, size_t cap)
     return "peer";
 }
 
+/* RFC 9110 §5.6.2: tchar, the characters of a method token. */
+static bool is_tchar(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+/*
+ * A server handshake that failed on a request line rather than a ClientHello.
+ * OpenSSL itself knows only GET, POST, HEAD, PUT and CONNECT; RFC 9112 §3 starts
+ * every request with a method token and a space. A token that runs to the end of
+ * the bytes seen counts too: OpenSSL gives up after five bytes when they come one
+ * at a time. A TLS record starts with 0x16 (or 0x80 for SSLv2), never a tchar.
+ */
+static bool plain_http(const flare_tls_conn *c)
+{
+    if (c->handshake_done || !c->server) return false;
+    const unsigned char *p;
+    size_t n = tls_socket_bio_first_bytes(SSL_get_rbio(c->ssl), &p);
+    size_t i = 0;
+    while (i < n && is_tchar(p[i]))
+        i++;
+    return i > 0 && (i == n || p[i] == ' ');
+}
+
 /* Maps a failed SSL_* call (ret <= 0; sys_errno captured right after it). */
 static int fail(flare_tls_conn *c, int ret, int sys_errno, const char *op, flare_error *err)
 {
@@ -84,7 +109,7 @@ static int fail(flare_tls_conn *c, int ret, int sys_errno, const char *op, flare
     }
     char text[128];
     tls_error_text(text, sizeof text);
-    if (reason == SSL_R_HTTP_REQUEST || reason == SSL_R_HTTPS_PROXY_REQUEST)
+    if (reason == SSL_R_HTTP_REQUEST || reason == SSL_R_HTTPS_PROXY_REQUEST || plain_http(c))
         return flare_error_set(err, FLARE_EPROTO, 0,
                                "tls %s with %s: plain HTTP sent to a TLS port (%s)", op, peer,
                                text);

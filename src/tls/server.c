@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -184,11 +185,26 @@ static int set_client_ca(SSL_CTX *sc, const char *client_ca, flare_error *err)
     return 0;
 }
 
+/* Adds the bytes of path to md; an unreadable file adds nothing (set_client_ca reports it). */
+static int digest_file(EVP_MD_CTX *md, const char *path)
+{
+    FILE *f = fopen(path, "rbe");
+    if (!f) return 1;
+    unsigned char buf[4096];
+    size_t n;
+    int ok = 1;
+    while (ok && (n = fread(buf, 1, sizeof buf, f)) > 0)
+        ok = EVP_DigestUpdate(md, buf, n);
+    fclose(f);
+    return ok;
+}
+
 /*
  * Sessions resume only into a context with the same session id context. It hashes
- * the certificate and client CA paths, so workers with one config (and a reload of
- * it) share sessions, while a listener without mTLS cannot hand sessions to one
- * that requires client certificates.
+ * the certificate paths and the client CA path and contents, so workers with one
+ * config (and a reload of it) share sessions, while a listener without mTLS cannot
+ * hand sessions to one that requires client certificates, and a client certificate
+ * whose CA a reload removed cannot come back by resuming instead of verifying.
  */
 static int session_id_context(const flare_tls_server_config *cfg, unsigned char out[32])
 {
@@ -197,7 +213,9 @@ static int session_id_context(const flare_tls_server_config *cfg, unsigned char 
              EVP_DigestUpdate(md, session_id_prefix, sizeof session_id_prefix) == 1;
     for (size_t i = 0; ok && i < cfg->cert_count; i++)
         ok = EVP_DigestUpdate(md, cfg->certs[i].cert_file, strlen(cfg->certs[i].cert_file) + 1);
-    if (ok && cfg->client_ca) ok = EVP_DigestUpdate(md, cfg->client_ca, strlen(cfg->client_ca));
+    if (ok && cfg->client_ca)
+        ok = EVP_DigestUpdate(md, cfg->client_ca, strlen(cfg->client_ca) + 1) == 1 &&
+             digest_file(md, cfg->client_ca) == 1;
     unsigned int len = 0;
     if (ok) ok = EVP_DigestFinal_ex(md, out, &len) == 1 && len == 32;
     EVP_MD_CTX_free(md);

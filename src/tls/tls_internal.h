@@ -80,6 +80,10 @@ BIO *tls_socket_bio_new(int fd);
 bool tls_socket_bio_maybe_more(BIO *bio);
 void tls_socket_bio_track(BIO *bio, bool on);
 void tls_socket_bio_readable(BIO *bio);
+/** Bytes kept of the start of what the peer sent: enough for any method and a space. */
+#define TLS_FIRST_BYTES 24
+/** The first bytes the peer sent (at most TLS_FIRST_BYTES); *out points into the BIO. */
+size_t tls_socket_bio_first_bytes(BIO *bio, const unsigned char **out);
 
 /* conn.c */
 int tls_conn_attach(flare_tls_conn *c, SSL *ssl, int fd, flare_error *err);

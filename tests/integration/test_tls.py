@@ -178,6 +178,27 @@ class TlsTestCase(ft.ServerTestCase):
             raw.close()
             raise
 
+    def bio_handshake(self, srv):
+        """A client over memory BIOs, which tell close_notify from a bare EOF (an
+        SSLSocket reports both as b""), handshaken but for its last flight, which is
+        left in outgoing; returns (socket, tls, incoming, outgoing)."""
+        raw = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        self.addCleanup(raw.close)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = self.ssl_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
+        while True:
+            try:
+                tls.do_handshake()
+                return raw, tls, incoming, outgoing
+            except ssl.SSLWantReadError:
+                raw.sendall(outgoing.read())
+                incoming.write(raw.recv(65536))
+
+    def bio_session(self, srv):
+        raw, tls, incoming, outgoing = self.bio_handshake(srv)
+        raw.sendall(outgoing.read())
+        return raw, tls, incoming, outgoing
+
 
 @contextlib.contextmanager
 def weak_s_server(*args):
@@ -387,6 +408,27 @@ class HttpsTests(ft.SharedServerTestCase, TlsTestCase):
         data, closed = self.srv.exchange(b"GET /plaintext HTTP/1.1\r\nHost: localhost\r\n\r\n")
         self.assertTrue(data.startswith(b"HTTP/1.1 400 "), data[:200])
         self.assertTrue(closed)
+        # Whatever the method (OpenSSL itself knows five), and with requests behind it.
+        for method in ("DELETE", "OPTIONS", "PATCH", "TRACE", "PURGE", "POST"):
+            request = f"{method} /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n"
+            data, closed = self.srv.exchange(request.encode() * 3)
+            self.assertTrue(data.startswith(b"HTTP/1.1 400 "), f"{method}: {data[:200]!r}")
+            self.assertIn(b"plain HTTP request sent to TLS port", data)
+            self.assertTrue(closed)
+        # A body the server never reads: it must still end with a FIN, not a reset that
+        # could destroy the answer before the client reads it (RFC 9112 §9.6).
+        with self.srv.connect() as s:
+            s.sendall(b"POST /raw HTTP/1.1\r\nHost: localhost\r\nContent-Length: 300000\r\n\r\n"
+                      + b"x" * 300000)
+            data = b""
+            try:
+                while chunk := s.recv(65536):
+                    data += chunk
+                end = "FIN"
+            except ConnectionResetError:
+                end = "reset"
+        self.assertTrue(data.startswith(b"HTTP/1.1 400 "), data[:200])
+        self.assertEqual(end, "FIN")
         self.assertEqual(self.curl(self.srv, self.url("/plaintext"))[1], b"Hello, World!")
 
     def test_garbage_handshake_closes_only_that_connection(self):
@@ -408,18 +450,8 @@ class HttpsTests(ft.SharedServerTestCase, TlsTestCase):
         # The client's last handshake flight and its FIN reach the worker in one
         # readiness event (the worker is stopped while both are sent): the worker
         # must read on to the EOF then, not wait for an edge that never comes.
-        ctx = self.ssl_context()
         for _ in range(3):
-            raw = socket.create_connection(("127.0.0.1", self.srv.port), timeout=10)
-            incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-            tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
-            while True:
-                try:
-                    tls.do_handshake()
-                    break
-                except ssl.SSLWantReadError:
-                    raw.sendall(outgoing.read())
-                    incoming.write(raw.recv(65536))
+            raw, _, _, outgoing = self.bio_handshake(self.srv)
             workers = self.srv.workers()
             for pid in workers:
                 os.kill(pid, signal.SIGSTOP)
@@ -508,6 +540,73 @@ class TlsListenerTests(TlsTestCase):
         _, out, _ = self.curl(srv, "--cert", cert("client.pem"), "--key", cert("client.key"), url)
         self.assertEqual(out, b"Hello, World!")
         self.assertStopsCleanly(srv)
+
+    def test_reload_that_drops_a_client_ca_ends_its_sessions(self):
+        srv = TlsServer(tls=TLS_DEFAULT + "client_ca: cas.pem\n")
+        self.addCleanup(srv.cleanup)
+        bundle = os.path.join(srv.dir, "cas.pem")
+
+        def trust(names):
+            with open(bundle, "w") as f:
+                f.write("".join(ft.read_text(cert(name)) for name in names))
+
+        def reload(names):
+            trust(names)
+            old = srv.wait_workers(1)
+            srv.signal(signal.SIGHUP)
+            # Once the old worker drains, every connection reaches the new one.
+            self.assertTrue(ft.wait_for(lambda: f"flared[{old[0]}]: worker 0: draining"
+                                        in srv.log(), ft.patience(5)), srv.log())
+
+        trust(["ca.pem", "rogue-ca.pem"])
+        srv.start()
+        rogue = ["-cert", cert("rogue.pem"), "-key", cert("rogue.key")]
+        sess = os.path.join(srv.dir, "sess.pem")
+        self.assertHandshakeWorks(srv.port, *rogue, "-sess_out", sess)
+        out, hs = self.assertHandshakeWorks(srv.port, *rogue, "-sess_in", sess)
+        self.assertEqual(hs[0], "Reused", out)
+        self.assertIsNotNone(status_worker(out), out)
+        # The operator stops trusting the rogue CA: its clients must verify anew and
+        # fail, not resume the sessions they had.
+        reload(["ca.pem"])
+        status, out, hs = self.s_client(srv.port, *rogue, "-sess_in", sess)
+        self.assertIsNone(status_worker(out), out)
+        self.assertFalse(hs and hs[0] == "Reused", out)
+        # A client of a CA still trusted keeps resuming across such a reload.
+        good = ["-cert", cert("client.pem"), "-key", cert("client.key")]
+        self.assertHandshakeWorks(srv.port, *good, "-sess_out", sess)
+        reload(["ca.pem", "rogue-ca.pem"])
+        reload(["ca.pem"])
+        out, hs = self.assertHandshakeWorks(srv.port, *good, "-sess_in", sess)
+        self.assertEqual(hs[0], "Reused", out)
+        self.assertStopsCleanly(srv)
+
+    def test_connection_over_the_limit_gets_a_tls_alert(self):
+        # A TLS client reads records: the clear-text 503 of a full server would only
+        # be a garbled record to it, an internal_error alert says what happened.
+        srv = self.start_tls(limits=", max_connections: 2")
+        held = [self.tls_connect(srv) for _ in range(2)]
+        for s in held:
+            self.addCleanup(s.close)
+        error = self.over_limit_error(srv)
+        self.assertIsNotNone(error, srv.log())
+        self.assertIn("ALERT_INTERNAL_ERROR", error)
+        for s in held:
+            s.close()
+        # Room again once the worker has seen those closes: served.
+        self.assertTrue(ft.wait_for(lambda: self.over_limit_error(srv) is None, ft.patience(5)))
+        with self.tls_connect(srv) as s:
+            s.sendall(b"GET /plaintext HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            self.assertEqual(ft.read_response(s)[0].body, b"Hello, World!")
+        self.assertStopsCleanly(srv)
+
+    def over_limit_error(self, srv):
+        """The TLS error of a handshake on a full server; None if it was served."""
+        try:
+            with self.tls_connect(srv):
+                return None
+        except (ssl.SSLError, OSError) as e:
+            return str(e)
 
     def test_tickets_shared_by_reuseport_workers(self):
         srv = self.start_tls(workers=2, reuseport=True)
@@ -600,6 +699,50 @@ class TlsListenerTests(TlsTestCase):
                 data += chunk
         body = data.partition(b"\r\n\r\n")[2]
         self.assertTrue(body == srv.big, f"{len(body)} bytes, altered or short")
+        self.assertStopsCleanly(srv)
+
+    def read_to_end(self, raw, tls, incoming):
+        """Plaintext until the connection ends, and how: "close_notify" or "bare EOF"."""
+        got = b""
+        while True:
+            try:
+                while True:
+                    data = tls.read(65536)
+                    if not data:
+                        return got, "close_notify"
+                    got += data
+            except ssl.SSLZeroReturnError:
+                return got, "close_notify"
+            except ssl.SSLWantReadError:
+                pass
+            data = raw.recv(65536)
+            if not data:
+                return got, "bare EOF"
+            incoming.write(data)
+
+    def test_close_notify_ends_sessions_between_responses(self):
+        # RFC 8446 §6.1: whoever closes says so, unless an error alert went out.
+        srv = self.start_tls(timeouts=", keepalive: 1s, header: 2s")
+        request = b"GET /plaintext HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        # The keep-alive timeout ends an idle session.
+        raw, tls, incoming, outgoing = self.bio_session(srv)
+        tls.write(request)
+        raw.sendall(outgoing.read())
+        got, how = self.read_to_end(raw, tls, incoming)
+        self.assertTrue(got.endswith(b"Hello, World!"), got)
+        self.assertEqual(how, "close_notify")
+        # So does the header timeout of a session that never sends a request.
+        raw, tls, incoming, outgoing = self.bio_session(srv)
+        self.assertEqual(self.read_to_end(raw, tls, incoming), (b"", "close_notify"))
+        # The client's close_notify after its request: the response, then ours.
+        raw, tls, incoming, outgoing = self.bio_session(srv)
+        tls.write(request)
+        with self.assertRaises(ssl.SSLWantReadError):
+            tls.unwrap()
+        raw.sendall(outgoing.read())
+        got, how = self.read_to_end(raw, tls, incoming)
+        self.assertTrue(got.endswith(b"Hello, World!"), got)
+        self.assertEqual(how, "close_notify")
         self.assertStopsCleanly(srv)
 
     def test_config_errors_exit_78(self):

@@ -213,6 +213,51 @@ static void test_plain_http_is_recognised(void **state)
     pair_close(&p);
 }
 
+/* OpenSSL names only GET, POST, HEAD, PUT and CONNECT; every method is a request. */
+static void test_plain_http_with_any_method(void **state)
+{
+    static const char *const lines[] = {
+        "DELETE /x HTTP/1.1\r\nHost: a\r\n\r\n",
+        "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
+        "PATCH / HTTP/1.1\r\n\r\n",
+        "TRACE / HTTP/1.0\r\n\r\n",
+        "PURGE /cache HTTP/1.1\r\n\r\n",
+        "M-SEARCH * HTTP/1.1\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        struct pair p;
+        pair_open(&p, "localhost");
+        size_t len = strlen(lines[i]);
+        assert_int_equal(write(p.fds[0], lines[i], len), (ssize_t)len);
+        flare_error err;
+        assert_int_equal(flare_tls_conn_handshake(&p.server, &err), FLARE_EPROTO);
+        assert_non_null(strstr(err.message, "plain HTTP"));
+        pair_close(&p);
+    }
+    /* One byte at a time: OpenSSL gives up on the fifth, before any space. */
+    struct pair p;
+    pair_open(&p, "localhost");
+    static const char slow[] = "OPTIONS / HTTP/1.1\r\n\r\n";
+    flare_error err;
+    int rc = FLARE_EAGAIN;
+    for (size_t i = 0; i < sizeof slow - 1 && rc == FLARE_EAGAIN; i++) {
+        assert_int_equal(write(p.fds[0], slow + i, 1), 1);
+        rc = flare_tls_conn_handshake(&p.server, &err);
+    }
+    assert_int_equal(rc, FLARE_EPROTO);
+    pair_close(&p);
+    /* Bytes that are no request line stay a TLS failure. */
+    static const char *const junk[] = {"\x01\x02\x03\x04\x05\x06", "GET\t/ HTTP/1.1\r\n\r\n",
+                                       "\x16\x03\x01\xff\xff GET / HTTP/1.1\r\n"};
+    for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
+        pair_open(&p, "localhost");
+        size_t len = strlen(junk[i]);
+        assert_int_equal(write(p.fds[0], junk[i], len), (ssize_t)len);
+        assert_int_equal(flare_tls_conn_handshake(&p.server, &err), FLARE_ETLS);
+        pair_close(&p);
+    }
+}
+
 static void test_client_conn_verification_error(void **state)
 {
     struct pair p;
@@ -294,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_peer_gone_during_handshake),
         cmocka_unit_test(test_garbage_fails_handshake),
         cmocka_unit_test(test_plain_http_is_recognised),
+        cmocka_unit_test(test_plain_http_with_any_method),
         cmocka_unit_test(test_client_conn_verification_error),
         cmocka_unit_test(test_context_outlives_its_creator),
         cmocka_unit_test(test_invalid_use),
