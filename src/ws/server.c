@@ -760,12 +760,16 @@ size_t flare_ws_conn_output_pending(const flare_ws_conn *c)
     return pending(c);
 }
 
-void flare_ws_group_close_all(flare_ws_group *g, unsigned code, const char *reason)
+/* What a group's close sends: an invalid code becomes 1001 (going away); a reason
+ * that is not UTF-8, or that comes without a code, is left out. */
+static void group_close_args(unsigned *code, const char **reason)
 {
-    if (!g) return;
-    if (code && !flare_ws_close_code_valid(code)) code = FLARE_WS_CLOSE_GOING_AWAY;
-    if (reason && !flare_ws_utf8_valid(reason, strlen(reason))) reason = NULL;
-    if (!code) reason = NULL;
+    if (*code && !flare_ws_close_code_valid(*code)) *code = FLARE_WS_CLOSE_GOING_AWAY;
+    if (*reason && (!*code || !flare_ws_utf8_valid(*reason, strlen(*reason)))) *reason = NULL;
+}
+
+static void close_members(flare_ws_group *g, unsigned code, const char *reason)
+{
     for (flare_ws_conn *c = g->first; c; c = c->next) {
         if (c->close_sent || c->broken || c->aborting) continue;
         start_close(c, code, reason);
@@ -773,17 +777,22 @@ void flare_ws_group_close_all(flare_ws_group *g, unsigned code, const char *reas
     }
 }
 
+void flare_ws_group_close_all(flare_ws_group *g, unsigned code, const char *reason)
+{
+    if (!g) return;
+    group_close_args(&code, &reason);
+    close_members(g, code, reason);
+}
+
 void flare_ws_group_drain(flare_ws_group *g, unsigned code, const char *reason)
 {
     if (!g) return;
-    flare_ws_group_close_all(g, code, reason);
+    group_close_args(&code, &reason);
+    close_members(g, code, reason);
     g->closing = true;
-    g->closing_code =
-        (uint16_t)(code && !flare_ws_close_code_valid(code) ? FLARE_WS_CLOSE_GOING_AWAY : code);
+    g->closing_code = (uint16_t)code;
     g->closing_reason[0] = '\0';
-    if (code && reason && strlen(reason) < sizeof g->closing_reason &&
-        flare_ws_utf8_valid(reason, strlen(reason)))
-        strcpy(g->closing_reason, reason);
+    if (reason && strlen(reason) < sizeof g->closing_reason) strcpy(g->closing_reason, reason);
 }
 
 void flare_ws_group_abort_all(flare_ws_group *g)
