@@ -352,14 +352,12 @@ int flare_http__response_serialize(flare_response *resp, flare_buf *out, const c
                                    bool http10_keep_alive, size_t *head_len)
 {
     int status = resp->status;
-    /* RFC 9110 §6.4.1: 1xx, 204 and 304 responses have no content. */
-    bool no_content = status < 200 || status == 204 || status == 304;
+    bool no_content = flare_http__status_unframed(status);
     const char *body = resp->body_is_static ? resp->static_body : resp->body.data;
-    uint64_t body_len = resp->file_fd >= 0     ? resp->file_len
-                        : resp->body_is_static ? resp->static_len
-                                               : resp->body.len;
-    /* Nor has a 205, but its length is framed as 0 (RFC 9110 §15.3.6). */
-    if (status == 205) body_len = 0;
+    uint64_t body_len = flare_http__status_contentless(status) ? 0
+                        : resp->file_fd >= 0                   ? resp->file_len
+                        : resp->body_is_static                 ? resp->static_len
+                                                               : resp->body.len;
     size_t inline_len = (no_content || head_only || resp->file_fd >= 0) ? 0 : (size_t)body_len;
     int rc = flare_buf_reserve(out, head_bytes(resp, server_name) + inline_len);
     if (rc < 0) return rc;

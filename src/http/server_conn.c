@@ -655,9 +655,7 @@ static void dispatch(conn *c)
     else
         srv->stats.responses_by_class[resp->status / 100]++;
     if (resp->file_fd >= 0) {
-        /* RFC 9110 §6.4.1, §15.3.6: no content for HEAD, 1xx, 204, 205 and 304. */
-        bool no_content = head_only || resp->status < 200 || resp->status == 204 ||
-                          resp->status == 205 || resp->status == 304;
+        bool no_content = head_only || flare_http__status_contentless(resp->status);
         if (rc < 0 || no_content || resp->file_len == 0) {
             close(resp->file_fd);
         } else {
@@ -1392,8 +1390,7 @@ int flare_http_stream_send_head(flare_http_stream *s, int64_t content_length)
     flare_http_server *srv = c->srv;
     flare_response *resp = &srv->resp;
     if (!s->active || s->head_sent || resp->status < 200) return FLARE_EINVAL;
-    /* RFC 9110 §6.4.1: no content for HEAD, 204 and 304. */
-    bool no_content = resp->status == 204 || resp->status == 304;
+    bool no_content = flare_http__status_unframed(resp->status); /* 1xx refused above */
     bool closing = !s->keep_alive || resp->close || srv->stopping ||
                    c->requests >= srv->cfg.max_keepalive_requests;
     int frame = FLARE_HTTP__FRAME_LENGTH;
@@ -1422,7 +1419,7 @@ int flare_http_stream_send_head(flare_http_stream *s, int64_t content_length)
     s->head_sent = true;
     s->frame = (uint8_t)frame;
     s->left = content_length < 0 ? 0 : (uint64_t)content_length;
-    s->discard = no_content || s->head_only || resp->status == 205;
+    s->discard = s->head_only || flare_http__status_contentless(resp->status);
     s->close_after = closing;
     return 0; /* written with the first body bytes or at finish: one send, not two */
 }

@@ -128,6 +128,17 @@ void flare_http__response_reset(flare_response *resp);
 int flare_http__response_serialize(flare_response *resp, flare_buf *out, const char *http_date,
                                    const char *server_name, bool head_only, bool close,
                                    bool http10_keep_alive, size_t *head_len);
+/* RFC 9110 §6.4.1: 1xx, 204 and 304 responses end at the head, with no framing field. */
+static inline bool flare_http__status_unframed(int status)
+{
+    return status < 200 || status == 204 || status == 304;
+}
+/* Responses that carry no content: those, and a 205, framed as Content-Length: 0
+ * (RFC 9110 §15.3.6). */
+static inline bool flare_http__status_contentless(int status)
+{
+    return flare_http__status_unframed(status) || status == 205;
+}
 /* How a streamed head frames the body that follows. */
 enum { FLARE_HTTP__FRAME_LENGTH, FLARE_HTTP__FRAME_CHUNKED, FLARE_HTTP__FRAME_NONE };
 /* The head of a deferred response: `frame` says which framing field it carries
