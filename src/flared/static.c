@@ -570,16 +570,6 @@ static int serve_dir(job *j, file *dir)
     return rc;
 }
 
-/* A segment of the normalised path rel[0..len) starts with '.'. */
-static bool has_dot_segment(const char *rel, size_t len)
-{
-    if (len && rel[0] == '.') return true;
-    for (const char *p = memchr(rel, '/', len); p;
-         p = memchr(p + 1, '/', len - (size_t)(p + 1 - rel)))
-        if (p[1] == '.') return true;
-    return false;
-}
-
 int flared_handle_static(const flare_request *req, flare_response *resp, void *data)
 {
     const flared_route_ctx *ctx = data;
@@ -596,11 +586,11 @@ int flared_handle_static(const flare_request *req, flare_response *resp, void *d
     worker_init();
     /* Dotfiles are refused only once the path is known to be this route's: another
      * route may serve them ("/%68idden/.env" resolves into "/hidden/"). */
-    int status = flared_static_normalise(req->path, req->path_len, true, j.rel, sizeof j.rel,
-                                         &j.rel_len, &j.slash);
+    int status = flared_static_normalise(req->path, req->path_len, j.rel, sizeof j.rel, &j.rel_len,
+                                         &j.slash);
     if (status) return reply_status(&j, status);
     if ((status = stays_in_route(&j)) != 1) return status;
-    if (!j.st->hidden_files && has_dot_segment(j.rel, j.rel_len)) return reply_status(&j, 404);
+    if (!j.st->hidden_files && flared_static_hidden(j.rel, j.rel_len)) return reply_status(&j, 404);
     file f;
     if ((status = lookup(&j, j.rel, j.rel_len, &f)) != 0) return reply_status(&j, status);
     if (S_ISDIR(f.st.st_mode)) return serve_dir(&j, &f);

@@ -31,11 +31,15 @@
  * slashes collapse, "." segments go and ".." removes the segment before it (RFC 3986
  * §5.2.4). *trailing_slash tells whether the decoded path ended in '/'. Returns 0 with
  * *out_len set, 400 for a bad escape, an encoded NUL, a control character, a
- * backslash, invalid or overlong UTF-8 or a ".." above the root, 404 for a segment
- * starting with '.' unless hidden_files, or 414 when it does not fit.
+ * backslash, invalid or overlong UTF-8 or a ".." above the root, or 414 when it does
+ * not fit.
  */
-int flared_static_normalise(const char *path, size_t len, bool hidden_files, char *out, size_t cap,
-                            size_t *out_len, bool *trailing_slash);
+int flared_static_normalise(const char *path, size_t len, char *out, size_t cap, size_t *out_len,
+                            bool *trailing_slash);
+
+/** True when a segment of the normalised path rel[0..len) starts with '.': a hidden
+ *  file or directory, 404 unless the route serves them (hidden_files). */
+bool flared_static_hidden(const char *rel, size_t len);
 
 /** True when a file name could be requested: no control character, backslash or
  *  malformed UTF-8 (the bytes flared_static_normalise refuses). */

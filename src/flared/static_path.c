@@ -69,8 +69,17 @@ bool flared_static_name_ok(const char *name, size_t len)
     return len > 0 && check_bytes(name, len) == 0;
 }
 
-int flared_static_normalise(const char *path, size_t len, bool hidden_files, char *out, size_t cap,
-                            size_t *out_len, bool *trailing_slash)
+bool flared_static_hidden(const char *rel, size_t len)
+{
+    if (len && rel[0] == '.') return true;
+    for (const char *p = memchr(rel, '/', len); p;
+         p = memchr(p + 1, '/', len - (size_t)(p + 1 - rel)))
+        if (p[1] == '.') return true;
+    return false;
+}
+
+int flared_static_normalise(const char *path, size_t len, char *out, size_t cap, size_t *out_len,
+                            bool *trailing_slash)
 {
     char decoded[FLARED_STATIC_PATH_MAX];
     size_t n = 0;
@@ -103,7 +112,6 @@ int flared_static_normalise(const char *path, size_t len, bool hidden_files, cha
             if (o > 0) o--;
             continue;
         }
-        if (s[0] == '.' && !hidden_files) return 404;
         if (o + seg_len + 2 > cap) return 414;
         if (o) out[o++] = '/';
         memcpy(out + o, s, seg_len);
