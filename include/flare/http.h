@@ -207,6 +207,14 @@ int flare_http_server_route(flare_http_server *srv, const char *host, uint32_t m
                             flare_http_handler handler, void *userdata, uint64_t max_body_bytes,
                             flare_error *err);
 /**
+ * The userdata of the route a request for path[0..path_len) with Host host[0..host_len)
+ * goes to (the router's choice: the virtual host, then an exact path, else the longest
+ * prefix), or NULL when no route matches. For a handler that asks where a path it
+ * resolved belongs.
+ */
+void *flare_http_server_route_userdata(const flare_http_server *srv, const char *host,
+                                       size_t host_len, const char *path, size_t path_len);
+/**
  * Makes the route registered for (host, path) stream request bodies: its handler
  * runs as soon as the head is in (flare_request.body_streamed), and a handler that
  * defers reads the body with flare_http_stream_read_body, in pieces and with

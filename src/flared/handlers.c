@@ -18,23 +18,6 @@
 #include "handlers_internal.h"
 #include "websocket.h"
 
-const flared_route *flared_host_route(const flared_host *h, const char *path, size_t len)
-{
-    const flared_route *best = NULL;
-    size_t best_len = 0;
-    for (size_t i = 0; i < h->route_count; i++) {
-        const flared_route *rt = &h->routes[i];
-        size_t n = strlen(rt->path);
-        if (!rt->is_prefix) {
-            if (n == len && memcmp(rt->path, path, len) == 0) return rt;
-        } else if (n <= len && memcmp(rt->path, path, n) == 0 && (!best || n > best_len)) {
-            best = rt;
-            best_len = n;
-        }
-    }
-    return best;
-}
-
 int flared_route_headers(flare_response *resp, const flared_route *rt)
 {
     int first = 0;
@@ -193,7 +176,7 @@ static int install_host(flare_http_server *srv, const flared_host *host, const c
         flared_route_ctx *c = &ctx[*used];
         c->index = (*used)++;
         c->route = rt;
-        c->host = host;
+        c->srv = srv;
         c->state = state;
         c->root_fd = -1;
         if (rt->type == FLARED_ROUTE_STATIC) {

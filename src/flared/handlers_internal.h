@@ -9,17 +9,13 @@
 
 struct flared_route_ctx {
     const flared_route *route;
-    const flared_host *host; /* the virtual host whose routes include `route` */
+    flare_http_server *srv; /* the server the route is installed in */
     flared_worker_state *state;
     int root_fd;                  /* static routes: O_PATH descriptor of the root directory */
     size_t index;                 /* install order: the route's metrics index */
     flared_upstream_rt *upstream; /* proxy routes: the worker's state of the upstream */
     flare_header_block fixed;     /* text routes: Content-Type and the route's headers */
 };
-
-/** The route of host h that a request for path[0..len) is dispatched to, the way
- *  libflare's router picks it (an exact path, else the longest prefix), or NULL. */
-const flared_route *flared_host_route(const flared_host *h, const char *path, size_t len);
 
 /** Adds the route's configured `headers` to resp; returns the first error, or 0. */
 int flared_route_headers(flare_response *resp, const flared_route *rt);

@@ -525,7 +525,9 @@ static int stays_in_route(job *j)
         return 1;
     char path[CANONICAL_MAX];
     size_t len = canonical_path(j, dir, path);
-    if (len != SIZE_MAX && flared_host_route(j->ctx->host, path, len) == j->ctx->route) return 1;
+    if (len != SIZE_MAX && flare_http_server_route_userdata(j->ctx->srv, req->host, req->host_len,
+                                                            path, len) == j->ctx)
+        return 1;
     return redirect_to(j, path, len);
 }
 

@@ -56,6 +56,13 @@ const route *flare_http__route_match(const flare_http_server *srv, const char *h
     return best;
 }
 
+void *flare_http_server_route_userdata(const flare_http_server *srv, const char *host,
+                                       size_t host_len, const char *path, size_t path_len)
+{
+    const route *rt = flare_http__route_match(srv, host, host_len, path, path_len);
+    return rt ? rt->userdata : NULL;
+}
+
 bool flare_http__route_allows(const route *rt, const flare_http_request *head)
 {
     if (head->method_id != FLARE_METHOD_OTHER) return (rt->methods >> head->method_id) & 1u;

@@ -129,6 +129,16 @@ static void test_virtual_hosts(void **state)
     /* RFC 9112 §3.2.2: an absolute-form target's authority wins over Host */
     expect_route(&h, &c, "GET http://a.example.com:81/x HTTP/1.1", "other.org", 200, "wild");
     expect_route(&h, &c, "GET http://other.org HTTP/1.1", "example.com", 200, "default");
+    /* The same choice asked directly, as a handler does for a path it resolved. */
+#define USERDATA(host, path)                                                                       \
+    (const char *)flare_http_server_route_userdata(h.srv, host, strlen(host), path, strlen(path))
+    assert_string_equal(USERDATA("example.com", "/api/v1"), "example-api");
+    assert_string_equal(USERDATA("EXAMPLE.com", "/"), "example");
+    assert_string_equal(USERDATA("x.b.example.com", "/"), "wild-b");
+    assert_string_equal(USERDATA("other.org", "/x"), "default");
+    assert_string_equal(USERDATA("", "/x"), "default");
+    assert_null(USERDATA("static.example.com", "/t"));
+#undef USERDATA
     client_close(&c);
     harness_stop(&h);
 }
