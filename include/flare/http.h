@@ -290,7 +290,10 @@ int flare_response_header_block(flare_response *resp, const flare_header_block *
 int flare_response_body(flare_response *resp, const void *data, size_t len);
 /** Sets a borrowed body that outlives the handler (e.g. configuration memory); no copy. */
 void flare_response_body_static(flare_response *resp, const void *data, size_t len);
-/** Sends `len` bytes of `fd` from `offset` with sendfile; the response owns and closes fd. */
+/** Sends `len` bytes of `fd` from `offset` with sendfile; the response owns and closes fd.
+ *  A client that goes away mid-file raises no SIGPIPE in the program, whether or not it
+ *  ignores the signal. A connection moves about 1 MiB per loop turn, then lets the
+ *  others ready in that turn have theirs. */
 void flare_response_file(flare_response *resp, int fd, off_t offset, uint64_t len);
 /** Status + Content-Type + copied body. */
 int flare_response_text(flare_response *resp, int status, const char *content_type,

@@ -7,6 +7,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -88,6 +89,11 @@ int flare_http_server_new(flare_http_server **out, flare_reactor *reactor,
     if (bytes > UINT32_MAX / 2) bytes = UINT32_MAX / 2;
     srv->in_block_size = bytes;
     srv->accepting = true;
+    /* sendfile has no MSG_NOSIGNAL: to a client that has gone it raises SIGPIPE, which
+     * would end a program that has not ignored it (flared has). */
+    struct sigaction pipe_action;
+    srv->quiet_sendfile =
+        sigaction(SIGPIPE, NULL, &pipe_action) < 0 || pipe_action.sa_handler != SIG_IGN;
     flare_http__response_reset(&srv->resp);
     flare_timer_init(&srv->retry_accept, on_retry_accept, srv);
     flare_timer_init(&srv->drain_deadline, on_drain_deadline, srv);

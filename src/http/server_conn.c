@@ -14,6 +14,8 @@
 #include <errno.h>
 
 #include "flare/proxy_protocol.h"
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,13 +26,12 @@
 
 enum phase { PH_PROXY, PH_TLS, PH_HEAD, PH_BODY, PH_LINGER };
 enum { PR_NEED_INPUT, PR_OUTPUT };
-enum { FL_DONE, FL_BLOCKED, FL_ERROR };
+enum { FL_DONE, FL_BLOCKED, FL_YIELD, FL_ERROR };
 enum { BODY_DONE, BODY_NEED_INPUT, BODY_FAILED };
 /* What the connection's timer measures. */
-enum wait { W_NONE, W_HEAD, W_BODY, W_WRITE, W_KEEPALIVE, W_DRAIN, W_LINGER };
+enum wait { W_NONE, W_HEAD, W_BODY, W_WRITE, W_KEEPALIVE, W_DRAIN, W_LINGER, W_YIELD };
 
-#define SENDFILE_CHUNK (1u << 20)
-#define CONTINUE_LINE  "HTTP/1.1 100 Continue\r\n\r\n"
+#define CONTINUE_LINE "HTTP/1.1 100 Continue\r\n\r\n"
 /* Read size for a Content-Length body collected outside the input block. */
 #define BODY_READ_STEP (64u * 1024)
 /* Bytes a lingering close discards before giving up on the client. */
@@ -38,6 +39,10 @@ enum wait { W_NONE, W_HEAD, W_BODY, W_WRITE, W_KEEPALIVE, W_DRAIN, W_LINGER };
 #define NO_ROUTE           UINT32_MAX
 /* Bytes of a file read per step when it cannot go out with sendfile (TLS). */
 #define FILE_READ_STEP (64u * 1024)
+/* Bytes one connection may move (read and written) per loop turn before the others
+ * ready in that turn get theirs: a client that keeps up with a large response must
+ * not hold the worker, nor age the turn's clock past other connections' deadlines. */
+#define TURN_BYTES (1u << 20)
 
 /* A deferred response (flare_response_defer): embedded in its connection. */
 struct flare_http_stream {
@@ -84,6 +89,7 @@ struct conn {
     uint8_t wait;         /* enum wait */
     bool driving;         /* inside drive(): stream calls only queue */
     bool streaming_body;  /* the body is read after dispatch, piece by piece */
+    int16_t pre_status;   /* 0: call the handler; -1: OPTIONS *; else answer this status */
     uint32_t generation;  /* bumped when the struct is recycled: stale handles see it */
     flare_sock_addr peer; /* the client: from the PROXY header when the listener has one */
     int file_fd;
@@ -100,7 +106,7 @@ struct conn {
     uint32_t leftover;    /* bytes read past a chunked body, parked behind it in `body` */
     uint32_t discarded;   /* bytes thrown away while lingering (capped) */
     uint32_t route_index; /* into srv->routes (which may move as routes are added) */
-    int pre_status;       /* 0: call the handler; else answer this status */
+    uint32_t turn_bytes;  /* bytes moved in the current loop turn (TURN_BYTES) */
     flare_buf out;
     size_t out_sent;
     uint64_t sent_total; /* bytes written on this connection, files included */
@@ -805,16 +811,44 @@ static bool refill_from_file(conn *c)
     return true;
 }
 
+/* sendfile with the SIGPIPE it raises kept from the process (see quiet_sendfile): a
+ * short count or an error may have raised one, which is taken back unless one was
+ * already pending (only possible when the thread had SIGPIPE blocked itself). */
+static ssize_t send_file_piece(conn *c, size_t len)
+{
+    if (!c->srv->quiet_sendfile) return sendfile(c->fd, c->file_fd, &c->file_offset, len);
+    sigset_t pipe_only, old, pending;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+    bool was_pending =
+        sigismember(&old, SIGPIPE) && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
+    ssize_t n = sendfile(c->fd, c->file_fd, &c->file_offset, len);
+    int saved = errno;
+    if ((n < 0 || (size_t)n < len) && !was_pending && sigpending(&pending) == 0 &&
+        sigismember(&pending, SIGPIPE)) {
+        struct timespec now = {0, 0};
+        while (sigtimedwait(&pipe_only, NULL, &now) < 0 && errno == EINTR)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = saved;
+    return n;
+}
+
 static int flush(conn *c)
 {
     flare_http_server *srv = c->srv;
 again:
     while (pending_out(c)) {
+        if (c->turn_bytes >= TURN_BYTES) return FL_YIELD;
         size_t want = pending_out(c);
+        if (want > TURN_BYTES - c->turn_bytes) want = TURN_BYTES - c->turn_bytes;
         ssize_t n = send_some(c, c->out.data + c->out_sent, want);
         if (n < 0) return n == FLARE_EAGAIN ? FL_BLOCKED : FL_ERROR;
         c->out_sent += (size_t)n;
         c->sent_total += (uint64_t)n;
+        c->turn_bytes += (uint32_t)n;
         c->progress = true;
         srv->stats.bytes_out += (uint64_t)n;
         /* The socket buffer is full: wait for EPOLLOUT (TLS counts whole records). */
@@ -827,8 +861,10 @@ again:
         goto again;
     }
     while (c->file_left) {
-        size_t chunk = c->file_left < SENDFILE_CHUNK ? (size_t)c->file_left : SENDFILE_CHUNK;
-        ssize_t n = sendfile(c->fd, c->file_fd, &c->file_offset, chunk);
+        if (c->turn_bytes >= TURN_BYTES) return FL_YIELD;
+        size_t chunk = TURN_BYTES - c->turn_bytes;
+        if (chunk > c->file_left) chunk = (size_t)c->file_left;
+        ssize_t n = send_file_piece(c, chunk);
         if (n < 0) {
             if (errno == EINTR) continue;
             return errno == EAGAIN ? FL_BLOCKED : FL_ERROR;
@@ -836,6 +872,7 @@ again:
         if (n == 0) return FL_ERROR; /* the file shrank: the framing cannot be kept */
         c->file_left -= (uint64_t)n;
         c->sent_total += (uint64_t)n;
+        c->turn_bytes += (uint32_t)n;
         c->progress = true;
         srv->stats.bytes_out += (uint64_t)n;
         /* A short count does not say the socket is full, and no EPOLLOUT edge need
@@ -883,6 +920,7 @@ static ssize_t read_some(conn *c)
         if (n == 0) return FLARE_ECLOSED;
     }
     c->srv->stats.bytes_in += (uint64_t)n;
+    c->turn_bytes += (uint32_t)n;
     c->progress = true;
     if (into_body)
         c->body.len += (size_t)n;
@@ -1047,6 +1085,14 @@ static bool handshake(conn *c)
     return false;
 }
 
+/* Over its share of the turn with work left: the connection carries on once the
+ * other connections ready in this turn have had theirs (its timer, due at once,
+ * fires after them), without waiting for a readiness edge that may never come. */
+static void yield_turn(conn *c)
+{
+    arm_at(c, W_YIELD, now_ms(c));
+}
+
 static bool stream_written(conn *c);
 enum { SB_WAIT, SB_MORE, SB_FAILED };
 static int stream_body(conn *c);
@@ -1064,6 +1110,10 @@ static void drive_steps(conn *c)
         int fr = flush(c);
         if (fr == FL_ERROR) {
             flare_http__conn_close(c);
+            return;
+        }
+        if (fr == FL_YIELD) {
+            yield_turn(c);
             return;
         }
         if (fr == FL_BLOCKED) {
@@ -1114,6 +1164,10 @@ static void drive_steps(conn *c)
             wait_input(c);
             return;
         }
+        if (c->turn_bytes >= TURN_BYTES) {
+            yield_turn(c);
+            return;
+        }
         ssize_t n = read_some(c);
         if (n == FLARE_EAGAIN) {
             c->may_read = false;
@@ -1138,6 +1192,7 @@ static void drive(conn *c)
 {
     uint32_t generation = c->generation;
     c->driving = true;
+    c->turn_bytes = 0;
     drive_steps(c);
     if (c->generation == generation) c->driving = false;
 }
@@ -1146,6 +1201,10 @@ static void on_timeout(flare_timer *t, void *data)
 {
     conn *c = data;
     (void)t;
+    if (c->wait == W_YIELD) {
+        drive(c); /* the turn this connection gave up, after the others ready in it */
+        return;
+    }
     bool late_request = c->wait == W_BODY || (c->wait == W_HEAD && partial_head(c));
     if (c->closing || c->stream.active || !late_request) {
         /* RFC 8446 §6.1: an idle connection ends with close_notify; one whose client

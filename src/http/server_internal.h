@@ -95,6 +95,7 @@ struct flare_http_server {
     bool stopping;
     bool drained; /* the drain after stop was reported */
     bool freeing; /* flare_http_server_free is closing connections: report nothing */
+    bool quiet_sendfile; /* SIGPIPE was not ignored at creation: block it around sendfile */
     route *routes;
     size_t route_count;
     flare_response resp;

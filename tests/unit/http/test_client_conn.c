@@ -56,19 +56,6 @@ static int handle_big(const flare_request *req, flare_response *resp, void *data
     return 0;
 }
 
-static int listen_fd(uint16_t *port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t alen = sizeof a;
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(fd, 64), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
-    *port = ntohs(a.sin_port);
-    return fd;
-}
-
 static void *run(void *arg)
 {
     tls_live *s = arg;
@@ -84,9 +71,9 @@ static void start(tls_live *s, const char *name)
     s->ctx = ts_simple_ctx(&pki, name);
     if (flare_reactor_new(&s->reactor, &err) < 0) fail_msg("%s", err.message);
     if (flare_http_server_new(&s->srv, s->reactor, NULL, &err) < 0) fail_msg("%s", err.message);
-    if (flare_http_server_add_listener_tls(s->srv, listen_fd(&s->port), s->ctx, &err) < 0)
+    if (flare_http_server_add_listener_tls(s->srv, loopback_listener(&s->port), s->ctx, &err) < 0)
         fail_msg("tls listener: %s", err.message);
-    if (flare_http_server_add_listener(s->srv, listen_fd(&s->plain_port), &err) < 0)
+    if (flare_http_server_add_listener(s->srv, loopback_listener(&s->plain_port), &err) < 0)
         fail_msg("listener: %s", err.message);
     if (flare_http_server_route(s->srv, NULL, FLARE_M_GET, NULL, "/", handle_hello, NULL, 0, &err) <
             0 ||

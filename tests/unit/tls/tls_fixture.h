@@ -173,6 +173,8 @@ int ctx_group_teardown(void **state);
 /** A resolver answering every name with 127.0.0.1 (ctx NULL) or ::1 (ctx non-NULL). */
 int loopback_resolver(const char *host, flare_dns_family family, flare_dns_result *out, void *ctx,
                       flare_error *err);
+/** A listening TCP socket on 127.0.0.1 at a port the kernel picks (stored in *port). */
+int loopback_listener(uint16_t *port);
 /** A log callback appending lines to a char[1024] passed as log_ctx. */
 void capture_log(void *log_ctx, const char *message);
 
