@@ -132,17 +132,58 @@ int flare_tls_server_ctx_select(const flare_tls_server_ctx *ctx, const char *nam
     return 0;
 }
 
-/* RFC 6066 §3: the client names the host; an unknown or absent name gets the default. */
-static int on_servername(SSL *ssl, int *alert, void *arg)
+/* The host_name of a server_name extension body (RFC 6066 §3); false when absent
+ * or malformed (OpenSSL refuses a malformed one itself, after this). */
+static bool sni_host_name(SSL *ssl, const unsigned char **name, size_t *len)
+{
+    const unsigned char *p;
+    size_t n;
+    if (!SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &n) || n < 5) return false;
+    size_t list = (size_t)p[0] << 8 | p[1], host = (size_t)p[3] << 8 | p[4];
+    if (list != n - 2 || p[2] != TLSEXT_NAMETYPE_host_name || host + 3 > list) return false;
+    *name = p + 5;
+    *len = host;
+    return true;
+}
+
+/*
+ * RFC 6066 §3: the client names the host; an unknown or absent name gets the default
+ * certificate. This runs before OpenSSL looks at the session the client offers, so
+ * the name also goes into this connection's session id context: a session resumes
+ * only under the name it was made for (compared without case or a trailing dot),
+ * never under another host that shares the listener or even the certificate.
+ */
+static int on_client_hello(SSL *ssl, int *alert, void *arg)
 {
     const flare_tls_server_ctx *ctx = arg;
-    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-    if (!name) return SSL_TLSEXT_ERR_OK;
-    int i = flare_tls_server_ctx_select(ctx, name, strlen(name));
-    if (i > 0 && SSL_set_SSL_CTX(ssl, ctx->certs[i].ssl_ctx) == NULL) {
+    const unsigned char *name = NULL;
+    size_t len = 0;
+    if (!sni_host_name(ssl, &name, &len) || len > FLARE_HOSTNAME_MAX + 1) len = 0;
+    if (len > 0 && name[len - 1] == '.') len--;
+    if (len > FLARE_HOSTNAME_MAX) len = 0;
+    int i = len ? flare_tls_server_ctx_select(ctx, (const char *)name, len) : 0;
+    unsigned char key[sizeof ctx->sid_base + FLARE_HOSTNAME_MAX], sid[32];
+    memcpy(key, ctx->sid_base, sizeof ctx->sid_base);
+    for (size_t j = 0; j < len; j++)
+        key[sizeof ctx->sid_base + j] = (unsigned char)tolower(name[j]);
+    unsigned int sid_len = 0;
+    /* The context is switched first: SSL_set_SSL_CTX replaces the id context too. */
+    if ((i > 0 && SSL_set_SSL_CTX(ssl, ctx->certs[i].ssl_ctx) == NULL) ||
+        EVP_Digest(key, sizeof ctx->sid_base + len, sid, &sid_len, EVP_sha256(), NULL) != 1 ||
+        SSL_set_session_id_context(ssl, sid, sid_len) != 1) {
         *alert = SSL_AD_INTERNAL_ERROR;
-        return SSL_TLSEXT_ERR_ALERT_FATAL;
+        return SSL_CLIENT_HELLO_ERROR;
     }
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+/* The certificate was chosen in on_client_hello; acknowledging the name keeps it in
+ * the session (SSL_get_servername). */
+static int on_servername(SSL *ssl, int *alert, void *arg)
+{
+    (void)ssl;
+    (void)alert;
+    (void)arg;
     return SSL_TLSEXT_ERR_OK;
 }
 
@@ -201,7 +242,8 @@ static int digest_file(EVP_MD_CTX *md, const char *path)
 
 /*
  * Sessions resume only into a context with the same session id context. It hashes
- * the certificate paths and the client CA path and contents, so workers with one
+ * the certificate paths and the client CA path and contents (and, per connection,
+ * the name the client asked for: on_client_hello), so workers with one
  * config (and a reload of it) share sessions, while a listener without mTLS cannot
  * hand sessions to one that requires client certificates, and a client certificate
  * whose CA a reload removed cannot come back by resuming instead of verifying.
@@ -236,8 +278,8 @@ static int build_cert(flare_tls_server_ctx *ctx, struct tls_server_cert *cert,
     if (rc == 0 && cfg->session_tickets) rc = tls_ticket_install(sc, err);
     if (rc < 0) return rc;
     SSL_CTX_set_app_data(sc, ctx);
+    SSL_CTX_set_client_hello_cb(sc, on_client_hello, ctx);
     SSL_CTX_set_tlsext_servername_callback(sc, on_servername);
-    SSL_CTX_set_tlsext_servername_arg(sc, ctx);
     if (ctx->alpn_wire_len > 0) SSL_CTX_set_alpn_select_cb(sc, on_alpn, ctx);
     SSL_CTX_set_session_id_context(sc, sid_ctx, 32);
     /*
@@ -293,8 +335,7 @@ int flare_tls_server_ctx_new(flare_tls_server_ctx **out, const flare_tls_server_
     ctx->log = cfg->log;
     ctx->log_ctx = cfg->log_ctx;
     ctx->certs = calloc(cfg->cert_count, sizeof *ctx->certs);
-    unsigned char sid_ctx[32];
-    if (!ctx->certs || session_id_context(cfg, sid_ctx) < 0)
+    if (!ctx->certs || session_id_context(cfg, ctx->sid_base) < 0)
         rc = flare_error_set(err, FLARE_ENOMEM, 0, "tls server: out of memory");
     if (rc == 0)
         rc = tls_alpn_encode(cfg->alpn, cfg->alpn_count, &ctx->alpn_wire, &ctx->alpn_wire_len, err);
@@ -302,7 +343,7 @@ int flare_tls_server_ctx_new(flare_tls_server_ctx **out, const flare_tls_server_
     if (rc == 0 && ctx->tickets) rc = tls_ticket_random(&ctx->ticket_current, err);
     for (size_t i = 0; rc == 0 && i < cfg->cert_count; i++) {
         ctx->cert_count = i + 1;
-        rc = build_cert(ctx, &ctx->certs[i], &cfg->certs[i], cfg, sid_ctx, err);
+        rc = build_cert(ctx, &ctx->certs[i], &cfg->certs[i], cfg, ctx->sid_base, err);
     }
     if (rc < 0) {
         destroy(ctx);

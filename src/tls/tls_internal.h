@@ -50,6 +50,7 @@ struct flare_tls_server_ctx {
     bool has_previous;
     flare_tls_log_fn log;
     void *log_ctx;
+    unsigned char sid_base[32]; /* the config's session id context, before the name */
 };
 
 struct flare_tls_client_ctx {

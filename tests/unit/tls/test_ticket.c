@@ -36,14 +36,16 @@ static void make_key(uint8_t key[FLARE_TLS_TICKET_KEY_LEN])
     assert_int_equal(flare_tls_ticket_key_generate(key, &err), 0);
 }
 
-/* One connection to ctx, resuming session when given; returns the new session. */
-static SSL_SESSION *visit(flare_tls_server_ctx *ctx, SSL_SESSION *session, int max_version,
-                          bool *reused)
+/* One connection to ctx naming sni (NULL: none), resuming session when given;
+ * returns the new session. */
+static SSL_SESSION *visit_as(flare_tls_server_ctx *ctx, SSL_SESSION *session, int max_version,
+                             const char *sni, bool *reused)
 {
     tls_server srv = {0};
     ts_start(&srv, ctx, "127.0.0.1:0", 1);
     raw_result r;
-    raw_client(srv.port, &(raw_opts){.session = session, .max_version = max_version}, &r);
+    raw_client(srv.port, &(raw_opts){.session = session, .max_version = max_version, .sni = sni},
+               &r);
     ts_join(&srv);
     if (!r.ok) fail_msg("client: %s (server: %s)", r.error, srv.results[0].error);
     assert_int_equal(srv.results[0].rc, 0);
@@ -51,6 +53,12 @@ static SSL_SESSION *visit(flare_tls_server_ctx *ctx, SSL_SESSION *session, int m
     *reused = r.reused;
     assert_non_null(r.session);
     return r.session;
+}
+
+static SSL_SESSION *visit(flare_tls_server_ctx *ctx, SSL_SESSION *session, int max_version,
+                          bool *reused)
+{
+    return visit_as(ctx, session, max_version, NULL, reused);
 }
 
 static void across_workers(int max_version)
@@ -86,6 +94,63 @@ static void test_resumption_across_workers_tls13(void **state)
 static void test_resumption_across_workers_tls12(void **state)
 {
     across_workers(TLS1_2_VERSION);
+}
+
+/* RFC 6066 §3: a session resumes only under the name it was made for, even where
+ * one certificate serves both names; case and a trailing dot do not make another
+ * name. Otherwise a session made for one virtual host would skip the handshake of
+ * another, whose certificate was never shown. */
+static void keeps_to_its_name(int max_version)
+{
+    static const char *names[] = {"other.test", "*.wild.test"};
+    flare_tls_cert_config certs[2] = {{.cert_file = pki_path(&group_pki, "server.pem"),
+                                       .key_file = pki_path(&group_pki, "server.key")},
+                                      {.cert_file = pki_path(&group_pki, "other.pem"),
+                                       .key_file = pki_path(&group_pki, "other.key"),
+                                       .names = names,
+                                       .name_count = 2}};
+    flare_tls_server_config cfg = {.certs = certs, .cert_count = 2, .session_tickets = true};
+    flare_tls_server_ctx *ctx;
+    flare_error err;
+    if (flare_tls_server_ctx_new(&ctx, &cfg, &err) < 0) fail_msg("ctx: %s", err.message);
+    static const struct {
+        const char *made, *resumed;
+        bool reuses;
+    } cases[] = {
+        {"localhost", "localhost", true},
+        {"localhost", "LocalHost.", true},
+        {"localhost", "other.test", false},
+        {"other.test", "localhost", false},
+        {"a.wild.test", "b.wild.test", false},
+        {"other.test", "a.wild.test", false},
+        {NULL, "localhost", false},
+        {"localhost", NULL, false},
+        {NULL, NULL, true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bool reused;
+        SSL_SESSION *made = visit_as(ctx, NULL, max_version, cases[i].made, &reused);
+        SSL_SESSION *again = visit_as(ctx, made, max_version, cases[i].resumed, &reused);
+        if (reused != cases[i].reuses)
+            fail_msg("a session made for %s %s under %s", cases[i].made ? cases[i].made : "no name",
+                     reused ? "resumed" : "did not resume",
+                     cases[i].resumed ? cases[i].resumed : "no name");
+        SSL_SESSION_free(made);
+        SSL_SESSION_free(again);
+    }
+    flare_tls_server_ctx_free(ctx);
+}
+
+static void test_resumption_keeps_to_its_name_tls13(void **state)
+{
+    (void)state;
+    keeps_to_its_name(0);
+}
+
+static void test_resumption_keeps_to_its_name_tls12(void **state)
+{
+    (void)state;
+    keeps_to_its_name(TLS1_2_VERSION);
 }
 
 static void test_rotation_keeps_one_previous_key(void **state)
@@ -233,6 +298,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resumption_across_workers_tls13),
         cmocka_unit_test(test_resumption_across_workers_tls12),
+        cmocka_unit_test(test_resumption_keeps_to_its_name_tls13),
+        cmocka_unit_test(test_resumption_keeps_to_its_name_tls12),
         cmocka_unit_test(test_rotation_keeps_one_previous_key),
         cmocka_unit_test(test_set_keys_with_previous),
         cmocka_unit_test(test_tickets_off),
