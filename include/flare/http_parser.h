@@ -194,6 +194,13 @@ typedef struct flare_http_chunked {
  */
 ssize_t flare_http_decode_chunked(flare_http_chunked *dec, char *buf, size_t *len);
 
+/** True when c may stand in a token (tchar, RFC 9110 §5.6.2); no locale applies. */
+bool flare_http_is_tchar(unsigned char c);
+/** True when s[0..len) is a token: one or more tchar (RFC 9110 §5.6.2). */
+bool flare_http_is_token(const char *s, size_t len);
+/** True when s[0..len) may be a field value as far as its bytes go: no control byte
+ *  but HTAB (RFC 9110 §5.5), so no CR, LF or NUL can split a message head. */
+bool flare_http_is_field_value(const char *s, size_t len);
 /** Id of a header name (case-insensitive), FLARE_HDR_OTHER when not known. */
 flare_http_hdr flare_http_header_id(const char *name, size_t len);
 /** Id of a method token (case-sensitive), FLARE_METHOD_OTHER when not known. */

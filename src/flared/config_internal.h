@@ -105,8 +105,6 @@ int flared_cfg_duration(flared_cfg_ctx *c, yaml_node_t *node, const char *key, u
 /** A size: plain bytes or a k/m/g suffix (powers of 1024), in min..max bytes. */
 int flared_cfg_size(flared_cfg_ctx *c, yaml_node_t *node, const char *key, uint64_t min,
                     uint64_t max, uint64_t *out);
-/** RFC 9110 §5.6.2 tchar: a byte of a token (field names, methods, media types). */
-bool flared_cfg_is_tchar(unsigned char ch);
 /** RFC 9110 §5.5: visible characters, obs-text, spaces and tabs, without leading or
  *  trailing whitespace; CR, LF and NUL would split the message a value goes into. */
 bool flared_cfg_is_field_value(const char *s, size_t len);

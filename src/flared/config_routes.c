@@ -5,6 +5,7 @@
  * routes share a path, and no host name belongs to two hosts.
  */
 #include "config_internal.h"
+#include "flare/http_parser.h"
 #include "config_websocket.h"
 
 #include <errno.h>
@@ -22,8 +23,8 @@
 #define MAX_HOST_LABEL 63
 
 static const char *const route_keys[] = {
-    "path",     "methods", "headers", "max_body_bytes", "allow",  "access_log", "text",
-    "redirect", "echo",    "static",  "status",         "health", "websocket",  "proxy", NULL};
+    "path", "methods", "headers", "max_body_bytes", "allow",     "access_log", "text", "redirect",
+    "echo", "static",  "status",  "health",         "websocket", "proxy",      NULL};
 /* The type keys follow K_FIRST_TYPE in flared_route_type order. */
 enum {
     K_PATH,
@@ -77,7 +78,7 @@ static int parse_methods(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r)
         for (size_t j = 0; j < len; j++) {
             unsigned char ch = (unsigned char)m[j];
             lower |= ch >= 'a' && ch <= 'z';
-            junk |= !flared_cfg_is_tchar(ch);
+            junk |= !flare_http_is_tchar(ch);
         }
         if (junk) return flared_cfg_fail(c, item, "methods: %s is not a method name", shown);
         /* RFC 9110 §9.1: method names are case-sensitive, so "get" would never match GET. */
@@ -134,7 +135,7 @@ static int parse_headers(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r)
         flared_cfg_quote(name, nlen, shown);
         bool token = nlen > 0;
         for (size_t j = 0; j < nlen; j++)
-            token &= flared_cfg_is_tchar((unsigned char)name[j]);
+            token &= flare_http_is_tchar((unsigned char)name[j]);
         if (!token) return flared_cfg_fail(c, k, "headers: %s is not a valid header name", shown);
         for (size_t j = 0; j < sizeof managed_headers / sizeof managed_headers[0]; j++)
             if (strlen(managed_headers[j]) == nlen &&

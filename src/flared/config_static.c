@@ -5,6 +5,7 @@
  * any route, sorted by extension, and every static route points at them.
  */
 #include "config_internal.h"
+#include "flare/http_parser.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -42,12 +43,12 @@ static const char *const default_gzip_types[] = {
 static size_t media_type_len(const char *s, size_t len, bool wildcard)
 {
     size_t i = 0;
-    while (i < len && flared_cfg_is_tchar((unsigned char)s[i]) && s[i] != '/')
+    while (i < len && flare_http_is_tchar((unsigned char)s[i]) && s[i] != '/')
         i++;
     if (i == 0 || i >= len || s[i] != '/') return 0;
     size_t sub = ++i;
     if (wildcard && i < len && s[i] == '*' && i + 1 == len) return len;
-    while (i < len && flared_cfg_is_tchar((unsigned char)s[i]))
+    while (i < len && flare_http_is_tchar((unsigned char)s[i]))
         i++;
     return i > sub ? i : 0;
 }
@@ -89,7 +90,7 @@ int flared_cfg_mime_types(flared_cfg_ctx *c, yaml_node_t *node)
         flared_cfg_quote(ext, elen, shown);
         bool ok = elen > 0 && elen <= MAX_EXT_LEN;
         for (size_t j = 0; ok && j < elen; j++)
-            ok = flared_cfg_is_tchar((unsigned char)ext[j]) && ext[j] != '.';
+            ok = flare_http_is_tchar((unsigned char)ext[j]) && ext[j] != '.';
         if (!ok)
             return flared_cfg_fail(c, k,
                                    "mime_types: %s is not a file name extension (write it "

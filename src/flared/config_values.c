@@ -5,6 +5,7 @@
  * failure at the node itself, so every message points where the fix goes.
  */
 #include "config_internal.h"
+#include "flare/http_parser.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,21 +13,11 @@
 
 /* ------------------------------------------------------------- HTTP text */
 
-bool flared_cfg_is_tchar(unsigned char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
-}
-
 bool flared_cfg_is_field_value(const char *s, size_t len)
 {
     if (len > 0 && (s[0] == ' ' || s[0] == '\t' || s[len - 1] == ' ' || s[len - 1] == '\t'))
         return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if ((ch < 0x20 && ch != '\t') || ch == 0x7F) return false;
-    }
-    return true;
+    return flare_http_is_field_value(s, len);
 }
 
 /* ------------------------------------------------------------- messages */

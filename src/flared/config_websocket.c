@@ -6,6 +6,7 @@
  * handler copies values and decides nothing.
  */
 #include "config_websocket.h"
+#include "flare/http_parser.h"
 
 #include <string.h>
 
@@ -100,7 +101,7 @@ static int parse_list(flared_cfg_ctx *c, yaml_node_t *node, const char *key, siz
 static const char *subprotocol_problem(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++)
-        if (!flared_cfg_is_tchar((unsigned char)s[i]))
+        if (!flare_http_is_tchar((unsigned char)s[i]))
             return "is not a token (letters, digits and !#$%&'*+-.^_`|~ only)";
     return NULL;
 }

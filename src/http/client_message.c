@@ -9,7 +9,6 @@
  */
 #include "client_internal.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,27 +22,15 @@
 /* A body up to this size is copied behind the head and sent with one write. */
 #define INLINE_BODY (16u * 1024)
 
-static bool is_tchar(unsigned char c)
-{
-    return isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
 static bool is_token(const char *s)
 {
-    if (!s || !*s) return false;
-    for (; *s; s++)
-        if (!is_tchar((unsigned char)*s)) return false;
-    return true;
+    return s && flare_http_is_token(s, strlen(s));
 }
 
 /* field-value (RFC 9110 §5.5): no controls but HTAB; CR, LF and NUL above all. */
 static bool is_field_value(const char *s)
 {
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if ((ch < 0x20 && ch != '\t') || ch == 0x7f) return false;
-    }
-    return true;
+    return flare_http_is_field_value(s, strlen(s));
 }
 
 /* s as an error message may show it: controls escaped (a message is one line), cut short. */

@@ -13,12 +13,6 @@
 #include <strings.h>
 #include <time.h>
 
-/* tchar (RFC 9110 §5.6.2): a cookie-name is a token (RFC 6265 §4.1.1). */
-static bool is_tchar(unsigned char c)
-{
-    return isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
 /* cookie-octet (RFC 6265 §4.1.1): visible ASCII but DQUOTE, comma, ';' and '\'. */
 static bool is_cookie_octet(unsigned char c)
 {
@@ -26,12 +20,10 @@ static bool is_cookie_octet(unsigned char c)
            (c >= 0x3C && c <= 0x5B) || (c >= 0x5D && c <= 0x7E);
 }
 
+/* A cookie-name is a token (RFC 6265 §4.1.1). */
 static bool valid_name(const char *s, size_t len)
 {
-    if (len == 0) return false;
-    for (size_t i = 0; i < len; i++)
-        if (!is_tchar((unsigned char)s[i])) return false;
-    return true;
+    return flare_http_is_token(s, len);
 }
 
 /* cookie-value = *cookie-octet / ( DQUOTE *cookie-octet DQUOTE ) */

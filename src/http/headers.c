@@ -1,11 +1,34 @@
 /*
- * headers.c: known-header and method ids, and the small lookups built on them.
+ * headers.c: known-header and method ids, and the small lookups built on them;
+ * the token and field-value checks every part of the library shares.
  * The header-id switch itself is inline in parse_internal.h, where the parsers
  * get it without a call per field.
  */
 #include "parse_internal.h"
 
 #include <string.h>
+
+bool flare_http_is_tchar(unsigned char c)
+{
+    return flare_http__is_tchar(c);
+}
+
+bool flare_http_is_token(const char *s, size_t len)
+{
+    if (len == 0) return false;
+    for (size_t i = 0; i < len; i++)
+        if (!flare_http__is_tchar((unsigned char)s[i])) return false;
+    return true;
+}
+
+bool flare_http_is_field_value(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+    }
+    return true;
+}
 
 flare_http_hdr flare_http_header_id(const char *name, size_t len)
 {

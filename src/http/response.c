@@ -150,18 +150,10 @@ void flare_response_status(flare_response *resp, int status)
  * stream. */
 static int check_field(const char *name, size_t name_len, const char *value, size_t value_len)
 {
-    if (name_len == 0) return FLARE_EINVAL;
-    for (size_t i = 0; i < name_len; i++)
-        if (!flare_http__is_tchar((unsigned char)name[i])) return FLARE_EINVAL;
+    if (!flare_http_is_token(name, name_len)) return FLARE_EINVAL;
     flare_http_hdr id = flare_http_header_id(name, name_len);
     if (id == FLARE_HDR_CONTENT_LENGTH || id == FLARE_HDR_TRANSFER_ENCODING) return FLARE_EINVAL;
-    /* field-value: VCHAR, obs-text, SP and HTAB (RFC 9110 §5.5); no other control
-     * byte reaches the wire, CR and LF least of all (they would split the head). */
-    for (size_t i = 0; i < value_len; i++) {
-        unsigned char c = (unsigned char)value[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f) return FLARE_EINVAL;
-    }
-    return 0;
+    return flare_http_is_field_value(value, value_len) ? 0 : FLARE_EINVAL;
 }
 
 /* Appends "name: value\r\n" to a checked field's buffer with one reservation. */

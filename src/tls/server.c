@@ -165,7 +165,8 @@ static int on_client_hello(SSL *ssl, int *alert, void *arg)
     unsigned char key[sizeof ctx->sid_base + FLARE_HOSTNAME_MAX], sid[32];
     memcpy(key, ctx->sid_base, sizeof ctx->sid_base);
     for (size_t j = 0; j < len; j++)
-        key[sizeof ctx->sid_base + j] = (unsigned char)tolower(name[j]);
+        key[sizeof ctx->sid_base + j] =
+            name[j] >= 'A' && name[j] <= 'Z' ? (unsigned char)(name[j] + 32) : name[j];
     unsigned int sid_len = 0;
     /* The context is switched first: SSL_set_SSL_CTX replaces the id context too. */
     if ((i > 0 && SSL_set_SSL_CTX(ssl, ctx->certs[i].ssl_ctx) == NULL) ||

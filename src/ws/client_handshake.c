@@ -66,14 +66,7 @@ static bool header_safe(const char *s)
 
 static bool is_token(const char *s)
 {
-    if (!*s) return false;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                  (c && strchr("!#$%&'*+-.^_`|~", c));
-        if (!ok) return false;
-    }
-    return true;
+    return flare_http_is_token(s, strlen(s));
 }
 
 static int build_request(flare_ws_client *c, const char *host, const char *resource,

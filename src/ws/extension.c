@@ -10,13 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* tchar (RFC 9110 §5.6.2). */
-static bool is_tchar(unsigned char c)
-{
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-    return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
 static const char *skip_ows(const char *p, const char *end)
 {
     while (p < end && (*p == ' ' || *p == '\t'))
@@ -26,7 +19,7 @@ static const char *skip_ows(const char *p, const char *end)
 
 static const char *skip_token(const char *p, const char *end)
 {
-    while (p < end && is_tchar((unsigned char)*p))
+    while (p < end && flare_http_is_tchar((unsigned char)*p))
         p++;
     return p;
 }

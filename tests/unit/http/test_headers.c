@@ -213,6 +213,41 @@ static void test_value_has_token(void **state)
     assert_false(flare_http_value_has_token("a", 1, NULL));
 }
 
+/* tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" /
+ * "|" / "~" / DIGIT / ALPHA (RFC 9110 §5.6.2), spelled out here for every byte. */
+static void test_tokens(void **state)
+{
+    (void)state;
+    static const char rfc_tchar[] = "!#$%&'*+-.^_`|~0123456789"
+                                    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    for (int c = 0; c < 256; c++) {
+        bool expected = c != 0 && memchr(rfc_tchar, c, sizeof rfc_tchar - 1) != NULL;
+        if (flare_http_is_tchar((unsigned char)c) != expected) fail_msg("byte 0x%02x", c);
+        char one = (char)c;
+        assert_int_equal(flare_http_is_token(&one, 1), expected);
+    }
+    assert_true(flare_http_is_token("X-Request-Id", 12));
+    assert_false(flare_http_is_token("", 0));
+    assert_false(flare_http_is_token("a b", 3));
+    assert_false(flare_http_is_token("caf\xc3\xa9", 5)); /* UTF-8 is not a token */
+    assert_false(flare_http_is_token("name:", 5));
+}
+
+/* field-value bytes (RFC 9110 §5.5): VCHAR, obs-text, SP and HTAB; no other control. */
+static void test_field_values(void **state)
+{
+    (void)state;
+    for (int c = 0; c < 256; c++) {
+        char one = (char)c;
+        bool expected = c == '\t' || (c >= 0x20 && c != 0x7f);
+        if (flare_http_is_field_value(&one, 1) != expected) fail_msg("byte 0x%02x", c);
+    }
+    assert_true(flare_http_is_field_value("", 0));
+    assert_true(flare_http_is_field_value("text/html; charset=\"utf-8\"", 26));
+    assert_false(flare_http_is_field_value("a\r\nSet-Cookie: x=1", 19));
+    assert_false(flare_http_is_field_value("a\0b", 3));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -223,6 +258,8 @@ int main(void)
         cmocka_unit_test(test_methods),
         cmocka_unit_test(test_find_header),
         cmocka_unit_test(test_value_has_token),
+        cmocka_unit_test(test_tokens),
+        cmocka_unit_test(test_field_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
