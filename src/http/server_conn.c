@@ -352,7 +352,9 @@ static void fail(conn *c, int status)
 }
 
 /* The parser reports a request line longer than the whole head limit as 431, since
- * the head cannot fit; it is the target that is too long: 414 (RFC 9110 §15.5.15). */
+ * the head cannot fit. It is the target that is too long: 414 (RFC 9110 §15.5.15),
+ * unless the method is the longer part: a method longer than any implemented gets
+ * 501 (RFC 9112 §3). */
 static int head_error_status(const conn *c, int status)
 {
     const char *p = c->in + c->start;
@@ -365,7 +367,10 @@ static int head_error_status(const conn *c, int status)
     const char *lf = memchr(p, '\n', n);
     size_t line_len = lf ? (size_t)(lf - p) : n;
     if (line_len < c->srv->cfg.max_header_bytes) return 431; /* the fields are too large */
-    return memchr(p, ' ', line_len) ? 414 : 431;
+    const char *sp = memchr(p, ' ', line_len);
+    if (!sp) return 431;
+    size_t method_len = (size_t)(sp - p);
+    return method_len > line_len - method_len ? 501 : 414;
 }
 
 /* ----------------------------------------------------------- request */

@@ -682,7 +682,11 @@ static void test_parser_errors_close(void **state)
 {
     harness *h = fixture_server(state);
     client *c = fixture_client(state);
-    flare_buf long_uri = FLARE_BUF_INIT, long_head = FLARE_BUF_INIT;
+    flare_buf long_uri = FLARE_BUF_INIT, long_head = FLARE_BUF_INIT, long_method = FLARE_BUF_INIT;
+    for (int i = 0; i < 9000; i++)
+        flare_buf_append_str(&long_method, "M");
+    flare_buf_append_str(&long_method, " /echo/x HTTP/1.1\r\nHost: t\r\n\r\n");
+    flare_buf_append(&long_method, "", 1);
     flare_buf_append_str(&long_uri, "GET /echo/");
     for (int i = 0; i < 9000; i++)
         flare_buf_append_str(&long_uri, "u");
@@ -703,6 +707,7 @@ static void test_parser_errors_close(void **state)
         {"POST /echo/x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
          "HTTP/1.1 400 Bad Request"}, /* bad chunk size */
         {long_uri.data, "HTTP/1.1 414 URI Too Long"},
+        {long_method.data, "HTTP/1.1 501 Not Implemented"}, /* not the target's fault */
         {long_head.data, "HTTP/1.1 431 Request Header Fields Too Large"},
         {"GET /echo/x HTTP/2.0\r\nHost: t\r\n\r\n", "HTTP/1.1 505 HTTP Version Not Supported"},
         {"GET /echo/x HTTP/1.1\r\nHost: t\r\nExpect: tea\r\n\r\n",
@@ -723,6 +728,7 @@ static void test_parser_errors_close(void **state)
     }
     flare_buf_free(&long_uri);
     flare_buf_free(&long_head);
+    flare_buf_free(&long_method);
 }
 
 /* --------------------------------------------------------------- timeouts */
