@@ -48,9 +48,18 @@ static int member_weight(const char *p, size_t len)
         while (pend > param && is_ows(pend[-1]))
             pend--;
         size_t plen = (size_t)(pend - param);
-        /* Parameter names are case-insensitive (§5.6.6). */
-        if (plen >= 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=')
+        /* Parameter names are case-insensitive (§5.6.6). The weight is "q=" with no
+         * whitespace around '=' (§12.4.2): "q = 0" is malformed, not a weight of 1,
+         * which would hand a client the coding it tried to refuse. */
+        bool is_q = plen >= 2 && (param[0] == 'q' || param[0] == 'Q');
+        if (is_q && param[1] == '=') {
             q = qvalue(param + 2, plen - 2);
+        } else if (is_q && is_ows(param[1])) {
+            const char *eq = param + 1;
+            while (eq < pend && is_ows(*eq))
+                eq++;
+            if (eq < pend && *eq == '=') return -1;
+        }
         if (q < 0) return -1;
     }
     return q;

@@ -88,6 +88,10 @@ static void test_malformed_members(void **state)
     assert_string_equal(order_of("Accept-Encoding: ,,, ;q=1, gzip\r\n"), "gi");
     assert_string_equal(order_of("Accept-Encoding: gzip;level=9;q=0.7\r\n"), "gi");
     assert_string_equal(order_of("Accept-Encoding: gzip;q=0.\r\n"), "i");
+    /* Whitespace around '=' makes no weight (RFC 9110 §12.4.2): the member is dropped,
+     * so a refusal written that way still keeps gzip away. */
+    assert_string_equal(order_of("Accept-Encoding: gzip;q = 0, br\r\n"), "bi");
+    assert_string_equal(order_of("Accept-Encoding: gzip; Q =0.5\r\n"), "i");
 }
 
 static void test_names(void **state)
