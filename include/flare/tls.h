@@ -164,7 +164,8 @@ typedef struct flare_tls_server_config {
     const char *const *alpn; /**< protocols in the server's order of preference */
     size_t alpn_count;       /**< 0 = no ALPN */
     const char *client_ca;   /**< PEM CA bundle: require and verify client certificates */
-    bool session_tickets;    /**< resumption by tickets (a random key until one is set) */
+    bool session_tickets;    /**< resumption by tickets (a random key until one is set); a
+                                  session resumes only under the SNI name it was made for */
     int session_timeout_s;   /**< session lifetime; 0 = OpenSSL's default (2 h) */
     flare_tls_log_fn log;    /**< warnings (e.g. an expired certificate); NULL = dropped */
     void *log_ctx;
