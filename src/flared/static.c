@@ -368,9 +368,10 @@ static bool multipart(job *j, rep *r, const flared_byte_range *ranges, int n,
 static int respond(job *j, rep *r, const char *content_type, bool vary)
 {
     const flare_http_request *head = j->req->head;
-    time_t now = time(NULL);
+    time_t now = j->req->date;
     /* RFC 9110 §8.8.2.1: a modification time in the future (a clock set wrong, an
-     * archive unpacked with its times) MUST be replaced by the time of the message. */
+     * archive unpacked with its times) MUST be replaced by the time of the message,
+     * the very second its Date field names. */
     if (r->mtime > (int64_t)now) {
         r->mtime = now;
         flare_format_http_date(now, r->last_modified);

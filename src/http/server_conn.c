@@ -460,7 +460,8 @@ static bool begin_request(conn *c)
                             .method = (flare_http_method)req->method_id,
                             .peer = client,
                             .connection_requests = c->requests,
-                            .tls = c->tls};
+                            .tls = c->tls,
+                            .date = flare_reactor_clock(srv->reactor)->wall_sec};
     split_target(req, view);
     host_of(req, view);
     /* The loop turn's clock: no extra clock read per request. */
