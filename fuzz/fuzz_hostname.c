@@ -1,6 +1,7 @@
 /*
  * fuzz_hostname.c: host name validation (flare_hostname_validate) against a
- * reference written here from RFC 1035 §2.3.1/§2.3.4 and RFC 1123 §2.1, and the
+ * reference written here from RFC 1035 §2.3.1/§2.3.4 and RFC 1123 §2.1 (with '_'
+ * counted as a letter, as RFC 2181 §11 lets DNS names have it), and the
  * front of flare_dns_resolve_with: numeric literals, validation, and the
  * answer filtering (family, duplicates, the cap) of an injected resolver whose
  * answer comes from the input. No query ever leaves the process.
@@ -13,7 +14,7 @@
 
 static bool alnum(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
 static bool ref_valid(const char *s, size_t len)

@@ -46,7 +46,7 @@ typedef struct flare_resolver {
 } flare_resolver;
 
 /**
- * Validates a host name: 1..253 bytes, labels 1..63 of letters, digits and
+ * Validates a host name: 1..253 bytes, labels 1..63 of letters, digits, '_' and
  * hyphens (not at a label's ends), dots between; a single trailing dot allowed.
  * NUL, CR, LF, '@', spaces and everything else give FLARE_EHOSTNAME.
  */

@@ -1,16 +1,19 @@
 /*
  * hostname.c: syntax check of host names before they reach a resolver.
  * RFC 1035 §2.3.1 (LDH labels) as relaxed by RFC 1123 §2.1 (a label may start
- * with a digit), RFC 1035 §2.3.4 lengths. The check takes an explicit length,
- * so an embedded NUL is seen and refused, never silently truncated.
+ * with a digit), RFC 1035 §2.3.4 lengths. '_' is taken as a letter: DNS allows
+ * it (RFC 2181 §11), service labels start with it, container platforms name
+ * hosts with it, and resolvers, curl and browsers accept it. The check takes an
+ * explicit length, so an embedded NUL is seen and refused, never silently
+ * truncated.
  */
 #include "flare/dns.h"
 
 #include <stdbool.h>
 
-static bool is_ldh_alnum(char c)
+static bool is_label_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
 static int bad_byte(flare_error *err, char c, size_t offset)
@@ -19,11 +22,11 @@ static int bad_byte(flare_error *err, char c, size_t offset)
     if (u > 0x20 && u < 0x7f)
         return flare_error_set(err, FLARE_EHOSTNAME, 0,
                                "invalid host name: '%c' (0x%02x) at offset %zu; only letters, "
-                               "digits, '-' and '.' are allowed",
+                               "digits, '-', '_' and '.' are allowed",
                                c, u, offset);
     return flare_error_set(err, FLARE_EHOSTNAME, 0,
                            "invalid host name: byte 0x%02x at offset %zu; only letters, digits, "
-                           "'-' and '.' are allowed",
+                           "'-', '_' and '.' are allowed",
                            u, offset);
 }
 
@@ -44,7 +47,7 @@ int flare_hostname_validate(const char *name, size_t len, flare_error *err)
     size_t label_start = 0;
     for (size_t i = 0; i <= body; i++) {
         if (i < body && name[i] != '.') {
-            if (!is_ldh_alnum(name[i]) && name[i] != '-') return bad_byte(err, name[i], i);
+            if (!is_label_char(name[i]) && name[i] != '-') return bad_byte(err, name[i], i);
             continue;
         }
         size_t label_len = i - label_start;

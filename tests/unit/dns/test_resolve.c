@@ -188,7 +188,7 @@ static void test_bad_hostnames_never_reach_resolver(void **state)
                          "foo-.com",
                          "a..b",
                          ".",
-                         "host_name",
+                         "host~name",
                          "/etc/passwd",
                          too_long,
                          long_label,

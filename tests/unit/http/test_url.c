@@ -137,6 +137,10 @@ static void test_normalisation(void **state)
     parse_ok(&u, "http://h/../../x");
     assert_string_equal(u.path, "/x");
     flare_url_free(&u);
+    /* a container's name (RFC 2181 §11 allows '_'), lowercased like any host */
+    parse_ok(&u, "http://My_Service:8080/");
+    assert_string_equal(u.host, "my_service");
+    flare_url_free(&u);
     /* non-ASCII and never-raw characters are encoded; valid escapes kept as written */
     parse_ok(&u, "http://h/caf\xc3\xa9/{x}|y?q=\"a\"");
     assert_string_equal(u.path, "/caf%C3%A9/%7Bx%7D%7Cy");
@@ -172,7 +176,7 @@ static void test_refused(void **state)
         "http://h/%4",
         "http://h/?a=%",
         "http://ho st/",
-        "http://h_st/",
+        "http://h~st/",
         "http://[::1/",
         "http://[::1]x/",
         "http://[127.0.0.1]/",
