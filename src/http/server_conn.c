@@ -43,6 +43,8 @@ enum wait { W_NONE, W_HEAD, W_BODY, W_WRITE, W_KEEPALIVE, W_DRAIN, W_LINGER, W_Y
  * ready in that turn get theirs: a client that keeps up with a large response must
  * not hold the worker, nor age the turn's clock past other connections' deadlines. */
 #define TURN_BYTES (1u << 20)
+/* How much earlier than asked a timer may stay due, rather than be moved (arm_at). */
+#define TIMER_SLACK_MS 300
 
 /* A deferred response (flare_response_defer): embedded in its connection. */
 struct flare_http_stream {
@@ -210,6 +212,14 @@ static void arm_at(conn *c, uint8_t what, uint64_t deadline_ms)
 {
     c->wait = what;
     c->progress = false;
+    /* A keep-alive connection re-arms the same timeout after every request: a timer
+     * already due a little earlier is left where it is (nginx does the same). A wait
+     * then ends early by at most TIMER_SLACK_MS and a sixteenth of its length, never
+     * late. */
+    uint64_t due = c->timer.deadline_ms, early = deadline_ms - due;
+    if (flare_timer_active(&c->timer) && deadline_ms >= due && early < TIMER_SLACK_MS &&
+        early * 16 <= deadline_ms - now_ms(c))
+        return;
     flare_timer_schedule(flare_reactor_timers(c->srv->reactor), &c->timer, deadline_ms);
 }
 
