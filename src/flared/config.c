@@ -267,9 +267,9 @@ static int prescan(flared_cfg_ctx *c, const char *text, size_t len)
 /* -------------------------------------------------------------- top level */
 
 static const char *const top_keys[] = {
-    "workers",    "error_log",         "log_level", "limits", "timeouts", "listeners",
-    "routes",     "hosts",             "mime_types", "user",  "group",    "pid_file",
-    "trusted_proxies", "access_log",   "access_log_format", "upstreams", NULL};
+    "workers",         "error_log",  "log_level",         "limits",    "timeouts", "listeners",
+    "routes",          "hosts",      "mime_types",        "user",      "group",    "pid_file",
+    "trusted_proxies", "access_log", "access_log_format", "upstreams", NULL};
 enum {
     K_WORKERS,
     K_ERROR_LOG,
@@ -350,6 +350,8 @@ static int parse_error_log(flared_cfg_ctx *c, yaml_node_t *node)
         c->cfg->error_log = NULL;
         return 0;
     }
+    c->cfg->error_log_line = flared_cfg_line(node);
+    c->cfg->error_log_column = flared_cfg_column(node);
     return flared_cfg_path(c, node, "error_log", &c->cfg->error_log);
 }
 
@@ -360,6 +362,8 @@ static int parse_access_log(flared_cfg_ctx *c, yaml_node_t *node)
         c->cfg->access_log = NULL;
         return 0;
     }
+    c->cfg->access_log_line = flared_cfg_line(node);
+    c->cfg->access_log_column = flared_cfg_column(node);
     return flared_cfg_path(c, node, "access_log", &c->cfg->access_log);
 }
 
@@ -620,6 +624,29 @@ static int read_file(const char *path, char **text, size_t *len, flare_error *er
     *text = buf;
     *len = used;
     return 0;
+}
+
+/* Opened as log.c opens them (append, created 0640), so that what passes here opens there. */
+static int check_log_file(const flared_config *cfg, const char *key, const char *path,
+                          unsigned line, unsigned column, flare_error *err)
+{
+    if (!path) return 0;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    if (fd < 0)
+        return flare_error_set(err, FLARE_ECONFIG, 0, "%s:%u:%u: %s: cannot open '%s': %s",
+                               cfg->path, line, column, key, path, strerror(errno));
+    close(fd);
+    return 0;
+}
+
+int flared_config_check_files(const flared_config *cfg, flare_error *err)
+{
+    int rc = check_log_file(cfg, "error_log", cfg->error_log, cfg->error_log_line,
+                            cfg->error_log_column, err);
+    if (rc == 0)
+        rc = check_log_file(cfg, "access_log", cfg->access_log, cfg->access_log_line,
+                            cfg->access_log_column, err);
+    return rc;
 }
 
 int flared_config_load(const char *path, flared_config **out, flare_error *err)

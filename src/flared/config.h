@@ -366,13 +366,15 @@ typedef struct flared_host {
 
 /** A loaded configuration. Read-only; every pointer inside lives as long as the object. */
 typedef struct flared_config {
-    const char *path;           /**< the file as named to the loader (or the name for messages) */
-    const char *dir;            /**< absolute directory that relative paths resolve against */
-    unsigned workers;           /**< worker processes, 1..FLARED_WORKERS_MAX; default 1 */
-    bool workers_auto;          /**< `workers: auto`: workers is the number of online CPUs */
-    const char *error_log;      /**< absolute file path, or NULL for stderr (the default) */
-    flared_log_level log_level; /**< default FLARED_LOG_INFO */
-    const char *access_log;     /**< absolute file path, or NULL (`off`, the default) */
+    const char *path;      /**< the file as named to the loader (or the name for messages) */
+    const char *dir;       /**< absolute directory that relative paths resolve against */
+    unsigned workers;      /**< worker processes, 1..FLARED_WORKERS_MAX; default 1 */
+    bool workers_auto;     /**< `workers: auto`: workers is the number of online CPUs */
+    const char *error_log; /**< absolute file path, or NULL for stderr (the default) */
+    unsigned error_log_line, error_log_column; /**< where error_log is written */
+    flared_log_level log_level;                /**< default FLARED_LOG_INFO */
+    const char *access_log; /**< absolute file path, or NULL (`off`, the default) */
+    unsigned access_log_line, access_log_column; /**< where access_log is written */
     flared_log_format access_log_format; /**< compiled; default the Apache combined format */
     flared_limits limits;
     flared_timeouts timeouts;
@@ -409,6 +411,13 @@ int flared_config_load(const char *path, flared_config **out, flare_error *err);
  */
 int flared_config_load_string(const char *text, size_t len, const char *name, const char *base_dir,
                               flared_config **out, flare_error *err);
+
+/**
+ * Opens (creating them if need be) the error_log and access_log files the config names, and
+ * closes them again: a log that cannot be opened is a config error at its key,
+ * "FILE:LINE:COLUMN: error_log: cannot open ...", the same for `flared -t`, a start and a reload.
+ */
+int flared_config_check_files(const flared_config *cfg, flare_error *err);
 
 /** Frees a config and everything it points to; NULL is a no-op. */
 void flared_config_free(flared_config *cfg);

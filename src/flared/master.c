@@ -60,6 +60,17 @@
 #define RESTART_MAX_MS 5000
 #define YOUNG_DEATH_MS 1000
 
+/* 0 when a process listens on the socket at sa (a full backlog counts), ECONNREFUSED when
+ * nobody does (a stale file), otherwise the errno that keeps us from telling. */
+static int probe_unix(const struct sockaddr_un *sa)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return errno;
+    int rc = connect(fd, (const struct sockaddr *)sa, sizeof *sa) == 0 ? 0 : errno;
+    close(fd);
+    return rc == EAGAIN ? 0 : rc;
+}
+
 static int bind_unix(const char *path, int backlog, flare_error *err)
 {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -67,7 +78,23 @@ static int bind_unix(const char *path, int backlog, flare_error *err)
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
     struct stat sb;
-    if (lstat(path, &sb) == 0 && S_ISSOCK(sb.st_mode)) unlink(path); /* stale socket */
+    if (lstat(path, &sb) == 0 && S_ISSOCK(sb.st_mode)) {
+        /* Only a stale socket is removed: one that a process still listens on (another
+         * flared, another program) is theirs. */
+        int e = probe_unix(&sa);
+        if (e != ECONNREFUSED) {
+            close(fd);
+            if (e == 0)
+                return flare_error_set(err, FLARE_ESYS, 0,
+                                       "cannot listen on unix:%s: another process listens on it; "
+                                       "stop it or choose another path",
+                                       path);
+            return flare_error_set(err, FLARE_ESYS, e,
+                                   "cannot listen on unix:%s: it exists and cannot be probed",
+                                   path);
+        }
+        unlink(path);
+    }
     if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, backlog) < 0) {
         int e = errno;
         close(fd);
@@ -149,9 +176,16 @@ static int bind_all(master *m, const flared_config *cfg, flare_error *err)
                 }
     }
     /* Set on every (re)load, on new and kept sockets alike, so that a reload can
-     * turn it off again. */
-    for (size_t i = 0; i < m->sock_count; i++)
-        if (m->socks[i].wanted && set_defer_accept(&m->socks[i], cfg, err) < 0) goto undo;
+     * turn it off again. listen(2) again on a listening socket only sets its backlog. */
+    for (size_t i = 0; i < m->sock_count; i++) {
+        lsock *s = &m->socks[i];
+        if (!s->wanted) continue;
+        if (set_defer_accept(s, cfg, err) < 0) goto undo;
+        if (listen(s->fd, cfg->listeners[s->listener].backlog) < 0) {
+            flare_error_set(err, FLARE_ESYS, errno, "cannot set the backlog of %s", s->address);
+            goto undo;
+        }
+    }
     return 0;
 undo:
     while (m->sock_count > old_count) {
@@ -258,8 +292,13 @@ static void reap(master *m)
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         if (pid == m->upgrade_pid && !m->handed_over) {
-            flared_master__upgrade_failed(m, WIFSIGNALED(status) ? "the new master was killed"
-                                                                 : "the new master exited");
+            if (m->stopping) {
+                flared_log(FLARED_LOG_INFO, "the new master (pid %d) exited", (int)pid);
+                m->upgrade_pid = 0;
+            } else {
+                flared_master__upgrade_failed(m, WIFSIGNALED(status) ? "the new master was killed"
+                                                                     : "the new master exited");
+            }
             continue;
         }
         for (size_t i = 0; i < m->worker_count; i++) {
@@ -318,7 +357,8 @@ static void reload(master *m)
     flared_log(FLARED_LOG_INFO, "reloading %s", m->config_path);
     flared_config *next = NULL;
     flare_error err;
-    if (flared_config_load(m->config_path, &next, &err) < 0 || bind_all(m, next, &err) < 0) {
+    if (flared_config_load(m->config_path, &next, &err) < 0 ||
+        flared_config_check_files(next, &err) < 0 || bind_all(m, next, &err) < 0) {
         refuse_reload(m, next, err.message);
         return;
     }
@@ -375,6 +415,7 @@ void flared_master__begin_stop(master *m, int sig)
         if (sig == SIGQUIT) {
             flared_log(FLARED_LOG_INFO, "SIGQUIT: exiting now");
             signal_workers(m, SIGQUIT, false);
+            flared_master__stop_upgrade(m, SIGQUIT);
         }
         return;
     }
@@ -386,6 +427,7 @@ void flared_master__begin_stop(master *m, int sig)
     m->stop_deadline = flare_monotonic_ms() + m->cfg->timeouts.drain_delay_ms +
                        m->cfg->timeouts.shutdown_ms + 2000;
     signal_workers(m, sig == SIGQUIT ? SIGQUIT : SIGTERM, false);
+    flared_master__stop_upgrade(m, sig == SIGQUIT ? SIGQUIT : SIGTERM);
     close_listeners(m); /* the workers close their copies as they stop accepting */
 }
 
@@ -440,6 +482,14 @@ static uint64_t files_needed(const master *m)
     return m->cfg->limits.max_connections + m->sock_count + 256;
 }
 
+void flared_master_signals(sigset_t *set)
+{
+    static const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2};
+    sigemptyset(set);
+    for (size_t i = 0; i < FLARE_N_ELEMENTS(sigs); i++)
+        sigaddset(set, sigs[i]);
+}
+
 int flared_master_run(const char *config_path, flared_config *cfg, const char *exe)
 {
     static master m; /* one per process; large socket table */
@@ -451,10 +501,7 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
     m.ready_fd = -1;
     flare_error err;
     sigset_t set;
-    sigemptyset(&set);
-    int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2};
-    for (size_t i = 0; i < FLARE_N_ELEMENTS(sigs); i++)
-        sigaddset(&set, sigs[i]);
+    flared_master_signals(&set);
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     m.signal_fd = signalfd(-1, &set, SFD_CLOEXEC);
@@ -503,7 +550,9 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
         flared_notify("READY=1");
 
     for (;;) {
-        if (m.stopping && m.worker_count == 0) break;
+        /* A new master of an unfinished upgrade is waited for too: the ports are free after. */
+        bool upgrade_running = m.upgrade_pid && !m.handed_over;
+        if (m.stopping && m.worker_count == 0 && !upgrade_running) break;
         struct pollfd pfds[2] = {{.fd = m.signal_fd, .events = POLLIN},
                                  {.fd = m.upgrade_fd, .events = POLLIN}};
         int n = poll(pfds, m.upgrade_fd >= 0 ? 2 : 1, next_timeout(&m));
@@ -514,6 +563,7 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
         if (m.stopping && now >= m.stop_deadline) {
             flared_log(FLARED_LOG_WARN, "shutdown timeout: killing %zu workers", m.worker_count);
             signal_workers(&m, SIGKILL, false);
+            flared_master__stop_upgrade(&m, SIGKILL);
             m.stop_deadline = now + 1000;
         }
         for (unsigned s = 0; s < m.slots && !m.stopping; s++)

@@ -294,6 +294,28 @@ class Server:
         return responses[0]
 
 
+def read_pid(path):
+    """The pid a pid file holds, or None (no file, no number)."""
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def start_from_copy(test, **server_kwargs):
+    """Starts Server(**server_kwargs) from a copy of flared in its dir (SIGUSR2 executes the
+    path it was started from, so a test may replace that file); returns (server, copy path)."""
+    srv = Server(**server_kwargs)
+    test.addCleanup(srv.cleanup)
+    exe = os.path.join(srv.dir, "bin", "flared")
+    os.mkdir(os.path.dirname(exe))
+    shutil.copy2(FLARED, exe)
+    srv.argv = FLARED_WRAPPER + [exe, "-c", srv.config_path]
+    srv.start()
+    return srv, exe
+
+
 def require_flared():
     """Fails (AssertionError) unless $FLARED names an executable."""
     if not FLARED or not os.access(FLARED, os.X_OK):

@@ -31,12 +31,7 @@ def status_json(port):
     return json.loads(responses[0].body)
 
 
-def read_pid(path):
-    try:
-        with open(path) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
+read_pid = ft.read_pid
 
 
 def proc_status(pid, field):
@@ -236,13 +231,8 @@ class UpgradeTests(ft.ServerTestCase):
     def start_from_copy(self, workers=2, env=None):
         if not FLARED_NEXT or not os.access(FLARED_NEXT, os.X_OK):
             self.fail(f"$FLARED_NEXT does not name the test build flared-next: {FLARED_NEXT!r}")
-        srv = ft.Server(workers=workers, extra="pid_file: flared.pid\n", env=env)
-        self.addCleanup(srv.cleanup)
-        self.exe = os.path.join(srv.dir, "bin", "flared")
-        os.mkdir(os.path.dirname(self.exe))
-        shutil.copy2(ft.FLARED, self.exe)
-        srv.argv = ft.FLARED_WRAPPER + [self.exe, "-c", srv.config_path]
-        srv.start()
+        srv, self.exe = ft.start_from_copy(self, workers=workers, extra="pid_file: flared.pid\n",
+                                           env=env)
         self.pid_file = os.path.join(srv.dir, "flared.pid")
         return srv
 

@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""flared's process model at awkward moments: a HUP while the config is still
+loading, a Unix socket path another process listens on, TERM while a binary
+upgrade has not yet handed over, a second USR2 while the previous master still
+drains, and a listener's backlog changed by a reload."""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import flaredtest as ft
+
+FLARED_NEXT = os.environ.get("FLARED_NEXT", "")
+
+
+read_pid = ft.read_pid
+
+
+def kill_pid(pid):
+    if not pid:
+        return
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def listen_backlog(port):
+    """The backlog of the listening socket on 127.0.0.1:port, as ss shows it (Send-Q)."""
+    out = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True,
+                         timeout=5).stdout
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[3].endswith(f":{port}"):
+            return int(fields[2])
+    return None
+
+
+class Daemon:
+    """A flared on a config written verbatim (for what the base config cannot express)."""
+
+    def __init__(self, test, text):
+        self.dir = tempfile.mkdtemp(prefix="flared-edge-")
+        test.addCleanup(shutil.rmtree, self.dir, True)
+        self.config = os.path.join(self.dir, "flared.yaml")
+        with open(self.config, "w") as f:
+            f.write(text.replace("$DIR", self.dir))
+        self.log_path = os.path.join(self.dir, "stderr.log")
+        self.log_file = open(self.log_path, "ab")
+        test.addCleanup(self.log_file.close)
+        self.proc = subprocess.Popen([ft.FLARED, "-c", self.config], stdin=subprocess.DEVNULL,
+                                     stdout=self.log_file, stderr=self.log_file,
+                                     start_new_session=True)
+        test.addCleanup(self.kill)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait()
+
+    def log(self):
+        return ft.read_text(self.log_path)
+
+
+class EdgeTests(ft.ServerTestCase):
+    def setUp(self):
+        ft.require_flared()
+
+    # -- signals before the master loop ------------------------------------------
+
+    def test_hup_while_the_config_loads_is_not_fatal(self):
+        # Thousands of routes keep the config loading for a while after exec; a HUP
+        # then used to kill the process (default action) before the master blocked it.
+        if ft.FLARED_WRAPPER:
+            self.skipTest("the wrapper itself would take the signal")
+        port = ft.free_port()
+        routes = "".join(f"  - {{path: /r{i}, text: {{body: x}}}}\n" for i in range(8000))
+        d = Daemon(self, f"listeners:\n  - address: 127.0.0.1:{port}\nroutes:\n{routes}")
+        # Past the dynamic loader, in main: the first malloc (loading the file) made the heap.
+        self.assertTrue(ft.wait_for(lambda: "[heap]" in ft.read_text(f"/proc/{d.proc.pid}/maps"),
+                                    5, interval=0.001), d.log())
+        for _ in range(3):
+            d.proc.send_signal(signal.SIGHUP)
+            time.sleep(0.005)
+        self.assertTrue(ft.wait_for(lambda: ft.accepts_or_died(d.proc, port), 10), d.log())
+        self.assertIsNone(d.proc.poll(), f"flared died ({d.proc.returncode}):\n{d.log()}")
+        # The HUPs were kept for the loop: it reloads and serves on.
+        self.assertTrue(ft.wait_for(lambda: "reloaded" in d.log(), 10), d.log())
+        d.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(d.proc.wait(10), 0, d.log())
+
+    # -- Unix socket listeners ---------------------------------------------------
+
+    def test_unix_path_another_process_listens_on_is_left_alone(self):
+        d = tempfile.mkdtemp(prefix="flared-unix-")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, "s.sock")
+        theirs = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(theirs.close)
+        theirs.bind(path)
+        theirs.listen(8)
+        config = f"listeners:\n  - address: unix:{path}\nroutes:\n  - path: /\n    text: {{body: ours}}\n"
+        first = Daemon(self, config)
+        self.assertEqual(first.proc.wait(10), 1, first.log())
+        self.assertIn(f"unix:{path}: another process listens on it", first.log())
+        # The other program still owns the path: its socket gets the connection.
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(c.close)
+        c.connect(path)
+        theirs.settimeout(5)
+        conn, _ = theirs.accept()
+        conn.close()
+        # Once nobody listens, the file left behind is stale and flared replaces it.
+        theirs.close()
+        second = Daemon(self, config)
+
+        def answered():
+            try:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                    s.settimeout(2)
+                    s.connect(path)
+                    s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                    return b"ours" in ft.read_until_close(s, 2)[0]
+            except OSError:
+                return second.proc.poll() is not None
+        self.assertTrue(ft.wait_for(answered, 10), second.log())
+        self.assertIsNone(second.proc.poll(), second.log())
+        second.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(second.proc.wait(10), 0, second.log())
+
+    # -- reload --------------------------------------------------------------------
+
+    def test_hup_applies_a_changed_backlog(self):
+        srv = self.start_server()
+        self.assertEqual(listen_backlog(srv.port), 4096)  # the default
+        srv.write_config(reuseport="false\n    backlog: 77", text="reloaded")
+        srv.signal(signal.SIGHUP)
+        self.assertTrue(ft.wait_for(lambda: "reloaded: 1 workers" in srv.log(), 5), srv.log())
+        self.assertEqual(srv.get("/plaintext").body, b"reloaded")
+        self.assertEqual(listen_backlog(srv.port), 77, "the kept socket has the old backlog")
+        self.assertStopsCleanly(srv)
+
+    # -- binary upgrade ------------------------------------------------------------
+
+    def start_from_copy(self, timeouts=""):
+        if not FLARED_NEXT or not os.access(FLARED_NEXT, os.X_OK):
+            self.fail(f"$FLARED_NEXT does not name the test build flared-next: {FLARED_NEXT!r}")
+        srv, self.exe = ft.start_from_copy(self, extra="pid_file: flared.pid\n",
+                                           timeouts=timeouts)
+        self.pid_file = os.path.join(srv.dir, "flared.pid")
+        return srv
+
+    def replace_binary(self, text=None, source=None):
+        tmp = self.exe + ".new"
+        if source:
+            shutil.copy2(source, tmp)
+        else:
+            with open(tmp, "w") as f:
+                f.write(text)
+            os.chmod(tmp, 0o755)
+        os.replace(tmp, self.exe)
+
+    def test_term_before_the_new_master_is_ready_stops_it_too(self):
+        srv = self.start_from_copy()
+        started = os.path.join(srv.dir, "new.pid")
+        # A new binary slow to start: TERM reaches the old master before the new is ready.
+        self.replace_binary(f"#!/bin/sh\necho $$ > {started}\nsleep 1.5\n"
+                            f"exec {FLARED_NEXT} \"$@\"\n")
+        srv.signal(signal.SIGUSR2)
+        self.assertTrue(ft.wait_for(lambda: read_pid(started), 5), srv.log())
+        new_pid = read_pid(started)
+        self.addCleanup(kill_pid, new_pid)
+        self.assertTrue(os.path.exists(self.pid_file + ".oldbin"))
+        srv.signal(signal.SIGTERM)
+        self.assertEqual(srv.wait(10), 0, srv.log())
+        # Nothing serves on after the stop: the new master went with the old one.
+        self.assertFalse(ft.alive(new_pid), f"the new master {new_pid} runs on:\n{srv.log()}")
+        time.sleep(2)  # past the point where it would have started serving
+        with self.assertRaises(OSError):
+            socket.create_connection(("127.0.0.1", srv.port), timeout=1).close()
+        self.assertFalse(os.path.exists(self.pid_file + ".oldbin"))
+        self.assertFalse(os.path.exists(self.pid_file))
+        self.assertIn("stopping the new master", srv.log())
+
+    def test_second_usr2_while_the_old_master_drains_is_refused(self):
+        # drain_delay keeps the old master (and its workers) alive for a while after it
+        # handed over; meanwhile pid_file.oldbin names it.
+        srv = self.start_from_copy(timeouts=", drain_delay: 3s")
+        old_pid = srv.pid
+        self.replace_binary(source=FLARED_NEXT)
+        srv.signal(signal.SIGUSR2)
+        self.assertTrue(ft.wait_for(lambda: f"took over from pid {old_pid}" in srv.log(), 10),
+                        srv.log())
+        new_pid = read_pid(self.pid_file)
+        self.assertNotIn(new_pid, (None, old_pid))
+        self.addCleanup(kill_pid, new_pid)
+        self.assertEqual(read_pid(self.pid_file + ".oldbin"), old_pid)
+        self.assertTrue(ft.alive(old_pid))
+        os.kill(new_pid, signal.SIGUSR2)
+        self.assertTrue(ft.wait_for(lambda: "is still draining" in srv.log(), 5), srv.log())
+        self.assertEqual(read_pid(self.pid_file + ".oldbin"), old_pid)
+        self.assertEqual(read_pid(self.pid_file), new_pid)
+        self.assertEqual(len(re.findall(r"SIGUSR2: binary upgrade: starting", srv.log())), 1)
+        # Once the old master is gone, an upgrade is possible again.
+        self.assertEqual(srv.wait(15), 0, srv.log())
+        self.assertTrue(ft.wait_for(lambda: not os.path.exists(self.pid_file + ".oldbin"), 5))
+        os.kill(new_pid, signal.SIGTERM)
+        self.assertTrue(ft.wait_for(lambda: not ft.alive(new_pid), 15), srv.log())
+
+
+if __name__ == "__main__":
+    ft.run()
