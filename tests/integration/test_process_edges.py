@@ -29,6 +29,13 @@ def kill_pid(pid):
         pass
 
 
+def kill_group(pgid):
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def listen_backlog(port):
     """The backlog of the listening socket on 127.0.0.1:port, as ss shows it (Send-Q)."""
     out = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True,
@@ -154,6 +161,8 @@ class EdgeTests(ft.ServerTestCase):
             self.fail(f"$FLARED_NEXT does not name the test build flared-next: {FLARED_NEXT!r}")
         srv, self.exe = ft.start_from_copy(self, extra="pid_file: flared.pid\n",
                                            timeouts=timeouts)
+        # Every master of the upgrade is in the group the first one leads, even once it exited.
+        self.addCleanup(kill_group, srv.pid)
         self.pid_file = os.path.join(srv.dir, "flared.pid")
         return srv
 
