@@ -511,8 +511,11 @@ static int parse_root(flared_cfg_ctx *c, yaml_node_t *root)
     if (rc == 0 && v[K_UPSTREAMS]) rc = flared_cfg_upstreams(c, v[K_UPSTREAMS]);
     if (rc == 0) rc = flared_cfg_hosts(c, v[K_ROUTES], v[K_HOSTS]);
     if (rc == 0 && (v[K_USER] || v[K_GROUP])) rc = flared_cfg_user_group(c, v[K_USER], v[K_GROUP]);
-    if (rc == 0 && v[K_PID_FILE])
+    if (rc == 0 && v[K_PID_FILE]) {
+        c->cfg->pid_file_line = flared_cfg_line(v[K_PID_FILE]);
+        c->cfg->pid_file_column = flared_cfg_column(v[K_PID_FILE]);
         rc = flared_cfg_path(c, v[K_PID_FILE], "pid_file", &c->cfg->pid_file);
+    }
     if (rc == 0 && v[K_TRUSTED_PROXIES])
         rc = flared_cfg_cidrs(c, v[K_TRUSTED_PROXIES], "trusted_proxies", &c->cfg->trusted_proxies,
                               &c->cfg->trusted_proxy_count);
@@ -639,6 +642,33 @@ static int check_log_file(const flared_config *cfg, const char *key, const char 
     return 0;
 }
 
+/* The pid file is written through a temporary file beside it (process.c): its directory must
+ * exist and be writable, and the name must not be a directory. Nothing is created here. */
+static int check_pid_file(const flared_config *cfg, flare_error *err)
+{
+    const char *path = cfg->pid_file;
+    if (!path) return 0;
+    char dir[PATH_MAX];
+    const char *why = NULL;
+    struct stat st;
+    int e = 0;
+    if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir) {
+        why = "the path is too long";
+    } else {
+        char *d = dirname(dir);
+        if (stat(d, &st) < 0 || !S_ISDIR(st.st_mode))
+            why = "its directory does not exist", e = errno;
+        else if (access(d, W_OK | X_OK) < 0)
+            why = "its directory is not writable", e = errno;
+        else if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            why = "it is a directory";
+    }
+    if (!why) return 0;
+    return flare_error_set(err, FLARE_ECONFIG, 0, "%s:%u:%u: pid_file: cannot write '%s': %s%s%s",
+                           cfg->path, cfg->pid_file_line, cfg->pid_file_column, path, why,
+                           e ? ": " : "", e ? strerror(e) : "");
+}
+
 int flared_config_check_files(const flared_config *cfg, flare_error *err)
 {
     int rc = check_log_file(cfg, "error_log", cfg->error_log, cfg->error_log_line,
@@ -646,6 +676,7 @@ int flared_config_check_files(const flared_config *cfg, flare_error *err)
     if (rc == 0)
         rc = check_log_file(cfg, "access_log", cfg->access_log, cfg->access_log_line,
                             cfg->access_log_column, err);
+    if (rc == 0) rc = check_pid_file(cfg, err);
     return rc;
 }
 

@@ -91,17 +91,19 @@ class CliTests(unittest.TestCase):
         with self.assertRaises(OSError):
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
 
-    def test_unopenable_logs_fail_check_and_start_alike(self):
-        # `flared -t` used to pass a config whose error_log or access_log cannot be opened,
-        # which then failed to start (78 without a position, or 1).
+    def test_unwritable_files_fail_check_and_start_alike(self):
+        # `flared -t` used to pass a config whose error_log, access_log or pid_file cannot be
+        # written, which then failed to start (78 without a position, or 1).
         missing = os.path.join(self.dir, "no", "such", "dir")
-        for key in ("error_log", "access_log"):
+        gone = re.escape(missing + "/x")
+        reasons = {"error_log": f"cannot open '{gone}': No such file",
+                   "access_log": f"cannot open '{gone}': No such file",
+                   "pid_file": f"cannot write '{gone}': its directory does not exist"}
+        for key, reason in reasons.items():
             with self.subTest(key):
                 port = ft.free_port()
-                path = self.write(key + ".yaml",
-                                  GOOD.format(port=port) + f"{key}: {missing}/x.log\n")
-                want = re.escape(path) + r":6:%d: %s: cannot open '%s/x\.log': No such file" % (
-                    len(key) + 3, key, re.escape(missing))
+                path = self.write(key + ".yaml", GOOD.format(port=port) + f"{key}: {missing}/x\n")
+                want = re.escape(path) + f":6:{len(key) + 3}: {key}: {reason}"
                 check = self.flared("-t", "-c", path)
                 self.assertEqual(check.returncode, 78, check.stdout + check.stderr)
                 self.assertRegex(check.stderr, want)

@@ -667,6 +667,33 @@ static void test_listener_duplicates(void **state)
                  "  - address: unix:/run/a.sock\n"
                  "  - address: unix:/run/a.sock\n",
                  "t.yaml:3:14: address: 'unix:/run/a.sock' is already used at line 2, column 14");
+    /* One socket file, spelled twice: the second bind would find the first listening. */
+    expect_error(
+        "listeners:\n"
+        "  - address: unix:/tmp/a.sock\n"
+        "  - address: unix:/tmp//./a.sock\n",
+        "t.yaml:3:14: address: 'unix:/tmp//./a.sock' is already used at line 2, column 14");
+    /* A wildcard holds its port on every address of its family. */
+    expect_error("listeners:\n"
+                 "  - address: 0.0.0.0:8080\n"
+                 "  - address: 127.0.0.1:8080\n",
+                 "t.yaml:3:14: address: '127.0.0.1:8080' overlaps '0.0.0.0:8080' at line 2, "
+                 "column 14: a wildcard address holds the port on every address; listen on one "
+                 "of them, or set reuseport on both");
+    expect_error("listeners:\n"
+                 "  - address: \"[::1]:8080\"\n"
+                 "  - address: \"[::]:8080\"\n"
+                 "    reuseport: true\n",
+                 "t.yaml:3:14: address: '[::]:8080' overlaps '[::1]:8080' at line 2, column 14: a "
+                 "wildcard address holds the port on every address; listen on one of them, or set "
+                 "reuseport on both");
+    flared_config *both = load_ok("listeners:\n"
+                                  "  - {address: 0.0.0.0:8080, reuseport: true}\n"
+                                  "  - {address: 127.0.0.1:8080, reuseport: true}\n"
+                                  "  - address: \"[::]:8080\"\n"
+                                  "  - address: 0.0.0.0:8081\n");
+    assert_int_equal(both->listener_count, 4);
+    flared_config_free(both);
     /* Port 0 means "any free port", so two of them never collide. */
     flared_config *cfg = load_ok("listeners:\n"
                                  "  - address: 127.0.0.1:0\n"
