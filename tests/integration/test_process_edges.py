@@ -156,11 +156,11 @@ class EdgeTests(ft.ServerTestCase):
 
     # -- binary upgrade ------------------------------------------------------------
 
-    def start_from_copy(self, timeouts=""):
+    def start_from_copy(self, timeouts="", error_log="stderr"):
         if not FLARED_NEXT or not os.access(FLARED_NEXT, os.X_OK):
             self.fail(f"$FLARED_NEXT does not name the test build flared-next: {FLARED_NEXT!r}")
         srv, self.exe = ft.start_from_copy(self, extra="pid_file: flared.pid\n",
-                                           timeouts=timeouts)
+                                           timeouts=timeouts, error_log=error_log)
         # Every master of the upgrade is in the group the first one leads, even once it exited.
         self.addCleanup(kill_group, srv.pid)
         self.pid_file = os.path.join(srv.dir, "flared.pid")
@@ -175,6 +175,26 @@ class EdgeTests(ft.ServerTestCase):
                 f.write(text)
             os.chmod(tmp, 0o755)
         os.replace(tmp, self.exe)
+
+    def test_upgrade_after_usr1_leaks_no_log_descriptor(self):
+        # USR1 reopened the error log with dup2, which drops FD_CLOEXEC: every later upgrade
+        # handed the new master one more descriptor of the log.
+        srv = self.start_from_copy(error_log="flared.log")
+        log = os.path.join(srv.dir, "flared.log")
+        srv.signal(signal.SIGUSR1)
+        self.assertTrue(ft.wait_for(lambda: "reopened the error log" in ft.read_text(log), 5))
+        self.replace_binary(source=FLARED_NEXT)
+        srv.signal(signal.SIGUSR2)
+        self.assertTrue(ft.wait_for(lambda: "took over from pid" in ft.read_text(log), 10),
+                        ft.read_text(log))
+        new_pid = read_pid(self.pid_file)
+        self.addCleanup(kill_pid, new_pid)
+        self.assertEqual(srv.wait(15), 0, ft.read_text(log))
+        fd_dir = f"/proc/{new_pid}/fd"
+        logs = [fd for fd in os.listdir(fd_dir) if os.readlink(os.path.join(fd_dir, fd)) == log]
+        self.assertEqual(len(logs), 1, f"descriptors of the error log: {logs}")
+        os.kill(new_pid, signal.SIGTERM)
+        self.assertTrue(ft.wait_for(lambda: not ft.alive(new_pid), 15), ft.read_text(log))
 
     def test_term_before_the_new_master_is_ready_stops_it_too(self):
         srv = self.start_from_copy()
