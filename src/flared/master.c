@@ -135,6 +135,19 @@ static lsock *find_sock(master *m, const char *address, unsigned index, bool reu
     return NULL;
 }
 
+/* A Unix socket file belongs to the workers' user and group when they drop root, as the log
+ * files do: connecting needs write permission on it, and the umask gives that to the owner. */
+static int own_unix_socket(const lsock *s, const flared_config *cfg, flare_error *err)
+{
+    const flared_listener *l = &cfg->listeners[s->listener];
+    if (l->kind != FLARED_LISTENER_UNIX || (!cfg->user && !cfg->group) || geteuid() != 0) return 0;
+    if (lchown(l->unix_path, cfg->user ? cfg->uid : (uid_t)-1, cfg->gid) < 0)
+        return flare_error_set(err, FLARE_ESYS, errno, "cannot hand unix:%s to %s%s%s",
+                               l->unix_path, cfg->user ? cfg->user : "", cfg->group ? ":" : "",
+                               cfg->group ? cfg->group : "");
+    return 0;
+}
+
 /* Makes sure every socket cfg needs is open, reusing those already bound. On failure the
  * sockets bound by this call are closed again and the old set is untouched. */
 static int bind_all(master *m, const flared_config *cfg, flare_error *err)
@@ -180,7 +193,7 @@ static int bind_all(master *m, const flared_config *cfg, flare_error *err)
     for (size_t i = 0; i < m->sock_count; i++) {
         lsock *s = &m->socks[i];
         if (!s->wanted) continue;
-        if (set_defer_accept(s, cfg, err) < 0) goto undo;
+        if (set_defer_accept(s, cfg, err) < 0 || own_unix_socket(s, cfg, err) < 0) goto undo;
         if (listen(s->fd, cfg->listeners[s->listener].backlog) < 0) {
             flare_error_set(err, FLARE_ESYS, errno, "cannot set the backlog of %s", s->address);
             goto undo;

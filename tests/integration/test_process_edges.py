@@ -4,11 +4,13 @@ loading, a Unix socket path another process listens on, TERM while a binary
 upgrade has not yet handed over, a second USR2 while the previous master still
 drains, and a listener's backlog changed by a reload."""
 import os
+import pwd
 import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -141,6 +143,34 @@ class EdgeTests(ft.ServerTestCase):
         self.assertIsNone(second.proc.poll(), second.log())
         second.proc.send_signal(signal.SIGTERM)
         self.assertEqual(second.proc.wait(10), 0, second.log())
+
+    def test_unix_socket_belongs_to_the_workers_user(self):
+        # Made by the root master, the socket file was root's (0755 under umask 022), so
+        # nobody running as the configured user could connect to it.
+        if os.geteuid() != 0:
+            self.skipTest("needs root to switch users")
+        user = pwd.getpwnam("nobody")
+        d = tempfile.mkdtemp(prefix="flared-unix-")
+        self.addCleanup(shutil.rmtree, d, True)
+        os.chmod(d, 0o755)
+        path = os.path.join(d, "s.sock")
+        daemon = Daemon(self, f"user: nobody\nlisteners:\n  - address: unix:{path}\n"
+                              "routes:\n  - path: /\n    text: {body: served}\n")
+        self.assertTrue(ft.wait_for(lambda: os.path.exists(path) or daemon.proc.poll() is not None,
+                                    5), daemon.log())
+        st = os.stat(path)
+        self.assertEqual((st.st_uid, st.st_gid), (user.pw_uid, user.pw_gid), daemon.log())
+        probe = ("import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.settimeout(5)\n"
+                 f"s.connect({path!r})\n"
+                 "s.sendall(b'GET / HTTP/1.1\\r\\nHost: t\\r\\nConnection: close\\r\\n\\r\\n')\n"
+                 "d=b''\nwhile (c:=s.recv(4096)): d+=c\nsys.stdout.write(d.decode())\n")
+        python = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+        p = subprocess.run([python, "-c", probe], user=user.pw_uid, group=user.pw_gid,
+                           extra_groups=[], capture_output=True, text=True, timeout=10)
+        self.assertEqual(p.returncode, 0, p.stderr + daemon.log())
+        self.assertIn("served", p.stdout)
+        daemon.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(daemon.proc.wait(10), 0, daemon.log())
 
     # -- reload --------------------------------------------------------------------
 
