@@ -105,6 +105,26 @@ class EdgeTests(ft.ServerTestCase):
         d.proc.send_signal(signal.SIGTERM)
         self.assertEqual(d.proc.wait(10), 0, d.log())
 
+    def test_a_notify_socket_nobody_reads_does_not_block_the_master(self):
+        # sd_notify went out with a blocking sendto: a full queue on $NOTIFY_SOCKET (a
+        # service manager stuck, or gone and its path reused) froze the master for good.
+        d = tempfile.mkdtemp(prefix="flared-notify-")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, "notify.sock")
+        receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(receiver.close)
+        receiver.bind(path)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as filler:
+            filler.setblocking(False)
+            with self.assertRaises(BlockingIOError):
+                for _ in range(100000):
+                    filler.sendto(b"x", path)
+        srv = self.start_server(env={"NOTIFY_SOCKET": path})
+        self.assertEqual(srv.get("/plaintext").status, 200)
+        srv.signal(signal.SIGHUP)  # RELOADING=1 and READY=1 find the queue full too
+        self.assertTrue(ft.wait_for(lambda: "reloaded" in srv.log(), 5), srv.log())
+        self.assertStopsCleanly(srv, timeout=5)
+
     # -- Unix socket listeners ---------------------------------------------------
 
     def test_unix_path_another_process_listens_on_is_left_alone(self):
