@@ -82,6 +82,16 @@ class EdgeTests(ft.ServerTestCase):
     def setUp(self):
         ft.require_flared()
 
+    def unix_socket(self, kind):
+        """A Unix socket of kind bound in a fresh directory; returns (path, socket)."""
+        d = tempfile.mkdtemp(prefix="flared-edge-")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, "s.sock")
+        sock = socket.socket(socket.AF_UNIX, kind)
+        self.addCleanup(sock.close)
+        sock.bind(path)
+        return path, sock
+
     # -- signals before the master loop ------------------------------------------
 
     def test_hup_while_the_config_loads_is_not_fatal(self):
@@ -108,12 +118,7 @@ class EdgeTests(ft.ServerTestCase):
     def test_a_notify_socket_nobody_reads_does_not_block_the_master(self):
         # sd_notify went out with a blocking sendto: a full queue on $NOTIFY_SOCKET (a
         # service manager stuck, or gone and its path reused) froze the master for good.
-        d = tempfile.mkdtemp(prefix="flared-notify-")
-        self.addCleanup(shutil.rmtree, d, True)
-        path = os.path.join(d, "notify.sock")
-        receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.addCleanup(receiver.close)
-        receiver.bind(path)
+        path, receiver = self.unix_socket(socket.SOCK_DGRAM)
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as filler:
             filler.setblocking(False)
             with self.assertRaises(BlockingIOError):
@@ -128,12 +133,7 @@ class EdgeTests(ft.ServerTestCase):
     # -- Unix socket listeners ---------------------------------------------------
 
     def test_unix_path_another_process_listens_on_is_left_alone(self):
-        d = tempfile.mkdtemp(prefix="flared-unix-")
-        self.addCleanup(shutil.rmtree, d, True)
-        path = os.path.join(d, "s.sock")
-        theirs = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.addCleanup(theirs.close)
-        theirs.bind(path)
+        path, theirs = self.unix_socket(socket.SOCK_STREAM)
         theirs.listen(8)
         config = f"listeners:\n  - address: unix:{path}\nroutes:\n  - path: /\n    text: {{body: ours}}\n"
         first = Daemon(self, config)
