@@ -126,6 +126,19 @@ static int set_defer_accept(const lsock *s, const flared_config *cfg, flare_erro
                                 "TCP_DEFER_ACCEPT", err);
 }
 
+/* Puts the listener's place in the file in front of err's message: which of the listeners
+ * could not be bound. */
+static void at_listener(const flared_config *cfg, const flared_listener *l, flare_error *err)
+{
+    if (!err) return;
+    char reason[FLARE_ERROR_MESSAGE_MAX];
+    snprintf(reason, sizeof reason, "%s", err->message);
+    int sys_errno = err->sys_errno;
+    flare_error_set(err, err->code, 0, "%s:%u:%u: listener: %s", cfg->path, l->line, l->column,
+                    reason);
+    err->sys_errno = sys_errno;
+}
+
 static lsock *find_sock(master *m, const char *address, unsigned index, bool reuseport)
 {
     for (size_t i = 0; i < m->sock_count; i++)
@@ -166,7 +179,10 @@ static int bind_all(master *m, const flared_config *cfg, flare_error *err)
                     goto undo;
                 }
                 int fd = bind_listener(l, err);
-                if (fd < 0) goto undo;
+                if (fd < 0) {
+                    at_listener(cfg, l, err);
+                    goto undo;
+                }
                 char *address = strdup(l->address);
                 if (!address) {
                     close(fd);

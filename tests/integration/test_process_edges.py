@@ -130,6 +130,27 @@ class EdgeTests(ft.ServerTestCase):
         self.assertTrue(ft.wait_for(lambda: "reloaded" in srv.log(), 5), srv.log())
         self.assertStopsCleanly(srv, timeout=5)
 
+    def test_a_worker_killed_as_soon_as_it_starts_is_restarted_ever_later(self):
+        # No fork bomb: a worker that dies young is restarted after a delay that doubles.
+        srv = self.start_server(workers=1)
+        killed = set()
+        end = time.monotonic() + 3
+        while time.monotonic() < end:
+            for pid in srv.workers():
+                if pid not in killed:
+                    killed.add(pid)
+                    kill_pid(pid)
+            time.sleep(0.005)
+        delays = [int(d) for d in re.findall(r"killed by signal 9; restarting in (\d+) ms",
+                                             srv.log())]
+        # 100 + 200 + 400 + 800 + 1600 ms: at most six workers in three seconds.
+        self.assertLessEqual(len(killed), 6, srv.log())
+        self.assertGreaterEqual(len(delays), 4, srv.log())
+        self.assertEqual(delays[:4], [100, 200, 400, 800], srv.log())
+        self.assertTrue(srv.wait_workers(1, 5), srv.log())  # it still comes back
+        self.assertEqual(srv.get("/plaintext").status, 200)
+        self.assertStopsCleanly(srv)
+
     # -- Unix socket listeners ---------------------------------------------------
 
     def test_unix_path_another_process_listens_on_is_left_alone(self):
@@ -193,6 +214,32 @@ class EdgeTests(ft.ServerTestCase):
         self.assertEqual(daemon.proc.wait(10), 0, daemon.log())
 
     # -- reload --------------------------------------------------------------------
+
+    def test_hup_with_a_listener_that_cannot_be_bound(self):
+        srv = self.start_server(workers=2, reuseport=True, text="before")
+        workers = srv.wait_workers(2)
+        held = socket.socket()
+        self.addCleanup(held.close)
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        free, taken = ft.free_port(), held.getsockname()[1]
+        text = srv.config_text(text="after").replace(
+            "routes:\n", f"  - address: 127.0.0.1:{free}\n  - address: 127.0.0.1:{taken}\n"
+            "routes:\n", 1)
+        srv.write_config(verbatim=text)
+        srv.signal(signal.SIGHUP)
+        self.assertTrue(ft.wait_for(lambda: "reload refused" in srv.log(), 5), srv.log())
+        # The message names the listener by its place in the file (line 10 of the base config).
+        self.assertRegex(srv.log(), r"reload refused, still serving the previous config: "
+                         + re.escape(srv.config_path) + r":10:5: listener: .*"
+                         + f"127.0.0.1:{taken}.*Address already in use")
+        # The listener bound before the failure is closed again; the old config serves on.
+        with self.assertRaises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", free), timeout=1).close()
+        for _ in range(10):
+            self.assertEqual(srv.get("/plaintext").body, b"before")
+        self.assertEqual(srv.workers(), workers)
+        self.assertStopsCleanly(srv)
 
     def test_hup_applies_a_changed_backlog(self):
         srv = self.start_server()
