@@ -669,6 +669,23 @@ static int check_pid_file(const flared_config *cfg, flare_error *err)
                            e ? ": " : "", e ? strerror(e) : "");
 }
 
+/* Workers switch to user and group after binding (process.c): only root may, unless the
+ * process already runs as them. */
+static int check_identity(const flared_config *cfg, flare_error *err)
+{
+    if ((!cfg->user && !cfg->group) || geteuid() == 0) return 0;
+    bool user_ok = !cfg->user || cfg->uid == geteuid();
+    bool group_ok = !cfg->group || cfg->gid == getegid();
+    if (user_ok && group_ok) return 0;
+    return flare_error_set(err, FLARE_ECONFIG, 0,
+                           "%s:%u:%u: %s: switching to '%s' needs root, and flared runs as uid %d; "
+                           "start it as root or remove user and group",
+                           cfg->path, user_ok ? cfg->group_line : cfg->user_line,
+                           user_ok ? cfg->group_column : cfg->user_column,
+                           user_ok ? "group" : "user", user_ok ? cfg->group : cfg->user,
+                           (int)geteuid());
+}
+
 int flared_config_check_files(const flared_config *cfg, flare_error *err)
 {
     int rc = check_log_file(cfg, "error_log", cfg->error_log, cfg->error_log_line,
@@ -677,6 +694,7 @@ int flared_config_check_files(const flared_config *cfg, flare_error *err)
         rc = check_log_file(cfg, "access_log", cfg->access_log, cfg->access_log_line,
                             cfg->access_log_column, err);
     if (rc == 0) rc = check_pid_file(cfg, err);
+    if (rc == 0) rc = check_identity(cfg, err);
     return rc;
 }
 

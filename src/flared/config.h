@@ -387,8 +387,9 @@ typedef struct flared_config {
     size_t mime_type_count;
     const flare_cidr *trusted_proxies; /**< peers whose X-Forwarded-For is believed; may be 0 */
     size_t trusted_proxy_count;
-    const char *user;     /**< drop to this user after binding, or NULL */
-    const char *group;    /**< drop to this group after binding, or NULL */
+    const char *user;  /**< drop to this user after binding, or NULL */
+    const char *group; /**< drop to this group after binding, or NULL */
+    unsigned user_line, user_column, group_line, group_column; /**< where they are written */
     uid_t uid;            /**< `user`'s uid, when user is set */
     gid_t gid;            /**< `group`'s gid, else `user`'s primary group */
     const char *pid_file; /**< absolute path the master writes its pid to, or NULL */
@@ -415,9 +416,10 @@ int flared_config_load_string(const char *text, size_t len, const char *name, co
 
 /**
  * Opens (creating them if need be) the error_log and access_log files the config names, and
- * closes them again, and checks that pid_file's directory can take the file: a file that cannot
- * be opened is a config error at its key, "FILE:LINE:COLUMN: error_log: cannot open ...", the
- * same for `flared -t`, a start and a reload.
+ * closes them again, checks that pid_file's directory can take the file and that the process
+ * may switch to `user` and `group` (it is root, or already them): what would stop a start is a
+ * config error at its key, "FILE:LINE:COLUMN: error_log: cannot open ...", the same for
+ * `flared -t`, a start and a reload.
  */
 int flared_config_check_files(const flared_config *cfg, flare_error *err);
 

@@ -391,10 +391,6 @@ static void reload(master *m)
         refuse_reload(m, next, err.message);
         return;
     }
-    if (!flared_can_drop_privileges(next)) {
-        refuse_reload(m, next, "the workers cannot switch to the configured user and group");
-        return;
-    }
     /* A changed error_log takes effect with the reload (the new workers inherit it). */
     flared_log_set_file_owner(next);
     if (flared_log_open(next->error_log, next->log_level, &err) < 0) {
@@ -540,7 +536,6 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
     }
     /* Keys first: a bound port accepts at once, so forking should follow binding closely. */
     if (start_tickets(&m) < 0) return 1;
-    if (!flared_can_drop_privileges(cfg)) return 1;
     /* The pid file comes first: once a port accepts, the pid file names its master. A
      * second start must not take over the file of one still running (it would remove it
      * on its way out when its ports turn out to be taken). */

@@ -2,6 +2,7 @@
 """flared's command line: -t on good and broken configs (exit 0 / 78 with
 FILE:LINE:COLUMN), -v, -h, usage errors, and a broken config refusing to start."""
 import os
+import pwd
 import re
 import shutil
 import socket
@@ -110,6 +111,24 @@ class CliTests(unittest.TestCase):
                 start = self.flared("-c", path)
                 self.assertEqual(start.returncode, 78, start.stderr)
                 self.assertRegex(start.stderr, want)
+
+    def test_user_switch_without_root_fails_check_and_start_alike(self):
+        # `flared -t` passed `user: root` for a flared that is not root, whose start then
+        # failed with status 1 and no position. Run as nobody when the tests run as root.
+        kwargs = {}
+        if os.geteuid() == 0:
+            nobody = pwd.getpwnam("nobody")
+            kwargs = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
+            os.chmod(self.dir, 0o755)
+        path = self.write("user.yaml", GOOD.format(port=ft.free_port()) + "user: root\n")
+        os.chmod(path, 0o644)
+        want = re.escape(path) + r":6:7: user: switching to 'root' needs root, and flared runs as uid"
+        for args in (["-t", "-c", path], ["-c", path]):
+            with self.subTest(args[0]):
+                p = subprocess.run([ft.FLARED, *args], capture_output=True, text=True, timeout=10,
+                                   **kwargs)
+                self.assertEqual(p.returncode, 78, p.stdout + p.stderr)
+                self.assertRegex(p.stderr, want)
 
     def test_version(self):
         p = self.flared("-v")
