@@ -373,6 +373,13 @@ static void refuse_reload(master *m, flared_config *next, const char *why)
     flared_notify("READY=1");
 }
 
+/* One descriptor per connection, the listeners, and slack for logs, static files being
+ * sent and the reactor's own descriptors. */
+static uint64_t files_needed(const master *m)
+{
+    return m->cfg->limits.max_connections + m->sock_count + 256;
+}
+
 static void reload(master *m)
 {
     /* sd_notify(3): RELOADING=1 carries the time it was sent, which Type=notify-reload
@@ -412,6 +419,7 @@ static void reload(master *m)
     }
     flared_config_free(m->cfg);
     m->cfg = next;
+    flared_raise_nofile(files_needed(m)); /* the new workers inherit it */
     m->generation++;
     flared_metrics_begin_generation(m->generation, true);
     for (unsigned s = 0; s < m->slots; s++)
@@ -498,13 +506,6 @@ static int next_timeout(const master *m)
         if (m->restart_at[s] && m->restart_at[s] < next) next = m->restart_at[s];
     if (next == UINT64_MAX) return -1;
     return next <= now ? 0 : (int)(next - now);
-}
-
-/* One descriptor per connection, the listeners, and slack for logs, static files being
- * sent and the reactor's own descriptors. */
-static uint64_t files_needed(const master *m)
-{
-    return m->cfg->limits.max_connections + m->sock_count + 256;
 }
 
 void flared_master_signals(sigset_t *set)
