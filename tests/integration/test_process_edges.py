@@ -6,7 +6,6 @@ drains, and a listener's backlog changed by a reload."""
 import os
 import pwd
 import re
-import resource
 import shutil
 import signal
 import socket
@@ -246,11 +245,7 @@ class EdgeTests(ft.ServerTestCase):
         # The limit was raised for max_connections at start only: after a reload that
         # raised max_connections the new workers ran out of descriptors long before it.
         need = 15000 + 256
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if hard != resource.RLIM_INFINITY and hard < need:
-            self.skipTest(f"hard limit {hard} is below {need}")
-        if ft.wrapper_fd_floor() is not None:
-            self.skipTest("valgrind keeps RLIMIT_NOFILE to itself")
+        ft.skip_unless_nofile_can_reach(self, need)
         srv = ft.Server(limits=", max_connections: 100")
         self.addCleanup(srv.cleanup)
         srv.argv = ["/bin/sh", "-c", 'ulimit -S -n 1024 && exec "$@"', "sh"] + srv.argv
