@@ -8,11 +8,13 @@
 #include "config_internal.h"
 #include "config_tls.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "flare/net.h"
 
@@ -48,6 +50,18 @@ static int parse_address(flared_cfg_ctx *c, yaml_node_t *node, flared_listener *
             return flared_cfg_fail(c, node,
                                    "address: the Unix socket path is %zu bytes; the limit is %d",
                                    len - 5, FLARED_UNIX_PATH_MAX);
+        /* bind(2) creates the socket file but not its directory: a start would fail. */
+        char dir[FLARED_UNIX_PATH_MAX + 1] = "/";
+        size_t dlen = (size_t)(strrchr(path, '/') - path);
+        if (dlen) {
+            memcpy(dir, path, dlen);
+            dir[dlen] = '\0';
+        }
+        struct stat st;
+        int e = stat(dir, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+        if (e)
+            return flared_cfg_fail(c, node, "address: the directory %s of the Unix socket: %s",
+                                   flared_cfg_quote(dir, strlen(dir), shown), strerror(e));
         l->kind = FLARED_LISTENER_UNIX;
         l->unix_path = path;
         return 0;

@@ -635,6 +635,13 @@ static void test_listener_unix_errors(void **state)
                  "absolute");
     expect_error("listeners: [{address: \"unix:\"}]\n",
                  "t.yaml:1:23: address: the Unix socket path in 'unix:' must be absolute");
+    /* bind(2) would fail at start: the directory must be there. */
+    expect_error("listeners: [{address: unix:/nonexistent-flared-dir/f.sock}]\n",
+                 "t.yaml:1:23: address: the directory '/nonexistent-flared-dir' of the Unix "
+                 "socket: No such file or directory");
+    expect_error("listeners: [{address: unix:/dev/null/f.sock}]\n",
+                 "t.yaml:1:23: address: the directory '/dev/null' of the Unix socket: Not a "
+                 "directory");
 
     /* sun_path holds 108 bytes with the NUL: 107 fit, 108 do not. */
     char yaml[512], path[128];
