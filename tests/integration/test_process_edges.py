@@ -38,6 +38,22 @@ def kill_group(pgid):
         pass
 
 
+def live_in_group(pgid):
+    """Pids of the processes of group pgid that have not exited."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            pids.append(int(entry))
+    return pids
+
+
 def listen_backlog(port):
     """The backlog of the listening socket on 127.0.0.1:port, as ss shows it (Send-Q)."""
     out = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True,
@@ -327,12 +343,35 @@ class EdgeTests(ft.ServerTestCase):
         self.assertEqual(srv.wait(10), 0, srv.log())
         # Nothing serves on after the stop: the new master went with the old one.
         self.assertFalse(ft.alive(new_pid), f"the new master {new_pid} runs on:\n{srv.log()}")
-        time.sleep(2)  # past the point where it would have started serving
+        # The script's sleep holds the sockets until it ends; a new master would stay.
+        self.assertTrue(ft.wait_for(lambda: not live_in_group(srv.pid), ft.patience(10)),
+                        f"still running: {live_in_group(srv.pid)}\n{srv.log()}")
         with self.assertRaises(OSError):
             socket.create_connection(("127.0.0.1", srv.port), timeout=1).close()
         self.assertFalse(os.path.exists(self.pid_file + ".oldbin"))
         self.assertFalse(os.path.exists(self.pid_file))
         self.assertIn("stopping the new master", srv.log())
+
+    def test_usr2_twice_starts_one_upgrade(self):
+        srv = self.start_from_copy()
+        old_pid = srv.pid
+        started = os.path.join(srv.dir, "new.pid")
+        self.replace_binary(f"#!/bin/sh\necho $$ >> {started}\nsleep 0.5\n"
+                            f"exec {FLARED_NEXT} \"$@\"\n")
+        srv.signal(signal.SIGUSR2)
+        self.assertTrue(ft.wait_for(lambda: read_pid(started), 5), srv.log())
+        srv.signal(signal.SIGUSR2)
+        self.assertTrue(ft.wait_for(lambda: "an upgrade is already running" in srv.log(), 5),
+                        srv.log())
+        self.assertEqual(srv.wait(15), 0, srv.log())  # handed over, drained
+        new_pid = read_pid(self.pid_file)
+        self.addCleanup(kill_pid, new_pid)
+        with open(started) as f:
+            self.assertEqual(f.read().split(), [str(new_pid)])  # one new master, no other
+        self.assertIn(f"took over from pid {old_pid}", srv.log())
+        self.assertEqual(srv.get("/plaintext").status, 200)
+        os.kill(new_pid, signal.SIGTERM)
+        self.assertTrue(ft.wait_for(lambda: not ft.alive(new_pid), 15), srv.log())
 
     def test_second_usr2_while_the_old_master_drains_is_refused(self):
         # drain_delay keeps the old master (and its workers) alive for a while after it
