@@ -29,6 +29,8 @@ extern "C" {
 #define FLARED_BODY_BYTES_MAX (1ull << 40)
 /** Longest Unix socket path in bytes, without its NUL (sizeof sun_path - 1). */
 #define FLARED_UNIX_PATH_MAX 107
+/** Listening sockets the master holds in all: a `reuseport` listener has one per worker. */
+#define FLARED_LISTEN_SOCKETS_MAX 4096
 
 /** Severity threshold of the error log; a level logs itself and everything more severe. */
 typedef enum flared_log_level {

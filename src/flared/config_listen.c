@@ -226,6 +226,16 @@ int flared_cfg_listeners(flared_cfg_ctx *c, yaml_node_t *node, yaml_node_t *root
                                  "here");
         if (rc < 0) return rc;
     }
+    /* workers is read before the listeners: each reuseport listener is that many sockets. */
+    size_t sockets = 0;
+    for (size_t i = 0; i < n; i++) {
+        sockets += ls[i].reuseport ? c->cfg->workers : 1;
+        if (sockets > FLARED_LISTEN_SOCKETS_MAX)
+            return flared_cfg_fail(c, addr_nodes[i],
+                                   "listeners: this one makes %zu listening sockets (a reuseport "
+                                   "listener has one per worker, %u workers); the limit is %d",
+                                   sockets, c->cfg->workers, FLARED_LISTEN_SOCKETS_MAX);
+    }
     rc = check_unique(c, ls, addr_nodes, n);
     if (rc < 0) return rc;
     c->cfg->listeners = ls;

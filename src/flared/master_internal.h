@@ -13,7 +13,7 @@
 #include "master.h"
 #include "tickets.h"
 
-#define MAX_SOCKETS 4096
+#define MAX_SOCKETS FLARED_LISTEN_SOCKETS_MAX
 
 typedef struct lsock {
     char *address;  /* listener address as written */

@@ -715,6 +715,16 @@ static void test_listener_duplicates(void **state)
 static void test_listener_option_errors(void **state)
 {
     (void)state;
+    /* 1024 workers: four reuseport listeners are 4096 sockets, the limit; a fifth is over. */
+    expect_error("workers: 1024\n"
+                 "listeners:\n"
+                 "  - {address: 127.0.0.1:1, reuseport: true}\n"
+                 "  - {address: 127.0.0.1:2, reuseport: true}\n"
+                 "  - {address: 127.0.0.1:3, reuseport: true}\n"
+                 "  - {address: 127.0.0.1:4, reuseport: true}\n"
+                 "  - {address: 127.0.0.1:5}\n",
+                 "t.yaml:7:15: listeners: this one makes 4097 listening sockets (a reuseport "
+                 "listener has one per worker, 1024 workers); the limit is 4096");
     expect_error("listeners: [{address: unix:/tmp/f.sock, reuseport: true}]\n",
                  "t.yaml:1:52: reuseport: only IP listeners can share a port; remove it here");
     expect_error("listeners: [{address: 127.0.0.1:80, reuseport: yes}]\n",
