@@ -656,12 +656,16 @@ static int check_pid_file(const flared_config *cfg, flare_error *err)
         why = "the path is too long";
     } else {
         char *d = dirname(dir);
-        if (stat(d, &st) < 0 || !S_ISDIR(st.st_mode))
-            why = "its directory does not exist", e = errno;
-        else if (access(d, W_OK | X_OK) < 0)
-            why = "its directory is not writable", e = errno;
-        else if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        int found = stat(d, &st);
+        if (found < 0 || !S_ISDIR(st.st_mode)) {
+            why = "its directory does not exist";
+            e = found < 0 ? errno : ENOTDIR;
+        } else if (access(d, W_OK | X_OK) < 0) {
+            why = "its directory is not writable";
+            e = errno;
+        } else if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
             why = "it is a directory";
+        }
     }
     if (!why) return 0;
     return flare_error_set(err, FLARE_ECONFIG, 0, "%s:%u:%u: pid_file: cannot write '%s': %s%s%s",

@@ -149,12 +149,13 @@ static lsock *find_sock(master *m, const char *address, unsigned index, bool reu
 }
 
 /* A Unix socket file belongs to the workers' user and group when they drop root, as the log
- * files do: connecting needs write permission on it, and the umask gives that to the owner. */
+ * files do: connecting needs write permission on it, and the umask gives that to the owner.
+ * A file removed since it was bound has no owner to set (and must not fail a reload). */
 static int own_unix_socket(const lsock *s, const flared_config *cfg, flare_error *err)
 {
     const flared_listener *l = &cfg->listeners[s->listener];
     if (l->kind != FLARED_LISTENER_UNIX || (!cfg->user && !cfg->group) || geteuid() != 0) return 0;
-    if (lchown(l->unix_path, cfg->user ? cfg->uid : (uid_t)-1, cfg->gid) < 0)
+    if (lchown(l->unix_path, cfg->user ? cfg->uid : (uid_t)-1, cfg->gid) < 0 && errno != ENOENT)
         return flare_error_set(err, FLARE_ESYS, errno, "cannot hand unix:%s to %s%s%s",
                                l->unix_path, cfg->user ? cfg->user : "", cfg->group ? ":" : "",
                                cfg->group ? cfg->group : "");
