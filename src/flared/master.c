@@ -139,12 +139,24 @@ static void at_listener(const flared_config *cfg, const flared_listener *l, flar
     err->sys_errno = sys_errno;
 }
 
+/* Two spellings of one Unix socket file ("unix:/run//a.sock", "unix:/run/a.sock") are one
+ * address: binding the second would find the first listening. */
+static bool same_unix_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return strncmp(a, "unix:", 5) == 0 && strncmp(b, "unix:", 5) == 0 && lstat(a + 5, &sa) == 0 &&
+           lstat(b + 5, &sb) == 0 && S_ISSOCK(sa.st_mode) && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
 static lsock *find_sock(master *m, const char *address, unsigned index, bool reuseport)
 {
     for (size_t i = 0; i < m->sock_count; i++)
         if (m->socks[i].index == index && m->socks[i].reuseport == reuseport &&
             strcmp(m->socks[i].address, address) == 0)
             return &m->socks[i];
+    for (size_t i = 0; i < m->sock_count; i++)
+        if (same_unix_file(m->socks[i].address, address)) return &m->socks[i];
     return NULL;
 }
 

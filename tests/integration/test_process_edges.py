@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """flared's process model at awkward moments: a HUP while the config is still
-loading, a Unix socket path another process listens on, TERM while a binary
-upgrade has not yet handed over, a second USR2 while the previous master still
-drains, and a listener's backlog changed by a reload."""
+loading, a $NOTIFY_SOCKET nobody reads, a worker killed as soon as it starts
+(restart back-off), Unix socket paths (another process listening on them, their
+owner under `user`, a respelled path on reload), reloads (a listener that cannot
+be bound, a raised max_connections, a changed backlog), and the binary upgrade
+(a descriptor leaked after USR1, TERM before the new master is ready, USR2
+twice, USR2 in the new master while the old one drains)."""
 import os
 import pwd
 import re
@@ -200,6 +203,35 @@ class EdgeTests(ft.ServerTestCase):
         self.assertIsNone(second.proc.poll(), second.log())
         second.proc.send_signal(signal.SIGTERM)
         self.assertEqual(second.proc.wait(10), 0, second.log())
+
+    def test_hup_respelling_a_unix_path_keeps_its_socket(self):
+        d = tempfile.mkdtemp(prefix="flared-unix-")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, "s.sock")
+        config = "listeners:\n  - address: unix:%s\nroutes:\n  - path: /\n    text: {body: %s}\n"
+        daemon = Daemon(self, config % (path, "one"))
+
+        def body():
+            try:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                    s.settimeout(2)
+                    s.connect(path)
+                    s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                    return ft.read_until_close(s, 2)[0].rsplit(b"\r\n\r\n", 1)[-1]
+            except OSError:
+                return None
+        self.assertTrue(ft.wait_for(lambda: body() == b"one", 5), daemon.log())
+        inode = os.stat(path).st_ino
+        with open(daemon.config, "w") as f:
+            f.write(config % (os.path.join(d, ".", "", "s.sock"), "two"))
+        daemon.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(ft.wait_for(lambda: re.search("reloaded|reload refused", daemon.log()), 5),
+                        daemon.log())
+        self.assertNotIn("reload refused", daemon.log())
+        self.assertTrue(ft.wait_for(lambda: body() == b"two", 5), daemon.log())
+        self.assertEqual(os.stat(path).st_ino, inode)  # the same socket, not bound again
+        daemon.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(daemon.proc.wait(10), 0, daemon.log())
 
     def test_unix_socket_belongs_to_the_workers_user(self):
         # Made by the root master, the socket file was root's (0755 under umask 022), so
