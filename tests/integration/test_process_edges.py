@@ -57,6 +57,18 @@ def live_in_group(pgid):
     return pids
 
 
+def unix_get(path):
+    """The body of GET / over the Unix socket at path, or None when it cannot be had."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(2)
+            s.connect(path)
+            s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            return ft.read_until_close(s, 2)[0].rsplit(b"\r\n\r\n", 1)[-1]
+    except OSError:
+        return None
+
+
 def listen_backlog(port):
     """The backlog of the listening socket on 127.0.0.1:port, as ss shows it (Send-Q)."""
     out = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True,
@@ -189,17 +201,8 @@ class EdgeTests(ft.ServerTestCase):
         # Once nobody listens, the file left behind is stale and flared replaces it.
         theirs.close()
         second = Daemon(self, config)
-
-        def answered():
-            try:
-                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-                    s.settimeout(2)
-                    s.connect(path)
-                    s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-                    return b"ours" in ft.read_until_close(s, 2)[0]
-            except OSError:
-                return second.proc.poll() is not None
-        self.assertTrue(ft.wait_for(answered, 10), second.log())
+        self.assertTrue(ft.wait_for(lambda: unix_get(path) == b"ours" or second.proc.poll(), 10),
+                        second.log())
         self.assertIsNone(second.proc.poll(), second.log())
         second.proc.send_signal(signal.SIGTERM)
         self.assertEqual(second.proc.wait(10), 0, second.log())
@@ -210,17 +213,7 @@ class EdgeTests(ft.ServerTestCase):
         path = os.path.join(d, "s.sock")
         config = "listeners:\n  - address: unix:%s\nroutes:\n  - path: /\n    text: {body: %s}\n"
         daemon = Daemon(self, config % (path, "one"))
-
-        def body():
-            try:
-                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-                    s.settimeout(2)
-                    s.connect(path)
-                    s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-                    return ft.read_until_close(s, 2)[0].rsplit(b"\r\n\r\n", 1)[-1]
-            except OSError:
-                return None
-        self.assertTrue(ft.wait_for(lambda: body() == b"one", 5), daemon.log())
+        self.assertTrue(ft.wait_for(lambda: unix_get(path) == b"one", 5), daemon.log())
         inode = os.stat(path).st_ino
         with open(daemon.config, "w") as f:
             f.write(config % (os.path.join(d, ".", "", "s.sock"), "two"))
@@ -228,7 +221,7 @@ class EdgeTests(ft.ServerTestCase):
         self.assertTrue(ft.wait_for(lambda: re.search("reloaded|reload refused", daemon.log()), 5),
                         daemon.log())
         self.assertNotIn("reload refused", daemon.log())
-        self.assertTrue(ft.wait_for(lambda: body() == b"two", 5), daemon.log())
+        self.assertTrue(ft.wait_for(lambda: unix_get(path) == b"two", 5), daemon.log())
         self.assertEqual(os.stat(path).st_ino, inode)  # the same socket, not bound again
         daemon.proc.send_signal(signal.SIGTERM)
         self.assertEqual(daemon.proc.wait(10), 0, daemon.log())
