@@ -301,6 +301,25 @@ class EdgeTests(ft.ServerTestCase):
             self.assertGreaterEqual(int(line.split()[3]), need, f"pid {pid}: {line}")
         self.assertStopsCleanly(srv)
 
+    def test_hup_moves_the_error_and_access_logs(self):
+        srv = self.start_server(error_log="one.log", extra="access_log: one-access.log\n")
+
+        def path(name):
+            return os.path.join(srv.dir, name)
+        self.assertEqual(srv.get("/plaintext?before").status, 200)
+        srv.write_config(error_log="two.log", extra="access_log: two-access.log\n", text="two")
+        srv.signal(signal.SIGHUP)
+        self.assertTrue(ft.wait_for(lambda: "reloaded" in ft.read_text(path("two.log")), 5),
+                        ft.read_text(path("one.log")))
+        self.assertTrue(ft.wait_for(lambda: srv.get("/plaintext?after").body == b"two", 5))
+        self.assertTrue(ft.wait_for(lambda: "/plaintext?after" in ft.read_text(
+            path("two-access.log")), 5), ft.read_text(path("two-access.log")))
+        self.assertIn("/plaintext?before", ft.read_text(path("one-access.log")))
+        self.assertNotIn("/plaintext?after", ft.read_text(path("one-access.log")))
+        self.assertNotIn("reloaded", ft.read_text(path("one.log")))
+        self.assertStopsCleanly(srv)
+        self.assertIn("exited", ft.read_text(path("two.log")))
+
     def test_hup_applies_a_changed_backlog(self):
         srv = self.start_server()
         self.assertEqual(listen_backlog(srv.port), 4096)  # the default
