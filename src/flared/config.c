@@ -267,9 +267,9 @@ static int prescan(flared_cfg_ctx *c, const char *text, size_t len)
 /* -------------------------------------------------------------- top level */
 
 static const char *const top_keys[] = {
-    "workers",    "error_log",         "log_level", "limits", "timeouts", "listeners",
-    "routes",     "hosts",             "mime_types", "user",  "group",    "pid_file",
-    "trusted_proxies", "access_log",   "access_log_format", "upstreams", NULL};
+    "workers",         "error_log",  "log_level",         "limits",    "timeouts", "listeners",
+    "routes",          "hosts",      "mime_types",        "user",      "group",    "pid_file",
+    "trusted_proxies", "access_log", "access_log_format", "upstreams", NULL};
 enum {
     K_WORKERS,
     K_ERROR_LOG,
@@ -350,6 +350,8 @@ static int parse_error_log(flared_cfg_ctx *c, yaml_node_t *node)
         c->cfg->error_log = NULL;
         return 0;
     }
+    c->cfg->error_log_line = flared_cfg_line(node);
+    c->cfg->error_log_column = flared_cfg_column(node);
     return flared_cfg_path(c, node, "error_log", &c->cfg->error_log);
 }
 
@@ -360,6 +362,8 @@ static int parse_access_log(flared_cfg_ctx *c, yaml_node_t *node)
         c->cfg->access_log = NULL;
         return 0;
     }
+    c->cfg->access_log_line = flared_cfg_line(node);
+    c->cfg->access_log_column = flared_cfg_column(node);
     return flared_cfg_path(c, node, "access_log", &c->cfg->access_log);
 }
 
@@ -507,8 +511,11 @@ static int parse_root(flared_cfg_ctx *c, yaml_node_t *root)
     if (rc == 0 && v[K_UPSTREAMS]) rc = flared_cfg_upstreams(c, v[K_UPSTREAMS]);
     if (rc == 0) rc = flared_cfg_hosts(c, v[K_ROUTES], v[K_HOSTS]);
     if (rc == 0 && (v[K_USER] || v[K_GROUP])) rc = flared_cfg_user_group(c, v[K_USER], v[K_GROUP]);
-    if (rc == 0 && v[K_PID_FILE])
+    if (rc == 0 && v[K_PID_FILE]) {
+        c->cfg->pid_file_line = flared_cfg_line(v[K_PID_FILE]);
+        c->cfg->pid_file_column = flared_cfg_column(v[K_PID_FILE]);
         rc = flared_cfg_path(c, v[K_PID_FILE], "pid_file", &c->cfg->pid_file);
+    }
     if (rc == 0 && v[K_TRUSTED_PROXIES])
         rc = flared_cfg_cidrs(c, v[K_TRUSTED_PROXIES], "trusted_proxies", &c->cfg->trusted_proxies,
                               &c->cfg->trusted_proxy_count);
@@ -620,6 +627,79 @@ static int read_file(const char *path, char **text, size_t *len, flare_error *er
     *text = buf;
     *len = used;
     return 0;
+}
+
+/* Opened as log.c opens them (append, created 0640), so that what passes here opens there. */
+static int check_log_file(const flared_config *cfg, const char *key, const char *path,
+                          unsigned line, unsigned column, flare_error *err)
+{
+    if (!path) return 0;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    if (fd < 0)
+        return flare_error_set(err, FLARE_ECONFIG, 0, "%s:%u:%u: %s: cannot open '%s': %s",
+                               cfg->path, line, column, key, path, strerror(errno));
+    close(fd);
+    return 0;
+}
+
+/* The pid file is written through a temporary file beside it (process.c): its directory must
+ * exist and be writable, and the name must not be a directory. Nothing is created here. */
+static int check_pid_file(const flared_config *cfg, flare_error *err)
+{
+    const char *path = cfg->pid_file;
+    if (!path) return 0;
+    char dir[PATH_MAX];
+    const char *why = NULL;
+    struct stat st;
+    int e = 0;
+    if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir) {
+        why = "the path is too long";
+    } else {
+        char *d = dirname(dir);
+        int found = stat(d, &st);
+        if (found < 0 || !S_ISDIR(st.st_mode)) {
+            why = "its directory does not exist";
+            e = found < 0 ? errno : ENOTDIR;
+        } else if (access(d, W_OK | X_OK) < 0) {
+            why = "its directory is not writable";
+            e = errno;
+        } else if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+            why = "it is a directory";
+        }
+    }
+    if (!why) return 0;
+    return flare_error_set(err, FLARE_ECONFIG, 0, "%s:%u:%u: pid_file: cannot write '%s': %s%s%s",
+                           cfg->path, cfg->pid_file_line, cfg->pid_file_column, path, why,
+                           e ? ": " : "", e ? strerror(e) : "");
+}
+
+/* Workers switch to user and group after binding (process.c): only root may, unless the
+ * process already runs as them. */
+static int check_identity(const flared_config *cfg, flare_error *err)
+{
+    if ((!cfg->user && !cfg->group) || geteuid() == 0) return 0;
+    bool user_ok = !cfg->user || cfg->uid == geteuid();
+    bool group_ok = !cfg->group || cfg->gid == getegid();
+    if (user_ok && group_ok) return 0;
+    return flare_error_set(err, FLARE_ECONFIG, 0,
+                           "%s:%u:%u: %s: switching to '%s' needs root, and flared runs as uid %d; "
+                           "start it as root or remove user and group",
+                           cfg->path, user_ok ? cfg->group_line : cfg->user_line,
+                           user_ok ? cfg->group_column : cfg->user_column,
+                           user_ok ? "group" : "user", user_ok ? cfg->group : cfg->user,
+                           (int)geteuid());
+}
+
+int flared_config_check_files(const flared_config *cfg, flare_error *err)
+{
+    int rc = check_log_file(cfg, "error_log", cfg->error_log, cfg->error_log_line,
+                            cfg->error_log_column, err);
+    if (rc == 0)
+        rc = check_log_file(cfg, "access_log", cfg->access_log, cfg->access_log_line,
+                            cfg->access_log_column, err);
+    if (rc == 0) rc = check_pid_file(cfg, err);
+    if (rc == 0) rc = check_identity(cfg, err);
+    return rc;
 }
 
 int flared_config_load(const char *path, flared_config **out, flare_error *err)

@@ -29,6 +29,8 @@ extern "C" {
 #define FLARED_BODY_BYTES_MAX (1ull << 40)
 /** Longest Unix socket path in bytes, without its NUL (sizeof sun_path - 1). */
 #define FLARED_UNIX_PATH_MAX 107
+/** Listening sockets the master holds in all: a `reuseport` listener has one per worker. */
+#define FLARED_LISTEN_SOCKETS_MAX 4096
 
 /** Severity threshold of the error log; a level logs itself and everything more severe. */
 typedef enum flared_log_level {
@@ -366,13 +368,15 @@ typedef struct flared_host {
 
 /** A loaded configuration. Read-only; every pointer inside lives as long as the object. */
 typedef struct flared_config {
-    const char *path;           /**< the file as named to the loader (or the name for messages) */
-    const char *dir;            /**< absolute directory that relative paths resolve against */
-    unsigned workers;           /**< worker processes, 1..FLARED_WORKERS_MAX; default 1 */
-    bool workers_auto;          /**< `workers: auto`: workers is the number of online CPUs */
-    const char *error_log;      /**< absolute file path, or NULL for stderr (the default) */
-    flared_log_level log_level; /**< default FLARED_LOG_INFO */
-    const char *access_log;     /**< absolute file path, or NULL (`off`, the default) */
+    const char *path;      /**< the file as named to the loader (or the name for messages) */
+    const char *dir;       /**< absolute directory that relative paths resolve against */
+    unsigned workers;      /**< worker processes, 1..FLARED_WORKERS_MAX; default 1 */
+    bool workers_auto;     /**< `workers: auto`: workers is the number of online CPUs */
+    const char *error_log; /**< absolute file path, or NULL for stderr (the default) */
+    unsigned error_log_line, error_log_column; /**< where error_log is written */
+    flared_log_level log_level;                /**< default FLARED_LOG_INFO */
+    const char *access_log; /**< absolute file path, or NULL (`off`, the default) */
+    unsigned access_log_line, access_log_column; /**< where access_log is written */
     flared_log_format access_log_format; /**< compiled; default the Apache combined format */
     flared_limits limits;
     flared_timeouts timeouts;
@@ -385,12 +389,14 @@ typedef struct flared_config {
     size_t mime_type_count;
     const flare_cidr *trusted_proxies; /**< peers whose X-Forwarded-For is believed; may be 0 */
     size_t trusted_proxy_count;
-    const char *user;                 /**< drop to this user after binding, or NULL */
-    const char *group;                /**< drop to this group after binding, or NULL */
-    uid_t uid;                        /**< `user`'s uid, when user is set */
-    gid_t gid;                        /**< `group`'s gid, else `user`'s primary group */
-    const char *pid_file;             /**< absolute path the master writes its pid to, or NULL */
-    const flared_upstream *upstreams; /**< top-level `upstreams`, in file order */
+    const char *user;  /**< drop to this user after binding, or NULL */
+    const char *group; /**< drop to this group after binding, or NULL */
+    unsigned user_line, user_column, group_line, group_column; /**< where they are written */
+    uid_t uid;            /**< `user`'s uid, when user is set */
+    gid_t gid;            /**< `group`'s gid, else `user`'s primary group */
+    const char *pid_file; /**< absolute path the master writes its pid to, or NULL */
+    unsigned pid_file_line, pid_file_column; /**< where pid_file is written */
+    const flared_upstream *upstreams;        /**< top-level `upstreams`, in file order */
     size_t upstream_count;
 } flared_config;
 
@@ -409,6 +415,15 @@ int flared_config_load(const char *path, flared_config **out, flare_error *err);
  */
 int flared_config_load_string(const char *text, size_t len, const char *name, const char *base_dir,
                               flared_config **out, flare_error *err);
+
+/**
+ * Opens (creating them if need be) the error_log and access_log files the config names, and
+ * closes them again, checks that pid_file's directory can take the file and that the process
+ * may switch to `user` and `group` (it is root, or already them): what would stop a start is a
+ * config error at its key, "FILE:LINE:COLUMN: error_log: cannot open ...", the same for
+ * `flared -t`, a start and a reload.
+ */
+int flared_config_check_files(const flared_config *cfg, flare_error *err);
 
 /** Frees a config and everything it points to; NULL is a no-op. */
 void flared_config_free(flared_config *cfg);

@@ -8,8 +8,13 @@
 #include "config_internal.h"
 #include "config_tls.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "flare/net.h"
 
@@ -45,6 +50,18 @@ static int parse_address(flared_cfg_ctx *c, yaml_node_t *node, flared_listener *
             return flared_cfg_fail(c, node,
                                    "address: the Unix socket path is %zu bytes; the limit is %d",
                                    len - 5, FLARED_UNIX_PATH_MAX);
+        /* bind(2) creates the socket file but not its directory: a start would fail. */
+        char dir[FLARED_UNIX_PATH_MAX + 1] = "/";
+        size_t dlen = (size_t)(strrchr(path, '/') - path);
+        if (dlen) {
+            memcpy(dir, path, dlen);
+            dir[dlen] = '\0';
+        }
+        struct stat st;
+        int e = stat(dir, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+        if (e)
+            return flared_cfg_fail(c, node, "address: the directory %s of the Unix socket: %s",
+                                   flared_cfg_quote(dir, strlen(dir), shown), strerror(e));
         l->kind = FLARED_LISTENER_UNIX;
         l->unix_path = path;
         return 0;
@@ -75,6 +92,62 @@ static size_t inet_key(const flared_listener *l, listener_key *k)
     return sizeof k->bytes;
 }
 
+/* The socket file a Unix listener binds, spelled one way: its directory resolved (so
+ * "/run//x.sock" and "/run/./x.sock" are "/run/x.sock"); as written when that fails. */
+static const char *unix_identity(flared_cfg_ctx *c, const flared_listener *l)
+{
+    const char *path = l->unix_path, *base = strrchr(path, '/') + 1;
+    char dir[PATH_MAX];
+    size_t dlen = (size_t)(base - path);
+    if (dlen >= sizeof dir) return l->address;
+    memcpy(dir, path, dlen);
+    dir[dlen] = '\0';
+    char *real = realpath(dir, NULL);
+    if (!real) return l->address;
+    size_t rlen = strlen(real), blen = strlen(base);
+    char *id = flared_cfg_alloc(c, 5 + rlen + 1 + blen + 1);
+    if (id)
+        snprintf(id, 5 + rlen + 1 + blen + 1, "unix:%s/%s", strcmp(real, "/") ? real : "", base);
+    free(real);
+    return id ? id : l->address;
+}
+
+static bool is_wildcard(const flare_ip_addr *ip)
+{
+    size_t n = ip->family == AF_INET6 ? 16 : 4;
+    for (size_t i = 0; i < n; i++)
+        if (ip->bytes[i]) return false;
+    return true;
+}
+
+/* A wildcard address takes its port on every address of its family (IPv6 listeners are
+ * V6ONLY): a second listener on that port could not be bound beside it, unless both share
+ * the port with SO_REUSEPORT. */
+static int check_wildcards(flared_cfg_ctx *c, const flared_listener *ls, yaml_node_t **addr_nodes,
+                           size_t n)
+{
+    char shown[FLARED_CFG_SHOW_MAX], other[FLARED_CFG_SHOW_MAX];
+    for (size_t i = 0; i < n; i++) {
+        const flared_listener *a = &ls[i];
+        if (a->kind != FLARED_LISTENER_INET || a->addr.port == 0) continue;
+        for (size_t j = 0; j < i; j++) {
+            const flared_listener *b = &ls[j];
+            if (b->kind != FLARED_LISTENER_INET || b->addr.port != a->addr.port ||
+                b->addr.ip.family != a->addr.ip.family || (a->reuseport && b->reuseport) ||
+                !(is_wildcard(&a->addr.ip) || is_wildcard(&b->addr.ip)))
+                continue;
+            return flared_cfg_fail(
+                c, addr_nodes[i],
+                "address: %s overlaps %s at line %u, column %u: a wildcard "
+                "address holds the port on every address; listen on one of "
+                "them, or set reuseport on both",
+                flared_cfg_show(addr_nodes[i], shown), flared_cfg_show(addr_nodes[j], other),
+                flared_cfg_line(addr_nodes[j]), flared_cfg_column(addr_nodes[j]));
+        }
+    }
+    return 0;
+}
+
 static int check_unique(flared_cfg_ctx *c, flared_listener *ls, yaml_node_t **addr_nodes, size_t n)
 {
     flared_cfg_dup *d = flared_cfg_alloc(c, n * sizeof *d);
@@ -84,7 +157,8 @@ static int check_unique(flared_cfg_ctx *c, flared_listener *ls, yaml_node_t **ad
     for (size_t i = 0; i < n; i++) {
         if (ls[i].kind == FLARED_LISTENER_UNIX) {
             /* "unix:" itself is the prefix that keeps paths apart from inet keys. */
-            d[m] = (flared_cfg_dup){ls[i].address, strlen(ls[i].address), addr_nodes[i]};
+            const char *id = unix_identity(c, &ls[i]);
+            d[m] = (flared_cfg_dup){id, strlen(id), addr_nodes[i]};
         } else {
             if (ls[i].addr.port == 0) continue;
             size_t klen = inet_key(&ls[i], &keys[i]);
@@ -98,7 +172,7 @@ static int check_unique(flared_cfg_ctx *c, flared_listener *ls, yaml_node_t **ad
         return flared_cfg_fail(c, dup->node, "address: %s is already used at line %u, column %u",
                                flared_cfg_show(dup->node, shown), flared_cfg_line(first->node),
                                flared_cfg_column(first->node));
-    return 0;
+    return check_wildcards(c, ls, addr_nodes, n);
 }
 
 int flared_cfg_listeners(flared_cfg_ctx *c, yaml_node_t *node, yaml_node_t *root)
@@ -151,6 +225,16 @@ int flared_cfg_listeners(flared_cfg_ctx *c, yaml_node_t *node, yaml_node_t *root
                                  "defer_accept: only IP listeners can defer accept; remove it "
                                  "here");
         if (rc < 0) return rc;
+    }
+    /* workers is read before the listeners: each reuseport listener is that many sockets. */
+    size_t sockets = 0;
+    for (size_t i = 0; i < n; i++) {
+        sockets += ls[i].reuseport ? c->cfg->workers : 1;
+        if (sockets > FLARED_LISTEN_SOCKETS_MAX)
+            return flared_cfg_fail(c, addr_nodes[i],
+                                   "listeners: this one makes %zu listening sockets (a reuseport "
+                                   "listener has one per worker, %u workers); the limit is %d",
+                                   sockets, c->cfg->workers, FLARED_LISTEN_SOCKETS_MAX);
     }
     rc = check_unique(c, ls, addr_nodes, n);
     if (rc < 0) return rc;

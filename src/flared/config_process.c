@@ -90,6 +90,8 @@ int flared_cfg_user_group(flared_cfg_ctx *c, yaml_node_t *user, yaml_node_t *gro
     char *buf = NULL;
     int rc = 0;
     if (user) {
+        cfg->user_line = flared_cfg_line(user);
+        cfg->user_column = flared_cfg_column(user);
         rc = flared_cfg_string(c, user, "user", &cfg->user);
         struct passwd pw;
         int e = rc < 0 ? 0 : lookup_user(cfg->user, &pw, &buf);
@@ -102,6 +104,8 @@ int flared_cfg_user_group(flared_cfg_ctx *c, yaml_node_t *user, yaml_node_t *gro
         }
     }
     if (rc == 0 && group) {
+        cfg->group_line = flared_cfg_line(group);
+        cfg->group_column = flared_cfg_column(group);
         rc = flared_cfg_string(c, group, "group", &cfg->group);
         struct group gr;
         int e = rc < 0 ? 0 : lookup_group(cfg->group, &gr, &buf);

@@ -70,7 +70,9 @@ void flared_log_reopen(void)
         flared_log(FLARED_LOG_ERROR, "cannot reopen error_log %s: %s", log_path, strerror(errno));
         return;
     }
-    dup2(fd, log_fd);
+    /* The same number, so forked workers' copies follow; dup3, since dup2 would drop
+     * FD_CLOEXEC and a binary upgrade would hand the new master this descriptor too. */
+    dup3(fd, log_fd, O_CLOEXEC);
     close(fd);
 }
 

@@ -3,6 +3,7 @@
  * checks a config and exits 0 or 78 (EX_CONFIG), `-v` prints the version.
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,12 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    /* The master's signals are blocked from the first instruction, not only once the master
+     * loop has its signalfd: a HUP (or TERM) while the config loads would otherwise kill the
+     * process with its default action instead of waiting for the loop. */
+    sigset_t set;
+    flared_master_signals(&set);
+    sigprocmask(SIG_BLOCK, &set, NULL);
     const char *path = FLARED_DEFAULT_CONFIG;
     bool test_only = false;
     int opt;
@@ -62,8 +69,9 @@ int main(int argc, char **argv)
     }
     flared_config *cfg = NULL;
     flare_error err;
-    if (flared_config_load(path, &cfg, &err) < 0) {
+    if (flared_config_load(path, &cfg, &err) < 0 || flared_config_check_files(cfg, &err) < 0) {
         fprintf(stderr, "flared: %s\n", err.message);
+        flared_config_free(cfg);
         return EX_CONFIG;
     }
     if (test_only) {

@@ -60,6 +60,17 @@
 #define RESTART_MAX_MS 5000
 #define YOUNG_DEATH_MS 1000
 
+/* 0 when a process listens on the socket at sa (a full backlog counts), ECONNREFUSED when
+ * nobody does (a stale file), otherwise the errno that keeps us from telling. */
+static int probe_unix(const struct sockaddr_un *sa)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return errno;
+    int rc = connect(fd, (const struct sockaddr *)sa, sizeof *sa) == 0 ? 0 : errno;
+    close(fd);
+    return rc == EAGAIN ? 0 : rc;
+}
+
 static int bind_unix(const char *path, int backlog, flare_error *err)
 {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -67,7 +78,23 @@ static int bind_unix(const char *path, int backlog, flare_error *err)
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
     struct stat sb;
-    if (lstat(path, &sb) == 0 && S_ISSOCK(sb.st_mode)) unlink(path); /* stale socket */
+    if (lstat(path, &sb) == 0 && S_ISSOCK(sb.st_mode)) {
+        /* Only a stale socket is removed: one that a process still listens on (another
+         * flared, another program) is theirs. */
+        int e = probe_unix(&sa);
+        if (e != ECONNREFUSED) {
+            close(fd);
+            if (e == 0)
+                return flare_error_set(err, FLARE_ESYS, 0,
+                                       "cannot listen on unix:%s: another process listens on it; "
+                                       "stop it or choose another path",
+                                       path);
+            return flare_error_set(err, FLARE_ESYS, e,
+                                   "cannot listen on unix:%s: it exists and cannot be probed",
+                                   path);
+        }
+        unlink(path);
+    }
     if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, backlog) < 0) {
         int e = errno;
         close(fd);
@@ -99,13 +126,52 @@ static int set_defer_accept(const lsock *s, const flared_config *cfg, flare_erro
                                 "TCP_DEFER_ACCEPT", err);
 }
 
+/* Puts the listener's place in the file in front of err's message: which of the listeners
+ * could not be bound. */
+static void at_listener(const flared_config *cfg, const flared_listener *l, flare_error *err)
+{
+    if (!err) return;
+    char reason[FLARE_ERROR_MESSAGE_MAX];
+    snprintf(reason, sizeof reason, "%s", err->message);
+    int sys_errno = err->sys_errno;
+    flare_error_set(err, err->code, 0, "%s:%u:%u: listener: %s", cfg->path, l->line, l->column,
+                    reason);
+    err->sys_errno = sys_errno;
+}
+
+/* Two spellings of one Unix socket file ("unix:/run//a.sock", "unix:/run/a.sock") are one
+ * address: binding the second would find the first listening. */
+static bool same_unix_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return strncmp(a, "unix:", 5) == 0 && strncmp(b, "unix:", 5) == 0 && lstat(a + 5, &sa) == 0 &&
+           lstat(b + 5, &sb) == 0 && S_ISSOCK(sa.st_mode) && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
 static lsock *find_sock(master *m, const char *address, unsigned index, bool reuseport)
 {
     for (size_t i = 0; i < m->sock_count; i++)
         if (m->socks[i].index == index && m->socks[i].reuseport == reuseport &&
             strcmp(m->socks[i].address, address) == 0)
             return &m->socks[i];
+    for (size_t i = 0; i < m->sock_count; i++)
+        if (same_unix_file(m->socks[i].address, address)) return &m->socks[i];
     return NULL;
+}
+
+/* A Unix socket file belongs to the workers' user and group when they drop root, as the log
+ * files do: connecting needs write permission on it, and the umask gives that to the owner.
+ * A file removed since it was bound has no owner to set (and must not fail a reload). */
+static int own_unix_socket(const lsock *s, const flared_config *cfg, flare_error *err)
+{
+    const flared_listener *l = &cfg->listeners[s->listener];
+    if (l->kind != FLARED_LISTENER_UNIX || (!cfg->user && !cfg->group) || geteuid() != 0) return 0;
+    if (lchown(l->unix_path, cfg->user ? cfg->uid : (uid_t)-1, cfg->gid) < 0 && errno != ENOENT)
+        return flare_error_set(err, FLARE_ESYS, errno, "cannot hand unix:%s to %s%s%s",
+                               l->unix_path, cfg->user ? cfg->user : "", cfg->group ? ":" : "",
+                               cfg->group ? cfg->group : "");
+    return 0;
 }
 
 /* Makes sure every socket cfg needs is open, reusing those already bound. On failure the
@@ -126,7 +192,10 @@ static int bind_all(master *m, const flared_config *cfg, flare_error *err)
                     goto undo;
                 }
                 int fd = bind_listener(l, err);
-                if (fd < 0) goto undo;
+                if (fd < 0) {
+                    at_listener(cfg, l, err);
+                    goto undo;
+                }
                 char *address = strdup(l->address);
                 if (!address) {
                     close(fd);
@@ -149,9 +218,16 @@ static int bind_all(master *m, const flared_config *cfg, flare_error *err)
                 }
     }
     /* Set on every (re)load, on new and kept sockets alike, so that a reload can
-     * turn it off again. */
-    for (size_t i = 0; i < m->sock_count; i++)
-        if (m->socks[i].wanted && set_defer_accept(&m->socks[i], cfg, err) < 0) goto undo;
+     * turn it off again. listen(2) again on a listening socket only sets its backlog. */
+    for (size_t i = 0; i < m->sock_count; i++) {
+        lsock *s = &m->socks[i];
+        if (!s->wanted) continue;
+        if (set_defer_accept(s, cfg, err) < 0 || own_unix_socket(s, cfg, err) < 0) goto undo;
+        if (listen(s->fd, cfg->listeners[s->listener].backlog) < 0) {
+            flare_error_set(err, FLARE_ESYS, errno, "cannot set the backlog of %s", s->address);
+            goto undo;
+        }
+    }
     return 0;
 undo:
     while (m->sock_count > old_count) {
@@ -258,8 +334,13 @@ static void reap(master *m)
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         if (pid == m->upgrade_pid && !m->handed_over) {
-            flared_master__upgrade_failed(m, WIFSIGNALED(status) ? "the new master was killed"
-                                                                 : "the new master exited");
+            if (m->stopping) {
+                flared_log(FLARED_LOG_INFO, "the new master (pid %d) exited", (int)pid);
+                m->upgrade_pid = 0;
+            } else {
+                flared_master__upgrade_failed(m, WIFSIGNALED(status) ? "the new master was killed"
+                                                                     : "the new master exited");
+            }
             continue;
         }
         for (size_t i = 0; i < m->worker_count; i++) {
@@ -305,6 +386,13 @@ static void refuse_reload(master *m, flared_config *next, const char *why)
     flared_notify("READY=1");
 }
 
+/* One descriptor per connection, the listeners, and slack for logs, static files being
+ * sent and the reactor's own descriptors. */
+static uint64_t files_needed(const master *m)
+{
+    return m->cfg->limits.max_connections + m->sock_count + 256;
+}
+
 static void reload(master *m)
 {
     /* sd_notify(3): RELOADING=1 carries the time it was sent, which Type=notify-reload
@@ -318,12 +406,9 @@ static void reload(master *m)
     flared_log(FLARED_LOG_INFO, "reloading %s", m->config_path);
     flared_config *next = NULL;
     flare_error err;
-    if (flared_config_load(m->config_path, &next, &err) < 0 || bind_all(m, next, &err) < 0) {
+    if (flared_config_load(m->config_path, &next, &err) < 0 ||
+        flared_config_check_files(next, &err) < 0 || bind_all(m, next, &err) < 0) {
         refuse_reload(m, next, err.message);
-        return;
-    }
-    if (!flared_can_drop_privileges(next)) {
-        refuse_reload(m, next, "the workers cannot switch to the configured user and group");
         return;
     }
     /* A changed error_log takes effect with the reload (the new workers inherit it). */
@@ -347,6 +432,7 @@ static void reload(master *m)
     }
     flared_config_free(m->cfg);
     m->cfg = next;
+    flared_raise_nofile(files_needed(m)); /* the new workers inherit it */
     m->generation++;
     flared_metrics_begin_generation(m->generation, true);
     for (unsigned s = 0; s < m->slots; s++)
@@ -375,6 +461,7 @@ void flared_master__begin_stop(master *m, int sig)
         if (sig == SIGQUIT) {
             flared_log(FLARED_LOG_INFO, "SIGQUIT: exiting now");
             signal_workers(m, SIGQUIT, false);
+            flared_master__stop_upgrade(m, SIGQUIT);
         }
         return;
     }
@@ -386,6 +473,7 @@ void flared_master__begin_stop(master *m, int sig)
     m->stop_deadline = flare_monotonic_ms() + m->cfg->timeouts.drain_delay_ms +
                        m->cfg->timeouts.shutdown_ms + 2000;
     signal_workers(m, sig == SIGQUIT ? SIGQUIT : SIGTERM, false);
+    flared_master__stop_upgrade(m, sig == SIGQUIT ? SIGQUIT : SIGTERM);
     close_listeners(m); /* the workers close their copies as they stop accepting */
 }
 
@@ -433,11 +521,12 @@ static int next_timeout(const master *m)
     return next <= now ? 0 : (int)(next - now);
 }
 
-/* One descriptor per connection, the listeners, and slack for logs, static files being
- * sent and the reactor's own descriptors. */
-static uint64_t files_needed(const master *m)
+void flared_master_signals(sigset_t *set)
 {
-    return m->cfg->limits.max_connections + m->sock_count + 256;
+    static const int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2};
+    sigemptyset(set);
+    for (size_t i = 0; i < FLARE_N_ELEMENTS(sigs); i++)
+        sigaddset(set, sigs[i]);
 }
 
 int flared_master_run(const char *config_path, flared_config *cfg, const char *exe)
@@ -451,10 +540,7 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
     m.ready_fd = -1;
     flare_error err;
     sigset_t set;
-    sigemptyset(&set);
-    int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2};
-    for (size_t i = 0; i < FLARE_N_ELEMENTS(sigs); i++)
-        sigaddset(&set, sigs[i]);
+    flared_master_signals(&set);
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     m.signal_fd = signalfd(-1, &set, SFD_CLOEXEC);
@@ -464,7 +550,6 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
     }
     /* Keys first: a bound port accepts at once, so forking should follow binding closely. */
     if (start_tickets(&m) < 0) return 1;
-    if (!flared_can_drop_privileges(cfg)) return 1;
     /* The pid file comes first: once a port accepts, the pid file names its master. A
      * second start must not take over the file of one still running (it would remove it
      * on its way out when its ports turn out to be taken). */
@@ -503,7 +588,9 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
         flared_notify("READY=1");
 
     for (;;) {
-        if (m.stopping && m.worker_count == 0) break;
+        /* A new master of an unfinished upgrade is waited for too: the ports are free after. */
+        bool upgrade_running = m.upgrade_pid && !m.handed_over;
+        if (m.stopping && m.worker_count == 0 && !upgrade_running) break;
         struct pollfd pfds[2] = {{.fd = m.signal_fd, .events = POLLIN},
                                  {.fd = m.upgrade_fd, .events = POLLIN}};
         int n = poll(pfds, m.upgrade_fd >= 0 ? 2 : 1, next_timeout(&m));
@@ -514,6 +601,7 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
         if (m.stopping && now >= m.stop_deadline) {
             flared_log(FLARED_LOG_WARN, "shutdown timeout: killing %zu workers", m.worker_count);
             signal_workers(&m, SIGKILL, false);
+            flared_master__stop_upgrade(&m, SIGKILL);
             m.stop_deadline = now + 1000;
         }
         for (unsigned s = 0; s < m.slots && !m.stopping; s++)

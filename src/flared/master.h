@@ -5,7 +5,13 @@
 #ifndef FLARED_MASTER_H
 #define FLARED_MASTER_H
 
+#include <signal.h>
+
 #include "config.h"
+
+/** The signals the master handles (through a signalfd, so they are kept blocked). main blocks
+ *  them before anything else: one arriving while the config loads waits for the loop. */
+void flared_master_signals(sigset_t *set);
 
 /**
  * Runs the master on a loaded config (it takes ownership); returns the exit status.

@@ -13,7 +13,7 @@
 #include "master.h"
 #include "tickets.h"
 
-#define MAX_SOCKETS 4096
+#define MAX_SOCKETS FLARED_LISTEN_SOCKETS_MAX
 
 typedef struct lsock {
     char *address;  /* listener address as written */
@@ -54,6 +54,7 @@ typedef struct master {
     int upgrade_fd;        /* read end of its readiness pipe, or -1 */
     bool handed_over;      /* the new master serves: this one drains and exits */
     int ready_fd;          /* as an upgraded master: the pipe to report "R" on; -1 otherwise */
+    pid_t predecessor;     /* as an upgraded master: the master it took over from; 0 otherwise */
 } master;
 
 /** Starts the drain (TERM/INT) or the immediate exit (QUIT) of master.c. */
@@ -71,6 +72,10 @@ void flared_master__report_upgraded(master *m);
 void flared_master__start_upgrade(master *m);
 /** The new master's pipe is readable: it serves ("R") or died (EOF). */
 void flared_master__on_upgrade_pipe(master *m);
+/** This master stops before the new one reported ready: sig goes to the new one too (it
+ *  must not serve on, holding the ports, once the service was told to stop), and the pid
+ *  file names this master again. upgrade_pid stays set until it is reaped. */
+void flared_master__stop_upgrade(master *m, int sig);
 /** The new master died before it was ready: this one keeps serving. */
 void flared_master__upgrade_failed(master *m, const char *why);
 

@@ -68,6 +68,7 @@ void flared_master__take_ready_fd(master *m)
         return;
     }
     m->ready_fd = (int)fd;
+    m->predecessor = getppid();
 }
 
 /* The new master reports that it serves: it takes over as the service's main process. */
@@ -83,16 +84,32 @@ void flared_master__report_upgraded(master *m)
     flared_log(FLARED_LOG_INFO, "binary upgrade: took over from pid %d", (int)getppid());
 }
 
+/* The upgrade will not hand over: the pipe closes and the pid file names this master again. */
+static void abandon_upgrade(master *m)
+{
+    if (m->upgrade_fd >= 0) close(m->upgrade_fd);
+    m->upgrade_fd = -1;
+    if (m->pid_file && m->oldbin[0] && rename(m->oldbin, m->pid_file) < 0)
+        flared_pid_file_write(m->pid_file, getpid());
+    m->oldbin[0] = '\0';
+}
+
 void flared_master__upgrade_failed(master *m, const char *why)
 {
     flared_log(FLARED_LOG_ERROR, "binary upgrade failed (%s); still serving with pid %d", why,
                (int)getpid());
-    if (m->upgrade_fd >= 0) close(m->upgrade_fd);
-    m->upgrade_fd = -1;
+    abandon_upgrade(m);
     m->upgrade_pid = 0;
-    if (m->pid_file && m->oldbin[0] && rename(m->oldbin, m->pid_file) < 0)
-        flared_pid_file_write(m->pid_file, getpid());
-    m->oldbin[0] = '\0';
+}
+
+void flared_master__stop_upgrade(master *m, int sig)
+{
+    if (!m->upgrade_pid || m->handed_over) return;
+    if (m->upgrade_fd >= 0)
+        flared_log(FLARED_LOG_INFO, "stopping the new master (pid %d) of the unfinished upgrade",
+                   (int)m->upgrade_pid);
+    abandon_upgrade(m);
+    kill(m->upgrade_pid, sig);
 }
 
 /* In the forked child: the listening sockets and the pipe survive exec, the rest does not. */
@@ -136,6 +153,15 @@ void flared_master__start_upgrade(master *m)
 {
     if (!m->exe) {
         flared_log(FLARED_LOG_ERROR, "SIGUSR2: the path of the flared binary is unknown");
+        return;
+    }
+    /* Until the previous master has drained, pid_file.oldbin names it: a second upgrade now
+     * would overwrite that, and leave three masters. Its exit reparents this one. */
+    if (m->predecessor && getppid() == m->predecessor) {
+        flared_log(FLARED_LOG_WARN,
+                   "SIGUSR2: the previous master (pid %d) is still draining; upgrade again once "
+                   "it has exited",
+                   (int)m->predecessor);
         return;
     }
     if (m->upgrade_pid) {

@@ -1,7 +1,8 @@
 /*
  * notify.c: sd_notify over $NOTIFY_SOCKET (a path, or "@name" for the abstract
  * namespace). Without the variable, notifications are silently skipped, as
- * systemd specifies for services started outside it.
+ * systemd specifies for services started outside it. A notification that finds the
+ * socket's queue full is dropped rather than waited for.
  */
 #include "notify.h"
 
@@ -23,8 +24,10 @@ int flared_notify(const char *state)
     if (sa.sun_path[0] == '@') sa.sun_path[0] = '\0';
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
-    ssize_t n = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
-                       (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
+    /* Never waits: the master must not hang on a service manager that stopped reading. */
+    ssize_t n =
+        sendto(fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&sa,
+               (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
     close(fd);
     return n < 0 ? -1 : 0;
 }

@@ -128,25 +128,10 @@ void flared_raise_nofile(uint64_t need)
                    (unsigned long long)old, (unsigned long long)want);
 }
 
-bool flared_can_drop_privileges(const flared_config *cfg)
-{
-    if (!cfg->user && !cfg->group) return true;
-    if (geteuid() == 0) return true;
-    bool same_user = !cfg->user || cfg->uid == geteuid();
-    bool same_group = !cfg->group || cfg->gid == getegid();
-    if (same_user && same_group) return true;
-    flared_log(FLARED_LOG_ERROR,
-               "user/group: switching to %s%s%s needs root, and flared runs as uid %d; start "
-               "it as root or remove user and group from the config",
-               cfg->user ? cfg->user : "", cfg->user && cfg->group ? ":" : "",
-               cfg->group ? cfg->group : "", (int)geteuid());
-    return false;
-}
-
 int flared_drop_privileges(const flared_config *cfg)
 {
     if (!cfg->user && !cfg->group) return 0;
-    if (geteuid() != 0) return 0; /* already that user: flared_can_drop_privileges checked */
+    if (geteuid() != 0) return 0; /* already that user: flared_config_check_files checked */
     int rc;
     if (cfg->user)
         rc = initgroups(cfg->user, cfg->gid);

@@ -25,8 +25,6 @@ void flared_pid_file_remove(const char *path, pid_t pid);
 void flared_raise_nofile(uint64_t need);
 /** In a worker: setgroups/initgroups, setgid, setuid to cfg's user and group; 0 or -1 (logged). */
 int flared_drop_privileges(const flared_config *cfg);
-/** Can this process switch to cfg's user and group? False (with a logged reason) when not. */
-bool flared_can_drop_privileges(const flared_config *cfg);
 /**
  * The absolute path flared was started from, for re-executing it after the file is
  * replaced: argv0 made absolute against the working directory, or (when argv0 has

@@ -8,6 +8,7 @@ the end, asserting exit status 0. Standard library only.
 import os
 import random
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -292,6 +293,39 @@ class Server:
         if len(responses) != 1 or rest:
             raise AssertionError(f"GET {path}: unexpected reply {data[:300]!r}")
         return responses[0]
+
+
+def skip_unless_nofile_can_reach(test, need):
+    """Skips test unless flared can raise RLIMIT_NOFILE to need (hard limit, valgrind)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < need:
+        test.skipTest(f"hard limit {hard} is below {need}")
+    if wrapper_fd_floor() is not None:
+        # valgrind answers the program's setrlimit itself and keeps the top of
+        # the range for its own descriptors, so the kernel's limit never moves.
+        test.skipTest("valgrind keeps RLIMIT_NOFILE to itself")
+
+
+def read_pid(path):
+    """The pid a pid file holds, or None (no file, no number)."""
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def start_from_copy(test, **server_kwargs):
+    """Starts Server(**server_kwargs) from a copy of flared in its dir (SIGUSR2 executes the
+    path it was started from, so a test may replace that file); returns (server, copy path)."""
+    srv = Server(**server_kwargs)
+    test.addCleanup(srv.cleanup)
+    exe = os.path.join(srv.dir, "bin", "flared")
+    os.mkdir(os.path.dirname(exe))
+    shutil.copy2(FLARED, exe)
+    srv.argv = FLARED_WRAPPER + [exe, "-c", srv.config_path]
+    srv.start()
+    return srv, exe
 
 
 def require_flared():

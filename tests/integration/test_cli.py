@@ -2,6 +2,7 @@
 """flared's command line: -t on good and broken configs (exit 0 / 78 with
 FILE:LINE:COLUMN), -v, -h, usage errors, and a broken config refusing to start."""
 import os
+import pwd
 import re
 import shutil
 import socket
@@ -90,6 +91,44 @@ class CliTests(unittest.TestCase):
         self.assertRegex(p.stderr, re.escape(path) + r":6:1: ")
         with self.assertRaises(OSError):
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+    def test_unwritable_files_fail_check_and_start_alike(self):
+        # `flared -t` used to pass a config whose error_log, access_log or pid_file cannot be
+        # written, which then failed to start (78 without a position, or 1).
+        missing = os.path.join(self.dir, "no", "such", "dir")
+        gone = re.escape(missing + "/x")
+        reasons = {"error_log": f"cannot open '{gone}': No such file",
+                   "access_log": f"cannot open '{gone}': No such file",
+                   "pid_file": f"cannot write '{gone}': its directory does not exist"}
+        for key, reason in reasons.items():
+            with self.subTest(key):
+                port = ft.free_port()
+                path = self.write(key + ".yaml", GOOD.format(port=port) + f"{key}: {missing}/x\n")
+                want = re.escape(path) + f":6:{len(key) + 3}: {key}: {reason}"
+                check = self.flared("-t", "-c", path)
+                self.assertEqual(check.returncode, 78, check.stdout + check.stderr)
+                self.assertRegex(check.stderr, want)
+                start = self.flared("-c", path)
+                self.assertEqual(start.returncode, 78, start.stderr)
+                self.assertRegex(start.stderr, want)
+
+    def test_user_switch_without_root_fails_check_and_start_alike(self):
+        # `flared -t` passed `user: root` for a flared that is not root, whose start then
+        # failed with status 1 and no position. Run as nobody when the tests run as root.
+        kwargs = {}
+        if os.geteuid() == 0:
+            nobody = pwd.getpwnam("nobody")
+            kwargs = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
+            os.chmod(self.dir, 0o755)
+        path = self.write("user.yaml", GOOD.format(port=ft.free_port()) + "user: root\n")
+        os.chmod(path, 0o644)
+        want = re.escape(path) + r":6:7: user: switching to 'root' needs root, and flared runs as uid"
+        for args in (["-t", "-c", path], ["-c", path]):
+            with self.subTest(args[0]):
+                p = subprocess.run([ft.FLARED, *args], capture_output=True, text=True, timeout=10,
+                                   **kwargs)
+                self.assertEqual(p.returncode, 78, p.stdout + p.stderr)
+                self.assertRegex(p.stderr, want)
 
     def test_version(self):
         p = self.flared("-v")

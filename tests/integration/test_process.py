@@ -10,7 +10,6 @@ import json
 import os
 import pwd
 import grp
-import resource
 import shutil
 import signal
 import socket
@@ -31,12 +30,7 @@ def status_json(port):
     return json.loads(responses[0].body)
 
 
-def read_pid(path):
-    try:
-        with open(path) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
+read_pid = ft.read_pid
 
 
 def proc_status(pid, field):
@@ -126,14 +120,8 @@ class ProcessTests(ft.ServerTestCase):
         self.assertStopsCleanly(srv)
 
     def test_open_files_limit_raised(self):
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         need = 15000 + 256
-        if hard != resource.RLIM_INFINITY and hard < need:
-            self.skipTest(f"hard limit {hard} is below {need}")
-        if ft.wrapper_fd_floor() is not None:
-            # valgrind answers the program's setrlimit itself and keeps the top of
-            # the range for its own descriptors, so the kernel's limit never moves.
-            self.skipTest("valgrind keeps RLIMIT_NOFILE to itself")
+        ft.skip_unless_nofile_can_reach(self, need)
         srv = ft.Server(limits=", max_connections: 15000")
         self.addCleanup(srv.cleanup)
         argv = srv.argv
@@ -236,13 +224,8 @@ class UpgradeTests(ft.ServerTestCase):
     def start_from_copy(self, workers=2, env=None):
         if not FLARED_NEXT or not os.access(FLARED_NEXT, os.X_OK):
             self.fail(f"$FLARED_NEXT does not name the test build flared-next: {FLARED_NEXT!r}")
-        srv = ft.Server(workers=workers, extra="pid_file: flared.pid\n", env=env)
-        self.addCleanup(srv.cleanup)
-        self.exe = os.path.join(srv.dir, "bin", "flared")
-        os.mkdir(os.path.dirname(self.exe))
-        shutil.copy2(ft.FLARED, self.exe)
-        srv.argv = ft.FLARED_WRAPPER + [self.exe, "-c", srv.config_path]
-        srv.start()
+        srv, self.exe = ft.start_from_copy(self, workers=workers, extra="pid_file: flared.pid\n",
+                                           env=env)
         self.pid_file = os.path.join(srv.dir, "flared.pid")
         return srv
 

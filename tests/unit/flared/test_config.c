@@ -635,6 +635,13 @@ static void test_listener_unix_errors(void **state)
                  "absolute");
     expect_error("listeners: [{address: \"unix:\"}]\n",
                  "t.yaml:1:23: address: the Unix socket path in 'unix:' must be absolute");
+    /* bind(2) would fail at start: the directory must be there. */
+    expect_error("listeners: [{address: unix:/nonexistent-flared-dir/f.sock}]\n",
+                 "t.yaml:1:23: address: the directory '/nonexistent-flared-dir' of the Unix "
+                 "socket: No such file or directory");
+    expect_error("listeners: [{address: unix:/dev/null/f.sock}]\n",
+                 "t.yaml:1:23: address: the directory '/dev/null' of the Unix socket: Not a "
+                 "directory");
 
     /* sun_path holds 108 bytes with the NUL: 107 fit, 108 do not. */
     char yaml[512], path[128];
@@ -667,6 +674,33 @@ static void test_listener_duplicates(void **state)
                  "  - address: unix:/run/a.sock\n"
                  "  - address: unix:/run/a.sock\n",
                  "t.yaml:3:14: address: 'unix:/run/a.sock' is already used at line 2, column 14");
+    /* One socket file, spelled twice: the second bind would find the first listening. */
+    expect_error(
+        "listeners:\n"
+        "  - address: unix:/tmp/a.sock\n"
+        "  - address: unix:/tmp//./a.sock\n",
+        "t.yaml:3:14: address: 'unix:/tmp//./a.sock' is already used at line 2, column 14");
+    /* A wildcard holds its port on every address of its family. */
+    expect_error("listeners:\n"
+                 "  - address: 0.0.0.0:8080\n"
+                 "  - address: 127.0.0.1:8080\n",
+                 "t.yaml:3:14: address: '127.0.0.1:8080' overlaps '0.0.0.0:8080' at line 2, "
+                 "column 14: a wildcard address holds the port on every address; listen on one "
+                 "of them, or set reuseport on both");
+    expect_error("listeners:\n"
+                 "  - address: \"[::1]:8080\"\n"
+                 "  - address: \"[::]:8080\"\n"
+                 "    reuseport: true\n",
+                 "t.yaml:3:14: address: '[::]:8080' overlaps '[::1]:8080' at line 2, column 14: a "
+                 "wildcard address holds the port on every address; listen on one of them, or set "
+                 "reuseport on both");
+    flared_config *both = load_ok("listeners:\n"
+                                  "  - {address: 0.0.0.0:8080, reuseport: true}\n"
+                                  "  - {address: 127.0.0.1:8080, reuseport: true}\n"
+                                  "  - address: \"[::]:8080\"\n"
+                                  "  - address: 0.0.0.0:8081\n");
+    assert_int_equal(both->listener_count, 4);
+    flared_config_free(both);
     /* Port 0 means "any free port", so two of them never collide. */
     flared_config *cfg = load_ok("listeners:\n"
                                  "  - address: 127.0.0.1:0\n"
@@ -681,6 +715,16 @@ static void test_listener_duplicates(void **state)
 static void test_listener_option_errors(void **state)
 {
     (void)state;
+    /* 1024 workers: four reuseport listeners are 4096 sockets, the limit; a fifth is over. */
+    expect_error("workers: 1024\n"
+                 "listeners:\n"
+                 "  - {address: 127.0.0.1:1, reuseport: true}\n"
+                 "  - {address: 127.0.0.1:2, reuseport: true}\n"
+                 "  - {address: 127.0.0.1:3, reuseport: true}\n"
+                 "  - {address: 127.0.0.1:4, reuseport: true}\n"
+                 "  - {address: 127.0.0.1:5}\n",
+                 "t.yaml:7:15: listeners: this one makes 4097 listening sockets (a reuseport "
+                 "listener has one per worker, 1024 workers); the limit is 4096");
     expect_error("listeners: [{address: unix:/tmp/f.sock, reuseport: true}]\n",
                  "t.yaml:1:52: reuseport: only IP listeners can share a port; remove it here");
     expect_error("listeners: [{address: 127.0.0.1:80, reuseport: yes}]\n",
