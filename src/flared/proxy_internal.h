@@ -139,6 +139,7 @@ struct proxy_req {
     bool orphan;       /* the client left before the first attempt */
     bool reusable;     /* the upstream connection may serve another request */
     bool retried;
+    bool fresh_only;      /* a pooled connection was stale: the retry opens a new one */
     bool conn_timeout;    /* the last attempt's connect (or handshake) timed out */
     bool client_eof;      /* tunnel: the client closed; what it sent still goes out */
     bool upstream_eof;    /* tunnel: the upstream closed; likewise */

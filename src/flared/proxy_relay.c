@@ -199,7 +199,12 @@ static void attempt_failed(proxy_req *pr, bool connect_failure, const char *why)
     bool stale = pr->reused && !connect_failure;
     if (!pr->out_dropped && (connect_failure || (pr->idempotent && !pr->retried))) {
         if (!connect_failure) pr->retried = true;
-        if (stale) flared_proxy__tried_remove(&pr->tried, sv); /* same server, fresh connection */
+        if (stale) {
+            /* Same server, fresh connection: the other pooled ones are as old as this one
+             * and the upstream may be closing them all (its keep-alive timer, a restart). */
+            flared_proxy__tried_remove(&pr->tried, sv);
+            pr->fresh_only = true;
+        }
         start_attempt(pr);
         return;
     }
@@ -287,7 +292,7 @@ static void start_attempt(proxy_req *pr)
         sv->attempts++;
         sv->m->requests++;
         note_server(pr, sv);
-        upconn *uc = flared_proxy__conn_reuse(sv);
+        upconn *uc = pr->fresh_only ? NULL : flared_proxy__conn_reuse(sv);
         pr->reused = uc != NULL;
         if (!uc && flared_proxy__conn_open(sv, &uc) < 0) {
             sv->m->connect_failures++;

@@ -1,0 +1,93 @@
+"""Adversarial review of the proxy route against upstreams scripted per connection:
+stale keep-alive connections, pipelined clients, early answers and hostile framing."""
+
+import os
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from flaredtest import ServerTestCase, read_response, read_until_close, run  # noqa: E402
+from proxy_upstreams import RawUpstream  # noqa: E402
+from test_proxy import proxy_config  # noqa: E402
+
+
+class ConnUpstream(RawUpstream):
+    """A listener whose answers are chosen by answer(conn_number, index_on_conn, path): the
+    bytes to send, or a list of them sent 0.2 s apart (None there: close the connection).
+    Records (connection number, request line) of every request head read."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        super().__init__()
+
+    def _serve(self, conn, number):
+        buf = b""
+        index = 0
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    buf += chunk
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                line = head.split(b"\r\n")[0].decode("latin-1")
+                with self.lock:
+                    self.requests.append((number, line))
+                parts = self.answer(number, index, line.split(" ")[1])
+                index += 1
+                for i, part in enumerate(parts if isinstance(parts, list) else [parts]):
+                    if i:
+                        time.sleep(0.2)
+                    if part is None:
+                        return
+                    conn.sendall(part)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+
+def ok(body=b"good"):
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+class ReviewCase(ServerTestCase):
+    def conn_upstream(self, answer):
+        up = ConnUpstream(answer)
+        self.addCleanup(up.close)
+        return up
+
+
+class StalePoolTests(ReviewCase):
+    """A pooled connection the upstream closes as the request reaches it (its keep-alive
+    timer ran out meanwhile) is stale: nothing was processed, so an idempotent request is
+    sent again, on a fresh connection, not on the next pooled one (just as stale)."""
+
+    def test_retry_after_a_stale_connection_opens_a_fresh_one(self):
+        def answer(number, index, path):
+            if index == 0:
+                return [b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n", b"slow"]
+            return None  # the second request on a connection: closed unanswered
+        up = self.conn_upstream(answer)
+        srv = self.start_server(extra=proxy_config([up.address], upstream_extra="    keepalive: 4\n"))
+        socks = [srv.connect() for _ in range(3)]
+        for s in socks:
+            s.sendall(b"GET /api/prime HTTP/1.1\r\nHost: a\r\n\r\n")
+        for s in socks:
+            resp, _ = read_response(s)
+            self.assertEqual(resp.status, 200)
+            s.close()
+        self.assertEqual(up.connections, 3)
+        with srv.connect() as s:
+            s.sendall(b"GET /api/again HTTP/1.1\r\nHost: a\r\n\r\n")
+            resp, _ = read_response(s)
+        self.assertEqual(resp.status, 200, up.requests)
+        self.assertEqual(resp.body, b"slow")
+        self.assertEqual(up.connections, 4, up.requests)
+
+
+if __name__ == "__main__":
+    run()
