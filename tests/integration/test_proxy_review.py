@@ -15,11 +15,13 @@ from test_proxy import proxy_config  # noqa: E402
 
 class ConnUpstream(RawUpstream):
     """A listener whose answers are chosen by answer(conn_number, index_on_conn, path): the
-    bytes to send, or a list of them sent 0.2 s apart (None there: close the connection).
-    Records (connection number, request line) of every request head read."""
+    bytes to send, or a list of them sent 0.2 s apart (None there: close the connection at
+    once).
+    Records (connection number, request line) and the head of every request read."""
 
     def __init__(self, answer):
         self.answer = answer
+        self.heads = []
         super().__init__()
 
     def _serve(self, conn, number):
@@ -36,13 +38,14 @@ class ConnUpstream(RawUpstream):
                 line = head.split(b"\r\n")[0].decode("latin-1")
                 with self.lock:
                     self.requests.append((number, line))
+                    self.heads.append(head.decode("latin-1"))
                 parts = self.answer(number, index, line.split(" ")[1])
                 index += 1
                 for i, part in enumerate(parts if isinstance(parts, list) else [parts]):
-                    if i:
-                        time.sleep(0.2)
                     if part is None:
                         return
+                    if i:
+                        time.sleep(0.2)
                     conn.sendall(part)
         except OSError:
             pass
@@ -87,6 +90,32 @@ class StalePoolTests(ReviewCase):
         self.assertEqual(resp.status, 200, up.requests)
         self.assertEqual(resp.body, b"slow")
         self.assertEqual(up.connections, 4, up.requests)
+
+    def test_a_post_is_not_sent_again_after_a_stale_connection(self):
+        # RFC 9110 §9.2.2: the upstream may have acted on it before closing.
+        up = self.conn_upstream(lambda number, index, path: ok() if index == 0 else None)
+        srv = self.start_server(extra=proxy_config([up.address]))
+        with srv.connect() as s:
+            s.sendall(b"GET /api/prime HTTP/1.1\r\nHost: a\r\n\r\n")
+            self.assertEqual(read_response(s)[0].status, 200)
+            s.sendall(b"POST /api/order HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi")
+            self.assertEqual(read_response(s)[0].status, 502)
+        self.assertEqual([line for _, line in up.requests].count("POST /order HTTP/1.1"), 1)
+        self.assertEqual(up.connections, 1)
+
+    def test_a_connection_the_upstream_closed_after_answering_is_not_reused(self):
+        # No Connection: close, but the close follows the response at once: its edge
+        # comes with the response's, so only a look before reuse sees it. A POST sent
+        # there would be lost (and answered 502) though the upstream is fine.
+        up = self.conn_upstream(lambda number, index, path: [ok(), None])
+        srv = self.start_server(extra=proxy_config([up.address]))
+        for _ in range(5):
+            with srv.connect() as s:
+                s.sendall(b"GET /api/first HTTP/1.1\r\nHost: a\r\n\r\n")
+                self.assertEqual(read_response(s)[0].status, 200)
+                s.sendall(b"POST /api/second HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi")
+                self.assertEqual(read_response(s)[0].status, 200, up.requests)
+        self.assertEqual(up.connections, 10)
 
 
 if __name__ == "__main__":
