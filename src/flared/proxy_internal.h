@@ -16,6 +16,8 @@
 #define PROXY_MAX_HEADERS 100
 /* Bytes read from an upstream at a time; a whole response head must fit. */
 #define PROXY_IN_CAP (64 * 1024)
+/* Interim (1xx) responses passed on per request; more are dropped. */
+#define PROXY_MAX_INTERIM 8
 /* Idle keep-alive connections are closed after this long. */
 #define PROXY_IDLE_MS 60000
 /* Buffers larger than this are freed rather than kept for the next request. */
@@ -130,6 +132,7 @@ struct proxy_req {
     uint64_t body_left;
     flare_http_chunked dec;
     uint8_t state, body_mode;
+    uint8_t interims; /* 1xx responses passed on */
     bool idempotent, head_request;
     bool reused;       /* the attempt's connection came from the idle pool */
     bool got_bytes;    /* some response byte arrived in this attempt */

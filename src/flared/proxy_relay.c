@@ -590,7 +590,20 @@ static bool parse_head(proxy_req *pr, bool *need_more)
         }
         pr->last_len = 0;
         if (r.status >= 100 && r.status < 200 && r.status != 101) {
-            /* RFC 9110 §15.2: interim responses; the body is already on its way. */
+            /* RFC 9110 §15.2: interim responses are passed on (a proxy MUST), but 100: the
+             * client's Expect was answered here. A few only: the client that does not
+             * read must not make them pile up. */
+            if (r.status != 100 && pr->interims < PROXY_MAX_INTERIM) {
+                pr->interims++;
+                flare_response *resp = flare_http_stream_response(pr->s);
+                flare_response_status(resp, r.status);
+                int rc = flared_proxy_response_fields(resp, &r);
+                if (rc == 0) rc = flare_http_stream_send_interim(pr->s);
+                if (rc == FLARE_ECLOSED) {
+                    client_gone(pr);
+                    return false;
+                }
+            }
             memmove(pr->in.data, pr->in.data + n, pr->in.len - (size_t)n);
             pr->in.len -= (size_t)n;
             if (pr->in.len == 0) {

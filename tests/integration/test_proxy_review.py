@@ -13,10 +13,17 @@ from proxy_upstreams import RawUpstream  # noqa: E402
 from test_proxy import proxy_config  # noqa: E402
 
 
+class WithClose:
+    """An answer sent together with the close of the connection."""
+
+    def __init__(self, data):
+        self.data = data
+
+
 class ConnUpstream(RawUpstream):
     """A listener whose answers are chosen by answer(conn_number, index_on_conn, path): the
     bytes to send, or a list of them sent 0.2 s apart (None there: close the connection at
-    once).
+    once; WithClose(bytes): those bytes and the close in one segment).
     Records (connection number, request line) and the head of every request read."""
 
     def __init__(self, answer):
@@ -46,6 +53,13 @@ class ConnUpstream(RawUpstream):
                         return
                     if i:
                         time.sleep(0.2)
+                    if isinstance(part, WithClose):
+                        # Corked: the bytes and the FIN leave in one segment, so the
+                        # proxy sees them in one readiness edge.
+                        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+                        conn.sendall(part.data)
+                        conn.shutdown(socket.SHUT_WR)
+                        return
                     conn.sendall(part)
         except OSError:
             pass
@@ -107,7 +121,7 @@ class StalePoolTests(ReviewCase):
         # No Connection: close, but the close follows the response at once: its edge
         # comes with the response's, so only a look before reuse sees it. A POST sent
         # there would be lost (and answered 502) though the upstream is fine.
-        up = self.conn_upstream(lambda number, index, path: [ok(), None])
+        up = self.conn_upstream(lambda number, index, path: WithClose(ok()))
         srv = self.start_server(extra=proxy_config([up.address]))
         for _ in range(5):
             with srv.connect() as s:
@@ -116,6 +130,42 @@ class StalePoolTests(ReviewCase):
                 s.sendall(b"POST /api/second HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi")
                 self.assertEqual(read_response(s)[0].status, 200, up.requests)
         self.assertEqual(up.connections, 10)
+
+
+EARLY_HINTS = b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n"
+
+
+class InterimTests(ReviewCase):
+    """RFC 9110 §15.2: a proxy forwards 1xx responses (103 Early Hints, say), except to an
+    HTTP/1.0 client; a 100 Continue answers the Expect this proxy answered itself."""
+
+    def get(self, answer, version=b"1.1"):
+        up = self.conn_upstream(lambda number, index, path: answer)
+        srv = self.start_server(extra=proxy_config([up.address]))
+        with srv.connect() as s:
+            s.sendall(b"GET /api/x HTTP/%s\r\nHost: a\r\nConnection: close\r\n\r\n" % version)
+            data, _ = read_until_close(s, 2.0)
+        return data
+
+    def test_early_hints_reach_the_client_before_the_response(self):
+        data = self.get(b"HTTP/1.1 100 Continue\r\n\r\n" + EARLY_HINTS + ok())
+        self.assertTrue(data.startswith(b"HTTP/1.1 103 Early Hints\r\n"), data)
+        hints, _, final = data.partition(b"\r\n\r\n")
+        self.assertIn(b"\r\nLink: </s.css>; rel=preload\r\n", hints + b"\r\n")
+        self.assertNotIn(b"Content-Length", hints)
+        self.assertTrue(final.startswith(b"HTTP/1.1 200 OK\r\n"), data)
+        self.assertTrue(final.endswith(b"\r\n\r\ngood"), data)
+        self.assertNotIn(b" 100 ", data)
+
+    def test_an_http10_client_gets_none(self):
+        data = self.get(EARLY_HINTS + ok(), b"1.0")
+        self.assertTrue(data.startswith(b"HTTP/1.1 200 OK\r\n"), data)
+        self.assertNotIn(b"103", data)
+
+    def test_a_flood_of_them_is_bounded(self):
+        data = self.get(EARLY_HINTS * 50 + ok())
+        self.assertEqual(data.count(b"HTTP/1.1 103 "), 8)
+        self.assertTrue(data.endswith(b"\r\n\r\ngood"), data[-200:])
 
 
 if __name__ == "__main__":
