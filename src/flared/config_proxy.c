@@ -5,11 +5,13 @@
  * active health checks. A proxy route names an upstream that must exist.
  */
 #include "config_internal.h"
+#include "config_tls.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "flare/net.h"
+#include "flare/tls.h"
 
 #define MAX_UPSTREAMS 1024
 
@@ -135,9 +137,20 @@ static int parse_tls(flared_cfg_ctx *c, yaml_node_t *node, flared_upstream_tls *
     if (rc < 0) return rc;
     *t = (flared_upstream_tls){.enabled = true, .verify = true};
     if (v[0]) rc = flared_cfg_bool(c, v[0], "verify", &t->verify);
-    if (rc == 0 && v[1]) rc = flared_cfg_path(c, v[1], "ca", &t->ca);
+    if (rc == 0 && v[1]) rc = flared_cfg_file(c, v[1], "ca", &t->ca);
     if (rc == 0 && v[2]) rc = flared_cfg_string(c, v[2], "sni", &t->sni);
-    return rc;
+    if (rc < 0 || !v[1]) return rc;
+    /* A CA bundle is only known to hold certificates once OpenSSL has read it; each worker
+     * reads it again at start, and would fail there, over and over. */
+    flare_tls_client_config tc = {.ca_file = t->ca, .verify = FLARE_TLS_VERIFY_PEER};
+    flare_tls_client_ctx *ctx = NULL;
+    flare_error tls_err;
+    flare_error_clear(&tls_err);
+    rc = flare_tls_client_ctx_new(&ctx, &tc, &tls_err);
+    flare_tls_client_ctx_free(ctx);
+    if (rc == FLARE_ENOMEM) return flared_cfg_nomem(c);
+    if (rc < 0) return flared_cfg_fail(c, v[1], "ca: %s", tls_err.message);
+    return 0;
 }
 
 static int parse_upstream(flared_cfg_ctx *c, yaml_node_t *key, yaml_node_t *node,

@@ -328,6 +328,15 @@ int flared_proxy_new(flared_proxy **out, flare_reactor *r, const flared_config *
             flared_proxy_free(px);
             return flare_error_set(err, FLARE_ENOMEM, 0, "proxy: out of memory");
         }
+        /* Every server is set up before anything can fail: flared_proxy_free reads them. */
+        for (size_t j = 0; j < up->server_count; j++) {
+            up_server *sv = &up->servers[j];
+            sv->up = up;
+            sv->cfg = &up->cfg->servers[j];
+            sv->check_fd = -1;
+            sv->m = &sv->own;
+            server_addr(sv);
+        }
         if (up->cfg->tls.enabled) {
             flare_tls_client_config tc = {.ca_file = up->cfg->tls.ca,
                                           .verify = up->cfg->tls.verify ? FLARE_TLS_VERIFY_PEER
@@ -338,15 +347,8 @@ int flared_proxy_new(flared_proxy **out, flare_reactor *r, const flared_config *
                 return err ? err->code : FLARE_ETLS;
             }
         }
-        for (size_t j = 0; j < up->server_count; j++) {
-            up_server *sv = &up->servers[j];
-            sv->up = up;
-            sv->cfg = &up->cfg->servers[j];
-            sv->check_fd = -1;
-            sv->m = &sv->own;
-            server_addr(sv);
-            if (up->cfg->health.enabled) flared_proxy__health_start(sv);
-        }
+        for (size_t j = 0; j < up->server_count && up->cfg->health.enabled; j++)
+            flared_proxy__health_start(&up->servers[j]);
     }
     *out = px;
     return 0;

@@ -2,13 +2,17 @@
 stale keep-alive connections, pipelined clients, early answers and hostile framing."""
 
 import os
+import shutil
+import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from flaredtest import ServerTestCase, read_response, read_until_close, run  # noqa: E402
+from flaredtest import (ServerTestCase, read_response, read_until_close, run,  # noqa: E402
+                        wait_for)
 from proxy_upstreams import RawUpstream  # noqa: E402
 from test_proxy import proxy_config  # noqa: E402
 
@@ -76,6 +80,11 @@ class ReviewCase(ServerTestCase):
         up = ConnUpstream(answer)
         self.addCleanup(up.close)
         return up
+
+    def tmp_dir(self):
+        path = tempfile.mkdtemp(prefix="flared-review-")
+        self.addCleanup(shutil.rmtree, path, True)
+        return path
 
 
 class StalePoolTests(ReviewCase):
@@ -166,6 +175,22 @@ class InterimTests(ReviewCase):
         data = self.get(EARLY_HINTS * 50 + ok())
         self.assertEqual(data.count(b"HTTP/1.1 103 "), 8)
         self.assertTrue(data.endswith(b"\r\n\r\ngood"), data[-200:])
+
+
+class WorkerStartTests(ReviewCase):
+    def test_a_worker_that_cannot_load_the_upstream_ca_exits_cleanly(self):
+        # The CA was read at load; a worker restarted after it went away must say so and
+        # exit, not crash freeing the half-built proxy state.
+        ca = os.path.join(self.tmp_dir(), "ca.pem")
+        shutil.copy("/etc/ssl/certs/ca-certificates.crt", ca)
+        srv = self.start_server(extra=proxy_config(
+            ["127.0.0.1:9", "127.0.0.1:10"], upstream_extra=f"    tls: {{ca: {ca}}}\n"))
+        worker = srv.wait_workers(1)[0]
+        os.unlink(ca)
+        os.kill(worker, signal.SIGKILL)
+        self.assertTrue(wait_for(lambda: "exited with status 1" in srv.log(), 3), srv.log())
+        self.assertIn(f"tls CA file {ca}: No such file or directory", srv.log())
+        self.assertNotIn("killed by signal 11", srv.log())
 
 
 if __name__ == "__main__":
