@@ -728,10 +728,14 @@ int flared_handle_proxy(const flare_request *req, flare_response *resp, void *da
                                    .close = up->cfg->keepalive == 0,
                                    .stream_body = req->body_streamed};
     if (cfg->strip_prefix && ctx->route->is_prefix) opts.strip_len = strlen(ctx->route->path) - 1;
-    if (cfg->preserve_host && req->head->host_index >= 0) {
-        const flare_http_header *h = &req->head->headers[req->head->host_index];
-        opts.host = h->value;
-        opts.host_len = h->value_len;
+    if (cfg->preserve_host) {
+        const char *host;
+        size_t host_len;
+        flared_proxy_client_host(req, &host, &host_len);
+        if (host_len) {
+            opts.host = host;
+            opts.host_len = host_len;
+        }
     }
     int rc = flared_proxy_request_head(&pr->out, req, &opts);
     if (rc == 0) rc = flare_buf_append(&pr->out, req->body, req->body_len);

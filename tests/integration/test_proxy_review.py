@@ -177,6 +177,24 @@ class InterimTests(ReviewCase):
         self.assertTrue(data.endswith(b"\r\n\r\ngood"), data[-200:])
 
 
+class HostTests(ReviewCase):
+    def test_preserve_host_sends_the_absolute_form_authority(self):
+        # RFC 9112 §3.2.2: the authority of an absolute-form target replaces Host; the
+        # upstream must see the host the request was routed by, not the ignored field.
+        up = self.conn_upstream(lambda number, index, path: ok())
+        srv = self.start_server(extra=proxy_config(
+            [up.address], route_extra="strip_prefix: true, preserve_host: true"))
+        with srv.connect() as s:
+            s.sendall(b"GET http://a.example:8080/api/x HTTP/1.1\r\nHost: b.example\r\n\r\n"
+                      b"GET /api/y HTTP/1.1\r\nHost: c.example:81\r\n\r\n")
+            self.assertEqual(read_response(s)[0].status, 200)
+            self.assertEqual(read_response(s)[0].status, 200)
+        fields = [dict(line.split(": ", 1) for line in head.split("\r\n")[1:])
+                  for head in up.heads]
+        self.assertEqual([f["Host"] for f in fields], ["a.example:8080", "c.example:81"])
+        self.assertEqual([f["X-Forwarded-Host"] for f in fields], ["a.example:8080", "c.example:81"])
+
+
 class WorkerStartTests(ReviewCase):
     def test_a_worker_that_cannot_load_the_upstream_ca_exits_cleanly(self):
         # The CA was read at load; a worker restarted after it went away must say so and
