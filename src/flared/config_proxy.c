@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "flare/dns.h"
 #include "flare/net.h"
 #include "flare/tls.h"
 
@@ -77,7 +78,8 @@ static int parse_servers(flared_cfg_ctx *c, yaml_node_t *node, flared_upstream *
     if (rc < 0) return rc;
     if (n == 0) return flared_cfg_fail(c, node, "servers: an upstream needs at least one server");
     if (n > FLARED_UPSTREAM_SERVERS_MAX)
-        return flared_cfg_fail(c, node, "servers: more than %d", FLARED_UPSTREAM_SERVERS_MAX);
+        return flared_cfg_fail(c, node, "servers: %zu listed; an upstream takes at most %d", n,
+                               FLARED_UPSTREAM_SERVERS_MAX);
     flared_upstream_server *sv = flared_cfg_alloc(c, n * sizeof *sv);
     if (!sv) return flared_cfg_nomem(c);
     for (size_t i = 0; i < n; i++)
@@ -139,6 +141,19 @@ static int parse_tls(flared_cfg_ctx *c, yaml_node_t *node, flared_upstream_tls *
     if (v[0]) rc = flared_cfg_bool(c, v[0], "verify", &t->verify);
     if (rc == 0 && v[1]) rc = flared_cfg_file(c, v[1], "ca", &t->ca);
     if (rc == 0 && v[2]) rc = flared_cfg_string(c, v[2], "sni", &t->sni);
+    if (rc == 0 && v[2]) {
+        /* Sent in SNI and checked against the certificate: a host name, or an IP literal
+         * (checked only, RFC 6066 §3 keeps it out of SNI). */
+        size_t len = strlen(t->sni);
+        flare_ip_addr ip;
+        char shown[FLARED_CFG_SHOW_MAX];
+        if (flare_ip_parse(&ip, t->sni, len, NULL) < 0 &&
+            flare_hostname_validate(t->sni, len, NULL) < 0)
+            return flared_cfg_fail(c, v[2],
+                                   "sni: %s is not a host name (like app.internal) or an IP "
+                                   "address",
+                                   flared_cfg_quote(t->sni, len, shown));
+    }
     if (rc < 0 || !v[1]) return rc;
     /* A CA bundle is only known to hold certificates once OpenSSL has read it; each worker
      * reads it again at start, and would fail there, over and over. */
@@ -211,7 +226,8 @@ int flared_cfg_upstreams(flared_cfg_ctx *c, yaml_node_t *node)
                                flared_cfg_show(node, shown));
     size_t n = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
     if (n > MAX_UPSTREAMS)
-        return flared_cfg_fail(c, node, "upstreams: more than %d", MAX_UPSTREAMS);
+        return flared_cfg_fail(c, node, "upstreams: %zu defined; at most %d are allowed", n,
+                               MAX_UPSTREAMS);
     flared_upstream *us = flared_cfg_alloc(c, (n ? n : 1) * sizeof *us);
     flared_cfg_dup *d = flared_cfg_alloc(c, (n ? n : 1) * sizeof *d);
     if (!us || !d) return flared_cfg_nomem(c);

@@ -157,6 +157,20 @@ static void test_errors(void **state)
     unlink(garbage);
     assert_memory_equal(err.message, want, strlen(want));
     assert_non_null(strstr(err.message, garbage));
+    /* The SNI name was only refused when each connection began, as "no upstream server
+     * is available" with nothing logged. */
+    expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"], tls: {sni: a b}}\n",
+                 "t.yaml:3:46: sni: 'a b' is not a host name (like app.internal) or an IP "
+                 "address");
+    flared_config_free(load_ok(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"], "
+                                      "tls: {sni: \"2001:db8::1\"}}\n"));
+    char many[300 * 20 + 200];
+    size_t at = (size_t)snprintf(many, sizeof many, LISTEN "upstreams:\n  app: {servers: [");
+    for (int i = 0; i < FLARED_UPSTREAM_SERVERS_MAX + 1; i++)
+        at += (size_t)snprintf(many + at, sizeof many - at, "%s\"127.0.0.1:%d\"", i ? ", " : "",
+                               1000 + i);
+    snprintf(many + at, sizeof many - at, "]}\n");
+    expect_error(many, "t.yaml:3:18: servers: 257 listed; an upstream takes at most 256");
     expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"], health: {path: x}}\n",
                  "t.yaml:3:50: path: a health check path must start with '/'");
     expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"]}\n"
