@@ -229,20 +229,28 @@ static void on_timer(flare_timer *t, void *data)
     fail(pr, 504, "upstream timed out\n");
 }
 
-/* Sends what `out` holds: 0 when all went, FLARE_EAGAIN, or FLARE_ECONNRESET. */
+/* Sends what `out` holds: 0 when all went, FLARE_EAGAIN, or FLARE_ECONNRESET. While
+ * sending, read_timeout bounds only an upstream that stops taking bytes: a client slow
+ * to send its body is the server's body timeout's to judge, not a failed upstream. */
 static int flush_out(proxy_req *pr)
 {
+    bool moved = false;
     while (pr->out_sent < pr->out.len) {
         ssize_t n = flared_proxy__up_io(pr->uc, pr->out.data + pr->out_sent,
                                         pr->out.len - pr->out_sent, true);
-        if (n == FLARE_EAGAIN) return n;
+        if (n == FLARE_EAGAIN) {
+            if (moved || !flare_timer_active(&pr->timer)) arm(pr, pr->up->cfg->read_timeout_ms);
+            return n;
+        }
         if (n <= 0) return FLARE_ECONNRESET;
         pr->out_sent += (size_t)n;
+        moved = true;
     }
     if (pr->body_streaming) {
         /* Bounded memory: what went is dropped, so this request cannot be sent again. */
         pr->out_dropped = true;
         pr->out.len = pr->out_sent = 0;
+        if (!pr->body_done) flare_timer_cancel(flare_reactor_timers(pr->px->r), &pr->timer);
     }
     return 0;
 }

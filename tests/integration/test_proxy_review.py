@@ -195,6 +195,40 @@ class HostTests(ReviewCase):
         self.assertEqual([f["X-Forwarded-Host"] for f in fields], ["a.example:8080", "c.example:81"])
 
 
+class SlowUploadTests(ReviewCase):
+    """read_timeout bounds an upstream that stops reading or answering, not a client slow
+    to send its body: that one is the server's body timeout's to judge. A 504 there also
+    counted against the (healthy) server."""
+
+    def test_a_slow_upload_within_the_body_timeout_gets_through(self):
+        up = RawUpstream()
+        self.addCleanup(up.close)
+        srv = self.start_server(extra=proxy_config([up.address]))  # read_timeout: 1s
+        body = b"0123456789"
+        with srv.connect() as s:
+            s.sendall(b"POST /api/echo HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n"
+                      % len(body))
+            for i in range(len(body)):
+                time.sleep(0.25)  # 2.5 s in all, each pause well within timeouts.body
+                s.sendall(body[i:i + 1])
+            resp, _ = read_response(s)
+        self.assertEqual(resp.status, 200, resp.body)
+        self.assertEqual([b for _, _, b in up.requests], [body])
+
+    def test_a_stalled_upload_ends_at_the_body_timeout(self):
+        up = RawUpstream()
+        self.addCleanup(up.close)
+        srv = self.start_server(extra=proxy_config([up.address]), timeouts=", body: 1s")
+        with srv.connect() as s:
+            s.sendall(b"POST /api/echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+            start = time.monotonic()
+            data, closed = read_until_close(s, 5.0)
+        self.assertTrue(closed)
+        self.assertLess(time.monotonic() - start, 3.0)
+        self.assertNotIn(b"504", data)
+        self.assertEqual(up.requests, [])  # the upstream never got a whole request
+
+
 class WorkerStartTests(ReviewCase):
     def test_a_worker_that_cannot_load_the_upstream_ca_exits_cleanly(self):
         # The CA was read at load; a worker restarted after it went away must say so and
