@@ -132,7 +132,8 @@ struct proxy_req {
     uint64_t body_left;
     flare_http_chunked dec;
     uint8_t state, body_mode;
-    uint8_t interims; /* 1xx responses passed on */
+    uint8_t interims;         /* 1xx responses passed on */
+    const char *last_failure; /* why the last attempt failed (a static string), or NULL */
     bool idempotent, head_request;
     bool reused;       /* the attempt's connection came from the idle pool */
     bool got_bytes;    /* some response byte arrived in this attempt */

@@ -199,6 +199,7 @@ static void attempt_failed(proxy_req *pr, bool connect_failure, const char *why)
     bool stale = pr->reused && !connect_failure;
     if (!pr->out_dropped && (connect_failure || (pr->idempotent && !pr->retried))) {
         if (!connect_failure) pr->retried = true;
+        pr->last_failure = why;
         if (stale) {
             /* Same server, fresh connection: the other pooled ones are as old as this one
              * and the upstream may be closing them all (its keep-alive timer, a restart). */
@@ -291,8 +292,9 @@ static void start_attempt(proxy_req *pr)
             /* RFC 9110 §15.6.5: the last server tried did not answer the connect in time. */
             if (pr->conn_timeout)
                 answer(pr, 504, "upstream connect timed out\n");
-            else
-                answer(pr, 502, "no upstream server is available\n");
+            else /* a server was tried: the client learns how it failed */
+                answer(pr, 502,
+                       pr->last_failure ? pr->last_failure : "no upstream server is available\n");
             return;
         }
         pr->conn_timeout = false;
@@ -305,6 +307,7 @@ static void start_attempt(proxy_req *pr)
         if (!uc && flared_proxy__conn_open(sv, &uc) < 0) {
             sv->m->connect_failures++;
             flared_proxy__server_failed(sv);
+            pr->last_failure = "upstream connect failed\n";
             continue;
         }
         sv->in_flight++;

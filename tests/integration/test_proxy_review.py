@@ -144,6 +144,25 @@ class StalePoolTests(ReviewCase):
 EARLY_HINTS = b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n"
 
 
+class FailureTextTests(ReviewCase):
+    """The 502 says how the servers tried failed, not that none was available."""
+
+    def test_502_tells_why(self):
+        up = self.conn_upstream(lambda number, index, path: None)  # closes unanswered
+        refused = socket.socket()
+        refused.bind(("127.0.0.1", 0))  # bound, never listening: connects are refused
+        self.addCleanup(refused.close)
+        for servers, why in (([up.address], b"upstream closed the connection\n"),
+                             ([f"127.0.0.1:{refused.getsockname()[1]}"],
+                              b"upstream connect failed\n")):
+            srv = self.start_server(extra=proxy_config(servers))
+            with srv.connect() as s:
+                s.sendall(b"GET /api/x HTTP/1.1\r\nHost: a\r\n\r\n")
+                resp, _ = read_response(s)
+            self.assertEqual((resp.status, resp.body), (502, why))
+            srv.stop()
+
+
 class InterimTests(ReviewCase):
     """RFC 9110 §15.2: a proxy forwards 1xx responses (103 Early Hints, say), except to an
     HTTP/1.0 client; a 100 Continue answers the Expect this proxy answered itself."""
