@@ -1,6 +1,8 @@
 """Adversarial review of the proxy route against upstreams scripted per connection:
 stale keep-alive connections, pipelined clients, early answers and hostile framing."""
 
+import hashlib
+import json
 import os
 import shutil
 import signal
@@ -11,8 +13,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from flaredtest import (ServerTestCase, read_response, read_until_close, run,  # noqa: E402
-                        wait_for)
+from flaredtest import (ServerTestCase, parse_responses, read_response,  # noqa: E402
+                        read_until_close, run, wait_for)
 from proxy_upstreams import RawUpstream  # noqa: E402
 from test_proxy import proxy_config  # noqa: E402
 
@@ -142,6 +144,37 @@ class StalePoolTests(ReviewCase):
 
 
 EARLY_HINTS = b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n"
+
+
+class PipelineTests(ReviewCase):
+    def test_pipelined_requests_with_bodies_keep_order_and_bytes(self):
+        # Bodies of every framing in one write, each request's bytes going to its own
+        # upstream request and each answer back in order; the first answer is slow, so the
+        # rest wait behind it with their bodies already read into the server's buffer.
+        up = RawUpstream()
+        self.addCleanup(up.close)
+        srv = self.start_server(extra=proxy_config([up.address]).replace("read_timeout: 1s",
+                                                                         "read_timeout: 3s"))
+        big = bytes(range(256)) * 300
+        raw = (b"POST /api/uploadslow HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"
+               b"POST /api/echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"3\r\nGET\r\n4;x=y\r\n /x \r\n0\r\n\r\n"
+               b"HEAD /api/chunked HTTP/1.1\r\nHost: a\r\n\r\n"
+               b"PUT /api/upload HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%s"
+               b"GET /api/chunked HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+               % (len(big), big))
+        with srv.connect() as s:
+            s.sendall(raw)
+            data, _ = read_until_close(s, 6.0)
+        responses, rest = parse_responses(data, ["POST", "POST", "HEAD", "PUT", "GET"])
+        self.assertEqual([r.status for r in responses], [200] * 5, data[:600])
+        self.assertEqual(rest, b"")
+        self.assertEqual(json.loads(responses[0].body)["length"], 3)
+        self.assertEqual(json.loads(responses[1].body)["body"], "GET /x ")
+        self.assertEqual(responses[2].body, b"")
+        self.assertEqual(json.loads(responses[3].body),
+                         {"length": len(big), "sha256": hashlib.sha256(big).hexdigest()})
+        self.assertEqual(responses[4].body, b"hello, world")
 
 
 class FailureTextTests(ReviewCase):
