@@ -4,6 +4,7 @@ stale keep-alive connections, pipelined clients, early answers and hostile frami
 import hashlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -175,6 +176,60 @@ class PipelineTests(ReviewCase):
         self.assertEqual(json.loads(responses[3].body),
                          {"length": len(big), "sha256": hashlib.sha256(big).hexdigest()})
         self.assertEqual(responses[4].body, b"hello, world")
+
+
+class TunnelTests(ReviewCase):
+    def test_a_tunnel_moves_megabytes_both_ways_byte_exact_to_a_slow_client(self):
+        down = random.Random(5).randbytes(8 << 20)
+        up_bytes = random.Random(6).randbytes(4 << 20)
+        got = {}
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        self.addCleanup(listener.close)
+
+        def upstream():
+            conn, _ = listener.accept()
+            with conn:
+                buf = b""
+                while b"\r\n\r\n" not in buf:
+                    buf += conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x-test\r\n"
+                             b"Connection: upgrade\r\n\r\n")
+                sender = threading.Thread(target=conn.sendall, args=(down,))
+                sender.start()
+                rest = buf.partition(b"\r\n\r\n")[2]
+                while len(rest) < len(up_bytes):
+                    chunk = conn.recv(1 << 20)
+                    if not chunk:
+                        break
+                    rest += chunk
+                got["up"] = rest
+                sender.join()
+        thread = threading.Thread(target=upstream, daemon=True)
+        thread.start()
+        srv = self.start_server(extra=proxy_config([f"127.0.0.1:{listener.getsockname()[1]}"]))
+        with srv.connect(rcvbuf=16384) as s:
+            s.sendall(b"GET /api/t HTTP/1.1\r\nHost: a\r\nUpgrade: x-test\r\n"
+                      b"Connection: upgrade\r\n\r\n")
+            sender = threading.Thread(target=s.sendall, args=(up_bytes,))
+            sender.start()
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += s.recv(65536)
+            self.assertTrue(data.startswith(b"HTTP/1.1 101 "), data[:100])
+            data = data.partition(b"\r\n\r\n")[2]
+            time.sleep(0.5)  # a client slow to start reading: the proxy must hold back
+            while len(data) < len(down):
+                chunk = s.recv(1 << 20)
+                if not chunk:
+                    break
+                data += chunk
+            sender.join()
+        thread.join(5)
+        self.assertEqual(hashlib.sha256(data).hexdigest(), hashlib.sha256(down).hexdigest())
+        self.assertEqual(hashlib.sha256(got.get("up", b"")).hexdigest(),
+                         hashlib.sha256(up_bytes).hexdigest())
 
 
 class FailureTextTests(ReviewCase):
