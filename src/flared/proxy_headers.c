@@ -248,7 +248,8 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
     bool xff = false;
     for (size_t i = 0; i < h->num_headers && rc == 0; i++) {
         const flare_http_header *f = &h->headers[i];
-        if (f->id != FLARE_HDR_X_FORWARDED_FOR) continue;
+        /* An empty field would leave an empty entry, which readers take as malformed. */
+        if (f->id != FLARE_HDR_X_FORWARDED_FOR || f->value_len == 0) continue;
         rc = flare_buf_append_str(out, xff ? ", " : "X-Forwarded-For: ");
         if (rc == 0) rc = flare_buf_append(out, f->value, f->value_len);
         xff = true;

@@ -119,6 +119,25 @@ static void test_client_host(void **state)
     expect_client_host("GET /x HTTP/1.0\r\n\r\n", "");
 }
 
+/* An empty X-Forwarded-For adds no empty entry before this hop's. */
+static void test_empty_forwarded_for(void **state)
+{
+    (void)state;
+    parsed p;
+    parse(&p, "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For:\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n",
+          "192.0.2.7:5000");
+    flared_proxy_head_opts o = {.host = "app", .host_len = 3};
+    expect_head(&p, &o,
+                "GET / HTTP/1.1\r\nHost: app\r\nX-Forwarded-For: 1.2.3.4, 192.0.2.7\r\n"
+                "X-Forwarded-Proto: http\r\nX-Forwarded-Host: a\r\n"
+                "Forwarded: for=192.0.2.7;host=a;proto=http\r\nVia: 1.1 flared\r\n\r\n");
+    parse(&p, "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: \r\n\r\n", "192.0.2.7:5000");
+    expect_head(&p, &o,
+                "GET / HTTP/1.1\r\nHost: app\r\nX-Forwarded-For: 192.0.2.7\r\n"
+                "X-Forwarded-Proto: http\r\nX-Forwarded-Host: a\r\n"
+                "Forwarded: for=192.0.2.7;host=a;proto=http\r\nVia: 1.1 flared\r\n\r\n");
+}
+
 static void test_hop_by_hop(void **state)
 {
     (void)state;
@@ -217,13 +236,10 @@ static void test_max_forwards(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rewrite),
-        cmocka_unit_test(test_ipv6_unix_and_body),
-        cmocka_unit_test(test_client_host),
-        cmocka_unit_test(test_hop_by_hop),
-        cmocka_unit_test(test_hop_by_hop_long_name),
-        cmocka_unit_test(test_dot_segments),
-        cmocka_unit_test(test_h2c_upgrade_dropped),
+        cmocka_unit_test(test_rewrite),      cmocka_unit_test(test_ipv6_unix_and_body),
+        cmocka_unit_test(test_client_host),  cmocka_unit_test(test_empty_forwarded_for),
+        cmocka_unit_test(test_hop_by_hop),   cmocka_unit_test(test_hop_by_hop_long_name),
+        cmocka_unit_test(test_dot_segments), cmocka_unit_test(test_h2c_upgrade_dropped),
         cmocka_unit_test(test_max_forwards),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
