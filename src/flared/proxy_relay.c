@@ -196,9 +196,12 @@ static void attempt_failed(proxy_req *pr, bool connect_failure, const char *why)
     /* A kept-alive connection the server had closed says nothing about the server. */
     if (connect_failure || !pr->reused) flared_proxy__server_failed(sv);
     flared_proxy__drop_conn(pr, false);
+    /* A stale pooled connection is not the server's doing: it does not use up the one
+     * retry a reset gets, and after it no pooled connection is taken (fresh_only). */
     bool stale = pr->reused && !connect_failure;
-    if (!pr->out_dropped && (connect_failure || (pr->idempotent && !pr->retried))) {
-        if (!connect_failure) pr->retried = true;
+    bool again = connect_failure || (pr->idempotent && (stale ? !pr->fresh_only : !pr->retried));
+    if (!pr->out_dropped && again) {
+        if (!connect_failure && !stale) pr->retried = true;
         pr->last_failure = why;
         if (stale) {
             /* Same server, fresh connection: the other pooled ones are as old as this one

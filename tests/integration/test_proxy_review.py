@@ -117,6 +117,20 @@ class StalePoolTests(ReviewCase):
         self.assertEqual(resp.body, b"slow")
         self.assertEqual(up.connections, 4, up.requests)
 
+    def test_a_stale_connection_after_a_reset_is_still_replaced(self):
+        # Server a resets every request; b closes a connection at its second request. A GET
+        # reset by a, retried on b's stale pooled connection, was answered 502: the stale
+        # connection had used up the one retry, though b was fine.
+        a = self.conn_upstream(lambda number, index, path: None)
+        b = self.conn_upstream(lambda number, index, path: ok(b"from b") if index == 0 else None)
+        srv = self.start_server(extra=proxy_config([a.address, b.address],
+                                                   upstream_extra="    max_fails: 100\n"))
+        for _ in range(3):
+            with srv.connect() as s:
+                s.sendall(b"GET /api/x HTTP/1.1\r\nHost: a\r\n\r\n")
+                resp, _ = read_response(s)
+            self.assertEqual((resp.status, resp.body), (200, b"from b"), (a.requests, b.requests))
+
     def test_a_post_is_not_sent_again_after_a_stale_connection(self):
         # RFC 9110 §9.2.2: the upstream may have acted on it before closing.
         up = self.conn_upstream(lambda number, index, path: ok() if index == 0 else None)
