@@ -519,6 +519,13 @@ static bool switch_protocols(proxy_req *pr, const flare_http_response *r, size_t
 static bool forward_head(proxy_req *pr, const flare_http_response *r, size_t n)
 {
     int status = r->status;
+    /* RFC 9112 §9.5: a server may send 408 before it closes an idle connection. On a
+     * pooled one it was written before this request arrived: the connection is stale,
+     * and an idempotent request goes again on a fresh one. */
+    if (status == 408 && pr->reused && pr->idempotent && !pr->out_dropped) {
+        attempt_failed(pr, false, "upstream closed the connection\n");
+        return false;
+    }
     flare_http_stream_upstream(pr->s)->status = (uint16_t)status;
     if (status <= 599) pr->sv->m->responses[status / 100]++;
     if (status == 101 && pr->upgrade) {

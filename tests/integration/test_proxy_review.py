@@ -131,6 +131,21 @@ class StalePoolTests(ReviewCase):
                 resp, _ = read_response(s)
             self.assertEqual((resp.status, resp.body), (200, b"from b"), (a.requests, b.requests))
 
+    def test_a_408_on_a_pooled_connection_is_a_stale_connection(self):
+        # RFC 9112 §9.5: the server announced the close of the idle connection with a 408
+        # before this request reached it; the GET goes again, the POST gets the 408.
+        timeout = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        up = self.conn_upstream(lambda number, index, path: ok() if index == 0 else [timeout, None])
+        srv = self.start_server(extra=proxy_config([up.address]))
+        with srv.connect() as s:
+            s.sendall(b"GET /api/prime HTTP/1.1\r\nHost: a\r\n\r\n")
+            self.assertEqual(read_response(s)[0].status, 200)
+            s.sendall(b"GET /api/again HTTP/1.1\r\nHost: a\r\n\r\n")
+            self.assertEqual(read_response(s)[0].status, 200, up.requests)
+            s.sendall(b"POST /api/order HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi")
+            self.assertEqual(read_response(s)[0].status, 408, up.requests)
+        self.assertEqual(up.connections, 2, up.requests)
+
     def test_a_post_is_not_sent_again_after_a_stale_connection(self):
         # RFC 9110 §9.2.2: the upstream may have acted on it before closing.
         up = self.conn_upstream(lambda number, index, path: ok() if index == 0 else None)
