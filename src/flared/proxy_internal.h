@@ -16,6 +16,9 @@
 #define PROXY_MAX_HEADERS 100
 /* Bytes read from an upstream at a time; a whole response head must fit. */
 #define PROXY_IN_CAP (64 * 1024)
+/* Longest client Upgrade value kept to check the upstream's 101 against; a longer
+ * one is passed on, but no switch to it is relayed. */
+#define PROXY_UPGRADE_MAX 128
 /* Interim (1xx) responses passed on per request; more are dropped. */
 #define PROXY_MAX_INTERIM 8
 /* Idle keep-alive connections are closed after this long. */
@@ -134,6 +137,8 @@ struct proxy_req {
     uint8_t state, body_mode;
     uint8_t interims;         /* 1xx responses passed on */
     const char *last_failure; /* why the last attempt failed (a static string), or NULL */
+    char upgrade_asked[PROXY_UPGRADE_MAX]; /* the client's Upgrade value (upgrade set) */
+    uint8_t upgrade_asked_len;
     bool idempotent, head_request;
     bool reused;       /* the attempt's connection came from the idle pool */
     bool got_bytes;    /* some response byte arrived in this attempt */

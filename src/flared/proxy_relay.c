@@ -489,6 +489,31 @@ static void on_upgraded(flare_reactor *r, const flare_http_upgraded *up, void *d
     flared_proxy__tunnel_start(data, up);
 }
 
+/* RFC 9110 §7.8: a server switches only to protocols the client listed. One the client
+ * did not ask for (h2c, say, which the request side refuses to pass on) is not relayed. */
+static bool switch_asked(const proxy_req *pr, const flare_http_header *proto)
+{
+    const char *v = proto->value, *end = v + proto->value_len;
+    bool any = false;
+    while (v < end) {
+        const char *comma = memchr(v, ',', (size_t)(end - v));
+        const char *e = comma ? comma : end;
+        const char *a = v, *b = e;
+        while (a < b && (*a == ' ' || *a == '\t'))
+            a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+            b--;
+        if (a < b) {
+            if (!flare_http_value_has_token_n(pr->upgrade_asked, pr->upgrade_asked_len, a,
+                                              (size_t)(b - a)))
+                return false;
+            any = true;
+        }
+        v = comma ? comma + 1 : end;
+    }
+    return any;
+}
+
 /* RFC 9110 §7.8: the upstream agreed to switch; the client gets the 101 with the
  * protocol it named, and then the bytes of both sides are relayed. */
 static bool switch_protocols(proxy_req *pr, const flare_http_response *r, size_t n)
@@ -496,6 +521,11 @@ static bool switch_protocols(proxy_req *pr, const flare_http_response *r, size_t
     const flare_http_header *proto = NULL;
     for (size_t i = 0; i < r->num_headers; i++)
         if (r->headers[i].id == FLARE_HDR_UPGRADE) proto = &r->headers[i];
+    if (proto && !switch_asked(pr, proto)) {
+        flared_proxy__server_failed(pr->sv);
+        answer(pr, 502, "upstream switched to a protocol the client did not ask for\n");
+        return false;
+    }
     flare_response *resp = flare_http_stream_response(pr->s);
     if (!proto || flared_proxy_response_fields(resp, r) < 0 ||
         flare_response_headern(resp, "Upgrade", 7, proto->value, proto->value_len) < 0 ||
@@ -740,7 +770,12 @@ int flared_handle_proxy(const flare_request *req, flare_response *resp, void *da
     pr->up = up;
     pr->idempotent = idempotent(req->method);
     pr->head_request = req->method == FLARE_METHOD_HEAD;
-    pr->upgrade = flared_proxy_upgrade_field(req->head) != NULL;
+    const flare_http_header *upgrade = flared_proxy_upgrade_field(req->head);
+    pr->upgrade = upgrade != NULL;
+    if (upgrade && upgrade->value_len <= sizeof pr->upgrade_asked) {
+        memcpy(pr->upgrade_asked, upgrade->value, upgrade->value_len);
+        pr->upgrade_asked_len = (uint8_t)upgrade->value_len;
+    }
     pr->body_streaming = req->body_streamed;
     pr->chunked_body = req->body_streamed && req->head->chunked;
     if (req->peer) pr->client = *req->peer;

@@ -260,6 +260,27 @@ class TunnelTests(ReviewCase):
         self.assertEqual(hashlib.sha256(got.get("up", b"")).hexdigest(),
                          hashlib.sha256(up_bytes).hexdigest())
 
+    def test_a_switch_to_a_protocol_not_asked_for_is_refused(self):
+        # RFC 9110 §7.8. An h2c tunnel in particular would let the client send HTTP/2
+        # requests for any path past the route (the request side drops h2c for that).
+        def answer(number, index, path):
+            proto = {"/h2c": b"h2c", "/case": b"WebSocket", "/none": b""}[path]
+            return (b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\n"
+                    b"Upgrade: %s\r\n\r\n" % proto)
+        up = self.conn_upstream(answer)
+        srv = self.start_server(extra=proxy_config([up.address]))
+        for path, status in (("h2c", 502), ("case", 101), ("none", 502)):
+            with srv.connect() as s:
+                s.sendall(b"GET /api/%s HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+                          b"Connection: upgrade\r\n\r\n" % path.encode())
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+            self.assertTrue(data.startswith(b"HTTP/1.1 %d " % status), (path, data))
+
 
 class FailureTextTests(ReviewCase):
     """The 502 says how the servers tried failed, not that none was available."""
