@@ -273,12 +273,7 @@ class TunnelTests(ReviewCase):
             with srv.connect() as s:
                 s.sendall(b"GET /api/%s HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
                           b"Connection: upgrade\r\n\r\n" % path.encode())
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = s.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
+                data, _ = read_until_close(s, 1.5)  # the tunnel ends at read_timeout
             self.assertTrue(data.startswith(b"HTTP/1.1 %d " % status), (path, data))
 
 
