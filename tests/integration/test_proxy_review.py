@@ -272,8 +272,8 @@ class TunnelTests(ReviewCase):
         for path, status in (("h2c", 502), ("case", 101), ("none", 502)):
             with srv.connect() as s:
                 s.sendall(b"GET /api/%s HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
-                          b"Connection: upgrade\r\n\r\n" % path.encode())
-                data, _ = read_until_close(s, 1.5)  # the tunnel ends at read_timeout
+                          b"Connection: upgrade, close\r\n\r\n" % path.encode())
+                data, _ = read_until_close(s, 1.5)  # a tunnel ends at read_timeout
             self.assertTrue(data.startswith(b"HTTP/1.1 %d " % status), (path, data))
 
 
