@@ -277,6 +277,28 @@ class TunnelTests(ReviewCase):
             self.assertTrue(data.startswith(b"HTTP/1.1 %d " % status), (path, data))
 
 
+class StallTests(ReviewCase):
+    def test_an_upstream_stalling_mid_body_cuts_the_response_at_read_timeout(self):
+        # The head is passed on; the body stops. After read_timeout (1 s) the client
+        # connection ends without the rest: a short Content-Length, no last chunk.
+        stall = [b"", b"", b"", b"", b"", b"", b"", b"", b"", b""]  # 2 s of silence
+        answers = {"/length": [b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"] + stall,
+                   "/chunked": [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                b"3\r\nabc\r\n"] + stall}
+        up = self.conn_upstream(lambda number, index, path: answers[path])
+        srv = self.start_server(extra=proxy_config([up.address]))
+        for path in answers:
+            with srv.connect() as s:
+                start = time.monotonic()
+                s.sendall(b"GET /api%s HTTP/1.1\r\nHost: a\r\n\r\n" % path.encode())
+                data, closed = read_until_close(s, 4.0)
+            self.assertTrue(closed, path)
+            self.assertLess(time.monotonic() - start, 1.9, path)
+            head, _, body = data.partition(b"\r\n\r\n")
+            self.assertTrue(head.startswith(b"HTTP/1.1 200 OK"), data)
+            self.assertIn(body, (b"abc", b"3\r\nabc\r\n"), data)
+
+
 class FailureTextTests(ReviewCase):
     """The 502 says how the servers tried failed, not that none was available."""
 
