@@ -1,5 +1,6 @@
 """Adversarial review of the proxy route against upstreams scripted per connection:
-stale keep-alive connections, pipelined clients, early answers and hostile framing."""
+stale pooled connections (closed, reset, 408), interim responses, protocol switches,
+slow uploads and stalled bodies, pipelined clients, tunnels, Host and worker start."""
 
 import hashlib
 import json
@@ -101,7 +102,8 @@ class StalePoolTests(ReviewCase):
                 return [b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n", b"slow"]
             return None  # the second request on a connection: closed unanswered
         up = self.conn_upstream(answer)
-        srv = self.start_server(extra=proxy_config([up.address], upstream_extra="    keepalive: 4\n"))
+        srv = self.start_server(extra=proxy_config([up.address],
+                                                   upstream_extra="    keepalive: 4\n"))
         socks = [srv.connect() for _ in range(3)]
         for s in socks:
             s.sendall(b"GET /api/prime HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -366,7 +368,8 @@ class HostTests(ReviewCase):
         fields = [dict(line.split(": ", 1) for line in head.split("\r\n")[1:])
                   for head in up.heads]
         self.assertEqual([f["Host"] for f in fields], ["a.example:8080", "c.example:81"])
-        self.assertEqual([f["X-Forwarded-Host"] for f in fields], ["a.example:8080", "c.example:81"])
+        self.assertEqual([f["X-Forwarded-Host"] for f in fields],
+                         ["a.example:8080", "c.example:81"])
 
 
 class SlowUploadTests(ReviewCase):
