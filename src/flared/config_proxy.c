@@ -247,7 +247,8 @@ int flared_cfg_upstreams(flared_cfg_ctx *c, yaml_node_t *node)
     return 0;
 }
 
-int flared_cfg_proxy(flared_cfg_ctx *c, yaml_node_t *node, flared_proxy_route *p)
+int flared_cfg_proxy(flared_cfg_ctx *c, yaml_node_t *node, const flared_route *r,
+                     flared_proxy_route *p)
 {
     static const char *const keys[] = {"upstream", "strip_prefix", "preserve_host", NULL};
     yaml_node_t *v[3];
@@ -270,6 +271,11 @@ int flared_cfg_proxy(flared_cfg_ctx *c, yaml_node_t *node, flared_proxy_route *p
                                "'upstreams'",
                                flared_cfg_quote(name, len, shown));
     if (v[1] && (rc = flared_cfg_bool(c, v[1], "strip_prefix", &p->strip_prefix)) < 0) return rc;
+    if (p->strip_prefix && !r->is_prefix)
+        return flared_cfg_fail(c, v[1],
+                               "strip_prefix: route '%s' is an exact path, with no prefix to "
+                               "strip; end it with '/' to make it a prefix route",
+                               r->path);
     if (v[2] && (rc = flared_cfg_bool(c, v[2], "preserve_host", &p->preserve_host)) < 0) return rc;
     return 0;
 }

@@ -111,6 +111,14 @@ static void test_errors(void **state)
                         "routes:\n  - path: /api/\n    proxy: {upstream: other}\n",
                  "t.yaml:6:23: upstream: no upstream named 'other'; define it under the "
                  "top-level 'upstreams'");
+    /* Set on an exact route, strip_prefix was silently ignored. */
+    expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:9001\"]}\n"
+                        "routes:\n  - path: /api\n    proxy: {upstream: app, strip_prefix: true}\n",
+                 "t.yaml:6:42: strip_prefix: route '/api' is an exact path, with no prefix to "
+                 "strip; end it with '/' to make it a prefix route");
+    flared_config_free(load_ok(
+        LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:9001\"]}\n"
+               "routes:\n  - path: /api\n    proxy: {upstream: app, strip_prefix: false}\n"));
     expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:9001\"]}\n"
                         "routes:\n  - path: /api/\n    proxy:\n",
                  "t.yaml:6:11: proxy: missing required key 'upstream'");
