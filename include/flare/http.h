@@ -376,6 +376,15 @@ flare_http_upstream_info *flare_http_stream_upstream(flare_http_stream *s);
  * flare_http_stream_flush. Returns 0 or a negative code.
  */
 int flare_http_stream_send_head(flare_http_stream *s, int64_t content_length);
+/**
+ * Sends the head built in flare_http_stream_response as an interim response (RFC 9110
+ * §15.2: status 100 or 102..199; a forwarding route passes on its upstream's, such as
+ * 103 Early Hints), before the final head. To an HTTP/1.0 client nothing is sent
+ * (§15.2 forbids it) and 0 is returned. Rebuild the final head afterwards. Returns 0,
+ * FLARE_EINVAL (not 1xx, 101, or after the final head), or FLARE_ECLOSED when the
+ * connection closed during the call.
+ */
+int flare_http_stream_send_interim(flare_http_stream *s);
 /** Writes what is queued now (say, a head whose body is slow to come); 0, or
  *  FLARE_ECLOSED when the connection closed during the call. */
 int flare_http_stream_flush(flare_http_stream *s);

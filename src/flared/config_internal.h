@@ -125,7 +125,8 @@ int flared_cfg_user_group(flared_cfg_ctx *c, yaml_node_t *user, yaml_node_t *gro
 /** Parses the top-level `upstreams` into c->cfg; call before flared_cfg_hosts. */
 int flared_cfg_upstreams(flared_cfg_ctx *c, yaml_node_t *node);
 /** Parses the settings of a `proxy` route (config_proxy.c). */
-int flared_cfg_proxy(flared_cfg_ctx *c, yaml_node_t *node, flared_proxy_route *p);
+int flared_cfg_proxy(flared_cfg_ctx *c, yaml_node_t *node, const flared_route *r,
+                     flared_proxy_route *p);
 /** Parses the settings of a `static` route (config_static.c). */
 int flared_cfg_static(flared_cfg_ctx *c, yaml_node_t *node, flared_static_route *s);
 

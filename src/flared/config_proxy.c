@@ -5,11 +5,14 @@
  * active health checks. A proxy route names an upstream that must exist.
  */
 #include "config_internal.h"
+#include "config_tls.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#include "flare/dns.h"
 #include "flare/net.h"
+#include "flare/tls.h"
 
 #define MAX_UPSTREAMS 1024
 
@@ -75,7 +78,8 @@ static int parse_servers(flared_cfg_ctx *c, yaml_node_t *node, flared_upstream *
     if (rc < 0) return rc;
     if (n == 0) return flared_cfg_fail(c, node, "servers: an upstream needs at least one server");
     if (n > FLARED_UPSTREAM_SERVERS_MAX)
-        return flared_cfg_fail(c, node, "servers: more than %d", FLARED_UPSTREAM_SERVERS_MAX);
+        return flared_cfg_fail(c, node, "servers: %zu listed; an upstream takes at most %d", n,
+                               FLARED_UPSTREAM_SERVERS_MAX);
     flared_upstream_server *sv = flared_cfg_alloc(c, n * sizeof *sv);
     if (!sv) return flared_cfg_nomem(c);
     for (size_t i = 0; i < n; i++)
@@ -135,9 +139,33 @@ static int parse_tls(flared_cfg_ctx *c, yaml_node_t *node, flared_upstream_tls *
     if (rc < 0) return rc;
     *t = (flared_upstream_tls){.enabled = true, .verify = true};
     if (v[0]) rc = flared_cfg_bool(c, v[0], "verify", &t->verify);
-    if (rc == 0 && v[1]) rc = flared_cfg_path(c, v[1], "ca", &t->ca);
+    if (rc == 0 && v[1]) rc = flared_cfg_file(c, v[1], "ca", &t->ca);
     if (rc == 0 && v[2]) rc = flared_cfg_string(c, v[2], "sni", &t->sni);
-    return rc;
+    if (rc == 0 && v[2]) {
+        /* Sent in SNI and checked against the certificate: a host name, or an IP literal
+         * (checked only, RFC 6066 §3 keeps it out of SNI). */
+        size_t len = strlen(t->sni);
+        flare_ip_addr ip;
+        char shown[FLARED_CFG_SHOW_MAX];
+        if (flare_ip_parse(&ip, t->sni, len, NULL) < 0 &&
+            flare_hostname_validate(t->sni, len, NULL) < 0)
+            return flared_cfg_fail(c, v[2],
+                                   "sni: %s is not a host name (like app.internal) or an IP "
+                                   "address",
+                                   flared_cfg_quote(t->sni, len, shown));
+    }
+    if (rc < 0 || !v[1]) return rc;
+    /* A CA bundle is only known to hold certificates once OpenSSL has read it; each worker
+     * reads it again at start, and would fail there, over and over. */
+    flare_tls_client_config tc = {.ca_file = t->ca, .verify = FLARE_TLS_VERIFY_PEER};
+    flare_tls_client_ctx *ctx = NULL;
+    flare_error tls_err;
+    flare_error_clear(&tls_err);
+    rc = flare_tls_client_ctx_new(&ctx, &tc, &tls_err);
+    flare_tls_client_ctx_free(ctx);
+    if (rc == FLARE_ENOMEM) return flared_cfg_nomem(c);
+    if (rc < 0) return flared_cfg_fail(c, v[1], "ca: %s", tls_err.message);
+    return 0;
 }
 
 static int parse_upstream(flared_cfg_ctx *c, yaml_node_t *key, yaml_node_t *node,
@@ -198,7 +226,8 @@ int flared_cfg_upstreams(flared_cfg_ctx *c, yaml_node_t *node)
                                flared_cfg_show(node, shown));
     size_t n = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
     if (n > MAX_UPSTREAMS)
-        return flared_cfg_fail(c, node, "upstreams: more than %d", MAX_UPSTREAMS);
+        return flared_cfg_fail(c, node, "upstreams: %zu defined; at most %d are allowed", n,
+                               MAX_UPSTREAMS);
     flared_upstream *us = flared_cfg_alloc(c, (n ? n : 1) * sizeof *us);
     flared_cfg_dup *d = flared_cfg_alloc(c, (n ? n : 1) * sizeof *d);
     if (!us || !d) return flared_cfg_nomem(c);
@@ -218,7 +247,8 @@ int flared_cfg_upstreams(flared_cfg_ctx *c, yaml_node_t *node)
     return 0;
 }
 
-int flared_cfg_proxy(flared_cfg_ctx *c, yaml_node_t *node, flared_proxy_route *p)
+int flared_cfg_proxy(flared_cfg_ctx *c, yaml_node_t *node, const flared_route *r,
+                     flared_proxy_route *p)
 {
     static const char *const keys[] = {"upstream", "strip_prefix", "preserve_host", NULL};
     yaml_node_t *v[3];
@@ -241,6 +271,11 @@ int flared_cfg_proxy(flared_cfg_ctx *c, yaml_node_t *node, flared_proxy_route *p
                                "'upstreams'",
                                flared_cfg_quote(name, len, shown));
     if (v[1] && (rc = flared_cfg_bool(c, v[1], "strip_prefix", &p->strip_prefix)) < 0) return rc;
+    if (p->strip_prefix && !r->is_prefix)
+        return flared_cfg_fail(c, v[1],
+                               "strip_prefix: route '%s' is an exact path, with no prefix to "
+                               "strip; end it with '/' to make it a prefix route",
+                               r->path);
     if (v[2] && (rc = flared_cfg_bool(c, v[2], "preserve_host", &p->preserve_host)) < 0) return rc;
     return 0;
 }

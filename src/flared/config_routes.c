@@ -323,7 +323,7 @@ static int parse_route_type(flared_cfg_ctx *c, yaml_node_t *node, flared_route *
     case FLARED_ROUTE_WEBSOCKET:
         return flared_cfg_websocket(c, node, &r->u.websocket);
     case FLARED_ROUTE_PROXY:
-        return flared_cfg_proxy(c, node, &r->u.proxy);
+        return flared_cfg_proxy(c, node, r, &r->u.proxy);
     case FLARED_ROUTE_STATUS:
     case FLARED_ROUTE_HEALTH:
         return type_map(c, node, flared_route_type_name(r->type), none, v);

@@ -30,8 +30,7 @@ enum { K_CERT, K_KEY, K_NAMES, K_CERT_KEYS };
 
 static const char *const default_alpn[] = {"http/1.1"};
 
-/* A resolved path that must name a readable regular file (a FIFO would block the loader). */
-static int parse_file(flared_cfg_ctx *c, yaml_node_t *node, const char *key, const char **out)
+int flared_cfg_file(flared_cfg_ctx *c, yaml_node_t *node, const char *key, const char **out)
 {
     int rc = flared_cfg_path(c, node, key, out);
     if (rc < 0) return rc;
@@ -108,8 +107,8 @@ static int parse_cert(flared_cfg_ctx *c, yaml_node_t *node, flared_tls_cert *cer
                                v[K_CERT] ? "key" : "cert");
     cert->line = flared_cfg_line(node);
     cert->column = flared_cfg_column(node);
-    if ((rc = parse_file(c, v[K_CERT], "cert", &cert->cert)) < 0) return rc;
-    if ((rc = parse_file(c, v[K_KEY], "key", &cert->key)) < 0) return rc;
+    if ((rc = flared_cfg_file(c, v[K_CERT], "cert", &cert->cert)) < 0) return rc;
+    if ((rc = flared_cfg_file(c, v[K_KEY], "key", &cert->key)) < 0) return rc;
     if (v[K_NAMES] && (rc = parse_names(c, v[K_NAMES], cert, all, all_count)) < 0) return rc;
     /* Bad PEM and a key that is not the certificate's are only found by loading both. */
     flare_error tls_err;
@@ -238,7 +237,7 @@ static int parse_alpn(flared_cfg_ctx *c, yaml_node_t *node, flared_tls *t)
  * throwaway context around the default certificate (already checked) to find out. */
 static int parse_client_ca(flared_cfg_ctx *c, yaml_node_t *node, flared_tls *t)
 {
-    int rc = parse_file(c, node, "client_ca", &t->client_ca);
+    int rc = flared_cfg_file(c, node, "client_ca", &t->client_ca);
     if (rc < 0) return rc;
     flare_tls_cert_config cert = {.cert_file = t->certs[0].cert, .key_file = t->certs[0].key};
     flare_tls_server_config cfg = {.certs = &cert, .cert_count = 1, .client_ca = t->client_ca};

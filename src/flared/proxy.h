@@ -55,6 +55,9 @@ typedef struct flared_proxy_head_opts {
  */
 int flared_proxy_request_head(flare_buf *out, const flare_request *req,
                               const flared_proxy_head_opts *o);
+/** The host the client asked for, as it wrote it (with its port): the absolute-form
+ *  target's authority, else Host; "" (len 0) when there is neither. */
+void flared_proxy_client_host(const flare_request *req, const char **host, size_t *len);
 /** Copies the upstream's response fields to resp, without hop-by-hop and framing
  *  fields, Date and Server (the server writes its own), adding Via. */
 int flared_proxy_response_fields(flare_response *resp, const flare_http_response *up);

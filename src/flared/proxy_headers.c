@@ -164,13 +164,22 @@ static int put_request_line(flare_buf *out, const flare_request *req, size_t str
     return rc == 0 ? flare_buf_append_str(out, " HTTP/1.1\r\n") : rc;
 }
 
-/* The client's Host as sent (with its port), or the absolute-form authority. */
-static void client_host(const flare_request *req, const char **host, size_t *len)
+void flared_proxy_client_host(const flare_request *req, const char **host, size_t *len)
 {
     const flare_http_request *h = req->head;
-    *host = req->host;
-    *len = req->host_len;
-    if (h->target_form != FLARE_TARGET_ABSOLUTE && h->host_index >= 0) {
+    *host = "";
+    *len = 0;
+    if (h->target_form == FLARE_TARGET_ABSOLUTE) {
+        /* RFC 9112 §3.2.2: the target's authority, with its port, replaces Host. */
+        const char *t = h->target;
+        const char *colon = memchr(t, ':', h->target_len);
+        size_t from = colon ? (size_t)(colon - t) + 3 : 0, to;
+        if (from > h->target_len) from = h->target_len;
+        for (to = from; to < h->target_len && t[to] != '/' && t[to] != '?'; to++)
+            ;
+        *host = t + from;
+        *len = to - from;
+    } else if (h->host_index >= 0) {
         *host = h->headers[h->host_index].value;
         *len = h->headers[h->host_index].value_len;
     }
@@ -239,7 +248,8 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
     bool xff = false;
     for (size_t i = 0; i < h->num_headers && rc == 0; i++) {
         const flare_http_header *f = &h->headers[i];
-        if (f->id != FLARE_HDR_X_FORWARDED_FOR) continue;
+        /* An empty field would leave an empty entry, which readers take as malformed. */
+        if (f->id != FLARE_HDR_X_FORWARDED_FOR || f->value_len == 0) continue;
         rc = flare_buf_append_str(out, xff ? ", " : "X-Forwarded-For: ");
         if (rc == 0) rc = flare_buf_append(out, f->value, f->value_len);
         xff = true;
@@ -266,7 +276,7 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
     const char *proto = req->tls ? "https" : "http";
     const char *chost;
     size_t chost_len;
-    client_host(req, &chost, &chost_len);
+    flared_proxy_client_host(req, &chost, &chost_len);
     if (rc == 0) rc = put_field(out, "X-Forwarded-Proto", proto, strlen(proto));
     if (rc == 0 && chost_len) rc = put_field(out, "X-Forwarded-Host", chost, chost_len);
     /* RFC 7239 §4: a new Forwarded field after the ones received is appending to them. */

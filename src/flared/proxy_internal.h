@@ -16,6 +16,11 @@
 #define PROXY_MAX_HEADERS 100
 /* Bytes read from an upstream at a time; a whole response head must fit. */
 #define PROXY_IN_CAP (64 * 1024)
+/* Longest client Upgrade value kept to check the upstream's 101 against; a longer
+ * one is passed on, but no switch to it is relayed. */
+#define PROXY_UPGRADE_MAX 128
+/* Interim (1xx) responses passed on per request; more are dropped. */
+#define PROXY_MAX_INTERIM 8
 /* Idle keep-alive connections are closed after this long. */
 #define PROXY_IDLE_MS 60000
 /* Buffers larger than this are freed rather than kept for the next request. */
@@ -130,6 +135,10 @@ struct proxy_req {
     uint64_t body_left;
     flare_http_chunked dec;
     uint8_t state, body_mode;
+    uint8_t interims;         /* 1xx responses passed on */
+    const char *last_failure; /* why the last attempt failed (a static string), or NULL */
+    char upgrade_asked[PROXY_UPGRADE_MAX]; /* the client's Upgrade value (upgrade set) */
+    uint8_t upgrade_asked_len;
     bool idempotent, head_request;
     bool reused;       /* the attempt's connection came from the idle pool */
     bool got_bytes;    /* some response byte arrived in this attempt */
@@ -139,6 +148,7 @@ struct proxy_req {
     bool orphan;       /* the client left before the first attempt */
     bool reusable;     /* the upstream connection may serve another request */
     bool retried;
+    bool fresh_only;      /* a pooled connection was stale: the retry opens a new one */
     bool conn_timeout;    /* the last attempt's connect (or handshake) timed out */
     bool client_eof;      /* tunnel: the client closed; what it sent still goes out */
     bool upstream_eof;    /* tunnel: the upstream closed; likewise */

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -139,11 +140,32 @@ static void unlink_idle(upconn *uc)
     flare_timer_cancel(flare_reactor_timers(uc->px->r), &uc->idle_timer);
 }
 
+/* An idle connection is clean when nothing waits on it: neither the upstream's close
+ * nor bytes nobody asked for. The reactor's edge for them may have come with the last
+ * response (an upstream closing right after it, without Connection: close), so the
+ * idle handler never saw them; a request sent there would fail unanswered, and only
+ * idempotent ones are sent again. Over TLS, bytes alone may be a session ticket. */
+static bool idle_clean(const upconn *uc)
+{
+    struct pollfd p = {.fd = uc->fd, .events = POLLIN | POLLRDHUP};
+    int n;
+    do
+        n = poll(&p, 1, 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) return false;
+    short bad = POLLRDHUP | POLLHUP | POLLERR | POLLNVAL | (uc->has_tls ? 0 : POLLIN);
+    return !(p.revents & bad);
+}
+
 upconn *flared_proxy__conn_reuse(up_server *sv)
 {
-    upconn *uc = sv->idle;
-    if (uc) unlink_idle(uc);
-    return uc;
+    upconn *uc;
+    while ((uc = sv->idle) != NULL) {
+        unlink_idle(uc);
+        if (idle_clean(uc)) return uc;
+        flared_proxy__conn_close(uc);
+    }
+    return NULL;
 }
 
 int flared_proxy__socket(const up_server *sv, bool *connecting)
@@ -306,6 +328,15 @@ int flared_proxy_new(flared_proxy **out, flare_reactor *r, const flared_config *
             flared_proxy_free(px);
             return flare_error_set(err, FLARE_ENOMEM, 0, "proxy: out of memory");
         }
+        /* Every server is set up before anything can fail: flared_proxy_free reads them. */
+        for (size_t j = 0; j < up->server_count; j++) {
+            up_server *sv = &up->servers[j];
+            sv->up = up;
+            sv->cfg = &up->cfg->servers[j];
+            sv->check_fd = -1;
+            sv->m = &sv->own;
+            server_addr(sv);
+        }
         if (up->cfg->tls.enabled) {
             flare_tls_client_config tc = {.ca_file = up->cfg->tls.ca,
                                           .verify = up->cfg->tls.verify ? FLARE_TLS_VERIFY_PEER
@@ -316,15 +347,8 @@ int flared_proxy_new(flared_proxy **out, flare_reactor *r, const flared_config *
                 return err ? err->code : FLARE_ETLS;
             }
         }
-        for (size_t j = 0; j < up->server_count; j++) {
-            up_server *sv = &up->servers[j];
-            sv->up = up;
-            sv->cfg = &up->cfg->servers[j];
-            sv->check_fd = -1;
-            sv->m = &sv->own;
-            server_addr(sv);
-            if (up->cfg->health.enabled) flared_proxy__health_start(sv);
-        }
+        for (size_t j = 0; j < up->server_count && up->cfg->health.enabled; j++)
+            flared_proxy__health_start(&up->servers[j]);
     }
     *out = px;
     return 0;

@@ -196,10 +196,19 @@ static void attempt_failed(proxy_req *pr, bool connect_failure, const char *why)
     /* A kept-alive connection the server had closed says nothing about the server. */
     if (connect_failure || !pr->reused) flared_proxy__server_failed(sv);
     flared_proxy__drop_conn(pr, false);
+    /* A stale pooled connection is not the server's doing: it does not use up the one
+     * retry a reset gets, and after it no pooled connection is taken (fresh_only). */
     bool stale = pr->reused && !connect_failure;
-    if (!pr->out_dropped && (connect_failure || (pr->idempotent && !pr->retried))) {
-        if (!connect_failure) pr->retried = true;
-        if (stale) flared_proxy__tried_remove(&pr->tried, sv); /* same server, fresh connection */
+    bool again = connect_failure || (pr->idempotent && (stale ? !pr->fresh_only : !pr->retried));
+    if (!pr->out_dropped && again) {
+        if (!connect_failure && !stale) pr->retried = true;
+        pr->last_failure = why;
+        if (stale) {
+            /* Same server, fresh connection: the other pooled ones are as old as this one
+             * and the upstream may be closing them all (its keep-alive timer, a restart). */
+            flared_proxy__tried_remove(&pr->tried, sv);
+            pr->fresh_only = true;
+        }
         start_attempt(pr);
         return;
     }
@@ -224,20 +233,28 @@ static void on_timer(flare_timer *t, void *data)
     fail(pr, 504, "upstream timed out\n");
 }
 
-/* Sends what `out` holds: 0 when all went, FLARE_EAGAIN, or FLARE_ECONNRESET. */
+/* Sends what `out` holds: 0 when all went, FLARE_EAGAIN, or FLARE_ECONNRESET. While
+ * sending, read_timeout bounds only an upstream that stops taking bytes: a client slow
+ * to send its body is the server's body timeout's to judge, not a failed upstream. */
 static int flush_out(proxy_req *pr)
 {
+    bool moved = false;
     while (pr->out_sent < pr->out.len) {
         ssize_t n = flared_proxy__up_io(pr->uc, pr->out.data + pr->out_sent,
                                         pr->out.len - pr->out_sent, true);
-        if (n == FLARE_EAGAIN) return n;
+        if (n == FLARE_EAGAIN) {
+            if (moved || !flare_timer_active(&pr->timer)) arm(pr, pr->up->cfg->read_timeout_ms);
+            return n;
+        }
         if (n <= 0) return FLARE_ECONNRESET;
         pr->out_sent += (size_t)n;
+        moved = true;
     }
     if (pr->body_streaming) {
         /* Bounded memory: what went is dropped, so this request cannot be sent again. */
         pr->out_dropped = true;
         pr->out.len = pr->out_sent = 0;
+        if (!pr->body_done) flare_timer_cancel(flare_reactor_timers(pr->px->r), &pr->timer);
     }
     return 0;
 }
@@ -278,8 +295,9 @@ static void start_attempt(proxy_req *pr)
             /* RFC 9110 §15.6.5: the last server tried did not answer the connect in time. */
             if (pr->conn_timeout)
                 answer(pr, 504, "upstream connect timed out\n");
-            else
-                answer(pr, 502, "no upstream server is available\n");
+            else /* a server was tried: the client learns how it failed */
+                answer(pr, 502,
+                       pr->last_failure ? pr->last_failure : "no upstream server is available\n");
             return;
         }
         pr->conn_timeout = false;
@@ -287,11 +305,12 @@ static void start_attempt(proxy_req *pr)
         sv->attempts++;
         sv->m->requests++;
         note_server(pr, sv);
-        upconn *uc = flared_proxy__conn_reuse(sv);
+        upconn *uc = pr->fresh_only ? NULL : flared_proxy__conn_reuse(sv);
         pr->reused = uc != NULL;
         if (!uc && flared_proxy__conn_open(sv, &uc) < 0) {
             sv->m->connect_failures++;
             flared_proxy__server_failed(sv);
+            pr->last_failure = "upstream connect failed\n";
             continue;
         }
         sv->in_flight++;
@@ -470,6 +489,31 @@ static void on_upgraded(flare_reactor *r, const flare_http_upgraded *up, void *d
     flared_proxy__tunnel_start(data, up);
 }
 
+/* RFC 9110 §7.8: a server switches only to protocols the client listed. One the client
+ * did not ask for (h2c, say, which the request side refuses to pass on) is not relayed. */
+static bool switch_asked(const proxy_req *pr, const flare_http_header *proto)
+{
+    const char *v = proto->value, *end = v + proto->value_len;
+    bool any = false;
+    while (v < end) {
+        const char *comma = memchr(v, ',', (size_t)(end - v));
+        const char *e = comma ? comma : end;
+        const char *a = v, *b = e;
+        while (a < b && (*a == ' ' || *a == '\t'))
+            a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+            b--;
+        if (a < b) {
+            if (!flare_http_value_has_token_n(pr->upgrade_asked, pr->upgrade_asked_len, a,
+                                              (size_t)(b - a)))
+                return false;
+            any = true;
+        }
+        v = comma ? comma + 1 : end;
+    }
+    return any;
+}
+
 /* RFC 9110 §7.8: the upstream agreed to switch; the client gets the 101 with the
  * protocol it named, and then the bytes of both sides are relayed. */
 static bool switch_protocols(proxy_req *pr, const flare_http_response *r, size_t n)
@@ -477,6 +521,11 @@ static bool switch_protocols(proxy_req *pr, const flare_http_response *r, size_t
     const flare_http_header *proto = NULL;
     for (size_t i = 0; i < r->num_headers; i++)
         if (r->headers[i].id == FLARE_HDR_UPGRADE) proto = &r->headers[i];
+    if (proto && !switch_asked(pr, proto)) {
+        flared_proxy__server_failed(pr->sv);
+        answer(pr, 502, "upstream switched to a protocol the client did not ask for\n");
+        return false;
+    }
     flare_response *resp = flare_http_stream_response(pr->s);
     if (!proto || flared_proxy_response_fields(resp, r) < 0 ||
         flare_response_headern(resp, "Upgrade", 7, proto->value, proto->value_len) < 0 ||
@@ -500,6 +549,13 @@ static bool switch_protocols(proxy_req *pr, const flare_http_response *r, size_t
 static bool forward_head(proxy_req *pr, const flare_http_response *r, size_t n)
 {
     int status = r->status;
+    /* RFC 9112 §9.5: a server may send 408 before it closes an idle connection. On a
+     * pooled one it was written before this request arrived: the connection is stale,
+     * and an idempotent request goes again on a fresh one. */
+    if (status == 408 && pr->reused && pr->idempotent && !pr->out_dropped) {
+        attempt_failed(pr, false, "upstream closed the connection\n");
+        return false;
+    }
     flare_http_stream_upstream(pr->s)->status = (uint16_t)status;
     if (status <= 599) pr->sv->m->responses[status / 100]++;
     if (status == 101 && pr->upgrade) {
@@ -585,7 +641,20 @@ static bool parse_head(proxy_req *pr, bool *need_more)
         }
         pr->last_len = 0;
         if (r.status >= 100 && r.status < 200 && r.status != 101) {
-            /* RFC 9110 §15.2: interim responses; the body is already on its way. */
+            /* RFC 9110 §15.2: interim responses are passed on (a proxy MUST), but 100: the
+             * client's Expect was answered here. A few only: the client that does not
+             * read must not make them pile up. */
+            if (r.status != 100 && pr->interims < PROXY_MAX_INTERIM) {
+                pr->interims++;
+                flare_response *resp = flare_http_stream_response(pr->s);
+                flare_response_status(resp, r.status);
+                int rc = flared_proxy_response_fields(resp, &r);
+                if (rc == 0) rc = flare_http_stream_send_interim(pr->s);
+                if (rc == FLARE_ECLOSED) {
+                    client_gone(pr);
+                    return false;
+                }
+            }
             memmove(pr->in.data, pr->in.data + n, pr->in.len - (size_t)n);
             pr->in.len -= (size_t)n;
             if (pr->in.len == 0) {
@@ -701,7 +770,12 @@ int flared_handle_proxy(const flare_request *req, flare_response *resp, void *da
     pr->up = up;
     pr->idempotent = idempotent(req->method);
     pr->head_request = req->method == FLARE_METHOD_HEAD;
-    pr->upgrade = flared_proxy_upgrade_field(req->head) != NULL;
+    const flare_http_header *upgrade = flared_proxy_upgrade_field(req->head);
+    pr->upgrade = upgrade != NULL;
+    if (upgrade && upgrade->value_len <= sizeof pr->upgrade_asked) {
+        memcpy(pr->upgrade_asked, upgrade->value, upgrade->value_len);
+        pr->upgrade_asked_len = (uint8_t)upgrade->value_len;
+    }
     pr->body_streaming = req->body_streamed;
     pr->chunked_body = req->body_streamed && req->head->chunked;
     if (req->peer) pr->client = *req->peer;
@@ -710,10 +784,14 @@ int flared_handle_proxy(const flare_request *req, flare_response *resp, void *da
                                    .close = up->cfg->keepalive == 0,
                                    .stream_body = req->body_streamed};
     if (cfg->strip_prefix && ctx->route->is_prefix) opts.strip_len = strlen(ctx->route->path) - 1;
-    if (cfg->preserve_host && req->head->host_index >= 0) {
-        const flare_http_header *h = &req->head->headers[req->head->host_index];
-        opts.host = h->value;
-        opts.host_len = h->value_len;
+    if (cfg->preserve_host) {
+        const char *host;
+        size_t host_len;
+        flared_proxy_client_host(req, &host, &host_len);
+        if (host_len) {
+            opts.host = host;
+            opts.host_len = host_len;
+        }
     }
     int rc = flared_proxy_request_head(&pr->out, req, &opts);
     if (rc == 0) rc = flare_buf_append(&pr->out, req->body, req->body_len);

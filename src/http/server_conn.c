@@ -1499,6 +1499,38 @@ int flare_http_stream_send_head(flare_http_stream *s, int64_t content_length)
     return 0; /* written with the first body bytes or at finish: one send, not two */
 }
 
+/* Queues the stream's 1xx head (no framing fields: it has no content); the stream is
+ * aborted when it cannot be. */
+static int queue_1xx_head(flare_http_stream *s, size_t *out_begin, size_t *head_len)
+{
+    conn *c = s->c;
+    flare_http_server *srv = c->srv;
+    take_out(c);
+    *out_begin = c->out.len;
+    *head_len = 0;
+    int rc = flare_http__response_serialize_head(
+        &srv->resp, &c->out, flare_reactor_clock(srv->reactor)->http_date, srv->cfg.server_name,
+        FLARE_HTTP__FRAME_NONE, 0, false, false, head_len);
+    if (rc < 0) {
+        flare_http_stream_abort(s);
+        return rc;
+    }
+    srv->stats.responses_by_class[1]++;
+    return 0;
+}
+
+int flare_http_stream_send_interim(flare_http_stream *s)
+{
+    const flare_response *resp = &s->c->srv->resp;
+    if (!s->active || s->head_sent || resp->status < 100 || resp->status > 199 ||
+        resp->status == 101)
+        return FLARE_EINVAL;
+    if (s->http10) return 0;
+    size_t out_begin, head_len;
+    int rc = queue_1xx_head(s, &out_begin, &head_len);
+    return rc < 0 ? rc : stream_kick(s);
+}
+
 int flare_http_stream_flush(flare_http_stream *s)
 {
     if (!s->active) return FLARE_EINVAL;
@@ -1576,16 +1608,9 @@ int flare_http_stream_upgrade(flare_http_stream *s, flare_http_upgrade_fn fn, vo
     flare_response *resp = &srv->resp;
     if (!s->active || s->head_sent || !fn) return FLARE_EINVAL;
     flare_response_status(resp, 101);
-    take_out(c);
-    size_t out_begin = c->out.len, head_len = 0;
-    int rc = flare_http__response_serialize_head(
-        resp, &c->out, flare_reactor_clock(srv->reactor)->http_date, srv->cfg.server_name,
-        FLARE_HTTP__FRAME_NONE, 0, false, false, &head_len);
-    if (rc < 0) {
-        flare_http_stream_abort(s);
-        return rc;
-    }
-    srv->stats.responses_by_class[1]++;
+    size_t out_begin, head_len;
+    int rc = queue_1xx_head(s, &out_begin, &head_len);
+    if (rc < 0) return rc;
     if (srv->on_complete) record(c, 101, out_begin, head_len, true);
     s->head_sent = true;
     /* The stream stays active until the hand-over, so a close before it is reported. */

@@ -10,15 +10,18 @@
 
 #include <cmocka.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "config_harness.h"
 
 #define LISTEN "listeners: [{address: 127.0.0.1:8080}]\n"
-#define ROUTE  "routes:\n  - path: /api/\n    proxy: {upstream: app}\n"
-
-
+/* A CA bundle that exists (Debian's ca-certificates). */
+#define SYSTEM_CA "/etc/ssl/certs/ca-certificates.crt"
+#define ROUTE     "routes:\n  - path: /api/\n    proxy: {upstream: app}\n"
 
 static void test_defaults(void **state)
 {
@@ -64,7 +67,7 @@ static void test_every_key(void **state)
                        "    servers: [\"10.0.0.1:8080\"]\n"
                        "    balance: ip_hash\n"
                        "    health: {}\n"
-                       "    tls: {verify: false, ca: ca.pem, sni: app.internal}\n"
+                       "    tls: {verify: false, ca: " SYSTEM_CA ", sni: app.internal}\n"
                        "routes:\n"
                        "  - path: /x/\n"
                        "    proxy: {upstream: b, strip_prefix: true, preserve_host: true}\n");
@@ -87,7 +90,7 @@ static void test_every_key(void **state)
     assert_false(a->tls.enabled);
     assert_true(b->tls.enabled);
     assert_false(b->tls.verify);
-    assert_string_equal(b->tls.ca, "/tmp/ca.pem");
+    assert_string_equal(b->tls.ca, SYSTEM_CA);
     assert_string_equal(b->tls.sni, "app.internal");
     assert_int_equal(b->balance, FLARED_BALANCE_IP_HASH);
     assert_true(b->health.enabled);
@@ -108,6 +111,14 @@ static void test_errors(void **state)
                         "routes:\n  - path: /api/\n    proxy: {upstream: other}\n",
                  "t.yaml:6:23: upstream: no upstream named 'other'; define it under the "
                  "top-level 'upstreams'");
+    /* Set on an exact route, strip_prefix was silently ignored. */
+    expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:9001\"]}\n"
+                        "routes:\n  - path: /api\n    proxy: {upstream: app, strip_prefix: true}\n",
+                 "t.yaml:6:42: strip_prefix: route '/api' is an exact path, with no prefix to "
+                 "strip; end it with '/' to make it a prefix route");
+    flared_config_free(load_ok(
+        LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:9001\"]}\n"
+               "routes:\n  - path: /api\n    proxy: {upstream: app, strip_prefix: false}\n"));
     expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:9001\"]}\n"
                         "routes:\n  - path: /api/\n    proxy:\n",
                  "t.yaml:6:11: proxy: missing required key 'upstream'");
@@ -134,6 +145,40 @@ static void test_errors(void **state)
                  "t.yaml:3:49: verify: expected true or false, got 'maybe'");
     expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"], tls: {cert: x}}\n",
                  "t.yaml:3:41: unknown key 'cert' in tls; allowed: verify, ca, sni");
+    /* The CA bundle is read at load (relative to the config's directory), not by each
+     * worker at start, which failed there (and crashed) again and again. */
+    expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"], tls: {ca: missing.pem}}\n",
+                 "t.yaml:3:45: ca: cannot read '/tmp/missing.pem': No such file or directory");
+    expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"], tls: {ca: /dev/null}}\n",
+                 "t.yaml:3:45: ca: '/dev/null' is not a regular file");
+    char garbage[] = "/tmp/flared-test-ca-XXXXXX";
+    int fd = mkstemp(garbage);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "not a certificate\n", 18), 18);
+    close(fd);
+    char yaml[256], want[256];
+    snprintf(yaml, sizeof yaml,
+             LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"], tls: {ca: %s}}\n", garbage);
+    snprintf(want, sizeof want, "t.yaml:3:45: ca: ");
+    flare_error err;
+    config_refused(yaml, strlen(yaml), &err);
+    unlink(garbage);
+    assert_memory_equal(err.message, want, strlen(want));
+    assert_non_null(strstr(err.message, garbage));
+    /* The SNI name was only refused when each connection began, as "no upstream server
+     * is available" with nothing logged. */
+    expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"], tls: {sni: a b}}\n",
+                 "t.yaml:3:46: sni: 'a b' is not a host name (like app.internal) or an IP "
+                 "address");
+    flared_config_free(load_ok(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"], "
+                                      "tls: {sni: \"2001:db8::1\"}}\n"));
+    char many[300 * 20 + 200];
+    size_t at = (size_t)snprintf(many, sizeof many, LISTEN "upstreams:\n  app: {servers: [");
+    for (int i = 0; i < FLARED_UPSTREAM_SERVERS_MAX + 1; i++)
+        at += (size_t)snprintf(many + at, sizeof many - at, "%s\"127.0.0.1:%d\"", i ? ", " : "",
+                               1000 + i);
+    snprintf(many + at, sizeof many - at, "]}\n");
+    expect_error(many, "t.yaml:3:18: servers: 257 listed; an upstream takes at most 256");
     expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"], health: {path: x}}\n",
                  "t.yaml:3:50: path: a health check path must start with '/'");
     expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"]}\n"

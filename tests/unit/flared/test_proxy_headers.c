@@ -96,6 +96,48 @@ static void test_ipv6_unix_and_body(void **state)
                 "Via: 1.1 flared\r\nContent-Length: 0\r\n\r\n");
 }
 
+static void expect_client_host(const char *raw, const char *want)
+{
+    parsed p;
+    const char *host;
+    size_t len;
+    parse(&p, raw, NULL);
+    flared_proxy_client_host(&p.req, &host, &len);
+    assert_int_equal(len, strlen(want));
+    assert_memory_equal(host, want, len);
+}
+
+/* RFC 9112 §3.2.2: an absolute-form target's authority (with its port) replaces Host,
+ * for preserve_host and X-Forwarded-Host alike; otherwise Host as written. */
+static void test_client_host(void **state)
+{
+    (void)state;
+    expect_client_host("GET http://a.example:8080/x?y HTTP/1.1\r\nHost: b.example\r\n\r\n",
+                       "a.example:8080");
+    expect_client_host("GET http://a.example?y HTTP/1.1\r\nHost: b.example\r\n\r\n", "a.example");
+    expect_client_host("GET /x HTTP/1.1\r\nHost: B.example:81\r\n\r\n", "B.example:81");
+    expect_client_host("GET /x HTTP/1.0\r\n\r\n", "");
+}
+
+/* An empty X-Forwarded-For adds no empty entry before this hop's. */
+static void test_empty_forwarded_for(void **state)
+{
+    (void)state;
+    parsed p;
+    parse(&p, "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For:\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n",
+          "192.0.2.7:5000");
+    flared_proxy_head_opts o = {.host = "app", .host_len = 3};
+    expect_head(&p, &o,
+                "GET / HTTP/1.1\r\nHost: app\r\nX-Forwarded-For: 1.2.3.4, 192.0.2.7\r\n"
+                "X-Forwarded-Proto: http\r\nX-Forwarded-Host: a\r\n"
+                "Forwarded: for=192.0.2.7;host=a;proto=http\r\nVia: 1.1 flared\r\n\r\n");
+    parse(&p, "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: \r\n\r\n", "192.0.2.7:5000");
+    expect_head(&p, &o,
+                "GET / HTTP/1.1\r\nHost: app\r\nX-Forwarded-For: 192.0.2.7\r\n"
+                "X-Forwarded-Proto: http\r\nX-Forwarded-Host: a\r\n"
+                "Forwarded: for=192.0.2.7;host=a;proto=http\r\nVia: 1.1 flared\r\n\r\n");
+}
+
 static void test_hop_by_hop(void **state)
 {
     (void)state;
@@ -195,6 +237,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rewrite),      cmocka_unit_test(test_ipv6_unix_and_body),
+        cmocka_unit_test(test_client_host),  cmocka_unit_test(test_empty_forwarded_for),
         cmocka_unit_test(test_hop_by_hop),   cmocka_unit_test(test_hop_by_hop_long_name),
         cmocka_unit_test(test_dot_segments), cmocka_unit_test(test_h2c_upgrade_dropped),
         cmocka_unit_test(test_max_forwards),

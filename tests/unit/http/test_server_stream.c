@@ -213,6 +213,51 @@ static void test_http10_close_delimited(void **state)
     assert_non_null(strstr(got, "\r\n\r\nabc"));
 }
 
+/* RFC 9110 §15.2: interim responses go out before the final one, at once and without
+ * framing fields; only 1xx other than 101, only before the final head, none to an
+ * HTTP/1.0 client. */
+static void test_interim(void **state)
+{
+    fixture *f = *state;
+    send_request(f, "GET /defer HTTP/1.1\r\nHost: a\r\n\r\n");
+    flare_response *resp = flare_http_stream_response(f->o.s);
+    static const int refused[] = {99, 101, 200, 404};
+    for (size_t i = 0; i < FLARE_N_ELEMENTS(refused); i++) {
+        flare_response_status(resp, refused[i]);
+        assert_int_equal(flare_http_stream_send_interim(f->o.s), FLARE_EINVAL);
+    }
+    flare_response_status(resp, 103);
+    assert_int_equal(flare_response_header(resp, "Link", "</a.css>; rel=preload"), 0);
+    assert_int_equal(flare_http_stream_send_interim(f->o.s), 0);
+    harness_pump_for(&f->h, 20);
+    client_take(&f->c);
+    const char *got = received(f);
+    assert_non_null(strstr(got, "HTTP/1.1 103 Early Hints\r\n"));
+    assert_non_null(strstr(got, "Link: </a.css>; rel=preload\r\n"));
+    assert_null(strstr(got, "Content-Length"));
+    f->c.in.len--; /* the terminator received() added */
+    head(f, 200, 2);
+    assert_int_equal(flare_http_stream_write(f->o.s, "ok", 2), 0);
+    got = finish_and_receive(f);
+    assert_non_null(strstr(got, "\r\n\r\nHTTP/1.1 200 OK\r\n"));
+
+    reconnect(f);
+    send_request(f, "GET /defer HTTP/1.1\r\nHost: a\r\n\r\n");
+    head(f, 200, 0);
+    flare_response_status(flare_http_stream_response(f->o.s), 103);
+    assert_int_equal(flare_http_stream_send_interim(f->o.s), FLARE_EINVAL); /* after the head */
+    assert_int_equal(flare_http_stream_finish(f->o.s), 0);
+
+    reconnect(f);
+    send_request(f, "GET /defer HTTP/1.0\r\n\r\n");
+    flare_response_status(flare_http_stream_response(f->o.s), 103);
+    assert_int_equal(flare_http_stream_send_interim(f->o.s), 0);
+    head(f, 200, 0);
+    got = finish_and_receive(f);
+    assert_null(strstr(got, "103"));
+    assert_non_null(strstr(got, "HTTP/1.1 200 OK\r\n"));
+}
+
 /* A cut response closes the connection; more than Content-Length is refused. */
 static void test_abort_and_overrun(void **state)
 {
@@ -407,6 +452,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_chunked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_content_has_no_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http10_close_delimited, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_interim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_and_overrun, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_closed_callback, setup, teardown),
