@@ -85,7 +85,8 @@ bool flared_proxy_path_has_dot_segment(const char *p, size_t len)
  * to one variable (HTTP_X_FORWARDED_FOR), so it could stand in for ours. */
 static bool forwarding_alias(const flare_http_header *h)
 {
-    static const char *const names[] = {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"};
+    static const char *const names[] = {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+                                        "x-real-ip"};
     if (!memchr(h->name, '_', h->name_len)) return false;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         size_t k = 0, n = strlen(names[i]);
@@ -257,14 +258,24 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
     if (rc == 0) rc = flare_buf_append_str(out, xff ? ", " : "X-Forwarded-For: ");
     if (rc == 0) rc = flare_buf_append(out, ip, ip_len);
     if (rc == 0) rc = flare_buf_append(out, "\r\n", 2);
+    /* The client alone, as nginx setups send it ($remote_addr): an application that
+     * believes X-Real-IP cannot be handed one the client wrote itself. None for a
+     * client without an address (a Unix socket): the field holds an IP or nothing. */
+    bool has_ip =
+        req->peer && (req->peer->ip.family == AF_INET || req->peer->ip.family == AF_INET6);
+    if (rc == 0 && has_ip) rc = put_field(out, "X-Real-IP", ip, ip_len);
     for (size_t i = 0; i < h->num_headers && rc == 0; i++) {
         const flare_http_header *f = &h->headers[i];
         if (flared_proxy_hop_by_hop(f, h->headers, h->num_headers)) continue;
-        /* Written above or below by this hop; Expect is answered here: the body is read. */
+        /* Written above or below by this hop; Expect is answered here: the body is read.
+         * X-Forwarded-Port and -Prefix would speak for this hop, which does not send
+         * them: a client's own would be believed as if it had. */
         if (f->id == FLARE_HDR_HOST || f->id == FLARE_HDR_CONTENT_LENGTH ||
             f->id == FLARE_HDR_EXPECT || f->id == FLARE_HDR_X_FORWARDED_FOR ||
             name_is(f, "x-forwarded-proto") || name_is(f, "x-forwarded-host") ||
-            forwarding_alias(f) || (max_forwards > 0 && name_is(f, "max-forwards")))
+            name_is(f, "x-real-ip") || name_is(f, "x-forwarded-port") ||
+            name_is(f, "x-forwarded-prefix") || forwarding_alias(f) ||
+            (max_forwards > 0 && name_is(f, "max-forwards")))
             continue;
         rc = flare_buf_reserve(out, f->name_len + f->value_len + 4);
         if (rc < 0) break;

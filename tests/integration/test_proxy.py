@@ -64,7 +64,9 @@ class HeaderTests(ProxyCase):
                                  b"Connection: keep-alive, X-Secret\r\nX-Secret: s\r\n"
                                  b"Keep-Alive: timeout=9\r\nTE: trailers\r\n"
                                  b"Proxy-Authorization: Basic eA==\r\nX-Forwarded-For: 10.0.0.9\r\n"
-                                 b"X-Forwarded-Proto: https\r\nUser-Agent: t\r\n\r\n")
+                                 b"X-Forwarded-Proto: https\r\nX-Real-IP: 10.6.6.6\r\n"
+                                 b"X_Real_IP: 10.6.6.7\r\nX-Forwarded-Port: 1\r\n"
+                                 b"X-Forwarded-Prefix: /evil\r\nUser-Agent: t\r\n\r\n")
         self.assertEqual(resp.status, 200)
         head = json.loads(resp.body)["head"]
         self.assertTrue(head.startswith("GET /echo?x=1 HTTP/1.1\r\n"), head)
@@ -75,6 +77,9 @@ class HeaderTests(ProxyCase):
             self.assertNotIn(hop, fields, head)
         self.assertEqual(fields["host"], ["app"])
         self.assertEqual(fields["x-forwarded-for"], ["10.0.0.9, 127.0.0.1"])
+        self.assertEqual(fields["x-real-ip"], ["127.0.0.1"])  # the client's own is dropped
+        for spoof in ("x_real_ip", "x-forwarded-port", "x-forwarded-prefix"):
+            self.assertNotIn(spoof, fields, head)
         self.assertEqual(fields["x-forwarded-proto"], ["http"])
         self.assertEqual(fields["x-forwarded-host"], ["front.example:8080"])
         self.assertEqual(fields["forwarded"],

@@ -67,7 +67,7 @@ static void test_rewrite(void **state)
     flared_proxy_head_opts o = {.strip_len = 4, .host = "app", .host_len = 3};
     expect_head(&p, &o,
                 "GET /v1?q=1 HTTP/1.1\r\nHost: app\r\n"
-                "X-Forwarded-For: 1.2.3.4, 5.6.7.8, 192.0.2.7\r\n"
+                "X-Forwarded-For: 1.2.3.4, 5.6.7.8, 192.0.2.7\r\nX-Real-IP: 192.0.2.7\r\n"
                 "Accept: */*\r\n"
                 "X-Forwarded-Proto: http\r\nX-Forwarded-Host: Front:81\r\n"
                 "Forwarded: for=192.0.2.7;host=\"Front:81\";proto=http\r\n"
@@ -82,11 +82,12 @@ static void test_ipv6_unix_and_body(void **state)
     p.req.body = "abc";
     p.req.body_len = 3;
     flared_proxy_head_opts o = {.host = "app", .host_len = 3, .close = true};
-    expect_head(&p, &o,
-                "POST / HTTP/1.1\r\nHost: app\r\nX-Forwarded-For: 2001:db8::1\r\n"
-                "X-Forwarded-Proto: http\r\nX-Forwarded-Host: a.example\r\n"
-                "Forwarded: for=\"[2001:db8::1]\";host=a.example;proto=http\r\n"
-                "Via: 1.0 flared\r\nContent-Length: 3\r\nConnection: close\r\n\r\n");
+    expect_head(
+        &p, &o,
+        "POST / HTTP/1.1\r\nHost: app\r\nX-Forwarded-For: 2001:db8::1\r\nX-Real-IP: 2001:db8::1\r\n"
+        "X-Forwarded-Proto: http\r\nX-Forwarded-Host: a.example\r\n"
+        "Forwarded: for=\"[2001:db8::1]\";host=a.example;proto=http\r\n"
+        "Via: 1.0 flared\r\nContent-Length: 3\r\nConnection: close\r\n\r\n");
     parse(&p, "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", NULL);
     o.close = false;
     expect_head(&p, &o,
@@ -128,14 +129,16 @@ static void test_empty_forwarded_for(void **state)
           "192.0.2.7:5000");
     flared_proxy_head_opts o = {.host = "app", .host_len = 3};
     expect_head(&p, &o,
-                "GET / HTTP/1.1\r\nHost: app\r\nX-Forwarded-For: 1.2.3.4, 192.0.2.7\r\n"
+                "GET / HTTP/1.1\r\nHost: app\r\nX-Forwarded-For: 1.2.3.4, 192.0.2.7\r\nX-Real-IP: "
+                "192.0.2.7\r\n"
                 "X-Forwarded-Proto: http\r\nX-Forwarded-Host: a\r\n"
                 "Forwarded: for=192.0.2.7;host=a;proto=http\r\nVia: 1.1 flared\r\n\r\n");
     parse(&p, "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: \r\n\r\n", "192.0.2.7:5000");
-    expect_head(&p, &o,
-                "GET / HTTP/1.1\r\nHost: app\r\nX-Forwarded-For: 192.0.2.7\r\n"
-                "X-Forwarded-Proto: http\r\nX-Forwarded-Host: a\r\n"
-                "Forwarded: for=192.0.2.7;host=a;proto=http\r\nVia: 1.1 flared\r\n\r\n");
+    expect_head(
+        &p, &o,
+        "GET / HTTP/1.1\r\nHost: app\r\nX-Forwarded-For: 192.0.2.7\r\nX-Real-IP: 192.0.2.7\r\n"
+        "X-Forwarded-Proto: http\r\nX-Forwarded-Host: a\r\n"
+        "Forwarded: for=192.0.2.7;host=a;proto=http\r\nVia: 1.1 flared\r\n\r\n");
 }
 
 static void test_hop_by_hop(void **state)
