@@ -152,6 +152,7 @@ struct proxy_req {
     bool conn_timeout;    /* the last attempt's connect (or handshake) timed out */
     bool client_eof;      /* tunnel: the client closed; what it sent still goes out */
     bool upstream_eof;    /* tunnel: the upstream closed; likewise */
+    bool tunnel_more;     /* tunnel: its turn's share was spent; the timer carries on */
     bool upgrade;         /* the client asked to switch protocols */
     bool body_streaming;  /* the client's body arrives while the request is sent */
     bool body_done;       /* ... and has ended */

@@ -220,6 +220,10 @@ static void on_timer(flare_timer *t, void *data)
     proxy_req *pr = data;
     (void)t;
     if (pr->state == RS_TUNNEL) {
+        if (pr->tunnel_more) {
+            flared_proxy__tunnel_pump(pr); /* the rest of a spent turn's share */
+            return;
+        }
         flared_proxy__tunnel_end(pr); /* idle for read_timeout */
         return;
     }

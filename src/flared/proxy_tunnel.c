@@ -35,15 +35,21 @@ static ssize_t side_io(proxy_req *pr, bool client, void *buf, size_t len, bool w
     return client ? client_io(pr, buf, len, write) : flared_proxy__up_io(pr->uc, buf, len, write);
 }
 
+/* Bytes a tunnel moves per loop turn before the other connections ready in that turn
+ * get theirs (as the HTTP server's connections do). */
+#define TUNNEL_TURN_BYTES (1u << 20)
+
 /* Writes what `buf` holds to one side, then reads the other side into it. -1 when a side
  * failed, or once the reading side has closed (*eof) and all it sent is written. */
-static int move(proxy_req *pr, flare_buf *buf, bool to_client, bool *progress, bool *eof)
+static int move(proxy_req *pr, flare_buf *buf, bool to_client, bool *progress, bool *eof,
+                size_t *moved)
 {
     while (buf->len) {
         ssize_t n = side_io(pr, to_client, buf->data, buf->len, true);
         if (n == FLARE_EAGAIN) break;
         if (n <= 0) return -1;
         flare_buf_consume(buf, (size_t)n);
+        *moved += (size_t)n;
         *progress = true;
     }
     if (*eof || buf->len >= PROXY_IN_CAP) /* closed, or the writer is behind: no reading */
@@ -64,18 +70,31 @@ static int move(proxy_req *pr, flare_buf *buf, bool to_client, bool *progress, b
 
 void flared_proxy__tunnel_pump(proxy_req *pr)
 {
+    /* Whatever runs the pump takes the place of a pending continuation: the timer is
+     * then the idle timeout again. */
+    bool was_more = pr->tunnel_more;
+    pr->tunnel_more = false;
     bool moved = false;
+    size_t bytes = 0;
     for (;;) {
         bool progress = false;
-        if (move(pr, &pr->out, false, &progress, &pr->client_eof) < 0 ||
-            move(pr, &pr->in, true, &progress, &pr->upstream_eof) < 0) {
+        if (move(pr, &pr->out, false, &progress, &pr->client_eof, &bytes) < 0 ||
+            move(pr, &pr->in, true, &progress, &pr->upstream_eof, &bytes) < 0) {
             flared_proxy__tunnel_end(pr);
             return;
         }
         if (!progress) break;
         moved = true;
+        if (bytes >= TUNNEL_TURN_BYTES) {
+            /* Its timer, due at once, carries on after the others' turn: no readiness
+             * edge would come for bytes already waiting. */
+            pr->tunnel_more = true;
+            flare_reactor_timer_in(pr->px->r, &pr->timer, 0);
+            return;
+        }
     }
-    if (moved) flare_reactor_timer_in(pr->px->r, &pr->timer, pr->up->cfg->read_timeout_ms);
+    if (moved || was_more || !flare_timer_active(&pr->timer))
+        flare_reactor_timer_in(pr->px->r, &pr->timer, pr->up->cfg->read_timeout_ms);
 }
 
 static void on_client(flare_reactor *r, int fd, uint32_t events, void *data)
