@@ -68,6 +68,8 @@ static void test_paths(void **state)
     route(&h, NULL, FLARE_M_ANY, "/a/b/", "a/b/");
     route(&h, NULL, FLARE_M_ANY, "/a/b/c", "a/b/c");
     route(&h, NULL, FLARE_M_ANY, "/exact", "exact");
+    route(&h, NULL, FLARE_M_ANY, "/caf%C3%a9", "cafe");
+    route(&h, NULL, FLARE_M_ANY, "/~u/", "tilde");
     client c;
     client_open(&h, &c);
     expect_route(&h, &c, "GET /a/x HTTP/1.1", "t", 200, "a/");
@@ -80,6 +82,20 @@ static void test_paths(void **state)
     expect_route(&h, &c, "GET /exact HTTP/1.1", "t", 200, "exact");
     expect_route(&h, &c, "GET /exact/more HTTP/1.1", "t", 200, "root");
     expect_route(&h, &c, "GET /exactly HTTP/1.1", "t", 200, "root");
+    /* RFC 3986 §6.2.2.1-2: hex digits of either case and an encoded unreserved
+     * character are the same path, so they reach the same route (an upstream that
+     * decodes "/%61/x" must not be reached past the "/a/" route's settings). */
+    expect_route(&h, &c, "GET /%61/x HTTP/1.1", "t", 200, "a/");
+    expect_route(&h, &c, "GET /a%2Fb/x HTTP/1.1", "t", 200, "root"); /* %2F is data, not "/" */
+    expect_route(&h, &c, "GET /%61/%62/%63 HTTP/1.1", "t", 200, "a/b/c");
+    expect_route(&h, &c, "GET /%45xact HTTP/1.1", "t", 200, "root"); /* 'E' is not 'e' */
+    expect_route(&h, &c, "GET /%65xact HTTP/1.1", "t", 200, "exact");
+    expect_route(&h, &c, "GET /caf%c3%a9 HTTP/1.1", "t", 200, "cafe");
+    expect_route(&h, &c, "GET /caf%C3%A9 HTTP/1.1", "t", 200, "cafe");
+    expect_route(&h, &c, "GET /caf%C3%A9/ HTTP/1.1", "t", 200, "root");
+    expect_route(&h, &c, "GET /%7Eu/x HTTP/1.1", "t", 200, "tilde");
+    expect_route(&h, &c, "GET /%7eu/ HTTP/1.1", "t", 200, "tilde");
+    expect_route(&h, &c, "GET /%7 HTTP/1.1", "t", 200, "root");
     client_close(&c);
     harness_stop(&h);
 
@@ -123,6 +139,12 @@ static void test_virtual_hosts(void **state)
     expect_route(&h, &c, "GET / HTTP/1.1", "other.org", 200, "default");
     expect_route(&h, &c, "GET / HTTP/1.1", "notexample.com", 200, "default");
     expect_route(&h, &c, "GET / HTTP/1.1", "[::1]:8080", 200, "default");
+    /* A fully qualified name's final dot names the same host (RFC 1034 §3.1) */
+    expect_route(&h, &c, "GET / HTTP/1.1", "example.com.", 200, "example");
+    expect_route(&h, &c, "GET / HTTP/1.1", "example.com.:8080", 200, "example");
+    expect_route(&h, &c, "GET / HTTP/1.1", "a.example.com.", 200, "wild");
+    expect_route(&h, &c, "GET /s HTTP/1.1", "static.example.com.", 200, "static");
+    expect_route(&h, &c, "GET http://example.com./ HTTP/1.1", "other.org", 200, "example");
     /* a named host's routes are its own: no fall back to the default host */
     expect_route(&h, &c, "GET /s HTTP/1.1", "static.example.com", 200, "static");
     expect_route(&h, &c, "GET /t HTTP/1.1", "static.example.com", 404, NULL);
