@@ -126,7 +126,8 @@ static json_t *describe(const flare_request *req)
     const flare_http_request *h = req->head;
     json_t *doc = json_object();
     json_object_set_new(doc, "method", json_stringn(h->method, h->method_len));
-    /* The URL as the client named it: the Host field keeps its port. */
+    /* The URL as the client named it: the Host field keeps its port, and the scheme
+     * is the connection's (RFC 9110 §4.2). */
     const flare_http_header *host = flare_http_request_header(h, FLARE_HDR_HOST);
     const char *host_text = host ? host->value : req->host;
     int host_len = host ? (int)host->value_len : (int)req->host_len;
@@ -134,8 +135,9 @@ static json_t *describe(const flare_request *req)
     if (url) {
         int n = h->target_form == FLARE_TARGET_ABSOLUTE
                     ? snprintf(url, h->target_len + 1, "%.*s", (int)h->target_len, h->target)
-                    : snprintf(url, (size_t)host_len + h->target_len + 16, "http://%.*s%.*s",
-                               host_len, host_text, (int)h->target_len, h->target);
+                    : snprintf(url, (size_t)host_len + h->target_len + 16, "%s://%.*s%.*s",
+                               req->tls ? "https" : "http", host_len, host_text, (int)h->target_len,
+                               h->target);
         json_object_set_new(doc, "url", json_stringn(url, (size_t)n));
         free(url);
     }

@@ -275,7 +275,10 @@ class HttpsTests(ft.SharedServerTestCase, TlsTestCase):
                 conn.request("GET", "/echo", headers={"X-Probe": "tls"})
                 resp = conn.getresponse()
                 self.assertEqual(resp.status, 200)
-                self.assertIn(b"X-Probe", resp.read())
+                doc = json.loads(resp.read())
+                self.assertEqual(doc["headers"]["X-Probe"], "tls")
+                # The URL the client asked for is an https one.
+                self.assertEqual(doc["url"], f"https://localhost:{self.srv.port}/echo")
             peer = conn.sock.getpeercert()
             self.assertIn((("commonName", "localhost"),), peer["subject"])
             self.assertEqual(conn.sock.version(), "TLSv1.3")
