@@ -51,9 +51,9 @@ static bool is_unreserved(int ch)
 }
 
 /* The path unit at p[*i], advancing *i past it: a character, or 0x100 | byte for an
- * escape. RFC 3986 §6.2.2: hex digits of either case name the same byte, and an
- * escaped unreserved character is that character; any other escape stays distinct
- * from the raw byte ("%2F" is data, never a '/'). A malformed escape is its '%'. */
+ * escape; a run of '/' is one. RFC 3986 §6.2.2: hex digits of either case name the same byte, and
+ * an escaped unreserved character is that character; any other escape stays distinct from the raw
+ * byte ("%2F" is data, never a '/'). A malformed escape is its '%'. */
 static int path_unit(const char *p, size_t len, size_t *i)
 {
     unsigned char ch = (unsigned char)p[*i];
@@ -66,15 +66,18 @@ static int path_unit(const char *p, size_t len, size_t *i)
         }
     }
     (*i)++;
+    if (ch == '/')
+        while (*i < len && p[*i] == '/')
+            (*i)++; /* "//" is one '/' (an empty segment), as nginx's merge_slashes */
     return ch;
 }
 
 /*
  * Whether the route covers the request path, compared as equivalent paths rather
- * than bytes, so that "/%61dmin/" reaches the "/admin/" route and its methods,
+ * than bytes, so that "/%61dmin/" and "//admin/" reach the "/admin/" route and its methods,
  * limits and `allow` rather than a "/" route that hands the escape to an upstream
  * which decodes it. *units is the route path's length in units (the most specific
- * prefix wins). Neither side escaped: plain byte comparison.
+ * prefix wins). Neither side escaped nor doubled: plain byte comparison.
  */
 static bool path_covers(const route *rt, const char *path, size_t path_len, bool path_escaped,
                         size_t *units)
@@ -95,11 +98,21 @@ static bool path_covers(const route *rt, const char *path, size_t path_len, bool
     return rt->prefix || j == path_len;
 }
 
+size_t flare_http_route_prefix_span(const char *prefix, size_t prefix_len, const char *path,
+                                    size_t path_len)
+{
+    size_t i = 0, j = 0;
+    while (i < prefix_len)
+        if (j == path_len || path_unit(prefix, prefix_len, &i) != path_unit(path, path_len, &j))
+            return SIZE_MAX;
+    return j;
+}
+
 const route *flare_http__route_match(const flare_http_server *srv, const char *host,
                                      size_t host_len, const char *path, size_t path_len)
 {
     const char *vhost = host_len ? pick_host(srv, host, host_len) : NULL;
-    bool path_escaped = memchr(path, '%', path_len) != NULL;
+    bool path_escaped = memchr(path, '%', path_len) || memmem(path, path_len, "//", 2);
     const route *best = NULL;
     size_t best_units = 0, units;
     for (size_t i = 0; i < srv->route_count; i++) {

@@ -13,7 +13,7 @@ typedef struct route {
     char *path;
     size_t path_len;
     bool prefix;  /* path ends with '/' */
-    bool escaped; /* path holds a '%': compared escape by escape (router.c) */
+    bool escaped; /* path holds a '%' or "//": compared unit by unit (router.c) */
     uint32_t methods;
     char **extra_methods;
     size_t extra_count;

@@ -96,6 +96,12 @@ static void test_paths(void **state)
     expect_route(&h, &c, "GET /%7Eu/x HTTP/1.1", "t", 200, "tilde");
     expect_route(&h, &c, "GET /%7eu/ HTTP/1.1", "t", 200, "tilde");
     expect_route(&h, &c, "GET /%7 HTTP/1.1", "t", 200, "root");
+    /* An empty segment is no segment, as nginx merges slashes before it matches:
+     * an upstream that merges them must not see "/a/" past that route. */
+    expect_route(&h, &c, "GET //a/x HTTP/1.1", "t", 200, "a/");
+    expect_route(&h, &c, "GET /a//b///c HTTP/1.1", "t", 200, "a/b/c");
+    expect_route(&h, &c, "GET //exact HTTP/1.1", "t", 200, "exact");
+    expect_route(&h, &c, "GET /%2Fa/x HTTP/1.1", "t", 200, "root"); /* %2F is no '/' */
     client_close(&c);
     harness_stop(&h);
 
@@ -115,6 +121,21 @@ static void test_paths(void **state)
         flare_http_server_route(h.srv, NULL, FLARE_M_GET, NULL, "/x", NULL, NULL, 0, &err),
         FLARE_EINVAL);
     harness_stop(&h);
+}
+
+static void test_prefix_span(void **state)
+{
+    (void)state;
+#define SPAN(prefix, path) flare_http_route_prefix_span(prefix, strlen(prefix), path, strlen(path))
+    assert_int_equal(SPAN("/api", "/api/x"), 4);
+    assert_int_equal(SPAN("/api", "/%61pi/x"), 6);
+    assert_int_equal(SPAN("/api", "/%61%50%69/x"), SIZE_MAX); /* %50 is 'P' */
+    assert_int_equal(SPAN("/api", "//api//x"), 5);
+    assert_int_equal(SPAN("/caf%C3%A9", "/caf%c3%a9/x"), 10);
+    assert_int_equal(SPAN("/api", "/ap"), SIZE_MAX);
+    assert_int_equal(SPAN("/api", "/apx"), SIZE_MAX);
+    assert_int_equal(SPAN("", "/x"), 0);
+#undef SPAN
 }
 
 static void test_virtual_hosts(void **state)
@@ -258,6 +279,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_prefix_span),
         cmocka_unit_test(test_virtual_hosts),
         cmocka_unit_test(test_methods),
         cmocka_unit_test(test_routes_added_while_serving),
