@@ -55,8 +55,9 @@ class RouteTests(ft.SharedServerTestCase):
         # ...and so does a route's body limit.
         length = b"Content-Length: 10\r\nHost: t\r\n"
         self.assertEqual(self.get(b"/%73mall/", length, b"POST", b"0123456789")[0], 413)
-        self.assertEqual(self.get(b"/small/", b"Content-Length: 3\r\nHost: t\r\n",
-                                  b"POST", b"abc"), (200, unittest_any, b"abc"))
+        status, _, body = self.get(b"/small/", b"Content-Length: 3\r\nHost: t\r\n", b"POST",
+                                   b"abc")
+        self.assertEqual((status, body), (200, b"abc"))
 
     def test_fqdn_host_is_the_named_host(self):
         for host in (b"example.com", b"example.com.", b"EXAMPLE.com.:80"):
@@ -78,13 +79,6 @@ class RouteTests(ft.SharedServerTestCase):
         _, _, body = self.get(b"/echo", b"Host: t\r\nX-Bin: caf\xe9 \xff\r\n")
         self.assertEqual(json.loads(body)["headers"]["X-Bin"], "caf\u00e9 \u00ff")
 
-
-class _Any:
-    def __eq__(self, other):
-        return True
-
-
-unittest_any = _Any()
 
 if __name__ == "__main__":
     ft.run()
