@@ -216,6 +216,14 @@ int flare_http_server_route(flare_http_server *srv, const char *host, uint32_t m
 void *flare_http_server_route_userdata(const flare_http_server *srv, const char *host,
                                        size_t host_len, const char *path, size_t path_len);
 /**
+ * How many bytes at the start of path[0..path_len) the route path prefix[0..prefix_len)
+ * covers, compared as the router compares them (escapes of unreserved characters and
+ * hex case, runs of '/'), or SIZE_MAX when it does not: what to strip so the rest of
+ * a request path lies below a prefix route.
+ */
+size_t flare_http_route_prefix_span(const char *prefix, size_t prefix_len, const char *path,
+                                    size_t path_len);
+/**
  * Makes the route registered for (host, path) stream request bodies: its handler
  * runs as soon as the head is in (flare_request.body_streamed), and a handler that
  * defers reads the body with flare_http_stream_read_body, in pieces and with

@@ -8,6 +8,7 @@
 #include "flare/http_parser.h"
 #include "config_websocket.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,6 +179,36 @@ static bool is_hex(unsigned char ch)
     return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
 }
 
+static int hex_digit(unsigned char ch)
+{
+    return ch <= '9' ? ch - '0' : (ch | 0x20) - 'a' + 10;
+}
+
+/* The router takes "%61" for 'a' and "%c3" for "%C3" (RFC 3986 §6.2.2), so the path is
+ * kept in that one spelling: two spellings of one path are then a duplicate route.
+ * p[0..len) holds only valid escapes; out has room for len + 1 bytes. */
+static void canonicalize_path(const char *p, size_t len, char *out)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] != '%') {
+            out[o++] = p[i];
+            continue;
+        }
+        int byte = hex_digit((unsigned char)p[i + 1]) << 4 | hex_digit((unsigned char)p[i + 2]);
+        i += 2;
+        if (isalnum(byte) || byte == '-' || byte == '.' || byte == '_' || byte == '~') {
+            out[o++] = (char)byte;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[byte >> 4];
+            out[o++] = hex[byte & 15];
+        }
+    }
+    out[o] = '\0';
+}
+
 static int parse_path(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r)
 {
     char shown[FLARED_CFG_SHOW_MAX];
@@ -203,6 +234,11 @@ static int parse_path(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r)
                                    "%zu; percent-encode it",
                                    shown, i + 1);
     }
+    char *canonical = flared_cfg_alloc(c, len + 1);
+    if (!canonical) return flared_cfg_nomem(c);
+    canonicalize_path(p, len, canonical);
+    p = canonical; /* "%2e" is a '.' to the router as well */
+    len = strlen(p);
     /* Request paths are normalized before routing (RFC 3986 §5.2.4), so a route with
      * an empty, "." or ".." segment could never match. */
     for (const char *seg = p + 1; seg <= p + len;) {

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "flare/url.h"
 
@@ -121,12 +122,54 @@ static json_t *parse_args(const char *q, size_t len)
     return args;
 }
 
+/* The combined field so far whose name matches *name without regard to case (RFC 9110
+ * §5.1), or NULL; when found, *name becomes the first spelling, which keys the field. */
+static json_t *field_named(json_t *headers, char **name)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach(headers, key, value)
+    {
+        if (strcasecmp(key, *name) != 0) continue;
+        char *first = strdup(key);
+        if (first) {
+            free(*name);
+            *name = first;
+        }
+        return value;
+    }
+    return NULL;
+}
+
+/* A field value as a JSON string: obs-text bytes (RFC 9110 §5.5) are not UTF-8, so
+ * they are shown as ISO-8859-1 characters rather than dropped. */
+static json_t *field_value(const char *v, size_t len)
+{
+    if (is_utf8((const unsigned char *)v, len)) return json_stringn(v, len);
+    char *text = malloc(2 * len + 1);
+    if (!text) return json_string("");
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)v[i];
+        if (ch < 0x80) {
+            text[n++] = (char)ch;
+        } else {
+            text[n++] = (char)(0xC0 | ch >> 6);
+            text[n++] = (char)(0x80 | (ch & 0x3F));
+        }
+    }
+    json_t *s = json_stringn(text, n);
+    free(text);
+    return s ? s : json_string("");
+}
+
 static json_t *describe(const flare_request *req)
 {
     const flare_http_request *h = req->head;
     json_t *doc = json_object();
     json_object_set_new(doc, "method", json_stringn(h->method, h->method_len));
-    /* The URL as the client named it: the Host field keeps its port. */
+    /* The URL as the client named it: the Host field keeps its port, and the scheme
+     * is the connection's (RFC 9110 §4.2). */
     const flare_http_header *host = flare_http_request_header(h, FLARE_HDR_HOST);
     const char *host_text = host ? host->value : req->host;
     int host_len = host ? (int)host->value_len : (int)req->host_len;
@@ -134,8 +177,9 @@ static json_t *describe(const flare_request *req)
     if (url) {
         int n = h->target_form == FLARE_TARGET_ABSOLUTE
                     ? snprintf(url, h->target_len + 1, "%.*s", (int)h->target_len, h->target)
-                    : snprintf(url, (size_t)host_len + h->target_len + 16, "http://%.*s%.*s",
-                               host_len, host_text, (int)h->target_len, h->target);
+                    : snprintf(url, (size_t)host_len + h->target_len + 16, "%s://%.*s%.*s",
+                               req->tls ? "https" : "http", host_len, host_text, (int)h->target_len,
+                               h->target);
         json_object_set_new(doc, "url", json_stringn(url, (size_t)n));
         free(url);
     }
@@ -144,9 +188,8 @@ static json_t *describe(const flare_request *req)
     for (size_t i = 0; i < h->num_headers; i++) {
         char *name = strndup(h->headers[i].name, h->headers[i].name_len);
         if (!name) continue;
-        json_t *old = json_object_get(headers, name);
-        json_t *value = json_stringn(h->headers[i].value, h->headers[i].value_len);
-        if (!value) value = json_string("");
+        json_t *old = field_named(headers, &name);
+        json_t *value = field_value(h->headers[i].value, h->headers[i].value_len);
         if (old) {
             /* RFC 9110 §5.3: repeated fields combine into one comma-separated list. */
             size_t ol = json_string_length(old), nl = json_string_length(value);

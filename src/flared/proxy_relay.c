@@ -787,7 +787,12 @@ int flared_handle_proxy(const flare_request *req, flare_response *resp, void *da
                                    .host_len = strlen(up->cfg->name),
                                    .close = up->cfg->keepalive == 0,
                                    .stream_body = req->body_streamed};
-    if (cfg->strip_prefix && ctx->route->is_prefix) opts.strip_len = strlen(ctx->route->path) - 1;
+    if (cfg->strip_prefix && ctx->route->is_prefix) {
+        /* The bytes the router matched ("/%61pi" for "/api/"), not the route's length. */
+        size_t span = flare_http_route_prefix_span(ctx->route->path, strlen(ctx->route->path) - 1,
+                                                   req->path, req->path_len);
+        opts.strip_len = span == SIZE_MAX ? 0 : span;
+    }
     if (cfg->preserve_host) {
         const char *host;
         size_t host_len;

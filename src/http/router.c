@@ -37,21 +37,92 @@ static const char *pick_host(const flare_http_server *srv, const char *host, siz
     return best;
 }
 
+static int hex_value(unsigned char ch)
+{
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    ch |= 0x20;
+    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+static bool is_unreserved(int ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '-' || ch == '.' || ch == '_' || ch == '~';
+}
+
+/* The path unit at p[*i], advancing *i past it: a character, or 0x100 | byte for an
+ * escape; a run of '/' is one. RFC 3986 §6.2.2: hex digits of either case name the same byte, and
+ * an escaped unreserved character is that character; any other escape stays distinct from the raw
+ * byte ("%2F" is data, never a '/'). A malformed escape is its '%'. */
+static int path_unit(const char *p, size_t len, size_t *i)
+{
+    unsigned char ch = (unsigned char)p[*i];
+    if (ch == '%' && len - *i >= 3) {
+        int hi = hex_value((unsigned char)p[*i + 1]), lo = hex_value((unsigned char)p[*i + 2]);
+        if (hi >= 0 && lo >= 0) {
+            int byte = hi << 4 | lo;
+            *i += 3;
+            return is_unreserved(byte) ? byte : 0x100 | byte;
+        }
+    }
+    (*i)++;
+    if (ch == '/')
+        while (*i < len && p[*i] == '/')
+            (*i)++; /* "//" is one '/' (an empty segment), as nginx's merge_slashes */
+    return ch;
+}
+
+/*
+ * Whether the route covers the request path, compared as equivalent paths rather
+ * than bytes, so that "/%61dmin/" and "//admin/" reach the "/admin/" route and its methods,
+ * limits and `allow` rather than a "/" route that hands the escape to an upstream
+ * which decodes it. *units is the route path's length in units (the most specific
+ * prefix wins). Neither side escaped nor doubled: plain byte comparison.
+ */
+static bool path_covers(const route *rt, const char *path, size_t path_len, bool path_escaped,
+                        size_t *units)
+{
+    if (!rt->escaped && !path_escaped) {
+        *units = rt->path_len;
+        if (rt->prefix)
+            return rt->path_len <= path_len && memcmp(rt->path, path, rt->path_len) == 0;
+        return rt->path_len == path_len && memcmp(rt->path, path, path_len) == 0;
+    }
+    size_t i = 0, j = 0, n = 0;
+    while (i < rt->path_len) {
+        if (j == path_len || path_unit(rt->path, rt->path_len, &i) != path_unit(path, path_len, &j))
+            return false;
+        n++;
+    }
+    *units = n;
+    return rt->prefix || j == path_len;
+}
+
+size_t flare_http_route_prefix_span(const char *prefix, size_t prefix_len, const char *path,
+                                    size_t path_len)
+{
+    size_t i = 0, j = 0;
+    while (i < prefix_len)
+        if (j == path_len || path_unit(prefix, prefix_len, &i) != path_unit(path, path_len, &j))
+            return SIZE_MAX;
+    return j;
+}
+
 const route *flare_http__route_match(const flare_http_server *srv, const char *host,
                                      size_t host_len, const char *path, size_t path_len)
 {
     const char *vhost = host_len ? pick_host(srv, host, host_len) : NULL;
+    bool path_escaped = memchr(path, '%', path_len) || memmem(path, path_len, "//", 2);
     const route *best = NULL;
+    size_t best_units = 0, units;
     for (size_t i = 0; i < srv->route_count; i++) {
         const route *rt = &srv->routes[i];
-        if (rt->host != vhost) continue;
-        if (!rt->prefix) {
-            if (rt->path_len == path_len && memcmp(rt->path, path, path_len) == 0) return rt;
-            continue;
-        }
-        if (rt->path_len <= path_len && memcmp(rt->path, path, rt->path_len) == 0 &&
-            (!best || rt->path_len > best->path_len))
+        if (rt->host != vhost || !path_covers(rt, path, path_len, path_escaped, &units)) continue;
+        if (!rt->prefix) return rt; /* an exact path wins outright */
+        if (!best || units > best_units) {
             best = rt;
+            best_units = units;
+        }
     }
     return best;
 }

@@ -367,6 +367,7 @@ int flare_http_server_route(flare_http_server *srv, const char *host, uint32_t m
     rt.path = strdup(path);
     rt.path_len = strlen(path);
     rt.prefix = path[rt.path_len - 1] == '/';
+    rt.escaped = memchr(path, '%', rt.path_len) || memmem(path, rt.path_len, "//", 2);
     bool new_host = false;
     if (host && *host) rt.host = intern_host(srv, host, &new_host);
     size_t extra = 0;

@@ -433,6 +433,9 @@ static void host_of(const flare_http_request *req, flare_request *out)
     size_t from = close ? (size_t)(close - out->host) : 0;
     const char *colon = memchr(out->host + from, ':', out->host_len - from);
     if (colon) out->host_len = (size_t)(colon - out->host);
+    /* "example.com." is the fully qualified spelling of "example.com" (RFC 1034 §3.1):
+     * the same virtual host and certificate, as nginx also treats it. */
+    if (out->host_len > 1 && out->host[out->host_len - 1] == '.') out->host_len--;
 }
 
 static const route *conn_route(const conn *c)

@@ -12,7 +12,8 @@ typedef struct route {
     char *host; /* NULL: default virtual host; "*.x" wildcard; lower case */
     char *path;
     size_t path_len;
-    bool prefix; /* path ends with '/' */
+    bool prefix;  /* path ends with '/' */
+    bool escaped; /* path holds a '%' or "//": compared unit by unit (router.c) */
     uint32_t methods;
     char **extra_methods;
     size_t extra_count;
@@ -93,8 +94,8 @@ struct flare_http_server {
     size_t listener_count;
     bool accepting;
     bool stopping;
-    bool drained; /* the drain after stop was reported */
-    bool freeing; /* flare_http_server_free is closing connections: report nothing */
+    bool drained;        /* the drain after stop was reported */
+    bool freeing;        /* flare_http_server_free is closing connections: report nothing */
     bool quiet_sendfile; /* SIGPIPE was not ignored at creation: block it around sendfile */
     route *routes;
     size_t route_count;

@@ -89,6 +89,24 @@ class HeaderTests(ProxyCase):
         self.assertNotIn("content-length", fields)  # a GET without a body gets none
         self.assertEqual(resp.header("Via"), "1.1 flared")
 
+    def test_strip_prefix_of_escaped_or_doubled_path(self):
+        # The router matches "/%61pi/" and "//api//" to "/api/": what is stripped is the
+        # part of the request that matched, not as many bytes as the route's path has.
+        up = self.upstream()
+        srv = self.proxy([up.address])
+        for target, forwarded in ((b"/%61pi/echo?x=1", "/echo?x=1"),
+                                  (b"/%61%70%69/echo", "/echo"),
+                                  (b"//api//echo", "//echo"),
+                                  (b"/API/echo", None)):
+            with self.subTest(target=target):
+                resp = self.request(srv, b"GET " + target + b" HTTP/1.1\r\nHost: a\r\n\r\n")
+                if forwarded is None:
+                    self.assertEqual(resp.status, 404)
+                    continue
+                self.assertEqual(resp.status, 200)
+                head = json.loads(resp.body)["head"]
+                self.assertTrue(head.startswith(f"GET {forwarded} HTTP/1.1\r\n"), head)
+
     def test_preserve_host_and_no_strip(self):
         up = self.upstream()
         srv = self.proxy([up.address], route_extra="preserve_host: true")

@@ -550,9 +550,9 @@ class StaticTests(ft.SharedServerTestCase):
             (b"/hidden/../.env", "/.env", 404),                   # "/" has no hidden_files
             (b"/hidden/%2e%2e/.env?a=1", "/.env?a=1", 404),
             (b"/follow/../links/in.txt", "/links/in.txt", 404),  # "/" follows no symlink
-            (b"/%66ollow/in.txt", "/follow/in.txt", 200),        # "/follow/" does
-            (b"/%61uto/", "/auto/", 200),                         # the listing of "/auto/"
-            (b"/%68idden/.env", "/hidden/.env", 200),             # "/hidden/" serves dotfiles
+            (b"/x/../%66ollow/in.txt", "/follow/in.txt", 200),   # "/follow/" does
+            (b"/x/./../%61uto/", "/auto/", 200),                  # the listing of "/auto/"
+            (b"/x/..//%68idden/.env", "/hidden/.env", 200),       # "/hidden/" serves dotfiles
         ]
         for target, location, final in cases:
             with self.subTest(target=target):
@@ -565,6 +565,13 @@ class StaticTests(ft.SharedServerTestCase):
         self.assertEqual((r.status, r.body), (200, b"HIDDEN=1\n"))
         r = self.raw(b"/follow/./%69n.txt")
         self.assertEqual((r.status, r.body), (200, b"hello, static world\n"))
+        # An escaped unreserved character is the character itself (RFC 3986
+        # §6.2.2.2): the router already picks the route that owns the path.
+        r = self.raw(b"/%66ollow/in.txt")
+        self.assertEqual((r.status, r.body), (200, b"hello, static world\n"))
+        r = self.raw(b"/%68idden/.env")
+        self.assertEqual((r.status, r.body), (200, b"HIDDEN=1\n"))
+        self.assertEqual(self.raw(b"/%6Cinks/in.txt").status, 404)  # "/links/": no symlinks
 
     # -- symlinks --------------------------------------------------------------
     def test_symlinks(self):

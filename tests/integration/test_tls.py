@@ -275,7 +275,10 @@ class HttpsTests(ft.SharedServerTestCase, TlsTestCase):
                 conn.request("GET", "/echo", headers={"X-Probe": "tls"})
                 resp = conn.getresponse()
                 self.assertEqual(resp.status, 200)
-                self.assertIn(b"X-Probe", resp.read())
+                doc = json.loads(resp.read())
+                self.assertEqual(doc["headers"]["X-Probe"], "tls")
+                # The URL the client asked for is an https one.
+                self.assertEqual(doc["url"], f"https://localhost:{self.srv.port}/echo")
             peer = conn.sock.getpeercert()
             self.assertIn((("commonName", "localhost"),), peer["subject"])
             self.assertEqual(conn.sock.version(), "TLSv1.3")
@@ -350,6 +353,14 @@ class HttpsTests(ft.SharedServerTestCase, TlsTestCase):
         responses, _ = ft.parse_responses(data)
         self.assertEqual([r.status for r in responses], [421, 200], data[:400])
         self.assertEqual(responses[1].body, b"Hello, World!")
+        # A final dot names the same host (RFC 1034 §3.1): no way around the 421.
+        with self.tls_connect(self.srv) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: other.test.\r\n\r\n"
+                      b"GET /plaintext HTTP/1.1\r\nHost: localhost.:443\r\n"
+                      b"Connection: close\r\n\r\n")
+            data, _ = ft.read_until_close(s, 5)
+        responses, _ = ft.parse_responses(data)
+        self.assertEqual([r.status for r in responses], [421, 200], data[:400])
 
     # -- protocol policy -------------------------------------------------------
     def test_tls11_refused(self):

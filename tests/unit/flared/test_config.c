@@ -1048,6 +1048,20 @@ static void test_duplicate_routes(void **state)
                         "  - {path: /x/, echo: {}}\n",
                  "t.yaml:5:12: path: duplicate route for '/y/' in this host; first at line 4, "
                  "column 12");
+    /* Paths the router takes for one (RFC 3986 §6.2.2) are one route. */
+    expect_error(LISTEN "routes:\n"
+                        "  - {path: /caf%C3%A9/, echo: {}}\n"
+                        "  - {path: /caf%c3%a9/, echo: {}}\n",
+                 "t.yaml:4:12: path: duplicate route for '/caf%C3%A9/' in this host; first at "
+                 "line 3, column 12");
+    expect_error(LISTEN "routes:\n  - {path: /a/%2E%2e/b, echo: {}}\n",
+                 "t.yaml:3:12: path: '/a/%2E%2e/b' has an empty, '.' or '..' segment and could "
+                 "never match");
+    expect_error(LISTEN "routes:\n"
+                        "  - {path: /admin, echo: {}}\n"
+                        "  - {path: /%61dmin, echo: {}}\n",
+                 "t.yaml:4:12: path: duplicate route for '/admin' in this host; first at line 3, "
+                 "column 12");
 }
 
 static void test_methods(void **state)

@@ -68,6 +68,8 @@ static void test_paths(void **state)
     route(&h, NULL, FLARE_M_ANY, "/a/b/", "a/b/");
     route(&h, NULL, FLARE_M_ANY, "/a/b/c", "a/b/c");
     route(&h, NULL, FLARE_M_ANY, "/exact", "exact");
+    route(&h, NULL, FLARE_M_ANY, "/caf%C3%a9", "cafe");
+    route(&h, NULL, FLARE_M_ANY, "/~u/", "tilde");
     client c;
     client_open(&h, &c);
     expect_route(&h, &c, "GET /a/x HTTP/1.1", "t", 200, "a/");
@@ -80,6 +82,26 @@ static void test_paths(void **state)
     expect_route(&h, &c, "GET /exact HTTP/1.1", "t", 200, "exact");
     expect_route(&h, &c, "GET /exact/more HTTP/1.1", "t", 200, "root");
     expect_route(&h, &c, "GET /exactly HTTP/1.1", "t", 200, "root");
+    /* RFC 3986 §6.2.2.1-2: hex digits of either case and an encoded unreserved
+     * character are the same path, so they reach the same route (an upstream that
+     * decodes "/%61/x" must not be reached past the "/a/" route's settings). */
+    expect_route(&h, &c, "GET /%61/x HTTP/1.1", "t", 200, "a/");
+    expect_route(&h, &c, "GET /a%2Fb/x HTTP/1.1", "t", 200, "root"); /* %2F is data, not "/" */
+    expect_route(&h, &c, "GET /%61/%62/%63 HTTP/1.1", "t", 200, "a/b/c");
+    expect_route(&h, &c, "GET /%45xact HTTP/1.1", "t", 200, "root"); /* 'E' is not 'e' */
+    expect_route(&h, &c, "GET /%65xact HTTP/1.1", "t", 200, "exact");
+    expect_route(&h, &c, "GET /caf%c3%a9 HTTP/1.1", "t", 200, "cafe");
+    expect_route(&h, &c, "GET /caf%C3%A9 HTTP/1.1", "t", 200, "cafe");
+    expect_route(&h, &c, "GET /caf%C3%A9/ HTTP/1.1", "t", 200, "root");
+    expect_route(&h, &c, "GET /%7Eu/x HTTP/1.1", "t", 200, "tilde");
+    expect_route(&h, &c, "GET /%7eu/ HTTP/1.1", "t", 200, "tilde");
+    expect_route(&h, &c, "GET /%7 HTTP/1.1", "t", 200, "root");
+    /* An empty segment is no segment, as nginx merges slashes before it matches:
+     * an upstream that merges them must not see "/a/" past that route. */
+    expect_route(&h, &c, "GET //a/x HTTP/1.1", "t", 200, "a/");
+    expect_route(&h, &c, "GET /a//b///c HTTP/1.1", "t", 200, "a/b/c");
+    expect_route(&h, &c, "GET //exact HTTP/1.1", "t", 200, "exact");
+    expect_route(&h, &c, "GET /%2Fa/x HTTP/1.1", "t", 200, "root"); /* %2F is no '/' */
     client_close(&c);
     harness_stop(&h);
 
@@ -99,6 +121,21 @@ static void test_paths(void **state)
         flare_http_server_route(h.srv, NULL, FLARE_M_GET, NULL, "/x", NULL, NULL, 0, &err),
         FLARE_EINVAL);
     harness_stop(&h);
+}
+
+static void test_prefix_span(void **state)
+{
+    (void)state;
+#define SPAN(prefix, path) flare_http_route_prefix_span(prefix, strlen(prefix), path, strlen(path))
+    assert_int_equal(SPAN("/api", "/api/x"), 4);
+    assert_int_equal(SPAN("/api", "/%61pi/x"), 6);
+    assert_int_equal(SPAN("/api", "/%61%50%69/x"), SIZE_MAX); /* %50 is 'P' */
+    assert_int_equal(SPAN("/api", "//api//x"), 5);
+    assert_int_equal(SPAN("/caf%C3%A9", "/caf%c3%a9/x"), 10);
+    assert_int_equal(SPAN("/api", "/ap"), SIZE_MAX);
+    assert_int_equal(SPAN("/api", "/apx"), SIZE_MAX);
+    assert_int_equal(SPAN("", "/x"), 0);
+#undef SPAN
 }
 
 static void test_virtual_hosts(void **state)
@@ -123,6 +160,12 @@ static void test_virtual_hosts(void **state)
     expect_route(&h, &c, "GET / HTTP/1.1", "other.org", 200, "default");
     expect_route(&h, &c, "GET / HTTP/1.1", "notexample.com", 200, "default");
     expect_route(&h, &c, "GET / HTTP/1.1", "[::1]:8080", 200, "default");
+    /* A fully qualified name's final dot names the same host (RFC 1034 §3.1) */
+    expect_route(&h, &c, "GET / HTTP/1.1", "example.com.", 200, "example");
+    expect_route(&h, &c, "GET / HTTP/1.1", "example.com.:8080", 200, "example");
+    expect_route(&h, &c, "GET / HTTP/1.1", "a.example.com.", 200, "wild");
+    expect_route(&h, &c, "GET /s HTTP/1.1", "static.example.com.", 200, "static");
+    expect_route(&h, &c, "GET http://example.com./ HTTP/1.1", "other.org", 200, "example");
     /* a named host's routes are its own: no fall back to the default host */
     expect_route(&h, &c, "GET /s HTTP/1.1", "static.example.com", 200, "static");
     expect_route(&h, &c, "GET /t HTTP/1.1", "static.example.com", 404, NULL);
@@ -236,6 +279,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_prefix_span),
         cmocka_unit_test(test_virtual_hosts),
         cmocka_unit_test(test_methods),
         cmocka_unit_test(test_routes_added_while_serving),

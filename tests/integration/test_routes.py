@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""Routing seen from outside (tests/integration/flaredtest.py): escaped paths and
+fully qualified Host names reach the route that owns them, so its methods, allow
+list and body limit apply; the echo route's JSON for hostile header bytes."""
+import json
+import socket
+
+import flaredtest as ft
+
+EXTRA = """\
+  - path: /admin/
+    text: {body: "admin\\n"}
+    methods: [GET]
+    allow: [192.0.2.0/24]
+  - path: /small/
+    echo: {raw: true}
+    max_body_bytes: 4
+hosts:
+  - names: [example.com]
+    routes:
+      - path: /
+        text: {body: "example\\n"}
+"""
+
+
+class RouteTests(ft.SharedServerTestCase):
+    server_kwargs = {"extra": EXTRA}
+
+    def send(self, data):
+        with socket.create_connection(("127.0.0.1", self.srv.port), timeout=5) as s:
+            s.sendall(data)
+            out = b""
+            while chunk := s.recv(65536):
+                out += chunk
+        head, _, body = out.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        fields = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            fields[name.lower()] = value.strip()
+        return int(lines[0].split()[1]), fields, body
+
+    def get(self, target, headers=b"Host: t\r\n", method=b"GET", body=b""):
+        return self.send(method + b" " + target + b" HTTP/1.1\r\n" + headers +
+                         b"Connection: close\r\n\r\n" + body)
+
+    def test_escaped_path_keeps_route_settings(self):
+        # "/%61dmin/" is "/admin/" (RFC 3986 §6.2.2.2): its allow list applies
+        # rather than the "/" static route's openness.
+        for target in (b"/admin/", b"/%61dmin/", b"/%61%64%6D%69%6e/x"):
+            with self.subTest(target=target):
+                self.assertEqual(self.get(target)[0], 403)
+        status, fields, _ = self.get(b"/%61dmin/", method=b"POST")
+        self.assertEqual((status, fields.get("allow")), (405, "GET, HEAD"))
+        # ...and so does a route's body limit.
+        length = b"Content-Length: 10\r\nHost: t\r\n"
+        self.assertEqual(self.get(b"/%73mall/", length, b"POST", b"0123456789")[0], 413)
+        status, _, body = self.get(b"/small/", b"Content-Length: 3\r\nHost: t\r\n", b"POST",
+                                   b"abc")
+        self.assertEqual((status, body), (200, b"abc"))
+
+    def test_fqdn_host_is_the_named_host(self):
+        for host in (b"example.com", b"example.com.", b"EXAMPLE.com.:80"):
+            with self.subTest(host=host):
+                status, _, body = self.get(b"/", b"Host: " + host + b"\r\n")
+                self.assertEqual((status, body), (200, b"example\n"))
+        status, _, body = self.get(b"http://example.com./", b"Host: other\r\n")
+        self.assertEqual((status, body), (200, b"example\n"))
+
+    def test_echo_combines_fields_whatever_their_case(self):
+        # RFC 9110 §5.1: field names are case-insensitive; §5.3: repeats combine.
+        _, _, body = self.get(b"/echo", b"Host: t\r\nX-A: 1\r\nx-a: 2\r\nX-a: 3\r\n")
+        headers = json.loads(body)["headers"]
+        self.assertEqual(headers.get("X-A"), "1, 2, 3")
+        self.assertNotIn("x-a", headers)
+
+    def test_echo_keeps_obs_text_bytes(self):
+        # obs-text (RFC 9110 §5.5) is not UTF-8; shown as ISO-8859-1 rather than lost.
+        _, _, body = self.get(b"/echo", b"Host: t\r\nX-Bin: caf\xe9 \xff\r\n")
+        self.assertEqual(json.loads(body)["headers"]["X-Bin"], "caf\u00e9 \u00ff")
+
+
+if __name__ == "__main__":
+    ft.run()
