@@ -19,8 +19,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <linux/sockios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -104,9 +106,12 @@ struct conn {
     uint32_t start;    /* offset of the current request in `in` */
     uint32_t last_len; /* bytes already scanned by an incomplete parse */
     uint32_t head_len;
-    uint32_t consumed;    /* bytes of `in` the finished request used */
-    uint32_t leftover;    /* bytes read past a chunked body, parked behind it in `body` */
-    uint32_t discarded;   /* bytes thrown away while lingering (capped) */
+    uint32_t consumed; /* bytes of `in` the finished request used */
+    uint32_t leftover; /* bytes read past a chunked body, parked behind it in `body` */
+    union {
+        uint32_t discarded;   /* lingering: bytes thrown away (capped) */
+        uint32_t unsent_mark; /* waiting to write: the socket's send queue then */
+    };
     uint32_t route_index; /* into srv->routes (which may move as routes are added) */
     uint32_t turn_bytes;  /* bytes moved in the current loop turn (TURN_BYTES) */
     flare_buf out;
@@ -221,6 +226,14 @@ static void arm_at(conn *c, uint8_t what, uint64_t deadline_ms)
         early * 16 <= deadline_ms - now_ms(c))
         return;
     flare_timer_schedule(flare_reactor_timers(c->srv->reactor), &c->timer, deadline_ms);
+}
+
+/* Bytes the kernel still holds for the client: written, not yet acknowledged. */
+static uint32_t socket_unsent(const conn *c)
+{
+    int n = 0;
+    if (ioctl(c->fd, SIOCOUTQ, &n) < 0 || n < 0) return 0;
+    return (uint32_t)n;
 }
 
 static size_t pending_out(const conn *c)
@@ -1138,8 +1151,10 @@ static void drive_steps(conn *c)
         if (fr == FL_BLOCKED) {
             /* Idle time between writes that make progress: a client that stops reading
              * cannot keep the connection by sending more. */
-            if (c->wait != W_WRITE || c->progress)
+            if (c->wait != W_WRITE || c->progress) {
                 arm_at(c, W_WRITE, now_ms(c) + c->srv->cfg.write_timeout_ms);
+                c->unsent_mark = socket_unsent(c);
+            }
             return;
         }
         if (c->wait == W_WRITE) c->wait = W_NONE;
@@ -1223,6 +1238,18 @@ static void on_timeout(flare_timer *t, void *data)
     if (c->wait == W_YIELD) {
         drive(c); /* the turn this connection gave up, after the others ready in it */
         return;
+    }
+    if (c->wait == W_WRITE) {
+        /* A client that reads, however slowly, drains the socket's queue without a
+         * write of ours: a send buffer of megabytes (Linux grows it to 4 MiB) can take
+         * longer than the timeout to fall to where it wakes the writer. That is
+         * progress; only a client that takes nothing at all is given up on. */
+        uint32_t unsent = socket_unsent(c);
+        if (unsent < c->unsent_mark) {
+            arm_at(c, W_WRITE, now_ms(c) + c->srv->cfg.write_timeout_ms);
+            c->unsent_mark = unsent;
+            return;
+        }
     }
     bool late_request = c->wait == W_BODY || (c->wait == W_HEAD && partial_head(c));
     if (c->closing || c->stream.active || !late_request) {

@@ -136,6 +136,27 @@ class SlowClientTests(ft.SharedServerTestCase):
         self.assertTrue(quiet(self.srv), "the stalled connection is still counted")
 
 
+    def test_slow_steady_reader_outlasts_the_write_timeout(self):
+        # A client reading a little at a time drains the server's socket queue (megabytes
+        # of it: the file is larger than Linux's largest send buffer) without the server
+        # getting to write again for longer than the 1 s write timeout. It is reading, so
+        # it keeps its connection; it used to be closed after the first timeout.
+        s = self.srv.connect(timeout=10, rcvbuf=4096)
+        self.addCleanup(s.close)
+        s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+        received = 0
+        until = time.monotonic() + 3.5
+        while time.monotonic() < until:
+            chunk = s.recv(4096)
+            self.assertTrue(chunk, "the server closed a reading client")
+            received += len(chunk)
+            time.sleep(0.05)
+        self.assertLess(received, len(self.srv.big) // 2, "the reader was not slow")
+        self.assertGreaterEqual(status(self.srv)["connections"]["active"], 2,
+                                "the slow reader's connection was closed")
+        s.close()
+        self.assertTrue(quiet(self.srv), "the closed connection is still counted")
+
     def test_worker_stalled_past_the_write_timeout_keeps_its_readers(self):
         # The write timeout is for a client that stops reading, not for a worker that
         # stops writing (stopped, descheduled, slowed down by valgrind) while its
