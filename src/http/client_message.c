@@ -106,11 +106,14 @@ static const char *given(const flare_http_client *c, const client_req *rq, const
     return v ? v : find_kv(c->headers, c->num_headers, name);
 }
 
-/* Headers the builder writes itself; a caller's value for them is merged there. */
+/* Headers the builder writes itself; a caller's value for them is merged there. A
+ * caller's proxy credentials stay with the first origin too, as curl keeps them:
+ * after a redirect to another origin they would reach a server they were not for. */
 static bool builder_owned(const char *name, const client_req *rq)
 {
     return !strcasecmp(name, "Host") || !strcasecmp(name, "Authorization") ||
-           !strcasecmp(name, "Cookie") || (!rq->has_body && !strcasecmp(name, "Content-Type"));
+           !strcasecmp(name, "Cookie") || (!rq->has_body && !strcasecmp(name, "Content-Type")) ||
+           (rq->cross_origin && !strcasecmp(name, "Proxy-Authorization"));
 }
 
 static int append_field(flare_buf *b, const char *name, const char *value)

@@ -210,8 +210,8 @@ static void test_credentials_across_origins(void **state)
     raw_start(&a, router, b.url); /* a's /away points at b */
     flare_http_client_config cfg = {.auth = {FLARE_HTTP_AUTH_BEARER, NULL, NULL, "tok_abc"}};
     flare_http_client *c = client(&cfg);
-    flare_http_kv h[] = {{"Cookie", "k=v"}, {"X-Keep", "1"}};
-    flare_http_request_opts o = {.url = url_of(&a, "/away"), .headers = h, .num_headers = 2};
+    flare_http_kv h[] = {{"Cookie", "k=v"}, {"X-Keep", "1"}, {"Proxy-Authorization", "Basic cDpx"}};
+    flare_http_request_opts o = {.url = url_of(&a, "/away"), .headers = h, .num_headers = 3};
     flare_http_reply r;
     flare_error err;
     if (flare_http_client_request(c, &o, &r, &err) < 0) fail_msg("%s", err.message);
@@ -219,9 +219,11 @@ static void test_credentials_across_origins(void **state)
     const char *first = raw_request(&a, 0), *second = raw_request(&b, 0);
     assert_string_equal(raw_header(first, "Authorization"), "Bearer tok_abc");
     assert_string_equal(raw_header(first, "Cookie"), "k=v");
+    assert_string_equal(raw_header(first, "Proxy-Authorization"), "Basic cDpx");
     /* a new origin (same host, other port: RFC 6454) gets no credentials */
     assert_string_equal(raw_header(second, "Authorization"), "");
     assert_string_equal(raw_header(second, "Cookie"), "");
+    assert_string_equal(raw_header(second, "Proxy-Authorization"), ""); /* as curl drops it */
     assert_string_equal(raw_header(second, "X-Keep"), "1");
     char host[64];
     snprintf(host, sizeof host, "127.0.0.1:%u", b.port);
