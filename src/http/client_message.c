@@ -414,7 +414,7 @@ static int read_head(flare_http_client *c, client_conn *k, const client_req *rq,
                      bool *got_response, flare_error *err)
 {
     c->rbuf.len = 0;
-    size_t last_len = 0;
+    size_t last_len = 0, interim = 0; /* bytes of 1xx heads skipped so far */
     for (;;) {
         ssize_t hl = FLARE_EINCOMPLETE;
         if (c->rbuf.len) {
@@ -440,11 +440,15 @@ static int read_head(flare_http_client *c, client_conn *k, const client_req *rq,
                 c->trace(c->trace_ctx, FLARE_HTTP_TRACE_RESPONSE_HEAD, c->rbuf.data, (size_t)hl);
             flare_buf_consume(&c->rbuf, (size_t)hl);
             last_len = 0;
+            /* Each 1xx is small; together they count against the head limit, or a
+             * server could hold the client forever with 100 Continue. */
+            interim += (size_t)hl;
             continue;
         }
-        if (c->rbuf.len >= FLARE_HTTP_CLIENT_MAX_HEAD)
-            return flare_error_set(err, FLARE_ELIMIT, 0, "%s port %u: response head over %d bytes",
-                                   k->host, k->port, FLARE_HTTP_CLIENT_MAX_HEAD);
+        if (c->rbuf.len + interim >= FLARE_HTTP_CLIENT_MAX_HEAD)
+            return flare_error_set(
+                err, FLARE_ELIMIT, 0, "%s port %u: response head%s over %d bytes", k->host, k->port,
+                interim ? " and the interim (1xx) ones before it" : "", FLARE_HTTP_CLIENT_MAX_HEAD);
         last_len = c->rbuf.len;
         ssize_t n = fill(c, k, rq->deadline_ms, err);
         if (n < 0) return (int)n;

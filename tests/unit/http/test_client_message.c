@@ -361,6 +361,17 @@ static void test_limits(void **state)
     assert_int_equal(get_canned(&m, NULL, NULL, &r, &err, NULL), FLARE_EPROTO);
     flare_http_reply_free(&r);
     flare_buf_free(&many);
+    /* endless interim responses: each head is small, together they count against
+     * the head limit (a server must not hold the client with 100 Continue forever) */
+    flare_buf interim = FLARE_BUF_INIT;
+    while (interim.len <= 2 * FLARE_HTTP_CLIENT_MAX_HEAD)
+        flare_buf_append_str(&interim, "HTTP/1.1 100 Continue\r\n\r\n");
+    flare_buf_append_str(&interim, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    canned flood = {.data = interim.data, interim.len};
+    assert_int_equal(get_canned(&flood, NULL, NULL, &r, &err, NULL), FLARE_ELIMIT);
+    assert_non_null(strstr(err.message, "1xx"));
+    flare_http_reply_free(&r);
+    flare_buf_free(&interim);
 }
 
 static void test_decoding(void **state)
