@@ -8,6 +8,7 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -482,6 +483,55 @@ static void drip(raw_server *s, int fd, int index)
     }
 }
 
+/* Reads nothing at all (not even the head) until the client closes, at most 5 s. */
+static void deaf(raw_server *s, int fd, int index)
+{
+    (void)index;
+    for (int i = 0; i < 100 && !s->stop; i++) {
+        struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+        if (poll(&p, 1, 50) > 0) return;
+    }
+}
+
+static void test_upload_timeouts(void **state)
+{
+    (void)state;
+    raw_server s;
+    raw_start(&s, deaf, NULL);
+    size_t len = 32u << 20; /* far more than the socket buffers hold */
+    char *body = calloc(1, len);
+    /* the total timeout bounds sending the body too, not only reading the answer */
+    flare_http_client_config cfg = {.read_timeout_ms = 4000, .total_timeout_ms = 300};
+    flare_http_client *c = client(&cfg);
+    flare_http_request_opts o = {
+        .method = "POST", .url = url_of(&s, "/"), .body = body, .body_len = len};
+    flare_http_reply r;
+    flare_error err;
+    uint64_t t0 = flare_monotonic_ms();
+    int rc = flare_http_client_request(c, &o, &r, &err);
+    uint64_t took = flare_monotonic_ms() - t0;
+    if (took > 2000)
+        fail_msg("the upload took %llu ms past a 300 ms total timeout", (unsigned long long)took);
+    assert_int_equal(rc, FLARE_ETIMEDOUT);
+    assert_non_null(strstr(err.message, "total timeout"));
+    flare_http_reply_free(&r);
+    flare_http_client_free(c);
+    /* without a total timeout, the read timeout bounds a send that makes no progress */
+    cfg = (flare_http_client_config){.read_timeout_ms = 200};
+    c = client(&cfg);
+    t0 = flare_monotonic_ms();
+    rc = flare_http_client_request(c, &o, &r, &err);
+    took = flare_monotonic_ms() - t0;
+    if (took > 2000)
+        fail_msg("the upload took %llu ms past a 200 ms read timeout", (unsigned long long)took);
+    assert_int_equal(rc, FLARE_ETIMEDOUT);
+    assert_non_null(strstr(err.message, "read timeout"));
+    flare_http_reply_free(&r);
+    flare_http_client_free(c);
+    free(body);
+    raw_stop(&s);
+}
+
 static void test_timeouts(void **state)
 {
     (void)state;
@@ -575,6 +625,7 @@ int main(void)
         cmocka_unit_test(test_stale_retry),
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_timeouts),
+        cmocka_unit_test(test_upload_timeouts),
         cmocka_unit_test(test_connection_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
