@@ -17,6 +17,10 @@
 
 #include "flare/encoding.h"
 
+/* A followed redirect's body is read (and dropped) up to this size to keep the
+ * connection; a longer one, or one that lasts until close, costs the connection
+ * instead, however large the caller's max_response_bytes. */
+#define DRAIN_MAX (64u * 1024)
 /* Bytes requested per read while the size is not known. */
 #define READ_CHUNK (64u * 1024)
 /* A body up to this size is copied behind the head and sent with one write. */
@@ -473,6 +477,7 @@ static int read_body(flare_http_client *c, client_conn *k, const client_req *rq,
         clean_end = c->rbuf.len == 0;
     } else if (resp->chunked) {
         rc = read_chunked(c, k, s, rq->deadline_ms, &clean_end, err);
+        if (rc == FLARE_ELIMIT && s->discard) return 0; /* too long to drain: close it */
     } else if (resp->content_length >= 0) {
         uint64_t length = (uint64_t)resp->content_length;
         if (length > s->max && s->discard) return 0; /* not worth draining: close it */
@@ -482,6 +487,8 @@ static int read_body(flare_http_client *c, client_conn *k, const client_req *rq,
                                    "bytes (max_response_bytes)",
                                    (unsigned long long)length, (unsigned long long)s->max);
         rc = read_length(c, k, s, length, rq->deadline_ms, &clean_end, err);
+    } else if (s->discard) {
+        return 0; /* close-delimited: nothing to keep, the connection closes */
     } else {
         rc = read_to_close(c, k, s, rq->deadline_ms, err); /* §6.3 rule 8 */
         clean_end = false;
@@ -526,6 +533,7 @@ int flare_http__client_exchange(flare_http_client *c, client_conn *k, const clie
     body_sink s = {.fn = rq->on_body, .fn_ctx = rq->on_body_ctx, .max = c->max_response_bytes};
     s.discard = rq->follow && is_redirect(reply->status) &&
                 flare_http_reply_header(reply, "Location") != NULL;
+    if (s.discard && s.max > DRAIN_MAX) s.max = DRAIN_MAX;
     if (!s.discard && rq->on_head && (rc = rq->on_head(rq->on_head_ctx, reply, err)) < 0) return rc;
     flare_encoding enc = body_coding(reply);
     if (c->decompress && !s.discard && enc != FLARE_ENC_IDENTITY)
