@@ -513,7 +513,13 @@ int flare_http__client_exchange(flare_http_client *c, client_conn *k, const clie
     int rc = flare_http__client_conn_write(c, k, c->head.data, c->head.len, rq->deadline_ms, err);
     if (rc == 0 && rq->has_body && !inline_body && rq->body_len)
         rc = flare_http__client_conn_write(c, k, rq->body, rq->body_len, rq->deadline_ms, err);
-    if (rc < 0) return rc;
+    /* A server may answer (413, 401) and close before it read the whole request
+     * (RFC 9112 §9.5): the write fails, yet its answer may wait in our receive
+     * buffer. That answer is the outcome; without one, the write error is. */
+    int write_rc = rc;
+    flare_error write_err = {0};
+    if (rc < 0 && rc != FLARE_ECONNRESET && rc != FLARE_ECLOSED) return rc;
+    if (rc < 0 && err) write_err = *err;
     c->stats.requests++;
 
     if (!c->fields && !(c->fields = malloc(FLARE_HTTP_CLIENT_MAX_FIELDS * sizeof *c->fields)))
@@ -521,6 +527,10 @@ int flare_http__client_exchange(flare_http_client *c, client_conn *k, const clie
     flare_http_response resp;
     size_t head_len = 0;
     rc = read_head(c, k, rq, &resp, c->fields, &head_len, got_response, err);
+    if (rc < 0 && write_rc < 0) {
+        if (err) *err = write_err;
+        return write_rc;
+    }
     if (rc == 0) {
         if (c->trace)
             c->trace(c->trace_ctx, FLARE_HTTP_TRACE_RESPONSE_HEAD, c->rbuf.data, head_len);
@@ -539,6 +549,7 @@ int flare_http__client_exchange(flare_http_client *c, client_conn *k, const clie
     if (c->decompress && !s.discard && enc != FLARE_ENC_IDENTITY)
         rc = flare_inflater_new(&s.inflater, enc, (size_t)s.max, err);
     if (rc == 0) rc = read_body(c, k, rq, &resp, reply, &s, reusable, err);
+    if (write_rc < 0) *reusable = false; /* the request was cut short */
     flare_inflater_free(s.inflater);
     flare_buf_free(&s.decoded);
     if (rc == 0 && !s.fn && flare_buf_append(&s.body, "", 1) < 0)

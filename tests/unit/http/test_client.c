@@ -533,6 +533,50 @@ static void test_redirect_endless_body(void **state)
     }
 }
 
+/* Reads the request head only, answers 413 at once and closes (unread body: a reset). */
+static void early_answer(raw_server *s, int fd, int index)
+{
+    (void)s;
+    (void)index;
+    char head[4096];
+    size_t got = 0;
+    while (got < sizeof head - 1) {
+        ssize_t n = recv(fd, head + got, sizeof head - 1 - got, 0);
+        if (n <= 0) return;
+        got += (size_t)n;
+        head[got] = '\0';
+        if (strstr(head, "\r\n\r\n")) break;
+    }
+    raw_send(fd,
+             "HTTP/1.1 413 Content Too Large\r\nContent-Length: 7\r\nConnection: "
+             "close\r\n\r\ntoo big",
+             0);
+    usleep(50000); /* the answer is on its way before the reset */
+}
+
+static void test_answer_before_the_body_is_sent(void **state)
+{
+    (void)state;
+    raw_server s;
+    raw_start(&s, early_answer, NULL);
+    size_t len = 32u << 20;
+    char *body = calloc(1, len);
+    flare_http_client_config cfg = {.total_timeout_ms = 5000};
+    flare_http_client *c = client(&cfg);
+    flare_http_request_opts o = {
+        .method = "POST", .url = url_of(&s, "/upload"), .body = body, .body_len = len};
+    flare_http_reply r;
+    flare_error err;
+    /* the server's answer is what the caller gets, not "connection reset" */
+    if (flare_http_client_request(c, &o, &r, &err) < 0) fail_msg("%s", err.message);
+    assert_int_equal(r.status, 413);
+    assert_string_equal(r.body, "too big");
+    flare_http_reply_free(&r);
+    flare_http_client_free(c);
+    free(body);
+    raw_stop(&s);
+}
+
 /* Reads nothing at all (not even the head) until the client closes, at most 5 s. */
 static void deaf(raw_server *s, int fd, int index)
 {
@@ -675,6 +719,7 @@ int main(void)
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_upload_timeouts),
+        cmocka_unit_test(test_answer_before_the_body_is_sent),
         cmocka_unit_test(test_connection_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
