@@ -152,7 +152,7 @@ typedef struct flare_http_reply {
                      after success without on_body */
     size_t body_len;
     char *url;              /**< the final URL, after redirects, without userinfo */
-    char *method;           /**< the final method (a 303 turns POST into GET) */
+    char *method;           /**< the final method (GET after a 303, or after a 301/302 to a POST) */
     int redirects;          /**< redirects followed */
     bool reused_connection; /**< the final response came over a pooled connection */
     char *mem;              /**< private: the head's storage */

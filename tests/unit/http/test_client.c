@@ -111,10 +111,16 @@ static void test_redirect_methods(void **state)
     struct {
         const char *method, *path, *want;
     } cases[] = {
-        {"POST", "/r301", "GET 0 "},           {"POST", "/r302", "GET 0 "},
-        {"POST", "/r303", "GET 0 "},           {"PUT", "/r303", "GET 0 "},
-        {"POST", "/r307", "POST 5 hello"},     {"PUT", "/r308", "PUT 5 hello"},
+        {"POST", "/r301", "GET 0 "},
+        {"POST", "/r302", "GET 0 "},
+        {"POST", "/r303", "GET 0 "},
+        {"PUT", "/r303", "GET 0 "},
+        {"POST", "/r307", "POST 5 hello"},
+        {"PUT", "/r308", "PUT 5 hello"},
         {"DELETE", "/r307", "DELETE 5 hello"},
+        /* 301/302 turn only POST into GET (RFC 9110 §15.4.2-3); other methods stay */
+        {"PUT", "/r302", "PUT 5 hello"},
+        {"DELETE", "/r301", "DELETE 5 hello"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int before = raw_request_count(&s);
