@@ -493,7 +493,9 @@ static int read_body(flare_http_client *c, client_conn *k, const client_req *rq,
         rc = read_to_close(c, k, s, rq->deadline_ms, err); /* §6.3 rule 8 */
         clean_end = false;
     }
-    if (rc == 0 && s->inflater) rc = flare_inflater_finish(s->inflater, err);
+    /* No content (HEAD, 204, 304, an empty body): the coding names the
+     * representation, there is nothing to decode (RFC 9110 §8.4). */
+    if (rc == 0 && s->inflater && s->received > 0) rc = flare_inflater_finish(s->inflater, err);
     *reusable = rc == 0 && clean_end && resp->keep_alive;
     return rc;
 }

@@ -525,6 +525,21 @@ class OddServerTests(unittest.TestCase):
                 lsock.close()
         self.assertEqual((rc, out), (4, b"too big\n"), err)
 
+    def test_coded_responses_without_content(self):
+        # HEAD and 304 name the coding of a body they do not carry: nothing to decode
+        head = (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 120\r\n"
+                b"Connection: close\r\n\r\n")
+        for args, response, want in ((["-I"], head, 0),
+                                     ([], b"HTTP/1.1 304 Not Modified\r\n"
+                                      b"Content-Encoding: gzip\r\n\r\n", 4)):
+            lsock = scripted_server(lambda conn, index, r=response: conn.sendall(r))
+            try:
+                rc, out, err = flare(*args, f"http://127.0.0.1:{lsock.getsockname()[1]}/")
+            finally:
+                lsock.close()
+            self.assertEqual((rc, err), (want, ""), args)
+            self.assertEqual(out, head if args else b"")
+
     def test_redirect_with_an_endless_body(self):
         # a 302 whose body never ends is not drained: -L goes on to the next hop
         def endless(conn, index):
