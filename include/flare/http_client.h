@@ -102,7 +102,7 @@ typedef struct flare_http_client_config {
     size_t num_headers;
     flare_http_auth auth;         /**< sent to the first origin only (dropped on redirects away) */
     int connect_timeout_ms;       /**< TCP connect + TLS handshake: 0 = default, < 0 = none */
-    int read_timeout_ms;          /**< wait for each read or write: 0 = default, < 0 = none */
+    int read_timeout_ms;          /**< each read, write and whole head: 0 = default, < 0 = none */
     int total_timeout_ms;         /**< whole request, redirects included: 0 = none */
     uint64_t max_response_bytes;  /**< body limit, received and decoded: 0 = 100 MiB */
     int max_redirects;            /**< 0 = 10; < 0 = a 3xx is returned, not followed */

@@ -419,6 +419,15 @@ static int read_head(flare_http_client *c, client_conn *k, const client_req *rq,
 {
     c->rbuf.len = 0;
     size_t last_len = 0, interim = 0; /* bytes of 1xx heads skipped so far */
+    /* The whole head, not only each read, within the read timeout: a server that
+     * trickles a byte at a time cannot hold the client up to the head limit. */
+    uint64_t deadline = rq->deadline_ms;
+    bool head_bound = false;
+    if (c->read_timeout_ms > 0) {
+        uint64_t by = flare_monotonic_ms() + (uint64_t)c->read_timeout_ms;
+        head_bound = by < deadline;
+        if (head_bound) deadline = by;
+    }
     for (;;) {
         ssize_t hl = FLARE_EINCOMPLETE;
         if (c->rbuf.len) {
@@ -454,7 +463,12 @@ static int read_head(flare_http_client *c, client_conn *k, const client_req *rq,
                 err, FLARE_ELIMIT, 0, "%s port %u: response head%s over %d bytes", k->host, k->port,
                 interim ? " and the interim (1xx) ones before it" : "", FLARE_HTTP_CLIENT_MAX_HEAD);
         last_len = c->rbuf.len;
-        ssize_t n = fill(c, k, rq->deadline_ms, err);
+        ssize_t n = fill(c, k, deadline, err);
+        if (n == FLARE_ETIMEDOUT && head_bound && flare_monotonic_ms() < rq->deadline_ms)
+            return flare_error_set(err, FLARE_ETIMEDOUT, 0,
+                                   "%s port %u: no complete response head within %d ms (read "
+                                   "timeout)",
+                                   k->host, k->port, c->read_timeout_ms);
         if (n < 0) return (int)n;
         if (n == 0)
             return c->rbuf.len ? cut_short(k, "in the middle of the response head", err)

@@ -630,6 +630,41 @@ static void test_upload_timeouts(void **state)
     raw_stop(&s);
 }
 
+/* A head that never ends, one field line every 50 ms, for at most 5 s. */
+static void trickle_head(raw_server *s, int fd, int index)
+{
+    (void)index;
+    raw_read_request(s, fd);
+    raw_send(fd, "HTTP/1.1 200 OK\r\n", 0);
+    for (int i = 0; i < 100; i++) {
+        if (send(fd, "X-Drip: y\r\n", 11, MSG_NOSIGNAL) != 11) return;
+        usleep(50000);
+    }
+}
+
+static void test_trickled_head(void **state)
+{
+    (void)state;
+    raw_server s;
+    raw_start(&s, trickle_head, NULL);
+    /* each byte comes well within the read timeout, yet the head must be complete
+     * within it: a trickle cannot hold the client until the 64 KiB head limit */
+    flare_http_client_config cfg = {.read_timeout_ms = 300};
+    flare_http_client *c = client(&cfg);
+    flare_http_reply r;
+    flare_error err;
+    uint64_t t0 = flare_monotonic_ms();
+    int rc = flare_http_client_get(c, url_of(&s, "/"), &r, &err);
+    uint64_t took = flare_monotonic_ms() - t0;
+    if (took > 2000)
+        fail_msg("the trickled head held the client %llu ms", (unsigned long long)took);
+    assert_int_equal(rc, FLARE_ETIMEDOUT);
+    assert_non_null(strstr(err.message, "response head"));
+    flare_http_reply_free(&r);
+    flare_http_client_free(c);
+    raw_stop(&s);
+}
+
 static void test_timeouts(void **state)
 {
     (void)state;
@@ -725,6 +760,7 @@ int main(void)
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_upload_timeouts),
+        cmocka_unit_test(test_trickled_head),
         cmocka_unit_test(test_answer_before_the_body_is_sent),
         cmocka_unit_test(test_connection_errors),
     };
