@@ -593,26 +593,33 @@ static void deaf(raw_server *s, int fd, int index)
     }
 }
 
-/* POSTs 32 MiB (far more than socket buffers hold) to a server that reads nothing:
- * the request must fail with a timeout whose message names which one, within 2 s. */
-static void upload_times_out(const raw_server *s, const flare_http_client_config *cfg,
-                             const char *which)
+/* Sends o (a GET of "/" when its URL is NULL): the request must fail with a timeout
+ * whose message holds which, within 2 s. */
+static void times_out(const raw_server *s, const flare_http_client_config *cfg,
+                      flare_http_request_opts o, const char *which)
 {
-    size_t len = 32u << 20;
-    char *body = calloc(1, len);
     flare_http_client *c = client(cfg);
-    flare_http_request_opts o = {
-        .method = "POST", .url = url_of(s, "/"), .body = body, .body_len = len};
+    if (!o.url) o.url = url_of(s, "/");
     flare_http_reply r;
     flare_error err;
     uint64_t t0 = flare_monotonic_ms();
     int rc = flare_http_client_request(c, &o, &r, &err);
     uint64_t took = flare_monotonic_ms() - t0;
-    if (took > 2000) fail_msg("the upload took %llu ms (%s)", (unsigned long long)took, which);
+    if (took > 2000) fail_msg("the request took %llu ms (%s)", (unsigned long long)took, which);
     assert_int_equal(rc, FLARE_ETIMEDOUT);
     assert_non_null(strstr(err.message, which));
     flare_http_reply_free(&r);
     flare_http_client_free(c);
+}
+
+/* POSTs 32 MiB (far more than socket buffers hold) to a server that reads nothing. */
+static void upload_times_out(const raw_server *s, const flare_http_client_config *cfg,
+                             const char *which)
+{
+    size_t len = 32u << 20;
+    char *body = calloc(1, len);
+    times_out(s, cfg, (flare_http_request_opts){.method = "POST", .body = body, .body_len = len},
+              which);
     free(body);
 }
 
@@ -650,18 +657,7 @@ static void test_trickled_head(void **state)
     /* each byte comes well within the read timeout, yet the head must be complete
      * within it: a trickle cannot hold the client until the 64 KiB head limit */
     flare_http_client_config cfg = {.read_timeout_ms = 300};
-    flare_http_client *c = client(&cfg);
-    flare_http_reply r;
-    flare_error err;
-    uint64_t t0 = flare_monotonic_ms();
-    int rc = flare_http_client_get(c, url_of(&s, "/"), &r, &err);
-    uint64_t took = flare_monotonic_ms() - t0;
-    if (took > 2000)
-        fail_msg("the trickled head held the client %llu ms", (unsigned long long)took);
-    assert_int_equal(rc, FLARE_ETIMEDOUT);
-    assert_non_null(strstr(err.message, "response head"));
-    flare_http_reply_free(&r);
-    flare_http_client_free(c);
+    times_out(&s, &cfg, (flare_http_request_opts){0}, "response head");
     raw_stop(&s);
 }
 
