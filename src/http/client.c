@@ -8,6 +8,7 @@
  */
 #include "client_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -338,6 +339,14 @@ int flare_http_client_request(flare_http_client *c, const flare_http_request_opt
         }
         flare_url next;
         rc = flare_url_resolve(&next, &url, location, strlen(location), err);
+        if (rc == FLARE_EURL) {
+            /* The server's fault, not the caller's: a protocol error, the 3xx kept. */
+            char why[256];
+            snprintf(why, sizeof why, "%s", err ? err->message : "invalid URL");
+            rc = flare_error_set(err, FLARE_EPROTO, 0,
+                                 "redirect (status %d) to a Location that cannot be followed: %s",
+                                 reply->status, why);
+        }
         if (rc < 0) break;
         /* RFC 9110 §15.4.2-4: POST to GET is what clients do for 301/302 (only POST:
          * PUT or DELETE stay as they are), and 303 asks for GET for every method but

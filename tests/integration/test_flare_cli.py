@@ -569,6 +569,18 @@ class OddServerTests(unittest.TestCase):
         first = {k.lower(): v for k, v in self.rec_a.requests[-1][2].items()}
         self.assertEqual(first["proxy-authorization"], "Basic cDpx")
 
+    def test_redirect_to_a_bad_location(self):
+        # the server's bad Location is a protocol error (2), not a usage error (1)
+        for location in (b"/a b", b"ftp://elsewhere/file"):
+            lsock = raw_server(b"HTTP/1.1 302 Found\r\nLocation: " + location +
+                               b"\r\nContent-Length: 0\r\n\r\n")
+            try:
+                rc, out, err = flare("-L", f"http://127.0.0.1:{lsock.getsockname()[1]}/")
+            finally:
+                lsock.close()
+            self.assertEqual(rc, 2, err)
+            self.assertIn("Location", one_line(self, err))
+
     def test_broken_responses(self):
         for response in (b"HTTP/1.1 abc Bad\r\n\r\n",
                          b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b",
