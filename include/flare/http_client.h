@@ -102,7 +102,7 @@ typedef struct flare_http_client_config {
     size_t num_headers;
     flare_http_auth auth;         /**< sent to the first origin only (dropped on redirects away) */
     int connect_timeout_ms;       /**< TCP connect + TLS handshake: 0 = default, < 0 = none */
-    int read_timeout_ms;          /**< wait for each read or write: 0 = default, < 0 = none */
+    int read_timeout_ms;          /**< each read, write and whole head: 0 = default, < 0 = none */
     int total_timeout_ms;         /**< whole request, redirects included: 0 = none */
     uint64_t max_response_bytes;  /**< body limit, received and decoded: 0 = 100 MiB */
     int max_redirects;            /**< 0 = 10; < 0 = a 3xx is returned, not followed */
@@ -152,7 +152,7 @@ typedef struct flare_http_reply {
                      after success without on_body */
     size_t body_len;
     char *url;              /**< the final URL, after redirects, without userinfo */
-    char *method;           /**< the final method (a 303 turns POST into GET) */
+    char *method;           /**< the final method (GET after a 303, or after a 301/302 to a POST) */
     int redirects;          /**< redirects followed */
     bool reused_connection; /**< the final response came over a pooled connection */
     char *mem;              /**< private: the head's storage */

@@ -2,11 +2,13 @@
  * client.c: the client object and the life of one request: URL against the base,
  * one exchange per hop (retried once on a fresh connection when an idempotent
  * request meets a stale pooled one, RFC 9112 §9.3.1), cookies stored from every
- * hop, and redirects (RFC 9110 §15.4): 301/302/303 become GET without a body,
- * 307/308 keep method and body; credentials stay with the first origin.
+ * hop, and redirects (RFC 9110 §15.4): a POST met by 301/302, and any method but
+ * HEAD met by 303, becomes GET without a body; otherwise method and body are kept; credentials stay
+ * with the first origin.
  */
 #include "client_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -337,10 +339,21 @@ int flare_http_client_request(flare_http_client *c, const flare_http_request_opt
         }
         flare_url next;
         rc = flare_url_resolve(&next, &url, location, strlen(location), err);
+        if (rc == FLARE_EURL) {
+            /* The server's fault, not the caller's: a protocol error, the 3xx kept. */
+            char why[256];
+            snprintf(why, sizeof why, "%s", err ? err->message : "invalid URL");
+            rc = flare_error_set(err, FLARE_EPROTO, 0,
+                                 "redirect (status %d) to a Location that cannot be followed: %s",
+                                 reply->status, why);
+        }
         if (rc < 0) break;
-        /* RFC 9110 §15.4.2-4: POST to GET is what clients do for 301/302, and 303 asks
-         * for it; HEAD stays HEAD. 307/308 (§15.4.8-9) repeat the request as it was. */
-        if (reply->status <= 303 && strcmp(rq.method, "HEAD") != 0) {
+        /* RFC 9110 §15.4.2-4: POST to GET is what clients do for 301/302 (only POST:
+         * PUT or DELETE stay as they are), and 303 asks for GET for every method but
+         * HEAD. 307/308 (§15.4.8-9) repeat the request as it was. */
+        bool to_get = reply->status == 303 ? strcmp(rq.method, "HEAD") != 0
+                                           : reply->status <= 302 && !strcmp(rq.method, "POST");
+        if (to_get) {
             rq.method = "GET";
             rq.body = NULL;
             rq.body_len = 0;

@@ -138,6 +138,7 @@ static int conn_open(flare_http_client *c, const flare_url *u, uint64_t deadline
     } else if (rc == 0) {
         k->tcp = tcp;
         k->recv_timeout_ms = io_ms;
+        k->send_timeout_ms = io_ms;
     }
     if (rc < 0) {
         free(k->host);
@@ -222,6 +223,21 @@ static int timed_out(const client_conn *k, uint64_t deadline_ms, int read_timeou
                            k->port, read_timeout_ms);
 }
 
+/*
+ * The wait one blocking socket call may take: the read timeout, cut to what is left
+ * of the request's deadline (0 = no bound). FLARE_ETIMEDOUT when the deadline passed.
+ */
+static int io_wait_ms(const flare_http_client *c, uint64_t deadline_ms, int *want)
+{
+    *want = c->read_timeout_ms > 0 ? c->read_timeout_ms : 0;
+    if (deadline_ms == UINT64_MAX) return 0;
+    uint64_t now = flare_monotonic_ms();
+    if (now >= deadline_ms) return FLARE_ETIMEDOUT;
+    uint64_t left = deadline_ms - now;
+    if (*want == 0 || left < (uint64_t)*want) *want = (int)left;
+    return 0;
+}
+
 ssize_t flare_http__client_conn_read(flare_http_client *c, client_conn *k, void *buf, size_t len,
                                      uint64_t deadline_ms, flare_error *err)
 {
@@ -233,13 +249,9 @@ ssize_t flare_http__client_conn_read(flare_http_client *c, client_conn *k, void 
          * framing errors catch a truncated Content-Length or chunked body. */
         if (n == FLARE_ECLOSED) n = 0;
     } else {
-        int want = c->read_timeout_ms > 0 ? c->read_timeout_ms : 0;
-        if (deadline_ms != UINT64_MAX) {
-            uint64_t now = flare_monotonic_ms();
-            if (now >= deadline_ms) return timed_out(k, deadline_ms, want, "read from", err);
-            uint64_t left = deadline_ms - now;
-            if (want == 0 || left < (uint64_t)want) want = (int)left;
-        }
+        int want;
+        if (io_wait_ms(c, deadline_ms, &want) < 0)
+            return timed_out(k, deadline_ms, c->read_timeout_ms, "read from", err);
         if (want != k->recv_timeout_ms) {
             int rc = flare_tcp_stream_set_recv_timeout(&k->tcp, want, err);
             if (rc < 0) return rc;
@@ -252,6 +264,28 @@ ssize_t flare_http__client_conn_read(flare_http_client *c, client_conn *k, void 
     return n;
 }
 
+/* Plain TCP: one send at a time, each bounded by io_wait_ms, so a server that reads
+ * slowly or not at all cannot hold an upload past the read timeout or the deadline. */
+static int tcp_write_all(flare_http_client *c, client_conn *k, const char *p, size_t len,
+                         uint64_t deadline_ms, flare_error *err)
+{
+    while (len > 0) {
+        int want;
+        if (io_wait_ms(c, deadline_ms, &want) < 0) return FLARE_ETIMEDOUT;
+        if (want != k->send_timeout_ms) {
+            int rc = flare_tcp_stream_set_send_timeout(&k->tcp, want, err);
+            if (rc < 0) return rc;
+            k->send_timeout_ms = want;
+        }
+        ssize_t n = flare_tcp_stream_write(&k->tcp, p, len, err);
+        if (n == FLARE_EAGAIN) return FLARE_ETIMEDOUT; /* SO_SNDTIMEO passed, nothing sent */
+        if (n < 0) return (int)n;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
 int flare_http__client_conn_write(flare_http_client *c, client_conn *k, const void *buf, size_t len,
                                   uint64_t deadline_ms, flare_error *err)
 {
@@ -262,7 +296,7 @@ int flare_http__client_conn_write(flare_http_client *c, client_conn *k, const vo
         flare_tls_stream_set_deadline(&k->tls_stream, deadline_ms);
         rc = flare_tls_stream_write_all(&k->tls_stream, buf, len, err);
     } else {
-        rc = flare_tcp_stream_write_all(&k->tcp, buf, len, err);
+        rc = tcp_write_all(c, k, buf, len, deadline_ms, err);
     }
     if (rc == FLARE_ETIMEDOUT)
         return timed_out(k, deadline_ms, c->read_timeout_ms, "write to", err);

@@ -22,6 +22,7 @@ typedef struct client_conn {
     uint64_t idle_since_ms;
     uint64_t requests;   /* responses read on it */
     int recv_timeout_ms; /* SO_RCVTIMEO in force on tcp, 0 = none */
+    int send_timeout_ms; /* SO_SNDTIMEO in force on tcp, 0 = none */
 } client_conn;
 
 struct flare_http_client {

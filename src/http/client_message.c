@@ -17,6 +17,10 @@
 
 #include "flare/encoding.h"
 
+/* A followed redirect's body is read (and dropped) up to this size to keep the
+ * connection; a longer one, or one that lasts until close, costs the connection
+ * instead, however large the caller's max_response_bytes. */
+#define DRAIN_MAX (64u * 1024)
 /* Bytes requested per read while the size is not known. */
 #define READ_CHUNK (64u * 1024)
 /* A body up to this size is copied behind the head and sent with one write. */
@@ -106,11 +110,14 @@ static const char *given(const flare_http_client *c, const client_req *rq, const
     return v ? v : find_kv(c->headers, c->num_headers, name);
 }
 
-/* Headers the builder writes itself; a caller's value for them is merged there. */
+/* Headers the builder writes itself; a caller's value for them is merged there. A
+ * caller's proxy credentials stay with the first origin too, as curl keeps them:
+ * after a redirect to another origin they would reach a server they were not for. */
 static bool builder_owned(const char *name, const client_req *rq)
 {
     return !strcasecmp(name, "Host") || !strcasecmp(name, "Authorization") ||
-           !strcasecmp(name, "Cookie") || (!rq->has_body && !strcasecmp(name, "Content-Type"));
+           !strcasecmp(name, "Cookie") || (!rq->has_body && !strcasecmp(name, "Content-Type")) ||
+           (rq->cross_origin && !strcasecmp(name, "Proxy-Authorization"));
 }
 
 static int append_field(flare_buf *b, const char *name, const char *value)
@@ -411,7 +418,16 @@ static int read_head(flare_http_client *c, client_conn *k, const client_req *rq,
                      bool *got_response, flare_error *err)
 {
     c->rbuf.len = 0;
-    size_t last_len = 0;
+    size_t last_len = 0, interim = 0; /* bytes of 1xx heads skipped so far */
+    /* The whole head, not only each read, within the read timeout: a server that
+     * trickles a byte at a time cannot hold the client up to the head limit. */
+    uint64_t deadline = rq->deadline_ms;
+    bool head_bound = false;
+    if (c->read_timeout_ms > 0) {
+        uint64_t by = flare_monotonic_ms() + (uint64_t)c->read_timeout_ms;
+        head_bound = by < deadline;
+        if (head_bound) deadline = by;
+    }
     for (;;) {
         ssize_t hl = FLARE_EINCOMPLETE;
         if (c->rbuf.len) {
@@ -437,13 +453,22 @@ static int read_head(flare_http_client *c, client_conn *k, const client_req *rq,
                 c->trace(c->trace_ctx, FLARE_HTTP_TRACE_RESPONSE_HEAD, c->rbuf.data, (size_t)hl);
             flare_buf_consume(&c->rbuf, (size_t)hl);
             last_len = 0;
+            /* Each 1xx is small; together they count against the head limit, or a
+             * server could hold the client forever with 100 Continue. */
+            interim += (size_t)hl;
             continue;
         }
-        if (c->rbuf.len >= FLARE_HTTP_CLIENT_MAX_HEAD)
-            return flare_error_set(err, FLARE_ELIMIT, 0, "%s port %u: response head over %d bytes",
-                                   k->host, k->port, FLARE_HTTP_CLIENT_MAX_HEAD);
+        if (c->rbuf.len + interim >= FLARE_HTTP_CLIENT_MAX_HEAD)
+            return flare_error_set(
+                err, FLARE_ELIMIT, 0, "%s port %u: response head%s over %d bytes", k->host, k->port,
+                interim ? " and the interim (1xx) ones before it" : "", FLARE_HTTP_CLIENT_MAX_HEAD);
         last_len = c->rbuf.len;
-        ssize_t n = fill(c, k, rq->deadline_ms, err);
+        ssize_t n = fill(c, k, deadline, err);
+        if (n == FLARE_ETIMEDOUT && head_bound && flare_monotonic_ms() < rq->deadline_ms)
+            return flare_error_set(err, FLARE_ETIMEDOUT, 0,
+                                   "%s port %u: no complete response head within %d ms (read "
+                                   "timeout)",
+                                   k->host, k->port, c->read_timeout_ms);
         if (n < 0) return (int)n;
         if (n == 0)
             return c->rbuf.len ? cut_short(k, "in the middle of the response head", err)
@@ -466,6 +491,7 @@ static int read_body(flare_http_client *c, client_conn *k, const client_req *rq,
         clean_end = c->rbuf.len == 0;
     } else if (resp->chunked) {
         rc = read_chunked(c, k, s, rq->deadline_ms, &clean_end, err);
+        if (rc == FLARE_ELIMIT && s->discard) return 0; /* too long to drain: close it */
     } else if (resp->content_length >= 0) {
         uint64_t length = (uint64_t)resp->content_length;
         if (length > s->max && s->discard) return 0; /* not worth draining: close it */
@@ -475,11 +501,15 @@ static int read_body(flare_http_client *c, client_conn *k, const client_req *rq,
                                    "bytes (max_response_bytes)",
                                    (unsigned long long)length, (unsigned long long)s->max);
         rc = read_length(c, k, s, length, rq->deadline_ms, &clean_end, err);
+    } else if (s->discard) {
+        return 0; /* close-delimited: nothing to keep, the connection closes */
     } else {
         rc = read_to_close(c, k, s, rq->deadline_ms, err); /* §6.3 rule 8 */
         clean_end = false;
     }
-    if (rc == 0 && s->inflater) rc = flare_inflater_finish(s->inflater, err);
+    /* No content (HEAD, 204, 304, an empty body): the coding names the
+     * representation, there is nothing to decode (RFC 9110 §8.4). */
+    if (rc == 0 && s->inflater && s->received > 0) rc = flare_inflater_finish(s->inflater, err);
     *reusable = rc == 0 && clean_end && resp->keep_alive;
     return rc;
 }
@@ -499,7 +529,13 @@ int flare_http__client_exchange(flare_http_client *c, client_conn *k, const clie
     int rc = flare_http__client_conn_write(c, k, c->head.data, c->head.len, rq->deadline_ms, err);
     if (rc == 0 && rq->has_body && !inline_body && rq->body_len)
         rc = flare_http__client_conn_write(c, k, rq->body, rq->body_len, rq->deadline_ms, err);
-    if (rc < 0) return rc;
+    /* A server may answer (413, 401) and close before it read the whole request
+     * (RFC 9112 §9.5): the write fails, yet its answer may wait in our receive
+     * buffer. That answer is the outcome; without one, the write error is. */
+    int write_rc = rc;
+    flare_error write_err = {0};
+    if (rc < 0 && rc != FLARE_ECONNRESET && rc != FLARE_ECLOSED) return rc;
+    if (rc < 0 && err) write_err = *err;
     c->stats.requests++;
 
     if (!c->fields && !(c->fields = malloc(FLARE_HTTP_CLIENT_MAX_FIELDS * sizeof *c->fields)))
@@ -507,6 +543,10 @@ int flare_http__client_exchange(flare_http_client *c, client_conn *k, const clie
     flare_http_response resp;
     size_t head_len = 0;
     rc = read_head(c, k, rq, &resp, c->fields, &head_len, got_response, err);
+    if (rc < 0 && write_rc < 0) {
+        if (err) *err = write_err;
+        return write_rc;
+    }
     if (rc == 0) {
         if (c->trace)
             c->trace(c->trace_ctx, FLARE_HTTP_TRACE_RESPONSE_HEAD, c->rbuf.data, head_len);
@@ -519,11 +559,13 @@ int flare_http__client_exchange(flare_http_client *c, client_conn *k, const clie
     body_sink s = {.fn = rq->on_body, .fn_ctx = rq->on_body_ctx, .max = c->max_response_bytes};
     s.discard = rq->follow && is_redirect(reply->status) &&
                 flare_http_reply_header(reply, "Location") != NULL;
+    if (s.discard && s.max > DRAIN_MAX) s.max = DRAIN_MAX;
     if (!s.discard && rq->on_head && (rc = rq->on_head(rq->on_head_ctx, reply, err)) < 0) return rc;
     flare_encoding enc = body_coding(reply);
     if (c->decompress && !s.discard && enc != FLARE_ENC_IDENTITY)
         rc = flare_inflater_new(&s.inflater, enc, (size_t)s.max, err);
     if (rc == 0) rc = read_body(c, k, rq, &resp, reply, &s, reusable, err);
+    if (write_rc < 0) *reusable = false; /* the request was cut short */
     flare_inflater_free(s.inflater);
     flare_buf_free(&s.decoded);
     if (rc == 0 && !s.fn && flare_buf_append(&s.body, "", 1) < 0)

@@ -176,6 +176,36 @@ def raw_server(response, close=True):
     return lsock
 
 
+def scripted_server(handler):
+    """A socket server calling handler(conn, index) for each connection, in turn."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+
+    def serve():
+        index = 0
+        while True:
+            try:
+                conn, _ = lsock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(5)
+                try:
+                    data = b""
+                    while b"\r\n\r\n" not in data:
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+                    handler(conn, index)
+                except OSError:
+                    pass
+            index += 1
+    threading.Thread(target=serve, daemon=True).start()
+    return lsock
+
+
 WS_SERVER = r"""
 import asyncio, ssl, sys
 import websockets
@@ -476,6 +506,80 @@ class OddServerTests(unittest.TestCase):
         self.assertEqual((rc, out), (2, b""))
         self.assertIn("timeout", one_line(self, err))
         self.assertLess(time.monotonic() - t0, 2.5)
+
+    def test_answer_before_the_upload_ends(self):
+        # 413 after the head, then close with the body unread (a reset): flare shows
+        # the server's answer, not "connection reset"
+        def early(conn, index):
+            conn.sendall(b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\n"
+                         b"Connection: close\r\n\r\ntoo big\n")
+            time.sleep(0.05)
+        lsock = scripted_server(early)
+        with tempfile.NamedTemporaryFile() as f:
+            f.write(b"x" * (32 << 20))
+            f.flush()
+            try:
+                rc, out, err = flare("--data-binary", "@" + f.name,
+                                     f"http://127.0.0.1:{lsock.getsockname()[1]}/upload")
+            finally:
+                lsock.close()
+        self.assertEqual((rc, out), (4, b"too big\n"), err)
+
+    def test_coded_responses_without_content(self):
+        # HEAD and 304 name the coding of a body they do not carry: nothing to decode
+        head = (b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 120\r\n"
+                b"Connection: close\r\n\r\n")
+        for args, response, want in ((["-I"], head, 0),
+                                     ([], b"HTTP/1.1 304 Not Modified\r\n"
+                                      b"Content-Encoding: gzip\r\n\r\n", 4)):
+            lsock = scripted_server(lambda conn, index, r=response: conn.sendall(r))
+            try:
+                rc, out, err = flare(*args, f"http://127.0.0.1:{lsock.getsockname()[1]}/")
+            finally:
+                lsock.close()
+            self.assertEqual((rc, err), (want, ""), args)
+            self.assertEqual(out, head if args else b"")
+
+    def test_redirect_with_an_endless_body(self):
+        # a 302 whose body never ends is not drained: -L goes on to the next hop
+        def endless(conn, index):
+            if index > 0:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+                return
+            conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: /next\r\n\r\n")
+            end = time.monotonic() + 5
+            while time.monotonic() < end:
+                conn.sendall(b"x" * 65536)
+        lsock = scripted_server(endless)
+        t0 = time.monotonic()
+        try:
+            rc, out, err = flare("-L", f"http://127.0.0.1:{lsock.getsockname()[1]}/start",
+                                 timeout=10)
+        finally:
+            lsock.close()
+        self.assertEqual((rc, out), (0, b"ok\n"), err)
+        self.assertLess(time.monotonic() - t0, 3)
+
+    def test_proxy_credentials_stay_with_the_first_origin(self):
+        self.rec_b.requests.clear()
+        rc, out, err = flare("-L", "-H", "Proxy-Authorization: Basic cDpx", self.url + "/away")
+        self.assertEqual(rc, 0, err)
+        seen = {k.lower(): v for k, v in json.loads(out).items()}
+        self.assertNotIn("proxy-authorization", seen)
+        first = {k.lower(): v for k, v in self.rec_a.requests[-1][2].items()}
+        self.assertEqual(first["proxy-authorization"], "Basic cDpx")
+
+    def test_redirect_to_a_bad_location(self):
+        # the server's bad Location is a protocol error (2), not a usage error (1)
+        for location in (b"/a b", b"ftp://elsewhere/file"):
+            lsock = raw_server(b"HTTP/1.1 302 Found\r\nLocation: " + location +
+                               b"\r\nContent-Length: 0\r\n\r\n")
+            try:
+                rc, out, err = flare("-L", f"http://127.0.0.1:{lsock.getsockname()[1]}/")
+            finally:
+                lsock.close()
+            self.assertEqual(rc, 2, err)
+            self.assertIn("Location", one_line(self, err))
 
     def test_broken_responses(self):
         for response in (b"HTTP/1.1 abc Bad\r\n\r\n",

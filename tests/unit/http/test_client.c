@@ -8,6 +8,7 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -82,6 +83,10 @@ static void router(raw_server *s, int fd, int index)
             snprintf(text, sizeof text, "cookie=[%s] auth=[%s]", cookie,
                      raw_header(req, "Authorization"));
             respond(fd, 200, NULL, text);
+        } else if (!strcmp(path, "/badlocation")) {
+            respond(fd, 302, "Location: ftp://elsewhere/file\r\n", "");
+        } else if (!strcmp(path, "/spacelocation")) {
+            respond(fd, 302, "Location: /a b\r\n", "");
         } else if (!strcmp(path, "/nolocation")) {
             respond(fd, 301, NULL, "no location");
         } else {
@@ -110,10 +115,16 @@ static void test_redirect_methods(void **state)
     struct {
         const char *method, *path, *want;
     } cases[] = {
-        {"POST", "/r301", "GET 0 "},           {"POST", "/r302", "GET 0 "},
-        {"POST", "/r303", "GET 0 "},           {"PUT", "/r303", "GET 0 "},
-        {"POST", "/r307", "POST 5 hello"},     {"PUT", "/r308", "PUT 5 hello"},
+        {"POST", "/r301", "GET 0 "},
+        {"POST", "/r302", "GET 0 "},
+        {"POST", "/r303", "GET 0 "},
+        {"PUT", "/r303", "GET 0 "},
+        {"POST", "/r307", "POST 5 hello"},
+        {"PUT", "/r308", "PUT 5 hello"},
         {"DELETE", "/r307", "DELETE 5 hello"},
+        /* 301/302 turn only POST into GET (RFC 9110 §15.4.2-3); other methods stay */
+        {"PUT", "/r302", "PUT 5 hello"},
+        {"DELETE", "/r301", "DELETE 5 hello"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int before = raw_request_count(&s);
@@ -156,6 +167,14 @@ static void test_redirect_methods(void **state)
     flare_http_reply_free(&r);
     /* every hop reused the one connection (redirect bodies were drained) */
     assert_int_equal(raw_connection_count(&s), 1);
+    /* a Location the client cannot follow is the server's fault, not the caller's */
+    const char *bad[] = {"/badlocation", "/spacelocation"};
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(flare_http_client_get(c, url_of(&s, bad[i]), &r, &err), FLARE_EPROTO);
+        assert_non_null(strstr(err.message, "Location"));
+        assert_int_equal(r.status, 302);
+        flare_http_reply_free(&r);
+    }
     flare_http_client_free(c);
     raw_stop(&s);
 }
@@ -210,8 +229,8 @@ static void test_credentials_across_origins(void **state)
     raw_start(&a, router, b.url); /* a's /away points at b */
     flare_http_client_config cfg = {.auth = {FLARE_HTTP_AUTH_BEARER, NULL, NULL, "tok_abc"}};
     flare_http_client *c = client(&cfg);
-    flare_http_kv h[] = {{"Cookie", "k=v"}, {"X-Keep", "1"}};
-    flare_http_request_opts o = {.url = url_of(&a, "/away"), .headers = h, .num_headers = 2};
+    flare_http_kv h[] = {{"Cookie", "k=v"}, {"X-Keep", "1"}, {"Proxy-Authorization", "Basic cDpx"}};
+    flare_http_request_opts o = {.url = url_of(&a, "/away"), .headers = h, .num_headers = 3};
     flare_http_reply r;
     flare_error err;
     if (flare_http_client_request(c, &o, &r, &err) < 0) fail_msg("%s", err.message);
@@ -219,9 +238,11 @@ static void test_credentials_across_origins(void **state)
     const char *first = raw_request(&a, 0), *second = raw_request(&b, 0);
     assert_string_equal(raw_header(first, "Authorization"), "Bearer tok_abc");
     assert_string_equal(raw_header(first, "Cookie"), "k=v");
+    assert_string_equal(raw_header(first, "Proxy-Authorization"), "Basic cDpx");
     /* a new origin (same host, other port: RFC 6454) gets no credentials */
     assert_string_equal(raw_header(second, "Authorization"), "");
     assert_string_equal(raw_header(second, "Cookie"), "");
+    assert_string_equal(raw_header(second, "Proxy-Authorization"), ""); /* as curl drops it */
     assert_string_equal(raw_header(second, "X-Keep"), "1");
     char host[64];
     snprintf(host, sizeof host, "127.0.0.1:%u", b.port);
@@ -480,6 +501,178 @@ static void drip(raw_server *s, int fd, int index)
     }
 }
 
+/* Connection 0: a redirect whose body never ends (ctx: "chunked" or "close"
+ * framing), sent until the client closes or 5 s pass; later ones: 200 "ok". */
+static void endless_redirect(raw_server *s, int fd, int index)
+{
+    if (raw_read_request(s, fd) <= 0) return;
+    if (index > 0) {
+        raw_send(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 0);
+        return;
+    }
+    bool chunked = !strcmp(s->ctx, "chunked");
+    raw_send(fd,
+             chunked ? "HTTP/1.1 302 Found\r\nLocation: /target\r\nTransfer-Encoding: "
+                       "chunked\r\n\r\n"
+                     : "HTTP/1.1 302 Found\r\nLocation: /target\r\nConnection: close\r\n\r\n",
+             0);
+    static char block[4096 + 16];
+    size_t off = chunked ? (size_t)snprintf(block, sizeof block, "1000\r\n") : 0;
+    memset(block + off, 'x', 4096);
+    off += 4096;
+    if (chunked) off += (size_t)snprintf(block + off, sizeof block - off, "\r\n");
+    uint64_t end = flare_monotonic_ms() + 5000;
+    while (flare_monotonic_ms() < end)
+        if (send(fd, block, off, MSG_NOSIGNAL) != (ssize_t)off) return;
+}
+
+static void test_redirect_endless_body(void **state)
+{
+    (void)state;
+    static const char *const framings[] = {"close", "chunked"};
+    for (size_t i = 0; i < 2; i++) {
+        raw_server s;
+        raw_start(&s, endless_redirect, (void *)framings[i]);
+        /* as the flare tool sets it: a body streamed out may be as long as it is */
+        flare_http_client_config cfg = {.max_response_bytes = UINT64_MAX / 4,
+                                        .total_timeout_ms = 3000};
+        flare_http_client *c = client(&cfg);
+        flare_http_reply r;
+        flare_error err;
+        /* the redirect's body is of no use: it is not read forever, the next hop goes */
+        if (flare_http_client_get(c, url_of(&s, "/start"), &r, &err) < 0)
+            fail_msg("%s: %s", framings[i], err.message);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(r.body, "ok");
+        assert_int_equal(r.redirects, 1);
+        flare_http_reply_free(&r);
+        flare_http_client_free(c);
+        raw_stop(&s);
+    }
+}
+
+/* Reads the request head only, answers 413 at once and closes (unread body: a reset). */
+static void early_answer(raw_server *s, int fd, int index)
+{
+    (void)s;
+    (void)index;
+    char head[4096];
+    size_t got = 0;
+    while (got < sizeof head - 1) {
+        ssize_t n = recv(fd, head + got, sizeof head - 1 - got, 0);
+        if (n <= 0) return;
+        got += (size_t)n;
+        head[got] = '\0';
+        if (strstr(head, "\r\n\r\n")) break;
+    }
+    raw_send(fd,
+             "HTTP/1.1 413 Content Too Large\r\nContent-Length: 7\r\nConnection: "
+             "close\r\n\r\ntoo big",
+             0);
+    usleep(50000); /* the answer is on its way before the reset */
+}
+
+static void test_answer_before_the_body_is_sent(void **state)
+{
+    (void)state;
+    raw_server s;
+    raw_start(&s, early_answer, NULL);
+    size_t len = 32u << 20;
+    char *body = calloc(1, len);
+    flare_http_client_config cfg = {.total_timeout_ms = 5000};
+    flare_http_client *c = client(&cfg);
+    flare_http_request_opts o = {
+        .method = "POST", .url = url_of(&s, "/upload"), .body = body, .body_len = len};
+    flare_http_reply r;
+    flare_error err;
+    /* the server's answer is what the caller gets, not "connection reset" */
+    if (flare_http_client_request(c, &o, &r, &err) < 0) fail_msg("%s", err.message);
+    assert_int_equal(r.status, 413);
+    assert_string_equal(r.body, "too big");
+    flare_http_reply_free(&r);
+    flare_http_client_free(c);
+    free(body);
+    raw_stop(&s);
+}
+
+/* Reads nothing at all (not even the head) until the client closes, at most 5 s. */
+static void deaf(raw_server *s, int fd, int index)
+{
+    (void)index;
+    for (int i = 0; i < 100 && !s->stop; i++) {
+        struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+        if (poll(&p, 1, 50) > 0) return;
+    }
+}
+
+/* Sends o (a GET of "/" when its URL is NULL): the request must fail with a timeout
+ * whose message holds which, within 2 s. */
+static void times_out(const raw_server *s, const flare_http_client_config *cfg,
+                      flare_http_request_opts o, const char *which)
+{
+    flare_http_client *c = client(cfg);
+    if (!o.url) o.url = url_of(s, "/");
+    flare_http_reply r;
+    flare_error err;
+    uint64_t t0 = flare_monotonic_ms();
+    int rc = flare_http_client_request(c, &o, &r, &err);
+    uint64_t took = flare_monotonic_ms() - t0;
+    if (took > 2000) fail_msg("the request took %llu ms (%s)", (unsigned long long)took, which);
+    assert_int_equal(rc, FLARE_ETIMEDOUT);
+    assert_non_null(strstr(err.message, which));
+    flare_http_reply_free(&r);
+    flare_http_client_free(c);
+}
+
+/* POSTs 32 MiB (far more than socket buffers hold) to a server that reads nothing. */
+static void upload_times_out(const raw_server *s, const flare_http_client_config *cfg,
+                             const char *which)
+{
+    size_t len = 32u << 20;
+    char *body = calloc(1, len);
+    times_out(s, cfg, (flare_http_request_opts){.method = "POST", .body = body, .body_len = len},
+              which);
+    free(body);
+}
+
+static void test_upload_timeouts(void **state)
+{
+    (void)state;
+    raw_server s;
+    raw_start(&s, deaf, NULL);
+    /* the total timeout bounds sending the body too, not only reading the answer */
+    flare_http_client_config total = {.read_timeout_ms = 4000, .total_timeout_ms = 300};
+    upload_times_out(&s, &total, "total timeout");
+    /* without a total timeout, the read timeout bounds a send that makes no progress */
+    flare_http_client_config read = {.read_timeout_ms = 200};
+    upload_times_out(&s, &read, "read timeout");
+    raw_stop(&s);
+}
+
+/* A head that never ends, one field line every 50 ms, for at most 5 s. */
+static void trickle_head(raw_server *s, int fd, int index)
+{
+    (void)index;
+    raw_read_request(s, fd);
+    raw_send(fd, "HTTP/1.1 200 OK\r\n", 0);
+    for (int i = 0; i < 100; i++) {
+        if (send(fd, "X-Drip: y\r\n", 11, MSG_NOSIGNAL) != 11) return;
+        usleep(50000);
+    }
+}
+
+static void test_trickled_head(void **state)
+{
+    (void)state;
+    raw_server s;
+    raw_start(&s, trickle_head, NULL);
+    /* each byte comes well within the read timeout, yet the head must be complete
+     * within it: a trickle cannot hold the client until the 64 KiB head limit */
+    flare_http_client_config cfg = {.read_timeout_ms = 300};
+    times_out(&s, &cfg, (flare_http_request_opts){0}, "response head");
+    raw_stop(&s);
+}
+
 static void test_timeouts(void **state)
 {
     (void)state;
@@ -567,12 +760,16 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_redirect_methods),
         cmocka_unit_test(test_redirect_limits),
+        cmocka_unit_test(test_redirect_endless_body),
         cmocka_unit_test(test_credentials_across_origins),
         cmocka_unit_test(test_base_url_and_auth),
         cmocka_unit_test(test_cookies_with_jar),
         cmocka_unit_test(test_stale_retry),
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_timeouts),
+        cmocka_unit_test(test_upload_timeouts),
+        cmocka_unit_test(test_trickled_head),
+        cmocka_unit_test(test_answer_before_the_body_is_sent),
         cmocka_unit_test(test_connection_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

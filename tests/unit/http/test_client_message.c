@@ -361,6 +361,17 @@ static void test_limits(void **state)
     assert_int_equal(get_canned(&m, NULL, NULL, &r, &err, NULL), FLARE_EPROTO);
     flare_http_reply_free(&r);
     flare_buf_free(&many);
+    /* endless interim responses: each head is small, together they count against
+     * the head limit (a server must not hold the client with 100 Continue forever) */
+    flare_buf interim = FLARE_BUF_INIT;
+    while (interim.len <= 2 * FLARE_HTTP_CLIENT_MAX_HEAD)
+        flare_buf_append_str(&interim, "HTTP/1.1 100 Continue\r\n\r\n");
+    flare_buf_append_str(&interim, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    canned flood = {.data = interim.data, interim.len};
+    assert_int_equal(get_canned(&flood, NULL, NULL, &r, &err, NULL), FLARE_ELIMIT);
+    assert_non_null(strstr(err.message, "1xx"));
+    flare_http_reply_free(&r);
+    flare_buf_free(&interim);
 }
 
 static void test_decoding(void **state)
@@ -429,6 +440,25 @@ static void test_decoding(void **state)
     c = (canned){.data = resp.data, .len = resp.len};
     assert_int_equal(get_canned(&c, NULL, NULL, &r, &err, NULL), FLARE_EPARSE);
     flare_http_reply_free(&r);
+    /* no content to decode: HEAD, 304, 204 and an empty body carry the coding of a
+     * representation, not data (RFC 9110 §8.4, §15.4.5) */
+    struct {
+        const char *method, *bytes;
+    } empty[] = {
+        {"HEAD", "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 120\r\n\r\n"},
+        {"GET", "HTTP/1.1 304 Not Modified\r\nContent-Encoding: gzip\r\n\r\n"},
+        {"GET", "HTTP/1.1 204 No Content\r\nContent-Encoding: deflate\r\n\r\n"},
+        {"GET", "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 0\r\n\r\n"},
+        {"GET", "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: "
+                "chunked\r\n\r\n0\r\n\r\n"},
+    };
+    for (size_t i = 0; i < sizeof empty / sizeof empty[0]; i++) {
+        c = (canned){.data = empty[i].bytes};
+        if (get_canned(&c, NULL, empty[i].method, &r, &err, NULL) < 0)
+            fail_msg("case %zu: %s", i, err.message);
+        assert_int_equal(r.body_len, 0);
+        flare_http_reply_free(&r);
+    }
     /* a coding we did not ask for is left alone */
     resp.len = 0;
     flare_buf_append_str(&resp, "HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 4"
