@@ -256,3 +256,57 @@ def dead_address():
     port = s.getsockname()[1]
     s.close()
     return f"127.0.0.1:{port}"
+
+
+class WithClose:
+    """An answer sent together with the close of the connection."""
+
+    def __init__(self, data):
+        self.data = data
+
+
+class ScriptedUpstream(RawUpstream):
+    """A listener whose answers are chosen by answer(conn_number, index_on_conn, path): the
+    bytes to send, or a list of them sent 0.2 s apart (None there: close the connection;
+    WithClose(bytes): those bytes and the close in one segment).
+    Records (connection number, request line) and the head of every request read."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.heads = []
+        super().__init__()
+
+    def _serve(self, conn, number):
+        buf = b""
+        index = 0
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    buf += chunk
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                line = head.split(b"\r\n")[0].decode("latin-1")
+                with self.lock:
+                    self.requests.append((number, line))
+                    self.heads.append(head.decode("latin-1"))
+                parts = self.answer(number, index, line.split(" ")[1])
+                index += 1
+                for i, part in enumerate(parts if isinstance(parts, list) else [parts]):
+                    if i:
+                        time.sleep(0.2)
+                    if part is None:
+                        return  # closes the connection
+                    if isinstance(part, WithClose):
+                        # Corked: the bytes and the FIN leave in one segment, so the
+                        # proxy sees them in one readiness edge.
+                        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+                        conn.sendall(part.data)
+                        conn.shutdown(socket.SHUT_WR)
+                        return
+                    conn.sendall(part)
+        except OSError:
+            pass
+        finally:
+            conn.close()

@@ -10,51 +10,14 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from flaredtest import ServerTestCase, read_response, read_until_close, run  # noqa: E402
-from proxy_upstreams import RawUpstream  # noqa: E402
+from proxy_upstreams import ScriptedUpstream  # noqa: E402
 from test_proxy import proxy_config  # noqa: E402
-
-
-class ScriptedUpstream(RawUpstream):
-    """RawUpstream's listener with scripted answers: answer(path) gives the bytes for each
-    request head read, or a list of byte strings sent with a pause between them (None:
-    close the connection there). Records
-    (connection number, request line) and the head of every request."""
-
-    def __init__(self, answer):
-        self.answer = answer
-        self.heads = []
-        super().__init__()
-
-    def _serve(self, conn, number):
-        buf = b""
-        try:
-            while True:
-                while b"\r\n\r\n" not in buf:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    buf += chunk
-                head, _, buf = buf.partition(b"\r\n\r\n")
-                line = head.split(b"\r\n")[0].decode("latin-1")
-                with self.lock:
-                    self.requests.append((number, line))
-                    self.heads.append(head.decode("latin-1"))
-                parts = self.answer(line.split(" ")[1])
-                for i, part in enumerate(parts if isinstance(parts, list) else [parts]):
-                    if i:
-                        time.sleep(0.2)
-                    if part is None:
-                        return  # closes the connection
-                    conn.sendall(part)
-        except OSError:
-            pass
-        finally:
-            conn.close()
 
 
 class ProxyFramingCase(ServerTestCase):
     def scripted(self, answer):
-        up = ScriptedUpstream(answer)
+        """An upstream answering by path alone: answer(path), as ScriptedUpstream's."""
+        up = ScriptedUpstream(lambda number, index, path: answer(path))
         self.addCleanup(up.close)
         return up
 

@@ -17,62 +17,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from flaredtest import (ServerTestCase, parse_responses, read_response,  # noqa: E402
                         read_until_close, run, wait_for)
-from proxy_upstreams import RawUpstream  # noqa: E402
+from proxy_upstreams import RawUpstream, ScriptedUpstream, WithClose  # noqa: E402
 from test_proxy import proxy_config  # noqa: E402
-
-
-class WithClose:
-    """An answer sent together with the close of the connection."""
-
-    def __init__(self, data):
-        self.data = data
-
-
-class ConnUpstream(RawUpstream):
-    """A listener whose answers are chosen by answer(conn_number, index_on_conn, path): the
-    bytes to send, or a list of them sent 0.2 s apart (None there: close the connection at
-    once; WithClose(bytes): those bytes and the close in one segment).
-    Records (connection number, request line) and the head of every request read."""
-
-    def __init__(self, answer):
-        self.answer = answer
-        self.heads = []
-        super().__init__()
-
-    def _serve(self, conn, number):
-        buf = b""
-        index = 0
-        try:
-            while True:
-                while b"\r\n\r\n" not in buf:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    buf += chunk
-                head, _, buf = buf.partition(b"\r\n\r\n")
-                line = head.split(b"\r\n")[0].decode("latin-1")
-                with self.lock:
-                    self.requests.append((number, line))
-                    self.heads.append(head.decode("latin-1"))
-                parts = self.answer(number, index, line.split(" ")[1])
-                index += 1
-                for i, part in enumerate(parts if isinstance(parts, list) else [parts]):
-                    if part is None:
-                        return
-                    if i:
-                        time.sleep(0.2)
-                    if isinstance(part, WithClose):
-                        # Corked: the bytes and the FIN leave in one segment, so the
-                        # proxy sees them in one readiness edge.
-                        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
-                        conn.sendall(part.data)
-                        conn.shutdown(socket.SHUT_WR)
-                        return
-                    conn.sendall(part)
-        except OSError:
-            pass
-        finally:
-            conn.close()
 
 
 def ok(body=b"good"):
@@ -81,7 +27,7 @@ def ok(body=b"good"):
 
 class ReviewCase(ServerTestCase):
     def conn_upstream(self, answer):
-        up = ConnUpstream(answer)
+        up = ScriptedUpstream(answer)
         self.addCleanup(up.close)
         return up
 
