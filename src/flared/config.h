@@ -200,8 +200,10 @@ typedef struct flared_text_route {
 
 /** Settings of a redirect route. */
 typedef struct flared_redirect_route {
-    const char *to; /**< Location value: visible ASCII, no spaces */
-    int status;     /**< 301, 302, 303, 307 or 308; default 302 */
+    const char *to;  /**< Location value: visible ASCII, no spaces */
+    int status;      /**< 301, 302, 303, 307 or 308; default 302 */
+    bool keep_path;  /**< append the request path past the route's prefix (prefix routes) */
+    bool keep_query; /**< append the request's query */
 } flared_redirect_route;
 
 /** Settings of an echo route. */

@@ -410,7 +410,7 @@ static void test_unknown_key_suggestions(void **state)
                  "t.yaml:2:30: unknown key 'rot' in static; did you mean 'root'?");
     /* Short keys get one edit, not two: 'ab' is not taken for 'to'. */
     expect_error(LISTEN "routes: [{path: /a, redirect: {ab: /b}}]\n",
-                 "t.yaml:2:32: unknown key 'ab' in redirect; allowed: to, status");
+                 "t.yaml:2:32: unknown key 'ab' in redirect; allowed: to, status, keep_path, keep_query");
 }
 
 static void test_duplicate_keys(void **state)
@@ -848,6 +848,15 @@ static void test_redirect_route_errors(void **state)
     expect_error(LISTEN "routes: [{path: /a, redirect: {to: \"/b c\"}}]\n",
                  "t.yaml:2:36: to: spaces, control and non-ASCII characters must be "
                  "percent-encoded");
+    expect_error(LISTEN "routes: [{path: /a, redirect: {to: /b, keep_path: true}}]\n",
+                 "t.yaml:2:51: keep_path: only a prefix route (a path ending in '/') has a rest "
+                 "of the path to keep");
+    expect_error(LISTEN "routes: [{path: /a/, redirect: {to: /b?x, keep_path: true}}]\n",
+                 "t.yaml:2:37: to: with keep_path, no query or fragment");
+    expect_error(LISTEN "routes: [{path: /a, redirect: {to: /b#top, keep_query: true}}]\n",
+                 "t.yaml:2:36: to: with keep_query, no fragment");
+    expect_error(LISTEN "routes: [{path: /a/, redirect: {to: /b, keep_query: 3}}]\n",
+                 "t.yaml:2:53: keep_query: expected true or false, got '3'");
     expect_error(LISTEN "routes: [{path: /a, redirect: {to: \"/b\\r\\nSet-Cookie: x\"}}]\n",
                  "t.yaml:2:36: to: spaces, control and non-ASCII characters must be "
                  "percent-encoded");
