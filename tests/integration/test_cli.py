@@ -62,6 +62,20 @@ class CliTests(unittest.TestCase):
         p = self.flared("-t", "-c", os.path.join(root, "conf", "flared.yaml"))
         self.assertEqual(p.returncode, 0, p.stderr)
 
+    def test_check_readme_config(self):
+        # The configuration README.md shows under "flared in short" is one flared accepts.
+        root = os.environ.get("FLARED_SOURCE_ROOT")
+        if not root:
+            self.skipTest("FLARED_SOURCE_ROOT is not set")
+        with open(os.path.join(root, "README.md")) as f:
+            readme = f.read()
+        section = readme[readme.index("## flared in short"):]
+        block = re.search(r"```yaml\n(.*?)```", section, re.S)
+        self.assertIsNotNone(block, "no yaml block under 'flared in short'")
+        os.mkdir(os.path.join(self.dir, "www"))
+        p = self.flared("-t", "-c", self.write("readme.yaml", block.group(1)))
+        self.assertEqual(p.returncode, 0, p.stderr)
+
     def test_check_broken_configs_exit_78_with_position(self):
         for name, text, line, column, words in BROKEN:
             with self.subTest(name):
