@@ -241,6 +241,8 @@ typedef struct flared_static_route {
     bool hidden_files;         /**< serve names starting with '.'; default false (404) */
     bool precompressed;        /**< serve FILE.br / FILE.gz siblings; default true */
     const char *cache_control; /**< Cache-Control value for files, or NULL (none) */
+    const char *fallback;      /**< root-relative file served (200) for what would be 404 */
+    const char *not_found;     /**< root-relative file served as the body of a 404 */
     flared_static_gzip gzip;
     const flared_mime_type *mime_types; /**< the top-level overrides, sorted by ext */
     size_t mime_type_count;
