@@ -127,7 +127,7 @@ int flared_cfg_mime_types(flared_cfg_ctx *c, yaml_node_t *node)
 
 /* ------------------------------------------------------------------ gzip */
 
-static int parse_gzip_types(flared_cfg_ctx *c, yaml_node_t *node, flared_static_gzip *g)
+static int parse_gzip_types(flared_cfg_ctx *c, yaml_node_t *node, flared_gzip_config *g)
 {
     char shown[FLARED_CFG_SHOW_MAX];
     yaml_node_item_t *items;
@@ -155,7 +155,17 @@ static int parse_gzip_types(flared_cfg_ctx *c, yaml_node_t *node, flared_static_
     return 0;
 }
 
-static int parse_gzip(flared_cfg_ctx *c, yaml_node_t *node, flared_static_gzip *g)
+void flared_cfg_gzip_defaults(flared_gzip_config *g)
+{
+    *g = (flared_gzip_config){
+        .level = 6,
+        .min_size = 1024,
+        .types = default_gzip_types,
+        .type_count = sizeof default_gzip_types / sizeof default_gzip_types[0],
+    };
+}
+
+int flared_cfg_gzip(flared_cfg_ctx *c, yaml_node_t *node, flared_gzip_config *g)
 {
     static const char *const keys[] = {"level", "min_size", "types", NULL};
     char shown[FLARED_CFG_SHOW_MAX];
@@ -294,13 +304,10 @@ int flared_cfg_static(flared_cfg_ctx *c, yaml_node_t *node, flared_static_route 
         .index = default_index,
         .index_count = 1,
         .precompressed = true,
-        .gzip = {.level = 6,
-                 .min_size = 1024,
-                 .types = default_gzip_types,
-                 .type_count = sizeof default_gzip_types / sizeof default_gzip_types[0]},
         .mime_types = c->cfg->mime_types,
         .mime_type_count = c->cfg->mime_type_count,
     };
+    flared_cfg_gzip_defaults(&s->gzip);
     if ((rc = parse_root_dir(c, v[K_ROOT], s)) < 0) return rc;
     if (v[K_INDEX] && (rc = parse_index(c, v[K_INDEX], s)) < 0) return rc;
     if (v[K_AUTOINDEX] && (rc = flared_cfg_bool(c, v[K_AUTOINDEX], "autoindex", &s->autoindex)) < 0)
@@ -318,7 +325,7 @@ int flared_cfg_static(flared_cfg_ctx *c, yaml_node_t *node, flared_static_route 
                                    "cache_control: has control characters or leading/trailing "
                                    "spaces");
     }
-    if (v[K_GZIP] && (rc = parse_gzip(c, v[K_GZIP], &s->gzip)) < 0) return rc;
+    if (v[K_GZIP] && (rc = flared_cfg_gzip(c, v[K_GZIP], &s->gzip)) < 0) return rc;
     if (v[K_PRECOMP] &&
         (rc = flared_cfg_bool(c, v[K_PRECOMP], "precompressed", &s->precompressed)) < 0)
         return rc;

@@ -254,7 +254,7 @@ static bool try_sibling(job *j, file *f, flared_coding coding, rep *r)
 /* gzip of the file made now, or taken from the cache. */
 static bool make_gzip(job *j, file *f, rep *r)
 {
-    const flared_static_gzip *gz = &j->st->gzip;
+    const flared_gzip_config *gz = &j->st->gzip;
     flare_buf out = FLARE_BUF_INIT;
     if (!f->entry || !f->entry->gz) {
         const char *src = f->entry ? f->entry->data : NULL;
