@@ -156,11 +156,41 @@ class CliTests(unittest.TestCase):
             self.assertIn(opt, p.stdout)
 
     def test_usage_errors_exit_64(self):
-        for args in (["-x"], ["-c"], ["extra-argument"]):
+        for args in (["-x"], ["-c"], ["extra-argument"], ["-s"], ["-s", "restart"],
+                     ["-t", "-s", "reload"]):
             with self.subTest(args):
                 p = self.flared(*args)
                 self.assertEqual(p.returncode, 64, p.stderr)
                 self.assertIn("usage:", p.stderr)
+
+    def test_signal_option_reaches_the_master_of_the_pid_file(self):
+        pid_file = os.path.join(self.dir, "flared.pid")
+        srv = ft.Server(extra=f"pid_file: {pid_file}\n", text="one")
+        self.addCleanup(srv.cleanup)
+        srv.start()
+        self.assertTrue(ft.wait_for(lambda: os.path.exists(pid_file), 5))
+        # reload: the changed route is served.
+        srv.write_config(text="two")
+        p = self.flared("-s", "reload", "-c", srv.config_path)
+        self.assertEqual((p.returncode, p.stderr), (0, ""))
+        self.assertTrue(ft.wait_for(lambda: srv.get("/plaintext").body == b"two", 5), srv.log())
+        # reopen: the master says so in its log.
+        self.assertEqual(self.flared("-s", "reopen", "-c", srv.config_path).returncode, 0)
+        self.assertTrue(ft.wait_for(lambda: "reopened the error log" in srv.log(), 5), srv.log())
+        # stop: the master drains and exits 0, and removes its pid file.
+        self.assertEqual(self.flared("-s", "stop", "-c", srv.config_path).returncode, 0)
+        self.assertEqual(srv.wait(10), 0)
+        self.assertFalse(os.path.exists(pid_file))
+        # Nothing running now: exit 1, said plainly.
+        p = self.flared("-s", "quit", "-c", srv.config_path)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(f"pid_file {pid_file} names no running flared", p.stderr)
+
+    def test_signal_option_needs_a_pid_file(self):
+        path = self.write("good.yaml", GOOD.format(port=ft.free_port()))
+        p = self.flared("-s", "reload", "-c", path)
+        self.assertEqual(p.returncode, 78)
+        self.assertIn("sets no pid_file", p.stderr)
 
 
 if __name__ == "__main__":
