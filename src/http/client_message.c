@@ -419,25 +419,24 @@ static int send_chunked(flare_http_client *c, client_conn *k, const client_req *
 {
     enum { ROOM = 16 * 1024, LINE = 8 }; /* "4000\r\n" and shorter */
     char frame[LINE + ROOM + 2];
-    *source_failed = true;
+    *source_failed = false;
     for (;;) {
         ssize_t n = rq->body_read(rq->body_ctx, frame + LINE, ROOM, err);
-        if (n < 0) return (int)n;
-        if (n > ROOM)
-            return flare_error_set(err, FLARE_EINVAL, 0,
-                                   "body_read returned %zd bytes for room of %d", n, ROOM);
+        if (n < 0 || n > ROOM) {
+            *source_failed = true;
+            return n < 0 ? (int)n
+                         : flare_error_set(err, FLARE_EINVAL, 0,
+                                           "body_read returned %zd bytes for room of %d", n, ROOM);
+        }
         if (n == 0) break;
         char line[LINE + 1];
         int l = snprintf(line, sizeof line, "%zx\r\n", (size_t)n);
         memcpy(frame + LINE - l, line, (size_t)l);
         memcpy(frame + LINE + n, "\r\n", 2);
-        *source_failed = false;
         int rc = flare_http__client_conn_write(c, k, frame + LINE - l, (size_t)(l + n + 2),
                                                rq->deadline_ms, err);
         if (rc < 0) return rc;
-        *source_failed = true;
     }
-    *source_failed = false;
     return flare_http__client_conn_write(c, k, "0\r\n\r\n", 5, rq->deadline_ms, err);
 }
 
@@ -552,10 +551,9 @@ int flare_http__client_exchange(flare_http_client *c, client_conn *k, const clie
     if (build_head(c, rq, &c->head) < 0)
         return flare_error_set(err, FLARE_ENOMEM, 0, "http client: out of memory");
     if (c->trace) c->trace(c->trace_ctx, FLARE_HTTP_TRACE_REQUEST_HEAD, c->head.data, c->head.len);
-    bool inline_body = rq->has_body && rq->body_len <= INLINE_BODY;
+    bool inline_body = rq->has_body && !rq->body_read && rq->body_len <= INLINE_BODY;
     if (inline_body && flare_buf_append(&c->head, rq->body, rq->body_len) < 0)
         return flare_error_set(err, FLARE_ENOMEM, 0, "http client: out of memory");
-    if (rq->body_read) inline_body = false;
     int rc = flare_http__client_conn_write(c, k, c->head.data, c->head.len, rq->deadline_ms, err);
     bool source_failed = false;
     if (rc == 0 && rq->body_read)

@@ -96,6 +96,17 @@ static ssize_t stream_read(void *ctx, char *buf, size_t cap, flare_error *err)
     return (ssize_t)n;
 }
 
+/* A source that fails after its first piece. */
+static ssize_t broken_read(void *ctx, char *buf, size_t cap, flare_error *err)
+{
+    stream *st = ctx;
+    if (st->off++ == 0) {
+        memcpy(buf, "ab", 2);
+        return 2;
+    }
+    return flare_error_set(err, FLARE_ENOTFOUND, 0, "the source broke");
+}
+
 static int stream_rewind(void *ctx, flare_error *err)
 {
     (void)err;
@@ -267,6 +278,18 @@ static void test_streamed_body_and_redirects(void **state)
     assert_int_equal(r.status, 200);
     assert_string_equal(r.method, "GET");
     assert_string_equal(r.body, "");
+    flare_http_reply_free(&r);
+    /* a source's failure ends the request with it, and the connection with it too */
+    body = (stream){"", 0, 0};
+    o.body_read = broken_read;
+    snprintf(url, sizeof url, "%s/to", s.url);
+    uint64_t opened = flare_http_client_get_stats(c)->connections_opened;
+    assert_int_equal(flare_http_client_request(c, &o, &r, &err), FLARE_ENOTFOUND);
+    assert_string_equal(err.message, "the source broke");
+    flare_http_reply_free(&r);
+    assert_int_equal(flare_http_client_get(c, url, &r, &err), 0);
+    assert_false(r.reused_connection);
+    assert_int_equal(flare_http_client_get_stats(c)->connections_opened, opened + 1);
     flare_http_reply_free(&r);
     /* body and body_read together are refused */
     o.body = "x";
