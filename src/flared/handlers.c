@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "handlers_internal.h"
+#include "proxy.h"
 #include "websocket.h"
 
 int flared_route_headers(flare_response *resp, const flared_route *rt)
@@ -52,10 +53,33 @@ static int build_text_fields(flared_route_ctx *c, flare_error *err)
     return 0;
 }
 
+/* Appends request bytes to a Location, percent-encoding those RFC 3986 has no place for
+ * in a path or query ('\', '"', '<', '>', '[', ']', '^', '`', '{', '|', '}'): the
+ * request-target may hold them (visible ASCII), but a Location is a URI-reference
+ * (RFC 9110 §10.2.2), and browsers read a raw '\' as '/', so "/\evil.example" would
+ * name another host. */
+static int append_uri_bytes(flare_buf *b, const char *p, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (ch > 0x20 && ch < 0x7F && !strchr("\\\"<>[]^`{|}", ch)) continue;
+        char esc[3] = {'%', hex[ch >> 4], hex[ch & 15]};
+        int rc = flare_buf_append(b, p + run, i - run);
+        if (rc == 0) rc = flare_buf_append(b, esc, sizeof esc);
+        if (rc < 0) return rc;
+        run = i + 1;
+    }
+    return flare_buf_append(b, p + run, n - run);
+}
+
 /* `to`, then what the route keeps of the request: the path past the route's prefix
  * (as proxy strip_prefix leaves it: "/old/a/b" under "/old/" keeps "/a/b") and the
- * query. The request's bytes are a request-target's, visible ASCII, so they make a
- * valid Location as they are. The buffer is the route's and outlives the request. */
+ * query. After a `to` ending in '/', the kept path's leading run of '/' goes: the router
+ * took "//" for "/", and `to: /` with "/old//evil.example" would otherwise make the
+ * scheme-relative "//evil.example", a redirect off the site. The buffer is the route's
+ * and outlives the request. */
 static int build_location(flared_route_ctx *ctx, const flare_request *req)
 {
     const flared_redirect_route *rd = &ctx->route->u.redirect;
@@ -68,17 +92,16 @@ static int build_location(flared_route_ctx *ctx, const flare_request *req)
         size_t span =
             flare_http_route_prefix_span(prefix, strlen(prefix) - 1, req->path, req->path_len);
         const char *rest = req->path + (span == SIZE_MAX ? req->path_len : span);
-        size_t rest_len = (size_t)(req->path + req->path_len - rest);
-        if (rest_len && to_len && rd->to[to_len - 1] == '/' && rest[0] == '/') {
-            rest++; /* "/new/" and "/a" make "/new/a" */
-            rest_len--;
-        }
-        rc = flare_buf_append(b, rest, rest_len);
+        const char *end = req->path + req->path_len;
+        if (rd->to[to_len - 1] == '/')
+            while (rest < end && rest[0] == '/')
+                rest++; /* "/new/" and "//a" make "/new/a" */
+        rc = append_uri_bytes(b, rest, (size_t)(end - rest));
     }
     if (rc == 0 && rd->keep_query && req->query && req->query_len) {
         char sep = strchr(rd->to, '?') ? '&' : '?';
         if ((rc = flare_buf_append(b, &sep, 1)) == 0)
-            rc = flare_buf_append(b, req->query, req->query_len);
+            rc = append_uri_bytes(b, req->query, req->query_len);
     }
     return rc;
 }
@@ -87,8 +110,17 @@ static int handle_redirect(const flare_request *req, flare_response *resp, void 
 {
     flared_route_ctx *ctx = data;
     const flared_redirect_route *rd = &ctx->route->u.redirect;
+    if (!rd->keep_path && !rd->keep_query) {
+        flared_route_headers(resp, ctx->route);
+        return flare_response_redirect(resp, rd->status, rd->to);
+    }
+    /* A kept "..", resolved by the client, climbs out of `to`'s path ("https://partner/ours/"
+     * and "/old/../../x" name any page of partner): refused, as the proxy route does. */
+    if (rd->keep_path && flared_proxy_path_has_dot_segment(req->path, req->path_len)) {
+        static const char body[] = "the path has a \".\" or \"..\" segment\n";
+        return flare_response_text(resp, 400, "text/plain; charset=utf-8", body, sizeof body - 1);
+    }
     flared_route_headers(resp, ctx->route);
-    if (!rd->keep_path && !rd->keep_query) return flare_response_redirect(resp, rd->status, rd->to);
     int rc = build_location(ctx, req);
     if (rc == 0)
         rc = flare_response_headern(resp, "Location", 8, ctx->location.data, ctx->location.len);

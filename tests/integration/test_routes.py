@@ -23,6 +23,8 @@ EXTRA = """\
     redirect: {to: "/find?src=old", status: 308, keep_query: true}
   - path: /fixed/
     redirect: {to: /elsewhere}
+  - path: /home/
+    redirect: {to: /, keep_path: true, keep_query: true}
 hosts:
   - names: [example.com]
     routes:
@@ -95,6 +97,32 @@ class RouteTests(ft.SharedServerTestCase):
             with self.subTest(target=target):
                 status, fields, _ = self.get(target)
                 self.assertEqual((status, fields.get("location")), (code, location))
+
+    def test_redirect_keeping_the_path_stays_on_the_site(self):
+        # A Location starting "//" (or "/\\", which browsers read alike) is scheme-relative:
+        # `to: /` with keep_path must not turn a request path into another host.
+        cases = [
+            (b"/home//evil.example", "/evil.example"),
+            (b"/home///evil.example/x", "/evil.example/x"),
+            (b"//home//evil.example", "/evil.example"),
+            (b"http://t/home//evil.example", "/evil.example"),  # absolute-form
+            (b"/home/\\evil.example", "/%5Cevil.example"),
+            (b"/home//\\evil.example", "/%5Cevil.example"),
+            (b"/home/%2F%2Fevil.example", "/%2F%2Fevil.example"),  # data, not separators
+            # Bytes a request-target may hold but a URI-reference may not are escaped.
+            (b'/home/a"<>{|}^`?q="<>', "/a%22%3C%3E%7B%7C%7D%5E%60?q=%22%3C%3E"),
+            (b"/moved//a", "https://example.net/v2/a"),
+        ]
+        for target, location in cases:
+            with self.subTest(target=target):
+                status, fields, _ = self.get(target)
+                self.assertIn(status, (301, 302))
+                self.assertEqual(fields.get("location"), location)
+        # A kept dot segment, resolved by the client, would climb out of `to`'s path.
+        for target in (b"/moved/../../admin", b"/moved/%2e%2E/x", b"/home/./a", b"/moved/a/.."):
+            with self.subTest(target=target):
+                status, fields, _ = self.get(target)
+                self.assertEqual((status, fields.get("location")), (400, None))
 
     def test_echo_combines_fields_whatever_their_case(self):
         # RFC 9110 §5.1: field names are case-insensitive; §5.3: repeats combine.
