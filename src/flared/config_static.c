@@ -6,6 +6,7 @@
  */
 #include "config_internal.h"
 #include "flare/http_parser.h"
+#include "static_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -242,8 +243,9 @@ static int parse_root_dir(flared_cfg_ctx *c, yaml_node_t *node, flared_static_ro
 }
 
 /* A file beneath the root, named from it ("index.html", "/errors/404.html"): no empty,
- * "." or ".." segment, and a regular file there now (a symlink only with
- * follow_symlinks, as when it is served). Stored without the leading '/'. */
+ * "." or ".." segment, and a regular file there now, reached as it is when served
+ * (flared_static_open: no symlink anywhere on the way without follow_symlinks, none
+ * leading out of the root with it). Stored without the leading '/'. */
 static int parse_root_file(flared_cfg_ctx *c, yaml_node_t *node, const char *key,
                            const flared_static_route *s, const char **out)
 {
@@ -265,10 +267,18 @@ static int parse_root_file(flared_cfg_ctx *c, yaml_node_t *node, const char *key
                                "segments",
                                key, flared_cfg_quote(name, len, shown));
     int root_fd = open(s->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int fd = root_fd >= 0 ? flared_static_open(root_fd, name, O_PATH, s->follow_symlinks) : -1;
+    int open_errno = errno;
     struct stat st;
-    int flags = s->follow_symlinks ? 0 : AT_SYMLINK_NOFOLLOW;
-    bool regular = root_fd >= 0 && fstatat(root_fd, name, &st, flags) == 0 && S_ISREG(st.st_mode);
+    bool regular = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    if (fd >= 0) close(fd);
     if (root_fd >= 0) close(root_fd);
+    if (fd < 0 && open_errno == ELOOP)
+        return flared_cfg_fail(c, node, "%s: %s goes through a symlink; set follow_symlinks: true",
+                               key, flared_cfg_quote(name, len, shown));
+    if (fd < 0 && open_errno == EXDEV)
+        return flared_cfg_fail(c, node, "%s: %s is a symlink that leads out of %s", key,
+                               flared_cfg_quote(name, len, shown), s->root);
     if (!regular)
         return flared_cfg_fail(c, node, "%s: %s is not a regular file in %s", key,
                                flared_cfg_quote(name, len, shown), s->root);

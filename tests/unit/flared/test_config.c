@@ -50,6 +50,13 @@ static int group_setup(void **state)
     if (mkdir(path, 0755) < 0) return -1;
     snprintf(path, sizeof path, "%s/www/index.html", scratch);
     if (write_file(path, "<p>hi</p>\n", 10) < 0) return -1;
+    /* Symlinks to the file inside the root and to one outside it. */
+    snprintf(path, sizeof path, "%s/www/in-link", scratch);
+    if (symlink("index.html", path) < 0) return -1;
+    snprintf(path, sizeof path, "%s/www/out-link", scratch);
+    if (symlink("../afile", path) < 0) return -1;
+    snprintf(path, sizeof path, "%s/www/out-dir", scratch);
+    if (symlink("..", path) < 0) return -1;
     snprintf(path, sizeof path, "%s/afile", scratch);
     return write_file(path, "x", 1);
 }
@@ -970,6 +977,29 @@ static void test_static_route_errors(void **state)
              "t.yaml:2:51: not_found: '404.html' is not a regular file in %s/www", scratch_real);
     expect_error(LISTEN "routes: [{path: /, static: {root: www, not_found: 404.html}}]\n",
                  expected);
+    /* Checked as it is served: no symlink without follow_symlinks, at the end or on the
+     * way, and none out of the root with it. */
+    expect_error(LISTEN "routes: [{path: /, static: {root: www, fallback: in-link}}]\n",
+                 "t.yaml:2:50: fallback: 'in-link' goes through a symlink; set "
+                 "follow_symlinks: true");
+    expect_error(LISTEN "routes: [{path: /, static: {root: www, fallback: out-dir/afile}}]\n",
+                 "t.yaml:2:50: fallback: 'out-dir/afile' goes through a symlink; set "
+                 "follow_symlinks: true");
+    snprintf(expected, sizeof expected,
+             "t.yaml:2:74: not_found: 'out-link' is a symlink that leads out of %s/www",
+             scratch_real);
+    expect_error(LISTEN "routes: [{path: /, static: {root: www, follow_symlinks: true, "
+                        "not_found: out-link}}]\n",
+                 expected);
+    snprintf(expected, sizeof expected,
+             "t.yaml:2:73: fallback: 'out-dir/afile' is a symlink that leads out of %s/www",
+             scratch_real);
+    expect_error(LISTEN "routes: [{path: /, static: {root: www, follow_symlinks: true, "
+                        "fallback: out-dir/afile}}]\n",
+                 expected);
+    flared_config_free(load_ok(LISTEN
+                               "routes: [{path: /, static: {root: www, follow_symlinks: true, "
+                               "fallback: in-link}}]\n"));
     cfg_ok_fallback();
 }
 
