@@ -524,7 +524,24 @@ static int parse_root(flared_cfg_ctx *c, yaml_node_t *root)
 
 /* --------------------------------------------------------------- loading */
 
-static int load(const char *text, size_t len, const char *name, const char *dir,
+/* Only the top-level pid_file, and nothing else checked: what `flared -s` needs to find
+ * the master when the rest of the file no longer loads (a static root removed, a typo). */
+static int parse_pid_file_only(flared_cfg_ctx *c, yaml_node_t *root)
+{
+    if (!root || root->type != YAML_MAPPING_NODE) return 0;
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *key = yaml_document_get_node(c->doc, p->key);
+        if (!key || key->type != YAML_SCALAR_NODE || key->data.scalar.length != 8 ||
+            memcmp(key->data.scalar.value, "pid_file", 8) != 0)
+            continue;
+        return flared_cfg_path(c, yaml_document_get_node(c->doc, p->value), "pid_file",
+                               &c->cfg->pid_file);
+    }
+    return 0;
+}
+
+static int load(const char *text, size_t len, const char *name, const char *dir, bool pid_only,
                 flared_config **out, flare_error *err)
 {
     config_obj *obj = calloc(1, sizeof *obj);
@@ -558,7 +575,8 @@ static int load(const char *text, size_t len, const char *name, const char *dir,
     }
     if (rc == 0) {
         ctx.doc = &doc;
-        rc = parse_root(&ctx, yaml_document_get_root_node(&doc));
+        yaml_node_t *root = yaml_document_get_root_node(&doc);
+        rc = pid_only ? parse_pid_file_only(&ctx, root) : parse_root(&ctx, root);
     }
     if (have_doc) yaml_document_delete(&doc);
     if (have_parser) yaml_parser_delete(&parser);
@@ -584,7 +602,7 @@ int flared_config_load_string(const char *text, size_t len, const char *name, co
     if (!dir)
         return flare_error_set(err, FLARE_ECONFIG, errno, "%s: base directory '%s'", name,
                                base_dir ? base_dir : ".");
-    int rc = load(text, len, name, dir, out, err);
+    int rc = load(text, len, name, dir, false, out, err);
     free(dir);
     return rc;
 }
@@ -702,7 +720,7 @@ int flared_config_check_files(const flared_config *cfg, flare_error *err)
     return rc;
 }
 
-int flared_config_load(const char *path, flared_config **out, flare_error *err)
+static int load_file(const char *path, bool pid_only, flared_config **out, flare_error *err)
 {
     if (out) *out = NULL;
     if (!path || !out) return flare_error_set(err, FLARE_EINVAL, 0, "config: no path or output");
@@ -715,9 +733,19 @@ int flared_config_load(const char *path, flared_config **out, flare_error *err)
     if (!real) {
         rc = flare_error_set(err, FLARE_ECONFIG, errno, "%s: cannot resolve the path", path);
     } else {
-        rc = load(text, len, path, dirname(real), out, err);
+        rc = load(text, len, path, dirname(real), pid_only, out, err);
         free(real);
     }
     free(text);
     return rc;
+}
+
+int flared_config_load(const char *path, flared_config **out, flare_error *err)
+{
+    return load_file(path, false, out, err);
+}
+
+int flared_config_load_pid_file(const char *path, flared_config **out, flare_error *err)
+{
+    return load_file(path, true, out, err);
 }

@@ -415,6 +415,13 @@ typedef struct flared_config {
 int flared_config_load(const char *path, flared_config **out, flare_error *err);
 
 /**
+ * Like flared_config_load, but only the YAML and the top-level pid_file are read, nothing
+ * else is checked, and the rest of the config keeps its defaults: for `flared -s`, which
+ * must find a running master even when the file has stopped loading as a whole.
+ */
+int flared_config_load_pid_file(const char *path, flared_config **out, flare_error *err);
+
+/**
  * Like flared_config_load for len bytes of text: name appears in messages and
  * relative paths resolve against base_dir (the current directory when NULL).
  */

@@ -130,7 +130,13 @@ int main(int argc, char **argv)
         (!signal_name && flared_config_check_files(cfg, &err) < 0)) {
         fprintf(stderr, "flared: %s\n", err.message);
         flared_config_free(cfg);
-        return EX_CONFIG;
+        /* A master must stay stoppable when its file no longer loads (a static root or
+         * fallback removed, a typo): stop, quit and reopen find it by pid_file alone.
+         * reload and upgrade would load the file that fails, so they are not sent. */
+        bool by_pid_file =
+            signal_number == SIGTERM || signal_number == SIGQUIT || signal_number == SIGUSR1;
+        if (!by_pid_file || flared_config_load_pid_file(path, &cfg, &err) < 0) return EX_CONFIG;
+        fprintf(stderr, "flared: -s %s: signalling by pid_file alone\n", signal_name);
     }
     if (test_only) {
         printf("flared: configuration %s is valid\n", path);

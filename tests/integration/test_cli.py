@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import unittest
 
 import flaredtest as ft
@@ -185,6 +186,45 @@ class CliTests(unittest.TestCase):
         p = self.flared("-s", "quit", "-c", srv.config_path)
         self.assertEqual(p.returncode, 1)
         self.assertIn(f"pid_file {pid_file} names no running flared", p.stderr)
+
+    def test_signal_option_stops_a_master_whose_config_no_longer_loads(self):
+        # A relative pid_file is next to the config, whatever directory -s runs in.
+        srv = ft.Server(extra="pid_file: run/flared.pid\n")
+        self.addCleanup(srv.cleanup)
+        os.mkdir(os.path.join(srv.dir, "run"))
+        srv.start()
+        pid_file = os.path.join(srv.dir, "run", "flared.pid")
+        self.assertTrue(ft.wait_for(lambda: os.path.exists(pid_file), 5))
+        self.assertNotEqual(os.getcwd(), srv.dir)
+        # The static route's root goes away: the file no longer loads.
+        os.rename(os.path.join(srv.dir, "www"), os.path.join(srv.dir, "www.old"))
+        # reload would load that file: not sent, and said why.
+        p = self.flared("-s", "reload", "-c", srv.config_path)
+        self.assertEqual(p.returncode, 78)
+        self.assertIn("root: directory", p.stderr)
+        self.assertIsNone(srv.proc.poll())
+        # stop finds the master by pid_file alone, and it drains and exits 0.
+        p = self.flared("-s", "stop", "-c", srv.config_path)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("-s stop: signalling by pid_file alone", p.stderr)
+        self.assertEqual(srv.wait(10), 0)
+        self.assertFalse(os.path.exists(pid_file))
+
+    def test_signal_option_leaves_a_process_that_is_not_flared_alone(self):
+        pid_file = os.path.join(self.dir, "flared.pid")
+        path = self.write("p.yaml", GOOD.format(port=ft.free_port()) + f"pid_file: {pid_file}\n")
+        sleeper = subprocess.Popen(["sleep", "30"])
+        self.addCleanup(sleeper.wait)
+        self.addCleanup(sleeper.kill)
+        with open(pid_file, "w") as f:
+            f.write(f"{sleeper.pid}\n")
+        for name in ("stop", "quit", "reload"):
+            with self.subTest(name):
+                p = self.flared("-s", name, "-c", path)
+                self.assertEqual(p.returncode, 1)
+                self.assertIn("names no running flared", p.stderr)
+        time.sleep(0.2)
+        self.assertIsNone(sleeper.poll())
 
     def test_signal_option_needs_a_pid_file(self):
         path = self.write("good.yaml", GOOD.format(port=ft.free_port()))
