@@ -362,8 +362,12 @@ int flared_proxy_response_fields_coded(flare_response *resp, const flare_http_re
         if (f->id == FLARE_HDR_CONTENT_LENGTH || name_is(f, "date") || name_is(f, "server"))
             continue;
         int rc;
-        if ((gzip & FLARED_GZIP_ENCODE) &&
-            (f->id == FLARE_HDR_CONTENT_ENCODING || name_is(f, "etag"))) {
+        if ((gzip & FLARED_GZIP_ENCODE) && name_is(f, "accept-ranges")) {
+            /* The upstream's ranges count identity bytes: a client resuming a gzipped
+             * download with one would splice them onto coded bytes (nginx drops it too). */
+            rc = 0;
+        } else if ((gzip & FLARED_GZIP_ENCODE) &&
+                   (f->id == FLARE_HDR_CONTENT_ENCODING || name_is(f, "etag"))) {
             /* identity (the only coding let through) gives way to gzip */
             rc = f->id == FLARE_HDR_CONTENT_ENCODING ? 0 : weak_etag(resp, f);
         } else {

@@ -14,7 +14,8 @@ import time
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from flaredtest import ServerTestCase, read_response, run  # noqa: E402
+from flaredtest import (ServerTestCase, parse_responses, read_response,  # noqa: E402
+                        read_until_close, run)
 from proxy_upstreams import ScriptedUpstream, WithClose  # noqa: E402
 from test_proxy import proxy_config  # noqa: E402
 
@@ -57,6 +58,9 @@ ANSWERS = {
     "/api/vary": ok(JSON_TYPE + b"Vary: Origin\r\n", JSON),
     "/api/varies": ok(JSON_TYPE + b"Vary: Origin, accept-encoding\r\n", JSON),
     "/api/empty": ok(JSON_TYPE, b""),
+    "/api/ranges": ok(JSON_TYPE + b"Accept-Ranges: bytes\r\n", JSON),
+    "/api/trailers": b"HTTP/1.1 200 OK\r\n" + JSON_TYPE + b"Transfer-Encoding: chunked\r\n"
+                     b"Trailer: X-Sum\r\n\r\n" + chunked(JSON)[:-2] + b"X-Sum: 1\r\n\r\n",
 }
 
 
@@ -71,6 +75,12 @@ def answer(path):
         first = b"data: first event, long enough to be worth compressing at all\n\n" * 20
         last = b"data: last\n\n"
         return [head + chunked(first)[:-5]] + [b""] * 10 + [chunked(last)]
+    if path == "/api/cut-length":
+        # The upstream dies 3000 bytes into a body it announced whole.
+        return [ok(JSON_TYPE, JSON)[:-(len(JSON) - 3000)], None]
+    if path == "/api/cut-chunked":
+        head = b"HTTP/1.1 200 OK\r\n" + JSON_TYPE + b"Transfer-Encoding: chunked\r\n\r\n"
+        return [head + chunked(JSON)[:3000], None]
     return ANSWERS[path]
 
 
@@ -199,6 +209,74 @@ class ProxyGzipTests(ServerTestCase):
                 if b"first event" not in plain:
                     body += s.recv(65536)
             self.assertNotIn(b"last", plain)
+
+    def test_accept_ranges_is_not_sent_with_gzipped_bytes(self):
+        # The upstream's ranges count identity bytes; a resumed gzipped download must
+        # not be offered them (nginx drops the field too).
+        resp = self.get("/api/ranges")
+        self.assert_gzipped(resp, JSON)
+        self.assertIsNone(resp.header("Accept-Ranges"))
+        resp = self.get("/api/ranges", None)
+        self.assert_as_sent(resp)
+        self.assertEqual(resp.header("Accept-Ranges"), "bytes")
+
+    def exchange(self, data):
+        """The bytes answered to data, up to the server's close (or reset)."""
+        with self.srv.connect() as s:
+            s.sendall(data)
+            out, closed = read_until_close(s, 5)
+        self.assertTrue(closed, out[-200:])
+        return out
+
+    def test_http10_client_gets_the_gzip_end_and_the_close(self):
+        # No chunked coding in HTTP/1.0: the body ends with the connection, and the
+        # gzip trailer (CRC and length) tells a whole body from a cut one.
+        for path in ("/api/json", "/api/chunked", "/api/close"):
+            with self.subTest(path=path):
+                out = self.exchange(b"GET " + path.encode() + b" HTTP/1.0\r\n"
+                                    b"Accept-Encoding: gzip\r\n\r\n")
+                head, _, body = out.partition(b"\r\n\r\n")
+                self.assertTrue(head.startswith(b"HTTP/1.1 200 "), head)
+                self.assertIn(b"\r\nContent-Encoding: gzip", head)
+                self.assertNotIn(b"Transfer-Encoding", head)
+                self.assertNotIn(b"Content-Length", head)
+                self.assertEqual(gzip.decompress(body), JSON)
+
+    def test_pipelined_requests_follow_gzipped_responses(self):
+        ask = b"Host: a\r\nAccept-Encoding: gzip\r\n"
+        out = self.exchange(b"GET /api/json HTTP/1.1\r\n" + ask + b"\r\n"
+                            b"GET /api/trailers HTTP/1.1\r\n" + ask + b"\r\n"
+                            b"GET /api/json HTTP/1.1\r\nAccept-Encoding: br\r\nHost: a\r\n\r\n"
+                            b"GET /api/close HTTP/1.1\r\n" + ask + b"Connection: close\r\n\r\n")
+        responses, rest = parse_responses(out)
+        self.assertEqual(rest, b"")
+        self.assertEqual([r.header("Content-Encoding") for r in responses],
+                         ["gzip", "gzip", None, "gzip"])
+        for r in responses:
+            body = r.body if r.header("Content-Encoding") is None else gzip.decompress(r.body)
+            self.assertEqual(body, JSON)
+        # The upstream's trailer is not passed on as a field of the gzipped body.
+        self.assertIsNone(responses[1].header("X-Sum"))
+
+    def test_upstream_cut_is_a_cut_not_a_gzip_end(self):
+        # A body the upstream did not finish must not reach the client as a valid gzip
+        # stream: the chunked body has no last chunk, and the gzip no trailer.
+        for path in ("/api/cut-length", "/api/cut-chunked"):
+            with self.subTest(path=path, version="1.1"):
+                out = self.exchange(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: a\r\n"
+                                    b"Accept-Encoding: gzip\r\n\r\n")
+                head, _, body = out.partition(b"\r\n\r\n")
+                self.assertIn(b"Content-Encoding: gzip", head)
+                self.assertFalse(body.endswith(b"0\r\n\r\n"), body[-20:])
+            with self.subTest(path=path, version="1.0"):
+                out = self.exchange(b"GET " + path.encode() + b" HTTP/1.0\r\n"
+                                    b"Accept-Encoding: gzip\r\n\r\n")
+                head, _, body = out.partition(b"\r\n\r\n")
+                if not body:
+                    continue  # reset before anything was read: a cut as well
+                self.assertIn(b"Content-Encoding: gzip", head)
+                with self.assertRaises((EOFError, zlib.error, gzip.BadGzipFile)):
+                    gzip.decompress(body)
 
     def test_curl_compressed_reads_every_framing(self):
         curl = shutil.which("curl")
