@@ -7,9 +7,12 @@ raw sockets and curl --compressed."""
 
 import gzip
 import os
+import random
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
 import zlib
 
@@ -289,6 +292,113 @@ class ProxyGzipTests(ServerTestCase):
                      f"http://127.0.0.1:{self.srv.port}{path}"], capture_output=True, timeout=20)
                 self.assertEqual(out.returncode, 0, out.stderr)
                 self.assertEqual(out.stdout, JSON)
+
+
+class ProxyGzipLoadTests(ServerTestCase):
+    """Many compressed responses at once, and one big one to a client that does not read."""
+
+    def test_streams_reused_across_levels_and_more_than_the_pool_at_once(self):
+        # 40 responses in flight at once (more than the 16 streams a worker keeps), on two
+        # routes of different levels, three times over: every stream taken from the pool
+        # is reset to its route's level and makes a whole, correct gzip.
+        big = JSON * 10
+        half = len(big) // 2
+
+        def answer(number, index, path):
+            head = b"HTTP/1.1 200 OK\r\n" + JSON_TYPE + b"Transfer-Encoding: chunked\r\n\r\n"
+            return [head + b"%x\r\n" % half + big[:half] + b"\r\n",
+                    b"%x\r\n" % (len(big) - half) + big[half:] + b"\r\n0\r\n\r\n"]
+
+        up = ScriptedUpstream(answer)
+        self.addCleanup(up.close)
+        srv = self.start_server(extra=f"""\
+  - path: /fast/
+    proxy: {{upstream: app, gzip: {{level: 1}}}}
+  - path: /best/
+    proxy: {{upstream: app, gzip: {{level: 9}}}}
+upstreams:
+  app:
+    servers: ["{up.address}"]
+""")
+        for round_ in range(3):
+            results = {}
+
+            def fetch(i):
+                path = ("/fast/" if i % 2 else "/best/") + str(i)
+                with srv.connect(timeout=10) as s:
+                    s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: a\r\n"
+                              b"Accept-Encoding: gzip\r\nConnection: close\r\n\r\n")
+                    out, _ = read_until_close(s, 10)
+                try:
+                    responses, _ = parse_responses(out)
+                    results[i] = gzip.decompress(responses[0].body) == big
+                except Exception as e:  # noqa: BLE001 - reported below
+                    results[i] = repr(e)
+
+            threads = [threading.Thread(target=fetch, args=(i,)) for i in range(40)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            with self.subTest(round=round_):
+                self.assertEqual([i for i in range(40) if results.get(i) is not True], [])
+
+    def test_slow_reader_holds_the_upstream_back(self):
+        # 16 MiB the deflate stream cannot shrink, to a client that reads nothing: the
+        # proxy stops reading the upstream once the client's socket is full, rather than
+        # compressing the whole body into memory, and reads on as the client does.
+        size = 16 << 20
+        body = random.Random(3).randbytes(1 << 20) * 16
+        sent = [0]
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(1)
+        self.addCleanup(lsock.close)
+
+        def serve():
+            conn, _ = lsock.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\n" + JSON_TYPE +
+                             b"Content-Length: %d\r\n\r\n" % size)
+                try:
+                    for i in range(0, size, 65536):
+                        conn.sendall(body[i:i + 65536])
+                        sent[0] = i + 65536
+                except OSError:
+                    pass
+
+        threading.Thread(target=serve, daemon=True).start()
+        srv = self.start_server(extra=proxy_config(
+            ["127.0.0.1:%d" % lsock.getsockname()[1]],
+            route_extra="strip_prefix: false, gzip: {level: 1}",
+            upstream_extra="    read_timeout: 10s\n").replace("    read_timeout: 1s\n", ""))
+        with srv.connect(timeout=20, rcvbuf=4096) as s:
+            s.sendall(b"GET /api/big HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\n"
+                      b"Connection: close\r\n\r\n")
+            time.sleep(1.5)
+            held = sent[0]
+            self.assertLess(held, size // 2, "the upstream was read regardless")
+            time.sleep(0.5)
+            self.assertLess(sent[0] - held, 1 << 20, "the upstream is still being read")
+            # Reading (a small window: only some of it) lets the upstream go on.
+            got = bytearray()
+            while len(got) < 4 << 20:
+                got += s.recv(1 << 20)
+        self.assertIn(b"\r\nContent-Encoding: gzip\r\n", bytes(got[:1000]))
+        self.assertGreater(sent[0], held)
+        # What arrived, de-chunked (whole chunks) and inflated, begins the body.
+        data, pos = bytes(got), bytes(got).index(b"\r\n\r\n") + 4
+        coded = b""
+        while (eol := data.find(b"\r\n", pos)) >= 0:
+            n = int(data[pos:eol], 16)
+            if n == 0 or eol + 2 + n + 2 > len(data):
+                break
+            coded += data[eol + 2:eol + 2 + n]
+            pos = eol + 2 + n + 2
+        plain = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(coded)
+        self.assertGreater(len(plain), 1 << 20)
+        self.assertEqual(plain, body[:len(plain)])
 
 
 if __name__ == "__main__":
