@@ -165,6 +165,10 @@ class CliTests(unittest.TestCase):
                 self.assertIn("usage:", p.stderr)
 
     def test_signal_option_reaches_the_master_of_the_pid_file(self):
+        if ft.FLARED_WRAPPER:
+            # The master's name is then the wrapper's (memcheck-amd64-), and -s signals
+            # only a process named as flared is.
+            self.skipTest("flared -s finds no flared under $FLARED_WRAPPER")
         pid_file = os.path.join(self.dir, "flared.pid")
         srv = ft.Server(extra=f"pid_file: {pid_file}\n", text="one")
         self.addCleanup(srv.cleanup)
@@ -188,6 +192,10 @@ class CliTests(unittest.TestCase):
         self.assertIn(f"pid_file {pid_file} names no running flared", p.stderr)
 
     def test_signal_option_stops_a_master_whose_config_no_longer_loads(self):
+        if ft.FLARED_WRAPPER:
+            # The master's name is then the wrapper's (memcheck-amd64-), and -s signals
+            # only a process named as flared is.
+            self.skipTest("flared -s finds no flared under $FLARED_WRAPPER")
         # A relative pid_file is next to the config, whatever directory -s runs in.
         srv = ft.Server(extra="pid_file: run/flared.pid\n")
         self.addCleanup(srv.cleanup)
