@@ -1464,6 +1464,39 @@ static void test_load_file_errors(void **state)
     unlink(path);
 }
 
+/* flared -s: a file that no longer loads still names its pid_file, read alone. */
+static void test_load_pid_file_alone(void **state)
+{
+    (void)state;
+    char path[PATH_MAX + 16], expected[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/gone-root.yaml", scratch);
+    static const char text[] = "workerz: 2\npid_file: run/f.pid\nroutes:\n  - path: /\n"
+                               "    static: {root: gone}\n";
+    assert_int_equal(write_file(path, text, sizeof text - 1), 0);
+    flare_error err;
+    flared_config *cfg = NULL;
+    assert_int_equal(flared_config_load(path, &cfg, &err), FLARE_ECONFIG);
+    assert_int_equal(flared_config_load_pid_file(path, &cfg, &err), 0);
+    snprintf(expected, sizeof expected, "%s/run/f.pid", scratch_real);
+    assert_string_equal(cfg->pid_file, expected);
+    assert_int_equal(cfg->default_host.route_count, 0);
+    flared_config_free(cfg);
+    /* Without one, none; a bad one or bad YAML is still an error. */
+    static const char none[] = "routes: [{path: /, static: {root: gone}}]\n";
+    assert_int_equal(write_file(path, none, sizeof none - 1), 0);
+    assert_int_equal(flared_config_load_pid_file(path, &cfg, &err), 0);
+    assert_null(cfg->pid_file);
+    flared_config_free(cfg);
+    static const char bad[] = "pid_file: [a]\n";
+    assert_int_equal(write_file(path, bad, sizeof bad - 1), 0);
+    assert_int_equal(flared_config_load_pid_file(path, &cfg, &err), FLARE_ECONFIG);
+    assert_null(cfg);
+    static const char broken[] = "pid_file: a\nroutes: [\n";
+    assert_int_equal(write_file(path, broken, sizeof broken - 1), 0);
+    assert_int_equal(flared_config_load_pid_file(path, &cfg, &err), FLARE_ECONFIG);
+    unlink(path);
+}
+
 /* ------------------------------------------------------------------- API */
 
 static void test_api_edges(void **state)
@@ -1564,6 +1597,7 @@ int main(void)
         cmocka_unit_test(test_echo_status_health_routes),
         cmocka_unit_test(test_static_route),
         cmocka_unit_test(test_static_route_errors),
+        cmocka_unit_test(test_load_pid_file_alone),
         cmocka_unit_test(test_route_shape_errors),
         cmocka_unit_test(test_unknown_route_types),
         cmocka_unit_test(test_route_paths),
