@@ -51,6 +51,8 @@ routes:
     static: {{root: site, not_found: errors/404.html, cache_control: "max-age=60"}}
   - path: /gone/
     static: {{root: site, not_found: gone/404.html}}
+  - path: /swap/
+    static: {{root: site, fallback: swap/app.html, follow_symlinks: true}}
 """
 
 TEXT = b"".join(b"line %05d: the quick brown fox jumps over the lazy dog\n" % i
@@ -158,6 +160,7 @@ class StaticTests(ft.SharedServerTestCase):
         put(site, "errors/404.html", cls.page_404)
         put(site, "err/real.txt", b"real\n")
         put(site, "gone/404.html", b"soon gone\n")
+        put(site, "swap/app.html", b"<p>app</p>\n")
         # Listing.
         put(site, "auto/b.txt", b"abc")
         put(site, "auto/<b>&.txt", b"odd")
@@ -825,6 +828,28 @@ class StaticTests(ft.SharedServerTestCase):
         # A hidden file's 404 gets the page too; a 400 does not.
         self.assertEqual(self.curl("/err/.env").body, self.page_404)
         self.assertEqual(self.raw(b"/err/%00").status, 400)
+
+    def test_fallback_replaced_after_load_is_never_served_as_something_else(self):
+        # What stands at the fallback's name now is looked at as it is served: a FIFO
+        # (opening it must not block the worker), a directory, or a symlink out of the
+        # root (even with follow_symlinks) give the plain 404; the file back, it serves.
+        app = os.path.join(self.site, "swap", "app.html")
+        os.rename(app, app + ".bak")
+        self.addCleanup(lambda: os.path.exists(app + ".bak") and os.replace(app + ".bak", app))
+        for kind, make, undo in (
+                ("fifo", lambda: os.mkfifo(app), os.unlink),
+                ("directory", lambda: os.mkdir(app), os.rmdir),
+                ("symlink out", lambda: os.symlink("../../outside/secret.txt", app), os.unlink)):
+            with self.subTest(kind):
+                make()
+                try:
+                    r = self.raw(b"/swap/client/route")
+                    self.assertEqual((r.status, r.body), (404, b"404 Not Found\n"))
+                finally:
+                    undo(app)
+        os.replace(app + ".bak", app)
+        r = self.raw(b"/swap/client/route")
+        self.assertEqual((r.status, r.body), (200, b"<p>app</p>\n"))
 
     def test_configured_page_gone_gives_the_plain_404(self):
         self.assertEqual(self.curl("/gone/x").body, b"soon gone\n")
