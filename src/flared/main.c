@@ -5,7 +5,9 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +51,21 @@ static void usage(FILE *out)
             "         USR2 binary upgrade (start the binary on disk, hand over the sockets)\n");
 }
 
-/* Sends sig to the flared cfg's pid_file names; returns the exit status. */
+static int signal_pid(const char *name, pid_t pid, int sig)
+{
+    if (kill(pid, sig) == 0) return 0;
+    fprintf(stderr, "flared: -s %s: cannot signal pid %d: %s\n", name, (int)pid, strerror(errno));
+    return 1;
+}
+
+/*
+ * Sends sig to the flared cfg's pid_file names; returns the exit status. While a binary
+ * upgrade runs, pid_file.oldbin names the master being replaced, and pid_file is missing
+ * until the new master writes it: stop and quit go to the old master as well (it stops
+ * an unfinished upgrade's new master with it), or "flared -s upgrade; flared -s stop"
+ * would find no master, or stop the new one while the old one, its upgrade failed, went
+ * on serving. The other signals are for the master pid_file names alone.
+ */
 static int send_signal(const flared_config *cfg, const char *path, const char *name, int sig)
 {
     if (!cfg->pid_file) {
@@ -57,18 +73,27 @@ static int send_signal(const flared_config *cfg, const char *path, const char *n
                 path);
         return EX_CONFIG;
     }
+    char oldbin[PATH_MAX];
+    pid_t old = 0;
+    if (snprintf(oldbin, sizeof oldbin, "%s.oldbin", cfg->pid_file) < (int)sizeof oldbin)
+        old = flared_pid_file_holder(oldbin);
     pid_t pid = flared_pid_file_holder(cfg->pid_file);
-    if (pid <= 0) {
-        fprintf(stderr, "flared: -s %s: pid_file %s names no running flared\n", name,
-                cfg->pid_file);
+    bool stopping = sig == SIGTERM || sig == SIGQUIT;
+    if (pid <= 0 && (old <= 0 || !stopping)) {
+        if (old > 0)
+            fprintf(stderr,
+                    "flared: -s %s: a binary upgrade is under way (%s names pid %d); try again "
+                    "once the new master has written %s\n",
+                    name, oldbin, (int)old, cfg->pid_file);
+        else
+            fprintf(stderr, "flared: -s %s: pid_file %s names no running flared\n", name,
+                    cfg->pid_file);
         return 1;
     }
-    if (kill(pid, sig) < 0) {
-        fprintf(stderr, "flared: -s %s: cannot signal pid %d: %s\n", name, (int)pid,
-                strerror(errno));
-        return 1;
-    }
-    return 0;
+    int rc = 0;
+    if (pid > 0) rc |= signal_pid(name, pid, sig);
+    if (stopping && old > 0 && old != pid) rc |= signal_pid(name, old, sig);
+    return rc;
 }
 
 int main(int argc, char **argv)

@@ -218,6 +218,36 @@ class CliTests(unittest.TestCase):
         self.assertEqual(srv.wait(10), 0)
         self.assertFalse(os.path.exists(pid_file))
 
+    def test_signal_stop_right_after_an_upgrade_stops_every_master(self):
+        if ft.FLARED_WRAPPER:
+            self.skipTest("flared -s finds no flared under $FLARED_WRAPPER")
+        # While the upgrade runs, pid_file is pid_file.oldbin until the new master writes
+        # it: stop must still find the masters, whenever it comes, and stop them all.
+        for delay in (0, 0.05, 0.5):
+            with self.subTest(delay=delay):
+                srv = ft.Server(extra="pid_file: flared.pid\n")
+                self.addCleanup(srv.cleanup)
+                srv.start()
+                pid_file = os.path.join(srv.dir, "flared.pid")
+                self.assertTrue(ft.wait_for(lambda: os.path.exists(pid_file), 5))
+                self.assertEqual(self.flared("-s", "upgrade", "-c", srv.config_path).returncode, 0)
+                time.sleep(delay)
+                p = self.flared("-s", "stop", "-c", srv.config_path)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                self.assertEqual(srv.wait(10), 0)
+
+                def refused():
+                    try:
+                        socket.create_connection(("127.0.0.1", srv.port), timeout=1).close()
+                        return False
+                    except OSError:
+                        return True
+
+                self.assertTrue(ft.wait_for(refused, 10), "a master still serves:\n" + srv.log())
+                self.assertTrue(ft.wait_for(lambda: not os.path.exists(pid_file) and
+                                            not os.path.exists(pid_file + ".oldbin"), 5),
+                                os.listdir(srv.dir))
+
     def test_signal_option_leaves_a_process_that_is_not_flared_alone(self):
         pid_file = os.path.join(self.dir, "flared.pid")
         path = self.write("p.yaml", GOOD.format(port=ft.free_port()) + f"pid_file: {pid_file}\n")
