@@ -112,6 +112,9 @@ class RouteTests(ft.SharedServerTestCase):
             # Bytes a request-target may hold but a URI-reference may not are escaped.
             (b'/home/a"<>{|}^`?q="<>', "/a%22%3C%3E%7B%7C%7D%5E%60?q=%22%3C%3E"),
             (b"/moved//a", "https://example.net/v2/a"),
+            # Names with dots that are not dot segments stay.
+            (b"/home/.well-known/x", "/.well-known/x"),
+            (b"/home/..a/b.tar.gz", "/..a/b.tar.gz"),
         ]
         for target, location in cases:
             with self.subTest(target=target):
