@@ -269,7 +269,7 @@ static int prescan(flared_cfg_ctx *c, const char *text, size_t len)
 static const char *const top_keys[] = {
     "workers",         "error_log",  "log_level",         "limits",    "timeouts", "listeners",
     "routes",          "hosts",      "mime_types",        "user",      "group",    "pid_file",
-    "trusted_proxies", "access_log", "access_log_format", "upstreams", NULL};
+    "trusted_proxies", "access_log", "access_log_format", "upstreams", "headers",  NULL};
 enum {
     K_WORKERS,
     K_ERROR_LOG,
@@ -287,6 +287,7 @@ enum {
     K_ACCESS_LOG,
     K_ACCESS_LOG_FORMAT,
     K_UPSTREAMS,
+    K_HEADERS,
     K_TOP_KEYS
 };
 
@@ -509,7 +510,7 @@ static int parse_root(flared_cfg_ctx *c, yaml_node_t *root)
     if (rc == 0 && v[K_MIME_TYPES]) rc = flared_cfg_mime_types(c, v[K_MIME_TYPES]);
     /* Before the routes: proxy routes name an upstream. */
     if (rc == 0 && v[K_UPSTREAMS]) rc = flared_cfg_upstreams(c, v[K_UPSTREAMS]);
-    if (rc == 0) rc = flared_cfg_hosts(c, v[K_ROUTES], v[K_HOSTS]);
+    if (rc == 0) rc = flared_cfg_hosts(c, v[K_ROUTES], v[K_HOSTS], v[K_HEADERS]);
     if (rc == 0 && (v[K_USER] || v[K_GROUP])) rc = flared_cfg_user_group(c, v[K_USER], v[K_GROUP]);
     if (rc == 0 && v[K_PID_FILE]) {
         c->cfg->pid_file_line = flared_cfg_line(v[K_PID_FILE]);

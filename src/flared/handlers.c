@@ -185,9 +185,11 @@ static int handle_route(const flare_request *req, flare_response *resp, void *da
     const flared_route_ctx *ctx = data;
     if (!allowed(ctx->route, req)) {
         static const char body[] = "forbidden: your address may not use this route\n";
+        flared_route_headers(resp, ctx->route);
         return flare_response_text(resp, 403, "text/plain; charset=utf-8", body, sizeof body - 1);
     }
     if (misdirected(req)) {
+        flared_route_headers(resp, ctx->route);
         static const char body[] = "misdirected request: this connection's certificate does not "
                                    "serve that host; connect again for it\n";
         return flare_response_text(resp, 421, "text/plain; charset=utf-8", body, sizeof body - 1);

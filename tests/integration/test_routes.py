@@ -23,8 +23,13 @@ EXTRA = """\
     redirect: {to: "/find?src=old", status: 308, keep_query: true}
   - path: /fixed/
     redirect: {to: /elsewhere}
+  - path: /nostore
+    text: {body: "private\\n"}
+    headers: {Cache-Control: no-store, x-frame-options: SAMEORIGIN}
+headers: {Strict-Transport-Security: max-age=63072000, X-Frame-Options: DENY}
 hosts:
   - names: [example.com]
+    headers: {X-Frame-Options: sameorigin, X-Host: example}
     routes:
       - path: /
         text: {body: "example\\n"}
@@ -95,6 +100,29 @@ class RouteTests(ft.SharedServerTestCase):
             with self.subTest(target=target):
                 status, fields, _ = self.get(target)
                 self.assertEqual((status, fields.get("location")), (code, location))
+
+    def test_headers_inherit_field_by_field(self):
+        # The top level's fields reach every route; a host's or a route's own field of
+        # the same name (in any case) replaces it, the others stay.
+        status, fields, _ = self.get(b"/echo")
+        self.assertEqual(status, 200)
+        self.assertEqual(fields.get("strict-transport-security"), "max-age=63072000")
+        self.assertEqual(fields.get("x-frame-options"), "DENY")
+        _, fields, _ = self.get(b"/nostore")
+        self.assertEqual((fields.get("x-frame-options"), fields.get("cache-control"),
+                          fields.get("strict-transport-security")),
+                         ("SAMEORIGIN", "no-store", "max-age=63072000"))
+        _, fields, body = self.get(b"/", b"Host: example.com\r\n")
+        self.assertEqual(body, b"example\n")
+        self.assertEqual((fields.get("x-frame-options"), fields.get("x-host"),
+                          fields.get("strict-transport-security")),
+                         ("sameorigin", "example", "max-age=63072000"))
+        # A redirect and a route's error answer carry them too.
+        status, fields, _ = self.get(b"/old/x")
+        self.assertEqual((status, fields.get("x-frame-options")), (301, "DENY"))
+        status, fields, _ = self.get(b"/admin/")
+        self.assertEqual((status, fields.get("strict-transport-security")),
+                         (403, "max-age=63072000"))
 
     def test_echo_combines_fields_whatever_their_case(self):
         # RFC 9110 §5.1: field names are case-insensitive; §5.3: repeats combine.
