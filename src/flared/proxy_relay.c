@@ -592,6 +592,7 @@ static bool forward_head(proxy_req *pr, const flare_http_response *r, size_t n)
         pr->body_mode = BODY_CLOSE;
     }
     pr->reusable = r->keep_alive && pr->body_mode != BODY_CLOSE && !pr->request_cut;
+    pr->uc->bodiless = pr->body_mode == BODY_NONE;
     /* RFC 9110 §8.6, RFC 9112 §6.1: a 204 framed as if it had a body may be followed by
      * one, which the next request on this connection would take for its response. */
     if (status == 204 && (r->chunked || r->content_length > 0)) pr->reusable = false;
@@ -639,11 +640,19 @@ static bool parse_head(proxy_req *pr, bool *need_more)
             return false;
         }
         if (n < 0) {
+            /* On a pooled connection whose last response had no body, these are most
+             * likely that body (a HEAD answered with the GET's), come after this request
+             * went out: the connection is stale, the request goes again on a fresh one. */
+            if (pr->reused && pr->uc->bodiless) {
+                attempt_failed(pr, false, "upstream sent a malformed response\n");
+                return false;
+            }
             flared_proxy__server_failed(pr->sv);
             answer(pr, 502, "upstream sent a malformed response\n");
             return false;
         }
         pr->last_len = 0;
+        pr->uc->bodiless = false; /* a head came: what follows is no stray body */
         if (r.status >= 100 && r.status < 200 && r.status != 101) {
             /* RFC 9110 §15.2: interim responses are passed on (a proxy MUST), but 100: the
              * client's Expect was answered here. A few only: the client that does not

@@ -1,0 +1,144 @@
+"""The upstream connection pool against scripted upstreams: a response with no body
+(to HEAD, a 204, a 304) followed by a body anyway, however late it comes, never
+answers the next request; bytes left in the socket behind a response are found
+before the connection is pooled."""
+
+import os
+import signal
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from flaredtest import ServerTestCase, parse_responses, read_response, run  # noqa: E402
+from proxy_upstreams import ScriptedUpstream  # noqa: E402
+from test_proxy import proxy_config  # noqa: E402
+
+GOOD = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ngood"
+STRAY = b"hello"
+# (method, the head of a response without a body): each is followed by STRAY.
+BODILESS = [
+    (b"HEAD", b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"),
+    (b"GET", b"HTTP/1.1 204 No Content\r\n\r\n"),
+    (b"GET", b"HTTP/1.1 304 Not Modified\r\nETag: \"e\"\r\n\r\n"),
+]
+
+
+class PoolCase(ServerTestCase):
+    def scripted(self, first):
+        """An upstream answering `first` to the first request it gets, GOOD to the others."""
+        up = ScriptedUpstream(lambda number, index, path: first if number == index + 1 == 1
+                              else GOOD)
+        self.addCleanup(up.close)
+        return up
+
+    def lines(self, up):
+        with up.lock:
+            return [(number, line.split(" ")[0]) for number, line in up.requests]
+
+
+class StrayBodyTests(PoolCase):
+    """RFC 9110 §9.3.2, §15.3.5, §15.4.5: these responses end with their head. A body an
+    upstream sends behind one anyway must not be read as the next response."""
+
+    def check(self, answer, wait=0.0, pipelined=False, sent_twice=False):
+        """For each bodiless response, answer(head) to the first request, then a GET on
+        the same client connection (after `wait` s, or pipelined behind the first). The
+        GET gets the real response, from a fresh upstream connection (also, when
+        sent_twice, after it went on the first one). Returns the /status bodies read
+        before each GET."""
+        statuses = []
+        for method, head in BODILESS:
+            up = self.scripted(answer(head))
+            srv = self.start_server(extra=proxy_config([up.address]))
+            first = b"%s /api/first HTTP/1.1\r\nHost: a\r\n\r\n" % method
+            second = b"GET /api/second HTTP/1.1\r\nHost: a\r\n\r\n"
+            methods = [method.decode(), "GET"]
+            with srv.connect() as s:
+                s.sendall(first + second if pipelined else first)
+                data, sent = b"", pipelined
+                while len(parse_responses(data, methods)[0]) < 2:
+                    if not sent and parse_responses(data, methods)[0]:
+                        time.sleep(wait)
+                        statuses.append(srv.get("/status").body)
+                        s.sendall(second)
+                        sent = True
+                    s.settimeout(5)
+                    chunk = s.recv(65536)
+                    self.assertTrue(chunk, data)
+                    data += chunk
+            responses, rest = parse_responses(data, methods)
+            self.assertEqual(rest, b"", head)
+            self.assertEqual((responses[1].status, responses[1].body), (200, b"good"), head)
+            expect = [(1, method.decode())] + [(1, "GET")] * sent_twice + [(2, "GET")]
+            self.assertEqual(sorted(self.lines(up)), sorted(expect), head)
+            srv.stop()
+        return statuses
+
+    def test_stray_body_with_the_head(self):
+        self.check(lambda head: head + STRAY)
+
+    def test_stray_body_arriving_while_the_connection_is_idle(self):
+        # The body comes 0.2 s after the head, while the connection waits in the pool:
+        # the connection is closed then, and the next request opens a fresh one.
+        for status in self.check(lambda head: [head, STRAY], wait=0.5):
+            self.assertIn(b'"idle":0', status)
+
+    def test_stray_body_arriving_after_the_next_request_went_out(self):
+        # Nothing could tell the connection apart when the next request was sent on it;
+        # the body then comes before that request's response. The request is sent again
+        # on a fresh connection, and the client gets the real response.
+        self.check(lambda head: [head, STRAY], sent_twice=True)
+
+    def test_a_pipelined_request_does_not_take_the_connection_at_once(self):
+        # The next request is already there when the bodiless response ends: the
+        # connection it would take has not been watched for a stray body yet, so the
+        # request goes on a fresh one, and only there.
+        self.check(lambda head: [head, STRAY], pipelined=True)
+
+    def test_a_post_after_a_bodiless_response_is_not_lost(self):
+        # A POST is not sent twice; it waits for no stray body either: with none, the
+        # pooled connection serves it.
+        up = self.scripted(BODILESS[0][1])
+        srv = self.start_server(extra=proxy_config([up.address]))
+        with srv.connect() as s:
+            s.sendall(b"HEAD /api/first HTTP/1.1\r\nHost: a\r\n\r\n")
+            read_response(s, "HEAD")
+            s.sendall(b"POST /api/second HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi")
+            second, _ = read_response(s)
+        self.assertEqual((second.status, second.body), (200, b"good"))
+        self.assertEqual(self.lines(up), [(1, "HEAD"), (1, "POST")])
+
+
+class UnreadInputTests(PoolCase):
+    def test_bytes_behind_a_response_that_filled_the_read_buffer(self):
+        # The whole response fills the proxy's 64 KiB read buffer exactly and 4 more
+        # bytes wait in the socket: no new readiness edge will announce them. The worker
+        # is stopped while the upstream sends, so one read takes the 64 KiB at once.
+        head = b"HTTP/1.1 200 OK\r\nContent-Length: %05d\r\n\r\n"
+        body_len = 65536 - len(head % 0)
+        answer = (head % body_len) + b"x" * body_len + b"EVIL"
+        worker = []
+
+        def first(number, index, path):
+            if number > 1 or index:
+                return GOOD
+            os.kill(worker[0], signal.SIGSTOP)
+            threading.Timer(0.3, os.kill, (worker[0], signal.SIGCONT)).start()
+            return answer
+        up = ScriptedUpstream(first)
+        self.addCleanup(up.close)
+        srv = self.start_server(extra=proxy_config([up.address]))
+        worker.append(srv.wait_workers(1)[0])
+        with srv.connect() as s:
+            s.sendall(b"GET /api/first HTTP/1.1\r\nHost: a\r\n\r\n")
+            first_resp, _ = read_response(s)
+            s.sendall(b"GET /api/second HTTP/1.1\r\nHost: a\r\n\r\n")
+            second, _ = read_response(s)
+        self.assertEqual(len(first_resp.body), body_len)
+        self.assertEqual((second.status, second.body), (200, b"good"))
+        self.assertEqual(self.lines(up), [(1, "GET"), (2, "GET")])
+
+
+if __name__ == "__main__":
+    run()
