@@ -21,8 +21,6 @@
 #define PROXY_UPGRADE_MAX 128
 /* Interim (1xx) responses passed on per request; more are dropped. */
 #define PROXY_MAX_INTERIM 8
-/* Idle keep-alive connections are closed after this long. */
-#define PROXY_IDLE_MS 60000
 /* Buffers larger than this are freed rather than kept for the next request. */
 #define PROXY_KEEP_BUF_MAX (256 * 1024)
 
@@ -42,6 +40,7 @@ struct upconn {
     bool maybe_more;     /* plain: the last read filled its buffer (bytes may wait unannounced) */
     bool bodiless;       /* the last response had no body (HEAD, 204, 304) */
     uint64_t reuse_turn; /* idle: not taken before this reactor turn */
+    uint64_t idle_ms;    /* idle: closed after this long (keepalive_timeout, or less) */
     flare_tls_conn tls;
     proxy_req *req;
     upconn *next, *prev; /* idle list, or the free list (next) */

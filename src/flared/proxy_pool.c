@@ -294,7 +294,7 @@ void flared_proxy__conn_put(upconn *uc)
     uc->in_pool = true;
     sv->idle_count++;
     up->idle_count++;
-    flare_reactor_timer_in(uc->px->r, &uc->idle_timer, PROXY_IDLE_MS);
+    flare_reactor_timer_in(uc->px->r, &uc->idle_timer, uc->idle_ms);
 }
 
 /* ------------------------------------------------------------- lifecycle */

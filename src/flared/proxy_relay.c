@@ -549,6 +549,20 @@ static bool switch_protocols(proxy_req *pr, const flare_http_response *r, size_t
     return false;
 }
 
+/* How long the connection may wait in the pool after response r. An upstream's
+ * Keep-Alive: timeout=N says when it closes an idle connection itself; the pool lets it
+ * go a little before (a second, half of one with N=1), so no request reaches the
+ * upstream as it closes (a POST there could only fail). timeout=0: not kept at all. */
+static uint64_t idle_limit(const proxy_req *pr, const flare_http_response *r)
+{
+    uint64_t ms = pr->up->cfg->keepalive_timeout_ms;
+    int64_t hint = flared_proxy_keep_alive_timeout(r);
+    if (hint < 0) return ms;
+    uint64_t upstream_ms = (uint64_t)hint * 1000;
+    upstream_ms -= upstream_ms >= 2000 ? 1000 : upstream_ms / 2;
+    return upstream_ms < ms ? upstream_ms : ms;
+}
+
 /* The head is complete (n bytes, parsed into r): pass it on. False when it ended. */
 static bool forward_head(proxy_req *pr, const flare_http_response *r, size_t n)
 {
@@ -593,6 +607,8 @@ static bool forward_head(proxy_req *pr, const flare_http_response *r, size_t n)
     }
     pr->reusable = r->keep_alive && pr->body_mode != BODY_CLOSE && !pr->request_cut;
     pr->uc->bodiless = pr->body_mode == BODY_NONE;
+    pr->uc->idle_ms = idle_limit(pr, r);
+    if (pr->uc->idle_ms == 0) pr->reusable = false;
     /* RFC 9110 §8.6, RFC 9112 §6.1: a 204 framed as if it had a body may be followed by
      * one, which the next request on this connection would take for its response. */
     if (status == 204 && (r->chunked || r->content_length > 0)) pr->reusable = false;

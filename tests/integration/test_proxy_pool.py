@@ -3,6 +3,7 @@
 answers the next request; bytes left in the socket behind a response are found
 before the connection is pooled."""
 
+import json
 import os
 import signal
 import sys
@@ -138,6 +139,50 @@ class UnreadInputTests(PoolCase):
         self.assertEqual(len(first_resp.body), body_len)
         self.assertEqual((second.status, second.body), (200, b"good"))
         self.assertEqual(self.lines(up), [(1, "GET"), (2, "GET")])
+
+
+
+class IdleTimeTests(PoolCase):
+    """An idle connection is closed after keepalive_timeout, or a little before the
+    upstream closes it when its Keep-Alive field says when that is."""
+
+    def idle_after(self, path, upstream_extra, waits):
+        """One GET of path on a fresh proxy; then, for each wait, the pool's idle count
+        that many seconds after the response, and the connections made by the next GET."""
+        def answer(number, index, p):
+            hint = p.rsplit("/", 1)[-1]
+            field = b"Keep-Alive: timeout=%s\r\n" % hint[4:].encode() if hint[:4] == "hint" else b""
+            return b"HTTP/1.1 200 OK\r\n" + field + b"Content-Length: 4\r\n\r\ngood"
+        up = ScriptedUpstream(answer)
+        self.addCleanup(up.close)
+        srv = self.start_server(extra=proxy_config([up.address], upstream_extra=upstream_extra))
+        seen = []
+        with srv.connect() as s:
+            for wait in waits:
+                s.sendall(b"GET /api/%s HTTP/1.1\r\nHost: a\r\n\r\n" % path.encode())
+                resp, _ = read_response(s)
+                self.assertEqual(resp.status, 200)
+                time.sleep(wait)
+                idle = json.loads(srv.get("/status").body)["upstreams"]["app"][0]["idle"]
+                seen.append(idle)
+        srv.stop()
+        return seen, up.connections
+
+    def test_keepalive_timeout_closes_idle_connections(self):
+        # 1.2 s: closed; 0.1 s: still there, and the next request takes it.
+        self.assertEqual(self.idle_after("x", "    keepalive_timeout: 600ms\n", [1.2, 0.1, 0]),
+                         ([0, 1, 1], 2))
+
+    def test_the_upstream_keep_alive_timeout_is_honoured(self):
+        # timeout=2: kept 1 s (a second before the upstream would close it).
+        self.assertEqual(self.idle_after("hint2", "", [0.5, 1.4, 0]), ([1, 0, 1], 2))
+        # timeout=1: kept half a second.
+        self.assertEqual(self.idle_after("hint1", "", [0.8, 0]), ([0, 1], 2))
+        # timeout=0: not kept at all.
+        self.assertEqual(self.idle_after("hint0", "", [0, 0]), ([0, 0], 2))
+        # A longer one than keepalive_timeout does not keep it longer.
+        self.assertEqual(self.idle_after("hint100", "    keepalive_timeout: 400ms\n", [0.8, 0]),
+                         ([0, 1], 2))
 
 
 if __name__ == "__main__":
