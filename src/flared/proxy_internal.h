@@ -104,6 +104,8 @@ void flared_proxy__tried_remove(proxy_tried *t, const up_server *sv);
 /* Passive health: an attempt failed (connect, timeout, reset) or a response came. */
 void flared_proxy__server_failed(up_server *sv);
 void flared_proxy__server_ok(up_server *sv);
+/* The server is taken out of rotation: its idle connections are closed. */
+void flared_proxy__server_out(up_server *sv);
 /* An idle keep-alive connection to sv, or NULL; no system call. */
 upconn *flared_proxy__conn_reuse(up_server *sv);
 /* Starts a non-blocking connect; 0 (connecting or connected) or a negative errno. */

@@ -94,8 +94,18 @@ void flared_proxy__server_failed(up_server *sv)
     /* A lone server is never taken out passively (there is nowhere else to go). */
     if (sv->up->server_count == 1) return;
     sv->fails++;
-    if (sv->fails >= sv->up->cfg->max_fails)
+    if (sv->fails >= sv->up->cfg->max_fails) {
         sv->down_until_ms = flared_proxy__now(sv->up->px) + sv->up->cfg->fail_timeout_ms;
+        flared_proxy__server_out(sv);
+    }
+}
+
+void flared_proxy__server_out(up_server *sv)
+{
+    /* Its idle connections serve nothing while it is out, yet they count against the
+     * upstream's `keepalive`: the servers still in would have none kept. */
+    while (sv->idle)
+        flared_proxy__conn_close(sv->idle);
 }
 
 void flared_proxy__server_ok(up_server *sv)
@@ -375,8 +385,7 @@ void flared_proxy_free(flared_proxy *px)
         for (size_t j = 0; up->servers && j < up->server_count; j++) {
             up_server *sv = &up->servers[j];
             flared_proxy__health_stop(sv);
-            while (sv->idle)
-                flared_proxy__conn_close(sv->idle);
+            flared_proxy__server_out(sv);
         }
         free(up->servers);
         flare_tls_client_ctx_free(up->tls);

@@ -11,8 +11,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from flaredtest import ServerTestCase, parse_responses, read_response, run  # noqa: E402
-from proxy_upstreams import ScriptedUpstream  # noqa: E402
+from flaredtest import (ServerTestCase, parse_responses, read_response, run,  # noqa: E402
+                        wait_for)
+from proxy_upstreams import RawUpstream, ScriptedUpstream  # noqa: E402
 from test_proxy import proxy_config  # noqa: E402
 
 GOOD = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ngood"
@@ -183,6 +184,66 @@ class IdleTimeTests(PoolCase):
         # A longer one than keepalive_timeout does not keep it longer.
         self.assertEqual(self.idle_after("hint100", "    keepalive_timeout: 400ms\n", [0.8, 0]),
                          ([0, 1], 2))
+
+
+
+class CapTests(PoolCase):
+    """`keepalive` bounds the idle connections of an upstream across its servers. Those of a
+    server taken out of rotation serve nothing: they are closed, so the servers still in
+    keep theirs."""
+
+    def status(self, srv):
+        return {s["server"]: s for s in json.loads(srv.get("/status").body)["upstreams"]["app"]}
+
+    def test_a_server_out_by_health_check_leaves_its_share_of_the_pool(self):
+        a, b = RawUpstream(), RawUpstream()
+        self.addCleanup(a.close)
+        self.addCleanup(b.close)
+        srv = self.start_server(extra=proxy_config(
+            [a.address, b.address],
+            upstream_extra="    keepalive: 1\n"
+                           "    health: {path: /healthz, interval: 100ms, fails: 1, passes: 1}\n"))
+        self.assertTrue(wait_for(lambda: a.health_checks >= 2 and b.health_checks >= 2, 5))
+        with srv.connect() as s:
+            s.sendall(b"GET /api/echo HTTP/1.1\r\nHost: a\r\n\r\n")
+            self.assertEqual(read_response(s)[0].status, 200)
+        self.assertEqual(self.status(srv)[a.address]["idle"], 1, (a.requests, b.requests))
+        a.health_status = 503
+        self.assertTrue(wait_for(lambda: not self.status(srv)[a.address]["up"], 3))
+        for _ in range(4):
+            with srv.connect() as s:
+                s.sendall(b"GET /api/echo HTTP/1.1\r\nHost: a\r\n\r\n")
+                self.assertEqual(read_response(s)[0].status, 200)
+        self.assertEqual(self.status(srv)[a.address]["idle"], 0)
+        # Health checks open connections of their own: count those requests came on.
+        self.assertEqual(len(b.requests), 4)
+        self.assertEqual(len({number for number, _, _ in b.requests}), 1)
+
+    def test_a_server_out_after_a_timeout_leaves_its_share_of_the_pool(self):
+        # ip_hash sends every request of 127.0.0.1 to one server, X, until X is out.
+        def answer(number, index, path):
+            return [b""] * 10 if path.endswith("/hang") else GOOD  # /hang: 2 s of silence
+        ups = [ScriptedUpstream(answer), ScriptedUpstream(answer)]
+        for up in ups:
+            self.addCleanup(up.close)
+        srv = self.start_server(extra=proxy_config(
+            [up.address for up in ups],
+            upstream_extra="    balance: ip_hash\n    keepalive: 1\n    fail_timeout: 30s\n"))
+        with srv.connect() as hang, srv.connect() as s:
+            hang.sendall(b"GET /api/hang HTTP/1.1\r\nHost: a\r\n\r\n")
+            self.assertTrue(wait_for(lambda: sum(len(up.requests) for up in ups) == 1, 3))
+            s.sendall(b"GET /api/x HTTP/1.1\r\nHost: a\r\n\r\n")
+            self.assertEqual(read_response(s)[0].status, 200)
+            x = next(up for up in ups if up.requests)
+            self.assertEqual(self.status(srv)[x.address]["idle"], 1)
+            self.assertEqual(read_response(hang)[0].status, 504)  # read_timeout: X is out
+        y = next(up for up in ups if up is not x)
+        for _ in range(3):
+            with srv.connect() as s:
+                s.sendall(b"GET /api/x HTTP/1.1\r\nHost: a\r\n\r\n")
+                self.assertEqual(read_response(s)[0].status, 200)
+        self.assertEqual(self.status(srv)[x.address]["idle"], 0)
+        self.assertEqual((len(y.requests), y.connections), (3, 1))
 
 
 if __name__ == "__main__":
