@@ -202,10 +202,10 @@ ssize_t flared_proxy__up_io(upconn *uc, void *buf, size_t len, bool write)
     do
         n = write ? send(uc->fd, buf, len, MSG_NOSIGNAL) : recv(uc->fd, buf, len, 0);
     while (n < 0 && errno == EINTR);
-    if (n < 0) return errno == EAGAIN ? FLARE_EAGAIN : FLARE_ECONNRESET;
     /* recv returns all that is queued up to len: a short read drained the socket, and
      * what arrives later raises a new edge. */
-    if (!write) uc->maybe_more = (size_t)n == len;
+    if (!write) uc->maybe_more = n > 0 && (size_t)n == len;
+    if (n < 0) return errno == EAGAIN ? FLARE_EAGAIN : FLARE_ECONNRESET;
     return n == 0 && !write ? FLARE_ECLOSED : n;
 }
 

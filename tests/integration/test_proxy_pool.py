@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from flaredtest import (ServerTestCase, parse_responses, read_response, run,  # noqa: E402
                         wait_for)
 from proxy_upstreams import RawUpstream, ScriptedUpstream  # noqa: E402
-from test_proxy import proxy_config  # noqa: E402
+from test_proxy import proxy_config, tls_backend  # noqa: E402
 
 GOOD = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ngood"
 STRAY = b"hello"
@@ -141,6 +141,27 @@ class UnreadInputTests(PoolCase):
         self.assertEqual((second.status, second.body), (200, b"good"))
         self.assertEqual(self.lines(up), [(1, "GET"), (2, "GET")])
 
+
+
+class TlsPoolTests(PoolCase):
+    def test_tls_connections_are_reused(self):
+        # Over TLS, what the session leaves unread (a late session ticket) is no stray
+        # body: the connection is pooled and reused, one handshake for every request.
+        backend, certs = tls_backend(self, "over tls")
+        srv = self.start_server(extra=proxy_config(
+            [f"127.0.0.1:{backend.port}"],
+            upstream_extra=f"    tls: {{ca: {certs}/ca.pem, sni: localhost}}\n").replace(
+                "connect_timeout: 1s", "connect_timeout: 10s"))
+        for method in ("GET", "HEAD", "GET", "GET"):
+            with srv.connect() as s:
+                s.sendall(b"%s /api/plaintext HTTP/1.1\r\nHost: a\r\n\r\n" % method.encode())
+                resp, _ = read_response(s, method)
+            self.assertEqual(resp.status, 200)
+            time.sleep(0.2)
+        with srv.connect() as s:
+            s.sendall(b"GET /api/status HTTP/1.1\r\nHost: a\r\n\r\n")  # the backend's
+            total = json.loads(read_response(s)[0].body)["total"]
+        self.assertEqual(total["tls"]["handshakes"], 1)
 
 
 class IdleTimeTests(PoolCase):
