@@ -11,8 +11,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from flaredtest import (ServerTestCase, parse_responses, read_response, run,  # noqa: E402
-                        wait_for)
+from flaredtest import (FLARED_WRAPPER, ServerTestCase, parse_responses,  # noqa: E402
+                        patience, read_response, run, wait_for)
 from proxy_upstreams import RawUpstream, ScriptedUpstream  # noqa: E402
 from test_proxy import proxy_config, tls_backend  # noqa: E402
 
@@ -72,8 +72,11 @@ class StrayBodyTests(PoolCase):
             responses, rest = parse_responses(data, methods)
             self.assertEqual(rest, b"", head)
             self.assertEqual((responses[1].status, responses[1].body), (200, b"good"), head)
-            expect = [(1, method.decode())] + [(1, "GET")] * sent_twice + [(2, "GET")]
-            self.assertEqual(sorted(self.lines(up)), sorted(expect), head)
+            once = [(1, method.decode()), (2, "GET")]
+            allowed = [sorted(once + [(1, "GET")] * sent_twice)]
+            if FLARED_WRAPPER:
+                allowed.append(sorted(once))  # so slow, it may see the body come while idle
+            self.assertIn(sorted(self.lines(up)), allowed, head)
             srv.stop()
         return statuses
 
@@ -155,12 +158,12 @@ class TlsPoolTests(PoolCase):
         for method in ("GET", "HEAD", "GET", "GET"):
             with srv.connect() as s:
                 s.sendall(b"%s /api/plaintext HTTP/1.1\r\nHost: a\r\n\r\n" % method.encode())
-                resp, _ = read_response(s, method)
+                resp, _ = read_response(s, method, timeout=patience(5))
             self.assertEqual(resp.status, 200)
             time.sleep(0.2)
         with srv.connect() as s:
             s.sendall(b"GET /api/status HTTP/1.1\r\nHost: a\r\n\r\n")  # the backend's
-            total = json.loads(read_response(s)[0].body)["total"]
+            total = json.loads(read_response(s, timeout=patience(5))[0].body)["total"]
         self.assertEqual(total["tls"]["handshakes"], 1)
 
 
