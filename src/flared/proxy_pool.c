@@ -288,7 +288,9 @@ void flared_proxy__conn_put(upconn *uc)
     up_server *sv = uc->sv;
     flared_upstream_rt *up = sv->up;
     uc->req = NULL;
-    if (up->idle_count >= up->cfg->keepalive || unclean(uc)) {
+    /* One of a server out of rotation would only hold room (flared_proxy__server_out). */
+    if (up->idle_count >= up->cfg->keepalive || !usable(sv, flared_proxy__now(uc->px)) ||
+        unclean(uc)) {
         flared_proxy__conn_close(uc);
         return;
     }

@@ -11,8 +11,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from flaredtest import (FLARED_WRAPPER, ServerTestCase, parse_responses,  # noqa: E402
-                        patience, read_response, run, wait_for)
+from flaredtest import (ServerTestCase, parse_responses, patience,  # noqa: E402
+                        read_response, run, wait_for)
 from proxy_upstreams import RawUpstream, ScriptedUpstream  # noqa: E402
 from test_proxy import proxy_config, tls_backend  # noqa: E402
 
@@ -27,10 +27,11 @@ BODILESS = [
 
 
 class PoolCase(ServerTestCase):
-    def scripted(self, first):
-        """An upstream answering `first` to the first request it gets, GOOD to the others."""
-        up = ScriptedUpstream(lambda number, index, path: first if number == index + 1 == 1
-                              else GOOD)
+    def scripted(self, first, second=GOOD):
+        """An upstream answering `first` to the first request it gets, `second` to the next
+        one on that connection, GOOD to the others."""
+        up = ScriptedUpstream(lambda number, index, path: (first, second)[index]
+                              if number == 1 and index < 2 else GOOD)
         self.addCleanup(up.close)
         return up
 
@@ -44,14 +45,15 @@ class StrayBodyTests(PoolCase):
     upstream sends behind one anyway must not be read as the next response."""
 
     def check(self, answer, wait=0.0, pipelined=False, sent_twice=False):
-        """For each bodiless response, answer(head) to the first request, then a GET on
+        """For each bodiless response, answer(head): the upstream's answers to the first
+        request and to the next one on its connection (scripted). Then a GET on
         the same client connection (after `wait` s, or pipelined behind the first). The
         GET gets the real response, from a fresh upstream connection (also, when
         sent_twice, after it went on the first one). Returns the /status bodies read
         before each GET."""
         statuses = []
         for method, head in BODILESS:
-            up = self.scripted(answer(head))
+            up = self.scripted(*answer(head))
             srv = self.start_server(extra=proxy_config([up.address]))
             first = b"%s /api/first HTTP/1.1\r\nHost: a\r\n\r\n" % method
             second = b"GET /api/second HTTP/1.1\r\nHost: a\r\n\r\n"
@@ -72,34 +74,31 @@ class StrayBodyTests(PoolCase):
             responses, rest = parse_responses(data, methods)
             self.assertEqual(rest, b"", head)
             self.assertEqual((responses[1].status, responses[1].body), (200, b"good"), head)
-            once = [(1, method.decode()), (2, "GET")]
-            allowed = [sorted(once + [(1, "GET")] * sent_twice)]
-            if FLARED_WRAPPER:
-                allowed.append(sorted(once))  # so slow, it may see the body come while idle
-            self.assertIn(sorted(self.lines(up)), allowed, head)
+            expect = [(1, method.decode())] + [(1, "GET")] * sent_twice + [(2, "GET")]
+            self.assertEqual(sorted(self.lines(up)), sorted(expect), head)
             srv.stop()
         return statuses
 
     def test_stray_body_with_the_head(self):
-        self.check(lambda head: head + STRAY)
+        self.check(lambda head: (head + STRAY, GOOD))
 
     def test_stray_body_arriving_while_the_connection_is_idle(self):
         # The body comes 0.2 s after the head, while the connection waits in the pool:
         # the connection is closed then, and the next request opens a fresh one.
-        for status in self.check(lambda head: [head, STRAY], wait=0.5):
+        for status in self.check(lambda head: ([head, STRAY], GOOD), wait=0.5):
             self.assertIn(b'"idle":0', status)
 
     def test_stray_body_arriving_after_the_next_request_went_out(self):
         # Nothing could tell the connection apart when the next request was sent on it;
-        # the body then comes before that request's response. The request is sent again
-        # on a fresh connection, and the client gets the real response.
-        self.check(lambda head: [head, STRAY], sent_twice=True)
+        # the body comes only then (the upstream sends it with that request's response).
+        # The request is sent again on a fresh connection; the client gets the real response.
+        self.check(lambda head: (head, STRAY + GOOD), sent_twice=True)
 
     def test_a_pipelined_request_does_not_take_the_connection_at_once(self):
         # The next request is already there when the bodiless response ends: the
         # connection it would take has not been watched for a stray body yet, so the
         # request goes on a fresh one, and only there.
-        self.check(lambda head: [head, STRAY], pipelined=True)
+        self.check(lambda head: ([head, STRAY], GOOD), pipelined=True)
 
     def test_a_post_after_a_bodiless_response_is_not_lost(self):
         # A POST is not sent twice; it waits for no stray body either: with none, the
@@ -211,7 +210,6 @@ class IdleTimeTests(PoolCase):
                          ([0, 1], 2))
 
 
-
 class CapTests(PoolCase):
     """`keepalive` bounds the idle connections of an upstream across its servers. Those of a
     server taken out of rotation serve nothing: they are closed, so the servers still in
@@ -220,29 +218,50 @@ class CapTests(PoolCase):
     def status(self, srv):
         return {s["server"]: s for s in json.loads(srv.get("/status").body)["upstreams"]["app"]}
 
-    def test_a_server_out_by_health_check_leaves_its_share_of_the_pool(self):
+    def checked_pair(self):
+        """Servers a and b behind a proxy keeping 1 idle connection and checking health
+        every 100 ms (one failure takes a server out), once both passed."""
         a, b = RawUpstream(), RawUpstream()
         self.addCleanup(a.close)
         self.addCleanup(b.close)
         srv = self.start_server(extra=proxy_config(
             [a.address, b.address],
             upstream_extra="    keepalive: 1\n"
-                           "    health: {path: /healthz, interval: 100ms, fails: 1, passes: 1}\n"))
+                           "    health: {path: /healthz, interval: 100ms, fails: 1, passes: 1}\n"
+        ).replace("read_timeout: 1s", "read_timeout: 5s"))
         self.assertTrue(wait_for(lambda: a.health_checks >= 2 and b.health_checks >= 2, 5))
+        return a, b, srv
+
+    def assert_b_keeps_its_connection(self, srv, a, b):
+        """a is out and keeps nothing idle; 4 requests go to b on one connection (health
+        checks open connections of their own: those requests came on are counted)."""
+        for _ in range(4):
+            with srv.connect() as s:
+                s.sendall(b"GET /api/echo HTTP/1.1\r\nHost: a\r\n\r\n")
+                self.assertEqual(read_response(s)[0].status, 200)
+        self.assertEqual(self.status(srv)[a.address]["idle"], 0)
+        self.assertEqual(len(b.requests), 4)
+        self.assertEqual(len({number for number, _, _ in b.requests}), 1)
+
+    def test_a_server_out_by_health_check_leaves_its_share_of_the_pool(self):
+        a, b, srv = self.checked_pair()
         with srv.connect() as s:
             s.sendall(b"GET /api/echo HTTP/1.1\r\nHost: a\r\n\r\n")
             self.assertEqual(read_response(s)[0].status, 200)
         self.assertEqual(self.status(srv)[a.address]["idle"], 1, (a.requests, b.requests))
         a.health_status = 503
         self.assertTrue(wait_for(lambda: not self.status(srv)[a.address]["up"], 3))
-        for _ in range(4):
-            with srv.connect() as s:
-                s.sendall(b"GET /api/echo HTTP/1.1\r\nHost: a\r\n\r\n")
-                self.assertEqual(read_response(s)[0].status, 200)
-        self.assertEqual(self.status(srv)[a.address]["idle"], 0)
-        # Health checks open connections of their own: count those requests came on.
-        self.assertEqual(len(b.requests), 4)
-        self.assertEqual(len({number for number, _, _ in b.requests}), 1)
+        self.assert_b_keeps_its_connection(srv, a, b)
+
+    def test_a_connection_that_ends_while_its_server_is_out_is_not_kept(self):
+        a, b, srv = self.checked_pair()
+        with srv.connect() as s:
+            s.sendall(b"GET /api/slow HTTP/1.1\r\nHost: a\r\n\r\n")  # a answers in 3 s
+            self.assertTrue(wait_for(lambda: a.requests, 2))
+            a.health_status = 503  # meanwhile a is taken out
+            self.assertTrue(wait_for(lambda: not self.status(srv)[a.address]["up"], 2))
+            self.assertEqual(read_response(s)[0].body, b"late")
+        self.assert_b_keeps_its_connection(srv, a, b)
 
     def test_a_server_out_after_a_timeout_leaves_its_share_of_the_pool(self):
         # ip_hash sends every request of 127.0.0.1 to one server, X, until X is out.
