@@ -1,7 +1,9 @@
 """The upstream connection pool against scripted upstreams: a response with no body
 (to HEAD, a 204, a 304) followed by a body anyway, however late it comes, never
 answers the next request; bytes left in the socket behind a response are found
-before the connection is pooled."""
+before the connection is pooled; TLS connections are reused; idle connections go
+after keepalive_timeout or before the upstream's Keep-Alive timeout; a server out of
+rotation keeps none, leaving `keepalive` to the others."""
 
 import json
 import os
@@ -142,7 +144,6 @@ class UnreadInputTests(PoolCase):
         self.assertEqual(len(first_resp.body), body_len)
         self.assertEqual((second.status, second.body), (200, b"good"))
         self.assertEqual(self.lines(up), [(1, "GET"), (2, "GET")])
-
 
 
 class TlsPoolTests(PoolCase):
