@@ -316,11 +316,12 @@ typedef struct flared_upstream {
     const flared_upstream_server *servers; /**< 1..FLARED_UPSTREAM_SERVERS_MAX */
     size_t server_count;
     flared_balance balance;
-    uint64_t keepalive;          /**< idle connections kept per worker; 0 = none; default 32 */
-    uint64_t connect_timeout_ms; /**< default 5 s */
-    uint64_t read_timeout_ms;    /**< idle time waiting for or reading the response; 60 s */
-    uint64_t max_fails;          /**< failed attempts that take a server out; default 1 */
-    uint64_t fail_timeout_ms;    /**< how long a failed server stays out; default 10 s */
+    uint64_t keepalive;            /**< idle connections kept per worker; 0 = none; default 32 */
+    uint64_t keepalive_timeout_ms; /**< how long one stays idle before it is closed; 60 s */
+    uint64_t connect_timeout_ms;   /**< default 5 s */
+    uint64_t read_timeout_ms;      /**< idle time waiting for or reading the response; 60 s */
+    uint64_t max_fails;            /**< failed attempts that take a server out; default 1 */
+    uint64_t fail_timeout_ms;      /**< how long a failed server stays out; default 10 s */
     flared_upstream_health health;
     flared_upstream_tls tls;
     unsigned line, column;
