@@ -238,6 +238,13 @@ static int install_host(flare_http_server *srv, const flared_host *host, const c
         /* The proxy forwards bodies as they arrive, with backpressure. */
         if (rc == 0 && rt->type == FLARED_ROUTE_PROXY)
             rc = flare_http_server_route_stream_body(srv, name, rt->path, err);
+        /* Its 405s and 413s are responses of the route too. */
+        for (size_t k = 0; rc == 0 && k < rt->header_count; k++)
+            if ((rc = flare_header_block_add(&c->fields, rt->headers[k].name,
+                                             rt->headers[k].value)) < 0)
+                flare_error_set(err, rc, 0, "route %s: cannot prepare its header fields", rt->path);
+        if (rc == 0 && rt->header_count)
+            rc = flare_http_server_route_headers(srv, name, rt->path, &c->fields, err);
         if (rc < 0) return rc;
     }
     return 0;
@@ -272,6 +279,7 @@ void flared_handlers_free(flared_route_ctx *ctx)
     for (flared_route_ctx *c = ctx; c->route; c++) {
         if (c->root_fd >= 0) close(c->root_fd);
         flare_header_block_free(&c->fixed);
+        flare_header_block_free(&c->fields);
         flare_buf_free(&c->location);
     }
     free(ctx);

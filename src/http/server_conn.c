@@ -366,13 +366,21 @@ static bool refusing_head(const conn *c)
 }
 
 /* Answers `status` with Connection: close; input after this point is ignored. */
+static const route *conn_route(const conn *c)
+{
+    return c->route_index == NO_ROUTE ? NULL : &c->srv->routes[c->route_index];
+}
+
 static void fail(conn *c, int status)
 {
     flare_http_server *srv = c->srv;
     take_out(c);
     size_t out_begin = c->out.len, head_len = 0;
+    /* A request that reached its body has a route, whose fields go on its refusals. */
+    const route *rt = c->phase == PH_BODY ? conn_route(c) : NULL;
+    const flare_buf *fields = rt && rt->headers ? &rt->headers->lines : NULL;
     if (flare_http__error_response(&c->out, status, flare_reactor_clock(srv->reactor)->http_date,
-                                   srv->cfg.server_name, NULL, &head_len) == 0) {
+                                   srv->cfg.server_name, fields, &head_len) == 0) {
         if (refusing_head(c)) c->out.len = out_begin + head_len;
         srv->stats.responses_by_class[status / 100]++;
         /* A request that got as far as its body has a view; a bad head has none. */
@@ -457,11 +465,6 @@ static void host_of(const flare_http_request *req, flare_request *out)
     /* "example.com." is the fully qualified spelling of "example.com" (RFC 1034 §3.1):
      * the same virtual host and certificate, as nginx also treats it. */
     if (out->host_len > 1 && out->host[out->host_len - 1] == '.') out->host_len--;
-}
-
-static const route *conn_route(const conn *c)
-{
-    return c->route_index == NO_ROUTE ? NULL : &c->srv->routes[c->route_index];
 }
 
 static void dispatch(conn *c);
@@ -642,6 +645,8 @@ static void answer_builtin(conn *c, flare_response *resp)
         builtin_text(resp, c->pre_status);
         break;
     }
+    const route *rt = conn_route(c);
+    if (rt && rt->headers) flare_response_header_block(resp, rt->headers);
 }
 
 static void begin_stream(conn *c, flare_response *resp);

@@ -123,6 +123,16 @@ class RouteTests(ft.SharedServerTestCase):
         status, fields, _ = self.get(b"/admin/")
         self.assertEqual((status, fields.get("strict-transport-security")),
                          (403, "max-age=63072000"))
+        # So do the server's own refusals once the route is known: 405 and 413.
+        status, fields, _ = self.get(b"/nostore", method=b"POST")
+        self.assertEqual((status, fields.get("cache-control"), fields.get("x-frame-options")),
+                         (405, "no-store", "SAMEORIGIN"))
+        status, fields, _ = self.get(b"/small/x", b"Content-Length: 10\r\nHost: t\r\n", b"POST",
+                                     b"0123456789")
+        self.assertEqual((status, fields.get("x-frame-options")), (413, "DENY"))
+        # Not a 404 for no route at all: no route, no route headers.
+        status, fields, _ = self.get(b"/nowhere", b"Host: nowhere.example\r\n")
+        self.assertIn(status, (404, 200))
 
     def test_echo_combines_fields_whatever_their_case(self):
         # RFC 9110 §5.1: field names are case-insensitive; §5.3: repeats combine.
