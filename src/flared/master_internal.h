@@ -29,6 +29,8 @@ typedef struct worker_proc {
     unsigned slot;
     unsigned generation;
     uint64_t started_ms;
+    bool ready;     /* it reported ready on the readiness pipe */
+    bool abandoned; /* of a generation that failed to start: stopped, never restarted */
 } worker_proc;
 
 typedef struct master {
@@ -38,9 +40,16 @@ typedef struct master {
     size_t sock_count;
     worker_proc *workers;
     size_t worker_count, worker_cap;
-    unsigned generation;
-    uint64_t *restart_at;    /* per slot: 0 = nothing pending */
-    uint32_t *restart_delay; /* per slot back-off */
+    unsigned generation;      /* of the workers the current config runs */
+    int worker_ready_fd[2];   /* workers write their pid to [1] once ready; the master reads [0] */
+    bool starting;            /* the current generation has not all reported ready yet */
+    uint64_t start_deadline;  /* when a reload or upgrade gives up waiting for them */
+    flared_config *prev_cfg;  /* while a reload waits for its workers: the config still serving */
+    unsigned prev_generation; /* ... and the generation of its workers */
+    bool reload_again;        /* a HUP came while a reload waited: reload once it is decided */
+    int exit_status;          /* 1 once an upgraded master gave up: its workers did not start */
+    uint64_t restart_at[FLARED_WORKERS_MAX];    /* per slot: 0 = nothing pending */
+    uint32_t restart_delay[FLARED_WORKERS_MAX]; /* per slot back-off */
     unsigned slots;
     bool stopping;
     uint64_t stop_deadline;

@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""Reload (HUP) and binary upgrade (USR2) hand over only to workers that reported
+ready: a new generation whose workers fail after fork (here: a config whose static
+roots need more descriptors than RLIMIT_NOFILE allows, which the master cannot see
+when it loads the file), or never report (stopped by the test), is given up and the
+old workers, or the old master, serve on without a failed request; under systemd
+the reload still ends with READY=1, its STATUS= saying it failed. A good reload
+drains the old workers only once every new one serves."""
+import os
+import re
+import shutil
+import signal
+import time
+
+import flaredtest as ft
+import test_notify
+from test_process import FLARED_NEXT, Loop, status_json
+from test_signals import body_or_none
+
+NOFILE = 64
+# Each static route holds its root open in the worker: more routes than descriptors.
+TOO_MANY_ROOTS = "".join(f"  - path: /root{i}\n    static: {{root: www}}\n"
+                         for i in range(NOFILE + 16))
+# Enough routes that a worker takes a while (tens of ms) to be ready.
+SLOW_START = "".join(f"  - path: /r{i}\n    text: {{body: r}}\n" for i in range(4000))
+
+
+def limited(srv, nofile=NOFILE):
+    """Makes srv start under `ulimit -n nofile` (soft and hard: the master cannot raise it)."""
+    srv.argv = ["/bin/sh", "-c", f'ulimit -n {nofile} && exec "$@"', "sh"] + srv.argv
+
+
+class HandoverTests(ft.ServerTestCase):
+    def setUp(self):
+        if ft.FLARED_WRAPPER:
+            self.skipTest("the descriptor limit and the start timing are the program's, not "
+                          "the wrapper's")
+
+    # The sd_notify receiver of test_notify.py.
+    notify_socket = test_notify.NotifyTests.notify_socket
+    messages = test_notify.NotifyTests.messages
+    assertNothingMore = test_notify.NotifyTests.assertNothingMore
+
+    # -- SIGHUP ------------------------------------------------------------------
+
+    def test_hup_whose_new_workers_fail_keeps_the_old_ones_serving(self):
+        sock, path = self.notify_socket()
+        srv = ft.Server(workers=2, text="old", env={"NOTIFY_SOCKET": path})
+        self.addCleanup(srv.cleanup)
+        limited(srv)
+        srv.start()
+        self.assertEqual(self.messages(sock, 1), [{"READY": "1"}])
+        old = srv.wait_workers(2)
+        self.assertTrue(old, srv.log())
+        with Loop(srv.port) as loop:
+            time.sleep(0.3)
+            srv.write_config(text="new", extra=TOO_MANY_ROOTS)
+            srv.signal(signal.SIGHUP)
+            reloading, ready = self.messages(sock, 2)
+            self.assertEqual(reloading.get("RELOADING"), "1")
+            time.sleep(0.5)  # the old workers serve on after the failure too
+        self.assertEqual(loop.failures, [], srv.log())
+        self.assertGreater(loop.ok, 10)
+        log = srv.log()
+        self.assertRegex(log, r"worker \d: static root .*www: Too many open files")
+        self.assertRegex(log, r"reload failed, still serving the previous config: new worker \d "
+                              r"\(pid \d+\) exited with status 1")
+        self.assertNotIn("reloaded:", log)
+        self.assertEqual(ready.get("READY"), "1", ready)
+        self.assertRegex(ready.get("STATUS", ""),
+                         r"^reload failed, still serving the previous config: new worker")
+        # The new generation is gone, the old one was never told to drain.
+        self.assertTrue(ft.wait_for(lambda: sorted(srv.workers()) == sorted(old), 5),
+                        f"{srv.workers()} != {old}\n{log}")
+        self.assertNotIn(": draining (", log)
+        for _ in range(10):
+            self.assertEqual(srv.get("/plaintext").body, b"old")
+        # Fixed, the file reloads as usual.
+        srv.write_config(text="fixed", extra="")
+        srv.signal(signal.SIGHUP)
+        reloading, ready = self.messages(sock, 2)
+        self.assertEqual(reloading.get("RELOADING"), "1")
+        self.assertEqual(ready, {"READY": "1", "STATUS": "reloaded: 2 workers on generation 1"})
+        self.assertTrue(ft.wait_for(lambda: body_or_none(srv) == b"fixed", 5), srv.log())
+        self.assertTrue(ft.wait_for(lambda: not any(ft.alive(p) for p in old), 10), srv.log())
+        self.assertStopsCleanly(srv)
+
+    def test_hup_drains_the_old_workers_only_once_the_new_ones_serve(self):
+        srv = self.start_server(workers=2, text="one")
+        old = srv.wait_workers(2)
+        self.assertTrue(old, srv.log())
+        with Loop(srv.port) as loop:
+            time.sleep(0.3)
+            # Debug logging: each worker says "serving" right before it reports ready.
+            srv.write_config(verbatim=srv.config_text(text="two", extra=SLOW_START)
+                             .replace("log_level: info", "log_level: debug"))
+            srv.signal(signal.SIGHUP)
+            self.assertTrue(ft.wait_for(lambda: not any(ft.alive(p) for p in old), 10),
+                            srv.log())
+            time.sleep(0.3)
+        self.assertEqual(loop.failures, [], srv.log())
+        self.assertGreater(loop.ok, 10)
+        lines = srv.log().splitlines()
+        new = srv.workers()
+        self.assertEqual(len(new), 2)
+
+        def first(pids, text):
+            return min(i for i, line in enumerate(lines) for p in pids
+                       if f"flared[{p}]: worker" in line and text in line)
+        serving = [max(i for i, line in enumerate(lines)
+                       if f"flared[{p}]: worker" in line and "serving" in line) for p in new]
+        self.assertLess(max(serving), first(old, ": draining ("),
+                        "an old worker drained before every new one served:\n" + srv.log())
+        self.assertIn("reloaded: 2 workers on generation 1", srv.log())
+        self.assertEqual(srv.get("/plaintext").body, b"two")
+        self.assertStopsCleanly(srv)
+
+    def test_hup_whose_new_worker_never_reports_ready_times_out(self):
+        srv = self.start_server(workers=1, text="old", timeouts=", worker_start: 1s")
+        old = srv.wait_workers(1)
+        self.assertTrue(old, srv.log())
+        # Freeze the new worker before it reports ready; if it is quicker than the test,
+        # the reload succeeds and the test tries again.
+        for attempt in range(4):
+            srv.write_config(text=f"new {attempt}", extra=SLOW_START)
+            reloads = srv.log().count("reloaded:")
+            srv.signal(signal.SIGHUP)
+            new = ft.wait_for(lambda: [p for p in srv.workers() if p not in old], 5,
+                              interval=0.0005)
+            self.assertTrue(new, srv.log())
+            for pid in new:
+                os.kill(pid, signal.SIGSTOP)
+            self.addCleanup(lambda pids=new: [ft.alive(p) and os.kill(p, signal.SIGKILL)
+                                              for p in pids])
+            outcome = ft.wait_for(
+                lambda: ("timeout" if "did not report ready" in srv.log() else
+                         "reloaded" if srv.log().count("reloaded:") > reloads else None), 5)
+            if outcome == "reloaded":
+                for pid in new:
+                    os.kill(pid, signal.SIGCONT)
+                old = ft.wait_for(lambda: len(srv.workers()) == 1 and
+                                  srv.workers()[0] in new and srv.workers(), 10)
+                self.assertTrue(old, srv.log())
+                continue
+            break
+        else:
+            self.skipTest("the new worker was always ready before the test could stop it")
+        self.assertEqual(outcome, "timeout", srv.log())
+        self.assertIn("reload failed, still serving the previous config: 1 of 1 new workers "
+                      "did not report ready within 1000 ms", srv.log())
+        # The frozen worker was killed; the old one never stopped serving.
+        self.assertTrue(ft.wait_for(lambda: not any(ft.alive(p) for p in new), 5), srv.log())
+        self.assertEqual(srv.workers(), old)
+        served = b"old" if attempt == 0 else f"new {attempt - 1}".encode()
+        for _ in range(10):
+            self.assertEqual(srv.get("/plaintext").body, served)
+        self.assertStopsCleanly(srv)
+
+    # -- SIGUSR2 -----------------------------------------------------------------
+
+    def test_upgrade_whose_new_workers_fail_leaves_the_old_master_serving(self):
+        if not FLARED_NEXT or not os.access(FLARED_NEXT, os.X_OK):
+            self.fail(f"$FLARED_NEXT does not name the test build flared-next: {FLARED_NEXT!r}")
+        sock, path = self.notify_socket()
+        srv = ft.Server(workers=2, extra="pid_file: flared.pid\n", env={"NOTIFY_SOCKET": path})
+        self.addCleanup(srv.cleanup)
+        exe = os.path.join(srv.dir, "bin", "flared")
+        os.mkdir(os.path.dirname(exe))
+        shutil.copy2(ft.FLARED, exe)
+        srv.argv = [exe, "-c", srv.config_path]
+        limited(srv)
+        srv.start()
+        self.assertEqual(self.messages(sock, 1), [{"READY": "1"}])
+        pid_file = os.path.join(srv.dir, "flared.pid")
+        old = srv.wait_workers(2)
+        self.assertTrue(old, srv.log())
+        with Loop(srv.port) as loop:
+            time.sleep(0.3)
+            # The new master reads the file as it is now: its workers cannot start.
+            srv.write_config(extra=TOO_MANY_ROOTS + "pid_file: flared.pid\n")
+            shutil.copy2(FLARED_NEXT, exe + ".new")
+            os.replace(exe + ".new", exe)
+            srv.signal(signal.SIGUSR2)
+            self.assertTrue(ft.wait_for(
+                lambda: f"still serving with pid {srv.pid}" in srv.log(), 15), srv.log())
+            time.sleep(0.5)
+        self.assertEqual(loop.failures, [], srv.log())
+        self.assertGreater(loop.ok, 10)
+        log = srv.log()
+        m = re.search(r"flared\[(\d+)\]: binary upgrade failed: new worker \d \(pid \d+\) "
+                      r"exited with status 1; see its message above; exiting, the previous "
+                      rf"master \(pid {srv.pid}\) serves on", log)
+        self.assertTrue(m, log)
+        new_master = int(m.group(1))
+        self.assertTrue(ft.wait_for(lambda: not ft.alive(new_master), 10), srv.log())
+        self.assertIsNone(srv.proc.poll(), srv.log())
+        self.assertEqual(sorted(srv.workers()), sorted(old))
+        self.assertEqual(ft.read_pid(pid_file), srv.pid)
+        self.assertFalse(os.path.exists(pid_file + ".oldbin"))
+        self.assertEqual(status_json(srv.port)["version"], "0.1.0")
+        # The service manager heard nothing: no MAINPID, READY or STOPPING from the new master.
+        self.assertNothingMore(sock)
+        self.assertStopsCleanly(srv)
+
+
+if __name__ == "__main__":
+    ft.run()
