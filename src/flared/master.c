@@ -6,19 +6,25 @@
  *             workers finish in-flight requests;
  *   QUIT      immediate exit, also in the middle of a drain;
  *   HUP       reload: a bad config is logged and the old one keeps serving; a good
- *             one starts new workers and drains the old ones. Sockets whose address
- *             is unchanged are kept, so nothing queued in a backlog is reset; when a
- *             reload lowers `workers`, the surplus SO_REUSEPORT sockets are kept too
- *             and served by the remaining workers (slot = index mod workers);
+ *             one starts new workers, and the old ones drain only once every new
+ *             one has reported ready (a pid written to the readiness pipe once its
+ *             listeners are set up and its privileges dropped). A new worker that
+ *             dies first, or a generation not ready within timeouts.worker_start,
+ *             fails the reload: the new workers go, the old config serves on. Sockets
+ *             whose address is unchanged are kept, so nothing queued in a backlog is
+ *             reset; when a reload lowers `workers`, the surplus SO_REUSEPORT sockets
+ *             are kept too and served by the remaining workers (slot = index mod
+ *             workers);
  *   USR1      reopen the error and access logs (forwarded to workers);
  *   USR2      binary upgrade, nginx style: the master forks and execs the binary at
  *             the path it was started from, handing over its listening sockets
  *             (FLARED_INHERIT_FDS) and a pipe (FLARED_UPGRADE_FD). The new master
  *             adopts the sockets whose listener is unchanged, binds the rest, starts
- *             its workers and writes "R" to the pipe; only then does this master
- *             drain its workers and exit. The sockets never close, so no connection
- *             is refused. If the new master dies first (the pipe closes without
- *             "R"), this one logs it and keeps serving (master_upgrade.c).
+ *             its workers and, once they all reported ready, writes "R" to the pipe;
+ *             only then does this master drain its workers and exit. The sockets
+ *             never close, so no connection is refused. If the new master dies or
+ *             its workers fail first (the pipe closes without "R"), this one logs it
+ *             and keeps serving (master_upgrade.c).
  * The metrics segment (metrics.c) is mapped before the first fork as well; the
  * master counts reloads there and zeroes a reaped worker's gauges.
  * TLS session ticket keys live in a shared mapping made before the first fork
@@ -510,6 +516,7 @@ static void start_failed(master *m, const char *why)
     flared_metrics_restore_generation(m->generation);
     set_slots(m, m->cfg->workers);
     /* The logs the new workers were to inherit go back to the previous config's. */
+    flared_log_set_file_owner(m->cfg);
     flared_log_open(m->cfg->error_log, m->cfg->log_level, NULL);
     flared_access_log_open(m->cfg->access_log, NULL);
     refuse_reload(m, failed, "failed", why);
