@@ -406,7 +406,8 @@ static void reap(master *m)
             flared_metrics_worker_exited(w.slot, w.generation, (int)pid);
             bool current = w.generation == m->generation && !w.abandoned;
             if (!current || m->stopping) {
-                flared_log(FLARED_LOG_INFO, "worker %u (pid %d) exited", w.slot, (int)pid);
+                flared_log(FLARED_LOG_INFO, "worker %u (pid %d)%s exited", w.slot, (int)pid,
+                           w.abandoned ? " of the failed generation" : "");
                 break;
             }
             if (handing_over(m)) {

@@ -79,6 +79,8 @@ class HandoverTests(ft.ServerTestCase):
         # The new generation is gone, the old one was never told to drain.
         self.assertTrue(ft.wait_for(lambda: sorted(srv.workers()) == sorted(old), 5),
                         f"{srv.workers()} != {old}\n{log}")
+        self.assertTrue(ft.wait_for(lambda: re.search(
+            r"worker \d \(pid \d+\) of the failed generation exited", srv.log()), 5), srv.log())
         self.assertNotIn(": draining (", log)
         for _ in range(10):
             self.assertEqual(srv.get("/plaintext").body, b"old")
