@@ -122,13 +122,15 @@ class HandoverTests(ft.ServerTestCase):
         self.assertEqual(srv.get("/plaintext").body, b"two")
         self.assertStopsCleanly(srv)
 
-    def test_hup_whose_new_worker_never_reports_ready_times_out(self):
-        srv = self.start_server(workers=1, text="old")
+    def hup_and_freeze(self, srv):
+        """Reloads srv (one worker) into a config whose worker is slow to start, and
+        freezes (SIGSTOP) the new worker before it reports ready. A worker logs "serving"
+        (at debug level) just before it reports: when the frozen one has, it was quicker
+        than the test, which lets it go on and tries again. Returns (old worker, frozen
+        worker, the body the old worker serves)."""
         old = srv.wait_workers(1)
         self.assertTrue(old, srv.log())
-        # Freeze the new worker before it reports ready. A worker logs "serving" (at debug
-        # level) just before it reports: when the frozen worker has, it was quicker than the
-        # test, which lets it go on and tries again.
+        served = srv.get("/plaintext").body
         for attempt in range(4):
             debug_config(srv, text=f"new {attempt}", extra=SLOW_START,
                          timeouts=", worker_start: 1s")
@@ -136,31 +138,49 @@ class HandoverTests(ft.ServerTestCase):
             srv.signal(signal.SIGHUP)
             new = ft.wait_for(lambda: [p for p in srv.workers() if p not in old], 5,
                               interval=0.0005)
-            self.assertTrue(new, srv.log())
-            for pid in new:
-                os.kill(pid, signal.SIGSTOP)
-            self.addCleanup(lambda pids=new: [ft.alive(p) and os.kill(p, signal.SIGKILL)
-                                              for p in pids])
-            if not any(f"flared[{p}]: worker 0: serving" in srv.log() for p in new):
-                break
-            for pid in new:
-                os.kill(pid, signal.SIGCONT)
+            self.assertEqual(len(new or []), 1, srv.log())
+            os.kill(new[0], signal.SIGSTOP)
+            self.addCleanup(lambda pid=new[0]: ft.alive(pid) and os.kill(pid, signal.SIGKILL))
+            if f"flared[{new[0]}]: worker 0: serving" not in srv.log():
+                return old[0], new[0], served
+            os.kill(new[0], signal.SIGCONT)
             self.assertTrue(ft.wait_for(lambda: srv.log().count("reloaded:") > reloads, 5),
                             srv.log())
-            old = new
-        else:
-            self.skipTest("the new worker was always ready before the test could stop it")
+            self.assertTrue(ft.wait_for(lambda: srv.workers() == new, 10), srv.log())
+            old, served = new, f"new {attempt}".encode()
+        self.skipTest("the new worker was always ready before the test could stop it")
+
+    def test_hup_whose_new_worker_never_reports_ready_times_out(self):
+        srv = self.start_server(workers=1, text="old")
+        old, frozen, served = self.hup_and_freeze(srv)
         # The old worker serves while the new one is late, and after it was given up.
-        served = b"old" if attempt == 0 else f"new {attempt - 1}".encode()
         self.assertEqual(srv.get("/plaintext", timeout=3).body, served)
         self.assertTrue(ft.wait_for(lambda: "did not report ready" in srv.log(), 5), srv.log())
         self.assertIn("reload failed, still serving the previous config: 1 of 1 new workers "
                       "did not report ready within 1000 ms", srv.log())
-        self.assertNotIn(f"flared[{old[0]}]: worker 0: draining", srv.log())
-        self.assertTrue(ft.wait_for(lambda: not any(ft.alive(p) for p in new), 5), srv.log())
-        self.assertEqual(srv.workers(), old)
+        self.assertNotIn(f"flared[{old}]: worker 0: draining", srv.log())
+        self.assertTrue(ft.wait_for(lambda: not ft.alive(frozen), 5), srv.log())
+        self.assertEqual(srv.workers(), [old])
         for _ in range(10):
             self.assertEqual(srv.get("/plaintext").body, served)
+        self.assertStopsCleanly(srv)
+
+    def test_hup_while_new_workers_start_reloads_once_they_are_decided(self):
+        srv = self.start_server(workers=1, text="old")
+        old, frozen, served = self.hup_and_freeze(srv)
+        srv.write_config(verbatim=srv.config_text(text="latest", extra=""))
+        srv.signal(signal.SIGHUP)
+        self.assertTrue(ft.wait_for(lambda: "SIGHUP: new workers are still starting" in srv.log(),
+                                    5), srv.log())
+        self.assertEqual(srv.get("/plaintext", timeout=3).body, served)
+        # The frozen generation fails at its timeout; then the second HUP reloads.
+        self.assertTrue(ft.wait_for(lambda: body_or_none(srv) == b"latest", 10), srv.log())
+        log = srv.log()
+        second = log.rindex(f"reloading {srv.config_path}")
+        self.assertLess(log.index("did not report ready within 1000 ms"), second)
+        self.assertLess(second, log.rindex("reloaded: 1 workers"))
+        self.assertTrue(ft.wait_for(lambda: not ft.alive(frozen) and not ft.alive(old), 10),
+                        srv.log())
         self.assertStopsCleanly(srv)
 
     # -- SIGUSR2 -----------------------------------------------------------------
