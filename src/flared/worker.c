@@ -7,7 +7,9 @@
  * exits at once, SIGUSR1 reopens the logs. Each finished request goes to the
  * worker's metrics slot and, unless its route says access_log: off, to the
  * access log; a one-second tick flushes the log and publishes the gauges. The master forks it with
- * PR_SET_PDEATHSIG set to SIGTERM, so it drains and exits when the master dies. Each TLS listener
+ * PR_SET_PDEATHSIG set to SIGTERM, so it drains and exits when the master dies. Once it is set up
+ * (listeners in the reactor, privileges dropped) it writes its pid to the master's readiness pipe:
+ * a reload or an upgrade hands over only to workers that did. Each TLS listener
  * gets one server context, shared by its sockets, whose ticket keys follow the master's store.
  */
 #include "worker.h"
