@@ -504,6 +504,9 @@ static void start_failed(master *m, const char *why)
         flared_log(FLARED_LOG_ERROR,
                    "binary upgrade failed: %s; exiting, the previous master (pid %d) serves on",
                    why, (int)m->predecessor);
+        /* Before the pipe closes: then the predecessor puts its own pid file back, and this
+         * master's removal (a read, then an unlink) cannot take that one away. */
+        flared_pid_file_remove(m->pid_file, getpid());
         close(m->ready_fd);
         m->ready_fd = -1;
         m->exit_status = 1;

@@ -21,8 +21,8 @@ NOFILE = 64
 # Each static route holds its root open in the worker: more routes than descriptors.
 TOO_MANY_ROOTS = "".join(f"  - path: /root{i}\n    static: {{root: www}}\n"
                          for i in range(NOFILE + 16))
-# Enough routes that a worker takes a while (tens of ms) to be ready.
-SLOW_START = "".join(f"  - path: /r{i}\n    text: {{body: r}}\n" for i in range(4000))
+# Enough routes that a worker takes a while to be ready (tens of ms; seconds under ASan).
+SLOW_START = "".join(f"  - path: /r{i}\n    text: {{body: r}}\n" for i in range(2000))
 
 
 def limited(srv, nofile=NOFILE):
