@@ -2,7 +2,8 @@
 """Reload (HUP) and binary upgrade (USR2) hand over only to workers that reported
 ready: a new generation whose workers fail after fork (here: a config whose static
 roots need more descriptors than RLIMIT_NOFILE allows, which the master cannot see
-when it loads the file), or never report (stopped by the test), is given up and the
+when it loads the file), are killed as they start, or never report (stopped by the
+test), is given up and the
 old workers, or the old master, serve on without a failed request; under systemd
 the reload still ends with READY=1, its STATUS= saying it failed. A good reload
 drains the old workers only once every new one serves."""
@@ -160,6 +161,19 @@ class HandoverTests(ft.ServerTestCase):
                       "did not report ready within 1000 ms", srv.log())
         self.assertNotIn(f"flared[{old}]: worker 0: draining", srv.log())
         self.assertTrue(ft.wait_for(lambda: not ft.alive(frozen), 5), srv.log())
+        self.assertEqual(srv.workers(), [old])
+        for _ in range(10):
+            self.assertEqual(srv.get("/plaintext").body, served)
+        self.assertStopsCleanly(srv)
+
+    def test_hup_whose_new_worker_is_killed_before_it_is_ready(self):
+        srv = self.start_server(workers=1, text="old")
+        old, frozen, served = self.hup_and_freeze(srv)
+        os.kill(frozen, signal.SIGKILL)  # a crash as it starts
+        self.assertTrue(ft.wait_for(lambda: "reload failed" in srv.log(), 5), srv.log())
+        self.assertIn("reload failed, still serving the previous config: new worker 0 "
+                      f"(pid {frozen}) was killed by signal 9", srv.log())
+        self.assertNotIn("did not report ready", srv.log())  # at once, not at the timeout
         self.assertEqual(srv.workers(), [old])
         for _ in range(10):
             self.assertEqual(srv.get("/plaintext").body, served)
