@@ -179,6 +179,21 @@ class HandoverTests(ft.ServerTestCase):
             self.assertEqual(srv.get("/plaintext").body, served)
         self.assertStopsCleanly(srv)
 
+    def test_old_worker_dying_while_a_reload_fails_is_restarted_on_the_old_config(self):
+        srv = self.start_server(workers=1, text="old")
+        old, frozen, served = self.hup_and_freeze(srv)
+        os.kill(old, signal.SIGKILL)  # left for the new generation to replace...
+        self.assertTrue(ft.wait_for(lambda: f"worker 0 (pid {old}) exited" in srv.log(), 5),
+                        srv.log())
+        # ...which does not come: the old config's worker is started again.
+        self.assertTrue(ft.wait_for(lambda: "did not report ready" in srv.log(), 5), srv.log())
+        self.assertTrue(ft.wait_for(lambda: not ft.alive(frozen), 5), srv.log())
+        replacement = srv.wait_workers(1, 5)
+        self.assertTrue(replacement and replacement[0] not in (old, frozen), srv.log())
+        for _ in range(10):
+            self.assertEqual(srv.get("/plaintext").body, served)
+        self.assertStopsCleanly(srv)
+
     def test_hup_while_new_workers_start_reloads_once_they_are_decided(self):
         srv = self.start_server(workers=1, text="old")
         old, frozen, served = self.hup_and_freeze(srv)
