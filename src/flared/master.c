@@ -181,6 +181,16 @@ static int own_unix_socket(const lsock *s, const flared_config *cfg, flare_error
     return 0;
 }
 
+/* Closes the sockets from table index count on (the latest bound). */
+static void close_sockets_from(master *m, size_t count)
+{
+    while (m->sock_count > count) {
+        lsock *s = &m->socks[--m->sock_count];
+        close(s->fd);
+        free(s->address);
+    }
+}
+
 /* Makes sure every socket cfg needs is open, reusing those already bound. On failure the
  * sockets bound by this call are closed again and the old set is untouched. */
 static int bind_all(master *m, const flared_config *cfg, flare_error *err)
@@ -237,11 +247,7 @@ static int bind_all(master *m, const flared_config *cfg, flare_error *err)
     }
     return 0;
 undo:
-    while (m->sock_count > old_count) {
-        lsock *s = &m->socks[--m->sock_count];
-        close(s->fd);
-        free(s->address);
-    }
+    close_sockets_from(m, old_count);
     return err ? err->code : FLARE_ESYS;
 }
 
@@ -450,6 +456,9 @@ static void refuse_reload(master *m, flared_config *next, const char *outcome, c
 {
     flared_log(FLARED_LOG_ERROR, "reload %s, still serving the previous config: %s", outcome, why);
     flared_log_set_file_owner(m->cfg);
+    /* Every socket bound for the new config goes, a SO_REUSEPORT copy for a raised `workers`
+     * too: kept as surplus, it would take connections that no running worker accepts. */
+    close_sockets_from(m, m->reload_sock_count);
     bind_all(m, m->cfg, NULL); /* every socket it needs is open: this only marks them */
     close_unwanted(m);
     flared_config_free(next);
@@ -553,6 +562,7 @@ static void reload(master *m)
              (unsigned long long)now.tv_sec * 1000000ull + (unsigned long long)now.tv_nsec / 1000);
     flared_notify(reloading);
     flared_log(FLARED_LOG_INFO, "reloading %s", m->config_path);
+    m->reload_sock_count = m->sock_count; /* each one serves the running config */
     flared_config *next = NULL;
     flare_error err;
     if (flared_config_load(m->config_path, &next, &err) < 0 ||

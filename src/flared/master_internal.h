@@ -46,6 +46,7 @@ typedef struct master {
     uint64_t start_deadline;  /* when a reload or upgrade gives up waiting for them */
     flared_config *prev_cfg;  /* while a reload waits for its workers: the config still serving */
     unsigned prev_generation; /* ... and the generation of its workers */
+    size_t reload_sock_count; /* sockets before the last reload bound any: those serve the old */
     bool reload_again;        /* a HUP came while a reload waited: reload once it is decided */
     int exit_status;          /* 1 once an upgraded master gave up: its workers did not start */
     uint64_t restart_at[FLARED_WORKERS_MAX];    /* per slot: 0 = nothing pending */

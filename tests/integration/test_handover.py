@@ -95,6 +95,21 @@ class HandoverTests(ft.ServerTestCase):
         self.assertTrue(ft.wait_for(lambda: not any(ft.alive(p) for p in old), 10), srv.log())
         self.assertStopsCleanly(srv)
 
+    def test_failed_reload_raising_workers_leaves_no_socket_unserved(self):
+        # The reload binds a second SO_REUSEPORT socket for the second worker, and the
+        # kernel hashes new connections onto it at once; once the reload fails, no old
+        # worker accepts from it, so it must not stay open.
+        srv = ft.Server(workers=1, reuseport=True, text="old")
+        self.addCleanup(srv.cleanup)
+        limited(srv)
+        srv.start()
+        srv.write_config(workers=2, extra=TOO_MANY_ROOTS)
+        srv.signal(signal.SIGHUP)
+        self.assertTrue(ft.wait_for(lambda: "reload failed" in srv.log(), 5), srv.log())
+        for i in range(40):
+            self.assertEqual(body_or_none(srv), b"old", f"connection {i}:\n{srv.log()}")
+        self.assertStopsCleanly(srv)
+
     def test_hup_drains_the_old_workers_only_once_the_new_ones_serve(self):
         srv = self.start_server(workers=2, text="one")
         old = srv.wait_workers(2)
