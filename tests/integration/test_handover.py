@@ -31,6 +31,12 @@ def limited(srv, nofile=NOFILE):
     srv.argv = ["/bin/sh", "-c", f'ulimit -n {nofile} && exec "$@"', "sh"] + srv.argv
 
 
+def stopped(pid):
+    """Whether process pid is stopped (by SIGSTOP)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] == "T"
+
+
 def debug_config(srv, **overrides):
     """Writes srv's config with overrides at log_level debug: each worker then logs
     "worker N: serving ..." right before it reports ready."""
@@ -103,9 +109,12 @@ class HandoverTests(ft.ServerTestCase):
         self.addCleanup(srv.cleanup)
         limited(srv)
         srv.start()
+        old = srv.wait_workers(1)
         srv.write_config(workers=2, extra=TOO_MANY_ROOTS)
         srv.signal(signal.SIGHUP)
         self.assertTrue(ft.wait_for(lambda: "reload failed" in srv.log(), 5), srv.log())
+        # Until the new worker that holds it has exited, the socket still takes connections.
+        self.assertTrue(ft.wait_for(lambda: srv.workers() == old, 5), srv.log())
         for i in range(40):
             self.assertEqual(body_or_none(srv), b"old", f"connection {i}:\n{srv.log()}")
         self.assertStopsCleanly(srv)
@@ -157,6 +166,8 @@ class HandoverTests(ft.ServerTestCase):
             self.assertEqual(len(new or []), 1, srv.log())
             os.kill(new[0], signal.SIGSTOP)
             self.addCleanup(lambda pid=new[0]: ft.alive(pid) and os.kill(pid, signal.SIGKILL))
+            # kill() returns before a worker running on another CPU has stopped.
+            self.assertTrue(ft.wait_for(lambda: stopped(new[0]), 5, interval=0.001))
             if f"flared[{new[0]}]: worker 0: serving" not in srv.log():
                 return old[0], new[0], served
             os.kill(new[0], signal.SIGCONT)
