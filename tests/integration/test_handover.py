@@ -228,7 +228,9 @@ class HandoverTests(ft.ServerTestCase):
         self.assertTrue(ft.wait_for(lambda: "SIGHUP: new workers are still starting" in srv.log(),
                                     5), srv.log())
         self.assertEqual(srv.get("/plaintext", timeout=3).body, served)
-        # The frozen generation fails at its timeout; then the second HUP reloads.
+        # The frozen generation fails at its timeout; then the second HUP reloads. (A new
+        # worker serves as soon as it has reported, maybe before the master logs it.)
+        self.assertTrue(ft.wait_for(lambda: "reloaded: 1 workers" in srv.log(), 10), srv.log())
         self.assertTrue(ft.wait_for(lambda: body_or_none(srv) == b"latest", 10), srv.log())
         log = srv.log()
         second = log.rindex(f"reloading {srv.config_path}")
