@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "flare/cookie.h"
 #include "flare/dns.h"
@@ -84,6 +85,17 @@ typedef void (*flare_http_trace_fn)(void *ctx, flare_http_trace_kind kind, const
  */
 typedef int (*flare_http_body_fn)(void *ctx, const char *data, size_t len, flare_error *err);
 
+/**
+ * Produces a streamed request body: up to cap bytes into buf. Returns the count,
+ * 0 at the end of the body, or a negative FLARE_E… code (with err) to abort.
+ */
+typedef ssize_t (*flare_http_body_read_fn)(void *ctx, char *buf, size_t cap, flare_error *err);
+/**
+ * Starts a streamed body over from its first byte, so the request can be sent
+ * again; a negative return (with err) says it cannot be.
+ */
+typedef int (*flare_http_body_rewind_fn)(void *ctx, flare_error *err);
+
 struct flare_http_reply;
 
 /**
@@ -129,6 +141,12 @@ typedef struct flare_http_request_opts {
     size_t num_headers;
     const void *body; /**< NULL = no body */
     size_t body_len;
+    /** Instead of body: a body read piece by piece and sent chunked (RFC 9112 §7.1). */
+    flare_http_body_read_fn body_read;
+    /** NULL: body_read's body can be sent once only, so the request is never sent
+        again (no retry after a 408 on a reused connection, no 307/308 followed) */
+    flare_http_body_rewind_fn body_rewind;
+    void *body_ctx;             /**< passed to body_read and body_rewind */
     const char *content_type;   /**< with a body, NULL = "application/json" (the seed's default
                                      for a string body); "" = no Content-Type */
     int total_timeout_ms;       /**< 0 = the client's */
@@ -164,7 +182,8 @@ typedef struct flare_http_client_stats {
     uint64_t connections_opened; /**< new TCP (and TLS) connections */
     uint64_t connections_reused; /**< requests sent over a pooled connection */
     uint64_t stale_closed;       /**< pooled connections found closed or expired */
-    uint64_t retries;            /**< idempotent requests resent after a stale connection */
+    uint64_t retries;            /**< requests resent on a new connection: see
+                                      flare_http_client_request */
 } flare_http_client_stats;
 
 /** A client (opaque). */
@@ -190,6 +209,14 @@ const flare_http_client_stats *flare_http_client_get_stats(const flare_http_clie
  * FLARE_EHOST_MISMATCH...), FLARE_ETIMEDOUT, FLARE_ELIMIT (body or head over its
  * limit, a decompression bomb), FLARE_EPROTO (a malformed or cut-short response),
  * FLARE_EREDIRECT (more redirects than allowed).
+ *
+ * A request on a reused keep-alive connection is sent once more, on a new
+ * connection, when that connection fails it before the server could have acted
+ * on it: closed or reset before any response byte, for an idempotent method (RFC
+ * 9112 §9.3.1), or answered 408 Request Timeout (RFC 9110 §15.5.9: the server
+ * closed it idle, so the request was not applied), for any method. Either way
+ * only when the body can be sent again (a body buffer, or body_read with a
+ * body_rewind). A 408 on a new connection is returned as it is.
  */
 int flare_http_client_request(flare_http_client *c, const flare_http_request_opts *opts,
                               flare_http_reply *reply, flare_error *err);

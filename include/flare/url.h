@@ -1,5 +1,6 @@
 /*
- * url.h: http and https URLs for the HTTP client (RFC 3986, RFC 9110 §4.2).
+ * url.h: http and https URLs for the HTTP client (RFC 3986, RFC 9110 §4.2), and
+ * ws and wss ones for the WebSocket client (RFC 6455 §3).
  * A parsed URL owns one allocation that every string field points into. Parsing
  * validates the whole input (no control bytes, spaces, bad percent-escapes or
  * bad hosts reach a request line or a Host header) and normalises it: scheme and
@@ -25,11 +26,12 @@ extern "C" {
 
 /** A parsed absolute http:// or https:// URL. Fields are read-only; free with flare_url_free. */
 typedef struct flare_url {
-    const char *scheme;   /**< "http" or "https" */
+    const char *scheme;   /**< "http" or "https" ("ws" or "wss": flare_url_parse_schemes) */
     const char *userinfo; /**< "user:pass" as written (percent-encoded), NULL when absent */
     const char *user;     /**< userinfo's user, percent-decoded, NULL when absent */
     const char *password; /**< userinfo's password, percent-decoded, NULL when no ':' */
-    const char *host;     /**< lowercase name or IPv4, or IPv6 literal without brackets */
+    const char *host;     /**< lowercase name or IPv4, or IPv6 literal without brackets
+                               (lowercase, and its zone as "%id", case kept) */
     uint16_t port;        /**< explicit, or the scheme's default (80, 443) */
     bool explicit_port;   /**< the URL named a port (even when it equals the default) */
     bool ipv6;            /**< host is an IPv6 literal ("[...]" in the URL) */
@@ -54,6 +56,14 @@ enum {
  * Bytes >= 0x80 and "<>\"\\^`{|}" in path, query and fragment are percent-encoded.
  */
 int flare_url_parse(flare_url *u, const char *s, size_t len, flare_error *err);
+/** The schemes flare_url_parse_schemes accepts (bits). */
+enum {
+    FLARE_URL_HTTP = 1u << 0, /**< http and https (what flare_url_parse accepts) */
+    FLARE_URL_WS = 1u << 1,   /**< ws and wss: RFC 6455 §3 also refuses userinfo and fragment */
+};
+/** flare_url_parse for the schemes named by FLARE_URL_* bits. */
+int flare_url_parse_schemes(flare_url *u, const char *s, size_t len, unsigned schemes,
+                            flare_error *err);
 /**
  * Resolves the reference ref (len bytes: absolute, "//authority...", "/path",
  * "path", "?query" or "#frag") against base by RFC 3986 §5.2 and parses the result
@@ -82,7 +92,8 @@ int flare_url_host_header(const flare_url *u, flare_buf *out);
 bool flare_url_same_origin(const flare_url *a, const flare_url *b);
 /** True for https. */
 bool flare_url_is_https(const flare_url *u);
-/** Default port of "http" (80) or "https" (443), case-insensitive; 0 for anything else. */
+/** Default port of "http" or "ws" (80), "https" or "wss" (443), case-insensitive; 0 for
+ *  anything else. */
 uint16_t flare_url_default_port(const char *scheme);
 
 /**

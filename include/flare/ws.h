@@ -532,14 +532,21 @@ void flare_ws_group_abort_all(flare_ws_group *g);
 /** A parsed ws:// or wss:// URL. */
 typedef struct flare_ws_url {
     bool secure;    /**< wss:// */
-    char host[256]; /**< name or IP literal, without brackets */
+    char host[256]; /**< lowercase name or IP literal, without brackets; an IPv6 zone
+                         as "%id" (case kept) */
     uint16_t port;  /**< explicit, or 80 / 443 */
     bool default_port;
-    char resource[2048]; /**< path and query, "/" when empty (RFC 6455 §3); bytes past
-                              ASCII percent-encoded */
+    char resource[2048]; /**< path and query, "/" when empty (RFC 6455 §3), as
+                              flare_url_parse normalises them: dot segments removed,
+                              bytes past ASCII and "<>\"\\^`{|}" percent-encoded */
 } flare_ws_url;
 
-/** Parses "ws[s]://host[:port][/path][?query]" (IPv6 literals in brackets); no fragment. */
+/**
+ * Parses "ws[s]://host[:port][/path][?query]" (IPv6 literals in brackets, an RFC
+ * 6874 zone as "%25id") with the HTTP layer's parser, flare_url_parse_schemes:
+ * FLARE_EURL for what it refuses and for userinfo or a fragment (RFC 6455 §3),
+ * FLARE_EINVAL for a NULL url.
+ */
 int flare_ws_url_parse(flare_ws_url *out, const char *url, flare_error *err);
 /** Size of a buffer that holds any flare_ws_url_host result. */
 #define FLARE_WS_HOST_HEADER_MAX (sizeof(((flare_ws_url *)0)->host) + 8)

@@ -201,8 +201,10 @@ typedef struct flared_text_route {
 
 /** Settings of a redirect route. */
 typedef struct flared_redirect_route {
-    const char *to; /**< Location value: visible ASCII, no spaces */
-    int status;     /**< 301, 302, 303, 307 or 308; default 302 */
+    const char *to;  /**< Location value: visible ASCII, no spaces */
+    int status;      /**< 301, 302, 303, 307 or 308; default 302 */
+    bool keep_path;  /**< append the request path past the route's prefix (prefix routes) */
+    bool keep_query; /**< append the request's query */
 } flared_redirect_route;
 
 /** Settings of an echo route. */
@@ -221,14 +223,14 @@ typedef struct flared_mime_type {
     const char *type; /**< Content-Type value as written ("text/html") */
 } flared_mime_type;
 
-/** On-the-fly gzip of a static route (`gzip: true` or a mapping of these). */
-typedef struct flared_static_gzip {
+/** On-the-fly gzip of a static or proxy route (`gzip: true` or a mapping of these). */
+typedef struct flared_gzip_config {
     bool enabled;             /**< default false */
     int level;                /**< zlib level 1..9; default 6 */
     uint64_t min_size;        /**< smaller files go out uncompressed; default 1024 */
     const char *const *types; /**< lower-cased media types; a subtype "*" matches the whole type */
     size_t type_count;        /**< default: the built-in list of text types */
-} flared_static_gzip;
+} flared_gzip_config;
 
 /** Settings of a static-files route. */
 typedef struct flared_static_route {
@@ -240,7 +242,9 @@ typedef struct flared_static_route {
     bool hidden_files;         /**< serve names starting with '.'; default false (404) */
     bool precompressed;        /**< serve FILE.br / FILE.gz siblings; default true */
     const char *cache_control; /**< Cache-Control value for files, or NULL (none) */
-    flared_static_gzip gzip;
+    const char *fallback;      /**< root-relative file served (200) for what would be 404 */
+    const char *not_found;     /**< root-relative file served as the body of a 404 */
+    flared_gzip_config gzip;
     const flared_mime_type *mime_types; /**< the top-level overrides, sorted by ext */
     size_t mime_type_count;
 } flared_static_route;
@@ -326,8 +330,9 @@ typedef struct flared_upstream {
 /** Settings of a proxy route. */
 typedef struct flared_proxy_route {
     const flared_upstream *upstream;
-    bool strip_prefix;  /**< remove the route's path prefix from the forwarded target */
-    bool preserve_host; /**< forward the client's Host instead of the server address */
+    bool strip_prefix;       /**< remove the route's path prefix from the forwarded target */
+    bool preserve_host;      /**< forward the client's Host instead of the server address */
+    flared_gzip_config gzip; /**< compress responses the upstream sent uncompressed */
 } flared_proxy_route;
 
 /** One route: a path (exact, or a prefix when it ends in '/') and what to do there. */

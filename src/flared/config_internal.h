@@ -129,5 +129,9 @@ int flared_cfg_proxy(flared_cfg_ctx *c, yaml_node_t *node, const flared_route *r
                      flared_proxy_route *p);
 /** Parses the settings of a `static` route (config_static.c). */
 int flared_cfg_static(flared_cfg_ctx *c, yaml_node_t *node, flared_static_route *s);
+/** The built-in gzip settings: off, level 6, min_size 1k, the text types. */
+void flared_cfg_gzip_defaults(flared_gzip_config *g);
+/** A `gzip` value (true, false or a mapping of level, min_size and types) over *g. */
+int flared_cfg_gzip(flared_cfg_ctx *c, yaml_node_t *node, flared_gzip_config *g);
 
 #endif

@@ -250,8 +250,8 @@ int flared_cfg_upstreams(flared_cfg_ctx *c, yaml_node_t *node)
 int flared_cfg_proxy(flared_cfg_ctx *c, yaml_node_t *node, const flared_route *r,
                      flared_proxy_route *p)
 {
-    static const char *const keys[] = {"upstream", "strip_prefix", "preserve_host", NULL};
-    yaml_node_t *v[3];
+    static const char *const keys[] = {"upstream", "strip_prefix", "preserve_host", "gzip", NULL};
+    yaml_node_t *v[4];
     char shown[FLARED_CFG_SHOW_MAX];
     if (flared_cfg_is_null(node))
         return flared_cfg_fail(c, node, "proxy: missing required key 'upstream'");
@@ -277,5 +277,7 @@ int flared_cfg_proxy(flared_cfg_ctx *c, yaml_node_t *node, const flared_route *r
                                "strip; end it with '/' to make it a prefix route",
                                r->path);
     if (v[2] && (rc = flared_cfg_bool(c, v[2], "preserve_host", &p->preserve_host)) < 0) return rc;
+    flared_cfg_gzip_defaults(&p->gzip);
+    if (v[3] && (rc = flared_cfg_gzip(c, v[3], &p->gzip)) < 0) return rc;
     return 0;
 }

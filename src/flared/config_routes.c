@@ -308,10 +308,11 @@ static int parse_text(flared_cfg_ctx *c, yaml_node_t *node, flared_text_route *t
     return 0;
 }
 
-static int parse_redirect(flared_cfg_ctx *c, yaml_node_t *node, flared_redirect_route *rd)
+static int parse_redirect(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r)
 {
-    static const char *const keys[] = {"to", "status", NULL};
-    yaml_node_t *v[2];
+    static const char *const keys[] = {"to", "status", "keep_path", "keep_query", NULL};
+    flared_redirect_route *rd = &r->u.redirect;
+    yaml_node_t *v[4];
     int rc = type_map(c, node, "redirect", keys, v);
     if (rc < 0) return rc;
     if (!v[0]) return flared_cfg_fail(c, node, "redirect: missing required key 'to'");
@@ -331,6 +332,18 @@ static int parse_redirect(flared_cfg_ctx *c, yaml_node_t *node, flared_redirect_
                 c, v[1], "status: a redirect is 301, 302, 303, 307 or 308, not %d", (int)status);
         rd->status = (int)status;
     }
+    if (v[2] && (rc = flared_cfg_bool(c, v[2], "keep_path", &rd->keep_path)) < 0) return rc;
+    if (v[3] && (rc = flared_cfg_bool(c, v[3], "keep_query", &rd->keep_query)) < 0) return rc;
+    /* What is appended goes at the end of `to`: a path after a query or fragment, or a
+     * query after a fragment, would land in the wrong part of the URI. */
+    if (rd->keep_path && !r->is_prefix)
+        return flared_cfg_fail(c, v[2],
+                               "keep_path: only a prefix route (a path ending in '/') "
+                               "has a rest of the path to keep");
+    if (rd->keep_path && strpbrk(rd->to, "?#"))
+        return flared_cfg_fail(c, v[0], "to: with keep_path, no query or fragment");
+    if (rd->keep_query && strchr(rd->to, '#'))
+        return flared_cfg_fail(c, v[0], "to: with keep_query, no fragment");
     return 0;
 }
 
@@ -351,7 +364,7 @@ static int parse_route_type(flared_cfg_ctx *c, yaml_node_t *node, flared_route *
     case FLARED_ROUTE_TEXT:
         return parse_text(c, node, &r->u.text);
     case FLARED_ROUTE_REDIRECT:
-        return parse_redirect(c, node, &r->u.redirect);
+        return parse_redirect(c, node, r);
     case FLARED_ROUTE_ECHO:
         return parse_echo(c, node, &r->u.echo);
     case FLARED_ROUTE_STATIC:

@@ -8,9 +8,12 @@
 #include "flare/http_parser.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define MAX_STATIC_INDEX 16
 #define MAX_GZIP_TYPES   64
@@ -124,7 +127,7 @@ int flared_cfg_mime_types(flared_cfg_ctx *c, yaml_node_t *node)
 
 /* ------------------------------------------------------------------ gzip */
 
-static int parse_gzip_types(flared_cfg_ctx *c, yaml_node_t *node, flared_static_gzip *g)
+static int parse_gzip_types(flared_cfg_ctx *c, yaml_node_t *node, flared_gzip_config *g)
 {
     char shown[FLARED_CFG_SHOW_MAX];
     yaml_node_item_t *items;
@@ -152,7 +155,17 @@ static int parse_gzip_types(flared_cfg_ctx *c, yaml_node_t *node, flared_static_
     return 0;
 }
 
-static int parse_gzip(flared_cfg_ctx *c, yaml_node_t *node, flared_static_gzip *g)
+void flared_cfg_gzip_defaults(flared_gzip_config *g)
+{
+    *g = (flared_gzip_config){
+        .level = 6,
+        .min_size = 1024,
+        .types = default_gzip_types,
+        .type_count = sizeof default_gzip_types / sizeof default_gzip_types[0],
+    };
+}
+
+int flared_cfg_gzip(flared_cfg_ctx *c, yaml_node_t *node, flared_gzip_config *g)
 {
     static const char *const keys[] = {"level", "min_size", "types", NULL};
     char shown[FLARED_CFG_SHOW_MAX];
@@ -228,13 +241,60 @@ static int parse_root_dir(flared_cfg_ctx *c, yaml_node_t *node, flared_static_ro
     return s->root ? 0 : flared_cfg_nomem(c);
 }
 
+/* A file beneath the root, named from it ("index.html", "/errors/404.html"): no empty,
+ * "." or ".." segment, and a regular file there now (a symlink only with
+ * follow_symlinks, as when it is served). Stored without the leading '/'. */
+static int parse_root_file(flared_cfg_ctx *c, yaml_node_t *node, const char *key,
+                           const flared_static_route *s, const char **out)
+{
+    char shown[FLARED_CFG_SHOW_MAX];
+    const char *name;
+    int rc = flared_cfg_string(c, node, key, &name);
+    if (rc < 0) return rc;
+    if (name[0] == '/') name++;
+    size_t len = strlen(name);
+    bool bad = len == 0 || len >= PATH_MAX || name[len - 1] == '/';
+    for (const char *seg = name; !bad && *seg;) {
+        size_t n = strcspn(seg, "/");
+        bad = n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.');
+        seg += n + (seg[n] == '/');
+    }
+    if (bad)
+        return flared_cfg_fail(c, node,
+                               "%s: %s must name a file beneath root, without empty, '.' or '..' "
+                               "segments",
+                               key, flared_cfg_quote(name, len, shown));
+    int root_fd = open(s->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    struct stat st;
+    int flags = s->follow_symlinks ? 0 : AT_SYMLINK_NOFOLLOW;
+    bool regular = root_fd >= 0 && fstatat(root_fd, name, &st, flags) == 0 && S_ISREG(st.st_mode);
+    if (root_fd >= 0) close(root_fd);
+    if (!regular)
+        return flared_cfg_fail(c, node, "%s: %s is not a regular file in %s", key,
+                               flared_cfg_quote(name, len, shown), s->root);
+    *out = name;
+    return 0;
+}
+
 int flared_cfg_static(flared_cfg_ctx *c, yaml_node_t *node, flared_static_route *s)
 {
     static const char *const keys[] = {
-        "root", "index",         "autoindex", "follow_symlinks", "hidden_files", "cache_control",
-        "gzip", "precompressed", NULL};
-    enum { K_ROOT, K_INDEX, K_AUTOINDEX, K_SYMLINKS, K_HIDDEN, K_CACHE, K_GZIP, K_PRECOMP };
-    yaml_node_t *v[8] = {NULL};
+        "root",         "index",         "autoindex", "follow_symlinks",
+        "hidden_files", "cache_control", "gzip",      "precompressed",
+        "fallback",     "not_found",     NULL};
+    enum {
+        K_ROOT,
+        K_INDEX,
+        K_AUTOINDEX,
+        K_SYMLINKS,
+        K_HIDDEN,
+        K_CACHE,
+        K_GZIP,
+        K_PRECOMP,
+        K_FALLBACK,
+        K_NOT_FOUND
+    };
+    yaml_node_t *v[10] = {NULL};
     int rc = 0;
     if (!flared_cfg_is_null(node) &&
         (rc = flared_cfg_map(c, node, "static", "in static", keys, v, NULL, NULL)) < 0)
@@ -244,13 +304,10 @@ int flared_cfg_static(flared_cfg_ctx *c, yaml_node_t *node, flared_static_route 
         .index = default_index,
         .index_count = 1,
         .precompressed = true,
-        .gzip = {.level = 6,
-                 .min_size = 1024,
-                 .types = default_gzip_types,
-                 .type_count = sizeof default_gzip_types / sizeof default_gzip_types[0]},
         .mime_types = c->cfg->mime_types,
         .mime_type_count = c->cfg->mime_type_count,
     };
+    flared_cfg_gzip_defaults(&s->gzip);
     if ((rc = parse_root_dir(c, v[K_ROOT], s)) < 0) return rc;
     if (v[K_INDEX] && (rc = parse_index(c, v[K_INDEX], s)) < 0) return rc;
     if (v[K_AUTOINDEX] && (rc = flared_cfg_bool(c, v[K_AUTOINDEX], "autoindex", &s->autoindex)) < 0)
@@ -268,9 +325,14 @@ int flared_cfg_static(flared_cfg_ctx *c, yaml_node_t *node, flared_static_route 
                                    "cache_control: has control characters or leading/trailing "
                                    "spaces");
     }
-    if (v[K_GZIP] && (rc = parse_gzip(c, v[K_GZIP], &s->gzip)) < 0) return rc;
+    if (v[K_GZIP] && (rc = flared_cfg_gzip(c, v[K_GZIP], &s->gzip)) < 0) return rc;
     if (v[K_PRECOMP] &&
         (rc = flared_cfg_bool(c, v[K_PRECOMP], "precompressed", &s->precompressed)) < 0)
+        return rc;
+    if (v[K_FALLBACK] && (rc = parse_root_file(c, v[K_FALLBACK], "fallback", s, &s->fallback)) < 0)
+        return rc;
+    if (v[K_NOT_FOUND] &&
+        (rc = parse_root_file(c, v[K_NOT_FOUND], "not_found", s, &s->not_found)) < 0)
         return rc;
     return 0;
 }

@@ -52,12 +52,48 @@ static int build_text_fields(flared_route_ctx *c, flare_error *err)
     return 0;
 }
 
+/* `to`, then what the route keeps of the request: the path past the route's prefix
+ * (as proxy strip_prefix leaves it: "/old/a/b" under "/old/" keeps "/a/b") and the
+ * query. The request's bytes are a request-target's, visible ASCII, so they make a
+ * valid Location as they are. The buffer is the route's and outlives the request. */
+static int build_location(flared_route_ctx *ctx, const flare_request *req)
+{
+    const flared_redirect_route *rd = &ctx->route->u.redirect;
+    flare_buf *b = &ctx->location;
+    size_t to_len = strlen(rd->to);
+    b->len = 0;
+    int rc = flare_buf_append(b, rd->to, to_len);
+    if (rc == 0 && rd->keep_path) {
+        const char *prefix = ctx->route->path;
+        size_t span =
+            flare_http_route_prefix_span(prefix, strlen(prefix) - 1, req->path, req->path_len);
+        const char *rest = req->path + (span == SIZE_MAX ? req->path_len : span);
+        size_t rest_len = (size_t)(req->path + req->path_len - rest);
+        if (rest_len && to_len && rd->to[to_len - 1] == '/' && rest[0] == '/') {
+            rest++; /* "/new/" and "/a" make "/new/a" */
+            rest_len--;
+        }
+        rc = flare_buf_append(b, rest, rest_len);
+    }
+    if (rc == 0 && rd->keep_query && req->query && req->query_len) {
+        char sep = strchr(rd->to, '?') ? '&' : '?';
+        if ((rc = flare_buf_append(b, &sep, 1)) == 0)
+            rc = flare_buf_append(b, req->query, req->query_len);
+    }
+    return rc;
+}
+
 static int handle_redirect(const flare_request *req, flare_response *resp, void *data)
 {
-    const flared_route_ctx *ctx = data;
-    (void)req;
+    flared_route_ctx *ctx = data;
+    const flared_redirect_route *rd = &ctx->route->u.redirect;
     flared_route_headers(resp, ctx->route);
-    return flare_response_redirect(resp, ctx->route->u.redirect.status, ctx->route->u.redirect.to);
+    if (!rd->keep_path && !rd->keep_query) return flare_response_redirect(resp, rd->status, rd->to);
+    int rc = build_location(ctx, req);
+    if (rc == 0)
+        rc = flare_response_headern(resp, "Location", 8, ctx->location.data, ctx->location.len);
+    if (rc == 0) flare_response_status(resp, rd->status);
+    return rc;
 }
 
 static int handle_health(const flare_request *req, flare_response *resp, void *data)
@@ -234,6 +270,7 @@ void flared_handlers_free(flared_route_ctx *ctx)
     for (flared_route_ctx *c = ctx; c->route; c++) {
         if (c->root_fd >= 0) close(c->root_fd);
         flare_header_block_free(&c->fixed);
+        flare_buf_free(&c->location);
     }
     free(ctx);
 }

@@ -15,6 +15,7 @@ struct flared_route_ctx {
     size_t index;                 /* install order: the route's metrics index */
     flared_upstream_rt *upstream; /* proxy routes: the worker's state of the upstream */
     flare_header_block fixed;     /* text routes: Content-Type and the route's headers */
+    flare_buf location;           /* redirect routes keeping path or query: the Location built */
 };
 
 /** Adds the route's configured `headers` to resp; returns the first error, or 0. */

@@ -1,7 +1,9 @@
 /*
  * main.c: flared's command line. `flared -c FILE` runs, `flared -t -c FILE`
- * checks a config and exits 0 or 78 (EX_CONFIG), `-v` prints the version.
+ * checks a config and exits 0 or 78 (EX_CONFIG), `flared -s SIGNAL -c FILE`
+ * signals the master its pid_file names, `-v` prints the version.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,16 +22,53 @@
 #endif
 #define EX_CONFIG 78
 
+/* `-s` names for the master's signals (flared(8)); stop and quit keep flared's meanings
+ * of TERM and QUIT. */
+static const struct {
+    const char *name;
+    int sig;
+} signal_names[] = {
+    {"stop", SIGTERM},   /* drain and exit */
+    {"quit", SIGQUIT},   /* exit at once */
+    {"reload", SIGHUP},  /* re-read the configuration */
+    {"reopen", SIGUSR1}, /* reopen the logs */
+    {"upgrade", SIGUSR2} /* start the binary on disk and hand over */
+};
+
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: flared [-t] [-c FILE]\n"
+            "usage: flared [-t] [-s SIGNAL] [-c FILE]\n"
             "  -c FILE  configuration file (default " FLARED_DEFAULT_CONFIG ")\n"
             "  -t       check the configuration and exit (0: valid, 78: invalid)\n"
+            "  -s SIGNAL  signal the running master named by the configuration's pid_file:\n"
+            "           stop (TERM), quit (QUIT), reload (HUP), reopen (USR1), upgrade (USR2)\n"
             "  -v       print the version and exit\n"
             "  -h       print this help and exit\n"
             "signals: TERM/INT drain and exit, QUIT exit now, HUP reload, USR1 reopen logs,\n"
             "         USR2 binary upgrade (start the binary on disk, hand over the sockets)\n");
+}
+
+/* Sends sig to the flared cfg's pid_file names; returns the exit status. */
+static int send_signal(const flared_config *cfg, const char *path, const char *name, int sig)
+{
+    if (!cfg->pid_file) {
+        fprintf(stderr, "flared: -s %s: %s sets no pid_file, so the master cannot be found\n", name,
+                path);
+        return EX_CONFIG;
+    }
+    pid_t pid = flared_pid_file_holder(cfg->pid_file);
+    if (pid <= 0) {
+        fprintf(stderr, "flared: -s %s: pid_file %s names no running flared\n", name,
+                cfg->pid_file);
+        return 1;
+    }
+    if (kill(pid, sig) < 0) {
+        fprintf(stderr, "flared: -s %s: cannot signal pid %d: %s\n", name, (int)pid,
+                strerror(errno));
+        return 1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -42,14 +81,26 @@ int main(int argc, char **argv)
     sigprocmask(SIG_BLOCK, &set, NULL);
     const char *path = FLARED_DEFAULT_CONFIG;
     bool test_only = false;
+    const char *signal_name = NULL;
+    int signal_number = 0;
     int opt;
-    while ((opt = getopt(argc, argv, "c:tvh")) != -1) {
+    while ((opt = getopt(argc, argv, "c:ts:vh")) != -1) {
         switch (opt) {
         case 'c':
             path = optarg;
             break;
         case 't':
             test_only = true;
+            break;
+        case 's':
+            signal_name = optarg;
+            for (size_t i = 0; i < sizeof signal_names / sizeof signal_names[0]; i++)
+                if (strcmp(optarg, signal_names[i].name) == 0) signal_number = signal_names[i].sig;
+            if (!signal_number) {
+                fprintf(stderr, "flared: unknown signal '%s' for -s\n", optarg);
+                usage(stderr);
+                return 64;
+            }
             break;
         case 'v':
             printf("flared " FLARED_VERSION "\n");
@@ -62,6 +113,11 @@ int main(int argc, char **argv)
             return 64; /* EX_USAGE */
         }
     }
+    if (test_only && signal_name) {
+        fprintf(stderr, "flared: -t and -s do not go together\n");
+        usage(stderr);
+        return 64;
+    }
     if (optind < argc) {
         fprintf(stderr, "flared: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
@@ -69,7 +125,9 @@ int main(int argc, char **argv)
     }
     flared_config *cfg = NULL;
     flare_error err;
-    if (flared_config_load(path, &cfg, &err) < 0 || flared_config_check_files(cfg, &err) < 0) {
+    /* -s only needs pid_file: the files the running master opened are its business. */
+    if (flared_config_load(path, &cfg, &err) < 0 ||
+        (!signal_name && flared_config_check_files(cfg, &err) < 0)) {
         fprintf(stderr, "flared: %s\n", err.message);
         flared_config_free(cfg);
         return EX_CONFIG;
@@ -78,6 +136,11 @@ int main(int argc, char **argv)
         printf("flared: configuration %s is valid\n", path);
         flared_config_free(cfg);
         return 0;
+    }
+    if (signal_name) {
+        int rc = send_signal(cfg, path, signal_name, signal_number);
+        flared_config_free(cfg);
+        return rc;
     }
     flared_log_set_file_owner(cfg);
     if (flared_log_open(cfg->error_log, cfg->log_level, &err) < 0) {

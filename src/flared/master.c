@@ -696,7 +696,10 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
     m.config_path = config_path;
     m.cfg = cfg;
     m.exe = exe;
-    m.pid_file = cfg->pid_file; /* fixed at start: a reload does not move it */
+    /* Fixed at start: a reload does not move it (nor free the name). */
+    if (cfg->pid_file &&
+        snprintf(m.pid_path, sizeof m.pid_path, "%s", cfg->pid_file) < (int)sizeof m.pid_path)
+        m.pid_file = m.pid_path;
     m.upgrade_fd = -1;
     m.ready_fd = -1;
     flare_error err;

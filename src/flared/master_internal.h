@@ -56,15 +56,16 @@ typedef struct master {
     uint64_t stop_deadline;
     int signal_fd;
     flared_tickets *tickets;
-    uint64_t rotate_at;    /* next ticket key rotation */
-    const char *exe;       /* what SIGUSR2 executes; NULL: no upgrade */
-    const char *pid_file;  /* written at start; NULL: none */
-    char oldbin[PATH_MAX]; /* pid_file + ".oldbin" while an upgrade runs */
-    pid_t upgrade_pid;     /* the new master while it starts; 0: no upgrade running */
-    int upgrade_fd;        /* read end of its readiness pipe, or -1 */
-    bool handed_over;      /* the new master serves: this one drains and exits */
-    int ready_fd;          /* as an upgraded master: the pipe to report "R" on; -1 otherwise */
-    pid_t predecessor;     /* as an upgraded master: the master it took over from; 0 otherwise */
+    uint64_t rotate_at;      /* next ticket key rotation */
+    const char *exe;         /* what SIGUSR2 executes; NULL: no upgrade */
+    const char *pid_file;    /* written at start (pid_path); NULL: none */
+    char pid_path[PATH_MAX]; /* a copy: a reload frees the configuration that named it */
+    char oldbin[PATH_MAX];   /* pid_file + ".oldbin" while an upgrade runs */
+    pid_t upgrade_pid;       /* the new master while it starts; 0: no upgrade running */
+    int upgrade_fd;          /* read end of its readiness pipe, or -1 */
+    bool handed_over;        /* the new master serves: this one drains and exits */
+    int ready_fd;            /* as an upgraded master: the pipe to report "R" on; -1 otherwise */
+    pid_t predecessor;       /* as an upgraded master: the master it took over from; 0 otherwise */
 } master;
 
 /** Starts the drain (TERM/INT) or the immediate exit (QUIT) of master.c. */

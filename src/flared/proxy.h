@@ -61,6 +61,10 @@ void flared_proxy_client_host(const flare_request *req, const char **host, size_
 /** Copies the upstream's response fields to resp, without hop-by-hop and framing
  *  fields, Date and Server (the server writes its own), adding Via. */
 int flared_proxy_response_fields(flare_response *resp, const flare_http_response *up);
+/** flared_proxy_response_fields with FLARED_GZIP_* changes (proxy_gzip.h): Vary names
+ *  Accept-Encoding; ENCODE adds Content-Encoding gzip and makes a strong ETag weak. */
+int flared_proxy_response_fields_coded(flare_response *resp, const flare_http_response *up,
+                                       unsigned gzip);
 /** RFC 9110 §7.6.2: the Max-Forwards value of a TRACE or OPTIONS request, or -1 (another
  *  method, no field, or not a number). */
 int64_t flared_proxy_max_forwards(const flare_request *req);

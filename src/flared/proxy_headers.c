@@ -5,6 +5,7 @@
  * client gets whatever the server frames), so no length travels unchecked.
  */
 #include "proxy.h"
+#include "proxy_gzip.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -338,17 +339,53 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
     return rc;
 }
 
-int flared_proxy_response_fields(flare_response *resp, const flare_http_response *up)
+/* RFC 9110 §8.8.3: coded bytes are not the identity's, so a strong validator of
+ * these becomes weak (as nginx does); one too long to rewrite here is dropped. */
+static int weak_etag(flare_response *resp, const flare_http_header *f)
 {
+    char etag[256];
+    if (f->value_len >= 2 && f->value[0] == 'W' && f->value[1] == '/')
+        return flare_response_headern(resp, "ETag", 4, f->value, f->value_len);
+    if (f->value_len + 2 > sizeof etag) return 0;
+    memcpy(etag, "W/", 2);
+    memcpy(etag + 2, f->value, f->value_len);
+    return flare_response_headern(resp, "ETag", 4, etag, f->value_len + 2);
+}
+
+int flared_proxy_response_fields_coded(flare_response *resp, const flare_http_response *up,
+                                       unsigned gzip)
+{
+    bool varies = false; /* a Vary already covers Accept-Encoding */
     for (size_t i = 0; i < up->num_headers; i++) {
         const flare_http_header *f = &up->headers[i];
         if (flared_proxy_hop_by_hop(f, up->headers, up->num_headers)) continue;
         if (f->id == FLARE_HDR_CONTENT_LENGTH || name_is(f, "date") || name_is(f, "server"))
             continue;
-        int rc = flare_response_headern(resp, f->name, f->name_len, f->value, f->value_len);
+        int rc;
+        if ((gzip & FLARED_GZIP_ENCODE) &&
+            (f->id == FLARE_HDR_CONTENT_ENCODING || name_is(f, "etag"))) {
+            /* identity (the only coding let through) gives way to gzip */
+            rc = f->id == FLARE_HDR_CONTENT_ENCODING ? 0 : weak_etag(resp, f);
+        } else {
+            if (name_is(f, "vary"))
+                varies = varies || flare_http_value_has_token(f->value, f->value_len, "*") ||
+                         flare_http_value_has_token(f->value, f->value_len, "accept-encoding");
+            rc = flare_response_headern(resp, f->name, f->name_len, f->value, f->value_len);
+        }
         if (rc < 0) return rc;
     }
+    int rc = 0;
+    if ((gzip & FLARED_GZIP_VARY) && !varies)
+        rc = flare_response_header(resp, "Vary", "Accept-Encoding");
+    if (rc == 0 && (gzip & FLARED_GZIP_ENCODE))
+        rc = flare_response_header(resp, "Content-Encoding", "gzip");
+    if (rc < 0) return rc;
     char via[32];
     int n = snprintf(via, sizeof via, "1.%d " VIA_VALUE, up->minor_version);
     return flare_response_headern(resp, "Via", 3, via, (size_t)n);
+}
+
+int flared_proxy_response_fields(flare_response *resp, const flare_http_response *up)
+{
+    return flared_proxy_response_fields_coded(resp, up, 0);
 }

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "proxy.h"
+#include "proxy_gzip.h"
 
 /* Response fields accepted from an upstream. */
 #define PROXY_MAX_HEADERS 100
@@ -148,23 +149,26 @@ struct proxy_req {
     bool orphan;       /* the client left before the first attempt */
     bool reusable;     /* the upstream connection may serve another request */
     bool retried;
-    bool fresh_only;      /* a pooled connection was stale: the retry opens a new one */
-    bool conn_timeout;    /* the last attempt's connect (or handshake) timed out */
-    bool client_eof;      /* tunnel: the client closed; what it sent still goes out */
-    bool upstream_eof;    /* tunnel: the upstream closed; likewise */
-    bool tunnel_more;     /* tunnel: its turn's share was spent; the timer carries on */
-    bool upgrade;         /* the client asked to switch protocols */
-    bool body_streaming;  /* the client's body arrives while the request is sent */
-    bool body_done;       /* ... and has ended */
-    bool chunked_body;    /* ... chunked, so it is sent chunked */
-    bool body_paused;     /* ... and waits until `out` drains */
-    bool in_resume;       /* inside flare_http_stream_body_resume */
-    bool out_dropped;     /* sent bytes left `out`: the request cannot be sent again */
-    bool early_input;     /* the upstream was readable before the request was sent */
-    bool request_cut;     /* the upstream answered before the whole request went */
-    uint64_t start_us;    /* monotonic: the first attempt began ($upstream_response_time) */
-    int cfd;              /* tunnel: the client's socket */
-    flare_tls_conn *ctls; /* tunnel: its TLS session, or NULL */
+    bool fresh_only;     /* a pooled connection was stale: the retry opens a new one */
+    bool conn_timeout;   /* the last attempt's connect (or handshake) timed out */
+    bool client_eof;     /* tunnel: the client closed; what it sent still goes out */
+    bool upstream_eof;   /* tunnel: the upstream closed; likewise */
+    bool tunnel_more;    /* tunnel: its turn's share was spent; the timer carries on */
+    bool upgrade;        /* the client asked to switch protocols */
+    bool body_streaming; /* the client's body arrives while the request is sent */
+    bool body_done;      /* ... and has ended */
+    bool chunked_body;   /* ... chunked, so it is sent chunked */
+    bool body_paused;    /* ... and waits until `out` drains */
+    bool in_resume;      /* inside flare_http_stream_body_resume */
+    bool out_dropped;    /* sent bytes left `out`: the request cannot be sent again */
+    bool early_input;    /* the upstream was readable before the request was sent */
+    bool request_cut;    /* the upstream answered before the whole request went */
+    uint64_t start_us;   /* monotonic: the first attempt began ($upstream_response_time) */
+    const flared_gzip_config *gzip_cfg; /* the route's gzip, or NULL when off */
+    bool gzip_accepted;                 /* the client takes gzip */
+    flared_proxy_gzip *gz;              /* compressing this response */
+    int cfd;                            /* tunnel: the client's socket */
+    flare_tls_conn *ctls;               /* tunnel: its TLS session, or NULL */
     /* Kept across reuse (everything above is reset per request): */
     flare_timer timer;
     flare_http_header headers[PROXY_MAX_HEADERS];

@@ -29,6 +29,8 @@ void flared_proxy__release(proxy_req *pr)
 {
     flared_proxy *px = pr->px;
     flare_timer_cancel(flare_reactor_timers(px->r), &pr->timer);
+    flared_proxy_gzip_release(pr->gz);
+    pr->gz = NULL;
     if (pr->out.cap > PROXY_KEEP_BUF_MAX) flare_buf_free(&pr->out);
     pr->s = NULL;
     pr->uc = NULL;
@@ -45,6 +47,7 @@ void flared_proxy__reqs_free(flared_proxy *px)
         flare_buf_free(&pr->in);
         free(pr);
     }
+    flared_proxy_gzip_pool_free();
 }
 
 /* Gives the attempt's connection back (kept alive when it is clean) or closes it. */
@@ -145,9 +148,17 @@ static void fail(proxy_req *pr, int status, const char *text)
         answer(pr, status, text);
 }
 
+static void client_gone(proxy_req *pr);
+
 static void complete(proxy_req *pr)
 {
     flare_http_stream *s = pr->s;
+    /* A body that ended with the upstream's close still owes the gzip trailer. */
+    if (pr->gz && !flared_proxy_gzip_finished(pr->gz) &&
+        flared_proxy_gzip_write(pr->gz, s, NULL, 0, true) < 0) {
+        client_gone(pr);
+        return;
+    }
     note_end(pr);
     flared_proxy__drop_conn(pr, pr->reusable);
     flared_proxy__release(pr);
@@ -470,7 +481,8 @@ static bool deliver(proxy_req *pr)
         if (rc > 0) pr->reusable = false;
         done = rc >= 0;
     }
-    int w = flare_http_stream_write(pr->s, p, len);
+    int w = pr->gz ? flared_proxy_gzip_write(pr->gz, pr->s, p, len, done)
+                   : flare_http_stream_write(pr->s, p, len);
     if (w < 0) {
         client_gone(pr);
         return false;
@@ -595,9 +607,18 @@ static bool forward_head(proxy_req *pr, const flare_http_response *r, size_t n)
     /* RFC 9110 §8.6, RFC 9112 §6.1: a 204 framed as if it had a body may be followed by
      * one, which the next request on this connection would take for its response. */
     if (status == 204 && (r->chunked || r->content_length > 0)) pr->reusable = false;
+    unsigned gzip = flared_proxy_gzip_plan(pr->gzip_cfg, r, pr->gzip_accepted);
+    bool body_ahead =
+        pr->body_mode != BODY_NONE && !(pr->body_mode == BODY_LENGTH && pr->body_left == 0);
+    if ((gzip & FLARED_GZIP_ENCODE) && !pr->head_request) {
+        /* An empty body stays empty; without a stream (no memory) it goes as it is. */
+        if (!body_ahead || !(pr->gz = flared_proxy_gzip_start(pr->gzip_cfg->level)))
+            gzip &= ~(unsigned)FLARED_GZIP_ENCODE;
+    }
+    if (gzip & FLARED_GZIP_ENCODE) length = FLARE_HTTP_STREAM_UNKNOWN_LENGTH;
     flare_response *resp = flare_http_stream_response(pr->s);
     flare_response_status(resp, status);
-    if (flared_proxy_response_fields(resp, r) < 0) {
+    if (flared_proxy_response_fields_coded(resp, r, gzip) < 0) {
         answer(pr, 502, "upstream response fields cannot be forwarded\n");
         return false;
     }
@@ -782,6 +803,8 @@ int flared_handle_proxy(const flare_request *req, flare_response *resp, void *da
     }
     pr->body_streaming = req->body_streamed;
     pr->chunked_body = req->body_streamed && req->head->chunked;
+    pr->gzip_cfg = cfg->gzip.enabled ? &cfg->gzip : NULL;
+    pr->gzip_accepted = pr->gzip_cfg && flared_proxy_gzip_accepted(req->head);
     if (req->peer) pr->client = *req->peer;
     flared_proxy_head_opts opts = {.host = up->cfg->name,
                                    .host_len = strlen(up->cfg->name),

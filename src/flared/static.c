@@ -44,7 +44,8 @@ typedef struct job {
     size_t rel_len;
     bool slash; /* the request path ended in '/' */
     bool head;
-    int rc; /* first failure while adding headers */
+    bool replaced; /* a 404 was answered by the fallback or not_found file */
+    int rc;        /* first failure while adding headers */
 } job;
 
 /* A path beneath the root, looked up. */
@@ -86,8 +87,12 @@ static void header(job *j, const char *name, const char *value)
     if (rc < 0 && j->rc == 0) j->rc = rc;
 }
 
+static int replace_404(job *j);
+
 static int reply_status(job *j, int status)
 {
+    if (status == 404 && !j->replaced && (j->st->fallback || j->st->not_found))
+        return replace_404(j);
     char body[64];
     int n = snprintf(body, sizeof body, "%d %s\n", status, flare_http_reason(status));
     int rc = flare_response_text(j->resp, status, "text/plain; charset=utf-8", body, (size_t)n);
@@ -249,7 +254,7 @@ static bool try_sibling(job *j, file *f, flared_coding coding, rep *r)
 /* gzip of the file made now, or taken from the cache. */
 static bool make_gzip(job *j, file *f, rep *r)
 {
-    const flared_static_gzip *gz = &j->st->gzip;
+    const flared_gzip_config *gz = &j->st->gzip;
     flare_buf out = FLARE_BUF_INIT;
     if (!f->entry || !f->entry->gz) {
         const char *src = f->entry ? f->entry->data : NULL;
@@ -571,6 +576,61 @@ static int serve_dir(job *j, file *dir)
         j->st->autoindex && !dir->search_only ? serve_listing(j, dir->fd) : reply_status(j, 403);
     close_file(dir);
     return rc;
+}
+
+/* ------------------------------------------------------ 404 replacements */
+
+/* Looks up a configured root-relative file; true with f open (or cached) when it is
+ * still a regular file. */
+static bool lookup_regular(job *j, const char *name, file *f)
+{
+    int status = lookup(j, name, strlen(name), f);
+    if (status == 0 && S_ISREG(f->st.st_mode)) return true;
+    if (status == 0) close_file(f);
+    return false;
+}
+
+/* The not_found file as a 404's body: its type, and no validators, ranges or
+ * cache_control (they would describe the page, not the resource asked for; nginx's
+ * add_header skips a 404 too). */
+static int serve_not_found(job *j, file *f)
+{
+    size_t len = strlen(j->st->not_found);
+    const char *type = flared_static_mime_type(j->st, worker.mime, j->st->not_found, len);
+    char content_type[CONTENT_TYPE_MAX];
+    flared_static_content_type(type, content_type, sizeof content_type);
+    if (!f->entry) cache_file(j, j->st->not_found, len, f);
+    if (!(f->entry && f->entry->data)) {
+        int status = ensure_fd(j, j->st->not_found, f);
+        if (status) return reply_status(j, status);
+    }
+    rep r = {.coding = FLARED_CODING_IDENTITY, .fd = -1, .owned = FLARE_BUF_INIT};
+    rep_from_file(&r, f, FLARED_CODING_IDENTITY);
+    f->fd = -1; /* r owns it now */
+    flare_response_status(j->resp, 404);
+    header(j, "Content-Type", content_type);
+    body(j, &r, 0, r.size);
+    if (r.fd >= 0) close(r.fd);
+    return j->rc;
+}
+
+/* What would be a 404: the fallback file served as the answer (try_files' last
+ * resort: conditionals, ranges and codings as for any file), else the not_found
+ * file as the 404's body, else the plain 404. A configured file gone since the
+ * configuration was loaded is skipped. */
+static int replace_404(job *j)
+{
+    file f;
+    j->replaced = true;
+    if (j->st->fallback && lookup_regular(j, j->st->fallback, &f)) {
+        size_t len = strlen(j->st->fallback);
+        memcpy(j->rel, j->st->fallback, len + 1);
+        j->rel_len = len;
+        j->slash = false;
+        return serve_file(j, &f);
+    }
+    if (j->st->not_found && lookup_regular(j, j->st->not_found, &f)) return serve_not_found(j, &f);
+    return reply_status(j, 404);
 }
 
 int flared_handle_static(const flare_request *req, flare_response *resp, void *data)

@@ -192,7 +192,7 @@ const char *flared_static_mime_type(const flared_static_route *st, const flared_
 size_t flared_static_content_type(const char *type, char *out, size_t cap);
 
 /** True when on-the-fly gzip applies to type (parameters ignored) under gz->types. */
-bool flared_static_gzip_type(const flared_static_gzip *gz, const char *type);
+bool flared_static_gzip_type(const flared_gzip_config *gz, const char *type);
 
 /* ------------------------------------------------------- static_gzip.c */
 

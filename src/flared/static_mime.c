@@ -383,7 +383,7 @@ size_t flared_static_content_type(const char *type, char *out, size_t cap)
     return len + slen;
 }
 
-bool flared_static_gzip_type(const flared_static_gzip *gz, const char *type)
+bool flared_static_gzip_type(const flared_gzip_config *gz, const char *type)
 {
     size_t len = strcspn(type, "; \t");
     for (size_t i = 0; i < gz->type_count; i++) {

@@ -1,10 +1,12 @@
 /*
  * client.c: the client object and the life of one request: URL against the base,
- * one exchange per hop (retried once on a fresh connection when an idempotent
- * request meets a stale pooled one, RFC 9112 §9.3.1), cookies stored from every
- * hop, and redirects (RFC 9110 §15.4): a POST met by 301/302, and any method but
- * HEAD met by 303, becomes GET without a body; otherwise method and body are kept; credentials stay
- * with the first origin.
+ * one exchange per hop, sent once more on a new connection when a reused one
+ * fails it before the server acted on it (closed without an answer: idempotent
+ * methods only, RFC 9112 §9.3.1; a 408: any method, RFC 9110 §15.5.9; either way
+ * only a body that can be sent again), cookies stored from every hop, and
+ * redirects (RFC 9110 §15.4): a POST met by 301/302, and any method but HEAD met
+ * by 303, becomes GET without a body; otherwise method and body are kept;
+ * credentials stay with the first origin.
  */
 #include "client_internal.h"
 
@@ -227,28 +229,59 @@ static bool idempotent(const char *m)
     return false;
 }
 
-static int send_once(flare_http_client *c, const client_req *rq, flare_http_reply *reply,
+/* The body can go out again: a buffer, or a stream the caller can rewind. */
+static bool replayable(const client_req *rq)
+{
+    return !rq->body_read || rq->body_rewind;
+}
+
+/* A streamed body that went out before starts over, or the request cannot be sent. */
+static int rewind_body(client_req *rq, flare_error *err)
+{
+    if (!rq->body_read || !rq->body_sent) return 0;
+    if (!rq->body_rewind)
+        return flare_error_set(err, FLARE_EINVAL, 0,
+                               "%s: the streamed body was sent and cannot be sent again "
+                               "(no body_rewind)",
+                               rq->method);
+    return rq->body_rewind(rq->body_ctx, err);
+}
+
+static int send_once(flare_http_client *c, client_req *rq, flare_http_reply *reply,
                      flare_error *err)
 {
     for (int attempt = 0;; attempt++) {
         client_conn *k;
         bool reused, reusable, got_response;
-        int rc = flare_http__client_conn_get(c, rq->url, rq->deadline_ms, &k, &reused, err);
+        int rc = rewind_body(rq, err);
+        if (rc == 0)
+            rc = flare_http__client_conn_get(c, rq->url, rq->deadline_ms, &k, &reused, err);
         if (rc < 0) return rc;
+        rq->retry_408 = reused && attempt == 0 && replayable(rq);
+        rq->body_sent = rq->body_read != NULL;
         rc = flare_http__client_exchange(c, k, rq, reply, &reusable, &got_response, err);
         flare_http__client_conn_release(c, k, rc == 0 && reusable);
         if (rc == 0) {
             reply->reused_connection = reused;
             return 0;
         }
-        /* The server may close an idle connection just as we send on it (RFC 9112
-         * §9.3.1): without a byte of answer, a safe request goes again, once. */
-        bool stale = reused && !got_response &&
-                     (rc == FLARE_ECLOSED || rc == FLARE_ECONNRESET || rc == FLARE_ESYS);
-        if (!stale || attempt > 0 || !idempotent(rq->method)) return rc;
+        const char *why;
+        if (rc == CLIENT_RETRY_408) {
+            /* RFC 9110 §15.5.9: a 408 on a reused connection is the server closing it
+             * idle, before our request arrived: not applied, so any method goes again. */
+            why = "408 Request Timeout";
+        } else {
+            /* The server may close an idle connection just as we send on it (RFC 9112
+             * §9.3.1): without a byte of answer, a safe request goes again, once; one
+             * that is not idempotent may have been applied, and is not. */
+            bool stale = reused && !got_response &&
+                         (rc == FLARE_ECLOSED || rc == FLARE_ECONNRESET || rc == FLARE_ESYS);
+            if (!stale || attempt > 0 || !idempotent(rq->method) || !replayable(rq)) return rc;
+            why = err ? err->message : flare_strerror(rc);
+        }
         c->stats.retries++;
         flare_http__client_trace(c, "retrying %s on a new connection (the reused one failed: %s)",
-                                 rq->method, err ? err->message : flare_strerror(rc));
+                                 rq->method, why);
         flare_http_reply_free(reply);
     }
 }
@@ -269,6 +302,20 @@ static void store_cookies(flare_http_client *c, const flare_url *url, const flar
 static bool is_redirect(int status)
 {
     return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+/* RFC 9110 §15.4.2-4: POST to GET is what clients do for 301/302 (only POST: PUT
+ * or DELETE stay as they are), and 303 asks for GET for every method but HEAD.
+ * 307/308 (§15.4.8-9) repeat the request as it was. */
+static bool becomes_get(int status, const char *method)
+{
+    return status == 303 ? strcmp(method, "HEAD") != 0 : status <= 302 && !strcmp(method, "POST");
+}
+
+bool flare_http__client_follows(const client_req *rq, int status)
+{
+    /* A hop that keeps the body needs it again: not when it was streamed for good. */
+    return rq->follow && is_redirect(status) && (replayable(rq) || becomes_get(status, rq->method));
 }
 
 static int finish_reply(flare_http_reply *reply, const flare_url *url, const char *method,
@@ -303,7 +350,10 @@ int flare_http_client_request(flare_http_client *c, const flare_http_request_opt
         .num_headers = opts->num_headers,
         .body = opts->body,
         .body_len = opts->body ? opts->body_len : 0,
-        .has_body = opts->body != NULL,
+        .has_body = opts->body != NULL || opts->body_read != NULL,
+        .body_read = opts->body_read,
+        .body_rewind = opts->body_rewind,
+        .body_ctx = opts->body_ctx,
         .content_type = opts->content_type,
         .follow = c->max_redirects >= 0,
         .deadline_ms = total > 0 ? flare_monotonic_ms() + (uint64_t)total : UINT64_MAX,
@@ -312,7 +362,9 @@ int flare_http_client_request(flare_http_client *c, const flare_http_request_opt
         .on_head = opts->on_head,
         .on_head_ctx = opts->on_head_ctx,
     };
-    rc = flare_http__client_check_request(&rq, err);
+    rc = opts->body && opts->body_read
+             ? flare_error_set(err, FLARE_EINVAL, 0, "http request: both body and body_read set")
+             : flare_http__client_check_request(&rq, err);
     if (rc == 0) rc = flare_url_copy(&first, &url, err);
     if (rc < 0) {
         flare_url_free(&url);
@@ -326,7 +378,7 @@ int flare_http_client_request(flare_http_client *c, const flare_http_request_opt
         if (rc < 0) break;
         store_cookies(c, &url, reply);
         const char *location = flare_http_reply_header(reply, "Location");
-        if (!rq.follow || !is_redirect(reply->status) || !location) break;
+        if (!flare_http__client_follows(&rq, reply->status) || !location) break;
         if (redirects >= c->max_redirects) {
             flare_buf where = FLARE_BUF_INIT;
             flare_url_format(&url, 0, &where);
@@ -348,16 +400,12 @@ int flare_http_client_request(flare_http_client *c, const flare_http_request_opt
                                  reply->status, why);
         }
         if (rc < 0) break;
-        /* RFC 9110 §15.4.2-4: POST to GET is what clients do for 301/302 (only POST:
-         * PUT or DELETE stay as they are), and 303 asks for GET for every method but
-         * HEAD. 307/308 (§15.4.8-9) repeat the request as it was. */
-        bool to_get = reply->status == 303 ? strcmp(rq.method, "HEAD") != 0
-                                           : reply->status <= 302 && !strcmp(rq.method, "POST");
-        if (to_get) {
+        if (becomes_get(reply->status, rq.method)) {
             rq.method = "GET";
             rq.body = NULL;
             rq.body_len = 0;
             rq.has_body = false;
+            rq.body_read = NULL;
         }
         if (!flare_url_same_origin(&next, &first)) rq.cross_origin = true;
         flare_http__client_trace(c, "following redirect %d (%d) to %s%s", redirects + 1,

@@ -65,6 +65,11 @@ typedef struct client_req {
     const void *body;
     size_t body_len;
     bool has_body;
+    flare_http_body_read_fn body_read; /* a streamed body (has_body is set too), sent chunked */
+    flare_http_body_rewind_fn body_rewind;
+    void *body_ctx;
+    bool body_sent; /* body_read's body went out (in part or whole): a resend needs a rewind */
+    bool retry_408; /* this attempt may be repeated when a reused connection answers 408 */
     const char *content_type;
     bool cross_origin; /* a redirect left the first origin: no credentials */
     bool follow;       /* 3xx with Location will be followed: its body is discarded */
@@ -107,13 +112,21 @@ int flare_http__client_base64(flare_buf *b, const char *s, size_t len);
 /** Validates header names (tokens) and values (no CR, LF, NUL or other controls). */
 int flare_http__client_check_fields(const flare_http_kv *h, size_t n, const char *whose,
                                     flare_error *err);
+/** Whether a redirect of this status would be followed for rq (RFC 9110 §15.4): its
+ *  body is then drained, not kept. */
+bool flare_http__client_follows(const client_req *rq, int status);
 /** Validates the method token, content type and the request's own headers. */
 int flare_http__client_check_request(const client_req *rq, flare_error *err);
+/** flare_http__client_exchange's answer when rq->retry_408 is set and the server
+ *  answered 408 (its head traced, its body not read, the connection not reusable). */
+#define CLIENT_RETRY_408 1
+
 /**
  * Sends rq on conn and reads the response into reply (head always; the body kept,
  * streamed to on_body or discarded per rq). *reusable says whether the connection
  * may carry another request; *got_response whether any response byte arrived (a
- * failure on a reused connection before that is a stale connection).
+ * failure on a reused connection before that is a stale connection). Returns 0,
+ * CLIENT_RETRY_408 or a negative FLARE_E… code.
  */
 int flare_http__client_exchange(flare_http_client *c, client_conn *conn, const client_req *rq,
                                 flare_http_reply *reply, bool *reusable, bool *got_response,

@@ -189,7 +189,9 @@ static int build_head(flare_http_client *c, const client_req *rq, flare_buf *b)
         /* The seed's rule: a string body is JSON unless the caller says otherwise. */
         const char *ct = rq->content_type ? rq->content_type : "application/json";
         if (*ct && !given(c, rq, "Content-Type")) rc = append_field(b, "Content-Type", ct);
-        if (rc == 0) rc = flare_buf_appendf(b, "Content-Length: %zu\r\n", rq->body_len);
+        if (rc == 0)
+            rc = rq->body_read ? flare_buf_append_str(b, "Transfer-Encoding: chunked\r\n")
+                               : flare_buf_appendf(b, "Content-Length: %zu\r\n", rq->body_len);
     } else if (rc == 0 && (!strcmp(rq->method, "POST") || !strcmp(rq->method, "PUT") ||
                            !strcmp(rq->method, "PATCH"))) {
         rc = flare_buf_append_str(b, "Content-Length: 0\r\n"); /* RFC 9110 §8.6 */
@@ -392,11 +394,6 @@ static int fill_reply_head(flare_http_reply *r, const char *head, size_t head_le
     return 0;
 }
 
-static bool is_redirect(int status)
-{
-    return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
-}
-
 /* The single coding of a Content-Encoding we decode; IDENTITY when none or unknown. */
 static flare_encoding body_coding(const flare_http_reply *r)
 {
@@ -410,6 +407,37 @@ static flare_encoding body_coding(const flare_http_reply *r)
     int enc = flare_encoding_from_name(v, len);
     /* A coding we did not ask for ("br", or a list) stays as received. */
     return enc < 0 ? FLARE_ENC_IDENTITY : (flare_encoding)enc;
+}
+
+/*
+ * Sends a streamed body as chunks (RFC 9112 §7.1), each piece read going out in
+ * one write with its size line and CRLF, then the last chunk without trailers.
+ * *source_failed tells the body's own failure from the connection's.
+ */
+static int send_chunked(flare_http_client *c, client_conn *k, const client_req *rq,
+                        bool *source_failed, flare_error *err)
+{
+    enum { ROOM = 16 * 1024, LINE = 8 }; /* "4000\r\n" and shorter */
+    char frame[LINE + ROOM + 2];
+    *source_failed = false;
+    for (;;) {
+        ssize_t n = rq->body_read(rq->body_ctx, frame + LINE, ROOM, err);
+        if (n < 0 || n > ROOM) {
+            *source_failed = true;
+            return n < 0 ? (int)n
+                         : flare_error_set(err, FLARE_EINVAL, 0,
+                                           "body_read returned %zd bytes for room of %d", n, ROOM);
+        }
+        if (n == 0) break;
+        char line[LINE + 1];
+        int l = snprintf(line, sizeof line, "%zx\r\n", (size_t)n);
+        memcpy(frame + LINE - l, line, (size_t)l);
+        memcpy(frame + LINE + n, "\r\n", 2);
+        int rc = flare_http__client_conn_write(c, k, frame + LINE - l, (size_t)(l + n + 2),
+                                               rq->deadline_ms, err);
+        if (rc < 0) return rc;
+    }
+    return flare_http__client_conn_write(c, k, "0\r\n\r\n", 5, rq->deadline_ms, err);
 }
 
 /* Reads response heads until a final one (1xx are skipped, RFC 9110 §15.2). */
@@ -523,12 +551,16 @@ int flare_http__client_exchange(flare_http_client *c, client_conn *k, const clie
     if (build_head(c, rq, &c->head) < 0)
         return flare_error_set(err, FLARE_ENOMEM, 0, "http client: out of memory");
     if (c->trace) c->trace(c->trace_ctx, FLARE_HTTP_TRACE_REQUEST_HEAD, c->head.data, c->head.len);
-    bool inline_body = rq->has_body && rq->body_len <= INLINE_BODY;
+    bool inline_body = rq->has_body && !rq->body_read && rq->body_len <= INLINE_BODY;
     if (inline_body && flare_buf_append(&c->head, rq->body, rq->body_len) < 0)
         return flare_error_set(err, FLARE_ENOMEM, 0, "http client: out of memory");
     int rc = flare_http__client_conn_write(c, k, c->head.data, c->head.len, rq->deadline_ms, err);
-    if (rc == 0 && rq->has_body && !inline_body && rq->body_len)
+    bool source_failed = false;
+    if (rc == 0 && rq->body_read)
+        rc = send_chunked(c, k, rq, &source_failed, err);
+    else if (rc == 0 && rq->has_body && !inline_body && rq->body_len)
         rc = flare_http__client_conn_write(c, k, rq->body, rq->body_len, rq->deadline_ms, err);
+    if (source_failed) return rc; /* the caller's body failed: the request is cut short */
     /* A server may answer (413, 401) and close before it read the whole request
      * (RFC 9112 §9.5): the write fails, yet its answer may wait in our receive
      * buffer. That answer is the outcome; without one, the write error is. */
@@ -550,6 +582,9 @@ int flare_http__client_exchange(flare_http_client *c, client_conn *k, const clie
     if (rc == 0) {
         if (c->trace)
             c->trace(c->trace_ctx, FLARE_HTTP_TRACE_RESPONSE_HEAD, c->rbuf.data, head_len);
+        /* RFC 9110 §15.5.9: the server closed the connection idle before our request
+         * reached it; the caller sends it again on a new one. */
+        if (rq->retry_408 && resp.status == 408) return CLIENT_RETRY_408;
         rc = fill_reply_head(reply, c->rbuf.data, head_len, &resp, err);
     }
     if (rc < 0) return rc;
@@ -557,7 +592,7 @@ int flare_http__client_exchange(flare_http_client *c, client_conn *k, const clie
     k->requests++;
 
     body_sink s = {.fn = rq->on_body, .fn_ctx = rq->on_body_ctx, .max = c->max_response_bytes};
-    s.discard = rq->follow && is_redirect(reply->status) &&
+    s.discard = flare_http__client_follows(rq, reply->status) &&
                 flare_http_reply_header(reply, "Location") != NULL;
     if (s.discard && s.max > DRAIN_MAX) s.max = DRAIN_MAX;
     if (!s.discard && rq->on_head && (rc = rq->on_head(rq->on_head_ctx, reply, err)) < 0) return rc;

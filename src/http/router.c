@@ -72,40 +72,39 @@ static int path_unit(const char *p, size_t len, size_t *i)
     return ch;
 }
 
-/*
- * Whether the route covers the request path, compared as equivalent paths rather
- * than bytes, so that "/%61dmin/" and "//admin/" reach the "/admin/" route and its methods,
- * limits and `allow` rather than a "/" route that hands the escape to an upstream
- * which decodes it. *units is the route path's length in units (the most specific
- * prefix wins). Neither side escaped nor doubled: plain byte comparison.
- */
-static bool path_covers(const route *rt, const char *path, size_t path_len, bool path_escaped,
-                        size_t *units)
+/* Whether the route's bytes equal the path's (exactly, or as a prefix of it). */
+static bool path_bytes_match(const route *rt, const char *path, size_t path_len)
 {
-    if (!rt->escaped && !path_escaped) {
-        *units = rt->path_len;
-        if (rt->prefix)
-            return rt->path_len <= path_len && memcmp(rt->path, path, rt->path_len) == 0;
-        return rt->path_len == path_len && memcmp(rt->path, path, path_len) == 0;
-    }
+    if (rt->prefix) return rt->path_len <= path_len && memcmp(rt->path, path, rt->path_len) == 0;
+    return rt->path_len == path_len && memcmp(rt->path, path, path_len) == 0;
+}
+
+/* How many path bytes the prefix covers, compared unit by unit, or SIZE_MAX when it
+ * does not; *units is the prefix's length in units. */
+static size_t units_span(const char *prefix, size_t prefix_len, const char *path, size_t path_len,
+                         size_t *units)
+{
     size_t i = 0, j = 0, n = 0;
-    while (i < rt->path_len) {
-        if (j == path_len || path_unit(rt->path, rt->path_len, &i) != path_unit(path, path_len, &j))
-            return false;
-        n++;
-    }
+    for (; i < prefix_len; n++)
+        if (j == path_len || path_unit(prefix, prefix_len, &i) != path_unit(path, path_len, &j))
+            return SIZE_MAX;
     *units = n;
-    return rt->prefix || j == path_len;
+    return j;
 }
 
 size_t flare_http_route_prefix_span(const char *prefix, size_t prefix_len, const char *path,
                                     size_t path_len)
 {
-    size_t i = 0, j = 0;
-    while (i < prefix_len)
-        if (j == path_len || path_unit(prefix, prefix_len, &i) != path_unit(path, path_len, &j))
-            return SIZE_MAX;
-    return j;
+    size_t units;
+    return units_span(prefix, prefix_len, path, path_len, &units);
+}
+
+/* Whether the route covers the path compared unit by unit (the most specific prefix,
+ * by *units, wins). */
+static bool path_units_match(const route *rt, const char *path, size_t path_len, size_t *units)
+{
+    size_t span = units_span(rt->path, rt->path_len, path, path_len, units);
+    return span != SIZE_MAX && (rt->prefix || span == path_len);
 }
 
 /* Whether a path holds an escape or a run of '/', and so must be compared by units:
@@ -120,16 +119,32 @@ static bool path_needs_units(const char *path, size_t len)
     return false;
 }
 
+/*
+ * Paths are compared as equivalent paths rather than bytes, so that "/%61dmin/" and
+ * "//admin/" reach the "/admin/" route and its methods, limits and `allow` rather than
+ * a "/" route that hands the escape to an upstream which decodes it. A route without
+ * escapes or doubled slashes that matches byte for byte also matches unit for unit,
+ * with as many units as bytes, so units are compared only where bytes differ and
+ * either side holds an escape or a "//"; whether the path does is found once, on the
+ * first such route, and most requests never ask.
+ */
 const route *flare_http__route_match(const flare_http_server *srv, const char *host,
                                      size_t host_len, const char *path, size_t path_len)
 {
     const char *vhost = host_len ? pick_host(srv, host, host_len) : NULL;
-    bool path_escaped = path_needs_units(path, path_len);
+    int path_escaped = -1; /* not yet known */
     const route *best = NULL;
     size_t best_units = 0, units;
     for (size_t i = 0; i < srv->route_count; i++) {
         const route *rt = &srv->routes[i];
-        if (rt->host != vhost || !path_covers(rt, path, path_len, path_escaped, &units)) continue;
+        if (rt->host != vhost) continue;
+        if (!rt->escaped && path_bytes_match(rt, path, path_len)) {
+            units = rt->path_len;
+        } else {
+            if (!rt->escaped && path_escaped < 0) path_escaped = path_needs_units(path, path_len);
+            if (!rt->escaped && !path_escaped) continue;
+            if (!path_units_match(rt, path, path_len, &units)) continue;
+        }
         if (!rt->prefix) return rt; /* an exact path wins outright */
         if (!best || units > best_units) {
             best = rt;

@@ -236,6 +236,14 @@ static uint32_t socket_unsent(const conn *c)
     return (uint32_t)n;
 }
 
+/* A write blocked: the client has write_timeout to take something, from its own
+ * socket's queue (unsent bytes, now) or by letting a write of ours through. */
+static void await_write(conn *c, uint32_t unsent)
+{
+    arm_at(c, W_WRITE, now_ms(c) + c->srv->cfg.write_timeout_ms);
+    c->unsent_mark = unsent;
+}
+
 static size_t pending_out(const conn *c)
 {
     return c->out.len - c->out_sent;
@@ -1151,10 +1159,7 @@ static void drive_steps(conn *c)
         if (fr == FL_BLOCKED) {
             /* Idle time between writes that make progress: a client that stops reading
              * cannot keep the connection by sending more. */
-            if (c->wait != W_WRITE || c->progress) {
-                arm_at(c, W_WRITE, now_ms(c) + c->srv->cfg.write_timeout_ms);
-                c->unsent_mark = socket_unsent(c);
-            }
+            if (c->wait != W_WRITE || c->progress) await_write(c, socket_unsent(c));
             return;
         }
         if (c->wait == W_WRITE) c->wait = W_NONE;
@@ -1246,8 +1251,7 @@ static void on_timeout(flare_timer *t, void *data)
          * progress; only a client that takes nothing at all is given up on. */
         uint32_t unsent = socket_unsent(c);
         if (unsent < c->unsent_mark) {
-            arm_at(c, W_WRITE, now_ms(c) + c->srv->cfg.write_timeout_ms);
-            c->unsent_mark = unsent;
+            await_write(c, unsent);
             return;
         }
     }

@@ -1,5 +1,5 @@
 /*
- * url.c: http/https URL parsing, RFC 3986 §5 reference resolution and the pieces
+ * url.c: http/https (and ws/wss) URL parsing, RFC 3986 §5 reference resolution and the pieces
  * a request needs (request-target, Host). Invariant: a flare_url that parsed holds
  * only visible ASCII with valid percent-escapes, so any field may be copied into a
  * request head as is. Everything a URL owns lives in one allocation (u->mem).
@@ -209,7 +209,9 @@ static int remove_dot_segments(const char *path, size_t len, flare_buf *out)
     return rc;
 }
 
-/* Parses "[v6]" (with an optional RFC 6874 zone "%25id") into the host text. */
+/* Parses "[v6]" (with an optional RFC 6874 zone "%25id") into the host text: the
+ * address lowercased (RFC 5952 §4.3), the zone as written, since an interface name
+ * is case-sensitive ("%25LO" is not "lo"). */
 static int parse_ip_literal(const char *url, size_t url_len, const char *p, size_t len,
                             flare_buf *host, flare_error *err)
 {
@@ -218,6 +220,7 @@ static int parse_ip_literal(const char *url, size_t url_len, const char *p, size
         return bad(err, url, url_len, off, "IPvFuture addresses are not supported");
     char text[FLARE_IP_STR_MAX + 8];
     size_t n = 0;
+    bool zone = false;
     for (size_t i = 0; i < len; i++) {
         if (n + 1 >= sizeof text) return bad(err, url, url_len, off, "IPv6 literal too long");
         /* §6874: the zone separator is written "%25" in a URI. */
@@ -226,9 +229,10 @@ static int parse_ip_literal(const char *url, size_t url_len, const char *p, size
                 return bad(err, url, url_len, off + i, "an IPv6 zone must start with \"%25\"");
             i += 2;
             text[n++] = '%';
+            zone = true;
             continue;
         }
-        text[n++] = (char)tolower((unsigned char)p[i]);
+        text[n++] = zone ? p[i] : (char)tolower((unsigned char)p[i]);
     }
     flare_ip_addr ip;
     flare_error ipe;
@@ -339,7 +343,24 @@ static const char *field(const flare_buf *mem, long off)
     return off < 0 ? NULL : mem->data + off;
 }
 
+/* A missing or unsupported scheme, and the ones expected instead. */
+static int bad_scheme(flare_error *err, const char *s, size_t len, unsigned schemes, bool none)
+{
+    char why[80];
+    snprintf(why, sizeof why, "%s scheme (expected %s)", none ? "no" : "unsupported",
+             schemes == FLARE_URL_WS     ? "ws:// or wss://"
+             : schemes == FLARE_URL_HTTP ? "http:// or https://"
+                                         : "http://, https://, ws:// or wss://");
+    return bad(err, s, len, 0, why);
+}
+
 int flare_url_parse(flare_url *u, const char *s, size_t len, flare_error *err)
+{
+    return flare_url_parse_schemes(u, s, len, FLARE_URL_HTTP, err);
+}
+
+int flare_url_parse_schemes(flare_url *u, const char *s, size_t len, unsigned schemes,
+                            flare_error *err)
 {
     memset(u, 0, sizeof *u);
     if (!s) return flare_error_set(err, FLARE_EURL, 0, "invalid URL: NULL");
@@ -354,15 +375,23 @@ int flare_url_parse(flare_url *u, const char *s, size_t len, flare_error *err)
     }
     uri_ref r;
     split_ref(s, len, &r);
-    if (!r.scheme.present) return bad(err, s, len, 0, "no scheme (expected http:// or https://)");
+    if (!r.scheme.present) return bad_scheme(err, s, len, schemes, true);
     char scheme[8];
-    if (r.scheme.len >= sizeof scheme) return bad(err, s, len, 0, "unsupported scheme");
+    if (r.scheme.len >= sizeof scheme) return bad_scheme(err, s, len, schemes, false);
     for (size_t i = 0; i < r.scheme.len; i++)
         scheme[i] = (char)tolower((unsigned char)r.scheme.p[i]); /* §3.1 */
     scheme[r.scheme.len] = '\0';
     uint16_t default_port = flare_url_default_port(scheme);
-    if (!default_port) return bad(err, s, len, 0, "unsupported scheme (use http or https)");
+    bool ws = scheme[0] == 'w';
+    if (!default_port || !(schemes & (ws ? FLARE_URL_WS : FLARE_URL_HTTP)))
+        return bad_scheme(err, s, len, schemes, false);
     if (!r.authority.present) return bad(err, s, len, r.scheme.len + 1, "no \"//\" and host");
+    /* RFC 6455 §3: ws-URI = "ws:" "//" host [ ":" port ] path [ "?" query ]. */
+    const char *at = ws ? memchr(r.authority.p, '@', r.authority.len) : NULL;
+    if (at) return bad(err, s, len, (size_t)(at - s), "userinfo is not allowed (RFC 6455 §3)");
+    if (ws && r.fragment.present)
+        return bad(err, s, len, (size_t)(r.fragment.p - 1 - s),
+                   "a fragment is not allowed (RFC 6455 §3: write '#' as %23)");
 
     flare_buf mem = FLARE_BUF_INIT;
     url_offsets off = {-1, -1, -1, -1, -1, -1, -1, -1};
@@ -482,8 +511,8 @@ bool flare_url_is_https(const flare_url *u)
 uint16_t flare_url_default_port(const char *scheme)
 {
     if (!scheme) return 0;
-    if (!strcasecmp(scheme, "http")) return 80;
-    if (!strcasecmp(scheme, "https")) return 443;
+    if (!strcasecmp(scheme, "http") || !strcasecmp(scheme, "ws")) return 80;
+    if (!strcasecmp(scheme, "https") || !strcasecmp(scheme, "wss")) return 443;
     return 0;
 }
 
@@ -495,7 +524,7 @@ int flare_url_copy(flare_url *dst, const flare_url *src, flare_error *err)
         memset(dst, 0, sizeof *dst);
         return flare_error_set(err, FLARE_ENOMEM, 0, "URL: out of memory");
     }
-    rc = flare_url_parse(dst, b.data, b.len, err);
+    rc = flare_url_parse_schemes(dst, b.data, b.len, FLARE_URL_HTTP | FLARE_URL_WS, err);
     flare_buf_free(&b);
     return rc;
 }

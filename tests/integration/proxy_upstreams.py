@@ -269,11 +269,15 @@ class ScriptedUpstream(RawUpstream):
     """A listener whose answers are chosen by answer(conn_number, index_on_conn, path): the
     bytes to send, or a list of them sent 0.2 s apart (None there: close the connection;
     WithClose(bytes): those bytes and the close in one segment).
-    Records (connection number, request line) and the head of every request read."""
+    Records (connection number, request line) and the head of every request read.
+    With read_bodies, a request's body (Content-Length or chunked) is read before the
+    answer and recorded in bodies; else it is left unread."""
 
-    def __init__(self, answer):
+    def __init__(self, answer, read_bodies=False):
         self.answer = answer
         self.heads = []
+        self.read_bodies = read_bodies
+        self.bodies = []
         super().__init__()
 
     def _serve(self, conn, number):
@@ -288,9 +292,15 @@ class ScriptedUpstream(RawUpstream):
                     buf += chunk
                 head, _, buf = buf.partition(b"\r\n\r\n")
                 line = head.split(b"\r\n")[0].decode("latin-1")
+                if self.read_bodies:
+                    rest, body = [buf], bytearray()
+                    _drain_body(conn, rest, head.decode("latin-1"), body)
+                    buf = rest[0]
                 with self.lock:
                     self.requests.append((number, line))
                     self.heads.append(head.decode("latin-1"))
+                    if self.read_bodies:
+                        self.bodies.append(bytes(body))
                 parts = self.answer(number, index, line.split(" ")[1])
                 index += 1
                 for i, part in enumerate(parts if isinstance(parts, list) else [parts]):

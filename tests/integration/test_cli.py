@@ -62,6 +62,20 @@ class CliTests(unittest.TestCase):
         p = self.flared("-t", "-c", os.path.join(root, "conf", "flared.yaml"))
         self.assertEqual(p.returncode, 0, p.stderr)
 
+    def test_check_readme_config(self):
+        # The configuration README.md shows under "flared in short" is one flared accepts.
+        root = os.environ.get("FLARED_SOURCE_ROOT")
+        if not root:
+            self.skipTest("FLARED_SOURCE_ROOT is not set")
+        with open(os.path.join(root, "README.md")) as f:
+            readme = f.read()
+        section = readme[readme.index("## flared in short"):]
+        block = re.search(r"```yaml\n(.*?)```", section, re.S)
+        self.assertIsNotNone(block, "no yaml block under 'flared in short'")
+        os.mkdir(os.path.join(self.dir, "www"))
+        p = self.flared("-t", "-c", self.write("readme.yaml", block.group(1)))
+        self.assertEqual(p.returncode, 0, p.stderr)
+
     def test_check_broken_configs_exit_78_with_position(self):
         for name, text, line, column, words in BROKEN:
             with self.subTest(name):
@@ -142,11 +156,41 @@ class CliTests(unittest.TestCase):
             self.assertIn(opt, p.stdout)
 
     def test_usage_errors_exit_64(self):
-        for args in (["-x"], ["-c"], ["extra-argument"]):
+        for args in (["-x"], ["-c"], ["extra-argument"], ["-s"], ["-s", "restart"],
+                     ["-t", "-s", "reload"]):
             with self.subTest(args):
                 p = self.flared(*args)
                 self.assertEqual(p.returncode, 64, p.stderr)
                 self.assertIn("usage:", p.stderr)
+
+    def test_signal_option_reaches_the_master_of_the_pid_file(self):
+        pid_file = os.path.join(self.dir, "flared.pid")
+        srv = ft.Server(extra=f"pid_file: {pid_file}\n", text="one")
+        self.addCleanup(srv.cleanup)
+        srv.start()
+        self.assertTrue(ft.wait_for(lambda: os.path.exists(pid_file), 5))
+        # reload: the changed route is served.
+        srv.write_config(text="two")
+        p = self.flared("-s", "reload", "-c", srv.config_path)
+        self.assertEqual((p.returncode, p.stderr), (0, ""))
+        self.assertTrue(ft.wait_for(lambda: srv.get("/plaintext").body == b"two", 5), srv.log())
+        # reopen: the master says so in its log.
+        self.assertEqual(self.flared("-s", "reopen", "-c", srv.config_path).returncode, 0)
+        self.assertTrue(ft.wait_for(lambda: "reopened the error log" in srv.log(), 5), srv.log())
+        # stop: the master drains and exits 0, and removes its pid file.
+        self.assertEqual(self.flared("-s", "stop", "-c", srv.config_path).returncode, 0)
+        self.assertEqual(srv.wait(10), 0)
+        self.assertFalse(os.path.exists(pid_file))
+        # Nothing running now: exit 1, said plainly.
+        p = self.flared("-s", "quit", "-c", srv.config_path)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(f"pid_file {pid_file} names no running flared", p.stderr)
+
+    def test_signal_option_needs_a_pid_file(self):
+        path = self.write("good.yaml", GOOD.format(port=ft.free_port()))
+        p = self.flared("-s", "reload", "-c", path)
+        self.assertEqual(p.returncode, 78)
+        self.assertIn("sets no pid_file", p.stderr)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,14 @@ EXTRA = """\
   - path: /small/
     echo: {raw: true}
     max_body_bytes: 4
+  - path: /old/
+    redirect: {to: /new, status: 301, keep_path: true, keep_query: true}
+  - path: /moved/
+    redirect: {to: "https://example.net/v2/", keep_path: true}
+  - path: /search
+    redirect: {to: "/find?src=old", status: 308, keep_query: true}
+  - path: /fixed/
+    redirect: {to: /elsewhere}
 hosts:
   - names: [example.com]
     routes:
@@ -66,6 +74,27 @@ class RouteTests(ft.SharedServerTestCase):
                 self.assertEqual((status, body), (200, b"example\n"))
         status, _, body = self.get(b"http://example.com./", b"Host: other\r\n")
         self.assertEqual((status, body), (200, b"example\n"))
+
+    def test_redirect_keeps_the_rest_of_the_path_and_the_query(self):
+        cases = [
+            # keep_path: what follows the prefix, as strip_prefix leaves it, escapes kept.
+            (b"/old/a/b%20c", 301, "/new/a/b%20c"),
+            (b"/old/a?x=1&y", 301, "/new/a?x=1&y"),
+            (b"/old/", 301, "/new/"),
+            (b"/%6Fld/a?q", 301, "/new/a?q"),  # the bytes the router matched
+            (b"//old//a", 301, "/new//a"),
+            # "…/v2/" and "/a" make "…/v2/a", not "…/v2//a"; no keep_query: query dropped.
+            (b"/moved/a/b?drop=1", 302, "https://example.net/v2/a/b"),
+            # keep_query onto a `to` with its own query joins with '&'.
+            (b"/search?q=x%20y", 308, "/find?src=old&q=x%20y"),
+            (b"/search", 308, "/find?src=old"),
+            # Neither key: the fixed Location, as before.
+            (b"/fixed/deep/path?q=1", 302, "/elsewhere"),
+        ]
+        for target, code, location in cases:
+            with self.subTest(target=target):
+                status, fields, _ = self.get(target)
+                self.assertEqual((status, fields.get("location")), (code, location))
 
     def test_echo_combines_fields_whatever_their_case(self):
         # RFC 9110 §5.1: field names are case-insensitive; §5.3: repeats combine.

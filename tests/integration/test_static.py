@@ -45,6 +45,12 @@ routes:
     static: {{root: site, follow_symlinks: true}}
   - path: /hidden/
     static: {{root: site, hidden_files: true}}
+  - path: /spa/
+    static: {{root: site, fallback: /spa/index.html, not_found: errors/404.html}}
+  - path: /err/
+    static: {{root: site, not_found: errors/404.html, cache_control: "max-age=60"}}
+  - path: /gone/
+    static: {{root: site, not_found: gone/404.html}}
 """
 
 TEXT = b"".join(b"line %05d: the quick brown fox jumps over the lazy dog\n" % i
@@ -143,6 +149,15 @@ class StaticTests(ft.SharedServerTestCase):
         put(site, "gz/large.txt", TEXT * 6, OLD_MTIME)  # ~340 KB: above the small-file cache
         put(site, "gz/tiny.txt", b"tiny\n")
         put(site, "gz/img.png", b"\x89PNG" + bytes(5000))
+        # 404 replacements.
+        cls.spa_index = b"<!doctype html><div id=app></div>\n"
+        put(site, "spa/index.html", cls.spa_index, OLD_MTIME)
+        put(site, "spa/real.txt", b"a real file\n")
+        put(site, "spa/.env", b"SPA-SECRET\n")
+        cls.page_404 = b"<h1>Not here</h1>\n"
+        put(site, "errors/404.html", cls.page_404)
+        put(site, "err/real.txt", b"real\n")
+        put(site, "gone/404.html", b"soon gone\n")
         # Listing.
         put(site, "auto/b.txt", b"abc")
         put(site, "auto/<b>&.txt", b"odd")
@@ -768,6 +783,54 @@ class StaticTests(ft.SharedServerTestCase):
         self.assertEqual(self.curl("/auto/asub/").status, 200)
         # The same directory through a route without autoindex: 403.
         self.assertEqual(self.curl("/noindex/").status, 403)
+
+
+    # -- fallback (try_files' last resort) and not_found (error_page 404) ------
+    def test_fallback_answers_what_would_be_404(self):
+        for path in ("/spa/", "/spa/app/route/42", "/spa/x.js", "/spa/real.txt/", "/spa/.env"):
+            with self.subTest(path=path):
+                r = self.curl(path)
+                self.assertEqual((r.status, r.body), (200, self.spa_index))
+                self.assertEqual(r.header("Content-Type"), "text/html; charset=utf-8")
+                self.assertNotIn(b"SPA-SECRET", r.body)
+        r = self.curl("/spa/real.txt")
+        self.assertEqual((r.status, r.body), (200, b"a real file\n"))
+        # The fallback is a file like any other: validators, 304, ranges, HEAD.
+        first = self.curl("/spa/deep/link")
+        etag = first.header("ETag")
+        self.assertTrue(etag)
+        self.assertEqual(first.header("Last-Modified"), http_date(OLD_MTIME))
+        self.assertEqual(self.curl("/spa/other", headers=[f"If-None-Match: {etag}"]).status, 304)
+        r = self.curl("/spa/other", headers=["Range: bytes=0-8"])
+        self.assertEqual((r.status, r.body), (206, self.spa_index[:9]))
+        r = self.curl("/spa/other", head=True)
+        self.assertEqual((r.status, r.header("Content-Length")), (200, str(len(self.spa_index))))
+        # Errors other than 404 stay theirs.
+        self.assertEqual(self.raw(b"/spa/%00").status, 400)
+
+    def test_not_found_page_is_the_body_of_a_404(self):
+        r = self.curl("/err/missing.html")
+        self.assertEqual((r.status, r.body), (404, self.page_404))
+        self.assertEqual(r.header("Content-Type"), "text/html; charset=utf-8")
+        # Nothing that would describe the page as the resource asked for, or cache it.
+        for name in ("ETag", "Last-Modified", "Cache-Control", "Accept-Ranges"):
+            self.assertIsNone(r.header(name), name)
+        r = self.curl("/err/missing.html", headers=["Range: bytes=0-3"])
+        self.assertEqual((r.status, r.body), (404, self.page_404))
+        r = self.curl("/err/missing.html", head=True)
+        self.assertEqual((r.status, r.header("Content-Length")), (404, str(len(self.page_404))))
+        self.assertEqual(r.body, b"")
+        r = self.curl("/err/real.txt")
+        self.assertEqual((r.status, r.body, r.header("Cache-Control")), (200, b"real\n", "max-age=60"))
+        # A hidden file's 404 gets the page too; a 400 does not.
+        self.assertEqual(self.curl("/err/.env").body, self.page_404)
+        self.assertEqual(self.raw(b"/err/%00").status, 400)
+
+    def test_configured_page_gone_gives_the_plain_404(self):
+        self.assertEqual(self.curl("/gone/x").body, b"soon gone\n")
+        os.unlink(os.path.join(self.site, "gone", "404.html"))
+        r = self.curl("/gone/x")
+        self.assertEqual((r.status, r.body), (404, b"404 Not Found\n"))
 
 
 class PermissionTests(ft.ServerTestCase):

@@ -413,8 +413,9 @@ static void test_unknown_key_suggestions(void **state)
     expect_error(LISTEN "routes: [{path: /a, static: {rot: www}}]\n",
                  "t.yaml:2:30: unknown key 'rot' in static; did you mean 'root'?");
     /* Short keys get one edit, not two: 'ab' is not taken for 'to'. */
-    expect_error(LISTEN "routes: [{path: /a, redirect: {ab: /b}}]\n",
-                 "t.yaml:2:32: unknown key 'ab' in redirect; allowed: to, status");
+    expect_error(
+        LISTEN "routes: [{path: /a, redirect: {ab: /b}}]\n",
+        "t.yaml:2:32: unknown key 'ab' in redirect; allowed: to, status, keep_path, keep_query");
 }
 
 static void test_duplicate_keys(void **state)
@@ -852,6 +853,15 @@ static void test_redirect_route_errors(void **state)
     expect_error(LISTEN "routes: [{path: /a, redirect: {to: \"/b c\"}}]\n",
                  "t.yaml:2:36: to: spaces, control and non-ASCII characters must be "
                  "percent-encoded");
+    expect_error(LISTEN "routes: [{path: /a, redirect: {to: /b, keep_path: true}}]\n",
+                 "t.yaml:2:51: keep_path: only a prefix route (a path ending in '/') has a rest "
+                 "of the path to keep");
+    expect_error(LISTEN "routes: [{path: /a/, redirect: {to: /b?x, keep_path: true}}]\n",
+                 "t.yaml:2:37: to: with keep_path, no query or fragment");
+    expect_error(LISTEN "routes: [{path: /a, redirect: {to: /b#top, keep_query: true}}]\n",
+                 "t.yaml:2:36: to: with keep_query, no fragment");
+    expect_error(LISTEN "routes: [{path: /a/, redirect: {to: /b, keep_query: 3}}]\n",
+                 "t.yaml:2:53: keep_query: expected true or false, got '3'");
     expect_error(LISTEN "routes: [{path: /a, redirect: {to: \"/b\\r\\nSet-Cookie: x\"}}]\n",
                  "t.yaml:2:36: to: spaces, control and non-ASCII characters must be "
                  "percent-encoded");
@@ -918,6 +928,18 @@ static void test_static_route(void **state)
     flared_config_free(cfg);
 }
 
+/* fallback and not_found name files beneath root, stored without the leading '/'. */
+static void cfg_ok_fallback(void)
+{
+    flared_config *cfg =
+        load_ok(LISTEN "routes: [{path: /, static: {root: www, fallback: /index.html, not_found: "
+                       "index.html}}]\n");
+    const flared_static_route *st = &cfg->default_host.routes[0].u.static_files;
+    assert_string_equal(st->fallback, "index.html");
+    assert_string_equal(st->not_found, "index.html");
+    flared_config_free(cfg);
+}
+
 static void test_static_route_errors(void **state)
 {
     (void)state;
@@ -939,6 +961,20 @@ static void test_static_route_errors(void **state)
     expect_error(LISTEN "routes: [{path: /, static: {root: www, gzip: maybe}}]\n",
                  "t.yaml:2:46: gzip: expected true, false or a mapping of level, min_size and "
                  "types, got 'maybe'");
+    expect_error(LISTEN "routes: [{path: /, static: {root: www, fallback: ../afile}}]\n",
+                 "t.yaml:2:50: fallback: '../afile' must name a file beneath root, without "
+                 "empty, '.' or '..' segments");
+    expect_error(LISTEN "routes: [{path: /, static: {root: www, not_found: \"a//b\"}}]\n",
+                 "t.yaml:2:51: not_found: 'a//b' must name a file beneath root, without "
+                 "empty, '.' or '..' segments");
+    expect_error(LISTEN "routes: [{path: /, static: {root: www, fallback: /}}]\n",
+                 "t.yaml:2:50: fallback: '' must name a file beneath root, without "
+                 "empty, '.' or '..' segments");
+    snprintf(expected, sizeof expected,
+             "t.yaml:2:51: not_found: '404.html' is not a regular file in %s/www", scratch_real);
+    expect_error(LISTEN "routes: [{path: /, static: {root: www, not_found: 404.html}}]\n",
+                 expected);
+    cfg_ok_fallback();
 }
 
 static void test_route_shape_errors(void **state)

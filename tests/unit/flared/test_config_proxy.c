@@ -46,6 +46,7 @@ static void test_defaults(void **state)
     assert_ptr_equal(r->u.proxy.upstream, u);
     assert_false(r->u.proxy.strip_prefix);
     assert_false(r->u.proxy.preserve_host);
+    assert_false(r->u.proxy.gzip.enabled);
     flared_config_free(cfg);
 }
 
@@ -70,7 +71,10 @@ static void test_every_key(void **state)
                        "    tls: {verify: false, ca: " SYSTEM_CA ", sni: app.internal}\n"
                        "routes:\n"
                        "  - path: /x/\n"
-                       "    proxy: {upstream: b, strip_prefix: true, preserve_host: true}\n");
+                       "    proxy: {upstream: b, strip_prefix: true, preserve_host: true,\n"
+                       "            gzip: {level: 2, min_size: 10, types: [text/*]}}\n"
+                       "  - path: /y/\n"
+                       "    proxy: {upstream: a, gzip: true}\n");
     const flared_upstream *a = &cfg->upstreams[0], *b = &cfg->upstreams[1];
     assert_int_equal(a->server_count, 2);
     assert_int_equal(a->servers[0].addr.ip.family, AF_INET6);
@@ -99,6 +103,17 @@ static void test_every_key(void **state)
     assert_ptr_equal(p->upstream, b);
     assert_true(p->strip_prefix);
     assert_true(p->preserve_host);
+    assert_true(p->gzip.enabled);
+    assert_int_equal(p->gzip.level, 2);
+    assert_int_equal(p->gzip.min_size, 10);
+    assert_int_equal(p->gzip.type_count, 1);
+    assert_string_equal(p->gzip.types[0], "text/*");
+    /* gzip: true takes the static route's defaults. */
+    const flared_gzip_config *g = &cfg->default_host.routes[1].u.proxy.gzip;
+    assert_true(g->enabled);
+    assert_int_equal(g->level, 6);
+    assert_int_equal(g->min_size, 1024);
+    assert_true(g->type_count > 10);
     flared_config_free(cfg);
 }
 
@@ -119,6 +134,9 @@ static void test_errors(void **state)
     flared_config_free(load_ok(
         LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:9001\"]}\n"
                "routes:\n  - path: /api\n    proxy: {upstream: app, strip_prefix: false}\n"));
+    expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:9001\"]}\n"
+                        "routes:\n  - path: /api/\n    proxy: {upstream: app, gzip: {level: 0}}\n",
+                 "t.yaml:6:42: level: '0' is out of range 1..9");
     expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:9001\"]}\n"
                         "routes:\n  - path: /api/\n    proxy:\n",
                  "t.yaml:6:11: proxy: missing required key 'upstream'");

@@ -161,7 +161,8 @@ static void test_static_errors(void **state)
                  "spaces");
     expect_error(LISTEN "routes: [{path: /, static: {root: www, compress: true}}]\n",
                  "t.yaml:2:40: unknown key 'compress' in static; allowed: root, index, "
-                 "autoindex, follow_symlinks, hidden_files, cache_control, gzip, precompressed");
+                 "autoindex, follow_symlinks, hidden_files, cache_control, gzip, precompressed, "
+                 "fallback, not_found");
     expect_error(LISTEN "routes: [{path: /, static: {}}]\n",
                  "t.yaml:2:28: static: missing required key 'root'");
     expect_error(LISTEN "routes: [{path: /, static: }]\n",

@@ -185,7 +185,7 @@ static void test_gzip_types(void **state)
 {
     (void)state;
     static const char *const types[] = {"text/*", "application/json", "image/svg+xml"};
-    flared_static_gzip gz = {.enabled = true, .types = types, .type_count = 3};
+    flared_gzip_config gz = {.enabled = true, .types = types, .type_count = 3};
     assert_true(flared_static_gzip_type(&gz, "text/html"));
     assert_true(flared_static_gzip_type(&gz, "text/html; charset=utf-8"));
     assert_true(flared_static_gzip_type(&gz, "TEXT/CSS"));

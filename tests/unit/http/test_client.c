@@ -2,9 +2,8 @@
  * test_client.c: the life of a request (client.c) against scripted raw servers:
  * base URL and auth, redirects (method rules, limits, loops, credentials dropped
  * across origins), cookies carried by a jar across hops, the keep-alive pool
- * (reuse, idle expiry, connections the server closed), the retry of an idempotent
- * request on a stale connection (and no retry for POST), timeouts, and
- * connection errors.
+ * (reuse, idle expiry, connections the server closed), timeouts, and connection
+ * errors. The retries on a new connection are in test_client_retry.c.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -356,53 +355,6 @@ static void test_cookies_with_jar(void **state)
     flare_http_reply_free(&r);
     flare_http_client_free(c);
     flare_cookie_jar_free(jar);
-    raw_stop(&s);
-}
-
-/* Connection 0 answers once, then closes when the second request arrives. */
-static void close_on_second(raw_server *s, int fd, int index)
-{
-    if (raw_read_request(s, fd) <= 0) return;
-    respond(fd, 200, NULL, "one");
-    if (index > 0) {
-        while (raw_read_request(s, fd) > 0)
-            respond(fd, 200, NULL, "again");
-        return;
-    }
-    raw_read_request(s, fd); /* the request on the now-stale connection: no answer */
-}
-
-static void test_stale_retry(void **state)
-{
-    (void)state;
-    raw_server s;
-    raw_start(&s, close_on_second, NULL);
-    flare_http_client *c = client(NULL);
-    flare_http_reply r;
-    flare_error err;
-    assert_int_equal(flare_http_client_get(c, url_of(&s, "/"), &r, &err), 0);
-    flare_http_reply_free(&r);
-    if (flare_http_client_get(c, url_of(&s, "/"), &r, &err) < 0) fail_msg("%s", err.message);
-    assert_string_equal(r.body, "one");
-    assert_false(r.reused_connection);
-    flare_http_reply_free(&r);
-    const flare_http_client_stats *st = flare_http_client_get_stats(c);
-    assert_int_equal(st->retries, 1);
-    assert_int_equal(st->connections_opened, 2);
-    assert_int_equal(raw_request_count(&s), 3);
-    flare_http_client_free(c);
-    raw_stop(&s);
-
-    /* POST is not idempotent: the failure is the caller's to handle */
-    raw_start(&s, close_on_second, NULL);
-    c = client(NULL);
-    assert_int_equal(flare_http_client_post(c, url_of(&s, "/"), "{}", &r, &err), 0);
-    flare_http_reply_free(&r);
-    assert_int_equal(flare_http_client_post(c, url_of(&s, "/"), "{}", &r, &err), FLARE_ECLOSED);
-    flare_http_reply_free(&r);
-    assert_int_equal(flare_http_client_get_stats(c)->retries, 0);
-    assert_int_equal(raw_request_count(&s), 2);
-    flare_http_client_free(c);
     raw_stop(&s);
 }
 
@@ -764,7 +716,6 @@ int main(void)
         cmocka_unit_test(test_credentials_across_origins),
         cmocka_unit_test(test_base_url_and_auth),
         cmocka_unit_test(test_cookies_with_jar),
-        cmocka_unit_test(test_stale_retry),
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_upload_timeouts),

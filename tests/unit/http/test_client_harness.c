@@ -97,7 +97,10 @@ ssize_t raw_read_request(raw_server *s, int fd)
     long body = content_length(buf);
     bool chunked = strcasestr(buf, "transfer-encoding: chunked") != NULL;
     buf[head_len] = saved;
-    while (!chunked && len < head_len + (size_t)body) {
+    /* A chunked body ends at its last chunk (no trailers here: the client sends none). */
+    while (chunked ? !(len - head_len >= 5 && !memcmp(buf + len - 5, "0\r\n\r\n", 5) &&
+                       (len - head_len == 5 || !memcmp(buf + len - 7, "\r\n", 2)))
+                   : len < head_len + (size_t)body) {
         if (len == RAW_REQUEST_MAX) goto fail;
         ssize_t n = recv(fd, buf + len, RAW_REQUEST_MAX - len, 0);
         if (n <= 0) goto fail;
@@ -128,6 +131,15 @@ void raw_send(int fd, const char *data, size_t len)
         data += n;
         len -= (size_t)n;
     }
+}
+
+void raw_respond(int fd, int status, const char *extra, const char *body)
+{
+    char head[1024];
+    snprintf(head, sizeof head, "HTTP/1.1 %d X\r\n%sContent-Length: %zu\r\n\r\n", status,
+             extra ? extra : "", strlen(body));
+    raw_send(fd, head, 0);
+    raw_send(fd, body, 0);
 }
 
 const char *raw_request(raw_server *s, int i)

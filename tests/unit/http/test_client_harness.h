@@ -52,6 +52,9 @@ void raw_stop(raw_server *s);
 ssize_t raw_read_request(raw_server *s, int fd);
 /** Writes the whole string (or len bytes when len > 0). */
 void raw_send(int fd, const char *data, size_t len);
+/** Writes a response: "HTTP/1.1 status X", the extra header lines (CRLF-ended, may be
+ *  NULL), Content-Length and body. */
+void raw_respond(int fd, int status, const char *extra, const char *body);
 /** The i-th logged request (NULL past the end). */
 const char *raw_request(raw_server *s, int i);
 /** Number of requests logged / connections accepted so far. */

@@ -26,6 +26,15 @@ static const char *str(const char *s)
     return s ? s : "(null)";
 }
 
+static void host_header_is(const flare_url *u, const char *want)
+{
+    flare_buf b = FLARE_BUF_INIT;
+    assert_int_equal(flare_url_host_header(u, &b), 0);
+    assert_int_equal(flare_buf_append(&b, "", 1), 0);
+    assert_string_equal(b.data, want);
+    flare_buf_free(&b);
+}
+
 static void test_basic(void **state)
 {
     (void)state;
@@ -78,10 +87,7 @@ static void test_ipv6_and_userinfo(void **state)
     assert_string_equal(u.host, "::1");
     assert_int_equal(u.port, 8080);
     flare_buf b = FLARE_BUF_INIT;
-    assert_int_equal(flare_url_host_header(&u, &b), 0);
-    assert_int_equal(flare_buf_append(&b, "", 1), 0);
-    assert_string_equal(b.data, "[::1]:8080");
-    flare_buf_free(&b);
+    host_header_is(&u, "[::1]:8080");
     flare_url_free(&u);
 
     parse_ok(&u, "http://[2001:DB8::A]/");
@@ -91,15 +97,19 @@ static void test_ipv6_and_userinfo(void **state)
     /* RFC 6874: a zone is "%25" in the URL, dropped from Host */
     parse_ok(&u, "http://[fe80::1%251]:81/");
     assert_string_equal(u.host, "fe80::1%1");
-    assert_int_equal(flare_url_host_header(&u, &b), 0);
-    assert_int_equal(flare_buf_append(&b, "", 1), 0);
-    assert_string_equal(b.data, "[fe80::1]:81");
-    flare_buf_free(&b);
+    host_header_is(&u, "[fe80::1]:81");
     assert_int_equal(flare_url_format(&u, 0, &b), 0);
     assert_int_equal(flare_buf_append(&b, "", 1), 0);
     assert_string_equal(b.data, "http://[fe80::1%251]:81/");
     flare_buf_free(&b);
     flare_url_free(&u);
+    /* the address is lowercased, a zone is not: interface names are case-sensitive,
+     * and "LO" is no interface, while "lo" (loopback) is on every Linux host */
+    parse_ok(&u, "http://[FE80::1%25lo]/");
+    assert_string_equal(u.host, "fe80::1%lo");
+    flare_url_free(&u);
+    const char *upper = "http://[fe80::1%25LO]/";
+    assert_int_equal(flare_url_parse(&u, upper, strlen(upper), NULL), FLARE_EURL);
 
     /* userinfo: decoded, the last '@' ends it, never in Host or a default format */
     parse_ok(&u, "https://us%40er:p%3Ass@w@example.com/x");
@@ -107,10 +117,7 @@ static void test_ipv6_and_userinfo(void **state)
     assert_string_equal(str(u.user), "us@er");
     assert_string_equal(str(u.password), "p:ss@w");
     assert_string_equal(u.host, "example.com");
-    assert_int_equal(flare_url_host_header(&u, &b), 0);
-    assert_int_equal(flare_buf_append(&b, "", 1), 0);
-    assert_string_equal(b.data, "example.com");
-    flare_buf_free(&b);
+    host_header_is(&u, "example.com");
     assert_int_equal(flare_url_format(&u, 0, &b), 0);
     assert_int_equal(flare_buf_append(&b, "", 1), 0);
     assert_string_equal(b.data, "https://example.com/x");
@@ -208,6 +215,53 @@ static void test_refused(void **state)
 }
 
 /* RFC 3986 §5.4.1 and §5.4.2, base "http://a/b/c/d;p?q" */
+/* flare_url_parse_schemes: which schemes, and what ws/wss refuse (RFC 6455 §3). */
+static void test_schemes(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *url;
+        unsigned schemes;
+        int rc;
+    } cases[] = {
+        {"http://h/", FLARE_URL_HTTP, 0},
+        {"ws://h/", FLARE_URL_HTTP, FLARE_EURL},
+        {"ws://h/", FLARE_URL_WS, 0},
+        {"WSS://h/", FLARE_URL_WS, 0},
+        {"https://h/", FLARE_URL_WS, FLARE_EURL},
+        {"https://h/", FLARE_URL_WS | FLARE_URL_HTTP, 0},
+        {"wss://h/", FLARE_URL_WS | FLARE_URL_HTTP, 0},
+        {"ftp://h/", FLARE_URL_WS | FLARE_URL_HTTP, FLARE_EURL},
+        {"ws://u@h/", FLARE_URL_WS, FLARE_EURL},
+        {"http://u@h/", FLARE_URL_HTTP, 0},
+        {"ws://h/#", FLARE_URL_WS, FLARE_EURL},
+        {"http://h/#", FLARE_URL_HTTP, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        flare_url u;
+        flare_error err;
+        int rc =
+            flare_url_parse_schemes(&u, cases[i].url, strlen(cases[i].url), cases[i].schemes, &err);
+        if (rc != cases[i].rc) fail_msg("%s: %d, want %d", cases[i].url, rc, cases[i].rc);
+        flare_url_free(&u);
+    }
+    flare_url u;
+    flare_error err;
+    assert_int_equal(flare_url_parse_schemes(&u, "http://h/", 9, FLARE_URL_WS, &err), FLARE_EURL);
+    assert_non_null(strstr(err.message, "expected ws:// or wss://"));
+    /* a ws URL's port defaults and its Host header follow ws's default ports */
+    assert_int_equal(flare_url_parse_schemes(&u, "wss://h:443/x", 13, FLARE_URL_WS, &err), 0);
+    assert_int_equal(u.port, 443);
+    host_header_is(&u, "h");
+    flare_url c;
+    assert_int_equal(flare_url_copy(&c, &u, &err), 0); /* a copy keeps the scheme */
+    assert_string_equal(c.scheme, "wss");
+    flare_url_free(&c);
+    flare_url_free(&u);
+    assert_int_equal(flare_url_default_port("WS"), 80);
+    assert_int_equal(flare_url_default_port("wss"), 443);
+}
+
 static void test_resolve_rfc_examples(void **state)
 {
     (void)state;
@@ -361,6 +415,7 @@ int main(void)
         cmocka_unit_test(test_ipv6_and_userinfo),
         cmocka_unit_test(test_normalisation),
         cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_schemes),
         cmocka_unit_test(test_resolve_rfc_examples),
         cmocka_unit_test(test_target_origin_copy),
         cmocka_unit_test(test_percent),
