@@ -14,7 +14,7 @@
  *             whose address is unchanged are kept, so nothing queued in a backlog is
  *             reset; when a reload lowers `workers`, the surplus SO_REUSEPORT sockets
  *             are kept too and served by the remaining workers (slot = index mod
- *             workers);
+ *             workers; the socket table is master_sockets.c);
  *   USR1      reopen the error and access logs (forwarded to workers);
  *   USR2      binary upgrade, nginx style: the master forks and execs the binary at
  *             the path it was started from, handing over its listening sockets
@@ -35,9 +35,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <signal.h>
@@ -46,14 +43,9 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "flare/tcp.h"
 
 #include "access_log.h"
 #include "log.h"
@@ -66,206 +58,6 @@
 #define RESTART_MIN_MS 100
 #define RESTART_MAX_MS 5000
 #define YOUNG_DEATH_MS 1000
-
-/* 0 when a process listens on the socket at sa (a full backlog counts), ECONNREFUSED when
- * nobody does (a stale file), otherwise the errno that keeps us from telling. */
-static int probe_unix(const struct sockaddr_un *sa)
-{
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) return errno;
-    int rc = connect(fd, (const struct sockaddr *)sa, sizeof *sa) == 0 ? 0 : errno;
-    close(fd);
-    return rc == EAGAIN ? 0 : rc;
-}
-
-static int bind_unix(const char *path, int backlog, flare_error *err)
-{
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) return flare_error_set(err, FLARE_ESYS, errno, "socket for unix:%s", path);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-    struct stat sb;
-    if (lstat(path, &sb) == 0 && S_ISSOCK(sb.st_mode)) {
-        /* Only a stale socket is removed: one that a process still listens on (another
-         * flared, another program) is theirs. */
-        int e = probe_unix(&sa);
-        if (e != ECONNREFUSED) {
-            close(fd);
-            if (e == 0)
-                return flare_error_set(err, FLARE_ESYS, 0,
-                                       "cannot listen on unix:%s: another process listens on it; "
-                                       "stop it or choose another path",
-                                       path);
-            return flare_error_set(err, FLARE_ESYS, e,
-                                   "cannot listen on unix:%s: it exists and cannot be probed",
-                                   path);
-        }
-        unlink(path);
-    }
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, backlog) < 0) {
-        int e = errno;
-        close(fd);
-        return flare_error_set(err, FLARE_ESYS, e, "cannot listen on unix:%s", path);
-    }
-    return fd;
-}
-
-static int bind_listener(const flared_listener *l, flare_error *err)
-{
-    if (l->kind == FLARED_LISTENER_UNIX) return bind_unix(l->unix_path, l->backlog, err);
-    flare_tcp_listener tl;
-    flare_tcp_listen_options opts = {
-        .backlog = l->backlog, .reuse_port = l->reuseport, .nonblocking = true};
-    int rc = flare_tcp_listen(&tl, &l->addr, &opts, err);
-    return rc < 0 ? rc : tl.fd;
-}
-
-/* TCP_DEFER_ACCEPT as the socket's listener asks: the kernel hands over a
- * connection only once its first bytes are in, or after about the header timeout
- * (its SYN-ACK retransmissions), when flared's own header timeout takes over. */
-static int set_defer_accept(const lsock *s, const flared_config *cfg, flare_error *err)
-{
-    const flared_listener *l = &cfg->listeners[s->listener];
-    if (l->kind != FLARED_LISTENER_INET) return 0;
-    uint64_t seconds = l->defer_accept ? (cfg->timeouts.header_ms + 999) / 1000 : 0;
-    if (seconds > INT_MAX) seconds = INT_MAX;
-    return flare_socket_set_int(s->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, (int)seconds,
-                                "TCP_DEFER_ACCEPT", err);
-}
-
-/* Puts the listener's place in the file in front of err's message: which of the listeners
- * could not be bound. */
-static void at_listener(const flared_config *cfg, const flared_listener *l, flare_error *err)
-{
-    if (!err) return;
-    char reason[FLARE_ERROR_MESSAGE_MAX];
-    snprintf(reason, sizeof reason, "%s", err->message);
-    int sys_errno = err->sys_errno;
-    flare_error_set(err, err->code, 0, "%s:%u:%u: listener: %s", cfg->path, l->line, l->column,
-                    reason);
-    err->sys_errno = sys_errno;
-}
-
-/* Two spellings of one Unix socket file ("unix:/run//a.sock", "unix:/run/a.sock") are one
- * address: binding the second would find the first listening. */
-static bool same_unix_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return strncmp(a, "unix:", 5) == 0 && strncmp(b, "unix:", 5) == 0 && lstat(a + 5, &sa) == 0 &&
-           lstat(b + 5, &sb) == 0 && S_ISSOCK(sa.st_mode) && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino;
-}
-
-static lsock *find_sock(master *m, const char *address, unsigned index, bool reuseport)
-{
-    for (size_t i = 0; i < m->sock_count; i++)
-        if (m->socks[i].index == index && m->socks[i].reuseport == reuseport &&
-            strcmp(m->socks[i].address, address) == 0)
-            return &m->socks[i];
-    for (size_t i = 0; i < m->sock_count; i++)
-        if (same_unix_file(m->socks[i].address, address)) return &m->socks[i];
-    return NULL;
-}
-
-/* A Unix socket file belongs to the workers' user and group when they drop root, as the log
- * files do: connecting needs write permission on it, and the umask gives that to the owner.
- * A file removed since it was bound has no owner to set (and must not fail a reload). */
-static int own_unix_socket(const lsock *s, const flared_config *cfg, flare_error *err)
-{
-    const flared_listener *l = &cfg->listeners[s->listener];
-    if (l->kind != FLARED_LISTENER_UNIX || (!cfg->user && !cfg->group) || geteuid() != 0) return 0;
-    if (lchown(l->unix_path, cfg->user ? cfg->uid : (uid_t)-1, cfg->gid) < 0 && errno != ENOENT)
-        return flare_error_set(err, FLARE_ESYS, errno, "cannot hand unix:%s to %s%s%s",
-                               l->unix_path, cfg->user ? cfg->user : "", cfg->group ? ":" : "",
-                               cfg->group ? cfg->group : "");
-    return 0;
-}
-
-/* Closes the sockets from table index count on (the latest bound). */
-static void close_sockets_from(master *m, size_t count)
-{
-    while (m->sock_count > count) {
-        lsock *s = &m->socks[--m->sock_count];
-        close(s->fd);
-        free(s->address);
-    }
-}
-
-/* Makes sure every socket cfg needs is open, reusing those already bound. On failure the
- * sockets bound by this call are closed again and the old set is untouched. */
-static int bind_all(master *m, const flared_config *cfg, flare_error *err)
-{
-    size_t old_count = m->sock_count;
-    for (size_t i = 0; i < m->sock_count; i++)
-        m->socks[i].wanted = false;
-    for (size_t li = 0; li < cfg->listener_count; li++) {
-        const flared_listener *l = &cfg->listeners[li];
-        unsigned copies = l->reuseport ? cfg->workers : 1;
-        for (unsigned k = 0; k < copies; k++) {
-            lsock *s = find_sock(m, l->address, k, l->reuseport);
-            if (!s) {
-                if (m->sock_count == MAX_SOCKETS) {
-                    flare_error_set(err, FLARE_ELIMIT, 0, "too many listening sockets");
-                    goto undo;
-                }
-                int fd = bind_listener(l, err);
-                if (fd < 0) {
-                    at_listener(cfg, l, err);
-                    goto undo;
-                }
-                char *address = strdup(l->address);
-                if (!address) {
-                    close(fd);
-                    flare_error_set(err, FLARE_ENOMEM, 0, "out of memory");
-                    goto undo;
-                }
-                s = &m->socks[m->sock_count++];
-                *s = (lsock){.address = address, .index = k, .reuseport = l->reuseport, .fd = fd};
-            }
-            s->wanted = true;
-            s->listener = li;
-        }
-        /* Surplus SO_REUSEPORT copies from a larger `workers` stay (closing one would reset
-         * the connections queued on it: tcp_migrate_req is 0 here). */
-        if (l->reuseport)
-            for (size_t i = 0; i < m->sock_count; i++)
-                if (m->socks[i].reuseport && strcmp(m->socks[i].address, l->address) == 0) {
-                    m->socks[i].wanted = true;
-                    m->socks[i].listener = li;
-                }
-    }
-    /* Set on every (re)load, on new and kept sockets alike, so that a reload can
-     * turn it off again. listen(2) again on a listening socket only sets its backlog. */
-    for (size_t i = 0; i < m->sock_count; i++) {
-        lsock *s = &m->socks[i];
-        if (!s->wanted) continue;
-        if (set_defer_accept(s, cfg, err) < 0 || own_unix_socket(s, cfg, err) < 0) goto undo;
-        if (listen(s->fd, cfg->listeners[s->listener].backlog) < 0) {
-            flare_error_set(err, FLARE_ESYS, errno, "cannot set the backlog of %s", s->address);
-            goto undo;
-        }
-    }
-    return 0;
-undo:
-    close_sockets_from(m, old_count);
-    return err ? err->code : FLARE_ESYS;
-}
-
-/* Closes sockets the current config no longer names. */
-static void close_unwanted(master *m)
-{
-    size_t kept = 0;
-    for (size_t i = 0; i < m->sock_count; i++) {
-        if (m->socks[i].wanted) {
-            m->socks[kept++] = m->socks[i];
-            continue;
-        }
-        flared_log(FLARED_LOG_INFO, "closing listener %s", m->socks[i].address);
-        close(m->socks[i].fd);
-        free(m->socks[i].address);
-    }
-    m->sock_count = kept;
-}
 
 static void spawn(master *m, unsigned slot)
 {
@@ -458,9 +250,10 @@ static void refuse_reload(master *m, flared_config *next, const char *outcome, c
     flared_log_set_file_owner(m->cfg);
     /* Every socket bound for the new config goes, a SO_REUSEPORT copy for a raised `workers`
      * too: kept as surplus, it would take connections that no running worker accepts. */
-    close_sockets_from(m, m->reload_sock_count);
-    bind_all(m, m->cfg, NULL); /* every socket it needs is open: this only marks them */
-    close_unwanted(m);
+    flared_master__close_sockets_from(m, m->reload_sock_count);
+    flared_master__bind_all(m, m->cfg,
+                            NULL); /* every socket it needs is open: this only marks them */
+    flared_master__close_unwanted(m);
     flared_config_free(next);
     end_reload("reload %s, still serving the previous config: %s", outcome, why);
 }
@@ -471,7 +264,7 @@ static void started(master *m)
     m->starting = false;
     if (m->prev_cfg) {
         signal_workers(m, SIGTERM, true); /* only now do the old workers drain */
-        close_unwanted(m);
+        flared_master__close_unwanted(m);
         flared_config_free(m->prev_cfg);
         m->prev_cfg = NULL;
         flared_log(FLARED_LOG_INFO, "reloaded: %u workers on generation %u", m->slots,
@@ -566,7 +359,7 @@ static void reload(master *m)
     flared_config *next = NULL;
     flare_error err;
     if (flared_config_load(m->config_path, &next, &err) < 0 ||
-        flared_config_check_files(next, &err) < 0 || bind_all(m, next, &err) < 0) {
+        flared_config_check_files(next, &err) < 0 || flared_master__bind_all(m, next, &err) < 0) {
         refuse_reload(m, next, "refused", err.message);
         return;
     }
@@ -602,17 +395,6 @@ static void reload(master *m)
                m->slots, m->generation);
 }
 
-/* Closes every listening socket: once no process holds one, new connections are
- * refused at once instead of waiting in a backlog that nobody will accept from. */
-static void close_listeners(master *m)
-{
-    for (size_t i = 0; i < m->sock_count; i++) {
-        close(m->socks[i].fd);
-        free(m->socks[i].address);
-    }
-    m->sock_count = 0;
-}
-
 void flared_master__begin_stop(master *m, int sig)
 {
     if (m->stopping) {
@@ -634,7 +416,7 @@ void flared_master__begin_stop(master *m, int sig)
                        m->cfg->timeouts.shutdown_ms + 2000;
     signal_workers(m, sig == SIGQUIT ? SIGQUIT : SIGTERM, false);
     flared_master__stop_upgrade(m, sig == SIGQUIT ? SIGQUIT : SIGTERM);
-    close_listeners(m); /* the workers close their copies as they stop accepting */
+    flared_master__close_listeners(m); /* the workers close their copies as they stop accepting */
 }
 
 /* Before the first fork: every worker, of every generation, maps the same keys. */
@@ -733,12 +515,12 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
         return 1;
     }
     flared_metrics_begin_generation(m.generation, false);
-    if (bind_all(&m, cfg, &err) < 0) {
+    if (flared_master__bind_all(&m, cfg, &err) < 0) {
         flared_log(FLARED_LOG_ERROR, "%s", err.message);
         flared_pid_file_remove(m.pid_file, getpid());
         return 1;
     }
-    close_unwanted(&m); /* inherited sockets the config no longer names */
+    flared_master__close_unwanted(&m); /* inherited sockets the config no longer names */
     flared_raise_nofile(files_needed(&m));
     /* Non-blocking for the master only: a worker's report must not be lost to a full pipe. */
     if (pipe2(m.worker_ready_fd, O_CLOEXEC) < 0 ||
@@ -820,7 +602,7 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
             break;
         }
     }
-    close_listeners(&m);
+    flared_master__close_listeners(&m);
     if (m.upgrade_fd >= 0) close(m.upgrade_fd);
     flared_pid_file_remove(m.handed_over && m.oldbin[0] ? m.oldbin : m.pid_file, getpid());
     free(m.workers);

@@ -1,6 +1,7 @@
 /*
- * master_internal.h: what master.c (supervision, reload, stop) and
- * master_upgrade.c (the SIGUSR2 binary upgrade) share: the master's state.
+ * master_internal.h: what master.c (supervision, reload, stop), master_sockets.c
+ * (the listening socket table) and master_upgrade.c (the SIGUSR2 binary upgrade)
+ * share: the master's state.
  */
 #ifndef FLARED_MASTER_INTERNAL_H
 #define FLARED_MASTER_INTERNAL_H
@@ -67,6 +68,17 @@ typedef struct master {
     int ready_fd;            /* as an upgraded master: the pipe to report "R" on; -1 otherwise */
     pid_t predecessor;       /* as an upgraded master: the master it took over from; 0 otherwise */
 } master;
+
+/* master_sockets.c */
+/** Makes sure every socket cfg needs is open, reusing those already bound, and marks them
+ *  wanted (with their listener in cfg); on failure the sockets it bound are closed again. */
+int flared_master__bind_all(master *m, const flared_config *cfg, flare_error *err);
+/** Closes the sockets that the last bind_all did not mark wanted. */
+void flared_master__close_unwanted(master *m);
+/** Closes the sockets from table index count on (the latest bound). */
+void flared_master__close_sockets_from(master *m, size_t count);
+/** Closes every listening socket (a stop: new connections are refused at once). */
+void flared_master__close_listeners(master *m);
 
 /** Starts the drain (TERM/INT) or the immediate exit (QUIT) of master.c. */
 void flared_master__begin_stop(master *m, int sig);
