@@ -435,17 +435,18 @@ static int parse_limits(flared_cfg_ctx *c, yaml_node_t *node)
     return rc;
 }
 
-static const char *const timeout_keys[] = {"header", "body",     "write",       "keepalive",
-                                           "linger", "shutdown", "drain_delay", NULL};
+static const char *const timeout_keys[] = {"header",      "body",         "write",
+                                           "keepalive",   "linger",       "shutdown",
+                                           "drain_delay", "worker_start", NULL};
 
 static int parse_timeouts(flared_cfg_ctx *c, yaml_node_t *node)
 {
-    yaml_node_t *v[7];
+    yaml_node_t *v[8];
     flared_timeouts *t = &c->cfg->timeouts;
-    uint64_t *dst[7] = {&t->header_ms, &t->body_ms,     &t->write_ms,      &t->keepalive_ms,
-                        &t->linger_ms, &t->shutdown_ms, &t->drain_delay_ms};
+    uint64_t *dst[8] = {&t->header_ms, &t->body_ms,     &t->write_ms,       &t->keepalive_ms,
+                        &t->linger_ms, &t->shutdown_ms, &t->drain_delay_ms, &t->worker_start_ms};
     int rc = flared_cfg_map(c, node, "timeouts", "in timeouts", timeout_keys, v, NULL, NULL);
-    for (size_t i = 0; rc == 0 && i < 7; i++) {
+    for (size_t i = 0; rc == 0 && i < FLARE_N_ELEMENTS(dst); i++) {
         if (!v[i]) continue;
         /* drain_delay may be 0 (the default): no delay. */
         if (i == 6 && v[i]->type == YAML_SCALAR_NODE &&
@@ -482,6 +483,7 @@ static void set_defaults(flared_config *cfg)
         .keepalive_ms = d.keepalive_timeout_ms,
         .linger_ms = d.linger_timeout_ms,
         .shutdown_ms = 10000,
+        .worker_start_ms = 10000,
     };
 }
 

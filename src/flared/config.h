@@ -60,6 +60,7 @@ typedef struct flared_timeouts {
     uint64_t linger_ms;      /**< draining input after a response that closes the connection */
     uint64_t shutdown_ms;    /**< graceful stop: how long in-flight requests may finish */
     uint64_t drain_delay_ms; /**< on SIGTERM, keep serving (health 503) this long first; may be 0 */
+    uint64_t worker_start_ms; /**< reload, upgrade: how long new workers may take to report ready */
 } flared_timeouts;
 
 /** What one piece of a compiled access_log_format writes. */

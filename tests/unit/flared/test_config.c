@@ -79,15 +79,18 @@ static void test_access_log_keys(void **state)
     flared_config *cfg = load_ok(LISTEN);
     assert_null(cfg->access_log);
     assert_int_equal(cfg->timeouts.drain_delay_ms, 0);
+    assert_int_equal(cfg->timeouts.worker_start_ms, 10000);
     assert_true(cfg->access_log_format.op_count > 5); /* the combined default */
     flared_config_free(cfg);
     cfg = load_ok(LISTEN "access_log: logs/a.log\naccess_log_format: '$status ${request_time_us}us "
-                         "$http_x_id'\ntimeouts: {drain_delay: 3s}\nroutes:\n  - path: /s\n"
+                         "$http_x_id'\ntimeouts: {drain_delay: 3s, worker_start: 2s}\nroutes:\n"
+                         "  - path: /s\n"
                          "    status: {}\n    access_log: off\n  - path: /h\n    health: {}\n");
     char want[PATH_MAX + 32];
     snprintf(want, sizeof want, "%s/logs/a.log", scratch_real);
     assert_string_equal(cfg->access_log, want);
     assert_int_equal(cfg->timeouts.drain_delay_ms, 3000);
+    assert_int_equal(cfg->timeouts.worker_start_ms, 2000);
     const flared_log_format *f = &cfg->access_log_format;
     assert_int_equal(f->op_count, 5);
     assert_int_equal(f->ops[0].var, FLARED_LV_STATUS);
@@ -123,6 +126,7 @@ static void test_access_log_errors(void **state)
     expect_error(
         LISTEN "timeouts: {drain_delay: 5}\n",
         "t.yaml:2:25: drain_delay: duration '5' has no unit; add ms, s, m or h (e.g. 10s)");
+    expect_error_prefix(LISTEN "timeouts: {worker_start: 0}\n", "t.yaml:2:26: worker_start: ");
 }
 
 /* ------------------------------------------------------------ top level */
@@ -381,7 +385,7 @@ static void test_duration_range_errors(void **state)
                  "t.yaml:2:23: keepalive: '99999999999999999999s' is out of range 1ms..24h");
     expect_error(LISTEN "timeouts: {idle: 5s}\n",
                  "t.yaml:2:12: unknown key 'idle' in timeouts; allowed: header, body, write, "
-                 "keepalive, linger, shutdown, drain_delay");
+                 "keepalive, linger, shutdown, drain_delay, worker_start");
 }
 
 static void test_unknown_keys(void **state)
