@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""Request smuggling and desync review of flared's HTTP/1.1 framing, differential:
+every request of smuggling_corpus.CASES (with PROBE behind it in the same write)
+goes to a real flared on loopback, and its answers must be the ones the corpus
+expects from RFC 9112 / RFC 9110: the statuses in order, the body the echo route
+saw, whether PROBE was answered (so where the message ended), a Connection: close
+on every error, and the connection closed at the end.
+
+When Debian's nginx and haproxy are installed, the same corpus also goes through
+each of them in front of the same flared (nginx proxy_pass, HAProxy mode http),
+and a table in the test log compares the three: where a front proxy frames or
+refuses differently from flared, the one behind it could see another request
+than the one the proxy saw. Those columns are reported, not asserted; a missing
+nginx or haproxy skips them."""
+import concurrent.futures
+import os
+import shutil
+import socket
+import string
+import subprocess
+import tempfile
+
+import flaredtest as ft
+from smuggling_corpus import CASES, P, PROBE, PROBE_BODY
+
+TIMEOUTS = ", header: 1s, body: 1s"
+READ_TIMEOUT = 6.0  # longer than the 1 s timeouts plus a loaded machine's delay
+
+
+def which(name):
+    path = shutil.which(name) or f"/usr/sbin/{name}"
+    return path if os.access(path, os.X_OK) else None
+
+
+NGINX = which("nginx")
+HAPROXY = which("haproxy")
+
+NGINX_CONFIG = """\
+daemon off;
+master_process off;
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log info;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    client_header_timeout 1s;
+    client_body_timeout 1s;
+    server {
+        listen 127.0.0.1:$port;
+        location / { proxy_pass http://127.0.0.1:$backend; }
+    }
+}
+"""
+
+HAPROXY_CONFIG = """\
+global
+    maxconn 256
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 2s
+    timeout server 5s
+    timeout http-request 1s
+frontend fe
+    bind 127.0.0.1:$port
+    default_backend be
+backend be
+    server s1 127.0.0.1:$backend
+"""
+
+
+def send_case(port, data):
+    """Sends data on a new connection; (bytes read until close or timeout, closed)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=READ_TIMEOUT) as s:
+        s.sendall(data)
+        return ft.read_until_close(s, READ_TIMEOUT)
+
+
+def answers(data, closed):
+    """The answers in data as a list of (status, body, Response), PROBE's as P; and a
+    note when the bytes are no HTTP/1.1 responses or the connection stayed open."""
+    try:
+        responses, rest = ft.parse_responses(data)
+    except (AssertionError, ValueError, UnicodeDecodeError) as e:
+        return [], f"unparsable ({e}): {data[:60]!r}"
+    out = []
+    for r in responses:
+        probe = r.status == 200 and r.body == PROBE_BODY
+        out.append((P, None, r) if probe else (r.status, r.body, r))
+    note = ""
+    if rest:
+        note = f"trailing bytes {rest[:40]!r}"
+    if not closed:
+        note = (note + "; " if note else "") + "left open"
+    return out, note
+
+
+def brief(got, note):
+    """One cell of the table: statuses, the first 200's body in brackets, P for PROBE."""
+    cells = []
+    for status, body, _ in got:
+        if status == 200 and body is not None and len(cells) == 0:
+            cells.append(f"200[{body[:12].decode('latin-1')!r}]")
+        else:
+            cells.append(str(status))
+    text = " ".join(cells) or "-"
+    return text + (f" ({note})" if note else "")
+
+
+def expected_brief(expect):
+    cells = []
+    for item in expect:
+        if isinstance(item, tuple):
+            cells.append(f"{item[0]}[{item[1][:12].decode('latin-1')!r}]")
+        else:
+            cells.append(str(item))
+    return " ".join(cells)
+
+
+def matches(expect, got, note):
+    if note or len(expect) != len(got):
+        return False
+    for want, (status, body, _) in zip(expect, got):
+        if isinstance(want, tuple):
+            if (status, body) != want:
+                return False
+        elif want != status:
+            return False
+    return True
+
+
+def run_corpus(port):
+    """{name: (answers, note)} for every case, sent concurrently (the timeouts overlap)."""
+    def one(case):
+        data, closed = send_case(port, case[1] + PROBE)
+        return case[0], answers(data, closed)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
+        return dict(pool.map(one, CASES))
+
+
+class Front:
+    """nginx or haproxy started on a free port in front of flared, from a config
+    template with $dir, $port and $backend."""
+
+    def __init__(self, argv_of, template, backend):
+        self.dir = tempfile.mkdtemp(prefix="flared-front-")
+        self.port = ft.free_port()
+        self.config = os.path.join(self.dir, "front.conf")
+        with open(self.config, "w") as f:
+            f.write(string.Template(template).substitute(dir=self.dir, port=self.port,
+                                                         backend=backend))
+        self.log = open(os.path.join(self.dir, "front.log"), "wb")
+        self.proc = subprocess.Popen(argv_of(self.config), stdout=self.log, stderr=self.log,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        if not ft.wait_for(lambda: ft.accepts_or_died(self.proc, self.port), 10) \
+                or self.proc.poll() is not None:
+            self.stop()
+            raise AssertionError(f"front did not start: {ft.read_text(self.log.name)}")
+
+    def stop(self):
+        ft.terminate(self.proc)
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class SmugglingTests(ft.SharedServerTestCase):
+    server_kwargs = {"timeouts": TIMEOUTS}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.flared = run_corpus(cls.srv.port)
+
+    def test_corpus_is_large_and_names_unique(self):
+        names = [c[0] for c in CASES]
+        self.assertEqual(len(names), len(set(names)))
+        self.assertGreaterEqual(len(CASES), 80)
+        for name, _, expect, reason in CASES:
+            self.assertTrue(expect and reason, name)
+
+    def test_flared_answers_as_the_rfc_requires(self):
+        for name, _, expect, reason in CASES:
+            with self.subTest(name):
+                got, note = self.flared[name]
+                self.assertTrue(matches(expect, got, note),
+                                f"{name}: expected {expected_brief(expect)}, got "
+                                f"{brief(got, note)} ({reason})")
+
+    def test_a_connection_ends_only_after_saying_close(self):
+        """When PROBE goes unanswered, the last answer announced the close (RFC 9112 §9.6)."""
+        for name, _, _, _ in CASES:
+            got, _ = self.flared[name]
+            with self.subTest(name):
+                self.assertTrue(got, f"{name}: no answer")
+                status, _, last = got[-1]
+                if status != P:
+                    self.assertTrue(last.closes(), f"{name}: {status} without Connection: close")
+
+    def test_differential_table(self):
+        """nginx and haproxy in front of flared, side by side with flared alone."""
+        columns = {}
+        fronts = [("nginx", NGINX, NGINX_CONFIG, lambda c: [NGINX, "-c", c, "-e", "stderr"]),
+                  ("haproxy", HAPROXY, HAPROXY_CONFIG, lambda c: [HAPROXY, "-db", "-f", c])]
+        for label, exe, template, argv_of in fronts:
+            if not exe:
+                continue
+            front = Front(argv_of, template, self.srv.port)
+            try:
+                columns[label] = run_corpus(front.port)
+            finally:
+                front.stop()
+        if not columns:
+            self.skipTest("neither nginx nor haproxy is installed")
+        header = ["case", "expected", "flared"] + [f"{k}->flared" for k in columns]
+        rows = []
+        differ = {k: 0 for k in columns}
+        for name, _, expect, _ in CASES:
+            mine = brief(*self.flared[name])
+            row = [name, expected_brief(expect), mine]
+            for k, col in columns.items():
+                theirs = brief(*col[name])
+                if [s for s, _, _ in col[name][0]] != [s for s, _, _ in self.flared[name][0]]:
+                    differ[k] += 1
+                    theirs = "* " + theirs
+                row.append(theirs)
+            rows.append(row)
+        widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in [header] + rows]
+        summary = ", ".join(f"{k} differs from flared in {n}" for k, n in differ.items())
+        print(f"\n{len(CASES)} cases; {summary} (* marks a different status list)")
+        print("\n".join(lines))
+        self.assertEqual(len(rows), len(CASES))
+
+
+if __name__ == "__main__":
+    ft.run()
