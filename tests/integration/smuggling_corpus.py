@@ -44,6 +44,9 @@ def get(target=b"/plaintext", *fields, version=b"HTTP/1.1"):
 
 
 HELLO_CHUNKED = b"5\r\nhello\r\n0\r\n\r\n"
+BIG = bytes(range(256)) * 390 + b"0123456789" * 16  # 100,000 bytes
+BIG_CHUNKED = b"".join(b"%x\r\n%s\r\n" % (len(BIG[i:i + 7000]), BIG[i:i + 7000])
+                       for i in range(0, len(BIG), 7000)) + b"0\r\n\r\n"
 OK_HELLO = [(200, b"hello"), P]
 
 # (name, request bytes, expected answers, reason)
@@ -337,6 +340,11 @@ CASES = [
      "field line: no colon, 400"),
     ("chunked_then_pipelined", chunked(HELLO_CHUNKED) + get(b"/plaintext", HOST),
      [(200, b"hello"), 200, P], "the next request right behind the last chunk"),
+    ("large_cl_body_then_pipelined", post(b"Content-Length: 100000", body=BIG),
+     [(200, BIG), P], "a body larger than the connection's input block (it is collected "
+                      "in its own buffer) ends exactly at its length"),
+    ("large_chunked_body_then_pipelined", chunked(BIG_CHUNKED), [(200, BIG), P],
+     "a chunked body larger than the input block, PROBE right behind its last chunk"),
     ("trailer_content_length", chunked(b"5\r\nhello\r\n0\r\nContent-Length: 7\r\n\r\n"),
      OK_HELLO, "Content-Length in a trailer is not framing (RFC 9110 §6.5.1): dropped"),
     ("trailer_transfer_encoding", chunked(b"5\r\nhello\r\n0\r\nTransfer-Encoding: chunked\r\n"
