@@ -93,6 +93,7 @@ struct conn {
     uint8_t wait;         /* enum wait */
     bool driving;         /* inside drive(): stream calls only queue */
     bool streaming_body;  /* the body is read after dispatch, piece by piece */
+    bool empty_line_held; /* a lone CRLF went with the buffers; it returns with them */
     int16_t pre_status;   /* 0: call the handler; -1: OPTIONS *; else answer this status */
     uint32_t generation;  /* bumped when the struct is recycled: stale handles see it */
     flare_sock_addr peer; /* the client: from the PROXY header when the listener has one */
@@ -169,6 +170,13 @@ static bool take_block(conn *c)
         c->block + FLARE_HTTP_BLOCK_REQ_BYTES + srv->cfg.max_headers * sizeof(flare_http_header);
     c->in_cap = srv->in_block_size;
     c->in_len = c->start = c->last_len = 0;
+    if (c->empty_line_held) {
+        /* The bytes that follow parse as if the empty line had never left: one is
+         * skipped, a second is a bad request line, however the two arrived. */
+        memcpy(c->in, "\r\n", 2);
+        c->in_len = 2;
+        c->empty_line_held = false;
+    }
     return true;
 }
 
@@ -185,6 +193,8 @@ static void release_buffers(conn *c)
 {
     flare_http_server *srv = c->srv;
     if (c->block) {
+        /* All it may hold is the one empty line before a request (partial_head). */
+        c->empty_line_held = c->phase == PH_HEAD && c->in_len - c->start == 2;
         flare_http__pool_put(&srv->blocks, c->block);
         c->block = NULL;
         c->in = NULL;
