@@ -270,6 +270,8 @@ CASES = [
     ("host_obs_text", get(b"/plaintext", b"Host: t\xe9"), [400],
      "a reg-name holds no raw obs-text (RFC 3986 §3.2.2); nginx accepts"),
     ("host_slash", get(b"/plaintext", b"Host: t/x"), [400], "a path in Host"),
+    ("two_hosts_http10", get(b"/plaintext", HOST, b"Host: u", version=b"HTTP/1.0"), [400],
+     "more than one Host is 400 in any request, HTTP/1.0 too (§3.2)"),
     ("host_missing_http10", get(b"/plaintext", b"Connection: keep-alive", version=b"HTTP/1.0"),
      [200, P], "HTTP/1.0 need not send Host"),
     ("asterisk_with_query", req(b"OPTIONS *? HTTP/1.1", HOST), [400],
