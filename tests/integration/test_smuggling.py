@@ -23,6 +23,9 @@ import time
 
 import flaredtest as ft
 from smuggling_corpus import CASES, P, PROBE, PROBE_BODY
+from test_raw import REJECTED
+
+RAW_CASES = [("raw:" + name, data, [status], "test_raw.py") for name, data, status in REJECTED]
 
 TIMEOUTS = ", header: 1s, body: 1s"
 READ_TIMEOUT = 6.0  # longer than the 1 s timeouts plus a loaded machine's delay
@@ -132,6 +135,11 @@ def answers(data, closed):
     return out, note
 
 
+def echoed(got):
+    """The bodies /raw echoed (200 answers): what each request's body was taken to be."""
+    return [body for status, body, _ in got if status == 200]
+
+
 def show(body):
     """A body in a table cell: short ones as text, long ones by their length."""
     return repr(body.decode("latin-1")) if len(body) <= 12 else f"{len(body)} bytes"
@@ -171,13 +179,13 @@ def matches(expect, got, note):
     return True
 
 
-def run_corpus(port, send=send_case):
+def run_corpus(port, send=send_case, cases=CASES):
     """{name: (answers, note)} for every case, sent concurrently (the timeouts overlap)."""
     def one(case):
         data, closed = send(port, case[1] + PROBE)
         return case[0], answers(data, closed)
     with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
-        return dict(pool.map(one, CASES))
+        return dict(pool.map(one, cases))
 
 
 class Front:
@@ -254,7 +262,10 @@ class SmugglingTests(ft.SharedServerTestCase):
                     self.assertTrue(last.closes(), f"{name}: {status} without Connection: close")
 
     def test_differential_table(self):
-        """nginx and haproxy in front of flared, side by side with flared alone."""
+        """nginx and haproxy in front of flared, side by side with flared alone: this
+        corpus, then test_raw.py's rejections (asserted there, only compared here)."""
+        table_cases = CASES + RAW_CASES
+        flared = dict(self.flared, **run_corpus(self.srv.port, cases=RAW_CASES))
         columns = {}
         fronts = [("nginx", NGINX, NGINX_CONFIG, lambda c: [NGINX, "-c", c, "-e", "stderr"]),
                   ("haproxy", HAPROXY, HAPROXY_CONFIG, lambda c: [HAPROXY, "-db", "-f", c])]
@@ -263,7 +274,7 @@ class SmugglingTests(ft.SharedServerTestCase):
                 continue
             front = Front(argv_of, template, self.srv.port)
             try:
-                columns[label] = run_corpus(front.port)
+                columns[label] = run_corpus(front.port, cases=table_cases)
             finally:
                 front.stop()
         if not columns:
@@ -271,22 +282,29 @@ class SmugglingTests(ft.SharedServerTestCase):
         header = ["case", "expected", "flared"] + [f"{k}->flared" for k in columns]
         rows = []
         differ = {k: 0 for k in columns}
-        for name, _, expect, _ in CASES:
-            mine = brief(*self.flared[name])
+        bodies = {k: 0 for k in columns}
+        for name, _, expect, _ in table_cases:
+            mine = brief(*flared[name])
             row = [name, expected_brief(expect), mine]
             for k, col in columns.items():
                 theirs = brief(*col[name])
-                if [s for s, _, _ in col[name][0]] != [s for s, _, _ in self.flared[name][0]]:
+                if [s for s, _, _ in col[name][0]] != [s for s, _, _ in flared[name][0]]:
                     differ[k] += 1
                     theirs = "* " + theirs
+                elif echoed(col[name][0]) != echoed(flared[name][0]):
+                    # The same answers, but a body framed differently: a desync.
+                    bodies[k] += 1
+                    theirs = "! " + theirs
                 row.append(theirs)
             rows.append(row)
         widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in [header] + rows]
-        summary = ", ".join(f"{k} differs from flared in {n}" for k, n in differ.items())
-        print(f"\n{len(CASES)} cases; {summary} (* marks a different status list)")
+        summary = ", ".join(f"{k} differs from flared in {n} (bodies in {bodies[k]})"
+                            for k, n in differ.items())
+        print(f"\n{len(table_cases)} cases; {summary}. * marks a different status list, "
+              "! the same statuses with different bodies")
         print("\n".join(lines))
-        self.assertEqual(len(rows), len(CASES))
+        self.assertEqual(len(rows), len(table_cases))
 
 
 if __name__ == "__main__":
