@@ -217,6 +217,7 @@ static void release_buffers(conn *c)
 /* ------------------------------------------------------------ timers */
 
 static void on_timeout(flare_timer *t, void *data);
+static int body_failed(conn *c, int status);
 
 static uint64_t now_ms(const conn *c)
 {
@@ -1262,6 +1263,14 @@ static void on_timeout(flare_timer *t, void *data)
         }
     }
     bool late_request = c->wait == W_BODY || (c->wait == W_HEAD && partial_head(c));
+    if (late_request && !c->closing && c->streaming_body && c->stream.active &&
+        !c->stream.head_sent) {
+        /* A streamed body stopped before the route answered: 408 like a buffered one,
+         * and the route's stream ends. */
+        body_failed(c, 408);
+        drive(c);
+        return;
+    }
     if (c->closing || c->stream.active || !late_request) {
         /* RFC 8446 §6.1: an idle connection ends with close_notify; one whose client
          * stopped reading does not, which would vouch for a cut response as whole. */
