@@ -1515,7 +1515,9 @@ int flare_http_stream_send_head(flare_http_stream *s, int64_t content_length)
     flare_response *resp = &srv->resp;
     if (!s->active || s->head_sent || resp->status < 200) return FLARE_EINVAL;
     bool no_content = flare_http__status_unframed(resp->status); /* 1xx refused above */
-    bool closing = !s->keep_alive || resp->close || srv->stopping ||
+    /* A request body still arriving ends the connection at finish: say so now, or a
+     * client (a proxy's keep-alive pool) sends its next request into the close. */
+    bool closing = !s->keep_alive || resp->close || srv->stopping || c->streaming_body ||
                    c->requests >= srv->cfg.max_keepalive_requests;
     int frame = FLARE_HTTP__FRAME_LENGTH;
     if (no_content) {

@@ -376,13 +376,15 @@ static void test_streamed_body(void **state)
     expect_response(&f->h, &f->c, 201, "");
     expect_response(&f->h, &f->c, 200, "sync");
 
-    /* Answered before the body is in: the connection closes after the response. */
+    /* Answered before the body is in: the connection closes after the response, which
+     * says so. */
     reconnect(f);
     send_request(f, "POST /defer HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nabc");
     head(f, 413, 0);
     assert_int_equal(flare_http_stream_finish(f->o.s), 0);
     wait_eof(f);
     assert_non_null(strstr(received(f), "HTTP/1.1 413 "));
+    assert_non_null(strstr(received(f), "\r\nConnection: close\r\n"));
 }
 
 /* Broken chunked framing or a body over the route's limit, before any head: the
