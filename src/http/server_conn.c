@@ -170,7 +170,7 @@ static bool take_block(conn *c)
         c->block + FLARE_HTTP_BLOCK_REQ_BYTES + srv->cfg.max_headers * sizeof(flare_http_header);
     c->in_cap = srv->in_block_size;
     c->in_len = c->start = c->last_len = 0;
-    if (c->empty_line_held) {
+    if (__builtin_expect(c->empty_line_held, 0)) {
         /* The bytes that follow parse as if the empty line had never left: one is
          * skipped, a second is a bad request line, however the two arrived. */
         memcpy(c->in, "\r\n", 2);
@@ -193,8 +193,6 @@ static void release_buffers(conn *c)
 {
     flare_http_server *srv = c->srv;
     if (c->block) {
-        /* All it may hold is the one empty line before a request (partial_head). */
-        c->empty_line_held = c->phase == PH_HEAD && c->in_len - c->start == 2;
         flare_http__pool_put(&srv->blocks, c->block);
         c->block = NULL;
         c->in = NULL;
@@ -279,6 +277,9 @@ static void wait_input(conn *c)
         return;
     }
     bool partial = partial_head(c);
+    /* Not partial, the input holds nothing or the one empty line before a request,
+     * which leaves with the buffers and comes back with them (take_block). */
+    if (!partial && c->in_len != c->start) c->empty_line_held = true;
     if (partial || c->requests == 0) {
         /* A total deadline for the head: trickling bytes do not extend it. */
         if (!c->head_deadline_ms) c->head_deadline_ms = now_ms(c) + cfg->header_timeout_ms;
