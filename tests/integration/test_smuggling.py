@@ -22,7 +22,7 @@ import tempfile
 import time
 
 import flaredtest as ft
-from smuggling_corpus import CASES, P, PROBE, PROBE_BODY
+from smuggling_corpus import CASES, FRONT_NOTES, P, PROBE, PROBE_BODY
 from test_raw import REJECTED
 
 RAW_CASES = [("raw:" + name, data, [status], "test_raw.py") for name, data, status in REJECTED]
@@ -362,11 +362,18 @@ class SmugglingTests(ft.SharedServerTestCase):
             rows.append(row)
         widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in [header] + rows]
-        summary = ", ".join(f"{k} differs from flared in {n} (bodies in {bodies[k]})"
+        summary = ", ".join(f"{k}->flared differs from flared in {n} (bodies in {bodies[k]})"
                             for k, n in differ.items())
         print(f"\n{len(table_cases)} cases; {summary}. * marks a different status list, "
               "! the same statuses with different bodies")
         print("\n".join(lines))
+        unnoted = sorted(name for name, _, _, _ in CASES
+                         if name not in FRONT_NOTES and name not in PROXY_DIFFERS
+                         and any(len(col[name][0]) != len(flared[name][0]) or
+                                 [s for s, _, _ in col[name][0]] !=
+                                 [s for s, _, _ in flared[name][0]]
+                                 for k, col in columns.items() if k != "flared"))
+        print(f"front differences without a FRONT_NOTES entry: {unnoted or 'none'}")
         self.assertEqual(len(rows), len(table_cases))
 
 
