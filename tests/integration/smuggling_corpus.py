@@ -44,6 +44,12 @@ def get(target=b"/plaintext", *fields, version=b"HTTP/1.1"):
     return req(b"GET " + target + b" " + version, *fields)
 
 
+def head_of_size(n):
+    """A GET /plaintext whose head, empty line included, is exactly n bytes."""
+    bare = get(b"/plaintext", HOST, b"X-Pad: ")
+    return get(b"/plaintext", HOST, b"X-Pad: " + b"p" * (n - len(bare)))
+
+
 HELLO_CHUNKED = b"5\r\nhello\r\n0\r\n\r\n"
 BIG = bytes(range(256)) * 390 + b"0123456789" * 16  # 100,000 bytes
 BIG_CHUNKED = b"".join(b"%x\r\n%s\r\n" % (len(BIG[i:i + 7000]), BIG[i:i + 7000])
@@ -189,6 +195,9 @@ CASES = [
      "a head under max_header_bytes (4k)"),
     ("field_value_over_limit", get(b"/plaintext", HOST, b"X-A: " + b"v" * 4100), [431],
      "a head over max_header_bytes: 431 (RFC 6585 §5)"),
+    ("head_exactly_at_limit", head_of_size(4096), [200, P],
+     "a head (request line to the empty line) of exactly max_header_bytes, 4096"),
+    ("head_one_over_limit", head_of_size(4097), [431], "one byte more: 431"),
     ("twenty_fields", get(b"/plaintext", HOST, *[b"X-%d: v" % i for i in range(19)]),
      [200, P], "exactly max_headers (20) field lines"),
     ("twenty_one_fields", get(b"/plaintext", HOST, *[b"X-%d: v" % i for i in range(20)]),
@@ -470,6 +479,9 @@ FRONT_NOTES = {
     "field_value_over_limit": LIMIT_RELAYED,
     "twenty_one_fields": LIMIT_RELAYED,
     "uri_over_limit": LIMIT_RELAYED,
+    "head_one_over_limit": LIMIT_RELAYED,
+    "head_exactly_at_limit": "nginx adds its forwarding fields, so flared behind it sees a "
+                             "head over the limit: 431, relayed",
 }
 CASES = [(name, data, expect, reason + (f" [fronts: {FRONT_NOTES[name]}]"
                                         if name in FRONT_NOTES else ""))

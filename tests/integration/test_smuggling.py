@@ -114,6 +114,7 @@ PROXY_DIFFERS = {
     # fields) are passed: its 431 is relayed, and the proxy keeps the client.
     "field_value_near_limit": ([431, P], None),
     "twenty_fields": ([431, P], None),
+    "head_exactly_at_limit": ([431, P], None),
     # The proxy's route takes POST, so it answers 100 (Continue) and waits for the
     # body; only the upstream would refuse the method.
     "expect_on_refused_method": ([100, 408], None),
