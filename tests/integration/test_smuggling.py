@@ -23,6 +23,7 @@ import shutil
 import socket
 import string
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -311,6 +312,25 @@ class SmugglingTests(ft.SharedServerTestCase):
                 self.assertTrue(matches(expect, got, note),
                                 f"{name} in pieces: expected {expected_brief(expect)}, got "
                                 f"{brief(got, note)} ({reason})")
+
+    def test_mutated_requests_frame_the_same_in_pieces(self):
+        """1,000 seeded mutations of the llhttp differential's requests (CL/TE, line
+        ends, folds, chunk syntax, random bytes): a byte at a time, each gets the
+        statuses and bodies it gets in one write (a 100 aside, as above)."""
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                        "..", "differential"))
+        import gen_requests
+        cases = [(f"mutation {i}", r, None, "") for i, r in
+                 enumerate(gen_requests.generate(1000, 20261207))]
+        whole = run_corpus(self.srv.port, cases=cases)
+        pieces = run_corpus(self.srv.port, send_in_pieces, cases=cases)
+
+        def seen(result):
+            got, note = result
+            return [(s, b) for s, b, _ in got if s != 100], note
+        for name, data, _, _ in cases:
+            with self.subTest(name):
+                self.assertEqual(seen(pieces[name]), seen(whole[name]), f"{data[:200]!r}")
 
     def test_proxy_route_frames_as_flared_does(self):
         """flared's proxy route in front of flared: every case gets the statuses and
