@@ -74,6 +74,9 @@ CHUNKED = [
     b"0\r\n" + b"T: " + b"v" * 9000 + b"\r\n\r\n",
     b"3\r\nabc\r\n0\r\n T: folded\r\n\r\n",
     b"A\r\n0123456789\r\n0\r\n\r\n",
+    b"5 ; a = b ;c=\"x\\\"y\"\t;d\r\nhello\r\n0;e=\"\"\r\n\r\n",
+    b"5;a=\"\r\nhello\r\n0\r\n\r\n",
+    b"5;a b=c d\r\nhello\r\n0\r\n\r\n",
 ]
 
 

@@ -232,6 +232,16 @@ size_t flare_http_route_prefix_span(const char *prefix, size_t prefix_len, const
  */
 int flare_http_server_route_stream_body(flare_http_server *srv, const char *host, const char *path,
                                         flare_error *err);
+/**
+ * Header fields the server adds to the answers it gives itself to requests the route
+ * registered for (host, path) takes: 405 (or 501) for a method it does not allow, 413
+ * for a body over its limit, and the other refusals once the route is known. The
+ * handler's own responses are the handler's to fill. `b` is borrowed: it must outlive
+ * the server (NULL or empty: none). FLARE_ENOTFOUND when no such route exists.
+ */
+struct flare_header_block;
+int flare_http_server_route_headers(flare_http_server *srv, const char *host, const char *path,
+                                    const struct flare_header_block *b, flare_error *err);
 /** Runs the reactor until flare_http_server_stop and the drain complete. */
 int flare_http_server_run(flare_http_server *srv, flare_error *err);
 /**

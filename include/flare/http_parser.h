@@ -169,7 +169,10 @@ ssize_t flare_http_parse_request(const char *buf, size_t len, size_t last_len,
 ssize_t flare_http_parse_response(const char *buf, size_t len, size_t last_len,
                                   flare_http_response *resp);
 
-/** Bytes of chunk extensions accepted on one chunk-size line (they are skipped). */
+/**
+ * Bytes of chunk extensions accepted on one chunk-size line, with the whitespace
+ * before them: they must parse (RFC 9112 §7.1.1), then they are skipped.
+ */
 #define FLARE_HTTP_MAX_CHUNK_EXT_BYTES 4096
 /** Bytes of trailer section accepted after the last chunk (it is discarded). */
 #define FLARE_HTTP_MAX_CHUNK_TRAILER_BYTES 8192

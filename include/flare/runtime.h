@@ -174,6 +174,13 @@ flare_timer_wheel *flare_reactor_timers(flare_reactor *r);
 const flare_clock *flare_reactor_clock(const flare_reactor *r);
 /** Schedules t to fire `delay_ms` after the reactor's current time. */
 void flare_reactor_timer_in(flare_reactor *r, flare_timer *t, uint64_t delay_ms);
+/**
+ * The loop turn: one more as each wait returns, before its events are dispatched.
+ * Readiness that arose before a turn's wait is dispatched in that turn or an earlier
+ * one, so an fd handed over in turn T has had its pending events seen once the turn
+ * is past T.
+ */
+uint64_t flare_reactor_turn(const flare_reactor *r);
 /** Number of registered fds (not counting the internal eventfd). */
 size_t flare_reactor_count(const flare_reactor *r);
 

@@ -269,7 +269,7 @@ static int prescan(flared_cfg_ctx *c, const char *text, size_t len)
 static const char *const top_keys[] = {
     "workers",         "error_log",  "log_level",         "limits",    "timeouts", "listeners",
     "routes",          "hosts",      "mime_types",        "user",      "group",    "pid_file",
-    "trusted_proxies", "access_log", "access_log_format", "upstreams", NULL};
+    "trusted_proxies", "access_log", "access_log_format", "upstreams", "headers",  NULL};
 enum {
     K_WORKERS,
     K_ERROR_LOG,
@@ -287,6 +287,7 @@ enum {
     K_ACCESS_LOG,
     K_ACCESS_LOG_FORMAT,
     K_UPSTREAMS,
+    K_HEADERS,
     K_TOP_KEYS
 };
 
@@ -434,17 +435,18 @@ static int parse_limits(flared_cfg_ctx *c, yaml_node_t *node)
     return rc;
 }
 
-static const char *const timeout_keys[] = {"header", "body",     "write",       "keepalive",
-                                           "linger", "shutdown", "drain_delay", NULL};
+static const char *const timeout_keys[] = {"header",      "body",         "write",
+                                           "keepalive",   "linger",       "shutdown",
+                                           "drain_delay", "worker_start", NULL};
 
 static int parse_timeouts(flared_cfg_ctx *c, yaml_node_t *node)
 {
-    yaml_node_t *v[7];
+    yaml_node_t *v[8];
     flared_timeouts *t = &c->cfg->timeouts;
-    uint64_t *dst[7] = {&t->header_ms, &t->body_ms,     &t->write_ms,      &t->keepalive_ms,
-                        &t->linger_ms, &t->shutdown_ms, &t->drain_delay_ms};
+    uint64_t *dst[8] = {&t->header_ms, &t->body_ms,     &t->write_ms,       &t->keepalive_ms,
+                        &t->linger_ms, &t->shutdown_ms, &t->drain_delay_ms, &t->worker_start_ms};
     int rc = flared_cfg_map(c, node, "timeouts", "in timeouts", timeout_keys, v, NULL, NULL);
-    for (size_t i = 0; rc == 0 && i < 7; i++) {
+    for (size_t i = 0; rc == 0 && i < FLARE_N_ELEMENTS(dst); i++) {
         if (!v[i]) continue;
         /* drain_delay may be 0 (the default): no delay. */
         if (i == 6 && v[i]->type == YAML_SCALAR_NODE &&
@@ -481,6 +483,7 @@ static void set_defaults(flared_config *cfg)
         .keepalive_ms = d.keepalive_timeout_ms,
         .linger_ms = d.linger_timeout_ms,
         .shutdown_ms = 10000,
+        .worker_start_ms = 10000,
     };
 }
 
@@ -509,7 +512,7 @@ static int parse_root(flared_cfg_ctx *c, yaml_node_t *root)
     if (rc == 0 && v[K_MIME_TYPES]) rc = flared_cfg_mime_types(c, v[K_MIME_TYPES]);
     /* Before the routes: proxy routes name an upstream. */
     if (rc == 0 && v[K_UPSTREAMS]) rc = flared_cfg_upstreams(c, v[K_UPSTREAMS]);
-    if (rc == 0) rc = flared_cfg_hosts(c, v[K_ROUTES], v[K_HOSTS]);
+    if (rc == 0) rc = flared_cfg_hosts(c, v[K_ROUTES], v[K_HOSTS], v[K_HEADERS]);
     if (rc == 0 && (v[K_USER] || v[K_GROUP])) rc = flared_cfg_user_group(c, v[K_USER], v[K_GROUP]);
     if (rc == 0 && v[K_PID_FILE]) {
         c->cfg->pid_file_line = flared_cfg_line(v[K_PID_FILE]);

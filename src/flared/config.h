@@ -60,6 +60,7 @@ typedef struct flared_timeouts {
     uint64_t linger_ms;      /**< draining input after a response that closes the connection */
     uint64_t shutdown_ms;    /**< graceful stop: how long in-flight requests may finish */
     uint64_t drain_delay_ms; /**< on SIGTERM, keep serving (health 503) this long first; may be 0 */
+    uint64_t worker_start_ms; /**< reload, upgrade: how long new workers may take to report ready */
 } flared_timeouts;
 
 /** What one piece of a compiled access_log_format writes. */
@@ -316,11 +317,12 @@ typedef struct flared_upstream {
     const flared_upstream_server *servers; /**< 1..FLARED_UPSTREAM_SERVERS_MAX */
     size_t server_count;
     flared_balance balance;
-    uint64_t keepalive;          /**< idle connections kept per worker; 0 = none; default 32 */
-    uint64_t connect_timeout_ms; /**< default 5 s */
-    uint64_t read_timeout_ms;    /**< idle time waiting for or reading the response; 60 s */
-    uint64_t max_fails;          /**< failed attempts that take a server out; default 1 */
-    uint64_t fail_timeout_ms;    /**< how long a failed server stays out; default 10 s */
+    uint64_t keepalive;            /**< idle connections kept per worker; 0 = none; default 32 */
+    uint64_t keepalive_timeout_ms; /**< how long one stays idle before it is closed; 60 s */
+    uint64_t connect_timeout_ms;   /**< default 5 s */
+    uint64_t read_timeout_ms;      /**< idle time waiting for or reading the response; 60 s */
+    uint64_t max_fails;            /**< failed attempts that take a server out; default 1 */
+    uint64_t fail_timeout_ms;      /**< how long a failed server stays out; default 10 s */
     flared_upstream_health health;
     flared_upstream_tls tls;
     unsigned line, column;

@@ -113,8 +113,10 @@ int flared_cfg_path(flared_cfg_ctx *c, yaml_node_t *node, const char *key, const
 
 /** Parses `listeners` (NULL when absent) into c->cfg. */
 int flared_cfg_listeners(flared_cfg_ctx *c, yaml_node_t *node, yaml_node_t *root);
-/** Parses the top-level `routes` and `hosts` (either may be NULL) into c->cfg. */
-int flared_cfg_hosts(flared_cfg_ctx *c, yaml_node_t *routes, yaml_node_t *hosts);
+/** Parses the top-level `routes` and `hosts` (either may be NULL) into c->cfg; the
+ *  top-level `headers` (or NULL) go to every route that does not set them. */
+int flared_cfg_hosts(flared_cfg_ctx *c, yaml_node_t *routes, yaml_node_t *hosts,
+                     yaml_node_t *headers);
 /** Parses the top-level `mime_types` into c->cfg; call before flared_cfg_hosts. */
 int flared_cfg_mime_types(flared_cfg_ctx *c, yaml_node_t *node);
 /** A non-empty list of CIDR blocks (config_process.c); key names it in messages. */

@@ -17,13 +17,14 @@
 #define MAX_UPSTREAMS 1024
 
 static const char *const upstream_keys[] = {
-    "servers",      "balance",   "keepalive",    "connect_timeout",
-    "read_timeout", "max_fails", "fail_timeout", "health",
-    "tls",          NULL};
+    "servers",         "balance",      "keepalive", "keepalive_timeout",
+    "connect_timeout", "read_timeout", "max_fails", "fail_timeout",
+    "health",          "tls",          NULL};
 enum {
     K_SERVERS,
     K_BALANCE,
     K_KEEPALIVE,
+    K_KEEPALIVE_TIMEOUT,
     K_CONNECT_TIMEOUT,
     K_READ_TIMEOUT,
     K_MAX_FAILS,
@@ -193,6 +194,7 @@ static int parse_upstream(flared_cfg_ctx *c, yaml_node_t *key, yaml_node_t *node
     if ((rc = flared_cfg_map(c, node, name, what, upstream_keys, v, NULL, NULL)) < 0) return rc;
     *u = (flared_upstream){.name = name,
                            .keepalive = 32,
+                           .keepalive_timeout_ms = 60000,
                            .connect_timeout_ms = 5000,
                            .read_timeout_ms = 60000,
                            .max_fails = 1,
@@ -204,6 +206,9 @@ static int parse_upstream(flared_cfg_ctx *c, yaml_node_t *key, yaml_node_t *node
     if (rc == 0 && v[K_BALANCE]) rc = parse_balance(c, v[K_BALANCE], u);
     if (rc == 0 && v[K_KEEPALIVE])
         rc = flared_cfg_uint(c, v[K_KEEPALIVE], "keepalive", 0, 65536, &u->keepalive);
+    if (rc == 0 && v[K_KEEPALIVE_TIMEOUT])
+        rc = flared_cfg_duration(c, v[K_KEEPALIVE_TIMEOUT], "keepalive_timeout",
+                                 &u->keepalive_timeout_ms);
     if (rc == 0 && v[K_CONNECT_TIMEOUT])
         rc =
             flared_cfg_duration(c, v[K_CONNECT_TIMEOUT], "connect_timeout", &u->connect_timeout_ms);

@@ -114,7 +114,8 @@ static const char *const managed_headers[] = {"content-length", "transfer-encodi
                                               "upgrade",        "te",
                                               "trailer",        "date"};
 
-static int parse_headers(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r)
+static int parse_headers(flared_cfg_ctx *c, yaml_node_t *node, const flared_header **out,
+                         size_t *count)
 {
     char shown[FLARED_CFG_SHOW_MAX];
     if (node->type != YAML_MAPPING_NODE)
@@ -160,8 +161,32 @@ static int parse_headers(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r)
         if (!hs[i].name || !hs[i].value) return flared_cfg_nomem(c);
         keys[i] = k;
     }
-    r->headers = hs;
-    r->header_count = n;
+    *out = hs;
+    *count = n;
+    return 0;
+}
+
+static bool has_header(const flared_header *hs, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(hs[i].name, name) == 0) return true;
+    return false;
+}
+
+/* The fields of `own` and, after them, those of `inherited` that own does not name:
+ * a route's headers over its host's over the top level's, field by field. */
+static int merge_headers(flared_cfg_ctx *c, const flared_header **own, size_t *own_count,
+                         const flared_header *inherited, size_t inherited_count)
+{
+    if (!inherited_count) return 0;
+    flared_header *hs = flared_cfg_alloc(c, (*own_count + inherited_count) * sizeof *hs);
+    if (!hs) return flared_cfg_nomem(c);
+    size_t n = *own_count;
+    if (n) memcpy(hs, *own, n * sizeof *hs);
+    for (size_t i = 0; i < inherited_count; i++)
+        if (!has_header(*own, *own_count, inherited[i].name)) hs[n++] = inherited[i];
+    *own = hs;
+    *own_count = n;
     return 0;
 }
 
@@ -414,7 +439,8 @@ static int parse_route(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r,
     r->max_body_bytes = c->cfg->limits.max_body_bytes;
     if ((rc = parse_path(c, v[K_PATH], r)) < 0) return rc;
     if (v[K_METHODS] && (rc = parse_methods(c, v[K_METHODS], r)) < 0) return rc;
-    if (v[K_HEADERS] && (rc = parse_headers(c, v[K_HEADERS], r)) < 0) return rc;
+    if (v[K_HEADERS] && (rc = parse_headers(c, v[K_HEADERS], &r->headers, &r->header_count)) < 0)
+        return rc;
     if (v[K_MAX_BODY]) {
         rc = flared_cfg_size(c, v[K_MAX_BODY], "max_body_bytes", 1, FLARED_BODY_BYTES_MAX,
                              &r->max_body_bytes);
@@ -437,7 +463,10 @@ static int parse_route(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r,
     return parse_route_type(c, v[K_FIRST_TYPE + r->type], r);
 }
 
-static int parse_routes(flared_cfg_ctx *c, yaml_node_t *node, flared_host *h)
+/* A host's routes; each takes the fields of `inherited` (its host's and the top
+ * level's `headers`) that it does not set itself. */
+static int parse_routes(flared_cfg_ctx *c, yaml_node_t *node, flared_host *h,
+                        const flared_header *inherited, size_t inherited_count)
 {
     yaml_node_item_t *items;
     size_t n;
@@ -449,6 +478,9 @@ static int parse_routes(flared_cfg_ctx *c, yaml_node_t *node, flared_host *h)
     for (size_t i = 0; i < n; i++) {
         yaml_node_t *path_node = NULL;
         if ((rc = parse_route(c, flared_cfg_node(c, items[i]), &rs[i], &path_node)) < 0) return rc;
+        if ((rc = merge_headers(c, &rs[i].headers, &rs[i].header_count, inherited,
+                                inherited_count)) < 0)
+            return rc;
         d[i] = (flared_cfg_dup){rs[i].path, strlen(rs[i].path), path_node};
     }
     const flared_cfg_dup *first, *dup;
@@ -524,9 +556,9 @@ static int parse_names(flared_cfg_ctx *c, yaml_node_t *node, flared_host *h, fla
 }
 
 static int parse_hosts(flared_cfg_ctx *c, yaml_node_t *node, flared_cfg_dup **all,
-                       size_t *all_count)
+                       size_t *all_count, const flared_header *top, size_t top_count)
 {
-    static const char *const keys[] = {"names", "routes", NULL};
+    static const char *const keys[] = {"names", "routes", "headers", NULL};
     yaml_node_item_t *items;
     size_t n;
     int rc = flared_cfg_seq(c, node, "hosts", &items, &n);
@@ -534,14 +566,18 @@ static int parse_hosts(flared_cfg_ctx *c, yaml_node_t *node, flared_cfg_dup **al
     flared_host *hs = flared_cfg_alloc(c, (n ? n : 1) * sizeof *hs);
     if (!hs) return flared_cfg_nomem(c);
     for (size_t i = 0; i < n; i++) {
-        yaml_node_t *item = flared_cfg_node(c, items[i]), *v[2];
+        yaml_node_t *item = flared_cfg_node(c, items[i]), *v[3];
         if ((rc = flared_cfg_map(c, item, "host", "in a host", keys, v, NULL, NULL)) < 0) return rc;
         if (!v[0]) return flared_cfg_fail(c, item, "host: missing required key 'names'");
         if (!v[1]) return flared_cfg_fail(c, item, "host: missing required key 'routes'");
         hs[i].line = flared_cfg_line(item);
         hs[i].column = flared_cfg_column(item);
         if ((rc = parse_names(c, v[0], &hs[i], all, all_count)) < 0) return rc;
-        if ((rc = parse_routes(c, v[1], &hs[i])) < 0) return rc;
+        const flared_header *inherited = NULL;
+        size_t inherited_count = 0;
+        if (v[2] && (rc = parse_headers(c, v[2], &inherited, &inherited_count)) < 0) return rc;
+        if ((rc = merge_headers(c, &inherited, &inherited_count, top, top_count)) < 0) return rc;
+        if ((rc = parse_routes(c, v[1], &hs[i], inherited, inherited_count)) < 0) return rc;
     }
     const flared_cfg_dup *first, *dup;
     if (flared_cfg_find_dup(*all, *all_count, &first, &dup))
@@ -553,16 +589,21 @@ static int parse_hosts(flared_cfg_ctx *c, yaml_node_t *node, flared_cfg_dup **al
     return 0;
 }
 
-int flared_cfg_hosts(flared_cfg_ctx *c, yaml_node_t *routes, yaml_node_t *hosts)
+int flared_cfg_hosts(flared_cfg_ctx *c, yaml_node_t *routes, yaml_node_t *hosts,
+                     yaml_node_t *headers)
 {
+    const flared_header *top = NULL;
+    size_t top_count = 0;
+    int rc = headers ? parse_headers(c, headers, &top, &top_count) : 0;
+    if (rc < 0) return rc;
     flared_host *def = &c->cfg->default_host;
     def->line = routes ? flared_cfg_line(routes) : 1;
     def->column = routes ? flared_cfg_column(routes) : 1;
-    int rc = routes ? parse_routes(c, routes, def) : 0;
+    rc = routes ? parse_routes(c, routes, def, top, top_count) : 0;
     if (rc < 0 || !hosts) return rc;
     flared_cfg_dup *all = NULL; /* every host name, for the uniqueness check */
     size_t all_count = 0;
-    rc = parse_hosts(c, hosts, &all, &all_count);
+    rc = parse_hosts(c, hosts, &all, &all_count, top, top_count);
     free(all);
     return rc;
 }

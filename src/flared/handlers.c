@@ -110,17 +110,14 @@ static int handle_redirect(const flare_request *req, flare_response *resp, void 
 {
     flared_route_ctx *ctx = data;
     const flared_redirect_route *rd = &ctx->route->u.redirect;
-    if (!rd->keep_path && !rd->keep_query) {
-        flared_route_headers(resp, ctx->route);
-        return flare_response_redirect(resp, rd->status, rd->to);
-    }
+    flared_route_headers(resp, ctx->route);
+    if (!rd->keep_path && !rd->keep_query) return flare_response_redirect(resp, rd->status, rd->to);
     /* A kept "..", resolved by the client, climbs out of `to`'s path ("https://partner/ours/"
      * and "/old/../../x" name any page of partner): refused, as the proxy route does. */
     if (rd->keep_path && flared_proxy_path_has_dot_segment(req->path, req->path_len)) {
         static const char body[] = "the path has a \".\" or \"..\" segment\n";
         return flare_response_text(resp, 400, "text/plain; charset=utf-8", body, sizeof body - 1);
     }
-    flared_route_headers(resp, ctx->route);
     int rc = build_location(ctx, req);
     if (rc == 0)
         rc = flare_response_headern(resp, "Location", 8, ctx->location.data, ctx->location.len);
@@ -217,9 +214,11 @@ static int handle_route(const flare_request *req, flare_response *resp, void *da
     const flared_route_ctx *ctx = data;
     if (!allowed(ctx->route, req)) {
         static const char body[] = "forbidden: your address may not use this route\n";
+        flared_route_headers(resp, ctx->route);
         return flare_response_text(resp, 403, "text/plain; charset=utf-8", body, sizeof body - 1);
     }
     if (misdirected(req)) {
+        flared_route_headers(resp, ctx->route);
         static const char body[] = "misdirected request: this connection's certificate does not "
                                    "serve that host; connect again for it\n";
         return flare_response_text(resp, 421, "text/plain; charset=utf-8", body, sizeof body - 1);
@@ -268,6 +267,13 @@ static int install_host(flare_http_server *srv, const flared_host *host, const c
         /* The proxy forwards bodies as they arrive, with backpressure. */
         if (rc == 0 && rt->type == FLARED_ROUTE_PROXY)
             rc = flare_http_server_route_stream_body(srv, name, rt->path, err);
+        /* Its 405s and 413s are responses of the route too. */
+        for (size_t k = 0; rc == 0 && k < rt->header_count; k++)
+            if ((rc = flare_header_block_add(&c->fields, rt->headers[k].name,
+                                             rt->headers[k].value)) < 0)
+                flare_error_set(err, rc, 0, "route %s: cannot prepare its header fields", rt->path);
+        if (rc == 0 && rt->header_count)
+            rc = flare_http_server_route_headers(srv, name, rt->path, &c->fields, err);
         if (rc < 0) return rc;
     }
     return 0;
@@ -302,6 +308,7 @@ void flared_handlers_free(flared_route_ctx *ctx)
     for (flared_route_ctx *c = ctx; c->route; c++) {
         if (c->root_fd >= 0) close(c->root_fd);
         flare_header_block_free(&c->fixed);
+        flare_header_block_free(&c->fields);
         flare_buf_free(&c->location);
     }
     free(ctx);

@@ -15,6 +15,7 @@ struct flared_route_ctx {
     size_t index;                 /* install order: the route's metrics index */
     flared_upstream_rt *upstream; /* proxy routes: the worker's state of the upstream */
     flare_header_block fixed;     /* text routes: Content-Type and the route's headers */
+    flare_header_block fields;    /* the route's headers, for the server's own refusals */
     flare_buf location;           /* redirect routes keeping path or query: the Location built */
 };
 

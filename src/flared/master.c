@@ -6,19 +6,25 @@
  *             workers finish in-flight requests;
  *   QUIT      immediate exit, also in the middle of a drain;
  *   HUP       reload: a bad config is logged and the old one keeps serving; a good
- *             one starts new workers and drains the old ones. Sockets whose address
- *             is unchanged are kept, so nothing queued in a backlog is reset; when a
- *             reload lowers `workers`, the surplus SO_REUSEPORT sockets are kept too
- *             and served by the remaining workers (slot = index mod workers);
+ *             one starts new workers, and the old ones drain only once every new
+ *             one has reported ready (a pid written to the readiness pipe once its
+ *             listeners are set up and its privileges dropped). A new worker that
+ *             dies first, or a generation not ready within timeouts.worker_start,
+ *             fails the reload: the new workers go, the old config serves on. Sockets
+ *             whose address is unchanged are kept, so nothing queued in a backlog is
+ *             reset; when a reload lowers `workers`, the surplus SO_REUSEPORT sockets
+ *             are kept too and served by the remaining workers (slot = index mod
+ *             workers; the socket table is master_sockets.c);
  *   USR1      reopen the error and access logs (forwarded to workers);
  *   USR2      binary upgrade, nginx style: the master forks and execs the binary at
  *             the path it was started from, handing over its listening sockets
  *             (FLARED_INHERIT_FDS) and a pipe (FLARED_UPGRADE_FD). The new master
  *             adopts the sockets whose listener is unchanged, binds the rest, starts
- *             its workers and writes "R" to the pipe; only then does this master
- *             drain its workers and exit. The sockets never close, so no connection
- *             is refused. If the new master dies first (the pipe closes without
- *             "R"), this one logs it and keeps serving (master_upgrade.c).
+ *             its workers and, once they all reported ready, writes "R" to the pipe;
+ *             only then does this master drain its workers and exit. The sockets
+ *             never close, so no connection is refused. If the new master dies or
+ *             its workers fail first (the pipe closes without "R"), this one logs it
+ *             and keeps serving (master_upgrade.c).
  * The metrics segment (metrics.c) is mapped before the first fork as well; the
  * master counts reloads there and zeroes a reaped worker's gauges.
  * TLS session ticket keys live in a shared mapping made before the first fork
@@ -29,24 +35,17 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "flare/tcp.h"
 
 #include "access_log.h"
 #include "log.h"
@@ -59,200 +58,6 @@
 #define RESTART_MIN_MS 100
 #define RESTART_MAX_MS 5000
 #define YOUNG_DEATH_MS 1000
-
-/* 0 when a process listens on the socket at sa (a full backlog counts), ECONNREFUSED when
- * nobody does (a stale file), otherwise the errno that keeps us from telling. */
-static int probe_unix(const struct sockaddr_un *sa)
-{
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) return errno;
-    int rc = connect(fd, (const struct sockaddr *)sa, sizeof *sa) == 0 ? 0 : errno;
-    close(fd);
-    return rc == EAGAIN ? 0 : rc;
-}
-
-static int bind_unix(const char *path, int backlog, flare_error *err)
-{
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) return flare_error_set(err, FLARE_ESYS, errno, "socket for unix:%s", path);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-    struct stat sb;
-    if (lstat(path, &sb) == 0 && S_ISSOCK(sb.st_mode)) {
-        /* Only a stale socket is removed: one that a process still listens on (another
-         * flared, another program) is theirs. */
-        int e = probe_unix(&sa);
-        if (e != ECONNREFUSED) {
-            close(fd);
-            if (e == 0)
-                return flare_error_set(err, FLARE_ESYS, 0,
-                                       "cannot listen on unix:%s: another process listens on it; "
-                                       "stop it or choose another path",
-                                       path);
-            return flare_error_set(err, FLARE_ESYS, e,
-                                   "cannot listen on unix:%s: it exists and cannot be probed",
-                                   path);
-        }
-        unlink(path);
-    }
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, backlog) < 0) {
-        int e = errno;
-        close(fd);
-        return flare_error_set(err, FLARE_ESYS, e, "cannot listen on unix:%s", path);
-    }
-    return fd;
-}
-
-static int bind_listener(const flared_listener *l, flare_error *err)
-{
-    if (l->kind == FLARED_LISTENER_UNIX) return bind_unix(l->unix_path, l->backlog, err);
-    flare_tcp_listener tl;
-    flare_tcp_listen_options opts = {
-        .backlog = l->backlog, .reuse_port = l->reuseport, .nonblocking = true};
-    int rc = flare_tcp_listen(&tl, &l->addr, &opts, err);
-    return rc < 0 ? rc : tl.fd;
-}
-
-/* TCP_DEFER_ACCEPT as the socket's listener asks: the kernel hands over a
- * connection only once its first bytes are in, or after about the header timeout
- * (its SYN-ACK retransmissions), when flared's own header timeout takes over. */
-static int set_defer_accept(const lsock *s, const flared_config *cfg, flare_error *err)
-{
-    const flared_listener *l = &cfg->listeners[s->listener];
-    if (l->kind != FLARED_LISTENER_INET) return 0;
-    uint64_t seconds = l->defer_accept ? (cfg->timeouts.header_ms + 999) / 1000 : 0;
-    if (seconds > INT_MAX) seconds = INT_MAX;
-    return flare_socket_set_int(s->fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, (int)seconds,
-                                "TCP_DEFER_ACCEPT", err);
-}
-
-/* Puts the listener's place in the file in front of err's message: which of the listeners
- * could not be bound. */
-static void at_listener(const flared_config *cfg, const flared_listener *l, flare_error *err)
-{
-    if (!err) return;
-    char reason[FLARE_ERROR_MESSAGE_MAX];
-    snprintf(reason, sizeof reason, "%s", err->message);
-    int sys_errno = err->sys_errno;
-    flare_error_set(err, err->code, 0, "%s:%u:%u: listener: %s", cfg->path, l->line, l->column,
-                    reason);
-    err->sys_errno = sys_errno;
-}
-
-/* Two spellings of one Unix socket file ("unix:/run//a.sock", "unix:/run/a.sock") are one
- * address: binding the second would find the first listening. */
-static bool same_unix_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return strncmp(a, "unix:", 5) == 0 && strncmp(b, "unix:", 5) == 0 && lstat(a + 5, &sa) == 0 &&
-           lstat(b + 5, &sb) == 0 && S_ISSOCK(sa.st_mode) && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino;
-}
-
-static lsock *find_sock(master *m, const char *address, unsigned index, bool reuseport)
-{
-    for (size_t i = 0; i < m->sock_count; i++)
-        if (m->socks[i].index == index && m->socks[i].reuseport == reuseport &&
-            strcmp(m->socks[i].address, address) == 0)
-            return &m->socks[i];
-    for (size_t i = 0; i < m->sock_count; i++)
-        if (same_unix_file(m->socks[i].address, address)) return &m->socks[i];
-    return NULL;
-}
-
-/* A Unix socket file belongs to the workers' user and group when they drop root, as the log
- * files do: connecting needs write permission on it, and the umask gives that to the owner.
- * A file removed since it was bound has no owner to set (and must not fail a reload). */
-static int own_unix_socket(const lsock *s, const flared_config *cfg, flare_error *err)
-{
-    const flared_listener *l = &cfg->listeners[s->listener];
-    if (l->kind != FLARED_LISTENER_UNIX || (!cfg->user && !cfg->group) || geteuid() != 0) return 0;
-    if (lchown(l->unix_path, cfg->user ? cfg->uid : (uid_t)-1, cfg->gid) < 0 && errno != ENOENT)
-        return flare_error_set(err, FLARE_ESYS, errno, "cannot hand unix:%s to %s%s%s",
-                               l->unix_path, cfg->user ? cfg->user : "", cfg->group ? ":" : "",
-                               cfg->group ? cfg->group : "");
-    return 0;
-}
-
-/* Makes sure every socket cfg needs is open, reusing those already bound. On failure the
- * sockets bound by this call are closed again and the old set is untouched. */
-static int bind_all(master *m, const flared_config *cfg, flare_error *err)
-{
-    size_t old_count = m->sock_count;
-    for (size_t i = 0; i < m->sock_count; i++)
-        m->socks[i].wanted = false;
-    for (size_t li = 0; li < cfg->listener_count; li++) {
-        const flared_listener *l = &cfg->listeners[li];
-        unsigned copies = l->reuseport ? cfg->workers : 1;
-        for (unsigned k = 0; k < copies; k++) {
-            lsock *s = find_sock(m, l->address, k, l->reuseport);
-            if (!s) {
-                if (m->sock_count == MAX_SOCKETS) {
-                    flare_error_set(err, FLARE_ELIMIT, 0, "too many listening sockets");
-                    goto undo;
-                }
-                int fd = bind_listener(l, err);
-                if (fd < 0) {
-                    at_listener(cfg, l, err);
-                    goto undo;
-                }
-                char *address = strdup(l->address);
-                if (!address) {
-                    close(fd);
-                    flare_error_set(err, FLARE_ENOMEM, 0, "out of memory");
-                    goto undo;
-                }
-                s = &m->socks[m->sock_count++];
-                *s = (lsock){.address = address, .index = k, .reuseport = l->reuseport, .fd = fd};
-            }
-            s->wanted = true;
-            s->listener = li;
-        }
-        /* Surplus SO_REUSEPORT copies from a larger `workers` stay (closing one would reset
-         * the connections queued on it: tcp_migrate_req is 0 here). */
-        if (l->reuseport)
-            for (size_t i = 0; i < m->sock_count; i++)
-                if (m->socks[i].reuseport && strcmp(m->socks[i].address, l->address) == 0) {
-                    m->socks[i].wanted = true;
-                    m->socks[i].listener = li;
-                }
-    }
-    /* Set on every (re)load, on new and kept sockets alike, so that a reload can
-     * turn it off again. listen(2) again on a listening socket only sets its backlog. */
-    for (size_t i = 0; i < m->sock_count; i++) {
-        lsock *s = &m->socks[i];
-        if (!s->wanted) continue;
-        if (set_defer_accept(s, cfg, err) < 0 || own_unix_socket(s, cfg, err) < 0) goto undo;
-        if (listen(s->fd, cfg->listeners[s->listener].backlog) < 0) {
-            flare_error_set(err, FLARE_ESYS, errno, "cannot set the backlog of %s", s->address);
-            goto undo;
-        }
-    }
-    return 0;
-undo:
-    while (m->sock_count > old_count) {
-        lsock *s = &m->socks[--m->sock_count];
-        close(s->fd);
-        free(s->address);
-    }
-    return err ? err->code : FLARE_ESYS;
-}
-
-/* Closes sockets the current config no longer names. */
-static void close_unwanted(master *m)
-{
-    size_t kept = 0;
-    for (size_t i = 0; i < m->sock_count; i++) {
-        if (m->socks[i].wanted) {
-            m->socks[kept++] = m->socks[i];
-            continue;
-        }
-        flared_log(FLARED_LOG_INFO, "closing listener %s", m->socks[i].address);
-        close(m->socks[i].fd);
-        free(m->socks[i].address);
-    }
-    m->sock_count = kept;
-}
 
 static void spawn(master *m, unsigned slot)
 {
@@ -298,7 +103,9 @@ static void spawn(master *m, unsigned slot)
         }
         close(m->signal_fd);
         if (m->ready_fd >= 0) close(m->ready_fd); /* its EOF must mean this master is gone */
-        _exit(flared_worker_run(m->cfg, slot, fds, listeners, n, m->tickets));
+        close(m->worker_ready_fd[0]);
+        _exit(
+            flared_worker_run(m->cfg, slot, fds, listeners, n, m->tickets, m->worker_ready_fd[1]));
     }
     m->workers[m->worker_count++] = (worker_proc){
         .pid = pid, .slot = slot, .generation = m->generation, .started_ms = flare_monotonic_ms()};
@@ -311,25 +118,72 @@ static void signal_workers(master *m, int sig, bool old_only)
         if (!old_only || m->workers[i].generation != m->generation) kill(m->workers[i].pid, sig);
 }
 
-static int set_slots(master *m, unsigned slots)
+/* A new config's slots start with no restart pending and no back-off. */
+static void set_slots(master *m, unsigned slots)
 {
-    uint64_t *at = calloc(slots, sizeof *at);
-    uint32_t *delay = calloc(slots, sizeof *delay);
-    if (!at || !delay) {
-        free(at);
-        free(delay);
-        return FLARE_ENOMEM;
-    }
-    free(m->restart_at);
-    free(m->restart_delay);
-    m->restart_at = at;
-    m->restart_delay = delay;
+    memset(m->restart_at, 0, sizeof m->restart_at);
+    memset(m->restart_delay, 0, sizeof m->restart_delay);
     m->slots = slots;
-    return 0;
 }
+
+/* Whether slot has a worker of the current generation (a ready one when ready is set). */
+static bool slot_served(const master *m, unsigned slot, bool ready)
+{
+    for (size_t i = 0; i < m->worker_count; i++) {
+        const worker_proc *w = &m->workers[i];
+        if (w->slot == slot && w->generation == m->generation && !w->abandoned &&
+            (w->ready || !ready))
+            return true;
+    }
+    return false;
+}
+
+static unsigned slots_not_ready(const master *m)
+{
+    unsigned n = 0;
+    for (unsigned s = 0; s < m->slots; s++)
+        n += !slot_served(m, s, true);
+    return n;
+}
+
+/* A reload, or the start of an upgraded master, hands over only to workers that reported
+ * ready: until then the old workers (or the old master) serve, and a new worker that dies
+ * or is late fails the whole generation. A plain start has nobody to fall back on: its
+ * workers are restarted as usual and READY=1 waits for them. */
+static bool handing_over(const master *m)
+{
+    return m->starting && !m->stopping && (m->prev_cfg || m->ready_fd >= 0);
+}
+
+static void begin_start(master *m)
+{
+    m->starting = true;
+    m->start_deadline = flare_monotonic_ms() + m->cfg->timeouts.worker_start_ms;
+}
+
+/* sd_notify(3): READY=1 ends a reload, taken or not; STATUS= says which, for systemctl status. */
+static void end_reload(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void end_reload(const char *fmt, ...)
+{
+    char notice[256] = "READY=1\nSTATUS=";
+    size_t used = strlen(notice);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(notice + used, sizeof notice - used, fmt, ap);
+    va_end(ap);
+    for (char *c = notice + used; *c; c++)
+        if (*c == '\n') *c = ' '; /* one line: a newline would start another assignment */
+    flared_notify(notice);
+}
+
+static void read_ready(master *m);
+static void start_failed(master *m, const char *why);
 
 static void reap(master *m)
 {
+    /* First the reports already written: a worker that reported ready and then died was
+     * ready, and may have completed its generation. */
+    read_ready(m);
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
@@ -348,9 +202,22 @@ static void reap(master *m)
             if (w.pid != pid) continue;
             m->workers[i] = m->workers[--m->worker_count];
             flared_metrics_worker_exited(w.slot, w.generation, (int)pid);
-            bool current = w.generation == m->generation;
+            bool current = w.generation == m->generation && !w.abandoned;
             if (!current || m->stopping) {
-                flared_log(FLARED_LOG_INFO, "worker %u (pid %d) exited", w.slot, (int)pid);
+                flared_log(FLARED_LOG_INFO, "worker %u (pid %d)%s exited", w.slot, (int)pid,
+                           w.abandoned ? " of the failed generation" : "");
+                break;
+            }
+            if (handing_over(m)) {
+                char why[160];
+                if (WIFSIGNALED(status))
+                    snprintf(why, sizeof why, "new worker %u (pid %d) was killed by signal %d",
+                             w.slot, (int)pid, WTERMSIG(status));
+                else
+                    snprintf(why, sizeof why,
+                             "new worker %u (pid %d) exited with status %d; see its message above",
+                             w.slot, (int)pid, WEXITSTATUS(status));
+                start_failed(m, why);
                 break;
             }
             uint64_t lived = flare_monotonic_ms() - w.started_ms;
@@ -374,16 +241,94 @@ static void reap(master *m)
     }
 }
 
-/* Ends a failed reload: the sockets only the new config wanted are closed again and
- * the old config keeps serving. */
-static void refuse_reload(master *m, flared_config *next, const char *why)
+/* Ends a reload that was refused (before any worker started) or failed (its workers did
+ * not start): the sockets only the new config wanted are closed again and the old config
+ * keeps serving. */
+static void refuse_reload(master *m, flared_config *next, const char *outcome, const char *why)
 {
-    flared_log(FLARED_LOG_ERROR, "reload refused, still serving the previous config: %s", why);
+    flared_log(FLARED_LOG_ERROR, "reload %s, still serving the previous config: %s", outcome, why);
     flared_log_set_file_owner(m->cfg);
-    bind_all(m, m->cfg, NULL); /* every socket it needs is open: this only marks them */
-    close_unwanted(m);
+    /* Every socket bound for the new config goes, a SO_REUSEPORT copy for a raised `workers`
+     * too: kept as surplus, it would take connections that no running worker accepts. */
+    flared_master__close_sockets_from(m, m->reload_sock_count);
+    flared_master__bind_all(m, m->cfg,
+                            NULL); /* every socket it needs is open: this only marks them */
+    flared_master__close_unwanted(m);
     flared_config_free(next);
-    flared_notify("READY=1");
+    end_reload("reload %s, still serving the previous config: %s", outcome, why);
+}
+
+/* Every new worker reported ready: the reload or the upgrade completes. */
+static void started(master *m)
+{
+    m->starting = false;
+    if (m->prev_cfg) {
+        signal_workers(m, SIGTERM, true); /* only now do the old workers drain */
+        flared_master__close_unwanted(m);
+        flared_config_free(m->prev_cfg);
+        m->prev_cfg = NULL;
+        flared_log(FLARED_LOG_INFO, "reloaded: %u workers on generation %u", m->slots,
+                   m->generation);
+        end_reload("reloaded: %u workers on generation %u", m->slots, m->generation);
+    } else if (m->ready_fd >= 0) {
+        flared_master__report_upgraded(m);
+    } else {
+        flared_notify("READY=1");
+    }
+}
+
+/* The pids the workers wrote to the readiness pipe (whole 4-byte writes, so whole reads). */
+static void read_ready(master *m)
+{
+    int32_t pids[64];
+    ssize_t n;
+    while ((n = read(m->worker_ready_fd[0], pids, sizeof pids)) > 0)
+        for (size_t k = 0; k < (size_t)n / sizeof pids[0]; k++)
+            for (size_t i = 0; i < m->worker_count; i++)
+                if (m->workers[i].pid == (pid_t)pids[k]) m->workers[i].ready = true;
+    if (m->starting && !m->stopping && slots_not_ready(m) == 0) started(m);
+}
+
+/* The new generation will not serve: those of its workers that reported ready accept already
+ * and drain, the others hold no connection and are killed. A reload goes back to the
+ * previous config, whose workers never stopped serving; an upgraded master exits, closing
+ * its readiness pipe unwritten, and its predecessor serves on. */
+static void start_failed(master *m, const char *why)
+{
+    m->starting = false;
+    for (size_t i = 0; i < m->worker_count; i++) {
+        worker_proc *w = &m->workers[i];
+        if (w->generation != m->generation || w->abandoned) continue;
+        w->abandoned = true;
+        kill(w->pid, w->ready ? SIGTERM : SIGKILL);
+    }
+    if (!m->prev_cfg) {
+        flared_log(FLARED_LOG_ERROR,
+                   "binary upgrade failed: %s; exiting, the previous master (pid %d) serves on",
+                   why, (int)m->predecessor);
+        /* Before the pipe closes: then the predecessor puts its own pid file back, and this
+         * master's removal (a read, then an unlink) cannot take that one away. */
+        flared_pid_file_remove(m->pid_file, getpid());
+        close(m->ready_fd);
+        m->ready_fd = -1;
+        m->exit_status = 1;
+        flared_master__begin_stop(m, SIGTERM);
+        return;
+    }
+    flared_config *failed = m->cfg;
+    m->cfg = m->prev_cfg;
+    m->prev_cfg = NULL;
+    m->generation = m->prev_generation;
+    flared_metrics_restore_generation(m->generation);
+    set_slots(m, m->cfg->workers);
+    /* The logs the new workers were to inherit go back to the previous config's. */
+    flared_log_set_file_owner(m->cfg);
+    flared_log_open(m->cfg->error_log, m->cfg->log_level, NULL);
+    flared_access_log_open(m->cfg->access_log, NULL);
+    refuse_reload(m, failed, "failed", why);
+    /* An old worker that died meanwhile was left for the new generation to replace. */
+    for (unsigned s = 0; s < m->slots; s++)
+        if (!slot_served(m, s, false)) spawn(m, s);
 }
 
 /* One descriptor per connection, the listeners, and slack for logs, static files being
@@ -395,6 +340,12 @@ static uint64_t files_needed(const master *m)
 
 static void reload(master *m)
 {
+    if (m->prev_cfg || handing_over(m)) {
+        flared_log(FLARED_LOG_INFO, "SIGHUP: new workers are still starting; reloading again "
+                                    "once they serve or fail");
+        m->reload_again = true;
+        return;
+    }
     /* sd_notify(3): RELOADING=1 carries the time it was sent, which Type=notify-reload
      * requires to match the reload with the READY=1 that ends it. */
     char reloading[64];
@@ -404,54 +355,44 @@ static void reload(master *m)
              (unsigned long long)now.tv_sec * 1000000ull + (unsigned long long)now.tv_nsec / 1000);
     flared_notify(reloading);
     flared_log(FLARED_LOG_INFO, "reloading %s", m->config_path);
+    m->reload_sock_count = m->sock_count; /* each one serves the running config */
     flared_config *next = NULL;
     flare_error err;
     if (flared_config_load(m->config_path, &next, &err) < 0 ||
-        flared_config_check_files(next, &err) < 0 || bind_all(m, next, &err) < 0) {
-        refuse_reload(m, next, err.message);
+        flared_config_check_files(next, &err) < 0 || flared_master__bind_all(m, next, &err) < 0) {
+        refuse_reload(m, next, "refused", err.message);
         return;
     }
     /* A changed error_log takes effect with the reload (the new workers inherit it). */
     flared_log_set_file_owner(next);
     if (flared_log_open(next->error_log, next->log_level, &err) < 0) {
         flared_log_set_level(m->cfg->log_level);
-        refuse_reload(m, next, err.message);
+        refuse_reload(m, next, "refused", err.message);
         return;
     }
     /* So does the access log: the old workers keep their descriptor, the new inherit this. */
     if (flared_access_log_open(next->access_log, &err) < 0) {
         flared_log_open(m->cfg->error_log, m->cfg->log_level, NULL);
         flared_access_log_open(m->cfg->access_log, NULL);
-        refuse_reload(m, next, err.message);
+        refuse_reload(m, next, "refused", err.message);
         return;
     }
-    if (set_slots(m, next->workers) < 0) {
-        flared_log_open(m->cfg->error_log, m->cfg->log_level, NULL);
-        refuse_reload(m, next, "out of memory");
-        return;
-    }
-    flared_config_free(m->cfg);
+    /* The old workers serve on until every new one reports ready (started), or until one
+     * fails or timeouts.worker_start passes (start_failed). */
+    set_slots(m, next->workers);
+    m->prev_cfg = m->cfg;
+    m->prev_generation = m->generation;
     m->cfg = next;
     flared_raise_nofile(files_needed(m)); /* the new workers inherit it */
     m->generation++;
     flared_metrics_begin_generation(m->generation, true);
+    begin_start(m);
     for (unsigned s = 0; s < m->slots; s++)
         spawn(m, s);
-    signal_workers(m, SIGTERM, true);
-    close_unwanted(m);
-    flared_log(FLARED_LOG_INFO, "reloaded: %u workers on generation %u", m->slots, m->generation);
-    flared_notify("READY=1");
-}
-
-/* Closes every listening socket: once no process holds one, new connections are
- * refused at once instead of waiting in a backlog that nobody will accept from. */
-static void close_listeners(master *m)
-{
-    for (size_t i = 0; i < m->sock_count; i++) {
-        close(m->socks[i].fd);
-        free(m->socks[i].address);
-    }
-    m->sock_count = 0;
+    flared_log(FLARED_LOG_INFO,
+               "reloading: started %u workers on generation %u; the old ones serve until they "
+               "are ready",
+               m->slots, m->generation);
 }
 
 void flared_master__begin_stop(master *m, int sig)
@@ -466,15 +407,16 @@ void flared_master__begin_stop(master *m, int sig)
         return;
     }
     m->stopping = true;
-    /* After an upgrade the service goes on under the new master (MAINPID moved). */
-    if (!m->handed_over) flared_notify("STOPPING=1");
+    /* After an upgrade the service goes on under the new master (MAINPID moved); after a
+     * failed one, under the old. */
+    if (!m->handed_over && !m->exit_status) flared_notify("STOPPING=1");
     flared_log(FLARED_LOG_INFO, "%s: %s", sig == SIGQUIT ? "SIGQUIT" : "shutting down",
                sig == SIGQUIT ? "exiting now" : "draining workers");
     m->stop_deadline = flare_monotonic_ms() + m->cfg->timeouts.drain_delay_ms +
                        m->cfg->timeouts.shutdown_ms + 2000;
     signal_workers(m, sig == SIGQUIT ? SIGQUIT : SIGTERM, false);
     flared_master__stop_upgrade(m, sig == SIGQUIT ? SIGQUIT : SIGTERM);
-    close_listeners(m); /* the workers close their copies as they stop accepting */
+    flared_master__close_listeners(m); /* the workers close their copies as they stop accepting */
 }
 
 /* Before the first fork: every worker, of every generation, maps the same keys. */
@@ -515,6 +457,7 @@ static int next_timeout(const master *m)
     uint64_t next = UINT64_MAX;
     if (m->stopping) next = m->stop_deadline;
     if (!m->stopping && m->rotate_at < next) next = m->rotate_at;
+    if (handing_over(m) && m->start_deadline < next) next = m->start_deadline;
     for (unsigned s = 0; s < m->slots && !m->stopping; s++)
         if (m->restart_at[s] && m->restart_at[s] < next) next = m->restart_at[s];
     if (next == UINT64_MAX) return -1;
@@ -572,35 +515,52 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
         return 1;
     }
     flared_metrics_begin_generation(m.generation, false);
-    if (bind_all(&m, cfg, &err) < 0) {
+    if (flared_master__bind_all(&m, cfg, &err) < 0) {
         flared_log(FLARED_LOG_ERROR, "%s", err.message);
         flared_pid_file_remove(m.pid_file, getpid());
         return 1;
     }
-    close_unwanted(&m); /* inherited sockets the config no longer names */
+    flared_master__close_unwanted(&m); /* inherited sockets the config no longer names */
     flared_raise_nofile(files_needed(&m));
-    if (set_slots(&m, cfg->workers) < 0) return 1;
+    /* Non-blocking for the master only: a worker's report must not be lost to a full pipe. */
+    if (pipe2(m.worker_ready_fd, O_CLOEXEC) < 0 ||
+        fcntl(m.worker_ready_fd[0], F_SETFL, O_NONBLOCK) < 0) {
+        flared_log(FLARED_LOG_ERROR, "readiness pipe: %s", strerror(errno));
+        flared_pid_file_remove(m.pid_file, getpid());
+        return 1;
+    }
+    set_slots(&m, cfg->workers);
+    begin_start(&m); /* READY=1, or the upgrade's "R", once every worker reported ready */
     for (unsigned s = 0; s < m.slots; s++)
         spawn(&m, s);
     for (size_t i = 0; i < cfg->listener_count; i++)
         flared_log(FLARED_LOG_INFO, "listening on %s", cfg->listeners[i].address);
     flared_log(FLARED_LOG_INFO, "started %u workers", m.slots);
-    if (m.ready_fd >= 0)
-        flared_master__report_upgraded(&m);
-    else
-        flared_notify("READY=1");
 
     for (;;) {
         /* A new master of an unfinished upgrade is waited for too: the ports are free after. */
         bool upgrade_running = m.upgrade_pid && !m.handed_over;
         if (m.stopping && m.worker_count == 0 && !upgrade_running) break;
-        struct pollfd pfds[2] = {{.fd = m.signal_fd, .events = POLLIN},
+        if (m.reload_again && !m.prev_cfg && !handing_over(&m) && !m.stopping) {
+            m.reload_again = false;
+            reload(&m);
+        }
+        struct pollfd pfds[3] = {{.fd = m.signal_fd, .events = POLLIN},
+                                 {.fd = m.worker_ready_fd[0], .events = POLLIN},
                                  {.fd = m.upgrade_fd, .events = POLLIN}};
-        int n = poll(pfds, m.upgrade_fd >= 0 ? 2 : 1, next_timeout(&m));
-        if (n > 0 && m.upgrade_fd >= 0 && pfds[1].revents) flared_master__on_upgrade_pipe(&m);
+        int n = poll(pfds, m.upgrade_fd >= 0 ? 3 : 2, next_timeout(&m));
+        if (n > 0 && pfds[1].revents) read_ready(&m);
+        if (n > 0 && m.upgrade_fd >= 0 && pfds[2].revents) flared_master__on_upgrade_pipe(&m);
         if (n > 0 && !pfds[0].revents) continue;
         if (n < 0 && errno != EINTR) break;
         uint64_t now = flare_monotonic_ms();
+        if (handing_over(&m) && now >= m.start_deadline) {
+            char why[160];
+            snprintf(why, sizeof why, "%u of %u new workers did not report ready within %llu ms",
+                     slots_not_ready(&m), m.slots,
+                     (unsigned long long)m.cfg->timeouts.worker_start_ms);
+            start_failed(&m, why);
+        }
         if (m.stopping && now >= m.stop_deadline) {
             flared_log(FLARED_LOG_WARN, "shutdown timeout: killing %zu workers", m.worker_count);
             signal_workers(&m, SIGKILL, false);
@@ -632,20 +592,25 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
             flared_log(FLARED_LOG_INFO, "SIGUSR1: reopened the error log and the access log");
             break;
         case SIGUSR2:
-            if (!m.stopping) flared_master__start_upgrade(&m);
+            if (m.prev_cfg)
+                flared_log(FLARED_LOG_WARN, "SIGUSR2: a reload waits for its new workers; "
+                                            "upgrade once it is done");
+            else if (!m.stopping)
+                flared_master__start_upgrade(&m);
             break;
         default:
             break;
         }
     }
-    close_listeners(&m);
+    flared_master__close_listeners(&m);
     if (m.upgrade_fd >= 0) close(m.upgrade_fd);
     flared_pid_file_remove(m.handed_over && m.oldbin[0] ? m.oldbin : m.pid_file, getpid());
     free(m.workers);
-    free(m.restart_at);
-    free(m.restart_delay);
     flared_tickets_free(m.tickets);
+    flared_config_free(m.prev_cfg);
     flared_config_free(m.cfg);
+    close(m.worker_ready_fd[0]);
+    close(m.worker_ready_fd[1]);
     flared_log(FLARED_LOG_INFO, "exited");
-    return 0;
+    return m.exit_status;
 }

@@ -1,6 +1,7 @@
 /*
- * master_internal.h: what master.c (supervision, reload, stop) and
- * master_upgrade.c (the SIGUSR2 binary upgrade) share: the master's state.
+ * master_internal.h: what master.c (supervision, reload, stop), master_sockets.c
+ * (the listening socket table) and master_upgrade.c (the SIGUSR2 binary upgrade)
+ * share: the master's state.
  */
 #ifndef FLARED_MASTER_INTERNAL_H
 #define FLARED_MASTER_INTERNAL_H
@@ -29,6 +30,8 @@ typedef struct worker_proc {
     unsigned slot;
     unsigned generation;
     uint64_t started_ms;
+    bool ready;     /* it reported ready on the readiness pipe */
+    bool abandoned; /* of a generation that failed to start: stopped, never restarted */
 } worker_proc;
 
 typedef struct master {
@@ -38,9 +41,17 @@ typedef struct master {
     size_t sock_count;
     worker_proc *workers;
     size_t worker_count, worker_cap;
-    unsigned generation;
-    uint64_t *restart_at;    /* per slot: 0 = nothing pending */
-    uint32_t *restart_delay; /* per slot back-off */
+    unsigned generation;      /* of the workers the current config runs */
+    int worker_ready_fd[2];   /* workers write their pid to [1] once ready; the master reads [0] */
+    bool starting;            /* the current generation has not all reported ready yet */
+    uint64_t start_deadline;  /* when a reload or upgrade gives up waiting for them */
+    flared_config *prev_cfg;  /* while a reload waits for its workers: the config still serving */
+    unsigned prev_generation; /* ... and the generation of its workers */
+    size_t reload_sock_count; /* sockets before the last reload bound any: those serve the old */
+    bool reload_again;        /* a HUP came while a reload waited: reload once it is decided */
+    int exit_status;          /* 1 once an upgraded master gave up: its workers did not start */
+    uint64_t restart_at[FLARED_WORKERS_MAX];    /* per slot: 0 = nothing pending */
+    uint32_t restart_delay[FLARED_WORKERS_MAX]; /* per slot back-off */
     unsigned slots;
     bool stopping;
     uint64_t stop_deadline;
@@ -57,6 +68,17 @@ typedef struct master {
     int ready_fd;            /* as an upgraded master: the pipe to report "R" on; -1 otherwise */
     pid_t predecessor;       /* as an upgraded master: the master it took over from; 0 otherwise */
 } master;
+
+/* master_sockets.c */
+/** Makes sure every socket cfg needs is open, reusing those already bound, and marks them
+ *  wanted (with their listener in cfg); on failure the sockets it bound are closed again. */
+int flared_master__bind_all(master *m, const flared_config *cfg, flare_error *err);
+/** Closes the sockets that the last bind_all did not mark wanted. */
+void flared_master__close_unwanted(master *m);
+/** Closes the sockets from table index count on (the latest bound). */
+void flared_master__close_sockets_from(master *m, size_t count);
+/** Closes every listening socket (a stop: new connections are refused at once). */
+void flared_master__close_listeners(master *m);
 
 /** Starts the drain (TERM/INT) or the immediate exit (QUIT) of master.c. */
 void flared_master__begin_stop(master *m, int sig);

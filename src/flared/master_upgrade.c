@@ -3,8 +3,9 @@
  * opening comment). The old master forks and executes the binary on disk with
  * its listening sockets (FLARED_INHERIT_FDS) and a readiness pipe
  * (FLARED_UPGRADE_FD); the new one adopts the sockets, starts its workers and
- * writes "R", and only then does the old one drain. Until then the pid file
- * is pid_file.oldbin's, and a failure puts it back.
+ * writes "R" once they have all reported ready, and only then does the old one
+ * drain; a new master whose workers fail closes the pipe unwritten and exits.
+ * Until then the pid file is pid_file.oldbin's, and a failure puts it back.
  */
 #include "master_internal.h"
 

@@ -76,6 +76,13 @@ void flared_metrics_begin_generation(uint32_t gen, bool is_reload)
     }
 }
 
+void flared_metrics_restore_generation(uint32_t gen)
+{
+    if (!seg) return;
+    seg->header.generation = gen;
+    if (seg->header.reloads) seg->header.reloads--; /* it counts reloads that took effect */
+}
+
 void flared_metrics_worker_exited(unsigned worker_id, uint32_t generation, int pid)
 {
     if (!seg) return;

@@ -84,6 +84,8 @@ unsigned flared_metrics_slot_count(void);
 flared_worker_slot *flared_metrics_slot_at(unsigned i);
 /** Master: a reload starts generation gen; clears the route counters of its slot set. */
 void flared_metrics_begin_generation(uint32_t gen, bool is_reload);
+/** Master: a reload's workers did not start; generation gen (the previous) is current again. */
+void flared_metrics_restore_generation(uint32_t gen);
 /** Master: the worker (id, generation, pid) was reaped; its gauges go to zero. */
 void flared_metrics_worker_exited(unsigned worker_id, uint32_t generation, int pid);
 /** Worker: claims its slot (its generation is the one current at fork). */

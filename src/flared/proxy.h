@@ -68,6 +68,9 @@ int flared_proxy_response_fields_coded(flare_response *resp, const flare_http_re
 /** RFC 9110 §7.6.2: the Max-Forwards value of a TRACE or OPTIONS request, or -1 (another
  *  method, no field, or not a number). */
 int64_t flared_proxy_max_forwards(const flare_request *req);
+/** The seconds of the upstream's Keep-Alive: timeout=N hint (RFC 2068 §19.7.1.1): how long
+ *  it keeps an idle connection open; -1 when it gives none (or none that parses). */
+int64_t flared_proxy_keep_alive_timeout(const flare_http_response *r);
 /** Answers a TRACE as its final recipient (RFC 9110 §9.3.8): 200 with the request head as
  *  message/http, without Cookie, Authorization and Proxy-Authorization. */
 int flared_proxy_reflect_trace(flare_response *resp, const flare_request *req);

@@ -206,6 +206,34 @@ int64_t flared_proxy_max_forwards(const flare_request *req)
     return -1;
 }
 
+int64_t flared_proxy_keep_alive_timeout(const flare_http_response *r)
+{
+    for (size_t i = 0; i < r->num_headers; i++) {
+        const flare_http_header *f = &r->headers[i];
+        if (f->id != FLARE_HDR_KEEP_ALIVE) continue;
+        /* RFC 2068 §19.7.1.1: Keep-Alive: timeout=5, max=100 (parameters in any order). */
+        const char *v = f->value, *end = v + f->value_len;
+        while (v < end) {
+            while (v < end && (*v == ' ' || *v == '\t' || *v == ','))
+                v++;
+            const char *e = memchr(v, ',', (size_t)(end - v));
+            if (!e) e = end;
+            if (e - v > 8 && strncasecmp(v, "timeout=", 8) == 0) {
+                int64_t secs = 0;
+                const char *d = v + 8, *digits = d;
+                for (; d < e && *d >= '0' && *d <= '9'; d++)
+                    secs = secs >= INT32_MAX / 10 ? INT32_MAX : secs * 10 + (*d - '0');
+                const char *last = d;
+                while (d < e && (*d == ' ' || *d == '\t'))
+                    d++;
+                if (d == e && last > digits) return secs;
+            }
+            v = e;
+        }
+    }
+    return -1;
+}
+
 int flared_proxy_reflect_trace(flare_response *resp, const flare_request *req)
 {
     const flare_http_request *h = req->head;

@@ -33,7 +33,10 @@ static void verdict(up_server *sv, bool pass)
         }
     } else {
         sv->check_passes = 0;
-        if (!sv->check_down && ++sv->check_fails >= h->fails) sv->check_down = true;
+        if (!sv->check_down && ++sv->check_fails >= h->fails) {
+            sv->check_down = true;
+            flared_proxy__server_out(sv);
+        }
     }
     flare_reactor_timer_in(sv->up->px->r, &sv->check_timer, h->interval_ms);
 }

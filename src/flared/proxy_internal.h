@@ -22,8 +22,6 @@
 #define PROXY_UPGRADE_MAX 128
 /* Interim (1xx) responses passed on per request; more are dropped. */
 #define PROXY_MAX_INTERIM 8
-/* Idle keep-alive connections are closed after this long. */
-#define PROXY_IDLE_MS 60000
 /* Buffers larger than this are freed rather than kept for the next request. */
 #define PROXY_KEEP_BUF_MAX (256 * 1024)
 
@@ -37,8 +35,13 @@ struct upconn {
     up_server *sv;
     int fd;
     bool connecting;
-    bool in_pool; /* idle in sv->idle */
-    bool has_tls; /* `tls` is in use (the upstream's `tls`) */
+    bool in_pool;        /* idle in sv->idle */
+    bool has_tls;        /* `tls` is in use (the upstream's `tls`) */
+    bool peer_closed;    /* the reactor reported the upstream's close or an error */
+    bool maybe_more;     /* plain: the last read filled its buffer (bytes may wait unannounced) */
+    bool bodiless;       /* the last response had no body (HEAD, 204, 304) */
+    uint64_t reuse_turn; /* idle: not taken before this reactor turn */
+    uint64_t idle_ms;    /* idle: closed after this long (keepalive_timeout, or less) */
     flare_tls_conn tls;
     proxy_req *req;
     upconn *next, *prev; /* idle list, or the free list (next) */
@@ -102,11 +105,13 @@ void flared_proxy__tried_remove(proxy_tried *t, const up_server *sv);
 /* Passive health: an attempt failed (connect, timeout, reset) or a response came. */
 void flared_proxy__server_failed(up_server *sv);
 void flared_proxy__server_ok(up_server *sv);
-/* An idle keep-alive connection to sv, or NULL. */
+/* The server is taken out of rotation: its idle connections are closed. */
+void flared_proxy__server_out(up_server *sv);
+/* An idle keep-alive connection to sv, or NULL; no system call. */
 upconn *flared_proxy__conn_reuse(up_server *sv);
 /* Starts a non-blocking connect; 0 (connecting or connected) or a negative errno. */
 int flared_proxy__conn_open(up_server *sv, upconn **out);
-/* Back to the idle pool (closed when the pool is full). */
+/* Back to the idle pool; closed when the pool is full or input may be waiting on it. */
 void flared_proxy__conn_put(upconn *uc);
 void flared_proxy__conn_close(upconn *uc);
 /* One read or write on an upstream connection (TLS or not): a count, FLARE_EAGAIN,

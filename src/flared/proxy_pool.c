@@ -2,8 +2,9 @@
  * proxy_pool.c: the worker's upstreams: resolving server addresses once,
  * choosing a server (round robin, least connections, client address hash),
  * passive failure marking, and the idle keep-alive connections per server.
- * An idle connection stays registered with the reactor: any input on it (the
- * server closing it, or stray bytes) closes it, so a reused one is rarely stale.
+ * A connection is registered with the reactor once, for its whole life; only its
+ * owner changes. Idle, any input on it (the server closing it, or bytes nobody asked
+ * for) closes it when it comes, so reuse needs no system call to find it stale.
  */
 #include "proxy_internal.h"
 
@@ -13,7 +14,6 @@
 #include <string.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -94,8 +94,18 @@ void flared_proxy__server_failed(up_server *sv)
     /* A lone server is never taken out passively (there is nowhere else to go). */
     if (sv->up->server_count == 1) return;
     sv->fails++;
-    if (sv->fails >= sv->up->cfg->max_fails)
+    if (sv->fails >= sv->up->cfg->max_fails) {
         sv->down_until_ms = flared_proxy__now(sv->up->px) + sv->up->cfg->fail_timeout_ms;
+        flared_proxy__server_out(sv);
+    }
+}
+
+void flared_proxy__server_out(up_server *sv)
+{
+    /* Its idle connections serve nothing while it is out, yet they count against the
+     * upstream's `keepalive`: the servers still in would have none kept. */
+    while (sv->idle)
+        flared_proxy__conn_close(sv->idle);
 }
 
 void flared_proxy__server_ok(up_server *sv)
@@ -106,17 +116,28 @@ void flared_proxy__server_ok(up_server *sv)
 
 /* ----------------------------------------------------------- connections */
 
+/* One read on a connection nobody expects input on: true when it found none. Over TLS a
+ * record without data (a session ticket) is taken in and the connection stays. */
+static bool quiet(upconn *uc)
+{
+    char byte;
+    return flared_proxy__up_io(uc, &byte, 1, false) == FLARE_EAGAIN;
+}
+
 static void on_upconn(flare_reactor *r, int fd, uint32_t events, void *data)
 {
     upconn *uc = data;
     (void)r;
     (void)fd;
+    /* Kept for conn_put: a close that came with the response's own edge raises no other. */
+    if (events & (FLARE_EV_HUP | FLARE_EV_ERROR)) uc->peer_closed = true;
     if (uc->req) {
         flared_proxy__relay_event(uc->req, events);
         return;
     }
-    /* Idle: the server closed it or sent what nobody asked for. */
-    if (events & (FLARE_EV_READ | FLARE_EV_HUP | FLARE_EV_ERROR)) flared_proxy__conn_close(uc);
+    /* Idle: the server closed it or sent what nobody asked for (a body after a response
+     * to HEAD, say), which would be read as the next request's response. */
+    if (uc->peer_closed || ((events & FLARE_EV_READ) && !quiet(uc))) flared_proxy__conn_close(uc);
 }
 
 static void on_idle_timeout(flare_timer *t, void *data)
@@ -140,31 +161,14 @@ static void unlink_idle(upconn *uc)
     flare_timer_cancel(flare_reactor_timers(uc->px->r), &uc->idle_timer);
 }
 
-/* An idle connection is clean when nothing waits on it: neither the upstream's close
- * nor bytes nobody asked for. The reactor's edge for them may have come with the last
- * response (an upstream closing right after it, without Connection: close), so the
- * idle handler never saw them; a request sent there would fail unanswered, and only
- * idempotent ones are sent again. Over TLS, bytes alone may be a session ticket. */
-static bool idle_clean(const upconn *uc)
-{
-    struct pollfd p = {.fd = uc->fd, .events = POLLIN | POLLRDHUP};
-    int n;
-    do
-        n = poll(&p, 1, 0);
-    while (n < 0 && errno == EINTR);
-    if (n < 0) return false;
-    short bad = POLLRDHUP | POLLHUP | POLLERR | POLLNVAL | (uc->has_tls ? 0 : POLLIN);
-    return !(p.revents & bad);
-}
-
 upconn *flared_proxy__conn_reuse(up_server *sv)
 {
-    upconn *uc;
-    while ((uc = sv->idle) != NULL) {
-        unlink_idle(uc);
-        if (idle_clean(uc)) return uc;
-        flared_proxy__conn_close(uc);
-    }
+    uint64_t turn = flare_reactor_turn(sv->up->px->r);
+    for (upconn *uc = sv->idle; uc; uc = uc->next)
+        if (uc->reuse_turn <= turn) {
+            unlink_idle(uc);
+            return uc;
+        }
     return NULL;
 }
 
@@ -198,6 +202,9 @@ ssize_t flared_proxy__up_io(upconn *uc, void *buf, size_t len, bool write)
     do
         n = write ? send(uc->fd, buf, len, MSG_NOSIGNAL) : recv(uc->fd, buf, len, 0);
     while (n < 0 && errno == EINTR);
+    /* recv returns all that is queued up to len: a short read drained the socket, and
+     * what arrives later raises a new edge. */
+    if (!write) uc->maybe_more = n > 0 && (size_t)n == len;
     if (n < 0) return errno == EAGAIN ? FLARE_EAGAIN : FLARE_ECONNRESET;
     return n == 0 && !write ? FLARE_ECLOSED : n;
 }
@@ -265,15 +272,33 @@ void flared_proxy__conn_close(upconn *uc)
     px->free_conns = uc;
 }
 
+/* True when input may wait on the connection that no readiness edge will announce:
+ * the reactor reported the upstream's close along with the response, or the last read
+ * stopped at the end of its buffer (over TLS: OpenSSL holds bytes, or its last socket
+ * read did). The bytes are looked for then, never parsed as the next response. */
+static bool unclean(upconn *uc)
+{
+    if (uc->peer_closed) return true;
+    bool more = uc->has_tls ? flare_tls_conn_has_pending(&uc->tls) : uc->maybe_more;
+    return more && !quiet(uc);
+}
+
 void flared_proxy__conn_put(upconn *uc)
 {
     up_server *sv = uc->sv;
     flared_upstream_rt *up = sv->up;
     uc->req = NULL;
-    if (up->idle_count >= up->cfg->keepalive) {
+    /* One of a server out of rotation would only hold room (flared_proxy__server_out). */
+    if (up->idle_count >= up->cfg->keepalive || !usable(sv, flared_proxy__now(uc->px)) ||
+        unclean(uc)) {
         flared_proxy__conn_close(uc);
         return;
     }
+    /* RFC 9110 §9.3.2, §15.3.5, §15.4.5: HEAD, 204 and 304 have no body, yet a faulty
+     * upstream may send one right behind the head. Its bytes may be on their way while
+     * this turn's callbacks run (a pipelined request takes the connection at once), so
+     * the connection waits for the reactor's next look at its readiness. */
+    uc->reuse_turn = uc->bodiless ? flare_reactor_turn(uc->px->r) + 1 : 0;
     uc->prev = NULL;
     uc->next = sv->idle;
     if (sv->idle) sv->idle->prev = uc;
@@ -281,7 +306,7 @@ void flared_proxy__conn_put(upconn *uc)
     uc->in_pool = true;
     sv->idle_count++;
     up->idle_count++;
-    flare_reactor_timer_in(uc->px->r, &uc->idle_timer, PROXY_IDLE_MS);
+    flare_reactor_timer_in(uc->px->r, &uc->idle_timer, uc->idle_ms);
 }
 
 /* ------------------------------------------------------------- lifecycle */
@@ -362,8 +387,7 @@ void flared_proxy_free(flared_proxy *px)
         for (size_t j = 0; up->servers && j < up->server_count; j++) {
             up_server *sv = &up->servers[j];
             flared_proxy__health_stop(sv);
-            while (sv->idle)
-                flared_proxy__conn_close(sv->idle);
+            flared_proxy__server_out(sv);
         }
         free(up->servers);
         flare_tls_client_ctx_free(up->tls);

@@ -561,6 +561,20 @@ static bool switch_protocols(proxy_req *pr, const flare_http_response *r, size_t
     return false;
 }
 
+/* How long the connection may wait in the pool after response r. An upstream's
+ * Keep-Alive: timeout=N says when it closes an idle connection itself; the pool lets it
+ * go a little before (a second, half of one with N=1), so no request reaches the
+ * upstream as it closes (a POST there could only fail). timeout=0: not kept at all. */
+static uint64_t idle_limit(const proxy_req *pr, const flare_http_response *r)
+{
+    uint64_t ms = pr->up->cfg->keepalive_timeout_ms;
+    int64_t hint = flared_proxy_keep_alive_timeout(r);
+    if (hint < 0) return ms;
+    uint64_t upstream_ms = (uint64_t)hint * 1000;
+    upstream_ms -= upstream_ms >= 2000 ? 1000 : upstream_ms / 2;
+    return upstream_ms < ms ? upstream_ms : ms;
+}
+
 /* The head is complete (n bytes, parsed into r): pass it on. False when it ended. */
 static bool forward_head(proxy_req *pr, const flare_http_response *r, size_t n)
 {
@@ -604,6 +618,9 @@ static bool forward_head(proxy_req *pr, const flare_http_response *r, size_t n)
         pr->body_mode = BODY_CLOSE;
     }
     pr->reusable = r->keep_alive && pr->body_mode != BODY_CLOSE && !pr->request_cut;
+    pr->uc->bodiless = pr->body_mode == BODY_NONE;
+    pr->uc->idle_ms = idle_limit(pr, r);
+    if (pr->uc->idle_ms == 0) pr->reusable = false;
     /* RFC 9110 §8.6, RFC 9112 §6.1: a 204 framed as if it had a body may be followed by
      * one, which the next request on this connection would take for its response. */
     if (status == 204 && (r->chunked || r->content_length > 0)) pr->reusable = false;
@@ -660,11 +677,19 @@ static bool parse_head(proxy_req *pr, bool *need_more)
             return false;
         }
         if (n < 0) {
+            /* On a pooled connection whose last response had no body, these are most
+             * likely that body (a HEAD answered with the GET's), come after this request
+             * went out: the connection is stale, the request goes again on a fresh one. */
+            if (pr->reused && pr->uc->bodiless) {
+                attempt_failed(pr, false, "upstream sent a malformed response\n");
+                return false;
+            }
             flared_proxy__server_failed(pr->sv);
             answer(pr, 502, "upstream sent a malformed response\n");
             return false;
         }
         pr->last_len = 0;
+        pr->uc->bodiless = false; /* a head came: what follows is no stray body */
         if (r.status >= 100 && r.status < 200 && r.status != 101) {
             /* RFC 9110 §15.2: interim responses are passed on (a proxy MUST), but 100: the
              * client's Expect was answered here. A few only: the client that does not

@@ -7,12 +7,15 @@
  * exits at once, SIGUSR1 reopens the logs. Each finished request goes to the
  * worker's metrics slot and, unless its route says access_log: off, to the
  * access log; a one-second tick flushes the log and publishes the gauges. The master forks it with
- * PR_SET_PDEATHSIG set to SIGTERM, so it drains and exits when the master dies. Each TLS listener
+ * PR_SET_PDEATHSIG set to SIGTERM, so it drains and exits when the master dies. Once it is set up
+ * (listeners in the reactor, privileges dropped) it writes its pid to the master's readiness pipe:
+ * a reload or an upgrade hands over only to workers that did. Each TLS listener
  * gets one server context, shared by its sockets, whose ticket keys follow the master's store.
  */
 #include "worker.h"
 #include "proxy.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -312,8 +315,21 @@ static void free_tls(worker *w)
     free(w->tls);
 }
 
+/* Tells the master this worker serves: its pid, one write of fewer than PIPE_BUF bytes, so
+ * the workers' reports never interleave on the shared pipe. */
+static void report_ready(int ready_fd, pid_t pid)
+{
+    int32_t message = (int32_t)pid;
+    ssize_t n;
+    do
+        n = write(ready_fd, &message, sizeof message);
+    while (n < 0 && errno == EINTR);
+    close(ready_fd);
+}
+
 int flared_worker_run(const flared_config *cfg, unsigned worker_id, const int *fds,
-                      const size_t *listeners, size_t fd_count, const flared_tickets *tickets)
+                      const size_t *listeners, size_t fd_count, const flared_tickets *tickets,
+                      int ready_fd)
 {
     worker w = {.cfg = cfg, .signal_fd = -1, .tickets = tickets, .pid = (int)getpid()};
     w.state.worker_id = worker_id;
@@ -364,12 +380,15 @@ int flared_worker_run(const flared_config *cfg, unsigned worker_id, const int *f
     flare_http_server_on_complete(w.server, on_complete, &w);
     flare_reactor_timer_in(w.reactor, &w.tick, TICK_MS);
     flared_log(FLARED_LOG_DEBUG, "worker %u: serving %zu listening sockets", worker_id, fd_count);
+    report_ready(ready_fd, getpid());
+    ready_fd = -1;
     if (flare_reactor_run(w.reactor, &err) < 0) goto fail;
     status = 0;
     goto done;
 fail:
     flared_log(FLARED_LOG_ERROR, "worker %u: %s", worker_id, err.message);
 done:
+    if (ready_fd >= 0) close(ready_fd); /* unwritten: the master counts this worker failed */
     if (w.signal_fd >= 0) {
         flare_reactor_remove(w.reactor, w.signal_fd);
         close(w.signal_fd);

@@ -13,9 +13,13 @@
 /**
  * Runs a worker until SIGTERM drains it or SIGQUIT ends it; returns the exit status.
  * fds[i] is a listening socket of cfg->listeners[listeners[i]]; TLS listeners take
- * their session ticket keys from tickets (the master's shared store).
+ * their session ticket keys from tickets (the master's shared store). Once it is ready to
+ * serve (listeners in its reactor, privileges dropped), the worker writes its pid to
+ * ready_fd (the master's readiness pipe) and closes it; it closes it unwritten when it
+ * fails before that.
  */
 int flared_worker_run(const flared_config *cfg, unsigned worker_id, const int *fds,
-                      const size_t *listeners, size_t fd_count, const flared_tickets *tickets);
+                      const size_t *listeners, size_t fd_count, const flared_tickets *tickets,
+                      int ready_fd);
 
 #endif

@@ -13,10 +13,19 @@
 enum {
     ST_SIZE = 0, /* chunk-size hex digits; zeroed state starts here */
     ST_SIZE_WS,  /* BWS after the size, before ";" */
-    ST_EXT,      /* chunk-ext, skipped up to CR */
-    ST_SIZE_LF,  /* LF ending the size line */
-    ST_DATA,     /* chunk-data */
-    ST_DATA_CR,  /* CRLF after chunk-data */
+    /* chunk-ext (RFC 9112 §7.1.1), checked and skipped: */
+    ST_EXT_NAME_START, /* BWS after ";", then chunk-ext-name */
+    ST_EXT_NAME,       /* in chunk-ext-name */
+    ST_EXT_NAME_WS,    /* BWS after a name: "=" or the next ";" */
+    ST_EXT_VAL_START,  /* BWS after "=", then a token or a quoted-string */
+    ST_EXT_TOKEN,      /* in a token value */
+    ST_EXT_QUOTED,     /* in a quoted-string value */
+    ST_EXT_QUOTED_PAIR,
+    ST_EXT_VAL_END, /* just after a value: BWS, ";" or CR */
+    ST_EXT_VAL_WS,  /* BWS after a value: only the next ";" */
+    ST_SIZE_LF,     /* LF ending the size line */
+    ST_DATA,        /* chunk-data */
+    ST_DATA_CR,     /* CRLF after chunk-data */
     ST_DATA_LF,
     ST_TRAILER_START, /* start of a trailer field line, or the final CRLF */
     ST_TRAILER_NAME,
@@ -35,10 +44,63 @@ static int hex_value(unsigned char c)
     return -1;
 }
 
-/* HTAB / SP / VCHAR / obs-text (RFC 9110 §5.5), for extensions and trailers. */
+/* HTAB / SP / VCHAR / obs-text (RFC 9110 §5.5), for quoted-pairs and trailers. */
 static bool is_text(unsigned char c)
 {
     return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+static bool is_ws(unsigned char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* One byte of a chunk-ext (RFC 9112 §7.1.1):
+ *   *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+ * chunk-ext-name = token, chunk-ext-val = token / quoted-string (RFC 9110 §5.6.4).
+ * Extensions are ignored, but only once they parse: a quote left open at the line
+ * end, or a name that is no token, is where readers that skip differently (to the
+ * closing quote, or to an LF) would disagree on where the chunk data starts.
+ * Returns the next state. */
+static unsigned ext_step(unsigned state, unsigned char c)
+{
+    switch (state) {
+    case ST_EXT_NAME_START:
+        if (is_ws(c)) return state;
+        return flare_http__is_tchar(c) ? ST_EXT_NAME : ST_ERROR;
+    case ST_EXT_NAME:
+    case ST_EXT_TOKEN:
+        if (flare_http__is_tchar(c)) return state;
+        if (c == '=' && state == ST_EXT_NAME) return ST_EXT_VAL_START;
+        if (is_ws(c)) return state == ST_EXT_NAME ? ST_EXT_NAME_WS : ST_EXT_VAL_WS;
+        break;
+    case ST_EXT_NAME_WS:
+        if (is_ws(c)) return state;
+        if (c == '=') return ST_EXT_VAL_START;
+        return c == ';' ? ST_EXT_NAME_START : ST_ERROR;
+    case ST_EXT_VAL_START:
+        if (is_ws(c)) return state;
+        if (c == '"') return ST_EXT_QUOTED;
+        return flare_http__is_tchar(c) ? ST_EXT_TOKEN : ST_ERROR;
+    case ST_EXT_QUOTED:
+        /* qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text */
+        if (c == '"') return ST_EXT_VAL_END;
+        if (c == '\\') return ST_EXT_QUOTED_PAIR;
+        return is_text(c) ? state : ST_ERROR;
+    case ST_EXT_QUOTED_PAIR:
+        return is_text(c) ? ST_EXT_QUOTED : ST_ERROR;
+    case ST_EXT_VAL_END:
+        if (is_ws(c)) return ST_EXT_VAL_WS;
+        break;
+    case ST_EXT_VAL_WS:
+        if (is_ws(c)) return state;
+        return c == ';' ? ST_EXT_NAME_START : ST_ERROR;
+    default:
+        return ST_ERROR;
+    }
+    /* After a name or a value: the next extension or the line end. */
+    if (c == ';') return ST_EXT_NAME_START;
+    return c == '\r' ? ST_SIZE_LF : ST_ERROR;
 }
 
 ssize_t flare_http_decode_chunked(flare_http_chunked *dec, char *buf, size_t *len)
@@ -80,7 +142,7 @@ ssize_t flare_http_decode_chunked(flare_http_chunked *dec, char *buf, size_t *le
             else if (c == '\r')
                 state = ST_SIZE_LF;
             else if (c == ';')
-                state = ST_EXT;
+                state = ST_EXT_NAME_START;
             else if (c == ' ' || c == '\t')
                 state = ST_SIZE_WS;
             else
@@ -88,17 +150,22 @@ ssize_t flare_http_decode_chunked(flare_http_chunked *dec, char *buf, size_t *le
             break;
         }
         case ST_SIZE_WS:
-            /* chunk-ext = *( BWS ";" ... ): whitespace must lead to an extension. */
-            if (c == ';')
-                state = ST_EXT;
-            else if (c != ' ' && c != '\t')
-                state = ST_ERROR;
-            break;
-        case ST_EXT:
-            /* Extensions are skipped, but bounded: they cost us reading time. */
-            if (c == '\r')
-                state = ST_SIZE_LF;
-            else if (!is_text(c) || ++dec->ext_bytes > FLARE_HTTP_MAX_CHUNK_EXT_BYTES)
+        case ST_EXT_NAME_START:
+        case ST_EXT_NAME:
+        case ST_EXT_NAME_WS:
+        case ST_EXT_VAL_START:
+        case ST_EXT_TOKEN:
+        case ST_EXT_QUOTED:
+        case ST_EXT_QUOTED_PAIR:
+        case ST_EXT_VAL_END:
+        case ST_EXT_VAL_WS:
+            /* Extensions, and the whitespace before them, are skipped but bounded:
+             * they cost reading time. */
+            if (state == ST_SIZE_WS) /* whitespace must lead to an extension */
+                state = c == ';' ? ST_EXT_NAME_START : is_ws(c) ? ST_SIZE_WS : ST_ERROR;
+            else
+                state = ext_step(state, c);
+            if (state != ST_SIZE_LF && ++dec->ext_bytes > FLARE_HTTP_MAX_CHUNK_EXT_BYTES)
                 state = ST_ERROR;
             break;
         case ST_SIZE_LF:

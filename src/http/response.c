@@ -378,21 +378,16 @@ int flare_http__response_serialize_head(flare_response *resp, flare_buf *out, co
 }
 
 int flare_http__error_response(flare_buf *out, int status, const char *http_date,
-                               const char *server_name, const char *allow, size_t *head_len)
+                               const char *server_name, const flare_buf *fields, size_t *head_len)
 {
     const char *reason = flare_http_reason(status);
-    size_t reason_len = strlen(reason);
-    size_t need = 200 + (server_name ? strlen(server_name) : 0) + 2 * reason_len +
-                  (allow ? strlen(allow) : 0);
+    size_t reason_len = strlen(reason), fields_len = fields ? fields->len : 0;
+    size_t need = 200 + (server_name ? strlen(server_name) : 0) + 2 * reason_len + fields_len;
     int rc = flare_buf_reserve(out, need);
     if (rc < 0) return rc;
     char *start = out->data + out->len;
     char *p = put_preamble(start, status, http_date, server_name);
-    if (allow) {
-        p = PUT_LIT(p, "Allow: ");
-        p = put(p, allow, strlen(allow));
-        p = PUT_LIT(p, "\r\n");
-    }
+    if (fields_len) p = put(p, fields->data, fields_len);
     p = PUT_LIT(p, "Content-Type: text/plain; charset=utf-8\r\nContent-Length: ");
     p = put_u64(p, reason_len + 5);
     p = PUT_LIT(p, "\r\nConnection: close\r\n\r\n");

@@ -392,19 +392,38 @@ int flare_http_server_route(flare_http_server *srv, const char *host, uint32_t m
     return 0;
 }
 
-int flare_http_server_route_stream_body(flare_http_server *srv, const char *host, const char *path,
-                                        flare_error *err)
+/* The route registered for (host, path), or NULL. */
+static route *registered(flare_http_server *srv, const char *host, const char *path)
 {
     for (size_t i = 0; i < srv->route_count; i++) {
         route *rt = &srv->routes[i];
         bool same_host =
             (!host || !*host) ? rt->host == NULL : rt->host && strcasecmp(rt->host, host) == 0;
-        if (same_host && path && strcmp(rt->path, path) == 0) {
-            rt->stream_body = true;
-            return 0;
-        }
+        if (same_host && path && strcmp(rt->path, path) == 0) return rt;
     }
-    return flare_error_set(err, FLARE_ENOTFOUND, 0, "route %s: not registered", path ? path : "");
+    return NULL;
+}
+
+int flare_http_server_route_stream_body(flare_http_server *srv, const char *host, const char *path,
+                                        flare_error *err)
+{
+    route *rt = registered(srv, host, path);
+    if (!rt)
+        return flare_error_set(err, FLARE_ENOTFOUND, 0, "route %s: not registered",
+                               path ? path : "");
+    rt->stream_body = true;
+    return 0;
+}
+
+int flare_http_server_route_headers(flare_http_server *srv, const char *host, const char *path,
+                                    const flare_header_block *b, flare_error *err)
+{
+    route *rt = registered(srv, host, path);
+    if (!rt)
+        return flare_error_set(err, FLARE_ENOTFOUND, 0, "route %s: not registered",
+                               path ? path : "");
+    rt->headers = b && b->lines.len ? b : NULL;
+    return 0;
 }
 
 int flare_http_server_run(flare_http_server *srv, flare_error *err)

@@ -93,6 +93,7 @@ struct conn {
     uint8_t wait;         /* enum wait */
     bool driving;         /* inside drive(): stream calls only queue */
     bool streaming_body;  /* the body is read after dispatch, piece by piece */
+    bool empty_line_held; /* a lone CRLF went with the buffers; it returns with them */
     int16_t pre_status;   /* 0: call the handler; -1: OPTIONS *; else answer this status */
     uint32_t generation;  /* bumped when the struct is recycled: stale handles see it */
     flare_sock_addr peer; /* the client: from the PROXY header when the listener has one */
@@ -169,6 +170,13 @@ static bool take_block(conn *c)
         c->block + FLARE_HTTP_BLOCK_REQ_BYTES + srv->cfg.max_headers * sizeof(flare_http_header);
     c->in_cap = srv->in_block_size;
     c->in_len = c->start = c->last_len = 0;
+    if (__builtin_expect(c->empty_line_held, 0)) {
+        /* The bytes that follow parse as if the empty line had never left: one is
+         * skipped, a second is a bad request line, however the two arrived. */
+        memcpy(c->in, "\r\n", 2);
+        c->in_len = 2;
+        c->empty_line_held = false;
+    }
     return true;
 }
 
@@ -207,6 +215,7 @@ static void release_buffers(conn *c)
 /* ------------------------------------------------------------ timers */
 
 static void on_timeout(flare_timer *t, void *data);
+static int body_failed(conn *c, int status);
 
 static uint64_t now_ms(const conn *c)
 {
@@ -276,6 +285,9 @@ static void wait_input(conn *c)
         return;
     }
     bool partial = partial_head(c);
+    /* Not partial, the input holds nothing or the one empty line before a request,
+     * which leaves with the buffers and comes back with them (take_block). */
+    if (!partial && c->in_len != c->start) c->empty_line_held = true;
     if (partial || c->requests == 0) {
         /* A total deadline for the head: trickling bytes do not extend it. */
         if (!c->head_deadline_ms) c->head_deadline_ms = now_ms(c) + cfg->header_timeout_ms;
@@ -366,13 +378,21 @@ static bool refusing_head(const conn *c)
 }
 
 /* Answers `status` with Connection: close; input after this point is ignored. */
+static const route *conn_route(const conn *c)
+{
+    return c->route_index == NO_ROUTE ? NULL : &c->srv->routes[c->route_index];
+}
+
 static void fail(conn *c, int status)
 {
     flare_http_server *srv = c->srv;
     take_out(c);
     size_t out_begin = c->out.len, head_len = 0;
+    /* A request that reached its body has a route, whose fields go on its refusals. */
+    const route *rt = c->phase == PH_BODY ? conn_route(c) : NULL;
+    const flare_buf *fields = rt && rt->headers ? &rt->headers->lines : NULL;
     if (flare_http__error_response(&c->out, status, flare_reactor_clock(srv->reactor)->http_date,
-                                   srv->cfg.server_name, NULL, &head_len) == 0) {
+                                   srv->cfg.server_name, fields, &head_len) == 0) {
         if (refusing_head(c)) c->out.len = out_begin + head_len;
         srv->stats.responses_by_class[status / 100]++;
         /* A request that got as far as its body has a view; a bad head has none. */
@@ -457,11 +477,6 @@ static void host_of(const flare_http_request *req, flare_request *out)
     /* "example.com." is the fully qualified spelling of "example.com" (RFC 1034 §3.1):
      * the same virtual host and certificate, as nginx also treats it. */
     if (out->host_len > 1 && out->host[out->host_len - 1] == '.') out->host_len--;
-}
-
-static const route *conn_route(const conn *c)
-{
-    return c->route_index == NO_ROUTE ? NULL : &c->srv->routes[c->route_index];
 }
 
 static void dispatch(conn *c);
@@ -642,6 +657,8 @@ static void answer_builtin(conn *c, flare_response *resp)
         builtin_text(resp, c->pre_status);
         break;
     }
+    const route *rt = conn_route(c);
+    if (rt && rt->headers) flare_response_header_block(resp, rt->headers);
 }
 
 static void begin_stream(conn *c, flare_response *resp);
@@ -1256,6 +1273,14 @@ static void on_timeout(flare_timer *t, void *data)
         }
     }
     bool late_request = c->wait == W_BODY || (c->wait == W_HEAD && partial_head(c));
+    if (late_request && !c->closing && c->streaming_body && c->stream.active &&
+        !c->stream.head_sent) {
+        /* A streamed body stopped before the route answered: 408 like a buffered one,
+         * and the route's stream ends. */
+        body_failed(c, 408);
+        drive(c);
+        return;
+    }
     if (c->closing || c->stream.active || !late_request) {
         /* RFC 8446 §6.1: an idle connection ends with close_notify; one whose client
          * stopped reading does not, which would vouch for a cut response as whole. */
@@ -1500,7 +1525,9 @@ int flare_http_stream_send_head(flare_http_stream *s, int64_t content_length)
     flare_response *resp = &srv->resp;
     if (!s->active || s->head_sent || resp->status < 200) return FLARE_EINVAL;
     bool no_content = flare_http__status_unframed(resp->status); /* 1xx refused above */
-    bool closing = !s->keep_alive || resp->close || srv->stopping ||
+    /* A request body still arriving ends the connection at finish: say so now, or a
+     * client (a proxy's keep-alive pool) sends its next request into the close. */
+    bool closing = !s->keep_alive || resp->close || srv->stopping || c->streaming_body ||
                    c->requests >= srv->cfg.max_keepalive_requests;
     int frame = FLARE_HTTP__FRAME_LENGTH;
     if (no_content) {

@@ -21,6 +21,7 @@ typedef struct route {
     void *userdata;
     uint64_t max_body_bytes;
     bool stream_body; /* the handler runs after the head and reads the body as a stream */
+    const flare_header_block *headers; /* added to the server's own answers; borrowed */
 } route;
 
 typedef struct conn conn;
@@ -148,9 +149,10 @@ enum { FLARE_HTTP__FRAME_LENGTH, FLARE_HTTP__FRAME_CHUNKED, FLARE_HTTP__FRAME_NO
 int flare_http__response_serialize_head(flare_response *resp, flare_buf *out, const char *http_date,
                                         const char *server_name, int frame, uint64_t length,
                                         bool close, bool http10_keep_alive, size_t *head_len);
-/* A complete short error response (text body) with Connection: close. */
+/* A complete short error response (text body) with Connection: close; `fields` (or
+ * NULL) holds "Name: value\r\n" lines to add. */
 int flare_http__error_response(flare_buf *out, int status, const char *http_date,
-                               const char *server_name, const char *allow, size_t *head_len);
+                               const char *server_name, const flare_buf *fields, size_t *head_len);
 
 /* server_conn.c */
 /* Registers a connected non-blocking socket; on failure it is closed. When the peer's

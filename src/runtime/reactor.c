@@ -39,6 +39,7 @@ struct flare_reactor {
     size_t defers_len, defers_cap;
     flare_timer_wheel *timers;
     flare_clock clock;
+    uint64_t turns; /* polls that returned */
     struct epoll_event events[EVENT_BATCH];
 };
 
@@ -218,6 +219,7 @@ int flare_reactor_poll(flare_reactor *r, int timeout_ms, flare_error *err)
     if (r->defers_len) timeout_ms = 0;
     int n = epoll_wait(r->epoll_fd, r->events, EVENT_BATCH, timeout_ms);
     flare_clock_update(&r->clock);
+    r->turns++;
     if (n < 0) {
         if (errno != EINTR) return flare_error_set(err, FLARE_ESYS, errno, "reactor: epoll_wait");
         /* Interrupted (a stop and continue, a debugger): no timer fires before the
@@ -282,6 +284,11 @@ const flare_clock *flare_reactor_clock(const flare_reactor *r)
 void flare_reactor_timer_in(flare_reactor *r, flare_timer *t, uint64_t delay_ms)
 {
     flare_timer_schedule(r->timers, t, r->clock.monotonic_ms + delay_ms);
+}
+
+uint64_t flare_reactor_turn(const flare_reactor *r)
+{
+    return r->turns;
 }
 
 size_t flare_reactor_count(const flare_reactor *r)

@@ -106,6 +106,18 @@ def accepts_or_died(proc, port):
         return False
 
 
+def terminate(proc, timeout=5.0):
+    """Ends a helper process this test started (haproxy, nginx): SIGTERM, then SIGKILL
+    after timeout seconds; reaps it either way."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def alive(pid):
     """True while pid exists and is not a zombie."""
     try:

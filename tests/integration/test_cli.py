@@ -164,11 +164,9 @@ class CliTests(unittest.TestCase):
                 self.assertEqual(p.returncode, 64, p.stderr)
                 self.assertIn("usage:", p.stderr)
 
+    @unittest.skipIf(ft.FLARED_WRAPPER, "under $FLARED_WRAPPER the master's name is the "
+                     "wrapper's, so -s rightly finds no flared in the pid file")
     def test_signal_option_reaches_the_master_of_the_pid_file(self):
-        if ft.FLARED_WRAPPER:
-            # The master's name is then the wrapper's (memcheck-amd64-), and -s signals
-            # only a process named as flared is.
-            self.skipTest("flared -s finds no flared under $FLARED_WRAPPER")
         pid_file = os.path.join(self.dir, "flared.pid")
         srv = ft.Server(extra=f"pid_file: {pid_file}\n", text="one")
         self.addCleanup(srv.cleanup)
@@ -191,11 +189,9 @@ class CliTests(unittest.TestCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn(f"pid_file {pid_file} names no running flared", p.stderr)
 
+    @unittest.skipIf(ft.FLARED_WRAPPER, "under $FLARED_WRAPPER the master's name is the "
+                     "wrapper's, so -s rightly finds no flared in the pid file")
     def test_signal_option_stops_a_master_whose_config_no_longer_loads(self):
-        if ft.FLARED_WRAPPER:
-            # The master's name is then the wrapper's (memcheck-amd64-), and -s signals
-            # only a process named as flared is.
-            self.skipTest("flared -s finds no flared under $FLARED_WRAPPER")
         # A relative pid_file is next to the config, whatever directory -s runs in.
         srv = ft.Server(extra="pid_file: run/flared.pid\n")
         self.addCleanup(srv.cleanup)
@@ -218,9 +214,9 @@ class CliTests(unittest.TestCase):
         self.assertEqual(srv.wait(10), 0)
         self.assertFalse(os.path.exists(pid_file))
 
+    @unittest.skipIf(ft.FLARED_WRAPPER, "under $FLARED_WRAPPER the master's name is the "
+                     "wrapper's, so -s rightly finds no flared in the pid file")
     def test_signal_stop_right_after_an_upgrade_stops_every_master(self):
-        if ft.FLARED_WRAPPER:
-            self.skipTest("flared -s finds no flared under $FLARED_WRAPPER")
         # While the upgrade runs, pid_file is pid_file.oldbin until the new master writes
         # it: stop must still find the masters, whenever it comes, and stop them all.
         for delay in (0, 0.05, 0.5):

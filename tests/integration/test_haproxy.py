@@ -131,13 +131,7 @@ class HaproxyTests(ft.ServerTestCase):
             self.fail(f"haproxy did not reach both instances (saw {seen}):\n{self.haproxy_log()}")
 
     def stop_haproxy(self):
-        if self.haproxy.poll() is None:
-            self.haproxy.terminate()
-            try:
-                self.haproxy.wait(5)
-            except subprocess.TimeoutExpired:
-                self.haproxy.kill()
-                self.haproxy.wait()
+        ft.terminate(self.haproxy)
 
     def haproxy_log(self):
         self.hlog.flush()

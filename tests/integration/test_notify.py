@@ -2,7 +2,8 @@
 """The sd_notify protocol without systemd: flared started with $NOTIFY_SOCKET
 naming a datagram socket owned by the test sends READY=1 once serving,
 RELOADING=1 (with MONOTONIC_USEC) then READY=1 around a reload, good or bad,
-and STOPPING=1 on TERM."""
+with a STATUS= that says which, and STOPPING=1 on TERM. (A reload whose new
+workers fail is in test_handover.py.)"""
 import os
 import signal
 import socket
@@ -63,7 +64,7 @@ class NotifyTests(ft.ServerTestCase):
         self.assertEqual(reloading.get("RELOADING"), "1", reloading)
         self.assertLessEqual(before, int(reloading["MONOTONIC_USEC"]))
         self.assertLessEqual(int(reloading["MONOTONIC_USEC"]), after)
-        self.assertEqual(ready, {"READY": "1"})
+        self.assertEqual(ready, {"READY": "1", "STATUS": "reloaded: 2 workers on generation 1"})
         self.assertTrue(ft.wait_for(lambda: srv.get("/plaintext").body == b"reloaded", 5))
 
         # A broken config is refused, but the reload cycle still ends with READY=1.
@@ -71,7 +72,10 @@ class NotifyTests(ft.ServerTestCase):
         srv.signal(signal.SIGHUP)
         reloading, ready = self.messages(sock, 2)
         self.assertEqual(reloading.get("RELOADING"), "1")
-        self.assertEqual(ready, {"READY": "1"})
+        self.assertEqual(ready.pop("READY"), "1")
+        self.assertRegex(ready.pop("STATUS"), r"^reload refused, still serving the previous "
+                         r"config: .*flared\.yaml:2:1: ")
+        self.assertEqual(ready, {})
         self.assertEqual(srv.get("/plaintext").body, b"reloaded")
 
         self.assertNothingMore(sock)  # workers never notify

@@ -40,6 +40,22 @@ def rss_kib(pid):
     raise AssertionError("no VmRSS")
 
 
+def tls_backend(test, text):
+    """A started flared HTTPS server (test_tls.TlsServer) whose /plaintext answers text,
+    and the folder of its certificates (ca.pem signed them); skips test without openssl."""
+    import test_tls
+    if not test_tls.OPENSSL:
+        test.skipTest("the openssl command is not installed")
+    certs = tempfile.mkdtemp(prefix="flared-px-certs-")
+    test.addCleanup(shutil.rmtree, certs, True)
+    test_tls.make_certs(certs)
+    test_tls.CERTS = certs
+    backend = test_tls.TlsServer(text=text)
+    test.addCleanup(backend.cleanup)
+    backend.start()
+    return backend, certs
+
+
 class ProxyCase(ServerTestCase):
     def upstream(self, **kwargs):
         up = RawUpstream(**kwargs)
@@ -294,16 +310,7 @@ class BalanceTests(ProxyCase):
 
 class TlsUpstreamTests(ProxyCase):
     def test_https_upstream(self):
-        import test_tls
-        if not test_tls.OPENSSL:
-            self.skipTest("the openssl command is not installed")
-        certs = tempfile.mkdtemp(prefix="flared-px-certs-")
-        self.addCleanup(shutil.rmtree, certs, True)
-        test_tls.make_certs(certs)
-        test_tls.CERTS = certs
-        backend = test_tls.TlsServer(text="over tls")
-        self.addCleanup(backend.cleanup)
-        backend.start()
+        backend, certs = tls_backend(self, "over tls")
         # Handshakes are slow under valgrind: a generous connect budget.
         srv = self.start_server(extra=proxy_config(
             [f"127.0.0.1:{backend.port}"],

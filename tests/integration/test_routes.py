@@ -25,8 +25,13 @@ EXTRA = """\
     redirect: {to: /elsewhere}
   - path: /home/
     redirect: {to: /, keep_path: true, keep_query: true}
+  - path: /nostore
+    text: {body: "private\\n"}
+    headers: {Cache-Control: no-store, x-frame-options: SAMEORIGIN}
+headers: {Strict-Transport-Security: max-age=63072000, X-Frame-Options: DENY}
 hosts:
   - names: [example.com]
+    headers: {X-Frame-Options: sameorigin, X-Host: example}
     routes:
       - path: /
         text: {body: "example\\n"}
@@ -126,6 +131,41 @@ class RouteTests(ft.SharedServerTestCase):
             with self.subTest(target=target):
                 status, fields, _ = self.get(target)
                 self.assertEqual((status, fields.get("location")), (400, None))
+                # Still the route's answer: its (inherited) headers come with it.
+                self.assertEqual(fields.get("x-frame-options"), "DENY")
+
+    def test_headers_inherit_field_by_field(self):
+        # The top level's fields reach every route; a host's or a route's own field of
+        # the same name (in any case) replaces it, the others stay.
+        status, fields, _ = self.get(b"/echo")
+        self.assertEqual(status, 200)
+        self.assertEqual(fields.get("strict-transport-security"), "max-age=63072000")
+        self.assertEqual(fields.get("x-frame-options"), "DENY")
+        _, fields, _ = self.get(b"/nostore")
+        self.assertEqual((fields.get("x-frame-options"), fields.get("cache-control"),
+                          fields.get("strict-transport-security")),
+                         ("SAMEORIGIN", "no-store", "max-age=63072000"))
+        _, fields, body = self.get(b"/", b"Host: example.com\r\n")
+        self.assertEqual(body, b"example\n")
+        self.assertEqual((fields.get("x-frame-options"), fields.get("x-host"),
+                          fields.get("strict-transport-security")),
+                         ("sameorigin", "example", "max-age=63072000"))
+        # A redirect and a route's error answer carry them too.
+        status, fields, _ = self.get(b"/old/x")
+        self.assertEqual((status, fields.get("x-frame-options")), (301, "DENY"))
+        status, fields, _ = self.get(b"/admin/")
+        self.assertEqual((status, fields.get("strict-transport-security")),
+                         (403, "max-age=63072000"))
+        # So do the server's own refusals once the route is known: 405 and 413.
+        status, fields, _ = self.get(b"/nostore", method=b"POST")
+        self.assertEqual((status, fields.get("cache-control"), fields.get("x-frame-options")),
+                         (405, "no-store", "SAMEORIGIN"))
+        status, fields, _ = self.get(b"/small/x", b"Content-Length: 10\r\nHost: t\r\n", b"POST",
+                                     b"0123456789")
+        self.assertEqual((status, fields.get("x-frame-options")), (413, "DENY"))
+        # Not a 404 for no route at all: no route, no route headers.
+        status, fields, _ = self.get(b"/nowhere", b"Host: nowhere.example\r\n")
+        self.assertIn(status, (404, 200))
 
     def test_echo_combines_fields_whatever_their_case(self):
         # RFC 9110 §5.1: field names are case-insensitive; §5.3: repeats combine.

@@ -171,7 +171,7 @@ class UnitTests(unittest.TestCase):
         for argv in self.exec_lines("ExecReload", unit, srv.pid):
             self.assertEqual(subprocess.run(argv, capture_output=True, timeout=10).returncode, 0, argv)
         self.assertTrue(notify.recv(4096).startswith(b"RELOADING=1\n"))
-        self.assertEqual(notify.recv(4096), b"READY=1")
+        self.assertEqual(notify.recv(4096), b"READY=1\nSTATUS=reloaded: 1 workers on generation 1")
         self.assertTrue(ft.wait_for(lambda: srv.get("/plaintext").body == b"reloaded by ExecReload", 5))
 
         # A broken file: the first ExecReload line fails with 78, so systemd never sends HUP.

@@ -86,15 +86,18 @@ static void test_access_log_keys(void **state)
     flared_config *cfg = load_ok(LISTEN);
     assert_null(cfg->access_log);
     assert_int_equal(cfg->timeouts.drain_delay_ms, 0);
+    assert_int_equal(cfg->timeouts.worker_start_ms, 10000);
     assert_true(cfg->access_log_format.op_count > 5); /* the combined default */
     flared_config_free(cfg);
     cfg = load_ok(LISTEN "access_log: logs/a.log\naccess_log_format: '$status ${request_time_us}us "
-                         "$http_x_id'\ntimeouts: {drain_delay: 3s}\nroutes:\n  - path: /s\n"
+                         "$http_x_id'\ntimeouts: {drain_delay: 3s, worker_start: 2s}\nroutes:\n"
+                         "  - path: /s\n"
                          "    status: {}\n    access_log: off\n  - path: /h\n    health: {}\n");
     char want[PATH_MAX + 32];
     snprintf(want, sizeof want, "%s/logs/a.log", scratch_real);
     assert_string_equal(cfg->access_log, want);
     assert_int_equal(cfg->timeouts.drain_delay_ms, 3000);
+    assert_int_equal(cfg->timeouts.worker_start_ms, 2000);
     const flared_log_format *f = &cfg->access_log_format;
     assert_int_equal(f->op_count, 5);
     assert_int_equal(f->ops[0].var, FLARED_LV_STATUS);
@@ -130,6 +133,7 @@ static void test_access_log_errors(void **state)
     expect_error(
         LISTEN "timeouts: {drain_delay: 5}\n",
         "t.yaml:2:25: drain_delay: duration '5' has no unit; add ms, s, m or h (e.g. 10s)");
+    expect_error_prefix(LISTEN "timeouts: {worker_start: 0}\n", "t.yaml:2:26: worker_start: ");
 }
 
 /* ------------------------------------------------------------ top level */
@@ -388,7 +392,7 @@ static void test_duration_range_errors(void **state)
                  "t.yaml:2:23: keepalive: '99999999999999999999s' is out of range 1ms..24h");
     expect_error(LISTEN "timeouts: {idle: 5s}\n",
                  "t.yaml:2:12: unknown key 'idle' in timeouts; allowed: header, body, write, "
-                 "keepalive, linger, shutdown, drain_delay");
+                 "keepalive, linger, shutdown, drain_delay, worker_start");
 }
 
 static void test_unknown_keys(void **state)
@@ -397,7 +401,8 @@ static void test_unknown_keys(void **state)
     expect_error(LISTEN "port: 80\n",
                  "t.yaml:2:1: unknown key 'port' at the top level; allowed: workers, error_log, "
                  "log_level, limits, timeouts, listeners, routes, hosts, mime_types, user, group, "
-                 "pid_file, trusted_proxies, access_log, access_log_format, upstreams");
+                 "pid_file, trusted_proxies, access_log, access_log_format, upstreams, "
+                 "headers");
     expect_error(LISTEN "? [a, b]\n: 1\n",
                  "t.yaml:2:3: keys at the top level must be plain names, not a list");
 }
@@ -1205,6 +1210,48 @@ static void test_headers(void **state)
     flared_config_free(cfg);
 }
 
+static void test_headers_inherited(void **state)
+{
+    (void)state;
+    flared_config *cfg = load_ok(LISTEN "headers: {X-Top: t, X-Both: top, X-All: top}\n"
+                                        "routes:\n"
+                                        "  - {path: /a, echo: {}}\n"
+                                        "  - {path: /b, echo: {}, headers: {x-all: route}}\n"
+                                        "hosts:\n"
+                                        "  - names: [h.example]\n"
+                                        "    headers: {X-Both: host, X-All: host}\n"
+                                        "    routes:\n"
+                                        "      - {path: /c, echo: {}, headers: {X-ALL: route}}\n"
+                                        "      - {path: /d, echo: {}}\n");
+    const flared_route *a = &cfg->default_host.routes[0], *b = &cfg->default_host.routes[1];
+    assert_int_equal(a->header_count, 3);
+    assert_string_equal(a->headers[0].name, "X-Top");
+    assert_string_equal(a->headers[2].value, "top");
+    /* The route's own field first, then the inherited ones it does not name. */
+    assert_int_equal(b->header_count, 3);
+    assert_string_equal(b->headers[0].name, "x-all");
+    assert_string_equal(b->headers[0].value, "route");
+    assert_string_equal(b->headers[1].name, "X-Top");
+    assert_string_equal(b->headers[2].name, "X-Both");
+    const flared_route *c = &cfg->hosts[0].routes[0], *d = &cfg->hosts[0].routes[1];
+    assert_int_equal(c->header_count, 3);
+    assert_string_equal(c->headers[0].value, "route");
+    assert_string_equal(c->headers[1].name, "X-Both");
+    assert_string_equal(c->headers[1].value, "host");
+    assert_string_equal(c->headers[2].name, "X-Top");
+    assert_int_equal(d->header_count, 3);
+    assert_string_equal(d->headers[0].value, "host");
+    assert_string_equal(d->headers[1].value, "host");
+    assert_string_equal(d->headers[2].name, "X-Top");
+    flared_config_free(cfg);
+    /* Top-level and host fields follow the route's rules. */
+    expect_error(LISTEN "headers: {Connection: close}\n",
+                 "t.yaml:2:11: headers: 'Connection' is set by flared and cannot be configured");
+    expect_error(LISTEN "hosts: [{names: [a.b], headers: {X: \" x\"}, routes: []}]\n",
+                 "t.yaml:2:37: headers: the value of 'X' has control characters or "
+                 "leading/trailing spaces");
+}
+
 static void test_header_name_errors(void **state)
 {
     (void)state;
@@ -1300,7 +1347,7 @@ static void test_host_errors(void **state)
     expect_error(LISTEN "hosts: [{names: a.example, routes: []}]\n",
                  "t.yaml:2:17: names: expected a list, got 'a.example'");
     expect_error(LISTEN "hosts: [{names: [a.b], aliases: [x], routes: []}]\n",
-                 "t.yaml:2:24: unknown key 'aliases' in a host; allowed: names, routes");
+                 "t.yaml:2:24: unknown key 'aliases' in a host; allowed: names, routes, headers");
     expect_error(LISTEN "hosts: {names: [a.b]}\n",
                  "t.yaml:2:8: hosts: expected a list, got a mapping");
     expect_error(LISTEN "hosts: [{names: [a.b], routes: [{path: /x, echo: {}}, {path: /x, echo: "
@@ -1593,6 +1640,7 @@ int main(void)
         cmocka_unit_test(test_text_status),
         cmocka_unit_test(test_text_route_key_errors),
         cmocka_unit_test(test_redirect_route),
+        cmocka_unit_test(test_headers_inherited),
         cmocka_unit_test(test_redirect_route_errors),
         cmocka_unit_test(test_echo_status_health_routes),
         cmocka_unit_test(test_static_route),

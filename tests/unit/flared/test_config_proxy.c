@@ -36,6 +36,7 @@ static void test_defaults(void **state)
     assert_int_equal(u->servers[0].addr.port, 9001);
     assert_int_equal(u->balance, FLARED_BALANCE_ROUND_ROBIN);
     assert_int_equal(u->keepalive, 32);
+    assert_int_equal(u->keepalive_timeout_ms, 60000);
     assert_int_equal(u->connect_timeout_ms, 5000);
     assert_int_equal(u->read_timeout_ms, 60000);
     assert_int_equal(u->max_fails, 1);
@@ -59,6 +60,7 @@ static void test_every_key(void **state)
                        "    servers: [\"[::1]:80\", \"unix:/run/app.sock\"]\n"
                        "    balance: least_conn\n"
                        "    keepalive: 0\n"
+                       "    keepalive_timeout: 4s\n"
                        "    connect_timeout: 250ms\n"
                        "    read_timeout: 2m\n"
                        "    max_fails: 3\n"
@@ -82,6 +84,7 @@ static void test_every_key(void **state)
     assert_string_equal(a->servers[1].unix_path, "/run/app.sock");
     assert_int_equal(a->balance, FLARED_BALANCE_LEAST_CONN);
     assert_int_equal(a->keepalive, 0);
+    assert_int_equal(a->keepalive_timeout_ms, 4000);
     assert_int_equal(a->connect_timeout_ms, 250);
     assert_int_equal(a->read_timeout_ms, 120000);
     assert_int_equal(a->max_fails, 3);
@@ -157,8 +160,10 @@ static void test_errors(void **state)
                  "t.yaml:3:44: balance: 'random' is not one of round_robin, least_conn, ip_hash");
     expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"], retries: 2}\n",
                  "t.yaml:3:35: unknown key 'retries' in upstream 'app'; allowed: servers, "
-                 "balance, keepalive, connect_timeout, read_timeout, max_fails, fail_timeout, "
-                 "health, tls");
+                 "balance, keepalive, keepalive_timeout, connect_timeout, read_timeout, "
+                 "max_fails, fail_timeout, health, tls");
+    expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"], keepalive_timeout: 0s}\n",
+                 "t.yaml:3:54: keepalive_timeout: '0s' is out of range 1ms..24h");
     expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"], tls: {verify: maybe}}\n",
                  "t.yaml:3:49: verify: expected true or false, got 'maybe'");
     expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"], tls: {cert: x}}\n",

@@ -236,6 +236,36 @@ static void test_max_forwards(void **state)
                 "Via: 1.1 flared\r\n\r\n");
 }
 
+/* The upstream's Keep-Alive hint: timeout=N seconds among its parameters, or -1. */
+static void test_keep_alive_timeout(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *fields;
+        int64_t want;
+    } cases[] = {
+        {"Keep-Alive: timeout=5, max=100\r\n", 5},
+        {"keep-alive: max=3,TIMEOUT=12 \r\n", 12},
+        {"Keep-Alive: max=3\r\nKeep-Alive: timeout=0\r\n", 0},
+        {"Keep-Alive: timeout=99999999999999999999\r\n", INT32_MAX},
+        {"Keep-Alive: timeout=\r\n", -1},
+        {"Keep-Alive: timeout=5s\r\n", -1},
+        {"Keep-Alive: timeout=-1\r\n", -1},
+        {"Keep-Alive: xtimeout=5\r\n", -1},
+        {"X-Keep-Alive: timeout=5\r\n", -1},
+        {"", -1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char raw[256];
+        snprintf(raw, sizeof raw, "HTTP/1.1 200 OK\r\n%sContent-Length: 0\r\n\r\n",
+                 cases[i].fields);
+        flare_http_header fields[8];
+        flare_http_response r = {.headers = fields, .max_headers_capacity = 8};
+        assert_true(flare_http_parse_response(raw, strlen(raw), 0, &r) > 0);
+        assert_int_equal(flared_proxy_keep_alive_timeout(&r), cases[i].want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -243,7 +273,7 @@ int main(void)
         cmocka_unit_test(test_client_host),  cmocka_unit_test(test_empty_forwarded_for),
         cmocka_unit_test(test_hop_by_hop),   cmocka_unit_test(test_hop_by_hop_long_name),
         cmocka_unit_test(test_dot_segments), cmocka_unit_test(test_h2c_upgrade_dropped),
-        cmocka_unit_test(test_max_forwards),
+        cmocka_unit_test(test_max_forwards), cmocka_unit_test(test_keep_alive_timeout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -819,6 +819,19 @@ static void test_empty_line_between_requests(void **state)
     expect_silence(h, c, 20);
     client_send_str(h, c, "\nGET /echo/3 HTTP/1.1\r\nHost: t\r\n\r\n");
     expect_echo(h, c, "GET", "/echo/3", NULL, 3, "", 0);
+    /* Only one: a second empty line is a bad request line, as it is in one write,
+     * though the first went with the idle connection's buffers before it came. */
+    client_send_str(h, c, "\r\n");
+    expect_silence(h, c, 20);
+    client_send_str(h, c, "\r\nGET /echo/4 HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_closing_answer(h, c, "HTTP/1.1 400 Bad Request");
+    /* The same before the first request of a connection: the second CRLF already
+     * proves the request line bad. */
+    reconnect(h, c);
+    client_send_str(h, c, "\r\n");
+    expect_silence(h, c, 20);
+    client_send_str(h, c, "\r\n");
+    expect_closing_answer(h, c, "HTTP/1.1 400 Bad Request");
 }
 
 /* A client that never reads a large response is dropped after the write timeout. */

@@ -376,13 +376,15 @@ static void test_streamed_body(void **state)
     expect_response(&f->h, &f->c, 201, "");
     expect_response(&f->h, &f->c, 200, "sync");
 
-    /* Answered before the body is in: the connection closes after the response. */
+    /* Answered before the body is in: the connection closes after the response, which
+     * says so. */
     reconnect(f);
     send_request(f, "POST /defer HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nabc");
     head(f, 413, 0);
     assert_int_equal(flare_http_stream_finish(f->o.s), 0);
     wait_eof(f);
     assert_non_null(strstr(received(f), "HTTP/1.1 413 "));
+    assert_non_null(strstr(received(f), "\r\nConnection: close\r\n"));
 }
 
 /* Broken chunked framing or a body over the route's limit, before any head: the
@@ -427,6 +429,32 @@ static void test_streamed_body_errors(void **state)
     assert_int_equal(f->o.ended, 0); /* no body was ever whole */
 }
 
+/* A streamed body that stops coming before the owner sent a head: 408, as for a body
+ * the server buffers, and the owner learns through `closed` that its stream ended. */
+static void test_streamed_body_timeout(void **state)
+{
+    fixture *f = *state;
+    flare_error err;
+    client_close(&f->c);
+    harness_stop(&f->h);
+    flare_http_server_config cfg;
+    harness_config(&cfg);
+    cfg.body_timeout_ms = 150;
+    harness_start(&f->h, &cfg);
+    harness_route(&f->h, NULL, FLARE_M_ANY, "/defer", defer_handler, &f->o, 0);
+    assert_int_equal(flare_http_server_route_stream_body(f->h.srv, NULL, "/defer", &err), 0);
+    client_open(&f->h, &f->c);
+    send_request(f, "POST /defer HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc");
+    assert_int_equal(flare_http_stream_read_body(f->o.s, &body_ops, &f->o), 0);
+    assert_int_equal(f->o.body.len, 3);
+    wait_eof(f);
+    assert_non_null(strstr(received(f), "HTTP/1.1 408 "));
+    assert_non_null(strstr(received(f), "\r\nConnection: close\r\n"));
+    assert_int_equal(f->o.closed, 1);
+    assert_null(f->o.s);
+    assert_int_equal(f->o.ended, 0);
+}
+
 /* An upgrade the owner aborts before its 101 is written is never handed over: the
  * connection just ends. */
 static void test_upgrade_aborted_before_hand_over(void **state)
@@ -458,6 +486,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_closed_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_streamed_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_streamed_body_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_streamed_body_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_aborted_before_hand_over, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -338,6 +338,36 @@ static void test_timer_and_defer_in_loop(void **state)
     flare_reactor_free(r);
 }
 
+static void on_turn_read(flare_reactor *r, int fd, uint32_t events, void *data)
+{
+    (void)fd;
+    (void)events;
+    *(uint64_t *)data = flare_reactor_turn(r);
+}
+
+static void test_turn_counts_waits(void **state)
+{
+    (void)state;
+    flare_reactor *r;
+    assert_int_equal(flare_reactor_new(&r, NULL), 0);
+    assert_int_equal(flare_reactor_turn(r), 0);
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    uint64_t seen = 0;
+    assert_int_equal(flare_reactor_add(r, sv[0], FLARE_EV_READ, on_turn_read, &seen, NULL), 0);
+    assert_int_equal(flare_reactor_poll(r, 0, NULL), 0);
+    assert_int_equal(flare_reactor_turn(r), 1);
+    /* An event is dispatched in the turn whose wait found it, already counted. */
+    assert_int_equal(write(sv[1], "x", 1), 1);
+    assert_int_equal(flare_reactor_poll(r, 1000, NULL), 1);
+    assert_int_equal(seen, 2);
+    assert_int_equal(flare_reactor_turn(r), 2);
+    flare_reactor_remove(r, sv[0]);
+    close(sv[0]);
+    close(sv[1]);
+    flare_reactor_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -348,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_churn),
         cmocka_unit_test(test_stop_from_thread),
         cmocka_unit_test(test_timer_and_defer_in_loop),
+        cmocka_unit_test(test_turn_counts_waits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
