@@ -234,7 +234,7 @@ static json_t *describe(const flare_request *req)
 int flared_handle_echo(const flare_request *req, flare_response *resp, void *data)
 {
     const flared_route_ctx *ctx = data;
-    flared_route_headers(resp, ctx->route);
+    flared_route_headers(resp, ctx);
     if (ctx->route->u.echo.raw) {
         const flare_http_header *ct = flare_http_request_header(req->head, FLARE_HDR_CONTENT_TYPE);
         if (ct) flare_response_headern(resp, "Content-Type", 12, ct->value, ct->value_len);

@@ -19,14 +19,9 @@
 #include "proxy.h"
 #include "websocket.h"
 
-int flared_route_headers(flare_response *resp, const flared_route *rt)
+int flared_route_headers(flare_response *resp, const flared_route_ctx *ctx)
 {
-    int first = 0;
-    for (size_t i = 0; i < rt->header_count; i++) {
-        int rc = flare_response_header(resp, rt->headers[i].name, rt->headers[i].value);
-        if (rc < 0 && first == 0) first = rc;
-    }
-    return first;
+    return flare_response_header_block(resp, &ctx->fields);
 }
 
 static int handle_text(const flare_request *req, flare_response *resp, void *data)
@@ -39,17 +34,22 @@ static int handle_text(const flare_request *req, flare_response *resp, void *dat
     return flare_response_header_block(resp, &ctx->fixed);
 }
 
-/* A text route answers with the same fields every time: they are checked and
- * formatted once here, and each response copies them whole. */
-static int build_text_fields(flared_route_ctx *c, flare_error *err)
+/* A route's `headers`, checked and formatted once: every response of the route (and,
+ * through flare_http_server_route_headers, the server's own refusals) copies them whole. */
+static int build_route_fields(flared_route_ctx *c, flare_error *err)
 {
     const flared_route *rt = c->route;
-    int rc = flare_header_block_add(&c->fixed, "Content-Type", rt->u.text.content_type);
+    int rc = 0;
     for (size_t i = 0; rc == 0 && i < rt->header_count; i++)
-        rc = flare_header_block_add(&c->fixed, rt->headers[i].name, rt->headers[i].value);
+        rc = flare_header_block_add(&c->fields, rt->headers[i].name, rt->headers[i].value);
+    /* A text route answers with the same fields every time: its Content-Type first. */
+    if (rc == 0 && rt->type == FLARED_ROUTE_TEXT) {
+        rc = flare_header_block_add(&c->fixed, "Content-Type", rt->u.text.content_type);
+        if (rc == 0 && c->fields.lines.len)
+            rc = flare_buf_append(&c->fixed.lines, c->fields.lines.data, c->fields.lines.len);
+    }
     if (rc < 0)
-        return flare_error_set(err, rc, 0, "text route %s: cannot prepare its header fields",
-                               rt->path);
+        return flare_error_set(err, rc, 0, "route %s: cannot prepare its header fields", rt->path);
     return 0;
 }
 
@@ -110,7 +110,7 @@ static int handle_redirect(const flare_request *req, flare_response *resp, void 
 {
     flared_route_ctx *ctx = data;
     const flared_redirect_route *rd = &ctx->route->u.redirect;
-    flared_route_headers(resp, ctx->route);
+    flared_route_headers(resp, ctx);
     if (!rd->keep_path && !rd->keep_query) return flare_response_redirect(resp, rd->status, rd->to);
     /* A kept "..", resolved by the client, climbs out of `to`'s path ("https://partner/ours/"
      * and "/old/../../x" name any page of partner): refused, as the proxy route does. */
@@ -129,7 +129,7 @@ static int handle_health(const flare_request *req, flare_response *resp, void *d
 {
     const flared_route_ctx *ctx = data;
     (void)req;
-    flared_route_headers(resp, ctx->route);
+    flared_route_headers(resp, ctx);
     flare_response_header(resp, "Cache-Control", "no-store");
     if (ctx->state->draining)
         return flare_response_text(resp, 503, "text/plain; charset=utf-8", "draining\n", 9);
@@ -214,11 +214,11 @@ static int handle_route(const flare_request *req, flare_response *resp, void *da
     const flared_route_ctx *ctx = data;
     if (!allowed(ctx->route, req)) {
         static const char body[] = "forbidden: your address may not use this route\n";
-        flared_route_headers(resp, ctx->route);
+        flared_route_headers(resp, ctx);
         return flare_response_text(resp, 403, "text/plain; charset=utf-8", body, sizeof body - 1);
     }
     if (misdirected(req)) {
-        flared_route_headers(resp, ctx->route);
+        flared_route_headers(resp, ctx);
         static const char body[] = "misdirected request: this connection's certificate does not "
                                    "serve that host; connect again for it\n";
         return flare_response_text(resp, 421, "text/plain; charset=utf-8", body, sizeof body - 1);
@@ -252,26 +252,20 @@ static int install_host(flare_http_server *srv, const flared_host *host, const c
                 return flare_error_set(err, FLARE_ESYS, errno, "static root %s",
                                        rt->u.static_files.root);
         }
-        if (rt->type == FLARED_ROUTE_TEXT) {
-            int rc = build_text_fields(c, err);
-            if (rc < 0) return rc;
-        }
+        int rc = build_route_fields(c, err);
+        if (rc < 0) return rc;
         if (rt->type == FLARED_ROUTE_PROXY) {
             c->upstream = flared_proxy_upstream(state->proxy, rt->u.proxy.upstream);
             if (!c->upstream)
                 return flare_error_set(err, FLARE_EINVAL, 0, "proxy route %s: no upstream state",
                                        rt->path);
         }
-        int rc = flare_http_server_route(srv, name, methods_of(rt), rt->other_methods, rt->path,
-                                         handle_route, c, rt->max_body_bytes, err);
+        rc = flare_http_server_route(srv, name, methods_of(rt), rt->other_methods, rt->path,
+                                     handle_route, c, rt->max_body_bytes, err);
         /* The proxy forwards bodies as they arrive, with backpressure. */
         if (rc == 0 && rt->type == FLARED_ROUTE_PROXY)
             rc = flare_http_server_route_stream_body(srv, name, rt->path, err);
         /* Its 405s and 413s are responses of the route too. */
-        for (size_t k = 0; rc == 0 && k < rt->header_count; k++)
-            if ((rc = flare_header_block_add(&c->fields, rt->headers[k].name,
-                                             rt->headers[k].value)) < 0)
-                flare_error_set(err, rc, 0, "route %s: cannot prepare its header fields", rt->path);
         if (rc == 0 && rt->header_count)
             rc = flare_http_server_route_headers(srv, name, rt->path, &c->fields, err);
         if (rc < 0) return rc;

@@ -19,8 +19,8 @@ struct flared_route_ctx {
     flare_buf location;           /* redirect routes keeping path or query: the Location built */
 };
 
-/** Adds the route's configured `headers` to resp; returns the first error, or 0. */
-int flared_route_headers(flare_response *resp, const flared_route *rt);
+/** Adds the route's configured `headers` (ctx->fields, prebuilt) to resp; 0 or an error. */
+int flared_route_headers(flare_response *resp, const flared_route_ctx *ctx);
 /** The echo route (echo.c). */
 int flared_handle_echo(const flare_request *req, flare_response *resp, void *data);
 /** The static-files route (static.c). */

@@ -641,7 +641,7 @@ int flared_handle_static(const flare_request *req, flare_response *resp, void *d
              .ctx = ctx,
              .st = &ctx->route->u.static_files,
              .head = req->method == FLARE_METHOD_HEAD};
-    j.rc = flared_route_headers(resp, ctx->route);
+    j.rc = flared_route_headers(resp, ctx);
     if (req->method != FLARE_METHOD_GET && req->method != FLARE_METHOD_HEAD) {
         header(&j, "Allow", "GET, HEAD");
         return reply_status(&j, 405);

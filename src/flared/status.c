@@ -594,8 +594,7 @@ static bool wants_prometheus(const flare_request *req)
 int flared_handle_status(const flare_request *req, flare_response *resp, void *data)
 {
     const flared_route_ctx *ctx = data;
-    const flared_route *rt = ctx->route;
-    flared_route_headers(resp, rt);
+    flared_route_headers(resp, ctx);
     flare_response_header(resp, "Cache-Control", "no-store");
     flare_response_header(resp, "Vary", "Accept");
     if (!flared_metrics_get_header())

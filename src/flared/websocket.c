@@ -35,7 +35,7 @@ int flared_handle_websocket(const flare_request *req, flare_response *resp, void
     const flared_route_ctx *ctx = data;
     const flared_route *rt = ctx->route;
     const flared_websocket_route *w = &rt->u.websocket;
-    flared_route_headers(resp, rt);
+    flared_route_headers(resp, ctx);
     if (ctx->state->draining) {
         flare_response_header(resp, "Retry-After", "1");
         return flare_response_text(resp, 503, "text/plain; charset=utf-8", "draining\n", 9);
