@@ -169,6 +169,7 @@ struct proxy_req {
     bool early_input;    /* the upstream was readable before the request was sent */
     bool request_cut;    /* the upstream answered before the whole request went */
     uint64_t start_us;   /* monotonic: the first attempt began ($upstream_response_time) */
+    const flare_header_block *fields;   /* the route's `headers`, for every final answer */
     const flared_gzip_config *gzip_cfg; /* the route's gzip, or NULL when off */
     bool gzip_accepted;                 /* the client takes gzip */
     flared_proxy_gzip *gz;              /* compressing this response */

@@ -118,12 +118,14 @@ static void note_end(proxy_req *pr)
 static void answer(proxy_req *pr, int status, const char *text)
 {
     flare_http_stream *s = pr->s;
+    const flare_header_block *fields = pr->fields;
     note_end(pr);
     flared_proxy__drop_conn(pr, false);
     flared_proxy__release(pr);
     flare_response *resp = flare_http_stream_response(s);
     flare_response_status(resp, status);
     flare_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
+    flare_response_header_block(resp, fields);
     size_t len = strlen(text);
     if (flare_http_stream_send_head(s, (int64_t)len) < 0) return;
     if (flare_http_stream_write(s, text, len) < 0) return;
@@ -635,7 +637,9 @@ static bool forward_head(proxy_req *pr, const flare_http_response *r, size_t n)
     if (gzip & FLARED_GZIP_ENCODE) length = FLARE_HTTP_STREAM_UNKNOWN_LENGTH;
     flare_response *resp = flare_http_stream_response(pr->s);
     flare_response_status(resp, status);
-    if (flared_proxy_response_fields_coded(resp, r, gzip) < 0) {
+    /* The route's `headers` after the upstream's, as nginx's add_header. */
+    if (flared_proxy_response_fields_coded(resp, r, gzip) < 0 ||
+        flare_response_header_block(resp, pr->fields) < 0) {
         answer(pr, 502, "upstream response fields cannot be forwarded\n");
         return false;
     }
@@ -805,6 +809,7 @@ int flared_handle_proxy(const flare_request *req, flare_response *resp, void *da
     const flared_route_ctx *ctx = data;
     flared_upstream_rt *up = ctx->upstream;
     const flared_proxy_route *cfg = &ctx->route->u.proxy;
+    flared_route_headers(resp, ctx); /* for the answers given here; a deferred one adds them */
     if (flared_proxy_path_has_dot_segment(req->path, req->path_len)) {
         static const char body[] = "the path has a \".\" or \"..\" segment\n";
         return flare_response_text(resp, 400, "text/plain; charset=utf-8", body, sizeof body - 1);
@@ -828,6 +833,7 @@ int flared_handle_proxy(const flare_request *req, flare_response *resp, void *da
     }
     pr->body_streaming = req->body_streamed;
     pr->chunked_body = req->body_streamed && req->head->chunked;
+    pr->fields = &ctx->fields;
     pr->gzip_cfg = cfg->gzip.enabled ? &cfg->gzip : NULL;
     pr->gzip_accepted = pr->gzip_cfg && flared_proxy_gzip_accepted(req->head);
     if (req->peer) pr->client = *req->peer;

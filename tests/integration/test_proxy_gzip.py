@@ -19,7 +19,7 @@ import zlib
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from flaredtest import (ServerTestCase, parse_responses, patience,  # noqa: E402
                         read_response, read_until_close, run)
-from proxy_upstreams import ScriptedUpstream, WithClose  # noqa: E402
+from proxy_upstreams import ScriptedUpstream, WithClose, dead_address  # noqa: E402
 from test_proxy import proxy_config  # noqa: E402
 
 JSON = b'{"items": [' + b", ".join(b'{"id": %d, "name": "item %d"}' % (i, i)
@@ -401,6 +401,28 @@ upstreams:
         plain = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(coded)
         self.assertGreater(len(plain), 1 << 20)
         self.assertEqual(plain, body[:len(plain)])
+
+
+class ProxyRouteHeadersTests(ServerTestCase):
+    def test_route_headers_go_on_proxied_and_own_answers(self):
+        up = ScriptedUpstream(lambda number, index, path: answer(path))
+        self.addCleanup(up.close)
+        config = proxy_config([up.address], route_extra="strip_prefix: false")
+        config = config.replace("    proxy: {", "    headers: {X-Frame-Options: DENY}\n    proxy: {", 1)
+        srv = self.start_server(extra=config)
+        for path, status in (("/api/json", 200), ("/api/missing", 404), ("/api/./x", 400)):
+            with self.subTest(path=path), srv.connect() as s:
+                s.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: a\r\n\r\n")
+                resp, _ = read_response(s)
+                self.assertEqual((resp.status, resp.header("X-Frame-Options")), (status, "DENY"))
+        # The proxy's own error answer (no upstream listening) carries them too.
+        config = proxy_config([dead_address()], route_extra="strip_prefix: false")
+        config = config.replace("    proxy: {", "    headers: {X-Frame-Options: DENY}\n    proxy: {", 1)
+        srv = self.start_server(extra=config)
+        with srv.connect() as s:
+            s.sendall(b"GET /api/json HTTP/1.1\r\nHost: a\r\n\r\n")
+            resp, _ = read_response(s)
+            self.assertEqual((resp.status, resp.header("X-Frame-Options")), (502, "DENY"))
 
 
 if __name__ == "__main__":
