@@ -58,6 +58,8 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
 /** The host the client asked for, as it wrote it (with its port): the absolute-form
  *  target's authority, else Host; "" (len 0) when there is neither. */
 void flared_proxy_client_host(const flare_request *req, const char **host, size_t *len);
+/** Whether the field's name is `name` (lower case), without regard to case. */
+bool flared_proxy_field_is(const flare_http_header *h, const char *name);
 /** Copies the upstream's response fields to resp, without hop-by-hop and framing
  *  fields, Date and Server (the server writes its own), adding Via. */
 int flared_proxy_response_fields(flare_response *resp, const flare_http_response *up);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "proxy.h"
 #include "static_internal.h"
 
 /* Idle streams kept per worker; more than this many compressing at once are freed
@@ -45,12 +46,6 @@ bool flared_proxy_gzip_accepted(const flare_http_request *head)
     return false;
 }
 
-static bool name_is(const flare_http_header *h, const char *name)
-{
-    size_t n = strlen(name);
-    return h->name_len == n && strncasecmp(h->name, name, n) == 0;
-}
-
 unsigned flared_proxy_gzip_plan(const flared_gzip_config *g, const flare_http_response *r,
                                 bool accepted)
 {
@@ -68,9 +63,9 @@ unsigned flared_proxy_gzip_plan(const flared_gzip_config *g, const flare_http_re
             size_t len = h->value_len < sizeof type - 1 ? h->value_len : sizeof type - 1;
             memcpy(type, h->value, len);
             type[len] = '\0';
-        } else if (name_is(h, "content-range")) {
+        } else if (flared_proxy_field_is(h, "content-range")) {
             return 0; /* a part's offsets are the identity bytes' */
-        } else if (name_is(h, "cache-control") &&
+        } else if (flared_proxy_field_is(h, "cache-control") &&
                    flare_http_value_has_token(h->value, h->value_len, "no-transform")) {
             return 0; /* RFC 9110 §7.7: a proxy MUST NOT transform the content */
         }

@@ -14,7 +14,7 @@
 
 #define VIA_VALUE "flared"
 
-static bool name_is(const flare_http_header *h, const char *name)
+bool flared_proxy_field_is(const flare_http_header *h, const char *name)
 {
     size_t n = strlen(name);
     return h->name_len == n && strncasecmp(h->name, name, n) == 0;
@@ -193,7 +193,7 @@ int64_t flared_proxy_max_forwards(const flare_request *req)
     const flare_http_request *h = req->head;
     for (size_t i = 0; i < h->num_headers; i++) {
         const flare_http_header *f = &h->headers[i];
-        if (!name_is(f, "max-forwards")) continue;
+        if (!flared_proxy_field_is(f, "max-forwards")) continue;
         /* Max-Forwards = 1*DIGIT; a value past any hop count reads as the largest. */
         int64_t v = 0;
         for (size_t k = 0; k < f->value_len; k++) {
@@ -248,7 +248,7 @@ int flared_proxy_reflect_trace(flare_response *resp, const flare_request *req)
         const flare_http_header *f = &h->headers[i];
         /* RFC 9110 §9.3.8: fields likely to hold secrets are left out. */
         if (f->id == FLARE_HDR_COOKIE || f->id == FLARE_HDR_AUTHORIZATION ||
-            name_is(f, "proxy-authorization"))
+            flared_proxy_field_is(f, "proxy-authorization"))
             continue;
         rc = flare_response_body(resp, f->name, f->name_len);
         if (rc == 0) rc = flare_response_body(resp, ": ", 2);
@@ -301,10 +301,11 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
          * them: a client's own would be believed as if it had. */
         if (f->id == FLARE_HDR_HOST || f->id == FLARE_HDR_CONTENT_LENGTH ||
             f->id == FLARE_HDR_EXPECT || f->id == FLARE_HDR_X_FORWARDED_FOR ||
-            name_is(f, "x-forwarded-proto") || name_is(f, "x-forwarded-host") ||
-            name_is(f, "x-real-ip") || name_is(f, "x-forwarded-port") ||
-            name_is(f, "x-forwarded-prefix") || forwarding_alias(f) ||
-            (max_forwards > 0 && name_is(f, "max-forwards")))
+            flared_proxy_field_is(f, "x-forwarded-proto") ||
+            flared_proxy_field_is(f, "x-forwarded-host") || flared_proxy_field_is(f, "x-real-ip") ||
+            flared_proxy_field_is(f, "x-forwarded-port") ||
+            flared_proxy_field_is(f, "x-forwarded-prefix") || forwarding_alias(f) ||
+            (max_forwards > 0 && flared_proxy_field_is(f, "max-forwards")))
             continue;
         rc = flare_buf_reserve(out, f->name_len + f->value_len + 4);
         if (rc < 0) break;
@@ -387,19 +388,20 @@ int flared_proxy_response_fields_coded(flare_response *resp, const flare_http_re
     for (size_t i = 0; i < up->num_headers; i++) {
         const flare_http_header *f = &up->headers[i];
         if (flared_proxy_hop_by_hop(f, up->headers, up->num_headers)) continue;
-        if (f->id == FLARE_HDR_CONTENT_LENGTH || name_is(f, "date") || name_is(f, "server"))
+        if (f->id == FLARE_HDR_CONTENT_LENGTH || flared_proxy_field_is(f, "date") ||
+            flared_proxy_field_is(f, "server"))
             continue;
         int rc;
-        if ((gzip & FLARED_GZIP_ENCODE) && name_is(f, "accept-ranges")) {
+        if ((gzip & FLARED_GZIP_ENCODE) && flared_proxy_field_is(f, "accept-ranges")) {
             /* The upstream's ranges count identity bytes: a client resuming a gzipped
              * download with one would splice them onto coded bytes (nginx drops it too). */
             rc = 0;
         } else if ((gzip & FLARED_GZIP_ENCODE) &&
-                   (f->id == FLARE_HDR_CONTENT_ENCODING || name_is(f, "etag"))) {
+                   (f->id == FLARE_HDR_CONTENT_ENCODING || flared_proxy_field_is(f, "etag"))) {
             /* identity (the only coding let through) gives way to gzip */
             rc = f->id == FLARE_HDR_CONTENT_ENCODING ? 0 : weak_etag(resp, f);
         } else {
-            if (name_is(f, "vary"))
+            if (flared_proxy_field_is(f, "vary"))
                 varies = varies || flare_http_value_has_token(f->value, f->value_len, "*") ||
                          flare_http_value_has_token(f->value, f->value_len, "accept-encoding");
             rc = flare_response_headern(resp, f->name, f->name_len, f->value, f->value_len);
