@@ -74,7 +74,7 @@ static const char usage_text[] =
     "  -X, --request METHOD      method (default GET, POST with data, PUT with -T)\n"
     "  -H, --header 'N: v'       add a header (repeatable)\n"
     "  -d, --data DATA|@FILE     request body (@FILE: newlines dropped; @- stdin)\n"
-    "      --data-binary DATA|@FILE  body, file bytes as they are (a file alone: streamed)\n"
+    "      --data-binary DATA|@FILE  body, file bytes as they are (streamed)\n"
     "      --data-raw DATA       body, no @ meaning\n"
     "  -T, --upload-file FILE    PUT FILE, streamed (- stdin, chunked); URL ending\n"
     "                            in / gets FILE's name\n"
