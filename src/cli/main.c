@@ -212,7 +212,7 @@ static const char body_twice[] = "-T and -d/--data* (or a second -T) both give t
  * aside to be streamed (upload.c) instead of read here. */
 static int add_data(cli_options *o, const char *arg, bool at_file, bool strip)
 {
-    if (o->upload.put) return usage_error(body_twice);
+    if (o->upload.put) return usage_error("%s", body_twice);
     int rc = o->upload.path ? load_put_aside(o) : 0;
     if (rc) return rc;
     if (at_file && !strip && arg[0] == '@' && strcmp(arg, "@-") && !o->data) {
@@ -238,8 +238,7 @@ static int open_upload(cli_options *o, bool ws)
     cli_upload *u = &o->upload;
     if (!u->path) return 0;
     if (u->put && ws) return usage_error("-T sends an HTTP request body, not WebSocket input");
-    if (u->put && o->head && !o->method)
-        return usage_error("-T and -I: a HEAD request carries no body");
+    if (u->put && o->head) return usage_error("-T and -I: a HEAD request carries no body");
     if (u->put && !strcmp(u->path, "-") && o->num_urls > 1)
         return usage_error("-T -: standard input can be sent once, give one URL");
     flare_error err;
@@ -302,7 +301,7 @@ static int parse(int argc, char **argv, cli_options *o, bool *ws, bool *done)
             break;
         case 'T':
             if (o->data || o->upload.path) {
-                rc = usage_error(body_twice);
+                rc = usage_error("%s", body_twice);
                 break;
             }
             o->upload = (cli_upload){.path = optarg, .put = true, .fd = -1};
