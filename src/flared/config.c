@@ -266,10 +266,26 @@ static int prescan(flared_cfg_ctx *c, const char *text, size_t len)
 
 /* -------------------------------------------------------------- top level */
 
-static const char *const top_keys[] = {
-    "workers",         "error_log",  "log_level",         "limits",    "timeouts", "listeners",
-    "routes",          "hosts",      "mime_types",        "user",      "group",    "pid_file",
-    "trusted_proxies", "access_log", "access_log_format", "upstreams", "headers",  NULL};
+static const char *const top_keys[] = {"workers",
+                                       "error_log",
+                                       "log_level",
+                                       "limits",
+                                       "timeouts",
+                                       "listeners",
+                                       "routes",
+                                       "hosts",
+                                       "mime_types",
+                                       "user",
+                                       "group",
+                                       "pid_file",
+                                       "trusted_proxies",
+                                       "access_log",
+                                       "access_log_format",
+                                       "upstreams",
+                                       "headers",
+                                       "rate_limits",
+                                       "rate_limit_entries",
+                                       NULL};
 enum {
     K_WORKERS,
     K_ERROR_LOG,
@@ -288,6 +304,8 @@ enum {
     K_ACCESS_LOG_FORMAT,
     K_UPSTREAMS,
     K_HEADERS,
+    K_RATE_LIMITS,
+    K_RATE_LIMIT_ENTRIES,
     K_TOP_KEYS
 };
 
@@ -465,6 +483,7 @@ static void set_defaults(flared_config *cfg)
     cfg->workers = 1;
     cfg->error_log = NULL;
     cfg->log_level = FLARED_LOG_INFO;
+    cfg->rate_limit_entries = FLARED_RATE_ENTRIES_DEFAULT;
     /* One set of defaults: libflare's server defaults are flared's. */
     flare_http_server_config d;
     flare_http_server_config_default(&d);
@@ -512,6 +531,10 @@ static int parse_root(flared_cfg_ctx *c, yaml_node_t *root)
     if (rc == 0 && v[K_MIME_TYPES]) rc = flared_cfg_mime_types(c, v[K_MIME_TYPES]);
     /* Before the routes: proxy routes name an upstream. */
     if (rc == 0 && v[K_UPSTREAMS]) rc = flared_cfg_upstreams(c, v[K_UPSTREAMS]);
+    /* Before the routes: a route names its rate limit. */
+    if (rc == 0 && v[K_RATE_LIMITS]) rc = flared_cfg_rate_limits(c, v[K_RATE_LIMITS]);
+    if (rc == 0 && v[K_RATE_LIMIT_ENTRIES])
+        rc = flared_cfg_rate_limit_entries(c, v[K_RATE_LIMIT_ENTRIES]);
     if (rc == 0) rc = flared_cfg_hosts(c, v[K_ROUTES], v[K_HOSTS], v[K_HEADERS]);
     if (rc == 0 && (v[K_USER] || v[K_GROUP])) rc = flared_cfg_user_group(c, v[K_USER], v[K_GROUP]);
     if (rc == 0 && v[K_PID_FILE]) {
