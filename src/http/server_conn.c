@@ -558,7 +558,7 @@ static bool begin_request(conn *c)
         return false;
     }
     bool has_body = c->chunked || c->content_length > 0;
-    if (!c->pre_status && rt && rt->admit && !admitted(c, rt, p) && has_body) {
+    if (rt && rt->admit && !c->pre_status && !admitted(c, rt, p) && has_body) {
         c->closing = true; /* the body is not read: the connection cannot be reused */
         dispatch(c);
         return false;
