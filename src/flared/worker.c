@@ -343,7 +343,7 @@ int flared_worker_run(const flared_config *cfg, unsigned worker_id, const int *f
     flare_timer_init(&w.ws_drain_timer, on_ws_drain_check, &w);
     flare_error err;
     flare_error_set(&err, FLARE_ESYS, 0, "signalfd failed");
-    flared_route_ctx *routes = NULL;
+    flared_handlers *routes = NULL;
     int status = 1;
     sigset_t set;
     sigemptyset(&set);

@@ -133,6 +133,9 @@ void flare_http_server_free(flare_http_server *srv)
         free(rt->extra_methods);
     }
     free(srv->routes);
+    for (size_t i = 0; i < srv->host_field_count; i++)
+        free(srv->host_fields[i].host);
+    free(srv->host_fields);
     while (srv->free_conns) {
         conn *c = srv->free_conns;
         srv->free_conns = flare_http__conn_next(c);
@@ -196,7 +199,8 @@ void flare_http__send_busy(int fd, bool tls)
 }
 
 /* A connection over a limit gets a short 503 (an alert on TLS) when it can be sent
- * without blocking. */
+ * without blocking: one fixed write before any request is read, so it carries none of
+ * the configured fields (flare_http_server_host_headers). */
 static void reject(int fd, const flare_http_listener_options *opts)
 {
     flare_http__send_busy(fd, opts->tls != NULL);
@@ -422,7 +426,40 @@ int flare_http_server_route_headers(flare_http_server *srv, const char *host, co
     if (!rt)
         return flare_error_set(err, FLARE_ENOTFOUND, 0, "route %s: not registered",
                                path ? path : "");
+    if (b && !flare_http__header_block_valid(b))
+        return flare_error_set(err, FLARE_EINVAL, 0,
+                               "route %s: its header block holds a line that is no "
+                               "\"name: value\" field",
+                               rt->path);
     rt->headers = b && b->lines.len ? b : NULL;
+    return 0;
+}
+
+int flare_http_server_host_headers(flare_http_server *srv, const char *host,
+                                   const flare_header_block *b, flare_error *err)
+{
+    if (b && !flare_http__header_block_valid(b))
+        return flare_error_set(err, FLARE_EINVAL, 0,
+                               "host headers: the block holds a line that is no "
+                               "\"name: value\" field (build it with flare_header_block_add)");
+    if (b && !b->lines.len) b = NULL;
+    if (!host || !*host) {
+        srv->fields = b;
+        return 0;
+    }
+    for (size_t i = 0; i < srv->host_field_count; i++)
+        if (strcasecmp(srv->host_fields[i].host, host) == 0) {
+            srv->host_fields[i].b = b;
+            return 0;
+        }
+    host_fields *hf = realloc(srv->host_fields, (srv->host_field_count + 1) * sizeof *hf);
+    if (!hf) return flare_error_set(err, FLARE_ENOMEM, 0, "host headers: out of memory");
+    srv->host_fields = hf;
+    char *name = strdup(host);
+    if (!name) return flare_error_set(err, FLARE_ENOMEM, 0, "host headers: out of memory");
+    for (char *p = name; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    hf[srv->host_field_count++] = (host_fields){.host = name, .b = b};
     return 0;
 }
 
