@@ -648,40 +648,35 @@ static void test_host_headers(void **state)
         flare_header_block_free(&b);
     }
 
+    static const struct {
+        const char *request;
+        int status;
+        const char *fields; /* as expect_fields reads them */
+    } cases[] = {
+        /* No route: the host the Host picks (exact, wildcard, or the default host). */
+        {"GET /nowhere HTTP/1.1\r\nHost: t\r\n\r\n", 404, "S"},
+        {"GET /nowhere HTTP/1.1\r\nHost: A.example.:80\r\n\r\n", 404, "A"},
+        {"GET /nowhere HTTP/1.1\r\nHost: q.w.example\r\n\r\n", 404, "W"},
+        {"GET /nowhere HTTP/1.1\r\nHost: none.example\r\n\r\n", 404, ""},
+        {"GET http://a.example/x HTTP/1.1\r\nHost: t\r\n\r\n", 404, "A"},
+        {"HEAD /nowhere HTTP/1.1\r\nHost: a.example\r\n\r\n", 404, "A"},
+        {"OPTIONS * HTTP/1.1\r\nHost: a.example\r\n\r\n", 200, "A"},
+        /* A refusal of a request no route takes: its host's too. */
+        {"BREW /nowhere HTTP/1.1\r\nHost: a.example\r\n\r\n", 501, "A"},
+        {"POST /x HTTP/1.1\r\nHost: a.example\r\nContent-Length: 99999999999\r\n\r\n", 413, "A"},
+        /* A head refused, or late: no host is known, the server's. */
+        {"GET / HTTP/1.1\r\nHost: a.example\r\nBad field\r\n\r\n", 400, "S"},
+        {"GET / HTTP/2.0\r\nHost: a.example\r\n\r\n", 505, "S"},
+        {"CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n", 501, "S"},
+        /* A known route: its own fields, on the server's refusals of it too. */
+        {"POST /r HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", 405, "R"},
+        {"GET /a HTTP/1.1\r\nHost: a.example\r\nContent-Length: 17\r\n\r\n", 413, ""},
+    };
     response r = {0};
-    /* No route: the host the Host picks (exact, wildcard, or the default host). */
-    ask(h, "GET /nowhere HTTP/1.1\r\nHost: t\r\n\r\n", &r, false);
-    expect_fields(&r, 404, "S");
-    ask(h, "GET /nowhere HTTP/1.1\r\nHost: A.example.:80\r\n\r\n", &r, false);
-    expect_fields(&r, 404, "A");
-    ask(h, "GET /nowhere HTTP/1.1\r\nHost: q.w.example\r\n\r\n", &r, false);
-    expect_fields(&r, 404, "W");
-    ask(h, "GET /nowhere HTTP/1.1\r\nHost: none.example\r\n\r\n", &r, false);
-    expect_fields(&r, 404, "");
-    ask(h, "GET http://a.example/x HTTP/1.1\r\nHost: t\r\n\r\n", &r, false);
-    expect_fields(&r, 404, "A");
-    ask(h, "HEAD /nowhere HTTP/1.1\r\nHost: a.example\r\n\r\n", &r, true);
-    expect_fields(&r, 404, "A");
-    ask(h, "OPTIONS * HTTP/1.1\r\nHost: a.example\r\n\r\n", &r, false);
-    expect_fields(&r, 200, "A");
-    /* A refusal of a request no route takes: its host's too. */
-    ask(h, "BREW /nowhere HTTP/1.1\r\nHost: a.example\r\n\r\n", &r, false);
-    expect_fields(&r, 501, "A");
-    ask(h, "POST /nowhere HTTP/1.1\r\nHost: a.example\r\nContent-Length: 99999999999\r\n\r\n", &r,
-        false);
-    expect_fields(&r, 413, "A");
-    /* A head refused, or late: no host is known, the server's. */
-    ask(h, "GET / HTTP/1.1\r\nHost: a.example\r\nBad field\r\n\r\n", &r, false);
-    expect_fields(&r, 400, "S");
-    ask(h, "GET / HTTP/2.0\r\nHost: a.example\r\n\r\n", &r, false);
-    expect_fields(&r, 505, "S");
-    ask(h, "CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n", &r, false);
-    expect_fields(&r, 501, "S");
-    /* A known route: its own fields, on its answers and the server's refusals of it. */
-    ask(h, "POST /r HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", &r, false);
-    expect_fields(&r, 405, "R");
-    ask(h, "GET /a HTTP/1.1\r\nHost: a.example\r\nContent-Length: 17\r\n\r\n", &r, false);
-    expect_fields(&r, 413, "");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ask(h, cases[i].request, &r, strncmp(cases[i].request, "HEAD ", 5) == 0);
+        expect_fields(&r, cases[i].status, cases[i].fields);
+    }
 
     /* Keep-alive: the block is copied into each answer, once. */
     client c;
