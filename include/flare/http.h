@@ -235,8 +235,9 @@ int flare_http_server_route_stream_body(flare_http_server *srv, const char *host
 /**
  * Header fields the server adds to the answers it gives itself to requests the route
  * registered for (host, path) takes: 405 (or 501) for a method it does not allow, 413
- * for a body over its limit, and the other refusals once the route is known. The
- * handler's own responses are the handler's to fill. `b` is borrowed: it must outlive
+ * for a body over its limit, the other refusals once the route is known, and the 500
+ * that replaces a failed handler's answer. The handler's own responses are the
+ * handler's to fill. `b` is borrowed: it must outlive
  * the server (NULL or empty: none). FLARE_ENOTFOUND when no such route exists;
  * FLARE_EINVAL for a line flare_header_block_add would not write.
  */

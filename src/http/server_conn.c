@@ -671,6 +671,16 @@ static void answer_builtin(conn *c, flare_response *resp)
     if (b) flare_response_header_block(resp, b);
 }
 
+/* A handler that failed, or answered with an interim status: the server's 500, with
+ * the fields the route's refusals carry. Out of line: dispatch is the hot path. */
+__attribute__((noinline)) static void answer_500(conn *c, flare_response *resp)
+{
+    flare_http__response_reset(resp);
+    builtin_text(resp, 500);
+    const flare_header_block *b = request_fields(c);
+    if (b) flare_response_header_block(resp, b);
+}
+
 static void begin_stream(conn *c, flare_response *resp);
 
 static void dispatch(conn *c)
@@ -691,8 +701,7 @@ static void dispatch(conn *c)
         resp->owner = NULL;
         if (rc < 0) {
             if (resp->file_fd >= 0) close(resp->file_fd); /* the reset would forget it */
-            flare_http__response_reset(resp);
-            builtin_text(resp, 500);
+            answer_500(c, resp);
         } else if (resp->defer_ops) {
             view->body = NULL; /* the body buffer is recycled before the report */
             begin_stream(c, resp);
@@ -714,8 +723,7 @@ static void dispatch(conn *c)
         /* A 101 without a new protocol to switch to, or an interim status as the final
          * answer: the client would wait on for the final one and take the next
          * response for it (RFC 9110 §15.2), so it is a handler bug answered as one. */
-        flare_http__response_reset(resp);
-        builtin_text(resp, 500);
+        answer_500(c, resp);
     }
     bool head_only = c->req->method_id == FLARE_METHOD_HEAD;
     take_out(c);

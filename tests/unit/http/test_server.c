@@ -574,6 +574,14 @@ static void add_field(flare_header_block *b, const char *name, const char *value
     assert_int_equal(flare_header_block_add(b, name, value), 0);
 }
 
+static int failing_handler(const flare_request *req, flare_response *resp, void *ud)
+{
+    (void)req;
+    (void)ud;
+    flare_response_header(resp, "X-Lost", "1"); /* the 500 replaces what was built */
+    return FLARE_EINVAL;
+}
+
 /* How many times the response has a field called name. */
 static size_t field_count(const response *r, const char *name)
 {
@@ -618,10 +626,13 @@ static void test_host_headers(void **state)
     add_field(&w_fields, "X-Host", "w");
     add_field(&route_fields, "X-Route", "r");
     harness_route(h, NULL, FLARE_M_GET, "/r", hello_handler, NULL, 0);
+    harness_route(h, NULL, FLARE_M_GET, "/fail", failing_handler, NULL, 0);
     harness_route(h, "a.example", FLARE_M_GET, "/a", hello_handler, NULL, 16);
     harness_route(h, "*.w.example", FLARE_M_GET, "/w", hello_handler, NULL, 0);
     harness_route(h, "none.example", FLARE_M_GET, "/n", hello_handler, NULL, 0);
     assert_int_equal(flare_http_server_route_headers(h->srv, NULL, "/r", &route_fields, &err), 0);
+    assert_int_equal(flare_http_server_route_headers(h->srv, NULL, "/fail", &route_fields, &err),
+                     0);
     assert_int_equal(flare_http_server_host_headers(h->srv, NULL, &site_fields, &err), 0);
     assert_int_equal(flare_http_server_host_headers(h->srv, "A.Example", &a_fields, &err), 0);
     assert_int_equal(flare_http_server_host_headers(h->srv, "*.w.example", &w_fields, &err), 0);
@@ -671,11 +682,13 @@ static void test_host_headers(void **state)
         /* A known route: its own fields, on the server's refusals of it too. */
         {"POST /r HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", 405, "R"},
         {"GET /a HTTP/1.1\r\nHost: a.example\r\nContent-Length: 17\r\n\r\n", 413, ""},
+        {"GET /fail HTTP/1.1\r\nHost: t\r\n\r\n", 500, "R"},
     };
     response r = {0};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         ask(h, cases[i].request, &r, strncmp(cases[i].request, "HEAD ", 5) == 0);
         expect_fields(&r, cases[i].status, cases[i].fields);
+        assert_no_header(&r, "X-Lost");
     }
 
     /* Keep-alive: the block is copied into each answer, once. */
