@@ -251,7 +251,8 @@ int flare_http_server_route_headers(flare_http_server *srv, const char *host, co
  * request that did not arrive in time (408), and a request no route takes (404, 501;
  * their 413 or 400 when the body is refused). With a host name as given to
  * flare_http_server_route, that virtual host's, instead of the server's, on a request
- * its Host picks and no route of it takes (a host with no route is never picked).
+ * its Host picks and no route of it takes; a host given here that has no route is a
+ * virtual host all the same, whose requests all get 404 rather than the default host's.
  * Answers of a known route carry its own (flare_http_server_route_headers); the 503
  * over max_connections and the 400 for plain HTTP on a TLS port carry none. `b` is
  * borrowed and must outlive the server; NULL or empty: none. Its lines are checked

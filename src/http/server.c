@@ -403,7 +403,7 @@ static route *registered(flare_http_server *srv, const char *host, const char *p
         route *rt = &srv->routes[i];
         bool same_host =
             (!host || !*host) ? rt->host == NULL : rt->host && strcasecmp(rt->host, host) == 0;
-        if (same_host && path && strcmp(rt->path, path) == 0) return rt;
+        if (same_host && rt->handler && path && strcmp(rt->path, path) == 0) return rt;
     }
     return NULL;
 }
@@ -435,6 +435,28 @@ int flare_http_server_route_headers(flare_http_server *srv, const char *host, co
     return 0;
 }
 
+/* A host given fields but no route is still a virtual host: its requests get its 404,
+ * not the default host's routes. The router learns of it from a route entry with no
+ * path and no handler, which no request path matches (path_len 0; every request path
+ * has at least "/"); a route registered later for the host shares its name. */
+static int mark_host(flare_http_server *srv, const char *host)
+{
+    for (size_t i = 0; i < srv->route_count; i++)
+        if (srv->routes[i].host && strcasecmp(srv->routes[i].host, host) == 0) return 0;
+    route *routes = realloc(srv->routes, (srv->route_count + 1) * sizeof *routes);
+    if (!routes) return FLARE_ENOMEM;
+    srv->routes = routes;
+    bool new_host = false;
+    route rt = {.host = intern_host(srv, host, &new_host), .path = strdup("")};
+    if (!rt.host || !rt.path) {
+        free(rt.host);
+        free(rt.path);
+        return FLARE_ENOMEM;
+    }
+    srv->routes[srv->route_count++] = rt;
+    return 0;
+}
+
 int flare_http_server_host_headers(flare_http_server *srv, const char *host,
                                    const flare_header_block *b, flare_error *err)
 {
@@ -456,7 +478,10 @@ int flare_http_server_host_headers(flare_http_server *srv, const char *host,
     if (!hf) return flare_error_set(err, FLARE_ENOMEM, 0, "host headers: out of memory");
     srv->host_fields = hf;
     char *name = strdup(host);
-    if (!name) return flare_error_set(err, FLARE_ENOMEM, 0, "host headers: out of memory");
+    if (!name || mark_host(srv, host) < 0) {
+        free(name);
+        return flare_error_set(err, FLARE_ENOMEM, 0, "host headers: out of memory");
+    }
     for (char *p = name; *p; p++)
         *p = (char)tolower((unsigned char)*p);
     hf[srv->host_field_count++] = (host_fields){.host = name, .b = b};

@@ -8,6 +8,8 @@
 
 #include "flare/http.h"
 
+/* A route with no handler and an empty path only names a virtual host that has no
+ * route (flare_http_server_host_headers); no request path matches it. */
 typedef struct route {
     char *host; /* NULL: default virtual host; "*.x" wildcard; lower case */
     char *path;

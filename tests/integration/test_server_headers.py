@@ -2,7 +2,8 @@
 """Configured `headers` on the answers flared gives before a route is known
 (tests/integration/flaredtest.py): the top level's on the parser's refusals (400,
 414, 417, 431, 505), a header timeout's 408 and a 404 of the default host; a named
-host's own (over the top level's), and not another host's, on its 404s. Raw sockets
+host's own (over the top level's), and not another host's, on its 404s, a host
+with no routes included. Raw sockets
 for the malformed heads, curl for the ordinary ones."""
 import socket
 import subprocess
@@ -32,6 +33,9 @@ hosts:
     routes:
       - path: /b
         text: {body: "b\\n"}
+  - names: [parked.example]
+    headers: {X-Site: parked}
+    routes: []
 """
 
 TOP = {"strict-transport-security": "max-age=63072000", "x-content-type-options": "nosniff"}
@@ -140,6 +144,14 @@ class ServerHeaderTests(ft.SharedServerTestCase):
                 self.assertEqual(status, 404)
                 self.assertEqual((fields.get("x-site"), fields.get("x-content-type-options")),
                                  ("b", "nosniff"))
+
+    def test_host_without_routes_answers_404_with_its_fields(self):
+        # Its names are its own: not served by the default host's /plain.
+        status, fields = self.curl("/plain", "parked.example")
+        self.assertEqual(status, 404)
+        self.assertEqual((fields.get("x-site"), fields.get("x-content-type-options")),
+                         ("parked", "nosniff"))
+        self.assertNotIn("x-route", fields)
 
     def test_no_route_refusals_carry_the_hosts_fields(self):
         # A HEAD's 404 (no body), an unknown method's 501, a body over the limit's 413.

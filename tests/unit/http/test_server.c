@@ -636,6 +636,10 @@ static void test_host_headers(void **state)
     assert_int_equal(flare_http_server_host_headers(h->srv, NULL, &site_fields, &err), 0);
     assert_int_equal(flare_http_server_host_headers(h->srv, "A.Example", &a_fields, &err), 0);
     assert_int_equal(flare_http_server_host_headers(h->srv, "*.w.example", &w_fields, &err), 0);
+    /* A host with fields and no route: its requests are its own, not the default host's. */
+    assert_int_equal(flare_http_server_host_headers(h->srv, "*.o.example", &w_fields, &err), 0);
+    assert_int_equal(flare_http_server_route_headers(h->srv, "*.o.example", "", &w_fields, &err),
+                     FLARE_ENOTFOUND); /* it has no route to name */
     /* An empty block: none, rather than the server's. */
     assert_int_equal(flare_http_server_host_headers(h->srv, "none.example", &none_fields, &err), 0);
 
@@ -669,6 +673,8 @@ static void test_host_headers(void **state)
         {"GET /nowhere HTTP/1.1\r\nHost: A.example.:80\r\n\r\n", 404, "A"},
         {"GET /nowhere HTTP/1.1\r\nHost: q.w.example\r\n\r\n", 404, "W"},
         {"GET /nowhere HTTP/1.1\r\nHost: none.example\r\n\r\n", 404, ""},
+        {"GET /r HTTP/1.1\r\nHost: x.o.example\r\n\r\n", 404, "W"},
+        {"GET http://x.o.example/ HTTP/1.1\r\nHost: t\r\n\r\n", 404, "W"},
         {"GET http://a.example/x HTTP/1.1\r\nHost: t\r\n\r\n", 404, "A"},
         {"HEAD /nowhere HTTP/1.1\r\nHost: a.example\r\n\r\n", 404, "A"},
         {"OPTIONS * HTTP/1.1\r\nHost: a.example\r\n\r\n", 200, "A"},
