@@ -235,13 +235,31 @@ int flare_http_server_route_stream_body(flare_http_server *srv, const char *host
 /**
  * Header fields the server adds to the answers it gives itself to requests the route
  * registered for (host, path) takes: 405 (or 501) for a method it does not allow, 413
- * for a body over its limit, and the other refusals once the route is known. The
- * handler's own responses are the handler's to fill. `b` is borrowed: it must outlive
- * the server (NULL or empty: none). FLARE_ENOTFOUND when no such route exists.
+ * for a body over its limit, the other refusals once the route is known, and the 500
+ * that replaces a failed handler's answer. The handler's own responses are the
+ * handler's to fill. `b` is borrowed: it must outlive
+ * the server (NULL or empty: none). FLARE_ENOTFOUND when no such route exists;
+ * FLARE_EINVAL for a line flare_header_block_add would not write.
  */
 struct flare_header_block;
 int flare_http_server_route_headers(flare_http_server *srv, const char *host, const char *path,
                                     const struct flare_header_block *b, flare_error *err);
+/**
+ * Header fields the server adds to the answers it gives itself before a route takes
+ * the request, as nginx's `add_header ... always` at server level. With host NULL
+ * (or ""), the server's: on a head it refuses (400, 414, 417, 431, 501, 505), a
+ * request that did not arrive in time (408), and a request no route takes (404, 501;
+ * their 413 or 400 when the body is refused). With a host name as given to
+ * flare_http_server_route, that virtual host's, instead of the server's, on a request
+ * its Host picks and no route of it takes; a host given here that has no route is a
+ * virtual host all the same, whose requests all get 404 rather than the default host's.
+ * Answers of a known route carry its own (flare_http_server_route_headers); the 503
+ * over max_connections and the 400 for plain HTTP on a TLS port carry none. `b` is
+ * borrowed and must outlive the server; NULL or empty: none. Its lines are checked
+ * once, here: FLARE_EINVAL unless each is one flare_header_block_add would write.
+ */
+int flare_http_server_host_headers(flare_http_server *srv, const char *host,
+                                   const struct flare_header_block *b, flare_error *err);
 /** Runs the reactor until flare_http_server_stop and the drain complete. */
 int flare_http_server_run(flare_http_server *srv, flare_error *err);
 /**

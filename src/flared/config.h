@@ -370,6 +370,11 @@ typedef struct flared_host {
     size_t name_count;
     const flared_route *routes;
     size_t route_count;
+    /** The fields of the server's own answers to a request for the host that no route
+     *  takes (404...): its `headers` over the top level's; the default host's (and those
+     *  of answers before any host is known) are the top level's. */
+    const flared_header *headers;
+    size_t header_count;
     unsigned line, column; /**< where the host (default host: its `routes`, or 1:1) is written */
 } flared_host;
 
