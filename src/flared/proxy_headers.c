@@ -129,9 +129,9 @@ static int put_forwarded_value(flare_buf *out, const char *v, size_t len)
     return rc == 0 ? flare_buf_append(out, "\"", 1) : rc;
 }
 
-/* The client's address as X-Forwarded-For and Forwarded for= write it ("[v6]" in
- * Forwarded, RFC 7239 §6); "unknown" when there is none (a Unix socket). */
-static size_t client_ip(const flare_request *req, char *out, size_t cap, bool bracket)
+/* The client's address as X-Forwarded-For writes it; "unknown" when there is none (a
+ * Unix socket). Formatted once per request: every field that names it copies it. */
+static size_t client_ip(const flare_request *req, char *out, size_t cap)
 {
     const flare_sock_addr *peer = req->peer;
     if (!peer || (peer->ip.family != AF_INET && peer->ip.family != AF_INET6)) {
@@ -139,12 +139,7 @@ static size_t client_ip(const flare_request *req, char *out, size_t cap, bool br
         return 7;
     }
     flare_ip_addr ip = flare_ip_unmap(&peer->ip);
-    if (!bracket || ip.family == AF_INET) return flare_ip_format(&ip, out, cap);
-    out[0] = '[';
-    size_t n = flare_ip_format(&ip, out + 1, cap - 2);
-    out[n + 1] = ']';
-    out[n + 2] = '\0';
-    return n + 2;
+    return flare_ip_format(&ip, out, cap);
 }
 
 static int put_request_line(flare_buf *out, const flare_request *req, size_t strip_len)
@@ -294,19 +289,24 @@ static size_t put_port(char *p, uint16_t port)
     return n;
 }
 
+/* What variables expand from: the request and its client's address, formatted once
+ * (addr_len 0 when the client has none). */
+typedef struct var_source {
+    const flare_request *req;
+    const char *addr;
+    size_t addr_len;
+} var_source;
+
 /* Writes variable v at p (room for var_max); its length, 0 when it has no value. */
-static size_t put_var(char *p, flared_proxy_var v, const flare_request *req)
+static size_t put_var(char *p, flared_proxy_var v, const var_source *src)
 {
-    const flare_sock_addr *peer = req->peer;
-    bool has_ip = peer && (peer->ip.family == AF_INET || peer->ip.family == AF_INET6);
+    const flare_request *req = src->req;
     switch (v) {
-    case FLARED_PV_REMOTE_ADDR: {
-        if (!has_ip) return 0;
-        flare_ip_addr ip = flare_ip_unmap(&peer->ip);
-        return flare_ip_format(&ip, p, FLARE_IP_STR_MAX);
-    }
+    case FLARED_PV_REMOTE_ADDR:
+        memcpy(p, src->addr, src->addr_len);
+        return src->addr_len;
     case FLARED_PV_REMOTE_PORT: /* none from X-Forwarded-For (port 0) */
-        return has_ip && peer->port ? put_port(p, peer->port) : 0;
+        return src->addr_len && req->peer->port ? put_port(p, req->peer->port) : 0;
     case FLARED_PV_SERVER_PORT:
         return req->server_port ? put_port(p, req->server_port) : 0;
     case FLARED_PV_SCHEME:
@@ -323,9 +323,10 @@ static size_t put_var(char *p, flared_proxy_var v, const flare_request *req)
 /* A `request_headers` field with its variables expanded straight into out (one reserve
  * of the most it can take). Nothing is written when the value comes out empty, as nginx
  * leaves out such a field; *written tells. */
-static int put_set_field(flare_buf *out, const flared_proxy_set_field *f, const flare_request *req,
+static int put_set_field(flare_buf *out, const flared_proxy_set_field *f, const var_source *src,
                          bool *written)
 {
+    const flare_request *req = src->req;
     *written = false;
     if (f->part_count == 0) return 0; /* "": removed */
     size_t max = f->name_len + f->literal_len + 4;
@@ -345,7 +346,7 @@ static int put_set_field(flare_buf *out, const flared_proxy_set_field *f, const 
             memcpy(p, part->text, part->len);
             p += part->len;
         } else {
-            p += put_var(p, part->var, req);
+            p += put_var(p, part->var, src);
         }
     }
     if (p == value) return 0;
@@ -378,12 +379,15 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
     bool rewrites = route && route->set_field_count;
     unsigned replaced = route ? route->own_replaced : 0;
     int rc = put_request_line(out, req, o->strip_len);
+    char ip[FLARE_IP_STR_MAX + 2];
+    size_t ip_len = client_ip(req, ip, sizeof ip);
+    bool has_ip =
+        req->peer && (req->peer->ip.family == AF_INET || req->peer->ip.family == AF_INET6);
+    const var_source src = {.req = req, .addr = ip, .addr_len = has_ip ? ip_len : 0};
     bool host_set = false;
     if (rc == 0 && route && route->set_host)
-        rc = put_set_field(out, route->set_host, req, &host_set);
+        rc = put_set_field(out, route->set_host, &src, &host_set);
     if (rc == 0 && !host_set) rc = put_field(out, "Host", o->host, o->host_len);
-    char ip[FLARE_IP_STR_MAX + 2];
-    size_t ip_len = client_ip(req, ip, sizeof ip, false);
     /* X-Forwarded-For: what earlier proxies said, then this hop's client. */
     bool xff = false;
     for (size_t i = 0; i < h->num_headers && rc == 0 && !(replaced & FLARED_PROXY_OWN_XFF); i++) {
@@ -402,8 +406,6 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
     /* The client alone, as nginx setups send it ($remote_addr): an application that
      * believes X-Real-IP cannot be handed one the client wrote itself. None for a
      * client without an address (a Unix socket): the field holds an IP or nothing. */
-    bool has_ip =
-        req->peer && (req->peer->ip.family == AF_INET || req->peer->ip.family == AF_INET6);
     if (rc == 0 && has_ip && !(replaced & FLARED_PROXY_OWN_REAL_IP))
         rc = put_field(out, "X-Real-IP", ip, ip_len);
     for (size_t i = 0; i < h->num_headers && rc == 0; i++) {
@@ -430,7 +432,7 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
     }
     for (size_t i = 0; rewrites && i < route->set_field_count && rc == 0; i++) {
         bool written;
-        rc = put_set_field(out, &route->set_fields[i], req, &written);
+        rc = put_set_field(out, &route->set_fields[i], &src, &written);
     }
     const char *proto = req->tls ? "https" : "http";
     const char *chost;
@@ -443,7 +445,12 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
     /* RFC 7239 §4: a new Forwarded field after the ones received is appending to them. */
     if (rc == 0 && !(replaced & FLARED_PROXY_OWN_FORWARDED)) {
         rc = flare_buf_append_str(out, "Forwarded: for=");
-        ip_len = client_ip(req, ip, sizeof ip, true);
+        if (memchr(ip, ':', ip_len)) { /* RFC 7239 §6: "[v6]", quoted */
+            memmove(ip + 1, ip, ip_len);
+            ip[0] = '[';
+            ip[ip_len + 1] = ']';
+            ip_len += 2;
+        }
         if (rc == 0) rc = put_forwarded_value(out, ip, ip_len);
         if (rc == 0 && chost_len) {
             rc = flare_buf_append_str(out, ";host=");
