@@ -53,7 +53,8 @@ typedef struct flare_request {
     uint64_t connection_requests; /**< 1 for the first request on this connection */
     const flare_tls_conn *tls;    /**< the TLS session (SNI, ALPN, version), NULL in clear text */
     bool body_streamed;           /**< the body is not read yet: see flare_http_stream_read_body */
-    time_t date; /**< the second the response's Date field names (the loop turn's clock) */
+    time_t date;          /**< the second the response's Date field names (the loop turn's clock) */
+    uint16_t server_port; /**< the port of the listener that accepted the connection; 0: none */
 } flare_request;
 
 /** A handler fills `resp`; returning a negative value answers 500 instead. */
@@ -172,6 +173,9 @@ typedef struct flare_http_listener_options {
     /** The socket has TCP_DEFER_ACCEPT: a new connection arrives with its first bytes,
      *  so they are read at once instead of after another readiness event. */
     bool deferred_accept;
+    /** The port the socket is bound to, reported as flare_request.server_port; 0: the
+     *  server reads it from the socket when the listener is added. */
+    uint16_t local_port;
 } flare_http_listener_options;
 
 /** Serves a listening socket with the given options (NULL: clear text, no PROXY header). */

@@ -290,6 +290,14 @@ int flare_http_server_add_listener_opts(flare_http_server *srv, int fd,
     rc = flare_reactor_add(srv->reactor, fd, FLARE_EV_READ, on_listener, srv, err);
     if (rc < 0) return rc;
     srv->listener_opts[srv->listener_count] = opts ? *opts : (flare_http_listener_options){0};
+    flare_http_listener_options *stored = &srv->listener_opts[srv->listener_count];
+    struct sockaddr_storage ss;
+    socklen_t ss_len = sizeof ss;
+    flare_sock_addr local;
+    /* Once per listener, so a request's server_port costs no system call. */
+    if (!stored->local_port && getsockname(fd, (struct sockaddr *)&ss, &ss_len) == 0 &&
+        flare_sock_addr_from_sockaddr(&local, (struct sockaddr *)&ss, ss_len, NULL) == 0)
+        stored->local_port = local.port;
     srv->listeners[srv->listener_count++] = fd;
     return 0;
 }

@@ -97,6 +97,7 @@ struct conn {
     int16_t pre_status;   /* 0: call the handler; -1: OPTIONS *; else answer this status */
     uint32_t generation;  /* bumped when the struct is recycled: stale handles see it */
     flare_sock_addr peer; /* the client: from the PROXY header when the listener has one */
+    uint16_t local_port;  /* of the listener that accepted it (req->server_port) */
     int file_fd;
     flare_timer timer;
     uint64_t head_deadline_ms; /* when the current head must be complete; 0: not started */
@@ -520,6 +521,7 @@ static bool begin_request(conn *c)
                             .peer = client,
                             .connection_requests = c->requests,
                             .tls = c->tls,
+                            .server_port = c->local_port,
                             .date = flare_reactor_clock(srv->reactor)->wall_sec};
     split_target(req, view);
     host_of(req, view);
@@ -1354,6 +1356,7 @@ int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_add
     c->fd = fd;
     c->file_fd = -1;
     c->peer = *peer;
+    c->local_port = opts->local_port;
     c->phase = PH_HEAD;
     c->route_index = NO_ROUTE;
     flare_timer_init(&c->timer, on_timeout, c);

@@ -187,6 +187,42 @@ static void test_listen_and_serve(void **state)
     assert_int_equal(flare_http_server_listen(h->srv, "300.0.0.1:0", NULL, &err) < 0, true);
 }
 
+/* Answers req->server_port. */
+static int port_handler(const flare_request *req, flare_response *resp, void *ud)
+{
+    (void)ud;
+    char body[16];
+    int n = snprintf(body, sizeof body, "%u", (unsigned)req->server_port);
+    return flare_response_text(resp, 200, "text/plain", body, (size_t)n);
+}
+
+/* req->server_port is the port of the listener that accepted the connection (read from
+ * the socket once per listener); an adopted connection has none. */
+static void test_server_port(void **state)
+{
+    harness *h = *state;
+    harness_route(h, NULL, FLARE_M_GET, "/port", port_handler, NULL, 0);
+    uint16_t ports[2] = {0, 0};
+    flare_error err;
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(flare_http_server_listen(h->srv, "127.0.0.1:0", &ports[i], &err), 0);
+    assert_int_not_equal(ports[0], ports[1]);
+    for (int i = 0; i < 2; i++) {
+        char want[16];
+        snprintf(want, sizeof want, "%u", (unsigned)ports[i]);
+        client c;
+        client_tcp(h, &c, ports[i]);
+        client_send_str(h, &c, "GET /port HTTP/1.1\r\nHost: t\r\n\r\n");
+        expect_response(h, &c, 200, want);
+        client_close(&c);
+    }
+    client c;
+    client_open(h, &c);
+    client_send_str(h, &c, "GET /port HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_response(h, &c, 200, "0");
+    client_close(&c);
+}
+
 static void expect_busy(harness *h, client *c)
 {
     response r = {0};
@@ -724,6 +760,7 @@ int main(void)
         SERVER_TEST(test_stop_serves_request_already_received, hello_server),
         SERVER_TEST(test_upgrade_hands_over_socket_and_pending_bytes, bare_zero_config),
         SERVER_TEST(test_listen_and_serve, hello_server),
+        SERVER_TEST(test_server_port, hello_server),
         SERVER_TEST(test_max_connections_adopted, two_connections),
         SERVER_TEST(test_max_connections_listener, two_connections),
         SERVER_TEST(test_zero_config_takes_defaults, zero_config),
