@@ -100,14 +100,22 @@ static uint64_t mix(uint64_t h)
 static uint64_t client_key(const flared_rate_table *t, const flared_rate_limit *rl,
                            const flare_ip_addr *ip)
 {
+    static const uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    flare_ip_addr v4;
+    /* A client over IPv4 and over a dual-stack listener's ::ffff:a.b.c.d is one client. */
+    if (ip->family == AF_INET6 && memcmp(ip->bytes, v4_mapped, sizeof v4_mapped) == 0) {
+        v4 = (flare_ip_addr){.family = AF_INET};
+        memcpy(v4.bytes, ip->bytes + 12, 4);
+        ip = &v4;
+    }
     uint64_t lo, hi = 0;
     if (ip->family == AF_INET6) {
         memcpy(&lo, ip->bytes, 8);
         memcpy(&hi, ip->bytes + 8, 8);
     } else {
-        uint32_t v4;
-        memcpy(&v4, ip->bytes, 4);
-        lo = v4;
+        uint32_t addr;
+        memcpy(&addr, ip->bytes, 4);
+        lo = addr;
     }
     uint64_t h = mix(t->seed ^ rl->key);
     h = mix(h ^ lo);

@@ -119,6 +119,9 @@ static void test_table_clients_and_limits(void **state)
     assert_int_equal(flared_rate_table_take(t, &a, &six, now, &wait), FLARED_RATE_TAKEN);
     assert_int_equal(flared_rate_table_take(t, &b, &one, now, &wait), FLARED_RATE_TAKEN);
     assert_int_equal(flared_rate_table_take(t, &b, &one, now, &wait), FLARED_RATE_REFUSED);
+    /* The same IPv4 client seen through a dual-stack listener (::ffff:192.0.2.1). */
+    flare_ip_addr mapped = {.family = AF_INET6, .bytes = {[10] = 0xff, 0xff, 192, 0, 2, 1}};
+    assert_int_equal(flared_rate_table_take(t, &b, &mapped, now, &wait), FLARED_RATE_REFUSED);
     /* Drained by a tenth of a second: one more for the first client. */
     assert_int_equal(flared_rate_table_take(t, &a, &one, now + SEC / 10, &wait), FLARED_RATE_TAKEN);
     assert_int_equal(flared_rate_table_take(t, &a, &one, now + SEC / 10, &wait),
