@@ -8,6 +8,7 @@ bad settings are config errors at FILE:LINE:COLUMN."""
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -172,6 +173,28 @@ class RateLimitTests(ft.ServerTestCase):
         pids = {l[0] for l in lines if l[1] == "/own"}
         self.assertEqual(len(pids), 2, "both workers took requests")
         self.assertEqual(sum(1 for l in lines if l[2] == "200"), 10)
+        self.assertStopsCleanly(srv)
+
+    def test_reload_adds_and_keeps_limits(self):
+        # Started without any rate limit: the master maps the table only on the reload.
+        srv = self.start(extra="  - path: /later\n    text: {body: later}\n")
+        self.assertEqual(statuses(pipeline(srv.port, ["/later"] * 3)), [200] * 3)
+        def reload(extra, text, limits=""):
+            srv.write_config(extra=extra + f"access_log: {self.access_log}\n", text=text,
+                             limits=limits)
+            srv.signal(signal.SIGHUP)
+            self.assertTrue(ft.wait_for(lambda: srv.get("/plaintext").body == text.encode(),
+                                        ft.patience(5)), srv.log())
+        limited = "  - path: /later\n    text: {body: later}\n    rate_limit: l\n" \
+                  "rate_limits: {l: {rate: 1/m, burst: 1}}\n"
+        reload(limited, "two")
+        self.assertEqual(statuses(pipeline(srv.port, ["/later"] * 3)), [200, 200, 429])
+        # Same table size: the clients' buckets survive a reload, so no fresh burst.
+        reload(limited, "three")
+        self.assertEqual(statuses(pipeline(srv.port, ["/later"])), [429])
+        # A new size starts an empty table.
+        reload(limited, "four", limits=", rate_limit_entries: 2048")
+        self.assertEqual(statuses(pipeline(srv.port, ["/later"] * 3)), [200, 200, 429])
         self.assertStopsCleanly(srv)
 
 
