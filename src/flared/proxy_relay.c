@@ -185,15 +185,20 @@ static void on_writable(flare_http_stream *s, void *data)
     read_upstream(pr);
 }
 
+/* The client left (nginx's 499): the upstream connection, mid-request, is closed, and
+ * the server is not blamed. Called before the server logs the request, so the
+ * report gets the upstream's time until now. */
 static void on_closed(flare_http_stream *s, void *data)
 {
     proxy_req *pr = data;
     (void)s;
-    pr->s = NULL;
     if (pr->kick_pending) {
+        pr->s = NULL;
         pr->orphan = true;
         return;
     }
+    if (pr->state < RS_UPGRADING) note_end(pr);
+    pr->s = NULL;
     client_gone(pr);
 }
 
@@ -647,6 +652,7 @@ static bool forward_head(proxy_req *pr, const flare_http_response *r, size_t n)
     pr->in.len -= n;
     pr->state = RS_BODY;
     pr->head_sent = true;
+    note_end(pr); /* for now: a client that leaves mid-body is logged with this time */
     if (flare_http_stream_send_head(pr->s, length) < 0) {
         client_gone(pr);
         return false;

@@ -1,0 +1,268 @@
+"""A client that gives up on a proxied request, against the real flared: its close (FIN
+or reset) is noticed at once while the proxy waits for the upstream's head and while it
+streams the upstream's body; the upstream connection is closed (not pooled), the server
+is not counted as failed, and the access log shows 499 with the bytes actually sent. A
+client that pipelined more requests before half-closing is answered, not aborted."""
+
+import json
+import os
+import re
+import select
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import flaredtest as ft  # noqa: E402
+from flaredtest import parse_responses, read_response, read_until_close  # noqa: E402
+from proxy_upstreams import RawUpstream, _read_request  # noqa: E402
+from test_proxy import proxy_config  # noqa: E402
+from test_proxy_observe import ProxyObserveCase  # noqa: E402
+
+LOG_FORMAT = ("$request_uri $status $bytes_sent up=$upstream_addr us=$upstream_status "
+              "ut=$upstream_response_time")
+LINE = re.compile(r"^(?P<uri>\S+) (?P<status>\d{3}) (?P<bytes>\d+) up=(?P<addr>.+) "
+                  r"us=(?P<ustatus>\S+) ut=(?P<time>\S+)$")
+# /sleep answers after this long unless its connection closes first.
+SLEEP_S = 3.0
+# /drip sends a chunk this often: a long-lived stream (server-sent events, say).
+DRIP_EVERY_S = 2.5
+
+
+class SleepyUpstream(RawUpstream):
+    """RawUpstream (one thread per connection, keep-alive) answering differently:
+    /sleep answers after SLEEP_S (/sleep?short after 0.5 s), /drip streams chunks
+    every DRIP_EVERY_S for a minute, anything else answers at once with its path.
+    `paths` gets (connection number, path) per request; each connection's end as
+    this side saw it goes into `ends` (path being served, monotonic time)."""
+
+    def __init__(self):
+        self.paths = []
+        self.ends = []
+        super().__init__()
+
+    def _ended(self, path):
+        with self.lock:
+            self.ends.append((path, time.monotonic()))
+
+    @staticmethod
+    def _peer_closed(conn, timeout):
+        """True when the proxy closed the connection within timeout (it sends nothing
+        else while its request is being answered)."""
+        if not select.select([conn], [], [], timeout)[0]:
+            return False
+        try:
+            return conn.recv(1) == b""
+        except OSError:
+            return True
+
+    def _serve(self, conn, number):
+        buf = [b""]
+        try:
+            while True:
+                head, _ = _read_request(conn, buf)
+                if head is None:
+                    return
+                path = head.split(" ")[1]
+                with self.lock:
+                    self.paths.append((number, path))
+                if path.startswith("/sleep"):
+                    wait = 0.5 if path.endswith("?short") else SLEEP_S
+                    if self._peer_closed(conn, wait):
+                        self._ended(path)
+                        return
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nlate\n")
+                elif path == "/drip":
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                 b"5\r\ntick\n\r\n")
+                    for _ in range(int(60 / DRIP_EVERY_S)):
+                        if self._peer_closed(conn, DRIP_EVERY_S):
+                            self._ended(path)
+                            return
+                        conn.sendall(b"5\r\ntick\n\r\n")
+                    conn.sendall(b"0\r\n\r\n")
+                else:
+                    body = path.encode() + b"\n"
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)
+                                 + body)
+        except OSError:
+            self._ended("error")
+        finally:
+            conn.close()
+
+
+class ProxyAbortTest(ProxyObserveCase):
+    LINE = LINE
+
+    def setUp(self):
+        self.a, self.b = SleepyUpstream(), SleepyUpstream()
+        self.addCleanup(self.a.close)
+        self.addCleanup(self.b.close)
+        srv = ft.Server()
+        self.addCleanup(srv.cleanup)
+        srv.log_path = os.path.join(srv.dir, "access.log")
+        # Round robin over two servers: one passively marked down would be skipped.
+        srv.params["extra"] = (proxy_config([self.a.address, self.b.address],
+                                            upstream_extra="    read_timeout: 30s\n"
+                                            "    max_fails: 1\n    fail_timeout: 30s\n")
+                               + f"access_log: {srv.log_path}\n"
+                               f"access_log_format: '{LOG_FORMAT}'\n")
+        # The waits here are longer than proxy_config's 1 s read_timeout.
+        srv.params["extra"] = srv.params["extra"].replace("    read_timeout: 1s\n", "")
+        srv.start()
+        self.srv = srv
+
+    # -- helpers ----------------------------------------------------------
+    def requests_seen(self):
+        return sorted(self.a.paths + self.b.paths)
+
+    def ends(self):
+        return self.a.ends + self.b.ends
+
+    def get_on(self, s, path):
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: a\r\n\r\n".encode())
+        resp, _ = read_response(s, "GET")
+        return resp
+
+    def assert_servers_healthy(self):
+        """Neither server is counted as failed or left out: four requests on one
+        keep-alive connection alternate between them, on the idle pool's connections
+        or new ones, and /status shows no failure and nothing in flight."""
+        before = {self.a.address: len(self.a.paths), self.b.address: len(self.b.paths)}
+        with self.srv.connect() as s:
+            for i in range(4):
+                resp = self.get_on(s, f"/api/fast{i}")
+                self.assertEqual((resp.status, resp.body), (200, f"/fast{i}\n".encode()))
+        self.assertEqual(len(self.a.paths) - before[self.a.address], 2)
+        self.assertEqual(len(self.b.paths) - before[self.b.address], 2)
+        st = json.loads(self.srv.get("/status").body)
+        for server in st["total"]["upstreams"]["app"]:
+            self.assertEqual((server["failures"], server["timeouts"], server["active"],
+                              server["up"]), (0, 0, 0, 1), server)
+
+    def owner_of(self, path):
+        for up in (self.a, self.b):
+            for number, p in up.paths:
+                if p == path:
+                    return up, number
+        self.fail(f"no upstream got {path}")
+
+    # -- tests --------------------------------------------------------------
+    def test_close_while_the_upstream_prepares_its_head(self):
+        s = self.srv.connect()
+        s.sendall(b"GET /api/sleep HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertTrue(ft.wait_for(lambda: self.requests_seen(), 5), "no request upstream")
+        time.sleep(0.3)  # the upstream's part has lasted a while when the client leaves
+        s.close()
+        closed = time.monotonic()
+        ends = ft.wait_for(lambda: self.ends(), 5)
+        self.assertTrue(ends, "the upstream connection was never closed")
+        self.assertEqual(ends[0][0], "/sleep")
+        # At once: well before the upstream would have answered.
+        self.assertLess(ends[0][1] - closed, 1.0)
+        up, number = self.owner_of("/sleep")
+        (entry,) = self.log_entries(self.srv, 1)
+        self.assertEqual((entry["uri"], entry["status"], entry["bytes"], entry["addr"],
+                          entry["ustatus"]), ("/api/sleep", "499", "0", up.address, "-"))
+        # $upstream_response_time: until the client left, as nginx logs it.
+        self.assertGreaterEqual(float(entry["time"]), 0.25)
+        self.assertLess(float(entry["time"]), 2.0)
+        self.assert_servers_healthy()
+        # That upstream connection was closed, not pooled: it served nothing more.
+        self.assertEqual([p for n, p in up.paths if n == number], ["/sleep"])
+
+    def test_reset_while_the_upstream_prepares_its_head(self):
+        s = self.srv.connect()
+        s.sendall(b"GET /api/sleep HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertTrue(ft.wait_for(lambda: self.requests_seen(), 5), "no request upstream")
+        time.sleep(0.3)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        s.close()  # RST
+        closed = time.monotonic()
+        ends = ft.wait_for(lambda: self.ends(), 5)
+        self.assertTrue(ends, "the upstream connection was never closed")
+        self.assertLess(ends[0][1] - closed, 1.0)
+        (entry,) = self.log_entries(self.srv, 1)
+        self.assertEqual((entry["status"], entry["bytes"]), ("499", "0"))
+        self.assertGreaterEqual(float(entry["time"]), 0.25)
+        self.assert_servers_healthy()
+
+    def test_close_during_a_long_streamed_body(self):
+        s = self.srv.connect()
+        s.sendall(b"GET /api/drip HTTP/1.1\r\nHost: a\r\n\r\n")
+        got = b""
+        while b"tick\n" not in got:
+            chunk = s.recv(4096)
+            self.assertTrue(chunk, "flared closed the stream")
+            got += chunk
+        self.assertTrue(got.startswith(b"HTTP/1.1 200 "), got)
+        s.close()  # between two chunks: nothing is written to notice it by
+        closed = time.monotonic()
+        ends = ft.wait_for(lambda: self.ends(), 5)
+        self.assertTrue(ends, "the upstream connection was never closed")
+        self.assertEqual(ends[0][0], "/drip")
+        self.assertLess(ends[0][1] - closed, 1.0)  # the next chunk is 2.5 s away
+        up, number = self.owner_of("/drip")
+        (entry,) = self.log_entries(self.srv, 1)
+        self.assertEqual((entry["uri"], entry["status"], entry["ustatus"]),
+                         ("/api/drip", "499", "200"))
+        # What went out: the head and the first chunk, as the client received them.
+        self.assertEqual(int(entry["bytes"]), len(got))
+        self.assert_servers_healthy()
+        self.assertEqual([p for n, p in up.paths if n == number], ["/drip"])
+
+    def test_pipelined_requests_are_not_a_close(self):
+        # Pipelined behind a proxied request in the same write, then in a later one while
+        # the proxy waits: neither is taken for the client leaving.
+        with self.srv.connect() as s:
+            s.sendall(b"GET /api/sleep?short HTTP/1.1\r\nHost: a\r\n\r\n"
+                      b"GET /api/one HTTP/1.1\r\nHost: a\r\n\r\n")
+            self.assertTrue(ft.wait_for(lambda: self.requests_seen(), 5))
+            s.sendall(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+            got = b""
+            while True:
+                resps, _ = parse_responses(got, ["GET"] * 3)
+                if len(resps) == 3:
+                    break
+                chunk = s.recv(65536)
+                self.assertTrue(chunk, got)
+                got += chunk
+            self.assertEqual([(r.status, r.body) for r in resps],
+                             [(200, b"late\n"), (200, b"/one\n"), (200, b"Hello, World!")])
+        # The same, with the client's sending side shut after its last request: it
+        # waits for the answers to what it sent, and gets them.
+        with self.srv.connect() as s:
+            s.sendall(b"GET /api/sleep?short HTTP/1.1\r\nHost: a\r\n\r\n")
+            self.assertTrue(ft.wait_for(lambda: len(self.requests_seen()) == 3, 5))
+            s.sendall(b"GET /api/two HTTP/1.1\r\nHost: a\r\n\r\n"
+                      b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+            s.shutdown(socket.SHUT_WR)
+            got, closed = read_until_close(s, 5)
+            self.assertTrue(closed)
+            resps, rest = parse_responses(got, ["GET"] * 3)
+            self.assertEqual(([(r.status, r.body) for r in resps], rest),
+                             ([(200, b"late\n"), (200, b"/two\n"), (200, b"Hello, World!")],
+                              b""))
+        self.assertEqual(self.ends(), [])
+        # A half-close right after a lone request is the client giving up (as nginx
+        # takes it): the upstream connection goes at once, nothing is answered.
+        with self.srv.connect() as s:
+            s.sendall(b"GET /api/sleep HTTP/1.1\r\nHost: a\r\n\r\n")
+            self.assertTrue(ft.wait_for(lambda: len(self.requests_seen()) == 5, 5))
+            s.shutdown(socket.SHUT_WR)
+            shut = time.monotonic()
+            got, closed = read_until_close(s, 5)
+            self.assertEqual((got, closed), (b"", True))
+        ends = ft.wait_for(lambda: self.ends(), 5)
+        self.assertTrue(ends)
+        self.assertLess(ends[0][1] - shut, 1.0)
+        entries = self.log_entries(self.srv, 7)
+        self.assertEqual([(e["uri"], e["status"]) for e in entries],
+                         [("/api/sleep?short", "200"), ("/api/one", "200"), ("/plaintext", "200"),
+                          ("/api/sleep?short", "200"), ("/api/two", "200"), ("/plaintext", "200"),
+                          ("/api/sleep", "499")])
+        self.assert_servers_healthy()
+
+
+if __name__ == "__main__":
+    ft.run()
