@@ -66,7 +66,7 @@ struct flare_http_stream {
     bool ended_in_call; /* the server ended the stream during that call: ECLOSED for it */
     bool want_writable;
     bool body_paused; /* the body reader asked to stop */
-    uint32_t in_end;  /* where the request's bytes end in the block (0: a streamed body) */
+    uint32_t in_end;  /* where the request's bytes (a streamed body's: its head) end in the block */
     const flare_http_body_ops *body_ops;
     void *body_data;
 };
@@ -1501,7 +1501,7 @@ static void begin_stream(conn *c, flare_response *resp)
                              .keep_alive = c->req->keep_alive && !c->closing,
                              .http10 = c->req->minor_version == 0,
                              .head_only = c->req->method_id == FLARE_METHOD_HEAD,
-                             .in_end = c->streaming_body ? 0 : c->start + c->consumed};
+                             .in_end = c->start + (c->streaming_body ? c->head_len : c->consumed)};
     if (resp->file_fd >= 0) close(resp->file_fd);
     flare_http__response_reset(resp);
     flare_timer_cancel(flare_reactor_timers(c->srv->reactor), &c->timer);
@@ -1805,7 +1805,8 @@ static int stream_body(conn *c)
     flare_http_stream *s = &c->stream;
     if (!c->streaming_body || !s->body_ops || s->body_paused) return SB_WAIT;
     if (c->in_len > c->start) return feed_body(c);
-    c->start = c->in_len = 0;
+    /* The next piece goes behind the head, which the request's report still shows. */
+    c->start = c->in_len = c->stream.in_end < c->in_cap ? c->stream.in_end : 0;
     if (!c->may_read) {
         wait_input(c); /* the body timer: a client that stops sending is closed */
         return SB_WAIT;

@@ -34,7 +34,8 @@ class SleepyUpstream(RawUpstream):
     /sleep answers after SLEEP_S (/sleep?short after 0.5 s), /drip streams chunks
     every DRIP_EVERY_S for a minute, anything else answers at once with its path.
     `paths` gets (connection number, path) per request; each connection's end as
-    this side saw it goes into `ends` (path being served, monotonic time)."""
+    this side saw it goes into `ends` (path being served, or "upload" within a
+    request body, and the monotonic time)."""
 
     def __init__(self):
         self.paths = []
@@ -62,6 +63,8 @@ class SleepyUpstream(RawUpstream):
             while True:
                 head, _ = _read_request(conn, buf)
                 if head is None:
+                    if buf[0]:  # closed within a request (its body)
+                        self._ended("upload")
                     return
                 path = head.split(" ")[1]
                 with self.lock:
@@ -210,6 +213,34 @@ class ProxyAbortTest(ProxyObserveCase):
         self.assertEqual(int(entry["bytes"]), len(got))
         self.assert_servers_healthy()
         self.assertEqual([p for n, p in up.paths if n == number], ["/drip"])
+
+    def test_close_during_an_upload(self):
+        s = self.srv.connect()
+        s.sendall(b"POST /api/sleep HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n")
+        self.assertTrue(ft.wait_for(lambda: self.a.connections + self.b.connections, 5))
+        time.sleep(0.2)
+        s.sendall(b"x" * 100000)  # read over the head, which the log line still shows
+        time.sleep(0.2)
+        s.close()
+        closed = time.monotonic()
+        ends = ft.wait_for(lambda: self.ends(), 5)
+        self.assertTrue(ends, "the upstream connection was never closed")
+        self.assertEqual(ends[0][0], "upload")
+        self.assertLess(ends[0][1] - closed, 1.0)
+        (entry,) = self.log_entries(self.srv, 1)
+        self.assertEqual((entry["uri"], entry["status"], entry["bytes"], entry["ustatus"]),
+                         ("/api/sleep", "499", "0", "-"))
+        self.assertGreaterEqual(float(entry["time"]), 0.3)
+        self.assert_servers_healthy()
+        # A whole upload read the same way logs its own target too.
+        with self.srv.connect() as s:
+            s.sendall(b"POST /api/whole HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n")
+            time.sleep(0.2)
+            s.sendall(b"x" * 100000)
+            resp, _ = read_response(s, "POST")
+            self.assertEqual((resp.status, resp.body), (200, b"/whole\n"))
+        entries = self.log_entries(self.srv, 7)
+        self.assertEqual((entries[-1]["uri"], entries[-1]["status"]), ("/api/whole", "200"))
 
     def test_pipelined_requests_are_not_a_close(self):
         # Pipelined behind a proxied request in the same write, then in a later one while
