@@ -40,9 +40,9 @@ def rss_kib(pid):
     raise AssertionError("no VmRSS")
 
 
-def tls_backend(test, text):
-    """A started flared HTTPS server (test_tls.TlsServer) whose /plaintext answers text,
-    and the folder of its certificates (ca.pem signed them); skips test without openssl."""
+def tls_certs(test):
+    """A folder of test certificates (ca.pem signed them) that test_tls.TlsServer
+    uses from now on; skips test without openssl."""
     import test_tls
     if not test_tls.OPENSSL:
         test.skipTest("the openssl command is not installed")
@@ -50,6 +50,14 @@ def tls_backend(test, text):
     test.addCleanup(shutil.rmtree, certs, True)
     test_tls.make_certs(certs)
     test_tls.CERTS = certs
+    return certs
+
+
+def tls_backend(test, text):
+    """A started flared HTTPS server (test_tls.TlsServer) whose /plaintext answers text,
+    and the folder of its certificates (ca.pem signed them); skips test without openssl."""
+    import test_tls
+    certs = tls_certs(test)
     backend = test_tls.TlsServer(text=text)
     test.addCleanup(backend.cleanup)
     backend.start()

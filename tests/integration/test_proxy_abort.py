@@ -9,6 +9,7 @@ import os
 import re
 import select
 import socket
+import ssl
 import sys
 import time
 
@@ -16,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import flaredtest as ft  # noqa: E402
 from flaredtest import parse_responses, read_response, read_until_close  # noqa: E402
 from proxy_upstreams import RawUpstream, _read_request  # noqa: E402
-from test_proxy import proxy_config  # noqa: E402
+from test_proxy import proxy_config, tls_certs  # noqa: E402
 from test_proxy_observe import ProxyObserveCase  # noqa: E402
 
 LOG_FORMAT = ("$request_uri $status $bytes_sent up=$upstream_addr us=$upstream_status "
@@ -94,14 +95,15 @@ class SleepyUpstream(RawUpstream):
             conn.close()
 
 
-class ProxyAbortTest(ProxyObserveCase):
+class AbortCase(ProxyObserveCase):
+    """flared (or server_class) proxying /api/ to two SleepyUpstreams, logging LOG_FORMAT."""
     LINE = LINE
 
-    def setUp(self):
+    def setUp(self, server_class=ft.Server):
         self.a, self.b = SleepyUpstream(), SleepyUpstream()
         self.addCleanup(self.a.close)
         self.addCleanup(self.b.close)
-        srv = ft.Server()
+        srv = server_class()
         self.addCleanup(srv.cleanup)
         srv.log_path = os.path.join(srv.dir, "access.log")
         # Round robin over two servers: one passively marked down would be skipped.
@@ -150,7 +152,9 @@ class ProxyAbortTest(ProxyObserveCase):
                     return up, number
         self.fail(f"no upstream got {path}")
 
-    # -- tests --------------------------------------------------------------
+
+
+class ProxyAbortTest(AbortCase):
     def test_close_while_the_upstream_prepares_its_head(self):
         s = self.srv.connect()
         s.sendall(b"GET /api/sleep HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -293,6 +297,99 @@ class ProxyAbortTest(ProxyObserveCase):
                           ("/api/sleep?short", "200"), ("/api/two", "200"), ("/plaintext", "200"),
                           ("/api/sleep", "499")])
         self.assert_servers_healthy()
+
+
+class TlsClient:
+    """A TLS client over memory BIOs, so that it can send close_notify and then shut its
+    sending side without waiting for the server's own close_notify."""
+
+    def __init__(self, port, cafile):
+        ctx = ssl.create_default_context(cafile=cafile)
+        self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = ctx.wrap_bio(self.inc, self.out, server_hostname="localhost")
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        while True:
+            try:
+                self.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self.sock.sendall(self.out.read())
+                self._feed()
+        self.sock.sendall(self.out.read())
+
+    def _feed(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise EOFError
+        self.inc.write(data)
+
+    def send(self, data):
+        self.tls.write(data)
+        self.sock.sendall(self.out.read())
+
+    def close_notify(self):
+        try:
+            self.tls.unwrap()
+        except ssl.SSLWantReadError:
+            pass  # the server's close_notify is not awaited
+        self.sock.sendall(self.out.read())
+        self.sock.shutdown(socket.SHUT_WR)
+
+    def read_all(self, timeout=5):
+        """Everything decrypted until the server ends the connection."""
+        got = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                got += self.tls.read(65536)
+                continue
+            except ssl.SSLWantReadError:
+                pass
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                break
+            try:
+                self._feed()
+            except (EOFError, OSError):
+                break
+        return got
+
+
+class TlsClientAbortTest(AbortCase):
+    """The same over TLS: the socket may hold only the client's close_notify, which is
+    a hang-up, or pipelined requests, which are not."""
+
+    def setUp(self):
+        import test_tls
+        self.cafile = os.path.join(tls_certs(self), "ca.pem")
+        super().setUp(server_class=test_tls.TlsServer)
+
+    def test_close_notify_while_the_upstream_prepares_its_head(self):
+        c = TlsClient(self.srv.port, self.cafile)
+        c.send(b"GET /api/sleep HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertTrue(ft.wait_for(lambda: self.requests_seen(), 5), "no request upstream")
+        time.sleep(0.3)
+        c.close_notify()
+        closed = time.monotonic()
+        self.assertEqual(c.read_all(), b"")
+        ends = ft.wait_for(lambda: self.ends(), 5)
+        self.assertTrue(ends, "the upstream connection was never closed")
+        self.assertLess(ends[0][1] - closed, 1.0)
+        (entry,) = self.log_entries(self.srv, 1)
+        self.assertEqual((entry["uri"], entry["status"], entry["bytes"]), ("/api/sleep", "499", "0"))
+        self.assertGreaterEqual(float(entry["time"]), 0.25)
+        c.sock.close()
+
+    def test_close_notify_after_pipelined_requests(self):
+        c = TlsClient(self.srv.port, self.cafile)
+        c.send(b"GET /api/sleep?short HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertTrue(ft.wait_for(lambda: self.requests_seen(), 5), "no request upstream")
+        c.send(b"GET /plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+        c.close_notify()
+        resps, rest = parse_responses(c.read_all(), ["GET"] * 2)
+        self.assertEqual(([(r.status, r.body) for r in resps], rest),
+                         ([(200, b"late\n"), (200, b"Hello, World!")], b""))
+        self.assertEqual(self.ends(), [])
+        c.sock.close()
 
 
 if __name__ == "__main__":
