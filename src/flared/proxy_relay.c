@@ -167,9 +167,11 @@ static void complete(proxy_req *pr)
     flare_http_stream_finish(s); /* may run the next request, which may take this struct */
 }
 
-/* The client went away (stream invalid). */
+/* The client went away (stream invalid): the upstream connection, mid-request, cannot
+ * serve another; the server did nothing wrong (no failure, nginx's 499). */
 static void client_gone(proxy_req *pr)
 {
+    if (pr->uc) pr->sv->m->client_aborts++;
     flared_proxy__drop_conn(pr, false);
     flared_proxy__release(pr);
 }

@@ -19,6 +19,7 @@ from flaredtest import parse_responses, read_response, read_until_close  # noqa:
 from proxy_upstreams import RawUpstream, _read_request  # noqa: E402
 from test_proxy import proxy_config, tls_certs  # noqa: E402
 from test_proxy_observe import ProxyObserveCase  # noqa: E402
+from test_observe import prometheus  # noqa: E402
 
 LOG_FORMAT = ("$request_uri $status $bytes_sent up=$upstream_addr us=$upstream_status "
               "ut=$upstream_response_time")
@@ -129,10 +130,11 @@ class AbortCase(ProxyObserveCase):
         resp, _ = read_response(s, "GET")
         return resp
 
-    def assert_servers_healthy(self):
+    def assert_servers_healthy(self, aborted):
         """Neither server is counted as failed or left out: four requests on one
         keep-alive connection alternate between them, on the idle pool's connections
-        or new ones, and /status shows no failure and nothing in flight."""
+        or new ones, and /status shows no failure, nothing in flight, and the aborted
+        server's attempt among client_aborts, in JSON and in the Prometheus format."""
         before = {self.a.address: len(self.a.paths), self.b.address: len(self.b.paths)}
         with self.srv.connect() as s:
             for i in range(4):
@@ -141,9 +143,21 @@ class AbortCase(ProxyObserveCase):
         self.assertEqual(len(self.a.paths) - before[self.a.address], 2)
         self.assertEqual(len(self.b.paths) - before[self.b.address], 2)
         st = json.loads(self.srv.get("/status").body)
+        aborts = {}
         for server in st["total"]["upstreams"]["app"]:
             self.assertEqual((server["failures"], server["timeouts"], server["active"],
                               server["up"]), (0, 0, 0, 1), server)
+            aborts[server["server"]] = server["client_aborts"]
+        self.assertEqual(aborts, {up.address: int(up is aborted) for up in (self.a, self.b)})
+        _, text = prometheus(self.srv)
+        for up in (self.a, self.b):
+            self.assertIn(f'flared_upstream_client_aborts_total{{upstream="app",'
+                          f'server="{up.address}"}} {int(up is aborted)}', text.splitlines())
+
+    def aborted_upstream(self):
+        """The one upstream that saw the proxy give up on a request."""
+        (up,) = [u for u in (self.a, self.b) if u.ends]
+        return up
 
     def owner_of(self, path):
         for up in (self.a, self.b):
@@ -174,7 +188,7 @@ class ProxyAbortTest(AbortCase):
         # $upstream_response_time: until the client left, as nginx logs it.
         self.assertGreaterEqual(float(entry["time"]), 0.25)
         self.assertLess(float(entry["time"]), 2.0)
-        self.assert_servers_healthy()
+        self.assert_servers_healthy(self.aborted_upstream())
         # That upstream connection was closed, not pooled: it served nothing more.
         self.assertEqual([p for n, p in up.paths if n == number], ["/sleep"])
 
@@ -192,7 +206,7 @@ class ProxyAbortTest(AbortCase):
         (entry,) = self.log_entries(self.srv, 1)
         self.assertEqual((entry["status"], entry["bytes"]), ("499", "0"))
         self.assertGreaterEqual(float(entry["time"]), 0.25)
-        self.assert_servers_healthy()
+        self.assert_servers_healthy(self.aborted_upstream())
 
     def test_close_during_a_long_streamed_body(self):
         s = self.srv.connect()
@@ -215,7 +229,7 @@ class ProxyAbortTest(AbortCase):
                          ("/api/drip", "499", "200"))
         # What went out: the head and the first chunk, as the client received them.
         self.assertEqual(int(entry["bytes"]), len(got))
-        self.assert_servers_healthy()
+        self.assert_servers_healthy(self.aborted_upstream())
         self.assertEqual([p for n, p in up.paths if n == number], ["/drip"])
 
     def test_close_during_an_upload(self):
@@ -235,7 +249,7 @@ class ProxyAbortTest(AbortCase):
         self.assertEqual((entry["uri"], entry["status"], entry["bytes"], entry["ustatus"]),
                          ("/api/sleep", "499", "0", "-"))
         self.assertGreaterEqual(float(entry["time"]), 0.3)
-        self.assert_servers_healthy()
+        self.assert_servers_healthy(self.aborted_upstream())
         # A whole upload read the same way logs its own target too.
         with self.srv.connect() as s:
             s.sendall(b"POST /api/whole HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n")
@@ -296,7 +310,7 @@ class ProxyAbortTest(AbortCase):
                          [("/api/sleep?short", "200"), ("/api/one", "200"), ("/plaintext", "200"),
                           ("/api/sleep?short", "200"), ("/api/two", "200"), ("/plaintext", "200"),
                           ("/api/sleep", "499")])
-        self.assert_servers_healthy()
+        self.assert_servers_healthy(self.aborted_upstream())
 
 
 class TlsClient:
