@@ -95,6 +95,7 @@ struct conn {
     bool driving;         /* inside drive(): stream calls only queue */
     bool streaming_body;  /* the body is read after dispatch, piece by piece */
     bool empty_line_held; /* a lone CRLF went with the buffers; it returns with them */
+    bool half_closed;     /* the hang-up came behind pipelined requests: all are answered */
     int16_t pre_status;   /* 0: call the handler; -1: OPTIONS *; else answer this status */
     uint32_t generation;  /* bumped when the struct is recycled: stale handles see it */
     flare_sock_addr peer; /* the client: from the PROXY header when the listener has one */
@@ -1157,12 +1158,17 @@ static void yield_turn(conn *c)
  * (a client may shut its sending side once it has sent everything). Those bytes are read
  * now, into the block's free tail (never compacted: the deferred request's view lives
  * there), and wait for their turn. Over TLS the socket may hold only the close_notify,
- * so the check reads rather than counts. A streamed body still arriving is read by
- * stream_body, whose early end fails it as the client's.
+ * so the check reads rather than counts. Once judged a half-close, the hang-up stays one
+ * for the requests that follow, the last included. A streamed body still arriving is
+ * read by stream_body, whose early end fails it as the client's.
  */
 static bool client_left(conn *c)
 {
-    if (c->streaming_body || c->in_len > c->start) return false;
+    if (c->half_closed || c->streaming_body) return false;
+    if (c->in_len > c->start) {
+        c->half_closed = true;
+        return false;
+    }
     /* finish_request may have rewound an empty input over the request: not so far. */
     if (c->in_len < c->stream.in_end) c->start = c->in_len = c->stream.in_end;
     if (!c->block || c->in_len == c->in_cap) return false; /* nowhere to look: write on */
@@ -1179,6 +1185,7 @@ static bool client_left(conn *c)
     }
     if (n == FLARE_EAGAIN) return false; /* no end seen after all (a TLS record half in) */
     if (n <= 0) return true;
+    c->half_closed = true;
     c->in_len += (uint32_t)n;
     c->srv->stats.bytes_in += (uint64_t)n;
     c->turn_bytes += (uint32_t)n;

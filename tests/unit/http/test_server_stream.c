@@ -362,6 +362,22 @@ static void test_half_close_after_pipelined_requests(void **state)
         assert_non_null(strstr(got, "\r\n\r\nsync"));
         assert_int_equal(report.status, 200);
     }
+    /* A deferred request last: once the hang-up was judged a half-close, it stays one. */
+    reconnect(f);
+    send_request(f, "GET /defer HTTP/1.1\r\nHost: a\r\n\r\nGET /defer HTTP/1.1\r\nHost: a\r\n\r\n");
+    shutdown(f->c.fd, SHUT_WR);
+    harness_pump_for(&f->h, 20);
+    for (int i = 0; i < 2; i++) {
+        assert_non_null(f->o.s);
+        head(f, 200, 1);
+        assert_int_equal(flare_http_stream_write(f->o.s, i ? "2" : "1", 1), 0);
+        assert_int_equal(flare_http_stream_finish(f->o.s), 0);
+        harness_pump_for(&f->h, 20);
+    }
+    wait_eof(f);
+    assert_int_equal(f->o.closed, 0);
+    assert_non_null(strstr(received(f), "\r\n\r\n1HTTP/1.1 200 OK\r\n"));
+    assert_non_null(strstr(received(f), "\r\n\r\n2"));
 }
 
 /* A client that does not read: writes report the high-water mark, and `writable`
