@@ -104,19 +104,20 @@ class AbortCase(ProxyObserveCase):
         self.a, self.b = SleepyUpstream(), SleepyUpstream()
         self.addCleanup(self.a.close)
         self.addCleanup(self.b.close)
+        # Round robin over two servers: one passively marked down would be skipped.
+        self.srv = self.start_proxy([self.a.address, self.b.address], server_class)
+
+    def start_proxy(self, servers, server_class=ft.Server):
         srv = server_class()
         self.addCleanup(srv.cleanup)
         srv.log_path = os.path.join(srv.dir, "access.log")
-        # Round robin over two servers: one passively marked down would be skipped.
-        srv.params["extra"] = (proxy_config([self.a.address, self.b.address],
-                                            upstream_extra="    read_timeout: 30s\n"
-                                            "    max_fails: 1\n    fail_timeout: 30s\n")
-                               + f"access_log: {srv.log_path}\n"
-                               f"access_log_format: '{LOG_FORMAT}'\n")
-        # The waits here are longer than proxy_config's 1 s read_timeout.
-        srv.params["extra"] = srv.params["extra"].replace("    read_timeout: 1s\n", "")
+        config = (proxy_config(servers, upstream_extra="    max_fails: 1\n    fail_timeout: 30s\n")
+                  + f"access_log: {srv.log_path}\naccess_log_format: '{LOG_FORMAT}'\n")
+        # The waits here are longer than proxy_config's 1 s timeouts.
+        srv.params["extra"] = config.replace("read_timeout: 1s", "read_timeout: 30s").replace(
+            "connect_timeout: 1s", "connect_timeout: 30s")
         srv.start()
-        self.srv = srv
+        return srv
 
     # -- helpers ----------------------------------------------------------
     def requests_seen(self):
@@ -312,6 +313,61 @@ class ProxyAbortTest(AbortCase):
                           ("/api/sleep?short", "200"), ("/plaintext", "200"), ("/api/two", "200"),
                           ("/api/sleep", "499")])
         self.assert_servers_healthy(self.aborted_upstream())
+
+
+def syn_sent_to(port, exclude):
+    """Local ports of this host's TCP connections stuck in SYN-SENT to 127.0.0.1:port,
+    but those in exclude (/proc/net/tcp: state 02)."""
+    out = []
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            local, remote, state = fields[1], fields[2], fields[3]
+            if state == "02" and int(remote.split(":")[1], 16) == port:
+                lport = int(local.split(":")[1], 16)
+                if lport not in exclude:
+                    out.append(lport)
+    return out
+
+
+class ConnectAbortTest(AbortCase):
+    """An upstream whose accept queue is full: the proxy's SYN goes unanswered."""
+
+    def setUp(self):
+        pass
+
+    def test_close_while_the_proxy_connects(self):
+        listener = socket.socket()
+        self.addCleanup(listener.close)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = []
+        for _ in range(3):
+            f = socket.socket()
+            self.addCleanup(f.close)
+            f.setblocking(False)
+            f.connect_ex(("127.0.0.1", port))
+            fillers.append(f.getsockname()[1])
+        srv = self.start_proxy([f"127.0.0.1:{port}"])
+        s = srv.connect()
+        s.sendall(b"GET /api/x HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertTrue(ft.wait_for(lambda: syn_sent_to(port, fillers), 5),
+                        "the proxy's connect was answered: the queue was not full")
+        time.sleep(0.3)
+        s.close()
+        closed = time.monotonic()
+        self.assertTrue(ft.wait_for(lambda: not syn_sent_to(port, fillers), 5),
+                        "the connect went on")
+        self.assertLess(time.monotonic() - closed, 1.0)
+        (entry,) = self.log_entries(srv, 1)
+        self.assertEqual((entry["uri"], entry["status"], entry["bytes"], entry["ustatus"]),
+                         ("/api/x", "499", "0", "-"))
+        self.assertGreaterEqual(float(entry["time"]), 0.25)
+        (server,) = json.loads(srv.get("/status").body)["total"]["upstreams"]["app"]
+        self.assertEqual((server["requests"], server["failures"], server["connect_failures"],
+                          server["timeouts"], server["client_aborts"], server["active"]),
+                         (1, 0, 0, 0, 1, 0))
 
 
 class TlsClient:
