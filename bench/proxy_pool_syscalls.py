@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""proxy_pool_syscalls.py [--tls] [--requests N] [--callgrind] FLARED: what one proxied
+"""proxy_pool_syscalls.py [--tls] [--requests N] [--callgrind] [--route-extra KEYS] FLARED:
+what one proxied
 keep-alive request costs flared's worker: N sequential GETs on one client connection
 through a proxy route to a second flared (HTTPS with --tls), all on loopback.
 
@@ -7,7 +8,9 @@ strace -c (the default) attaches to the proxy's worker for the N requests only a
 prints its table with the calls per request. --callgrind runs the proxy under
 valgrind's callgrind twice, with N requests and with none, and prints the worker's
 user-space instructions per request (the difference over N). Needs strace or
-valgrind. Nothing is judged: it prints figures to compare between builds."""
+valgrind. --route-extra adds keys to the proxy route's flow mapping (say
+'request_headers: {X-A: $remote_addr}'). Nothing is judged: it prints figures to compare
+between builds."""
 
 import argparse
 import glob
@@ -24,7 +27,7 @@ import flaredtest  # noqa: E402
 from flaredtest import Server, read_response  # noqa: E402
 
 
-def upstream(binary, tls):
+def upstream(binary, tls, route_extra=""):
     """A started flared answering /plaintext, and the proxy's upstream settings for it."""
     extra = ""
     if tls:
@@ -38,7 +41,8 @@ def upstream(binary, tls):
         up = Server(text="x")
     up.argv = [binary, "-c", up.config_path]
     up.start()
-    return up, (f"  - path: /api/\n    proxy: {{upstream: app, strip_prefix: true}}\n"
+    extra_keys = f", {route_extra}" if route_extra else ""
+    return up, (f"  - path: /api/\n    proxy: {{upstream: app, strip_prefix: true{extra_keys}}}\n"
                 f"upstreams:\n  app:\n    servers: [\"127.0.0.1:{up.port}\"]\n" + extra)
 
 
@@ -52,10 +56,10 @@ def burst(port, count):
                 raise SystemExit(f"proxied request answered {resp.status}")
 
 
-def run(binary, tls, requests, wrapper, trace):
+def run(binary, tls, requests, wrapper, trace, route_extra=""):
     """Starts upstream and proxy (under wrapper), warms the pool, sends requests (traced
     by strace when trace); returns the strace table or ""."""
-    up, extra = upstream(binary, tls)
+    up, extra = upstream(binary, tls, route_extra)
     px = Server(extra=extra)
     px.argv = wrapper + [binary, "-c", px.config_path]
     try:
@@ -88,10 +92,11 @@ def main():
     ap.add_argument("--tls", action="store_true")
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--callgrind", action="store_true")
+    ap.add_argument("--route-extra", default="")
     a = ap.parse_args()
     flaredtest.FLARED = a.flared
     if not a.callgrind:
-        table, _ = run(a.flared, a.tls, a.requests, [], True)
+        table, _ = run(a.flared, a.tls, a.requests, [], True, a.route_extra)
         print(table)
         for line in table.splitlines():
             f = line.split()
@@ -103,7 +108,7 @@ def main():
         outdir = tempfile.mkdtemp(prefix="flared-callgrind-")
         wrapper = ["valgrind", "--tool=callgrind", "--trace-children=yes",
                    f"--callgrind-out-file={outdir}/cg.%p"]
-        _, worker = run(a.flared, a.tls, n, wrapper, False)
+        _, worker = run(a.flared, a.tls, n, wrapper, False, a.route_extra)
         with open(f"{outdir}/cg.{worker}") as f:
             counts.append(next(int(line.split()[1]) for line in f
                                if line.startswith("summary:")))

@@ -5,9 +5,35 @@
  * loaded config. Relative paths resolve against /tmp; the loader only reads.
  */
 #include <string.h>
+#include <strings.h>
 
 #include "config.h"
 #include "fuzz.h"
+
+/* request_headers compiled to parts whose text is a field value; hide_headers non-empty. */
+static void check_proxy(const flared_proxy_route *p)
+{
+    FUZZ_CHECK(p->upstream != NULL && p->set_field_count <= FLARED_PROXY_FIELDS_MAX);
+    for (size_t i = 0; i <= p->set_field_count; i++) {
+        const flared_proxy_set_field *f = i < p->set_field_count ? &p->set_fields[i] : p->set_host;
+        if (!f) continue;
+        FUZZ_CHECK(f->name_len > 0 && strlen(f->name) == f->name_len);
+        FUZZ_CHECK(f == p->set_host || f->name_len != 4 || strncasecmp(f->name, "host", 4) != 0);
+        size_t literal = 0;
+        for (size_t k = 0; k < f->part_count; k++) {
+            const flared_proxy_part *part = &f->parts[k];
+            if (part->var != FLARED_PV_LITERAL) continue;
+            literal += part->len;
+            FUZZ_CHECK(!memchr(part->text, '\r', part->len) &&
+                       !memchr(part->text, '\n', part->len) &&
+                       !memchr(part->text, '\0', part->len));
+        }
+        FUZZ_CHECK(literal == f->literal_len);
+    }
+    FUZZ_CHECK(!(p->set_host && p->preserve_host));
+    for (size_t i = 0; i < p->hide_count; i++)
+        FUZZ_CHECK(p->hide[i].len > 0 && strlen(p->hide[i].name) == p->hide[i].len);
+}
 
 static void check_config(const flared_config *c)
 {
@@ -38,6 +64,7 @@ static void check_config(const flared_config *c)
             }
             if (route->type == FLARED_ROUTE_REDIRECT)
                 FUZZ_CHECK(route->u.redirect.status >= 301 && route->u.redirect.status <= 308);
+            if (route->type == FLARED_ROUTE_PROXY) check_proxy(&route->u.proxy);
             if (route->type == FLARED_ROUTE_TEXT)
                 FUZZ_CHECK(route->u.text.status >= 200 && route->u.text.status <= 599);
         }

@@ -228,6 +228,15 @@ def main():
         b"routes:\n  - {path: /s, status: {}, allow: [127.0.0.0/8, '::1/128']}\n",
         b"trusted_proxies: [10.0.0.0/33]\n" + config_base,
         b"user: no-such-user\n" + config_base,
+        b"listeners: [{address: 127.0.0.1:1}]\nupstreams:\n  app: {servers: ['127.0.0.1:2']}\n"
+        b"routes:\n  - path: /api/\n    proxy:\n      upstream: app\n      request_headers:\n"
+        b"        Host: \"$host:$server_port\"\n        X-Real-IP: ${remote_addr}\n"
+        b"        X-Forwarded-For: ''\n        X-Id: \"$$1 $scheme $remote_port\"\n"
+        b"      hide_headers: [X-Powered-By, server]\n",
+        b"listeners: [{address: 127.0.0.1:1}]\nupstreams: {app: {servers: ['127.0.0.1:2']}}\n"
+        b"routes:\n  - path: /\n    proxy: {upstream: app, preserve_host: true, request_headers:"
+        b" {Host: $host, X-A: \"$request_id\", Connection: x, X-B: \"a\\rb\"}, "
+        b"hide_headers: [Content-Length, X-A, x-a]}\n",
     ])
     # ws_frame: a frame (header, then payload).
     write("ws_frame", [

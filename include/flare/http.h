@@ -53,7 +53,8 @@ typedef struct flare_request {
     uint64_t connection_requests; /**< 1 for the first request on this connection */
     const flare_tls_conn *tls;    /**< the TLS session (SNI, ALPN, version), NULL in clear text */
     bool body_streamed;           /**< the body is not read yet: see flare_http_stream_read_body */
-    time_t date; /**< the second the response's Date field names (the loop turn's clock) */
+    time_t date;          /**< the second the response's Date field names (the loop turn's clock) */
+    uint16_t server_port; /**< the port of the listener that accepted the connection; 0: none */
 } flare_request;
 
 /** A handler fills `resp`; returning a negative value answers 500 instead. */
@@ -172,6 +173,9 @@ typedef struct flare_http_listener_options {
     /** The socket has TCP_DEFER_ACCEPT: a new connection arrives with its first bytes,
      *  so they are read at once instead of after another readiness event. */
     bool deferred_accept;
+    /** The port the socket is bound to, reported as flare_request.server_port; 0: the
+     *  server reads it from the socket when the listener is added. */
+    uint16_t local_port;
 } flare_http_listener_options;
 
 /** Serves a listening socket with the given options (NULL: clear text, no PROXY header). */
@@ -235,13 +239,31 @@ int flare_http_server_route_stream_body(flare_http_server *srv, const char *host
 /**
  * Header fields the server adds to the answers it gives itself to requests the route
  * registered for (host, path) takes: 405 (or 501) for a method it does not allow, 413
- * for a body over its limit, and the other refusals once the route is known. The
- * handler's own responses are the handler's to fill. `b` is borrowed: it must outlive
- * the server (NULL or empty: none). FLARE_ENOTFOUND when no such route exists.
+ * for a body over its limit, the other refusals once the route is known, and the 500
+ * that replaces a failed handler's answer. The handler's own responses are the
+ * handler's to fill. `b` is borrowed: it must outlive
+ * the server (NULL or empty: none). FLARE_ENOTFOUND when no such route exists;
+ * FLARE_EINVAL for a line flare_header_block_add would not write.
  */
 struct flare_header_block;
 int flare_http_server_route_headers(flare_http_server *srv, const char *host, const char *path,
                                     const struct flare_header_block *b, flare_error *err);
+/**
+ * Header fields the server adds to the answers it gives itself before a route takes
+ * the request, as nginx's `add_header ... always` at server level. With host NULL
+ * (or ""), the server's: on a head it refuses (400, 414, 417, 431, 501, 505), a
+ * request that did not arrive in time (408), and a request no route takes (404, 501;
+ * their 413 or 400 when the body is refused). With a host name as given to
+ * flare_http_server_route, that virtual host's, instead of the server's, on a request
+ * its Host picks and no route of it takes; a host given here that has no route is a
+ * virtual host all the same, whose requests all get 404 rather than the default host's.
+ * Answers of a known route carry its own (flare_http_server_route_headers); the 503
+ * over max_connections and the 400 for plain HTTP on a TLS port carry none. `b` is
+ * borrowed and must outlive the server; NULL or empty: none. Its lines are checked
+ * once, here: FLARE_EINVAL unless each is one flare_header_block_add would write.
+ */
+int flare_http_server_host_headers(flare_http_server *srv, const char *host,
+                                   const struct flare_header_block *b, flare_error *err);
 /** Runs the reactor until flare_http_server_stop and the drain complete. */
 int flare_http_server_run(flare_http_server *srv, flare_error *err);
 /**

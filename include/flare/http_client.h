@@ -141,12 +141,20 @@ typedef struct flare_http_request_opts {
     size_t num_headers;
     const void *body; /**< NULL = no body */
     size_t body_len;
-    /** Instead of body: a body read piece by piece and sent chunked (RFC 9112 §7.1). */
+    /** Instead of body: a body read piece by piece, sent chunked (RFC 9112 §7.1) unless
+        body_sized. A short read is not the end: only 0 is. */
     flare_http_body_read_fn body_read;
     /** NULL: body_read's body can be sent once only, so the request is never sent
         again (no retry after a 408 on a reused connection, no 307/308 followed) */
     flare_http_body_rewind_fn body_rewind;
-    void *body_ctx;             /**< passed to body_read and body_rewind */
+    void *body_ctx; /**< passed to body_read and body_rewind */
+    /** With body_read: its body is exactly body_size bytes, sent with Content-Length
+        (RFC 9112 §6.2) instead of chunked. body_read is never asked for a byte past
+        body_size; a 0 before it (the source shrank) fails the request with
+        FLARE_EINVAL and closes the connection mid-body, so the server never takes
+        a short body for a whole one. */
+    bool body_sized;
+    uint64_t body_size;
     const char *content_type;   /**< with a body, NULL = "application/json" (the seed's default
                                      for a string body); "" = no Content-Type */
     int total_timeout_ms;       /**< 0 = the client's */

@@ -22,6 +22,18 @@ enum {
     CLI_FAIL = 22,   /**< --fail and a status >= 400 (as curl) */
 };
 
+/** A request body streamed from a file or standard input (upload.c). */
+typedef struct cli_upload {
+    const char *path; /* NULL: none; "-": standard input */
+    bool put;         /* -T: PUT unless -X, a URL ending in '/' gets the file's base name;
+                         else a lone --data-binary @FILE */
+    int fd;           /* from cli_upload_open to cli_upload_close, else -1 */
+    bool sized;       /* a regular file: Content-Length, rewound for a retry */
+    bool used;        /* an unsized body went out: it cannot be read again */
+    uint64_t size;    /* the file's size when the current request started */
+    uint64_t sent;    /* bytes read for the current request */
+} cli_upload;
+
 /** Everything the command line said. */
 typedef struct cli_options {
     const char *method; /* -X, or implied by the command, -I, or data */
@@ -31,6 +43,7 @@ typedef struct cli_options {
     size_t num_headers;
     char *data; /* -d/--data-binary/--data-raw joined, NULL when none */
     size_t data_len;
+    cli_upload upload;                /* -T, or a lone --data-binary @FILE: streamed, not in data */
     bool json;                        /* --json: Accept JSON, pretty-print the response */
     const char *output;               /* -o */
     bool include;                     /* -i */
@@ -57,6 +70,21 @@ void cli_error(const cli_options *o, const char *fmt, ...) __attribute__((format
 int cli_exit_for(int rc);
 /** Runs the HTTP request(s) of o; returns the exit status. */
 int cli_http(const cli_options *o);
+/** Opens u->path ("-": stdin) and fstats it: a directory or an unreadable file is
+ *  FLARE_EINVAL with the reason in err. */
+int cli_upload_open(cli_upload *u, flare_error *err);
+/** Closes the file (never stdin). */
+void cli_upload_close(cli_upload *u);
+/** Before each request: a file from its first byte at its current size; an unsized
+ *  body only once. */
+int cli_upload_start(cli_upload *u, flare_error *err);
+/** libflare's body_read over u; a sized file that ends early is an error. */
+ssize_t cli_upload_read(void *ctx, char *buf, size_t cap, flare_error *err);
+/** libflare's body_rewind: lseek to the start (sized files only). */
+int cli_upload_rewind(void *ctx, flare_error *err);
+/** url with the base name of path (percent-encoded) appended when url's path is empty
+ *  or ends in '/', as curl -T does; a new string (NULL when out of memory). */
+char *cli_upload_url(const char *url, const char *path);
 /** Runs `flare ws URL`: stdin lines out as text messages, messages in to stdout. */
 int cli_ws(const cli_options *o);
 

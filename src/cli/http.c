@@ -1,7 +1,8 @@
 /*
  * http.c: `flare [options] URL...`: one libflare HTTP client for all the URLs
  * (so they share keep-alive connections and a session cookie jar), the body
- * streamed to stdout or -o FILE as it arrives (decoded), the head printed for
+ * streamed to stdout or -o FILE as it arrives (decoded), a request body from
+ * memory or streamed from a file (upload.c), the head printed for
  * -i/-I, JSON pretty-printed for --json, and the exit status from the outcome.
  */
 #include <errno.h>
@@ -114,15 +115,34 @@ static char *with_scheme(const char *url)
     return s;
 }
 
-static int one_url(const cli_options *o, flare_http_client *c, const char *arg)
+/* The URL as given (with a scheme), and for -T FILE the file's name after a '/'. */
+static char *request_url(const cli_upload *up, const char *arg)
 {
-    const char *method = o->method ? o->method : o->head ? "HEAD" : o->data ? "POST" : "GET";
+    char *url = with_scheme(arg);
+    if (!url || !up->put || !strcmp(up->path, "-")) return url;
+    char *named = cli_upload_url(url, up->path);
+    free(url);
+    return named;
+}
+
+static int one_url(const cli_options *o, flare_http_client *c, cli_upload *up, const char *arg)
+{
+    const char *method = o->method             ? o->method
+                         : up->put             ? "PUT"
+                         : o->head             ? "HEAD"
+                         : o->data || up->path ? "POST"
+                                               : "GET";
     flare_http_kv accept = {"Accept", "application/json"};
     bool add_accept = o->json;
     for (size_t i = 0; i < o->num_headers; i++)
         if (!strcasecmp(o->headers[i].name, "Accept")) add_accept = false;
     output w = {.o = o, .json = FLARE_BUF_INIT};
-    char *url = with_scheme(arg);
+    flare_error err;
+    if (up->path && cli_upload_start(up, &err) < 0) {
+        cli_error(o, "%s", err.message);
+        return CLI_USAGE;
+    }
+    char *url = request_url(up, arg);
     flare_http_request_opts opts = {
         .method = method,
         .url = url,
@@ -135,8 +155,15 @@ static int one_url(const cli_options *o, flare_http_client *c, const char *arg)
         .on_head = on_head,
         .on_head_ctx = &w,
     };
+    if (up->path) {
+        opts.body_read = cli_upload_read;
+        opts.body_rewind = up->sized ? cli_upload_rewind : NULL;
+        opts.body_ctx = up;
+        opts.body_sized = up->sized;
+        opts.body_size = up->size;
+        if (up->put) opts.content_type = ""; /* curl -T names no type: -H can */
+    }
     flare_http_reply r;
-    flare_error err;
     int rc = url ? flare_http_client_request(c, &opts, &r, &err)
                  : flare_error_set(&err, FLARE_ENOMEM, 0, "out of memory");
     int status = CLI_OK;
@@ -150,6 +177,11 @@ static int one_url(const cli_options *o, flare_http_client *c, const char *arg)
             status = CLI_FAIL;
         } else if (!flare_http_reply_ok(&r)) {
             status = CLI_STATUS;
+            if (o->follow && up->path && !up->sized && (r.status == 307 || r.status == 308))
+                cli_error(o,
+                          "not following the %d redirect: the body from %s cannot be sent "
+                          "again",
+                          r.status, strcmp(up->path, "-") ? up->path : "standard input");
         }
     }
     if (w.out && w.out != stdout && fclose(w.out) != 0 && status == CLI_OK) {
@@ -225,8 +257,9 @@ int cli_http(const cli_options *o)
         cli_error(o, "%s", err.message);
         status = cli_exit_for(err.code);
     } else {
+        cli_upload up = o->upload; /* the open file; its offsets change per request */
         for (size_t i = 0; i < o->num_urls; i++) {
-            int s = one_url(o, c, o->urls[i]);
+            int s = one_url(o, c, &up, o->urls[i]);
             if (s != CLI_OK) status = s; /* curl's rule: the last failure decides */
         }
         flare_http_client_free(c);

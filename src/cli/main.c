@@ -1,8 +1,9 @@
 /*
  * main.c: `flare`, a small curl for libflare. Parses the command line (curl's
  * option names where they exist, plus `flare get|post|put|patch|delete|head|ws
- * URL` commands), reads request data from arguments or files, and hands the
- * options to the HTTP or WebSocket command. Usage errors exit 1 with one line.
+ * URL` commands), reads request data from arguments or files (or opens the file
+ * to stream: -T, a lone --data-binary @FILE), and hands the options to the HTTP
+ * or WebSocket command. Usage errors exit 1 with one line.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -35,6 +36,7 @@ static const struct option long_options[] = {
     {"data", required_argument, NULL, 'd'},
     {"data-binary", required_argument, NULL, OPT_DATA_BINARY},
     {"data-raw", required_argument, NULL, OPT_DATA_RAW},
+    {"upload-file", required_argument, NULL, 'T'},
     {"json", no_argument, NULL, OPT_JSON},
     {"output", required_argument, NULL, 'o'},
     {"include", no_argument, NULL, 'i'},
@@ -69,11 +71,13 @@ static const char usage_text[] =
     "       flare post|put|patch URL [DATA] [options]\n"
     "       flare ws URL [options]      (stdin lines out, messages in)\n"
     "options:\n"
-    "  -X, --request METHOD      method (default GET, POST with data)\n"
+    "  -X, --request METHOD      method (default GET, POST with data, PUT with -T)\n"
     "  -H, --header 'N: v'       add a header (repeatable)\n"
     "  -d, --data DATA|@FILE     request body (@FILE: newlines dropped; @- stdin)\n"
-    "      --data-binary DATA|@FILE  body, file bytes as they are\n"
+    "      --data-binary DATA|@FILE  body, file bytes as they are (streamed)\n"
     "      --data-raw DATA       body, no @ meaning\n"
+    "  -T, --upload-file FILE    PUT FILE, streamed (- stdin, chunked); URL ending\n"
+    "                            in / gets FILE's name\n"
     "      --json                send Accept: application/json, pretty-print JSON\n"
     "  -o, --output FILE         write the body to FILE\n"
     "  -i, --include             print the status line and headers first\n"
@@ -171,19 +175,9 @@ static int read_file(const char *path, bool strip, char **out, size_t *len)
     return 0;
 }
 
-/* Adds one -d/--data-binary/--data-raw piece; several are joined with '&' (curl). */
-static int add_data(cli_options *o, const char *arg, bool at_file, bool strip)
+/* Joins piece (taken) to the body; several are joined with '&' (curl). */
+static int join_data(cli_options *o, char *piece, size_t len)
 {
-    char *piece = NULL;
-    size_t len = 0;
-    if (at_file && arg[0] == '@') {
-        int rc = read_file(arg + 1, strip, &piece, &len);
-        if (rc) return rc;
-    } else {
-        piece = strdup(arg);
-        len = strlen(arg);
-        if (!piece) return usage_error("out of memory");
-    }
     size_t old = o->data ? o->data_len + 1 : 0;
     char *joined = realloc(o->data, old + len + 1);
     if (!joined) {
@@ -197,6 +191,61 @@ static int add_data(cli_options *o, const char *arg, bool at_file, bool strip)
     o->data_len = old + len;
     free(piece);
     return 0;
+}
+
+/* A --data-binary @FILE put aside to be streamed is read after all when more data
+ * follows, or when it is no regular file (a pipe, a device: read once, kept). */
+static int load_put_aside(cli_options *o)
+{
+    const char *path = o->upload.path;
+    o->upload.path = NULL;
+    char *piece;
+    size_t len;
+    int rc = read_file(path, false, &piece, &len);
+    return rc ? rc : join_data(o, piece, len);
+}
+
+static const char body_twice[] = "-T and -d/--data* (or a second -T) both give the request "
+                                 "body: choose one";
+
+/* Adds one -d/--data-binary/--data-raw piece. A lone --data-binary @FILE is put
+ * aside to be streamed (upload.c) instead of read here. */
+static int add_data(cli_options *o, const char *arg, bool at_file, bool strip)
+{
+    if (o->upload.put) return usage_error("%s", body_twice);
+    int rc = o->upload.path ? load_put_aside(o) : 0;
+    if (rc) return rc;
+    if (at_file && !strip && arg[0] == '@' && strcmp(arg, "@-") && !o->data) {
+        o->upload.path = arg + 1;
+        return 0;
+    }
+    char *piece = NULL;
+    size_t len = 0;
+    if (at_file && arg[0] == '@') {
+        rc = read_file(arg + 1, strip, &piece, &len);
+        if (rc) return rc;
+    } else {
+        piece = strdup(arg);
+        len = strlen(arg);
+        if (!piece) return usage_error("out of memory");
+    }
+    return join_data(o, piece, len);
+}
+
+/* Opens the body to stream, after the whole command line is known. */
+static int open_upload(cli_options *o, bool ws)
+{
+    cli_upload *u = &o->upload;
+    if (!u->path) return 0;
+    if (u->put && ws) return usage_error("-T sends an HTTP request body, not WebSocket input");
+    if (u->put && o->head) return usage_error("-T and -I: a HEAD request carries no body");
+    if (u->put && !strcmp(u->path, "-") && o->num_urls > 1)
+        return usage_error("-T -: standard input can be sent once, give one URL");
+    flare_error err;
+    if (cli_upload_open(u, &err) < 0) return usage_error("%s", err.message);
+    if (u->put || u->sized) return 0;
+    cli_upload_close(u);
+    return load_put_aside(o);
 }
 
 static int add_header(cli_options *o, const char *arg)
@@ -232,7 +281,7 @@ static int parse(int argc, char **argv, cli_options *o, bool *ws, bool *done)
     int c, rc = 0;
     opterr = 0;
     while (rc == 0 &&
-           (c = getopt_long(argc, argv, "X:H:d:o:iILm:ku:A:vfshV", long_options, NULL)) != -1) {
+           (c = getopt_long(argc, argv, "X:H:d:T:o:iILm:ku:A:vfshV", long_options, NULL)) != -1) {
         char *end;
         switch (c) {
         case 'X':
@@ -249,6 +298,13 @@ static int parse(int argc, char **argv, cli_options *o, bool *ws, bool *done)
             break;
         case OPT_DATA_RAW:
             rc = add_data(o, optarg, false, false);
+            break;
+        case 'T':
+            if (o->data || o->upload.path) {
+                rc = usage_error("%s", body_twice);
+                break;
+            }
+            o->upload = (cli_upload){.path = optarg, .put = true, .fd = -1};
             break;
         case OPT_JSON:
             o->json = true;
@@ -329,7 +385,7 @@ static int parse(int argc, char **argv, cli_options *o, bool *ws, bool *done)
         default:
             if (optopt && optopt < 256)
                 rc = usage_error("option -%c %s", optopt,
-                                 strchr("XHdomuA", optopt) ? "needs an argument" : "is unknown");
+                                 strchr("XHdTomuA", optopt) ? "needs an argument" : "is unknown");
             else
                 rc = usage_error("option %s is unknown or needs an argument", argv[optind - 1]);
         }
@@ -368,10 +424,12 @@ static int parse(int argc, char **argv, cli_options *o, bool *ws, bool *done)
 
 int main(int argc, char **argv)
 {
-    cli_options o = {.max_redirects = -1};
+    cli_options o = {.max_redirects = -1, .upload = {.fd = -1}};
     bool ws = false, done = false;
     int rc = parse(argc, argv, &o, &ws, &done);
+    if (rc == 0 && !done) rc = open_upload(&o, ws);
     if (rc == 0 && !done) rc = ws ? cli_ws(&o) : cli_http(&o);
+    cli_upload_close(&o.upload);
     for (size_t i = 0; i < o.num_headers; i++)
         free((char *)o.headers[i].name);
     free(o.headers);

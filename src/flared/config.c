@@ -385,13 +385,7 @@ static int compile_log_format(flared_cfg_ctx *c, yaml_node_t *node)
     const char *why = NULL;
     long n = flared_log_format_compile(copy, len, ops, names, &at, &why);
     if (n < 0) {
-        /* Point at the byte itself: one line, so the column is the node's plus the offset
-         * (and one for an opening quote). */
-        yaml_mark_t m = node->start_mark;
-        bool quoted = node->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
-                      node->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
-        bool one_line = memchr(text, '\n', len) == NULL;
-        if (one_line) m.column += at + (quoted ? 1 : 0);
+        yaml_mark_t m = flared_cfg_mark_in(node, at); /* the byte itself */
         char shown[FLARED_CFG_SHOW_MAX];
         size_t name_len = 1;
         while (at + name_len < len && text[at + name_len] != ' ' && text[at + name_len] != '"' &&

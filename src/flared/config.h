@@ -328,12 +328,64 @@ typedef struct flared_upstream {
     unsigned line, column;
 } flared_upstream;
 
+/** What one piece of a `request_headers` value is: literal text or a request variable. */
+typedef enum flared_proxy_var {
+    FLARED_PV_LITERAL = 0, /**< `text` as it is ("$$" already made "$") */
+    FLARED_PV_REMOTE_ADDR, /**< $remote_addr: the client (after trusted_proxies) */
+    FLARED_PV_REMOTE_PORT, /**< $remote_port: its port; empty when unknown */
+    FLARED_PV_SCHEME,      /**< $scheme: http or https */
+    FLARED_PV_HOST,        /**< $host: the requested host without its port */
+    FLARED_PV_SERVER_PORT, /**< $server_port: the port of the listener the request came to */
+} flared_proxy_var;
+
+/** One piece of a compiled `request_headers` value. */
+typedef struct flared_proxy_part {
+    flared_proxy_var var;
+    const char *text; /**< FLARED_PV_LITERAL only */
+    size_t len;
+} flared_proxy_part;
+
+/** One `request_headers` entry: a field sent upstream in place of the client's. */
+typedef struct flared_proxy_set_field {
+    const char *name; /**< an RFC 9110 §5.1 token, as written */
+    size_t name_len;
+    const flared_proxy_part *parts; /**< none: the field is removed, not sent */
+    size_t part_count;
+    size_t literal_len; /**< bytes of the literal parts together */
+} flared_proxy_set_field;
+
+/** A field name (`hide_headers`). */
+typedef struct flared_field_name {
+    const char *name; /**< an RFC 9110 §5.1 token, as written */
+    size_t len;
+} flared_field_name;
+
+/** Fields flared writes itself that a proxy route's `request_headers` replace. */
+enum {
+    FLARED_PROXY_OWN_XFF = 1 << 0,       /**< X-Forwarded-For */
+    FLARED_PROXY_OWN_REAL_IP = 1 << 1,   /**< X-Real-IP */
+    FLARED_PROXY_OWN_XF_PROTO = 1 << 2,  /**< X-Forwarded-Proto */
+    FLARED_PROXY_OWN_XF_HOST = 1 << 3,   /**< X-Forwarded-Host */
+    FLARED_PROXY_OWN_FORWARDED = 1 << 4, /**< Forwarded */
+};
+
+/** Most entries in a proxy route's `request_headers`, and in its `hide_headers`. */
+#define FLARED_PROXY_FIELDS_MAX 64
+
 /** Settings of a proxy route. */
 typedef struct flared_proxy_route {
     const flared_upstream *upstream;
     bool strip_prefix;       /**< remove the route's path prefix from the forwarded target */
     bool preserve_host;      /**< forward the client's Host instead of the server address */
     flared_gzip_config gzip; /**< compress responses the upstream sent uncompressed */
+    /** `request_headers` except Host, in file order: each replaces the client's fields
+     *  of its name (and flared's own, see own_replaced). */
+    const flared_proxy_set_field *set_fields;
+    size_t set_field_count;
+    const flared_proxy_set_field *set_host; /**< `request_headers` Host, or NULL */
+    unsigned own_replaced;                  /**< FLARED_PROXY_OWN_* bits */
+    const flared_field_name *hide;          /**< `hide_headers`: response fields not relayed */
+    size_t hide_count;
 } flared_proxy_route;
 
 /** One route: a path (exact, or a prefix when it ends in '/') and what to do there. */
@@ -370,6 +422,11 @@ typedef struct flared_host {
     size_t name_count;
     const flared_route *routes;
     size_t route_count;
+    /** The fields of the server's own answers to a request for the host that no route
+     *  takes (404...): its `headers` over the top level's; the default host's (and those
+     *  of answers before any host is known) are the top level's. */
+    const flared_header *headers;
+    size_t header_count;
     unsigned line, column; /**< where the host (default host: its `routes`, or 1:1) is written */
 } flared_host;
 

@@ -45,6 +45,9 @@ int flared_cfg_fail(flared_cfg_ctx *c, const yaml_node_t *node, const char *fmt,
 int flared_cfg_fail_at(flared_cfg_ctx *c, yaml_mark_t mark, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/** The mark of byte `offset` of a scalar's value, for flared_cfg_fail_at (its start when
+ *  the scalar spans lines). */
+yaml_mark_t flared_cfg_mark_in(const yaml_node_t *node, size_t offset);
 /** Longest description flared_cfg_show/flared_cfg_quote write, with NUL. */
 #define FLARED_CFG_SHOW_MAX 64
 /** Quotes len bytes for a message ('abc'), with '?' for unprintable bytes, shortened with "...". */
@@ -129,6 +132,10 @@ int flared_cfg_upstreams(flared_cfg_ctx *c, yaml_node_t *node);
 /** Parses the settings of a `proxy` route (config_proxy.c). */
 int flared_cfg_proxy(flared_cfg_ctx *c, yaml_node_t *node, const flared_route *r,
                      flared_proxy_route *p);
+/** Parses a proxy route's `request_headers` and `hide_headers` (either may be NULL) into p
+ *  (config_proxy_fields.c); preserve_host (or NULL) is where p->preserve_host was set. */
+int flared_cfg_proxy_fields(flared_cfg_ctx *c, yaml_node_t *set, yaml_node_t *hide,
+                            yaml_node_t *preserve_host, flared_proxy_route *p);
 /** Parses the settings of a `static` route (config_static.c). */
 int flared_cfg_static(flared_cfg_ctx *c, yaml_node_t *node, flared_static_route *s);
 /** The built-in gzip settings: off, level 6, min_size 1k, the text types. */

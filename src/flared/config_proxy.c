@@ -2,7 +2,8 @@
  * config_proxy.c: the top-level `upstreams` map and the `proxy` route type. An
  * upstream is a named list of servers ("IP:PORT", "[IPv6]:PORT" or
  * "unix:/absolute/path") with its balancing, keep-alive, timeouts and optional
- * active health checks. A proxy route names an upstream that must exist.
+ * active health checks. A proxy route names an upstream that must exist; its
+ * request_headers and hide_headers are config_proxy_fields.c's.
  */
 #include "config_internal.h"
 #include "config_tls.h"
@@ -255,8 +256,10 @@ int flared_cfg_upstreams(flared_cfg_ctx *c, yaml_node_t *node)
 int flared_cfg_proxy(flared_cfg_ctx *c, yaml_node_t *node, const flared_route *r,
                      flared_proxy_route *p)
 {
-    static const char *const keys[] = {"upstream", "strip_prefix", "preserve_host", "gzip", NULL};
-    yaml_node_t *v[4];
+    static const char *const keys[] = {"upstream", "strip_prefix",    "preserve_host",
+                                       "gzip",     "request_headers", "hide_headers",
+                                       NULL};
+    yaml_node_t *v[6];
     char shown[FLARED_CFG_SHOW_MAX];
     if (flared_cfg_is_null(node))
         return flared_cfg_fail(c, node, "proxy: missing required key 'upstream'");
@@ -284,5 +287,5 @@ int flared_cfg_proxy(flared_cfg_ctx *c, yaml_node_t *node, const flared_route *r
     if (v[2] && (rc = flared_cfg_bool(c, v[2], "preserve_host", &p->preserve_host)) < 0) return rc;
     flared_cfg_gzip_defaults(&p->gzip);
     if (v[3] && (rc = flared_cfg_gzip(c, v[3], &p->gzip)) < 0) return rc;
-    return 0;
+    return flared_cfg_proxy_fields(c, v[4], v[5], v[2], p);
 }

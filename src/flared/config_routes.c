@@ -578,6 +578,8 @@ static int parse_hosts(flared_cfg_ctx *c, yaml_node_t *node, flared_cfg_dup **al
         if (v[2] && (rc = parse_headers(c, v[2], &inherited, &inherited_count)) < 0) return rc;
         if ((rc = merge_headers(c, &inherited, &inherited_count, top, top_count)) < 0) return rc;
         if ((rc = parse_routes(c, v[1], &hs[i], inherited, inherited_count)) < 0) return rc;
+        hs[i].headers = inherited;
+        hs[i].header_count = inherited_count;
     }
     const flared_cfg_dup *first, *dup;
     if (flared_cfg_find_dup(*all, *all_count, &first, &dup))
@@ -597,6 +599,8 @@ int flared_cfg_hosts(flared_cfg_ctx *c, yaml_node_t *routes, yaml_node_t *hosts,
     int rc = headers ? parse_headers(c, headers, &top, &top_count) : 0;
     if (rc < 0) return rc;
     flared_host *def = &c->cfg->default_host;
+    def->headers = top;
+    def->header_count = top_count;
     def->line = routes ? flared_cfg_line(routes) : 1;
     def->column = routes ? flared_cfg_column(routes) : 1;
     rc = routes ? parse_routes(c, routes, def, top, top_count) : 0;

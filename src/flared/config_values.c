@@ -22,6 +22,19 @@ bool flared_cfg_is_field_value(const char *s, size_t len)
 
 /* ------------------------------------------------------------- messages */
 
+yaml_mark_t flared_cfg_mark_in(const yaml_node_t *node, size_t offset)
+{
+    /* One line: the column is the node's plus the offset (and one for an opening quote).
+     * Escapes in a double-quoted scalar can shift it; a multi-line one points at its start. */
+    yaml_mark_t m = node->start_mark;
+    if (node->type != YAML_SCALAR_NODE) return m;
+    bool quoted = node->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+                  node->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+    if (!memchr(node->data.scalar.value, '\n', node->data.scalar.length))
+        m.column += offset + (quoted ? 1 : 0);
+    return m;
+}
+
 const char *flared_cfg_quote(const char *s, size_t len, char buf[FLARED_CFG_SHOW_MAX])
 {
     /* Room for the quotes, "..." and the NUL. */

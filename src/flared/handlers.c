@@ -273,37 +273,82 @@ static int install_host(flare_http_server *srv, const flared_host *host, const c
     return 0;
 }
 
-int flared_handlers_install(flare_http_server *srv, const flared_config *cfg,
-                            flared_worker_state *state, flared_route_ctx **ctx_out,
-                            flare_error *err)
+struct flared_handlers {
+    flared_route_ctx *routes; /* one per installed route, then one with route NULL */
+    /* Per host, the default host first: its `headers` (over the top level's) for the
+     * server's own answers that no route gives. */
+    flare_header_block *host_fields;
+    size_t host_count;
+};
+
+/* The answers before a route is known get the configured fields too, as nginx's
+ * add_header ... always at server level: the parser's refusals and 408s the top
+ * level's, a 404 (or any refusal of a request no route takes) its host's. libflare
+ * leaves them off its 503 over max_connections, sent at accept before a request is
+ * read, and the 400 to plain HTTP on a TLS port: neither is an exchange with the
+ * site the fields describe (HSTS, say, means nothing in clear text). */
+static int build_host_fields(const flared_host *host, flare_header_block *b, flare_error *err)
 {
-    size_t total = count_routes(cfg);
-    flared_route_ctx *ctx = calloc(total + 1, sizeof *ctx);
-    if (!ctx) return flare_error_set(err, FLARE_ENOMEM, 0, "out of memory");
-    for (size_t i = 0; i <= total; i++)
-        ctx[i].root_fd = -1;
-    size_t used = 0;
-    int rc = install_host(srv, &cfg->default_host, NULL, ctx, &used, state, err);
-    for (size_t h = 0; rc == 0 && h < cfg->host_count; h++)
-        for (size_t n = 0; rc == 0 && n < cfg->hosts[h].name_count; n++)
-            rc = install_host(srv, &cfg->hosts[h], cfg->hosts[h].names[n], ctx, &used, state, err);
-    ctx[total].route = NULL; /* terminator for flared_handlers_free */
-    if (rc < 0) {
-        flared_handlers_free(ctx);
-        return rc;
+    for (size_t i = 0; i < host->header_count; i++) {
+        int rc = flare_header_block_add(b, host->headers[i].name, host->headers[i].value);
+        if (rc < 0)
+            return flare_error_set(err, rc, 0, "host at line %u: cannot prepare its header fields",
+                                   host->line);
     }
-    *ctx_out = ctx;
     return 0;
 }
 
-void flared_handlers_free(flared_route_ctx *ctx)
+int flared_handlers_install(flare_http_server *srv, const flared_config *cfg,
+                            flared_worker_state *state, flared_handlers **out, flare_error *err)
 {
-    if (!ctx) return;
-    for (flared_route_ctx *c = ctx; c->route; c++) {
+    size_t total = count_routes(cfg);
+    flared_handlers *h = calloc(1, sizeof *h);
+    if (!h) return flare_error_set(err, FLARE_ENOMEM, 0, "out of memory");
+    h->routes = calloc(total + 1, sizeof *h->routes);
+    h->host_fields = calloc(cfg->host_count + 1, sizeof *h->host_fields);
+    h->host_count = cfg->host_count + 1;
+    if (!h->routes || !h->host_fields) {
+        flared_handlers_free(h);
+        return flare_error_set(err, FLARE_ENOMEM, 0, "out of memory");
+    }
+    flared_route_ctx *ctx = h->routes;
+    for (size_t i = 0; i <= total; i++)
+        ctx[i].root_fd = -1;
+    size_t used = 0;
+    flare_header_block *fields = h->host_fields;
+    int rc = install_host(srv, &cfg->default_host, NULL, ctx, &used, state, err);
+    if (rc == 0) rc = build_host_fields(&cfg->default_host, &fields[0], err);
+    if (rc == 0) rc = flare_http_server_host_headers(srv, NULL, &fields[0], err);
+    for (size_t i = 0; rc == 0 && i < cfg->host_count; i++) {
+        const flared_host *host = &cfg->hosts[i];
+        rc = build_host_fields(host, &fields[i + 1], err);
+        for (size_t n = 0; rc == 0 && n < host->name_count; n++) {
+            rc = install_host(srv, host, host->names[n], ctx, &used, state, err);
+            if (rc == 0)
+                rc = flare_http_server_host_headers(srv, host->names[n], &fields[i + 1], err);
+        }
+    }
+    ctx[total].route = NULL; /* terminator for flared_handlers_free */
+    if (rc < 0) {
+        flared_handlers_free(h);
+        return rc;
+    }
+    *out = h;
+    return 0;
+}
+
+void flared_handlers_free(flared_handlers *h)
+{
+    if (!h) return;
+    for (flared_route_ctx *c = h->routes; c && c->route; c++) {
         if (c->root_fd >= 0) close(c->root_fd);
         flare_header_block_free(&c->fixed);
         flare_header_block_free(&c->fields);
         flare_buf_free(&c->location);
     }
-    free(ctx);
+    for (size_t i = 0; h->host_fields && i < h->host_count; i++)
+        flare_header_block_free(&h->host_fields[i]);
+    free(h->host_fields);
+    free(h->routes);
+    free(h);
 }

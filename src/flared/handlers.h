@@ -21,13 +21,15 @@ typedef struct flared_worker_state {
 
 /** Per-route context handed to handlers as userdata; owned by the installer. */
 typedef struct flared_route_ctx flared_route_ctx;
+/** What flared_handlers_install gives the server: route contexts and header blocks. */
+typedef struct flared_handlers flared_handlers;
 
-/** Registers every route of every host of cfg on srv; *ctx_out must be freed with
+/** Registers every route of every host of cfg on srv, and each host's `headers` for
+ *  the server's own answers no route gives; *out must be freed with
  *  flared_handlers_free after the server. */
 int flared_handlers_install(flare_http_server *srv, const flared_config *cfg,
-                            flared_worker_state *state, flared_route_ctx **ctx_out,
-                            flare_error *err);
-/** Frees the contexts (and closes static roots). */
-void flared_handlers_free(flared_route_ctx *ctx);
+                            flared_worker_state *state, flared_handlers **out, flare_error *err);
+/** Frees the contexts and blocks (and closes static roots); NULL is ignored. */
+void flared_handlers_free(flared_handlers *h);
 
 #endif

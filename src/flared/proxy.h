@@ -44,6 +44,9 @@ typedef struct flared_proxy_head_opts {
     bool https;       /**< the client connection is TLS: proto=https */
     bool close;       /**< ask the upstream to close after the response */
     bool stream_body; /**< the body follows as the client sends it: keep its framing */
+    /** the route's request_headers (NULL: none): they replace the client's fields and
+     *  this hop's of their names */
+    const flared_proxy_route *route;
 } flared_proxy_head_opts;
 
 /**
@@ -61,12 +64,14 @@ void flared_proxy_client_host(const flare_request *req, const char **host, size_
 /** Whether the field's name is `name` (lower case), without regard to case. */
 bool flared_proxy_field_is(const flare_http_header *h, const char *name);
 /** Copies the upstream's response fields to resp, without hop-by-hop and framing
- *  fields, Date and Server (the server writes its own), adding Via. */
-int flared_proxy_response_fields(flare_response *resp, const flare_http_response *up);
+ *  fields, Date and Server (the server writes its own) and those the route's
+ *  hide_headers name (route may be NULL), adding Via. */
+int flared_proxy_response_fields(flare_response *resp, const flare_http_response *up,
+                                 const flared_proxy_route *route);
 /** flared_proxy_response_fields with FLARED_GZIP_* changes (proxy_gzip.h): Vary names
  *  Accept-Encoding; ENCODE adds Content-Encoding gzip and makes a strong ETag weak. */
 int flared_proxy_response_fields_coded(flare_response *resp, const flare_http_response *up,
-                                       unsigned gzip);
+                                       unsigned gzip, const flared_proxy_route *route);
 /** RFC 9110 §7.6.2: the Max-Forwards value of a TRACE or OPTIONS request, or -1 (another
  *  method, no field, or not a number). */
 int64_t flared_proxy_max_forwards(const flare_request *req);

@@ -129,9 +129,9 @@ static int put_forwarded_value(flare_buf *out, const char *v, size_t len)
     return rc == 0 ? flare_buf_append(out, "\"", 1) : rc;
 }
 
-/* The client's address as X-Forwarded-For and Forwarded for= write it ("[v6]" in
- * Forwarded, RFC 7239 §6); "unknown" when there is none (a Unix socket). */
-static size_t client_ip(const flare_request *req, char *out, size_t cap, bool bracket)
+/* The client's address as X-Forwarded-For writes it; "unknown" when there is none (a
+ * Unix socket). Formatted once per request: every field that names it copies it. */
+static size_t client_ip(const flare_request *req, char *out, size_t cap)
 {
     const flare_sock_addr *peer = req->peer;
     if (!peer || (peer->ip.family != AF_INET && peer->ip.family != AF_INET6)) {
@@ -139,12 +139,7 @@ static size_t client_ip(const flare_request *req, char *out, size_t cap, bool br
         return 7;
     }
     flare_ip_addr ip = flare_ip_unmap(&peer->ip);
-    if (!bracket || ip.family == AF_INET) return flare_ip_format(&ip, out, cap);
-    out[0] = '[';
-    size_t n = flare_ip_format(&ip, out + 1, cap - 2);
-    out[n + 1] = ']';
-    out[n + 2] = '\0';
-    return n + 2;
+    return flare_ip_format(&ip, out, cap);
 }
 
 static int put_request_line(flare_buf *out, const flare_request *req, size_t strip_len)
@@ -265,18 +260,137 @@ const flare_http_header *flared_proxy_upgrade_field(const flare_http_request *h)
     return u && !flare_http_value_has_token(u->value, u->value_len, "h2c") ? u : NULL;
 }
 
+/* The most bytes a variable of `request_headers` expands to for req. */
+static size_t var_max(flared_proxy_var v, const flare_request *req)
+{
+    switch (v) {
+    case FLARED_PV_REMOTE_ADDR:
+        return FLARE_IP_STR_MAX; /* with flare_ip_format's NUL */
+    case FLARED_PV_REMOTE_PORT:
+    case FLARED_PV_SERVER_PORT:
+    case FLARED_PV_SCHEME:
+        return 5;
+    case FLARED_PV_HOST:
+        return req->host_len;
+    default:
+        return 0;
+    }
+}
+
+static size_t put_port(char *p, uint16_t port)
+{
+    char digits[5];
+    size_t n = 0;
+    do
+        digits[n++] = (char)('0' + port % 10);
+    while ((port /= 10) != 0);
+    for (size_t i = 0; i < n; i++)
+        p[i] = digits[n - 1 - i];
+    return n;
+}
+
+/* What variables expand from: the request and its client's address, formatted once
+ * (addr_len 0 when the client has none). */
+typedef struct var_source {
+    const flare_request *req;
+    const char *addr;
+    size_t addr_len;
+} var_source;
+
+/* Writes variable v at p (room for var_max); its length, 0 when it has no value. */
+static size_t put_var(char *p, flared_proxy_var v, const var_source *src)
+{
+    const flare_request *req = src->req;
+    switch (v) {
+    case FLARED_PV_REMOTE_ADDR:
+        memcpy(p, src->addr, src->addr_len);
+        return src->addr_len;
+    case FLARED_PV_REMOTE_PORT: /* none from X-Forwarded-For (port 0) */
+        return src->addr_len && req->peer->port ? put_port(p, req->peer->port) : 0;
+    case FLARED_PV_SERVER_PORT:
+        return req->server_port ? put_port(p, req->server_port) : 0;
+    case FLARED_PV_SCHEME:
+        memcpy(p, req->tls ? "https" : "http", req->tls ? 5 : 4);
+        return req->tls ? 5 : 4;
+    case FLARED_PV_HOST:
+        memcpy(p, req->host, req->host_len);
+        return req->host_len;
+    default:
+        return 0;
+    }
+}
+
+/* A `request_headers` field with its variables expanded straight into out (one reserve
+ * of the most it can take). Nothing is written when the value comes out empty, as nginx
+ * leaves out such a field; *written tells. */
+static int put_set_field(flare_buf *out, const flared_proxy_set_field *f, const var_source *src,
+                         bool *written)
+{
+    const flare_request *req = src->req;
+    *written = false;
+    if (f->part_count == 0) return 0; /* "": removed */
+    size_t max = f->name_len + f->literal_len + 4;
+    for (size_t i = 0; i < f->part_count; i++)
+        max += var_max(f->parts[i].var, req);
+    int rc = flare_buf_reserve(out, max);
+    if (rc < 0) return rc;
+    char *start = out->data + out->len, *p = start;
+    memcpy(p, f->name, f->name_len);
+    p += f->name_len;
+    *p++ = ':';
+    *p++ = ' ';
+    char *value = p;
+    for (size_t i = 0; i < f->part_count; i++) {
+        const flared_proxy_part *part = &f->parts[i];
+        if (part->var == FLARED_PV_LITERAL) {
+            memcpy(p, part->text, part->len);
+            p += part->len;
+        } else {
+            p += put_var(p, part->var, src);
+        }
+    }
+    if (p == value) return 0;
+    *p++ = '\r';
+    *p++ = '\n';
+    out->len += (size_t)(p - start);
+    *written = true;
+    return 0;
+}
+
+/* Whether a `request_headers` entry takes the place of the client's field f. */
+static bool set_by_route(const flare_http_header *f, const flared_proxy_route *route)
+{
+    for (size_t i = 0; i < route->set_field_count; i++) {
+        const flared_proxy_set_field *s = &route->set_fields[i];
+        if (s->name_len == f->name_len && strncasecmp(s->name, f->name, f->name_len) == 0)
+            return true;
+    }
+    return false;
+}
+
 int flared_proxy_request_head(flare_buf *out, const flare_request *req,
                               const flared_proxy_head_opts *o)
 {
     const flare_http_request *h = req->head;
     int64_t max_forwards = flared_proxy_max_forwards(req); /* 0 is answered by the handler */
+    /* The route's request_headers: those fields of the client's and of this hop's are
+     * left out, the route's written instead. */
+    const flared_proxy_route *route = o->route;
+    bool rewrites = route && route->set_field_count;
+    unsigned replaced = route ? route->own_replaced : 0;
     int rc = put_request_line(out, req, o->strip_len);
-    if (rc == 0) rc = put_field(out, "Host", o->host, o->host_len);
     char ip[FLARE_IP_STR_MAX + 2];
-    size_t ip_len = client_ip(req, ip, sizeof ip, false);
+    size_t ip_len = client_ip(req, ip, sizeof ip);
+    bool has_ip =
+        req->peer && (req->peer->ip.family == AF_INET || req->peer->ip.family == AF_INET6);
+    const var_source src = {.req = req, .addr = ip, .addr_len = has_ip ? ip_len : 0};
+    bool host_set = false;
+    if (rc == 0 && route && route->set_host)
+        rc = put_set_field(out, route->set_host, &src, &host_set);
+    if (rc == 0 && !host_set) rc = put_field(out, "Host", o->host, o->host_len);
     /* X-Forwarded-For: what earlier proxies said, then this hop's client. */
     bool xff = false;
-    for (size_t i = 0; i < h->num_headers && rc == 0; i++) {
+    for (size_t i = 0; i < h->num_headers && rc == 0 && !(replaced & FLARED_PROXY_OWN_XFF); i++) {
         const flare_http_header *f = &h->headers[i];
         /* An empty field would leave an empty entry, which readers take as malformed. */
         if (f->id != FLARE_HDR_X_FORWARDED_FOR || f->value_len == 0) continue;
@@ -284,15 +398,16 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
         if (rc == 0) rc = flare_buf_append(out, f->value, f->value_len);
         xff = true;
     }
-    if (rc == 0) rc = flare_buf_append_str(out, xff ? ", " : "X-Forwarded-For: ");
-    if (rc == 0) rc = flare_buf_append(out, ip, ip_len);
-    if (rc == 0) rc = flare_buf_append(out, "\r\n", 2);
+    if (!(replaced & FLARED_PROXY_OWN_XFF)) {
+        if (rc == 0) rc = flare_buf_append_str(out, xff ? ", " : "X-Forwarded-For: ");
+        if (rc == 0) rc = flare_buf_append(out, ip, ip_len);
+        if (rc == 0) rc = flare_buf_append(out, "\r\n", 2);
+    }
     /* The client alone, as nginx setups send it ($remote_addr): an application that
      * believes X-Real-IP cannot be handed one the client wrote itself. None for a
      * client without an address (a Unix socket): the field holds an IP or nothing. */
-    bool has_ip =
-        req->peer && (req->peer->ip.family == AF_INET || req->peer->ip.family == AF_INET6);
-    if (rc == 0 && has_ip) rc = put_field(out, "X-Real-IP", ip, ip_len);
+    if (rc == 0 && has_ip && !(replaced & FLARED_PROXY_OWN_REAL_IP))
+        rc = put_field(out, "X-Real-IP", ip, ip_len);
     for (size_t i = 0; i < h->num_headers && rc == 0; i++) {
         const flare_http_header *f = &h->headers[i];
         if (flared_proxy_hop_by_hop(f, h->headers, h->num_headers)) continue;
@@ -305,7 +420,8 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
             flared_proxy_field_is(f, "x-forwarded-host") || flared_proxy_field_is(f, "x-real-ip") ||
             flared_proxy_field_is(f, "x-forwarded-port") ||
             flared_proxy_field_is(f, "x-forwarded-prefix") || forwarding_alias(f) ||
-            (max_forwards > 0 && flared_proxy_field_is(f, "max-forwards")))
+            (max_forwards > 0 && flared_proxy_field_is(f, "max-forwards")) ||
+            (rewrites && set_by_route(f, route)))
             continue;
         rc = flare_buf_reserve(out, f->name_len + f->value_len + 4);
         if (rc < 0) break;
@@ -314,23 +430,36 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
         flare_buf_append(out, f->value, f->value_len);
         flare_buf_append(out, "\r\n", 2);
     }
+    for (size_t i = 0; rewrites && i < route->set_field_count && rc == 0; i++) {
+        bool written;
+        rc = put_set_field(out, &route->set_fields[i], &src, &written);
+    }
     const char *proto = req->tls ? "https" : "http";
     const char *chost;
     size_t chost_len;
     flared_proxy_client_host(req, &chost, &chost_len);
-    if (rc == 0) rc = put_field(out, "X-Forwarded-Proto", proto, strlen(proto));
-    if (rc == 0 && chost_len) rc = put_field(out, "X-Forwarded-Host", chost, chost_len);
+    if (rc == 0 && !(replaced & FLARED_PROXY_OWN_XF_PROTO))
+        rc = put_field(out, "X-Forwarded-Proto", proto, strlen(proto));
+    if (rc == 0 && chost_len && !(replaced & FLARED_PROXY_OWN_XF_HOST))
+        rc = put_field(out, "X-Forwarded-Host", chost, chost_len);
     /* RFC 7239 §4: a new Forwarded field after the ones received is appending to them. */
-    if (rc == 0) rc = flare_buf_append_str(out, "Forwarded: for=");
-    ip_len = client_ip(req, ip, sizeof ip, true);
-    if (rc == 0) rc = put_forwarded_value(out, ip, ip_len);
-    if (rc == 0 && chost_len) {
-        rc = flare_buf_append_str(out, ";host=");
-        if (rc == 0) rc = put_forwarded_value(out, chost, chost_len);
+    if (rc == 0 && !(replaced & FLARED_PROXY_OWN_FORWARDED)) {
+        rc = flare_buf_append_str(out, "Forwarded: for=");
+        if (memchr(ip, ':', ip_len)) { /* RFC 7239 §6: "[v6]", quoted */
+            memmove(ip + 1, ip, ip_len);
+            ip[0] = '[';
+            ip[ip_len + 1] = ']';
+            ip_len += 2;
+        }
+        if (rc == 0) rc = put_forwarded_value(out, ip, ip_len);
+        if (rc == 0 && chost_len) {
+            rc = flare_buf_append_str(out, ";host=");
+            if (rc == 0) rc = put_forwarded_value(out, chost, chost_len);
+        }
+        if (rc == 0) rc = flare_buf_append_str(out, ";proto=");
+        if (rc == 0) rc = flare_buf_append_str(out, proto);
+        if (rc == 0) rc = flare_buf_append(out, "\r\n", 2);
     }
-    if (rc == 0) rc = flare_buf_append_str(out, ";proto=");
-    if (rc == 0) rc = flare_buf_append_str(out, proto);
-    if (rc == 0) rc = flare_buf_append(out, "\r\n", 2);
     /* RFC 9110 §7.6.2: one hop fewer for TRACE and OPTIONS. */
     if (rc == 0 && max_forwards > 0) {
         char mf[24];
@@ -381,15 +510,26 @@ static int weak_etag(flare_response *resp, const flare_http_header *f)
     return flare_response_headern(resp, "ETag", 4, etag, f->value_len + 2);
 }
 
+/* Whether the route's hide_headers name f. */
+static bool hidden(const flare_http_header *f, const flared_proxy_route *route)
+{
+    for (size_t i = 0; i < route->hide_count; i++)
+        if (route->hide[i].len == f->name_len &&
+            strncasecmp(route->hide[i].name, f->name, f->name_len) == 0)
+            return true;
+    return false;
+}
+
 int flared_proxy_response_fields_coded(flare_response *resp, const flare_http_response *up,
-                                       unsigned gzip)
+                                       unsigned gzip, const flared_proxy_route *route)
 {
     bool varies = false; /* a Vary already covers Accept-Encoding */
+    bool hides = route && route->hide_count;
     for (size_t i = 0; i < up->num_headers; i++) {
         const flare_http_header *f = &up->headers[i];
         if (flared_proxy_hop_by_hop(f, up->headers, up->num_headers)) continue;
         if (f->id == FLARE_HDR_CONTENT_LENGTH || flared_proxy_field_is(f, "date") ||
-            flared_proxy_field_is(f, "server"))
+            flared_proxy_field_is(f, "server") || (hides && hidden(f, route)))
             continue;
         int rc;
         if ((gzip & FLARED_GZIP_ENCODE) && flared_proxy_field_is(f, "accept-ranges")) {
@@ -419,7 +559,8 @@ int flared_proxy_response_fields_coded(flare_response *resp, const flare_http_re
     return flare_response_headern(resp, "Via", 3, via, (size_t)n);
 }
 
-int flared_proxy_response_fields(flare_response *resp, const flare_http_response *up)
+int flared_proxy_response_fields(flare_response *resp, const flare_http_response *up,
+                                 const flared_proxy_route *route)
 {
-    return flared_proxy_response_fields_coded(resp, up, 0);
+    return flared_proxy_response_fields_coded(resp, up, 0, route);
 }

@@ -169,12 +169,13 @@ struct proxy_req {
     bool early_input;    /* the upstream was readable before the request was sent */
     bool request_cut;    /* the upstream answered before the whole request went */
     uint64_t start_us;   /* monotonic: the first attempt began ($upstream_response_time) */
-    const flare_header_block *fields;   /* the route's `headers`, for every final answer */
-    const flared_gzip_config *gzip_cfg; /* the route's gzip, or NULL when off */
-    bool gzip_accepted;                 /* the client takes gzip */
-    flared_proxy_gzip *gz;              /* compressing this response */
-    int cfd;                            /* tunnel: the client's socket */
-    flare_tls_conn *ctls;               /* tunnel: its TLS session, or NULL */
+    const flare_header_block *fields;    /* the route's `headers`, for every final answer */
+    const flared_proxy_route *route_cfg; /* the route's settings (hide_headers) */
+    const flared_gzip_config *gzip_cfg;  /* the route's gzip, or NULL when off */
+    bool gzip_accepted;                  /* the client takes gzip */
+    flared_proxy_gzip *gz;               /* compressing this response */
+    int cfd;                             /* tunnel: the client's socket */
+    flare_tls_conn *ctls;                /* tunnel: its TLS session, or NULL */
     /* Kept across reuse (everything above is reset per request): */
     flare_timer timer;
     flare_http_header headers[PROXY_MAX_HEADERS];

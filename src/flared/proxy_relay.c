@@ -552,7 +552,7 @@ static bool switch_protocols(proxy_req *pr, const flare_http_response *r, size_t
         return false;
     }
     flare_response *resp = flare_http_stream_response(pr->s);
-    if (!proto || flared_proxy_response_fields(resp, r) < 0 ||
+    if (!proto || flared_proxy_response_fields(resp, r, pr->route_cfg) < 0 ||
         flare_response_headern(resp, "Upgrade", 7, proto->value, proto->value_len) < 0 ||
         flare_response_header(resp, "Connection", "upgrade") < 0) {
         answer(pr, 502, "upstream switched protocols without naming one\n");
@@ -645,7 +645,7 @@ static bool forward_head(proxy_req *pr, const flare_http_response *r, size_t n)
     flare_response *resp = flare_http_stream_response(pr->s);
     flare_response_status(resp, status);
     /* The route's `headers` after the upstream's, as nginx's add_header. */
-    if (flared_proxy_response_fields_coded(resp, r, gzip) < 0 ||
+    if (flared_proxy_response_fields_coded(resp, r, gzip, pr->route_cfg) < 0 ||
         flare_response_header_block(resp, pr->fields) < 0) {
         answer(pr, 502, "upstream response fields cannot be forwarded\n");
         return false;
@@ -710,7 +710,7 @@ static bool parse_head(proxy_req *pr, bool *need_more)
                 pr->interims++;
                 flare_response *resp = flare_http_stream_response(pr->s);
                 flare_response_status(resp, r.status);
-                int rc = flared_proxy_response_fields(resp, &r);
+                int rc = flared_proxy_response_fields(resp, &r, pr->route_cfg);
                 if (rc == 0) rc = flare_http_stream_send_interim(pr->s);
                 if (rc == FLARE_ECLOSED) {
                     client_gone(pr);
@@ -842,13 +842,15 @@ int flared_handle_proxy(const flare_request *req, flare_response *resp, void *da
     pr->body_streaming = req->body_streamed;
     pr->chunked_body = req->body_streamed && req->head->chunked;
     pr->fields = &ctx->fields;
+    pr->route_cfg = cfg;
     pr->gzip_cfg = cfg->gzip.enabled ? &cfg->gzip : NULL;
     pr->gzip_accepted = pr->gzip_cfg && flared_proxy_gzip_accepted(req->head);
     if (req->peer) pr->client = *req->peer;
     flared_proxy_head_opts opts = {.host = up->cfg->name,
                                    .host_len = strlen(up->cfg->name),
                                    .close = up->cfg->keepalive == 0,
-                                   .stream_body = req->body_streamed};
+                                   .stream_body = req->body_streamed,
+                                   .route = cfg};
     if (cfg->strip_prefix && ctx->route->is_prefix) {
         /* The bytes the router matched ("/%61pi" for "/api/"), not the route's length. */
         size_t span = flare_http_route_prefix_span(ctx->route->path, strlen(ctx->route->path) - 1,

@@ -343,7 +343,7 @@ int flared_worker_run(const flared_config *cfg, unsigned worker_id, const int *f
     flare_timer_init(&w.ws_drain_timer, on_ws_drain_check, &w);
     flare_error err;
     flare_error_set(&err, FLARE_ESYS, 0, "signalfd failed");
-    flared_route_ctx *routes = NULL;
+    flared_handlers *handlers = NULL;
     int status = 1;
     sigset_t set;
     sigemptyset(&set);
@@ -365,7 +365,7 @@ int flared_worker_run(const flared_config *cfg, unsigned worker_id, const int *f
     if (cfg->upstream_count && flared_proxy_new(&w.state.proxy, w.reactor, cfg, &err) < 0)
         goto fail;
     flared_proxy_attach_metrics(w.state.proxy, w.slot);
-    if (flared_handlers_install(w.server, cfg, &w.state, &routes, &err) < 0) goto fail;
+    if (flared_handlers_install(w.server, cfg, &w.state, &handlers, &err) < 0) goto fail;
     if (add_listeners(&w, fds, listeners, fd_count, &err) < 0) goto fail;
     /* Certificates, keys and static roots are open: now the worker may stop being root. */
     if (flared_drop_privileges(cfg) < 0) {
@@ -406,7 +406,7 @@ done:
     flared_proxy_free(w.state.proxy);
     flared_access_log_flush();
     free_tls(&w);
-    flared_handlers_free(routes);
+    flared_handlers_free(handlers);
     flare_reactor_free(w.reactor);
     return status;
 }

@@ -274,7 +274,7 @@ static int send_once(flare_http_client *c, client_req *rq, flare_http_reply *rep
             /* The server may close an idle connection just as we send on it (RFC 9112
              * §9.3.1): without a byte of answer, a safe request goes again, once; one
              * that is not idempotent may have been applied, and is not. */
-            bool stale = reused && !got_response &&
+            bool stale = reused && !got_response && !rq->body_failed &&
                          (rc == FLARE_ECLOSED || rc == FLARE_ECONNRESET || rc == FLARE_ESYS);
             if (!stale || attempt > 0 || !idempotent(rq->method) || !replayable(rq)) return rc;
             why = err ? err->message : flare_strerror(rc);
@@ -354,6 +354,8 @@ int flare_http_client_request(flare_http_client *c, const flare_http_request_opt
         .body_read = opts->body_read,
         .body_rewind = opts->body_rewind,
         .body_ctx = opts->body_ctx,
+        .body_sized = opts->body_read && opts->body_sized,
+        .body_size = opts->body_size,
         .content_type = opts->content_type,
         .follow = c->max_redirects >= 0,
         .deadline_ms = total > 0 ? flare_monotonic_ms() + (uint64_t)total : UINT64_MAX,
@@ -406,6 +408,7 @@ int flare_http_client_request(flare_http_client *c, const flare_http_request_opt
             rq.body_len = 0;
             rq.has_body = false;
             rq.body_read = NULL;
+            rq.body_sized = false;
         }
         if (!flare_url_same_origin(&next, &first)) rq.cross_origin = true;
         flare_http__client_trace(c, "following redirect %d (%d) to %s%s", redirects + 1,

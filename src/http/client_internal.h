@@ -65,11 +65,15 @@ typedef struct client_req {
     const void *body;
     size_t body_len;
     bool has_body;
-    flare_http_body_read_fn body_read; /* a streamed body (has_body is set too), sent chunked */
+    flare_http_body_read_fn body_read; /* a streamed body (has_body is set too): sent chunked,
+                                          or with Content-Length: body_size when body_sized */
     flare_http_body_rewind_fn body_rewind;
     void *body_ctx;
-    bool body_sent; /* body_read's body went out (in part or whole): a resend needs a rewind */
-    bool retry_408; /* this attempt may be repeated when a reused connection answers 408 */
+    bool body_sized;
+    uint64_t body_size;
+    bool body_sent;   /* body_read's body went out (in part or whole): a resend needs a rewind */
+    bool body_failed; /* set by the exchange: body_read failed, not the connection */
+    bool retry_408;   /* this attempt may be repeated when a reused connection answers 408 */
     const char *content_type;
     bool cross_origin; /* a redirect left the first origin: no credentials */
     bool follow;       /* 3xx with Location will be followed: its body is discarded */
@@ -125,10 +129,11 @@ int flare_http__client_check_request(const client_req *rq, flare_error *err);
  * Sends rq on conn and reads the response into reply (head always; the body kept,
  * streamed to on_body or discarded per rq). *reusable says whether the connection
  * may carry another request; *got_response whether any response byte arrived (a
- * failure on a reused connection before that is a stale connection). Returns 0,
+ * failure on a reused connection before that is a stale connection, unless
+ * rq->body_failed says the streamed body's source failed). Returns 0,
  * CLIENT_RETRY_408 or a negative FLARE_E… code.
  */
-int flare_http__client_exchange(flare_http_client *c, client_conn *conn, const client_req *rq,
+int flare_http__client_exchange(flare_http_client *c, client_conn *conn, client_req *rq,
                                 flare_http_reply *reply, bool *reusable, bool *got_response,
                                 flare_error *err);
 

@@ -190,8 +190,10 @@ static int build_head(flare_http_client *c, const client_req *rq, flare_buf *b)
         const char *ct = rq->content_type ? rq->content_type : "application/json";
         if (*ct && !given(c, rq, "Content-Type")) rc = append_field(b, "Content-Type", ct);
         if (rc == 0)
-            rc = rq->body_read ? flare_buf_append_str(b, "Transfer-Encoding: chunked\r\n")
-                               : flare_buf_appendf(b, "Content-Length: %zu\r\n", rq->body_len);
+            rc = rq->body_sized  ? flare_buf_appendf(b, "Content-Length: %llu\r\n",
+                                                     (unsigned long long)rq->body_size)
+                 : rq->body_read ? flare_buf_append_str(b, "Transfer-Encoding: chunked\r\n")
+                                 : flare_buf_appendf(b, "Content-Length: %zu\r\n", rq->body_len);
     } else if (rc == 0 && (!strcmp(rq->method, "POST") || !strcmp(rq->method, "PUT") ||
                            !strcmp(rq->method, "PATCH"))) {
         rc = flare_buf_append_str(b, "Content-Length: 0\r\n"); /* RFC 9110 §8.6 */
@@ -410,33 +412,52 @@ static flare_encoding body_coding(const flare_http_reply *r)
 }
 
 /*
- * Sends a streamed body as chunks (RFC 9112 §7.1), each piece read going out in
- * one write with its size line and CRLF, then the last chunk without trailers.
- * *source_failed tells the body's own failure from the connection's.
+ * Sends a streamed body: as chunks (RFC 9112 §7.1), each piece read going out in
+ * one write with its size line and CRLF, then the last chunk without trailers; or,
+ * sized, as exactly body_size bytes under its Content-Length (§6.2), asking the
+ * source for no byte past it. A sized source that ends early fails the request: the
+ * connection then closes mid-body, and the server sees a cut request, never a
+ * short body taken for a whole one. *source_failed tells the body's own failure
+ * from the connection's.
  */
-static int send_chunked(flare_http_client *c, client_conn *k, const client_req *rq,
-                        bool *source_failed, flare_error *err)
+static int send_streamed(flare_http_client *c, client_conn *k, const client_req *rq,
+                         bool *source_failed, flare_error *err)
 {
     enum { ROOM = 16 * 1024, LINE = 8 }; /* "4000\r\n" and shorter */
     char frame[LINE + ROOM + 2];
+    uint64_t left = rq->body_size;
     *source_failed = false;
-    for (;;) {
-        ssize_t n = rq->body_read(rq->body_ctx, frame + LINE, ROOM, err);
-        if (n < 0 || n > ROOM) {
+    while (!rq->body_sized || left > 0) {
+        size_t cap = rq->body_sized && left < ROOM ? (size_t)left : ROOM;
+        ssize_t n = rq->body_read(rq->body_ctx, frame + LINE, cap, err);
+        if (n < 0 || (size_t)n > cap || (n == 0 && rq->body_sized)) {
             *source_failed = true;
-            return n < 0 ? (int)n
-                         : flare_error_set(err, FLARE_EINVAL, 0,
-                                           "body_read returned %zd bytes for room of %d", n, ROOM);
+            if (n < 0) return (int)n;
+            if (n == 0)
+                return flare_error_set(err, FLARE_EINVAL, 0,
+                                       "the streamed body ended after %llu of its %llu bytes "
+                                       "(body_size): the request was abandoned",
+                                       (unsigned long long)(rq->body_size - left),
+                                       (unsigned long long)rq->body_size);
+            return flare_error_set(err, FLARE_EINVAL, 0,
+                                   "body_read returned %zd bytes for room of %zu", n, cap);
         }
         if (n == 0) break;
-        char line[LINE + 1];
-        int l = snprintf(line, sizeof line, "%zx\r\n", (size_t)n);
-        memcpy(frame + LINE - l, line, (size_t)l);
-        memcpy(frame + LINE + n, "\r\n", 2);
-        int rc = flare_http__client_conn_write(c, k, frame + LINE - l, (size_t)(l + n + 2),
+        int rc;
+        if (rq->body_sized) {
+            left -= (uint64_t)n;
+            rc = flare_http__client_conn_write(c, k, frame + LINE, (size_t)n, rq->deadline_ms, err);
+        } else {
+            char line[LINE + 1];
+            int l = snprintf(line, sizeof line, "%zx\r\n", (size_t)n);
+            memcpy(frame + LINE - l, line, (size_t)l);
+            memcpy(frame + LINE + n, "\r\n", 2);
+            rc = flare_http__client_conn_write(c, k, frame + LINE - l, (size_t)(l + n + 2),
                                                rq->deadline_ms, err);
+        }
         if (rc < 0) return rc;
     }
+    if (rq->body_sized) return 0;
     return flare_http__client_conn_write(c, k, "0\r\n\r\n", 5, rq->deadline_ms, err);
 }
 
@@ -542,7 +563,7 @@ static int read_body(flare_http_client *c, client_conn *k, const client_req *rq,
     return rc;
 }
 
-int flare_http__client_exchange(flare_http_client *c, client_conn *k, const client_req *rq,
+int flare_http__client_exchange(flare_http_client *c, client_conn *k, client_req *rq,
                                 flare_http_reply *reply, bool *reusable, bool *got_response,
                                 flare_error *err)
 {
@@ -557,9 +578,10 @@ int flare_http__client_exchange(flare_http_client *c, client_conn *k, const clie
     int rc = flare_http__client_conn_write(c, k, c->head.data, c->head.len, rq->deadline_ms, err);
     bool source_failed = false;
     if (rc == 0 && rq->body_read)
-        rc = send_chunked(c, k, rq, &source_failed, err);
+        rc = send_streamed(c, k, rq, &source_failed, err);
     else if (rc == 0 && rq->has_body && !inline_body && rq->body_len)
         rc = flare_http__client_conn_write(c, k, rq->body, rq->body_len, rq->deadline_ms, err);
+    rq->body_failed = source_failed;
     if (source_failed) return rc; /* the caller's body failed: the request is cut short */
     /* A server may answer (413, 401) and close before it read the whole request
      * (RFC 9112 §9.5): the write fails, yet its answer may wait in our receive

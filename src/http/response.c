@@ -194,6 +194,21 @@ void flare_header_block_free(flare_header_block *b)
     flare_buf_free(&b->lines);
 }
 
+bool flare_http__header_block_valid(const flare_header_block *b)
+{
+    const char *p = b->lines.data, *end = p + b->lines.len;
+    while (p < end) {
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        const char *cr = colon ? memchr(colon, '\r', (size_t)(end - colon)) : NULL;
+        /* "name: value\r\n": what append_field writes, and nothing else. */
+        if (!cr || cr + 1 == end || cr[1] != '\n' || cr - colon < 2 || colon[1] != ' ' ||
+            check_field(p, (size_t)(colon - p), colon + 2, (size_t)(cr - colon - 2)) < 0)
+            return false;
+        p = cr + 2;
+    }
+    return true;
+}
+
 int flare_response_header_block(flare_response *resp, const flare_header_block *b)
 {
     return b->lines.len ? flare_buf_append(&resp->headers, b->lines.data, b->lines.len) : 0;

@@ -19,8 +19,10 @@ static bool host_matches(const char *pattern, const char *host, size_t host_len)
     return strlen(pattern) == host_len && strncasecmp(pattern, host, host_len) == 0;
 }
 
-/* The host pattern routes for this Host belong to: NULL is the default host. */
-static const char *pick_host(const flare_http_server *srv, const char *host, size_t host_len)
+/* The host pattern routes for this Host belong to: NULL is the default host. Kept
+ * inline in flare_http__route_match, where a call would cost every request. */
+static inline __attribute__((always_inline)) const char *
+pick_host(const flare_http_server *srv, const char *host, size_t host_len)
 {
     const char *best = NULL;
     size_t best_len = 0;
@@ -159,6 +161,21 @@ void *flare_http_server_route_userdata(const flare_http_server *srv, const char 
 {
     const route *rt = flare_http__route_match(srv, host, host_len, path, path_len);
     return rt ? rt->userdata : NULL;
+}
+
+/* Only for answers no route takes (404s, refusals of an unrouted request), so the
+ * host is picked a second time there rather than remembered for every request. */
+const flare_header_block *flare_http__host_fields(const flare_http_server *srv, const char *host,
+                                                  size_t host_len)
+{
+    const flare_header_block *b = srv->fields;
+    const char *vhost = host_len ? pick_host(srv, host, host_len) : NULL;
+    for (size_t i = 0; vhost && i < srv->host_field_count; i++)
+        if (strcmp(srv->host_fields[i].host, vhost) == 0) {
+            b = srv->host_fields[i].b;
+            break;
+        }
+    return b && b->lines.len ? b : NULL;
 }
 
 bool flare_http__route_allows(const route *rt, const flare_http_request *head)

@@ -133,6 +133,9 @@ void flare_http_server_free(flare_http_server *srv)
         free(rt->extra_methods);
     }
     free(srv->routes);
+    for (size_t i = 0; i < srv->host_field_count; i++)
+        free(srv->host_fields[i].host);
+    free(srv->host_fields);
     while (srv->free_conns) {
         conn *c = srv->free_conns;
         srv->free_conns = flare_http__conn_next(c);
@@ -196,7 +199,8 @@ void flare_http__send_busy(int fd, bool tls)
 }
 
 /* A connection over a limit gets a short 503 (an alert on TLS) when it can be sent
- * without blocking. */
+ * without blocking: one fixed write before any request is read, so it carries none of
+ * the configured fields (flare_http_server_host_headers). */
 static void reject(int fd, const flare_http_listener_options *opts)
 {
     flare_http__send_busy(fd, opts->tls != NULL);
@@ -286,6 +290,14 @@ int flare_http_server_add_listener_opts(flare_http_server *srv, int fd,
     rc = flare_reactor_add(srv->reactor, fd, FLARE_EV_READ, on_listener, srv, err);
     if (rc < 0) return rc;
     srv->listener_opts[srv->listener_count] = opts ? *opts : (flare_http_listener_options){0};
+    flare_http_listener_options *stored = &srv->listener_opts[srv->listener_count];
+    struct sockaddr_storage ss;
+    socklen_t ss_len = sizeof ss;
+    flare_sock_addr local;
+    /* Once per listener, so a request's server_port costs no system call. */
+    if (!stored->local_port && getsockname(fd, (struct sockaddr *)&ss, &ss_len) == 0 &&
+        flare_sock_addr_from_sockaddr(&local, (struct sockaddr *)&ss, ss_len, NULL) == 0)
+        stored->local_port = local.port;
     srv->listeners[srv->listener_count++] = fd;
     return 0;
 }
@@ -399,7 +411,7 @@ static route *registered(flare_http_server *srv, const char *host, const char *p
         route *rt = &srv->routes[i];
         bool same_host =
             (!host || !*host) ? rt->host == NULL : rt->host && strcasecmp(rt->host, host) == 0;
-        if (same_host && path && strcmp(rt->path, path) == 0) return rt;
+        if (same_host && rt->handler && path && strcmp(rt->path, path) == 0) return rt;
     }
     return NULL;
 }
@@ -422,7 +434,65 @@ int flare_http_server_route_headers(flare_http_server *srv, const char *host, co
     if (!rt)
         return flare_error_set(err, FLARE_ENOTFOUND, 0, "route %s: not registered",
                                path ? path : "");
+    if (b && !flare_http__header_block_valid(b))
+        return flare_error_set(err, FLARE_EINVAL, 0,
+                               "route %s: its header block holds a line that is no "
+                               "\"name: value\" field",
+                               rt->path);
     rt->headers = b && b->lines.len ? b : NULL;
+    return 0;
+}
+
+/* A host given fields but no route is still a virtual host: its requests get its 404,
+ * not the default host's routes. The router learns of it from a route entry with no
+ * path and no handler, which no request path matches (path_len 0; every request path
+ * has at least "/"); a route registered later for the host shares its name. */
+static int mark_host(flare_http_server *srv, const char *host)
+{
+    for (size_t i = 0; i < srv->route_count; i++)
+        if (srv->routes[i].host && strcasecmp(srv->routes[i].host, host) == 0) return 0;
+    route *routes = realloc(srv->routes, (srv->route_count + 1) * sizeof *routes);
+    if (!routes) return FLARE_ENOMEM;
+    srv->routes = routes;
+    bool new_host = false;
+    route rt = {.host = intern_host(srv, host, &new_host), .path = strdup("")};
+    if (!rt.host || !rt.path) {
+        free(rt.host);
+        free(rt.path);
+        return FLARE_ENOMEM;
+    }
+    srv->routes[srv->route_count++] = rt;
+    return 0;
+}
+
+int flare_http_server_host_headers(flare_http_server *srv, const char *host,
+                                   const flare_header_block *b, flare_error *err)
+{
+    if (b && !flare_http__header_block_valid(b))
+        return flare_error_set(err, FLARE_EINVAL, 0,
+                               "host headers: the block holds a line that is no "
+                               "\"name: value\" field (build it with flare_header_block_add)");
+    if (b && !b->lines.len) b = NULL;
+    if (!host || !*host) {
+        srv->fields = b;
+        return 0;
+    }
+    for (size_t i = 0; i < srv->host_field_count; i++)
+        if (strcasecmp(srv->host_fields[i].host, host) == 0) {
+            srv->host_fields[i].b = b;
+            return 0;
+        }
+    host_fields *hf = realloc(srv->host_fields, (srv->host_field_count + 1) * sizeof *hf);
+    if (!hf) return flare_error_set(err, FLARE_ENOMEM, 0, "host headers: out of memory");
+    srv->host_fields = hf;
+    char *name = strdup(host);
+    if (!name || mark_host(srv, host) < 0) {
+        free(name);
+        return flare_error_set(err, FLARE_ENOMEM, 0, "host headers: out of memory");
+    }
+    for (char *p = name; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    hf[srv->host_field_count++] = (host_fields){.host = name, .b = b};
     return 0;
 }
 

@@ -99,6 +99,7 @@ struct conn {
     int16_t pre_status;   /* 0: call the handler; -1: OPTIONS *; else answer this status */
     uint32_t generation;  /* bumped when the struct is recycled: stale handles see it */
     flare_sock_addr peer; /* the client: from the PROXY header when the listener has one */
+    uint16_t local_port;  /* of the listener that accepted it (req->server_port) */
     int file_fd;
     flare_timer timer;
     uint64_t head_deadline_ms; /* when the current head must be complete; 0: not started */
@@ -379,22 +380,32 @@ static bool refusing_head(const conn *c)
     return n >= 5 && memcmp(p, "HEAD ", 5) == 0;
 }
 
-/* Answers `status` with Connection: close; input after this point is ignored. */
 static const route *conn_route(const conn *c)
 {
     return c->route_index == NO_ROUTE ? NULL : &c->srv->routes[c->route_index];
 }
 
+/* The configured fields of the server's own answer to the parsed request: its route's,
+ * or when no route takes it, those of the host its Host picks (else the server's). */
+static const flare_header_block *request_fields(const conn *c)
+{
+    const route *rt = conn_route(c);
+    if (rt) return rt->headers;
+    const flare_request *view = &pending_of(c)->view; /* built by begin_request */
+    return flare_http__host_fields(c->srv, view->host, view->host_len);
+}
+
+/* Answers `status` with Connection: close; input after this point is ignored. */
 static void fail(conn *c, int status)
 {
     flare_http_server *srv = c->srv;
     take_out(c);
     size_t out_begin = c->out.len, head_len = 0;
-    /* A request that reached its body has a route, whose fields go on its refusals. */
-    const route *rt = c->phase == PH_BODY ? conn_route(c) : NULL;
-    const flare_buf *fields = rt && rt->headers ? &rt->headers->lines : NULL;
+    /* A request that reached its body was routed; a head refused or late was not, and
+     * no host is known for it: the server's fields. */
+    const flare_header_block *b = c->phase == PH_BODY ? request_fields(c) : srv->fields;
     if (flare_http__error_response(&c->out, status, flare_reactor_clock(srv->reactor)->http_date,
-                                   srv->cfg.server_name, fields, &head_len) == 0) {
+                                   srv->cfg.server_name, b ? &b->lines : NULL, &head_len) == 0) {
         if (refusing_head(c)) c->out.len = out_begin + head_len;
         srv->stats.responses_by_class[status / 100]++;
         /* A request that got as far as its body has a view; a bad head has none. */
@@ -512,6 +523,7 @@ static bool begin_request(conn *c)
                             .peer = client,
                             .connection_requests = c->requests,
                             .tls = c->tls,
+                            .server_port = c->local_port,
                             .date = flare_reactor_clock(srv->reactor)->wall_sec};
     split_target(req, view);
     host_of(req, view);
@@ -659,8 +671,18 @@ static void answer_builtin(conn *c, flare_response *resp)
         builtin_text(resp, c->pre_status);
         break;
     }
-    const route *rt = conn_route(c);
-    if (rt && rt->headers) flare_response_header_block(resp, rt->headers);
+    const flare_header_block *b = request_fields(c);
+    if (b) flare_response_header_block(resp, b);
+}
+
+/* A handler that failed, or answered with an interim status: the server's 500, with
+ * the fields the route's refusals carry. Out of line: dispatch is the hot path. */
+__attribute__((noinline)) static void answer_500(conn *c, flare_response *resp)
+{
+    flare_http__response_reset(resp);
+    builtin_text(resp, 500);
+    const flare_header_block *b = request_fields(c);
+    if (b) flare_response_header_block(resp, b);
 }
 
 static void begin_stream(conn *c, flare_response *resp);
@@ -683,8 +705,7 @@ static void dispatch(conn *c)
         resp->owner = NULL;
         if (rc < 0) {
             if (resp->file_fd >= 0) close(resp->file_fd); /* the reset would forget it */
-            flare_http__response_reset(resp);
-            builtin_text(resp, 500);
+            answer_500(c, resp);
         } else if (resp->defer_ops) {
             view->body = NULL; /* the body buffer is recycled before the report */
             begin_stream(c, resp);
@@ -706,8 +727,7 @@ static void dispatch(conn *c)
         /* A 101 without a new protocol to switch to, or an interim status as the final
          * answer: the client would wait on for the final one and take the next
          * response for it (RFC 9110 §15.2), so it is a handler bug answered as one. */
-        flare_http__response_reset(resp);
-        builtin_text(resp, 500);
+        answer_500(c, resp);
     }
     bool head_only = c->req->method_id == FLARE_METHOD_HEAD;
     take_out(c);
@@ -1049,7 +1069,8 @@ static void hand_over(conn *c)
     retire(c, true);
 }
 
-/* A plain-HTTP request on a TLS port gets a clear-text answer, as nginx's 497 does. */
+/* A plain-HTTP request on a TLS port gets a clear-text answer, as nginx's 497 does;
+ * without the configured fields, which describe the site served over TLS. */
 static void refuse_plain_http(conn *c)
 {
     static const char answer[] = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
@@ -1379,6 +1400,7 @@ int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_add
     c->fd = fd;
     c->file_fd = -1;
     c->peer = *peer;
+    c->local_port = opts->local_port;
     c->phase = PH_HEAD;
     c->route_index = NO_ROUTE;
     flare_timer_init(&c->timer, on_timeout, c);

@@ -8,6 +8,8 @@
 
 #include "flare/http.h"
 
+/* A route with no handler and an empty path only names a virtual host that has no
+ * route (flare_http_server_host_headers); no request path matches it. */
 typedef struct route {
     char *host; /* NULL: default virtual host; "*.x" wildcard; lower case */
     char *path;
@@ -23,6 +25,13 @@ typedef struct route {
     bool stream_body; /* the handler runs after the head and reads the body as a stream */
     const flare_header_block *headers; /* added to the server's own answers; borrowed */
 } route;
+
+/* A virtual host's fields for the answers given when its Host matched but no route
+ * did (flare_http_server_host_headers). */
+typedef struct host_fields {
+    char *host;                  /* as routes name it: lower case, "*.x" for a wildcard */
+    const flare_header_block *b; /* borrowed; NULL: none */
+} host_fields;
 
 typedef struct conn conn;
 
@@ -100,6 +109,11 @@ struct flare_http_server {
     bool quiet_sendfile; /* SIGPIPE was not ignored at creation: block it around sendfile */
     route *routes;
     size_t route_count;
+    /* The server's own answers before a route is known (flare_http_server_host_headers):
+     * `fields` when no named host is known, a host's own when its Host matched. */
+    const flare_header_block *fields;
+    host_fields *host_fields;
+    size_t host_field_count;
     flare_response resp;
     flare_http_server_stats stats;
     conn *all;           /* every open connection (doubly linked) */
@@ -121,6 +135,10 @@ struct flare_http_server {
 /* router.c */
 const route *flare_http__route_match(const flare_http_server *srv, const char *host,
                                      size_t host_len, const char *path, size_t path_len);
+/* The fields for an answer to a request for `host` that no route takes: those of the
+ * named host it picks, else the server's; NULL when there are none. */
+const flare_header_block *flare_http__host_fields(const flare_http_server *srv,
+                                                  const char *host, size_t host_len);
 bool flare_http__route_allows(const route *rt, const flare_http_request *head);
 size_t flare_http__route_allow_header(const flare_http_server *srv, const route *rt, char *out,
                                       size_t cap);
@@ -153,6 +171,10 @@ int flare_http__response_serialize_head(flare_response *resp, flare_buf *out, co
  * NULL) holds "Name: value\r\n" lines to add. */
 int flare_http__error_response(flare_buf *out, int status, const char *http_date,
                                const char *server_name, const flare_buf *fields, size_t *head_len);
+
+/* Whether b's lines are all "name: value\r\n" lines flare_header_block_add would
+ * have written (a block filled by hand could split the response). */
+bool flare_http__header_block_valid(const flare_header_block *b);
 
 /* server_conn.c */
 /* Registers a connected non-blocking socket; on failure it is closed. When the peer's

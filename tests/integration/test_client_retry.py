@@ -5,9 +5,12 @@ meets the next one on that kept-alive connection with 408 Request Timeout and
 closes it, as a server does whose idle timer fires as the request arrives
 (RFC 9110 §15.5.9). The client sends the request again on a new connection when
 its body can be sent again, whatever the method; a 408 on a new connection, or
-for a streamed body that cannot be rewound, is the answer."""
+for a streamed body that cannot be rewound, is the answer. `flare -T FILE` rewinds
+its file for the resend."""
 import os
+import shutil
 import subprocess
+import tempfile
 import unittest
 
 from proxy_upstreams import ScriptedUpstream, WithClose
@@ -28,6 +31,13 @@ def idle_408(number, index, path):
     if number > 1:
         return ok(b"fresh%d" % number)
     return ok(b"one") if index == 0 else TIMEOUT_408
+
+
+def close_second(number, index, path):
+    """Connection 1: "one", then the close with no answer; later connections: "fresh<N>"."""
+    if number > 1:
+        return ok(b"fresh%d" % number)
+    return ok(b"one") if index == 0 else None
 
 
 def always_408(number, index, path):
@@ -94,6 +104,35 @@ class ClientRetryTests(unittest.TestCase):
         up, url = self.serve(always_408)
         rc, out, err = run(FLARE, url)
         self.assertEqual((rc, out), (4, "too slow"), err)
+
+    def test_flare_cli_upload_is_rewound(self):
+        """flare -T FILE to two URLs: the second PUT, failed on the reused connection,
+        goes again on a new one with the file rewound (Content-Length both times)."""
+        d = tempfile.mkdtemp(prefix="flare-retry-")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, "body.bin")
+        data = os.urandom(300_000)
+        with open(path, "wb") as f:
+            f.write(data)
+        for answer, why in ((idle_408, "408 Request Timeout"),
+                            (close_second, "closed the connection without a response")):
+            with self.subTest(why=why):
+                up, url = self.serve(answer)
+                rc, out, err = run(FLARE, "-v", "-T", path, url + "a", url + "b")
+                self.assertEqual((rc, out), (0, "onefresh2"), err)
+                self.assertIn("retrying PUT on a new connection (the reused one failed: ", err)
+                self.assertIn(why, err)
+                self.assertEqual(up.requests, [(1, "PUT /a HTTP/1.1"), (1, "PUT /b HTTP/1.1"),
+                                               (2, "PUT /b HTTP/1.1")])
+                self.assertEqual(up.bodies, [data, data, data])
+                self.assertTrue(all(f"\r\nContent-Length: {len(data)}\r\n" in head + "\r\n"
+                                    for head in up.heads), up.heads)
+        # a POST the server may have acted on is not sent again after a close
+        up, url = self.serve(close_second)
+        rc, out, err = run(FLARE, "-X", "POST", "-T", path, url + "a", url + "b")
+        self.assertEqual((rc, out), (2, "one"), err)
+        self.assertIn("closed the connection without a response", err)
+        self.assertEqual(len(up.requests), 2)
 
 
 if __name__ == "__main__":

@@ -41,8 +41,8 @@ def rss_kib(pid):
 
 
 def tls_certs(test):
-    """A folder of test certificates (ca.pem signed them) that test_tls.TlsServer
-    uses from now on; skips test without openssl."""
+    """A folder of test certificates (test_tls.make_certs; ca.pem signed them) that
+    test_tls.TlsServer copies from; skips test without openssl."""
     import test_tls
     if not test_tls.OPENSSL:
         test.skipTest("the openssl command is not installed")

@@ -1243,6 +1243,16 @@ static void test_headers_inherited(void **state)
     assert_string_equal(d->headers[0].value, "host");
     assert_string_equal(d->headers[1].value, "host");
     assert_string_equal(d->headers[2].name, "X-Top");
+    /* A host's own fields (for the answers no route of it gives) are its routes' without
+     * theirs: the host's over the top level's; the default host's, the top level's. */
+    const flared_host *def = &cfg->default_host, *h = &cfg->hosts[0];
+    assert_int_equal(def->header_count, 3);
+    assert_string_equal(def->headers[1].value, "top");
+    assert_int_equal(h->header_count, 3);
+    assert_string_equal(h->headers[0].name, "X-Both");
+    assert_string_equal(h->headers[0].value, "host");
+    assert_string_equal(h->headers[1].value, "host");
+    assert_string_equal(h->headers[2].name, "X-Top");
     flared_config_free(cfg);
     /* Top-level and host fields follow the route's rules. */
     expect_error(LISTEN "headers: {Connection: close}\n",

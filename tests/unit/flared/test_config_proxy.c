@@ -1,7 +1,8 @@
 /*
  * test_config_proxy.c: the top-level `upstreams` and the `proxy` route of
- * flared.yaml (src/flared/config_proxy.c): defaults, every key read, and each
- * error with its "FILE:LINE:COLUMN:".
+ * flared.yaml (src/flared/config_proxy.c, and config_proxy_fields.c for its
+ * request_headers and hide_headers): defaults, every key read, and each error with
+ * its "FILE:LINE:COLUMN:".
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -214,12 +215,81 @@ static void test_errors(void **state)
                  "t.yaml:2:12: upstreams: expected a mapping of name: settings, got a list");
 }
 
+#define UP       "upstreams:\n  app: {servers: [\"127.0.0.1:1\"]}\n"
+#define PROXY_AT "routes:\n  - path: /\n    proxy:\n      upstream: app\n"
+
+static void expect_part(const flared_proxy_part *p, flared_proxy_var var, const char *text)
+{
+    assert_int_equal(p->var, var);
+    if (var == FLARED_PV_LITERAL) {
+        assert_int_equal(p->len, strlen(text));
+        assert_memory_equal(p->text, text, p->len);
+    }
+}
+
+/* request_headers compiled once: literal runs ("$$" as "$") and variables; Host kept
+ * apart; flared's own fields marked; hide_headers as written. */
+static void test_fields_compiled(void **state)
+{
+    (void)state;
+    flared_config *cfg = load_ok(LISTEN UP PROXY_AT "      request_headers:\n"
+                                                    "        X-A: \"a$$b${host}:$server_port$$\"\n"
+                                                    "        host: $host\n"
+                                                    "        X-Real-IP: \"\"\n"
+                                                    "        forwarded: $remote_addr\n"
+                                                    "      hide_headers: [X-Powered-By]\n");
+    const flared_proxy_route *p = &cfg->default_host.routes[0].u.proxy;
+    assert_int_equal(p->set_field_count, 3);
+    const flared_proxy_set_field *a = &p->set_fields[0];
+    assert_string_equal(a->name, "X-A");
+    assert_int_equal(a->part_count, 5);
+    expect_part(&a->parts[0], FLARED_PV_LITERAL, "a$b");
+    expect_part(&a->parts[1], FLARED_PV_HOST, NULL);
+    expect_part(&a->parts[2], FLARED_PV_LITERAL, ":");
+    expect_part(&a->parts[3], FLARED_PV_SERVER_PORT, NULL);
+    expect_part(&a->parts[4], FLARED_PV_LITERAL, "$");
+    assert_int_equal(a->literal_len, 5);
+    assert_string_equal(p->set_fields[1].name, "X-Real-IP");
+    assert_int_equal(p->set_fields[1].part_count, 0);
+    assert_non_null(p->set_host);
+    assert_int_equal(p->set_host->part_count, 1);
+    expect_part(&p->set_host->parts[0], FLARED_PV_HOST, NULL);
+    assert_int_equal(p->own_replaced, FLARED_PROXY_OWN_REAL_IP | FLARED_PROXY_OWN_FORWARDED);
+    assert_int_equal(p->hide_count, 1);
+    assert_string_equal(p->hide[0].name, "X-Powered-By");
+    flared_config_free(cfg);
+    cfg = load_ok(LISTEN UP PROXY_AT);
+    p = &cfg->default_host.routes[0].u.proxy;
+    assert_int_equal(p->set_field_count + p->hide_count + p->own_replaced, 0);
+    assert_null(p->set_host);
+    flared_config_free(cfg);
+}
+
+static void test_fields_errors(void **state)
+{
+    (void)state;
+    expect_error(LISTEN UP PROXY_AT "      request_headers: {X-A: \"${remote_addr\"}\n",
+                 "t.yaml:8:31: request_headers: the value of 'X-A' has a '$' without a variable "
+                 "name ($host or ${host}); write $$ for a dollar sign");
+    expect_error(LISTEN UP PROXY_AT "      request_headers: {Expect: 100-continue}\n",
+                 "t.yaml:8:25: request_headers: 'Expect' cannot be listed: it is answered by "
+                 "flared, which reads the body before it forwards it");
+    expect_error(LISTEN UP PROXY_AT "      hide_headers: [X-A, [b]]\n",
+                 "t.yaml:8:27: hide_headers: expected a string, got a list");
+    char many[4096];
+    size_t at = (size_t)snprintf(many, sizeof many, LISTEN UP PROXY_AT "      hide_headers: [");
+    for (int i = 0; i <= FLARED_PROXY_FIELDS_MAX; i++)
+        at += (size_t)snprintf(many + at, sizeof many - at, "%sX-%d", i ? ", " : "", i);
+    snprintf(many + at, sizeof many - at, "]\n");
+    expect_error(many, "t.yaml:8:21: hide_headers: 65 fields; at most 64 are allowed");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_every_key),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_defaults),      cmocka_unit_test(test_every_key),
+        cmocka_unit_test(test_errors),        cmocka_unit_test(test_fields_compiled),
+        cmocka_unit_test(test_fields_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

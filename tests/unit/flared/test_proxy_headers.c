@@ -237,6 +237,70 @@ static void test_max_forwards(void **state)
 }
 
 /* The upstream's Keep-Alive hint: timeout=N seconds among its parameters, or -1. */
+#define LIT(s)                                                                                     \
+    {                                                                                              \
+        .var = FLARED_PV_LITERAL, .text = (s), .len = sizeof(s) - 1                                \
+    }
+#define VAR(v)                                                                                     \
+    {                                                                                              \
+        .var = (v)                                                                                 \
+    }
+
+/* request_headers: variables expanded in place (an IPv6 client, a long host that makes
+ * the buffer grow inside the field), the client's and flared's own fields of those names
+ * left out, an empty expansion not sent, and Host replaced. */
+static void test_route_fields(void **state)
+{
+    (void)state;
+    static const flared_proxy_part client[] = {LIT("["), VAR(FLARED_PV_REMOTE_ADDR), LIT("]:"),
+                                               VAR(FLARED_PV_REMOTE_PORT)};
+    static const flared_proxy_part url[] = {VAR(FLARED_PV_SCHEME),      LIT("://"),
+                                            VAR(FLARED_PV_HOST),        LIT(":"),
+                                            VAR(FLARED_PV_SERVER_PORT), LIT(" $5")};
+    static const flared_proxy_part port_only[] = {VAR(FLARED_PV_SERVER_PORT)};
+    static const flared_proxy_part host[] = {VAR(FLARED_PV_HOST)};
+    static const flared_proxy_set_field set[] = {
+        {.name = "X-Client", .name_len = 8, .parts = client, .part_count = 4, .literal_len = 3},
+        {.name = "x-url", .name_len = 5, .parts = url, .part_count = 6, .literal_len = 7},
+        {.name = "X-Empty", .name_len = 7, .parts = port_only, .part_count = 1},
+        {.name = "X-Forwarded-For", .name_len = 15}, /* "": removed */
+        {.name = "Accept", .name_len = 6},
+    };
+    static const flared_proxy_set_field set_host = {
+        .name = "Host", .name_len = 4, .parts = host, .part_count = 1};
+    flared_proxy_route route = {.set_fields = set,
+                                .set_field_count = 5,
+                                .set_host = &set_host,
+                                .own_replaced = FLARED_PROXY_OWN_XFF};
+    parsed p;
+    parse(&p,
+          "GET / HTTP/1.1\r\nHost: x\r\nX-URL: client's\r\naccept: */*\r\nX-Forwarded-For: 1.2.3.4"
+          "\r\nX-Keep: k\r\n\r\n",
+          "[2001:db8::1]:4321");
+    char long_host[300];
+    memset(long_host, 'a', sizeof long_host);
+    p.req.host = long_host;
+    p.req.host_len = sizeof long_host;
+    flared_proxy_head_opts o = {.host = "app", .host_len = 3, .route = &route};
+    char want[2048];
+    snprintf(want, sizeof want,
+             "GET / HTTP/1.1\r\nHost: %.300s\r\nX-Real-IP: 2001:db8::1\r\nX-Keep: k\r\n"
+             "X-Client: [2001:db8::1]:4321\r\nx-url: http://%.300s: $5\r\n"
+             "X-Forwarded-Proto: http\r\nX-Forwarded-Host: x\r\n"
+             "Forwarded: for=\"[2001:db8::1]\";host=x;proto=http\r\nVia: 1.1 flared\r\n\r\n",
+             long_host, long_host);
+    expect_head(&p, &o, want);
+    /* With a server port and no host: Host falls back to the upstream's name. */
+    p.req.server_port = 8443;
+    p.req.host_len = 0;
+    snprintf(want, sizeof want,
+             "GET / HTTP/1.1\r\nHost: app\r\nX-Real-IP: 2001:db8::1\r\nX-Keep: k\r\n"
+             "X-Client: [2001:db8::1]:4321\r\nx-url: http://:8443 $5\r\nX-Empty: 8443\r\n"
+             "X-Forwarded-Proto: http\r\nX-Forwarded-Host: x\r\n"
+             "Forwarded: for=\"[2001:db8::1]\";host=x;proto=http\r\nVia: 1.1 flared\r\n\r\n");
+    expect_head(&p, &o, want);
+}
+
 static void test_keep_alive_timeout(void **state)
 {
     (void)state;
@@ -274,6 +338,7 @@ int main(void)
         cmocka_unit_test(test_hop_by_hop),   cmocka_unit_test(test_hop_by_hop_long_name),
         cmocka_unit_test(test_dot_segments), cmocka_unit_test(test_h2c_upgrade_dropped),
         cmocka_unit_test(test_max_forwards), cmocka_unit_test(test_keep_alive_timeout),
+        cmocka_unit_test(test_route_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -69,6 +69,7 @@ static server_setup short_keepalive = {.keepalive_timeout_ms = 100};
 /* The upgrade test runs on an all-zero configuration: the defaults a program that sets
  * nothing gets (test_zero_config_takes_defaults checks what they are). */
 static server_setup bare_zero_config = {.zero_config = true, .bare = true};
+static server_setup bare_server = {.bare = true};
 
 static int setup(void **state)
 {
@@ -184,6 +185,42 @@ static void test_listen_and_serve(void **state)
     harness_pump_for(h, 20);
     assert_int_equal(flare_http_server_connections(h->srv), 0);
     assert_int_equal(flare_http_server_listen(h->srv, "300.0.0.1:0", NULL, &err) < 0, true);
+}
+
+/* Answers req->server_port. */
+static int port_handler(const flare_request *req, flare_response *resp, void *ud)
+{
+    (void)ud;
+    char body[16];
+    int n = snprintf(body, sizeof body, "%u", (unsigned)req->server_port);
+    return flare_response_text(resp, 200, "text/plain", body, (size_t)n);
+}
+
+/* req->server_port is the port of the listener that accepted the connection (read from
+ * the socket once per listener); an adopted connection has none. */
+static void test_server_port(void **state)
+{
+    harness *h = *state;
+    harness_route(h, NULL, FLARE_M_GET, "/port", port_handler, NULL, 0);
+    uint16_t ports[2] = {0, 0};
+    flare_error err;
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(flare_http_server_listen(h->srv, "127.0.0.1:0", &ports[i], &err), 0);
+    assert_int_not_equal(ports[0], ports[1]);
+    for (int i = 0; i < 2; i++) {
+        char want[16];
+        snprintf(want, sizeof want, "%u", (unsigned)ports[i]);
+        client c;
+        client_tcp(h, &c, ports[i]);
+        client_send_str(h, &c, "GET /port HTTP/1.1\r\nHost: t\r\n\r\n");
+        expect_response(h, &c, 200, want);
+        client_close(&c);
+    }
+    client c;
+    client_open(h, &c);
+    client_send_str(h, &c, "GET /port HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_response(h, &c, 200, "0");
+    client_close(&c);
 }
 
 static void expect_busy(harness *h, client *c)
@@ -564,6 +601,156 @@ static void test_stop_serves_request_already_received(void **state)
     assert_int_equal(drained_calls, 1);
 }
 
+/* ------------------------------------------------- flare_http_server_host_headers */
+
+static flare_header_block site_fields, a_fields, w_fields, none_fields, route_fields;
+
+static void add_field(flare_header_block *b, const char *name, const char *value)
+{
+    assert_int_equal(flare_header_block_add(b, name, value), 0);
+}
+
+static int failing_handler(const flare_request *req, flare_response *resp, void *ud)
+{
+    (void)req;
+    (void)ud;
+    flare_response_header(resp, "X-Lost", "1"); /* the 500 replaces what was built */
+    return FLARE_EINVAL;
+}
+
+/* How many times the response has a field called name. */
+static size_t field_count(const response *r, const char *name)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->num_headers; i++)
+        n += r->headers[i].name_len == strlen(name) &&
+             strncasecmp(r->headers[i].name, name, r->headers[i].name_len) == 0;
+    return n;
+}
+
+/* Sends `request` on a new connection and reads the one answer into r. */
+static void ask(harness *h, const char *request, response *r, bool head_only)
+{
+    client c;
+    client_open(h, &c);
+    client_send_str(h, &c, request);
+    client_response(h, &c, r, head_only);
+    client_close(&c);
+}
+
+/* Which of the fields an answer carries: the server's (S), a.example's (A), the
+ * wildcard host's (W), the route's (R). */
+static void expect_fields(const response *r, int status, const char *which)
+{
+    if (r->status != status) fail_msg("status %d, want %d", r->status, status);
+    assert_int_equal(field_count(r, "X-Site"), strchr(which, 'S') != NULL);
+    assert_int_equal(field_count(r, "X-Host"), strchr(which, 'A') || strchr(which, 'W'));
+    if (strchr(which, 'A')) assert_header(r, "X-Host", "a");
+    if (strchr(which, 'W')) assert_header(r, "X-Host", "w");
+    assert_int_equal(field_count(r, "X-Route"), strchr(which, 'R') != NULL);
+}
+
+/* The server's own answers before a route is known carry the block given for them:
+ * the server's on a refused head, the picked host's on a request no route of it takes,
+ * and a known route's answers keep the route's own. */
+static void test_host_headers(void **state)
+{
+    harness *h = *state;
+    flare_error err;
+    add_field(&site_fields, "X-Site", "1");
+    add_field(&a_fields, "X-Host", "a");
+    add_field(&w_fields, "X-Host", "w");
+    add_field(&route_fields, "X-Route", "r");
+    harness_route(h, NULL, FLARE_M_GET, "/r", hello_handler, NULL, 0);
+    harness_route(h, NULL, FLARE_M_GET, "/fail", failing_handler, NULL, 0);
+    harness_route(h, "a.example", FLARE_M_GET, "/a", hello_handler, NULL, 16);
+    harness_route(h, "*.w.example", FLARE_M_GET, "/w", hello_handler, NULL, 0);
+    harness_route(h, "none.example", FLARE_M_GET, "/n", hello_handler, NULL, 0);
+    assert_int_equal(flare_http_server_route_headers(h->srv, NULL, "/r", &route_fields, &err), 0);
+    assert_int_equal(flare_http_server_route_headers(h->srv, NULL, "/fail", &route_fields, &err),
+                     0);
+    assert_int_equal(flare_http_server_host_headers(h->srv, NULL, &site_fields, &err), 0);
+    assert_int_equal(flare_http_server_host_headers(h->srv, "A.Example", &a_fields, &err), 0);
+    assert_int_equal(flare_http_server_host_headers(h->srv, "*.w.example", &w_fields, &err), 0);
+    /* A host with fields and no route: its requests are its own, not the default host's. */
+    assert_int_equal(flare_http_server_host_headers(h->srv, "*.o.example", &w_fields, &err), 0);
+    assert_int_equal(flare_http_server_route_headers(h->srv, "*.o.example", "", &w_fields, &err),
+                     FLARE_ENOTFOUND); /* it has no route to name */
+    /* An empty block: none, rather than the server's. */
+    assert_int_equal(flare_http_server_host_headers(h->srv, "none.example", &none_fields, &err), 0);
+
+    /* A block filled by hand is checked line by line: nothing that splits a response. */
+    static const char *const bad[] = {"X-A: 1\r\nInjected\r\n",
+                                      "X-A: 1\nX-B: 2\r\n",
+                                      "X-A: 1",
+                                      "X-A: 1\r\n\r\nHTTP/1.1 200 OK\r\n",
+                                      "X A: 1\r\n",
+                                      "X-A:1\r\n",
+                                      "Content-Length: 0\r\n",
+                                      "X-A: \x01\r\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        flare_header_block b = {0};
+        assert_int_equal(flare_buf_append(&b.lines, bad[i], strlen(bad[i])), 0);
+        assert_int_equal(flare_http_server_host_headers(h->srv, NULL, &b, &err), FLARE_EINVAL);
+        assert_int_equal(flare_http_server_host_headers(h->srv, "a.example", &b, &err),
+                         FLARE_EINVAL);
+        assert_int_equal(flare_http_server_route_headers(h->srv, NULL, "/r", &b, &err),
+                         FLARE_EINVAL);
+        flare_header_block_free(&b);
+    }
+
+    static const struct {
+        const char *request;
+        int status;
+        const char *fields; /* as expect_fields reads them */
+    } cases[] = {
+        /* No route: the host the Host picks (exact, wildcard, or the default host). */
+        {"GET /nowhere HTTP/1.1\r\nHost: t\r\n\r\n", 404, "S"},
+        {"GET /nowhere HTTP/1.1\r\nHost: A.example.:80\r\n\r\n", 404, "A"},
+        {"GET /nowhere HTTP/1.1\r\nHost: q.w.example\r\n\r\n", 404, "W"},
+        {"GET /nowhere HTTP/1.1\r\nHost: none.example\r\n\r\n", 404, ""},
+        {"GET /r HTTP/1.1\r\nHost: x.o.example\r\n\r\n", 404, "W"},
+        {"GET http://x.o.example/ HTTP/1.1\r\nHost: t\r\n\r\n", 404, "W"},
+        {"GET http://a.example/x HTTP/1.1\r\nHost: t\r\n\r\n", 404, "A"},
+        {"HEAD /nowhere HTTP/1.1\r\nHost: a.example\r\n\r\n", 404, "A"},
+        {"OPTIONS * HTTP/1.1\r\nHost: a.example\r\n\r\n", 200, "A"},
+        /* A refusal of a request no route takes: its host's too. */
+        {"BREW /nowhere HTTP/1.1\r\nHost: a.example\r\n\r\n", 501, "A"},
+        {"POST /x HTTP/1.1\r\nHost: a.example\r\nContent-Length: 99999999999\r\n\r\n", 413, "A"},
+        /* A head refused, or late: no host is known, the server's. */
+        {"GET / HTTP/1.1\r\nHost: a.example\r\nBad field\r\n\r\n", 400, "S"},
+        {"GET / HTTP/2.0\r\nHost: a.example\r\n\r\n", 505, "S"},
+        {"CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n", 501, "S"},
+        /* A known route: its own fields, on the server's refusals of it too. */
+        {"POST /r HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", 405, "R"},
+        {"GET /a HTTP/1.1\r\nHost: a.example\r\nContent-Length: 17\r\n\r\n", 413, ""},
+        {"GET /fail HTTP/1.1\r\nHost: t\r\n\r\n", 500, "R"},
+    };
+    response r = {0};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ask(h, cases[i].request, &r, strncmp(cases[i].request, "HEAD ", 5) == 0);
+        expect_fields(&r, cases[i].status, cases[i].fields);
+        assert_no_header(&r, "X-Lost");
+    }
+
+    /* Keep-alive: the block is copied into each answer, once. */
+    client c;
+    client_open(h, &c);
+    for (int i = 0; i < 3; i++) {
+        client_send_str(h, &c, "GET /nowhere HTTP/1.1\r\nHost: a.example\r\n\r\n");
+        client_response(h, &c, &r, false);
+        expect_fields(&r, 404, "A");
+        assert_no_header(&r, "Connection");
+    }
+    client_close(&c);
+    response_free(&r);
+    harness_stop(h); /* the blocks must outlive the server */
+    flare_header_block *blocks[] = {&site_fields, &a_fields, &w_fields, &none_fields,
+                                    &route_fields};
+    for (size_t i = 0; i < sizeof blocks / sizeof blocks[0]; i++)
+        flare_header_block_free(blocks[i]);
+}
+
 #define SERVER_TEST(fn, server)                                                                    \
     cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, &server)
 
@@ -573,6 +760,7 @@ int main(void)
         SERVER_TEST(test_stop_serves_request_already_received, hello_server),
         SERVER_TEST(test_upgrade_hands_over_socket_and_pending_bytes, bare_zero_config),
         SERVER_TEST(test_listen_and_serve, hello_server),
+        SERVER_TEST(test_server_port, hello_server),
         SERVER_TEST(test_max_connections_adopted, two_connections),
         SERVER_TEST(test_max_connections_listener, two_connections),
         SERVER_TEST(test_zero_config_takes_defaults, zero_config),
@@ -583,6 +771,7 @@ int main(void)
         SERVER_TEST(test_stop_grace_deadline, hello_server),
         SERVER_TEST(test_stop_ends_run, hello_server),
         SERVER_TEST(test_free_during_drain_reports_nothing, hello_server),
+        SERVER_TEST(test_host_headers, bare_server),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

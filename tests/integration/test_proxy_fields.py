@@ -1,0 +1,249 @@
+"""A proxy route's request_headers (fields sent upstream in place of the client's,
+with $variables) and hide_headers (upstream response fields not relayed), against
+an upstream that echoes the request head it received; and the config errors
+(FILE:LINE:COLUMN, exit 78) for every kind of bad entry."""
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import flaredtest as ft  # noqa: E402
+from flaredtest import ServerTestCase, read_response, run  # noqa: E402
+from proxy_upstreams import RawUpstream, ScriptedUpstream, headers_of  # noqa: E402
+from test_proxy import proxy_config, tls_certs  # noqa: E402
+
+
+def fields_of(head):
+    """{lower-case name: [values]} of a request head."""
+    out = {}
+    for name, value in headers_of(head):
+        out.setdefault(name.lower(), []).append(value)
+    return out
+
+
+class FieldsCase(ServerTestCase):
+    def start(self, proxy_extra, top_extra="", upstream=None):
+        """A server whose /api/ route proxies to a new upstream; proxy_extra goes into the
+        route's flow mapping, top_extra to the top level."""
+        up = upstream or RawUpstream()
+        self.addCleanup(up.close)
+        srv = self.start_server(extra=proxy_config([up.address], upstream_extra=top_extra,
+                                                   route_extra="strip_prefix: true, " + proxy_extra))
+        return srv, up
+
+    def echo(self, srv, fields=b"", host=b"front.example:8080", sock=None):
+        """The head the upstream received for GET /api/echo, and the client socket's port."""
+        with srv.connect() as s:
+            s.sendall(b"GET /api/echo HTTP/1.1\r\nHost: " + host + b"\r\n" + fields + b"\r\n")
+            resp, _ = read_response(s)
+            port = s.getsockname()[1]
+        self.assertEqual(resp.status, 200, resp)
+        return json.loads(resp.body)["head"], port
+
+
+class RequestHeaderTests(FieldsCase):
+    def test_replaces_the_client_fields_of_its_name(self):
+        srv, _ = self.start("request_headers: {User-Agent: flared-front, x-app: fixed value}")
+        head, _ = self.echo(srv, b"user-agent: curl/8\r\nX-APP: a\r\nX-App: b\r\nAccept: */*\r\n")
+        f = fields_of(head)
+        self.assertEqual(f["user-agent"], ["flared-front"], head)
+        self.assertEqual(f["x-app"], ["fixed value"], head)
+        self.assertEqual(f["accept"], ["*/*"], head)  # others pass as before
+        self.assertIn("User-Agent: flared-front\r\n", head)  # the name as configured
+        # Without the client sending it, it is sent all the same.
+        head, _ = self.echo(srv)
+        self.assertEqual(fields_of(head)["x-app"], ["fixed value"], head)
+
+    def test_empty_value_removes_the_field(self):
+        srv, _ = self.start("request_headers: {Cookie: \"\", X-Real-IP: '', Forwarded: \"\"}")
+        head, _ = self.echo(srv, b"Cookie: a=1\r\nForwarded: for=10.9.9.9\r\nX-Other: kept\r\n")
+        f = fields_of(head)
+        for gone in ("cookie", "x-real-ip", "forwarded"):
+            self.assertNotIn(gone, f, head)  # the client's and flared's own alike
+        self.assertEqual(f["x-other"], ["kept"], head)
+        self.assertEqual(f["x-forwarded-for"], ["127.0.0.1"], head)  # not named: unchanged
+
+    def test_variables(self):
+        srv, _ = self.start("request_headers: {X-Client: \"$remote_addr:$remote_port\", "
+                            "X-Scheme: $scheme, X-Host: \"${host}!\", "
+                            "X-Price: \"$$5 and $${host}\", X-Listener: \"port $server_port\", "
+                            "X-Forwarded-For: $remote_addr}")
+        # Without trusted_proxies the client's X-Forwarded-For is not believed.
+        head, port = self.echo(srv, b"X-Forwarded-For: 203.0.113.7\r\n")
+        f = fields_of(head)
+        self.assertEqual(f["x-client"], [f"127.0.0.1:{port}"], head)
+        self.assertEqual(f["x-scheme"], ["http"], head)
+        self.assertEqual(f["x-host"], ["front.example!"], head)  # without the port
+        self.assertEqual(f["x-price"], ["$5 and ${host}"], head)
+        self.assertEqual(f["x-listener"], [f"port {srv.port}"], head)
+        self.assertEqual(f["x-forwarded-for"], ["127.0.0.1"], head)  # replaces the chain
+
+    def test_remote_addr_behind_trusted_proxies(self):
+        srv, _ = self.start("request_headers: {X-Client: $remote_addr, "
+                            "X-Client-Port: $remote_port}",
+                            "trusted_proxies: [127.0.0.1/32]\n")
+        head, _ = self.echo(srv, b"X-Forwarded-For: 198.51.100.1, 203.0.113.7\r\n")
+        f = fields_of(head)
+        self.assertEqual(f["x-client"], ["203.0.113.7"], head)  # as the access log sees it
+        # The port of an address read from X-Forwarded-For is unknown: a field whose value
+        # comes out empty is left out.
+        self.assertNotIn("x-client-port", f, head)
+
+    def test_host(self):
+        srv, _ = self.start("request_headers: {host: $host}")
+        head, _ = self.echo(srv, host=b"Front.example:8080")
+        self.assertEqual(fields_of(head)["host"], ["Front.example"], head)  # as the access log
+        self.assertEqual(head.lower().count("\r\nhost:"), 1, head)
+        # HTTP/1.0 without Host: $host is empty, so the upstream's name goes as usual.
+        with srv.connect() as s:
+            s.sendall(b"GET /api/echo HTTP/1.0\r\n\r\n")
+            resp, _ = read_response(s)
+        self.assertEqual(fields_of(json.loads(resp.body)["head"])["host"], ["app"])
+
+    def test_fixed_host(self):
+        srv, _ = self.start("request_headers: {Host: \"internal.example:81\"}")
+        head, _ = self.echo(srv)
+        self.assertEqual(fields_of(head)["host"], ["internal.example:81"], head)
+
+
+class TlsSchemeTests(FieldsCase):
+    def test_scheme_is_https_on_a_tls_listener(self):
+        import ssl
+        import test_tls
+        certs = tls_certs(self)
+        up = RawUpstream()
+        self.addCleanup(up.close)
+        srv = test_tls.TlsServer(
+            tls="certificates:\n  - {cert: server.pem, key: server.key}\n",
+            extra=proxy_config([up.address], route_extra="strip_prefix: true, request_headers: "
+                               "{X-Scheme: $scheme, X-Listener: $server_port}"))
+        self.addCleanup(srv.cleanup)
+        srv.start()
+        ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.pem"))
+        ctx.check_hostname = False
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as raw:
+            with ctx.wrap_socket(raw) as s:
+                s.sendall(b"GET /api/echo HTTP/1.1\r\nHost: a\r\n\r\n")
+                resp, _ = read_response(s)
+        self.assertEqual(resp.status, 200, resp)
+        f = fields_of(json.loads(resp.body)["head"])
+        self.assertEqual(f["x-scheme"], ["https"])
+        self.assertEqual(f["x-listener"], [str(srv.port)])
+
+
+def answer_with_fields(conn, index, path):
+    return (b"HTTP/1.1 200 OK\r\nX-Powered-By: PHP/8\r\nx-secret: s\r\nX-Keep: k\r\n"
+            b"X-Powered: not the same\r\nContent-Length: 2\r\n\r\nok")
+
+
+class HideHeaderTests(FieldsCase):
+    def test_hidden_fields_are_not_relayed(self):
+        srv, _ = self.start("hide_headers: [x-powered-by, X-SECRET]",
+                            upstream=ScriptedUpstream(answer_with_fields))
+        resp = srv.get("/api/x")
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.body, b"ok")
+        self.assertIsNone(resp.header("X-Powered-By"))
+        self.assertIsNone(resp.header("X-Secret"))
+        self.assertEqual(resp.header("X-Keep"), "k")
+        self.assertEqual(resp.header("X-Powered"), "not the same")
+
+
+class ConfigTests(unittest.TestCase):
+    """Each bad entry is refused with its FILE:LINE:COLUMN and exit 78."""
+
+    BASE = ("listeners:\n  - address: 127.0.0.1:1\n"
+            "upstreams:\n  app: {servers: [\"127.0.0.1:2\"]}\n"
+            "routes:\n  - path: /api/\n    proxy:\n      upstream: app\n")
+    # (name, lines after BASE, line, column, words of the reason)
+    BROKEN = [
+        ("unknown_variable", "      request_headers:\n        X-Id: \"id=$request_id\"\n",
+         10, 19, ["unknown variable", "$request_id"]),
+        ("braced_unknown", "      request_headers:\n        X-Id: a${nope}\n", 10, 16,
+         ["unknown variable", "${nope}"]),
+        ("dollar_alone", "      request_headers:\n        X-Id: \"5 $\"\n", 10, 18,
+         ["'$' without a variable name", "$$"]),
+        ("unclosed_brace", "      request_headers:\n        X-Id: ${host\n", 10, 15,
+         ["'$' without"]),
+        ("not_a_token", "      request_headers:\n        \"Bad Name\": v\n", 10, 9,
+         ["not a field name"]),
+        ("connection", "      request_headers:\n        Connection: close\n", 10, 9,
+         ["hop-by-hop"]),
+        ("transfer_encoding", "      request_headers:\n        transfer-encoding: x\n", 10, 9,
+         ["frames the body"]),
+        ("content_length", "      request_headers:\n        Content-Length: \"5\"\n", 10, 9,
+         ["frames the body"]),
+        ("upgrade", "      request_headers:\n        Upgrade: websocket\n", 10, 9,
+         ["hop-by-hop"]),
+        ("te", "      request_headers:\n        TE: trailers\n", 10, 9, ["hop-by-hop"]),
+        ("proxy_family", "      request_headers:\n        Proxy-Authorization: x\n", 10, 9,
+         ["Proxy-*"]),
+        ("via", "      request_headers:\n        Via: me\n", 10, 9, ["RFC 9110 §7.6.3"]),
+        ("carriage_return", "      request_headers:\n        X-A: \"a\\rb\"\n", 10, 14,
+         ["control characters"]),
+        ("line_feed", "      request_headers:\n        X-A: \"a\\nX-B: b\"\n", 10, 14,
+         ["control characters"]),
+        ("nul", "      request_headers:\n        X-A: \"a\\0b\"\n", 10, 14,
+         ["control characters"]),
+        ("no_value", "      request_headers:\n        X-A:\n", 10, 13, ["needs a value"]),
+        ("twice", "      request_headers:\n        X-A: a\n        x-a: b\n", 11, 9,
+         ["listed twice", "line 10"]),
+        ("remove_host", "      request_headers:\n        Host: \"\"\n", 10, 15,
+         ["Host cannot be removed"]),
+        ("host_and_preserve", "      preserve_host: true\n      request_headers:\n"
+         "        Host: $host\n", 11, 9, ["preserve_host"]),
+        ("host_chars", "      request_headers:\n        Host: \"a b\"\n", 10, 15,
+         ["not part of a host name"]),
+        ("not_a_mapping", "      request_headers: [X-A]\n", 9, 24, ["mapping"]),
+        ("hide_framing", "      hide_headers: [Content-Length]\n", 9, 22, ["frames the body"]),
+        ("hide_hop", "      hide_headers: [X-A, keep-alive]\n", 9, 27, ["hop-by-hop"]),
+        ("hide_coding", "      hide_headers: [Content-Encoding]\n", 9, 22, ["coded"]),
+        ("hide_token", "      hide_headers: [\"X A\"]\n", 9, 22, ["not a field name"]),
+        ("hide_twice", "      hide_headers: [Server, server]\n", 9, 30, ["listed twice"]),
+        ("hide_not_a_list", "      hide_headers: Server\n", 9, 21, ["hide_headers"]),
+    ]
+
+    GOOD = ("      request_headers:\n"
+            "        Host: \"$host:$server_port\"\n"
+            "        X-Real-IP: $remote_addr\n"
+            "        X-Forwarded-For: \"\"\n"
+            "        X-Price: \"$$1 ${scheme}://$host $remote_port\"\n"
+            "      hide_headers: [X-Powered-By, Server, Via]\n")
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="flared-pf-cfg-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def check(self, name, text):
+        path = os.path.join(self.dir, name + ".yaml")
+        with open(path, "w") as f:
+            f.write(text)
+        return path, subprocess.run([ft.FLARED, "-t", "-c", path], capture_output=True,
+                                    text=True, timeout=10)
+
+    def test_good_config_passes(self):
+        path, p = self.check("good", self.BASE + self.GOOD)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("valid", p.stdout)
+
+    def test_bad_entries_exit_78_with_position(self):
+        for name, lines, line, column, words in self.BROKEN:
+            with self.subTest(name):
+                path, p = self.check(name, self.BASE + lines)
+                self.assertEqual(p.returncode, 78, f"{name}: {p.stdout}{p.stderr}")
+                m = re.search(re.escape(path) + r":(\d+):(\d+): (.+)", p.stderr)
+                self.assertIsNotNone(m, f"{name}: no FILE:LINE:COLUMN in {p.stderr!r}")
+                self.assertEqual((int(m.group(1)), int(m.group(2))), (line, column), p.stderr)
+                for w in words:
+                    self.assertIn(w, m.group(3), p.stderr)
+
+
+if __name__ == "__main__":
+    run()
