@@ -7,7 +7,9 @@
  * the upstream while the client's output is above its high-water mark.
  * Failures before any response byte move to another server (connect failures
  * always, resets once and only for idempotent methods); afterwards they cut
- * the client response so it never looks complete.
+ * the client response so it never looks complete. A client that leaves (the
+ * stream's `closed`) ends the attempt at any stage: the upstream connection is
+ * closed, mid-request, and the server is not blamed.
  */
 #include "proxy_internal.h"
 
