@@ -108,7 +108,8 @@ typedef struct flare_http_upstream_info {
 } flare_http_upstream_info;
 
 /** The status reported (never sent) for a request whose client hung up while its
- *  deferred response had not started: nginx's "client closed request". */
+ *  deferred response was under way (before its head or during its body; bytes_sent
+ *  says what went out): nginx's "client closed request". */
 #define FLARE_HTTP_STATUS_CLIENT_CLOSED 499
 
 /**
@@ -404,7 +405,10 @@ typedef struct flare_http_stream_ops {
     /** The stream ended outside any stream call: the connection closed (client gone,
      *  write timeout, server stop or free), or the server answered a broken streamed
      *  body itself (flare_http_stream_read_body); the handle is invalid once this
-     *  returns. */
+     *  returns. A client's hang-up (FIN, reset) is reported as it arrives, not at the
+     *  next write, unless requests pipelined before it say the client half-closed and
+     *  waits for its answers. Runs before the request's completion report, so what
+     *  the owner puts in flare_http_stream_upstream here is reported. */
     void (*closed)(flare_http_stream *s, void *data);
 } flare_http_stream_ops;
 

@@ -37,6 +37,7 @@ typedef struct flared_upstream_counters {
     uint64_t failures;         /**< attempts that failed: connect, reset, timeout, bad head */
     uint64_t connect_failures; /**< connects refused, failed or timed out */
     uint64_t timeouts;         /**< connect or read timeouts */
+    uint64_t client_aborts;    /**< attempts cut short by the client leaving (499); no failure */
     uint64_t active;           /**< gauge: requests in flight */
     uint64_t up;               /**< gauge: 1 when the worker would send it requests */
 } flared_upstream_counters;

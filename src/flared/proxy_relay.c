@@ -7,7 +7,9 @@
  * the upstream while the client's output is above its high-water mark.
  * Failures before any response byte move to another server (connect failures
  * always, resets once and only for idempotent methods); afterwards they cut
- * the client response so it never looks complete.
+ * the client response so it never looks complete. A client that leaves (the
+ * stream's `closed`) ends the attempt at any stage: the upstream connection is
+ * closed, mid-request, and the server is not blamed.
  */
 #include "proxy_internal.h"
 
@@ -167,9 +169,11 @@ static void complete(proxy_req *pr)
     flare_http_stream_finish(s); /* may run the next request, which may take this struct */
 }
 
-/* The client went away (stream invalid). */
+/* The client went away (stream invalid): the upstream connection, mid-request, cannot
+ * serve another; the server did nothing wrong (no failure, nginx's 499). */
 static void client_gone(proxy_req *pr)
 {
+    if (pr->uc) pr->sv->m->client_aborts++;
     flared_proxy__drop_conn(pr, false);
     flared_proxy__release(pr);
 }
@@ -185,15 +189,20 @@ static void on_writable(flare_http_stream *s, void *data)
     read_upstream(pr);
 }
 
+/* The client left (nginx's 499): the upstream connection, mid-request, is closed, and
+ * the server is not blamed. Called before the server logs the request, so the
+ * report gets the upstream's time until now. */
 static void on_closed(flare_http_stream *s, void *data)
 {
     proxy_req *pr = data;
     (void)s;
-    pr->s = NULL;
     if (pr->kick_pending) {
+        pr->s = NULL;
         pr->orphan = true;
         return;
     }
+    if (pr->state < RS_UPGRADING) note_end(pr);
+    pr->s = NULL;
     client_gone(pr);
 }
 
@@ -647,6 +656,7 @@ static bool forward_head(proxy_req *pr, const flare_http_response *r, size_t n)
     pr->in.len -= n;
     pr->state = RS_BODY;
     pr->head_sent = true;
+    note_end(pr); /* for now: a client that leaves mid-body is logged with this time */
     if (flare_http_stream_send_head(pr->s, length) < 0) {
         client_gone(pr);
         return false;

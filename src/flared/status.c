@@ -133,6 +133,7 @@ static void add_upstreams(flared_upstream_counters *sum, const flared_worker_slo
         t->failures += c->failures;
         t->connect_failures += c->connect_failures;
         t->timeouts += c->timeouts;
+        t->client_aborts += c->client_aborts;
         t->active += c->active;
         t->up += c->up;
     }
@@ -191,14 +192,14 @@ static void upstream_server_json(void *data, size_t k, const flared_upstream *u,
         json_object_set_new(x->obj, u->name, list);
     }
     json_array_append_new(
-        list, json_pack("{s:s,s:I,s:{s:I,s:I,s:I,s:I,s:I},s:I,s:I,s:I,s:I,s:I}", "server",
+        list, json_pack("{s:s,s:I,s:{s:I,s:I,s:I,s:I,s:I},s:I,s:I,s:I,s:I,s:I,s:I}", "server",
                         sv->address, "requests", (json_int_t)c->requests, "responses", "1xx",
                         (json_int_t)c->responses[1], "2xx", (json_int_t)c->responses[2], "3xx",
                         (json_int_t)c->responses[3], "4xx", (json_int_t)c->responses[4], "5xx",
                         (json_int_t)c->responses[5], "failures", (json_int_t)c->failures,
                         "connect_failures", (json_int_t)c->connect_failures, "timeouts",
-                        (json_int_t)c->timeouts, "active", (json_int_t)c->active, "up",
-                        (json_int_t)c->up));
+                        (json_int_t)c->timeouts, "client_aborts", (json_int_t)c->client_aborts,
+                        "active", (json_int_t)c->active, "up", (json_int_t)c->up));
 }
 
 /* {"NAME": [{"server", "requests", ...}, ...]} from FLARED_METRICS_UPSTREAM_SERVERS_MAX
@@ -440,6 +441,7 @@ static const family_def upstream_families[] = {
     {"failures_total", "counter", "Failed attempts: connect, reset, timeout, bad response."},
     {"connect_failures_total", "counter", "Connects refused, failed or timed out."},
     {"timeouts_total", "counter", "Connect or read timeouts."},
+    {"client_aborts_total", "counter", "Attempts cut short by the client leaving (logged 499)."},
     {"active_requests", "gauge", "Requests in flight to the server."},
     {"up", "gauge", "1 when a worker would send the server requests (summed: such workers)."},
 };
@@ -475,8 +477,9 @@ static void upstream_prom(void *data, size_t k, const flared_upstream *u,
         }
         return;
     }
-    const uint64_t v[] = {c->requests, 0,         c->failures, c->connect_failures,
-                          c->timeouts, c->active, c->up};
+    const uint64_t v[] = {c->requests,         0,           c->failures,
+                          c->connect_failures, c->timeouts, c->client_aborts,
+                          c->active,           c->up};
     upstream_line(x, u, sv, "", v[x->part]);
 }
 

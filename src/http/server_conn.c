@@ -66,6 +66,7 @@ struct flare_http_stream {
     bool ended_in_call; /* the server ended the stream during that call: ECLOSED for it */
     bool want_writable;
     bool body_paused; /* the body reader asked to stop */
+    uint32_t in_end;  /* where the request's bytes (a streamed body's: its head) end in the block */
     const flare_http_body_ops *body_ops;
     void *body_data;
 };
@@ -94,6 +95,7 @@ struct conn {
     bool driving;         /* inside drive(): stream calls only queue */
     bool streaming_body;  /* the body is read after dispatch, piece by piece */
     bool empty_line_held; /* a lone CRLF went with the buffers; it returns with them */
+    bool half_closed;     /* the hang-up came behind pipelined requests: all are answered */
     int16_t pre_status;   /* 0: call the handler; -1: OPTIONS *; else answer this status */
     uint32_t generation;  /* bumped when the struct is recycled: stale handles see it */
     flare_sock_addr peer; /* the client: from the PROXY header when the listener has one */
@@ -1195,6 +1197,46 @@ static void yield_turn(conn *c)
     arm_at(c, W_YIELD, now_ms(c));
 }
 
+/*
+ * The client hung up (FIN or reset) while a deferred response is under way. It has left
+ * unless it sent more before its FIN: pipelined requests, which it still wants answered
+ * (a client may shut its sending side once it has sent everything). Those bytes are read
+ * now, into the block's free tail (never compacted: the deferred request's view lives
+ * there), and wait for their turn. Over TLS the socket may hold only the close_notify,
+ * so the check reads rather than counts. Once judged a half-close, the hang-up stays one
+ * for the requests that follow, the last included. A streamed body still arriving is
+ * read by stream_body, whose early end fails it as the client's.
+ */
+static bool client_left(conn *c)
+{
+    if (c->half_closed || c->streaming_body) return false;
+    if (c->in_len > c->start) {
+        c->half_closed = true;
+        return false;
+    }
+    /* finish_request may have rewound an empty input over the request: not so far. */
+    if (c->in_len < c->stream.in_end) c->start = c->in_len = c->stream.in_end;
+    if (!c->block || c->in_len == c->in_cap) return false; /* nowhere to look: write on */
+    char *dst = c->in + c->in_len;
+    size_t room = c->in_cap - c->in_len;
+    ssize_t n;
+    if (c->tls) {
+        n = flare_tls_conn_read(c->tls, dst, room, NULL);
+    } else {
+        do
+            n = recv(c->fd, dst, room, 0);
+        while (n < 0 && errno == EINTR);
+        if (n < 0) n = errno == EAGAIN ? FLARE_EAGAIN : FLARE_ECONNRESET;
+    }
+    if (n == FLARE_EAGAIN) return false; /* no end seen after all (a TLS record half in) */
+    if (n <= 0) return true;
+    c->half_closed = true;
+    c->in_len += (uint32_t)n;
+    c->srv->stats.bytes_in += (uint64_t)n;
+    c->turn_bytes += (uint32_t)n;
+    return false;
+}
+
 static bool stream_written(conn *c);
 enum { SB_WAIT, SB_MORE, SB_FAILED };
 static int stream_body(conn *c);
@@ -1211,6 +1253,7 @@ static void drive_steps(conn *c)
         int pr = process(c);
         int fr = flush(c);
         if (fr == FL_ERROR) {
+            if (c->stream.active) c->client_gone = true; /* its response cannot go out */
             flare_http__conn_close(c);
             return;
         }
@@ -1232,10 +1275,11 @@ static void drive_steps(conn *c)
             return;
         }
         if (c->stream.active) {
-            /* A client that hangs up before the deferred head was sent has given up
-             * on the request (nginx's 499): the owner is told at once, so that an
-             * upstream stops working for nobody, rather than at the first write. */
-            if (c->saw_hup && !c->stream.head_sent) {
+            /* A client that hangs up while a deferred response is under way (before
+             * its head or during its body) has given up on the request (nginx's 499):
+             * the owner is told at once, so that an upstream stops working for nobody,
+             * rather than at the next write, which may be long in coming. */
+            if (c->saw_hup && client_left(c)) {
                 c->client_gone = true;
                 flare_http__conn_close(c);
                 return;
@@ -1428,17 +1472,21 @@ int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_add
 static void retire(conn *c, bool keep_fd)
 {
     flare_http_server *srv = c->srv;
-    if (c->client_gone && srv->on_complete && !c->log_pending)
-        record(c, FLARE_HTTP_STATUS_CLIENT_CLOSED, c->out.len, 0, true);
-    if (c->log_pending && !srv->freeing) complete(c, true);
-    c->log_pending = false;
     c->generation++;
     c->driving = false;
     if (c->stream.active) {
         c->stream.active = false;
-        /* A stream function that ran the connection learns it from its return value. */
+        /* Before the report: what the owner adds to it (the upstream's time) is logged.
+         * A stream function that ran the connection learns it from its return value. */
         if (!c->stream.in_call) c->stream.ops->closed(&c->stream, c->stream.data);
     }
+    if (c->client_gone && c->log_pending) {
+        pending_of(c)->status = FLARE_HTTP_STATUS_CLIENT_CLOSED; /* cut: 499 with the bytes */
+    } else if (c->client_gone && srv->on_complete) {
+        record(c, FLARE_HTTP_STATUS_CLIENT_CLOSED, c->out.len, 0, true);
+    }
+    if (c->log_pending && !srv->freeing) complete(c, true);
+    c->log_pending = false;
     flare_timer_cancel(flare_reactor_timers(srv->reactor), &c->timer);
     if (!keep_fd) {
         /* A kept fd was unregistered before the hand-over and may be registered anew. */
@@ -1505,7 +1553,8 @@ static void begin_stream(conn *c, flare_response *resp)
                              .active = true,
                              .keep_alive = c->req->keep_alive && !c->closing,
                              .http10 = c->req->minor_version == 0,
-                             .head_only = c->req->method_id == FLARE_METHOD_HEAD};
+                             .head_only = c->req->method_id == FLARE_METHOD_HEAD,
+                             .in_end = c->start + (c->streaming_body ? c->head_len : c->consumed)};
     if (resp->file_fd >= 0) close(resp->file_fd);
     flare_http__response_reset(resp);
     flare_timer_cancel(flare_reactor_timers(c->srv->reactor), &c->timer);
@@ -1809,7 +1858,8 @@ static int stream_body(conn *c)
     flare_http_stream *s = &c->stream;
     if (!c->streaming_body || !s->body_ops || s->body_paused) return SB_WAIT;
     if (c->in_len > c->start) return feed_body(c);
-    c->start = c->in_len = 0;
+    /* The next piece goes behind the head, which the request's report still shows. */
+    c->start = c->in_len = c->stream.in_end < c->in_cap ? c->stream.in_end : 0;
     if (!c->may_read) {
         wait_input(c); /* the body timer: a client that stops sending is closed */
         return SB_WAIT;
@@ -1820,6 +1870,7 @@ static int stream_body(conn *c)
         wait_input(c);
         return SB_WAIT;
     }
+    if (n < 0 && n != FLARE_ENOMEM) c->client_gone = true; /* it left mid-body */
     return n < 0 ? SB_FAILED : SB_MORE;
 }
 

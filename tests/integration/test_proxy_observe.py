@@ -22,6 +22,8 @@ LINE = re.compile(r"^(?P<uri>\S+) (?P<status>\d{3}) up=(?P<addr>.+) us=(?P<ustat
 
 
 class ProxyObserveCase(ft.ServerTestCase):
+    LINE = LINE  # what log_entries parses: a subclass logging another format sets its own
+
     def upstream(self, **kwargs):
         up = RawUpstream(**kwargs)
         self.addCleanup(up.close)
@@ -50,7 +52,7 @@ class ProxyObserveCase(ft.ServerTestCase):
         self.assertTrue(lines, ft.read_text(srv.log_path))
         out = []
         for line in lines:
-            m = LINE.match(line)
+            m = self.LINE.match(line)
             self.assertTrue(m, line)
             out.append(m.groupdict())
         return out

@@ -2,7 +2,8 @@
  * test_server_stream.c: deferred responses (flare_response_defer and the
  * flare_http_stream_* calls in server_conn.c): the head and body sent later,
  * Content-Length and chunked framing, pipelined requests waiting behind a
- * deferred one, aborts, the length check, backpressure and the closed callback.
+ * deferred one, aborts, the length check, backpressure, the closed callback and
+ * the client hanging up (499) or half-closing behind pipelined requests.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -40,6 +41,22 @@ static void on_closed(flare_http_stream *s, void *data)
 
 static const flare_http_stream_ops ops = {on_writable, on_closed};
 
+/* The fixture server's last completion report. */
+static struct {
+    int count, status;
+    bool aborted;
+    uint64_t bytes_sent;
+} report;
+
+static void on_complete(const flare_http_completion *d, void *data)
+{
+    (void)data;
+    report.count++;
+    report.status = d->status;
+    report.aborted = d->aborted;
+    report.bytes_sent = d->bytes_sent;
+}
+
 static int defer_handler(const flare_request *req, flare_response *resp, void *data)
 {
     owner *o = data;
@@ -73,6 +90,8 @@ static int setup(void **state)
     harness_start(&f->h, NULL);
     harness_route(&f->h, NULL, FLARE_M_ANY, "/defer", defer_handler, &f->o, 0);
     harness_route(&f->h, NULL, FLARE_M_ANY, "/sync", text_handler, NULL, 0);
+    flare_http_server_on_complete(f->h.srv, on_complete, NULL);
+    memset(&report, 0, sizeof report);
     client_open(&f->h, &f->c);
     *state = f;
     return 0;
@@ -279,6 +298,88 @@ static void test_abort_and_overrun(void **state)
     assert_true(f->c.eof);
 }
 
+/* A client that hangs up while the owner prepares the head, or between two body pieces,
+ * has given up (499): the owner hears of it at once, not at its next write, and the
+ * report has the bytes that went out. */
+static void test_hang_up_ends_the_stream(void **state)
+{
+    fixture *f = *state;
+    send_request(f, "GET /defer HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_non_null(f->o.s);
+    shutdown(f->c.fd, SHUT_WR);
+    harness_pump_for(&f->h, 20);
+    assert_int_equal(f->o.closed, 1);
+    assert_int_equal(report.count, 1);
+    assert_int_equal(report.status, FLARE_HTTP_STATUS_CLIENT_CLOSED);
+    assert_int_equal(report.bytes_sent, 0);
+    wait_eof(f);
+    assert_int_equal(f->c.in.len, 0);
+
+    reconnect(f);
+    send_request(f, "GET /defer HTTP/1.1\r\nHost: a\r\n\r\n");
+    head(f, 200, FLARE_HTTP_STREAM_UNKNOWN_LENGTH);
+    assert_int_equal(flare_http_stream_write(f->o.s, "abc", 3), 0);
+    harness_pump_for(&f->h, 20);
+    client_take(&f->c);
+    size_t got = f->c.in.len;
+    assert_non_null(strstr(received(f), "\r\n3\r\nabc\r\n"));
+    shutdown(f->c.fd, SHUT_WR);
+    harness_pump_for(&f->h, 20);
+    assert_int_equal(f->o.closed, 2);
+    assert_null(f->o.s);
+    assert_int_equal(report.count, 2);
+    assert_int_equal(report.status, FLARE_HTTP_STATUS_CLIENT_CLOSED);
+    assert_true(report.aborted);
+    assert_int_equal(report.bytes_sent, got);
+}
+
+/* Requests pipelined before the client shut its sending side are no hang-up: it
+ * waits for their answers, whether they came with the deferred one or while its
+ * answer was being prepared. */
+static void test_half_close_after_pipelined_requests(void **state)
+{
+    fixture *f = *state;
+    for (int split = 0; split < 2; split++) {
+        reconnect(f);
+        f->o.s = NULL;
+        if (split) {
+            send_request(f, "GET /defer HTTP/1.1\r\nHost: a\r\n\r\n");
+            send_request(f, "GET /sync HTTP/1.1\r\nHost: a\r\n\r\n");
+        } else {
+            send_request(f, "GET /defer HTTP/1.1\r\nHost: a\r\n\r\n"
+                            "GET /sync HTTP/1.1\r\nHost: a\r\n\r\n");
+        }
+        assert_non_null(f->o.s);
+        shutdown(f->c.fd, SHUT_WR);
+        harness_pump_for(&f->h, 20);
+        assert_int_equal(f->o.closed, 0);
+        head(f, 200, 2);
+        assert_int_equal(flare_http_stream_write(f->o.s, "ok", 2), 0);
+        assert_int_equal(flare_http_stream_finish(f->o.s), 0);
+        wait_eof(f);
+        const char *got = received(f);
+        assert_non_null(strstr(got, "\r\n\r\nokHTTP/1.1 200 OK\r\n"));
+        assert_non_null(strstr(got, "\r\n\r\nsync"));
+        assert_int_equal(report.status, 200);
+    }
+    /* A deferred request last: once the hang-up was judged a half-close, it stays one. */
+    reconnect(f);
+    send_request(f, "GET /defer HTTP/1.1\r\nHost: a\r\n\r\nGET /defer HTTP/1.1\r\nHost: a\r\n\r\n");
+    shutdown(f->c.fd, SHUT_WR);
+    harness_pump_for(&f->h, 20);
+    for (int i = 0; i < 2; i++) {
+        assert_non_null(f->o.s);
+        head(f, 200, 1);
+        assert_int_equal(flare_http_stream_write(f->o.s, i ? "2" : "1", 1), 0);
+        assert_int_equal(flare_http_stream_finish(f->o.s), 0);
+        harness_pump_for(&f->h, 20);
+    }
+    wait_eof(f);
+    assert_int_equal(f->o.closed, 0);
+    assert_non_null(strstr(received(f), "\r\n\r\n1HTTP/1.1 200 OK\r\n"));
+    assert_non_null(strstr(received(f), "\r\n\r\n2"));
+}
+
 /* A client that does not read: writes report the high-water mark, and `writable`
  * comes once it reads again. */
 static void test_backpressure(void **state)
@@ -482,6 +583,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_http10_close_delimited, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_and_overrun, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hang_up_ends_the_stream, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_half_close_after_pipelined_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_closed_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_streamed_body, setup, teardown),
