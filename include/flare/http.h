@@ -265,6 +265,22 @@ int flare_http_server_route_headers(flare_http_server *srv, const char *host, co
  */
 int flare_http_server_host_headers(flare_http_server *srv, const char *host,
                                    const struct flare_header_block *b, flare_error *err);
+/**
+ * Decides whether the route takes a request, once its head is in and before any of its
+ * body is read (nginx's preaccess phase: rate limits). `now_us` is the loop turn's
+ * monotonic clock. Returns 0 to admit it, or a 4xx/5xx status the server answers itself
+ * (with the route's header fields, and `Retry-After: *retry_after_s` when the callback
+ * sets it above 0); a refused request with a body ends its connection unread, as a 413.
+ */
+typedef int (*flare_http_admit_fn)(const flare_request *req, uint64_t now_us, void *userdata,
+                                   uint32_t *retry_after_s);
+/**
+ * Makes the route registered for (host, path) call `admit_fn` (with its handler's
+ * userdata) for every request it routes that passed the method and body-size checks.
+ * FLARE_ENOTFOUND when no such route exists.
+ */
+int flare_http_server_route_admit(flare_http_server *srv, const char *host, const char *path,
+                                  flare_http_admit_fn admit_fn, flare_error *err);
 /** Runs the reactor until flare_http_server_stop and the drain complete. */
 int flare_http_server_run(flare_http_server *srv, flare_error *err);
 /**

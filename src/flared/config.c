@@ -267,9 +267,10 @@ static int prescan(flared_cfg_ctx *c, const char *text, size_t len)
 /* -------------------------------------------------------------- top level */
 
 static const char *const top_keys[] = {
-    "workers",         "error_log",  "log_level",         "limits",    "timeouts", "listeners",
-    "routes",          "hosts",      "mime_types",        "user",      "group",    "pid_file",
-    "trusted_proxies", "access_log", "access_log_format", "upstreams", "headers",  NULL};
+    "workers",   "error_log", "log_level",       "limits",     "timeouts",
+    "listeners", "routes",    "hosts",           "mime_types", "user",
+    "group",     "pid_file",  "trusted_proxies", "access_log", "access_log_format",
+    "upstreams", "headers",   "rate_limits",     NULL};
 enum {
     K_WORKERS,
     K_ERROR_LOG,
@@ -288,6 +289,7 @@ enum {
     K_ACCESS_LOG_FORMAT,
     K_UPSTREAMS,
     K_HEADERS,
+    K_RATE_LIMITS,
     K_TOP_KEYS
 };
 
@@ -399,18 +401,14 @@ static int compile_log_format(flared_cfg_ctx *c, yaml_node_t *node)
 }
 
 /* Limits that are counts take integers; the byte limits take sizes ("8k"). */
-static const char *const limit_keys[] = {"max_connections",
-                                         "max_header_bytes",
-                                         "max_headers",
-                                         "max_uri_bytes",
-                                         "max_body_bytes",
-                                         "max_keepalive_requests",
-                                         "max_connections_per_ip",
-                                         NULL};
+static const char *const limit_keys[] = {
+    "max_connections",        "max_header_bytes",   "max_headers",
+    "max_uri_bytes",          "max_body_bytes",     "max_keepalive_requests",
+    "max_connections_per_ip", "rate_limit_entries", NULL};
 
 static int parse_limits(flared_cfg_ctx *c, yaml_node_t *node)
 {
-    yaml_node_t *v[7];
+    yaml_node_t *v[8];
     flared_limits *l = &c->cfg->limits;
     int rc = flared_cfg_map(c, node, "limits", "in limits", limit_keys, v, NULL, NULL);
     if (rc == 0 && v[0])
@@ -426,6 +424,7 @@ static int parse_limits(flared_cfg_ctx *c, yaml_node_t *node)
         rc = flared_cfg_uint(c, v[5], limit_keys[5], 1, 1000000000, &l->max_keepalive_requests);
     if (rc == 0 && v[6])
         rc = flared_cfg_uint(c, v[6], limit_keys[6], 1, 1u << 20, &l->max_connections_per_ip);
+    if (rc == 0 && v[7]) rc = flared_cfg_rate_limit_entries(c, v[7]);
     return rc;
 }
 
@@ -459,6 +458,7 @@ static void set_defaults(flared_config *cfg)
     cfg->workers = 1;
     cfg->error_log = NULL;
     cfg->log_level = FLARED_LOG_INFO;
+    cfg->rate_limit_entries = FLARED_RATE_ENTRIES_DEFAULT;
     /* One set of defaults: libflare's server defaults are flared's. */
     flare_http_server_config d;
     flare_http_server_config_default(&d);
@@ -506,6 +506,8 @@ static int parse_root(flared_cfg_ctx *c, yaml_node_t *root)
     if (rc == 0 && v[K_MIME_TYPES]) rc = flared_cfg_mime_types(c, v[K_MIME_TYPES]);
     /* Before the routes: proxy routes name an upstream. */
     if (rc == 0 && v[K_UPSTREAMS]) rc = flared_cfg_upstreams(c, v[K_UPSTREAMS]);
+    /* Before the routes: a route names its rate limit. */
+    if (rc == 0 && v[K_RATE_LIMITS]) rc = flared_cfg_rate_limits(c, v[K_RATE_LIMITS]);
     if (rc == 0) rc = flared_cfg_hosts(c, v[K_ROUTES], v[K_HOSTS], v[K_HEADERS]);
     if (rc == 0 && (v[K_USER] || v[K_GROUP])) rc = flared_cfg_user_group(c, v[K_USER], v[K_GROUP]);
     if (rc == 0 && v[K_PID_FILE]) {

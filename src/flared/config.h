@@ -388,6 +388,30 @@ typedef struct flared_proxy_route {
     size_t hide_count;
 } flared_proxy_route;
 
+/** Most named `rate_limits`. */
+#define FLARED_RATE_LIMITS_MAX 256
+/** Largest rate per second (one request a microsecond); a per-minute rate is capped at 60x. */
+#define FLARED_RATE_PER_SEC_MAX 1000000
+/** Largest `burst`. */
+#define FLARED_RATE_BURST_MAX 100000
+/** Default, least and largest `rate_limit_entries` (the shared table of client buckets). */
+#define FLARED_RATE_ENTRIES_DEFAULT (64u * 1024)
+#define FLARED_RATE_ENTRIES_MIN     1024u
+#define FLARED_RATE_ENTRIES_MAX     (16u * 1024 * 1024)
+
+/** A request budget per client address: a `rate_limits` entry or a route's own `rate_limit`. */
+typedef struct flared_rate_limit {
+    const char *name;     /**< the `rate_limits` key; NULL for a route's own */
+    uint64_t rate;        /**< requests per period */
+    uint64_t period_ms;   /**< 1000 (N/s) or 60000 (N/m) */
+    uint64_t interval_us; /**< how long one request takes to drain: period / rate */
+    uint64_t burst;       /**< requests over the rate taken at once; default 0 */
+    int status;           /**< answer to a refused request: 429 (default) or 503 */
+    uint64_t key;         /**< a hash of the name (a route's own: its path and place) that keeps the
+                               buckets of different limits apart in the shared table */
+    unsigned line, column; /**< where it is written */
+} flared_rate_limit;
+
 /** One route: a path (exact, or a prefix when it ends in '/') and what to do there. */
 typedef struct flared_route {
     const char *path;                 /**< starts with '/' */
@@ -403,6 +427,7 @@ typedef struct flared_route {
     bool max_body_bytes_set; /**< true when the route overrides max_body_bytes */
     const flare_cidr *allow; /**< clients allowed (others get 403); NULL = everyone */
     size_t allow_count;
+    const flared_rate_limit *rate_limit; /**< requests per client over time; NULL = none */
     flared_route_type type;
     union {
         flared_text_route text;
@@ -462,6 +487,9 @@ typedef struct flared_config {
     unsigned pid_file_line, pid_file_column; /**< where pid_file is written */
     const flared_upstream *upstreams;        /**< top-level `upstreams`, in file order */
     size_t upstream_count;
+    const flared_rate_limit *rate_limits; /**< top-level `rate_limits`, in file order */
+    size_t rate_limit_count;
+    uint64_t rate_limit_entries; /**< buckets in the shared table, a power of two; 64k */
 } flared_config;
 
 /**

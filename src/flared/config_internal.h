@@ -129,6 +129,13 @@ int flared_cfg_cidrs(flared_cfg_ctx *c, yaml_node_t *node, const char *key, cons
 int flared_cfg_user_group(flared_cfg_ctx *c, yaml_node_t *user, yaml_node_t *group);
 /** Parses the top-level `upstreams` into c->cfg; call before flared_cfg_hosts. */
 int flared_cfg_upstreams(flared_cfg_ctx *c, yaml_node_t *node);
+/** Parses the top-level `rate_limits` into c->cfg (config_ratelimit.c); call before
+ *  flared_cfg_hosts. */
+int flared_cfg_rate_limits(flared_cfg_ctx *c, yaml_node_t *node);
+/** A route's `rate_limit`: the name of a `rate_limits` entry, or a mapping of its own. */
+int flared_cfg_route_rate_limit(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r);
+/** `limits: rate_limit_entries`, rounded up to a power of two. */
+int flared_cfg_rate_limit_entries(flared_cfg_ctx *c, yaml_node_t *node);
 /** Parses the settings of a `proxy` route (config_proxy.c). */
 int flared_cfg_proxy(flared_cfg_ctx *c, yaml_node_t *node, const flared_route *r,
                      flared_proxy_route *p);

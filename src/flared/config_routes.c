@@ -23,9 +23,10 @@
 #define MAX_HOST_NAME  253 /* RFC 1035 §2.3.4, without the trailing dot */
 #define MAX_HOST_LABEL 63
 
-static const char *const route_keys[] = {
-    "path", "methods", "headers", "max_body_bytes", "allow",     "access_log", "text", "redirect",
-    "echo", "static",  "status",  "health",         "websocket", "proxy",      NULL};
+static const char *const route_keys[] = {"path",     "methods",    "headers",    "max_body_bytes",
+                                         "allow",    "access_log", "rate_limit", "text",
+                                         "redirect", "echo",       "static",     "status",
+                                         "health",   "websocket",  "proxy",      NULL};
 /* The type keys follow K_FIRST_TYPE in flared_route_type order. */
 enum {
     K_PATH,
@@ -34,8 +35,9 @@ enum {
     K_MAX_BODY,
     K_ALLOW,
     K_ACCESS_LOG,
+    K_RATE_LIMIT,
     K_FIRST_TYPE,
-    K_ROUTE_KEYS = 14
+    K_ROUTE_KEYS = 15
 };
 
 const char *flared_route_type_name(flared_route_type type)
@@ -450,6 +452,7 @@ static int parse_route(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r,
     if (v[K_ALLOW] &&
         (rc = flared_cfg_cidrs(c, v[K_ALLOW], "allow", &r->allow, &r->allow_count)) < 0)
         return rc;
+    if (v[K_RATE_LIMIT] && (rc = flared_cfg_route_rate_limit(c, v[K_RATE_LIMIT], r)) < 0) return rc;
     if (v[K_ACCESS_LOG]) {
         yaml_node_t *a = v[K_ACCESS_LOG];
         char shown[FLARED_CFG_SHOW_MAX];

@@ -17,6 +17,7 @@
 
 #include "handlers_internal.h"
 #include "proxy.h"
+#include "ratelimit.h"
 #include "websocket.h"
 
 int flared_route_headers(flare_response *resp, const flared_route_ctx *ctx)
@@ -265,6 +266,8 @@ static int install_host(flare_http_server *srv, const flared_host *host, const c
         /* The proxy forwards bodies as they arrive, with backpressure. */
         if (rc == 0 && rt->type == FLARED_ROUTE_PROXY)
             rc = flare_http_server_route_stream_body(srv, name, rt->path, err);
+        if (rc == 0 && rt->rate_limit)
+            rc = flare_http_server_route_admit(srv, name, rt->path, flared_ratelimit_admit, err);
         /* Its 405s and 413s are responses of the route too. */
         if (rc == 0 && rt->header_count)
             rc = flare_http_server_route_headers(srv, name, rt->path, &c->fields, err);

@@ -50,6 +50,7 @@
 #include "access_log.h"
 #include "log.h"
 #include "metrics.h"
+#include "ratelimit.h"
 #include "notify.h"
 #include "process.h"
 #include "tickets.h"
@@ -359,7 +360,8 @@ static void reload(master *m)
     flared_config *next = NULL;
     flare_error err;
     if (flared_config_load(m->config_path, &next, &err) < 0 ||
-        flared_config_check_files(next, &err) < 0 || flared_master__bind_all(m, next, &err) < 0) {
+        flared_config_check_files(next, &err) < 0 || flared_ratelimit_setup(next, &err) < 0 ||
+        flared_master__bind_all(m, next, &err) < 0) {
         refuse_reload(m, next, "refused", err.message);
         return;
     }
@@ -510,7 +512,8 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
     if (m.pid_file && flared_pid_file_write(m.pid_file, getpid()) < 0) return 1;
     flared_master__inherit_sockets(&m);
     flared_master__take_ready_fd(&m);
-    if (flared_metrics_init(&err) < 0 || flared_access_log_open(cfg->access_log, &err) < 0) {
+    if (flared_metrics_init(&err) < 0 || flared_ratelimit_setup(cfg, &err) < 0 ||
+        flared_access_log_open(cfg->access_log, &err) < 0) {
         flared_log(FLARED_LOG_ERROR, "%s", err.message);
         return 1;
     }

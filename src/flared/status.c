@@ -42,6 +42,8 @@ static void add_slot(flared_worker_slot *sum, const flared_worker_slot *s)
     sum->idle += s->idle;
     sum->tls_handshakes += s->tls_handshakes;
     sum->tls_failures += s->tls_failures;
+    sum->rate_limited += s->rate_limited;
+    sum->rate_limit_full += s->rate_limit_full;
     sum->ws.stats.active += s->ws.stats.active;
     sum->ws.stats.opened += s->ws.stats.opened;
     sum->ws.stats.messages_in += s->ws.stats.messages_in;
@@ -158,7 +160,7 @@ static json_t *counters_json(const flared_worker_slot *s)
     }
     return json_pack(
         "{s:I,s:{s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I},s:I,s:I,s:{s:I,s:I},"
-        "s:{s:I,s:I,s:I,s:I},s:{s:o,s:f,s:I}}",
+        "s:{s:I,s:I,s:I,s:I},s:{s:o,s:f,s:I},s:{s:I,s:I}}",
         "requests", (json_int_t)s->requests, "responses", "1xx", (json_int_t)s->by_class[1], "2xx",
         (json_int_t)s->by_class[2], "3xx", (json_int_t)s->by_class[3], "4xx",
         (json_int_t)s->by_class[4], "5xx", (json_int_t)s->by_class[5], "connections", "active",
@@ -170,7 +172,8 @@ static json_t *counters_json(const flared_worker_slot *s)
         "opened", (json_int_t)s->ws.stats.opened, "messages_in",
         (json_int_t)s->ws.stats.messages_in, "messages_out", (json_int_t)s->ws.stats.messages_out,
         "request_duration", "buckets", buckets, "sum_seconds", (double)s->duration_sum_us / 1e6,
-        "count", (json_int_t)cumulative);
+        "count", (json_int_t)cumulative, "rate_limit", "refused", (json_int_t)s->rate_limited,
+        "table_full", (json_int_t)s->rate_limit_full);
 }
 
 typedef struct upstream_json_ctx {
@@ -292,6 +295,9 @@ static const family_def families[] = {
     {"websocket_messages_total", "counter", "WebSocket messages, by direction."},
     {"request_duration_seconds", "histogram",
      "Time from a complete request head to the last response byte written."},
+    {"rate_limited_requests_total", "counter", "Requests refused by a rate_limit."},
+    {"rate_limit_table_full_total", "counter",
+     "Requests let through uncounted: the rate limit table had no bucket free for the client."},
 };
 
 /* "{labels,extra}", or nothing when both are empty (the text format allows no braces). */
@@ -362,7 +368,11 @@ static void counter_lines(flare_buf *b, const char *prefix, const char *labels,
                               s->tls_handshakes,
                               s->tls_failures,
                               s->ws.stats.active,
-                              s->ws.stats.opened};
+                              s->ws.stats.opened,
+                              0,
+                              0,
+                              s->rate_limited,
+                              s->rate_limit_full};
         flare_buf_appendf(b, "%s_%s%s %llu\n", prefix, families[part].suffix,
                           label_set(ls, sizeof ls, labels, ""), (unsigned long long)v[part]);
         break;

@@ -29,6 +29,7 @@
 #include "handlers_internal.h"
 #include "log.h"
 #include "metrics.h"
+#include "ratelimit.h"
 #include "process.h"
 #include "websocket.h"
 
@@ -365,6 +366,7 @@ int flared_worker_run(const flared_config *cfg, unsigned worker_id, const int *f
     if (cfg->upstream_count && flared_proxy_new(&w.state.proxy, w.reactor, cfg, &err) < 0)
         goto fail;
     flared_proxy_attach_metrics(w.state.proxy, w.slot);
+    flared_ratelimit_attach_metrics(w.slot);
     if (flared_handlers_install(w.server, cfg, &w.state, &handlers, &err) < 0) goto fail;
     if (add_listeners(&w, fds, listeners, fd_count, &err) < 0) goto fail;
     /* Certificates, keys and static roots are open: now the worker may stop being root. */

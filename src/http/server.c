@@ -443,6 +443,17 @@ int flare_http_server_route_headers(flare_http_server *srv, const char *host, co
     return 0;
 }
 
+int flare_http_server_route_admit(flare_http_server *srv, const char *host, const char *path,
+                                  flare_http_admit_fn admit_fn, flare_error *err)
+{
+    route *rt = registered(srv, host, path);
+    if (!rt)
+        return flare_error_set(err, FLARE_ENOTFOUND, 0, "route %s: not registered",
+                               path ? path : "");
+    rt->admit = admit_fn;
+    return 0;
+}
+
 /* A host given fields but no route is still a virtual host: its requests get its 404,
  * not the default host's routes. The router learns of it from a route entry with no
  * path and no handler, which no request path matches (path_len 0; every request path

@@ -494,6 +494,19 @@ static void host_of(const flare_http_request *req, flare_request *out)
 
 static void dispatch(conn *c);
 
+/* The route's admission check (say, a rate limit), before any body byte is read. A
+ * refusal is the server's own answer, like a 405, with the Retry-After it asks for. */
+static bool admitted(conn *c, const route *rt, flare_http__pending *p)
+{
+    uint32_t retry_after_s = 0;
+    int status = rt->admit(&p->view, flare_reactor_clock(c->srv->reactor)->monotonic_us,
+                           rt->userdata, &retry_after_s);
+    if (status == 0) return true;
+    c->pre_status = (int16_t)(status >= 400 && status <= 599 ? status : 503);
+    p->retry_after_s = retry_after_s;
+    return false;
+}
+
 /* The head is parsed: route it and decide how its body is read. */
 static bool begin_request(conn *c)
 {
@@ -511,6 +524,7 @@ static bool begin_request(conn *c)
     flare_http__pending *p = pending_of(c);
     flare_request *view = &p->view;
     p->upstream.used = false;
+    p->retry_after_s = 0;
     /* Behind trusted proxies the client is X-Forwarded-For's rightmost untrusted hop. */
     const flare_sock_addr *client = &c->peer;
     if (srv->cfg.trusted_proxy_count) {
@@ -558,6 +572,11 @@ static bool begin_request(conn *c)
         return false;
     }
     bool has_body = c->chunked || c->content_length > 0;
+    if (rt && rt->admit && !c->pre_status && !admitted(c, rt, p) && has_body) {
+        c->closing = true; /* the body is not read: the connection cannot be reused */
+        dispatch(c);
+        return false;
+    }
     size_t buffered = c->in_len - c->start - c->head_len;
     if (has_body && req->expect_continue && req->minor_version == 1 &&
         (c->chunked || buffered < c->content_length)) {
@@ -668,6 +687,11 @@ static void answer_builtin(conn *c, flare_response *resp)
         builtin_text(resp, 405);
         break;
     default:
+        if (pending_of(c)->retry_after_s) { /* RFC 6585 §4, RFC 9110 §10.2.3 */
+            char secs[16];
+            snprintf(secs, sizeof secs, "%u", (unsigned)pending_of(c)->retry_after_s);
+            flare_response_header(resp, "Retry-After", secs);
+        }
         builtin_text(resp, c->pre_status);
         break;
     }

@@ -24,6 +24,7 @@ typedef struct route {
     uint64_t max_body_bytes;
     bool stream_body; /* the handler runs after the head and reads the body as a stream */
     const flare_header_block *headers; /* added to the server's own answers; borrowed */
+    flare_http_admit_fn admit;         /* NULL: every request goes to the handler */
 } route;
 
 /* A virtual host's fields for the answers given when its Host matched but no route
@@ -82,6 +83,7 @@ typedef struct flare_http__pending {
     size_t out_begin;       /* offset of the response head in the output buffer */
     size_t head_len;        /* its length; 0 once overwritten */
     int status;
+    uint32_t retry_after_s;            /* an admit refusal's Retry-After; 0: none */
     bool has_view;                     /* a head was parsed: view is valid */
     flare_http_upstream_info upstream; /* filled by a forwarding route */
 } flare_http__pending;

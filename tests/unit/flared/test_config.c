@@ -330,7 +330,7 @@ static void test_limit_errors(void **state)
     expect_error(LISTEN "limits: {max_conn: 5}\n",
                  "t.yaml:2:10: unknown key 'max_conn' in limits; allowed: max_connections, "
                  "max_header_bytes, max_headers, max_uri_bytes, max_body_bytes, "
-                 "max_keepalive_requests, max_connections_per_ip");
+                 "max_keepalive_requests, max_connections_per_ip, rate_limit_entries");
     expect_error(LISTEN "limits: {max_connections: 0}\n",
                  "t.yaml:2:27: max_connections: '0' is out of range 1..1048576");
     expect_error(LISTEN "limits: {max_headers: 8k}\n",
@@ -402,7 +402,7 @@ static void test_unknown_keys(void **state)
                  "t.yaml:2:1: unknown key 'port' at the top level; allowed: workers, error_log, "
                  "log_level, limits, timeouts, listeners, routes, hosts, mime_types, user, group, "
                  "pid_file, trusted_proxies, access_log, access_log_format, upstreams, "
-                 "headers");
+                 "headers, rate_limits");
     expect_error(LISTEN "? [a, b]\n: 1\n",
                  "t.yaml:2:3: keys at the top level must be plain names, not a list");
 }
@@ -1025,13 +1025,13 @@ static void test_route_shape_errors(void **state)
                  "t.yaml:3:5: route: missing required key 'path'");
     expect_error(LISTEN "routes:\n  - path: /a\n    cache: yes\n",
                  "t.yaml:4:5: unknown key 'cache' in a route; allowed: path, methods, headers, "
-                 "max_body_bytes, allow, access_log, text, redirect, echo, static, status, health, "
-                 "websocket, proxy");
+                 "max_body_bytes, allow, access_log, rate_limit, text, redirect, echo, static, "
+                 "status, health, websocket, proxy");
     expect_error(
         LISTEN "routes:\n  - path: /a\n    max_header_bytes: 1k\n    echo: {}\n",
         "t.yaml:4:5: unknown key 'max_header_bytes' in a route; allowed: path, methods, "
-        "headers, max_body_bytes, allow, access_log, text, redirect, echo, static, status, "
-        "health, websocket, proxy");
+        "headers, max_body_bytes, allow, access_log, rate_limit, text, redirect, echo, static, "
+        "status, health, websocket, proxy");
 }
 
 static void test_unknown_route_types(void **state)

@@ -650,6 +650,81 @@ static void test_builtin_answers(void **state)
     response_free(&r);
 }
 
+/* An admission check (flare_http_server_route_admit): what it refuses is answered by the
+ * server with its status and Retry-After, before any body byte is read. */
+static unsigned admit_calls;
+
+static int admit_by_path(const flare_request *req, uint64_t now_us, void *data,
+                         uint32_t *retry_after_s)
+{
+    (void)data;
+    admit_calls++;
+    assert_true(now_us > 0);
+    if (req->path_len >= 10 && memcmp(req->path, "/echo/deny", 10) == 0) {
+        *retry_after_s = 7;
+        return 429;
+    }
+    if (req->path_len >= 8 && memcmp(req->path, "/echo/nr", 8) == 0) return 503;
+    return 0;
+}
+
+static void test_admission_refusals(void **state)
+{
+    harness *h = fixture_server(state);
+    client *c = fixture_client(state);
+    flare_error err;
+    assert_int_equal(flare_http_server_route_admit(h->srv, NULL, "/echo/", admit_by_path, &err), 0);
+    assert_int_equal(flare_http_server_route_admit(h->srv, NULL, "/getonly", admit_by_path, &err),
+                     0);
+    assert_int_equal(flare_http_server_route_admit(h->srv, NULL, "/small/", admit_by_path, &err),
+                     0);
+    assert_int_equal(flare_http_server_route_admit(h->srv, NULL, "/none", admit_by_path, &err),
+                     FLARE_ENOTFOUND);
+    admit_calls = 0;
+    /* Without a body the connection stays: the next request is answered on it. */
+    client_send_str(h, c,
+                    "GET /echo/deny HTTP/1.1\r\nHost: t\r\n\r\n"
+                    "GET /echo/nr HTTP/1.1\r\nHost: t\r\n\r\n"
+                    "GET /echo/x HTTP/1.1\r\nHost: t\r\n\r\n");
+    response r = {0};
+    client_response(h, c, &r, false);
+    assert_status_line(&r, "HTTP/1.1 429 Too Many Requests");
+    assert_header(&r, "Retry-After", "7");
+    assert_no_header(&r, "Connection");
+    response_free(&r);
+    client_response(h, c, &r, false);
+    assert_status_line(&r, "HTTP/1.1 503 Service Unavailable");
+    assert_no_header(&r, "Retry-After"); /* the callback set none */
+    response_free(&r);
+    expect_echo(h, c, "GET", "/echo/x", NULL, 3, "", 0);
+    assert_int_equal(admit_calls, 3);
+    /* With a body: answered at once, the body left unread, so the connection ends. The
+     * 100 Continue the client waits for is never sent. */
+    client_send_str(h, c,
+                    "POST /echo/deny HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n"
+                    "Expect: 100-continue\r\n\r\n");
+    client_response(h, c, &r, false);
+    assert_status_line(&r, "HTTP/1.1 429 Too Many Requests");
+    assert_header(&r, "Connection", "close");
+    assert_header(&r, "Retry-After", "7");
+    response_free(&r);
+    expect_closed(h, c);
+    reconnect(h, c);
+    client_send_str(h, c,
+                    "POST /echo/deny HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+                    "\r\n5\r\nhel");
+    expect_closing_answer(h, c, "HTTP/1.1 429 Too Many Requests");
+    reconnect(h, c);
+    assert_int_equal(admit_calls, 5);
+    /* The method and the body size are checked first: neither reaches the callback. */
+    client_send_str(h, c, "POST /getonly HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+    expect_closing_answer(h, c, "HTTP/1.1 405 Method Not Allowed");
+    reconnect(h, c);
+    client_send_str(h, c, "POST /small/x HTTP/1.1\r\nHost: t\r\nContent-Length: 17\r\n\r\n");
+    expect_closing_answer(h, c, "HTTP/1.1 413 Content Too Large");
+    assert_int_equal(admit_calls, 5);
+}
+
 static void test_body_over_limit(void **state)
 {
     harness *h = fixture_server(state);
@@ -1022,6 +1097,7 @@ int main(void)
                                         fixture_teardown),
         ECHO_TEST(test_builtin_answers),
         ECHO_TEST(test_body_over_limit),
+        ECHO_TEST(test_admission_refusals),
         ECHO_TEST(test_parser_errors_close),
         TIMEOUT_TEST(test_header_deadline_slowloris),
         TIMEOUT_TEST(test_body_idle_timeout),

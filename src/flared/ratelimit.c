@@ -1,0 +1,220 @@
+/*
+ * ratelimit.c: the shared bucket table of the rate limits. Buckets sit in groups of
+ * GROUP entries (four cache lines); a key hashes to one group and is looked for in it
+ * only, so a lookup costs the same however full the table is. An entry is two atomic
+ * words: the key (a seeded 64-bit hash of limit and client address, 0: never used)
+ * and the bucket's GCRA arrival time. An entry whose arrival time has passed holds
+ * nothing and may go to another key. Every change is one compare-and-swap, so
+ * workers take no lock and a worker that dies halfway leaves a usable table.
+ *
+ * Races are benign: a key taken over at the instant its old client returns charges
+ * that one request to the newcomer, and two workers inserting one new key at once may
+ * make two buckets, the second of which drains unused. Time is CLOCK_MONOTONIC, the
+ * same for every process; a worker whose cached clock lags another's sees arrival
+ * times a little ahead, which only errs on the strict side by that lag.
+ */
+#include "ratelimit.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+
+#include "handlers_internal.h"
+
+#define GROUP 16 /* entries per group */
+
+typedef struct entry {
+    _Atomic uint64_t key;
+    _Atomic uint64_t tat_us; /* theoretical arrival time; <= now: the bucket is empty */
+} entry;
+
+struct flared_rate_table {
+    uint64_t seed;       /* random per table: clients cannot aim at one group */
+    uint64_t group_mask; /* groups - 1 */
+    uint64_t entries;
+    uint64_t pad[5];
+    entry e[]; /* 64-byte aligned: a group is four whole cache lines */
+};
+
+bool flared_rate_step(uint64_t tat_us, uint64_t now_us, uint64_t interval_us, uint64_t burst,
+                      uint64_t *next_tat_us, uint64_t *wait_us)
+{
+    /* Drained to now, the bucket holds (base - now) / interval requests. */
+    uint64_t base = tat_us > now_us ? tat_us : now_us;
+    uint64_t held = base - now_us, room = burst * interval_us;
+    if (held > room) {
+        *wait_us = held - room;
+        return false;
+    }
+    *next_tat_us = base + interval_us;
+    return true;
+}
+
+int flared_rate_table_new(flared_rate_table **out, uint64_t entries, flare_error *err)
+{
+    *out = NULL;
+    if (entries < GROUP || (entries & (entries - 1)))
+        return flare_error_set(err, FLARE_EINVAL, 0,
+                               "rate limit table: %llu entries is not a "
+                               "power of two of at least 16",
+                               (unsigned long long)entries);
+    size_t size = sizeof(flared_rate_table) + entries * sizeof(entry);
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return flare_error_set(err, FLARE_ESYS, errno, "rate limit table: cannot map %zu bytes",
+                               size);
+    flared_rate_table *t = p;
+    if (getrandom(&t->seed, sizeof t->seed, 0) != (ssize_t)sizeof t->seed)
+        t->seed = (uint64_t)(uintptr_t)p ^ 0x9e3779b97f4a7c15ull; /* no entropy yet: still varies */
+    t->group_mask = entries / GROUP - 1;
+    t->entries = entries;
+    *out = t;
+    return 0;
+}
+
+void flared_rate_table_free(flared_rate_table *t)
+{
+    if (t) munmap(t, sizeof *t + t->entries * sizeof(entry));
+}
+
+uint64_t flared_rate_table_entries(const flared_rate_table *t)
+{
+    return t->entries;
+}
+
+/* The 64-bit finaliser of MurmurHash3: every input bit moves every output bit. */
+static uint64_t mix(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h;
+}
+
+static uint64_t client_key(const flared_rate_table *t, const flared_rate_limit *rl,
+                           const flare_ip_addr *ip)
+{
+    static const uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    flare_ip_addr v4;
+    /* A client over IPv4 and over a dual-stack listener's ::ffff:a.b.c.d is one client. */
+    if (ip->family == AF_INET6 && memcmp(ip->bytes, v4_mapped, sizeof v4_mapped) == 0) {
+        v4 = (flare_ip_addr){.family = AF_INET};
+        memcpy(v4.bytes, ip->bytes + 12, 4);
+        ip = &v4;
+    }
+    uint64_t lo, hi = 0;
+    if (ip->family == AF_INET6) {
+        memcpy(&lo, ip->bytes, 8);
+        memcpy(&hi, ip->bytes + 8, 8);
+    } else {
+        uint32_t addr;
+        memcpy(&addr, ip->bytes, 4);
+        lo = addr;
+    }
+    uint64_t h = mix(t->seed ^ rl->key);
+    h = mix(h ^ lo);
+    h = mix(h ^ hi ^ (uint64_t)ip->family);
+    return h | 1; /* 0 marks an entry never used */
+}
+
+/* Charges the bucket at e, whoever else charges it at the same time. */
+static flared_rate_verdict charge(entry *e, const flared_rate_limit *rl, uint64_t now_us,
+                                  uint64_t *wait_us)
+{
+    uint64_t tat = atomic_load_explicit(&e->tat_us, memory_order_relaxed), next;
+    for (;;) {
+        if (!flared_rate_step(tat, now_us, rl->interval_us, rl->burst, &next, wait_us))
+            return FLARED_RATE_REFUSED;
+        if (atomic_compare_exchange_weak_explicit(&e->tat_us, &tat, next, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return FLARED_RATE_TAKEN;
+    }
+}
+
+flared_rate_verdict flared_rate_table_take(flared_rate_table *t, const flared_rate_limit *rl,
+                                           const flare_ip_addr *client, uint64_t now_us,
+                                           uint64_t *wait_us)
+{
+    uint64_t key = client_key(t, rl, client);
+    entry *g = &t->e[((key >> 32) & t->group_mask) * GROUP];
+    /* A lost race for a free entry looks again: the winner may have been this key. */
+    for (int attempt = 0; attempt < 4; attempt++) {
+        entry *free_entry = NULL;
+        uint64_t free_key = 0;
+        for (unsigned i = 0; i < GROUP; i++) {
+            uint64_t k = atomic_load_explicit(&g[i].key, memory_order_relaxed);
+            if (k == key) return charge(&g[i], rl, now_us, wait_us);
+            if (!free_entry &&
+                (k == 0 || atomic_load_explicit(&g[i].tat_us, memory_order_relaxed) <= now_us)) {
+                free_entry = &g[i];
+                free_key = k;
+            }
+        }
+        if (!free_entry) return FLARED_RATE_FULL;
+        if (atomic_compare_exchange_strong_explicit(&free_entry->key, &free_key, key,
+                                                    memory_order_relaxed, memory_order_relaxed))
+            return charge(free_entry, rl, now_us, wait_us);
+    }
+    return FLARED_RATE_FULL;
+}
+
+/* ------------------------------------------------------------ the daemon's */
+
+/* The master maps it; forked workers inherit the mapping. */
+static flared_rate_table *table;
+static flared_worker_slot *counters;
+
+static bool uses_rate_limits(const flared_host *h)
+{
+    for (size_t i = 0; i < h->route_count; i++)
+        if (h->routes[i].rate_limit) return true;
+    return false;
+}
+
+int flared_ratelimit_setup(const flared_config *cfg, flare_error *err)
+{
+    bool used = uses_rate_limits(&cfg->default_host);
+    for (size_t h = 0; !used && h < cfg->host_count; h++)
+        used = uses_rate_limits(&cfg->hosts[h]);
+    if (!used || (table && flared_rate_table_entries(table) == cfg->rate_limit_entries)) return 0;
+    flared_rate_table *next;
+    int rc = flared_rate_table_new(&next, cfg->rate_limit_entries, err);
+    if (rc < 0) return rc;
+    flared_rate_table_free(table); /* running workers keep their own mapping of it */
+    table = next;
+    return 0;
+}
+
+void flared_ratelimit_attach_metrics(flared_worker_slot *slot)
+{
+    counters = slot;
+}
+
+int flared_ratelimit_admit(const flare_request *req, uint64_t now_us, void *userdata,
+                           uint32_t *retry_after_s)
+{
+    const flared_route_ctx *ctx = userdata;
+    const flared_rate_limit *rl = ctx->route->rate_limit;
+    uint64_t wait_us = 0;
+    if (!table) return 0;
+    switch (flared_rate_table_take(table, rl, &req->peer->ip, now_us, &wait_us)) {
+    case FLARED_RATE_TAKEN:
+        return 0;
+    case FLARED_RATE_FULL:
+        if (counters) counters->rate_limit_full++;
+        return 0;
+    case FLARED_RATE_REFUSED:
+        break;
+    }
+    if (counters) counters->rate_limited++;
+    /* RFC 9110 §10.2.3: whole seconds, rounded up so a client that waits them is taken. */
+    uint64_t secs = (wait_us + 999999) / 1000000;
+    *retry_after_s = secs ? (uint32_t)secs : 1;
+    return rl->status;
+}

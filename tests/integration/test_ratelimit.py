@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""Request rate limits seen from outside (tests/integration/flaredtest.py): a client
+gets burst + 1 requests at once, then 429 with Retry-After until its bucket drains;
+named limits are one budget for the routes that share them, across every worker;
+clients behind a trusted proxy are told apart by X-Forwarded-For; `status: 503`; the
+access log and the status route count refusals; a refused request's body is not read;
+bad settings are config errors at FILE:LINE:COLUMN."""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import flaredtest as ft
+
+# 20/s: a bucket drains one request every 50 ms, so the waits stay short.
+EXTRA = """\
+  - path: /limited
+    text: {body: "limited\\n"}
+    rate_limit: {rate: 20/s, burst: 3}
+  - path: /a
+    text: {body: "a\\n"}
+    rate_limit: shared
+  - path: /b
+    text: {body: "b\\n"}
+    rate_limit: shared
+  - path: /own
+    text: {body: "own\\n"}
+    rate_limit: {rate: 1/m, burst: 1}
+  - path: /unavailable
+    text: {body: "u\\n"}
+    rate_limit: {rate: 1/m, status: 503}
+  - path: /upload
+    echo: {raw: true}
+    rate_limit: {rate: 1/m}
+  - path: /perclient
+    text: {body: "pc\\n"}
+    rate_limit: {rate: 1/m}
+rate_limits:
+  shared: {rate: 1/m, burst: 1}
+trusted_proxies: [127.0.0.1/32]
+"""
+
+
+def pipeline(port, targets, headers=""):
+    """Sends GETs for targets in one write on one connection (one loop turn of the server
+    takes them all, so timing cannot blur the counts); returns the responses."""
+    req = "".join(f"GET {t} HTTP/1.1\r\nHost: t\r\n{headers}\r\n" for t in targets)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(req.encode())
+        data = b""
+        while True:
+            responses, _ = ft.parse_responses(data)
+            if len(responses) >= len(targets):
+                return responses
+            chunk = s.recv(65536)
+            if not chunk:
+                raise AssertionError(f"closed after {len(responses)} responses: {data[-200:]!r}")
+            data += chunk
+
+
+def statuses(responses):
+    return [r.status for r in responses]
+
+
+class RateLimitTests(ft.ServerTestCase):
+    def start(self, workers=1, reuseport=False, extra=EXTRA, log_format=None):
+        srv = ft.Server(workers=workers, reuseport=reuseport)
+        self.access_log = os.path.join(srv.dir, "access.log")
+        top = f"access_log: {self.access_log}\n"
+        if log_format:
+            top += f"access_log_format: '{log_format}'\n"
+        srv.params["extra"] = extra + top
+        self.addCleanup(srv.cleanup)
+        ft.require_flared()
+        srv.start()
+        return srv
+
+    def access_lines(self, n):
+        return ft.wait_for(lambda: (lambda t: len(t) >= n and t)(
+            ft.read_text(self.access_log).splitlines()), ft.patience(3)) or []
+
+    def test_burst_then_429_then_drained(self):
+        srv = self.start()
+        rs = pipeline(srv.port, ["/limited"] * 6)
+        self.assertEqual(statuses(rs), [200, 200, 200, 200, 429, 429])
+        first = rs[4]
+        self.assertEqual(first.reason, "Too Many Requests")
+        self.assertEqual(first.header("Retry-After"), "1")
+        self.assertFalse(first.closes(), "a bodiless refusal keeps the connection")
+        # Each interval (50 ms) drains one request: after one, some are taken again, but
+        # never more than the whole burst, and then the limit holds.
+        time.sleep(0.06)
+        got = statuses(pipeline(srv.port, ["/limited"] * 8))
+        taken = got.count(200)
+        self.assertTrue(1 <= taken <= 4, got)
+        self.assertEqual(got, [200] * taken + [429] * (8 - taken))
+        time.sleep(0.3)  # the whole bucket (4 x 50 ms) drains
+        self.assertEqual(statuses(pipeline(srv.port, ["/limited"] * 5)), [200] * 4 + [429])
+        # Unlimited routes never see it.
+        self.assertEqual(statuses(pipeline(srv.port, ["/plaintext"] * 20)), [200] * 20)
+        # The refusals are in the access log with their status, and counted by the status route.
+        refused = 2 + (8 - taken) + 1
+        lines = self.access_lines(39)
+        self.assertEqual(sum(1 for l in lines if '"GET /limited HTTP/1.1" 429 ' in l), refused,
+                         lines)
+        total = json.loads(srv.get("/status").body)["total"]
+        self.assertEqual(total["rate_limit"]["refused"], refused)
+        self.assertEqual(total["responses"]["4xx"], refused)
+        self.assertStopsCleanly(srv)
+
+    def test_routes_share_a_named_limit(self):
+        srv = self.start()
+        rs = pipeline(srv.port, ["/a", "/b", "/a", "/b", "/own", "/own", "/own"])
+        self.assertEqual(statuses(rs), [200, 200, 429, 429, 200, 200, 429])
+        self.assertEqual(rs[2].header("Retry-After"), "60")  # 1/m, burst 1, two taken
+        self.assertStopsCleanly(srv)
+
+    def test_status_503(self):
+        srv = self.start()
+        rs = pipeline(srv.port, ["/unavailable"] * 2)
+        self.assertEqual(statuses(rs), [200, 503])
+        self.assertEqual(rs[1].header("Retry-After"), "60")
+        self.assertEqual(rs[1].body, b"503 Service Unavailable\n")
+        self.assertStopsCleanly(srv)
+
+    def test_clients_apart_behind_trusted_proxy(self):
+        srv = self.start()
+        one = "X-Forwarded-For: 192.0.2.1\r\n"
+        two = "X-Forwarded-For: 192.0.2.2\r\n"
+        self.assertEqual(statuses(pipeline(srv.port, ["/perclient"] * 2, one)), [200, 429])
+        self.assertEqual(statuses(pipeline(srv.port, ["/perclient"] * 2, two)), [200, 429])
+        self.assertEqual(statuses(pipeline(srv.port, ["/perclient"], one)), [429])
+        # The socket peer itself (no field) is a third client.
+        self.assertEqual(statuses(pipeline(srv.port, ["/perclient"])), [200])
+        lines = self.access_lines(6)
+        self.assertTrue(any(l.startswith("192.0.2.2 ") and '" 429 ' in l for l in lines), lines)
+        self.assertStopsCleanly(srv)
+
+    def test_refused_body_is_not_read(self):
+        srv = self.start()
+        post = b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello"
+        data, _ = srv.exchange(post.replace(b"Host: t", b"Host: t\r\nConnection: close"))
+        self.assertIn(b" 200 ", data.split(b"\r\n")[0])
+        # Over the limit with a large body promised and barely begun: answered at once,
+        # not after the body, and the connection ends since the body stays unread.
+        with srv.connect() as s:
+            s.sendall(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\nxx")
+            start = time.monotonic()
+            data, closed = ft.read_until_close(s, 5)
+            elapsed = time.monotonic() - start
+        rs, _ = ft.parse_responses(data)
+        self.assertEqual(statuses(rs), [429])
+        self.assertTrue(rs[0].closes())
+        self.assertTrue(closed)
+        self.assertLess(elapsed, 3)
+        self.assertStopsCleanly(srv)
+
+    def test_one_budget_across_workers(self):
+        # 1/m with burst 9: exactly 10 requests in all, whichever worker takes them.
+        extra = EXTRA.replace("rate: 1/m, burst: 1}", "rate: 1/m, burst: 9}")
+        srv = self.start(workers=2, reuseport=True, extra=extra,
+                         log_format="$pid $request_uri $status")
+        self.assertEqual(len(srv.wait_workers(2)), 2)
+        got = []
+        for _ in range(60):
+            got.append(srv.get("/own").status)
+        self.assertEqual(got.count(200), 10, got)
+        self.assertEqual(got.count(429), 50, got)
+        lines = [l.split() for l in self.access_lines(60)]
+        pids = {l[0] for l in lines if l[1] == "/own"}
+        self.assertEqual(len(pids), 2, "both workers took requests")
+        self.assertEqual(sum(1 for l in lines if l[2] == "200"), 10)
+        self.assertStopsCleanly(srv)
+
+    def test_reload_adds_and_keeps_limits(self):
+        # Started without any rate limit: the master maps the table only on the reload.
+        srv = self.start(extra="  - path: /later\n    text: {body: later}\n")
+        self.assertEqual(statuses(pipeline(srv.port, ["/later"] * 3)), [200] * 3)
+        def reload(extra, text, limits=""):
+            srv.write_config(extra=extra + f"access_log: {self.access_log}\n", text=text,
+                             limits=limits)
+            srv.signal(signal.SIGHUP)
+            self.assertTrue(ft.wait_for(lambda: srv.get("/plaintext").body == text.encode(),
+                                        ft.patience(5)), srv.log())
+        limited = "  - path: /later\n    text: {body: later}\n    rate_limit: l\n" \
+                  "rate_limits: {l: {rate: 1/m, burst: 1}}\n"
+        reload(limited, "two")
+        self.assertEqual(statuses(pipeline(srv.port, ["/later"] * 3)), [200, 200, 429])
+        # Same table size: the clients' buckets survive a reload, so no fresh burst.
+        reload(limited, "three")
+        self.assertEqual(statuses(pipeline(srv.port, ["/later"])), [429])
+        # A new size starts an empty table.
+        reload(limited, "four", limits=", rate_limit_entries: 2048")
+        self.assertEqual(statuses(pipeline(srv.port, ["/later"] * 3)), [200, 200, 429])
+        self.assertStopsCleanly(srv)
+
+
+class RateLimitConfigTests(ft.ServerTestCase):
+    def check(self, text):
+        ft.require_flared()
+        srv = ft.Server()
+        self.addCleanup(srv.cleanup)
+        srv.port = ft.free_port()
+        config = srv.config_text(extra=text)
+        srv.write_config(verbatim=config)
+        return subprocess.run([ft.FLARED, "-t", "-c", srv.config_path], capture_output=True,
+                              text=True, timeout=10), srv.config_path, config
+
+    def test_good_config(self):
+        r, _, _ = self.check(EXTRA)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("is valid", r.stdout + r.stderr)
+
+    def test_errors_have_a_position(self):
+        # (extra config, the text the error points at, the message)
+        cases = [
+            ("  - path: /x\n    text: {body: x}\n    rate_limit: {rate: 0/s}\n", "0/s",
+             "rate: '0/s' is out of range 1..1000000 per second"),
+            ("  - path: /x\n    text: {body: x}\n    rate_limit: {rate: -1/s}\n", "-1/s",
+             "rate: expected requests per second or minute (10/s, 600/m), got '-1/s'"),
+            ("  - path: /x\n    text: {body: x}\n    rate_limit: {rate: 10/h}\n", "10/h",
+             "rate: unknown unit 'h' in 10/h; use /s or /m"),
+            ("  - path: /x\n    text: {body: x}\n    rate_limit: nosuch\n", "nosuch",
+             "rate_limit: no rate limit named 'nosuch'"),
+            ("rate_limits: {z: {rate: 1/s, burst: 1000000}}\n", "1000000",
+             "burst: '1000000' is out of range 0..100000"),
+            ("rate_limits: {z: {rate: 1/s, status: 500}}\n", "500",
+             "status: a rate limit answers 429 or 503, got 500"),
+        ]
+        for extra, at, message in cases:
+            with self.subTest(extra=extra):
+                r, path, config = self.check(extra)
+                self.assertEqual(r.returncode, 78, r.stderr)
+                lines = config.splitlines()
+                line = next(i for i, l in enumerate(lines) if at in l and "rate" in l)
+                column = lines[line].index(at) + 1
+                self.assertIn(f"{path}:{line + 1}:{column}: {message}", r.stderr)
+
+
+if __name__ == "__main__":
+    ft.run()

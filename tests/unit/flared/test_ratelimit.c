@@ -1,0 +1,268 @@
+/*
+ * test_ratelimit.c: the rate limits (src/flared/ratelimit.c and config_ratelimit.c):
+ * the GCRA step (burst, draining over an injected clock, per-minute rates), the
+ * shared table (clients and limits kept apart, drained buckets reused, a full group
+ * let through, one budget across fork) and the config keys with their errors.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "config_harness.h"
+#include "ratelimit.h"
+
+#define SEC 1000000ull
+
+/* A limit as the config would make it. */
+static flared_rate_limit limit(uint64_t rate, uint64_t period_ms, uint64_t burst, uint64_t key)
+{
+    return (flared_rate_limit){.rate = rate,
+                               .period_ms = period_ms,
+                               .interval_us = period_ms * 1000 / rate,
+                               .burst = burst,
+                               .status = 429,
+                               .key = key};
+}
+
+static flare_ip_addr v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
+{
+    flare_ip_addr ip = {.family = AF_INET};
+    ip.bytes[0] = a;
+    ip.bytes[1] = b;
+    ip.bytes[2] = c;
+    ip.bytes[3] = d;
+    return ip;
+}
+
+/* Takes requests at `now` until one is refused; returns how many were taken. */
+static unsigned take_all(uint64_t *tat, uint64_t now, uint64_t interval, uint64_t burst,
+                         uint64_t *wait)
+{
+    unsigned n = 0;
+    uint64_t next;
+    while (n < 1000 && flared_rate_step(*tat, now, interval, burst, &next, wait)) {
+        *tat = next;
+        n++;
+    }
+    return n;
+}
+
+static void test_step_burst(void **state)
+{
+    (void)state;
+    uint64_t tat = 0, wait = 0, now = 5 * SEC, interval = SEC / 10; /* 10/s */
+    /* An empty bucket takes burst + 1 at once (nginx: burst=5 nodelay), then refuses. */
+    assert_int_equal(take_all(&tat, now, interval, 5, &wait), 6);
+    /* Six requests queued, five allowed to wait: one interval until the next is taken. */
+    assert_int_equal(wait, interval);
+    /* burst 0: one request per interval, no more. */
+    tat = 0;
+    assert_int_equal(take_all(&tat, now, interval, 0, &wait), 1);
+    assert_int_equal(wait, interval);
+}
+
+static void test_step_drains(void **state)
+{
+    (void)state;
+    uint64_t tat = 0, wait = 0, now = 100 * SEC, interval = SEC / 20; /* 20/s */
+    assert_int_equal(take_all(&tat, now, interval, 2, &wait), 3);
+    /* Just before one interval has passed: still refused, with the rest to wait. */
+    assert_int_equal(take_all(&tat, now + interval - 1, interval, 2, &wait), 0);
+    assert_int_equal(wait, 1);
+    /* After one interval, exactly one more. */
+    assert_int_equal(take_all(&tat, now + interval, interval, 2, &wait), 1);
+    /* After the whole bucket drained (3 intervals past the last), burst + 1 again. */
+    assert_int_equal(take_all(&tat, now + 5 * interval, interval, 2, &wait), 3);
+    /* A clock behind the bucket (another worker's older loop turn) is strict, never lax. */
+    assert_int_equal(take_all(&tat, now, interval, 2, &wait), 0);
+}
+
+static void test_step_per_minute(void **state)
+{
+    (void)state;
+    flared_rate_limit rl = limit(6, 60000, 1, 0); /* 6/m: one every 10 s */
+    assert_int_equal(rl.interval_us, 10 * SEC);
+    uint64_t tat = 0, wait = 0, now = 1000 * SEC;
+    assert_int_equal(take_all(&tat, now, rl.interval_us, rl.burst, &wait), 2);
+    assert_int_equal(wait, 10 * SEC);
+    assert_int_equal(take_all(&tat, now + 9 * SEC, rl.interval_us, rl.burst, &wait), 0);
+    assert_int_equal(wait, 1 * SEC);
+    assert_int_equal(take_all(&tat, now + 10 * SEC, rl.interval_us, rl.burst, &wait), 1);
+}
+
+static void test_table_clients_and_limits(void **state)
+{
+    (void)state;
+    flared_rate_table *t;
+    flare_error err;
+    assert_int_equal(flared_rate_table_new(&t, 1024, &err), 0);
+    flared_rate_limit a = limit(10, 1000, 2, 1), b = limit(10, 1000, 0, 2);
+    flare_ip_addr one = v4(192, 0, 2, 1), two = v4(192, 0, 2, 2);
+    flare_ip_addr six = {.family = AF_INET6, .bytes = {0x20, 0x01, 0x0d, 0xb8, [15] = 1}};
+    uint64_t now = 50 * SEC, wait;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(flared_rate_table_take(t, &a, &one, now, &wait), FLARED_RATE_TAKEN);
+    assert_int_equal(flared_rate_table_take(t, &a, &one, now, &wait), FLARED_RATE_REFUSED);
+    assert_int_equal(wait, SEC / 10);
+    /* Another client, and the same client under another limit, have their own buckets. */
+    assert_int_equal(flared_rate_table_take(t, &a, &two, now, &wait), FLARED_RATE_TAKEN);
+    assert_int_equal(flared_rate_table_take(t, &a, &six, now, &wait), FLARED_RATE_TAKEN);
+    assert_int_equal(flared_rate_table_take(t, &b, &one, now, &wait), FLARED_RATE_TAKEN);
+    assert_int_equal(flared_rate_table_take(t, &b, &one, now, &wait), FLARED_RATE_REFUSED);
+    /* The same IPv4 client seen through a dual-stack listener (::ffff:192.0.2.1). */
+    flare_ip_addr mapped = {.family = AF_INET6, .bytes = {[10] = 0xff, 0xff, 192, 0, 2, 1}};
+    assert_int_equal(flared_rate_table_take(t, &b, &mapped, now, &wait), FLARED_RATE_REFUSED);
+    /* Drained by a tenth of a second: one more for the first client. */
+    assert_int_equal(flared_rate_table_take(t, &a, &one, now + SEC / 10, &wait), FLARED_RATE_TAKEN);
+    assert_int_equal(flared_rate_table_take(t, &a, &one, now + SEC / 10, &wait),
+                     FLARED_RATE_REFUSED);
+    flared_rate_table_free(t);
+}
+
+/* Far more clients than buckets: while all are active, newcomers are let through
+ * (counted as FULL, never refused); once they drained, their buckets serve others. */
+static void test_table_full_and_reuse(void **state)
+{
+    (void)state;
+    flared_rate_table *t;
+    flare_error err;
+    assert_int_equal(flared_rate_table_new(&t, 16, &err), 0); /* one group */
+    assert_int_equal(flared_rate_table_entries(t), 16);
+    flared_rate_limit rl = limit(1, 1000, 0, 7);
+    uint64_t now = 10 * SEC, wait;
+    for (uint8_t i = 0; i < 16; i++) {
+        flare_ip_addr ip = v4(10, 0, 0, i);
+        assert_int_equal(flared_rate_table_take(t, &rl, &ip, now, &wait), FLARED_RATE_TAKEN);
+    }
+    flare_ip_addr late = v4(10, 0, 1, 1), first = v4(10, 0, 0, 0);
+    assert_int_equal(flared_rate_table_take(t, &rl, &late, now, &wait), FLARED_RATE_FULL);
+    assert_int_equal(flared_rate_table_take(t, &rl, &first, now, &wait), FLARED_RATE_REFUSED);
+    /* A second later every bucket is empty: the newcomer gets one, and is limited. */
+    assert_int_equal(flared_rate_table_take(t, &rl, &late, now + SEC, &wait), FLARED_RATE_TAKEN);
+    assert_int_equal(flared_rate_table_take(t, &rl, &late, now + SEC, &wait), FLARED_RATE_REFUSED);
+    assert_int_not_equal(flared_rate_table_new(&t, 1000, &err), 0); /* not a power of two */
+    flared_rate_table_free(NULL);
+}
+
+/* A child forked after the mapping charges the same buckets as its parent. */
+static void test_table_shared_across_fork(void **state)
+{
+    (void)state;
+    flared_rate_table *t;
+    flare_error err;
+    assert_int_equal(flared_rate_table_new(&t, 1024, &err), 0);
+    flared_rate_limit rl = limit(1, 60000, 3, 9);
+    flare_ip_addr ip = v4(198, 51, 100, 7);
+    uint64_t now = 77 * SEC, wait;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int taken = 0;
+        for (int i = 0; i < 3; i++)
+            taken += flared_rate_table_take(t, &rl, &ip, now, &wait) == FLARED_RATE_TAKEN;
+        _exit(taken == 3 ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(flared_rate_table_take(t, &rl, &ip, now, &wait), FLARED_RATE_TAKEN);
+    assert_int_equal(flared_rate_table_take(t, &rl, &ip, now, &wait), FLARED_RATE_REFUSED);
+    assert_int_equal(wait, 60 * SEC);
+    flared_rate_table_free(t);
+}
+
+#define HEAD "listeners: [{address: 127.0.0.1:8080}]\n"
+
+static void test_config_named_and_own(void **state)
+{
+    (void)state;
+    flared_config *cfg = load_ok(HEAD "rate_limits:\n"
+                                      "  api: {rate: 10/s, burst: 20}\n"
+                                      "  slow: {rate: 30r/m, status: 503}\n"
+                                      "limits: {rate_limit_entries: 5000}\n"
+                                      "routes:\n"
+                                      "  - {path: /a, text: {body: a}, rate_limit: api}\n"
+                                      "  - {path: /b, text: {body: b}, rate_limit: api}\n"
+                                      "  - {path: /c, text: {body: c}, rate_limit: {rate: 2/s}}\n"
+                                      "  - {path: /d, text: {body: d}}\n");
+    assert_int_equal(cfg->rate_limit_count, 2);
+    const flared_rate_limit *api = &cfg->rate_limits[0], *slow = &cfg->rate_limits[1];
+    assert_string_equal(api->name, "api");
+    assert_int_equal(api->rate, 10);
+    assert_int_equal(api->period_ms, 1000);
+    assert_int_equal(api->interval_us, 100000);
+    assert_int_equal(api->burst, 20);
+    assert_int_equal(api->status, 429);
+    assert_int_equal(slow->interval_us, 2000000);
+    assert_int_equal(slow->burst, 0);
+    assert_int_equal(slow->status, 503);
+    assert_int_not_equal(api->key, slow->key);
+    const flared_route *r = cfg->default_host.routes;
+    assert_ptr_equal(r[0].rate_limit, api);
+    assert_ptr_equal(r[1].rate_limit, api); /* one budget for both */
+    assert_non_null(r[2].rate_limit);
+    assert_null(r[2].rate_limit->name);
+    assert_int_equal(r[2].rate_limit->interval_us, 500000);
+    assert_int_not_equal(r[2].rate_limit->key, api->key);
+    assert_null(r[3].rate_limit);
+    assert_int_equal(cfg->rate_limit_entries, 8192); /* rounded up to a power of two */
+    flared_config_free(cfg);
+    cfg = load_ok(HEAD "routes: [{path: /, text: {body: x}}]\n");
+    assert_int_equal(cfg->rate_limit_entries, 65536);
+    flared_config_free(cfg);
+}
+
+static void test_config_errors(void **state)
+{
+    (void)state;
+    expect_error(HEAD "rate_limits: {api: {rate: 0/s}}\n",
+                 "t.yaml:2:27: rate: '0/s' is out of range 1..1000000 per second");
+    expect_error(HEAD "rate_limits: {api: {rate: -5/s}}\n",
+                 "t.yaml:2:27: rate: expected requests per second or minute (10/s, 600/m), "
+                 "got '-5/s'");
+    expect_error(HEAD "rate_limits: {api: {rate: 10/h}}\n",
+                 "t.yaml:2:27: rate: unknown unit 'h' in 10/h; use /s or /m");
+    expect_error(HEAD "rate_limits: {api: {rate: 10}}\n",
+                 "t.yaml:2:27: rate: expected requests per second or minute (10/s, 600/m), "
+                 "got '10'");
+    expect_error(HEAD "rate_limits: {api: {burst: 3}}\n",
+                 "t.yaml:2:20: rate_limit: missing required key 'rate'");
+    expect_error(HEAD "rate_limits: {api: {rate: 1/s, burst: 100001}}\n",
+                 "t.yaml:2:39: burst: '100001' is out of range 0..100000");
+    expect_error(HEAD "rate_limits: {api: {rate: 1/s, status: 404}}\n",
+                 "t.yaml:2:40: status: a rate limit answers 429 or 503, got 404");
+    expect_error(HEAD "rate_limits: {api: {rate: 1/s}, api: {rate: 2/s}}\n",
+                 "t.yaml:2:33: rate_limits: 'api' is defined twice; first at line 2");
+    expect_error(HEAD "routes: [{path: /, text: {body: x}, rate_limit: apx}]\n",
+                 "t.yaml:2:49: rate_limit: no rate limit named 'apx'; define it under the "
+                 "top-level 'rate_limits', or give this route its own {rate: 10/s, burst: 20}");
+    expect_error(HEAD "routes: [{path: /, text: {body: x}, rate_limit: {rate: 1/s, per: 2}}]\n",
+                 "t.yaml:2:61: unknown key 'per' in rate_limit; allowed: rate, burst, status");
+    expect_error(HEAD "limits: {rate_limit_entries: 10}\n",
+                 "t.yaml:2:30: rate_limit_entries: '10' is out of range 1024..16777216");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_step_burst),
+        cmocka_unit_test(test_step_drains),
+        cmocka_unit_test(test_step_per_minute),
+        cmocka_unit_test(test_table_clients_and_limits),
+        cmocka_unit_test(test_table_full_and_reuse),
+        cmocka_unit_test(test_table_shared_across_fork),
+        cmocka_unit_test(test_config_named_and_own),
+        cmocka_unit_test(test_config_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
