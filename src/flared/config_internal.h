@@ -93,6 +93,12 @@ bool flared_cfg_is_null(const yaml_node_t *node);
 /** Requires a sequence; key names it in messages. */
 int flared_cfg_seq(flared_cfg_ctx *c, yaml_node_t *node, const char *key, yaml_node_item_t **items,
                    size_t *count);
+/**
+ * Requires a mapping of at most max entries ("KEY: expected a mapping of SHAPE",
+ * "KEY: N NOUN; at most MAX are allowed"); its pairs and their count.
+ */
+int flared_cfg_named_map(flared_cfg_ctx *c, yaml_node_t *node, const char *key, const char *shape,
+                         const char *noun, size_t max, yaml_node_pair_t **pairs, size_t *count);
 /** Requires a non-null scalar; s and len point into the document (no copy). */
 int flared_cfg_scalar(flared_cfg_ctx *c, yaml_node_t *node, const char *key, const char **s,
                       size_t *len);

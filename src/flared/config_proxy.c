@@ -226,21 +226,17 @@ static int parse_upstream(flared_cfg_ctx *c, yaml_node_t *key, yaml_node_t *node
 
 int flared_cfg_upstreams(flared_cfg_ctx *c, yaml_node_t *node)
 {
-    char shown[FLARED_CFG_SHOW_MAX];
-    if (node->type != YAML_MAPPING_NODE)
-        return flared_cfg_fail(c, node, "upstreams: expected a mapping of name: settings, got %s",
-                               flared_cfg_show(node, shown));
-    size_t n = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
-    if (n > MAX_UPSTREAMS)
-        return flared_cfg_fail(c, node, "upstreams: %zu defined; at most %d are allowed", n,
-                               MAX_UPSTREAMS);
+    yaml_node_pair_t *pairs;
+    size_t n;
+    int rc = flared_cfg_named_map(c, node, "upstreams", "name: settings", "defined", MAX_UPSTREAMS,
+                                  &pairs, &n);
+    if (rc < 0) return rc;
     flared_upstream *us = flared_cfg_alloc(c, (n ? n : 1) * sizeof *us);
     flared_cfg_dup *d = flared_cfg_alloc(c, (n ? n : 1) * sizeof *d);
     if (!us || !d) return flared_cfg_nomem(c);
     for (size_t i = 0; i < n; i++) {
-        yaml_node_pair_t *p = &node->data.mapping.pairs.start[i];
-        yaml_node_t *k = flared_cfg_node(c, p->key);
-        int rc = parse_upstream(c, k, flared_cfg_node(c, p->value), &us[i]);
+        yaml_node_t *k = flared_cfg_node(c, pairs[i].key);
+        rc = parse_upstream(c, k, flared_cfg_node(c, pairs[i].value), &us[i]);
         if (rc < 0) return rc;
         d[i] = (flared_cfg_dup){us[i].name, strlen(us[i].name), k};
     }

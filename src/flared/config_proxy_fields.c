@@ -224,27 +224,22 @@ static int parse_set_field(flared_cfg_ctx *c, yaml_node_t *k, yaml_node_t *v,
 static int parse_set_fields(flared_cfg_ctx *c, yaml_node_t *node, yaml_node_t *preserve_host,
                             flared_proxy_route *p)
 {
-    char shown[FLARED_CFG_SHOW_MAX];
-    if (node->type != YAML_MAPPING_NODE)
-        return flared_cfg_fail(c, node,
-                               "request_headers: expected a mapping of name: value, got %s",
-                               flared_cfg_show(node, shown));
-    size_t n = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
-    if (n > FLARED_PROXY_FIELDS_MAX)
-        return flared_cfg_fail(c, node, "request_headers: %zu fields; at most %d are allowed", n,
-                               FLARED_PROXY_FIELDS_MAX);
+    yaml_node_pair_t *pairs;
+    size_t n;
+    int rc = flared_cfg_named_map(c, node, "request_headers", "name: value", "fields",
+                                  FLARED_PROXY_FIELDS_MAX, &pairs, &n);
+    if (rc < 0) return rc;
     flared_proxy_set_field *fs = flared_cfg_alloc(c, (n ? n : 1) * sizeof *fs);
     flared_proxy_set_field *host = flared_cfg_alloc(c, sizeof *host);
     yaml_node_t **keys = flared_cfg_alloc(c, (n ? n : 1) * sizeof *keys);
     if (!fs || !host || !keys) return flared_cfg_nomem(c);
     size_t count = 0;
     for (size_t i = 0; i < n; i++) {
-        yaml_node_pair_t *pair = &node->data.mapping.pairs.start[i];
-        yaml_node_t *k = flared_cfg_node(c, pair->key), *v = flared_cfg_node(c, pair->value);
-        int rc = k->type == YAML_SCALAR_NODE
-                     ? check_repeat(c, k, "request_headers", (const char *)k->data.scalar.value,
-                                    k->data.scalar.length, keys, i)
-                     : 0;
+        yaml_node_t *k = flared_cfg_node(c, pairs[i].key), *v = flared_cfg_node(c, pairs[i].value);
+        rc = k->type == YAML_SCALAR_NODE
+                 ? check_repeat(c, k, "request_headers", (const char *)k->data.scalar.value,
+                                k->data.scalar.length, keys, i)
+                 : 0;
         if (rc < 0) return rc;
         keys[i] = k;
         bool is_host = k->type == YAML_SCALAR_NODE &&

@@ -85,23 +85,19 @@ static int parse_limit(flared_cfg_ctx *c, yaml_node_t *node, const char *what,
 
 int flared_cfg_rate_limits(flared_cfg_ctx *c, yaml_node_t *node)
 {
-    char shown[FLARED_CFG_SHOW_MAX];
-    if (node->type != YAML_MAPPING_NODE)
-        return flared_cfg_fail(c, node,
-                               "rate_limits: expected a mapping of name: {rate, burst}, got %s",
-                               flared_cfg_show(node, shown));
-    size_t n = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
-    if (n > FLARED_RATE_LIMITS_MAX)
-        return flared_cfg_fail(c, node, "rate_limits: %zu defined; at most %d are allowed", n,
-                               FLARED_RATE_LIMITS_MAX);
+    yaml_node_pair_t *pairs;
+    size_t n;
+    int rc = flared_cfg_named_map(c, node, "rate_limits", "name: {rate, burst}", "defined",
+                                  FLARED_RATE_LIMITS_MAX, &pairs, &n);
+    if (rc < 0) return rc;
     flared_rate_limit *rls = flared_cfg_alloc(c, (n ? n : 1) * sizeof *rls);
     flared_cfg_dup *d = flared_cfg_alloc(c, (n ? n : 1) * sizeof *d);
     if (!rls || !d) return flared_cfg_nomem(c);
     for (size_t i = 0; i < n; i++) {
-        yaml_node_pair_t *p = &node->data.mapping.pairs.start[i];
-        yaml_node_t *k = flared_cfg_node(c, p->key);
-        int rc = flared_cfg_string(c, k, "rate_limits", &rls[i].name);
-        if (rc == 0) rc = parse_limit(c, flared_cfg_node(c, p->value), "in a rate limit", &rls[i]);
+        yaml_node_t *k = flared_cfg_node(c, pairs[i].key);
+        rc = flared_cfg_string(c, k, "rate_limits", &rls[i].name);
+        if (rc == 0)
+            rc = parse_limit(c, flared_cfg_node(c, pairs[i].value), "in a rate limit", &rls[i]);
         if (rc < 0) return rc;
         rls[i].key = name_key(KEY_BASIS, rls[i].name, strlen(rls[i].name));
         d[i] = (flared_cfg_dup){rls[i].name, strlen(rls[i].name), k};

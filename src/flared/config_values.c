@@ -234,6 +234,21 @@ int flared_cfg_seq(flared_cfg_ctx *c, yaml_node_t *node, const char *key, yaml_n
     return 0;
 }
 
+int flared_cfg_named_map(flared_cfg_ctx *c, yaml_node_t *node, const char *key, const char *shape,
+                         const char *noun, size_t max, yaml_node_pair_t **pairs, size_t *count)
+{
+    char shown[FLARED_CFG_SHOW_MAX];
+    if (node->type != YAML_MAPPING_NODE)
+        return flared_cfg_fail(c, node, "%s: expected a mapping of %s, got %s", key, shape,
+                               flared_cfg_show(node, shown));
+    *pairs = node->data.mapping.pairs.start;
+    *count = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
+    if (*count > max)
+        return flared_cfg_fail(c, node, "%s: %zu %s; at most %zu are allowed", key, *count, noun,
+                               max);
+    return 0;
+}
+
 /* -------------------------------------------------------------- scalars */
 
 /* Common check of the typed readers: a scalar that is not YAML's null. */

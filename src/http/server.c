@@ -404,8 +404,9 @@ int flare_http_server_route(flare_http_server *srv, const char *host, uint32_t m
     return 0;
 }
 
-/* The route registered for (host, path), or NULL. */
-static route *registered(flare_http_server *srv, const char *host, const char *path)
+/* The route registered for (host, path); NULL with FLARE_ENOTFOUND set in err when none. */
+static route *registered(flare_http_server *srv, const char *host, const char *path,
+                         flare_error *err)
 {
     for (size_t i = 0; i < srv->route_count; i++) {
         route *rt = &srv->routes[i];
@@ -413,16 +414,15 @@ static route *registered(flare_http_server *srv, const char *host, const char *p
             (!host || !*host) ? rt->host == NULL : rt->host && strcasecmp(rt->host, host) == 0;
         if (same_host && rt->handler && path && strcmp(rt->path, path) == 0) return rt;
     }
+    flare_error_set(err, FLARE_ENOTFOUND, 0, "route %s: not registered", path ? path : "");
     return NULL;
 }
 
 int flare_http_server_route_stream_body(flare_http_server *srv, const char *host, const char *path,
                                         flare_error *err)
 {
-    route *rt = registered(srv, host, path);
-    if (!rt)
-        return flare_error_set(err, FLARE_ENOTFOUND, 0, "route %s: not registered",
-                               path ? path : "");
+    route *rt = registered(srv, host, path, err);
+    if (!rt) return FLARE_ENOTFOUND;
     rt->stream_body = true;
     return 0;
 }
@@ -430,10 +430,8 @@ int flare_http_server_route_stream_body(flare_http_server *srv, const char *host
 int flare_http_server_route_headers(flare_http_server *srv, const char *host, const char *path,
                                     const flare_header_block *b, flare_error *err)
 {
-    route *rt = registered(srv, host, path);
-    if (!rt)
-        return flare_error_set(err, FLARE_ENOTFOUND, 0, "route %s: not registered",
-                               path ? path : "");
+    route *rt = registered(srv, host, path, err);
+    if (!rt) return FLARE_ENOTFOUND;
     if (b && !flare_http__header_block_valid(b))
         return flare_error_set(err, FLARE_EINVAL, 0,
                                "route %s: its header block holds a line that is no "
@@ -446,10 +444,8 @@ int flare_http_server_route_headers(flare_http_server *srv, const char *host, co
 int flare_http_server_route_admit(flare_http_server *srv, const char *host, const char *path,
                                   flare_http_admit_fn admit_fn, flare_error *err)
 {
-    route *rt = registered(srv, host, path);
-    if (!rt)
-        return flare_error_set(err, FLARE_ENOTFOUND, 0, "route %s: not registered",
-                               path ? path : "");
+    route *rt = registered(srv, host, path, err);
+    if (!rt) return FLARE_ENOTFOUND;
     rt->admit = admit_fn;
     return 0;
 }
