@@ -357,13 +357,26 @@ static int put_set_field(flare_buf *out, const flared_proxy_set_field *f, const 
     return 0;
 }
 
-/* Whether a `request_headers` entry takes the place of the client's field f. */
+/* Whether two field names are one to a CGI-style upstream: case aside, '_' and '-'
+ * alike (X_User and X-User both become HTTP_X_USER), as forwarding_alias. */
+static bool same_cgi_name(const char *a, const char *b, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+        if (x == '_') x = '-';
+        if (y == '_') y = '-';
+        if (tolower(x) != tolower(y)) return false;
+    }
+    return true;
+}
+
+/* Whether a `request_headers` entry takes the place of the client's field f; a
+ * spelling with '_' for '-' too, which would otherwise stand in for the route's. */
 static bool set_by_route(const flare_http_header *f, const flared_proxy_route *route)
 {
     for (size_t i = 0; i < route->set_field_count; i++) {
         const flared_proxy_set_field *s = &route->set_fields[i];
-        if (s->name_len == f->name_len && strncasecmp(s->name, f->name, f->name_len) == 0)
-            return true;
+        if (s->name_len == f->name_len && same_cgi_name(s->name, f->name, f->name_len)) return true;
     }
     return false;
 }

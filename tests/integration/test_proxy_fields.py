@@ -70,6 +70,22 @@ class RequestHeaderTests(FieldsCase):
         self.assertEqual(f["x-other"], ["kept"], head)
         self.assertEqual(f["x-forwarded-for"], ["127.0.0.1"], head)  # not named: unchanged
 
+    def test_underscore_spelling_of_a_set_field_does_not_pass(self):
+        # CGI-style upstreams read X_User and X-User as one variable (HTTP_X_USER): a
+        # client's X_User would stand in for the field the route removes or sets.
+        srv, _ = self.start("request_headers: {X-User: \"\", X-Client-Port: $remote_port, "
+                            "x_tenant: fixed}")
+        head, port = self.echo(srv, b"X_User: admin\r\nx_client_port: 1\r\n"
+                               b"X-Tenant: other\r\nX_Other: kept\r\n")
+        f = fields_of(head)
+        self.assertNotIn("x_user", f, head)
+        self.assertNotIn("x-user", f, head)
+        self.assertNotIn("x_client_port", f, head)
+        self.assertEqual(f["x-client-port"], [str(port)], head)
+        self.assertNotIn("x-tenant", f, head)
+        self.assertEqual(f["x_tenant"], ["fixed"], head)
+        self.assertEqual(f["x_other"], ["kept"], head)  # not named by the route: passes
+
     def test_variables(self):
         srv, _ = self.start("request_headers: {X-Client: \"$remote_addr:$remote_port\", "
                             "X-Scheme: $scheme, X-Host: \"${host}!\", "
