@@ -381,6 +381,16 @@ static bool set_by_route(const flare_http_header *f, const flared_proxy_route *r
     return false;
 }
 
+/* Whether a `request_headers` Host would name no host: $host without one from the
+ * client (HTTP/1.0 without Host), which "$host:$server_port" would turn into ":PORT",
+ * an authority with an empty host (RFC 9110 §4.2.1). The upstream's name goes then. */
+static bool host_left_empty(const flared_proxy_set_field *f, const flare_request *req)
+{
+    for (size_t i = 0; req->host_len == 0 && i < f->part_count; i++)
+        if (f->parts[i].var == FLARED_PV_HOST) return true;
+    return false;
+}
+
 int flared_proxy_request_head(flare_buf *out, const flare_request *req,
                               const flared_proxy_head_opts *o)
 {
@@ -398,7 +408,7 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
         req->peer && (req->peer->ip.family == AF_INET || req->peer->ip.family == AF_INET6);
     const var_source src = {.req = req, .addr = ip, .addr_len = has_ip ? ip_len : 0};
     bool host_set = false;
-    if (rc == 0 && route && route->set_host)
+    if (rc == 0 && route && route->set_host && !host_left_empty(route->set_host, req))
         rc = put_set_field(out, route->set_host, &src, &host_set);
     if (rc == 0 && !host_set) rc = put_field(out, "Host", o->host, o->host_len);
     /* X-Forwarded-For: what earlier proxies said, then this hop's client. */

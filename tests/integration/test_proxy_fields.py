@@ -123,6 +123,18 @@ class RequestHeaderTests(FieldsCase):
             resp, _ = read_response(s)
         self.assertEqual(fields_of(json.loads(resp.body)["head"])["host"], ["app"])
 
+    def test_host_with_port_without_a_client_host(self):
+        # "$host:$server_port" (nginx's idiom) for HTTP/1.0 without Host would be
+        # ":PORT", a Host with an empty host (RFC 9110 §4.2.1): the upstream's name goes.
+        srv, _ = self.start("request_headers: {Host: \"$host:$server_port\"}")
+        head, _ = self.echo(srv, host=b"front.example:8080")
+        self.assertEqual(fields_of(head)["host"], [f"front.example:{srv.port}"], head)
+        with srv.connect() as s:
+            s.sendall(b"GET /api/echo HTTP/1.0\r\n\r\n")
+            resp, _ = read_response(s)
+        head = json.loads(resp.body)["head"]
+        self.assertEqual(fields_of(head)["host"], ["app"], head)
+
     def test_fixed_host(self):
         srv, _ = self.start("request_headers: {Host: \"internal.example:81\"}")
         head, _ = self.echo(srv)
