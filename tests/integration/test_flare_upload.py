@@ -129,6 +129,23 @@ class UploadTests(ft.SharedServerTestCase):
                                 self.url + "/upload")
         self.assertEqual(got, self.expect(self.data + b"&x=1"))
 
+    def test_data_binary_file_the_system_sizes_0(self):
+        # Files under /proc report size 0 yet have content: --data-binary sends what a
+        # read gives (as before streaming, and as curl), not an empty body.
+        with open("/proc/version", "rb") as f:
+            data = f.read()
+        self.assertEqual(os.stat("/proc/version").st_size, 0)
+        self.assertTrue(data)
+        got, head = self.upload("--data-binary", "@/proc/version", self.url + "/upload")
+        self.assertEqual(got, self.expect(data))
+        self.assertEqual(head_fields(head)[1].get("content-length"), str(len(data)))
+        # a file that is truly empty is an empty body, with its length
+        empty = os.path.join(self.dir, "empty")
+        open(empty, "wb").close()
+        got, head = self.upload("--data-binary", "@" + empty, self.url + "/upload")
+        self.assertEqual(got, self.expect(b""))
+        self.assertEqual(head_fields(head)[1].get("content-length"), "0")
+
     def request_line(self, *args, stdin=None):
         """The request line that reached the upstream (which answers 404 for a path
         not its /upload: flare exits 4)."""
