@@ -82,21 +82,31 @@ bool flared_proxy_path_has_dot_segment(const char *p, size_t len)
     return false;
 }
 
-/* A field spelling one this proxy writes with '_' for '-': CGI-style upstreams map both
- * to one variable (HTTP_X_FORWARDED_FOR), so it could stand in for ours. */
+/* Whether two field names are one to a CGI-style upstream: case aside, '_' and '-'
+ * alike (X_User and X-User both become HTTP_X_USER). */
+static bool same_cgi_name(const char *a, const char *b, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+        if (x == '_') x = '-';
+        if (y == '_') y = '-';
+        if (tolower(x) != tolower(y)) return false;
+    }
+    return true;
+}
+
+/* A field spelling one this proxy writes (or drops as speaking for it) with '_' for
+ * '-': CGI-style upstreams map both to one variable (HTTP_X_FORWARDED_FOR), so it could
+ * stand in for ours. */
 static bool forwarding_alias(const flare_http_header *h)
 {
-    static const char *const names[] = {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
-                                        "x-real-ip"};
+    static const char *const names[] = {"x-forwarded-for",  "x-forwarded-proto",
+                                        "x-forwarded-host", "x-real-ip",
+                                        "x-forwarded-port", "x-forwarded-prefix"};
     if (!memchr(h->name, '_', h->name_len)) return false;
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        size_t k = 0, n = strlen(names[i]);
-        if (h->name_len != n) continue;
-        while (k < n && (tolower((unsigned char)h->name[k]) == names[i][k] ||
-                         (h->name[k] == '_' && names[i][k] == '-')))
-            k++;
-        if (k == n) return true;
-    }
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (h->name_len == strlen(names[i]) && same_cgi_name(h->name, names[i], h->name_len))
+            return true;
     return false;
 }
 
@@ -355,19 +365,6 @@ static int put_set_field(flare_buf *out, const flared_proxy_set_field *f, const 
     out->len += (size_t)(p - start);
     *written = true;
     return 0;
-}
-
-/* Whether two field names are one to a CGI-style upstream: case aside, '_' and '-'
- * alike (X_User and X-User both become HTTP_X_USER), as forwarding_alias. */
-static bool same_cgi_name(const char *a, const char *b, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
-        if (x == '_') x = '-';
-        if (y == '_') y = '-';
-        if (tolower(x) != tolower(y)) return false;
-    }
-    return true;
 }
 
 /* Whether a `request_headers` entry takes the place of the client's field f; a
