@@ -259,9 +259,10 @@ int flare_http_server_route_headers(flare_http_server *srv, const char *host, co
  * its Host picks and no route of it takes; a host given here that has no route is a
  * virtual host all the same, whose requests all get 404 rather than the default host's.
  * Answers of a known route carry its own (flare_http_server_route_headers); the 503
- * over max_connections and the 400 for plain HTTP on a TLS port carry none. `b` is
- * borrowed and must outlive the server; NULL or empty: none. Its lines are checked
- * once, here: FLARE_EINVAL unless each is one flare_header_block_add would write.
+ * over max_connections or the per-address limit and the 400 for plain HTTP on a TLS
+ * port carry none. `b` is borrowed and must outlive the server; NULL or empty: none.
+ * Its lines are checked once, here: FLARE_EINVAL unless each is one
+ * flare_header_block_add would write.
  */
 int flare_http_server_host_headers(flare_http_server *srv, const char *host,
                                    const struct flare_header_block *b, flare_error *err);
