@@ -44,6 +44,9 @@ bool flared_proxy_hop_by_hop(const flare_http_header *h, const flare_http_header
         break;
     }
     if (h->name_len >= 6 && strncasecmp(h->name, "proxy-", 6) == 0) return true;
+    /* A bare Proxy is no field of HTTP at all; a CGI-style upstream would hand it to its
+     * application as HTTP_PROXY, which HTTP libraries take for their proxy ("httpoxy"). */
+    if (flared_proxy_field_is(h, "proxy")) return true;
     return named_by_connection(h, all, n);
 }
 
