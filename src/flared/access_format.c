@@ -390,8 +390,12 @@ static void put_op(out *o, const flared_log_op *op, const flare_http_completion 
     case FLARED_LV_REQUEST_ID:
         if (d->req) { /* none when no head was parsed */
             char id[FLARED_REQUEST_ID_LEN];
-            flared_request_id(d->req->serial, id);
-            put(o, id, sizeof id);
+            bool room = o->end - o->p >= FLARED_REQUEST_ID_LEN; /* else cut, as put() cuts */
+            flared_request_id(d->req->serial, room ? o->p : id);
+            if (room)
+                o->p += FLARED_REQUEST_ID_LEN;
+            else
+                put(o, id, sizeof id);
             return;
         }
         break;

@@ -188,6 +188,11 @@ static void test_request_id(void **state)
     assert_int_equal(n, 2 * FLARED_REQUEST_ID_LEN + 4);
     assert_memory_equal(line + 1, want, FLARED_REQUEST_ID_LEN);
     assert_memory_equal(line + FLARED_REQUEST_ID_LEN + 3, want, FLARED_REQUEST_ID_LEN);
+    /* A short buffer cuts the id as it cuts any value. */
+    n = flared_log_format_line(&f, &d, &ctx, line, 11);
+    assert_int_equal(n, 11);
+    assert_memory_equal(line + 1, want, 9);
+    assert_int_equal(line[10], '\n');
     view.serial = 42;
     n = flared_log_format_line(&f, &d, &ctx, line, sizeof line);
     assert_memory_not_equal(line + 1, want, FLARED_REQUEST_ID_LEN);
