@@ -51,10 +51,11 @@ typedef struct flare_request {
     size_t body_len;
     const flare_sock_addr *peer;  /**< client address (zero for Unix sockets) */
     uint64_t connection_requests; /**< 1 for the first request on this connection */
+    uint64_t serial;              /**< the server's request count with this one: unique in it */
     const flare_tls_conn *tls;    /**< the TLS session (SNI, ALPN, version), NULL in clear text */
     bool body_streamed;           /**< the body is not read yet: see flare_http_stream_read_body */
-    time_t date;          /**< the second the response's Date field names (the loop turn's clock) */
     uint16_t server_port; /**< the port of the listener that accepted the connection; 0: none */
+    time_t date;          /**< the second the response's Date field names (the loop turn's clock) */
 } flare_request;
 
 /** A handler fills `resp`; returning a negative value answers 500 instead. */

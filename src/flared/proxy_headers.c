@@ -6,6 +6,7 @@
  */
 #include "proxy.h"
 #include "proxy_gzip.h"
+#include "request_id.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -285,6 +286,8 @@ static size_t var_max(flared_proxy_var v, const flare_request *req)
         return 5;
     case FLARED_PV_HOST:
         return req->host_len;
+    case FLARED_PV_REQUEST_ID:
+        return FLARED_REQUEST_ID_LEN;
     default:
         return 0;
     }
@@ -328,6 +331,9 @@ static size_t put_var(char *p, flared_proxy_var v, const var_source *src)
     case FLARED_PV_HOST:
         memcpy(p, req->host, req->host_len);
         return req->host_len;
+    case FLARED_PV_REQUEST_ID:
+        flared_request_id(req->serial, p);
+        return FLARED_REQUEST_ID_LEN;
     default:
         return 0;
     }

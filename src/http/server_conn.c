@@ -536,6 +536,7 @@ static bool begin_request(conn *c)
                             .method = (flare_http_method)req->method_id,
                             .peer = client,
                             .connection_requests = c->requests,
+                            .serial = srv->stats.requests,
                             .tls = c->tls,
                             .server_port = c->local_port,
                             .date = flare_reactor_clock(srv->reactor)->wall_sec};

@@ -192,8 +192,8 @@ class ConfigTests(unittest.TestCase):
             "routes:\n  - path: /api/\n    proxy:\n      upstream: app\n")
     # (name, lines after BASE, line, column, words of the reason)
     BROKEN = [
-        ("unknown_variable", "      request_headers:\n        X-Id: \"id=$request_id\"\n",
-         10, 19, ["unknown variable", "$request_id"]),
+        ("unknown_variable", "      request_headers:\n        X-Id: \"id=$request_uuid\"\n",
+         10, 19, ["unknown variable", "$request_uuid"]),
         ("braced_unknown", "      request_headers:\n        X-Id: a${nope}\n", 10, 16,
          ["unknown variable", "${nope}"]),
         ("dollar_alone", "      request_headers:\n        X-Id: \"5 $\"\n", 10, 18,
