@@ -526,6 +526,23 @@ __attribute__((noinline)) static bool redirects(const conn *c, const flare_reque
     return true;
 }
 
+/* A redirect to HTTPS of a request with a body: answered before any of the body
+ * (even one over the body limit) is read, so the connection cannot be reused. */
+__attribute__((noinline)) static bool answer_unread(conn *c)
+{
+    c->chunked = c->req->chunked;
+    c->content_length = c->req->content_length > 0 ? (uint64_t)c->req->content_length : 0;
+    c->body_spilled = false;
+    c->body_ptr = NULL;
+    c->body_len = 0;
+    c->leftover = 0;
+    c->phase = PH_BODY;
+    c->wait = W_NONE;
+    c->closing = true;
+    dispatch(c);
+    return false;
+}
+
 /* The head is parsed: route it and decide how its body is read. */
 static bool begin_request(conn *c)
 {
@@ -563,13 +580,12 @@ static bool begin_request(conn *c)
     host_of(req, view);
     /* The loop turn's clock: no extra clock read per request. */
     if (srv->on_complete) p->start_us = flare_reactor_clock(srv->reactor)->monotonic_us;
-    bool redirecting = false;
     if (req->target_form == FLARE_TARGET_ASTERISK) {
         c->pre_status = -1; /* OPTIONS * */
     } else if (c->redirector && redirects(c, view)) {
         /* No route runs; a request without a host (HTTP/1.0) has nowhere to go. */
-        redirecting = true;
         c->pre_status = view->host_len ? (int16_t)https_redirect_of(c)->status : 400;
+        if (req->chunked || req->content_length > 0) return answer_unread(c);
     } else {
         const route *rt =
             flare_http__route_match(srv, view->host, view->host_len, view->path, view->path_len);
@@ -592,11 +608,6 @@ static bool begin_request(conn *c)
     memset(&c->dec, 0, sizeof c->dec);
     c->phase = PH_BODY;
     c->wait = W_NONE; /* the body timer starts now */
-    if (redirecting && (c->chunked || c->content_length > 0)) {
-        c->closing = true; /* the body is not read: the connection cannot be reused */
-        dispatch(c);
-        return false;
-    }
     if (c->content_length > c->body_limit) {
         fail(c, 413); /* RFC 9110 §15.5.14; the body is not read, so the connection ends */
         return false;
