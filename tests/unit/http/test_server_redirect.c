@@ -29,8 +29,11 @@ static int listen_any(flare_error *err)
     return l.fd;
 }
 
+/* A server whose every path is routed, and a listener with `lo` on it; its port. */
 static uint16_t redirect_listener(harness *h, const flare_http_listener_options *lo)
 {
+    harness_start(h, NULL);
+    harness_route(h, NULL, FLARE_M_ANY, "/", ok_handler, NULL, 0);
     flare_error err;
     int fd = listen_any(&err);
     assert_int_equal(flare_http_server_add_listener_opts(h->srv, fd, lo, &err), 0);
@@ -74,8 +77,6 @@ static void test_location_and_exceptions(void **state)
 {
     (void)state;
     harness h;
-    harness_start(&h, NULL);
-    harness_route(&h, NULL, FLARE_M_ANY, "/", ok_handler, NULL, 0);
     static const char *const except[] = {"/.well-known/acme-challenge/", "/open"};
     static const flare_http_https_redirect hr = {
         .port = 443, .status = 302, .except = except, .except_count = 2};
@@ -111,8 +112,6 @@ static void test_behind_proxy_protocol(void **state)
 {
     (void)state;
     harness h;
-    harness_start(&h, NULL);
-    harness_route(&h, NULL, FLARE_M_ANY, "/", ok_handler, NULL, 0);
     static const flare_http_https_redirect hr = {.port = 8443, .status = 308};
     flare_http_listener_options lo = {.proxy_protocol = true, .https_redirect = &hr};
     uint16_t port = redirect_listener(&h, &lo);
