@@ -165,6 +165,21 @@ int flare_http_server_add_listener(flare_http_server *srv, int fd, flare_error *
  */
 int flare_http_server_add_listener_tls(flare_http_server *srv, int fd, flare_tls_server_ctx *tls,
                                        flare_error *err);
+/**
+ * A clear-text listener that sends its visitors to HTTPS: every request is answered
+ * `status` with Location "https://HOST[:port]TARGET" (HOST from Host or an
+ * absolute-form target, without its port; TARGET the path and query as received),
+ * without running a route or reading the body; a request without a host gets 400.
+ * Paths below one of the `except` prefixes (compared as the router compares paths)
+ * are routed as usual, say an ACME http-01 challenge. Owned by the caller.
+ */
+typedef struct flare_http_https_redirect {
+    uint16_t port;             /**< of the HTTPS site; 443 is left out of Location */
+    uint16_t status;           /**< 301, 302, 307 or 308 */
+    const char *const *except; /**< path prefixes ("/.well-known/acme-challenge/") */
+    size_t except_count;
+} flare_http_https_redirect;
+
 /** How a listening socket's connections start. */
 typedef struct flare_http_listener_options {
     flare_tls_server_ctx *tls; /**< handshake with this (outlives the server); NULL: clear text */
@@ -178,9 +193,13 @@ typedef struct flare_http_listener_options {
     /** The port the socket is bound to, reported as flare_request.server_port; 0: the
      *  server reads it from the socket when the listener is added. */
     uint16_t local_port;
+    /** Not NULL (clear text only; it and its strings outlive the server): answer every
+     *  request with a redirect to HTTPS instead of routing it. */
+    const flare_http_https_redirect *https_redirect;
 } flare_http_listener_options;
 
-/** Serves a listening socket with the given options (NULL: clear text, no PROXY header). */
+/** Serves a listening socket with the given options (NULL: clear text, no PROXY header);
+ *  FLARE_EINVAL for an https_redirect on a TLS listener or with a port 0 or another status. */
 int flare_http_server_add_listener_opts(flare_http_server *srv, int fd,
                                         const flare_http_listener_options *opts, flare_error *err);
 /**

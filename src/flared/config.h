@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "flare/error.h"
+#include "flare/http.h"
 #include "flare/net.h"
 
 #ifdef __cplusplus
@@ -155,6 +156,9 @@ typedef struct flared_listener {
     const flared_tls *tls; /**< the `tls` block, or NULL for clear text */
     bool proxy_protocol;   /**< connections start with a PROXY v1/v2 header; default false */
     bool defer_accept;     /**< TCP_DEFER_ACCEPT (inet only): accept once data arrived; false */
+    /** `https_redirect` (clear-text inet only): every request but the exceptions is sent
+     *  to HTTPS; NULL when off */
+    const flare_http_https_redirect *https_redirect;
     unsigned line, column; /**< where the listener is written, for later messages */
 } flared_listener;
 
@@ -206,6 +210,7 @@ typedef struct flared_redirect_route {
     int status;      /**< 301, 302, 303, 307 or 308; default 302 */
     bool keep_path;  /**< append the request path past the route's prefix (prefix routes) */
     bool keep_query; /**< append the request's query */
+    bool has_host;   /**< `to` holds $host: the request's host without its port */
 } flared_redirect_route;
 
 /** Settings of an echo route. */

@@ -21,8 +21,9 @@
 #define MAX_LISTENERS   1024
 #define DEFAULT_BACKLOG 4096
 
-static const char *const listener_keys[] = {"address",        "reuseport",    "backlog", "tls",
-                                            "proxy_protocol", "defer_accept", NULL};
+static const char *const listener_keys[] = {
+    "address",        "reuseport",    "backlog",        "tls",
+    "proxy_protocol", "defer_accept", "https_redirect", NULL};
 enum {
     K_ADDRESS,
     K_REUSEPORT,
@@ -30,8 +31,98 @@ enum {
     K_TLS,
     K_PROXY_PROTOCOL,
     K_DEFER_ACCEPT,
+    K_HTTPS_REDIRECT,
     K_LISTENER_KEYS
 };
+
+#define REDIRECT_EXCEPT_MAX 64
+/* An ACME http-01 challenge (RFC 8555 §8.3) must be answered over clear text. */
+static const char *const acme_challenge[] = {"/.well-known/acme-challenge/"};
+
+/* An `except` entry: an origin-form path prefix, without query or fragment. */
+static bool is_path_prefix(const char *s)
+{
+    if (s[0] != '/') return false;
+    for (; *s; s++)
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f || *s == '?' || *s == '#')
+            return false;
+    return true;
+}
+
+static int parse_redirect_except(flared_cfg_ctx *c, yaml_node_t *node,
+                                 flare_http_https_redirect *hr)
+{
+    char shown[FLARED_CFG_SHOW_MAX];
+    yaml_node_item_t *items;
+    size_t n;
+    int rc = flared_cfg_seq(c, node, "except", &items, &n);
+    if (rc < 0) return rc;
+    if (n > REDIRECT_EXCEPT_MAX)
+        return flared_cfg_fail(c, node, "except: %zu prefixes; at most %d are allowed", n,
+                               REDIRECT_EXCEPT_MAX);
+    const char **except = flared_cfg_alloc(c, (n ? n : 1) * sizeof *except);
+    if (!except) return flared_cfg_nomem(c);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = flared_cfg_node(c, items[i]);
+        rc = flared_cfg_string(c, item, "except", &except[i]);
+        if (rc < 0) return rc;
+        if (!is_path_prefix(except[i]))
+            return flared_cfg_fail(c, item,
+                                   "except: %s is not a path prefix; write one that starts with "
+                                   "'/', without spaces, '?' or '#', e.g. "
+                                   "/.well-known/acme-challenge/",
+                                   flared_cfg_show(item, shown));
+    }
+    hr->except = except;
+    hr->except_count = n;
+    return 0;
+}
+
+/* `https_redirect: true` or {port, status, except}: the listener sends every request
+ * to the HTTPS site; `false` leaves it off. */
+static int parse_https_redirect(flared_cfg_ctx *c, yaml_node_t *node, flared_listener *l)
+{
+    static const char *const keys[] = {"port", "status", "except", NULL};
+    enum { K_PORT, K_STATUS, K_EXCEPT, K_KEYS };
+    char shown[FLARED_CFG_SHOW_MAX];
+    flare_http_https_redirect *hr = flared_cfg_alloc(c, sizeof *hr);
+    if (!hr) return flared_cfg_nomem(c);
+    *hr = (flare_http_https_redirect){
+        .port = 443, .status = 301, .except = acme_challenge, .except_count = 1};
+    int rc;
+    if (node->type == YAML_SCALAR_NODE && !flared_cfg_is_null(node)) {
+        bool on;
+        rc = flared_cfg_bool(c, node, "https_redirect", &on);
+        if (rc < 0) return rc;
+        l->https_redirect = on ? hr : NULL;
+        return 0;
+    }
+    yaml_node_t *v[K_KEYS];
+    rc = flared_cfg_map(c, node, "https_redirect", "in https_redirect", keys, v, NULL, NULL);
+    if (rc < 0) return rc;
+    uint64_t num;
+    if (v[K_PORT]) {
+        rc = flared_cfg_uint(c, v[K_PORT], "port", 1, 65535, &num);
+        if (rc < 0) return rc;
+        hr->port = (uint16_t)num;
+    }
+    if (v[K_STATUS]) {
+        rc = flared_cfg_uint(c, v[K_STATUS], "status", 0, 999, &num);
+        if (rc < 0) return rc;
+        if (num != 301 && num != 302 && num != 307 && num != 308)
+            return flared_cfg_fail(c, v[K_STATUS],
+                                   "status: %s is not a redirect status; use 301, 302, 307 or "
+                                   "308 (307 and 308 keep the method and body)",
+                                   flared_cfg_show(v[K_STATUS], shown));
+        hr->status = (uint16_t)num;
+    }
+    if (v[K_EXCEPT]) {
+        rc = parse_redirect_except(c, v[K_EXCEPT], hr);
+        if (rc < 0) return rc;
+    }
+    l->https_redirect = hr;
+    return 0;
+}
 
 static int parse_address(flared_cfg_ctx *c, yaml_node_t *node, flared_listener *l)
 {
@@ -224,6 +315,13 @@ int flared_cfg_listeners(flared_cfg_ctx *c, yaml_node_t *node, yaml_node_t *root
             rc = flared_cfg_fail(c, v[K_DEFER_ACCEPT],
                                  "defer_accept: only IP listeners can defer accept; remove it "
                                  "here");
+        if (rc == 0 && v[K_HTTPS_REDIRECT]) rc = parse_https_redirect(c, v[K_HTTPS_REDIRECT], l);
+        /* Sending TLS visitors to TLS would loop; a Unix socket has no port to send to. */
+        if (rc == 0 && l->https_redirect && (l->tls || l->kind == FLARED_LISTENER_UNIX))
+            rc = flared_cfg_fail(c, v[K_HTTPS_REDIRECT],
+                                 "https_redirect: only a clear-text IP listener can send its "
+                                 "visitors to HTTPS; remove it from this %s listener",
+                                 l->tls ? "TLS" : "Unix socket");
         if (rc < 0) return rc;
     }
     /* workers is read before the listeners: each reuseport listener is that many sockets. */

@@ -357,6 +357,13 @@ static int parse_redirect(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r)
             return flared_cfg_fail(c, v[0],
                                    "to: spaces, control and non-ASCII characters must be "
                                    "percent-encoded");
+    /* $host is the one variable; any other '$' is a URI byte as before. */
+    for (const char *h = rd->to; (h = strstr(h, "$host")); h += 5) {
+        rd->has_host = true;
+        if (isalnum((unsigned char)h[5]) || h[5] == '_')
+            return flared_cfg_fail_at(c, flared_cfg_mark_in(v[0], (size_t)(h - rd->to)),
+                                      "to: the only variable is $host");
+    }
     rd->status = 302;
     if (v[1]) {
         uint64_t status;

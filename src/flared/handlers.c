@@ -75,19 +75,25 @@ static int append_uri_bytes(flare_buf *b, const char *p, size_t n)
     return flare_buf_append(b, p + run, n - run);
 }
 
-/* `to`, then what the route keeps of the request: the path past the route's prefix
- * (as proxy strip_prefix leaves it: "/old/a/b" under "/old/" keeps "/a/b") and the
- * query. After a `to` ending in '/', the kept path's leading run of '/' goes: the router
- * took "//" for "/", and `to: /` with "/old//evil.example" would otherwise make the
- * scheme-relative "//evil.example", a redirect off the site. The buffer is the route's
- * and outlives the request. */
+/* `to` with $host filled in, then what the route keeps of the request: the path past the route's
+ * prefix (as proxy strip_prefix leaves it: "/old/a/b" under "/old/" keeps "/a/b") and the query.
+ * After a `to` ending in '/', the kept path's leading run of '/' goes: the router took "//" for
+ * "/", and `to: /` with "/old//evil.example" would otherwise make the scheme-relative
+ * "//evil.example", a redirect off the site. The buffer is the route's and outlives the request. */
 static int build_location(flared_route_ctx *ctx, const flare_request *req)
 {
     const flared_redirect_route *rd = &ctx->route->u.redirect;
     flare_buf *b = &ctx->location;
     size_t to_len = strlen(rd->to);
     b->len = 0;
-    int rc = flare_buf_append(b, rd->to, to_len);
+    int rc = 0;
+    const char *from = rd->to;
+    /* $host is the request's host without its port (as $host in the access log): host
+     * characters only, the parser saw to that, so it needs no escaping. */
+    for (const char *h; rc == 0 && rd->has_host && (h = strstr(from, "$host")); from = h + 5)
+        if ((rc = flare_buf_append(b, from, (size_t)(h - from))) == 0)
+            rc = flare_buf_append(b, req->host, req->host_len);
+    if (rc == 0) rc = flare_buf_append(b, from, to_len - (size_t)(from - rd->to));
     if (rc == 0 && rd->keep_path) {
         const char *prefix = ctx->route->path;
         size_t span =
@@ -112,7 +118,12 @@ static int handle_redirect(const flare_request *req, flare_response *resp, void 
     flared_route_ctx *ctx = data;
     const flared_redirect_route *rd = &ctx->route->u.redirect;
     flared_route_headers(resp, ctx);
-    if (!rd->keep_path && !rd->keep_query) return flare_response_redirect(resp, rd->status, rd->to);
+    if (!rd->keep_path && !rd->keep_query && !rd->has_host)
+        return flare_response_redirect(resp, rd->status, rd->to);
+    if (rd->has_host && req->host_len == 0) { /* HTTP/1.0 without Host: no host to name */
+        static const char body[] = "the request names no host to redirect to\n";
+        return flare_response_text(resp, 400, "text/plain; charset=utf-8", body, sizeof body - 1);
+    }
     /* A kept "..", resolved by the client, climbs out of `to`'s path ("https://partner/ours/"
      * and "/old/../../x" name any page of partner): refused, as the proxy route does. */
     if (rd->keep_path && flared_proxy_path_has_dot_segment(req->path, req->path_len)) {

@@ -295,7 +295,8 @@ static int add_listeners(worker *w, const int *fds, const size_t *listeners, siz
             return flare_error_set(err, FLARE_EINVAL, 0, "socket %d: no listener %zu", fds[i], li);
         const flared_listener *l = &w->cfg->listeners[li];
         flare_http_listener_options opts = {.proxy_protocol = l->proxy_protocol,
-                                            .deferred_accept = l->defer_accept};
+                                            .deferred_accept = l->defer_accept,
+                                            .https_redirect = l->https_redirect};
         if (l->tls && tls_ctx_of(w, li, &opts.tls, err) < 0) return err->code;
         if (flare_http_server_add_listener_opts(w->server, fds[i], &opts, err) < 0)
             return err->code;

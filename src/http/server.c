@@ -278,6 +278,15 @@ static void on_retry_accept(flare_timer *t, void *data)
 int flare_http_server_add_listener_opts(flare_http_server *srv, int fd,
                                         const flare_http_listener_options *opts, flare_error *err)
 {
+    const flare_http_https_redirect *hr = opts ? opts->https_redirect : NULL;
+    if (hr && (opts->tls || hr->port == 0 ||
+               (hr->status != 301 && hr->status != 302 && hr->status != 307 && hr->status != 308)))
+        return flare_error_set(err, FLARE_EINVAL, 0,
+                               "http server: an HTTPS redirect needs a clear-text listener, a "
+                               "port and a status of 301, 302, 307 or 308");
+    /* A connection names its redirecting listener by a 16-bit index (server_conn.c). */
+    if (hr && srv->listener_count >= UINT16_MAX)
+        return flare_error_set(err, FLARE_ELIMIT, 0, "http server: too many listeners");
     int *l = realloc(srv->listeners, (srv->listener_count + 1) * sizeof *l);
     if (!l) return flare_error_set(err, FLARE_ENOMEM, 0, "http server: out of memory");
     srv->listeners = l;

@@ -100,6 +100,7 @@ struct conn {
     uint32_t generation;  /* bumped when the struct is recycled: stale handles see it */
     flare_sock_addr peer; /* the client: from the PROXY header when the listener has one */
     uint16_t local_port;  /* of the listener that accepted it (req->server_port) */
+    uint16_t redirector;  /* 1 + its listener's index when that redirects to HTTPS; 0: not */
     int file_fd;
     flare_timer timer;
     uint64_t head_deadline_ms; /* when the current head must be complete; 0: not started */
@@ -507,6 +508,41 @@ static bool admitted(conn *c, const route *rt, flare_http__pending *p)
     return false;
 }
 
+static const flare_http_https_redirect *https_redirect_of(const conn *c)
+{
+    return c->srv->listener_opts[c->redirector - 1].https_redirect;
+}
+
+/* Whether the listener's redirect to HTTPS takes the request: every path but those
+ * below an exception, compared as the router compares them so that the exempt route
+ * is the one reached. */
+__attribute__((noinline)) static bool redirects(const conn *c, const flare_request *view)
+{
+    const flare_http_https_redirect *hr = https_redirect_of(c);
+    for (size_t i = 0; i < hr->except_count; i++)
+        if (flare_http_route_prefix_span(hr->except[i], strlen(hr->except[i]), view->path,
+                                         view->path_len) != SIZE_MAX)
+            return false;
+    return true;
+}
+
+/* A redirect to HTTPS of a request with a body: answered before any of the body
+ * (even one over the body limit) is read, so the connection cannot be reused. */
+__attribute__((noinline)) static bool answer_unread(conn *c)
+{
+    c->chunked = c->req->chunked;
+    c->content_length = c->req->content_length > 0 ? (uint64_t)c->req->content_length : 0;
+    c->body_spilled = false;
+    c->body_ptr = NULL;
+    c->body_len = 0;
+    c->leftover = 0;
+    c->phase = PH_BODY;
+    c->wait = W_NONE;
+    c->closing = true;
+    dispatch(c);
+    return false;
+}
+
 /* The head is parsed: route it and decide how its body is read. */
 static bool begin_request(conn *c)
 {
@@ -546,6 +582,10 @@ static bool begin_request(conn *c)
     if (srv->on_complete) p->start_us = flare_reactor_clock(srv->reactor)->monotonic_us;
     if (req->target_form == FLARE_TARGET_ASTERISK) {
         c->pre_status = -1; /* OPTIONS * */
+    } else if (c->redirector && redirects(c, view)) {
+        /* No route runs; a request without a host (HTTP/1.0) has nowhere to go. */
+        c->pre_status = view->host_len ? (int16_t)https_redirect_of(c)->status : 400;
+        if (req->chunked || req->content_length > 0) return answer_unread(c);
     } else {
         const route *rt =
             flare_http__route_match(srv, view->host, view->host_len, view->path, view->path_len);
@@ -671,6 +711,33 @@ static void builtin_text(flare_response *resp, int status)
     flare_response_text(resp, status, "text/plain; charset=utf-8", text, (size_t)n);
 }
 
+/* The listener's redirect: Location is "https://", the host without its port, the
+ * HTTPS port unless 443, and the path and query as received. It is put together in the
+ * response's body buffer, which the text body then replaces: nothing is allocated once
+ * the buffer is warm. */
+static void answer_https_redirect(conn *c, flare_response *resp)
+{
+    const flare_http_https_redirect *hr = https_redirect_of(c);
+    const flare_request *v = &pending_of(c)->view;
+    char port[8] = "";
+    if (hr->port != 443) snprintf(port, sizeof port, ":%u", (unsigned)hr->port);
+    flare_buf *b = &resp->body;
+    b->len = 0;
+    bool made =
+        flare_buf_append(b, "https://", 8) == 0 && flare_buf_append(b, v->host, v->host_len) == 0 &&
+        flare_buf_append(b, port, strlen(port)) == 0 &&
+        flare_buf_append(b, v->path, v->path_len) == 0 &&
+        (!v->query ||
+         (flare_buf_append(b, "?", 1) == 0 && flare_buf_append(b, v->query, v->query_len) == 0));
+    if (made && flare_response_headern(resp, "Location", 8, b->data, b->len) == 0) {
+        b->len = 0;
+        builtin_text(resp, hr->status);
+    } else {
+        flare_http__response_reset(resp);
+        builtin_text(resp, 500);
+    }
+}
+
 static void answer_builtin(conn *c, flare_response *resp)
 {
     char allow[160];
@@ -681,6 +748,12 @@ static void answer_builtin(conn *c, flare_response *resp)
         break;
     case 404:
         flare_response_not_found(resp);
+        break;
+    case 301: /* only the listener's redirect to HTTPS: admission refusals are 4xx/5xx */
+    case 302:
+    case 307:
+    case 308:
+        answer_https_redirect(c, resp);
         break;
     case 405: /* RFC 9110 §15.5.6: a 405 carries Allow */
         flare_http__route_allow_header(c->srv, conn_route(c), allow, sizeof allow);
@@ -1426,6 +1499,10 @@ int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_add
     c->file_fd = -1;
     c->peer = *peer;
     c->local_port = opts->local_port;
+    if (opts->https_redirect) /* an index, not a pointer: the struct has no room left */
+        for (size_t i = 0; i < srv->listener_count; i++)
+            if (srv->listener_opts[i].https_redirect == opts->https_redirect)
+                c->redirector = (uint16_t)(i + 1);
     c->phase = PH_HEAD;
     c->route_index = NO_ROUTE;
     flare_timer_init(&c->timer, on_timeout, c);

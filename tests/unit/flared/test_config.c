@@ -623,7 +623,46 @@ static void test_listener_shape_errors(void **state)
                  "t.yaml:1:13: listener: missing required key 'address'");
     expect_error("listeners: [{address: 127.0.0.1:80, port: 80}]\n",
                  "t.yaml:1:37: unknown key 'port' in a listener; allowed: address, reuseport, "
-                 "backlog, tls, proxy_protocol, defer_accept");
+                 "backlog, tls, proxy_protocol, defer_accept, https_redirect");
+}
+
+static void test_listener_https_redirect(void **state)
+{
+    (void)state;
+    flared_config *cfg =
+        load_ok("listeners:\n"
+                "  - address: 127.0.0.1:80\n"
+                "    https_redirect: true\n"
+                "  - address: 127.0.0.1:81\n"
+                "    https_redirect: {port: 8443, status: 308, except: [/a/, /b]}\n"
+                "  - address: 127.0.0.1:82\n"
+                "    https_redirect: {except: []}\n"
+                "  - address: 127.0.0.1:83\n"
+                "    https_redirect: false\n");
+    const flared_listener *l = cfg->listeners;
+    const flare_http_https_redirect *hr = l[0].https_redirect;
+    assert_non_null(hr);
+    assert_int_equal(hr->port, 443);
+    assert_int_equal(hr->status, 301);
+    assert_int_equal(hr->except_count, 1);
+    assert_string_equal(hr->except[0], "/.well-known/acme-challenge/");
+    hr = l[1].https_redirect;
+    assert_int_equal(hr->port, 8443);
+    assert_int_equal(hr->status, 308);
+    assert_int_equal(hr->except_count, 2);
+    assert_string_equal(hr->except[1], "/b");
+    assert_int_equal(l[2].https_redirect->except_count, 0);
+    assert_null(l[3].https_redirect);
+    flared_config_free(cfg);
+    expect_error("listeners: [{address: unix:/tmp/x.sock, https_redirect: true}]\n",
+                 "t.yaml:1:57: https_redirect: only a clear-text IP listener can send its "
+                 "visitors to HTTPS; remove it from this Unix socket listener");
+    expect_error("listeners: [{address: 127.0.0.1:80, https_redirect: {status: 200}}]\n",
+                 "t.yaml:1:62: status: '200' is not a redirect status; use 301, 302, 307 or 308 "
+                 "(307 and 308 keep the method and body)");
+    expect_error("listeners: [{address: 127.0.0.1:80, https_redirect: {except: [a b]}}]\n",
+                 "t.yaml:1:63: except: 'a b' is not a path prefix; write one that starts with "
+                 "'/', without spaces, '?' or '#', e.g. /.well-known/acme-challenge/");
 }
 
 static void test_listener_address_errors(void **state)
@@ -1648,6 +1687,7 @@ int main(void)
         cmocka_unit_test(test_too_large),
         cmocka_unit_test(test_listeners),
         cmocka_unit_test(test_listener_shape_errors),
+        cmocka_unit_test(test_listener_https_redirect),
         cmocka_unit_test(test_listener_address_errors),
         cmocka_unit_test(test_listener_unix_errors),
         cmocka_unit_test(test_listener_duplicates),
