@@ -55,6 +55,10 @@ typedef struct flare_request {
     bool body_streamed;           /**< the body is not read yet: see flare_http_stream_read_body */
     time_t date;          /**< the second the response's Date field names (the loop turn's clock) */
     uint16_t server_port; /**< the port of the listener that accepted the connection; 0: none */
+    /** The user its route's admission callback authenticated (flare_http_admission.user),
+     *  valid until the completion report; NULL: none. */
+    const char *remote_user;
+    size_t remote_user_len;
 } flare_request;
 
 /** A handler fills `resp`; returning a negative value answers 500 instead. */
@@ -265,15 +269,27 @@ int flare_http_server_route_headers(flare_http_server *srv, const char *host, co
  */
 int flare_http_server_host_headers(flare_http_server *srv, const char *host,
                                    const struct flare_header_block *b, flare_error *err);
+/** What an admission callback says besides its status. */
+typedef struct flare_http_admission {
+    uint32_t retry_after_s; /**< a refusal's `Retry-After` in seconds; 0: none */
+    /** More fields for a refusal (say, a 401's WWW-Authenticate); borrowed, it must live as
+     *  long as the route; NULL: none. */
+    const struct flare_header_block *fields;
+    /** An admitted request's authenticated user, shown as req->remote_user; it must live
+     *  until the completion report (say, in the route's user table); NULL: none. */
+    const char *user;
+    size_t user_len;
+} flare_http_admission;
 /**
  * Decides whether the route takes a request, once its head is in and before any of its
- * body is read (nginx's preaccess phase: rate limits). `now_us` is the loop turn's
- * monotonic clock. Returns 0 to admit it, or a 4xx/5xx status the server answers itself
- * (with the route's header fields, and `Retry-After: *retry_after_s` when the callback
- * sets it above 0); a refused request with a body ends its connection unread, as a 413.
+ * body is read (nginx's preaccess and access phases: rate limits, authentication).
+ * `now_us` is the loop turn's monotonic clock; `out` starts zeroed. Returns 0 to admit
+ * it, or a 4xx/5xx status the server answers itself (with the route's header fields,
+ * out->fields, and `Retry-After: out->retry_after_s` when that is above 0); a refused
+ * request with a body ends its connection unread, as a 413.
  */
 typedef int (*flare_http_admit_fn)(const flare_request *req, uint64_t now_us, void *userdata,
-                                   uint32_t *retry_after_s);
+                                   flare_http_admission *out);
 /**
  * Makes the route registered for (host, path) call `admit_fn` (with its handler's
  * userdata) for every request it routes that passed the method and body-size checks.

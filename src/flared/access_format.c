@@ -18,6 +18,7 @@ static const struct {
 } variables[] = {
     {"remote_addr", FLARED_LV_REMOTE_ADDR},
     {"remote_port", FLARED_LV_REMOTE_PORT},
+    {"remote_user", FLARED_LV_REMOTE_USER},
     {"time_local", FLARED_LV_TIME_LOCAL},
     {"time_iso8601", FLARED_LV_TIME_ISO8601},
     {"request", FLARED_LV_REQUEST},
@@ -279,6 +280,12 @@ static void put_op(out *o, const flared_log_op *op, const flare_http_completion 
     case FLARED_LV_REMOTE_PORT:
         if (d->peer && d->peer->ip.family) {
             put_u64(o, d->peer->port);
+            return;
+        }
+        break;
+    case FLARED_LV_REMOTE_USER: /* the user Basic authentication verified; else "-" */
+        if (d->req && d->req->remote_user_len) {
+            put_escaped(o, d->req->remote_user, d->req->remote_user_len);
             return;
         }
         break;

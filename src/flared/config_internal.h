@@ -140,6 +140,8 @@ int flared_cfg_upstreams(flared_cfg_ctx *c, yaml_node_t *node);
 int flared_cfg_rate_limits(flared_cfg_ctx *c, yaml_node_t *node);
 /** A route's `rate_limit`: the name of a `rate_limits` entry, or a mapping of its own. */
 int flared_cfg_route_rate_limit(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r);
+/** A route's `auth`: {realm, users}; reads and checks the user file (config_auth.c). */
+int flared_cfg_auth(flared_cfg_ctx *c, yaml_node_t *node, const flared_auth **out);
 /** `limits: rate_limit_entries`, rounded up to a power of two. */
 int flared_cfg_rate_limit_entries(flared_cfg_ctx *c, yaml_node_t *node);
 /** Parses the settings of a `proxy` route (config_proxy.c). */

@@ -23,10 +23,10 @@
 #define MAX_HOST_NAME  253 /* RFC 1035 §2.3.4, without the trailing dot */
 #define MAX_HOST_LABEL 63
 
-static const char *const route_keys[] = {"path",     "methods",    "headers",    "max_body_bytes",
-                                         "allow",    "access_log", "rate_limit", "text",
-                                         "redirect", "echo",       "static",     "status",
-                                         "health",   "websocket",  "proxy",      NULL};
+static const char *const route_keys[] = {
+    "path",       "methods", "headers",   "max_body_bytes", "allow", "access_log",
+    "rate_limit", "auth",    "text",      "redirect",       "echo",  "static",
+    "status",     "health",  "websocket", "proxy",          NULL};
 /* The type keys follow K_FIRST_TYPE in flared_route_type order. */
 enum {
     K_PATH,
@@ -36,8 +36,9 @@ enum {
     K_ALLOW,
     K_ACCESS_LOG,
     K_RATE_LIMIT,
+    K_AUTH,
     K_FIRST_TYPE,
-    K_ROUTE_KEYS = 15
+    K_ROUTE_KEYS = 16
 };
 
 const char *flared_route_type_name(flared_route_type type)
@@ -453,6 +454,7 @@ static int parse_route(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r,
         (rc = flared_cfg_cidrs(c, v[K_ALLOW], "allow", &r->allow, &r->allow_count)) < 0)
         return rc;
     if (v[K_RATE_LIMIT] && (rc = flared_cfg_route_rate_limit(c, v[K_RATE_LIMIT], r)) < 0) return rc;
+    if (v[K_AUTH] && (rc = flared_cfg_auth(c, v[K_AUTH], &r->auth)) < 0) return rc;
     if (v[K_ACCESS_LOG]) {
         yaml_node_t *a = v[K_ACCESS_LOG];
         char shown[FLARED_CFG_SHOW_MAX];

@@ -1025,12 +1025,12 @@ static void test_route_shape_errors(void **state)
                  "t.yaml:3:5: route: missing required key 'path'");
     expect_error(LISTEN "routes:\n  - path: /a\n    cache: yes\n",
                  "t.yaml:4:5: unknown key 'cache' in a route; allowed: path, methods, headers, "
-                 "max_body_bytes, allow, access_log, rate_limit, text, redirect, echo, static, "
+                 "max_body_bytes, allow, access_log, rate_limit, auth, text, redirect, echo, static, "
                  "status, health, websocket, proxy");
     expect_error(
         LISTEN "routes:\n  - path: /a\n    max_header_bytes: 1k\n    echo: {}\n",
         "t.yaml:4:5: unknown key 'max_header_bytes' in a route; allowed: path, methods, "
-        "headers, max_body_bytes, allow, access_log, rate_limit, text, redirect, echo, static, "
+        "headers, max_body_bytes, allow, access_log, rate_limit, auth, text, redirect, echo, static, "
         "status, health, websocket, proxy");
 }
 
