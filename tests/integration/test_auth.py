@@ -61,6 +61,10 @@ EXTRA = """\
     text: {body: "limited\\n"}
     rate_limit: {rate: 1/m, burst: 1}
     auth: {realm: staff, users: users.htpasswd}
+  - path: /elsewhere
+    text: {body: "elsewhere\n"}
+    allow: [192.0.2.0/24]
+    auth: {realm: staff, users: users.htpasswd}
 """
 
 CHALLENGE = 'Basic realm="staff \\"x\\" \\\\ y", charset="UTF-8"'
@@ -190,6 +194,15 @@ class AuthTests(ft.SharedServerTestCase):
                ask(self.srv.port, "/limited", basic("erin", "sha1-pass")).status,
                ask(self.srv.port, "/limited", basic("erin", "sha1-pass")).status]
         self.assertEqual(got, [401, 200, 429])
+
+    def test_allow_comes_before_auth(self):
+        # A client `allow` leaves out gets 403 with or without credentials, never a 401
+        # that would invite it to try passwords.
+        for auth in (None, basic("erin", "sha1-pass"), basic("erin", "wrong")):
+            with self.subTest(auth=auth):
+                r = ask(self.srv.port, "/elsewhere", auth)
+                self.assertEqual(r.status, 403, r)
+                self.assertIsNone(r.header("WWW-Authenticate"))
 
     def test_access_log_names_the_user(self):
         ask(self.srv.port, "/private?log=in", basic("erin", "sha1-pass"))
