@@ -2,7 +2,7 @@
  * auth.h: HTTP Basic authentication of routes (RFC 7617) at admission, before a body is
  * read. Checking a bcrypt or yescrypt hash costs tens of milliseconds of a worker's one
  * thread, so each worker remembers the credentials it verified lately (a keyed hash of
- * them, never the password) for a minute: a logged-in client costs one HMAC a request.
+ * them, never the password) for a minute: a logged-in client costs one SipHash a request.
  */
 #ifndef FLARED_AUTH_H
 #define FLARED_AUTH_H
@@ -17,12 +17,12 @@
 /** Entries in a worker's cache of verified credentials, and how long one is believed. */
 #define FLARED_AUTH_CACHE_SLOTS 64
 #define FLARED_AUTH_CACHE_US    (60u * 1000 * 1000)
-/** Bytes of a cache key: HMAC-SHA-256. */
-#define FLARED_AUTH_MAC_BYTES 32
+/** Bytes of a cache key: SipHash-2-4 with its 128-bit output. */
+#define FLARED_AUTH_MAC_BYTES 16
 
 /** One remembered success. */
 typedef struct flared_auth_cache_slot {
-    unsigned char mac[FLARED_AUTH_MAC_BYTES]; /**< HMAC(key, generation || user:password) */
+    unsigned char mac[FLARED_AUTH_MAC_BYTES]; /**< SipHash(key, generation || user:password) */
     const flared_htpasswd_user *user;         /**< NULL: empty */
     uint64_t expires_us;
 } flared_auth_cache_slot;
