@@ -53,6 +53,7 @@ USERS = {
 EXTRA = """\
   - path: /private
     echo: {}
+    headers: {X-Route: private}
     auth: {realm: 'staff "x" \\ y', users: users.htpasswd}
   - path: /upload
     echo: {raw: true}
@@ -115,6 +116,21 @@ class AuthTests(ft.SharedServerTestCase):
         r = ask(self.srv.port, "/private")
         self.assertRefused(r)
         self.assertFalse(r.closes())  # no body: the connection is kept
+        self.assertEqual(r.header("X-Route"), "private")  # the route's fields, as on a 405
+        r = ask(self.srv.port, "/private", method="HEAD")
+        self.assertEqual((r.status, r.body), (401, b""))
+        self.assertEqual(r.header("WWW-Authenticate"), CHALLENGE)
+
+    def test_expect_continue_is_not_answered(self):
+        # A refused request that waits for 100 Continue gets the 401 instead, and the
+        # connection ends since its body is never read (RFC 9110 §10.1.1).
+        with self.srv.connect() as s:
+            s.sendall(b"PUT /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
+                      b"Expect: 100-continue\r\n\r\n")
+            data, closed = ft.read_until_close(s, 5)
+        rs, _ = ft.parse_responses(data)
+        self.assertEqual([r.status for r in rs], [401])
+        self.assertTrue(closed)
 
     def test_keepalive_after_401(self):
         with self.srv.connect() as s:
