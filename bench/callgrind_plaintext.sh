@@ -1,13 +1,14 @@
 #!/bin/bash
-# callgrind_plaintext.sh FLARED [access_log]: instructions per plaintext request of one
+# callgrind_plaintext.sh FLARED [access_log [FORMAT]]: instructions per plaintext request of one
 # flared worker, counted by callgrind (wall clock is meaningless on a shared machine).
 # The worker runs under valgrind while a client sends 500 and then 2500 keep-alive
 # GET /plaintext requests, one at a time; the difference of the worker's totals over
 # 2000 requests removes start-up and shutdown. With "access_log" the access log is on
-# (default combined format). Prints instructions/request.
+# (default combined format, or access_log_format FORMAT). Prints instructions/request.
 set -euo pipefail
 flared=$(realpath "$1")
 mode=${2:-}
+format=${3:-}
 work=$(mktemp -d /tmp/flared-callgrind-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib/callgrind.sh"
@@ -37,6 +38,7 @@ worker_ir() { # N -> the worker's total instructions
         echo "workers: 1"
         echo "error_log: $dir/error.log"
         [ "$mode" = access_log ] && echo "access_log: $dir/access.log"
+        [ -n "$format" ] && echo "access_log_format: '${format//\'/\'\'}'"
         echo "listeners: [{address: 127.0.0.1:$port}]"
         echo "routes:"
         echo "  - path: /plaintext"
@@ -54,4 +56,4 @@ worker_ir() { # N -> the worker's total instructions
 
 a=$(worker_ir 500)
 b=$(worker_ir 2500)
-echo "$(( (b - a) / 2000 )) instructions/request (${mode:-access log off}; $a at 500, $b at 2500)"
+echo "$(( (b - a) / 2000 )) instructions/request (${mode:-access log off}${format:+: $format}; $a at 500, $b at 2500)"

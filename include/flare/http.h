@@ -51,14 +51,11 @@ typedef struct flare_request {
     size_t body_len;
     const flare_sock_addr *peer;  /**< client address (zero for Unix sockets) */
     uint64_t connection_requests; /**< 1 for the first request on this connection */
+    uint64_t serial;              /**< the server's request count with this one: unique in it */
     const flare_tls_conn *tls;    /**< the TLS session (SNI, ALPN, version), NULL in clear text */
     bool body_streamed;           /**< the body is not read yet: see flare_http_stream_read_body */
-    time_t date;          /**< the second the response's Date field names (the loop turn's clock) */
     uint16_t server_port; /**< the port of the listener that accepted the connection; 0: none */
-    /** The user its route's admission callback authenticated (flare_http_admission.user),
-     *  valid until the completion report; NULL: none. */
-    const char *remote_user;
-    size_t remote_user_len;
+    time_t date;          /**< the second the response's Date field names (the loop turn's clock) */
 } flare_request;
 
 /** A handler fills `resp`; returning a negative value answers 500 instead. */
@@ -135,6 +132,9 @@ typedef struct flare_http_completion {
     const flare_tls_conn *tls;   /**< NULL in clear text */
     void *route_userdata;        /**< the matched route's userdata; NULL when no route matched */
     const flare_http_upstream_info *upstream; /**< NULL unless the route forwarded the request */
+    const char *remote_user; /**< the user the route's admission check authenticated
+                                  (flare_http_admission.user); NULL: none */
+    size_t remote_user_len;
 } flare_http_completion;
 
 /** Called once per answered request; runs on the reactor thread and must not block. */
@@ -263,9 +263,10 @@ int flare_http_server_route_headers(flare_http_server *srv, const char *host, co
  * its Host picks and no route of it takes; a host given here that has no route is a
  * virtual host all the same, whose requests all get 404 rather than the default host's.
  * Answers of a known route carry its own (flare_http_server_route_headers); the 503
- * over max_connections and the 400 for plain HTTP on a TLS port carry none. `b` is
- * borrowed and must outlive the server; NULL or empty: none. Its lines are checked
- * once, here: FLARE_EINVAL unless each is one flare_header_block_add would write.
+ * over max_connections or the per-address limit and the 400 for plain HTTP on a TLS
+ * port carry none. `b` is borrowed and must outlive the server; NULL or empty: none.
+ * Its lines are checked once, here: FLARE_EINVAL unless each is one
+ * flare_header_block_add would write.
  */
 int flare_http_server_host_headers(flare_http_server *srv, const char *host,
                                    const struct flare_header_block *b, flare_error *err);
@@ -275,8 +276,8 @@ typedef struct flare_http_admission {
     /** More fields for a refusal (say, a 401's WWW-Authenticate); borrowed, it must live as
      *  long as the route; NULL: none. */
     const struct flare_header_block *fields;
-    /** An admitted request's authenticated user, shown as req->remote_user; it must live
-     *  until the completion report (say, in the route's user table); NULL: none. */
+    /** An admitted request's authenticated user, given to the completion report as
+     *  remote_user; it must live until then (say, in the route's user table); NULL: none. */
     const char *user;
     size_t user_len;
 } flare_http_admission;

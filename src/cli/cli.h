@@ -70,8 +70,8 @@ void cli_error(const cli_options *o, const char *fmt, ...) __attribute__((format
 int cli_exit_for(int rc);
 /** Runs the HTTP request(s) of o; returns the exit status. */
 int cli_http(const cli_options *o);
-/** Opens u->path ("-": stdin) and fstats it: a directory or an unreadable file is
- *  FLARE_EINVAL with the reason in err. */
+/** Opens u->path ("-": stdin) and fstats it (u->sized, u->size): a directory or an
+ *  unreadable file is FLARE_EINVAL with the reason in err. */
 int cli_upload_open(cli_upload *u, flare_error *err);
 /** Closes the file (never stdin). */
 void cli_upload_close(cli_upload *u);

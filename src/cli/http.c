@@ -177,7 +177,12 @@ static int one_url(const cli_options *o, flare_http_client *c, cli_upload *up, c
             status = CLI_FAIL;
         } else if (!flare_http_reply_ok(&r)) {
             status = CLI_STATUS;
-            if (o->follow && up->path && !up->sized && (r.status == 307 || r.status == 308))
+            /* A redirect with a Location that -L did not follow: libflare stops only
+             * where the hop would resend the body (any but a POST made GET). */
+            bool redirect = r.status == 301 || r.status == 302 || r.status == 303 ||
+                            r.status == 307 || r.status == 308;
+            if (o->follow && up->path && !up->sized && redirect &&
+                flare_http_reply_header(&r, "Location"))
                 cli_error(o,
                           "not following the %d redirect: the body from %s cannot be sent "
                           "again",

@@ -243,7 +243,9 @@ static int open_upload(cli_options *o, bool ws)
         return usage_error("-T -: standard input can be sent once, give one URL");
     flare_error err;
     if (cli_upload_open(u, &err) < 0) return usage_error("%s", err.message);
-    if (u->put || u->sized) return 0;
+    /* A regular file the system sizes 0 may have content all the same (/proc): read,
+     * it is sent whole, as a read-in --data-binary always was. */
+    if (u->put || (u->sized && u->size > 0)) return 0;
     cli_upload_close(u);
     return load_put_aside(o);
 }

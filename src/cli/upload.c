@@ -33,6 +33,7 @@ int cli_upload_open(cli_upload *u, flare_error *err)
     /* -T - is chunked whatever stdin is, as curl sends it: its length is not
      * known in general, and it cannot be read twice. */
     u->sized = !is_stdin && S_ISREG(st.st_mode);
+    u->size = u->sized ? (uint64_t)st.st_size : 0;
     u->used = false;
     return 0;
 }

@@ -6,6 +6,7 @@
  * time strings are rebuilt only when the second changes.
  */
 #include "access_format.h"
+#include "request_id.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -39,6 +40,7 @@ static const struct {
     {"upstream_addr", FLARED_LV_UPSTREAM_ADDR},
     {"upstream_status", FLARED_LV_UPSTREAM_STATUS},
     {"upstream_response_time", FLARED_LV_UPSTREAM_TIME},
+    {"request_id", FLARED_LV_REQUEST_ID},
 };
 
 static bool name_char(char c)
@@ -284,8 +286,8 @@ static void put_op(out *o, const flared_log_op *op, const flare_http_completion 
         }
         break;
     case FLARED_LV_REMOTE_USER: /* the user Basic authentication verified; else "-" */
-        if (d->req && d->req->remote_user_len) {
-            put_escaped(o, d->req->remote_user, d->req->remote_user_len);
+        if (d->remote_user_len) {
+            put_escaped(o, d->remote_user, d->remote_user_len);
             return;
         }
         break;
@@ -392,6 +394,18 @@ static void put_op(out *o, const flared_log_op *op, const flare_http_completion 
         put(o, tmp, (size_t)n);
         return;
     }
+    case FLARED_LV_REQUEST_ID:
+        if (d->req) { /* none when no head was parsed */
+            char id[FLARED_REQUEST_ID_LEN];
+            bool room = o->end - o->p >= FLARED_REQUEST_ID_LEN; /* else cut, as put() cuts */
+            flared_request_id(d->req->serial, room ? o->p : id);
+            if (room)
+                o->p += FLARED_REQUEST_ID_LEN;
+            else
+                put(o, id, sizeof id);
+            return;
+        }
+        break;
     case FLARED_LV_HTTP:
         if (h) {
             const flare_http_header *f = request_field(h, op->text, op->len);

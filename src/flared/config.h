@@ -91,6 +91,7 @@ typedef enum flared_log_var {
     FLARED_LV_UPSTREAM_ADDR,       /**< $upstream_addr: the servers tried, ", "-separated */
     FLARED_LV_UPSTREAM_STATUS,     /**< $upstream_status: the last upstream's answer */
     FLARED_LV_UPSTREAM_TIME,       /**< $upstream_response_time: seconds with ms (0.012) */
+    FLARED_LV_REQUEST_ID,          /**< $request_id: 32 hex digits naming the request */
     FLARED_LV_HTTP,                /**< $http_NAME: a request header (text: the lower-cased name) */
     FLARED_LV_SENT_HTTP,           /**< $sent_http_NAME: a response header */
 } flared_log_var;
@@ -339,6 +340,7 @@ typedef enum flared_proxy_var {
     FLARED_PV_SCHEME,      /**< $scheme: http or https */
     FLARED_PV_HOST,        /**< $host: the requested host without its port */
     FLARED_PV_SERVER_PORT, /**< $server_port: the port of the listener the request came to */
+    FLARED_PV_REQUEST_ID,  /**< $request_id: as the access log writes it for the request */
 } flared_proxy_var;
 
 /** One piece of a compiled `request_headers` value. */

@@ -56,7 +56,7 @@ static const struct {
 } variables[] = {
     {"remote_addr", FLARED_PV_REMOTE_ADDR}, {"remote_port", FLARED_PV_REMOTE_PORT},
     {"scheme", FLARED_PV_SCHEME},           {"host", FLARED_PV_HOST},
-    {"server_port", FLARED_PV_SERVER_PORT},
+    {"server_port", FLARED_PV_SERVER_PORT}, {"request_id", FLARED_PV_REQUEST_ID},
 };
 
 static bool name_is(const char *name, size_t len, const char *lower)
@@ -163,7 +163,7 @@ static int compile_value(flared_cfg_ctx *c, yaml_node_t *node, const char *name,
             return flared_cfg_fail_at(c, flared_cfg_mark_in(node, dollar),
                                       "request_headers: unknown variable %s in the value of %s; "
                                       "known are $remote_addr, $remote_port, $scheme, $host, "
-                                      "$server_port (and $$ for a dollar sign)",
+                                      "$server_port, $request_id (and $$ for a dollar sign)",
                                       flared_cfg_quote(s + dollar, i - dollar, shown), name);
     }
     f->parts = parts;

@@ -111,11 +111,18 @@ static int parse_methods(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r)
 
 /* --------------------------------------------------------------- headers */
 
-/* Framing and connection fields are flared's to write (RFC 9112 §6, RFC 9110 §7.6.1). */
+/* Framing and connection fields are flared's to write (RFC 9112 §6, RFC 9110 §7.6.1), and
+ * so are the one-value fields its own answers carry: configured, they would go out twice
+ * with two values (two Content-Types, two Locations), which clients resolve each their own
+ * way. A type is set with the routes' content_type and the top-level mime_types. */
 static const char *const managed_headers[] = {"content-length", "transfer-encoding",
                                               "connection",     "keep-alive",
                                               "upgrade",        "te",
-                                              "trailer",        "date"};
+                                              "trailer",        "date",
+                                              "content-type",   "content-encoding",
+                                              "content-range",  "etag",
+                                              "last-modified",  "location",
+                                              "server"};
 
 static int parse_headers(flared_cfg_ctx *c, yaml_node_t *node, const flared_header **out,
                          size_t *count)

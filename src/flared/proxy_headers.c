@@ -6,6 +6,7 @@
  */
 #include "proxy.h"
 #include "proxy_gzip.h"
+#include "request_id.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -44,6 +45,9 @@ bool flared_proxy_hop_by_hop(const flare_http_header *h, const flare_http_header
         break;
     }
     if (h->name_len >= 6 && strncasecmp(h->name, "proxy-", 6) == 0) return true;
+    /* A bare Proxy is no field of HTTP at all; a CGI-style upstream would hand it to its
+     * application as HTTP_PROXY, which HTTP libraries take for their proxy ("httpoxy"). */
+    if (flared_proxy_field_is(h, "proxy")) return true;
     return named_by_connection(h, all, n);
 }
 
@@ -82,21 +86,31 @@ bool flared_proxy_path_has_dot_segment(const char *p, size_t len)
     return false;
 }
 
-/* A field spelling one this proxy writes with '_' for '-': CGI-style upstreams map both
- * to one variable (HTTP_X_FORWARDED_FOR), so it could stand in for ours. */
+/* Whether two field names are one to a CGI-style upstream: case aside, '_' and '-'
+ * alike (X_User and X-User both become HTTP_X_USER). */
+static bool same_cgi_name(const char *a, const char *b, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+        if (x == '_') x = '-';
+        if (y == '_') y = '-';
+        if (tolower(x) != tolower(y)) return false;
+    }
+    return true;
+}
+
+/* A field spelling one this proxy writes (or drops as speaking for it) with '_' for
+ * '-': CGI-style upstreams map both to one variable (HTTP_X_FORWARDED_FOR), so it could
+ * stand in for ours. */
 static bool forwarding_alias(const flare_http_header *h)
 {
-    static const char *const names[] = {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
-                                        "x-real-ip"};
+    static const char *const names[] = {"x-forwarded-for",  "x-forwarded-proto",
+                                        "x-forwarded-host", "x-real-ip",
+                                        "x-forwarded-port", "x-forwarded-prefix"};
     if (!memchr(h->name, '_', h->name_len)) return false;
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        size_t k = 0, n = strlen(names[i]);
-        if (h->name_len != n) continue;
-        while (k < n && (tolower((unsigned char)h->name[k]) == names[i][k] ||
-                         (h->name[k] == '_' && names[i][k] == '-')))
-            k++;
-        if (k == n) return true;
-    }
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (h->name_len == strlen(names[i]) && same_cgi_name(h->name, names[i], h->name_len))
+            return true;
     return false;
 }
 
@@ -272,6 +286,8 @@ static size_t var_max(flared_proxy_var v, const flare_request *req)
         return 5;
     case FLARED_PV_HOST:
         return req->host_len;
+    case FLARED_PV_REQUEST_ID:
+        return FLARED_REQUEST_ID_LEN;
     default:
         return 0;
     }
@@ -315,6 +331,9 @@ static size_t put_var(char *p, flared_proxy_var v, const var_source *src)
     case FLARED_PV_HOST:
         memcpy(p, req->host, req->host_len);
         return req->host_len;
+    case FLARED_PV_REQUEST_ID:
+        flared_request_id(req->serial, p);
+        return FLARED_REQUEST_ID_LEN;
     default:
         return 0;
     }
@@ -357,14 +376,24 @@ static int put_set_field(flare_buf *out, const flared_proxy_set_field *f, const 
     return 0;
 }
 
-/* Whether a `request_headers` entry takes the place of the client's field f. */
+/* Whether a `request_headers` entry takes the place of the client's field f; a
+ * spelling with '_' for '-' too, which would otherwise stand in for the route's. */
 static bool set_by_route(const flare_http_header *f, const flared_proxy_route *route)
 {
     for (size_t i = 0; i < route->set_field_count; i++) {
         const flared_proxy_set_field *s = &route->set_fields[i];
-        if (s->name_len == f->name_len && strncasecmp(s->name, f->name, f->name_len) == 0)
-            return true;
+        if (s->name_len == f->name_len && same_cgi_name(s->name, f->name, f->name_len)) return true;
     }
+    return false;
+}
+
+/* Whether a `request_headers` Host would name no host: $host without one from the
+ * client (HTTP/1.0 without Host), which "$host:$server_port" would turn into ":PORT",
+ * an authority with an empty host (RFC 9110 §4.2.1). The upstream's name goes then. */
+static bool host_left_empty(const flared_proxy_set_field *f, const flare_request *req)
+{
+    for (size_t i = 0; req->host_len == 0 && i < f->part_count; i++)
+        if (f->parts[i].var == FLARED_PV_HOST) return true;
     return false;
 }
 
@@ -385,7 +414,7 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
         req->peer && (req->peer->ip.family == AF_INET || req->peer->ip.family == AF_INET6);
     const var_source src = {.req = req, .addr = ip, .addr_len = has_ip ? ip_len : 0};
     bool host_set = false;
-    if (rc == 0 && route && route->set_host)
+    if (rc == 0 && route && route->set_host && !host_left_empty(route->set_host, req))
         rc = put_set_field(out, route->set_host, &src, &host_set);
     if (rc == 0 && !host_set) rc = put_field(out, "Host", o->host, o->host_len);
     /* X-Forwarded-For: what earlier proxies said, then this hop's client. */

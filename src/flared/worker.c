@@ -31,6 +31,7 @@
 #include "metrics.h"
 #include "ratelimit.h"
 #include "process.h"
+#include "request_id.h"
 #include "websocket.h"
 
 typedef struct worker {
@@ -334,6 +335,7 @@ int flared_worker_run(const flared_config *cfg, unsigned worker_id, const int *f
 {
     worker w = {.cfg = cfg, .signal_fd = -1, .tickets = tickets, .pid = (int)getpid()};
     w.state.worker_id = worker_id;
+    flared_request_id_init(); /* after the fork: this worker's own key */
     w.state.started_ms = flare_monotonic_ms();
     w.state.cfg = cfg;
     w.slot = flared_metrics_claim(worker_id);

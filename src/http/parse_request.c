@@ -243,7 +243,9 @@ static int classify_target(request_line *rl)
         while (auth_len < rest && auth[auth_len] != '/' && auth[auth_len] != '?')
             auth_len++;
         rl->target_form = FLARE_TARGET_ABSOLUTE;
-        return valid_authority(auth, auth_len, false) ? 0 : 400;
+        /* With a port but no host (http://:80/) the host is still empty: RFC 9110
+         * §4.2.1 has a recipient reject such a URI. */
+        return auth[0] != ':' && valid_authority(auth, auth_len, false) ? 0 : 400;
     }
     /* authority-form is only for CONNECT (RFC 9112 §3.2.3); CONNECT takes no
      * other form (RFC 9110 §9.3.6). */

@@ -340,6 +340,8 @@ static void complete(conn *c, bool aborted)
                               ? c->srv->routes[c->route_index].userdata
                               : NULL,
         .upstream = p->has_view && p->upstream.used ? &p->upstream : NULL,
+        .remote_user = p->has_view ? p->remote_user : NULL,
+        .remote_user_len = p->has_view && p->remote_user ? p->remote_user_len : 0,
     };
     srv->on_complete(&done, srv->on_complete_data);
 }
@@ -502,8 +504,8 @@ static bool admitted(conn *c, const route *rt, flare_http__pending *p)
     int status =
         rt->admit(&p->view, flare_reactor_clock(c->srv->reactor)->monotonic_us, rt->userdata, &out);
     if (status == 0) {
-        p->view.remote_user = out.user;
-        p->view.remote_user_len = out.user ? out.user_len : 0;
+        p->remote_user = out.user;
+        p->remote_user_len = out.user ? out.user_len : 0;
         return true;
     }
     c->pre_status = (int16_t)(status >= 400 && status <= 599 ? status : 503);
@@ -531,6 +533,7 @@ static bool begin_request(conn *c)
     p->upstream.used = false;
     p->retry_after_s = 0;
     p->admit_fields = NULL;
+    p->remote_user = NULL;
     /* Behind trusted proxies the client is X-Forwarded-For's rightmost untrusted hop. */
     const flare_sock_addr *client = &c->peer;
     if (srv->cfg.trusted_proxy_count) {
@@ -542,6 +545,7 @@ static bool begin_request(conn *c)
                             .method = (flare_http_method)req->method_id,
                             .peer = client,
                             .connection_requests = c->requests,
+                            .serial = srv->stats.requests,
                             .tls = c->tls,
                             .server_port = c->local_port,
                             .date = flare_reactor_clock(srv->reactor)->wall_sec};

@@ -85,6 +85,8 @@ typedef struct flare_http__pending {
     int status;
     uint32_t retry_after_s;                 /* an admit refusal's Retry-After; 0: none */
     const flare_header_block *admit_fields; /* an admit refusal's own fields; NULL: none */
+    const char *remote_user;                /* the user admission authenticated; NULL: none */
+    size_t remote_user_len;                 /* its length */
     bool has_view;                          /* a head was parsed: view is valid */
     flare_http_upstream_info upstream;      /* filled by a forwarding route */
 } flare_http__pending;

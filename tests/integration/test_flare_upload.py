@@ -45,7 +45,9 @@ class UploadTests(ft.SharedServerTestCase):
     @classmethod
     def setUpClass(cls):
         cls.up = RawUpstream()
-        cls.server_kwargs = {"extra": proxy_config([cls.up.address]).replace(
+        redirects = "".join(f"  - path: /r{status}\n    redirect: {{to: /api/upload, "
+                            f"status: {status}}}\n" for status in (301, 302, 303, 307, 308))
+        cls.server_kwargs = {"extra": redirects + proxy_config([cls.up.address]).replace(
             "proxy: {upstream: app,", "max_body_bytes: 1g\n    proxy: {upstream: app,")
             .replace("read_timeout: 1s", "read_timeout: 20s")}
         try:
@@ -127,6 +129,23 @@ class UploadTests(ft.SharedServerTestCase):
                                 self.url + "/upload")
         self.assertEqual(got, self.expect(self.data + b"&x=1"))
 
+    def test_data_binary_file_the_system_sizes_0(self):
+        # Files under /proc report size 0 yet have content: --data-binary sends what a
+        # read gives (as before streaming, and as curl), not an empty body.
+        with open("/proc/version", "rb") as f:
+            data = f.read()
+        self.assertEqual(os.stat("/proc/version").st_size, 0)
+        self.assertTrue(data)
+        got, head = self.upload("--data-binary", "@/proc/version", self.url + "/upload")
+        self.assertEqual(got, self.expect(data))
+        self.assertEqual(head_fields(head)[1].get("content-length"), str(len(data)))
+        # a file that is truly empty is an empty body, with its length
+        empty = os.path.join(self.dir, "empty")
+        open(empty, "wb").close()
+        got, head = self.upload("--data-binary", "@" + empty, self.url + "/upload")
+        self.assertEqual(got, self.expect(b""))
+        self.assertEqual(head_fields(head)[1].get("content-length"), "0")
+
     def request_line(self, *args, stdin=None):
         """The request line that reached the upstream (which answers 404 for a path
         not its /upload: flare exits 4)."""
@@ -150,6 +169,33 @@ class UploadTests(ft.SharedServerTestCase):
         # an empty path is the root: "/" and the name (flared answers that PUT itself)
         rc, out, err = flare("-v", "-T", self.file, f"127.0.0.1:{self.srv.port}")
         self.assertIn("\n> PUT /data%20one.bin HTTP/1.1\n", err)
+
+    def test_redirects(self):
+        """A file is read again for a redirect that keeps the body; standard input
+        cannot be, and flare says why it stops at any redirect that would need it."""
+        base = f"http://127.0.0.1:{self.srv.port}"
+        for status in (301, 302, 307, 308):
+            with self.subTest(status=status):
+                # PUT keeps its method and body on every redirect (only POST becomes GET)
+                got, head = self.upload("-L", "-T", self.file, f"{base}/r{status}")
+                self.assertEqual(got, self.expect(self.data))
+                self.assertTrue(head.startswith("PUT /upload "), head[:40])
+                before = len(self.up.requests)
+                rc, out, err = flare("-L", "-T", "-", f"{base}/r{status}", stdin=b"abc")
+                self.assertEqual(rc, 4, err)
+                self.assertIn(f"not following the {status} redirect: the body from standard "
+                              "input cannot be sent again", one_line(self, err))
+                self.assertEqual(len(self.up.requests), before)
+        got, head = self.upload("-L", "--data-binary", "@" + self.file, f"{base}/r307")
+        self.assertEqual(got, self.expect(self.data))
+        self.assertTrue(head.startswith("POST /upload "), head[:40])
+        # 301, 302 and 303 make a POST a GET without a body, from stdin too
+        for status in (301, 302, 303):
+            with self.subTest(status=status):
+                got, head = self.upload("-L", "-X", "POST", "-T", "-", f"{base}/r{status}",
+                                        stdin=b"abc")
+                self.assertEqual(got, self.expect(b""))
+                self.assertTrue(head.startswith("GET /upload "), head[:40])
 
     def test_usage_errors(self):
         rc, out, err = flare("--help")

@@ -87,22 +87,27 @@ class HeaderTests(ProxyCase):
         resp = self.request(srv, b"GET /api/echo?x=1 HTTP/1.1\r\nHost: front.example:8080\r\n"
                                  b"Connection: keep-alive, X-Secret\r\nX-Secret: s\r\n"
                                  b"Keep-Alive: timeout=9\r\nTE: trailers\r\n"
-                                 b"Proxy-Authorization: Basic eA==\r\nX-Forwarded-For: 10.0.0.9\r\n"
+                                 b"Proxy-Authorization: Basic eA==\r\nProxy: http://evil:1\r\n"
+                                 b"X-Forwarded-For: 10.0.0.9\r\n"
                                  b"X-Forwarded-Proto: https\r\nX-Real-IP: 10.6.6.6\r\n"
                                  b"X_Real_IP: 10.6.6.7\r\nX-Forwarded-Port: 1\r\n"
-                                 b"X-Forwarded-Prefix: /evil\r\nUser-Agent: t\r\n\r\n")
+                                 b"X-Forwarded-Prefix: /evil\r\nX_Forwarded_Port: 2\r\n"
+                                 b"x_forwarded_prefix: /evil2\r\nUser-Agent: t\r\n\r\n")
         self.assertEqual(resp.status, 200)
         head = json.loads(resp.body)["head"]
         self.assertTrue(head.startswith("GET /echo?x=1 HTTP/1.1\r\n"), head)
         fields = {}
         for name, value in headers_of(head):
             fields.setdefault(name.lower(), []).append(value)
-        for hop in ("connection", "x-secret", "keep-alive", "te", "proxy-authorization"):
+        # "proxy": httpoxy, a CGI upstream would read it as its HTTP_PROXY setting
+        for hop in ("connection", "x-secret", "keep-alive", "te", "proxy-authorization", "proxy"):
             self.assertNotIn(hop, fields, head)
         self.assertEqual(fields["host"], ["app"])
         self.assertEqual(fields["x-forwarded-for"], ["10.0.0.9, 127.0.0.1"])
         self.assertEqual(fields["x-real-ip"], ["127.0.0.1"])  # the client's own is dropped
-        for spoof in ("x_real_ip", "x-forwarded-port", "x-forwarded-prefix"):
+        # CGI-style upstreams read X_Forwarded_Port as X-Forwarded-Port (HTTP_X_FORWARDED_PORT)
+        for spoof in ("x_real_ip", "x-forwarded-port", "x-forwarded-prefix", "x_forwarded_port",
+                      "x_forwarded_prefix"):
             self.assertNotIn(spoof, fields, head)
         self.assertEqual(fields["x-forwarded-proto"], ["http"])
         self.assertEqual(fields["x-forwarded-host"], ["front.example:8080"])

@@ -70,6 +70,22 @@ class RequestHeaderTests(FieldsCase):
         self.assertEqual(f["x-other"], ["kept"], head)
         self.assertEqual(f["x-forwarded-for"], ["127.0.0.1"], head)  # not named: unchanged
 
+    def test_underscore_spelling_of_a_set_field_does_not_pass(self):
+        # CGI-style upstreams read X_User and X-User as one variable (HTTP_X_USER): a
+        # client's X_User would stand in for the field the route removes or sets.
+        srv, _ = self.start("request_headers: {X-User: \"\", X-Client-Port: $remote_port, "
+                            "x_tenant: fixed}")
+        head, port = self.echo(srv, b"X_User: admin\r\nx_client_port: 1\r\n"
+                               b"X-Tenant: other\r\nX_Other: kept\r\n")
+        f = fields_of(head)
+        self.assertNotIn("x_user", f, head)
+        self.assertNotIn("x-user", f, head)
+        self.assertNotIn("x_client_port", f, head)
+        self.assertEqual(f["x-client-port"], [str(port)], head)
+        self.assertNotIn("x-tenant", f, head)
+        self.assertEqual(f["x_tenant"], ["fixed"], head)
+        self.assertEqual(f["x_other"], ["kept"], head)  # not named by the route: passes
+
     def test_variables(self):
         srv, _ = self.start("request_headers: {X-Client: \"$remote_addr:$remote_port\", "
                             "X-Scheme: $scheme, X-Host: \"${host}!\", "
@@ -106,6 +122,18 @@ class RequestHeaderTests(FieldsCase):
             s.sendall(b"GET /api/echo HTTP/1.0\r\n\r\n")
             resp, _ = read_response(s)
         self.assertEqual(fields_of(json.loads(resp.body)["head"])["host"], ["app"])
+
+    def test_host_with_port_without_a_client_host(self):
+        # "$host:$server_port" (nginx's idiom) for HTTP/1.0 without Host would be
+        # ":PORT", a Host with an empty host (RFC 9110 §4.2.1): the upstream's name goes.
+        srv, _ = self.start("request_headers: {Host: \"$host:$server_port\"}")
+        head, _ = self.echo(srv, host=b"front.example:8080")
+        self.assertEqual(fields_of(head)["host"], [f"front.example:{srv.port}"], head)
+        with srv.connect() as s:
+            s.sendall(b"GET /api/echo HTTP/1.0\r\n\r\n")
+            resp, _ = read_response(s)
+        head = json.loads(resp.body)["head"]
+        self.assertEqual(fields_of(head)["host"], ["app"], head)
 
     def test_fixed_host(self):
         srv, _ = self.start("request_headers: {Host: \"internal.example:81\"}")
@@ -164,8 +192,8 @@ class ConfigTests(unittest.TestCase):
             "routes:\n  - path: /api/\n    proxy:\n      upstream: app\n")
     # (name, lines after BASE, line, column, words of the reason)
     BROKEN = [
-        ("unknown_variable", "      request_headers:\n        X-Id: \"id=$request_id\"\n",
-         10, 19, ["unknown variable", "$request_id"]),
+        ("unknown_variable", "      request_headers:\n        X-Id: \"id=$request_uuid\"\n",
+         10, 19, ["unknown variable", "$request_uuid"]),
         ("braced_unknown", "      request_headers:\n        X-Id: a${nope}\n", 10, 16,
          ["unknown variable", "${nope}"]),
         ("dollar_alone", "      request_headers:\n        X-Id: \"5 $\"\n", 10, 18,

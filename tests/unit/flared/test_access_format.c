@@ -14,6 +14,7 @@
 
 #include "access_format.h"
 #include "metrics.h"
+#include "request_id.h"
 
 static flared_log_op ops[256];
 static char names[256];
@@ -124,13 +125,13 @@ static void test_format_line(void **state)
         "200 5 \"-\" \"evil\\x22\\x0A127.0.0.1 - - [x]\"\n";
     if (n != strlen(want) || memcmp(line, want, n) != 0) fail_msg("got %.*s", (int)n, line);
     /* A user Basic authentication verified goes where the combined format had "-". */
-    view.remote_user = "j\"o";
-    view.remote_user_len = 3;
+    d.remote_user = "j\"o";
+    d.remote_user_len = 3;
     n = flared_log_format_line(&f, &d, &ctx, line, sizeof line);
     assert_true(n > 20);
     assert_memory_equal(line, "192.0.2.7 - j\\x22o [06/Dec", 26);
-    view.remote_user = NULL;
-    view.remote_user_len = 0;
+    d.remote_user = NULL;
+    d.remote_user_len = 0;
     f = compile("$request_time_us $request_time $worker $pid $http_x_id $sent_http_x_cache "
                 "$sent_http_missing $tls_version $bytes_sent $request_body_length $host "
                 "$remote_port $connection_requests $time_iso8601 $request_method $server_protocol");
@@ -180,6 +181,35 @@ static void test_upstream_vars(void **state)
     expect_compile_error("$upstream_time", 0, "unknown variable");
 }
 
+/* $request_id: the generator's value for the request's serial; "-" without a request. */
+static void test_request_id(void **state)
+{
+    (void)state;
+    flared_request_id_init();
+    flare_http_completion d = make_done();
+    view.serial = 41;
+    flared_log_context ctx = {.worker_id = 1, .pid = 2, .now = 1796535000};
+    char line[128], want[FLARED_REQUEST_ID_LEN];
+    flared_log_format f = compile("[$request_id] ${request_id}");
+    size_t n = flared_log_format_line(&f, &d, &ctx, line, sizeof line);
+    flared_request_id(41, want);
+    assert_int_equal(n, 2 * FLARED_REQUEST_ID_LEN + 4);
+    assert_memory_equal(line + 1, want, FLARED_REQUEST_ID_LEN);
+    assert_memory_equal(line + FLARED_REQUEST_ID_LEN + 3, want, FLARED_REQUEST_ID_LEN);
+    /* A short buffer cuts the id as it cuts any value. */
+    n = flared_log_format_line(&f, &d, &ctx, line, 11);
+    assert_int_equal(n, 11);
+    assert_memory_equal(line + 1, want, 9);
+    assert_int_equal(line[10], '\n');
+    view.serial = 42;
+    n = flared_log_format_line(&f, &d, &ctx, line, sizeof line);
+    assert_memory_not_equal(line + 1, want, FLARED_REQUEST_ID_LEN);
+    d.req = NULL;
+    n = flared_log_format_line(&f, &d, &ctx, line, sizeof line);
+    assert_int_equal(n, strlen("[-] -\n"));
+    assert_memory_equal(line, "[-] -\n", n);
+}
+
 static void test_histogram(void **state)
 {
     (void)state;
@@ -215,7 +245,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_compile),     cmocka_unit_test(test_escape),
         cmocka_unit_test(test_format_line), cmocka_unit_test(test_upstream_vars),
-        cmocka_unit_test(test_histogram),
+        cmocka_unit_test(test_histogram),   cmocka_unit_test(test_request_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

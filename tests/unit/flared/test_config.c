@@ -1275,6 +1275,13 @@ static void test_header_name_errors(void **state)
     expect_error(LISTEN "routes: [{path: /a, echo: {}, headers: {transfer-encoding: gzip}}]\n",
                  "t.yaml:2:41: headers: 'transfer-encoding' is set by flared and cannot be "
                  "configured");
+    expect_error(LISTEN "routes: [{path: /a, echo: {}, headers: {content-type: text/html}}]\n",
+                 "t.yaml:2:41: headers: 'content-type' is set by flared and cannot be "
+                 "configured");
+    expect_error(LISTEN "headers: {Server: x}\nroutes: [{path: /a, echo: {}}]\n",
+                 "t.yaml:2:11: headers: 'Server' is set by flared and cannot be configured");
+    expect_error(LISTEN "routes: [{path: /a, echo: {}, headers: {Location: /b}}]\n",
+                 "t.yaml:2:41: headers: 'Location' is set by flared and cannot be configured");
     expect_error(LISTEN "routes: [{path: /a, echo: {}, headers: {X-A: 1, x-a: 2}}]\n",
                  "t.yaml:2:49: headers: 'x-a' is set twice; first at line 2, column 41");
 }

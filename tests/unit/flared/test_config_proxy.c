@@ -265,6 +265,22 @@ static void test_fields_compiled(void **state)
     flared_config_free(cfg);
 }
 
+static void test_request_id_field(void **state)
+{
+    (void)state;
+    flared_config *cfg =
+        load_ok(LISTEN UP PROXY_AT "      request_headers: {X-Request-ID: \"$request_id\"}\n");
+    const flared_proxy_route *p = &cfg->default_host.routes[0].u.proxy;
+    assert_int_equal(p->set_field_count, 1);
+    assert_int_equal(p->set_fields[0].part_count, 1);
+    expect_part(&p->set_fields[0].parts[0], FLARED_PV_REQUEST_ID, NULL);
+    flared_config_free(cfg);
+    expect_error(LISTEN UP PROXY_AT "      request_headers: {X-A: \"$request_ids\"}\n",
+                 "t.yaml:8:31: request_headers: unknown variable '$request_ids' in the value of "
+                 "'X-A'; known are $remote_addr, $remote_port, $scheme, $host, $server_port, "
+                 "$request_id (and $$ for a dollar sign)");
+}
+
 static void test_fields_errors(void **state)
 {
     (void)state;
@@ -289,7 +305,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),      cmocka_unit_test(test_every_key),
         cmocka_unit_test(test_errors),        cmocka_unit_test(test_fields_compiled),
-        cmocka_unit_test(test_fields_errors),
+        cmocka_unit_test(test_fields_errors), cmocka_unit_test(test_request_id_field),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

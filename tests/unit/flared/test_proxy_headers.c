@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "proxy.h"
+#include "request_id.h"
 
 typedef struct parsed {
     flare_http_request head;
@@ -301,6 +302,31 @@ static void test_route_fields(void **state)
     expect_head(&p, &o, want);
 }
 
+/* X-Request-ID: $request_id is the generator's value for the request's serial. */
+static void test_request_id_field(void **state)
+{
+    (void)state;
+    flared_request_id_init();
+    static const flared_proxy_part id[] = {LIT("id="), VAR(FLARED_PV_REQUEST_ID)};
+    static const flared_proxy_set_field set[] = {
+        {.name = "X-Request-ID", .name_len = 12, .parts = id, .part_count = 2, .literal_len = 3},
+    };
+    flared_proxy_route route = {.set_fields = set, .set_field_count = 1};
+    parsed p;
+    parse(&p, "GET / HTTP/1.1\r\nHost: x\r\nX-Request-ID: client's\r\n\r\n", "192.0.2.7:1");
+    p.req.serial = 9;
+    char hex[FLARED_REQUEST_ID_LEN + 1] = {0}, want[1024];
+    flared_request_id(9, hex);
+    snprintf(want, sizeof want,
+             "GET / HTTP/1.1\r\nHost: app\r\nX-Forwarded-For: 192.0.2.7\r\n"
+             "X-Real-IP: 192.0.2.7\r\nX-Request-ID: id=%s\r\nX-Forwarded-Proto: http\r\n"
+             "X-Forwarded-Host: x\r\nForwarded: for=192.0.2.7;host=x;proto=http\r\n"
+             "Via: 1.1 flared\r\n\r\n",
+             hex);
+    flared_proxy_head_opts o = {.host = "app", .host_len = 3, .route = &route};
+    expect_head(&p, &o, want);
+}
+
 static void test_keep_alive_timeout(void **state)
 {
     (void)state;
@@ -338,7 +364,7 @@ int main(void)
         cmocka_unit_test(test_hop_by_hop),   cmocka_unit_test(test_hop_by_hop_long_name),
         cmocka_unit_test(test_dot_segments), cmocka_unit_test(test_h2c_upgrade_dropped),
         cmocka_unit_test(test_max_forwards), cmocka_unit_test(test_keep_alive_timeout),
-        cmocka_unit_test(test_route_fields),
+        cmocka_unit_test(test_route_fields), cmocka_unit_test(test_request_id_field),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -378,6 +378,8 @@ static const req_case cases[] = {
     BAD("CONNECT unclosed [", "CONNECT [::1:80 HTTP/1.1\r\n" HOSTA "\r\n", 400),
     BAD("absolute without authority", "GET http:// HTTP/1.1\r\n" HOSTA "\r\n", 400),
     BAD("absolute with empty authority", "GET http:///x HTTP/1.1\r\n" HOSTA "\r\n", 400),
+    BAD("absolute with a port and no host", "GET http://:80/ HTTP/1.1\r\n" HOSTA "\r\n", 400),
+    BAD("absolute with ':' alone", "GET http://:/x HTTP/1.1\r\n" HOSTA "\r\n", 400),
     /* Found by tests/differential (llhttp refuses these; flared took the authority
      * as the request's host): the authority must be a valid uri-host [":" port]. */
     BAD("absolute with '#' in authority", "GET http://a#b/x HTTP/1.1\r\n" HOSTA "\r\n", 400),

@@ -223,6 +223,36 @@ static void test_server_port(void **state)
     client_close(&c);
 }
 
+/* Answers req->serial. */
+static int serial_handler(const flare_request *req, flare_response *resp, void *ud)
+{
+    (void)ud;
+    char body[24];
+    int n = snprintf(body, sizeof body, "%llu", (unsigned long long)req->serial);
+    return flare_response_text(resp, 200, "text/plain", body, (size_t)n);
+}
+
+/* req->serial counts the server's requests, across connections: keep-alive, pipelined
+ * and on a connection of their own, no two requests share one. */
+static void test_request_serial(void **state)
+{
+    harness *h = *state;
+    harness_route(h, NULL, FLARE_M_GET, "/serial", serial_handler, NULL, 0);
+    client a, b;
+    client_open(h, &a);
+    client_open(h, &b);
+    client_send_str(h, &a, "GET /serial HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_response(h, &a, 200, "1");
+    client_send_str(h, &b, "GET /serial HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_response(h, &b, 200, "2");
+    client_send_str(
+        h, &a, "GET /serial HTTP/1.1\r\nHost: t\r\n\r\nGET /serial HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_response(h, &a, 200, "3");
+    expect_response(h, &a, 200, "4");
+    client_close(&a);
+    client_close(&b);
+}
+
 static void expect_busy(harness *h, client *c)
 {
     response r = {0};
@@ -761,6 +791,7 @@ int main(void)
         SERVER_TEST(test_upgrade_hands_over_socket_and_pending_bytes, bare_zero_config),
         SERVER_TEST(test_listen_and_serve, hello_server),
         SERVER_TEST(test_server_port, hello_server),
+        SERVER_TEST(test_request_serial, hello_server),
         SERVER_TEST(test_max_connections_adopted, two_connections),
         SERVER_TEST(test_max_connections_listener, two_connections),
         SERVER_TEST(test_zero_config_takes_defaults, zero_config),
