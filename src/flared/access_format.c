@@ -138,6 +138,12 @@ static void put(out *o, const char *s, size_t len)
     o->p += len;
 }
 
+/* One byte: most values that are absent ("-") and most separators. */
+static void put_char(out *o, char ch)
+{
+    if (o->p < o->end) *o->p++ = ch;
+}
+
 /* nginx's escaping for log values: nothing a reader could take for a quote, a line
  * break or a terminal control sequence goes out raw. */
 static void put_escaped(out *o, const char *s, size_t len)
@@ -425,7 +431,7 @@ static void put_op(out *o, const flared_log_op *op, const flare_http_completion 
         break;
     }
     }
-    put(o, "-", 1); /* no value, as in nginx */
+    put_char(o, '-'); /* no value, as in nginx */
 }
 
 size_t flared_log_format_line(const flared_log_format *f, const flare_http_completion *done,
