@@ -1,9 +1,9 @@
 /*
  * fuzz_htpasswd.c: the user files of Basic authentication (flared_htpasswd_parse)
  * and the strict base64 of the Authorization field (flared_base64_decode). Checks: a
- * parsed file's users have non-empty names without ':' or control bytes, are sorted
- * and unique, and each is found by name; a decoded base64 string is the canonical
- * encoding of what it decoded to (re-encoding gives the input back), and the
+ * parsed file's users fit the room flared_htpasswd_max_users gives, have non-empty names without
+ * ':' or control bytes, are sorted and unique, and each is found by name; a decoded base64 string
+ * is the canonical encoding of what it decoded to (re-encoding gives the input back), and the
  * encoding of any bytes decodes to those bytes.
  */
 #include <string.h>
@@ -39,6 +39,7 @@ static void check_parse(const uint8_t *data, size_t size)
     long n = flared_htpasswd_parse(text, size, users, cap, &bad_line, why);
     if (n < 0) {
         FUZZ_CHECK(why[0] != '\0');
+        FUZZ_CHECK(strcmp(why, "too many users") != 0); /* max_users was room enough */
         return;
     }
     FUZZ_CHECK(n > 0 && (size_t)n <= cap);

@@ -16,17 +16,19 @@
 
 size_t flared_htpasswd_max_users(const char *text, size_t len)
 {
+    /* The shortest line taken is "u:{SHA}" and 28 digits, 36 bytes with its newline: a
+     * file of newlines alone does not make the caller allocate a user for each. */
     size_t lines = 1;
     for (const char *p = text, *end = text + len; (p = memchr(p, '\n', (size_t)(end - p))); p++)
         lines++;
-    return lines;
+    size_t most = len / (FLARED_HTPASSWD_LINE_MIN - 1) + 1;
+    return lines < most ? lines : most;
 }
 
 /* A base64 digit's value (RFC 4648 §4, table 1), or -1. */
 static int b64_value(unsigned char ch)
 {
-    static const char digits[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     const char *at = ch ? strchr(digits, ch) : NULL;
     return at ? (int)(at - digits) : -1;
 }

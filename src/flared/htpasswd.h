@@ -31,10 +31,13 @@ typedef struct flared_htpasswd_user {
 /** Longest line of a user file, and longest user name plus password a client may send. */
 #define FLARED_HTPASSWD_LINE_MAX  1024
 #define FLARED_HTPASSWD_CREDS_MAX 1024
+/** The shortest user line taken, newline included: "u:{SHA}" and 28 base64 digits. */
+#define FLARED_HTPASSWD_LINE_MIN 36
 /** Room for flared_htpasswd_parse's reason. */
 #define FLARED_HTPASSWD_WHY_MAX 256
 
-/** The most users a file of len bytes can hold: the cap flared_htpasswd_parse needs. */
+/** The most users a file of len bytes can hold (by its lines and its size): the cap
+ *  flared_htpasswd_parse needs. */
 size_t flared_htpasswd_max_users(const char *text, size_t len);
 
 /**

@@ -64,7 +64,16 @@ static void test_format(void **state)
                        "amy:" SHA_PASSWORD ":a comment\n"
                        "\t# indented comment\n"
                        "bob:" SHA_PASSWORD; /* no final newline */
-    assert_int_equal(flared_htpasswd_max_users(text, strlen(text)), 6);
+    /* 6 lines, but 156 bytes hold at most 156 / 35 + 1 users of the shortest line. */
+    assert_int_equal(flared_htpasswd_max_users(text, strlen(text)), 5);
+    static char newlines[3500]; /* and 3500 newlines no more than 3500 bytes can */
+    memset(newlines, '\n', sizeof newlines);
+    assert_int_equal(flared_htpasswd_max_users(newlines, sizeof newlines), 101);
+    /* The tightest file fits: users of the shortest line, the last without newline. */
+    char tight[] = "a:" SHA_PASSWORD "\nb:" SHA_PASSWORD "\nc:" SHA_PASSWORD;
+    size_t cap = flared_htpasswd_max_users(tight, strlen(tight));
+    assert_true(cap >= 3);
+    assert_int_equal(flared_htpasswd_parse(tight, strlen(tight), users, cap, &line, why), 3);
     assert_int_equal(parse(text, users, 6, &line, why), 3);
     /* sorted by name; each remembers its line */
     assert_string_equal(users[0].name, "amy");
