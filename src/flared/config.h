@@ -446,7 +446,8 @@ typedef struct flared_route {
     const flare_cidr *allow; /**< clients allowed (others get 403); NULL = everyone */
     size_t allow_count;
     const flared_rate_limit *rate_limit; /**< requests per client over time; NULL = none */
-    const flared_auth *auth;             /**< Basic authentication; NULL = none */
+    const flared_auth *auth; /**< Basic authentication (its own, else its host's, else the top
+                                  level's); NULL = none (or `auth: off`) */
     flared_route_type type;
     union {
         flared_text_route text;

@@ -1,5 +1,6 @@
 /*
- * config_auth.c: a route's `auth: {realm: "staff", users: FILE}`. The user file is read
+ * config_auth.c: `auth: {realm: "staff", users: FILE}` of a route, a host or the top level
+ * (the routes below take it unless they say `auth: off`). The user file is read
  * and every line checked here, at load and at each reload, so a bad line stops the load
  * (pointing at `users` and naming the file's line) instead of locking a user out later.
  * The realm goes into the 401's WWW-Authenticate as a quoted-string (RFC 9110 §5.6.4).
@@ -113,6 +114,12 @@ static int parse_users(flared_cfg_ctx *c, yaml_node_t *node, flared_auth *a)
 int flared_cfg_auth(flared_cfg_ctx *c, yaml_node_t *node, const flared_auth **out)
 {
     yaml_node_t *v[A_KEYS], *k[A_KEYS];
+    /* `off`: none, over what a host or the top level would give. */
+    if (node->type == YAML_SCALAR_NODE &&
+        strcmp((const char *)node->data.scalar.value, "off") == 0) {
+        *out = NULL;
+        return 0;
+    }
     int rc = flared_cfg_map(c, node, "auth", "in auth", auth_keys, v, k, NULL);
     if (rc < 0) return rc;
     flared_auth *a = flared_cfg_alloc(c, sizeof *a);

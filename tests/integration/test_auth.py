@@ -260,6 +260,67 @@ class AuthReloadTests(ft.ServerTestCase):
         self.assertStopsCleanly(srv)
 
 
+INHERITED = """\
+  - path: /site
+    text: {body: "site\\n"}
+  - path: /health
+    health: {}
+    auth: off
+  - path: /own
+    text: {body: "own\\n"}
+    auth: {realm: own, users: other.htpasswd}
+hosts:
+  - names: [open.test]
+    auth: off
+    routes:
+      - path: /
+        text: {body: "open\\n"}
+  - names: [staff.test]
+    routes:
+      - path: /
+        text: {body: "staff\\n"}
+auth: {realm: everywhere, users: users.htpasswd}
+"""
+
+
+class AuthInheritanceTests(ft.SharedServerTestCase):
+    """The top level's `auth` covers every route of every host that does not set its own
+    or say `auth: off`; one user file serves them all."""
+
+    @classmethod
+    def prepare_server(cls, srv):
+        write_users(os.path.join(srv.dir, "users.htpasswd"), [f"erin:{sha_hash('top')}"])
+        write_users(os.path.join(srv.dir, "other.htpasswd"), [f"erin:{sha_hash('own')}"])
+        srv.params["extra"] = INHERITED
+
+    def get_host(self, target, host, auth):
+        head = f"GET {target} HTTP/1.1\r\nHost: {host}\r\n"
+        if auth:
+            head += f"Authorization: {auth}\r\n"
+        with socket.create_connection(("127.0.0.1", self.srv.port), timeout=5) as s:
+            s.sendall(head.encode() + b"\r\n")
+            return ft.read_response(s)[0]
+
+    def test_top_level_covers_routes_and_hosts(self):
+        for host, target, body in (("t", "/site", b"site\n"), ("staff.test", "/", b"staff\n")):
+            with self.subTest(host=host):
+                r = self.get_host(target, host, None)
+                self.assertEqual(r.status, 401, r)
+                self.assertEqual(r.header("WWW-Authenticate"),
+                                 'Basic realm="everywhere", charset="UTF-8"')
+                self.assertEqual(self.get_host(target, host, basic("erin", "own")).status, 401)
+                r = self.get_host(target, host, basic("erin", "top"))
+                self.assertEqual((r.status, r.body), (200, body))
+
+    def test_off_and_own(self):
+        self.assertEqual(self.get_host("/health", "t", None).status, 200)
+        self.assertEqual(self.get_host("/", "open.test", None).body, b"open\n")
+        r = self.get_host("/own", "t", None)
+        self.assertEqual(r.header("WWW-Authenticate"), 'Basic realm="own", charset="UTF-8"')
+        self.assertEqual(self.get_host("/own", "t", basic("erin", "top")).status, 401)
+        self.assertEqual(self.get_host("/own", "t", basic("erin", "own")).status, 200)
+
+
 class AuthConfigTests(ft.ServerTestCase):
     def check(self, users_text, users_value="users.htpasswd", realm="staff"):
         ft.require_flared()
