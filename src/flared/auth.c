@@ -137,7 +137,7 @@ int flared_auth_admit(const flared_auth *a, const flare_header_block *challenge,
         size_t password_len = (size_t)n - name_len - 1;
         u = flared_htpasswd_find(a->users, a->user_count, (char *)creds, name_len);
         /* An unknown user costs a check too, so timing does not tell which names exist. */
-        bool ok = flared_htpasswd_check(u ? u : &a->users[0], password, password_len) && u;
+        bool ok = flared_htpasswd_check(u ? u : a->decoy, password, password_len) && u;
         if (!ok) {
             OPENSSL_cleanse(creds, sizeof creds);
             return 401;

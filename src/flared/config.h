@@ -425,9 +425,11 @@ typedef struct flared_auth {
     const char *users_path;            /**< the user file, read at load */
     const flared_htpasswd_user *users; /**< its users, sorted by name */
     size_t user_count;
-    uint64_t generation;   /**< random per load: a worker's cache of verified
-                                credentials never outlives the file it checked */
-    unsigned line, column; /**< where `auth` is written */
+    const flared_htpasswd_user *decoy; /**< checked for an unknown name: a crypt(3) user if
+                                            any, so a miss costs what a hit costs */
+    uint64_t generation;               /**< random per load: a worker's cache of verified
+                                            credentials never outlives the file it checked */
+    unsigned line, column;             /**< where `auth` is written */
 } flared_auth;
 
 /** One route: a path (exact, or a prefix when it ends in '/') and what to do there. */

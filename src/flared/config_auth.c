@@ -105,6 +105,9 @@ static int parse_users(flared_cfg_ctx *c, yaml_node_t *node, flared_auth *a)
     if (n < 0) return flared_cfg_fail(c, node, "auth: users: %s: %s", a->users_path, why);
     a->users = users;
     a->user_count = (size_t)n;
+    a->decoy = &users[0];
+    for (long i = 0; i < n && a->decoy->scheme != FLARED_HASH_CRYPT; i++)
+        a->decoy = &users[i];
     /* Unique in the master's life, which every worker inherits: no two loads share one. */
     static uint64_t loads;
     a->generation = ++loads;

@@ -78,7 +78,7 @@ static void setup_auth(void)
     if (done) return;
     done = true;
     assert_int_equal(flared_htpasswd_parse(text, strlen(text), users, 2, &line, why), 2);
-    auth = (flared_auth){.users = users, .user_count = 2, .generation = 7};
+    auth = (flared_auth){.users = users, .user_count = 2, .generation = 7, .decoy = &users[0]};
 }
 
 /* Admits a request whose Authorization fields are values[0..n). */
