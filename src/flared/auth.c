@@ -126,7 +126,10 @@ int flared_auth_admit(const flared_auth *a, const flare_header_block *challenge,
     unsigned char creds[FLARED_HTPASSWD_CREDS_MAX + 3];
     long n = credentials(req->head, creds, sizeof creds);
     const char *colon = n > 0 ? memchr(creds, ':', (size_t)n) : NULL;
-    if (!colon || n > FLARED_HTPASSWD_CREDS_MAX) return 401;
+    if (!colon || n > FLARED_HTPASSWD_CREDS_MAX) {
+        if (n > 0) OPENSSL_cleanse(creds, (size_t)n);
+        return 401;
+    }
     unsigned char mac[FLARED_AUTH_MAC_BYTES];
     bool keyed;
     const flared_htpasswd_user *u = flared_auth_cache_find(&cache, a->generation, (char *)creds,
@@ -139,12 +142,12 @@ int flared_auth_admit(const flared_auth *a, const flare_header_block *challenge,
         /* An unknown user costs a check too, so timing does not tell which names exist. */
         bool ok = flared_htpasswd_check(u ? u : a->decoy, password, password_len) && u;
         if (!ok) {
-            OPENSSL_cleanse(creds, sizeof creds);
+            OPENSSL_cleanse(creds, (size_t)n);
             return 401;
         }
         if (keyed) flared_auth_cache_add(&cache, mac, u, now_us);
     }
-    OPENSSL_cleanse(creds, sizeof creds);
+    OPENSSL_cleanse(creds, (size_t)n); /* the password does not outlive the request */
     out->fields = NULL;
     out->user = u->name;
     out->user_len = u->name_len;
