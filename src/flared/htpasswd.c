@@ -37,18 +37,27 @@ long flared_base64_decode(const char *in, size_t len, unsigned char *out, size_t
 {
     /* RFC 4648 §4 with its §3.5 canonical encoding: padded to a multiple of four, no
      * whitespace, '=' only at the end, and no set bits in the padding's place. */
-    if (len % 4 || len / 4 * 3 > cap) return -1;
+    if (len % 4) return -1;
     size_t pad = len && in[len - 1] == '=' ? (len > 1 && in[len - 2] == '=' ? 2 : 1) : 0;
+    if (len / 4 * 3 - pad > cap) return -1;
     for (size_t i = 0; i < len - pad; i++)
         if (b64_value((unsigned char)in[i]) < 0) return -1;
     if (pad) {
         int last = b64_value((unsigned char)in[len - pad - 1]);
         if (last & (pad == 2 ? 0x0f : 0x03)) return -1;
     }
-    if (len == 0) return 0;
-    int n = EVP_DecodeBlock(out, (const unsigned char *)in, (int)len);
+    /* EVP_DecodeBlock writes three bytes for every four digits, padding included: the
+     * last, padded quad goes through a buffer so out needs room for the data alone. */
+    size_t whole = pad ? len - 4 : len;
+    int n = whole ? EVP_DecodeBlock(out, (const unsigned char *)in, (int)whole) : 0;
     if (n < 0) return -1;
-    return (long)n - (long)pad;
+    if (pad) {
+        unsigned char last[3];
+        if (EVP_DecodeBlock(last, (const unsigned char *)in + whole, 4) != 3) return -1;
+        memcpy(out + n, last, 3 - pad);
+        n += (int)(3 - pad);
+    }
+    return n;
 }
 
 /* The length of the encoded digest after a crypt hash's last '$', by scheme. */

@@ -142,6 +142,11 @@ static void test_base64(void **state)
     assert_int_equal(flared_base64_decode("YT b", 4, out, sizeof out), -1); /* space */
     assert_int_equal(flared_base64_decode("YT-b", 4, out, sizeof out), -1); /* base64url */
     assert_int_equal(flared_base64_decode("YWJjZGVmZ2hpamtsbW5vcHFy", 24, out, 16), -1); /* cap */
+    /* Room for the data is enough, without the padding's place: 16 bytes in 16. */
+    assert_int_equal(flared_base64_decode("YWJjZGVmZ2hpamtsbW5vcA==", 24, out, 16), 16);
+    assert_memory_equal(out, "abcdefghijklmnop", 16);
+    assert_int_equal(flared_base64_decode("YWJjZGVmZ2hpamtsbW5vcA==", 24, out, 15), -1);
+    assert_int_equal(flared_base64_decode("YWJj", 4, out, 3), 3);
 }
 
 static flared_htpasswd_user user_of(const char *hash, flared_hash_scheme scheme)
