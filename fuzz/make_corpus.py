@@ -489,6 +489,17 @@ def main():
         bytes([0]) + b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n",
         bytes([0]) + b"",
     ])
+    # htpasswd: one input is both a user file and a base64 string.
+    write("htpasswd", [
+        b"alice:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n# comment\n\n"
+        b"bob:$2y$05$abcdefghijklmnopqrstuu0123456789012345678901234567890\n",
+        b"zed:$y$j9T$abc$0123456789012345678901234567890123456789012:comment\r\n",
+        b"carol:$6$salt$" + b"a" * 86 + b"\nd:$5$salt$" + b"b" * 43 + b"\n",
+        b"a:$6$salt$short\nb:$apr1$x$y\nc:plain\nd:abJnggxhB/yWI\n",
+        b"a:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\na:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n",
+        b"YWxpY2U6cGFzc3dvcmQ=",
+        b"YQ==", b"YR==", b"Y===", b"",
+    ])
 
 
 def gzip_bytes(data):

@@ -132,6 +132,9 @@ typedef struct flare_http_completion {
     const flare_tls_conn *tls;   /**< NULL in clear text */
     void *route_userdata;        /**< the matched route's userdata; NULL when no route matched */
     const flare_http_upstream_info *upstream; /**< NULL unless the route forwarded the request */
+    const char *remote_user; /**< the user the route's admission check authenticated
+                                  (flare_http_admission.user); NULL: none */
+    size_t remote_user_len;
 } flare_http_completion;
 
 /** Called once per answered request; runs on the reactor thread and must not block. */
@@ -286,15 +289,27 @@ int flare_http_server_route_headers(flare_http_server *srv, const char *host, co
  */
 int flare_http_server_host_headers(flare_http_server *srv, const char *host,
                                    const struct flare_header_block *b, flare_error *err);
+/** What an admission callback says besides its status. */
+typedef struct flare_http_admission {
+    uint32_t retry_after_s; /**< a refusal's `Retry-After` in seconds; 0: none */
+    /** More fields for a refusal (say, a 401's WWW-Authenticate); borrowed, it must live as
+     *  long as the route; NULL: none. */
+    const struct flare_header_block *fields;
+    /** An admitted request's authenticated user, given to the completion report as
+     *  remote_user; it must live until then (say, in the route's user table); NULL: none. */
+    const char *user;
+    size_t user_len;
+} flare_http_admission;
 /**
  * Decides whether the route takes a request, once its head is in and before any of its
- * body is read (nginx's preaccess phase: rate limits). `now_us` is the loop turn's
- * monotonic clock. Returns 0 to admit it, or a 4xx/5xx status the server answers itself
- * (with the route's header fields, and `Retry-After: *retry_after_s` when the callback
- * sets it above 0); a refused request with a body ends its connection unread, as a 413.
+ * body is read (nginx's preaccess and access phases: rate limits, authentication).
+ * `now_us` is the loop turn's monotonic clock; `out` starts zeroed. Returns 0 to admit
+ * it, or a 4xx/5xx status the server answers itself (with the route's header fields,
+ * out->fields, and `Retry-After: out->retry_after_s` when that is above 0); a refused
+ * request with a body ends its connection unread, as a 413.
  */
 typedef int (*flare_http_admit_fn)(const flare_request *req, uint64_t now_us, void *userdata,
-                                   uint32_t *retry_after_s);
+                                   flare_http_admission *out);
 /**
  * Makes the route registered for (host, path) call `admit_fn` (with its handler's
  * userdata) for every request it routes that passed the method and body-size checks.

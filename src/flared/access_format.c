@@ -19,6 +19,7 @@ static const struct {
 } variables[] = {
     {"remote_addr", FLARED_LV_REMOTE_ADDR},
     {"remote_port", FLARED_LV_REMOTE_PORT},
+    {"remote_user", FLARED_LV_REMOTE_USER},
     {"time_local", FLARED_LV_TIME_LOCAL},
     {"time_iso8601", FLARED_LV_TIME_ISO8601},
     {"request", FLARED_LV_REQUEST},
@@ -135,6 +136,12 @@ static void put(out *o, const char *s, size_t len)
     if (len > room) len = room;
     memcpy(o->p, s, len);
     o->p += len;
+}
+
+/* One byte: most values that are absent ("-") and most separators. */
+static void put_char(out *o, char ch)
+{
+    if (o->p < o->end) *o->p++ = ch;
 }
 
 /* nginx's escaping for log values: nothing a reader could take for a quote, a line
@@ -284,6 +291,12 @@ static void put_op(out *o, const flared_log_op *op, const flare_http_completion 
             return;
         }
         break;
+    case FLARED_LV_REMOTE_USER: /* the user Basic authentication verified; else "-" */
+        if (d->remote_user_len) {
+            put_escaped(o, d->remote_user, d->remote_user_len);
+            return;
+        }
+        break;
     case FLARED_LV_TIME_LOCAL: {
         const time_cache *tc = times_for(ctx->now);
         put(o, tc->local, tc->local_len);
@@ -418,7 +431,7 @@ static void put_op(out *o, const flared_log_op *op, const flare_http_completion 
         break;
     }
     }
-    put(o, "-", 1); /* no value, as in nginx */
+    put_char(o, '-'); /* no value, as in nginx */
 }
 
 size_t flared_log_format_line(const flared_log_format *f, const flare_http_completion *done,

@@ -16,7 +16,8 @@
 
 /** The default format: Apache's combined log format. */
 #define FLARED_LOG_FORMAT_COMBINED                                                                 \
-    "$remote_addr - - [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" "      \
+    "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent "             \
+    "\"$http_referer\" "                                                                           \
     "\"$http_user_agent\""
 
 /**

@@ -270,7 +270,7 @@ static const char *const top_keys[] = {
     "workers",   "error_log", "log_level",       "limits",     "timeouts",
     "listeners", "routes",    "hosts",           "mime_types", "user",
     "group",     "pid_file",  "trusted_proxies", "access_log", "access_log_format",
-    "upstreams", "headers",   "rate_limits",     NULL};
+    "upstreams", "headers",   "rate_limits",     "auth",       NULL};
 enum {
     K_WORKERS,
     K_ERROR_LOG,
@@ -290,6 +290,7 @@ enum {
     K_UPSTREAMS,
     K_HEADERS,
     K_RATE_LIMITS,
+    K_AUTH,
     K_TOP_KEYS
 };
 
@@ -508,7 +509,7 @@ static int parse_root(flared_cfg_ctx *c, yaml_node_t *root)
     if (rc == 0 && v[K_UPSTREAMS]) rc = flared_cfg_upstreams(c, v[K_UPSTREAMS]);
     /* Before the routes: a route names its rate limit. */
     if (rc == 0 && v[K_RATE_LIMITS]) rc = flared_cfg_rate_limits(c, v[K_RATE_LIMITS]);
-    if (rc == 0) rc = flared_cfg_hosts(c, v[K_ROUTES], v[K_HOSTS], v[K_HEADERS]);
+    if (rc == 0) rc = flared_cfg_hosts(c, v[K_ROUTES], v[K_HOSTS], v[K_HEADERS], v[K_AUTH]);
     if (rc == 0 && (v[K_USER] || v[K_GROUP])) rc = flared_cfg_user_group(c, v[K_USER], v[K_GROUP]);
     if (rc == 0 && v[K_PID_FILE]) {
         c->cfg->pid_file_line = flared_cfg_line(v[K_PID_FILE]);

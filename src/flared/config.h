@@ -16,6 +16,8 @@
 #include "flare/http.h"
 #include "flare/net.h"
 
+#include "htpasswd.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -69,6 +71,7 @@ typedef enum flared_log_var {
     FLARED_LV_LITERAL = 0,         /**< the op's text as is */
     FLARED_LV_REMOTE_ADDR,         /**< $remote_addr: the client address */
     FLARED_LV_REMOTE_PORT,         /**< $remote_port */
+    FLARED_LV_REMOTE_USER,         /**< $remote_user: the user Basic authentication verified */
     FLARED_LV_TIME_LOCAL,          /**< $time_local: 06/Dec/2026:06:30:00 +0000 */
     FLARED_LV_TIME_ISO8601,        /**< $time_iso8601: 2026-12-06T06:30:00+00:00 */
     FLARED_LV_REQUEST,             /**< $request: the request line */
@@ -419,6 +422,21 @@ typedef struct flared_rate_limit {
     unsigned line, column; /**< where it is written */
 } flared_rate_limit;
 
+/** HTTP Basic authentication of a route (RFC 7617): nginx's auth_basic and
+ *  auth_basic_user_file. */
+typedef struct flared_auth {
+    const char *realm;                 /**< as configured */
+    const char *challenge;             /**< the 401's WWW-Authenticate value, realm quoted */
+    const char *users_path;            /**< the user file, read at load */
+    const flared_htpasswd_user *users; /**< its users, sorted by name */
+    size_t user_count;
+    const flared_htpasswd_user *decoy; /**< checked for an unknown name: a crypt(3) user if
+                                            any, so a miss costs what a hit costs */
+    uint64_t generation;               /**< random per load: a worker's cache of verified
+                                            credentials never outlives the file it checked */
+    unsigned line, column;             /**< where `auth` is written */
+} flared_auth;
+
 /** One route: a path (exact, or a prefix when it ends in '/') and what to do there. */
 typedef struct flared_route {
     const char *path;                 /**< starts with '/' */
@@ -435,6 +453,8 @@ typedef struct flared_route {
     const flare_cidr *allow; /**< clients allowed (others get 403); NULL = everyone */
     size_t allow_count;
     const flared_rate_limit *rate_limit; /**< requests per client over time; NULL = none */
+    const flared_auth *auth; /**< Basic authentication (its own, else its host's, else the top
+                                  level's); NULL = none (or `auth: off`) */
     flared_route_type type;
     union {
         flared_text_route text;

@@ -123,9 +123,9 @@ int flared_cfg_path(flared_cfg_ctx *c, yaml_node_t *node, const char *key, const
 /** Parses `listeners` (NULL when absent) into c->cfg. */
 int flared_cfg_listeners(flared_cfg_ctx *c, yaml_node_t *node, yaml_node_t *root);
 /** Parses the top-level `routes` and `hosts` (either may be NULL) into c->cfg; the
- *  top-level `headers` (or NULL) go to every route that does not set them. */
+ *  top-level `headers` and `auth` (or NULL) go to every route that does not set them. */
 int flared_cfg_hosts(flared_cfg_ctx *c, yaml_node_t *routes, yaml_node_t *hosts,
-                     yaml_node_t *headers);
+                     yaml_node_t *headers, yaml_node_t *auth);
 /** Parses the top-level `mime_types` into c->cfg; call before flared_cfg_hosts. */
 int flared_cfg_mime_types(flared_cfg_ctx *c, yaml_node_t *node);
 /** A non-empty list of CIDR blocks (config_process.c); key names it in messages. */
@@ -140,6 +140,9 @@ int flared_cfg_upstreams(flared_cfg_ctx *c, yaml_node_t *node);
 int flared_cfg_rate_limits(flared_cfg_ctx *c, yaml_node_t *node);
 /** A route's `rate_limit`: the name of a `rate_limits` entry, or a mapping of its own. */
 int flared_cfg_route_rate_limit(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r);
+/** An `auth` (a route's, a host's or the top level's): {realm, users}, reading and
+ *  checking the user file, or `off` (*out NULL) (config_auth.c). */
+int flared_cfg_auth(flared_cfg_ctx *c, yaml_node_t *node, const flared_auth **out);
 /** `limits: rate_limit_entries`, rounded up to a power of two. */
 int flared_cfg_rate_limit_entries(flared_cfg_ctx *c, yaml_node_t *node);
 /** Parses the settings of a `proxy` route (config_proxy.c). */

@@ -23,10 +23,10 @@
 #define MAX_HOST_NAME  253 /* RFC 1035 §2.3.4, without the trailing dot */
 #define MAX_HOST_LABEL 63
 
-static const char *const route_keys[] = {"path",     "methods",    "headers",    "max_body_bytes",
-                                         "allow",    "access_log", "rate_limit", "text",
-                                         "redirect", "echo",       "static",     "status",
-                                         "health",   "websocket",  "proxy",      NULL};
+static const char *const route_keys[] = {
+    "path",       "methods", "headers",   "max_body_bytes", "allow", "access_log",
+    "rate_limit", "auth",    "text",      "redirect",       "echo",  "static",
+    "status",     "health",  "websocket", "proxy",          NULL};
 /* The type keys follow K_FIRST_TYPE in flared_route_type order. */
 enum {
     K_PATH,
@@ -36,8 +36,9 @@ enum {
     K_ALLOW,
     K_ACCESS_LOG,
     K_RATE_LIMIT,
+    K_AUTH,
     K_FIRST_TYPE,
-    K_ROUTE_KEYS = 15
+    K_ROUTE_KEYS = 16
 };
 
 const char *flared_route_type_name(flared_route_type type)
@@ -467,6 +468,7 @@ static int parse_route(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r,
         (rc = flared_cfg_cidrs(c, v[K_ALLOW], "allow", &r->allow, &r->allow_count)) < 0)
         return rc;
     if (v[K_RATE_LIMIT] && (rc = flared_cfg_route_rate_limit(c, v[K_RATE_LIMIT], r)) < 0) return rc;
+    if (v[K_AUTH] && (rc = flared_cfg_auth(c, v[K_AUTH], &r->auth)) < 0) return rc;
     if (v[K_ACCESS_LOG]) {
         yaml_node_t *a = v[K_ACCESS_LOG];
         char shown[FLARED_CFG_SHOW_MAX];
@@ -481,9 +483,10 @@ static int parse_route(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r,
 }
 
 /* A host's routes; each takes the fields of `inherited` (its host's and the top
- * level's `headers`) that it does not set itself. */
+ * level's `headers`) that it does not set itself, and `auth` unless it has its own. */
 static int parse_routes(flared_cfg_ctx *c, yaml_node_t *node, flared_host *h,
-                        const flared_header *inherited, size_t inherited_count)
+                        const flared_header *inherited, size_t inherited_count,
+                        const flared_auth *auth)
 {
     yaml_node_item_t *items;
     size_t n;
@@ -494,6 +497,7 @@ static int parse_routes(flared_cfg_ctx *c, yaml_node_t *node, flared_host *h,
     if (!rs || !d) return flared_cfg_nomem(c);
     for (size_t i = 0; i < n; i++) {
         yaml_node_t *path_node = NULL;
+        rs[i].auth = auth; /* the route's own `auth` replaces it */
         if ((rc = parse_route(c, flared_cfg_node(c, items[i]), &rs[i], &path_node)) < 0) return rc;
         if ((rc = merge_headers(c, &rs[i].headers, &rs[i].header_count, inherited,
                                 inherited_count)) < 0)
@@ -573,9 +577,10 @@ static int parse_names(flared_cfg_ctx *c, yaml_node_t *node, flared_host *h, fla
 }
 
 static int parse_hosts(flared_cfg_ctx *c, yaml_node_t *node, flared_cfg_dup **all,
-                       size_t *all_count, const flared_header *top, size_t top_count)
+                       size_t *all_count, const flared_header *top, size_t top_count,
+                       const flared_auth *top_auth)
 {
-    static const char *const keys[] = {"names", "routes", "headers", NULL};
+    static const char *const keys[] = {"names", "routes", "headers", "auth", NULL};
     yaml_node_item_t *items;
     size_t n;
     int rc = flared_cfg_seq(c, node, "hosts", &items, &n);
@@ -583,7 +588,7 @@ static int parse_hosts(flared_cfg_ctx *c, yaml_node_t *node, flared_cfg_dup **al
     flared_host *hs = flared_cfg_alloc(c, (n ? n : 1) * sizeof *hs);
     if (!hs) return flared_cfg_nomem(c);
     for (size_t i = 0; i < n; i++) {
-        yaml_node_t *item = flared_cfg_node(c, items[i]), *v[3];
+        yaml_node_t *item = flared_cfg_node(c, items[i]), *v[4];
         if ((rc = flared_cfg_map(c, item, "host", "in a host", keys, v, NULL, NULL)) < 0) return rc;
         if (!v[0]) return flared_cfg_fail(c, item, "host: missing required key 'names'");
         if (!v[1]) return flared_cfg_fail(c, item, "host: missing required key 'routes'");
@@ -594,7 +599,9 @@ static int parse_hosts(flared_cfg_ctx *c, yaml_node_t *node, flared_cfg_dup **al
         size_t inherited_count = 0;
         if (v[2] && (rc = parse_headers(c, v[2], &inherited, &inherited_count)) < 0) return rc;
         if ((rc = merge_headers(c, &inherited, &inherited_count, top, top_count)) < 0) return rc;
-        if ((rc = parse_routes(c, v[1], &hs[i], inherited, inherited_count)) < 0) return rc;
+        const flared_auth *auth = top_auth;
+        if (v[3] && (rc = flared_cfg_auth(c, v[3], &auth)) < 0) return rc;
+        if ((rc = parse_routes(c, v[1], &hs[i], inherited, inherited_count, auth)) < 0) return rc;
         hs[i].headers = inherited;
         hs[i].header_count = inherited_count;
     }
@@ -609,22 +616,24 @@ static int parse_hosts(flared_cfg_ctx *c, yaml_node_t *node, flared_cfg_dup **al
 }
 
 int flared_cfg_hosts(flared_cfg_ctx *c, yaml_node_t *routes, yaml_node_t *hosts,
-                     yaml_node_t *headers)
+                     yaml_node_t *headers, yaml_node_t *auth)
 {
     const flared_header *top = NULL;
     size_t top_count = 0;
+    const flared_auth *top_auth = NULL; /* one user file for all the routes that take it */
     int rc = headers ? parse_headers(c, headers, &top, &top_count) : 0;
+    if (rc == 0 && auth) rc = flared_cfg_auth(c, auth, &top_auth);
     if (rc < 0) return rc;
     flared_host *def = &c->cfg->default_host;
     def->headers = top;
     def->header_count = top_count;
     def->line = routes ? flared_cfg_line(routes) : 1;
     def->column = routes ? flared_cfg_column(routes) : 1;
-    rc = routes ? parse_routes(c, routes, def, top, top_count) : 0;
+    rc = routes ? parse_routes(c, routes, def, top, top_count, top_auth) : 0;
     if (rc < 0 || !hosts) return rc;
     flared_cfg_dup *all = NULL; /* every host name, for the uniqueness check */
     size_t all_count = 0;
-    rc = parse_hosts(c, hosts, &all, &all_count, top, top_count);
+    rc = parse_hosts(c, hosts, &all, &all_count, top, top_count, top_auth);
     free(all);
     return rc;
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "handlers_internal.h"
 #include "proxy.h"
 #include "ratelimit.h"
@@ -221,6 +222,19 @@ static bool allowed(const flared_route *rt, const flare_request *req)
     return false;
 }
 
+/* What a route checks before a body is read, in nginx's phase order: the rate limit
+ * (preaccess), then `allow` and `auth` (access, all of them must pass). */
+static int admit_route(const flare_request *req, uint64_t now_us, void *data,
+                       flare_http_admission *out)
+{
+    const flared_route_ctx *ctx = data;
+    const flared_route *rt = ctx->route;
+    int status = rt->rate_limit ? flared_ratelimit_admit(req, now_us, data, out) : 0;
+    if (status || !rt->auth) return status;
+    if (!allowed(rt, req)) return 403; /* no password helps: not 401 */
+    return flared_auth_admit(rt->auth, &ctx->challenge, req, now_us, out);
+}
+
 static int handle_route(const flare_request *req, flare_response *resp, void *data)
 {
     const flared_route_ctx *ctx = data;
@@ -277,8 +291,12 @@ static int install_host(flare_http_server *srv, const flared_host *host, const c
         /* The proxy forwards bodies as they arrive, with backpressure. */
         if (rc == 0 && rt->type == FLARED_ROUTE_PROXY)
             rc = flare_http_server_route_stream_body(srv, name, rt->path, err);
-        if (rc == 0 && rt->rate_limit)
-            rc = flare_http_server_route_admit(srv, name, rt->path, flared_ratelimit_admit, err);
+        if (rc == 0 && rt->auth &&
+            (rc = flare_header_block_add(&c->challenge, "WWW-Authenticate", rt->auth->challenge)))
+            return flare_error_set(err, rc, 0, "route %s: cannot prepare its WWW-Authenticate",
+                                   rt->path);
+        if (rc == 0 && (rt->rate_limit || rt->auth))
+            rc = flare_http_server_route_admit(srv, name, rt->path, admit_route, err);
         /* Its 405s and 413s are responses of the route too. */
         if (rc == 0 && rt->header_count)
             rc = flare_http_server_route_headers(srv, name, rt->path, &c->fields, err);
@@ -358,6 +376,7 @@ void flared_handlers_free(flared_handlers *h)
         if (c->root_fd >= 0) close(c->root_fd);
         flare_header_block_free(&c->fixed);
         flare_header_block_free(&c->fields);
+        flare_header_block_free(&c->challenge);
         flare_buf_free(&c->location);
     }
     for (size_t i = 0; h->host_fields && i < h->host_count; i++)

@@ -16,6 +16,7 @@ struct flared_route_ctx {
     flared_upstream_rt *upstream; /* proxy routes: the worker's state of the upstream */
     flare_header_block fixed;     /* text routes: Content-Type and the route's headers */
     flare_header_block fields;    /* the route's headers, for the server's own refusals */
+    flare_header_block challenge; /* auth routes: the 401's WWW-Authenticate */
     flare_buf location;           /* redirect routes keeping path or query: the Location built */
 };
 

@@ -197,7 +197,7 @@ void flared_ratelimit_attach_metrics(flared_worker_slot *slot)
 }
 
 int flared_ratelimit_admit(const flare_request *req, uint64_t now_us, void *userdata,
-                           uint32_t *retry_after_s)
+                           flare_http_admission *out)
 {
     const flared_route_ctx *ctx = userdata;
     const flared_rate_limit *rl = ctx->route->rate_limit;
@@ -215,6 +215,6 @@ int flared_ratelimit_admit(const flare_request *req, uint64_t now_us, void *user
     if (counters) counters->rate_limited++;
     /* RFC 9110 §10.2.3: whole seconds, rounded up so a client that waits them is taken. */
     uint64_t secs = (wait_us + 999999) / 1000000;
-    *retry_after_s = secs ? (uint32_t)secs : 1;
+    out->retry_after_s = secs ? (uint32_t)secs : 1;
     return rl->status;
 }

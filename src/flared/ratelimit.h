@@ -56,9 +56,9 @@ flared_rate_verdict flared_rate_table_take(flared_rate_table *t, const flared_ra
 int flared_ratelimit_setup(const flared_config *cfg, flare_error *err);
 /** Worker: where refusals and full-table admissions are counted (NULL: nowhere). */
 void flared_ratelimit_attach_metrics(flared_worker_slot *slot);
-/** The admission callback of a route with a rate_limit (userdata: its flared_route_ctx):
- *  0, or the limit's status with *retry_after_s set. */
+/** The admission check of a route with a rate_limit (userdata: its flared_route_ctx):
+ *  0, or the limit's status with out->retry_after_s set. */
 int flared_ratelimit_admit(const flare_request *req, uint64_t now_us, void *userdata,
-                           uint32_t *retry_after_s);
+                           flare_http_admission *out);
 
 #endif

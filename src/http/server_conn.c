@@ -341,6 +341,8 @@ static void complete(conn *c, bool aborted)
                               ? c->srv->routes[c->route_index].userdata
                               : NULL,
         .upstream = p->has_view && p->upstream.used ? &p->upstream : NULL,
+        .remote_user = p->has_view ? p->remote_user : NULL,
+        .remote_user_len = p->has_view && p->remote_user ? p->remote_user_len : 0,
     };
     srv->on_complete(&done, srv->on_complete_data);
 }
@@ -499,12 +501,17 @@ static void dispatch(conn *c);
  * refusal is the server's own answer, like a 405, with the Retry-After it asks for. */
 static bool admitted(conn *c, const route *rt, flare_http__pending *p)
 {
-    uint32_t retry_after_s = 0;
-    int status = rt->admit(&p->view, flare_reactor_clock(c->srv->reactor)->monotonic_us,
-                           rt->userdata, &retry_after_s);
-    if (status == 0) return true;
+    flare_http_admission out = {0};
+    int status =
+        rt->admit(&p->view, flare_reactor_clock(c->srv->reactor)->monotonic_us, rt->userdata, &out);
+    if (status == 0) {
+        p->remote_user = out.user;
+        p->remote_user_len = out.user ? out.user_len : 0;
+        return true;
+    }
     c->pre_status = (int16_t)(status >= 400 && status <= 599 ? status : 503);
-    p->retry_after_s = retry_after_s;
+    p->retry_after_s = out.retry_after_s;
+    p->admit_fields = out.fields;
     return false;
 }
 
@@ -561,6 +568,8 @@ static bool begin_request(conn *c)
     flare_request *view = &p->view;
     p->upstream.used = false;
     p->retry_after_s = 0;
+    p->admit_fields = NULL;
+    p->remote_user = NULL;
     /* Behind trusted proxies the client is X-Forwarded-For's rightmost untrusted hop. */
     const flare_sock_addr *client = &c->peer;
     if (srv->cfg.trusted_proxy_count) {
@@ -766,6 +775,8 @@ static void answer_builtin(conn *c, flare_response *resp)
             snprintf(secs, sizeof secs, "%u", (unsigned)pending_of(c)->retry_after_s);
             flare_response_header(resp, "Retry-After", secs);
         }
+        if (pending_of(c)->admit_fields) /* RFC 9110 §11.6.1: a 401's WWW-Authenticate */
+            flare_response_header_block(resp, pending_of(c)->admit_fields);
         builtin_text(resp, c->pre_status);
         break;
     }

@@ -83,9 +83,12 @@ typedef struct flare_http__pending {
     size_t out_begin;       /* offset of the response head in the output buffer */
     size_t head_len;        /* its length; 0 once overwritten */
     int status;
-    uint32_t retry_after_s;            /* an admit refusal's Retry-After; 0: none */
-    bool has_view;                     /* a head was parsed: view is valid */
-    flare_http_upstream_info upstream; /* filled by a forwarding route */
+    uint32_t retry_after_s;                 /* an admit refusal's Retry-After; 0: none */
+    const flare_header_block *admit_fields; /* an admit refusal's own fields; NULL: none */
+    const char *remote_user;                /* the user admission authenticated; NULL: none */
+    size_t remote_user_len;                 /* its length */
+    bool has_view;                          /* a head was parsed: view is valid */
+    flare_http_upstream_info upstream;      /* filled by a forwarding route */
 } flare_http__pending;
 
 #define FLARE_HTTP__ALIGN16(n) (((n) + 15) & ~(size_t)15)

@@ -55,7 +55,7 @@ static void test_compile(void **state)
     assert_int_equal(f.ops[5].var, FLARED_LV_SENT_HTTP);
     assert_memory_equal(f.ops[5].text, "x-a", 3);
     assert_int_equal(compile("").op_count, 0);
-    assert_int_equal(compile(FLARED_LOG_FORMAT_COMBINED).op_count, 14);
+    assert_int_equal(compile(FLARED_LOG_FORMAT_COMBINED).op_count, 16);
     expect_compile_error("a $ b", 2, "'$' must be followed");
     expect_compile_error("a $", 2, "'$' must be followed");
     expect_compile_error("${status", 0, "'${' is missing");
@@ -124,6 +124,14 @@ static void test_format_line(void **state)
         "192.0.2.7 - - [06/Dec/2026:05:30:00 +0000] \"GET /a?b=\\x22c\\x22 HTTP/1.1\" "
         "200 5 \"-\" \"evil\\x22\\x0A127.0.0.1 - - [x]\"\n";
     if (n != strlen(want) || memcmp(line, want, n) != 0) fail_msg("got %.*s", (int)n, line);
+    /* A user Basic authentication verified goes where the combined format had "-". */
+    d.remote_user = "j\"o";
+    d.remote_user_len = 3;
+    n = flared_log_format_line(&f, &d, &ctx, line, sizeof line);
+    assert_true(n > 20);
+    assert_memory_equal(line, "192.0.2.7 - j\\x22o [06/Dec", 26);
+    d.remote_user = NULL;
+    d.remote_user_len = 0;
     f = compile("$request_time_us $request_time $worker $pid $http_x_id $sent_http_x_cache "
                 "$sent_http_missing $tls_version $bytes_sent $request_body_length $host "
                 "$remote_port $connection_requests $time_iso8601 $request_method $server_protocol");

@@ -402,7 +402,7 @@ static void test_unknown_keys(void **state)
                  "t.yaml:2:1: unknown key 'port' at the top level; allowed: workers, error_log, "
                  "log_level, limits, timeouts, listeners, routes, hosts, mime_types, user, group, "
                  "pid_file, trusted_proxies, access_log, access_log_format, upstreams, "
-                 "headers, rate_limits");
+                 "headers, rate_limits, auth");
     expect_error(LISTEN "? [a, b]\n: 1\n",
                  "t.yaml:2:3: keys at the top level must be plain names, not a list");
 }
@@ -1064,12 +1064,12 @@ static void test_route_shape_errors(void **state)
                  "t.yaml:3:5: route: missing required key 'path'");
     expect_error(LISTEN "routes:\n  - path: /a\n    cache: yes\n",
                  "t.yaml:4:5: unknown key 'cache' in a route; allowed: path, methods, headers, "
-                 "max_body_bytes, allow, access_log, rate_limit, text, redirect, echo, static, "
+                 "max_body_bytes, allow, access_log, rate_limit, auth, text, redirect, echo, static, "
                  "status, health, websocket, proxy");
     expect_error(
         LISTEN "routes:\n  - path: /a\n    max_header_bytes: 1k\n    echo: {}\n",
         "t.yaml:4:5: unknown key 'max_header_bytes' in a route; allowed: path, methods, "
-        "headers, max_body_bytes, allow, access_log, rate_limit, text, redirect, echo, static, "
+        "headers, max_body_bytes, allow, access_log, rate_limit, auth, text, redirect, echo, static, "
         "status, health, websocket, proxy");
 }
 
@@ -1403,7 +1403,7 @@ static void test_host_errors(void **state)
     expect_error(LISTEN "hosts: [{names: a.example, routes: []}]\n",
                  "t.yaml:2:17: names: expected a list, got 'a.example'");
     expect_error(LISTEN "hosts: [{names: [a.b], aliases: [x], routes: []}]\n",
-                 "t.yaml:2:24: unknown key 'aliases' in a host; allowed: names, routes, headers");
+                 "t.yaml:2:24: unknown key 'aliases' in a host; allowed: names, routes, headers, auth");
     expect_error(LISTEN "hosts: {names: [a.b]}\n",
                  "t.yaml:2:8: hosts: expected a list, got a mapping");
     expect_error(LISTEN "hosts: [{names: [a.b], routes: [{path: /x, echo: {}}, {path: /x, echo: "

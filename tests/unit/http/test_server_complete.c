@@ -20,7 +20,7 @@
 typedef struct seen {
     int status;
     bool aborted, has_req;
-    char path[64], x_id[32], resp_first[32];
+    char path[64], x_id[32], resp_first[32], user[16];
     uint64_t bytes_sent, body_in;
     void *route;
 } seen;
@@ -49,6 +49,8 @@ static void on_complete(const flare_http_completion *d, void *data)
                 snprintf(s->x_id, sizeof s->x_id, "%.*s", (int)h->headers[i].value_len,
                          h->headers[i].value);
     }
+    if (d->remote_user)
+        snprintf(s->user, sizeof s->user, "%.*s", (int)d->remote_user_len, d->remote_user);
     if (d->resp_head && d->resp_head_len >= 15)
         snprintf(s->resp_first, sizeof s->resp_first, "%.15s", d->resp_head);
 }
@@ -82,22 +84,30 @@ static void start(harness *h)
     report_count = 0;
 }
 
+/* Sends three pipelined requests on a new connection, reads their responses into r and
+ * waits for their three reports. */
+static void pipeline3(harness *h, client *c, const char *requests, response r[3])
+{
+    client_open(h, c);
+    client_send_str(h, c, requests);
+    for (int i = 0; i < 3; i++)
+        client_response(h, c, &r[i], false);
+    harness_pump(h, 10);
+    assert_int_equal(report_count, 3);
+}
+
 static void test_pipelined_reports_in_order(void **state)
 {
     (void)state;
     harness h;
     start(&h);
     client c;
-    client_open(&h, &c);
-    client_send_str(&h, &c,
-                    "GET /a HTTP/1.1\r\nHost: t\r\nX-Id: one\r\n\r\n"
-                    "POST /a HTTP/1.1\r\nHost: t\r\nX-Id: two\r\nContent-Length: 5\r\n\r\nhello"
-                    "GET /missing HTTP/1.1\r\nHost: t\r\n\r\n");
     response r[3] = {{0}};
-    for (int i = 0; i < 3; i++)
-        client_response(&h, &c, &r[i], false);
-    harness_pump(&h, 10);
-    assert_int_equal(report_count, 3);
+    pipeline3(&h, &c,
+              "GET /a HTTP/1.1\r\nHost: t\r\nX-Id: one\r\n\r\n"
+              "POST /a HTTP/1.1\r\nHost: t\r\nX-Id: two\r\nContent-Length: 5\r\n\r\nhello"
+              "GET /missing HTTP/1.1\r\nHost: t\r\n\r\n",
+              r);
     assert_int_equal(reports[0].status, 200);
     assert_string_equal(reports[0].path, "/a");
     assert_string_equal(reports[0].x_id, "one");
@@ -117,6 +127,55 @@ static void test_pipelined_reports_in_order(void **state)
         response_free(&r[i]);
     }
     assert_int_equal(total, flare_http_server_get_stats(h.srv)->bytes_out);
+    client_close(&c);
+    harness_stop(&h);
+}
+
+/* Admits X-Id "one" as the user alice, refuses "two", admits anyone else unnamed. */
+static int admit_by_id(const flare_request *req, uint64_t now_us, void *data,
+                       flare_http_admission *out)
+{
+    (void)now_us;
+    (void)data;
+    const flare_http_request *h = req->head;
+    for (size_t i = 0; i < h->num_headers; i++) {
+        if (h->headers[i].name_len != 4 || strncasecmp(h->headers[i].name, "x-id", 4) != 0)
+            continue;
+        if (h->headers[i].value_len == 3 && memcmp(h->headers[i].value, "one", 3) == 0) {
+            out->user = "alice-and-more";
+            out->user_len = 5;
+        }
+        if (h->headers[i].value_len == 3 && memcmp(h->headers[i].value, "two", 3) == 0) {
+            out->user = "mallory"; /* a refusal's user is not reported */
+            out->user_len = 7;
+            return 401;
+        }
+    }
+    return 0;
+}
+
+static void test_admitted_user_reported(void **state)
+{
+    (void)state;
+    harness h;
+    start(&h);
+    flare_error err;
+    assert_int_equal(flare_http_server_route_admit(h.srv, NULL, "/a", admit_by_id, &err), 0);
+    client c;
+    response r[3] = {{0}};
+    pipeline3(&h, &c,
+              "GET /a HTTP/1.1\r\nHost: t\r\nX-Id: one\r\n\r\n"
+              "GET /a HTTP/1.1\r\nHost: t\r\nX-Id: two\r\n\r\n"
+              "GET /a HTTP/1.1\r\nHost: t\r\nX-Id: three\r\n\r\n",
+              r);
+    assert_int_equal(reports[0].status, 200);
+    assert_string_equal(reports[0].user, "alice");
+    assert_int_equal(reports[1].status, 401);
+    assert_string_equal(reports[1].user, "");
+    assert_int_equal(reports[2].status, 200);
+    assert_string_equal(reports[2].user, ""); /* not the previous request's */
+    for (int i = 0; i < 3; i++)
+        response_free(&r[i]);
     client_close(&c);
     harness_stop(&h);
 }
@@ -188,6 +247,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pipelined_reports_in_order),
+        cmocka_unit_test(test_admitted_user_reported),
         cmocka_unit_test(test_bad_head_reported_without_request),
         cmocka_unit_test(test_abort_mid_response),
         cmocka_unit_test(test_conn_states),

@@ -655,16 +655,24 @@ static void test_builtin_answers(void **state)
 static unsigned admit_calls;
 
 static int admit_by_path(const flare_request *req, uint64_t now_us, void *data,
-                         uint32_t *retry_after_s)
+                         flare_http_admission *out)
 {
     (void)data;
     admit_calls++;
     assert_true(now_us > 0);
     if (req->path_len >= 10 && memcmp(req->path, "/echo/deny", 10) == 0) {
-        *retry_after_s = 7;
+        out->retry_after_s = 7;
         return 429;
     }
     if (req->path_len >= 8 && memcmp(req->path, "/echo/nr", 8) == 0) return 503;
+    if (req->path_len >= 10 && memcmp(req->path, "/echo/auth", 10) == 0) {
+        static flare_header_block challenge; /* lives as long as the test: borrowed */
+        if (!challenge.lines.len)
+            assert_int_equal(
+                flare_header_block_add(&challenge, "WWW-Authenticate", "Basic realm=\"t\""), 0);
+        out->fields = &challenge;
+        return 401;
+    }
     return 0;
 }
 
@@ -695,9 +703,17 @@ static void test_admission_refusals(void **state)
     client_response(h, c, &r, false);
     assert_status_line(&r, "HTTP/1.1 503 Service Unavailable");
     assert_no_header(&r, "Retry-After"); /* the callback set none */
+    assert_no_header(&r, "WWW-Authenticate");
     response_free(&r);
     expect_echo(h, c, "GET", "/echo/x", NULL, 3, "", 0);
     assert_int_equal(admit_calls, 3);
+    /* The fields a refusal asks for go on its answer only. */
+    client_send_str(h, c, "GET /echo/auth HTTP/1.1\r\nHost: t\r\n\r\n");
+    client_response(h, c, &r, false);
+    assert_status_line(&r, "HTTP/1.1 401 Unauthorized");
+    assert_header(&r, "WWW-Authenticate", "Basic realm=\"t\"");
+    assert_no_header(&r, "Connection");
+    response_free(&r);
     /* With a body: answered at once, the body left unread, so the connection ends. The
      * 100 Continue the client waits for is never sent. */
     client_send_str(h, c,
@@ -715,14 +731,14 @@ static void test_admission_refusals(void **state)
                     "\r\n5\r\nhel");
     expect_closing_answer(h, c, "HTTP/1.1 429 Too Many Requests");
     reconnect(h, c);
-    assert_int_equal(admit_calls, 5);
+    assert_int_equal(admit_calls, 6);
     /* The method and the body size are checked first: neither reaches the callback. */
     client_send_str(h, c, "POST /getonly HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
     expect_closing_answer(h, c, "HTTP/1.1 405 Method Not Allowed");
     reconnect(h, c);
     client_send_str(h, c, "POST /small/x HTTP/1.1\r\nHost: t\r\nContent-Length: 17\r\n\r\n");
     expect_closing_answer(h, c, "HTTP/1.1 413 Content Too Large");
-    assert_int_equal(admit_calls, 5);
+    assert_int_equal(admit_calls, 6);
 }
 
 static void test_body_over_limit(void **state)
