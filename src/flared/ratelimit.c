@@ -43,11 +43,18 @@ struct flared_rate_table {
 bool flared_rate_step(uint64_t tat_us, uint64_t now_us, uint64_t interval_us, uint64_t burst,
                       uint64_t *next_tat_us, uint64_t *wait_us)
 {
+    uint64_t room = burst * interval_us;
+    /* This limit fills a bucket to burst + 1 intervals at most. More was charged at a
+     * slower rate that a reload replaced under the same name: the bucket is full, not
+     * minutes in debt. (The caller stores the cut arrival time.) */
+    if (tat_us > now_us && tat_us - now_us > room + interval_us)
+        tat_us = now_us + room + interval_us;
     /* Drained to now, the bucket holds (base - now) / interval requests. */
     uint64_t base = tat_us > now_us ? tat_us : now_us;
-    uint64_t held = base - now_us, room = burst * interval_us;
+    uint64_t held = base - now_us;
     if (held > room) {
         *wait_us = held - room;
+        *next_tat_us = tat_us;
         return false;
     }
     *next_tat_us = base + interval_us;
@@ -129,8 +136,13 @@ static flared_rate_verdict charge(entry *e, const flared_rate_limit *rl, uint64_
 {
     uint64_t tat = atomic_load_explicit(&e->tat_us, memory_order_relaxed), next;
     for (;;) {
-        if (!flared_rate_step(tat, now_us, rl->interval_us, rl->burst, &next, wait_us))
+        if (!flared_rate_step(tat, now_us, rl->interval_us, rl->burst, &next, wait_us)) {
+            /* A cut arrival time is kept, or the cut would apply again until the old one. */
+            if (next != tat)
+                atomic_compare_exchange_strong_explicit(&e->tat_us, &tat, next,
+                                                        memory_order_relaxed, memory_order_relaxed);
             return FLARED_RATE_REFUSED;
+        }
         if (atomic_compare_exchange_weak_explicit(&e->tat_us, &tat, next, memory_order_relaxed,
                                                   memory_order_relaxed))
             return FLARED_RATE_TAKEN;

@@ -197,6 +197,27 @@ class RateLimitTests(ft.ServerTestCase):
         self.assertEqual(statuses(pipeline(srv.port, ["/later"] * 3)), [200, 200, 429])
         self.assertStopsCleanly(srv)
 
+    def test_reload_raising_a_rate_is_not_held_to_the_old_one(self):
+        # The named limit keeps its buckets; one filled at 1/m must not stay refused for
+        # a minute under 20/s (one interval there is 50 ms).
+        limited = "  - path: /later\n    text: {body: later}\n    rate_limit: l\n"
+        srv = self.start(extra=limited + "rate_limits: {l: {rate: 1/m}}\n")
+        refused = pipeline(srv.port, ["/later"] * 2)
+        self.assertEqual(statuses(refused), [200, 429])
+        self.assertEqual(refused[1].header("retry-after"), "60")
+        srv.write_config(extra=limited + "rate_limits: {l: {rate: 20/s}}\n"
+                         f"access_log: {self.access_log}\n", text="two")
+        srv.signal(signal.SIGHUP)
+        self.assertTrue(ft.wait_for(lambda: srv.get("/plaintext").body == b"two",
+                                    ft.patience(5)), srv.log())
+        # Still full, but for one interval of the new rate.
+        got = pipeline(srv.port, ["/later"])
+        self.assertEqual(statuses(got), [429])
+        self.assertEqual(got[0].header("retry-after"), "1")
+        time.sleep(0.1)
+        self.assertEqual(statuses(pipeline(srv.port, ["/later"] * 2)), [200, 429])
+        self.assertStopsCleanly(srv)
+
 
 class RateLimitConfigTests(ft.ServerTestCase):
     def check(self, text):
