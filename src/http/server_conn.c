@@ -785,13 +785,20 @@ static void dispatch(conn *c)
 static void finish_request(conn *c)
 {
     c->start += c->consumed;
-    if (c->start == c->in_len) c->start = c->in_len = 0;
     if (c->leftover) {
-        /* The chunked body was spilled, so the block ends at this request's head and
-         * is empty now; what was read past the body moves to its front. */
+        /* The chunked body was spilled, so the block ends at this request's head; what
+         * was read past the body goes behind the head, which the pending report still
+         * reads. When it cannot fit there, the report is made now (its response is
+         * queued whole) and the bytes move to the front. */
+        if (c->leftover > c->in_cap - c->in_len) {
+            if (c->log_pending) complete(c, false);
+            c->start = c->in_len = 0;
+        }
         memcpy(c->in + c->in_len, c->body.data + c->body_len, c->leftover);
         c->in_len += c->leftover;
         c->leftover = 0;
+    } else if (c->start == c->in_len) {
+        c->start = c->in_len = 0;
     }
     c->phase = PH_HEAD;
     c->head_len = c->last_len = 0;
