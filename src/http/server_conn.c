@@ -1222,8 +1222,10 @@ static bool client_left(conn *c)
         c->half_closed = true;
         return false;
     }
-    /* finish_request may have rewound an empty input over the request: not so far. */
-    if (c->in_len < c->stream.in_end) c->start = c->in_len = c->stream.in_end;
+    /* Nothing is buffered: the tail starts behind the request's own bytes. Not before
+     * them (finish_request may have rewound an empty input over the request), and not
+     * after the body bytes already handed over, which may reach the block's end. */
+    if (c->in_len != c->stream.in_end) c->start = c->in_len = c->stream.in_end;
     if (!c->block || c->in_len == c->in_cap) return false; /* nowhere to look: write on */
     char *dst = c->in + c->in_len;
     size_t room = c->in_cap - c->in_len;
