@@ -178,8 +178,10 @@ flared_rate_verdict flared_rate_table_take(flared_rate_table *t, const flared_ra
 
 /* ------------------------------------------------------------ the daemon's */
 
-/* The master maps it; forked workers inherit the mapping. */
-static flared_rate_table *table;
+/* The master maps it; forked workers inherit the mapping. While a reload that made a
+ * new one is under way, the running workers' table is kept for the workers started
+ * again for the running config, should the reload fail. */
+static flared_rate_table *table, *running;
 static flared_worker_slot *counters;
 
 static bool uses_rate_limits(const flared_host *h)
@@ -198,9 +200,25 @@ int flared_ratelimit_setup(const flared_config *cfg, flare_error *err)
     flared_rate_table *next;
     int rc = flared_rate_table_new(&next, cfg->rate_limit_entries, err);
     if (rc < 0) return rc;
-    flared_rate_table_free(table); /* running workers keep their own mapping of it */
+    if (running)
+        flared_rate_table_free(table); /* another reload's, never taken */
+    else
+        running = table;
     table = next;
     return 0;
+}
+
+void flared_ratelimit_reload_end(bool taken)
+{
+    if (!running) return;
+    /* Unmapped in the master only: the workers keep their own mappings. */
+    if (taken) {
+        flared_rate_table_free(running);
+    } else {
+        flared_rate_table_free(table);
+        table = running;
+    }
+    running = NULL;
 }
 
 void flared_ratelimit_attach_metrics(flared_worker_slot *slot)

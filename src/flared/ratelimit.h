@@ -56,6 +56,9 @@ flared_rate_verdict flared_rate_table_take(flared_rate_table *t, const flared_ra
  *  A table of the same size is kept, buckets and all; a config without rate limits
  *  needs none. */
 int flared_ratelimit_setup(const flared_config *cfg, flare_error *err);
+/** Master: a reload ended, its config taken (the table of the previous one goes) or
+ *  not (the running workers' table is the one to fork with again). */
+void flared_ratelimit_reload_end(bool taken);
 /** Worker: where refusals and full-table admissions are counted (NULL: nowhere). */
 void flared_ratelimit_attach_metrics(flared_worker_slot *slot);
 /** The admission callback of a route with a rate_limit (userdata: its flared_route_ctx):

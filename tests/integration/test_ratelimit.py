@@ -218,6 +218,33 @@ class RateLimitTests(ft.ServerTestCase):
         self.assertEqual(statuses(pipeline(srv.port, ["/later"] * 2)), [200, 429])
         self.assertStopsCleanly(srv)
 
+    def test_refused_reload_keeps_the_running_table(self):
+        # A reload that would start a new table (another size) and is refused after the
+        # table was made (a listener's port is taken) leaves the running workers' table
+        # in place: a worker started again for the running config shares it.
+        limited = "  - path: /later\n    text: {body: later}\n    rate_limit: l\n" \
+                  "rate_limits: {l: {rate: 1/m}}\n"
+        srv = self.start(extra=limited)
+        self.assertEqual(statuses(pipeline(srv.port, ["/later"] * 2)), [200, 429])
+        busy = socket.socket()
+        self.addCleanup(busy.close)
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        text = srv.config_text(extra=limited, limits=", rate_limit_entries: 2048")
+        srv.write_config(verbatim=text.replace(
+            "listeners:\n", f"listeners:\n  - address: 127.0.0.1:{busy.getsockname()[1]}\n"))
+        srv.signal(signal.SIGHUP)
+        self.assertTrue(ft.wait_for(lambda: "reload refused" in srv.log(), ft.patience(5)),
+                        srv.log())
+        (worker,) = srv.workers()
+        os.kill(worker, signal.SIGKILL)
+        self.assertTrue(ft.wait_for(lambda: srv.workers() and srv.workers() != [worker],
+                                    ft.patience(5)), srv.log())
+        self.assertTrue(ft.wait_for(lambda: srv.get("/plaintext").status == 200,
+                                    ft.patience(5)))
+        self.assertEqual(statuses(pipeline(srv.port, ["/later"])), [429])
+        self.assertStopsCleanly(srv)
+
 
 class RateLimitConfigTests(ft.ServerTestCase):
     def check(self, text):
