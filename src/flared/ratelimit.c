@@ -11,7 +11,8 @@
  * that one request to the newcomer, and two workers inserting one new key at once may
  * make two buckets, the second of which drains unused. Time is CLOCK_MONOTONIC, the
  * same for every process; a worker whose cached clock lags another's sees arrival
- * times a little ahead, which only errs on the strict side by that lag.
+ * times a little ahead, which errs on the strict side by that lag (or, on a bucket it
+ * finds fuller than its limit allows and cuts, on the lax side by as much).
  */
 #include "ratelimit.h"
 
