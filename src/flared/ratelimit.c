@@ -233,7 +233,10 @@ int flared_ratelimit_admit(const flare_request *req, uint64_t now_us, void *user
     const flared_route_ctx *ctx = userdata;
     const flared_rate_limit *rl = ctx->route->rate_limit;
     uint64_t wait_us = 0;
-    if (!table) return 0;
+    /* A client without an address (a Unix socket's, no PROXY header) cannot be told from
+     * the next: it is not counted, as nginx leaves out a request whose key is empty,
+     * rather than put in one bucket with every other such client. */
+    if (!table || !req->peer->ip.family) return 0;
     switch (flared_rate_table_take(table, rl, &req->peer->ip, now_us, &wait_us)) {
     case FLARED_RATE_TAKEN:
         return 0;

@@ -245,6 +245,31 @@ class RateLimitTests(ft.ServerTestCase):
         self.assertEqual(statuses(pipeline(srv.port, ["/later"])), [429])
         self.assertStopsCleanly(srv)
 
+    def test_unix_socket_clients_are_not_one_client(self):
+        # A client on a Unix socket has no address to tell it from the next: its requests
+        # are not counted (nginx leaves a request with an empty key out the same way),
+        # rather than all such clients sharing one budget that the first could use up.
+        srv = ft.Server(extra=EXTRA)
+        self.addCleanup(srv.cleanup)
+        ft.require_flared()
+        path = os.path.join(srv.dir, "flared.sock")
+        base = srv.config_text
+        srv.config_text = lambda **kw: base(**kw).replace(
+            "listeners:\n", f"listeners:\n  - address: unix:{path}\n")
+        srv.start()
+
+        def get(target):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(5)
+                s.connect(path)
+                s.sendall(f"GET {target} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+                return ft.read_response(s)[0].status
+
+        self.assertEqual([get("/perclient") for _ in range(3)], [200] * 3)
+        # Over TCP the limit holds as before.
+        self.assertEqual(statuses(pipeline(srv.port, ["/perclient"] * 2)), [200, 429])
+        self.assertStopsCleanly(srv)
+
 
 class RateLimitConfigTests(ft.ServerTestCase):
     def check(self, text):
