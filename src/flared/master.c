@@ -255,6 +255,7 @@ static void refuse_reload(master *m, flared_config *next, const char *outcome, c
     flared_master__bind_all(m, m->cfg,
                             NULL); /* every socket it needs is open: this only marks them */
     flared_master__close_unwanted(m);
+    flared_ratelimit_reload_end(false); /* a worker started again shares the running table */
     flared_config_free(next);
     end_reload("reload %s, still serving the previous config: %s", outcome, why);
 }
@@ -266,6 +267,7 @@ static void started(master *m)
     if (m->prev_cfg) {
         signal_workers(m, SIGTERM, true); /* only now do the old workers drain */
         flared_master__close_unwanted(m);
+        flared_ratelimit_reload_end(true);
         flared_config_free(m->prev_cfg);
         m->prev_cfg = NULL;
         flared_log(FLARED_LOG_INFO, "reloaded: %u workers on generation %u", m->slots,

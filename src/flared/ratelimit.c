@@ -11,7 +11,8 @@
  * that one request to the newcomer, and two workers inserting one new key at once may
  * make two buckets, the second of which drains unused. Time is CLOCK_MONOTONIC, the
  * same for every process; a worker whose cached clock lags another's sees arrival
- * times a little ahead, which only errs on the strict side by that lag.
+ * times a little ahead, which errs on the strict side by that lag (or, on a bucket it
+ * finds fuller than its limit allows and cuts, on the lax side by as much).
  */
 #include "ratelimit.h"
 
@@ -43,11 +44,18 @@ struct flared_rate_table {
 bool flared_rate_step(uint64_t tat_us, uint64_t now_us, uint64_t interval_us, uint64_t burst,
                       uint64_t *next_tat_us, uint64_t *wait_us)
 {
+    uint64_t room = burst * interval_us;
+    /* This limit fills a bucket to burst + 1 intervals at most. More was charged at a
+     * slower rate that a reload replaced under the same name: the bucket is full, not
+     * minutes in debt. (The caller stores the cut arrival time.) */
+    if (tat_us > now_us && tat_us - now_us > room + interval_us)
+        tat_us = now_us + room + interval_us;
     /* Drained to now, the bucket holds (base - now) / interval requests. */
     uint64_t base = tat_us > now_us ? tat_us : now_us;
-    uint64_t held = base - now_us, room = burst * interval_us;
+    uint64_t held = base - now_us;
     if (held > room) {
         *wait_us = held - room;
+        *next_tat_us = tat_us;
         return false;
     }
     *next_tat_us = base + interval_us;
@@ -129,8 +137,13 @@ static flared_rate_verdict charge(entry *e, const flared_rate_limit *rl, uint64_
 {
     uint64_t tat = atomic_load_explicit(&e->tat_us, memory_order_relaxed), next;
     for (;;) {
-        if (!flared_rate_step(tat, now_us, rl->interval_us, rl->burst, &next, wait_us))
+        if (!flared_rate_step(tat, now_us, rl->interval_us, rl->burst, &next, wait_us)) {
+            /* A cut arrival time is kept, or the cut would apply again until the old one. */
+            if (next != tat)
+                atomic_compare_exchange_strong_explicit(&e->tat_us, &tat, next,
+                                                        memory_order_relaxed, memory_order_relaxed);
             return FLARED_RATE_REFUSED;
+        }
         if (atomic_compare_exchange_weak_explicit(&e->tat_us, &tat, next, memory_order_relaxed,
                                                   memory_order_relaxed))
             return FLARED_RATE_TAKEN;
@@ -166,8 +179,10 @@ flared_rate_verdict flared_rate_table_take(flared_rate_table *t, const flared_ra
 
 /* ------------------------------------------------------------ the daemon's */
 
-/* The master maps it; forked workers inherit the mapping. */
-static flared_rate_table *table;
+/* The master maps it; forked workers inherit the mapping. While a reload that made a
+ * new one is under way, the running workers' table is kept for the workers started
+ * again for the running config, should the reload fail. */
+static flared_rate_table *table, *running;
 static flared_worker_slot *counters;
 
 static bool uses_rate_limits(const flared_host *h)
@@ -186,9 +201,25 @@ int flared_ratelimit_setup(const flared_config *cfg, flare_error *err)
     flared_rate_table *next;
     int rc = flared_rate_table_new(&next, cfg->rate_limit_entries, err);
     if (rc < 0) return rc;
-    flared_rate_table_free(table); /* running workers keep their own mapping of it */
+    if (running)
+        flared_rate_table_free(table); /* another reload's, never taken */
+    else
+        running = table;
     table = next;
     return 0;
+}
+
+void flared_ratelimit_reload_end(bool taken)
+{
+    if (!running) return;
+    /* Unmapped in the master only: the workers keep their own mappings. */
+    if (taken) {
+        flared_rate_table_free(running);
+    } else {
+        flared_rate_table_free(table);
+        table = running;
+    }
+    running = NULL;
 }
 
 void flared_ratelimit_attach_metrics(flared_worker_slot *slot)
@@ -202,7 +233,10 @@ int flared_ratelimit_admit(const flare_request *req, uint64_t now_us, void *user
     const flared_route_ctx *ctx = userdata;
     const flared_rate_limit *rl = ctx->route->rate_limit;
     uint64_t wait_us = 0;
-    if (!table) return 0;
+    /* A client without an address (a Unix socket's, no PROXY header) cannot be told from
+     * the next: it is not counted, as nginx leaves out a request whose key is empty,
+     * rather than put in one bucket with every other such client. */
+    if (!table || !req->peer->ip.family) return 0;
     switch (flared_rate_table_take(table, rl, &req->peer->ip, now_us, &wait_us)) {
     case FLARED_RATE_TAKEN:
         return 0;

@@ -21,7 +21,9 @@
  * bucket's theoretical arrival time, when it will have drained empty (0 or past: empty).
  * A request at now_us is taken when the bucket, drained to now, holds at most `burst`
  * requests of interval_us each; then *next_tat_us is the new arrival time. Otherwise
- * it is refused and *wait_us says how long until one would be taken.
+ * it is refused, *wait_us says how long until one would be taken and *next_tat_us is
+ * tat_us cut to burst + 1 intervals ahead of now (a bucket charged at a slower rate
+ * before a reload holds no more than this limit allows).
  */
 bool flared_rate_step(uint64_t tat_us, uint64_t now_us, uint64_t interval_us, uint64_t burst,
                       uint64_t *next_tat_us, uint64_t *wait_us);
@@ -54,6 +56,9 @@ flared_rate_verdict flared_rate_table_take(flared_rate_table *t, const flared_ra
  *  A table of the same size is kept, buckets and all; a config without rate limits
  *  needs none. */
 int flared_ratelimit_setup(const flared_config *cfg, flare_error *err);
+/** Master: a reload ended, its config taken (the table of the previous one goes) or
+ *  not (the running workers' table is the one to fork with again). */
+void flared_ratelimit_reload_end(bool taken);
 /** Worker: where refusals and full-table admissions are counted (NULL: nowhere). */
 void flared_ratelimit_attach_metrics(flared_worker_slot *slot);
 /** The admission check of a route with a rate_limit (userdata: its flared_route_ctx):

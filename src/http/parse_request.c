@@ -334,6 +334,9 @@ static int take_field(request_fields *f, const flare_http_header *h, size_t inde
         /* Exactly one Host, with a valid value (RFC 9112 §3.2). */
         if (f->host_index >= 0) return 400;
         if (!valid_authority(h->value, h->value_len, false)) return 400;
+        /* A port without a host (":80") names no host, as http://:80/ does not (RFC 9110
+         * §4.2.1); an empty value is allowed (RFC 9112 §3.2). */
+        if (h->value_len && h->value[0] == ':') return 400;
         f->host_index = (int)index;
         return 0;
     case FLARE_HDR_EXPECT: {
@@ -361,7 +364,7 @@ static int take_field(request_fields *f, const flare_http_header *h, size_t inde
 static ALWAYS_INLINE int take_framing_field(int path, request_fields *f, const flare_http_header *h,
                                             size_t index, const char *limit)
 {
-    if (h->id == FLARE_HDR_HOST && f->host_index < 0 &&
+    if (h->id == FLARE_HDR_HOST && f->host_index < 0 && (!h->value_len || h->value[0] != ':') &&
         plain_host_on(path, h->value, h->value_len, limit)) {
         f->host_index = (int)index;
         return 0;

@@ -869,13 +869,20 @@ static void dispatch(conn *c)
 static void finish_request(conn *c)
 {
     c->start += c->consumed;
-    if (c->start == c->in_len) c->start = c->in_len = 0;
     if (c->leftover) {
-        /* The chunked body was spilled, so the block ends at this request's head and
-         * is empty now; what was read past the body moves to its front. */
+        /* The chunked body was spilled, so the block ends at this request's head; what
+         * was read past the body goes behind the head, which the pending report still
+         * reads. When it cannot fit there, the report is made now (its response is
+         * queued whole) and the bytes move to the front. */
+        if (c->leftover > c->in_cap - c->in_len) {
+            if (c->log_pending) complete(c, false);
+            c->start = c->in_len = 0;
+        }
         memcpy(c->in + c->in_len, c->body.data + c->body_len, c->leftover);
         c->in_len += c->leftover;
         c->leftover = 0;
+    } else if (c->start == c->in_len) {
+        c->start = c->in_len = 0;
     }
     c->phase = PH_HEAD;
     c->head_len = c->last_len = 0;
@@ -1299,8 +1306,10 @@ static bool client_left(conn *c)
         c->half_closed = true;
         return false;
     }
-    /* finish_request may have rewound an empty input over the request: not so far. */
-    if (c->in_len < c->stream.in_end) c->start = c->in_len = c->stream.in_end;
+    /* Nothing is buffered: the tail starts behind the request's own bytes. Not before
+     * them (finish_request may have rewound an empty input over the request), and not
+     * after the body bytes already handed over, which may reach the block's end. */
+    if (c->in_len != c->stream.in_end) c->start = c->in_len = c->stream.in_end;
     if (!c->block || c->in_len == c->in_cap) return false; /* nowhere to look: write on */
     char *dst = c->in + c->in_len;
     size_t room = c->in_cap - c->in_len;

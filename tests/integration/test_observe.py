@@ -219,6 +219,50 @@ class AccessLogTest(ft.ServerTestCase):
         self.assertStopsCleanly(srv)
         self.assertIn("?last", ft.read_text(srv.log_path))
 
+    def test_chunked_body_then_pipelined_request_keeps_its_line(self):
+        # The bytes read past a chunked body (the next request) go back into the input
+        # block; they must not land on the head the first request's line is made from.
+        srv = self.start_logged('$request|$http_user_agent|$status|$request_body_length')
+        with srv.connect() as s:
+            s.sendall(b"POST /raw?first HTTP/1.1\r\nHost: t\r\nUser-Agent: agent-one\r\n"
+                      b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+                      b"GET /plaintext?second HTTP/1.1\r\nHost: t\r\nUser-Agent: B\r\n\r\n")
+            data = b""
+            while len(ft.parse_responses(data)[0]) < 2:
+                chunk = s.recv(65536)
+                self.assertTrue(chunk, data)
+                data += chunk
+        self.assertStopsCleanly(srv)
+        self.assertEqual(log_lines(srv.log_path),
+                         ["POST /raw?first HTTP/1.1|agent-one|200|5",
+                          "GET /plaintext?second HTTP/1.1|B|200|0"])
+
+    def test_chunked_body_then_a_block_of_pipelined_requests(self):
+        # Read past the chunked body: more pipelined requests than fit behind the head
+        # (the test server's input block is 16 KiB). The first request's line is written
+        # before they move over its head, and every request is answered in order.
+        srv = self.start_logged('$request|$status|$request_body_length')
+        head = (b"POST /raw?first HTTP/1.1\r\nHost: t\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n")
+        size = 16384 - len(head) - len(b"0000\r\n")
+        first = head + b"%04x\r\n" % size + b"x" * size  # fills the block exactly
+        gets = [b"GET /plaintext?%d HTTP/1.1\r\nHost: t\r\n\r\n" % i for i in range(500)]
+        with srv.connect() as s:
+            s.sendall(first)
+            time.sleep(0.3)
+            s.sendall(b"\r\n0\r\n\r\n" + b"".join(gets))
+            data = b""
+            while len(ft.parse_responses(data)[0]) < 1 + len(gets):
+                chunk = s.recv(1 << 20)
+                self.assertTrue(chunk, data[-300:])
+                data += chunk
+        responses = ft.parse_responses(data)[0]
+        self.assertEqual([r.status for r in responses], [200] * (1 + len(gets)))
+        self.assertStopsCleanly(srv)
+        lines = log_lines(srv.log_path)
+        self.assertEqual(lines[0], f"POST /raw?first HTTP/1.1|200|{size}")
+        self.assertEqual(lines[1:], [f"GET /plaintext?{i} HTTP/1.1|200|0" for i in range(500)])
+
     def test_bad_format_is_a_config_error(self):
         srv = ft.Server(extra="access_log_format: '$status $bogus'\n")
         self.addCleanup(srv.cleanup)

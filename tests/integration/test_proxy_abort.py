@@ -160,6 +160,16 @@ class AbortCase(ProxyObserveCase):
         (up,) = [u for u in (self.a, self.b) if u.ends]
         return up
 
+    def close_and_see_upstream_closed(self, s, what):
+        """Closes the client socket s; the proxy closes the upstream connection within
+        a second, while it served `what` (a path, or "upload")."""
+        s.close()
+        closed = time.monotonic()
+        ends = ft.wait_for(lambda: self.ends(), 5)
+        self.assertTrue(ends, "the upstream connection was never closed")
+        self.assertEqual(ends[0][0], what)
+        self.assertLess(ends[0][1] - closed, 1.0)
+
     def owner_of(self, path):
         for up in (self.a, self.b):
             for number, p in up.paths:
@@ -240,12 +250,7 @@ class ProxyAbortTest(AbortCase):
         time.sleep(0.2)
         s.sendall(b"x" * 100000)  # read over the head, which the log line still shows
         time.sleep(0.2)
-        s.close()
-        closed = time.monotonic()
-        ends = ft.wait_for(lambda: self.ends(), 5)
-        self.assertTrue(ends, "the upstream connection was never closed")
-        self.assertEqual(ends[0][0], "upload")
-        self.assertLess(ends[0][1] - closed, 1.0)
+        self.close_and_see_upstream_closed(s, "upload")
         (entry,) = self.log_entries(self.srv, 1)
         self.assertEqual((entry["uri"], entry["status"], entry["bytes"], entry["ustatus"]),
                          ("/api/sleep", "499", "0", "-"))
@@ -260,6 +265,21 @@ class ProxyAbortTest(AbortCase):
             self.assertEqual((resp.status, resp.body), (200, b"/whole\n"))
         entries = self.log_entries(self.srv, 7)
         self.assertEqual((entries[-1]["uri"], entries[-1]["status"]), ("/api/whole", "200"))
+
+    def test_close_after_an_upload_that_filled_the_block(self):
+        # Head and body end exactly at the end of the input block (16 KiB for the test
+        # server): the hang-up is looked for behind the head all the same.
+        head = b"POST /api/sleep HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n"
+        size = 16384 - len(head % 10000)
+        s = self.srv.connect()
+        s.sendall(head % size + b"x" * size)
+        self.assertTrue(ft.wait_for(lambda: self.requests_seen(), 5), "no request upstream")
+        time.sleep(0.3)
+        self.close_and_see_upstream_closed(s, "/sleep")
+        (entry,) = self.log_entries(self.srv, 1)
+        self.assertEqual((entry["uri"], entry["status"], entry["bytes"]),
+                         ("/api/sleep", "499", "0"))
+        self.assert_servers_healthy(self.aborted_upstream())
 
     def test_pipelined_requests_are_not_a_close(self):
         # Pipelined behind a proxied request in the same write, then in a later one while
@@ -446,7 +466,8 @@ class TlsClientAbortTest(AbortCase):
         self.assertTrue(ends, "the upstream connection was never closed")
         self.assertLess(ends[0][1] - closed, 1.0)
         (entry,) = self.log_entries(self.srv, 1)
-        self.assertEqual((entry["uri"], entry["status"], entry["bytes"]), ("/api/sleep", "499", "0"))
+        self.assertEqual((entry["uri"], entry["status"], entry["bytes"]),
+                         ("/api/sleep", "499", "0"))
         self.assertGreaterEqual(float(entry["time"]), 0.25)
         c.sock.close()
 

@@ -197,6 +197,79 @@ class RateLimitTests(ft.ServerTestCase):
         self.assertEqual(statuses(pipeline(srv.port, ["/later"] * 3)), [200, 200, 429])
         self.assertStopsCleanly(srv)
 
+    def test_reload_raising_a_rate_is_not_held_to_the_old_one(self):
+        # The named limit keeps its buckets; one filled at 1/m must not stay refused for
+        # a minute under 20/s (one interval there is 50 ms).
+        limited = "  - path: /later\n    text: {body: later}\n    rate_limit: l\n"
+        srv = self.start(extra=limited + "rate_limits: {l: {rate: 1/m}}\n")
+        refused = pipeline(srv.port, ["/later"] * 2)
+        self.assertEqual(statuses(refused), [200, 429])
+        self.assertEqual(refused[1].header("retry-after"), "60")
+        srv.write_config(extra=limited + "rate_limits: {l: {rate: 20/s}}\n"
+                         f"access_log: {self.access_log}\n", text="two")
+        srv.signal(signal.SIGHUP)
+        self.assertTrue(ft.wait_for(lambda: srv.get("/plaintext").body == b"two",
+                                    ft.patience(5)), srv.log())
+        # Still full, but for one interval of the new rate.
+        got = pipeline(srv.port, ["/later"])
+        self.assertEqual(statuses(got), [429])
+        self.assertEqual(got[0].header("retry-after"), "1")
+        time.sleep(0.1)
+        self.assertEqual(statuses(pipeline(srv.port, ["/later"] * 2)), [200, 429])
+        self.assertStopsCleanly(srv)
+
+    def test_refused_reload_keeps_the_running_table(self):
+        # A reload that would start a new table (another size) and is refused after the
+        # table was made (a listener's port is taken) leaves the running workers' table
+        # in place: a worker started again for the running config shares it.
+        limited = "  - path: /later\n    text: {body: later}\n    rate_limit: l\n" \
+                  "rate_limits: {l: {rate: 1/m}}\n"
+        srv = self.start(extra=limited)
+        self.assertEqual(statuses(pipeline(srv.port, ["/later"] * 2)), [200, 429])
+        busy = socket.socket()
+        self.addCleanup(busy.close)
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        text = srv.config_text(extra=limited, limits=", rate_limit_entries: 2048")
+        srv.write_config(verbatim=text.replace(
+            "listeners:\n", f"listeners:\n  - address: 127.0.0.1:{busy.getsockname()[1]}\n"))
+        srv.signal(signal.SIGHUP)
+        self.assertTrue(ft.wait_for(lambda: "reload refused" in srv.log(), ft.patience(5)),
+                        srv.log())
+        (worker,) = srv.workers()
+        os.kill(worker, signal.SIGKILL)
+        self.assertTrue(ft.wait_for(lambda: srv.workers() and srv.workers() != [worker],
+                                    ft.patience(5)), srv.log())
+        self.assertTrue(ft.wait_for(lambda: srv.get("/plaintext").status == 200,
+                                    ft.patience(5)))
+        self.assertEqual(statuses(pipeline(srv.port, ["/later"])), [429])
+        self.assertStopsCleanly(srv)
+
+    def test_unix_socket_clients_are_not_one_client(self):
+        # A client on a Unix socket has no address to tell it from the next: its requests
+        # are not counted (nginx leaves a request with an empty key out the same way),
+        # rather than all such clients sharing one budget that the first could use up.
+        srv = ft.Server(extra=EXTRA)
+        self.addCleanup(srv.cleanup)
+        ft.require_flared()
+        path = os.path.join(srv.dir, "flared.sock")
+        base = srv.config_text
+        srv.config_text = lambda **kw: base(**kw).replace(
+            "listeners:\n", f"listeners:\n  - address: unix:{path}\n")
+        srv.start()
+
+        def get(target):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(5)
+                s.connect(path)
+                s.sendall(f"GET {target} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+                return ft.read_response(s)[0].status
+
+        self.assertEqual([get("/perclient") for _ in range(3)], [200] * 3)
+        # Over TCP the limit holds as before.
+        self.assertEqual(statuses(pipeline(srv.port, ["/perclient"] * 2)), [200, 429])
+        self.assertStopsCleanly(srv)
+
 
 class RateLimitConfigTests(ft.ServerTestCase):
     def check(self, text):

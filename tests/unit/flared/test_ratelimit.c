@@ -129,6 +129,32 @@ static void test_table_clients_and_limits(void **state)
     flared_rate_table_free(t);
 }
 
+/* A reload keeps a named limit's buckets even when its rate changes. Charged at 1/m,
+ * a bucket holds minutes; under the new 10/s it may hold only burst + 1 tenths of a
+ * second, so it counts as full for one interval, not for the minutes it held. */
+static void test_table_rate_raised_by_reload(void **state)
+{
+    (void)state;
+    flared_rate_table *t;
+    flare_error err;
+    assert_int_equal(flared_rate_table_new(&t, 1024, &err), 0);
+    flared_rate_limit slow = limit(1, 60000, 1, 7), fast = limit(10, 1000, 2, 7);
+    flare_ip_addr one = v4(192, 0, 2, 1);
+    uint64_t now = 50 * SEC, wait = 0;
+    assert_int_equal(flared_rate_table_take(t, &slow, &one, now, &wait), FLARED_RATE_TAKEN);
+    assert_int_equal(flared_rate_table_take(t, &slow, &one, now, &wait), FLARED_RATE_TAKEN);
+    assert_int_equal(flared_rate_table_take(t, &slow, &one, now, &wait), FLARED_RATE_REFUSED);
+    assert_int_equal(wait, 60 * SEC);
+    assert_int_equal(flared_rate_table_take(t, &fast, &one, now, &wait), FLARED_RATE_REFUSED);
+    assert_true(wait <= fast.interval_us);
+    /* One interval later the new limit takes one, and refuses the next for an interval. */
+    now += fast.interval_us;
+    assert_int_equal(flared_rate_table_take(t, &fast, &one, now, &wait), FLARED_RATE_TAKEN);
+    assert_int_equal(flared_rate_table_take(t, &fast, &one, now, &wait), FLARED_RATE_REFUSED);
+    assert_int_equal(wait, fast.interval_us);
+    flared_rate_table_free(t);
+}
+
 /* Far more clients than buckets: while all are active, newcomers are let through
  * (counted as FULL, never refused); once they drained, their buckets serve others. */
 static void test_table_full_and_reuse(void **state)
@@ -259,6 +285,7 @@ int main(void)
         cmocka_unit_test(test_step_drains),
         cmocka_unit_test(test_step_per_minute),
         cmocka_unit_test(test_table_clients_and_limits),
+        cmocka_unit_test(test_table_rate_raised_by_reload),
         cmocka_unit_test(test_table_full_and_reuse),
         cmocka_unit_test(test_table_shared_across_fork),
         cmocka_unit_test(test_config_named_and_own),

@@ -379,6 +379,9 @@ static const req_case cases[] = {
     BAD("absolute without authority", "GET http:// HTTP/1.1\r\n" HOSTA "\r\n", 400),
     BAD("absolute with empty authority", "GET http:///x HTTP/1.1\r\n" HOSTA "\r\n", 400),
     BAD("absolute with a port and no host", "GET http://:80/ HTTP/1.1\r\n" HOSTA "\r\n", 400),
+    BAD("Host with a port and no host", GET11 "Host: :80\r\n\r\n", 400),
+    BAD("Host of a colon", GET11 "Host: :\r\n\r\n", 400),
+    BAD("Host with a port and no host, blocks", GET11 "Host: :8080\r\n" PAD "\r\n", 400),
     BAD("absolute with ':' alone", "GET http://:/x HTTP/1.1\r\n" HOSTA "\r\n", 400),
     /* Found by tests/differential (llhttp refuses these; flared took the authority
      * as the request's host): the authority must be a valid uri-host [":" port]. */
