@@ -124,6 +124,15 @@ static const char *const managed_headers[] = {"content-length", "transfer-encodi
                                               "last-modified",  "location",
                                               "server"};
 
+/* Where the setting a managed field stands for lives instead, if anywhere. */
+static const char *managed_hint(const char *name)
+{
+    if (strcmp(name, "content-type") == 0)
+        return "; a text route's type is its content_type, a static file's comes from mime_types";
+    if (strcmp(name, "location") == 0) return "; a redirect route sets it";
+    return "";
+}
+
 static int parse_headers(flared_cfg_ctx *c, yaml_node_t *node, const flared_header **out,
                          size_t *count)
 {
@@ -152,8 +161,9 @@ static int parse_headers(flared_cfg_ctx *c, yaml_node_t *node, const flared_head
         for (size_t j = 0; j < sizeof managed_headers / sizeof managed_headers[0]; j++)
             if (strlen(managed_headers[j]) == nlen &&
                 strncasecmp(managed_headers[j], name, nlen) == 0)
-                return flared_cfg_fail(
-                    c, k, "headers: %s is set by flared and cannot be configured", shown);
+                return flared_cfg_fail(c, k,
+                                       "headers: %s is set by flared and cannot be configured%s",
+                                       shown, managed_hint(managed_headers[j]));
         /* Field names are case-insensitive (RFC 9110 §5.1): Foo and foo are the same field. */
         for (size_t j = 0; j < i; j++)
             if (strlen(hs[j].name) == nlen && strncasecmp(hs[j].name, name, nlen) == 0)

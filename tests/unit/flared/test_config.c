@@ -1062,15 +1062,16 @@ static void test_route_shape_errors(void **state)
                  "t.yaml:5:5: route has two types, 'echo' and 'text'; use exactly one");
     expect_error(LISTEN "routes:\n  - text: {body: x}\n",
                  "t.yaml:3:5: route: missing required key 'path'");
-    expect_error(LISTEN "routes:\n  - path: /a\n    cache: yes\n",
-                 "t.yaml:4:5: unknown key 'cache' in a route; allowed: path, methods, headers, "
-                 "max_body_bytes, allow, access_log, rate_limit, auth, text, redirect, echo, static, "
-                 "status, health, websocket, proxy");
     expect_error(
-        LISTEN "routes:\n  - path: /a\n    max_header_bytes: 1k\n    echo: {}\n",
-        "t.yaml:4:5: unknown key 'max_header_bytes' in a route; allowed: path, methods, "
-        "headers, max_body_bytes, allow, access_log, rate_limit, auth, text, redirect, echo, static, "
+        LISTEN "routes:\n  - path: /a\n    cache: yes\n",
+        "t.yaml:4:5: unknown key 'cache' in a route; allowed: path, methods, headers, "
+        "max_body_bytes, allow, access_log, rate_limit, auth, text, redirect, echo, static, "
         "status, health, websocket, proxy");
+    expect_error(LISTEN "routes:\n  - path: /a\n    max_header_bytes: 1k\n    echo: {}\n",
+                 "t.yaml:4:5: unknown key 'max_header_bytes' in a route; allowed: path, methods, "
+                 "headers, max_body_bytes, allow, access_log, rate_limit, auth, text, redirect, "
+                 "echo, static, "
+                 "status, health, websocket, proxy");
 }
 
 static void test_unknown_route_types(void **state)
@@ -1316,11 +1317,13 @@ static void test_header_name_errors(void **state)
                  "configured");
     expect_error(LISTEN "routes: [{path: /a, echo: {}, headers: {content-type: text/html}}]\n",
                  "t.yaml:2:41: headers: 'content-type' is set by flared and cannot be "
-                 "configured");
+                 "configured; a text route's type is its content_type, a static file's comes "
+                 "from mime_types");
     expect_error(LISTEN "headers: {Server: x}\nroutes: [{path: /a, echo: {}}]\n",
                  "t.yaml:2:11: headers: 'Server' is set by flared and cannot be configured");
     expect_error(LISTEN "routes: [{path: /a, echo: {}, headers: {Location: /b}}]\n",
-                 "t.yaml:2:41: headers: 'Location' is set by flared and cannot be configured");
+                 "t.yaml:2:41: headers: 'Location' is set by flared and cannot be configured; a "
+                 "redirect route sets it");
     expect_error(LISTEN "routes: [{path: /a, echo: {}, headers: {X-A: 1, x-a: 2}}]\n",
                  "t.yaml:2:49: headers: 'x-a' is set twice; first at line 2, column 41");
 }
@@ -1402,8 +1405,9 @@ static void test_host_errors(void **state)
                  "t.yaml:2:17: names: a host needs at least one name");
     expect_error(LISTEN "hosts: [{names: a.example, routes: []}]\n",
                  "t.yaml:2:17: names: expected a list, got 'a.example'");
-    expect_error(LISTEN "hosts: [{names: [a.b], aliases: [x], routes: []}]\n",
-                 "t.yaml:2:24: unknown key 'aliases' in a host; allowed: names, routes, headers, auth");
+    expect_error(
+        LISTEN "hosts: [{names: [a.b], aliases: [x], routes: []}]\n",
+        "t.yaml:2:24: unknown key 'aliases' in a host; allowed: names, routes, headers, auth");
     expect_error(LISTEN "hosts: {names: [a.b]}\n",
                  "t.yaml:2:8: hosts: expected a list, got a mapping");
     expect_error(LISTEN "hosts: [{names: [a.b], routes: [{path: /x, echo: {}}, {path: /x, echo: "
