@@ -70,7 +70,10 @@ class Head:
 
 
 def valid_authority(s):
-    """uri-host [ ":" port ] (RFC 3986 §3.2.2-3.2.3), as flared checks Host."""
+    """uri-host [ ":" port ] (RFC 3986 §3.2.2-3.2.3), as flared checks Host: an empty
+    host is allowed only without a port (RFC 9110 §4.2.1 has http URIs reject it)."""
+    if s.startswith(b":"):
+        return False
     return re.fullmatch(rb"(\[[0-9A-Za-z\-._~!$&'()*+,;=:]+\]|([0-9A-Za-z\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)"
                         rb"(:[0-9]*)?", s) is not None
 
