@@ -301,11 +301,38 @@ static char *put(char *p, const char *s, size_t n)
 
 #define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
 
-/* Status line, Server and Date: the part every response shares. */
-static char *put_preamble(char *p, int status, const char *http_date, const char *server_name)
+int flare_http__head_start_init(flare_http__head_start *hs, const char *server_name,
+                                const char *http_date)
+{
+    size_t n = server_name ? strlen(server_name) : 0;
+    if (n > FLARE_HTTP__SERVER_NAME_MAX) return FLARE_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)server_name[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f) return FLARE_EINVAL;
+    }
+    char *p = PUT_LIT(hs->ok, "HTTP/1.1 200 OK\r\n");
+    if (server_name) {
+        p = PUT_LIT(p, "Server: ");
+        p = put(p, server_name, n);
+        p = PUT_LIT(p, "\r\n");
+    }
+    hs->server_len = (uint16_t)(p - hs->ok - FLARE_HTTP__OK_LINE_LEN);
+    p = PUT_LIT(p, "Date: ");
+    hs->ok_len = (uint16_t)(p - hs->ok);
+    hs->http_date = http_date;
+    return 0;
+}
+
+/* Status line, Server and Date: the part every response shares. A 200's is copied
+ * whole, as one fixed-size block when it fits (the caller's room covers 64 bytes). */
+static char *put_preamble(char *p, int status, const flare_http__head_start *hs)
 {
     if (status == 200) {
-        p = PUT_LIT(p, "HTTP/1.1 200 OK\r\n");
+        if (hs->ok_len <= 64)
+            memcpy(p, hs->ok, 64);
+        else
+            memcpy(p, hs->ok, hs->ok_len);
+        p += hs->ok_len;
     } else {
         p = PUT_LIT(p, "HTTP/1.1 ");
         *p++ = (char)('0' + status / 100);
@@ -315,23 +342,19 @@ static char *put_preamble(char *p, int status, const char *http_date, const char
         const char *reason = flare_http_reason(status);
         p = put(p, reason, strlen(reason));
         p = PUT_LIT(p, "\r\n");
+        p = put(p, hs->ok + FLARE_HTTP__OK_LINE_LEN, hs->server_len);
+        p = PUT_LIT(p, "Date: ");
     }
-    if (server_name) {
-        p = PUT_LIT(p, "Server: ");
-        p = put(p, server_name, strlen(server_name));
-        p = PUT_LIT(p, "\r\n");
-    }
-    p = PUT_LIT(p, "Date: ");
-    p = put(p, http_date, FLARE_IMF_FIXDATE_LEN);
+    p = put(p, hs->http_date, FLARE_IMF_FIXDATE_LEN);
     return PUT_LIT(p, "\r\n");
 }
 
 /* Status line, Server, Date, the handler's fields, the framing field, Connection and
  * the blank line; `need` must cover it. */
-static char *put_head(char *p, flare_response *resp, const char *http_date, const char *server_name,
-                      int frame, uint64_t length, bool close, bool http10_keep_alive)
+static char *put_head(char *p, flare_response *resp, const flare_http__head_start *hs, int frame,
+                      uint64_t length, bool close, bool http10_keep_alive)
 {
-    p = put_preamble(p, resp->status, http_date, server_name);
+    p = put_preamble(p, resp->status, hs);
     p = put(p, resp->headers.data ? resp->headers.data : "", resp->headers.len);
     if (frame == FLARE_HTTP__FRAME_LENGTH) {
         p = PUT_LIT(p, "Content-Length: ");
@@ -349,13 +372,13 @@ static char *put_head(char *p, flare_response *resp, const char *http_date, cons
 
 /* Fixed parts: status line and reason (< 50), Date (37), the framing field (< 40),
  * Connection (< 30), the separators: 256 covers them with room to spare. */
-static size_t head_bytes(const flare_response *resp, const char *server_name)
+static size_t head_bytes(const flare_response *resp, const flare_http__head_start *hs)
 {
-    return 256 + (server_name ? strlen(server_name) : 0) + resp->headers.len;
+    return 256 + hs->server_len + resp->headers.len;
 }
 
-int flare_http__response_serialize(flare_response *resp, flare_buf *out, const char *http_date,
-                                   const char *server_name, bool head_only, bool close,
+int flare_http__response_serialize(flare_response *resp, flare_buf *out,
+                                   const flare_http__head_start *hs, bool head_only, bool close,
                                    bool http10_keep_alive, size_t *head_len)
 {
     int status = resp->status;
@@ -366,42 +389,42 @@ int flare_http__response_serialize(flare_response *resp, flare_buf *out, const c
                         : resp->body_is_static                 ? resp->static_len
                                                                : resp->body.len;
     size_t inline_len = (no_content || head_only || resp->file_fd >= 0) ? 0 : (size_t)body_len;
-    int rc = flare_buf_reserve(out, head_bytes(resp, server_name) + inline_len);
+    int rc = flare_buf_reserve(out, head_bytes(resp, hs) + inline_len);
     if (rc < 0) return rc;
     char *start = out->data + out->len;
-    char *p = put_head(start, resp, http_date, server_name,
-                       no_content ? FLARE_HTTP__FRAME_NONE : FLARE_HTTP__FRAME_LENGTH, body_len,
-                       close, http10_keep_alive);
+    char *p =
+        put_head(start, resp, hs, no_content ? FLARE_HTTP__FRAME_NONE : FLARE_HTTP__FRAME_LENGTH,
+                 body_len, close, http10_keep_alive);
     *head_len = (size_t)(p - start);
     if (inline_len) p = put(p, body, inline_len);
     out->len += (size_t)(p - start);
     return 0;
 }
 
-int flare_http__response_serialize_head(flare_response *resp, flare_buf *out, const char *http_date,
-                                        const char *server_name, int frame, uint64_t length,
-                                        bool close, bool http10_keep_alive, size_t *head_len)
+int flare_http__response_serialize_head(flare_response *resp, flare_buf *out,
+                                        const flare_http__head_start *hs, int frame,
+                                        uint64_t length, bool close, bool http10_keep_alive,
+                                        size_t *head_len)
 {
-    int rc = flare_buf_reserve(out, head_bytes(resp, server_name));
+    int rc = flare_buf_reserve(out, head_bytes(resp, hs));
     if (rc < 0) return rc;
     char *start = out->data + out->len;
-    char *p =
-        put_head(start, resp, http_date, server_name, frame, length, close, http10_keep_alive);
+    char *p = put_head(start, resp, hs, frame, length, close, http10_keep_alive);
     *head_len = (size_t)(p - start);
     out->len += (size_t)(p - start);
     return 0;
 }
 
-int flare_http__error_response(flare_buf *out, int status, const char *http_date,
-                               const char *server_name, const flare_buf *fields, size_t *head_len)
+int flare_http__error_response(flare_buf *out, int status, const flare_http__head_start *hs,
+                               const flare_buf *fields, size_t *head_len)
 {
     const char *reason = flare_http_reason(status);
     size_t reason_len = strlen(reason), fields_len = fields ? fields->len : 0;
-    size_t need = 200 + (server_name ? strlen(server_name) : 0) + 2 * reason_len + fields_len;
+    size_t need = 200 + hs->server_len + 2 * reason_len + fields_len;
     int rc = flare_buf_reserve(out, need);
     if (rc < 0) return rc;
     char *start = out->data + out->len;
-    char *p = put_preamble(start, status, http_date, server_name);
+    char *p = put_preamble(start, status, hs);
     if (fields_len) p = put(p, fields->data, fields_len);
     p = PUT_LIT(p, "Content-Type: text/plain; charset=utf-8\r\nContent-Length: ");
     p = put_u64(p, reason_len + 5);

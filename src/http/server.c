@@ -78,6 +78,14 @@ int flare_http_server_new(flare_http_server **out, flare_reactor *reactor,
     else
         flare_http_server_config_default(&srv->cfg);
     fill_defaults(&srv->cfg);
+    if (flare_http__head_start_init(&srv->head_start, srv->cfg.server_name,
+                                    flare_reactor_clock(reactor)->http_date) < 0) {
+        free(srv);
+        return flare_error_set(err, FLARE_EINVAL, 0,
+                               "http server: the server name is longer than %d bytes or holds "
+                               "a control character",
+                               FLARE_HTTP__SERVER_NAME_MAX);
+    }
     srv->limits = (flare_http_limits){.max_uri_bytes = srv->cfg.max_uri_bytes,
                                       .max_header_bytes = srv->cfg.max_header_bytes,
                                       .max_headers = srv->cfg.max_headers};

@@ -56,6 +56,18 @@ struct flare_response {
     void *defer_data;
 };
 
+/* The longest Server value a server sends. */
+#define FLARE_HTTP__SERVER_NAME_MAX 256
+/* What every response head of a server starts with, formatted once: a 200's status
+ * line with the Server line, then "Date: ", with the Server line inside at offset
+ * FLARE_HTTP__OK_LINE_LEN; and the clock's date text, rewritten in place each second. */
+typedef struct flare_http__head_start {
+    const char *http_date;
+    uint16_t ok_len;     /* "HTTP/1.1 200 OK\r\nServer: NAME\r\nDate: " */
+    uint16_t server_len; /* "Server: NAME\r\n", or 0 without a Server field */
+    char ok[FLARE_HTTP__SERVER_NAME_MAX + 64];
+} flare_http__head_start;
+#define FLARE_HTTP__OK_LINE_LEN (sizeof "HTTP/1.1 200 OK\r\n" - 1)
 typedef struct ip_slot ip_slot;
 
 /* A stack of idle allocations of one size, so a busy server stops calling malloc. */
@@ -103,6 +115,7 @@ typedef struct flare_http__pending {
 struct flare_http_server {
     flare_reactor *reactor;
     flare_http_server_config cfg;
+    flare_http__head_start head_start;
     flare_http_limits limits;
     int *listeners;
     flare_http_listener_options *listener_opts; /* parallel to listeners */
@@ -142,17 +155,21 @@ const route *flare_http__route_match(const flare_http_server *srv, const char *h
                                      size_t host_len, const char *path, size_t path_len);
 /* The fields for an answer to a request for `host` that no route takes: those of the
  * named host it picks, else the server's; NULL when there are none. */
-const flare_header_block *flare_http__host_fields(const flare_http_server *srv,
-                                                  const char *host, size_t host_len);
+const flare_header_block *flare_http__host_fields(const flare_http_server *srv, const char *host,
+                                                  size_t host_len);
 bool flare_http__route_allows(const route *rt, const flare_http_request *head);
 size_t flare_http__route_allow_header(const flare_http_server *srv, const route *rt, char *out,
                                       size_t cap);
 
 /* response.c */
+/* Formats hs for server_name (NULL: no Server field); FLARE_EINVAL when the name is
+ * longer than FLARE_HTTP__SERVER_NAME_MAX or not a field value (RFC 9110 §5.5). */
+int flare_http__head_start_init(flare_http__head_start *hs, const char *server_name,
+                                const char *http_date);
 void flare_http__response_reset(flare_response *resp);
 /* Appends the framed response to out; head_only for HEAD. Returns 0 or FLARE_ENOMEM. */
-int flare_http__response_serialize(flare_response *resp, flare_buf *out, const char *http_date,
-                                   const char *server_name, bool head_only, bool close,
+int flare_http__response_serialize(flare_response *resp, flare_buf *out,
+                                   const flare_http__head_start *hs, bool head_only, bool close,
                                    bool http10_keep_alive, size_t *head_len);
 /* RFC 9110 §6.4.1: 1xx, 204 and 304 responses end at the head, with no framing field. */
 static inline bool flare_http__status_unframed(int status)
@@ -169,13 +186,14 @@ static inline bool flare_http__status_contentless(int status)
 enum { FLARE_HTTP__FRAME_LENGTH, FLARE_HTTP__FRAME_CHUNKED, FLARE_HTTP__FRAME_NONE };
 /* The head of a deferred response: `frame` says which framing field it carries
  * (Content-Length: length, Transfer-Encoding: chunked, or none). */
-int flare_http__response_serialize_head(flare_response *resp, flare_buf *out, const char *http_date,
-                                        const char *server_name, int frame, uint64_t length,
-                                        bool close, bool http10_keep_alive, size_t *head_len);
+int flare_http__response_serialize_head(flare_response *resp, flare_buf *out,
+                                        const flare_http__head_start *hs, int frame,
+                                        uint64_t length, bool close, bool http10_keep_alive,
+                                        size_t *head_len);
 /* A complete short error response (text body) with Connection: close; `fields` (or
  * NULL) holds "Name: value\r\n" lines to add. */
-int flare_http__error_response(flare_buf *out, int status, const char *http_date,
-                               const char *server_name, const flare_buf *fields, size_t *head_len);
+int flare_http__error_response(flare_buf *out, int status, const flare_http__head_start *hs,
+                               const flare_buf *fields, size_t *head_len);
 
 /* Whether b's lines are all "name: value\r\n" lines flare_header_block_add would
  * have written (a block filled by hand could split the response). */

@@ -60,6 +60,7 @@ typedef struct server_setup {
     bool bare;        /* no hello routes: the test routes its own handlers */
     size_t max_connections;
     uint32_t keepalive_timeout_ms;
+    const char *server_name;
 } server_setup;
 
 static server_setup hello_server = {0};
@@ -70,6 +71,13 @@ static server_setup short_keepalive = {.keepalive_timeout_ms = 100};
  * nothing gets (test_zero_config_takes_defaults checks what they are). */
 static server_setup bare_zero_config = {.zero_config = true, .bare = true};
 static server_setup bare_server = {.bare = true};
+/* The longest Server value the library sends: 256 bytes. */
+#define LONG_NAME_16 "flared-1234567/8"
+#define LONG_NAME                                                                                  \
+    LONG_NAME_16 LONG_NAME_16 LONG_NAME_16 LONG_NAME_16 LONG_NAME_16 LONG_NAME_16 LONG_NAME_16     \
+        LONG_NAME_16 LONG_NAME_16 LONG_NAME_16 LONG_NAME_16 LONG_NAME_16 LONG_NAME_16 LONG_NAME_16 \
+            LONG_NAME_16 LONG_NAME_16
+static server_setup long_name = {.server_name = LONG_NAME};
 
 static int setup(void **state)
 {
@@ -81,6 +89,7 @@ static int setup(void **state)
         harness_config(&cfg);
     if (want->max_connections) cfg.max_connections = want->max_connections;
     if (want->keepalive_timeout_ms) cfg.keepalive_timeout_ms = want->keepalive_timeout_ms;
+    if (want->server_name) cfg.server_name = want->server_name;
     harness *h = calloc(1, sizeof *h);
     if (!h) return -1;
     if (want->bare)
@@ -781,6 +790,46 @@ static void test_host_headers(void **state)
         flare_header_block_free(blocks[i]);
 }
 
+/* The Server line is formatted once, when the server is made: a value that would split
+ * the head or run past 256 bytes is refused there. */
+static void test_server_name_refused(void **state)
+{
+    (void)state;
+    flare_reactor *r;
+    flare_error err;
+    assert_int_equal(flare_reactor_new(&r, &err), 0);
+    flare_http_server_config cfg;
+    harness_config(&cfg);
+    const char *bad[] = {"flared\r\nX-Injected: 1", "a\nb", "nul\x01", "del\x7f", LONG_NAME "x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        flare_http_server *srv = NULL;
+        cfg.server_name = bad[i];
+        assert_int_equal(flare_http_server_new(&srv, r, &cfg, &err), FLARE_EINVAL);
+        assert_null(srv);
+        assert_non_null(strstr(err.message, "server name"));
+    }
+    flare_reactor_free(r);
+}
+
+/* The longest value goes out whole, on a 200 (copied from the preformatted start) and
+ * on the server's own refusals (built line by line). */
+static void test_server_name_long(void **state)
+{
+    harness *h = *state;
+    assert_int_equal(strlen(LONG_NAME), 256);
+    response r = {0};
+    ask(h, "GET / HTTP/1.1\r\nHost: t\r\n\r\n", &r, false);
+    assert_status_line(&r, "HTTP/1.1 200 OK");
+    assert_header(&r, "Server", LONG_NAME);
+    ask(h, "GET / HTTP/1.1\r\nHost: t\r\nBad field\r\n\r\n", &r, false);
+    assert_int_equal(r.status, 400);
+    assert_header(&r, "Server", LONG_NAME);
+    ask(h, "GET / HTTP/2.0\r\nHost: t\r\n\r\n", &r, false);
+    assert_int_equal(r.status, 505);
+    assert_header(&r, "Server", LONG_NAME);
+    response_free(&r);
+}
+
 #define SERVER_TEST(fn, server)                                                                    \
     cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, &server)
 
@@ -803,6 +852,8 @@ int main(void)
         SERVER_TEST(test_stop_ends_run, hello_server),
         SERVER_TEST(test_free_during_drain_reports_nothing, hello_server),
         SERVER_TEST(test_host_headers, bare_server),
+        cmocka_unit_test(test_server_name_refused),
+        SERVER_TEST(test_server_name_long, long_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
