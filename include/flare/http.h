@@ -380,6 +380,28 @@ int flare_header_block_add(flare_header_block *b, const char *name, const char *
 void flare_header_block_free(flare_header_block *b);
 /** Adds every field of b to the response with one copy. */
 int flare_response_header_block(flare_response *resp, const flare_header_block *b);
+/**
+ * A response that is the same every time (status, fields, body), for a route that
+ * always answers alike: the bytes after its Date line are formatted once, so that
+ * answering a keep-alive HTTP/1.1 GET with it is one copy. Starts zeroed ({0}); the
+ * body is copied in.
+ */
+typedef struct flare_fixed_response {
+    int status;
+    size_t fields_len; /**< the bytes of tail that are the field lines */
+    size_t head_len;   /**< the bytes of tail up to and with the blank line */
+    flare_buf tail;    /**< field lines, Content-Length, blank line, body */
+} flare_fixed_response;
+/** Formats f: status 200..599, the fields of b (may be NULL), body[0..len). Returns 0,
+ *  FLARE_EINVAL (a status out of range, a block flare_header_block_add would not write)
+ *  or FLARE_ENOMEM. */
+int flare_fixed_response_init(flare_fixed_response *f, int status, const flare_header_block *b,
+                              const void *body, size_t len);
+/** Frees f's bytes and empties it. */
+void flare_fixed_response_free(flare_fixed_response *f);
+/** Answers with f, which must outlive the response. Later calls change it as they
+ *  would any response: another status or body replaces f's, fields go after f's. */
+void flare_response_fixed(flare_response *resp, const flare_fixed_response *f);
 /** Appends body bytes (copied). */
 int flare_response_body(flare_response *resp, const void *data, size_t len);
 /** Sets a borrowed body that outlives the handler (e.g. configuration memory); no copy. */

@@ -29,11 +29,9 @@ int flared_route_headers(flare_response *resp, const flared_route_ctx *ctx)
 static int handle_text(const flare_request *req, flare_response *resp, void *data)
 {
     const flared_route_ctx *ctx = data;
-    const flared_text_route *t = &ctx->route->u.text;
     (void)req;
-    flare_response_status(resp, t->status);
-    flare_response_body_static(resp, t->body, t->body_len);
-    return flare_response_header_block(resp, &ctx->fixed);
+    flare_response_fixed(resp, &ctx->text);
+    return 0;
 }
 
 /* A route's `headers`, checked and formatted once: every response of the route (and,
@@ -44,11 +42,16 @@ static int build_route_fields(flared_route_ctx *c, flare_error *err)
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < rt->header_count; i++)
         rc = flare_header_block_add(&c->fields, rt->headers[i].name, rt->headers[i].value);
-    /* A text route answers with the same fields every time: its Content-Type first. */
+    /* A text route answers the same every time: its Content-Type, then its fields. */
     if (rc == 0 && rt->type == FLARED_ROUTE_TEXT) {
-        rc = flare_header_block_add(&c->fixed, "Content-Type", rt->u.text.content_type);
+        flare_header_block b = {0};
+        rc = flare_header_block_add(&b, "Content-Type", rt->u.text.content_type);
         if (rc == 0 && c->fields.lines.len)
-            rc = flare_buf_append(&c->fixed.lines, c->fields.lines.data, c->fields.lines.len);
+            rc = flare_buf_append(&b.lines, c->fields.lines.data, c->fields.lines.len);
+        if (rc == 0)
+            rc = flare_fixed_response_init(&c->text, rt->u.text.status, &b, rt->u.text.body,
+                                           rt->u.text.body_len);
+        flare_header_block_free(&b);
     }
     if (rc < 0)
         return flare_error_set(err, rc, 0, "route %s: cannot prepare its header fields", rt->path);
@@ -374,7 +377,7 @@ void flared_handlers_free(flared_handlers *h)
     if (!h) return;
     for (flared_route_ctx *c = h->routes; c && c->route; c++) {
         if (c->root_fd >= 0) close(c->root_fd);
-        flare_header_block_free(&c->fixed);
+        flare_fixed_response_free(&c->text);
         flare_header_block_free(&c->fields);
         flare_header_block_free(&c->challenge);
         flare_buf_free(&c->location);

@@ -14,7 +14,7 @@ struct flared_route_ctx {
     int root_fd;                  /* static routes: O_PATH descriptor of the root directory */
     size_t index;                 /* install order: the route's metrics index */
     flared_upstream_rt *upstream; /* proxy routes: the worker's state of the upstream */
-    flare_header_block fixed;     /* text routes: Content-Type and the route's headers */
+    flare_fixed_response text;    /* text routes: the whole answer after its Date line */
     flare_header_block fields;    /* the route's headers, for the server's own refusals */
     flare_header_block challenge; /* auth routes: the 401's WWW-Authenticate */
     flare_buf location;           /* redirect routes keeping path or query: the Location built */

@@ -135,6 +135,7 @@ void flare_http__response_reset(flare_response *resp)
     resp->file_fd = -1;
     resp->file_offset = 0;
     resp->file_len = 0;
+    resp->fixed = NULL;
     flare_buf_reset(&resp->headers);
     flare_buf_reset(&resp->body);
 }
@@ -355,6 +356,7 @@ static char *put_head(char *p, flare_response *resp, const flare_http__head_star
                       uint64_t length, bool close, bool http10_keep_alive)
 {
     p = put_preamble(p, resp->status, hs);
+    if (resp->fixed) p = put(p, resp->fixed->tail.data, resp->fixed->fields_len);
     p = put(p, resp->headers.data ? resp->headers.data : "", resp->headers.len);
     if (frame == FLARE_HTTP__FRAME_LENGTH) {
         p = PUT_LIT(p, "Content-Length: ");
@@ -374,13 +376,38 @@ static char *put_head(char *p, flare_response *resp, const flare_http__head_star
  * Connection (< 30), the separators: 256 covers them with room to spare. */
 static size_t head_bytes(const flare_response *resp, const flare_http__head_start *hs)
 {
-    return 256 + hs->server_len + resp->headers.len;
+    return 256 + hs->server_len + (resp->fixed ? resp->fixed->fields_len : 0) + resp->headers.len;
+}
+
+/* What flare_response_fixed set, unchanged since: its preformatted tail is the rest. */
+static bool fixed_as_set(const flare_response *resp)
+{
+    const flare_fixed_response *f = resp->fixed;
+    return f && resp->status == f->status && resp->headers.len == 0 && resp->body_is_static &&
+           resp->static_body == f->tail.data + f->head_len && resp->file_fd < 0;
+}
+
+/* fixed_as_set, for a keep-alive HTTP/1.1 response with its body: two copies. */
+static int serialize_fixed(const flare_response *resp, flare_buf *out,
+                           const flare_http__head_start *hs, size_t *head_len)
+{
+    const flare_fixed_response *f = resp->fixed;
+    int rc = flare_buf_reserve(out, 256 + hs->server_len + f->tail.len);
+    if (rc < 0) return rc;
+    char *start = out->data + out->len;
+    char *p = put_preamble(start, f->status, hs);
+    *head_len = (size_t)(p - start) + f->head_len;
+    p = put(p, f->tail.data, f->tail.len);
+    out->len += (size_t)(p - start);
+    return 0;
 }
 
 int flare_http__response_serialize(flare_response *resp, flare_buf *out,
                                    const flare_http__head_start *hs, bool head_only, bool close,
                                    bool http10_keep_alive, size_t *head_len)
 {
+    if (!head_only && !close && !http10_keep_alive && fixed_as_set(resp))
+        return serialize_fixed(resp, out, hs, head_len);
     int status = resp->status;
     bool no_content = flare_http__status_unframed(status);
     const char *body = resp->body_is_static ? resp->static_body : resp->body.data;
@@ -436,4 +463,42 @@ int flare_http__error_response(flare_buf *out, int status, const flare_http__hea
     *p++ = '\n';
     out->len += (size_t)(p - start);
     return 0;
+}
+
+int flare_fixed_response_init(flare_fixed_response *f, int status, const flare_header_block *b,
+                              const void *body, size_t len)
+{
+    *f = (flare_fixed_response){.status = status};
+    if (status < 200 || status > 599 || (b && !flare_http__header_block_valid(b)))
+        return FLARE_EINVAL;
+    size_t fields_len = b ? b->lines.len : 0;
+    size_t body_len = flare_http__status_contentless(status) ? 0 : len;
+    int rc = flare_buf_reserve(&f->tail, fields_len + 64 + body_len);
+    if (rc < 0) return rc;
+    char *start = f->tail.data, *p = start;
+    if (fields_len) p = put(p, b->lines.data, fields_len);
+    if (!flare_http__status_unframed(status)) {
+        p = PUT_LIT(p, "Content-Length: ");
+        p = put_u64(p, body_len);
+        p = PUT_LIT(p, "\r\n");
+    }
+    p = PUT_LIT(p, "\r\n");
+    f->fields_len = fields_len;
+    f->head_len = (size_t)(p - start);
+    if (body_len) p = put(p, body, body_len);
+    f->tail.len = (size_t)(p - start);
+    return 0;
+}
+
+void flare_fixed_response_free(flare_fixed_response *f)
+{
+    flare_buf_free(&f->tail);
+    *f = (flare_fixed_response){0};
+}
+
+void flare_response_fixed(flare_response *resp, const flare_fixed_response *f)
+{
+    resp->fixed = f;
+    resp->status = f->status;
+    flare_response_body_static(resp, f->tail.data + f->head_len, f->tail.len - f->head_len);
 }

@@ -54,6 +54,7 @@ struct flare_response {
     conn *owner;                            /* the connection whose handler is running */
     const flare_http_stream_ops *defer_ops; /* set by flare_response_defer */
     void *defer_data;
+    const flare_fixed_response *fixed; /* set by flare_response_fixed, until a change */
 };
 
 /* The longest Server value a server sends. */
