@@ -88,6 +88,7 @@ typedef struct flare_http__pending {
     const char *remote_user;                /* the user admission authenticated; NULL: none */
     size_t remote_user_len;                 /* its length */
     bool has_view;                          /* a head was parsed: view is valid */
+    uint64_t serial;                        /* view.serial, or a refused head's own */
     flare_http_upstream_info upstream;      /* filled by a forwarding route */
 } flare_http__pending;
 
@@ -121,6 +122,7 @@ struct flare_http_server {
     size_t host_field_count;
     flare_response resp;
     flare_http_server_stats stats;
+    uint64_t serials;    /* the last serial given: to a request, or to a head refused unparsed */
     conn *all;           /* every open connection (doubly linked) */
     conn *free_conns;    /* recycled connection structs */
     ptr_pool blocks;     /* recycled input blocks: header array, then input bytes */
@@ -142,8 +144,8 @@ const route *flare_http__route_match(const flare_http_server *srv, const char *h
                                      size_t host_len, const char *path, size_t path_len);
 /* The fields for an answer to a request for `host` that no route takes: those of the
  * named host it picks, else the server's; NULL when there are none. */
-const flare_header_block *flare_http__host_fields(const flare_http_server *srv,
-                                                  const char *host, size_t host_len);
+const flare_header_block *flare_http__host_fields(const flare_http_server *srv, const char *host,
+                                                  size_t host_len);
 bool flare_http__route_allows(const route *rt, const flare_http_request *head);
 size_t flare_http__route_allow_header(const flare_http_server *srv, const route *rt, char *out,
                                       size_t cap);
