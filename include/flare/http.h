@@ -51,7 +51,8 @@ typedef struct flare_request {
     size_t body_len;
     const flare_sock_addr *peer;  /**< client address (zero for Unix sockets) */
     uint64_t connection_requests; /**< 1 for the first request on this connection */
-    uint64_t serial;              /**< the server's request count with this one: unique in it */
+    uint64_t serial;              /**< the server's number for this request, unique in it: requests
+                                       and heads refused before they parsed are numbered in turn */
     const flare_tls_conn *tls;    /**< the TLS session (SNI, ALPN, version), NULL in clear text */
     bool body_streamed;           /**< the body is not read yet: see flare_http_stream_read_body */
     uint16_t server_port; /**< the port of the listener that accepted the connection; 0: none */
@@ -135,6 +136,8 @@ typedef struct flare_http_completion {
     const char *remote_user; /**< the user the route's admission check authenticated
                                   (flare_http_admission.user); NULL: none */
     size_t remote_user_len;
+    uint64_t serial; /**< req->serial; for a head refused unparsed (req NULL), the number
+                          the server gave it in the same count */
 } flare_http_completion;
 
 /** Called once per answered request; runs on the reactor thread and must not block. */

@@ -400,18 +400,17 @@ static void put_op(out *o, const flared_log_op *op, const flare_http_completion 
         put(o, tmp, (size_t)n);
         return;
     }
-    case FLARED_LV_REQUEST_ID:
-        if (d->req) { /* none when no head was parsed */
-            char id[FLARED_REQUEST_ID_LEN];
-            bool room = o->end - o->p >= FLARED_REQUEST_ID_LEN; /* else cut, as put() cuts */
-            flared_request_id(d->req->serial, room ? o->p : id);
-            if (room)
-                o->p += FLARED_REQUEST_ID_LEN;
-            else
-                put(o, id, sizeof id);
-            return;
-        }
-        break;
+    case FLARED_LV_REQUEST_ID: {
+        /* A head refused unparsed has a serial of its own (a 400's line names it too). */
+        char id[FLARED_REQUEST_ID_LEN];
+        bool room = o->end - o->p >= FLARED_REQUEST_ID_LEN; /* else cut, as put() cuts */
+        flared_request_id(d->serial, room ? o->p : id);
+        if (room)
+            o->p += FLARED_REQUEST_ID_LEN;
+        else
+            put(o, id, sizeof id);
+        return;
+    }
     case FLARED_LV_HTTP:
         if (h) {
             const flare_http_header *f = request_field(h, op->text, op->len);

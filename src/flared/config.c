@@ -510,6 +510,7 @@ static int parse_root(flared_cfg_ctx *c, yaml_node_t *root)
     /* Before the routes: a route names its rate limit. */
     if (rc == 0 && v[K_RATE_LIMITS]) rc = flared_cfg_rate_limits(c, v[K_RATE_LIMITS]);
     if (rc == 0) rc = flared_cfg_hosts(c, v[K_ROUTES], v[K_HOSTS], v[K_HEADERS], v[K_AUTH]);
+    if (rc == 0) rc = flared_cfg_health_fields(c);
     if (rc == 0 && (v[K_USER] || v[K_GROUP])) rc = flared_cfg_user_group(c, v[K_USER], v[K_GROUP]);
     if (rc == 0 && v[K_PID_FILE]) {
         c->cfg->pid_file_line = flared_cfg_line(v[K_PID_FILE]);

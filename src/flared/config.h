@@ -310,6 +310,13 @@ typedef struct flared_upstream_health {
     uint64_t interval_ms; /**< between checks of one server; default 5 s */
     uint64_t fails;       /**< consecutive failed checks that take a server out; default 2 */
     uint64_t passes;      /**< consecutive passed checks that bring it back; default 2 */
+    /** Fields each check sends (with $request_id a fresh id per check): `headers`, else the
+     *  `request_headers` entries every proxy route to the upstream sets alike, without
+     *  those whose value names a client's variable ($remote_addr, $host...). */
+    const struct flared_proxy_set_field *fields;
+    size_t field_count;
+    const struct flared_proxy_set_field *host; /**< their Host, or NULL: the upstream's name */
+    bool headers_given; /**< `headers` is set: the routes' request_headers do not count */
 } flared_upstream_health;
 
 /** HTTPS to the servers of an upstream (`tls`). */

@@ -152,6 +152,13 @@ int flared_cfg_proxy(flared_cfg_ctx *c, yaml_node_t *node, const flared_route *r
  *  (config_proxy_fields.c); preserve_host (or NULL) is where p->preserve_host was set. */
 int flared_cfg_proxy_fields(flared_cfg_ctx *c, yaml_node_t *set, yaml_node_t *hide,
                             yaml_node_t *preserve_host, flared_proxy_route *p);
+/** An upstream's `health: {headers}`: request_headers' form, with $request_id the only
+ *  variable (a check has no client) (config_proxy_fields.c). */
+int flared_cfg_health_headers(flared_cfg_ctx *c, yaml_node_t *node, flared_upstream_health *h);
+/** After the routes: each health-checked upstream without `headers` sends the
+ *  request_headers entries every proxy route to it sets alike, a client's variables
+ *  aside (flared_upstream_health.fields). */
+int flared_cfg_health_fields(flared_cfg_ctx *c);
 /** Parses the settings of a `static` route (config_static.c). */
 int flared_cfg_static(flared_cfg_ctx *c, yaml_node_t *node, flared_static_route *s);
 /** The built-in gzip settings: off, level 6, min_size 1k, the text types. */

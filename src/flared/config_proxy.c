@@ -109,8 +109,8 @@ static int parse_balance(flared_cfg_ctx *c, yaml_node_t *node, flared_upstream *
 
 static int parse_health(flared_cfg_ctx *c, yaml_node_t *node, flared_upstream_health *h)
 {
-    static const char *const keys[] = {"path", "interval", "fails", "passes", NULL};
-    yaml_node_t *v[4];
+    static const char *const keys[] = {"path", "interval", "fails", "passes", "headers", NULL};
+    yaml_node_t *v[5];
     int rc = flared_cfg_map(c, node, "health", "in health", keys, v, NULL, NULL);
     if (rc < 0) return rc;
     *h = (flared_upstream_health){
@@ -128,6 +128,7 @@ static int parse_health(flared_cfg_ctx *c, yaml_node_t *node, flared_upstream_he
     if (rc == 0 && v[1]) rc = flared_cfg_duration(c, v[1], "interval", &h->interval_ms);
     if (rc == 0 && v[2]) rc = flared_cfg_uint(c, v[2], "fails", 1, 100, &h->fails);
     if (rc == 0 && v[3]) rc = flared_cfg_uint(c, v[3], "passes", 1, 100, &h->passes);
+    if (rc == 0 && v[4]) rc = flared_cfg_health_headers(c, v[4], h);
     return rc;
 }
 

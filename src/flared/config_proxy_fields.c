@@ -4,6 +4,8 @@
  * not relayed, nginx's proxy_hide_header). Values are compiled here, once, into
  * literal and variable parts, so a request only copies and formats: no parsing and
  * no allocation per request. Fields flared frames or owns per hop cannot be named.
+ * An upstream's `health: {headers}` has the same form; without it, its checks send
+ * what the proxy routes to it send alike (flared_cfg_health_fields).
  */
 #include "config_internal.h"
 
@@ -120,8 +122,8 @@ static bool host_char(char ch)
  * Compiles value s[0..len) of `name` into parts: literal runs (with "$$" as "$") and
  * $var / ${var}. Errors point at the '$' that starts the bad variable.
  */
-static int compile_value(flared_cfg_ctx *c, yaml_node_t *node, const char *name, const char *s,
-                         size_t len, flared_proxy_set_field *f)
+static int compile_value(flared_cfg_ctx *c, yaml_node_t *node, const char *key, bool probe,
+                         const char *name, const char *s, size_t len, flared_proxy_set_field *f)
 {
     char shown[FLARED_CFG_SHOW_MAX];
     flared_proxy_part *parts = flared_cfg_alloc(c, (len + 1) * sizeof *parts);
@@ -147,10 +149,9 @@ static int compile_value(flared_cfg_ctx *c, yaml_node_t *node, const char *name,
         size_t var_len = i - start;
         if (var_len == 0 || (braced && (i >= len || s[i] != '}')))
             return flared_cfg_fail_at(c, flared_cfg_mark_in(node, dollar),
-                                      "request_headers: the value of %s has a '$' without a "
-                                      "variable name ($host or ${host}); write $$ for a dollar "
-                                      "sign",
-                                      name);
+                                      "%s: the value of %s has a '$' without a variable name "
+                                      "($host or ${host}); write $$ for a dollar sign",
+                                      key, name);
         if (braced) i++;
         bool known = false;
         for (size_t k = 0; k < sizeof variables / sizeof variables[0] && !known; k++)
@@ -161,10 +162,16 @@ static int compile_value(flared_cfg_ctx *c, yaml_node_t *node, const char *name,
             }
         if (!known)
             return flared_cfg_fail_at(c, flared_cfg_mark_in(node, dollar),
-                                      "request_headers: unknown variable %s in the value of %s; "
-                                      "known are $remote_addr, $remote_port, $scheme, $host, "
-                                      "$server_port, $request_id (and $$ for a dollar sign)",
-                                      flared_cfg_quote(s + dollar, i - dollar, shown), name);
+                                      "%s: unknown variable %s in the value of %s; known are "
+                                      "$remote_addr, $remote_port, $scheme, $host, $server_port, "
+                                      "$request_id (and $$ for a dollar sign)",
+                                      key, flared_cfg_quote(s + dollar, i - dollar, shown), name);
+        if (probe && parts[n - 1].var != FLARED_PV_REQUEST_ID)
+            return flared_cfg_fail_at(c, flared_cfg_mark_in(node, dollar),
+                                      "%s: %s in the value of %s has no value in a health check, "
+                                      "which has no client; only $request_id (a new id per "
+                                      "check) and $$ can be used here",
+                                      key, flared_cfg_quote(s + dollar, i - dollar, shown), name);
     }
     f->parts = parts;
     f->part_count = n;
@@ -172,34 +179,41 @@ static int compile_value(flared_cfg_ctx *c, yaml_node_t *node, const char *name,
     return 0;
 }
 
-static int parse_set_field(flared_cfg_ctx *c, yaml_node_t *k, yaml_node_t *v,
+/* Where a list of fields sent upstream is: a route's `request_headers`, or an upstream's
+ * `health: {headers}` (probe: only $request_id has a value there). */
+typedef struct set_list {
+    const char *key;
+    bool probe;
+} set_list;
+
+static int parse_set_field(flared_cfg_ctx *c, const set_list *l, yaml_node_t *k, yaml_node_t *v,
                            yaml_node_t *preserve_host, flared_proxy_route *p,
                            flared_proxy_set_field *f)
 {
     char shown[FLARED_CFG_SHOW_MAX];
     const char *name, *value;
     size_t nlen, vlen;
-    int rc = flared_cfg_scalar(c, k, "request_headers", &name, &nlen);
-    if (rc == 0) rc = check_name(c, k, "request_headers", name, nlen, IN_REQUEST);
+    const char *key = l->key;
+    int rc = flared_cfg_scalar(c, k, key, &name, &nlen);
+    if (rc == 0) rc = check_name(c, k, key, name, nlen, IN_REQUEST);
     if (rc < 0) return rc;
     flared_cfg_quote(name, nlen, shown);
     if (v->type != YAML_SCALAR_NODE || flared_cfg_is_null(v))
-        return flared_cfg_fail(c, v,
-                               "request_headers: %s needs a value: a string, or \"\" to remove "
-                               "the field",
-                               shown);
+        return flared_cfg_fail(c, v, "%s: %s needs a value: a string, or \"\" to remove the field",
+                               key, shown);
     value = (const char *)v->data.scalar.value;
     vlen = v->data.scalar.length;
     if (!flared_cfg_is_field_value(value, vlen))
         return flared_cfg_fail(c, v,
-                               "request_headers: the value of %s has control characters (CR, LF, "
-                               "NUL, ...) or leading/trailing spaces",
-                               shown);
+                               "%s: the value of %s has control characters (CR, LF, NUL, ...) or "
+                               "leading/trailing spaces",
+                               key, shown);
     bool host = name_is(name, nlen, "host");
     if (host && vlen == 0)
         return flared_cfg_fail(c, v,
-                               "request_headers: Host cannot be removed: every HTTP/1.1 request "
-                               "carries one (RFC 9112 §3.2)");
+                               "%s: Host cannot be removed: every HTTP/1.1 request carries one "
+                               "(RFC 9112 §3.2)",
+                               key);
     if (host && p->preserve_host)
         return flared_cfg_fail(c, k,
                                "request_headers: Host and preserve_host (line %u) both choose the "
@@ -208,26 +222,26 @@ static int parse_set_field(flared_cfg_ctx *c, yaml_node_t *k, yaml_node_t *v,
     f->name = flared_cfg_strndup(c, name, nlen);
     if (!f->name) return flared_cfg_nomem(c);
     f->name_len = nlen;
-    if ((rc = compile_value(c, v, shown, value, vlen, f)) < 0) return rc;
+    if ((rc = compile_value(c, v, key, l->probe, shown, value, vlen, f)) < 0) return rc;
     for (size_t i = 0; host && i < f->part_count; i++)
         for (size_t j = 0; f->parts[i].var == FLARED_PV_LITERAL && j < f->parts[i].len; j++)
             if (!host_char(f->parts[i].text[j]))
                 return flared_cfg_fail(c, v,
-                                       "request_headers: Host's value has %s, which is not "
-                                       "part of a host name, an IP address or a port",
-                                       flared_cfg_quote(&f->parts[i].text[j], 1, shown));
+                                       "%s: Host's value has %s, which is not part of a host "
+                                       "name, an IP address or a port",
+                                       key, flared_cfg_quote(&f->parts[i].text[j], 1, shown));
     for (size_t i = 0; i < sizeof own_fields / sizeof own_fields[0]; i++)
         if (name_is(name, nlen, own_fields[i].name)) p->own_replaced |= own_fields[i].bit;
     return 0;
 }
 
-static int parse_set_fields(flared_cfg_ctx *c, yaml_node_t *node, yaml_node_t *preserve_host,
-                            flared_proxy_route *p)
+static int parse_set_fields(flared_cfg_ctx *c, const set_list *l, yaml_node_t *node,
+                            yaml_node_t *preserve_host, flared_proxy_route *p)
 {
     yaml_node_pair_t *pairs;
     size_t n;
-    int rc = flared_cfg_named_map(c, node, "request_headers", "name: value", "fields",
-                                  FLARED_PROXY_FIELDS_MAX, &pairs, &n);
+    int rc = flared_cfg_named_map(c, node, l->key, "name: value", "fields", FLARED_PROXY_FIELDS_MAX,
+                                  &pairs, &n);
     if (rc < 0) return rc;
     flared_proxy_set_field *fs = flared_cfg_alloc(c, (n ? n : 1) * sizeof *fs);
     flared_proxy_set_field *host = flared_cfg_alloc(c, sizeof *host);
@@ -237,14 +251,14 @@ static int parse_set_fields(flared_cfg_ctx *c, yaml_node_t *node, yaml_node_t *p
     for (size_t i = 0; i < n; i++) {
         yaml_node_t *k = flared_cfg_node(c, pairs[i].key), *v = flared_cfg_node(c, pairs[i].value);
         rc = k->type == YAML_SCALAR_NODE
-                 ? check_repeat(c, k, "request_headers", (const char *)k->data.scalar.value,
+                 ? check_repeat(c, k, l->key, (const char *)k->data.scalar.value,
                                 k->data.scalar.length, keys, i)
                  : 0;
         if (rc < 0) return rc;
         keys[i] = k;
         bool is_host = k->type == YAML_SCALAR_NODE &&
                        name_is((const char *)k->data.scalar.value, k->data.scalar.length, "host");
-        if ((rc = parse_set_field(c, k, v, preserve_host, p, is_host ? host : &fs[count])) < 0)
+        if ((rc = parse_set_field(c, l, k, v, preserve_host, p, is_host ? host : &fs[count])) < 0)
             return rc;
         if (is_host)
             p->set_host = host;
@@ -288,7 +302,110 @@ static int parse_hide(flared_cfg_ctx *c, yaml_node_t *node, flared_proxy_route *
 int flared_cfg_proxy_fields(flared_cfg_ctx *c, yaml_node_t *set, yaml_node_t *hide,
                             yaml_node_t *preserve_host, flared_proxy_route *p)
 {
-    int rc = set ? parse_set_fields(c, set, preserve_host, p) : 0;
+    static const set_list route_list = {.key = "request_headers"};
+    int rc = set ? parse_set_fields(c, &route_list, set, preserve_host, p) : 0;
     if (rc == 0 && hide) rc = parse_hide(c, hide, p);
     return rc;
+}
+
+int flared_cfg_health_headers(flared_cfg_ctx *c, yaml_node_t *node, flared_upstream_health *h)
+{
+    static const set_list probe_list = {.key = "headers", .probe = true};
+    flared_proxy_route fields = {0};
+    int rc = parse_set_fields(c, &probe_list, node, NULL, &fields);
+    if (rc < 0) return rc;
+    h->fields = fields.set_fields;
+    h->field_count = fields.set_field_count;
+    h->host = fields.set_host;
+    h->headers_given = true;
+    return 0;
+}
+
+/* Whether a value has a value without a client: literal text and $request_id only. */
+static bool probe_can_send(const flared_proxy_set_field *f)
+{
+    for (size_t i = 0; i < f->part_count; i++)
+        if (f->parts[i].var != FLARED_PV_LITERAL && f->parts[i].var != FLARED_PV_REQUEST_ID)
+            return false;
+    return true;
+}
+
+/* Whether two entries set one field to one value (names without regard to case). */
+static bool same_entry(const flared_proxy_set_field *a, const flared_proxy_set_field *b)
+{
+    if (!a || !b) return a == b;
+    if (a->name_len != b->name_len || strncasecmp(a->name, b->name, a->name_len) != 0 ||
+        a->part_count != b->part_count)
+        return false;
+    for (size_t i = 0; i < a->part_count; i++) {
+        const flared_proxy_part *x = &a->parts[i], *y = &b->parts[i];
+        if (x->var != y->var || x->len != y->len ||
+            (x->var == FLARED_PV_LITERAL && memcmp(x->text, y->text, x->len) != 0))
+            return false;
+    }
+    return true;
+}
+
+/* The entry of r's request_headers named like f, or NULL. */
+static const flared_proxy_set_field *entry_named(const flared_proxy_route *r,
+                                                 const flared_proxy_set_field *f)
+{
+    for (size_t i = 0; i < r->set_field_count; i++)
+        if (r->set_fields[i].name_len == f->name_len &&
+            strncasecmp(r->set_fields[i].name, f->name, f->name_len) == 0)
+            return &r->set_fields[i];
+    return NULL;
+}
+
+/* Narrows u's check fields to those route r sets alike; the first route gives them all
+ * (those a check can send). keep[] marks which of h->fields stay. */
+static void narrow(flared_upstream_health *h, const flared_proxy_route *r, bool first, bool *keep)
+{
+    if (first) {
+        h->fields = r->set_fields;
+        h->field_count = r->set_field_count;
+        for (size_t i = 0; i < h->field_count; i++)
+            keep[i] = probe_can_send(&h->fields[i]);
+        h->host = r->set_host && probe_can_send(r->set_host) ? r->set_host : NULL;
+        return;
+    }
+    for (size_t i = 0; i < h->field_count; i++)
+        keep[i] = keep[i] && same_entry(&h->fields[i], entry_named(r, &h->fields[i]));
+    if (!same_entry(h->host, r->set_host)) h->host = NULL;
+}
+
+static void narrow_host(flared_upstream_health *h, const flared_upstream *u,
+                        const flared_host *host, size_t *routes, bool *keep)
+{
+    for (size_t i = 0; i < host->route_count; i++) {
+        const flared_route *rt = &host->routes[i];
+        if (rt->type != FLARED_ROUTE_PROXY || rt->u.proxy.upstream != u) continue;
+        narrow(h, &rt->u.proxy, (*routes)++ == 0, keep);
+    }
+}
+
+int flared_cfg_health_fields(flared_cfg_ctx *c)
+{
+    const flared_config *cfg = c->cfg;
+    bool keep[FLARED_PROXY_FIELDS_MAX];
+    for (size_t i = 0; i < cfg->upstream_count; i++) {
+        const flared_upstream *u = &cfg->upstreams[i];
+        flared_upstream_health *h = (flared_upstream_health *)&u->health; /* the config's own */
+        if (!h->enabled || h->headers_given) continue;
+        size_t routes = 0;
+        narrow_host(h, u, &cfg->default_host, &routes, keep);
+        for (size_t k = 0; k < cfg->host_count; k++)
+            narrow_host(h, u, &cfg->hosts[k], &routes, keep);
+        size_t n = 0;
+        for (size_t k = 0; k < h->field_count; k++)
+            n += keep[k];
+        if (n == h->field_count) continue; /* the routes' array as it is */
+        flared_proxy_set_field *fs = flared_cfg_alloc(c, (n ? n : 1) * sizeof *fs);
+        if (!fs) return flared_cfg_nomem(c);
+        for (size_t k = 0, j = 0; k < h->field_count; k++)
+            if (keep[k]) fs[j++] = h->fields[k];
+        h->fields = fs;
+        h->field_count = n;
+    }
+    return 0;
 }

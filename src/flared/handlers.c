@@ -226,26 +226,23 @@ static bool allowed(const flared_route *rt, const flare_request *req)
 }
 
 /* What a route checks before a body is read, in nginx's phase order: the rate limit
- * (preaccess), then `allow` and `auth` (access, all of them must pass). */
+ * (preaccess), then `allow` and `auth` (access, all of them must pass). A refusal is
+ * the server's own answer ("403 Forbidden" with the route's `headers`), the same
+ * whether or not the route has `auth` or a rate limit, and as static's 403. */
 static int admit_route(const flare_request *req, uint64_t now_us, void *data,
                        flare_http_admission *out)
 {
     const flared_route_ctx *ctx = data;
     const flared_route *rt = ctx->route;
     int status = rt->rate_limit ? flared_ratelimit_admit(req, now_us, data, out) : 0;
-    if (status || !rt->auth) return status;
+    if (status) return status;
     if (!allowed(rt, req)) return 403; /* no password helps: not 401 */
-    return flared_auth_admit(rt->auth, &ctx->challenge, req, now_us, out);
+    return rt->auth ? flared_auth_admit(rt->auth, &ctx->challenge, req, now_us, out) : 0;
 }
 
 static int handle_route(const flare_request *req, flare_response *resp, void *data)
 {
     const flared_route_ctx *ctx = data;
-    if (!allowed(ctx->route, req)) {
-        static const char body[] = "forbidden: your address may not use this route\n";
-        flared_route_headers(resp, ctx);
-        return flare_response_text(resp, 403, "text/plain; charset=utf-8", body, sizeof body - 1);
-    }
     if (misdirected(req)) {
         flared_route_headers(resp, ctx);
         static const char body[] = "misdirected request: this connection's certificate does not "
@@ -298,7 +295,7 @@ static int install_host(flare_http_server *srv, const flared_host *host, const c
             (rc = flare_header_block_add(&c->challenge, "WWW-Authenticate", rt->auth->challenge)))
             return flare_error_set(err, rc, 0, "route %s: cannot prepare its WWW-Authenticate",
                                    rt->path);
-        if (rc == 0 && (rt->rate_limit || rt->auth))
+        if (rc == 0 && (rt->rate_limit || rt->auth || rt->allow_count))
             rc = flare_http_server_route_admit(srv, name, rt->path, admit_route, err);
         /* Its 405s and 413s are responses of the route too. */
         if (rc == 0 && rt->header_count)

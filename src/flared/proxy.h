@@ -58,6 +58,10 @@ typedef struct flared_proxy_head_opts {
  */
 int flared_proxy_request_head(flare_buf *out, const flare_request *req,
                               const flared_proxy_head_opts *o);
+/** Writes a health check's field f ("Name: value\r\n"; nothing when f removes it or its
+ *  value comes out empty) with $request_id the id of `serial`; only literal text and
+ *  $request_id have values there. Returns 0 or FLARE_ENOMEM. */
+int flared_proxy_probe_field(flare_buf *out, const flared_proxy_set_field *f, uint64_t serial);
 /** The host the client asked for, as it wrote it (with its port): the absolute-form
  *  target's authority, else Host; "" (len 0) when there is neither. */
 void flared_proxy_client_host(const flare_request *req, const char **host, size_t *len);

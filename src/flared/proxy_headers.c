@@ -274,9 +274,11 @@ const flare_http_header *flared_proxy_upgrade_field(const flare_http_request *h)
     return u && !flare_http_value_has_token(u->value, u->value_len, "h2c") ? u : NULL;
 }
 
-/* The most bytes a variable of `request_headers` expands to for req. */
+/* The most bytes a variable of `request_headers` expands to for req (NULL: a health
+ * check, where only $request_id has a value). */
 static size_t var_max(flared_proxy_var v, const flare_request *req)
 {
+    if (!req && v != FLARED_PV_REQUEST_ID) return 0;
     switch (v) {
     case FLARED_PV_REMOTE_ADDR:
         return FLARE_IP_STR_MAX; /* with flare_ip_format's NUL */
@@ -306,17 +308,19 @@ static size_t put_port(char *p, uint16_t port)
 }
 
 /* What variables expand from: the request and its client's address, formatted once
- * (addr_len 0 when the client has none). */
+ * (addr_len 0 when the client has none); a health check has no request, only a serial. */
 typedef struct var_source {
     const flare_request *req;
     const char *addr;
     size_t addr_len;
+    uint64_t serial; /* $request_id's */
 } var_source;
 
 /* Writes variable v at p (room for var_max); its length, 0 when it has no value. */
 static size_t put_var(char *p, flared_proxy_var v, const var_source *src)
 {
     const flare_request *req = src->req;
+    if (!req && v != FLARED_PV_REQUEST_ID) return 0;
     switch (v) {
     case FLARED_PV_REMOTE_ADDR:
         memcpy(p, src->addr, src->addr_len);
@@ -332,7 +336,7 @@ static size_t put_var(char *p, flared_proxy_var v, const var_source *src)
         memcpy(p, req->host, req->host_len);
         return req->host_len;
     case FLARED_PV_REQUEST_ID:
-        flared_request_id(req->serial, p);
+        flared_request_id(src->serial, p);
         return FLARED_REQUEST_ID_LEN;
     default:
         return 0;
@@ -412,7 +416,8 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
     size_t ip_len = client_ip(req, ip, sizeof ip);
     bool has_ip =
         req->peer && (req->peer->ip.family == AF_INET || req->peer->ip.family == AF_INET6);
-    const var_source src = {.req = req, .addr = ip, .addr_len = has_ip ? ip_len : 0};
+    const var_source src = {
+        .req = req, .addr = ip, .addr_len = has_ip ? ip_len : 0, .serial = req->serial};
     bool host_set = false;
     if (rc == 0 && route && route->set_host && !host_left_empty(route->set_host, req))
         rc = put_set_field(out, route->set_host, &src, &host_set);
@@ -524,6 +529,13 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
     }
     if (rc == 0) rc = flare_buf_append(out, "\r\n", 2);
     return rc;
+}
+
+int flared_proxy_probe_field(flare_buf *out, const flared_proxy_set_field *f, uint64_t serial)
+{
+    const var_source src = {.serial = serial};
+    bool written;
+    return put_set_field(out, f, &src, &written);
 }
 
 /* RFC 9110 §8.8.3: coded bytes are not the identity's, so a strong validator of

@@ -4,12 +4,15 @@
  * status line within the interval is a pass, anything else a failure (for an
  * upstream with `tls`, a completed TCP connect passes). `fails`
  * failures in a row take the server out of rotation, `passes` passes bring it back.
+ * A check carries the upstream's check fields (flared_upstream_health.fields: `headers`,
+ * else what its proxy routes all send), so an upstream that wants a key sees one.
  */
 #include "proxy_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -99,6 +102,40 @@ static void on_check(flare_reactor *r, int fd, uint32_t events, void *data)
     }
 }
 
+/* $request_id of a check: serials with the top bit set, which no request's reaches, so
+ * a check's id is never a request's (request_id.c's permutation keeps them apart). */
+static uint64_t check_serial(void)
+{
+    static uint64_t checks;
+    return (UINT64_C(1) << 63) | ++checks;
+}
+
+static bool names(const flared_proxy_set_field *f, const char *lower)
+{
+    size_t n = strlen(lower);
+    return f->name_len == n && strncasecmp(f->name, lower, n) == 0;
+}
+
+/* The check's request: its Host (the fields' own, else the upstream's name), a
+ * User-Agent unless the fields set or remove it, then the fields. */
+static int check_request(flare_buf *b, const flared_upstream *u)
+{
+    const flared_upstream_health *h = &u->health;
+    uint64_t serial = check_serial();
+    bool own_agent = true;
+    int rc = flare_buf_appendf(b, "GET %s HTTP/1.1\r\n", h->path);
+    if (rc == 0 && h->host)
+        rc = flared_proxy_probe_field(b, h->host, serial);
+    else if (rc == 0)
+        rc = flare_buf_appendf(b, "Host: %s\r\n", u->name);
+    for (size_t i = 0; i < h->field_count && rc == 0; i++) {
+        own_agent = own_agent && !names(&h->fields[i], "user-agent");
+        rc = flared_proxy_probe_field(b, &h->fields[i], serial);
+    }
+    if (rc == 0 && own_agent) rc = flare_buf_append_str(b, "User-Agent: flared-health\r\n");
+    return rc == 0 ? flare_buf_append_str(b, "Connection: close\r\n\r\n") : rc;
+}
+
 static void on_check_timer(flare_timer *t, void *data)
 {
     up_server *sv = data;
@@ -116,10 +153,12 @@ static void on_check_timer(flare_timer *t, void *data)
     }
     sv->check_fd = fd;
     flare_buf_reset(&sv->check_buf);
-    flare_buf_appendf(&sv->check_buf,
-                      "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: flared-health\r\n"
-                      "Connection: close\r\n\r\n",
-                      u->health.path, u->name);
+    if (check_request(&sv->check_buf, u) < 0) {
+        close(fd);
+        sv->check_fd = -1;
+        verdict(sv, false);
+        return;
+    }
     sv->check_sent = 0;
     sv->check_reading = false;
     if (flare_reactor_add(sv->up->px->r, fd, FLARE_EV_READ | FLARE_EV_WRITE, on_check, sv, NULL) <

@@ -3,7 +3,8 @@
  * access log and the fields sent upstream. The id is a pure function of the
  * worker's random key and the server's request serial (flare_request.serial), so
  * every place that writes it for one request writes the same value, and a request
- * whose id nothing asks for costs nothing.
+ * whose id nothing asks for costs nothing. Health checks to upstreams take serials with
+ * the top bit set (proxy_health.c), which no request reaches: never a request's id.
  */
 #ifndef FLARED_REQUEST_ID_H
 #define FLARED_REQUEST_ID_H

@@ -343,15 +343,18 @@ static void complete(conn *c, bool aborted)
         .upstream = p->has_view && p->upstream.used ? &p->upstream : NULL,
         .remote_user = p->has_view ? p->remote_user : NULL,
         .remote_user_len = p->has_view && p->remote_user ? p->remote_user_len : 0,
+        .serial = p->serial,
     };
     srv->on_complete(&done, srv->on_complete_data);
 }
 
 /* A response was queued at out_begin: remember what its report needs. */
-static void record(conn *c, int status, size_t out_begin, size_t head_len, bool has_view)
+static void record(conn *c, int status, size_t out_begin, size_t head_len, bool has_view,
+                   uint64_t serial)
 {
     flare_http__pending *p = pending_of(c);
     if (c->log_pending) complete(c, false);
+    p->serial = serial;
     if (!has_view) p->start_us = flare_reactor_clock(c->srv->reactor)->monotonic_us;
     p->has_view = has_view;
     p->status = status;
@@ -407,13 +410,16 @@ static void fail(conn *c, int status)
     /* A request that reached its body was routed; a head refused or late was not, and
      * no host is known for it: the server's fields. */
     const flare_header_block *b = c->phase == PH_BODY ? request_fields(c) : srv->fields;
+    /* A head refused before it parsed is numbered all the same, so its log line names
+     * it as any other request's does ($request_id). */
+    bool has_view = c->phase == PH_BODY;
+    uint64_t serial = has_view ? pending_of(c)->view.serial : ++srv->serials;
     if (flare_http__error_response(&c->out, status, &srv->head_start, b ? &b->lines : NULL,
                                    &head_len) == 0) {
         if (refusing_head(c)) c->out.len = out_begin + head_len;
         srv->stats.responses_by_class[status / 100]++;
         /* A request that got as far as its body has a view; a bad head has none. */
-        if (srv->on_complete && c->block)
-            record(c, status, out_begin, head_len, c->phase == PH_BODY);
+        if (srv->on_complete && c->block) record(c, status, out_begin, head_len, has_view, serial);
     }
     c->closing = true;
 }
@@ -581,7 +587,7 @@ static bool begin_request(conn *c)
                             .method = (flare_http_method)req->method_id,
                             .peer = client,
                             .connection_requests = c->requests,
-                            .serial = srv->stats.requests,
+                            .serial = ++srv->serials,
                             .tls = c->tls,
                             .server_port = c->local_port,
                             .date = flare_reactor_clock(srv->reactor)->wall_sec};
@@ -861,7 +867,7 @@ static void dispatch(conn *c)
     if (closing) c->closing = true;
     if (srv->on_complete && rc == 0) {
         view->body = NULL; /* the body buffer is recycled before the report */
-        record(c, resp->status, out_begin, head_len, true);
+        record(c, resp->status, out_begin, head_len, true, pending_of(c)->view.serial);
     }
 }
 
@@ -1580,7 +1586,7 @@ static void retire(conn *c, bool keep_fd)
     if (c->client_gone && c->log_pending) {
         pending_of(c)->status = FLARE_HTTP_STATUS_CLIENT_CLOSED; /* cut: 499 with the bytes */
     } else if (c->client_gone && srv->on_complete) {
-        record(c, FLARE_HTTP_STATUS_CLIENT_CLOSED, c->out.len, 0, true);
+        record(c, FLARE_HTTP_STATUS_CLIENT_CLOSED, c->out.len, 0, true, pending_of(c)->view.serial);
     }
     if (c->log_pending && !srv->freeing) complete(c, true);
     c->log_pending = false;
@@ -1742,7 +1748,8 @@ int flare_http_stream_send_head(flare_http_stream *s, int64_t content_length)
         return rc;
     }
     srv->stats.responses_by_class[resp->status / 100]++;
-    if (srv->on_complete) record(c, resp->status, out_begin, head_len, true);
+    if (srv->on_complete)
+        record(c, resp->status, out_begin, head_len, true, pending_of(c)->view.serial);
     s->head_sent = true;
     s->frame = (uint8_t)frame;
     s->left = content_length < 0 ? 0 : (uint64_t)content_length;
@@ -1862,7 +1869,7 @@ int flare_http_stream_upgrade(flare_http_stream *s, flare_http_upgrade_fn fn, vo
     size_t out_begin, head_len;
     int rc = queue_1xx_head(s, &out_begin, &head_len);
     if (rc < 0) return rc;
-    if (srv->on_complete) record(c, 101, out_begin, head_len, true);
+    if (srv->on_complete) record(c, 101, out_begin, head_len, true, pending_of(c)->view.serial);
     s->head_sent = true;
     /* The stream stays active until the hand-over, so a close before it is reported. */
     c->upgrade_fn = fn;

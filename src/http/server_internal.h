@@ -101,6 +101,7 @@ typedef struct flare_http__pending {
     const char *remote_user;                /* the user admission authenticated; NULL: none */
     size_t remote_user_len;                 /* its length */
     bool has_view;                          /* a head was parsed: view is valid */
+    uint64_t serial;                        /* view.serial, or a refused head's own */
     flare_http_upstream_info upstream;      /* filled by a forwarding route */
 } flare_http__pending;
 
@@ -135,6 +136,7 @@ struct flare_http_server {
     size_t host_field_count;
     flare_response resp;
     flare_http_server_stats stats;
+    uint64_t serials;    /* the last serial given: to a request, or to a head refused unparsed */
     conn *all;           /* every open connection (doubly linked) */
     conn *free_conns;    /* recycled connection structs */
     ptr_pool blocks;     /* recycled input blocks: header array, then input bytes */

@@ -127,6 +127,9 @@ class RawUpstream:
         self.requests = []  # (connection number, head, body)
         self.health_status = health_status
         self.health_checks = 0
+        self.health_heads = []  # the request head of every health check
+        # (name, value) a health check must carry to be answered health_status, else 401
+        self.health_requires = None
         self.hold_ends = []  # monotonic times at which /hold saw the proxy give up
         self.lock = threading.Lock()
         self.closed = False
@@ -162,7 +165,10 @@ class RawUpstream:
                 if path == "/healthz":
                     with self.lock:
                         self.health_checks += 1
+                        self.health_heads.append(head)
                     status = self.health_status
+                    if self.health_requires and self.health_requires not in headers_of(head):
+                        status = 401
                     conn.sendall(f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\n"
                                  "Connection: close\r\n\r\n".encode())
                     return

@@ -235,6 +235,77 @@ class AuthTests(ft.SharedServerTestCase):
         self.assertIn('" 401 ', outside)
 
 
+class ForbiddenTests(ft.SharedServerTestCase):
+    """Every 403 flared sends is one answer: `allow` refusing a client on a plain route,
+    on one with `auth`, on one with a rate limit, and a static directory without an index
+    all say "403 Forbidden" the same way, with the route's `headers`."""
+    ROUTES = """\
+  - path: /deny-plain
+    echo: {raw: true}
+    allow: [192.0.2.0/24]
+    headers: {X-Route: deny-plain}
+  - path: /deny-auth
+    text: {body: "auth\\n"}
+    allow: [192.0.2.0/24]
+    auth: {realm: staff, users: users.htpasswd}
+    headers: {X-Route: deny-auth}
+  - path: /deny-limited
+    echo: {raw: true}
+    allow: [192.0.2.0/24]
+    rate_limit: {rate: 100/s, burst: 100}
+    headers: {X-Route: deny-limited}
+  - path: /shelf/
+    static: {root: shelf}
+    headers: {X-Route: shelf}
+"""
+
+    @classmethod
+    def prepare_server(cls, srv):
+        write_users(os.path.join(srv.dir, "users.htpasswd"), user_lines({"erin": USERS["erin"]}))
+        for sub in ("shelf/empty", "shelf/shelf/empty"):  # root or alias semantics alike
+            os.makedirs(os.path.join(srv.dir, sub))
+        srv.params["extra"] = cls.ROUTES
+
+    def forbidden(self, target, **kw):
+        r = ask(self.srv.port, target, **kw)
+        self.assertEqual((r.status, r.reason), (403, "Forbidden"), (target, r))
+        return r
+
+    def test_every_403_is_the_same_answer(self):
+        answers = {t: self.forbidden(t) for t in
+                   ("/deny-plain", "/deny-auth", "/deny-limited", "/shelf/empty/")}
+        answers["/deny-auth with credentials"] = self.forbidden(
+            "/deny-auth", authorization=basic("erin", "sha1-pass"))
+        varying = {"date", "x-route", "connection"}
+        def fields(r):
+            return sorted((n.lower(), v) for n, v in r.headers if n.lower() not in varying)
+        shape = {t: (r.body, fields(r)) for t, r in answers.items()}
+        expected = shape["/shelf/empty/"]
+        self.assertEqual(expected[0], b"403 Forbidden\n")
+        self.assertIn(("content-type", "text/plain; charset=utf-8"), expected[1])
+        for target, got in shape.items():
+            with self.subTest(target=target):
+                self.assertEqual(got, expected)
+                self.assertEqual(answers[target].header("X-Route"),
+                                 target.split()[0].strip("/").split("/")[0])
+                self.assertIsNone(answers[target].header("WWW-Authenticate"))
+
+    def test_refused_body_is_not_read(self):
+        # The refusal comes before the body, as auth's does: the connection ends unread.
+        for target in ("/deny-plain", "/deny-limited"):
+            with self.subTest(target=target), self.srv.connect() as s:
+                s.sendall(f"POST {target} HTTP/1.1\r\nHost: t\r\n"
+                          "Content-Length: 1000000\r\n\r\nxx".encode())
+                data, closed = ft.read_until_close(s, 5)
+                rs, _ = ft.parse_responses(data)
+                self.assertEqual([(r.status, r.body) for r in rs], [(403, b"403 Forbidden\n")])
+                self.assertTrue(closed)
+
+    def test_head_gets_the_fields_without_the_body(self):
+        r = ask(self.srv.port, "/deny-plain", method="HEAD")
+        self.assertEqual((r.status, r.body, r.header("Content-Length")), (403, b"", "14"))
+
+
 class AuthReloadTests(ft.ServerTestCase):
     def test_reload_reads_the_file_again(self):
         srv = ft.Server()

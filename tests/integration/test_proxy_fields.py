@@ -1,7 +1,8 @@
 """A proxy route's request_headers (fields sent upstream in place of the client's,
 with $variables) and hide_headers (upstream response fields not relayed), against
-an upstream that echoes the request head it received; and the config errors
-(FILE:LINE:COLUMN, exit 78) for every kind of bad entry."""
+an upstream that echoes the request head it received; the fields an upstream's
+health checks send (its routes' request_headers, or its `health: {headers}`); and
+the config errors (FILE:LINE:COLUMN, exit 78) for every kind of bad entry."""
 
 import json
 import os
@@ -184,6 +185,104 @@ class HideHeaderTests(FieldsCase):
         self.assertEqual(resp.header("X-Powered"), "not the same")
 
 
+class HealthCheckFieldTests(ServerTestCase):
+    """An upstream's health checks carry what its routes send it alike (their
+    request_headers, a client's variables left out, $request_id new per check), or its
+    `health: {headers}`: an upstream that wants a key in every request stays in."""
+
+    HEALTH = "    health: {path: /healthz, interval: 100ms, fails: 1, passes: 1%s}\n"
+
+    @staticmethod
+    def route(path, fields="", indent="  "):
+        """A proxy route to `app` (a list item at indent), with request_headers fields."""
+        sent = f", request_headers: {{{fields}}}" if fields else ""
+        return f"{indent}- path: {path}\n{indent}  proxy: {{upstream: app{sent}}}\n"
+
+    def start(self, routes, health_extra="", requires=("X-Api-Key", "secret")):
+        up = RawUpstream()
+        up.health_requires = requires
+        self.addCleanup(up.close)
+        extra = (routes + "upstreams:\n  app:\n"
+                 f"    servers: [\"{up.address}\"]\n" + self.HEALTH % health_extra)
+        return self.start_server(extra=extra), up
+
+    def checks(self, srv, up, count=3):
+        """The fields of the health checks once `count` have come, and the server's up flag."""
+        self.assertTrue(ft.wait_for(lambda: len(up.health_heads) >= count, 5), up.health_heads)
+        status = json.loads(srv.get("/status").body)
+        (server,) = status["upstreams"]["app"]
+        with up.lock:
+            heads = list(up.health_heads)
+        return [fields_of(h) for h in heads], server["up"]
+
+    def test_checks_send_the_routes_fields(self):
+        srv, up = self.start(self.route(
+            "/api/", "X-Api-Key: secret, Authorization: Bearer t0k, Host: backend.internal, "
+            "X-Client: \"$remote_addr:$remote_port\", X-Route-Host: $host, "
+            "X-Trace: \"t-$request_id\", Cookie: \"\""))
+        checks, is_up = self.checks(srv, up)
+        self.assertTrue(is_up, checks)
+        ids = []
+        for f in checks:
+            self.assertEqual(f["x-api-key"], ["secret"], f)
+            self.assertEqual(f["authorization"], ["Bearer t0k"], f)
+            self.assertEqual(f["host"], ["backend.internal"], f)
+            self.assertEqual(f["user-agent"], ["flared-health"], f)
+            self.assertEqual(f["connection"], ["close"], f)
+            for name in ("x-client", "x-route-host", "cookie", "x-forwarded-for"):
+                self.assertNotIn(name, f)  # no client: left out
+            (trace,) = f["x-trace"]
+            self.assertRegex(trace, r"^t-[0-9a-f]{32}$")
+            ids.append(trace)
+        self.assertEqual(len(set(ids)), len(ids), ids)
+        # The requests themselves get the same key; their ids are not a check's.
+        r = srv.get("/api/echo")
+        self.assertEqual(r.status, 200, r)
+        sent = fields_of(json.loads(r.body)["head"])
+        self.assertEqual(sent["x-api-key"], ["secret"])
+        self.assertNotIn(sent["x-trace"][0], ids)
+
+    def test_routes_that_differ_share_what_they_agree_on(self):
+        srv, up = self.start(
+            self.route("/a/", "X-Api-Key: secret, X-Prefix: /a, Host: one.internal") +
+            self.route("/b/", "x-api-key: secret, X-Prefix: /b, Host: two.internal") +
+            "hosts:\n  - names: [example.com]\n    routes:\n" +
+            self.route("/c/", "X-API-KEY: secret, X-Prefix: /a", indent="      "))
+        checks, is_up = self.checks(srv, up)
+        self.assertTrue(is_up, checks)
+        for f in checks:
+            self.assertEqual(f["x-api-key"], ["secret"], f)
+            self.assertNotIn("x-prefix", f)
+            self.assertEqual(f["host"], ["app"], f)  # the routes' Hosts differ: the name
+
+    def test_a_route_without_the_field_leaves_it_out(self):
+        # One route to the upstream sends no key: the checks send none (and fail here,
+        # as that route's own requests would); `headers` is the way to choose.
+        srv, up = self.start(self.route("/a/", "X-Api-Key: secret") + self.route("/b/"))
+        checks, is_up = self.checks(srv, up)
+        self.assertFalse(is_up)
+        self.assertTrue(all("x-api-key" not in f for f in checks), checks)
+
+    def test_health_headers_replace_the_routes(self):
+        srv, up = self.start(
+            self.route("/a/", "X-Api-Key: wrong, X-Only-Route: r") + self.route("/b/"),
+            health_extra=", headers: {X-Api-Key: secret, User-Agent: probe/1, "
+            "Host: \"h.internal:81\", X-Id: \"$request_id\"}")
+        checks, is_up = self.checks(srv, up)
+        self.assertTrue(is_up, checks)
+        for f in checks:
+            self.assertEqual((f["x-api-key"], f["user-agent"], f["host"]),
+                             (["secret"], ["probe/1"], ["h.internal:81"]), f)
+            self.assertNotIn("x-only-route", f)
+            self.assertRegex(f["x-id"][0], r"^[0-9a-f]{32}$")
+
+    def test_removing_user_agent(self):
+        srv, up = self.start(self.route("/a/", "User-Agent: \"\""), requires=None)
+        checks, is_up = self.checks(srv, up)
+        self.assertTrue(is_up)
+        self.assertTrue(all("user-agent" not in f for f in checks), checks)
+
+
 class ConfigTests(unittest.TestCase):
     """Each bad entry is refused with its FILE:LINE:COLUMN and exit 78."""
 
@@ -237,6 +336,19 @@ class ConfigTests(unittest.TestCase):
         ("hide_twice", "      hide_headers: [Server, server]\n", 9, 30, ["listed twice"]),
         ("hide_not_a_list", "      hide_headers: Server\n", 9, 21, ["hide_headers"]),
     ]
+    # Lines 3-4 of BASE again, with a health check: (name, health value, line, column, words)
+    HEALTH_BASE = ("listeners:\n  - address: 127.0.0.1:1\n"
+                   "upstreams:\n  app:\n    servers: [\"127.0.0.1:2\"]\n    health:\n"
+                   "      headers:\n%s"
+                   "routes:\n  - path: /api/\n    proxy: {upstream: app}\n")
+    HEALTH_BROKEN = [
+        ("client_variable", "        X-Client: \"c=$remote_addr\"\n", 8, 22,
+         ["headers:", "$remote_addr", "no value in a health check", "$request_id"]),
+        ("host_variable", "        Host: ${host}\n", 8, 15, ["${host}", "no value"]),
+        ("hop_by_hop", "        Connection: keep-alive\n", 8, 9, ["headers:", "hop-by-hop"]),
+        ("unknown", "        X-A: $nope\n", 8, 14, ["headers:", "unknown variable"]),
+        ("twice", "        X-A: a\n        X-a: b\n", 9, 9, ["headers:", "listed twice"]),
+    ]
 
     GOOD = ("      request_headers:\n"
             "        Host: \"$host:$server_port\"\n"
@@ -260,11 +372,18 @@ class ConfigTests(unittest.TestCase):
         path, p = self.check("good", self.BASE + self.GOOD)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         self.assertIn("valid", p.stdout)
+        path, p = self.check("good_health", self.HEALTH_BASE % (
+            "        X-Api-Key: \"k$$1\"\n        X-Id: \"${request_id}\"\n"
+            "        Host: app.internal\n        User-Agent: \"\"\n"))
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
 
     def test_bad_entries_exit_78_with_position(self):
-        for name, lines, line, column, words in self.BROKEN:
+        cases = [(n, self.BASE + lines, l, c, w) for n, lines, l, c, w in self.BROKEN]
+        cases += [("health_" + n, self.HEALTH_BASE % lines, l, c, w)
+                  for n, lines, l, c, w in self.HEALTH_BROKEN]
+        for name, text, line, column, words in cases:
             with self.subTest(name):
-                path, p = self.check(name, self.BASE + lines)
+                path, p = self.check(name, text)
                 self.assertEqual(p.returncode, 78, f"{name}: {p.stdout}{p.stderr}")
                 m = re.search(re.escape(path) + r":(\d+):(\d+): (.+)", p.stderr)
                 self.assertIsNotNone(m, f"{name}: no FILE:LINE:COLUMN in {p.stderr!r}")

@@ -2,7 +2,9 @@
 a new one for every request (separate connections, keep-alive, pipelined), none
 shared between two workers or two runs, and the id a proxy route sends upstream
 in `request_headers: {X-Request-ID: $request_id}` equal to the one logged for the
-same request (the client's own X-Request-ID is not believed)."""
+same request (the client's own X-Request-ID is not believed). A head the server
+refuses before any route (400, 414, 431, 501, 505, 408) is logged with an id of its
+own as well."""
 
 import json
 import os
@@ -106,6 +108,48 @@ class AccessLogTests(RequestIdCase):
         for i in range(10):
             self.assertEqual(srv.get(f"/plaintext?again={i}").status, 200)
         self.assertDistinct(first + self.entries(srv, 10))
+        self.assertStopsCleanly(srv)
+
+
+class RefusedHeadTests(RequestIdCase):
+    # Heads the server answers before any route, each on a connection of its own, between
+    # good requests: 400 (a bad field), 414, 431, 501 (CONNECT), 505, 408 (never finished).
+    BAD = [(b"GET /a HTTP/1.1\r\nHost: t\r\nBad Field: x\r\n\r\n", 400),
+           (b"GET /" + b"u" * 2000 + b" HTTP/1.1\r\nHost: t\r\n\r\n", 414),
+           (b"GET /a HTTP/1.1\r\nHost: t\r\n" + b"X-Many: 1\r\n" * 30 + b"\r\n", 431),
+           (b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 501),
+           (b"GET /a HTTP/2.5\r\nHost: t\r\n\r\n", 505),
+           (b"GET /a HTTP/1.1\r\nHost: t\r\n", 408)]
+    ANY = re.compile(r"^(?P<id>\S+) (?P<worker>\S+) (?P<nth>\S+) (?P<uri>\S+) (?P<status>\d{3})$")
+
+    def test_every_refused_head_gets_its_own(self):
+        srv = ft.Server(timeouts=", header: 1s")
+        self.addCleanup(srv.cleanup)
+        srv.log_path = os.path.join(srv.dir, "access.log")
+        srv.params["extra"] = (f"access_log: {srv.log_path}\n"
+                               f"access_log_format: '{LOG_FORMAT}'\n")
+        srv.start()
+        statuses = [200]
+        self.assertEqual(srv.get("/plaintext?before").status, 200)
+        for raw, status in self.BAD:
+            with self.subTest(status=status), srv.connect() as s:
+                s.sendall(raw)
+                data, _ = ft.read_until_close(s, 5)
+                self.assertEqual([r.status for r in parse_responses(data)[0]], [status], data)
+            self.assertEqual(srv.get(f"/plaintext?after={status}").status, 200)
+            statuses += [status, 200]
+
+        def lines():
+            got = [l for l in ft.read_text(srv.log_path).split("\n") if l]
+            return got if len(got) >= len(statuses) else None
+        got = ft.wait_for(lines, 5)
+        self.assertTrue(got, ft.read_text(srv.log_path))
+        entries = [self.ANY.match(l) for l in got]
+        self.assertTrue(all(entries), got)
+        self.assertEqual([int(e["status"]) for e in entries], statuses, got)
+        for e in entries:
+            self.assertRegex(e["id"], HEX32, e.group(0))
+        self.assertDistinct([e.groupdict() for e in entries])
         self.assertStopsCleanly(srv)
 
 

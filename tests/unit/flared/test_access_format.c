@@ -181,13 +181,14 @@ static void test_upstream_vars(void **state)
     expect_compile_error("$upstream_time", 0, "unknown variable");
 }
 
-/* $request_id: the generator's value for the request's serial; "-" without a request. */
+/* $request_id: the generator's value for the request's serial, which the completion
+ * carries; a head refused unparsed (no request) has one too. */
 static void test_request_id(void **state)
 {
     (void)state;
     flared_request_id_init();
     flare_http_completion d = make_done();
-    view.serial = 41;
+    view.serial = d.serial = 41;
     flared_log_context ctx = {.worker_id = 1, .pid = 2, .now = 1796535000};
     char line[128], want[FLARED_REQUEST_ID_LEN];
     flared_log_format f = compile("[$request_id] ${request_id}");
@@ -201,13 +202,16 @@ static void test_request_id(void **state)
     assert_int_equal(n, 11);
     assert_memory_equal(line + 1, want, 9);
     assert_int_equal(line[10], '\n');
-    view.serial = 42;
+    view.serial = d.serial = 42;
     n = flared_log_format_line(&f, &d, &ctx, line, sizeof line);
     assert_memory_not_equal(line + 1, want, FLARED_REQUEST_ID_LEN);
+    /* No request head: the serial the server gave the refused head. */
     d.req = NULL;
+    d.serial = 43;
     n = flared_log_format_line(&f, &d, &ctx, line, sizeof line);
-    assert_int_equal(n, strlen("[-] -\n"));
-    assert_memory_equal(line, "[-] -\n", n);
+    flared_request_id(43, want);
+    assert_int_equal(n, 2 * FLARED_REQUEST_ID_LEN + 4);
+    assert_memory_equal(line + 1, want, FLARED_REQUEST_ID_LEN);
 }
 
 static void test_histogram(void **state)

@@ -300,12 +300,62 @@ static void test_fields_errors(void **state)
     expect_error(many, "t.yaml:8:21: hide_headers: 65 fields; at most 64 are allowed");
 }
 
+#define UP_HEALTH                                                                                  \
+    "upstreams:\n  app: {servers: [\"127.0.0.1:1\"], health: {path: /h}}\n"                        \
+    "  other: {servers: [\"127.0.0.1:2\"], health: {}}\n"
+
+/* A health check sends the request_headers entries every proxy route to its upstream
+ * sets alike (names without regard to case), none that needs a client; Host likewise. */
+static void test_health_fields(void **state)
+{
+    (void)state;
+    flared_config *cfg =
+        load_ok(LISTEN UP_HEALTH
+                "routes:\n"
+                "  - path: /a/\n"
+                "    proxy:\n      upstream: app\n      request_headers:\n"
+                "        X-Key: \"k$$\"\n        X-Id: $request_id\n"
+                "        X-Ip: $remote_addr\n        X-Route: a\n        Host: in.ternal\n"
+                "  - path: /o/\n    proxy: {upstream: other, request_headers: {X-O: \"$host\"}}\n"
+                "hosts:\n  - names: [b.example]\n    routes:\n"
+                "      - path: /b/\n        proxy:\n          upstream: app\n"
+                "          request_headers: {x-key: k$$, X-ID: $request_id, X-Route: b, "
+                "X-Ip: $remote_addr, Host: in.ternal}\n");
+    const flared_upstream_health *h = &cfg->upstreams[0].health;
+    assert_int_equal(h->field_count, 2);
+    assert_string_equal(h->fields[0].name, "X-Key");
+    assert_string_equal(h->fields[1].name, "X-Id");
+    assert_non_null(h->host);
+    expect_part(&h->host->parts[0], FLARED_PV_LITERAL, "in.ternal");
+    assert_int_equal(cfg->upstreams[1].health.field_count, 0); /* $host: no client */
+    assert_null(cfg->upstreams[1].health.host);
+    flared_config_free(cfg);
+    /* `headers` replaces the routes' fields; only $request_id has a value there. */
+    cfg = load_ok(LISTEN
+                  "upstreams:\n  app:\n    servers: [\"127.0.0.1:1\"]\n"
+                  "    health: {headers: {X-Probe: \"p-$request_id\", Host: h}}\n"
+                  "routes:\n  - path: /\n    proxy: {upstream: app, request_headers: {X-A: a}}\n");
+    h = &cfg->upstreams[0].health;
+    assert_true(h->headers_given);
+    assert_int_equal(h->field_count, 1);
+    assert_string_equal(h->fields[0].name, "X-Probe");
+    expect_part(&h->fields[0].parts[1], FLARED_PV_REQUEST_ID, NULL);
+    expect_part(&h->host->parts[0], FLARED_PV_LITERAL, "h");
+    flared_config_free(cfg);
+    expect_error(LISTEN "upstreams:\n  app:\n    servers: [\"127.0.0.1:1\"]\n"
+                        "    health: {headers: {X-A: \"$scheme\"}}\n" PROXY_AT,
+                 "t.yaml:5:30: headers: '$scheme' in the value of 'X-A' has no value in a health "
+                 "check, which has no client; only $request_id (a new id per check) and $$ can "
+                 "be used here");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),      cmocka_unit_test(test_every_key),
         cmocka_unit_test(test_errors),        cmocka_unit_test(test_fields_compiled),
         cmocka_unit_test(test_fields_errors), cmocka_unit_test(test_request_id_field),
+        cmocka_unit_test(test_health_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

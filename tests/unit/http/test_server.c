@@ -258,6 +258,17 @@ static void test_request_serial(void **state)
         h, &a, "GET /serial HTTP/1.1\r\nHost: t\r\n\r\nGET /serial HTTP/1.1\r\nHost: t\r\n\r\n");
     expect_response(h, &a, 200, "3");
     expect_response(h, &a, 200, "4");
+    client_close(&b);
+    /* A head refused before it parsed is numbered too (its log line names it): the next
+     * request's serial is past it. */
+    client_open(h, &b);
+    client_send_str(h, &b, "GET /serial HTTP/1.1\r\nHost: t\r\nBad Field: x\r\n\r\n");
+    response r = {0};
+    client_response(h, &b, &r, false);
+    assert_status_line(&r, "HTTP/1.1 400 Bad Request");
+    response_free(&r);
+    client_send_str(h, &a, "GET /serial HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_response(h, &a, 200, "6");
     client_close(&a);
     client_close(&b);
 }
