@@ -663,6 +663,15 @@ static void test_listener_https_redirect(void **state)
     expect_error("listeners: [{address: 127.0.0.1:80, https_redirect: {except: [a b]}}]\n",
                  "t.yaml:1:63: except: 'a b' is not a path prefix; write one that starts with "
                  "'/', without spaces, '?' or '#', e.g. /.well-known/acme-challenge/");
+    expect_error("listeners: [{address: 127.0.0.1:80, https_redirect: {except: /a/}}]\n",
+                 "t.yaml:1:62: except: expected a list, got '/a/'");
+    char many[1024];
+    size_t at = (size_t)snprintf(many, sizeof many,
+                                 "listeners: [{address: 127.0.0.1:80, https_redirect: {except: [");
+    for (int i = 0; i <= 64; i++)
+        at += (size_t)snprintf(many + at, sizeof many - at, "%s/%d/", i ? ", " : "", i);
+    snprintf(many + at, sizeof many - at, "]}}]\n");
+    expect_error(many, "t.yaml:1:62: except: 65 prefixes; at most 64 are allowed");
 }
 
 static void test_listener_address_errors(void **state)
