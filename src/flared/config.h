@@ -409,6 +409,9 @@ typedef struct flared_proxy_route {
 #define FLARED_RATE_ENTRIES_MIN     1024u
 #define FLARED_RATE_ENTRIES_MAX     (16u * 1024 * 1024)
 
+/** Default `ipv6_prefix` of a rate limit. */
+#define FLARED_RATE_IPV6_PREFIX_DEFAULT 64
+
 /** A request budget per client address: a `rate_limits` entry or a route's own `rate_limit`. */
 typedef struct flared_rate_limit {
     const char *name;     /**< the `rate_limits` key; NULL for a route's own */
@@ -417,8 +420,13 @@ typedef struct flared_rate_limit {
     uint64_t interval_us; /**< how long one request takes to drain: period / rate */
     uint64_t burst;       /**< requests over the rate taken at once; default 0 */
     int status;           /**< answer to a refused request: 429 (default) or 503 */
-    uint64_t key;         /**< a hash of the name (a route's own: its path and place) that keeps the
-                               buckets of different limits apart in the shared table */
+    /** IPv6 clients are counted by this many leading bits of their address, 1..128
+     *  (default 64: a host is usually given a whole /64 and can pick any address in it);
+     *  0, in a limit not made by the config, counts as 128. IPv4 and IPv4-mapped IPv6
+     *  clients are counted per address. */
+    unsigned ipv6_prefix;
+    uint64_t key; /**< a hash of the name (a route's own: its path and place) that keeps the
+                       buckets of different limits apart in the shared table */
     unsigned line, column; /**< where it is written */
 } flared_rate_limit;
 
