@@ -69,7 +69,9 @@ static ssize_t once(shape *s)
     if (s->build(&s->resp, s) < 0) return -1;
     s->out.len = 0;
     size_t head_len;
-    if (flare_http__response_serialize(&s->resp, &s->out, http_date, "flared", false, s->resp.close,
+    static const char server_line[] = "Server: flared\r\n"; /* as the server prebuilds it */
+    const flare_http__server_line server = {server_line, sizeof server_line - 1};
+    if (flare_http__response_serialize(&s->resp, &s->out, http_date, server, false, s->resp.close,
                                        false, &head_len) < 0)
         return -1;
     return (ssize_t)s->out.len;

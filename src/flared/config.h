@@ -35,6 +35,9 @@ extern "C" {
 /** Listening sockets the master holds in all: a `reuseport` listener has one per worker. */
 #define FLARED_LISTEN_SOCKETS_MAX 4096
 
+/** Longest `server_header` value, in bytes. */
+#define FLARED_SERVER_HEADER_MAX 256
+
 /** Severity threshold of the error log; a level logs itself and everything more severe. */
 typedef enum flared_log_level {
     FLARED_LOG_ERROR = 0,
@@ -525,6 +528,9 @@ typedef struct flared_config {
     const flared_rate_limit *rate_limits; /**< top-level `rate_limits`, in file order */
     size_t rate_limit_count;
     uint64_t rate_limit_entries; /**< buckets in the shared table, a power of two; 64k */
+    /** The Server field of every answer (`server_header`): visible ASCII, spaces and tabs
+     *  inside, at most FLARED_SERVER_HEADER_MAX bytes; NULL (`off`) sends none. "flared" */
+    const char *server_header;
 } flared_config;
 
 /**

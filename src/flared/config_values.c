@@ -170,7 +170,7 @@ int flared_cfg_map(flared_cfg_ctx *c, yaml_node_t *map, const char *key, const c
                    const char *const *keys, yaml_node_t **values, yaml_node_t **key_nodes,
                    const char *type_list)
 {
-    char shown[FLARED_CFG_SHOW_MAX], allowed[200];
+    char shown[FLARED_CFG_SHOW_MAX], allowed[320];
     size_t nkeys = 0;
     while (keys[nkeys])
         nkeys++;

@@ -302,7 +302,8 @@ static char *put(char *p, const char *s, size_t n)
 #define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
 
 /* Status line, Server and Date: the part every response shares. */
-static char *put_preamble(char *p, int status, const char *http_date, const char *server_name)
+static char *put_preamble(char *p, int status, const char *http_date,
+                          flare_http__server_line server)
 {
     if (status == 200) {
         p = PUT_LIT(p, "HTTP/1.1 200 OK\r\n");
@@ -316,11 +317,7 @@ static char *put_preamble(char *p, int status, const char *http_date, const char
         p = put(p, reason, strlen(reason));
         p = PUT_LIT(p, "\r\n");
     }
-    if (server_name) {
-        p = PUT_LIT(p, "Server: ");
-        p = put(p, server_name, strlen(server_name));
-        p = PUT_LIT(p, "\r\n");
-    }
+    p = put(p, server.data, server.len);
     p = PUT_LIT(p, "Date: ");
     p = put(p, http_date, FLARE_IMF_FIXDATE_LEN);
     return PUT_LIT(p, "\r\n");
@@ -328,10 +325,11 @@ static char *put_preamble(char *p, int status, const char *http_date, const char
 
 /* Status line, Server, Date, the handler's fields, the framing field, Connection and
  * the blank line; `need` must cover it. */
-static char *put_head(char *p, flare_response *resp, const char *http_date, const char *server_name,
-                      int frame, uint64_t length, bool close, bool http10_keep_alive)
+static char *put_head(char *p, flare_response *resp, const char *http_date,
+                      flare_http__server_line server, int frame, uint64_t length, bool close,
+                      bool http10_keep_alive)
 {
-    p = put_preamble(p, resp->status, http_date, server_name);
+    p = put_preamble(p, resp->status, http_date, server);
     p = put(p, resp->headers.data ? resp->headers.data : "", resp->headers.len);
     if (frame == FLARE_HTTP__FRAME_LENGTH) {
         p = PUT_LIT(p, "Content-Length: ");
@@ -349,13 +347,13 @@ static char *put_head(char *p, flare_response *resp, const char *http_date, cons
 
 /* Fixed parts: status line and reason (< 50), Date (37), the framing field (< 40),
  * Connection (< 30), the separators: 256 covers them with room to spare. */
-static size_t head_bytes(const flare_response *resp, const char *server_name)
+static size_t head_bytes(const flare_response *resp, flare_http__server_line server)
 {
-    return 256 + (server_name ? strlen(server_name) : 0) + resp->headers.len;
+    return 256 + server.len + resp->headers.len;
 }
 
 int flare_http__response_serialize(flare_response *resp, flare_buf *out, const char *http_date,
-                                   const char *server_name, bool head_only, bool close,
+                                   flare_http__server_line server, bool head_only, bool close,
                                    bool http10_keep_alive, size_t *head_len)
 {
     int status = resp->status;
@@ -366,10 +364,10 @@ int flare_http__response_serialize(flare_response *resp, flare_buf *out, const c
                         : resp->body_is_static                 ? resp->static_len
                                                                : resp->body.len;
     size_t inline_len = (no_content || head_only || resp->file_fd >= 0) ? 0 : (size_t)body_len;
-    int rc = flare_buf_reserve(out, head_bytes(resp, server_name) + inline_len);
+    int rc = flare_buf_reserve(out, head_bytes(resp, server) + inline_len);
     if (rc < 0) return rc;
     char *start = out->data + out->len;
-    char *p = put_head(start, resp, http_date, server_name,
+    char *p = put_head(start, resp, http_date, server,
                        no_content ? FLARE_HTTP__FRAME_NONE : FLARE_HTTP__FRAME_LENGTH, body_len,
                        close, http10_keep_alive);
     *head_len = (size_t)(p - start);
@@ -379,29 +377,29 @@ int flare_http__response_serialize(flare_response *resp, flare_buf *out, const c
 }
 
 int flare_http__response_serialize_head(flare_response *resp, flare_buf *out, const char *http_date,
-                                        const char *server_name, int frame, uint64_t length,
+                                        flare_http__server_line server, int frame, uint64_t length,
                                         bool close, bool http10_keep_alive, size_t *head_len)
 {
-    int rc = flare_buf_reserve(out, head_bytes(resp, server_name));
+    int rc = flare_buf_reserve(out, head_bytes(resp, server));
     if (rc < 0) return rc;
     char *start = out->data + out->len;
-    char *p =
-        put_head(start, resp, http_date, server_name, frame, length, close, http10_keep_alive);
+    char *p = put_head(start, resp, http_date, server, frame, length, close, http10_keep_alive);
     *head_len = (size_t)(p - start);
     out->len += (size_t)(p - start);
     return 0;
 }
 
 int flare_http__error_response(flare_buf *out, int status, const char *http_date,
-                               const char *server_name, const flare_buf *fields, size_t *head_len)
+                               flare_http__server_line server, const flare_buf *fields,
+                               size_t *head_len)
 {
     const char *reason = flare_http_reason(status);
     size_t reason_len = strlen(reason), fields_len = fields ? fields->len : 0;
-    size_t need = 200 + (server_name ? strlen(server_name) : 0) + 2 * reason_len + fields_len;
+    size_t need = 200 + server.len + 2 * reason_len + fields_len;
     int rc = flare_buf_reserve(out, need);
     if (rc < 0) return rc;
     char *start = out->data + out->len;
-    char *p = put_preamble(start, status, http_date, server_name);
+    char *p = put_preamble(start, status, http_date, server);
     if (fields_len) p = put(p, fields->data, fields_len);
     p = PUT_LIT(p, "Content-Type: text/plain; charset=utf-8\r\nContent-Length: ");
     p = put_u64(p, reason_len + 5);

@@ -65,6 +65,34 @@ static void fill_defaults(flare_http_server_config *cfg)
         cfg->max_headers = FLARE_HTTP_MAX_HEADERS_LIMIT;
 }
 
+/* The Server line every answer carries, made once: answers copy it and never measure it.
+ * A name that is not a field value (RFC 9110 §5.5: a CR or LF would end the field and
+ * let the rest pose as fields of its own) is refused. */
+static int build_server_line(flare_http_server *srv, flare_error *err)
+{
+    static const char none[] = "";
+    srv->server_line = (flare_http__server_line){.data = none, .len = 0};
+    const char *name = srv->cfg.server_name;
+    size_t len = name ? strlen(name) : 0;
+    if (len == 0) return 0;
+    if (!flare_http_is_field_value(name, len) || name[0] == ' ' || name[0] == '\t' ||
+        name[len - 1] == ' ' || name[len - 1] == '\t')
+        return flare_error_set(err, FLARE_EINVAL, 0,
+                               "http server: server_name is not a field value (RFC 9110 §5.5)");
+    char *line = malloc(len + sizeof "Server: \r\n");
+    if (!line) return flare_error_set(err, FLARE_ENOMEM, 0, "http server: out of memory");
+    memcpy(line, "Server: ", 8);
+    memcpy(line + 8, name, len);
+    memcpy(line + 8 + len, "\r\n", 2);
+    srv->server_line = (flare_http__server_line){.data = line, .len = len + 10};
+    return 0;
+}
+
+static void free_server_line(flare_http_server *srv)
+{
+    if (srv->server_line.len) free((char *)srv->server_line.data);
+}
+
 int flare_http_server_new(flare_http_server **out, flare_reactor *reactor,
                           const flare_http_server_config *cfg, flare_error *err)
 {
@@ -78,6 +106,11 @@ int flare_http_server_new(flare_http_server **out, flare_reactor *reactor,
     else
         flare_http_server_config_default(&srv->cfg);
     fill_defaults(&srv->cfg);
+    int rc = build_server_line(srv, err);
+    if (rc < 0) {
+        free(srv);
+        return rc;
+    }
     srv->limits = (flare_http_limits){.max_uri_bytes = srv->cfg.max_uri_bytes,
                                       .max_header_bytes = srv->cfg.max_header_bytes,
                                       .max_headers = srv->cfg.max_headers};
@@ -98,6 +131,7 @@ int flare_http_server_new(flare_http_server **out, flare_reactor *reactor,
     flare_timer_init(&srv->retry_accept, on_retry_accept, srv);
     flare_timer_init(&srv->drain_deadline, on_drain_deadline, srv);
     if (srv->cfg.max_connections_per_ip && flare_http__ipcount_init(srv) < 0) {
+        free_server_line(srv);
         free(srv);
         return flare_error_set(err, FLARE_ENOMEM, 0, "http server: out of memory");
     }
@@ -120,6 +154,7 @@ void flare_http_server_free(flare_http_server *srv)
     }
     free(srv->listeners);
     free(srv->listener_opts);
+    free_server_line(srv);
     flare_http__ipcount_free(srv);
     for (size_t i = 0; i < srv->route_count; i++) {
         route *rt = &srv->routes[i];

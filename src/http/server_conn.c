@@ -408,7 +408,7 @@ static void fail(conn *c, int status)
      * no host is known for it: the server's fields. */
     const flare_header_block *b = c->phase == PH_BODY ? request_fields(c) : srv->fields;
     if (flare_http__error_response(&c->out, status, flare_reactor_clock(srv->reactor)->http_date,
-                                   srv->cfg.server_name, b ? &b->lines : NULL, &head_len) == 0) {
+                                   srv->server_line, b ? &b->lines : NULL, &head_len) == 0) {
         if (refusing_head(c)) c->out.len = out_begin + head_len;
         srv->stats.responses_by_class[status / 100]++;
         /* A request that got as far as its body has a view; a bad head has none. */
@@ -842,8 +842,8 @@ static void dispatch(conn *c)
     take_out(c);
     size_t out_begin = c->out.len, head_len = 0;
     int rc = flare_http__response_serialize(
-        resp, &c->out, flare_reactor_clock(srv->reactor)->http_date, srv->cfg.server_name,
-        head_only, closing, c->req->minor_version == 0 && !closing, &head_len);
+        resp, &c->out, flare_reactor_clock(srv->reactor)->http_date, srv->server_line, head_only,
+        closing, c->req->minor_version == 0 && !closing, &head_len);
     if (rc < 0)
         closing = true; /* nothing of this response went out: end after the earlier ones */
     else
@@ -1736,7 +1736,7 @@ int flare_http_stream_send_head(flare_http_stream *s, int64_t content_length)
     take_out(c);
     size_t out_begin = c->out.len, head_len = 0;
     int rc = flare_http__response_serialize_head(
-        resp, &c->out, flare_reactor_clock(srv->reactor)->http_date, srv->cfg.server_name, frame,
+        resp, &c->out, flare_reactor_clock(srv->reactor)->http_date, srv->server_line, frame,
         content_length < 0 ? 0 : (uint64_t)content_length, closing, s->http10 && !closing,
         &head_len);
     if (rc < 0) {
@@ -1763,7 +1763,7 @@ static int queue_1xx_head(flare_http_stream *s, size_t *out_begin, size_t *head_
     *out_begin = c->out.len;
     *head_len = 0;
     int rc = flare_http__response_serialize_head(
-        &srv->resp, &c->out, flare_reactor_clock(srv->reactor)->http_date, srv->cfg.server_name,
+        &srv->resp, &c->out, flare_reactor_clock(srv->reactor)->http_date, srv->server_line,
         FLARE_HTTP__FRAME_NONE, 0, false, false, head_len);
     if (rc < 0) {
         flare_http_stream_abort(s);

@@ -100,9 +100,17 @@ typedef struct flare_http__pending {
 /* Upper bound on max_headers: the header array is part of every pooled input block. */
 #define FLARE_HTTP_MAX_HEADERS_LIMIT 1000
 
+/* The "Server: NAME\r\n" line of a server's answers, built once when the server is made,
+ * so no answer measures or formats it; len 0 when the server sends none. */
+typedef struct flare_http__server_line {
+    const char *data;
+    size_t len;
+} flare_http__server_line;
+
 struct flare_http_server {
     flare_reactor *reactor;
-    flare_http_server_config cfg;
+    flare_http_server_config cfg; /* cfg.server_name is not used after creation: server_line */
+    flare_http__server_line server_line;
     flare_http_limits limits;
     int *listeners;
     flare_http_listener_options *listener_opts; /* parallel to listeners */
@@ -142,8 +150,8 @@ const route *flare_http__route_match(const flare_http_server *srv, const char *h
                                      size_t host_len, const char *path, size_t path_len);
 /* The fields for an answer to a request for `host` that no route takes: those of the
  * named host it picks, else the server's; NULL when there are none. */
-const flare_header_block *flare_http__host_fields(const flare_http_server *srv,
-                                                  const char *host, size_t host_len);
+const flare_header_block *flare_http__host_fields(const flare_http_server *srv, const char *host,
+                                                  size_t host_len);
 bool flare_http__route_allows(const route *rt, const flare_http_request *head);
 size_t flare_http__route_allow_header(const flare_http_server *srv, const route *rt, char *out,
                                       size_t cap);
@@ -152,7 +160,7 @@ size_t flare_http__route_allow_header(const flare_http_server *srv, const route 
 void flare_http__response_reset(flare_response *resp);
 /* Appends the framed response to out; head_only for HEAD. Returns 0 or FLARE_ENOMEM. */
 int flare_http__response_serialize(flare_response *resp, flare_buf *out, const char *http_date,
-                                   const char *server_name, bool head_only, bool close,
+                                   flare_http__server_line server, bool head_only, bool close,
                                    bool http10_keep_alive, size_t *head_len);
 /* RFC 9110 §6.4.1: 1xx, 204 and 304 responses end at the head, with no framing field. */
 static inline bool flare_http__status_unframed(int status)
@@ -170,12 +178,13 @@ enum { FLARE_HTTP__FRAME_LENGTH, FLARE_HTTP__FRAME_CHUNKED, FLARE_HTTP__FRAME_NO
 /* The head of a deferred response: `frame` says which framing field it carries
  * (Content-Length: length, Transfer-Encoding: chunked, or none). */
 int flare_http__response_serialize_head(flare_response *resp, flare_buf *out, const char *http_date,
-                                        const char *server_name, int frame, uint64_t length,
+                                        flare_http__server_line server, int frame, uint64_t length,
                                         bool close, bool http10_keep_alive, size_t *head_len);
 /* A complete short error response (text body) with Connection: close; `fields` (or
  * NULL) holds "Name: value\r\n" lines to add. */
 int flare_http__error_response(flare_buf *out, int status, const char *http_date,
-                               const char *server_name, const flare_buf *fields, size_t *head_len);
+                               flare_http__server_line server, const flare_buf *fields,
+                               size_t *head_len);
 
 /* Whether b's lines are all "name: value\r\n" lines flare_header_block_add would
  * have written (a block filled by hand could split the response). */
