@@ -47,8 +47,9 @@ enum {
     FLARE_EUNSUPPORTED = -28,   /**< feature not supported */
 };
 
-/** Capacity of flare_error.message, including the terminating NUL. */
-#define FLARE_ERROR_MESSAGE_MAX 256
+/** Capacity of flare_error.message, including the terminating NUL: room for a config
+ *  message that names a long path and lists every key a mapping allows. */
+#define FLARE_ERROR_MESSAGE_MAX 512
 
 /** Error details: code, errno (0 when none) and a human-readable message with context. */
 typedef struct flare_error {

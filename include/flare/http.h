@@ -77,8 +77,11 @@ typedef struct flare_http_server_config {
     uint32_t keepalive_timeout_ms;   /**< idle time between requests */
     uint32_t linger_timeout_ms;      /**< reading and discarding after a closing response */
     size_t output_high_water;        /**< stop reading while more output than this is queued */
-    const char *server_name;         /**< Server header value; NULL omits it */
-    size_t max_connections_per_ip;   /**< per client address (after PROXY); 0: no limit -> 503 */
+    /** Server header value, copied at creation; NULL or "" omits the field. A value that is
+     *  not an RFC 9110 §5.5 field value (CR, LF, other controls, edge whitespace), or is
+     *  longer than 256 bytes, makes flare_http_server_new fail with FLARE_EINVAL. */
+    const char *server_name;
+    size_t max_connections_per_ip; /**< per client address (after PROXY); 0: no limit -> 503 */
     /** Proxies whose X-Forwarded-For is believed (see flare_http_client_addr); borrowed: the
      *  array must outlive the server. */
     const flare_cidr *trusted_proxies;

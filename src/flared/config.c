@@ -270,7 +270,8 @@ static const char *const top_keys[] = {
     "workers",   "error_log", "log_level",       "limits",     "timeouts",
     "listeners", "routes",    "hosts",           "mime_types", "user",
     "group",     "pid_file",  "trusted_proxies", "access_log", "access_log_format",
-    "upstreams", "headers",   "rate_limits",     "auth",       NULL};
+    "upstreams", "headers",   "rate_limits",     "auth",       "server_header",
+    NULL};
 enum {
     K_WORKERS,
     K_ERROR_LOG,
@@ -291,6 +292,7 @@ enum {
     K_HEADERS,
     K_RATE_LIMITS,
     K_AUTH,
+    K_SERVER_HEADER,
     K_TOP_KEYS
 };
 
@@ -369,6 +371,60 @@ static int parse_access_log(flared_cfg_ctx *c, yaml_node_t *node)
     c->cfg->access_log_line = flared_cfg_line(node);
     c->cfg->access_log_column = flared_cfg_column(node);
     return flared_cfg_path(c, node, "access_log", &c->cfg->access_log);
+}
+
+static bool scalar_is(const yaml_node_t *node, const char *word)
+{
+    size_t len = strlen(word);
+    return node->data.scalar.length == len && memcmp(node->data.scalar.value, word, len) == 0;
+}
+
+/* The Server field of flared's answers: off, false or "" send none. The value goes into
+ * every response head as it is, so it is held to RFC 9110 §5.5 (and to ASCII: the field
+ * is product tokens and comments, §10.2.4) and to a length no head should spend on it. */
+static int parse_server_header(flared_cfg_ctx *c, yaml_node_t *node)
+{
+    char shown[FLARED_CFG_SHOW_MAX];
+    if (node->type != YAML_SCALAR_NODE || flared_cfg_is_null(node))
+        return flared_cfg_fail(c, node,
+                               "server_header: expected the Server field's value (e.g. flared) "
+                               "or off, got %s",
+                               flared_cfg_show(node, shown));
+    const char *s = (const char *)node->data.scalar.value;
+    size_t len = node->data.scalar.length;
+    if (len == 0 || scalar_is(node, "off") || scalar_is(node, "false") ||
+        scalar_is(node, "False") || scalar_is(node, "FALSE")) {
+        c->cfg->server_header = NULL;
+        return 0;
+    }
+    if (scalar_is(node, "true") || scalar_is(node, "True") || scalar_is(node, "TRUE"))
+        return flared_cfg_fail(c, node,
+                               "server_header: true names no server; write the value to send "
+                               "(the default is flared) or off");
+    if (len > FLARED_SERVER_HEADER_MAX)
+        return flared_cfg_fail(c, node, "server_header: %zu bytes; at most %d are allowed", len,
+                               FLARED_SERVER_HEADER_MAX);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        bool edge = i == 0 || i == len - 1;
+        if ((ch == ' ' || ch == '\t') && edge)
+            return flared_cfg_fail_at(c, flared_cfg_mark_in(node, i),
+                                      "server_header: %s has whitespace at its %s; a field value "
+                                      "starts and ends with a visible character (RFC 9110 §5.5)",
+                                      flared_cfg_quote(s, len, shown), i == 0 ? "start" : "end");
+        if (ch < 0x20 && ch != '\t')
+            return flared_cfg_fail_at(c, flared_cfg_mark_in(node, i),
+                                      "server_header: control character 0x%02x in %s; a field "
+                                      "value holds visible ASCII, spaces and tabs (RFC 9110 §5.5)",
+                                      ch, flared_cfg_quote(s, len, shown));
+        if (ch >= 0x7F)
+            return flared_cfg_fail_at(c, flared_cfg_mark_in(node, i),
+                                      "server_header: byte 0x%02x in %s is not visible ASCII; "
+                                      "write the Server value in ASCII",
+                                      ch, flared_cfg_quote(s, len, shown));
+    }
+    c->cfg->server_header = flared_cfg_strndup(c, s, len);
+    return c->cfg->server_header ? 0 : flared_cfg_nomem(c);
 }
 
 /* Compiles a format written in the file (node NULL: the built-in default). */
@@ -463,6 +519,7 @@ static void set_defaults(flared_config *cfg)
     /* One set of defaults: libflare's server defaults are flared's. */
     flare_http_server_config d;
     flare_http_server_config_default(&d);
+    cfg->server_header = d.server_name; /* a string literal: "flared" */
     cfg->limits = (flared_limits){
         .max_connections = d.max_connections,
         .max_header_bytes = d.max_header_bytes,
@@ -499,6 +556,7 @@ static int parse_root(flared_cfg_ctx *c, yaml_node_t *root)
     if (rc == 0 && v[K_ERROR_LOG]) rc = parse_error_log(c, v[K_ERROR_LOG]);
     if (rc == 0 && v[K_LOG_LEVEL]) rc = parse_log_level(c, v[K_LOG_LEVEL]);
     if (rc == 0 && v[K_ACCESS_LOG]) rc = parse_access_log(c, v[K_ACCESS_LOG]);
+    if (rc == 0 && v[K_SERVER_HEADER]) rc = parse_server_header(c, v[K_SERVER_HEADER]);
     if (rc == 0) rc = compile_log_format(c, v[K_ACCESS_LOG_FORMAT]);
     if (rc == 0 && v[K_LIMITS]) rc = parse_limits(c, v[K_LIMITS]);
     if (rc == 0 && v[K_TIMEOUTS]) rc = parse_timeouts(c, v[K_TIMEOUTS]);

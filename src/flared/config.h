@@ -35,6 +35,9 @@ extern "C" {
 /** Listening sockets the master holds in all: a `reuseport` listener has one per worker. */
 #define FLARED_LISTEN_SOCKETS_MAX 4096
 
+/** Longest `server_header` value, in bytes. */
+#define FLARED_SERVER_HEADER_MAX 256
+
 /** Severity threshold of the error log; a level logs itself and everything more severe. */
 typedef enum flared_log_level {
     FLARED_LOG_ERROR = 0,
@@ -416,6 +419,9 @@ typedef struct flared_proxy_route {
 #define FLARED_RATE_ENTRIES_MIN     1024u
 #define FLARED_RATE_ENTRIES_MAX     (16u * 1024 * 1024)
 
+/** Default `ipv6_prefix` of a rate limit. */
+#define FLARED_RATE_IPV6_PREFIX_DEFAULT 64
+
 /** A request budget per client address: a `rate_limits` entry or a route's own `rate_limit`. */
 typedef struct flared_rate_limit {
     const char *name;     /**< the `rate_limits` key; NULL for a route's own */
@@ -424,8 +430,13 @@ typedef struct flared_rate_limit {
     uint64_t interval_us; /**< how long one request takes to drain: period / rate */
     uint64_t burst;       /**< requests over the rate taken at once; default 0 */
     int status;           /**< answer to a refused request: 429 (default) or 503 */
-    uint64_t key;         /**< a hash of the name (a route's own: its path and place) that keeps the
-                               buckets of different limits apart in the shared table */
+    /** IPv6 clients are counted by this many leading bits of their address, 1..128
+     *  (default 64: a host is usually given a whole /64 and can pick any address in it);
+     *  0, in a limit not made by the config, counts as 128. IPv4 and IPv4-mapped IPv6
+     *  clients are counted per address. */
+    unsigned ipv6_prefix;
+    uint64_t key; /**< a hash of the name (a route's own: its path and place) that keeps the
+                       buckets of different limits apart in the shared table */
     unsigned line, column; /**< where it is written */
 } flared_rate_limit;
 
@@ -524,6 +535,9 @@ typedef struct flared_config {
     const flared_rate_limit *rate_limits; /**< top-level `rate_limits`, in file order */
     size_t rate_limit_count;
     uint64_t rate_limit_entries; /**< buckets in the shared table, a power of two; 64k */
+    /** The Server field of every answer (`server_header`): visible ASCII, spaces and tabs
+     *  inside, at most FLARED_SERVER_HEADER_MAX bytes; NULL (`off`) sends none. "flared" */
+    const char *server_header;
 } flared_config;
 
 /**

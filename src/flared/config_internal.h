@@ -93,6 +93,9 @@ bool flared_cfg_is_null(const yaml_node_t *node);
 /** Requires a sequence; key names it in messages. */
 int flared_cfg_seq(flared_cfg_ctx *c, yaml_node_t *node, const char *key, yaml_node_item_t **items,
                    size_t *count);
+/** flared_cfg_seq of at most max items ("KEY: N NOUN; at most MAX are allowed"). */
+int flared_cfg_seq_max(flared_cfg_ctx *c, yaml_node_t *node, const char *key, const char *noun,
+                       size_t max, yaml_node_item_t **items, size_t *count);
 /**
  * Requires a mapping of at most max entries ("KEY: expected a mapping of SHAPE",
  * "KEY: N NOUN; at most MAX are allowed"); its pairs and their count.

@@ -55,11 +55,8 @@ static int parse_redirect_except(flared_cfg_ctx *c, yaml_node_t *node,
     char shown[FLARED_CFG_SHOW_MAX];
     yaml_node_item_t *items;
     size_t n;
-    int rc = flared_cfg_seq(c, node, "except", &items, &n);
+    int rc = flared_cfg_seq_max(c, node, "except", "prefixes", REDIRECT_EXCEPT_MAX, &items, &n);
     if (rc < 0) return rc;
-    if (n > REDIRECT_EXCEPT_MAX)
-        return flared_cfg_fail(c, node, "except: %zu prefixes; at most %d are allowed", n,
-                               REDIRECT_EXCEPT_MAX);
     const char **except = flared_cfg_alloc(c, (n ? n : 1) * sizeof *except);
     if (!except) return flared_cfg_nomem(c);
     for (size_t i = 0; i < n; i++) {

@@ -274,11 +274,9 @@ static int parse_hide(flared_cfg_ctx *c, yaml_node_t *node, flared_proxy_route *
 {
     yaml_node_item_t *items;
     size_t n;
-    int rc = flared_cfg_seq(c, node, "hide_headers", &items, &n);
+    int rc =
+        flared_cfg_seq_max(c, node, "hide_headers", "fields", FLARED_PROXY_FIELDS_MAX, &items, &n);
     if (rc < 0) return rc;
-    if (n > FLARED_PROXY_FIELDS_MAX)
-        return flared_cfg_fail(c, node, "hide_headers: %zu fields; at most %d are allowed", n,
-                               FLARED_PROXY_FIELDS_MAX);
     flared_field_name *names = flared_cfg_alloc(c, (n ? n : 1) * sizeof *names);
     yaml_node_t **seen = flared_cfg_alloc(c, (n ? n : 1) * sizeof *seen);
     if (!names || !seen) return flared_cfg_nomem(c);

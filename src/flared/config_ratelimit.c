@@ -1,7 +1,8 @@
 /*
  * config_ratelimit.c: request rate limits. The top-level `rate_limits` names budgets
  * that several routes share ({api: {rate: 10/s, burst: 20}}); a route's `rate_limit`
- * names one of them, or is a mapping of its own that only that route uses. Each limit
+ * names one of them, or is a mapping of its own that only that route uses (either:
+ * rate, burst, status, ipv6_prefix). Each limit
  * gets a key hashed from its name (or the route's path and place) so its buckets stay
  * apart from the others' in the one shared table (ratelimit.c).
  */
@@ -61,8 +62,8 @@ static int parse_rate(flared_cfg_ctx *c, yaml_node_t *node, flared_rate_limit *r
 static int parse_limit(flared_cfg_ctx *c, yaml_node_t *node, const char *what,
                        flared_rate_limit *rl)
 {
-    static const char *const keys[] = {"rate", "burst", "status", NULL};
-    yaml_node_t *v[3];
+    static const char *const keys[] = {"rate", "burst", "status", "ipv6_prefix", NULL};
+    yaml_node_t *v[4];
     int rc = flared_cfg_map(c, node, "rate_limit", what, keys, v, NULL, NULL);
     if (rc < 0) return rc;
     rl->line = flared_cfg_line(node);
@@ -80,6 +81,9 @@ static int parse_limit(flared_cfg_ctx *c, yaml_node_t *node, const char *what,
                                    (unsigned long long)st);
         rl->status = (int)st;
     }
+    uint64_t prefix = FLARED_RATE_IPV6_PREFIX_DEFAULT;
+    if (v[3] && (rc = flared_cfg_uint(c, v[3], "ipv6_prefix", 1, 128, &prefix)) < 0) return rc;
+    rl->ipv6_prefix = (unsigned)prefix;
     return 0;
 }
 

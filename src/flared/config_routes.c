@@ -114,7 +114,8 @@ static int parse_methods(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r)
 /* Framing and connection fields are flared's to write (RFC 9112 §6, RFC 9110 §7.6.1), and
  * so are the one-value fields its own answers carry: configured, they would go out twice
  * with two values (two Content-Types, two Locations), which clients resolve each their own
- * way. A type is set with the routes' content_type and the top-level mime_types. */
+ * way. A type is set with the routes' content_type and the top-level mime_types, the
+ * Server field with the top-level server_header. */
 static const char *const managed_headers[] = {"content-length", "transfer-encoding",
                                               "connection",     "keep-alive",
                                               "upgrade",        "te",
@@ -130,6 +131,8 @@ static const char *managed_hint(const char *name)
     if (strcmp(name, "content-type") == 0)
         return "; a text route's type is its content_type, a static file's comes from mime_types";
     if (strcmp(name, "location") == 0) return "; a redirect route sets it";
+    if (strcmp(name, "server") == 0)
+        return "; the top-level server_header sets it for every answer (off: none)";
     return "";
 }
 

@@ -170,7 +170,7 @@ int flared_cfg_map(flared_cfg_ctx *c, yaml_node_t *map, const char *key, const c
                    const char *const *keys, yaml_node_t **values, yaml_node_t **key_nodes,
                    const char *type_list)
 {
-    char shown[FLARED_CFG_SHOW_MAX], allowed[200];
+    char shown[FLARED_CFG_SHOW_MAX], allowed[320];
     size_t nkeys = 0;
     while (keys[nkeys])
         nkeys++;
@@ -234,6 +234,21 @@ int flared_cfg_seq(flared_cfg_ctx *c, yaml_node_t *node, const char *key, yaml_n
     return 0;
 }
 
+/* The one wording of a list or mapping over its size limit. */
+static int too_many(flared_cfg_ctx *c, yaml_node_t *node, const char *key, size_t count,
+                    const char *noun, size_t max)
+{
+    return flared_cfg_fail(c, node, "%s: %zu %s; at most %zu are allowed", key, count, noun, max);
+}
+
+int flared_cfg_seq_max(flared_cfg_ctx *c, yaml_node_t *node, const char *key, const char *noun,
+                       size_t max, yaml_node_item_t **items, size_t *count)
+{
+    int rc = flared_cfg_seq(c, node, key, items, count);
+    if (rc == 0 && *count > max) rc = too_many(c, node, key, *count, noun, max);
+    return rc;
+}
+
 int flared_cfg_named_map(flared_cfg_ctx *c, yaml_node_t *node, const char *key, const char *shape,
                          const char *noun, size_t max, yaml_node_pair_t **pairs, size_t *count)
 {
@@ -243,10 +258,7 @@ int flared_cfg_named_map(flared_cfg_ctx *c, yaml_node_t *node, const char *key, 
                                flared_cfg_show(node, shown));
     *pairs = node->data.mapping.pairs.start;
     *count = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
-    if (*count > max)
-        return flared_cfg_fail(c, node, "%s: %zu %s; at most %zu are allowed", key, *count, noun,
-                               max);
-    return 0;
+    return *count > max ? too_many(c, node, key, *count, noun, max) : 0;
 }
 
 /* -------------------------------------------------------------- scalars */

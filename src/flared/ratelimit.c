@@ -105,6 +105,31 @@ static uint64_t mix(uint64_t h)
     return h;
 }
 
+/* Eight address bytes in network order as one number: bit 63 is the address's first. */
+static uint64_t load_be64(const uint8_t *b)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | b[i];
+    return v;
+}
+
+/* The two halves of an IPv6 address cut to its first `prefix` bits (0: all 128). */
+static void cut_prefix(const uint8_t *bytes, unsigned prefix, uint64_t *lo, uint64_t *hi)
+{
+    *lo = load_be64(bytes);
+    *hi = load_be64(bytes + 8);
+    if (prefix == 0 || prefix >= 128) return;
+    if (prefix > 64) {
+        *hi &= ~0ull << (128 - prefix);
+    } else {
+        *hi = 0;
+        if (prefix < 64) *lo &= ~0ull << (64 - prefix);
+    }
+}
+
+/* Clients are told apart by address, an IPv6 one by its limit's prefix: a host with a
+ * /64 could otherwise spread its requests over as many buckets as it likes. */
 static uint64_t client_key(const flared_rate_table *t, const flared_rate_limit *rl,
                            const flare_ip_addr *ip)
 {
@@ -118,8 +143,7 @@ static uint64_t client_key(const flared_rate_table *t, const flared_rate_limit *
     }
     uint64_t lo, hi = 0;
     if (ip->family == AF_INET6) {
-        memcpy(&lo, ip->bytes, 8);
-        memcpy(&hi, ip->bytes + 8, 8);
+        cut_prefix(ip->bytes, rl->ipv6_prefix, &lo, &hi);
     } else {
         uint32_t addr;
         memcpy(&addr, ip->bytes, 4);

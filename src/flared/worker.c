@@ -205,6 +205,7 @@ static void server_config_from(const flared_config *cfg, flare_http_server_confi
     out->max_connections_per_ip = (size_t)cfg->limits.max_connections_per_ip;
     out->trusted_proxies = cfg->trusted_proxies; /* the config outlives the server */
     out->trusted_proxy_count = cfg->trusted_proxy_count;
+    out->server_name = cfg->server_header; /* the server keeps its own "Server: ..." line */
 }
 
 /* Warnings of the tls layer (say, an expired certificate) go to the error log. */

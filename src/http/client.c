@@ -395,7 +395,7 @@ int flare_http_client_request(flare_http_client *c, const flare_http_request_opt
         rc = flare_url_resolve(&next, &url, location, strlen(location), err);
         if (rc == FLARE_EURL) {
             /* The server's fault, not the caller's: a protocol error, the 3xx kept. */
-            char why[256];
+            char why[FLARE_ERROR_MESSAGE_MAX];
             snprintf(why, sizeof why, "%s", err ? err->message : "invalid URL");
             rc = flare_error_set(err, FLARE_EPROTO, 0,
                                  "redirect (status %d) to a Location that cannot be followed: %s",

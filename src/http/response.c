@@ -306,13 +306,13 @@ int flare_http__head_start_init(flare_http__head_start *hs, const char *server_n
                                 const char *http_date)
 {
     size_t n = server_name ? strlen(server_name) : 0;
-    if (n > FLARE_HTTP__SERVER_NAME_MAX) return FLARE_EINVAL;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)server_name[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f) return FLARE_EINVAL;
-    }
+    /* A CR or LF would end the field and let the rest pose as fields of its own. */
+    if (n > FLARE_HTTP__SERVER_NAME_MAX ||
+        (n && (!flare_http_is_field_value(server_name, n) || server_name[0] == ' ' ||
+               server_name[0] == '\t' || server_name[n - 1] == ' ' || server_name[n - 1] == '\t')))
+        return FLARE_EINVAL;
     char *p = PUT_LIT(hs->ok, "HTTP/1.1 200 OK\r\n");
-    if (server_name) {
+    if (n) {
         p = PUT_LIT(p, "Server: ");
         p = put(p, server_name, n);
         p = PUT_LIT(p, "\r\n");

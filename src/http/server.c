@@ -82,8 +82,9 @@ int flare_http_server_new(flare_http_server **out, flare_reactor *reactor,
                                     flare_reactor_clock(reactor)->http_date) < 0) {
         free(srv);
         return flare_error_set(err, FLARE_EINVAL, 0,
-                               "http server: the server name is longer than %d bytes or holds "
-                               "a control character",
+                               "http server: server_name is not a field value (RFC 9110 "
+                               "§5.5: no CR, LF or other control, no space at either end) or is "
+                               "longer than %d bytes",
                                FLARE_HTTP__SERVER_NAME_MAX);
     }
     srv->limits = (flare_http_limits){.max_uri_bytes = srv->cfg.max_uri_bytes,

@@ -165,8 +165,9 @@ size_t flare_http__route_allow_header(const flare_http_server *srv, const route 
                                       size_t cap);
 
 /* response.c */
-/* Formats hs for server_name (NULL: no Server field); FLARE_EINVAL when the name is
- * longer than FLARE_HTTP__SERVER_NAME_MAX or not a field value (RFC 9110 §5.5). */
+/* Formats hs for server_name (NULL or "": no Server field); FLARE_EINVAL when the name
+ * is longer than FLARE_HTTP__SERVER_NAME_MAX or not a field value (RFC 9110 §5.5),
+ * whitespace at either end included. */
 int flare_http__head_start_init(flare_http__head_start *hs, const char *server_name,
                                 const char *http_date);
 void flare_http__response_reset(flare_response *resp);

@@ -2,7 +2,8 @@
 """Request rate limits seen from outside (tests/integration/flaredtest.py): a client
 gets burst + 1 requests at once, then 429 with Retry-After until its bucket drains;
 named limits are one budget for the routes that share them, across every worker;
-clients behind a trusted proxy are told apart by X-Forwarded-For; `status: 503`; the
+clients behind a trusted proxy are told apart by X-Forwarded-For, IPv6 ones by their
+ipv6_prefix (64 by default), also over an IPv6 listener; `status: 503`; the
 access log and the status route count refusals; a refused request's body is not read;
 bad settings are config errors at FILE:LINE:COLUMN."""
 import json
@@ -38,8 +39,18 @@ EXTRA = """\
   - path: /perclient
     text: {body: "pc\\n"}
     rate_limit: {rate: 1/m}
+  - path: /v6net
+    text: {body: "net\\n"}
+    rate_limit: {rate: 1/m}
+  - path: /v6addr
+    text: {body: "addr\\n"}
+    rate_limit: {rate: 1/m, ipv6_prefix: 128}
+  - path: /v6site
+    text: {body: "site\\n"}
+    rate_limit: site
 rate_limits:
   shared: {rate: 1/m, burst: 1}
+  site: {rate: 1/m, ipv6_prefix: 48}
 trusted_proxies: [127.0.0.1/32]
 """
 
@@ -137,6 +148,60 @@ class RateLimitTests(ft.ServerTestCase):
         self.assertEqual(statuses(pipeline(srv.port, ["/perclient"])), [200])
         lines = self.access_lines(6)
         self.assertTrue(any(l.startswith("192.0.2.2 ") and '" 429 ' in l for l in lines), lines)
+        self.assertStopsCleanly(srv)
+
+    def test_ipv6_clients_by_prefix(self):
+        """Addresses from X-Forwarded-For (a trusted proxy's) stand for IPv6 clients that
+        loopback cannot give: by default every address of a /64 is one client."""
+        srv = self.start()
+
+        def get(target, client):
+            (r,) = pipeline(srv.port, [target], f"X-Forwarded-For: {client}\r\n")
+            return r.status
+
+        # The default, 64: the same /64 is one client whatever its last 64 bits.
+        self.assertEqual(get("/v6net", "2001:db8:1:2::1"), 200)
+        self.assertEqual(get("/v6net", "2001:db8:1:2:ffff:ffff:ffff:fffe"), 429)
+        self.assertEqual(get("/v6net", "2001:db8:1:3::1"), 200)
+        # IPv4 clients stay per address.
+        self.assertEqual(get("/v6net", "192.0.2.10"), 200)
+        self.assertEqual(get("/v6net", "192.0.2.11"), 200)
+        # ipv6_prefix: 128 counts each address.
+        self.assertEqual(get("/v6addr", "2001:db8:1:2::1"), 200)
+        self.assertEqual(get("/v6addr", "2001:db8:1:2::2"), 200)
+        self.assertEqual(get("/v6addr", "2001:db8:1:2::2"), 429)
+        # A named limit's ipv6_prefix: 48 holds a whole site to one budget.
+        self.assertEqual(get("/v6site", "2001:db8:7:1::1"), 200)
+        self.assertEqual(get("/v6site", "2001:db8:7:ffff::9"), 429)
+        self.assertEqual(get("/v6site", "2001:db8:8::1"), 200)
+        self.assertStopsCleanly(srv)
+
+    def test_loopback_ipv6_client_is_limited(self):
+        """A client connected over IPv6 (::1, no proxy field) is counted by its /64."""
+        srv = ft.Server()
+        self.addCleanup(srv.cleanup)
+        port6 = ft.free_port()
+        base = srv.config_text
+
+        def with_v6(**overrides):
+            return base(**overrides).replace(
+                "listeners:\n", f"listeners:\n  - address: \"[::1]:{port6}\"\n", 1)
+
+        srv.config_text = with_v6
+        srv.params["extra"] = EXTRA
+        ft.require_flared()
+        srv.start()
+        req = b"GET /v6net HTTP/1.1\r\nHost: t\r\n\r\n" * 2
+        with socket.create_connection(("::1", port6), timeout=5) as s:
+            s.sendall(req)
+            data = b""
+            while len(ft.parse_responses(data)[0]) < 2:
+                chunk = s.recv(65536)
+                self.assertTrue(chunk, data)
+                data += chunk
+        self.assertEqual(statuses(ft.parse_responses(data)[0]), [200, 429])
+        # The IPv4 listener's client is another.
+        self.assertEqual(statuses(pipeline(srv.port, ["/v6net"])), [200])
         self.assertStopsCleanly(srv)
 
     def test_refused_body_is_not_read(self):
@@ -286,6 +351,9 @@ class RateLimitConfigTests(ft.ServerTestCase):
         r, _, _ = self.check(EXTRA)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("is valid", r.stdout + r.stderr)
+        for prefix in (1, 64, 128):
+            r, _, _ = self.check(f"rate_limits: {{z: {{rate: 1/s, ipv6_prefix: {prefix}}}}}\n")
+            self.assertEqual(r.returncode, 0, r.stderr)
 
     def test_errors_have_a_position(self):
         # (extra config, the text the error points at, the message)
@@ -302,6 +370,12 @@ class RateLimitConfigTests(ft.ServerTestCase):
              "burst: '1000000' is out of range 0..100000"),
             ("rate_limits: {z: {rate: 1/s, status: 500}}\n", "500",
              "status: a rate limit answers 429 or 503, got 500"),
+            ("rate_limits: {z: {rate: 1/s, ipv6_prefix: 0}}\n", "0}",
+             "ipv6_prefix: '0' is out of range 1..128"),
+            ("rate_limits: {z: {rate: 1/s, ipv6_prefix: 129}}\n", "129",
+             "ipv6_prefix: '129' is out of range 1..128"),
+            ("  - path: /x\n    text: {body: x}\n    rate_limit: {rate: 1/s, ipv6_prefix: /64}\n",
+             "/64", "ipv6_prefix: expected an integer, got '/64'"),
         ]
         for extra, at, message in cases:
             with self.subTest(extra=extra):

@@ -247,6 +247,73 @@ static void test_log_level(void **state)
                  "t.yaml:2:12: log_level: expected error, warn, info or debug, got 'INFO'");
 }
 
+static void test_server_header(void **state)
+{
+    (void)state;
+    flared_config *cfg = load_ok(LISTEN);
+    assert_string_equal(cfg->server_header, "flared");
+    flared_config_free(cfg);
+    cfg = load_ok(LISTEN "server_header: \"edge/2.1 (unix)\tx\"\n");
+    assert_string_equal(cfg->server_header, "edge/2.1 (unix)\tx");
+    flared_config_free(cfg);
+    /* off, false and an empty string: no Server field at all. */
+    static const char *const none[] = {"off", "false", "FALSE", "''", "\"\""};
+    char yaml[128];
+    for (size_t i = 0; i < FLARE_N_ELEMENTS(none); i++) {
+        snprintf(yaml, sizeof yaml, LISTEN "server_header: %s\n", none[i]);
+        cfg = load_ok(yaml);
+        assert_null(cfg->server_header);
+        flared_config_free(cfg);
+    }
+    /* "off" in quotes is off too: a Server field reading "off" is not what anyone wants. */
+    cfg = load_ok(LISTEN "server_header: 'off'\n");
+    assert_null(cfg->server_header);
+    flared_config_free(cfg);
+    char longest[400];
+    int n = snprintf(longest, sizeof longest, LISTEN "server_header: %0256d\n", 7);
+    assert_true(n > 0 && (size_t)n < sizeof longest);
+    cfg = load_ok(longest);
+    assert_int_equal(strlen(cfg->server_header), FLARED_SERVER_HEADER_MAX);
+    flared_config_free(cfg);
+}
+
+static void test_server_header_errors(void **state)
+{
+    (void)state;
+    expect_error(LISTEN "server_header: \"a\\r\\nX-Injected: 1\"\n",
+                 /* the value holds a line break: the mark is the scalar's start */
+                 "t.yaml:2:16: server_header: control character 0x0d in 'a??X-Injected: 1'; a "
+                 "field value holds visible ASCII, spaces and tabs (RFC 9110 §5.5)");
+    expect_error(LISTEN "server_header: \"a\\0b\"\n",
+                 "t.yaml:2:18: server_header: control character 0x00 in 'a?b'; a field value "
+                 "holds visible ASCII, spaces and tabs (RFC 9110 §5.5)");
+    expect_error(LISTEN "server_header: \"a\\x7fb\"\n",
+                 "t.yaml:2:18: server_header: byte 0x7f in 'a?b' is not visible ASCII; write "
+                 "the Server value in ASCII");
+    expect_error(LISTEN "server_header: caf\xc3\xa9\n",
+                 "t.yaml:2:19: server_header: byte 0xc3 in 'caf\xc3\xa9' is not visible ASCII; "
+                 "write the Server value in ASCII");
+    expect_error(LISTEN "server_header: ' flared'\n",
+                 "t.yaml:2:17: server_header: ' flared' has whitespace at its start; a field "
+                 "value starts and ends with a visible character (RFC 9110 §5.5)");
+    expect_error(LISTEN "server_header: \"flared\\t\"\n",
+                 "t.yaml:2:23: server_header: 'flared?' has whitespace at its end; a field value "
+                 "starts and ends with a visible character (RFC 9110 §5.5)");
+    char longer[400];
+    int n = snprintf(longer, sizeof longer, LISTEN "server_header: %0257d\n", 7);
+    assert_true(n > 0 && (size_t)n < sizeof longer);
+    expect_error(longer, "t.yaml:2:16: server_header: 257 bytes; at most 256 are allowed");
+    expect_error(LISTEN "server_header: true\n",
+                 "t.yaml:2:16: server_header: true names no server; write the value to send "
+                 "(the default is flared) or off");
+    expect_error(LISTEN "server_header:\n",
+                 "t.yaml:2:15: server_header: expected the Server field's value (e.g. flared) "
+                 "or off, got nothing");
+    expect_error(LISTEN "server_header: [flared]\n",
+                 "t.yaml:2:16: server_header: expected the Server field's value (e.g. flared) "
+                 "or off, got a list");
+}
+
 static void test_limits(void **state)
 {
     (void)state;
@@ -402,7 +469,7 @@ static void test_unknown_keys(void **state)
                  "t.yaml:2:1: unknown key 'port' at the top level; allowed: workers, error_log, "
                  "log_level, limits, timeouts, listeners, routes, hosts, mime_types, user, group, "
                  "pid_file, trusted_proxies, access_log, access_log_format, upstreams, "
-                 "headers, rate_limits, auth");
+                 "headers, rate_limits, auth, server_header");
     expect_error(LISTEN "? [a, b]\n: 1\n",
                  "t.yaml:2:3: keys at the top level must be plain names, not a list");
 }
@@ -663,6 +730,15 @@ static void test_listener_https_redirect(void **state)
     expect_error("listeners: [{address: 127.0.0.1:80, https_redirect: {except: [a b]}}]\n",
                  "t.yaml:1:63: except: 'a b' is not a path prefix; write one that starts with "
                  "'/', without spaces, '?' or '#', e.g. /.well-known/acme-challenge/");
+    expect_error("listeners: [{address: 127.0.0.1:80, https_redirect: {except: /a/}}]\n",
+                 "t.yaml:1:62: except: expected a list, got '/a/'");
+    char many[1024];
+    size_t at = (size_t)snprintf(many, sizeof many,
+                                 "listeners: [{address: 127.0.0.1:80, https_redirect: {except: [");
+    for (int i = 0; i <= 64; i++)
+        at += (size_t)snprintf(many + at, sizeof many - at, "%s/%d/", i ? ", " : "", i);
+    snprintf(many + at, sizeof many - at, "]}}]\n");
+    expect_error(many, "t.yaml:1:62: except: 65 prefixes; at most 64 are allowed");
 }
 
 static void test_listener_address_errors(void **state)
@@ -1320,7 +1396,8 @@ static void test_header_name_errors(void **state)
                  "configured; a text route's type is its content_type, a static file's comes "
                  "from mime_types");
     expect_error(LISTEN "headers: {Server: x}\nroutes: [{path: /a, echo: {}}]\n",
-                 "t.yaml:2:11: headers: 'Server' is set by flared and cannot be configured");
+                 "t.yaml:2:11: headers: 'Server' is set by flared and cannot be configured; "
+                 "the top-level server_header sets it for every answer (off: none)");
     expect_error(LISTEN "routes: [{path: /a, echo: {}, headers: {Location: /b}}]\n",
                  "t.yaml:2:41: headers: 'Location' is set by flared and cannot be configured; a "
                  "redirect route sets it");
@@ -1665,6 +1742,8 @@ int main(void)
         cmocka_unit_test(test_workers_errors),
         cmocka_unit_test(test_error_log),
         cmocka_unit_test(test_log_level),
+        cmocka_unit_test(test_server_header),
+        cmocka_unit_test(test_server_header_errors),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_size_errors),

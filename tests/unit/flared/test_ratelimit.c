@@ -1,8 +1,9 @@
 /*
  * test_ratelimit.c: the rate limits (src/flared/ratelimit.c and config_ratelimit.c):
  * the GCRA step (burst, draining over an injected clock, per-minute rates), the
- * shared table (clients and limits kept apart, drained buckets reused, a full group
- * let through, one budget across fork) and the config keys with their errors.
+ * shared table (clients and limits kept apart, IPv6 clients by prefix, drained buckets
+ * reused, a full group let through, one budget across fork) and the config keys with
+ * their errors.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -129,6 +131,66 @@ static void test_table_clients_and_limits(void **state)
     flared_rate_table_free(t);
 }
 
+static flare_ip_addr v6(const char *text)
+{
+    flare_ip_addr ip = {.family = AF_INET6};
+    assert_int_equal(inet_pton(AF_INET6, text, ip.bytes), 1);
+    return ip;
+}
+
+/* Whether a and b share a bucket under a 1/m limit of prefix bits: a fresh limit (its
+ * own key) takes a's one request, and then b is refused only if it is a's bucket. */
+static bool same_bucket(flared_rate_table *t, unsigned prefix, flare_ip_addr a, flare_ip_addr b)
+{
+    static uint64_t next_key = 1000;
+    flared_rate_limit rl = limit(1, 60000, 0, next_key++);
+    rl.ipv6_prefix = prefix;
+    uint64_t now = 20 * SEC, wait;
+    assert_int_equal(flared_rate_table_take(t, &rl, &a, now, &wait), FLARED_RATE_TAKEN);
+    return flared_rate_table_take(t, &rl, &b, now, &wait) == FLARED_RATE_REFUSED;
+}
+
+/* IPv6 clients are counted by prefix: every address of a /64 (the default) is one
+ * client, so rotating through them gains nothing; the bits past the prefix never count
+ * and those inside always do. IPv4, mapped or not, stays per address. */
+static void test_table_ipv6_prefix(void **state)
+{
+    (void)state;
+    flared_rate_table *t;
+    flare_error err;
+    assert_int_equal(flared_rate_table_new(&t, 1 << 16, &err), 0);
+    flare_ip_addr a = v6("2001:db8:1:2::1");
+    /* The default /64: the interface identifier does not matter, the subnet does. */
+    assert_true(same_bucket(t, 64, a, v6("2001:db8:1:2:ffff:ffff:ffff:ffff")));
+    assert_true(same_bucket(t, 64, a, v6("2001:db8:1:2:8000::")));
+    assert_false(same_bucket(t, 64, a, v6("2001:db8:1:3::1")));
+    assert_false(same_bucket(t, 64, a, v6("2001:db8:1:8002::1")));
+    assert_false(same_bucket(t, 64, a, v6("3001:db8:1:2::1")));
+    /* Per address: /128, and 0 (a limit not made by the config) counts as 128. */
+    assert_false(same_bucket(t, 128, a, v6("2001:db8:1:2::2")));
+    assert_false(same_bucket(t, 0, a, v6("2001:db8:1:2::2")));
+    assert_true(same_bucket(t, 128, a, v6("2001:db8:1:2::1")));
+    /* Each side of the boundary, in either half of the address. */
+    assert_true(same_bucket(t, 127, v6("2001:db8::2"), v6("2001:db8::3")));
+    assert_false(same_bucket(t, 127, v6("2001:db8::1"), v6("2001:db8::2")));
+    assert_true(same_bucket(t, 65, v6("2001:db8::1"), v6("2001:db8::7fff:0:0:0")));
+    assert_false(same_bucket(t, 65, v6("2001:db8::1"), v6("2001:db8::8000:0:0:0")));
+    assert_true(same_bucket(t, 56, v6("2001:db8:0:ab00::1"), v6("2001:db8:0:abff::1")));
+    assert_false(same_bucket(t, 56, v6("2001:db8:0:ab00::1"), v6("2001:db8:0:ac00::1")));
+    assert_true(same_bucket(t, 48, v6("2001:db8:5::1"), v6("2001:db8:5:ffff::1")));
+    assert_false(same_bucket(t, 48, v6("2001:db8:5::1"), v6("2001:db8:4::1")));
+    assert_true(same_bucket(t, 1, v6("2001::1"), v6("7fff::1")));
+    assert_false(same_bucket(t, 1, v6("2001::1"), v6("8000::1")));
+    /* IPv4 clients stay apart whatever the prefix, also through a dual-stack listener,
+     * where every mapped address shares its first 64 (and 96) bits. */
+    assert_false(same_bucket(t, 1, v4(192, 0, 2, 1), v4(192, 0, 2, 2)));
+    assert_false(same_bucket(t, 64, v6("::ffff:192.0.2.1"), v6("::ffff:192.0.2.2")));
+    assert_true(same_bucket(t, 64, v6("::ffff:192.0.2.1"), v4(192, 0, 2, 1)));
+    /* An IPv6 prefix never meets an IPv4 address: :: /64 is not 0.0.0.0. */
+    assert_false(same_bucket(t, 64, v6("::"), v4(0, 0, 0, 0)));
+    flared_rate_table_free(t);
+}
+
 /* A reload keeps a named limit's buckets even when its rate changes. Charged at 1/m,
  * a bucket holds minutes; under the new 10/s it may hold only burst + 1 tenths of a
  * second, so it counts as full for one interval, not for the minutes it held. */
@@ -241,10 +303,21 @@ static void test_config_named_and_own(void **state)
     assert_int_equal(r[2].rate_limit->interval_us, 500000);
     assert_int_not_equal(r[2].rate_limit->key, api->key);
     assert_null(r[3].rate_limit);
+    /* Unset, ipv6_prefix is 64 on a named limit and on a route's own. */
+    assert_int_equal(api->ipv6_prefix, 64);
+    assert_int_equal(r[2].rate_limit->ipv6_prefix, 64);
     assert_int_equal(cfg->rate_limit_entries, 8192); /* rounded up to a power of two */
     flared_config_free(cfg);
     cfg = load_ok(HEAD "routes: [{path: /, text: {body: x}}]\n");
     assert_int_equal(cfg->rate_limit_entries, 65536);
+    flared_config_free(cfg);
+    cfg = load_ok(HEAD "rate_limits: {wide: {rate: 1/s, ipv6_prefix: 48}, one: {rate: 1/s, "
+                       "ipv6_prefix: 128}}\n"
+                       "routes: [{path: /, text: {body: x}, rate_limit: {rate: 1/s, ipv6_prefix: "
+                       "1}}]\n");
+    assert_int_equal(cfg->rate_limits[0].ipv6_prefix, 48);
+    assert_int_equal(cfg->rate_limits[1].ipv6_prefix, 128);
+    assert_int_equal(cfg->default_host.routes[0].rate_limit->ipv6_prefix, 1);
     flared_config_free(cfg);
 }
 
@@ -273,7 +346,15 @@ static void test_config_errors(void **state)
                  "t.yaml:2:49: rate_limit: no rate limit named 'apx'; define it under the "
                  "top-level 'rate_limits', or give this route its own {rate: 10/s, burst: 20}");
     expect_error(HEAD "routes: [{path: /, text: {body: x}, rate_limit: {rate: 1/s, per: 2}}]\n",
-                 "t.yaml:2:61: unknown key 'per' in rate_limit; allowed: rate, burst, status");
+                 "t.yaml:2:61: unknown key 'per' in rate_limit; allowed: rate, burst, status, "
+                 "ipv6_prefix");
+    expect_error(HEAD "rate_limits: {api: {rate: 1/s, ipv6_prefix: 0}}\n",
+                 "t.yaml:2:45: ipv6_prefix: '0' is out of range 1..128");
+    expect_error(HEAD "rate_limits: {api: {rate: 1/s, ipv6_prefix: 129}}\n",
+                 "t.yaml:2:45: ipv6_prefix: '129' is out of range 1..128");
+    expect_error(HEAD "routes: [{path: /, text: {body: x}, rate_limit: {rate: 1/s, ipv6_prefix: "
+                      "/64}}]\n",
+                 "t.yaml:2:74: ipv6_prefix: expected an integer, got '/64'");
     expect_error(HEAD "limits: {rate_limit_entries: 10}\n",
                  "t.yaml:2:30: rate_limit_entries: '10' is out of range 1024..16777216");
 }
@@ -285,6 +366,7 @@ int main(void)
         cmocka_unit_test(test_step_drains),
         cmocka_unit_test(test_step_per_minute),
         cmocka_unit_test(test_table_clients_and_limits),
+        cmocka_unit_test(test_table_ipv6_prefix),
         cmocka_unit_test(test_table_rate_raised_by_reload),
         cmocka_unit_test(test_table_full_and_reuse),
         cmocka_unit_test(test_table_shared_across_fork),
