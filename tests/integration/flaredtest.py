@@ -421,6 +421,18 @@ def stop_shared(srv):
 
 # -- raw HTTP/1.1 ------------------------------------------------------------
 
+def recv_head(sock):
+    """Reads until a response head (through its blank line) has arrived; returns every
+    byte read, the head and whatever of the body came with it."""
+    data = sock.recv(65536)
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError(f"the connection ended inside a head: {data[:300]!r}")
+        data += chunk
+    return data
+
+
 def read_until_close(sock, timeout):
     """Reads until EOF, a reset, or timeout seconds without the peer closing."""
     data = b""

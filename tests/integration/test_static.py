@@ -515,9 +515,7 @@ class StaticTests(ft.SharedServerTestCase):
         with self.srv.connect(timeout=20, rcvbuf=4096) as s:
             s.sendall(b"GET /shrink/cut.bin HTTP/1.1\r\nHost: t\r\n\r\n"
                       b"GET /plain/hello.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-            data = s.recv(4096)
-            while b"\r\n\r\n" not in data:
-                data += s.recv(4096)
+            data = ft.recv_head(s)
             os.truncate(path, 65536)
             rest, closed = ft.read_until_close(s, 20)
             data += rest

@@ -321,9 +321,7 @@ class HttpsTests(ft.SharedServerTestCase, TlsTestCase):
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
             s.sendall(b"GET /cut.bin HTTP/1.1\r\nHost: localhost\r\n\r\n"
                       b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-            data = s.recv(65536)
-            while b"\r\n\r\n" not in data:
-                data += s.recv(65536)
+            data = ft.recv_head(s)
             os.truncate(path, 65536)
             s.settimeout(20)
             closed = False
