@@ -421,6 +421,18 @@ def stop_shared(srv):
 
 # -- raw HTTP/1.1 ------------------------------------------------------------
 
+def beyond_socket_buffers():
+    """A body size that the kernel cannot take into its socket buffers at once (four
+    times the largest send buffer TCP may grow to, at least 16 MiB), so a server
+    sending it to a client that does not read is still sending."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+            wmem_max = int(f.read().split()[2])
+    except (OSError, ValueError, IndexError):
+        wmem_max = 4 << 20
+    return max(16 << 20, 4 * wmem_max)
+
+
 def recv_head(sock):
     """Reads until a response head (through its blank line) has arrived; returns every
     byte read, the head and whatever of the body came with it."""

@@ -509,7 +509,7 @@ class StaticTests(ft.SharedServerTestCase):
         """Content-Length was promised from the size at open: when the file is cut
         short under sendfile, the connection must close, never carry a short body
         followed by the next pipelined response (which would be read as body bytes)."""
-        size = 16 << 20  # more than the socket buffers hold, so sending is under way
+        size = ft.beyond_socket_buffers()
         path = put(self.site, "shrink/cut.bin", b"A" * size)
         self.addCleanup(shutil.rmtree, os.path.dirname(path), True)
         with self.srv.connect(timeout=20, rcvbuf=4096) as s:

@@ -312,7 +312,7 @@ class HttpsTests(ft.SharedServerTestCase, TlsTestCase):
         # Without sendfile the file is read piece by piece: when a read comes back
         # short of the promised Content-Length, the connection must end rather than
         # go on to the next pipelined response as if the body were complete.
-        size = 16 << 20
+        size = ft.beyond_socket_buffers()
         path = os.path.join(self.srv.dir, "www", "cut.bin")
         with open(path, "wb") as f:
             f.write(b"A" * size)
