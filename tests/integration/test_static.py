@@ -151,6 +151,13 @@ class StaticTests(ft.SharedServerTestCase):
         put(site, "gz/large.txt", TEXT * 6, OLD_MTIME)  # ~340 KB: above the small-file cache
         put(site, "gz/tiny.txt", b"tiny\n")
         put(site, "gz/img.png", b"\x89PNG" + bytes(5000))
+        # SVG kept compressed: gzip bytes whose media type is image/svg+xml.
+        cls.svg = b"<svg xmlns='http://www.w3.org/2000/svg'>" + b"".join(
+            b"<text y='%d'>%x</text>" % (i, random.Random(i).getrandbits(64)) for i in range(300)
+        ) + b"</svg>\n"
+        cls.svgz = gzip.compress(cls.svg, mtime=0)
+        put(site, "gz/logo.svgz", cls.svgz, OLD_MTIME)
+        put(site, "plain/logo.svgz", cls.svgz, OLD_MTIME)
         # 404 replacements.
         cls.spa_index = b"<!doctype html><div id=app></div>\n"
         put(site, "spa/index.html", cls.spa_index, OLD_MTIME)
@@ -805,6 +812,35 @@ class StaticTests(ft.SharedServerTestCase):
                 r = self.curl(path, headers=["Accept-Encoding: gzip"])
                 self.assertEqual(r.status, 200)
                 self.assertIsNone(r.header("Content-Encoding"))
+
+    def test_svgz_is_gzip_coded_svg(self):
+        """A .svgz holds gzip bytes: they go out as they are, named by Content-Encoding
+        (without it no browser reads them as the SVG the type says), never gzipped a
+        second time where gzip is on, and ranges count the stored bytes."""
+        for path in (b"/gz/logo.svgz", b"/plain/logo.svgz"):  # gzip on; gzip off
+            with self.subTest(path=path):
+                for method in ("GET", "HEAD"):
+                    head = method == "HEAD"
+                    data, _ = self.srv.exchange(
+                        method.encode() + b" " + path + b" HTTP/1.1\r\nHost: t\r\n"
+                        b"Accept-Encoding: gzip\r\nConnection: close\r\n\r\n", timeout=10)
+                    (r,), rest = ft.parse_responses(data, [method])
+                    self.assertEqual((r.status, rest), (200, b""))
+                    self.assertEqual(r.header("Content-Type"), "image/svg+xml")
+                    self.assertEqual(r.header("Content-Encoding"), "gzip")
+                    self.assertEqual(r.header("Content-Length"), str(len(self.svgz)))
+                    self.assertIsNone(r.header("Vary"))
+                    self.assertEqual(r.body, b"" if head else self.svgz)
+                    if not head:
+                        self.assertEqual(gzip.decompress(r.body), self.svg)
+                r = self.raw(path, b"Range: bytes=0-9\r\n")
+                self.assertEqual((r.status, r.header("Content-Encoding")), (206, "gzip"))
+                self.assertEqual(r.header("Content-Range"), f"bytes 0-9/{len(self.svgz)}")
+                self.assertEqual(r.body, self.svgz[:10])
+                # Parts of it could not each say they are gzip: the whole instead.
+                r = self.raw(path, b"Range: bytes=0-9,20-29\r\n")
+                self.assertEqual((r.status, r.header("Content-Encoding")), (200, "gzip"))
+                self.assertEqual(r.body, self.svgz)
 
     # -- listings ---------------------------------------------------------------
     def test_autoindex(self):
