@@ -59,7 +59,7 @@ typedef struct file {
 /* The representation a request selected. */
 typedef struct rep {
     flared_coding coding; /* chosen for this response */
-    flared_coding stored; /* the file's own (.svgz): sent as is, but named */
+    flared_coding stored; /* the coding the file is kept in (.svgz): sent as kept, named */
     int fd;               /* the body is this file's (owned), or -1 */
     const char *mem;      /* or these bytes, which outlive the handler (cache) */
     flare_buf owned;      /* or these, copied into the response */
