@@ -423,14 +423,15 @@ def stop_shared(srv):
 
 def beyond_socket_buffers():
     """A body size that the kernel cannot take into its socket buffers at once (four
-    times the largest send buffer TCP may grow to, at least 16 MiB), so a server
+    times the largest send buffer TCP may grow to, 16 to 64 MiB: a receiver with a
+    small window keeps the sender's buffer far below a larger maximum), so a server
     sending it to a client that does not read is still sending."""
     try:
         with open("/proc/sys/net/ipv4/tcp_wmem") as f:
             wmem_max = int(f.read().split()[2])
     except (OSError, ValueError, IndexError):
         wmem_max = 4 << 20
-    return max(16 << 20, 4 * wmem_max)
+    return min(max(16 << 20, 4 * wmem_max), 64 << 20)
 
 
 def recv_head(sock):
