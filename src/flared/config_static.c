@@ -57,6 +57,39 @@ static size_t media_type_len(const char *s, size_t len, bool wildcard)
     return i > sub ? i : 0;
 }
 
+/* RFC 9110 §8.3.1 parameters after a media type: *( OWS ";" OWS [ token "="
+ * ( token / quoted-string ) ] ). A Content-Type built from anything else ("text/html
+ * foo", "text/html,text/plain", "; charset") is malformed on every response. */
+static bool media_params_ok(const char *s, size_t len)
+{
+    size_t i = 0;
+    for (;;) {
+        while (i < len && (s[i] == ' ' || s[i] == '\t'))
+            i++;
+        if (i == len) return true;
+        if (s[i++] != ';') return false;
+        while (i < len && (s[i] == ' ' || s[i] == '\t'))
+            i++;
+        if (i == len || s[i] == ';') continue; /* an empty parameter is allowed */
+        size_t name = i;
+        while (i < len && flare_http_is_tchar((unsigned char)s[i]))
+            i++;
+        if (i == name || i == len || s[i++] != '=') return false;
+        if (i < len && s[i] == '"') {
+            /* quoted-string: qdtext / quoted-pair (§5.6.4); the caller has refused
+             * control characters already. */
+            for (i++; i < len && s[i] != '"'; i++)
+                if (s[i] == '\\' && ++i == len) return false;
+            if (i++ == len) return false;
+        } else {
+            size_t value = i;
+            while (i < len && flare_http_is_tchar((unsigned char)s[i]))
+                i++;
+            if (i == value) return false;
+        }
+    }
+}
+
 static char *lower_dup(flared_cfg_ctx *c, const char *s, size_t len)
 {
     char *p = flared_cfg_strndup(c, s, len);
@@ -101,8 +134,9 @@ int flared_cfg_mime_types(flared_cfg_ctx *c, yaml_node_t *node)
                                    "without the dot, like html)",
                                    shown);
         if ((rc = flared_cfg_scalar(c, v, shown, &type, &tlen)) < 0) return rc;
-        if (tlen > MAX_MIME_LEN || media_type_len(type, tlen, false) == 0 ||
-            !flared_cfg_is_field_value(type, tlen))
+        size_t mlen = tlen > MAX_MIME_LEN ? 0 : media_type_len(type, tlen, false);
+        if (mlen == 0 || !flared_cfg_is_field_value(type, tlen) ||
+            !media_params_ok(type + mlen, tlen - mlen))
             return flared_cfg_fail(c, v,
                                    "mime_types: the type of %s is not a media type like "
                                    "text/html",

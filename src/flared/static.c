@@ -58,10 +58,11 @@ typedef struct file {
 
 /* The representation a request selected. */
 typedef struct rep {
-    flared_coding coding;
-    int fd;          /* the body is this file's (owned), or -1 */
-    const char *mem; /* or these bytes, which outlive the handler (cache) */
-    flare_buf owned; /* or these, copied into the response */
+    flared_coding coding; /* chosen for this response */
+    flared_coding stored; /* the coding the file is kept in (.svgz): sent as kept, named */
+    int fd;               /* the body is this file's (owned), or -1 */
+    const char *mem;      /* or these bytes, which outlive the handler (cache) */
+    flare_buf owned;      /* or these, copied into the response */
     uint64_t size;
     char etag[FLARED_ETAG_MAX];
     size_t etag_len;
@@ -410,20 +411,25 @@ static int respond(job *j, rep *r, const char *content_type, bool vary)
                      ranges[0].first, ranges[0].last, r->size);
             flare_response_status(j->resp, 206);
             header(j, "Content-Type", content_type);
+            if (r->stored != FLARED_CODING_IDENTITY)
+                header(j, "Content-Encoding", flared_coding_name(r->stored));
             header(j, "Content-Range", content_range);
             validator_headers(j, r, vary);
             body(j, r, ranges[0].first, ranges[0].last - ranges[0].first + 1);
             return j->rc;
         }
-        if (n > 1 && multipart(j, r, ranges, n, content_type)) {
+        /* Parts of a file stored compressed would need a Content-Encoding each,
+         * which multipart/byteranges has no place for: the whole file instead. */
+        if (n > 1 && r->stored == FLARED_CODING_IDENTITY &&
+            multipart(j, r, ranges, n, content_type)) {
             validator_headers(j, r, vary);
             return j->rc;
         }
     }
     flare_response_status(j->resp, 200);
     header(j, "Content-Type", content_type);
-    if (r->coding != FLARED_CODING_IDENTITY)
-        header(j, "Content-Encoding", flared_coding_name(r->coding));
+    flared_coding coding = r->coding != FLARED_CODING_IDENTITY ? r->coding : r->stored;
+    if (coding != FLARED_CODING_IDENTITY) header(j, "Content-Encoding", flared_coding_name(coding));
     validator_headers(j, r, vary);
     body(j, r, 0, r->size);
     return j->rc;
@@ -436,11 +442,15 @@ static int serve_file(job *j, file *f)
     char content_type[CONTENT_TYPE_MAX];
     flared_static_content_type(type, content_type, sizeof content_type);
     uint64_t size = (uint64_t)f->st.st_size;
-    bool gzip_ok = st->gzip.enabled && size >= st->gzip.min_size && size <= FLARED_GZIP_MAX_INPUT &&
-                   flared_static_gzip_type(&st->gzip, type);
-    bool vary = st->precompressed || gzip_ok;
+    /* A file stored compressed is its own coding: never compressed again, and no
+     * sibling stands in for it. */
+    flared_coding stored = flared_static_stored_coding(j->rel, j->rel_len, type);
+    bool plain = stored == FLARED_CODING_IDENTITY;
+    bool gzip_ok = plain && st->gzip.enabled && size >= st->gzip.min_size &&
+                   size <= FLARED_GZIP_MAX_INPUT && flared_static_gzip_type(&st->gzip, type);
+    bool vary = (plain && st->precompressed) || gzip_ok;
     if (!f->entry) cache_file(j, j->rel, j->rel_len, f);
-    rep r = {.coding = FLARED_CODING_IDENTITY, .fd = -1, .owned = FLARE_BUF_INIT};
+    rep r = {.coding = FLARED_CODING_IDENTITY, .stored = stored, .fd = -1, .owned = FLARE_BUF_INIT};
     bool chosen = false;
     /* A Range request gets the identity bytes, whose offsets mean the same to every
      * client; codings are chosen only for whole responses. */
@@ -609,6 +619,8 @@ static int serve_not_found(job *j, file *f)
     f->fd = -1; /* r owns it now */
     flare_response_status(j->resp, 404);
     header(j, "Content-Type", content_type);
+    flared_coding stored = flared_static_stored_coding(j->st->not_found, len, type);
+    if (stored != FLARED_CODING_IDENTITY) header(j, "Content-Encoding", flared_coding_name(stored));
     body(j, &r, 0, r.size);
     if (r.fd >= 0) close(r.fd);
     return j->rc;

@@ -146,6 +146,13 @@ const char *flared_coding_suffix(flared_coding c)
     return c == FLARED_CODING_GZIP ? ".gz" : c == FLARED_CODING_BR ? ".br" : NULL;
 }
 
+flared_coding flared_static_stored_coding(const char *name, size_t len, const char *type)
+{
+    /* As flared_static_mime_type: ".svgz" alone is a dotfile without an extension. */
+    bool svgz = len > 5 && name[len - 6] != '/' && strncasecmp(name + len - 5, ".svgz", 5) == 0;
+    return svgz && strcmp(type, "image/svg+xml") == 0 ? FLARED_CODING_GZIP : FLARED_CODING_IDENTITY;
+}
+
 int flared_static_gzip_encode(const void *in, size_t len, int level, flare_buf *out)
 {
     z_stream zs;

@@ -222,6 +222,15 @@ const char *flared_coding_name(flared_coding c);
 /** File name suffix of a precompressed sibling (".gz", ".br"), NULL for identity. */
 const char *flared_coding_suffix(flared_coding c);
 
+/**
+ * The content coding the bytes of the file name[0..len) are stored in, given its
+ * media type: gzip for SVG kept compressed (".svgz", image/svg+xml), whose bytes
+ * must go out with Content-Encoding: gzip to be the SVG the type names (RFC 9110
+ * §8.4); identity for everything else. A mime_types override to another type
+ * serves a .svgz as that type's plain bytes.
+ */
+flared_coding flared_static_stored_coding(const char *name, size_t len, const char *type);
+
 /** Appends the gzip (RFC 1952) encoding of in[0..len) at zlib level 1..9 to out. */
 int flared_static_gzip_encode(const void *in, size_t len, int level, flare_buf *out);
 

@@ -421,6 +421,31 @@ def stop_shared(srv):
 
 # -- raw HTTP/1.1 ------------------------------------------------------------
 
+def beyond_socket_buffers():
+    """A body size that the kernel cannot take into its socket buffers at once (four
+    times the largest send buffer TCP may grow to, 16 to 64 MiB: a receiver with a
+    small window keeps the sender's buffer far below a larger maximum), so a server
+    sending it to a client that does not read is still sending."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+            wmem_max = int(f.read().split()[2])
+    except (OSError, ValueError, IndexError):
+        wmem_max = 4 << 20
+    return min(max(16 << 20, 4 * wmem_max), 64 << 20)
+
+
+def recv_head(sock):
+    """Reads until a response head (through its blank line) has arrived; returns every
+    byte read, the head and whatever of the body came with it."""
+    data = sock.recv(65536)
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError(f"the connection ended inside a head: {data[:300]!r}")
+        data += chunk
+    return data
+
+
 def read_until_close(sock, timeout):
     """Reads until EOF, a reset, or timeout seconds without the peer closing."""
     data = b""

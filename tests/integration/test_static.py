@@ -151,6 +151,13 @@ class StaticTests(ft.SharedServerTestCase):
         put(site, "gz/large.txt", TEXT * 6, OLD_MTIME)  # ~340 KB: above the small-file cache
         put(site, "gz/tiny.txt", b"tiny\n")
         put(site, "gz/img.png", b"\x89PNG" + bytes(5000))
+        # SVG kept compressed: gzip bytes whose media type is image/svg+xml.
+        cls.svg = b"<svg xmlns='http://www.w3.org/2000/svg'>" + b"".join(
+            b"<text y='%d'>%x</text>" % (i, random.Random(i).getrandbits(64)) for i in range(300)
+        ) + b"</svg>\n"
+        cls.svgz = gzip.compress(cls.svg, mtime=0)
+        put(site, "gz/logo.svgz", cls.svgz, OLD_MTIME)
+        put(site, "plain/logo.svgz", cls.svgz, OLD_MTIME)
         # 404 replacements.
         cls.spa_index = b"<!doctype html><div id=app></div>\n"
         put(site, "spa/index.html", cls.spa_index, OLD_MTIME)
@@ -486,6 +493,48 @@ class StaticTests(ft.SharedServerTestCase):
         self.assertEqual(len(body), BIG_BYTES)
         self.assertEqual(hashlib.sha256(body).digest(), hashlib.sha256(self.big).digest())
 
+    def test_special_files_answer_404_without_holding_the_worker(self):
+        """A FIFO (with no writer: a blocking open would wait forever) and a Unix
+        socket at a requested path are 404, and the same connection goes on."""
+        special = os.path.join(self.site, "special")
+        os.makedirs(special, exist_ok=True)
+        self.addCleanup(shutil.rmtree, special, True)
+        os.mkfifo(os.path.join(special, "fifo"))
+        sock = socket.socket(socket.AF_UNIX)
+        self.addCleanup(sock.close)
+        sock.bind(os.path.join(special, "sock"))
+        req = b"GET %s HTTP/1.1\r\nHost: t\r\n%s\r\n"
+        data, closed = self.srv.exchange(
+            req % (b"/special/fifo", b"") + req % (b"/special/sock", b"") +
+            req % (b"/plain/hello.txt", b"Connection: close\r\n"), timeout=10)
+        responses, rest = ft.parse_responses(data)
+        self.assertTrue(closed)
+        self.assertEqual(([r.status for r in responses], rest), ([404, 404, 200], b""), data[:300])
+        self.assertEqual(responses[2].body, b"hello, static world\n")
+
+    def test_file_that_shrinks_while_sent_ends_the_connection(self):
+        """Content-Length was promised from the size at open: when the file is cut
+        short under sendfile, the connection must close, never carry a short body
+        followed by the next pipelined response (which would be read as body bytes)."""
+        size = ft.beyond_socket_buffers()
+        path = put(self.site, "shrink/cut.bin", b"A" * size)
+        self.addCleanup(shutil.rmtree, os.path.dirname(path), True)
+        with self.srv.connect(timeout=20, rcvbuf=4096) as s:
+            s.sendall(b"GET /shrink/cut.bin HTTP/1.1\r\nHost: t\r\n\r\n"
+                      b"GET /plain/hello.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            data = ft.recv_head(s)
+            os.truncate(path, 65536)
+            rest, closed = ft.read_until_close(s, 20)
+            data += rest
+        self.assertTrue(closed, "the connection stayed open after the file was cut short")
+        head, _, body = data.partition(b"\r\n\r\n")
+        self.assertIn(f"Content-Length: {size}\r\n".encode(), head + b"\r\n")
+        self.assertLess(len(body), size)
+        # Pages already queued by sendfile are sent as they are when the socket gets
+        # to them, so the cut may show as zeros; anything else is a response that
+        # followed the short body.
+        self.assertEqual(body.translate(None, b"A\0"), b"", "the next response followed")
+
     # -- traversal ------------------------------------------------------------
     TRAVERSAL = [
         b"/../outside/secret.txt",
@@ -763,6 +812,35 @@ class StaticTests(ft.SharedServerTestCase):
                 r = self.curl(path, headers=["Accept-Encoding: gzip"])
                 self.assertEqual(r.status, 200)
                 self.assertIsNone(r.header("Content-Encoding"))
+
+    def test_svgz_is_gzip_coded_svg(self):
+        """A .svgz holds gzip bytes: they go out as they are, named by Content-Encoding
+        (without it no browser reads them as the SVG the type says), never gzipped a
+        second time where gzip is on, and ranges count the stored bytes."""
+        for path in (b"/gz/logo.svgz", b"/plain/logo.svgz"):  # gzip on; gzip off
+            with self.subTest(path=path):
+                for method in ("GET", "HEAD"):
+                    head = method == "HEAD"
+                    data, _ = self.srv.exchange(
+                        method.encode() + b" " + path + b" HTTP/1.1\r\nHost: t\r\n"
+                        b"Accept-Encoding: gzip\r\nConnection: close\r\n\r\n", timeout=10)
+                    (r,), rest = ft.parse_responses(data, [method])
+                    self.assertEqual((r.status, rest), (200, b""))
+                    self.assertEqual(r.header("Content-Type"), "image/svg+xml")
+                    self.assertEqual(r.header("Content-Encoding"), "gzip")
+                    self.assertEqual(r.header("Content-Length"), str(len(self.svgz)))
+                    self.assertIsNone(r.header("Vary"))
+                    self.assertEqual(r.body, b"" if head else self.svgz)
+                    if not head:
+                        self.assertEqual(gzip.decompress(r.body), self.svg)
+                r = self.raw(path, b"Range: bytes=0-9\r\n")
+                self.assertEqual((r.status, r.header("Content-Encoding")), (206, "gzip"))
+                self.assertEqual(r.header("Content-Range"), f"bytes 0-9/{len(self.svgz)}")
+                self.assertEqual(r.body, self.svgz[:10])
+                # Parts of it could not each say they are gzip: the whole instead.
+                r = self.raw(path, b"Range: bytes=0-9,20-29\r\n")
+                self.assertEqual((r.status, r.header("Content-Encoding")), (200, "gzip"))
+                self.assertEqual(r.body, self.svgz)
 
     # -- listings ---------------------------------------------------------------
     def test_autoindex(self):

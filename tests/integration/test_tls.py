@@ -308,6 +308,35 @@ class HttpsTests(ft.SharedServerTestCase, TlsTestCase):
         self.assertIn(f"Content-Length: {ft.BIG_FILE_BYTES}".encode(), head)
         self.assertTrue(body == self.srv.big, f"{len(body)} bytes, altered or short")
 
+    def test_file_that_shrinks_while_sent_ends_the_connection(self):
+        # Without sendfile the file is read piece by piece: when a read comes back
+        # short of the promised Content-Length, the connection must end rather than
+        # go on to the next pipelined response as if the body were complete.
+        size = ft.beyond_socket_buffers()
+        path = os.path.join(self.srv.dir, "www", "cut.bin")
+        with open(path, "wb") as f:
+            f.write(b"A" * size)
+        self.addCleanup(os.unlink, path)
+        with self.tls_connect(self.srv) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+            s.sendall(b"GET /cut.bin HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                      b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            data = ft.recv_head(s)
+            os.truncate(path, 65536)
+            s.settimeout(20)
+            closed = False
+            while not closed:
+                try:
+                    chunk = s.recv(65536)
+                except (ssl.SSLError, ConnectionResetError):
+                    chunk = b""  # an end without close_notify is an end too
+                closed = not chunk
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        self.assertIn(f"Content-Length: {size}\r\n".encode(), head + b"\r\n")
+        self.assertLess(len(body), size)
+        self.assertEqual(body.translate(None, b"A"), b"", "the next response followed")
+
     def test_ranges_over_tls(self):
         _, out, _ = self.curl(self.srv, "-r", "1000-1999", self.url("/big.bin"))
         self.assertEqual(out, self.srv.big[1000:2000])

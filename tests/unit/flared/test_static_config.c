@@ -216,6 +216,26 @@ static void test_mime_type_errors(void **state)
     expect_error(LISTEN "mime_types: {html: \"text/ html\"}\n",
                  "t.yaml:2:20: mime_types: the type of 'html' is not a media type like "
                  "text/html");
+    /* What follows the type must be parameters (RFC 9110 §8.3.1), or every response
+     * with the extension carries a malformed Content-Type. */
+    static const char *const bad_params[] = {
+        "\"text/html foo\"",      "\"text/html,text/plain\"",
+        "\"text/html; charset\"", "\"text/html; charset=\"",
+        "\"text/html; =utf-8\"",  "\"text/html; a=b c\"",
+        "'text/html; a=\"b'",     "\"text/html\\\"x\"",
+        "\"text/html; a=b=c\"",   "\"text/html; a=\\\"b\\\\\\\"\"",
+    };
+    for (size_t i = 0; i < sizeof bad_params / sizeof bad_params[0]; i++) {
+        char yaml[128];
+        snprintf(yaml, sizeof yaml, LISTEN "mime_types: {html: %s}\n", bad_params[i]);
+        expect_error(yaml, "t.yaml:2:20: mime_types: the type of 'html' is not a media type "
+                           "like text/html");
+    }
+    flared_config *cfg = load_ok(LISTEN "mime_types: {a: \"text/html;\", b: \"text/x ; q=1 ;; "
+                                        "c=\\\"x;\\\\\\\"y\\\"\", c: text/plain;charset=utf-8}\n");
+    assert_int_equal(cfg->mime_type_count, 3);
+    assert_string_equal(cfg->mime_types[1].type, "text/x ; q=1 ;; c=\"x;\\\"y\"");
+    flared_config_free(cfg);
     expect_error(LISTEN "mime_types: {html: }\n",
                  "t.yaml:2:20: 'html': expected a string, got nothing");
     expect_error(LISTEN "mime_types: {html: text/html, HTML: text/plain}\n",

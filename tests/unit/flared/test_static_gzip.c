@@ -1,8 +1,8 @@
 /*
  * test_static_gzip.c: src/flared/static_gzip.c: Accept-Encoding negotiation
  * (q-values, "*", identity refused, x-gzip, several field lines, malformed
- * members) on requests parsed by libflare, and gzip output that zlib inflates
- * back to the input byte for byte.
+ * members) on requests parsed by libflare, gzip output that zlib inflates
+ * back to the input byte for byte, and the coding files are stored in (.svgz).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -122,6 +122,32 @@ static long gunzip(const char *in, size_t len, char *out, size_t cap)
     return rc == Z_STREAM_END && all_used ? n : -1;
 }
 
+static void test_stored_coding(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name, *type;
+        flared_coding want;
+    } cases[] = {
+        /* SVG kept compressed is gzip-coded image/svg+xml, whatever the name's case. */
+        {"logo.svgz", "image/svg+xml", FLARED_CODING_GZIP},
+        {"a/b/LOGO.SVGZ", "image/svg+xml", FLARED_CODING_GZIP},
+        /* Plain SVG, a dotfile named ".svgz" (no extension), a bare name. */
+        {"logo.svg", "image/svg+xml", FLARED_CODING_IDENTITY},
+        {".svgz", "image/svg+xml", FLARED_CODING_IDENTITY},
+        {"d/.svgz", "image/svg+xml", FLARED_CODING_IDENTITY},
+        {"svgz", "image/svg+xml", FLARED_CODING_IDENTITY},
+        /* A .gz file is a gzip file (application/gzip), not something gzip-coded. */
+        {"a.tar.gz", "application/gzip", FLARED_CODING_IDENTITY},
+        /* mime_types mapping svgz elsewhere: the bytes go out plain, as that type. */
+        {"logo.svgz", "application/gzip", FLARED_CODING_IDENTITY},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        assert_int_equal(
+            flared_static_stored_coding(cases[i].name, strlen(cases[i].name), cases[i].type),
+            cases[i].want);
+}
+
 static void test_gzip_round_trip(void **state)
 {
     (void)state;
@@ -167,7 +193,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_negotiation),    cmocka_unit_test(test_malformed_members),
         cmocka_unit_test(test_names),          cmocka_unit_test(test_gzip_round_trip),
-        cmocka_unit_test(test_gzip_bad_level),
+        cmocka_unit_test(test_gzip_bad_level), cmocka_unit_test(test_stored_coding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
