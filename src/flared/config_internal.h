@@ -120,6 +120,9 @@ int flared_cfg_size(flared_cfg_ctx *c, yaml_node_t *node, const char *key, uint6
 /** RFC 9110 §5.5: visible characters, obs-text, spaces and tabs, without leading or
  *  trailing whitespace; CR, LF and NUL would split the message a value goes into. */
 bool flared_cfg_is_field_value(const char *s, size_t len);
+/** Whether s is a Content-Type value: type "/" subtype, then only parameters (RFC 9110
+ *  §8.3.1), at most 255 bytes, a field value (config_static.c). */
+bool flared_cfg_is_media_type(const char *s, size_t len);
 /** A file path resolved against the config's directory (not checked for existence). */
 int flared_cfg_path(flared_cfg_ctx *c, yaml_node_t *node, const char *key, const char **out);
 

@@ -339,10 +339,11 @@ static int parse_text(flared_cfg_ctx *c, yaml_node_t *node, flared_text_route *t
     t->status = 200;
     if (v[1]) {
         if ((rc = flared_cfg_string(c, v[1], "content_type", &t->content_type)) < 0) return rc;
-        if (!flared_cfg_is_field_value(t->content_type, strlen(t->content_type)))
+        if (!flared_cfg_is_media_type(t->content_type, strlen(t->content_type)))
             return flared_cfg_fail(c, v[1],
-                                   "content_type: has control characters or leading/trailing "
-                                   "spaces");
+                                   "content_type: not a media type like text/plain or "
+                                   "\"text/html; charset=utf-8\" (type/subtype, then only "
+                                   "; name=value parameters, no control characters)");
     }
     if (v[2]) {
         uint64_t status;

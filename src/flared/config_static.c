@@ -90,6 +90,12 @@ static bool media_params_ok(const char *s, size_t len)
     }
 }
 
+bool flared_cfg_is_media_type(const char *s, size_t len)
+{
+    size_t mlen = len > MAX_MIME_LEN ? 0 : media_type_len(s, len, false);
+    return mlen && flared_cfg_is_field_value(s, len) && media_params_ok(s + mlen, len - mlen);
+}
+
 static char *lower_dup(flared_cfg_ctx *c, const char *s, size_t len)
 {
     char *p = flared_cfg_strndup(c, s, len);
@@ -134,9 +140,7 @@ int flared_cfg_mime_types(flared_cfg_ctx *c, yaml_node_t *node)
                                    "without the dot, like html)",
                                    shown);
         if ((rc = flared_cfg_scalar(c, v, shown, &type, &tlen)) < 0) return rc;
-        size_t mlen = tlen > MAX_MIME_LEN ? 0 : media_type_len(type, tlen, false);
-        if (mlen == 0 || !flared_cfg_is_field_value(type, tlen) ||
-            !media_params_ok(type + mlen, tlen - mlen))
+        if (!flared_cfg_is_media_type(type, tlen))
             return flared_cfg_fail(c, v,
                                    "mime_types: the type of %s is not a media type like "
                                    "text/html",

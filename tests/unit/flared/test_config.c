@@ -932,8 +932,33 @@ static void test_text_route_key_errors(void **state)
     (void)state;
     expect_error(LISTEN "routes:\n  - path: /a\n    text: {body: x, type: html}\n",
                  "t.yaml:4:21: unknown key 'type' in text; allowed: body, content_type, status");
+#define NOT_MEDIA_TYPE                                                                             \
+    "content_type: not a media type like text/plain or \"text/html; charset=utf-8\" "              \
+    "(type/subtype, then only ; name=value parameters, no control characters)"
     expect_error(LISTEN "routes:\n  - path: /a\n    text: {body: x, content_type: \"a\\nb\"}\n",
-                 "t.yaml:4:35: content_type: has control characters or leading/trailing spaces");
+                 "t.yaml:4:35: " NOT_MEDIA_TYPE);
+    /* Sent on every answer of the route: anything but type/subtype and parameters
+     * would be a malformed Content-Type (RFC 9110 §8.3.1). */
+    static const char *const bad[] = {"text",
+                                      "text/html foo",
+                                      "text/html,text/plain",
+                                      "text/html; charset",
+                                      "text/html; charset=\\\"utf-8",
+                                      "text/ html",
+                                      " text/html"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char yaml[256];
+        snprintf(yaml, sizeof yaml,
+                 LISTEN "routes:\n  - path: /a\n    text: {body: x, content_type: \"%s\"}\n",
+                 bad[i]);
+        expect_error(yaml, "t.yaml:4:35: " NOT_MEDIA_TYPE);
+    }
+#undef NOT_MEDIA_TYPE
+    flared_config *cfg = load_ok(LISTEN "routes:\n  - path: /a\n    text: {body: x, "
+                                        "content_type: \"text/html; charset=\\\"utf-8\\\"\"}\n");
+    assert_string_equal(cfg->default_host.routes[0].u.text.content_type,
+                        "text/html; charset=\"utf-8\"");
+    flared_config_free(cfg);
 }
 
 static void test_redirect_route(void **state)
