@@ -27,6 +27,7 @@ typedef enum {
     MODE_SILENT,        /* never answers the request */
     MODE_EARLY_DATA,    /* a text frame in the same write as the 101 */
     MODE_CHATTY,        /* after the 101, a ping every 20 ms for 3 s, never a close */
+    MODE_DRIBBLE_HEAD,  /* the 101 one byte every 30 ms */
 } server_mode;
 
 enum { MAX_MASKS = 256 };
@@ -108,6 +109,14 @@ static int srv_answer(echo_server *s, flare_tcp_stream *c, const flare_ws_handsh
                               hs->accept,
                               s->mode == MODE_BAD_PROTOCOL ? "Sec-WebSocket-Protocol: other\r\n"
                                                            : "Sec-WebSocket-Extensions: x-foo\r\n");
+        break;
+    case MODE_DRIBBLE_HEAD:
+        rc = flare_ws_handshake_response(hs, &out);
+        for (size_t i = 0; rc == 0 && i < out.len; i++) {
+            rc = flare_tcp_stream_write_all(c, out.data + i, 1, NULL);
+            usleep(30 * 1000);
+        }
+        out.len = 0;
         break;
     default:
         rc = flare_ws_handshake_response(hs, &out);

@@ -218,6 +218,18 @@ static void test_early_data_and_timeout(void **state)
     assert_int_equal(flare_ws_connect(&c, url, &o, &err), FLARE_ETIMEDOUT);
     assert_null(c);
     server_join(&s);
+
+    /* One that dribbles its 101 a byte per 30 ms: every read is quick, the head
+     * would take 4 s, and the handshake gives up at its one deadline. */
+    start(&s, MODE_DRIBBLE_HEAD);
+    o.read_timeout_ms = 500;
+    uint64_t start_ms = flare_monotonic_ms();
+    assert_int_equal(flare_ws_connect(&c, url, &o, &err), FLARE_ETIMEDOUT);
+    uint64_t waited = flare_monotonic_ms() - start_ms;
+    assert_true(waited >= 450);
+    assert_true(waited < 2000);
+    assert_null(c);
+    server_join(&s);
 }
 
 static void test_handshake_refusals(void **state)
