@@ -22,6 +22,9 @@
 #define HANDSHAKE_MS 10000
 /* How long to wait for the peer's close after ours, without --max-time. */
 #define CLOSE_WAIT_MS 5000
+/* How long printing messages that keep coming may go on before stdin and the
+ * deadlines get their turn. */
+#define DRAIN_TURN_MS 50
 
 typedef struct ws_stream {
     bool tls;
@@ -104,17 +107,21 @@ static void print_message(const flare_ws_message *m)
 }
 
 /*
- * Prints every message that is already here. Returns 0 when none is left, 1 when
- * the peer closed (normally), or a negative code.
+ * Prints every message that is already here, for DRAIN_TURN_MS at most: a peer
+ * that never pauses must not keep stdin and the close deadline from their turn.
+ * Returns 0 when none is left, 2 when the turn is over (more may wait, read
+ * already), 1 when the peer closed (normally), or a negative code.
  */
 static int drain(flare_ws_client *ws, ws_stream *s, flare_error *err)
 {
     s->wait_ms = 0;
+    uint64_t turn_end = flare_monotonic_ms() + DRAIN_TURN_MS;
     for (;;) {
         flare_ws_message m;
         int rc = flare_ws_recv_message(ws, &m, err);
         if (rc == 0) {
             print_message(&m);
+            if (flare_monotonic_ms() >= turn_end) return 2;
             continue;
         }
         if (rc == FLARE_ETIMEDOUT) return 0;
@@ -192,7 +199,8 @@ static int run(const cli_options *o, flare_ws_client *ws, ws_stream *s, flare_er
         int rc = drain(ws, s, err);
         if (rc == 1) return 0;
         if (rc < 0) return rc;
-        int timeout = -1;
+        bool more = rc == 2; /* messages may wait in the client's buffer: do not block */
+        int timeout = more ? 0 : -1;
         if (phase != INPUT) {
             uint64_t now = flare_monotonic_ms();
             if (now >= deadline && phase == CLOSING)
@@ -204,7 +212,7 @@ static int run(const cli_options *o, flare_ws_client *ws, ws_stream *s, flare_er
                 deadline = now + close_wait;
                 continue;
             }
-            timeout = (int)(deadline - now);
+            if (!more) timeout = (int)(deadline - now);
         }
         struct pollfd p[2] = {{.fd = stream_fd(s), .events = POLLIN}, {.fd = 0, .events = POLLIN}};
         int n = poll(p, phase == INPUT ? 2 : 1, timeout);

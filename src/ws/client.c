@@ -228,6 +228,15 @@ int flare_ws_recv_message(flare_ws_client *c, flare_ws_message *msg, flare_error
             if (ev.type != FLARE_WS_EV_NONE) continue;
         }
         /* Keep the unconsumed tail (less than a frame header) and read more. */
+        if (c->close_deadline_ms) {
+            /* Closing: the wait is one deadline, however many messages, pings or pongs
+             * the peer keeps sending instead of its close frame. */
+            int left = flare_monotonic_ms_until(c->close_deadline_ms);
+            if (left == 0)
+                return flare_error_set(err, FLARE_ETIMEDOUT, 0,
+                                       "ws close: no close frame from the peer in time");
+            flare_ws__client_set_read_timeout(c, left);
+        }
         flare_buf_consume(&c->rbuf, c->rpos);
         c->rpos = 0;
         if (flare_buf_reserve(&c->rbuf, READ_CHUNK) < 0)
@@ -257,12 +266,13 @@ int flare_ws_close(flare_ws_client *c, unsigned code, const char *reason, flare_
     int rc = 0;
     if (!c->close_sent) rc = send_close(c, code, reason, err);
     if (rc == 0 && !c->close_received) {
-        flare_ws__client_set_read_timeout(c, c->opts.read_timeout_ms > 0 ? c->opts.read_timeout_ms
-                                                                         : CLOSE_WAIT_MS);
+        int wait_ms = c->opts.read_timeout_ms > 0 ? c->opts.read_timeout_ms : CLOSE_WAIT_MS;
+        c->close_deadline_ms = flare_monotonic_ms() + (uint64_t)wait_ms;
         flare_ws_message msg;
         do
             rc = flare_ws_recv_message(c, &msg, err);
         while (rc == 0);
+        c->close_deadline_ms = 0;
         if (rc == FLARE_ECLOSED && c->close_received) rc = 0;
     }
     close_stream(c);

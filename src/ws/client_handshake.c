@@ -220,10 +220,19 @@ static int handshake(flare_ws_client *c, const char *host, const char *resource,
     flare_http_header headers[MAX_RESPONSE_HEADERS];
     flare_http_response resp;
     size_t last_len = 0;
+    /* One deadline for the whole head: a server that dribbles it a byte at a time
+     * must not keep us here for a read timeout per byte. */
+    int wait_ms = c->opts.read_timeout_ms > 0 ? c->opts.read_timeout_ms : HANDSHAKE_TIMEOUT_MS;
+    uint64_t deadline_ms = flare_monotonic_ms() + (uint64_t)wait_ms;
     for (;;) {
         if (c->rbuf.len >= MAX_RESPONSE_HEAD)
             return flare_error_set(err, FLARE_EPARSE, 0,
                                    "ws handshake: response head over %d bytes", MAX_RESPONSE_HEAD);
+        int left = flare_monotonic_ms_until(deadline_ms);
+        if (left == 0)
+            return flare_error_set(err, FLARE_ETIMEDOUT, 0,
+                                   "ws handshake: no whole response within %d ms", wait_ms);
+        flare_ws__client_set_read_timeout(c, left);
         if (flare_buf_reserve(&c->rbuf, 4096) < 0)
             return flare_error_set(err, FLARE_ENOMEM, 0, "ws client: out of memory");
         ssize_t n = c->stream.read(c->stream.ctx, c->rbuf.data + c->rbuf.len,

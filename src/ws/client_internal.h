@@ -27,6 +27,7 @@ struct flare_ws_client {
     uint8_t pool[256]; /* random bytes for keys and masks */
     size_t pool_pos;
     bool close_sent, close_received;
+    uint64_t close_deadline_ms; /* flare_ws_close's wait ends here (monotonic); 0 = none */
     uint16_t close_code;
     char close_reason[FLARE_WS_MAX_CONTROL - 1];
     char subprotocol[256];

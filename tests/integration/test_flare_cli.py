@@ -9,7 +9,9 @@ Python's ssl module for HTTPS failures (untrusted, wrong host), and Debian's
 python3-websockets for ws:// and wss://. Exit statuses are checked against
 man/flare.1: 0 ok, 1 usage, 2 network, 3 TLS, 4 status not 2xx, 22 --fail.
 """
+import base64
 import gzip
+import hashlib
 import http.server
 import json
 import os
@@ -177,7 +179,8 @@ def raw_server(response, close=True):
 
 
 def scripted_server(handler):
-    """A socket server calling handler(conn, index) for each connection, in turn."""
+    """A socket server calling handler(conn, index, head) for each connection, in turn,
+    once it has read the request head."""
     lsock = socket.socket()
     lsock.bind(("127.0.0.1", 0))
     lsock.listen(8)
@@ -198,7 +201,7 @@ def scripted_server(handler):
                         if not chunk:
                             break
                         data += chunk
-                    handler(conn, index)
+                    handler(conn, index, data)
                 except OSError:
                     pass
             index += 1
@@ -510,7 +513,7 @@ class OddServerTests(unittest.TestCase):
     def test_answer_before_the_upload_ends(self):
         # 413 after the head, then close with the body unread (a reset): flare shows
         # the server's answer, not "connection reset"
-        def early(conn, index):
+        def early(conn, index, _head):
             conn.sendall(b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 8\r\n"
                          b"Connection: close\r\n\r\ntoo big\n")
             time.sleep(0.05)
@@ -532,7 +535,7 @@ class OddServerTests(unittest.TestCase):
         for args, response, want in ((["-I"], head, 0),
                                      ([], b"HTTP/1.1 304 Not Modified\r\n"
                                       b"Content-Encoding: gzip\r\n\r\n", 4)):
-            lsock = scripted_server(lambda conn, index, r=response: conn.sendall(r))
+            lsock = scripted_server(lambda conn, index, _head, r=response: conn.sendall(r))
             try:
                 rc, out, err = flare(*args, f"http://127.0.0.1:{lsock.getsockname()[1]}/")
             finally:
@@ -542,7 +545,7 @@ class OddServerTests(unittest.TestCase):
 
     def test_redirect_with_an_endless_body(self):
         # a 302 whose body never ends is not drained: -L goes on to the next hop
-        def endless(conn, index):
+        def endless(conn, index, _head):
             if index > 0:
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
                 return
@@ -729,6 +732,42 @@ class PythonWebSocketTests(unittest.TestCase):
         rc, out, err = flare("ws", f"wss://localhost:{port}/", stdin=b"x\n")
         self.assertEqual((rc, out), (3, b""), err)
         one_line(self, err)
+
+
+class RestlessWebSocketServerTests(unittest.TestCase):
+    """flare ws against a server that streams messages without a pause and never
+    answers a close frame."""
+
+    def flood_server(self):
+        def flood(conn, index, head):
+            key = [line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"sec-websocket-key:")][0]
+            accept = base64.b64encode(hashlib.sha1(
+                key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+            conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                         b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+            burst = b"\x81\x04tick" * 20000
+            end = time.monotonic() + 30
+            while time.monotonic() < end:  # until flare hangs up
+                conn.sendall(burst)
+        lsock = scripted_server(flood)
+        self.addCleanup(lsock.close)
+        return lsock.getsockname()[1]
+
+    def test_ws_close_wait_ends_while_messages_keep_coming(self):
+        # Input ends, so flare sends its close and waits --max-time for the peer's.
+        # Printing the messages that keep coming must not push that deadline away.
+        port = self.flood_server()
+        started = time.monotonic()
+        try:
+            p = subprocess.run([FLARE, "ws", "--max-time", "1", f"ws://127.0.0.1:{port}/"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, timeout=15)
+        except subprocess.TimeoutExpired:
+            self.fail("flare ws kept printing and never gave up waiting for the close")
+        self.assertLess(time.monotonic() - started, 10)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("did not answer the close", p.stderr.decode())
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ typedef enum {
     MODE_BAD_EXTENSION, /* an extension the client did not offer */
     MODE_SILENT,        /* never answers the request */
     MODE_EARLY_DATA,    /* a text frame in the same write as the 101 */
+    MODE_CHATTY,        /* after the 101, a ping every 20 ms for 3 s, never a close */
+    MODE_DRIBBLE_HEAD,  /* the 101 one byte every 30 ms */
 } server_mode;
 
 enum { MAX_MASKS = 256 };
@@ -107,6 +109,14 @@ static int srv_answer(echo_server *s, flare_tcp_stream *c, const flare_ws_handsh
                               hs->accept,
                               s->mode == MODE_BAD_PROTOCOL ? "Sec-WebSocket-Protocol: other\r\n"
                                                            : "Sec-WebSocket-Extensions: x-foo\r\n");
+        break;
+    case MODE_DRIBBLE_HEAD:
+        rc = flare_ws_handshake_response(hs, &out);
+        for (size_t i = 0; rc == 0 && i < out.len; i++) {
+            rc = flare_tcp_stream_write_all(c, out.data + i, 1, NULL);
+            usleep(30 * 1000);
+        }
+        out.len = 0;
         break;
     default:
         rc = flare_ws_handshake_response(hs, &out);
@@ -247,6 +257,9 @@ static void *srv_main(void *arg)
     if (srv_answer(s, &c, &hs) < 0 || hs.status != 101 || s->mode != MODE_NORMAL) {
         if (s->mode == MODE_EARLY_DATA) {
             srv_loop(s, &c, &in, (size_t)hl, NULL);
+        } else if (s->mode == MODE_CHATTY) {
+            for (int i = 0; i < 150 && srv_frame(&c, FLARE_WS_OP_PING, true, "hi", 2) == 0; i++)
+                usleep(20 * 1000);
         } else {
             /* Wait for the client to give up, so it reads everything we sent. */
             char sink[256];

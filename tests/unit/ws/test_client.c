@@ -3,8 +3,9 @@
  * server pieces (echo_server.h) on loopback: echo of text and binary (up to
  * 1 MiB), fresh non-zero mask keys, pings both ways, fragmented and dribbled
  * replies, early data after the 101, subprotocols, permessage-deflate, the close
- * handshake from either side, protocol breaches by the server, size limits,
- * timeouts, IPv6, and every handshake answer the client must refuse.
+ * handshake from either side (its wait one deadline however chatty the server),
+ * protocol breaches by the server, size limits, timeouts, IPv6, and every
+ * handshake answer the client must refuse.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -217,6 +218,18 @@ static void test_early_data_and_timeout(void **state)
     assert_int_equal(flare_ws_connect(&c, url, &o, &err), FLARE_ETIMEDOUT);
     assert_null(c);
     server_join(&s);
+
+    /* One that dribbles its 101 a byte per 30 ms: every read is quick, the head
+     * would take 4 s, and the handshake gives up at its one deadline. */
+    start(&s, MODE_DRIBBLE_HEAD);
+    o.read_timeout_ms = 500;
+    uint64_t start_ms = flare_monotonic_ms();
+    assert_int_equal(flare_ws_connect(&c, url, &o, &err), FLARE_ETIMEDOUT);
+    uint64_t waited = flare_monotonic_ms() - start_ms;
+    assert_true(waited >= 450);
+    assert_true(waited < 2000);
+    assert_null(c);
+    server_join(&s);
 }
 
 static void test_handshake_refusals(void **state)
@@ -356,6 +369,25 @@ static void test_ipv6(void **state)
     assert_int_equal(s.client_close, 1005);
 }
 
+static void test_close_wait_is_one_deadline(void **state)
+{
+    (void)state;
+    echo_server s;
+    start(&s, MODE_CHATTY);
+    flare_ws_client_options o = {.read_timeout_ms = 300};
+    flare_ws_client *c = connect_ok(&o);
+    flare_error err;
+    /* The pings keep every read short of its timeout; the close wait still ends. */
+    uint64_t start_ms = flare_monotonic_ms();
+    assert_int_equal(flare_ws_close(c, 1000, NULL, &err), FLARE_ETIMEDOUT);
+    uint64_t waited = flare_monotonic_ms() - start_ms;
+    assert_true(waited >= 250);
+    assert_true(waited < 1500);
+    flare_ws_client_free(c);
+    server_join(&s);
+    assert_int_equal(s.failed, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_subprotocol_and_origin),
         cmocka_unit_test(test_permessage_deflate),
         cmocka_unit_test(test_ipv6),
+        cmocka_unit_test(test_close_wait_is_one_deadline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
