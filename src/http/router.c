@@ -39,6 +39,12 @@ pick_host(const flare_http_server *srv, const char *host, size_t host_len)
     return best;
 }
 
+const char *flare_http__pick_host_linear(const flare_http_server *srv, const char *host,
+                                         size_t host_len)
+{
+    return pick_host(srv, host, host_len);
+}
+
 static int hex_value(unsigned char ch)
 {
     if (ch >= '0' && ch <= '9') return ch - '0';
@@ -101,9 +107,8 @@ size_t flare_http_route_prefix_span(const char *prefix, size_t prefix_len, const
     return units_span(prefix, prefix_len, path, path_len, &units);
 }
 
-/* Whether the route covers the path compared unit by unit (the most specific prefix,
- * by *units, wins). */
-static bool path_units_match(const route *rt, const char *path, size_t path_len, size_t *units)
+bool flare_http__route_units_match(const route *rt, const char *path, size_t path_len,
+                                   size_t *units)
 {
     size_t span = units_span(rt->path, rt->path_len, path, path_len, units);
     return span != SIZE_MAX && (rt->prefix || span == path_len);
@@ -130,8 +135,8 @@ static bool path_needs_units(const char *path, size_t len)
  * either side holds an escape or a "//"; whether the path does is found once, on the
  * first such route, and most requests never ask.
  */
-const route *flare_http__route_match(const flare_http_server *srv, const char *host,
-                                     size_t host_len, const char *path, size_t path_len)
+const route *flare_http__route_match_linear(const flare_http_server *srv, const char *host,
+                                            size_t host_len, const char *path, size_t path_len)
 {
     const char *vhost = host_len ? pick_host(srv, host, host_len) : NULL;
     int path_escaped = -1; /* not yet known */
@@ -145,7 +150,7 @@ const route *flare_http__route_match(const flare_http_server *srv, const char *h
         } else {
             if (!rt->escaped && path_escaped < 0) path_escaped = path_needs_units(path, path_len);
             if (!rt->escaped && !path_escaped) continue;
-            if (!path_units_match(rt, path, path_len, &units)) continue;
+            if (!flare_http__route_units_match(rt, path, path_len, &units)) continue;
         }
         if (!rt->prefix) return rt; /* an exact path wins outright */
         if (!best || units > best_units) {
@@ -169,7 +174,7 @@ const flare_header_block *flare_http__host_fields(const flare_http_server *srv, 
                                                   size_t host_len)
 {
     const flare_header_block *b = srv->fields;
-    const char *vhost = host_len ? pick_host(srv, host, host_len) : NULL;
+    const char *vhost = flare_http__pick_host(srv, host, host_len);
     for (size_t i = 0; vhost && i < srv->host_field_count; i++)
         if (strcmp(srv->host_fields[i].host, vhost) == 0) {
             b = srv->host_fields[i].b;

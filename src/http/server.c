@@ -141,6 +141,7 @@ void flare_http_server_free(flare_http_server *srv)
             free(rt->extra_methods[j]);
         free(rt->extra_methods);
     }
+    flare_http__router_free(srv);
     free(srv->routes);
     for (size_t i = 0; i < srv->host_field_count; i++)
         free(srv->host_fields[i].host);
@@ -419,6 +420,7 @@ int flare_http_server_route(flare_http_server *srv, const char *host, uint32_t m
         return flare_error_set(err, FLARE_ENOMEM, 0, "route: out of memory");
     }
     srv->routes[srv->route_count++] = rt;
+    srv->router_stale = true;
     return 0;
 }
 
@@ -487,6 +489,7 @@ static int mark_host(flare_http_server *srv, const char *host)
         return FLARE_ENOMEM;
     }
     srv->routes[srv->route_count++] = rt;
+    srv->router_stale = true;
     return 0;
 }
 

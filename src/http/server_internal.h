@@ -70,6 +70,7 @@ typedef struct flare_http__head_start {
 } flare_http__head_start;
 #define FLARE_HTTP__OK_LINE_LEN (sizeof "HTTP/1.1 200 OK\r\n" - 1)
 typedef struct ip_slot ip_slot;
+typedef struct flare_http__router flare_http__router;
 
 /* A stack of idle allocations of one size, so a busy server stops calling malloc. */
 typedef struct ptr_pool {
@@ -129,6 +130,8 @@ struct flare_http_server {
     bool quiet_sendfile; /* SIGPIPE was not ignored at creation: block it around sendfile */
     route *routes;
     size_t route_count;
+    flare_http__router *router; /* lookup tables over routes (router_index.c) */
+    bool router_stale;          /* routes changed since they were built */
     /* The server's own answers before a route is known (flare_http_server_host_headers):
      * `fields` when no named host is known, a host's own when its Host matched. */
     const flare_header_block *fields;
@@ -153,9 +156,23 @@ struct flare_http_server {
     size_t ip_mask;
 };
 
-/* router.c */
+/* router.c: what matches, by scanning every route in order */
+const route *flare_http__route_match_linear(const flare_http_server *srv, const char *host,
+                                            size_t host_len, const char *path, size_t path_len);
+/* The interned name of the virtual host `host` picks (an exact name, else the longest
+ * wildcard), or NULL for the default host. */
+const char *flare_http__pick_host_linear(const flare_http_server *srv, const char *host,
+                                         size_t host_len);
+/* Whether rt covers the path compared unit by unit (an escape is its byte, "//" is
+ * '/'); *units: how many of the path's units it spans (the longest prefix wins). */
+bool flare_http__route_units_match(const route *rt, const char *path, size_t path_len,
+                                   size_t *units);
+/* router_index.c: the same answers by table lookup (built at the first request after
+ * routes change); the linear scan where the tables cannot say. */
 const route *flare_http__route_match(const flare_http_server *srv, const char *host,
                                      size_t host_len, const char *path, size_t path_len);
+const char *flare_http__pick_host(const flare_http_server *srv, const char *host, size_t host_len);
+void flare_http__router_free(flare_http_server *srv);
 /* The fields for an answer to a request for `host` that no route takes: those of the
  * named host it picks, else the server's; NULL when there are none. */
 const flare_header_block *flare_http__host_fields(const flare_http_server *srv, const char *host,
