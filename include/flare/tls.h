@@ -1,10 +1,11 @@
 /*
  * tls.h: TLS over flare_tcp with OpenSSL 3, one policy everywhere: TLS 1.2 at least,
  * TLS 1.2 only with ECDHE key exchange and AEAD ciphers (AES-GCM, ChaCha20-Poly1305),
- * no compression, no renegotiation. The client side is a stream bounded by deadlines
- * (flare_tls_stream). The server side is a context (certificates picked by SNI, ALPN,
- * optional client certificates, rotatable ticket keys) and a non-blocking
- * per-connection object (flare_tls_conn) that a reactor state machine drives.
+ * no compression, no renegotiation, OpenSSL security level 2 at least. The client side
+ * is a stream bounded by deadlines (flare_tls_stream). The server side is a context
+ * (certificates picked by SNI, ALPN, optional client certificates, rotatable ticket
+ * keys) and a non-blocking per-connection object (flare_tls_conn) that a reactor
+ * state machine drives.
  * Library code never prints: warnings go to the flare_tls_log_fn of the config.
  */
 #ifndef FLARE_TLS_H

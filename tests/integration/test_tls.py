@@ -770,6 +770,44 @@ class TlsListenerTests(TlsTestCase):
         self.assertEqual(status, 78, out)
         self.assertRegex(out, r"flared\.yaml:\d+:\d+: cert: cannot read '\S+other\.pem': No such")
 
+    def test_weak_certificates_refused_whatever_openssl_cnf_says(self):
+        # An openssl.cnf that lowers OpenSSL's security level to 1 (the default of
+        # some builds) makes OpenSSL itself take a 1024-bit RSA key; flared does not.
+        d = tempfile.mkdtemp(prefix="flared-weak-")
+        self.addCleanup(shutil.rmtree, d, True)
+        cnf = os.path.join(d, "openssl.cnf")
+        with open(cnf, "w") as f:
+            f.write("openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\n"
+                    "system_default = sys\n[sys]\nCipherString = DEFAULT@SECLEVEL=1\n")
+        env = dict(os.environ, OPENSSL_CONF=cnf)
+        status, out = run([OPENSSL, "req", "-x509", "-newkey", "rsa:1024", "-nodes", "-keyout",
+                           f"{d}/weak.key", "-out", f"{d}/weak.pem", "-days", "2", "-subj",
+                           "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"])
+        self.assertEqual(status, 0, out)
+        # The control: under that file, OpenSSL's own server loads the key.
+        p = subprocess.Popen([OPENSSL, "s_server", "-accept", "0", "-cert", f"{d}/weak.pem",
+                              "-key", f"{d}/weak.key"], env=env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            said = b"".join(p.stdout.readline() for _ in range(2))
+        finally:
+            p.kill()
+            p.wait()
+            p.stdout.close()
+        self.assertIn(b"ACCEPT", said)
+        srv = TlsServer(tls="certificates:\n  - {cert: weak.pem, key: weak.key}\n")
+        self.addCleanup(srv.cleanup)
+        for name in ("weak.pem", "weak.key"):
+            shutil.copy(os.path.join(d, name), srv.dir)
+        srv.port = ft.free_port()
+        srv.write_config()
+        p = subprocess.run([ft.FLARED, "-t", "-c", srv.config_path], env=env,
+                           capture_output=True, timeout=20)
+        out = (p.stdout + p.stderr).decode()
+        self.assertEqual(p.returncode, 78, out)
+        self.assertRegex(out, r"flared\.yaml:\d+:\d+: certificates: tls certificate file "
+                              r"\S+weak\.pem is too weak \(SSL routines: ee key too small\)")
+
 
 if __name__ == "__main__":
     ft.run()
