@@ -257,7 +257,8 @@ int flare_tls_connect_ctx(flare_tls_stream *s, flare_tls_client_ctx *ctx, const 
  * Runs the client handshake over an already connected tcp stream until deadline_ms
  * (absolute flare_monotonic_ms, UINT64_MAX = none). SNI carries host unless it is an
  * IP literal (RFC 6066 §3); the certificate must name host (DNS SAN) or the IP (IP
- * SAN). Ownership of tcp moves to s in every case: on failure the socket is closed.
+ * SAN); its subject CN never counts (RFC 9525). Ownership of tcp moves to s in every
+ * case: on failure the socket is closed.
  */
 int flare_tls_stream_start(flare_tls_stream *s, flare_tls_client_ctx *ctx, flare_tcp_stream *tcp,
                            const char *host, uint64_t deadline_ms, flare_error *err);

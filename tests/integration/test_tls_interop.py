@@ -435,6 +435,21 @@ class ClientTests(unittest.TestCase):
         self.assertEqual(status, 0, out)
         return f"{d}/{name}.pem", f"{d}/{name}.key"
 
+    def test_common_name_does_not_name_the_host(self):
+        # CN=localhost and no subjectAltName: RFC 9525 leaves the CN out of matching.
+        # The control: openssl s_client, with the same CA and name, takes it.
+        pem, key = self.leaf("cn-only", ["ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"],
+                             "extendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n")
+        srv = self.s_server(pem, key)
+        url = f"https://localhost:{srv.port}/page.txt"
+        self.assertTlsFailure(url, "--cacert", cert("ca.pem"), says=r"hostname mismatch",
+                              code="FLARE_EHOST_MISMATCH")
+        self.assertNotIn("FILE:page.txt", srv.log())
+        status, out = run([test_tls.OPENSSL, "s_client", "-connect", f"127.0.0.1:{srv.port}",
+                           "-CAfile", cert("ca.pem"), "-verify_hostname", "localhost",
+                           "-verify_return_error"])
+        self.assertIn("Verification: OK", out)
+
     def test_weak_server_key_refused_whatever_openssl_cnf_says(self):
         # An openssl.cnf at security level 1 (some builds' default) lets OpenSSL take
         # a 1024-bit RSA certificate; libflare's client stays at level 2.
