@@ -28,7 +28,9 @@ enum { K_CERTIFICATES, K_MIN_VERSION, K_ALPN, K_CLIENT_CA, K_SESSION_TICKETS, K_
 static const char *const cert_keys[] = {"cert", "key", "names", NULL};
 enum { K_CERT, K_KEY, K_NAMES, K_CERT_KEYS };
 
-static const char *const default_alpn[] = {"http/1.1"};
+/* Both versions flared speaks, 1.1 preferred: a client that offers only http/1.0
+ * (curl --http1.0 does) is served, not refused with no_application_protocol. */
+static const char *const default_alpn[] = {"http/1.1", "http/1.0"};
 
 int flared_cfg_file(flared_cfg_ctx *c, yaml_node_t *node, const char *key, const char **out)
 {
@@ -266,7 +268,7 @@ int flared_cfg_tls(flared_cfg_ctx *c, yaml_node_t *node, const flared_tls **out)
     t->column = flared_cfg_column(node);
     t->min_version = FLARED_TLS_1_2;
     t->alpn = default_alpn;
-    t->alpn_count = 1;
+    t->alpn_count = FLARE_N_ELEMENTS(default_alpn);
     t->session_tickets = true;
     rc = parse_certs(c, v[K_CERTIFICATES], t);
     if (rc == 0 && v[K_MIN_VERSION]) rc = parse_min_version(c, v[K_MIN_VERSION], t);

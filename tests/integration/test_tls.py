@@ -540,6 +540,22 @@ class TlsListenerTests(TlsTestCase):
         self.assertIn("SSL connection using TLSv1.3", err)
         self.assertStopsCleanly(srv)
 
+    def test_default_alpn_serves_http10_clients(self):
+        # No alpn key: curl --http1.0 offers only "http/1.0", which flared speaks, so
+        # it must not get RFC 7301's no_application_protocol alert.
+        srv = self.start_tls(tls=TLS_DEFAULT.replace("alpn: [http/1.1]\n", ""))
+        _, out, err = self.curl(srv, "-v", "-i", "--http1.0",
+                                f"https://localhost:{srv.port}/plaintext")
+        self.assertIn("ALPN: server accepted http/1.0", err)
+        self.assertTrue(out.startswith(b"HTTP/1.1 200 "), out)
+        self.assertTrue(out.endswith(b"Hello, World!"), out)
+        # http/1.1 stays the server's choice when both are offered; h2 never is.
+        out, _ = self.assertHandshakeWorks(srv.port, "-alpn", "h2,http/1.0,http/1.1")
+        self.assertIn("ALPN protocol: http/1.1", out)
+        out = self.assertHandshakeFails(srv.port, "-alpn", "h2")
+        self.assertIn("no application protocol", out)
+        self.assertStopsCleanly(srv)
+
     def test_mtls(self):
         srv = self.start_tls(tls=TLS_DEFAULT + "client_ca: ca.pem\n")
         url = f"https://localhost:{srv.port}/plaintext"
