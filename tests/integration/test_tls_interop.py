@@ -20,11 +20,14 @@ Certificates come from test_tls.make_certs (made at run time; no key committed).
 """
 import os
 import re
+import contextlib
 import shutil
 import socket
+import ssl
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 import xml.etree.ElementTree as ET
@@ -472,6 +475,52 @@ class ClientTests(unittest.TestCase):
         self.assertTlsFailure(url, "--cacert", cert("ca.pem"), says=r"key too weak",
                               code="FLARE_EUNTRUSTED", env=env)
         self.assertNotIn("FILE:page.txt", srv.log())
+
+    def test_close_delimited_body_needs_close_notify(self):
+        # Python's ssl module as the server: a body delimited by the close, then either
+        # close_notify or a bare TCP close, which an attacker on the path can forge.
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert("server.pem"), cert("server.key"))
+        listener = socket.create_server(("127.0.0.1", 0))
+        self.addCleanup(listener.close)
+        listener.settimeout(20)
+        port = listener.getsockname()[1]
+        body = b"the whole body" * 100
+
+        def serve(count, notify):
+            for _ in range(count):
+                raw, _ = listener.accept()
+                tls = None
+                try:
+                    tls = ctx.wrap_socket(raw, server_side=True)
+                    head = b""
+                    while not head.endswith(b"\r\n\r\n"):
+                        head += tls.recv(1)
+                    tls.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + body)
+                    if notify:
+                        tls.setblocking(False)  # send close_notify, wait for none
+                        with contextlib.suppress(ssl.SSLError, OSError):
+                            tls.unwrap()
+                except (ssl.SSLError, OSError):
+                    pass
+                finally:
+                    (tls or raw).close()
+
+        url = f"https://localhost:{port}/"
+        for notify in (True, False):
+            server = threading.Thread(target=serve, args=(2, notify), daemon=True)
+            server.start()
+            rc, out, err = flare("--cacert", cert("ca.pem"), url)
+            rc2, line = probe(self, "get", "--cacert", cert("ca.pem"), url)
+            server.join(20)
+            if notify:
+                self.assertEqual((rc, out), (0, body), err)
+                self.assertEqual((rc2, line), (0, f"ok status=200 bytes={len(body)}"))
+            else:
+                self.assertNotEqual(rc, 0, err)
+                self.assertIn("close_notify", err)
+                self.assertEqual(rc2, 1, line)
+                self.assertRegex(line, r"^error FLARE_EPROTO: .*close_notify.*truncated")
 
     def test_sni_for_names_not_for_ip_literals(self):
         # -servername/-cert2: a ClientHello naming localhost switches to the
