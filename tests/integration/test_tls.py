@@ -556,6 +556,22 @@ class TlsListenerTests(TlsTestCase):
         self.assertIn("no application protocol", out)
         self.assertStopsCleanly(srv)
 
+    def test_names_the_certificate_does_not_carry_are_warned_about(self):
+        # other.pem carries DNS:other.test only: a name or wildcard given beside it
+        # would get that certificate by SNI, and every verifying client refuses it.
+        tls = TLS_DEFAULT.replace("names: [other.test]",
+                                  'names: [other.test, stray.test, "*.other.test"]')
+        srv = self.start_tls(tls=tls)
+        self.assertTrue(ft.wait_for(lambda: "*.other.test" in srv.log(), 5), srv.log())
+        warned = re.findall(r"tls certificate \S+other\.pem does not name (\S+) \(no such "
+                            r"subjectAltName\)", srv.log())
+        self.assertEqual(sorted(set(warned)), ["*.other.test", "stray.test"], srv.log())
+        status, out, _ = self.s_client(srv.port, "-verify_return_error", "-verify_hostname",
+                                       "stray.test", servername="stray.test")
+        self.assertIn("0 s:CN = other.test", out)
+        self.assertIn("Verification error: hostname mismatch", out)
+        self.assertStopsCleanly(srv)
+
     def test_mtls(self):
         srv = self.start_tls(tls=TLS_DEFAULT + "client_ca: ca.pem\n")
         url = f"https://localhost:{srv.port}/plaintext"
