@@ -148,8 +148,13 @@ int tls_load_cert_pair(SSL_CTX *ctx, const char *cert_file, const char *key_file
                                "tls key file %s: not an unencrypted PEM private key (%s)", key_file,
                                text);
     }
-    /* SSL_CTX_use_PrivateKey refuses a key whose public half is not the leaf's. */
-    rc = SSL_CTX_use_PrivateKey(ctx, key);
+    /*
+     * Compared with the leaf first: SSL_CTX_use_PrivateKey files a key of another
+     * type (EC for an RSA certificate) beside it without a word, and the later
+     * check then only says "no certificate assigned", not "different key types".
+     */
+    X509 *leaf = SSL_CTX_get0_certificate(ctx);
+    rc = leaf && X509_check_private_key(leaf, key) == 1 ? SSL_CTX_use_PrivateKey(ctx, key) : 0;
     EVP_PKEY_free(key);
     if (rc != 1 || SSL_CTX_check_private_key(ctx) != 1) {
         tls_error_text(text, sizeof text);
