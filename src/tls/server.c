@@ -327,6 +327,12 @@ static int build_cert(flare_tls_server_ctx *ctx, struct tls_server_cert *cert,
     if (leaf && X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0)
         tls_log(cfg->log, cfg->log_ctx, "tls certificate %s has expired; clients will refuse it",
                 cc->cert_file);
+    /* A notBefore ahead of the clock (a wrong date, or a clock behind) fails as surely. */
+    if (leaf && X509_cmp_current_time(X509_get0_notBefore(leaf)) > 0)
+        tls_log(cfg->log, cfg->log_ctx,
+                "tls certificate %s is not valid yet (check its notBefore and this machine's "
+                "clock); clients will refuse it",
+                cc->cert_file);
     warn_uncovered_names(cert, cc, cfg);
     return 0;
 }

@@ -136,6 +136,9 @@ int pki_create(tls_pki *pki)
     if (rc == 0)
         rc = leaf(pki, "expired", EVP_EC_gen("P-256"), "localhost", ca, ca_key, -30, -1, local_san,
                   "serverAuth");
+    if (rc == 0) /* valid from tomorrow on */
+        rc = leaf(pki, "future", EVP_EC_gen("P-256"), "localhost", ca, ca_key, 1, 30, local_san,
+                  "serverAuth");
     if (rc == 0)
         rc = leaf(pki, "client", EVP_EC_gen("P-256"), "flare test client", ca, ca_key, -1, 30, NULL,
                   "clientAuth");
