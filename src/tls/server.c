@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "flare/dns.h"
 #include "flare/tls.h"
@@ -327,6 +328,13 @@ static int build_cert(flare_tls_server_ctx *ctx, struct tls_server_cert *cert,
     if (leaf && X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0)
         tls_log(cfg->log, cfg->log_ctx, "tls certificate %s has expired; clients will refuse it",
                 cc->cert_file);
+    /* A private key any local user can read is as good as published. */
+    struct stat st;
+    if (stat(cc->key_file, &st) == 0 && (st.st_mode & S_IROTH))
+        tls_log(cfg->log, cfg->log_ctx,
+                "tls key file %s is readable by every user of this machine (mode %04o); "
+                "chmod o-r it",
+                cc->key_file, (unsigned)(st.st_mode & 07777));
     /* A notBefore ahead of the clock (a wrong date, or a clock behind) fails as surely. */
     if (leaf && X509_cmp_current_time(X509_get0_notBefore(leaf)) > 0)
         tls_log(cfg->log, cfg->log_ctx,

@@ -572,6 +572,17 @@ class TlsListenerTests(TlsTestCase):
         self.assertIn("Verification error: hostname mismatch", out)
         self.assertStopsCleanly(srv)
 
+    def test_world_readable_key_is_warned_about(self):
+        srv = TlsServer()
+        self.addCleanup(srv.cleanup)
+        os.chmod(os.path.join(srv.dir, "other.key"), 0o644)
+        srv.start()
+        self.assertTrue(ft.wait_for(lambda: "readable by every user" in srv.log(), 5), srv.log())
+        warned = re.findall(r"tls key file (\S+) is readable by every user of this machine "
+                            r"\(mode 0644\)", srv.log())
+        self.assertEqual({os.path.basename(p) for p in warned}, {"other.key"}, srv.log())
+        self.assertStopsCleanly(srv)
+
     def test_mtls(self):
         srv = self.start_tls(tls=TLS_DEFAULT + "client_ca: ca.pem\n")
         url = f"https://localhost:{srv.port}/plaintext"
