@@ -253,6 +253,29 @@ static int parse_client_ca(flared_cfg_ctx *c, yaml_node_t *node, flared_tls *t)
     return 0;
 }
 
+int flared_tls_context_new(const flared_tls *t, flare_tls_log_fn log, void *log_ctx,
+                           flare_tls_server_ctx **out, flare_error *err)
+{
+    flare_tls_cert_config certs[FLARED_TLS_CERTS_MAX];
+    for (size_t i = 0; i < t->cert_count; i++)
+        certs[i] = (flare_tls_cert_config){.cert_file = t->certs[i].cert,
+                                           .key_file = t->certs[i].key,
+                                           .names = t->certs[i].names,
+                                           .name_count = t->certs[i].name_count};
+    flare_tls_server_config sc = {
+        .certs = certs,
+        .cert_count = t->cert_count,
+        .min_version = t->min_version == FLARED_TLS_1_3 ? FLARE_TLS_1_3 : FLARE_TLS_1_2,
+        .alpn = t->alpn,
+        .alpn_count = t->alpn_count,
+        .client_ca = t->client_ca,
+        .session_tickets = t->session_tickets,
+        .log = log,
+        .log_ctx = log_ctx,
+    };
+    return flare_tls_server_ctx_new(out, &sc, err);
+}
+
 int flared_cfg_tls(flared_cfg_ctx *c, yaml_node_t *node, const flared_tls **out)
 {
     yaml_node_t *v[K_TLS_KEYS];

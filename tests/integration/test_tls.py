@@ -583,6 +583,24 @@ class TlsListenerTests(TlsTestCase):
         self.assertEqual({os.path.basename(p) for p in warned}, {"other.key"}, srv.log())
         self.assertStopsCleanly(srv)
 
+    def test_config_check_prints_certificate_warnings(self):
+        # flared -t says what every worker would log, before a reload makes it so.
+        tls = TLS_DEFAULT.replace("names: [other.test]", "names: [other.test, stray.test]")
+        srv = TlsServer(tls=tls)
+        self.addCleanup(srv.cleanup)
+        os.chmod(os.path.join(srv.dir, "server.key"), 0o604)
+        srv.port = ft.free_port()
+        srv.write_config()
+        status, out = run([ft.FLARED, "-t", "-c", srv.config_path])
+        self.assertEqual(status, 0, out)
+        self.assertRegex(out, r"flared: warning: listener 127\.0\.0\.1:\d+ \(line \d+\): tls key "
+                              r"file \S+server\.key is readable by every user of this machine "
+                              r"\(mode 0604\)")
+        self.assertRegex(out, r"flared: warning: listener \S+ \(line \d+\): tls certificate "
+                              r"\S+other\.pem does not name stray\.test")
+        self.assertIn("is valid", out)
+        self.assertEqual(out.count("warning"), 2, out)
+
     def test_mtls(self):
         srv = self.start_tls(tls=TLS_DEFAULT + "client_ca: ca.pem\n")
         url = f"https://localhost:{srv.port}/plaintext"
