@@ -127,6 +127,17 @@ class TlsTestCase(ft.ServerTestCase):
     def start_tls(self, **kwargs):
         return self.start_server(TlsServer, **kwargs)
 
+    def unstarted_tls(self, files=(), **kwargs):
+        """A TlsServer whose config is written (with files copied next to it) but
+        not started, for flared -t."""
+        srv = TlsServer(**kwargs)
+        self.addCleanup(srv.cleanup)
+        for path in files:
+            shutil.copy(path, srv.dir)
+        srv.port = ft.free_port()
+        srv.write_config()
+        return srv
+
     # -- clients ---------------------------------------------------------------
     def curl(self, srv, *args, ok=True):
         """curl with the test CA; returns (status, stdout bytes, stderr text)."""
@@ -586,11 +597,8 @@ class TlsListenerTests(TlsTestCase):
     def test_config_check_prints_certificate_warnings(self):
         # flared -t says what every worker would log, before a reload makes it so.
         tls = TLS_DEFAULT.replace("names: [other.test]", "names: [other.test, stray.test]")
-        srv = TlsServer(tls=tls)
-        self.addCleanup(srv.cleanup)
+        srv = self.unstarted_tls(tls=tls)
         os.chmod(os.path.join(srv.dir, "server.key"), 0o604)
-        srv.port = ft.free_port()
-        srv.write_config()
         status, out = run([ft.FLARED, "-t", "-c", srv.config_path])
         self.assertEqual(status, 0, out)
         self.assertRegex(out, r"flared: warning: listener 127\.0\.0\.1:\d+ \(line \d+\): tls key "
@@ -818,10 +826,7 @@ class TlsListenerTests(TlsTestCase):
         self.assertStopsCleanly(srv)
 
     def test_config_errors_exit_78(self):
-        srv = TlsServer(tls=TLS_DEFAULT.replace("other.key", "server.key"))
-        self.addCleanup(srv.cleanup)
-        srv.port = ft.free_port()
-        srv.write_config()
+        srv = self.unstarted_tls(tls=TLS_DEFAULT.replace("other.key", "server.key"))
         status, out = run([ft.FLARED, "-t", "-c", srv.config_path])
         self.assertEqual(status, 78, out)
         # An RSA key for an EC certificate: the reason says so.
@@ -858,12 +863,8 @@ class TlsListenerTests(TlsTestCase):
             p.wait()
             p.stdout.close()
         self.assertIn(b"ACCEPT", said)
-        srv = TlsServer(tls="certificates:\n  - {cert: weak.pem, key: weak.key}\n")
-        self.addCleanup(srv.cleanup)
-        for name in ("weak.pem", "weak.key"):
-            shutil.copy(os.path.join(d, name), srv.dir)
-        srv.port = ft.free_port()
-        srv.write_config()
+        srv = self.unstarted_tls(files=(f"{d}/weak.pem", f"{d}/weak.key"),
+                                 tls="certificates:\n  - {cert: weak.pem, key: weak.key}\n")
         p = subprocess.run([ft.FLARED, "-t", "-c", srv.config_path], env=env,
                            capture_output=True, timeout=20)
         out = (p.stdout + p.stderr).decode()
