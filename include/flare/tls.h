@@ -1,10 +1,11 @@
 /*
  * tls.h: TLS over flare_tcp with OpenSSL 3, one policy everywhere: TLS 1.2 at least,
  * TLS 1.2 only with ECDHE key exchange and AEAD ciphers (AES-GCM, ChaCha20-Poly1305),
- * no compression, no renegotiation. The client side is a stream bounded by deadlines
- * (flare_tls_stream). The server side is a context (certificates picked by SNI, ALPN,
- * optional client certificates, rotatable ticket keys) and a non-blocking
- * per-connection object (flare_tls_conn) that a reactor state machine drives.
+ * no compression, no renegotiation, OpenSSL security level 2 at least. The client side
+ * is a stream bounded by deadlines (flare_tls_stream). The server side is a context
+ * (certificates picked by SNI, ALPN, optional client certificates, rotatable ticket
+ * keys) and a non-blocking per-connection object (flare_tls_conn) that a reactor
+ * state machine drives.
  * Library code never prints: warnings go to the flare_tls_log_fn of the config.
  */
 #ifndef FLARE_TLS_H
@@ -256,7 +257,8 @@ int flare_tls_connect_ctx(flare_tls_stream *s, flare_tls_client_ctx *ctx, const 
  * Runs the client handshake over an already connected tcp stream until deadline_ms
  * (absolute flare_monotonic_ms, UINT64_MAX = none). SNI carries host unless it is an
  * IP literal (RFC 6066 §3); the certificate must name host (DNS SAN) or the IP (IP
- * SAN). Ownership of tcp moves to s in every case: on failure the socket is closed.
+ * SAN); its subject CN never counts (RFC 9525). Ownership of tcp moves to s in every
+ * case: on failure the socket is closed.
  */
 int flare_tls_stream_start(flare_tls_stream *s, flare_tls_client_ctx *ctx, flare_tcp_stream *tcp,
                            const char *host, uint64_t deadline_ms, flare_error *err);

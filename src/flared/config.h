@@ -15,6 +15,7 @@
 #include "flare/error.h"
 #include "flare/http.h"
 #include "flare/net.h"
+#include "flare/tls.h"
 
 #include "htpasswd.h"
 
@@ -144,11 +145,11 @@ typedef struct flared_tls {
     const flared_tls_cert *certs; /**< 1..FLARED_TLS_CERTS_MAX; certs[0] is the default */
     size_t cert_count;
     flared_tls_version min_version; /**< default FLARED_TLS_1_2 */
-    const char *const *alpn;        /**< protocols, most preferred first; default "http/1.1" */
-    size_t alpn_count;              /**< 0 (`alpn: []`): no ALPN */
-    const char *client_ca; /**< absolute path of a PEM CA bundle: client certificates required */
-    bool session_tickets;  /**< resumption by tickets, keys shared by workers; default true */
-    unsigned line, column; /**< where the block is written */
+    const char *const *alpn; /**< protocols, most preferred first; default http/1.1, http/1.0 */
+    size_t alpn_count;       /**< 0 (`alpn: []`): no ALPN */
+    const char *client_ca;   /**< absolute path of a PEM CA bundle: client certificates required */
+    bool session_tickets;    /**< resumption by tickets, keys shared by workers; default true */
+    unsigned line, column;   /**< where the block is written */
 } flared_tls;
 
 /** One listening socket. */
@@ -571,6 +572,12 @@ int flared_config_load_string(const char *text, size_t len, const char *name, co
  * `flared -t`, a start and a reload.
  */
 int flared_config_check_files(const flared_config *cfg, flare_error *err);
+/**
+ * Builds the tls layer's server context of a `tls` block; its warnings (an expired
+ * certificate, a name it does not carry, a world-readable key) go to log.
+ */
+int flared_tls_context_new(const flared_tls *t, flare_tls_log_fn log, void *log_ctx,
+                           flare_tls_server_ctx **out, flare_error *err);
 
 /** Frees a config and everything it points to; NULL is a no-op. */
 void flared_config_free(flared_config *cfg);

@@ -28,7 +28,9 @@ enum { K_CERTIFICATES, K_MIN_VERSION, K_ALPN, K_CLIENT_CA, K_SESSION_TICKETS, K_
 static const char *const cert_keys[] = {"cert", "key", "names", NULL};
 enum { K_CERT, K_KEY, K_NAMES, K_CERT_KEYS };
 
-static const char *const default_alpn[] = {"http/1.1"};
+/* Both versions flared speaks, 1.1 preferred: a client that offers only http/1.0
+ * (curl --http1.0 does) is served, not refused with no_application_protocol. */
+static const char *const default_alpn[] = {"http/1.1", "http/1.0"};
 
 int flared_cfg_file(flared_cfg_ctx *c, yaml_node_t *node, const char *key, const char **out)
 {
@@ -251,6 +253,29 @@ static int parse_client_ca(flared_cfg_ctx *c, yaml_node_t *node, flared_tls *t)
     return 0;
 }
 
+int flared_tls_context_new(const flared_tls *t, flare_tls_log_fn log, void *log_ctx,
+                           flare_tls_server_ctx **out, flare_error *err)
+{
+    flare_tls_cert_config certs[FLARED_TLS_CERTS_MAX];
+    for (size_t i = 0; i < t->cert_count; i++)
+        certs[i] = (flare_tls_cert_config){.cert_file = t->certs[i].cert,
+                                           .key_file = t->certs[i].key,
+                                           .names = t->certs[i].names,
+                                           .name_count = t->certs[i].name_count};
+    flare_tls_server_config sc = {
+        .certs = certs,
+        .cert_count = t->cert_count,
+        .min_version = t->min_version == FLARED_TLS_1_3 ? FLARE_TLS_1_3 : FLARE_TLS_1_2,
+        .alpn = t->alpn,
+        .alpn_count = t->alpn_count,
+        .client_ca = t->client_ca,
+        .session_tickets = t->session_tickets,
+        .log = log,
+        .log_ctx = log_ctx,
+    };
+    return flare_tls_server_ctx_new(out, &sc, err);
+}
+
 int flared_cfg_tls(flared_cfg_ctx *c, yaml_node_t *node, const flared_tls **out)
 {
     yaml_node_t *v[K_TLS_KEYS];
@@ -266,7 +291,7 @@ int flared_cfg_tls(flared_cfg_ctx *c, yaml_node_t *node, const flared_tls **out)
     t->column = flared_cfg_column(node);
     t->min_version = FLARED_TLS_1_2;
     t->alpn = default_alpn;
-    t->alpn_count = 1;
+    t->alpn_count = FLARE_N_ELEMENTS(default_alpn);
     t->session_tickets = true;
     rc = parse_certs(c, v[K_CERTIFICATES], t);
     if (rc == 0 && v[K_MIN_VERSION]) rc = parse_min_version(c, v[K_MIN_VERSION], t);

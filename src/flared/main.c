@@ -24,6 +24,31 @@
 #endif
 #define EX_CONFIG 78
 
+static void print_tls_warning(void *listener, const char *message)
+{
+    const flared_listener *l = listener;
+    fprintf(stderr, "flared: warning: listener %s (line %u): %s\n", l->address, l->line, message);
+}
+
+/* -t: what each worker would log about the certificates (expired, not valid yet,
+ * a name they do not carry, a key every user can read), said before a reload. */
+static int warn_tls(const flared_config *cfg)
+{
+    for (size_t i = 0; i < cfg->listener_count; i++) {
+        const flared_listener *l = &cfg->listeners[i];
+        flare_tls_server_ctx *ctx = NULL;
+        flare_error err;
+        if (!l->tls) continue;
+        if (flared_tls_context_new(l->tls, print_tls_warning, (void *)l, &ctx, &err) < 0) {
+            fprintf(stderr, "flared: listener %s (line %u): %s\n", l->address, l->line,
+                    err.message);
+            return EX_CONFIG;
+        }
+        flare_tls_server_ctx_free(ctx);
+    }
+    return 0;
+}
+
 /* `-s` names for the master's signals (flared(8)); stop and quit keep flared's meanings
  * of TERM and QUIT. */
 static const struct {
@@ -164,6 +189,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "flared: -s %s: signalling by pid_file alone\n", signal_name);
     }
     if (test_only) {
+        if (warn_tls(cfg) != 0) {
+            flared_config_free(cfg);
+            return EX_CONFIG;
+        }
         printf("flared: configuration %s is valid\n", path);
         flared_config_free(cfg);
         return 0;

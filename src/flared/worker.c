@@ -258,26 +258,8 @@ static int tls_ctx_of(worker *w, size_t li, flare_tls_server_ctx **out, flare_er
 {
     const flared_listener *l = &w->cfg->listeners[li];
     if (!w->tls[li]) {
-        const flared_tls *t = l->tls;
-        flare_tls_cert_config certs[FLARED_TLS_CERTS_MAX];
-        for (size_t i = 0; i < t->cert_count; i++)
-            certs[i] = (flare_tls_cert_config){.cert_file = t->certs[i].cert,
-                                               .key_file = t->certs[i].key,
-                                               .names = t->certs[i].names,
-                                               .name_count = t->certs[i].name_count};
-        flare_tls_server_config sc = {
-            .certs = certs,
-            .cert_count = t->cert_count,
-            .min_version = t->min_version == FLARED_TLS_1_3 ? FLARE_TLS_1_3 : FLARE_TLS_1_2,
-            .alpn = t->alpn,
-            .alpn_count = t->alpn_count,
-            .client_ca = t->client_ca,
-            .session_tickets = t->session_tickets,
-            .log = on_tls_log,
-            .log_ctx = w,
-        };
         flare_error tls_err;
-        int rc = flare_tls_server_ctx_new(&w->tls[li], &sc, &tls_err);
+        int rc = flared_tls_context_new(l->tls, on_tls_log, w, &w->tls[li], &tls_err);
         if (rc < 0)
             return flare_error_set(err, rc, 0, "listener %s (line %u): %s", l->address, l->line,
                                    tls_err.message);

@@ -246,7 +246,8 @@ ssize_t flare_http__client_conn_read(flare_http_client *c, client_conn *k, void 
         flare_tls_stream_set_deadline(&k->tls_stream, deadline_ms);
         n = flare_tls_stream_read(&k->tls_stream, buf, len, err);
         /* No close_notify: still the end of the stream (many servers skip it);
-         * framing errors catch a truncated Content-Length or chunked body. */
+         * framing errors catch a truncated Content-Length or chunked body, and
+         * read_to_close refuses it as the end of a close-delimited one. */
         if (n == FLARE_ECLOSED) n = 0;
     } else {
         int want;

@@ -354,6 +354,13 @@ static int read_to_close(flare_http_client *c, client_conn *k, body_sink *s, uin
         if (rc < 0) return rc;
         ssize_t n = fill(c, k, deadline, err);
         if (n < 0) return (int)n;
+        /* RFC 9112 §9.8: over TLS only close_notify ends such a body; a bare close
+         * may be an attacker cutting it short, and nothing else would tell. */
+        if (n == 0 && k->tls && !k->tls_stream.conn.close_notify_received)
+            return cut_short(k,
+                             "without TLS close_notify: the body, delimited by the close, "
+                             "may be truncated",
+                             err);
         if (n == 0) return 0;
     }
 }

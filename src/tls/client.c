@@ -178,7 +178,10 @@ int flare_tls_conn_init_client(flare_tls_conn *c, flare_tls_client_ctx *ctx, int
         if (is_ip) {
             ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) == 1;
         } else {
-            SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+            /* RFC 9525 drops CN-IDs: only DNS-ID subjectAltNames name a host; the subject's
+             * CN is never taken for one, even in a certificate without SANs. */
+            SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
+                                       X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
             ok = SSL_set1_host(ssl, name) == 1;
         }
     }

@@ -52,6 +52,14 @@ int tls_apply_policy(SSL_CTX *ctx, flare_tls_version min_version, bool server, f
      * never needed by HTTP/1.1 here, so both are refused outright.
      */
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    /*
+     * Security level 2 (112-bit security) refuses RSA and DH keys under 2048 bits
+     * and SHA-1 signatures, in our certificates and in the peer's chain alike. Some
+     * builds of OpenSSL default to level 1, which takes 1024-bit RSA, and the
+     * system's openssl.cnf may lower it: a weaker level is never taken from there.
+     */
+    if (SSL_CTX_get_security_level(ctx) < TLS_MIN_SECURITY_LEVEL)
+        SSL_CTX_set_security_level(ctx, TLS_MIN_SECURITY_LEVEL);
     if (server)
         SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA);
     /*
@@ -116,7 +124,16 @@ int tls_load_cert_pair(SSL_CTX *ctx, const char *cert_file, const char *key_file
     if (rc < 0) return rc;
     ERR_clear_error();
     if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
+        unsigned long e = ERR_peek_error();
+        int reason = ERR_GET_LIB(e) == ERR_LIB_SSL ? ERR_GET_REASON(e) : 0;
         tls_error_text(text, sizeof text);
+        if (reason == SSL_R_EE_KEY_TOO_SMALL || reason == SSL_R_CA_KEY_TOO_SMALL ||
+            reason == SSL_R_CA_MD_TOO_WEAK)
+            return flare_error_set(err, FLARE_ECONFIG, 0,
+                                   "tls certificate file %s is too weak (%s): use a key of at "
+                                   "least 2048 bits (RSA) or 224 bits (EC) signed with SHA-256 "
+                                   "or better",
+                                   cert_file, text);
         return flare_error_set(err, FLARE_ECONFIG, 0,
                                "tls certificate file %s: not a PEM certificate chain (%s)",
                                cert_file, text);
@@ -131,8 +148,13 @@ int tls_load_cert_pair(SSL_CTX *ctx, const char *cert_file, const char *key_file
                                "tls key file %s: not an unencrypted PEM private key (%s)", key_file,
                                text);
     }
-    /* SSL_CTX_use_PrivateKey refuses a key whose public half is not the leaf's. */
-    rc = SSL_CTX_use_PrivateKey(ctx, key);
+    /*
+     * Compared with the leaf first: SSL_CTX_use_PrivateKey files a key of another
+     * type (EC for an RSA certificate) beside it without a word, and the later
+     * check then only says "no certificate assigned", not "different key types".
+     */
+    X509 *leaf = SSL_CTX_get0_certificate(ctx);
+    rc = leaf && X509_check_private_key(leaf, key) == 1 ? SSL_CTX_use_PrivateKey(ctx, key) : 0;
     EVP_PKEY_free(key);
     if (rc != 1 || SSL_CTX_check_private_key(ctx) != 1) {
         tls_error_text(text, sizeof text);
@@ -147,8 +169,9 @@ int flare_tls_check_cert_pair(const char *cert_file, const char *key_file, flare
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) return flare_error_set(err, FLARE_ENOMEM, 0, "tls: cannot create an SSL_CTX");
-    SSL_CTX_set_default_passwd_cb(ctx, no_password);
-    int rc = tls_load_cert_pair(ctx, cert_file, key_file, err);
+    /* The policy too: a key too weak for it must fail here, not in every worker. */
+    int rc = tls_apply_policy(ctx, FLARE_TLS_1_2, true, err);
+    if (rc == 0) rc = tls_load_cert_pair(ctx, cert_file, key_file, err);
     SSL_CTX_free(ctx);
     return rc;
 }

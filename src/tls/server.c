@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "flare/dns.h"
 #include "flare/tls.h"
@@ -265,6 +266,32 @@ static int session_id_context(const flare_tls_server_config *cfg, unsigned char 
     return ok ? 0 : -1;
 }
 
+/*
+ * A configured name the certificate does not carry: SNI sends such clients this
+ * certificate all the same, and every one that verifies refuses it. "*.x" is
+ * covered by a "*.x" subjectAltName, probed with a name one label under x.
+ */
+static void warn_uncovered_names(const struct tls_server_cert *cert,
+                                 const flare_tls_cert_config *cc,
+                                 const flare_tls_server_config *cfg)
+{
+    X509 *leaf = SSL_CTX_get0_certificate(cert->ssl_ctx);
+    if (!leaf || cc->name_count == 0) return;
+    for (size_t i = 0; i < cert->name_count; i++) {
+        const char *name = cert->names[i];
+        char probe[FLARE_HOSTNAME_MAX + 16];
+        if (name[0] == '*') {
+            snprintf(probe, sizeof probe, "flare-probe%s", name + 1);
+            name = probe;
+        }
+        if (X509_check_host(leaf, name, 0, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT, NULL) != 1)
+            tls_log(cfg->log, cfg->log_ctx,
+                    "tls certificate %s does not name %s (no such subjectAltName); clients "
+                    "that ask for it will refuse the certificate",
+                    cc->cert_file, cert->names[i]);
+    }
+}
+
 static int build_cert(flare_tls_server_ctx *ctx, struct tls_server_cert *cert,
                       const flare_tls_cert_config *cc, const flare_tls_server_config *cfg,
                       const unsigned char sid_ctx[32], flare_error *err)
@@ -301,6 +328,20 @@ static int build_cert(flare_tls_server_ctx *ctx, struct tls_server_cert *cert,
     if (leaf && X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0)
         tls_log(cfg->log, cfg->log_ctx, "tls certificate %s has expired; clients will refuse it",
                 cc->cert_file);
+    /* A private key any local user can read is as good as published. */
+    struct stat st;
+    if (stat(cc->key_file, &st) == 0 && (st.st_mode & S_IROTH))
+        tls_log(cfg->log, cfg->log_ctx,
+                "tls key file %s is readable by every user of this machine (mode %04o); "
+                "chmod o-r it",
+                cc->key_file, (unsigned)(st.st_mode & 07777));
+    /* A notBefore ahead of the clock (a wrong date, or a clock behind) fails as surely. */
+    if (leaf && X509_cmp_current_time(X509_get0_notBefore(leaf)) > 0)
+        tls_log(cfg->log, cfg->log_ctx,
+                "tls certificate %s is not valid yet (check its notBefore and this machine's "
+                "clock); clients will refuse it",
+                cc->cert_file);
+    warn_uncovered_names(cert, cc, cfg);
     return 0;
 }
 

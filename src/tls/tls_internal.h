@@ -27,6 +27,9 @@
 #define TLS13_SERVER_ORDER                                                                         \
     "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384"
 
+/* The lowest OpenSSL security level accepted (SSL_CTX_set_security_level(3)). */
+#define TLS_MIN_SECURITY_LEVEL 2
+
 struct tls_ticket_key {
     unsigned char name[16];
     unsigned char hmac_key[32];

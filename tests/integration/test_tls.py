@@ -127,6 +127,17 @@ class TlsTestCase(ft.ServerTestCase):
     def start_tls(self, **kwargs):
         return self.start_server(TlsServer, **kwargs)
 
+    def unstarted_tls(self, files=(), **kwargs):
+        """A TlsServer whose config is written (with files copied next to it) but
+        not started, for flared -t."""
+        srv = TlsServer(**kwargs)
+        self.addCleanup(srv.cleanup)
+        for path in files:
+            shutil.copy(path, srv.dir)
+        srv.port = ft.free_port()
+        srv.write_config()
+        return srv
+
     # -- clients ---------------------------------------------------------------
     def curl(self, srv, *args, ok=True):
         """curl with the test CA; returns (status, stdout bytes, stderr text)."""
@@ -569,6 +580,64 @@ class TlsListenerTests(TlsTestCase):
         self.assertIn("SSL connection using TLSv1.3", err)
         self.assertStopsCleanly(srv)
 
+    def test_default_alpn_serves_http10_clients(self):
+        # No alpn key: curl --http1.0 offers only "http/1.0", which flared speaks, so
+        # it must not get RFC 7301's no_application_protocol alert.
+        srv = self.start_tls(tls=TLS_DEFAULT.replace("alpn: [http/1.1]\n", ""))
+        _, out, err = self.curl(srv, "-v", "-i", "--http1.0",
+                                f"https://localhost:{srv.port}/plaintext")
+        self.assertIn("ALPN: server accepted http/1.0", err)
+        self.assertTrue(out.startswith(b"HTTP/1.1 200 "), out)
+        self.assertTrue(out.endswith(b"Hello, World!"), out)
+        # http/1.1 stays the server's choice when both are offered; h2 never is.
+        out, _ = self.assertHandshakeWorks(srv.port, "-alpn", "h2,http/1.0,http/1.1")
+        self.assertIn("ALPN protocol: http/1.1", out)
+        out = self.assertHandshakeFails(srv.port, "-alpn", "h2")
+        self.assertIn("no application protocol", out)
+        self.assertStopsCleanly(srv)
+
+    def test_names_the_certificate_does_not_carry_are_warned_about(self):
+        # other.pem carries DNS:other.test only: a name or wildcard given beside it
+        # would get that certificate by SNI, and every verifying client refuses it.
+        tls = TLS_DEFAULT.replace("names: [other.test]",
+                                  'names: [other.test, stray.test, "*.other.test"]')
+        srv = self.start_tls(tls=tls)
+        self.assertTrue(ft.wait_for(lambda: "*.other.test" in srv.log(), 5), srv.log())
+        warned = re.findall(r"tls certificate \S+other\.pem does not name (\S+) \(no such "
+                            r"subjectAltName\)", srv.log())
+        self.assertEqual(sorted(set(warned)), ["*.other.test", "stray.test"], srv.log())
+        status, out, _ = self.s_client(srv.port, "-verify_return_error", "-verify_hostname",
+                                       "stray.test", servername="stray.test")
+        self.assertIn("0 s:CN = other.test", out)
+        self.assertIn("Verification error: hostname mismatch", out)
+        self.assertStopsCleanly(srv)
+
+    def test_world_readable_key_is_warned_about(self):
+        srv = TlsServer()
+        self.addCleanup(srv.cleanup)
+        os.chmod(os.path.join(srv.dir, "other.key"), 0o644)
+        srv.start()
+        self.assertTrue(ft.wait_for(lambda: "readable by every user" in srv.log(), 5), srv.log())
+        warned = re.findall(r"tls key file (\S+) is readable by every user of this machine "
+                            r"\(mode 0644\)", srv.log())
+        self.assertEqual({os.path.basename(p) for p in warned}, {"other.key"}, srv.log())
+        self.assertStopsCleanly(srv)
+
+    def test_config_check_prints_certificate_warnings(self):
+        # flared -t says what every worker would log, before a reload makes it so.
+        tls = TLS_DEFAULT.replace("names: [other.test]", "names: [other.test, stray.test]")
+        srv = self.unstarted_tls(tls=tls)
+        os.chmod(os.path.join(srv.dir, "server.key"), 0o604)
+        status, out = run([ft.FLARED, "-t", "-c", srv.config_path])
+        self.assertEqual(status, 0, out)
+        self.assertRegex(out, r"flared: warning: listener 127\.0\.0\.1:\d+ \(line \d+\): tls key "
+                              r"file \S+server\.key is readable by every user of this machine "
+                              r"\(mode 0604\)")
+        self.assertRegex(out, r"flared: warning: listener \S+ \(line \d+\): tls certificate "
+                              r"\S+other\.pem does not name stray\.test")
+        self.assertIn("is valid", out)
+        self.assertEqual(out.count("warning"), 2, out)
+
     def test_mtls(self):
         srv = self.start_tls(tls=TLS_DEFAULT + "client_ca: ca.pem\n")
         url = f"https://localhost:{srv.port}/plaintext"
@@ -786,18 +855,51 @@ class TlsListenerTests(TlsTestCase):
         self.assertStopsCleanly(srv)
 
     def test_config_errors_exit_78(self):
-        srv = TlsServer(tls=TLS_DEFAULT.replace("other.key", "server.key"))
-        self.addCleanup(srv.cleanup)
-        srv.port = ft.free_port()
-        srv.write_config()
+        srv = self.unstarted_tls(tls=TLS_DEFAULT.replace("other.key", "server.key"))
         status, out = run([ft.FLARED, "-t", "-c", srv.config_path])
         self.assertEqual(status, 78, out)
+        # An RSA key for an EC certificate: the reason says so.
         self.assertRegex(out, r"flared\.yaml:\d+:\d+: certificates: tls key file \S+server\.key "
-                              r"does not match certificate \S+other\.pem")
+                              r"does not match certificate \S+other\.pem \([^)]*different key "
+                              r"types\)")
         os.remove(os.path.join(srv.dir, "other.pem"))
         status, out = run([ft.FLARED, "-t", "-c", srv.config_path])
         self.assertEqual(status, 78, out)
         self.assertRegex(out, r"flared\.yaml:\d+:\d+: cert: cannot read '\S+other\.pem': No such")
+
+    def test_weak_certificates_refused_whatever_openssl_cnf_says(self):
+        # An openssl.cnf that lowers OpenSSL's security level to 1 (the default of
+        # some builds) makes OpenSSL itself take a 1024-bit RSA key; flared does not.
+        d = tempfile.mkdtemp(prefix="flared-weak-")
+        self.addCleanup(shutil.rmtree, d, True)
+        cnf = os.path.join(d, "openssl.cnf")
+        with open(cnf, "w") as f:
+            f.write("openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\n"
+                    "system_default = sys\n[sys]\nCipherString = DEFAULT@SECLEVEL=1\n")
+        env = dict(os.environ, OPENSSL_CONF=cnf)
+        status, out = run([OPENSSL, "req", "-x509", "-newkey", "rsa:1024", "-nodes", "-keyout",
+                           f"{d}/weak.key", "-out", f"{d}/weak.pem", "-days", "2", "-subj",
+                           "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"])
+        self.assertEqual(status, 0, out)
+        # The control: under that file, OpenSSL's own server loads the key.
+        p = subprocess.Popen([OPENSSL, "s_server", "-accept", "0", "-cert", f"{d}/weak.pem",
+                              "-key", f"{d}/weak.key"], env=env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            said = b"".join(p.stdout.readline() for _ in range(2))
+        finally:
+            p.kill()
+            p.wait()
+            p.stdout.close()
+        self.assertIn(b"ACCEPT", said)
+        srv = self.unstarted_tls(files=(f"{d}/weak.pem", f"{d}/weak.key"),
+                                 tls="certificates:\n  - {cert: weak.pem, key: weak.key}\n")
+        p = subprocess.run([ft.FLARED, "-t", "-c", srv.config_path], env=env,
+                           capture_output=True, timeout=20)
+        out = (p.stdout + p.stderr).decode()
+        self.assertEqual(p.returncode, 78, out)
+        self.assertRegex(out, r"flared\.yaml:\d+:\d+: certificates: tls certificate file "
+                              r"\S+weak\.pem is too weak \(SSL routines: ee key too small\)")
 
 
 if __name__ == "__main__":

@@ -20,11 +20,14 @@ Certificates come from test_tls.make_certs (made at run time; no key committed).
 """
 import os
 import re
+import contextlib
 import shutil
 import socket
+import ssl
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 import xml.etree.ElementTree as ET
@@ -40,11 +43,11 @@ FLARE = os.environ.get("FLARE", "")
 CLIENT_PROBE = os.environ.get("CLIENT_PROBE", "")
 
 
-def probe(test, *args):
+def probe(test, *args, env=None):
     """Runs client_probe; returns (exit status, its one line)."""
     if not CLIENT_PROBE or not os.access(CLIENT_PROBE, os.X_OK):
         test.fail(f"$CLIENT_PROBE does not name the built client_probe: {CLIENT_PROBE!r}")
-    p = subprocess.run([CLIENT_PROBE, *args], capture_output=True, timeout=60)
+    p = subprocess.run([CLIENT_PROBE, *args], capture_output=True, timeout=60, env=env)
     return p.returncode, p.stdout.decode("utf-8", "replace").strip()
 EXPIRED = ""  # made by setUpModule: a certificate for localhost whose notAfter has passed
 
@@ -346,10 +349,11 @@ class SServer:
         self.proc.wait()
 
 
-def flare(*args, timeout=30):
+def flare(*args, timeout=30, env=None):
     if not FLARE or not os.access(FLARE, os.X_OK):
         raise AssertionError(f"$FLARE does not name the built flare executable: {FLARE!r}")
-    p = subprocess.run([FLARE, "--timeout", "10", *args], capture_output=True, timeout=timeout)
+    p = subprocess.run([FLARE, "--timeout", "10", *args], capture_output=True, timeout=timeout,
+                       env=env)
     return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
 
 
@@ -367,15 +371,15 @@ class ClientTests(unittest.TestCase):
         self.addCleanup(srv.close)
         return srv
 
-    def assertTlsFailure(self, url, *args, says, code):
+    def assertTlsFailure(self, url, *args, says, code, env=None):
         """The flare CLI exits 3 with one line matching `says`; libflare's client
         fails with the typed error `code`."""
-        rc, out, err = flare(*args, url)
+        rc, out, err = flare(*args, url, env=env)
         self.assertEqual((rc, out), (3, b""), err)  # man/flare.1: 3 = TLS error
         lines = [line for line in err.splitlines() if line]
         self.assertEqual(len(lines), 1, err)
         self.assertRegex(lines[0], says)
-        rc, line = probe(self, "get", *args, url)
+        rc, line = probe(self, "get", *args, url, env=env)
         self.assertEqual(rc, 1, line)
         self.assertTrue(line.startswith(f"error {code}: "), line)
 
@@ -419,6 +423,104 @@ class ClientTests(unittest.TestCase):
         self.assertTlsFailure(f"https://localhost:{srv.port}/page.txt", "--cacert",
                               cert("ca.pem"), says=r"expired", code="FLARE_ECERT_EXPIRED")
         self.assertNotIn("FILE:page.txt", srv.log())
+
+    def leaf(self, name, keyopt, ext):
+        """A certificate for `name` signed by the test CA; returns (cert, key) paths."""
+        d = self.root
+        status, out = run([test_tls.OPENSSL, "req", "-newkey", *keyopt, "-nodes", "-keyout",
+                           f"{d}/{name}.key", "-out", f"{d}/{name}.csr", "-subj", "/CN=localhost"])
+        self.assertEqual(status, 0, out)
+        with open(f"{d}/{name}.ext", "w") as f:
+            f.write(ext)
+        status, out = run([test_tls.OPENSSL, "x509", "-req", "-in", f"{d}/{name}.csr", "-CA",
+                           cert("ca.pem"), "-CAkey", cert("ca.key"), "-CAcreateserial", "-out",
+                           f"{d}/{name}.pem", "-days", "2", "-extfile", f"{d}/{name}.ext"])
+        self.assertEqual(status, 0, out)
+        return f"{d}/{name}.pem", f"{d}/{name}.key"
+
+    def test_common_name_does_not_name_the_host(self):
+        # CN=localhost and no subjectAltName: RFC 9525 leaves the CN out of matching.
+        # The control: openssl s_client, with the same CA and name, takes it.
+        pem, key = self.leaf("cn-only", ["ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"],
+                             "extendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n")
+        srv = self.s_server(pem, key)
+        url = f"https://localhost:{srv.port}/page.txt"
+        self.assertTlsFailure(url, "--cacert", cert("ca.pem"), says=r"hostname mismatch",
+                              code="FLARE_EHOST_MISMATCH")
+        self.assertNotIn("FILE:page.txt", srv.log())
+        status, out = run([test_tls.OPENSSL, "s_client", "-connect", f"127.0.0.1:{srv.port}",
+                           "-CAfile", cert("ca.pem"), "-verify_hostname", "localhost",
+                           "-verify_return_error"])
+        self.assertIn("Verification: OK", out)
+
+    def test_weak_server_key_refused_whatever_openssl_cnf_says(self):
+        # An openssl.cnf at security level 1 (some builds' default) lets OpenSSL take
+        # a 1024-bit RSA certificate; libflare's client stays at level 2.
+        cnf = os.path.join(self.root, "openssl.cnf")
+        with open(cnf, "w") as f:
+            f.write("openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\n"
+                    "system_default = sys\n[sys]\nCipherString = DEFAULT@SECLEVEL=1\n")
+        env = dict(os.environ, OPENSSL_CONF=cnf)
+        pem, key = self.leaf("weak", ["rsa:1024"],
+                             "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n")
+        srv = SServer(pem, key, self.root, "-cipher", "DEFAULT@SECLEVEL=1")
+        self.addCleanup(srv.close)
+        url = f"https://localhost:{srv.port}/page.txt"
+        # The control: s_client under that file verifies it.
+        p = subprocess.run([test_tls.OPENSSL, "s_client", "-connect", f"127.0.0.1:{srv.port}",
+                            "-CAfile", cert("ca.pem"), "-verify_hostname", "localhost",
+                            "-verify_return_error"], env=env, capture_output=True, timeout=20,
+                           stdin=subprocess.DEVNULL)
+        self.assertIn(b"Verification: OK", p.stdout)
+        self.assertTlsFailure(url, "--cacert", cert("ca.pem"), says=r"key too weak",
+                              code="FLARE_EUNTRUSTED", env=env)
+        self.assertNotIn("FILE:page.txt", srv.log())
+
+    def test_close_delimited_body_needs_close_notify(self):
+        # Python's ssl module as the server: a body delimited by the close, then either
+        # close_notify or a bare TCP close, which an attacker on the path can forge.
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert("server.pem"), cert("server.key"))
+        listener = socket.create_server(("127.0.0.1", 0))
+        self.addCleanup(listener.close)
+        listener.settimeout(20)
+        port = listener.getsockname()[1]
+        body = b"the whole body" * 100
+
+        def serve(count, notify):
+            for _ in range(count):
+                raw, _ = listener.accept()
+                tls = None
+                try:
+                    tls = ctx.wrap_socket(raw, server_side=True)
+                    head = b""
+                    while not head.endswith(b"\r\n\r\n"):
+                        head += tls.recv(1)
+                    tls.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + body)
+                    if notify:
+                        tls.setblocking(False)  # send close_notify, wait for none
+                        with contextlib.suppress(ssl.SSLError, OSError):
+                            tls.unwrap()
+                except (ssl.SSLError, OSError):
+                    pass
+                finally:
+                    (tls or raw).close()
+
+        url = f"https://localhost:{port}/"
+        for notify in (True, False):
+            server = threading.Thread(target=serve, args=(2, notify), daemon=True)
+            server.start()
+            rc, out, err = flare("--cacert", cert("ca.pem"), url)
+            rc2, line = probe(self, "get", "--cacert", cert("ca.pem"), url)
+            server.join(20)
+            if notify:
+                self.assertEqual((rc, out), (0, body), err)
+                self.assertEqual((rc2, line), (0, f"ok status=200 bytes={len(body)}"))
+            else:
+                self.assertNotEqual(rc, 0, err)
+                self.assertIn("close_notify", err)
+                self.assertEqual(rc2, 1, line)
+                self.assertRegex(line, r"^error FLARE_EPROTO: .*close_notify.*truncated")
 
     def test_sni_for_names_not_for_ip_literals(self):
         # -servername/-cert2: a ClientHello naming localhost switches to the

@@ -155,8 +155,9 @@ static void test_defaults(void **state)
     assert_int_equal(t->certs[0].line, 5);
     assert_int_equal(t->certs[0].column, 22);
     assert_int_equal(t->min_version, FLARED_TLS_1_2);
-    assert_int_equal(t->alpn_count, 1);
+    assert_int_equal(t->alpn_count, 2); /* both versions flared speaks, 1.1 first */
     assert_string_equal(t->alpn[0], "http/1.1");
+    assert_string_equal(t->alpn[1], "http/1.0");
     assert_null(t->client_ca);
     assert_true(t->session_tickets);
     flared_config_free(cfg);

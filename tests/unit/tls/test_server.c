@@ -313,7 +313,7 @@ static void test_config_errors(void **state)
         FLARE_EINVAL, NULL);
 }
 
-static void test_expired_certificate_is_logged(void **state)
+static void test_certificate_out_of_validity_is_logged(void **state)
 {
     char log[1024] = "";
     flare_tls_cert_config c = cert("expired.pem");
@@ -323,6 +323,11 @@ static void test_expired_certificate_is_logged(void **state)
     flare_error err;
     assert_int_equal(flare_tls_server_ctx_new(&ctx, &cfg, &err), 0);
     assert_non_null(strstr(log, "expired.pem has expired"));
+    flare_tls_server_ctx_free(ctx);
+    log[0] = '\0';
+    c = cert("future.pem");
+    assert_int_equal(flare_tls_server_ctx_new(&ctx, &cfg, &err), 0);
+    assert_non_null(strstr(log, "future.pem is not valid yet"));
     flare_tls_server_ctx_free(ctx);
     log[0] = '\0';
     c = cert("server.pem");
@@ -342,7 +347,7 @@ int main(void)
         cmocka_unit_test(test_alpn_no_overlap_is_fatal),
         cmocka_unit_test(test_mtls_requires_client_certificate),
         cmocka_unit_test(test_config_errors),
-        cmocka_unit_test(test_expired_certificate_is_logged),
+        cmocka_unit_test(test_certificate_out_of_validity_is_logged),
     };
     return cmocka_run_group_tests(tests, pki_group_setup, pki_group_teardown);
 }

@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -95,8 +96,13 @@ static int write_pair(const tls_pki *pki, const char *name, X509 *cert, EVP_PKEY
     int ok = PEM_write_X509(f, cert);
     fclose(f);
     snprintf(file, sizeof file, "%s.key", name);
-    f = fopen(pki_path(pki, file), "w");
-    if (!f) return -1;
+    /* Private keys readable by their owner only, as a server's must be. */
+    int fd = open(pki_path(pki, file), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
     ok = ok && PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL);
     fclose(f);
     return ok ? 0 : -1;
@@ -135,6 +141,9 @@ int pki_create(tls_pki *pki)
                   "DNS:other.test,DNS:*.wild.test", "serverAuth");
     if (rc == 0)
         rc = leaf(pki, "expired", EVP_EC_gen("P-256"), "localhost", ca, ca_key, -30, -1, local_san,
+                  "serverAuth");
+    if (rc == 0) /* valid from tomorrow on */
+        rc = leaf(pki, "future", EVP_EC_gen("P-256"), "localhost", ca, ca_key, 1, 30, local_san,
                   "serverAuth");
     if (rc == 0)
         rc = leaf(pki, "client", EVP_EC_gen("P-256"), "flare test client", ca, ca_key, -1, 30, NULL,

@@ -26,6 +26,7 @@
  *   server     EC, CN=localhost, SAN DNS:localhost IP:127.0.0.1 IP:::1
  *   other      EC, CN=other.test, SAN DNS:other.test DNS:*.wild.test (no IP)
  *   expired    like server, validity ended yesterday
+ *   future     like server, valid from tomorrow on
  *   client     CN=flare test client, EKU clientAuth
  *   rsa        RSA 2048, SAN like server (so RSA key exchange would be possible)
  *   rogue_ca   an unrelated CA; rogue_server (like server) and rogue_client signed by it
