@@ -82,7 +82,9 @@ void flared_master__report_upgraded(master *m)
     (void)n;
     close(m->ready_fd);
     m->ready_fd = -1;
-    flared_log(FLARED_LOG_INFO, "binary upgrade: took over from pid %d", (int)getppid());
+    /* Not getppid(): once "R" is written the predecessor may drain and exit at any moment,
+     * and this master is then the child of pid 1 (or of a subreaper). */
+    flared_log(FLARED_LOG_INFO, "binary upgrade: took over from pid %d", (int)m->predecessor);
 }
 
 /* The upgrade will not hand over: the pipe closes and the pid file names this master again. */

@@ -5,7 +5,8 @@ loading, a $NOTIFY_SOCKET nobody reads, a worker killed as soon as it starts
 owner under `user`, a respelled path on reload), reloads (a listener that cannot
 be bound, a raised max_connections, a changed backlog), and the binary upgrade
 (a descriptor leaked after USR1, TERM before the new master is ready, USR2
-twice, USR2 in the new master while the old one drains)."""
+twice, USR2 in the new master while the old one drains, the old master gone before
+the new one names it)."""
 import os
 import pwd
 import re
@@ -416,6 +417,29 @@ class EdgeTests(ft.ServerTestCase):
         self.addCleanup(kill_pid, new_pid)
         with open(started) as f:
             self.assertEqual(f.read().split(), [str(new_pid)])  # one new master, no other
+        self.assertIn(f"took over from pid {old_pid}", srv.log())
+        self.assertEqual(srv.get("/plaintext").status, 200)
+        os.kill(new_pid, signal.SIGTERM)
+        self.assertTrue(ft.wait_for(lambda: not ft.alive(new_pid), 15), srv.log())
+
+    def test_new_master_names_the_old_one_after_that_exited(self):
+        # The new master logged getppid() after writing "R": once the old master had read it,
+        # drained and exited (quick with idle workers, and likely under load), that was the
+        # pid it was reparented to, and the log said "took over from pid 1". strace delays
+        # each getppid() of the new master (not its workers) by 1.5 s, so the old master is
+        # always gone by then; -D keeps the new master the old one's child.
+        strace = shutil.which("strace")
+        self.assertIsNotNone(strace, "strace is needed (scripts/install-deps.sh installs it)")
+        srv = self.start_from_copy()
+        old_pid = srv.pid
+        self.replace_binary(f"#!/bin/sh\nexec {strace} -D -qq -o /dev/null -e trace=getppid "
+                            f"-e inject=getppid:delay_enter=1500000 {FLARED_NEXT} \"$@\"\n")
+        srv.signal(signal.SIGUSR2)
+        self.assertEqual(srv.wait(15), 0, srv.log())  # handed over, drained
+        new_pid = read_pid(self.pid_file)
+        self.assertNotIn(new_pid, (None, old_pid))
+        self.addCleanup(kill_pid, new_pid)
+        self.assertTrue(ft.wait_for(lambda: "took over from pid" in srv.log(), 10), srv.log())
         self.assertIn(f"took over from pid {old_pid}", srv.log())
         self.assertEqual(srv.get("/plaintext").status, 200)
         os.kill(new_pid, signal.SIGTERM)
