@@ -462,6 +462,9 @@ static int next_timeout(const master *m)
     if (m->stopping) next = m->stop_deadline;
     if (!m->stopping && m->rotate_at < next) next = m->rotate_at;
     if (handing_over(m) && m->start_deadline < next) next = m->start_deadline;
+    if (!m->stopping && m->upgrade_pid && !m->handed_over && m->upgrade_fd >= 0 &&
+        m->upgrade_deadline < next)
+        next = m->upgrade_deadline;
     for (unsigned s = 0; s < m->slots && !m->stopping; s++)
         if (m->restart_at[s] && m->restart_at[s] < next) next = m->restart_at[s];
     if (next == UINT64_MAX) return -1;
@@ -566,6 +569,7 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
                      (unsigned long long)m.cfg->timeouts.worker_start_ms);
             start_failed(&m, why);
         }
+        if (!m.stopping) flared_master__check_upgrade_deadline(&m, now);
         if (m.stopping && now >= m.stop_deadline) {
             flared_log(FLARED_LOG_WARN, "shutdown timeout: killing %zu workers", m.worker_count);
             signal_workers(&m, SIGKILL, false);

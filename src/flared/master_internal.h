@@ -55,6 +55,7 @@ typedef struct master {
     unsigned slots;
     bool stopping;
     uint64_t stop_deadline;
+    uint64_t upgrade_deadline; /* when a new master still not ready is killed (it hangs) */
     int signal_fd;
     flared_tickets *tickets;
     uint64_t rotate_at;      /* next ticket key rotation */
@@ -99,6 +100,9 @@ void flared_master__on_upgrade_pipe(master *m);
  *  must not serve on, holding the ports, once the service was told to stop), and the pid
  *  file names this master again. upgrade_pid stays set until it is reaped. */
 void flared_master__stop_upgrade(master *m, int sig);
+/** A new master that has neither reported ready nor exited by upgrade_deadline (it hangs) is
+ *  killed: this one keeps serving, and a later SIGUSR2 may try again. */
+void flared_master__check_upgrade_deadline(master *m, uint64_t now);
 /** The new master died before it was ready: this one keeps serving. */
 void flared_master__upgrade_failed(master *m, const char *why);
 

@@ -4,7 +4,8 @@
  * its listening sockets (FLARED_INHERIT_FDS) and a readiness pipe
  * (FLARED_UPGRADE_FD); the new one adopts the sockets, starts its workers and
  * writes "R" once they have all reported ready, and only then does the old one
- * drain; a new master whose workers fail closes the pipe unwritten and exits.
+ * drain; a new master whose workers fail closes the pipe unwritten and exits, one
+ * that stays silent for twice timeouts.worker_start (it hangs) is killed.
  * Until then the pid file is pid_file.oldbin's, and a failure puts it back.
  */
 #include "master_internal.h"
@@ -198,6 +199,24 @@ void flared_master__start_upgrade(master *m)
         return;
     }
     m->upgrade_pid = pid;
+    /* Its own workers have timeouts.worker_start to report once it has bound its sockets;
+     * the same again covers loading the config. A new master still silent after that hangs
+     * (a wrong file at the path, a start blocked on something), and waiting on for it would
+     * keep every later upgrade refused and the pid file renamed. */
+    m->upgrade_deadline = flare_monotonic_ms() + 2 * m->cfg->timeouts.worker_start_ms;
+}
+
+void flared_master__check_upgrade_deadline(master *m, uint64_t now)
+{
+    if (!m->upgrade_pid || m->handed_over || m->upgrade_fd < 0 || now < m->upgrade_deadline) return;
+    char why[160];
+    snprintf(why, sizeof why,
+             "the new master (pid %d) did not report ready within %llu ms; killed it",
+             (int)m->upgrade_pid, (unsigned long long)(2 * m->cfg->timeouts.worker_start_ms));
+    /* KILL: a master hanging before its loop has TERM blocked. Its workers, if any, get
+     * their parent-death TERM and drain. */
+    kill(m->upgrade_pid, SIGKILL);
+    flared_master__upgrade_failed(m, why);
 }
 
 /* The new master's pipe is readable: it either serves ("R") or died (EOF). */

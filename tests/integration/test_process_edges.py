@@ -6,7 +6,7 @@ owner under `user`, a respelled path on reload), reloads (a listener that cannot
 be bound, a raised max_connections, a changed backlog), and the binary upgrade
 (a descriptor leaked after USR1, TERM before the new master is ready, USR2
 twice, USR2 in the new master while the old one drains, the old master gone before
-the new one names it)."""
+the new one names it, a new master that hangs)."""
 import os
 import pwd
 import re
@@ -442,6 +442,35 @@ class EdgeTests(ft.ServerTestCase):
         self.assertTrue(ft.wait_for(lambda: "took over from pid" in srv.log(), 10), srv.log())
         self.assertIn(f"took over from pid {old_pid}", srv.log())
         self.assertEqual(srv.get("/plaintext").status, 200)
+        os.kill(new_pid, signal.SIGTERM)
+        self.assertTrue(ft.wait_for(lambda: not ft.alive(new_pid), 15), srv.log())
+
+    def test_new_master_that_hangs_is_killed_and_the_old_one_serves_on(self):
+        # A new binary that never reports ready nor exits held the upgrade "running" for
+        # ever: pid_file stayed renamed to .oldbin and every later SIGUSR2 was refused. It
+        # gets twice timeouts.worker_start, then it is killed and the upgrade has failed.
+        srv = self.start_from_copy(timeouts=", worker_start: 1s")
+        old_pid = srv.pid
+        started = os.path.join(srv.dir, "new.pid")
+        self.replace_binary(f"#!/bin/sh\necho $$ > {started}\nexec sleep 60\n")
+        srv.signal(signal.SIGUSR2)
+        self.assertTrue(ft.wait_for(lambda: read_pid(started), 5), srv.log())
+        hung = read_pid(started)
+        self.addCleanup(kill_pid, hung)
+        self.assertTrue(ft.wait_for(lambda: "binary upgrade failed" in srv.log(), 8), srv.log())
+        self.assertIn(f"the new master (pid {hung}) did not report ready", srv.log())
+        self.assertTrue(ft.wait_for(lambda: not ft.alive(hung), 5))
+        self.assertEqual(read_pid(self.pid_file), old_pid)
+        self.assertFalse(os.path.exists(self.pid_file + ".oldbin"))
+        self.assertEqual(srv.get("/plaintext").status, 200)
+        # The next upgrade is not refused as "already running".
+        self.replace_binary(source=FLARED_NEXT)
+        srv.signal(signal.SIGUSR2)
+        self.assertEqual(srv.wait(15), 0, srv.log())
+        new_pid = read_pid(self.pid_file)
+        self.assertNotIn(new_pid, (None, old_pid))
+        self.addCleanup(kill_pid, new_pid)
+        self.assertIn(f"took over from pid {old_pid}", srv.log())
         os.kill(new_pid, signal.SIGTERM)
         self.assertTrue(ft.wait_for(lambda: not ft.alive(new_pid), 15), srv.log())
 
