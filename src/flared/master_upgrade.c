@@ -144,9 +144,10 @@ static void exec_new_master(master *m, int ready_fd)
     fcntl(ready_fd, F_SETFD, 0);
     if (setenv(FLARED_INHERIT_ENV, list, 1) < 0 || setenv(FLARED_UPGRADE_FD_ENV, fdbuf, 1) < 0)
         _exit(127);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    /* The master's signals stay blocked across exec: the new master blocks them again first
+     * thing and reads them from its signalfd, so one sent to every flared before it got that
+     * far (killall -USR1 flared from logrotate, systemctl kill) waits for it pending instead
+     * of killing it with the default action. */
     char *const argv[] = {(char *)"flared", (char *)"-c", (char *)m->config_path, NULL};
     execv(m->exe, argv);
     flared_log(FLARED_LOG_ERROR, "binary upgrade: cannot execute %s: %s", m->exe, strerror(errno));

@@ -6,7 +6,8 @@ owner under `user`, a respelled path on reload), reloads (a listener that cannot
 be bound, a raised max_connections, a changed backlog), and the binary upgrade
 (a descriptor leaked after USR1, TERM before the new master is ready, USR2
 twice, USR2 in the new master while the old one drains, the old master gone before
-the new one names it, a new master that hangs)."""
+the new one names it, a new master that hangs,
+signals that reach the new master as it starts)."""
 import os
 import pwd
 import re
@@ -471,6 +472,37 @@ class EdgeTests(ft.ServerTestCase):
         self.assertNotIn(new_pid, (None, old_pid))
         self.addCleanup(kill_pid, new_pid)
         self.assertIn(f"took over from pid {old_pid}", srv.log())
+        os.kill(new_pid, signal.SIGTERM)
+        self.assertTrue(ft.wait_for(lambda: not ft.alive(new_pid), 15), srv.log())
+
+    def test_signals_sent_to_the_new_master_as_it_starts_are_not_fatal(self):
+        # The old master unblocked every signal before executing the new binary, which had
+        # them at their default action until its main() blocked them again: a USR1 or HUP
+        # sent to every flared at that moment (logrotate's killall -USR1 flared, systemctl
+        # kill) killed the new master and failed the upgrade. The wrapper's sleep holds that
+        # moment open; it is Python, which keeps the signal mask it was started with (dash
+        # clears it).
+        srv = self.start_from_copy()
+        old_pid = srv.pid
+        started = os.path.join(srv.dir, "new.pid")
+        self.replace_binary(f"#!{sys.executable}\nimport os, sys, time\n"
+                            f"with open({started!r}, 'w') as f:\n    f.write(f'{{os.getpid()}}\\n')\n"
+                            f"time.sleep(1)\nos.execv({FLARED_NEXT!r}, ['flared'] + sys.argv[1:])\n")
+        srv.signal(signal.SIGUSR2)
+        self.assertTrue(ft.wait_for(lambda: read_pid(started), 5), srv.log())
+        new_pid = read_pid(started)
+        self.addCleanup(kill_pid, new_pid)
+        os.kill(new_pid, signal.SIGUSR1)
+        os.kill(new_pid, signal.SIGHUP)
+        self.assertEqual(srv.wait(15), 0, srv.log())  # handed over, drained
+        self.assertNotIn("binary upgrade failed", srv.log())
+        self.assertIn(f"took over from pid {old_pid}", srv.log())
+        self.assertEqual(read_pid(self.pid_file), new_pid)
+        # Both were handled as signals, once the new master could: logs reopened, reloaded.
+        self.assertTrue(ft.wait_for(lambda: f"flared[{new_pid}]: reloaded" in srv.log(), 10),
+                        srv.log())
+        self.assertIn(f"flared[{new_pid}]: SIGUSR1: reopened", srv.log())
+        self.assertEqual(srv.get("/plaintext").status, 200)
         os.kill(new_pid, signal.SIGTERM)
         self.assertTrue(ft.wait_for(lambda: not ft.alive(new_pid), 15), srv.log())
 
