@@ -103,7 +103,8 @@ static void spawn(master *m, unsigned slot)
             if (!mine) close(m->socks[i].fd);
         }
         close(m->signal_fd);
-        if (m->ready_fd >= 0) close(m->ready_fd); /* its EOF must mean this master is gone */
+        if (m->ready_fd >= 0) close(m->ready_fd);     /* its EOF must mean this master is gone */
+        if (m->upgrade_fd >= 0) close(m->upgrade_fd); /* a running upgrade's: not the worker's */
         close(m->worker_ready_fd[0]);
         _exit(
             flared_worker_run(m->cfg, slot, fds, listeners, n, m->tickets, m->worker_ready_fd[1]));

@@ -7,7 +7,7 @@ be bound, a raised max_connections, a changed backlog), and the binary upgrade
 (a descriptor leaked after USR1, TERM before the new master is ready, USR2
 twice, USR2 in the new master while the old one drains, the old master gone before
 the new one names it, a new master that hangs,
-signals that reach the new master as it starts)."""
+signals that reach the new master as it starts, a worker restarted meanwhile)."""
 import os
 import pwd
 import re
@@ -503,6 +503,41 @@ class EdgeTests(ft.ServerTestCase):
                         srv.log())
         self.assertIn(f"flared[{new_pid}]: SIGUSR1: reopened", srv.log())
         self.assertEqual(srv.get("/plaintext").status, 200)
+        os.kill(new_pid, signal.SIGTERM)
+        self.assertTrue(ft.wait_for(lambda: not ft.alive(new_pid), 15), srv.log())
+
+    def test_worker_restarted_during_an_upgrade_holds_no_pipe(self):
+        # A worker the old master forked while an upgrade ran inherited the read end of the
+        # new master's readiness pipe. Workers hold no pipe at all once they are set up.
+        srv = self.start_from_copy()
+        started = os.path.join(srv.dir, "new.pid")
+        self.replace_binary(f"#!/bin/sh\necho $$ > {started}\nsleep 4\n"
+                            f"exec {FLARED_NEXT} \"$@\"\n")
+        (worker,) = srv.wait_workers(1)
+        srv.signal(signal.SIGUSR2)
+        self.assertTrue(ft.wait_for(lambda: read_pid(started), 5), srv.log())
+        self.addCleanup(kill_pid, read_pid(started))
+        os.kill(worker, signal.SIGKILL)
+        new_workers = [p for p in ft.wait_for(lambda: [p for p in srv.workers()
+                                                       if p not in (worker, read_pid(started))],
+                                              5) or []]
+        self.assertEqual(len(new_workers), 1, srv.log())
+        fd_dir = f"/proc/{new_workers[0]}/fd"
+
+        def pipes():
+            found = []
+            for fd in os.listdir(fd_dir):
+                try:
+                    if os.readlink(os.path.join(fd_dir, fd)).startswith("pipe:"):
+                        found.append(fd)
+                except OSError:
+                    pass
+            return found
+        # Once set up it has written its readiness report and closed that pipe.
+        self.assertTrue(ft.wait_for(lambda: not pipes(), 2), f"pipes {pipes()}\n{srv.log()}")
+        self.assertEqual(srv.wait(15), 0, srv.log())  # the upgrade still completes
+        new_pid = read_pid(self.pid_file)
+        self.addCleanup(kill_pid, new_pid)
         os.kill(new_pid, signal.SIGTERM)
         self.assertTrue(ft.wait_for(lambda: not ft.alive(new_pid), 15), srv.log())
 
