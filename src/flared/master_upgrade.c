@@ -160,6 +160,14 @@ void flared_master__start_upgrade(master *m)
         flared_log(FLARED_LOG_ERROR, "SIGUSR2: the path of the flared binary is unknown");
         return;
     }
+    /* When pid 1 of a namespace exits, the kernel kills every process left in it: the new
+     * master would serve only until this one had drained. */
+    if (getpid() == 1) {
+        flared_log(FLARED_LOG_ERROR,
+                   "SIGUSR2: this master is pid 1 (a container's init), and the new master "
+                   "would be killed when it exits; restart the container to upgrade");
+        return;
+    }
     /* Until the previous master has drained, pid_file.oldbin names it: a second upgrade now
      * would overwrite that, and leave three masters. Its exit reparents this one. */
     if (m->predecessor && getppid() == m->predecessor) {
