@@ -264,21 +264,25 @@ class SignalTests(ft.ServerTestCase):
         self.assertTrue(ft.wait_for(lambda: not any(ft.alive(p) for p in workers), 5),
                         "workers outlived their master")
 
-    def test_runs_as_pid_1(self):
-        # A container entrypoint: the master is pid 1 of its pid namespace, and its
-        # workers must still start (and the master must still reap them).
+    def pid_namespace_prefix(self):
+        """The unshare(1) command line that runs a program as pid 1 of a new pid namespace
+        (skips the test where none can be made)."""
         unshare = shutil.which("unshare")
         if not unshare:
             self.skipTest("unshare(1) is not installed")
         for flags in (["--pid", "--fork", "--kill-child"],
                       ["--user", "--map-root-user", "--pid", "--fork", "--kill-child"]):
             if subprocess.run([unshare, *flags, "true"], capture_output=True).returncode == 0:
-                break
-        else:
-            self.skipTest("cannot create a pid namespace here (unshare --pid failed)")
+                return [unshare, *flags]
+        self.skipTest("cannot create a pid namespace here (unshare --pid failed)")
+
+    def test_runs_as_pid_1(self):
+        # A container entrypoint: the master is pid 1 of its pid namespace, and its
+        # workers must still start (and the master must still reap them).
+        prefix = self.pid_namespace_prefix()
         srv = ft.Server(workers=2)
         self.addCleanup(srv.cleanup)
-        srv.argv = [unshare, *flags, *srv.argv]
+        srv.argv = [*prefix, *srv.argv]
         srv.start()
         master = ft.wait_for(lambda: ft.children_of(srv.pid), 3)
         self.assertEqual(len(master), 1)
@@ -296,18 +300,10 @@ class SignalTests(ft.ServerTestCase):
         # When pid 1 of a namespace exits, the kernel kills every other process in it: an
         # upgrade's new master, once the old one (pid 1) had drained and exited, died with
         # it, and the container with nothing serving.
-        unshare = shutil.which("unshare")
-        if not unshare:
-            self.skipTest("unshare(1) is not installed")
-        for flags in (["--pid", "--fork", "--kill-child"],
-                      ["--user", "--map-root-user", "--pid", "--fork", "--kill-child"]):
-            if subprocess.run([unshare, *flags, "true"], capture_output=True).returncode == 0:
-                break
-        else:
-            self.skipTest("cannot create a pid namespace here (unshare --pid failed)")
+        prefix = self.pid_namespace_prefix()
         srv = ft.Server(workers=1)
         self.addCleanup(srv.cleanup)
-        srv.argv = [unshare, *flags, *srv.argv]
+        srv.argv = [*prefix, *srv.argv]
         srv.start()
         master = ft.wait_for(lambda: ft.children_of(srv.pid), 3)
         self.assertEqual(len(master), 1)
