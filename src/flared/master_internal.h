@@ -30,8 +30,9 @@ typedef struct worker_proc {
     unsigned slot;
     unsigned generation;
     uint64_t started_ms;
-    bool ready;     /* it reported ready on the readiness pipe */
-    bool abandoned; /* of a generation that failed to start: stopped, never restarted */
+    bool ready;       /* it reported ready on the readiness pipe */
+    bool abandoned;   /* of a generation that failed to start: stopped, never restarted */
+    uint64_t kill_at; /* told to drain by a reload: killed if still running then; 0: not */
 } worker_proc;
 
 typedef struct master {

@@ -3,7 +3,8 @@
 loading, a $NOTIFY_SOCKET nobody reads, a worker killed as soon as it starts
 (restart back-off), Unix socket paths (another process listening on them, their
 owner under `user`, a respelled path on reload), reloads (a listener that cannot
-be bound, a raised max_connections, a changed backlog), and the binary upgrade
+be bound, a raised max_connections, a changed backlog, an old worker that hangs),
+and the binary upgrade
 (a descriptor leaked after USR1, TERM before the new master is ready, USR2
 twice, USR2 in the new master while the old one drains, the old master gone before
 the new one names it, a new master that hangs,
@@ -286,6 +287,25 @@ class EdgeTests(ft.ServerTestCase):
         for _ in range(10):
             self.assertEqual(srv.get("/plaintext").body, b"before")
         self.assertEqual(srv.workers(), workers)
+        self.assertStopsCleanly(srv)
+
+    def test_old_worker_hung_after_a_reload_is_killed(self):
+        # After a reload the old workers were told to drain and then left alone: one that
+        # hung (here: stopped) ran for ever, holding its listening sockets. It is killed once
+        # its config's drain_delay + shutdown (8 s here) and 2 s more have passed.
+        srv = self.start_server(workers=1)
+        (old,) = srv.wait_workers(1)
+        self.addCleanup(kill_pid, old)
+        os.kill(old, signal.SIGSTOP)
+        srv.write_config(text="reloaded")
+        srv.signal(signal.SIGHUP)
+        self.assertTrue(ft.wait_for(lambda: "reloaded:" in srv.log(), 5), srv.log())
+        self.assertEqual(srv.get("/plaintext").body, b"reloaded")
+        time.sleep(1)
+        self.assertTrue(ft.alive(old))  # still within its shutdown time
+        self.assertTrue(ft.wait_for(lambda: not ft.alive(old), 15), srv.log())
+        self.assertIn(f"worker 0 (pid {old}) of generation 0 did not finish draining", srv.log())
+        self.assertEqual(srv.get("/plaintext").body, b"reloaded")
         self.assertStopsCleanly(srv)
 
     def test_hup_raising_max_connections_raises_the_open_files_limit(self):
