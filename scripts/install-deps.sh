@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(meson ninja-build pkg-config gcc libc6-dev
           libssl-dev zlib1g-dev libyaml-dev libjansson-dev libcmocka-dev libcrypt-dev
           curl python3 openssl python3-websockets node-ws python3-prometheus-client
-          gnutls-bin sslscan haproxy)
+          gnutls-bin sslscan haproxy strace)
 for arg in "$@"; do
     case "$arg" in
     --bench) packages+=(wrk nginx-light golang-go valgrind libh2o-dev libhttp-parser-dev) ;;

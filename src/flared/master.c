@@ -103,7 +103,8 @@ static void spawn(master *m, unsigned slot)
             if (!mine) close(m->socks[i].fd);
         }
         close(m->signal_fd);
-        if (m->ready_fd >= 0) close(m->ready_fd); /* its EOF must mean this master is gone */
+        if (m->ready_fd >= 0) close(m->ready_fd);     /* its EOF must mean this master is gone */
+        if (m->upgrade_fd >= 0) close(m->upgrade_fd); /* a running upgrade's: not the worker's */
         close(m->worker_ready_fd[0]);
         _exit(
             flared_worker_run(m->cfg, slot, fds, listeners, n, m->tickets, m->worker_ready_fd[1]));
@@ -117,6 +118,45 @@ static void signal_workers(master *m, int sig, bool old_only)
 {
     for (size_t i = 0; i < m->worker_count; i++)
         if (!old_only || m->workers[i].generation != m->generation) kill(m->workers[i].pid, sig);
+}
+
+/* Tells the workers of the generations before the current one to drain, which their config
+ * (cfg) gives drain_delay + shutdown for: one hung past that (stopped, spinning) is killed
+ * then, or it would hold its listening sockets, and the ports of listeners the reload removed,
+ * for ever. */
+static void drain_old_workers(master *m, const flared_config *cfg)
+{
+    uint64_t kill_at =
+        flare_monotonic_ms() + cfg->timeouts.drain_delay_ms + cfg->timeouts.shutdown_ms + 2000;
+    for (size_t i = 0; i < m->worker_count; i++) {
+        worker_proc *w = &m->workers[i];
+        if (w->generation == m->generation && !w->abandoned) continue;
+        kill(w->pid, SIGTERM);
+        if (!w->kill_at) w->kill_at = kill_at;
+    }
+}
+
+/* The earliest kill_at of a draining worker, or UINT64_MAX. */
+static uint64_t next_kill(const master *m)
+{
+    uint64_t next = UINT64_MAX;
+    for (size_t i = 0; i < m->worker_count; i++)
+        if (m->workers[i].kill_at && m->workers[i].kill_at < next) next = m->workers[i].kill_at;
+    return next;
+}
+
+static void kill_overdue(master *m, uint64_t now)
+{
+    for (size_t i = 0; i < m->worker_count; i++) {
+        worker_proc *w = &m->workers[i];
+        if (!w->kill_at || now < w->kill_at) continue;
+        flared_log(FLARED_LOG_WARN,
+                   "worker %u (pid %d) of generation %u did not finish draining "
+                   "in time; killing it",
+                   w->slot, (int)w->pid, w->generation);
+        kill(w->pid, SIGKILL);
+        w->kill_at = 0;
+    }
 }
 
 /* A new config's slots start with no restart pending and no back-off. */
@@ -265,7 +305,7 @@ static void started(master *m)
 {
     m->starting = false;
     if (m->prev_cfg) {
-        signal_workers(m, SIGTERM, true); /* only now do the old workers drain */
+        drain_old_workers(m, m->prev_cfg); /* only now do the old workers drain */
         flared_master__close_unwanted(m);
         flared_ratelimit_reload_end(true);
         flared_config_free(m->prev_cfg);
@@ -461,7 +501,11 @@ static int next_timeout(const master *m)
     uint64_t next = UINT64_MAX;
     if (m->stopping) next = m->stop_deadline;
     if (!m->stopping && m->rotate_at < next) next = m->rotate_at;
+    if (!m->stopping && next_kill(m) < next) next = next_kill(m);
     if (handing_over(m) && m->start_deadline < next) next = m->start_deadline;
+    if (!m->stopping && m->upgrade_pid && !m->handed_over && m->upgrade_fd >= 0 &&
+        m->upgrade_deadline < next)
+        next = m->upgrade_deadline;
     for (unsigned s = 0; s < m->slots && !m->stopping; s++)
         if (m->restart_at[s] && m->restart_at[s] < next) next = m->restart_at[s];
     if (next == UINT64_MAX) return -1;
@@ -566,6 +610,8 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
                      (unsigned long long)m.cfg->timeouts.worker_start_ms);
             start_failed(&m, why);
         }
+        if (!m.stopping) flared_master__check_upgrade_deadline(&m, now);
+        if (!m.stopping) kill_overdue(&m, now);
         if (m.stopping && now >= m.stop_deadline) {
             flared_log(FLARED_LOG_WARN, "shutdown timeout: killing %zu workers", m.worker_count);
             signal_workers(&m, SIGKILL, false);

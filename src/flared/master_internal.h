@@ -30,8 +30,9 @@ typedef struct worker_proc {
     unsigned slot;
     unsigned generation;
     uint64_t started_ms;
-    bool ready;     /* it reported ready on the readiness pipe */
-    bool abandoned; /* of a generation that failed to start: stopped, never restarted */
+    bool ready;       /* it reported ready on the readiness pipe */
+    bool abandoned;   /* of a generation that failed to start: stopped, never restarted */
+    uint64_t kill_at; /* told to drain by a reload: killed if still running then; 0: not */
 } worker_proc;
 
 typedef struct master {
@@ -55,6 +56,7 @@ typedef struct master {
     unsigned slots;
     bool stopping;
     uint64_t stop_deadline;
+    uint64_t upgrade_deadline; /* when a new master still not ready is killed (it hangs) */
     int signal_fd;
     flared_tickets *tickets;
     uint64_t rotate_at;      /* next ticket key rotation */
@@ -99,6 +101,9 @@ void flared_master__on_upgrade_pipe(master *m);
  *  must not serve on, holding the ports, once the service was told to stop), and the pid
  *  file names this master again. upgrade_pid stays set until it is reaped. */
 void flared_master__stop_upgrade(master *m, int sig);
+/** A new master that has neither reported ready nor exited by upgrade_deadline (it hangs) is
+ *  killed: this one keeps serving, and a later SIGUSR2 may try again. */
+void flared_master__check_upgrade_deadline(master *m, uint64_t now);
 /** The new master died before it was ready: this one keeps serving. */
 void flared_master__upgrade_failed(master *m, const char *why);
 

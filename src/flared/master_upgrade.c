@@ -4,7 +4,8 @@
  * its listening sockets (FLARED_INHERIT_FDS) and a readiness pipe
  * (FLARED_UPGRADE_FD); the new one adopts the sockets, starts its workers and
  * writes "R" once they have all reported ready, and only then does the old one
- * drain; a new master whose workers fail closes the pipe unwritten and exits.
+ * drain; a new master whose workers fail closes the pipe unwritten and exits, one
+ * that stays silent for twice timeouts.worker_start (it hangs) is killed.
  * Until then the pid file is pid_file.oldbin's, and a failure puts it back.
  */
 #include "master_internal.h"
@@ -82,7 +83,9 @@ void flared_master__report_upgraded(master *m)
     (void)n;
     close(m->ready_fd);
     m->ready_fd = -1;
-    flared_log(FLARED_LOG_INFO, "binary upgrade: took over from pid %d", (int)getppid());
+    /* Not getppid(): once "R" is written the predecessor may drain and exit at any moment,
+     * and this master is then the child of pid 1 (or of a subreaper). */
+    flared_log(FLARED_LOG_INFO, "binary upgrade: took over from pid %d", (int)m->predecessor);
 }
 
 /* The upgrade will not hand over: the pipe closes and the pid file names this master again. */
@@ -141,9 +144,10 @@ static void exec_new_master(master *m, int ready_fd)
     fcntl(ready_fd, F_SETFD, 0);
     if (setenv(FLARED_INHERIT_ENV, list, 1) < 0 || setenv(FLARED_UPGRADE_FD_ENV, fdbuf, 1) < 0)
         _exit(127);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    /* The master's signals stay blocked across exec: the new master blocks them again first
+     * thing and reads them from its signalfd, so one sent to every flared before it got that
+     * far (killall -USR1 flared from logrotate, systemctl kill) waits for it pending instead
+     * of killing it with the default action. */
     char *const argv[] = {(char *)"flared", (char *)"-c", (char *)m->config_path, NULL};
     execv(m->exe, argv);
     flared_log(FLARED_LOG_ERROR, "binary upgrade: cannot execute %s: %s", m->exe, strerror(errno));
@@ -154,6 +158,14 @@ void flared_master__start_upgrade(master *m)
 {
     if (!m->exe) {
         flared_log(FLARED_LOG_ERROR, "SIGUSR2: the path of the flared binary is unknown");
+        return;
+    }
+    /* When pid 1 of a namespace exits, the kernel kills every process left in it: the new
+     * master would serve only until this one had drained. */
+    if (getpid() == 1) {
+        flared_log(FLARED_LOG_ERROR,
+                   "SIGUSR2: this master is pid 1 (a container's init), and the new master "
+                   "would be killed when it exits; restart the container to upgrade");
         return;
     }
     /* Until the previous master has drained, pid_file.oldbin names it: a second upgrade now
@@ -196,6 +208,24 @@ void flared_master__start_upgrade(master *m)
         return;
     }
     m->upgrade_pid = pid;
+    /* Its own workers have timeouts.worker_start to report once it has bound its sockets;
+     * the same again covers loading the config. A new master still silent after that hangs
+     * (a wrong file at the path, a start blocked on something), and waiting on for it would
+     * keep every later upgrade refused and the pid file renamed. */
+    m->upgrade_deadline = flare_monotonic_ms() + 2 * m->cfg->timeouts.worker_start_ms;
+}
+
+void flared_master__check_upgrade_deadline(master *m, uint64_t now)
+{
+    if (!m->upgrade_pid || m->handed_over || m->upgrade_fd < 0 || now < m->upgrade_deadline) return;
+    char why[160];
+    snprintf(why, sizeof why,
+             "the new master (pid %d) did not report ready within %llu ms; killed it",
+             (int)m->upgrade_pid, (unsigned long long)(2 * m->cfg->timeouts.worker_start_ms));
+    /* KILL: a master hanging before its loop has TERM blocked. Its workers, if any, get
+     * their parent-death TERM and drain. */
+    kill(m->upgrade_pid, SIGKILL);
+    flared_master__upgrade_failed(m, why);
 }
 
 /* The new master's pipe is readable: it either serves ("R") or died (EOF). */

@@ -5,7 +5,7 @@
  * redirect the write); it is only removed by the process it names, and a start
  * is refused while it names another live flared. Workers drop privileges in the order
  * that works: supplementary groups, then the gid, then the uid (after setuid
- * the others are no longer allowed).
+ * the others are no longer allowed), and then set their parent-death signal again.
  */
 #include "process.h"
 
@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -132,6 +133,13 @@ int flared_drop_privileges(const flared_config *cfg)
 {
     if (!cfg->user && !cfg->group) return 0;
     if (geteuid() != 0) return 0; /* already that user: flared_config_check_files checked */
+    /* Changing the effective ids clears the parent-death signal (the kernel's commit_creds):
+     * a worker would outlive its master. It is set again afterwards; a master that died in
+     * between is seen by the changed parent, and the signal is then raised here (blocked, it
+     * waits for the worker's loop, which drains as the parent-death signal would have). */
+    int death_signal = 0;
+    prctl(PR_GET_PDEATHSIG, &death_signal);
+    pid_t parent = getppid();
     int rc;
     if (cfg->user)
         rc = initgroups(cfg->user, cfg->gid);
@@ -150,6 +158,12 @@ int flared_drop_privileges(const flared_config *cfg)
                    cfg->user);
         return -1;
     }
+    if (death_signal && prctl(PR_SET_PDEATHSIG, death_signal) < 0) {
+        flared_log(FLARED_LOG_ERROR, "dropped privileges but cannot watch the master: %s",
+                   strerror(errno));
+        return -1;
+    }
+    if (death_signal && getppid() != parent) raise(death_signal);
     return 0;
 }
 

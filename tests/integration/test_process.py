@@ -119,6 +119,30 @@ class ProcessTests(ft.ServerTestCase):
         self.assertEqual(proc_status(srv.pid, "Uid")[0], "0")  # the master keeps root
         self.assertStopsCleanly(srv)
 
+    def test_workers_that_dropped_privileges_exit_when_the_master_dies(self):
+        # Changing the effective uid/gid clears PR_SET_PDEATHSIG (commit_creds): workers
+        # running as `user` outlived a killed master and kept serving, orphaned, on its port.
+        if os.geteuid() != 0:
+            self.skipTest("needs root to switch users")
+        user = pwd.getpwnam("nobody")
+        srv = ft.Server(workers=2, extra="user: nobody\n")
+        os.chmod(srv.dir, 0o755)  # the static root must stay readable
+        self.addCleanup(srv.cleanup)
+        srv.start()
+        def dropped():
+            pids = srv.workers()
+            return len(pids) == 2 and all(proc_status(p, "Uid")[0] != "0" for p in pids) and pids
+        workers = ft.wait_for(dropped, 5)
+        self.assertTrue(workers, srv.log())
+        self.assertEqual(proc_status(workers[0], "Uid")[0], str(user.pw_uid))
+        os.kill(srv.pid, signal.SIGKILL)
+        srv.proc.wait(5)
+        gone = ft.wait_for(lambda: not any(ft.alive(p) for p in workers), 5)
+        for pid in workers:
+            if ft.alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        self.assertTrue(gone, f"workers outlived their master:\n{srv.log()}")
+
     def test_open_files_limit_raised(self):
         need = 15000 + 256
         ft.skip_unless_nofile_can_reach(self, need)

@@ -3,9 +3,12 @@
 loading, a $NOTIFY_SOCKET nobody reads, a worker killed as soon as it starts
 (restart back-off), Unix socket paths (another process listening on them, their
 owner under `user`, a respelled path on reload), reloads (a listener that cannot
-be bound, a raised max_connections, a changed backlog), and the binary upgrade
+be bound, a raised max_connections, a changed backlog, an old worker that hangs),
+and the binary upgrade
 (a descriptor leaked after USR1, TERM before the new master is ready, USR2
-twice, USR2 in the new master while the old one drains)."""
+twice, USR2 in the new master while the old one drains, the old master gone before
+the new one names it, a new master that hangs,
+signals that reach the new master as it starts, a worker restarted meanwhile)."""
 import os
 import pwd
 import re
@@ -286,6 +289,25 @@ class EdgeTests(ft.ServerTestCase):
         self.assertEqual(srv.workers(), workers)
         self.assertStopsCleanly(srv)
 
+    def test_old_worker_hung_after_a_reload_is_killed(self):
+        # After a reload the old workers were told to drain and then left alone: one that
+        # hung (here: stopped) ran for ever, holding its listening sockets. It is killed once
+        # its config's drain_delay + shutdown (8 s here) and 2 s more have passed.
+        srv = self.start_server(workers=1)
+        (old,) = srv.wait_workers(1)
+        self.addCleanup(kill_pid, old)
+        os.kill(old, signal.SIGSTOP)
+        srv.write_config(text="reloaded")
+        srv.signal(signal.SIGHUP)
+        self.assertTrue(ft.wait_for(lambda: "reloaded:" in srv.log(), 5), srv.log())
+        self.assertEqual(srv.get("/plaintext").body, b"reloaded")
+        time.sleep(1)
+        self.assertTrue(ft.alive(old))  # still within its shutdown time
+        self.assertTrue(ft.wait_for(lambda: not ft.alive(old), 15), srv.log())
+        self.assertIn(f"worker 0 (pid {old}) of generation 0 did not finish draining", srv.log())
+        self.assertEqual(srv.get("/plaintext").body, b"reloaded")
+        self.assertStopsCleanly(srv)
+
     def test_hup_raising_max_connections_raises_the_open_files_limit(self):
         # The limit was raised for max_connections at start only: after a reload that
         # raised max_connections the new workers ran out of descriptors long before it.
@@ -418,6 +440,124 @@ class EdgeTests(ft.ServerTestCase):
             self.assertEqual(f.read().split(), [str(new_pid)])  # one new master, no other
         self.assertIn(f"took over from pid {old_pid}", srv.log())
         self.assertEqual(srv.get("/plaintext").status, 200)
+        os.kill(new_pid, signal.SIGTERM)
+        self.assertTrue(ft.wait_for(lambda: not ft.alive(new_pid), 15), srv.log())
+
+    def test_new_master_names_the_old_one_after_that_exited(self):
+        # The new master logged getppid() after writing "R": once the old master had read it,
+        # drained and exited (quick with idle workers, and likely under load), that was the
+        # pid it was reparented to, and the log said "took over from pid 1". strace delays
+        # each getppid() of the new master (not its workers) by 1.5 s, so the old master is
+        # always gone by then; -D keeps the new master the old one's child.
+        strace = shutil.which("strace")
+        self.assertIsNotNone(strace, "strace is needed (scripts/install-deps.sh installs it)")
+        srv = self.start_from_copy()
+        old_pid = srv.pid
+        self.replace_binary(f"#!/bin/sh\nexec {strace} -D -qq -o /dev/null -e trace=getppid "
+                            f"-e inject=getppid:delay_enter=1500000 {FLARED_NEXT} \"$@\"\n")
+        srv.signal(signal.SIGUSR2)
+        self.assertEqual(srv.wait(15), 0, srv.log())  # handed over, drained
+        new_pid = read_pid(self.pid_file)
+        self.assertNotIn(new_pid, (None, old_pid))
+        self.addCleanup(kill_pid, new_pid)
+        self.assertTrue(ft.wait_for(lambda: "took over from pid" in srv.log(), 10), srv.log())
+        self.assertIn(f"took over from pid {old_pid}", srv.log())
+        self.assertEqual(srv.get("/plaintext").status, 200)
+        os.kill(new_pid, signal.SIGTERM)
+        self.assertTrue(ft.wait_for(lambda: not ft.alive(new_pid), 15), srv.log())
+
+    def test_new_master_that_hangs_is_killed_and_the_old_one_serves_on(self):
+        # A new binary that never reports ready nor exits held the upgrade "running" for
+        # ever: pid_file stayed renamed to .oldbin and every later SIGUSR2 was refused. It
+        # gets twice timeouts.worker_start, then it is killed and the upgrade has failed.
+        srv = self.start_from_copy(timeouts=", worker_start: 1s")
+        old_pid = srv.pid
+        started = os.path.join(srv.dir, "new.pid")
+        self.replace_binary(f"#!/bin/sh\necho $$ > {started}\nexec sleep 60\n")
+        srv.signal(signal.SIGUSR2)
+        self.assertTrue(ft.wait_for(lambda: read_pid(started), 5), srv.log())
+        hung = read_pid(started)
+        self.addCleanup(kill_pid, hung)
+        self.assertTrue(ft.wait_for(lambda: "binary upgrade failed" in srv.log(), 8), srv.log())
+        self.assertIn(f"the new master (pid {hung}) did not report ready", srv.log())
+        self.assertTrue(ft.wait_for(lambda: not ft.alive(hung), 5))
+        self.assertEqual(read_pid(self.pid_file), old_pid)
+        self.assertFalse(os.path.exists(self.pid_file + ".oldbin"))
+        self.assertEqual(srv.get("/plaintext").status, 200)
+        # The next upgrade is not refused as "already running".
+        self.replace_binary(source=FLARED_NEXT)
+        srv.signal(signal.SIGUSR2)
+        self.assertEqual(srv.wait(15), 0, srv.log())
+        new_pid = read_pid(self.pid_file)
+        self.assertNotIn(new_pid, (None, old_pid))
+        self.addCleanup(kill_pid, new_pid)
+        self.assertIn(f"took over from pid {old_pid}", srv.log())
+        os.kill(new_pid, signal.SIGTERM)
+        self.assertTrue(ft.wait_for(lambda: not ft.alive(new_pid), 15), srv.log())
+
+    def test_signals_sent_to_the_new_master_as_it_starts_are_not_fatal(self):
+        # The old master unblocked every signal before executing the new binary, which had
+        # them at their default action until its main() blocked them again: a USR1 or HUP
+        # sent to every flared at that moment (logrotate's killall -USR1 flared, systemctl
+        # kill) killed the new master and failed the upgrade. The wrapper's sleep holds that
+        # moment open; it is Python, which keeps the signal mask it was started with (dash
+        # clears it).
+        srv = self.start_from_copy()
+        old_pid = srv.pid
+        started = os.path.join(srv.dir, "new.pid")
+        self.replace_binary(f"#!{sys.executable}\nimport os, sys, time\n"
+                            f"with open({started!r}, 'w') as f:\n    f.write(f'{{os.getpid()}}\\n')\n"
+                            f"time.sleep(1)\nos.execv({FLARED_NEXT!r}, ['flared'] + sys.argv[1:])\n")
+        srv.signal(signal.SIGUSR2)
+        self.assertTrue(ft.wait_for(lambda: read_pid(started), 5), srv.log())
+        new_pid = read_pid(started)
+        self.addCleanup(kill_pid, new_pid)
+        os.kill(new_pid, signal.SIGUSR1)
+        os.kill(new_pid, signal.SIGHUP)
+        self.assertEqual(srv.wait(15), 0, srv.log())  # handed over, drained
+        self.assertNotIn("binary upgrade failed", srv.log())
+        self.assertIn(f"took over from pid {old_pid}", srv.log())
+        self.assertEqual(read_pid(self.pid_file), new_pid)
+        # Both were handled as signals, once the new master could: logs reopened, reloaded.
+        self.assertTrue(ft.wait_for(lambda: f"flared[{new_pid}]: reloaded" in srv.log(), 10),
+                        srv.log())
+        self.assertIn(f"flared[{new_pid}]: SIGUSR1: reopened", srv.log())
+        self.assertEqual(srv.get("/plaintext").status, 200)
+        os.kill(new_pid, signal.SIGTERM)
+        self.assertTrue(ft.wait_for(lambda: not ft.alive(new_pid), 15), srv.log())
+
+    def test_worker_restarted_during_an_upgrade_holds_no_pipe(self):
+        # A worker the old master forked while an upgrade ran inherited the read end of the
+        # new master's readiness pipe. Workers hold no pipe at all once they are set up.
+        srv = self.start_from_copy()
+        started = os.path.join(srv.dir, "new.pid")
+        self.replace_binary(f"#!/bin/sh\necho $$ > {started}\nsleep 4\n"
+                            f"exec {FLARED_NEXT} \"$@\"\n")
+        (worker,) = srv.wait_workers(1)
+        srv.signal(signal.SIGUSR2)
+        self.assertTrue(ft.wait_for(lambda: read_pid(started), 5), srv.log())
+        self.addCleanup(kill_pid, read_pid(started))
+        os.kill(worker, signal.SIGKILL)
+        new_workers = [p for p in ft.wait_for(lambda: [p for p in srv.workers()
+                                                       if p not in (worker, read_pid(started))],
+                                              5) or []]
+        self.assertEqual(len(new_workers), 1, srv.log())
+        fd_dir = f"/proc/{new_workers[0]}/fd"
+
+        def pipes():
+            found = []
+            for fd in os.listdir(fd_dir):
+                try:
+                    if os.readlink(os.path.join(fd_dir, fd)).startswith("pipe:"):
+                        found.append(fd)
+                except OSError:
+                    pass
+            return found
+        # Once set up it has written its readiness report and closed that pipe.
+        self.assertTrue(ft.wait_for(lambda: not pipes(), 2), f"pipes {pipes()}\n{srv.log()}")
+        self.assertEqual(srv.wait(15), 0, srv.log())  # the upgrade still completes
+        new_pid = read_pid(self.pid_file)
+        self.addCleanup(kill_pid, new_pid)
         os.kill(new_pid, signal.SIGTERM)
         self.assertTrue(ft.wait_for(lambda: not ft.alive(new_pid), 15), srv.log())
 

@@ -264,21 +264,25 @@ class SignalTests(ft.ServerTestCase):
         self.assertTrue(ft.wait_for(lambda: not any(ft.alive(p) for p in workers), 5),
                         "workers outlived their master")
 
-    def test_runs_as_pid_1(self):
-        # A container entrypoint: the master is pid 1 of its pid namespace, and its
-        # workers must still start (and the master must still reap them).
+    def pid_namespace_prefix(self):
+        """The unshare(1) command line that runs a program as pid 1 of a new pid namespace
+        (skips the test where none can be made)."""
         unshare = shutil.which("unshare")
         if not unshare:
             self.skipTest("unshare(1) is not installed")
         for flags in (["--pid", "--fork", "--kill-child"],
                       ["--user", "--map-root-user", "--pid", "--fork", "--kill-child"]):
             if subprocess.run([unshare, *flags, "true"], capture_output=True).returncode == 0:
-                break
-        else:
-            self.skipTest("cannot create a pid namespace here (unshare --pid failed)")
+                return [unshare, *flags]
+        self.skipTest("cannot create a pid namespace here (unshare --pid failed)")
+
+    def test_runs_as_pid_1(self):
+        # A container entrypoint: the master is pid 1 of its pid namespace, and its
+        # workers must still start (and the master must still reap them).
+        prefix = self.pid_namespace_prefix()
         srv = ft.Server(workers=2)
         self.addCleanup(srv.cleanup)
-        srv.argv = [unshare, *flags, *srv.argv]
+        srv.argv = [*prefix, *srv.argv]
         srv.start()
         master = ft.wait_for(lambda: ft.children_of(srv.pid), 3)
         self.assertEqual(len(master), 1)
@@ -291,6 +295,27 @@ class SignalTests(ft.ServerTestCase):
         os.kill(master[0], signal.SIGTERM)
         self.assertEqual(srv.wait(10), 0, srv.log())  # unshare exits with flared's status
         self.assertIn("exited", srv.log())
+
+    def test_usr2_as_pid_1_is_refused(self):
+        # When pid 1 of a namespace exits, the kernel kills every other process in it: an
+        # upgrade's new master, once the old one (pid 1) had drained and exited, died with
+        # it, and the container with nothing serving.
+        prefix = self.pid_namespace_prefix()
+        srv = ft.Server(workers=1)
+        self.addCleanup(srv.cleanup)
+        srv.argv = [*prefix, *srv.argv]
+        srv.start()
+        master = ft.wait_for(lambda: ft.children_of(srv.pid), 3)
+        self.assertEqual(len(master), 1)
+        os.kill(master[0], signal.SIGUSR2)
+        self.assertTrue(ft.wait_for(lambda: "SIGUSR2" in srv.log(), 5), srv.log())
+        time.sleep(1)  # long enough for an upgrade to hand over, and pid 1 to exit
+        self.assertIn("pid 1", srv.log())
+        self.assertNotIn("binary upgrade: starting", srv.log())
+        self.assertIsNone(srv.proc.poll(), srv.log())
+        self.assertEqual(srv.get("/plaintext", timeout=3).body, b"Hello, World!")
+        os.kill(master[0], signal.SIGTERM)
+        self.assertEqual(srv.wait(10), 0, srv.log())
 
     # -- SIGUSR1 -----------------------------------------------------------------
 
