@@ -111,8 +111,9 @@ const flare_http_header *flared_static_field(const flare_http_request *head, fla
 
 /** Most range-specs honoured in one Range field; more make the field ignored. */
 #define FLARED_RANGES_MAX 16
-/** Most bytes a multipart/byteranges body carries (it is built in memory). */
-#define FLARED_MULTIPART_MAX (1u << 20)
+/** Room for the texts of a multipart/byteranges body of FLARED_RANGES_MAX parts
+ *  (delimiters, Content-Type, Content-Range and the closing delimiter). */
+#define FLARED_MULTIPART_TEXT_MAX ((FLARED_RANGES_MAX + 1) * 512)
 
 /** One satisfiable byte range, both ends inclusive. */
 typedef struct flared_byte_range {
@@ -145,6 +146,17 @@ typedef struct flared_range_source {
 
 /** Receives body bytes; returns 0 or a negative FLARE_E code. */
 typedef int (*flared_emit_fn)(void *ctx, const void *data, size_t len);
+
+/**
+ * Lays out a multipart/byteranges body (RFC 9110 §14.6) for ranges[0..n) of src,
+ * n <= FLARED_RANGES_MAX, as n + 1 parts for flare_response_file_parts: each range's
+ * delimiter and fields then its bytes, and the closing delimiter with no bytes. The
+ * texts are written into text[0..cap) (FLARED_MULTIPART_TEXT_MAX is enough for a
+ * media type of up to 400 bytes). Returns 0 or FLARE_EINVAL when they do not fit.
+ */
+int flared_static_multipart_parts(const flared_range_source *src, const flared_byte_range *ranges,
+                                  size_t n, const char *boundary, flare_file_part *parts,
+                                  char *text, size_t cap);
 
 /**
  * Writes a multipart/byteranges body (RFC 9110 §14.6) for ranges[0..n) of src,

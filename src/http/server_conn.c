@@ -131,8 +131,9 @@ struct conn {
     size_t body_len;
     off_t file_offset;
     uint64_t file_left;
-    flare_tls_conn *tls;              /* NULL in clear text */
-    flare_http_upgrade_fn upgrade_fn; /* set by a 101: hand over once the output is written */
+    flare_http__file_parts *file_parts; /* the file body's parts still to start; NULL: none */
+    flare_tls_conn *tls;                /* NULL in clear text */
+    flare_http_upgrade_fn upgrade_fn;   /* set by a 101: hand over once the output is written */
     void *upgrade_data;
     flare_http_stream stream; /* a deferred response */
     uint64_t body_left;       /* streamed Content-Length body bytes still to come */
@@ -272,10 +273,16 @@ static bool partial_head(const conn *c)
     return c->in_len - c->start != 2 || c->in[c->start] != '\r' || c->in[c->start + 1] != '\n';
 }
 
+/* A file body is still being sent: its current piece, or parts not yet started. */
+static bool file_pending(const conn *c)
+{
+    return c->file_left || c->file_parts;
+}
+
 /* Between requests, with nothing buffered either way (but a skippable empty line). */
 static bool idle(const conn *c)
 {
-    return c->phase == PH_HEAD && !partial_head(c) && !pending_out(c) && !c->file_left &&
+    return c->phase == PH_HEAD && !partial_head(c) && !pending_out(c) && !file_pending(c) &&
            !c->stream.active;
 }
 
@@ -359,7 +366,7 @@ static void record(conn *c, int status, size_t out_begin, size_t head_len, bool 
     p->has_view = has_view;
     p->status = status;
     p->out_begin = out_begin;
-    p->queued = c->out.len - out_begin + c->file_left;
+    p->queued = c->out.len - out_begin + c->file_left + (c->file_parts ? c->file_parts->rest : 0);
     p->sent_mark = c->sent_total + (out_begin - c->out_sent);
     p->body_in = has_view ? c->body_len : 0;
     p->head_len = head_len;
@@ -802,6 +809,33 @@ __attribute__((noinline)) static void answer_500(conn *c, flare_response *resp)
 
 static void begin_stream(conn *c, flare_response *resp);
 
+/* The current file piece is done: the next part's text joins the output and its file
+ * piece becomes the current one. False when no part is left (or its text cannot be
+ * queued, which ends the connection: the framing cannot be kept). */
+static bool next_file_part(conn *c)
+{
+    flare_http__file_parts *p = c->file_parts;
+    if (!p) return false;
+    const flare_http__file_part *part = &p->part[p->next];
+    take_out(c);
+    int rc = flare_buf_append(&c->out, FLARE_HTTP__PART_TEXT(p) + p->text_at, part->text_len);
+    if (rc < 0) {
+        c->closing = true;
+        free(p);
+        c->file_parts = NULL;
+        return false;
+    }
+    p->text_at += part->text_len;
+    p->rest -= part->text_len + part->len;
+    c->file_offset = part->offset;
+    c->file_left = part->len;
+    if (++p->next == p->count) {
+        free(p);
+        c->file_parts = NULL;
+    }
+    return true;
+}
+
 static void dispatch(conn *c)
 {
     flare_http_server *srv = c->srv;
@@ -857,6 +891,11 @@ static void dispatch(conn *c)
         bool no_content = head_only || flare_http__status_contentless(resp->status);
         if (rc < 0 || no_content || resp->file_len == 0) {
             close(resp->file_fd);
+        } else if (resp->file_parts) {
+            c->file_fd = resp->file_fd;
+            c->file_parts = resp->file_parts;
+            resp->file_parts = NULL;
+            next_file_part(c); /* the first text goes behind the head */
         } else {
             c->file_fd = resp->file_fd;
             c->file_offset = resp->file_offset;
@@ -930,7 +969,7 @@ static int process(conn *c)
 {
     flare_http_server *srv = c->srv;
     for (;;) {
-        if (c->closing || c->upgrade_fn || c->file_left || c->stream.active ||
+        if (c->closing || c->upgrade_fn || file_pending(c) || c->stream.active ||
             pending_out(c) > srv->cfg.output_high_water)
             return PR_OUTPUT;
         if (c->phase == PH_HEAD) {
@@ -1078,6 +1117,11 @@ again:
         /* A short count does not say the socket is full, and no EPOLLOUT edge need
          * follow it (none came when the client drained the socket before the next
          * epoll_wait): only EAGAIN promises the edge to wait for. */
+    }
+    if (c->file_parts) {
+        if (c->log_pending) pending_of(c)->head_len = 0; /* the next text may overwrite it */
+        if (!next_file_part(c)) return FL_ERROR;
+        goto again;
     }
     if (c->file_fd >= 0) {
         close(c->file_fd);
@@ -1597,6 +1641,8 @@ static void retire(conn *c, bool keep_fd)
         close(c->fd);
     }
     if (c->file_fd >= 0) close(c->file_fd);
+    free(c->file_parts);
+    c->file_parts = NULL;
     if (c->ip_counted) flare_http__ipcount_release(srv, &c->peer);
     if (c->tls) {
         flare_tls_conn_free(c->tls);
@@ -1635,7 +1681,7 @@ void flare_http__conn_stop(conn *c)
 
 void flare_http__conn_count_state(const conn *c, flare_http_conn_states *out)
 {
-    if (c->phase == PH_LINGER || c->closing || pending_out(c) || c->file_left)
+    if (c->phase == PH_LINGER || c->closing || pending_out(c) || file_pending(c))
         out->writing++;
     else if (c->phase != PH_HEAD || partial_head(c) || c->requests == 0)
         out->reading++;
