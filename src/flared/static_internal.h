@@ -304,6 +304,11 @@ size_t flared_static_cache_bytes(const flared_static_cache *c);
 
 /** Most entries a listing shows; the rest are left out with a note. */
 #define FLARED_AUTOINDEX_MAX 10000
+/** Rows stop once a listing page reaches this many bytes (the rest are left out with
+ *  the same note): the page is built in memory and held until a client has read it,
+ *  so this bounds what one slow client pins (long or escaped names made 10000
+ *  entries 5 to 20 MB). */
+#define FLARED_AUTOINDEX_PAGE_MAX (1u << 20)
 
 /**
  * Appends an HTML listing of the directory dir_fd (at rel beneath root_fd) to out:
@@ -311,8 +316,9 @@ size_t flared_static_cache_bytes(const flared_static_cache *c);
  * modification times (UTC). Left out: what a request could not get anyway, i.e.
  * dotfiles unless st->hidden_files, symlinks unless st->follow_symlinks (and then
  * those resolving outside the root), names flared_static_name_ok refuses, and
- * anything neither a regular file nor a directory. Returns 0 or a negative FLARE_E
- * code; dir_fd stays open.
+ * anything neither a regular file nor a directory. At most FLARED_AUTOINDEX_MAX
+ * entries and about FLARED_AUTOINDEX_PAGE_MAX bytes of rows are listed, then a note
+ * says how many. Returns 0 or a negative FLARE_E code; dir_fd stays open.
  */
 int flared_static_autoindex(int root_fd, int dir_fd, const char *rel, const flared_static_route *st,
                             flare_buf *out);
