@@ -1075,6 +1075,13 @@ static ssize_t send_file_piece(conn *c, size_t len)
     return n;
 }
 
+/* Where the pending report's response head ends in the output buffer; 0 without one. */
+static size_t head_end(conn *c)
+{
+    if (!c->log_pending || !pending_of(c)->head_len) return 0;
+    return pending_of(c)->out_begin + pending_of(c)->head_len;
+}
+
 static int flush(conn *c)
 {
     flare_http_server *srv = c->srv;
@@ -1093,7 +1100,9 @@ again:
         /* The socket buffer is full: wait for EPOLLOUT (TLS counts whole records). */
         if ((size_t)n < want && !c->tls) return FL_BLOCKED;
     }
-    c->out.len = c->out_sent = 0;
+    /* The texts of a file body in parts go behind its head, which the pending report
+     * still reads (its length is what the access log takes off the bytes sent). */
+    c->out.len = c->out_sent = c->file_parts ? head_end(c) : 0;
     if (c->tls && c->file_left) {
         if (c->log_pending) pending_of(c)->head_len = 0; /* the file overwrites the head */
         if (!refill_from_file(c)) return FL_ERROR;
@@ -1119,7 +1128,6 @@ again:
          * epoll_wait): only EAGAIN promises the edge to wait for. */
     }
     if (c->file_parts) {
-        if (c->log_pending) pending_of(c)->head_len = 0; /* the next text may overwrite it */
         if (!next_file_part(c)) return FL_ERROR;
         goto again;
     }

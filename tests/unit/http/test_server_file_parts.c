@@ -54,6 +54,21 @@ static void expected(flare_buf *out)
     }
 }
 
+/* The first report: its body bytes (bytes sent less the head) and head text. */
+static uint64_t reported_body;
+static char reported_head_start[16];
+static int reports;
+
+static void on_complete(const flare_http_completion *d, void *data)
+{
+    (void)data;
+    if (reports++) return;
+    reported_body = d->bytes_sent - d->resp_head_len;
+    snprintf(reported_head_start, sizeof reported_head_start, "%.*s",
+             (int)(d->resp_head_len < 15 ? d->resp_head_len : 15),
+             d->resp_head ? d->resp_head : "");
+}
+
 static int setup(void **state)
 {
     harness *h = calloc(1, sizeof *h);
@@ -66,6 +81,7 @@ static int setup(void **state)
     if (fd < 0 || write(fd, file_bytes, FILE_BYTES) != (ssize_t)FILE_BYTES) return -1;
     close(fd);
     harness_start(h, NULL);
+    flare_http_server_on_complete(h->srv, on_complete, NULL);
     harness_route(h, NULL, FLARE_M_GET | FLARE_M_HEAD, "/parts", parts_handler, NULL, 0);
     harness_route(h, NULL, FLARE_M_GET, "/none", empty_parts_handler, NULL, 0);
     harness_route(h, NULL, FLARE_M_GET, "/echo", echo_handler, NULL, 0);
@@ -114,6 +130,26 @@ static void test_parts_in_order_then_pipelined(void **state)
     client_close(&c);
 }
 
+/* The report of a parts body still has its head: the access log's body bytes. */
+static void test_report_keeps_the_head(void **state)
+{
+    harness *h = *state;
+    client c;
+    reports = 0;
+    client_open(h, &c);
+    client_send_str(h, &c, "GET /parts HTTP/1.1\r\nHost: x\r\n\r\n");
+    expect_parts(h, &c, false);
+    client_send_str(h, &c, "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n"); /* reports /parts */
+    expect_response(h, &c, 200, NULL);
+    assert_true(reports >= 1);
+    flare_buf want = FLARE_BUF_INIT;
+    expected(&want);
+    assert_int_equal(reported_body, want.len);
+    flare_buf_free(&want);
+    assert_string_equal(reported_head_start, "HTTP/1.1 200 OK");
+    client_close(&c);
+}
+
 /* A socket buffer of a few KiB: each part's text waits for its turn. */
 static void test_small_socket_buffer(void **state)
 {
@@ -157,6 +193,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_parts_in_order_then_pipelined, setup, teardown),
         cmocka_unit_test_setup_teardown(test_small_socket_buffer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_report_keeps_the_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_head_gets_no_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_parts_is_an_error, setup, teardown),
     };
