@@ -122,6 +122,13 @@ const char *flare_http_reason(int status)
     }
 }
 
+/* Off the per-request path: only a response that had parts calls free. */
+static void drop_file_parts(flare_response *resp)
+{
+    free(resp->file_parts);
+    resp->file_parts = NULL;
+}
+
 void flare_http__response_reset(flare_response *resp)
 {
     resp->upgrade_fn = NULL;
@@ -136,8 +143,7 @@ void flare_http__response_reset(flare_response *resp)
     resp->file_fd = -1;
     resp->file_offset = 0;
     resp->file_len = 0;
-    free(resp->file_parts);
-    resp->file_parts = NULL;
+    if (resp->file_parts) drop_file_parts(resp);
     resp->fixed = NULL;
     flare_buf_reset(&resp->headers);
     flare_buf_reset(&resp->body);
@@ -239,8 +245,7 @@ void flare_response_body_static(flare_response *resp, const void *data, size_t l
 void flare_response_file(flare_response *resp, int fd, off_t offset, uint64_t len)
 {
     if (resp->file_fd >= 0) close(resp->file_fd);
-    free(resp->file_parts);
-    resp->file_parts = NULL;
+    if (resp->file_parts) drop_file_parts(resp);
     resp->file_fd = fd;
     resp->file_offset = offset;
     resp->file_len = len;
