@@ -354,9 +354,10 @@ static void make_boundary(char out[25])
 /* 206 with several parts. A file on disk goes out as parts of itself: only the
  * few hundred bytes of delimiters and part fields wait in memory, so a client that
  * reads slowly pins no copy of the ranges. Bytes held in memory (the cache's, at
- * most a cached file's size) are copied behind the head like any small body. */
-static void multipart(job *j, rep *r, const flared_byte_range *ranges, int n,
-                      const char *content_type)
+ * most a cached file's size) are copied behind the head like any small body. Not
+ * inlined: its 9 KiB of stack would make every file response probe for it. */
+__attribute__((noinline)) static void multipart(job *j, rep *r, const flared_byte_range *ranges,
+                                                int n, const char *content_type)
 {
     char boundary[25], type[64];
     make_boundary(boundary);

@@ -122,13 +122,6 @@ const char *flare_http_reason(int status)
     }
 }
 
-/* Off the per-request path: only a response that had parts calls free. */
-static void drop_file_parts(flare_response *resp)
-{
-    free(resp->file_parts);
-    resp->file_parts = NULL;
-}
-
 void flare_http__response_reset(flare_response *resp)
 {
     resp->upgrade_fn = NULL;
@@ -143,7 +136,6 @@ void flare_http__response_reset(flare_response *resp)
     resp->file_fd = -1;
     resp->file_offset = 0;
     resp->file_len = 0;
-    if (resp->file_parts) drop_file_parts(resp);
     resp->fixed = NULL;
     flare_buf_reset(&resp->headers);
     flare_buf_reset(&resp->body);
@@ -242,10 +234,18 @@ void flare_response_body_static(flare_response *resp, const void *data, size_t l
     resp->static_len = len;
 }
 
+void flare_http__response_drop_file(flare_response *resp)
+{
+    if (resp->file_fd < 0) return;
+    close(resp->file_fd);
+    resp->file_fd = -1;
+    free(resp->file_parts); /* set only with a file, so the reset need not look */
+    resp->file_parts = NULL;
+}
+
 void flare_response_file(flare_response *resp, int fd, off_t offset, uint64_t len)
 {
-    if (resp->file_fd >= 0) close(resp->file_fd);
-    if (resp->file_parts) drop_file_parts(resp);
+    flare_http__response_drop_file(resp);
     resp->file_fd = fd;
     resp->file_offset = offset;
     resp->file_len = len;
@@ -253,7 +253,7 @@ void flare_response_file(flare_response *resp, int fd, off_t offset, uint64_t le
 
 int flare_response_file_parts(flare_response *resp, int fd, const flare_file_part *parts, size_t n)
 {
-    flare_response_file(resp, -1, 0, 0);
+    flare_http__response_drop_file(resp);
     size_t text = 0;
     uint64_t total = 0;
     for (size_t i = 0; i < n; i++) {

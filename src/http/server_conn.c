@@ -273,16 +273,10 @@ static bool partial_head(const conn *c)
     return c->in_len - c->start != 2 || c->in[c->start] != '\r' || c->in[c->start + 1] != '\n';
 }
 
-/* A file body is still being sent: its current piece, or parts not yet started. */
-static bool file_pending(const conn *c)
-{
-    return c->file_left || c->file_parts;
-}
-
 /* Between requests, with nothing buffered either way (but a skippable empty line). */
 static bool idle(const conn *c)
 {
-    return c->phase == PH_HEAD && !partial_head(c) && !pending_out(c) && !file_pending(c) &&
+    return c->phase == PH_HEAD && !partial_head(c) && !pending_out(c) && !c->file_left &&
            !c->stream.active;
 }
 
@@ -366,7 +360,7 @@ static void record(conn *c, int status, size_t out_begin, size_t head_len, bool 
     p->has_view = has_view;
     p->status = status;
     p->out_begin = out_begin;
-    p->queued = c->out.len - out_begin + c->file_left + (c->file_parts ? c->file_parts->rest : 0);
+    p->queued = c->out.len - out_begin + c->file_left;
     p->sent_mark = c->sent_total + (out_begin - c->out_sent);
     p->body_in = has_view ? c->body_len : 0;
     p->head_len = head_len;
@@ -809,31 +803,47 @@ __attribute__((noinline)) static void answer_500(conn *c, flare_response *resp)
 
 static void begin_stream(conn *c, flare_response *resp);
 
+/* Where the pending report's response head ends in the output buffer; 0 without one. */
+static size_t head_end(conn *c)
+{
+    if (!c->log_pending || !pending_of(c)->head_len) return 0;
+    return pending_of(c)->out_begin + pending_of(c)->head_len;
+}
+
 /* The current file piece is done: the next part's text joins the output and its file
- * piece becomes the current one. False when no part is left (or its text cannot be
- * queued, which ends the connection: the framing cannot be kept). */
-static bool next_file_part(conn *c)
+ * piece becomes the current one; empty parts are skipped, so while parts are left
+ * there is always output or a file piece pending (which is all that idle() and
+ * process() look at). 1 when a part was queued, 0 when none was left, -1 when a text
+ * cannot be queued, which ends the connection (the framing cannot be kept). */
+static int next_file_part(conn *c)
 {
     flare_http__file_parts *p = c->file_parts;
-    if (!p) return false;
-    const flare_http__file_part *part = &p->part[p->next];
+    if (!p) return 0;
+    /* Sent output was dropped (flush), but the head is still there, and the pending
+     * report reads it (its length is what the access log takes off the bytes sent):
+     * the text goes behind it. */
+    if (c->out.len == 0) c->out.len = c->out_sent = head_end(c);
     take_out(c);
-    int rc = flare_buf_append(&c->out, FLARE_HTTP__PART_TEXT(p) + p->text_at, part->text_len);
-    if (rc < 0) {
-        c->closing = true;
+    int queued = 0;
+    while (!queued && p->next < p->count) {
+        const flare_http__file_part *part = &p->part[p->next++];
+        if (flare_buf_append(&c->out, FLARE_HTTP__PART_TEXT(p) + p->text_at, part->text_len) < 0) {
+            c->closing = true;
+            p->next = p->count;
+            queued = -1;
+            break;
+        }
+        p->text_at += part->text_len;
+        p->rest -= part->text_len + part->len;
+        c->file_offset = part->offset;
+        c->file_left = part->len;
+        queued = part->text_len || part->len ? 1 : 0;
+    }
+    if (p->next == p->count) {
         free(p);
         c->file_parts = NULL;
-        return false;
     }
-    p->text_at += part->text_len;
-    p->rest -= part->text_len + part->len;
-    c->file_offset = part->offset;
-    c->file_left = part->len;
-    if (++p->next == p->count) {
-        free(p);
-        c->file_parts = NULL;
-    }
-    return true;
+    return queued;
 }
 
 static void dispatch(conn *c)
@@ -853,7 +863,7 @@ static void dispatch(conn *c)
         int rc = rt->handler(view, resp, rt->userdata);
         resp->owner = NULL;
         if (rc < 0) {
-            if (resp->file_fd >= 0) close(resp->file_fd); /* the reset would forget it */
+            flare_http__response_drop_file(resp); /* the reset would forget it */
             answer_500(c, resp);
         } else if (resp->defer_ops) {
             view->body = NULL; /* the body buffer is recycled before the report */
@@ -890,7 +900,7 @@ static void dispatch(conn *c)
     if (resp->file_fd >= 0) {
         bool no_content = head_only || flare_http__status_contentless(resp->status);
         if (rc < 0 || no_content || resp->file_len == 0) {
-            close(resp->file_fd);
+            flare_http__response_drop_file(resp);
         } else if (resp->file_parts) {
             c->file_fd = resp->file_fd;
             c->file_parts = resp->file_parts;
@@ -907,6 +917,7 @@ static void dispatch(conn *c)
     if (srv->on_complete && rc == 0) {
         view->body = NULL; /* the body buffer is recycled before the report */
         record(c, resp->status, out_begin, head_len, true, pending_of(c)->view.serial);
+        if (c->file_parts) pending_of(c)->queued += c->file_parts->rest;
     }
 }
 
@@ -969,7 +980,7 @@ static int process(conn *c)
 {
     flare_http_server *srv = c->srv;
     for (;;) {
-        if (c->closing || c->upgrade_fn || file_pending(c) || c->stream.active ||
+        if (c->closing || c->upgrade_fn || c->file_left || c->stream.active ||
             pending_out(c) > srv->cfg.output_high_water)
             return PR_OUTPUT;
         if (c->phase == PH_HEAD) {
@@ -1075,13 +1086,6 @@ static ssize_t send_file_piece(conn *c, size_t len)
     return n;
 }
 
-/* Where the pending report's response head ends in the output buffer; 0 without one. */
-static size_t head_end(conn *c)
-{
-    if (!c->log_pending || !pending_of(c)->head_len) return 0;
-    return pending_of(c)->out_begin + pending_of(c)->head_len;
-}
-
 static int flush(conn *c)
 {
     flare_http_server *srv = c->srv;
@@ -1100,9 +1104,7 @@ again:
         /* The socket buffer is full: wait for EPOLLOUT (TLS counts whole records). */
         if ((size_t)n < want && !c->tls) return FL_BLOCKED;
     }
-    /* The texts of a file body in parts go behind its head, which the pending report
-     * still reads (its length is what the access log takes off the bytes sent). */
-    c->out.len = c->out_sent = c->file_parts ? head_end(c) : 0;
+    c->out.len = c->out_sent = 0;
     if (c->tls && c->file_left) {
         if (c->log_pending) pending_of(c)->head_len = 0; /* the file overwrites the head */
         if (!refill_from_file(c)) return FL_ERROR;
@@ -1128,7 +1130,7 @@ again:
          * epoll_wait): only EAGAIN promises the edge to wait for. */
     }
     if (c->file_parts) {
-        if (!next_file_part(c)) return FL_ERROR;
+        if (next_file_part(c) < 0) return FL_ERROR;
         goto again;
     }
     if (c->file_fd >= 0) {
@@ -1689,7 +1691,7 @@ void flare_http__conn_stop(conn *c)
 
 void flare_http__conn_count_state(const conn *c, flare_http_conn_states *out)
 {
-    if (c->phase == PH_LINGER || c->closing || pending_out(c) || file_pending(c))
+    if (c->phase == PH_LINGER || c->closing || pending_out(c) || c->file_left)
         out->writing++;
     else if (c->phase != PH_HEAD || partial_head(c) || c->requests == 0)
         out->reading++;
@@ -1712,7 +1714,7 @@ static void begin_stream(conn *c, flare_response *resp)
                              .http10 = c->req->minor_version == 0,
                              .head_only = c->req->method_id == FLARE_METHOD_HEAD,
                              .in_end = c->start + (c->streaming_body ? c->head_len : c->consumed)};
-    if (resp->file_fd >= 0) close(resp->file_fd);
+    flare_http__response_drop_file(resp);
     flare_http__response_reset(resp);
     flare_timer_cancel(flare_reactor_timers(c->srv->reactor), &c->timer);
     c->wait = W_NONE;

@@ -69,7 +69,7 @@ struct flare_response {
     int file_fd;
     off_t file_offset;
     uint64_t file_len;
-    flare_http__file_parts *file_parts; /* with file_fd: the body is these parts of it */
+    flare_http__file_parts *file_parts; /* only with file_fd: the body is these parts of it */
     flare_http_upgrade_fn upgrade_fn;   /* with status 101: hand the connection over */
     void *upgrade_data;
     conn *owner;                            /* the connection whose handler is running */
@@ -192,6 +192,8 @@ size_t flare_http__route_allow_header(const flare_http_server *srv, const route 
 int flare_http__head_start_init(flare_http__head_start *hs, const char *server_name,
                                 const char *http_date);
 void flare_http__response_reset(flare_response *resp);
+/* Closes the response's file, if any, and frees its parts (the reset forgets both). */
+void flare_http__response_drop_file(flare_response *resp);
 /* Appends the framed response to out; head_only for HEAD. Returns 0 or FLARE_ENOMEM. */
 int flare_http__response_serialize(flare_response *resp, flare_buf *out,
                                    const flare_http__head_start *hs, bool head_only, bool close,
