@@ -21,10 +21,11 @@
 static char file_path[64];
 static char file_bytes[FILE_BYTES];
 
-/* Pieces out of order, one repeated, an empty text, and a closing text with no bytes. */
+/* Pieces out of order, one repeated, an empty text, an empty part, and a closing text
+ * with no bytes. */
 static const flare_file_part PARTS[] = {
-    {"<a>", 3, 5, 10},     {"", 0, 0, 1},          {"<big>", 5, 1000, 250000},
-    {"<again>", 7, 5, 10}, {"<end>\r\n", 7, 0, 0},
+    {"<a>", 3, 5, 10},          {"", 0, 0, 1},         {"", 0, 7, 0}, /* empty: skipped */
+    {"<big>", 5, 1000, 250000}, {"<again>", 7, 5, 10}, {"<end>\r\n", 7, 0, 0},
 };
 #define PART_COUNT (sizeof PARTS / sizeof PARTS[0])
 
