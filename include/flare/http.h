@@ -417,6 +417,21 @@ void flare_response_body_static(flare_response *resp, const void *data, size_t l
  *  ignores the signal. A connection moves about 1 MiB per loop turn, then lets the
  *  others ready in that turn have theirs. */
 void flare_response_file(flare_response *resp, int fd, off_t offset, uint64_t len);
+/** One part of a body made of a file's pieces: `text` (copied), then `len` bytes of
+ *  the file from `offset` (len may be 0). */
+typedef struct flare_file_part {
+    const char *text;
+    size_t text_len;
+    off_t offset;
+    uint64_t len;
+} flare_file_part;
+/** Sends parts[0..n) one after another as the body (Content-Length their sum): the
+ *  texts are copied now but enter the output buffer one at a time, the file pieces
+ *  go out as with flare_response_file. For bodies that interleave a little framing
+ *  with large file ranges (multipart/byteranges), without holding them in memory.
+ *  The response owns and closes fd, also on failure. Returns 0, FLARE_EINVAL for
+ *  n == 0 or more than UINT32_MAX parts, or FLARE_ENOMEM. */
+int flare_response_file_parts(flare_response *resp, int fd, const flare_file_part *parts, size_t n);
 /** Status + Content-Type + copied body. */
 int flare_response_text(flare_response *resp, int status, const char *content_type,
                         const char *body, size_t len);

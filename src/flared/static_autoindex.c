@@ -183,12 +183,17 @@ int flared_static_autoindex(int root_fd, int dir_fd, const char *rel, const flar
     if (rc == 0 && rel_len)
         rc = flare_buf_append_str(out, "<tr><td><a href=\"../\">../</a></td><td></td>"
                                        "<td>-</td></tr>\n");
-    for (size_t i = 0; i < n && rc == 0; i++)
-        rc = append_row(out, &list[i]);
+    size_t shown = 0, page_start = out->len;
+    for (; shown < n && rc == 0; shown++) {
+        if (out->len - page_start >= FLARED_AUTOINDEX_PAGE_MAX) {
+            truncated = true;
+            break;
+        }
+        rc = append_row(out, &list[shown]);
+    }
     if (rc == 0) rc = flare_buf_append_str(out, "</table>\n");
     if (rc == 0 && truncated)
-        rc = flare_buf_appendf(out, "<p>Only the first %d entries are listed.</p>\n",
-                               FLARED_AUTOINDEX_MAX);
+        rc = flare_buf_appendf(out, "<p>Only the first %zu entries are listed.</p>\n", shown);
     if (rc == 0) rc = flare_buf_append_str(out, "</body></html>\n");
     for (size_t i = 0; i < n; i++)
         free(list[i].name);

@@ -111,8 +111,9 @@ const flare_http_header *flared_static_field(const flare_http_request *head, fla
 
 /** Most range-specs honoured in one Range field; more make the field ignored. */
 #define FLARED_RANGES_MAX 16
-/** Most bytes a multipart/byteranges body carries (it is built in memory). */
-#define FLARED_MULTIPART_MAX (1u << 20)
+/** Room for the texts of a multipart/byteranges body of FLARED_RANGES_MAX parts
+ *  (delimiters, Content-Type, Content-Range and the closing delimiter). */
+#define FLARED_MULTIPART_TEXT_MAX ((FLARED_RANGES_MAX + 1) * 512)
 
 /** One satisfiable byte range, both ends inclusive. */
 typedef struct flared_byte_range {
@@ -145,6 +146,17 @@ typedef struct flared_range_source {
 
 /** Receives body bytes; returns 0 or a negative FLARE_E code. */
 typedef int (*flared_emit_fn)(void *ctx, const void *data, size_t len);
+
+/**
+ * Lays out a multipart/byteranges body (RFC 9110 §14.6) for ranges[0..n) of src,
+ * n <= FLARED_RANGES_MAX, as n + 1 parts for flare_response_file_parts: each range's
+ * delimiter and fields then its bytes, and the closing delimiter with no bytes. The
+ * texts are written into text[0..cap) (FLARED_MULTIPART_TEXT_MAX is enough for a
+ * media type of up to 400 bytes). Returns 0 or FLARE_EINVAL when they do not fit.
+ */
+int flared_static_multipart_parts(const flared_range_source *src, const flared_byte_range *ranges,
+                                  size_t n, const char *boundary, flare_file_part *parts,
+                                  char *text, size_t cap);
 
 /**
  * Writes a multipart/byteranges body (RFC 9110 §14.6) for ranges[0..n) of src,
@@ -292,6 +304,11 @@ size_t flared_static_cache_bytes(const flared_static_cache *c);
 
 /** Most entries a listing shows; the rest are left out with a note. */
 #define FLARED_AUTOINDEX_MAX 10000
+/** Rows stop once a listing page reaches this many bytes (the rest are left out with
+ *  the same note): the page is built in memory and held until a client has read it,
+ *  so this bounds what one slow client pins (long or escaped names made 10000
+ *  entries 5 to 20 MB). */
+#define FLARED_AUTOINDEX_PAGE_MAX (1u << 20)
 
 /**
  * Appends an HTML listing of the directory dir_fd (at rel beneath root_fd) to out:
@@ -299,8 +316,9 @@ size_t flared_static_cache_bytes(const flared_static_cache *c);
  * modification times (UTC). Left out: what a request could not get anyway, i.e.
  * dotfiles unless st->hidden_files, symlinks unless st->follow_symlinks (and then
  * those resolving outside the root), names flared_static_name_ok refuses, and
- * anything neither a regular file nor a directory. Returns 0 or a negative FLARE_E
- * code; dir_fd stays open.
+ * anything neither a regular file nor a directory. At most FLARED_AUTOINDEX_MAX
+ * entries and about FLARED_AUTOINDEX_PAGE_MAX bytes of rows are listed, then a note
+ * says how many. Returns 0 or a negative FLARE_E code; dir_fd stays open.
  */
 int flared_static_autoindex(int root_fd, int dir_fd, const char *rel, const flared_static_route *st,
                             flare_buf *out);

@@ -1,6 +1,8 @@
 /*
  * static_range.c: byte ranges (RFC 9110 §14): parsing a Range field against a
- * representation's size, and writing a multipart/byteranges body. Anything odd
+ * representation's size, and laying out a multipart/byteranges body: its small
+ * texts (delimiters, part fields) between the file's ranges, which a file on disk
+ * sends straight from the file as the socket drains. Anything odd
  * (another unit, bad syntax, too many ranges) makes the field ignored and the
  * whole representation go out with 200, which §14.2 permits; only a well-formed
  * set with no satisfiable range is answered 416.
@@ -123,6 +125,7 @@ int flared_static_parse_range(const char *value, size_t len, uint64_t size,
 static int emit_file(const flared_range_source *src, uint64_t off, uint64_t len,
                      flared_emit_fn emit, void *ctx)
 {
+    if (len == 0) return 0;
     if (src->mem) return emit(ctx, src->mem + off, (size_t)len);
     char buf[PART_CHUNK];
     while (len > 0) {
@@ -138,23 +141,40 @@ static int emit_file(const flared_range_source *src, uint64_t off, uint64_t len,
     return 0;
 }
 
+int flared_static_multipart_parts(const flared_range_source *src, const flared_byte_range *ranges,
+                                  size_t n, const char *boundary, flare_file_part *parts,
+                                  char *text, size_t cap)
+{
+    size_t used = 0;
+    for (size_t i = 0; i <= n; i++) {
+        char *at = text + used;
+        int len = i == n ? snprintf(at, cap - used, "\r\n--%s--\r\n", boundary)
+                         : snprintf(at, cap - used,
+                                    "%s--%s\r\nContent-Type: %s\r\nContent-Range: bytes %" PRIu64
+                                    "-%" PRIu64 "/%" PRIu64 "\r\n\r\n",
+                                    i ? "\r\n" : "", boundary, src->content_type, ranges[i].first,
+                                    ranges[i].last, src->size);
+        if (len < 0 || (size_t)len >= cap - used) return FLARE_EINVAL;
+        used += (size_t)len;
+        parts[i] = (flare_file_part){at, (size_t)len, 0, 0};
+        if (i < n) {
+            parts[i].offset = (off_t)ranges[i].first;
+            parts[i].len = ranges[i].last - ranges[i].first + 1;
+        }
+    }
+    return 0;
+}
+
 int flared_static_multipart(const flared_range_source *src, const flared_byte_range *ranges,
                             size_t n, const char *boundary, flared_emit_fn emit, void *ctx)
 {
-    char head[512];
-    for (size_t i = 0; i < n; i++) {
-        int len = snprintf(head, sizeof head,
-                           "%s--%s\r\nContent-Type: %s\r\nContent-Range: bytes %" PRIu64 "-%" PRIu64
-                           "/%" PRIu64 "\r\n\r\n",
-                           i ? "\r\n" : "", boundary, src->content_type, ranges[i].first,
-                           ranges[i].last, src->size);
-        if (len < 0 || (size_t)len >= sizeof head) return FLARE_EINVAL;
-        int rc = emit(ctx, head, (size_t)len);
-        if (rc == 0)
-            rc = emit_file(src, ranges[i].first, ranges[i].last - ranges[i].first + 1, emit, ctx);
-        if (rc < 0) return rc;
+    flare_file_part parts[FLARED_RANGES_MAX + 1];
+    char text[FLARED_MULTIPART_TEXT_MAX];
+    if (n > FLARED_RANGES_MAX) return FLARE_EINVAL;
+    int rc = flared_static_multipart_parts(src, ranges, n, boundary, parts, text, sizeof text);
+    for (size_t i = 0; rc == 0 && i <= n; i++) {
+        rc = emit(ctx, parts[i].text, parts[i].text_len);
+        if (rc == 0) rc = emit_file(src, (uint64_t)parts[i].offset, parts[i].len, emit, ctx);
     }
-    int len = snprintf(head, sizeof head, "\r\n--%s--\r\n", boundary);
-    if (len < 0 || (size_t)len >= sizeof head) return FLARE_EINVAL;
-    return emit(ctx, head, (size_t)len);
+    return rc;
 }

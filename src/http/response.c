@@ -7,6 +7,7 @@
 #include "server_internal.h"
 #include "simd.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -233,12 +234,52 @@ void flare_response_body_static(flare_response *resp, const void *data, size_t l
     resp->static_len = len;
 }
 
+void flare_http__response_drop_file(flare_response *resp)
+{
+    if (resp->file_fd < 0) return;
+    close(resp->file_fd);
+    resp->file_fd = -1;
+    free(resp->file_parts); /* set only with a file, so the reset need not look */
+    resp->file_parts = NULL;
+}
+
 void flare_response_file(flare_response *resp, int fd, off_t offset, uint64_t len)
 {
-    if (resp->file_fd >= 0) close(resp->file_fd);
+    flare_http__response_drop_file(resp);
     resp->file_fd = fd;
     resp->file_offset = offset;
     resp->file_len = len;
+}
+
+int flare_response_file_parts(flare_response *resp, int fd, const flare_file_part *parts, size_t n)
+{
+    flare_http__response_drop_file(resp);
+    size_t text = 0;
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        text += parts[i].text_len;
+        total += parts[i].text_len + parts[i].len;
+    }
+    if (n == 0 || n > UINT32_MAX) {
+        close(fd);
+        return FLARE_EINVAL;
+    }
+    flare_http__file_parts *p = malloc(sizeof *p + n * sizeof p->part[0] + text);
+    if (!p) {
+        close(fd);
+        return FLARE_ENOMEM;
+    }
+    *p = (flare_http__file_parts){.count = (uint32_t)n, .rest = total};
+    char *t = FLARE_HTTP__PART_TEXT(p);
+    for (size_t i = 0; i < n; i++) {
+        p->part[i] = (flare_http__file_part){parts[i].offset, parts[i].len, parts[i].text_len};
+        if (parts[i].text_len) memcpy(t, parts[i].text, parts[i].text_len);
+        t += parts[i].text_len;
+    }
+    resp->file_fd = fd;
+    resp->file_len = total;
+    resp->file_parts = p;
+    return 0;
 }
 
 int flare_response_text(flare_response *resp, int status, const char *content_type,

@@ -157,6 +157,7 @@ void flare_http_server_free(flare_http_server *srv)
     free(srv->out_pool);
     flare_buf_free(&srv->resp.headers);
     flare_buf_free(&srv->resp.body);
+    free(srv->resp.file_parts);
     free(srv);
 }
 

@@ -131,8 +131,9 @@ struct conn {
     size_t body_len;
     off_t file_offset;
     uint64_t file_left;
-    flare_tls_conn *tls;              /* NULL in clear text */
-    flare_http_upgrade_fn upgrade_fn; /* set by a 101: hand over once the output is written */
+    flare_http__file_parts *file_parts; /* the file body's parts still to start; NULL: none */
+    flare_tls_conn *tls;                /* NULL in clear text */
+    flare_http_upgrade_fn upgrade_fn;   /* set by a 101: hand over once the output is written */
     void *upgrade_data;
     flare_http_stream stream; /* a deferred response */
     uint64_t body_left;       /* streamed Content-Length body bytes still to come */
@@ -802,6 +803,49 @@ __attribute__((noinline)) static void answer_500(conn *c, flare_response *resp)
 
 static void begin_stream(conn *c, flare_response *resp);
 
+/* Where the pending report's response head ends in the output buffer; 0 without one. */
+static size_t head_end(conn *c)
+{
+    if (!c->log_pending || !pending_of(c)->head_len) return 0;
+    return pending_of(c)->out_begin + pending_of(c)->head_len;
+}
+
+/* The current file piece is done: the next part's text joins the output and its file
+ * piece becomes the current one; empty parts are skipped, so while parts are left
+ * there is always output or a file piece pending (which is all that idle() and
+ * process() look at). 1 when a part was queued, 0 when none was left, -1 when a text
+ * cannot be queued, which ends the connection (the framing cannot be kept). */
+static int next_file_part(conn *c)
+{
+    flare_http__file_parts *p = c->file_parts;
+    if (!p) return 0;
+    /* Sent output was dropped (flush), but the head is still there, and the pending
+     * report reads it (its length is what the access log takes off the bytes sent):
+     * the text goes behind it. */
+    if (c->out.len == 0) c->out.len = c->out_sent = head_end(c);
+    take_out(c);
+    int queued = 0;
+    while (!queued && p->next < p->count) {
+        const flare_http__file_part *part = &p->part[p->next++];
+        if (flare_buf_append(&c->out, FLARE_HTTP__PART_TEXT(p) + p->text_at, part->text_len) < 0) {
+            c->closing = true;
+            p->next = p->count;
+            queued = -1;
+            break;
+        }
+        p->text_at += part->text_len;
+        p->rest -= part->text_len + part->len;
+        c->file_offset = part->offset;
+        c->file_left = part->len;
+        queued = part->text_len || part->len ? 1 : 0;
+    }
+    if (p->next == p->count) {
+        free(p);
+        c->file_parts = NULL;
+    }
+    return queued;
+}
+
 static void dispatch(conn *c)
 {
     flare_http_server *srv = c->srv;
@@ -819,7 +863,7 @@ static void dispatch(conn *c)
         int rc = rt->handler(view, resp, rt->userdata);
         resp->owner = NULL;
         if (rc < 0) {
-            if (resp->file_fd >= 0) close(resp->file_fd); /* the reset would forget it */
+            flare_http__response_drop_file(resp); /* the reset would forget it */
             answer_500(c, resp);
         } else if (resp->defer_ops) {
             view->body = NULL; /* the body buffer is recycled before the report */
@@ -856,7 +900,12 @@ static void dispatch(conn *c)
     if (resp->file_fd >= 0) {
         bool no_content = head_only || flare_http__status_contentless(resp->status);
         if (rc < 0 || no_content || resp->file_len == 0) {
-            close(resp->file_fd);
+            flare_http__response_drop_file(resp);
+        } else if (resp->file_parts) {
+            c->file_fd = resp->file_fd;
+            c->file_parts = resp->file_parts;
+            resp->file_parts = NULL;
+            next_file_part(c); /* the first text goes behind the head */
         } else {
             c->file_fd = resp->file_fd;
             c->file_offset = resp->file_offset;
@@ -868,6 +917,7 @@ static void dispatch(conn *c)
     if (srv->on_complete && rc == 0) {
         view->body = NULL; /* the body buffer is recycled before the report */
         record(c, resp->status, out_begin, head_len, true, pending_of(c)->view.serial);
+        if (c->file_parts) pending_of(c)->queued += c->file_parts->rest;
     }
 }
 
@@ -1078,6 +1128,10 @@ again:
         /* A short count does not say the socket is full, and no EPOLLOUT edge need
          * follow it (none came when the client drained the socket before the next
          * epoll_wait): only EAGAIN promises the edge to wait for. */
+    }
+    if (c->file_parts) {
+        if (next_file_part(c) < 0) return FL_ERROR;
+        goto again;
     }
     if (c->file_fd >= 0) {
         close(c->file_fd);
@@ -1597,6 +1651,8 @@ static void retire(conn *c, bool keep_fd)
         close(c->fd);
     }
     if (c->file_fd >= 0) close(c->file_fd);
+    free(c->file_parts);
+    c->file_parts = NULL;
     if (c->ip_counted) flare_http__ipcount_release(srv, &c->peer);
     if (c->tls) {
         flare_tls_conn_free(c->tls);
@@ -1658,7 +1714,7 @@ static void begin_stream(conn *c, flare_response *resp)
                              .http10 = c->req->minor_version == 0,
                              .head_only = c->req->method_id == FLARE_METHOD_HEAD,
                              .in_end = c->start + (c->streaming_body ? c->head_len : c->consumed)};
-    if (resp->file_fd >= 0) close(resp->file_fd);
+    flare_http__response_drop_file(resp);
     flare_http__response_reset(resp);
     flare_timer_cancel(flare_reactor_timers(c->srv->reactor), &c->timer);
     c->wait = W_NONE;

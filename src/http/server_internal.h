@@ -36,6 +36,26 @@ typedef struct host_fields {
 
 typedef struct conn conn;
 
+/* One piece of a file body in parts (flare_response_file_parts). */
+typedef struct flare_http__file_part {
+    off_t offset;
+    uint64_t len;
+    size_t text_len;
+} flare_http__file_part;
+
+/* A file body in parts: `count` parts, then their texts back to back. Built by the
+ * handler's response, then owned by the connection until the body is sent; the
+ * texts go into the output buffer one at a time, as the socket drains. */
+typedef struct flare_http__file_parts {
+    uint32_t count, next; /* next: the first part not yet started */
+    size_t text_at;       /* where the next part's text starts */
+    uint64_t rest;        /* bytes of the parts not yet started */
+    flare_http__file_part part[];
+} flare_http__file_parts;
+
+/* The texts of p, after its parts. */
+#define FLARE_HTTP__PART_TEXT(p) ((char *)((p)->part + (p)->count))
+
 /* The response a handler fills; one per server, reused for every request (handlers
  * run to completion on the reactor thread), so building one allocates nothing once warm. */
 struct flare_response {
@@ -49,7 +69,8 @@ struct flare_response {
     int file_fd;
     off_t file_offset;
     uint64_t file_len;
-    flare_http_upgrade_fn upgrade_fn; /* with status 101: hand the connection over */
+    flare_http__file_parts *file_parts; /* only with file_fd: the body is these parts of it */
+    flare_http_upgrade_fn upgrade_fn;   /* with status 101: hand the connection over */
     void *upgrade_data;
     conn *owner;                            /* the connection whose handler is running */
     const flare_http_stream_ops *defer_ops; /* set by flare_response_defer */
@@ -188,6 +209,8 @@ size_t flare_http__route_allow_header(const flare_http_server *srv, const route 
 int flare_http__head_start_init(flare_http__head_start *hs, const char *server_name,
                                 const char *http_date);
 void flare_http__response_reset(flare_response *resp);
+/* Closes the response's file, if any, and frees its parts (the reset forgets both). */
+void flare_http__response_drop_file(flare_response *resp);
 /* Appends the framed response to out; head_only for HEAD. Returns 0 or FLARE_ENOMEM. */
 int flare_http__response_serialize(flare_response *resp, flare_buf *out,
                                    const flare_http__head_start *hs, bool head_only, bool close,

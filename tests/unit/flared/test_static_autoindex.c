@@ -161,6 +161,43 @@ static void test_root_listing(void **state)
     free(html);
 }
 
+/* Escape-heavy names make rows of ~2.5 KB: 600 of them would be a 1.5 MB page,
+ * which a slow client would pin. The page stops near FLARED_AUTOINDEX_PAGE_MAX. */
+static void test_page_bytes_are_capped(void **state)
+{
+    (void)state;
+    enum { FILES = 600 };
+    char path[PATH_MAX + 300], name[251];
+    snprintf(path, sizeof path, "%s/root/many", scratch);
+    assert_int_equal(mkdir(path, 0755), 0);
+    memset(name, '&', sizeof name - 1);
+    name[sizeof name - 1] = '\0';
+    for (int i = 0; i < FILES; i++) {
+        memcpy(name,
+               (char[4]){(char)('a' + i / 26 / 26 % 26), (char)('a' + i / 26 % 26),
+                         (char)('a' + i % 26), '&'},
+               4);
+        snprintf(path, sizeof path, "%s/root/many/%s", scratch, name);
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+        assert_true(fd >= 0);
+        close(fd);
+    }
+    flared_static_route st = {0};
+    char *html = listing("many", &st);
+    size_t len = strlen(html), rows = 0;
+    assert_true(len > FLARED_AUTOINDEX_PAGE_MAX / 2);
+    assert_true(len < FLARED_AUTOINDEX_PAGE_MAX + 8192);
+    for (const char *p = html; (p = strstr(p, "<tr><td><a href=")) != NULL; p++)
+        rows++;
+    rows--; /* the parent's row */
+    assert_true(rows > 0 && rows < FILES);
+    char note[64];
+    snprintf(note, sizeof note, "<p>Only the first %zu entries are listed.</p>", rows);
+    assert_non_null(strstr(html, note));
+    assert_non_null(strstr(html, "</table>"));
+    free(html);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -168,6 +205,7 @@ int main(void)
         cmocka_unit_test(test_listing_with_symlinks_and_dotfiles),
         cmocka_unit_test(test_names_with_a_colon),
         cmocka_unit_test(test_root_listing),
+        cmocka_unit_test(test_page_bytes_are_capped),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
