@@ -192,8 +192,11 @@ static int one_url(const cli_options *o, flare_http_client *c, cli_upload *up, c
     if (w.out && w.out != stdout && fclose(w.out) != 0 && status == CLI_OK) {
         cli_error(o, "cannot write %s: %s", o->output, strerror(errno));
         status = CLI_USAGE;
-    } else if (w.out == stdout) {
-        fflush(stdout);
+    } else if (w.out == stdout && (fflush(stdout) != 0 || ferror(stdout)) && status == CLI_OK) {
+        /* A body that fit in stdio's buffer fails only here (a full disk, a
+         * closed pipe): the output is lost, so success would be a lie. */
+        cli_error(o, "cannot write stdout: %s", strerror(errno));
+        status = CLI_USAGE;
     }
     flare_buf_free(&w.json);
     flare_http_reply_free(&r);

@@ -379,6 +379,15 @@ class FlaredTests(ft.SharedServerTestCase):
             rc, _, err = flare("-o", os.path.join(d, "no", "such", "dir"), self.url + "/plaintext")
             self.assertEqual(rc, 1)
             one_line(self, err)
+        # a body small enough to sit in stdio's buffer until exit: a full disk under
+        # stdout is still an error (1), not a silent success with the output lost
+        if os.path.exists("/dev/full"):
+            for args in ([], ["-i"]):
+                with open("/dev/full", "wb") as full:
+                    p = subprocess.run([FLARE, *args, self.url + "/plaintext"], stdout=full,
+                                       stderr=subprocess.PIPE, timeout=30)
+                self.assertEqual(p.returncode, 1, args)
+                self.assertIn("cannot write stdout", one_line(self, p.stderr.decode()))
 
     def test_keepalive_across_urls(self):
         rc, out, err = flare("-v", self.url + "/plaintext", self.url + "/plaintext")
