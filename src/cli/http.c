@@ -246,8 +246,8 @@ int cli_http(const cli_options *o)
         .headers = o->headers,
         .num_headers = o->num_headers,
         .auth = auth,
-        .connect_timeout_ms = (int)(o->connect_timeout * 1000),
-        .total_timeout_ms = (int)(o->max_time * 1000),
+        .connect_timeout_ms = cli_ms(o->connect_timeout),
+        .total_timeout_ms = cli_ms(o->max_time),
         /* Streamed to the output, a body may be as large as a download gets;
          * --json keeps it in memory, so the library's 100 MiB stands there. */
         .max_response_bytes = o->max_filesize ? o->max_filesize

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -265,6 +266,17 @@ static int add_header(cli_options *o, const char *arg)
     /* the name is checked by the library: a space or CR in it is refused there */
     o->headers[o->num_headers++] = (flare_http_kv){name, value};
     return 0;
+}
+
+int cli_ms(double seconds)
+{
+    /* Rounded up: "-m 0.0001" is a short timeout, never 0, which means none; a
+     * year of milliseconds does not fit an int and is clamped, not overflowed. */
+    double ms = seconds * 1000;
+    if (ms <= 0) return 0;
+    if (ms >= INT_MAX) return INT_MAX;
+    int whole = (int)ms;
+    return whole < ms ? whole + 1 : whole;
 }
 
 static int seconds(const char *arg, const char *what, double *out)

@@ -78,7 +78,7 @@ static void tls_warning(void *ctx, const char *message)
 static int connect_stream(const cli_options *o, const flare_ws_url *u, ws_stream *s,
                           flare_error *err)
 {
-    int budget = o->connect_timeout > 0 ? (int)(o->connect_timeout * 1000) : 0;
+    int budget = cli_ms(o->connect_timeout);
     s->tls = u->secure;
     s->tcp.fd = s->tls_stream.tcp.fd = -1;
     if (!u->secure) {

@@ -518,6 +518,12 @@ class OddServerTests(unittest.TestCase):
         self.assertEqual((rc, out), (2, b""))
         self.assertIn("timeout", one_line(self, err))
         self.assertLess(time.monotonic() - t0, 2.5)
+        # under a millisecond is still a timeout, not 0 (none): rounded up, it expires
+        t0 = time.monotonic()
+        rc, out, err = flare("--max-time", "0.0004", self.url + "/slow")
+        self.assertEqual((rc, out), (2, b""), err)
+        self.assertIn("timeout", one_line(self, err))
+        self.assertLess(time.monotonic() - t0, 2.5)
 
     def test_answer_before_the_upload_ends(self):
         # 413 after the head, then close with the body unread (a reset): flare shows
