@@ -99,11 +99,15 @@ static int connect_stream(const cli_options *o, const flare_ws_url *u, ws_stream
     return flare_tls_connect(&s->tls_stream, u->host, u->port, &cfg, err);
 }
 
-static void print_message(const flare_ws_message *m)
+/* A message that cannot reach stdout (a full disk) ends the session: lost
+ * output is no success. */
+static int print_message(const flare_ws_message *m, flare_error *err)
 {
     fwrite(m->data, 1, m->len, stdout);
     fputc('\n', stdout);
-    fflush(stdout);
+    if (fflush(stdout) != 0 || ferror(stdout))
+        return flare_error_set(err, FLARE_EINVAL, errno, "cannot write stdout");
+    return 0;
 }
 
 /*
@@ -120,7 +124,7 @@ static int drain(flare_ws_client *ws, ws_stream *s, flare_error *err)
         flare_ws_message m;
         int rc = flare_ws_recv_message(ws, &m, err);
         if (rc == 0) {
-            print_message(&m);
+            if ((rc = print_message(&m, err)) < 0) return rc;
             if (flare_monotonic_ms() >= turn_end) return 2;
             continue;
         }

@@ -415,6 +415,14 @@ class FlaredTests(ft.SharedServerTestCase):
                              stdin=b"hello\nw\xc3\xb6rld\n\nlast line without newline")
         self.assertEqual(rc, 0, err)
         self.assertEqual(out, b"hello\nw\xc3\xb6rld\n\nlast line without newline\n")
+        # echoes that cannot reach stdout (a full disk) fail the session (1)
+        if os.path.exists("/dev/full"):
+            with open("/dev/full", "wb") as full:
+                p = subprocess.run([FLARE, "ws", f"ws://127.0.0.1:{self.srv.port}/ws"],
+                                   input=b"hello\n", stdout=full, stderr=subprocess.PIPE,
+                                   timeout=30)
+            self.assertEqual(p.returncode, 1)
+            self.assertIn("cannot write stdout", one_line(self, p.stderr.decode()))
         # a plain GET to the websocket route is refused with 426 (exit 4)
         rc, _, _ = flare(self.url + "/ws")
         self.assertEqual(rc, 4)
