@@ -56,7 +56,7 @@ typedef struct cli_options {
     const char *user; /* -u user:pass */
     const char *bearer;
     const char *user_agent;
-    bool verbose, fail, silent, raw;
+    bool verbose, fail, silent, show_error, raw;
     uint64_t max_filesize;
     /* ws */
     const char *subprotocol;

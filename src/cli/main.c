@@ -29,6 +29,7 @@ enum {
     OPT_SUBPROTOCOL,
     OPT_ORIGIN,
     OPT_WAIT,
+    OPT_ACCEPTED, /* curl options that change nothing here */
 };
 
 static const struct option long_options[] = {
@@ -56,6 +57,9 @@ static const struct option long_options[] = {
     {"verbose", no_argument, NULL, 'v'},
     {"fail", no_argument, NULL, 'f'},
     {"silent", no_argument, NULL, 's'},
+    {"show-error", no_argument, NULL, 'S'},
+    {"compressed", no_argument, NULL, OPT_ACCEPTED},
+    {"http1.1", no_argument, NULL, OPT_ACCEPTED},
     {"raw", no_argument, NULL, OPT_RAW},
     {"max-filesize", required_argument, NULL, OPT_MAX_FILESIZE},
     {"subprotocol", required_argument, NULL, OPT_SUBPROTOCOL},
@@ -94,8 +98,10 @@ static const char usage_text[] =
     "  -A, --user-agent UA\n"
     "  -f, --fail                exit 22 without output for a status >= 400\n"
     "  -s, --silent              no error messages\n"
+    "  -S, --show-error          with -s, error messages all the same\n"
     "  -v, --verbose             trace connections and heads on stderr\n"
     "      --raw                 do not decode gzip/deflate bodies\n"
+    "      --compressed, --http1.1   accepted for curl's sake (the default)\n"
     "      --max-filesize BYTES  refuse larger bodies\n"
     "      --subprotocol P, --origin O   (ws)\n"
     "      --wait SECS           (ws) after stdin ends, read SECS more before closing\n"
@@ -103,7 +109,7 @@ static const char usage_text[] =
 
 void cli_error(const cli_options *o, const char *fmt, ...)
 {
-    if (o && o->silent) return;
+    if (o && o->silent && !o->show_error) return;
     va_list ap;
     va_start(ap, fmt);
     fputs("flare: ", stderr);
@@ -295,7 +301,7 @@ static int parse(int argc, char **argv, cli_options *o, bool *ws, bool *done)
     int c, rc = 0;
     opterr = 0;
     while (rc == 0 &&
-           (c = getopt_long(argc, argv, "X:H:d:T:o:iILm:ku:A:vfshV", long_options, NULL)) != -1) {
+           (c = getopt_long(argc, argv, "X:H:d:T:o:iILm:ku:A:vfsShV", long_options, NULL)) != -1) {
         char *end;
         switch (c) {
         case 'X':
@@ -370,6 +376,11 @@ static int parse(int argc, char **argv, cli_options *o, bool *ws, bool *done)
             break;
         case 's':
             o->silent = true;
+            break;
+        case 'S':
+            o->show_error = true;
+            break;
+        case OPT_ACCEPTED:
             break;
         case OPT_RAW:
             o->raw = true;

@@ -453,6 +453,12 @@ class UsageTests(unittest.TestCase):
         rc, _, err = flare("http://name.invalid/")
         self.assertEqual(rc, 2)
         one_line(self, err)
+        # curl's -fsSL: -S brings back the error line that -s hides
+        rc, out, err = flare("-fsSL", f"http://127.0.0.1:{port}/")
+        self.assertEqual((rc, out), (2, b""))
+        self.assertIn("refused", one_line(self, err))
+        rc, out, err = flare("-fsL", f"http://127.0.0.1:{port}/")
+        self.assertEqual((rc, out, err), (2, b"", ""))
 
 
 class OddServerTests(unittest.TestCase):
@@ -483,6 +489,8 @@ class OddServerTests(unittest.TestCase):
 
     def test_gzip_and_bomb(self):
         rc, out, err = flare(self.url + "/gzip")
+        self.assertEqual((rc, out), (0, b"decoded by flare\n" * 100), err)
+        rc, out, err = flare("--compressed", "--http1.1", self.url + "/gzip")
         self.assertEqual((rc, out), (0, b"decoded by flare\n" * 100), err)
         rc, out, _ = flare("--raw", self.url + "/gzip")
         self.assertEqual(gzip.decompress(out), b"decoded by flare\n" * 100)
