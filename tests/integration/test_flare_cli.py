@@ -627,6 +627,20 @@ class OddServerTests(unittest.TestCase):
                 lsock.close()
             self.assertEqual(rc, 2, f"{response!r}: {err}")
             one_line(self, err)
+        # too many fields is said as such, not as a malformed head; 256 still pass
+        for count, want in ((300, "more than 256 header fields"), (255, None)):
+            lsock = raw_server(b"HTTP/1.1 200 OK\r\n" +
+                               b"".join(b"X-%d: v\r\n" % i for i in range(count)) +
+                               b"Content-Length: 2\r\n\r\nok")
+            try:
+                rc, out, err = flare(f"http://127.0.0.1:{lsock.getsockname()[1]}/")
+            finally:
+                lsock.close()
+            if want:
+                self.assertEqual(rc, 2, err)
+                self.assertIn(want, one_line(self, err))
+            else:
+                self.assertEqual((rc, out, err), (0, b"ok", ""))
 
 
 class TlsTests(unittest.TestCase):
