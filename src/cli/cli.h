@@ -57,6 +57,7 @@ typedef struct cli_options {
     const char *bearer;
     const char *user_agent;
     bool verbose, fail, silent, show_error, raw;
+    flare_dns_family family; /* -4 / -6: addresses of that family only */
     uint64_t max_filesize;
     /* ws */
     const char *subprotocol;

@@ -256,6 +256,7 @@ int cli_http(const cli_options *o)
         .max_redirects = redirects,
         .no_decompress = o->raw,
         .cookie_jar = jar,
+        .family = o->family,
         .tls = &tls,
         .trace = o->verbose ? trace : NULL,
     };

@@ -58,6 +58,8 @@ static const struct option long_options[] = {
     {"fail", no_argument, NULL, 'f'},
     {"silent", no_argument, NULL, 's'},
     {"show-error", no_argument, NULL, 'S'},
+    {"ipv4", no_argument, NULL, '4'},
+    {"ipv6", no_argument, NULL, '6'},
     {"compressed", no_argument, NULL, OPT_ACCEPTED},
     {"http1.1", no_argument, NULL, OPT_ACCEPTED},
     {"raw", no_argument, NULL, OPT_RAW},
@@ -91,6 +93,7 @@ static const char usage_text[] =
     "      --max-redirects N     follow at most N redirects\n"
     "  -m, --max-time SECS       whole-request timeout (also --timeout)\n"
     "      --connect-timeout SECS\n"
+    "  -4, --ipv4 / -6, --ipv6   connect over IPv4 / IPv6 addresses only\n"
     "  -k, --insecure            do not verify the server certificate (warns)\n"
     "      --cacert FILE         trust the CAs in FILE\n"
     "  -u, --user USER:PASS      Basic authentication\n"
@@ -300,8 +303,8 @@ static int parse(int argc, char **argv, cli_options *o, bool *ws, bool *done)
 {
     int c, rc = 0;
     opterr = 0;
-    while (rc == 0 &&
-           (c = getopt_long(argc, argv, "X:H:d:T:o:iILm:ku:A:vfsShV", long_options, NULL)) != -1) {
+    while (rc == 0 && (c = getopt_long(argc, argv, "X:H:d:T:o:iILm:ku:A:vfsSh46V", long_options,
+                                       NULL)) != -1) {
         char *end;
         switch (c) {
         case 'X':
@@ -379,6 +382,12 @@ static int parse(int argc, char **argv, cli_options *o, bool *ws, bool *done)
             break;
         case 'S':
             o->show_error = true;
+            break;
+        case '4':
+            o->family = FLARE_DNS_V4;
+            break;
+        case '6':
+            o->family = FLARE_DNS_V6;
             break;
         case OPT_ACCEPTED:
             break;

@@ -82,7 +82,7 @@ static int connect_stream(const cli_options *o, const flare_ws_url *u, ws_stream
     s->tls = u->secure;
     s->tcp.fd = s->tls_stream.tcp.fd = -1;
     if (!u->secure) {
-        flare_tcp_connect_options copts = {.timeout_ms = budget};
+        flare_tcp_connect_options copts = {.timeout_ms = budget, .family = o->family};
         return flare_tcp_connect(&s->tcp, u->host, u->port, &copts, err);
     }
     static const char *const alpn[] = {"http/1.1"};
@@ -93,6 +93,7 @@ static int connect_stream(const cli_options *o, const flare_ws_url *u, ws_stream
         .alpn_count = 1,
         .timeout_ms = budget,
         .io_timeout_ms = HANDSHAKE_MS,
+        .family = o->family,
         .log = tls_warning,
         .log_ctx = (void *)o,
     };

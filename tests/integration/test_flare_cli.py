@@ -460,6 +460,40 @@ class UsageTests(unittest.TestCase):
         rc, out, err = flare("-fsL", f"http://127.0.0.1:{port}/")
         self.assertEqual((rc, out, err), (2, b"", ""))
 
+    def test_address_family(self):
+        # -4 / -6 (curl's): only addresses of that family are used
+        lsock = socket.socket(socket.AF_INET6)
+        try:
+            lsock.bind(("::1", 0))
+        except OSError:
+            lsock.close()
+            self.skipTest("no ::1 here")
+        lsock.listen(4)
+        port = lsock.getsockname()[1]
+
+        def serve():
+            while True:
+                try:
+                    conn, _ = lsock.accept()
+                except OSError:
+                    return
+                with conn:
+                    conn.recv(65536)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
+                                 b"Connection: close\r\n\r\nsix")
+        threading.Thread(target=serve, daemon=True).start()
+        try:
+            rc, out, err = flare("-6", f"http://[::1]:{port}/")
+            self.assertEqual((rc, out), (0, b"six"), err)
+            rc, out, err = flare("--ipv4", f"http://[::1]:{port}/")
+            self.assertEqual((rc, out), (2, b""))
+            self.assertIn("IPv4", one_line(self, err))
+            rc, _, err = flare("-6", f"http://127.0.0.1:{port}/")
+            self.assertEqual(rc, 2)
+            self.assertIn("IPv6", one_line(self, err))
+        finally:
+            lsock.close()
+
 
 class OddServerTests(unittest.TestCase):
     """flare against Python's http.server and raw sockets that misbehave on purpose."""
