@@ -56,7 +56,8 @@ typedef struct cli_options {
     const char *user; /* -u user:pass */
     const char *bearer;
     const char *user_agent;
-    bool verbose, fail, silent, raw;
+    bool verbose, fail, silent, show_error, raw;
+    flare_dns_family family; /* -4 / -6: addresses of that family only */
     uint64_t max_filesize;
     /* ws */
     const char *subprotocol;
@@ -68,6 +69,9 @@ typedef struct cli_options {
 void cli_error(const cli_options *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** The exit status for a failed libflare call with code rc. */
 int cli_exit_for(int rc);
+/** seconds (as parsed: 0..a year) as whole milliseconds for libflare: 0 stays 0 (none
+ *  or the default), any other value is at least 1 and at most INT_MAX. */
+int cli_ms(double seconds);
 /** Runs the HTTP request(s) of o; returns the exit status. */
 int cli_http(const cli_options *o);
 /** Opens u->path ("-": stdin) and fstats it (u->sized, u->size): a directory or an

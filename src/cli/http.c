@@ -192,8 +192,11 @@ static int one_url(const cli_options *o, flare_http_client *c, cli_upload *up, c
     if (w.out && w.out != stdout && fclose(w.out) != 0 && status == CLI_OK) {
         cli_error(o, "cannot write %s: %s", o->output, strerror(errno));
         status = CLI_USAGE;
-    } else if (w.out == stdout) {
-        fflush(stdout);
+    } else if (w.out == stdout && (fflush(stdout) != 0 || ferror(stdout)) && status == CLI_OK) {
+        /* A body that fit in stdio's buffer fails only here (a full disk, a
+         * closed pipe): the output is lost, so success would be a lie. */
+        cli_error(o, "cannot write stdout: %s", strerror(errno));
+        status = CLI_USAGE;
     }
     flare_buf_free(&w.json);
     flare_http_reply_free(&r);
@@ -243,8 +246,8 @@ int cli_http(const cli_options *o)
         .headers = o->headers,
         .num_headers = o->num_headers,
         .auth = auth,
-        .connect_timeout_ms = (int)(o->connect_timeout * 1000),
-        .total_timeout_ms = (int)(o->max_time * 1000),
+        .connect_timeout_ms = cli_ms(o->connect_timeout),
+        .total_timeout_ms = cli_ms(o->max_time),
         /* Streamed to the output, a body may be as large as a download gets;
          * --json keeps it in memory, so the library's 100 MiB stands there. */
         .max_response_bytes = o->max_filesize ? o->max_filesize
@@ -253,6 +256,7 @@ int cli_http(const cli_options *o)
         .max_redirects = redirects,
         .no_decompress = o->raw,
         .cookie_jar = jar,
+        .family = o->family,
         .tls = &tls,
         .trace = o->verbose ? trace : NULL,
     };

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@ enum {
     OPT_SUBPROTOCOL,
     OPT_ORIGIN,
     OPT_WAIT,
+    OPT_ACCEPTED, /* curl options that change nothing here */
 };
 
 static const struct option long_options[] = {
@@ -55,6 +57,11 @@ static const struct option long_options[] = {
     {"verbose", no_argument, NULL, 'v'},
     {"fail", no_argument, NULL, 'f'},
     {"silent", no_argument, NULL, 's'},
+    {"show-error", no_argument, NULL, 'S'},
+    {"ipv4", no_argument, NULL, '4'},
+    {"ipv6", no_argument, NULL, '6'},
+    {"compressed", no_argument, NULL, OPT_ACCEPTED},
+    {"http1.1", no_argument, NULL, OPT_ACCEPTED},
     {"raw", no_argument, NULL, OPT_RAW},
     {"max-filesize", required_argument, NULL, OPT_MAX_FILESIZE},
     {"subprotocol", required_argument, NULL, OPT_SUBPROTOCOL},
@@ -86,6 +93,7 @@ static const char usage_text[] =
     "      --max-redirects N     follow at most N redirects\n"
     "  -m, --max-time SECS       whole-request timeout (also --timeout)\n"
     "      --connect-timeout SECS\n"
+    "  -4, --ipv4 / -6, --ipv6   connect over IPv4 / IPv6 addresses only\n"
     "  -k, --insecure            do not verify the server certificate (warns)\n"
     "      --cacert FILE         trust the CAs in FILE\n"
     "  -u, --user USER:PASS      Basic authentication\n"
@@ -93,8 +101,10 @@ static const char usage_text[] =
     "  -A, --user-agent UA\n"
     "  -f, --fail                exit 22 without output for a status >= 400\n"
     "  -s, --silent              no error messages\n"
+    "  -S, --show-error          with -s, error messages all the same\n"
     "  -v, --verbose             trace connections and heads on stderr\n"
     "      --raw                 do not decode gzip/deflate bodies\n"
+    "      --compressed, --http1.1   accepted for curl's sake (the default)\n"
     "      --max-filesize BYTES  refuse larger bodies\n"
     "      --subprotocol P, --origin O   (ws)\n"
     "      --wait SECS           (ws) after stdin ends, read SECS more before closing\n"
@@ -102,7 +112,7 @@ static const char usage_text[] =
 
 void cli_error(const cli_options *o, const char *fmt, ...)
 {
-    if (o && o->silent) return;
+    if (o && o->silent && !o->show_error) return;
     va_list ap;
     va_start(ap, fmt);
     fputs("flare: ", stderr);
@@ -267,6 +277,17 @@ static int add_header(cli_options *o, const char *arg)
     return 0;
 }
 
+int cli_ms(double seconds)
+{
+    /* Rounded up: "-m 0.0001" is a short timeout, never 0, which means none; a
+     * year of milliseconds does not fit an int and is clamped, not overflowed. */
+    double ms = seconds * 1000;
+    if (ms <= 0) return 0;
+    if (ms >= INT_MAX) return INT_MAX;
+    int whole = (int)ms;
+    return whole < ms ? whole + 1 : whole;
+}
+
 static int seconds(const char *arg, const char *what, double *out)
 {
     char *end;
@@ -282,8 +303,8 @@ static int parse(int argc, char **argv, cli_options *o, bool *ws, bool *done)
 {
     int c, rc = 0;
     opterr = 0;
-    while (rc == 0 &&
-           (c = getopt_long(argc, argv, "X:H:d:T:o:iILm:ku:A:vfshV", long_options, NULL)) != -1) {
+    while (rc == 0 && (c = getopt_long(argc, argv, "X:H:d:T:o:iILm:ku:A:vfsSh46V", long_options,
+                                       NULL)) != -1) {
         char *end;
         switch (c) {
         case 'X':
@@ -358,6 +379,17 @@ static int parse(int argc, char **argv, cli_options *o, bool *ws, bool *done)
             break;
         case 's':
             o->silent = true;
+            break;
+        case 'S':
+            o->show_error = true;
+            break;
+        case '4':
+            o->family = FLARE_DNS_V4;
+            break;
+        case '6':
+            o->family = FLARE_DNS_V6;
+            break;
+        case OPT_ACCEPTED:
             break;
         case OPT_RAW:
             o->raw = true;

@@ -78,11 +78,11 @@ static void tls_warning(void *ctx, const char *message)
 static int connect_stream(const cli_options *o, const flare_ws_url *u, ws_stream *s,
                           flare_error *err)
 {
-    int budget = o->connect_timeout > 0 ? (int)(o->connect_timeout * 1000) : 0;
+    int budget = cli_ms(o->connect_timeout);
     s->tls = u->secure;
     s->tcp.fd = s->tls_stream.tcp.fd = -1;
     if (!u->secure) {
-        flare_tcp_connect_options copts = {.timeout_ms = budget};
+        flare_tcp_connect_options copts = {.timeout_ms = budget, .family = o->family};
         return flare_tcp_connect(&s->tcp, u->host, u->port, &copts, err);
     }
     static const char *const alpn[] = {"http/1.1"};
@@ -93,17 +93,22 @@ static int connect_stream(const cli_options *o, const flare_ws_url *u, ws_stream
         .alpn_count = 1,
         .timeout_ms = budget,
         .io_timeout_ms = HANDSHAKE_MS,
+        .family = o->family,
         .log = tls_warning,
         .log_ctx = (void *)o,
     };
     return flare_tls_connect(&s->tls_stream, u->host, u->port, &cfg, err);
 }
 
-static void print_message(const flare_ws_message *m)
+/* A message that cannot reach stdout (a full disk) ends the session: lost
+ * output is no success. */
+static int print_message(const flare_ws_message *m, flare_error *err)
 {
     fwrite(m->data, 1, m->len, stdout);
     fputc('\n', stdout);
-    fflush(stdout);
+    if (fflush(stdout) != 0 || ferror(stdout))
+        return flare_error_set(err, FLARE_EINVAL, errno, "cannot write stdout");
+    return 0;
 }
 
 /*
@@ -120,7 +125,7 @@ static int drain(flare_ws_client *ws, ws_stream *s, flare_error *err)
         flare_ws_message m;
         int rc = flare_ws_recv_message(ws, &m, err);
         if (rc == 0) {
-            print_message(&m);
+            if ((rc = print_message(&m, err)) < 0) return rc;
             if (flare_monotonic_ms() >= turn_end) return 2;
             continue;
         }

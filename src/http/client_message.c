@@ -468,6 +468,19 @@ static int send_streamed(flare_http_client *c, client_conn *k, const client_req 
     return flare_http__client_conn_write(c, k, "0\r\n\r\n", 5, rq->deadline_ms, err);
 }
 
+/* Whether the complete head at p holds more field lines than the parser was given
+ * room for: that, not a malformed line, is then why it failed. */
+static bool too_many_fields(const char *p, size_t len)
+{
+    size_t lines = 0;
+    for (size_t i = 0; i + 3 < len; i++) {
+        if (p[i] != '\r' || p[i + 1] != '\n') continue;
+        if (p[i + 2] == '\r' && p[i + 3] == '\n') break;
+        if (++lines > FLARE_HTTP_CLIENT_MAX_FIELDS) return true;
+    }
+    return false;
+}
+
 /* Reads response heads until a final one (1xx are skipped, RFC 9110 §15.2). */
 static int read_head(flare_http_client *c, client_conn *k, const client_req *rq,
                      flare_http_response *resp, flare_http_header *fields, size_t *head_len,
@@ -491,6 +504,10 @@ static int read_head(flare_http_client *c, client_conn *k, const client_req *rq,
             resp->max_headers_capacity = FLARE_HTTP_CLIENT_MAX_FIELDS;
             hl = flare_http_parse_response(c->rbuf.data, c->rbuf.len, last_len, resp);
         }
+        if (hl == FLARE_EPARSE && too_many_fields(c->rbuf.data, c->rbuf.len))
+            return flare_error_set(err, FLARE_ELIMIT, 0,
+                                   "%s port %u: response head with more than %d header fields",
+                                   k->host, k->port, FLARE_HTTP_CLIENT_MAX_FIELDS);
         if (hl == FLARE_EPARSE)
             return flare_error_set(err, FLARE_EPROTO, 0,
                                    "%s port %u sent a malformed response head (status line or "

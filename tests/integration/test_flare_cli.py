@@ -379,6 +379,15 @@ class FlaredTests(ft.SharedServerTestCase):
             rc, _, err = flare("-o", os.path.join(d, "no", "such", "dir"), self.url + "/plaintext")
             self.assertEqual(rc, 1)
             one_line(self, err)
+        # a body small enough to sit in stdio's buffer until exit: a full disk under
+        # stdout is still an error (1), not a silent success with the output lost
+        if os.path.exists("/dev/full"):
+            for args in ([], ["-i"]):
+                with open("/dev/full", "wb") as full:
+                    p = subprocess.run([FLARE, *args, self.url + "/plaintext"], stdout=full,
+                                       stderr=subprocess.PIPE, timeout=30)
+                self.assertEqual(p.returncode, 1, args)
+                self.assertIn("cannot write stdout", one_line(self, p.stderr.decode()))
 
     def test_keepalive_across_urls(self):
         rc, out, err = flare("-v", self.url + "/plaintext", self.url + "/plaintext")
@@ -406,6 +415,14 @@ class FlaredTests(ft.SharedServerTestCase):
                              stdin=b"hello\nw\xc3\xb6rld\n\nlast line without newline")
         self.assertEqual(rc, 0, err)
         self.assertEqual(out, b"hello\nw\xc3\xb6rld\n\nlast line without newline\n")
+        # echoes that cannot reach stdout (a full disk) fail the session (1)
+        if os.path.exists("/dev/full"):
+            with open("/dev/full", "wb") as full:
+                p = subprocess.run([FLARE, "ws", f"ws://127.0.0.1:{self.srv.port}/ws"],
+                                   input=b"hello\n", stdout=full, stderr=subprocess.PIPE,
+                                   timeout=30)
+            self.assertEqual(p.returncode, 1)
+            self.assertIn("cannot write stdout", one_line(self, p.stderr.decode()))
         # a plain GET to the websocket route is refused with 426 (exit 4)
         rc, _, _ = flare(self.url + "/ws")
         self.assertEqual(rc, 4)
@@ -436,6 +453,46 @@ class UsageTests(unittest.TestCase):
         rc, _, err = flare("http://name.invalid/")
         self.assertEqual(rc, 2)
         one_line(self, err)
+        # curl's -fsSL: -S brings back the error line that -s hides
+        rc, out, err = flare("-fsSL", f"http://127.0.0.1:{port}/")
+        self.assertEqual((rc, out), (2, b""))
+        self.assertIn("refused", one_line(self, err))
+        rc, out, err = flare("-fsL", f"http://127.0.0.1:{port}/")
+        self.assertEqual((rc, out, err), (2, b"", ""))
+
+    def test_address_family(self):
+        # -4 / -6 (curl's): only addresses of that family are used
+        lsock = socket.socket(socket.AF_INET6)
+        try:
+            lsock.bind(("::1", 0))
+        except OSError:
+            lsock.close()
+            self.skipTest("no ::1 here")
+        lsock.listen(4)
+        port = lsock.getsockname()[1]
+
+        def serve():
+            while True:
+                try:
+                    conn, _ = lsock.accept()
+                except OSError:
+                    return
+                with conn:
+                    conn.recv(65536)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
+                                 b"Connection: close\r\n\r\nsix")
+        threading.Thread(target=serve, daemon=True).start()
+        try:
+            rc, out, err = flare("-6", f"http://[::1]:{port}/")
+            self.assertEqual((rc, out), (0, b"six"), err)
+            rc, out, err = flare("--ipv4", f"http://[::1]:{port}/")
+            self.assertEqual((rc, out), (2, b""))
+            self.assertIn("IPv4", one_line(self, err))
+            rc, _, err = flare("-6", f"http://127.0.0.1:{port}/")
+            self.assertEqual(rc, 2)
+            self.assertIn("IPv6", one_line(self, err))
+        finally:
+            lsock.close()
 
 
 class OddServerTests(unittest.TestCase):
@@ -466,6 +523,8 @@ class OddServerTests(unittest.TestCase):
 
     def test_gzip_and_bomb(self):
         rc, out, err = flare(self.url + "/gzip")
+        self.assertEqual((rc, out), (0, b"decoded by flare\n" * 100), err)
+        rc, out, err = flare("--compressed", "--http1.1", self.url + "/gzip")
         self.assertEqual((rc, out), (0, b"decoded by flare\n" * 100), err)
         rc, out, _ = flare("--raw", self.url + "/gzip")
         self.assertEqual(gzip.decompress(out), b"decoded by flare\n" * 100)
@@ -507,6 +566,12 @@ class OddServerTests(unittest.TestCase):
         t0 = time.monotonic()
         rc, out, err = flare("--max-time", "0.5", self.url + "/slow")
         self.assertEqual((rc, out), (2, b""))
+        self.assertIn("timeout", one_line(self, err))
+        self.assertLess(time.monotonic() - t0, 2.5)
+        # under a millisecond is still a timeout, not 0 (none): rounded up, it expires
+        t0 = time.monotonic()
+        rc, out, err = flare("--max-time", "0.0004", self.url + "/slow")
+        self.assertEqual((rc, out), (2, b""), err)
         self.assertIn("timeout", one_line(self, err))
         self.assertLess(time.monotonic() - t0, 2.5)
 
@@ -596,6 +661,20 @@ class OddServerTests(unittest.TestCase):
                 lsock.close()
             self.assertEqual(rc, 2, f"{response!r}: {err}")
             one_line(self, err)
+        # too many fields is said as such, not as a malformed head; 256 still pass
+        for count, want in ((300, "more than 256 header fields"), (255, None)):
+            lsock = raw_server(b"HTTP/1.1 200 OK\r\n" +
+                               b"".join(b"X-%d: v\r\n" % i for i in range(count)) +
+                               b"Content-Length: 2\r\n\r\nok")
+            try:
+                rc, out, err = flare(f"http://127.0.0.1:{lsock.getsockname()[1]}/")
+            finally:
+                lsock.close()
+            if want:
+                self.assertEqual(rc, 2, err)
+                self.assertIn(want, one_line(self, err))
+            else:
+                self.assertEqual((rc, out, err), (0, b"ok", ""))
 
 
 class TlsTests(unittest.TestCase):
