@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-static bool host_matches(const char *pattern, const char *host, size_t host_len)
+bool flare_http__host_matches(const char *pattern, const char *host, size_t host_len)
 {
     if (pattern[0] == '*' && pattern[1] == '.') {
         size_t suffix_len = strlen(pattern + 1); /* ".example.com" */
@@ -28,7 +28,7 @@ pick_host(const flare_http_server *srv, const char *host, size_t host_len)
     size_t best_len = 0;
     for (size_t i = 0; i < srv->route_count; i++) {
         const char *h = srv->routes[i].host;
-        if (!h || !host_matches(h, host, host_len)) continue;
+        if (!h || !flare_http__host_matches(h, host, host_len)) continue;
         if (h[0] != '*') return h; /* an exact name wins outright */
         size_t len = strlen(h);
         if (len > best_len) {

@@ -146,15 +146,17 @@ void flare_http__router_free(flare_http_server *srv)
     srv->router = NULL;
 }
 
-/* The host entry for an interned name, made on first sight (hosts appear in route order). */
-static vhost *host_of(flare_http__router *r, const char *name)
+/* hosts[] index of an interned name, or 0 (none yet: the default host's index). */
+static uint32_t host_index(const flare_http__router *r, const char *name)
 {
-    for (size_t i = 0; i < r->host_count; i++)
-        if (r->hosts[i].name == name) return &r->hosts[i];
-    return NULL;
+    for (uint32_t i = 1; i < r->host_count; i++)
+        if (r->hosts[i].name == name) return i;
+    return 0;
 }
 
-static int build_hosts(const flare_http_server *srv, flare_http__router *r)
+/* The hosts, in the order routes name them, and owner[i]: route i's host. A host's
+ * routes usually come one after another, so the previous route's is tried first. */
+static int build_hosts(const flare_http_server *srv, flare_http__router *r, uint32_t *owner)
 {
     r->hosts = calloc(srv->route_count + 1, sizeof *r->hosts);
     if (!r->hosts) return FLARE_ENOMEM;
@@ -162,7 +164,13 @@ static int build_hosts(const flare_http_server *srv, flare_http__router *r)
     size_t wild = 0;
     for (size_t i = 0; i < srv->route_count; i++) {
         const char *name = srv->routes[i].host;
-        if (!name || host_of(r, name)) continue;
+        if (!name) {
+            owner[i] = 0;
+            continue;
+        }
+        owner[i] = i > 0 && srv->routes[i - 1].host == name ? owner[i - 1] : host_index(r, name);
+        if (owner[i]) continue;
+        owner[i] = (uint32_t)r->host_count;
         r->hosts[r->host_count++].name = name;
         wild += is_wildcard(name);
     }
@@ -191,20 +199,22 @@ static int build_hosts(const flare_http_server *srv, flare_http__router *r)
     return 0;
 }
 
-static int build_paths(const flare_http_server *srv, flare_http__router *r)
+static int build_paths(const flare_http_server *srv, flare_http__router *r, const uint32_t *owner)
 {
+    /* Each host's count of routes, kept in escaped_count until its arrays are sized. */
+    for (size_t i = 0; i < srv->route_count; i++)
+        r->hosts[owner[i]].escaped_count++;
     for (size_t h = 0; h < r->host_count; h++) {
         vhost *v = &r->hosts[h];
-        size_t n = 0;
-        for (size_t i = 0; i < srv->route_count; i++)
-            n += srv->routes[i].host == v->name;
+        size_t n = v->escaped_count;
+        v->escaped_count = 0;
         if (table_init(&v->exact, n) < 0 || table_init(&v->prefix, n) < 0) return FLARE_ENOMEM;
         v->escaped = malloc((n ? n : 1) * sizeof *v->escaped);
         if (!v->escaped) return FLARE_ENOMEM;
     }
     for (uint32_t i = 0; i < srv->route_count; i++) {
         const route *rt = &srv->routes[i];
-        vhost *v = rt->host ? host_of(r, rt->host) : &r->hosts[0];
+        vhost *v = &r->hosts[owner[i]];
         if (!rt->handler) continue; /* a host's marker: no path of its own */
         if (rt->escaped)
             v->escaped[v->escaped_count++] = i;
@@ -222,7 +232,10 @@ static const flare_http__router *router_of(const flare_http_server *srv)
     flare_http__router_free(mut);
     mut->router_stale = false;
     flare_http__router *r = calloc(1, sizeof *r);
-    if (!r || build_hosts(srv, r) < 0 || build_paths(srv, r) < 0) {
+    uint32_t *owner = malloc((srv->route_count ? srv->route_count : 1) * sizeof *owner);
+    bool built = r && owner && build_hosts(srv, r, owner) == 0 && build_paths(srv, r, owner) == 0;
+    free(owner);
+    if (!built) {
         free_router(r);
         mut->router_stale = true; /* try again at the next request */
         return NULL;
@@ -238,15 +251,11 @@ static const vhost *pick(const flare_http__router *r, const char *host, size_t h
     for (uint32_t s = home(hash_bytes(host, host_len, true), t->mask);; s = (s + 1) & t->mask) {
         uint32_t h = t->slots[s];
         if (h == EMPTY) break;
-        const char *name = r->hosts[h].name;
-        if (strlen(name) == host_len && strncasecmp(name, host, host_len) == 0) return &r->hosts[h];
+        if (flare_http__host_matches(r->hosts[h].name, host, host_len)) return &r->hosts[h];
     }
-    for (size_t k = 0; k < r->wild_count; k++) {
-        const char *suffix = r->hosts[r->wild[k]].name + 1; /* ".example.com" */
-        size_t n = strlen(suffix);
-        if (host_len > n && strncasecmp(host + host_len - n, suffix, n) == 0)
+    for (size_t k = 0; k < r->wild_count; k++)
+        if (flare_http__host_matches(r->hosts[r->wild[k]].name, host, host_len))
             return &r->hosts[r->wild[k]];
-    }
     return &r->hosts[0];
 }
 

@@ -180,6 +180,9 @@ struct flare_http_server {
 /* router.c: what matches, by scanning every route in order */
 const route *flare_http__route_match_linear(const flare_http_server *srv, const char *host,
                                             size_t host_len, const char *path, size_t path_len);
+/* Whether a host pattern ("example.com", or "*.example.com" for any name under it)
+ * names `host`, without regard to case. */
+bool flare_http__host_matches(const char *pattern, const char *host, size_t host_len);
 /* The interned name of the virtual host `host` picks (an exact name, else the longest
  * wildcard), or NULL for the default host. */
 const char *flare_http__pick_host_linear(const flare_http_server *srv, const char *host,
