@@ -441,7 +441,10 @@ int flare_response_text(flare_response *resp, int status, const char *content_ty
                         const char *body, size_t len);
 /** 200-style JSON reply: Content-Type application/json. */
 int flare_response_json(flare_response *resp, int status, const char *json);
-/** 404 with a short text body. */
+/** The server's own answer for status, as its refusals carry: "403 Forbidden\n" as
+ *  text/plain. Returns 0 or FLARE_ENOMEM. */
+int flare_response_status_text(flare_response *resp, int status);
+/** 404 with a short text body (flare_response_status_text's). */
 int flare_response_not_found(flare_response *resp);
 /** A redirect (301, 302, 303, 307, 308) to `location`. */
 int flare_response_redirect(flare_response *resp, int status, const char *location);
