@@ -82,6 +82,10 @@ typedef struct flare_http_server_config {
      *  longer than 256 bytes, makes flare_http_server_new fail with FLARE_EINVAL. */
     const char *server_name;
     size_t max_connections_per_ip; /**< per client address (after PROXY); 0: no limit -> 503 */
+    /** How many leading bits of an IPv6 client's address max_connections_per_ip counts it
+     *  by, 1..128 (default 64: a host may use any address of its /64; see
+     *  flare_ip_client_key); IPv4 clients count per address. Over 128 counts as 128. */
+    unsigned max_connections_per_ip_ipv6_prefix;
     /** Proxies whose X-Forwarded-For is believed (see flare_http_client_addr); borrowed: the
      *  array must outlive the server. */
     const flare_cidr *trusted_proxies;
@@ -437,7 +441,10 @@ int flare_response_text(flare_response *resp, int status, const char *content_ty
                         const char *body, size_t len);
 /** 200-style JSON reply: Content-Type application/json. */
 int flare_response_json(flare_response *resp, int status, const char *json);
-/** 404 with a short text body. */
+/** The server's own answer for status, as its refusals carry: "403 Forbidden\n" as
+ *  text/plain. Returns 0 or FLARE_ENOMEM. */
+int flare_response_status_text(flare_response *resp, int status);
+/** 404 with a short text body (flare_response_status_text's). */
 int flare_response_not_found(flare_response *resp);
 /** A redirect (301, 302, 303, 307, 308) to `location`. */
 int flare_response_redirect(flare_response *resp, int status, const char *location);

@@ -213,6 +213,9 @@ const char *flare_http_method_name(flare_http_method id);
 /** First header with this id, or NULL. */
 const flare_http_header *flare_http_request_header(const flare_http_request *req,
                                                    flare_http_hdr id);
+/** True when a[0..a_len) and b[0..b_len) are one field name: names ignore ASCII case
+ *  (RFC 9110 §5.1), so Content-Type is content-type. */
+bool flare_http_field_name_eq(const char *a, size_t a_len, const char *b, size_t b_len);
 /** First header with this name (case-insensitive), or NULL. */
 const flare_http_header *flare_http_find_header(const flare_http_header *headers, size_t n,
                                                 const char *name, size_t name_len);

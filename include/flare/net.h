@@ -68,8 +68,15 @@ bool flare_ip_is_unspecified(const flare_ip_addr *ip);
 bool flare_ip_equal(const flare_ip_addr *a, const flare_ip_addr *b);
 /** Converts an IPv4-mapped IPv6 address (::ffff:a.b.c.d) to plain IPv4; others unchanged. */
 flare_ip_addr flare_ip_unmap(const flare_ip_addr *ip);
+/** ip with every bit after its first prefix_len cleared (prefix_len at or over the family's
+ *  width: 32 or 128, none but the bytes an IPv4 address does not use); the zone is kept. */
+flare_ip_addr flare_ip_prefix(const flare_ip_addr *ip, unsigned prefix_len);
+/** The address one client is counted by in a per-client limit: an IPv4 address as itself
+ *  (IPv4-mapped IPv6 too), an IPv6 one as its first ipv6_prefix bits (1..128), no zone. */
+flare_ip_addr flare_ip_client_key(const flare_ip_addr *ip, unsigned ipv6_prefix);
 
-/** Parses "a.b.c.d:port" or "[v6]:port" of len bytes; the port is required (1..65535, 0 allowed for bind). */
+/** Parses "a.b.c.d:port" or "[v6]:port" of len bytes; the port is required (1..65535, 0 allowed for
+ * bind). */
 int flare_sock_addr_parse(flare_sock_addr *out, const char *s, size_t len, flare_error *err);
 /** Formats "a.b.c.d:port" or "[v6]:port"; returns the length, or 0 if cap is too small. */
 size_t flare_sock_addr_format(const flare_sock_addr *a, char *out, size_t cap);

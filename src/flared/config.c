@@ -458,14 +458,20 @@ static int compile_log_format(flared_cfg_ctx *c, yaml_node_t *node)
 }
 
 /* Limits that are counts take integers; the byte limits take sizes ("8k"). */
-static const char *const limit_keys[] = {
-    "max_connections",        "max_header_bytes",   "max_headers",
-    "max_uri_bytes",          "max_body_bytes",     "max_keepalive_requests",
-    "max_connections_per_ip", "rate_limit_entries", NULL};
+static const char *const limit_keys[] = {"max_connections",
+                                         "max_header_bytes",
+                                         "max_headers",
+                                         "max_uri_bytes",
+                                         "max_body_bytes",
+                                         "max_keepalive_requests",
+                                         "max_connections_per_ip",
+                                         "rate_limit_entries",
+                                         "max_connections_per_ip_ipv6_prefix",
+                                         NULL};
 
 static int parse_limits(flared_cfg_ctx *c, yaml_node_t *node)
 {
-    yaml_node_t *v[8];
+    yaml_node_t *v[9];
     flared_limits *l = &c->cfg->limits;
     int rc = flared_cfg_map(c, node, "limits", "in limits", limit_keys, v, NULL, NULL);
     if (rc == 0 && v[0])
@@ -482,6 +488,9 @@ static int parse_limits(flared_cfg_ctx *c, yaml_node_t *node)
     if (rc == 0 && v[6])
         rc = flared_cfg_uint(c, v[6], limit_keys[6], 1, 1u << 20, &l->max_connections_per_ip);
     if (rc == 0 && v[7]) rc = flared_cfg_rate_limit_entries(c, v[7]);
+    if (rc == 0 && v[8])
+        rc =
+            flared_cfg_uint(c, v[8], limit_keys[8], 1, 128, &l->max_connections_per_ip_ipv6_prefix);
     return rc;
 }
 
@@ -527,6 +536,7 @@ static void set_defaults(flared_config *cfg)
         .max_uri_bytes = d.max_uri_bytes,
         .max_body_bytes = d.max_body_bytes,
         .max_keepalive_requests = d.max_keepalive_requests,
+        .max_connections_per_ip_ipv6_prefix = d.max_connections_per_ip_ipv6_prefix,
     };
     cfg->timeouts = (flared_timeouts){
         .header_ms = d.header_timeout_ms,

@@ -56,6 +56,8 @@ typedef struct flared_limits {
     uint64_t max_body_bytes;         /**< request body, in bytes (routes may override) */
     uint64_t max_keepalive_requests; /**< requests served on one connection before closing it */
     uint64_t max_connections_per_ip; /**< per worker, by client address (after PROXY); 0 = none */
+    uint64_t max_connections_per_ip_ipv6_prefix; /**< leading bits an IPv6 client is counted
+                                                      by there, 1..128 (default 64) */
 } flared_limits;
 
 /** Timeouts in milliseconds; all values are in 1..FLARED_DURATION_MAX_MS. */

@@ -63,7 +63,7 @@ static const struct {
 
 static bool name_is(const char *name, size_t len, const char *lower)
 {
-    return strlen(lower) == len && strncasecmp(name, lower, len) == 0;
+    return flare_http_field_name_eq(name, len, lower, strlen(lower));
 }
 
 /* A field name that is a token and not refused in `list`; key names it in messages. */
@@ -95,8 +95,8 @@ static int check_repeat(flared_cfg_ctx *c, yaml_node_t *node, const char *key, c
 {
     for (size_t j = 0; j < seen_count; j++) {
         const yaml_node_t *s = seen[j];
-        if (s->data.scalar.length == len &&
-            strncasecmp((const char *)s->data.scalar.value, name, len) == 0) {
+        if (flare_http_field_name_eq((const char *)s->data.scalar.value, s->data.scalar.length,
+                                     name, len)) {
             char shown[FLARED_CFG_SHOW_MAX];
             return flared_cfg_fail(c, node, "%s: %s is listed twice; first at line %u, column %u",
                                    key, flared_cfg_quote(name, len, shown), flared_cfg_line(s),
@@ -332,7 +332,7 @@ static bool probe_can_send(const flared_proxy_set_field *f)
 static bool same_entry(const flared_proxy_set_field *a, const flared_proxy_set_field *b)
 {
     if (!a || !b) return a == b;
-    if (a->name_len != b->name_len || strncasecmp(a->name, b->name, a->name_len) != 0 ||
+    if (!flare_http_field_name_eq(a->name, a->name_len, b->name, b->name_len) ||
         a->part_count != b->part_count)
         return false;
     for (size_t i = 0; i < a->part_count; i++) {
@@ -349,8 +349,8 @@ static const flared_proxy_set_field *entry_named(const flared_proxy_route *r,
                                                  const flared_proxy_set_field *f)
 {
     for (size_t i = 0; i < r->set_field_count; i++)
-        if (r->set_fields[i].name_len == f->name_len &&
-            strncasecmp(r->set_fields[i].name, f->name, f->name_len) == 0)
+        if (flare_http_field_name_eq(r->set_fields[i].name, r->set_fields[i].name_len, f->name,
+                                     f->name_len))
             return &r->set_fields[i];
     return NULL;
 }

@@ -17,8 +17,7 @@
 
 bool flared_proxy_field_is(const flare_http_header *h, const char *name)
 {
-    size_t n = strlen(name);
-    return h->name_len == n && strncasecmp(h->name, name, n) == 0;
+    return flare_http_field_name_eq(h->name, h->name_len, name, strlen(name));
 }
 
 /* RFC 9110 §7.6.1: a Connection option names a field meant for this hop only. */
@@ -555,8 +554,7 @@ static int weak_etag(flare_response *resp, const flare_http_header *f)
 static bool hidden(const flare_http_header *f, const flared_proxy_route *route)
 {
     for (size_t i = 0; i < route->hide_count; i++)
-        if (route->hide[i].len == f->name_len &&
-            strncasecmp(route->hide[i].name, f->name, f->name_len) == 0)
+        if (flare_http_field_name_eq(route->hide[i].name, route->hide[i].len, f->name, f->name_len))
             return true;
     return false;
 }

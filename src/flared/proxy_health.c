@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -110,12 +109,6 @@ static uint64_t check_serial(void)
     return (UINT64_C(1) << 63) | ++checks;
 }
 
-static bool names(const flared_proxy_set_field *f, const char *lower)
-{
-    size_t n = strlen(lower);
-    return f->name_len == n && strncasecmp(f->name, lower, n) == 0;
-}
-
 /* The check's request: its Host (the fields' own, else the upstream's name), a
  * User-Agent unless the fields set or remove it, then the fields. */
 static int check_request(flare_buf *b, const flared_upstream *u)
@@ -129,7 +122,8 @@ static int check_request(flare_buf *b, const flared_upstream *u)
     else if (rc == 0)
         rc = flare_buf_appendf(b, "Host: %s\r\n", u->name);
     for (size_t i = 0; i < h->field_count && rc == 0; i++) {
-        own_agent = own_agent && !names(&h->fields[i], "user-agent");
+        own_agent = own_agent && !flare_http_field_name_eq(h->fields[i].name, h->fields[i].name_len,
+                                                           "user-agent", 10);
         rc = flared_proxy_probe_field(b, &h->fields[i], serial);
     }
     if (rc == 0 && own_agent) rc = flare_buf_append_str(b, "User-Agent: flared-health\r\n");

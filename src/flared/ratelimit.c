@@ -114,44 +114,16 @@ static uint64_t load_be64(const uint8_t *b)
     return v;
 }
 
-/* The two halves of an IPv6 address cut to its first `prefix` bits (0: all 128). */
-static void cut_prefix(const uint8_t *bytes, unsigned prefix, uint64_t *lo, uint64_t *hi)
-{
-    *lo = load_be64(bytes);
-    *hi = load_be64(bytes + 8);
-    if (prefix == 0 || prefix >= 128) return;
-    if (prefix > 64) {
-        *hi &= ~0ull << (128 - prefix);
-    } else {
-        *hi = 0;
-        if (prefix < 64) *lo &= ~0ull << (64 - prefix);
-    }
-}
-
-/* Clients are told apart by address, an IPv6 one by its limit's prefix: a host with a
- * /64 could otherwise spread its requests over as many buckets as it likes. */
+/* Clients are told apart by flare_ip_client_key: an IPv6 one by its limit's prefix (a
+ * host with a /64 could otherwise spread its requests over as many buckets as it
+ * likes), one over IPv4 and over a dual-stack listener's ::ffff:a.b.c.d as one. */
 static uint64_t client_key(const flared_rate_table *t, const flared_rate_limit *rl,
                            const flare_ip_addr *ip)
 {
-    static const uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    flare_ip_addr v4;
-    /* A client over IPv4 and over a dual-stack listener's ::ffff:a.b.c.d is one client. */
-    if (ip->family == AF_INET6 && memcmp(ip->bytes, v4_mapped, sizeof v4_mapped) == 0) {
-        v4 = (flare_ip_addr){.family = AF_INET};
-        memcpy(v4.bytes, ip->bytes + 12, 4);
-        ip = &v4;
-    }
-    uint64_t lo, hi = 0;
-    if (ip->family == AF_INET6) {
-        cut_prefix(ip->bytes, rl->ipv6_prefix, &lo, &hi);
-    } else {
-        uint32_t addr;
-        memcpy(&addr, ip->bytes, 4);
-        lo = addr;
-    }
+    flare_ip_addr k = flare_ip_client_key(ip, rl->ipv6_prefix ? rl->ipv6_prefix : 128);
     uint64_t h = mix(t->seed ^ rl->key);
-    h = mix(h ^ lo);
-    h = mix(h ^ hi ^ (uint64_t)ip->family);
+    h = mix(h ^ load_be64(k.bytes));
+    h = mix(h ^ load_be64(k.bytes + 8) ^ (uint64_t)k.family);
     return h | 1; /* 0 marks an entry never used */
 }
 

@@ -94,9 +94,7 @@ static int reply_status(job *j, int status)
 {
     if (status == 404 && !j->replaced && (j->st->fallback || j->st->not_found))
         return replace_404(j);
-    char body[64];
-    int n = snprintf(body, sizeof body, "%d %s\n", status, flare_http_reason(status));
-    int rc = flare_response_text(j->resp, status, "text/plain; charset=utf-8", body, (size_t)n);
+    int rc = flare_response_status_text(j->resp, status); /* the server's own, as its 403s */
     return j->rc ? j->rc : rc;
 }
 

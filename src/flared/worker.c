@@ -203,6 +203,8 @@ static void server_config_from(const flared_config *cfg, flare_http_server_confi
     out->keepalive_timeout_ms = (uint32_t)cfg->timeouts.keepalive_ms;
     out->linger_timeout_ms = (uint32_t)cfg->timeouts.linger_ms;
     out->max_connections_per_ip = (size_t)cfg->limits.max_connections_per_ip;
+    out->max_connections_per_ip_ipv6_prefix =
+        (unsigned)cfg->limits.max_connections_per_ip_ipv6_prefix;
     out->trusted_proxies = cfg->trusted_proxies; /* the config outlives the server */
     out->trusted_proxy_count = cfg->trusted_proxy_count;
     out->server_name = cfg->server_header; /* the server keeps its own "Server: ..." line */

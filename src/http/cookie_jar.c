@@ -94,13 +94,14 @@ static bool is_ip_literal(const char *host)
     return flare_ip_parse(&ip, host, strlen(host), NULL) == 0;
 }
 
-/* Domain matching (§5.1.3): identical, or a suffix after a '.' of a host name. */
+/* Domain matching (§5.1.3): identical, or a suffix after a '.' of a host name. An IP
+ * address as the domain matches itself only: 192.0.2.1 is no parent of evil.192.0.2.1. */
 static bool domain_match(const char *host, const char *domain)
 {
     if (!strcasecmp(host, domain)) return true;
     size_t hl = strlen(host), dl = strlen(domain);
     return dl < hl && host[hl - dl - 1] == '.' && !strcasecmp(host + hl - dl, domain) &&
-           !is_ip_literal(host);
+           !is_ip_literal(host) && !is_ip_literal(domain);
 }
 
 /* Path matching (§5.1.4). */
@@ -229,10 +230,15 @@ int flare_cookie_jar_store(flare_cookie_jar *jar, const flare_url *url, const ch
     if (!strncasecmp(c.name, "__Host-", 7) &&
         (!c.secure || !https || c.domain || !c.path || strcmp(c.path, "/")))
         return reject(&c, err, "__Host- prefix needs Secure, https, Path=/ and no Domain", host);
+    /* §5.3 step 5, with "no dot" standing in for the public suffix list (whose default
+     * rule "*" makes every bare label one): a TLD as Domain is refused, unless it is the
+     * host itself, which then gets a host-only cookie, as an IP address host does. */
+    if (c.domain && !strcasecmp(c.domain, host) && (!strchr(host, '.') || is_ip_literal(host))) {
+        free(c.domain);
+        c.domain = NULL;
+    }
     if (c.domain) {
-        /* §5.3 step 5 stands in for the public suffix check: a bare TLD never matches. */
-        if (!strchr(c.domain, '.') && strcasecmp(c.domain, host))
-            return reject(&c, err, "Domain names a top-level domain", host);
+        if (!strchr(c.domain, '.')) return reject(&c, err, "Domain names a top-level domain", host);
         if (!domain_match(host, c.domain))
             return reject(&c, err, "Domain does not domain-match the host", host); /* step 6 */
         c.host_only = false;

@@ -109,12 +109,17 @@ const flare_http_header *flare_http_request_header(const flare_http_request *req
     return &req->headers[i];
 }
 
+bool flare_http_field_name_eq(const char *a, size_t a_len, const char *b, size_t b_len)
+{
+    return a_len == b_len && (a_len == 0 || eq_nocase_both(a, b, a_len));
+}
+
 const flare_http_header *flare_http_find_header(const flare_http_header *headers, size_t n,
                                                 const char *name, size_t name_len)
 {
     if (!headers || !name) return NULL;
     for (size_t i = 0; i < n; i++)
-        if (headers[i].name_len == name_len && eq_nocase_both(headers[i].name, name, name_len))
+        if (flare_http_field_name_eq(headers[i].name, headers[i].name_len, name, name_len))
             return &headers[i];
     return NULL;
 }

@@ -7,6 +7,7 @@
 #include "server_internal.h"
 #include "simd.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -296,10 +297,17 @@ int flare_response_json(flare_response *resp, int status, const char *json)
     return flare_response_text(resp, status, "application/json", json, strlen(json));
 }
 
+int flare_response_status_text(flare_response *resp, int status)
+{
+    char text[64]; /* the longest reason phrase is 31 bytes */
+    int n = snprintf(text, sizeof text, "%d %s\n", status, flare_http_reason(status));
+    if (n < 0 || (size_t)n >= sizeof text) n = (int)sizeof text - 1;
+    return flare_response_text(resp, status, "text/plain; charset=utf-8", text, (size_t)n);
+}
+
 int flare_response_not_found(flare_response *resp)
 {
-    static const char body[] = "404 Not Found\n";
-    return flare_response_text(resp, 404, "text/plain; charset=utf-8", body, sizeof body - 1);
+    return flare_response_status_text(resp, 404);
 }
 
 int flare_response_redirect(flare_response *resp, int status, const char *location)

@@ -36,6 +36,7 @@ void flare_http_server_config_default(flare_http_server_config *cfg)
         .linger_timeout_ms = 5000,
         .output_high_water = 256 * 1024,
         .server_name = "flared",
+        .max_connections_per_ip_ipv6_prefix = 64,
     };
 }
 
@@ -60,6 +61,8 @@ static void fill_defaults(flare_http_server_config *cfg)
     if (!cfg->keepalive_timeout_ms) cfg->keepalive_timeout_ms = d.keepalive_timeout_ms;
     if (!cfg->linger_timeout_ms) cfg->linger_timeout_ms = d.linger_timeout_ms;
     if (!cfg->output_high_water) cfg->output_high_water = d.output_high_water;
+    if (!cfg->max_connections_per_ip_ipv6_prefix)
+        cfg->max_connections_per_ip_ipv6_prefix = d.max_connections_per_ip_ipv6_prefix;
     /* The header array sits in every pooled input block, so its size is bounded. */
     if (cfg->max_headers > FLARE_HTTP_MAX_HEADERS_LIMIT)
         cfg->max_headers = FLARE_HTTP_MAX_HEADERS_LIMIT;

@@ -718,15 +718,6 @@ static int collect_body(conn *c)
     return BODY_DONE;
 }
 
-/* A text body "NNN Reason\n" like the server's own error answers. */
-static void builtin_text(flare_response *resp, int status)
-{
-    char text[64];
-    const char *reason = flare_http_reason(status);
-    int n = snprintf(text, sizeof text, "%d %s\n", status, reason);
-    flare_response_text(resp, status, "text/plain; charset=utf-8", text, (size_t)n);
-}
-
 /* The listener's redirect: Location is "https://", the host without its port, the
  * HTTPS port unless 443, and the path and query as received. It is put together in the
  * response's body buffer, which the text body then replaces: nothing is allocated once
@@ -747,10 +738,10 @@ static void answer_https_redirect(conn *c, flare_response *resp)
          (flare_buf_append(b, "?", 1) == 0 && flare_buf_append(b, v->query, v->query_len) == 0));
     if (made && flare_response_headern(resp, "Location", 8, b->data, b->len) == 0) {
         b->len = 0;
-        builtin_text(resp, hr->status);
+        flare_response_status_text(resp, hr->status);
     } else {
         flare_http__response_reset(resp);
-        builtin_text(resp, 500);
+        flare_response_status_text(resp, 500);
     }
 }
 
@@ -774,7 +765,7 @@ static void answer_builtin(conn *c, flare_response *resp)
     case 405: /* RFC 9110 §15.5.6: a 405 carries Allow */
         flare_http__route_allow_header(c->srv, conn_route(c), allow, sizeof allow);
         flare_response_header(resp, "Allow", allow);
-        builtin_text(resp, 405);
+        flare_response_status_text(resp, 405);
         break;
     default:
         if (pending_of(c)->retry_after_s) { /* RFC 6585 §4, RFC 9110 §10.2.3 */
@@ -784,7 +775,7 @@ static void answer_builtin(conn *c, flare_response *resp)
         }
         if (pending_of(c)->admit_fields) /* RFC 9110 §11.6.1: a 401's WWW-Authenticate */
             flare_response_header_block(resp, pending_of(c)->admit_fields);
-        builtin_text(resp, c->pre_status);
+        flare_response_status_text(resp, c->pre_status);
         break;
     }
     const flare_header_block *b = request_fields(c);
@@ -796,7 +787,7 @@ static void answer_builtin(conn *c, flare_response *resp)
 __attribute__((noinline)) static void answer_500(conn *c, flare_response *resp)
 {
     flare_http__response_reset(resp);
-    builtin_text(resp, 500);
+    flare_response_status_text(resp, 500);
     const flare_header_block *b = request_fields(c);
     if (b) flare_response_header_block(resp, b);
 }

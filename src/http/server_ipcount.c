@@ -1,6 +1,7 @@
 /*
  * server_ipcount.c: open connections per client address, for
- * max_connections_per_ip. An open-addressing table sized once at twice
+ * max_connections_per_ip, an IPv6 client counted by its address's prefix
+ * (max_connections_per_ip_ipv6_prefix). An open-addressing table sized once at twice
  * max_connections, so it can never fill and counting allocates nothing;
  * deletion shifts entries back, so lookups need no tombstones.
  */
@@ -53,19 +54,17 @@ static size_t find(const flare_http_server *srv, const flare_ip_addr *ip)
     return i;
 }
 
-/* An IPv4 client counts as itself whether it came over IPv4 or IPv4-mapped IPv6. */
-static flare_ip_addr key_of(const flare_sock_addr *peer)
+/* An IPv4 client counts as itself whether it came over IPv4 or IPv4-mapped IPv6; an
+ * IPv6 one as its prefix, or a host with a /64 could open as many as it has addresses. */
+static flare_ip_addr key_of(const flare_http_server *srv, const flare_sock_addr *peer)
 {
-    flare_ip_addr ip = flare_ip_unmap(&peer->ip);
-    ip.scope_id = 0;
-    if (ip.family == AF_INET) memset(ip.bytes + 4, 0, 12);
-    return ip;
+    return flare_ip_client_key(&peer->ip, srv->cfg.max_connections_per_ip_ipv6_prefix);
 }
 
 bool flare_http__ipcount_acquire(flare_http_server *srv, const flare_sock_addr *peer)
 {
     if (!srv->ip_slots || !peer->ip.family) return true;
-    flare_ip_addr ip = key_of(peer);
+    flare_ip_addr ip = key_of(srv, peer);
     ip_slot *s = &srv->ip_slots[find(srv, &ip)];
     if (s->count >= srv->cfg.max_connections_per_ip) return false;
     if (!s->count) {
@@ -79,7 +78,7 @@ bool flare_http__ipcount_acquire(flare_http_server *srv, const flare_sock_addr *
 void flare_http__ipcount_release(flare_http_server *srv, const flare_sock_addr *peer)
 {
     if (!srv->ip_slots || !peer->ip.family) return;
-    flare_ip_addr ip = key_of(peer);
+    flare_ip_addr ip = key_of(srv, peer);
     size_t i = find(srv, &ip);
     if (!srv->ip_slots[i].count || --srv->ip_slots[i].count) return;
     /* Backward-shift deletion: pull later members of the probe run into the hole. */

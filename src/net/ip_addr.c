@@ -304,6 +304,32 @@ flare_ip_addr flare_ip_unmap(const flare_ip_addr *ip)
     return flare_ip_v4(b[0], b[1], b[2], b[3]);
 }
 
+flare_ip_addr flare_ip_prefix(const flare_ip_addr *ip, unsigned prefix_len)
+{
+    if (!ip) return (flare_ip_addr){0};
+    flare_ip_addr out = *ip;
+    unsigned width = ip->family == AF_INET ? 32 : 128;
+    if (prefix_len > width) prefix_len = width;
+    for (unsigned i = 0; i < sizeof out.bytes; i++) {
+        unsigned bit = i * 8;
+        if (bit >= prefix_len)
+            out.bytes[i] = 0;
+        else if (prefix_len - bit < 8)
+            out.bytes[i] &= (uint8_t)(0xff << (8 - (prefix_len - bit)));
+    }
+    return out;
+}
+
+/* A site is usually given a whole /64 (RFC 6177 §3) and a host in it may pick any
+ * address there (RFC 8981 temporary addresses), so counting IPv6 addresses one by one
+ * would let one host take as many shares as it likes. */
+flare_ip_addr flare_ip_client_key(const flare_ip_addr *ip, unsigned ipv6_prefix)
+{
+    flare_ip_addr u = flare_ip_unmap(ip);
+    u.scope_id = 0;
+    return flare_ip_prefix(&u, u.family == AF_INET6 ? ipv6_prefix : 32);
+}
+
 /* The classifiers look through IPv4-mapped addresses (RFC 4291 §2.5.5.2): a
  * socket connecting to ::ffff:10.0.0.1 reaches 10.0.0.1, so it must classify
  * the same, or an address filter could be bypassed by writing it mapped. */

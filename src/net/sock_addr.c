@@ -211,14 +211,7 @@ int flare_cidr_parse(flare_cidr *out, const char *s, size_t len, flare_error *er
                                    prefix, max);
     }
     /* Clear host bits so equal blocks compare equal and contains() is one mask. */
-    unsigned nbytes = max / 8;
-    for (unsigned i = 0; i < nbytes; i++) {
-        unsigned bit = i * 8;
-        if (bit >= prefix)
-            block.ip.bytes[i] = 0;
-        else if (prefix - bit < 8)
-            block.ip.bytes[i] &= (uint8_t)(0xff << (8 - (prefix - bit)));
-    }
+    block.ip = flare_ip_prefix(&block.ip, prefix);
     block.prefix_len = (uint8_t)prefix;
     *out = block;
     return 0;

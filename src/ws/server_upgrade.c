@@ -84,11 +84,18 @@ static int reject(flare_response *resp, const flare_ws_handshake *hs, flare_erro
 {
     int rc = handshake_headers(resp, hs, err);
     if (rc < 0) return rc;
-    char body[160];
-    int n = snprintf(body, sizeof body, "%d %s: %s\n", hs->status, flare_http_reason(hs->status),
+    if (hs->status == 403) {
+        /* A refused Origin (RFC 6455 §4.2.2, §10.2) is the server's own 403, as any other
+         * refusal: the answer tells a client nothing about the allow-list. */
+        rc = flare_response_status_text(resp, 403);
+    } else {
+        char body[160];
+        int n =
+            snprintf(body, sizeof body, "%d %s: %s\n", hs->status, flare_http_reason(hs->status),
                      hs->reason ? hs->reason : "not a WebSocket handshake");
-    if (n < 0 || (size_t)n >= sizeof body) n = (int)sizeof body - 1;
-    rc = flare_response_text(resp, hs->status, "text/plain; charset=utf-8", body, (size_t)n);
+        if (n < 0 || (size_t)n >= sizeof body) n = (int)sizeof body - 1;
+        rc = flare_response_text(resp, hs->status, "text/plain; charset=utf-8", body, (size_t)n);
+    }
     if (rc < 0) return flare_error_set(err, rc, 0, "ws upgrade: out of memory");
     return hs->status;
 }

@@ -4,7 +4,7 @@ client address /echo reports is the one in the header; malformed, late or
 missing headers close the connection without an answer), PROXY before TLS,
 trusted_proxies with X-Forwarded-For, a route's `allow` list (403 outside),
 limits.max_connections_per_ip (503 for the excess, counted by the address
-after PROXY), listeners with defer_accept (a silent connection is not
+after PROXY, an IPv6 one by its max_connections_per_ip_ipv6_prefix), listeners with defer_accept (a silent connection is not
 accepted, one that sends is answered at once; a reload turns it off), and the
 config errors of these keys."""
 import signal
@@ -21,7 +21,7 @@ import flaredtest as ft
 CONFIG = """\
 workers: 1
 error_log: stderr
-limits: {max_connections_per_ip: 2}
+limits: {max_connections_per_ip: 2, max_connections_per_ip_ipv6_prefix: 56}
 timeouts: {header: 1s, shutdown: 5s}
 trusted_proxies: [10.0.0.0/8, "fd00::/8"]
 listeners:
@@ -224,6 +224,27 @@ class EdgeTests(ft.SharedServerTestCase):
                          5)
         self.assertTrue(ok)
 
+    def test_max_connections_per_ip_counts_an_ipv6_prefix(self):
+        # max_connections_per_ip_ipv6_prefix: 56 here; two /64s of one /56 are one client.
+        def proxy6(src):
+            return f"PROXY TCP6 {src} ::1 1 80\r\n".encode()
+        held = []
+        try:
+            for src in ("2001:db8:7700:1::1", "2001:db8:7700:2::2"):
+                s = socket.create_connection(("127.0.0.1", self.srv.proxy_port), timeout=5)
+                held.append(s)
+                s.sendall(proxy6(src) + b"GET /echo HTTP/1.1\r\nHost: t\r\n\r\n")
+                ft.read_response(s)  # served, and kept open
+            data, closed = self.send(proxy6("2001:db8:7700:3:a:b:c:d") + get("/echo"))
+            self.assertTrue(data.startswith(b"HTTP/1.1 503"), data[:100])
+            self.assertTrue(closed)
+            # The next /56 is another client.
+            self.assertEqual(self.echo_origin(proxy6("2001:db8:7700:100::1")),
+                             "2001:db8:7700:100::1")
+        finally:
+            for s in held:
+                s.close()
+
 
 class TlsProxyTests(ft.ServerTestCase):
     """PROXY comes before the TLS handshake on a TLS listener."""
@@ -375,6 +396,10 @@ class ConfigErrorTests(ft.ServerTestCase):
                    "defer_accept: only IP listeners can defer accept")
         self.check(base + "limits: {max_connections_per_ip: 0}\n", "3:34",
                    "max_connections_per_ip")
+        self.check(base + "limits: {max_connections_per_ip_ipv6_prefix: 129}\n", "3:46",
+                   "max_connections_per_ip_ipv6_prefix: '129' is out of range 1..128")
+        self.check(base + "limits: {max_connections_per_ip_ipv6_prefix: /64}\n", "3:46",
+                   "max_connections_per_ip_ipv6_prefix: expected an integer, got '/64'")
         self.check(base + "user: no-such-user-flared\n", "3:7", "no user named")
         self.check(base + "group: no-such-group-flared\n", "3:8", "no group named")
 

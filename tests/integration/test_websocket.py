@@ -34,6 +34,9 @@ EXTRA = """\
     websocket: {origins: ["https://good.example"], subprotocols: [v2.chat, chat]}
   - path: /wsbig
     websocket: {max_message: 4m, deflate: true}
+  - path: /allow-only
+    text: {body: "never\\n"}
+    allow: [192.0.2.0/24]
 """
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -669,6 +672,27 @@ class Handshake(WebSocketTestCase):
         p = self.peer("/wso", ["Origin: https://good.example"])
         self.assertIsNone(p.header("Sec-WebSocket-Protocol"))
         self.assertEcho(p, TEXT, b"allowed")
+
+    def test_origin_refusal_is_the_standard_403(self):
+        # A refused Origin says no more than any other 403 (an `allow` refusal here):
+        # the same request to both gets the same bytes but for the Date.
+        def answer(path):
+            req = (f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\n"
+                   f"Upgrade: websocket\r\nSec-WebSocket-Key: {KEY}\r\n"
+                   "Sec-WebSocket-Version: 13\r\nOrigin: https://evil.example\r\n\r\n")
+            with self.srv.connect(5) as s:  # keep-alive: read the one answer
+                s.sendall(req.encode())
+                data = b""
+                while not ft.parse_responses(data)[0]:
+                    chunk = s.recv(65536)
+                    self.assertTrue(chunk, data)
+                    data += chunk
+            head, sep, body = data.partition(b"\r\n\r\n")
+            lines = [l for l in head.split(b"\r\n") if not l.lower().startswith(b"date:")]
+            return b"\r\n".join(lines) + sep + body
+        ws = answer("/wso")
+        self.assertTrue(ws.startswith(b"HTTP/1.1 403 Forbidden\r\n"), ws)
+        self.assertEqual(ws, answer("/allow-only"))
 
     def test_subprotocol_selection(self):
         good = "Origin: https://good.example"

@@ -154,6 +154,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg->limits.max_uri_bytes, 8192);
     assert_int_equal(cfg->limits.max_body_bytes, 10 * 1024 * 1024);
     assert_int_equal(cfg->limits.max_keepalive_requests, 10000);
+    assert_int_equal(cfg->limits.max_connections_per_ip_ipv6_prefix, 64);
     assert_int_equal(cfg->timeouts.header_ms, 10000);
     assert_int_equal(cfg->timeouts.body_ms, 10000);
     assert_int_equal(cfg->timeouts.write_ms, 10000);
@@ -323,13 +324,15 @@ static void test_limits(void **state)
                                         "  max_headers: 50\n"
                                         "  max_uri_bytes: 2048\n"
                                         "  max_body_bytes: 1g\n"
-                                        "  max_keepalive_requests: 7\n");
+                                        "  max_keepalive_requests: 7\n"
+                                        "  max_connections_per_ip_ipv6_prefix: 48\n");
     assert_int_equal(cfg->limits.max_connections, 5);
     assert_int_equal(cfg->limits.max_header_bytes, 16384);
     assert_int_equal(cfg->limits.max_headers, 50);
     assert_int_equal(cfg->limits.max_uri_bytes, 2048);
     assert_int_equal(cfg->limits.max_body_bytes, 1024ull * 1024 * 1024);
     assert_int_equal(cfg->limits.max_keepalive_requests, 7);
+    assert_int_equal(cfg->limits.max_connections_per_ip_ipv6_prefix, 48);
     flared_config_free(cfg);
 
     cfg = load_ok(LISTEN "limits: {max_headers: 10}\n");
@@ -397,7 +400,8 @@ static void test_limit_errors(void **state)
     expect_error(LISTEN "limits: {max_conn: 5}\n",
                  "t.yaml:2:10: unknown key 'max_conn' in limits; allowed: max_connections, "
                  "max_header_bytes, max_headers, max_uri_bytes, max_body_bytes, "
-                 "max_keepalive_requests, max_connections_per_ip, rate_limit_entries");
+                 "max_keepalive_requests, max_connections_per_ip, rate_limit_entries, "
+                 "max_connections_per_ip_ipv6_prefix");
     expect_error(LISTEN "limits: {max_connections: 0}\n",
                  "t.yaml:2:27: max_connections: '0' is out of range 1..1048576");
     expect_error(LISTEN "limits: {max_headers: 8k}\n",
@@ -405,6 +409,8 @@ static void test_limit_errors(void **state)
     expect_error(LISTEN "limits: {max_keepalive_requests: 1000000001}\n",
                  "t.yaml:2:34: max_keepalive_requests: '1000000001' is out of range "
                  "1..1000000000");
+    expect_error(LISTEN "limits: {max_connections_per_ip_ipv6_prefix: 0}\n",
+                 "t.yaml:2:46: max_connections_per_ip_ipv6_prefix: '0' is out of range 1..128");
 }
 
 static void test_timeouts(void **state)

@@ -102,6 +102,32 @@ static void test_host_only_and_domain(void **state)
     flare_cookie_jar_free(jar);
 }
 
+/* A Domain that is the host itself where the host is a public suffix (no dot: the
+ * list's default rule "*") or an IP address makes a host-only cookie (§5.3 step 5):
+ * it must not reach names below it. */
+static void test_domain_that_is_a_suffix_or_an_ip_host(void **state)
+{
+    (void)state;
+    flare_cookie_jar *jar = jar_new();
+    assert_int_equal(store(jar, "http://localhost/", "tld=1; Domain=localhost", NOW), 0);
+    assert_true(flare_cookie_jar_find(jar, "tld", NULL)->host_only);
+    assert_string_equal(header(jar, "http://localhost/", NOW), "tld=1");
+    assert_string_equal(header(jar, "http://app.localhost/", NOW), "");
+    assert_int_equal(store(jar, "http://192.0.2.1/", "ip=1; Domain=192.0.2.1", NOW), 0);
+    assert_true(flare_cookie_jar_find(jar, "ip", NULL)->host_only);
+    assert_string_equal(header(jar, "http://192.0.2.1/", NOW), "ip=1");
+    assert_string_equal(header(jar, "http://evil.192.0.2.1/", NOW), "");
+    /* Nor does an application's cookie for an IP address reach names below it. */
+    flare_cookie c;
+    assert_int_equal(flare_cookie_init(&c, "app", "1", NULL), 0);
+    assert_int_equal(flare_cookie_set_domain(&c, "198.51.100.7", NULL), 0);
+    assert_int_equal(flare_cookie_jar_set(jar, &c, NOW, NULL), 0);
+    flare_cookie_free(&c);
+    assert_string_equal(header(jar, "http://198.51.100.7/", NOW), "app=1");
+    assert_string_equal(header(jar, "http://evil.198.51.100.7/", NOW), "");
+    flare_cookie_jar_free(jar);
+}
+
 static void test_paths(void **state)
 {
     (void)state;
@@ -268,6 +294,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_host_only_and_domain),
+        cmocka_unit_test(test_domain_that_is_a_suffix_or_an_ip_host),
         cmocka_unit_test(test_paths),
         cmocka_unit_test(test_expiry),
         cmocka_unit_test(test_secure),

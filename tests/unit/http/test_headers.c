@@ -194,6 +194,20 @@ static void test_find_header(void **state)
     assert_null(flare_http_find_header(&odd, 1, "a{", 2));
 }
 
+static void test_field_name_eq(void **state)
+{
+    (void)state;
+    assert_true(flare_http_field_name_eq("User-Agent", 10, "user-agent", 10));
+    assert_true(flare_http_field_name_eq("x-api-key", 9, "X-API-KEY", 9));
+    assert_true(flare_http_field_name_eq(NULL, 0, "", 0));
+    assert_false(flare_http_field_name_eq("User-Agent", 10, "user-agen", 9));
+    assert_false(flare_http_field_name_eq("User-Agent", 9, "user-agent", 10));
+    assert_false(flare_http_field_name_eq("X-One", 5, "X-Two", 5));
+    /* '@' and '`' differ by 0x20 but are not letters; nor is byte 0xc4 from 0xe4. */
+    assert_false(flare_http_field_name_eq("a@", 2, "a`", 2));
+    assert_false(flare_http_field_name_eq("\xc4", 1, "\xe4", 1));
+}
+
 static void test_value_has_token(void **state)
 {
     (void)state;
@@ -257,6 +271,7 @@ int main(void)
         cmocka_unit_test(test_near_misses),
         cmocka_unit_test(test_methods),
         cmocka_unit_test(test_find_header),
+        cmocka_unit_test(test_field_name_eq),
         cmocka_unit_test(test_value_has_token),
         cmocka_unit_test(test_tokens),
         cmocka_unit_test(test_field_values),

@@ -88,6 +88,7 @@ static int builder_handler(const flare_request *req, flare_response *resp, void 
         return flare_response_redirect(resp, 308, "/new?a=1");
     }
     if (IS("/notfound")) return flare_response_not_found(resp);
+    if (IS("/status-text")) return flare_response_status_text(resp, 511);
     if (IS("/close")) {
         flare_response_close(resp);
         return flare_response_body(resp, "bye", 3);
@@ -348,6 +349,11 @@ static void test_bodies(void **state)
     r = get(&h, &c, "GET", "/notfound");
     assert_status_line(&r, "HTTP/1.1 404 Not Found");
     assert_body(&r, "404 Not Found\n");
+    response_free(&r);
+    r = get(&h, &c, "GET", "/status-text"); /* the longest reason phrase */
+    assert_status_line(&r, "HTTP/1.1 511 Network Authentication Required");
+    assert_header(&r, "Content-Type", "text/plain; charset=utf-8");
+    assert_body(&r, "511 Network Authentication Required\n");
     response_free(&r);
     r = get(&h, &c, "GET", "/fail");
     assert_status_line(&r, "HTTP/1.1 500 Internal Server Error");

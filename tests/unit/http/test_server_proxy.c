@@ -42,7 +42,6 @@ static uint16_t proxy_listener(harness *h, flare_http_server_config *cfg)
     return l.local.port;
 }
 
-
 static void test_v1_and_v2_set_peer(void **state)
 {
     (void)state;
@@ -157,6 +156,42 @@ static void test_max_connections_per_ip(void **state)
     harness_stop(&h);
 }
 
+/* An IPv6 client is counted by its /64 (or the configured prefix): a host can pick any
+ * address of its /64, so counting addresses one by one would not limit it at all. */
+static void test_max_connections_per_ip_ipv6_prefix(void **state)
+{
+    (void)state;
+    static const struct {
+        unsigned prefix;
+        const char *other; /* another address of the first's /64 */
+        int want;
+    } cases[] = {
+        {0, "2001:db8:1:2:ffff::9", FLARE_ELIMIT}, /* the default: /64 */
+        {64, "2001:db8:1:2:ffff::9", FLARE_ELIMIT},
+        {128, "2001:db8:1:2:ffff::9", 0},
+        {48, "2001:db8:1:7::1", FLARE_ELIMIT}, /* a /48 holds many /64s */
+    };
+    for (size_t i = 0; i < FLARE_N_ELEMENTS(cases); i++) {
+        harness h;
+        flare_http_server_config cfg;
+        harness_config(&cfg);
+        cfg.max_connections_per_ip = 1;
+        cfg.max_connections_per_ip_ipv6_prefix = cases[i].prefix;
+        harness_start(&h, &cfg);
+        harness_route(&h, NULL, FLARE_M_ANY, "/", peer_handler, NULL, 0);
+        client a, b, c;
+        adopt_from(&h, &a, "2001:db8:1:2::1", 0);
+        adopt_from(&h, &b, cases[i].other, cases[i].want);
+        adopt_from(&h, &c, "2001:db8:2::1", 0); /* another site is not affected */
+        client_close(&a);
+        client_close(&b);
+        client_close(&c);
+        harness_pump_for(&h, 20);
+        assert_int_equal(flare_http_server_connections(h.srv), 0);
+        harness_stop(&h);
+    }
+}
+
 /* A small table (max_connections 40: 128 slots) with 40 addresses collides often; closing in
  * a scrambled order must leave every remaining address findable (backward-shift delete). */
 static void test_per_ip_table_collisions(void **state)
@@ -241,6 +276,7 @@ int main(void)
         cmocka_unit_test(test_v1_and_v2_set_peer),
         cmocka_unit_test(test_bad_or_late_header_closes_silently),
         cmocka_unit_test(test_max_connections_per_ip),
+        cmocka_unit_test(test_max_connections_per_ip_ipv6_prefix),
         cmocka_unit_test(test_per_ip_table_collisions),
         cmocka_unit_test(test_trusted_proxy_sets_request_peer),
     };

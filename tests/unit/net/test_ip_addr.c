@@ -417,6 +417,54 @@ static void test_equal_and_unmap(void **state)
     assert_false(flare_ip_equal(&z4, &z6));
 }
 
+/* The key of a per-client limit: equal for two addresses exactly when they are one client. */
+static bool same_client(const char *a, const char *b, unsigned ipv6_prefix)
+{
+    flare_ip_addr x = parse_ok(a), y = parse_ok(b);
+    flare_ip_addr kx = flare_ip_client_key(&x, ipv6_prefix),
+                  ky = flare_ip_client_key(&y, ipv6_prefix);
+    return kx.family == ky.family && memcmp(kx.bytes, ky.bytes, 16) == 0 &&
+           kx.scope_id == ky.scope_id;
+}
+
+static void test_client_key(void **state)
+{
+    (void)state;
+    /* Two addresses of one /64 (say, a host's temporary addresses) are one client. */
+    assert_true(same_client("2001:db8:1:2::1", "2001:db8:1:2:a1b2:c3d4:e5f6:7788", 64));
+    assert_false(same_client("2001:db8:1:2::1", "2001:db8:1:3::1", 64));
+    assert_true(same_client("2001:db8:1:2::1", "2001:db8:1:3::1", 56));
+    assert_false(same_client("2001:db8:1:2::1", "2001:db8:1:2::2", 128));
+    /* A prefix that cuts a byte: /57 keeps the top bit of the eighth byte. */
+    assert_true(same_client("2001:db8:1:200::", "2001:db8:1:27f::", 57));
+    assert_false(same_client("2001:db8:1:200::", "2001:db8:1:280::", 57));
+    /* An IPv4 client is its address, IPv4-mapped or not, whatever the IPv6 prefix. */
+    assert_true(same_client("192.0.2.1", "::ffff:192.0.2.1", 64));
+    assert_false(same_client("192.0.2.1", "192.0.2.2", 1));
+    assert_false(same_client("::ffff:192.0.2.1", "::ffff:192.0.2.2", 64));
+    /* The zone does not make another client. */
+    assert_true(same_client("fe80::1%1", "fe80::2%2", 64));
+    /* The key is the address with its host bits cleared. */
+    flare_ip_addr ip = parse_ok("2001:db8:1:2:3:4:5:6");
+    flare_ip_addr k = flare_ip_client_key(&ip, 64), want = parse_ok("2001:db8:1:2::");
+    assert_true(flare_ip_equal(&k, &want));
+}
+
+static void test_prefix(void **state)
+{
+    (void)state;
+    flare_ip_addr ip = parse_ok("203.0.113.255"), want = parse_ok("203.0.112.0");
+    flare_ip_addr p = flare_ip_prefix(&ip, 20);
+    assert_true(flare_ip_equal(&p, &want));
+    p = flare_ip_prefix(&ip, 40); /* past the width: the address itself */
+    assert_true(flare_ip_equal(&p, &ip));
+    ip = parse_ok("fe80::1:2%3");
+    p = flare_ip_prefix(&ip, 0);
+    assert_int_equal(p.scope_id, 3); /* the zone is kept */
+    assert_int_equal(p.bytes[0], 0);
+    assert_int_equal(p.bytes[15], 0);
+}
+
 static void test_null_arguments(void **state)
 {
     (void)state;
@@ -434,16 +482,27 @@ static void test_null_arguments(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ipv4_valid),         cmocka_unit_test(test_ipv4_explicit_length),
-        cmocka_unit_test(test_ipv4_invalid),       cmocka_unit_test(test_forbidden_bytes),
-        cmocka_unit_test(test_overlong),           cmocka_unit_test(test_ipv6_forms),
-        cmocka_unit_test(test_ipv6_embedded_ipv4), cmocka_unit_test(test_ipv6_invalid),
-        cmocka_unit_test(test_ipv6_zone),          cmocka_unit_test(test_ipv6_format_rfc5952),
-        cmocka_unit_test(test_format_capacity),    cmocka_unit_test(test_constructors),
-        cmocka_unit_test(test_loopback),           cmocka_unit_test(test_private),
-        cmocka_unit_test(test_link_local),         cmocka_unit_test(test_multicast),
-        cmocka_unit_test(test_unspecified),        cmocka_unit_test(test_equal_and_unmap),
+        cmocka_unit_test(test_ipv4_valid),
+        cmocka_unit_test(test_ipv4_explicit_length),
+        cmocka_unit_test(test_ipv4_invalid),
+        cmocka_unit_test(test_forbidden_bytes),
+        cmocka_unit_test(test_overlong),
+        cmocka_unit_test(test_ipv6_forms),
+        cmocka_unit_test(test_ipv6_embedded_ipv4),
+        cmocka_unit_test(test_ipv6_invalid),
+        cmocka_unit_test(test_ipv6_zone),
+        cmocka_unit_test(test_ipv6_format_rfc5952),
+        cmocka_unit_test(test_format_capacity),
+        cmocka_unit_test(test_constructors),
+        cmocka_unit_test(test_loopback),
+        cmocka_unit_test(test_private),
+        cmocka_unit_test(test_link_local),
+        cmocka_unit_test(test_multicast),
+        cmocka_unit_test(test_unspecified),
+        cmocka_unit_test(test_equal_and_unmap),
         cmocka_unit_test(test_null_arguments),
+        cmocka_unit_test(test_client_key),
+        cmocka_unit_test(test_prefix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
