@@ -2,7 +2,8 @@
 """Per-connection limits and timers of flared, seen from a client: the excess
 connection gets a short 503, a slowloris head gets 408 at the header deadline
 however it trickles, a stalled body gets 408, an idle keep-alive connection
-is closed, and max_keepalive_requests closes the connection after the last one."""
+is closed, max_keepalive_requests closes the connection after the last one, and a body
+the server's own answer does not need is not read."""
 import time
 
 import flaredtest as ft
@@ -74,6 +75,22 @@ class LimitTests(ft.SharedServerTestCase):
         responses, _ = ft.parse_responses(data)
         self.assertEqual([r.status for r in responses], [408], data)
         self.assertTrue(closed)
+
+    def test_body_the_server_refuses_is_not_read(self):
+        # /plaintext takes GET and HEAD: a POST gets the server's own 405, which needs
+        # none of the body. It is answered at once, not after the body was read into
+        # memory (up to the body limit, on every connection) or the body timeout's 408.
+        heads = [b"Content-Length: 5000000\r\n\r\n" + b"a" * 65536,
+                 b"Transfer-Encoding: chunked\r\n\r\n100000\r\n" + b"a" * 65536]
+        for head in heads:
+            with self.subTest(head=head[:30]), self.srv.connect() as s:
+                s.sendall(b"POST /plaintext HTTP/1.1\r\nHost: t\r\n" + head)
+                data, closed = ft.read_until_close(s, 4)
+                responses, _ = ft.parse_responses(data)
+                self.assertEqual([r.status for r in responses], [405], data[:300])
+                self.assertEqual(responses[0].header("Allow"), "GET, HEAD")
+                self.assertTrue(responses[0].closes())
+                self.assertTrue(closed)
 
     def test_idle_keepalive_connection_is_closed(self):
         with self.srv.connect() as s:
