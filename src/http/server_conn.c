@@ -623,6 +623,7 @@ static bool begin_request(conn *c)
     c->body_len = 0;
     c->leftover = 0;
     memset(&c->dec, 0, sizeof c->dec);
+    c->dec.payload_max = c->body_limit;
     c->phase = PH_BODY;
     c->wait = W_NONE; /* the body timer starts now */
     if (c->content_length > c->body_limit) {
@@ -699,8 +700,8 @@ static int collect_body(conn *c)
     size_t len = c->body.len - decoded;
     ssize_t rc =
         len ? flare_http_decode_chunked(&c->dec, c->body.data + decoded, &len) : FLARE_EINCOMPLETE;
-    if (rc == FLARE_EPARSE) {
-        fail(c, 400); /* RFC 9112 §7.1 */
+    if (rc == FLARE_EPARSE || rc == FLARE_ELIMIT) {
+        fail(c, rc == FLARE_ELIMIT ? 413 : 400); /* RFC 9110 §15.5.14, RFC 9112 §7.1 */
         return BODY_FAILED;
     }
     c->body_len = decoded + len;
@@ -1989,6 +1990,7 @@ static int feed_body(conn *c)
     } else {
         ssize_t rc = flare_http_decode_chunked(&c->dec, p, &len);
         if (rc == FLARE_EPARSE) return body_failed(c, 400); /* RFC 9112 §7.1 */
+        if (rc == FLARE_ELIMIT) return body_failed(c, 413); /* a chunk over the limit */
         c->body_len += len;
         if (c->body_len > c->body_limit) return body_failed(c, 413); /* the route's limit */
         done = rc >= 0;
