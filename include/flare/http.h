@@ -62,12 +62,15 @@ typedef struct flare_request {
 /** A handler fills `resp`; returning a negative value answers 500 instead. */
 typedef int (*flare_http_handler)(const flare_request *req, flare_response *resp, void *userdata);
 
+/** The most max_headers may be: the header array is part of every pooled input block. */
+#define FLARE_HTTP_MAX_HEADERS_LIMIT 1000
+
 /** Server limits and timeouts; flare_http_server_config_default gives nginx-like values.
  *  A field left 0 takes its default (server_name excepted: NULL omits the header). */
 typedef struct flare_http_server_config {
     size_t max_connections;          /**< excess connections get a 503 and are closed */
     size_t max_header_bytes;         /**< -> 431 */
-    size_t max_headers;              /**< -> 431; at most 1000 */
+    size_t max_headers;              /**< -> 431; at most FLARE_HTTP_MAX_HEADERS_LIMIT */
     size_t max_uri_bytes;            /**< -> 414 */
     uint64_t max_body_bytes;         /**< default per-route body limit -> 413 */
     uint64_t max_keepalive_requests; /**< requests per connection before Connection: close */

@@ -181,7 +181,9 @@ ssize_t flare_http_parse_response(const char *buf, size_t len, size_t last_len,
 typedef struct flare_http_chunked {
     uint64_t bytes_left_in_chunk;
     uint64_t trailer_bytes;
-    uint32_t ext_bytes; /**< extension bytes on the current size line */
+    uint64_t payload_max;  /**< 0: no limit; else the most payload the body may hold */
+    uint64_t payload_seen; /**< payload bytes decoded so far */
+    uint32_t ext_bytes;    /**< extension bytes on the current size line */
     uint8_t state;
     uint8_t hex_digits;
 } flare_http_chunked;
@@ -191,9 +193,11 @@ typedef struct flare_http_chunked {
  * bytes, and on return buf[0..*len) holds the payload bytes decoded from them.
  * Returns the number of bytes after the end of the body that are not part of it
  * (>= 0; they are moved to buf[*len .. *len + returned)) when the body is complete,
- * FLARE_EINCOMPLETE when more input is needed (all input consumed), or FLARE_EPARSE
+ * FLARE_EINCOMPLETE when more input is needed (all input consumed), FLARE_EPARSE
  * (bad size, more than 16 hex digits, bad CRLF, extension or trailer over its
- * limit or malformed); after FLARE_EPARSE every later call fails too.
+ * limit or malformed), or FLARE_ELIMIT when payload_max is set and a chunk would
+ * take the payload past it (at the end of its size line, before any of its data,
+ * however the input is split); after an error every later call fails too.
  */
 ssize_t flare_http_decode_chunked(flare_http_chunked *dec, char *buf, size_t *len);
 

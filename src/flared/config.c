@@ -9,6 +9,7 @@
 #include "config_internal.h"
 
 #include "access_format.h"
+#include "flare/http.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -478,7 +479,9 @@ static int parse_limits(flared_cfg_ctx *c, yaml_node_t *node)
         rc = flared_cfg_uint(c, v[0], limit_keys[0], 1, 1u << 20, &l->max_connections);
     if (rc == 0 && v[1])
         rc = flared_cfg_size(c, v[1], limit_keys[1], 1, 16u << 20, &l->max_header_bytes);
-    if (rc == 0 && v[2]) rc = flared_cfg_uint(c, v[2], limit_keys[2], 1, 65535, &l->max_headers);
+    if (rc == 0 && v[2])
+        rc = flared_cfg_uint(c, v[2], limit_keys[2], 1, FLARE_HTTP_MAX_HEADERS_LIMIT,
+                             &l->max_headers);
     if (rc == 0 && v[3])
         rc = flared_cfg_size(c, v[3], limit_keys[3], 1, 16u << 20, &l->max_uri_bytes);
     if (rc == 0 && v[4])

@@ -374,11 +374,14 @@ static void start_failed(master *m, const char *why)
         if (!slot_served(m, s, false)) spawn(m, s);
 }
 
-/* One descriptor per connection, the listeners, and slack for logs, static files being
- * sent and the reactor's own descriptors. */
+/* Two descriptors per connection (the client's, and the upstream connection a proxy
+ * route opens for it or the file a static route sends), the listeners, and slack for
+ * logs, idle pooled upstream connections and the reactor's own descriptors. With one
+ * per connection, a worker ran out below max_connections once its clients were
+ * proxied, and answered the rest 502. */
 static uint64_t files_needed(const master *m)
 {
-    return m->cfg->limits.max_connections + m->sock_count + 256;
+    return 2 * m->cfg->limits.max_connections + m->sock_count + 256;
 }
 
 static void reload(master *m)

@@ -34,6 +34,7 @@ enum {
     ST_END_LF, /* LF of the final CRLF */
     ST_DONE,
     ST_ERROR,
+    ST_OVER, /* a chunk larger than payload_max leaves room for */
 };
 
 static int hex_value(unsigned char c)
@@ -109,7 +110,7 @@ ssize_t flare_http_decode_chunked(flare_http_chunked *dec, char *buf, size_t *le
     size_t n = *len, src = 0, dst = 0;
     unsigned state = dec->state;
 
-    while (src < n && state != ST_DONE && state != ST_ERROR) {
+    while (src < n && state != ST_DONE && state != ST_ERROR && state != ST_OVER) {
         if (state == ST_DATA) {
             size_t avail = n - src;
             size_t take =
@@ -118,6 +119,7 @@ ssize_t flare_http_decode_chunked(flare_http_chunked *dec, char *buf, size_t *le
             dst += take;
             src += take;
             dec->bytes_left_in_chunk -= take;
+            dec->payload_seen += take;
             if (dec->bytes_left_in_chunk == 0) state = ST_DATA_CR;
             continue;
         }
@@ -177,6 +179,12 @@ ssize_t flare_http_decode_chunked(flare_http_chunked *dec, char *buf, size_t *le
             dec->ext_bytes = 0;
             /* last-chunk = 1*("0") [ chunk-ext ] CRLF, then the trailer section. */
             state = dec->bytes_left_in_chunk == 0 ? ST_TRAILER_START : ST_DATA;
+            /* The size comes before the data: a chunk the body has no room for is
+             * refused here, as a Content-Length over the limit is at the head, not
+             * after the limit's worth of it was read. */
+            if (state == ST_DATA && dec->payload_max &&
+                dec->bytes_left_in_chunk > dec->payload_max - dec->payload_seen)
+                state = ST_OVER;
             break;
         case ST_DATA_CR:
             state = c == '\r' ? ST_DATA_LF : ST_ERROR;
@@ -223,9 +231,9 @@ ssize_t flare_http_decode_chunked(flare_http_chunked *dec, char *buf, size_t *le
     }
 
     dec->state = (uint8_t)state;
-    if (state == ST_ERROR) {
+    if (state == ST_ERROR || state == ST_OVER) {
         *len = dst;
-        return FLARE_EPARSE;
+        return state == ST_OVER ? FLARE_ELIMIT : FLARE_EPARSE;
     }
     if (state != ST_DONE) {
         *len = dst;

@@ -540,8 +540,9 @@ __attribute__((noinline)) static bool redirects(const conn *c, const flare_reque
     return true;
 }
 
-/* A redirect to HTTPS of a request with a body: answered before any of the body
- * (even one over the body limit) is read, so the connection cannot be reused. */
+/* A request with a body the server answers itself (a redirect to HTTPS, a 404):
+ * answered before the rest of the body (even one over the body limit) is read, so
+ * the connection cannot be reused. */
 __attribute__((noinline)) static bool answer_unread(conn *c)
 {
     c->chunked = c->req->chunked;
@@ -622,6 +623,7 @@ static bool begin_request(conn *c)
     c->body_len = 0;
     c->leftover = 0;
     memset(&c->dec, 0, sizeof c->dec);
+    c->dec.payload_max = c->body_limit;
     c->phase = PH_BODY;
     c->wait = W_NONE; /* the body timer starts now */
     if (c->content_length > c->body_limit) {
@@ -634,16 +636,18 @@ static bool begin_request(conn *c)
         dispatch(c);
         return false;
     }
+    if (c->pre_status && has_body) {
+        /* The server's own answer (404, 405, 501, OPTIONS *) takes no body: it is not
+         * read into memory, up to the body limit on every connection, only to be
+         * dropped. It is answered now, and the connection ends with a lingering close,
+         * whether or not the body has arrived yet (the answer does not depend on how
+         * the bytes come). With Expect, this is the final status instead of 100 that
+         * says the body is not wanted (RFC 9110 §10.1.1). */
+        return answer_unread(c);
+    }
     size_t buffered = c->in_len - c->start - c->head_len;
     if (has_body && req->expect_continue && req->minor_version == 1 &&
         (c->chunked || buffered < c->content_length)) {
-        /* RFC 9110 §10.1.1: a final status instead of 100 means the body is not wanted.
-         * It is not read either, so the connection cannot be reused. */
-        if (c->pre_status > 0) {
-            c->closing = true;
-            dispatch(c);
-            return false;
-        }
         take_out(c);
         if (flare_buf_append(&c->out, CONTINUE_LINE, sizeof CONTINUE_LINE - 1) < 0) {
             c->closing = true;
@@ -696,8 +700,8 @@ static int collect_body(conn *c)
     size_t len = c->body.len - decoded;
     ssize_t rc =
         len ? flare_http_decode_chunked(&c->dec, c->body.data + decoded, &len) : FLARE_EINCOMPLETE;
-    if (rc == FLARE_EPARSE) {
-        fail(c, 400); /* RFC 9112 §7.1 */
+    if (rc == FLARE_EPARSE || rc == FLARE_ELIMIT) {
+        fail(c, rc == FLARE_ELIMIT ? 413 : 400); /* RFC 9110 §15.5.14, RFC 9112 §7.1 */
         return BODY_FAILED;
     }
     c->body_len = decoded + len;
@@ -1977,6 +1981,7 @@ static int feed_body(conn *c)
     } else {
         ssize_t rc = flare_http_decode_chunked(&c->dec, p, &len);
         if (rc == FLARE_EPARSE) return body_failed(c, 400); /* RFC 9112 §7.1 */
+        if (rc == FLARE_ELIMIT) return body_failed(c, 413); /* a chunk over the limit */
         c->body_len += len;
         if (c->body_len > c->body_limit) return body_failed(c, 413); /* the route's limit */
         done = rc >= 0;

@@ -133,8 +133,6 @@ typedef struct flare_http__pending {
 #define FLARE_HTTP_BLOCK_REQ_BYTES                                                                 \
     (FLARE_HTTP__ALIGN16(sizeof(flare_http_request)) +                                             \
      FLARE_HTTP__ALIGN16(sizeof(flare_http__pending)))
-/* Upper bound on max_headers: the header array is part of every pooled input block. */
-#define FLARE_HTTP_MAX_HEADERS_LIMIT 1000
 
 struct flare_http_server {
     flare_reactor *reactor;

@@ -32,6 +32,10 @@ BROKEN = [
     ("unknown_route_type", "listeners:\n  - address: 127.0.0.1:1\nroutes:\n  - path: /x\n    fastcgi: {}\n",
      5, 5, ["fastcgi"]),
     ("yaml_syntax", "listeners:\n  - address: 127.0.0.1:1\n  bad: [\n", 3, None, []),
+    # The server's header array holds at most 1000: a larger value must not pass and
+    # then be cut to 1000 without a word.
+    ("max_headers_over_limit", "limits: {max_headers: 1001}\nlisteners:\n  - address: 127.0.0.1:1\n",
+     1, 23, ["max_headers", "1..1000"]),
     ("alias_refused", "a: &x 1\nlisteners:\n  - address: 127.0.0.1:1\n", 1, None, []),
 ]
 

@@ -2,7 +2,9 @@
 """Per-connection limits and timers of flared, seen from a client: the excess
 connection gets a short 503, a slowloris head gets 408 at the header deadline
 however it trickles, a stalled body gets 408, an idle keep-alive connection
-is closed, and max_keepalive_requests closes the connection after the last one."""
+is closed, max_keepalive_requests closes the connection after the last one, a chunk
+over the body limit is refused at its size line, and a body the server's own answer
+does not need is not read."""
 import time
 
 import flaredtest as ft
@@ -74,6 +76,45 @@ class LimitTests(ft.SharedServerTestCase):
         responses, _ = ft.parse_responses(data)
         self.assertEqual([r.status for r in responses], [408], data)
         self.assertTrue(closed)
+
+    def test_chunk_over_the_body_limit_gets_413_at_its_size_line(self):
+        # /small takes 1k. A chunk announced larger is refused before its data, as a
+        # Content-Length is; the client that stops after a few bytes of it would
+        # otherwise wait for the body timeout's 408.
+        with self.srv.connect() as s:
+            s.sendall(b"POST /small HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      b"401\r\nabc")
+            data, closed = ft.read_until_close(s, 4)
+        responses, _ = ft.parse_responses(data)
+        self.assertEqual([r.status for r in responses], [413], data)
+        self.assertTrue(closed)
+        # Exactly at the limit in two chunks is taken; one byte more in the second is not.
+        for second, status in ((b"200", 200), (b"201", 413)):
+            body = b"200\r\n" + b"a" * 512 + b"\r\n" + second + b"\r\n" + b"b" * int(second, 16)
+            with self.subTest(second=second), self.srv.connect() as s:
+                s.sendall(b"POST /small HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+                          b"Connection: close\r\n\r\n" + body + b"\r\n0\r\n\r\n")
+                data, closed = ft.read_until_close(s, 4)
+                responses, _ = ft.parse_responses(data)
+                self.assertEqual([r.status for r in responses], [status], data[:300])
+                if status == 200:
+                    self.assertEqual(responses[0].body, b"a" * 512 + b"b" * 512)
+
+    def test_body_the_server_refuses_is_not_read(self):
+        # /plaintext takes GET and HEAD: a POST gets the server's own 405, which needs
+        # none of the body. It is answered at once, not after the body was read into
+        # memory (up to the body limit, on every connection) or the body timeout's 408.
+        heads = [b"Content-Length: 5000000\r\n\r\n" + b"a" * 65536,
+                 b"Transfer-Encoding: chunked\r\n\r\n100000\r\n" + b"a" * 65536]
+        for head in heads:
+            with self.subTest(head=head[:30]), self.srv.connect() as s:
+                s.sendall(b"POST /plaintext HTTP/1.1\r\nHost: t\r\n" + head)
+                data, closed = ft.read_until_close(s, 4)
+                responses, _ = ft.parse_responses(data)
+                self.assertEqual([r.status for r in responses], [405], data[:300])
+                self.assertEqual(responses[0].header("Allow"), "GET, HEAD")
+                self.assertTrue(responses[0].closes())
+                self.assertTrue(closed)
 
     def test_idle_keepalive_connection_is_closed(self):
         with self.srv.connect() as s:

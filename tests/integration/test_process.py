@@ -9,6 +9,7 @@ start leaves the old master serving."""
 import json
 import os
 import pwd
+import resource
 import grp
 import shutil
 import signal
@@ -144,9 +145,9 @@ class ProcessTests(ft.ServerTestCase):
         self.assertTrue(gone, f"workers outlived their master:\n{srv.log()}")
 
     def test_open_files_limit_raised(self):
-        need = 15000 + 256
+        need = 2 * 7000 + 256  # a connection's descriptor and its upstream's or file's
         ft.skip_unless_nofile_can_reach(self, need)
-        srv = ft.Server(limits=", max_connections: 15000")
+        srv = ft.Server(limits=", max_connections: 7000")
         self.addCleanup(srv.cleanup)
         argv = srv.argv
         # Start with a low soft limit, as a shell with ulimit -n 1024 would.
@@ -157,6 +158,84 @@ class ProcessTests(ft.ServerTestCase):
         self.assertGreaterEqual(int(line.split()[3]), need, line)
         self.assertIn("raised the open-files limit", srv.log())
         self.assertStopsCleanly(srv)
+
+    def test_open_files_limit_fits_a_proxied_connection_each(self):
+        # Each proxied client holds two descriptors in the worker: its own and its
+        # upstream connection's. The limit raised for max_connections fits both, so a
+        # worker under max_connections does not run out and answer 502.
+        clients, max_connections = 290, 300
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        need_here = 2 * clients + 64  # this process holds both ends' other halves
+        if soft < need_here:
+            if hard != resource.RLIM_INFINITY and hard < need_here:
+                self.skipTest(f"hard limit {hard} is below {need_here}")
+            resource.setrlimit(resource.RLIMIT_NOFILE, (need_here, hard))
+            self.addCleanup(resource.setrlimit, resource.RLIMIT_NOFILE, (soft, hard))
+        ft.skip_unless_nofile_can_reach(self, 2 * max_connections + 256)
+        up = HeldUpstream()
+        self.addCleanup(up.close)
+        route = (f"  - path: /api/\n    proxy: {{upstream: app}}\nupstreams:\n  app:\n"
+                 f"    servers: [\"127.0.0.1:{up.port}\"]\n    read_timeout: 30s\n")
+        srv = ft.Server(limits=f", max_connections: {max_connections}", extra=route)
+        self.addCleanup(srv.cleanup)
+        # A low soft limit, as a shell with ulimit -n 64 would give; the hard one stays.
+        srv.argv = ["/bin/sh", "-c", 'ulimit -S -n 64 && exec "$@"', "sh"] + srv.argv
+        srv.start()
+        socks = []
+        for _ in range(clients):
+            s = srv.connect()
+            self.addCleanup(s.close)
+            s.sendall(b"GET /api/x HTTP/1.1\r\nHost: t\r\n\r\n")
+            socks.append(s)
+        # Every request reaches the upstream, which answers once all are there (a worker
+        # out of descriptors answers some 502 instead, and they never arrive).
+        ft.wait_for(lambda: up.count() >= clients, ft.patience(15))
+        up.answer_all()
+        statuses = {}
+        for s in socks:
+            r, _ = ft.read_response(s, timeout=ft.patience(10))
+            statuses[r.status] = statuses.get(r.status, 0) + 1
+        self.assertEqual(statuses, {200: clients})
+        self.assertStopsCleanly(srv)
+
+
+class HeldUpstream:
+    """An upstream that takes connections and reads their requests, but answers only
+    when told: each proxied request then holds its upstream connection open."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1024)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.conns.append(c)
+
+    def count(self):
+        with self.lock:
+            return len(self.conns)
+
+    def answer_all(self):
+        with self.lock:
+            for c in self.conns:
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    def close(self):
+        self.sock.close()
+        with self.lock:
+            for c in self.conns:
+                c.close()
 
 
 class Stale(Exception):

@@ -470,6 +470,12 @@ class StreamedBodyErrorTests(ProxyFramingCase):
         self.check(*self.answer(srv, self.HEAD + b"a\r\n0123456789\r\n",
                                 b"a\r\n0123456789\r\n0\r\n\r\n"), 413)
 
+    def test_chunk_announced_over_the_route_limit_is_413_before_its_data(self):
+        # 10 bytes relayed, then a chunk of 7 announced with only 3 of them sent: its
+        # size line alone passes the 16-byte limit.
+        srv, _ = self.start()
+        self.check(*self.answer(srv, self.HEAD + b"a\r\n0123456789\r\n", b"7\r\nabc"), 413)
+
     def test_the_worker_serves_on_after_them(self):
         srv, _ = self.start()
         for first, later in ((self.HEAD + b"ZZ\r\n", b""), (self.HEAD + b"1\r\na\r\n", b"QQ\r\n")):

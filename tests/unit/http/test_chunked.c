@@ -104,12 +104,14 @@ static const struct {
     {"bare LF after a trailer", S("0\r\nX: a\n\r\n")},
 };
 
-/* Feeds enc in pieces split at a and b (a <= b), collecting payload and rest. */
-static ssize_t feed(const char *enc, size_t n, size_t a, size_t b, char *payload,
-                    size_t *payload_len, char *rest, size_t *rest_len)
+/* Feeds enc in pieces split at a and b (a <= b), collecting payload and rest; the
+ * decoder takes payload_max (0: none). */
+static ssize_t feed(const char *enc, size_t n, size_t a, size_t b, uint64_t payload_max,
+                    char *payload, size_t *payload_len, char *rest, size_t *rest_len)
 {
     flare_http_chunked dec;
     memset(&dec, 0, sizeof dec);
+    dec.payload_max = payload_max;
     const size_t cuts[4] = {0, a, b, n};
     ssize_t rc = FLARE_EINCOMPLETE;
     *payload_len = *rest_len = 0;
@@ -130,7 +132,7 @@ static ssize_t feed(const char *enc, size_t n, size_t a, size_t b, char *payload
             *rest_len += (size_t)r;
         }
         free(piece);
-        if (r == FLARE_EPARSE) return r;
+        if (r == FLARE_EPARSE || r == FLARE_ELIMIT) return r;
         /* A call after the end gives its whole input back as rest. */
         if (rc >= 0) assert_true(r == (ssize_t)len && out == 0);
         if (r >= 0 || rc < 0) rc = r;
@@ -148,7 +150,7 @@ static void test_good_every_split(void **state)
         for (size_t a = 0; a <= n; a++) {
             for (size_t b = a; b <= n; b++) {
                 size_t plen, rlen;
-                ssize_t rc = feed(c->enc, n, a, b, payload, &plen, rest, &rlen);
+                ssize_t rc = feed(c->enc, n, a, b, 0, payload, &plen, rest, &rlen);
                 if (rc < 0) fail_msg("%s split %zu/%zu: rc %zd", c->name, a, b, rc);
                 if (plen != c->payload_len || memcmp(payload, c->payload, plen) != 0)
                     fail_msg("%s split %zu/%zu: payload differs", c->name, a, b);
@@ -168,7 +170,7 @@ static void test_bad_every_split(void **state)
         for (size_t a = 0; a <= n; a++) {
             for (size_t b = a; b <= n; b++) {
                 size_t plen, rlen;
-                ssize_t rc = feed(bad[i].enc, n, a, b, payload, &plen, rest, &rlen);
+                ssize_t rc = feed(bad[i].enc, n, a, b, 0, payload, &plen, rest, &rlen);
                 if (rc != FLARE_EPARSE)
                     fail_msg("%s split %zu/%zu: rc %zd, want EPARSE", bad[i].name, a, b, rc);
             }
@@ -238,6 +240,40 @@ static void test_max_chunk_size(void **state)
     assert_true(dec.bytes_left_in_chunk == UINT64_MAX - 4);
 }
 
+/* With payload_max, a chunk the body has no room left for fails at the end of its
+ * size line, before any of its data, however the input is split; a body exactly at
+ * the limit passes. */
+static void test_payload_limit(void **state)
+{
+    (void)state;
+    static const char enc[] = "3\r\nabc\r\n4;x\r\ndefg\r\n0\r\n\r\nGET";
+    const size_t n = sizeof enc - 1;
+    char payload[64], rest[64];
+    for (size_t a = 0; a <= n; a++) {
+        for (size_t b = a; b <= n; b++) {
+            size_t plen, rlen;
+            ssize_t rc = feed(enc, n, a, b, 7, payload, &plen, rest, &rlen);
+            if (rc < 0) fail_msg("limit 7, split %zu/%zu: rc %zd", a, b, rc);
+            assert_int_equal(plen, 7);
+            assert_int_equal(rlen, 3);
+            rc = feed(enc, n, a, b, 6, payload, &plen, rest, &rlen);
+            if (rc != FLARE_ELIMIT) fail_msg("limit 6, split %zu/%zu: rc %zd", a, b, rc);
+            assert_int_equal(plen, 3);
+            assert_memory_equal(payload, "abc", 3);
+        }
+    }
+    /* A size far past the limit needs none of its data to fail, and stays failed. */
+    flare_http_chunked dec = {.payload_max = 1024};
+    char buf[32];
+    memcpy(buf, "FFFFFFFF\r\n", 10);
+    size_t len = 10;
+    assert_int_equal(flare_http_decode_chunked(&dec, buf, &len), FLARE_ELIMIT);
+    assert_int_equal(len, 0);
+    memcpy(buf, "0\r\n\r\n", 5);
+    len = 5;
+    assert_int_equal(flare_http_decode_chunked(&dec, buf, &len), FLARE_ELIMIT);
+}
+
 static void build_and_decode(const char *head, size_t fill, char fill_byte, const char *tail,
                              ssize_t want)
 {
@@ -296,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_prefixes_incomplete),
         cmocka_unit_test(test_state_after_end_and_error),
         cmocka_unit_test(test_max_chunk_size),
+        cmocka_unit_test(test_payload_limit),
         cmocka_unit_test(test_extension_limit),
         cmocka_unit_test(test_trailer_limit),
     };
