@@ -274,6 +274,15 @@ size_t flare_http_route_prefix_span(const char *prefix, size_t prefix_len, const
 int flare_http_server_route_stream_body(flare_http_server *srv, const char *host, const char *path,
                                         flare_error *err);
 /**
+ * Makes the route registered for (host, path) take no request body, as nginx's
+ * static module does: a body still comes under the route's limit (413 past it), but
+ * it is read and dropped as it arrives instead of being held whole, and the handler
+ * sees an empty one (body_len 0). The connection stays usable for the next request.
+ * FLARE_ENOTFOUND when no such route exists.
+ */
+int flare_http_server_route_discard_body(flare_http_server *srv, const char *host, const char *path,
+                                         flare_error *err);
+/**
  * Header fields the server adds to the answers it gives itself to requests the route
  * registered for (host, path) takes: 405 (or 501) for a method it does not allow, 413
  * for a body over its limit, the other refusals once the route is known, and the 500

@@ -288,9 +288,13 @@ static int install_host(flare_http_server *srv, const flared_host *host, const c
         }
         rc = flare_http_server_route(srv, name, methods_of(rt), rt->other_methods, rt->path,
                                      handle_route, c, rt->max_body_bytes, err);
-        /* The proxy forwards bodies as they arrive, with backpressure. */
+        /* The proxy forwards bodies as they arrive, with backpressure; echo describes
+         * them; every other route ignores a body, which is then dropped as it arrives
+         * rather than held whole (nginx's discarded body). */
         if (rc == 0 && rt->type == FLARED_ROUTE_PROXY)
             rc = flare_http_server_route_stream_body(srv, name, rt->path, err);
+        else if (rc == 0 && rt->type != FLARED_ROUTE_ECHO)
+            rc = flare_http_server_route_discard_body(srv, name, rt->path, err);
         if (rc == 0 && rt->auth &&
             (rc = flare_header_block_add(&c->challenge, "WWW-Authenticate", rt->auth->challenge)))
             return flare_error_set(err, rc, 0, "route %s: cannot prepare its WWW-Authenticate",

@@ -453,6 +453,15 @@ int flare_http_server_route_stream_body(flare_http_server *srv, const char *host
     return 0;
 }
 
+int flare_http_server_route_discard_body(flare_http_server *srv, const char *host, const char *path,
+                                         flare_error *err)
+{
+    route *rt = registered(srv, host, path, err);
+    if (!rt) return FLARE_ENOTFOUND;
+    rt->discard_body = true;
+    return 0;
+}
+
 int flare_http_server_route_headers(flare_http_server *srv, const char *host, const char *path,
                                     const flare_header_block *b, flare_error *err)
 {

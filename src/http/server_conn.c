@@ -137,6 +137,7 @@ struct conn {
     void *upgrade_data;
     flare_http_stream stream; /* a deferred response */
     uint64_t body_left;       /* streamed Content-Length body bytes still to come */
+    uint64_t body_dropped;    /* body bytes read and dropped: a route that discards bodies */
 };
 
 static void drive(conn *c);
@@ -362,7 +363,7 @@ static void record(conn *c, int status, size_t out_begin, size_t head_len, bool 
     p->out_begin = out_begin;
     p->queued = c->out.len - out_begin + c->file_left;
     p->sent_mark = c->sent_total + (out_begin - c->out_sent);
-    p->body_in = has_view ? c->body_len : 0;
+    p->body_in = has_view ? c->body_len + c->body_dropped : 0;
     p->head_len = head_len;
     c->log_pending = true;
 }
@@ -621,6 +622,7 @@ static bool begin_request(conn *c)
     c->body_spilled = false;
     c->body_ptr = NULL;
     c->body_len = 0;
+    c->body_dropped = 0;
     c->leftover = 0;
     memset(&c->dec, 0, sizeof c->dec);
     c->dec.payload_max = c->body_limit;
@@ -657,29 +659,52 @@ static bool begin_request(conn *c)
     return true;
 }
 
+/* The route takes no body (flare_http_server_route_discard_body): what arrives of it is
+ * dropped as it comes, counted in body_dropped, so a client cannot make the server hold
+ * a body the handler never looks at, up to the limit on every connection. */
+static bool drops_body(const conn *c)
+{
+    const route *rt = conn_route(c);
+    return rt && rt->discard_body;
+}
+
 /* Collects the body of the current request; BODY_DONE sets body_ptr/len and consumed. */
 static int collect_body(conn *c)
 {
     size_t body_start = c->start + c->head_len;
+    bool drops = drops_body(c);
     if (!c->chunked) {
         uint64_t want = c->content_length;
         if (!c->body_spilled) {
             size_t have = c->in_len - body_start;
             if (have >= want) {
-                c->body_ptr = c->in + body_start;
-                c->body_len = (size_t)want;
+                if (drops) {
+                    c->body_dropped = want;
+                } else {
+                    c->body_ptr = c->in + body_start;
+                    c->body_len = (size_t)want;
+                }
                 c->consumed = c->head_len + (size_t)want;
                 return BODY_DONE;
             }
             if (body_start + want <= c->in_cap) return BODY_NEED_INPUT;
             /* Larger than the block: collected in its own buffer, which grows as bytes
              * arrive (a Content-Length is only a promise) up to the route's limit. */
-            if (flare_buf_append(&c->body, c->in + body_start, have) < 0) {
+            if (drops) {
+                c->body_dropped = have;
+            } else if (flare_buf_append(&c->body, c->in + body_start, have) < 0) {
                 fail(c, 503);
                 return BODY_FAILED;
             }
             c->in_len = body_start;
             c->body_spilled = true;
+        }
+        if (drops) {
+            c->body_dropped += c->body.len;
+            c->body.len = 0;
+            if (c->body_dropped < want) return BODY_NEED_INPUT;
+            c->consumed = c->head_len;
+            return BODY_DONE;
         }
         if (c->body.len < want) return BODY_NEED_INPUT;
         c->body_ptr = c->body.data;
@@ -695,7 +720,8 @@ static int collect_body(conn *c)
         c->in_len = body_start;
         c->body_spilled = true;
     }
-    /* body.data[0..decoded) is payload; body.len - decoded raw bytes follow. */
+    /* body.data[0..decoded) is payload; body.len - decoded raw bytes follow. Dropping,
+     * decoded stays 0: each call's payload is counted and let go. */
     size_t decoded = c->body_len;
     size_t len = c->body.len - decoded;
     ssize_t rc =
@@ -704,8 +730,14 @@ static int collect_body(conn *c)
         fail(c, rc == FLARE_ELIMIT ? 413 : 400); /* RFC 9110 §15.5.14, RFC 9112 §7.1 */
         return BODY_FAILED;
     }
+    if (drops) {
+        c->body_dropped += len;
+        /* What follows the body (rc bytes) moves to where the payload was. */
+        if (rc > 0) memmove(c->body.data, c->body.data + len, (size_t)rc);
+        len = 0;
+    }
     c->body_len = decoded + len;
-    if (c->body_len > c->body_limit) {
+    if (c->body_len + c->body_dropped > c->body_limit) {
         fail(c, 413);
         return BODY_FAILED;
     }
@@ -1145,7 +1177,7 @@ static ssize_t read_some(conn *c)
         /* A chunked read may run past the body; that part must fit back in the block. */
         size_t step = c->in_cap;
         if (!c->chunked) {
-            uint64_t left = c->content_length - c->body.len;
+            uint64_t left = c->content_length - c->body_dropped - c->body.len;
             step = left < BODY_READ_STEP ? (size_t)left : BODY_READ_STEP;
         }
         if (flare_buf_reserve(&c->body, step) < 0) return FLARE_ENOMEM;

@@ -22,7 +22,8 @@ typedef struct route {
     flare_http_handler handler;
     void *userdata;
     uint64_t max_body_bytes;
-    bool stream_body; /* the handler runs after the head and reads the body as a stream */
+    bool stream_body;  /* the handler runs after the head and reads the body as a stream */
+    bool discard_body; /* the body is read and dropped as it comes; the handler sees none */
     const flare_header_block *headers; /* added to the server's own answers; borrowed */
     flare_http_admit_fn admit;         /* NULL: every request goes to the handler */
 } route;

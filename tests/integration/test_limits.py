@@ -3,8 +3,9 @@
 connection gets a short 503, a slowloris head gets 408 at the header deadline
 however it trickles, a stalled body gets 408, an idle keep-alive connection
 is closed, max_keepalive_requests closes the connection after the last one, a chunk
-over the body limit is refused at its size line, and a body the server's own answer
-does not need is not read."""
+over the body limit is refused at its size line, a body the server's own answer
+does not need is not read, and one a route ignores is dropped as it arrives."""
+import sys
 import time
 
 import flaredtest as ft
@@ -133,6 +134,80 @@ class LimitTests(ft.SharedServerTestCase):
         self.assertEqual([r.closes() for r in responses], [False, False, True])
         self.assertEqual(rest, b"")
         self.assertTrue(closed)
+
+
+def unread_bytes(port):
+    """Bytes waiting in the receive queues of the server's sockets on port."""
+    total = 0
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if int(fields[1].split(":")[1], 16) == port:
+                total += int(fields[4].split(":")[1], 16)
+    return total
+
+
+class DiscardedBodyTests(ft.SharedServerTestCase):
+    """A route that ignores bodies (text, static, status, redirect) drops one as it
+    arrives, as nginx discards it, instead of holding it whole: the connection goes on
+    with the next request, and stalled uploads cost the worker no more than a block."""
+
+    server_kwargs = {"limits": ", max_body_bytes: 16m", "timeouts": ", body: 5s"}
+    BODY = 6 << 20
+
+    def test_body_is_dropped_and_the_connection_goes_on(self):
+        bodies = [
+            (b"Content-Length: %d\r\n\r\n" % self.BODY, b"x" * self.BODY),
+            (b"Transfer-Encoding: chunked\r\n\r\n",
+             b"".join(b"%x\r\n%s\r\n" % (1 << 20, b"y" * (1 << 20)) for _ in range(6)) +
+             b"0\r\nTrailer-Field: t\r\n\r\n"),
+        ]
+        for head, body in bodies:
+            with self.subTest(head=head[:20]), self.srv.connect(timeout=10) as s:
+                # The next request rides in the same send as the body's end.
+                s.sendall(b"GET /plaintext HTTP/1.1\r\nHost: t\r\n" + head + body + GET)
+                data = b""
+                while len(ft.parse_responses(data)[0]) < 2:
+                    chunk = s.recv(65536)
+                    self.assertTrue(chunk, f"closed after {data[:300]!r}")
+                    data += chunk
+                responses, rest = ft.parse_responses(data)
+                self.assertEqual([(r.status, r.body) for r in responses],
+                                 [(200, b"Hello, World!")] * 2)
+                self.assertEqual((responses[0].closes(), rest), (False, b""))
+
+    def test_body_over_the_limit_is_still_413(self):
+        chunked = b"Transfer-Encoding: chunked\r\n\r\n%x\r\n" % (17 << 20)
+        for head in [b"Content-Length: %d\r\n\r\n" % (17 << 20), chunked]:
+            with self.subTest(head=head[:20]), self.srv.connect() as s:
+                s.sendall(b"GET /plaintext HTTP/1.1\r\nHost: t\r\n" + head + b"z" * 4096)
+                data, closed = ft.read_until_close(s, 4)
+                responses, _ = ft.parse_responses(data)
+                self.assertEqual([r.status for r in responses], [413], data[:200])
+
+    def test_stalled_uploads_are_not_held(self):
+        # Eight clients each send 6 MiB of a 7 MiB body and stop. Held whole, the
+        # bodies would grow the worker by about 48 MiB; dropped, by about a block each.
+        (worker,) = self.srv.wait_workers(1)
+        before = ft.rss_kib(worker)
+        socks = []
+        for _ in range(8):
+            s = self.srv.connect(timeout=10)
+            self.addCleanup(s.close)
+            s.sendall(b"GET /plaintext HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n"
+                      % (self.BODY + (1 << 20)))
+            s.sendall(b"x" * self.BODY)
+            socks.append(s)
+        # The worker has taken all there is once nothing waits unread in its sockets.
+        ft.wait_for(lambda: unread_bytes(self.srv.port) == 0, 5)
+        grown = ft.rss_kib(worker) - before
+        print(f"worker VmRSS +{grown} KiB with 8 stalled 6 MiB uploads", file=sys.stderr)
+        self.assertLess(grown, 16 << 10, f"worker RSS grew {grown} KiB for 8 stalled uploads")
+        for s in socks:
+            s.sendall(b"x" * (1 << 20))
+            r, _ = ft.read_response(s)
+            self.assertEqual(r.status, 200)
 
 
 if __name__ == "__main__":
