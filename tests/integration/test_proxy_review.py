@@ -1,6 +1,7 @@
 """Adversarial review of the proxy route against upstreams scripted per connection:
-stale pooled connections (closed, reset, 408), interim responses, protocol switches,
-slow uploads and stalled bodies, pipelined clients, tunnels, Host and worker start."""
+stale pooled connections (closed, reset, 408), interim responses (also while the body
+is sent), protocol switches, slow uploads and stalled bodies, pipelined clients,
+tunnels, Host and worker start."""
 
 import hashlib
 import json
@@ -17,7 +18,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from flaredtest import (ServerTestCase, parse_responses, read_response,  # noqa: E402
                         read_until_close, run, wait_for)
-from proxy_upstreams import RawUpstream, ScriptedUpstream, WithClose  # noqa: E402
+from proxy_upstreams import (RawUpstream, ScriptedUpstream, WithClose,  # noqa: E402
+                             drain_body)
 from test_proxy import proxy_config  # noqa: E402
 
 
@@ -297,6 +299,40 @@ class InterimTests(ReviewCase):
         data = self.get(EARLY_HINTS * 50 + ok())
         self.assertEqual(data.count(b"HTTP/1.1 103 "), 8)
         self.assertTrue(data.endswith(b"\r\n\r\ngood"), data[-200:])
+
+    def test_one_sent_while_the_body_streams_lets_the_body_go_on(self):
+        # RFC 9110 §15.2: an upstream may send 1xx unasked, here before it reads the body.
+        # The rest of the body was dropped, the upstream waited for it: 504 at read_timeout.
+        listener = socket.create_server(("127.0.0.1", 0))
+        self.addCleanup(listener.close)
+        received = []
+
+        def serve():
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(5)
+                buf = b""
+                while b"\r\n\r\n" not in buf:
+                    buf += conn.recv(65536)
+                head, _, rest = buf.partition(b"\r\n\r\n")
+                conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n" + EARLY_HINTS)
+                body, rest = bytearray(), [rest]
+                drain_body(conn, rest, head.decode("latin-1"), body)
+                received.append(bytes(body))
+                conn.sendall(ok(b"got %d" % len(body)))
+        threading.Thread(target=serve, daemon=True).start()
+        port = listener.getsockname()[1]
+        srv = self.start_server(extra=proxy_config([f"127.0.0.1:{port}"]))  # read_timeout: 1s
+        with srv.connect() as s:
+            s.sendall(b"POST /api/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+                      b"Connection: close\r\n\r\n5\r\nhello\r\n")
+            time.sleep(0.5)  # the 1xx comes while the body is still on its way
+            s.sendall(b"6\r\n world\r\n0\r\n\r\n")
+            data, _ = read_until_close(s, 5.0)
+        self.assertTrue(data.startswith(b"HTTP/1.1 103 Early Hints\r\n"), data)
+        self.assertIn(b"HTTP/1.1 200 OK\r\n", data)
+        self.assertTrue(data.endswith(b"\r\n\r\ngot 11"), data)
+        self.assertEqual(received, [b"hello world"])
 
 
 class HostTests(ReviewCase):
