@@ -447,9 +447,9 @@ void flared_proxy__relay_event(proxy_req *pr, uint32_t events)
         return;
     }
     if (pr->state == RS_SENDING) {
-        /* Over TLS, readable may be session tickets: an early answer is not told apart. */
+        /* Over TLS, readable may be a session ticket: reading it gives no byte and
+         * leaves the sending as it is, as an interim response does. */
         bool readable = events & (FLARE_EV_READ | FLARE_EV_HUP | FLARE_EV_ERROR);
-        if (pr->uc->has_tls) readable = events & (FLARE_EV_HUP | FLARE_EV_ERROR);
         bool unsent = pr->out_sent < pr->out.len || (pr->body_streaming && !pr->body_done);
         if (readable && unsent) {
             /* The upstream speaks before taking the whole request: a final answer (a 413,
