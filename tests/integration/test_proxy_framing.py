@@ -438,20 +438,24 @@ class TlsEarlyAnswerTests(TlsUpstreamCase):
         self.assertEqual((resp.status, resp.body), (413, b"nope"))
 
 
-class UnderscoreSpoofTests(ProxyFramingCase):
-    def test_underscore_variants_of_the_forwarding_fields_are_dropped(self):
+class ForwardingSpoofTests(ProxyFramingCase):
+    def test_forwarding_fields_a_client_writes_are_dropped(self):
         # CGI-style upstreams (HTTP_X_FORWARDED_FOR) read "X_Forwarded_For" as the field
-        # this proxy writes: a client must not be able to supply one that way.
+        # this proxy writes: a client must not be able to supply one that way. Nor by its
+        # own Forwarded: RFC 7239 readers take the first element, which would be the
+        # client's, before this hop's.
         up = self.scripted(lambda path: GOOD)
         srv = self.start_server(extra=proxy_config([up.address]))
         data, _ = srv.exchange(b"GET /api/x HTTP/1.1\r\nHost: a\r\nX_Forwarded_For: 6.6.6.6\r\n"
                                b"x-forwarded_proto: https\r\nX-FORWARDED_HOST: evil\r\n"
+                               b"Forwarded: for=7.7.7.7;host=evil;proto=https\r\n"
                                b"X_Real_Thing: kept\r\nConnection: close\r\n\r\n", 2.0)
         self.assertRegex(data, rb"^HTTP/1.1 200 ")
         head = up.heads[0]
-        for spoof in ("6.6.6.6", "https", "evil"):
+        for spoof in ("6.6.6.6", "7.7.7.7", "https", "evil"):
             self.assertNotIn(spoof, head)
         self.assertIn("\r\nX_Real_Thing: kept", head)
+        self.assertIn("\r\nForwarded: for=127.0.0.1;host=a;proto=http\r\n", head + "\r\n")
 
 
 class LongHopByHopTests(ProxyFramingCase):
