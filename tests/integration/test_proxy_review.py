@@ -1,7 +1,7 @@
 """Adversarial review of the proxy route against upstreams scripted per connection:
-stale pooled connections (closed, reset, 408), interim responses (also while the body
-is sent), protocol switches, slow uploads and stalled bodies, pipelined clients,
-tunnels, Host and worker start."""
+stale pooled connections (closed, reset, 408), a full Unix accept queue, interim
+responses (also while the body is sent), protocol switches, slow uploads and stalled
+bodies, pipelined clients, tunnels, Host and worker start."""
 
 import hashlib
 import json
@@ -266,6 +266,30 @@ class FailureTextTests(ReviewCase):
                 resp, _ = read_response(s)
             self.assertEqual((resp.status, resp.body), (502, why))
             srv.stop()
+
+
+class UnixBacklogTests(ReviewCase):
+    def test_a_unix_upstream_with_a_full_accept_queue_fails_over(self):
+        # connect() on a Unix socket whose accept queue is full fails with EAGAIN: no
+        # connect is under way. It was taken for one, the request was sent on an unconnected
+        # socket, and a POST got 502 "upstream closed the connection" instead of going to
+        # the next server as any failed connect does.
+        path = os.path.join(self.tmp_dir(), "full.sock")
+        listener = socket.socket(socket.AF_UNIX)
+        self.addCleanup(listener.close)
+        listener.bind(path)
+        listener.listen(0)  # never accepts
+        queued = socket.socket(socket.AF_UNIX)
+        self.addCleanup(queued.close)
+        queued.connect(path)  # fills the queue
+        up = RawUpstream()
+        self.addCleanup(up.close)
+        srv = self.start_server(extra=proxy_config([f"unix:{path}", up.address]))
+        with srv.connect() as s:
+            s.sendall(b"POST /api/echo HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi")
+            resp, _ = read_response(s)
+        self.assertEqual(resp.status, 200, resp.body)
+        self.assertEqual(json.loads(resp.body)["body"], "hi")
 
 
 class InterimTests(ReviewCase):
