@@ -24,6 +24,7 @@
 
 static void start_attempt(proxy_req *pr);
 static void read_upstream(proxy_req *pr);
+static void send_request(proxy_req *pr);
 
 /* ------------------------------------------------------------- requests */
 
@@ -766,7 +767,12 @@ static void read_upstream(proxy_req *pr)
         if (pr->paused) return;
         size_t room = PROXY_IN_CAP - pr->in.len;
         ssize_t n = flared_proxy__up_io(pr->uc, pr->in.data + pr->in.len, room, false);
-        if (n == FLARE_EAGAIN) return;
+        if (n == FLARE_EAGAIN) {
+            /* Only interim responses (or part of a head) came while the request goes out:
+             * the sending goes on, as a writable edge that came with this one says no more. */
+            if (pr->state == RS_SENDING) send_request(pr);
+            return;
+        }
         if (n <= 0) {
             /* RFC 9112 §9.8: over TLS only a closure alert is an end, not a bare close. */
             upconn *uc = pr->uc;

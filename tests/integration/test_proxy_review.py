@@ -304,6 +304,24 @@ class InterimTests(ReviewCase):
             data, _ = read_until_close(s, 2.0)
         return data
 
+    def one_connection(self, serve):
+        """A listener whose one connection is handed to serve(conn, head, rest) once the
+        request head is read (rest: the bytes behind it); returns its port."""
+        listener = socket.create_server(("127.0.0.1", 0))
+        self.addCleanup(listener.close)
+
+        def accept():
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(10)
+                buf = b""
+                while b"\r\n\r\n" not in buf:
+                    buf += conn.recv(65536)
+                head, _, rest = buf.partition(b"\r\n\r\n")
+                serve(conn, head.decode("latin-1"), rest)
+        threading.Thread(target=accept, daemon=True).start()
+        return listener.getsockname()[1]
+
     def test_early_hints_reach_the_client_before_the_response(self):
         data = self.get(b"HTTP/1.1 100 Continue\r\n\r\n" + EARLY_HINTS + ok())
         self.assertTrue(data.startswith(b"HTTP/1.1 103 Early Hints\r\n"), data)
@@ -327,25 +345,15 @@ class InterimTests(ReviewCase):
     def test_one_sent_while_the_body_streams_lets_the_body_go_on(self):
         # RFC 9110 §15.2: an upstream may send 1xx unasked, here before it reads the body.
         # The rest of the body was dropped, the upstream waited for it: 504 at read_timeout.
-        listener = socket.create_server(("127.0.0.1", 0))
-        self.addCleanup(listener.close)
         received = []
 
-        def serve():
-            conn, _ = listener.accept()
-            with conn:
-                conn.settimeout(5)
-                buf = b""
-                while b"\r\n\r\n" not in buf:
-                    buf += conn.recv(65536)
-                head, _, rest = buf.partition(b"\r\n\r\n")
-                conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n" + EARLY_HINTS)
-                body, rest = bytearray(), [rest]
-                drain_body(conn, rest, head.decode("latin-1"), body)
-                received.append(bytes(body))
-                conn.sendall(ok(b"got %d" % len(body)))
-        threading.Thread(target=serve, daemon=True).start()
-        port = listener.getsockname()[1]
+        def serve(conn, head, rest):
+            conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n" + EARLY_HINTS)
+            body = bytearray()
+            drain_body(conn, [rest], head, body)
+            received.append(bytes(body))
+            conn.sendall(ok(b"got %d" % len(body)))
+        port = self.one_connection(serve)
         srv = self.start_server(extra=proxy_config([f"127.0.0.1:{port}"]))  # read_timeout: 1s
         with srv.connect() as s:
             s.sendall(b"POST /api/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
@@ -357,6 +365,57 @@ class InterimTests(ReviewCase):
         self.assertIn(b"HTTP/1.1 200 OK\r\n", data)
         self.assertTrue(data.endswith(b"\r\n\r\ngot 11"), data)
         self.assertEqual(received, [b"hello world"])
+
+
+    def test_one_that_comes_with_room_to_send_lets_the_sending_go_on(self):
+        # A 1xx read while the body waits for room in the upstream connection: when its
+        # readable edge came with the writable one (here both come while the worker is
+        # stopped) the sending waited for another writable edge, which never came: 504
+        # at read_timeout.
+        size = 8 << 20
+        stopped, hinted, received = threading.Event(), threading.Event(), []
+
+        def serve(conn, head, rest):
+            stopped.wait(10)  # until then nothing is read: the proxy's sending waits
+            conn.sendall(EARLY_HINTS)
+            conn.settimeout(0.05)
+            until = time.monotonic() + 0.3
+            while time.monotonic() < until:  # room for more, while the worker sleeps
+                try:
+                    rest += conn.recv(1 << 20)
+                except socket.timeout:
+                    pass
+            conn.settimeout(10)
+            hinted.set()
+            received.append(drain_body(conn, [rest], head)[0])
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        port = self.one_connection(serve)
+        srv = self.start_server(extra=proxy_config([f"127.0.0.1:{port}"]).replace(
+            "proxy: {upstream: app,", "max_body_bytes: 1g\n    proxy: {upstream: app,").replace(
+            "read_timeout: 1s", "read_timeout: 3s"))
+        worker = srv.wait_workers(1)[0]
+        with srv.connect(timeout=10) as s:
+            s.sendall(b"POST /api/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"
+                      b"Content-Length: %d\r\n\r\n" % size)
+
+            def upload():
+                try:
+                    s.sendall(b"u" * size)
+                except OSError:
+                    pass
+            threading.Thread(target=upload, daemon=True).start()
+            time.sleep(0.5)  # the proxy fills the upstream connection and waits for room
+            os.kill(worker, signal.SIGSTOP)
+            try:
+                stopped.set()
+                hinted.wait(5)
+            finally:
+                os.kill(worker, signal.SIGCONT)
+            data, _ = read_until_close(s, 10.0)
+        self.assertTrue(data.startswith(b"HTTP/1.1 103 Early Hints\r\n"), data[:300])
+        self.assertIn(b"HTTP/1.1 200 OK\r\n", data)
+        self.assertTrue(data.endswith(b"\r\n\r\nok"), data[-300:])
+        self.assertEqual(received, [size])
 
 
 class HostTests(ReviewCase):
