@@ -446,9 +446,13 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
         if (flared_proxy_hop_by_hop(f, h->headers, h->num_headers)) continue;
         /* Written above or below by this hop; Expect is answered here: the body is read.
          * X-Forwarded-Port and -Prefix would speak for this hop, which does not send
-         * them: a client's own would be believed as if it had. */
+         * them: a client's own would be believed as if it had. So would a client's
+         * Forwarded, which comes before this hop's: readers take the first element's
+         * host, proto and for (Spring's ForwardedHeaderFilter does), and the client
+         * would set what its X-Forwarded-Host and -Proto, dropped, could not. */
         if (f->id == FLARE_HDR_HOST || f->id == FLARE_HDR_CONTENT_LENGTH ||
             f->id == FLARE_HDR_EXPECT || f->id == FLARE_HDR_X_FORWARDED_FOR ||
+            flared_proxy_field_is(f, "forwarded") ||
             flared_proxy_field_is(f, "x-forwarded-proto") ||
             flared_proxy_field_is(f, "x-forwarded-host") || flared_proxy_field_is(f, "x-real-ip") ||
             flared_proxy_field_is(f, "x-forwarded-port") ||
@@ -475,7 +479,7 @@ int flared_proxy_request_head(flare_buf *out, const flare_request *req,
         rc = put_field(out, "X-Forwarded-Proto", proto, strlen(proto));
     if (rc == 0 && chost_len && !(replaced & FLARED_PROXY_OWN_XF_HOST))
         rc = put_field(out, "X-Forwarded-Host", chost, chost_len);
-    /* RFC 7239 §4: a new Forwarded field after the ones received is appending to them. */
+    /* RFC 7239: this hop's Forwarded, the only one (the client's are dropped above). */
     if (rc == 0 && !(replaced & FLARED_PROXY_OWN_FORWARDED)) {
         rc = flare_buf_append_str(out, "Forwarded: for=");
         if (memchr(ip, ':', ip_len)) { /* RFC 7239 §6: "[v6]", quoted */

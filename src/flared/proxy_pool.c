@@ -185,7 +185,10 @@ int flared_proxy__socket(const up_server *sv, bool *connecting)
         rc = connect(fd, (const struct sockaddr *)&sv->sa, sv->sa_len);
     while (rc < 0 && errno == EINTR);
     *connecting = rc < 0;
-    if (rc < 0 && errno != EINPROGRESS && errno != EAGAIN) {
+    /* Only EINPROGRESS is a connect under way. EAGAIN is none: a Unix socket's full accept
+     * queue (php-fpm's "Resource temporarily unavailable"), or no free local port; the
+     * socket stays unconnected and must count as a failed connect, which fails over. */
+    if (rc < 0 && errno != EINPROGRESS) {
         int e = errno;
         close(fd);
         return -e;

@@ -24,6 +24,7 @@
 
 static void start_attempt(proxy_req *pr);
 static void read_upstream(proxy_req *pr);
+static void send_request(proxy_req *pr);
 
 /* ------------------------------------------------------------- requests */
 
@@ -447,16 +448,14 @@ void flared_proxy__relay_event(proxy_req *pr, uint32_t events)
         return;
     }
     if (pr->state == RS_SENDING) {
-        /* Over TLS, readable may be session tickets: an early answer is not told apart. */
+        /* Over TLS, readable may be a session ticket: reading it gives no byte and
+         * leaves the sending as it is, as an interim response does. */
         bool readable = events & (FLARE_EV_READ | FLARE_EV_HUP | FLARE_EV_ERROR);
-        if (pr->uc->has_tls) readable = events & (FLARE_EV_HUP | FLARE_EV_ERROR);
         bool unsent = pr->out_sent < pr->out.len || (pr->body_streaming && !pr->body_done);
         if (readable && unsent) {
-            /* The upstream answers (a 413, say) or gives up before taking the whole
-             * request: read what it says; the rest is not sent, the connection not reused. */
-            pr->request_cut = true;
-            pr->state = RS_HEAD;
-            arm(pr, pr->up->cfg->read_timeout_ms);
+            /* The upstream speaks before taking the whole request: a final answer (a 413,
+             * say) ends the sending (parse_head), an interim one (RFC 9110 §15.2: a 100 or
+             * 103 it may send unasked) leaves it going on. */
             read_upstream(pr);
             return;
         }
@@ -727,6 +726,13 @@ static bool parse_head(proxy_req *pr, bool *need_more)
             }
             continue;
         }
+        if (pr->state == RS_SENDING) {
+            /* A final answer before the whole request went: the rest is not sent, the
+             * connection not reused (forward_head), and the wait is the upstream's again. */
+            pr->request_cut = true;
+            pr->state = RS_HEAD;
+            arm(pr, pr->up->cfg->read_timeout_ms);
+        }
         return forward_head(pr, &r, (size_t)n);
     }
 }
@@ -761,7 +767,12 @@ static void read_upstream(proxy_req *pr)
         if (pr->paused) return;
         size_t room = PROXY_IN_CAP - pr->in.len;
         ssize_t n = flared_proxy__up_io(pr->uc, pr->in.data + pr->in.len, room, false);
-        if (n == FLARE_EAGAIN) return;
+        if (n == FLARE_EAGAIN) {
+            /* Only interim responses (or part of a head) came while the request goes out:
+             * the sending goes on, as a writable edge that came with this one says no more. */
+            if (pr->state == RS_SENDING) send_request(pr);
+            return;
+        }
         if (n <= 0) {
             /* RFC 9112 §9.8: over TLS only a closure alert is an end, not a bare close. */
             upconn *uc = pr->uc;
@@ -771,8 +782,9 @@ static void read_upstream(proxy_req *pr)
         }
         pr->got_bytes = true;
         pr->in.len += (size_t)n;
-        arm(pr, pr->up->cfg->read_timeout_ms);
-        if (pr->state == RS_HEAD) {
+        /* While the request goes out, its sending keeps the timer (flush_out). */
+        if (pr->state != RS_SENDING) arm(pr, pr->up->cfg->read_timeout_ms);
+        if (pr->state == RS_SENDING || pr->state == RS_HEAD) {
             bool need_more;
             if (!parse_head(pr, &need_more) && !need_more) return;
             if (need_more) continue;

@@ -28,11 +28,11 @@ def _read_request(conn, buf):
         buf[0] = rest
         if b"slow" in head.split(b"\r\n")[0]:
             time.sleep(1.5)  # a slow upstream: the proxy must not buffer the upload meanwhile
-        return head.decode("latin-1"), _drain_body(conn, buf, head.decode("latin-1"))
+        return head.decode("latin-1"), drain_body(conn, buf, head.decode("latin-1"))
     if b"\r\ntransfer-encoding: chunked" in head.lower():
         buf[0] = rest
         kept = bytearray()
-        _drain_body(conn, buf, head.decode("latin-1"), kept)
+        drain_body(conn, buf, head.decode("latin-1"), kept)
         return head.decode("latin-1"), bytes(kept)
     length = 0
     for line in head.split(b"\r\n")[1:]:
@@ -48,7 +48,7 @@ def _read_request(conn, buf):
     return head.decode("latin-1"), rest[:length]
 
 
-def _drain_body(conn, buf, head, kept=None):
+def drain_body(conn, buf, head, kept=None):
     """Reads a Content-Length or chunked body: (bytes, sha256 hex); the bytes go to
     `kept` (a bytearray) when given."""
     import hashlib
@@ -300,7 +300,7 @@ class ScriptedUpstream(RawUpstream):
                 line = head.split(b"\r\n")[0].decode("latin-1")
                 if self.read_bodies:
                     rest, body = [buf], bytearray()
-                    _drain_body(conn, rest, head.decode("latin-1"), body)
+                    drain_body(conn, rest, head.decode("latin-1"), body)
                     buf = rest[0]
                 with self.lock:
                     self.requests.append((number, line))

@@ -1,6 +1,7 @@
 """Adversarial proxy cases against upstreams scripted byte by byte: response framing
 that must stop an upstream connection from being reused, request targets that would
-leave the proxied prefix, and hop-by-hop fields however long their names."""
+leave the proxied prefix, hop-by-hop fields however long their names, and TLS upstreams
+that cut a body or answer an upload before reading it."""
 
 import os
 import socket
@@ -345,11 +346,11 @@ class Http10CutTests(ProxyFramingCase):
         self.assertTrue(data.endswith(b"\r\n\r\nwhole"), data)
 
 
-class TlsTruncationTests(ProxyFramingCase):
-    def test_close_delimited_body_needs_close_notify(self):
-        # RFC 9112 §9.8: over TLS a body that ends with the connection is complete only
-        # with a closure alert; a bare TCP close (a crash, or a FIN injected on the path)
-        # must cut the client response rather than complete it.
+class TlsUpstreamCase(ProxyFramingCase):
+    def tls_upstream(self, handle):
+        """A TLS upstream on 127.0.0.1 (certificates from test_tls.make_certs): handle(conn,
+        head) serves each connection once its first request head is read, then it closes.
+        Returns the proxy config for it; skips the test without openssl."""
         import ssl
         import shutil
         import tempfile
@@ -377,19 +378,29 @@ class TlsTruncationTests(ProxyFramingCase):
                     head = b""
                     while b"\r\n\r\n" not in head:
                         head += conn.recv(4096)
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\npart")
-                    if b"/clean" in head:
-                        conn = conn.unwrap()  # close_notify, then the TCP close
-                    conn.shutdown(socket.SHUT_RDWR)  # on an SSLSocket: no close_notify
+                    handle(conn, head)
                     conn.close()
                 except (OSError, ssl.SSLError):
                     pass
         threading.Thread(target=serve, daemon=True).start()
-        srv = self.start_server(extra=proxy_config(
+        return proxy_config(
             ["127.0.0.1:%d" % listener.getsockname()[1]],
             upstream_extra=f"    tls: {{ca: {certs}/ca.pem, sni: localhost}}\n").replace(
-                "connect_timeout: 1s", "connect_timeout: 10s").replace(
-                "read_timeout: 1s", "read_timeout: 10s"))
+                "connect_timeout: 1s", "connect_timeout: 10s")
+
+
+class TlsTruncationTests(TlsUpstreamCase):
+    def test_close_delimited_body_needs_close_notify(self):
+        # RFC 9112 §9.8: over TLS a body that ends with the connection is complete only
+        # with a closure alert; a bare TCP close (a crash, or a FIN injected on the path)
+        # must cut the client response rather than complete it.
+        def handle(conn, head):
+            conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\npart")
+            if b"/clean" in head:
+                conn = conn.unwrap()  # close_notify, then the TCP close
+            conn.shutdown(socket.SHUT_RDWR)  # on an SSLSocket: no close_notify
+        srv = self.start_server(extra=self.tls_upstream(handle).replace(
+            "read_timeout: 1s", "read_timeout: 10s"))
         data, closed = srv.exchange(b"GET /api/clean HTTP/1.1\r\nHost: a\r\n\r\n", 5.0)
         self.assertTrue(data.endswith(b"\r\n\r\n4\r\npart\r\n0\r\n\r\n"), data)
         data, closed = srv.exchange(b"GET /api/cut HTTP/1.1\r\nHost: a\r\n\r\n", 5.0)
@@ -398,20 +409,53 @@ class TlsTruncationTests(ProxyFramingCase):
         self.assertTrue(closed)
 
 
-class UnderscoreSpoofTests(ProxyFramingCase):
-    def test_underscore_variants_of_the_forwarding_fields_are_dropped(self):
+class TlsEarlyAnswerTests(TlsUpstreamCase):
+    def test_an_upload_refused_before_it_is_read_gets_the_answer(self):
+        # An upstream over TLS answering an upload it will not read (a 413) was not read
+        # while the proxy sent: the upload stalled and the client got 504 at read_timeout,
+        # not the answer, as it does from a plain upstream (test_proxy's).
+        done = threading.Event()
+        self.addCleanup(done.set)
+
+        def handle(conn, head):
+            conn.sendall(b"HTTP/1.1 413 Too Big\r\nContent-Length: 4\r\nConnection: close\r\n"
+                         b"\r\nnope")
+            done.wait(20)  # reads nothing more
+        srv = self.start_server(extra=self.tls_upstream(handle).replace(
+            "proxy: {upstream: app,", "max_body_bytes: 1g\n    proxy: {upstream: app,"))
+        with srv.connect(timeout=20) as s:
+            s.sendall(b"POST /api/upload HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n"
+                      % (64 << 20))
+
+            def upload():
+                try:
+                    for _ in range(64):
+                        s.sendall(b"z" * (1 << 20))
+                except OSError:
+                    pass  # flared closes once the answer is out
+            threading.Thread(target=upload, daemon=True).start()
+            resp, _ = read_response(s, timeout=15)
+        self.assertEqual((resp.status, resp.body), (413, b"nope"))
+
+
+class ForwardingSpoofTests(ProxyFramingCase):
+    def test_forwarding_fields_a_client_writes_are_dropped(self):
         # CGI-style upstreams (HTTP_X_FORWARDED_FOR) read "X_Forwarded_For" as the field
-        # this proxy writes: a client must not be able to supply one that way.
+        # this proxy writes: a client must not be able to supply one that way. Nor by its
+        # own Forwarded: RFC 7239 readers take the first element, which would be the
+        # client's, before this hop's.
         up = self.scripted(lambda path: GOOD)
         srv = self.start_server(extra=proxy_config([up.address]))
         data, _ = srv.exchange(b"GET /api/x HTTP/1.1\r\nHost: a\r\nX_Forwarded_For: 6.6.6.6\r\n"
                                b"x-forwarded_proto: https\r\nX-FORWARDED_HOST: evil\r\n"
+                               b"Forwarded: for=7.7.7.7;host=evil;proto=https\r\n"
                                b"X_Real_Thing: kept\r\nConnection: close\r\n\r\n", 2.0)
         self.assertRegex(data, rb"^HTTP/1.1 200 ")
         head = up.heads[0]
-        for spoof in ("6.6.6.6", "https", "evil"):
+        for spoof in ("6.6.6.6", "7.7.7.7", "https", "evil"):
             self.assertNotIn(spoof, head)
         self.assertIn("\r\nX_Real_Thing: kept", head)
+        self.assertIn("\r\nForwarded: for=127.0.0.1;host=a;proto=http\r\n", head + "\r\n")
 
 
 class LongHopByHopTests(ProxyFramingCase):

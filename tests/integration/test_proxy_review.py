@@ -1,6 +1,7 @@
 """Adversarial review of the proxy route against upstreams scripted per connection:
-stale pooled connections (closed, reset, 408), interim responses, protocol switches,
-slow uploads and stalled bodies, pipelined clients, tunnels, Host and worker start."""
+stale pooled connections (closed, reset, 408), a full Unix accept queue, interim
+responses (also while the body is sent), protocol switches, slow uploads and stalled
+bodies, pipelined clients, tunnels, Host and worker start."""
 
 import hashlib
 import json
@@ -17,7 +18,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from flaredtest import (ServerTestCase, parse_responses, read_response,  # noqa: E402
                         read_until_close, run, wait_for)
-from proxy_upstreams import RawUpstream, ScriptedUpstream, WithClose  # noqa: E402
+from proxy_upstreams import (RawUpstream, ScriptedUpstream, WithClose,  # noqa: E402
+                             drain_body)
 from test_proxy import proxy_config  # noqa: E402
 
 
@@ -266,6 +268,30 @@ class FailureTextTests(ReviewCase):
             srv.stop()
 
 
+class UnixBacklogTests(ReviewCase):
+    def test_a_unix_upstream_with_a_full_accept_queue_fails_over(self):
+        # connect() on a Unix socket whose accept queue is full fails with EAGAIN: no
+        # connect is under way. It was taken for one, the request was sent on an unconnected
+        # socket, and a POST got 502 "upstream closed the connection" instead of going to
+        # the next server as any failed connect does.
+        path = os.path.join(self.tmp_dir(), "full.sock")
+        listener = socket.socket(socket.AF_UNIX)
+        self.addCleanup(listener.close)
+        listener.bind(path)
+        listener.listen(0)  # never accepts
+        queued = socket.socket(socket.AF_UNIX)
+        self.addCleanup(queued.close)
+        queued.connect(path)  # fills the queue
+        up = RawUpstream()
+        self.addCleanup(up.close)
+        srv = self.start_server(extra=proxy_config([f"unix:{path}", up.address]))
+        with srv.connect() as s:
+            s.sendall(b"POST /api/echo HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi")
+            resp, _ = read_response(s)
+        self.assertEqual(resp.status, 200, resp.body)
+        self.assertEqual(json.loads(resp.body)["body"], "hi")
+
+
 class InterimTests(ReviewCase):
     """RFC 9110 §15.2: a proxy forwards 1xx responses (103 Early Hints, say), except to an
     HTTP/1.0 client; a 100 Continue answers the Expect this proxy answered itself."""
@@ -277,6 +303,24 @@ class InterimTests(ReviewCase):
             s.sendall(b"GET /api/x HTTP/%s\r\nHost: a\r\nConnection: close\r\n\r\n" % version)
             data, _ = read_until_close(s, 2.0)
         return data
+
+    def one_connection(self, serve):
+        """A listener whose one connection is handed to serve(conn, head, rest) once the
+        request head is read (rest: the bytes behind it); returns its port."""
+        listener = socket.create_server(("127.0.0.1", 0))
+        self.addCleanup(listener.close)
+
+        def accept():
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(10)
+                buf = b""
+                while b"\r\n\r\n" not in buf:
+                    buf += conn.recv(65536)
+                head, _, rest = buf.partition(b"\r\n\r\n")
+                serve(conn, head.decode("latin-1"), rest)
+        threading.Thread(target=accept, daemon=True).start()
+        return listener.getsockname()[1]
 
     def test_early_hints_reach_the_client_before_the_response(self):
         data = self.get(b"HTTP/1.1 100 Continue\r\n\r\n" + EARLY_HINTS + ok())
@@ -297,6 +341,81 @@ class InterimTests(ReviewCase):
         data = self.get(EARLY_HINTS * 50 + ok())
         self.assertEqual(data.count(b"HTTP/1.1 103 "), 8)
         self.assertTrue(data.endswith(b"\r\n\r\ngood"), data[-200:])
+
+    def test_one_sent_while_the_body_streams_lets_the_body_go_on(self):
+        # RFC 9110 §15.2: an upstream may send 1xx unasked, here before it reads the body.
+        # The rest of the body was dropped, the upstream waited for it: 504 at read_timeout.
+        received = []
+
+        def serve(conn, head, rest):
+            conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n" + EARLY_HINTS)
+            body = bytearray()
+            drain_body(conn, [rest], head, body)
+            received.append(bytes(body))
+            conn.sendall(ok(b"got %d" % len(body)))
+        port = self.one_connection(serve)
+        srv = self.start_server(extra=proxy_config([f"127.0.0.1:{port}"]))  # read_timeout: 1s
+        with srv.connect() as s:
+            s.sendall(b"POST /api/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+                      b"Connection: close\r\n\r\n5\r\nhello\r\n")
+            time.sleep(0.5)  # the 1xx comes while the body is still on its way
+            s.sendall(b"6\r\n world\r\n0\r\n\r\n")
+            data, _ = read_until_close(s, 5.0)
+        self.assertTrue(data.startswith(b"HTTP/1.1 103 Early Hints\r\n"), data)
+        self.assertIn(b"HTTP/1.1 200 OK\r\n", data)
+        self.assertTrue(data.endswith(b"\r\n\r\ngot 11"), data)
+        self.assertEqual(received, [b"hello world"])
+
+
+    def test_one_that_comes_with_room_to_send_lets_the_sending_go_on(self):
+        # A 1xx read while the body waits for room in the upstream connection: when its
+        # readable edge came with the writable one (here both come while the worker is
+        # stopped) the sending waited for another writable edge, which never came: 504
+        # at read_timeout.
+        size = 8 << 20
+        stopped, hinted, received = threading.Event(), threading.Event(), []
+
+        def serve(conn, head, rest):
+            stopped.wait(10)  # until then nothing is read: the proxy's sending waits
+            conn.sendall(EARLY_HINTS)
+            conn.settimeout(0.05)
+            until = time.monotonic() + 0.3
+            while time.monotonic() < until:  # room for more, while the worker sleeps
+                try:
+                    rest += conn.recv(1 << 20)
+                except socket.timeout:
+                    pass
+            conn.settimeout(10)
+            hinted.set()
+            received.append(drain_body(conn, [rest], head)[0])
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        port = self.one_connection(serve)
+        srv = self.start_server(extra=proxy_config([f"127.0.0.1:{port}"]).replace(
+            "proxy: {upstream: app,", "max_body_bytes: 1g\n    proxy: {upstream: app,").replace(
+            "read_timeout: 1s", "read_timeout: 3s"))
+        worker = srv.wait_workers(1)[0]
+        with srv.connect(timeout=10) as s:
+            s.sendall(b"POST /api/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"
+                      b"Content-Length: %d\r\n\r\n" % size)
+
+            def upload():
+                try:
+                    s.sendall(b"u" * size)
+                except OSError:
+                    pass
+            threading.Thread(target=upload, daemon=True).start()
+            time.sleep(0.5)  # the proxy fills the upstream connection and waits for room
+            os.kill(worker, signal.SIGSTOP)
+            try:
+                stopped.set()
+                hinted.wait(5)
+            finally:
+                os.kill(worker, signal.SIGCONT)
+            data, _ = read_until_close(s, 10.0)
+        self.assertTrue(data.startswith(b"HTTP/1.1 103 Early Hints\r\n"), data[:300])
+        self.assertIn(b"HTTP/1.1 200 OK\r\n", data)
+        self.assertTrue(data.endswith(b"\r\n\r\nok"), data[-300:])
+        self.assertEqual(received, [size])
 
 
 class HostTests(ReviewCase):

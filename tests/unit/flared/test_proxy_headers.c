@@ -63,7 +63,8 @@ static void test_rewrite(void **state)
     parse(&p,
           "GET /api/v1?q=1 HTTP/1.1\r\nHost: Front:81\r\nConnection: close, X-A\r\nX-A: 1\r\n"
           "TE: trailers\r\nUpgrade: h2c\r\nProxy-Connection: keep-alive\r\nX-Forwarded-For: 1.2.3.4"
-          "\r\nX-Forwarded-Host: evil\r\nAccept: */*\r\nX-Forwarded-For: 5.6.7.8\r\n\r\n",
+          "\r\nX-Forwarded-Host: evil\r\nAccept: */*\r\nX-Forwarded-For: 5.6.7.8\r\n"
+          "Forwarded: for=6.6.6.6;host=evil;proto=https\r\n\r\n",
           "192.0.2.7:5000");
     flared_proxy_head_opts o = {.strip_len = 4, .host = "app", .host_len = 3};
     expect_head(&p, &o,
