@@ -300,8 +300,12 @@ int flare_tcp_stream_adopt(flare_tcp_stream *s, int fd, flare_error *err)
     s->nonblocking = (fl & O_NONBLOCK) != 0;
     s->send_timeout_ms = get_timeout_ms(fd, SO_SNDTIMEO);
     s->recv_timeout_ms = get_timeout_ms(fd, SO_RCVTIMEO);
+    /* An IPv4 client of a dual-stack IPv6 socket shows as ::ffff:a.b.c.d; it is given
+     * as the IPv4 address it is, as flare_tcp_listener_accept gives it. */
     s->local = local;
+    s->local.ip = flare_ip_unmap(&local.ip);
     s->peer = peer;
+    s->peer.ip = flare_ip_unmap(&peer.ip);
     return 0;
 }
 
