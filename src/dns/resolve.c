@@ -82,7 +82,13 @@ static bool looks_like_ipv6(const char *s, size_t len)
 static int numeric_literal(const char *host, size_t len, flare_ip_addr *ip, flare_error *err)
 {
     if (len > 0 && host[0] == '[') {
-        if (len < 2 || host[len - 1] != ']')
+        const char *bracket = memchr(host, ']', len);
+        if (bracket && bracket != host + len - 1) /* "[::1]:80": a host with a port */
+            return flare_error_set(err, FLARE_EADDR, 0,
+                                   "invalid host \"%.*s\": text after ']'; give the port on its "
+                                   "own, not in the host",
+                                   (int)len, host);
+        if (!bracket)
             return flare_error_set(err, FLARE_EADDR, 0, "invalid host: '[' without closing ']'");
         int rc = flare_ip_parse(ip, host + 1, len - 2, err);
         if (rc < 0) return rc;

@@ -148,6 +148,14 @@ static void test_malformed_literals(void **state)
                      err.message);
         assert_int_equal(r.count, 0);
     }
+    /* A port glued to the host is named as such, not as a missing bracket. */
+    flare_dns_result r;
+    flare_error err = {0};
+    assert_int_equal(flare_dns_resolve_with(&never, "[::1]:80", FLARE_DNS_ANY, &r, &err),
+                     FLARE_EADDR);
+    assert_non_null(strstr(err.message, "text after ']'"));
+    assert_int_equal(flare_dns_resolve_with(&never, "[::1", FLARE_DNS_ANY, &r, &err), FLARE_EADDR);
+    assert_non_null(strstr(err.message, "without closing ']'"));
 }
 
 static void test_legacy_ipv4_names(void **state)
