@@ -69,7 +69,8 @@ bool flare_ip_equal(const flare_ip_addr *a, const flare_ip_addr *b);
 /** Converts an IPv4-mapped IPv6 address (::ffff:a.b.c.d) to plain IPv4; others unchanged. */
 flare_ip_addr flare_ip_unmap(const flare_ip_addr *ip);
 
-/** Parses "a.b.c.d:port" or "[v6]:port" of len bytes; the port is required (1..65535, 0 allowed for bind). */
+/** Parses "a.b.c.d:port" or "[v6]:port" of len bytes; the port is required (1..65535, 0 allowed for
+ * bind). */
 int flare_sock_addr_parse(flare_sock_addr *out, const char *s, size_t len, flare_error *err);
 /** Formats "a.b.c.d:port" or "[v6]:port"; returns the length, or 0 if cap is too small. */
 size_t flare_sock_addr_format(const flare_sock_addr *a, char *out, size_t cap);
@@ -95,6 +96,12 @@ int flare_socket_set_int(int fd, int level, int option, int value, const char *o
                          flare_error *err);
 /** Reads and clears SO_ERROR; returns 0 or the pending errno value. */
 int flare_socket_pending_error(int fd);
+/**
+ * poll(2) until fd is ready for events (POLLIN, POLLOUT) or deadline_ms (flare_monotonic_ms
+ * time, UINT64_MAX = none) passes; EINTR waits again for what is left. Returns 1 when
+ * ready (or in error: the next call says which), 0 once the deadline passed, or -errno.
+ */
+int flare_socket_wait(int fd, short events, uint64_t deadline_ms);
 /** Local address of a bound socket. */
 int flare_socket_local_addr(int fd, flare_sock_addr *out, flare_error *err);
 /** Peer address of a connected socket. */
