@@ -338,6 +338,24 @@ static void test_timer_and_defer_in_loop(void **state)
     flare_reactor_free(r);
 }
 
+/* A delay past the end of time ("never", UINT64_MAX) must not wrap to a deadline in
+ * the past and fire at once. */
+static void test_timer_in_saturates(void **state)
+{
+    (void)state;
+    flare_reactor *r;
+    assert_int_equal(flare_reactor_new(&r, NULL), 0);
+    tick t = {.r = r};
+    flare_timer_init(&t.timer, on_tick, &t);
+    flare_reactor_timer_in(r, &t.timer, UINT64_MAX);
+    assert_int_equal(flare_reactor_poll(r, 0, NULL), 0);
+    assert_int_equal(flare_reactor_poll(r, 5, NULL), 0);
+    assert_int_equal(t.fired, 0);
+    assert_int_equal(t.timer.deadline_ms, UINT64_MAX);
+    flare_timer_cancel(flare_reactor_timers(r), &t.timer);
+    flare_reactor_free(r);
+}
+
 static void on_turn_read(flare_reactor *r, int fd, uint32_t events, void *data)
 {
     (void)fd;
@@ -378,6 +396,7 @@ int main(void)
         cmocka_unit_test(test_churn),
         cmocka_unit_test(test_stop_from_thread),
         cmocka_unit_test(test_timer_and_defer_in_loop),
+        cmocka_unit_test(test_timer_in_saturates),
         cmocka_unit_test(test_turn_counts_waits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
