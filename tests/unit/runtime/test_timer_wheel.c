@@ -159,6 +159,24 @@ typedef struct model_timer {
     bool failed;
 } model_timer;
 
+/* With chaos on, callbacks also re-arm themselves and reschedule or cancel other timers,
+ * always in the future of the time being advanced to, so the model stays exact. */
+static struct {
+    bool chaos;
+    flare_timer_wheel *w;
+    model_timer *pool;
+} model_ctx;
+
+static uint64_t rng(void);
+static uint64_t random_delay(void);
+
+static void model_schedule(model_timer *m, uint64_t deadline)
+{
+    m->deadline = deadline;
+    m->live = true;
+    flare_timer_schedule(model_ctx.w, &m->timer, deadline);
+}
+
 static void on_model_fire(flare_timer *t, void *data)
 {
     model_timer *m = data;
@@ -167,6 +185,22 @@ static void on_model_fire(flare_timer *t, void *data)
     if (!m->live || *m->now < m->deadline) m->failed = true;
     m->live = false;
     m->fired_count++;
+    if (!model_ctx.chaos) return;
+    model_timer *other = &model_ctx.pool[rng() % POOL];
+    switch (rng() % 4) {
+    case 0:
+        model_schedule(m, *m->now + 1 + random_delay());
+        break;
+    case 1:
+        model_schedule(other, *m->now + 1 + random_delay());
+        break;
+    case 2:
+        other->live = false;
+        flare_timer_cancel(model_ctx.w, &other->timer);
+        break;
+    default:
+        break;
+    }
 }
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -196,13 +230,15 @@ static uint64_t random_delay(void)
     }
 }
 
-static void test_property_random_operations(void **state)
+static void run_property(bool chaos)
 {
-    (void)state;
     uint64_t now = 777;
     flare_timer_wheel *w;
     assert_int_equal(flare_timer_wheel_new(&w, now, NULL), 0);
     static model_timer pool[POOL];
+    model_ctx.chaos = chaos;
+    model_ctx.w = w;
+    model_ctx.pool = pool;
     for (size_t i = 0; i < POOL; i++) {
         pool[i] = (model_timer){.now = &now};
         flare_timer_init(&pool[i].timer, on_model_fire, &pool[i]);
@@ -213,9 +249,7 @@ static void test_property_random_operations(void **state)
         switch (rng() % 4) {
         case 0:
         case 1: /* schedule or reschedule */
-            m->deadline = now + random_delay();
-            m->live = true;
-            flare_timer_schedule(w, &m->timer, m->deadline);
+            model_schedule(m, now + random_delay());
             total_scheduled++;
             break;
         case 2: /* cancel */
@@ -241,6 +275,7 @@ static void test_property_random_operations(void **state)
         assert_int_equal(flare_timer_wheel_count(w), live);
     }
     /* Drain: everything left fires exactly once. */
+    model_ctx.chaos = false;
     now += 40000000;
     total_fired += flare_timer_wheel_advance(w, now);
     for (size_t i = 0; i < POOL; i++) {
@@ -251,6 +286,18 @@ static void test_property_random_operations(void **state)
     assert_true(total_fired > 1000);
     assert_true(total_scheduled > 40000);
     flare_timer_wheel_free(w);
+}
+
+static void test_property_random_operations(void **state)
+{
+    (void)state;
+    run_property(false);
+}
+
+static void test_property_callbacks_reschedule_and_cancel(void **state)
+{
+    (void)state;
+    run_property(true);
 }
 
 /* A callback may reschedule itself and cancel others. */
@@ -363,6 +410,7 @@ int main(void)
         cmocka_unit_test(test_reschedule_moves_timer),
         cmocka_unit_test(test_long_timers_cross_every_level),
         cmocka_unit_test(test_property_random_operations),
+        cmocka_unit_test(test_property_callbacks_reschedule_and_cancel),
         cmocka_unit_test(test_callbacks_reschedule_and_cancel),
         cmocka_unit_test(test_far_jumps_skip_empty_stretches),
         cmocka_unit_test(test_callback_rearms_at_now_and_postpones_peer),
