@@ -44,9 +44,10 @@ static void serve(int fd)
 int main(void)
 {
     flare_error err;
+    pid_t child = -1; /* killed on the failure path too: a server left behind never exits */
     flare_tcp_listener l;
     if (flare_tcp_listen_str(&l, "127.0.0.1:0", NULL, &err) < 0) goto fail;
-    pid_t child = fork();
+    child = fork();
     if (child == 0) serve(l.fd);
     char base[64], url[96];
     snprintf(base, sizeof base, "http://127.0.0.1:%u", l.local.port);
@@ -105,6 +106,7 @@ int main(void)
     waitpid(child, NULL, 0);
     return ok ? 0 : 1;
 fail:
+    if (child > 0) kill(child, SIGKILL), waitpid(child, NULL, 0);
     fprintf(stderr, "error: %s (%s)\n", err.message, flare_error_name(err.code));
     return 1;
 }

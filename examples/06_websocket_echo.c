@@ -4,6 +4,7 @@
  * message parser, frame encoder); the parent connects with the client, sends a
  * text and a binary message, reads the echoes and closes cleanly.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -60,10 +61,11 @@ static int serve_one(flare_tcp_listener *l)
 int main(void)
 {
     flare_error err;
+    pid_t child = -1; /* killed on the failure path too: a server left behind never exits */
     flare_tcp_listener l;
     flare_tcp_listen_options lo = {.accept_blocking = true};
     if (flare_tcp_listen_str(&l, "127.0.0.1:0", &lo, &err) < 0) goto fail;
-    pid_t child = fork();
+    child = fork();
     if (child == 0) _exit(serve_one(&l));
     flare_tcp_listener_close(&l);
 
@@ -87,6 +89,7 @@ int main(void)
     waitpid(child, &status, 0);
     return ok && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
 fail:
+    if (child > 0) kill(child, SIGKILL), waitpid(child, NULL, 0);
     fprintf(stderr, "error: %s (%s)\n", err.message, flare_error_name(err.code));
     return 1;
 }

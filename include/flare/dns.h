@@ -52,7 +52,11 @@ typedef struct flare_resolver {
  */
 int flare_hostname_validate(const char *name, size_t len, flare_error *err);
 
-/** Dual-stack resolution (IPv6 and IPv4) with the system resolver. */
+/**
+ * Dual-stack resolution (IPv6 and IPv4) with the system resolver. A name with a
+ * trailing dot that /etc/hosts lists ("localhost.") gets the file's addresses, as its
+ * short spelling would.
+ */
 int flare_dns_resolve(const char *host, flare_dns_result *out, flare_error *err);
 /** IPv4 only. */
 int flare_dns_resolve_v4(const char *host, flare_dns_result *out, flare_error *err);

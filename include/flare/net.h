@@ -102,6 +102,12 @@ int flare_socket_set_int(int fd, int level, int option, int value, const char *o
                          flare_error *err);
 /** Reads and clears SO_ERROR; returns 0 or the pending errno value. */
 int flare_socket_pending_error(int fd);
+/**
+ * poll(2) until fd is ready for events (POLLIN, POLLOUT) or deadline_ms (flare_monotonic_ms
+ * time, UINT64_MAX = none) passes; EINTR waits again for what is left. Returns 1 when
+ * ready (or in error: the next call says which), 0 once the deadline passed, or -errno.
+ */
+int flare_socket_wait(int fd, short events, uint64_t deadline_ms);
 /** Local address of a bound socket. */
 int flare_socket_local_addr(int fd, flare_sock_addr *out, flare_error *err);
 /** Peer address of a connected socket. */

@@ -172,7 +172,7 @@ int flare_reactor_defer(flare_reactor *r, flare_defer_fn fn, void *data);
 flare_timer_wheel *flare_reactor_timers(flare_reactor *r);
 /** The reactor's clock, refreshed once per turn. */
 const flare_clock *flare_reactor_clock(const flare_reactor *r);
-/** Schedules t to fire `delay_ms` after the reactor's current time. */
+/** Schedules t to fire `delay_ms` after the reactor's current time (UINT64_MAX at the latest). */
 void flare_reactor_timer_in(flare_reactor *r, flare_timer *t, uint64_t delay_ms);
 /**
  * The loop turn: one more as each wait returns, before its events are dispatched.

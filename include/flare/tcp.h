@@ -71,7 +71,8 @@ int flare_tcp_connect_addr(flare_tcp_stream *s, const flare_sock_addr *addr,
                            const flare_tcp_connect_options *opts, flare_error *err);
 /**
  * Wraps a connected fd (e.g. from flare_tcp_listener_accept); on success the stream
- * owns fd. Socket options and O_NONBLOCK are left as they are. On failure the
+ * owns fd. Socket options and O_NONBLOCK are left as they are. IPv4-mapped IPv6
+ * addresses (a dual-stack socket's IPv4 peers) are recorded as IPv4. On failure the
  * caller keeps fd.
  */
 int flare_tcp_stream_adopt(flare_tcp_stream *s, int fd, flare_error *err);

@@ -24,9 +24,10 @@ extern "C" {
 
 /** A UDP socket. The struct owns fd; release it with flare_udp_close. */
 typedef struct flare_udp_socket {
-    int fd;           /**< -1 when closed */
-    int family;       /**< AF_INET or AF_INET6; peers must be of the same family */
-    bool nonblocking; /**< O_NONBLOCK set: EAGAIN surfaces as FLARE_EAGAIN */
+    int fd;              /**< -1 when closed */
+    int family;          /**< AF_INET or AF_INET6; peers must be of the same family */
+    bool nonblocking;    /**< O_NONBLOCK set: EAGAIN surfaces as FLARE_EAGAIN */
+    int recv_timeout_ms; /**< 0 = none; bounds each blocking receive */
     flare_sock_addr
         local; /**< bound address (real port after port 0); port 0 until bound or first send */
 } flare_udp_socket;

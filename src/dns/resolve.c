@@ -1,7 +1,8 @@
 /*
  * resolve.c: name to addresses. Numeric literals pass through untouched; names
  * are validated, then answered by the injected resolver or by getaddrinfo, which
- * blocks, so callers on the reactor thread should resolve elsewhere. Answers are
+ * blocks, so callers on the reactor thread should resolve elsewhere (an absolute
+ * name the hosts file lists is answered from the file, see hosts.c). Answers are
  * filtered to the asked family, de-duplicated and capped at FLARE_DNS_MAX_ADDRS,
  * keeping the back end's order (getaddrinfo sorts by RFC 6724 preference).
  */
@@ -11,6 +12,8 @@
 #include <errno.h>
 #include <netdb.h>
 #include <string.h>
+
+#include "hosts.h"
 
 /* Longest input worth reading: a maximal name, its trailing dot, and one more
  * byte so "too long" is reported by the validator rather than hidden by strnlen. */
@@ -79,7 +82,13 @@ static bool looks_like_ipv6(const char *s, size_t len)
 static int numeric_literal(const char *host, size_t len, flare_ip_addr *ip, flare_error *err)
 {
     if (len > 0 && host[0] == '[') {
-        if (len < 2 || host[len - 1] != ']')
+        const char *bracket = memchr(host, ']', len);
+        if (bracket && bracket != host + len - 1) /* "[::1]:80": a host with a port */
+            return flare_error_set(err, FLARE_EADDR, 0,
+                                   "invalid host \"%.*s\": text after ']'; give the port on its "
+                                   "own, not in the host",
+                                   (int)len, host);
+        if (!bracket)
             return flare_error_set(err, FLARE_EADDR, 0, "invalid host: '[' without closing ']'");
         int rc = flare_ip_parse(ip, host + 1, len - 2, err);
         if (rc < 0) return rc;
@@ -112,9 +121,23 @@ static int refuse_legacy_ipv4(const char *host, size_t len, flare_error *err)
     return 0;
 }
 
-static int resolve_system(const char *host, flare_dns_family family, flare_dns_result *out,
-                          flare_error *err)
+/* An absolute name ("localhost.") listed in the hosts file gets the file's
+ * addresses, which getaddrinfo would give its short spelling (see hosts.c). */
+static void resolve_hosts_file(const char *host, size_t len, flare_dns_family family,
+                               flare_dns_result *out)
 {
+    if (host[len - 1] != '.') return;
+    flare_dns_result listed = {0};
+    flare_dns__hosts_lookup(FLARE_DNS_HOSTS_PATH, host, len, &listed);
+    for (size_t i = 0; i < listed.count; i++)
+        add_unique(out, family, &listed.addrs[i]);
+}
+
+static int resolve_system(const char *host, size_t len, flare_dns_family family,
+                          flare_dns_result *out, flare_error *err)
+{
+    resolve_hosts_file(host, len, family, out);
+    if (out->count > 0) return 0;
     /* No AI_ADDRCONFIG: a host with only loopback configured must still get ::1. */
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
     hints.ai_family = family == FLARE_DNS_V4   ? AF_INET
@@ -189,7 +212,7 @@ int flare_dns_resolve_with(const flare_resolver *resolver, const char *host,
     if (resolver && resolver->fn)
         rc = resolve_injected(resolver, host, family, out, err);
     else
-        rc = resolve_system(host, family, out, err);
+        rc = resolve_system(host, len, family, out, err);
     if (rc < 0) {
         out->count = 0;
         return rc;

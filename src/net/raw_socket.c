@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 
 static const char *family_name(int family)
 {
@@ -78,6 +79,16 @@ int flare_socket_pending_error(int fd)
     /* Reading SO_ERROR also clears it, which is what a connect() completion wants. */
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &value, &len) < 0) return errno;
     return value;
+}
+
+int flare_socket_wait(int fd, short events, uint64_t deadline_ms)
+{
+    for (;;) {
+        struct pollfd pfd = {.fd = fd, .events = events};
+        int n = poll(&pfd, 1, flare_monotonic_ms_until(deadline_ms));
+        if (n >= 0) return n;
+        if (errno != EINTR) return -errno;
+    }
 }
 
 int flare_socket_local_addr(int fd, flare_sock_addr *out, flare_error *err)

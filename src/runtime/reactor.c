@@ -283,7 +283,9 @@ const flare_clock *flare_reactor_clock(const flare_reactor *r)
 
 void flare_reactor_timer_in(flare_reactor *r, flare_timer *t, uint64_t delay_ms)
 {
-    flare_timer_schedule(r->timers, t, r->clock.monotonic_ms + delay_ms);
+    /* Saturates: a delay meaning "never" must not wrap to a deadline already past. */
+    uint64_t now = r->clock.monotonic_ms;
+    flare_timer_schedule(r->timers, t, delay_ms > UINT64_MAX - now ? UINT64_MAX : now + delay_ms);
 }
 
 uint64_t flare_reactor_turn(const flare_reactor *r)

@@ -15,9 +15,9 @@
 
 #include <stdlib.h>
 
-#define LEVELS 4
+#define LEVELS    4
 #define SLOT_BITS 6
-#define SLOTS (1u << SLOT_BITS)
+#define SLOTS     (1u << SLOT_BITS)
 #define SLOT_MASK (SLOTS - 1)
 
 /* Sentinel-headed circular list. */
@@ -206,23 +206,16 @@ static void cascade(flare_timer_wheel *w)
     }
 }
 
-/* Next tick after now (<= limit) at which something may happen: an occupied
- * level-0 slot or a level-1 block boundary (where cascades happen). */
+/* Next tick after now (<= limit) at which something may happen: the earliest
+ * start of an occupied slot's block at any level (where it fires or cascades), or
+ * the next level-3 turn while the overflow list holds timers. Nothing is occupied
+ * before it, so the empty stretch between is skipped in one step: a wheel left
+ * idle for days advances in O(occupied slots), not one step per 64 ms. */
 static uint64_t next_event_tick(const flare_timer_wheel *w, uint64_t limit)
 {
-    uint64_t now = w->now_ms;
-    uint64_t boundary = (now | SLOT_MASK) + 1;
-    uint64_t best = boundary;
-    uint64_t mask = w->occupied[0];
-    if (mask) {
-        unsigned cur = (unsigned)(now & SLOT_MASK);
-        /* Rotate so bit 0 is slot cur+1. */
-        unsigned rot = (cur + 1) & SLOT_MASK;
-        uint64_t rotated = rot ? (mask >> rot) | (mask << (64 - rot)) : mask;
-        uint64_t tick = now + 1 + (uint64_t)__builtin_ctzll(rotated);
-        if (tick < best) best = tick;
-    }
-    return best < limit ? best : limit;
+    uint64_t next = flare_timer_wheel_next_deadline(w);
+    if (next <= w->now_ms) next = w->now_ms + 1; /* due timers re-armed by callbacks */
+    return next < limit ? next : limit;
 }
 
 size_t flare_timer_wheel_advance(flare_timer_wheel *w, uint64_t now_ms)
@@ -262,7 +255,7 @@ uint64_t flare_timer_wheel_next_deadline(const flare_timer_wheel *w)
         unsigned rot = (cur + 1) & SLOT_MASK;
         uint64_t rotated = rot ? (mask >> rot) | (mask << (64 - rot)) : mask;
         uint64_t ahead = 1 + (uint64_t)__builtin_ctzll(rotated); /* blocks ahead, 1..64 */
-        uint64_t tick = (block + ahead) << shift; /* start of that block */
+        uint64_t tick = (block + ahead) << shift;                /* start of that block */
         if (tick < best) best = tick;
     }
     if (!list_empty(&w->overflow)) {

@@ -142,22 +142,11 @@ static int attempt(const flare_sock_addr *addr, uint64_t deadline_ms, int *fd_ou
         close(fd);
         return e;
     }
-    for (;;) {
-        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-        int wait_ms = flare_monotonic_ms_until(deadline_ms);
-        int n = poll(&pfd, 1, wait_ms);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            int e = errno;
-            close(fd);
-            return e;
-        }
-        if (n == 0) {
-            close(fd);
-            *poll_expired = true;
-            return ETIMEDOUT;
-        }
-        break;
+    int n = flare_socket_wait(fd, POLLOUT, deadline_ms);
+    if (n <= 0) {
+        close(fd);
+        *poll_expired = n == 0;
+        return n == 0 ? ETIMEDOUT : -n;
     }
     int e = flare_socket_pending_error(fd);
     if (e != 0) {
@@ -300,9 +289,37 @@ int flare_tcp_stream_adopt(flare_tcp_stream *s, int fd, flare_error *err)
     s->nonblocking = (fl & O_NONBLOCK) != 0;
     s->send_timeout_ms = get_timeout_ms(fd, SO_SNDTIMEO);
     s->recv_timeout_ms = get_timeout_ms(fd, SO_RCVTIMEO);
+    /* An IPv4 client of a dual-stack IPv6 socket shows as ::ffff:a.b.c.d; it is given
+     * as the IPv4 address it is, as flare_tcp_listener_accept gives it. */
     s->local = local;
+    s->local.ip = flare_ip_unmap(&local.ip);
     s->peer = peer;
+    s->peer.ip = flare_ip_unmap(&peer.ip);
     return 0;
+}
+
+/* When a blocking call bounded by SO_RCVTIMEO/SO_SNDTIMEO must end, UINT64_MAX if never. */
+static uint64_t blocking_deadline(const flare_tcp_stream *s, bool writing)
+{
+    int timeout_ms = writing ? s->send_timeout_ms : s->recv_timeout_ms;
+    if (s->nonblocking || timeout_ms <= 0) return UINT64_MAX;
+    return flare_monotonic_ms() + (uint64_t)timeout_ms;
+}
+
+/*
+ * After EINTR. The kernel restarts SO_RCVTIMEO/SO_SNDTIMEO from zero on each call, so
+ * a steady signal (an interval timer, a profiler) would stretch a bounded wait forever:
+ * the rest of it is waited with poll() against the first call's deadline instead.
+ * Returns 0 to make the call again, or FLARE_ETIMEDOUT once the deadline has passed.
+ */
+static int wait_after_eintr(const flare_tcp_stream *s, bool writing, uint64_t deadline_ms,
+                            flare_error *err)
+{
+    if (deadline_ms == UINT64_MAX) return 0;
+    int n = flare_socket_wait(s->fd, writing ? POLLOUT : POLLIN, deadline_ms);
+    if (n > 0) return 0;
+    if (n == 0) return io_error(s, EAGAIN, writing, err);
+    return flare_error_set(err, FLARE_ESYS, -n, "tcp %s: poll", writing ? "write" : "read");
 }
 
 ssize_t flare_tcp_stream_read(flare_tcp_stream *s, void *buf, size_t len, flare_error *err)
@@ -310,10 +327,13 @@ ssize_t flare_tcp_stream_read(flare_tcp_stream *s, void *buf, size_t len, flare_
     if (check_open(s, "read", err) < 0) return FLARE_EINVAL;
     if (!buf && len > 0) return flare_error_set(err, FLARE_EINVAL, 0, "tcp read: buffer is NULL");
     if (len == 0) return 0;
+    uint64_t deadline_ms = blocking_deadline(s, false);
     for (;;) {
         ssize_t n = recv(s->fd, buf, len, 0);
         if (n >= 0) return n;
         if (errno != EINTR) return io_error(s, errno, false, err);
+        int rc = wait_after_eintr(s, false, deadline_ms, err);
+        if (rc < 0) return rc;
     }
 }
 
@@ -321,10 +341,13 @@ ssize_t flare_tcp_stream_write(flare_tcp_stream *s, const void *buf, size_t len,
 {
     if (check_open(s, "write", err) < 0) return FLARE_EINVAL;
     if (!buf && len > 0) return flare_error_set(err, FLARE_EINVAL, 0, "tcp write: buffer is NULL");
+    uint64_t deadline_ms = blocking_deadline(s, true);
     for (;;) {
         ssize_t n = send(s->fd, buf, len, MSG_NOSIGNAL);
         if (n >= 0) return n;
         if (errno != EINTR) return io_error(s, errno, true, err);
+        int rc = wait_after_eintr(s, true, deadline_ms, err);
+        if (rc < 0) return rc;
     }
 }
 
@@ -333,19 +356,13 @@ static int wait_writable(const flare_tcp_stream *s, flare_error *err)
 {
     uint64_t deadline_ms =
         s->send_timeout_ms > 0 ? flare_monotonic_ms() + (uint64_t)s->send_timeout_ms : UINT64_MAX;
-    for (;;) {
-        struct pollfd pfd = {.fd = s->fd, .events = POLLOUT};
-        int n = poll(&pfd, 1, flare_monotonic_ms_until(deadline_ms));
-        if (n > 0) return 0;
-        if (n == 0) {
-            char peer[FLARE_SOCK_ADDR_STR_MAX];
-            peer_string(s, peer);
-            return flare_error_set(err, FLARE_ETIMEDOUT, 0,
-                                   "tcp write to %s: timed out after %d ms", peer,
-                                   s->send_timeout_ms);
-        }
-        if (errno != EINTR) return flare_error_set(err, FLARE_ESYS, errno, "tcp write: poll");
-    }
+    int n = flare_socket_wait(s->fd, POLLOUT, deadline_ms);
+    if (n > 0) return 0;
+    if (n < 0) return flare_error_set(err, FLARE_ESYS, -n, "tcp write: poll");
+    char peer[FLARE_SOCK_ADDR_STR_MAX];
+    peer_string(s, peer);
+    return flare_error_set(err, FLARE_ETIMEDOUT, 0, "tcp write to %s: timed out after %d ms", peer,
+                           s->send_timeout_ms);
 }
 
 int flare_tcp_stream_write_all(flare_tcp_stream *s, const void *buf, size_t len, flare_error *err)

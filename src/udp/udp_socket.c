@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -154,12 +155,22 @@ ssize_t flare_udp_recv_from(flare_udp_socket *u, void *buf, size_t cap, flare_so
     if (check_open(u, "receive", err) < 0) return FLARE_EINVAL;
     if (!buf && cap > 0)
         return flare_error_set(err, FLARE_EINVAL, 0, "udp receive: buffer is NULL");
+    /* SO_RCVTIMEO restarts from zero after EINTR, so a steady signal would stretch the
+     * wait forever: what is left of it is waited against the first call's deadline. */
+    uint64_t deadline_ms = u->nonblocking || u->recv_timeout_ms <= 0
+                               ? UINT64_MAX
+                               : flare_monotonic_ms() + (uint64_t)u->recv_timeout_ms;
     for (;;) {
         struct sockaddr_storage ss;
         socklen_t sslen = sizeof ss;
         /* MSG_TRUNC makes recvfrom return the datagram's real length, even past cap. */
         ssize_t n = recvfrom(u->fd, buf, cap, MSG_TRUNC, (struct sockaddr *)&ss, &sslen);
-        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EINTR) {
+            int ready =
+                deadline_ms == UINT64_MAX ? 1 : flare_socket_wait(u->fd, POLLIN, deadline_ms);
+            if (ready > 0) continue;
+            return io_error(u, ready == 0 ? EAGAIN : -ready, "receive", "", err);
+        }
         if (n < 0) return io_error(u, errno, "receive", "", err);
         if ((size_t)n > cap)
             return flare_error_set(err, FLARE_EMSGSIZE, 0,
@@ -185,6 +196,7 @@ int flare_udp_set_recv_timeout(flare_udp_socket *u, int timeout_ms, flare_error 
                          .tv_usec = (suseconds_t)(timeout_ms % 1000) * 1000};
     if (setsockopt(u->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
         return flare_error_set(err, FLARE_ESYS, errno, "udp setsockopt SO_RCVTIMEO");
+    u->recv_timeout_ms = timeout_ms;
     return 0;
 }
 

@@ -148,6 +148,14 @@ static void test_malformed_literals(void **state)
                      err.message);
         assert_int_equal(r.count, 0);
     }
+    /* A port glued to the host is named as such, not as a missing bracket. */
+    flare_dns_result r;
+    flare_error err = {0};
+    assert_int_equal(flare_dns_resolve_with(&never, "[::1]:80", FLARE_DNS_ANY, &r, &err),
+                     FLARE_EADDR);
+    assert_non_null(strstr(err.message, "text after ']'"));
+    assert_int_equal(flare_dns_resolve_with(&never, "[::1", FLARE_DNS_ANY, &r, &err), FLARE_EADDR);
+    assert_non_null(strstr(err.message, "without closing ']'"));
 }
 
 static void test_legacy_ipv4_names(void **state)
@@ -375,6 +383,26 @@ static void test_system_localhost(void **state)
         assert_true(flare_ip_is_v4(&r.addrs[i]));
 }
 
+/* "localhost." is the absolute spelling of "localhost": glibc's hosts-file back end
+ * alone would not match it, so it must be answered from /etc/hosts just the same. */
+static void test_system_absolute_localhost(void **state)
+{
+    (void)state;
+    flare_dns_result short_name, absolute;
+    flare_error err = {0};
+    int rc = flare_dns_resolve_v4("localhost", &short_name, &err);
+    if (rc != 0) fail_msg("resolve_v4(localhost): %s", err.message);
+    rc = flare_dns_resolve_v4("localhost.", &absolute, &err);
+    if (rc != 0) fail_msg("resolve_v4(localhost.): %s", err.message);
+    assert_int_equal(absolute.count, short_name.count);
+    for (size_t i = 0; i < absolute.count; i++)
+        assert_true(flare_ip_equal(&absolute.addrs[i], &short_name.addrs[i]));
+    rc = flare_dns_resolve("LocalHost.", &absolute, &err);
+    if (rc != 0) fail_msg("resolve(LocalHost.): %s", err.message);
+    for (size_t i = 0; i < absolute.count; i++)
+        assert_true(flare_ip_is_loopback(&absolute.addrs[i]));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -389,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_injected_cap),
         cmocka_unit_test(test_injected_errors),
         cmocka_unit_test(test_system_localhost),
+        cmocka_unit_test(test_system_absolute_localhost),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -196,6 +196,58 @@ static void test_stale_event_dropped(void **state)
     flare_reactor_free(r);
 }
 
+/* Two ready fds whose handlers each swap the other's handler (remove, then add the
+ * same, still open fd with `replacement`): whichever runs first, the other's event of
+ * this turn is dropped, and the readiness it had is not lost: the next turn gives it
+ * to the replacement. */
+typedef struct swap_pair {
+    int fds[2];
+    counter replacements[2];
+    int swaps;
+    int swapped; /* index of the fd whose handler was swapped */
+} swap_pair;
+
+static void on_swap(flare_reactor *r, int fd, uint32_t events, void *data)
+{
+    swap_pair *p = data;
+    (void)events;
+    if (p->swaps++) return;
+    int other = p->swapped = fd == p->fds[0] ? 1 : 0;
+    assert_int_equal(flare_reactor_remove(r, p->fds[other]), 0);
+    assert_int_equal(
+        flare_reactor_add(r, p->fds[other], FLARE_EV_READ, on_io, &p->replacements[other], NULL),
+        0);
+}
+
+static void test_swap_other_handler_in_turn(void **state)
+{
+    (void)state;
+    flare_reactor *r;
+    assert_int_equal(flare_reactor_new(&r, NULL), 0);
+    int a[2], b[2];
+    make_pair(a);
+    make_pair(b);
+    swap_pair p = {.fds = {a[0], b[0]}};
+    assert_int_equal(flare_reactor_add(r, a[0], FLARE_EV_READ, on_swap, &p, NULL), 0);
+    assert_int_equal(flare_reactor_add(r, b[0], FLARE_EV_READ, on_swap, &p, NULL), 0);
+    assert_int_equal(write(a[1], "x", 1), 1);
+    assert_int_equal(write(b[1], "y", 1), 1);
+    for (int turn = 0; turn < 50 && p.swaps == 0; turn++)
+        flare_reactor_poll(r, 100, NULL);
+    /* Both were ready in the same wait: exactly one swapper ran. */
+    assert_int_equal(p.swaps, 1);
+    counter *replaced = &p.replacements[p.swapped];
+    for (int turn = 0; turn < 50 && replaced->calls == 0; turn++)
+        flare_reactor_poll(r, 100, NULL);
+    assert_int_equal(replaced->bytes, 1);
+    assert_int_equal(p.swaps, 1);
+    assert_int_equal(flare_reactor_count(r), 2);
+    flare_reactor_remove(r, a[0]);
+    flare_reactor_remove(r, b[0]);
+    close(a[0]), close(a[1]), close(b[0]), close(b[1]);
+    flare_reactor_free(r);
+}
+
 enum { CHURN_PAIRS = 200, CHURN_ROUNDS = 2000 };
 
 static void test_churn(void **state)
@@ -338,6 +390,24 @@ static void test_timer_and_defer_in_loop(void **state)
     flare_reactor_free(r);
 }
 
+/* A delay past the end of time ("never", UINT64_MAX) must not wrap to a deadline in
+ * the past and fire at once. */
+static void test_timer_in_saturates(void **state)
+{
+    (void)state;
+    flare_reactor *r;
+    assert_int_equal(flare_reactor_new(&r, NULL), 0);
+    tick t = {.r = r};
+    flare_timer_init(&t.timer, on_tick, &t);
+    flare_reactor_timer_in(r, &t.timer, UINT64_MAX);
+    assert_int_equal(flare_reactor_poll(r, 0, NULL), 0);
+    assert_int_equal(flare_reactor_poll(r, 5, NULL), 0);
+    assert_int_equal(t.fired, 0);
+    assert_int_equal(t.timer.deadline_ms, UINT64_MAX);
+    flare_timer_cancel(flare_reactor_timers(r), &t.timer);
+    flare_reactor_free(r);
+}
+
 static void on_turn_read(flare_reactor *r, int fd, uint32_t events, void *data)
 {
     (void)fd;
@@ -375,9 +445,11 @@ int main(void)
         cmocka_unit_test(test_add_errors),
         cmocka_unit_test(test_remove_closing),
         cmocka_unit_test(test_stale_event_dropped),
+        cmocka_unit_test(test_swap_other_handler_in_turn),
         cmocka_unit_test(test_churn),
         cmocka_unit_test(test_stop_from_thread),
         cmocka_unit_test(test_timer_and_defer_in_loop),
+        cmocka_unit_test(test_timer_in_saturates),
         cmocka_unit_test(test_turn_counts_waits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

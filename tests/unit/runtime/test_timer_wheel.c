@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
+#include <unistd.h>
+
 #include "flare/runtime.h"
 
 typedef struct probe {
@@ -157,6 +159,24 @@ typedef struct model_timer {
     bool failed;
 } model_timer;
 
+/* With chaos on, callbacks also re-arm themselves and reschedule or cancel other timers,
+ * always in the future of the time being advanced to, so the model stays exact. */
+static struct {
+    bool chaos;
+    flare_timer_wheel *w;
+    model_timer *pool;
+} model_ctx;
+
+static uint64_t rng(void);
+static uint64_t random_delay(void);
+
+static void model_schedule(model_timer *m, uint64_t deadline)
+{
+    m->deadline = deadline;
+    m->live = true;
+    flare_timer_schedule(model_ctx.w, &m->timer, deadline);
+}
+
 static void on_model_fire(flare_timer *t, void *data)
 {
     model_timer *m = data;
@@ -165,6 +185,22 @@ static void on_model_fire(flare_timer *t, void *data)
     if (!m->live || *m->now < m->deadline) m->failed = true;
     m->live = false;
     m->fired_count++;
+    if (!model_ctx.chaos) return;
+    model_timer *other = &model_ctx.pool[rng() % POOL];
+    switch (rng() % 4) {
+    case 0:
+        model_schedule(m, *m->now + 1 + random_delay());
+        break;
+    case 1:
+        model_schedule(other, *m->now + 1 + random_delay());
+        break;
+    case 2:
+        other->live = false;
+        flare_timer_cancel(model_ctx.w, &other->timer);
+        break;
+    default:
+        break;
+    }
 }
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -194,13 +230,15 @@ static uint64_t random_delay(void)
     }
 }
 
-static void test_property_random_operations(void **state)
+static void run_property(bool chaos)
 {
-    (void)state;
     uint64_t now = 777;
     flare_timer_wheel *w;
     assert_int_equal(flare_timer_wheel_new(&w, now, NULL), 0);
     static model_timer pool[POOL];
+    model_ctx.chaos = chaos;
+    model_ctx.w = w;
+    model_ctx.pool = pool;
     for (size_t i = 0; i < POOL; i++) {
         pool[i] = (model_timer){.now = &now};
         flare_timer_init(&pool[i].timer, on_model_fire, &pool[i]);
@@ -211,9 +249,7 @@ static void test_property_random_operations(void **state)
         switch (rng() % 4) {
         case 0:
         case 1: /* schedule or reschedule */
-            m->deadline = now + random_delay();
-            m->live = true;
-            flare_timer_schedule(w, &m->timer, m->deadline);
+            model_schedule(m, now + random_delay());
             total_scheduled++;
             break;
         case 2: /* cancel */
@@ -239,6 +275,7 @@ static void test_property_random_operations(void **state)
         assert_int_equal(flare_timer_wheel_count(w), live);
     }
     /* Drain: everything left fires exactly once. */
+    model_ctx.chaos = false;
     now += 40000000;
     total_fired += flare_timer_wheel_advance(w, now);
     for (size_t i = 0; i < POOL; i++) {
@@ -249,6 +286,18 @@ static void test_property_random_operations(void **state)
     assert_true(total_fired > 1000);
     assert_true(total_scheduled > 40000);
     flare_timer_wheel_free(w);
+}
+
+static void test_property_random_operations(void **state)
+{
+    (void)state;
+    run_property(false);
+}
+
+static void test_property_callbacks_reschedule_and_cancel(void **state)
+{
+    (void)state;
+    run_property(true);
 }
 
 /* A callback may reschedule itself and cancel others. */
@@ -285,6 +334,73 @@ static void test_callbacks_reschedule_and_cancel(void **state)
     flare_timer_wheel_free(k.w);
 }
 
+/* A wheel idle for a long stretch, or handed a time from another clock (wall-clock
+ * ms on a wheel started at 0), must jump the empty stretch, not walk it 64 ms at a
+ * time: 2^40 ms would be 1.7e10 steps. SIGALRM ends the test if it walks. */
+static void test_far_jumps_skip_empty_stretches(void **state)
+{
+    (void)state;
+    alarm(30);
+    wheel_clock k;
+    clock_start(&k, 0);
+    probe mid, far;
+    probe_init(&mid, &k.now);
+    probe_init(&far, &k.now);
+    const uint64_t mid_at = (1ull << 39) + 12345, far_at = (1ull << 40) - 7;
+    flare_timer_schedule(k.w, &mid.timer, mid_at);
+    flare_timer_schedule(k.w, &far.timer, far_at);
+    assert_int_equal(clock_advance(&k, 1ull << 40), 2);
+    assert_int_equal(mid.fired_at, 1ull << 40); /* both late: the clock jumped past them */
+    assert_int_equal(far.fired, 1);
+
+    /* An empty wheel, then one timer a wheel span away after a jump to wall-clock time. */
+    const uint64_t wall_ms = 1796630400000ull; /* 2026-12-07 in ms since the epoch */
+    assert_int_equal(clock_advance(&k, wall_ms), 0);
+    flare_timer_schedule(k.w, &k.p.timer, wall_ms + 20000000);
+    assert_true(flare_timer_wheel_next_deadline(k.w) <= wall_ms + 20000000);
+    assert_int_equal(clock_advance(&k, wall_ms + 19999999), 0);
+    assert_int_equal(clock_advance(&k, wall_ms + 20000000), 1);
+    assert_int_equal(k.p.fired_at, wall_ms + 20000000);
+    alarm(0);
+    flare_timer_wheel_free(k.w);
+}
+
+/* A callback that re-arms itself at or before now is not fired again in the same
+ * advance (no endless loop); it fires at the next one. One that pushes a timer due
+ * at the same tick to later keeps it from firing now. */
+static void on_rearm(flare_timer *t, void *data)
+{
+    chain *c = data; /* its victim is postponed, not cancelled */
+    c->fired++;
+    flare_timer_schedule(c->w, t, *c->now - 1);
+    if (c->victim) flare_timer_schedule(c->w, c->victim, *c->now + 1000);
+    c->victim = NULL;
+}
+
+static void test_callback_rearms_at_now_and_postpones_peer(void **state)
+{
+    (void)state;
+    wheel_clock k;
+    clock_start(&k, 100);
+    chain a = {.w = k.w, .now = &k.now, .victim = &k.p.timer};
+    flare_timer_init(&a.timer, on_rearm, &a);
+    flare_timer_schedule(k.w, &a.timer, 150);
+    flare_timer_schedule(k.w, &k.p.timer, 150); /* after a in the same slot */
+    assert_int_equal(clock_advance(&k, 150), 1);
+    assert_int_equal(a.fired, 1);
+    assert_int_equal(k.p.fired, 0);
+    assert_int_equal(flare_timer_wheel_count(k.w), 2);
+    assert_int_equal(flare_timer_wheel_timeout(k.w, k.now), 0); /* a is due again */
+    assert_int_equal(clock_advance(&k, 150), 1);
+    assert_int_equal(a.fired, 2);
+    flare_timer_cancel(k.w, &a.timer);
+    assert_int_equal(clock_advance(&k, 1149), 0);
+    assert_int_equal(clock_advance(&k, 1150), 1);
+    assert_int_equal(k.p.fired_at, 1150);
+    assert_int_equal(flare_timer_wheel_count(k.w), 0);
+    flare_timer_wheel_free(k.w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -294,7 +410,10 @@ int main(void)
         cmocka_unit_test(test_reschedule_moves_timer),
         cmocka_unit_test(test_long_timers_cross_every_level),
         cmocka_unit_test(test_property_random_operations),
+        cmocka_unit_test(test_property_callbacks_reschedule_and_cancel),
         cmocka_unit_test(test_callbacks_reschedule_and_cancel),
+        cmocka_unit_test(test_far_jumps_skip_empty_stretches),
+        cmocka_unit_test(test_callback_rearms_at_now_and_postpones_peer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -254,6 +254,43 @@ static void test_adopt_listening_fd(void **state)
     assert_int_equal(flare_tcp_listener_adopt(&l, -1, NULL, &err), FLARE_EINVAL);
 }
 
+/* A dual-stack listener handed over by a service manager (IPV6_V6ONLY off, as
+ * systemd leaves it when net.ipv6.bindv6only is 0) sees IPv4 clients as
+ * ::ffff:a.b.c.d: accept and accept_stream both give them as plain IPv4. */
+static void test_dual_stack_adopted_peers_are_ipv4(void **state)
+{
+    (void)state;
+    int fd = socket(AF_INET6, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    int off = 0;
+    assert_int_equal(setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off), 0);
+    struct sockaddr_in6 any = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT};
+    assert_int_equal(bind(fd, (struct sockaddr *)&any, sizeof any), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    flare_tcp_listener l;
+    flare_tcp_listen_options o = {.accept_blocking = true};
+    assert_int_equal(flare_tcp_listener_adopt(&l, fd, &o, NULL), 0);
+
+    flare_tcp_stream c1, c2, srv;
+    connect_to(&c1, "127.0.0.1", l.local.port);
+    connect_to(&c2, "127.0.0.1", l.local.port);
+    flare_sock_addr peer;
+    int accepted = flare_tcp_listener_accept(&l, &peer, NULL);
+    assert_true(accepted >= 0);
+    close(accepted);
+    assert_true(flare_ip_is_v4(&peer.ip));
+    assert_int_equal(flare_tcp_listener_accept_stream(&l, &srv, NULL), 0);
+    assert_true(flare_ip_is_v4(&srv.peer.ip));
+    assert_true(flare_ip_is_v4(&srv.local.ip));
+    assert_int_equal(srv.peer.port, c2.local.port);
+    flare_ip_addr lo = flare_ip_v4(127, 0, 0, 1);
+    assert_true(flare_ip_equal(&srv.peer.ip, &lo));
+    flare_tcp_stream_close(&srv);
+    flare_tcp_stream_close(&c1);
+    flare_tcp_stream_close(&c2);
+    flare_tcp_listener_close(&l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -265,6 +302,7 @@ int main(void)
         cmocka_unit_test(test_accept_flags),
         cmocka_unit_test(test_nonblocking_accept_eagain),
         cmocka_unit_test(test_adopt_listening_fd),
+        cmocka_unit_test(test_dual_stack_adopted_peers_are_ipv4),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../../common/tick_signals.h"
 #include "flare/tcp.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -557,6 +558,37 @@ static void test_read_timeout_and_eagain(void **state)
     flare_tcp_listener_close(&l);
 }
 
+/* A blocking read, then a blocking write into full buffers, each bounded by its timeout
+ * while a signal arrives every millisecond (see tick_signals.h). */
+static void test_timeouts_under_signals(void **state)
+{
+    (void)state;
+    flare_tcp_listener l;
+    listen_on(&l, "127.0.0.1:0");
+    flare_tcp_stream s;
+    flare_error err;
+    flare_tcp_connect_options opts = {.recv_timeout_ms = 100, .send_timeout_ms = 100};
+    assert_int_equal(flare_tcp_connect(&s, "127.0.0.1", l.local.port, &opts, &err), 0);
+    char c;
+    assert_int_equal(start_tick_signals(), 0);
+    ssize_t n = flare_tcp_stream_read(&s, &c, 1, &err);
+    int seen = stop_tick_signals();
+    assert_int_equal(n, FLARE_ETIMEDOUT);
+    if (seen >= TICK_SIGNAL_LIMIT) fail_msg("the read outlasted all %d signals", seen);
+
+    size_t size = 64u << 20; /* far beyond both socket buffers: the peer never reads */
+    char *big = calloc(1, size);
+    assert_non_null(big);
+    assert_int_equal(start_tick_signals(), 0);
+    int rc = flare_tcp_stream_write_all(&s, big, size, &err);
+    seen = stop_tick_signals();
+    free(big);
+    assert_int_equal(rc, FLARE_ETIMEDOUT);
+    if (seen >= TICK_SIGNAL_LIMIT) fail_msg("the write outlasted all %d signals", seen);
+    flare_tcp_stream_close(&s);
+    flare_tcp_listener_close(&l);
+}
+
 static void test_options_keepalive_nodelay(void **state)
 {
     (void)state;
@@ -680,6 +712,7 @@ int main(void)
         cmocka_unit_test(test_write_to_closed_peer_no_sigpipe),
         cmocka_unit_test(test_read_reset_is_econnreset),
         cmocka_unit_test(test_read_timeout_and_eagain),
+        cmocka_unit_test(test_timeouts_under_signals),
         cmocka_unit_test(test_options_keepalive_nodelay),
         cmocka_unit_test(test_write_all_nonblocking_large),
         cmocka_unit_test(test_write_all_send_timeout),

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../../common/tick_signals.h"
 #include "flare/udp.h"
 
 static void must_bind(flare_udp_socket *u, const char *addr, const flare_udp_options *o)
@@ -197,6 +198,22 @@ static void test_receive_timeout_and_eagain(void **state)
     flare_udp_close(&u);
 }
 
+static void test_receive_timeout_under_signals(void **state)
+{
+    (void)state;
+    flare_udp_socket u;
+    flare_udp_options o = {.recv_timeout_ms = 100};
+    must_bind(&u, "127.0.0.1:0", &o);
+    char buf[8];
+    flare_error err;
+    assert_int_equal(start_tick_signals(), 0);
+    ssize_t n = flare_udp_recv_from(&u, buf, sizeof buf, NULL, &err);
+    int seen = stop_tick_signals();
+    assert_int_equal(n, FLARE_ETIMEDOUT);
+    if (seen >= TICK_SIGNAL_LIMIT) fail_msg("the receive outlasted all %d signals", seen);
+    flare_udp_close(&u);
+}
+
 /*
  * 127.255.255.255 is the loopback broadcast address: the kernel refuses to send there
  * (EACCES) until SO_BROADCAST is set, and then delivers on lo only.
@@ -287,6 +304,7 @@ int main(void)
         cmocka_unit_test(test_size_limit_v6),
         cmocka_unit_test(test_receive_truncation),
         cmocka_unit_test(test_receive_timeout_and_eagain),
+        cmocka_unit_test(test_receive_timeout_under_signals),
         cmocka_unit_test(test_broadcast_option),
         cmocka_unit_test(test_reuse_port),
         cmocka_unit_test(test_errors),
