@@ -672,13 +672,13 @@ static bool drops_body(const conn *c)
 static int collect_body(conn *c)
 {
     size_t body_start = c->start + c->head_len;
-    bool drops = drops_body(c);
     if (!c->chunked) {
         uint64_t want = c->content_length;
         if (!c->body_spilled) {
             size_t have = c->in_len - body_start;
             if (have >= want) {
-                if (drops) {
+                /* The usual request, with no body, looks no further. */
+                if (want && drops_body(c)) {
                     c->body_dropped = want;
                 } else {
                     c->body_ptr = c->in + body_start;
@@ -690,7 +690,7 @@ static int collect_body(conn *c)
             if (body_start + want <= c->in_cap) return BODY_NEED_INPUT;
             /* Larger than the block: collected in its own buffer, which grows as bytes
              * arrive (a Content-Length is only a promise) up to the route's limit. */
-            if (drops) {
+            if (drops_body(c)) {
                 c->body_dropped = have;
             } else if (flare_buf_append(&c->body, c->in + body_start, have) < 0) {
                 fail(c, 503);
@@ -699,7 +699,7 @@ static int collect_body(conn *c)
             c->in_len = body_start;
             c->body_spilled = true;
         }
-        if (drops) {
+        if (drops_body(c)) {
             c->body_dropped += c->body.len;
             c->body.len = 0;
             if (c->body_dropped < want) return BODY_NEED_INPUT;
@@ -730,7 +730,7 @@ static int collect_body(conn *c)
         fail(c, rc == FLARE_ELIMIT ? 413 : 400); /* RFC 9110 §15.5.14, RFC 9112 §7.1 */
         return BODY_FAILED;
     }
-    if (drops) {
+    if (drops_body(c)) {
         c->body_dropped += len;
         /* What follows the body (rc bytes) moves to where the payload was. */
         if (rc > 0) memmove(c->body.data, c->body.data + len, (size_t)rc);
