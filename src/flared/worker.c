@@ -25,6 +25,7 @@
 #include "flare/http.h"
 
 #include "access_log.h"
+#include "gzip_stream.h"
 #include "handlers.h"
 #include "handlers_internal.h"
 #include "log.h"
@@ -394,6 +395,7 @@ done:
     flare_ws_group_abort_all(flared_websocket_group()); /* before the reactor goes */
     flare_http_server_free(w.server); /* before the proxy: open streams release their requests */
     flared_proxy_free(w.state.proxy);
+    flared_gzip_stream_pool_free(); /* after the server: its streams are released */
     flared_access_log_flush();
     free_tls(&w);
     flared_handlers_free(handlers);
