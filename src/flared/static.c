@@ -3,7 +3,8 @@
  * selects (the file, a precompressed sibling, or gzip made on the fly), then
  * preconditions, ranges and the response. Files are opened with openat2 beneath
  * the root's descriptor, so nothing outside the root is ever opened; small files
- * and gzip results are served from a per-worker cache revalidated by stat.
+ * and gzip results are served from a per-worker cache revalidated by stat. Files
+ * too large to compress in memory are compressed as they are sent (static_stream.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +18,7 @@
 #include "handlers_internal.h"
 #include "log.h"
 #include "static_internal.h"
+#include "static_stream.h"
 
 /* The cache keeps files up to CACHE_FILE_MAX bytes, at most CACHE_MAX_ENTRIES of
  * them in CACHE_MAX_BYTES, per worker process. */
@@ -44,8 +46,9 @@ typedef struct job {
     size_t rel_len;
     bool slash; /* the request path ended in '/' */
     bool head;
-    bool replaced; /* a 404 was answered by the fallback or not_found file */
-    int rc;        /* first failure while adding headers */
+    bool replaced;              /* a 404 was answered by the fallback or not_found file */
+    int rc;                     /* first failure while adding headers */
+    flare_header_block *fields; /* header() adds here instead of resp when not NULL */
 } job;
 
 /* A path beneath the root, looked up. */
@@ -58,11 +61,12 @@ typedef struct file {
 
 /* The representation a request selected. */
 typedef struct rep {
-    flared_coding coding; /* chosen for this response */
-    flared_coding stored; /* the coding the file is kept in (.svgz): sent as kept, named */
-    int fd;               /* the body is this file's (owned), or -1 */
-    const char *mem;      /* or these bytes, which outlive the handler (cache) */
-    flare_buf owned;      /* or these, copied into the response */
+    flared_coding coding;       /* chosen for this response */
+    flared_coding stored;       /* the coding the file is kept in (.svgz): sent as kept, named */
+    int fd;                     /* the body is this file's (owned), or -1 */
+    const char *mem;            /* or these bytes, which outlive the handler (cache) */
+    flare_buf owned;            /* or these, copied into the response */
+    flared_gzip_file *streamed; /* or fd compressed as it is sent (owned until started) */
     uint64_t size;
     char etag[FLARED_ETAG_MAX];
     size_t etag_len;
@@ -84,11 +88,13 @@ static void worker_init(void)
 
 static void header(job *j, const char *name, const char *value)
 {
-    int rc = flare_response_header(j->resp, name, value);
+    int rc = j->fields ? flare_header_block_add(j->fields, name, value)
+                       : flare_response_header(j->resp, name, value);
     if (rc < 0 && j->rc == 0) j->rc = rc;
 }
 
 static int replace_404(job *j);
+static void validator_headers(job *j, const rep *r, bool vary);
 
 static int reply_status(job *j, int status)
 {
@@ -250,6 +256,52 @@ static bool try_sibling(job *j, file *f, flared_coding coding, rep *r)
     return true;
 }
 
+/* The validators of the gzip made of f, in memory or as it is sent. */
+static void gzip_validators(rep *r, const file *f)
+{
+    r->coding = FLARED_CODING_GZIP;
+    r->mtime = f->st.st_mtim.tv_sec;
+    flare_format_http_date(f->st.st_mtim.tv_sec, r->last_modified);
+    /* Weak, as nginx makes a compressed variant's: the bytes depend on the zlib
+     * level and version, not only on the file (RFC 9110 §8.8.1). */
+    r->etag_len = flared_static_etag(&f->st, "-gzip", true, r->etag);
+}
+
+/* gzip of a file above FLARED_GZIP_MAX_INPUT, made as it is sent: r takes the
+ * descriptor. Needs the worker's reactor to run the response after the handler. */
+static bool stream_gzip(job *j, file *f, rep *r)
+{
+    if (!j->ctx->state || !j->ctx->state->reactor || ensure_fd(j, j->rel, f) != 0) return false;
+    if (!(r->streamed = flared_gzip_file_new(j->st->gzip.level, j->head))) return false;
+    gzip_validators(r, f);
+    r->size = (uint64_t)f->st.st_size; /* of the input; the output's is not known */
+    r->fd = f->fd;
+    f->fd = -1;
+    return true;
+}
+
+/* Starts sending r->streamed: the fields go with the deferred head, none of the
+ * handler's response is sent. Accept-Ranges is left out, as nginx's gzip filter
+ * does: no range of this coding is ever served. */
+static int start_stream(job *j, rep *r, const char *content_type, bool vary)
+{
+    flared_gzip_file *g = r->streamed;
+    r->streamed = NULL;
+    j->fields = flared_gzip_file_fields(g);
+    header(j, "Content-Type", content_type);
+    header(j, "Content-Encoding", "gzip");
+    validator_headers(j, r, vary);
+    j->fields = NULL;
+    if (j->rc) {
+        flared_gzip_file_free(g);
+        return j->rc;
+    }
+    int rc =
+        flared_gzip_file_start(g, j->ctx->state->reactor, j->resp, &j->ctx->fields, r->fd, r->size);
+    r->fd = -1; /* taken */
+    return rc;
+}
+
 /* gzip of the file made now, or taken from the cache. */
 static bool make_gzip(job *j, file *f, rep *r)
 {
@@ -284,11 +336,7 @@ static bool make_gzip(job *j, file *f, rep *r)
         if (f->entry && flared_static_cache_set_gzip(worker.cache, f->entry, out.data, out.len))
             flare_buf_free(&out);
     }
-    r->coding = FLARED_CODING_GZIP;
-    r->mtime = f->st.st_mtim.tv_sec;
-    flare_format_http_date(f->st.st_mtim.tv_sec, r->last_modified);
-    /* Weak: the bytes depend on the zlib level and version, not only on the file. */
-    r->etag_len = flared_static_etag(&f->st, "-gzip", true, r->etag);
+    gzip_validators(r, f);
     r->fd = -1;
     if (f->entry && f->entry->gz) {
         r->mem = f->entry->gz;
@@ -436,6 +484,7 @@ static int respond(job *j, rep *r, const char *content_type, bool vary)
             return j->rc;
         }
     }
+    if (r->streamed) return start_stream(j, r, content_type, vary);
     flare_response_status(j->resp, 200);
     header(j, "Content-Type", content_type);
     flared_coding coding = r->coding != FLARED_CODING_IDENTITY ? r->coding : r->stored;
@@ -457,7 +506,7 @@ static int serve_file(job *j, file *f)
     flared_coding stored = flared_static_stored_coding(j->rel, j->rel_len, type);
     bool plain = stored == FLARED_CODING_IDENTITY;
     bool gzip_ok = plain && st->gzip.enabled && size >= st->gzip.min_size &&
-                   size <= FLARED_GZIP_MAX_INPUT && flared_static_gzip_type(&st->gzip, type);
+                   flared_static_gzip_type(&st->gzip, type);
     bool vary = (plain && st->precompressed) || gzip_ok;
     if (!f->entry) cache_file(j, j->rel, j->rel_len, f);
     rep r = {.coding = FLARED_CODING_IDENTITY, .stored = stored, .fd = -1, .owned = FLARE_BUF_INIT};
@@ -469,7 +518,9 @@ static int serve_file(job *j, file *f)
         size_t n = flared_static_accept_encoding(j->req->head, order);
         for (size_t i = 0; i < n && !chosen && order[i] != FLARED_CODING_IDENTITY; i++) {
             if (st->precompressed) chosen = try_sibling(j, f, order[i], &r);
-            if (!chosen && order[i] == FLARED_CODING_GZIP && gzip_ok) chosen = make_gzip(j, f, &r);
+            if (!chosen && order[i] == FLARED_CODING_GZIP && gzip_ok)
+                chosen =
+                    size <= FLARED_GZIP_MAX_INPUT ? make_gzip(j, f, &r) : stream_gzip(j, f, &r);
         }
     }
     if (!chosen) {
@@ -482,6 +533,7 @@ static int serve_file(job *j, file *f)
     }
     int rc = respond(j, &r, content_type, vary);
     if (r.fd >= 0) close(r.fd);
+    flared_gzip_file_free(r.streamed); /* a 304 or 412 did not start it */
     flare_buf_free(&r.owned);
     return rc;
 }

@@ -216,7 +216,8 @@ typedef enum flared_coding {
     FLARED_CODING__COUNT
 } flared_coding;
 
-/** Largest file compressed on the fly (the compressed body is built in memory). */
+/** Largest file compressed on the fly whole, in memory (and cached); larger ones
+ *  are compressed as they are sent (static_stream.c). */
 #define FLARED_GZIP_MAX_INPUT (1u << 20)
 
 /**

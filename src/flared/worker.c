@@ -352,6 +352,7 @@ int flared_worker_run(const flared_config *cfg, unsigned worker_id, const int *f
         flare_http_server_new(&w.server, w.reactor, &scfg, &err) < 0)
         goto fail;
     w.state.server = w.server;
+    w.state.reactor = w.reactor;
     if (cfg->upstream_count && flared_proxy_new(&w.state.proxy, w.reactor, cfg, &err) < 0)
         goto fail;
     flared_proxy_attach_metrics(w.state.proxy, w.slot);

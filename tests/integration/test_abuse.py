@@ -32,12 +32,6 @@ def status(srv, timeout=3):
     return json.loads(srv.get("/status", timeout=timeout).body)
 
 
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        m = re.search(r"VmRSS:\s+(\d+) kB", f.read())
-    return int(m.group(1)) if m else 0
-
-
 def reset(sock):
     """Closes with an RST instead of a FIN (SO_LINGER 0)."""
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -299,7 +293,7 @@ class FloodTests(ft.ServerTestCase):
         srv = self.start_server(limits=", max_keepalive_requests: 100000")
         worker = srv.wait_workers(1)[0]
         n = 10000
-        before = rss_kib(worker)
+        before = ft.rss_kib(worker)
         peak = [before]
         flood = GET * (n - 1) + b"GET /plaintext HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
         with srv.connect(timeout=30) as s:
@@ -320,9 +314,9 @@ class FloodTests(ft.ServerTestCase):
             t.start()
             s.sendall(flood)  # one write of ~380 KB
             while not done.wait(0.01):
-                peak[0] = max(peak[0], rss_kib(worker))
+                peak[0] = max(peak[0], ft.rss_kib(worker))
             t.join(30)
-        peak[0] = max(peak[0], rss_kib(worker))  # what it kept afterwards counts too
+        peak[0] = max(peak[0], ft.rss_kib(worker))  # what it kept afterwards counts too
         responses, rest = ft.parse_responses(bytes(got))
         self.assertEqual(len(responses), n)
         self.assertTrue(all(r.status == 200 and r.body == b"Hello, World!" for r in responses))

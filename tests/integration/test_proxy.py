@@ -16,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from flaredtest import (ServerTestCase, Server, parse_responses, read_response,  # noqa: E402
-                        read_until_close, run, wait_for)
+                        read_until_close, rss_kib, run, wait_for)
 from proxy_upstreams import RawUpstream, dead_address, headers_of  # noqa: E402
 
 
@@ -30,14 +30,6 @@ def proxy_config(servers, upstream_extra="", route_extra="strip_prefix: true"):
             f"    connect_timeout: 1s\n"
             f"    read_timeout: 1s\n"
             f"{upstream_extra}")
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
 
 
 def tls_certs(test):

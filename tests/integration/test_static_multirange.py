@@ -176,7 +176,7 @@ class MultiRangeTests(ft.SharedServerTestCase):
         # build in memory, so the old code answered it (and kept it) too.
         half = PINNED_PER_CLIENT // 2
         value = f"0-{half - 1},{2 * half}-{3 * half - 1}"
-        base = rss_kib(pid)
+        base = ft.rss_kib(pid)
         socks = []
         try:
             for _ in range(CLIENTS):
@@ -191,7 +191,7 @@ class MultiRangeTests(ft.SharedServerTestCase):
                 self.assertTrue(s.recv(1, socket.MSG_PEEK), "no response started")
             peak = base
             for _ in range(10):
-                peak = max(peak, rss_kib(pid))
+                peak = max(peak, ft.rss_kib(pid))
                 time.sleep(0.1)
             grown_mib = (peak - base) / 1024
             print(f"worker VmRSS {base} KiB before, {peak} KiB peak with {CLIENTS} stalled "
@@ -211,14 +211,6 @@ class MultiRangeTests(ft.SharedServerTestCase):
         finally:
             for s in socks:
                 s.close()
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError(f"no VmRSS for {pid}")
 
 
 if __name__ == "__main__":
