@@ -46,9 +46,8 @@ typedef struct job {
     size_t rel_len;
     bool slash; /* the request path ended in '/' */
     bool head;
-    bool replaced;              /* a 404 was answered by the fallback or not_found file */
-    int rc;                     /* first failure while adding headers */
-    flare_header_block *fields; /* header() adds here instead of resp when not NULL */
+    bool replaced; /* a 404 was answered by the fallback or not_found file */
+    int rc;        /* first failure while adding headers */
 } job;
 
 /* A path beneath the root, looked up. */
@@ -88,13 +87,11 @@ static void worker_init(void)
 
 static void header(job *j, const char *name, const char *value)
 {
-    int rc = j->fields ? flare_header_block_add(j->fields, name, value)
-                       : flare_response_header(j->resp, name, value);
+    int rc = flare_response_header(j->resp, name, value);
     if (rc < 0 && j->rc == 0) j->rc = rc;
 }
 
 static int replace_404(job *j);
-static void validator_headers(job *j, const rep *r, bool vary);
 
 static int reply_status(job *j, int status)
 {
@@ -280,23 +277,29 @@ static bool stream_gzip(job *j, file *f, rep *r)
     return true;
 }
 
-/* Starts sending r->streamed: the fields go with the deferred head, none of the
- * handler's response is sent. Accept-Ranges is left out, as nginx's gzip filter
- * does: no range of this coding is ever served. */
-static int start_stream(job *j, rep *r, const char *content_type, bool vary)
+/* Starts sending r->streamed: the fields of a 200 (validator_headers' and the
+ * coding's) go with the deferred head, none of the handler's response is sent.
+ * Accept-Ranges is left out, as nginx's gzip filter does: no range of this coding
+ * is ever served. Kept apart from header(), whose every call the files served
+ * from memory or with sendfile pay for. */
+__attribute__((noinline)) static int start_stream(job *j, rep *r, const char *content_type,
+                                                  bool vary)
 {
     flared_gzip_file *g = r->streamed;
     r->streamed = NULL;
-    j->fields = flared_gzip_file_fields(g);
-    header(j, "Content-Type", content_type);
-    header(j, "Content-Encoding", "gzip");
-    validator_headers(j, r, vary);
-    j->fields = NULL;
-    if (j->rc) {
+    flare_header_block *b = flared_gzip_file_fields(g);
+    const char *cache_control = j->st->cache_control;
+    int rc = flare_header_block_add(b, "Content-Type", content_type);
+    if (rc == 0) rc = flare_header_block_add(b, "Content-Encoding", "gzip");
+    if (rc == 0) rc = flare_header_block_add(b, "ETag", r->etag);
+    if (rc == 0) rc = flare_header_block_add(b, "Last-Modified", r->last_modified);
+    if (rc == 0 && vary) rc = flare_header_block_add(b, "Vary", "Accept-Encoding");
+    if (rc == 0 && cache_control) rc = flare_header_block_add(b, "Cache-Control", cache_control);
+    if (rc < 0 || j->rc) {
         flared_gzip_file_free(g);
-        return j->rc;
+        return rc < 0 ? rc : j->rc;
     }
-    int rc =
+    rc =
         flared_gzip_file_start(g, j->ctx->state->reactor, j->resp, &j->ctx->fields, r->fd, r->size);
     r->fd = -1; /* taken */
     return rc;
@@ -533,7 +536,7 @@ static int serve_file(job *j, file *f)
     }
     int rc = respond(j, &r, content_type, vary);
     if (r.fd >= 0) close(r.fd);
-    flared_gzip_file_free(r.streamed); /* a 304 or 412 did not start it */
+    if (r.streamed) flared_gzip_file_free(r.streamed); /* a 304 or 412 did not start it */
     flare_buf_free(&r.owned);
     return rc;
 }

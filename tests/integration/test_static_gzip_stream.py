@@ -36,7 +36,7 @@ listeners:
         - {{cert: server.pem, key: server.key}}
 routes:
   - path: /
-    static: {{root: site, gzip: {{level: 1, min_size: 100}}}}
+    static: {{root: site, gzip: {{level: 1, min_size: 100}}, cache_control: "max-age=60"}}
 """
 
 
@@ -151,6 +151,9 @@ class GzipStreamTests(ft.SharedServerTestCase):
         tag = field(fields, "ETag")
         self.assertTrue(tag.startswith('W/"') and tag.endswith('-gzip"'), tag)
         self.assertEqual(field(fields, "Content-Type"), "text/plain; charset=utf-8")
+        self.assertEqual(field(fields, "Cache-Control"), "max-age=60")
+        self.assertIsNotNone(field(fields, "Last-Modified"))
+        self.assertIsNone(field(fields, "Accept-Ranges"))  # nginx's gzip filter drops it too
         return tag
 
     # -- tests ------------------------------------------------------------------
