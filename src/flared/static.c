@@ -60,12 +60,13 @@ typedef struct file {
 
 /* The representation a request selected. */
 typedef struct rep {
-    flared_coding coding;       /* chosen for this response */
-    flared_coding stored;       /* the coding the file is kept in (.svgz): sent as kept, named */
-    int fd;                     /* the body is this file's (owned), or -1 */
-    const char *mem;            /* or these bytes, which outlive the handler (cache) */
-    flare_buf owned;            /* or these, copied into the response */
-    flared_gzip_file *streamed; /* or fd compressed as it is sent (owned until started) */
+    flared_coding coding; /* chosen for this response */
+    flared_coding stored; /* the coding the file is kept in (.svgz): sent as kept, named */
+    int fd;               /* the body is this file's (owned), or -1 */
+    const char *mem;      /* or these bytes, which outlive the handler (cache) */
+    flare_buf owned;      /* or these, copied into the response */
+    flared_static_stream *streamed; /* or the file compressed as it is sent (owned until
+                                       started) */
     uint64_t size;
     char etag[FLARED_ETAG_MAX];
     size_t etag_len;
@@ -269,11 +270,11 @@ static void gzip_validators(rep *r, const file *f)
 static bool stream_gzip(job *j, file *f, rep *r)
 {
     if (!j->ctx->state || !j->ctx->state->reactor || ensure_fd(j, j->rel, f) != 0) return false;
-    if (!(r->streamed = flared_gzip_file_new(j->st->gzip.level, j->head))) return false;
+    r->streamed =
+        flared_static_stream_gzip(f->fd, (uint64_t)f->st.st_size, j->st->gzip.level, j->head);
+    if (!r->streamed) return false;
+    f->fd = -1; /* taken */
     gzip_validators(r, f);
-    r->size = (uint64_t)f->st.st_size; /* of the input; the output's is not known */
-    r->fd = f->fd;
-    f->fd = -1;
     return true;
 }
 
@@ -285,9 +286,9 @@ static bool stream_gzip(job *j, file *f, rep *r)
 __attribute__((noinline)) static int start_stream(job *j, rep *r, const char *content_type,
                                                   bool vary)
 {
-    flared_gzip_file *g = r->streamed;
+    flared_static_stream *g = r->streamed;
     r->streamed = NULL;
-    flare_header_block *b = flared_gzip_file_fields(g);
+    flare_header_block *b = flared_static_stream_fields(g);
     const char *cache_control = j->st->cache_control;
     int rc = flare_header_block_add(b, "Content-Type", content_type);
     if (rc == 0) rc = flare_header_block_add(b, "Content-Encoding", "gzip");
@@ -296,13 +297,10 @@ __attribute__((noinline)) static int start_stream(job *j, rep *r, const char *co
     if (rc == 0 && vary) rc = flare_header_block_add(b, "Vary", "Accept-Encoding");
     if (rc == 0 && cache_control) rc = flare_header_block_add(b, "Cache-Control", cache_control);
     if (rc < 0 || j->rc) {
-        flared_gzip_file_free(g);
+        flared_static_stream_free(g);
         return rc < 0 ? rc : j->rc;
     }
-    rc =
-        flared_gzip_file_start(g, j->ctx->state->reactor, j->resp, &j->ctx->fields, r->fd, r->size);
-    r->fd = -1; /* taken */
-    return rc;
+    return flared_static_stream_start(g, j->ctx->state->reactor, j->resp, &j->ctx->fields);
 }
 
 /* gzip of the file made now, or taken from the cache. */
@@ -536,7 +534,7 @@ static int serve_file(job *j, file *f)
     }
     int rc = respond(j, &r, content_type, vary);
     if (r.fd >= 0) close(r.fd);
-    if (r.streamed) flared_gzip_file_free(r.streamed); /* a 304 or 412 did not start it */
+    if (r.streamed) flared_static_stream_free(r.streamed); /* a 304 or 412 did not start it */
     flare_buf_free(&r.owned);
     return rc;
 }
@@ -612,14 +610,37 @@ static int stays_in_route(job *j)
     return redirect_to(j, path, len);
 }
 
+/* Room for a listing page sent whole, with a Content-Length (a few hundred entries). */
+#define LISTING_WHOLE_MAX (64u << 10)
+
+/* A listing page that fits in LISTING_WHOLE_MAX goes out whole; a larger one is
+ * written as the client reads it (static_stream.c): a page of long or escaped names
+ * can run to tens of MB, which would otherwise wait in memory for a slow client. */
 static int serve_listing(job *j, int dir_fd)
 {
-    flare_buf html = FLARE_BUF_INIT;
-    int rc = flared_static_autoindex(j->ctx->root_fd, dir_fd, j->rel, j->st, &html);
-    if (rc == 0)
-        rc = flare_response_text(j->resp, 200, "text/html; charset=utf-8", html.data, html.len);
-    flare_buf_free(&html);
-    return rc < 0 ? rc : j->rc;
+    static const char html[] = "text/html; charset=utf-8";
+    flared_listing *l;
+    int rc = flared_listing_open(j->ctx->root_fd, dir_fd, j->rel, j->st, &l);
+    if (rc < 0) return rc;
+    flare_reactor *reactor = j->ctx->state ? j->ctx->state->reactor : NULL;
+    flare_buf page = FLARE_BUF_INIT;
+    /* Without a reactor to run a deferred response: the page in one piece. */
+    rc = flared_listing_write(l, &page, reactor ? LISTING_WHOLE_MAX : SIZE_MAX);
+    if (rc != 0) {
+        flared_listing_free(l);
+        if (rc > 0) rc = flare_response_text(j->resp, 200, html, page.data, page.len);
+        flare_buf_free(&page);
+        return rc < 0 ? rc : j->rc;
+    }
+    flare_buf_free(&page);
+    flared_listing_rewind(l);
+    flared_static_stream *st = flared_static_stream_listing(l, j->head);
+    if (!st) return FLARE_ENOMEM;
+    if ((rc = flare_header_block_add(flared_static_stream_fields(st), "Content-Type", html)) < 0) {
+        flared_static_stream_free(st);
+        return rc;
+    }
+    return flared_static_stream_start(st, reactor, j->resp, &j->ctx->fields);
 }
 
 static int serve_dir(job *j, file *dir)

@@ -1,6 +1,7 @@
 /*
- * static_stream.h: a static file sent gzip-compressed as it is read
- * (static_stream.c), for files too large to compress whole in memory.
+ * static_stream.h: static-route bodies written as the client takes them
+ * (static_stream.c): gzip of files too large to compress whole in memory, and
+ * directory listings.
  */
 #ifndef FLARED_STATIC_STREAM_H
 #define FLARED_STATIC_STREAM_H
@@ -11,30 +12,38 @@
 #include "flare/http.h"
 #include "flare/runtime.h"
 
-/** A file being compressed into a deferred response. */
-typedef struct flared_gzip_file flared_gzip_file;
+#include "static_internal.h"
+
+/** A static-route response whose body is written after the handler, in pieces. */
+typedef struct flared_static_stream flared_static_stream;
 
 /**
- * Makes one at zlib level 1..9; `head_only` (HEAD) sends the head alone and takes
- * no deflate stream. NULL when there is no memory (the caller sends identity).
+ * A stream of the gzip (zlib level 1..9) of fd's first size bytes, read as the
+ * client takes the output; `head_only` (HEAD) sends the head alone and takes no
+ * deflate stream. Takes fd. NULL when there is no memory (fd is then still the
+ * caller's, to send identity).
  */
-flared_gzip_file *flared_gzip_file_new(int level, bool head_only);
+flared_static_stream *flared_static_stream_gzip(int fd, uint64_t size, int level, bool head_only);
 
-/** The fields the response carries after route_fields (see start); the caller adds them. */
-flare_header_block *flared_gzip_file_fields(flared_gzip_file *g);
+/** A stream of listing l's page (text/html); takes l, even when it returns NULL (no
+ *  memory). */
+flared_static_stream *flared_static_stream_listing(flared_listing *l, bool head_only);
+
+/** The fields the response carries after the route's (see start); the caller adds them. */
+flare_header_block *flared_static_stream_fields(flared_static_stream *st);
 
 /**
  * Called from the handler: takes the response over (flare_response_defer) and, from
  * a callback of r, sends status 200 with route_fields (borrowed, must outlive the
- * response) and the fields of flared_gzip_file_fields, no Content-Length (chunked,
- * or delimited by the close for HTTP/1.0), then the gzip of fd's first size bytes,
- * read as the client takes the output. Takes g and fd whatever happens. Returns 0,
- * or a negative code for the handler to return.
+ * response) and the fields of flared_static_stream_fields, no Content-Length
+ * (chunked, or delimited by the close for HTTP/1.0), then the body, each piece
+ * made only when the client has taken what was queued. Takes st whatever happens.
+ * Returns 0, or a negative code for the handler to return.
  */
-int flared_gzip_file_start(flared_gzip_file *g, flare_reactor *r, flare_response *resp,
-                           const flare_header_block *route_fields, int fd, uint64_t size);
+int flared_static_stream_start(flared_static_stream *st, flare_reactor *r, flare_response *resp,
+                               const flare_header_block *route_fields);
 
 /** Frees one that was not started. NULL: nothing. */
-void flared_gzip_file_free(flared_gzip_file *g);
+void flared_static_stream_free(flared_static_stream *st);
 
 #endif

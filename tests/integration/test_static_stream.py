@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""On-the-fly gzip of static files above the in-memory limit (1 MiB), compressed as
-they are sent: real curl --compressed over clear text and TLS gets the exact bytes;
-HTTP/1.0 gets a body delimited by the close; HEAD gets the same head and no body;
-a Range request gets identity; and clients that stop reading keep the worker's
-memory bounded (the file is read only as fast as the client takes the output)."""
+"""Static-route bodies written as the client reads them (src/flared/static_stream.c).
+On-the-fly gzip of files above the in-memory limit (1 MiB): real curl --compressed
+over clear text and TLS gets the exact bytes; HTTP/1.0 gets a body delimited by
+the close; HEAD gets the same head and no body; a Range request gets identity; and
+clients that stop reading keep the worker's memory bounded (the file is read only
+as fast as the client takes the output). Directory listings: a page of many MB is
+listed whole, chunked, and stalled readers of it keep the worker's memory bounded."""
 import base64
 import concurrent.futures
 import gzip
@@ -23,6 +25,7 @@ import flaredtest as ft
 CURL = shutil.which("curl")
 OPENSSL = shutil.which("openssl")
 SLOW_CLIENTS = 6
+LISTED = 8000  # names of 240 bytes, mostly '&': a listing page of about 17 MB
 
 CONFIG = """\
 workers: 1
@@ -37,10 +40,12 @@ listeners:
 routes:
   - path: /
     static: {{root: site, gzip: {{level: 1, min_size: 100}}, cache_control: "max-age=60"}}
+  - path: /many/
+    static: {{root: site, autoindex: true}}
 """
 
 
-class GzipServer(ft.Server):
+class StreamServer(ft.Server):
     """ft.Server with a clear-text and a TLS listener on one static route with gzip."""
 
     def config_text(self, **overrides):
@@ -87,6 +92,19 @@ def dechunk(data):
         pos += size + 2
 
 
+def wait_idle(pid, timeout):
+    """Waits until pid has used no CPU for a second (or timeout): whatever it would do
+    without its clients reading is done."""
+    deadline = time.monotonic() + ft.patience(timeout)
+    last = cpu_ticks(pid)
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = cpu_ticks(pid)
+        if now == last:
+            return
+        last = now
+
+
 def field(fields, name):
     values = [v for n, v in fields if n.lower() == name.lower()]
     if len(values) > 1:
@@ -95,8 +113,8 @@ def field(fields, name):
 
 
 @unittest.skipUnless(CURL and OPENSSL, "curl and openssl are needed")
-class GzipStreamTests(ft.SharedServerTestCase):
-    server_class = GzipServer
+class StaticStreamTests(ft.SharedServerTestCase):
+    server_class = StreamServer
 
     @classmethod
     def prepare_server(cls, srv):
@@ -114,6 +132,9 @@ class GzipStreamTests(ft.SharedServerTestCase):
                            ("small.txt", cls.text[:20000])):
             with open(os.path.join(site, name), "wb") as f:
                 f.write(data)
+        os.makedirs(os.path.join(site, "many"))
+        for i in range(LISTED):
+            open(os.path.join(site, "many", "%05d" % i + "&" * 235), "wb").close()
         cls.cert = os.path.join(srv.dir, "server.pem")
         p = subprocess.run([OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt",
                             "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
@@ -234,48 +255,100 @@ class GzipStreamTests(ft.SharedServerTestCase):
         """Clients that read the head and stop: each response stays at the mark of
         queued output instead of compressing the whole 24 MiB file (18 MiB of gzip)
         into memory; once they read again, each gets the exact bytes."""
-        (worker,) = self.srv.wait_workers(1)
         self.curl_compressed(f"http://127.0.0.1:{self.srv.port}/big.txt")  # warm up
+        # About 1.5 MiB per client (deflate state and queued output); holding the
+        # compressed file would take 18 MiB per client, over 100 MiB in all.
+        replies = self.stalled_readers(b"GET /huge.txt HTTP/1.1\r\nHost: t\r\n"
+                                       b"Accept-Encoding: gzip\r\n", 32)
+        for fields, payload in replies:
+            self.assertEqual(field(fields, "Content-Encoding"), "gzip")
+            self.assertEqual(hashlib.sha256(gzip.decompress(payload)).digest(),
+                             hashlib.sha256(self.huge).digest())
+
+    def stalled_readers(self, request, bound_mib):
+        """SLOW_CLIENTS connections with tiny windows send request (without its blank
+        line) and stop reading after the head; once the worker is idle, its RSS must
+        have grown by less than bound_mib. Then they read on; returns each one's
+        (head fields, dechunked body)."""
+        (worker,) = self.srv.wait_workers(1)
         before = ft.rss_kib(worker)
         socks = []
         try:
             for _ in range(SLOW_CLIENTS):
                 s = self.srv.connect(timeout=60, rcvbuf=4096)
                 socks.append(s)
-                s.sendall(b"GET /huge.txt HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip\r\n"
-                          b"Connection: close\r\n\r\n")
+                s.sendall(request + b"Connection: close\r\n\r\n")
             heads = [ft.recv_head(s) for s in socks]
-            # Wait until the worker has stopped working (no CPU used for a second),
-            # i.e. everything it would make without the clients reading is made.
-            deadline = time.monotonic() + ft.patience(60)
-            last = cpu_ticks(worker)
-            while time.monotonic() < deadline:
-                time.sleep(1.0)
-                now = cpu_ticks(worker)
-                if now == last:
-                    break
-                last = now
+            wait_idle(worker, 60)
             grown_mib = (ft.rss_kib(worker) - before) / 1024
             print(f"worker RSS grew by {grown_mib:.1f} MiB", file=sys.stderr)
-            # About 1.5 MiB per client (deflate state and queued output); holding the
-            # compressed file would take 18 MiB per client, over 100 MiB in all.
-            self.assertLess(grown_mib, 32, f"worker RSS grew by {grown_mib:.1f} MiB")
+            self.assertLess(grown_mib, bound_mib, f"worker RSS grew by {grown_mib:.1f} MiB")
             # All read at once: one after another, the last would wait past the
             # write timeout while the first take their bytes through tiny windows.
             with concurrent.futures.ThreadPoolExecutor(len(socks)) as pool:
                 replies = list(pool.map(lambda s: drain(s, 120), socks))
-            for first, data in zip(heads, replies):
-                head, _, body = (first + data).partition(b"\r\n\r\n")
-                status, fields = head_fields(head)
-                self.assertTrue(status.startswith("HTTP/1.1 200"), status)
-                self.assertEqual(field(fields, "Content-Encoding"), "gzip")
-                payload, rest = dechunk(body)
-                self.assertEqual(rest, b"\r\n")  # the chunked body's end: no trailer
-                self.assertEqual(hashlib.sha256(gzip.decompress(payload)).digest(),
-                                 hashlib.sha256(self.huge).digest())
         finally:
             for s in socks:
                 s.close()
+        out = []
+        for first, data in zip(heads, replies):
+            head, _, body = (first + data).partition(b"\r\n\r\n")
+            status, fields = head_fields(head)
+            self.assertTrue(status.startswith("HTTP/1.1 200"), status)
+            payload, rest = dechunk(body)
+            self.assertEqual(rest, b"\r\n")  # the chunked body's end: no trailer
+            out.append((fields, payload))
+        return out
+
+    # -- directory listings ---------------------------------------------------
+    def listing_rows(self, page):
+        return page.count(b"<tr><td><a href=")
+
+    def test_large_listing_is_whole_and_chunked(self):
+        """A page of about 17 MB: every entry is listed (no 1 MiB cap), chunked."""
+        with self.srv.connect(timeout=60) as s:
+            s.sendall(b"GET /many/ HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            data = drain(s, 60)
+        head, _, body = data.partition(b"\r\n\r\n")
+        status, fields = head_fields(head)
+        self.assertTrue(status.startswith("HTTP/1.1 200"), status)
+        self.assertEqual(field(fields, "Transfer-Encoding"), "chunked")
+        self.assertEqual(field(fields, "Content-Type"), "text/html; charset=utf-8")
+        page, rest = dechunk(body)
+        self.assertEqual(rest, b"\r\n")
+        self.assertGreater(len(page), 16 << 20)
+        self.assertEqual(self.listing_rows(page), LISTED + 1)  # and the parent's row
+        self.assertNotIn(b"Only the first", page)
+        self.assertTrue(page.endswith(b"</table>\n</body></html>\n"))
+        name = ("%05d" % (LISTED - 1)).encode() + b"&amp;" * 235 + b"</a>"
+        self.assertIn(name, page)
+
+    def test_listing_head_and_http10(self):
+        with self.srv.connect(timeout=30) as s:
+            s.sendall(b"HEAD /many/ HTTP/1.1\r\nHost: t\r\n\r\n"
+                      b"GET /small.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            data, closed = ft.read_until_close(s, 60)
+        self.assertTrue(closed)
+        (head, get), rest = ft.parse_responses(data, ["HEAD", "GET"])
+        self.assertEqual((head.status, head.body, get.status, rest), (200, b"", 200, b""))
+        self.assertEqual(head.header("Transfer-Encoding"), "chunked")
+        self.assertEqual(get.body, self.text[:20000])
+        data, closed = self.srv.exchange(b"GET /many/ HTTP/1.0\r\n\r\n", timeout=60)
+        self.assertTrue(closed)
+        head, _, page = data.partition(b"\r\n\r\n")
+        _, fields = head_fields(head)
+        self.assertIsNone(field(fields, "Transfer-Encoding"))
+        self.assertIsNone(field(fields, "Content-Length"))
+        self.assertEqual(self.listing_rows(page), LISTED + 1)
+        self.assertTrue(page.endswith(b"</body></html>\n"))
+
+    def test_stalled_listing_readers_keep_memory_bounded(self):
+        """Readers that stop after the head: the page is written only as they read,
+        so each holds the sorted entries (about 2 MB here) and queued output, not the
+        17 MB page."""
+        # Whole pages would take 6 x 17 MB, over 100 MiB.
+        for _, page in self.stalled_readers(b"GET /many/ HTTP/1.1\r\nHost: t\r\n", 48):
+            self.assertEqual(self.listing_rows(page), LISTED + 1)
 
 
 if __name__ == "__main__":
