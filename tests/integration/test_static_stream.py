@@ -265,6 +265,23 @@ class StaticStreamTests(ft.SharedServerTestCase):
             self.assertEqual(hashlib.sha256(gzip.decompress(payload)).digest(),
                              hashlib.sha256(self.huge).digest())
 
+    def test_file_cut_while_sent_is_never_complete(self):
+        """A file truncated while its gzip is sent: the response is cut (no last chunk,
+        the connection closed), never a complete body of other bytes."""
+        path = os.path.join(self.srv.dir, "site", "shrink.txt")
+        with open(path, "wb") as f:
+            f.write(self.huge)
+        with self.srv.connect(timeout=60, rcvbuf=4096) as s:
+            s.sendall(b"GET /shrink.txt HTTP/1.1\r\nHost: t\r\nAccept-Encoding: gzip\r\n"
+                      b"Connection: close\r\n\r\n")
+            first = ft.recv_head(s)
+            os.truncate(path, len(self.huge) // 2)  # past what the worker has read yet
+            data = first + drain(s, 60)
+        head, _, body = data.partition(b"\r\n\r\n")
+        self.assertIn(b"Content-Encoding: gzip\r\n", head + b"\r\n")
+        self.assertFalse(body.endswith(b"\r\n0\r\n\r\n"), body[-20:])
+        self.assertIn("became shorter", self.srv.log())
+
     def stalled_readers(self, request, bound_mib):
         """SLOW_CLIENTS connections with tiny windows send request (without its blank
         line) and stop reading after the head; once the worker is idle, its RSS must
