@@ -66,14 +66,7 @@ worker_ir() { # N -> the worker's total instructions
         echo "  - path: /plaintext"
         echo "    text: {body: \"Hello, World!\", content_type: text/plain}"
     } > "$dir/flared.yaml"
-    valgrind --tool=callgrind --trace-children=yes --callgrind-out-file="$dir/cg.%p" \
-        "$flared" -c "$dir/flared.yaml" > "$dir/valgrind.log" 2>&1 &
-    local vpid=$!
-    wait_port "$port"
-    client "$port" "$n"
-    kill -TERM "$vpid"
-    wait "$vpid" || true
-    callgrind_totals "$dir" "$vpid" # not the master
+    callgrind_worker "$flared" "$dir" "$port" client "$port" "$n"
 }
 
 a=$(worker_ir 500)

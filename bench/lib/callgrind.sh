@@ -25,3 +25,19 @@ callgrind_totals() {
         callgrind_annotate "$f" | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'
     done
 }
+
+# callgrind_worker FLARED DIR PORT CLIENT [ARGS...]: runs FLARED -c DIR/flared.yaml (its
+# workers too) under callgrind, waits for PORT, runs CLIENT ARGS..., stops flared and
+# prints its workers' instruction totals (not the master's).
+callgrind_worker() {
+    local flared=$1 dir=$2 port=$3 vpid
+    shift 3
+    valgrind --tool=callgrind --trace-children=yes --callgrind-out-file="$dir/cg.%p" \
+        "$flared" -c "$dir/flared.yaml" > "$dir/valgrind.log" 2>&1 &
+    vpid=$!
+    wait_port "$port"
+    "$@"
+    kill -TERM "$vpid"
+    wait "$vpid" || true
+    callgrind_totals "$dir" "$vpid"
+}

@@ -15,6 +15,7 @@ typedef struct flared_worker_state {
     bool draining;
     uint64_t started_ms;
     const flare_http_server *server;
+    flare_reactor *reactor; /**< the worker's; NULL where no reactor runs the routes */
     const flared_config *cfg;
     struct flared_proxy *proxy; /**< upstreams of proxy routes (may be NULL without any) */
 } flared_worker_state;

@@ -18,9 +18,6 @@ enum {
     FLARED_GZIP_ENCODE = 2, /**< compress: Content-Encoding gzip, a weak ETag, no length */
 };
 
-/** A deflate stream compressing one response. */
-typedef struct flared_proxy_gzip flared_proxy_gzip;
-
 /** Whether the request's Accept-Encoding ranks gzip above identity (RFC 9110 §12.5.3). */
 bool flared_proxy_gzip_accepted(const flare_http_request *head);
 
@@ -32,26 +29,5 @@ bool flared_proxy_gzip_accepted(const flare_http_request *head);
  */
 unsigned flared_proxy_gzip_plan(const flared_gzip_config *g, const flare_http_response *r,
                                 bool accepted);
-
-/** A reset stream at zlib level 1..9 from the worker's pool, or NULL (no memory). */
-flared_proxy_gzip *flared_proxy_gzip_start(int level);
-
-/**
- * Compresses data[0..len) and writes what it makes to s, flushed so the client can
- * decode everything sent so far; `last` ends the gzip member. Returns the largest
- * flare_http_stream_write result (1: the client's output is above its mark), or a
- * negative code.
- */
-int flared_proxy_gzip_write(flared_proxy_gzip *z, flare_http_stream *s, const void *data,
-                            size_t len, bool last);
-
-/** Whether the gzip member has ended (a write with `last`). */
-bool flared_proxy_gzip_finished(const flared_proxy_gzip *z);
-
-/** Gives z back to the pool (NULL: nothing). */
-void flared_proxy_gzip_release(flared_proxy_gzip *z);
-
-/** Frees the worker's idle streams. */
-void flared_proxy_gzip_pool_free(void);
 
 #endif

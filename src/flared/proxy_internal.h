@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "proxy.h"
+#include "gzip_stream.h"
 #include "proxy_gzip.h"
 
 /* Response fields accepted from an upstream. */
@@ -173,7 +174,7 @@ struct proxy_req {
     const flared_proxy_route *route_cfg; /* the route's settings (hide_headers) */
     const flared_gzip_config *gzip_cfg;  /* the route's gzip, or NULL when off */
     bool gzip_accepted;                  /* the client takes gzip */
-    flared_proxy_gzip *gz;               /* compressing this response */
+    flared_gzip_stream *gz;              /* compressing this response */
     int cfd;                             /* tunnel: the client's socket */
     flare_tls_conn *ctls;                /* tunnel: its TLS session, or NULL */
     /* Kept across reuse (everything above is reset per request): */

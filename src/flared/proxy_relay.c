@@ -32,7 +32,7 @@ void flared_proxy__release(proxy_req *pr)
 {
     flared_proxy *px = pr->px;
     flare_timer_cancel(flare_reactor_timers(px->r), &pr->timer);
-    flared_proxy_gzip_release(pr->gz);
+    flared_gzip_stream_release(pr->gz);
     pr->gz = NULL;
     if (pr->out.cap > PROXY_KEEP_BUF_MAX) flare_buf_free(&pr->out);
     pr->s = NULL;
@@ -50,7 +50,7 @@ void flared_proxy__reqs_free(flared_proxy *px)
         flare_buf_free(&pr->in);
         free(pr);
     }
-    flared_proxy_gzip_pool_free();
+    flared_gzip_stream_pool_free();
 }
 
 /* Gives the attempt's connection back (kept alive when it is clean) or closes it. */
@@ -159,8 +159,8 @@ static void complete(proxy_req *pr)
 {
     flare_http_stream *s = pr->s;
     /* A body that ended with the upstream's close still owes the gzip trailer. */
-    if (pr->gz && !flared_proxy_gzip_finished(pr->gz) &&
-        flared_proxy_gzip_write(pr->gz, s, NULL, 0, true) < 0) {
+    if (pr->gz && !flared_gzip_stream_finished(pr->gz) &&
+        flared_gzip_stream_write(pr->gz, s, NULL, 0, FLARED_GZIP_LAST) < 0) {
         client_gone(pr);
         return;
     }
@@ -491,7 +491,8 @@ static bool deliver(proxy_req *pr)
         if (rc > 0) pr->reusable = false;
         done = rc >= 0;
     }
-    int w = pr->gz ? flared_proxy_gzip_write(pr->gz, pr->s, p, len, done)
+    int w = pr->gz ? flared_gzip_stream_write(pr->gz, pr->s, p, len,
+                                              done ? FLARED_GZIP_LAST : FLARED_GZIP_SYNC)
                    : flare_http_stream_write(pr->s, p, len);
     if (w < 0) {
         client_gone(pr);
@@ -639,7 +640,7 @@ static bool forward_head(proxy_req *pr, const flare_http_response *r, size_t n)
         pr->body_mode != BODY_NONE && !(pr->body_mode == BODY_LENGTH && pr->body_left == 0);
     if ((gzip & FLARED_GZIP_ENCODE) && !pr->head_request) {
         /* An empty body stays empty; without a stream (no memory) it goes as it is. */
-        if (!body_ahead || !(pr->gz = flared_proxy_gzip_start(pr->gzip_cfg->level)))
+        if (!body_ahead || !(pr->gz = flared_gzip_stream_start(pr->gzip_cfg->level)))
             gzip &= ~(unsigned)FLARED_GZIP_ENCODE;
     }
     if (gzip & FLARED_GZIP_ENCODE) length = FLARE_HTTP_STREAM_UNKNOWN_LENGTH;

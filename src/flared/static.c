@@ -3,7 +3,8 @@
  * selects (the file, a precompressed sibling, or gzip made on the fly), then
  * preconditions, ranges and the response. Files are opened with openat2 beneath
  * the root's descriptor, so nothing outside the root is ever opened; small files
- * and gzip results are served from a per-worker cache revalidated by stat.
+ * and gzip results are served from a per-worker cache revalidated by stat. Files
+ * too large to compress in memory are compressed as they are sent (static_stream.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +18,7 @@
 #include "handlers_internal.h"
 #include "log.h"
 #include "static_internal.h"
+#include "static_stream.h"
 
 /* The cache keeps files up to CACHE_FILE_MAX bytes, at most CACHE_MAX_ENTRIES of
  * them in CACHE_MAX_BYTES, per worker process. */
@@ -63,6 +65,8 @@ typedef struct rep {
     int fd;               /* the body is this file's (owned), or -1 */
     const char *mem;      /* or these bytes, which outlive the handler (cache) */
     flare_buf owned;      /* or these, copied into the response */
+    flared_static_stream *streamed; /* or the file compressed as it is sent (owned until
+                                       started) */
     uint64_t size;
     char etag[FLARED_ETAG_MAX];
     size_t etag_len;
@@ -250,6 +254,55 @@ static bool try_sibling(job *j, file *f, flared_coding coding, rep *r)
     return true;
 }
 
+/* The validators of the gzip made of f, in memory or as it is sent. */
+static void gzip_validators(rep *r, const file *f)
+{
+    r->coding = FLARED_CODING_GZIP;
+    r->mtime = f->st.st_mtim.tv_sec;
+    flare_format_http_date(f->st.st_mtim.tv_sec, r->last_modified);
+    /* Weak, as nginx makes a compressed variant's: the bytes depend on the zlib
+     * level and version, not only on the file (RFC 9110 §8.8.1). */
+    r->etag_len = flared_static_etag(&f->st, "-gzip", true, r->etag);
+}
+
+/* gzip of a file above FLARED_GZIP_MAX_INPUT, made as it is sent: r takes the
+ * descriptor. Needs the worker's reactor to run the response after the handler. */
+static bool stream_gzip(job *j, file *f, rep *r)
+{
+    if (!j->ctx->state || !j->ctx->state->reactor || ensure_fd(j, j->rel, f) != 0) return false;
+    r->streamed =
+        flared_static_stream_gzip(f->fd, (uint64_t)f->st.st_size, j->st->gzip.level, j->head);
+    if (!r->streamed) return false;
+    f->fd = -1; /* taken */
+    gzip_validators(r, f);
+    return true;
+}
+
+/* Starts sending r->streamed: the fields of a 200 (validator_headers' and the
+ * coding's) go with the deferred head, none of the handler's response is sent.
+ * Accept-Ranges is left out, as nginx's gzip filter does: no range of this coding
+ * is ever served. Kept apart from header(), whose every call the files served
+ * from memory or with sendfile pay for. */
+__attribute__((noinline)) static int start_stream(job *j, rep *r, const char *content_type,
+                                                  bool vary)
+{
+    flared_static_stream *g = r->streamed;
+    r->streamed = NULL;
+    flare_header_block *b = flared_static_stream_fields(g);
+    const char *cache_control = j->st->cache_control;
+    int rc = flare_header_block_add(b, "Content-Type", content_type);
+    if (rc == 0) rc = flare_header_block_add(b, "Content-Encoding", "gzip");
+    if (rc == 0) rc = flare_header_block_add(b, "ETag", r->etag);
+    if (rc == 0) rc = flare_header_block_add(b, "Last-Modified", r->last_modified);
+    if (rc == 0 && vary) rc = flare_header_block_add(b, "Vary", "Accept-Encoding");
+    if (rc == 0 && cache_control) rc = flare_header_block_add(b, "Cache-Control", cache_control);
+    if (rc < 0 || j->rc) {
+        flared_static_stream_free(g);
+        return rc < 0 ? rc : j->rc;
+    }
+    return flared_static_stream_start(g, j->ctx->state->reactor, j->resp, &j->ctx->fields);
+}
+
 /* gzip of the file made now, or taken from the cache. */
 static bool make_gzip(job *j, file *f, rep *r)
 {
@@ -284,11 +337,7 @@ static bool make_gzip(job *j, file *f, rep *r)
         if (f->entry && flared_static_cache_set_gzip(worker.cache, f->entry, out.data, out.len))
             flare_buf_free(&out);
     }
-    r->coding = FLARED_CODING_GZIP;
-    r->mtime = f->st.st_mtim.tv_sec;
-    flare_format_http_date(f->st.st_mtim.tv_sec, r->last_modified);
-    /* Weak: the bytes depend on the zlib level and version, not only on the file. */
-    r->etag_len = flared_static_etag(&f->st, "-gzip", true, r->etag);
+    gzip_validators(r, f);
     r->fd = -1;
     if (f->entry && f->entry->gz) {
         r->mem = f->entry->gz;
@@ -436,6 +485,7 @@ static int respond(job *j, rep *r, const char *content_type, bool vary)
             return j->rc;
         }
     }
+    if (r->streamed) return start_stream(j, r, content_type, vary);
     flare_response_status(j->resp, 200);
     header(j, "Content-Type", content_type);
     flared_coding coding = r->coding != FLARED_CODING_IDENTITY ? r->coding : r->stored;
@@ -457,7 +507,7 @@ static int serve_file(job *j, file *f)
     flared_coding stored = flared_static_stored_coding(j->rel, j->rel_len, type);
     bool plain = stored == FLARED_CODING_IDENTITY;
     bool gzip_ok = plain && st->gzip.enabled && size >= st->gzip.min_size &&
-                   size <= FLARED_GZIP_MAX_INPUT && flared_static_gzip_type(&st->gzip, type);
+                   flared_static_gzip_type(&st->gzip, type);
     bool vary = (plain && st->precompressed) || gzip_ok;
     if (!f->entry) cache_file(j, j->rel, j->rel_len, f);
     rep r = {.coding = FLARED_CODING_IDENTITY, .stored = stored, .fd = -1, .owned = FLARE_BUF_INIT};
@@ -469,7 +519,9 @@ static int serve_file(job *j, file *f)
         size_t n = flared_static_accept_encoding(j->req->head, order);
         for (size_t i = 0; i < n && !chosen && order[i] != FLARED_CODING_IDENTITY; i++) {
             if (st->precompressed) chosen = try_sibling(j, f, order[i], &r);
-            if (!chosen && order[i] == FLARED_CODING_GZIP && gzip_ok) chosen = make_gzip(j, f, &r);
+            if (!chosen && order[i] == FLARED_CODING_GZIP && gzip_ok)
+                chosen =
+                    size <= FLARED_GZIP_MAX_INPUT ? make_gzip(j, f, &r) : stream_gzip(j, f, &r);
         }
     }
     if (!chosen) {
@@ -482,6 +534,7 @@ static int serve_file(job *j, file *f)
     }
     int rc = respond(j, &r, content_type, vary);
     if (r.fd >= 0) close(r.fd);
+    if (r.streamed) flared_static_stream_free(r.streamed); /* a 304 or 412 did not start it */
     flare_buf_free(&r.owned);
     return rc;
 }
@@ -557,14 +610,37 @@ static int stays_in_route(job *j)
     return redirect_to(j, path, len);
 }
 
+/* Room for a listing page sent whole, with a Content-Length (a few hundred entries). */
+#define LISTING_WHOLE_MAX (64u << 10)
+
+/* A listing page that fits in LISTING_WHOLE_MAX goes out whole; a larger one is
+ * written as the client reads it (static_stream.c): a page of long or escaped names
+ * can run to tens of MB, which would otherwise wait in memory for a slow client. */
 static int serve_listing(job *j, int dir_fd)
 {
-    flare_buf html = FLARE_BUF_INIT;
-    int rc = flared_static_autoindex(j->ctx->root_fd, dir_fd, j->rel, j->st, &html);
-    if (rc == 0)
-        rc = flare_response_text(j->resp, 200, "text/html; charset=utf-8", html.data, html.len);
-    flare_buf_free(&html);
-    return rc < 0 ? rc : j->rc;
+    static const char html[] = "text/html; charset=utf-8";
+    flared_listing *l;
+    int rc = flared_listing_open(j->ctx->root_fd, dir_fd, j->rel, j->st, &l);
+    if (rc < 0) return rc;
+    flare_reactor *reactor = j->ctx->state ? j->ctx->state->reactor : NULL;
+    flare_buf page = FLARE_BUF_INIT;
+    /* Without a reactor to run a deferred response: the page in one piece. */
+    rc = flared_listing_write(l, &page, reactor ? LISTING_WHOLE_MAX : SIZE_MAX);
+    if (rc != 0) {
+        flared_listing_free(l);
+        if (rc > 0) rc = flare_response_text(j->resp, 200, html, page.data, page.len);
+        flare_buf_free(&page);
+        return rc < 0 ? rc : j->rc;
+    }
+    flare_buf_free(&page);
+    flared_listing_rewind(l);
+    flared_static_stream *st = flared_static_stream_listing(l, j->head);
+    if (!st) return FLARE_ENOMEM;
+    if ((rc = flare_header_block_add(flared_static_stream_fields(st), "Content-Type", html)) < 0) {
+        flared_static_stream_free(st);
+        return rc;
+    }
+    return flared_static_stream_start(st, reactor, j->resp, &j->ctx->fields);
 }
 
 static int serve_dir(job *j, file *dir)

@@ -2,7 +2,9 @@
  * static_autoindex.c: the HTML listing of a directory without an index file,
  * when `autoindex` is on. It lists only what a request could fetch, so a listing
  * never reveals a dotfile, a symlink that is not followed or one leading out of
- * the root. Names are HTML-escaped in text and percent-encoded in links.
+ * the root. Names are HTML-escaped in text and percent-encoded in links. The
+ * entries are read and sorted at once (at most FLARED_AUTOINDEX_MAX), and the
+ * page is written from them in pieces, so it is never held whole in memory.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -21,6 +23,15 @@ typedef struct listing_entry {
     uint64_t size;
     time_t mtime;
 } listing_entry;
+
+struct flared_listing {
+    listing_entry *entries;
+    size_t count;
+    size_t next;    /* the entry whose row comes next */
+    bool truncated; /* more entries than FLARED_AUTOINDEX_MAX */
+    bool head_done; /* the page's head and the parent's row are written */
+    char *rel;
+};
 
 static int entry_cmp(const void *a, const void *b)
 {
@@ -161,20 +172,41 @@ static int append_row(flare_buf *out, const listing_entry *e)
     return rc;
 }
 
-int flared_static_autoindex(int root_fd, int dir_fd, const char *rel, const flared_static_route *st,
-                            flare_buf *out)
+int flared_listing_open(int root_fd, int dir_fd, const char *rel, const flared_static_route *st,
+                        flared_listing **out)
 {
-    listing_entry *list = NULL;
-    size_t n = 0;
-    bool truncated;
-    int rc = collect(root_fd, dir_fd, rel, st, &list, &n, &truncated);
-    size_t rel_len = strlen(rel);
+    flared_listing *l = calloc(1, sizeof *l);
+    if (!l) return FLARE_ENOMEM;
+    int rc = collect(root_fd, dir_fd, rel, st, &l->entries, &l->count, &l->truncated);
+    if (rc == 0 && !(l->rel = strdup(rel))) rc = FLARE_ENOMEM;
+    if (rc < 0) {
+        flared_listing_free(l);
+        return rc;
+    }
+    *out = l;
+    return 0;
+}
+
+void flared_listing_free(flared_listing *l)
+{
+    if (!l) return;
+    for (size_t i = 0; i < l->count; i++)
+        free(l->entries[i].name);
+    free(l->entries);
+    free(l->rel);
+    free(l);
+}
+
+static int append_head(const flared_listing *l, flare_buf *out)
+{
+    size_t rel_len = strlen(l->rel);
+    int rc = 0;
     for (int pass = 0; pass < 2 && rc == 0; pass++) {
         /* The title twice: in <title> and in <h1>. */
         rc = flare_buf_append_str(out, pass == 0 ? "<!DOCTYPE html>\n<html><head><meta "
                                                    "charset=\"utf-8\"><title>Index of /"
                                                  : "</title></head>\n<body><h1>Index of /");
-        if (rc == 0) rc = append_escaped(out, rel, rel_len);
+        if (rc == 0) rc = append_escaped(out, l->rel, rel_len);
         if (rc == 0 && rel_len) rc = flare_buf_append_str(out, "/");
     }
     if (rc == 0)
@@ -183,20 +215,41 @@ int flared_static_autoindex(int root_fd, int dir_fd, const char *rel, const flar
     if (rc == 0 && rel_len)
         rc = flare_buf_append_str(out, "<tr><td><a href=\"../\">../</a></td><td></td>"
                                        "<td>-</td></tr>\n");
-    size_t shown = 0, page_start = out->len;
-    for (; shown < n && rc == 0; shown++) {
-        if (out->len - page_start >= FLARED_AUTOINDEX_PAGE_MAX) {
-            truncated = true;
-            break;
-        }
-        rc = append_row(out, &list[shown]);
-    }
-    if (rc == 0) rc = flare_buf_append_str(out, "</table>\n");
-    if (rc == 0 && truncated)
-        rc = flare_buf_appendf(out, "<p>Only the first %zu entries are listed.</p>\n", shown);
-    if (rc == 0) rc = flare_buf_append_str(out, "</body></html>\n");
-    for (size_t i = 0; i < n; i++)
-        free(list[i].name);
-    free(list);
     return rc;
+}
+
+int flared_listing_write(flared_listing *l, flare_buf *out, size_t budget)
+{
+    size_t start = out->len;
+    int rc = 0;
+    if (!l->head_done) {
+        rc = append_head(l, out);
+        l->head_done = rc == 0;
+    }
+    while (rc == 0 && l->next < l->count && out->len - start < budget)
+        rc = append_row(out, &l->entries[l->next++]);
+    if (rc < 0) return rc;
+    if (l->next < l->count) return 0;
+    rc = flare_buf_append_str(out, "</table>\n");
+    if (rc == 0 && l->truncated)
+        rc = flare_buf_appendf(out, "<p>Only the first %zu entries are listed.</p>\n", l->count);
+    if (rc == 0) rc = flare_buf_append_str(out, "</body></html>\n");
+    return rc < 0 ? rc : 1;
+}
+
+void flared_listing_rewind(flared_listing *l)
+{
+    l->next = 0;
+    l->head_done = false;
+}
+
+int flared_static_autoindex(int root_fd, int dir_fd, const char *rel, const flared_static_route *st,
+                            flare_buf *out)
+{
+    flared_listing *l;
+    int rc = flared_listing_open(root_fd, dir_fd, rel, st, &l);
+    if (rc < 0) return rc;
+    rc = flared_listing_write(l, out, SIZE_MAX);
+    flared_listing_free(l);
+    return rc < 0 ? rc : 0;
 }

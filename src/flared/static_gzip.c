@@ -1,8 +1,8 @@
 /*
  * static_gzip.c: content codings of the static route: which codings a request
  * accepts (Accept-Encoding with q-values, RFC 9110 §12.5.3) and on-the-fly gzip
- * with zlib. The compressed body is built whole in memory, so only files up to
- * FLARED_GZIP_MAX_INPUT are compressed; the caller keeps the result cached.
+ * with zlib of a file up to FLARED_GZIP_MAX_INPUT, built whole in memory; the
+ * caller keeps the result cached (larger files: static_stream.c).
  */
 #include <string.h>
 #include <strings.h>

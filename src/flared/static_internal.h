@@ -216,7 +216,8 @@ typedef enum flared_coding {
     FLARED_CODING__COUNT
 } flared_coding;
 
-/** Largest file compressed on the fly (the compressed body is built in memory). */
+/** Largest file compressed on the fly whole, in memory (and cached); larger ones
+ *  are compressed as they are sent (static_stream.c). */
 #define FLARED_GZIP_MAX_INPUT (1u << 20)
 
 /**
@@ -302,24 +303,43 @@ size_t flared_static_cache_bytes(const flared_static_cache *c);
 
 /* -------------------------------------------------- static_autoindex.c */
 
-/** Most entries a listing shows; the rest are left out with a note. */
+/** Most entries a listing shows; the rest are left out with a note. They are read
+ *  and sorted before the page is written, so this bounds what a listing holds
+ *  (about 300 bytes an entry at most). */
 #define FLARED_AUTOINDEX_MAX 10000
-/** Rows stop once a listing page reaches this many bytes (the rest are left out with
- *  the same note): the page is built in memory and held until a client has read it,
- *  so this bounds what one slow client pins (long or escaped names made 10000
- *  entries 5 to 20 MB). */
-#define FLARED_AUTOINDEX_PAGE_MAX (1u << 20)
+
+/** A directory's listable entries, sorted, and how much of their page is written. */
+typedef struct flared_listing flared_listing;
 
 /**
- * Appends an HTML listing of the directory dir_fd (at rel beneath root_fd) to out:
- * names escaped and linked, directories first, then by name, with sizes and
- * modification times (UTC). Left out: what a request could not get anyway, i.e.
- * dotfiles unless st->hidden_files, symlinks unless st->follow_symlinks (and then
- * those resolving outside the root), names flared_static_name_ok refuses, and
- * anything neither a regular file nor a directory. At most FLARED_AUTOINDEX_MAX
- * entries and about FLARED_AUTOINDEX_PAGE_MAX bytes of rows are listed, then a note
- * says how many. Returns 0 or a negative FLARE_E code; dir_fd stays open.
+ * Reads the entries of the directory dir_fd (at rel beneath root_fd) for an HTML
+ * listing: directories first, then by name, with sizes and modification times
+ * (UTC). Left out: what a request could not get anyway, i.e. dotfiles unless
+ * st->hidden_files, symlinks unless st->follow_symlinks (and then those resolving
+ * outside the root), names flared_static_name_ok refuses, and anything neither a
+ * regular file nor a directory. At most FLARED_AUTOINDEX_MAX entries are kept; the
+ * page then says how many are listed. Returns 0 with *out owned by the caller
+ * (flared_listing_free), or a negative FLARE_E code; dir_fd stays open.
  */
+int flared_listing_open(int root_fd, int dir_fd, const char *rel, const flared_static_route *st,
+                        flared_listing **out);
+
+/**
+ * Appends the next part of the page to out (names escaped and linked): rows until
+ * out has grown by `budget` bytes (a row more at most, about 2.5 KB), the page's
+ * head before the first and its end after the last. Returns 1 once the page is
+ * complete, 0 when more is to come, or a negative FLARE_E code.
+ */
+int flared_listing_write(flared_listing *l, flare_buf *out, size_t budget);
+
+/** Makes the next flared_listing_write start the page again. */
+void flared_listing_rewind(flared_listing *l);
+
+/** Frees a listing; NULL is a no-op. */
+void flared_listing_free(flared_listing *l);
+
+/** Appends the whole page of the directory's listing (flared_listing_open) to out.
+ *  Returns 0 or a negative FLARE_E code. */
 int flared_static_autoindex(int root_fd, int dir_fd, const char *rel, const flared_static_route *st,
                             flare_buf *out);
 

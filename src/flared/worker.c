@@ -25,6 +25,7 @@
 #include "flare/http.h"
 
 #include "access_log.h"
+#include "gzip_stream.h"
 #include "handlers.h"
 #include "handlers_internal.h"
 #include "log.h"
@@ -351,6 +352,7 @@ int flared_worker_run(const flared_config *cfg, unsigned worker_id, const int *f
         flare_http_server_new(&w.server, w.reactor, &scfg, &err) < 0)
         goto fail;
     w.state.server = w.server;
+    w.state.reactor = w.reactor;
     if (cfg->upstream_count && flared_proxy_new(&w.state.proxy, w.reactor, cfg, &err) < 0)
         goto fail;
     flared_proxy_attach_metrics(w.state.proxy, w.slot);
@@ -394,6 +396,7 @@ done:
     flare_ws_group_abort_all(flared_websocket_group()); /* before the reactor goes */
     flare_http_server_free(w.server); /* before the proxy: open streams release their requests */
     flared_proxy_free(w.state.proxy);
+    flared_gzip_stream_pool_free(); /* after the server: its streams are released */
     flared_access_log_flush();
     free_tls(&w);
     flared_handlers_free(handlers);

@@ -156,6 +156,15 @@ def wrapper_fd_floor():
     return _wrapper_fd_floor[0]
 
 
+def rss_kib(pid):
+    """The resident set size of a process (VmRSS), in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
 def open_fds(pid):
     """The number of descriptors pid holds, not counting those its wrapper keeps for
     itself out of the program's range (see wrapper_fd_floor)."""
