@@ -86,15 +86,6 @@ def patience(seconds):
     return seconds * WRAPPER_SLOWDOWN if FLARED_WRAPPER else seconds
 
 
-def rss_kib(pid):
-    """The resident set of process pid, in KiB (VmRSS)."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError(f"no VmRSS for {pid}")
-
-
 def read_text(path):
     """The file's text, or "" when it does not exist (yet)."""
     try:
