@@ -572,7 +572,9 @@ class OddServerTests(unittest.TestCase):
         t0 = time.monotonic()
         rc, out, err = flare("--max-time", "0.0004", self.url + "/slow")
         self.assertEqual((rc, out), (2, b""), err)
-        self.assertIn("timeout", one_line(self, err))
+        # On a loaded machine the millisecond can be gone before the connect starts:
+        # "tcp connect to ...: timed out (budget 1 ms, 0 of 1 addresses tried ...)".
+        self.assertRegex(one_line(self, err), "timeout|timed out")
         self.assertLess(time.monotonic() - t0, 2.5)
 
     def test_answer_before_the_upload_ends(self):
