@@ -753,6 +753,13 @@ static void test_listener_address_errors(void **state)
     expect_error_prefix("listeners: [{address: \"::1:80\"}]\n",
                         "t.yaml:1:23: address: invalid '::1:80' (");
     expect_error("listeners: [{address: \"\"}]\n", "t.yaml:1:23: address: must not be empty");
+    /* An IPv6-only socket cannot bind an IPv4-mapped address: the start would fail. */
+    expect_error("listeners: [{address: \"[::ffff:127.0.0.1]:8080\"}]\n",
+                 "t.yaml:1:23: address: '[::ffff:127.0.0.1]:8080' is an IPv4-mapped IPv6 address, "
+                 "which an IPv6 listener cannot bind; write 127.0.0.1:8080");
+    expect_error("listeners: [{address: \"[::ffff:0.0.0.0]:80\"}]\n",
+                 "t.yaml:1:23: address: '[::ffff:0.0.0.0]:80' is an IPv4-mapped IPv6 address, "
+                 "which an IPv6 listener cannot bind; write 0.0.0.0:80");
 }
 
 static void test_listener_unix_errors(void **state)
@@ -770,6 +777,14 @@ static void test_listener_unix_errors(void **state)
     expect_error("listeners: [{address: unix:/dev/null/f.sock}]\n",
                  "t.yaml:1:23: address: the directory '/dev/null' of the Unix socket: Not a "
                  "directory");
+    /* Only a stale socket is replaced at the start: over a file or a directory, bind(2)
+     * would fail with EADDRINUSE. */
+    expect_error("listeners: [{address: unix:/dev/null}]\n",
+                 "t.yaml:1:23: address: '/dev/null' exists and is not a socket; flared only "
+                 "replaces a socket there: name a new file");
+    expect_error("listeners: [{address: unix:/tmp/}]\n",
+                 "t.yaml:1:23: address: '/tmp/' exists and is not a socket; flared only replaces "
+                 "a socket there: name a new file");
 
     /* sun_path holds 108 bytes with the NUL: 107 fit, 108 do not. */
     char yaml[512], path[128];
