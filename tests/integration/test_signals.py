@@ -110,7 +110,26 @@ class SignalTests(ft.ServerTestCase):
         srv.write_config(reuseport="true", text="after")
         srv.signal(signal.SIGHUP)
         self.assertTrue(ft.wait_for(lambda: "reload refused" in srv.log(), 5), srv.log())
+        # The socket in the way is flared's own, not "another process" to stop.
+        self.assertIn(f"flared.yaml:7:5: listener: tcp bind 127.0.0.1:{srv.port}: flared's own "
+                      f"listener 127.0.0.1:{srv.port} holds this port", srv.log())
         for _ in range(10):
+            self.assertEqual(srv.get("/plaintext").body, b"before")
+        self.assertStopsCleanly(srv)
+
+    def test_hup_moving_a_listener_to_its_ports_wildcard_is_refused_as_flareds_own(self):
+        # 127.0.0.1:P still serves while 0.0.0.0:P would be bound: the kernel refuses it.
+        srv = self.start_server(text="before")
+        port = srv.port
+        moved = srv.config_text(text="after").replace(f"127.0.0.1:{port}", f"0.0.0.0:{port}")
+        srv.write_config(verbatim=moved)
+        srv.signal(signal.SIGHUP)
+        self.assertTrue(ft.wait_for(lambda: "reload refused" in srv.log(), 5), srv.log())
+        self.assertIn(f"flared.yaml:7:5: listener: tcp bind 0.0.0.0:{port}: flared's own "
+                      f"listener 127.0.0.1:{port} holds this port: a reload binds the new "
+                      "sockets before it closes the old ones, so restart flared", srv.log())
+        self.assertNotIn("stop that process", srv.log())
+        for _ in range(5):
             self.assertEqual(srv.get("/plaintext").body, b"before")
         self.assertStopsCleanly(srv)
 
