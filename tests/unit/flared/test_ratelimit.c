@@ -330,7 +330,10 @@ static void test_config_errors(void **state)
                  "t.yaml:2:27: rate: expected requests per second or minute (10/s, 600/m), "
                  "got '-5/s'");
     expect_error(HEAD "rate_limits: {api: {rate: 10/h}}\n",
-                 "t.yaml:2:27: rate: unknown unit 'h' in 10/h; use /s or /m");
+                 "t.yaml:2:27: rate: unknown unit 'h' in '10/h'; use /s or /m");
+    /* The value is quoted with its control characters shown as '?': one line in the log. */
+    expect_error(HEAD "rate_limits: {api: {rate: \"10/x\\nFAKE\"}}\n",
+                 "t.yaml:2:27: rate: unknown unit 'x?FAKE' in '10/x?FAKE'; use /s or /m");
     expect_error(HEAD "rate_limits: {api: {rate: 10}}\n",
                  "t.yaml:2:27: rate: expected requests per second or minute (10/s, 600/m), "
                  "got '10'");
