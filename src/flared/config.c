@@ -93,11 +93,20 @@ int flared_cfg_nomem(flared_cfg_ctx *c)
     return flare_error_set(c->err, FLARE_ENOMEM, 0, "%s: out of memory while loading", c->name);
 }
 
+/* A value or path from the file ("\n" and "\e" escapes included) must not split a message
+ * into forged log lines or reach a terminal as a control sequence. */
+static void one_line(char *message)
+{
+    for (char *p = message; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7F) *p = '?';
+}
+
 __attribute__((format(printf, 4, 0))) static int vfail(flared_cfg_ctx *c, size_t line,
                                                        size_t column, const char *fmt, va_list ap)
 {
     char reason[FLARE_ERROR_MESSAGE_MAX];
     vsnprintf(reason, sizeof reason, fmt, ap);
+    one_line(reason);
     return flare_error_set(c->err, FLARE_ECONFIG, 0, "%s:%zu:%zu: %s", c->name, line, column,
                            reason);
 }
@@ -776,6 +785,7 @@ int flared_config_check_files(const flared_config *cfg, flare_error *err)
                             cfg->access_log_column, err);
     if (rc == 0) rc = check_pid_file(cfg, err);
     if (rc == 0) rc = check_identity(cfg, err);
+    if (rc < 0 && err) one_line(err->message);
     return rc;
 }
 

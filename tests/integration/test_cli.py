@@ -127,6 +127,22 @@ class CliTests(unittest.TestCase):
                 self.assertEqual(start.returncode, 78, start.stderr)
                 self.assertRegex(start.stderr, want)
 
+    def test_errors_are_one_line_whatever_the_file_holds(self):
+        # A "\n" escape in a value or path the message repeats used to split it: a second,
+        # forged line in the error log (and an escape sequence on a terminal).
+        port = ft.free_port()
+        cases = {"error_log": 'error_log: "/nonexistent-dir\\nFORGED: \\e[2J/x.log"\n',
+                 "static_root": '  - path: /\n    static: {root: "no\\nFORGED"}\n'}
+        for name, extra in cases.items():
+            with self.subTest(name):
+                path = self.write(name + ".yaml", GOOD.format(port=port) + extra)
+                for args in (("-t", "-c", path), ("-c", path)):
+                    p = self.flared(*args)
+                    self.assertEqual(p.returncode, 78, p.stderr)
+                    self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
+                    self.assertIn("?FORGED", p.stderr)
+                    self.assertNotIn("\x1b", p.stderr)
+
     def test_user_switch_without_root_fails_check_and_start_alike(self):
         # `flared -t` passed `user: root` for a flared that is not root, whose start then
         # failed with status 1 and no position. Run as nobody when the tests run as root.
