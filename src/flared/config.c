@@ -144,27 +144,6 @@ yaml_node_t *flared_cfg_node(flared_cfg_ctx *c, yaml_node_item_t index)
     return yaml_document_get_node(c->doc, index);
 }
 
-/*
- * libyaml reports reader errors (bad UTF-8, control characters) as a byte
- * offset; turn it into the line and column (in characters, like libyaml's own
- * marks) so every message has the same shape.
- */
-static yaml_mark_t mark_of_offset(const char *text, size_t len, size_t offset)
-{
-    yaml_mark_t m = {0, 0, 0};
-    if (offset > len) offset = len;
-    for (size_t i = 0; i < offset; i++) {
-        if (text[i] == '\n') {
-            m.line++;
-            m.column = 0;
-        } else if (((unsigned char)text[i] & 0xC0) != 0x80) {
-            m.column++;
-        }
-    }
-    m.index = offset;
-    return m;
-}
-
 static int yaml_error(flared_cfg_ctx *c, const yaml_parser_t *p, const char *text, size_t len)
 {
     const char *problem = p->problem ? p->problem : "malformed YAML";
@@ -172,8 +151,9 @@ static int yaml_error(flared_cfg_ctx *c, const yaml_parser_t *p, const char *tex
     case YAML_MEMORY_ERROR:
         return flared_cfg_nomem(c);
     case YAML_READER_ERROR:
-        return flared_cfg_fail_at(c, mark_of_offset(text, len, p->problem_offset),
-                                  "invalid text: %s", problem);
+        return flared_cfg_fail_at(
+            c, flared_cfg_mark_of_offset(text, len, p->problem_offset, p->encoding),
+            "invalid text: %s", problem);
     case YAML_SCANNER_ERROR:
     case YAML_PARSER_ERROR:
     case YAML_COMPOSER_ERROR:

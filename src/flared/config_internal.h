@@ -48,6 +48,13 @@ int flared_cfg_fail_at(flared_cfg_ctx *c, yaml_mark_t mark, const char *fmt, ...
 /** The mark of byte `offset` of a scalar's value, for flared_cfg_fail_at (its start when
  *  the scalar spans lines). */
 yaml_mark_t flared_cfg_mark_in(const yaml_node_t *node, size_t offset);
+/**
+ * The mark of byte `offset` of the file text[0..len) read in `encoding` (libyaml reports
+ * reader errors, such as bad UTF-8, as a byte offset): its line and its column in
+ * characters, counted as libyaml counts its own marks.
+ */
+yaml_mark_t flared_cfg_mark_of_offset(const char *text, size_t len, size_t offset,
+                                      yaml_encoding_t encoding);
 /** Longest description flared_cfg_show/flared_cfg_quote write, with NUL. */
 #define FLARED_CFG_SHOW_MAX 64
 /** Quotes len bytes for a message ('abc'), with '?' for unprintable bytes, shortened with "...". */

@@ -540,12 +540,39 @@ static void test_yaml_syntax_errors(void **state)
                  "indentation (while scanning a plain scalar at line 2, column 10)");
 }
 
+/* A file's bytes, NULs and all (a string literal: sizeof counts its final NUL). */
+#define BYTES(literal) literal, sizeof literal - 1
+
 static void test_yaml_bad_bytes(void **state)
 {
     (void)state;
-    static const char bad_utf8[] = LISTEN "log_level: \xff\n";
-    expect_error_len(bad_utf8, sizeof bad_utf8 - 1,
-                     "t.yaml:2:12: invalid text: invalid leading UTF-8 octet");
+    static const char utf8_error[] = "invalid text: invalid leading UTF-8 octet";
+    static const char surrogate_error[] = "invalid text: expected low surrogate area";
+    /* libyaml gives these as a byte offset; the line and column are counted as libyaml
+     * counts its own marks: CR alone ends a line too, CR LF is one line end, the byte
+     * order mark is no character, and columns count characters. UTF-16 (with its byte
+     * order mark): "w: 1\nx: " then a high surrogate, D800, followed by no low one;
+     * libyaml points at the unit after it. */
+    static const struct {
+        const char *bytes;
+        size_t len;
+        const char *where, *message;
+    } cases[] = {
+        {BYTES(LISTEN "log_level: \xff\n"), "t.yaml:2:12: ", utf8_error},
+        {BYTES("workers: 1\rlog_level: \xff\r"), "t.yaml:2:12: ", utf8_error},
+        {BYTES("workers: 1\r\n\xc3\xa9: x\r\nlog_level: \xff\r\n"), "t.yaml:3:12: ", utf8_error},
+        {BYTES("\xef\xbb\xbflog_level: \xff\n"), "t.yaml:1:12: ", utf8_error},
+        {BYTES("x: \xc3\xa9\xc3\xa9\xff\n"), "t.yaml:1:6: ", utf8_error},
+        {BYTES("\xff\xfew\0:\0 \0001\0\n\0x\0:\0 \0\0\xd8z\0\n\0"),
+         "t.yaml:2:5: ", surrogate_error},
+        {BYTES("\xfe\xff\0w\0:\0 \0001\0\n\0x\0:\0 \xd8\0\0z\0\n"),
+         "t.yaml:2:5: ", surrogate_error},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char expected[128];
+        snprintf(expected, sizeof expected, "%s%s", cases[i].where, cases[i].message);
+        expect_error_len(cases[i].bytes, cases[i].len, expected);
+    }
 }
 
 static void test_yaml_nul_byte(void **state)
