@@ -1369,6 +1369,18 @@ static void test_method_errors(void **state)
                  "t.yaml:2:40: methods: expected a list, got 'GET'");
     expect_error(LISTEN "routes: [{path: /a, echo: {}, methods: [[GET]]}]\n",
                  "t.yaml:2:41: methods: expected a string, got a list");
+    /* Lists that leave out every method the type answers: the route would never serve. */
+    expect_error(LISTEN "routes: [{path: /ws, websocket: {}, methods: [POST, HEAD]}]\n",
+                 "t.yaml:2:46: methods: a websocket route is opened with GET (RFC 6455 §4.1); "
+                 "without GET it never serves: add GET or remove methods");
+    expect_error(LISTEN "routes: [{path: /, static: {root: /tmp}, methods: [POST, PUT]}]\n",
+                 "t.yaml:2:51: methods: a static route serves GET and HEAD only; without either "
+                 "it never serves: add GET or remove methods");
+    flared_config *cfg = load_ok(LISTEN "routes:\n"
+                                        "  - {path: /ws, websocket: {}, methods: [GET]}\n"
+                                        "  - {path: /, static: {root: /tmp}, methods: [HEAD]}\n"
+                                        "  - {path: /h, health: {}, methods: [PUT]}\n");
+    flared_config_free(cfg);
 }
 
 static void test_headers(void **state)
