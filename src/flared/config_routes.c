@@ -113,7 +113,14 @@ static int parse_methods(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r)
  * request would get 405 (or 426), so the list is refused where it is written. */
 static int check_methods_serve(flared_cfg_ctx *c, yaml_node_t *node, const flared_route *r)
 {
-    unsigned get = flared_method_bit("GET", 3), head = flared_method_bit("HEAD", 4);
+    unsigned get = flared_method_bit("GET", 3), head = flared_method_bit("HEAD", 4),
+             connect = flared_method_bit("CONNECT", 7);
+    /* CONNECT never reaches a route: its target is host:port (RFC 9112 §3.2.3), and flared
+     * runs no tunnels, so it answers 501 (RFC 9110 §9.3.6), or 400 to a path. */
+    if (r->method_mask == connect && r->other_method_count == 0)
+        return flared_cfg_fail(c, node,
+                               "methods: CONNECT never reaches a route (flared runs no "
+                               "tunnels); with nothing else the route never serves");
     /* RFC 6455 §4.1: the opening handshake is a GET request. */
     if (r->type == FLARED_ROUTE_WEBSOCKET && !(r->method_mask & get))
         return flared_cfg_fail(c, node,

@@ -1376,6 +1376,9 @@ static void test_method_errors(void **state)
     expect_error(LISTEN "routes: [{path: /, static: {root: /tmp}, methods: [POST, PUT]}]\n",
                  "t.yaml:2:51: methods: a static route serves GET and HEAD only; without either "
                  "it never serves: add GET or remove methods");
+    expect_error(LISTEN "routes: [{path: /t, text: {body: x}, methods: [CONNECT]}]\n",
+                 "t.yaml:2:47: methods: CONNECT never reaches a route (flared runs no tunnels); "
+                 "with nothing else the route never serves");
     flared_config *cfg = load_ok(LISTEN "routes:\n"
                                         "  - {path: /ws, websocket: {}, methods: [GET]}\n"
                                         "  - {path: /, static: {root: /tmp}, methods: [HEAD]}\n"
