@@ -194,7 +194,10 @@ static size_t inet_key(const flared_listener *l, listener_key *k)
     const flare_ip_addr *ip = &l->addr.ip;
     k->bytes[0] = ip->family == AF_INET6 ? 6 : 4;
     memcpy(k->bytes + 1, ip->bytes, 16);
-    memcpy(k->bytes + 17, &ip->scope_id, 4);
+    /* The kernel binds to the scope's interface only for a link-local address; elsewhere
+     * "[::1%lo]" is "[::1]", and a second bind of it would fail. */
+    uint32_t scope = flare_ip_is_link_local(ip) ? ip->scope_id : 0;
+    memcpy(k->bytes + 17, &scope, 4);
     memcpy(k->bytes + 21, &l->addr.port, 2);
     return sizeof k->bytes;
 }

@@ -840,6 +840,11 @@ static void test_listener_duplicates(void **state)
                  "  - address: \"[::1]:80\"\n"
                  "  - address: \"[0:0::1]:80\"\n",
                  "t.yaml:3:14: address: '[0:0::1]:80' is already used at line 2, column 14");
+    /* A scope names an interface only for a link-local address: the kernel binds ::1 alike. */
+    expect_error("listeners:\n"
+                 "  - address: \"[::1]:80\"\n"
+                 "  - address: \"[::1%lo]:80\"\n",
+                 "t.yaml:3:14: address: '[::1%lo]:80' is already used at line 2, column 14");
     expect_error("listeners:\n"
                  "  - address: unix:/run/a.sock\n"
                  "  - address: unix:/run/a.sock\n",
