@@ -487,10 +487,9 @@ static int parse_timeouts(flared_cfg_ctx *c, yaml_node_t *node)
     int rc = flared_cfg_map(c, node, "timeouts", "in timeouts", timeout_keys, v, NULL, NULL);
     for (size_t i = 0; rc == 0 && i < FLARE_N_ELEMENTS(dst); i++) {
         if (!v[i]) continue;
-        /* drain_delay may be 0 (the default): no delay. */
-        if (i == 6 && v[i]->type == YAML_SCALAR_NODE &&
-            ((v[i]->data.scalar.length == 1 && v[i]->data.scalar.value[0] == '0') ||
-             (v[i]->data.scalar.length == 2 && memcmp(v[i]->data.scalar.value, "0s", 2) == 0))) {
+        /* drain_delay may be 0 (the default): no delay, however the zero is written
+         * (0, 0s, 0ms: "out of range 1ms..24h" would contradict the default). */
+        if (i == 6 && flared_cfg_is_zero_duration(v[i])) {
             *dst[i] = 0;
             continue;
         }

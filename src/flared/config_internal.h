@@ -121,6 +121,9 @@ int flared_cfg_uint(flared_cfg_ctx *c, yaml_node_t *node, const char *key, uint6
 int flared_cfg_bool(flared_cfg_ctx *c, yaml_node_t *node, const char *key, bool *out);
 /** A duration with a unit ("500ms", "10s", "2m", "1h"), in 1..FLARED_DURATION_MAX_MS ms. */
 int flared_cfg_duration(flared_cfg_ctx *c, yaml_node_t *node, const char *key, uint64_t *ms);
+/** Zero written as a duration may be ("0", "00", "0s", "0ms"): for the settings where 0
+ *  means none. */
+bool flared_cfg_is_zero_duration(const yaml_node_t *node);
 /** A size: plain bytes or a k/m/g suffix (powers of 1024), in min..max bytes. */
 int flared_cfg_size(flared_cfg_ctx *c, yaml_node_t *node, const char *key, uint64_t min,
                     uint64_t max, uint64_t *out);

@@ -520,6 +520,17 @@ int flared_cfg_duration(flared_cfg_ctx *c, yaml_node_t *node, const char *key, u
     return 0;
 }
 
+bool flared_cfg_is_zero_duration(const yaml_node_t *node)
+{
+    if (node->type != YAML_SCALAR_NODE) return false;
+    const char *s = (const char *)node->data.scalar.value;
+    size_t len = node->data.scalar.length, zeros = strspn(s, "0");
+    const char *unit = s + zeros;
+    size_t ulen = len - zeros;
+    return zeros > 0 && (ulen == 0 || (ulen == 2 && memcmp(unit, "ms", 2) == 0) ||
+                         (ulen == 1 && memchr("smh", unit[0], 3)));
+}
+
 int flared_cfg_path(flared_cfg_ctx *c, yaml_node_t *node, const char *key, const char **out)
 {
     const char *s;

@@ -111,6 +111,15 @@ static void test_access_log_keys(void **state)
     cfg = load_ok(LISTEN "access_log: off\ntimeouts: {drain_delay: 0}\n");
     assert_null(cfg->access_log);
     flared_config_free(cfg);
+    /* Zero is the default however it is written, not "out of range 1ms..24h". */
+    static const char *const zeros[] = {"0s", "0ms", "0m", "00"};
+    for (size_t i = 0; i < sizeof zeros / sizeof zeros[0]; i++) {
+        char yaml[128];
+        snprintf(yaml, sizeof yaml, LISTEN "timeouts: {drain_delay: %s}\n", zeros[i]);
+        cfg = load_ok(yaml);
+        assert_int_equal(cfg->timeouts.drain_delay_ms, 0);
+        flared_config_free(cfg);
+    }
 }
 
 static void test_access_log_errors(void **state)
