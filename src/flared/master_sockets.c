@@ -145,6 +145,17 @@ static bool same_unix_file(const char *a, const char *b)
            sa.st_ino == sb.st_ino;
 }
 
+/* Two spellings of one IP address and port ("127.0.0.1:080", "[0::1]:80") are one address:
+ * binding the second would find the first listening. */
+static bool same_inet_address(const char *a, const char *b)
+{
+    flare_sock_addr x, y;
+    return strncmp(a, "unix:", 5) != 0 && strncmp(b, "unix:", 5) != 0 &&
+           flare_sock_addr_parse(&x, a, strlen(a), NULL) == 0 &&
+           flare_sock_addr_parse(&y, b, strlen(b), NULL) == 0 && x.port == y.port && x.port != 0 &&
+           flare_ip_equal(&x.ip, &y.ip);
+}
+
 static lsock *find_sock(master *m, const char *address, unsigned index, bool reuseport)
 {
     for (size_t i = 0; i < m->sock_count; i++)
@@ -153,6 +164,10 @@ static lsock *find_sock(master *m, const char *address, unsigned index, bool reu
             return &m->socks[i];
     for (size_t i = 0; i < m->sock_count; i++)
         if (same_unix_file(m->socks[i].address, address)) return &m->socks[i];
+    for (size_t i = 0; i < m->sock_count; i++)
+        if (m->socks[i].index == index && m->socks[i].reuseport == reuseport &&
+            same_inet_address(m->socks[i].address, address))
+            return &m->socks[i];
     return NULL;
 }
 
@@ -219,7 +234,8 @@ int flared_master__bind_all(master *m, const flared_config *cfg, flare_error *er
          * the connections queued on it: tcp_migrate_req is 0 here). */
         if (l->reuseport)
             for (size_t i = 0; i < m->sock_count; i++)
-                if (m->socks[i].reuseport && strcmp(m->socks[i].address, l->address) == 0) {
+                if (m->socks[i].reuseport && (strcmp(m->socks[i].address, l->address) == 0 ||
+                                              same_inet_address(m->socks[i].address, l->address))) {
                     m->socks[i].wanted = true;
                     m->socks[i].listener = li;
                 }
