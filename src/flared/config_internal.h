@@ -38,6 +38,10 @@ char *flared_cfg_strndup(flared_cfg_ctx *c, const char *s, size_t len);
 /** Reports an allocation failure; returns FLARE_ENOMEM. */
 int flared_cfg_nomem(flared_cfg_ctx *c);
 
+/** Turns the control characters of a message into '?': a value or path from the file
+ *  ("\n" and "\e" escapes included) must not split it into forged log lines or reach a
+ *  terminal as a control sequence. */
+void flared_cfg_one_line(char *message);
 /** Sets "NAME:LINE:COL: reason" for a node's position; returns FLARE_ECONFIG. */
 int flared_cfg_fail(flared_cfg_ctx *c, const yaml_node_t *node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -127,6 +127,31 @@ class CliTests(unittest.TestCase):
                 self.assertEqual(start.returncode, 78, start.stderr)
                 self.assertRegex(start.stderr, want)
 
+    def test_files_flared_writes_must_not_be_files_it_reads(self):
+        # `pid_file: flared.yaml` passed -t, and the start replaced the config with the pid
+        # (and removed it on exit); a log there was appended to the config.
+        port = ft.free_port()
+        for key in ("pid_file", "error_log", "access_log"):
+            with self.subTest(key):
+                name = key + ".yaml"
+                text = GOOD.format(port=port) + f"{key}: {name}\n"
+                path = self.write(name, text)
+                want = (re.escape(path) + f":6:{len(key) + 3}: {key}: '" + re.escape(path) +
+                        "' is also this config file, which flared would destroy")
+                for args in (("-t", "-c", path), ("-c", path)):
+                    p = self.flared(*args)
+                    self.assertEqual(p.returncode, 78, p.stdout + p.stderr)
+                    self.assertRegex(p.stderr, want)
+                    with open(path) as f:
+                        self.assertEqual(f.read(), text)
+        # The pid file over a log: the rename would take the log's place.
+        path = self.write("pid_log.yaml", GOOD.format(port=port) +
+                          "access_log: flared.log\npid_file: flared.log\n")
+        p = self.flared("-t", "-c", path)
+        self.assertEqual(p.returncode, 78, p.stdout + p.stderr)
+        self.assertIn(":7:11: pid_file: '" + os.path.join(self.dir, "flared.log") +
+                      "' is also access_log", p.stderr)
+
     def test_errors_are_one_line_whatever_the_file_holds(self):
         # A "\n" escape in a value or path the message repeats used to split it: a second,
         # forged line in the error log (and an escape sequence on a terminal).
