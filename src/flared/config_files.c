@@ -1,8 +1,8 @@
 /*
  * config_files.c: the checks of the files a loaded config names that need more than its
  * text: the logs open, the pid file's directory takes it, the user switch is allowed, and
- * no file flared writes is one it reads (the config itself, a key). flared -t, a start and
- * a reload run the same checks, so each reports a failure at its key alike.
+ * no file flared writes is one it reads (the config itself, a key, a user file). flared -t,
+ * a start and a reload run the same checks, so each reports a failure at its key alike.
  */
 #include "config.h"
 #include "config_internal.h"
@@ -110,6 +110,21 @@ static const char *read_file_named(const flared_config *cfg, const struct stat *
         if (t && is_file(t->client_ca, st)) {
             snprintf(what, cap, "the client_ca of the tls block at line %u", t->line);
             return what;
+        }
+    }
+    for (size_t i = 0; i < cfg->upstream_count; i++)
+        if (is_file(cfg->upstreams[i].tls.ca, st)) {
+            snprintf(what, cap, "the tls ca of upstream '%s'", cfg->upstreams[i].name);
+            return what;
+        }
+    for (size_t h = 0; h <= cfg->host_count; h++) {
+        const flared_host *host = h < cfg->host_count ? &cfg->hosts[h] : &cfg->default_host;
+        for (size_t i = 0; i < host->route_count; i++) {
+            const flared_auth *a = host->routes[i].auth;
+            if (a && is_file(a->users_path, st)) {
+                snprintf(what, cap, "the users file of the auth at line %u", a->line);
+                return what;
+            }
         }
     }
     return NULL;

@@ -144,13 +144,19 @@ class CliTests(unittest.TestCase):
                     self.assertRegex(p.stderr, want)
                     with open(path) as f:
                         self.assertEqual(f.read(), text)
-        # The pid file over a log: the rename would take the log's place.
-        path = self.write("pid_log.yaml", GOOD.format(port=port) +
-                          "access_log: flared.log\npid_file: flared.log\n")
-        p = self.flared("-t", "-c", path)
-        self.assertEqual(p.returncode, 78, p.stdout + p.stderr)
-        self.assertIn(":7:11: pid_file: '" + os.path.join(self.dir, "flared.log") +
-                      "' is also access_log", p.stderr)
+        # (extra config, the message): the pid file over a log (the rename would take the
+        # log's place); a log over the auth's user file (request lines in the password file).
+        self.write("users", "u:{SHA}qUqP5cyxm6YcTAhz05Hph5gvu9M=\n")
+        cases = [("access_log: flared.log\npid_file: flared.log\n",
+                  f":7:11: pid_file: '{self.dir}/flared.log' is also access_log"),
+                 ("    auth: {realm: r, users: users}\naccess_log: users\n",
+                  f":7:13: access_log: '{self.dir}/users' is also the users file of the auth "
+                  "at line 6")]
+        for i, (extra, message) in enumerate(cases):
+            path = self.write(f"clash{i}.yaml", GOOD.format(port=port) + extra)
+            p = self.flared("-t", "-c", path)
+            self.assertEqual(p.returncode, 78, p.stdout + p.stderr)
+            self.assertIn(path + message, p.stderr)
 
     def test_errors_are_one_line_whatever_the_file_holds(self):
         # A "\n" escape in a value or path the message repeats used to split it: a second,
