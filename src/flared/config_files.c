@@ -52,6 +52,10 @@ static int check_pid_file(const flared_config *cfg, flare_error *err)
             e = errno;
         } else if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
             why = "it is a directory";
+        } else if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
+            /* The pid file is renamed into place and removed on exit: over /dev/null that
+             * would replace, then delete, the device (and a FIFO blocks the start's read). */
+            why = "it is a device, FIFO or socket, which flared would replace; name a new file";
         }
     }
     if (!why) return 0;

@@ -6,6 +6,7 @@ import pwd
 import re
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -157,6 +158,19 @@ class CliTests(unittest.TestCase):
             p = self.flared("-t", "-c", path)
             self.assertEqual(p.returncode, 78, p.stdout + p.stderr)
             self.assertIn(path + message, p.stderr)
+
+    def test_pid_file_over_a_device_or_fifo_is_refused(self):
+        # `pid_file: /dev/null` passed -t; the start renamed the pid file over the device and
+        # removed it on exit. Over a FIFO, the start blocked reading it.
+        fifo = os.path.join(self.dir, "pid.fifo")
+        os.mkfifo(fifo)
+        path = self.write("fifo.yaml", GOOD.format(port=ft.free_port()) + f"pid_file: {fifo}\n")
+        for args in (("-t", "-c", path), ("-c", path)):
+            p = self.flared(*args)
+            self.assertEqual(p.returncode, 78, p.stdout + p.stderr)
+            self.assertIn(f"{path}:6:11: pid_file: cannot write '{fifo}': it is a device, FIFO "
+                          "or socket, which flared would replace", p.stderr)
+            self.assertTrue(stat.S_ISFIFO(os.lstat(fifo).st_mode))
 
     def test_errors_are_one_line_whatever_the_file_holds(self):
         # A "\n" escape in a value or path the message repeats used to split it: a second,
