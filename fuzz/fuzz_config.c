@@ -85,6 +85,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(cfg == NULL);
         FUZZ_CHECK(rc == FLARE_ECONFIG || rc == FLARE_ENOMEM);
         FUZZ_CHECK(err.message[0] != 0);
+        /* One log line, whatever the file held: no control character gets through. */
+        for (const char *m = err.message; *m; m++)
+            FUZZ_CHECK((unsigned char)*m >= 0x20 && *m != 0x7F);
     }
     return 0;
 }

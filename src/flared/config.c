@@ -94,11 +94,18 @@ int flared_cfg_nomem(flared_cfg_ctx *c)
     return flare_error_set(c->err, FLARE_ENOMEM, 0, "%s: out of memory while loading", c->name);
 }
 
+void flared_cfg_one_line(char *message)
+{
+    for (char *p = message; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7F) *p = '?';
+}
+
 __attribute__((format(printf, 4, 0))) static int vfail(flared_cfg_ctx *c, size_t line,
                                                        size_t column, const char *fmt, va_list ap)
 {
     char reason[FLARE_ERROR_MESSAGE_MAX];
     vsnprintf(reason, sizeof reason, fmt, ap);
+    flared_cfg_one_line(reason);
     return flare_error_set(c->err, FLARE_ECONFIG, 0, "%s:%zu:%zu: %s", c->name, line, column,
                            reason);
 }
@@ -136,27 +143,6 @@ yaml_node_t *flared_cfg_node(flared_cfg_ctx *c, yaml_node_item_t index)
     return yaml_document_get_node(c->doc, index);
 }
 
-/*
- * libyaml reports reader errors (bad UTF-8, control characters) as a byte
- * offset; turn it into the line and column (in characters, like libyaml's own
- * marks) so every message has the same shape.
- */
-static yaml_mark_t mark_of_offset(const char *text, size_t len, size_t offset)
-{
-    yaml_mark_t m = {0, 0, 0};
-    if (offset > len) offset = len;
-    for (size_t i = 0; i < offset; i++) {
-        if (text[i] == '\n') {
-            m.line++;
-            m.column = 0;
-        } else if (((unsigned char)text[i] & 0xC0) != 0x80) {
-            m.column++;
-        }
-    }
-    m.index = offset;
-    return m;
-}
-
 static int yaml_error(flared_cfg_ctx *c, const yaml_parser_t *p, const char *text, size_t len)
 {
     const char *problem = p->problem ? p->problem : "malformed YAML";
@@ -164,8 +150,9 @@ static int yaml_error(flared_cfg_ctx *c, const yaml_parser_t *p, const char *tex
     case YAML_MEMORY_ERROR:
         return flared_cfg_nomem(c);
     case YAML_READER_ERROR:
-        return flared_cfg_fail_at(c, mark_of_offset(text, len, p->problem_offset),
-                                  "invalid text: %s", problem);
+        return flared_cfg_fail_at(
+            c, flared_cfg_mark_of_offset(text, len, p->problem_offset, p->encoding),
+            "invalid text: %s", problem);
     case YAML_SCANNER_ERROR:
     case YAML_PARSER_ERROR:
     case YAML_COMPOSER_ERROR:
@@ -510,10 +497,9 @@ static int parse_timeouts(flared_cfg_ctx *c, yaml_node_t *node)
     int rc = flared_cfg_map(c, node, "timeouts", "in timeouts", timeout_keys, v, NULL, NULL);
     for (size_t i = 0; rc == 0 && i < FLARE_N_ELEMENTS(dst); i++) {
         if (!v[i]) continue;
-        /* drain_delay may be 0 (the default): no delay. */
-        if (i == 6 && v[i]->type == YAML_SCALAR_NODE &&
-            ((v[i]->data.scalar.length == 1 && v[i]->data.scalar.value[0] == '0') ||
-             (v[i]->data.scalar.length == 2 && memcmp(v[i]->data.scalar.value, "0s", 2) == 0))) {
+        /* drain_delay may be 0 (the default): no delay, however the zero is written
+         * (0, 0s, 0ms: "out of range 1ms..24h" would contradict the default). */
+        if (i == 6 && flared_cfg_is_zero_duration(v[i])) {
             *dst[i] = 0;
             continue;
         }
@@ -717,79 +703,6 @@ static int read_file(const char *path, char **text, size_t *len, flare_error *er
     *text = buf;
     *len = used;
     return 0;
-}
-
-/* Opened as log.c opens them (append, created 0640), so that what passes here opens there. */
-static int check_log_file(const flared_config *cfg, const char *key, const char *path,
-                          unsigned line, unsigned column, flare_error *err)
-{
-    if (!path) return 0;
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
-    if (fd < 0)
-        return flare_error_set(err, FLARE_ECONFIG, 0, "%s:%u:%u: %s: cannot open '%s': %s",
-                               cfg->path, line, column, key, path, strerror(errno));
-    close(fd);
-    return 0;
-}
-
-/* The pid file is written through a temporary file beside it (process.c): its directory must
- * exist and be writable, and the name must not be a directory. Nothing is created here. */
-static int check_pid_file(const flared_config *cfg, flare_error *err)
-{
-    const char *path = cfg->pid_file;
-    if (!path) return 0;
-    char dir[PATH_MAX];
-    const char *why = NULL;
-    struct stat st;
-    int e = 0;
-    if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir) {
-        why = "the path is too long";
-    } else {
-        char *d = dirname(dir);
-        int found = stat(d, &st);
-        if (found < 0 || !S_ISDIR(st.st_mode)) {
-            why = "its directory does not exist";
-            e = found < 0 ? errno : ENOTDIR;
-        } else if (access(d, W_OK | X_OK) < 0) {
-            why = "its directory is not writable";
-            e = errno;
-        } else if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-            why = "it is a directory";
-        }
-    }
-    if (!why) return 0;
-    return flare_error_set(err, FLARE_ECONFIG, 0, "%s:%u:%u: pid_file: cannot write '%s': %s%s%s",
-                           cfg->path, cfg->pid_file_line, cfg->pid_file_column, path, why,
-                           e ? ": " : "", e ? strerror(e) : "");
-}
-
-/* Workers switch to user and group after binding (process.c): only root may, unless the
- * process already runs as them. */
-static int check_identity(const flared_config *cfg, flare_error *err)
-{
-    if ((!cfg->user && !cfg->group) || geteuid() == 0) return 0;
-    bool user_ok = !cfg->user || cfg->uid == geteuid();
-    bool group_ok = !cfg->group || cfg->gid == getegid();
-    if (user_ok && group_ok) return 0;
-    return flare_error_set(err, FLARE_ECONFIG, 0,
-                           "%s:%u:%u: %s: switching to '%s' needs root, and flared runs as uid %d; "
-                           "start it as root or remove user and group",
-                           cfg->path, user_ok ? cfg->group_line : cfg->user_line,
-                           user_ok ? cfg->group_column : cfg->user_column,
-                           user_ok ? "group" : "user", user_ok ? cfg->group : cfg->user,
-                           (int)geteuid());
-}
-
-int flared_config_check_files(const flared_config *cfg, flare_error *err)
-{
-    int rc = check_log_file(cfg, "error_log", cfg->error_log, cfg->error_log_line,
-                            cfg->error_log_column, err);
-    if (rc == 0)
-        rc = check_log_file(cfg, "access_log", cfg->access_log, cfg->access_log_line,
-                            cfg->access_log_column, err);
-    if (rc == 0) rc = check_pid_file(cfg, err);
-    if (rc == 0) rc = check_identity(cfg, err);
-    return rc;
 }
 
 static int load_file(const char *path, bool pid_only, flared_config **out, flare_error *err)

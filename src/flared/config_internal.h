@@ -38,6 +38,10 @@ char *flared_cfg_strndup(flared_cfg_ctx *c, const char *s, size_t len);
 /** Reports an allocation failure; returns FLARE_ENOMEM. */
 int flared_cfg_nomem(flared_cfg_ctx *c);
 
+/** Turns the control characters of a message into '?': a value or path from the file
+ *  ("\n" and "\e" escapes included) must not split it into forged log lines or reach a
+ *  terminal as a control sequence. */
+void flared_cfg_one_line(char *message);
 /** Sets "NAME:LINE:COL: reason" for a node's position; returns FLARE_ECONFIG. */
 int flared_cfg_fail(flared_cfg_ctx *c, const yaml_node_t *node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -48,6 +52,13 @@ int flared_cfg_fail_at(flared_cfg_ctx *c, yaml_mark_t mark, const char *fmt, ...
 /** The mark of byte `offset` of a scalar's value, for flared_cfg_fail_at (its start when
  *  the scalar spans lines). */
 yaml_mark_t flared_cfg_mark_in(const yaml_node_t *node, size_t offset);
+/**
+ * The mark of byte `offset` of the file text[0..len) read in `encoding` (libyaml reports
+ * reader errors, such as bad UTF-8, as a byte offset): its line and its column in
+ * characters, counted as libyaml counts its own marks.
+ */
+yaml_mark_t flared_cfg_mark_of_offset(const char *text, size_t len, size_t offset,
+                                      yaml_encoding_t encoding);
 /** Longest description flared_cfg_show/flared_cfg_quote write, with NUL. */
 #define FLARED_CFG_SHOW_MAX 64
 /** Quotes len bytes for a message ('abc'), with '?' for unprintable bytes, shortened with "...". */
@@ -114,6 +125,9 @@ int flared_cfg_uint(flared_cfg_ctx *c, yaml_node_t *node, const char *key, uint6
 int flared_cfg_bool(flared_cfg_ctx *c, yaml_node_t *node, const char *key, bool *out);
 /** A duration with a unit ("500ms", "10s", "2m", "1h"), in 1..FLARED_DURATION_MAX_MS ms. */
 int flared_cfg_duration(flared_cfg_ctx *c, yaml_node_t *node, const char *key, uint64_t *ms);
+/** Zero written as a duration may be ("0", "00", "0s", "0ms"): for the settings where 0
+ *  means none. */
+bool flared_cfg_is_zero_duration(const yaml_node_t *node);
 /** A size: plain bytes or a k/m/g suffix (powers of 1024), in min..max bytes. */
 int flared_cfg_size(flared_cfg_ctx *c, yaml_node_t *node, const char *key, uint64_t min,
                     uint64_t max, uint64_t *out);

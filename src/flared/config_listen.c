@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 
 #include "flare/net.h"
@@ -150,6 +151,13 @@ static int parse_address(flared_cfg_ctx *c, yaml_node_t *node, flared_listener *
         if (e)
             return flared_cfg_fail(c, node, "address: the directory %s of the Unix socket: %s",
                                    flared_cfg_quote(dir, strlen(dir), shown), strerror(e));
+        /* The start replaces only a stale socket there (master_sockets.c); over a file or
+         * a directory ("unix:/run/") bind(2) fails with a misleading EADDRINUSE. */
+        if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+            return flared_cfg_fail(c, node,
+                                   "address: %s exists and is not a socket; flared only replaces "
+                                   "a socket there: name a new file",
+                                   flared_cfg_quote(path, len - 5, shown));
         l->kind = FLARED_LISTENER_UNIX;
         l->unix_path = path;
         return 0;
@@ -161,6 +169,17 @@ static int parse_address(flared_cfg_ctx *c, yaml_node_t *node, flared_listener *
                                "address: invalid %s (%s); use IP:PORT, [IPv6]:PORT or "
                                "unix:/path",
                                flared_cfg_quote(s, len, shown), net_err.message);
+    /* IPv6 listeners are IPV6_V6ONLY, and such a socket refuses to bind an IPv4-mapped
+     * address (RFC 4291 §2.5.5.2) with EINVAL: the IPv4 address is what to listen on. */
+    flare_ip_addr v4 = flare_ip_unmap(&l->addr.ip);
+    if (flare_ip_is_v6(&l->addr.ip) && flare_ip_is_v4(&v4)) {
+        char ip[INET6_ADDRSTRLEN];
+        flare_ip_format(&v4, ip, sizeof ip);
+        return flared_cfg_fail(c, node,
+                               "address: %s is an IPv4-mapped IPv6 address, which an IPv6 "
+                               "listener cannot bind; write %s:%u",
+                               flared_cfg_quote(s, len, shown), ip, (unsigned)l->addr.port);
+    }
     l->kind = FLARED_LISTENER_INET;
     return 0;
 }
@@ -175,7 +194,10 @@ static size_t inet_key(const flared_listener *l, listener_key *k)
     const flare_ip_addr *ip = &l->addr.ip;
     k->bytes[0] = ip->family == AF_INET6 ? 6 : 4;
     memcpy(k->bytes + 1, ip->bytes, 16);
-    memcpy(k->bytes + 17, &ip->scope_id, 4);
+    /* The kernel binds to the scope's interface only for a link-local address; elsewhere
+     * "[::1%lo]" is "[::1]", and a second bind of it would fail. */
+    uint32_t scope = flare_ip_is_link_local(ip) ? ip->scope_id : 0;
+    memcpy(k->bytes + 17, &scope, 4);
     memcpy(k->bytes + 21, &l->addr.port, 2);
     return sizeof k->bytes;
 }

@@ -24,7 +24,7 @@ static uint64_t name_key(uint64_t h, const char *s, size_t len)
 /* "N/s" or "N/m" (nginx's "Nr/s" and "Nr/m" too): requests per second or per minute. */
 static int parse_rate(flared_cfg_ctx *c, yaml_node_t *node, flared_rate_limit *rl)
 {
-    char shown[FLARED_CFG_SHOW_MAX];
+    char shown[FLARED_CFG_SHOW_MAX], unit_shown[FLARED_CFG_SHOW_MAX];
     const char *s;
     size_t len;
     int rc = flared_cfg_scalar(c, node, "rate", &s, &len);
@@ -45,10 +45,9 @@ static int parse_rate(flared_cfg_ctx *c, yaml_node_t *node, flared_rate_limit *r
         rl->period_ms = 1000;
     else if (ulen == 1 && u[0] == 'm')
         rl->period_ms = 60000;
-    else
+    else /* the value quoted, as in every message: a "\n" escape must not split the log line */
         return flared_cfg_fail(c, node, "rate: unknown unit %s in %s; use /s or /m",
-                               flared_cfg_quote(u, ulen, shown),
-                               (const char *)node->data.scalar.value);
+                               flared_cfg_quote(u, ulen, unit_shown), flared_cfg_show(node, shown));
     uint64_t max = FLARED_RATE_PER_SEC_MAX * (rl->period_ms / 1000);
     if (n == 0 || n > max)
         return flared_cfg_fail(c, node, "rate: %s is out of range 1..%llu per %s",

@@ -109,6 +109,30 @@ static int parse_methods(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r)
     return 0;
 }
 
+/* A route whose `methods` leave out every method its type answers could never serve: each
+ * request would get 405 (or 426), so the list is refused where it is written. */
+static int check_methods_serve(flared_cfg_ctx *c, yaml_node_t *node, const flared_route *r)
+{
+    unsigned get = flared_method_bit("GET", 3), head = flared_method_bit("HEAD", 4),
+             connect = flared_method_bit("CONNECT", 7);
+    /* CONNECT never reaches a route: its target is host:port (RFC 9112 §3.2.3), and flared
+     * runs no tunnels, so it answers 501 (RFC 9110 §9.3.6), or 400 to a path. */
+    if (r->method_mask == connect && r->other_method_count == 0)
+        return flared_cfg_fail(c, node,
+                               "methods: CONNECT never reaches a route (flared runs no "
+                               "tunnels); with nothing else the route never serves");
+    /* RFC 6455 §4.1: the opening handshake is a GET request. */
+    if (r->type == FLARED_ROUTE_WEBSOCKET && !(r->method_mask & get))
+        return flared_cfg_fail(c, node,
+                               "methods: a websocket route is opened with GET (RFC 6455 "
+                               "§4.1); without GET it never serves: add GET or remove methods");
+    if (r->type == FLARED_ROUTE_STATIC && !(r->method_mask & (get | head)))
+        return flared_cfg_fail(c, node,
+                               "methods: a static route serves GET and HEAD only; without "
+                               "either it never serves: add GET or remove methods");
+    return 0;
+}
+
 /* --------------------------------------------------------------- headers */
 
 /* Framing and connection fields are flared's to write (RFC 9112 §6, RFC 9110 §7.6.1), and
@@ -469,7 +493,9 @@ static int parse_route(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r,
     r->access_log = true;
     r->max_body_bytes = c->cfg->limits.max_body_bytes;
     if ((rc = parse_path(c, v[K_PATH], r)) < 0) return rc;
-    if (v[K_METHODS] && (rc = parse_methods(c, v[K_METHODS], r)) < 0) return rc;
+    if (v[K_METHODS] && ((rc = parse_methods(c, v[K_METHODS], r)) < 0 ||
+                         (rc = check_methods_serve(c, v[K_METHODS], r)) < 0))
+        return rc;
     if (v[K_HEADERS] && (rc = parse_headers(c, v[K_HEADERS], &r->headers, &r->header_count)) < 0)
         return rc;
     if (v[K_MAX_BODY]) {

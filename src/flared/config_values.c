@@ -35,6 +35,75 @@ yaml_mark_t flared_cfg_mark_in(const yaml_node_t *node, size_t offset)
     return m;
 }
 
+/* The character at s[i] of the input: its code point, and its length in bytes. A malformed
+ * sequence counts one character per byte (UTF-8) or 16-bit unit (UTF-16), as libyaml
+ * stops at it anyway. */
+static size_t char_at(const unsigned char *s, size_t len, size_t i, yaml_encoding_t encoding,
+                      uint32_t *cp)
+{
+    if (encoding == YAML_UTF16LE_ENCODING || encoding == YAML_UTF16BE_ENCODING) {
+        bool le = encoding == YAML_UTF16LE_ENCODING;
+        if (len - i < 2) {
+            *cp = s[i];
+            return len - i;
+        }
+        uint32_t u = le ? (uint32_t)s[i] | (uint32_t)s[i + 1] << 8
+                        : (uint32_t)s[i] << 8 | (uint32_t)s[i + 1];
+        if (u >= 0xD800 && u < 0xDC00 && len - i >= 4) {
+            uint32_t low = le ? (uint32_t)s[i + 2] | (uint32_t)s[i + 3] << 8
+                              : (uint32_t)s[i + 2] << 8 | (uint32_t)s[i + 3];
+            if (low >= 0xDC00 && low < 0xE000) {
+                *cp = 0x10000 + ((u - 0xD800) << 10) + (low - 0xDC00);
+                return 4;
+            }
+        }
+        *cp = u;
+        return 2;
+    }
+    size_t n = s[i] < 0x80             ? 1
+               : (s[i] & 0xE0) == 0xC0 ? 2
+               : (s[i] & 0xF0) == 0xE0 ? 3
+               : (s[i] & 0xF8) == 0xF0 ? 4
+                                       : 1;
+    if (n > len - i) n = 1;
+    uint32_t v = n == 1 ? s[i] : s[i] & (0x7Fu >> n);
+    for (size_t k = 1; k < n; k++) {
+        if ((s[i + k] & 0xC0) != 0x80) {
+            *cp = s[i];
+            return 1;
+        }
+        v = v << 6 | (s[i + k] & 0x3Fu);
+    }
+    *cp = v;
+    return n;
+}
+
+yaml_mark_t flared_cfg_mark_of_offset(const char *text, size_t len, size_t offset,
+                                      yaml_encoding_t encoding)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    yaml_mark_t m = {.index = offset};
+    if (offset > len) offset = len;
+    for (size_t i = 0; i < offset;) {
+        uint32_t cp, next = 0;
+        size_t n = char_at(s, len, i, encoding, &cp);
+        /* The byte order mark is no character of the first line. */
+        bool bom = i == 0 && cp == 0xFEFF;
+        i += n;
+        if (bom) continue;
+        if (cp == '\r' && i < len) char_at(s, len, i, encoding, &next);
+        /* YAML 1.1 §5.4, as libyaml reads it: CR LF, CR, LF, NEL, LS and PS end a line. */
+        if ((cp == '\r' && next != '\n') || cp == '\n' || cp == 0x85 || cp == 0x2028 ||
+            cp == 0x2029) {
+            m.line++;
+            m.column = 0;
+        } else if (cp != '\r') {
+            m.column++;
+        }
+    }
+    return m;
+}
+
 const char *flared_cfg_quote(const char *s, size_t len, char buf[FLARED_CFG_SHOW_MAX])
 {
     /* Room for the quotes, "..." and the NUL. */
@@ -449,6 +518,17 @@ int flared_cfg_duration(flared_cfg_ctx *c, yaml_node_t *node, const char *key, u
                                flared_cfg_show(node, shown));
     *ms = v * unit;
     return 0;
+}
+
+bool flared_cfg_is_zero_duration(const yaml_node_t *node)
+{
+    if (node->type != YAML_SCALAR_NODE) return false;
+    const char *s = (const char *)node->data.scalar.value;
+    size_t len = node->data.scalar.length, zeros = strspn(s, "0");
+    const char *unit = s + zeros;
+    size_t ulen = len - zeros;
+    return zeros > 0 && (ulen == 0 || (ulen == 2 && memcmp(unit, "ms", 2) == 0) ||
+                         (ulen == 1 && memchr("smh", unit[0], 3)));
 }
 
 int flared_cfg_path(flared_cfg_ctx *c, yaml_node_t *node, const char *key, const char **out)

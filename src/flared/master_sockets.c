@@ -102,6 +102,39 @@ static void at_listener(const flared_config *cfg, const flared_listener *l, flar
     err->sys_errno = sys_errno;
 }
 
+/* The socket of this master (or, after an upgrade, of its predecessor) that keeps an IP
+ * listener from binding: same family and port, and the same address or a wildcard on
+ * either side. A reload binds its new sockets while the old ones still serve, so a
+ * listener moved between 127.0.0.1:P and 0.0.0.0:P, or one whose reuseport changed,
+ * collides with its own predecessor rather than with another process. */
+static const lsock *own_holder(const master *m, const flared_listener *l)
+{
+    if (l->kind != FLARED_LISTENER_INET || l->addr.port == 0) return NULL;
+    for (size_t i = 0; i < m->sock_count; i++) {
+        const char *s = m->socks[i].address;
+        flare_sock_addr a;
+        if (strncmp(s, "unix:", 5) == 0 || flare_sock_addr_parse(&a, s, strlen(s), NULL) < 0 ||
+            a.port != l->addr.port || a.ip.family != l->addr.ip.family)
+            continue;
+        if (flare_ip_equal(&a.ip, &l->addr.ip) || flare_ip_is_unspecified(&a.ip) ||
+            flare_ip_is_unspecified(&l->addr.ip))
+            return &m->socks[i];
+    }
+    return NULL;
+}
+
+/* EADDRINUSE from flared's own socket: "stop that process" would point at flared itself. */
+static void blame_own_holder(const master *m, const flared_listener *l, flare_error *err)
+{
+    const lsock *holder = err && err->sys_errno == EADDRINUSE ? own_holder(m, l) : NULL;
+    if (!holder) return;
+    flare_error_set(err, err->code, EADDRINUSE,
+                    "tcp bind %s: flared's own listener %s%s holds this port: a reload binds "
+                    "the new sockets before it closes the old ones, so restart flared to make "
+                    "this change",
+                    l->address, holder->address, holder->reuseport ? " (reuseport)" : "");
+}
+
 /* Two spellings of one Unix socket file ("unix:/run//a.sock", "unix:/run/a.sock") are one
  * address: binding the second would find the first listening. */
 static bool same_unix_file(const char *a, const char *b)
@@ -112,6 +145,17 @@ static bool same_unix_file(const char *a, const char *b)
            sa.st_ino == sb.st_ino;
 }
 
+/* Two spellings of one IP address and port ("127.0.0.1:080", "[0::1]:80") are one address:
+ * binding the second would find the first listening. */
+static bool same_inet_address(const char *a, const char *b)
+{
+    flare_sock_addr x, y;
+    return strncmp(a, "unix:", 5) != 0 && strncmp(b, "unix:", 5) != 0 &&
+           flare_sock_addr_parse(&x, a, strlen(a), NULL) == 0 &&
+           flare_sock_addr_parse(&y, b, strlen(b), NULL) == 0 && x.port == y.port && x.port != 0 &&
+           flare_ip_equal(&x.ip, &y.ip);
+}
+
 static lsock *find_sock(master *m, const char *address, unsigned index, bool reuseport)
 {
     for (size_t i = 0; i < m->sock_count; i++)
@@ -120,6 +164,10 @@ static lsock *find_sock(master *m, const char *address, unsigned index, bool reu
             return &m->socks[i];
     for (size_t i = 0; i < m->sock_count; i++)
         if (same_unix_file(m->socks[i].address, address)) return &m->socks[i];
+    for (size_t i = 0; i < m->sock_count; i++)
+        if (m->socks[i].index == index && m->socks[i].reuseport == reuseport &&
+            same_inet_address(m->socks[i].address, address))
+            return &m->socks[i];
     return NULL;
 }
 
@@ -166,6 +214,7 @@ int flared_master__bind_all(master *m, const flared_config *cfg, flare_error *er
                 }
                 int fd = bind_listener(l, err);
                 if (fd < 0) {
+                    blame_own_holder(m, l, err);
                     at_listener(cfg, l, err);
                     goto undo;
                 }
@@ -185,7 +234,8 @@ int flared_master__bind_all(master *m, const flared_config *cfg, flare_error *er
          * the connections queued on it: tcp_migrate_req is 0 here). */
         if (l->reuseport)
             for (size_t i = 0; i < m->sock_count; i++)
-                if (m->socks[i].reuseport && strcmp(m->socks[i].address, l->address) == 0) {
+                if (m->socks[i].reuseport && (strcmp(m->socks[i].address, l->address) == 0 ||
+                                              same_inet_address(m->socks[i].address, l->address))) {
                     m->socks[i].wanted = true;
                     m->socks[i].listener = li;
                 }

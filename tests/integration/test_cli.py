@@ -6,6 +6,7 @@ import pwd
 import re
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -130,6 +131,66 @@ class CliTests(unittest.TestCase):
                 start = self.flared("-c", path)
                 self.assertEqual(start.returncode, 78, start.stderr)
                 self.assertRegex(start.stderr, want)
+
+    def test_files_flared_writes_must_not_be_files_it_reads(self):
+        # `pid_file: flared.yaml` passed -t, and the start replaced the config with the pid
+        # (and removed it on exit); a log there was appended to the config.
+        port = ft.free_port()
+        for key in ("pid_file", "error_log", "access_log"):
+            with self.subTest(key):
+                name = key + ".yaml"
+                text = GOOD.format(port=port) + f"{key}: {name}\n"
+                path = self.write(name, text)
+                want = (re.escape(path) + f":6:{len(key) + 3}: {key}: '" + re.escape(path) +
+                        "' is also this config file, which flared would destroy")
+                for args in (("-t", "-c", path), ("-c", path)):
+                    p = self.flared(*args)
+                    self.assertEqual(p.returncode, 78, p.stdout + p.stderr)
+                    self.assertRegex(p.stderr, want)
+                    with open(path) as f:
+                        self.assertEqual(f.read(), text)
+        # (extra config, the message): the pid file over a log (the rename would take the
+        # log's place); a log over the auth's user file (request lines in the password file).
+        self.write("users", "u:{SHA}qUqP5cyxm6YcTAhz05Hph5gvu9M=\n")
+        cases = [("access_log: flared.log\npid_file: flared.log\n",
+                  f":7:11: pid_file: '{self.dir}/flared.log' is also access_log"),
+                 ("    auth: {realm: r, users: users}\naccess_log: users\n",
+                  f":7:13: access_log: '{self.dir}/users' is also the users file of the auth "
+                  "at line 6")]
+        for i, (extra, message) in enumerate(cases):
+            path = self.write(f"clash{i}.yaml", GOOD.format(port=port) + extra)
+            p = self.flared("-t", "-c", path)
+            self.assertEqual(p.returncode, 78, p.stdout + p.stderr)
+            self.assertIn(path + message, p.stderr)
+
+    def test_pid_file_over_a_device_or_fifo_is_refused(self):
+        # `pid_file: /dev/null` passed -t; the start renamed the pid file over the device and
+        # removed it on exit. Over a FIFO, the start blocked reading it.
+        fifo = os.path.join(self.dir, "pid.fifo")
+        os.mkfifo(fifo)
+        path = self.write("fifo.yaml", GOOD.format(port=ft.free_port()) + f"pid_file: {fifo}\n")
+        for args in (("-t", "-c", path), ("-c", path)):
+            p = self.flared(*args)
+            self.assertEqual(p.returncode, 78, p.stdout + p.stderr)
+            self.assertIn(f"{path}:6:11: pid_file: cannot write '{fifo}': it is a device, FIFO "
+                          "or socket, which flared would replace", p.stderr)
+            self.assertTrue(stat.S_ISFIFO(os.lstat(fifo).st_mode))
+
+    def test_errors_are_one_line_whatever_the_file_holds(self):
+        # A "\n" escape in a value or path the message repeats used to split it: a second,
+        # forged line in the error log (and an escape sequence on a terminal).
+        port = ft.free_port()
+        cases = {"error_log": 'error_log: "/nonexistent-dir\\nFORGED: \\e[2J/x.log"\n',
+                 "static_root": '  - path: /\n    static: {root: "no\\nFORGED"}\n'}
+        for name, extra in cases.items():
+            with self.subTest(name):
+                path = self.write(name + ".yaml", GOOD.format(port=port) + extra)
+                for args in (("-t", "-c", path), ("-c", path)):
+                    p = self.flared(*args)
+                    self.assertEqual(p.returncode, 78, p.stderr)
+                    self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
+                    self.assertIn("?FORGED", p.stderr)
+                    self.assertNotIn("\x1b", p.stderr)
 
     def test_user_switch_without_root_fails_check_and_start_alike(self):
         # `flared -t` passed `user: root` for a flared that is not root, whose start then

@@ -363,7 +363,7 @@ class RateLimitConfigTests(ft.ServerTestCase):
             ("  - path: /x\n    text: {body: x}\n    rate_limit: {rate: -1/s}\n", "-1/s",
              "rate: expected requests per second or minute (10/s, 600/m), got '-1/s'"),
             ("  - path: /x\n    text: {body: x}\n    rate_limit: {rate: 10/h}\n", "10/h",
-             "rate: unknown unit 'h' in 10/h; use /s or /m"),
+             "rate: unknown unit 'h' in '10/h'; use /s or /m"),
             ("  - path: /x\n    text: {body: x}\n    rate_limit: nosuch\n", "nosuch",
              "rate_limit: no rate limit named 'nosuch'"),
             ("rate_limits: {z: {rate: 1/s, burst: 1000000}}\n", "1000000",

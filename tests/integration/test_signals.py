@@ -23,6 +23,12 @@ def body_or_none(srv, path="/plaintext"):
         return None
 
 
+def hup_with_address(srv, address, text):
+    """Writes the base config with the listener at address and the body text, then HUP."""
+    srv.write_config(verbatim=srv.config_text(text=text).replace(f"127.0.0.1:{srv.port}", address))
+    srv.signal(signal.SIGHUP)
+
+
 class SignalTests(ft.ServerTestCase):
     # -- SIGHUP ----------------------------------------------------------------
 
@@ -110,7 +116,34 @@ class SignalTests(ft.ServerTestCase):
         srv.write_config(reuseport="true", text="after")
         srv.signal(signal.SIGHUP)
         self.assertTrue(ft.wait_for(lambda: "reload refused" in srv.log(), 5), srv.log())
+        # The socket in the way is flared's own, not "another process" to stop.
+        self.assertIn(f"flared.yaml:7:5: listener: tcp bind 127.0.0.1:{srv.port}: flared's own "
+                      f"listener 127.0.0.1:{srv.port} holds this port", srv.log())
         for _ in range(10):
+            self.assertEqual(srv.get("/plaintext").body, b"before")
+        self.assertStopsCleanly(srv)
+
+    def test_hup_respelling_a_listener_keeps_its_socket(self):
+        # "127.0.0.1:0P" and "[::1]"'s other spellings are the address already bound: the
+        # reload used to bind it again beside the running socket, and was refused.
+        srv = self.start_server(text="before")
+        hup_with_address(srv, f"127.0.0.1:0{srv.port}", "after")
+        self.assertTrue(ft.wait_for(lambda: body_or_none(srv) == b"after", 5), srv.log())
+        self.assertIn("reloaded: 1 workers on generation 1", srv.log())
+        self.assertNotIn("closing listener", srv.log())  # the running socket was kept
+        self.assertStopsCleanly(srv)
+
+    def test_hup_moving_a_listener_to_its_ports_wildcard_is_refused_as_flareds_own(self):
+        # 127.0.0.1:P still serves while 0.0.0.0:P would be bound: the kernel refuses it.
+        srv = self.start_server(text="before")
+        port = srv.port
+        hup_with_address(srv, f"0.0.0.0:{port}", "after")
+        self.assertTrue(ft.wait_for(lambda: "reload refused" in srv.log(), 5), srv.log())
+        self.assertIn(f"flared.yaml:7:5: listener: tcp bind 0.0.0.0:{port}: flared's own "
+                      f"listener 127.0.0.1:{port} holds this port: a reload binds the new "
+                      "sockets before it closes the old ones, so restart flared", srv.log())
+        self.assertNotIn("stop that process", srv.log())
+        for _ in range(5):
             self.assertEqual(srv.get("/plaintext").body, b"before")
         self.assertStopsCleanly(srv)
 

@@ -111,6 +111,15 @@ static void test_access_log_keys(void **state)
     cfg = load_ok(LISTEN "access_log: off\ntimeouts: {drain_delay: 0}\n");
     assert_null(cfg->access_log);
     flared_config_free(cfg);
+    /* Zero is the default however it is written, not "out of range 1ms..24h". */
+    static const char *const zeros[] = {"0s", "0ms", "0m", "00"};
+    for (size_t i = 0; i < sizeof zeros / sizeof zeros[0]; i++) {
+        char yaml[128];
+        snprintf(yaml, sizeof yaml, LISTEN "timeouts: {drain_delay: %s}\n", zeros[i]);
+        cfg = load_ok(yaml);
+        assert_int_equal(cfg->timeouts.drain_delay_ms, 0);
+        flared_config_free(cfg);
+    }
 }
 
 static void test_access_log_errors(void **state)
@@ -546,12 +555,39 @@ static void test_yaml_syntax_errors(void **state)
                  "indentation (while scanning a plain scalar at line 2, column 10)");
 }
 
+/* A file's bytes, NULs and all (a string literal: sizeof counts its final NUL). */
+#define BYTES(literal) literal, sizeof literal - 1
+
 static void test_yaml_bad_bytes(void **state)
 {
     (void)state;
-    static const char bad_utf8[] = LISTEN "log_level: \xff\n";
-    expect_error_len(bad_utf8, sizeof bad_utf8 - 1,
-                     "t.yaml:2:12: invalid text: invalid leading UTF-8 octet");
+    static const char utf8_error[] = "invalid text: invalid leading UTF-8 octet";
+    static const char surrogate_error[] = "invalid text: expected low surrogate area";
+    /* libyaml gives these as a byte offset; the line and column are counted as libyaml
+     * counts its own marks: CR alone ends a line too, CR LF is one line end, the byte
+     * order mark is no character, and columns count characters. UTF-16 (with its byte
+     * order mark): "w: 1\nx: " then a high surrogate, D800, followed by no low one;
+     * libyaml points at the unit after it. */
+    static const struct {
+        const char *bytes;
+        size_t len;
+        const char *where, *message;
+    } cases[] = {
+        {BYTES(LISTEN "log_level: \xff\n"), "t.yaml:2:12: ", utf8_error},
+        {BYTES("workers: 1\rlog_level: \xff\r"), "t.yaml:2:12: ", utf8_error},
+        {BYTES("workers: 1\r\n\xc3\xa9: x\r\nlog_level: \xff\r\n"), "t.yaml:3:12: ", utf8_error},
+        {BYTES("\xef\xbb\xbflog_level: \xff\n"), "t.yaml:1:12: ", utf8_error},
+        {BYTES("x: \xc3\xa9\xc3\xa9\xff\n"), "t.yaml:1:6: ", utf8_error},
+        {BYTES("\xff\xfew\0:\0 \0001\0\n\0x\0:\0 \0\0\xd8z\0\n\0"),
+         "t.yaml:2:5: ", surrogate_error},
+        {BYTES("\xfe\xff\0w\0:\0 \0001\0\n\0x\0:\0 \xd8\0\0z\0\n"),
+         "t.yaml:2:5: ", surrogate_error},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char expected[128];
+        snprintf(expected, sizeof expected, "%s%s", cases[i].where, cases[i].message);
+        expect_error_len(cases[i].bytes, cases[i].len, expected);
+    }
 }
 
 static void test_yaml_nul_byte(void **state)
@@ -759,6 +795,13 @@ static void test_listener_address_errors(void **state)
     expect_error_prefix("listeners: [{address: \"::1:80\"}]\n",
                         "t.yaml:1:23: address: invalid '::1:80' (");
     expect_error("listeners: [{address: \"\"}]\n", "t.yaml:1:23: address: must not be empty");
+    /* An IPv6-only socket cannot bind an IPv4-mapped address: the start would fail. */
+    expect_error("listeners: [{address: \"[::ffff:127.0.0.1]:8080\"}]\n",
+                 "t.yaml:1:23: address: '[::ffff:127.0.0.1]:8080' is an IPv4-mapped IPv6 address, "
+                 "which an IPv6 listener cannot bind; write 127.0.0.1:8080");
+    expect_error("listeners: [{address: \"[::ffff:0.0.0.0]:80\"}]\n",
+                 "t.yaml:1:23: address: '[::ffff:0.0.0.0]:80' is an IPv4-mapped IPv6 address, "
+                 "which an IPv6 listener cannot bind; write 0.0.0.0:80");
 }
 
 static void test_listener_unix_errors(void **state)
@@ -776,6 +819,14 @@ static void test_listener_unix_errors(void **state)
     expect_error("listeners: [{address: unix:/dev/null/f.sock}]\n",
                  "t.yaml:1:23: address: the directory '/dev/null' of the Unix socket: Not a "
                  "directory");
+    /* Only a stale socket is replaced at the start: over a file or a directory, bind(2)
+     * would fail with EADDRINUSE. */
+    expect_error("listeners: [{address: unix:/dev/null}]\n",
+                 "t.yaml:1:23: address: '/dev/null' exists and is not a socket; flared only "
+                 "replaces a socket there: name a new file");
+    expect_error("listeners: [{address: unix:/tmp/}]\n",
+                 "t.yaml:1:23: address: '/tmp/' exists and is not a socket; flared only replaces "
+                 "a socket there: name a new file");
 
     /* sun_path holds 108 bytes with the NUL: 107 fit, 108 do not. */
     char yaml[512], path[128];
@@ -804,6 +855,11 @@ static void test_listener_duplicates(void **state)
                  "  - address: \"[::1]:80\"\n"
                  "  - address: \"[0:0::1]:80\"\n",
                  "t.yaml:3:14: address: '[0:0::1]:80' is already used at line 2, column 14");
+    /* A scope names an interface only for a link-local address: the kernel binds ::1 alike. */
+    expect_error("listeners:\n"
+                 "  - address: \"[::1]:80\"\n"
+                 "  - address: \"[::1%lo]:80\"\n",
+                 "t.yaml:3:14: address: '[::1%lo]:80' is already used at line 2, column 14");
     expect_error("listeners:\n"
                  "  - address: unix:/run/a.sock\n"
                  "  - address: unix:/run/a.sock\n",
@@ -1333,6 +1389,21 @@ static void test_method_errors(void **state)
                  "t.yaml:2:40: methods: expected a list, got 'GET'");
     expect_error(LISTEN "routes: [{path: /a, echo: {}, methods: [[GET]]}]\n",
                  "t.yaml:2:41: methods: expected a string, got a list");
+    /* Lists that leave out every method the type answers: the route would never serve. */
+    expect_error(LISTEN "routes: [{path: /ws, websocket: {}, methods: [POST, HEAD]}]\n",
+                 "t.yaml:2:46: methods: a websocket route is opened with GET (RFC 6455 §4.1); "
+                 "without GET it never serves: add GET or remove methods");
+    expect_error(LISTEN "routes: [{path: /, static: {root: /tmp}, methods: [POST, PUT]}]\n",
+                 "t.yaml:2:51: methods: a static route serves GET and HEAD only; without either "
+                 "it never serves: add GET or remove methods");
+    expect_error(LISTEN "routes: [{path: /t, text: {body: x}, methods: [CONNECT]}]\n",
+                 "t.yaml:2:47: methods: CONNECT never reaches a route (flared runs no tunnels); "
+                 "with nothing else the route never serves");
+    flared_config *cfg = load_ok(LISTEN "routes:\n"
+                                        "  - {path: /ws, websocket: {}, methods: [GET]}\n"
+                                        "  - {path: /, static: {root: /tmp}, methods: [HEAD]}\n"
+                                        "  - {path: /h, health: {}, methods: [PUT]}\n");
+    flared_config_free(cfg);
 }
 
 static void test_headers(void **state)

@@ -330,7 +330,10 @@ static void test_config_errors(void **state)
                  "t.yaml:2:27: rate: expected requests per second or minute (10/s, 600/m), "
                  "got '-5/s'");
     expect_error(HEAD "rate_limits: {api: {rate: 10/h}}\n",
-                 "t.yaml:2:27: rate: unknown unit 'h' in 10/h; use /s or /m");
+                 "t.yaml:2:27: rate: unknown unit 'h' in '10/h'; use /s or /m");
+    /* The value is quoted with its control characters shown as '?': one line in the log. */
+    expect_error(HEAD "rate_limits: {api: {rate: \"10/x\\nFAKE\"}}\n",
+                 "t.yaml:2:27: rate: unknown unit 'x?FAKE' in '10/x?FAKE'; use /s or /m");
     expect_error(HEAD "rate_limits: {api: {rate: 10}}\n",
                  "t.yaml:2:27: rate: expected requests per second or minute (10/s, 600/m), "
                  "got '10'");
@@ -342,6 +345,10 @@ static void test_config_errors(void **state)
                  "t.yaml:2:40: status: a rate limit answers 429 or 503, got 404");
     expect_error(HEAD "rate_limits: {api: {rate: 1/s}, api: {rate: 2/s}}\n",
                  "t.yaml:2:33: rate_limits: 'api' is defined twice; first at line 2");
+    /* A name from the file goes into the message as it is, but never its control
+     * characters: every config error stays one log line. */
+    expect_error(HEAD "rate_limits: {\"a\\nb\\e\": {rate: 1/s}, \"a\\nb\\e\": {rate: 2/s}}\n",
+                 "t.yaml:2:38: rate_limits: 'a?b?' is defined twice; first at line 2");
     expect_error(HEAD "routes: [{path: /, text: {body: x}, rate_limit: apx}]\n",
                  "t.yaml:2:49: rate_limit: no rate limit named 'apx'; define it under the "
                  "top-level 'rate_limits', or give this route its own {rate: 10/s, burst: 20}");
