@@ -72,14 +72,45 @@ static void check_config(const flared_config *c)
     (void)flared_log_level_name(c->log_level);
 }
 
+/* Upstream servers named by host: no lookup leaves the process. A name starting with
+ * 'n' is not found; any other has one IPv4 and one IPv6 address (documentation
+ * ranges), so each named server becomes two. */
+static int fake_resolve(const char *host, flare_dns_family family, flare_dns_result *out, void *ctx,
+                        flare_error *err)
+{
+    (void)family;
+    (void)ctx;
+    if (host[0] == 'n') return flare_error_set(err, FLARE_ERESOLVE, 0, "%s: not found", host);
+    out->count = 2;
+    out->addrs[0] = flare_ip_v4(192, 0, 2, 1);
+    (void)flare_ip_parse(&out->addrs[1], "2001:db8::1", 11, NULL);
+    return 0;
+}
+
+static void check_upstreams(const flared_config *c)
+{
+    for (size_t i = 0; i < c->upstream_count; i++) {
+        const flared_upstream *u = &c->upstreams[i];
+        FUZZ_CHECK(u->server_count >= 1 && u->server_count <= FLARED_UPSTREAM_SERVERS_MAX);
+        for (size_t k = 0; k < u->server_count; k++) {
+            const flared_upstream_server *sv = &u->servers[k];
+            FUZZ_CHECK(sv->address != NULL);
+            FUZZ_CHECK(sv->is_unix ? sv->unix_path[0] == '/' : sv->addr.port != 0);
+        }
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    static const flare_resolver resolver = {fake_resolve, NULL};
+    flared_config_set_resolver(&resolver);
     flared_config *cfg = NULL;
     flare_error err;
     int rc = flared_config_load_string((const char *)data, size, "fuzz.yaml", "/tmp", &cfg, &err);
     if (rc == 0) {
         FUZZ_CHECK(cfg != NULL);
         check_config(cfg);
+        check_upstreams(cfg);
         flared_config_free(cfg);
     } else {
         FUZZ_CHECK(cfg == NULL);

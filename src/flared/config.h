@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "flare/dns.h"
 #include "flare/error.h"
 #include "flare/http.h"
 #include "flare/net.h"
@@ -290,7 +291,13 @@ typedef struct flared_websocket_route {
     unsigned client_max_window_bits; /**< 8..15 asked of clients that allow it; 0 = none */
 } flared_websocket_route;
 
-/** Most servers in one upstream. */
+/**
+ * The resolver config loads use for upstream servers given by host name; NULL (the
+ * default) is the system's. A test seam: the config fuzzer answers names itself.
+ */
+void flared_config_set_resolver(const flare_resolver *resolver);
+
+/** Most servers in one upstream (after host names are resolved). */
 #define FLARED_UPSTREAM_SERVERS_MAX 256
 
 /** How an upstream picks a server for a request. */
@@ -302,7 +309,10 @@ typedef enum flared_balance {
 
 /** One server of an upstream. */
 typedef struct flared_upstream_server {
-    const char *address;   /**< as written: "127.0.0.1:9001", "[::1]:80" or "unix:/run/a.sock" */
+    /** "127.0.0.1:9001", "[::1]:80" or "unix:/run/a.sock": as written, or for a server
+     *  named by host name, one of the addresses the name resolved to at load */
+    const char *address;
+    const char *name;      /**< "backend:8080" as written for a host name; NULL otherwise */
     bool is_unix;          /**< address is a Unix socket: unix_path */
     flare_sock_addr addr;  /**< inet only; port is never 0 */
     const char *unix_path; /**< unix only: absolute, <= FLARED_UNIX_PATH_MAX */

@@ -1,7 +1,7 @@
 /*
  * config_proxy.c: the top-level `upstreams` map and the `proxy` route type. An
- * upstream is a named list of servers ("IP:PORT", "[IPv6]:PORT" or
- * "unix:/absolute/path") with its balancing, keep-alive, timeouts and optional
+ * upstream is a named list of servers ("IP:PORT", "[IPv6]:PORT", "HOST:PORT",
+ * resolved at load, or "unix:/absolute/path") with its balancing, keep-alive, timeouts and optional
  * active health checks. A proxy route names an upstream that must exist; its
  * request_headers and hide_headers are config_proxy_fields.c's.
  */
@@ -37,16 +37,68 @@ enum {
 
 static const char *const balance_names[] = {"round_robin", "least_conn", "ip_hash"};
 
-static int parse_server(flared_cfg_ctx *c, yaml_node_t *node, flared_upstream_server *sv)
+static const flare_resolver *name_resolver;
+
+void flared_config_set_resolver(const flare_resolver *resolver)
+{
+    name_resolver = resolver;
+}
+
+/* A server given as HOST:PORT with a host name: resolved now, at load, each address
+ * becoming a server of its own, as nginx's `server backend:8080` is (a reload
+ * resolves again). Fills room[0..FLARE_DNS_MAX_ADDRS) and returns how many. */
+static long resolve_server(flared_cfg_ctx *c, yaml_node_t *node, const char *s, size_t len,
+                           const char *shown, flared_upstream_server *room)
+{
+    const char *colon = memrchr(s, ':', len);
+    const char *digits = colon ? colon + 1 : s + len;
+    size_t ndigits = (size_t)(s + len - digits);
+    unsigned long port = 0;
+    bool port_ok = colon && ndigits >= 1 && ndigits <= 5;
+    for (size_t i = 0; port_ok && i < ndigits; i++) {
+        port_ok = digits[i] >= '0' && digits[i] <= '9';
+        port = port * 10 + (unsigned long)(digits[i] - '0');
+    }
+    port_ok = port_ok && port >= 1 && port <= 65535;
+    size_t host_len = colon ? (size_t)(colon - s) : len;
+    flare_error err;
+    flare_error_clear(&err);
+    if (!port_ok || flare_hostname_validate(s, host_len, &err) < 0)
+        return flared_cfg_fail(c, node,
+                               "servers: invalid %s; use IP:PORT, [IPv6]:PORT, HOST:PORT or "
+                               "unix:/path, with a port of 1..65535",
+                               shown);
+    char *host = flared_cfg_strndup(c, s, host_len);
+    if (!host) return flared_cfg_nomem(c);
+    flare_dns_result res;
+    if (flare_dns_resolve_with(name_resolver, host, FLARE_DNS_ANY, &res, &err) < 0 ||
+        res.count == 0)
+        return flared_cfg_fail(c, node, "servers: cannot resolve %s: %s", shown,
+                               err.message[0] ? err.message : "no address");
+    for (size_t i = 0; i < res.count; i++) {
+        flared_upstream_server *sv = &room[i];
+        *sv = (flared_upstream_server){
+            .name = s, .line = flared_cfg_line(node), .column = flared_cfg_column(node)};
+        sv->addr.ip = res.addrs[i];
+        sv->addr.port = (uint16_t)port;
+        char text[64]; /* "[" IPv6 "]:" port */
+        size_t n = flare_sock_addr_format(&sv->addr, text, sizeof text);
+        if (!(sv->address = flared_cfg_strndup(c, text, n))) return flared_cfg_nomem(c);
+    }
+    return (long)res.count;
+}
+
+/* One `servers` item into room[0..FLARE_DNS_MAX_ADDRS); returns how many servers it is. */
+static long parse_server(flared_cfg_ctx *c, yaml_node_t *node, flared_upstream_server *room)
 {
     char shown[FLARED_CFG_SHOW_MAX];
     const char *s;
     int rc = flared_cfg_string(c, node, "servers", &s);
     if (rc < 0) return rc;
     size_t len = strlen(s);
-    sv->address = s;
-    sv->line = flared_cfg_line(node);
-    sv->column = flared_cfg_column(node);
+    flared_upstream_server *sv = room;
+    *sv = (flared_upstream_server){
+        .address = s, .line = flared_cfg_line(node), .column = flared_cfg_column(node)};
     flared_cfg_quote(s, len, shown);
     if (strncmp(s, "unix:", 5) == 0) {
         if (s[5] != '/')
@@ -58,18 +110,23 @@ static int parse_server(flared_cfg_ctx *c, yaml_node_t *node, flared_upstream_se
                                    len - 5, FLARED_UNIX_PATH_MAX);
         sv->is_unix = true;
         sv->unix_path = s + 5;
-        return 0;
+        return 1;
     }
     flare_error net_err;
     flare_error_clear(&net_err);
-    if (flare_sock_addr_parse(&sv->addr, s, len, &net_err) < 0)
+    if (flare_sock_addr_parse(&sv->addr, s, len, &net_err) < 0) {
+        /* Not an address literal: a host name, unless it only looks like a mistyped
+         * literal (digits and dots, or brackets), which resolving would not mend. */
+        if (len && s[0] != '[' && strspn(s, "0123456789.:") != len)
+            return resolve_server(c, node, s, len, shown, room);
         return flared_cfg_fail(c, node,
-                               "servers: invalid %s (%s); use IP:PORT, [IPv6]:PORT or "
+                               "servers: invalid %s (%s); use IP:PORT, [IPv6]:PORT, HOST:PORT or "
                                "unix:/path",
                                shown, net_err.message);
+    }
     if (sv->addr.port == 0)
         return flared_cfg_fail(c, node, "servers: %s has port 0; name the server's port", shown);
-    return 0;
+    return 1;
 }
 
 static int parse_servers(flared_cfg_ctx *c, yaml_node_t *node, flared_upstream *u)
@@ -82,12 +139,23 @@ static int parse_servers(flared_cfg_ctx *c, yaml_node_t *node, flared_upstream *
     if (n > FLARED_UPSTREAM_SERVERS_MAX)
         return flared_cfg_fail(c, node, "servers: %zu listed; an upstream takes at most %d", n,
                                FLARED_UPSTREAM_SERVERS_MAX);
-    flared_upstream_server *sv = flared_cfg_alloc(c, n * sizeof *sv);
+    /* Room for every item to resolve to the most addresses; the config's arena keeps
+     * what is not used until the config is freed. */
+    flared_upstream_server *sv = flared_cfg_alloc(c, n * FLARE_DNS_MAX_ADDRS * sizeof *sv);
     if (!sv) return flared_cfg_nomem(c);
-    for (size_t i = 0; i < n; i++)
-        if ((rc = parse_server(c, flared_cfg_node(c, items[i]), &sv[i])) < 0) return rc;
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = flared_cfg_node(c, items[i]);
+        long got = parse_server(c, item, &sv[count]);
+        if (got < 0) return (int)got;
+        count += (size_t)got;
+        if (count > FLARED_UPSTREAM_SERVERS_MAX)
+            return flared_cfg_fail(c, item,
+                                   "servers: %zu addresses so far; an upstream takes at most %d",
+                                   count, FLARED_UPSTREAM_SERVERS_MAX);
+    }
     u->servers = sv;
-    u->server_count = n;
+    u->server_count = count;
     return 0;
 }
 

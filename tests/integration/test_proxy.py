@@ -304,6 +304,17 @@ class BalanceTests(ProxyCase):
                              .status, 200)
         self.assertEqual(len(busy.requests), 1)
 
+    def test_server_named_by_host(self):
+        # "localhost" is resolved as the config loads (from /etc/hosts here), each of
+        # its addresses a server of its own: an IPv6 one, where the hosts file lists
+        # ::1 too, fails to connect and the request moves on to 127.0.0.1.
+        up = self.upstream()
+        srv = self.proxy([f"localhost:{up.port}"])
+        for _ in range(3):
+            resp = self.request(srv, b"GET /api/echo HTTP/1.1\r\nHost: a\r\n\r\n")
+            self.assertEqual(resp.status, 200, resp.body)
+        self.assertEqual(len(up.requests), 3)
+
     def test_unix_socket_upstream(self):
         path = os.path.join(tempfile.mkdtemp(prefix="flared-px-"), "up.sock")
         up = self.upstream(unix_path=path)

@@ -144,10 +144,10 @@ static void test_errors(void **state)
     expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:9001\"]}\n"
                         "routes:\n  - path: /api/\n    proxy:\n",
                  "t.yaml:6:11: proxy: missing required key 'upstream'");
-    expect_error(LISTEN "upstreams:\n  app: {servers: [\"localhost:9001\"]}\n",
-                 "t.yaml:3:19: servers: invalid 'localhost:9001' (invalid IP address "
-                 "\"localhost\": an IPv4 address needs exactly four dot-separated octets); "
-                 "use IP:PORT, [IPv6]:PORT or unix:/path");
+    expect_error(LISTEN "upstreams:\n  app: {servers: [\"10.0.0:9001\"]}\n",
+                 "t.yaml:3:19: servers: invalid '10.0.0:9001' (invalid IP address "
+                 "\"10.0.0\": an IPv4 address needs exactly four dot-separated octets); "
+                 "use IP:PORT, [IPv6]:PORT, HOST:PORT or unix:/path");
     expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:0\"]}\n",
                  "t.yaml:3:19: servers: '127.0.0.1:0' has port 0; name the server's port");
     expect_error(LISTEN "upstreams:\n  app: {servers: [\"unix:run/a.sock\"]}\n",
@@ -349,13 +349,84 @@ static void test_health_fields(void **state)
                  "be used here");
 }
 
+/* A resolver that leaves the process alone: "two.test" has an IPv4 and an IPv6
+ * address, "one.test" one, any other name none. */
+static int fake_resolve(const char *host, flare_dns_family family, flare_dns_result *out, void *ctx,
+                        flare_error *err)
+{
+    (void)family;
+    (*(int *)ctx)++;
+    out->count = 0;
+    if (strcmp(host, "two.test") == 0 || strcmp(host, "one.test") == 0)
+        out->addrs[out->count++] = flare_ip_v4(192, 0, 2, 7);
+    if (strcmp(host, "two.test") == 0)
+        assert_int_equal(flare_ip_parse(&out->addrs[out->count++], "2001:db8::7", 11, NULL), 0);
+    if (out->count) return 0;
+    return flare_error_set(err, FLARE_ERESOLVE, 0, "%s: Name or service not known", host);
+}
+
+static void test_servers_by_host_name(void **state)
+{
+    (void)state;
+    int lookups = 0;
+    const flare_resolver resolver = {fake_resolve, &lookups};
+    flared_config_set_resolver(&resolver);
+    /* Each address a name has is a server of its own, between its neighbours. */
+    flared_config *cfg =
+        load_ok(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:9001\", \"two.test:8080\", "
+                       "\"one.test:81\"]}\n" ROUTE);
+    assert_int_equal(lookups, 2);
+    const flared_upstream *u = &cfg->upstreams[0];
+    assert_int_equal(u->server_count, 4);
+    assert_null(u->servers[0].name);
+    const char *want[] = {"127.0.0.1:9001", "192.0.2.7:8080", "[2001:db8::7]:8080", "192.0.2.7:81"};
+    for (size_t i = 0; i < 4; i++) {
+        assert_string_equal(u->servers[i].address, want[i]);
+        assert_false(u->servers[i].is_unix);
+    }
+    assert_string_equal(u->servers[1].name, "two.test:8080");
+    assert_string_equal(u->servers[2].name, "two.test:8080");
+    assert_int_equal(u->servers[2].addr.ip.family, AF_INET6);
+    assert_int_equal(u->servers[2].addr.port, 8080);
+    assert_int_equal(u->servers[3].column, 54);
+    flared_config_free(cfg);
+
+    expect_error(LISTEN "upstreams:\n  app: {servers: [\"none.test:80\"]}\n" ROUTE,
+                 "t.yaml:3:19: servers: cannot resolve 'none.test:80': none.test: Name or "
+                 "service not known");
+    const char *bad[] = {"two.test",  "two.test:0",   "two.test:65536", "two.test:8o",
+                         "two.test:", "two..test:80", "-x-:80"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char yaml[256], message[256];
+        snprintf(yaml, sizeof yaml, LISTEN "upstreams:\n  app: {servers: [\"%s\"]}\n" ROUTE,
+                 bad[i]);
+        snprintf(message, sizeof message,
+                 "t.yaml:3:19: servers: invalid '%s'; use IP:PORT, [IPv6]:PORT, HOST:PORT or "
+                 "unix:/path, with a port of 1..65535",
+                 bad[i]);
+        expect_error(yaml, message);
+    }
+    lookups = 0;
+    /* More addresses than an upstream takes: 129 names of two addresses each. */
+    char *yaml = malloc(16384);
+    assert_non_null(yaml);
+    int n = snprintf(yaml, 16384, LISTEN "upstreams:\n  app:\n    servers:\n");
+    for (int i = 0; i < 129; i++)
+        n += snprintf(yaml + n, (size_t)(16384 - n), "      - two.test:%d\n", 1000 + i);
+    snprintf(yaml + n, (size_t)(16384 - n), ROUTE);
+    expect_error(yaml,
+                 "t.yaml:133:9: servers: 258 addresses so far; an upstream takes at most 256");
+    free(yaml);
+    flared_config_set_resolver(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),      cmocka_unit_test(test_every_key),
         cmocka_unit_test(test_errors),        cmocka_unit_test(test_fields_compiled),
         cmocka_unit_test(test_fields_errors), cmocka_unit_test(test_request_id_field),
-        cmocka_unit_test(test_health_fields),
+        cmocka_unit_test(test_health_fields), cmocka_unit_test(test_servers_by_host_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
