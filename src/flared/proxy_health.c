@@ -1,8 +1,8 @@
 /*
  * proxy_health.c: active health checks. Every `interval` each server of an
- * upstream with `health` gets "GET path" on a fresh connection; a 2xx or 3xx
- * status line within the interval is a pass, anything else a failure (for an
- * upstream with `tls`, a completed TCP connect passes). `fails`
+ * upstream with `health` gets "GET path" on a fresh connection (over TLS for an
+ * upstream with `tls`, verified as its requests are); a 2xx or 3xx status line
+ * within the interval is a pass, anything else a failure. `fails`
  * failures in a row take the server out of rotation, `passes` passes bring it back.
  * A check carries the upstream's check fields (flared_upstream_health.fields: `headers`,
  * else what its proxy routes all send), so an upstream that wants a key sees one.
@@ -18,6 +18,10 @@
 static void check_close(up_server *sv)
 {
     if (sv->check_fd < 0) return;
+    if (sv->check_has_tls) {
+        flare_tls_conn_free(&sv->check_tls);
+        sv->check_has_tls = false;
+    }
     flare_reactor_remove(sv->up->px->r, sv->check_fd);
     close(sv->check_fd);
     sv->check_fd = -1;
@@ -52,24 +56,42 @@ static bool status_known(up_server *sv, bool *pass)
     return true;
 }
 
+/* The check's send and receive, in clear text or through its TLS session: a count,
+ * 0 at the end of the stream (receive), FLARE_EAGAIN, or another negative code. */
+static ssize_t check_io(up_server *sv, bool write, void *buf, size_t len)
+{
+    if (sv->check_has_tls) {
+        ssize_t n = write ? flare_tls_conn_write(&sv->check_tls, buf, len, NULL)
+                          : flare_tls_conn_read(&sv->check_tls, buf, len, NULL);
+        return n == FLARE_ECLOSED ? 0 : n;
+    }
+    ssize_t n;
+    do
+        n = write ? send(sv->check_fd, buf, len, MSG_NOSIGNAL) : recv(sv->check_fd, buf, len, 0);
+    while (n < 0 && errno == EINTR);
+    return n >= 0 ? n : errno == EAGAIN ? FLARE_EAGAIN : FLARE_ESYS;
+}
+
 static void on_check(flare_reactor *r, int fd, uint32_t events, void *data)
 {
     up_server *sv = data;
     (void)r;
+    (void)events;
     if (!sv->check_reading) {
         if (flare_socket_pending_error(fd)) {
             verdict(sv, false);
             return;
         }
-        if (sv->up->tls) {
-            /* HTTPS servers: a completed connect is the check (no TLS request yet). */
-            if (events & (FLARE_EV_WRITE | FLARE_EV_ERROR | FLARE_EV_HUP)) verdict(sv, true);
-            return;
-        }
-        ssize_t n = send(fd, sv->check_buf.data + sv->check_sent,
-                         sv->check_buf.len - sv->check_sent, MSG_NOSIGNAL);
-        if (n < 0 && errno == EAGAIN) return;
-        if (n < 0) {
+        /* A certificate the requests would refuse fails the check too. */
+        int rc = sv->check_has_tls && !sv->check_tls.handshake_done
+                     ? flare_tls_conn_handshake(&sv->check_tls, NULL)
+                     : 0;
+        if (rc == FLARE_EAGAIN) return;
+        ssize_t n = rc < 0 ? rc
+                           : check_io(sv, true, sv->check_buf.data + sv->check_sent,
+                                      sv->check_buf.len - sv->check_sent);
+        if (n == FLARE_EAGAIN) return;
+        if (n <= 0) {
             verdict(sv, false);
             return;
         }
@@ -78,12 +100,10 @@ static void on_check(flare_reactor *r, int fd, uint32_t events, void *data)
         sv->check_buf.len = 0; /* now it collects the status line */
         sv->check_reading = true;
     }
-    (void)events;
     for (;;) {
         char tmp[256];
-        ssize_t n = recv(fd, tmp, sizeof tmp, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN) return;
+        ssize_t n = check_io(sv, false, tmp, sizeof tmp);
+        if (n == FLARE_EAGAIN) return;
         if (n <= 0) {
             bool pass = false;
             status_known(sv, &pass);
@@ -155,8 +175,22 @@ static void on_check_timer(flare_timer *t, void *data)
     }
     sv->check_sent = 0;
     sv->check_reading = false;
+    if (sv->up->tls) {
+        char name[256];
+        flared_proxy__tls_name(sv, name, sizeof name);
+        uint16_t port = sv->cfg->is_unix ? 443 : sv->cfg->addr.port;
+        if (flare_tls_conn_init_client(&sv->check_tls, sv->up->tls, fd, name, port, NULL) < 0) {
+            close(fd);
+            sv->check_fd = -1;
+            verdict(sv, false);
+            return;
+        }
+        sv->check_has_tls = true;
+    }
     if (flare_reactor_add(sv->up->px->r, fd, FLARE_EV_READ | FLARE_EV_WRITE, on_check, sv, NULL) <
         0) {
+        if (sv->check_has_tls) flare_tls_conn_free(&sv->check_tls);
+        sv->check_has_tls = false;
         close(fd);
         sv->check_fd = -1;
         verdict(sv, false);

@@ -71,6 +71,8 @@ struct up_server {
     flare_buf check_buf; /* the request while sending, then the status line */
     size_t check_sent;
     bool check_reading;
+    bool check_has_tls;       /* check_tls is initialised (an upstream with `tls`) */
+    flare_tls_conn check_tls; /* the check's TLS session */
 };
 
 struct flared_upstream_rt {
@@ -120,6 +122,9 @@ void flared_proxy__conn_close(upconn *uc);
 ssize_t flared_proxy__up_io(upconn *uc, void *buf, size_t len, bool write);
 /* Opens the socket for a connect to sv (non-blocking); the fd or a negative errno. */
 int flared_proxy__socket(const up_server *sv, bool *connecting);
+/* The name a TLS connection to sv sends as SNI and verifies: the upstream's `tls.sni`,
+ * else the host name the server was given by, else its IP address. */
+void flared_proxy__tls_name(const up_server *sv, char *out, size_t cap);
 
 /* Where a request is: RS_UPGRADING waits for the client's 101 to be written,
  * RS_TUNNEL relays bytes both ways (proxy_tunnel.c). */

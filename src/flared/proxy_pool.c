@@ -213,11 +213,14 @@ ssize_t flared_proxy__up_io(upconn *uc, void *buf, size_t len, bool write)
 }
 
 /* The name a TLS server is asked for (SNI) and verified against. */
-static void tls_name(const up_server *sv, char *out, size_t cap)
+void flared_proxy__tls_name(const up_server *sv, char *out, size_t cap)
 {
     const flared_upstream *u = sv->up->cfg;
+    const char *named = sv->cfg->name; /* "host:port" as written */
     if (u->tls.sni)
         snprintf(out, cap, "%s", u->tls.sni);
+    else if (named)
+        snprintf(out, cap, "%.*s", (int)(strrchr(named, ':') - named), named);
     else if (sv->cfg->is_unix || !flare_ip_format(&sv->cfg->addr.ip, out, cap))
         snprintf(out, cap, "localhost");
 }
@@ -241,7 +244,7 @@ int flared_proxy__conn_open(up_server *sv, upconn **out)
     flare_timer_init(&uc->idle_timer, on_idle_timeout, uc);
     if (sv->up->tls) {
         char name[256];
-        tls_name(sv, name, sizeof name);
+        flared_proxy__tls_name(sv, name, sizeof name);
         uint16_t port = sv->cfg->is_unix ? 443 : sv->cfg->addr.port;
         if (flare_tls_conn_init_client(&uc->tls, sv->up->tls, fd, name, port, NULL) < 0) {
             close(fd);

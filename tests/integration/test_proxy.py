@@ -351,6 +351,24 @@ class TlsUpstreamTests(ProxyCase):
         resp = self.request(bad, b"GET /api/plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
         self.assertEqual(resp.status, 502)
 
+    def test_health_check_speaks_tls(self):
+        # The check is a real request over TLS: a path the server answers 404 takes it
+        # out (a completed TCP connect used to pass); one it answers 200 keeps it in.
+        backend, certs = tls_backend(self, "over tls")
+        for path, want in [("/plaintext", 200), ("/no-such-page", 502)]:
+            with self.subTest(path=path):
+                srv = self.start_server(extra=proxy_config(
+                    [f"127.0.0.1:{backend.port}"],
+                    upstream_extra=f"    tls: {{ca: {certs}/ca.pem, sni: localhost}}\n"
+                                   f"    health: {{path: {path}, interval: 100ms, fails: 1, "
+                                   "passes: 1}\n").replace(
+                        "connect_timeout: 1s", "connect_timeout: 10s").replace(
+                        "read_timeout: 1s", "read_timeout: 10s"))
+                time.sleep(0.6)  # several checks
+                resp = self.request(srv, b"GET /api/plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+                self.assertEqual(resp.status, want, resp.body)
+                srv.cleanup()
+
 
 class DrainTests(ProxyCase):
     def test_sigterm_lets_a_proxied_request_finish(self):
