@@ -176,10 +176,7 @@ static void on_check_timer(flare_timer *t, void *data)
     sv->check_sent = 0;
     sv->check_reading = false;
     if (sv->up->tls) {
-        char name[256];
-        flared_proxy__tls_name(sv, name, sizeof name);
-        uint16_t port = sv->cfg->is_unix ? 443 : sv->cfg->addr.port;
-        if (flare_tls_conn_init_client(&sv->check_tls, sv->up->tls, fd, name, port, NULL) < 0) {
+        if (flared_proxy__tls_start(sv, fd, &sv->check_tls) < 0) {
             close(fd);
             sv->check_fd = -1;
             verdict(sv, false);

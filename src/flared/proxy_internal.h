@@ -122,9 +122,10 @@ void flared_proxy__conn_close(upconn *uc);
 ssize_t flared_proxy__up_io(upconn *uc, void *buf, size_t len, bool write);
 /* Opens the socket for a connect to sv (non-blocking); the fd or a negative errno. */
 int flared_proxy__socket(const up_server *sv, bool *connecting);
-/* The name a TLS connection to sv sends as SNI and verifies: the upstream's `tls.sni`,
- * else the host name the server was given by, else its IP address. */
-void flared_proxy__tls_name(const up_server *sv, char *out, size_t cap);
+/* Starts the client side of TLS to sv on fd (connected or connecting): SNI and the
+ * name verified are the upstream's `tls.sni`, else the host name the server was given
+ * by, else its IP address. 0, or a negative code. */
+int flared_proxy__tls_start(const up_server *sv, int fd, flare_tls_conn *tls);
 
 /* Where a request is: RS_UPGRADING waits for the client's 101 to be written,
  * RS_TUNNEL relays bytes both ways (proxy_tunnel.c). */

@@ -213,7 +213,9 @@ ssize_t flared_proxy__up_io(upconn *uc, void *buf, size_t len, bool write)
 }
 
 /* The name a TLS server is asked for (SNI) and verified against. */
-void flared_proxy__tls_name(const up_server *sv, char *out, size_t cap)
+/* The name a TLS connection to sv sends as SNI and verifies: the upstream's `tls.sni`,
+ * else the host name the server was given by, else its IP address. */
+static void tls_name(const up_server *sv, char *out, size_t cap)
 {
     const flared_upstream *u = sv->up->cfg;
     const char *named = sv->cfg->name; /* "host:port" as written */
@@ -223,6 +225,14 @@ void flared_proxy__tls_name(const up_server *sv, char *out, size_t cap)
         snprintf(out, cap, "%.*s", (int)(strrchr(named, ':') - named), named);
     else if (sv->cfg->is_unix || !flare_ip_format(&sv->cfg->addr.ip, out, cap))
         snprintf(out, cap, "localhost");
+}
+
+int flared_proxy__tls_start(const up_server *sv, int fd, flare_tls_conn *tls)
+{
+    char name[256];
+    tls_name(sv, name, sizeof name);
+    uint16_t port = sv->cfg->is_unix ? 443 : sv->cfg->addr.port;
+    return flare_tls_conn_init_client(tls, sv->up->tls, fd, name, port, NULL);
 }
 
 int flared_proxy__conn_open(up_server *sv, upconn **out)
@@ -243,10 +253,7 @@ int flared_proxy__conn_open(up_server *sv, upconn **out)
     *uc = (upconn){.px = px, .sv = sv, .fd = fd, .connecting = connecting};
     flare_timer_init(&uc->idle_timer, on_idle_timeout, uc);
     if (sv->up->tls) {
-        char name[256];
-        flared_proxy__tls_name(sv, name, sizeof name);
-        uint16_t port = sv->cfg->is_unix ? 443 : sv->cfg->addr.port;
-        if (flare_tls_conn_init_client(&uc->tls, sv->up->tls, fd, name, port, NULL) < 0) {
+        if (flared_proxy__tls_start(sv, fd, &uc->tls) < 0) {
             close(fd);
             uc->next = px->free_conns;
             px->free_conns = uc;

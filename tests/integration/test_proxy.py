@@ -351,6 +351,23 @@ class TlsUpstreamTests(ProxyCase):
         resp = self.request(bad, b"GET /api/plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
         self.assertEqual(resp.status, 502)
 
+    def test_server_named_by_host_is_verified_by_that_name(self):
+        # Without `sni`, a server given as localhost:PORT is asked for and checked
+        # against "localhost", which its certificate names (and no IP address of it).
+        import test_tls
+        certs = tls_certs(self)
+        backend = test_tls.TlsServer(text="by name",
+                                     tls="certificates:\n  - {cert: named.pem, key: named.key}\n")
+        self.addCleanup(backend.cleanup)
+        backend.start()
+        srv = self.start_server(extra=proxy_config(
+            [f"localhost:{backend.port}"],
+            upstream_extra=f"    tls: {{ca: {certs}/ca.pem}}\n").replace(
+                "connect_timeout: 1s", "connect_timeout: 10s").replace(
+                "read_timeout: 1s", "read_timeout: 10s"))
+        resp = self.request(srv, b"GET /api/plaintext HTTP/1.1\r\nHost: a\r\n\r\n")
+        self.assertEqual((resp.status, resp.body), (200, b"by name"))
+
     def test_health_check_speaks_tls(self):
         # The check is a real request over TLS: a path the server answers 404 takes it
         # out (a completed TCP connect used to pass); one it answers 200 keeps it in.

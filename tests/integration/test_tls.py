@@ -81,6 +81,7 @@ def make_certs(d):
     leaf("server", "/CN=localhost", "DNS:localhost,IP:127.0.0.1,IP:::1", "serverAuth", rsa=True)
     leaf("server2", "/CN=localhost/O=reloaded", "DNS:localhost,IP:127.0.0.1", "serverAuth")
     leaf("other", "/CN=other.test", "DNS:other.test", "serverAuth")
+    leaf("named", "/CN=localhost", "DNS:localhost", "serverAuth")  # no IP address in it
     leaf("client", "/CN=flared test client", "email:client@example.test", "clientAuth")
     leaf("rogue", "/CN=rogue client", "email:rogue@example.test", "clientAuth",
          ca=("rogue-ca.pem", "rogue-ca.key"))
