@@ -568,6 +568,8 @@ static bool begin_request(conn *c)
     srv->stats.requests++;
     c->pre_status = 0;
     c->route_index = NO_ROUTE;
+    /* Before any early answer: its log must not count the last request's dropped body. */
+    c->body_dropped = 0;
     if (req->method_id == FLARE_METHOD_CONNECT || req->target_form == FLARE_TARGET_AUTHORITY) {
         fail(c, 501); /* no tunnels: RFC 9110 §9.3.6 */
         return false;
@@ -622,7 +624,6 @@ static bool begin_request(conn *c)
     c->body_spilled = false;
     c->body_ptr = NULL;
     c->body_len = 0;
-    c->body_dropped = 0;
     c->leftover = 0;
     memset(&c->dec, 0, sizeof c->dec);
     c->dec.payload_max = c->body_limit;

@@ -277,5 +277,46 @@ class ConfigErrorTests(unittest.TestCase):
                            routes="routes:\n  - path: /\n    redirect: {to: \"https://$hostname/\"}\n")
 
 
+class BodyLengthServer(ft.Server):
+    """A redirecting listener whose exception is a text route that takes POST (so it
+    drops bodies), with the body length in the access log."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.access_path = os.path.join(self.dir, "access.log")
+
+    def config_text(self, **overrides):
+        return f"""\
+workers: 1
+error_log: {self.stderr_path}
+access_log: {self.access_path}
+access_log_format: '$request $status $request_body_length'
+listeners:
+  - address: 127.0.0.1:{self.port}
+    https_redirect: {{port: 8443, except: [/open/]}}
+routes:
+  - path: /open/
+    methods: [GET, POST]
+    text: {{body: "open\\n"}}
+"""
+
+
+class RedirectBodyLengthTests(ft.ServerTestCase):
+    def test_redirect_after_a_dropped_body_logs_no_body(self):
+        # The redirect is answered at its head, none of its body read; the body the
+        # exempt route dropped before it on the connection is not counted again.
+        srv = self.start_server(BodyLengthServer)
+        with srv.connect() as s:
+            s.sendall(b"POST /open/ HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\n\r\nhello"
+                      b"POST /shut HTTP/1.1\r\nHost: a.test\r\nContent-Length: 3\r\n\r\n")
+            out, _ = ft.read_until_close(s, 5)
+        responses, _ = ft.parse_responses(out, ["POST", "POST"])
+        self.assertEqual([r.status for r in responses], [200, 301], out)
+        want = ["POST /open/ HTTP/1.1 200 5", "POST /shut HTTP/1.1 301 0"]
+        self.assertTrue(ft.wait_for(
+            lambda: len(ft.read_text(srv.access_path).splitlines()) >= 2, 5))
+        self.assertEqual(ft.read_text(srv.access_path).splitlines(), want)
+
+
 if __name__ == "__main__":
     ft.run()
