@@ -639,13 +639,16 @@ static bool begin_request(conn *c)
         dispatch(c);
         return false;
     }
-    if (c->pre_status && has_body) {
+    if (c->pre_status && has_body &&
+        (c->chunked || req->expect_continue || c->head_len + c->content_length > c->in_cap)) {
         /* The server's own answer (404, 405, 501, OPTIONS *) takes no body: it is not
          * read into memory, up to the body limit on every connection, only to be
          * dropped. It is answered now, and the connection ends with a lingering close,
          * whether or not the body has arrived yet (the answer does not depend on how
          * the bytes come). With Expect, this is the final status instead of 100 that
-         * says the body is not wanted (RFC 9110 §10.1.1). */
+         * says the body is not wanted (RFC 9110 §10.1.1). A Content-Length body that
+         * fits in the input block with its head is read there as usual, and the
+         * connection goes on, as nginx keeps it after a small POST to a wrong URL. */
         return answer_unread(c);
     }
     size_t buffered = c->in_len - c->start - c->head_len;

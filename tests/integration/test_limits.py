@@ -117,6 +117,28 @@ class LimitTests(ft.SharedServerTestCase):
                 self.assertTrue(responses[0].closes())
                 self.assertTrue(closed)
 
+    def test_small_body_the_server_answers_keeps_the_connection(self):
+        # A small body to a request the server answers itself (here OPTIONS *; a 404
+        # alike) is read in the input block, and the connection goes on, as nginx keeps
+        # it; sent at once or a byte at a time, the answers are the same. (405 and 501
+        # end the connection anyway.)
+        data = (b"OPTIONS * HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello" +
+                b"OPTIONS * HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc" + GET)
+        for step in [len(data), 1]:
+            with self.subTest(step=step), self.srv.connect() as s:
+                for i in range(0, len(data), step):
+                    s.sendall(data[i:i + step])
+                got = b""
+                while len(ft.parse_responses(got)[0]) < 3:
+                    chunk = s.recv(65536)
+                    self.assertTrue(chunk, f"closed after {got[:300]!r}")
+                    got += chunk
+                responses, rest = ft.parse_responses(got)
+                self.assertEqual([r.status for r in responses], [200, 200, 200], got[:300])
+                # The third closes: this server's max_keepalive_requests is 3.
+                self.assertEqual(([r.closes() for r in responses], rest),
+                                 ([False, False, True], b""))
+
     def test_idle_keepalive_connection_is_closed(self):
         with self.srv.connect() as s:
             s.sendall(GET)
