@@ -13,6 +13,29 @@ import flaredtest as ft
 GET = b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n"
 
 
+def read_responses(sock, n):
+    """Reads until n complete responses are in; (the responses, bytes after them)."""
+    data = b""
+    while len(ft.parse_responses(data)[0]) < n:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError(f"closed after {data[:300]!r}")
+        data += chunk
+    return ft.parse_responses(data)
+
+
+def unread_bytes(port):
+    """Bytes waiting in the receive queues of the server's sockets on port."""
+    total = 0
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if int(fields[1].split(":")[1], 16) == port:
+                total += int(fields[4].split(":")[1], 16)
+    return total
+
+
 class LimitTests(ft.SharedServerTestCase):
     server_kwargs = {"limits": ", max_connections: 3, max_keepalive_requests: 3",
                      "timeouts": ", header: 2s, body: 1s, keepalive: 1s"}
@@ -128,13 +151,8 @@ class LimitTests(ft.SharedServerTestCase):
             with self.subTest(step=step), self.srv.connect() as s:
                 for i in range(0, len(data), step):
                     s.sendall(data[i:i + step])
-                got = b""
-                while len(ft.parse_responses(got)[0]) < 3:
-                    chunk = s.recv(65536)
-                    self.assertTrue(chunk, f"closed after {got[:300]!r}")
-                    got += chunk
-                responses, rest = ft.parse_responses(got)
-                self.assertEqual([r.status for r in responses], [200, 200, 200], got[:300])
+                responses, rest = read_responses(s, 3)
+                self.assertEqual([r.status for r in responses], [200, 200, 200])
                 # The third closes: this server's max_keepalive_requests is 3.
                 self.assertEqual(([r.closes() for r in responses], rest),
                                  ([False, False, True], b""))
@@ -158,18 +176,6 @@ class LimitTests(ft.SharedServerTestCase):
         self.assertTrue(closed)
 
 
-def unread_bytes(port):
-    """Bytes waiting in the receive queues of the server's sockets on port."""
-    total = 0
-    with open("/proc/net/tcp") as f:
-        next(f)
-        for line in f:
-            fields = line.split()
-            if int(fields[1].split(":")[1], 16) == port:
-                total += int(fields[4].split(":")[1], 16)
-    return total
-
-
 class DiscardedBodyTests(ft.SharedServerTestCase):
     """A route that ignores bodies (text, static, status, redirect) drops one as it
     arrives, as nginx discards it, instead of holding it whole: the connection goes on
@@ -189,12 +195,7 @@ class DiscardedBodyTests(ft.SharedServerTestCase):
             with self.subTest(head=head[:20]), self.srv.connect(timeout=10) as s:
                 # The next request rides in the same send as the body's end.
                 s.sendall(b"GET /plaintext HTTP/1.1\r\nHost: t\r\n" + head + body + GET)
-                data = b""
-                while len(ft.parse_responses(data)[0]) < 2:
-                    chunk = s.recv(65536)
-                    self.assertTrue(chunk, f"closed after {data[:300]!r}")
-                    data += chunk
-                responses, rest = ft.parse_responses(data)
+                responses, rest = read_responses(s, 2)
                 self.assertEqual([(r.status, r.body) for r in responses],
                                  [(200, b"Hello, World!")] * 2)
                 self.assertEqual((responses[0].closes(), rest), (False, b""))
