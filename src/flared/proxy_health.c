@@ -9,10 +9,8 @@
  */
 #include "proxy_internal.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 static void check_close(up_server *sv)
@@ -56,20 +54,13 @@ static bool status_known(up_server *sv, bool *pass)
     return true;
 }
 
-/* The check's send and receive, in clear text or through its TLS session: a count,
- * 0 at the end of the stream (receive), FLARE_EAGAIN, or another negative code. */
+/* The check's send and receive, in clear text or through its TLS session, with the
+ * TLS functions' return conventions (FLARE_ECLOSED at the end of the stream). */
 static ssize_t check_io(up_server *sv, bool write, void *buf, size_t len)
 {
-    if (sv->check_has_tls) {
-        ssize_t n = write ? flare_tls_conn_write(&sv->check_tls, buf, len, NULL)
-                          : flare_tls_conn_read(&sv->check_tls, buf, len, NULL);
-        return n == FLARE_ECLOSED ? 0 : n;
-    }
-    ssize_t n;
-    do
-        n = write ? send(sv->check_fd, buf, len, MSG_NOSIGNAL) : recv(sv->check_fd, buf, len, 0);
-    while (n < 0 && errno == EINTR);
-    return n >= 0 ? n : errno == EAGAIN ? FLARE_EAGAIN : FLARE_ESYS;
+    if (!sv->check_has_tls) return flared_proxy__plain_io(sv->check_fd, buf, len, write);
+    return write ? flare_tls_conn_write(&sv->check_tls, buf, len, NULL)
+                 : flare_tls_conn_read(&sv->check_tls, buf, len, NULL);
 }
 
 static void on_check(flare_reactor *r, int fd, uint32_t events, void *data)
@@ -107,7 +98,7 @@ static void on_check(flare_reactor *r, int fd, uint32_t events, void *data)
         if (n <= 0) {
             bool pass = false;
             status_known(sv, &pass);
-            verdict(sv, pass && n == 0 ? pass : false);
+            verdict(sv, pass && n == FLARE_ECLOSED);
             return;
         }
         size_t take = sv->check_buf.len < 12 ? 12 - sv->check_buf.len : 0;

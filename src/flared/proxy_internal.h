@@ -120,6 +120,9 @@ void flared_proxy__conn_close(upconn *uc);
 /* One read or write on an upstream connection (TLS or not): a count, FLARE_EAGAIN,
  * FLARE_ECLOSED (read: the server closed) or another negative code. */
 ssize_t flared_proxy__up_io(upconn *uc, void *buf, size_t len, bool write);
+/* recv/send on a plain socket, with the TLS functions' return conventions: a count,
+ * FLARE_EAGAIN, FLARE_ECLOSED at the end of the stream, FLARE_ECONNRESET. */
+ssize_t flared_proxy__plain_io(int fd, void *buf, size_t len, bool write);
 /* Opens the socket for a connect to sv (non-blocking); the fd or a negative errno. */
 int flared_proxy__socket(const up_server *sv, bool *connecting);
 /* Starts the client side of TLS to sv on fd (connected or connecting): SNI and the

@@ -196,20 +196,26 @@ int flared_proxy__socket(const up_server *sv, bool *connecting)
     return fd;
 }
 
+ssize_t flared_proxy__plain_io(int fd, void *buf, size_t len, bool write)
+{
+    ssize_t n;
+    do
+        n = write ? send(fd, buf, len, MSG_NOSIGNAL) : recv(fd, buf, len, 0);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) return errno == EAGAIN ? FLARE_EAGAIN : FLARE_ECONNRESET;
+    return n == 0 && !write ? FLARE_ECLOSED : n;
+}
+
 ssize_t flared_proxy__up_io(upconn *uc, void *buf, size_t len, bool write)
 {
     if (uc->has_tls)
         return write ? flare_tls_conn_write(&uc->tls, buf, len, NULL)
                      : flare_tls_conn_read(&uc->tls, buf, len, NULL);
-    ssize_t n;
-    do
-        n = write ? send(uc->fd, buf, len, MSG_NOSIGNAL) : recv(uc->fd, buf, len, 0);
-    while (n < 0 && errno == EINTR);
+    ssize_t n = flared_proxy__plain_io(uc->fd, buf, len, write);
     /* recv returns all that is queued up to len: a short read drained the socket, and
      * what arrives later raises a new edge. */
     if (!write) uc->maybe_more = n > 0 && (size_t)n == len;
-    if (n < 0) return errno == EAGAIN ? FLARE_EAGAIN : FLARE_ECONNRESET;
-    return n == 0 && !write ? FLARE_ECLOSED : n;
+    return n;
 }
 
 /* The name a TLS server is asked for (SNI) and verified against. */

@@ -7,25 +7,12 @@
  */
 #include "proxy_internal.h"
 
-#include <errno.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 #include <unistd.h>
-
-/* recv/send on a plain socket, with the TLS functions' return conventions. */
-static ssize_t plain_io(int fd, void *buf, size_t len, bool write)
-{
-    ssize_t n;
-    do
-        n = write ? send(fd, buf, len, MSG_NOSIGNAL) : recv(fd, buf, len, 0);
-    while (n < 0 && errno == EINTR);
-    if (n < 0) return errno == EAGAIN ? FLARE_EAGAIN : FLARE_ECONNRESET;
-    return n == 0 && !write ? FLARE_ECLOSED : n;
-}
 
 static ssize_t client_io(proxy_req *pr, void *buf, size_t len, bool write)
 {
-    if (!pr->ctls) return plain_io(pr->cfd, buf, len, write);
+    if (!pr->ctls) return flared_proxy__plain_io(pr->cfd, buf, len, write);
     return write ? flare_tls_conn_write(pr->ctls, buf, len, NULL)
                  : flare_tls_conn_read(pr->ctls, buf, len, NULL);
 }
