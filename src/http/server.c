@@ -444,22 +444,25 @@ static route *registered(flare_http_server *srv, const char *host, const char *p
     return NULL;
 }
 
-int flare_http_server_route_stream_body(flare_http_server *srv, const char *host, const char *path,
-                                        flare_error *err)
+static int set_body_mode(flare_http_server *srv, const char *host, const char *path, uint8_t mode,
+                         flare_error *err)
 {
     route *rt = registered(srv, host, path, err);
     if (!rt) return FLARE_ENOTFOUND;
-    rt->stream_body = true;
+    rt->body_mode = mode;
     return 0;
+}
+
+int flare_http_server_route_stream_body(flare_http_server *srv, const char *host, const char *path,
+                                        flare_error *err)
+{
+    return set_body_mode(srv, host, path, ROUTE_BODY_STREAM, err);
 }
 
 int flare_http_server_route_discard_body(flare_http_server *srv, const char *host, const char *path,
                                          flare_error *err)
 {
-    route *rt = registered(srv, host, path, err);
-    if (!rt) return FLARE_ENOTFOUND;
-    rt->discard_body = true;
-    return 0;
+    return set_body_mode(srv, host, path, ROUTE_BODY_DISCARD, err);
 }
 
 int flare_http_server_route_headers(flare_http_server *srv, const char *host, const char *path,

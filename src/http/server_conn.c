@@ -669,7 +669,7 @@ static bool begin_request(conn *c)
 static bool drops_body(const conn *c)
 {
     const route *rt = conn_route(c);
-    return rt && rt->discard_body;
+    return rt && rt->body_mode == ROUTE_BODY_DISCARD;
 }
 
 /* Collects the body of the current request; BODY_DONE sets body_ptr/len and consumed. */
@@ -843,9 +843,11 @@ static size_t head_end(conn *c)
 
 /* The current file piece is done: the next part's text joins the output and its file
  * piece becomes the current one; empty parts are skipped, so while parts are left
- * there is always output or a file piece pending (which is all that idle() and
- * process() look at). 1 when a part was queued, 0 when none was left, -1 when a text
- * cannot be queued, which ends the connection (the framing cannot be kept). */
+ * there is always output or a file piece pending (which is all idle() looks at;
+ * process() also stops at file_parts, since pending output below its high-water mark
+ * would not hold back the next answer). 1 when a part was queued, 0 when none was
+ * left, -1 when a text cannot be queued, which ends the connection (the framing
+ * cannot be kept). */
 static int next_file_part(conn *c)
 {
     flare_http__file_parts *p = c->file_parts;
@@ -984,7 +986,7 @@ static void finish_request(conn *c)
 static bool body_streams(const conn *c)
 {
     const route *rt = conn_route(c);
-    return rt && rt->stream_body && !c->pre_status && !c->closing &&
+    return rt && rt->body_mode == ROUTE_BODY_STREAM && !c->pre_status && !c->closing &&
            (c->chunked || c->content_length > 0);
 }
 

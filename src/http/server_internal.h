@@ -8,6 +8,13 @@
 
 #include "flare/http.h"
 
+/* What a route's requests do with a body. */
+enum {
+    ROUTE_BODY_COLLECT = 0, /* read whole, then the handler runs with it */
+    ROUTE_BODY_STREAM,      /* the handler runs after the head and reads it as a stream */
+    ROUTE_BODY_DISCARD,     /* read and dropped as it comes; the handler sees none */
+};
+
 /* A route with no handler and an empty path only names a virtual host that has no
  * route (flare_http_server_host_headers); no request path matches it. */
 typedef struct route {
@@ -22,8 +29,7 @@ typedef struct route {
     flare_http_handler handler;
     void *userdata;
     uint64_t max_body_bytes;
-    bool stream_body;  /* the handler runs after the head and reads the body as a stream */
-    bool discard_body; /* the body is read and dropped as it comes; the handler sees none */
+    uint8_t body_mode;                 /* ROUTE_BODY_*: what the server does with a request body */
     const flare_header_block *headers; /* added to the server's own answers; borrowed */
     flare_http_admit_fn admit;         /* NULL: every request goes to the handler */
 } route;
