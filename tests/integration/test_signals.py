@@ -311,16 +311,22 @@ class SignalTests(ft.ServerTestCase):
                 return [unshare, *flags]
         self.skipTest("cannot create a pid namespace here (unshare --pid failed)")
 
-    def test_runs_as_pid_1(self):
-        # A container entrypoint: the master is pid 1 of its pid namespace, and its
-        # workers must still start (and the master must still reap them).
+    def start_as_pid_1(self, workers):
+        """A started Server whose master runs as pid 1 of a new pid namespace, and
+        [the master's pid] as this namespace sees it."""
         prefix = self.pid_namespace_prefix()
-        srv = ft.Server(workers=2)
+        srv = ft.Server(workers=workers)
         self.addCleanup(srv.cleanup)
         srv.argv = [*prefix, *srv.argv]
         srv.start()
         master = ft.wait_for(lambda: ft.children_of(srv.pid), 3)
         self.assertEqual(len(master), 1)
+        return srv, master
+
+    def test_runs_as_pid_1(self):
+        # A container entrypoint: the master is pid 1 of its pid namespace, and its
+        # workers must still start (and the master must still reap them).
+        srv, master = self.start_as_pid_1(workers=2)
         with open(f"/proc/{master[0]}/status") as f:
             self.assertRegex(f.read(), r"NSpid:\s+\d+\s+1\n", "flared is not pid 1 of its namespace")
         for _ in range(10):
@@ -335,13 +341,7 @@ class SignalTests(ft.ServerTestCase):
         # When pid 1 of a namespace exits, the kernel kills every other process in it: an
         # upgrade's new master, once the old one (pid 1) had drained and exited, died with
         # it, and the container with nothing serving.
-        prefix = self.pid_namespace_prefix()
-        srv = ft.Server(workers=1)
-        self.addCleanup(srv.cleanup)
-        srv.argv = [*prefix, *srv.argv]
-        srv.start()
-        master = ft.wait_for(lambda: ft.children_of(srv.pid), 3)
-        self.assertEqual(len(master), 1)
+        srv, master = self.start_as_pid_1(workers=1)
         os.kill(master[0], signal.SIGUSR2)
         self.assertTrue(ft.wait_for(lambda: "SIGUSR2" in srv.log(), 5), srv.log())
         time.sleep(1)  # long enough for an upgrade to hand over, and pid 1 to exit
