@@ -130,17 +130,19 @@ static ALWAYS_INLINE bool plain_host(const char *s, size_t n)
 
 #ifdef FLARE_HTTP_X86_SIMD
 /* The common host bytes (see skip_common_host) and the digits among the 16 bytes
- * at s, as bit masks, with SSE2 (the x86-64 baseline): signed range compares,
- * where bytes >= 0x80 are negative and fall outside every range. */
+ * at s, as bit masks, with SSE2 (the x86-64 baseline): each class lo..lo+last as
+ * b - lo <= last, unsigned (min(b - lo, last) == b - lo), constants from memory. */
 static ALWAYS_INLINE void host_block(const char *s, uint32_t *common, uint32_t *digit)
 {
     __m128i b = _mm_loadu_si128((const __m128i *)(const void *)s);
-#define IN_RANGE(lo, hi)                                                                           \
-    _mm_and_si128(_mm_cmpgt_epi8(b, _mm_set1_epi8((char)((lo)-1))),                                \
-                  _mm_cmpgt_epi8(_mm_set1_epi8((char)((hi) + 1)), b))
-    __m128i d = IN_RANGE('0', '9');
-    __m128i c = _mm_or_si128(_mm_or_si128(IN_RANGE('a', 'z'), d), IN_RANGE('-', '.'));
-#undef IN_RANGE
+#define IN_CLASS(lo, last)                                                                         \
+    _mm_cmpeq_epi8(_mm_min_epu8(_mm_sub_epi8(b, FLARE_HTTP__XMM(lo)), FLARE_HTTP__XMM(last)),      \
+                   _mm_sub_epi8(b, FLARE_HTTP__XMM(lo)))
+    __m128i d = IN_CLASS(FLARE_HTTP__ROW_DIGIT, FLARE_HTTP__ROW_DIGITS_LAST);
+    __m128i c =
+        _mm_or_si128(_mm_or_si128(IN_CLASS(FLARE_HTTP__ROW_LOWER, FLARE_HTTP__ROW_LETTERS_LAST), d),
+                     IN_CLASS(FLARE_HTTP__ROW_DASH, FLARE_HTTP__ROW_DASH_DOT_LAST));
+#undef IN_CLASS
     *common = (uint32_t)_mm_movemask_epi8(c);
     *digit = (uint32_t)_mm_movemask_epi8(d);
 }

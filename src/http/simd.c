@@ -16,13 +16,15 @@ const uint64_t flare_http__tchar_bits[4] = {0x03ff6cfa00000000u, 0x57ffffffc7fff
 #ifdef FLARE_HTTP_X86_SIMD
 #define X4(...)  __VA_ARGS__, __VA_ARGS__, __VA_ARGS__, __VA_ARGS__
 #define X64(...) X4(X4(X4(__VA_ARGS__)))
-__attribute__((aligned(64))) const int8_t flare_http__avx512_rows[FLARE_HTTP__ROWS][64] = {
+__attribute__((aligned(64))) const int8_t flare_http__simd_rows[FLARE_HTTP__ROWS][64] = {
     [FLARE_HTTP__ROW_LF] = {X64('\n')},
     [FLARE_HTTP__ROW_21] = {X64(0x21)},
     [FLARE_HTTP__ROW_5D] = {X64(0x7e - 0x21)},
     [FLARE_HTTP__ROW_SP] = {X64(' ')},
     [FLARE_HTTP__ROW_TAB] = {X64('\t')},
     [FLARE_HTTP__ROW_DEL] = {X64(0x7f)},
+    [FLARE_HTTP__ROW_HASH] = {X64('#')},
+    [FLARE_HTTP__ROW_CTL_LAST] = {X64(0x1f)},
     [FLARE_HTTP__ROW_NIBBLE] = {X64(0x0f)},
     [FLARE_HTTP__ROW_TCHAR] = {X4(FLARE_HTTP__TCHAR_ROWS)},
     [FLARE_HTTP__ROW_VALUE_STOP] = {X4(FLARE_HTTP__VALUE_STOP_ROWS)},
@@ -33,6 +35,9 @@ __attribute__((aligned(64))) const int8_t flare_http__avx512_rows[FLARE_HTTP__RO
     [FLARE_HTTP__ROW_DIGITS] = {X64(10)},
     [FLARE_HTTP__ROW_LETTERS] = {X64(26)},
     [FLARE_HTTP__ROW_DASH_DOT] = {X64(2)},
+    [FLARE_HTTP__ROW_DIGITS_LAST] = {X64(9)},
+    [FLARE_HTTP__ROW_LETTERS_LAST] = {X64(25)},
+    [FLARE_HTTP__ROW_DASH_DOT_LAST] = {X64(1)},
 };
 #undef X64
 #undef X4

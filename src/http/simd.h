@@ -52,35 +52,48 @@ extern const flare_http_scan_ops flare_http__scan_avx2;
 extern const flare_http_scan_ops flare_http__scan_avx512;
 #endif
 
-/** Rows of the 64-byte constants of the AVX-512BW kernels (simd.c). */
+/** Rows of the 64-byte constants of the SIMD kernels (simd.c); each repeats per
+ * 16-byte lane, so its first 16 or 32 bytes serve the SSE and AVX2 paths. */
 enum {
-    FLARE_HTTP__ROW_LF,         /**< '\n' */
-    FLARE_HTTP__ROW_21,         /**< 0x21, the first target byte */
-    FLARE_HTTP__ROW_5D,         /**< 0x7E - 0x21 */
-    FLARE_HTTP__ROW_SP,         /**< ' ' */
-    FLARE_HTTP__ROW_TAB,        /**< '\t' */
-    FLARE_HTTP__ROW_DEL,        /**< 0x7F */
-    FLARE_HTTP__ROW_NIBBLE,     /**< 0x0F */
-    FLARE_HTTP__ROW_TCHAR,      /**< FLARE_HTTP__TCHAR_ROWS in each 16-byte lane */
-    FLARE_HTTP__ROW_VALUE_STOP, /**< FLARE_HTTP__VALUE_STOP_ROWS in each lane */
-    FLARE_HTTP__ROW_HIGH_BIT,   /**< FLARE_HTTP__HIGH_NIBBLE_BIT in each lane */
-    FLARE_HTTP__ROW_DIGIT,      /**< '0', then the sizes of the host classes: */
-    FLARE_HTTP__ROW_LOWER,      /**< 'a' */
-    FLARE_HTTP__ROW_DASH,       /**< '-' */
-    FLARE_HTTP__ROW_DIGITS,     /**< 10 */
-    FLARE_HTTP__ROW_LETTERS,    /**< 26 */
-    FLARE_HTTP__ROW_DASH_DOT,   /**< 2 ('-' and '.') */
+    FLARE_HTTP__ROW_LF,            /**< '\n' */
+    FLARE_HTTP__ROW_21,            /**< 0x21, the first target byte */
+    FLARE_HTTP__ROW_5D,            /**< 0x7E - 0x21 */
+    FLARE_HTTP__ROW_SP,            /**< ' ' */
+    FLARE_HTTP__ROW_TAB,           /**< '\t' */
+    FLARE_HTTP__ROW_DEL,           /**< 0x7F */
+    FLARE_HTTP__ROW_HASH,          /**< '#' */
+    FLARE_HTTP__ROW_CTL_LAST,      /**< 0x1F, the last CTL below DEL */
+    FLARE_HTTP__ROW_NIBBLE,        /**< 0x0F */
+    FLARE_HTTP__ROW_TCHAR,         /**< FLARE_HTTP__TCHAR_ROWS in each 16-byte lane */
+    FLARE_HTTP__ROW_VALUE_STOP,    /**< FLARE_HTTP__VALUE_STOP_ROWS in each lane */
+    FLARE_HTTP__ROW_HIGH_BIT,      /**< FLARE_HTTP__HIGH_NIBBLE_BIT in each lane */
+    FLARE_HTTP__ROW_DIGIT,         /**< '0', then the sizes of the host classes: */
+    FLARE_HTTP__ROW_LOWER,         /**< 'a' */
+    FLARE_HTTP__ROW_DASH,          /**< '-' */
+    FLARE_HTTP__ROW_DIGITS,        /**< 10 */
+    FLARE_HTTP__ROW_LETTERS,       /**< 26 */
+    FLARE_HTTP__ROW_DASH_DOT,      /**< 2 ('-' and '.') */
+    FLARE_HTTP__ROW_DIGITS_LAST,   /**< 9, the last offset in each host class: */
+    FLARE_HTTP__ROW_LETTERS_LAST,  /**< 25 */
+    FLARE_HTTP__ROW_DASH_DOT_LAST, /**< 1 */
     FLARE_HTTP__ROWS
 };
 
 /**
- * The AVX-512BW kernels' constants, in memory where other files cannot see their
+ * The SIMD kernels' constants, in memory where other files cannot see their
  * values: each then costs one load or none (folded into the instruction using
- * it), where GCC rebuilds a constant it can see from an immediate in two
- * instructions (mov, vpbroadcastb) at each use. Hidden: addressed directly.
+ * it), where GCC rebuilds a constant it can see from an immediate in two or three
+ * instructions (mov, vmovd, vpbroadcastb) at each use. Hidden: addressed directly.
  */
 __attribute__((
-    visibility("hidden"))) extern const int8_t flare_http__avx512_rows[FLARE_HTTP__ROWS][64];
+    visibility("hidden"))) extern const int8_t flare_http__simd_rows[FLARE_HTTP__ROWS][64];
+
+/** A row as a 16-, 32- or 64-byte vector (only in functions of the matching target). */
+#define FLARE_HTTP__XMM(row)                                                                       \
+    _mm_load_si128((const __m128i *)(const void *)flare_http__simd_rows[row])
+#define FLARE_HTTP__YMM(row)                                                                       \
+    _mm256_load_si256((const __m256i *)(const void *)flare_http__simd_rows[row])
+#define FLARE_HTTP__ZMM(row) _mm512_load_si512((const void *)flare_http__simd_rows[row])
 
 /** The active path, -1 before the first use detects it (simd.c). */
 extern atomic_int flare_http__active_path;
@@ -377,24 +390,24 @@ flare_http__split_field_line(const char *p, size_t pos, size_t end, flare_http__
 /* Each *_stops function maps a block to a bit mask of its stop bytes. */
 FLARE_HTTP__SSE42 static inline uint32_t flare_http__sse_lf_stops(__m128i b)
 {
-    return (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(b, _mm_set1_epi8('\n')));
+    return (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(b, FLARE_HTTP__XMM(FLARE_HTTP__ROW_LF)));
 }
 
 FLARE_HTTP__SSE42 static inline uint32_t flare_http__sse_target_stops(__m128i b)
 {
     /* Signed compares: bytes >= 0x80 are negative, so they fail "> 0x20" too. */
-    __m128i in = _mm_and_si128(_mm_cmpgt_epi8(b, _mm_set1_epi8(0x20)),
-                               _mm_cmpgt_epi8(_mm_set1_epi8(0x7f), b));
-    in = _mm_andnot_si128(_mm_cmpeq_epi8(b, _mm_set1_epi8('#')), in);
+    __m128i in = _mm_and_si128(_mm_cmpgt_epi8(b, FLARE_HTTP__XMM(FLARE_HTTP__ROW_SP)),
+                               _mm_cmpgt_epi8(FLARE_HTTP__XMM(FLARE_HTTP__ROW_DEL), b));
+    in = _mm_andnot_si128(_mm_cmpeq_epi8(b, FLARE_HTTP__XMM(FLARE_HTTP__ROW_HASH)), in);
     return (uint32_t)_mm_movemask_epi8(in) ^ 0xffffu;
 }
 
 FLARE_HTTP__SSE42 static inline uint32_t flare_http__sse_value_stops(__m128i b)
 {
     /* CTLs except HTAB, and DEL (RFC 9110 §5.5). */
-    __m128i ctl = _mm_cmpeq_epi8(_mm_min_epu8(b, _mm_set1_epi8(0x1f)), b);
-    __m128i tab = _mm_cmpeq_epi8(b, _mm_set1_epi8('\t'));
-    __m128i del = _mm_cmpeq_epi8(b, _mm_set1_epi8(0x7f));
+    __m128i ctl = _mm_cmpeq_epi8(_mm_min_epu8(b, FLARE_HTTP__XMM(FLARE_HTTP__ROW_CTL_LAST)), b);
+    __m128i tab = _mm_cmpeq_epi8(b, FLARE_HTTP__XMM(FLARE_HTTP__ROW_TAB));
+    __m128i del = _mm_cmpeq_epi8(b, FLARE_HTTP__XMM(FLARE_HTTP__ROW_DEL));
     return (uint32_t)_mm_movemask_epi8(_mm_or_si128(_mm_andnot_si128(tab, ctl), del));
 }
 
@@ -402,7 +415,7 @@ FLARE_HTTP__SSE42 static inline uint32_t flare_http__sse_value_stops(__m128i b)
  * whose byte is in the class; bit_of[high nibble] is that bit, 0 for bytes
  * >= 0x80. tchar rows are 0xe8 0xfc 0xf8 0xfc 0xfc 0xfc 0xfc 0xfc 0xf8 0xf8 0xf4
  * 0x54 0xd0 0x54 0xf4 0x70; value-stop rows (CTLs but HTAB, and DEL) are 3 but
- * for 9 (2) and 15 (0x83). Written as the signed chars _mm_setr_epi8 takes. */
+ * for 9 (2) and 15 (0x83). Written as signed chars, the rows' type (simd.c). */
 #define FLARE_HTTP__TCHAR_ROWS                                                                     \
     -0x18, -0x04, -0x08, -0x04, -0x04, -0x04, -0x04, -0x04, -0x08, -0x08, -0x0c, 0x54, -0x30,      \
         0x54, -0x0c, 0x70
@@ -411,11 +424,11 @@ FLARE_HTTP__SSE42 static inline uint32_t flare_http__sse_value_stops(__m128i b)
 
 FLARE_HTTP__SSE42 static inline uint32_t flare_http__sse_token_stops(__m128i b)
 {
-    const __m128i nib = _mm_set1_epi8(0x0f);
+    const __m128i nib = FLARE_HTTP__XMM(FLARE_HTTP__ROW_NIBBLE);
     __m128i lo = _mm_and_si128(b, nib);
     __m128i hi = _mm_and_si128(_mm_srli_epi16(b, 4), nib);
-    __m128i hit = _mm_and_si128(_mm_shuffle_epi8(_mm_setr_epi8(FLARE_HTTP__TCHAR_ROWS), lo),
-                                _mm_shuffle_epi8(_mm_setr_epi8(FLARE_HTTP__HIGH_NIBBLE_BIT), hi));
+    __m128i hit = _mm_and_si128(_mm_shuffle_epi8(FLARE_HTTP__XMM(FLARE_HTTP__ROW_TCHAR), lo),
+                                _mm_shuffle_epi8(FLARE_HTTP__XMM(FLARE_HTTP__ROW_HIGH_BIT), hi));
     return (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(hit, _mm_setzero_si128()));
 }
 
@@ -423,12 +436,13 @@ FLARE_HTTP__SSE42 static inline uint32_t flare_http__sse_token_stops(__m128i b)
 FLARE_HTTP__SSE42 static inline void flare_http__sse_line_stops(__m128i b, uint32_t *tok,
                                                                 uint32_t *val)
 {
-    const __m128i nib = _mm_set1_epi8(0x0f);
+    const __m128i nib = FLARE_HTTP__XMM(FLARE_HTTP__ROW_NIBBLE);
     __m128i lo = _mm_and_si128(b, nib);
-    __m128i hi = _mm_shuffle_epi8(_mm_setr_epi8(FLARE_HTTP__HIGH_NIBBLE_BIT),
+    __m128i hi = _mm_shuffle_epi8(FLARE_HTTP__XMM(FLARE_HTTP__ROW_HIGH_BIT),
                                   _mm_and_si128(_mm_srli_epi16(b, 4), nib));
-    __m128i t = _mm_and_si128(_mm_shuffle_epi8(_mm_setr_epi8(FLARE_HTTP__TCHAR_ROWS), lo), hi);
-    __m128i v = _mm_and_si128(_mm_shuffle_epi8(_mm_setr_epi8(FLARE_HTTP__VALUE_STOP_ROWS), lo), hi);
+    __m128i t = _mm_and_si128(_mm_shuffle_epi8(FLARE_HTTP__XMM(FLARE_HTTP__ROW_TCHAR), lo), hi);
+    __m128i v =
+        _mm_and_si128(_mm_shuffle_epi8(FLARE_HTTP__XMM(FLARE_HTTP__ROW_VALUE_STOP), lo), hi);
     *tok = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(t, _mm_setzero_si128()));
     *val = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_setzero_si128())) ^ 0xffffu;
 }
@@ -533,52 +547,49 @@ FLARE_HTTP__SSE42 static inline void flare_http__sse42_chunk_at(const char *p, s
 
 FLARE_HTTP__AVX2 static inline uint32_t flare_http__avx_lf_stops(__m256i b)
 {
-    return (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b, _mm256_set1_epi8('\n')));
+    return (uint32_t)_mm256_movemask_epi8(
+        _mm256_cmpeq_epi8(b, FLARE_HTTP__YMM(FLARE_HTTP__ROW_LF)));
 }
 
 FLARE_HTTP__AVX2 static inline uint32_t flare_http__avx_target_stops(__m256i b)
 {
-    __m256i in = _mm256_and_si256(_mm256_cmpgt_epi8(b, _mm256_set1_epi8(0x20)),
-                                  _mm256_cmpgt_epi8(_mm256_set1_epi8(0x7f), b));
-    in = _mm256_andnot_si256(_mm256_cmpeq_epi8(b, _mm256_set1_epi8('#')), in);
+    __m256i in = _mm256_and_si256(_mm256_cmpgt_epi8(b, FLARE_HTTP__YMM(FLARE_HTTP__ROW_SP)),
+                                  _mm256_cmpgt_epi8(FLARE_HTTP__YMM(FLARE_HTTP__ROW_DEL), b));
+    in = _mm256_andnot_si256(_mm256_cmpeq_epi8(b, FLARE_HTTP__YMM(FLARE_HTTP__ROW_HASH)), in);
     return ~(uint32_t)_mm256_movemask_epi8(in);
 }
 
 FLARE_HTTP__AVX2 static inline uint32_t flare_http__avx_value_stops(__m256i b)
 {
-    __m256i ctl = _mm256_cmpeq_epi8(_mm256_min_epu8(b, _mm256_set1_epi8(0x1f)), b);
-    __m256i tab = _mm256_cmpeq_epi8(b, _mm256_set1_epi8('\t'));
-    __m256i del = _mm256_cmpeq_epi8(b, _mm256_set1_epi8(0x7f));
+    __m256i ctl =
+        _mm256_cmpeq_epi8(_mm256_min_epu8(b, FLARE_HTTP__YMM(FLARE_HTTP__ROW_CTL_LAST)), b);
+    __m256i tab = _mm256_cmpeq_epi8(b, FLARE_HTTP__YMM(FLARE_HTTP__ROW_TAB));
+    __m256i del = _mm256_cmpeq_epi8(b, FLARE_HTTP__YMM(FLARE_HTTP__ROW_DEL));
     return (uint32_t)_mm256_movemask_epi8(_mm256_or_si256(_mm256_andnot_si256(tab, ctl), del));
 }
 
 FLARE_HTTP__AVX2 static inline uint32_t flare_http__avx_token_stops(__m256i b)
 {
-    const __m256i nib = _mm256_set1_epi8(0x0f);
+    const __m256i nib = FLARE_HTTP__YMM(FLARE_HTTP__ROW_NIBBLE);
     __m256i lo = _mm256_and_si256(b, nib);
     __m256i hi = _mm256_and_si256(_mm256_srli_epi16(b, 4), nib);
-    __m256i hit = _mm256_and_si256(
-        _mm256_shuffle_epi8(_mm256_setr_epi8(FLARE_HTTP__TCHAR_ROWS, FLARE_HTTP__TCHAR_ROWS), lo),
-        _mm256_shuffle_epi8(
-            _mm256_setr_epi8(FLARE_HTTP__HIGH_NIBBLE_BIT, FLARE_HTTP__HIGH_NIBBLE_BIT), hi));
+    __m256i hit =
+        _mm256_and_si256(_mm256_shuffle_epi8(FLARE_HTTP__YMM(FLARE_HTTP__ROW_TCHAR), lo),
+                         _mm256_shuffle_epi8(FLARE_HTTP__YMM(FLARE_HTTP__ROW_HIGH_BIT), hi));
     return (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(hit, _mm256_setzero_si256()));
 }
 
 FLARE_HTTP__AVX2 static inline void flare_http__avx_line_stops(__m256i b, uint32_t *tok,
                                                                uint32_t *val)
 {
-    const __m256i nib = _mm256_set1_epi8(0x0f);
+    const __m256i nib = FLARE_HTTP__YMM(FLARE_HTTP__ROW_NIBBLE);
     __m256i lo = _mm256_and_si256(b, nib);
-    __m256i hi = _mm256_shuffle_epi8(
-        _mm256_setr_epi8(FLARE_HTTP__HIGH_NIBBLE_BIT, FLARE_HTTP__HIGH_NIBBLE_BIT),
-        _mm256_and_si256(_mm256_srli_epi16(b, 4), nib));
-    __m256i t = _mm256_and_si256(
-        _mm256_shuffle_epi8(_mm256_setr_epi8(FLARE_HTTP__TCHAR_ROWS, FLARE_HTTP__TCHAR_ROWS), lo),
-        hi);
-    __m256i v = _mm256_and_si256(
-        _mm256_shuffle_epi8(
-            _mm256_setr_epi8(FLARE_HTTP__VALUE_STOP_ROWS, FLARE_HTTP__VALUE_STOP_ROWS), lo),
-        hi);
+    __m256i hi = _mm256_shuffle_epi8(FLARE_HTTP__YMM(FLARE_HTTP__ROW_HIGH_BIT),
+                                     _mm256_and_si256(_mm256_srli_epi16(b, 4), nib));
+    __m256i t =
+        _mm256_and_si256(_mm256_shuffle_epi8(FLARE_HTTP__YMM(FLARE_HTTP__ROW_TCHAR), lo), hi);
+    __m256i v =
+        _mm256_and_si256(_mm256_shuffle_epi8(FLARE_HTTP__YMM(FLARE_HTTP__ROW_VALUE_STOP), lo), hi);
     *tok = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(t, _mm256_setzero_si256()));
     *val = ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_setzero_si256()));
 }
@@ -633,11 +644,6 @@ FLARE_HTTP__AVX2 static inline void flare_http__avx2_chunk_at(const char *p, siz
 
 /* --- AVX-512BW path: 64-byte blocks, compares straight into 64-bit masks -------------------- */
 
-/* Constants as whole 64-byte blocks in memory: each costs one load, often folded
- * into the instruction that uses it, where _mm512_set1_epi8 and a broadcast of a
- * 16-byte row cost two instructions each on every call. */
-#define FLARE_HTTP__ZMM(row) _mm512_load_si512((const void *)flare_http__avx512_rows[row])
-
 /* Bit i set for i < n (n <= 64): the bytes of a block that lie in the input. */
 static inline uint64_t flare_http__live_bytes(size_t n)
 {
@@ -662,7 +668,7 @@ FLARE_HTTP__AVX512 static inline uint64_t flare_http__avx512_target_stops(__m512
     /* 0x21..0x7E moved to 0..0x5D: one unsigned compare finds the rest. */
     return _mm512_cmpgt_epu8_mask(_mm512_sub_epi8(b, FLARE_HTTP__ZMM(FLARE_HTTP__ROW_21)),
                                   FLARE_HTTP__ZMM(FLARE_HTTP__ROW_5D)) |
-           _mm512_cmpeq_epi8_mask(b, _mm512_set1_epi8('#'));
+           _mm512_cmpeq_epi8_mask(b, FLARE_HTTP__ZMM(FLARE_HTTP__ROW_HASH));
 }
 
 FLARE_HTTP__AVX512 static inline uint64_t flare_http__avx512_value_stops(__m512i b)
