@@ -132,6 +132,7 @@ typedef struct flare_http__pending {
     bool has_view;                          /* a head was parsed: view is valid */
     uint64_t serial;                        /* view.serial, or a refused head's own */
     flare_http_upstream_info upstream;      /* filled by a forwarding route */
+    flare_http_chunked dec;                 /* the chunked body's decoder, while it is read */
 } flare_http__pending;
 
 #define FLARE_HTTP__ALIGN16(n) (((n) + 15) & ~(size_t)15)
