@@ -1,7 +1,8 @@
 /*
  * server.c: the HTTP server object: configuration, listeners and accepting,
  * the route table, pools of connection structs and input blocks, and the
- * graceful stop. The per-connection state machine lives in server_conn.c.
+ * graceful stop. The per-connection state machine lives in server_conn.c and its
+ * siblings (server_conn.h).
  */
 #include "server_internal.h"
 
@@ -97,7 +98,7 @@ int flare_http_server_new(flare_http_server **out, flare_reactor *reactor,
      * room for a small body behind it; 16 KiB for the default 8 KiB head limit. */
     size_t bytes = srv->cfg.max_header_bytes + 8192;
     if (bytes < 16384) bytes = 16384;
-    /* Offsets into the block are 32-bit (server_conn.c); no real head comes near this. */
+    /* Offsets into the block are 32-bit (server_conn.h); no real head comes near this. */
     if (bytes > UINT32_MAX / 2) bytes = UINT32_MAX / 2;
     srv->in_block_size = bytes;
     srv->accepting = true;
@@ -298,7 +299,7 @@ int flare_http_server_add_listener_opts(flare_http_server *srv, int fd,
         return flare_error_set(err, FLARE_EINVAL, 0,
                                "http server: an HTTPS redirect needs a clear-text listener, a "
                                "port and a status of 301, 302, 307 or 308");
-    /* A connection names its redirecting listener by a 16-bit index (server_conn.c). */
+    /* A connection names its redirecting listener by a 16-bit index (server_conn.h). */
     if (hr && srv->listener_count >= UINT16_MAX)
         return flare_error_set(err, FLARE_ELIMIT, 0, "http server: too many listeners");
     int *l = realloc(srv->listeners, (srv->listener_count + 1) * sizeof *l);

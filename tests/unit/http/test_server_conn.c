@@ -1,5 +1,5 @@
 /*
- * test_server_conn.c: the per-connection state machine of src/http/server_conn.c,
+ * test_server_conn.c: the per-connection state machine of src/http/server_conn.c and its siblings,
  * driven in-process over socketpairs (server_harness.h): pipelining under random
  * chunkings, bodies (Content-Length, chunked, 100-continue), keep-alive rules,
  * built-in answers, parser errors, timeouts, backpressure, and the batch property:

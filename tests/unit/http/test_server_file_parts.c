@@ -1,6 +1,6 @@
 /*
  * test_server_file_parts.c: flare_response_file_parts (src/http/response.c and the
- * part sequencing in src/http/server_conn.c), in-process over socketpairs
+ * part sequencing in src/http/server_request.c), in-process over socketpairs
  * (server_harness.h): the body is the parts' texts and file pieces in order with an
  * exact Content-Length, a small socket buffer drained slowly gets the same bytes, a
  * request pipelined behind it is answered after it, and HEAD gets no body.

@@ -1,6 +1,6 @@
 /*
  * test_server_redirect.c: a listener's https_redirect in src/http/server.c and
- * server_conn.c: options it refuses, Location made of the host and the target as
+ * server_request.c: options it refuses, Location made of the host and the target as
  * received, the exceptions compared as the router compares paths, and a redirect
  * behind a PROXY header.
  */

@@ -1,6 +1,6 @@
 /*
  * test_server_stream.c: deferred responses (flare_response_defer and the
- * flare_http_stream_* calls in server_conn.c): the head and body sent later,
+ * flare_http_stream_* calls in server_stream.c): the head and body sent later,
  * Content-Length and chunked framing, pipelined requests waiting behind a
  * deferred one, aborts, the length check, backpressure, the closed callback and
  * the client hanging up (499) or half-closing behind pipelined requests.

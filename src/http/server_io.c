@@ -1,0 +1,326 @@
+/*
+ * server_io.c: a connection's bytes on the wire: sending (with MSG_MORE before a
+ * file body), files by sendfile or in read steps over TLS, reading within the turn's
+ * share, the lingering close after a refused request (RFC 9112 §9.6), the hand-over
+ * of an upgraded socket, and the PROXY header and TLS handshake that come first.
+ */
+#include "server_conn.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/sendfile.h>
+
+#include "flare/proxy_protocol.h"
+
+/* Sends once: a count, FLARE_EAGAIN, or another negative code. MSG_MORE when a
+ * file body follows, so the head shares its segments with the file's first bytes
+ * instead of leaving as a small packet of its own (nginx's tcp_nopush). */
+static ssize_t send_some(conn *c, const void *p, size_t len)
+{
+    if (c->tls) return flare_tls_conn_write(c->tls, p, len, NULL);
+    int flags = MSG_NOSIGNAL | (c->file_left ? MSG_MORE : 0);
+    ssize_t n;
+    do
+        n = send(c->fd, p, len, flags);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) return errno == EAGAIN ? FLARE_EAGAIN : FLARE_ECONNRESET;
+    return n;
+}
+
+/* TLS cannot use sendfile (no kernel TLS here): the next piece of the file becomes
+ * ordinary output. Returns false when the file cannot be read as promised. */
+static bool refill_from_file(conn *c)
+{
+    size_t step = c->file_left < FILE_READ_STEP ? (size_t)c->file_left : FILE_READ_STEP;
+    flare_http__conn_take_out(c);
+    if (flare_buf_reserve(&c->out, step) < 0) return false;
+    ssize_t n;
+    do
+        n = pread(c->file_fd, c->out.data + c->out.len, step, c->file_offset);
+    while (n < 0 && errno == EINTR);
+    if (n <= 0) return false; /* error, or the file shrank: the framing cannot be kept */
+    c->out.len += (size_t)n;
+    c->file_offset += n;
+    c->file_left -= (uint64_t)n;
+    return true;
+}
+
+/* sendfile with the SIGPIPE it raises kept from the process (see quiet_sendfile): a
+ * short count or an error may have raised one, which is taken back unless one was
+ * already pending (only possible when the thread had SIGPIPE blocked itself). */
+static ssize_t send_file_piece(conn *c, size_t len)
+{
+    if (!c->srv->quiet_sendfile) return sendfile(c->fd, c->file_fd, &c->file_offset, len);
+    sigset_t pipe_only, old, pending;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+    bool was_pending =
+        sigismember(&old, SIGPIPE) && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
+    ssize_t n = sendfile(c->fd, c->file_fd, &c->file_offset, len);
+    int saved = errno;
+    if ((n < 0 || (size_t)n < len) && !was_pending && sigpending(&pending) == 0 &&
+        sigismember(&pending, SIGPIPE)) {
+        struct timespec now = {0, 0};
+        while (sigtimedwait(&pipe_only, NULL, &now) < 0 && errno == EINTR)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = saved;
+    return n;
+}
+
+int flare_http__conn_flush(conn *c)
+{
+    flare_http_server *srv = c->srv;
+again:
+    while (pending_out(c)) {
+        if (c->turn_bytes >= TURN_BYTES) return FL_YIELD;
+        size_t want = pending_out(c);
+        if (want > TURN_BYTES - c->turn_bytes) want = TURN_BYTES - c->turn_bytes;
+        ssize_t n = send_some(c, c->out.data + c->out_sent, want);
+        if (n < 0) return n == FLARE_EAGAIN ? FL_BLOCKED : FL_ERROR;
+        c->out_sent += (size_t)n;
+        c->sent_total += (uint64_t)n;
+        c->turn_bytes += (uint32_t)n;
+        c->progress = true;
+        srv->stats.bytes_out += (uint64_t)n;
+        /* The socket buffer is full: wait for EPOLLOUT (TLS counts whole records). */
+        if ((size_t)n < want && !c->tls) return FL_BLOCKED;
+    }
+    c->out.len = c->out_sent = 0;
+    if (c->tls && c->file_left) {
+        if (c->log_pending) pending_of(c)->head_len = 0; /* the file overwrites the head */
+        if (!refill_from_file(c)) return FL_ERROR;
+        goto again;
+    }
+    while (c->file_left) {
+        if (c->turn_bytes >= TURN_BYTES) return FL_YIELD;
+        size_t chunk = TURN_BYTES - c->turn_bytes;
+        if (chunk > c->file_left) chunk = (size_t)c->file_left;
+        ssize_t n = send_file_piece(c, chunk);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return errno == EAGAIN ? FL_BLOCKED : FL_ERROR;
+        }
+        if (n == 0) return FL_ERROR; /* the file shrank: the framing cannot be kept */
+        c->file_left -= (uint64_t)n;
+        c->sent_total += (uint64_t)n;
+        c->turn_bytes += (uint32_t)n;
+        c->progress = true;
+        srv->stats.bytes_out += (uint64_t)n;
+        /* A short count does not say the socket is full, and no EPOLLOUT edge need
+         * follow it (none came when the client drained the socket before the next
+         * epoll_wait): only EAGAIN promises the edge to wait for. */
+    }
+    if (c->file_parts) {
+        if (flare_http__conn_next_file_part(c) < 0) return FL_ERROR;
+        goto again;
+    }
+    if (c->file_fd >= 0) {
+        close(c->file_fd);
+        c->file_fd = -1;
+    }
+    return FL_DONE;
+}
+
+/* Reads once into wherever the current phase collects bytes. */
+ssize_t flare_http__conn_read_some(conn *c)
+{
+    char *dst;
+    size_t room;
+    bool into_body = c->phase == PH_BODY && c->body_spilled;
+    if (into_body) {
+        /* A chunked read may run past the body; that part must fit back in the block. */
+        size_t step = c->in_cap;
+        if (!c->chunked) {
+            uint64_t left = c->content_length - c->body_dropped - c->body.len;
+            step = left < BODY_READ_STEP ? (size_t)left : BODY_READ_STEP;
+        }
+        if (flare_buf_reserve(&c->body, step) < 0) return FLARE_ENOMEM;
+        dst = c->body.data + c->body.len;
+        room = step;
+    } else {
+        if (!flare_http__conn_take_block(c)) return FLARE_ENOMEM;
+        if (c->phase == PH_HEAD && c->start > 0) flare_http__conn_compact(c);
+        dst = c->in + c->in_len;
+        room = c->in_cap - c->in_len;
+    }
+    ssize_t n;
+    if (c->tls) {
+        n = flare_tls_conn_read(c->tls, dst, room, NULL);
+        if (n < 0) return n;
+    } else {
+        do
+            n = recv(c->fd, dst, room, 0);
+        while (n < 0 && errno == EINTR);
+        if (n < 0) return errno == EAGAIN ? FLARE_EAGAIN : FLARE_ECONNRESET;
+        if (n == 0) return FLARE_ECLOSED;
+    }
+    c->srv->stats.bytes_in += (uint64_t)n;
+    c->turn_bytes += (uint32_t)n;
+    c->progress = true;
+    if (into_body)
+        c->body.len += (size_t)n;
+    else
+        c->in_len += (size_t)n;
+    /* A short read drained the socket; the next edge says when more arrives. With TLS,
+     * OpenSSL knows whether decrypted or unread bytes remain. */
+    bool drained = c->tls ? !flare_tls_conn_has_pending(c->tls) : (size_t)n < room;
+    if (drained && !c->saw_hup) c->may_read = false;
+    return n;
+}
+
+void flare_http__conn_start_linger(conn *c)
+{
+    /* RFC 9112 §9.6: close the write side first, then drain what the client still
+     * sends, so a reset does not destroy the response before the client reads it.
+     * TLS says goodbye with close_notify first (RFC 8446 §6.1). */
+    if (c->tls) flare_tls_conn_shutdown(c->tls, NULL);
+    shutdown(c->fd, SHUT_WR);
+    c->phase = PH_LINGER;
+    c->discarded = 0;
+    flare_http__conn_release_buffers(c);
+    flare_http__conn_arm_at(c, W_LINGER, now_ms(c) + c->srv->cfg.linger_timeout_ms);
+    c->may_read = true;
+}
+
+void flare_http__conn_linger(conn *c)
+{
+    char sink[4096];
+    for (;;) {
+        ssize_t n = recv(c->fd, sink, sizeof sink, 0);
+        if (n > 0) {
+            c->discarded += (size_t)n;
+            if (c->discarded <= LINGER_DISCARD_MAX) continue;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && errno == EAGAIN) {
+            return;
+        }
+        flare_http__conn_close(c); /* EOF, error, or a client that will not stop sending */
+        return;
+    }
+}
+
+/* The 101 is written: the socket and the bytes after the request go to the new owner. */
+void flare_http__conn_hand_over(conn *c)
+{
+    flare_http_upgraded up = {.fd = c->fd, .peer = c->peer, .tls = c->tls};
+    /* The new owner keeps the session and waits on edges of its own. */
+    if (c->tls) flare_tls_conn_track_readiness(c->tls, false);
+    c->tls = NULL;
+    if (c->block && c->in_len > c->start) {
+        up.pending = c->in + c->start;
+        up.pending_len = c->in_len - c->start;
+    }
+    flare_http_upgrade_fn fn = c->upgrade_fn;
+    void *data = c->upgrade_data;
+    flare_reactor *r = c->srv->reactor;
+    /* The pending bytes live in the input block: call before recycling it. */
+    flare_timer_cancel(flare_reactor_timers(r), &c->timer);
+    flare_reactor_remove(r, c->fd);
+    c->upgrade_fn = NULL;
+    c->stream.active = false; /* a deferred upgrade: fn replaces the closed callback */
+    fn(r, &up, data);
+    flare_http__conn_retire(c, true);
+}
+
+/* A plain-HTTP request on a TLS port gets a clear-text answer, as nginx's 497 does;
+ * without the configured fields, which describe the site served over TLS. */
+static void refuse_plain_http(conn *c)
+{
+    static const char answer[] = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
+                                 "Content-Length: 37\r\nConnection: close\r\n\r\n"
+                                 "plain HTTP request sent to TLS port\r\n";
+    ssize_t n = send(c->fd, answer, sizeof answer - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)n;
+}
+
+/*
+ * Reads the PROXY header. It is peeked, not read, until complete, and then only its
+ * own bytes are taken: what follows is the client's (a TLS ClientHello, say), which
+ * must stay in the socket for whoever reads next. Anything wrong closes silently:
+ * the peer is a load balancer, not a client that could read an HTTP answer.
+ */
+bool flare_http__conn_read_proxy_header(conn *c)
+{
+    flare_http_server *srv = c->srv;
+    if (!flare_http__conn_take_block(c)) {
+        flare_http__conn_close(c);
+        return false;
+    }
+    ssize_t n;
+    do
+        n = recv(c->fd, c->in, c->in_cap, MSG_PEEK);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN) {
+        c->may_read = false;
+        flare_http__conn_wait_input(c); /* the header deadline bounds the PROXY header too */
+        return false;
+    }
+    flare_proxy_header ph;
+    ssize_t len = n > 0 ? flare_proxy_parse(c->in, (size_t)n, &ph) : FLARE_EPARSE;
+    if (len == FLARE_EINCOMPLETE && (size_t)n < c->in_cap && !c->saw_hup) {
+        c->may_read = false; /* everything there was peeked; the next bytes bring an edge */
+        flare_http__conn_wait_input(c);
+        return false;
+    }
+    if (len < 0) {
+        flare_http__conn_close(c);
+        return false;
+    }
+    /* The whole header is queued, so this read takes exactly it. */
+    ssize_t got;
+    do
+        got = recv(c->fd, c->in, (size_t)len, 0);
+    while (got < 0 && errno == EINTR);
+    if (got != len) {
+        flare_http__conn_close(c);
+        return false;
+    }
+    srv->stats.bytes_in += (uint64_t)len;
+    if (ph.has_addresses) c->peer = ph.src;
+    if (!flare_http__ipcount_acquire(srv, &c->peer)) {
+        srv->stats.rejected++;
+        flare_http__send_busy(c->fd, c->tls != NULL);
+        flare_http__conn_close(c);
+        return false;
+    }
+    c->ip_counted = true;
+    c->phase = c->tls ? PH_TLS : PH_HEAD;
+    c->may_read = true;
+    return true;
+}
+
+/* Advances the TLS handshake; true when HTTP may start. */
+bool flare_http__conn_handshake(conn *c)
+{
+    flare_http_server *srv = c->srv;
+    int rc = flare_tls_conn_handshake(c->tls, NULL);
+    if (rc == 0) {
+        srv->stats.tls_handshakes++;
+        c->phase = PH_HEAD;
+        c->may_read = true; /* the request may have come with the Finished message */
+        return true;
+    }
+    if (rc == FLARE_EAGAIN) {
+        flare_http__conn_wait_input(c); /* the header deadline bounds the handshake as well */
+        return false;
+    }
+    srv->stats.tls_failures++;
+    c->tls->failed = true; /* no alert, no close_notify */
+    if (rc == FLARE_EPROTO) {
+        /* Bytes of the request may still be unread: a close now would reset the
+         * connection and could destroy the answer in flight (RFC 9112 §9.6). */
+        refuse_plain_http(c);
+        flare_http__conn_start_linger(c);
+        flare_http__conn_linger(c);
+        return false;
+    }
+    flare_http__conn_close(c);
+    return false;
+}
