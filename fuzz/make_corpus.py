@@ -449,6 +449,10 @@ def main():
         b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
         bytes([0, 255]) + b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
         bytes([0, 255]) + b"HTTP/1.1 101 OK\r\nSec-WebSocket-Accept: @A@\r\n\r\n",
+        # interim responses before the 101 (RFC 9110 §15.2), whole and read in small pieces
+        bytes([0, 255]) + b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\n"
+        b"Link: </a>\r\n\r\n" + ok + b"\r\n" + hello + close,
+        bytes([0, 6]) + b"HTTP/1.1 103 Early Hints\r\n\r\n" + ok + b"\r\n" + hello,
     ])
     write("ws_url", [
         b"ws://example.com/chat",

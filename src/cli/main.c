@@ -293,7 +293,8 @@ static int seconds(const char *arg, const char *what, double *out)
     char *end;
     errno = 0;
     double v = strtod(arg, &end);
-    if (errno || *end || v < 0 || v > 86400 * 365)
+    /* Written so that NaN ("nan" parses) fails too: it would reach an int conversion. */
+    if (errno || end == arg || *end || !(v >= 0 && v <= 86400 * 365))
         return usage_error("%s: \"%s\" is not a number of seconds", what, arg);
     *out = v;
     return 0;
@@ -346,7 +347,7 @@ static int parse(int argc, char **argv, cli_options *o, bool *ws, bool *done)
             break;
         case OPT_MAX_REDIRECTS:
             o->max_redirects = (int)strtol(optarg, &end, 10);
-            if (*end || o->max_redirects < 0 || o->max_redirects > 1000)
+            if (end == optarg || *end || o->max_redirects < 0 || o->max_redirects > 1000)
                 rc = usage_error("--max-redirects: \"%s\" is not 0..1000", optarg);
             o->follow = true;
             break;
@@ -395,8 +396,9 @@ static int parse(int argc, char **argv, cli_options *o, bool *ws, bool *done)
             o->raw = true;
             break;
         case OPT_MAX_FILESIZE:
+            /* strtoull takes "-1" and wraps it to no limit at all: digits only. */
             o->max_filesize = strtoull(optarg, &end, 10);
-            if (*end || o->max_filesize == 0)
+            if (optarg[0] < '0' || optarg[0] > '9' || *end || o->max_filesize == 0)
                 rc = usage_error("--max-filesize: \"%s\" is not a positive number", optarg);
             break;
         case OPT_SUBPROTOCOL:

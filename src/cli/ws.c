@@ -248,6 +248,14 @@ int cli_ws(const cli_options *o)
         cli_error(o, "ws takes one URL");
         return CLI_USAGE;
     }
+    /* The handshake carries none of these: ignored, the socket would open without
+     * what they say (credentials above all) and nothing would tell. */
+    if (o->num_headers || o->user || o->bearer || o->user_agent || o->method || o->data ||
+        o->upload.path) {
+        cli_error(o, "ws sends no request headers, credentials, method or data: -H, -u, "
+                     "--bearer, -A, -X and -d are for HTTP requests");
+        return CLI_USAGE;
+    }
     flare_ws_url u;
     flare_error err;
     if (flare_ws_url_parse(&u, o->urls[0], &err) < 0) {

@@ -403,10 +403,17 @@ static int fill_reply_head(flare_http_reply *r, const char *head, size_t head_le
     return 0;
 }
 
-/* The single coding of a Content-Encoding we decode; IDENTITY when none or unknown. */
+/* The single coding of a Content-Encoding we decode; IDENTITY when none or unknown.
+ * Field lines of one name are one list (RFC 9110 §5.3): "gzip" on two lines is
+ * "gzip, gzip", a list, not one coding. */
 static flare_encoding body_coding(const flare_http_reply *r)
 {
-    const char *v = flare_http_reply_header(r, "Content-Encoding");
+    const char *v = NULL;
+    for (size_t i = 0; i < r->num_headers; i++) {
+        if (r->headers[i].id != FLARE_HDR_CONTENT_ENCODING) continue;
+        if (v) return FLARE_ENC_IDENTITY;
+        v = r->headers[i].value;
+    }
     if (!v) return FLARE_ENC_IDENTITY;
     while (*v == ' ' || *v == '\t')
         v++;

@@ -219,15 +219,16 @@ static int handshake(flare_ws_client *c, const char *host, const char *resource,
 
     flare_http_header headers[MAX_RESPONSE_HEADERS];
     flare_http_response resp;
-    size_t last_len = 0;
+    size_t last_len = 0, interim = 0; /* bytes of 1xx heads skipped so far */
     /* One deadline for the whole head: a server that dribbles it a byte at a time
      * must not keep us here for a read timeout per byte. */
     int wait_ms = c->opts.read_timeout_ms > 0 ? c->opts.read_timeout_ms : HANDSHAKE_TIMEOUT_MS;
     uint64_t deadline_ms = flare_monotonic_ms() + (uint64_t)wait_ms;
     for (;;) {
-        if (c->rbuf.len >= MAX_RESPONSE_HEAD)
-            return flare_error_set(err, FLARE_EPARSE, 0,
-                                   "ws handshake: response head over %d bytes", MAX_RESPONSE_HEAD);
+        if (c->rbuf.len + interim >= MAX_RESPONSE_HEAD)
+            return flare_error_set(
+                err, FLARE_EPARSE, 0, "ws handshake: response head%s over %d bytes",
+                interim ? " and the interim (1xx) ones before it" : "", MAX_RESPONSE_HEAD);
         int left = flare_monotonic_ms_until(deadline_ms);
         if (left == 0)
             return flare_error_set(err, FLARE_ETIMEDOUT, 0,
@@ -242,9 +243,20 @@ static int handshake(flare_ws_client *c, const char *host, const char *resource,
                                    "ws handshake: connection closed before the response");
         if (n < 0) return (int)n;
         c->rbuf.len += (size_t)n;
-        resp.headers = headers;
-        resp.max_headers_capacity = MAX_RESPONSE_HEADERS;
-        ssize_t hl = flare_http_parse_response(c->rbuf.data, c->rbuf.len, last_len, &resp);
+        ssize_t hl;
+        for (;;) {
+            resp.headers = headers;
+            resp.max_headers_capacity = MAX_RESPONSE_HEADERS;
+            hl = c->rbuf.len ? flare_http_parse_response(c->rbuf.data, c->rbuf.len, last_len, &resp)
+                             : FLARE_EINCOMPLETE;
+            /* RFC 9110 §15.2: interim responses (100, 103) may precede the answer and
+             * are skipped; they count against the head limit, so they cannot go on
+             * for ever. 101 is the answer itself. */
+            if (hl <= 0 || resp.status >= 200 || resp.status == 101) break;
+            flare_buf_consume(&c->rbuf, (size_t)hl);
+            interim += (size_t)hl;
+            last_len = 0;
+        }
         if (hl == FLARE_EINCOMPLETE) {
             last_len = c->rbuf.len;
             continue;

@@ -445,6 +445,29 @@ class UsageTests(unittest.TestCase):
         self.assertEqual(rc, 0)
         self.assertIn(b"usage: flare", out)
 
+    def test_ws_refuses_what_its_handshake_cannot_carry(self):
+        # These were dropped in silence: the socket opened without the credentials
+        # (exit 2 below, the name not resolving, rather than 1).
+        for args in (["-H", "Authorization: Bearer t"], ["-u", "a:b"], ["--bearer", "t"],
+                     ["-A", "agent"], ["-X", "POST"], ["-d", "x"]):
+            rc, out, err = flare("ws", "ws://h.invalid/", *args, stdin=b"")
+            self.assertEqual((rc, out), (1, b""), f"{args}: {err}")
+            self.assertIn("for HTTP requests", one_line(self, err))
+
+    def test_numbers_that_are_not(self):
+        # strtod reads "nan" and "" (as 0), strtoull reads "-1" (as 2^64-1): each
+        # was taken as a value, a timeout of none or a limit of none (exit 2 below,
+        # the name not resolving, rather than 1).
+        for args in (["-m", "nan", "http://h.invalid/"], ["-m", "", "http://h.invalid/"],
+                     ["--connect-timeout", "NaN", "http://h.invalid/"],
+                     ["--wait", "nan", "ws", "ws://h.invalid/"],
+                     ["--max-filesize", "-1", "http://h.invalid/"],
+                     ["--max-filesize", "+5", "http://h.invalid/"],
+                     ["--max-redirects", "", "http://h.invalid/"]):
+            rc, out, err = flare(*args)
+            self.assertEqual((rc, out), (1, b""), f"{args}: {err}")
+            one_line(self, err)
+
     def test_network_errors(self):
         port = ft.free_port()
         rc, out, err = flare(f"http://127.0.0.1:{port}/")

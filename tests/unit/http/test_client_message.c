@@ -461,6 +461,22 @@ static void test_decoding(void **state)
         assert_int_equal(r.body_len, 0);
         flare_http_reply_free(&r);
     }
+    /* two Content-Encoding lines are one list (RFC 9110 §5.3), "gzip, gzip": left
+     * alone as that list on one line is, not stripped of one layer */
+    flare_buf twice = FLARE_BUF_INIT;
+    assert_int_equal(flare_encoding_compress(FLARE_ENC_GZIP, 9, z.data, z.len, &twice, NULL), 0);
+    resp.len = 0;
+    flare_buf_appendf(&resp,
+                      "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Encoding: gzip\r\n"
+                      "Content-Length: %zu\r\n\r\n",
+                      twice.len);
+    flare_buf_append(&resp, twice.data, twice.len);
+    c = (canned){.data = resp.data, .len = resp.len};
+    if (get_canned(&c, NULL, NULL, &r, &err, NULL) < 0) fail_msg("%s", err.message);
+    assert_int_equal(r.body_len, twice.len);
+    assert_memory_equal(r.body, twice.data, twice.len);
+    flare_http_reply_free(&r);
+    flare_buf_free(&twice);
     /* a coding we did not ask for is left alone */
     resp.len = 0;
     flare_buf_append_str(&resp, "HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 4"

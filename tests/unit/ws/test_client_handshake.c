@@ -91,6 +91,9 @@ static void test_answers_accepted(void **state)
         "Connection: keep-alive, Upgrade\r\nSec-WebSocket-Accept:  %s \r\n\r\n",
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: x\r\n"
         "Connection: upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+        /* RFC 9110 §15.2: interim responses before the answer are skipped */
+        "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s.css>; "
+        "rel=preload\r\n\r\n" HEAD101 "\r\n",
     };
     for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++) {
         script s = {.response = accepted[i]};
@@ -145,6 +148,19 @@ static void test_answers_refused(void **state)
         assert_true(s.closed); /* the stream is closed on failure too */
         script_free(&s);
     }
+    /* Interim responses count against the head limit: they cannot go on for ever. */
+    flare_buf many = FLARE_BUF_INIT;
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(flare_buf_append_str(&many, "HTTP/1.1 100 Continue\r\n\r\n"), 0);
+    assert_int_equal(flare_buf_append(&many, HEAD101 "\r\n", sizeof HEAD101 "\r\n"), 0);
+    script s = {.response = many.data};
+    flare_ws_client *c;
+    flare_error err;
+    assert_int_equal(open_with(&s, NULL, &c, &err), FLARE_EPARSE);
+    assert_non_null(strstr(err.message, "interim"));
+    assert_null(c);
+    script_free(&s);
+    flare_buf_free(&many);
 }
 
 static void test_deflate_answers(void **state)
