@@ -239,6 +239,24 @@ static int parse_tls(flared_cfg_ctx *c, yaml_node_t *node, flared_upstream_tls *
     return 0;
 }
 
+/* A verified certificate must name what the user asked for: a Unix socket's path names no
+ * host, so `sni` must say which (flared would otherwise have to make one up). */
+static int check_unix_tls_name(flared_cfg_ctx *c, yaml_node_t *node, const flared_upstream *u)
+{
+    char shown[FLARED_CFG_SHOW_MAX];
+    if (!u->tls.verify || u->tls.sni) return 0;
+    for (size_t i = 0; i < u->server_count; i++) {
+        const char *address = u->servers[i].address;
+        if (u->servers[i].is_unix)
+            return flared_cfg_fail(c, node,
+                                   "tls: server %s is a Unix socket, which names no host to "
+                                   "verify the certificate against; set sni to a name the "
+                                   "certificate holds (or verify: false)",
+                                   flared_cfg_quote(address, strlen(address), shown));
+    }
+    return 0;
+}
+
 static int parse_upstream(flared_cfg_ctx *c, yaml_node_t *key, yaml_node_t *node,
                           flared_upstream *u)
 {
@@ -290,6 +308,7 @@ static int parse_upstream(flared_cfg_ctx *c, yaml_node_t *key, yaml_node_t *node
         rc = flared_cfg_duration(c, v[K_FAIL_TIMEOUT], "fail_timeout", &u->fail_timeout_ms);
     if (rc == 0 && v[K_HEALTH]) rc = parse_health(c, v[K_HEALTH], &u->health);
     if (rc == 0 && v[K_TLS]) rc = parse_tls(c, v[K_TLS], &u->tls);
+    if (rc == 0 && v[K_TLS]) rc = check_unix_tls_name(c, v[K_TLS], u);
     return rc;
 }
 

@@ -152,14 +152,17 @@ static int handle_health(const flare_request *req, flare_response *resp, void *d
     return flare_response_text(resp, 200, "text/plain; charset=utf-8", "ok\n", 3);
 }
 
-/* Methods a route type answers when its config lists none. */
+/* Methods a route type answers when its config lists none. TRACE is left out (405 with
+ * Allow, RFC 9110 §15.5.6), as nginx refuses it always: echo would reflect and a proxy
+ * forward the request's fields, credentials included, to a script that asks (cross-site
+ * tracing; RFC 9110 §9.3.8 on sensitive fields). A route that lists TRACE takes it. */
 static uint32_t default_methods(flared_route_type type)
 {
     switch (type) {
     case FLARED_ROUTE_REDIRECT:
     case FLARED_ROUTE_ECHO:
     case FLARED_ROUTE_PROXY:
-        return FLARE_M_ANY;
+        return FLARE_M_ANY & ~FLARE_M(FLARE_METHOD_TRACE);
     case FLARED_ROUTE_WEBSOCKET:
         return FLARE_M_GET; /* RFC 6455 §4.1: the handshake is a GET */
     default:

@@ -218,9 +218,10 @@ ssize_t flared_proxy__up_io(upconn *uc, void *buf, size_t len, bool write)
     return n;
 }
 
-/* The name a TLS server is asked for (SNI) and verified against. */
 /* The name a TLS connection to sv sends as SNI and verifies: the upstream's `tls.sni`,
- * else the host name the server was given by, else its IP address. */
+ * else the host name the server was given by, else its IP address. A Unix socket has
+ * `sni` whenever verification is on (the config requires it); without verification,
+ * "localhost" is only sent. */
 static void tls_name(const up_server *sv, char *out, size_t cap)
 {
     const flared_upstream *u = sv->up->cfg;

@@ -214,6 +214,28 @@ static void yield_turn(conn *c)
 }
 
 /*
+ * The client hung up while its streamed body is not being read: its reader has not
+ * started or has paused it (a proxy whose upstream takes no more), and may not read
+ * again for as long as the upstream stalls, or ever. The client has left if its socket
+ * holds an error (a reset), or if all it can still deliver, in the block and queued in
+ * the kernel, falls short of the Content-Length body's rest, which then never ends
+ * (nginx takes any hang-up as the client's abort). Over TLS the queued records carry
+ * more bytes than their plaintext, so a shortfall stays one. A body that may be whole
+ * behind the FIN (a client may shut its side once it has sent everything), a chunked one
+ * (its end cannot be seen without reading) or one OpenSSL holds bytes of waits for its
+ * reader, which meets the end then.
+ */
+static bool unread_body_abandoned(conn *c)
+{
+    int err = 0, queued = 0;
+    socklen_t err_len = sizeof err;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &err_len) == 0 && err) return true;
+    if (c->chunked || (c->tls && flare_tls_conn_has_pending(c->tls))) return false;
+    if (ioctl(c->fd, SIOCINQ, &queued) < 0) return false;
+    return (uint64_t)queued + (c->in_len - c->start) < c->body_left;
+}
+
+/*
  * The client hung up (FIN or reset) while a deferred response is under way. It has left
  * unless it sent more before its FIN: pipelined requests, which it still wants answered
  * (a client may shut its sending side once it has sent everything). Those bytes are read
@@ -221,11 +243,14 @@ static void yield_turn(conn *c)
  * there), and wait for their turn. Over TLS the socket may hold only the close_notify,
  * so the check reads rather than counts. Once judged a half-close, the hang-up stays one
  * for the requests that follow, the last included. A streamed body still arriving is
- * read by flare_http__conn_stream_body, whose early end fails it as the client's.
+ * read by flare_http__conn_stream_body, whose early end fails it as the client's, unless
+ * nothing reads it.
  */
 static bool client_left(conn *c)
 {
-    if (c->half_closed || c->streaming_body) return false;
+    if (c->half_closed) return false;
+    if (c->streaming_body)
+        return (!c->stream.body_ops || c->stream.body_paused) && unread_body_abandoned(c);
     if (c->in_len > c->start) {
         c->half_closed = true;
         return false;

@@ -11,11 +11,12 @@ import select
 import socket
 import ssl
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import flaredtest as ft  # noqa: E402
-from flaredtest import parse_responses, read_response, read_until_close  # noqa: E402
+from flaredtest import parse_responses, read_response, read_until_close, recv_head  # noqa: E402
 from proxy_upstreams import RawUpstream, _read_request  # noqa: E402
 from test_proxy import proxy_config, tls_certs  # noqa: E402
 from test_proxy_observe import ProxyObserveCase  # noqa: E402
@@ -388,6 +389,105 @@ class ConnectAbortTest(AbortCase):
         self.assertEqual((server["requests"], server["failures"], server["connect_failures"],
                           server["timeouts"], server["client_aborts"], server["active"]),
                          (1, 0, 0, 0, 1, 0))
+
+
+def tcp_row(local_port, remote_port):
+    """(state, tx_queue, rx_queue) of this host's IPv4 TCP socket from local_port to
+    remote_port (/proc/net/tcp, hex state: 01 is ESTABLISHED), or None."""
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if (int(fields[1].split(":")[1], 16), int(fields[2].split(":")[1], 16)) == \
+                    (local_port, remote_port):
+                tx, rx = fields[4].split(":")
+                return fields[3], int(tx, 16), int(rx, 16)
+    return None
+
+
+class StallingUpstream(RawUpstream):
+    """Reads a request head and then nothing more, so an upload to it stalls (its receive
+    buffer fills, then the proxy's); each connection stays open until close."""
+
+    def __init__(self):
+        self.peer_ports = []
+        self.done = threading.Event()
+        super().__init__()
+
+    def _serve(self, conn, number):
+        with conn:
+            with self.lock:
+                self.peer_ports.append(conn.getpeername()[1])
+            recv_head(conn)
+            self.done.wait(60)
+
+    def proxy_sockets(self):
+        """The state of the proxy's end of each connection to this upstream."""
+        with self.lock:
+            return [tcp_row(port, self.port) for port in self.peer_ports]
+
+    def close(self):
+        self.done.set()
+        super().close()
+
+
+class PausedUploadAbortTest(AbortCase):
+    """The client leaves while its upload is paused: the upstream takes nothing, so the
+    proxy stopped reading the client. The hang-up is noticed then, not when reading
+    resumes (never, here), as nginx notices it (proxy_ignore_client_abort off)."""
+
+    def setUp(self):
+        self.up = StallingUpstream()
+        self.addCleanup(self.up.close)
+        self.srv = self.start_proxy([self.up.address])
+
+    def paused_upload(self):
+        """A client socket whose Content-Length upload flared has stopped reading, with
+        every byte it sent delivered (none waits in its own send queue)."""
+        s = self.srv.connect()
+        self.addCleanup(s.close)
+        size = 10 << 20  # the body limit: what flared takes in before it pauses is far less
+        s.sendall(b"POST /api/stall HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % size)
+        mine = s.getsockname()[1]
+        piece = b"x" * 16384
+
+        def unread():  # bytes flared has not read from this client
+            row = tcp_row(self.srv.port, mine)
+            return row[2] if row else 0
+        for _ in range(size // len(piece) - 1):  # never the whole body
+            s.sendall(piece)
+            time.sleep(0.002)
+            if unread() and ft.wait_for(lambda: unread() == 0, 0.5) is False:
+                break
+        else:
+            self.fail("flared never stopped reading the upload")
+        self.assertTrue(ft.wait_for(lambda: tcp_row(mine, self.srv.port)[1] == 0, 5),
+                        "the client's last bytes stayed in its send queue")
+        self.assertEqual(self.up.connections, 1)
+        self.assertEqual([row[0] for row in self.up.proxy_sockets()], ["01"])
+        return s
+
+    def assert_upstream_let_go(self):
+        # Closed (no longer ESTABLISHED on flared's side), well before read_timeout.
+        self.assertTrue(ft.wait_for(lambda: all(row is None or row[0] != "01"
+                                                for row in self.up.proxy_sockets()),
+                                    ft.patience(10)),
+                        "flared kept the upstream connection of the departed client")
+        (entry,) = self.log_entries(self.srv, 1)
+        self.assertEqual((entry["uri"], entry["status"], entry["ustatus"]),
+                         ("/api/stall", "499", "-"))
+        (server,) = json.loads(self.srv.get("/status").body)["total"]["upstreams"]["app"]
+        self.assertEqual((server["failures"], server["timeouts"], server["client_aborts"],
+                          server["active"]), (0, 0, 1, 0))
+
+    def test_close_while_the_upload_is_paused(self):
+        self.paused_upload().close()  # a FIN behind the last body byte: the body cannot end
+        self.assert_upstream_let_go()
+
+    def test_reset_while_the_upload_is_paused(self):
+        s = self.paused_upload()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        s.close()  # RST
+        self.assert_upstream_let_go()
 
 
 class TlsClient:

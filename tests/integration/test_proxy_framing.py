@@ -4,6 +4,7 @@ leave the proxied prefix, hop-by-hop fields however long their names, and TLS up
 that cut a body or answer an upload before reading it."""
 
 import os
+import re
 import socket
 import sys
 import threading
@@ -201,13 +202,46 @@ class H2cUpgradeTests(ProxyFramingCase):
         self.assertIn("\r\nUpgrade: websocket\r\n", up.heads[0])
 
 
+def with_methods(config, methods):
+    """proxy_config's text with `methods` on its route."""
+    return config.replace("    proxy:", f"    methods: {methods}\n    proxy:", 1)
+
+
+class TraceTests(ProxyFramingCase):
+    """TRACE is refused (405 with Allow) by every route that does not list it, as nginx
+    refuses it always: a proxy never forwards it, an echo never reflects it."""
+
+    def test_trace_reaches_only_a_route_that_lists_it(self):
+        up = self.scripted(lambda path: GOOD)
+        srv = self.start_server(extra=(
+            "  - path: /only-get/\n    methods: [GET]\n    proxy: {upstream: app}\n"
+            "  - path: /traced/\n    methods: [GET, TRACE]\n    proxy: {upstream: app}\n" +
+            proxy_config([up.address])))
+        for path, allow in (("/api/x", b"GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH"),
+                            ("/only-get/x", b"GET, HEAD"), ("/echo", None)):
+            data, _ = srv.exchange(f"TRACE {path} HTTP/1.1\r\nHost: a\r\nCookie: secret\r\n"
+                                   "Connection: close\r\n\r\n".encode(), 2.0)
+            self.assertRegex(data, rb"^HTTP/1.1 405 ", path)
+            self.assertNotIn(b"secret", data, path)
+            allowed = re.search(rb"\r\nAllow: ([^\r]*)\r\n", data)
+            self.assertIsNotNone(allowed, data)
+            self.assertNotIn(b"TRACE", allowed.group(1), path)
+            if allow:
+                self.assertEqual(allowed.group(1), allow, path)
+        self.assertEqual(up.heads, [])
+        data, _ = srv.exchange(b"TRACE /traced/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+                               2.0)
+        self.assertIn(b"good", data)
+        self.assertEqual([h.split("\r\n")[0] for h in up.heads], ["TRACE /traced/x HTTP/1.1"])
+
+
 class MaxForwardsTests(ProxyFramingCase):
     """RFC 9110 §7.6.2: TRACE and OPTIONS with Max-Forwards 0 are answered here; above 0
     they go on with the value decremented."""
 
     def test_zero_is_answered_here_and_others_decremented(self):
         up = self.scripted(lambda path: GOOD)
-        srv = self.start_server(extra=proxy_config([up.address]))
+        srv = self.start_server(extra=with_methods(proxy_config([up.address]), "[GET, OPTIONS, TRACE]"))
         data, _ = srv.exchange(b"TRACE /api/t?q=1 HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\n"
                                b"Cookie: secret\r\nX-Probe: 1\r\nConnection: close\r\n\r\n", 2.0)
         head, _, body = data.partition(b"\r\n\r\n")

@@ -196,6 +196,21 @@ static void test_errors(void **state)
                  "address");
     flared_config_free(load_ok(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"], "
                                       "tls: {sni: \"2001:db8::1\"}}\n"));
+    /* A Unix socket names no host: the certificate was verified against "localhost", a
+     * name the user never gave. */
+    expect_error(LISTEN "upstreams:\n  app:\n    servers: [\"127.0.0.1:1\", \"unix:/run/a.sock\"]\n"
+                        "    tls: {ca: " SYSTEM_CA "}\n",
+                 "t.yaml:5:10: tls: server 'unix:/run/a.sock' is a Unix socket, which names no "
+                 "host to verify the certificate against; set sni to a name the certificate "
+                 "holds (or verify: false)");
+    expect_error(LISTEN "upstreams:\n  app: {servers: [\"unix:/run/a.sock\"], tls: }\n",
+                 "t.yaml:3:45: tls: server 'unix:/run/a.sock' is a Unix socket, which names no "
+                 "host to verify the certificate against; set sni to a name the certificate "
+                 "holds (or verify: false)");
+    flared_config_free(load_ok(LISTEN "upstreams:\n  app: {servers: [\"unix:/run/a.sock\"], "
+                                      "tls: {sni: app.internal}}\n"));
+    flared_config_free(load_ok(LISTEN "upstreams:\n  app: {servers: [\"unix:/run/a.sock\"], "
+                                      "tls: {verify: false}}\n"));
     char many[300 * 20 + 200];
     size_t at = (size_t)snprintf(many, sizeof many, LISTEN "upstreams:\n  app: {servers: [");
     for (int i = 0; i < FLARED_UPSTREAM_SERVERS_MAX + 1; i++)

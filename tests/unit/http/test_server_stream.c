@@ -3,7 +3,8 @@
  * flare_http_stream_* calls in server_stream.c): the head and body sent later,
  * Content-Length and chunked framing, pipelined requests waiting behind a
  * deferred one, aborts, the length check, backpressure, the closed callback and
- * the client hanging up (499) or half-closing behind pipelined requests.
+ * the client hanging up (499), its body paused or not, or half-closing behind pipelined
+ * requests.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -530,6 +531,60 @@ static void test_streamed_body_errors(void **state)
     assert_int_equal(f->o.ended, 0); /* no body was ever whole */
 }
 
+/* A client that hangs up while its body reader has paused the body (a proxy whose
+ * upstream takes no more) has left when the body can no longer end: the owner hears of
+ * it at once, not when it resumes, which may be never (499). A hang-up behind the whole
+ * body, or behind a chunked one, is left for the reader to meet. */
+static void test_hang_up_while_the_body_is_paused(void **state)
+{
+    fixture *f = *state;
+    flare_error err;
+    assert_int_equal(flare_http_server_route_stream_body(f->h.srv, NULL, "/defer", &err), 0);
+    f->o.pause = true;
+    send_request(f, "POST /defer HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nabc");
+    assert_int_equal(flare_http_stream_read_body(f->o.s, &body_ops, &f->o), 0);
+    send_request(f, "def");
+    assert_int_equal(f->o.body.len, 3); /* paused */
+    shutdown(f->c.fd, SHUT_WR);
+    harness_pump_for(&f->h, 20);
+    assert_int_equal(f->o.closed, 1);
+    assert_null(f->o.s);
+    assert_int_equal(report.status, FLARE_HTTP_STATUS_CLIENT_CLOSED);
+    wait_eof(f);
+    assert_int_equal(f->c.in.len, 0);
+
+    /* The rest of the body is in: the reader gets it whole once it resumes. */
+    reconnect(f);
+    f->o.body.len = 0;
+    send_request(f, "POST /defer HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\nabc");
+    assert_int_equal(flare_http_stream_read_body(f->o.s, &body_ops, &f->o), 0);
+    send_request(f, "def");
+    shutdown(f->c.fd, SHUT_WR);
+    harness_pump_for(&f->h, 20);
+    assert_int_equal(f->o.closed, 1);
+    f->o.pause = false;
+    /* Whole, and then a lone request's hang-up: the client has left after all. */
+    assert_int_equal(flare_http_stream_body_resume(f->o.s), FLARE_ECLOSED);
+    assert_int_equal(f->o.body.len, 6);
+    assert_int_equal(f->o.ended, 1);
+
+    /* A chunked body's end cannot be seen unread: the reader meets the hang-up. */
+    reconnect(f);
+    f->o.body.len = 0;
+    f->o.pause = true;
+    send_request(f, "POST /defer HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+                    "\r\n3\r\nabc\r\n");
+    assert_int_equal(flare_http_stream_read_body(f->o.s, &body_ops, &f->o), 0);
+    send_request(f, "3\r\ndef\r\n");
+    shutdown(f->c.fd, SHUT_WR);
+    harness_pump_for(&f->h, 20);
+    assert_int_equal(f->o.closed, 1); /* still the first one only */
+    f->o.pause = false;
+    assert_int_equal(flare_http_stream_body_resume(f->o.s), FLARE_ECLOSED);
+    assert_int_equal(f->o.body.len, 6);
+    assert_int_equal(f->o.ended, 1); /* only the whole one ended */
+}
+
 /* A streamed body that stops coming before the owner sent a head: 408, as for a body
  * the server buffers, and the owner learns through `closed` that its stream ended. */
 static void test_streamed_body_timeout(void **state)
@@ -589,6 +644,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_closed_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_streamed_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_streamed_body_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hang_up_while_the_body_is_paused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_streamed_body_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_aborted_before_hand_over, setup, teardown),
     };
