@@ -215,8 +215,9 @@ const flare_http_client_stats *flare_http_client_get_stats(const flare_http_clie
  * client owns: Content-Length, Transfer-Encoding), connection errors of the tcp and
  * tls layers (FLARE_ERESOLVE, FLARE_ECONNREFUSED, FLARE_EUNTRUSTED,
  * FLARE_EHOST_MISMATCH...), FLARE_ETIMEDOUT, FLARE_ELIMIT (body or head over its
- * limit, a decompression bomb), FLARE_EPROTO (a malformed or cut-short response),
- * FLARE_EREDIRECT (more redirects than allowed).
+ * limit, a decompression bomb), FLARE_EPROTO (a malformed or cut-short response; a
+ * redirect to follow whose Location cannot be followed, or with two Location lines
+ * that differ: *reply keeps the 3xx), FLARE_EREDIRECT (more redirects than allowed).
  *
  * A request on a reused keep-alive connection is sent once more, on a new
  * connection, when that connection fails it before the server could have acted

@@ -18,7 +18,7 @@ enum {
     CLI_USAGE = 1,   /**< bad usage, bad URL or header, unreadable input, unwritable output */
     CLI_NETWORK = 2, /**< resolve, connect, timeout, protocol, limit or redirect errors */
     CLI_TLS = 3,     /**< TLS handshake or certificate verification failed */
-    CLI_STATUS = 4,  /**< the final HTTP status was not 2xx */
+    CLI_STATUS = 4,  /**< the final HTTP status was not 2xx; ws: a close code not 1000/1001 */
     CLI_FAIL = 22,   /**< --fail and a status >= 400 (as curl) */
 };
 

@@ -108,7 +108,8 @@ static const char usage_text[] =
     "      --max-filesize BYTES  refuse larger bodies\n"
     "      --subprotocol P, --origin O   (ws)\n"
     "      --wait SECS           (ws) after stdin ends, read SECS more before closing\n"
-    "exit: 0 ok (2xx), 1 usage, 2 network, 3 TLS, 4 HTTP status not 2xx, 22 --fail\n";
+    "exit: 0 ok (2xx), 1 usage, 2 network, 3 TLS, 4 HTTP status not 2xx, 22 --fail\n"
+    "      ws: 0 closed with 1000/1001 (or no code), 4 another close code, 2 no close\n";
 
 void cli_error(const cli_options *o, const char *fmt, ...)
 {

@@ -4,7 +4,8 @@
  * end of stdin a close (1000) is sent and messages keep printing until the peer's
  * close arrives. The stream under the client is our own (TCP, or TLS for wss://)
  * so its fd can be polled together with stdin; reads that must not block are
- * answered FLARE_ETIMEDOUT, which leaves the client usable (ws.h).
+ * answered FLARE_ETIMEDOUT, which leaves the client usable (ws.h). The exit
+ * status tells how the session ended: 0 only for a close that reports no failure.
  */
 #include <errno.h>
 #include <poll.h>
@@ -100,14 +101,20 @@ static int connect_stream(const cli_options *o, const flare_ws_url *u, ws_stream
     return flare_tls_connect(&s->tls_stream, u->host, u->port, &cfg, err);
 }
 
-/* A message that cannot reach stdout (a full disk) ends the session: lost
+/* The name of where messages go (-o FILE, which replaced stdout, or stdout). */
+static const char *output_name(const cli_options *o)
+{
+    return o->output && strcmp(o->output, "-") ? o->output : "stdout";
+}
+
+/* A message that cannot reach the output (a full disk) ends the session: lost
  * output is no success. */
-static int print_message(const flare_ws_message *m, flare_error *err)
+static int print_message(const cli_options *o, const flare_ws_message *m, flare_error *err)
 {
     fwrite(m->data, 1, m->len, stdout);
     fputc('\n', stdout);
     if (fflush(stdout) != 0 || ferror(stdout))
-        return flare_error_set(err, FLARE_EINVAL, errno, "cannot write stdout");
+        return flare_error_set(err, FLARE_EINVAL, errno, "cannot write %s", output_name(o));
     return 0;
 }
 
@@ -117,7 +124,7 @@ static int print_message(const flare_ws_message *m, flare_error *err)
  * Returns 0 when none is left, 2 when the turn is over (more may wait, read
  * already), 1 when the peer closed (normally), or a negative code.
  */
-static int drain(flare_ws_client *ws, ws_stream *s, flare_error *err)
+static int drain(const cli_options *o, flare_ws_client *ws, ws_stream *s, flare_error *err)
 {
     s->wait_ms = 0;
     uint64_t turn_end = flare_monotonic_ms() + DRAIN_TURN_MS;
@@ -125,7 +132,7 @@ static int drain(flare_ws_client *ws, ws_stream *s, flare_error *err)
         flare_ws_message m;
         int rc = flare_ws_recv_message(ws, &m, err);
         if (rc == 0) {
-            if ((rc = print_message(&m, err)) < 0) return rc;
+            if ((rc = print_message(o, &m, err)) < 0) return rc;
             if (flare_monotonic_ms() >= turn_end) return 2;
             continue;
         }
@@ -201,7 +208,7 @@ static int run(const cli_options *o, flare_ws_client *ws, ws_stream *s, flare_er
     uint64_t deadline = 0;
     uint64_t close_wait = o->max_time > 0 ? (uint64_t)(o->max_time * 1000) : CLOSE_WAIT_MS;
     for (;;) {
-        int rc = drain(ws, s, err);
+        int rc = drain(o, ws, s, err);
         if (rc == 1) return 0;
         if (rc < 0) return rc;
         bool more = rc == 2; /* messages may wait in the client's buffer: do not block */
@@ -242,6 +249,24 @@ static int run(const cli_options *o, flare_ws_client *ws, ws_stream *s, flare_er
     }
 }
 
+/* RFC 6455 §7.4.1: 1000 (normal) and 1001 (going away) end a session that went
+ * well, and so does a close without a code (1005), which reports nothing; any other
+ * code is the server reporting a failure (1011, 1009, an application's 4xxx). */
+static bool close_went_well(unsigned code)
+{
+    return code == FLARE_WS_CLOSE_NORMAL || code == FLARE_WS_CLOSE_GOING_AWAY ||
+           code == FLARE_WS_CLOSE_NO_STATUS;
+}
+
+/* Messages go to -o FILE instead of stdout, opened once the socket is open (as
+ * the HTTP commands create no file for a request that fails). */
+static int open_output(const cli_options *o)
+{
+    if (!o->output || !strcmp(o->output, "-") || freopen(o->output, "wb", stdout)) return 0;
+    cli_error(o, "cannot write %s: %s", o->output, strerror(errno));
+    return CLI_USAGE;
+}
+
 int cli_ws(const cli_options *o)
 {
     if (o->num_urls != 1) {
@@ -254,6 +279,12 @@ int cli_ws(const cli_options *o)
         o->upload.path) {
         cli_error(o, "ws sends no request headers, credentials, method or data: -H, -u, "
                      "--bearer, -A, -X and -d are for HTTP requests");
+        return CLI_USAGE;
+    }
+    /* What ws prints is messages, not a response: these would change nothing. */
+    if (o->include || o->head || o->follow || o->json || o->fail || o->raw) {
+        cli_error(o, "ws prints messages, not an HTTP response: -i, -I, -L, --max-redirects, "
+                     "--json, -f and --raw are for HTTP requests");
         return CLI_USAGE;
     }
     flare_ws_url u;
@@ -280,6 +311,7 @@ int cli_ws(const cli_options *o)
         .subprotocols = o->subprotocol ? protocols : NULL,
         .num_subprotocols = o->subprotocol ? 1 : 0,
         .origin = o->origin,
+        .max_message = o->max_filesize, /* 0: the library's 16 MiB */
     };
     flare_ws_stream stream = {s, stream_read, stream_write_all, stream_close};
     flare_ws_client *ws;
@@ -289,18 +321,27 @@ int cli_ws(const cli_options *o)
         cli_error(o, "%s", err.message);
         return rc == FLARE_EHTTP_STATUS ? CLI_STATUS : cli_exit_for(rc);
     }
+    if ((rc = open_output(o)) != 0) {
+        flare_ws_client_free(ws);
+        return rc;
+    }
     if (o->verbose)
         fprintf(stderr, "* WebSocket open (%s)%s%s\n", u.resource,
                 flare_ws_client_subprotocol(ws) ? ", subprotocol " : "",
                 flare_ws_client_subprotocol(ws) ? flare_ws_client_subprotocol(ws) : "");
     rc = run(o, ws, s, &err);
     int status = CLI_OK;
+    unsigned code = flare_ws_client_close_code(ws);
     if (rc < 0) {
         cli_error(o, "%s", err.message);
         status = cli_exit_for(rc);
+    } else if (!close_went_well(code)) {
+        /* As an HTTP status that is not 2xx: the server answered, with a failure. */
+        cli_error(o, "ws: the server closed the connection with %u \"%s\"", code,
+                  flare_ws_client_close_reason(ws));
+        status = CLI_STATUS;
     } else if (o->verbose) {
-        fprintf(stderr, "* closed: %u %s\n", flare_ws_client_close_code(ws),
-                flare_ws_client_close_reason(ws));
+        fprintf(stderr, "* closed: %u %s\n", code, flare_ws_client_close_reason(ws));
     }
     flare_ws_client_free(ws);
     return status;

@@ -318,6 +318,26 @@ bool flare_http__client_follows(const client_req *rq, int status)
     return rq->follow && is_redirect(status) && (replayable(rq) || becomes_get(status, rq->method));
 }
 
+/* RFC 9110 §10.2.2: Location is one URI-reference. Two lines that differ leave the
+ * target ambiguous (a head spliced on its way, say) and following either may go
+ * where the server did not mean: neither is followed, the 3xx is kept. The same
+ * value twice is that value. *location is NULL when there is none. */
+static int redirect_target(const flare_http_reply *r, const char **location, flare_error *err)
+{
+    *location = NULL;
+    for (size_t i = 0; i < r->num_headers; i++) {
+        const flare_http_header *h = &r->headers[i];
+        if (h->id != FLARE_HDR_LOCATION) continue;
+        if (*location && strcmp(*location, h->value))
+            return flare_error_set(err, FLARE_EPROTO, 0,
+                                   "redirect (status %d) with two different Locations, not "
+                                   "followed: \"%.200s\" and \"%.200s\"",
+                                   r->status, *location, h->value);
+        *location = h->value;
+    }
+    return 0;
+}
+
 static int finish_reply(flare_http_reply *reply, const flare_url *url, const char *method,
                         int redirects)
 {
@@ -379,8 +399,10 @@ int flare_http_client_request(flare_http_client *c, const flare_http_request_opt
         rc = send_once(c, &rq, reply, err);
         if (rc < 0) break;
         store_cookies(c, &url, reply);
-        const char *location = flare_http_reply_header(reply, "Location");
-        if (!flare_http__client_follows(&rq, reply->status) || !location) break;
+        const char *location = NULL;
+        if (!flare_http__client_follows(&rq, reply->status) ||
+            (rc = redirect_target(reply, &location, err)) < 0 || !location)
+            break;
         if (redirects >= c->max_redirects) {
             flare_buf where = FLARE_BUF_INIT;
             flare_url_format(&url, 0, &where);

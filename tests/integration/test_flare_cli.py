@@ -7,7 +7,8 @@ close-delimited, gzip and a gzip bomb, redirects to another origin, keep-alive
 connections the server closes, slow answers), raw sockets for broken responses,
 Python's ssl module for HTTPS failures (untrusted, wrong host), and Debian's
 python3-websockets for ws:// and wss://. Exit statuses are checked against
-man/flare.1: 0 ok, 1 usage, 2 network, 3 TLS, 4 status not 2xx, 22 --fail.
+man/flare.1: 0 ok, 1 usage, 2 network, 3 TLS, 4 status not 2xx (ws: a close code not
+1000/1001), 22 --fail.
 """
 import base64
 import gzip
@@ -454,6 +455,14 @@ class UsageTests(unittest.TestCase):
             self.assertEqual((rc, out), (1, b""), f"{args}: {err}")
             self.assertIn("for HTTP requests", one_line(self, err))
 
+    def test_ws_refuses_what_only_an_http_response_uses(self):
+        # These were dropped in silence: ws prints messages, not a response.
+        for args in (["-i"], ["-I"], ["-L"], ["--max-redirects", "3"], ["--json"], ["-f"],
+                     ["--raw"]):
+            rc, out, err = flare("ws", "ws://h.invalid/", *args, stdin=b"")
+            self.assertEqual((rc, out), (1, b""), f"{args}: {err}")
+            self.assertIn("for HTTP requests", one_line(self, err))
+
     def test_numbers_that_are_not(self):
         # strtod reads "nan" and "" (as 0), strtoull reads "-1" (as 2^64-1): each
         # was taken as a value, a timeout of none or a limit of none (exit 2 below,
@@ -674,6 +683,36 @@ class OddServerTests(unittest.TestCase):
             self.assertEqual(rc, 2, err)
             self.assertIn("Location", one_line(self, err))
 
+    def test_redirect_with_two_different_locations(self):
+        # RFC 9110 §10.2.2: one URI-reference. The first of two was followed; now
+        # neither is: a protocol error (2), nothing written; the same one twice is one.
+        hops = []
+
+        def two(conn, index, head):
+            hops.append(head.split(b"\r\n")[0])
+            if head.startswith(b"GET /same "):
+                conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: /next\r\nLocation: /next\r\n"
+                             b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+            elif head.startswith(b"GET /next "):
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
+                             b"Connection: close\r\n\r\nok\n")
+            else:
+                conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: /next\r\nLocation: /evil\r\n"
+                             b"Content-Length: 5\r\nConnection: close\r\n\r\nmoved")
+        lsock = scripted_server(two)
+        self.addCleanup(lsock.close)
+        base = f"http://127.0.0.1:{lsock.getsockname()[1]}"
+        rc, out, err = flare("-L", base + "/start")
+        self.assertEqual((rc, out), (2, b""), err)
+        self.assertIn("two different Locations", one_line(self, err))
+        self.assertEqual(hops, [b"GET /start HTTP/1.1"])
+        rc, out, err = flare("-L", base + "/same")
+        self.assertEqual((rc, out), (0, b"ok\n"), err)
+        # without -L the 302 is the answer, both fields in its head (exit 4, as any 3xx)
+        rc, out, err = flare("-i", base + "/start")
+        self.assertEqual(rc, 4, err)
+        self.assertIn(b"Location: /next\r\nLocation: /evil\r\n", out)
+
     def test_broken_responses(self):
         for response in (b"HTTP/1.1 abc Bad\r\n\r\n",
                          b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b",
@@ -838,18 +877,112 @@ class PythonWebSocketTests(unittest.TestCase):
         one_line(self, err)
 
 
+def ws_accept(conn, head):
+    """Answers the WebSocket handshake in head with a 101 (RFC 6455 §4.2.2)."""
+    key = [line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
+           if line.lower().startswith(b"sec-websocket-key:")][0]
+    accept = base64.b64encode(hashlib.sha1(
+        key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+    conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                 b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+
+
+def ws_close_frame(code=None, reason=b""):
+    """An unmasked server close frame (RFC 6455 §5.5.1); no code: an empty payload."""
+    payload = b"" if code is None else code.to_bytes(2, "big") + reason
+    return bytes([0x88, len(payload)]) + payload
+
+
+class WebSocketCloseStatusTests(unittest.TestCase):
+    """flare ws's exit status says how the session ended (man/flare.1): 0 for a close
+    with 1000, 1001 or no code, 4 for any other code, 2 for no close frame at all."""
+
+    def session(self, script, *args, stdin=b""):
+        """flare ws against a server that answers the handshake, then script(conn). Give
+        "--wait" to keep flare's own close from racing the server's end."""
+        def serve(conn, index, head):
+            ws_accept(conn, head)
+            script(conn)
+        lsock = scripted_server(serve)
+        self.addCleanup(lsock.close)
+        p = subprocess.Popen([FLARE, "ws", *args, f"ws://127.0.0.1:{lsock.getsockname()[1]}/"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        self.addCleanup(p.kill)
+        out, err = p.communicate(stdin, timeout=15)
+        return p.returncode, out, err.decode()
+
+    def server_closes(self, frame):
+        def script(conn):
+            conn.sendall(b"\x81\x02hi" + frame)
+            conn.recv(1024)  # the client's answer to the close
+        return script
+
+    def test_a_close_that_went_well_is_0(self):
+        for frame in (ws_close_frame(1000), ws_close_frame(1001, b"bye"), ws_close_frame()):
+            rc, out, err = self.session(self.server_closes(frame), "--wait", "5")
+            self.assertEqual((rc, out, err), (0, b"hi\n", ""), frame)
+
+    def test_a_close_with_an_error_code_is_4(self):
+        for code, reason in ((1011, b"internal error"), (1009, b""), (1008, b"policy"),
+                             (4000, b"app")):
+            rc, out, err = self.session(self.server_closes(ws_close_frame(code, reason)),
+                                        "--wait", "5")
+            self.assertEqual((rc, out), (4, b"hi\n"), err)
+            self.assertIn(f"closed the connection with {code} \"{reason.decode()}\"",
+                          one_line(self, err))
+
+    def test_no_close_frame_is_2(self):
+        # 1006: the connection ended without a close frame
+        rc, out, err = self.session(lambda conn: conn.sendall(b"\x81\x02hi"), "--wait", "5")
+        self.assertEqual((rc, out), (2, b"hi\n"), err)
+        one_line(self, err)
+
+    def test_the_close_flare_sends_at_the_end_of_input_is_0(self):
+        def echo_close(conn):
+            data = b""
+            while len(data) < 2 or data[0] != 0x88:
+                chunk = conn.recv(1024)
+                if not chunk:
+                    return
+                data += chunk
+            conn.sendall(ws_close_frame(1000))
+        rc, out, err = self.session(echo_close)
+        self.assertEqual((rc, out, err), (0, b"", ""))
+
+    def test_max_filesize_bounds_a_message(self):
+        # --max-filesize was ignored: a message over it is refused (1009 sent), exit 2
+        rc, out, err = self.session(lambda conn: (conn.sendall(b"\x81\x7e\x01\x00" + b"x" * 256),
+                                                  conn.recv(1024)), "--max-filesize", "100", "--wait", "5")
+        self.assertEqual((rc, out), (2, b""), err)
+        one_line(self, err)
+        rc, out, err = self.session(self.server_closes(ws_close_frame(1000)),
+                                    "--max-filesize", "2", "--wait", "5")
+        self.assertEqual((rc, out), (0, b"hi\n"), err)
+
+    def test_output_file(self):
+        # -o was ignored: messages went to stdout all the same
+        d = tempfile.mkdtemp(prefix="flare-cli-ws-")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, "messages")
+        rc, out, err = self.session(self.server_closes(ws_close_frame(1000)), "-o", path,
+                                    "--wait", "5")
+        self.assertEqual((rc, out), (0, b""), err)
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), b"hi\n")
+        rc, out, err = self.session(self.server_closes(ws_close_frame(1000)), "-o",
+                                    os.path.join(d, "no", "such", "dir"), "--wait", "5")
+        self.assertEqual((rc, out), (1, b""), err)
+        self.assertIn("cannot write", one_line(self, err))
+
+
 class RestlessWebSocketServerTests(unittest.TestCase):
     """flare ws against a server that streams messages without a pause and never
     answers a close frame."""
 
     def flood_server(self):
         def flood(conn, index, head):
-            key = [line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
-                   if line.lower().startswith(b"sec-websocket-key:")][0]
-            accept = base64.b64encode(hashlib.sha1(
-                key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
-            conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                         b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+            ws_accept(conn, head)
             burst = b"\x81\x04tick" * 20000
             end = time.monotonic() + 30
             while time.monotonic() < end:  # until flare hangs up

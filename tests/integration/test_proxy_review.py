@@ -332,6 +332,33 @@ class InterimTests(ReviewCase):
         self.assertTrue(final.endswith(b"\r\n\r\ngood"), data)
         self.assertNotIn(b" 100 ", data)
 
+    def test_early_hints_before_a_websocket_switch(self):
+        # RFC 9110 §15.2: 1xx before the 101 are interim too: the 103 is passed on (the
+        # 100 is not, as above), the 101 still switches, and the 103's fields stay out
+        # of the 101 (they were the hints', not the switch's).
+        switch = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                  b"Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+                  b"\r\n\x81\x05hello")
+        up = self.conn_upstream(lambda number, index, path: WithClose(
+            b"HTTP/1.1 100 Continue\r\n\r\n" + EARLY_HINTS + switch))
+        srv = self.start_server(extra=proxy_config([up.address]))
+        with srv.connect() as s:
+            s.sendall(b"GET /api/chat HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\n"
+                      b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                      b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+            data, closed = read_until_close(s, 5.0)  # the upstream's close ends the tunnel
+        self.assertTrue(closed, data)
+        hints, _, rest = data.partition(b"\r\n\r\n")
+        self.assertTrue(hints.startswith(b"HTTP/1.1 103 Early Hints\r\n"), data)
+        self.assertIn(b"\r\nLink: </s.css>; rel=preload", hints)
+        head, _, frames = rest.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 101 "), data)
+        self.assertIn(b"\r\nUpgrade: websocket", head)
+        self.assertIn(b"\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", head)
+        self.assertNotIn(b"Link:", head)
+        self.assertEqual(frames, b"\x81\x05hello")
+        self.assertNotIn(b" 100 ", data)
+
     def test_an_http10_client_gets_none(self):
         data = self.get(EARLY_HINTS + ok(), b"1.0")
         self.assertTrue(data.startswith(b"HTTP/1.1 200 OK\r\n"), data)

@@ -86,6 +86,10 @@ static void router(raw_server *s, int fd, int index)
             respond(fd, 302, "Location: ftp://elsewhere/file\r\n", "");
         } else if (!strcmp(path, "/spacelocation")) {
             respond(fd, 302, "Location: /a b\r\n", "");
+        } else if (!strcmp(path, "/twolocations")) {
+            respond(fd, 302, "Location: /target\r\nLocation: /elsewhere\r\n", "");
+        } else if (!strcmp(path, "/samelocation")) {
+            respond(fd, 302, "Location: /target\r\nX: y\r\nLocation: /target\r\n", "");
         } else if (!strcmp(path, "/nolocation")) {
             respond(fd, 301, NULL, "no location");
         } else {
@@ -174,6 +178,17 @@ static void test_redirect_methods(void **state)
         assert_int_equal(r.status, 302);
         flare_http_reply_free(&r);
     }
+    /* RFC 9110 §10.2.2: two Locations that differ are ambiguous: neither is followed */
+    assert_int_equal(flare_http_client_get(c, url_of(&s, "/twolocations"), &r, &err), FLARE_EPROTO);
+    assert_non_null(strstr(err.message, "two different Locations"));
+    assert_int_equal(r.status, 302);
+    assert_int_equal(r.redirects, 0);
+    flare_http_reply_free(&r);
+    /* the same value twice is that one value */
+    assert_int_equal(flare_http_client_get(c, url_of(&s, "/samelocation"), &r, &err), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "GET 0 ");
+    flare_http_reply_free(&r);
     flare_http_client_free(c);
     raw_stop(&s);
 }
