@@ -346,12 +346,15 @@ static int parse(int argc, char **argv, cli_options *o, bool *ws, bool *done)
         case 'L':
             o->follow = true;
             break;
-        case OPT_MAX_REDIRECTS:
-            o->max_redirects = (int)strtol(optarg, &end, 10);
-            if (end == optarg || *end || o->max_redirects < 0 || o->max_redirects > 1000)
+        case OPT_MAX_REDIRECTS: {
+            /* Checked as the long strtol returns: cast first, 2^32 + 1 would pass as 1. */
+            long redirects = strtol(optarg, &end, 10);
+            if (end == optarg || *end || redirects < 0 || redirects > 1000)
                 rc = usage_error("--max-redirects: \"%s\" is not 0..1000", optarg);
+            o->max_redirects = (int)redirects;
             o->follow = true;
             break;
+        }
         case 'm':
             rc = seconds(optarg, "--max-time", &o->max_time);
             break;

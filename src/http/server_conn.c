@@ -8,6 +8,9 @@
  * Timers: header deadline (slowloris), body idle, write idle, keep-alive idle and
  * lingering close, one intrusive timer per connection; `wait` says which it measures.
  * A closing connection never parses again, so bytes after a bad request go unanswered.
+ * This file holds the connection's life, buffers, timers, completion reports and the
+ * drive loop; heads and bodies are in server_request.c, the socket in server_io.c,
+ * deferred responses and streamed bodies in server_stream.c (struct conn: server_conn.h).
  */
 #include "server_conn.h"
 
@@ -386,8 +389,8 @@ static void on_timeout(flare_timer *t, void *data)
     conn *c = data;
     (void)t;
     if (c->wait == W_YIELD) {
-        flare_http__conn_drive(
-            c); /* the turn this connection gave up, after the others ready in it */
+        /* The turn this connection gave up, after the others ready in it. */
+        flare_http__conn_drive(c);
         return;
     }
     if (c->wait == W_WRITE) {

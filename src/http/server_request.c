@@ -265,8 +265,8 @@ static bool begin_request(conn *c)
     c->phase = PH_BODY;
     c->wait = W_NONE; /* the body timer starts now */
     if (c->content_length > c->body_limit) {
-        flare_http__conn_fail(
-            c, 413); /* RFC 9110 §15.5.14; the body is not read, so the connection ends */
+        /* RFC 9110 §15.5.14; the body is not read, so the connection ends. */
+        flare_http__conn_fail(c, 413);
         return false;
     }
     bool has_body = c->chunked || c->content_length > 0;
@@ -367,8 +367,8 @@ static int collect_body(conn *c)
     ssize_t rc = len ? flare_http_decode_chunked(&pending_of(c)->dec, c->body.data + decoded, &len)
                      : FLARE_EINCOMPLETE;
     if (rc == FLARE_EPARSE || rc == FLARE_ELIMIT) {
-        flare_http__conn_fail(c, rc == FLARE_ELIMIT ? 413
-                                                    : 400); /* RFC 9110 §15.5.14, RFC 9112 §7.1 */
+        /* RFC 9110 §15.5.14, RFC 9112 §7.1 */
+        flare_http__conn_fail(c, rc == FLARE_ELIMIT ? 413 : 400);
         return BODY_FAILED;
     }
     if (drops_body(c)) {

@@ -472,7 +472,9 @@ class UsageTests(unittest.TestCase):
                      ["--wait", "nan", "ws", "ws://h.invalid/"],
                      ["--max-filesize", "-1", "http://h.invalid/"],
                      ["--max-filesize", "+5", "http://h.invalid/"],
-                     ["--max-redirects", "", "http://h.invalid/"]):
+                     ["--max-redirects", "", "http://h.invalid/"],
+                     # 2^32 + 1: an int cast before the range check made it 1.
+                     ["--max-redirects", "4294967297", "http://h.invalid/"]):
             rc, out, err = flare(*args)
             self.assertEqual((rc, out), (1, b""), f"{args}: {err}")
             one_line(self, err)
