@@ -35,37 +35,6 @@ conn *flare_http__conn_next(const conn *c)
     return c->next;
 }
 
-bool flare_http__conn_take_block(conn *c)
-{
-    if (c->block) return true;
-    flare_http_server *srv = c->srv;
-    c->block = flare_http__block_get(srv);
-    if (!c->block) return false;
-    /* Layout: the parsed request, its header array, then the input bytes. */
-    c->req = (flare_http_request *)(void *)c->block;
-    c->headers = (flare_http_header *)(void *)(c->block + FLARE_HTTP_BLOCK_REQ_BYTES);
-    c->in =
-        c->block + FLARE_HTTP_BLOCK_REQ_BYTES + srv->cfg.max_headers * sizeof(flare_http_header);
-    c->in_cap = srv->in_block_size;
-    c->in_len = c->start = c->last_len = 0;
-    if (__builtin_expect(c->empty_line_held, 0)) {
-        /* The bytes that follow parse as if the empty line had never left: one is
-         * skipped, a second is a bad request line, however the two arrived. */
-        memcpy(c->in, "\r\n", 2);
-        c->in_len = 2;
-        c->empty_line_held = false;
-    }
-    return true;
-}
-
-void flare_http__conn_take_out(conn *c)
-{
-    flare_http_server *srv = c->srv;
-    if (c->out.data || !srv->out_pool_count) return;
-    c->out = srv->out_pool[--srv->out_pool_count];
-    c->out.len = 0;
-}
-
 /* An idle connection gives its buffers back (as nginx does for keep-alive). */
 void flare_http__conn_release_buffers(conn *c)
 {
@@ -88,21 +57,6 @@ void flare_http__conn_release_buffers(conn *c)
         c->out_sent = 0;
     }
     flare_buf_free(&c->body);
-}
-
-void flare_http__conn_arm_at(conn *c, uint8_t what, uint64_t deadline_ms)
-{
-    c->wait = what;
-    c->progress = false;
-    /* A keep-alive connection re-arms the same timeout after every request: a timer
-     * already due a little earlier is left where it is (nginx does the same). A wait
-     * then ends early by at most TIMER_SLACK_MS and a sixteenth of its length, never
-     * late. */
-    uint64_t due = c->timer.deadline_ms, early = deadline_ms - due;
-    if (flare_timer_active(&c->timer) && deadline_ms >= due && early < TIMER_SLACK_MS &&
-        early * 16 <= deadline_ms - now_ms(c))
-        return;
-    flare_timer_schedule(flare_reactor_timers(c->srv->reactor), &c->timer, deadline_ms);
 }
 
 /* Bytes the kernel still holds for the client: written, not yet acknowledged. */
@@ -188,24 +142,6 @@ void flare_http__conn_complete(conn *c, bool aborted)
         .serial = p->serial,
     };
     srv->on_complete(&done, srv->on_complete_data);
-}
-
-/* A response was queued at out_begin: remember what its report needs. */
-void flare_http__conn_record(conn *c, int status, size_t out_begin, size_t head_len, bool has_view,
-                             uint64_t serial)
-{
-    flare_http__pending *p = pending_of(c);
-    if (c->log_pending) flare_http__conn_complete(c, false);
-    p->serial = serial;
-    if (!has_view) p->start_us = flare_reactor_clock(c->srv->reactor)->monotonic_us;
-    p->has_view = has_view;
-    p->status = status;
-    p->out_begin = out_begin;
-    p->queued = c->out.len - out_begin + c->file_left;
-    p->sent_mark = c->sent_total + (out_begin - c->out_sent);
-    p->body_in = has_view ? c->body_len + c->body_dropped : 0;
-    p->head_len = head_len;
-    c->log_pending = true;
 }
 
 /* Over its share of the turn with work left: the connection carries on once the

@@ -10,6 +10,8 @@
 
 #include "server_internal.h"
 
+#include <string.h>
+
 enum phase { PH_PROXY, PH_TLS, PH_HEAD, PH_BODY, PH_LINGER };
 enum { PR_NEED_INPUT, PR_OUTPUT };
 enum { FL_DONE, FL_BLOCKED, FL_YIELD, FL_ERROR };
@@ -170,18 +172,13 @@ static inline const route *conn_route(const conn *c)
     return c->route_index == NO_ROUTE ? NULL : &c->srv->routes[c->route_index];
 }
 
-/* server_conn.c: buffers, timers, completion reports, the drive loop, life. */
-bool flare_http__conn_take_block(conn *c);      /* an input block from the pool */
-void flare_http__conn_take_out(conn *c);        /* an output buffer from the pool */
-void flare_http__conn_release_buffers(conn *c); /* both back, as the connection idles */
-void flare_http__conn_arm_at(conn *c, uint8_t what, uint64_t deadline_ms);
+/* server_conn.c: buffers, timers, completion reports, the drive loop, life (with the
+ * inline helpers below). */
+void flare_http__conn_release_buffers(conn *c);        /* block and output back, as it idles */
 void flare_http__conn_wait_input(conn *c);             /* arms the timer for the input expected */
 void flare_http__conn_complete(conn *c, bool aborted); /* reports the pending request */
-/* A response was queued at out_begin: remember what its report needs. */
-void flare_http__conn_record(conn *c, int status, size_t out_begin, size_t head_len, bool has_view,
-                             uint64_t serial);
-void flare_http__conn_drive(conn *c);                /* runs the machine until it blocks */
-void flare_http__conn_retire(conn *c, bool keep_fd); /* unlinks and recycles it */
+void flare_http__conn_drive(conn *c);                  /* runs the machine until it blocks */
+void flare_http__conn_retire(conn *c, bool keep_fd);   /* unlinks and recycles it */
 
 /* server_io.c: the socket. */
 int flare_http__conn_flush(conn *c); /* writes the output and file body: FL_* */
@@ -204,5 +201,75 @@ void flare_http__conn_begin_stream(conn *c, flare_response *resp);
 bool flare_http__conn_stream_written(conn *c);
 int flare_http__conn_body_failed(conn *c, int status); /* ends a streamed body with status */
 int flare_http__conn_stream_body(conn *c);             /* feeds a streamed body: SB_* */
+
+/* server_conn.c's helpers that run on every request, here and inline so that a build
+ * without link-time optimisation calls none of them across files. */
+
+/* An output buffer from the pool. */
+static inline void flare_http__conn_take_out(conn *c)
+{
+    flare_http_server *srv = c->srv;
+    if (c->out.data || !srv->out_pool_count) return;
+    c->out = srv->out_pool[--srv->out_pool_count];
+    c->out.len = 0;
+}
+
+/* A response was queued at out_begin: remember what its report needs. */
+static inline void flare_http__conn_record(conn *c, int status, size_t out_begin, size_t head_len,
+                                           bool has_view, uint64_t serial)
+{
+    flare_http__pending *p = pending_of(c);
+    if (c->log_pending) flare_http__conn_complete(c, false);
+    p->serial = serial;
+    if (!has_view) p->start_us = flare_reactor_clock(c->srv->reactor)->monotonic_us;
+    p->has_view = has_view;
+    p->status = status;
+    p->out_begin = out_begin;
+    p->queued = c->out.len - out_begin + c->file_left;
+    p->sent_mark = c->sent_total + (out_begin - c->out_sent);
+    p->body_in = has_view ? c->body_len + c->body_dropped : 0;
+    p->head_len = head_len;
+    c->log_pending = true;
+}
+
+/* An input block from the pool. */
+static inline bool flare_http__conn_take_block(conn *c)
+{
+    if (c->block) return true;
+    flare_http_server *srv = c->srv;
+    c->block = flare_http__block_get(srv);
+    if (!c->block) return false;
+    /* Layout: the parsed request, its header array, then the input bytes. */
+    c->req = (flare_http_request *)(void *)c->block;
+    c->headers = (flare_http_header *)(void *)(c->block + FLARE_HTTP_BLOCK_REQ_BYTES);
+    c->in =
+        c->block + FLARE_HTTP_BLOCK_REQ_BYTES + srv->cfg.max_headers * sizeof(flare_http_header);
+    c->in_cap = srv->in_block_size;
+    c->in_len = c->start = c->last_len = 0;
+    if (__builtin_expect(c->empty_line_held, 0)) {
+        /* The bytes that follow parse as if the empty line had never left: one is
+         * skipped, a second is a bad request line, however the two arrived. */
+        memcpy(c->in, "\r\n", 2);
+        c->in_len = 2;
+        c->empty_line_held = false;
+    }
+    return true;
+}
+
+/* Arms the timer for `what`, due at deadline_ms. */
+static inline void flare_http__conn_arm_at(conn *c, uint8_t what, uint64_t deadline_ms)
+{
+    c->wait = what;
+    c->progress = false;
+    /* A keep-alive connection re-arms the same timeout after every request: a timer
+     * already due a little earlier is left where it is (nginx does the same). A wait
+     * then ends early by at most TIMER_SLACK_MS and a sixteenth of its length, never
+     * late. */
+    uint64_t due = c->timer.deadline_ms, early = deadline_ms - due;
+    if (flare_timer_active(&c->timer) && deadline_ms >= due && early < TIMER_SLACK_MS &&
+        early * 16 <= deadline_ms - now_ms(c))
+        return;
+    flare_timer_schedule(flare_reactor_timers(c->srv->reactor), &c->timer, deadline_ms);
+}
 
 #endif
