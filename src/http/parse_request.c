@@ -129,21 +129,23 @@ static ALWAYS_INLINE bool plain_host(const char *s, size_t n)
 }
 
 #ifdef FLARE_HTTP_X86_SIMD
-/* The common host bytes (see skip_common_host) and the digits among the 16 bytes
- * at s, as bit masks, with SSE2 (the x86-64 baseline): each class lo..lo+last as
+/* The bytes of b in the class of row lo up to lo + the row `last`, as 0xff lanes:
  * b - lo <= last, unsigned (min(b - lo, last) == b - lo), constants from memory. */
+static ALWAYS_INLINE __m128i in_host_class(__m128i b, int lo, int last)
+{
+    __m128i offset = _mm_sub_epi8(b, FLARE_HTTP__XMM(lo));
+    return _mm_cmpeq_epi8(_mm_min_epu8(offset, FLARE_HTTP__XMM(last)), offset);
+}
+
+/* The common host bytes (see skip_common_host) and the digits among the 16 bytes
+ * at s, as bit masks, with SSE2 (the x86-64 baseline). */
 static ALWAYS_INLINE void host_block(const char *s, uint32_t *common, uint32_t *digit)
 {
     __m128i b = _mm_loadu_si128((const __m128i *)(const void *)s);
-#define IN_CLASS(lo, last)                                                                         \
-    _mm_cmpeq_epi8(_mm_min_epu8(_mm_sub_epi8(b, FLARE_HTTP__XMM(lo)), FLARE_HTTP__XMM(last)),      \
-                   _mm_sub_epi8(b, FLARE_HTTP__XMM(lo)))
-    __m128i d = IN_CLASS(FLARE_HTTP__ROW_DIGIT, FLARE_HTTP__ROW_DIGITS_LAST);
-    __m128i c =
-        _mm_or_si128(_mm_or_si128(IN_CLASS(FLARE_HTTP__ROW_LOWER, FLARE_HTTP__ROW_LETTERS_LAST), d),
-                     IN_CLASS(FLARE_HTTP__ROW_DASH, FLARE_HTTP__ROW_DASH_DOT_LAST));
-#undef IN_CLASS
-    *common = (uint32_t)_mm_movemask_epi8(c);
+    __m128i d = in_host_class(b, FLARE_HTTP__ROW_DIGIT, FLARE_HTTP__ROW_DIGITS_LAST);
+    __m128i lower = in_host_class(b, FLARE_HTTP__ROW_LOWER, FLARE_HTTP__ROW_LETTERS_LAST);
+    __m128i dash_dot = in_host_class(b, FLARE_HTTP__ROW_DASH, FLARE_HTTP__ROW_DASH_DOT_LAST);
+    *common = (uint32_t)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(lower, d), dash_dot));
     *digit = (uint32_t)_mm_movemask_epi8(d);
 }
 
