@@ -91,13 +91,25 @@ static ALWAYS_INLINE int read_field_line(int path, const char *buf, size_t pos, 
     return buf[*cr + 1] == '\n' ? FIELD_LINE_OK : FIELD_LINE_BAD;
 }
 
+/* Whether a field line whose value runs into the next chunk classifies that
+ * chunk in line (flare_http__split_field_line). Counted with callgrind: 3-8%
+ * fewer instructions per request head on the AVX2 path, whose classifier is two
+ * loads (AVX-512's is one; not measured, no CPU here has it); on the SSE4.2 path
+ * the second copy of its four-block classifier costs the field loop registers,
+ * 1-3% more. */
+static ALWAYS_INLINE bool step_in_line(int path)
+{
+    return path != FLARE_SIMD_SSE42;
+}
+
 /* The field line at buf[pos..end): the chunk split when the path has chunks and
  * it succeeds, else the exact reading. */
 static ALWAYS_INLINE int next_field_line(int path, const char *buf, size_t pos, size_t end,
                                          flare_http__chunk *chunk, size_t *colon, size_t *cr)
 {
     flare_http__chunk_fn *chunk_at = chunk_fn(path);
-    if (chunk_at && flare_http__split_field_line(buf, pos, end, chunk, chunk_at, colon, cr))
+    if (chunk_at &&
+        flare_http__split_field_line(buf, pos, end, chunk, chunk_at, step_in_line(path), colon, cr))
         return FIELD_LINE_OK;
     return read_field_line(path, buf, pos, end, colon, cr);
 }

@@ -160,12 +160,13 @@ static inline size_t flare_http__chunk_next(const char *p, size_t q, size_t end,
  * when it is a whole `token ":" value CRLF`, with *colon at the colon and *cr at
  * the CR. False decides nothing: the caller must look again with the scanners.
  * A value stop cannot lie in a name, so the CR is the first value stop from pos
- * and both searches start at once.
+ * and both searches start at once. With `step`, a value that runs into the next
+ * chunk has it classified in line, without the loop for longer values.
  */
 static inline bool flare_http__split_field_line(const char *p, size_t pos, size_t end,
                                                 flare_http__chunk *c,
-                                                flare_http__chunk_fn *chunk_at, size_t *colon,
-                                                size_t *cr);
+                                                flare_http__chunk_fn *chunk_at, bool step,
+                                                size_t *colon, size_t *cr);
 
 #ifdef FLARE_HTTP_X86_SIMD
 #define FLARE_HTTP__SSE42  __attribute__((target("sse4.2")))
@@ -355,19 +356,27 @@ flare_http__chunk_next_value(const char *p, size_t end, flare_http__chunk *c,
 
 static inline __attribute__((always_inline)) bool
 flare_http__split_field_line(const char *p, size_t pos, size_t end, flare_http__chunk *c,
-                             flare_http__chunk_fn *chunk_at, size_t *colon, size_t *cr)
+                             flare_http__chunk_fn *chunk_at, bool step, size_t *colon, size_t *cr)
 {
     size_t off = pos - c->base;
     uint64_t tok = off < 64 ? c->tok >> off : 0;
     if (__builtin_expect(tok != 0, 1)) {
         uint64_t val = c->val >> off;
         *colon = pos + (size_t)__builtin_ctzll(tok);
-        if (__builtin_expect(val != 0, 1))
+        if (__builtin_expect(val != 0, 1)) {
             *cr = pos + (size_t)__builtin_ctzll(val);
-        else if (p[*colon] == ':') /* the value runs into the next chunks */
-            *cr = flare_http__chunk_next_value(p, end, c, chunk_at);
-        else
+        } else if (p[*colon] != ':') {
             return false;
+        } else if (!step) {
+            *cr = flare_http__chunk_next_value(p, end, c, chunk_at);
+        } else {
+            /* The value runs into the next chunk, where it usually ends. */
+            size_t next = c->base + 64;
+            if (next >= end) return false;
+            chunk_at(p, next, end, c);
+            *cr = c->val ? next + (size_t)__builtin_ctzll(c->val)
+                         : flare_http__chunk_next_value(p, end, c, chunk_at);
+        }
     } else {
         /* The name runs into the next chunk. */
         *colon = flare_http__chunk_next(p, pos, end, c, false, chunk_at);
