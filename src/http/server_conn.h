@@ -172,6 +172,16 @@ static inline const route *conn_route(const conn *c)
     return c->route_index == NO_ROUTE ? NULL : &c->srv->routes[c->route_index];
 }
 
+/* Output goes out before another request is parsed (flare_http__conn_process returns
+ * PR_OUTPUT). A response with file parts still to start owns what follows its output:
+ * under TLS its last piece read may be all that is pending (file_left 0), and the next
+ * pipelined answer must not slip in before the parts after it. */
+static inline bool output_first(const conn *c)
+{
+    return c->closing || c->upgrade_fn || c->file_left || c->file_parts || c->stream.active ||
+           pending_out(c) > c->srv->cfg.output_high_water;
+}
+
 /* server_conn.c: buffers, timers, completion reports, events, life (with the inline
  * helpers below). */
 void flare_http__conn_release_buffers(conn *c);        /* block and output back, as it idles */

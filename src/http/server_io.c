@@ -413,6 +413,15 @@ static bool client_left(conn *c)
     return false;
 }
 
+/* Answers every request buffered (flare_http__conn_process). An event on an idle
+ * keep-alive connection, which holds no input block yet, has nothing to answer: known
+ * here without a call into server_request.c. */
+static int process(conn *c)
+{
+    if (!c->block && c->phase == PH_HEAD && !output_first(c)) return PR_NEED_INPUT;
+    return flare_http__conn_process(c);
+}
+
 static void drive_steps(conn *c)
 {
     for (;;) {
@@ -422,7 +431,7 @@ static void drive_steps(conn *c)
             flare_http__conn_linger(c);
             return;
         }
-        int pr = flare_http__conn_process(c);
+        int pr = process(c);
         int fr = flush(c);
         if (fr == FL_ERROR) {
             if (c->stream.active) c->client_gone = true; /* its response cannot go out */
