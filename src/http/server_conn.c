@@ -8,18 +8,15 @@
  * Timers: header deadline (slowloris), body idle, write idle, keep-alive idle and
  * lingering close, one intrusive timer per connection; `wait` says which it measures.
  * A closing connection never parses again, so bytes after a bad request go unanswered.
- * This file holds the connection's life, buffers, timers, completion reports and the
- * drive loop; heads and bodies are in server_request.c, the socket in server_io.c,
- * deferred responses and streamed bodies in server_stream.c (struct conn: server_conn.h).
+ * This file holds the connection's life, readiness events, buffers, timers and
+ * completion reports; the drive loop and the socket are in server_io.c, heads and
+ * bodies in server_request.c, deferred responses and streamed bodies in
+ * server_stream.c (struct conn: server_conn.h).
  */
 #include "server_conn.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
-#include <linux/sockios.h>
 #include <unistd.h>
 #include <time.h>
 
@@ -59,17 +56,9 @@ void flare_http__conn_release_buffers(conn *c)
     flare_buf_free(&c->body);
 }
 
-/* Bytes the kernel still holds for the client: written, not yet acknowledged. */
-static uint32_t socket_unsent(const conn *c)
-{
-    int n = 0;
-    if (ioctl(c->fd, SIOCOUTQ, &n) < 0 || n < 0) return 0;
-    return (uint32_t)n;
-}
-
 /* A write blocked: the client has write_timeout to take something, from its own
  * socket's queue (unsent bytes, now) or by letting a write of ours through. */
-static void await_write(conn *c, uint32_t unsent)
+void flare_http__conn_await_write(conn *c, uint32_t unsent)
 {
     flare_http__conn_arm_at(c, W_WRITE, now_ms(c) + c->srv->cfg.write_timeout_ms);
     c->unsent_mark = unsent;
@@ -144,182 +133,6 @@ void flare_http__conn_complete(conn *c, bool aborted)
     srv->on_complete(&done, srv->on_complete_data);
 }
 
-/* Over its share of the turn with work left: the connection carries on once the
- * other connections ready in this turn have had theirs (its timer, due at once,
- * fires after them), without waiting for a readiness edge that may never come. */
-static void yield_turn(conn *c)
-{
-    flare_http__conn_arm_at(c, W_YIELD, now_ms(c));
-}
-
-/*
- * The client hung up while its streamed body is not being read: its reader has not
- * started or has paused it (a proxy whose upstream takes no more), and may not read
- * again for as long as the upstream stalls, or ever. The client has left if its socket
- * holds an error (a reset), or if all it can still deliver, in the block and queued in
- * the kernel, falls short of the Content-Length body's rest, which then never ends
- * (nginx takes any hang-up as the client's abort). Over TLS the queued records carry
- * more bytes than their plaintext, so a shortfall stays one. A body that may be whole
- * behind the FIN (a client may shut its side once it has sent everything), a chunked one
- * (its end cannot be seen without reading) or one OpenSSL holds bytes of waits for its
- * reader, which meets the end then.
- */
-static bool unread_body_abandoned(conn *c)
-{
-    int err = 0, queued = 0;
-    socklen_t err_len = sizeof err;
-    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &err_len) == 0 && err) return true;
-    if (c->chunked || (c->tls && flare_tls_conn_has_pending(c->tls))) return false;
-    if (ioctl(c->fd, SIOCINQ, &queued) < 0) return false;
-    return (uint64_t)queued + (c->in_len - c->start) < c->body_left;
-}
-
-/*
- * The client hung up (FIN or reset) while a deferred response is under way. It has left
- * unless it sent more before its FIN: pipelined requests, which it still wants answered
- * (a client may shut its sending side once it has sent everything). Those bytes are read
- * now, into the block's free tail (never compacted: the deferred request's view lives
- * there), and wait for their turn. Over TLS the socket may hold only the close_notify,
- * so the check reads rather than counts. Once judged a half-close, the hang-up stays one
- * for the requests that follow, the last included. A streamed body still arriving is
- * read by flare_http__conn_stream_body, whose early end fails it as the client's, unless
- * nothing reads it.
- */
-static bool client_left(conn *c)
-{
-    if (c->half_closed) return false;
-    if (c->streaming_body)
-        return (!c->stream.body_ops || c->stream.body_paused) && unread_body_abandoned(c);
-    if (c->in_len > c->start) {
-        c->half_closed = true;
-        return false;
-    }
-    /* Nothing is buffered: the tail starts behind the request's own bytes. Not before
-     * them (finish_request may have rewound an empty input over the request), and not
-     * after the body bytes already handed over, which may reach the block's end. */
-    if (c->in_len != c->stream.in_end) c->start = c->in_len = c->stream.in_end;
-    if (!c->block || c->in_len == c->in_cap) return false; /* nowhere to look: write on */
-    char *dst = c->in + c->in_len;
-    size_t room = c->in_cap - c->in_len;
-    ssize_t n;
-    if (c->tls) {
-        n = flare_tls_conn_read(c->tls, dst, room, NULL);
-    } else {
-        do
-            n = recv(c->fd, dst, room, 0);
-        while (n < 0 && errno == EINTR);
-        if (n < 0) n = errno == EAGAIN ? FLARE_EAGAIN : FLARE_ECONNRESET;
-    }
-    if (n == FLARE_EAGAIN) return false; /* no end seen after all (a TLS record half in) */
-    if (n <= 0) return true;
-    c->half_closed = true;
-    c->in_len += (uint32_t)n;
-    c->srv->stats.bytes_in += (uint64_t)n;
-    c->turn_bytes += (uint32_t)n;
-    return false;
-}
-
-static void drive_steps(conn *c)
-{
-    for (;;) {
-        if (c->phase == PH_PROXY && !flare_http__conn_read_proxy_header(c)) return;
-        if (c->phase == PH_TLS && !flare_http__conn_handshake(c)) return;
-        if (c->phase == PH_LINGER) {
-            flare_http__conn_linger(c);
-            return;
-        }
-        int pr = flare_http__conn_process(c);
-        int fr = flare_http__conn_flush(c);
-        if (fr == FL_ERROR) {
-            if (c->stream.active) c->client_gone = true; /* its response cannot go out */
-            flare_http__conn_close(c);
-            return;
-        }
-        if (fr == FL_YIELD) {
-            yield_turn(c);
-            return;
-        }
-        if (fr == FL_BLOCKED) {
-            /* Idle time between writes that make progress: a client that stops reading
-             * cannot keep the connection by sending more. */
-            if (c->wait != W_WRITE || c->progress) await_write(c, socket_unsent(c));
-            return;
-        }
-        if (c->wait == W_WRITE) c->wait = W_NONE;
-        /* A deferred response is reported once it has ended and is written. */
-        if (c->log_pending && !c->stream.active) flare_http__conn_complete(c, false);
-        if (c->upgrade_fn) {
-            flare_http__conn_hand_over(c);
-            return;
-        }
-        if (c->stream.active) {
-            /* A client that hangs up while a deferred response is under way (before
-             * its head or during its body) has given up on the request (nginx's 499):
-             * the owner is told at once, so that an upstream stops working for nobody,
-             * rather than at the next write, which may be long in coming. */
-            if (c->saw_hup && client_left(c)) {
-                c->client_gone = true;
-                flare_http__conn_close(c);
-                return;
-            }
-            if (flare_http__conn_stream_written(c)) continue;
-            int sb = flare_http__conn_stream_body(c);
-            if (sb == SB_MORE) continue;
-            if (sb == SB_FAILED) {
-                flare_http__conn_close(c);
-                return;
-            }
-            return; /* no reading: pipelined requests wait for the deferred response */
-        }
-        if (c->closing && c->reset_close) {
-            /* No FIN and no close_notify: either would end the cut body as whole. */
-            struct linger abortive = {.l_onoff = 1, .l_linger = 0};
-            setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive);
-            flare_http__conn_close(c);
-            return;
-        }
-        if (c->closing) {
-            flare_http__conn_start_linger(c);
-            continue;
-        }
-        if (pr == PR_OUTPUT) continue;
-        if (!c->may_read) {
-            flare_http__conn_wait_input(c);
-            return;
-        }
-        if (c->turn_bytes >= TURN_BYTES) {
-            yield_turn(c);
-            return;
-        }
-        ssize_t n = flare_http__conn_read_some(c);
-        if (n == FLARE_EAGAIN) {
-            c->may_read = false;
-            flare_http__conn_wait_input(c);
-            return;
-        }
-        if (n == FLARE_ENOMEM) {
-            flare_http__conn_fail(c, 503);
-            continue;
-        }
-        if (n < 0) {
-            /* Every response is written (reads follow a finished flush): the client's
-             * close_notify gets ours back (RFC 8446 §6.1). */
-            if (c->tls && c->tls->close_notify_received) flare_tls_conn_shutdown(c->tls, NULL);
-            flare_http__conn_close(c); /* peer closed or reset: nothing left to answer */
-            return;
-        }
-    }
-}
-
-void flare_http__conn_drive(conn *c)
-{
-    uint32_t generation = c->generation;
-    c->driving = true;
-    c->turn_bytes = 0;
-    drive_steps(c);
-    if (c->generation == generation) c->driving = false;
-}
-
 static void on_timeout(flare_timer *t, void *data)
 {
     conn *c = data;
@@ -334,9 +147,9 @@ static void on_timeout(flare_timer *t, void *data)
          * write of ours: a send buffer of megabytes (Linux grows it to 4 MiB) can take
          * longer than the timeout to fall to where it wakes the writer. That is
          * progress; only a client that takes nothing at all is given up on. */
-        uint32_t unsent = socket_unsent(c);
+        uint32_t unsent = flare_http__conn_socket_unsent(c);
         if (unsent < c->unsent_mark) {
-            await_write(c, unsent);
+            flare_http__conn_await_write(c, unsent);
             return;
         }
     }

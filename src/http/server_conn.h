@@ -1,9 +1,9 @@
 /*
  * server_conn.h: one HTTP/1.1 connection's state, shared by the files of its state
- * machine: server_conn.c (life, timers, buffers, the drive loop), server_request.c
- * (heads, bodies, dispatch), server_io.c (reads, writes, files, lingering close,
- * PROXY header, TLS handshake) and server_stream.c (deferred responses, streamed
- * bodies). Not installed; only those files include it.
+ * machine: server_conn.c (life, events, timers, buffers, reports), server_request.c
+ * (heads, bodies, dispatch), server_io.c (the drive loop, reads, writes, files,
+ * lingering close, PROXY header, TLS handshake) and server_stream.c (deferred
+ * responses, streamed bodies). Not installed; only those files include it.
  */
 #ifndef FLARE_HTTP_SERVER_CONN_H
 #define FLARE_HTTP_SERVER_CONN_H
@@ -172,18 +172,29 @@ static inline const route *conn_route(const conn *c)
     return c->route_index == NO_ROUTE ? NULL : &c->srv->routes[c->route_index];
 }
 
-/* server_conn.c: buffers, timers, completion reports, the drive loop, life (with the
- * inline helpers below). */
+/* Output goes out before another request is parsed (flare_http__conn_process returns
+ * PR_OUTPUT). A response with file parts still to start owns what follows its output:
+ * under TLS its last piece read may be all that is pending (file_left 0), and the next
+ * pipelined answer must not slip in before the parts after it. */
+static inline bool output_first(const conn *c)
+{
+    return c->closing || c->upgrade_fn || c->file_left || c->file_parts || c->stream.active ||
+           pending_out(c) > c->srv->cfg.output_high_water;
+}
+
+/* server_conn.c: buffers, timers, completion reports, events, life (with the inline
+ * helpers below). */
 void flare_http__conn_release_buffers(conn *c);        /* block and output back, as it idles */
 void flare_http__conn_wait_input(conn *c);             /* arms the timer for the input expected */
 void flare_http__conn_complete(conn *c, bool aborted); /* reports the pending request */
-void flare_http__conn_drive(conn *c);                  /* runs the machine until it blocks */
-void flare_http__conn_retire(conn *c, bool keep_fd);   /* unlinks and recycles it */
+void flare_http__conn_await_write(conn *c, uint32_t unsent); /* arms the write timer */
+void flare_http__conn_retire(conn *c, bool keep_fd);         /* unlinks and recycles it */
 
-/* server_io.c: the socket. */
-int flare_http__conn_flush(conn *c); /* writes the output and file body: FL_* */
+/* server_io.c: the drive loop and the socket. */
+void flare_http__conn_drive(conn *c); /* runs the machine until it blocks */
 ssize_t flare_http__conn_read_some(conn *c);
-void flare_http__conn_start_linger(conn *c); /* closes the write side, then drains */
+uint32_t flare_http__conn_socket_unsent(const conn *c); /* written, not yet acknowledged */
+void flare_http__conn_start_linger(conn *c);            /* closes the write side, then drains */
 void flare_http__conn_linger(conn *c);
 void flare_http__conn_hand_over(conn *c); /* gives an upgraded socket to its new owner */
 bool flare_http__conn_read_proxy_header(conn *c);

@@ -649,12 +649,7 @@ int flare_http__conn_process(conn *c)
 {
     flare_http_server *srv = c->srv;
     for (;;) {
-        /* A response with file parts still to start owns what follows its output: under
-         * TLS its last piece read may be all that is pending (file_left 0), and the next
-         * pipelined answer must not slip in before the parts after it. */
-        if (c->closing || c->upgrade_fn || c->file_left || c->file_parts || c->stream.active ||
-            pending_out(c) > srv->cfg.output_high_water)
-            return PR_OUTPUT;
+        if (output_first(c)) return PR_OUTPUT;
         if (c->phase == PH_HEAD) {
             if (!c->block || c->in_len == c->start) return PR_NEED_INPUT;
             /* The next head replaces the one the pending report points into. */
