@@ -3,6 +3,7 @@
 up, a broken one keeps the old serving, fewer workers keep every socket
 served), TERM drains in-flight slow transfers, QUIT exits at once, USR1 reopens
 the log, and a worker killed with SIGKILL is replaced by the master."""
+import http.client
 import os
 import shutil
 import signal
@@ -271,6 +272,44 @@ class SignalTests(ft.ServerTestCase):
         self.assertIsNone(srv.proc.poll(), "the drain should wait for the upload")
         srv.signal(signal.SIGQUIT)
         self.assertEqual(srv.wait(4), 0, srv.log())
+
+    def test_quit_keeps_the_access_log_lines_of_answered_requests(self):
+        # Workers buffer access-log lines for up to a second; QUIT exits at once, but
+        # a request the client got its answer to must still be in the log.
+        srv = ft.Server()
+        self.addCleanup(srv.cleanup)
+        log = os.path.join(srv.dir, "access.log")
+        srv.params["extra"] = f"access_log: {log}\n"
+        srv.start()
+        self.assertTrue(srv.wait_workers(1), srv.log())
+        answered = []
+
+        def ask():
+            # Keep-alive GETs one after another until QUIT cuts the connection.
+            conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=5)
+            try:
+                while len(answered) < 100000:
+                    conn.request("GET", "/plaintext")
+                    response = conn.getresponse()
+                    if response.read() != b"Hello, World!":
+                        break
+                    answered.append(1)
+            except (OSError, http.client.HTTPException):
+                pass
+            finally:
+                conn.close()
+
+        client = threading.Thread(target=ask)
+        client.start()
+        self.assertTrue(ft.wait_for(lambda: len(answered) >= 20, 5), srv.log())
+        srv.signal(signal.SIGQUIT)
+        self.assertEqual(srv.wait(4), 0, srv.log())
+        client.join(10)
+        self.assertFalse(client.is_alive())
+        logged = ft.read_text(log).count('"GET /plaintext HTTP/1.1" 200 ')
+        # Every answer the client read was logged (the last one logged may not have
+        # reached the client before the worker exited).
+        self.assertGreaterEqual(logged, len(answered), f"{len(answered)} answered")
 
     # -- worker supervision ------------------------------------------------------
 
