@@ -180,6 +180,7 @@ int main(int argc, char **argv)
         (!signal_name && flared_config_check_files(cfg, &err) < 0)) {
         fprintf(stderr, "flared: %s\n", err.message);
         flared_config_free(cfg);
+        if (!signal_name && !test_only) flared_master_report_start_failure(err.message);
         /* A master must stay stoppable when its file no longer loads (a static root or
          * fallback removed, a typo): stop, quit and reopen find it by pid_file alone.
          * reload and upgrade would load the file that fails, so they are not sent. */
@@ -205,6 +206,7 @@ int main(int argc, char **argv)
     flared_log_set_file_owner(cfg);
     if (flared_log_open(cfg->error_log, cfg->log_level, &err) < 0) {
         fprintf(stderr, "flared: %s\n", err.message);
+        flared_master_report_start_failure(err.message);
         flared_config_free(cfg);
         return EX_CONFIG;
     }
