@@ -210,7 +210,10 @@ int main(int argc, char **argv)
         flared_config_free(cfg);
         return EX_CONFIG;
     }
-    char *abs = realpath(path, NULL); /* reloads must find the file after chdir */
+    /* Absolute, for the messages and the new master of an upgrade, but not resolved: a
+     * reload opens the name again, so a deploy that switches a symlink (a Kubernetes
+     * ConfigMap's ..data, a release's `current`) is picked up, as nginx does. */
+    char *abs = flared_absolute_path(path);
     /* Before anything changes directory: SIGUSR2 re-executes this path, whose file
      * may by then be a new binary (/proc/self/exe would still name the old one). */
     char *exe = flared_exe_path(argv[0]);

@@ -52,6 +52,26 @@ class SignalTests(ft.ServerTestCase):
         self.assertIn("reloaded: 2 workers on generation 1", srv.log())
         self.assertStopsCleanly(srv)
 
+    def test_hup_reads_the_config_through_a_symlink_switched_since_the_start(self):
+        # Deploys that switch a symlink (a Kubernetes ConfigMap's ..data, a release's
+        # `current`) and remove the old target: the reload opens the name it was given.
+        srv = ft.Server(text="version one")
+        self.addCleanup(srv.cleanup)
+        link = os.path.join(srv.dir, "current.yaml")
+        os.symlink("flared.yaml", link)
+        srv.argv = ft.FLARED_WRAPPER + [ft.FLARED, "-c", link]
+        srv.start()
+        self.assertEqual(srv.get("/plaintext").body, b"version one")
+        with open(os.path.join(srv.dir, "next.yaml"), "w") as f:
+            f.write(srv.config_text(text="version two"))
+        os.symlink("next.yaml", link + ".tmp")
+        os.replace(link + ".tmp", link)
+        os.unlink(srv.config_path)
+        srv.signal(signal.SIGHUP)
+        self.assertTrue(ft.wait_for(lambda: body_or_none(srv) == b"version two", 5),
+                        f"the switched config was never served:\n{srv.log()}")
+        self.assertStopsCleanly(srv)
+
     def test_hup_with_broken_config_keeps_serving(self):
         srv = self.start_server(text="still here")
         self.assertEqual(srv.get("/plaintext").body, b"still here")
