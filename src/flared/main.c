@@ -180,6 +180,7 @@ int main(int argc, char **argv)
         (!signal_name && flared_config_check_files(cfg, &err) < 0)) {
         fprintf(stderr, "flared: %s\n", err.message);
         flared_config_free(cfg);
+        if (!signal_name && !test_only) flared_master_report_start_failure(err.message);
         /* A master must stay stoppable when its file no longer loads (a static root or
          * fallback removed, a typo): stop, quit and reopen find it by pid_file alone.
          * reload and upgrade would load the file that fails, so they are not sent. */
@@ -205,10 +206,14 @@ int main(int argc, char **argv)
     flared_log_set_file_owner(cfg);
     if (flared_log_open(cfg->error_log, cfg->log_level, &err) < 0) {
         fprintf(stderr, "flared: %s\n", err.message);
+        flared_master_report_start_failure(err.message);
         flared_config_free(cfg);
         return EX_CONFIG;
     }
-    char *abs = realpath(path, NULL); /* reloads must find the file after chdir */
+    /* Absolute, for the messages and the new master of an upgrade, but not resolved: a
+     * reload opens the name again, so a deploy that switches a symlink (a Kubernetes
+     * ConfigMap's ..data, a release's `current`) is picked up, as nginx does. */
+    char *abs = flared_absolute_path(path);
     /* Before anything changes directory: SIGUSR2 re-executes this path, whose file
      * may by then be a new binary (/proc/self/exe would still name the old one). */
     char *exe = flared_exe_path(argv[0]);

@@ -73,6 +73,25 @@ void flared_master__take_ready_fd(master *m)
     m->predecessor = getppid();
 }
 
+/* The longest reason a failed new master sends: one write of at most PIPE_BUF bytes reaches
+ * the pipe whole. */
+#define START_FAILURE_MAX 1024
+
+void flared_master_report_start_failure(const char *why)
+{
+    const char *env = getenv(FLARED_UPGRADE_FD_ENV);
+    if (!env) return;
+    char *end;
+    long fd = strtol(env, &end, 10);
+    if (!*env || *end || fd < 0 || fd > INT_MAX) return;
+    char message[START_FAILURE_MAX];
+    int n = snprintf(message, sizeof message, "E%s", why);
+    if (n < 0) return;
+    size_t len = (size_t)n < sizeof message ? (size_t)n : sizeof message - 1;
+    ssize_t w = write((int)fd, message, len);
+    (void)w; /* the old master logs "exited before it was ready" without it */
+}
+
 /* The new master reports that it serves: it takes over as the service's main process. */
 void flared_master__report_upgraded(master *m)
 {
@@ -228,15 +247,30 @@ void flared_master__check_upgrade_deadline(master *m, uint64_t now)
     flared_master__upgrade_failed(m, why);
 }
 
-/* The new master's pipe is readable: it either serves ("R") or died (EOF). */
+/* The new master's pipe is readable: it either serves ("R"), or failed to start ("E" and
+ * why), or died (EOF). */
 void flared_master__on_upgrade_pipe(master *m)
 {
-    char c = 0;
+    char text[START_FAILURE_MAX + 1];
     ssize_t n;
     do
-        n = read(m->upgrade_fd, &c, 1);
+        n = read(m->upgrade_fd, text, 1);
     while (n < 0 && errno == EINTR);
-    if (n == 1 && c == 'R') {
+    if (n == 1 && text[0] == 'E') {
+        /* The rest came in the same write: it is in the pipe already. */
+        do
+            n = read(m->upgrade_fd, text, START_FAILURE_MAX);
+        while (n < 0 && errno == EINTR);
+        size_t len = n > 0 ? (size_t)n : 0;
+        text[len] = '\0';
+        for (size_t i = 0; i < len; i++) /* one log line, whatever it sent */
+            if ((unsigned char)text[i] < 0x20 || text[i] == 0x7F) text[i] = '?';
+        char why[START_FAILURE_MAX + 64];
+        snprintf(why, sizeof why, "the new master did not start: %s", text);
+        flared_master__upgrade_failed(m, why);
+        return;
+    }
+    if (n == 1 && text[0] == 'R') {
         flared_log(FLARED_LOG_INFO, "binary upgrade: pid %d serves; draining the old workers",
                    (int)m->upgrade_pid);
         close(m->upgrade_fd);

@@ -167,16 +167,21 @@ int flared_drop_privileges(const flared_config *cfg)
     return 0;
 }
 
+char *flared_absolute_path(const char *path)
+{
+    if (path[0] == '/') return strdup(path);
+    while (path[0] == '.' && path[1] == '/') /* "./flared.yaml" reads as "flared.yaml" */
+        path += 2;
+    char cwd[PATH_MAX], buf[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd)) return NULL;
+    if (snprintf(buf, sizeof buf, "%s/%s", cwd, path) >= (int)sizeof buf) return NULL;
+    return strdup(buf);
+}
+
 char *flared_exe_path(const char *argv0)
 {
     char buf[PATH_MAX];
-    if (argv0 && argv0[0] == '/') return strdup(argv0);
-    if (argv0 && strchr(argv0, '/')) {
-        char cwd[PATH_MAX];
-        if (!getcwd(cwd, sizeof cwd)) return NULL;
-        if (snprintf(buf, sizeof buf, "%s/%s", cwd, argv0) >= (int)sizeof buf) return NULL;
-        return strdup(buf);
-    }
+    if (argv0 && strchr(argv0, '/')) return flared_absolute_path(argv0);
     ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
     if (n <= 0) return NULL;
     buf[n] = '\0';

@@ -26,6 +26,12 @@ void flared_raise_nofile(uint64_t need);
 /** In a worker: setgroups/initgroups, setgid, setuid to cfg's user and group; 0 or -1 (logged). */
 int flared_drop_privileges(const flared_config *cfg);
 /**
+ * path made absolute against the working directory, with symlinks left as they are
+ * (malloc'd, or NULL): opened again later, it names what the link points to then.
+ */
+char *flared_absolute_path(const char *path);
+
+/**
  * The absolute path flared was started from, for re-executing it after the file is
  * replaced: argv0 made absolute against the working directory, or (when argv0 has
  * no slash, i.e. it came from $PATH) /proc/self/exe as it reads at startup. The

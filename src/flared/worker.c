@@ -178,6 +178,9 @@ static void on_signal(flare_reactor *r, int fd, uint32_t events, void *data)
             begin_drain(w);
             break;
         case SIGQUIT:
+            /* At once, but every request answered so far keeps its log line: the
+             * buffer holds up to a second's (or 64 KiB of) lines, which _exit drops. */
+            flared_access_log_flush();
             _exit(0);
         case SIGUSR1:
             flared_log_reopen();

@@ -412,6 +412,29 @@ class UpgradeTests(ft.ServerTestCase):
         self.assertEqual(status_json(srv.port)["version"], "0.1.0")
         self.assertStopsCleanly(srv)
 
+    def test_upgrade_refused_by_the_config_says_why_in_the_error_log(self):
+        # The new master fails before it opens any log: its FILE:LINE:COLUMN reaches the
+        # old master's error_log, not only a stderr nobody reads once error_log is a file.
+        srv = ft.Server(workers=1, extra="pid_file: flared.pid\n")
+        self.addCleanup(srv.cleanup)
+        log = os.path.join(srv.dir, "error.log")
+        srv.params["error_log"] = log
+        srv.start()
+        self.assertTrue(ft.wait_for(lambda: "started 1 workers" in ft.read_text(log), 5))
+        pid_file = os.path.join(srv.dir, "flared.pid")
+        broken = srv.config_text() + "no_such_key: 1\n"
+        line = broken.count("\n")
+        srv.write_config(verbatim=broken)
+        srv.signal(signal.SIGUSR2)
+        self.assertTrue(ft.wait_for(lambda: "binary upgrade failed" in ft.read_text(log), 10),
+                        ft.read_text(log) + srv.log())
+        self.assertIn(f"binary upgrade failed (the new master did not start: {srv.config_path}:"
+                      f"{line}:1: unknown key 'no_such_key' at the top level", ft.read_text(log))
+        self.assertEqual(read_pid(pid_file), srv.pid)
+        self.assertFalse(os.path.exists(pid_file + ".oldbin"))
+        self.assertEqual(srv.get("/plaintext").status, 200)
+        self.assertStopsCleanly(srv)
+
 
 if __name__ == "__main__":
     ft.run()

@@ -3,6 +3,7 @@
 up, a broken one keeps the old serving, fewer workers keep every socket
 served), TERM drains in-flight slow transfers, QUIT exits at once, USR1 reopens
 the log, and a worker killed with SIGKILL is replaced by the master."""
+import http.client
 import os
 import shutil
 import signal
@@ -49,6 +50,26 @@ class SignalTests(ft.ServerTestCase):
         for _ in range(20):
             self.assertEqual(srv.get("/plaintext").body, b"version two")
         self.assertIn("reloaded: 2 workers on generation 1", srv.log())
+        self.assertStopsCleanly(srv)
+
+    def test_hup_reads_the_config_through_a_symlink_switched_since_the_start(self):
+        # Deploys that switch a symlink (a Kubernetes ConfigMap's ..data, a release's
+        # `current`) and remove the old target: the reload opens the name it was given.
+        srv = ft.Server(text="version one")
+        self.addCleanup(srv.cleanup)
+        link = os.path.join(srv.dir, "current.yaml")
+        os.symlink("flared.yaml", link)
+        srv.argv = ft.FLARED_WRAPPER + [ft.FLARED, "-c", link]
+        srv.start()
+        self.assertEqual(srv.get("/plaintext").body, b"version one")
+        with open(os.path.join(srv.dir, "next.yaml"), "w") as f:
+            f.write(srv.config_text(text="version two"))
+        os.symlink("next.yaml", link + ".tmp")
+        os.replace(link + ".tmp", link)
+        os.unlink(srv.config_path)
+        srv.signal(signal.SIGHUP)
+        self.assertTrue(ft.wait_for(lambda: body_or_none(srv) == b"version two", 5),
+                        f"the switched config was never served:\n{srv.log()}")
         self.assertStopsCleanly(srv)
 
     def test_hup_with_broken_config_keeps_serving(self):
@@ -271,6 +292,44 @@ class SignalTests(ft.ServerTestCase):
         self.assertIsNone(srv.proc.poll(), "the drain should wait for the upload")
         srv.signal(signal.SIGQUIT)
         self.assertEqual(srv.wait(4), 0, srv.log())
+
+    def test_quit_keeps_the_access_log_lines_of_answered_requests(self):
+        # Workers buffer access-log lines for up to a second; QUIT exits at once, but
+        # a request the client got its answer to must still be in the log.
+        srv = ft.Server()
+        self.addCleanup(srv.cleanup)
+        log = os.path.join(srv.dir, "access.log")
+        srv.params["extra"] = f"access_log: {log}\n"
+        srv.start()
+        self.assertTrue(srv.wait_workers(1), srv.log())
+        answered = []
+
+        def ask():
+            # Keep-alive GETs one after another until QUIT cuts the connection.
+            conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=5)
+            try:
+                while len(answered) < 100000:
+                    conn.request("GET", "/plaintext")
+                    response = conn.getresponse()
+                    if response.read() != b"Hello, World!":
+                        break
+                    answered.append(1)
+            except (OSError, http.client.HTTPException):
+                pass
+            finally:
+                conn.close()
+
+        client = threading.Thread(target=ask)
+        client.start()
+        self.assertTrue(ft.wait_for(lambda: len(answered) >= 20, 5), srv.log())
+        srv.signal(signal.SIGQUIT)
+        self.assertEqual(srv.wait(4), 0, srv.log())
+        client.join(10)
+        self.assertFalse(client.is_alive())
+        logged = ft.read_text(log).count('"GET /plaintext HTTP/1.1" 200 ')
+        # Every answer the client read was logged (the last one logged may not have
+        # reached the client before the worker exited).
+        self.assertGreaterEqual(logged, len(answered), f"{len(answered)} answered")
 
     # -- worker supervision ------------------------------------------------------
 
