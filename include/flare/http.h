@@ -506,9 +506,10 @@ typedef struct flare_http_stream_ops {
      *  returns. A client's hang-up (FIN, reset) is reported as it arrives, not at the
      *  next write, unless requests pipelined before it say the client half-closed and
      *  waits for its answers; while a streamed body is unread (not yet read or paused),
-     *  only a reset or a FIN before a Content-Length body could end (the rest is met
-     *  once the body is read). Runs before the request's completion report, so what
-     *  the owner puts in flare_http_stream_upstream here is reported. */
+     *  only a reset or a FIN before the body could end (for a chunked body over TLS,
+     *  only a reset; the rest is met once the body is read). Runs before the request's
+     *  completion report, so what the owner puts in flare_http_stream_upstream here is
+     *  reported. */
     void (*closed)(flare_http_stream *s, void *data);
 } flare_http_stream_ops;
 

@@ -1,7 +1,9 @@
 /*
  * proxy_internal.h: what the proxy's files share: upstream servers with their
  * health and idle keep-alive connections (proxy_pool.c), the per-request relay
- * (proxy_relay.c) and the active health checks (proxy_health.c). Everything runs
+ * (proxy_relay.c: attempts and the request's way out; proxy_response.c: the
+ * response's way back), the tunnel after a 101 (proxy_tunnel.c) and the active
+ * health checks (proxy_health.c). Everything runs
  * on the worker's reactor thread; structs are recycled through free lists, so a
  * warm proxy allocates nothing per request.
  */
@@ -199,6 +201,26 @@ void flared_proxy__reqs_free(flared_proxy *px);
 void flared_proxy__drop_conn(proxy_req *pr, bool keep);
 /* Back to the free list. */
 void flared_proxy__release(proxy_req *pr);
+/* The upstream's part is over: its time (and address) goes into the report. */
+void flared_proxy__note_end(proxy_req *pr);
+/* Before the head: a complete error answer of our own. */
+void flared_proxy__answer(proxy_req *pr, int status, const char *text);
+/* The response is whole: the connection goes back to the pool when it can. */
+void flared_proxy__complete(proxy_req *pr);
+/* Nothing of the response arrived and the connection failed or closed: another
+ * attempt, or 502. */
+void flared_proxy__attempt_failed(proxy_req *pr, bool connect_failure, const char *why);
+/* Sends the request (and the body as it comes), then waits for the head. */
+void flared_proxy__send_request(proxy_req *pr);
+/* Called on every request (inline definitions below). */
+static inline void flared_proxy__arm(proxy_req *pr, uint64_t ms);
+static inline void flared_proxy__cut(proxy_req *pr);
+static inline void flared_proxy__fail(proxy_req *pr, int status, const char *text);
+static inline void flared_proxy__client_gone(proxy_req *pr);
+
+/* proxy_response.c */
+/* Reads the upstream's response: interim and final head, body, or an upgrade. */
+void flared_proxy__read_upstream(proxy_req *pr);
 
 /* proxy_tunnel.c */
 /* The client's 101 is written: relay bytes both ways until either side closes. */
@@ -209,5 +231,41 @@ void flared_proxy__tunnel_end(proxy_req *pr);
 /* proxy_health.c */
 void flared_proxy__health_start(up_server *sv);
 void flared_proxy__health_stop(up_server *sv);
+
+/* inline definitions */
+
+/* Arms the request's timer (connect or read timeout). */
+static inline void flared_proxy__arm(proxy_req *pr, uint64_t ms)
+{
+    flare_reactor_timer_in(pr->px->r, &pr->timer, ms);
+}
+
+/* After the head: the client response is cut. */
+static inline void flared_proxy__cut(proxy_req *pr)
+{
+    flare_http_stream *s = pr->s;
+    flared_proxy__note_end(pr);
+    flared_proxy__drop_conn(pr, false);
+    flared_proxy__release(pr);
+    flare_http_stream_abort(s);
+}
+
+/* Cut after the head, answered with status before it. */
+static inline void flared_proxy__fail(proxy_req *pr, int status, const char *text)
+{
+    if (pr->head_sent)
+        flared_proxy__cut(pr);
+    else
+        flared_proxy__answer(pr, status, text);
+}
+
+/* The client went away (stream invalid): the upstream connection, mid-request, cannot
+ * serve another; the server did nothing wrong (no failure, nginx's 499). */
+static inline void flared_proxy__client_gone(proxy_req *pr)
+{
+    if (pr->uc) pr->sv->m->client_aborts++;
+    flared_proxy__drop_conn(pr, false);
+    flared_proxy__release(pr);
+}
 
 #endif

@@ -2,9 +2,10 @@
  * proxy_relay.c: one proxied request on the worker's reactor. The handler
  * writes the upstream request (head and the buffered body), defers the client
  * response and starts an attempt once the handler has returned. An attempt
- * connects (or reuses an idle connection), sends, parses the response head with
- * the strict response parser, and relays the body to the client stream, pausing
- * the upstream while the client's output is above its high-water mark.
+ * connects (or reuses an idle connection) and sends the request, the client's
+ * streamed body behind it as it arrives; proxy_response.c reads the response and
+ * relays it to the client stream. This file also holds how a request ends: the
+ * answers of our own, the cut, the completion, and the log's upstream fields.
  * Failures before any response byte move to another server (connect failures
  * always, resets once and only for idempotent methods); afterwards they cut
  * the client response so it never looks complete. A client that leaves (the
@@ -23,8 +24,6 @@
 #include "handlers_internal.h"
 
 static void start_attempt(proxy_req *pr);
-static void read_upstream(proxy_req *pr);
-static void send_request(proxy_req *pr);
 
 /* ------------------------------------------------------------- requests */
 
@@ -66,11 +65,6 @@ void flared_proxy__drop_conn(proxy_req *pr, bool keep)
         flared_proxy__conn_close(uc);
 }
 
-static void arm(proxy_req *pr, uint64_t ms)
-{
-    flare_reactor_timer_in(pr->px->r, &pr->timer, ms);
-}
-
 /* ------------------------------------------------------------ the log */
 
 static uint64_t now_us(const proxy_req *pr)
@@ -102,7 +96,7 @@ static void note_server(proxy_req *pr, const up_server *sv)
 
 /* The upstream's part is over: its time goes into the report. Without any server tried
  * the address is the upstream's name, as nginx logs it. */
-static void note_end(proxy_req *pr)
+void flared_proxy__note_end(proxy_req *pr)
 {
     flare_http_upstream_info *u = flare_http_stream_upstream(pr->s);
     uint64_t now = now_us(pr);
@@ -118,11 +112,11 @@ static void note_end(proxy_req *pr)
 /* ------------------------------------------------------------- answers */
 
 /* Before the head: a complete error answer of our own. */
-static void answer(proxy_req *pr, int status, const char *text)
+void flared_proxy__answer(proxy_req *pr, int status, const char *text)
 {
     flare_http_stream *s = pr->s;
     const flare_header_block *fields = pr->fields;
-    note_end(pr);
+    flared_proxy__note_end(pr);
     flared_proxy__drop_conn(pr, false);
     flared_proxy__release(pr);
     flare_response *resp = flare_http_stream_response(s);
@@ -135,48 +129,19 @@ static void answer(proxy_req *pr, int status, const char *text)
     flare_http_stream_finish(s);
 }
 
-/* After the head: the client response is cut. */
-static void cut(proxy_req *pr)
-{
-    flare_http_stream *s = pr->s;
-    note_end(pr);
-    flared_proxy__drop_conn(pr, false);
-    flared_proxy__release(pr);
-    flare_http_stream_abort(s);
-}
-
-static void fail(proxy_req *pr, int status, const char *text)
-{
-    if (pr->head_sent)
-        cut(pr);
-    else
-        answer(pr, status, text);
-}
-
-static void client_gone(proxy_req *pr);
-
-static void complete(proxy_req *pr)
+void flared_proxy__complete(proxy_req *pr)
 {
     flare_http_stream *s = pr->s;
     /* A body that ended with the upstream's close still owes the gzip trailer. */
     if (pr->gz && !flared_gzip_stream_finished(pr->gz) &&
         flared_gzip_stream_write(pr->gz, s, NULL, 0, FLARED_GZIP_LAST) < 0) {
-        client_gone(pr);
+        flared_proxy__client_gone(pr);
         return;
     }
-    note_end(pr);
+    flared_proxy__note_end(pr);
     flared_proxy__drop_conn(pr, pr->reusable);
     flared_proxy__release(pr);
     flare_http_stream_finish(s); /* may run the next request, which may take this struct */
-}
-
-/* The client went away (stream invalid): the upstream connection, mid-request, cannot
- * serve another; the server did nothing wrong (no failure, nginx's 499). */
-static void client_gone(proxy_req *pr)
-{
-    if (pr->uc) pr->sv->m->client_aborts++;
-    flared_proxy__drop_conn(pr, false);
-    flared_proxy__release(pr);
 }
 
 /* ---------------------------------------------------------- client side */
@@ -186,8 +151,8 @@ static void on_writable(flare_http_stream *s, void *data)
     proxy_req *pr = data;
     (void)s;
     pr->paused = false;
-    arm(pr, pr->up->cfg->read_timeout_ms);
-    read_upstream(pr);
+    flared_proxy__arm(pr, pr->up->cfg->read_timeout_ms);
+    flared_proxy__read_upstream(pr);
 }
 
 /* The client left (nginx's 499): the upstream connection, mid-request, is closed, and
@@ -202,9 +167,9 @@ static void on_closed(flare_http_stream *s, void *data)
         pr->orphan = true;
         return;
     }
-    if (pr->state < RS_UPGRADING) note_end(pr);
+    if (pr->state < RS_UPGRADING) flared_proxy__note_end(pr);
     pr->s = NULL;
-    client_gone(pr);
+    flared_proxy__client_gone(pr);
 }
 
 static const flare_http_stream_ops stream_ops = {on_writable, on_closed};
@@ -212,7 +177,7 @@ static const flare_http_stream_ops stream_ops = {on_writable, on_closed};
 /* -------------------------------------------------------------- attempts */
 
 /* Nothing of the response arrived and the connection failed or closed. */
-static void attempt_failed(proxy_req *pr, bool connect_failure, const char *why)
+void flared_proxy__attempt_failed(proxy_req *pr, bool connect_failure, const char *why)
 {
     up_server *sv = pr->sv;
     if (connect_failure) sv->m->connect_failures++;
@@ -235,7 +200,7 @@ static void attempt_failed(proxy_req *pr, bool connect_failure, const char *why)
         start_attempt(pr);
         return;
     }
-    answer(pr, 502, why);
+    flared_proxy__answer(pr, 502, why);
 }
 
 static void on_timer(flare_timer *t, void *data)
@@ -253,11 +218,11 @@ static void on_timer(flare_timer *t, void *data)
     pr->sv->m->timeouts++;
     if (pr->state == RS_CONNECTING || pr->state == RS_HANDSHAKE) {
         pr->conn_timeout = true;
-        attempt_failed(pr, true, "upstream connect timed out\n");
+        flared_proxy__attempt_failed(pr, true, "upstream connect timed out\n");
         return;
     }
     flared_proxy__server_failed(pr->sv);
-    fail(pr, 504, "upstream timed out\n");
+    flared_proxy__fail(pr, 504, "upstream timed out\n");
 }
 
 /* Sends what `out` holds: 0 when all went, FLARE_EAGAIN, or FLARE_ECONNRESET. While
@@ -270,7 +235,8 @@ static int flush_out(proxy_req *pr)
         ssize_t n = flared_proxy__up_io(pr->uc, pr->out.data + pr->out_sent,
                                         pr->out.len - pr->out_sent, true);
         if (n == FLARE_EAGAIN) {
-            if (moved || !flare_timer_active(&pr->timer)) arm(pr, pr->up->cfg->read_timeout_ms);
+            if (moved || !flare_timer_active(&pr->timer))
+                flared_proxy__arm(pr, pr->up->cfg->read_timeout_ms);
             return n;
         }
         if (n <= 0) return FLARE_ECONNRESET;
@@ -286,14 +252,15 @@ static int flush_out(proxy_req *pr)
     return 0;
 }
 
-static void send_request(proxy_req *pr)
+void flared_proxy__send_request(proxy_req *pr)
 {
-    arm(pr, pr->up->cfg->read_timeout_ms); /* an upstream that stops reading times out too */
+    /* An upstream that stops reading times out too. */
+    flared_proxy__arm(pr, pr->up->cfg->read_timeout_ms);
     for (;;) {
         int rc = flush_out(pr);
         if (rc == FLARE_EAGAIN) return; /* the next writable edge resumes */
         if (rc < 0) {
-            attempt_failed(pr, false, "upstream closed the connection\n");
+            flared_proxy__attempt_failed(pr, false, "upstream closed the connection\n");
             return;
         }
         if (!pr->body_streaming || pr->body_done) break;
@@ -303,15 +270,15 @@ static void send_request(proxy_req *pr)
         rc = flare_http_stream_body_resume(pr->s);
         pr->in_resume = false;
         if (rc < 0) {
-            client_gone(pr);
+            flared_proxy__client_gone(pr);
             return;
         }
     }
     /* Unless the upstream spoke while the request was going out, the answer cannot be
      * there yet: its readable edge starts the reading (no recv that would fail). */
     pr->state = RS_HEAD;
-    arm(pr, pr->up->cfg->read_timeout_ms);
-    if (pr->early_input) read_upstream(pr);
+    flared_proxy__arm(pr, pr->up->cfg->read_timeout_ms);
+    if (pr->early_input) flared_proxy__read_upstream(pr);
 }
 
 static void start_attempt(proxy_req *pr)
@@ -321,10 +288,11 @@ static void start_attempt(proxy_req *pr)
         if (!sv) {
             /* RFC 9110 §15.6.5: the last server tried did not answer the connect in time. */
             if (pr->conn_timeout)
-                answer(pr, 504, "upstream connect timed out\n");
+                flared_proxy__answer(pr, 504, "upstream connect timed out\n");
             else /* a server was tried: the client learns how it failed */
-                answer(pr, 502,
-                       pr->last_failure ? pr->last_failure : "no upstream server is available\n");
+                flared_proxy__answer(pr, 502,
+                                     pr->last_failure ? pr->last_failure
+                                                      : "no upstream server is available\n");
             return;
         }
         pr->conn_timeout = false;
@@ -352,12 +320,12 @@ static void start_attempt(proxy_req *pr)
         if (uc->connecting || (uc->has_tls && !uc->tls.handshake_done)) {
             /* Connect and handshake share the connect timeout. */
             pr->state = uc->connecting ? RS_CONNECTING : RS_HANDSHAKE;
-            arm(pr, pr->up->cfg->connect_timeout_ms);
+            flared_proxy__arm(pr, pr->up->cfg->connect_timeout_ms);
             if (!uc->connecting) flared_proxy__relay_event(pr, FLARE_EV_WRITE);
             return;
         }
         pr->state = RS_SENDING;
-        send_request(pr);
+        flared_proxy__send_request(pr);
         return;
     }
 }
@@ -413,7 +381,7 @@ static void kick(flare_reactor *r, void *data)
     pr->start_us = now_us(pr);
     /* Body pieces already received are queued before the first attempt. */
     if (pr->body_streaming && flare_http_stream_read_body(pr->s, &body_ops, pr) < 0) {
-        client_gone(pr);
+        flared_proxy__client_gone(pr);
         return;
     }
     start_attempt(pr);
@@ -430,7 +398,7 @@ void flared_proxy__relay_event(proxy_req *pr, uint32_t events)
         if (!(events & (FLARE_EV_WRITE | FLARE_EV_ERROR | FLARE_EV_HUP))) return;
         int e = flare_socket_pending_error(pr->uc->fd);
         if (e) {
-            attempt_failed(pr, true, "upstream connect failed\n");
+            flared_proxy__attempt_failed(pr, true, "upstream connect failed\n");
             return;
         }
         pr->uc->connecting = false;
@@ -440,11 +408,11 @@ void flared_proxy__relay_event(proxy_req *pr, uint32_t events)
         int rc = flare_tls_conn_handshake(&pr->uc->tls, NULL);
         if (rc == FLARE_EAGAIN) return;
         if (rc < 0) {
-            attempt_failed(pr, true, "upstream TLS handshake failed\n");
+            flared_proxy__attempt_failed(pr, true, "upstream TLS handshake failed\n");
             return;
         }
         pr->state = RS_SENDING;
-        send_request(pr);
+        flared_proxy__send_request(pr);
         return;
     }
     if (pr->state == RS_SENDING) {
@@ -456,343 +424,14 @@ void flared_proxy__relay_event(proxy_req *pr, uint32_t events)
             /* The upstream speaks before taking the whole request: a final answer (a 413,
              * say) ends the sending (parse_head), an interim one (RFC 9110 §15.2: a 100 or
              * 103 it may send unasked) leaves it going on. */
-            read_upstream(pr);
+            flared_proxy__read_upstream(pr);
             return;
         }
         if (readable) pr->early_input = true;
-        send_request(pr);
+        flared_proxy__send_request(pr);
         return;
     }
-    if (!pr->paused) read_upstream(pr);
-}
-
-/* ------------------------------------------------------------- response */
-
-/* Hands the buffered body bytes to the client; false when the request ended. */
-static bool deliver(proxy_req *pr)
-{
-    char *p = pr->in.data;
-    size_t len = pr->in.len;
-    bool done = false;
-    pr->in.len = 0;
-    if (pr->body_mode == BODY_LENGTH) {
-        if (len > pr->body_left) {
-            len = (size_t)pr->body_left; /* bytes past the body: the connection is unusable */
-            pr->reusable = false;
-        }
-        pr->body_left -= len;
-        done = pr->body_left == 0;
-    } else if (pr->body_mode == BODY_CHUNKED) {
-        ssize_t rc = flare_http_decode_chunked(&pr->dec, p, &len);
-        if (rc == FLARE_EPARSE) {
-            cut(pr); /* RFC 9112 §7.1: bad chunked framing from the upstream */
-            return false;
-        }
-        if (rc > 0) pr->reusable = false;
-        done = rc >= 0;
-    }
-    int w = pr->gz ? flared_gzip_stream_write(pr->gz, pr->s, p, len,
-                                              done ? FLARED_GZIP_LAST : FLARED_GZIP_SYNC)
-                   : flare_http_stream_write(pr->s, p, len);
-    if (w < 0) {
-        client_gone(pr);
-        return false;
-    }
-    if (done) {
-        complete(pr);
-        return false;
-    }
-    if (w == 1) {
-        pr->paused = true; /* resumed by on_writable */
-        flare_timer_cancel(flare_reactor_timers(pr->px->r), &pr->timer);
-        return false;
-    }
-    return true;
-}
-
-static void on_upgraded(flare_reactor *r, const flare_http_upgraded *up, void *data)
-{
-    (void)r;
-    flared_proxy__tunnel_start(data, up);
-}
-
-/* RFC 9110 §7.8: a server switches only to protocols the client listed. One the client
- * did not ask for (h2c, say, which the request side refuses to pass on) is not relayed. */
-static bool switch_asked(const proxy_req *pr, const flare_http_header *proto)
-{
-    const char *v = proto->value, *end = v + proto->value_len;
-    bool any = false;
-    while (v < end) {
-        const char *comma = memchr(v, ',', (size_t)(end - v));
-        const char *e = comma ? comma : end;
-        const char *a = v, *b = e;
-        while (a < b && (*a == ' ' || *a == '\t'))
-            a++;
-        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
-            b--;
-        if (a < b) {
-            if (!flare_http_value_has_token_n(pr->upgrade_asked, pr->upgrade_asked_len, a,
-                                              (size_t)(b - a)))
-                return false;
-            any = true;
-        }
-        v = comma ? comma + 1 : end;
-    }
-    return any;
-}
-
-/* RFC 9110 §7.8: the upstream agreed to switch; the client gets the 101 with the
- * protocol it named, and then the bytes of both sides are relayed. */
-static bool switch_protocols(proxy_req *pr, const flare_http_response *r, size_t n)
-{
-    const flare_http_header *proto = NULL;
-    for (size_t i = 0; i < r->num_headers; i++)
-        if (r->headers[i].id == FLARE_HDR_UPGRADE) proto = &r->headers[i];
-    if (proto && !switch_asked(pr, proto)) {
-        flared_proxy__server_failed(pr->sv);
-        answer(pr, 502, "upstream switched to a protocol the client did not ask for\n");
-        return false;
-    }
-    flare_response *resp = flare_http_stream_response(pr->s);
-    if (!proto || flared_proxy_response_fields(resp, r, pr->route_cfg) < 0 ||
-        flare_response_headern(resp, "Upgrade", 7, proto->value, proto->value_len) < 0 ||
-        flare_response_header(resp, "Connection", "upgrade") < 0) {
-        answer(pr, 502, "upstream switched protocols without naming one\n");
-        return false;
-    }
-    memmove(pr->in.data, pr->in.data + n, pr->in.len - n);
-    pr->in.len -= n;
-    pr->state = RS_UPGRADING;
-    pr->head_sent = true;
-    /* Until the 101 is written the wait is the client's, bounded by the server's write
-     * timeout (a close is reported to on_closed); the tunnel arms the timer anew. A cut
-     * here would leave the server a hand-over to a request already given back. */
-    flare_timer_cancel(flare_reactor_timers(pr->px->r), &pr->timer);
-    flare_http_stream_upgrade(pr->s, on_upgraded, pr); /* the tunnel may start inside */
-    return false;
-}
-
-/* How long the connection may wait in the pool after response r. An upstream's
- * Keep-Alive: timeout=N says when it closes an idle connection itself; the pool lets it
- * go a little before (a second, half of one with N=1), so no request reaches the
- * upstream as it closes (a POST there could only fail). timeout=0: not kept at all. */
-static uint64_t idle_limit(const proxy_req *pr, const flare_http_response *r)
-{
-    uint64_t ms = pr->up->cfg->keepalive_timeout_ms;
-    int64_t hint = flared_proxy_keep_alive_timeout(r);
-    if (hint < 0) return ms;
-    uint64_t upstream_ms = (uint64_t)hint * 1000;
-    upstream_ms -= upstream_ms >= 2000 ? 1000 : upstream_ms / 2;
-    return upstream_ms < ms ? upstream_ms : ms;
-}
-
-/* The head is complete (n bytes, parsed into r): pass it on. False when it ended. */
-static bool forward_head(proxy_req *pr, const flare_http_response *r, size_t n)
-{
-    int status = r->status;
-    /* RFC 9112 §9.5: a server may send 408 before it closes an idle connection. On a
-     * pooled one it was written before this request arrived: the connection is stale,
-     * and an idempotent request goes again on a fresh one. */
-    if (status == 408 && pr->reused && pr->idempotent && !pr->out_dropped) {
-        attempt_failed(pr, false, "upstream closed the connection\n");
-        return false;
-    }
-    flare_http_stream_upstream(pr->s)->status = (uint16_t)status;
-    if (status <= 599) pr->sv->m->responses[status / 100]++;
-    if (status == 101 && pr->upgrade) {
-        note_end(pr);
-        return switch_protocols(pr, r, n);
-    }
-    if (status > 599 || status == 101) {
-        flared_proxy__server_failed(pr->sv);
-        answer(pr, 502, "upstream sent an invalid response\n");
-        return false;
-    }
-    flared_proxy__server_ok(pr->sv);
-    int64_t length = FLARE_HTTP_STREAM_UNKNOWN_LENGTH;
-    /* RFC 9112 §6.3: how the upstream's body ends. */
-    if (pr->head_request || status == 204 || status == 304) {
-        pr->body_mode = BODY_NONE;
-        /* RFC 9110 §8.6: HEAD tells the GET's length, which is unknown without one. */
-        if (!pr->head_request)
-            length = 0;
-        else if (r->content_length >= 0)
-            length = r->content_length;
-    } else if (r->chunked) {
-        pr->body_mode = BODY_CHUNKED;
-        memset(&pr->dec, 0, sizeof pr->dec);
-    } else if (r->content_length >= 0) {
-        pr->body_mode = BODY_LENGTH;
-        pr->body_left = (uint64_t)r->content_length;
-        length = r->content_length;
-    } else {
-        pr->body_mode = BODY_CLOSE;
-    }
-    pr->reusable = r->keep_alive && pr->body_mode != BODY_CLOSE && !pr->request_cut;
-    pr->uc->bodiless = pr->body_mode == BODY_NONE;
-    pr->uc->idle_ms = idle_limit(pr, r);
-    if (pr->uc->idle_ms == 0) pr->reusable = false;
-    /* RFC 9110 §8.6, RFC 9112 §6.1: a 204 framed as if it had a body may be followed by
-     * one, which the next request on this connection would take for its response. */
-    if (status == 204 && (r->chunked || r->content_length > 0)) pr->reusable = false;
-    unsigned gzip = flared_proxy_gzip_plan(pr->gzip_cfg, r, pr->gzip_accepted);
-    bool body_ahead =
-        pr->body_mode != BODY_NONE && !(pr->body_mode == BODY_LENGTH && pr->body_left == 0);
-    if ((gzip & FLARED_GZIP_ENCODE) && !pr->head_request) {
-        /* An empty body stays empty; without a stream (no memory) it goes as it is. */
-        if (!body_ahead || !(pr->gz = flared_gzip_stream_start(pr->gzip_cfg->level)))
-            gzip &= ~(unsigned)FLARED_GZIP_ENCODE;
-    }
-    if (gzip & FLARED_GZIP_ENCODE) length = FLARE_HTTP_STREAM_UNKNOWN_LENGTH;
-    flare_response *resp = flare_http_stream_response(pr->s);
-    flare_response_status(resp, status);
-    /* The route's `headers` after the upstream's, as nginx's add_header. */
-    if (flared_proxy_response_fields_coded(resp, r, gzip, pr->route_cfg) < 0 ||
-        flare_response_header_block(resp, pr->fields) < 0) {
-        answer(pr, 502, "upstream response fields cannot be forwarded\n");
-        return false;
-    }
-    memmove(pr->in.data, pr->in.data + n, pr->in.len - n);
-    pr->in.len -= n;
-    pr->state = RS_BODY;
-    pr->head_sent = true;
-    note_end(pr); /* for now: a client that leaves mid-body is logged with this time */
-    if (flare_http_stream_send_head(pr->s, length) < 0) {
-        client_gone(pr);
-        return false;
-    }
-    if (pr->body_mode == BODY_NONE || (pr->body_mode == BODY_LENGTH && pr->body_left == 0)) {
-        if (pr->in.len) pr->reusable = false;
-        complete(pr);
-        return false;
-    }
-    if (pr->in.len) return deliver(pr);
-    if (flare_http_stream_flush(pr->s) < 0) { /* the body may be slow: the head goes now */
-        client_gone(pr);
-        return false;
-    }
-    return true;
-}
-
-/* Parses what arrived of the head; false when the request ended or more is needed. */
-static bool parse_head(proxy_req *pr, bool *need_more)
-{
-    *need_more = false;
-    for (;;) {
-        flare_http_response r = {.headers = pr->headers, .max_headers_capacity = PROXY_MAX_HEADERS};
-        ssize_t n = flare_http_parse_response(pr->in.data, pr->in.len, pr->last_len, &r);
-        if (n == FLARE_EINCOMPLETE) {
-            pr->last_len = pr->in.len;
-            if (pr->in.len == PROXY_IN_CAP) {
-                answer(pr, 502, "upstream response head is too large\n");
-                return false;
-            }
-            *need_more = true;
-            return false;
-        }
-        if (n < 0) {
-            /* On a pooled connection whose last response had no body, these are most
-             * likely that body (a HEAD answered with the GET's), come after this request
-             * went out: the connection is stale, the request goes again on a fresh one. */
-            if (pr->reused && pr->uc->bodiless) {
-                attempt_failed(pr, false, "upstream sent a malformed response\n");
-                return false;
-            }
-            flared_proxy__server_failed(pr->sv);
-            answer(pr, 502, "upstream sent a malformed response\n");
-            return false;
-        }
-        pr->last_len = 0;
-        pr->uc->bodiless = false; /* a head came: what follows is no stray body */
-        if (r.status >= 100 && r.status < 200 && r.status != 101) {
-            /* RFC 9110 §15.2: interim responses are passed on (a proxy MUST), but 100: the
-             * client's Expect was answered here. A few only: the client that does not
-             * read must not make them pile up. */
-            if (r.status != 100 && pr->interims < PROXY_MAX_INTERIM) {
-                pr->interims++;
-                flare_response *resp = flare_http_stream_response(pr->s);
-                flare_response_status(resp, r.status);
-                int rc = flared_proxy_response_fields(resp, &r, pr->route_cfg);
-                if (rc == 0) rc = flare_http_stream_send_interim(pr->s);
-                if (rc == FLARE_ECLOSED) {
-                    client_gone(pr);
-                    return false;
-                }
-            }
-            memmove(pr->in.data, pr->in.data + n, pr->in.len - (size_t)n);
-            pr->in.len -= (size_t)n;
-            if (pr->in.len == 0) {
-                *need_more = true;
-                return false;
-            }
-            continue;
-        }
-        if (pr->state == RS_SENDING) {
-            /* A final answer before the whole request went: the rest is not sent, the
-             * connection not reused (forward_head), and the wait is the upstream's again. */
-            pr->request_cut = true;
-            pr->state = RS_HEAD;
-            arm(pr, pr->up->cfg->read_timeout_ms);
-        }
-        return forward_head(pr, &r, (size_t)n);
-    }
-}
-
-/* The upstream closed (n == 0) or failed. */
-static void upstream_ended(proxy_req *pr, bool eof)
-{
-    if (pr->state == RS_BODY) {
-        if (eof && pr->body_mode == BODY_CLOSE) {
-            pr->reusable = false;
-            complete(pr);
-        } else {
-            cut(pr); /* killed mid-response */
-        }
-        return;
-    }
-    if (!pr->got_bytes) {
-        attempt_failed(pr, false, "upstream closed the connection\n");
-        return;
-    }
-    flared_proxy__server_failed(pr->sv);
-    answer(pr, 502, "upstream response was cut short\n");
-}
-
-static void read_upstream(proxy_req *pr)
-{
-    if (flare_buf_reserve(&pr->in, PROXY_IN_CAP) < 0) {
-        fail(pr, 502, "out of memory\n");
-        return;
-    }
-    for (;;) {
-        if (pr->paused) return;
-        size_t room = PROXY_IN_CAP - pr->in.len;
-        ssize_t n = flared_proxy__up_io(pr->uc, pr->in.data + pr->in.len, room, false);
-        if (n == FLARE_EAGAIN) {
-            /* Only interim responses (or part of a head) came while the request goes out:
-             * the sending goes on, as a writable edge that came with this one says no more. */
-            if (pr->state == RS_SENDING) send_request(pr);
-            return;
-        }
-        if (n <= 0) {
-            /* RFC 9112 §9.8: over TLS only a closure alert is an end, not a bare close. */
-            upconn *uc = pr->uc;
-            upstream_ended(pr,
-                           n == FLARE_ECLOSED && (!uc->has_tls || uc->tls.close_notify_received));
-            return;
-        }
-        pr->got_bytes = true;
-        pr->in.len += (size_t)n;
-        /* While the request goes out, its sending keeps the timer (flush_out). */
-        if (pr->state != RS_SENDING) arm(pr, pr->up->cfg->read_timeout_ms);
-        if (pr->state == RS_SENDING || pr->state == RS_HEAD) {
-            bool need_more;
-            if (!parse_head(pr, &need_more) && !need_more) return;
-            if (need_more) continue;
-        } else if (!deliver(pr)) {
-            return;
-        }
-    }
+    if (!pr->paused) flared_proxy__read_upstream(pr);
 }
 
 /* --------------------------------------------------------------- handler */

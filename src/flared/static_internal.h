@@ -305,7 +305,8 @@ size_t flared_static_cache_bytes(const flared_static_cache *c);
 
 /** Most entries a listing shows; the rest are left out with a note. They are read
  *  and sorted before the page is written, so this bounds what a listing holds
- *  (about 300 bytes an entry at most). */
+ *  (packed: 19 bytes an entry and the part of its name not shared with the name
+ *  before it, 274 at most). */
 #define FLARED_AUTOINDEX_MAX 10000
 
 /** A directory's listable entries, sorted, and how much of their page is written. */

@@ -130,6 +130,7 @@ typedef struct flare_http__pending {
     const char *remote_user;                /* the user admission authenticated; NULL: none */
     size_t remote_user_len;                 /* its length */
     bool has_view;                          /* a head was parsed: view is valid */
+    bool chunked_end_queued;                /* dec meets an end or a flaw before the FIN */
     uint64_t serial;                        /* view.serial, or a refused head's own */
     flare_http_upstream_info upstream;      /* filled by a forwarding route */
     flare_http_chunked dec;                 /* the chunked body's decoder, while it is read */

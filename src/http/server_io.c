@@ -355,23 +355,70 @@ static void yield_turn(conn *c)
 }
 
 /*
+ * Whether a chunked body ends within the bytes its client can still deliver, which its
+ * FIN closed: those buffered in the block that the reader has not had (it has not
+ * started), then the kernel's queue. Its end cannot be seen without decoding (a
+ * last-chunk may stand inside chunk data), so a copy of the decoder runs over copies of
+ * them in the block's free tail. The queue is peeked a tail's worth at a time at a
+ * moving offset (SO_PEEK_OFF, TCP since Linux 6.9); without it only a queue that fits
+ * the tail at once can be judged. True only when every byte was seen and the body did
+ * not end: the client sent a truncated body and can send nothing more. A body that ends
+ * there, whole or malformed, is its reader's to meet; the verdict is kept so that later
+ * turns do not decode the queue again.
+ */
+static bool chunked_body_cut(conn *c)
+{
+    flare_http__pending *p = pending_of(c);
+    char *tail = c->in + c->in_len;
+    size_t room = c->in_cap - c->in_len;
+    if (p->chunked_end_queued || !room) return false;
+    flare_http_chunked dec = p->dec;
+    ssize_t rc = FLARE_EINCOMPLETE;
+    for (uint32_t at = c->start; at < c->in_len && rc == FLARE_EINCOMPLETE;) {
+        size_t len = c->in_len - at < room ? c->in_len - at : room;
+        memcpy(tail, c->in + at, len);
+        at += (uint32_t)len;
+        rc = flare_http_decode_chunked(&dec, tail, &len);
+    }
+    int peek_from = 0, peek_off = -1;
+    bool stepping = rc == FLARE_EINCOMPLETE &&
+                    setsockopt(c->fd, SOL_SOCKET, SO_PEEK_OFF, &peek_from, sizeof peek_from) == 0;
+    bool seen_all = false;
+    while (rc == FLARE_EINCOMPLETE) {
+        ssize_t n;
+        do
+            n = recv(c->fd, tail, room, MSG_PEEK | MSG_DONTWAIT);
+        while (n < 0 && errno == EINTR);
+        if (n < 0) break;
+        size_t len = (size_t)n;
+        seen_all = len < room; /* a peek stops short only at the FIN */
+        if (len) rc = flare_http_decode_chunked(&dec, tail, &len);
+        if (seen_all || !stepping) break;
+    }
+    if (stepping) setsockopt(c->fd, SOL_SOCKET, SO_PEEK_OFF, &peek_off, sizeof peek_off);
+    if (rc != FLARE_EINCOMPLETE) p->chunked_end_queued = true;
+    return rc == FLARE_EINCOMPLETE && seen_all;
+}
+
+/*
  * The client hung up while its streamed body is not being read: its reader has not
  * started or has paused it (a proxy whose upstream takes no more), and may not read
  * again for as long as the upstream stalls, or ever. The client has left if its socket
  * holds an error (a reset), or if all it can still deliver, in the block and queued in
- * the kernel, falls short of the Content-Length body's rest, which then never ends
- * (nginx takes any hang-up as the client's abort). Over TLS the queued records carry
- * more bytes than their plaintext, so a shortfall stays one. A body that may be whole
- * behind the FIN (a client may shut its side once it has sent everything), a chunked one
- * (its end cannot be seen without reading) or one OpenSSL holds bytes of waits for its
- * reader, which meets the end then.
+ * the kernel, falls short of the Content-Length body's rest, or ends before a chunked
+ * body does (chunked_body_cut): either then never ends (nginx takes any hang-up as the
+ * client's abort). Over TLS the queued records carry more bytes than their plaintext, so
+ * a shortfall stays one. A body that may be whole behind the FIN (a client may shut its
+ * side once it has sent everything), or one whose end is sealed in TLS records (chunked)
+ * or that OpenSSL holds bytes of, waits for its reader, which meets the end then.
  */
 static bool unread_body_abandoned(conn *c)
 {
     int err = 0, queued = 0;
     socklen_t err_len = sizeof err;
     if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &err_len) == 0 && err) return true;
-    if (c->chunked || (c->tls && flare_tls_conn_has_pending(c->tls))) return false;
+    if (c->tls && (c->chunked || flare_tls_conn_has_pending(c->tls))) return false;
+    if (c->chunked) return chunked_body_cut(c);
     if (ioctl(c->fd, SIOCINQ, &queued) < 0) return false;
     return (uint64_t)queued + (c->in_len - c->start) < c->body_left;
 }

@@ -262,6 +262,7 @@ static bool begin_request(conn *c)
     flare_http_chunked *dec = &pending_of(c)->dec;
     memset(dec, 0, sizeof *dec);
     dec->payload_max = c->body_limit;
+    pending_of(c)->chunked_end_queued = false;
     c->phase = PH_BODY;
     c->wait = W_NONE; /* the body timer starts now */
     if (c->content_length > c->body_limit) {

@@ -7,21 +7,14 @@
  * are kept per connection. Output is one buffer written without blocking. One
  * timer carries every deadline (ping, pong, idle, close). A connection is freed
  * only from its own top-level callbacks (I/O, timer) or abort_all, never while a
- * callback of it is on the stack.
+ * callback of it is on the stack. The calls its owner makes are in server_api.c.
  */
-#include "ws_internal.h"
-
-#include "flare/tls.h"
+#include "server_conn.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
-#define DEFAULT_PONG_TIMEOUT_MS  10000u
-#define DEFAULT_CLOSE_TIMEOUT_MS 5000u
-#define DEFAULT_MAX_OUTPUT       (1u << 20)
 /* Reads go into a per-thread buffer this big; leftovers get a READ_CHUNK-sized one. */
 #define SCRATCH_BYTES (64u * 1024)
 #define READ_CHUNK    (16u * 1024)
@@ -35,61 +28,7 @@
 /* What is read and thrown away before close(2), so the peer gets a FIN, not a reset. */
 #define DRAIN_BEFORE_CLOSE (64u * 1024)
 
-struct flare_ws_conn {
-    flare_reactor *reactor;
-    int fd;
-    flare_tls_conn *tls; /* wss: the session the HTTP server handed over; NULL in clear text */
-    flare_sock_addr peer;
-    flare_ws_conn_config cfg;
-    void *userdata;
-    const char *subprotocol;
-    flare_ws_conn *prev, *next; /* in cfg.group's list */
-    flare_ws_deflate *deflate;  /* NULL when permessage-deflate is off */
-    flare_ws_deflate_params deflate_params;
-    flare_ws_parser parser;
-    flare_buf in; /* input kept between reads: in.data[in_pos..len) */
-    size_t in_pos;
-    flare_buf out; /* queued output: out.data[out_pos..len) */
-    size_t out_pos;
-    flare_timer timer;
-    uint64_t ping_due_ms, pong_deadline_ms, idle_deadline_ms, close_deadline_ms; /* 0 = none */
-    uint64_t ping_seq;
-    size_t turn_bytes; /* message bytes delivered in this wake-up */
-    uint8_t ping_payload[8];
-    unsigned busy;       /* our callbacks on the stack: do not free */
-    bool readable;       /* the socket may hold input not read yet (edge-triggered) */
-    bool hup;            /* the reactor saw the peer's FIN: read until recv says so */
-    bool in_ready;       /* `in` may hold whole frames (left over by backpressure) */
-    bool ping_out;       /* a ping of ours awaits its pong */
-    bool want_drain;     /* a send was refused: call on_drain once the queue is empty */
-    bool close_sent;     /* our close frame is queued: nothing more is sent */
-    bool close_received; /* the peer's close frame arrived: nothing more is parsed */
-    bool failed;         /* the peer broke a rule: its input is only discarded */
-    bool wr_shut;        /* our FIN went out */
-    bool eof;            /* the peer's FIN arrived */
-    bool broken;         /* the socket failed, or memory ran out: end now */
-    bool aborting;       /* abort_all asked while a callback was on the stack */
-    uint16_t close_code; /* first close code of the handshake (peer's or ours), 0 = none yet */
-    uint8_t close_reason_len;
-    char close_reason[FLARE_WS_MAX_CONTROL - 2];
-};
-
 static _Thread_local char scratch[SCRATCH_BYTES];
-
-static uint64_t now_ms(const flare_ws_conn *c)
-{
-    return flare_reactor_clock(c->reactor)->monotonic_ms;
-}
-
-static size_t pending(const flare_ws_conn *c)
-{
-    return c->out.len - c->out_pos;
-}
-
-static bool over_bound(const flare_ws_conn *c)
-{
-    return pending(c) >= c->cfg.max_output;
-}
 
 static void note_close(flare_ws_conn *c, uint16_t code, const char *reason, size_t len)
 {
@@ -141,15 +80,6 @@ static void io_shutdown(flare_ws_conn *c)
     shutdown(c->fd, SHUT_WR);
 }
 
-static void io_close(int fd, flare_tls_conn *tls)
-{
-    if (tls) {
-        flare_tls_conn_free(tls);
-        free(tls);
-    }
-    close(fd);
-}
-
 /* ---------------------------------------------------------------- output */
 
 /* Makes room for a new frame, dropping what was already written. */
@@ -166,7 +96,7 @@ static void compact_out(flare_ws_conn *c)
 }
 
 /* Writes queued output until done or the socket is full. */
-static void flush(flare_ws_conn *c)
+void flare_ws__conn_flush(flare_ws_conn *c)
 {
     while (!c->broken && c->out_pos < c->out.len) {
         ssize_t n = io_write(c, c->out.data + c->out_pos, c->out.len - c->out_pos);
@@ -188,7 +118,7 @@ static void flush(flare_ws_conn *c)
 }
 
 /* Queues one control frame; these bypass the output bound (they are small). */
-static void queue_control(flare_ws_conn *c, uint8_t opcode, const void *p, size_t len)
+void flare_ws__conn_queue_control(flare_ws_conn *c, uint8_t opcode, const void *p, size_t len)
 {
     compact_out(c);
     if (flare_ws_frame_encode(&c->out, opcode, true, 0, p, len, NULL) < 0) c->broken = true;
@@ -200,26 +130,21 @@ static void queue_close(flare_ws_conn *c, unsigned code, const char *reason, siz
     if (c->close_sent) return;
     uint8_t payload[FLARE_WS_MAX_CONTROL];
     size_t n = flare_ws_close_payload(payload, code, reason, len);
-    queue_control(c, FLARE_WS_OP_CLOSE, payload, n);
+    flare_ws__conn_queue_control(c, FLARE_WS_OP_CLOSE, payload, n);
     c->close_sent = true; /* §5.5.1: no data frame may follow */
     c->ping_out = false;
     if (!c->close_deadline_ms) c->close_deadline_ms = now_ms(c) + c->cfg.close_timeout_ms;
 }
 
-static void start_close(flare_ws_conn *c, unsigned code, const char *reason)
+void flare_ws__conn_start_close(flare_ws_conn *c, unsigned code, const char *reason)
 {
     size_t len = reason ? strlen(reason) : 0;
     note_close(c, code ? (uint16_t)code : FLARE_WS_CLOSE_NO_STATUS, reason, len);
     queue_close(c, code, reason, len);
 }
 
-static void touch_idle(flare_ws_conn *c)
-{
-    if (c->cfg.idle_timeout_ms) c->idle_deadline_ms = now_ms(c) + c->cfg.idle_timeout_ms;
-}
-
-static int queue_message(flare_ws_conn *c, uint8_t opcode, const void *data, size_t len,
-                         flare_error *err)
+int flare_ws__conn_queue_message(flare_ws_conn *c, uint8_t opcode, const void *data, size_t len,
+                                 flare_error *err)
 {
     compact_out(c);
     int rc = flare_ws_message_encode(&c->out, opcode, data, len, c->deflate, NULL, err);
@@ -240,7 +165,7 @@ static void protocol_fail(flare_ws_conn *c, const flare_error *err)
     if (strncmp(why, "ws: ", 4) == 0) why += 4;
     c->failed = true;
     if (c->cfg.group) c->cfg.group->stats.protocol_errors++;
-    start_close(c, code, why);
+    flare_ws__conn_start_close(c, code, why);
 }
 
 static void on_event(flare_ws_conn *c, const flare_ws_event *ev)
@@ -253,13 +178,14 @@ static void on_event(flare_ws_conn *c, const flare_ws_event *ev)
         flare_ws_opcode op = ev->type == FLARE_WS_EV_TEXT ? FLARE_WS_OP_TEXT : FLARE_WS_OP_BINARY;
         if (c->cfg.group) c->cfg.group->stats.messages_in++;
         touch_idle(c);
-        if (c->cfg.echo && queue_message(c, op, ev->data, ev->len, NULL) < 0) c->broken = true;
+        if (c->cfg.echo && flare_ws__conn_queue_message(c, op, ev->data, ev->len, NULL) < 0)
+            c->broken = true;
         if (c->cfg.on_message) c->cfg.on_message(c, op, ev->data, ev->len, c->userdata);
         return;
     }
     case FLARE_WS_EV_PING:
         /* §5.5.2: answer with the same payload, unless we are closing (§5.5.1). */
-        if (!c->close_sent) queue_control(c, FLARE_WS_OP_PONG, ev->data, ev->len);
+        if (!c->close_sent) flare_ws__conn_queue_control(c, FLARE_WS_OP_PONG, ev->data, ev->len);
         return;
     case FLARE_WS_EV_PONG:
         /* §5.5.3: only the pong of our outstanding ping counts; others are ignored. */
@@ -403,7 +329,7 @@ static bool may_read(const flare_ws_conn *c)
 
 /* --------------------------------------------------------------- lifetime */
 
-static void rearm(flare_ws_conn *c)
+void flare_ws__conn_rearm(flare_ws_conn *c)
 {
     uint64_t next = UINT64_MAX;
     const uint64_t deadlines[] = {c->close_deadline_ms, c->close_sent ? 0 : c->idle_deadline_ms,
@@ -416,12 +342,6 @@ static void rearm(flare_ws_conn *c)
         flare_timer_cancel(w, &c->timer);
     else
         flare_timer_schedule(w, &c->timer, next);
-}
-
-/* Runs the connection again on the next loop turn (from code not in its callbacks). */
-static void kick(flare_ws_conn *c)
-{
-    flare_timer_schedule(flare_reactor_timers(c->reactor), &c->timer, now_ms(c));
 }
 
 static void unlink_group(flare_ws_conn *c)
@@ -437,7 +357,7 @@ static void unlink_group(flare_ws_conn *c)
 }
 
 /* Closes the socket, reports, frees. The caller must not touch c afterwards. */
-static void finish(flare_ws_conn *c)
+void flare_ws__conn_finish(flare_ws_conn *c)
 {
     flare_timer_cancel(flare_reactor_timers(c->reactor), &c->timer);
     flare_reactor_remove(c->reactor, c->fd);
@@ -474,7 +394,7 @@ static bool kept_parsable(const flare_ws_conn *c)
 /* Whether the connection is over: the socket failed, or nothing more can be said
  * (the peer's FIN, or both close frames), our output is out, and no message the
  * peer sent before its FIN still waits to be answered. */
-static bool done(const flare_ws_conn *c)
+bool flare_ws__conn_done(const flare_ws_conn *c)
 {
     if (c->broken || c->aborting) return true;
     if (pending(c) != 0 || (c->in_ready && interpreting(c))) return false;
@@ -482,7 +402,7 @@ static bool done(const flare_ws_conn *c)
 }
 
 /* Reads, parses, answers and writes until the connection waits on the socket or a timer. */
-static void drive(flare_ws_conn *c)
+void flare_ws__conn_drive(flare_ws_conn *c)
 {
     c->busy++;
     bool more = false;
@@ -501,13 +421,13 @@ static void drive(flare_ws_conn *c)
             }
             progress = read_some(c);
         }
-        flush(c);
+        flare_ws__conn_flush(c);
         if (c->want_drain && pending(c) == 0 && !c->close_sent && !c->broken) {
             c->want_drain = false;
             if (c->cfg.on_drain) c->cfg.on_drain(c, c->userdata);
             progress = true;
         }
-        if (!progress || done(c)) break;
+        if (!progress || flare_ws__conn_done(c)) break;
     }
     if (c->close_sent && !c->wr_shut && !c->broken && pending(c) == 0) {
         /* §7.1.1: the server closes the TCP connection first. Our FIN goes out with
@@ -517,24 +437,24 @@ static void drive(flare_ws_conn *c)
         c->wr_shut = true;
     }
     c->busy--;
-    if (done(c) && c->busy == 0) {
-        finish(c);
+    if (flare_ws__conn_done(c) && c->busy == 0) {
+        flare_ws__conn_finish(c);
         return;
     }
     if (more || kept_parsable(c))
         kick(c);
     else
-        rearm(c);
+        flare_ws__conn_rearm(c);
 }
 
-static void on_io(flare_reactor *r, int fd, uint32_t events, void *data)
+void flare_ws__conn_on_io(flare_reactor *r, int fd, uint32_t events, void *data)
 {
     flare_ws_conn *c = data;
     (void)r;
     (void)fd;
     if (events & (FLARE_EV_READ | FLARE_EV_HUP | FLARE_EV_ERROR)) c->readable = true;
     if (events & (FLARE_EV_HUP | FLARE_EV_ERROR)) c->hup = true;
-    drive(c);
+    flare_ws__conn_drive(c);
 }
 
 static void send_ping(flare_ws_conn *c, uint64_t now)
@@ -542,13 +462,13 @@ static void send_ping(flare_ws_conn *c, uint64_t now)
     uint64_t seq = ++c->ping_seq;
     for (int i = 7; i >= 0; i--, seq >>= 8)
         c->ping_payload[i] = (uint8_t)seq;
-    queue_control(c, FLARE_WS_OP_PING, c->ping_payload, sizeof c->ping_payload);
+    flare_ws__conn_queue_control(c, FLARE_WS_OP_PING, c->ping_payload, sizeof c->ping_payload);
     c->ping_out = true;
     c->pong_deadline_ms = now + c->cfg.pong_timeout_ms;
     c->ping_due_ms = now + c->cfg.ping_interval_ms;
 }
 
-static void on_timer(flare_timer *t, void *data)
+void flare_ws__conn_on_timer(flare_timer *t, void *data)
 {
     flare_ws_conn *c = data;
     (void)t;
@@ -557,255 +477,23 @@ static void on_timer(flare_timer *t, void *data)
     if (c->close_deadline_ms && now >= c->close_deadline_ms) {
         /* The peer never finished the close handshake (or never read our last bytes). */
         if (g) g->stats.timeouts++;
-        finish(c);
+        flare_ws__conn_finish(c);
         return;
     }
     if (c->ping_out && now >= c->pong_deadline_ms) {
         if (g) g->stats.timeouts++;
-        start_close(c, FLARE_WS_CLOSE_GOING_AWAY, "pong timeout");
-        flush(c); /* a courtesy: a peer that answers no ping will not answer a close */
+        flare_ws__conn_start_close(c, FLARE_WS_CLOSE_GOING_AWAY, "pong timeout");
+        /* A courtesy: a peer that answers no ping will not answer a close. */
+        flare_ws__conn_flush(c);
         if (!c->broken && pending(c) == 0) io_shutdown(c);
-        finish(c);
+        flare_ws__conn_finish(c);
         return;
     }
     if (!c->close_sent && c->idle_deadline_ms && now >= c->idle_deadline_ms) {
         if (g) g->stats.timeouts++;
-        start_close(c, FLARE_WS_CLOSE_GOING_AWAY, "idle timeout");
+        flare_ws__conn_start_close(c, FLARE_WS_CLOSE_GOING_AWAY, "idle timeout");
     }
     if (!c->close_sent && !c->ping_out && c->ping_due_ms && now >= c->ping_due_ms)
         send_ping(c, now);
-    drive(c);
-}
-
-/* ------------------------------------------------------------------ public */
-
-int flare_ws_conn_open(flare_reactor *r, const flare_http_upgraded *up,
-                       const flare_ws_conn_config *cfg, const flare_ws_deflate_params *deflate,
-                       const char *subprotocol, flare_error *err)
-{
-    if (!r || !up || up->fd < 0 || !cfg) {
-        if (up && up->fd >= 0) io_close(up->fd, up->tls);
-        return flare_error_set(err, FLARE_EINVAL, 0, "ws conn: reactor, socket and config needed");
-    }
-    int rc = 0;
-    flare_ws_conn *c = calloc(1, sizeof *c);
-    if (!c) {
-        io_close(up->fd, up->tls);
-        return flare_error_set(err, FLARE_ENOMEM, 0, "ws conn: out of memory");
-    }
-    c->reactor = r;
-    c->fd = up->fd;
-    c->tls = up->tls;
-    c->peer = up->peer;
-    c->cfg = *cfg;
-    c->userdata = cfg->userdata;
-    c->subprotocol = subprotocol;
-    if (!c->cfg.max_message) c->cfg.max_message = FLARE_WS_DEFAULT_MAX_MESSAGE;
-    if (!c->cfg.pong_timeout_ms) c->cfg.pong_timeout_ms = DEFAULT_PONG_TIMEOUT_MS;
-    if (!c->cfg.close_timeout_ms) c->cfg.close_timeout_ms = DEFAULT_CLOSE_TIMEOUT_MS;
-    if (!c->cfg.max_output) c->cfg.max_output = DEFAULT_MAX_OUTPUT;
-    c->in = (flare_buf)FLARE_BUF_INIT;
-    c->out = (flare_buf)FLARE_BUF_INIT;
-    flare_timer_init(&c->timer, on_timer, c);
-    if (deflate) {
-        int level = cfg->compression_level ? cfg->compression_level : -1;
-        rc = flare_ws_deflate_new(&c->deflate, deflate, true, level, err);
-        if (rc < 0) goto fail;
-        c->deflate_params = *flare_ws_deflate_get_params(c->deflate);
-    }
-    flare_ws_parser_config pc = {
-        .server = true, .max_message = c->cfg.max_message, .deflate = c->deflate};
-    flare_ws_parser_init(&c->parser, &pc);
-    if (up->pending_len) {
-        /* Frames the client sent right behind its request (RFC 6455 §4.1 lets it). */
-        if ((rc = flare_buf_append(&c->in, up->pending, up->pending_len)) < 0) {
-            rc = flare_error_set(err, rc, 0, "ws conn: out of memory");
-            goto fail_parser;
-        }
-        c->in_ready = true;
-    }
-    if ((rc = flare_reactor_add(r, c->fd, FLARE_EV_READ | FLARE_EV_WRITE, on_io, c, err)) < 0)
-        goto fail_parser;
-    uint64_t now = now_ms(c);
-    if (c->cfg.ping_interval_ms) c->ping_due_ms = now + c->cfg.ping_interval_ms;
-    touch_idle(c);
-    c->readable = true;
-    flare_ws_group *g = c->cfg.group;
-    if (g) {
-        c->next = g->first;
-        if (g->first) g->first->prev = c;
-        g->first = c;
-        g->stats.active++;
-        g->stats.opened++;
-    }
-    if (c->cfg.on_open) {
-        c->busy++;
-        c->cfg.on_open(c, c->userdata);
-        c->busy--;
-    }
-    /* Late for a drain (it began while the 101 was being written). */
-    if (g && g->closing && !c->close_sent && !c->broken && !c->aborting)
-        start_close(c, g->closing_code, g->closing_reason[0] ? g->closing_reason : NULL);
-    drive(c);
-    return 0;
-fail_parser:
-    flare_ws_parser_free(&c->parser);
-fail:
-    io_close(c->fd, c->tls);
-    flare_ws_deflate_free(c->deflate);
-    flare_buf_free(&c->in);
-    free(c);
-    return rc;
-}
-
-/* After a call from outside the connection's own callbacks: write now, run the rest later. */
-static void after_call(flare_ws_conn *c)
-{
-    if (c->busy) return; /* the drive on the stack writes and re-arms */
-    flush(c);
-    if (done(c) || (c->close_sent && pending(c) == 0))
-        kick(c);
-    else
-        rearm(c);
-}
-
-static bool sending_closed(const flare_ws_conn *c)
-{
-    return c->close_sent || c->broken || c->eof || c->aborting;
-}
-
-int flare_ws_conn_send(flare_ws_conn *c, flare_ws_opcode opcode, const void *data, size_t len,
-                       flare_error *err)
-{
-    if (!c || (!data && len) || (opcode != FLARE_WS_OP_TEXT && opcode != FLARE_WS_OP_BINARY))
-        return flare_error_set(err, FLARE_EINVAL, 0, "ws conn: send takes TEXT or BINARY data");
-    if (sending_closed(c))
-        return flare_error_set(err, FLARE_ECLOSED, 0, "ws conn: the connection is closing");
-    if (opcode == FLARE_WS_OP_TEXT && !flare_ws_utf8_valid(data, len))
-        return flare_error_set(err, FLARE_EINVAL, 0, "ws conn: text message is not UTF-8");
-    if (over_bound(c)) {
-        c->want_drain = true;
-        return flare_error_set(err, FLARE_EAGAIN, 0,
-                               "ws conn: %zu bytes already queued (max_output %zu)", pending(c),
-                               c->cfg.max_output);
-    }
-    int rc = queue_message(c, (uint8_t)opcode, data ? data : "", len, err);
-    if (rc < 0) return rc;
-    after_call(c);
-    return 0;
-}
-
-int flare_ws_conn_send_text(flare_ws_conn *c, const char *text, size_t len, flare_error *err)
-{
-    return flare_ws_conn_send(c, FLARE_WS_OP_TEXT, text, len, err);
-}
-
-int flare_ws_conn_send_binary(flare_ws_conn *c, const void *data, size_t len, flare_error *err)
-{
-    return flare_ws_conn_send(c, FLARE_WS_OP_BINARY, data, len, err);
-}
-
-int flare_ws_conn_ping(flare_ws_conn *c, const void *data, size_t len, flare_error *err)
-{
-    if (!c || len > FLARE_WS_MAX_CONTROL || (!data && len))
-        return flare_error_set(err, FLARE_EINVAL, 0, "ws conn: a ping carries 0..125 bytes");
-    if (sending_closed(c))
-        return flare_error_set(err, FLARE_ECLOSED, 0, "ws conn: the connection is closing");
-    queue_control(c, FLARE_WS_OP_PING, data ? data : "", len);
-    after_call(c);
-    return 0;
-}
-
-int flare_ws_conn_close(flare_ws_conn *c, unsigned code, const char *reason, flare_error *err)
-{
-    size_t len = reason ? strlen(reason) : 0;
-    if (!c || (code && !flare_ws_close_code_valid(code)) || (len && !code))
-        return flare_error_set(err, FLARE_EINVAL, 0,
-                               "ws conn: close code %u may not be sent (RFC 6455 §7.4)", code);
-    if (!flare_ws_utf8_valid(reason, len))
-        return flare_error_set(err, FLARE_EINVAL, 0, "ws conn: close reason is not UTF-8");
-    if (c->close_sent || c->broken || c->aborting) return 0;
-    start_close(c, code, reason);
-    after_call(c);
-    return 0;
-}
-
-void *flare_ws_conn_userdata(const flare_ws_conn *c)
-{
-    return c->userdata;
-}
-
-void flare_ws_conn_set_userdata(flare_ws_conn *c, void *userdata)
-{
-    c->userdata = userdata;
-}
-
-const flare_sock_addr *flare_ws_conn_peer(const flare_ws_conn *c)
-{
-    return &c->peer;
-}
-
-const char *flare_ws_conn_subprotocol(const flare_ws_conn *c)
-{
-    return c->subprotocol;
-}
-
-const flare_ws_deflate_params *flare_ws_conn_deflate(const flare_ws_conn *c)
-{
-    return c->deflate ? &c->deflate_params : NULL;
-}
-
-size_t flare_ws_conn_output_pending(const flare_ws_conn *c)
-{
-    return pending(c);
-}
-
-/* What a group's close sends: an invalid code becomes 1001 (going away); a reason
- * that is not UTF-8, or that comes without a code, is left out. */
-static void group_close_args(unsigned *code, const char **reason)
-{
-    if (*code && !flare_ws_close_code_valid(*code)) *code = FLARE_WS_CLOSE_GOING_AWAY;
-    if (*reason && (!*code || !flare_ws_utf8_valid(*reason, strlen(*reason)))) *reason = NULL;
-}
-
-static void close_members(flare_ws_group *g, unsigned code, const char *reason)
-{
-    for (flare_ws_conn *c = g->first; c; c = c->next) {
-        if (c->close_sent || c->broken || c->aborting) continue;
-        start_close(c, code, reason);
-        after_call(c);
-    }
-}
-
-void flare_ws_group_close_all(flare_ws_group *g, unsigned code, const char *reason)
-{
-    if (!g) return;
-    group_close_args(&code, &reason);
-    close_members(g, code, reason);
-}
-
-void flare_ws_group_drain(flare_ws_group *g, unsigned code, const char *reason)
-{
-    if (!g) return;
-    group_close_args(&code, &reason);
-    close_members(g, code, reason);
-    g->closing = true;
-    g->closing_code = (uint16_t)code;
-    g->closing_reason[0] = '\0';
-    if (reason && strlen(reason) < sizeof g->closing_reason) strcpy(g->closing_reason, reason);
-}
-
-void flare_ws_group_abort_all(flare_ws_group *g)
-{
-    if (!g) return;
-    /* A connection whose callback is on the stack ends when that callback returns. */
-    for (flare_ws_conn *c = g->first; c; c = c->next)
-        if (c->busy) c->aborting = true;
-    for (;;) {
-        flare_ws_conn *c = g->first;
-        while (c && c->busy)
-            c = c->next;
-        if (!c) return;
-        finish(c); /* on_close may change the list: look again from the start */
-    }
+    flare_ws__conn_drive(c);
 }

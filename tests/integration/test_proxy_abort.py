@@ -17,7 +17,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import flaredtest as ft  # noqa: E402
 from flaredtest import parse_responses, read_response, read_until_close, recv_head  # noqa: E402
-from proxy_upstreams import RawUpstream, _read_request  # noqa: E402
+from proxy_upstreams import RawUpstream, _read_request, drain_body  # noqa: E402
 from test_proxy import proxy_config, tls_certs  # noqa: E402
 from test_proxy_observe import ProxyObserveCase  # noqa: E402
 from test_observe import prometheus  # noqa: E402
@@ -406,18 +406,27 @@ def tcp_row(local_port, remote_port):
 
 class StallingUpstream(RawUpstream):
     """Reads a request head and then nothing more, so an upload to it stalls (its receive
-    buffer fills, then the proxy's); each connection stays open until close."""
+    buffer fills, then the proxy's), until `release` is set: then it reads the body and
+    answers with its length. Each connection stays open until close."""
 
     def __init__(self):
         self.peer_ports = []
         self.done = threading.Event()
+        self.release = threading.Event()
         super().__init__()
 
     def _serve(self, conn, number):
         with conn:
             with self.lock:
                 self.peer_ports.append(conn.getpeername()[1])
-            recv_head(conn)
+            head, _, rest = recv_head(conn).partition(b"\r\n\r\n")
+            if self.release.wait(60) and not self.closed:
+                try:
+                    length, _ = drain_body(conn, [rest], head.decode("latin-1"))
+                except OSError:  # the proxy gave up within the body
+                    return
+                body = b"%d\n" % length
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
             self.done.wait(60)
 
     def proxy_sockets(self):
@@ -426,8 +435,9 @@ class StallingUpstream(RawUpstream):
             return [tcp_row(port, self.port) for port in self.peer_ports]
 
     def close(self):
-        self.done.set()
         super().close()
+        self.done.set()
+        self.release.set()
 
 
 class PausedUploadAbortTest(AbortCase):
@@ -440,21 +450,26 @@ class PausedUploadAbortTest(AbortCase):
         self.addCleanup(self.up.close)
         self.srv = self.start_proxy([self.up.address])
 
-    def paused_upload(self):
-        """A client socket whose Content-Length upload flared has stopped reading, with
-        every byte it sent delivered (none waits in its own send queue)."""
+    def paused_upload(self, chunked=False):
+        """A client socket whose Content-Length (or chunked) upload flared has stopped
+        reading, with every byte it sent delivered (none waits in its own send queue);
+        and the payload bytes sent."""
         s = self.srv.connect()
         self.addCleanup(s.close)
         size = 10 << 20  # the body limit: what flared takes in before it pauses is far less
-        s.sendall(b"POST /api/stall HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % size)
+        framing = b"Transfer-Encoding: chunked" if chunked else b"Content-Length: %d" % size
+        s.sendall(b"POST /api/stall HTTP/1.1\r\nHost: a\r\n%s\r\n\r\n" % framing)
         mine = s.getsockname()[1]
-        piece = b"x" * 16384
+        payload = 16384
+        piece = b"%x\r\n%s\r\n" % (payload, b"x" * payload) if chunked else b"x" * payload
+        sent = 0
 
         def unread():  # bytes flared has not read from this client
             row = tcp_row(self.srv.port, mine)
             return row[2] if row else 0
         for _ in range(size // len(piece) - 1):  # never the whole body
             s.sendall(piece)
+            sent += payload
             time.sleep(0.002)
             if unread() and ft.wait_for(lambda: unread() == 0, 0.5) is False:
                 break
@@ -464,7 +479,7 @@ class PausedUploadAbortTest(AbortCase):
                         "the client's last bytes stayed in its send queue")
         self.assertEqual(self.up.connections, 1)
         self.assertEqual([row[0] for row in self.up.proxy_sockets()], ["01"])
-        return s
+        return s, sent
 
     def assert_upstream_let_go(self):
         # Closed (no longer ESTABLISHED on flared's side), well before read_timeout.
@@ -480,11 +495,41 @@ class PausedUploadAbortTest(AbortCase):
                           server["active"]), (0, 0, 1, 0))
 
     def test_close_while_the_upload_is_paused(self):
-        self.paused_upload().close()  # a FIN behind the last body byte: the body cannot end
+        self.paused_upload()[0].close()  # a FIN behind the last body byte: the body cannot end
         self.assert_upstream_let_go()
 
+    def test_close_while_a_chunked_upload_is_paused(self):
+        # A FIN between chunks, before the last-chunk: the body can never end either.
+        self.paused_upload(chunked=True)[0].close()
+        self.assert_upstream_let_go()
+
+    def test_half_close_behind_a_whole_chunked_upload(self):
+        # The last-chunk, a pipelined request, then a FIN: the client has sent everything
+        # it wants answered, and it is, once the upstream takes the upload. (The hang-up
+        # of a lone request, with nothing behind it, is a departure once its body is in.)
+        s, sent = self.paused_upload(chunked=True)
+        s.sendall(b"0\r\n\r\nGET /status HTTP/1.1\r\nHost: a\r\n\r\n")
+        s.shutdown(socket.SHUT_WR)
+        mine = s.getsockname()[1]
+
+        def state():  # of flared's side: CLOSE_WAIT (08) once it has the FIN
+            return (tcp_row(self.srv.port, mine) or ["closed"])[0]
+        ft.wait_for(lambda: state() != "01", 5)
+        self.assertEqual(state(), "08")
+        self.assertEqual([row[0] for row in self.up.proxy_sockets()], ["01"])
+        self.up.release.set()
+        upload, rest = read_response(s, "POST", ft.patience(10))
+        self.assertEqual((upload.status, upload.body), (200, b"%d\n" % sent))
+        data, closed = read_until_close(s, ft.patience(10))
+        self.assertTrue(closed)
+        (status, ), _ = parse_responses(rest + data, ["GET"])
+        self.assertEqual(status.status, 200)
+        entries = self.log_entries(self.srv, 2)
+        self.assertEqual([(e["uri"], e["status"]) for e in entries],
+                         [("/api/stall", "200"), ("/status", "200")])
+
     def test_reset_while_the_upload_is_paused(self):
-        s = self.paused_upload()
+        s = self.paused_upload()[0]
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         s.close()  # RST
         self.assert_upstream_let_go()
