@@ -115,9 +115,9 @@ void flared_master__upgrade_failed(master *m, const char *why);
 void flared_master__resolve_schedule(master *m);
 /** When the next upstream of cfg is due to be resolved again; UINT64_MAX: none is. */
 uint64_t flared_master__resolve_next(const master *m);
-/** Resolves the host names of the upstreams due by now again (blocking, as config load
- *  does) and schedules them anew; true when an address set differs from cfg's (logged),
- *  for the caller to reload. */
+/** Resolves the host names of one upstream due by now again (blocking, as config load
+ *  does) and schedules it anew; true when an address set differs from cfg's (logged), for
+ *  the caller to reload. Call again while resolve_next is past: others may be due too. */
 bool flared_master__resolve_due(master *m, uint64_t now);
 
 #endif

@@ -104,18 +104,21 @@ static bool entry_changed(const flared_upstream *u, const flared_upstream_server
     return true;
 }
 
+/* One upstream per call: with several due, the loop turns between them, so a signal waits
+ * for one upstream's lookups at most, not for every name of the config on a DNS outage. */
 bool flared_master__resolve_due(master *m, uint64_t now)
 {
-    bool changed = false;
     for (size_t i = 0; i < m->cfg->upstream_count; i++) {
         if (!m->resolve_due[i] || m->resolve_due[i] > now) continue;
         const flared_upstream *u = &m->cfg->upstreams[i];
+        bool changed = false;
         for (size_t k = 0, n; k < u->server_count; k += n) {
             n = entry_length(u, k);
             if (u->servers[k].name) changed |= entry_changed(u, &u->servers[k], n);
         }
         /* Counted from the end of the lookups: a slow resolver never makes them closer. */
         m->resolve_due[i] = flare_monotonic_ms() + u->resolve_ms;
+        return changed;
     }
-    return changed;
+    return false;
 }
