@@ -296,9 +296,16 @@ typedef struct flared_websocket_route {
  * default) is the system's. A test seam: the config fuzzer answers names itself.
  */
 void flared_config_set_resolver(const flare_resolver *resolver);
+/** Resolves host (a name of a `servers` entry) as config load does, through that resolver;
+ *  the master's `resolve` asks again with it. 0 or a negative code (err says why). */
+int flared_config_resolve_name(const char *host, flare_dns_result *out, flare_error *err);
 
 /** Most servers in one upstream (after host names are resolved). */
 #define FLARED_UPSTREAM_SERVERS_MAX 256
+/** Most upstreams a config defines. */
+#define FLARED_UPSTREAMS_MAX 1024
+/** Shortest `resolve` interval: the master blocks while it resolves. */
+#define FLARED_RESOLVE_MIN_MS 1000
 
 /** How an upstream picks a server for a request. */
 typedef enum flared_balance {
@@ -357,6 +364,9 @@ typedef struct flared_upstream {
     uint64_t fail_timeout_ms;      /**< how long a failed server stays out; default 10 s */
     flared_upstream_health health;
     flared_upstream_tls tls;
+    /** `resolve`: how often the master resolves the host names among servers again,
+     *  reloading when their addresses changed; 0 (the default): only at load */
+    uint64_t resolve_ms;
     unsigned line, column;
 } flared_upstream;
 

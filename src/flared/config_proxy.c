@@ -1,9 +1,9 @@
 /*
  * config_proxy.c: the top-level `upstreams` map and the `proxy` route type. An
  * upstream is a named list of servers ("IP:PORT", "[IPv6]:PORT", "HOST:PORT",
- * resolved at load, or "unix:/absolute/path") with its balancing, keep-alive, timeouts and optional
- * active health checks. A proxy route names an upstream that must exist; its
- * request_headers and hide_headers are config_proxy_fields.c's.
+ * resolved at load and, with `resolve`, again by the master, or "unix:/absolute/path") with its
+ * balancing, keep-alive, timeouts and optional active health checks. A proxy route names an
+ * upstream that must exist; its request_headers and hide_headers are config_proxy_fields.c's.
  */
 #include "config_internal.h"
 #include "config_tls.h"
@@ -15,12 +15,10 @@
 #include "flare/net.h"
 #include "flare/tls.h"
 
-#define MAX_UPSTREAMS 1024
-
 static const char *const upstream_keys[] = {
     "servers",         "balance",      "keepalive", "keepalive_timeout",
     "connect_timeout", "read_timeout", "max_fails", "fail_timeout",
-    "health",          "tls",          NULL};
+    "health",          "tls",          "resolve",   NULL};
 enum {
     K_SERVERS,
     K_BALANCE,
@@ -32,6 +30,7 @@ enum {
     K_FAIL_TIMEOUT,
     K_HEALTH,
     K_TLS,
+    K_RESOLVE,
     K_UPSTREAM_KEYS
 };
 
@@ -42,6 +41,14 @@ static const flare_resolver *name_resolver;
 void flared_config_set_resolver(const flare_resolver *resolver)
 {
     name_resolver = resolver;
+}
+
+int flared_config_resolve_name(const char *host, flare_dns_result *out, flare_error *err)
+{
+    int rc = flare_dns_resolve_with(name_resolver, host, FLARE_DNS_ANY, out, err);
+    if (rc == 0 && out->count == 0)
+        rc = flare_error_set(err, FLARE_ERESOLVE, 0, "%s has no address", host);
+    return rc;
 }
 
 /* A server given as HOST:PORT with a host name: resolved now, at load, each address
@@ -71,8 +78,7 @@ static long resolve_server(flared_cfg_ctx *c, yaml_node_t *node, const char *s, 
     char *host = flared_cfg_strndup(c, s, host_len);
     if (!host) return flared_cfg_nomem(c);
     flare_dns_result res;
-    if (flare_dns_resolve_with(name_resolver, host, FLARE_DNS_ANY, &res, &err) < 0 ||
-        res.count == 0)
+    if (flared_config_resolve_name(host, &res, &err) < 0)
         return flared_cfg_fail(c, node, "servers: cannot resolve %s: %s", shown,
                                err.message[0] ? err.message : "no address");
     for (size_t i = 0; i < res.count; i++) {
@@ -157,6 +163,29 @@ static int parse_servers(flared_cfg_ctx *c, yaml_node_t *node, flared_upstream *
     u->servers = sv;
     u->server_count = count;
     return 0;
+}
+
+/* `resolve`: the interval at which the master resolves the upstream's host names again
+ * (master_resolve.c). 0 keeps the addresses of the load; below a second the master,
+ * which blocks while it resolves, would spend its time on DNS. */
+static int parse_resolve(flared_cfg_ctx *c, yaml_node_t *node, flared_upstream *u)
+{
+    char shown[FLARED_CFG_SHOW_MAX];
+    if (flared_cfg_is_zero_duration(node)) return 0;
+    int rc = flared_cfg_duration(c, node, "resolve", &u->resolve_ms);
+    if (rc < 0) return rc;
+    if (u->resolve_ms < FLARED_RESOLVE_MIN_MS)
+        return flared_cfg_fail(c, node,
+                               "resolve: %s is too often; resolve again every 1s or more (0: only "
+                               "at load)",
+                               flared_cfg_show(node, shown));
+    for (size_t i = 0; i < u->server_count; i++)
+        if (u->servers[i].name) return 0;
+    return flared_cfg_fail(c, node,
+                           "resolve: upstream '%s' lists no server by host name (only addresses "
+                           "and unix: paths), so nothing can change; remove resolve or write a "
+                           "server as HOST:PORT",
+                           u->name);
 }
 
 static int parse_balance(flared_cfg_ctx *c, yaml_node_t *node, flared_upstream *u)
@@ -309,6 +338,7 @@ static int parse_upstream(flared_cfg_ctx *c, yaml_node_t *key, yaml_node_t *node
     if (rc == 0 && v[K_HEALTH]) rc = parse_health(c, v[K_HEALTH], &u->health);
     if (rc == 0 && v[K_TLS]) rc = parse_tls(c, v[K_TLS], &u->tls);
     if (rc == 0 && v[K_TLS]) rc = check_unix_tls_name(c, v[K_TLS], u);
+    if (rc == 0 && v[K_RESOLVE]) rc = parse_resolve(c, v[K_RESOLVE], u);
     return rc;
 }
 
@@ -316,8 +346,8 @@ int flared_cfg_upstreams(flared_cfg_ctx *c, yaml_node_t *node)
 {
     yaml_node_pair_t *pairs;
     size_t n;
-    int rc = flared_cfg_named_map(c, node, "upstreams", "name: settings", "defined", MAX_UPSTREAMS,
-                                  &pairs, &n);
+    int rc = flared_cfg_named_map(c, node, "upstreams", "name: settings", "defined",
+                                  FLARED_UPSTREAMS_MAX, &pairs, &n);
     if (rc < 0) return rc;
     flared_upstream *us = flared_cfg_alloc(c, (n ? n : 1) * sizeof *us);
     flared_cfg_dup *d = flared_cfg_alloc(c, (n ? n : 1) * sizeof *d);

@@ -25,6 +25,9 @@
  *             never close, so no connection is refused. If the new master dies or
  *             its workers fail first (the pipe closes without "R"), this one logs it
  *             and keeps serving (master_upgrade.c).
+ * Upstreams with `resolve` have their host names resolved again on a timer of this loop
+ * (master_resolve.c, blocking as config load does); a changed address set reloads as a HUP
+ * does. Not while a reload, an upgrade or a stop runs; a reload starts the schedule afresh.
  * The metrics segment (metrics.c) is mapped before the first fork as well; the
  * master counts reloads there and zeroes a reaped worker's gauges.
  * TLS session ticket keys live in a shared mapping made before the first fork
@@ -364,6 +367,7 @@ static void start_failed(master *m, const char *why)
     m->generation = m->prev_generation;
     flared_metrics_restore_generation(m->generation);
     set_slots(m, m->cfg->workers);
+    flared_master__resolve_schedule(m);
     /* The logs the new workers were to inherit go back to the previous config's. */
     flared_log_set_file_owner(m->cfg);
     flared_log_open(m->cfg->error_log, m->cfg->log_level, NULL);
@@ -430,6 +434,7 @@ static void reload(master *m)
     m->prev_cfg = m->cfg;
     m->prev_generation = m->generation;
     m->cfg = next;
+    flared_master__resolve_schedule(m);
     flared_raise_nofile(files_needed(m)); /* the new workers inherit it */
     m->generation++;
     flared_metrics_begin_generation(m->generation, true);
@@ -498,6 +503,14 @@ static void rotate_tickets(master *m, uint64_t now)
     m->rotate_at = now + period;
 }
 
+/* Names are resolved again against the config the workers serve, and only when a change can
+ * be followed at once: not while a reload waits for its workers, an upgrade for the new
+ * master, or the master stops. */
+static bool may_resolve(const master *m)
+{
+    return !m->stopping && !m->prev_cfg && !handing_over(m) && !(m->upgrade_pid && !m->handed_over);
+}
+
 static int next_timeout(const master *m)
 {
     uint64_t now = flare_monotonic_ms();
@@ -506,6 +519,8 @@ static int next_timeout(const master *m)
     if (!m->stopping && m->rotate_at < next) next = m->rotate_at;
     if (!m->stopping && next_kill(m) < next) next = next_kill(m);
     if (handing_over(m) && m->start_deadline < next) next = m->start_deadline;
+    if (may_resolve(m) && flared_master__resolve_next(m) < next)
+        next = flared_master__resolve_next(m);
     if (!m->stopping && m->upgrade_pid && !m->handed_over && m->upgrade_fd >= 0 &&
         m->upgrade_deadline < next)
         next = m->upgrade_deadline;
@@ -582,6 +597,7 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
         return 1;
     }
     set_slots(&m, cfg->workers);
+    flared_master__resolve_schedule(&m);
     begin_start(&m); /* READY=1, or the upgrade's "R", once every worker reported ready */
     for (unsigned s = 0; s < m.slots; s++)
         spawn(&m, s);
@@ -624,6 +640,9 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
         for (unsigned s = 0; s < m.slots && !m.stopping; s++)
             if (m.restart_at[s] && m.restart_at[s] <= now) spawn(&m, s);
         if (!m.stopping && now >= m.rotate_at) rotate_tickets(&m, now);
+        if (may_resolve(&m) && now >= flared_master__resolve_next(&m) &&
+            flared_master__resolve_due(&m, now))
+            reload(&m);
         if (n <= 0) continue;
         struct signalfd_siginfo si;
         if (read(m.signal_fd, &si, sizeof si) != (ssize_t)sizeof si) continue;

@@ -1,7 +1,7 @@
 /*
  * master_internal.h: what master.c (supervision, reload, stop), master_sockets.c
- * (the listening socket table) and master_upgrade.c (the SIGUSR2 binary upgrade)
- * share: the master's state.
+ * (the listening socket table), master_upgrade.c (the SIGUSR2 binary upgrade) and
+ * master_resolve.c (upstream names resolved again) share: the master's state.
  */
 #ifndef FLARED_MASTER_INTERNAL_H
 #define FLARED_MASTER_INTERNAL_H
@@ -69,6 +69,8 @@ typedef struct master {
     bool handed_over;        /* the new master serves: this one drains and exits */
     int ready_fd;            /* as an upgraded master: the pipe to report "R" on; -1 otherwise */
     pid_t predecessor;       /* as an upgraded master: the master it took over from; 0 otherwise */
+    /* per upstream of cfg: when its `resolve` is next due; 0: it has none */
+    uint64_t resolve_due[FLARED_UPSTREAMS_MAX];
 } master;
 
 /* master_sockets.c */
@@ -106,5 +108,16 @@ void flared_master__stop_upgrade(master *m, int sig);
 void flared_master__check_upgrade_deadline(master *m, uint64_t now);
 /** The new master died before it was ready: this one keeps serving. */
 void flared_master__upgrade_failed(master *m, const char *why);
+
+/* master_resolve.c */
+/** Starts the `resolve` schedule of cfg afresh: each upstream with an interval is due one
+ *  interval from now (at start, and whenever cfg changes: a reload, or its failure). */
+void flared_master__resolve_schedule(master *m);
+/** When the next upstream of cfg is due to be resolved again; UINT64_MAX: none is. */
+uint64_t flared_master__resolve_next(const master *m);
+/** Resolves the host names of one upstream due by now again (blocking, as config load
+ *  does) and schedules it anew; true when an address set differs from cfg's (logged), for
+ *  the caller to reload. Call again while resolve_next is past: others may be due too. */
+bool flared_master__resolve_due(master *m, uint64_t now);
 
 #endif

@@ -162,7 +162,7 @@ static void test_errors(void **state)
     expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"], retries: 2}\n",
                  "t.yaml:3:35: unknown key 'retries' in upstream 'app'; allowed: servers, "
                  "balance, keepalive, keepalive_timeout, connect_timeout, read_timeout, "
-                 "max_fails, fail_timeout, health, tls");
+                 "max_fails, fail_timeout, health, tls, resolve");
     expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"], keepalive_timeout: 0s}\n",
                  "t.yaml:3:54: keepalive_timeout: '0s' is out of range 1ms..24h");
     expect_error(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"], tls: {verify: maybe}}\n",
@@ -435,13 +435,46 @@ static void test_servers_by_host_name(void **state)
     flared_config_set_resolver(NULL);
 }
 
+/* `resolve`: an interval of 1s or more (0: only at load), for an upstream with a host name. */
+static void test_resolve_interval(void **state)
+{
+    (void)state;
+    int lookups = 0;
+    const flare_resolver resolver = {fake_resolve, &lookups};
+    flared_config_set_resolver(&resolver);
+    flared_config *cfg = load_ok(LISTEN "upstreams:\n  app:\n    servers: [\"127.0.0.1:1\", "
+                                        "\"one.test:81\"]\n    resolve: 30s\n" ROUTE);
+    assert_int_equal(cfg->upstreams[0].resolve_ms, 30000);
+    flared_config_free(cfg);
+    cfg = load_ok(LISTEN "upstreams:\n  app: {servers: [\"one.test:81\"]}\n" ROUTE);
+    assert_int_equal(cfg->upstreams[0].resolve_ms, 0); /* absent: only at load */
+    flared_config_free(cfg);
+    /* 0 says the same, with or without a name to resolve. */
+    cfg = load_ok(LISTEN "upstreams:\n  app: {servers: [\"127.0.0.1:1\"], resolve: 0s}\n" ROUTE);
+    assert_int_equal(cfg->upstreams[0].resolve_ms, 0);
+    flared_config_free(cfg);
+    expect_error(LISTEN "upstreams:\n  app: {servers: [\"one.test:81\"], resolve: 500ms}\n" ROUTE,
+                 "t.yaml:3:44: resolve: '500ms' is too often; resolve again every 1s or more (0: "
+                 "only at load)");
+    expect_error(LISTEN "upstreams:\n  app: {servers: [\"one.test:81\"], resolve: often}\n" ROUTE,
+                 "t.yaml:3:44: resolve: invalid duration 'often'; write a number with ms, s, m or "
+                 "h (e.g. 10s)");
+    expect_error(LISTEN "upstreams:\n  app:\n    servers: [\"127.0.0.1:1\", \"[::1]:2\", "
+                        "\"unix:/run/a.sock\"]\n    resolve: 5s\n" ROUTE,
+                 "t.yaml:5:14: resolve: upstream 'app' lists no server by host name (only "
+                 "addresses and unix: paths), so nothing can change; remove resolve or write a "
+                 "server as HOST:PORT");
+    flared_config_set_resolver(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),      cmocka_unit_test(test_every_key),
-        cmocka_unit_test(test_errors),        cmocka_unit_test(test_fields_compiled),
-        cmocka_unit_test(test_fields_errors), cmocka_unit_test(test_request_id_field),
-        cmocka_unit_test(test_health_fields), cmocka_unit_test(test_servers_by_host_name),
+        cmocka_unit_test(test_defaults),         cmocka_unit_test(test_every_key),
+        cmocka_unit_test(test_errors),           cmocka_unit_test(test_fields_compiled),
+        cmocka_unit_test(test_fields_errors),    cmocka_unit_test(test_request_id_field),
+        cmocka_unit_test(test_health_fields),    cmocka_unit_test(test_servers_by_host_name),
+        cmocka_unit_test(test_resolve_interval),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

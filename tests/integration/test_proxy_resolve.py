@@ -1,0 +1,170 @@
+"""An upstream's `resolve`: the master resolves its host names again every interval and
+reloads when their addresses changed; a name that stops resolving keeps the addresses in
+use, and without the key the addresses of the load stay.
+
+flared runs in a mount namespace of its own (unshare) whose /etc/hosts is a file of the
+test, rewritten while flared runs, and whose nsswitch.conf answers host names from that
+file alone: a name taken out fails at once instead of waiting on DNS. Two upstreams, on
+127.0.0.2 and 127.0.0.3 with the same port, answer with their own identity."""
+
+import http.server
+import os
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from flaredtest import Server, ServerTestCase, patience, require_flared, run, wait_for  # noqa: E402
+
+NAME = "app.flared-test"
+FIRST, SECOND = "127.0.0.2", "127.0.0.3"
+
+
+def namespace_command():
+    """The unshare command that gives flared a mount namespace of its own, where a file can
+    be mounted over /etc/hosts (as root; otherwise inside a user namespace), or None when
+    neither is allowed here."""
+    probe = ["sh", "-c", "mount --bind /etc/hosts /etc/hosts"]
+    for cmd in (["unshare", "--mount"], ["unshare", "--map-root-user", "--mount"]):
+        try:
+            if subprocess.run(cmd + probe, capture_output=True, timeout=10).returncode == 0:
+                return cmd
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return None
+
+
+class Identity(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with the address it listens on."""
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        body = self.server.server_address[0].encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class NamespacedServer(Server):
+    """flared with /etc/hosts and /etc/nsswitch.conf of the test's own."""
+
+    def __init__(self, unshare, hosts_line, **kwargs):
+        super().__init__(**kwargs)
+        self.hosts_path = os.path.join(self.dir, "hosts")
+        self.set_hosts(hosts_line)
+        nsswitch = os.path.join(self.dir, "nsswitch.conf")
+        with open(nsswitch, "w") as f:
+            f.write("hosts: files\n")
+        # The mounts are private to the namespace (unshare's default propagation); exec
+        # keeps the pid, so the test signals and reaps flared itself.
+        script = ('mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/nsswitch.conf '
+                  '&& shift 2 && exec "$@"')
+        self.argv = unshare + ["sh", "-c", script, "sh", self.hosts_path, nsswitch] + self.argv
+
+    def set_hosts(self, line):
+        """Rewrites the hosts file in place: the bind mount shows this inode, not a new one."""
+        with open(self.hosts_path, "w") as f:
+            f.write(f"127.0.0.1 localhost\n{line}\n")
+
+
+class ResolveTests(ServerTestCase):
+    def setUp(self):
+        require_flared()
+        if not os.path.exists("/etc/hosts") or not os.path.exists("/etc/nsswitch.conf"):
+            self.skipTest("no /etc/hosts and /etc/nsswitch.conf to mount over")
+        self.unshare = namespace_command()
+        if not self.unshare:
+            self.skipTest("unshare cannot make a mount namespace here")
+        self.port = self.identity_pair()
+
+    def identity_pair(self):
+        """Starts the two identity servers on one port; returns it."""
+        for _ in range(20):
+            first = http.server.ThreadingHTTPServer((FIRST, 0), Identity)
+            port = first.server_address[1]
+            try:
+                second = http.server.ThreadingHTTPServer((SECOND, port), Identity)
+            except OSError:
+                first.server_close()
+                continue
+            for httpd in (first, second):
+                threading.Thread(target=httpd.serve_forever, daemon=True).start()
+                self.addCleanup(httpd.server_close)
+                self.addCleanup(httpd.shutdown)
+            return port
+        self.fail(f"no port free on both {FIRST} and {SECOND}")
+
+    def start(self, hosts_line, resolve):
+        upstream = (f"  - path: /api/\n"
+                    f"    proxy: {{upstream: app, strip_prefix: true}}\n"
+                    f"upstreams:\n"
+                    f"  app:\n"
+                    f"    servers: [\"{NAME}:{self.port}\"]\n"
+                    f"    connect_timeout: 1s\n"
+                    f"    read_timeout: 2s\n"
+                    f"{resolve}")
+        srv = NamespacedServer(self.unshare, hosts_line, extra=upstream)
+        self.addCleanup(srv.cleanup)
+        srv.start(timeout=10.0)
+        return srv
+
+    def answered_by(self, srv):
+        resp = srv.get("/api/")
+        self.assertEqual(resp.status, 200, resp)
+        return resp.body.decode()
+
+    def test_follows_a_changed_address(self):
+        srv = self.start(f"{FIRST} {NAME}", "    resolve: 1s\n")
+        self.assertEqual(self.answered_by(srv), FIRST)
+        srv.set_hosts(f"{SECOND} {NAME}")
+        moved = wait_for(lambda: self.answered_by(srv) == SECOND, patience(20), interval=0.2)
+        self.assertTrue(moved, f"requests still reach {FIRST}:\n{srv.log()}")
+        log = srv.log()
+        self.assertIn(f"upstream 'app': {NAME}:{self.port} now resolves to {SECOND} "
+                      f"(was {FIRST}); reloading", log)
+        self.assertIn("reloaded: 1 workers on generation 1", log)
+        for _ in range(5):
+            self.assertEqual(self.answered_by(srv), SECOND)
+        self.assertStopsCleanly(srv)
+
+    def test_a_failed_resolution_keeps_the_addresses(self):
+        srv = self.start(f"{FIRST} {NAME}", "    resolve: 1s\n")
+        self.assertEqual(self.answered_by(srv), FIRST)
+        srv.set_hosts("")
+        warned = wait_for(lambda: srv.log().count(f"cannot resolve {NAME}:{self.port} again") >= 2,
+                          patience(20), interval=0.2)
+        self.assertTrue(warned, srv.log())
+        for _ in range(5):
+            self.assertEqual(self.answered_by(srv), FIRST)
+        log = srv.log()
+        self.assertIn(f"upstream 'app': cannot resolve {NAME}:{self.port} again", log)
+        self.assertIn(f"keeping {FIRST}", log)
+        self.assertNotIn("reloading", log)
+        # Once the name resolves again, to another address, it is followed.
+        srv.set_hosts(f"{SECOND} {NAME}")
+        moved = wait_for(lambda: self.answered_by(srv) == SECOND, patience(20), interval=0.2)
+        self.assertTrue(moved, f"requests still reach {FIRST}:\n{srv.log()}")
+        self.assertStopsCleanly(srv)
+
+    def test_without_the_key_the_addresses_of_the_load_stay(self):
+        srv = self.start(f"{FIRST} {NAME}", "")
+        self.assertEqual(self.answered_by(srv), FIRST)
+        srv.set_hosts(f"{SECOND} {NAME}")
+        # Three times the interval the other tests use: as long as one gets to follow.
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            self.assertEqual(self.answered_by(srv), FIRST)
+            time.sleep(0.2)
+        log = srv.log()
+        self.assertNotIn("resolves to", log)
+        self.assertNotIn("reloading", log)
+        self.assertStopsCleanly(srv)
+
+
+if __name__ == "__main__":
+    run()
