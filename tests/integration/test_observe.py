@@ -520,6 +520,25 @@ class DrainDelayTest(ft.ServerTestCase):
         self.assertGreaterEqual(time.monotonic() - t0, 1.9)
         self.assertIn("draining in 2000 ms", srv.log())
 
+    def test_health_stays_200_through_a_reload(self):
+        """A reload's old workers are replaced, not leaving: they stop accepting at once
+        (the new workers already accept on the same sockets) and health keeps answering
+        200. Before, they served drain_delay more with health 503, and about half of a
+        balancer's checks in that time met one of them: out of rotation for a reload."""
+        srv = self.start_server(workers=2, reuseport=True, extra=EXTRA_ROUTES,
+                                timeouts=", drain_delay: 3s")
+        self.assertEqual(srv.get("/health").status, 200)
+        srv.signal(signal.SIGHUP)
+        self.assertTrue(ft.wait_for(lambda: "reloaded: 2 workers" in srv.log(), 10), srv.log())
+        statuses = [srv.get("/health").status for _ in range(60)]
+        self.assertEqual(statuses, [200] * 60)
+        # A stop is still a leave: 503 through the drain_delay (as tested above).
+        srv.signal(signal.SIGTERM)
+        self.assertTrue(ft.wait_for(lambda: srv.log().count("health answers 503") >= 2, 5),
+                        srv.log())
+        self.assertEqual(srv.get("/health").status, 503)
+        self.assertEqual(srv.wait(12), 0, srv.log())
+
     def test_no_delay_by_default(self):
         srv = self.start_server(extra=EXTRA_ROUTES)
         t0 = time.monotonic()
