@@ -12,7 +12,8 @@
 /** Worker-wide state the status and health routes report. */
 typedef struct flared_worker_state {
     unsigned worker_id;
-    bool draining;
+    bool draining; /**< leaving (SIGTERM): health answers 503 */
+    bool replaced; /**< draining while other workers serve on: health stays 200 */
     uint64_t started_ms;
     const flare_http_server *server;
     flare_reactor *reactor; /**< the worker's; NULL where no reactor runs the routes */

@@ -123,6 +123,12 @@ static void signal_workers(master *m, int sig, bool old_only)
         if (!old_only || m->workers[i].generation != m->generation) kill(m->workers[i].pid, sig);
 }
 
+/* SIGTERM to a worker whose place others have taken (see FLARED_SIGVAL_REPLACED). */
+static void retire_worker(pid_t pid)
+{
+    sigqueue(pid, SIGTERM, (union sigval){.sival_int = FLARED_SIGVAL_REPLACED});
+}
+
 /* Tells the workers of the generations before the current one to drain, which their config
  * (cfg) gives drain_delay + shutdown for: one hung past that (stopped, spinning) is killed
  * then, or it would hold its listening sockets, and the ports of listeners the reload removed,
@@ -134,7 +140,7 @@ static void drain_old_workers(master *m, const flared_config *cfg)
     for (size_t i = 0; i < m->worker_count; i++) {
         worker_proc *w = &m->workers[i];
         if (w->generation == m->generation && !w->abandoned) continue;
-        kill(w->pid, SIGTERM);
+        retire_worker(w->pid);
         if (!w->kill_at) w->kill_at = kill_at;
     }
 }
@@ -466,7 +472,13 @@ void flared_master__begin_stop(master *m, int sig)
                sig == SIGQUIT ? "exiting now" : "draining workers");
     m->stop_deadline = flare_monotonic_ms() + m->cfg->timeouts.drain_delay_ms +
                        m->cfg->timeouts.shutdown_ms + 2000;
-    signal_workers(m, sig == SIGQUIT ? SIGQUIT : SIGTERM, false);
+    if (m->handed_over && sig != SIGQUIT) {
+        /* The new master's workers serve on: nothing here leaves the balancer's rotation. */
+        for (size_t i = 0; i < m->worker_count; i++)
+            retire_worker(m->workers[i].pid);
+    } else {
+        signal_workers(m, sig == SIGQUIT ? SIGQUIT : SIGTERM, false);
+    }
     flared_master__stop_upgrade(m, sig == SIGQUIT ? SIGQUIT : SIGTERM);
     flared_master__close_listeners(m); /* the workers close their copies as they stop accepting */
 }

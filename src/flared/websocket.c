@@ -36,7 +36,8 @@ int flared_handle_websocket(const flare_request *req, flare_response *resp, void
     const flared_route *rt = ctx->route;
     const flared_websocket_route *w = &rt->u.websocket;
     flared_route_headers(resp, ctx);
-    if (ctx->state->draining) {
+    /* A WebSocket outlives a drain's grace: none is opened on a worker about to go. */
+    if (ctx->state->draining || ctx->state->replaced) {
         flare_response_header(resp, "Retry-After", "1");
         return flare_response_text(resp, 503, "text/plain; charset=utf-8", "draining\n", 9);
     }

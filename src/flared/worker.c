@@ -3,7 +3,8 @@
  * the reactor, so they are handled between events like any other input:
  * SIGTERM/SIGINT drain (stop accepting, finish in-flight requests, close idle
  * connections, exit within timeouts.shutdown; with timeouts.drain_delay the
- * worker first keeps serving that long with health answering 503), SIGQUIT
+ * worker first keeps serving that long with health answering 503; a SIGTERM the
+ * master queues with FLARED_SIGVAL_REPLACED drains at once, health still 200), SIGQUIT
  * exits at once, SIGUSR1 reopens the logs. Each finished request goes to the
  * worker's metrics slot and, unless its route says access_log: off, to the
  * access log; a one-second tick flushes the log and publishes the gauges. The master forks it with
@@ -46,6 +47,7 @@ typedef struct worker {
     uint64_t ticket_generation;    /* the generation installed; 0 = none yet */
     flare_timer ticket_timer;
     bool http_drained;             /* the HTTP server has no connection left */
+    bool serving_stopped;          /* accepting has stopped: the drain is under way */
     uint64_t drain_deadline;       /* monotonic ms: WebSocket connections are cut after it */
     flare_timer ws_drain_timer;    /* re-checks the WebSocket close handshakes while draining */
     flare_timer drain_delay_timer; /* timeouts.drain_delay: when to stop accepting */
@@ -96,6 +98,8 @@ static void on_drained(void *data)
 
 static void stop_serving(worker *w)
 {
+    if (w->serving_stopped) return;
+    w->serving_stopped = true;
     flare_ws_group *ws = flared_websocket_group();
     flared_access_log_flush(); /* what was served so far is on disk when the drain starts */
     size_t connections = flare_http_server_connections(w->server);
@@ -123,7 +127,7 @@ static void begin_drain(worker *w)
     if (w->state.draining) return;
     w->state.draining = true;
     uint64_t delay = w->cfg->timeouts.drain_delay_ms;
-    if (!delay) {
+    if (!delay || w->serving_stopped) {
         stop_serving(w);
         return;
     }
@@ -175,7 +179,14 @@ static void on_signal(flare_reactor *r, int fd, uint32_t events, void *data)
         switch (si.ssi_signo) {
         case SIGTERM:
         case SIGINT:
-            begin_drain(w);
+            /* Replaced by other workers: the balancer must not see this server leave, and
+             * the others already accept, so nothing is refused when this one stops. */
+            if (si.ssi_code == SI_QUEUE && si.ssi_int == FLARED_SIGVAL_REPLACED) {
+                w->state.replaced = true;
+                stop_serving(w);
+            } else {
+                begin_drain(w);
+            }
             break;
         case SIGQUIT:
             /* At once, but every request answered so far keeps its log line: the

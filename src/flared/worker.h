@@ -11,6 +11,14 @@
 #include "tickets.h"
 
 /**
+ * The value the master queues with SIGTERM (sigqueue(3)) to a worker that others already
+ * serve for (a reload's new workers, an upgrade's new master): it stops accepting at once,
+ * without timeouts.drain_delay, and its health route keeps answering 200, since the
+ * server is not leaving. A plain SIGTERM (a stop) drains as documented.
+ */
+#define FLARED_SIGVAL_REPLACED 0x666c7264 /* "flrd" */
+
+/**
  * Runs a worker until SIGTERM drains it or SIGQUIT ends it; returns the exit status.
  * fds[i] is a listening socket of cfg->listeners[listeners[i]]; TLS listeners take
  * their session ticket keys from tickets (the master's shared store). Once it is ready to

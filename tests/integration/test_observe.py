@@ -385,6 +385,43 @@ class StatusTest(ft.ServerTestCase):
             self.assertEqual(text.count(f"# HELP {name} "), 1, name)
         self.assertStopsCleanly(srv)
 
+    def test_totals_match_the_workers_while_they_count(self):
+        """An answer reads each worker's counters once: while both workers keep counting
+        (curl's parallel requests), every total is still the sum of the per-worker numbers
+        printed in the same answer, in JSON and in Prometheus alike."""
+        srv = self.start_two()
+        load = subprocess.Popen(
+            ["curl", "-s", "-o", "/dev/null", "-Z", "--parallel-max", "4",
+             f"http://127.0.0.1:{srv.port}/plaintext?[1-1000000]"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(lambda: (load.kill(), load.wait()))
+        # Both workers take requests before the answers are checked.
+        self.assertTrue(ft.wait_for(
+            lambda: all(w["requests"] > 100 for w in status_json(srv)["workers"]), 10))
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=5)
+        mismatches = []
+        for i in range(300):
+            conn.request("GET", "/status")
+            st = json.loads(conn.getresponse().read())
+            workers, total = st["workers"], st["total"]
+            for key in ("requests", "bytes_in", "bytes_out"):
+                if total[key] != sum(w[key] for w in workers):
+                    mismatches.append(("json", key, total[key], [w[key] for w in workers]))
+            conn.request("GET", "/status?format=prometheus")
+            text = conn.getresponse().read().decode()
+            for family in ("requests_total", "sent_bytes_total"):
+                summed = sum(int(v) for v in re.findall(
+                    rf"^flared_{family}(?:{{[^}}]*}})? (\d+)$", text, re.M))
+                per_worker = sum(int(v) for v in re.findall(
+                    rf"^flared_worker_{family}{{[^}}]*}} (\d+)$", text, re.M))
+                if summed != per_worker:
+                    mismatches.append(("prometheus", family, summed, per_worker))
+        conn.close()
+        self.assertEqual(mismatches, [])
+        load.kill()
+        load.wait()
+        self.assertStopsCleanly(srv)
+
     def test_totals_survive_reload_and_worker_restart(self):
         srv = self.start_server(workers=2, reuseport=True, extra=EXTRA_ROUTES)
         self.load(srv)
@@ -482,6 +519,25 @@ class DrainDelayTest(ft.ServerTestCase):
         self.assertEqual(status, 0, srv.log())
         self.assertGreaterEqual(time.monotonic() - t0, 1.9)
         self.assertIn("draining in 2000 ms", srv.log())
+
+    def test_health_stays_200_through_a_reload(self):
+        """A reload's old workers are replaced, not leaving: they stop accepting at once
+        (the new workers already accept on the same sockets) and health keeps answering
+        200. Before, they served drain_delay more with health 503, and about half of a
+        balancer's checks in that time met one of them: out of rotation for a reload."""
+        srv = self.start_server(workers=2, reuseport=True, extra=EXTRA_ROUTES,
+                                timeouts=", drain_delay: 3s")
+        self.assertEqual(srv.get("/health").status, 200)
+        srv.signal(signal.SIGHUP)
+        self.assertTrue(ft.wait_for(lambda: "reloaded: 2 workers" in srv.log(), 10), srv.log())
+        statuses = [srv.get("/health").status for _ in range(60)]
+        self.assertEqual(statuses, [200] * 60)
+        # A stop is still a leave: 503 through the drain_delay (as tested above).
+        srv.signal(signal.SIGTERM)
+        self.assertTrue(ft.wait_for(lambda: srv.log().count("health answers 503") >= 2, 5),
+                        srv.log())
+        self.assertEqual(srv.get("/health").status, 503)
+        self.assertEqual(srv.wait(12), 0, srv.log())
 
     def test_no_delay_by_default(self):
         srv = self.start_server(extra=EXTRA_ROUTES)

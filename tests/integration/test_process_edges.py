@@ -566,10 +566,15 @@ class EdgeTests(ft.ServerTestCase):
         self.assertTrue(ft.wait_for(lambda: not ft.alive(new_pid), 15), srv.log())
 
     def test_second_usr2_while_the_old_master_drains_is_refused(self):
-        # drain_delay keeps the old master (and its workers) alive for a while after it
-        # handed over; meanwhile pid_file.oldbin names it.
-        srv = self.start_from_copy(timeouts=", drain_delay: 3s")
+        # An upload in flight on an old worker keeps the old master (and that worker) alive
+        # after it handed over, until the body ends; meanwhile pid_file.oldbin names it.
+        srv = self.start_from_copy()
         old_pid = srv.pid
+        hold = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        self.addCleanup(hold.close)
+        hold.sendall(b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n")
+        self.assertIn(b" 200 ", hold.recv(4096))  # served: the connection is the old worker's
+        hold.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nabc")
         self.replace_binary(source=FLARED_NEXT)
         srv.signal(signal.SIGUSR2)
         self.assertTrue(ft.wait_for(lambda: f"took over from pid {old_pid}" in srv.log(), 10),
@@ -584,7 +589,9 @@ class EdgeTests(ft.ServerTestCase):
         self.assertEqual(read_pid(self.pid_file + ".oldbin"), old_pid)
         self.assertEqual(read_pid(self.pid_file), new_pid)
         self.assertEqual(len(re.findall(r"SIGUSR2: binary upgrade: starting", srv.log())), 1)
-        # Once the old master is gone, an upgrade is possible again.
+        # The upload ends, answered; then the old master is gone, and an upgrade is possible again.
+        hold.sendall(b"def")
+        self.assertIn(b" 200 ", hold.recv(4096))
         self.assertEqual(srv.wait(15), 0, srv.log())
         self.assertTrue(ft.wait_for(lambda: not os.path.exists(self.pid_file + ".oldbin"), 5))
         os.kill(new_pid, signal.SIGTERM)
