@@ -507,9 +507,10 @@ typedef struct flare_http_stream_ops {
      *  next write, unless requests pipelined before it say the client half-closed and
      *  waits for its answers; while a streamed body is unread (not yet read or paused),
      *  only a reset or a FIN before the body could end (for a chunked body over TLS,
-     *  only a reset; the rest is met once the body is read). Runs before the request's
-     *  completion report, so what the owner puts in flare_http_stream_upstream here is
-     *  reported. */
+     *  only a reset; on Linux before 6.9, without SO_PEEK_OFF on TCP, a chunked body's
+     *  FIN only when what is queued fits the input block's free room; the rest is met
+     *  once the body is read). Runs before the request's completion report, so what
+     *  the owner puts in flare_http_stream_upstream here is reported. */
     void (*closed)(flare_http_stream *s, void *data);
 } flare_http_stream_ops;
 

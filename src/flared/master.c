@@ -342,9 +342,9 @@ static void read_ready(master *m)
 }
 
 /* The new generation will not serve: those of its workers that reported ready accept already
- * and drain, the others hold no connection and are killed. A reload goes back to the
- * previous config, whose workers never stopped serving; an upgraded master exits, closing
- * its readiness pipe unwritten, and its predecessor serves on. */
+ * and drain as replaced ones (FLARED_SIGVAL_REPLACED), the others hold no connection and are
+ * killed. A reload goes back to the previous config, whose workers never stopped serving; an
+ * upgraded master exits, closing its readiness pipe unwritten, and its predecessor serves on. */
 static void start_failed(master *m, const char *why)
 {
     m->starting = false;
@@ -352,7 +352,12 @@ static void start_failed(master *m, const char *why)
         worker_proc *w = &m->workers[i];
         if (w->generation != m->generation || w->abandoned) continue;
         w->abandoned = true;
-        kill(w->pid, w->ready ? SIGTERM : SIGKILL);
+        /* A ready one stops accepting at once with health still 200, as a reload's old
+         * workers do: the previous workers (or master) serve on. */
+        if (w->ready)
+            retire_worker(w->pid);
+        else
+            kill(w->pid, SIGKILL);
     }
     if (!m->prev_cfg) {
         flared_log(FLARED_LOG_ERROR,
@@ -472,8 +477,9 @@ void flared_master__begin_stop(master *m, int sig)
                sig == SIGQUIT ? "exiting now" : "draining workers");
     m->stop_deadline = flare_monotonic_ms() + m->cfg->timeouts.drain_delay_ms +
                        m->cfg->timeouts.shutdown_ms + 2000;
-    if (m->handed_over && sig != SIGQUIT) {
-        /* The new master's workers serve on: nothing here leaves the balancer's rotation. */
+    if ((m->handed_over || m->exit_status) && sig != SIGQUIT) {
+        /* The new master's workers serve on, or after a failed upgrade the previous
+         * master's: nothing here leaves the balancer's rotation. */
         for (size_t i = 0; i < m->worker_count; i++)
             retire_worker(m->workers[i].pid);
     } else {

@@ -161,7 +161,8 @@ static inline size_t flare_http__chunk_next(const char *p, size_t q, size_t end,
  * the CR. False decides nothing: the caller must look again with the scanners.
  * A value stop cannot lie in a name, so the CR is the first value stop from pos
  * and both searches start at once. With `step`, a value that runs into the next
- * chunk has it classified in line, without the loop for longer values.
+ * chunk has that chunk classified in line, where it usually ends; only a value that
+ * runs past it too goes on through the loop for longer values.
  */
 static inline bool flare_http__split_field_line(const char *p, size_t pos, size_t end,
                                                 flare_http__chunk *c,

@@ -192,6 +192,42 @@ class HandoverTests(ft.ServerTestCase):
             self.assertEqual(srv.get("/plaintext").body, served)
         self.assertStopsCleanly(srv)
 
+    def test_ready_workers_of_a_failed_reload_leave_with_health_200(self):
+        # Of two new workers one reports ready (it accepts already) and one never does:
+        # the reload fails, and the ready one stops accepting at once with health 200, as
+        # the old workers of a reload do. With a plain SIGTERM it served on through the new
+        # config's drain_delay answering health 503: a balancer took the server out.
+        health = "  - path: /health\n    health: {}\n"
+        srv = self.start_server(workers=2, extra=health)
+        old = srv.wait_workers(2)
+        self.assertTrue(old, srv.log())
+        for attempt in range(4):
+            debug_config(srv, extra=health + SLOW_START,
+                         timeouts=", worker_start: 1s, drain_delay: 3s")
+            failures = srv.log().count("reload failed")
+            srv.signal(signal.SIGHUP)
+            new = ft.wait_for(lambda: [p for p in srv.workers() if p not in old], 5,
+                              interval=0.0005)
+            self.assertTrue(new, srv.log())
+            os.kill(new[0], signal.SIGSTOP)
+            self.addCleanup(lambda pid=new[0]: ft.alive(pid) and os.kill(pid, signal.SIGKILL))
+            self.assertTrue(ft.wait_for(lambda: stopped(new[0]), 5, interval=0.001))
+            if not re.search(rf"flared\[{new[0]}\]: worker \d: serving", srv.log()):
+                break
+            os.kill(new[0], signal.SIGCONT)  # quicker than the test: let the reload end
+            self.assertTrue(ft.wait_for(lambda: len(srv.workers()) == 2 and
+                                        not set(srv.workers()) & set(old), 10), srv.log())
+            old = srv.workers()
+        else:
+            self.skipTest("the new worker was always ready before the test could stop it")
+        self.assertTrue(ft.wait_for(lambda: srv.log().count("reload failed") > failures, 5),
+                        srv.log())
+        self.assertIn("1 of 2 new workers did not report ready", srv.log())  # one was ready
+        statuses = [srv.get("/health").status for _ in range(40)]
+        self.assertEqual(statuses, [200] * 40, srv.log())
+        self.assertNotIn("health answers 503", srv.log())
+        self.assertStopsCleanly(srv)
+
     def test_hup_whose_new_worker_is_killed_before_it_is_ready(self):
         srv = self.start_server(workers=1, text="old")
         old, frozen, served = self.hup_and_freeze(srv)

@@ -404,6 +404,16 @@ def tcp_row(local_port, remote_port):
     return None
 
 
+def peeks_at_an_offset():
+    """Whether TCP sockets take SO_PEEK_OFF here (Linux 6.9 and later)."""
+    with socket.socket() as s:
+        try:
+            s.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_PEEK_OFF", 42), 0)
+        except OSError:
+            return False
+    return True
+
+
 class StallingUpstream(RawUpstream):
     """Reads a request head and then nothing more, so an upload to it stalls (its receive
     buffer fills, then the proxy's), until `release` is set: then it reads the body and
@@ -500,6 +510,9 @@ class PausedUploadAbortTest(AbortCase):
 
     def test_close_while_a_chunked_upload_is_paused(self):
         # A FIN between chunks, before the last-chunk: the body can never end either.
+        if not peeks_at_an_offset():
+            self.skipTest("TCP has SO_PEEK_OFF from Linux 6.9 on: without it a queue larger "
+                          "than the input block is left for the reader (flared.yaml(5))")
         self.paused_upload(chunked=True)[0].close()
         self.assert_upstream_let_go()
 
