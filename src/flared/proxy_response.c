@@ -103,8 +103,7 @@ static bool switch_protocols(proxy_req *pr, const flare_http_response *r, size_t
         flared_proxy__answer(pr, 502, "upstream switched protocols without naming one\n");
         return false;
     }
-    memmove(pr->in.data, pr->in.data + n, pr->in.len - n);
-    pr->in.len -= n;
+    flare_buf_consume(&pr->in, n);
     pr->state = RS_UPGRADING;
     pr->head_sent = true;
     /* Until the 101 is written the wait is the client's, bounded by the server's write
@@ -195,8 +194,7 @@ static bool forward_head(proxy_req *pr, const flare_http_response *r, size_t n)
         flared_proxy__answer(pr, 502, "upstream response fields cannot be forwarded\n");
         return false;
     }
-    memmove(pr->in.data, pr->in.data + n, pr->in.len - n);
-    pr->in.len -= n;
+    flare_buf_consume(&pr->in, n);
     pr->state = RS_BODY;
     pr->head_sent = true;
     /* For now: a client that leaves mid-body is logged with this time. */
@@ -263,8 +261,7 @@ static bool parse_head(proxy_req *pr, bool *need_more)
                     return false;
                 }
             }
-            memmove(pr->in.data, pr->in.data + n, pr->in.len - (size_t)n);
-            pr->in.len -= (size_t)n;
+            flare_buf_consume(&pr->in, (size_t)n);
             if (pr->in.len == 0) {
                 *need_more = true;
                 return false;

@@ -89,8 +89,7 @@ static void compact_out(flare_ws_conn *c)
     if (c->out_pos == c->out.len) {
         c->out.len = c->out_pos = 0;
     } else if (c->out_pos >= c->out.len / 2) {
-        memmove(c->out.data, c->out.data + c->out_pos, c->out.len - c->out_pos);
-        c->out.len -= c->out_pos;
+        flare_buf_consume(&c->out, c->out_pos);
         c->out_pos = 0;
     }
 }
@@ -276,8 +275,7 @@ static bool read_some(flare_ws_conn *c)
     if (kept) {
         /* Bytes of a frame header are waiting: read behind them so the frame is whole. */
         if (c->in_pos) {
-            memmove(c->in.data, c->in.data + c->in_pos, c->in.len - c->in_pos);
-            c->in.len -= c->in_pos;
+            flare_buf_consume(&c->in, c->in_pos);
             c->in_pos = 0;
         }
         if (flare_buf_reserve(&c->in, READ_CHUNK) < 0) {
