@@ -56,6 +56,10 @@ const micro_sample micro_requests[] = {
            "User-Agent: curl/7.88.1\r\n"
            "Accept: */*\r\n"
            "\r\n"),
+    SAMPLE("host_last", "health check or wrk's default request: Host alone and last",
+           "GET /health HTTP/1.1\r\n"
+           "Host: example.com\r\n"
+           "\r\n"),
     SAMPLE("api_post", "JSON API POST behind a proxy, 9 fields",
            "POST /api/v1/orders?expand=items&limit=50 HTTP/1.1\r\n"
            "Host: api.example.com\r\n"
