@@ -524,7 +524,7 @@ FLARE_HTTP__SSE42 static inline size_t flare_http__sse42_token_end(const char *p
             c->tok = tok_ >> shift_;                                                               \
             c->val = val_ >> shift_;                                                               \
         } else {                                                                                   \
-            char pad_[64] __attribute__((aligned(32))) = {0};                                      \
+            char pad_[64] = {0};                                                                   \
             size_t n_ = end - base;                                                                \
             if (n_) memcpy(pad_, p + base, n_); /* p is NULL when end is 0 */                      \
             STOPS64(pad_, &tok_, &val_);                                                           \
