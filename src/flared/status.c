@@ -72,7 +72,7 @@ static void add_slot(flared_worker_slot *sum, const flared_worker_slot *s)
     sum->tls_handshakes += s->tls_handshakes;
     sum->tls_failures += s->tls_failures;
     sum->rate_limited += s->rate_limited;
-    sum->rate_limit_full += s->rate_limit_full;
+    sum->rate_limit_evictions += s->rate_limit_evictions;
     sum->ws.stats.active += s->ws.stats.active;
     sum->ws.stats.opened += s->ws.stats.opened;
     sum->ws.stats.messages_in += s->ws.stats.messages_in;
@@ -224,7 +224,7 @@ static json_t *counters_json(const flared_worker_slot *s)
         (json_int_t)s->ws.stats.messages_in, "messages_out", (json_int_t)s->ws.stats.messages_out,
         "request_duration", "buckets", buckets, "sum_seconds", (double)s->duration_sum_us / 1e6,
         "count", (json_int_t)cumulative, "rate_limit", "refused", (json_int_t)s->rate_limited,
-        "table_full", (json_int_t)s->rate_limit_full);
+        "evictions", (json_int_t)s->rate_limit_evictions);
 }
 
 typedef struct upstream_json_ctx {
@@ -353,8 +353,8 @@ static const family_def families[] = {
     {"request_duration_seconds", "histogram",
      "Time from a complete request head to the last response byte written."},
     {"rate_limited_requests_total", "counter", "Requests refused by a rate_limit."},
-    {"rate_limit_table_full_total", "counter",
-     "Requests let through uncounted: the rate limit table had no bucket free for the client."},
+    {"rate_limit_evictions_total", "counter",
+     "New rate limit clients that took over a bucket still held (and what it held)."},
 };
 
 /* "{labels,extra}", or nothing when both are empty (the text format allows no braces). */
@@ -429,7 +429,7 @@ static void counter_lines(flare_buf *b, const char *prefix, const char *labels,
                               0,
                               0,
                               s->rate_limited,
-                              s->rate_limit_full};
+                              s->rate_limit_evictions};
         flare_buf_appendf(b, "%s_%s%s %llu\n", prefix, families[part].suffix,
                           label_set(ls, sizeof ls, labels, ""), (unsigned long long)v[part]);
         break;
