@@ -45,7 +45,8 @@ typedef struct flare_request {
     size_t path_len;
     const char *query; /**< after '?', NULL when absent */
     size_t query_len;
-    const char *host; /**< Host (or absolute-form authority), without port; may be empty */
+    const char *host; /**< Host (or absolute-form authority), without port; when the request
+                           names none, over TLS the SNI name (RFC 6066 §3); may be empty */
     size_t host_len;
     const char *body; /**< the whole request body (chunked already decoded) */
     size_t body_len;

@@ -56,8 +56,8 @@ typedef struct flared_worker_slot {
     uint64_t accepted, rejected;
     uint64_t active, reading, writing, idle; /**< gauges */
     uint64_t tls_handshakes, tls_failures;
-    uint64_t rate_limited;    /**< requests refused by a rate_limit */
-    uint64_t rate_limit_full; /**< let through uncounted: no bucket free for their client */
+    uint64_t rate_limited;         /**< requests refused by a rate_limit */
+    uint64_t rate_limit_evictions; /**< new clients that took over a bucket still held */
     flare_ws_group ws; /**< the worker's WebSocket group lives here: its counters are shared */
     uint64_t duration_buckets[FLARED_HIST_BUCKETS + 1]; /**< not cumulative; last is +Inf */
     uint64_t duration_sum_us;

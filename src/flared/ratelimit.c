@@ -7,6 +7,15 @@
  * nothing and may go to another key. Every change is one compare-and-swap, so
  * workers take no lock and a worker that dies halfway leaves a usable table.
  *
+ * A new key takes the entry of its group nearest to empty (the earliest arrival time)
+ * and keeps that bucket's contents (the Space-Saving rule of Metwally et al.): a bucket
+ * overstates its client's requests, never understates them, so no client is let
+ * through over its limit however many addresses fill the table. Arrival times only
+ * grow while a bucket is held, so a key pushed out comes back to one at least as full
+ * as it left; two addresses taking turns share one bucket. The price of a group
+ * overrun by more active clients than it has entries is paid by its newcomers, who
+ * start from others' requests, not by the limit.
+ *
  * Races are benign: a key taken over at the instant its old client returns charges
  * that one request to the newcomer, and two workers inserting one new key at once may
  * make two buckets, the second of which drains unused. Time is CLOCK_MONOTONIC, the
@@ -148,29 +157,34 @@ static flared_rate_verdict charge(entry *e, const flared_rate_limit *rl, uint64_
 
 flared_rate_verdict flared_rate_table_take(flared_rate_table *t, const flared_rate_limit *rl,
                                            const flare_ip_addr *client, uint64_t now_us,
-                                           uint64_t *wait_us)
+                                           uint64_t *wait_us, bool *evicted)
 {
     uint64_t key = client_key(t, rl, client);
     entry *g = &t->e[((key >> 32) & t->group_mask) * GROUP];
-    /* A lost race for a free entry looks again: the winner may have been this key. */
+    *evicted = false;
+    entry *victim = g;
+    /* A lost race for an entry looks again: the winner may have been this key. */
     for (int attempt = 0; attempt < 4; attempt++) {
-        entry *free_entry = NULL;
-        uint64_t free_key = 0;
+        uint64_t victim_key = 0, victim_tat = UINT64_MAX;
         for (unsigned i = 0; i < GROUP; i++) {
             uint64_t k = atomic_load_explicit(&g[i].key, memory_order_relaxed);
             if (k == key) return charge(&g[i], rl, now_us, wait_us);
-            if (!free_entry &&
-                (k == 0 || atomic_load_explicit(&g[i].tat_us, memory_order_relaxed) <= now_us)) {
-                free_entry = &g[i];
-                free_key = k;
+            /* Never used (0) or drained (<= now) is as empty as a bucket gets. */
+            uint64_t tat = k ? atomic_load_explicit(&g[i].tat_us, memory_order_relaxed) : 0;
+            if (tat < victim_tat) {
+                victim = &g[i];
+                victim_key = k;
+                victim_tat = tat;
             }
         }
-        if (!free_entry) return FLARED_RATE_FULL;
-        if (atomic_compare_exchange_strong_explicit(&free_entry->key, &free_key, key,
-                                                    memory_order_relaxed, memory_order_relaxed))
-            return charge(free_entry, rl, now_us, wait_us);
+        if (atomic_compare_exchange_strong_explicit(&victim->key, &victim_key, key,
+                                                    memory_order_relaxed, memory_order_relaxed)) {
+            *evicted = victim_tat > now_us;
+            return charge(victim, rl, now_us, wait_us);
+        }
     }
-    return FLARED_RATE_FULL;
+    /* Every race lost: share the last choice's bucket, which can only be stricter. */
+    return charge(victim, rl, now_us, wait_us);
 }
 
 /* ------------------------------------------------------------ the daemon's */
@@ -233,15 +247,11 @@ int flared_ratelimit_admit(const flare_request *req, uint64_t now_us, void *user
      * the next: it is not counted, as nginx leaves out a request whose key is empty,
      * rather than put in one bucket with every other such client. */
     if (!table || !req->peer->ip.family) return 0;
-    switch (flared_rate_table_take(table, rl, &req->peer->ip, now_us, &wait_us)) {
-    case FLARED_RATE_TAKEN:
-        return 0;
-    case FLARED_RATE_FULL:
-        if (counters) counters->rate_limit_full++;
-        return 0;
-    case FLARED_RATE_REFUSED:
-        break;
-    }
+    bool evicted;
+    flared_rate_verdict verdict =
+        flared_rate_table_take(table, rl, &req->peer->ip, now_us, &wait_us, &evicted);
+    if (evicted && counters) counters->rate_limit_evictions++;
+    if (verdict == FLARED_RATE_TAKEN) return 0;
     if (counters) counters->rate_limited++;
     /* RFC 9110 §10.2.3: whole seconds, rounded up so a client that waits them is taken. */
     uint64_t secs = (wait_us + 999999) / 1000000;

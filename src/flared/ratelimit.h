@@ -43,14 +43,15 @@ uint64_t flared_rate_table_entries(const flared_rate_table *t);
 typedef enum flared_rate_verdict {
     FLARED_RATE_TAKEN = 0,   /**< within the limit, and counted */
     FLARED_RATE_REFUSED = 1, /**< over the limit */
-    FLARED_RATE_FULL = 2,    /**< no bucket free for a new client: let through, uncounted */
 } flared_rate_verdict;
 
 /** Charges one request of `client` to limit rl at now_us (any process's CLOCK_MONOTONIC,
- *  in µs). On FLARED_RATE_REFUSED, *wait_us is how long until one would be taken. */
+ *  in µs). On FLARED_RATE_REFUSED, *wait_us is how long until one would be taken.
+ *  *evicted is true when a new client took over a bucket another client still held (its
+ *  group had no empty one): it is charged from what that bucket held. */
 flared_rate_verdict flared_rate_table_take(flared_rate_table *t, const flared_rate_limit *rl,
                                            const flare_ip_addr *client, uint64_t now_us,
-                                           uint64_t *wait_us);
+                                           uint64_t *wait_us, bool *evicted);
 
 /** Master: maps the process's table for cfg before forking its workers (start and reload).
  *  A table of the same size is kept, buckets and all; a config without rate limits
@@ -59,7 +60,7 @@ int flared_ratelimit_setup(const flared_config *cfg, flare_error *err);
 /** Master: a reload ended, its config taken (the table of the previous one goes) or
  *  not (the running workers' table is the one to fork with again). */
 void flared_ratelimit_reload_end(bool taken);
-/** Worker: where refusals and full-table admissions are counted (NULL: nowhere). */
+/** Worker: where refusals and evictions are counted (NULL: nowhere). */
 void flared_ratelimit_attach_metrics(flared_worker_slot *slot);
 /** The admission check of a route with a rate_limit (userdata: its flared_route_ctx):
  *  0, or the limit's status with out->retry_after_s set. */

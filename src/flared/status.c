@@ -72,7 +72,7 @@ static void add_slot(flared_worker_slot *sum, const flared_worker_slot *s)
     sum->tls_handshakes += s->tls_handshakes;
     sum->tls_failures += s->tls_failures;
     sum->rate_limited += s->rate_limited;
-    sum->rate_limit_full += s->rate_limit_full;
+    sum->rate_limit_evictions += s->rate_limit_evictions;
     sum->ws.stats.active += s->ws.stats.active;
     sum->ws.stats.opened += s->ws.stats.opened;
     sum->ws.stats.messages_in += s->ws.stats.messages_in;
@@ -172,6 +172,24 @@ static void add_upstreams(flared_upstream_counters *sum, const flared_worker_slo
     }
 }
 
+/* The answering worker's counters as its workers entry shows them: its slot in the
+ * snapshot, or when a later generation has taken that slot over, this process's own
+ * server counters from zero. */
+static void own_counters(const flared_route_ctx *ctx, const snapshot *snap,
+                         flared_worker_slot *mine)
+{
+    for (unsigned i = 0; i < snap->count; i++) {
+        const flared_worker_slot *s = &snap->slots[i];
+        if (s->pid == (int32_t)getpid() && s->worker_id == ctx->state->worker_id) {
+            *mine = *s;
+            return;
+        }
+    }
+    memset(mine, 0, sizeof *mine);
+    flared_metrics_publish(mine, flare_http_server_get_stats(ctx->state->server));
+    flared_metrics_publish_states(mine, ctx->state->server);
+}
+
 static double uptime_seconds(void)
 {
     flared_metrics_header *h = flared_metrics_get_header();
@@ -206,7 +224,7 @@ static json_t *counters_json(const flared_worker_slot *s)
         (json_int_t)s->ws.stats.messages_in, "messages_out", (json_int_t)s->ws.stats.messages_out,
         "request_duration", "buckets", buckets, "sum_seconds", (double)s->duration_sum_us / 1e6,
         "count", (json_int_t)cumulative, "rate_limit", "refused", (json_int_t)s->rate_limited,
-        "table_full", (json_int_t)s->rate_limit_full);
+        "evictions", (json_int_t)s->rate_limit_evictions);
 }
 
 typedef struct upstream_json_ctx {
@@ -276,26 +294,32 @@ static char *status_json(const flared_route_ctx *ctx, const snapshot *snap, size
     }
     json_t *routes = json_array();
     each_route(ctx->state->cfg, route_json, &(route_out){routes, snap});
-    const flare_http_server_stats *own = flare_http_server_get_stats(ctx->state->server);
-    flare_http_conn_states st;
-    flare_http_server_conn_states(ctx->state->server, &st);
-    /* The top-level worker/connections/requests keys describe the answering worker. */
-    json_t *doc = json_pack(
-        "{s:s,s:i,s:i,s:b,s:f,s:I,s:i,s:{s:I,s:I,s:I,s:I,s:I,s:I},s:I,s:{s:I,s:I,s:I,s:I,s:I},"
-        "s:I,s:I,s:o,s:o,s:o}",
-        "version", FLARED_VERSION, "worker", (int)ctx->state->worker_id, "pid", (int)getpid(),
-        "draining", ctx->state->draining, "uptime_seconds", uptime_seconds(), "reloads",
-        (json_int_t)h->reloads, "generation", (int)h->generation, "connections", "active",
-        (json_int_t)own->active, "reading", (json_int_t)st.reading, "writing",
-        (json_int_t)st.writing, "idle", (json_int_t)st.idle, "accepted", (json_int_t)own->accepted,
-        "rejected", (json_int_t)own->rejected, "requests", (json_int_t)own->requests, "responses",
-        "1xx", (json_int_t)own->responses_by_class[1], "2xx",
-        (json_int_t)own->responses_by_class[2], "3xx", (json_int_t)own->responses_by_class[3],
-        "4xx", (json_int_t)own->responses_by_class[4], "5xx",
-        (json_int_t)own->responses_by_class[5], "bytes_in", (json_int_t)own->bytes_in, "bytes_out",
-        (json_int_t)own->bytes_out, "total", counters_json(&total), "workers", workers, "routes",
-        routes);
-    if (!doc) return NULL;
+    static flared_worker_slot mine;
+    own_counters(ctx, snap, &mine);
+    json_t *own = counters_json(&mine);
+    /* The top-level worker/connections/requests keys describe the answering worker: the
+     * same numbers as its entry in workers (a request counts once answered, 400s
+     * included), not the server's count of parsed heads, which left out refused heads
+     * and counted requests still in flight. */
+    json_t *doc = json_pack("{s:s,s:i,s:i,s:b,s:f,s:I,s:i}", "version", FLARED_VERSION, "worker",
+                            (int)ctx->state->worker_id, "pid", (int)getpid(), "draining",
+                            ctx->state->draining, "uptime_seconds", uptime_seconds(), "reloads",
+                            (json_int_t)h->reloads, "generation", (int)h->generation);
+    if (!doc || !own) {
+        json_decref(doc);
+        json_decref(own);
+        json_decref(workers);
+        json_decref(routes);
+        return NULL;
+    }
+    static const char *const own_keys[] = {"connections", "requests", "responses", "bytes_in",
+                                           "bytes_out"};
+    for (size_t i = 0; i < sizeof own_keys / sizeof own_keys[0]; i++)
+        json_object_set(doc, own_keys[i], json_object_get(own, own_keys[i]));
+    json_decref(own);
+    json_object_set_new(doc, "total", counters_json(&total));
+    json_object_set_new(doc, "workers", workers);
+    json_object_set_new(doc, "routes", routes);
     json_object_set_new(json_object_get(doc, "total"), "upstreams",
                         upstreams_json(ctx->state->cfg, total.upstreams));
     char *text = json_dumps(doc, JSON_COMPACT);
@@ -329,8 +353,8 @@ static const family_def families[] = {
     {"request_duration_seconds", "histogram",
      "Time from a complete request head to the last response byte written."},
     {"rate_limited_requests_total", "counter", "Requests refused by a rate_limit."},
-    {"rate_limit_table_full_total", "counter",
-     "Requests let through uncounted: the rate limit table had no bucket free for the client."},
+    {"rate_limit_evictions_total", "counter",
+     "New rate limit clients that took over a bucket still held (and what it held)."},
 };
 
 /* "{labels,extra}", or nothing when both are empty (the text format allows no braces). */
@@ -405,7 +429,7 @@ static void counter_lines(flare_buf *b, const char *prefix, const char *labels,
                               0,
                               0,
                               s->rate_limited,
-                              s->rate_limit_full};
+                              s->rate_limit_evictions};
         flare_buf_appendf(b, "%s_%s%s %llu\n", prefix, families[part].suffix,
                           label_set(ls, sizeof ls, labels, ""), (unsigned long long)v[part]);
         break;

@@ -118,15 +118,21 @@ static void split_target(const flare_http_request *req, flare_request *out)
     }
 }
 
-static void host_of(const flare_http_request *req, flare_request *out)
+static void host_of(const flare_http_request *req, const flare_tls_conn *tls, flare_request *out)
 {
     if (!out->host && req->host_index >= 0) {
         out->host = req->headers[req->host_index].value;
         out->host_len = req->headers[req->host_index].value_len;
     }
-    if (!out->host) {
-        out->host = "";
-        return;
+    if (!out->host || out->host_len == 0) {
+        /* A request that names no host (HTTP/1.0 may omit Host, RFC 9112 §3.2) over TLS
+         * is for the host the client named in SNI (RFC 6066 §3), whose certificate it
+         * took: it goes where Host: that-name would, as nginx serves it from the server
+         * block SNI selected, not to the default host. */
+        const char *sni = tls ? flare_tls_conn_server_name(tls) : NULL;
+        out->host = sni ? sni : "";
+        out->host_len = sni ? strlen(sni) : 0;
+        if (!sni) return;
     }
     /* Strip ":port"; an IPv6 literal keeps its brackets. */
     const char *close =
@@ -231,7 +237,7 @@ static bool begin_request(conn *c)
                             .server_port = c->local_port,
                             .date = flare_reactor_clock(srv->reactor)->wall_sec};
     split_target(req, view);
-    host_of(req, view);
+    host_of(req, c->tls, view);
     /* The loop turn's clock: no extra clock read per request. */
     if (srv->on_complete) p->start_us = flare_reactor_clock(srv->reactor)->monotonic_us;
     if (req->target_form == FLARE_TARGET_ASTERISK) {

@@ -82,12 +82,14 @@ listeners:
 {ROUTES}"""
 
 
-def send(port, data, tls=False, timeout=5.0):
-    """Sends data on a new connection and reads until the server closes; (bytes, closed)."""
+def send(port, data, tls=False, timeout=5.0, sni="localhost"):
+    """Sends data on a new connection and reads until the server closes; (bytes, closed).
+    Over TLS the handshake sends sni (none for None, the certificate then unchecked)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     if tls:
         ctx = ssl.create_default_context(cafile=os.path.join(CERTS, "ca.pem"))
-        s = ctx.wrap_socket(s, server_hostname="localhost")
+        ctx.check_hostname = sni is not None
+        s = ctx.wrap_socket(s, server_hostname=sni)
     with s:
         s.sendall(data)
         return ft.read_until_close(s, timeout)
@@ -96,8 +98,8 @@ def send(port, data, tls=False, timeout=5.0):
 class HttpsRedirectTests(ft.SharedServerTestCase):
     server_class = RedirectServer
 
-    def one(self, data, port=None, method="GET", tls=False):
-        out, _ = send(port or self.srv.port, data, tls)
+    def one(self, data, port=None, method="GET", tls=False, sni="localhost"):
+        out, _ = send(port or self.srv.port, data, tls, sni=sni)
         responses, rest = ft.parse_responses(out, [method])
         self.assertEqual((len(responses), rest), (1, b""), out)
         return responses[0]
@@ -195,9 +197,10 @@ class HttpsRedirectTests(ft.SharedServerTestCase):
         self.assertEqual(r.header("Location"), f"https://old.test:{self.srv.tls_port}/a")
 
     def test_redirect_route_with_host_variable(self):
-        def get(target, host=b"Host: Site.test:4433\r\n", version=b"1.1"):
+        def get(target, host=b"Host: Site.test:4433\r\n", version=b"1.1", sni="localhost"):
             return self.one(b"GET " + target + b" HTTP/" + version + b"\r\n" + host +
-                            b"Connection: close\r\n\r\n", port=self.srv.tls_port, tls=True)
+                            b"Connection: close\r\n\r\n", port=self.srv.tls_port, tls=True,
+                            sni=sni)
 
         r = get(b"/go/a/b?x=1")
         self.assertEqual((r.status, r.header("Location")), (308, "https://Site.test/a/b?x=1"))
@@ -210,7 +213,10 @@ class HttpsRedirectTests(ft.SharedServerTestCase):
         r = get(b"/home//evil.example/x")
         self.assertEqual(r.header("Location"), "https://Site.test/evil.example/x")
         self.assertEqual(get(b"/home/a/../../x").status, 400)
+        # HTTP/1.0 without Host: the host is the SNI name; without SNI there is none.
         r = get(b"/go/a", host=b"", version=b"1.0")
+        self.assertEqual((r.status, r.header("Location")), (308, "https://localhost/a"))
+        r = get(b"/go/a", host=b"", version=b"1.0", sni=None)
         self.assertEqual(r.status, 400)
         self.assertIsNone(r.header("Location"))
 

@@ -349,6 +349,28 @@ class StatusTest(ft.ServerTestCase):
         self.assertGreaterEqual(st["connections"]["active"], 1)
         self.assertStopsCleanly(srv)
 
+    def test_top_level_counts_what_the_answering_worker_entry_counts(self):
+        """The top-level requests and responses are the answering worker's own entry in
+        workers: answered requests, refused heads (400) included and the status request
+        itself not yet. Two 400s and three 200s: the server's count of parsed heads says
+        4 (three plus the status request), the worker's entry 5."""
+        srv = self.start_server(extra=EXTRA_ROUTES)
+        for _ in range(2):
+            data, _ = srv.exchange(b"GET /plaintext HTTP/1.1\r\nHost: t\r\nX: a\x01b\r\n\r\n")
+            self.assertTrue(data.startswith(b"HTTP/1.1 400 "), data)
+        for _ in range(3):
+            self.assertEqual(srv.get("/plaintext").status, 200)
+        st = status_json(srv)
+        mine = [w for w in st["workers"] if (w["id"], w["pid"]) == (st["worker"], st["pid"])]
+        self.assertEqual(len(mine), 1, st["workers"])
+        self.assertEqual((st["requests"], mine[0]["requests"]), (5, 5))
+        self.assertEqual(st["responses"], mine[0]["responses"])
+        self.assertEqual((st["responses"]["2xx"], st["responses"]["4xx"]), (3, 2))
+        for key in ("bytes_in", "bytes_out"):
+            self.assertEqual(st[key], mine[0][key], key)
+        self.assertEqual(st["connections"]["accepted"], mine[0]["connections"]["accepted"])
+        self.assertStopsCleanly(srv)
+
     @unittest.skipUnless(HAVE_PARSER, "python3-prometheus-client missing (scripts/install-deps.sh)")
     def test_prometheus_parses_and_sums(self):
         srv = self.start_two()

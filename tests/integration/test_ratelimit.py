@@ -2,7 +2,8 @@
 """Request rate limits seen from outside (tests/integration/flaredtest.py): a client
 gets burst + 1 requests at once, then 429 with Retry-After until its bucket drains;
 named limits are one budget for the routes that share them, across every worker;
-clients behind a trusted proxy are told apart by X-Forwarded-For, IPv6 ones by their
+clients behind a trusted proxy are told apart by X-Forwarded-For (and a flood of them
+turns no limit off), IPv6 ones by their
 ipv6_prefix (64 by default), also over an IPv6 listener; `status: 503`; the
 access log and the status route count refusals; a refused request's body is not read;
 bad settings are config errors at FILE:LINE:COLUMN."""
@@ -57,8 +58,10 @@ trusted_proxies: [127.0.0.1/32]
 
 def pipeline(port, targets, headers=""):
     """Sends GETs for targets in one write on one connection (one loop turn of the server
-    takes them all, so timing cannot blur the counts); returns the responses."""
-    req = "".join(f"GET {t} HTTP/1.1\r\nHost: t\r\n{headers}\r\n" for t in targets)
+    takes them all, so timing cannot blur the counts); returns the responses. headers
+    is the same fields for every request, or a list of each one's."""
+    each = headers if isinstance(headers, list) else [headers] * len(targets)
+    req = "".join(f"GET {t} HTTP/1.1\r\nHost: t\r\n{h}\r\n" for t, h in zip(targets, each))
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(req.encode())
         data = b""
@@ -77,8 +80,8 @@ def statuses(responses):
 
 
 class RateLimitTests(ft.ServerTestCase):
-    def start(self, workers=1, reuseport=False, extra=EXTRA, log_format=None):
-        srv = ft.Server(workers=workers, reuseport=reuseport)
+    def start(self, workers=1, reuseport=False, extra=EXTRA, log_format=None, limits=""):
+        srv = ft.Server(workers=workers, reuseport=reuseport, limits=limits)
         self.access_log = os.path.join(srv.dir, "access.log")
         top = f"access_log: {self.access_log}\n"
         if log_format:
@@ -148,6 +151,27 @@ class RateLimitTests(ft.ServerTestCase):
         self.assertEqual(statuses(pipeline(srv.port, ["/perclient"])), [200])
         lines = self.access_lines(6)
         self.assertTrue(any(l.startswith("192.0.2.2 ") and '" 429 ' in l for l in lines), lines)
+        self.assertStopsCleanly(srv)
+
+    def test_flood_of_addresses_does_not_turn_limits_off(self):
+        """4096 addresses, one request each, overrun the smallest table (1024 buckets in
+        64 groups of 16). A client that comes after them is still held to its limit
+        (it used to find its group full and be let through uncounted), and the flood
+        gets no more than the table's buckets hold."""
+        srv = self.start(limits=", rate_limit_entries: 1024")
+        flood = [f"X-Forwarded-For: 10.{i >> 8 & 255}.{i & 255}.1\r\n" for i in range(4096)]
+        flood_ok = 0
+        for start in range(0, len(flood), 512):
+            rs = pipeline(srv.port, ["/perclient"] * 512, flood[start:start + 512])
+            flood_ok += statuses(rs).count(200)
+        self.assertLessEqual(flood_ok, 1024)
+        late = statuses(pipeline(srv.port, ["/perclient"] * 5, "X-Forwarded-For: 192.0.2.9\r\n"))
+        self.assertLessEqual(late.count(200), 1, late)
+        self.assertEqual(late[1:], [429] * 4, late)
+        total = json.loads(srv.get("/status").body)["total"]
+        self.assertEqual(total["rate_limit"]["evictions"], 4096 - 1024 + 1)
+        text = srv.get("/status?format=prometheus").body.decode()
+        self.assertRegex(text, r"(?m)^flared_rate_limit_evictions_total \d+$")
         self.assertStopsCleanly(srv)
 
     def test_ipv6_clients_by_prefix(self):

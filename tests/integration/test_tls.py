@@ -403,6 +403,25 @@ class HttpsTests(ft.SharedServerTestCase, TlsTestCase):
         responses, _ = ft.parse_responses(data)
         self.assertEqual([r.status for r in responses], [421, 200], data[:400])
 
+    def test_http10_without_host_goes_to_the_sni_host(self):
+        """An HTTP/1.0 request without Host is for the host its SNI named (as nginx serves
+        it from the server block SNI selected); without SNI, or with a name no host has,
+        the default host answers it."""
+        request = b"GET / HTTP/1.0\r\n\r\n"
+        _, out, hs = self.s_client(self.srv.port, stdin=request, servername="other.test")
+        self.assertIsNotNone(hs, out)
+        self.assertIn("HTTP/1.1 200 ", out)
+        self.assertIn("\r\n\r\nother host", out)
+        for servername in (None, "unknown.test", "localhost"):
+            _, out, hs = self.s_client(self.srv.port, stdin=request, servername=servername)
+            self.assertIsNotNone(hs, out)
+            self.assertIn("integration test page", out, servername)
+            self.assertNotIn("other host", out, servername)
+        # Its Host, when it sends one, still decides (and a foreign one is still a 421).
+        _, out, _ = self.s_client(self.srv.port, stdin=b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n",
+                                  servername="other.test")
+        self.assertIn("HTTP/1.1 421 ", out)
+
     # -- protocol policy -------------------------------------------------------
     def test_tls11_refused(self):
         weak = ["-cipher", "DEFAULT:@SECLEVEL=0"]

@@ -2,8 +2,8 @@
  * test_ratelimit.c: the rate limits (src/flared/ratelimit.c and config_ratelimit.c):
  * the GCRA step (burst, draining over an injected clock, per-minute rates), the
  * shared table (clients and limits kept apart, IPv6 clients by prefix, drained buckets
- * reused, a full group let through, one budget across fork) and the config keys with
- * their errors.
+ * reused, a full group's eviction exempting no one, one budget across fork) and the config keys
+ * with their errors.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -44,6 +44,25 @@ static flare_ip_addr v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
     ip.bytes[2] = c;
     ip.bytes[3] = d;
     return ip;
+}
+
+/* Charges one request; the eviction flag goes unread. */
+static flared_rate_verdict take(flared_rate_table *t, const flared_rate_limit *rl,
+                                const flare_ip_addr *ip, uint64_t now, uint64_t *wait)
+{
+    bool evicted;
+    return flared_rate_table_take(t, rl, ip, now, wait, &evicted);
+}
+
+/* Sends n requests of ip at now; returns how many were taken. */
+static unsigned take_many(flared_rate_table *t, const flared_rate_limit *rl,
+                          const flare_ip_addr *ip, uint64_t now, unsigned n)
+{
+    unsigned taken = 0;
+    uint64_t wait;
+    for (unsigned i = 0; i < n; i++)
+        taken += take(t, rl, ip, now, &wait) == FLARED_RATE_TAKEN;
+    return taken;
 }
 
 /* Takes requests at `now` until one is refused; returns how many were taken. */
@@ -113,21 +132,20 @@ static void test_table_clients_and_limits(void **state)
     flare_ip_addr six = {.family = AF_INET6, .bytes = {0x20, 0x01, 0x0d, 0xb8, [15] = 1}};
     uint64_t now = 50 * SEC, wait;
     for (int i = 0; i < 3; i++)
-        assert_int_equal(flared_rate_table_take(t, &a, &one, now, &wait), FLARED_RATE_TAKEN);
-    assert_int_equal(flared_rate_table_take(t, &a, &one, now, &wait), FLARED_RATE_REFUSED);
+        assert_int_equal(take(t, &a, &one, now, &wait), FLARED_RATE_TAKEN);
+    assert_int_equal(take(t, &a, &one, now, &wait), FLARED_RATE_REFUSED);
     assert_int_equal(wait, SEC / 10);
     /* Another client, and the same client under another limit, have their own buckets. */
-    assert_int_equal(flared_rate_table_take(t, &a, &two, now, &wait), FLARED_RATE_TAKEN);
-    assert_int_equal(flared_rate_table_take(t, &a, &six, now, &wait), FLARED_RATE_TAKEN);
-    assert_int_equal(flared_rate_table_take(t, &b, &one, now, &wait), FLARED_RATE_TAKEN);
-    assert_int_equal(flared_rate_table_take(t, &b, &one, now, &wait), FLARED_RATE_REFUSED);
+    assert_int_equal(take(t, &a, &two, now, &wait), FLARED_RATE_TAKEN);
+    assert_int_equal(take(t, &a, &six, now, &wait), FLARED_RATE_TAKEN);
+    assert_int_equal(take(t, &b, &one, now, &wait), FLARED_RATE_TAKEN);
+    assert_int_equal(take(t, &b, &one, now, &wait), FLARED_RATE_REFUSED);
     /* The same IPv4 client seen through a dual-stack listener (::ffff:192.0.2.1). */
     flare_ip_addr mapped = {.family = AF_INET6, .bytes = {[10] = 0xff, 0xff, 192, 0, 2, 1}};
-    assert_int_equal(flared_rate_table_take(t, &b, &mapped, now, &wait), FLARED_RATE_REFUSED);
+    assert_int_equal(take(t, &b, &mapped, now, &wait), FLARED_RATE_REFUSED);
     /* Drained by a tenth of a second: one more for the first client. */
-    assert_int_equal(flared_rate_table_take(t, &a, &one, now + SEC / 10, &wait), FLARED_RATE_TAKEN);
-    assert_int_equal(flared_rate_table_take(t, &a, &one, now + SEC / 10, &wait),
-                     FLARED_RATE_REFUSED);
+    assert_int_equal(take(t, &a, &one, now + SEC / 10, &wait), FLARED_RATE_TAKEN);
+    assert_int_equal(take(t, &a, &one, now + SEC / 10, &wait), FLARED_RATE_REFUSED);
     flared_rate_table_free(t);
 }
 
@@ -146,8 +164,8 @@ static bool same_bucket(flared_rate_table *t, unsigned prefix, flare_ip_addr a, 
     flared_rate_limit rl = limit(1, 60000, 0, next_key++);
     rl.ipv6_prefix = prefix;
     uint64_t now = 20 * SEC, wait;
-    assert_int_equal(flared_rate_table_take(t, &rl, &a, now, &wait), FLARED_RATE_TAKEN);
-    return flared_rate_table_take(t, &rl, &b, now, &wait) == FLARED_RATE_REFUSED;
+    assert_int_equal(take(t, &rl, &a, now, &wait), FLARED_RATE_TAKEN);
+    return take(t, &rl, &b, now, &wait) == FLARED_RATE_REFUSED;
 }
 
 /* IPv6 clients are counted by prefix: every address of a /64 (the default) is one
@@ -203,23 +221,32 @@ static void test_table_rate_raised_by_reload(void **state)
     flared_rate_limit slow = limit(1, 60000, 1, 7), fast = limit(10, 1000, 2, 7);
     flare_ip_addr one = v4(192, 0, 2, 1);
     uint64_t now = 50 * SEC, wait = 0;
-    assert_int_equal(flared_rate_table_take(t, &slow, &one, now, &wait), FLARED_RATE_TAKEN);
-    assert_int_equal(flared_rate_table_take(t, &slow, &one, now, &wait), FLARED_RATE_TAKEN);
-    assert_int_equal(flared_rate_table_take(t, &slow, &one, now, &wait), FLARED_RATE_REFUSED);
+    assert_int_equal(take(t, &slow, &one, now, &wait), FLARED_RATE_TAKEN);
+    assert_int_equal(take(t, &slow, &one, now, &wait), FLARED_RATE_TAKEN);
+    assert_int_equal(take(t, &slow, &one, now, &wait), FLARED_RATE_REFUSED);
     assert_int_equal(wait, 60 * SEC);
-    assert_int_equal(flared_rate_table_take(t, &fast, &one, now, &wait), FLARED_RATE_REFUSED);
+    assert_int_equal(take(t, &fast, &one, now, &wait), FLARED_RATE_REFUSED);
     assert_true(wait <= fast.interval_us);
     /* One interval later the new limit takes one, and refuses the next for an interval. */
     now += fast.interval_us;
-    assert_int_equal(flared_rate_table_take(t, &fast, &one, now, &wait), FLARED_RATE_TAKEN);
-    assert_int_equal(flared_rate_table_take(t, &fast, &one, now, &wait), FLARED_RATE_REFUSED);
+    assert_int_equal(take(t, &fast, &one, now, &wait), FLARED_RATE_TAKEN);
+    assert_int_equal(take(t, &fast, &one, now, &wait), FLARED_RATE_REFUSED);
     assert_int_equal(wait, fast.interval_us);
     flared_rate_table_free(t);
 }
 
-/* Far more clients than buckets: while all are active, newcomers are let through
- * (counted as FULL, never refused); once they drained, their buckets serve others. */
-static void test_table_full_and_reuse(void **state)
+/* A table of one group: every key meets every other. */
+static flared_rate_table *one_group(void)
+{
+    flared_rate_table *t;
+    flare_error err;
+    assert_int_equal(flared_rate_table_new(&t, 16, &err), 0);
+    assert_int_equal(flared_rate_table_entries(t), 16);
+    return t;
+}
+
+/* Drained buckets serve new clients at once, and that is no eviction. */
+static void test_table_drained_buckets_reused(void **state)
 {
     (void)state;
     flared_rate_table *t;
@@ -228,18 +255,76 @@ static void test_table_full_and_reuse(void **state)
     assert_int_equal(flared_rate_table_entries(t), 16);
     flared_rate_limit rl = limit(1, 1000, 0, 7);
     uint64_t now = 10 * SEC, wait;
+    bool evicted;
     for (uint8_t i = 0; i < 16; i++) {
         flare_ip_addr ip = v4(10, 0, 0, i);
-        assert_int_equal(flared_rate_table_take(t, &rl, &ip, now, &wait), FLARED_RATE_TAKEN);
+        assert_int_equal(flared_rate_table_take(t, &rl, &ip, now, &wait, &evicted),
+                         FLARED_RATE_TAKEN);
+        assert_false(evicted);
     }
-    flare_ip_addr late = v4(10, 0, 1, 1), first = v4(10, 0, 0, 0);
-    assert_int_equal(flared_rate_table_take(t, &rl, &late, now, &wait), FLARED_RATE_FULL);
-    assert_int_equal(flared_rate_table_take(t, &rl, &first, now, &wait), FLARED_RATE_REFUSED);
     /* A second later every bucket is empty: the newcomer gets one, and is limited. */
-    assert_int_equal(flared_rate_table_take(t, &rl, &late, now + SEC, &wait), FLARED_RATE_TAKEN);
-    assert_int_equal(flared_rate_table_take(t, &rl, &late, now + SEC, &wait), FLARED_RATE_REFUSED);
+    flare_ip_addr late = v4(10, 0, 1, 1);
+    assert_int_equal(flared_rate_table_take(t, &rl, &late, now + SEC, &wait, &evicted),
+                     FLARED_RATE_TAKEN);
+    assert_false(evicted);
+    assert_int_equal(take(t, &rl, &late, now + SEC, &wait), FLARED_RATE_REFUSED);
+    flared_rate_table_free(t);
     assert_int_not_equal(flared_rate_table_new(&t, 1000, &err), 0); /* not a power of two */
     flared_rate_table_free(NULL);
+}
+
+/* Distinct addresses flooding a group leave no one unlimited: a client arriving after
+ * them takes over a bucket with what it held (it was let through uncounted), and the
+ * flood itself gets no more than the group's buckets hold. */
+static void test_table_flood_exempts_no_one(void **state)
+{
+    (void)state;
+    flared_rate_table *t = one_group();
+    flared_rate_limit rl = limit(1, 1000, 3, 7); /* 4 at once */
+    uint64_t now = 10 * SEC, wait;
+    unsigned flood_taken = 0, evictions = 0;
+    for (unsigned i = 0; i < 1000; i++) {
+        flare_ip_addr ip = v4(10, 1, (uint8_t)(i >> 8), (uint8_t)i);
+        bool evicted;
+        flood_taken +=
+            flared_rate_table_take(t, &rl, &ip, now, &wait, &evicted) == FLARED_RATE_TAKEN;
+        evictions += evicted;
+    }
+    assert_int_equal(flood_taken, 16 * 4);
+    assert_int_equal(evictions, 1000 - 16);
+    flare_ip_addr late = v4(192, 0, 2, 1);
+    assert_int_equal(take_many(t, &rl, &late, now, 10), 0);
+    /* Its bucket drains like any other: one interval later it is taken again. */
+    assert_int_equal(take(t, &rl, &late, now + SEC, &wait), FLARED_RATE_TAKEN);
+    flared_rate_table_free(t);
+}
+
+/* A client over its limit keeps its bucket while others hold less, and two addresses
+ * that push each other out share buckets rather than start empty each time. */
+static void test_table_eviction_takes_the_emptiest(void **state)
+{
+    (void)state;
+    flared_rate_table *t = one_group();
+    flared_rate_limit rl = limit(1, 1000, 3, 7);
+    uint64_t now = 10 * SEC, wait;
+    flare_ip_addr heavy = v4(198, 51, 100, 1);
+    assert_int_equal(take_many(t, &rl, &heavy, now, 10), 4);
+    for (uint8_t i = 0; i < 15; i++) {
+        flare_ip_addr ip = v4(10, 2, 0, i);
+        assert_int_equal(take_many(t, &rl, &ip, now, 2), 2);
+    }
+    /* The group is full: X and Y take turns, 200 requests in all. */
+    flare_ip_addr x = v4(203, 0, 113, 1), y = v4(203, 0, 113, 2);
+    unsigned taken = 0;
+    for (int i = 0; i < 100; i++) {
+        taken += take(t, &rl, &x, now, &wait) == FLARED_RATE_TAKEN;
+        taken += take(t, &rl, &y, now, &wait) == FLARED_RATE_TAKEN;
+    }
+    /* Each took over a light bucket and got what it had left (2), then was held to
+     * it: 4, not the 200 two addresses that start empty each time would get. */
+    assert_int_equal(taken, 2 * 2);
+    assert_int_equal(take(t, &rl, &heavy, now, &wait), FLARED_RATE_REFUSED);
+    flared_rate_table_free(t);
 }
 
 /* A child forked after the mapping charges the same buckets as its parent. */
@@ -257,14 +342,14 @@ static void test_table_shared_across_fork(void **state)
     if (pid == 0) {
         int taken = 0;
         for (int i = 0; i < 3; i++)
-            taken += flared_rate_table_take(t, &rl, &ip, now, &wait) == FLARED_RATE_TAKEN;
+            taken += take(t, &rl, &ip, now, &wait) == FLARED_RATE_TAKEN;
         _exit(taken == 3 ? 0 : 1);
     }
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    assert_int_equal(flared_rate_table_take(t, &rl, &ip, now, &wait), FLARED_RATE_TAKEN);
-    assert_int_equal(flared_rate_table_take(t, &rl, &ip, now, &wait), FLARED_RATE_REFUSED);
+    assert_int_equal(take(t, &rl, &ip, now, &wait), FLARED_RATE_TAKEN);
+    assert_int_equal(take(t, &rl, &ip, now, &wait), FLARED_RATE_REFUSED);
     assert_int_equal(wait, 60 * SEC);
     flared_rate_table_free(t);
 }
@@ -375,7 +460,9 @@ int main(void)
         cmocka_unit_test(test_table_clients_and_limits),
         cmocka_unit_test(test_table_ipv6_prefix),
         cmocka_unit_test(test_table_rate_raised_by_reload),
-        cmocka_unit_test(test_table_full_and_reuse),
+        cmocka_unit_test(test_table_drained_buckets_reused),
+        cmocka_unit_test(test_table_flood_exempts_no_one),
+        cmocka_unit_test(test_table_eviction_takes_the_emptiest),
         cmocka_unit_test(test_table_shared_across_fork),
         cmocka_unit_test(test_config_named_and_own),
         cmocka_unit_test(test_config_errors),
