@@ -1667,7 +1667,7 @@ static void test_shipped_config(void **state)
     assert_int_equal(cfg->listeners[0].addr.port, 8080);
     assert_int_equal(cfg->host_count, 0);
     const flared_host *h = &cfg->default_host;
-    assert_int_equal(h->route_count, 4);
+    assert_int_equal(h->route_count, 6);
     assert_string_equal(h->routes[0].path, "/plaintext");
     assert_int_equal(h->routes[0].type, FLARED_ROUTE_TEXT);
     assert_string_equal(h->routes[0].u.text.body, "Hello, World!");
@@ -1677,12 +1677,17 @@ static void test_shipped_config(void **state)
     assert_int_equal(h->routes[2].type, FLARED_ROUTE_WEBSOCKET);
     assert_int_equal(h->routes[2].u.websocket.mode, FLARED_WEBSOCKET_ECHO);
     assert_true(h->routes[2].u.websocket.deflate);
-    assert_string_equal(h->routes[3].path, "/");
-    assert_int_equal(h->routes[3].type, FLARED_ROUTE_STATIC);
-    assert_string_equal(h->routes[3].u.static_files.root, real_www);
+    assert_string_equal(h->routes[3].path, "/health");
+    assert_int_equal(h->routes[3].type, FLARED_ROUTE_HEALTH);
+    assert_string_equal(h->routes[4].path, "/status");
+    assert_int_equal(h->routes[4].type, FLARED_ROUTE_STATUS);
+    assert_int_equal(h->routes[4].allow_count, 2);
+    assert_string_equal(h->routes[5].path, "/");
+    assert_int_equal(h->routes[5].type, FLARED_ROUTE_STATIC);
+    assert_string_equal(h->routes[5].u.static_files.root, real_www);
     char index[PATH_MAX + 16];
-    snprintf(index, sizeof index, "%s/%s", h->routes[3].u.static_files.root,
-             h->routes[3].u.static_files.index[0]);
+    snprintf(index, sizeof index, "%s/%s", h->routes[5].u.static_files.root,
+             h->routes[5].u.static_files.index[0]);
     assert_int_equal(access(index, R_OK), 0);
     flared_config_free(cfg);
 }
