@@ -322,7 +322,9 @@ static char *status_json(const flared_route_ctx *ctx, const snapshot *snap, size
     json_object_set_new(doc, "routes", routes);
     json_object_set_new(json_object_get(doc, "total"), "upstreams",
                         upstreams_json(ctx->state->cfg, total.upstreams));
-    char *text = json_dumps(doc, JSON_COMPACT);
+    /* 15 significant digits print a millisecond uptime or a bucket bound as written
+     * (1.527, 0.005); jansson's default 17 shows the binary value (1.5269999999999999). */
+    char *text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(doc);
     if (text) *len = strlen(text);
     return text;

@@ -311,6 +311,18 @@ class StatusTest(ft.ServerTestCase):
             r = srv.get("/plaintext")
             self.assertEqual(r.status, 200)
 
+    def test_json_numbers_print_as_written(self):
+        # The bucket bounds and the millisecond uptime, not their binary expansions
+        # (0.0050000000000000001, 1.5269999999999999).
+        srv = self.start_server()
+        body = srv.get("/status").body.decode()
+        bounds = re.findall(r'"le":\s*([0-9.e+-]+)', body)
+        written = ["0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025",
+                   "0.05", "0.1", "0.25", "0.5", "1.0", "2.5", "5.0", "10.0"]
+        self.assertEqual(bounds, written * 2)  # total, then the one worker
+        uptime = re.search(r'"uptime_seconds":\s*([0-9.e+-]+)', body).group(1)
+        self.assertRegex(uptime, r"^[0-9]+(\.[0-9]{1,3})?$")
+
     def test_json_sums_per_worker(self):
         srv = self.start_two()
         self.load(srv)
