@@ -1008,6 +1008,29 @@ class RestlessWebSocketServerTests(unittest.TestCase):
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("did not answer the close", p.stderr.decode())
 
+    def test_ws_sending_to_a_server_that_does_not_read_ends(self):
+        # Over ws:// a write had no bound: once the socket buffers were full, flare
+        # waited for ever on a server that took no more (wss:// gave up after 10 s).
+        stop = threading.Event()
+        self.addCleanup(stop.set)
+
+        def deaf(conn, index, head):
+            ws_accept(conn, head)
+            stop.wait(30)  # reads nothing
+        lsock = scripted_server(deaf)
+        self.addCleanup(lsock.close)
+        lines = (b"x" * 65000 + b"\n") * 512  # 32 MiB, past loopback's buffers
+        p = subprocess.Popen([FLARE, "ws", f"ws://127.0.0.1:{lsock.getsockname()[1]}/"],
+                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+        self.addCleanup(p.kill)
+        try:
+            _, err = p.communicate(lines, timeout=25)
+        except subprocess.TimeoutExpired:
+            self.fail("flare ws kept waiting to write to a server that reads nothing")
+        self.assertEqual(p.returncode, 2, err)
+        self.assertIn("timed out", one_line(self, err.decode()))
+
 
 if __name__ == "__main__":
     ft.run()
