@@ -934,6 +934,18 @@ class WebSocketCloseStatusTests(unittest.TestCase):
             self.assertIn(f"closed the connection with {code} \"{reason.decode()}\"",
                           one_line(self, err))
 
+    def test_a_close_reason_cannot_break_the_error_line(self):
+        # The reason is any UTF-8, controls included: printed as it came, a newline
+        # split the error in two and an escape sequence reached the terminal.
+        reason = b"line1\nline2 \x1b[31mred\x1b[0m\r"
+        rc, out, err = self.session(self.server_closes(ws_close_frame(4000, reason)),
+                                    "--wait", "5")
+        self.assertEqual((rc, out), (4, b"hi\n"), err)
+        line = one_line(self, err)
+        self.assertNotIn("\x1b", line)
+        self.assertNotIn("\r", line)
+        self.assertIn(r'with 4000 "line1\nline2 \x1b[31mred\x1b[0m\r"', line)
+
     def test_no_close_frame_is_2(self):
         # 1006: the connection ended without a close frame
         rc, out, err = self.session(lambda conn: conn.sendall(b"\x81\x02hi"), "--wait", "5")
