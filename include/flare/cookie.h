@@ -120,6 +120,8 @@ void flare_cookie_jar_free(flare_cookie_jar *jar);
  * Stores a copy of c as given by the application: Domain absent means every host,
  * Path absent means "/"; Max-Age (else Expires) sets the expiry from now, and an
  * expiry in the past removes a stored cookie of the same name, domain and path.
+ * FLARE_EINVAL for a field flare_cookie_init or the setters would refuse (c may
+ * have been filled in by hand): its name and value go out in Cookie headers.
  */
 int flare_cookie_jar_set(flare_cookie_jar *jar, const flare_cookie *c, int64_t now,
                          flare_error *err);

@@ -114,12 +114,25 @@ static const char usage_text[] =
 void cli_error(const cli_options *o, const char *fmt, ...)
 {
     if (o && o->silent && !o->show_error) return;
+    char line[2048];
     va_list ap;
     va_start(ap, fmt);
-    fputs("flare: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
+    if (n < 0) return;
+    /* A message may quote what a server sent (a WebSocket close reason is any
+     * UTF-8): its controls are escaped, so that it stays one line and no escape
+     * sequence reaches the terminal. */
+    fputs("flare: ", stderr);
+    for (const unsigned char *p = (const unsigned char *)line; *p; p++) {
+        if ((*p >= 0x20 && *p != 0x7f) || *p == '\t')
+            fputc(*p, stderr);
+        else if (*p == '\n' || *p == '\r')
+            fprintf(stderr, "\\%c", *p == '\n' ? 'n' : 'r');
+        else
+            fprintf(stderr, "\\x%02x", *p);
+    }
+    fputc('\n', stderr);
 }
 
 int cli_exit_for(int rc)

@@ -191,9 +191,20 @@ int flare_cookie_jar_set(flare_cookie_jar *jar, const flare_cookie *c, int64_t n
 {
     if (!c->name || !c->value)
         return flare_error_set(err, FLARE_EINVAL, 0, "cookie jar: cookie without a name");
+    /* The caller may have filled c in by hand: its fields get the checks of
+     * flare_cookie_init and the setters, since name and value are sent in Cookie
+     * headers (CR LF or ';' there would inject) and the path must start with '/'. */
     flare_cookie copy;
-    int rc = flare_cookie_copy(&copy, c, err);
-    if (rc < 0) return rc;
+    int rc = flare_cookie_init(&copy, c->name, c->value, err);
+    if (rc == 0 && c->domain) rc = flare_cookie_set_domain(&copy, c->domain, err);
+    if (rc == 0 && c->path) rc = flare_cookie_set_path(&copy, c->path, err);
+    if (rc < 0) {
+        flare_cookie_free(&copy);
+        return rc;
+    }
+    copy.secure = c->secure;
+    copy.http_only = c->http_only;
+    copy.same_site = c->same_site;
     bool any_host = copy.domain == NULL;
     if (any_host) copy.domain = strdup("");
     if (!copy.path) copy.path = strdup("/");

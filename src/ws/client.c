@@ -235,7 +235,7 @@ int flare_ws_recv_message(flare_ws_client *c, flare_ws_message *msg, flare_error
             if (left == 0)
                 return flare_error_set(err, FLARE_ETIMEDOUT, 0,
                                        "ws close: no close frame from the peer in time");
-            flare_ws__client_set_read_timeout(c, left);
+            flare_ws__client_set_io_timeout(c, left);
         }
         flare_buf_consume(&c->rbuf, c->rpos);
         c->rpos = 0;

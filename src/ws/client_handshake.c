@@ -47,12 +47,16 @@ static void tls_close(void *ctx)
     flare_tls_stream_close(ctx);
 }
 
-void flare_ws__client_set_read_timeout(flare_ws_client *c, int timeout_ms)
+void flare_ws__client_set_io_timeout(flare_ws_client *c, int timeout_ms)
 {
     if (!c->stream_open) return;
-    if (c->stream.ctx == &c->tcp)
-        flare_tcp_stream_set_recv_timeout(&c->tcp, timeout_ms < 0 ? 0 : timeout_ms, NULL);
-    else if (c->stream.ctx == &c->tls)
+    if (timeout_ms < 0) timeout_ms = 0;
+    if (c->stream.ctx == &c->tcp) {
+        /* Writes too, as TLS's io timeout bounds both: a server that stops reading
+         * must not hold a send for ever once the socket buffers are full. */
+        flare_tcp_stream_set_recv_timeout(&c->tcp, timeout_ms, NULL);
+        flare_tcp_stream_set_send_timeout(&c->tcp, timeout_ms, NULL);
+    } else if (c->stream.ctx == &c->tls)
         flare_tls_stream_set_io_timeout(&c->tls, timeout_ms);
 }
 
@@ -233,7 +237,7 @@ static int handshake(flare_ws_client *c, const char *host, const char *resource,
         if (left == 0)
             return flare_error_set(err, FLARE_ETIMEDOUT, 0,
                                    "ws handshake: no whole response within %d ms", wait_ms);
-        flare_ws__client_set_read_timeout(c, left);
+        flare_ws__client_set_io_timeout(c, left);
         if (flare_buf_reserve(&c->rbuf, 4096) < 0)
             return flare_error_set(err, FLARE_ENOMEM, 0, "ws client: out of memory");
         ssize_t n = c->stream.read(c->stream.ctx, c->rbuf.data + c->rbuf.len,
@@ -294,7 +298,7 @@ static int finish_open(flare_ws_client *c, const char *host, const char *resourc
         c->opts.num_subprotocols = 0;
         c->opts.origin = NULL;
         c->opts.tls = NULL;
-        flare_ws__client_set_read_timeout(c, c->opts.read_timeout_ms);
+        flare_ws__client_set_io_timeout(c, c->opts.read_timeout_ms);
         *out = c;
         return 0;
     }
@@ -349,6 +353,7 @@ int flare_ws_connect(flare_ws_client **out, const char *url, const flare_ws_clie
         if (rc == 0) c->stream = (flare_ws_stream){&c->tls, tls_read, tls_write_all, tls_close};
     } else {
         flare_tcp_connect_options copts = {.timeout_ms = c->opts.connect_timeout_ms,
+                                           .send_timeout_ms = read_ms,
                                            .recv_timeout_ms = read_ms};
         rc = flare_tcp_connect(&c->tcp, u.host, u.port, &copts, err);
         if (rc == 0) c->stream = (flare_ws_stream){&c->tcp, tcp_read, tcp_write_all, tcp_close};

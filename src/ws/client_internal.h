@@ -35,7 +35,8 @@ struct flare_ws_client {
 
 /** Fills out with n random bytes from the client's pool (refilled by getrandom). */
 int flare_ws__client_random(flare_ws_client *c, uint8_t *out, size_t n, flare_error *err);
-/** Applies a receive timeout when the transport is the client's own TCP or TLS stream. */
-void flare_ws__client_set_read_timeout(flare_ws_client *c, int timeout_ms);
+/** Bounds each read and write (0 = none) when the transport is the client's own TCP
+ * or TLS stream; a stream given to flare_ws_client_open keeps its own timeouts. */
+void flare_ws__client_set_io_timeout(flare_ws_client *c, int timeout_ms);
 
 #endif

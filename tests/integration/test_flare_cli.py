@@ -934,6 +934,18 @@ class WebSocketCloseStatusTests(unittest.TestCase):
             self.assertIn(f"closed the connection with {code} \"{reason.decode()}\"",
                           one_line(self, err))
 
+    def test_a_close_reason_cannot_break_the_error_line(self):
+        # The reason is any UTF-8, controls included: printed as it came, a newline
+        # split the error in two and an escape sequence reached the terminal.
+        reason = b"line1\nline2 \x1b[31mred\x1b[0m\r"
+        rc, out, err = self.session(self.server_closes(ws_close_frame(4000, reason)),
+                                    "--wait", "5")
+        self.assertEqual((rc, out), (4, b"hi\n"), err)
+        line = one_line(self, err)
+        self.assertNotIn("\x1b", line)
+        self.assertNotIn("\r", line)
+        self.assertIn(r'with 4000 "line1\nline2 \x1b[31mred\x1b[0m\r"', line)
+
     def test_no_close_frame_is_2(self):
         # 1006: the connection ended without a close frame
         rc, out, err = self.session(lambda conn: conn.sendall(b"\x81\x02hi"), "--wait", "5")
@@ -1007,6 +1019,29 @@ class RestlessWebSocketServerTests(unittest.TestCase):
         self.assertLess(time.monotonic() - started, 10)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("did not answer the close", p.stderr.decode())
+
+    def test_ws_sending_to_a_server_that_does_not_read_ends(self):
+        # Over ws:// a write had no bound: once the socket buffers were full, flare
+        # waited for ever on a server that took no more (wss:// gave up after 10 s).
+        stop = threading.Event()
+        self.addCleanup(stop.set)
+
+        def deaf(conn, index, head):
+            ws_accept(conn, head)
+            stop.wait(30)  # reads nothing
+        lsock = scripted_server(deaf)
+        self.addCleanup(lsock.close)
+        lines = (b"x" * 65000 + b"\n") * 512  # 32 MiB, past loopback's buffers
+        p = subprocess.Popen([FLARE, "ws", f"ws://127.0.0.1:{lsock.getsockname()[1]}/"],
+                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+        self.addCleanup(p.kill)
+        try:
+            _, err = p.communicate(lines, timeout=25)
+        except subprocess.TimeoutExpired:
+            self.fail("flare ws kept waiting to write to a server that reads nothing")
+        self.assertEqual(p.returncode, 2, err)
+        self.assertIn("timed out", one_line(self, err.decode()))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
  * host-only against Domain cookies, domain-match and path-match, default paths,
  * expiry by Max-Age and Expires and deletion, Secure only over https, the
  * __Secure-/__Host- prefixes, ordering of the Cookie header, replacement, limits,
- * and application cookies set directly (the seed's jar.set + to_request_header).
+ * and application cookies set directly (the seed's jar.set + to_request_header), their
+ * fields checked as flare_cookie_init checks them.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -290,6 +291,46 @@ static void test_application_cookies(void **state)
     flare_cookie_jar_free(NULL);
 }
 
+/* A cookie filled in by hand goes through the checks flare_cookie_init and the
+ * setters make: its name and value reach the wire in a Cookie header, where CR LF
+ * would inject a header and ';' a cookie (http_client.h promises no injection), and
+ * an empty Path made path matching read the byte before it. */
+static void test_application_cookie_fields_are_checked(void **state)
+{
+    (void)state;
+    flare_cookie_jar *jar = jar_new();
+    static const struct {
+        const char *name, *value, *domain, *path;
+    } bad[] = {
+        {"a", "b\r\nX-Injected: 1", NULL, NULL},
+        {"a", "b; admin=1", NULL, NULL},
+        {"a b", "c", NULL, NULL},
+        {"a\r\nX: 1", "c", NULL, NULL},
+        {"a", "b", "exa mple.com", NULL},
+        {"a", "b", "", NULL},
+        {"a", "b", NULL, ""},
+        {"a", "b", NULL, "app"},
+        {"a", "b", NULL, "/x\r\n"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        flare_cookie c = {.name = (char *)bad[i].name,
+                          .value = (char *)bad[i].value,
+                          .domain = (char *)bad[i].domain,
+                          .path = (char *)bad[i].path};
+        flare_error err;
+        if (flare_cookie_jar_set(jar, &c, NOW, &err) != FLARE_EINVAL)
+            fail_msg("cookie %zu was taken", i);
+    }
+    assert_int_equal(flare_cookie_jar_count(jar), 0);
+    assert_string_equal(header(jar, "http://example.com/app", NOW), "");
+    /* By hand and well formed: taken as it is (Domain's dot and case as the setter's). */
+    flare_cookie c = {
+        .name = "pref", .value = "\"dark\"", .domain = ".Example.COM", .path = "/app"};
+    assert_int_equal(flare_cookie_jar_set(jar, &c, NOW, NULL), 0);
+    assert_string_equal(header(jar, "http://www.example.com/app/x", NOW), "pref=\"dark\"");
+    flare_cookie_jar_free(jar);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -301,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_order_and_replace),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_application_cookies),
+        cmocka_unit_test(test_application_cookie_fields_are_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

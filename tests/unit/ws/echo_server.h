@@ -10,6 +10,7 @@
 #define FLARE_TEST_ECHO_SERVER_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@ typedef enum {
     MODE_EARLY_DATA,    /* a text frame in the same write as the 101 */
     MODE_CHATTY,        /* after the 101, a ping every 20 ms for 3 s, never a close */
     MODE_DRIBBLE_HEAD,  /* the 101 one byte every 30 ms */
+    MODE_DEAF,          /* after the 101, reads nothing until stop is set (5 s at most) */
 } server_mode;
 
 enum { MAX_MASKS = 256 };
@@ -46,6 +48,7 @@ typedef struct echo_server {
     size_t pongs;          /* pongs received (answers to our pings) */
     uint16_t client_close; /* code of the client's close frame, 0 = none */
     bool negotiated_deflate;
+    atomic_bool stop; /* MODE_DEAF: set by the test when it is done */
 } echo_server;
 
 static int srv_write(flare_tcp_stream *c, const flare_buf *b)
@@ -257,6 +260,9 @@ static void *srv_main(void *arg)
     if (srv_answer(s, &c, &hs) < 0 || hs.status != 101 || s->mode != MODE_NORMAL) {
         if (s->mode == MODE_EARLY_DATA) {
             srv_loop(s, &c, &in, (size_t)hl, NULL);
+        } else if (s->mode == MODE_DEAF) {
+            for (int i = 0; i < 250 && !s->stop; i++)
+                usleep(20 * 1000);
         } else if (s->mode == MODE_CHATTY) {
             for (int i = 0; i < 150 && srv_frame(&c, FLARE_WS_OP_PING, true, "hi", 2) == 0; i++)
                 usleep(20 * 1000);

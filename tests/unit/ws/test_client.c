@@ -4,6 +4,7 @@
  * 1 MiB), fresh non-zero mask keys, pings both ways, fragmented and dribbled
  * replies, early data after the 101, subprotocols, permessage-deflate, the close
  * handshake from either side (its wait one deadline however chatty the server),
+ * sends to a server that stops reading (bounded as reads are),
  * protocol breaches by the server, size limits, timeouts, IPv6, and every
  * handshake answer the client must refuse.
  */
@@ -388,6 +389,32 @@ static void test_close_wait_is_one_deadline(void **state)
     assert_int_equal(s.failed, 0);
 }
 
+/* A server that stops reading: over ws:// as over wss://, a send waits
+ * read_timeout_ms for room at most, as a read waits for data. */
+static void test_send_to_a_server_that_does_not_read(void **state)
+{
+    (void)state;
+    enum { MESSAGE = 1 << 20, MOST = 64 }; /* far past loopback's socket buffers */
+    char *big = calloc(1, MESSAGE);
+    assert_non_null(big);
+    echo_server s;
+    start(&s, MODE_DEAF);
+    flare_ws_client_options o = {.read_timeout_ms = 300};
+    flare_ws_client *c = connect_ok(&o);
+    flare_error err;
+    int rc = 0;
+    for (int i = 0; i < MOST && rc == 0; i++)
+        rc = flare_ws_send_binary(c, big, MESSAGE, &err);
+    assert_int_equal(rc, FLARE_ETIMEDOUT);
+    /* Part of a frame went out: the stream is unusable and was closed. */
+    assert_int_equal(flare_ws_send_binary(c, "x", 1, &err), FLARE_ECLOSED);
+    flare_ws_client_free(c);
+    s.stop = true;
+    server_join(&s);
+
+    free(big);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -400,6 +427,7 @@ int main(void)
         cmocka_unit_test(test_permessage_deflate),
         cmocka_unit_test(test_ipv6),
         cmocka_unit_test(test_close_wait_is_one_deadline),
+        cmocka_unit_test(test_send_to_a_server_that_does_not_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
