@@ -128,10 +128,10 @@ int flare_cookie_jar_set(flare_cookie_jar *jar, const flare_cookie *c, int64_t n
 /**
  * Stores the cookie of one Set-Cookie value received from url (RFC 6265 §5.3):
  * 0 when stored (or when it deleted one); FLARE_EPARSE when unparsable, FLARE_EINVAL
- * when the rules reject it (a Domain the host does not domain-match or one without
- * a dot, Secure or a __Secure-/__Host- prefix from http, ...), reason in err. A
- * Domain that is the host itself where the host has no dot or is an IP address
- * gives a host-only cookie (§5.3 step 5).
+ * when the rules reject it (a Domain the host does not domain-match or one on the
+ * Public Suffix List, such as "co.uk" or "github.io"; Secure or a __Secure-/__Host-
+ * prefix from http, ...), reason in err. A Domain that is the host itself where the
+ * host is a public suffix or an IP address gives a host-only cookie (§5.3 step 5).
  */
 int flare_cookie_jar_store(flare_cookie_jar *jar, const flare_url *url, const char *set_cookie,
                            size_t len, int64_t now, flare_error *err);

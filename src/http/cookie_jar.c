@@ -4,11 +4,13 @@
  * from https, the __Secure- and __Host- prefixes. Invariant: every stored cookie
  * has a lowercase effective domain (host for host-only ones, "" for an
  * application cookie meant for every host), a path starting with "/" and an
- * expiry time (INT64_MAX for a session cookie). No public suffix list is
- * available, so a Domain without a dot (say "com") is refused instead.
+ * expiry time (INT64_MAX for a session cookie). A Domain that is a public suffix
+ * ("com", "co.uk", "github.io") is refused, by libpsl's Public Suffix List.
  */
 #include "flare/cookie.h"
 
+#include <libpsl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -92,6 +94,27 @@ static bool is_ip_literal(const char *host)
 {
     flare_ip_addr ip;
     return flare_ip_parse(&ip, host, strlen(host), NULL) == 0;
+}
+
+static const psl_ctx_t *suffix_list;
+static pthread_once_t suffix_list_once = PTHREAD_ONCE_INIT;
+
+/* The newest of libpsl's built-in list and the system's copy (Debian's publicsuffix
+ * package), loaded once and kept for the process's life. */
+static void load_suffix_list(void)
+{
+    suffix_list = psl_latest(NULL);
+    if (!suffix_list) suffix_list = psl_builtin();
+}
+
+/* Whether the lowercase name is a public suffix (§5.3 step 5), private entries
+ * included as browsers count them. Without any list, a name without a dot is one,
+ * the list's default rule "*". */
+static bool is_public_suffix(const char *name)
+{
+    pthread_once(&suffix_list_once, load_suffix_list);
+    if (!suffix_list) return !strchr(name, '.');
+    return psl_is_public_suffix2(suffix_list, name, PSL_TYPE_ANY) == 1;
 }
 
 /* Domain matching (§5.1.3): identical, or a suffix after a '.' of a host name. An IP
@@ -241,15 +264,16 @@ int flare_cookie_jar_store(flare_cookie_jar *jar, const flare_url *url, const ch
     if (!strncasecmp(c.name, "__Host-", 7) &&
         (!c.secure || !https || c.domain || !c.path || strcmp(c.path, "/")))
         return reject(&c, err, "__Host- prefix needs Secure, https, Path=/ and no Domain", host);
-    /* §5.3 step 5, with "no dot" standing in for the public suffix list (whose default
-     * rule "*" makes every bare label one): a TLD as Domain is refused, unless it is the
-     * host itself, which then gets a host-only cookie, as an IP address host does. */
-    if (c.domain && !strcasecmp(c.domain, host) && (!strchr(host, '.') || is_ip_literal(host))) {
+    /* §5.3 step 5: a public suffix as Domain is refused (it would reach every site
+     * under it), unless it is the host itself, which then gets a host-only cookie, as
+     * an IP address host does. */
+    if (c.domain && !strcasecmp(c.domain, host) &&
+        (is_ip_literal(host) || is_public_suffix(c.domain))) {
         free(c.domain);
         c.domain = NULL;
     }
     if (c.domain) {
-        if (!strchr(c.domain, '.')) return reject(&c, err, "Domain names a top-level domain", host);
+        if (is_public_suffix(c.domain)) return reject(&c, err, "Domain is a public suffix", host);
         if (!domain_match(host, c.domain))
             return reject(&c, err, "Domain does not domain-match the host", host); /* step 6 */
         c.host_only = false;

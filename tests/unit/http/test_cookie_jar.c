@@ -86,7 +86,7 @@ static void test_host_only_and_domain(void **state)
     const char *narrow = "x=1; Domain=a.www.example.com";
     assert_int_equal(flare_cookie_jar_store(jar, &u, narrow, strlen(narrow), NOW, NULL),
                      FLARE_EINVAL);
-    /* a top-level domain stands in for the public suffix check */
+    /* a top-level domain is a public suffix */
     assert_int_equal(store(jar, "http://www.example.com/", "x=1; Domain=com", NOW), FLARE_EINVAL);
     assert_int_equal(store(jar, "http://localhost/", "x=1; Domain=localhost", NOW), 0);
     flare_url_free(&u);
@@ -104,7 +104,7 @@ static void test_host_only_and_domain(void **state)
 }
 
 /* A Domain that is the host itself where the host is a public suffix (no dot: the
- * list's default rule "*") or an IP address makes a host-only cookie (§5.3 step 5):
+ * list's prevailing rule "*") or an IP address makes a host-only cookie (§5.3 step 5):
  * it must not reach names below it. */
 static void test_domain_that_is_a_suffix_or_an_ip_host(void **state)
 {
@@ -126,6 +126,31 @@ static void test_domain_that_is_a_suffix_or_an_ip_host(void **state)
     flare_cookie_free(&c);
     assert_string_equal(header(jar, "http://198.51.100.7/", NOW), "app=1");
     assert_string_equal(header(jar, "http://evil.198.51.100.7/", NOW), "");
+    flare_cookie_jar_free(jar);
+}
+
+/* The Public Suffix List decides what a Domain may name (§5.3 step 5): a suffix
+ * under which unrelated sites register, ICANN's or a private one, is refused; a
+ * registrable name below it is not. */
+static void test_public_suffix_domains(void **state)
+{
+    (void)state;
+    flare_cookie_jar *jar = jar_new();
+    flare_error err;
+    flare_url u;
+    const char *url = "http://www.example.co.uk/", *wide = "x=1; Domain=co.uk";
+    assert_int_equal(flare_url_parse(&u, url, strlen(url), NULL), 0);
+    assert_int_equal(flare_cookie_jar_store(jar, &u, wide, strlen(wide), NOW, &err), FLARE_EINVAL);
+    assert_non_null(strstr(err.message, "public suffix"));
+    flare_url_free(&u);
+    assert_int_equal(store(jar, "http://a.github.io/", "x=1; Domain=github.io", NOW), FLARE_EINVAL);
+    assert_int_equal(store(jar, "http://www.example.co.uk/", "ok=1; Domain=example.co.uk", NOW), 0);
+    assert_string_equal(header(jar, "http://shop.example.co.uk/", NOW), "ok=1");
+    assert_string_equal(header(jar, "http://other.co.uk/", NOW), "");
+    /* The suffix as the host itself: a host-only cookie, as for localhost. */
+    assert_int_equal(store(jar, "http://co.uk/", "self=1; Domain=co.uk", NOW), 0);
+    assert_true(flare_cookie_jar_find(jar, "self", NULL)->host_only);
+    assert_string_equal(header(jar, "http://x.co.uk/", NOW), "");
     flare_cookie_jar_free(jar);
 }
 
@@ -336,6 +361,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_host_only_and_domain),
         cmocka_unit_test(test_domain_that_is_a_suffix_or_an_ip_host),
+        cmocka_unit_test(test_public_suffix_domains),
         cmocka_unit_test(test_paths),
         cmocka_unit_test(test_expiry),
         cmocka_unit_test(test_secure),
