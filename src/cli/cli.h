@@ -67,6 +67,8 @@ typedef struct cli_options {
 
 /** Prints "flare: <message>" on stderr unless --silent. */
 void cli_error(const cli_options *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** With -v, writes "* " and the line to stderr, controls escaped as cli_error does. */
+void cli_trace(const cli_options *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** The exit status for a failed libflare call with code rc. */
 int cli_exit_for(int rc);
 /** seconds (as parsed: 0..a year) as whole milliseconds for libflare: 0 stays 0 (none

@@ -111,19 +111,15 @@ static const char usage_text[] =
     "exit: 0 ok (2xx), 1 usage, 2 network, 3 TLS, 4 HTTP status not 2xx, 22 --fail\n"
     "      ws: 0 closed with 1000/1001 (or no code), 4 another close code, 2 no close\n";
 
-void cli_error(const cli_options *o, const char *fmt, ...)
+/* Writes prefix and the formatted line to stderr with its controls escaped: a
+ * line may quote what a server sent (a WebSocket close reason is any UTF-8), and
+ * must stay one line with no escape sequence reaching the terminal. */
+static void put_escaped(const char *prefix, const char *fmt, va_list ap)
 {
-    if (o && o->silent && !o->show_error) return;
     char line[2048];
-    va_list ap;
-    va_start(ap, fmt);
     int n = vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
     if (n < 0) return;
-    /* A message may quote what a server sent (a WebSocket close reason is any
-     * UTF-8): its controls are escaped, so that it stays one line and no escape
-     * sequence reaches the terminal. */
-    fputs("flare: ", stderr);
+    fputs(prefix, stderr);
     for (const unsigned char *p = (const unsigned char *)line; *p; p++) {
         if ((*p >= 0x20 && *p != 0x7f) || *p == '\t')
             fputc(*p, stderr);
@@ -133,6 +129,24 @@ void cli_error(const cli_options *o, const char *fmt, ...)
             fprintf(stderr, "\\x%02x", *p);
     }
     fputc('\n', stderr);
+}
+
+void cli_error(const cli_options *o, const char *fmt, ...)
+{
+    if (o && o->silent && !o->show_error) return;
+    va_list ap;
+    va_start(ap, fmt);
+    put_escaped("flare: ", fmt, ap);
+    va_end(ap);
+}
+
+void cli_trace(const cli_options *o, const char *fmt, ...)
+{
+    if (!o->verbose) return;
+    va_list ap;
+    va_start(ap, fmt);
+    put_escaped("* ", fmt, ap);
+    va_end(ap);
 }
 
 int cli_exit_for(int rc)

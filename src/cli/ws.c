@@ -369,8 +369,8 @@ int cli_ws(const cli_options *o)
         cli_error(o, "ws: the server closed the connection with %u \"%s\"", code,
                   flare_ws_client_close_reason(ws));
         status = CLI_STATUS;
-    } else if (o->verbose) {
-        fprintf(stderr, "* closed: %u %s\n", code, flare_ws_client_close_reason(ws));
+    } else {
+        cli_trace(o, "closed: %u %s", code, flare_ws_client_close_reason(ws));
     }
     flare_ws_client_free(ws);
     return status;

@@ -946,6 +946,17 @@ class WebSocketCloseStatusTests(unittest.TestCase):
         self.assertNotIn("\r", line)
         self.assertIn(r'with 4000 "line1\nline2 \x1b[31mred\x1b[0m\r"', line)
 
+    def test_a_close_reason_cannot_break_the_verbose_trace(self):
+        # -v traces a normal close with its reason, escaped as in an error line.
+        reason = b"bye\n* forged line \x1b[2J"
+        rc, out, err = self.session(self.server_closes(ws_close_frame(1000, reason)),
+                                    "-v", "--wait", "5")
+        self.assertEqual((rc, out), (0, b"hi\n"), err)
+        closed = [l for l in err.splitlines() if l.startswith("* closed:")]
+        self.assertEqual(closed, [r"* closed: 1000 bye\n* forged line \x1b[2J"], err)
+        self.assertNotIn("\x1b", err)
+        self.assertNotIn("forged", "".join(l for l in err.splitlines() if not l.startswith("* closed:")))
+
     def test_no_close_frame_is_2(self):
         # 1006: the connection ended without a close frame
         rc, out, err = self.session(lambda conn: conn.sendall(b"\x81\x02hi"), "--wait", "5")
