@@ -7,6 +7,7 @@
 #define FLARE_DNS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "flare/error.h"
 #include "flare/net.h"
@@ -68,6 +69,15 @@ int flare_dns_resolve_v6(const char *host, flare_dns_result *out, flare_error *e
  */
 int flare_dns_resolve_with(const flare_resolver *resolver, const char *host,
                            flare_dns_family family, flare_dns_result *out, flare_error *err);
+/**
+ * flare_dns_resolve_with that gives up on the system resolver after timeout_ms
+ * (FLARE_ETIMEDOUT; 0: no bound). resolv.conf's timeout and attempts apply per
+ * server and family and an NSS module may hang, so this is the only bound a caller
+ * with a deadline has. An injected resolver is called as is.
+ */
+int flare_dns_resolve_within(const flare_resolver *resolver, const char *host,
+                             flare_dns_family family, uint64_t timeout_ms, flare_dns_result *out,
+                             flare_error *err);
 
 #ifdef __cplusplus
 }

@@ -113,7 +113,7 @@ typedef struct flare_http_client_config {
     const flare_http_kv *headers; /**< sent with every request (a request's own win) */
     size_t num_headers;
     flare_http_auth auth;         /**< sent to the first origin only (dropped on redirects away) */
-    int connect_timeout_ms;       /**< TCP connect + TLS handshake: 0 = default, < 0 = none */
+    int connect_timeout_ms;       /**< lookup, connect, TLS handshake: 0 = default, < 0 = none */
     int read_timeout_ms;          /**< each read, write and whole head: 0 = default, < 0 = none */
     int total_timeout_ms;         /**< whole request, redirects included: 0 = none */
     uint64_t max_response_bytes;  /**< body limit, received and decoded: 0 = 100 MiB */

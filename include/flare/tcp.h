@@ -41,7 +41,7 @@ typedef struct flare_tcp_stream {
 typedef struct flare_tcp_connect_options {
     const flare_resolver *resolver; /**< NULL = the system's getaddrinfo */
     flare_dns_family family;        /**< FLARE_DNS_ANY (default), _V4 or _V6 */
-    int timeout_ms;      /**< total budget: 0 = FLARE_TCP_CONNECT_TIMEOUT_MS, < 0 = no limit */
+    int timeout_ms;      /**< lookup + connect: 0 = FLARE_TCP_CONNECT_TIMEOUT_MS, < 0 = none */
     bool keep_nagle;     /**< leave TCP_NODELAY off (it is set by default) */
     bool nonblocking;    /**< leave the connected stream non-blocking */
     int send_timeout_ms; /**< initial flare_tcp_stream_set_send_timeout, 0 = none */

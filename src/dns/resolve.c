@@ -1,7 +1,8 @@
 /*
  * resolve.c: name to addresses. Numeric literals pass through untouched; names
  * are validated, then answered by the injected resolver or by getaddrinfo, which
- * blocks, so callers on the reactor thread should resolve elsewhere (an absolute
+ * blocks (for at most a given time, gai_within.c), so callers on the reactor
+ * thread should resolve elsewhere (an absolute
  * name the hosts file lists is answered from the file, see hosts.c). Answers are
  * filtered to the asked family, de-duplicated and capped at FLARE_DNS_MAX_ADDRS,
  * keeping the back end's order (getaddrinfo sorts by RFC 6724 preference).
@@ -13,6 +14,7 @@
 #include <netdb.h>
 #include <string.h>
 
+#include "gai_within.h"
 #include "hosts.h"
 
 /* Longest input worth reading: a maximal name, its trailing dot, and one more
@@ -134,7 +136,7 @@ static void resolve_hosts_file(const char *host, size_t len, flare_dns_family fa
 }
 
 static int resolve_system(const char *host, size_t len, flare_dns_family family,
-                          flare_dns_result *out, flare_error *err)
+                          uint64_t timeout_ms, flare_dns_result *out, flare_error *err)
 {
     resolve_hosts_file(host, len, family, out);
     if (out->count > 0) return 0;
@@ -144,7 +146,12 @@ static int resolve_system(const char *host, size_t len, flare_dns_family family,
                       : family == FLARE_DNS_V6 ? AF_INET6
                                                : AF_UNSPEC;
     struct addrinfo *list = NULL;
-    int gai = getaddrinfo(host, NULL, &hints, &list);
+    bool timed_out;
+    int gai = flare_dns__gai_within(host, &hints, timeout_ms, &list, &timed_out);
+    if (timed_out)
+        return flare_error_set(err, FLARE_ETIMEDOUT, 0,
+                               "resolving \"%s\" (%s): no answer within %llu ms", host,
+                               family_label(family), (unsigned long long)timeout_ms);
     if (gai != 0) {
         int code = gai == EAI_MEMORY ? FLARE_ENOMEM : FLARE_ERESOLVE;
         int sys_errno = gai == EAI_SYSTEM ? errno : 0;
@@ -181,6 +188,13 @@ static int resolve_injected(const flare_resolver *resolver, const char *host,
 int flare_dns_resolve_with(const flare_resolver *resolver, const char *host,
                            flare_dns_family family, flare_dns_result *out, flare_error *err)
 {
+    return flare_dns_resolve_within(resolver, host, family, 0, out, err);
+}
+
+int flare_dns_resolve_within(const flare_resolver *resolver, const char *host,
+                             flare_dns_family family, uint64_t timeout_ms, flare_dns_result *out,
+                             flare_error *err)
+{
     if (!out || !host)
         return flare_error_set(err, FLARE_EINVAL, 0, "flare_dns_resolve_with: NULL argument");
     out->count = 0;
@@ -212,7 +226,7 @@ int flare_dns_resolve_with(const flare_resolver *resolver, const char *host,
     if (resolver && resolver->fn)
         rc = resolve_injected(resolver, host, family, out, err);
     else
-        rc = resolve_system(host, len, family, out, err);
+        rc = resolve_system(host, len, family, timeout_ms, out, err);
     if (rc < 0) {
         out->count = 0;
         return rc;

@@ -43,9 +43,14 @@ void flared_config_set_resolver(const flare_resolver *resolver)
     name_resolver = resolver;
 }
 
+/* The master resolves at load and for `resolve`, between the signals and worker exits
+ * it must answer: a resolver that does not answer in this time fails the lookup. */
+#define NAME_LOOKUP_TIMEOUT_MS 5000
+
 int flared_config_resolve_name(const char *host, flare_dns_result *out, flare_error *err)
 {
-    int rc = flare_dns_resolve_with(name_resolver, host, FLARE_DNS_ANY, out, err);
+    int rc = flare_dns_resolve_within(name_resolver, host, FLARE_DNS_ANY, NAME_LOOKUP_TIMEOUT_MS,
+                                      out, err);
     if (rc == 0 && out->count == 0)
         rc = flare_error_set(err, FLARE_ERESOLVE, 0, "%s has no address", host);
     return rc;

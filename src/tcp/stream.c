@@ -242,9 +242,12 @@ int flare_tcp_connect(flare_tcp_stream *s, const char *host, uint16_t port,
                                "tcp connect to %s: port 0 cannot be connected to; give 1..65535",
                                host);
     if (!opts) opts = &default_connect_options;
-    uint64_t deadline_ms = deadline_from(opts, flare_monotonic_ms());
+    uint64_t start_ms = flare_monotonic_ms();
+    uint64_t deadline_ms = deadline_from(opts, start_ms);
+    /* The lookup counts against the connect timeout, as curl's --connect-timeout. */
+    uint64_t lookup_ms = deadline_ms == UINT64_MAX ? 0 : deadline_ms - start_ms;
     flare_dns_result res;
-    int rc = flare_dns_resolve_with(opts->resolver, host, opts->family, &res, err);
+    int rc = flare_dns_resolve_within(opts->resolver, host, opts->family, lookup_ms, &res, err);
     if (rc < 0) return rc;
     if (res.count == 0)
         return flare_error_set(err, FLARE_ERESOLVE, 0, "tcp connect: %s has no addresses", host);

@@ -1055,5 +1055,77 @@ class RestlessWebSocketServerTests(unittest.TestCase):
         self.assertIn("timed out", one_line(self, err.decode()))
 
 
+
+# Inside a network and mount namespace of its own, /etc/resolv.conf names a DNS server
+# on the namespace's loopback that reads queries and never answers, with a resolver
+# timeout of 30 s; then flare runs and the server is stopped. Exit 77 when the
+# namespace cannot be set up.
+SILENT_DNS_SCRIPT = r"""
+ip link set lo up || exit 77
+mount --bind "$1/resolv.conf" /etc/resolv.conf || exit 77
+/usr/bin/python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 53))
+open(sys.argv[1], "w").close()
+while True:
+    s.recvfrom(512)
+' "$1/ready" >/dev/null 2>&1 &
+dns=$!
+while [ ! -e "$1/ready" ]; do sleep 0.05; done
+shift
+"$@"
+rc=$?
+kill $dns
+exit $rc
+"""
+
+
+class NameLookupTimeoutTests(unittest.TestCase):
+    """The name lookup counts against --connect-timeout and -m: a resolver that never
+    answers held flare for resolv.conf's timeout (here 30 s) whatever they said."""
+
+    def run_flare(self, *args):
+        return self.run_silent_dns(FLARE, *args)
+
+    def run_silent_dns(self, *argv):
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d, True)
+        with open(os.path.join(d, "resolv.conf"), "w") as f:
+            f.write("nameserver 127.0.0.1\noptions timeout:30 attempts:1\n")
+        for unshare in (["unshare", "--mount", "--net"],
+                        ["unshare", "--map-root-user", "--mount", "--net"]):
+            try:
+                p = subprocess.run(unshare + ["sh", "-c", SILENT_DNS_SCRIPT, "sh", d, *argv],
+                                   capture_output=True, timeout=20)
+            except FileNotFoundError:
+                self.skipTest("no unshare here")
+            if p.returncode != 77 and b"unshare:" not in p.stderr[:100]:
+                return p.returncode, p.stderr.decode(errors="replace")
+        self.skipTest("no network and mount namespace here")
+
+    def test_connect_timeout_bounds_the_lookup(self):
+        rc, err = self.run_flare("--connect-timeout", "1", "http://hang.flared-test/")
+        self.assertEqual(rc, 2, err)
+        self.assertIn("no answer within 1000 ms", err)
+
+    def test_flared_config_load_bounds_the_lookup(self):
+        # The master resolves upstream names at load (and for `resolve`): 5 s at most.
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d, True)
+        conf = os.path.join(d, "flared.yaml")
+        with open(conf, "w") as f:
+            f.write("listeners: [{address: 127.0.0.1:8080}]\n"
+                    "upstreams: {app: {servers: [hang.flared-test:80]}}\n"
+                    "routes: [{path: /, proxy: {upstream: app}}]\n")
+        rc, err = self.run_silent_dns(ft.FLARED, "-t", "-c", conf)
+        self.assertEqual(rc, 78, err)
+        self.assertIn("no answer within 5000 ms", err)
+
+    def test_max_time_bounds_the_lookup(self):
+        rc, err = self.run_flare("-m", "1.5", "http://hang.flared-test/")
+        self.assertEqual(rc, 2, err)
+        self.assertIn("no answer within 1500 ms", err)
+
 if __name__ == "__main__":
     ft.run()

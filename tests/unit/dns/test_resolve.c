@@ -383,6 +383,25 @@ static void test_system_localhost(void **state)
         assert_true(flare_ip_is_v4(&r.addrs[i]));
 }
 
+/* A bounded lookup (getaddrinfo_a underneath) gives what the unbounded one gives,
+ * again and again. (What a silent DNS server gets is in test_flare_cli.py, inside a
+ * network namespace of its own.) */
+static void test_system_lookup_within(void **state)
+{
+    (void)state;
+    flare_dns_result plain, bounded;
+    flare_error err = {0};
+    int rc = flare_dns_resolve_with(NULL, "localhost", FLARE_DNS_ANY, &plain, &err);
+    if (rc != 0) fail_msg("resolve(localhost): %s", err.message);
+    for (int round = 0; round < 20; round++) {
+        rc = flare_dns_resolve_within(NULL, "localhost", FLARE_DNS_ANY, 5000, &bounded, &err);
+        if (rc != 0) fail_msg("resolve_within(localhost): %s", err.message);
+        assert_int_equal(bounded.count, plain.count);
+        for (size_t i = 0; i < plain.count; i++)
+            assert_true(flare_ip_equal(&bounded.addrs[i], &plain.addrs[i]));
+    }
+}
+
 /* "localhost." is the absolute spelling of "localhost": glibc's hosts-file back end
  * alone would not match it, so it must be answered from /etc/hosts just the same. */
 static void test_system_absolute_localhost(void **state)
@@ -417,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_injected_cap),
         cmocka_unit_test(test_injected_errors),
         cmocka_unit_test(test_system_localhost),
+        cmocka_unit_test(test_system_lookup_within),
         cmocka_unit_test(test_system_absolute_localhost),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

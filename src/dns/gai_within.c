@@ -1,0 +1,108 @@
+/*
+ * gai_within.c: getaddrinfo with a time bound. The system resolver has no deadline
+ * of its own (resolv.conf's timeout and attempts multiply per server and family, and
+ * an NSS module may take longer still), so a bounded lookup runs through glibc's
+ * getaddrinfo_a, whose helper thread does the same lookup, and stops waiting at the
+ * deadline. A lookup that cannot be cancelled then is still being written by that
+ * thread: it is kept on a list and freed by a later call once it has finished.
+ */
+#include "gai_within.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "flare/runtime.h"
+
+typedef struct lookup {
+    struct gaicb cb;
+    struct addrinfo hints;
+    struct lookup *next;
+    char name[];
+} lookup;
+
+static lookup *abandoned;
+static pthread_mutex_t abandoned_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void lookup_free(lookup *l)
+{
+    if (l->cb.ar_result) freeaddrinfo(l->cb.ar_result);
+    free(l);
+}
+
+/* Frees the abandoned lookups that have finished since. */
+static void reap_abandoned(void)
+{
+    pthread_mutex_lock(&abandoned_lock);
+    for (lookup **p = &abandoned; *p;) {
+        lookup *l = *p;
+        if (gai_error(&l->cb) == EAI_INPROGRESS) {
+            p = &l->next;
+            continue;
+        }
+        *p = l->next;
+        lookup_free(l);
+    }
+    pthread_mutex_unlock(&abandoned_lock);
+}
+
+static void abandon(lookup *l)
+{
+    pthread_mutex_lock(&abandoned_lock);
+    l->next = abandoned;
+    abandoned = l;
+    pthread_mutex_unlock(&abandoned_lock);
+}
+
+int flare_dns__gai_within(const char *name, const struct addrinfo *hints, uint64_t timeout_ms,
+                          struct addrinfo **res, bool *timed_out)
+{
+    *timed_out = false;
+    *res = NULL;
+    if (timeout_ms == 0) return getaddrinfo(name, NULL, hints, res);
+    reap_abandoned();
+    size_t len = strlen(name);
+    lookup *l = calloc(1, sizeof *l + len + 1);
+    if (!l) return EAI_MEMORY;
+    memcpy(l->name, name, len + 1);
+    l->hints = *hints;
+    l->cb.ar_name = l->name;
+    l->cb.ar_request = &l->hints;
+    struct gaicb *start[1] = {&l->cb};
+    int rc = getaddrinfo_a(GAI_NOWAIT, start, 1, NULL);
+    if (rc != 0) {
+        free(l);
+        return rc;
+    }
+    uint64_t deadline = flare_monotonic_ms() + timeout_ms;
+    while ((rc = gai_error(&l->cb)) == EAI_INPROGRESS) {
+        uint64_t now = flare_monotonic_ms();
+        if (now >= deadline) break;
+        uint64_t left = deadline - now;
+        struct timespec ts = {.tv_sec = (time_t)(left / 1000),
+                              .tv_nsec = (long)(left % 1000) * 1000000};
+        const struct gaicb *wait[1] = {&l->cb};
+        gai_suspend(wait, 1, &ts); /* done, timed out or interrupted: looked at again */
+    }
+    if (rc == EAI_INPROGRESS) {
+        switch (gai_cancel(&l->cb)) {
+        case EAI_CANCELED:
+            lookup_free(l);
+            break;
+        case EAI_ALLDONE: /* finished meanwhile, too late all the same */
+            lookup_free(l);
+            break;
+        default: /* EAI_NOTCANCELED: its thread still writes into l */
+            abandon(l);
+            break;
+        }
+        *timed_out = true;
+        return FLARE_DNS__GAI_TIMEOUT;
+    }
+    *res = l->cb.ar_result;
+    l->cb.ar_result = NULL;
+    lookup_free(l);
+    return rc;
+}
