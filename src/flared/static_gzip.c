@@ -18,8 +18,7 @@ static bool is_ows(char c)
     return c == ' ' || c == '\t';
 }
 
-/* RFC 9110 §12.4.2 qvalue in thousandths; -1 when malformed. */
-static int qvalue(const char *s, size_t len)
+int flared_qvalue(const char *s, size_t len)
 {
     if (len == 0 || (s[0] != '0' && s[0] != '1')) return -1;
     int q = (s[0] - '0') * Q_ONE;
@@ -53,7 +52,7 @@ static int member_weight(const char *p, size_t len)
          * which would hand a client the coding it tried to refuse. */
         bool is_q = plen >= 2 && (param[0] == 'q' || param[0] == 'Q');
         if (is_q && param[1] == '=') {
-            q = qvalue(param + 2, plen - 2);
+            q = flared_qvalue(param + 2, plen - 2);
         } else if (is_q && is_ows(param[1])) {
             const char *eq = param + 1;
             while (eq < pend && is_ows(*eq))

@@ -216,6 +216,10 @@ typedef enum flared_coding {
     FLARED_CODING__COUNT
 } flared_coding;
 
+/** An RFC 9110 §12.4.2 qvalue s[0..len) in thousandths (1000 is q=1); -1 when malformed
+ *  ("1e3", "inf", "0.1234", " 1"): strtod would take what the grammar refuses. */
+int flared_qvalue(const char *s, size_t len);
+
 /** Largest file compressed on the fly whole, in memory (and cached); larger ones
  *  are compressed as they are sent (static_stream.c). */
 #define FLARED_GZIP_MAX_INPUT (1u << 20)
