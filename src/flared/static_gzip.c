@@ -18,7 +18,8 @@ static bool is_ows(char c)
     return c == ' ' || c == '\t';
 }
 
-int flared_qvalue(const char *s, size_t len)
+/* RFC 9110 §12.4.2 qvalue in thousandths; -1 when malformed. */
+static int qvalue(const char *s, size_t len)
 {
     if (len == 0 || (s[0] != '0' && s[0] != '1')) return -1;
     int q = (s[0] - '0') * Q_ONE;
@@ -32,8 +33,7 @@ int flared_qvalue(const char *s, size_t len)
     return q > Q_ONE ? -1 : q;
 }
 
-/* The weight of one list member's parameters p[0..len) (after the coding). */
-static int member_weight(const char *p, size_t len)
+int flared_member_weight(const char *p, size_t len)
 {
     const char *end = p + len;
     int q = Q_ONE;
@@ -52,7 +52,7 @@ static int member_weight(const char *p, size_t len)
          * which would hand a client the coding it tried to refuse. */
         bool is_q = plen >= 2 && (param[0] == 'q' || param[0] == 'Q');
         if (is_q && param[1] == '=') {
-            q = flared_qvalue(param + 2, plen - 2);
+            q = qvalue(param + 2, plen - 2);
         } else if (is_q && is_ows(param[1])) {
             const char *eq = param + 1;
             while (eq < pend && is_ows(*eq))
@@ -95,7 +95,7 @@ size_t flared_static_accept_encoding(const flare_http_request *head,
             while (p < end && *p != ',')
                 p++;
             if (tlen == 0) continue;
-            int w = member_weight(params, (size_t)(p - params));
+            int w = flared_member_weight(params, (size_t)(p - params));
             if (w < 0) continue; /* a malformed member is ignored */
             int *slot = NULL;
             /* Codings are case-insensitive; x-gzip is gzip (§8.4.1.3). */

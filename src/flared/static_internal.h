@@ -216,9 +216,13 @@ typedef enum flared_coding {
     FLARED_CODING__COUNT
 } flared_coding;
 
-/** An RFC 9110 §12.4.2 qvalue s[0..len) in thousandths (1000 is q=1); -1 when malformed
- *  ("1e3", "inf", "0.1234", " 1"): strtod would take what the grammar refuses. */
-int flared_qvalue(const char *s, size_t len);
+/**
+ * The weight (RFC 9110 §12.4.2) of one list member of Accept or Accept-Encoding from
+ * its parameters p[0..len), the bytes after the media type or coding: OWS ";" OWS
+ * parameter ..., the last "q=" giving the weight, in thousandths (1000 without one);
+ * -1 when a weight is malformed ("q=1e3", "q = 0"), and the member is then ignored.
+ */
+int flared_member_weight(const char *p, size_t len);
 
 /** Largest file compressed on the fly whole, in memory (and cached); larger ones
  *  are compressed as they are sent (static_stream.c). */

@@ -10,19 +10,9 @@
 #include "handlers_internal.h"
 #include "static_internal.h"
 
-/* The q of one Accept element's parameters (RFC 9110 §12.5.1), in thousandths: 1000
- * when absent, -1 when malformed (the element is then ignored). */
-static int q_of(const char *params, size_t len)
+static bool is_ows(char c)
 {
-    for (size_t i = 0; i + 2 < len; i++)
-        if ((params[i] == 'q' || params[i] == 'Q') && params[i + 1] == '=' &&
-            (i == 0 || params[i - 1] == ';' || params[i - 1] == ' ')) {
-            size_t start = i + 2, end = start;
-            while (end < len && params[end] != ';' && params[end] != ' ' && params[end] != '\t')
-                end++;
-            return flared_qvalue(params + start, end - start);
-        }
-    return 1000;
+    return c == ' ' || c == '\t';
 }
 
 bool flared_status_wants_prometheus(const flare_request *req)
@@ -43,11 +33,15 @@ bool flared_status_wants_prometheus(const flare_request *req)
         while (p < end) {
             const char *comma = memchr(p, ',', (size_t)(end - p));
             const char *e = comma ? comma : end;
-            while (p < e && *p == ' ')
+            /* An element is OWS media-range *( OWS ";" OWS parameter ) OWS, and OWS is
+             * SP or HTAB (RFC 9110 §5.6.3, §12.5.1): "text/plain ;q=0.5" is text/plain. */
+            while (p < e && is_ows(*p))
                 p++;
-            const char *semi = memchr(p, ';', (size_t)(e - p));
-            size_t type_len = (size_t)((semi ? semi : e) - p);
-            int q = semi ? q_of(semi, (size_t)(e - semi)) : 1000;
+            const char *type_end = p;
+            while (type_end < e && *type_end != ';' && !is_ows(*type_end))
+                type_end++;
+            size_t type_len = (size_t)(type_end - p);
+            int q = flared_member_weight(type_end, (size_t)(e - type_end));
             bool is_prom =
                 (type_len == 10 && strncasecmp(p, "text/plain", 10) == 0) ||
                 (type_len == 28 && strncasecmp(p, "application/openmetrics-text", 28) == 0);
