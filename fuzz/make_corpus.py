@@ -237,6 +237,18 @@ def main():
         b"routes:\n  - path: /\n    proxy: {upstream: app, preserve_host: true, request_headers:"
         b" {Host: $host, X-A: \"$request_id\", Connection: x, X-B: \"a\\rb\"}, "
         b"hide_headers: [Content-Length, X-A, x-a]}\n",
+        b"access_log: /dev/null\naccess_log_format: '$remote_addr [$time_local] \"$request\" "
+        b"$status ${body_bytes_sent}b \"$http_user_agent\" $sent_http_content_type "
+        b"$request_id $upstream_response_time'\n" + config_base,
+        b"access_log_format: '$status ${status $nope'\n" + config_base,
+        b"rate_limits:\n  api: {rate: 5/m, burst: 2}\n  bulk: {rate: 100/s}\n"
+        b"listeners: [{address: 127.0.0.1:1}]\nroutes:\n  - {path: /a, text: {body: a}, "
+        b"rate_limit: api}\n  - {path: /b, text: {body: b}, rate_limit: {rate: 1/m, "
+        b"status: 503}}\n",
+        b"listeners: [{address: 127.0.0.1:1}]\nupstreams:\n  app: {servers: ['127.0.0.1:2'], "
+        b"keepalive_timeout: 4s, connect_timeout: 250ms, read_timeout: 1m, max_fails: 2, "
+        b"fail_timeout: 10s}\nroutes:\n  - {path: /p/, proxy: {upstream: app, "
+        b"strip_prefix: true}}\n",
     ])
     # ws_frame: a frame (header, then payload).
     write("ws_frame", [
@@ -503,6 +515,105 @@ def main():
         b"a:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\na:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n",
         b"YWxpY2U6cGFzc3dvcmQ=",
         b"YQ==", b"YR==", b"Y===", b"",
+    ])
+
+    # negotiate: byte 0 = 0 for Accept-Encoding, 1 for Accept (the status route),
+    # then the field's value.
+    write("negotiate", [bytes([0]) + v for v in [
+        b"gzip", b"gzip, deflate, br", b"br;q=1.0, gzip;q=0.8, *;q=0.1",
+        b"identity;q=0", b"*;q=0", b"gzip;q=0.5", b"x-gzip, identity;q=0.5",
+        b"GZIP;Q=0.999, BR;q=0.001", b"gzip;q=1.001", b"gzip;q = 0", b"gzip;q=",
+        b"gzip;level=9;q=0.2", b"*", b",,gzip,,", b"gzip;q=0.5;q=0",
+    ]] + [bytes([1]) + v for v in [
+        b"text/plain", b"application/json", b"*/*", b"text/plain;q=0.5, application/json",
+        b"application/openmetrics-text; version=1.0.0; q=0.9, */*;q=0.1",
+        b"text/plain;version=0.0.4;q=0.3,*/*;q=0.2", b"text/html, */*;q=0.8",
+        b"TEXT/PLAIN;Q=1", b"text/plain;q=2", b"text/plain;q=0.", b"application/json;q=0",
+    ]])
+
+    # proxy_fields: byte 0 % 4 picks the reader (0 Keep-Alive of a response, 1
+    # Max-Forwards of TRACE, or OPTIONS with bit 2, or GET with bit 3; 2 a path; 3
+    # hop-by-hop over a request's fields), then field lines or the path.
+    write("proxy_fields", [bytes([0]) + v + b"\r\n" for v in [
+        b"Keep-Alive: timeout=5, max=100\r\n", b"Keep-Alive: max=3, TIMEOUT=17 \r\n",
+        b"Keep-Alive: timeout=\r\nKeep-Alive: timeout=9\r\n",
+        b"Keep-Alive: timeout=99999999999999999999\r\n", b"Keep-Alive: timeout=5;x\r\n",
+        b"Keep-Alive: timeout= 5, timeout=6\r\n", b"keep-alive: ,,timeout=2147483647,\r\n",
+    ]] + [bytes([c]) + v + b"\r\n" for c, v in [
+        (1, b"Max-Forwards: 0\r\n"), (5, b"Max-Forwards: 10\r\nMax-Forwards: x\r\n"),
+        (1, b"Max-Forwards: 99999999999\r\n"), (1, b"Max-Forwards: 1x\r\n"),
+        (9, b"Max-Forwards: 3\r\n"), (1, b"Max-Forwards:\r\n"),
+    ]] + [bytes([2]) + v for v in [
+        b"/a/b/c", b"/a/../b", b"/a/./b", b"/a/%2e%2E/b", b"/a/.%2e;x=1/b", b"/a%2f..%2Fb",
+        b"/a\\..\\b", b"/a%5c..", b"/...", b"/.a", b"/a/..", b"..", b"/%2", b"/%2e%2",
+        b"/a;..", b"/a/.;/b", b"/%%2e%2e/",
+    ]] + [bytes([3]) + v + b"\r\n" for v in [
+        b"Connection: close, X-Secret\r\nX-Secret: 1\r\nX-Other: 2\r\n",
+        b"Connection: keep-alive\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\n",
+        b"Proxy-Authorization: x\r\nProxy: evil\r\nProxyx: y\r\nUpgrade: ws\r\n",
+        b"Connection: , x-a ,\tX-B\r\nX-A: 1\r\nx-b: 2\r\nConnection: x-c\r\nX-C: 3\r\n",
+        b"Transfer-Encoding: chunked\r\nTrailer: x\r\n",
+    ]])
+
+    # local_files: byte 0 = 0 for a hosts file, 1 for a mime.types file, then the file.
+    write("local_files", [bytes([0]) + v for v in [
+        b"127.0.0.1\tlocalhost\n::1 localhost ip6-localhost ip6-loopback\n",
+        b"# comment\n10.0.0.1 a.example a # alias\r\n10.0.0.2 A.EXAMPLE.\n\n",
+        b"not-an-ip host\n192.0.2.1\n 192.0.2.2 host\t\n192.0.2.3 host#x\n",
+        b"".join(b"10.0.0.%d many\n" % i for i in range(20)),
+        b"fe80::1%eth0 zoned\n1.2.3.4 . ..\n1.2.3.5 host\r#c\n",
+    ]] + [bytes([1]) + v for v in [
+        b"text/html\t\t\t\thtml htm shtml\ntext/css css\napplication/javascript js\n",
+        b"# mime.types\n\ntext/plain txt TXT text\ntext/x-other txt\r\nimage/png png\n",
+        b"notype ext\ntext/a\x01b bad\napplication/x " + b"e" * 33 + b" ok\n",
+        b"text/plain a#b c\nimage/x-icon ico\ntext/plain\x00hidden nul\n",
+        b"",
+    ]])
+
+    # access_log: byte 0 = line buffer size (% 8 of 2, 3, 7, 16, 33, 64, 200, 4096;
+    # bit 3 an upstream, bit 4 a remote user), then format NUL request NUL response head.
+    combined = (b'$remote_addr - $remote_user [$time_local] "$request" $status '
+                b'$body_bytes_sent "$http_referer" "$http_user_agent"')
+    every = b" ".join(b"$" + v for v in [
+        b"remote_addr", b"remote_port", b"remote_user", b"time_local", b"time_iso8601",
+        b"request", b"request_method", b"request_uri", b"server_protocol", b"host", b"status",
+        b"bytes_sent", b"body_bytes_sent", b"request_body_length", b"request_time",
+        b"request_time_us", b"worker", b"pid", b"tls_version", b"connection_requests",
+        b"upstream_addr", b"upstream_status", b"upstream_response_time", b"request_id",
+        b"http_x_forwarded_for", b"sent_http_content_type", b"{status}x"])
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-Odd:\t\x7f\"\\ \r\n\r\n"
+    req = (b"GET /a\"b\\c?\xff HTTP/1.1\r\nHost: h\r\nUser-Agent: \"x\" \x80\r\n"
+           b"Referer: \\x0a\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n")
+    write("access_log", [bytes([c]) + f + b"\0" + req + b"\0" + head for c, f in [
+        (7, combined), (31, every), (0, every), (3, every), (4, combined), (24, every),
+    ]] + [bytes([7]) + f + b"\0" + req for f in [
+        b"$", b"${status", b"${}", b"$nope", b"$http_", b"${sent_http_x}y$$", b"\t$status\n",
+    ]] + [bytes([7]) + every + b"\0GARBAGE\r\n\0"])
+
+    # cli_upload: the -T URL, NUL, the local file's path.
+    write("cli_upload", [u + b"\0" + f for u, f in [
+        (b"http://h/", b"file.txt"), (b"http://h", b"dir/a b.txt"), (b"http://h/up/", b"/x/\xc3\xa9"),
+        (b"http://h/name", b"file"), (b"https://h:8443/d/?q=1#f", b"r%20.bin"),
+        (b"http://h?x", b"a"), (b"http://h#f/", b"a"), (b"http://u:p@h/a/../", b"~z-_."),
+        (b"h/", b"a"), (b"http://[::1]/", b"a:b?c#d"), (b"http://h/", b""), (b"http://h/", b"d/"),
+    ]])
+
+    # client_request: byte 0 = 1 a body, 2 a content type (the part after the method),
+    # then NUL-separated parts: method, then field name and value in turn.
+    nul = lambda *p: b"\0".join(p)
+    write("client_request", [
+        bytes([0]) + nul(b"GET", b"X-A", b"1", b"x-a", b"2"),
+        bytes([1]) + nul(b"POST", b"Content-Type", b"text/plain", b"Accept", b"*/*"),
+        bytes([3]) + nul(b"PUT", b"application/x", b"User-Agent", b"t \xff", b"X-B", b" v\t"),
+        bytes([0]) + nul(b"GET", b"Host", b"other.example:81", b"Cookie", b"a=b"),
+        bytes([0]) + nul(b"GET", b"Authorization", b"Basic YTpi", b"Connection", b"close"),
+        bytes([0]) + nul(b"GET", b"X-Evil", b"a\r\nInjected: 1"),
+        bytes([0]) + nul(b"GET", b"Bad Name", b"v"),
+        bytes([1]) + nul(b"POST", b"Content-Length", b"5"),
+        bytes([0]) + nul(b"GE T", b"X", b"y"),
+        bytes([2]) + nul(b"DELETE", b""),
+        bytes([0]) + nul(b"HEAD"),
+        bytes([0]) + nul(b"OPTIONS", b"X-Empty", b""),
     ])
 
 

@@ -15,7 +15,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${FUZZ_BUILD:-$root/build-fuzz}
 harnesses=(request response chunked headers url cookie net_addr hostname config ws_frame
            ws_parser ws_handshake utf8 inflate static_path range_cond server timer_wheel
-           proxy_protocol forwarded ws_url ws_client http_client htpasswd router)
+           proxy_protocol forwarded ws_url ws_client http_client htpasswd router negotiate
+           proxy_fields local_files access_log cli_upload client_request)
 [ $# -gt 0 ] && harnesses=("$@")
 
 command -v clang >/dev/null || { echo "run.sh: clang is missing (scripts/install-deps.sh --fuzz)" >&2; exit 1; }

@@ -135,7 +135,7 @@ typedef struct flare_http_client_config {
 
 /** One request. Only url is required. */
 typedef struct flare_http_request_opts {
-    const char *method; /**< a token; NULL = "GET" */
+    const char *method; /**< a token but CONNECT (no tunnels here); NULL = "GET" */
     const char *url;    /**< absolute, or relative to the client's base URL */
     const flare_http_kv *headers;
     size_t num_headers;
@@ -211,7 +211,7 @@ const flare_http_client_stats *flare_http_client_get_stats(const flare_http_clie
  * Sends a request and reads the response into *reply (zeroed first; free it with
  * flare_http_reply_free, on failure too). A status >= 400 is a success here: call
  * flare_http_reply_raise_for_status. Errors: FLARE_EURL (bad URL or Location),
- * FLARE_EINVAL (CR/LF/NUL or a bad token in method or headers, or a header the
+ * FLARE_EINVAL (CR/LF/NUL or a bad token in method or headers, CONNECT, or a header the
  * client owns: Content-Length, Transfer-Encoding), connection errors of the tcp and
  * tls layers (FLARE_ERESOLVE, FLARE_ECONNREFUSED, FLARE_EUNTRUSTED,
  * FLARE_EHOST_MISMATCH...), FLARE_ETIMEDOUT, FLARE_ELIMIT (body or head over its

@@ -28,5 +28,7 @@ int flared_handle_echo(const flare_request *req, flare_response *resp, void *dat
 int flared_handle_static(const flare_request *req, flare_response *resp, void *data);
 /** The status route (status.c). */
 int flared_handle_status(const flare_request *req, flare_response *resp, void *data);
+/** True when the status route answers req in Prometheus text, not JSON (status_accept.c). */
+bool flared_status_wants_prometheus(const flare_request *req);
 
 #endif

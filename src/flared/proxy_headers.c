@@ -229,8 +229,11 @@ int64_t flared_proxy_keep_alive_timeout(const flare_http_response *r)
             if (e - v > 8 && strncasecmp(v, "timeout=", 8) == 0) {
                 int64_t secs = 0;
                 const char *d = v + 8, *digits = d;
-                for (; d < e && *d >= '0' && *d <= '9'; d++)
-                    secs = secs >= INT32_MAX / 10 ? INT32_MAX : secs * 10 + (*d - '0');
+                /* Clamped at INT32_MAX, exactly: 2147483646 is itself. */
+                for (; d < e && *d >= '0' && *d <= '9'; d++) {
+                    int digit = *d - '0';
+                    secs = secs > (INT32_MAX - digit) / 10 ? INT32_MAX : secs * 10 + digit;
+                }
                 const char *last = d;
                 while (d < e && (*d == ' ' || *d == '\t'))
                     d++;

@@ -33,8 +33,7 @@ static int qvalue(const char *s, size_t len)
     return q > Q_ONE ? -1 : q;
 }
 
-/* The weight of one list member's parameters p[0..len) (after the coding). */
-static int member_weight(const char *p, size_t len)
+int flared_member_weight(const char *p, size_t len)
 {
     const char *end = p + len;
     int q = Q_ONE;
@@ -96,7 +95,7 @@ size_t flared_static_accept_encoding(const flare_http_request *head,
             while (p < end && *p != ',')
                 p++;
             if (tlen == 0) continue;
-            int w = member_weight(params, (size_t)(p - params));
+            int w = flared_member_weight(params, (size_t)(p - params));
             if (w < 0) continue; /* a malformed member is ignored */
             int *slot = NULL;
             /* Codings are case-insensitive; x-gzip is gzip (§8.4.1.3). */

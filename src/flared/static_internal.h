@@ -216,6 +216,14 @@ typedef enum flared_coding {
     FLARED_CODING__COUNT
 } flared_coding;
 
+/**
+ * The weight (RFC 9110 §12.4.2) of one list member of Accept or Accept-Encoding from
+ * its parameters p[0..len), the bytes after the media type or coding: OWS ";" OWS
+ * parameter ..., the last "q=" giving the weight, in thousandths (1000 without one);
+ * -1 when a weight is malformed ("q=1e3", "q = 0"), and the member is then ignored.
+ */
+int flared_member_weight(const char *p, size_t len);
+
 /** Largest file compressed on the fly whole, in memory (and cached); larger ones
  *  are compressed as they are sent (static_stream.c). */
 #define FLARED_GZIP_MAX_INPUT (1u << 20)

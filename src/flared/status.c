@@ -9,7 +9,6 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "flare/http.h"
@@ -598,72 +597,6 @@ static int status_prometheus(const flared_route_ctx *ctx, const snapshot *snap, 
     return 0;
 }
 
-/* ----------------------------------------------------------- negotiation */
-
-/* RFC 9110 §12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ), in
- * thousandths; -1 for anything else (strtod would take "1e3", "inf" or "0x1p0"). */
-static int qvalue(const char *s, size_t len)
-{
-    if (len == 0 || (s[0] != '0' && s[0] != '1') || len > 5 || (len > 1 && s[1] != '.')) return -1;
-    int q = (s[0] - '0') * 1000, scale = 100;
-    for (size_t i = 2; i < len; i++, scale /= 10) {
-        if (s[i] < '0' || s[i] > '9') return -1;
-        q += (s[i] - '0') * scale;
-    }
-    return q > 1000 ? -1 : q;
-}
-
-/* The q of one Accept element's parameters (RFC 9110 §12.5.1), in thousandths: 1000
- * when absent, -1 when malformed (the element is then ignored). */
-static int q_of(const char *params, size_t len)
-{
-    for (size_t i = 0; i + 2 < len; i++)
-        if ((params[i] == 'q' || params[i] == 'Q') && params[i + 1] == '=' &&
-            (i == 0 || params[i - 1] == ';' || params[i - 1] == ' ')) {
-            size_t start = i + 2, end = start;
-            while (end < len && params[end] != ';' && params[end] != ' ' && params[end] != '\t')
-                end++;
-            return qvalue(params + start, end - start);
-        }
-    return 1000;
-}
-
-static bool wants_prometheus(const flare_request *req)
-{
-    if (req->query && req->query_len >= 17) {
-        const char *q = req->query, *end = req->query + req->query_len;
-        for (const char *p = q; p + 17 <= end; p++)
-            if ((p == q || p[-1] == '&') && memcmp(p, "format=prometheus", 17) == 0 &&
-                (p + 17 == end || p[17] == '&'))
-                return true;
-    }
-    const flare_http_request *h = req->head;
-    int prom = 0, json = 0;
-    for (size_t i = 0; i < h->num_headers; i++) {
-        const flare_http_header *f = &h->headers[i];
-        if (f->name_len != 6 || strncasecmp(f->name, "accept", 6) != 0) continue;
-        const char *p = f->value, *end = f->value + f->value_len;
-        while (p < end) {
-            const char *comma = memchr(p, ',', (size_t)(end - p));
-            const char *e = comma ? comma : end;
-            while (p < e && *p == ' ')
-                p++;
-            const char *semi = memchr(p, ';', (size_t)(e - p));
-            size_t type_len = (size_t)((semi ? semi : e) - p);
-            int q = semi ? q_of(semi, (size_t)(e - semi)) : 1000;
-            bool is_prom =
-                (type_len == 10 && strncasecmp(p, "text/plain", 10) == 0) ||
-                (type_len == 28 && strncasecmp(p, "application/openmetrics-text", 28) == 0);
-            bool is_json = (type_len == 16 && strncasecmp(p, "application/json", 16) == 0) ||
-                           (type_len == 3 && memcmp(p, "*/*", 3) == 0);
-            if (is_prom && q > prom) prom = q;
-            if (is_json && q > json) json = q;
-            p = comma ? comma + 1 : end;
-        }
-    }
-    return prom > json;
-}
-
 static int answer_prometheus(const flared_route_ctx *ctx, const snapshot *snap,
                              flare_response *resp)
 {
@@ -710,8 +643,8 @@ int flared_handle_status(const flare_request *req, flare_response *resp, void *d
     if (own) refresh_own(ctx, own);
     snapshot snap;
     if (snapshot_take(&snap) < 0) return FLARE_ENOMEM;
-    int rc =
-        wants_prometheus(req) ? answer_prometheus(ctx, &snap, resp) : answer_json(ctx, &snap, resp);
+    int rc = flared_status_wants_prometheus(req) ? answer_prometheus(ctx, &snap, resp)
+                                                 : answer_json(ctx, &snap, resp);
     free(snap.slots);
     return rc;
 }

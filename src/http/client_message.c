@@ -90,6 +90,12 @@ int flare_http__client_check_request(const client_req *rq, flare_error *err)
         return flare_error_set(err, FLARE_EINVAL, 0,
                                "method \"%s\" is not a token (CR, LF and spaces refused)",
                                shown(rq->method, buf));
+    /* CONNECT's target is authority-form (RFC 9110 §9.3.6, RFC 9112 §3.2.3): sent with
+     * the URL's path, as every other request is, it is a head any server refuses. */
+    if (!strcmp(rq->method, "CONNECT"))
+        return flare_error_set(err, FLARE_EINVAL, 0,
+                               "method CONNECT asks for a tunnel (a host:port target), which this "
+                               "client does not open");
     if (rq->content_type && !is_field_value(rq->content_type))
         return flare_error_set(err, FLARE_EINVAL, 0,
                                "content type holds CR, LF, NUL or a control character");

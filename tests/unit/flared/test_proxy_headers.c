@@ -339,6 +339,10 @@ static void test_keep_alive_timeout(void **state)
         {"keep-alive: max=3,TIMEOUT=12 \r\n", 12},
         {"Keep-Alive: max=3\r\nKeep-Alive: timeout=0\r\n", 0},
         {"Keep-Alive: timeout=99999999999999999999\r\n", INT32_MAX},
+        /* Found by fuzz_proxy_fields: the clamp took every value from 2147483640 up. */
+        {"Keep-Alive: timeout=2147483646\r\n", 2147483646},
+        {"Keep-Alive: timeout=2147483640\r\n", 2147483640},
+        {"Keep-Alive: timeout=2147483648\r\n", INT32_MAX},
         {"Keep-Alive: timeout=\r\n", -1},
         {"Keep-Alive: timeout=5s\r\n", -1},
         {"Keep-Alive: timeout=-1\r\n", -1},

@@ -172,7 +172,9 @@ static void test_injection_refused(void **state)
         assert_int_equal(flare_http_client_request(c, &o, &r, &err), FLARE_EINVAL);
         flare_http_reply_free(&r);
     }
-    const char *bad_methods[] = {"GET /x HTTP/1.1\r\n", "GE T", "", "G\nET", "GET\t"};
+    /* CONNECT (found by fuzz_client_request) went out as "CONNECT /x HTTP/1.1", a head
+     * any server refuses: its target is authority-form, and this client opens no tunnel. */
+    const char *bad_methods[] = {"GET /x HTTP/1.1\r\n", "GE T", "", "G\nET", "GET\t", "CONNECT"};
     for (size_t i = 0; i < sizeof bad_methods / sizeof bad_methods[0]; i++) {
         flare_http_request_opts o = {.method = bad_methods[i], .url = url};
         assert_int_equal(flare_http_client_request(c, &o, &r, &err), FLARE_EINVAL);
