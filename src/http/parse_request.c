@@ -335,10 +335,10 @@ typedef struct request_fields {
 
 /* A valid Host value (RFC 9112 §3.2), one the field loop's inline check left
  * undecided. On the SIMD paths (`blocks`) most such values are a short name too
- * near the end of the buffer for blocks that start at it (a Host line last in a
- * short head, as health checks and wrk's default request have): the blocks that
- * end at its last byte are read then, before the exact check. The scalar path
- * takes the exact check alone, the reference the others are tested against. */
+ * near the end of the buffer for blocks that start at it (a Host line last in the
+ * head, as health checks and wrk's default request have it): the blocks that end
+ * at its last byte are read then, before the exact check. The scalar path takes
+ * the exact check alone, the reference the others are tested against. */
 static bool host_value_valid(const char *s, size_t n, const char *start, bool blocks)
 {
 #ifdef FLARE_HTTP_X86_SIMD
