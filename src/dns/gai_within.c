@@ -87,17 +87,13 @@ int flare_dns__gai_within(const char *name, const struct addrinfo *hints, uint64
         gai_suspend(wait, 1, &ts); /* done, timed out or interrupted: looked at again */
     }
     if (rc == EAI_INPROGRESS) {
-        switch (gai_cancel(&l->cb)) {
-        case EAI_CANCELED:
+        /* EAI_ALLDONE: it finished meanwhile, too late all the same. EAI_NOTCANCELED:
+         * its thread still writes into l. */
+        int cancel = gai_cancel(&l->cb);
+        if (cancel == EAI_CANCELED || cancel == EAI_ALLDONE)
             lookup_free(l);
-            break;
-        case EAI_ALLDONE: /* finished meanwhile, too late all the same */
-            lookup_free(l);
-            break;
-        default: /* EAI_NOTCANCELED: its thread still writes into l */
+        else
             abandon(l);
-            break;
-        }
         *timed_out = true;
         return FLARE_DNS__GAI_TIMEOUT;
     }
