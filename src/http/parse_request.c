@@ -69,10 +69,8 @@ static ALWAYS_INLINE size_t skip_common_host(const char *s, size_t n)
         if (i + 8 > n) i = n - 8; /* overlaps bytes already passed */
         uint64_t x = flare_http__load64(s + i);
         uint64_t y = x & ~FLARE_HTTP__HIGHS;
-#define IN_RANGE(lo, hi)                                                                           \
-    ((y + FLARE_HTTP__ONES * (0x80 - (lo))) & ~(y + FLARE_HTTP__ONES * (0x7f - (hi))))
-        uint64_t common = IN_RANGE('a', 'z') | IN_RANGE('0', '9') | IN_RANGE('-', '.');
-#undef IN_RANGE
+        uint64_t common = flare_http__in_range7(y, 'a', 'z') | flare_http__in_range7(y, '0', '9') |
+                          flare_http__in_range7(y, '-', '.');
         uint64_t other = ~(common & ~x) & FLARE_HTTP__HIGHS;
         if (other) return i + (size_t)__builtin_ctzll(other) / 8;
         if (i + 8 == n) return n;

@@ -244,6 +244,14 @@ static inline uint64_t flare_http__equal(uint64_t x, uint8_t k)
     return flare_http__below(x ^ (FLARE_HTTP__ONES * k), 1);
 }
 
+/* The bytes of y, each below 0x80, that lie in lo..hi, flagged in their high bits
+ * (the other bits are left over; callers mask with FLARE_HTTP__HIGHS): every
+ * lane's sum stays within its byte, so each flag is exact. */
+static inline uint64_t flare_http__in_range7(uint64_t y, uint8_t lo, uint8_t hi)
+{
+    return (y + FLARE_HTTP__ONES * (uint8_t)(0x80 - lo)) & ~(y + FLARE_HTTP__ONES * (0x7f - hi));
+}
+
 static inline bool flare_http__little_endian(void)
 {
     return __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
@@ -304,11 +312,36 @@ static inline size_t flare_http__scalar_value_end(const char *p, size_t pos, siz
     return end;
 }
 
-static inline size_t flare_http__scalar_token_end(const char *p, size_t pos, size_t end)
+/* The token scan a byte at a time: for the scalar scan's tail and for inputs too
+ * short for a SIMD block, where the eight-byte scan does not pay. */
+static inline size_t flare_http__tchar_run_end(const char *p, size_t pos, size_t end)
 {
     for (size_t i = pos; i < end; i++)
         if (!flare_http__is_tchar((unsigned char)p[i])) return i;
     return end;
+}
+
+static inline size_t flare_http__scalar_token_end(const char *p, size_t pos, size_t end)
+{
+    size_t i = pos;
+    if (flare_http__little_endian())
+        while (i + 8 <= end) {
+            uint64_t x = flare_http__load64(p + i), y = x & ~FLARE_HTTP__HIGHS;
+            /* Letters (either case), digits and '-', what field names are made of. */
+            uint64_t common = flare_http__in_range7(y | FLARE_HTTP__ONES * 0x20, 'a', 'z') |
+                              flare_http__in_range7(y, '0', '9') |
+                              flare_http__in_range7(y, '-', '-');
+            uint64_t other = ~(common & ~x) & FLARE_HTTP__HIGHS;
+            if (!other) {
+                i += 8;
+                continue;
+            }
+            i += (size_t)__builtin_ctzll(other) / 8;
+            /* The other tchars ("!#$%&'*+.^_`|~") are rare in a token: step over one. */
+            if (!flare_http__is_tchar((unsigned char)p[i])) return i;
+            i++;
+        }
+    return flare_http__tchar_run_end(p, i, end);
 }
 
 /* --- chunks: shared by the paths ------------------------------------------------------------ */
@@ -500,7 +533,7 @@ FLARE_HTTP__SSE42 static inline size_t flare_http__sse42_token_end(const char *p
                                                                    size_t end)
 {
     FLARE_HTTP__SCAN(16, flare_http__sse_load, flare_http__sse_token_stops,
-                     flare_http__scalar_token_end);
+                     flare_http__tchar_run_end);
 }
 
 /*

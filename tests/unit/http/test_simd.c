@@ -85,6 +85,40 @@ static void test_scalar_classes(void **state)
         assert_int_equal(s->skip_token(&not_tchar[i], 1), 0);
 }
 
+/* tchar from its grammar (RFC 9110 §5.6.2), not from the table the scanners use. */
+static bool rfc_tchar(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* The scalar token scan, eight bytes at a time with a byte loop for the tail, against
+ * the grammar: every byte value at every position of lengths that cover both, with a
+ * second stop byte after the first and a run of the rarer tchars before it. */
+static void test_scalar_token_exhaustive(void **state)
+{
+    (void)state;
+    const flare_http_scan_ops *s = &flare_http__scan_scalar;
+    for (size_t n = 1; n <= 27; n++) {
+        char *buf = malloc(n);
+        assert_non_null(buf);
+        for (size_t pos = 0; pos < n; pos++) {
+            for (int b = 0; b < 256; b++) {
+                memset(buf, 'k', n);
+                for (size_t k = 0; k < pos && k < 3; k++)
+                    buf[pos - 1 - k] = "_~!"[k];
+                buf[pos] = (char)b;
+                if (pos + 2 < n) buf[pos + 2] = ':';
+                size_t want = rfc_tchar((unsigned char)b) ? (pos + 2 < n ? pos + 2 : n) : pos;
+                size_t got = s->skip_token(buf, n);
+                if (got != want)
+                    fail_msg("len %zu byte 0x%02x at %zu: got %zu want %zu", n, b, pos, got, want);
+            }
+        }
+        free(buf);
+    }
+}
+
 static void test_paths_match_scalar(void **state)
 {
     (void)state;
@@ -185,9 +219,9 @@ static void test_avx512_path(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_scalar_classes),    cmocka_unit_test(test_paths_match_scalar),
-        cmocka_unit_test(test_paths_random_long), cmocka_unit_test(test_force_and_names),
-        cmocka_unit_test(test_avx512_path),
+        cmocka_unit_test(test_scalar_classes),     cmocka_unit_test(test_scalar_token_exhaustive),
+        cmocka_unit_test(test_paths_match_scalar), cmocka_unit_test(test_paths_random_long),
+        cmocka_unit_test(test_force_and_names),    cmocka_unit_test(test_avx512_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
