@@ -58,6 +58,22 @@ static ALWAYS_INLINE flare_http__chunk_fn *chunk_fn(int path)
     return NULL;
 }
 
+/* Classifies the first chunk of buf[0..end) on a SIMD path (a head under 64 bytes
+ * in overlapping blocks, simd.h); the scalar path uses no chunks. */
+static ALWAYS_INLINE void first_chunk(int path, const char *buf, size_t end,
+                                      flare_http__chunk *chunk)
+{
+#ifdef FLARE_HTTP_X86_SIMD
+    if (path == FLARE_SIMD_AVX512) flare_http__avx512_chunk_at(buf, 0, end, chunk);
+    if (path == FLARE_SIMD_AVX2) flare_http__avx2_first_chunk(buf, end, chunk);
+    if (path == FLARE_SIMD_SSE42) flare_http__sse42_first_chunk(buf, end, chunk);
+#endif
+    (void)path;
+    (void)buf;
+    (void)end;
+    (void)chunk;
+}
+
 static ALWAYS_INLINE const flare_http_scan_ops *path_ops(int path)
 {
 #ifdef FLARE_HTTP_X86_SIMD

@@ -572,8 +572,7 @@ static ALWAYS_INLINE ssize_t parse_on_path(int path, const char *buf, size_t len
     /* The first chunk is classified before the request line is read, so that
      * both run at once. */
     flare_http__chunk chunk = {0, 0, 0};
-    flare_http__chunk_fn *chunk_at = chunk_fn(path);
-    if (chunk_at) chunk_at(buf, 0, window, &chunk);
+    first_chunk(path, buf, window, &chunk);
 
     size_t pos = fast_request_line(path, buf, window, lim->max_uri, req);
     if (pos == 0) {
@@ -681,10 +680,16 @@ FLARE_HTTP__AVX512 static ssize_t parse_avx512(const char *buf, size_t len, size
 }
 #endif
 
-/* Below one 64-byte chunk the SSE4.2 and AVX2 passes classify a zero-padded copy,
- * and the scalar pass is faster: 34 against 42 ns for a 43-byte health check on
- * AVX2 (bench/parse_wall.sh). AVX-512 loads such a head under a byte mask instead. */
-#define SHORT_HEAD 64
+/* The shortest heads the SIMD passes take; shorter ones go to the scalar pass. AVX2
+ * reads a head of 32 to 63 bytes as two overlapping blocks (simd.h), and its pass
+ * then costs no more than the scalar one (471 against 473 instructions for a 43-byte
+ * health check) and less with more fields (flared's worker: 2,253 against 2,374 per
+ * 54-byte request, bench/callgrind_plaintext.sh). SSE4.2 reads such a head as four
+ * 16-byte blocks, which costs more than the scalar pass (514 against 475), so it
+ * keeps the scalar pass up to one whole chunk. Below its block size a path would
+ * classify a zero-padded copy, slower still. AVX-512 loads any head under a mask. */
+#define AVX2_SHORT_HEAD  32
+#define SSE42_SHORT_HEAD 64
 
 ssize_t flare_http_parse_request(const char *buf, size_t len, size_t last_len,
                                  const flare_http_limits *limits, flare_http_request *req,
@@ -695,10 +700,10 @@ ssize_t flare_http_parse_request(const char *buf, size_t len, size_t last_len,
     case FLARE_SIMD_AVX512:
         return parse_avx512(buf, len, last_len, limits, req, status);
     case FLARE_SIMD_AVX2:
-        if (len < SHORT_HEAD) break;
+        if (len < AVX2_SHORT_HEAD) break;
         return parse_avx2(buf, len, last_len, limits, req, status);
     case FLARE_SIMD_SSE42:
-        if (len < SHORT_HEAD) break;
+        if (len < SSE42_SHORT_HEAD) break;
         return parse_sse42(buf, len, last_len, limits, req, status);
 #endif
     default:

@@ -146,8 +146,7 @@ static ALWAYS_INLINE ssize_t parse_on_path(int path, const char *buf, size_t len
     /* The first chunk is classified before the status line is read, so that
      * both run at once. */
     flare_http__chunk chunk = {0, 0, 0};
-    flare_http__chunk_fn *chunk_at = chunk_fn(path);
-    if (chunk_at) chunk_at(buf, 0, len, &chunk);
+    first_chunk(path, buf, len, &chunk);
 
     size_t pos = fast_status_line(path, buf, len, resp);
     if (pos == 0) {

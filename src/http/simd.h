@@ -189,6 +189,9 @@ FLARE_HTTP__SSE42 static inline size_t flare_http__sse42_token_end(const char *p
 /** SSE4.2-path chunk classifier (four 16-byte blocks). */
 FLARE_HTTP__SSE42 static inline void flare_http__sse42_chunk_at(const char *p, size_t base,
                                                                 size_t end, flare_http__chunk *c);
+/** The chunk at 0 of p[0..end), a head under 64 bytes as overlapping 16-byte blocks. */
+FLARE_HTTP__SSE42 static inline void flare_http__sse42_first_chunk(const char *p, size_t end,
+                                                                   flare_http__chunk *c);
 /** The four scanners over 32-byte blocks: '\n'. */
 FLARE_HTTP__AVX2 static inline size_t flare_http__avx2_lf_end(const char *p, size_t pos,
                                                               size_t end);
@@ -204,6 +207,9 @@ FLARE_HTTP__AVX2 static inline size_t flare_http__avx2_token_end(const char *p, 
 /** AVX2 chunk classifier (two 32-byte blocks). */
 FLARE_HTTP__AVX2 static inline void flare_http__avx2_chunk_at(const char *p, size_t base,
                                                               size_t end, flare_http__chunk *c);
+/** The chunk at 0 of p[0..end), a head under 64 bytes as two overlapping 32-byte blocks. */
+FLARE_HTTP__AVX2 static inline void flare_http__avx2_first_chunk(const char *p, size_t end,
+                                                                 flare_http__chunk *c);
 /* The AVX-512BW scanners flare_http__avx512_{lf,target,value,token}_end, over
  * 64-byte blocks with the last one loaded under a mask, are defined below
  * (FLARE_HTTP__AVX512_SCANNER) with the same contract as the others. */
@@ -567,6 +573,37 @@ FLARE_HTTP__SSE42 static inline size_t flare_http__sse42_token_end(const char *p
         }                                                                                          \
     } while (0)
 
+/*
+ * The body of a SIMD path's first_chunk: the chunk at 0, as its chunk_at (CHUNK_AT,
+ * over STOPS64) would give it, except that an input under 64 bytes but of at least
+ * one WIDTH-byte block (read by LOAD, classified by LINE_STOPS) is read in blocks
+ * that overlap where they must for the last one to end at end, not from a padded
+ * copy: a byte read twice is classified the same both times, so the masks are ORed
+ * in place. Only the first chunk can be so short, so the field loop's chunk_at
+ * carries no such case.
+ */
+#define FLARE_HTTP__FIRST_CHUNK(STOPS64, CHUNK_AT, WIDTH, LOAD, LINE_STOPS)                        \
+    do {                                                                                           \
+        c->base = 0;                                                                               \
+        if (end >= 64) {                                                                           \
+            STOPS64(p, &c->tok, &c->val);                                                          \
+            return;                                                                                \
+        }                                                                                          \
+        if (end < (WIDTH)) {                                                                       \
+            CHUNK_AT(p, 0, end, c);                                                                \
+            return;                                                                                \
+        }                                                                                          \
+        c->tok = c->val = 0;                                                                       \
+        for (size_t at_ = 0;; at_ += (WIDTH)) {                                                    \
+            if (at_ > end - (WIDTH)) at_ = end - (WIDTH);                                          \
+            uint32_t t_, v_;                                                                       \
+            LINE_STOPS(LOAD(p + at_), &t_, &v_);                                                   \
+            c->tok |= (uint64_t)t_ << at_;                                                         \
+            c->val |= (uint64_t)v_ << at_;                                                         \
+            if (at_ == end - (WIDTH)) return;                                                      \
+        }                                                                                          \
+    } while (0)
+
 /* The stop masks of the 64 bytes at q. */
 FLARE_HTTP__SSE42 static inline void flare_http__sse42_stops64(const char *q, uint64_t *tok,
                                                                uint64_t *val)
@@ -584,6 +621,13 @@ FLARE_HTTP__SSE42 static inline void flare_http__sse42_chunk_at(const char *p, s
                                                                 size_t end, flare_http__chunk *c)
 {
     FLARE_HTTP__CHUNK_AT(flare_http__sse42_stops64);
+}
+
+FLARE_HTTP__SSE42 static inline void flare_http__sse42_first_chunk(const char *p, size_t end,
+                                                                   flare_http__chunk *c)
+{
+    FLARE_HTTP__FIRST_CHUNK(flare_http__sse42_stops64, flare_http__sse42_chunk_at, 16,
+                            flare_http__sse_load, flare_http__sse_line_stops);
 }
 
 /* --- AVX2 path: 32-byte blocks ------------------------------------------------------------ */
@@ -683,6 +727,13 @@ FLARE_HTTP__AVX2 static inline void flare_http__avx2_chunk_at(const char *p, siz
                                                               size_t end, flare_http__chunk *c)
 {
     FLARE_HTTP__CHUNK_AT(flare_http__avx2_stops64);
+}
+
+FLARE_HTTP__AVX2 static inline void flare_http__avx2_first_chunk(const char *p, size_t end,
+                                                                 flare_http__chunk *c)
+{
+    FLARE_HTTP__FIRST_CHUNK(flare_http__avx2_stops64, flare_http__avx2_chunk_at, 32,
+                            flare_http__avx_load, flare_http__avx_line_stops);
 }
 
 /* --- AVX-512BW path: 64-byte blocks, compares straight into 64-bit masks -------------------- */
