@@ -319,6 +319,27 @@ class FlaredTests(ft.SharedServerTestCase):
         self.assertEqual(h["authorization"], "Basic YWw6aWNl")
         self.assertEqual(h["host"], f"127.0.0.1:{self.srv.port}")
 
+    def test_header_left_out_or_sent_empty(self):
+        # curl's forms: 'Name:' sends no such header, not even one flare writes itself;
+        # 'Name;' sends it with an empty value.
+        _, h = self.echo("-H", "User-Agent:", "-H", "Accept:", "-H", "Accept-Encoding:  ",
+                         "-H", "Content-Type:",
+                         "-u", "user:pass", "-H", "Authorization:", "-d", "a=1",
+                         "-H", "X-Empty;", self.url + "/echo")
+        for name in ("user-agent", "accept", "accept-encoding", "content-type", "authorization"):
+            self.assertNotIn(name, h)
+        self.assertEqual(h["x-empty"], "")
+        self.assertEqual(h["host"], f"127.0.0.1:{self.srv.port}")
+        _, h = self.echo("-H", "Accept;", "-H", "User-Agent; ", self.url + "/echo")
+        self.assertEqual((h["accept"], h["user-agent"]), ("", ""))
+        # Every request carries a Host (RFC 9112 section 3.2); 'Name;x' is neither form.
+        rc, out, err = flare("-H", "Host:", self.url + "/echo")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("Host", one_line(self, err))
+        rc, out, err = flare("-H", "X-Odd;x", self.url + "/echo")
+        self.assertEqual(rc, 1)
+        self.assertIn("has no ':'", one_line(self, err))
+
     def test_methods(self):
         for cmd in ("put", "patch", "delete"):
             doc, _ = self.echo(cmd, self.url + "/echo")
