@@ -49,10 +49,11 @@ struct json_t; /* jansson's json_t: include <jansson.h> to use the JSON helpers 
 
 /**
  * One header field given by the caller: NUL-terminated name and value. A NULL value
- * sends no field of that name, not even one the client writes itself (User-Agent,
- * Accept, Accept-Encoding, Authorization, Cookie, Connection, Content-Type), as
- * curl's -H 'Name:' does; Host cannot be left out (FLARE_EINVAL). "" sends the field
- * with an empty value.
+ * as the last word on a name (a request's own list first, then the config's) sends
+ * no field of that name, neither values given before it nor one the client writes
+ * itself (User-Agent, Accept, Accept-Encoding, Authorization, Cookie, Connection,
+ * Content-Type), as curl's -H 'Name:'; Host cannot be left out (FLARE_EINVAL). ""
+ * sends the field with an empty value.
  */
 typedef struct flare_http_kv {
     const char *name;

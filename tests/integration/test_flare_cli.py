@@ -323,10 +323,11 @@ class FlaredTests(ft.SharedServerTestCase):
         # curl's forms: 'Name:' sends no such header, not even one flare writes itself;
         # 'Name;' sends it with an empty value.
         _, h = self.echo("-H", "User-Agent:", "-H", "Accept:", "-H", "Accept-Encoding:  ",
-                         "-H", "Content-Type:",
+                         "-H", "X-Gone: 1", "-H", "X-Gone:", "-H", "Content-Type:",
                          "-u", "user:pass", "-H", "Authorization:", "-d", "a=1",
                          "-H", "X-Empty;", self.url + "/echo")
-        for name in ("user-agent", "accept", "accept-encoding", "content-type", "authorization"):
+        for name in ("user-agent", "accept", "accept-encoding", "x-gone", "content-type",
+                     "authorization"):
             self.assertNotIn(name, h)
         self.assertEqual(h["x-empty"], "")
         self.assertEqual(h["host"], f"127.0.0.1:{self.srv.port}")

@@ -152,10 +152,10 @@ static void test_fields_left_out(void **state)
     raw_server s;
     canned ok = {.data = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0, true};
     raw_start(&s, answer, &ok);
-    flare_http_kv defaults[] = {
-        {"User-Agent", NULL}, {"X-Cfg", "1"}, {"Accept", "text/html"}, {"X-Unsaid", NULL}};
+    flare_http_kv defaults[] = {{"User-Agent", NULL}, {"X-Cfg", "1"},   {"Accept", "text/html"},
+                                {"X-Unsaid", NULL},   {"X-Twice", "1"}, {"X-Twice", NULL}};
     flare_http_client_config cfg = {
-        .headers = defaults, .num_headers = 4, .auth = {FLARE_HTTP_AUTH_BEARER, NULL, NULL, "tok"}};
+        .headers = defaults, .num_headers = 6, .auth = {FLARE_HTTP_AUTH_BEARER, NULL, NULL, "tok"}};
     flare_http_client *c = client(&cfg);
     flare_http_kv own[] = {{"Accept", NULL},         {"X-Cfg", NULL},
                            {"Authorization", NULL},  {"Accept-Encoding", NULL},
@@ -166,7 +166,7 @@ static void test_fields_left_out(void **state)
     if (flare_http_client_request(c, &o, &r, &err) < 0) fail_msg("%s", err.message);
     flare_http_reply_free(&r);
     const char *req = raw_request(&s, 0);
-    for (const char *gone = "Accept\0X-Cfg\0Authorization\0X-Unsaid\0"; *gone;
+    for (const char *gone = "Accept\0X-Cfg\0Authorization\0X-Unsaid\0X-Twice\0"; *gone;
          gone += strlen(gone) + 1) {
         char field[32];
         snprintf(field, sizeof field, "\r\n%s:", gone);
@@ -174,11 +174,12 @@ static void test_fields_left_out(void **state)
     }
     assert_string_equal(raw_header(req, "User-Agent"), "mine/2");
     assert_non_null(strstr(req, "\r\nX-Empty: \r\n"));
-    /* the config alone: its fields, and no User-Agent */
+    /* the config alone: its fields, and no User-Agent; the last word on X-Twice wins */
     if (flare_http_client_get(c, s.url, &r, &err) < 0) fail_msg("%s", err.message);
     flare_http_reply_free(&r);
     req = raw_request(&s, 1);
     assert_null(strstr(req, "User-Agent:"));
+    assert_null(strstr(req, "X-Twice:"));
     assert_string_equal(raw_header(req, "Accept"), "text/html");
     assert_string_equal(raw_header(req, "X-Cfg"), "1");
     assert_string_equal(raw_header(req, "Authorization"), "Bearer tok");
