@@ -47,10 +47,17 @@ struct json_t; /* jansson's json_t: include <jansson.h> to use the JSON helpers 
 /** User-Agent sent when the config gives none. */
 #define FLARE_HTTP_CLIENT_USER_AGENT "flare/0.1.0"
 
-/** One header field given by the caller: NUL-terminated name and value. */
+/**
+ * One header field given by the caller: NUL-terminated name and value. A NULL value
+ * as the last word on a name (a request's own list first, then the config's) sends
+ * no field of that name, neither values given before it nor one the client writes
+ * itself (User-Agent, Accept, Accept-Encoding, Authorization, Cookie, Connection,
+ * Content-Type), as curl's -H 'Name:'; Host cannot be left out (FLARE_EINVAL). ""
+ * sends the field with an empty value.
+ */
 typedef struct flare_http_kv {
     const char *name;
-    const char *value;
+    const char *value; /**< NULL = leave the field out */
 } flare_http_kv;
 
 /** Authentication schemes the client can send by itself. */

@@ -31,7 +31,7 @@ extern "C" {
 typedef struct flare_tcp_stream {
     int fd;                /**< connected socket, -1 when closed */
     bool nonblocking;      /**< O_NONBLOCK is set: EAGAIN surfaces as FLARE_EAGAIN */
-    int send_timeout_ms;   /**< 0 = none; bounds each blocking send (and write_all waits) */
+    int send_timeout_ms;   /**< 0 = none; bounds each blocking send, each write_all whole */
     int recv_timeout_ms;   /**< 0 = none; bounds each blocking read */
     flare_sock_addr local; /**< our end */
     flare_sock_addr peer;  /**< the remote end */
@@ -88,9 +88,11 @@ ssize_t flare_tcp_stream_read(flare_tcp_stream *s, void *buf, size_t len, flare_
  */
 ssize_t flare_tcp_stream_write(flare_tcp_stream *s, const void *buf, size_t len, flare_error *err);
 /**
- * Writes all len bytes, waiting with poll() on a non-blocking stream (each wait is
- * bounded by send_timeout_ms). Returns 0, or a negative code after which the number
- * of bytes that reached the socket is unknown: treat the stream as broken.
+ * Writes all len bytes, waiting with poll() while the socket is full, on a blocking
+ * stream as on a non-blocking one. send_timeout_ms (0 = none) bounds the whole call,
+ * not each wait: a peer that takes a trickle cannot keep it going. Returns 0,
+ * FLARE_ETIMEDOUT, or another negative code; after any failure the number of bytes
+ * that reached the socket is unknown: treat the stream as broken.
  */
 int flare_tcp_stream_write_all(flare_tcp_stream *s, const void *buf, size_t len, flare_error *err);
 /** shutdown(2) of one or both directions; the fd stays open until close. */
@@ -107,7 +109,8 @@ int flare_tcp_stream_set_nodelay(flare_tcp_stream *s, bool on, flare_error *err)
  */
 int flare_tcp_stream_set_keepalive(flare_tcp_stream *s, bool on, int idle_s, int interval_s,
                                    int count, flare_error *err);
-/** SO_SNDTIMEO in ms (0 = none): a blocked write then fails with FLARE_ETIMEDOUT. */
+/** SO_SNDTIMEO in ms (0 = none): a blocked write then fails with FLARE_ETIMEDOUT; it is
+ *  also the deadline of each flare_tcp_stream_write_all call. */
 int flare_tcp_stream_set_send_timeout(flare_tcp_stream *s, int timeout_ms, flare_error *err);
 /** SO_RCVTIMEO in ms (0 = none): a blocked read then fails with FLARE_ETIMEDOUT. */
 int flare_tcp_stream_set_recv_timeout(flare_tcp_stream *s, int timeout_ms, flare_error *err);

@@ -67,7 +67,10 @@ int flare_url_parse_schemes(flare_url *u, const char *s, size_t len, unsigned sc
 /**
  * Resolves the reference ref (len bytes: absolute, "//authority...", "/path",
  * "path", "?query" or "#frag") against base by RFC 3986 §5.2 and parses the result
- * into out, as flare_url_parse does. Used for redirect Locations.
+ * into out, as flare_url_parse does. Used for redirect Locations, so, as curl and
+ * browsers do, a space in the reference's path, query or fragment is taken as "%20"
+ * (and bytes >= 0x80 are encoded, as flare_url_parse encodes them); control bytes
+ * are still refused.
  */
 int flare_url_resolve(flare_url *out, const flare_url *base, const char *ref, size_t len,
                       flare_error *err);

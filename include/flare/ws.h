@@ -643,11 +643,13 @@ int flare_ws_ping(flare_ws_client *c, const void *data, size_t len, flare_error 
 int flare_ws_recv_message(flare_ws_client *c, flare_ws_message *msg, flare_error *err);
 /**
  * Close handshake: sends a close frame (code 0 = none), reads until the peer's
- * close arrives (discarding messages) or read_timeout_ms (else 5 s) passes, and
- * closes the stream. Returns 0 when the close handshake completed (or the peer
- * had closed first), FLARE_ECLOSED when the stream had already ended without
- * one, FLARE_ETIMEDOUT when the peer never answered, FLARE_EINVAL for a code
- * that may not be sent or a reason that is not UTF-8.
+ * close arrives (discarding messages), and closes the stream; sending and waiting
+ * together take read_timeout_ms at most (else 5 s), even against a peer that reads
+ * nothing (a stream given to flare_ws_client_open keeps its own timeouts). Returns
+ * 0 when the close handshake completed (or the peer had closed first),
+ * FLARE_ECLOSED when the stream had already ended without one, FLARE_ETIMEDOUT
+ * when the peer never answered or never took the close frame, FLARE_EINVAL for a
+ * code that may not be sent or a reason that is not UTF-8.
  */
 int flare_ws_close(flare_ws_client *c, unsigned code, const char *reason, flare_error *err);
 /** The peer's close code: 1005 when it gave none, 1006 when the stream ended without one, 0 while

@@ -79,7 +79,8 @@ static const char usage_text[] =
     "       flare ws URL [options]      (stdin lines out, messages in)\n"
     "options:\n"
     "  -X, --request METHOD      method (default GET, POST with data, PUT with -T)\n"
-    "  -H, --header 'N: v'       add a header (repeatable)\n"
+    "  -H, --header 'N: v'       add a header (repeatable); 'N:' leaves N out,\n"
+    "                            'N;' sends it empty\n"
     "  -d, --data DATA|@FILE     request body (@FILE: newlines dropped; @- stdin)\n"
     "      --data-binary DATA|@FILE  body, file bytes as they are (streamed)\n"
     "      --data-raw DATA       body, no @ meaning\n"
@@ -288,17 +289,30 @@ static int open_upload(cli_options *o, bool ws)
     return load_put_aside(o);
 }
 
+static const char *skip_blanks(const char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    return s;
+}
+
+/* As curl: 'Name: value' sends the field, 'Name:' (nothing after the colon) sends none
+ * of that name, not even the one flare would add, and 'Name;' sends it empty. */
 static int add_header(cli_options *o, const char *arg)
 {
     const char *colon = strchr(arg, ':');
-    if (!colon) return usage_error("header \"%s\" has no ':' (use -H 'Name: value')", arg);
+    const char *semicolon = colon ? NULL : strchr(arg, ';');
+    if (!colon && !(semicolon && !*skip_blanks(semicolon + 1)))
+        return usage_error("header \"%s\" has no ':' (use -H 'Name: value'; 'Name:' leaves the "
+                           "header out, 'Name;' sends it empty)",
+                           arg);
+    const char *end = colon ? colon : semicolon;
+    const char *value = skip_blanks(end + 1);
+    if (colon && !*value) value = NULL;
     flare_http_kv *h = realloc(o->headers, (o->num_headers + 1) * sizeof *h);
     if (!h) return usage_error("out of memory");
     o->headers = h;
-    const char *value = colon + 1;
-    while (*value == ' ' || *value == '\t')
-        value++;
-    char *name = strndup(arg, (size_t)(colon - arg));
+    char *name = strndup(arg, (size_t)(end - arg));
     if (!name) return usage_error("out of memory");
     /* the name is checked by the library: a space or CR in it is refused there */
     o->headers[o->num_headers++] = (flare_http_kv){name, value};

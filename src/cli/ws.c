@@ -55,37 +55,11 @@ static ssize_t stream_read(void *ctx, void *buf, size_t len, flare_error *err)
     return n == FLARE_ECLOSED ? 0 : n; /* an unclean TLS end is still the end */
 }
 
-/* Plain TCP: the whole write within HANDSHAKE_MS, as io_timeout_ms bounds one TLS
- * write_all. A server that stops reading (or takes a trickle) ends the session
- * instead of holding flare in a send for ever; a timeout per send() would not, as
- * each byte the peer's kernel takes starts it again. */
-static int tcp_write_all(flare_tcp_stream *t, const char *p, size_t len, flare_error *err)
-{
-    uint64_t deadline = flare_monotonic_ms() + HANDSHAKE_MS;
-    while (len > 0) {
-        ssize_t n = flare_tcp_stream_write(t, p, len, err);
-        if (n == FLARE_EAGAIN) {
-            int ready = flare_socket_wait(t->fd, POLLOUT, deadline);
-            if (ready == 0)
-                return flare_error_set(err, FLARE_ETIMEDOUT, 0,
-                                       "ws: write timed out: the server took no more data "
-                                       "for %d s",
-                                       HANDSHAKE_MS / 1000);
-            if (ready < 0) return flare_error_set(err, FLARE_ESYS, -ready, "poll");
-            continue;
-        }
-        if (n < 0) return (int)n;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static int stream_write_all(void *ctx, const void *buf, size_t len, flare_error *err)
 {
     ws_stream *s = ctx;
     return s->tls ? flare_tls_stream_write_all(&s->tls_stream, buf, len, err)
-                  : tcp_write_all(&s->tcp, buf, len, err);
+                  : flare_tcp_stream_write_all(&s->tcp, buf, len, err);
 }
 
 static void stream_close(void *ctx)
@@ -111,8 +85,13 @@ static int connect_stream(const cli_options *o, const flare_ws_url *u, ws_stream
     s->tls = u->secure;
     s->tcp.fd = s->tls_stream.tcp.fd = -1;
     if (!u->secure) {
-        flare_tcp_connect_options copts = {
-            .timeout_ms = budget, .family = o->family, .nonblocking = true};
+        /* The whole write within HANDSHAKE_MS, as io_timeout_ms bounds one TLS write_all:
+         * a server that stops reading (or takes a trickle) ends the session instead of
+         * holding flare in a send for ever. */
+        flare_tcp_connect_options copts = {.timeout_ms = budget,
+                                           .family = o->family,
+                                           .nonblocking = true,
+                                           .send_timeout_ms = HANDSHAKE_MS};
         return flare_tcp_connect(&s->tcp, u->host, u->port, &copts, err);
     }
     static const char *const alpn[] = {"http/1.1"};

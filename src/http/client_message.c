@@ -69,7 +69,15 @@ int flare_http__client_check_fields(const flare_http_kv *h, size_t n, const char
                                    "%s header name \"%s\" is not a token (no spaces, colons, "
                                    "CR or LF)",
                                    whose, shown(h[i].name, buf));
-        if (!h[i].value || !is_field_value(h[i].value))
+        /* NULL: the field is not sent at all, not even the client's own (curl's -H
+         * 'Name:'), but a request must have a Host (RFC 9112 §3.2) and the body's
+         * framing is the client's alone (below). */
+        if (!h[i].value && !strcasecmp(h[i].name, "Host"))
+            return flare_error_set(err, FLARE_EINVAL, 0,
+                                   "%s header Host: cannot be left out, a request must carry "
+                                   "one (RFC 9112 section 3.2)",
+                                   whose);
+        if (h[i].value && !is_field_value(h[i].value))
             return flare_error_set(err, FLARE_EINVAL, 0,
                                    "%s header %s: value holds CR, LF, NUL or another control "
                                    "character (header injection refused)",
@@ -102,18 +110,34 @@ int flare_http__client_check_request(const client_req *rq, flare_error *err)
     return flare_http__client_check_fields(rq->headers, rq->num_headers, "request", err);
 }
 
-static const char *find_kv(const flare_http_kv *h, size_t n, const char *name)
+static const flare_http_kv *find_kv(const flare_http_kv *h, size_t n, const char *name)
 {
     for (size_t i = n; i-- > 0;)
-        if (!strcasecmp(h[i].name, name)) return h[i].value;
+        if (!strcasecmp(h[i].name, name)) return &h[i];
     return NULL;
 }
 
-/* A request header, else a default header, named name. */
+/* The caller's say on a field: a request header, else a default header, named name;
+ * NULL when the caller said nothing. A NULL value in it means "send none". */
+static const flare_http_kv *given_kv(const flare_http_client *c, const client_req *rq,
+                                     const char *name)
+{
+    const flare_http_kv *kv = find_kv(rq->headers, rq->num_headers, name);
+    return kv ? kv : find_kv(c->headers, c->num_headers, name);
+}
+
+/* The caller's value for name, NULL when none was given (or none is to be sent). */
 static const char *given(const flare_http_client *c, const client_req *rq, const char *name)
 {
-    const char *v = find_kv(rq->headers, rq->num_headers, name);
-    return v ? v : find_kv(c->headers, c->num_headers, name);
+    const flare_http_kv *kv = given_kv(c, rq, name);
+    return kv ? kv->value : NULL;
+}
+
+/* True when the caller asked for no field named name (a NULL value). */
+static bool left_out(const flare_http_client *c, const client_req *rq, const char *name)
+{
+    const flare_http_kv *kv = given_kv(c, rq, name);
+    return kv && !kv->value;
 }
 
 /* Headers the builder writes itself; a caller's value for them is merged there. A
@@ -131,6 +155,28 @@ static int append_field(flare_buf *b, const char *name, const char *value)
     return flare_buf_appendf(b, "%s: %s\r\n", name, value);
 }
 
+/* Credentials go to the first origin only (the caller's, the config's); a URL's own
+ * user:pass is explicit for that URL (RFC 7617 over its userinfo). */
+static int append_auth(const flare_http_client *c, const client_req *rq, flare_buf *b)
+{
+    const flare_url *u = rq->url;
+    const char *auth = rq->cross_origin ? NULL : given(c, rq, "Authorization");
+    if (auth) return append_field(b, "Authorization", auth);
+    if (u->user) {
+        int rc = flare_buf_append_str(b, "Authorization: Basic ");
+        flare_buf pair = FLARE_BUF_INIT;
+        if (rc == 0)
+            rc = flare_buf_appendf(&pair, "%s:%s", u->user, u->password ? u->password : "");
+        if (rc == 0) rc = flare_http__client_base64(b, pair.data, pair.len);
+        flare_buf_free(&pair);
+        if (rc == 0) rc = flare_buf_append(b, "\r\n", 2);
+        return rc;
+    }
+    if (c->auth_header && !rq->cross_origin)
+        return append_field(b, "Authorization", c->auth_header);
+    return 0;
+}
+
 static int build_head(flare_http_client *c, const client_req *rq, flare_buf *b)
 {
     const flare_url *u = rq->url;
@@ -142,29 +188,14 @@ static int build_head(flare_http_client *c, const client_req *rq, flare_buf *b)
     const char *host = rq->cross_origin ? NULL : given(c, rq, "Host");
     if (rc == 0) rc = host ? flare_buf_append_str(b, host) : flare_url_host_header(u, b);
     if (rc == 0) rc = flare_buf_append(b, "\r\n", 2);
-    if (rc == 0 && c->user_agent && !given(c, rq, "User-Agent"))
+    if (rc == 0 && c->user_agent && !given_kv(c, rq, "User-Agent"))
         rc = append_field(b, "User-Agent", c->user_agent);
-    if (rc == 0 && !given(c, rq, "Accept")) rc = append_field(b, "Accept", "*/*");
-    if (rc == 0 && c->decompress && !given(c, rq, "Accept-Encoding"))
+    if (rc == 0 && !given_kv(c, rq, "Accept")) rc = append_field(b, "Accept", "*/*");
+    if (rc == 0 && c->decompress && !given_kv(c, rq, "Accept-Encoding"))
         rc = append_field(b, "Accept-Encoding", "gzip, deflate");
-    /* Credentials go to the first origin only (the caller's, the config's); a URL's
-     * own user:pass is explicit for that URL (RFC 7617 over its userinfo). */
-    const char *auth = rq->cross_origin ? NULL : given(c, rq, "Authorization");
-    if (rc == 0 && auth) {
-        rc = append_field(b, "Authorization", auth);
-    } else if (rc == 0 && u->user) {
-        rc = flare_buf_append_str(b, "Authorization: Basic ");
-        flare_buf pair = FLARE_BUF_INIT;
-        if (rc == 0)
-            rc = flare_buf_appendf(&pair, "%s:%s", u->user, u->password ? u->password : "");
-        if (rc == 0) rc = flare_http__client_base64(b, pair.data, pair.len);
-        flare_buf_free(&pair);
-        if (rc == 0) rc = flare_buf_append(b, "\r\n", 2);
-    } else if (rc == 0 && c->auth_header && !rq->cross_origin) {
-        rc = append_field(b, "Authorization", c->auth_header);
-    }
+    if (rc == 0 && !left_out(c, rq, "Authorization")) rc = append_auth(c, rq, b);
     const char *cookie = rq->cross_origin ? NULL : given(c, rq, "Cookie");
-    if (rc == 0 && (cookie || c->jar)) {
+    if (rc == 0 && (cookie || c->jar) && !left_out(c, rq, "Cookie")) {
         size_t mark = b->len;
         rc = flare_buf_append_str(b, "Cookie: ");
         size_t start = b->len;
@@ -182,19 +213,23 @@ static int build_head(flare_http_client *c, const client_req *rq, flare_buf *b)
         else if (rc == 0)
             rc = flare_buf_append(b, "\r\n", 2);
     }
-    if (rc == 0 && !c->keepalive) rc = append_field(b, "Connection", "close");
+    if (rc == 0 && !c->keepalive && !left_out(c, rq, "Connection"))
+        rc = append_field(b, "Connection", "close");
+    /* The last word on a name wins when it is "none": every value given for it goes. */
     for (size_t i = 0; rc == 0 && i < c->num_headers; i++) {
         const char *name = c->headers[i].name;
-        if (builder_owned(name, rq) || find_kv(rq->headers, rq->num_headers, name)) continue;
+        if (builder_owned(name, rq) || find_kv(rq->headers, rq->num_headers, name) ||
+            left_out(c, rq, name))
+            continue;
         rc = append_field(b, name, c->headers[i].value);
     }
     for (size_t i = 0; rc == 0 && i < rq->num_headers; i++)
-        if (!builder_owned(rq->headers[i].name, rq))
+        if (!builder_owned(rq->headers[i].name, rq) && !left_out(c, rq, rq->headers[i].name))
             rc = append_field(b, rq->headers[i].name, rq->headers[i].value);
     if (rc == 0 && rq->has_body) {
         /* The seed's rule: a string body is JSON unless the caller says otherwise. */
         const char *ct = rq->content_type ? rq->content_type : "application/json";
-        if (*ct && !given(c, rq, "Content-Type")) rc = append_field(b, "Content-Type", ct);
+        if (*ct && !given_kv(c, rq, "Content-Type")) rc = append_field(b, "Content-Type", ct);
         if (rc == 0)
             rc = rq->body_sized  ? flare_buf_appendf(b, "Content-Length: %llu\r\n",
                                                      (unsigned long long)rq->body_size)

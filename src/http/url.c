@@ -536,6 +536,28 @@ static int append_span(flare_buf *b, const char *prefix, span sp)
     return rc == 0 ? flare_buf_append(b, sp.p, sp.len) : rc;
 }
 
+/*
+ * ref into out with each space after the authority as "%20": servers send Locations
+ * with raw spaces, and curl and browsers follow them so. Bytes from 0x80 are left to
+ * flare_url_parse, which encodes them; controls stay, for it to refuse.
+ */
+static int spaces_encoded(const char *ref, size_t len, flare_buf *out)
+{
+    uri_ref r;
+    split_ref(ref, len, &r);
+    const char *p = r.path.p, *end = ref + len;
+    int rc = flare_buf_append(out, ref, (size_t)(p - ref));
+    while (rc == 0 && p < end) {
+        const char *space = memchr(p, ' ', (size_t)(end - p));
+        const char *stop = space ? space : end;
+        rc = flare_buf_append(out, p, (size_t)(stop - p));
+        if (rc == 0 && space) rc = flare_buf_append(out, "%20", 3);
+        p = space ? space + 1 : end;
+    }
+    /* an empty reference still needs storage: the split points into it */
+    return rc == 0 ? flare_buf_reserve(out, 1) : rc;
+}
+
 int flare_url_resolve(flare_url *out, const flare_url *base, const char *ref, size_t len,
                       flare_error *err)
 {
@@ -544,6 +566,11 @@ int flare_url_resolve(flare_url *out, const flare_url *base, const char *ref, si
         return flare_error_set(err, FLARE_EURL, 0, "resolve URL: NULL reference or base");
     if (len > FLARE_URL_MAX)
         return flare_error_set(err, FLARE_EURL, 0, "invalid URL reference: %zu bytes", len);
+    flare_buf sent = FLARE_BUF_INIT;
+    if (spaces_encoded(ref, len, &sent) < 0)
+        return flare_error_set(err, FLARE_ENOMEM, 0, "URL: out of memory");
+    ref = sent.data;
+    len = sent.len;
     uri_ref r;
     split_ref(ref, len, &r);
     flare_buf t = FLARE_BUF_INIT;
@@ -582,6 +609,7 @@ int flare_url_resolve(flare_url *out, const flare_url *base, const char *ref, si
         }
     }
     if (rc == 0) rc = append_span(&t, "#", r.fragment);
+    flare_buf_free(&sent);
     if (rc < 0) {
         flare_buf_free(&t);
         return flare_error_set(err, FLARE_ENOMEM, 0, "URL: out of memory");

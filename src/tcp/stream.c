@@ -354,34 +354,37 @@ ssize_t flare_tcp_stream_write(flare_tcp_stream *s, const void *buf, size_t len,
     }
 }
 
-/* Waits until a non-blocking stream can take more bytes, bounded by send_timeout_ms. */
-static int wait_writable(const flare_tcp_stream *s, flare_error *err)
-{
-    uint64_t deadline_ms =
-        s->send_timeout_ms > 0 ? flare_monotonic_ms() + (uint64_t)s->send_timeout_ms : UINT64_MAX;
-    int n = flare_socket_wait(s->fd, POLLOUT, deadline_ms);
-    if (n > 0) return 0;
-    if (n < 0) return flare_error_set(err, FLARE_ESYS, -n, "tcp write: poll");
-    char peer[FLARE_SOCK_ADDR_STR_MAX];
-    peer_string(s, peer);
-    return flare_error_set(err, FLARE_ETIMEDOUT, 0, "tcp write to %s: timed out after %d ms", peer,
-                           s->send_timeout_ms);
-}
-
+/*
+ * One deadline for the whole call, blocking stream or not, as a TLS stream's io
+ * timeout: a timeout per send() would let a peer that takes a trickle keep the write
+ * alive for ever, each byte its kernel takes starting the wait again. Sends never
+ * block (MSG_DONTWAIT); the waits are poll() against the deadline.
+ */
 int flare_tcp_stream_write_all(flare_tcp_stream *s, const void *buf, size_t len, flare_error *err)
 {
     if (check_open(s, "write", err) < 0) return FLARE_EINVAL;
+    if (!buf && len > 0) return flare_error_set(err, FLARE_EINVAL, 0, "tcp write: buffer is NULL");
+    uint64_t deadline_ms =
+        s->send_timeout_ms > 0 ? flare_monotonic_ms() + (uint64_t)s->send_timeout_ms : UINT64_MAX;
     const char *p = buf;
     while (len > 0) {
-        ssize_t n = flare_tcp_stream_write(s, p, len, err);
-        if (n == FLARE_EAGAIN) {
-            int rc = wait_writable(s, err);
-            if (rc < 0) return rc;
+        ssize_t n = send(s->fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n >= 0) {
+            p += n;
+            len -= (size_t)n;
             continue;
         }
-        if (n < 0) return (int)n;
-        p += n;
-        len -= (size_t)n;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) return io_error(s, errno, true, err);
+        int ready = flare_socket_wait(s->fd, POLLOUT, deadline_ms);
+        if (ready < 0) return flare_error_set(err, FLARE_ESYS, -ready, "tcp write: poll");
+        if (ready == 0) {
+            char peer[FLARE_SOCK_ADDR_STR_MAX];
+            peer_string(s, peer);
+            return flare_error_set(err, FLARE_ETIMEDOUT, 0,
+                                   "tcp write to %s: timed out after %d ms with %zu bytes unsent",
+                                   peer, s->send_timeout_ms, len);
+        }
     }
     return 0;
 }

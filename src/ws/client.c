@@ -146,11 +146,23 @@ int flare_ws_ping(flare_ws_client *c, const void *data, size_t len, flare_error 
     return flare_ws_send_frame(c, FLARE_WS_OP_PING, true, data, len, err);
 }
 
+/* How long a close may take: flare_ws_close's wait for the reply, and any close we send. */
+static int close_wait_ms(const flare_ws_client *c)
+{
+    return c->opts.read_timeout_ms > 0 ? c->opts.read_timeout_ms : CLOSE_WAIT_MS;
+}
+
 static int send_close(flare_ws_client *c, unsigned code, const char *reason, flare_error *err)
 {
     uint8_t payload[FLARE_WS_MAX_CONTROL];
     size_t n = flare_ws_close_payload(payload, code, reason, reason ? strlen(reason) : 0);
     c->close_sent = true;
+    /* With read_timeout_ms 0 nothing else bounds this send, and a peer that reads
+     * nothing would hold it for ever once the socket buffers are full. In
+     * flare_ws_close it shares one deadline with the wait for the peer's reply. */
+    int left = close_wait_ms(c);
+    if (c->close_deadline_ms) left = flare_monotonic_ms_until(c->close_deadline_ms);
+    flare_ws__client_set_io_timeout(c, left > 0 ? left : 1);
     return send_raw(c, FLARE_WS_OP_CLOSE, true, 0, payload, n, err);
 }
 
@@ -264,17 +276,16 @@ int flare_ws_close(flare_ws_client *c, unsigned code, const char *reason, flare_
         return flare_error_set(err, FLARE_ECLOSED, 0,
                                "ws close: the connection ended without a close handshake");
     int rc = 0;
+    c->close_deadline_ms = flare_monotonic_ms() + (uint64_t)close_wait_ms(c);
     if (!c->close_sent) rc = send_close(c, code, reason, err);
     if (rc == 0 && !c->close_received) {
-        int wait_ms = c->opts.read_timeout_ms > 0 ? c->opts.read_timeout_ms : CLOSE_WAIT_MS;
-        c->close_deadline_ms = flare_monotonic_ms() + (uint64_t)wait_ms;
         flare_ws_message msg;
         do
             rc = flare_ws_recv_message(c, &msg, err);
         while (rc == 0);
-        c->close_deadline_ms = 0;
         if (rc == FLARE_ECLOSED && c->close_received) rc = 0;
     }
+    c->close_deadline_ms = 0;
     close_stream(c);
     return rc;
 }

@@ -319,6 +319,28 @@ class FlaredTests(ft.SharedServerTestCase):
         self.assertEqual(h["authorization"], "Basic YWw6aWNl")
         self.assertEqual(h["host"], f"127.0.0.1:{self.srv.port}")
 
+    def test_header_left_out_or_sent_empty(self):
+        # curl's forms: 'Name:' sends no such header, not even one flare writes itself;
+        # 'Name;' sends it with an empty value.
+        _, h = self.echo("-H", "User-Agent:", "-H", "Accept:", "-H", "Accept-Encoding:  ",
+                         "-H", "X-Gone: 1", "-H", "X-Gone:", "-H", "Content-Type:",
+                         "-u", "user:pass", "-H", "Authorization:", "-d", "a=1",
+                         "-H", "X-Empty;", self.url + "/echo")
+        for name in ("user-agent", "accept", "accept-encoding", "x-gone", "content-type",
+                     "authorization"):
+            self.assertNotIn(name, h)
+        self.assertEqual(h["x-empty"], "")
+        self.assertEqual(h["host"], f"127.0.0.1:{self.srv.port}")
+        _, h = self.echo("-H", "Accept;", "-H", "User-Agent; ", self.url + "/echo")
+        self.assertEqual((h["accept"], h["user-agent"]), ("", ""))
+        # Every request carries a Host (RFC 9112 section 3.2); 'Name;x' is neither form.
+        rc, out, err = flare("-H", "Host:", self.url + "/echo")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("Host", one_line(self, err))
+        rc, out, err = flare("-H", "X-Odd;x", self.url + "/echo")
+        self.assertEqual(rc, 1)
+        self.assertIn("has no ':'", one_line(self, err))
+
     def test_methods(self):
         for cmd in ("put", "patch", "delete"):
             doc, _ = self.echo(cmd, self.url + "/echo")
@@ -674,8 +696,9 @@ class OddServerTests(unittest.TestCase):
         self.assertEqual(first["proxy-authorization"], "Basic cDpx")
 
     def test_redirect_to_a_bad_location(self):
-        # the server's bad Location is a protocol error (2), not a usage error (1)
-        for location in (b"/a b", b"ftp://elsewhere/file"):
+        # the server's bad Location is a protocol error (2), not a usage error (1); a
+        # control character stays refused, as does a space in a host
+        for location in (b"/a\tb", b"http://a b/", b"ftp://elsewhere/file"):
             lsock = raw_server(b"HTTP/1.1 302 Found\r\nLocation: " + location +
                                b"\r\nContent-Length: 0\r\n\r\n")
             try:
@@ -684,6 +707,25 @@ class OddServerTests(unittest.TestCase):
                 lsock.close()
             self.assertEqual(rc, 2, err)
             self.assertIn("Location", one_line(self, err))
+
+    def test_redirect_to_a_location_with_spaces_and_utf8(self):
+        # curl's way: raw spaces and bytes from 0x80 are sent percent-encoded.
+        hops = []
+
+        def hop(conn, index, head):
+            hops.append(head.split(b"\r\n")[0])
+            if index == 0:
+                conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: /caf\xc3\xa9 au lait?q=a b\r\n"
+                             b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+            else:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
+                             b"Connection: close\r\n\r\nok\n")
+        lsock = scripted_server(hop)
+        self.addCleanup(lsock.close)
+        rc, out, err = flare("-L", f"http://127.0.0.1:{lsock.getsockname()[1]}/start")
+        self.assertEqual((rc, out), (0, b"ok\n"), err)
+        self.assertEqual(hops, [b"GET /start HTTP/1.1",
+                                b"GET /caf%C3%A9%20au%20lait?q=a%20b HTTP/1.1"])
 
     def test_redirect_with_two_different_locations(self):
         # RFC 9110 §10.2.2: one URI-reference. The first of two was followed; now

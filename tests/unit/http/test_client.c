@@ -84,8 +84,12 @@ static void router(raw_server *s, int fd, int index)
             respond(fd, 200, NULL, text);
         } else if (!strcmp(path, "/badlocation")) {
             respond(fd, 302, "Location: ftp://elsewhere/file\r\n", "");
+        } else if (!strcmp(path, "/ctllocation")) {
+            respond(fd, 302, "Location: /a\tb\r\n", "");
         } else if (!strcmp(path, "/spacelocation")) {
-            respond(fd, 302, "Location: /a b\r\n", "");
+            respond(fd, 302, "Location: /a b?c d\r\n", "");
+        } else if (!strcmp(path, "/a%20b?c%20d")) {
+            respond(fd, 200, NULL, "spaces encoded");
         } else if (!strcmp(path, "/twolocations")) {
             respond(fd, 302, "Location: /target\r\nLocation: /elsewhere\r\n", "");
         } else if (!strcmp(path, "/samelocation")) {
@@ -171,13 +175,17 @@ static void test_redirect_methods(void **state)
     /* every hop reused the one connection (redirect bodies were drained) */
     assert_int_equal(raw_connection_count(&s), 1);
     /* a Location the client cannot follow is the server's fault, not the caller's */
-    const char *bad[] = {"/badlocation", "/spacelocation"};
+    const char *bad[] = {"/badlocation", "/ctllocation"};
     for (size_t i = 0; i < 2; i++) {
         assert_int_equal(flare_http_client_get(c, url_of(&s, bad[i]), &r, &err), FLARE_EPROTO);
         assert_non_null(strstr(err.message, "Location"));
         assert_int_equal(r.status, 302);
         flare_http_reply_free(&r);
     }
+    /* raw spaces in one are sent as %20, as curl sends them */
+    assert_int_equal(flare_http_client_get(c, url_of(&s, "/spacelocation"), &r, &err), 0);
+    assert_string_equal(r.body, "spaces encoded");
+    flare_http_reply_free(&r);
     /* RFC 9110 §10.2.2: two Locations that differ are ambiguous: neither is followed */
     assert_int_equal(flare_http_client_get(c, url_of(&s, "/twolocations"), &r, &err), FLARE_EPROTO);
     assert_non_null(strstr(err.message, "two different Locations"));

@@ -1,7 +1,7 @@
 /*
  * test_client_message.c: one exchange as the wire sees it, against a raw server
  * that sends exactly the bytes each test wants: the request head the client
- * writes (Host, defaults, Content-Type rule, Content-Length), and every way a
+ * writes (Host, defaults, Content-Type rule, Content-Length, fields left out), and every way a
  * response body can be framed or broken: Content-Length, chunked with extensions
  * and trailers, close-delimited, HEAD/204/304, 1xx, 101, malformed heads, cuts
  * mid-body, oversize bodies and heads, gzip/deflate, bombs, unknown codings.
@@ -140,6 +140,54 @@ static void test_request_head(void **state)
     /* all of it over one connection */
     assert_int_equal(raw_connection_count(&s), 1);
     assert_int_equal(flare_http_client_get_stats(c)->connections_reused, 6);
+    flare_http_client_free(c);
+    raw_stop(&s);
+}
+
+/* A NULL value leaves a field out, the client's own included; a request's word on a
+ * name beats the config's either way; Host cannot be left out. */
+static void test_fields_left_out(void **state)
+{
+    (void)state;
+    raw_server s;
+    canned ok = {.data = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0, true};
+    raw_start(&s, answer, &ok);
+    flare_http_kv defaults[] = {{"User-Agent", NULL}, {"X-Cfg", "1"},   {"Accept", "text/html"},
+                                {"X-Unsaid", NULL},   {"X-Twice", "1"}, {"X-Twice", NULL}};
+    flare_http_client_config cfg = {
+        .headers = defaults, .num_headers = 6, .auth = {FLARE_HTTP_AUTH_BEARER, NULL, NULL, "tok"}};
+    flare_http_client *c = client(&cfg);
+    flare_http_kv own[] = {{"Accept", NULL},         {"X-Cfg", NULL},
+                           {"Authorization", NULL},  {"Accept-Encoding", NULL},
+                           {"User-Agent", "mine/2"}, {"X-Empty", ""}};
+    flare_http_request_opts o = {.url = s.url, .headers = own, .num_headers = 6};
+    flare_http_reply r;
+    flare_error err;
+    if (flare_http_client_request(c, &o, &r, &err) < 0) fail_msg("%s", err.message);
+    flare_http_reply_free(&r);
+    const char *req = raw_request(&s, 0);
+    for (const char *gone = "Accept\0X-Cfg\0Authorization\0X-Unsaid\0X-Twice\0"; *gone;
+         gone += strlen(gone) + 1) {
+        char field[32];
+        snprintf(field, sizeof field, "\r\n%s:", gone);
+        if (strstr(req, field)) fail_msg("%s sent in %s", gone, req);
+    }
+    assert_string_equal(raw_header(req, "User-Agent"), "mine/2");
+    assert_non_null(strstr(req, "\r\nX-Empty: \r\n"));
+    /* the config alone: its fields, and no User-Agent; the last word on X-Twice wins */
+    if (flare_http_client_get(c, s.url, &r, &err) < 0) fail_msg("%s", err.message);
+    flare_http_reply_free(&r);
+    req = raw_request(&s, 1);
+    assert_null(strstr(req, "User-Agent:"));
+    assert_null(strstr(req, "X-Twice:"));
+    assert_string_equal(raw_header(req, "Accept"), "text/html");
+    assert_string_equal(raw_header(req, "X-Cfg"), "1");
+    assert_string_equal(raw_header(req, "Authorization"), "Bearer tok");
+    assert_string_equal(raw_header(req, "Accept-Encoding"), "gzip, deflate");
+    flare_http_kv no_host = {"host", NULL};
+    o = (flare_http_request_opts){.url = s.url, .headers = &no_host, .num_headers = 1};
+    assert_int_equal(flare_http_client_request(c, &o, &r, &err), FLARE_EINVAL);
+    assert_non_null(strstr(err.message, "RFC 9112"));
     flare_http_client_free(c);
     raw_stop(&s);
 }
@@ -601,10 +649,11 @@ static void test_on_body(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_request_head), cmocka_unit_test(test_injection_refused),
-        cmocka_unit_test(test_framing),      cmocka_unit_test(test_broken_responses),
-        cmocka_unit_test(test_limits),       cmocka_unit_test(test_decoding),
-        cmocka_unit_test(test_gzip_bomb),    cmocka_unit_test(test_on_body),
+        cmocka_unit_test(test_request_head),      cmocka_unit_test(test_fields_left_out),
+        cmocka_unit_test(test_injection_refused), cmocka_unit_test(test_framing),
+        cmocka_unit_test(test_broken_responses),  cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_decoding),          cmocka_unit_test(test_gzip_bomb),
+        cmocka_unit_test(test_on_body),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -311,6 +311,12 @@ static void test_resolve_rfc_examples(void **state)
         /* the client's own cases */
         {"https://other:8443/x", "https://other:8443/x"},
         {"//[::1]:9/y", "http://[::1]:9/y"},
+        /* raw spaces and UTF-8 in a Location are encoded, as curl does; not in a host */
+        {"/a b/c\xc3\xa9?q=1 2#f g", "http://a/a%20b/c%C3%A9?q=1%202#f%20g"},
+        {"x y", "http://a/b/c/x%20y"},
+        {"https://h/ x", "https://h/%20x"},
+        {"//h i/x", "FAIL"},
+        {"http://h\xc3\xa9/x", "FAIL"},
     };
     flare_url base;
     parse_ok(&base, "http://a/b/c/d;p?q");
@@ -334,6 +340,8 @@ static void test_resolve_rfc_examples(void **state)
     /* a reference with a control character is refused */
     flare_url r;
     assert_int_equal(flare_url_resolve(&r, &base, "/a\r\nb", 6, NULL), FLARE_EURL);
+    assert_int_equal(flare_url_resolve(&r, &base, "/a b\0", 5, NULL), FLARE_EURL);
+    assert_int_equal(flare_url_resolve(&r, &base, "/a\tb", 4, NULL), FLARE_EURL);
     flare_url_free(&base);
 
     /* userinfo and port travel with a relative reference */

@@ -16,6 +16,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -665,6 +666,70 @@ static void test_write_all_send_timeout(void **state)
     flare_tcp_listener_close(&l);
 }
 
+/* Trickle server: accepts one connection and reads up to 64 KiB every 100 ms until
+ * told to stop, so a writer makes some progress well within any wait of 500 ms. */
+struct trickle {
+    flare_tcp_listener *l;
+    atomic_bool stop;
+};
+
+static void *trickle_server(void *arg)
+{
+    struct trickle *t = arg;
+    flare_tcp_stream s;
+    if (flare_tcp_listener_accept_stream(t->l, &s, NULL) < 0) return NULL;
+    static char buf[64 * 1024];
+    while (!t->stop) {
+        sleep_ms(100);
+        if (recv(s.fd, buf, sizeof buf, MSG_DONTWAIT) == 0) break;
+    }
+    flare_tcp_stream_close(&s);
+    return NULL;
+}
+
+/* A peer that takes a trickle cannot keep write_all going past send_timeout_ms: the
+ * timeout bounds the whole call, on a blocking stream as on a non-blocking one. The
+ * 2 MiB would take the trickle some 3 s; small socket buffers on both ends keep the
+ * kernels from swallowing it all. */
+static void write_all_to_a_trickle(bool nonblocking)
+{
+    flare_tcp_listener l;
+    listen_on(&l, "127.0.0.1:0");
+    int small = 64 * 1024;
+    assert_int_equal(setsockopt(l.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+    struct trickle t = {.l = &l};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, trickle_server, &t), 0);
+    flare_tcp_stream s;
+    flare_error err;
+    flare_tcp_connect_options opts = {.nonblocking = nonblocking, .send_timeout_ms = 500};
+    assert_int_equal(flare_tcp_connect(&s, "127.0.0.1", l.local.port, &opts, &err), 0);
+    assert_int_equal(setsockopt(s.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+    size_t size = 2u << 20;
+    char *big = calloc(1, size);
+    assert_non_null(big);
+    int rc = flare_tcp_stream_write_all(&s, big, size, &err);
+    t.stop = true;
+    pthread_join(th, NULL);
+    free(big);
+    flare_tcp_stream_close(&s);
+    flare_tcp_listener_close(&l);
+    assert_int_equal(rc, FLARE_ETIMEDOUT);
+    assert_non_null(strstr(err.message, "bytes unsent"));
+}
+
+static void test_write_all_deadline_blocking(void **state)
+{
+    (void)state;
+    write_all_to_a_trickle(false);
+}
+
+static void test_write_all_deadline_nonblocking(void **state)
+{
+    (void)state;
+    write_all_to_a_trickle(true);
+}
+
 static void test_adopt_and_detach(void **state)
 {
     (void)state;
@@ -716,6 +781,8 @@ int main(void)
         cmocka_unit_test(test_options_keepalive_nodelay),
         cmocka_unit_test(test_write_all_nonblocking_large),
         cmocka_unit_test(test_write_all_send_timeout),
+        cmocka_unit_test(test_write_all_deadline_blocking),
+        cmocka_unit_test(test_write_all_deadline_nonblocking),
         cmocka_unit_test(test_adopt_and_detach),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

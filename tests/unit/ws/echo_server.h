@@ -29,7 +29,7 @@ typedef enum {
     MODE_EARLY_DATA,    /* a text frame in the same write as the 101 */
     MODE_CHATTY,        /* after the 101, a ping every 20 ms for 3 s, never a close */
     MODE_DRIBBLE_HEAD,  /* the 101 one byte every 30 ms */
-    MODE_DEAF,          /* after the 101, reads nothing until stop is set (5 s at most) */
+    MODE_DEAF,          /* after the 101, reads nothing until stop is set (20 s at most) */
 } server_mode;
 
 enum { MAX_MASKS = 256 };
@@ -261,7 +261,7 @@ static void *srv_main(void *arg)
         if (s->mode == MODE_EARLY_DATA) {
             srv_loop(s, &c, &in, (size_t)hl, NULL);
         } else if (s->mode == MODE_DEAF) {
-            for (int i = 0; i < 250 && !s->stop; i++)
+            for (int i = 0; i < 1000 && !s->stop; i++)
                 usleep(20 * 1000);
         } else if (s->mode == MODE_CHATTY) {
             for (int i = 0; i < 150 && srv_frame(&c, FLARE_WS_OP_PING, true, "hi", 2) == 0; i++)

@@ -4,15 +4,21 @@
  * 1 MiB), fresh non-zero mask keys, pings both ways, fragmented and dribbled
  * replies, early data after the 101, subprotocols, permessage-deflate, the close
  * handshake from either side (its wait one deadline however chatty the server),
- * sends to a server that stops reading (bounded as reads are),
+ * sends to a server that stops reading (bounded as reads are, and the close
+ * frame by the close wait even with no read timeout),
  * protocol breaches by the server, size limits, timeouts, IPv6, and every
  * handshake answer the client must refuse.
  */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 
@@ -415,6 +421,61 @@ static void test_send_to_a_server_that_does_not_read(void **state)
     free(big);
 }
 
+/* The client's end of the connection to port: the socket whose peer it is. */
+static int client_fd(uint16_t port)
+{
+    for (int fd = 3; fd < 1024; fd++) {
+        struct sockaddr_in local, peer;
+        socklen_t llen = sizeof local, plen = sizeof peer;
+        if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0 ||
+            getpeername(fd, (struct sockaddr *)&peer, &plen) < 0 || peer.sin_family != AF_INET)
+            continue;
+        if (ntohs(peer.sin_port) == port && ntohs(local.sin_port) != port) return fd;
+    }
+    return -1;
+}
+
+/* Sends filler until neither the server's receive buffer nor our send buffer takes
+ * another byte, and has stayed so for half a second. */
+static void fill_socket(int fd)
+{
+    static char filler[64 * 1024];
+    for (;;) {
+        /* Shorter and shorter sends: a short one may still fit where a long one did not. */
+        for (size_t len = sizeof filler; len > 0; len /= 2) {
+            while (send(fd, filler, len, MSG_DONTWAIT | MSG_NOSIGNAL) > 0) {
+            }
+            assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+        }
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        if (poll(&p, 1, 500) == 0) return;
+    }
+}
+
+/* With no read timeout, the close frame to a server that reads nothing fails within
+ * the close wait (5 s) instead of blocking for ever; a blocked send would end only
+ * when the server gives up (20 s), with a reset. Small buffers on both ends, so the
+ * server's kernel cannot make room for the frame by compacting what it holds. */
+static void test_close_to_a_server_that_does_not_read(void **state)
+{
+    (void)state;
+    echo_server s;
+    start(&s, MODE_DEAF);
+    int small = 4096;
+    assert_int_equal(setsockopt(s.l.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+    flare_ws_client *c = connect_ok(NULL);
+    int fd = client_fd(s.l.local.port);
+    assert_true(fd >= 0);
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+    fill_socket(fd);
+    flare_error err;
+    assert_int_equal(flare_ws_close(c, 1000, NULL, &err), FLARE_ETIMEDOUT);
+    assert_non_null(strstr(err.message, "tcp write")); /* the send, not the wait, timed out */
+    flare_ws_client_free(c);
+    s.stop = true;
+    server_join(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -428,6 +489,7 @@ int main(void)
         cmocka_unit_test(test_ipv6),
         cmocka_unit_test(test_close_wait_is_one_deadline),
         cmocka_unit_test(test_send_to_a_server_that_does_not_read),
+        cmocka_unit_test(test_close_to_a_server_that_does_not_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
