@@ -252,6 +252,23 @@ class ResolveTests(ServerTestCase):
         self.assertNotIn("reload refused", srv.log())
         self.assertStopsCleanly(srv)
 
+    def test_a_failed_reload_puts_the_old_addresses_back(self):
+        # New workers that cannot start (their static root is gone) fail the reload: the
+        # running config gets its old address back, so the next lookup finds the change
+        # again and, once they can start, the workers follow it.
+        srv = self.start(f"{FIRST} {NAME}", "    resolve: 1s\n")
+        www = os.path.join(srv.dir, "www")
+        os.rename(www, www + ".away")
+        srv.set_hosts(f"{SECOND} {NAME}")
+        failed = wait_for(lambda: "reload failed, still serving the previous config" in srv.log(),
+                          patience(20), interval=0.2)
+        self.assertTrue(failed, srv.log())
+        self.assertEqual(self.answered_by(srv), FIRST)
+        os.rename(www + ".away", www)
+        moved = wait_for(lambda: self.answered_by(srv) == SECOND, patience(20), interval=0.2)
+        self.assertTrue(moved, f"requests still reach {FIRST}:\n{srv.log()}")
+        self.assertStopsCleanly(srv)
+
     def test_without_the_key_the_addresses_of_the_load_stay(self):
         srv = self.start(f"{FIRST} {NAME}", "")
         self.assertEqual(self.answered_by(srv), FIRST)
