@@ -485,8 +485,7 @@ static void reload_addresses(master *m)
 {
     notify_reloading();
     flared_log(FLARED_LOG_INFO,
-               "reloading the running config with the new addresses (%s is "
-               "not read again)",
+               "reloading the running config with the new addresses (%s is not read again)",
                m->config_path);
     m->reload_sock_count = m->sock_count;
     start_generation(m, m->cfg);
