@@ -93,7 +93,8 @@ int flare_dns_lookup_start(const flare_resolver *resolver, const char *host,
                            flare_dns_lookup **out, flare_error *err);
 /**
  * FLARE_EAGAIN while the lookup runs and now_ms (flare_monotonic_ms) is within timeout_ms of
- * its start, FLARE_ETIMEDOUT after that; otherwise its answer, as flare_dns_resolve_within's.
+ * its start (0: no bound), FLARE_ETIMEDOUT after that; otherwise its answer, as
+ * flare_dns_resolve_within's.
  */
 int flare_dns_lookup_result(const flare_dns_lookup *l, uint64_t now_ms, flare_dns_result *out,
                             flare_error *err);

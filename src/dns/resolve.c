@@ -325,8 +325,9 @@ int flare_dns_lookup_result(const flare_dns_lookup *l, uint64_t now_ms, flare_dn
         const struct addrinfo *list;
         int gai = flare_dns__gai_result(l->gai, &list);
         if (gai == EAI_INPROGRESS)
-            return now_ms < l->deadline ? FLARE_EAGAIN
-                                        : timed_out(l->host, l->family, l->timeout_ms, err);
+            return now_ms < l->deadline || l->timeout_ms == 0
+                       ? FLARE_EAGAIN
+                       : timed_out(l->host, l->family, l->timeout_ms, err);
         rc = take_gai_answer(l->host, l->family, gai, list, out, err);
     }
     return settle(l->host, l->family, rc, out, err);
