@@ -79,6 +79,28 @@ int flare_dns_resolve_within(const flare_resolver *resolver, const char *host,
                              flare_dns_family family, uint64_t timeout_ms, flare_dns_result *out,
                              flare_error *err);
 
+/** A lookup running in the background (flare_dns_lookup_start). */
+typedef struct flare_dns_lookup flare_dns_lookup;
+
+/**
+ * flare_dns_resolve_within without waiting: a literal, an injected resolver's answer and an
+ * absolute name of the hosts file are answered at once; the system resolver is asked on a
+ * thread of glibc's (getaddrinfo_a), and the process is sent notify_signal (0: none) when it
+ * has answered. 0 with *out to flare_dns_lookup_free, or a negative code (a malformed host).
+ */
+int flare_dns_lookup_start(const flare_resolver *resolver, const char *host,
+                           flare_dns_family family, uint64_t timeout_ms, int notify_signal,
+                           flare_dns_lookup **out, flare_error *err);
+/**
+ * FLARE_EAGAIN while the lookup runs and now_ms (flare_monotonic_ms) is within timeout_ms of
+ * its start (0: no bound), FLARE_ETIMEDOUT after that; otherwise its answer, as
+ * flare_dns_resolve_within's.
+ */
+int flare_dns_lookup_result(const flare_dns_lookup *l, uint64_t now_ms, flare_dns_result *out,
+                            flare_error *err);
+/** Frees a lookup, cancelling it if it still runs; NULL is a no-op. */
+void flare_dns_lookup_free(flare_dns_lookup *l);
+
 #ifdef __cplusplus
 }
 #endif

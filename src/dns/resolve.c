@@ -2,7 +2,8 @@
  * resolve.c: name to addresses. Numeric literals pass through untouched; names
  * are validated, then answered by the injected resolver or by getaddrinfo, which
  * blocks (for at most a given time, gai_within.c), so callers on the reactor
- * thread should resolve elsewhere (an absolute
+ * thread should resolve elsewhere, or in the background (flare_dns_lookup_start, a
+ * signal when it is done; an absolute
  * name the hosts file lists is answered from the file, see hosts.c). Answers are
  * filtered to the asked family, de-duplicated and capped at FLARE_DNS_MAX_ADDRS,
  * keeping the back end's order (getaddrinfo sorts by RFC 6724 preference).
@@ -12,8 +13,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "flare/runtime.h"
 #include "gai_within.h"
 #include "hosts.h"
 
@@ -135,23 +139,28 @@ static void resolve_hosts_file(const char *host, size_t len, flare_dns_family fa
         add_unique(out, family, &listed.addrs[i]);
 }
 
-static int resolve_system(const char *host, size_t len, flare_dns_family family,
-                          uint64_t timeout_ms, flare_dns_result *out, flare_error *err)
+static struct addrinfo gai_hints(flare_dns_family family)
 {
-    resolve_hosts_file(host, len, family, out);
-    if (out->count > 0) return 0;
     /* No AI_ADDRCONFIG: a host with only loopback configured must still get ::1. */
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
     hints.ai_family = family == FLARE_DNS_V4   ? AF_INET
                       : family == FLARE_DNS_V6 ? AF_INET6
                                                : AF_UNSPEC;
-    struct addrinfo *list = NULL;
-    bool timed_out;
-    int gai = flare_dns__gai_within(host, &hints, timeout_ms, &list, &timed_out);
-    if (timed_out)
-        return flare_error_set(err, FLARE_ETIMEDOUT, 0,
-                               "resolving \"%s\" (%s): no answer within %llu ms", host,
-                               family_label(family), (unsigned long long)timeout_ms);
+    return hints;
+}
+
+static int timed_out(const char *host, flare_dns_family family, uint64_t timeout_ms,
+                     flare_error *err)
+{
+    return flare_error_set(err, FLARE_ETIMEDOUT, 0,
+                           "resolving \"%s\" (%s): no answer within %llu ms", host,
+                           family_label(family), (unsigned long long)timeout_ms);
+}
+
+/* getaddrinfo's answer (gai: its result, list: its addresses) into out. */
+static int take_gai_answer(const char *host, flare_dns_family family, int gai,
+                           const struct addrinfo *list, flare_dns_result *out, flare_error *err)
+{
     if (gai != 0) {
         int code = gai == EAI_MEMORY ? FLARE_ENOMEM : FLARE_ERESOLVE;
         int sys_errno = gai == EAI_SYSTEM ? errno : 0;
@@ -163,8 +172,20 @@ static int resolve_system(const char *host, size_t len, flare_dns_family family,
         if (flare_sock_addr_from_sockaddr(&sa, ai->ai_addr, ai->ai_addrlen, NULL) == 0)
             add_unique(out, family, &sa.ip);
     }
-    freeaddrinfo(list);
     return 0;
+}
+
+static int resolve_system(const char *host, flare_dns_family family, uint64_t timeout_ms,
+                          flare_dns_result *out, flare_error *err)
+{
+    struct addrinfo hints = gai_hints(family);
+    struct addrinfo *list = NULL;
+    bool late;
+    int gai = flare_dns__gai_within(host, &hints, timeout_ms, &list, &late);
+    if (late) return timed_out(host, family, timeout_ms, err);
+    int rc = take_gai_answer(host, family, gai, list, out, err);
+    if (list) freeaddrinfo(list);
+    return rc;
 }
 
 static int resolve_injected(const flare_resolver *resolver, const char *host,
@@ -185,18 +206,12 @@ static int resolve_injected(const flare_resolver *resolver, const char *host,
     return 0;
 }
 
-int flare_dns_resolve_with(const flare_resolver *resolver, const char *host,
-                           flare_dns_family family, flare_dns_result *out, flare_error *err)
+/* Everything but asking getaddrinfo: 1 when out holds the answer (a literal, an injected
+ * resolver's, the hosts file's for an absolute name), 0 when getaddrinfo must be asked, or a
+ * negative code (a malformed host). */
+static int answer_without_lookup(const flare_resolver *resolver, const char *host,
+                                 flare_dns_family family, flare_dns_result *out, flare_error *err)
 {
-    return flare_dns_resolve_within(resolver, host, family, 0, out, err);
-}
-
-int flare_dns_resolve_within(const flare_resolver *resolver, const char *host,
-                             flare_dns_family family, uint64_t timeout_ms, flare_dns_result *out,
-                             flare_error *err)
-{
-    if (!out || !host)
-        return flare_error_set(err, FLARE_EINVAL, 0, "flare_dns_resolve_with: NULL argument");
     out->count = 0;
     if (family != FLARE_DNS_ANY && family != FLARE_DNS_V4 && family != FLARE_DNS_V6)
         return flare_error_set(err, FLARE_EINVAL, 0, "flare_dns_resolve_with: family %d",
@@ -215,18 +230,26 @@ int flare_dns_resolve_within(const flare_resolver *resolver, const char *host,
         }
         out->addrs[0] = ip;
         out->count = 1;
-        return 0;
+        return 1;
     }
 
     rc = flare_hostname_validate(host, len, err);
     if (rc < 0) return rc;
     rc = refuse_legacy_ipv4(host, len, err);
     if (rc < 0) return rc;
-
-    if (resolver && resolver->fn)
+    if (resolver && resolver->fn) {
         rc = resolve_injected(resolver, host, family, out, err);
-    else
-        rc = resolve_system(host, len, family, timeout_ms, out, err);
+        return rc < 0 ? rc : 1;
+    }
+    resolve_hosts_file(host, len, family, out);
+    return out->count > 0;
+}
+
+/* The end of every lookup: a failure leaves out empty, and an answer without an address of
+ * the family asked for is a failure. */
+static int settle(const char *host, flare_dns_family family, int rc, flare_dns_result *out,
+                  flare_error *err)
+{
     if (rc < 0) {
         out->count = 0;
         return rc;
@@ -235,6 +258,86 @@ int flare_dns_resolve_within(const flare_resolver *resolver, const char *host,
         return flare_error_set(err, FLARE_ERESOLVE, 0, "resolving \"%s\": no %s addresses", host,
                                family == FLARE_DNS_ANY ? "IPv4 or IPv6" : family_label(family));
     return 0;
+}
+
+int flare_dns_resolve_with(const flare_resolver *resolver, const char *host,
+                           flare_dns_family family, flare_dns_result *out, flare_error *err)
+{
+    return flare_dns_resolve_within(resolver, host, family, 0, out, err);
+}
+
+int flare_dns_resolve_within(const flare_resolver *resolver, const char *host,
+                             flare_dns_family family, uint64_t timeout_ms, flare_dns_result *out,
+                             flare_error *err)
+{
+    if (!out || !host)
+        return flare_error_set(err, FLARE_EINVAL, 0, "flare_dns_resolve_with: NULL argument");
+    int rc = answer_without_lookup(resolver, host, family, out, err);
+    if (rc == 0) rc = resolve_system(host, family, timeout_ms, out, err);
+    return settle(host, family, rc, out, err);
+}
+
+struct flare_dns_lookup {
+    flare_dns__gai *gai; /* NULL: answered at start, in answer */
+    flare_dns_family family;
+    uint64_t timeout_ms, deadline;
+    flare_dns_result answer;
+    char host[HOST_INPUT_MAX + 1];
+};
+
+int flare_dns_lookup_start(const flare_resolver *resolver, const char *host,
+                           flare_dns_family family, uint64_t timeout_ms, int notify_signal,
+                           flare_dns_lookup **out, flare_error *err)
+{
+    if (!out || !host)
+        return flare_error_set(err, FLARE_EINVAL, 0, "flare_dns_lookup_start: NULL argument");
+    *out = NULL;
+    flare_dns_lookup *l = calloc(1, sizeof *l);
+    if (!l) return flare_error_set(err, FLARE_ENOMEM, 0, "resolving: out of memory");
+    int rc = answer_without_lookup(resolver, host, family, &l->answer, err);
+    if (rc < 0) {
+        free(l);
+        return rc;
+    }
+    snprintf(l->host, sizeof l->host, "%s", host);
+    l->family = family;
+    l->timeout_ms = timeout_ms;
+    l->deadline = flare_monotonic_ms() + timeout_ms;
+    if (rc == 0) {
+        struct addrinfo hints = gai_hints(family);
+        int gai = flare_dns__gai_start(l->host, &hints, notify_signal, &l->gai);
+        if (gai != 0) {
+            rc = take_gai_answer(l->host, family, gai, NULL, &l->answer, err);
+            free(l);
+            return rc;
+        }
+    }
+    *out = l;
+    return 0;
+}
+
+int flare_dns_lookup_result(const flare_dns_lookup *l, uint64_t now_ms, flare_dns_result *out,
+                            flare_error *err)
+{
+    *out = l->answer;
+    int rc = 0;
+    if (l->gai) {
+        const struct addrinfo *list;
+        int gai = flare_dns__gai_result(l->gai, &list);
+        if (gai == EAI_INPROGRESS)
+            return now_ms < l->deadline || l->timeout_ms == 0
+                       ? FLARE_EAGAIN
+                       : timed_out(l->host, l->family, l->timeout_ms, err);
+        rc = take_gai_answer(l->host, l->family, gai, list, out, err);
+    }
+    return settle(l->host, l->family, rc, out, err);
+}
+
+void flare_dns_lookup_free(flare_dns_lookup *l)
+{
+    if (!l) return;
+    flare_dns__gai_free(l->gai);
+    free(l);
 }
 
 int flare_dns_resolve(const char *host, flare_dns_result *out, flare_error *err)

@@ -27,12 +27,6 @@
 /* Fresh arena blocks are at least this big; larger requests get a block of their own size. */
 #define ARENA_BLOCK_BYTES 16384
 
-/* The public struct comes first so a flared_config * is also a config_obj *. */
-typedef struct config_obj {
-    flared_config cfg;
-    flared_cfg_block *arena;
-} config_obj;
-
 /* ------------------------------------------------------------------ arena */
 
 void *flared_cfg_alloc(flared_cfg_ctx *c, size_t size)
@@ -83,6 +77,7 @@ void flared_config_free(flared_config *cfg)
 {
     if (!cfg) return;
     config_obj *obj = (config_obj *)cfg;
+    flared_cfg_free_servers_set(obj);
     free_arena(obj->arena);
     free(obj);
 }

@@ -296,15 +296,22 @@ typedef struct flared_websocket_route {
  * default) is the system's. A test seam: the config fuzzer answers names itself.
  */
 void flared_config_set_resolver(const flare_resolver *resolver);
+/** How long the master waits for a name's addresses, at load and for `resolve`, between the
+ *  signals and worker exits it must answer: a resolver silent that long fails the lookup. */
+#define FLARED_NAME_LOOKUP_TIMEOUT_MS 5000
 /** Resolves host (a name of a `servers` entry) as config load does, through that resolver;
- *  the master's `resolve` asks again with it. 0 or a negative code (err says why). */
+ *  0 or a negative code (err says why). */
 int flared_config_resolve_name(const char *host, flare_dns_result *out, flare_error *err);
+/** flared_config_resolve_name in the background (flare_dns_lookup_start, notify_signal when
+ *  done), with the same resolver and bound: the master's `resolve` asks again with it. */
+int flared_config_lookup_start(const char *host, int notify_signal, flare_dns_lookup **out,
+                               flare_error *err);
 
 /** Most servers in one upstream (after host names are resolved). */
 #define FLARED_UPSTREAM_SERVERS_MAX 256
 /** Most upstreams a config defines. */
 #define FLARED_UPSTREAMS_MAX 1024
-/** Shortest `resolve` interval: the master blocks while it resolves. */
+/** Shortest `resolve` interval: more often would spend the master on DNS and reloads. */
 #define FLARED_RESOLVE_MIN_MS 1000
 
 /** How an upstream picks a server for a request. */
@@ -523,7 +530,8 @@ typedef struct flared_host {
     unsigned line, column; /**< where the host (default host: its `routes`, or 1:1) is written */
 } flared_host;
 
-/** A loaded configuration. Read-only; every pointer inside lives as long as the object. */
+/** A loaded configuration. Read-only but for flared_config_set_servers; every pointer inside
+ *  lives as long as the object. */
 typedef struct flared_config {
     const char *path;      /**< the file as named to the loader (or the name for messages) */
     const char *dir;       /**< absolute directory that relative paths resolve against */
@@ -600,6 +608,16 @@ int flared_config_check_files(const flared_config *cfg, flare_error *err);
  */
 int flared_tls_context_new(const flared_tls *t, flare_tls_log_fn log, void *log_ctx,
                            flare_tls_server_ctx **out, flare_error *err);
+
+/**
+ * Points upstream index `upstream` of cfg at count servers copied from servers (the address
+ * text of a host name's server made anew from its addr): the master's `resolve` puts a
+ * name's new addresses in. cfg owns the copy; the servers the upstream pointed at before stay
+ * valid until the next call, which may point it back at them. 0 or FLARE_ENOMEM.
+ */
+int flared_config_set_servers(flared_config *cfg, size_t upstream,
+                              const flared_upstream_server *servers, size_t count,
+                              flare_error *err);
 
 /** Frees a config and everything it points to; NULL is a no-op. */
 void flared_config_free(flared_config *cfg);

@@ -22,6 +22,24 @@ typedef struct flared_cfg_block {
     max_align_t data[];
 } flared_cfg_block;
 
+/** Servers flared_config_set_servers put in place of an upstream's: one malloc'd block, the
+ *  servers followed by their address text. */
+typedef struct flared_cfg_servers {
+    struct flared_cfg_servers *next;
+    flared_upstream_server servers[];
+} flared_cfg_servers;
+
+/** A config as allocated. The public struct comes first so a flared_config * is also a
+ *  config_obj *. */
+typedef struct config_obj {
+    flared_config cfg;
+    flared_cfg_block *arena;
+    flared_cfg_servers *servers_set; /**< by flared_config_set_servers (config_servers.c) */
+} config_obj;
+
+/** Frees what flared_config_set_servers allocated for obj (config_servers.c). */
+void flared_cfg_free_servers_set(config_obj *obj);
+
 /** The state of one load. */
 typedef struct flared_cfg_ctx {
     flared_config *cfg;       /**< being filled; owns the arena */

@@ -43,17 +43,20 @@ void flared_config_set_resolver(const flare_resolver *resolver)
     name_resolver = resolver;
 }
 
-/* The master resolves at load and for `resolve`, between the signals and worker exits
- * it must answer: a resolver that does not answer in this time fails the lookup. */
-#define NAME_LOOKUP_TIMEOUT_MS 5000
-
 int flared_config_resolve_name(const char *host, flare_dns_result *out, flare_error *err)
 {
-    int rc = flare_dns_resolve_within(name_resolver, host, FLARE_DNS_ANY, NAME_LOOKUP_TIMEOUT_MS,
-                                      out, err);
+    int rc = flare_dns_resolve_within(name_resolver, host, FLARE_DNS_ANY,
+                                      FLARED_NAME_LOOKUP_TIMEOUT_MS, out, err);
     if (rc == 0 && out->count == 0)
         rc = flare_error_set(err, FLARE_ERESOLVE, 0, "%s has no address", host);
     return rc;
+}
+
+int flared_config_lookup_start(const char *host, int notify_signal, flare_dns_lookup **out,
+                               flare_error *err)
+{
+    return flare_dns_lookup_start(name_resolver, host, FLARE_DNS_ANY, FLARED_NAME_LOOKUP_TIMEOUT_MS,
+                                  notify_signal, out, err);
 }
 
 /* A server given as HOST:PORT with a host name: resolved now, at load, each address
@@ -171,8 +174,8 @@ static int parse_servers(flared_cfg_ctx *c, yaml_node_t *node, flared_upstream *
 }
 
 /* `resolve`: the interval at which the master resolves the upstream's host names again
- * (master_resolve.c). 0 keeps the addresses of the load; below a second the master,
- * which blocks while it resolves, would spend its time on DNS. */
+ * (master_resolve.c). 0 keeps the addresses of the load; below a second the master would
+ * spend its time on DNS, and reload more often than workers start. */
 static int parse_resolve(flared_cfg_ctx *c, yaml_node_t *node, flared_upstream *u)
 {
     char shown[FLARED_CFG_SHOW_MAX];

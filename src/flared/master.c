@@ -25,9 +25,11 @@
  *             never close, so no connection is refused. If the new master dies or
  *             its workers fail first (the pipe closes without "R"), this one logs it
  *             and keeps serving (master_upgrade.c).
- * Upstreams with `resolve` have their host names resolved again on a timer of this loop
- * (master_resolve.c, blocking as config load does); a changed address set reloads as a HUP
- * does. Not while a reload, an upgrade or a stop runs; a reload starts the schedule afresh.
+ * Upstreams with `resolve` have their host names resolved again on a timer of this loop, in
+ * the background (master_resolve.c; LOOKUP_DONE_SIGNAL on the signalfd when an answer is in).
+ * A changed address set reloads as a HUP does, but on the running config with the new
+ * addresses put in: the file is not read. Not while a reload, an upgrade or a stop runs; a
+ * reload starts the schedule afresh.
  * The metrics segment (metrics.c) is mapped before the first fork as well; the
  * master counts reloads there and zeroes a reaped worker's gauges.
  * TLS session ticket keys live in a shared mapping made before the first fork
@@ -229,6 +231,12 @@ static void end_reload(const char *fmt, ...)
 static void read_ready(master *m);
 static void start_failed(master *m, const char *why);
 
+/* A reload for new addresses runs its new workers on the config that serves: prev_cfg is cfg. */
+static void free_unless_running(const master *m, flared_config *cfg)
+{
+    if (cfg != m->cfg) flared_config_free(cfg);
+}
+
 static void reap(master *m)
 {
     /* First the reports already written: a worker that reported ready and then died was
@@ -305,7 +313,7 @@ static void refuse_reload(master *m, flared_config *next, const char *outcome, c
                             NULL); /* every socket it needs is open: this only marks them */
     flared_master__close_unwanted(m);
     flared_ratelimit_reload_end(false); /* a worker started again shares the running table */
-    flared_config_free(next);
+    free_unless_running(m, next);
     end_reload("reload %s, still serving the previous config: %s", outcome, why);
 }
 
@@ -317,7 +325,7 @@ static void started(master *m)
         drain_old_workers(m, m->prev_cfg); /* only now do the old workers drain */
         flared_master__close_unwanted(m);
         flared_ratelimit_reload_end(true);
-        flared_config_free(m->prev_cfg);
+        free_unless_running(m, m->prev_cfg);
         m->prev_cfg = NULL;
         flared_log(FLARED_LOG_INFO, "reloaded: %u workers on generation %u", m->slots,
                    m->generation);
@@ -375,6 +383,7 @@ static void start_failed(master *m, const char *why)
     flared_config *failed = m->cfg;
     m->cfg = m->prev_cfg;
     m->prev_cfg = NULL;
+    if (failed == m->cfg) flared_master__resolve_undo(m);
     m->generation = m->prev_generation;
     flared_metrics_restore_generation(m->generation);
     set_slots(m, m->cfg->workers);
@@ -399,6 +408,39 @@ static uint64_t files_needed(const master *m)
     return 2 * m->cfg->limits.max_connections + m->sock_count + 256;
 }
 
+/* sd_notify(3): RELOADING=1 carries the time it was sent, which Type=notify-reload requires
+ * to match the reload with the READY=1 that ends it. */
+static void notify_reloading(void)
+{
+    char reloading[64];
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    snprintf(reloading, sizeof reloading, "RELOADING=1\nMONOTONIC_USEC=%llu",
+             (unsigned long long)now.tv_sec * 1000000ull + (unsigned long long)now.tv_nsec / 1000);
+    flared_notify(reloading);
+}
+
+/* Workers on next (cfg itself, for new addresses) are started: the old ones serve on until
+ * every new one reports ready (started), or until one fails or timeouts.worker_start passes
+ * (start_failed). */
+static void start_generation(master *m, flared_config *next)
+{
+    set_slots(m, next->workers);
+    m->prev_cfg = m->cfg;
+    m->prev_generation = m->generation;
+    m->cfg = next;
+    flared_raise_nofile(files_needed(m)); /* the new workers inherit it */
+    m->generation++;
+    flared_metrics_begin_generation(m->generation, true);
+    begin_start(m);
+    for (unsigned s = 0; s < m->slots; s++)
+        spawn(m, s);
+    flared_log(FLARED_LOG_INFO,
+               "reloading: started %u workers on generation %u; the old ones serve until they "
+               "are ready",
+               m->slots, m->generation);
+}
+
 static void reload(master *m)
 {
     if (m->prev_cfg || handing_over(m)) {
@@ -407,14 +449,7 @@ static void reload(master *m)
         m->reload_again = true;
         return;
     }
-    /* sd_notify(3): RELOADING=1 carries the time it was sent, which Type=notify-reload
-     * requires to match the reload with the READY=1 that ends it. */
-    char reloading[64];
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    snprintf(reloading, sizeof reloading, "RELOADING=1\nMONOTONIC_USEC=%llu",
-             (unsigned long long)now.tv_sec * 1000000ull + (unsigned long long)now.tv_nsec / 1000);
-    flared_notify(reloading);
+    notify_reloading();
     flared_log(FLARED_LOG_INFO, "reloading %s", m->config_path);
     m->reload_sock_count = m->sock_count; /* each one serves the running config */
     flared_config *next = NULL;
@@ -439,23 +474,21 @@ static void reload(master *m)
         refuse_reload(m, next, "refused", err.message);
         return;
     }
-    /* The old workers serve on until every new one reports ready (started), or until one
-     * fails or timeouts.worker_start passes (start_failed). */
-    set_slots(m, next->workers);
-    m->prev_cfg = m->cfg;
-    m->prev_generation = m->generation;
-    m->cfg = next;
+    start_generation(m, next);
     flared_master__resolve_schedule(m);
-    flared_raise_nofile(files_needed(m)); /* the new workers inherit it */
-    m->generation++;
-    flared_metrics_begin_generation(m->generation, true);
-    begin_start(m);
-    for (unsigned s = 0; s < m->slots; s++)
-        spawn(m, s);
+}
+
+/* master_resolve.c put new addresses into the running config: new workers start on it, as on
+ * a HUP, but the file is not read again, so that an edit waiting for its HUP (or one that
+ * would not load) does not come in with a DNS change. */
+static void reload_addresses(master *m)
+{
+    notify_reloading();
     flared_log(FLARED_LOG_INFO,
-               "reloading: started %u workers on generation %u; the old ones serve until they "
-               "are ready",
-               m->slots, m->generation);
+               "reloading the running config with the new addresses (%s is not read again)",
+               m->config_path);
+    m->reload_sock_count = m->sock_count;
+    start_generation(m, m->cfg);
 }
 
 void flared_master__begin_stop(master *m, int sig)
@@ -554,6 +587,7 @@ void flared_master_signals(sigset_t *set)
     sigemptyset(set);
     for (size_t i = 0; i < FLARE_N_ELEMENTS(sigs); i++)
         sigaddset(set, sigs[i]);
+    sigaddset(set, LOOKUP_DONE_SIGNAL);
 }
 
 int flared_master_run(const char *config_path, flared_config *cfg, const char *exe)
@@ -658,9 +692,10 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
         for (unsigned s = 0; s < m.slots && !m.stopping; s++)
             if (m.restart_at[s] && m.restart_at[s] <= now) spawn(&m, s);
         if (!m.stopping && now >= m.rotate_at) rotate_tickets(&m, now);
-        if (may_resolve(&m) && now >= flared_master__resolve_next(&m) &&
-            flared_master__resolve_due(&m, now))
-            reload(&m);
+        if (!may_resolve(&m))
+            flared_master__resolve_cancel(&m);
+        else if (flared_master__resolve_step(&m, now))
+            reload_addresses(&m);
         if (n <= 0) continue;
         struct signalfd_siginfo si;
         if (read(m.signal_fd, &si, sizeof si) != (ssize_t)sizeof si) continue;
@@ -698,7 +733,8 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
     flared_pid_file_remove(m.handed_over && m.oldbin[0] ? m.oldbin : m.pid_file, getpid());
     free(m.workers);
     flared_tickets_free(m.tickets);
-    flared_config_free(m.prev_cfg);
+    flared_master__resolve_cancel(&m);
+    free_unless_running(&m, m.prev_cfg);
     flared_config_free(m.cfg);
     close(m.worker_ready_fd[0]);
     close(m.worker_ready_fd[1]);

@@ -7,10 +7,12 @@
 #define FLARED_MASTER_INTERNAL_H
 
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "flare/dns.h"
 #include "master.h"
 #include "tickets.h"
 
@@ -34,6 +36,26 @@ typedef struct worker_proc {
     bool abandoned;   /* of a generation that failed to start: stopped, never restarted */
     uint64_t kill_at; /* told to drain by a reload: killed if still running then; 0: not */
 } worker_proc;
+
+/* The signal a `resolve` lookup that has answered sends the master (master_resolve.c). */
+#define LOOKUP_DONE_SIGNAL SIGRTMIN
+
+/* The lookups of one upstream's host names (master_resolve.c). */
+typedef struct resolve_round {
+    bool running;
+    size_t upstream; /* of cfg */
+    uint64_t deadline;
+    size_t count;
+    flare_dns_lookup *lookup[FLARED_UPSTREAM_SERVERS_MAX];
+    size_t first[FLARED_UPSTREAM_SERVERS_MAX]; /* per lookup: its entry's first server */
+} resolve_round;
+
+/* What the last new addresses replaced in cfg: a reload with them that fails sets it back. */
+typedef struct resolve_undo {
+    size_t upstream;
+    const flared_upstream_server *servers; /* NULL: nothing to set back */
+    size_t count;
+} resolve_undo;
 
 typedef struct master {
     const char *config_path;
@@ -71,6 +93,8 @@ typedef struct master {
     pid_t predecessor;       /* as an upgraded master: the master it took over from; 0 otherwise */
     /* per upstream of cfg: when its `resolve` is next due; 0: it has none */
     uint64_t resolve_due[FLARED_UPSTREAMS_MAX];
+    resolve_round round;
+    resolve_undo undo;
 } master;
 
 /* master_sockets.c */
@@ -111,13 +135,20 @@ void flared_master__upgrade_failed(master *m, const char *why);
 
 /* master_resolve.c */
 /** Starts the `resolve` schedule of cfg afresh: each upstream with an interval is due one
- *  interval from now (at start, and whenever cfg changes: a reload, or its failure). */
+ *  interval from now (at start, and whenever cfg changes: a reload, or its failure); lookups
+ *  still running are cancelled. */
 void flared_master__resolve_schedule(master *m);
-/** When the next upstream of cfg is due to be resolved again; UINT64_MAX: none is. */
+/** When the loop must look at `resolve` again: the running lookups' deadline, or when the
+ *  next upstream of cfg is due; UINT64_MAX: none is. */
 uint64_t flared_master__resolve_next(const master *m);
-/** Resolves the host names of one upstream due by now again (blocking, as config load
- *  does) and schedules it anew; true when an address set differs from cfg's (logged), for
- *  the caller to reload. Call again while resolve_next is past: others may be due too. */
-bool flared_master__resolve_due(master *m, uint64_t now);
+/** Starts the lookups of an upstream due by now when none run, in the background; once
+ *  every one has answered or timed out, compares and schedules that upstream anew. True when
+ *  an address set differs from cfg's (logged) and cfg now holds the new addresses, for the
+ *  caller to reload with; flared_master__resolve_undo sets them back. */
+bool flared_master__resolve_step(master *m, uint64_t now);
+/** Cancels the running lookups (a stop, an upgrade, the exit); the upstream stays due. */
+void flared_master__resolve_cancel(master *m);
+/** Puts back in cfg the addresses the last step that returned true replaced. */
+void flared_master__resolve_undo(master *m);
 
 #endif

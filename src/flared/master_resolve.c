@@ -1,10 +1,15 @@
 /*
  * master_resolve.c: `resolve` (an upstream's interval, nginx's `server NAME resolve`). The
  * master resolves the host names among such an upstream's servers again with the resolver
- * config load uses, and when a name's address set (sorted: an answer in another order is
- * no change) differs from the one the workers were started with, master.c reloads, as a HUP
- * does: the workers stay reactors that never wait on DNS. A failed lookup keeps the running
- * addresses, as nginx keeps the last good answer; it never takes servers away.
+ * and the bound config load uses, but in the background (flare_dns_lookup_start: glibc's
+ * threads wait on DNS, LOOKUP_DONE_SIGNAL on the signalfd says an answer is in), so that the
+ * loop goes on acting on signals and worker exits. One upstream's names at a time: a round.
+ * When a name's address set (sorted: an answer in another order is no change) differs from
+ * the one the workers were started with, the new addresses go into the running config
+ * (flared_config_set_servers) and master.c starts workers on it, as a HUP does but without
+ * reading the file: the workers stay reactors that never wait on DNS. A failed lookup, or one
+ * not answered within FLARED_NAME_LOOKUP_TIMEOUT_MS, keeps the running addresses, as nginx
+ * keeps the last good answer; it never takes servers away.
  */
 #include "master_internal.h"
 
@@ -19,8 +24,18 @@
 /* Enough for FLARE_DNS_MAX_ADDRS IPv6 addresses with zones, separated by ", ". */
 #define ADDRS_TEXT_MAX (FLARE_DNS_MAX_ADDRS * 64)
 
+void flared_master__resolve_cancel(master *m)
+{
+    resolve_round *r = &m->round;
+    for (size_t k = 0; k < r->count; k++)
+        flare_dns_lookup_free(r->lookup[k]);
+    r->count = 0;
+    r->running = false;
+}
+
 void flared_master__resolve_schedule(master *m)
 {
+    flared_master__resolve_cancel(m); /* its upstream is one of the config it started on */
     uint64_t now = flare_monotonic_ms();
     for (size_t i = 0; i < m->cfg->upstream_count; i++) {
         uint64_t every = m->cfg->upstreams[i].resolve_ms;
@@ -30,6 +45,7 @@ void flared_master__resolve_schedule(master *m)
 
 uint64_t flared_master__resolve_next(const master *m)
 {
+    if (m->round.running) return m->round.deadline;
     uint64_t next = UINT64_MAX;
     for (size_t i = 0; i < m->cfg->upstream_count; i++)
         if (m->resolve_due[i] && m->resolve_due[i] < next) next = m->resolve_due[i];
@@ -76,26 +92,23 @@ static size_t entry_length(const flared_upstream *u, size_t first)
     return n;
 }
 
-/* The host-name entry sv[0..count) ("HOST:PORT") resolved again: true when its address set
- * changed (logged). A failed lookup is a warning and no change. */
-static bool entry_changed(const flared_upstream *u, const flared_upstream_server *sv, size_t count)
+/* The host-name entry sv[0..count) ("HOST:PORT") resolved again (rc, answer, err: the
+ * lookup's outcome): true when its address set changed (logged). A failed lookup is a
+ * warning and no change. */
+static bool entry_changed(const flared_upstream *u, const flared_upstream_server *sv, size_t count,
+                          int rc, const flare_dns_result *answer, const flare_error *err)
 {
-    char host[FLARE_HOSTNAME_MAX + 2];
-    const char *colon = strrchr(sv->name, ':');
-    snprintf(host, sizeof host, "%.*s", (int)(colon - sv->name), sv->name);
     flare_ip_addr was[FLARE_DNS_MAX_ADDRS];
     for (size_t i = 0; i < count; i++)
         was[i] = sv[i].addr.ip;
     qsort(was, count, sizeof was[0], ip_order);
     char was_text[ADDRS_TEXT_MAX], now_text[ADDRS_TEXT_MAX];
-    flare_dns_result now;
-    flare_error err;
-    flare_error_clear(&err);
-    if (flared_config_resolve_name(host, &now, &err) < 0) {
+    if (rc < 0) {
         flared_log(FLARED_LOG_WARN, "upstream '%s': cannot resolve %s again (%s); keeping %s",
-                   u->name, sv->name, err.message, addrs_text(was, count, was_text));
+                   u->name, sv->name, err->message, addrs_text(was, count, was_text));
         return false;
     }
+    flare_dns_result now = *answer; /* sorted to compare; the servers keep the answer's order */
     qsort(now.addrs, now.count, sizeof now.addrs[0], ip_order);
     if (same_set(was, count, now.addrs, now.count)) return false;
     flared_log(FLARED_LOG_INFO, "upstream '%s': %s now resolves to %s (was %s); reloading", u->name,
@@ -104,21 +117,119 @@ static bool entry_changed(const flared_upstream *u, const flared_upstream_server
     return true;
 }
 
-/* One upstream per call: with several due, the loop turns between them, so a signal waits
- * for one upstream's lookups at most, not for every name of the config on a DNS outage. */
-bool flared_master__resolve_due(master *m, uint64_t now)
+/* Starts the lookups of the host names of upstream `index`. One that cannot start is a failed
+ * lookup at once. */
+static void start_round(master *m, size_t index)
 {
-    for (size_t i = 0; i < m->cfg->upstream_count; i++) {
-        if (!m->resolve_due[i] || m->resolve_due[i] > now) continue;
-        const flared_upstream *u = &m->cfg->upstreams[i];
-        bool changed = false;
-        for (size_t k = 0, n; k < u->server_count; k += n) {
-            n = entry_length(u, k);
-            if (u->servers[k].name) changed |= entry_changed(u, &u->servers[k], n);
+    resolve_round *r = &m->round;
+    const flared_upstream *u = &m->cfg->upstreams[index];
+    r->running = true;
+    r->upstream = index;
+    r->count = 0;
+    for (size_t k = 0, n; k < u->server_count; k += n) {
+        n = entry_length(u, k);
+        const flared_upstream_server *sv = &u->servers[k];
+        if (!sv->name) continue;
+        char host[FLARE_HOSTNAME_MAX + 2];
+        const char *colon = strrchr(sv->name, ':');
+        snprintf(host, sizeof host, "%.*s", (int)(colon - sv->name), sv->name);
+        flare_error err;
+        flare_error_clear(&err);
+        int rc = flared_config_lookup_start(host, LOOKUP_DONE_SIGNAL, &r->lookup[r->count], &err);
+        if (rc < 0) {
+            entry_changed(u, sv, n, rc, NULL, &err);
+            continue;
         }
-        /* Counted from the end of the lookups: a slow resolver never makes them closer. */
-        m->resolve_due[i] = flare_monotonic_ms() + u->resolve_ms;
-        return changed;
+        r->first[r->count++] = k;
     }
-    return false;
+    /* After every lookup started: at the deadline each of them has timed out. */
+    r->deadline = flare_monotonic_ms() + FLARED_NAME_LOOKUP_TIMEOUT_MS;
+}
+
+/* The upstream's servers with the new addresses of every name whose set changed, into
+ * out[0..); returns how many, or 0 when no set changed. out has room for the servers of
+ * the names not looked up and FLARE_DNS_MAX_ADDRS for each looked up. */
+static size_t servers_answered(const master *m, uint64_t now, flared_upstream_server *out)
+{
+    const resolve_round *r = &m->round;
+    const flared_upstream *u = &m->cfg->upstreams[r->upstream];
+    size_t count = 0, j = 0;
+    bool changed = false;
+    for (size_t k = 0, n; k < u->server_count; k += n) {
+        n = entry_length(u, k);
+        const flared_upstream_server *sv = &u->servers[k];
+        if (j < r->count && r->first[j] == k) {
+            flare_dns_result answer;
+            flare_error err;
+            flare_error_clear(&err);
+            int rc = flare_dns_lookup_result(r->lookup[j++], now, &answer, &err);
+            if (entry_changed(u, sv, n, rc, &answer, &err)) {
+                for (size_t a = 0; a < answer.count; a++) {
+                    out[count] = *sv;
+                    out[count++].addr.ip = answer.addrs[a];
+                }
+                changed = true;
+                continue;
+            }
+        }
+        memcpy(&out[count], sv, n * sizeof *sv);
+        count += n;
+    }
+    return changed ? count : 0;
+}
+
+/* Every lookup of the round has answered or timed out: true when the running config now
+ * holds new addresses (m->undo says what they replaced). */
+static bool end_round(master *m, uint64_t now)
+{
+    resolve_round *r = &m->round;
+    const flared_upstream *u = &m->cfg->upstreams[r->upstream];
+    flared_upstream_server *next =
+        malloc((u->server_count + r->count * FLARE_DNS_MAX_ADDRS) * sizeof *next);
+    size_t count = next ? servers_answered(m, now, next) : 0;
+    flare_error err;
+    bool changed = false;
+    if (!next) {
+        flared_log(FLARED_LOG_ERROR, "upstream '%s': out of memory resolving its names again",
+                   u->name);
+    } else if (count > FLARED_UPSTREAM_SERVERS_MAX) {
+        flared_log(FLARED_LOG_WARN,
+                   "upstream '%s': the new addresses make %zu servers, more than %d; keeping "
+                   "the running ones",
+                   u->name, count, FLARED_UPSTREAM_SERVERS_MAX);
+    } else if (count > 0) {
+        resolve_undo undo = {r->upstream, u->servers, u->server_count};
+        changed = flared_config_set_servers(m->cfg, r->upstream, next, count, &err) == 0;
+        if (changed)
+            m->undo = undo;
+        else
+            flared_log(FLARED_LOG_ERROR, "%s", err.message);
+    }
+    free(next);
+    /* Counted from the end of the lookups: a slow resolver never makes them closer. */
+    m->resolve_due[r->upstream] = flare_monotonic_ms() + u->resolve_ms;
+    flared_master__resolve_cancel(m);
+    return changed;
+}
+
+bool flared_master__resolve_step(master *m, uint64_t now)
+{
+    resolve_round *r = &m->round;
+    for (size_t i = 0; i < m->cfg->upstream_count && !r->running; i++)
+        if (m->resolve_due[i] && m->resolve_due[i] <= now) start_round(m, i);
+    if (!r->running) return false;
+    flare_dns_result answer;
+    for (size_t k = 0; k < r->count; k++)
+        if (flare_dns_lookup_result(r->lookup[k], now, &answer, NULL) == FLARE_EAGAIN) return false;
+    return end_round(m, now);
+}
+
+void flared_master__resolve_undo(master *m)
+{
+    if (!m->undo.servers) return;
+    flare_error err;
+    if (flared_config_set_servers(m->cfg, m->undo.upstream, m->undo.servers, m->undo.count, &err) <
+        0)
+        flared_log(FLARED_LOG_ERROR, "%s", err.message);
+    m->undo.servers = NULL;
 }

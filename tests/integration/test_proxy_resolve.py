@@ -4,18 +4,24 @@ use, and without the key the addresses of the load stay.
 
 flared runs in a mount namespace of its own (unshare) whose /etc/hosts is a file of the
 test, rewritten while flared runs, and whose nsswitch.conf answers host names from that
-file alone: a name taken out fails at once instead of waiting on DNS. Two upstreams, on
-127.0.0.2 and 127.0.0.3 with the same port, answer with their own identity."""
+file alone: a name taken out fails at once instead of waiting on DNS. Where a test wants a
+resolver that never answers, the name goes on to DNS, and resolv.conf names a UDP socket of
+the test's that reads queries and answers none. Two upstreams, on 127.0.0.2 and 127.0.0.3
+with the same port, answer with their own identity."""
 
 import http.server
 import os
+import random
+import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from flaredtest import Server, ServerTestCase, patience, require_flared, run, wait_for  # noqa: E402
+from flaredtest import (FLARED_WRAPPER, Server, ServerTestCase, patience,  # noqa: E402
+                        require_flared, run, wait_for)
 
 NAME = "app.flared-test"
 FIRST, SECOND = "127.0.0.2", "127.0.0.3"
@@ -50,21 +56,57 @@ class Identity(http.server.BaseHTTPRequestHandler):
         pass
 
 
-class NamespacedServer(Server):
-    """flared with /etc/hosts and /etc/nsswitch.conf of the test's own."""
+class SilentDns:
+    """A UDP socket on port 53 of a loopback address of its own that reads DNS queries and
+    answers none; asked is set once one came."""
 
-    def __init__(self, unshare, hosts_line, **kwargs):
+    def __init__(self, test):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        test.addCleanup(self.sock.close)
+        for _ in range(20):
+            self.address = f"127.{random.randrange(1, 255)}.{random.randrange(1, 255)}.53"
+            try:
+                self.sock.bind((self.address, 53))
+                break
+            except PermissionError:
+                test.skipTest("port 53 cannot be bound here")
+            except OSError:
+                continue
+        else:
+            test.fail("no loopback address with port 53 free")
+        self.asked = threading.Event()
+        threading.Thread(target=self.read, daemon=True).start()
+
+    def read(self):
+        try:
+            while True:
+                self.sock.recvfrom(512)
+                self.asked.set()
+        except OSError:  # closed at cleanup
+            pass
+
+
+class NamespacedServer(Server):
+    """flared with /etc/hosts and /etc/nsswitch.conf of the test's own, and with dns (an
+    address) a resolv.conf naming it, after the hosts file, with a 30 s timeout."""
+
+    def __init__(self, unshare, hosts_line, dns=None, **kwargs):
         super().__init__(**kwargs)
         self.hosts_path = os.path.join(self.dir, "hosts")
         self.set_hosts(hosts_line)
         nsswitch = os.path.join(self.dir, "nsswitch.conf")
+        resolv = os.path.join(self.dir, "resolv.conf")
         with open(nsswitch, "w") as f:
-            f.write("hosts: files\n")
+            f.write("hosts: files dns\n" if dns else "hosts: files\n")
+        with open(resolv, "w") as f:
+            f.write(f"nameserver {dns}\noptions timeout:30 attempts:1\n" if dns else "")
         # The mounts are private to the namespace (unshare's default propagation); exec
         # keeps the pid, so the test signals and reaps flared itself.
         script = ('mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/nsswitch.conf '
-                  '&& shift 2 && exec "$@"')
-        self.argv = unshare + ["sh", "-c", script, "sh", self.hosts_path, nsswitch] + self.argv
+                  '&& { [ -z "$4" ] || mount --bind "$3" /etc/resolv.conf; } '
+                  '&& shift 4 && exec "$@"')
+        self.argv = unshare + ["sh", "-c", script, "sh", self.hosts_path, nsswitch, resolv,
+                               dns or ""] + self.argv
 
     def set_hosts(self, line):
         """Rewrites the hosts file in place: the bind mount shows this inode, not a new one."""
@@ -99,7 +141,7 @@ class ResolveTests(ServerTestCase):
             return port
         self.fail(f"no port free on both {FIRST} and {SECOND}")
 
-    def start(self, hosts_line, resolve):
+    def start(self, hosts_line, resolve, dns=None):
         upstream = (f"  - path: /api/\n"
                     f"    proxy: {{upstream: app, strip_prefix: true}}\n"
                     f"upstreams:\n"
@@ -108,7 +150,7 @@ class ResolveTests(ServerTestCase):
                     f"    connect_timeout: 1s\n"
                     f"    read_timeout: 2s\n"
                     f"{resolve}")
-        srv = NamespacedServer(self.unshare, hosts_line, extra=upstream)
+        srv = NamespacedServer(self.unshare, hosts_line, dns=dns, extra=upstream)
         self.addCleanup(srv.cleanup)
         srv.start(timeout=10.0)
         return srv
@@ -147,6 +189,82 @@ class ResolveTests(ServerTestCase):
         self.assertNotIn("reloading", log)
         # Once the name resolves again, to another address, it is followed.
         srv.set_hosts(f"{SECOND} {NAME}")
+        moved = wait_for(lambda: self.answered_by(srv) == SECOND, patience(20), interval=0.2)
+        self.assertTrue(moved, f"requests still reach {FIRST}:\n{srv.log()}")
+        self.assertStopsCleanly(srv)
+
+    def test_a_stop_does_not_wait_for_a_lookup(self):
+        # The master asks in the background: a resolver that never answers does not keep
+        # it from acting on a signal (it blocked for the 5 s bound of the lookup).
+        if FLARED_WRAPPER:
+            self.skipTest("a bound on flared's own timing")
+        dns = SilentDns(self)
+        srv = self.start(f"{FIRST} {NAME}", "    resolve: 1s\n", dns=dns.address)
+        srv.set_hosts("")  # the name goes on to DNS, which never answers
+        self.assertTrue(dns.asked.wait(patience(10)), f"no DNS query came:\n{srv.log()}")
+        srv.signal(signal.SIGTERM)
+        self.assertEqual(srv.wait(2.0), 0, srv.log())
+        log = srv.log()
+        self.assertNotIn("cannot resolve", log)  # it was still waiting for the answer
+        self.assertIn("exited", log)
+
+    def test_an_unanswered_lookup_keeps_the_addresses(self):
+        dns = SilentDns(self)
+        srv = self.start(f"{FIRST} {NAME}", "    resolve: 1s\n", dns=dns.address)
+        srv.set_hosts("")
+        line = (f"upstream 'app': cannot resolve {NAME}:{self.port} again (resolving \"{NAME}\" "
+                f"(any family): no answer within 5000 ms); keeping {FIRST}")
+        warned = wait_for(lambda: line in srv.log(), patience(20), interval=0.2)
+        self.assertTrue(warned, srv.log())
+        self.assertEqual(self.answered_by(srv), FIRST)
+        self.assertNotIn("reloading", srv.log())
+        # The timed-out lookup was let go: the next one, answered, is followed.
+        srv.set_hosts(f"{SECOND} {NAME}")
+        moved = wait_for(lambda: self.answered_by(srv) == SECOND, patience(20), interval=0.2)
+        self.assertTrue(moved, f"requests still reach {FIRST}:\n{srv.log()}")
+        self.assertStopsCleanly(srv)
+
+    def test_a_changed_address_does_not_read_the_file(self):
+        # The workers start on the running config with the new address in: an edit of the
+        # file waits for its HUP.
+        srv = self.start(f"{FIRST} {NAME}", "    resolve: 1s\n")
+        self.assertEqual(srv.get("/plaintext").body, b"Hello, World!")
+        srv.write_config(text="edited")
+        srv.set_hosts(f"{SECOND} {NAME}")
+        moved = wait_for(lambda: self.answered_by(srv) == SECOND, patience(20), interval=0.2)
+        self.assertTrue(moved, f"requests still reach {FIRST}:\n{srv.log()}")
+        self.assertEqual(srv.get("/plaintext").body, b"Hello, World!", srv.log())
+        self.assertIn("flared.yaml is not read again", srv.log())
+        self.assertIn("reloaded: 1 workers on generation 1", srv.log())
+        srv.signal(signal.SIGHUP)
+        edited = wait_for(lambda: srv.get("/plaintext").body == b"edited", patience(10),
+                          interval=0.2)
+        self.assertTrue(edited, srv.log())
+        self.assertEqual(self.answered_by(srv), SECOND)
+        self.assertStopsCleanly(srv)
+
+    def test_a_changed_address_is_followed_with_a_broken_file(self):
+        srv = self.start(f"{FIRST} {NAME}", "    resolve: 1s\n")
+        srv.write_config(verbatim="listeners: [\n")
+        srv.set_hosts(f"{SECOND} {NAME}")
+        moved = wait_for(lambda: self.answered_by(srv) == SECOND, patience(20), interval=0.2)
+        self.assertTrue(moved, f"requests still reach {FIRST}:\n{srv.log()}")
+        self.assertNotIn("reload refused", srv.log())
+        self.assertStopsCleanly(srv)
+
+    def test_a_failed_reload_puts_the_old_addresses_back(self):
+        # New workers that cannot start (their static root is gone) fail the reload: the
+        # running config gets its old address back, so the next lookup finds the change
+        # again and, once they can start, the workers follow it.
+        srv = self.start(f"{FIRST} {NAME}", "    resolve: 1s\n")
+        www = os.path.join(srv.dir, "www")
+        os.rename(www, www + ".away")
+        srv.set_hosts(f"{SECOND} {NAME}")
+        failed = wait_for(lambda: "reload failed, still serving the previous config" in srv.log(),
+                          patience(20), interval=0.2)
+        self.assertTrue(failed, srv.log())
+        self.assertEqual(self.answered_by(srv), FIRST)
+        os.rename(www + ".away", www)
         moved = wait_for(lambda: self.answered_by(srv) == SECOND, patience(20), interval=0.2)
         self.assertTrue(moved, f"requests still reach {FIRST}:\n{srv.log()}")
         self.assertStopsCleanly(srv)

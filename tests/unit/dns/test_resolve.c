@@ -10,10 +10,13 @@
 
 #include <cmocka.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "flare/dns.h"
+#include "flare/runtime.h"
 
 /* ---------------------------------------------------------- test resolvers */
 
@@ -402,6 +405,43 @@ static void test_system_lookup_within(void **state)
     }
 }
 
+/* A background lookup signals when it is done and then answers what the blocking one
+ * answers; a literal is answered at once, with no signal to wait for. */
+static void test_background_lookup(void **state)
+{
+    (void)state;
+    sigset_t done;
+    sigemptyset(&done);
+    sigaddset(&done, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &done, NULL);
+    flare_dns_result plain, answer;
+    flare_error err = {0};
+    int rc = flare_dns_resolve_with(NULL, "localhost", FLARE_DNS_ANY, &plain, &err);
+    if (rc != 0) fail_msg("resolve(localhost): %s", err.message);
+    flare_dns_lookup *l;
+    rc = flare_dns_lookup_start(NULL, "localhost", FLARE_DNS_ANY, 5000, SIGUSR1, &l, &err);
+    if (rc != 0) fail_msg("lookup_start(localhost): %s", err.message);
+    struct timespec bound = {.tv_sec = 5};
+    assert_int_equal(sigtimedwait(&done, NULL, &bound), SIGUSR1);
+    rc = flare_dns_lookup_result(l, flare_monotonic_ms(), &answer, &err);
+    if (rc != 0) fail_msg("lookup_result(localhost): %s", err.message);
+    assert_int_equal(answer.count, plain.count);
+    for (size_t i = 0; i < plain.count; i++)
+        assert_true(flare_ip_equal(&answer.addrs[i], &plain.addrs[i]));
+    flare_dns_lookup_free(l);
+
+    rc = flare_dns_lookup_start(NULL, "[::1]", FLARE_DNS_ANY, 5000, SIGUSR1, &l, &err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(flare_dns_lookup_result(l, flare_monotonic_ms(), &answer, &err), 0);
+    assert_int_equal(answer.count, 1);
+    assert_true(flare_ip_is_loopback(&answer.addrs[0]));
+    flare_dns_lookup_free(l);
+    assert_int_equal(
+        flare_dns_lookup_start(NULL, "bad..name", FLARE_DNS_ANY, 5000, SIGUSR1, &l, &err),
+        FLARE_EHOSTNAME);
+    assert_null(l);
+}
+
 /* "localhost." is the absolute spelling of "localhost": glibc's hosts-file back end
  * alone would not match it, so it must be answered from /etc/hosts just the same. */
 static void test_system_absolute_localhost(void **state)
@@ -437,6 +477,7 @@ int main(void)
         cmocka_unit_test(test_injected_errors),
         cmocka_unit_test(test_system_localhost),
         cmocka_unit_test(test_system_lookup_within),
+        cmocka_unit_test(test_background_lookup),
         cmocka_unit_test(test_system_absolute_localhost),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
