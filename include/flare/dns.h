@@ -20,7 +20,8 @@ extern "C" {
 #define FLARE_HOSTNAME_MAX 253
 /** Longest label. */
 #define FLARE_HOSTNAME_LABEL_MAX 63
-/** Most addresses kept from one resolution. */
+/** Most addresses kept from one resolution: past it, those of the family answered first, then
+ *  the lowest (flare_ip_compare), so that the same set in another order keeps the same ones. */
 #define FLARE_DNS_MAX_ADDRS 16
 
 /** Which families to ask for. */
