@@ -20,7 +20,8 @@ extern "C" {
 #define FLARE_HOSTNAME_MAX 253
 /** Longest label. */
 #define FLARE_HOSTNAME_LABEL_MAX 63
-/** Most addresses kept from one resolution. */
+/** Most addresses kept from one resolution: past it, those of the family answered first, then
+ *  the lowest (flare_ip_compare), so that the same set in another order keeps the same ones. */
 #define FLARE_DNS_MAX_ADDRS 16
 
 /** Which families to ask for. */
@@ -86,7 +87,10 @@ typedef struct flare_dns_lookup flare_dns_lookup;
  * flare_dns_resolve_within without waiting: a literal, an injected resolver's answer and an
  * absolute name of the hosts file are answered at once; the system resolver is asked on a
  * thread of glibc's (getaddrinfo_a), and the process is sent notify_signal (0: none) when it
- * has answered. 0 with *out to flare_dns_lookup_free, or a negative code (a malformed host).
+ * has answered: block it in every thread and read it (signalfd, sigwaitinfo), or handle it,
+ * as a real-time signal's default action ends the process; a lookup freed before it
+ * answered may still send one. 0 with *out to flare_dns_lookup_free, or a negative code (a
+ * malformed host).
  */
 int flare_dns_lookup_start(const flare_resolver *resolver, const char *host,
                            flare_dns_family family, uint64_t timeout_ms, int notify_signal,

@@ -66,6 +66,9 @@ bool flare_ip_is_multicast(const flare_ip_addr *ip);
 bool flare_ip_is_unspecified(const flare_ip_addr *ip);
 /** Same family, bytes and scope. */
 bool flare_ip_equal(const flare_ip_addr *a, const flare_ip_addr *b);
+/** A total order (IPv4 before IPv6, then bytes, then scope), for qsort: <0, 0 or >0; 0 exactly
+ *  when flare_ip_equal. */
+int flare_ip_compare(const flare_ip_addr *a, const flare_ip_addr *b);
 /** Converts an IPv4-mapped IPv6 address (::ffff:a.b.c.d) to plain IPv4; others unchanged. */
 flare_ip_addr flare_ip_unmap(const flare_ip_addr *ip);
 /** ip with every bit after its first prefix_len cleared (prefix_len at or over the family's

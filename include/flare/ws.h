@@ -576,9 +576,11 @@ typedef struct flare_ws_client_options {
                                  cannot write */
     int compression_level;  /**< zlib level when deflate is used: 0 = default */
     int connect_timeout_ms; /**< 0 = FLARE_TCP_CONNECT_TIMEOUT_MS */
-    int read_timeout_ms;    /**< each blocking read and write (a send to a server that
-                                 stops reading fails with FLARE_ETIMEDOUT and closes the
-                                 stream); 0 = none. The whole 101 head, and
+    int read_timeout_ms;    /**< each blocking read, and each frame's whole write, over
+                                 ws:// as over wss:// (a send to a server that stops
+                                 reading or takes a trickle fails with FLARE_ETIMEDOUT and
+                                 closes the stream: a large message needs a bound it can
+                                 be sent in); 0 = none. The whole 101 head, and
                                  flare_ws_close's wait, get this once (else 10 s, 5 s) */
     uint64_t max_message;   /**< 0 = 16 MiB */
     bool deliver_control;   /**< also return pings and pongs from recv_message */

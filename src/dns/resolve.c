@@ -6,7 +6,10 @@
  * signal when it is done; an absolute
  * name the hosts file lists is answered from the file, see hosts.c). Answers are
  * filtered to the asked family, de-duplicated and capped at FLARE_DNS_MAX_ADDRS,
- * keeping the back end's order (getaddrinfo sorts by RFC 6724 preference).
+ * keeping the back end's order (getaddrinfo sorts by RFC 6724 preference); past the cap
+ * the lowest addresses of the preferred family are the ones kept, so that a name with
+ * more, answered in another order (a DNS server rotating its records), keeps the same
+ * ones.
  */
 #include "flare/dns.h"
 
@@ -37,12 +40,32 @@ static bool family_wanted(flare_dns_family family, const flare_ip_addr *ip)
     return ip->family == AF_INET || ip->family == AF_INET6;
 }
 
-/* Appends ip unless it is of another family, already present, or the result is full. */
+/* Which of a and b a full result keeps first: one of the family its first address has (the
+ * back end's preferred one, which a full result never lets go), then the lower. */
+static int keep_order(const flare_dns_result *out, const flare_ip_addr *a, const flare_ip_addr *b)
+{
+    int other_a = a->family != out->addrs[0].family, other_b = b->family != out->addrs[0].family;
+    return other_a != other_b ? other_a - other_b : flare_ip_compare(a, b);
+}
+
+/* Appends ip unless it is of another family or already present. A full result keeps the
+ * addresses first in keep_order: ip takes the place of the last of them, if it comes
+ * before it, at the end, so the ones kept stay in the back end's order. Which ones are kept
+ * then depends on the set answered and its preferred family, not on the order within. */
 static void add_unique(flare_dns_result *out, flare_dns_family family, const flare_ip_addr *ip)
 {
-    if (!family_wanted(family, ip) || out->count >= FLARE_DNS_MAX_ADDRS) return;
-    for (size_t i = 0; i < out->count; i++)
+    if (!family_wanted(family, ip)) return;
+    size_t last = 0;
+    for (size_t i = 0; i < out->count; i++) {
         if (flare_ip_equal(&out->addrs[i], ip)) return;
+        if (keep_order(out, &out->addrs[i], &out->addrs[last]) > 0) last = i;
+    }
+    if (out->count == FLARE_DNS_MAX_ADDRS) {
+        if (keep_order(out, ip, &out->addrs[last]) > 0) return;
+        memmove(&out->addrs[last], &out->addrs[last + 1],
+                (out->count - last - 1) * sizeof out->addrs[0]);
+        out->count--;
+    }
     out->addrs[out->count++] = *ip;
 }
 

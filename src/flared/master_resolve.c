@@ -54,11 +54,7 @@ uint64_t flared_master__resolve_next(const master *m)
 
 static int ip_order(const void *a, const void *b)
 {
-    const flare_ip_addr *x = a, *y = b;
-    if (x->family != y->family) return x->family < y->family ? -1 : 1;
-    int c = memcmp(x->bytes, y->bytes, x->family == AF_INET ? 4 : sizeof x->bytes);
-    if (c != 0) return c;
-    return x->scope_id < y->scope_id ? -1 : x->scope_id > y->scope_id;
+    return flare_ip_compare(a, b);
 }
 
 static bool same_set(const flare_ip_addr *a, size_t a_count, const flare_ip_addr *b, size_t b_count)

@@ -215,16 +215,18 @@ static int build_head(flare_http_client *c, const client_req *rq, flare_buf *b)
     }
     if (rc == 0 && !c->keepalive && !left_out(c, rq, "Connection"))
         rc = append_field(b, "Connection", "close");
-    /* The last word on a name wins when it is "none": every value given for it goes. */
+    /* The last word on a name wins when it is "none": every value given for it goes. A
+     * "none" that a later value overrides is itself no field. */
     for (size_t i = 0; rc == 0 && i < c->num_headers; i++) {
         const char *name = c->headers[i].name;
-        if (builder_owned(name, rq) || find_kv(rq->headers, rq->num_headers, name) ||
-            left_out(c, rq, name))
+        if (!c->headers[i].value || builder_owned(name, rq) ||
+            find_kv(rq->headers, rq->num_headers, name) || left_out(c, rq, name))
             continue;
         rc = append_field(b, name, c->headers[i].value);
     }
     for (size_t i = 0; rc == 0 && i < rq->num_headers; i++)
-        if (!builder_owned(rq->headers[i].name, rq) && !left_out(c, rq, rq->headers[i].name))
+        if (rq->headers[i].value && !builder_owned(rq->headers[i].name, rq) &&
+            !left_out(c, rq, rq->headers[i].name))
             rc = append_field(b, rq->headers[i].name, rq->headers[i].value);
     if (rc == 0 && rq->has_body) {
         /* The seed's rule: a string body is JSON unless the caller says otherwise. */

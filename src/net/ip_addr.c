@@ -387,3 +387,11 @@ bool flare_ip_equal(const flare_ip_addr *a, const flare_ip_addr *b)
     return a->family == AF_INET6 && memcmp(a->bytes, b->bytes, 16) == 0 &&
            a->scope_id == b->scope_id;
 }
+
+int flare_ip_compare(const flare_ip_addr *a, const flare_ip_addr *b)
+{
+    if (a->family != b->family) return a->family < b->family ? -1 : 1;
+    int c = memcmp(a->bytes, b->bytes, a->family == AF_INET ? 4 : 16);
+    if (c != 0 || a->family == AF_INET) return c;
+    return a->scope_id < b->scope_id ? -1 : a->scope_id > b->scope_id;
+}

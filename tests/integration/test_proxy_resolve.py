@@ -141,12 +141,13 @@ class ResolveTests(ServerTestCase):
             return port
         self.fail(f"no port free on both {FIRST} and {SECOND}")
 
-    def start(self, hosts_line, resolve, dns=None):
+    def start(self, hosts_line, resolve, dns=None, servers=None):
+        servers = servers or f"[\"{NAME}:{self.port}\"]"
         upstream = (f"  - path: /api/\n"
                     f"    proxy: {{upstream: app, strip_prefix: true}}\n"
                     f"upstreams:\n"
                     f"  app:\n"
-                    f"    servers: [\"{NAME}:{self.port}\"]\n"
+                    f"    servers: {servers}\n"
                     f"    connect_timeout: 1s\n"
                     f"    read_timeout: 2s\n"
                     f"{resolve}")
@@ -267,6 +268,26 @@ class ResolveTests(ServerTestCase):
         os.rename(www + ".away", www)
         moved = wait_for(lambda: self.answered_by(srv) == SECOND, patience(20), interval=0.2)
         self.assertTrue(moved, f"requests still reach {FIRST}:\n{srv.log()}")
+        self.assertStopsCleanly(srv)
+
+    def test_more_addresses_than_kept_in_another_order_are_no_change(self):
+        # A name with more addresses than a lookup keeps (16), answered in another order (a
+        # DNS server rotating its records), keeps the same ones: the lowest. Another name of
+        # the upstream, looked up in the same round, moves to show the round has run.
+        many = [f"127.0.1.{i}" for i in range(1, 21)]
+        other = "other.flared-test"
+
+        def hosts(order, second):
+            return "\n".join([f"{a} {NAME}" for a in order] + [f"{second} {other}"])
+
+        servers = f"[\"{NAME}:{self.port}\", \"{other}:{self.port}\"]"
+        srv = self.start(hosts(many, FIRST), "    resolve: 1s\n", servers=servers)
+        for order, second in [(many[::-1], SECOND), (many[7:] + many[:7], FIRST)]:
+            srv.set_hosts(hosts(order, second))
+            line = f"upstream 'app': {other}:{self.port} now resolves to {second}"
+            moved = wait_for(lambda: line in srv.log(), patience(20), interval=0.2)
+            self.assertTrue(moved, srv.log())
+            self.assertNotIn(f"{NAME}:{self.port} now resolves to", srv.log())
         self.assertStopsCleanly(srv)
 
     def test_without_the_key_the_addresses_of_the_load_stay(self):

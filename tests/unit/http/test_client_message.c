@@ -192,6 +192,34 @@ static void test_fields_left_out(void **state)
     raw_stop(&s);
 }
 
+/* A NULL value that a later value for the same name overrides is only dropped itself: the
+ * field goes out once, with that value, never as "Name: (null)". */
+static void test_field_left_out_then_given(void **state)
+{
+    (void)state;
+    raw_server s;
+    canned ok = {.data = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0, true};
+    raw_start(&s, answer, &ok);
+    flare_http_kv defaults[] = {{"X-Cfg", NULL}, {"X-Cfg", "2"}};
+    flare_http_client_config cfg = {.headers = defaults, .num_headers = 2};
+    flare_http_client *c = client(&cfg);
+    flare_http_kv own[] = {
+        {"X-Own", NULL}, {"X-Own", "3"}, {"User-Agent", NULL}, {"User-Agent", "mine/3"}};
+    flare_http_request_opts o = {.url = s.url, .headers = own, .num_headers = 4};
+    flare_http_reply r;
+    flare_error err;
+    if (flare_http_client_request(c, &o, &r, &err) < 0) fail_msg("%s", err.message);
+    flare_http_reply_free(&r);
+    const char *req = raw_request(&s, 0);
+    if (strstr(req, "(null)")) fail_msg("a NULL value sent: %s", req);
+    assert_string_equal(raw_header(req, "X-Cfg"), "2");
+    assert_string_equal(raw_header(req, "X-Own"), "3");
+    assert_string_equal(raw_header(req, "User-Agent"), "mine/3");
+    assert_ptr_equal(strstr(req, "\r\nUser-Agent:"), strstr(req, "User-Agent: mine/3") - 2);
+    flare_http_client_free(c);
+    raw_stop(&s);
+}
+
 static void test_injection_refused(void **state)
 {
     (void)state;
@@ -649,10 +677,15 @@ static void test_on_body(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_request_head),      cmocka_unit_test(test_fields_left_out),
-        cmocka_unit_test(test_injection_refused), cmocka_unit_test(test_framing),
-        cmocka_unit_test(test_broken_responses),  cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_decoding),          cmocka_unit_test(test_gzip_bomb),
+        cmocka_unit_test(test_request_head),
+        cmocka_unit_test(test_fields_left_out),
+        cmocka_unit_test(test_field_left_out_then_given),
+        cmocka_unit_test(test_injection_refused),
+        cmocka_unit_test(test_framing),
+        cmocka_unit_test(test_broken_responses),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_decoding),
+        cmocka_unit_test(test_gzip_bomb),
         cmocka_unit_test(test_on_body),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

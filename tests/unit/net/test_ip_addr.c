@@ -427,6 +427,23 @@ static bool same_client(const char *a, const char *b, unsigned ipv6_prefix)
            kx.scope_id == ky.scope_id;
 }
 
+/* flare_ip_compare: IPv4 before IPv6, then bytes as numbers, then zone; 0 only when equal. */
+static void test_compare(void **state)
+{
+    (void)state;
+    const char *ascending[] = {"9.0.0.1", "10.0.0.1",  "10.0.0.2", "::1",
+                               "fe80::1", "fe80::1%2", "fe80::2"};
+    size_t n = sizeof ascending / sizeof ascending[0];
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++) {
+            flare_ip_addr a = parse_ok(ascending[i]), b = parse_ok(ascending[j]);
+            int c = flare_ip_compare(&a, &b);
+            if ((i < j && c >= 0) || (i > j && c <= 0) || (i == j && c != 0))
+                fail_msg("compare(%s, %s) = %d", ascending[i], ascending[j], c);
+            assert_int_equal(c == 0, flare_ip_equal(&a, &b));
+        }
+}
+
 static void test_client_key(void **state)
 {
     (void)state;
@@ -500,6 +517,7 @@ int main(void)
         cmocka_unit_test(test_multicast),
         cmocka_unit_test(test_unspecified),
         cmocka_unit_test(test_equal_and_unmap),
+        cmocka_unit_test(test_compare),
         cmocka_unit_test(test_null_arguments),
         cmocka_unit_test(test_client_key),
         cmocka_unit_test(test_prefix),
