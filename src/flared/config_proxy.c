@@ -95,7 +95,7 @@ static long resolve_server(flared_cfg_ctx *c, yaml_node_t *node, const char *s, 
             .name = s, .line = flared_cfg_line(node), .column = flared_cfg_column(node)};
         sv->addr.ip = res.addrs[i];
         sv->addr.port = (uint16_t)port;
-        char text[64]; /* "[" IPv6 "]:" port */
+        char text[FLARE_SOCK_ADDR_STR_MAX];
         size_t n = flare_sock_addr_format(&sv->addr, text, sizeof text);
         if (!(sv->address = flared_cfg_strndup(c, text, n))) return flared_cfg_nomem(c);
     }

@@ -11,9 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* "[" IPv6 "]:" port */
-#define ADDRESS_TEXT_MAX 64
-
 static bool in_use(const flared_config *cfg, const flared_cfg_servers *block)
 {
     for (size_t i = 0; i < cfg->upstream_count; i++)
@@ -39,7 +36,7 @@ int flared_config_set_servers(flared_config *cfg, size_t upstream,
 {
     config_obj *obj = (config_obj *)cfg;
     flared_cfg_servers *block =
-        malloc(sizeof *block + count * (sizeof block->servers[0] + ADDRESS_TEXT_MAX));
+        malloc(sizeof *block + count * (sizeof block->servers[0] + FLARE_SOCK_ADDR_STR_MAX));
     if (!block)
         return flare_error_set(err, FLARE_ENOMEM, 0, "upstream '%s': out of memory",
                                cfg->upstreams[upstream].name);
@@ -49,9 +46,9 @@ int flared_config_set_servers(flared_config *cfg, size_t upstream,
         *sv = servers[i];
         /* A host name's server is named by its address, as config load names it. */
         if (sv->name) {
-            flare_sock_addr_format(&sv->addr, text, ADDRESS_TEXT_MAX);
+            flare_sock_addr_format(&sv->addr, text, FLARE_SOCK_ADDR_STR_MAX);
             sv->address = text;
-            text += ADDRESS_TEXT_MAX;
+            text += FLARE_SOCK_ADDR_STR_MAX;
         }
     }
     block->next = obj->servers_set;

@@ -22,7 +22,7 @@
 #include "log.h"
 
 /* Enough for FLARE_DNS_MAX_ADDRS IPv6 addresses with zones, separated by ", ". */
-#define ADDRS_TEXT_MAX (FLARE_DNS_MAX_ADDRS * 64)
+#define ADDRS_TEXT_MAX (FLARE_DNS_MAX_ADDRS * (FLARE_IP_STR_MAX + 2))
 
 void flared_master__resolve_cancel(master *m)
 {
