@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(meson ninja-build pkg-config gcc libc6-dev
-          libssl-dev zlib1g-dev libyaml-dev libjansson-dev libcmocka-dev libcrypt-dev libpsl-dev publicsuffix
+          libssl-dev zlib1g-dev libyaml-dev libjansson-dev libcmocka-dev libcrypt-dev libpsl-dev libidn2-dev publicsuffix
           curl python3 openssl python3-websockets node-ws python3-prometheus-client
           gnutls-bin sslscan haproxy strace)
 for arg in "$@"; do

@@ -30,8 +30,9 @@ typedef struct flare_url {
     const char *userinfo; /**< "user:pass" as written (percent-encoded), NULL when absent */
     const char *user;     /**< userinfo's user, percent-decoded, NULL when absent */
     const char *password; /**< userinfo's password, percent-decoded, NULL when no ':' */
-    const char *host;     /**< lowercase name or IPv4, or IPv6 literal without brackets
-                               (lowercase, and its zone as "%id", case kept) */
+    const char *host;     /**< lowercase name (the A-label of one written in Unicode,
+                               by IDNA2008/UTS #46) or IPv4, or IPv6 literal without
+                               brackets (lowercase, and its zone as "%id", case kept) */
     uint16_t port;        /**< explicit, or the scheme's default (80, 443) */
     bool explicit_port;   /**< the URL named a port (even when it equals the default) */
     bool ipv6;            /**< host is an IPv6 literal ("[...]" in the URL) */
@@ -53,7 +54,9 @@ enum {
  * reason and offset in err, for: a missing or other scheme, a missing host, bytes
  * <= 0x20 or 0x7F anywhere, a '%' not followed by two hex digits, a bad host name
  * or IP literal, a port that is not 1..65535, or more than FLARE_URL_MAX bytes.
- * Bytes >= 0x80 and "<>\"\\^`{|}" in path, query and fragment are percent-encoded.
+ * Bytes >= 0x80 and "<>\"\\^`{|}" in path, query and fragment are percent-encoded;
+ * a host name in Unicode (UTF-8) becomes its A-label, and one IDNA refuses is a bad
+ * host name.
  */
 int flare_url_parse(flare_url *u, const char *s, size_t len, flare_error *err);
 /** The schemes flare_url_parse_schemes accepts (bits). */

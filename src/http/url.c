@@ -7,6 +7,7 @@
 #include "flare/url.h"
 
 #include <ctype.h>
+#include <idn2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,6 +244,38 @@ static int parse_ip_literal(const char *url, size_t url_len, const char *p, size
     return 0;
 }
 
+/*
+ * A host name written in Unicode (UTF-8), as users type and some servers' Locations
+ * carry it, appended as the A-label name the network knows ("xn--..."): IDNA2008 with
+ * UTS #46 non-transitional mapping, which also lowercases, and transitional mapping
+ * for the names it disallows, as curl does with libidn2.
+ */
+static int append_idn_host(const char *url, size_t url_len, const char *host, size_t n,
+                           flare_buf *mem, flare_error *err)
+{
+    size_t at = (size_t)(host - url);
+    char text[4 * FLARE_HOSTNAME_MAX + 1]; /* UTF-8 of a name that may fit once encoded */
+    if (n >= sizeof text) return bad(err, url, url_len, at, "host name too long");
+    memcpy(text, host, n);
+    text[n] = '\0';
+    char *ascii = NULL;
+    int rc = idn2_to_ascii_8z(text, &ascii, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
+    if (rc == IDN2_DISALLOWED)
+        rc = idn2_to_ascii_8z(text, &ascii, IDN2_NFC_INPUT | IDN2_TRANSITIONAL);
+    if (rc != IDN2_OK) {
+        char why[120];
+        snprintf(why, sizeof why, "not a valid international host name (%s)", idn2_strerror(rc));
+        return bad(err, url, url_len, at, why);
+    }
+    flare_error he;
+    if (flare_hostname_validate(ascii, strlen(ascii), &he) < 0)
+        rc = bad(err, url, url_len, at, "not a valid host name");
+    else if (flare_buf_append_str(mem, ascii) < 0)
+        rc = flare_error_set(err, FLARE_ENOMEM, 0, "URL: out of memory");
+    idn2_free(ascii);
+    return rc;
+}
+
 /* Field offsets into the storage while it is being built (it may move). */
 typedef struct url_offsets {
     long scheme, userinfo, user, password, host, path, query, fragment;
@@ -307,15 +340,23 @@ static int parse_authority(const char *s, size_t len, span auth, flare_url *u, f
             if (*q == ':') colon = q;
         const char *host_end = colon ? colon : end;
         if (host_end == p) return bad(err, s, len, (size_t)(p - s), "no host");
-        for (const char *q = p; q < host_end; q++)
+        bool ascii = true;
+        for (const char *q = p; q < host_end; q++) {
             if (*q == '%' || *q == '[' || *q == ']')
                 return bad(err, s, len, (size_t)(q - s), "character not allowed in a host name");
-        flare_error he;
-        if (flare_hostname_validate(p, (size_t)(host_end - p), &he) < 0)
-            return bad(err, s, len, (size_t)(p - s), "not a valid host name");
-        for (const char *q = p; q < host_end; q++) {
-            char c = (char)tolower((unsigned char)*q); /* §3.2.2: case-insensitive */
-            if (flare_buf_append(mem, &c, 1) < 0) goto nomem;
+            if ((unsigned char)*q >= 0x80) ascii = false;
+        }
+        if (!ascii) {
+            int rc = append_idn_host(s, len, p, (size_t)(host_end - p), mem, err);
+            if (rc < 0) return rc;
+        } else {
+            flare_error he;
+            if (flare_hostname_validate(p, (size_t)(host_end - p), &he) < 0)
+                return bad(err, s, len, (size_t)(p - s), "not a valid host name");
+            for (const char *q = p; q < host_end; q++) {
+                char c = (char)tolower((unsigned char)*q); /* §3.2.2: case-insensitive */
+                if (flare_buf_append(mem, &c, 1) < 0) goto nomem;
+            }
         }
         if (colon) port = colon + 1;
     }

@@ -728,6 +728,27 @@ class OddServerTests(unittest.TestCase):
         self.assertEqual(hops, [b"GET /start HTTP/1.1",
                                 b"GET /caf%C3%A9%20au%20lait?q=a%20b HTTP/1.1"])
 
+    def test_unicode_host_goes_by_its_a_label(self):
+        # As curl does with libidn2: the name looked up (and sent as Host) is the
+        # A-label. ".invalid" never resolves (RFC 6761 §6.4), so the lookup's error
+        # names what was looked up; -m bounds it wherever DNS is slow to say so.
+        rc, out, err = flare("-m", "5", "http://B\u00fccher.invalid:1/x".encode())
+        self.assertEqual(rc, 2, err)
+        self.assertIn('resolving "xn--bcher-kva.invalid"', one_line(self, err))
+        # ... in a redirect's Location too
+        lsock = raw_server(b"HTTP/1.1 302 Found\r\nLocation: http://stra\xc3\x9fe.invalid:1/\r\n"
+                           b"Content-Length: 0\r\n\r\n")
+        try:
+            rc, out, err = flare("-L", "-m", "5", f"http://127.0.0.1:{lsock.getsockname()[1]}/")
+        finally:
+            lsock.close()
+        self.assertEqual(rc, 2, err)
+        self.assertIn('resolving "xn--strae-oqa.invalid"', one_line(self, err))
+        # a name IDNA refuses is a usage error that says why
+        rc, out, err = flare("http://\u2488x.com/".encode())
+        self.assertEqual(rc, 1, err)
+        self.assertIn("not a valid international host name", one_line(self, err))
+
     def test_redirect_with_two_different_locations(self):
         # RFC 9110 §10.2.2: one URI-reference. The first of two was followed; now
         # neither is: a protocol error (2), nothing written; the same one twice is one.

@@ -214,6 +214,47 @@ static void test_refused(void **state)
     flare_url_free(&u);
 }
 
+/* A host written in Unicode is sent as its A-label, as curl does with libidn2: UTS #46
+ * non-transitional mapping (lowercased, "ß" kept), then Punycode (RFC 3492). */
+static void test_international_hosts(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"http://B\xc3\xbc"
+         "cher.example/x",
+         "xn--bcher-kva.example"},
+        {"https://stra\xc3\x9f"
+         "e.de:8443/",
+         "xn--strae-oqa.de"},
+        {"http://\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e.jp/", "xn--wgv71a119e.jp"},
+        {"http://user@caf\xc3\xa9.example/", "xn--caf-dma.example"},
+        {"http://xn--bcher-kva.example/", "xn--bcher-kva.example"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        flare_url u;
+        parse_ok(&u, cases[i][0]);
+        assert_string_equal(u.host, cases[i][1]);
+        host_header_is(&u, u.explicit_port ? "xn--strae-oqa.de:8443" : cases[i][1]);
+        flare_url_free(&u);
+    }
+    /* invalid UTF-8, a character IDNA disallows (U+2488), a label of 70 "u-umlaut"
+     * whose A-label passes 63 bytes, and a bidi rule broken (RFC 5893) */
+    char long_label[160] = "http://";
+    for (int i = 0; i < 70; i++)
+        strcat(long_label, "\xc3\xbc");
+    strcat(long_label, ".de/");
+    const char *bad[] = {"http://h\xff/", "http://\xe2\x92\x88x.com/", long_label,
+                         "http://\xd9\xa3\xd9\xa1\xd9\xa0.com/"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        flare_url u;
+        flare_error err;
+        if (flare_url_parse(&u, bad[i], strlen(bad[i]), &err) != FLARE_EURL)
+            fail_msg("#%zu accepted: %s", i, bad[i]);
+        assert_non_null(strstr(err.message, "international host name"));
+        assert_null(u.mem);
+    }
+}
+
 /* RFC 3986 §5.4.1 and §5.4.2, base "http://a/b/c/d;p?q" */
 /* flare_url_parse_schemes: which schemes, and what ws/wss refuse (RFC 6455 §3). */
 static void test_schemes(void **state)
@@ -316,7 +357,12 @@ static void test_resolve_rfc_examples(void **state)
         {"x y", "http://a/b/c/x%20y"},
         {"https://h/ x", "https://h/%20x"},
         {"//h i/x", "FAIL"},
-        {"http://h\xc3\xa9/x", "FAIL"},
+        /* a host in Unicode goes by its A-label (see test_international_hosts) */
+        {"http://h\xc3\xa9/x", "http://xn--h-bga/x"},
+        {"//B\xc3\xbc"
+         "cher.example:81/",
+         "http://xn--bcher-kva.example:81/"},
+        {"//h\xff/x", "FAIL"},
     };
     flare_url base;
     parse_ok(&base, "http://a/b/c/d;p?q");
@@ -423,6 +469,7 @@ int main(void)
         cmocka_unit_test(test_ipv6_and_userinfo),
         cmocka_unit_test(test_normalisation),
         cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_international_hosts),
         cmocka_unit_test(test_schemes),
         cmocka_unit_test(test_resolve_rfc_examples),
         cmocka_unit_test(test_target_origin_copy),
