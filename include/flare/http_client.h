@@ -48,16 +48,21 @@ struct json_t; /* jansson's json_t: include <jansson.h> to use the JSON helpers 
 #define FLARE_HTTP_CLIENT_USER_AGENT "flare/0.1.0"
 
 /**
- * One header field given by the caller: NUL-terminated name and value. A NULL value
- * as the last word on a name (a request's own list first, then the config's) sends
- * no field of that name, neither values given before it nor one the client writes
- * itself (User-Agent, Accept, Accept-Encoding, Authorization, Cookie, Connection,
- * Content-Type), as curl's -H 'Name:'; Host cannot be left out (FLARE_EINVAL). ""
- * sends the field with an empty value.
+ * One header field given by the caller: NUL-terminated name and value; "" sends the
+ * field with an empty value. Every value given is sent, in the caller's order, after
+ * the fields the client writes itself. A field of a name the client writes itself
+ * (User-Agent, Accept, Accept-Encoding, Authorization, Content-Type) is replaced by
+ * the caller's values of that name. A NULL value sends nothing and leaves out the
+ * client's own field of that name (also a Cookie jar's cookies and Connection: close),
+ * as curl's -H 'Name:'; values given for the name before or after it are still sent.
+ * A request that names a field at all (a value or NULL) replaces the config's fields
+ * of that name. Host is one field, the first value given (as curl), and cannot be
+ * left out: a list with a NULL Host and no Host value is FLARE_EINVAL. Cookie values
+ * go as one line joined by "; " with the jar's cookies (RFC 6265 section 5.4).
  */
 typedef struct flare_http_kv {
     const char *name;
-    const char *value; /**< NULL = leave the field out */
+    const char *value; /**< NULL = send none, and not the client's own field of that name */
 } flare_http_kv;
 
 /** Authentication schemes the client can send by itself. */

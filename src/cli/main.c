@@ -79,8 +79,8 @@ static const char usage_text[] =
     "       flare ws URL [options]      (stdin lines out, messages in)\n"
     "options:\n"
     "  -X, --request METHOD      method (default GET, POST with data, PUT with -T)\n"
-    "  -H, --header 'N: v'       add a header (repeatable); 'N:' leaves N out,\n"
-    "                            'N;' sends it empty\n"
+    "  -H, --header 'N: v'       add a header (repeatable); 'N:' keeps flare's\n"
+    "                            own N out, 'N;' sends N empty\n"
     "  -d, --data DATA|@FILE     request body (@FILE: newlines dropped; @- stdin)\n"
     "      --data-binary DATA|@FILE  body, file bytes as they are (streamed)\n"
     "      --data-raw DATA       body, no @ meaning\n"
@@ -296,19 +296,21 @@ static const char *skip_blanks(const char *s)
     return s;
 }
 
-/* As curl: 'Name: value' sends the field, 'Name:' (nothing after the colon) sends none
- * of that name, not even the one flare would add, and 'Name;' sends it empty. */
+/* As curl: 'Name: value' sends the field; 'Name:' (nothing after the colon) keeps
+ * flare from writing its own field of that name (User-Agent, Accept...) and sends
+ * nothing itself, other -H values of that name still going; 'Name;' sends it empty.
+ * 'Name; ' (blanks after the semicolon) is, as in curl, no empty field but 'Name:'. */
 static int add_header(cli_options *o, const char *arg)
 {
     const char *colon = strchr(arg, ':');
     const char *semicolon = colon ? NULL : strchr(arg, ';');
     if (!colon && !(semicolon && !*skip_blanks(semicolon + 1)))
-        return usage_error("header \"%s\" has no ':' (use -H 'Name: value'; 'Name:' leaves the "
-                           "header out, 'Name;' sends it empty)",
+        return usage_error("header \"%s\" has no ':' (use -H 'Name: value'; 'Name:' keeps flare's "
+                           "own Name out, 'Name;' sends it empty)",
                            arg);
     const char *end = colon ? colon : semicolon;
     const char *value = skip_blanks(end + 1);
-    if (colon && !*value) value = NULL;
+    if (colon ? !*value : semicolon[1] != '\0') value = NULL;
     flare_http_kv *h = realloc(o->headers, (o->num_headers + 1) * sizeof *h);
     if (!h) return usage_error("out of memory");
     o->headers = h;

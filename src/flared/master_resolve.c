@@ -88,29 +88,35 @@ static size_t entry_length(const flared_upstream *u, size_t first)
     return n;
 }
 
-/* The host-name entry sv[0..count) ("HOST:PORT") resolved again (rc, answer, err: the
- * lookup's outcome): true when its address set changed (logged). A failed lookup is a
- * warning and no change. */
-static bool entry_changed(const flared_upstream *u, const flared_upstream_server *sv, size_t count,
-                          int rc, const flare_dns_result *answer, const flare_error *err)
+/* The addresses of the host-name entry sv[0..count), sorted, into was. */
+static void entry_addrs(const flared_upstream_server *sv, size_t count, flare_ip_addr *was)
 {
-    flare_ip_addr was[FLARE_DNS_MAX_ADDRS];
     for (size_t i = 0; i < count; i++)
         was[i] = sv[i].addr.ip;
     qsort(was, count, sizeof was[0], ip_order);
-    char was_text[ADDRS_TEXT_MAX], now_text[ADDRS_TEXT_MAX];
-    if (rc < 0) {
-        flared_log(FLARED_LOG_WARN, "upstream '%s': cannot resolve %s again (%s); keeping %s",
-                   u->name, sv->name, err->message, addrs_text(was, count, was_text));
-        return false;
-    }
-    flare_dns_result now = *answer; /* sorted to compare; the servers keep the answer's order */
-    qsort(now.addrs, now.count, sizeof now.addrs[0], ip_order);
-    if (same_set(was, count, now.addrs, now.count)) return false;
-    flared_log(FLARED_LOG_INFO, "upstream '%s': %s now resolves to %s (was %s); reloading", u->name,
-               sv->name, addrs_text(now.addrs, now.count, now_text),
-               addrs_text(was, count, was_text));
-    return true;
+}
+
+/* A lookup of the entry sv[0..count) ("HOST:PORT") failed: a warning, and no change. */
+static void warn_unresolved(const flared_upstream *u, const flared_upstream_server *sv,
+                            size_t count, const flare_error *err)
+{
+    flare_ip_addr was[FLARE_DNS_MAX_ADDRS];
+    char was_text[ADDRS_TEXT_MAX];
+    entry_addrs(sv, count, was);
+    flared_log(FLARED_LOG_WARN, "upstream '%s': cannot resolve %s again (%s); keeping %s", u->name,
+               sv->name, err->message, addrs_text(was, count, was_text));
+}
+
+/* True when the answer for the entry sv[0..count) holds another address set than the one
+ * it has; then *sorted is the answer sorted (the servers keep the answer's order). */
+static bool entry_changed(const flared_upstream_server *sv, size_t count,
+                          const flare_dns_result *answer, flare_dns_result *sorted)
+{
+    flare_ip_addr was[FLARE_DNS_MAX_ADDRS];
+    entry_addrs(sv, count, was);
+    *sorted = *answer;
+    qsort(sorted->addrs, sorted->count, sizeof sorted->addrs[0], ip_order);
+    return !same_set(was, count, sorted->addrs, sorted->count);
 }
 
 /* Starts the lookups of the host names of upstream `index`. One that cannot start is a failed
@@ -133,7 +139,7 @@ static void start_round(master *m, size_t index)
         flare_error_clear(&err);
         int rc = flared_config_lookup_start(host, LOOKUP_DONE_SIGNAL, &r->lookup[r->count], &err);
         if (rc < 0) {
-            entry_changed(u, sv, n, rc, NULL, &err);
+            warn_unresolved(u, sv, n, &err);
             continue;
         }
         r->first[r->count++] = k;
@@ -158,8 +164,10 @@ static size_t servers_answered(const master *m, uint64_t now, flared_upstream_se
             flare_dns_result answer;
             flare_error err;
             flare_error_clear(&err);
+            flare_dns_result sorted;
             int rc = flare_dns_lookup_result(r->lookup[j++], now, &answer, &err);
-            if (entry_changed(u, sv, n, rc, &answer, &err)) {
+            if (rc < 0) warn_unresolved(u, sv, n, &err);
+            if (rc == 0 && entry_changed(sv, n, &answer, &sorted)) {
                 for (size_t a = 0; a < answer.count; a++) {
                     out[count] = *sv;
                     out[count++].addr.ip = answer.addrs[a];
@@ -172,6 +180,28 @@ static size_t servers_answered(const master *m, uint64_t now, flared_upstream_se
         count += n;
     }
     return changed ? count : 0;
+}
+
+/* Logs each name of the round whose address set changed, once end_round knows what comes
+ * of it: "; reloading" ends the lines only when the workers are to follow. u is the
+ * upstream as the round found it (the lookups' entries index its servers). */
+static void log_changes(const master *m, const flared_upstream *u, uint64_t now, bool reloading)
+{
+    const resolve_round *r = &m->round;
+    for (size_t j = 0; j < r->count; j++) {
+        const flared_upstream_server *sv = &u->servers[r->first[j]];
+        size_t n = entry_length(u, r->first[j]);
+        flare_dns_result answer, sorted;
+        if (flare_dns_lookup_result(r->lookup[j], now, &answer, NULL) < 0 ||
+            !entry_changed(sv, n, &answer, &sorted))
+            continue;
+        flare_ip_addr was[FLARE_DNS_MAX_ADDRS];
+        char was_text[ADDRS_TEXT_MAX], now_text[ADDRS_TEXT_MAX];
+        entry_addrs(sv, n, was);
+        flared_log(FLARED_LOG_INFO, "upstream '%s': %s now resolves to %s (was %s)%s", u->name,
+                   sv->name, addrs_text(sorted.addrs, sorted.count, now_text),
+                   addrs_text(was, n, was_text), reloading ? "; reloading" : "");
+    }
 }
 
 /* Every lookup of the round has answered or timed out: true when the running config now
@@ -189,17 +219,20 @@ static bool end_round(master *m, uint64_t now)
         flared_log(FLARED_LOG_ERROR, "upstream '%s': out of memory resolving its names again",
                    u->name);
     } else if (count > FLARED_UPSTREAM_SERVERS_MAX) {
+        log_changes(m, u, now, false);
         flared_log(FLARED_LOG_WARN,
                    "upstream '%s': the new addresses make %zu servers, more than %d; keeping "
                    "the running ones",
                    u->name, count, FLARED_UPSTREAM_SERVERS_MAX);
     } else if (count > 0) {
+        flared_upstream found = *u; /* its servers stay, for m->undo */
         resolve_undo undo = {r->upstream, u->servers, u->server_count};
         changed = flared_config_set_servers(m->cfg, r->upstream, next, count, &err) == 0;
+        log_changes(m, &found, now, changed);
         if (changed)
             m->undo = undo;
         else
-            flared_log(FLARED_LOG_ERROR, "%s", err.message);
+            flared_log(FLARED_LOG_ERROR, "%s; keeping the running addresses", err.message);
     }
     free(next);
     /* Counted from the end of the lookups: a slow resolver never makes them closer. */

@@ -59,6 +59,14 @@ static const char *shown(const char *s, char out[64])
     return s ? out : "(null)";
 }
 
+/* The first value (not NULL) h gives name; NULL when none. */
+static const char *first_in(const flare_http_kv *h, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (h[i].value && !strcasecmp(h[i].name, name)) return h[i].value;
+    return NULL;
+}
+
 int flare_http__client_check_fields(const flare_http_kv *h, size_t n, const char *whose,
                                     flare_error *err)
 {
@@ -69,10 +77,10 @@ int flare_http__client_check_fields(const flare_http_kv *h, size_t n, const char
                                    "%s header name \"%s\" is not a token (no spaces, colons, "
                                    "CR or LF)",
                                    whose, shown(h[i].name, buf));
-        /* NULL: the field is not sent at all, not even the client's own (curl's -H
-         * 'Name:'), but a request must have a Host (RFC 9112 §3.2) and the body's
-         * framing is the client's alone (below). */
-        if (!h[i].value && !strcasecmp(h[i].name, "Host"))
+        /* NULL: the client's own field of that name is not sent (curl's -H 'Name:'),
+         * but a request must have a Host (RFC 9112 §3.2): a NULL Host is refused unless
+         * the same list gives one. The body's framing is the client's alone (below). */
+        if (!h[i].value && !strcasecmp(h[i].name, "Host") && !first_in(h, n, "Host"))
             return flare_error_set(err, FLARE_EINVAL, 0,
                                    "%s header Host: cannot be left out, a request must carry "
                                    "one (RFC 9112 section 3.2)",
@@ -112,42 +120,58 @@ int flare_http__client_check_request(const client_req *rq, flare_error *err)
 
 static const flare_http_kv *find_kv(const flare_http_kv *h, size_t n, const char *name)
 {
-    for (size_t i = n; i-- > 0;)
+    for (size_t i = 0; i < n; i++)
         if (!strcasecmp(h[i].name, name)) return &h[i];
     return NULL;
 }
 
-/* The caller's say on a field: a request header, else a default header, named name;
- * NULL when the caller said nothing. A NULL value in it means "send none". */
-static const flare_http_kv *given_kv(const flare_http_client *c, const client_req *rq,
-                                     const char *name)
+/* The list that has the say on name: the request's own when it names it at all (with
+ * a value or NULL), else the config's. */
+static const flare_http_kv *say_on(const flare_http_client *c, const client_req *rq,
+                                   const char *name, size_t *n)
 {
-    const flare_http_kv *kv = find_kv(rq->headers, rq->num_headers, name);
-    return kv ? kv : find_kv(c->headers, c->num_headers, name);
+    bool own = find_kv(rq->headers, rq->num_headers, name) != NULL;
+    *n = own ? rq->num_headers : c->num_headers;
+    return own ? rq->headers : c->headers;
 }
 
-/* The caller's value for name, NULL when none was given (or none is to be sent). */
-static const char *given(const flare_http_client *c, const client_req *rq, const char *name)
+/* True when the caller named name at all: a field the client writes itself is then
+ * replaced by the caller's values of that name, or by none (curl's rule for -H). */
+static bool named(const flare_http_client *c, const client_req *rq, const char *name)
 {
-    const flare_http_kv *kv = given_kv(c, rq, name);
-    return kv ? kv->value : NULL;
+    return find_kv(rq->headers, rq->num_headers, name) || find_kv(c->headers, c->num_headers, name);
 }
 
-/* True when the caller asked for no field named name (a NULL value). */
+/* The caller's first value for name, NULL when it gave none (a Host, like curl's, is
+ * the first one given: a request carries a single Host, RFC 9112 §3.2). */
+static const char *first_value(const flare_http_client *c, const client_req *rq, const char *name)
+{
+    size_t n;
+    const flare_http_kv *h = say_on(c, rq, name, &n);
+    return first_in(h, n, name);
+}
+
+/* True when the caller asked for the client's own field named name to be left out (a
+ * NULL value). Its own values of that name, before or after, are sent all the same. */
 static bool left_out(const flare_http_client *c, const client_req *rq, const char *name)
 {
-    const flare_http_kv *kv = given_kv(c, rq, name);
-    return kv && !kv->value;
+    size_t n;
+    const flare_http_kv *h = say_on(c, rq, name, &n);
+    for (size_t i = 0; i < n; i++)
+        if (!h[i].value && !strcasecmp(h[i].name, name)) return true;
+    return false;
 }
 
-/* Headers the builder writes itself; a caller's value for them is merged there. A
- * caller's proxy credentials stay with the first origin too, as curl keeps them:
- * after a redirect to another origin they would reach a server they were not for. */
+/* Headers the builder writes itself, the caller's values for them merged there:
+ * Host (one, first), Cookie (one line, RFC 6265 §5.4), a Content-Type without a body.
+ * A caller's credentials stay with the first origin, as curl keeps them: after a
+ * redirect to another origin they would reach a server they were not for. */
 static bool builder_owned(const char *name, const client_req *rq)
 {
-    return !strcasecmp(name, "Host") || !strcasecmp(name, "Authorization") ||
-           !strcasecmp(name, "Cookie") || (!rq->has_body && !strcasecmp(name, "Content-Type")) ||
-           (rq->cross_origin && !strcasecmp(name, "Proxy-Authorization"));
+    return !strcasecmp(name, "Host") || !strcasecmp(name, "Cookie") ||
+           (!rq->has_body && !strcasecmp(name, "Content-Type")) ||
+           (rq->cross_origin &&
+            (!strcasecmp(name, "Authorization") || !strcasecmp(name, "Proxy-Authorization")));
 }
 
 static int append_field(flare_buf *b, const char *name, const char *value)
@@ -155,13 +179,16 @@ static int append_field(flare_buf *b, const char *name, const char *value)
     return flare_buf_appendf(b, "%s: %s\r\n", name, value);
 }
 
-/* Credentials go to the first origin only (the caller's, the config's); a URL's own
- * user:pass is explicit for that URL (RFC 7617 over its userinfo). */
+/* The client's own credentials, unless the caller named Authorization: a URL's own
+ * user:pass is explicit for that URL (RFC 7617 over its userinfo), the config's go to
+ * the first origin only. After a redirect to another origin the caller's values are
+ * not sent, and the URL's user:pass stands in for them. */
 static int append_auth(const flare_http_client *c, const client_req *rq, flare_buf *b)
 {
     const flare_url *u = rq->url;
-    const char *auth = rq->cross_origin ? NULL : given(c, rq, "Authorization");
-    if (auth) return append_field(b, "Authorization", auth);
+    if (left_out(c, rq, "Authorization") ||
+        (!rq->cross_origin && first_value(c, rq, "Authorization")))
+        return 0;
     if (u->user) {
         int rc = flare_buf_append_str(b, "Authorization: Basic ");
         flare_buf pair = FLARE_BUF_INIT;
@@ -177,6 +204,57 @@ static int append_auth(const flare_http_client *c, const client_req *rq, flare_b
     return 0;
 }
 
+/* One Cookie line (RFC 6265 §5.4): the caller's values in their order, then the jar's
+ * cookies unless the caller left them out. A caller's "" sends the line empty. */
+static int append_cookie(flare_http_client *c, const client_req *rq, flare_buf *b)
+{
+    size_t n = 0, mark = b->len;
+    const flare_http_kv *h = rq->cross_origin ? NULL : say_on(c, rq, "Cookie", &n);
+    bool given = false;
+    int rc = flare_buf_append_str(b, "Cookie: ");
+    size_t start = b->len;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (!h[i].value || strcasecmp(h[i].name, "Cookie")) continue;
+        given = true;
+        if (b->len > start && *h[i].value) rc = flare_buf_append(b, "; ", 2);
+        if (rc == 0) rc = flare_buf_append_str(b, h[i].value);
+    }
+    if (rc == 0 && c->jar && !left_out(c, rq, "Cookie")) {
+        flare_buf jar = FLARE_BUF_INIT;
+        int got = flare_cookie_jar_header(c->jar, rq->url, (int64_t)time(NULL), &jar);
+        if (got < 0) rc = got;
+        if (got > 0 && b->len > start) rc = flare_buf_append(b, "; ", 2);
+        if (got > 0 && rc == 0) rc = flare_buf_append(b, jar.data, jar.len);
+        given = given || got > 0;
+        flare_buf_free(&jar);
+    }
+    if (rc == 0 && !given)
+        b->len = mark; /* nothing to send */
+    else if (rc == 0)
+        rc = flare_buf_append(b, "\r\n", 2);
+    return rc;
+}
+
+/* The caller's fields go out in their order after the client's own: a config's unless
+ * the request names the same field, then the request's. */
+static int append_given(flare_http_client *c, const client_req *rq, flare_buf *b)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < c->num_headers; i++) {
+        const flare_http_kv *kv = &c->headers[i];
+        if (kv->value && !builder_owned(kv->name, rq) &&
+            !find_kv(rq->headers, rq->num_headers, kv->name))
+            rc = append_field(b, kv->name, kv->value);
+    }
+    for (size_t i = 0; rc == 0 && i < rq->num_headers; i++) {
+        const flare_http_kv *kv = &rq->headers[i];
+        if (kv->value && !builder_owned(kv->name, rq)) rc = append_field(b, kv->name, kv->value);
+    }
+    return rc;
+}
+
+/* The request head. A field the client writes itself (User-Agent, Accept, ...) goes
+ * only when the caller named none of that name; every value the caller gave goes. */
 static int build_head(flare_http_client *c, const client_req *rq, flare_buf *b)
 {
     const flare_url *u = rq->url;
@@ -184,59 +262,31 @@ static int build_head(flare_http_client *c, const client_req *rq, flare_buf *b)
     int rc = flare_buf_appendf(b, "%s ", rq->method);
     if (rc == 0) rc = flare_url_target(u, b);
     if (rc == 0) rc = flare_buf_append_str(b, " HTTP/1.1\r\nHost: ");
-    /* RFC 9110 §7.2; a caller's Host is kept only while the origin is the first one. */
-    const char *host = rq->cross_origin ? NULL : given(c, rq, "Host");
+    /* RFC 9110 §7.2: first; a caller's Host is kept only while the origin is the first. */
+    const char *host = rq->cross_origin ? NULL : first_value(c, rq, "Host");
     if (rc == 0) rc = host ? flare_buf_append_str(b, host) : flare_url_host_header(u, b);
     if (rc == 0) rc = flare_buf_append(b, "\r\n", 2);
-    if (rc == 0 && c->user_agent && !given_kv(c, rq, "User-Agent"))
+    if (rc == 0) rc = append_auth(c, rq, b); /* where curl writes it */
+    if (rc == 0 && c->user_agent && !named(c, rq, "User-Agent"))
         rc = append_field(b, "User-Agent", c->user_agent);
-    if (rc == 0 && !given_kv(c, rq, "Accept")) rc = append_field(b, "Accept", "*/*");
-    if (rc == 0 && c->decompress && !given_kv(c, rq, "Accept-Encoding"))
+    if (rc == 0 && !named(c, rq, "Accept")) rc = append_field(b, "Accept", "*/*");
+    if (rc == 0 && c->decompress && !named(c, rq, "Accept-Encoding"))
         rc = append_field(b, "Accept-Encoding", "gzip, deflate");
-    if (rc == 0 && !left_out(c, rq, "Authorization")) rc = append_auth(c, rq, b);
-    const char *cookie = rq->cross_origin ? NULL : given(c, rq, "Cookie");
-    if (rc == 0 && (cookie || c->jar) && !left_out(c, rq, "Cookie")) {
-        size_t mark = b->len;
-        rc = flare_buf_append_str(b, "Cookie: ");
-        size_t start = b->len;
-        if (rc == 0 && cookie) rc = flare_buf_append_str(b, cookie);
-        if (rc == 0 && c->jar) {
-            flare_buf jar = FLARE_BUF_INIT;
-            int n = flare_cookie_jar_header(c->jar, u, (int64_t)time(NULL), &jar);
-            if (n < 0) rc = n;
-            if (n > 0 && cookie) rc = flare_buf_append(b, "; ", 2);
-            if (n > 0 && rc == 0) rc = flare_buf_append(b, jar.data, jar.len);
-            flare_buf_free(&jar);
-        }
-        if (rc == 0 && b->len == start)
-            b->len = mark; /* nothing to send */
-        else if (rc == 0)
-            rc = flare_buf_append(b, "\r\n", 2);
-    }
+    if (rc == 0) rc = append_cookie(c, rq, b);
+    /* Connection is a list (RFC 9110 §7.6.1): a caller's options go beside "close". */
     if (rc == 0 && !c->keepalive && !left_out(c, rq, "Connection"))
         rc = append_field(b, "Connection", "close");
-    /* The last word on a name wins when it is "none": every value given for it goes. A
-     * "none" that a later value overrides is itself no field. */
-    for (size_t i = 0; rc == 0 && i < c->num_headers; i++) {
-        const char *name = c->headers[i].name;
-        if (!c->headers[i].value || builder_owned(name, rq) ||
-            find_kv(rq->headers, rq->num_headers, name) || left_out(c, rq, name))
-            continue;
-        rc = append_field(b, name, c->headers[i].value);
-    }
-    for (size_t i = 0; rc == 0 && i < rq->num_headers; i++)
-        if (rq->headers[i].value && !builder_owned(rq->headers[i].name, rq) &&
-            !left_out(c, rq, rq->headers[i].name))
-            rc = append_field(b, rq->headers[i].name, rq->headers[i].value);
+    if (rc == 0) rc = append_given(c, rq, b);
     if (rc == 0 && rq->has_body) {
-        /* The seed's rule: a string body is JSON unless the caller says otherwise. */
+        rc = rq->body_sized  ? flare_buf_appendf(b, "Content-Length: %llu\r\n",
+                                                 (unsigned long long)rq->body_size)
+             : rq->body_read ? flare_buf_append_str(b, "Transfer-Encoding: chunked\r\n")
+                             : flare_buf_appendf(b, "Content-Length: %zu\r\n", rq->body_len);
+        /* The seed's rule: a string body is JSON unless the caller says otherwise;
+         * after the length, where curl writes its own. */
         const char *ct = rq->content_type ? rq->content_type : "application/json";
-        if (*ct && !given_kv(c, rq, "Content-Type")) rc = append_field(b, "Content-Type", ct);
-        if (rc == 0)
-            rc = rq->body_sized  ? flare_buf_appendf(b, "Content-Length: %llu\r\n",
-                                                     (unsigned long long)rq->body_size)
-                 : rq->body_read ? flare_buf_append_str(b, "Transfer-Encoding: chunked\r\n")
-                                 : flare_buf_appendf(b, "Content-Length: %zu\r\n", rq->body_len);
+        if (rc == 0 && *ct && !named(c, rq, "Content-Type"))
+            rc = append_field(b, "Content-Type", ct);
     } else if (rc == 0 && (!strcmp(rq->method, "POST") || !strcmp(rq->method, "PUT") ||
                            !strcmp(rq->method, "PATCH"))) {
         rc = flare_buf_append_str(b, "Content-Length: 0\r\n"); /* RFC 9110 §8.6 */

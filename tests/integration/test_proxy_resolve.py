@@ -290,6 +290,36 @@ class ResolveTests(ServerTestCase):
             self.assertNotIn(f"{NAME}:{self.port} now resolves to", srv.log())
         self.assertStopsCleanly(srv)
 
+    def test_too_many_servers_are_not_reloaded_nor_said_to_be(self):
+        # 250 servers by address and a name: 16 addresses for the name would make 266, more
+        # than an upstream holds (256). The change is logged, then why the running servers
+        # stay, and no line says "reloading" for a reload that is not done. Two addresses
+        # (252) are then followed, the change logged with "; reloading" before the reload.
+        servers = "[" + ", ".join([f"\"{NAME}:{self.port}\""] +
+                                  [f"\"127.0.3.{i}:{self.port}\"" for i in range(1, 251)]) + "]"
+        srv = self.start(f"{FIRST} {NAME}", "    resolve: 1s\n", servers=servers)
+        many = [f"127.0.1.{i}" for i in range(1, 17)]
+        srv.set_hosts("\n".join(f"{a} {NAME}" for a in many))
+        kept = ("upstream 'app': the new addresses make 266 servers, more than 256; keeping the "
+                "running ones")
+        self.assertTrue(wait_for(lambda: kept in srv.log(), patience(20), interval=0.2), srv.log())
+        log = srv.log()
+        change = (f"upstream 'app': {NAME}:{self.port} now resolves to {', '.join(many)} "
+                  f"(was {FIRST})\n")
+        self.assertIn(change, log)
+        self.assertLess(log.index(change), log.index(kept))
+        self.assertNotIn("reloading", log)
+        srv.set_hosts(f"{FIRST} {NAME}\n{SECOND} {NAME}")
+        followed = (f"upstream 'app': {NAME}:{self.port} now resolves to {FIRST}, {SECOND} "
+                    f"(was {FIRST}); reloading\n")
+        reloaded = "reloaded: 1 workers on generation 1"
+        self.assertTrue(wait_for(lambda: reloaded in srv.log(), patience(20), interval=0.2),
+                        srv.log())
+        log = srv.log()
+        self.assertIn(followed, log)
+        self.assertLess(log.index(followed), log.index("reloading the running config"))
+        self.assertStopsCleanly(srv)
+
     def test_without_the_key_the_addresses_of_the_load_stay(self):
         srv = self.start(f"{FIRST} {NAME}", "")
         self.assertEqual(self.answered_by(srv), FIRST)

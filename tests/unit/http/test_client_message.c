@@ -144,8 +144,8 @@ static void test_request_head(void **state)
     raw_stop(&s);
 }
 
-/* A NULL value leaves a field out, the client's own included; a request's word on a
- * name beats the config's either way; Host cannot be left out. */
+/* A NULL value leaves the client's own field of that name out; a request that names a
+ * field at all replaces the config's fields of that name; Host cannot be left out. */
 static void test_fields_left_out(void **state)
 {
     (void)state;
@@ -166,7 +166,7 @@ static void test_fields_left_out(void **state)
     if (flare_http_client_request(c, &o, &r, &err) < 0) fail_msg("%s", err.message);
     flare_http_reply_free(&r);
     const char *req = raw_request(&s, 0);
-    for (const char *gone = "Accept\0X-Cfg\0Authorization\0X-Unsaid\0X-Twice\0"; *gone;
+    for (const char *gone = "Accept\0X-Cfg\0Authorization\0X-Unsaid\0"; *gone;
          gone += strlen(gone) + 1) {
         char field[32];
         snprintf(field, sizeof field, "\r\n%s:", gone);
@@ -174,12 +174,14 @@ static void test_fields_left_out(void **state)
     }
     assert_string_equal(raw_header(req, "User-Agent"), "mine/2");
     assert_non_null(strstr(req, "\r\nX-Empty: \r\n"));
-    /* the config alone: its fields, and no User-Agent; the last word on X-Twice wins */
+    assert_string_equal(raw_header(req, "X-Twice"), "1");
+    /* the config alone: its fields, and no User-Agent; a NULL beside a value of the
+     * same name leaves out only what the client would write itself (curl's -H) */
     if (flare_http_client_get(c, s.url, &r, &err) < 0) fail_msg("%s", err.message);
     flare_http_reply_free(&r);
     req = raw_request(&s, 1);
     assert_null(strstr(req, "User-Agent:"));
-    assert_null(strstr(req, "X-Twice:"));
+    assert_string_equal(raw_header(req, "X-Twice"), "1");
     assert_string_equal(raw_header(req, "Accept"), "text/html");
     assert_string_equal(raw_header(req, "X-Cfg"), "1");
     assert_string_equal(raw_header(req, "Authorization"), "Bearer tok");
@@ -216,6 +218,50 @@ static void test_field_left_out_then_given(void **state)
     assert_string_equal(raw_header(req, "X-Own"), "3");
     assert_string_equal(raw_header(req, "User-Agent"), "mine/3");
     assert_ptr_equal(strstr(req, "\r\nUser-Agent:"), strstr(req, "User-Agent: mine/3") - 2);
+    flare_http_client_free(c);
+    raw_stop(&s);
+}
+
+/* curl's -H rules: a NULL beside values of the same name keeps out only the client's
+ * own field, every value goes in its order; the first Host is the Host; Cookie values
+ * share one line (RFC 6265 §5.4); the client's own go where curl writes them. */
+static void test_field_left_out_beside_values(void **state)
+{
+    (void)state;
+    raw_server s;
+    canned ok = {.data = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0, true};
+    raw_start(&s, answer, &ok);
+    flare_http_kv defaults[] = {{"X-A", "1"},         {"X-A", NULL},        {"Host", NULL},
+                                {"Host", "h1"},       {"Host", "h2"},       {"User-Agent", "u1"},
+                                {"User-Agent", NULL}, {"User-Agent", "u2"}, {"Cookie", "a=1"},
+                                {"Cookie", NULL},     {"Cookie", "b=2"}};
+    flare_http_client_config cfg = {.headers = defaults,
+                                    .num_headers = sizeof defaults / sizeof defaults[0],
+                                    .auth = {FLARE_HTTP_AUTH_BEARER, NULL, NULL, "tok"}};
+    flare_http_client *c = client(&cfg);
+    flare_http_reply r;
+    flare_error err;
+    if (flare_http_client_get(c, s.url, &r, &err) < 0) fail_msg("%s", err.message);
+    flare_http_reply_free(&r);
+    const char *want = "GET / HTTP/1.1\r\nHost: h1\r\nAuthorization: Bearer tok\r\n"
+                       "Accept: */*\r\nAccept-Encoding: gzip, deflate\r\nCookie: a=1; b=2\r\n"
+                       "X-A: 1\r\nUser-Agent: u1\r\nUser-Agent: u2\r\n\r\n";
+    assert_string_equal(raw_request(&s, 0), want);
+    /* the request's Authorization replaces the client's own; its "" Cookie goes empty */
+    flare_http_kv own[] = {
+        {"Authorization", NULL}, {"Authorization", "t1"}, {"Cookie", ""}, {"Authorization", "t2"}};
+    flare_http_request_opts o = {.method = "POST",
+                                 .url = s.url,
+                                 .headers = own,
+                                 .num_headers = 4,
+                                 .body = "{}",
+                                 .body_len = 2};
+    if (flare_http_client_request(c, &o, &r, &err) < 0) fail_msg("%s", err.message);
+    flare_http_reply_free(&r);
+    want = "POST / HTTP/1.1\r\nHost: h1\r\nAccept: */*\r\nAccept-Encoding: gzip, deflate\r\n"
+           "Cookie: \r\nX-A: 1\r\nUser-Agent: u1\r\nUser-Agent: u2\r\nAuthorization: t1\r\n"
+           "Authorization: t2\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}";
+    assert_string_equal(raw_request(&s, 1), want);
     flare_http_client_free(c);
     raw_stop(&s);
 }
@@ -680,6 +726,7 @@ int main(void)
         cmocka_unit_test(test_request_head),
         cmocka_unit_test(test_fields_left_out),
         cmocka_unit_test(test_field_left_out_then_given),
+        cmocka_unit_test(test_field_left_out_beside_values),
         cmocka_unit_test(test_injection_refused),
         cmocka_unit_test(test_framing),
         cmocka_unit_test(test_broken_responses),
