@@ -4,7 +4,7 @@
  * lines (or a path) after a fixed start line:
  *   0  flared_proxy_keep_alive_timeout over a response's Keep-Alive fields
  *   1  flared_proxy_max_forwards over a TRACE or OPTIONS request's Max-Forwards
- *   2  flared_proxy_path_has_dot_segment over the bytes as a path
+ *   2  flare_http_path_has_dot_segment over the bytes as a path
  *   3  flared_proxy_hop_by_hop over every field of a request
  * Each answer equals a reference written here from the rule the code cites:
  * RFC 2068 §19.7.1.1 (timeout=N among comma-separated parameters), RFC 9110 §7.6.2
@@ -185,7 +185,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                         "GET / HTTP/1.1\r\nHost: a\r\n"};
     unsigned which = data[0] % 4;
     if (which == 2) {
-        FUZZ_CHECK(flared_proxy_path_has_dot_segment(rest, n) == ref_dot_segment(rest, n));
+        FUZZ_CHECK(flare_http_path_has_dot_segment(rest, n) == ref_dot_segment(rest, n));
         return 0;
     }
     /* Max-Forwards: byte 0's bit 2 picks OPTIONS over TRACE; bit 3 a GET (never read). */

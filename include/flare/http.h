@@ -266,6 +266,12 @@ void *flare_http_server_route_userdata(const flare_http_server *srv, const char 
 size_t flare_http_route_prefix_span(const char *prefix, size_t prefix_len, const char *path,
                                     size_t path_len);
 /**
+ * True when path[0..len) has a "." or ".." segment (RFC 3986 §3.3), also with the dots
+ * percent-encoded, ";" parameters after them, or "\\" or an encoded slash as separator:
+ * resolved, such a path can leave a prefix it starts with.
+ */
+bool flare_http_path_has_dot_segment(const char *path, size_t len);
+/**
  * Makes the route registered for (host, path) stream request bodies: its handler
  * runs as soon as the head is in (flare_request.body_streamed), and a handler that
  * defers reads the body with flare_http_stream_read_body, in pieces and with

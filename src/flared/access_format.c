@@ -286,7 +286,9 @@ static void put_op(out *o, const flared_log_op *op, const flare_http_completion 
         }
         break;
     case FLARED_LV_REMOTE_PORT:
-        if (d->peer && d->peer->ip.family) {
+        /* A client taken from X-Forwarded-For has no port (0): "-", as nginx's realip
+         * leaves $remote_port empty, and as a proxy route's $remote_port is then empty. */
+        if (d->peer && d->peer->ip.family && d->peer->port) {
             put_u64(o, d->peer->port);
             return;
         }

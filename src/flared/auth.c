@@ -88,6 +88,19 @@ void flared_auth_cache_add(flared_auth_cache *c, const unsigned char mac[FLARED_
 
 /* ------------------------------------------------------------- admission */
 
+const flared_htpasswd_user *flared_auth_decoy(const flared_auth *a, const char *name, size_t len)
+{
+    /* FNV-1a over the seed and the name: no secret rests on it, only a spread. An
+     * unknown name then costs the check of a user drawn from the file, as likely a
+     * costly one as the file holds, the same for every request with that name. */
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (int i = 0; i < 8; i++)
+        h = (h ^ (unsigned char)(a->decoy_seed >> (8 * i))) * 0x100000001b3ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)name[i]) * 0x100000001b3ull;
+    return &a->users[(h ^ (h >> 32)) % a->user_count];
+}
+
 /* The Authorization field's credentials, decoded into buf: "user:password". RFC 9110
  * §11.4: credentials = auth-scheme [ 1*SP token68 ], the scheme case-insensitive;
  * RFC 7617 §2: the token68 is base64 of user-id ":" password, neither holding a
@@ -138,8 +151,11 @@ int flared_auth_admit(const flared_auth *a, const flare_header_block *challenge,
         const char *password = colon + 1;
         size_t password_len = (size_t)n - name_len - 1;
         u = flared_htpasswd_find(a->users, a->user_count, (char *)creds, name_len);
-        /* An unknown user costs a check too, so timing does not tell which names exist. */
-        bool ok = flared_htpasswd_check(u ? u : a->decoy, password, password_len) && u;
+        /* An unknown user costs a check too, that of a user the name picks from the file:
+         * with users of several schemes or costs, a fixed stand-in would answer every
+         * unknown name in one time and give away the users whose hash costs another. */
+        const flared_htpasswd_user *checked = u ? u : flared_auth_decoy(a, (char *)creds, name_len);
+        bool ok = flared_htpasswd_check(checked, password, password_len) && u;
         if (!ok) {
             OPENSSL_cleanse(creds, (size_t)n);
             return 401;

@@ -51,6 +51,13 @@ void flared_auth_cache_add(flared_auth_cache *c, const unsigned char mac[FLARED_
                            const flared_htpasswd_user *user, uint64_t now_us);
 
 /**
+ * The user whose hash an unknown name[0..len) is checked against: one of a's users,
+ * picked by the name under a's decoy_seed, so unknown names cost what the file's
+ * users cost, in the same mix, and one name always the same.
+ */
+const flared_htpasswd_user *flared_auth_decoy(const flared_auth *a, const char *name, size_t len);
+
+/**
  * Checks req's `Authorization: Basic` against a's users (the worker's cache first).
  * Returns 0 with out->user set to the verified user, or 401 with out->fields =
  * challenge (the route's WWW-Authenticate) when credentials are missing, malformed

@@ -478,11 +478,11 @@ typedef struct flared_auth {
     const char *users_path;            /**< the user file, read at load */
     const flared_htpasswd_user *users; /**< its users, sorted by name */
     size_t user_count;
-    const flared_htpasswd_user *decoy; /**< checked for an unknown name: a crypt(3) user if
-                                            any, so a miss costs what a hit costs */
-    uint64_t generation;               /**< random per load: a worker's cache of verified
-                                            credentials never outlives the file it checked */
-    unsigned line, column;             /**< where `auth` is written */
+    uint64_t decoy_seed;   /**< random per load: which user's hash an unknown
+                                name is checked against (flared_auth_decoy) */
+    uint64_t generation;   /**< unique per load: a worker's cache of verified
+                                credentials never outlives the file it checked */
+    unsigned line, column; /**< where `auth` is written */
 } flared_auth;
 
 /** One route: a path (exact, or a prefix when it ends in '/') and what to do there. */

@@ -9,6 +9,8 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -105,9 +107,12 @@ static int parse_users(flared_cfg_ctx *c, yaml_node_t *node, flared_auth *a)
     if (n < 0) return flared_cfg_fail(c, node, "auth: users: %s: %s", a->users_path, why);
     a->users = users;
     a->user_count = (size_t)n;
-    a->decoy = &users[0];
-    for (long i = 0; i < n && a->decoy->scheme != FLARED_HASH_CRYPT; i++)
-        a->decoy = &users[i];
+    /* Drawn once here, in the master, so that every worker checks an unknown name
+     * against the same user: a name whose cost changed from one worker to the next
+     * would stand out as unknown. Without randomness the mapping is merely guessable,
+     * which tells nothing either. */
+    if (getrandom(&a->decoy_seed, sizeof a->decoy_seed, GRND_NONBLOCK) != sizeof a->decoy_seed)
+        a->decoy_seed = (uint64_t)time(NULL);
     /* Unique in the master's life, which every worker inherits: no two loads share one. */
     static uint64_t loads;
     a->generation = ++loads;

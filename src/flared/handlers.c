@@ -130,7 +130,7 @@ static int handle_redirect(const flare_request *req, flare_response *resp, void 
     }
     /* A kept "..", resolved by the client, climbs out of `to`'s path ("https://partner/ours/"
      * and "/old/../../x" name any page of partner): refused, as the proxy route does. */
-    if (rd->keep_path && flared_proxy_path_has_dot_segment(req->path, req->path_len)) {
+    if (rd->keep_path && flare_http_path_has_dot_segment(req->path, req->path_len)) {
         static const char body[] = "the path has a \".\" or \"..\" segment\n";
         return flare_response_text(resp, 400, "text/plain; charset=utf-8", body, sizeof body - 1);
     }

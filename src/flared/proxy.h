@@ -90,10 +90,6 @@ int flared_proxy_reflect_trace(flare_response *resp, const flare_request *req);
  *  any request past the route); the request then goes on as an ordinary one (RFC 9110
  *  §7.8). */
 const flare_http_header *flared_proxy_upgrade_field(const flare_http_request *h);
-/** True when path[0..len) has a "." or ".." segment (RFC 3986 §3.3), also with the dots
- *  percent-encoded, ";" parameters after them, or "\\" or an encoded slash as separator:
- *  resolved by the upstream, such a path could leave the proxied prefix. */
-bool flared_proxy_path_has_dot_segment(const char *path, size_t len);
 /** True when field h is hop-by-hop in a message whose fields are all[0..n). */
 bool flared_proxy_hop_by_hop(const flare_http_header *h, const flare_http_header *all, size_t n);
 

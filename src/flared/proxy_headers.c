@@ -50,41 +50,6 @@ bool flared_proxy_hop_by_hop(const flare_http_header *h, const flare_http_header
     return named_by_connection(h, all, n);
 }
 
-/* "%XY" at p[i..len), case-insensitive in the hex letters. */
-static bool pct_is(const char *p, size_t i, size_t len, char hi, char lo)
-{
-    return i + 2 < len && p[i] == '%' && p[i + 1] == hi && (p[i + 2] | 0x20) == lo;
-}
-
-bool flared_proxy_path_has_dot_segment(const char *p, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        /* One segment: "/" and "\\" separate, raw or percent-encoded (upstreams that decode
-         * or accept them resolve dots across them); ";" starts its parameters. */
-        size_t dots = 0;
-        bool other = false;
-        for (;;) {
-            if (i == len || p[i] == '/' || p[i] == '\\' || pct_is(p, i, len, '2', 'f') ||
-                pct_is(p, i, len, '5', 'c') || p[i] == ';')
-                break;
-            if (p[i] == '.' || pct_is(p, i, len, '2', 'e')) {
-                dots++;
-                i += p[i] == '.' ? 1 : 3;
-            } else {
-                other = true;
-                i++;
-            }
-        }
-        if (!other && (dots == 1 || dots == 2)) return true;
-        while (i < len && p[i] != '/' && p[i] != '\\' && !pct_is(p, i, len, '2', 'f') &&
-               !pct_is(p, i, len, '5', 'c'))
-            i++;
-        i += i < len && p[i] == '%' ? 3 : 1;
-    }
-    return false;
-}
-
 /* Whether two field names are one to a CGI-style upstream: case aside, '_' and '-'
  * alike (X_User and X-User both become HTTP_X_USER). */
 static bool same_cgi_name(const char *a, const char *b, size_t len)

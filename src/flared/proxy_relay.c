@@ -472,7 +472,7 @@ int flared_handle_proxy(const flare_request *req, flare_response *resp, void *da
     flared_upstream_rt *up = ctx->upstream;
     const flared_proxy_route *cfg = &ctx->route->u.proxy;
     flared_route_headers(resp, ctx); /* for the answers given here; a deferred one adds them */
-    if (flared_proxy_path_has_dot_segment(req->path, req->path_len)) {
+    if (flare_http_path_has_dot_segment(req->path, req->path_len)) {
         static const char body[] = "the path has a \".\" or \"..\" segment\n";
         return flare_response_text(resp, 400, "text/plain; charset=utf-8", body, sizeof body - 1);
     }

@@ -450,7 +450,12 @@ static int respond(job *j, rep *r, const char *content_type, bool vary)
         return j->rc;
     }
     if (status == 412) return reply_status(j, 412);
-    header(j, "Accept-Ranges", "bytes");
+    /* Ranges are served of the file's own bytes only: a response in a coding chosen for
+     * this request (gzip made here, a .gz or .br sibling) offers none, as nginx's gzip
+     * filter drops the field. A client resuming such a body with Range and an If-Range
+     * date (the coding's Last-Modified is the file's) would splice identity bytes onto
+     * coded ones. */
+    if (r->coding == FLARED_CODING_IDENTITY) header(j, "Accept-Ranges", "bytes");
     size_t range_lines = 0;
     const flare_http_header *range = flared_static_field(head, FLARE_HDR_RANGE, &range_lines);
     /* Range is defined for GET only (§14.2), and never applies to a coding made for

@@ -107,6 +107,41 @@ size_t flare_http_route_prefix_span(const char *prefix, size_t prefix_len, const
     return units_span(prefix, prefix_len, path, path_len, &units);
 }
 
+/* "%XY" at p[i..len), case-insensitive in the hex letters. */
+static bool pct_is(const char *p, size_t i, size_t len, char hi, char lo)
+{
+    return i + 2 < len && p[i] == '%' && p[i + 1] == hi && (p[i + 2] | 0x20) == lo;
+}
+
+bool flare_http_path_has_dot_segment(const char *p, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        /* One segment: "/" and "\\" separate, raw or percent-encoded (servers that decode
+         * or accept them resolve dots across them); ";" starts its parameters. */
+        size_t dots = 0;
+        bool other = false;
+        for (;;) {
+            if (i == len || p[i] == '/' || p[i] == '\\' || pct_is(p, i, len, '2', 'f') ||
+                pct_is(p, i, len, '5', 'c') || p[i] == ';')
+                break;
+            if (p[i] == '.' || pct_is(p, i, len, '2', 'e')) {
+                dots++;
+                i += p[i] == '.' ? 1 : 3;
+            } else {
+                other = true;
+                i++;
+            }
+        }
+        if (!other && (dots == 1 || dots == 2)) return true;
+        while (i < len && p[i] != '/' && p[i] != '\\' && !pct_is(p, i, len, '2', 'f') &&
+               !pct_is(p, i, len, '5', 'c'))
+            i++;
+        i += i < len && p[i] == '%' ? 3 : 1;
+    }
+    return false;
+}
+
 bool flare_http__route_units_match(const route *rt, const char *path, size_t path_len,
                                    size_t *units)
 {

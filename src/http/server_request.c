@@ -170,10 +170,14 @@ static const flare_http_https_redirect *https_redirect_of(const conn *c)
 
 /* Whether the listener's redirect to HTTPS takes the request: every path but those
  * below an exception, compared as the router compares them so that the exempt route
- * is the one reached. */
+ * is the one reached. A path with a dot segment is never exempt: resolved by a static
+ * route ("/.well-known/acme-challenge/../../account"), it names any file of the site,
+ * which would then go out in clear text; nginx matches its locations after removing
+ * dot segments (RFC 3986 §5.2.4), so such a request is redirected there too. */
 __attribute__((noinline)) static bool redirects(const conn *c, const flare_request *view)
 {
     const flare_http_https_redirect *hr = https_redirect_of(c);
+    if (flare_http_path_has_dot_segment(view->path, view->path_len)) return true;
     for (size_t i = 0; i < hr->except_count; i++)
         if (flare_http_route_prefix_span(hr->except[i], strlen(hr->except[i]), view->path,
                                          view->path_len) != SIZE_MAX)

@@ -324,5 +324,55 @@ class RedirectBodyLengthTests(ft.ServerTestCase):
         self.assertEqual(ft.read_text(srv.access_path).splitlines(), want)
 
 
+class WebrootServer(ft.Server):
+    """certbot's webroot layout: one static route serves the site and its
+    .well-known/acme-challenge/ files, behind the default exception."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        for rel, body in ((".well-known/acme-challenge/tok", "token-body\n"),
+                          ("account.html", "account page\n")):
+            path = os.path.join(self.dir, "site", rel)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as f:
+                f.write(body)
+
+    def config_text(self, **overrides):
+        return f"""\
+workers: 1
+error_log: {self.stderr_path}
+listeners:
+  - address: 127.0.0.1:{self.port}
+    https_redirect: true
+routes:
+  - path: /
+    static: {{root: site, hidden_files: true}}
+"""
+
+
+class RedirectExceptionTests(ft.ServerTestCase):
+    def test_dot_segments_do_not_leave_the_exception(self):
+        # The exempt prefix followed by dot segments resolves, in the static route that
+        # serves it, to any file of the site: it would go out in clear text. nginx
+        # matches the exception after removing them; here such a path is redirected.
+        srv = self.start_server(WebrootServer)
+        def get(target):
+            out, _ = send(srv.port, b"GET " + target + b" HTTP/1.1\r\nHost: a.test\r\n"
+                          b"Connection: close\r\n\r\n")
+            (r,), _ = ft.parse_responses(out)
+            return r
+        r = get(b"/.well-known/acme-challenge/tok")
+        self.assertEqual((r.status, r.body), (200, b"token-body\n"))
+        for target in (b"/.well-known/acme-challenge/../../account.html",
+                       b"/.well-known/acme-challenge/%2e%2E/%2E%2e/account.html",
+                       b"/.well-known/acme-challenge/..%2f..%2faccount.html",
+                       b"/.well-known/acme-challenge/./../../account.html"):
+            with self.subTest(target=target):
+                r = get(target)
+                self.assertEqual(r.status, 301, r)
+                self.assertEqual(r.header("Location"), "https://a.test" + target.decode())
+                self.assertNotIn(b"account page", r.body)
+        self.assertEqual(get(b"/account.html").status, 301)
+
 if __name__ == "__main__":
     ft.run()

@@ -806,6 +806,28 @@ class StaticTests(ft.SharedServerTestCase):
         self.assertEqual(r.status, 206)
         self.assertEqual([p[2] for p in self.parts(r)], [TEXT[0:2], TEXT[10:12]])
 
+    def test_coded_responses_offer_no_ranges(self):
+        """Ranges are served of the file's own bytes only, so a body in a coding chosen for
+        the request (gzip made here, a .gz sibling) must not offer them: its Last-Modified
+        is the file's, and a client resuming it with Range and that date in If-Range gets
+        identity bytes to splice onto coded ones. The file's own bytes still offer them."""
+        for path in ("/gz/text.txt", "/pre/style.css"):
+            with self.subTest(path=path):
+                coded = self.curl(path, headers=["Accept-Encoding: gzip"])
+                self.assertEqual((coded.status, coded.header("Content-Encoding")), (200, "gzip"))
+                self.assertIsNone(coded.header("Accept-Ranges"))
+                head = self.curl(path, head=True, headers=["Accept-Encoding: gzip"])
+                self.assertEqual(head.header("Content-Encoding"), "gzip")
+                self.assertIsNone(head.header("Accept-Ranges"))
+                plain = self.curl(path)
+                self.assertIsNone(plain.header("Content-Encoding"))
+                self.assertEqual(plain.header("Accept-Ranges"), "bytes")
+                # The resumption the field would invite gets the identity bytes.
+                resumed = self.curl(path, headers=[
+                    "Accept-Encoding: gzip", "Range: bytes=10-",
+                    f"If-Range: {coded.header('Last-Modified')}"])
+                self.assertEqual((resumed.status, resumed.header("Content-Encoding")), (206, None))
+
     def test_gzip_skipped(self):
         for path in ("/gz/tiny.txt", "/gz/img.png"):  # under min_size; not a text type
             with self.subTest(path=path):

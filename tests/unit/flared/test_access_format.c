@@ -139,6 +139,13 @@ static void test_format_line(void **state)
     want = "1234567 1.234567 3 77 42 hit - - 56 3 example.com 5555 2 2026-12-06T05:30:00+00:00 "
            "GET HTTP/1.1\n";
     if (n != strlen(want) || memcmp(line, want, n) != 0) fail_msg("got %.*s", (int)n, line);
+    /* A client taken from X-Forwarded-For behind trusted_proxies has no port: "-", not 0. */
+    peer.port = 0;
+    f = compile("$remote_addr|$remote_port");
+    n = flared_log_format_line(&f, &d, &ctx, line, sizeof line);
+    assert_int_equal(n, strlen("192.0.2.7|-\n"));
+    assert_memory_equal(line, "192.0.2.7|-\n", n);
+    peer.port = 5555;
     /* No parsed request (say, a 400 for a broken head): the request values are "-". */
     d.req = NULL;
     f = compile("\"$request\" $status $http_user_agent");

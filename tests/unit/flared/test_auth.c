@@ -63,6 +63,32 @@ static void test_cache(void **state)
     assert_false(keyed);
 }
 
+/* An unknown name is checked against a user it picks from the file: over many names
+ * every user is picked (a file of mixed schemes or costs answers unknown names in the
+ * same mix of times as its users), one name always picks the same user, and the pick
+ * depends on the load's seed. */
+static void test_decoy(void **state)
+{
+    (void)state;
+    flared_htpasswd_user two[2] = {{.name = "cheap", .name_len = 5, .scheme = FLARED_HASH_SHA1},
+                                   {.name = "dear", .name_len = 4, .scheme = FLARED_HASH_CRYPT}};
+    flared_auth a = {.users = two, .user_count = 2, .decoy_seed = 1};
+    flared_auth b = a;
+    b.decoy_seed = 2;
+    int picked[2] = {0}, moved = 0;
+    for (int i = 0; i < 64; i++) {
+        char name[16];
+        int n = snprintf(name, sizeof name, "nobody%d", i);
+        const flared_htpasswd_user *d = flared_auth_decoy(&a, name, (size_t)n);
+        assert_true(d == &two[0] || d == &two[1]);
+        assert_ptr_equal(flared_auth_decoy(&a, name, (size_t)n), d);
+        picked[d - two]++;
+        moved += flared_auth_decoy(&b, name, (size_t)n) != d;
+    }
+    assert_true(picked[0] > 0 && picked[1] > 0);
+    assert_true(moved > 0);
+}
+
 /* --------------------------------------------------------------- admission */
 
 static flared_htpasswd_user users[2];
@@ -78,7 +104,7 @@ static void setup_auth(void)
     if (done) return;
     done = true;
     assert_int_equal(flared_htpasswd_parse(text, strlen(text), users, 2, &line, why), 2);
-    auth = (flared_auth){.users = users, .user_count = 2, .generation = 7, .decoy = &users[0]};
+    auth = (flared_auth){.users = users, .user_count = 2, .generation = 7, .decoy_seed = 42};
 }
 
 /* Admits a request whose Authorization fields are values[0..n). */
@@ -169,6 +195,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cache),
+        cmocka_unit_test(test_decoy),
         cmocka_unit_test(test_admit),
         cmocka_unit_test(test_admit_uses_the_cache),
     };

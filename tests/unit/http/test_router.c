@@ -2,7 +2,8 @@
  * test_router.c: route lookup of src/http/router.c and route registration, seen
  * through real requests (server_harness.h): exact beats prefix, the longest prefix
  * wins, virtual hosts (exact, longest wildcard, default; Host port and absolute-form
- * authority), method sets with 405/Allow and 501, and extra method tokens.
+ * authority), method sets with 405/Allow and 501, extra method tokens, and which paths
+ * hold a dot segment.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -136,6 +137,21 @@ static void test_prefix_span(void **state)
     assert_int_equal(SPAN("/api", "/apx"), SIZE_MAX);
     assert_int_equal(SPAN("", "/x"), 0);
 #undef SPAN
+}
+
+static void test_dot_segments(void **state)
+{
+    (void)state;
+    static const char *const escape[] = {"/..",        "/.",          "/a/../b",   "/a/./b",
+                                         "/a/%2e%2E/", "/a/.%2e",     "/a/..;x/b", "/a\\..\\b",
+                                         "/a/..%2fb",  "/a/%2E%5cb/", "..",        "/a/x/.."};
+    static const char *const fine[] = {
+        "/",          "/a/b",   "/a/..b",  "/a/b..", "/.well-known", "/...",
+        "/a/%2e%2ex", "/a%2fb", "/a/x;..", "/%2",    "/%2e%2",       ""};
+    for (size_t i = 0; i < sizeof escape / sizeof *escape; i++)
+        assert_true(flare_http_path_has_dot_segment(escape[i], strlen(escape[i])));
+    for (size_t i = 0; i < sizeof fine / sizeof *fine; i++)
+        assert_false(flare_http_path_has_dot_segment(fine[i], strlen(fine[i])));
 }
 
 static void test_virtual_hosts(void **state)
@@ -278,11 +294,9 @@ static void test_routes_added_while_serving(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_paths),
-        cmocka_unit_test(test_prefix_span),
-        cmocka_unit_test(test_virtual_hosts),
-        cmocka_unit_test(test_methods),
-        cmocka_unit_test(test_routes_added_while_serving),
+        cmocka_unit_test(test_paths),        cmocka_unit_test(test_prefix_span),
+        cmocka_unit_test(test_dot_segments), cmocka_unit_test(test_virtual_hosts),
+        cmocka_unit_test(test_methods),      cmocka_unit_test(test_routes_added_while_serving),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
