@@ -2,6 +2,12 @@
  * 04_tcp_echo.c: a TCP listener on 127.0.0.1 (port 0: the kernel picks one) and a
  * client stream doing one echo round trip with a forked server, plus TCP options.
  */
+/* kill, mkdtemp, accept4: the POSIX and GNU parts of libc, also when this file is
+ * compiled on its own against the installed library (`pkg-config --cflags --libs flare`). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>

@@ -4,6 +4,12 @@
  * calls (get, post, head) and a client object (put, patch, delete), reads the
  * JSON the server sends back, and raises on a 404, as the seed's example does.
  */
+/* kill, mkdtemp, accept4: the POSIX and GNU parts of libc, also when this file is
+ * compiled on its own against the installed library (`pkg-config --cflags --libs flare`). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>

@@ -4,6 +4,12 @@
  * message parser, frame encoder); the parent connects with the client, sends a
  * text and a binary message, reads the echoes and closes cleanly.
  */
+/* kill, mkdtemp, accept4: the POSIX and GNU parts of libc, also when this file is
+ * compiled on its own against the installed library (`pkg-config --cflags --libs flare`). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>

@@ -6,6 +6,12 @@
  * over a TCP stream) and WsMessage (`recv_message`, `is_text`). A forked child
  * serves a small API and a WebSocket echo on loopback.
  */
+/* kill, mkdtemp, accept4: the POSIX and GNU parts of libc, also when this file is
+ * compiled on its own against the installed library (`pkg-config --cflags --libs flare`). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>

@@ -3,6 +3,12 @@
  * forked server driving a non-blocking flare_tls_conn (poll on what it wants, as a
  * reactor would), and a verified client stream doing one GET-like exchange.
  */
+/* kill, mkdtemp, accept4: the POSIX and GNU parts of libc, also when this file is
+ * compiled on its own against the installed library (`pkg-config --cflags --libs flare`). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>

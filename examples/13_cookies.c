@@ -4,6 +4,12 @@
  * forked child's server sets them with flare_response_set_cookie and reads them
  * back with flare_request_cookie; the client's jar carries them between requests.
  */
+/* kill, mkdtemp, accept4: the POSIX and GNU parts of libc, also when this file is
+ * compiled on its own against the installed library (`pkg-config --cflags --libs flare`). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>

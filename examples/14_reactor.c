@@ -4,6 +4,12 @@
  * after 200 ms of silence; a client in the same loop sends two lines, prints the
  * replies and sees the idle close. Everything runs on one thread, on loopback.
  */
+/* kill, mkdtemp, accept4: the POSIX and GNU parts of libc, also when this file is
+ * compiled on its own against the installed library (`pkg-config --cflags --libs flare`). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
