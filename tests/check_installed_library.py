@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""check_installed_library.py MESON SOURCE_ROOT BUILD_ROOT: libflare as a user gets it.
+"""check_installed_library.py MESON SOURCE_ROOT BUILD_ROOT: what `meson install` gives a user.
 
-Installs the build into a scratch DESTDIR (meson install --no-rebuild), then, through
+Installs the build into a scratch DESTDIR (meson install --no-rebuild), checks that the
+daemon, the client, the manuals, the systemd unit and a valid config are there, then, through
 nothing but the installed flare.pc, compiles every example on its own with
 `gcc -std=c11 -Wall -Werror` and runs two of them against the installed shared
 library. It catches what the in-tree build hides: a public header that needs a
@@ -33,14 +34,28 @@ def main(meson, source_root, build_root):
         pcs = glob.glob(os.path.join(dest, "**", "pkgconfig", "flare.pc"), recursive=True)
         if len(pcs) != 1:
             raise SystemExit(f"FAIL: expected one installed flare.pc, found {pcs}")
-        env = dict(os.environ, PKG_CONFIG_PATH=os.path.dirname(pcs[0]), PKG_CONFIG_SYSROOT_DIR=dest)
+        env = dict(os.environ, PKG_CONFIG_PATH=os.path.dirname(pcs[0]),
+                   PKG_CONFIG_SYSROOT_DIR=dest)
         flags = run(["pkg-config", "--cflags", "--libs", "flare"], env=env).split()
         libdir = next(f[2:] for f in flags if f.startswith("-L"))
 
-        headers = sorted(os.path.basename(h) for h in glob.glob(os.path.join(source_root, "include", "flare", "*.h")))
-        installed = sorted(os.path.basename(h) for h in glob.glob(os.path.join(dest, "**", "include", "flare", "*.h"), recursive=True))
+        def names(pattern):
+            return {os.path.basename(h) for h in glob.glob(pattern, recursive=True)}
+
+        headers = names(os.path.join(source_root, "include", "flare", "*.h"))
+        installed = names(os.path.join(dest, "**", "include", "flare", "*.h"))
         if headers != installed:
-            raise SystemExit(f"FAIL: installed headers differ: {sorted(set(headers) ^ set(installed))}")
+            raise SystemExit(f"FAIL: installed headers differ: {sorted(headers ^ installed)}")
+
+        # The daemon, the client, their manuals, the unit and a config that checks out.
+        prefix = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(pcs[0]))))
+        for rel in ("sbin/flared", "bin/flare", "share/man/man1/flare.1",
+                    "share/man/man5/flared.yaml.5", "share/man/man8/flared.8",
+                    "lib/systemd/system/flared.service", "etc/flared/flared.yaml"):
+            if not os.path.isfile(os.path.join(prefix, rel)):
+                raise SystemExit(f"FAIL: {rel} is not installed under {prefix}")
+        print(run([os.path.join(prefix, "sbin/flared"), "-t", "-c",
+                   os.path.join(prefix, "etc/flared/flared.yaml")]).strip())
 
         examples = sorted(glob.glob(os.path.join(source_root, "examples", "*.c")))
         if len(examples) < 14:
