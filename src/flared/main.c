@@ -66,12 +66,13 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: flared [-t] [-s SIGNAL] [-c FILE]\n"
-            "  -c FILE  configuration file (default " FLARED_DEFAULT_CONFIG ")\n"
-            "  -t       check the configuration and exit (0: valid, 78: invalid)\n"
-            "  -s SIGNAL  signal the running master named by the configuration's pid_file:\n"
-            "           stop (TERM), quit (QUIT), reload (HUP), reopen (USR1), upgrade (USR2)\n"
-            "  -v       print the version and exit\n"
-            "  -h       print this help and exit\n"
+            "  -c, --config FILE  configuration file (default " FLARED_DEFAULT_CONFIG ")\n"
+            "  -t, --test         check the configuration and exit (0: valid, 78: invalid)\n"
+            "  -s, --signal SIGNAL  signal the running master named by the configuration's\n"
+            "                     pid_file: stop (TERM), quit (QUIT), reload (HUP),\n"
+            "                     reopen (USR1), upgrade (USR2)\n"
+            "  -v, --version      print the version and exit\n"
+            "  -h, --help         print this help and exit\n"
             "signals: TERM/INT drain and exit, QUIT exit now, HUP reload, USR1 reopen logs,\n"
             "         USR2 binary upgrade (start the binary on disk, hand over the sockets)\n");
 }
@@ -133,8 +134,13 @@ int main(int argc, char **argv)
     bool test_only = false;
     const char *signal_name = NULL;
     int signal_number = 0;
+    static const struct option long_options[] = {
+        {"config", required_argument, NULL, 'c'}, {"test", no_argument, NULL, 't'},
+        {"signal", required_argument, NULL, 's'}, {"version", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
     int opt;
-    while ((opt = getopt(argc, argv, "c:ts:vh")) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:ts:vh", long_options, NULL)) != -1) {
         switch (opt) {
         case 'c':
             path = optarg;

@@ -211,15 +211,31 @@ class CliTests(unittest.TestCase):
                 self.assertRegex(p.stderr, want)
 
     def test_version(self):
-        p = self.flared("-v")
-        self.assertEqual(p.returncode, 0)
-        self.assertRegex(p.stdout, r"^flared \d+\.\d+\.\d+\n$")
+        for opt in ("-v", "--version"):
+            p = self.flared(opt)
+            self.assertEqual(p.returncode, 0)
+            self.assertRegex(p.stdout, r"^flared \d+\.\d+\.\d+\n$")
 
     def test_help(self):
-        p = self.flared("-h")
-        self.assertEqual(p.returncode, 0)
-        for opt in ("-c FILE", "-t", "-v", "-h"):
-            self.assertIn(opt, p.stdout)
+        for opt in ("-h", "--help"):
+            p = self.flared(opt)
+            self.assertEqual(p.returncode, 0)
+            for name in ("-c, --config FILE", "-t, --test", "-s, --signal SIGNAL", "-v, --version",
+                         "-h, --help"):
+                self.assertIn(name, p.stdout)
+
+    def test_long_options(self):
+        # as h2o and most daemons spell them: --config FILE, --config=FILE, --test
+        path = self.write("long.yaml", "listeners: [{address: '127.0.0.1:8080'}]\n"
+                                       "routes:\n  - path: /\n    text: {body: x}\n")
+        for args in (["--test", "--config", path], [f"--config={path}", "-t"]):
+            with self.subTest(args):
+                p = self.flared(*args)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                self.assertIn("is valid", p.stdout)
+        p = self.flared("--signal", "restart")
+        self.assertEqual(p.returncode, 64, p.stderr)
+        self.assertIn("unknown signal 'restart'", p.stderr)
 
     def test_usage_errors_exit_64(self):
         for args in (["-x"], ["-c"], ["extra-argument"], ["-s"], ["-s", "restart"],
