@@ -267,11 +267,18 @@ static int append_idn_host(const char *url, size_t url_len, const char *host, si
         snprintf(why, sizeof why, "not a valid international host name (%s)", idn2_strerror(rc));
         return bad(err, url, url_len, at, why);
     }
+    /* UTS #46 maps some characters to ASCII delimiters (U+FF1A to ':', U+2100 to
+     * "a/c", U+FF20 to '@'): the name they make is refused like one typed so, and
+     * the message shows it, since the URL as typed has no such character. */
     flare_error he;
-    if (flare_hostname_validate(ascii, strlen(ascii), &he) < 0)
-        rc = bad(err, url, url_len, at, "not a valid host name");
-    else if (flare_buf_append_str(mem, ascii) < 0)
+    if (flare_hostname_validate(ascii, strlen(ascii), &he) < 0) {
+        char why[FLARE_ERROR_MESSAGE_MAX];
+        snprintf(why, sizeof why, "not a valid host name once mapped by IDNA to \"%.80s\" (%.200s)",
+                 ascii, he.message);
+        rc = bad(err, url, url_len, at, why);
+    } else if (flare_buf_append_str(mem, ascii) < 0) {
         rc = flare_error_set(err, FLARE_ENOMEM, 0, "URL: out of memory");
+    }
     idn2_free(ascii);
     return rc;
 }
