@@ -248,7 +248,10 @@ static int parse_ip_literal(const char *url, size_t url_len, const char *p, size
  * A host name written in Unicode (UTF-8), as users type and some servers' Locations
  * carry it, appended as the A-label name the network knows ("xn--..."): IDNA2008 with
  * UTS #46 non-transitional mapping, which also lowercases, and transitional mapping
- * for the names it disallows, as curl does with libidn2.
+ * for the names it disallows, as curl does with libidn2. curl also retries after any
+ * other failure: a name that breaks the bidi rule (RFC 5893) or the joiner rule
+ * (RFC 5892 Appendix A: "a" U+200D "b" would go as "ab") stays refused here, as the
+ * WHATWG URL standard (CheckBidi, CheckJoiners) has browsers refuse it.
  */
 static int append_idn_host(const char *url, size_t url_len, const char *host, size_t n,
                            flare_buf *mem, flare_error *err)
