@@ -621,6 +621,16 @@ def main():
         bytes([2]) + nul(b"DELETE", b""),
         bytes([0]) + nul(b"HEAD"),
         bytes([0]) + nul(b"OPTIONS", b"X-Empty", b""),
+        # 0x01 is a NULL value: the client's own field left out, every value still sent
+        bytes([0]) + nul(b"GET", b"Host", b"\x01", b"host", b"a.example", b"HOST", b"b.example"),
+        bytes([0]) + nul(b"GET", b"User-Agent", b"\x01", b"Accept", b"\x01", b"X", b"1", b"x",
+                         b"\x01", b"Accept-Encoding", b"\x01"),
+        bytes([1]) + nul(b"POST", b"Content-Type", b"\x01", b"Connection", b"\x01"),
+        bytes([0]) + nul(b"GET", b"Cookie", b"a=1", b"Cookie", b"b=2;c", b"cookie", b"\x01",
+                         b"Cookie", b""),
+        bytes([1]) + nul(b"PUT", b"Authorization", b"t", b"Authorization", b"\x01",
+                         b"Authorization", b"u", b"Transfer-Encoding", b"\x01"),
+        bytes([0]) + nul(b"GET", b"Host", b"\x01"),
     ])
 
 
