@@ -7,7 +7,7 @@
  * one byte 0x01 standing for NULL (leave the client's own field out). Checks: what
  * the check accepts goes out as one head that the request parser reads whole, with
  * the method and target sent, each of the caller's fields once with its value (but those the
- * builder merges: Host, Cookie, and Content-Type without a body), none of a name given
+ * builder merges: Host and Cookie), none of a name given
  * only as NULL, and nothing after the head but the body; what it refuses is never sent,
  * with a message saying why. A caller's own Host goes out unchecked, so only with one
  * may the head not parse; whatever the caller gives, the head has exactly one Host line
@@ -44,10 +44,9 @@ static bool same_value(const flare_http_header *h, const char *v)
     return h->value_len == len && !memcmp(h->value, v, len);
 }
 
-static bool merged(const char *name, bool body)
+static bool merged(const char *name)
 {
-    return !strcasecmp(name, "Host") || !strcasecmp(name, "Cookie") ||
-           (!body && !strcasecmp(name, "Content-Type"));
+    return !strcasecmp(name, "Host") || !strcasecmp(name, "Cookie");
 }
 
 /* Field lines named name in the head at the start of sent, read line by line (no
@@ -162,7 +161,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                !memcmp(head.method, parts[0], head.method_len));
     FUZZ_CHECK(head.target_len == 8 && !memcmp(head.target, "/a/b?c=d", 8));
     for (size_t i = 0; i < nkv; i++) {
-        if (merged(kv[i].name, body) || !kv[i].value) continue;
+        if (merged(kv[i].name) || !kv[i].value) continue;
         /* The last of several same-named fields: find every one sent by that name. */
         size_t sent_count = 0, given_count = 0;
         bool found = false;
