@@ -3,12 +3,17 @@
  * caller's method, fields and content type lets through, then the builder writes)
  * against libflare's own request parser on the other end of a socketpair. Byte 0:
  * bit 0 a body, bit 1 a content type (the part after the method); the rest is NUL-
- * separated parts: the method, then field names and values in turn. Checks: what
+ * separated parts: the method, then field names and values in turn, a value of the
+ * one byte 0x01 standing for NULL (leave the client's own field out). Checks: what
  * the check accepts goes out as one head that the request parser reads whole, with
  * the method and target sent, each of the caller's fields once with its value (but those the
- * builder merges: Host, Authorization, Cookie, and Content-Type without a body), and nothing after
- * the head but the body; what it refuses is never sent, with a message saying why. A caller's own
- * Host goes out unchecked, so only with one may the head not parse.
+ * builder merges: Host and Cookie), none of a name given
+ * only as NULL, and nothing after the head but the body; what it refuses is never sent,
+ * with a message saying why. A caller's own Host goes out unchecked, so only with one
+ * may the head not parse; whatever the caller gives, the head has exactly one Host line
+ * and one framing line (Content-Length or Transfer-Encoding) with a body, at most one
+ * without: two would let the next hop read another request than this one (RFC 9112
+ * §3.2, §6.3).
  */
 #include <string.h>
 #include <strings.h>
@@ -39,10 +44,27 @@ static bool same_value(const flare_http_header *h, const char *v)
     return h->value_len == len && !memcmp(h->value, v, len);
 }
 
-static bool merged(const char *name, bool body)
+static bool merged(const char *name)
 {
-    return !strcasecmp(name, "Host") || !strcasecmp(name, "Authorization") ||
-           !strcasecmp(name, "Cookie") || (!body && !strcasecmp(name, "Content-Type"));
+    return !strcasecmp(name, "Host") || !strcasecmp(name, "Cookie");
+}
+
+/* Field lines named name in the head at the start of sent, read line by line (no
+ * value holds CR or LF), whether a parser would take the head or not. */
+static size_t lines_named(const char *sent, size_t len, const char *name)
+{
+    size_t count = 0, name_len = strlen(name);
+    const char *end = memmem(sent, len, "\r\n\r\n", 4);
+    const char *p = memmem(sent, len, "\r\n", 2);
+    while (p && end && p < end) {
+        p += 2;
+        const char *eol = memmem(p, (size_t)(end + 2 - p), "\r\n", 2);
+        if (!eol) break;
+        if ((size_t)(eol - p) > name_len && p[name_len] == ':' && !strncasecmp(p, name, name_len))
+            count++;
+        p = eol;
+    }
+    return count;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -62,7 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     flare_http_kv kv[MAX_KV];
     size_t nkv = 0;
     for (size_t i = first; i + 1 < n && nkv < MAX_KV; i += 2)
-        kv[nkv++] = (flare_http_kv){parts[i], parts[i + 1]};
+        kv[nkv++] = (flare_http_kv){parts[i], strcmp(parts[i + 1], "\x01") ? parts[i + 1] : NULL};
 
     flare_url url;
     static const char target[] = "http://fuzz.example:8080/a/b?c=d";
@@ -119,6 +141,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool caller_host = false;
     for (size_t i = 0; i < nkv; i++)
         caller_host = caller_host || !strcasecmp(kv[i].name, "Host");
+    FUZZ_CHECK(lines_named(sent, len, "Host") == 1);
+    size_t framing =
+        lines_named(sent, len, "Content-Length") + lines_named(sent, len, "Transfer-Encoding");
+    FUZZ_CHECK(body ? framing == 1 : framing <= 1);
+    for (size_t i = 0; i < nkv; i++) {
+        bool valued = false;
+        for (size_t j = 0; j < nkv; j++)
+            valued = valued || (kv[j].value && !strcasecmp(kv[j].name, kv[i].name));
+        if (!kv[i].value && !valued) FUZZ_CHECK(lines_named(sent, len, kv[i].name) == 0);
+    }
     if (used <= 0 && caller_host) goto done;
     if (used <= 0) {
         fprintf(stderr, "unparsed head (%zd, status %d): %.*s\n", used, status, (int)len, sent);
@@ -129,12 +161,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                !memcmp(head.method, parts[0], head.method_len));
     FUZZ_CHECK(head.target_len == 8 && !memcmp(head.target, "/a/b?c=d", 8));
     for (size_t i = 0; i < nkv; i++) {
-        if (merged(kv[i].name, body)) continue;
+        if (merged(kv[i].name) || !kv[i].value) continue;
         /* The last of several same-named fields: find every one sent by that name. */
         size_t sent_count = 0, given_count = 0;
         bool found = false;
         for (size_t j = 0; j < nkv; j++)
-            given_count += !strcasecmp(kv[j].name, kv[i].name);
+            given_count += kv[j].value && !strcasecmp(kv[j].name, kv[i].name);
         for (size_t h = 0; h < head.num_headers; h++)
             if (fields[h].name_len == strlen(kv[i].name) &&
                 !strncasecmp(fields[h].name, kv[i].name, fields[h].name_len)) {

@@ -155,6 +155,13 @@ def main():
         b"http://a" + b"a" * 300 + b".com/",
         b"http://user@host@evil/",
         b"HTTP://A.B/%2e%2e/%2E/x",
+        # hosts in Unicode: an A-label, full-width dots, and mappings to delimiters
+        # (U+FF1A ':', U+2100 "a/c", U+FF20 '@', U+FF05 '%', U+00A0 ' ')
+        b"http://B\xc3\xbccher.example:81/\n//stra\xc3\x9fe.de/x",
+        b"http://a\xe3\x80\x82b\xef\xbc\x8e\xef\xbd\xa1c/\n//\xef\xbc\x91\xef\xbc\x92\xef\xbc\x97.0.0.1/",
+        b"http://a\xef\xbc\x9a80/\nhttp://x\xe2\x84\x80y/",
+        b"http://u@evil\xef\xbc\xa0good/\n//a\xef\xbc\x8541/",
+        b"http://a\xc2\xa0b/\n//\xe2\x92\x88x.com/",
     ])
     write("cookie", [
         b"sid=abc123; Path=/; Domain=.Example.com; Secure; HttpOnly; SameSite=Lax",
@@ -614,6 +621,16 @@ def main():
         bytes([2]) + nul(b"DELETE", b""),
         bytes([0]) + nul(b"HEAD"),
         bytes([0]) + nul(b"OPTIONS", b"X-Empty", b""),
+        # 0x01 is a NULL value: the client's own field left out, every value still sent
+        bytes([0]) + nul(b"GET", b"Host", b"\x01", b"host", b"a.example", b"HOST", b"b.example"),
+        bytes([0]) + nul(b"GET", b"User-Agent", b"\x01", b"Accept", b"\x01", b"X", b"1", b"x",
+                         b"\x01", b"Accept-Encoding", b"\x01"),
+        bytes([1]) + nul(b"POST", b"Content-Type", b"\x01", b"Connection", b"\x01"),
+        bytes([0]) + nul(b"GET", b"Cookie", b"a=1", b"Cookie", b"b=2;c", b"cookie", b"\x01",
+                         b"Cookie", b""),
+        bytes([1]) + nul(b"PUT", b"Authorization", b"t", b"Authorization", b"\x01",
+                         b"Authorization", b"u", b"Transfer-Encoding", b"\x01"),
+        bytes([0]) + nul(b"GET", b"Host", b"\x01"),
     ])
 
 

@@ -58,7 +58,9 @@ struct json_t; /* jansson's json_t: include <jansson.h> to use the JSON helpers 
  * A request that names a field at all (a value or NULL) replaces the config's fields
  * of that name. Host is one field, the first value given (as curl), and cannot be
  * left out: a list with a NULL Host and no Host value is FLARE_EINVAL. Cookie values
- * go as one line joined by "; " with the jar's cookies (RFC 6265 section 5.4).
+ * go as one line joined by "; " with the jar's cookies (RFC 6265 section 5.4). A
+ * Content-Type is sent with or without a body, and dropped with the body when a
+ * redirect turns the request into a GET.
  */
 typedef struct flare_http_kv {
     const char *name;

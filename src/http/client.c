@@ -426,6 +426,7 @@ int flare_http_client_request(flare_http_client *c, const flare_http_request_opt
         if (rc < 0) break;
         if (becomes_get(reply->status, rq.method)) {
             rq.method = "GET";
+            rq.body_dropped = true;
             rq.body = NULL;
             rq.body_len = 0;
             rq.has_body = false;

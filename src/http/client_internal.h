@@ -76,6 +76,7 @@ typedef struct client_req {
     bool retry_408;   /* this attempt may be repeated when a reused connection answers 408 */
     const char *content_type;
     bool cross_origin; /* a redirect left the first origin: no credentials */
+    bool body_dropped; /* a redirect made it a GET: a caller's Content-Type goes with the body */
     bool follow;       /* 3xx with Location will be followed: its body is discarded */
     uint64_t deadline_ms;
     flare_http_body_fn on_body;

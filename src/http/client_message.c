@@ -163,13 +163,15 @@ static bool left_out(const flare_http_client *c, const client_req *rq, const cha
 }
 
 /* Headers the builder writes itself, the caller's values for them merged there:
- * Host (one, first), Cookie (one line, RFC 6265 §5.4), a Content-Type without a body.
- * A caller's credentials stay with the first origin, as curl keeps them: after a
- * redirect to another origin they would reach a server they were not for. */
+ * Host (one, first), Cookie (one line, RFC 6265 §5.4). A caller's Content-Type goes
+ * with the body a redirect dropped (a 303 made the POST a GET; Fetch drops it so);
+ * one given for a request without a body is sent, as curl sends it. A caller's
+ * credentials stay with the first origin, as curl keeps them: after a redirect to
+ * another origin they would reach a server they were not for. */
 static bool builder_owned(const char *name, const client_req *rq)
 {
     return !strcasecmp(name, "Host") || !strcasecmp(name, "Cookie") ||
-           (!rq->has_body && !strcasecmp(name, "Content-Type")) ||
+           (rq->body_dropped && !strcasecmp(name, "Content-Type")) ||
            (rq->cross_origin &&
             (!strcasecmp(name, "Authorization") || !strcasecmp(name, "Proxy-Authorization")));
 }

@@ -248,7 +248,10 @@ static int parse_ip_literal(const char *url, size_t url_len, const char *p, size
  * A host name written in Unicode (UTF-8), as users type and some servers' Locations
  * carry it, appended as the A-label name the network knows ("xn--..."): IDNA2008 with
  * UTS #46 non-transitional mapping, which also lowercases, and transitional mapping
- * for the names it disallows, as curl does with libidn2.
+ * for the names it disallows, as curl does with libidn2. curl also retries after any
+ * other failure: a name that breaks the bidi rule (RFC 5893) or the joiner rule
+ * (RFC 5892 Appendix A: "a" U+200D "b" would go as "ab") stays refused here, as the
+ * WHATWG URL standard (CheckBidi, CheckJoiners) has browsers refuse it.
  */
 static int append_idn_host(const char *url, size_t url_len, const char *host, size_t n,
                            flare_buf *mem, flare_error *err)
@@ -267,11 +270,18 @@ static int append_idn_host(const char *url, size_t url_len, const char *host, si
         snprintf(why, sizeof why, "not a valid international host name (%s)", idn2_strerror(rc));
         return bad(err, url, url_len, at, why);
     }
+    /* UTS #46 maps some characters to ASCII delimiters (U+FF1A to ':', U+2100 to
+     * "a/c", U+FF20 to '@'): the name they make is refused like one typed so, and
+     * the message shows it, since the URL as typed has no such character. */
     flare_error he;
-    if (flare_hostname_validate(ascii, strlen(ascii), &he) < 0)
-        rc = bad(err, url, url_len, at, "not a valid host name");
-    else if (flare_buf_append_str(mem, ascii) < 0)
+    if (flare_hostname_validate(ascii, strlen(ascii), &he) < 0) {
+        char why[FLARE_ERROR_MESSAGE_MAX];
+        snprintf(why, sizeof why, "not a valid host name once mapped by IDNA to \"%.80s\" (%.200s)",
+                 ascii, he.message);
+        rc = bad(err, url, url_len, at, why);
+    } else if (flare_buf_append_str(mem, ascii) < 0) {
         rc = flare_error_set(err, FLARE_ENOMEM, 0, "URL: out of memory");
+    }
     idn2_free(ascii);
     return rc;
 }

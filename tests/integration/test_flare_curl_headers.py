@@ -79,6 +79,7 @@ NAMES = [
     ("Accept-Encoding", []),
     ("Authorization", ["-u", "a:b"]),
     ("Content-Type", ["-d", "x"]),
+    ("Content-Type", []),  # without a body: every value is sent all the same
     ("Connection", []),
     ("Cookie", []),
     ("Host", []),

@@ -111,6 +111,37 @@ static char *url_of(const raw_server *s, const char *path)
     return u;
 }
 
+/* A caller's Content-Type field goes with the body a redirect drops (POST made a GET
+ * by a 303), and stays with one kept (307), as the client's own type does. */
+static void test_redirect_drops_the_body_type(void **state)
+{
+    (void)state;
+    raw_server s;
+    raw_start(&s, router, NULL);
+    flare_http_client *c = client(NULL);
+    flare_http_kv type = {"Content-Type", "text/plain"};
+    static const char *const paths[][2] = {{"/r303", ""}, {"/r307", "text/plain"}};
+    for (size_t i = 0; i < 2; i++) {
+        flare_http_request_opts o = {.method = "POST",
+                                     .url = url_of(&s, paths[i][0]),
+                                     .headers = &type,
+                                     .num_headers = 1,
+                                     .body = "hello",
+                                     .body_len = 5};
+        flare_http_reply r;
+        flare_error err;
+        if (flare_http_client_request(c, &o, &r, &err) < 0) fail_msg("%s", err.message);
+        assert_int_equal(r.redirects, 1);
+        assert_string_equal(raw_header(raw_request(&s, (int)(2 * i)), "Content-Type"),
+                            "text/plain");
+        assert_string_equal(raw_header(raw_request(&s, (int)(2 * i + 1)), "Content-Type"),
+                            paths[i][1]);
+        flare_http_reply_free(&r);
+    }
+    flare_http_client_free(c);
+    raw_stop(&s);
+}
+
 static void test_redirect_methods(void **state)
 {
     (void)state;
@@ -734,6 +765,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_redirect_methods),
+        cmocka_unit_test(test_redirect_drops_the_body_type),
         cmocka_unit_test(test_redirect_limits),
         cmocka_unit_test(test_redirect_endless_body),
         cmocka_unit_test(test_credentials_across_origins),

@@ -126,20 +126,27 @@ static void test_request_head(void **state)
     assert_non_null(strstr(req, "X-Two: a\r\nX-Two: b\r\n"));
     assert_null(strstr(req, FLARE_HTTP_CLIENT_USER_AGENT));
     flare_http_reply_free(&r);
+    /* a caller's Content-Type without a body is sent all the same, as curl sends -H */
+    flare_http_request_opts od = {.method = "DELETE", .url = url, .headers = h, .num_headers = 1};
+    assert_int_equal(flare_http_client_request(c, &od, &r, NULL), 0);
+    req = raw_request(&s, 6);
+    assert_string_equal(raw_header(req, "Content-Type"), "text/plain");
+    assert_string_equal(raw_header(req, "Content-Length"), "");
+    flare_http_reply_free(&r);
     /* a large body goes in a second write and arrives whole */
     size_t big = 200000;
     char *body = malloc(big);
     memset(body, 'z', big);
     flare_http_request_opts ob = {.method = "POST", .url = url, .body = body, .body_len = big};
     assert_int_equal(flare_http_client_request(c, &ob, &r, NULL), 0);
-    req = raw_request(&s, 6);
+    req = raw_request(&s, 7);
     assert_string_equal(raw_header(req, "Content-Length"), "200000");
     assert_int_equal(strlen(strstr(req, "\r\n\r\n") + 4), big);
     free(body);
     flare_http_reply_free(&r);
     /* all of it over one connection */
     assert_int_equal(raw_connection_count(&s), 1);
-    assert_int_equal(flare_http_client_get_stats(c)->connections_reused, 6);
+    assert_int_equal(flare_http_client_get_stats(c)->connections_reused, 7);
     flare_http_client_free(c);
     raw_stop(&s);
 }

@@ -238,13 +238,16 @@ static void test_international_hosts(void **state)
         flare_url_free(&u);
     }
     /* invalid UTF-8, a character IDNA disallows (U+2488), a label of 70 "u-umlaut"
-     * whose A-label passes 63 bytes, and a bidi rule broken (RFC 5893) */
+     * whose A-label passes 63 bytes, a bidi rule broken (RFC 5893) and a joiner out
+     * of its context (RFC 5892 Appendix A.2), both of which curl 7.88 lets through */
     char long_label[160] = "http://";
     for (int i = 0; i < 70; i++)
         strcat(long_label, "\xc3\xbc");
     strcat(long_label, ".de/");
     const char *bad[] = {"http://h\xff/", "http://\xe2\x92\x88x.com/", long_label,
-                         "http://\xd9\xa3\xd9\xa1\xd9\xa0.com/"};
+                         "http://\xd9\xa3\xd9\xa1\xd9\xa0.com/",
+                         "http://a\xe2\x80\x8d"
+                         "b.com/"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         flare_url u;
         flare_error err;
@@ -252,6 +255,85 @@ static void test_international_hosts(void **state)
             fail_msg("#%zu accepted: %s", i, bad[i]);
         assert_non_null(strstr(err.message, "international host name"));
         assert_null(u.mem);
+    }
+}
+
+/* UTS #46 maps some characters to ASCII: ideographic and full-width dots to '.',
+ * others to the delimiters the URL was split on before the mapping (U+FF1A to ':',
+ * U+2100 to "a/c", U+FF20 to '@', U+FF05 to '%', U+00A0 to ' '). A name that then
+ * holds one is refused, never split again nor sent (curl 7.88 resolves "a:80"), and
+ * the message says what the name became. */
+static void test_international_delimiters(void **state)
+{
+    (void)state;
+    static const char *const dots[][2] = {
+        {"http://a\xe3\x80\x82"
+         "b/",
+         "a.b"}, /* U+3002 */
+        {"http://a\xef\xbc\x8e"
+         "b:81/",
+         "a.b"}, /* U+FF0E */
+        {"http://a\xef\xbd\xa1"
+         "b/",
+         "a.b"}, /* U+FF61 */
+        {"http://\xc3\xbc\xe3\x80\x82"
+         "de/",
+         "xn--tda.de"},
+    };
+    for (size_t i = 0; i < sizeof dots / sizeof dots[0]; i++) {
+        flare_url u;
+        parse_ok(&u, dots[i][0]);
+        assert_string_equal(u.host, dots[i][1]);
+        flare_url_free(&u);
+    }
+    static const char *const refused[][2] = {
+        {"http://a\xef\xbc\x9a"
+         "80/",
+         "\"a:80\""}, /* U+FF1A */
+        {"http://x\xe2\x84\x80"
+         "y/",
+         "\"xa/cy\""}, /* U+2100 */
+        {"http://evil\xef\xbc\xa0"
+         "good/",
+         "\"evil@good\""}, /* U+FF20 */
+        {"http://user@evil\xef\xbc\xa0"
+         "good:8080/",
+         "\"evil@good\""},
+        {"http://a\xef\xbc\x85"
+         "41/",
+         "\"a%41\""}, /* U+FF05 */
+        {"http://a\xef\xbc\x8f"
+         "b/",
+         "\"a/b\""}, /* U+FF0F */
+        {"http://a\xef\xbc\x9f"
+         "b/",
+         "\"a?b\""}, /* U+FF1F */
+        {"http://a\xef\xbc\x83"
+         "b/",
+         "\"a#b\""}, /* U+FF03 */
+        {"http://a\xef\xbc\xbb"
+         "b/",
+         "\"a[b\""}, /* U+FF3B */
+        {"http://a\xc2\xa0"
+         "b/",
+         "\"a b\""}, /* U+00A0 */
+        {"http://\xc3\xbc.\xef\xbc\x8e"
+         "de/",
+         "\"xn--tda..de\""},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        flare_url u;
+        flare_error err;
+        if (flare_url_parse(&u, refused[i][0], strlen(refused[i][0]), &err) != FLARE_EURL)
+            fail_msg("#%zu accepted as host %s", i, u.host);
+        if (!strstr(err.message, refused[i][1])) fail_msg("#%zu: %s", i, err.message);
+        assert_null(u.mem);
+        /* a redirect's Location is held to the same */
+        flare_url base, out;
+        parse_ok(&base, "http://a.example/");
+        const char *ref = refused[i][0] + 5; /* "//..." */
+        assert_int_equal(flare_url_resolve(&out, &base, ref, strlen(ref), &err), FLARE_EURL);
+        flare_url_free(&base);
     }
 }
 
@@ -470,6 +552,7 @@ int main(void)
         cmocka_unit_test(test_normalisation),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_international_hosts),
+        cmocka_unit_test(test_international_delimiters),
         cmocka_unit_test(test_schemes),
         cmocka_unit_test(test_resolve_rfc_examples),
         cmocka_unit_test(test_target_origin_copy),
