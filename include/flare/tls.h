@@ -181,6 +181,8 @@ int flare_tls_server_ctx_new(flare_tls_server_ctx **out, const flare_tls_server_
                              flare_error *err);
 /** Drops the caller's reference; the context goes when its last connection is freed. */
 void flare_tls_server_ctx_free(flare_tls_server_ctx *ctx);
+/** Takes one more reference for the caller (who frees it); returns ctx. */
+flare_tls_server_ctx *flare_tls_server_ctx_ref(flare_tls_server_ctx *ctx);
 /**
  * Index of the certificate that serves name (len bytes): an exact name first, then a
  * "*.suffix" wildcard covering exactly one label, else 0 (the default). Compare it

@@ -77,6 +77,9 @@ void flared_config_free(flared_config *cfg)
 {
     if (!cfg) return;
     config_obj *obj = (config_obj *)cfg;
+    for (size_t i = 0; cfg->tls_ctx && i < cfg->listener_count; i++)
+        flare_tls_server_ctx_free(cfg->tls_ctx[i]);
+    free(cfg->tls_ctx);
     flared_cfg_free_servers_set(obj);
     free_arena(obj->arena);
     free(obj);

@@ -547,6 +547,9 @@ typedef struct flared_config {
     flared_timeouts timeouts;
     const flared_listener *listeners; /**< at least one, unique addresses */
     size_t listener_count;
+    /** Per listener, its TLS context as flared_config_tls_open loaded it (NULL for clear
+     *  text, or before that call); flared_config_free drops them. */
+    flare_tls_server_ctx **tls_ctx;
     flared_host default_host; /**< the top-level `routes`; serves any Host no named host matches */
     const flared_host *hosts; /**< named virtual hosts from `hosts`, in file order */
     size_t host_count;
@@ -608,6 +611,13 @@ int flared_config_check_files(const flared_config *cfg, flare_error *err);
  */
 int flared_tls_context_new(const flared_tls *t, flare_tls_log_fn log, void *log_ctx,
                            flare_tls_server_ctx **out, flare_error *err);
+/**
+ * Loads the certificates of every `tls` listener of cfg into cfg->tls_ctx, once, in the
+ * process that loaded cfg: workers forked later (a restart after a crash too) serve what
+ * was loaded then, not the files as they are on disk when they start. Warnings go to log
+ * with the listener as log_ctx; an error names the listener.
+ */
+int flared_config_tls_open(flared_config *cfg, flare_tls_log_fn log, flare_error *err);
 
 /**
  * Points upstream index `upstream` of cfg at count servers copied from servers (the address

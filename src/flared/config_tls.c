@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -274,6 +275,22 @@ int flared_tls_context_new(const flared_tls *t, flare_tls_log_fn log, void *log_
         .log_ctx = log_ctx,
     };
     return flare_tls_server_ctx_new(out, &sc, err);
+}
+
+int flared_config_tls_open(flared_config *cfg, flare_tls_log_fn log, flare_error *err)
+{
+    if (cfg->tls_ctx) return 0;
+    cfg->tls_ctx = calloc(cfg->listener_count, sizeof *cfg->tls_ctx);
+    if (!cfg->tls_ctx) return flare_error_set(err, FLARE_ENOMEM, 0, "tls: out of memory");
+    for (size_t i = 0; i < cfg->listener_count; i++) {
+        const flared_listener *l = &cfg->listeners[i];
+        flare_error tls_err;
+        if (l->tls &&
+            flared_tls_context_new(l->tls, log, (void *)l, &cfg->tls_ctx[i], &tls_err) < 0)
+            return flare_error_set(err, tls_err.code, 0, "listener %s (line %u): %s", l->address,
+                                   l->line, tls_err.message);
+    }
+    return 0;
 }
 
 int flared_cfg_tls(flared_cfg_ctx *c, yaml_node_t *node, const flared_tls **out)

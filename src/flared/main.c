@@ -30,21 +30,14 @@ static void print_tls_warning(void *listener, const char *message)
     fprintf(stderr, "flared: warning: listener %s (line %u): %s\n", l->address, l->line, message);
 }
 
-/* -t: what each worker would log about the certificates (expired, not valid yet,
+/* -t: what the master would log about the certificates (expired, not valid yet,
  * a name they do not carry, a key every user can read), said before a reload. */
-static int warn_tls(const flared_config *cfg)
+static int warn_tls(flared_config *cfg)
 {
-    for (size_t i = 0; i < cfg->listener_count; i++) {
-        const flared_listener *l = &cfg->listeners[i];
-        flare_tls_server_ctx *ctx = NULL;
-        flare_error err;
-        if (!l->tls) continue;
-        if (flared_tls_context_new(l->tls, print_tls_warning, (void *)l, &ctx, &err) < 0) {
-            fprintf(stderr, "flared: listener %s (line %u): %s\n", l->address, l->line,
-                    err.message);
-            return EX_CONFIG;
-        }
-        flare_tls_server_ctx_free(ctx);
+    flare_error err;
+    if (flared_config_tls_open(cfg, print_tls_warning, &err) < 0) {
+        fprintf(stderr, "flared: %s\n", err.message);
+        return EX_CONFIG;
     }
     return 0;
 }

@@ -441,6 +441,13 @@ static void start_generation(master *m, flared_config *next)
                m->slots, m->generation);
 }
 
+/* Warnings of the tls layer (say, an expired certificate), once per load of the config. */
+static void on_tls_warning(void *listener, const char *message)
+{
+    const flared_listener *l = listener;
+    flared_log(FLARED_LOG_WARN, "listener %s (line %u): %s", l->address, l->line, message);
+}
+
 static void reload(master *m)
 {
     if (m->prev_cfg || handing_over(m)) {
@@ -455,8 +462,9 @@ static void reload(master *m)
     flared_config *next = NULL;
     flare_error err;
     if (flared_config_load(m->config_path, &next, &err) < 0 ||
-        flared_config_check_files(next, &err) < 0 || flared_ratelimit_setup(next, &err) < 0 ||
-        flared_master__bind_all(m, next, &err) < 0) {
+        flared_config_check_files(next, &err) < 0 ||
+        flared_config_tls_open(next, on_tls_warning, &err) < 0 ||
+        flared_ratelimit_setup(next, &err) < 0 || flared_master__bind_all(m, next, &err) < 0) {
         refuse_reload(m, next, "refused", err.message);
         return;
     }
@@ -629,6 +637,7 @@ int flared_master_run(const char *config_path, flared_config *cfg, const char *e
     flared_master__inherit_sockets(&m);
     flared_master__take_ready_fd(&m);
     if (flared_metrics_init(&err) < 0 || flared_ratelimit_setup(cfg, &err) < 0 ||
+        flared_config_tls_open(cfg, on_tls_warning, &err) < 0 ||
         flared_access_log_open(cfg->access_log, &err) < 0) {
         flared_log(FLARED_LOG_ERROR, "%s", err.message);
         return 1;

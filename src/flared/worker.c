@@ -270,10 +270,15 @@ static void on_ticket_timer(flare_timer *t, void *data)
     flare_reactor_timer_in(w->reactor, t, ticket_check_ms(w));
 }
 
-/* One context per TLS listener, made when the first of its sockets is added. */
+/*
+ * One context per TLS listener: the master's, loaded with the config (a worker restarted
+ * after a crash serves the files of the last load, even if they have changed or broken on
+ * disk since), else made when the first of its sockets is added.
+ */
 static int tls_ctx_of(worker *w, size_t li, flare_tls_server_ctx **out, flare_error *err)
 {
     const flared_listener *l = &w->cfg->listeners[li];
+    if (!w->tls[li] && w->cfg->tls_ctx) w->tls[li] = flare_tls_server_ctx_ref(w->cfg->tls_ctx[li]);
     if (!w->tls[li]) {
         flare_error tls_err;
         int rc = flared_tls_context_new(l->tls, on_tls_log, w, &w->tls[li], &tls_err);

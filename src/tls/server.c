@@ -37,6 +37,12 @@ static void destroy(flare_tls_server_ctx *ctx)
     free(ctx);
 }
 
+flare_tls_server_ctx *flare_tls_server_ctx_ref(flare_tls_server_ctx *ctx)
+{
+    if (ctx) __atomic_add_fetch(&ctx->refs, 1, __ATOMIC_RELAXED);
+    return ctx;
+}
+
 void flare_tls_server_ctx_free(flare_tls_server_ctx *ctx)
 {
     if (!ctx) return;

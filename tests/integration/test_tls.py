@@ -830,6 +830,23 @@ class TlsListenerTests(TlsTestCase):
         self.assertTrue(body == srv.big, f"{len(body)} bytes, altered or short")
         self.assertStopsCleanly(srv)
 
+    def test_restarted_worker_serves_the_loaded_certificate_not_the_file_on_disk(self):
+        # A certificate renewal in progress (the new certificate written, its key not
+        # yet, no reload sent) when a worker crashes: its replacement must not read the
+        # files again, or it fails to start and the listener's queue goes unanswered.
+        srv = self.start_tls()
+        old = srv.wait_workers(1)
+        self.assertTrue(old)
+        shutil.copy(cert("server2.pem"), os.path.join(srv.dir, "server.pem"))
+        os.kill(old[0], signal.SIGKILL)
+        self.assertTrue(ft.wait_for(lambda: f"pid {old[0]}" in srv.log() and srv.workers()
+                                    and old[0] not in srv.workers(), ft.patience(5)),
+                        srv.log())
+        out, _ = self.assertHandshakeWorks(srv.port)
+        self.assertNotIn("O = reloaded", out)
+        self.assertNotIn("does not match certificate", srv.log())
+        self.assertStopsCleanly(srv)
+
     def read_to_end(self, raw, tls, incoming):
         """Plaintext until the connection ends, and how: "close_notify" or "bare EOF"."""
         got = b""
