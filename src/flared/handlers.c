@@ -2,9 +2,9 @@
  * handlers.c: the fixed route types (text, redirect, status, health) and the
  * installer that turns config routes into libflare routes. The text route
  * borrows its body from the config, so answering it copies nothing and
- * allocates nothing. Echo and static live in their own files. Every route runs
- * behind one check: on TLS, a request for a host whose certificate is not the
- * one the connection presented is misdirected (421) before any handler sees it.
+ * allocates nothing. Echo and static live in their own files. Every route is
+ * admitted behind one check: on TLS, a request for a host whose certificate is not
+ * the one the connection presented is misdirected (421) as soon as its head is in.
  */
 #include "handlers.h"
 
@@ -228,15 +228,19 @@ static bool allowed(const flared_route *rt, const flare_request *req)
     return false;
 }
 
-/* What a route checks before a body is read, in nginx's phase order: the rate limit
- * (preaccess), then `allow` and `auth` (access, all of them must pass). A refusal is
- * the server's own answer ("403 Forbidden" with the route's `headers`), the same
- * whether or not the route has `auth` or a rate limit, and as static's 403. */
+/* What a route checks before a body is read, in nginx's phase order: a misdirected
+ * request first (421, as nginx decides it on the head: another host's rate limit,
+ * `allow` or `auth` must not answer it, nor its body be read or a 100 Continue
+ * invite it), then the rate limit (preaccess), then `allow` and `auth` (access, all of
+ * them must pass). A refusal is the server's own answer ("403 Forbidden" with the
+ * route's `headers`), the same whether or not the route has `auth` or a rate limit,
+ * and as static's 403; with a body, its connection ends with the body unread. */
 static int admit_route(const flare_request *req, uint64_t now_us, void *data,
                        flare_http_admission *out)
 {
     const flared_route_ctx *ctx = data;
     const flared_route *rt = ctx->route;
+    if (misdirected(req)) return 421;
     int status = rt->rate_limit ? flared_ratelimit_admit(req, now_us, data, out) : 0;
     if (status) return status;
     if (!allowed(rt, req)) return 403; /* no password helps: not 401 */
@@ -246,12 +250,6 @@ static int admit_route(const flare_request *req, uint64_t now_us, void *data,
 static int handle_route(const flare_request *req, flare_response *resp, void *data)
 {
     const flared_route_ctx *ctx = data;
-    if (misdirected(req)) {
-        flared_route_headers(resp, ctx);
-        static const char body[] = "misdirected request: this connection's certificate does not "
-                                   "serve that host; connect again for it\n";
-        return flare_response_text(resp, 421, "text/plain; charset=utf-8", body, sizeof body - 1);
-    }
     return handler_of(ctx->route->type)(req, resp, data);
 }
 
@@ -302,8 +300,8 @@ static int install_host(flare_http_server *srv, const flared_host *host, const c
             (rc = flare_header_block_add(&c->challenge, "WWW-Authenticate", rt->auth->challenge)))
             return flare_error_set(err, rc, 0, "route %s: cannot prepare its WWW-Authenticate",
                                    rt->path);
-        if (rc == 0 && (rt->rate_limit || rt->auth || rt->allow_count))
-            rc = flare_http_server_route_admit(srv, name, rt->path, admit_route, err);
+        /* Every route: the 421 needs the check even where nothing else is admitted. */
+        if (rc == 0) rc = flare_http_server_route_admit(srv, name, rt->path, admit_route, err);
         /* Its 405s and 413s are responses of the route too. */
         if (rc == 0 && rt->header_count)
             rc = flare_http_server_route_headers(srv, name, rt->path, &c->fields, err);

@@ -43,6 +43,14 @@ hosts:
     routes:
       - path: /
         text: {body: "other host"}
+      - path: /guarded
+        text: {body: "guarded\\n"}
+        methods: [GET, POST]
+        rate_limit: {rate: 1/m, burst: 1}
+        allow: [192.0.2.0/24]
+      - path: /posted
+        text: {body: "posted\\n"}
+        methods: [GET, POST]
 """
 
 STATUS_REQUEST = b"GET /status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
@@ -402,6 +410,26 @@ class HttpsTests(ft.SharedServerTestCase, TlsTestCase):
             data, _ = ft.read_until_close(s, 5)
         responses, _ = ft.parse_responses(data)
         self.assertEqual([r.status for r in responses], [421, 200], data[:400])
+
+    def test_misdirected_post_is_421_before_admission_and_body(self):
+        """The 421 is decided on the head, as nginx does: before the route's rate limit
+        and `allow` (403/429 on another host's terms), before a 100 Continue, and with
+        the body left unread, so the connection closes after it."""
+        # A second try would meet the rate limit; /posted has no admission check at all.
+        for path in (b"/guarded", b"/guarded", b"/posted"):
+            with self.tls_connect(self.srv) as s:
+                s.sendall(b"POST " + path + b" HTTP/1.1\r\nHost: other.test\r\n"
+                          b"Content-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+                head = ft.recv_head(s)  # the body is never sent
+                self.assertTrue(head.startswith(b"HTTP/1.1 421 Misdirected Request\r\n"),
+                                (path, head[:300]))
+                self.assertNotIn(b"100 Continue", head)
+                rest, closed = ft.read_until_close(s, 5)
+                self.assertTrue(closed, "the connection waited for the unread body")
+                self.assertNotIn(b"HTTP/1.1 ", rest)
+        # Its own host's connection is admitted on that route's terms.
+        _, out, _ = self.curl(self.srv, "-i", self.url("/guarded", host="other.test"))
+        self.assertTrue(out.startswith(b"HTTP/1.1 403 "), out)
 
     def test_http10_without_host_goes_to_the_sni_host(self):
         """An HTTP/1.0 request without Host is for the host its SNI named (as nginx serves
