@@ -261,7 +261,7 @@ static size_t count_routes(const flared_config *cfg)
     return n;
 }
 
-static int install_host(flare_http_server *srv, const flared_host *host, const char *name,
+static int install_host(flare_http_server *srv, const flared_host *host, const char *name, bool sni,
                         flared_route_ctx *ctx, size_t *used, flared_worker_state *state,
                         flare_error *err)
 {
@@ -300,8 +300,11 @@ static int install_host(flare_http_server *srv, const flared_host *host, const c
             (rc = flare_header_block_add(&c->challenge, "WWW-Authenticate", rt->auth->challenge)))
             return flare_error_set(err, rc, 0, "route %s: cannot prepare its WWW-Authenticate",
                                    rt->path);
-        /* Every route: the 421 needs the check even where nothing else is admitted. */
-        if (rc == 0) rc = flare_http_server_route_admit(srv, name, rt->path, admit_route, err);
+        /* With several certificates on a listener (sni), every route: the 421 needs the
+         * check even where nothing else is admitted. Without, a request is never
+         * misdirected, and a route with nothing to admit takes no call per request. */
+        if (rc == 0 && (sni || rt->rate_limit || rt->auth || rt->allow_count))
+            rc = flare_http_server_route_admit(srv, name, rt->path, admit_route, err);
         /* Its 405s and 413s are responses of the route too. */
         if (rc == 0 && rt->header_count)
             rc = flare_http_server_route_headers(srv, name, rt->path, &c->fields, err);
@@ -352,15 +355,18 @@ int flared_handlers_install(flare_http_server *srv, const flared_config *cfg,
     for (size_t i = 0; i <= total; i++)
         ctx[i].root_fd = -1;
     size_t used = 0;
+    bool sni = false; /* a listener that picks one of several certificates by name */
+    for (size_t i = 0; i < cfg->listener_count; i++)
+        if (cfg->listeners[i].tls && cfg->listeners[i].tls->cert_count > 1) sni = true;
     flare_header_block *fields = h->host_fields;
-    int rc = install_host(srv, &cfg->default_host, NULL, ctx, &used, state, err);
+    int rc = install_host(srv, &cfg->default_host, NULL, sni, ctx, &used, state, err);
     if (rc == 0) rc = build_host_fields(&cfg->default_host, &fields[0], err);
     if (rc == 0) rc = flare_http_server_host_headers(srv, NULL, &fields[0], err);
     for (size_t i = 0; rc == 0 && i < cfg->host_count; i++) {
         const flared_host *host = &cfg->hosts[i];
         rc = build_host_fields(host, &fields[i + 1], err);
         for (size_t n = 0; rc == 0 && n < host->name_count; n++) {
-            rc = install_host(srv, host, host->names[n], ctx, &used, state, err);
+            rc = install_host(srv, host, host->names[n], sni, ctx, &used, state, err);
             if (rc == 0)
                 rc = flare_http_server_host_headers(srv, host->names[n], &fields[i + 1], err);
         }
