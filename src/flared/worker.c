@@ -225,13 +225,6 @@ static void server_config_from(const flared_config *cfg, flare_http_server_confi
     out->server_name = cfg->server_header; /* the server keeps its own "Server: ..." line */
 }
 
-/* Warnings of the tls layer (say, an expired certificate) go to the error log. */
-static void on_tls_log(void *data, const char *message)
-{
-    const worker *w = data;
-    flared_log(FLARED_LOG_WARN, "worker %u: %s", w->state.worker_id, message);
-}
-
 static bool uses_tickets(const worker *w, size_t li)
 {
     return w->tls[li] && w->cfg->listeners[li].tls->session_tickets;
@@ -270,22 +263,16 @@ static void on_ticket_timer(flare_timer *t, void *data)
     flare_reactor_timer_in(w->reactor, t, ticket_check_ms(w));
 }
 
-/*
- * One context per TLS listener: the master's, loaded with the config (a worker restarted
- * after a crash serves the files of the last load, even if they have changed or broken on
- * disk since), else made when the first of its sockets is added.
- */
+/* One context per TLS listener: the master's, loaded with the config (flared_config_tls_open),
+ * so a worker restarted after a crash serves the files of the last load, even if they have
+ * changed or broken on disk since. */
 static int tls_ctx_of(worker *w, size_t li, flare_tls_server_ctx **out, flare_error *err)
 {
     const flared_listener *l = &w->cfg->listeners[li];
     if (!w->tls[li] && w->cfg->tls_ctx) w->tls[li] = flare_tls_server_ctx_ref(w->cfg->tls_ctx[li]);
-    if (!w->tls[li]) {
-        flare_error tls_err;
-        int rc = flared_tls_context_new(l->tls, on_tls_log, w, &w->tls[li], &tls_err);
-        if (rc < 0)
-            return flare_error_set(err, rc, 0, "listener %s (line %u): %s", l->address, l->line,
-                                   tls_err.message);
-    }
+    if (!w->tls[li])
+        return flare_error_set(err, FLARE_EINVAL, 0, "listener %s (line %u): no TLS context loaded",
+                               l->address, l->line);
     *out = w->tls[li];
     return 0;
 }
