@@ -177,11 +177,10 @@ static const flare_http_https_redirect *https_redirect_of(const conn *c)
 __attribute__((noinline)) static bool redirects(const conn *c, const flare_request *view)
 {
     const flare_http_https_redirect *hr = https_redirect_of(c);
-    if (flare_http_path_has_dot_segment(view->path, view->path_len)) return true;
     for (size_t i = 0; i < hr->except_count; i++)
         if (flare_http_route_prefix_span(hr->except[i], strlen(hr->except[i]), view->path,
                                          view->path_len) != SIZE_MAX)
-            return false;
+            return flare_http_path_has_dot_segment(view->path, view->path_len);
     return true;
 }
 
