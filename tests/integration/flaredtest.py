@@ -246,6 +246,16 @@ class Server:
     def signal(self, sig):
         self.proc.send_signal(sig)
 
+    def reload(self, timeout=5.0):
+        """SIGHUP, then waits for the reload's end and for the old workers to go. A new
+        worker serving is not enough: until an old one reads its drain signal it still
+        accepts from the shared socket, with the old config and the old rate table."""
+        done = self.log().count("reloaded:")
+        self.signal(signal.SIGHUP)
+        if not wait_for(lambda: self.log().count("reloaded:") > done, patience(timeout)) \
+                or not self.wait_workers(self.params["workers"], timeout):
+            raise AssertionError(f"the reload did not complete:\n{self.log()}")
+
     def wait(self, timeout):
         """Waits for the master to exit; returns its status (fails the test on timeout)."""
         try:

@@ -460,7 +460,9 @@ class WorkerFaultTests(ft.ServerTestCase):
             self.assertEqual(failures, [], "socket errors during reloads")
             self.assertEqual([s for t in load for s in t.statuses if s != 200], [])
         self.assertTrue(ft.wait_for(lambda: srv.get("/plaintext").body == f"generation {hups}".encode(), 5))
-        self.assertEqual(srv.log().count("reloaded: 2 workers"), hups, srv.log())
+        # The master logs a reload's end only after its new workers serve.
+        self.assertTrue(ft.wait_for(lambda: srv.log().count("reloaded: 2 workers") == hups, 5),
+                        srv.log())
         self.assertStopsCleanly(srv)
 
     def test_term_under_load_completes_requests_in_flight(self):

@@ -271,9 +271,8 @@ class RateLimitTests(ft.ServerTestCase):
         def reload(extra, text, limits=""):
             srv.write_config(extra=extra + f"access_log: {self.access_log}\n", text=text,
                              limits=limits)
-            srv.signal(signal.SIGHUP)
-            self.assertTrue(ft.wait_for(lambda: srv.get("/plaintext").body == text.encode(),
-                                        ft.patience(5)), srv.log())
+            srv.reload()
+            self.assertEqual(srv.get("/plaintext").body, text.encode())
         limited = "  - path: /later\n    text: {body: later}\n    rate_limit: l\n" \
                   "rate_limits: {l: {rate: 1/m, burst: 1}}\n"
         reload(limited, "two")
@@ -296,9 +295,8 @@ class RateLimitTests(ft.ServerTestCase):
         self.assertEqual(refused[1].header("retry-after"), "60")
         srv.write_config(extra=limited + "rate_limits: {l: {rate: 20/s}}\n"
                          f"access_log: {self.access_log}\n", text="two")
-        srv.signal(signal.SIGHUP)
-        self.assertTrue(ft.wait_for(lambda: srv.get("/plaintext").body == b"two",
-                                    ft.patience(5)), srv.log())
+        srv.reload()
+        self.assertEqual(srv.get("/plaintext").body, b"two")
         # Still full, but for one interval of the new rate.
         got = pipeline(srv.port, ["/later"])
         self.assertEqual(statuses(got), [429])
