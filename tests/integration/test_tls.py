@@ -410,6 +410,21 @@ class HttpsTests(ft.SharedServerTestCase, TlsTestCase):
             data, _ = ft.read_until_close(s, 5)
         responses, _ = ft.parse_responses(data)
         self.assertEqual([r.status for r in responses], [421, 200], data[:400])
+        # Before the method is weighed (nginx decides the 421 before any location):
+        # other.test's text route takes no DELETE, nor an unknown method, and /plaintext
+        # no POST; OPTIONS * names no route at all.
+        for conn_host, request in (
+                ("localhost", b"DELETE / HTTP/1.1\r\nHost: other.test\r\n\r\n"),
+                ("localhost", b"BREW / HTTP/1.1\r\nHost: other.test\r\n\r\n"),
+                ("localhost", b"OPTIONS * HTTP/1.1\r\nHost: other.test\r\n\r\n"),
+                ("other.test", b"POST /plaintext HTTP/1.1\r\nHost: localhost\r\n"
+                               b"Content-Length: 0\r\n\r\n")):
+            with self.tls_connect(self.srv, server_hostname=conn_host) as s:
+                s.sendall(request + b"GET / HTTP/1.1\r\nHost: " + conn_host.encode() +
+                          b"\r\nConnection: close\r\n\r\n")
+                data, _ = ft.read_until_close(s, 5)
+            responses, _ = ft.parse_responses(data)
+            self.assertEqual([r.status for r in responses], [421, 200], (request, data[:400]))
 
     def test_misdirected_post_is_421_before_admission_and_body(self):
         """The 421 is decided on the head, as nginx does: before the route's rate limit
@@ -685,6 +700,39 @@ class TlsListenerTests(TlsTestCase):
                               r"\S+other\.pem does not name stray\.test")
         self.assertIn("is valid", out)
         self.assertEqual(out.count("warning"), 2, out)
+
+    def test_misdirected_is_421_before_a_missing_route(self):
+        """A Host of another certificate whose host has no route for the path is a 421,
+        not that host's 404, with a body or without, and with the fields of that host
+        (the answer comes before any route)."""
+        extra = ("hosts:\n  - names: [other.test]\n    headers: {X-Site: other}\n"
+                 "    routes:\n      - path: /only\n        text: {body: \"only\"}\n")
+        srv = self.start_tls(extra=extra)
+        with self.tls_connect(srv) as s:
+            s.sendall(b"GET /nowhere HTTP/1.1\r\nHost: other.test\r\n\r\n"
+                      b"GET /only HTTP/1.1\r\nHost: other.test\r\n\r\n"
+                      b"GET /plaintext HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            data, _ = ft.read_until_close(s, 5)
+        responses, _ = ft.parse_responses(data)
+        self.assertEqual([r.status for r in responses], [421, 421, 200], data[:600])
+        self.assertIn(b"\r\nX-Site: other\r\n", data.split(b"\r\n\r\n")[0] + b"\r\n")
+        # Its own connection: 404 there, and the route served.
+        with self.tls_connect(srv, server_hostname="other.test") as s:
+            s.sendall(b"GET /nowhere HTTP/1.1\r\nHost: other.test\r\n\r\n"
+                      b"GET /only HTTP/1.1\r\nHost: other.test\r\nConnection: close\r\n\r\n")
+            data, _ = ft.read_until_close(s, 5)
+        responses, _ = ft.parse_responses(data)
+        self.assertEqual([r.status for r in responses], [404, 200], data[:600])
+        # A body is left unread: the connection ends after the 421, no 100 Continue first.
+        with self.tls_connect(srv) as s:
+            s.sendall(b"POST /nowhere HTTP/1.1\r\nHost: other.test\r\nContent-Length: 5\r\n"
+                      b"Expect: 100-continue\r\n\r\n")
+            head = ft.recv_head(s)
+            self.assertTrue(head.startswith(b"HTTP/1.1 421 Misdirected Request\r\n"), head[:300])
+            rest, closed = ft.read_until_close(s, 5)
+            self.assertTrue(closed, "the connection waited for the unread body")
+            self.assertNotIn(b"HTTP/1.1 ", rest)
+        self.assertStopsCleanly(srv)
 
     def test_mtls(self):
         srv = self.start_tls(tls=TLS_DEFAULT + "client_ca: ca.pem\n")
