@@ -746,6 +746,92 @@ class TlsListenerTests(TlsTestCase):
         self.assertEqual(out, b"Hello, World!")
         self.assertStopsCleanly(srv)
 
+    def client_cert_server(self, tls):
+        """A TlsServer with `tls` whose /app/ routes proxy to a recording upstream, with the
+        request_headers nginx setups use to pass the client certificate, and an access log
+        of the TLS variables; (server, upstream, access log path)."""
+        from proxy_upstreams import RawUpstream
+        up = RawUpstream()
+        self.addCleanup(up.close)
+        extra = ("  - path: /app/\n"
+                 "    proxy:\n"
+                 "      upstream: app\n"
+                 "      request_headers:\n"
+                 "        X-SSL-Client-S-DN: $ssl_client_s_dn\n"
+                 "        X-SSL-Client-Verify: $ssl_client_verify\n"
+                 "        X-SSL: \"$ssl_protocol $ssl_cipher\"\n"
+                 "access_log: access.log\n"
+                 "access_log_format: '$request_uri|$ssl_protocol|$ssl_cipher|"
+                 "$ssl_client_verify|$ssl_client_s_dn'\n"
+                 f"upstreams:\n  app: {{servers: [\"{up.address}\"]}}\n")
+        srv = self.start_tls(tls=tls, extra=extra)
+        return srv, up, os.path.join(srv.dir, "access.log")
+
+    def upstream_fields(self, up):
+        """{lower-case name: [values]} of each request the upstream got, in order."""
+        from proxy_upstreams import headers_of
+        out = []
+        for _, head, _ in up.requests:
+            fields = {}
+            for name, value in headers_of(head):
+                fields.setdefault(name.lower(), []).append(value)
+            out.append(fields)
+        return out
+
+    def test_client_certificate_reaches_log_and_upstream(self):
+        """With client_ca, the verified certificate's subject (RFC 2253, as nginx's
+        $ssl_client_s_dn: last RDN first, a comma escaped) and SUCCESS reach the access log
+        and, by request_headers, the upstream, for every request of the connection; the
+        client's own X-SSL-Client-* fields never do."""
+        srv, up, log = self.client_cert_server(TLS_DEFAULT + "client_ca: ca.pem\n")
+        key, pem = os.path.join(srv.dir, "alice.key"), os.path.join(srv.dir, "alice.pem")
+        status, out = run([OPENSSL, "req", "-newkey", "ec", "-pkeyopt",
+                           "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out",
+                           pem + ".csr", "-subj", "/C=DE/O=Example, Inc./OU=ops/CN=alice"])
+        self.assertEqual(status, 0, out)
+        status, out = run([OPENSSL, "x509", "-req", "-in", pem + ".csr", "-CA", cert("ca.pem"),
+                           "-CAkey", cert("ca.key"), "-CAcreateserial", "-out", pem, "-days", "2"])
+        self.assertEqual(status, 0, out)
+        url = f"https://localhost:{srv.port}"
+        _, out, err = self.curl(srv, "-v", "--cert", pem, "--key", key,
+                                "-H", "X-SSL-Client-S-DN: CN=admin",
+                                "-H", "X-SSL-Client-Verify: SUCCESS",
+                                f"{url}/app/echo", f"{url}/app/echo?again")
+        self.assertEqual(err.count("SSL connection using"), 1, err)  # one connection
+        m = re.search(r"SSL connection using (TLSv1\.3) / (\S+)", err)
+        self.assertIsNotNone(m, err)
+        protocol, cipher = m.groups()
+        dn = "CN=alice,OU=ops,O=Example\\, Inc.,C=DE"
+        fields = self.upstream_fields(up)
+        self.assertEqual(len(fields), 2, up.requests)
+        for f in fields:
+            self.assertEqual(f["x-ssl-client-s-dn"], [dn], f)
+            self.assertEqual(f["x-ssl-client-verify"], ["SUCCESS"], f)
+            self.assertEqual(f["x-ssl"], [f"{protocol} {cipher}"], f)
+        self.assertStopsCleanly(srv)  # the log is written whole
+        with open(log) as f:
+            lines = f.read().splitlines()
+        # The log escapes a backslash as \x5C, as every value it writes.
+        logged_dn = dn.replace("\\", "\\x5C")
+        self.assertEqual(lines, [f"/app/echo|{protocol}|{cipher}|SUCCESS|{logged_dn}",
+                                 f"/app/echo?again|{protocol}|{cipher}|SUCCESS|{logged_dn}"])
+
+    def test_no_client_certificate_is_none(self):
+        """Without client_ca no certificate is asked for: $ssl_client_verify is NONE,
+        $ssl_client_s_dn empty (the log's -), and the field it fills is not sent at all,
+        the client's forged one included."""
+        srv, up, log = self.client_cert_server(TLS_DEFAULT)
+        url = f"https://localhost:{srv.port}/app/echo"
+        _, out, err = self.curl(srv, "--cert", cert("client.pem"), "--key", cert("client.key"),
+                                "-H", "X-SSL-Client-S-DN: CN=admin", url)
+        (f,) = self.upstream_fields(up)
+        self.assertNotIn("x-ssl-client-s-dn", f)
+        self.assertEqual(f["x-ssl-client-verify"], ["NONE"], f)
+        self.assertStopsCleanly(srv)
+        with open(log) as fh:
+            line = fh.read()
+        self.assertRegex(line, r"^/app/echo\|TLSv1\.[23]\|[A-Z0-9_-]+\|NONE\|-\n$")
+
     def test_reload_that_drops_a_client_ca_ends_its_sessions(self):
         srv = TlsServer(tls=TLS_DEFAULT + "client_ca: cas.pem\n")
         self.addCleanup(srv.cleanup)
