@@ -206,6 +206,20 @@ static int append_auth(const flare_http_client *c, const client_req *rq, flare_b
     return 0;
 }
 
+/* A caller's Cookie value without the ';' and blanks around it ("a=1;", " b=2"), so
+ * that the pieces joined make a cookie-string, pairs separated by "; " (RFC 6265 §5.4),
+ * and not "a=1;; b=2", whose empty pair servers read differently. */
+static const char *cookie_piece(const char *v, size_t *len)
+{
+    while (*v == ';' || *v == ' ' || *v == '\t')
+        v++;
+    size_t n = strlen(v);
+    while (n && (v[n - 1] == ';' || v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    *len = n;
+    return v;
+}
+
 /* One Cookie line (RFC 6265 §5.4): the caller's values in their order, then the jar's
  * cookies unless the caller left them out. A caller's "" sends the line empty. */
 static int append_cookie(flare_http_client *c, const client_req *rq, flare_buf *b)
@@ -218,8 +232,10 @@ static int append_cookie(flare_http_client *c, const client_req *rq, flare_buf *
     for (size_t i = 0; rc == 0 && i < n; i++) {
         if (!h[i].value || strcasecmp(h[i].name, "Cookie")) continue;
         given = true;
-        if (b->len > start && *h[i].value) rc = flare_buf_append(b, "; ", 2);
-        if (rc == 0) rc = flare_buf_append_str(b, h[i].value);
+        size_t len;
+        const char *piece = cookie_piece(h[i].value, &len);
+        if (b->len > start && len) rc = flare_buf_append(b, "; ", 2);
+        if (rc == 0) rc = flare_buf_append(b, piece, len);
     }
     if (rc == 0 && c->jar && !left_out(c, rq, "Cookie")) {
         flare_buf jar = FLARE_BUF_INIT;
