@@ -67,34 +67,31 @@ static const char *first_in(const flare_http_kv *h, size_t n, const char *name)
     return NULL;
 }
 
+const char *flare_http_client_header_problem(const flare_http_kv *h, size_t n, size_t i)
+{
+    if (!is_token(h[i].name)) return "invalid header name (a token: no spaces, colons, CR or LF)";
+    /* NULL: the client's own field of that name is not sent (curl's -H 'Name:'), but a
+     * request must have a Host (RFC 9112 §3.2): a NULL Host is refused unless the same
+     * list gives one. The body's framing is the client's alone (below). */
+    if (!h[i].value && !strcasecmp(h[i].name, "Host") && !first_in(h, n, "Host"))
+        return "cannot be left out, a request must carry a Host (RFC 9112 section 3.2)";
+    if (h[i].value && !is_field_value(h[i].value))
+        return "value holds CR, LF, NUL or another control character (header injection refused)";
+    /* The client frames the body itself; a second length would desynchronise. */
+    if (!strcasecmp(h[i].name, "Content-Length") || !strcasecmp(h[i].name, "Transfer-Encoding"))
+        return "set by the client from the body";
+    return NULL;
+}
+
 int flare_http__client_check_fields(const flare_http_kv *h, size_t n, const char *whose,
                                     flare_error *err)
 {
     char buf[64];
     for (size_t i = 0; i < n; i++) {
-        if (!is_token(h[i].name))
-            return flare_error_set(err, FLARE_EINVAL, 0,
-                                   "%s header name \"%s\" is not a token (no spaces, colons, "
-                                   "CR or LF)",
-                                   whose, shown(h[i].name, buf));
-        /* NULL: the client's own field of that name is not sent (curl's -H 'Name:'),
-         * but a request must have a Host (RFC 9112 §3.2): a NULL Host is refused unless
-         * the same list gives one. The body's framing is the client's alone (below). */
-        if (!h[i].value && !strcasecmp(h[i].name, "Host") && !first_in(h, n, "Host"))
-            return flare_error_set(err, FLARE_EINVAL, 0,
-                                   "%s header Host: cannot be left out, a request must carry "
-                                   "one (RFC 9112 section 3.2)",
-                                   whose);
-        if (h[i].value && !is_field_value(h[i].value))
-            return flare_error_set(err, FLARE_EINVAL, 0,
-                                   "%s header %s: value holds CR, LF, NUL or another control "
-                                   "character (header injection refused)",
-                                   whose, h[i].name);
-        /* The client frames the body itself; a second length would desynchronise. */
-        if (!strcasecmp(h[i].name, "Content-Length") || !strcasecmp(h[i].name, "Transfer-Encoding"))
-            return flare_error_set(err, FLARE_EINVAL, 0,
-                                   "%s header %s: set by the client from the body", whose,
-                                   h[i].name);
+        const char *problem = flare_http_client_header_problem(h, n, i);
+        if (problem)
+            return flare_error_set(err, FLARE_EINVAL, 0, "%s header \"%s\": %s", whose,
+                                   shown(h[i].name, buf), problem);
     }
     return 0;
 }
