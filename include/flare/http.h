@@ -197,6 +197,27 @@ typedef struct flare_http_https_redirect {
     size_t except_count;
 } flare_http_https_redirect;
 
+/** What an admission callback says besides its status. */
+typedef struct flare_http_admission {
+    uint32_t retry_after_s; /**< a refusal's `Retry-After` in seconds; 0: none */
+    /** More fields for a refusal (say, a 401's WWW-Authenticate); borrowed, it must live as
+     *  long as the route; NULL: none. */
+    const struct flare_header_block *fields;
+    /** An admitted request's authenticated user, given to the completion report as
+     *  remote_user; it must live until then (say, in the route's user table); NULL: none. */
+    const char *user;
+    size_t user_len;
+} flare_http_admission;
+/**
+ * Decides whether the route takes a request, once its head is in and before any of its
+ * body is read (nginx's preaccess and access phases: rate limits, authentication).
+ * `now_us` is the loop turn's monotonic clock; `out` starts zeroed. Returns 0 to admit
+ * it, or a 4xx/5xx status the server answers itself (with the route's header fields,
+ * out->fields, and `Retry-After: out->retry_after_s` when that is above 0); a refused
+ * request with a body ends its connection unread, as a 413.
+ */
+typedef int (*flare_http_admit_fn)(const flare_request *req, uint64_t now_us, void *userdata,
+                                   flare_http_admission *out);
 /** How a listening socket's connections start. */
 typedef struct flare_http_listener_options {
     flare_tls_server_ctx *tls; /**< handshake with this (outlives the server); NULL: clear text */
@@ -213,6 +234,15 @@ typedef struct flare_http_listener_options {
     /** Not NULL (clear text only; it and its strings outlive the server): answer every
      *  request with a redirect to HTTPS instead of routing it. */
     const flare_http_https_redirect *https_redirect;
+    /** Not NULL: called (with head_check_data) on every request of the listener once its
+     *  head is parsed, before routing. 0 lets the request on; a 4xx/5xx status is the
+     *  server's own answer (with the fields of the host its Host picks, as a 404's), given
+     *  before routing's 404, 405 or 501, a route's 413 or admission, an OPTIONS * answer
+     *  and an HTTPS redirect: say, a 421 for a Host the connection's certificate does not cover
+     * (RFC 9110 §15.5.20), which nginx decides before it matches a location. A refused request with
+     * a body ends its connection unread. NULL costs nothing per request. */
+    flare_http_admit_fn head_check;
+    void *head_check_data;
 } flare_http_listener_options;
 
 /** Serves a listening socket with the given options (NULL: clear text, no PROXY header);
@@ -318,27 +348,6 @@ int flare_http_server_route_headers(flare_http_server *srv, const char *host, co
  */
 int flare_http_server_host_headers(flare_http_server *srv, const char *host,
                                    const struct flare_header_block *b, flare_error *err);
-/** What an admission callback says besides its status. */
-typedef struct flare_http_admission {
-    uint32_t retry_after_s; /**< a refusal's `Retry-After` in seconds; 0: none */
-    /** More fields for a refusal (say, a 401's WWW-Authenticate); borrowed, it must live as
-     *  long as the route; NULL: none. */
-    const struct flare_header_block *fields;
-    /** An admitted request's authenticated user, given to the completion report as
-     *  remote_user; it must live until then (say, in the route's user table); NULL: none. */
-    const char *user;
-    size_t user_len;
-} flare_http_admission;
-/**
- * Decides whether the route takes a request, once its head is in and before any of its
- * body is read (nginx's preaccess and access phases: rate limits, authentication).
- * `now_us` is the loop turn's monotonic clock; `out` starts zeroed. Returns 0 to admit
- * it, or a 4xx/5xx status the server answers itself (with the route's header fields,
- * out->fields, and `Retry-After: out->retry_after_s` when that is above 0); a refused
- * request with a body ends its connection unread, as a 413.
- */
-typedef int (*flare_http_admit_fn)(const flare_request *req, uint64_t now_us, void *userdata,
-                                   flare_http_admission *out);
 /**
  * Makes the route registered for (host, path) call `admit_fn` (with its handler's
  * userdata) for every request it routes that passed the method and body-size checks.

@@ -67,6 +67,15 @@ typedef struct flare_http_kv {
     const char *value; /**< NULL = send none, and not the client's own field of that name */
 } flare_http_kv;
 
+/**
+ * Why the client would refuse headers[i] of the list headers[0..n) (a config's or a
+ * request's): a name that is not a token, a value with CR, LF, NUL or another control
+ * character, a NULL Host in a list that gives no Host, or Content-Length or
+ * Transfer-Encoding (the client frames the body). NULL when it would send it. A static
+ * string, for a message that names the header as its caller got it (say, flare's -H).
+ */
+const char *flare_http_client_header_problem(const flare_http_kv *headers, size_t n, size_t i);
+
 /** Authentication schemes the client can send by itself. */
 typedef enum flare_http_auth_type {
     FLARE_HTTP_AUTH_NONE = 0, /**< none (or the URL's user:pass, sent as Basic) */

@@ -69,6 +69,9 @@ typedef struct flare_tls_conn {
     bool failed;                  /**< a fatal error happened: do not shut down, just close */
     flare_tls_server_ctx *server; /**< server connections hold a reference; NULL for clients */
     char *peer_name;              /**< "host port N" for messages (client side), owned */
+    /** The peer certificate's subject once flare_tls_conn_peer_dn made it, owned; NULL
+     *  before. Made on demand: a connection whose subject nobody asks for pays nothing. */
+    char *peer_dn;
 } flare_tls_conn;
 
 /**
@@ -142,6 +145,24 @@ const char *flare_tls_conn_alpn(const flare_tls_conn *c, size_t *len);
 const char *flare_tls_conn_server_name(const flare_tls_conn *c);
 /** Peer certificate subject (RFC 2253) into out; returns its length, 0 without a certificate. */
 size_t flare_tls_conn_peer_subject(const flare_tls_conn *c, char *out, size_t cap);
+/**
+ * The peer certificate's subject as X509_NAME_print_ex writes it with XN_FLAG_RFC2253
+ * (RFC 2253: "CN=client,O=Example", the last RDN first; control and non-ASCII bytes
+ * escaped, so it is printable ASCII), *len bytes and NUL-terminated. On a server with
+ * a client_ca this is the verified client certificate's, nginx's $ssl_client_s_dn. Made
+ * at the first call (after the handshake) and kept in c->peer_dn until free, so later
+ * calls on the connection cost nothing. NULL (*len 0) before the handshake, without a
+ * peer certificate, or when memory ran out.
+ */
+const char *flare_tls_conn_peer_dn(const flare_tls_conn *c, size_t *len);
+/**
+ * How the peer certificate verified, as nginx's $ssl_client_verify: "NONE" when the peer
+ * sent none (or before the handshake), "SUCCESS" when it verified, else "FAILED" with
+ * *reason (may be NULL) set to OpenSSL's reason ("certificate has expired"); *reason is
+ * NULL but for "FAILED". Static strings. A server with a client_ca refuses a handshake
+ * whose certificate fails, so its requests see "SUCCESS".
+ */
+const char *flare_tls_conn_peer_verify(const flare_tls_conn *c, const char **reason);
 /** True when the handshake resumed a session (ticket) instead of a full handshake. */
 bool flare_tls_conn_session_reused(const flare_tls_conn *c);
 /** Server side: index into the context's certificates of the one presented; -1 otherwise. */

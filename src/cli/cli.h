@@ -39,7 +39,8 @@ typedef struct cli_options {
     const char *method; /* -X, or implied by the command, -I, or data */
     const char **urls;
     size_t num_urls;
-    flare_http_kv *headers; /* -H, parsed */
+    flare_http_kv *headers;   /* -H, parsed */
+    const char **header_args; /* each -H as given, for messages that name it */
     size_t num_headers;
     char *data; /* -d/--data-binary/--data-raw joined, NULL when none */
     size_t data_len;

@@ -305,7 +305,7 @@ static int add_header(cli_options *o, const char *arg)
     const char *colon = strchr(arg, ':');
     const char *semicolon = colon ? NULL : strchr(arg, ';');
     if (!colon && !(semicolon && !*skip_blanks(semicolon + 1)))
-        return usage_error("header \"%s\" has no ':' (use -H 'Name: value'; 'Name:' keeps flare's "
+        return usage_error("-H '%s': has no ':' (use -H 'Name: value'; 'Name:' keeps flare's "
                            "own Name out, 'Name;' sends it empty)",
                            arg);
     const char *end = colon ? colon : semicolon;
@@ -314,10 +314,28 @@ static int add_header(cli_options *o, const char *arg)
     flare_http_kv *h = realloc(o->headers, (o->num_headers + 1) * sizeof *h);
     if (!h) return usage_error("out of memory");
     o->headers = h;
+    const char **args = realloc(o->header_args, (o->num_headers + 1) * sizeof *args);
+    if (!args) return usage_error("out of memory");
+    o->header_args = args;
     char *name = strndup(arg, (size_t)(end - arg));
     if (!name) return usage_error("out of memory");
-    /* the name is checked by the library: a space or CR in it is refused there */
+    o->header_args[o->num_headers] = arg;
     o->headers[o->num_headers++] = (flare_http_kv){name, value};
+    return 0;
+}
+
+/* Each -H as the library would take it (checked once all are in: a 'Host:' is refused
+ * only when no other -H gives a Host). The message quotes the -H the user wrote, where
+ * the library's could only name its list ("default header"). */
+static int check_headers(const cli_options *o)
+{
+    for (size_t i = 0; i < o->num_headers; i++) {
+        const char *problem = flare_http_client_header_problem(o->headers, o->num_headers, i);
+        if (problem) {
+            cli_error(o, "-H '%s': %s", o->header_args[i], problem);
+            return CLI_USAGE;
+        }
+    }
     return 0;
 }
 
@@ -473,6 +491,7 @@ static int parse(int argc, char **argv, cli_options *o, bool *ws, bool *done)
                 rc = usage_error("option %s is unknown or needs an argument", argv[optind - 1]);
         }
     }
+    if (rc == 0) rc = check_headers(o);
     if (rc) return rc;
     char **pos = argv + optind;
     int npos = argc - optind;
@@ -516,6 +535,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < o.num_headers; i++)
         free((char *)o.headers[i].name);
     free(o.headers);
+    free(o.header_args);
     free(o.data);
     return rc;
 }

@@ -36,6 +36,10 @@ static const struct {
     {"worker", FLARED_LV_WORKER},
     {"pid", FLARED_LV_PID},
     {"tls_version", FLARED_LV_TLS_VERSION},
+    {"ssl_protocol", FLARED_LV_TLS_VERSION}, /* nginx's name for it */
+    {"ssl_cipher", FLARED_LV_SSL_CIPHER},
+    {"ssl_client_s_dn", FLARED_LV_SSL_CLIENT_S_DN},
+    {"ssl_client_verify", FLARED_LV_SSL_CLIENT_VERIFY},
     {"connection_requests", FLARED_LV_CONNECTION_REQUESTS},
     {"upstream_addr", FLARED_LV_UPSTREAM_ADDR},
     {"upstream_status", FLARED_LV_UPSTREAM_STATUS},
@@ -367,14 +371,35 @@ static void put_op(out *o, const flared_log_op *op, const flare_http_completion 
         put_u64(o, (uint64_t)ctx->pid);
         return;
     case FLARED_LV_TLS_VERSION:
-        if (d->tls) {
-            const char *v = flare_tls_conn_version(d->tls);
-            if (v) {
-                put_escaped(o, v, strlen(v));
-                return;
-            }
+    case FLARED_LV_SSL_CIPHER: {
+        const char *v = !d->tls                            ? NULL
+                        : op->var == FLARED_LV_TLS_VERSION ? flare_tls_conn_version(d->tls)
+                                                           : flare_tls_conn_cipher(d->tls);
+        if (v) {
+            put_escaped(o, v, strlen(v));
+            return;
         }
         break;
+    }
+    case FLARED_LV_SSL_CLIENT_S_DN: { /* made once per connection, at its first use */
+        size_t len;
+        const char *dn = d->tls ? flare_tls_conn_peer_dn(d->tls, &len) : NULL;
+        if (dn && len) {
+            put_escaped(o, dn, len);
+            return;
+        }
+        break;
+    }
+    case FLARED_LV_SSL_CLIENT_VERIFY: { /* "-" in clear text, as nginx leaves it empty */
+        if (!d->tls) break;
+        const char *why, *verify = flare_tls_conn_peer_verify(d->tls, &why);
+        put(o, verify, strlen(verify));
+        if (why) {
+            put_char(o, ':');
+            put_escaped(o, why, strlen(why));
+        }
+        return;
+    }
     case FLARED_LV_CONNECTION_REQUESTS:
         if (d->req) {
             put_u64(o, d->req->connection_requests);

@@ -94,7 +94,10 @@ typedef enum flared_log_var {
     FLARED_LV_REQUEST_TIME_US,     /**< $request_time_us: microseconds */
     FLARED_LV_WORKER,              /**< $worker: the worker id */
     FLARED_LV_PID,                 /**< $pid: the worker's process id */
-    FLARED_LV_TLS_VERSION,         /**< $tls_version: TLSv1.3, or - in clear text */
+    FLARED_LV_TLS_VERSION,         /**< $tls_version, $ssl_protocol: TLSv1.3, or - in clear text */
+    FLARED_LV_SSL_CIPHER,          /**< $ssl_cipher: TLS_AES_256_GCM_SHA384 (OpenSSL's name) */
+    FLARED_LV_SSL_CLIENT_S_DN,     /**< $ssl_client_s_dn: the client certificate's subject */
+    FLARED_LV_SSL_CLIENT_VERIFY,   /**< $ssl_client_verify: SUCCESS, NONE or FAILED:reason */
     FLARED_LV_CONNECTION_REQUESTS, /**< $connection_requests: 1 for a connection's first */
     FLARED_LV_UPSTREAM_ADDR,       /**< $upstream_addr: the servers tried, ", "-separated */
     FLARED_LV_UPSTREAM_STATUS,     /**< $upstream_status: the last upstream's answer */
@@ -386,6 +389,12 @@ typedef enum flared_proxy_var {
     FLARED_PV_HOST,        /**< $host: the requested host without its port */
     FLARED_PV_SERVER_PORT, /**< $server_port: the port of the listener the request came to */
     FLARED_PV_REQUEST_ID,  /**< $request_id: as the access log writes it for the request */
+    /* The connection's TLS session, as the access log's variables of the same names;
+     * empty in clear text. */
+    FLARED_PV_SSL_PROTOCOL,      /**< $ssl_protocol: TLSv1.3 */
+    FLARED_PV_SSL_CIPHER,        /**< $ssl_cipher: OpenSSL's name of the cipher suite */
+    FLARED_PV_SSL_CLIENT_S_DN,   /**< $ssl_client_s_dn: the client certificate's subject */
+    FLARED_PV_SSL_CLIENT_VERIFY, /**< $ssl_client_verify: SUCCESS, NONE or FAILED:reason */
 } flared_proxy_var;
 
 /** One piece of a compiled `request_headers` value. */

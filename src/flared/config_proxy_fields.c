@@ -56,9 +56,16 @@ static const struct {
     const char *name;
     flared_proxy_var var;
 } variables[] = {
-    {"remote_addr", FLARED_PV_REMOTE_ADDR}, {"remote_port", FLARED_PV_REMOTE_PORT},
-    {"scheme", FLARED_PV_SCHEME},           {"host", FLARED_PV_HOST},
-    {"server_port", FLARED_PV_SERVER_PORT}, {"request_id", FLARED_PV_REQUEST_ID},
+    {"remote_addr", FLARED_PV_REMOTE_ADDR},
+    {"remote_port", FLARED_PV_REMOTE_PORT},
+    {"scheme", FLARED_PV_SCHEME},
+    {"host", FLARED_PV_HOST},
+    {"server_port", FLARED_PV_SERVER_PORT},
+    {"request_id", FLARED_PV_REQUEST_ID},
+    {"ssl_protocol", FLARED_PV_SSL_PROTOCOL},
+    {"ssl_cipher", FLARED_PV_SSL_CIPHER},
+    {"ssl_client_s_dn", FLARED_PV_SSL_CLIENT_S_DN},
+    {"ssl_client_verify", FLARED_PV_SSL_CLIENT_VERIFY},
 };
 
 static bool name_is(const char *name, size_t len, const char *lower)
@@ -164,7 +171,8 @@ static int compile_value(flared_cfg_ctx *c, yaml_node_t *node, const char *key, 
             return flared_cfg_fail_at(c, flared_cfg_mark_in(node, dollar),
                                       "%s: unknown variable %s in the value of %s; known are "
                                       "$remote_addr, $remote_port, $scheme, $host, $server_port, "
-                                      "$request_id (and $$ for a dollar sign)",
+                                      "$request_id, $ssl_protocol, $ssl_cipher, $ssl_client_s_dn, "
+                                      "$ssl_client_verify (and $$ for a dollar sign)",
                                       key, flared_cfg_quote(s + dollar, i - dollar, shown), name);
         if (probe && parts[n - 1].var != FLARED_PV_REQUEST_ID)
             return flared_cfg_fail_at(c, flared_cfg_mark_in(node, dollar),

@@ -2,9 +2,9 @@
  * handlers.c: the fixed route types (text, redirect, status, health) and the
  * installer that turns config routes into libflare routes. The text route
  * borrows its body from the config, so answering it copies nothing and
- * allocates nothing. Echo and static live in their own files. Every route is
- * admitted behind one check: on TLS, a request for a host whose certificate is not
- * the one the connection presented is misdirected (421) as soon as its head is in.
+ * allocates nothing. Echo and static live in their own files. On a TLS listener of
+ * several certificates, a request for a host whose certificate is not the one the
+ * connection presented is misdirected (421) as soon as its head is in, before routing.
  */
 #include "handlers.h"
 
@@ -210,13 +210,18 @@ static flare_http_handler handler_of(flared_route_type type)
  * certificate of the listener is answered 421, so the client retries on a
  * connection made for that host (RFC 9110 §7.4).
  */
-static bool misdirected(const flare_request *req)
+int flared_misdirected_check(const flare_request *req, uint64_t now_us, void *data,
+                             flare_http_admission *out)
 {
+    (void)now_us;
+    (void)data;
+    (void)out;
     const flare_tls_conn *tls = req->tls;
-    if (!tls || !tls->server || req->host_len == 0) return false;
+    if (!tls || !tls->server || req->host_len == 0) return 0;
     int presented = flare_tls_conn_cert_index(tls);
-    if (presented < 0) return false;
-    return flare_tls_server_ctx_select(tls->server, req->host, req->host_len) != presented;
+    if (presented < 0) return 0;
+    return flare_tls_server_ctx_select(tls->server, req->host, req->host_len) != presented ? 421
+                                                                                           : 0;
 }
 
 /* `allow`: the effective client (after PROXY and trusted X-Forwarded-For) must be listed. */
@@ -228,19 +233,17 @@ static bool allowed(const flared_route *rt, const flare_request *req)
     return false;
 }
 
-/* What a route checks before a body is read, in nginx's phase order: a misdirected
- * request first (421, as nginx decides it on the head: another host's rate limit,
- * `allow` or `auth` must not answer it, nor its body be read or a 100 Continue
- * invite it), then the rate limit (preaccess), then `allow` and `auth` (access, all of
- * them must pass). A refusal is the server's own answer ("403 Forbidden" with the
- * route's `headers`), the same whether or not the route has `auth` or a rate limit,
- * and as static's 403; with a body, its connection ends with the body unread. */
+/* What a route checks before a body is read, in nginx's phase order (a misdirected
+ * request never gets here: its listener answers it before routing), the rate limit
+ * (preaccess), then `allow` and `auth` (access, all of them must pass). A refusal is the server's
+ * own answer ("403 Forbidden" with the route's `headers`), the same whether or not the route has
+ * `auth` or a rate limit, and as static's 403; with a body, its connection ends with the body
+ * unread. */
 static int admit_route(const flare_request *req, uint64_t now_us, void *data,
                        flare_http_admission *out)
 {
     const flared_route_ctx *ctx = data;
     const flared_route *rt = ctx->route;
-    if (misdirected(req)) return 421;
     int status = rt->rate_limit ? flared_ratelimit_admit(req, now_us, data, out) : 0;
     if (status) return status;
     if (!allowed(rt, req)) return 403; /* no password helps: not 401 */
@@ -261,7 +264,7 @@ static size_t count_routes(const flared_config *cfg)
     return n;
 }
 
-static int install_host(flare_http_server *srv, const flared_host *host, const char *name, bool sni,
+static int install_host(flare_http_server *srv, const flared_host *host, const char *name,
                         flared_route_ctx *ctx, size_t *used, flared_worker_state *state,
                         flare_error *err)
 {
@@ -300,10 +303,8 @@ static int install_host(flare_http_server *srv, const flared_host *host, const c
             (rc = flare_header_block_add(&c->challenge, "WWW-Authenticate", rt->auth->challenge)))
             return flare_error_set(err, rc, 0, "route %s: cannot prepare its WWW-Authenticate",
                                    rt->path);
-        /* With several certificates on a listener (sni), every route: the 421 needs the
-         * check even where nothing else is admitted. Without, a request is never
-         * misdirected, and a route with nothing to admit takes no call per request. */
-        if (rc == 0 && (sni || rt->rate_limit || rt->auth || rt->allow_count))
+        /* A route with nothing to admit takes no call per request. */
+        if (rc == 0 && (rt->rate_limit || rt->auth || rt->allow_count))
             rc = flare_http_server_route_admit(srv, name, rt->path, admit_route, err);
         /* Its 405s and 413s are responses of the route too. */
         if (rc == 0 && rt->header_count)
@@ -355,18 +356,15 @@ int flared_handlers_install(flare_http_server *srv, const flared_config *cfg,
     for (size_t i = 0; i <= total; i++)
         ctx[i].root_fd = -1;
     size_t used = 0;
-    bool sni = false; /* a listener that picks one of several certificates by name */
-    for (size_t i = 0; i < cfg->listener_count; i++)
-        if (cfg->listeners[i].tls && cfg->listeners[i].tls->cert_count > 1) sni = true;
     flare_header_block *fields = h->host_fields;
-    int rc = install_host(srv, &cfg->default_host, NULL, sni, ctx, &used, state, err);
+    int rc = install_host(srv, &cfg->default_host, NULL, ctx, &used, state, err);
     if (rc == 0) rc = build_host_fields(&cfg->default_host, &fields[0], err);
     if (rc == 0) rc = flare_http_server_host_headers(srv, NULL, &fields[0], err);
     for (size_t i = 0; rc == 0 && i < cfg->host_count; i++) {
         const flared_host *host = &cfg->hosts[i];
         rc = build_host_fields(host, &fields[i + 1], err);
         for (size_t n = 0; rc == 0 && n < host->name_count; n++) {
-            rc = install_host(srv, host, host->names[n], sni, ctx, &used, state, err);
+            rc = install_host(srv, host, host->names[n], ctx, &used, state, err);
             if (rc == 0)
                 rc = flare_http_server_host_headers(srv, host->names[n], &fields[i + 1], err);
         }

@@ -31,6 +31,11 @@ typedef struct flared_handlers flared_handlers;
  *  flared_handlers_free after the server. */
 int flared_handlers_install(flare_http_server *srv, const flared_config *cfg,
                             flared_worker_state *state, flared_handlers **out, flare_error *err);
+/** The head check (flare_http_listener_options.head_check) of a TLS listener of several
+ *  certificates: 421 for a request whose Host would select another certificate than
+ *  the one its connection presented (RFC 9110 §15.5.20), else 0. `data` is unused. */
+int flared_misdirected_check(const flare_request *req, uint64_t now_us, void *data,
+                             flare_http_admission *out);
 /** Frees the contexts and blocks (and closes static roots); NULL is ignored. */
 void flared_handlers_free(flared_handlers *h);
 

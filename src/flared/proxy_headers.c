@@ -241,6 +241,32 @@ const flare_http_header *flared_proxy_upgrade_field(const flare_http_request *h)
     return u && !flare_http_value_has_token(u->value, u->value_len, "h2c") ? u : NULL;
 }
 
+/* An $ssl_* variable of the request's connection, written at p (NULL: only measured);
+ * its length, 0 in clear text or when it has no value. The client certificate's subject
+ * is made at its first use on the connection and kept there, so a route that sends it
+ * formats it once per connection, and a route that does not never does. */
+static size_t put_tls_var(char *p, flared_proxy_var v, const flare_tls_conn *tls)
+{
+    if (!tls) return 0;
+    const char *text, *why = NULL;
+    size_t len = 0;
+    if (v == FLARED_PV_SSL_CLIENT_S_DN) {
+        text = flare_tls_conn_peer_dn(tls, &len);
+    } else {
+        text = v == FLARED_PV_SSL_PROTOCOL ? flare_tls_conn_version(tls)
+               : v == FLARED_PV_SSL_CIPHER ? flare_tls_conn_cipher(tls)
+                                           : flare_tls_conn_peer_verify(tls, &why);
+        len = text ? strlen(text) : 0;
+    }
+    size_t why_len = why ? strlen(why) : 0;
+    if (p && len) memcpy(p, text, len);
+    if (p && why) {
+        p[len] = ':'; /* FAILED:reason, as nginx writes it */
+        memcpy(p + len + 1, why, why_len);
+    }
+    return len + (why ? 1 + why_len : 0);
+}
+
 /* The most bytes a variable of `request_headers` expands to for req (NULL: a health
  * check, where only $request_id has a value). */
 static size_t var_max(flared_proxy_var v, const flare_request *req)
@@ -257,6 +283,11 @@ static size_t var_max(flared_proxy_var v, const flare_request *req)
         return req->host_len;
     case FLARED_PV_REQUEST_ID:
         return FLARED_REQUEST_ID_LEN;
+    case FLARED_PV_SSL_PROTOCOL:
+    case FLARED_PV_SSL_CIPHER:
+    case FLARED_PV_SSL_CLIENT_S_DN:
+    case FLARED_PV_SSL_CLIENT_VERIFY:
+        return put_tls_var(NULL, v, req->tls);
     default:
         return 0;
     }
@@ -305,6 +336,11 @@ static size_t put_var(char *p, flared_proxy_var v, const var_source *src)
     case FLARED_PV_REQUEST_ID:
         flared_request_id(src->serial, p);
         return FLARED_REQUEST_ID_LEN;
+    case FLARED_PV_SSL_PROTOCOL:
+    case FLARED_PV_SSL_CIPHER:
+    case FLARED_PV_SSL_CLIENT_S_DN:
+    case FLARED_PV_SSL_CLIENT_VERIFY:
+        return put_tls_var(p, v, req->tls);
     default:
         return 0;
     }

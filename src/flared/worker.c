@@ -290,6 +290,9 @@ static int add_listeners(worker *w, const int *fds, const size_t *listeners, siz
                                             .deferred_accept = l->defer_accept,
                                             .https_redirect = l->https_redirect};
         if (l->tls && tls_ctx_of(w, li, &opts.tls, err) < 0) return err->code;
+        /* Only a listener that picks one of several certificates can be misdirected;
+         * the others take no call per request. */
+        if (l->tls && l->tls->cert_count > 1) opts.head_check = flared_misdirected_check;
         if (flare_http_server_add_listener_opts(w->server, fds[i], &opts, err) < 0)
             return err->code;
         tickets |= uses_tickets(w, li);

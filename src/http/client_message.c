@@ -67,34 +67,31 @@ static const char *first_in(const flare_http_kv *h, size_t n, const char *name)
     return NULL;
 }
 
+const char *flare_http_client_header_problem(const flare_http_kv *h, size_t n, size_t i)
+{
+    if (!is_token(h[i].name)) return "invalid header name (a token: no spaces, colons, CR or LF)";
+    /* NULL: the client's own field of that name is not sent (curl's -H 'Name:'), but a
+     * request must have a Host (RFC 9112 §3.2): a NULL Host is refused unless the same
+     * list gives one. The body's framing is the client's alone (below). */
+    if (!h[i].value && !strcasecmp(h[i].name, "Host") && !first_in(h, n, "Host"))
+        return "cannot be left out, a request must carry a Host (RFC 9112 section 3.2)";
+    if (h[i].value && !is_field_value(h[i].value))
+        return "value holds CR, LF, NUL or another control character (header injection refused)";
+    /* The client frames the body itself; a second length would desynchronise. */
+    if (!strcasecmp(h[i].name, "Content-Length") || !strcasecmp(h[i].name, "Transfer-Encoding"))
+        return "set by the client from the body";
+    return NULL;
+}
+
 int flare_http__client_check_fields(const flare_http_kv *h, size_t n, const char *whose,
                                     flare_error *err)
 {
     char buf[64];
     for (size_t i = 0; i < n; i++) {
-        if (!is_token(h[i].name))
-            return flare_error_set(err, FLARE_EINVAL, 0,
-                                   "%s header name \"%s\" is not a token (no spaces, colons, "
-                                   "CR or LF)",
-                                   whose, shown(h[i].name, buf));
-        /* NULL: the client's own field of that name is not sent (curl's -H 'Name:'),
-         * but a request must have a Host (RFC 9112 §3.2): a NULL Host is refused unless
-         * the same list gives one. The body's framing is the client's alone (below). */
-        if (!h[i].value && !strcasecmp(h[i].name, "Host") && !first_in(h, n, "Host"))
-            return flare_error_set(err, FLARE_EINVAL, 0,
-                                   "%s header Host: cannot be left out, a request must carry "
-                                   "one (RFC 9112 section 3.2)",
-                                   whose);
-        if (h[i].value && !is_field_value(h[i].value))
-            return flare_error_set(err, FLARE_EINVAL, 0,
-                                   "%s header %s: value holds CR, LF, NUL or another control "
-                                   "character (header injection refused)",
-                                   whose, h[i].name);
-        /* The client frames the body itself; a second length would desynchronise. */
-        if (!strcasecmp(h[i].name, "Content-Length") || !strcasecmp(h[i].name, "Transfer-Encoding"))
-            return flare_error_set(err, FLARE_EINVAL, 0,
-                                   "%s header %s: set by the client from the body", whose,
-                                   h[i].name);
+        const char *problem = flare_http_client_header_problem(h, n, i);
+        if (problem)
+            return flare_error_set(err, FLARE_EINVAL, 0, "%s header \"%s\": %s", whose,
+                                   shown(h[i].name, buf), problem);
     }
     return 0;
 }
@@ -206,6 +203,20 @@ static int append_auth(const flare_http_client *c, const client_req *rq, flare_b
     return 0;
 }
 
+/* A caller's Cookie value without the ';' and blanks around it ("a=1;", " b=2"), so
+ * that the pieces joined make a cookie-string, pairs separated by "; " (RFC 6265 §5.4),
+ * and not "a=1;; b=2", whose empty pair servers read differently. */
+static const char *cookie_piece(const char *v, size_t *len)
+{
+    while (*v == ';' || *v == ' ' || *v == '\t')
+        v++;
+    size_t n = strlen(v);
+    while (n && (v[n - 1] == ';' || v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    *len = n;
+    return v;
+}
+
 /* One Cookie line (RFC 6265 §5.4): the caller's values in their order, then the jar's
  * cookies unless the caller left them out. A caller's "" sends the line empty. */
 static int append_cookie(flare_http_client *c, const client_req *rq, flare_buf *b)
@@ -218,8 +229,10 @@ static int append_cookie(flare_http_client *c, const client_req *rq, flare_buf *
     for (size_t i = 0; rc == 0 && i < n; i++) {
         if (!h[i].value || strcasecmp(h[i].name, "Cookie")) continue;
         given = true;
-        if (b->len > start && *h[i].value) rc = flare_buf_append(b, "; ", 2);
-        if (rc == 0) rc = flare_buf_append_str(b, h[i].value);
+        size_t len;
+        const char *piece = cookie_piece(h[i].value, &len);
+        if (b->len > start && len) rc = flare_buf_append(b, "; ", 2);
+        if (rc == 0) rc = flare_buf_append(b, piece, len);
     }
     if (rc == 0 && c->jar && !left_out(c, rq, "Cookie")) {
         flare_buf jar = FLARE_BUF_INIT;

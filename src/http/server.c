@@ -299,8 +299,8 @@ int flare_http_server_add_listener_opts(flare_http_server *srv, int fd,
         return flare_error_set(err, FLARE_EINVAL, 0,
                                "http server: an HTTPS redirect needs a clear-text listener, a "
                                "port and a status of 301, 302, 307 or 308");
-    /* A connection names its redirecting listener by a 16-bit index (server_conn.h). */
-    if (hr && srv->listener_count >= UINT16_MAX)
+    /* A connection names its listener's steps by a 16-bit index (server_conn.h). */
+    if ((hr || (opts && opts->head_check)) && srv->listener_count >= UINT16_MAX)
         return flare_error_set(err, FLARE_ELIMIT, 0, "http server: too many listeners");
     int *l = realloc(srv->listeners, (srv->listener_count + 1) * sizeof *l);
     if (!l) return flare_error_set(err, FLARE_ENOMEM, 0, "http server: out of memory");

@@ -215,10 +215,15 @@ int flare_http__conn_accept(flare_http_server *srv, int fd, const flare_sock_add
     c->file_fd = -1;
     c->peer = *peer;
     c->local_port = opts->local_port;
-    if (opts->https_redirect) /* an index, not a pointer: the struct has no room left */
-        for (size_t i = 0; i < srv->listener_count; i++)
-            if (srv->listener_opts[i].https_redirect == opts->https_redirect)
-                c->redirector = (uint16_t)(i + 1);
+    /* An index, not a pointer: the struct has no room left. opts is a copy; a listener
+     * with the same steps serves as well. */
+    if (opts->https_redirect || opts->head_check)
+        for (size_t i = 0; i < srv->listener_count && !c->pre_route; i++) {
+            const flare_http_listener_options *l = &srv->listener_opts[i];
+            if (l->https_redirect == opts->https_redirect && l->head_check == opts->head_check &&
+                l->head_check_data == opts->head_check_data)
+                c->pre_route = (uint16_t)(i + 1);
+        }
     c->phase = PH_HEAD;
     c->route_index = NO_ROUTE;
     flare_timer_init(&c->timer, on_timeout, c);

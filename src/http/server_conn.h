@@ -86,7 +86,8 @@ struct conn {
     uint32_t generation;  /* bumped when the struct is recycled: stale handles see it */
     flare_sock_addr peer; /* the client: from the PROXY header when the listener has one */
     uint16_t local_port;  /* of the listener that accepted it (req->server_port) */
-    uint16_t redirector;  /* 1 + its listener's index when that redirects to HTTPS; 0: not */
+    uint16_t pre_route;   /* 1 + its listener's index when that acts before routing (a head
+                             check, a redirect to HTTPS); 0: not */
     int file_fd;
     flare_timer timer;
     uint64_t head_deadline_ms; /* when the current head must be complete; 0: not started */

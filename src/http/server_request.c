@@ -145,13 +145,14 @@ static void host_of(const flare_http_request *req, const flare_tls_conn *tls, fl
     if (out->host_len > 1 && out->host[out->host_len - 1] == '.') out->host_len--;
 }
 
-/* The route's admission check (say, a rate limit), before any body byte is read. A
- * refusal is the server's own answer, like a 405, with the Retry-After it asks for. */
-static bool admitted(conn *c, const route *rt, flare_http__pending *p)
+/* An admission check (a route's, say a rate limit, or its listener's head check),
+ * before any body byte is read. A refusal is the server's own answer, like a 405, with
+ * the Retry-After it asks for. */
+static bool admitted(conn *c, flare_http_admit_fn admit, void *userdata, flare_http__pending *p)
 {
     flare_http_admission out = {0};
     int status =
-        rt->admit(&p->view, flare_reactor_clock(c->srv->reactor)->monotonic_us, rt->userdata, &out);
+        admit(&p->view, flare_reactor_clock(c->srv->reactor)->monotonic_us, userdata, &out);
     if (status == 0) {
         p->remote_user = out.user;
         p->remote_user_len = out.user ? out.user_len : 0;
@@ -163,24 +164,39 @@ static bool admitted(conn *c, const route *rt, flare_http__pending *p)
     return false;
 }
 
-static const flare_http_https_redirect *https_redirect_of(const conn *c)
-{
-    return c->srv->listener_opts[c->redirector - 1].https_redirect;
-}
-
 /* Whether the listener's redirect to HTTPS takes the request: every path but those
  * below an exception, compared as the router compares them so that the exempt route
  * is the one reached. A path with a dot segment is never exempt: resolved by a static
  * route ("/.well-known/acme-challenge/../../account"), it names any file of the site,
  * which would then go out in clear text; nginx matches its locations after removing
  * dot segments (RFC 3986 §5.2.4), so such a request is redirected there too. */
-__attribute__((noinline)) static bool redirects(const conn *c, const flare_request *view)
+static bool redirects(const flare_http_https_redirect *hr, const flare_request *view)
 {
-    const flare_http_https_redirect *hr = https_redirect_of(c);
     for (size_t i = 0; i < hr->except_count; i++)
         if (flare_http_route_prefix_span(hr->except[i], strlen(hr->except[i]), view->path,
                                          view->path_len) != SIZE_MAX)
             return flare_http_path_has_dot_segment(view->path, view->path_len);
+    return true;
+}
+
+static const flare_http_https_redirect *https_redirect_of(const conn *c)
+{
+    return c->srv->listener_opts[c->pre_route - 1].https_redirect;
+}
+
+/* What the listener does before routing, off the path of a listener that does
+ * nothing: its head check (a 421), then its redirect to HTTPS (not for OPTIONS *, which
+ * names no resource to move). True when the server answers the request itself. */
+__attribute__((noinline)) static bool listener_answers(conn *c, flare_http__pending *p)
+{
+    const flare_http_listener_options *l = &c->srv->listener_opts[c->pre_route - 1];
+    if (l->head_check && !admitted(c, l->head_check, l->head_check_data, p)) return true;
+    const flare_request *view = &p->view;
+    if (!l->https_redirect || c->req->target_form == FLARE_TARGET_ASTERISK ||
+        !redirects(l->https_redirect, view))
+        return false;
+    /* No route runs; a request without a host (HTTP/1.0) has nowhere to go. */
+    c->pre_status = view->host_len ? (int16_t)l->https_redirect->status : 400;
     return true;
 }
 
@@ -243,12 +259,10 @@ static bool begin_request(conn *c)
     host_of(req, c->tls, view);
     /* The loop turn's clock: no extra clock read per request. */
     if (srv->on_complete) p->start_us = flare_reactor_clock(srv->reactor)->monotonic_us;
-    if (req->target_form == FLARE_TARGET_ASTERISK) {
-        c->pre_status = -1; /* OPTIONS * */
-    } else if (c->redirector && redirects(c, view)) {
-        /* No route runs; a request without a host (HTTP/1.0) has nowhere to go. */
-        c->pre_status = view->host_len ? (int16_t)https_redirect_of(c)->status : 400;
+    if (c->pre_route && listener_answers(c, p)) {
         if (req->chunked || req->content_length > 0) return answer_unread(c);
+    } else if (req->target_form == FLARE_TARGET_ASTERISK) {
+        c->pre_status = -1; /* OPTIONS * */
     } else {
         const route *rt =
             flare_http__route_match(srv, view->host, view->host_len, view->path, view->path_len);
@@ -280,7 +294,7 @@ static bool begin_request(conn *c)
         return false;
     }
     bool has_body = c->chunked || c->content_length > 0;
-    if (rt && rt->admit && !c->pre_status && !admitted(c, rt, p) && has_body) {
+    if (rt && rt->admit && !c->pre_status && !admitted(c, rt->admit, rt->userdata, p) && has_body) {
         c->closing = true; /* the body is not read: the connection cannot be reused */
         dispatch(c);
         return false;

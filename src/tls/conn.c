@@ -256,6 +256,7 @@ void flare_tls_conn_free(flare_tls_conn *c)
     SSL_free(c->ssl); /* also frees the BIO; never touches the fd */
     if (c->server) flare_tls_server_ctx_free(c->server);
     free(c->peer_name);
+    free(c->peer_dn);
     memset(c, 0, sizeof *c);
     c->fd = -1;
 }
@@ -289,24 +290,65 @@ const char *flare_tls_conn_server_name(const flare_tls_conn *c)
     return c && c->ssl ? SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name) : NULL;
 }
 
+/* The subject of cert in RFC 2253 form, as nginx prints $ssl_client_s_dn; malloc'd,
+ * NULL when it cannot be printed or memory ran out. */
+static char *subject_text(X509 *cert)
+{
+    BIO *mem = BIO_new(BIO_s_mem());
+    if (!mem) return NULL;
+    char *text = NULL;
+    if (X509_NAME_print_ex(mem, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0) {
+        char *p = NULL;
+        long avail = BIO_get_mem_data(mem, &p);
+        size_t n = avail > 0 ? (size_t)avail : 0;
+        text = malloc(n + 1);
+        if (text) {
+            if (n > 0) memcpy(text, p, n);
+            text[n] = '\0';
+        }
+    }
+    BIO_free(mem);
+    return text;
+}
+
+const char *flare_tls_conn_peer_dn(const flare_tls_conn *c, size_t *len)
+{
+    *len = 0;
+    if (!c || !c->ssl || !c->handshake_done) return NULL;
+    if (!c->peer_dn) {
+        X509 *peer = SSL_get0_peer_certificate(c->ssl);
+        if (!peer) return NULL;
+        /* A cache, not a change the caller can see: the const is the caller's promise
+         * not to change the connection, which this keeps. */
+        ((flare_tls_conn *)c)->peer_dn = subject_text(peer);
+        if (!c->peer_dn) return NULL;
+    }
+    *len = strlen(c->peer_dn);
+    return c->peer_dn;
+}
+
+const char *flare_tls_conn_peer_verify(const flare_tls_conn *c, const char **reason)
+{
+    if (reason) *reason = NULL;
+    if (!c || !c->ssl || !c->handshake_done || !SSL_get0_peer_certificate(c->ssl)) return "NONE";
+    long result = SSL_get_verify_result(c->ssl);
+    if (result == X509_V_OK) return "SUCCESS";
+    if (reason) *reason = X509_verify_cert_error_string(result);
+    return "FAILED";
+}
+
 size_t flare_tls_conn_peer_subject(const flare_tls_conn *c, char *out, size_t cap)
 {
     if (cap > 0) out[0] = '\0';
     if (!c || !c->ssl || cap == 0) return 0;
     X509 *peer = SSL_get0_peer_certificate(c->ssl);
-    if (!peer) return 0;
-    BIO *mem = BIO_new(BIO_s_mem());
-    if (!mem) return 0;
-    size_t n = 0;
-    if (X509_NAME_print_ex(mem, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253) >= 0) {
-        char *p = NULL;
-        long avail = BIO_get_mem_data(mem, &p);
-        n = avail > 0 ? (size_t)avail : 0;
-        if (n >= cap) n = cap - 1;
-        if (n > 0) memcpy(out, p, n);
-        out[n] = '\0';
-    }
-    BIO_free(mem);
+    char *text = peer ? subject_text(peer) : NULL;
+    if (!text) return 0;
+    size_t n = strlen(text);
+    if (n >= cap) n = cap - 1;
+    memcpy(out, text, n);
+    out[n] = '\0';
+    free(text);
     return n;
 }
 

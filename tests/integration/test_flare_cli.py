@@ -347,7 +347,26 @@ class FlaredTests(ft.SharedServerTestCase):
         self.assertEqual(h["host"], "a.test")
         rc, out, err = flare("-H", "X-Odd;x", self.url + "/echo")
         self.assertEqual(rc, 1)
-        self.assertIn("has no ':'", one_line(self, err))
+        self.assertIn("-H 'X-Odd;x': has no ':'", one_line(self, err))
+
+    def test_header_errors_name_the_option(self):
+        """A refused -H is quoted as given, with why, before any request is sent (not as
+        the library's "default header" list names it)."""
+        cases = [
+            (["-H", "X Y: 1"], "-H 'X Y: 1': invalid header name"),
+            (["-H", "X-A: 1\r\nX-B: 2"], "-H 'X-A: 1\\r\\nX-B: 2': value holds CR, LF"),
+            (["-H", "Host:"], "-H 'Host:': cannot be left out"),
+            (["-H", "Content-Length: 5"], "-H 'Content-Length: 5': set by the client"),
+            (["-H", "X-Ok: 1", "-H", "transfer-encoding: chunked"],
+             "-H 'transfer-encoding: chunked': set by the client"),
+        ]
+        for args, want in cases:
+            with self.subTest(args=args):
+                rc, out, err = flare(*args, self.url + "/echo")
+                self.assertEqual((rc, out), (1, b""), err)
+                line = one_line(self, err)
+                self.assertTrue(line.startswith("flare: " + want), line)
+                self.assertNotIn("default header", line)
 
     def test_methods(self):
         for cmd in ("put", "patch", "delete"):

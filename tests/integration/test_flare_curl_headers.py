@@ -6,7 +6,10 @@ flare or curl writes itself, and the header lists they send must be the same,
 names, values and order. What the two send on their own (User-Agent, Accept-Encoding,
 a body's Content-Type) is compared as "the tool's own". Where flare differs on
 purpose (man/flare.1) the comparison says so: Host is always the first field and
-one is required; several Cookie values go as one line (RFC 6265 section 5.4)."""
+one is required; several Cookie values go as one line (RFC 6265 section 5.4), a
+cookie-string: "; " between the values, each without the ';' and blanks it came with,
+a lone one too (curl 7.88 sends each -H Cookie as its own line, as given: joined as
+they are, 'a=1;' and 'b=2' would make 'a=1;; b=2', an empty cookie-pair)."""
 import itertools
 import shutil
 import subprocess
@@ -28,15 +31,17 @@ def fields(head):
 
 def normalized(got, own):
     """got with the tool's own values (those of its request without -H) marked as such,
-    Host moved first and several Cookie lines joined as flare sends them."""
+    Host moved first and the Cookie lines made one as flare sends it: a cookie-string of
+    the values without their surrounding ';' and blanks, "; " between them."""
     out = [(n, "<own>" if own.get(n.lower()) == v else v) for n, v in got]
     hosts = [f for f in out if f[0].lower() == "host"]
     out = hosts[:1] + [f for f in out if f[0].lower() != "host"]
     cookies = [v for n, v in out if n.lower() == "cookie"]
-    if len(cookies) > 1:
+    if cookies:
         first = next(i for i, f in enumerate(out) if f[0].lower() == "cookie")
         out = [f for f in out if f[0].lower() != "cookie"]
-        out.insert(first, ("Cookie", "; ".join(v for v in cookies if v)))
+        pieces = (v.strip("; \t") for v in cookies)
+        out.insert(first, ("Cookie", "; ".join(p for p in pieces if p)))
     return out
 
 
@@ -149,6 +154,14 @@ class CurlHeaderTests(unittest.TestCase):
         for name, options in NAMES:
             with self.subTest(name=name):
                 self.check(options, list(sequences(name)))
+
+    def test_cookie_values_with_semicolons(self):
+        # Values as people paste them from a browser: a ';' or blank at either end.
+        cases = [["Cookie: a=1;", "Cookie: b=2"], ["Cookie: a=1; ", "Cookie: b=2;"],
+                 ["Cookie: a=1;;", "Cookie:  b=2 ;", "Cookie: c=3"], ["Cookie: a=1; b=2;"]]
+        self.check([], cases)
+        _, flare_head, _ = self.send([], cases[0])
+        self.assertIn(("Cookie", "a=1; b=2"), fields(flare_head))
 
     def test_names_interleaved(self):
         # A field's place among the others is where its -H is, as in curl.

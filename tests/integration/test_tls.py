@@ -410,6 +410,21 @@ class HttpsTests(ft.SharedServerTestCase, TlsTestCase):
             data, _ = ft.read_until_close(s, 5)
         responses, _ = ft.parse_responses(data)
         self.assertEqual([r.status for r in responses], [421, 200], data[:400])
+        # Before the method is weighed (nginx decides the 421 before any location):
+        # other.test's text route takes no DELETE, nor an unknown method, and /plaintext
+        # no POST; OPTIONS * names no route at all.
+        for conn_host, request in (
+                ("localhost", b"DELETE / HTTP/1.1\r\nHost: other.test\r\n\r\n"),
+                ("localhost", b"BREW / HTTP/1.1\r\nHost: other.test\r\n\r\n"),
+                ("localhost", b"OPTIONS * HTTP/1.1\r\nHost: other.test\r\n\r\n"),
+                ("other.test", b"POST /plaintext HTTP/1.1\r\nHost: localhost\r\n"
+                               b"Content-Length: 0\r\n\r\n")):
+            with self.tls_connect(self.srv, server_hostname=conn_host) as s:
+                s.sendall(request + b"GET / HTTP/1.1\r\nHost: " + conn_host.encode() +
+                          b"\r\nConnection: close\r\n\r\n")
+                data, _ = ft.read_until_close(s, 5)
+            responses, _ = ft.parse_responses(data)
+            self.assertEqual([r.status for r in responses], [421, 200], (request, data[:400]))
 
     def test_misdirected_post_is_421_before_admission_and_body(self):
         """The 421 is decided on the head, as nginx does: before the route's rate limit
@@ -686,6 +701,39 @@ class TlsListenerTests(TlsTestCase):
         self.assertIn("is valid", out)
         self.assertEqual(out.count("warning"), 2, out)
 
+    def test_misdirected_is_421_before_a_missing_route(self):
+        """A Host of another certificate whose host has no route for the path is a 421,
+        not that host's 404, with a body or without, and with the fields of that host
+        (the answer comes before any route)."""
+        extra = ("hosts:\n  - names: [other.test]\n    headers: {X-Site: other}\n"
+                 "    routes:\n      - path: /only\n        text: {body: \"only\"}\n")
+        srv = self.start_tls(extra=extra)
+        with self.tls_connect(srv) as s:
+            s.sendall(b"GET /nowhere HTTP/1.1\r\nHost: other.test\r\n\r\n"
+                      b"GET /only HTTP/1.1\r\nHost: other.test\r\n\r\n"
+                      b"GET /plaintext HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            data, _ = ft.read_until_close(s, 5)
+        responses, _ = ft.parse_responses(data)
+        self.assertEqual([r.status for r in responses], [421, 421, 200], data[:600])
+        self.assertIn(b"\r\nX-Site: other\r\n", data.split(b"\r\n\r\n")[0] + b"\r\n")
+        # Its own connection: 404 there, and the route served.
+        with self.tls_connect(srv, server_hostname="other.test") as s:
+            s.sendall(b"GET /nowhere HTTP/1.1\r\nHost: other.test\r\n\r\n"
+                      b"GET /only HTTP/1.1\r\nHost: other.test\r\nConnection: close\r\n\r\n")
+            data, _ = ft.read_until_close(s, 5)
+        responses, _ = ft.parse_responses(data)
+        self.assertEqual([r.status for r in responses], [404, 200], data[:600])
+        # A body is left unread: the connection ends after the 421, no 100 Continue first.
+        with self.tls_connect(srv) as s:
+            s.sendall(b"POST /nowhere HTTP/1.1\r\nHost: other.test\r\nContent-Length: 5\r\n"
+                      b"Expect: 100-continue\r\n\r\n")
+            head = ft.recv_head(s)
+            self.assertTrue(head.startswith(b"HTTP/1.1 421 Misdirected Request\r\n"), head[:300])
+            rest, closed = ft.read_until_close(s, 5)
+            self.assertTrue(closed, "the connection waited for the unread body")
+            self.assertNotIn(b"HTTP/1.1 ", rest)
+        self.assertStopsCleanly(srv)
+
     def test_mtls(self):
         srv = self.start_tls(tls=TLS_DEFAULT + "client_ca: ca.pem\n")
         url = f"https://localhost:{srv.port}/plaintext"
@@ -697,6 +745,92 @@ class TlsListenerTests(TlsTestCase):
         _, out, _ = self.curl(srv, "--cert", cert("client.pem"), "--key", cert("client.key"), url)
         self.assertEqual(out, b"Hello, World!")
         self.assertStopsCleanly(srv)
+
+    def client_cert_server(self, tls):
+        """A TlsServer with `tls` whose /app/ routes proxy to a recording upstream, with the
+        request_headers nginx setups use to pass the client certificate, and an access log
+        of the TLS variables; (server, upstream, access log path)."""
+        from proxy_upstreams import RawUpstream
+        up = RawUpstream()
+        self.addCleanup(up.close)
+        extra = ("  - path: /app/\n"
+                 "    proxy:\n"
+                 "      upstream: app\n"
+                 "      request_headers:\n"
+                 "        X-SSL-Client-S-DN: $ssl_client_s_dn\n"
+                 "        X-SSL-Client-Verify: $ssl_client_verify\n"
+                 "        X-SSL: \"$ssl_protocol $ssl_cipher\"\n"
+                 "access_log: access.log\n"
+                 "access_log_format: '$request_uri|$ssl_protocol|$ssl_cipher|"
+                 "$ssl_client_verify|$ssl_client_s_dn'\n"
+                 f"upstreams:\n  app: {{servers: [\"{up.address}\"]}}\n")
+        srv = self.start_tls(tls=tls, extra=extra)
+        return srv, up, os.path.join(srv.dir, "access.log")
+
+    def upstream_fields(self, up):
+        """{lower-case name: [values]} of each request the upstream got, in order."""
+        from proxy_upstreams import headers_of
+        out = []
+        for _, head, _ in up.requests:
+            fields = {}
+            for name, value in headers_of(head):
+                fields.setdefault(name.lower(), []).append(value)
+            out.append(fields)
+        return out
+
+    def test_client_certificate_reaches_log_and_upstream(self):
+        """With client_ca, the verified certificate's subject (RFC 2253, as nginx's
+        $ssl_client_s_dn: last RDN first, a comma escaped) and SUCCESS reach the access log
+        and, by request_headers, the upstream, for every request of the connection; the
+        client's own X-SSL-Client-* fields never do."""
+        srv, up, log = self.client_cert_server(TLS_DEFAULT + "client_ca: ca.pem\n")
+        key, pem = os.path.join(srv.dir, "alice.key"), os.path.join(srv.dir, "alice.pem")
+        status, out = run([OPENSSL, "req", "-newkey", "ec", "-pkeyopt",
+                           "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out",
+                           pem + ".csr", "-subj", "/C=DE/O=Example, Inc./OU=ops/CN=alice"])
+        self.assertEqual(status, 0, out)
+        status, out = run([OPENSSL, "x509", "-req", "-in", pem + ".csr", "-CA", cert("ca.pem"),
+                           "-CAkey", cert("ca.key"), "-CAcreateserial", "-out", pem, "-days", "2"])
+        self.assertEqual(status, 0, out)
+        url = f"https://localhost:{srv.port}"
+        _, out, err = self.curl(srv, "-v", "--cert", pem, "--key", key,
+                                "-H", "X-SSL-Client-S-DN: CN=admin",
+                                "-H", "X-SSL-Client-Verify: SUCCESS",
+                                f"{url}/app/echo", f"{url}/app/echo?again")
+        self.assertEqual(err.count("SSL connection using"), 1, err)  # one connection
+        m = re.search(r"SSL connection using (TLSv1\.3) / (\S+)", err)
+        self.assertIsNotNone(m, err)
+        protocol, cipher = m.groups()
+        dn = "CN=alice,OU=ops,O=Example\\, Inc.,C=DE"
+        fields = self.upstream_fields(up)
+        self.assertEqual(len(fields), 2, up.requests)
+        for f in fields:
+            self.assertEqual(f["x-ssl-client-s-dn"], [dn], f)
+            self.assertEqual(f["x-ssl-client-verify"], ["SUCCESS"], f)
+            self.assertEqual(f["x-ssl"], [f"{protocol} {cipher}"], f)
+        self.assertStopsCleanly(srv)  # the log is written whole
+        with open(log) as f:
+            lines = f.read().splitlines()
+        # The log escapes a backslash as \x5C, as every value it writes.
+        logged_dn = dn.replace("\\", "\\x5C")
+        self.assertEqual(lines, [f"/app/echo|{protocol}|{cipher}|SUCCESS|{logged_dn}",
+                                 f"/app/echo?again|{protocol}|{cipher}|SUCCESS|{logged_dn}"])
+
+    def test_no_client_certificate_is_none(self):
+        """Without client_ca no certificate is asked for: $ssl_client_verify is NONE,
+        $ssl_client_s_dn empty (the log's -), and the field it fills is not sent at all,
+        the client's forged one included."""
+        srv, up, log = self.client_cert_server(TLS_DEFAULT)
+        url = f"https://localhost:{srv.port}/app/echo"
+        _, out, err = self.curl(srv, "--cert", cert("client.pem"), "--key", cert("client.key"),
+                                "-H", "X-SSL-Client-S-DN: CN=admin", url)
+        (f,) = self.upstream_fields(up)
+        self.assertNotIn("x-ssl-client-s-dn", f)
+        self.assertEqual(f["x-ssl-client-verify"], ["NONE"], f)
+        self.assertStopsCleanly(srv)
+        with open(log) as fh:
+            line = fh.read()
+        self.assertRegex(line, r"^/app/echo\|TLSv1\.[23]\|[A-Z0-9_-]+\|NONE\|-\n$")
 
     def test_reload_that_drops_a_client_ca_ends_its_sessions(self):
         srv = TlsServer(tls=TLS_DEFAULT + "client_ca: cas.pem\n")

@@ -293,7 +293,8 @@ static void test_request_id_field(void **state)
     expect_error(LISTEN UP PROXY_AT "      request_headers: {X-A: \"$request_ids\"}\n",
                  "t.yaml:8:31: request_headers: unknown variable '$request_ids' in the value of "
                  "'X-A'; known are $remote_addr, $remote_port, $scheme, $host, $server_port, "
-                 "$request_id (and $$ for a dollar sign)");
+                 "$request_id, $ssl_protocol, $ssl_cipher, $ssl_client_s_dn, $ssl_client_verify "
+                 "(and $$ for a dollar sign)");
 }
 
 static void test_fields_errors(void **state)

@@ -231,7 +231,8 @@ static void test_field_left_out_then_given(void **state)
 
 /* curl's -H rules: a NULL beside values of the same name keeps out only the client's
  * own field, every value goes in its order; the first Host is the Host; Cookie values
- * share one line (RFC 6265 §5.4); the client's own go where curl writes them. */
+ * share one line (RFC 6265 §5.4), a cookie-string: "; " between pairs, whatever ';' and
+ * blanks each value came with; the client's own go where curl writes them. */
 static void test_field_left_out_beside_values(void **state)
 {
     (void)state;
@@ -240,8 +241,8 @@ static void test_field_left_out_beside_values(void **state)
     raw_start(&s, answer, &ok);
     flare_http_kv defaults[] = {{"X-A", "1"},         {"X-A", NULL},        {"Host", NULL},
                                 {"Host", "h1"},       {"Host", "h2"},       {"User-Agent", "u1"},
-                                {"User-Agent", NULL}, {"User-Agent", "u2"}, {"Cookie", "a=1"},
-                                {"Cookie", NULL},     {"Cookie", "b=2"}};
+                                {"User-Agent", NULL}, {"User-Agent", "u2"}, {"Cookie", "a=1;"},
+                                {"Cookie", NULL},     {"Cookie", ";"},      {"Cookie", " b=2; "}};
     flare_http_client_config cfg = {.headers = defaults,
                                     .num_headers = sizeof defaults / sizeof defaults[0],
                                     .auth = {FLARE_HTTP_AUTH_BEARER, NULL, NULL, "tok"}};

@@ -1,8 +1,8 @@
 /*
- * test_server_redirect.c: a listener's https_redirect in src/http/server.c and
- * server_request.c: options it refuses, Location made of the host and the target as
- * received, the exceptions compared as the router compares paths, and a redirect
- * behind a PROXY header.
+ * test_server_redirect.c: what a listener does before routing, in src/http/server.c and
+ * server_request.c: its https_redirect (options it refuses, Location made of the host
+ * and the target as received, the exceptions compared as the router compares paths, a
+ * redirect behind a PROXY header) and its head check, which answers before both.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -125,12 +125,67 @@ static void test_behind_proxy_protocol(void **state)
     harness_stop(&h);
 }
 
+/* Refuses a request for Host "elsewhere" as a listener of several certificates would. */
+static int misdirected(const flare_request *req, uint64_t now_us, void *ud,
+                       flare_http_admission *out)
+{
+    (void)now_us;
+    (void)out;
+    (*(int *)ud)++;
+    return req->host_len == 9 && memcmp(req->host, "elsewhere", 9) == 0 ? 421 : 0;
+}
+
+static void test_head_check_answers_before_routing(void **state)
+{
+    (void)state;
+    harness h;
+    int calls = 0;
+    static const flare_http_https_redirect hr = {.port = 443, .status = 301};
+    harness_start(&h, NULL);
+    harness_route(&h, NULL, FLARE_M_GET, "/only", ok_handler, NULL, 0);
+    flare_error err;
+    int fds[2] = {listen_any(&err), listen_any(&err)};
+    flare_http_listener_options checked = {.head_check = misdirected, .head_check_data = &calls};
+    flare_http_listener_options both = {
+        .head_check = misdirected, .head_check_data = &calls, .https_redirect = &hr};
+    assert_int_equal(flare_http_server_add_listener_opts(h.srv, fds[0], &checked, &err), 0);
+    assert_int_equal(flare_http_server_add_listener_opts(h.srv, fds[1], &both, &err), 0);
+    uint16_t port[2];
+    for (int i = 0; i < 2; i++) {
+        flare_sock_addr local;
+        assert_int_equal(flare_socket_local_addr(fds[i], &local, &err), 0);
+        port[i] = local.port;
+    }
+    client c;
+    client_tcp(&h, &c, port[0]);
+    /* Before a 404, a 405, a 501 and OPTIONS *; what it lets on is routed as usual. */
+    expect_location(&h, &c, "GET /nowhere HTTP/1.1\r\nHost: elsewhere\r\n\r\n", 421, NULL);
+    expect_location(&h, &c, "DELETE /only HTTP/1.1\r\nHost: elsewhere\r\n\r\n", 421, NULL);
+    expect_location(&h, &c, "BREW /only HTTP/1.1\r\nHost: elsewhere\r\n\r\n", 421, NULL);
+    expect_location(&h, &c, "OPTIONS * HTTP/1.1\r\nHost: elsewhere\r\n\r\n", 421, NULL);
+    expect_location(&h, &c, "GET /only HTTP/1.1\r\nHost: here\r\n\r\n", 200, NULL);
+    expect_location(&h, &c, "GET /nowhere HTTP/1.1\r\nHost: here\r\n\r\n", 404, NULL);
+    assert_int_equal(calls, 6);
+    /* A body is not read: the connection ends after the refusal. */
+    expect_location(&h, &c, "POST /only HTTP/1.1\r\nHost: elsewhere\r\nContent-Length: 9\r\n\r\n",
+                    421, NULL);
+    expect_closed(&h, &c);
+    client_close(&c);
+    /* Before the redirect too, which takes what the check lets on. */
+    client_tcp(&h, &c, port[1]);
+    expect_location(&h, &c, "GET /only HTTP/1.1\r\nHost: elsewhere\r\n\r\n", 421, NULL);
+    expect_location(&h, &c, "GET /only HTTP/1.1\r\nHost: here\r\n\r\n", 301, "https://here/only");
+    client_close(&c);
+    harness_stop(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refused_options),
         cmocka_unit_test(test_location_and_exceptions),
         cmocka_unit_test(test_behind_proxy_protocol),
+        cmocka_unit_test(test_head_check_answers_before_routing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

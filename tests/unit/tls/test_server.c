@@ -80,6 +80,8 @@ static void test_sni_selects_second_certificate(void **state)
     assert_int_equal(srv.results[1].cert_index, 1);
     assert_string_equal(srv.results[1].sni, "a.wild.test");
     assert_int_equal(srv.results[2].cert_index, 0);
+    assert_string_equal(srv.results[2].peer_dn, ""); /* no client certificate asked for */
+    assert_string_equal(srv.results[2].peer_verify, "NONE");
     flare_tls_server_ctx_free(ctx);
 }
 
@@ -252,6 +254,8 @@ static void test_mtls_requires_client_certificate(void **state)
     assert_int_equal(srv.results[1].rc, FLARE_EUNTRUSTED);
     assert_true(srv.results[2].handshake_done);
     assert_string_equal(srv.results[2].peer_subject, "CN=flare test client");
+    assert_string_equal(srv.results[2].peer_dn, "CN=flare test client");
+    assert_string_equal(srv.results[2].peer_verify, "SUCCESS");
     flare_tls_server_ctx_free(ctx);
 }
 

@@ -248,6 +248,13 @@ static void record_handshake(struct ts_conn *c)
     res->cert_index = flare_tls_conn_cert_index(&c->tls);
     res->reused = flare_tls_conn_session_reused(&c->tls);
     flare_tls_conn_peer_subject(&c->tls, res->peer_subject, sizeof res->peer_subject);
+    size_t dn_len = 0, again_len = 0;
+    const char *dn = flare_tls_conn_peer_dn(&c->tls, &dn_len);
+    if (dn && flare_tls_conn_peer_dn(&c->tls, &again_len) == dn && again_len == dn_len)
+        snprintf(res->peer_dn, sizeof res->peer_dn, "%.*s", (int)dn_len, dn);
+    const char *why = NULL, *verify = flare_tls_conn_peer_verify(&c->tls, &why);
+    snprintf(res->peer_verify, sizeof res->peer_verify, "%s%s%s", verify, why ? ":" : "",
+             why ? why : "");
     snprintf(res->version, sizeof res->version, "%s", flare_tls_conn_version(&c->tls));
 }
 

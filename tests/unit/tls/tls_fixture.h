@@ -58,6 +58,8 @@ typedef struct ts_result {
     int cert_index;
     bool reused;
     char peer_subject[256];
+    char peer_dn[256];     /* flare_tls_conn_peer_dn, asked twice: the same both times */
+    char peer_verify[128]; /* flare_tls_conn_peer_verify: "NONE", "SUCCESS", "FAILED:why" */
     char version[16];
     size_t bytes; /* echoed */
 } ts_result;
