@@ -486,13 +486,15 @@ def read_until_close(sock, timeout):
 
 
 def read_response(sock, method="GET", timeout=5.0):
-    """Reads exactly one response from a blocking socket (keep-alive friendly)."""
+    """Reads exactly one response from a blocking socket (keep-alive friendly): the
+    final response (after any interim ones) and the bytes read past it, which may hold
+    the next responses whole when they came in the same read."""
     data = b""
     deadline = time.monotonic() + timeout
     while True:
-        responses, rest = parse_responses(data, [method])
-        if responses and responses[0].status >= 200:
-            return responses[0], rest
+        responses, rest = parse_responses(data, [method], max_finals=1)
+        if responses and responses[-1].status >= 200:
+            return responses[-1], rest
         left = deadline - time.monotonic()
         if left <= 0:
             raise AssertionError(f"no complete response within {timeout}s: {data[:300]!r}")
@@ -528,14 +530,15 @@ class Response:
 _STATUS_LINE = re.compile(rb"HTTP/1\.[01] (\d{3}) ([^\r\n]*)")
 
 
-def parse_responses(data, methods=None):
+def parse_responses(data, methods=None, max_finals=None):
     """Splits data into complete responses (interim 1xx included) and the bytes left.
-    methods[i] is the method of the i-th final response (HEAD has no body)."""
+    methods[i] is the method of the i-th final response (HEAD has no body). With
+    max_finals, parsing stops after that many final responses."""
     out = []
     finals = 0
     while True:
         end = data.find(b"\r\n\r\n")
-        if end < 0:
+        if end < 0 or finals == max_finals:
             return out, data
         lines = data[:end].split(b"\r\n")
         m = _STATUS_LINE.fullmatch(lines[0])
