@@ -153,10 +153,13 @@ class ProcessTests(ft.ServerTestCase):
         # Start with a low soft limit, as a shell with ulimit -n 1024 would.
         srv.argv = ["/bin/sh", "-c", 'ulimit -S -n 1024 && exec "$@"', "sh"] + argv
         srv.start()
+        # The port accepts as soon as the master listens, which is before it raises the
+        # limit (for the sockets it will hold as well).
+        self.assertTrue(ft.wait_for(lambda: "raised the open-files limit" in srv.log(),
+                                    ft.patience(5)), srv.log())
         with open(f"/proc/{srv.pid}/limits") as f:
             line = next(x for x in f if x.startswith("Max open files"))
         self.assertGreaterEqual(int(line.split()[3]), need, line)
-        self.assertIn("raised the open-files limit", srv.log())
         self.assertStopsCleanly(srv)
 
     def test_open_files_limit_fits_a_proxied_connection_each(self):
