@@ -368,8 +368,9 @@ class UpgradeTests(ft.ServerTestCase):
         st = status_json(srv.port)
         self.assertEqual(st["version"], "0.1.0-next")
         self.assertFalse(os.path.exists(self.pid_file + ".oldbin"))
-        log = srv.log()
-        self.assertIn("binary upgrade: took over from pid %d" % old_pid, log)
+        # The new master logs it after its "R": the old one may have drained and exited.
+        self.assertTrue(ft.wait_for(lambda: f"binary upgrade: took over from pid {old_pid}"
+                                    in srv.log(), ft.patience(5)), srv.log())
         # The new master stops like any other and removes its pid file.
         os.kill(new_pid, signal.SIGTERM)
         self.assertTrue(ft.wait_for(lambda: not ft.alive(new_pid), 15), srv.log())
