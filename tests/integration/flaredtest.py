@@ -28,6 +28,9 @@ FLARED_WRAPPER = shlex.split(os.environ.get("FLARED_WRAPPER", ""))
 # flared (memcheck is some 20-50x slower; scripts/valgrind-integration.sh gives meson's
 # own timeouts the same factor).
 WRAPPER_SLOWDOWN = 10
+# The same for a $FLARED built with AddressSanitizer (CI's build-asan, 3-10x slower, on
+# a loaded 2-core machine; .ci/run gives meson's own timeouts a factor of 3).
+SANITIZER_SLOWDOWN = 3
 
 # The config every test starts from; the $names are filled in by Server ($limits
 # and $timeouts add ", key: value" pairs). Limits are lowered so the limit tests
@@ -79,11 +82,28 @@ def wait_for(predicate, timeout, interval=0.05):
         time.sleep(interval)
 
 
+_sanitized = []
+
+
+def sanitized():
+    """True when $FLARED was built with AddressSanitizer (its runtime is linked in)."""
+    if not _sanitized:
+        try:
+            with open(FLARED, "rb") as f:
+                _sanitized.append(b"__asan_init" in f.read())
+        except OSError:
+            _sanitized.append(False)
+    return _sanitized[0]
+
+
 def patience(seconds):
-    """seconds, or WRAPPER_SLOWDOWN times as long when $FLARED_WRAPPER runs flared: for
-    waits on a condition that a slow flared meets late, never for a bound that a test
-    asserts about flared's own timing."""
-    return seconds * WRAPPER_SLOWDOWN if FLARED_WRAPPER else seconds
+    """seconds, or WRAPPER_SLOWDOWN times as long when $FLARED_WRAPPER runs flared
+    (SANITIZER_SLOWDOWN times for a sanitized flared): for waits on a condition that a
+    slow flared meets late, never for a bound that a test asserts about flared's own
+    timing."""
+    if FLARED_WRAPPER:
+        return seconds * WRAPPER_SLOWDOWN
+    return seconds * SANITIZER_SLOWDOWN if sanitized() else seconds
 
 
 def read_text(path):
@@ -246,13 +266,23 @@ class Server:
     def signal(self, sig):
         self.proc.send_signal(sig)
 
+    def reloads(self):
+        """How many reloads the master has logged as done so far."""
+        return self.log().count("reloaded:")
+
     def reload(self, timeout=5.0):
-        """SIGHUP, then waits for the reload's end and for the old workers to go. A new
-        worker serving is not enough: until an old one reads its drain signal it still
-        accepts from the shared socket, with the old config and the old rate table."""
-        done = self.log().count("reloaded:")
+        """SIGHUP, then waits for the reload's end and for the old workers to go (see
+        wait_reloaded)."""
+        done = self.reloads()
         self.signal(signal.SIGHUP)
-        if not wait_for(lambda: self.log().count("reloaded:") > done, patience(timeout)) \
+        self.wait_reloaded(done + 1, timeout)
+
+    def wait_reloaded(self, count, timeout=5.0):
+        """Waits until the master has logged its count-th reload done and the old workers
+        have gone, for a reload that the test or the master itself began. A new worker
+        serving is not enough: until an old one reads its drain signal it still accepts
+        from the shared socket, with the old config and the old rate table."""
+        if not wait_for(lambda: self.reloads() >= count, patience(timeout)) \
                 or not self.wait_workers(self.params["workers"], timeout):
             raise AssertionError(f"the reload did not complete:\n{self.log()}")
 
@@ -463,6 +493,19 @@ def recv_head(sock):
             raise AssertionError(f"the connection ended inside a head: {data[:300]!r}")
         data += chunk
     return data
+
+
+def send_head_awaiting_continue(sock, head):
+    """Sends a request head that carries Expect: 100-continue and reads the server's 100
+    Continue (RFC 9110 §10.1.1). Once it is in, a worker has accepted the connection and
+    read the head: the request is in flight, which a drain waits for, where a connection
+    still queued in the kernel or a head not yet read is not."""
+    if b"\r\nExpect: 100-continue\r\n" not in head:
+        raise AssertionError(f"no Expect: 100-continue in {head!r}")
+    sock.sendall(head)
+    data = recv_head(sock)
+    if not data.startswith(b"HTTP/1.1 100 ") or not data.endswith(b"\r\n\r\n"):
+        raise AssertionError(f"no lone 100 Continue: {data[:300]!r}")
 
 
 def read_until_close(sock, timeout):

@@ -190,13 +190,25 @@ class ConnectionLimitTests(ft.ServerTestCase):
         srv = self.start_server(limits=", max_connections: 4")
         # The start-up probe's connection may not be closed on the server side yet.
         self.assertTrue(quiet(srv))
-        time.sleep(0.2)  # and the /status connection of quiet() itself
-        held = [srv.connect() for _ in range(4)]
-        for s in held:
-            self.addCleanup(s.close)
-        for s in held:  # each is accepted and served
-            s.sendall(GET)
-            self.assertEqual(ft.read_response(s)[0].status, 200)
+
+        def served():
+            """A connection that was accepted and served, or None while the worker has
+            not yet closed its side of quiet()'s own /status connection (that one gets
+            the excess answer and is closed)."""
+            s = srv.connect()
+            try:
+                s.sendall(GET)
+                if ft.read_response(s)[0].status == 200:
+                    return s
+            except (OSError, AssertionError):
+                pass
+            s.close()
+            return None
+        held = []
+        for _ in range(4):  # each is accepted and served
+            held.append(ft.wait_for(served, ft.patience(3)))
+            self.assertTrue(held[-1], srv.log())
+            self.addCleanup(held[-1].close)
         excess = [srv.connect() for _ in range(12)]
         for s in excess:
             self.addCleanup(s.close)
@@ -472,7 +484,11 @@ class WorkerFaultTests(ft.ServerTestCase):
             s = srv.connect(timeout=10)
             self.addCleanup(s.close)
             body = bytes([65 + i]) * 3000
-            s.sendall(b"POST /raw HTTP/1.1\r\nHost: t\r\nContent-Length: 3000\r\n\r\n" + body[:1000])
+            # In flight before the TERM (a worker has read the head): one still queued in
+            # the kernel when the workers stop accepting would be reset, not completed.
+            ft.send_head_awaiting_continue(s, b"POST /raw HTTP/1.1\r\nHost: t\r\n"
+                                           b"Expect: 100-continue\r\nContent-Length: 3000\r\n\r\n")
+            s.sendall(body[:1000])
             uploads.append((s, body))
         load = [LoadThread(srv, "/plaintext") for _ in range(6)]
         for t in load:

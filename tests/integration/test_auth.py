@@ -317,9 +317,9 @@ class AuthReloadTests(ft.ServerTestCase):
         srv.start()
         self.assertEqual(ask(srv.port, "/private", basic("erin", "old")).status, 200)
         write_users(users, [f"erin:{sha_hash('new')}", f"zed:{openssl_hash('-6', 'z')}"])
-        srv.signal(signal.SIGHUP)
-        self.assertTrue(ft.wait_for(lambda: ask(srv.port, "/private", basic("erin", "new"))
-                                    .status == 200, ft.patience(5)), srv.log())
+        # Until the old worker has gone it may take a connection, with the old users.
+        srv.reload()
+        self.assertEqual(ask(srv.port, "/private", basic("erin", "new")).status, 200)
         self.assertEqual(ask(srv.port, "/private", basic("erin", "old")).status, 401)
         self.assertEqual(ask(srv.port, "/private", basic("zed", "z")).status, 200)
         # A reload with a broken file is refused; the running config keeps serving.

@@ -143,7 +143,9 @@ class HandoverTests(ft.ServerTestCase):
                        if f"flared[{p}]: worker" in line and "serving" in line) for p in new]
         self.assertLess(max(serving), first(old, ": draining ("),
                         "an old worker drained before every new one served:\n" + srv.log())
-        self.assertIn("reloaded: 2 workers on generation 1", srv.log())
+        # The master logs it after it has told the old workers to drain: they may be quicker.
+        self.assertTrue(ft.wait_for(lambda: "reloaded: 2 workers on generation 1" in srv.log(),
+                                    ft.patience(5)), srv.log())
         self.assertEqual(srv.get("/plaintext").body, b"two")
         self.assertStopsCleanly(srv)
 

@@ -61,6 +61,18 @@ def curl(*args):
                           capture_output=True, text=True, timeout=10).stdout
 
 
+def holds_open(pid, path):
+    """True when process pid has a descriptor open on path (by the name it has now)."""
+    fds = f"/proc/{pid}/fd"
+    for fd in os.listdir(fds):
+        try:
+            if os.readlink(os.path.join(fds, fd)) == path:
+                return True
+        except OSError:  # closed meanwhile
+            pass
+    return False
+
+
 class AccessLogTest(ft.ServerTestCase):
     def start_logged(self, fmt=None, workers=1, extra=""):
         extra = EXTRA_ROUTES + extra
@@ -191,6 +203,8 @@ class AccessLogTest(ft.ServerTestCase):
 
     def check_reopen(self, srv):
         url = f"http://127.0.0.1:{srv.port}"
+        workers = srv.wait_workers(2)
+        self.assertTrue(workers, srv.log())
         self.assertEqual(curl(url + "/plaintext?before"), "200")
         rotated = srv.log_path + ".1"
         os.rename(srv.log_path, rotated)
@@ -199,7 +213,10 @@ class AccessLogTest(ft.ServerTestCase):
         self.assertTrue(ft.wait_for(lambda: "?between" in ft.read_text(rotated), 3))
         srv.signal(signal.SIGUSR1)
         self.assertTrue(ft.wait_for(lambda: os.path.exists(srv.log_path), 3), srv.log())
-        time.sleep(0.3)  # the workers reopen on their own signal
+        # The workers reopen on their own signal, and log nothing: until a worker has, it
+        # holds the rotated file open (and writes the next lines there).
+        self.assertTrue(ft.wait_for(lambda: not any(holds_open(p, rotated) for p in workers),
+                                    ft.patience(3)), srv.log())
         for i in range(6):  # reach both workers
             self.assertEqual(curl(url + f"/plaintext?after{i}"), "200")
         self.assertTrue(ft.wait_for(lambda: ft.read_text(srv.log_path).count("?after") == 6, 3),
@@ -538,9 +555,14 @@ class DrainDelayTest(ft.ServerTestCase):
     def test_health_503_while_still_serving(self):
         srv = self.start_server(workers=2, extra=EXTRA_ROUTES, timeouts=", drain_delay: 2s")
         self.assertEqual(srv.get("/health").status, 200)
+        self.assertTrue(srv.wait_workers(2), srv.log())
         srv.signal(signal.SIGTERM)
         t0 = time.monotonic()
-        time.sleep(0.3)
+        # Each worker turns health to 503 once it has read its signal (and says so); each
+        # then serves on until 2 s after that, so at least until t0 + 2 s. (A fixed pause
+        # here met a worker not yet at its signal on a loaded machine.)
+        self.assertTrue(ft.wait_for(lambda: srv.log().count("health answers 503") >= 2, 1.4),
+                        srv.log())
         seen = []
         while time.monotonic() - t0 < 1.5:
             # New connections are still accepted and served; health says 503.
@@ -548,7 +570,7 @@ class DrainDelayTest(ft.ServerTestCase):
             self.assertEqual(srv.get("/plaintext").status, 200)
             seen.append(time.monotonic() - t0)
             time.sleep(0.1)
-        self.assertGreater(len(seen), 3)
+        self.assertTrue(seen)
         status = srv.wait(12)
         self.assertEqual(status, 0, srv.log())
         self.assertGreaterEqual(time.monotonic() - t0, 1.9)

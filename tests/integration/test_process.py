@@ -153,10 +153,13 @@ class ProcessTests(ft.ServerTestCase):
         # Start with a low soft limit, as a shell with ulimit -n 1024 would.
         srv.argv = ["/bin/sh", "-c", 'ulimit -S -n 1024 && exec "$@"', "sh"] + argv
         srv.start()
+        # The port accepts as soon as the master listens, which is before it raises the
+        # limit (for the sockets it will hold as well).
+        self.assertTrue(ft.wait_for(lambda: "raised the open-files limit" in srv.log(),
+                                    ft.patience(5)), srv.log())
         with open(f"/proc/{srv.pid}/limits") as f:
             line = next(x for x in f if x.startswith("Max open files"))
         self.assertGreaterEqual(int(line.split()[3]), need, line)
-        self.assertIn("raised the open-files limit", srv.log())
         self.assertStopsCleanly(srv)
 
     def test_open_files_limit_fits_a_proxied_connection_each(self):
@@ -365,8 +368,9 @@ class UpgradeTests(ft.ServerTestCase):
         st = status_json(srv.port)
         self.assertEqual(st["version"], "0.1.0-next")
         self.assertFalse(os.path.exists(self.pid_file + ".oldbin"))
-        log = srv.log()
-        self.assertIn("binary upgrade: took over from pid %d" % old_pid, log)
+        # The new master logs it after its "R": the old one may have drained and exited.
+        self.assertTrue(ft.wait_for(lambda: f"binary upgrade: took over from pid {old_pid}"
+                                    in srv.log(), ft.patience(5)), srv.log())
         # The new master stops like any other and removes its pid file.
         os.kill(new_pid, signal.SIGTERM)
         self.assertTrue(ft.wait_for(lambda: not ft.alive(new_pid), 15), srv.log())

@@ -158,10 +158,9 @@ class ResolveTests(ServerTestCase):
 
     def assertReloaded(self, srv):
         # The new workers serve once ready; the master logs the reload's end after it has
-        # told the old ones to drain, which a sanitized build makes a little later.
-        line = "reloaded: 1 workers on generation 1"
-        self.assertTrue(wait_for(lambda: line in srv.log(), patience(10), interval=0.1),
-                        srv.log())
+        # told the old ones to drain, which a sanitized build makes a little later. The old
+        # worker still accepts (and proxies to the old address) until it has read that.
+        srv.wait_reloaded(1, timeout=10)
 
     def answered_by(self, srv):
         # A loaded machine may be slow to proxy; only a wrong answer fails.

@@ -49,7 +49,9 @@ class SignalTests(ft.ServerTestCase):
         self.assertFalse(set(new) & set(old))
         for _ in range(20):
             self.assertEqual(srv.get("/plaintext").body, b"version two")
-        self.assertIn("reloaded: 2 workers on generation 1", srv.log())
+        # The master logs it after it has told the old workers to drain: they may be quicker.
+        self.assertTrue(ft.wait_for(lambda: "reloaded: 2 workers on generation 1" in srv.log(),
+                                    ft.patience(5)), srv.log())
         self.assertStopsCleanly(srv)
 
     def test_hup_reads_the_config_through_a_symlink_switched_since_the_start(self):
@@ -183,11 +185,14 @@ class SignalTests(ft.ServerTestCase):
         r, _ = ft.read_response(idle)
         self.assertFalse(r.closes())
 
-        # A slow upload: head and the first KiB now, one more KiB every second.
+        # A slow upload: head and the first KiB now, one more KiB every second. Its 100
+        # Continue says the worker has it in flight before the TERM.
         up = srv.connect(timeout=10)
         self.addCleanup(up.close)
-        up.sendall(b"POST /raw HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\n"
-                   b"Content-Length: %d\r\n\r\n" % UPLOAD_BYTES + payload[:1024])
+        ft.send_head_awaiting_continue(
+            up, b"POST /raw HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\n"
+            b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % UPLOAD_BYTES)
+        up.sendall(payload[:1024])
 
         # A slow reader of a file larger than the kernel can buffer for it.
         down = srv.connect(timeout=10, rcvbuf=4096)
@@ -216,6 +221,8 @@ class SignalTests(ft.ServerTestCase):
                     time.sleep(0.01)
         t = threading.Thread(target=reader, daemon=True)
         t.start()
+        # The download has begun (its connection was accepted) before the TERM.
+        self.assertTrue(ft.wait_for(lambda: received, ft.patience(5)), srv.log())
 
         time.sleep(1.0)
         up.sendall(payload[1024:2048])
@@ -285,9 +292,14 @@ class SignalTests(ft.ServerTestCase):
         srv = self.start_server()
         up = srv.connect()
         self.addCleanup(up.close)
-        up.sendall(b"POST /raw HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\nonly a little")
-        time.sleep(0.2)
+        # In flight before the TERM: a connection the worker had not yet accepted or
+        # read would not hold the drain, and flared would exit on the TERM alone.
+        ft.send_head_awaiting_continue(up, b"POST /raw HTTP/1.1\r\nHost: t\r\n"
+                                       b"Expect: 100-continue\r\nContent-Length: 100000\r\n\r\n")
+        up.sendall(b"only a little")
         srv.signal(signal.SIGTERM)
+        self.assertTrue(ft.wait_for(lambda: ": draining (1 connections" in srv.log(),
+                                    ft.patience(5)), srv.log())
         time.sleep(0.5)
         self.assertIsNone(srv.proc.poll(), "the drain should wait for the upload")
         srv.signal(signal.SIGQUIT)
@@ -435,7 +447,9 @@ class SignalTests(ft.ServerTestCase):
         old = ft.read_text(rotated)
         self.assertIn("started 2 workers", old)
         self.assertNotIn("reloading", old)
-        self.assertIn("reloaded", ft.read_text(log))
+        # The master logs it after it has told the workers to drain: they may be quicker.
+        self.assertTrue(ft.wait_for(lambda: "reloaded" in ft.read_text(log), ft.patience(5)),
+                        ft.read_text(log))
         self.assertStopsCleanly(srv)
 
 
