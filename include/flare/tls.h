@@ -206,8 +206,10 @@ void flare_tls_server_ctx_free(flare_tls_server_ctx *ctx);
 flare_tls_server_ctx *flare_tls_server_ctx_ref(flare_tls_server_ctx *ctx);
 /**
  * Index of the certificate that serves name (len bytes): an exact name first, then a
- * "*.suffix" wildcard covering exactly one label, else 0 (the default). Compare it
- * for the Host header and for the SNI to detect a misdirected request.
+ * "*.suffix" wildcard covering exactly one label, else 0 (the default). Case does not
+ * matter; a trailing dot does: take it off first, as flare_request.host has it taken
+ * off, so that a name routing takes for no host of the listener selects no certificate
+ * of one. Compare it for the Host header and for the SNI to detect a misdirected request.
  */
 int flare_tls_server_ctx_select(const flare_tls_server_ctx *ctx, const char *name, size_t len);
 /** Checks that both files load and that the key matches the certificate. */

@@ -251,7 +251,10 @@ static size_t put_tls_var(char *p, flared_proxy_var v, const flare_tls_conn *tls
     const char *text, *why = NULL;
     size_t len = 0;
     if (v == FLARED_PV_SSL_CLIENT_S_DN) {
-        text = flare_tls_conn_peer_dn(tls, &len);
+        /* Written as measured: the subject the measuring call made, or none when memory
+         * ran out then; made now, it would outgrow the room reserved for it. */
+        text = p ? tls->peer_dn : flare_tls_conn_peer_dn(tls, &len);
+        if (p && text) len = strlen(text);
     } else {
         text = v == FLARED_PV_SSL_PROTOCOL ? flare_tls_conn_version(tls)
                : v == FLARED_PV_SSL_CIPHER ? flare_tls_conn_cipher(tls)

@@ -116,7 +116,10 @@ static int set_names(struct tls_server_cert *cert, const flare_tls_cert_config *
 int flare_tls_server_ctx_select(const flare_tls_server_ctx *ctx, const char *name, size_t len)
 {
     if (!ctx || !name) return 0;
-    if (len > 0 && name[len - 1] == '.') len--;
+    /* The name as routing compares it: the caller took its trailing dot off, as the
+     * SNI callback and flare_request.host do. Taking off another would make
+     * "other.test.." select other.test's certificate while routing takes it for an
+     * unknown host, served on that certificate instead of a 421. */
     if (len == 0 || len > FLARE_HOSTNAME_MAX) return 0;
     /* Linear: a listener has a handful of certificates, and this runs once per handshake. */
     for (size_t i = 0; i < ctx->cert_count; i++)

@@ -410,6 +410,16 @@ class HttpsTests(ft.SharedServerTestCase, TlsTestCase):
             data, _ = ft.read_until_close(s, 5)
         responses, _ = ft.parse_responses(data)
         self.assertEqual([r.status for r in responses], [421, 200], data[:400])
+        # Only one: routing takes "other.test.." for a host it does not know (the default
+        # host's page), so on other.test's connection it is a 421 too, not that page
+        # served under other.test's certificate.
+        with self.tls_connect(self.srv, server_hostname="other.test") as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: other.test..\r\n\r\n"
+                      b"GET / HTTP/1.1\r\nHost: other.test.\r\nConnection: close\r\n\r\n")
+            data, _ = ft.read_until_close(s, 5)
+        responses, _ = ft.parse_responses(data)
+        self.assertEqual([(r.status, r.body) for r in responses],
+                         [(421, b"421 Misdirected Request\n"), (200, b"other host")], data[:600])
         # Before the method is weighed (nginx decides the 421 before any location):
         # other.test's text route takes no DELETE, nor an unknown method, and /plaintext
         # no POST; OPTIONS * names no route at all.

@@ -11,7 +11,11 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "proxy.h"
 #include "request_id.h"
@@ -313,6 +317,111 @@ static void test_request_id_field(void **state)
     expect_head(&p, &o, want);
 }
 
+/* BIO_new is wrapped (meson.build): while failures are asked for, it fails as when
+ * memory runs out; the subject of a client certificate is printed through one. */
+static int bio_new_failures;
+BIO *__real_BIO_new(const BIO_METHOD *method);
+BIO *__wrap_BIO_new(const BIO_METHOD *method);
+BIO *__wrap_BIO_new(const BIO_METHOD *method)
+{
+    if (bio_new_failures > 0) {
+        bio_new_failures--;
+        return NULL;
+    }
+    return __real_BIO_new(method);
+}
+
+/* A self-signed certificate for key with subject CN=cn. */
+static X509 *self_signed(EVP_PKEY *key, const char *cn)
+{
+    X509 *x = X509_new();
+    assert_non_null(x);
+    X509_NAME *name = X509_get_subject_name(x);
+    assert_true(X509_set_version(x, 2) && ASN1_INTEGER_set(X509_get_serialNumber(x), 1) &&
+                X509_gmtime_adj(X509_getm_notBefore(x), 0) &&
+                X509_gmtime_adj(X509_getm_notAfter(x), 3600) && X509_set_pubkey(x, key) &&
+                X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1,
+                                           -1, 0) &&
+                X509_set_issuer_name(x, name) && X509_sign(x, key, EVP_sha256()));
+    return x;
+}
+
+static int accept_any(int ok, X509_STORE_CTX *store)
+{
+    (void)ok;
+    (void)store;
+    return 1;
+}
+
+/* The server end of a TLS connection (over a memory BIO pair) whose client presented a
+ * certificate with subject CN=alice; *client is the other end, for SSL_free. */
+static SSL *handshaken_with_client_cert(SSL **client)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    assert_non_null(key);
+    X509 *server_cert = self_signed(key, "server"), *client_cert = self_signed(key, "alice");
+    SSL_CTX *sctx = SSL_CTX_new(TLS_server_method()), *cctx = SSL_CTX_new(TLS_client_method());
+    assert_true(sctx && cctx && SSL_CTX_use_certificate(sctx, server_cert) &&
+                SSL_CTX_use_PrivateKey(sctx, key) && SSL_CTX_use_certificate(cctx, client_cert) &&
+                SSL_CTX_use_PrivateKey(cctx, key));
+    SSL_CTX_set_verify(sctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, accept_any);
+    SSL *s = SSL_new(sctx), *c = SSL_new(cctx);
+    BIO *sb, *cb;
+    assert_true(s && c && BIO_new_bio_pair(&sb, 0, &cb, 0));
+    SSL_set_bio(s, sb, sb);
+    SSL_set_bio(c, cb, cb);
+    SSL_set_accept_state(s);
+    SSL_set_connect_state(c);
+    bool done = false;
+    for (int i = 0; i < 16 && !done; i++) {
+        int client_rc = SSL_do_handshake(c), server_rc = SSL_do_handshake(s);
+        done = client_rc == 1 && server_rc == 1;
+    }
+    assert_true(done);
+    SSL_CTX_free(sctx); /* the SSLs hold references */
+    SSL_CTX_free(cctx);
+    X509_free(server_cert);
+    X509_free(client_cert);
+    EVP_PKEY_free(key);
+    *client = c;
+    return s;
+}
+
+/* $ssl_client_s_dn is written as it was measured: a subject that could not be made
+ * then (memory ran out) is not made between measuring and writing, where it would
+ * outgrow the room reserved for the field; the field is left out, and the next request
+ * of the connection gets it. */
+static void test_client_dn_written_as_measured(void **state)
+{
+    (void)state;
+    static const flared_proxy_part dn[] = {VAR(FLARED_PV_SSL_CLIENT_S_DN)};
+    static const flared_proxy_set_field set[] = {
+        {.name = "X-SSL-Client-S-DN", .name_len = 17, .parts = dn, .part_count = 1},
+    };
+    flared_proxy_route route = {.set_fields = set, .set_field_count = 1};
+    SSL *client;
+    flare_tls_conn tls = {.ssl = handshaken_with_client_cert(&client), .fd = -1};
+    tls.handshake_done = true;
+    parsed p;
+    parse(&p, "GET / HTTP/1.1\r\nHost: x\r\nX-SSL-Client-S-DN: CN=admin\r\n\r\n", "192.0.2.7:1");
+    p.req.tls = &tls;
+    flared_proxy_head_opts o = {.host = "app", .host_len = 3, .route = &route};
+    const char *head = "GET / HTTP/1.1\r\nHost: app\r\nX-Forwarded-For: 192.0.2.7\r\n"
+                       "X-Real-IP: 192.0.2.7\r\n%sX-Forwarded-Proto: https\r\n"
+                       "X-Forwarded-Host: x\r\nForwarded: for=192.0.2.7;host=x;proto=https\r\n"
+                       "Via: 1.1 flared\r\n\r\n";
+    char want[1024];
+    bio_new_failures = 1;
+    snprintf(want, sizeof want, head, "");
+    expect_head(&p, &o, want);
+    bio_new_failures = 0;
+    snprintf(want, sizeof want, head, "X-SSL-Client-S-DN: CN=alice\r\n");
+    expect_head(&p, &o, want);
+    free(tls.peer_dn);
+    SSL_free(tls.ssl);
+    SSL_free(client);
+}
+
 static void test_keep_alive_timeout(void **state)
 {
     (void)state;
@@ -360,6 +469,7 @@ int main(void)
         cmocka_unit_test(test_keep_alive_timeout),
         cmocka_unit_test(test_route_fields),
         cmocka_unit_test(test_request_id_field),
+        cmocka_unit_test(test_client_dn_written_as_measured),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

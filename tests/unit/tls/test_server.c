@@ -131,10 +131,13 @@ static void test_select_rules(void **state)
     flare_error err;
     assert_int_equal(flare_tls_server_ctx_new(&ctx, &cfg, &err), 0);
 #define SEL(s) flare_tls_server_ctx_select(ctx, s, strlen(s))
-    assert_int_equal(SEL("exact.example.com"), 1);  /* case-insensitive */
-    assert_int_equal(SEL("EXACT.EXAMPLE.COM."), 1); /* trailing dot */
-    assert_int_equal(SEL("b.example.com"), 1);      /* wildcard */
-    assert_int_equal(SEL("a.example.com"), 2);      /* an exact name beats an earlier wildcard */
+    assert_int_equal(SEL("exact.example.com"), 1); /* case-insensitive */
+    assert_int_equal(SEL("EXACT.EXAMPLE.COM"), 1);
+    /* A dot left after the caller took one off ("exact.example.com..") is no name of
+     * ours, as routing does not take it for one. */
+    assert_int_equal(SEL("exact.example.com."), 0);
+    assert_int_equal(SEL("b.example.com"), 1); /* wildcard */
+    assert_int_equal(SEL("a.example.com"), 2); /* an exact name beats an earlier wildcard */
     assert_int_equal(SEL("x.wild.example.com"), 2);
     assert_int_equal(SEL("shop.test"), 2);
     assert_int_equal(SEL("example.com"), 0);     /* the wildcard needs one label */
