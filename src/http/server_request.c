@@ -127,8 +127,8 @@ static void host_of(const flare_http_request *req, const flare_tls_conn *tls, fl
     if (!out->host || out->host_len == 0) {
         /* A request that names no host (HTTP/1.0 may omit Host, RFC 9112 §3.2) over TLS
          * is for the host the client named in SNI (RFC 6066 §3), whose certificate it
-         * took: it goes where Host: that-name would, as nginx serves it from the server
-         * block SNI selected, not to the default host. */
+         * took: it goes where Host: that-name would, not to the default host (nginx 1.22
+         * serves its default server block there, whatever certificate SNI selected). */
         const char *sni = tls ? flare_tls_conn_server_name(tls) : NULL;
         out->host = sni ? sni : "";
         out->host_len = sni ? strlen(sni) : 0;
