@@ -116,6 +116,46 @@ class ClientVerifyTests(tt.TlsTestCase):
         self.assertEqual(self.logged(srv, log), ["/plaintext 200 NONE|-",
                                                  f"/plaintext 200 {NO_ISSUER}|{CLIENT_DN}"])
 
+    def chain(self, depth):
+        """A client certificate `depth` intermediate CAs below ca.pem; the path of a PEM
+        with it and the intermediates (what the client sends), and of its key."""
+        d = tempfile.mkdtemp(prefix="flared-chain-", dir=tt.CERTS)
+        issuer = (tt.cert("ca.pem"), tt.cert("ca.key"))
+        pems = []
+        for i in range(depth + 1):
+            name = f"{d}/{i}"
+            ca = i < depth
+            ext = ("basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n" if ca
+                   else "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n")
+            with open(f"{name}.ext", "w") as f:
+                f.write(ext)
+            for argv in (["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                          "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj",
+                          f"/CN={'intermediate' if ca else 'deep client'} {i}"],
+                         ["x509", "-req", "-in", f"{name}.csr", "-CA", issuer[0], "-CAkey",
+                          issuer[1], "-CAcreateserial", "-out", f"{name}.pem", "-days", "2",
+                          "-extfile", f"{name}.ext"]):
+                status, out = tt.run([tt.OPENSSL, *argv])
+                self.assertEqual(status, 0, out)
+            issuer = (f"{name}.pem", f"{name}.key")
+            pems.insert(0, ft.read_text(f"{name}.pem"))
+        with open(f"{d}/chain.pem", "w") as f:
+            f.write("".join(pems))
+        return f"{d}/chain.pem", issuer[1]
+
+    def test_verify_depth(self):
+        """verify_depth N lets N intermediate CAs stand between a client certificate and
+        client_ca, not N + 1 (OpenSSL's default allows 100)."""
+        pem, key = self.chain(2)
+        for depth, works in (("", True), ("verify_depth: 2\n", True),
+                             ("verify_depth: 1\n", False)):
+            srv, log = self.start(f"client_ca: ca.pem\n{depth}", routes="")
+            status, _, err = self.curl(srv, "--cert", pem, "--key", key,
+                                       f"https://localhost:{srv.port}/plaintext", ok=False)
+            self.assertEqual(status == 0, works, f"{depth}: {err}")
+            self.assertEqual(self.logged(srv, log),
+                             ["/plaintext 200 SUCCESS|CN=deep client 2"] if works else [])
+
     def resumed_twice(self, srv, args):
         """A full handshake with s_client args, then a resumed one; both send REQUEST."""
         sess = os.path.join(srv.dir, "sess.pem")
