@@ -163,8 +163,9 @@ size_t flare_tls_conn_peer_subject(const flare_tls_conn *c, char *out, size_t ca
 /**
  * The peer certificate's subject as X509_NAME_print_ex writes it with XN_FLAG_RFC2253
  * (RFC 2253: "CN=client,O=Example", the last RDN first; control and non-ASCII bytes
- * escaped, so it is printable ASCII), *len bytes and NUL-terminated. On a server with
- * a client_ca this is the verified client certificate's, nginx's $ssl_client_s_dn. Made
+ * escaped, so it is printable ASCII), *len bytes and NUL-terminated. On a server this
+ * is the client certificate's, nginx's $ssl_client_s_dn: verified unless client_verify
+ * is OPTIONAL_NO_CA (see flare_tls_conn_peer_verify). Made
  * at the first call (after the handshake) and kept in c->peer_dn until free, so later
  * calls on the connection cost nothing. NULL (*len 0) before the handshake, without a
  * peer certificate, or when memory ran out.
