@@ -47,6 +47,21 @@ typedef enum flare_tls_verify {
     FLARE_TLS_VERIFY_NONE = 1, /**< no authentication at all; logs a warning per connection */
 } flare_tls_verify;
 
+/**
+ * What a server with client certificates does with them (nginx's ssl_verify_client).
+ * Each asks for a certificate in the handshake; they differ in what they let through.
+ */
+typedef enum flare_tls_client_verify {
+    /** one that verifies against client_ca is required (the default) */
+    FLARE_TLS_CLIENT_VERIFY_ON = 0,
+    /** none is accepted; one that fails verification ends the handshake */
+    FLARE_TLS_CLIENT_VERIFY_OPTIONAL = 1,
+    /** none is accepted, and so is one whose only fault is an issuer client_ca does not hold
+     *  (unknown or self-signed CA: the connection reports FAILED); any other fault (expired,
+     *  bad signature, chain too deep) ends the handshake as in OPTIONAL */
+    FLARE_TLS_CLIENT_VERIFY_OPTIONAL_NO_CA = 2,
+} flare_tls_client_verify;
+
 /** Receives one warning line (no trailing newline); log_ctx is the config's. */
 typedef void (*flare_tls_log_fn)(void *log_ctx, const char *message);
 
@@ -148,8 +163,9 @@ size_t flare_tls_conn_peer_subject(const flare_tls_conn *c, char *out, size_t ca
 /**
  * The peer certificate's subject as X509_NAME_print_ex writes it with XN_FLAG_RFC2253
  * (RFC 2253: "CN=client,O=Example", the last RDN first; control and non-ASCII bytes
- * escaped, so it is printable ASCII), *len bytes and NUL-terminated. On a server with
- * a client_ca this is the verified client certificate's, nginx's $ssl_client_s_dn. Made
+ * escaped, so it is printable ASCII), *len bytes and NUL-terminated. On a server this
+ * is the client certificate's, nginx's $ssl_client_s_dn: verified unless client_verify
+ * is OPTIONAL_NO_CA (see flare_tls_conn_peer_verify). Made
  * at the first call (after the handshake) and kept in c->peer_dn until free, so later
  * calls on the connection cost nothing. NULL (*len 0) before the handshake, without a
  * peer certificate, or when memory ran out.
@@ -159,8 +175,9 @@ const char *flare_tls_conn_peer_dn(const flare_tls_conn *c, size_t *len);
  * How the peer certificate verified, as nginx's $ssl_client_verify: "NONE" when the peer
  * sent none (or before the handshake), "SUCCESS" when it verified, else "FAILED" with
  * *reason (may be NULL) set to OpenSSL's reason ("certificate has expired"); *reason is
- * NULL but for "FAILED". Static strings. A server with a client_ca refuses a handshake
- * whose certificate fails, so its requests see "SUCCESS".
+ * NULL but for "FAILED". Static strings. A server whose client_verify is ON sees only
+ * "SUCCESS", OPTIONAL also "NONE", OPTIONAL_NO_CA all three. A resumed session reports
+ * what its full handshake did (the result travels in the session).
  */
 const char *flare_tls_conn_peer_verify(const flare_tls_conn *c, const char **reason);
 /** True when the handshake resumed a session (ticket) instead of a full handshake. */
@@ -185,11 +202,17 @@ typedef struct flare_tls_server_config {
     flare_tls_version min_version;
     const char *const *alpn; /**< protocols in the server's order of preference */
     size_t alpn_count;       /**< 0 = no ALPN */
-    const char *client_ca;   /**< PEM CA bundle: require and verify client certificates */
-    bool session_tickets;    /**< resumption by tickets (a random key until one is set); a
-                                  session resumes only under the SNI name it was made for */
-    int session_timeout_s;   /**< session lifetime; 0 = OpenSSL's default (2 h) */
-    flare_tls_log_fn log;    /**< warnings (e.g. an expired certificate); NULL = dropped */
+    const char *client_ca;   /**< PEM CA bundle: ask for client certificates, verify them */
+    /** what client_verify lets through; OPTIONAL needs client_ca, OPTIONAL_NO_CA asks for
+     *  certificates even without one (then none verifies); ON without client_ca: none asked */
+    flare_tls_client_verify client_verify;
+    /** most intermediate CA certificates between a client's and the CA of client_ca that
+     *  issued them (nginx's ssl_verify_depth, SSL_CTX_set_verify_depth), 1..100; 0 = 100 */
+    int verify_depth;
+    bool session_tickets;  /**< resumption by tickets (a random key until one is set); a
+                                session resumes only under the SNI name it was made for */
+    int session_timeout_s; /**< session lifetime; 0 = OpenSSL's default (2 h) */
+    flare_tls_log_fn log;  /**< warnings (e.g. an expired certificate); NULL = dropped */
     void *log_ctx;
 } flare_tls_server_config;
 

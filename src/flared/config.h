@@ -153,9 +153,13 @@ typedef struct flared_tls {
     flared_tls_version min_version; /**< default FLARED_TLS_1_2 */
     const char *const *alpn; /**< protocols, most preferred first; default http/1.1, http/1.0 */
     size_t alpn_count;       /**< 0 (`alpn: []`): no ALPN */
-    const char *client_ca;   /**< absolute path of a PEM CA bundle: client certificates required */
-    bool session_tickets;    /**< resumption by tickets, keys shared by workers; default true */
-    unsigned line, column;   /**< where the block is written */
+    const char *client_ca;   /**< absolute path of a PEM CA bundle: client certificates asked for */
+    /** `client_verify`: on (default: a verified certificate required), optional,
+     *  optional_no_ca (also without client_ca) */
+    flare_tls_client_verify client_verify;
+    int verify_depth;      /**< `verify_depth` 1..100, 0 when unset (OpenSSL's 100) */
+    bool session_tickets;  /**< resumption by tickets, keys shared by workers; default true */
+    unsigned line, column; /**< where the block is written */
 } flared_tls;
 
 /** One listening socket. */
@@ -512,6 +516,9 @@ typedef struct flared_route {
     const flared_rate_limit *rate_limit; /**< requests per client over time; NULL = none */
     const flared_auth *auth; /**< Basic authentication (its own, else its host's, else the top
                                   level's); NULL = none (or `auth: off`) */
+    /** `client_cert: required`: a request whose connection's client certificate did not
+     *  verify ($ssl_client_verify not SUCCESS) gets 403 */
+    bool client_cert_required;
     flared_route_type type;
     union {
         flared_text_route text;

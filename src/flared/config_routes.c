@@ -24,9 +24,9 @@
 #define MAX_HOST_LABEL 63
 
 static const char *const route_keys[] = {
-    "path",       "methods", "headers",   "max_body_bytes", "allow", "access_log",
-    "rate_limit", "auth",    "text",      "redirect",       "echo",  "static",
-    "status",     "health",  "websocket", "proxy",          NULL};
+    "path",       "methods", "headers",     "max_body_bytes", "allow",    "access_log",
+    "rate_limit", "auth",    "client_cert", "text",           "redirect", "echo",
+    "static",     "status",  "health",      "websocket",      "proxy",    NULL};
 /* The type keys follow K_FIRST_TYPE in flared_route_type order. */
 enum {
     K_PATH,
@@ -37,8 +37,9 @@ enum {
     K_ACCESS_LOG,
     K_RATE_LIMIT,
     K_AUTH,
+    K_CLIENT_CERT,
     K_FIRST_TYPE,
-    K_ROUTE_KEYS = 16
+    K_ROUTE_KEYS = 17
 };
 
 const char *flared_route_type_name(flared_route_type type)
@@ -462,6 +463,30 @@ static int parse_route_type(flared_cfg_ctx *c, yaml_node_t *node, flared_route *
 
 /* ---------------------------------------------------------------- routes */
 
+/*
+ * `client_cert: required`, what nginx writes `if ($ssl_client_verify != SUCCESS) { return
+ * 403; }`: only a listener with a client_ca verifies certificates, so without one the
+ * route could never answer but 403.
+ */
+static int parse_client_cert(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r)
+{
+    char shown[FLARED_CFG_SHOW_MAX];
+    if (node->type != YAML_SCALAR_NODE ||
+        strcmp((const char *)node->data.scalar.value, "required") != 0)
+        return flared_cfg_fail(c, node, "client_cert: expected required, got %s",
+                               flared_cfg_show(node, shown));
+    for (size_t i = 0; i < c->cfg->listener_count; i++) {
+        const flared_tls *t = c->cfg->listeners[i].tls;
+        if (t && t->client_ca) {
+            r->client_cert_required = true;
+            return 0;
+        }
+    }
+    return flared_cfg_fail(c, node,
+                           "client_cert: required, but no listener verifies client certificates, "
+                           "so every request would get 403; give a tls listener a client_ca");
+}
+
 static int parse_route(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r,
                        yaml_node_t **path_node)
 {
@@ -509,6 +534,7 @@ static int parse_route(flared_cfg_ctx *c, yaml_node_t *node, flared_route *r,
         return rc;
     if (v[K_RATE_LIMIT] && (rc = flared_cfg_route_rate_limit(c, v[K_RATE_LIMIT], r)) < 0) return rc;
     if (v[K_AUTH] && (rc = flared_cfg_auth(c, v[K_AUTH], &r->auth)) < 0) return rc;
+    if (v[K_CLIENT_CERT] && (rc = parse_client_cert(c, v[K_CLIENT_CERT], r)) < 0) return rc;
     if (v[K_ACCESS_LOG]) {
         yaml_node_t *a = v[K_ACCESS_LOG];
         char shown[FLARED_CFG_SHOW_MAX];

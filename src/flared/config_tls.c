@@ -1,8 +1,8 @@
 /*
  * config_tls.c: a listener's `tls` block: certificates (the first is the
- * default; the others are picked by SNI), min_version, ALPN, client_ca (mTLS)
- * and session_tickets. Every file is opened and every key checked against its
- * certificate here, so a config that loads is one the workers can serve: a bad
+ * default; the others are picked by SNI), min_version, ALPN, client_ca,
+ * client_verify and verify_depth (mTLS) and session_tickets. Every file is opened and every key
+ * checked against its certificate here, so a config that loads is one the workers can serve: a bad
  * file is a FILE:LINE:COLUMN error at load time, not a worker dying later.
  */
 #include "config_tls.h"
@@ -22,9 +22,23 @@
 _Static_assert(FLARED_TLS_CERTS_MAX == FLARE_TLS_MAX_CERTS, "config and tls layer limits differ");
 _Static_assert(FLARED_TLS_ALPN_MAX == FLARE_TLS_MAX_ALPN, "config and tls layer limits differ");
 
-static const char *const tls_keys[] = {"certificates", "min_version",     "alpn",
-                                       "client_ca",    "session_tickets", NULL};
-enum { K_CERTIFICATES, K_MIN_VERSION, K_ALPN, K_CLIENT_CA, K_SESSION_TICKETS, K_TLS_KEYS };
+static const char *const tls_keys[] = {
+    "certificates", "min_version",     "alpn", "client_ca", "client_verify",
+    "verify_depth", "session_tickets", NULL};
+enum {
+    K_CERTIFICATES,
+    K_MIN_VERSION,
+    K_ALPN,
+    K_CLIENT_CA,
+    K_CLIENT_VERIFY,
+    K_VERIFY_DEPTH,
+    K_SESSION_TICKETS,
+    K_TLS_KEYS
+};
+
+/* nginx's ssl_verify_client values but `off` (no client_ca is off), in enum order. */
+static const char *const client_verify_names[] = {"on", "optional", "optional_no_ca"};
+_Static_assert(FLARE_TLS_CLIENT_VERIFY_OPTIONAL_NO_CA == 2, "client_verify_names order");
 
 static const char *const cert_keys[] = {"cert", "key", "names", NULL};
 enum { K_CERT, K_KEY, K_NAMES, K_CERT_KEYS };
@@ -254,6 +268,44 @@ static int parse_client_ca(flared_cfg_ctx *c, yaml_node_t *node, flared_tls *t)
     return 0;
 }
 
+static int parse_client_verify(flared_cfg_ctx *c, yaml_node_t *node, flared_tls *t)
+{
+    char shown[FLARED_CFG_SHOW_MAX];
+    size_t i = FLARE_N_ELEMENTS(client_verify_names);
+    if (node->type == YAML_SCALAR_NODE)
+        for (i = 0; i < FLARE_N_ELEMENTS(client_verify_names); i++)
+            if (strlen(client_verify_names[i]) == node->data.scalar.length &&
+                memcmp(client_verify_names[i], node->data.scalar.value, node->data.scalar.length) ==
+                    0)
+                break;
+    if (i == FLARE_N_ELEMENTS(client_verify_names))
+        return flared_cfg_fail(c, node,
+                               "client_verify: expected on, optional or optional_no_ca, got %s",
+                               flared_cfg_show(node, shown));
+    t->client_verify = (flare_tls_client_verify)i;
+    /* nginx too takes optional_no_ca alone: every certificate then fails verification,
+     * and the application judges it by $ssl_client_s_dn (or an upstream by the field). */
+    if (!t->client_ca && t->client_verify != FLARE_TLS_CLIENT_VERIFY_OPTIONAL_NO_CA)
+        return flared_cfg_fail(c, node,
+                               "client_verify: %s needs client_ca, the CA bundle that client "
+                               "certificates are verified against",
+                               client_verify_names[t->client_verify]);
+    return 0;
+}
+
+static int parse_verify_depth(flared_cfg_ctx *c, yaml_node_t *node, flared_tls *t)
+{
+    uint64_t depth;
+    int rc = flared_cfg_uint(c, node, "verify_depth", 1, 100, &depth);
+    if (rc < 0) return rc;
+    if (!t->client_ca && t->client_verify != FLARE_TLS_CLIENT_VERIFY_OPTIONAL_NO_CA)
+        return flared_cfg_fail(c, node,
+                               "verify_depth: no client certificates are asked for; add "
+                               "client_ca");
+    t->verify_depth = (int)depth;
+    return 0;
+}
+
 int flared_tls_context_new(const flared_tls *t, flare_tls_log_fn log, void *log_ctx,
                            flare_tls_server_ctx **out, flare_error *err)
 {
@@ -270,6 +322,8 @@ int flared_tls_context_new(const flared_tls *t, flare_tls_log_fn log, void *log_
         .alpn = t->alpn,
         .alpn_count = t->alpn_count,
         .client_ca = t->client_ca,
+        .client_verify = t->client_verify,
+        .verify_depth = t->verify_depth,
         .session_tickets = t->session_tickets,
         .log = log,
         .log_ctx = log_ctx,
@@ -314,6 +368,8 @@ int flared_cfg_tls(flared_cfg_ctx *c, yaml_node_t *node, const flared_tls **out)
     if (rc == 0 && v[K_MIN_VERSION]) rc = parse_min_version(c, v[K_MIN_VERSION], t);
     if (rc == 0 && v[K_ALPN]) rc = parse_alpn(c, v[K_ALPN], t);
     if (rc == 0 && v[K_CLIENT_CA]) rc = parse_client_ca(c, v[K_CLIENT_CA], t);
+    if (rc == 0 && v[K_CLIENT_VERIFY]) rc = parse_client_verify(c, v[K_CLIENT_VERIFY], t);
+    if (rc == 0 && v[K_VERIFY_DEPTH]) rc = parse_verify_depth(c, v[K_VERIFY_DEPTH], t);
     if (rc == 0 && v[K_SESSION_TICKETS])
         rc = flared_cfg_bool(c, v[K_SESSION_TICKETS], "session_tickets", &t->session_tickets);
     if (rc < 0) return rc;

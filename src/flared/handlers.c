@@ -234,7 +234,8 @@ static bool allowed(const flared_route *rt, const flare_request *req)
 }
 
 /* What a route checks before a body is read, in nginx's phase order (a misdirected
- * request never gets here: its listener answers it before routing), the rate limit
+ * request never gets here: its listener answers it before routing), `client_cert`
+ * (nginx's `if ($ssl_client_verify != SUCCESS)` runs in the rewrite phase), the rate limit
  * (preaccess), then `allow` and `auth` (access, all of them must pass). A refusal is the server's
  * own answer ("403 Forbidden" with the route's `headers`), the same whether or not the route has
  * `auth` or a rate limit, and as static's 403; with a body, its connection ends with the body
@@ -244,6 +245,9 @@ static int admit_route(const flare_request *req, uint64_t now_us, void *data,
 {
     const flared_route_ctx *ctx = data;
     const flared_route *rt = ctx->route;
+    if (rt->client_cert_required &&
+        strcmp(flare_tls_conn_peer_verify(req->tls, NULL), "SUCCESS") != 0)
+        return 403;
     int status = rt->rate_limit ? flared_ratelimit_admit(req, now_us, data, out) : 0;
     if (status) return status;
     if (!allowed(rt, req)) return 403; /* no password helps: not 401 */
@@ -304,7 +308,7 @@ static int install_host(flare_http_server *srv, const flared_host *host, const c
             return flare_error_set(err, rc, 0, "route %s: cannot prepare its WWW-Authenticate",
                                    rt->path);
         /* A route with nothing to admit takes no call per request. */
-        if (rc == 0 && (rt->rate_limit || rt->auth || rt->allow_count))
+        if (rc == 0 && (rt->rate_limit || rt->auth || rt->allow_count || rt->client_cert_required))
             rc = flare_http_server_route_admit(srv, name, rt->path, admit_route, err);
         /* Its 405s and 413s are responses of the route too. */
         if (rc == 0 && rt->header_count)

@@ -220,24 +220,67 @@ static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *out_len,
     return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
-static int set_client_ca(SSL_CTX *sc, const char *client_ca, flare_error *err)
+/*
+ * nginx's optional_no_ca: a certificate whose only fault is an issuer that client_ca
+ * does not hold (an unknown or self-signed CA) is let through for the application to
+ * judge, and SSL_get_verify_result keeps the fault; any other (expired, a bad
+ * signature, a chain too deep) ends the handshake. The errors are nginx's
+ * ngx_ssl_verify_error_optional.
+ */
+static int accept_unknown_issuer(int ok, X509_STORE_CTX *store)
 {
-    int rc = tls_check_readable(client_ca, "client CA", err);
-    if (rc < 0) return rc;
-    char text[160];
-    STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(client_ca);
-    if (!names || SSL_CTX_load_verify_locations(sc, client_ca, NULL) != 1) {
-        sk_X509_NAME_pop_free(names, X509_NAME_free);
-        tls_error_text(text, sizeof text);
-        return flare_error_set(err, FLARE_ECONFIG, 0,
-                               "tls client CA file %s: no PEM certificates (%s)", client_ca, text);
+    if (ok) return 1;
+    switch (X509_STORE_CTX_get_error(store)) {
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_CERT_UNTRUSTED:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+        return 1;
+    default:
+        return 0;
     }
-    SSL_CTX_set_client_CA_list(sc, names);
-    SSL_CTX_set_verify(sc, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+}
+
+/* Whether the handshake asks the client for a certificate (a CertificateRequest). */
+static bool asks_client_cert(const flare_tls_server_config *cfg)
+{
+    return cfg->client_ca || cfg->client_verify == FLARE_TLS_CLIENT_VERIFY_OPTIONAL_NO_CA;
+}
+
+static int set_client_verify(SSL_CTX *sc, const flare_tls_server_config *cfg, flare_error *err)
+{
+    const char *client_ca = cfg->client_ca;
+    if (client_ca) {
+        int rc = tls_check_readable(client_ca, "client CA", err);
+        if (rc < 0) return rc;
+        char text[160];
+        STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(client_ca);
+        if (!names || SSL_CTX_load_verify_locations(sc, client_ca, NULL) != 1) {
+            sk_X509_NAME_pop_free(names, X509_NAME_free);
+            tls_error_text(text, sizeof text);
+            return flare_error_set(err, FLARE_ECONFIG, 0,
+                                   "tls client CA file %s: no PEM certificates (%s)", client_ca,
+                                   text);
+        }
+        SSL_CTX_set_client_CA_list(sc, names);
+    }
+    if (cfg->verify_depth > 0) SSL_CTX_set_verify_depth(sc, cfg->verify_depth);
+    switch (cfg->client_verify) {
+    case FLARE_TLS_CLIENT_VERIFY_ON:
+        SSL_CTX_set_verify(sc, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+        break;
+    case FLARE_TLS_CLIENT_VERIFY_OPTIONAL:
+        SSL_CTX_set_verify(sc, SSL_VERIFY_PEER, NULL);
+        break;
+    case FLARE_TLS_CLIENT_VERIFY_OPTIONAL_NO_CA:
+        SSL_CTX_set_verify(sc, SSL_VERIFY_PEER, accept_unknown_issuer);
+        break;
+    }
     return 0;
 }
 
-/* Adds the bytes of path to md; an unreadable file adds nothing (set_client_ca reports it). */
+/* Adds the bytes of path to md; an unreadable file adds nothing (set_client_verify reports it). */
 static int digest_file(EVP_MD_CTX *md, const char *path)
 {
     FILE *f = fopen(path, "rbe");
@@ -253,11 +296,14 @@ static int digest_file(EVP_MD_CTX *md, const char *path)
 
 /*
  * Sessions resume only into a context with the same session id context. It hashes
- * the certificate paths and the client CA path and contents (and, per connection,
- * the name the client asked for: on_client_hello), so workers with one
- * config (and a reload of it) share sessions, while a listener without mTLS cannot
- * hand sessions to one that requires client certificates, and a client certificate
- * whose CA a reload removed cannot come back by resuming instead of verifying.
+ * the certificate paths, the client CA path and contents and how client certificates
+ * are verified (and, per connection, the name the client asked for: on_client_hello),
+ * so workers with one config (and a reload of it) share sessions, while a listener
+ * without mTLS cannot hand sessions to one that requires client certificates, a
+ * session whose certificate failed or was missing (optional_no_ca, optional) cannot
+ * resume where one must verify (the session carries its verify result, and resuming
+ * verifies nothing), and a client certificate whose CA a reload removed cannot come
+ * back by resuming instead of verifying.
  */
 static int session_id_context(const flare_tls_server_config *cfg, unsigned char out[32])
 {
@@ -269,6 +315,11 @@ static int session_id_context(const flare_tls_server_config *cfg, unsigned char 
     if (ok && cfg->client_ca)
         ok = EVP_DigestUpdate(md, cfg->client_ca, strlen(cfg->client_ca) + 1) == 1 &&
              digest_file(md, cfg->client_ca) == 1;
+    /* Left out when at their defaults, so the context of a config that has neither stays
+     * the one earlier versions made (a binary upgrade keeps resuming its sessions). */
+    unsigned char verify[2] = {(unsigned char)cfg->client_verify, (unsigned char)cfg->verify_depth};
+    if (ok && asks_client_cert(cfg) && (verify[0] || verify[1]))
+        ok = EVP_DigestUpdate(md, verify, sizeof verify) == 1;
     unsigned int len = 0;
     if (ok) ok = EVP_DigestFinal_ex(md, out, &len) == 1 && len == 32;
     EVP_MD_CTX_free(md);
@@ -311,7 +362,7 @@ static int build_cert(flare_tls_server_ctx *ctx, struct tls_server_cert *cert,
     int rc = tls_apply_policy(sc, cfg->min_version, true, err);
     if (rc == 0) rc = tls_load_cert_pair(sc, cc->cert_file, cc->key_file, err);
     if (rc == 0) rc = set_names(cert, cc, err);
-    if (rc == 0 && cfg->client_ca) rc = set_client_ca(sc, cfg->client_ca, err);
+    if (rc == 0 && asks_client_cert(cfg)) rc = set_client_verify(sc, cfg, err);
     if (rc == 0 && cfg->session_tickets) rc = tls_ticket_install(sc, err);
     if (rc < 0) return rc;
     SSL_CTX_set_app_data(sc, ctx);
@@ -366,6 +417,16 @@ static int check_config(const flare_tls_server_config *cfg, flare_error *err)
         if (!cfg->certs[i].cert_file || !cfg->certs[i].key_file)
             return flare_error_set(err, FLARE_ECONFIG, 0,
                                    "tls server: certificate %zu needs both cert and key files", i);
+    if (cfg->client_verify == FLARE_TLS_CLIENT_VERIFY_OPTIONAL && !cfg->client_ca)
+        return flare_error_set(err, FLARE_EINVAL, 0,
+                               "tls server: client_verify optional needs a client_ca to verify "
+                               "against");
+    if ((unsigned)cfg->client_verify > FLARE_TLS_CLIENT_VERIFY_OPTIONAL_NO_CA)
+        return flare_error_set(err, FLARE_EINVAL, 0, "tls server: unknown client_verify %d",
+                               (int)cfg->client_verify);
+    if (cfg->verify_depth < 0 || cfg->verify_depth > 100)
+        return flare_error_set(err, FLARE_EINVAL, 0, "tls server: verify_depth %d is not 0..100",
+                               cfg->verify_depth);
     if (cfg->session_timeout_s < 0)
         return flare_error_set(err, FLARE_EINVAL, 0, "tls server: negative session_timeout_s %d",
                                cfg->session_timeout_s);

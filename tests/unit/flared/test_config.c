@@ -1228,13 +1228,12 @@ static void test_route_shape_errors(void **state)
     expect_error(
         LISTEN "routes:\n  - path: /a\n    cache: yes\n",
         "t.yaml:4:5: unknown key 'cache' in a route; allowed: path, methods, headers, "
-        "max_body_bytes, allow, access_log, rate_limit, auth, text, redirect, echo, static, "
-        "status, health, websocket, proxy");
+        "max_body_bytes, allow, access_log, rate_limit, auth, client_cert, text, redirect, "
+        "echo, static, status, health, websocket, proxy");
     expect_error(LISTEN "routes:\n  - path: /a\n    max_header_bytes: 1k\n    echo: {}\n",
                  "t.yaml:4:5: unknown key 'max_header_bytes' in a route; allowed: path, methods, "
-                 "headers, max_body_bytes, allow, access_log, rate_limit, auth, text, redirect, "
-                 "echo, static, "
-                 "status, health, websocket, proxy");
+                 "headers, max_body_bytes, allow, access_log, rate_limit, auth, client_cert, "
+                 "text, redirect, echo, static, status, health, websocket, proxy");
 }
 
 static void test_unknown_route_types(void **state)

@@ -159,6 +159,8 @@ static void test_defaults(void **state)
     assert_string_equal(t->alpn[0], "http/1.1");
     assert_string_equal(t->alpn[1], "http/1.0");
     assert_null(t->client_ca);
+    assert_int_equal(t->client_verify, FLARE_TLS_CLIENT_VERIFY_ON);
+    assert_int_equal(t->verify_depth, 0);
     assert_true(t->session_tickets);
     flared_config_free(cfg);
 }
@@ -175,6 +177,8 @@ static void test_every_key(void **state)
                                       "      min_version: \"1.3\"\n"
                                       "      alpn: [http/1.1, http/1.0]\n"
                                       "      client_ca: b.pem\n"
+                                      "      client_verify: optional\n"
+                                      "      verify_depth: 3\n"
                                       "      session_tickets: false\n");
     const flared_tls *t = cfg->listeners[0].tls;
     assert_int_equal(t->cert_count, 2);
@@ -189,6 +193,8 @@ static void test_every_key(void **state)
     assert_int_equal(t->alpn_count, 2);
     assert_string_equal(t->alpn[1], "http/1.0");
     assert_string_equal(t->client_ca, in_scratch("b.pem", want, sizeof want));
+    assert_int_equal(t->client_verify, FLARE_TLS_CLIENT_VERIFY_OPTIONAL);
+    assert_int_equal(t->verify_depth, 3);
     assert_false(t->session_tickets);
     flared_config_free(cfg);
 }
@@ -315,7 +321,7 @@ static void test_shape_errors(void **state)
     expect_error(HEAD "      certificates: [{cert: a.pem, key: a.key}]\n"
                       "      ciphers: HIGH\n",
                  "t.yaml:5:7: unknown key 'ciphers' in tls; allowed: certificates, min_version, "
-                 "alpn, client_ca, session_tickets");
+                 "alpn, client_ca, client_verify, verify_depth, session_tickets");
     expect_error(HEAD "      certificates: [{cert: a.pem, key: a.key, sni: [a.test]}]\n",
                  "t.yaml:4:48: unknown key 'sni' in a certificate; allowed: cert, key, names");
     expect_error(HEAD "      min_version: \"1.2\"\n",
@@ -341,12 +347,84 @@ static void test_shape_errors(void **state)
     expect_error(yaml, "t.yaml:5:9: certificates: more than 64");
 }
 
+/* client_verify, verify_depth, and a route's client_cert, which needs a listener that
+ * verifies client certificates. */
+static void test_client_verify(void **state)
+{
+    (void)state;
+    /* nginx takes optional_no_ca without a CA too: certificates are asked for, none verifies. */
+    flared_config *cfg = load_ok(HEAD "      certificates: [{cert: a.pem, key: a.key}]\n"
+                                      "      client_verify: optional_no_ca\n"
+                                      "      verify_depth: 1\n");
+    assert_null(cfg->listeners[0].tls->client_ca);
+    assert_int_equal(cfg->listeners[0].tls->client_verify, FLARE_TLS_CLIENT_VERIFY_OPTIONAL_NO_CA);
+    assert_int_equal(cfg->listeners[0].tls->verify_depth, 1);
+    flared_config_free(cfg);
+    cfg = load_ok(HEAD "      certificates: [{cert: a.pem, key: a.key}]\n"
+                       "      client_ca: b.pem\n"
+                       "      client_verify: on\n"
+                       "routes:\n"
+                       "  - path: /\n"
+                       "    client_cert: required\n"
+                       "    text: {body: x}\n"
+                       "  - path: /open\n"
+                       "    text: {body: x}\n");
+    assert_int_equal(cfg->listeners[0].tls->client_verify, FLARE_TLS_CLIENT_VERIFY_ON);
+    assert_true(cfg->default_host.routes[0].client_cert_required);
+    assert_false(cfg->default_host.routes[1].client_cert_required);
+    flared_config_free(cfg);
+    expect_error(HEAD "      certificates: [{cert: a.pem, key: a.key}]\n"
+                      "      client_verify: optional\n",
+                 "t.yaml:5:22: client_verify: optional needs client_ca, the CA bundle that "
+                 "client certificates are verified against");
+    expect_error(HEAD "      certificates: [{cert: a.pem, key: a.key}]\n"
+                      "      client_verify: on\n",
+                 "t.yaml:5:22: client_verify: on needs client_ca");
+    expect_error(HEAD "      certificates: [{cert: a.pem, key: a.key}]\n"
+                      "      client_ca: b.pem\n"
+                      "      client_verify: off\n",
+                 "t.yaml:6:22: client_verify: expected on, optional or optional_no_ca, got 'off'");
+    expect_error(HEAD "      certificates: [{cert: a.pem, key: a.key}]\n"
+                      "      client_ca: b.pem\n"
+                      "      client_verify: [on]\n",
+                 "t.yaml:6:22: client_verify: expected on, optional or optional_no_ca, got a list");
+    expect_error(HEAD "      certificates: [{cert: a.pem, key: a.key}]\n"
+                      "      verify_depth: 2\n",
+                 "t.yaml:5:21: verify_depth: no client certificates are asked for; add "
+                 "client_ca");
+    expect_error(HEAD "      certificates: [{cert: a.pem, key: a.key}]\n"
+                      "      client_ca: b.pem\n"
+                      "      verify_depth: 0\n",
+                 "t.yaml:6:21: verify_depth:");
+    expect_error(HEAD "      certificates: [{cert: a.pem, key: a.key}]\n"
+                      "      client_ca: b.pem\n"
+                      "routes:\n"
+                      "  - path: /\n"
+                      "    client_cert: optional\n"
+                      "    text: {body: x}\n",
+                 "t.yaml:8:18: client_cert: expected required, got 'optional'");
+    /* optional_no_ca alone never verifies one: the route could only answer 403. */
+    expect_error("listeners:\n"
+                 "  - address: 127.0.0.1:8080\n"
+                 "  - address: 127.0.0.1:8443\n"
+                 "    tls:\n"
+                 "      certificates: [{cert: a.pem, key: a.key}]\n"
+                 "      client_verify: optional_no_ca\n"
+                 "routes:\n"
+                 "  - path: /\n"
+                 "    client_cert: required\n"
+                 "    text: {body: x}\n",
+                 "t.yaml:9:18: client_cert: required, but no listener verifies client "
+                 "certificates, so every request would get 403; give a tls listener a client_ca");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),     cmocka_unit_test(test_every_key),
-        cmocka_unit_test(test_value_shapes), cmocka_unit_test(test_file_errors),
-        cmocka_unit_test(test_value_errors), cmocka_unit_test(test_shape_errors),
+        cmocka_unit_test(test_defaults),      cmocka_unit_test(test_every_key),
+        cmocka_unit_test(test_value_shapes),  cmocka_unit_test(test_file_errors),
+        cmocka_unit_test(test_value_errors),  cmocka_unit_test(test_shape_errors),
+        cmocka_unit_test(test_client_verify),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1,8 +1,9 @@
 /*
  * test_server.c: the server context: certificates selected by SNI (exact names,
  * one-label wildcards, names taken from the certificate), ALPN in the server's
- * order of preference, client certificates required by client_ca, and config
- * errors that name the file at fault.
+ * order of preference, client certificates required by client_ca (or optional,
+ * or optional_no_ca: nginx's ssl_verify_client), and config errors that name the
+ * file at fault.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -209,15 +210,20 @@ static void test_alpn_no_overlap_is_fatal(void **state)
 
 /* --------------------------------------------------------------- mTLS */
 
-static flare_tls_server_ctx *mtls_ctx(void)
+static flare_tls_server_ctx *mtls_ctx_mode(flare_tls_client_verify mode, const char *client_ca)
 {
     flare_tls_cert_config c = cert("server.pem");
     flare_tls_server_config cfg = {
-        .certs = &c, .cert_count = 1, .client_ca = pki_path(&group_pki, "ca.pem")};
+        .certs = &c, .cert_count = 1, .client_ca = client_ca, .client_verify = mode};
     flare_tls_server_ctx *ctx;
     flare_error err;
     if (flare_tls_server_ctx_new(&ctx, &cfg, &err) < 0) fail_msg("ctx: %s", err.message);
     return ctx;
+}
+
+static flare_tls_server_ctx *mtls_ctx(void)
+{
+    return mtls_ctx_mode(FLARE_TLS_CLIENT_VERIFY_ON, pki_path(&group_pki, "ca.pem"));
 }
 
 /* A TLS 1.3 client learns of a refused certificate only at its first read. */
@@ -260,6 +266,57 @@ static void test_mtls_requires_client_certificate(void **state)
     assert_string_equal(srv.results[2].peer_dn, "CN=flare test client");
     assert_string_equal(srv.results[2].peer_verify, "SUCCESS");
     flare_tls_server_ctx_free(ctx);
+}
+
+/* Sessions with no client certificate, one of another CA, one of the CA, and one of the
+ * CA for servers only (a fault other than its issuer); NULL: the handshake must fail. */
+static void expect_client_verify(flare_tls_client_verify mode, const char *client_ca,
+                                 const char *const want[4])
+{
+    static const char *const clients[4] = {NULL, "rogue_client", "client", "server"};
+    flare_tls_server_ctx *ctx = mtls_ctx_mode(mode, client_ca);
+    tls_server srv = {0};
+    ts_start(&srv, ctx, "127.0.0.1:0", 4);
+    for (int i = 0; i < 4; i++) {
+        flare_tls_client_config cfg = group_client_cfg();
+        char cert_name[32], key_name[32];
+        if (clients[i]) {
+            snprintf(cert_name, sizeof cert_name, "%s.pem", clients[i]);
+            snprintf(key_name, sizeof key_name, "%s.key", clients[i]);
+            cfg.cert_file = pki_path(&group_pki, cert_name);
+            cfg.key_file = pki_path(&group_pki, key_name);
+        }
+        flare_error err;
+        int rc = try_session(srv.port, &cfg, &err);
+        if (want[i] && rc < 0) fail_msg("client %d: %s", i, err.message);
+        if (!want[i]) assert_int_equal(rc, FLARE_ETLS);
+    }
+    ts_join(&srv);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(srv.results[i].handshake_done, want[i] != NULL);
+        if (want[i]) assert_string_equal(srv.results[i].peer_verify, want[i]);
+    }
+    flare_tls_server_ctx_free(ctx);
+}
+
+static void test_client_verify_optional(void **state)
+{
+    const char *const want[4] = {"NONE", NULL, "SUCCESS", NULL};
+    expect_client_verify(FLARE_TLS_CLIENT_VERIFY_OPTIONAL, pki_path(&group_pki, "ca.pem"), want);
+}
+
+/* optional_no_ca lets an unknown issuer through, reported; nothing else. */
+static void test_client_verify_optional_no_ca(void **state)
+{
+    const char *const want[4] = {"NONE", "FAILED:unable to verify the first certificate", "SUCCESS",
+                                 NULL};
+    expect_client_verify(FLARE_TLS_CLIENT_VERIFY_OPTIONAL_NO_CA, pki_path(&group_pki, "ca.pem"),
+                         want);
+    /* Without a CA, every certificate's issuer is unknown (the client sends the chain up
+     * to the CA it trusts itself when it has it); a server-only one still fails. */
+    const char *const none[4] = {"NONE", "FAILED:unable to verify the first certificate",
+                                 "FAILED:self-signed certificate in certificate chain", NULL};
+    expect_client_verify(FLARE_TLS_CLIENT_VERIFY_OPTIONAL_NO_CA, NULL, none);
 }
 
 /* ------------------------------------------------------------- config */
@@ -318,6 +375,20 @@ static void test_config_errors(void **state)
     expect_config_error(
         &(flare_tls_server_config){.certs = &c, .cert_count = 1, .session_timeout_s = -1},
         FLARE_EINVAL, NULL);
+    expect_config_error(
+        &(flare_tls_server_config){
+            .certs = &c, .cert_count = 1, .client_verify = FLARE_TLS_CLIENT_VERIFY_OPTIONAL},
+        FLARE_EINVAL, "client_ca");
+    expect_config_error(&(flare_tls_server_config){.certs = &c,
+                                                   .cert_count = 1,
+                                                   .client_ca = pki_path(&group_pki, "ca.pem"),
+                                                   .client_verify = (flare_tls_client_verify)3},
+                        FLARE_EINVAL, "client_verify");
+    expect_config_error(&(flare_tls_server_config){.certs = &c,
+                                                   .cert_count = 1,
+                                                   .client_ca = pki_path(&group_pki, "ca.pem"),
+                                                   .verify_depth = 101},
+                        FLARE_EINVAL, "verify_depth");
 }
 
 static void test_certificate_out_of_validity_is_logged(void **state)
@@ -353,6 +424,8 @@ int main(void)
         cmocka_unit_test(test_alpn_server_preference),
         cmocka_unit_test(test_alpn_no_overlap_is_fatal),
         cmocka_unit_test(test_mtls_requires_client_certificate),
+        cmocka_unit_test(test_client_verify_optional),
+        cmocka_unit_test(test_client_verify_optional_no_ca),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_certificate_out_of_validity_is_logged),
     };
